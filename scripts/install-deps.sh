@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs what pagescope needs from Debian packages, only when something is missing.
+#   scripts/install-deps.sh [build|boot|python|all]...
+# As root it runs apt-get; otherwise it prints the exact command to run and fails.
+set -euo pipefail
+
+want_build=0 want_boot=0 want_python=0
+[ $# -eq 0 ] && set -- all
+for group in "$@"; do
+	case "$group" in
+	build) want_build=1 ;;
+	boot) want_boot=1 ;;
+	python) want_python=1 ;;
+	all) want_build=1 want_boot=1 want_python=1 ;;
+	*) echo "install-deps: unknown group '$group' (build, boot, python, all)" >&2; exit 2 ;;
+	esac
+done
+
+missing=()
+need_cmd() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
+need_file() { [ -e "$1" ] || missing+=("$2"); }
+need_py() { /usr/bin/python3 -c "import $1" >/dev/null 2>&1 || missing+=("$2"); }
+
+if [ $want_build = 1 ]; then
+	need_cmd gcc gcc
+	need_cmd ld binutils
+	need_cmd make make
+fi
+if [ $want_boot = 1 ]; then
+	need_cmd qemu-system-x86_64 qemu-system-x86
+	need_cmd grub-mkrescue grub-common
+	need_file /usr/lib/grub/i386-pc/multiboot2.mod grub-pc-bin
+	need_cmd xorriso xorriso
+	need_cmd mformat mtools
+fi
+if [ $want_python = 1 ]; then
+	need_file /usr/bin/python3 python3
+	need_py pytest python3-pytest
+	need_py google.protobuf python3-protobuf
+	need_py numpy python3-numpy
+	need_py matplotlib python3-matplotlib
+	need_cmd protoc protobuf-compiler
+fi
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+# Deduplicate while keeping order.
+packages=$(printf '%s\n' "${missing[@]}" | awk '!seen[$0]++' | tr '\n' ' ')
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing Debian packages: $packages" >&2
+	echo "install-deps: run: sudo apt-get update && sudo apt-get install -y $packages" >&2
+	exit 1
+fi
+echo "install-deps: installing $packages"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $packages >/dev/null

@@ -1,0 +1,26 @@
+/*
+ * Host test runner: every TEST() linked into this binary (tests/host/test_*.c) runs here, built
+ * natively with ASan+UBSan. Usage: host-tests [name-prefix]
+ */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "kernel/lib/testing.h"
+
+void testing_output(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 2) {
+		fprintf(stderr, "usage: %s [test-name-prefix]\n", argv[0]);
+		return 2;
+	}
+	return testing_run_all("", argc == 2 ? argv[1] : NULL) ? 1 : 0;
+}
