@@ -7,6 +7,7 @@
  *   - mm_panic / MM_ASSERT: invariant violations (never used for recoverable errors such as out of
  *     memory, a double free or a bad argument: those are return values).
  *   - mm_log: human-readable diagnostics (serial console in the kernel, stderr on the host).
+ *   - mm_arch_invalidate_page / mm_arch_activate_root: TLB invalidation and address-space switch.
  *   - phys_to_virt / virt_to_phys: in the kernel, the direct map of all physical memory at
  *     DIRECT_MAP_BASE (higher half + 4 TiB); on the host, an offset into a big arena that plays the
  *     part of physical memory. The same page-table code therefore runs in both.
@@ -41,5 +42,12 @@ extern uintptr_t mm_phys_window;
 
 static inline void *phys_to_virt(paddr_t pa) { return (void *)(uintptr_t)(pa + mm_phys_window); }
 static inline paddr_t virt_to_phys(const void *va) { return (paddr_t)((uintptr_t)va - mm_phys_window); }
+
+/*
+ * The two machine operations page-table code needs. Kernel: invlpg and a CR3 load. Host: they
+ * only count (tests check that an unmap or protect really asked for an invalidation).
+ */
+void mm_arch_invalidate_page(uintptr_t va);
+void mm_arch_activate_root(paddr_t root_table);
 
 #endif

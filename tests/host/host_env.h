@@ -11,4 +11,8 @@
 void *host_phys_arena_create(paddr_t phys_base, uint64_t bytes);
 void host_phys_arena_destroy(void *arena, uint64_t bytes);
 
+/* What the host's mm_arch_* hooks recorded: invalidation count and the last root activated. */
+extern uint64_t host_invalidations;
+extern paddr_t host_active_root;
+
 #endif

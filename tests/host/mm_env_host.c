@@ -12,6 +12,19 @@
 #include "tests/host/host_env.h"
 
 uintptr_t mm_phys_window;
+uint64_t host_invalidations;
+paddr_t host_active_root;
+
+void mm_arch_invalidate_page(uintptr_t va)
+{
+	(void)va;
+	host_invalidations++;
+}
+
+void mm_arch_activate_root(paddr_t root_table)
+{
+	host_active_root = root_table;
+}
 
 void mm_panic(const char *fmt, ...)
 {
