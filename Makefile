@@ -42,7 +42,7 @@ KLDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack --no-dynami
 	-T kernel/arch/amd64/kernel.ld
 
 # Arch-free code compiled both into the kernel and natively on the host.
-SHARED_DIRS := kernel/lib kernel/mm kernel/trace
+SHARED_DIRS := kernel/lib kernel/boot kernel/mm kernel/trace
 SHARED_SRCS := $(foreach d,$(SHARED_DIRS),$(wildcard $(d)/*.c))
 
 KERNEL_SRCS := $(SHARED_SRCS) $(wildcard kernel/core/*.c kernel/arch/amd64/*.c kernel/drivers/*.c \
@@ -63,7 +63,7 @@ BENCH_PROGS := $(patsubst benchmarks/%.c,$(BUILD)/bench/%,$(wildcard benchmarks/
 
 DEPS := scripts/install-deps.sh
 
-.PHONY: all kernel iso run gdb test test-host test-python test-qemu bench-host trace report deps \
+.PHONY: FORCE all kernel iso run gdb test test-host test-python test-qemu bench-host trace report deps \
 	help clean
 all: $(KERNEL_ISO)
 kernel: $(KERNEL_ELF)
@@ -89,6 +89,16 @@ $(BUILD)/kernel/%.c.o: %.c
 $(BUILD)/kernel/%.S.o: %.S
 	@mkdir -p $(dir $@)
 	$(KCC) $(KASFLAGS) -c $< -o $@
+
+# The build id (git commit, "-dirty" when modified) is rewritten only when it changes, so it
+# does not force a rebuild of main.c on every make.
+BUILD_ID := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+$(BUILD)/build_id.h: FORCE
+	@mkdir -p $(BUILD)
+	@echo '#define PAGESCOPE_BUILD_ID "$(BUILD_ID)"' > $@.tmp
+	@cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@
+$(BUILD)/kernel/kernel/core/main.c.o: $(BUILD)/build_id.h
+FORCE:
 
 $(KERNEL_ELF): $(KERNEL_OBJS) kernel/arch/amd64/kernel.ld
 	$(KLD) $(KLDFLAGS) -o $@ $(KERNEL_OBJS)

@@ -86,7 +86,7 @@ if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
 	echo "qemu-run: TIMEOUT after ${timeout}s (kernel hung or never exited)" >&2
 	exit 124
 fi
-if [ $((rc & 1)) -eq 1 ] && [ $(((rc >> 1) & 0x70)) -eq 0x10 ]; then
+if [ $((rc & 1)) -eq 1 ] && [ $(((rc >> 1) & 0x70)) -eq 16 ]; then
 	exit $(((rc >> 1) & 0x0f))
 fi
 if [ $rc -eq 0 ]; then

@@ -1,0 +1,23 @@
+/*
+ * First higher-half code: boot/multiboot2.S jumps here in long mode with RSP at the top of the
+ * scratchpad (KERNEL_STACK_TOP), EDI = multiboot2 boot magic, ESI = physical address of the boot
+ * information. Clears .bss (the kernel does not rely on the loader for that) and calls kmain.
+ */
+	.text
+	.globl kernel_entry64
+kernel_entry64:
+	movq %rdi, %r12
+	movq %rsi, %r13
+	leaq kernel_bss_start(%rip), %rdi
+	leaq kernel_bss_end(%rip), %rcx
+	subq %rdi, %rcx
+	shrq $3, %rcx
+	xorl %eax, %eax
+	rep stosq
+	movq %r12, %rdi
+	movq %r13, %rsi
+	xorl %ebp, %ebp
+	call kmain
+1:	cli
+	hlt
+	jmp 1b

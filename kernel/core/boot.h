@@ -1,0 +1,16 @@
+/* Boot-time steps of kmain that live in their own files. */
+#ifndef PAGESCOPE_CORE_BOOT_H
+#define PAGESCOPE_CORE_BOOT_H
+
+#include "kernel/boot/multiboot2.h"
+#include "kernel/core/options.h"
+
+extern struct boot_info boot_info;
+
+/* Brings up physical memory management and the kernel's own page tables (memory.c). */
+void memory_init(const struct boot_info *bi);
+
+/* Test-only (`fault=`): touches memory so that the CPU raises a page fault (fault_test.c). */
+void deliberate_fault(enum fault_test kind) NORETURN;
+
+#endif

@@ -1,0 +1,134 @@
+/*
+ * The kernel command line: one table of known options, each with its own value parser. Unknown
+ * keys and bad values are reported (never silently ignored) and counted.
+ */
+#include "options.h"
+#include "kernel/boot/cmdline.h"
+#include "kernel/lib/format.h"
+#include "kernel/lib/string.h"
+
+struct kernel_options kernel_options;
+
+/* Each parser returns NULL when the value was accepted, otherwise what was expected. */
+struct option_spec {
+	const char *key;
+	const char *(*parse)(struct kernel_options *o, const struct cmdline_word *w);
+	const char *help;
+};
+
+/* Words are copied here so option strings outlive the caller's buffer. */
+static char string_storage[2][CMDLINE_VALUE_MAX];
+
+static const char *parse_test(struct kernel_options *o, const struct cmdline_word *w)
+{
+	o->run_tests = true;
+	memcpy(string_storage[0], w->value, sizeof(w->value));
+	o->test_filter = string_storage[0];
+	return NULL;
+}
+
+static const char *parse_vmm(struct kernel_options *o, const struct cmdline_word *w)
+{
+	if (!strcmp(w->value, "pagetable"))
+		o->vmm = VMM_BACKEND_PAGETABLE;
+	else if (!strcmp(w->value, "list"))
+		o->vmm = VMM_BACKEND_LIST;
+	else
+		return "pagetable or list";
+	return NULL;
+}
+
+static const char *parse_trace(struct kernel_options *o, const struct cmdline_word *w)
+{
+	if (!strcmp(w->value, "on"))
+		o->trace = TRACE_MODE_LOSSLESS;
+	else if (!strcmp(w->value, "drop"))
+		o->trace = TRACE_MODE_DROP;
+	else if (!strcmp(w->value, "off"))
+		o->trace = TRACE_MODE_OFF;
+	else
+		return "on, drop or off";
+	return NULL;
+}
+
+static const char *parse_fault(struct kernel_options *o, const struct cmdline_word *w)
+{
+	if (!strcmp(w->value, "read"))
+		o->fault = FAULT_TEST_READ;
+	else if (!strcmp(w->value, "write"))
+		o->fault = FAULT_TEST_WRITE;
+	else if (!strcmp(w->value, "exec"))
+		o->fault = FAULT_TEST_EXEC;
+	else
+		return "read, write or exec";
+	return NULL;
+}
+
+static const char *parse_scenario(struct kernel_options *o, const struct cmdline_word *w)
+{
+	if (!w->value[0])
+		return "a scenario name";
+	memcpy(string_storage[1], w->value, sizeof(w->value));
+	o->scenario = string_storage[1];
+	return NULL;
+}
+
+static const char *parse_seed(struct kernel_options *o, const struct cmdline_word *w)
+{
+	return cmdline_parse_u64(w->value, &o->seed) ? NULL : "a decimal or 0x-hex number";
+}
+
+static const struct option_spec option_table[] = {
+	{ "test", parse_test, "run in-kernel tests (test=PREFIX runs those whose name starts so)" },
+	{ "vmm", parse_vmm, "virtual-memory bookkeeping backend: pagetable (default) or list" },
+	{ "trace", parse_trace, "event tracing: on (lossless, default), drop, off" },
+	{ "fault", parse_fault, "test-only: cause a deliberate page fault (read, write, exec)" },
+	{ "scenario", parse_scenario, "workload scenario to run" },
+	{ "seed", parse_seed, "seed for workload generators" },
+};
+
+static void set_defaults(struct kernel_options *o)
+{
+	*o = (struct kernel_options){ .test_filter = "", .scenario = "", .seed = 1 };
+}
+
+void options_parse(struct kernel_options *o, const char *cmdline, void (*report)(const char *fmt, ...))
+{
+	set_defaults(o);
+	struct cmdline_word w;
+	for (const char *p = cmdline; (p = cmdline_next(p, &w));) {
+		const struct option_spec *spec = NULL;
+		for (size_t i = 0; i < ARRAY_SIZE(option_table); i++)
+			if (!strcmp(option_table[i].key, w.key))
+				spec = &option_table[i];
+		if (!spec) {
+			report("cmdline: unknown option '%s'; known options:\n", w.key);
+			for (size_t i = 0; i < ARRAY_SIZE(option_table); i++)
+				report("cmdline:   %-9s %s\n", option_table[i].key, option_table[i].help);
+			o->errors++;
+			continue;
+		}
+		if (w.truncated) {
+			report("cmdline: option '%s': value too long\n", w.key);
+			o->errors++;
+			continue;
+		}
+		const char *expected = spec->parse(o, &w);
+		if (expected) {
+			report("cmdline: option '%s=%s' not understood: expected %s\n", w.key, w.value,
+			       expected);
+			o->errors++;
+		}
+	}
+}
+
+void options_describe(const struct kernel_options *o, char *buf, unsigned long size)
+{
+	static const char *const vmm_names[] = { "pagetable", "list" };
+	static const char *const trace_names[] = { "on", "drop", "off" };
+	static const char *const fault_names[] = { "none", "read", "write", "exec" };
+	ksnprintf(buf, size, "test=%s%s vmm=%s trace=%s fault=%s scenario=%s seed=%lu",
+		  o->run_tests ? "yes" : "no", o->test_filter[0] ? o->test_filter : "",
+		  vmm_names[o->vmm], trace_names[o->trace], fault_names[o->fault],
+		  o->scenario[0] ? o->scenario : "none", (unsigned long)o->seed);
+}
