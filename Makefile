@@ -10,6 +10,15 @@ TIMEOUT    ?= 120
 PYTHON     ?= /usr/bin/python3
 
 BUILD := build
+
+# Quiet by default: one line per step. `make V=1` shows the full commands.
+ifeq ($(V),1)
+  Q :=
+  say = @true
+else
+  Q := @
+  say = @printf '  %-6s %s\n' $(1) $(2)
+endif
 KERNEL_ELF := $(BUILD)/pagescope.elf
 KERNEL_ISO := $(BUILD)/pagescope.iso
 
@@ -84,11 +93,13 @@ deps:
 # --- kernel ----------------------------------------------------------------------------------
 $(BUILD)/kernel/%.c.o: %.c
 	@mkdir -p $(dir $@)
-	$(KCC) $(KCFLAGS) -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(KCC) $(KCFLAGS) -c $< -o $@
 
 $(BUILD)/kernel/%.S.o: %.S
 	@mkdir -p $(dir $@)
-	$(KCC) $(KASFLAGS) -c $< -o $@
+	$(call say,AS,$<)
+	$(Q)$(KCC) $(KASFLAGS) -c $< -o $@
 
 # The build id (git commit, "-dirty" when modified) is rewritten only when it changes, so it
 # does not force a rebuild of main.c on every make.
@@ -101,11 +112,13 @@ $(BUILD)/kernel/kernel/core/main.c.o: $(BUILD)/build_id.h
 FORCE:
 
 $(KERNEL_ELF): $(KERNEL_OBJS) kernel/arch/amd64/kernel.ld
-	$(KLD) $(KLDFLAGS) -o $@ $(KERNEL_OBJS)
+	$(call say,LD,$@)
+	$(Q)$(KLD) $(KLDFLAGS) -o $@ $(KERNEL_OBJS)
 
 $(KERNEL_ISO): $(KERNEL_ELF) boot/grub.cfg scripts/mkiso.sh
 	@$(DEPS) boot
-	scripts/mkiso.sh $(KERNEL_ELF) $@ ""
+	$(call say,ISO,$@)
+	$(Q)scripts/mkiso.sh $(KERNEL_ELF) $@ ""
 
 # --- running ---------------------------------------------------------------------------------
 run: $(KERNEL_ELF)
@@ -121,10 +134,12 @@ gdb: $(KERNEL_ELF)
 # --- host tests ------------------------------------------------------------------------------
 $(BUILD)/host-test/%.c.o: %.c
 	@mkdir -p $(dir $@)
-	$(HOSTCC) $(HOST_CFLAGS) $(HOST_SAN) -c $< -o $@
+	$(call say,HOSTCC,$<)
+	$(Q)$(HOSTCC) $(HOST_CFLAGS) $(HOST_SAN) -c $< -o $@
 
 $(HOST_TESTS): $(HOST_TEST_OBJS)
-	$(HOSTCC) $(HOST_SAN) -o $@ $^ -lm
+	$(call say,LINK,$@)
+	$(Q)$(HOSTCC) $(HOST_SAN) -o $@ $^ -lm
 
 test-host: $(HOST_TESTS)
 	$(HOST_TESTS)
@@ -150,11 +165,13 @@ test:
 # --- benchmarks ------------------------------------------------------------------------------
 $(BUILD)/host-bench/%.c.o: %.c
 	@mkdir -p $(dir $@)
-	$(HOSTCC) $(HOST_CFLAGS) -O2 -DNDEBUG -c $< -o $@
+	$(call say,HOSTCC,$<)
+	$(Q)$(HOSTCC) $(HOST_CFLAGS) -O2 -DNDEBUG -c $< -o $@
 
 $(BUILD)/bench/%: $(BUILD)/host-bench/benchmarks/%.c.o $(BENCH_LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(HOSTCC) -o $@ $^ -lm
+	$(call say,LINK,$@)
+	$(Q)$(HOSTCC) -o $@ $^ -lm
 
 bench-host: $(BENCH_PROGS)
 	@for b in $(BENCH_PROGS); do echo "== $$b"; $$b || exit 1; done
