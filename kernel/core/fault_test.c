@@ -2,9 +2,12 @@
  * `fault=read|write|exec`: a deliberate page fault, so tests can prove that the exception report
  * is readable (vector, error code, RIP, CR2 and the decoded reason) and that the run stops with
  * KERNEL_EXIT_FAULT instead of hanging or triple-faulting.
+ * `fault=triple|hang`: the two failures a kernel cannot report itself; the boot tests use them to
+ * prove that the harness still counts them as failures (QEMU exit without status, timeout).
  */
 #include "boot.h"
 #include "log.h"
+#include "kernel/arch/amd64/cpu.h"
 #include "kernel/arch/amd64/vm.h"
 
 /* The first page of an unused region of the seed's map: never mapped. */
@@ -13,9 +16,8 @@
 void deliberate_fault(enum fault_test kind)
 {
 	volatile uint64_t *target = (volatile uint64_t *)NEVER_MAPPED;
-	kprintf("fault test: %s at %p\n",
-		kind == FAULT_TEST_READ ? "read" : kind == FAULT_TEST_WRITE ? "write" : "execute",
-		(void *)target);
+	static const char *const names[] = { "none", "read", "write", "execute", "triple fault", "hang" };
+	kprintf("fault test: %s at %p\n", names[kind], (void *)target);
 	switch (kind) {
 	case FAULT_TEST_READ:
 		(void)*target;
@@ -26,6 +28,14 @@ void deliberate_fault(enum fault_test kind)
 	case FAULT_TEST_EXEC:
 		((void (*)(void))NEVER_MAPPED)();
 		break;
+	case FAULT_TEST_TRIPLE: {
+		/* An empty IDT: the breakpoint cannot be delivered, nor the double fault: reset. */
+		struct __attribute__((packed)) { uint16_t limit; uint64_t base; } empty = { 0, 0 };
+		__asm__ volatile("lidt %0; int3" : : "m"(empty));
+		break;
+	}
+	case FAULT_TEST_HANG:
+		cpu_halt_forever();
 	case FAULT_TEST_NONE:
 		break;
 	}

@@ -59,8 +59,12 @@ static const char *parse_fault(struct kernel_options *o, const struct cmdline_wo
 		o->fault = FAULT_TEST_WRITE;
 	else if (!strcmp(w->value, "exec"))
 		o->fault = FAULT_TEST_EXEC;
+	else if (!strcmp(w->value, "triple"))
+		o->fault = FAULT_TEST_TRIPLE;
+	else if (!strcmp(w->value, "hang"))
+		o->fault = FAULT_TEST_HANG;
 	else
-		return "read, write or exec";
+		return "read, write, exec, triple or hang";
 	return NULL;
 }
 
@@ -82,7 +86,7 @@ static const struct option_spec option_table[] = {
 	{ "test", parse_test, "run in-kernel tests (test=PREFIX runs those whose name starts so)" },
 	{ "vmm", parse_vmm, "virtual-memory bookkeeping backend: pagetable (default) or list" },
 	{ "trace", parse_trace, "event tracing: on (lossless, default), drop, off" },
-	{ "fault", parse_fault, "test-only: cause a deliberate page fault (read, write, exec)" },
+	{ "fault", parse_fault, "test-only: a deliberate page fault (read, write, exec), triple fault or hang" },
 	{ "scenario", parse_scenario, "workload scenario to run" },
 	{ "seed", parse_seed, "seed for workload generators" },
 };
@@ -126,9 +130,9 @@ void options_describe(const struct kernel_options *o, char *buf, unsigned long s
 {
 	static const char *const vmm_names[] = { "pagetable", "list" };
 	static const char *const trace_names[] = { "on", "drop", "off" };
-	static const char *const fault_names[] = { "none", "read", "write", "exec" };
-	ksnprintf(buf, size, "test=%s%s vmm=%s trace=%s fault=%s scenario=%s seed=%lu",
-		  o->run_tests ? "yes" : "no", o->test_filter[0] ? o->test_filter : "",
+	static const char *const fault_names[] = { "none", "read", "write", "exec", "triple", "hang" };
+	ksnprintf(buf, size, "test=%s vmm=%s trace=%s fault=%s scenario=%s seed=%lu",
+		  !o->run_tests ? "no" : o->test_filter[0] ? o->test_filter : "all",
 		  vmm_names[o->vmm], trace_names[o->trace], fault_names[o->fault],
 		  o->scenario[0] ? o->scenario : "none", (unsigned long)o->seed);
 }

@@ -9,14 +9,21 @@
 
 enum vmm_backend_kind { VMM_BACKEND_PAGETABLE = 0, VMM_BACKEND_LIST = 1 };
 enum trace_mode { TRACE_MODE_LOSSLESS = 0, TRACE_MODE_DROP = 1, TRACE_MODE_OFF = 2 };
-enum fault_test { FAULT_TEST_NONE = 0, FAULT_TEST_READ, FAULT_TEST_WRITE, FAULT_TEST_EXEC };
+enum fault_test {
+	FAULT_TEST_NONE = 0,
+	FAULT_TEST_READ,
+	FAULT_TEST_WRITE,
+	FAULT_TEST_EXEC,
+	FAULT_TEST_TRIPLE, /* proves the harness fails a triple fault */
+	FAULT_TEST_HANG,   /* proves the harness fails a hang (timeout) */
+};
 
 struct kernel_options {
 	bool run_tests;            /* `test` or `test=PREFIX`: run in-kernel tests, then exit */
 	const char *test_filter;   /* PREFIX of test names to run; "" = all */
 	enum vmm_backend_kind vmm; /* `vmm=pagetable|list` */
 	enum trace_mode trace;     /* `trace=on|drop|off` */
-	enum fault_test fault;     /* `fault=read|write|exec`: test-only deliberate page fault */
+	enum fault_test fault;     /* `fault=read|write|exec|triple|hang`: test-only failures */
 	const char *scenario;      /* `scenario=NAME`: workload to run (empty = none) */
 	uint64_t seed;             /* `seed=N`: seed for workload generators */
 	unsigned errors;           /* unknown keys or bad values seen while parsing */

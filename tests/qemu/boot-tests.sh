@@ -55,6 +55,11 @@ boot fault-report-write 3 "fault=write" 512M max \
 	'RIP ffff8000010[0-9a-f]{5}' 'stopping \(exit status 3\)'
 boot fault-report-exec 3 "fault=exec" 512M max 'page fault: kernel mode instruction fetch from a non-present page'
 
+# The failures a kernel cannot report itself still fail: a triple fault (QEMU exits without the
+# kernel's status: 125) and a hang (the timeout: 124).
+boot harness-detects-triple-fault 125 "fault=triple" 512M max 'fault test: triple fault'
+BOOT_TIMEOUT=5 boot harness-detects-hang 124 "fault=hang" 512M max 'fault test: hang'
+
 # A bad command line is refused with a clear message, not run with a guessed configuration.
 boot cmdline-unknown-option 5 "tset" 512M max "unknown option 'tset'" 'refusing to run'
 boot cmdline-bad-value 5 "vmm=lists" 512M max "option 'vmm=lists' not understood: expected pagetable or list"
