@@ -1,0 +1,1063 @@
+/*
+ * The physical memory manager: contiguous runs of physical pages for the whole kernel, zone-limited
+ * (DMA) and aligned (large pages) on request. Interface and usage: pmm.h.
+ *
+ * DATA MODEL. The ground truth is the seed's "linked list of regions": one doubly-linked list of
+ * region records {first page, number of pages, state (free | used by an owner)}, in address order.
+ * Holes and non-available firmware ranges are simply absent (gaps between records). Around it,
+ * two indexes make every hot operation O(1):
+ *   - per zone, a TLSF-style size-class index of the free records (below), for allocation;
+ *   - a hash table of the used records keyed by first page, for pmm_free; the address-ordered
+ *     list then gives the neighbours to merge with.
+ *
+ * INVARIANTS (pmm_check verifies all of them)
+ *   1. The list is sorted: each record starts at or after the end of the previous one.
+ *   2. No record is empty and none crosses a zone boundary (16 MiB, 4 GiB): zones are split at
+ *      init, and allocations are carved from one free record, so nothing can create a crossing.
+ *   3. Coalesced: no two free records touch within a zone (they never merge across a boundary).
+ *   4. Every free record is in exactly one size-class list: the class of its size, in its zone;
+ *      a class bit is set iff its list is non-empty, a row bit iff any class bit of the row is.
+ *   5. Every used record is in the hash table, in the bucket of its first page; nothing else is.
+ *   6. The zone counters (total/free pages, free extents, extents by order, metadata pages) equal
+ *      a recount of the list; unused records are all in the spare pool, and are counted.
+ *
+ * SIZE CLASSES of one zone (PMM_CLASS_SUBDIVISION_BITS = 4, so 16 classes per row):
+ *
+ *   row r   extent sizes (pages)      class width    class (r, s) holds sizes
+ *   0       1 .. 15                   1              s                   (s = 0 never used)
+ *   1       16 .. 31                  1              16 + s
+ *   2       32 .. 63                  2              (16 + s) * 2 .. + 1
+ *   r >= 1  2^(r+3) .. 2^(r+4) - 1    2^(r-1)        (16 + s) * 2^(r-1) .. + 2^(r-1) - 1
+ *   37      2^40 .. 2^41 - 1          2^36
+ *
+ *   row_bitmap (64 bits)       bit r  = 1  <=>  class_bitmap[r] != 0          (rows 0..37 used)
+ *   class_bitmap[r] (32 bits)  bit s  = 1  <=>  class_head[r][s] != NULL      (bits 0..15 used)
+ *
+ *   A class never holds sizes that differ by more than 1/16 of its lower bound, so the good fit
+ *   below wastes little; sizes under 32 pages have exact classes.
+ *
+ * ALLOCATION POLICY (pmm_alloc of n pages aligned to a pages):
+ *   - Zones in order: ANY = NORMAL, DMA32, DMA; BELOW_4G = DMA32, DMA; BELOW_16M = DMA. Low
+ *     memory is used last, so it stays available for devices that can only reach it.
+ *   - In a zone, the guaranteed fit: every extent of at least need = n + a - 1 pages holds an
+ *     aligned run. Round need up to the next class boundary; every extent in that class or above
+ *     is then big enough, so the first non-empty class there is found with two find-first-set
+ *     operations (class bits of the row above the start, else the next row bit), and its first
+ *     record is taken: O(1).
+ *   - If no such class is non-empty, the bounded scan: walk the classes that may still hold a fit
+ *     (from the class of n up to, not including, the guaranteed class), largest first, examining
+ *     at most PMM_FIT_SCAN_LIMIT records in all; take the first where the aligned run fits.
+ *     BOUND per zone: 2 bitmap searches + at most PMM_CLASS_ROWS row bitmaps + at most
+ *     PMM_FIT_SCAN_LIMIT records; at most 3 zones. So pmm_alloc is O(1) whatever the
+ *     fragmentation, and may fail although an exact or tightly aligned fit exists beyond the
+ *     scanned records; it never fails while an extent of pmm_guaranteed_fit_pages(n, a) pages
+ *     exists in an allowed zone.
+ *   - The run is carved at the lowest aligned address of the chosen extent; the remains stay
+ *     free records (at most a head and a tail, so at most 2 new records).
+ *   - Free: find the used record by hash, merge with the previous and the next record when they
+ *     are free, adjacent and in the same zone: O(1) plus the hash chain (load factor <= 2).
+ *
+ * BOOKKEEPING MEMORY, and why it cannot recurse.
+ *   - Records come from a spare pool, seeded with the caller's array at init. After each
+ *     allocating operation, if fewer than PMM_RECORD_LOW_WATER spares remain, the pmm allocates
+ *     one page from itself (owner MM_OWNER_MM_META, flagged as metadata, in config.metadata_zone)
+ *     and cuts it into records through phys_to_virt. That internal allocation is one page with
+ *     no alignment, so it splits at most one free record: it consumes at most one spare, which the
+ *     low water mark guarantees, and it never tops up the pool itself (no recursion).
+ *   - An allocation needs at most 2 records; when not even that many can be had (memory for
+ *     records exhausted), it fails with PMM_ERR_NO_RECORDS. A free never needs a record: merging
+ *     releases records, and a free that merges with nothing turns the used record into the free
+ *     one. So memory can always be returned, even when the pool is empty.
+ *   - The hash table starts with PMM_HASH_EMBEDDED_BUCKETS buckets inside struct pmm. When the
+ *     used records exceed twice the buckets, it doubles into pages from the pmm itself (also one
+ *     internal allocation: at most one record, done after the operation), rehashes everything
+ *     and returns the old pages. If that allocation fails, chains just get longer. Rehashing is
+ *     O(used records), once per doubling: amortised O(1).
+ *   - Record pages are never given back (the pool only grows, by one page at a time). The pmm
+ *     keeps virtual pointers: phys_to_virt must not move while it lives (checked on refill).
+ */
+#include "pmm.h"
+#include "../lib/format.h"
+
+#define PMM_REGION_FLAG_METADATA 0x1u
+
+/* Spares kept after each allocating operation: one operation needs at most 2. */
+#define PMM_RECORD_LOW_WATER 4
+#define PMM_RECORDS_PER_ALLOCATION 2
+/* Largest request or alignment considered; beyond it nothing can fit (2^40 pages = 2^52 bytes). */
+#define PMM_MAX_PAGES ((uint64_t)1 << (PMM_ORDER_COUNT - 1))
+
+static const uint64_t zone_limit_page[PMM_ZONE_COUNT] = {
+	PMM_ZONE_DMA_LIMIT >> PAGE_SHIFT,
+	PMM_ZONE_DMA32_LIMIT >> PAGE_SHIFT,
+	UINT64_MAX,
+};
+
+/* ---- names ---------------------------------------------------------------------------------- */
+
+const char *pmm_status_name(enum pmm_status status)
+{
+	static const char *const names[] = {
+#define PMM_STATUS_NAME(e, s) [e] = s,
+		PMM_STATUS_LIST(PMM_STATUS_NAME)
+#undef PMM_STATUS_NAME
+	};
+	if ((unsigned)status >= PMM_STATUS_COUNT)
+		return "?";
+	return names[status];
+}
+
+const char *pmm_zone_name(enum pmm_zone zone)
+{
+	static const char *const names[PMM_ZONE_COUNT] = { "dma", "dma32", "normal" };
+	return (unsigned)zone < PMM_ZONE_COUNT ? names[zone] : "?";
+}
+
+/* ---- small helpers ---------------------------------------------------------------------------- */
+
+static inline uint64_t region_end(const struct pmm_region *region)
+{
+	return region->first_page + region->pages;
+}
+
+static inline enum pmm_zone zone_of_page(uint64_t page)
+{
+	if (page < zone_limit_page[PMM_ZONE_DMA])
+		return PMM_ZONE_DMA;
+	if (page < zone_limit_page[PMM_ZONE_DMA32])
+		return PMM_ZONE_DMA32;
+	return PMM_ZONE_NORMAL;
+}
+
+static inline bool region_is_free(const struct pmm_region *region)
+{
+	return region->state == PMM_REGION_FREE;
+}
+
+/* The zones an allocation may use, in the order they are tried. Returns how many. */
+static unsigned zones_to_try(enum pmm_alloc_zone zone, enum pmm_zone order[PMM_ZONE_COUNT])
+{
+	switch (zone) {
+	case PMM_ALLOC_ANY:
+		order[0] = PMM_ZONE_NORMAL;
+		order[1] = PMM_ZONE_DMA32;
+		order[2] = PMM_ZONE_DMA;
+		return 3;
+	case PMM_ALLOC_BELOW_4G:
+		order[0] = PMM_ZONE_DMA32;
+		order[1] = PMM_ZONE_DMA;
+		return 2;
+	case PMM_ALLOC_BELOW_16M:
+		order[0] = PMM_ZONE_DMA;
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- size classes ----------------------------------------------------------------------------- */
+
+struct size_class {
+	unsigned row, sub;
+};
+
+static inline struct size_class size_class_of(uint64_t pages)
+{
+	if (pages < PMM_CLASS_SUBDIVISIONS)
+		return (struct size_class){ 0, (unsigned)pages };
+	unsigned order = ilog2_u64(pages);
+	return (struct size_class){ order - PMM_CLASS_SUBDIVISION_BITS + 1,
+				    (unsigned)(pages >> (order - PMM_CLASS_SUBDIVISION_BITS)) -
+					    PMM_CLASS_SUBDIVISIONS };
+}
+
+/* How many sizes share the class of `pages`. */
+static inline uint64_t size_class_width(uint64_t pages)
+{
+	if (pages < 2 * PMM_CLASS_SUBDIVISIONS)
+		return 1;
+	return (uint64_t)1 << (ilog2_u64(pages) - PMM_CLASS_SUBDIVISION_BITS);
+}
+
+static inline uint64_t size_class_lower_bound(struct size_class c)
+{
+	if (c.row == 0)
+		return c.sub;
+	return (uint64_t)(PMM_CLASS_SUBDIVISIONS + c.sub) << (c.row - 1);
+}
+
+/* The first class all of whose extents have at least `pages` pages. */
+static inline struct size_class size_class_at_least(uint64_t pages)
+{
+	return size_class_of(pages + size_class_width(pages) - 1);
+}
+
+uint64_t pmm_guaranteed_fit_pages(uint64_t pages, uint64_t align_pages)
+{
+	if (pages == 0 || pages > PMM_MAX_PAGES || !IS_POW2(align_pages) ||
+	    align_pages > PMM_MAX_PAGES)
+		return UINT64_MAX;
+	return size_class_lower_bound(size_class_at_least(pages + align_pages - 1));
+}
+
+/* ---- the size-class index of free records ------------------------------------------------------ */
+
+static void index_insert(struct pmm *pmm, struct pmm_region *region)
+{
+	struct pmm_zone_index *zone = &pmm->zone[zone_of_page(region->first_page)];
+	struct size_class c = size_class_of(region->pages);
+	struct pmm_region **head = &zone->class_head[c.row][c.sub];
+
+	region->link.size_class.prev = NULL;
+	region->link.size_class.next = *head;
+	if (*head)
+		(*head)->link.size_class.prev = region;
+	*head = region;
+	zone->class_bitmap[c.row] |= 1u << c.sub;
+	zone->row_bitmap |= (uint64_t)1 << c.row;
+
+	zone->free_pages += region->pages;
+	zone->free_extents++;
+	zone->free_extents_by_order[ilog2_u64(region->pages)]++;
+}
+
+/* Must run before the record's size or position changes: the class is computed from them. */
+static void index_remove(struct pmm *pmm, struct pmm_region *region)
+{
+	struct pmm_zone_index *zone = &pmm->zone[zone_of_page(region->first_page)];
+	struct size_class c = size_class_of(region->pages);
+	struct pmm_region *prev = region->link.size_class.prev;
+	struct pmm_region *next = region->link.size_class.next;
+
+	if (prev)
+		prev->link.size_class.next = next;
+	else
+		zone->class_head[c.row][c.sub] = next;
+	if (next)
+		next->link.size_class.prev = prev;
+	if (!zone->class_head[c.row][c.sub]) {
+		zone->class_bitmap[c.row] &= ~(1u << c.sub);
+		if (!zone->class_bitmap[c.row])
+			zone->row_bitmap &= ~((uint64_t)1 << c.row);
+	}
+
+	zone->free_pages -= region->pages;
+	zone->free_extents--;
+	zone->free_extents_by_order[ilog2_u64(region->pages)]--;
+}
+
+/* The first non-empty class at or above `from`, or NULL. Two find-first-set operations. */
+static struct pmm_region *first_class_at_or_above(const struct pmm_zone_index *zone,
+						  struct size_class from)
+{
+	if (from.row >= PMM_CLASS_ROWS)
+		return NULL;
+	uint32_t subs = zone->class_bitmap[from.row] & (~0u << from.sub);
+	unsigned row = from.row;
+	if (!subs) {
+		uint64_t rows = from.row + 1 < 64 ? zone->row_bitmap & (~(uint64_t)0 << (from.row + 1))
+						  : 0;
+		if (!rows)
+			return NULL;
+		row = (unsigned)__builtin_ctzll(rows);
+		subs = zone->class_bitmap[row];
+	}
+	return zone->class_head[row][__builtin_ctz(subs)];
+}
+
+/* ---- address-ordered list and record pool -------------------------------------------------------- */
+
+/* Links `region` after `pos` (at the head when pos is NULL). */
+static void list_insert_after(struct pmm *pmm, struct pmm_region *pos, struct pmm_region *region)
+{
+	region->prev = pos;
+	region->next = pos ? pos->next : pmm->first;
+	if (region->next)
+		region->next->prev = region;
+	else
+		pmm->last = region;
+	if (pos)
+		pos->next = region;
+	else
+		pmm->first = region;
+}
+
+static void list_remove(struct pmm *pmm, struct pmm_region *region)
+{
+	if (region->prev)
+		region->prev->next = region->next;
+	else
+		pmm->first = region->next;
+	if (region->next)
+		region->next->prev = region->prev;
+	else
+		pmm->last = region->prev;
+}
+
+static void spare_push(struct pmm *pmm, struct pmm_region *region)
+{
+	region->link.spare_next = pmm->spare_records;
+	pmm->spare_records = region;
+	pmm->spare_record_count++;
+}
+
+static struct pmm_region *record_take(struct pmm *pmm)
+{
+	struct pmm_region *region = pmm->spare_records;
+	MM_ASSERT(region, "pmm record_take: spare pool empty (caller did not reserve records)");
+	pmm->spare_records = region->link.spare_next;
+	pmm->spare_record_count--;
+	pmm->records_in_use++;
+	memset(region, 0, sizeof(*region));
+	return region;
+}
+
+static void record_release(struct pmm *pmm, struct pmm_region *region)
+{
+	pmm->records_in_use--;
+	spare_push(pmm, region);
+}
+
+/* ---- hash table of used records ------------------------------------------------------------------ */
+
+static inline uint64_t hash_bucket(const struct pmm *pmm, uint64_t first_page)
+{
+	/* Fibonacci hashing: the top bits of the product mix every bit of the page number. */
+	return (first_page * 0x9E3779B97F4A7C15ull) >> (64 - ilog2_u64(pmm->hash_bucket_count));
+}
+
+static void hash_insert(struct pmm *pmm, struct pmm_region *region)
+{
+	struct pmm_region **bucket = &pmm->hash_buckets[hash_bucket(pmm, region->first_page)];
+	region->link.hash_next = *bucket;
+	*bucket = region;
+	pmm->used_records++;
+}
+
+static struct pmm_region *hash_find(const struct pmm *pmm, uint64_t first_page)
+{
+	struct pmm_region *region = pmm->hash_buckets[hash_bucket(pmm, first_page)];
+	while (region && region->first_page != first_page)
+		region = region->link.hash_next;
+	return region;
+}
+
+static void hash_remove(struct pmm *pmm, struct pmm_region *region)
+{
+	struct pmm_region **link = &pmm->hash_buckets[hash_bucket(pmm, region->first_page)];
+	while (*link != region) {
+		MM_ASSERT(*link, "pmm hash_remove: used record at page %#llx not in its bucket",
+			  (unsigned long long)region->first_page);
+		link = &(*link)->link.hash_next;
+	}
+	*link = region->link.hash_next;
+	pmm->used_records--;
+}
+
+static void hash_reset_embedded(struct pmm *pmm)
+{
+	memset(pmm->hash_embedded, 0, sizeof(pmm->hash_embedded));
+	pmm->hash_buckets = pmm->hash_embedded;
+	pmm->hash_bucket_count = PMM_HASH_EMBEDDED_BUCKETS;
+	pmm->hash_phys = PMM_ALLOC_FAILED;
+	pmm->hash_pages = 0;
+	pmm->used_records = 0;
+}
+
+/* ---- carving and releasing runs ------------------------------------------------------------------ */
+
+/* Records that carving [first, first + pages) out of the free record `from` consumes: 0..2. */
+static unsigned records_to_carve(const struct pmm_region *from, uint64_t first, uint64_t pages)
+{
+	return (first > from->first_page) + (first + pages < region_end(from));
+}
+
+/*
+ * Turns [first, first + pages) of the free record `from` into a used record and returns it; the
+ * rest of `from` stays free as a head and/or a tail. The caller has checked that the run lies in
+ * `from` and that records_to_carve() spares exist.
+ */
+static struct pmm_region *carve_used(struct pmm *pmm, struct pmm_region *from, uint64_t first,
+				     uint64_t pages, enum mm_owner owner, uint8_t flags)
+{
+	uint64_t end = first + pages, from_end = region_end(from);
+	struct pmm_region *used;
+
+	index_remove(pmm, from);
+	if (first == from->first_page && end == from_end) {
+		used = from;
+	} else if (first == from->first_page) {
+		used = record_take(pmm);
+		list_insert_after(pmm, from->prev, used);
+		from->first_page = end;
+		from->pages = from_end - end;
+		index_insert(pmm, from);
+	} else {
+		from->pages = first - from->first_page;
+		index_insert(pmm, from);
+		used = record_take(pmm);
+		list_insert_after(pmm, from, used);
+		if (end < from_end) {
+			struct pmm_region *tail = record_take(pmm);
+			tail->first_page = end;
+			tail->pages = from_end - end;
+			tail->state = PMM_REGION_FREE;
+			list_insert_after(pmm, used, tail);
+			index_insert(pmm, tail);
+		}
+	}
+	used->first_page = first;
+	used->pages = pages;
+	used->state = PMM_REGION_USED;
+	used->owner = (uint8_t)owner;
+	used->flags = flags;
+	hash_insert(pmm, used);
+	if (flags & PMM_REGION_FLAG_METADATA)
+		pmm->zone[zone_of_page(first)].metadata_pages += pages;
+	return used;
+}
+
+/* True when `a` ends where `b` begins, both free, in the same zone: they must be one record. */
+static inline bool can_merge(const struct pmm_region *a, const struct pmm_region *b)
+{
+	return a && b && region_is_free(a) && region_is_free(b) && region_end(a) == b->first_page &&
+	       zone_of_page(a->first_page) == zone_of_page(b->first_page);
+}
+
+/* Turns a used record free and merges it with free neighbours. Never needs a record. */
+static void release_used(struct pmm *pmm, struct pmm_region *used)
+{
+	hash_remove(pmm, used);
+	if (used->flags & PMM_REGION_FLAG_METADATA)
+		pmm->zone[zone_of_page(used->first_page)].metadata_pages -= used->pages;
+	used->state = PMM_REGION_FREE;
+	used->owner = MM_OWNER_NONE;
+	used->flags = 0;
+
+	struct pmm_region *merged = used, *prev = used->prev, *next = used->next;
+	if (can_merge(prev, used)) {
+		index_remove(pmm, prev);
+		prev->pages += used->pages;
+		list_remove(pmm, used);
+		record_release(pmm, used);
+		merged = prev;
+	}
+	if (can_merge(merged, next)) {
+		index_remove(pmm, next);
+		merged->pages += next->pages;
+		list_remove(pmm, next);
+		record_release(pmm, next);
+	}
+	index_insert(pmm, merged);
+}
+
+/* ---- finding a fit ------------------------------------------------------------------------------- */
+
+/* Where an aligned run of `pages` starts in the free record, or false if it does not fit. */
+static inline bool aligned_fit(const struct pmm_region *region, uint64_t pages,
+			       uint64_t align_pages, uint64_t *first)
+{
+	*first = ALIGN_UP(region->first_page, align_pages);
+	return *first + pages <= region_end(region);
+}
+
+/*
+ * The bounded scan (see the top of the file): classes in [lowest, below), largest first, at most
+ * PMM_FIT_SCAN_LIMIT records.
+ */
+static struct pmm_region *scan_classes(const struct pmm_zone_index *zone, struct size_class lowest,
+				       struct size_class below, uint64_t pages,
+				       uint64_t align_pages, uint64_t *first)
+{
+	unsigned budget = PMM_FIT_SCAN_LIMIT;
+	unsigned top_row = MIN(below.row, (unsigned)PMM_CLASS_ROWS - 1);
+	for (int row = (int)top_row; row >= (int)lowest.row; row--) {
+		uint32_t subs = zone->class_bitmap[row];
+		if ((unsigned)row == below.row)
+			subs &= (1u << below.sub) - 1;
+		if ((unsigned)row == lowest.row)
+			subs &= ~0u << lowest.sub;
+		while (subs) {
+			unsigned sub = 31u - (unsigned)__builtin_clz(subs);
+			subs &= ~(1u << sub);
+			for (struct pmm_region *r = zone->class_head[row][sub]; r;
+			     r = r->link.size_class.next) {
+				if (aligned_fit(r, pages, align_pages, first))
+					return r;
+				if (--budget == 0)
+					return NULL;
+			}
+		}
+	}
+	return NULL;
+}
+
+static struct pmm_region *find_fit_in_zone(const struct pmm_zone_index *zone, uint64_t pages,
+					   uint64_t align_pages, uint64_t *first)
+{
+	if (!zone->row_bitmap)
+		return NULL;
+	struct size_class guaranteed = size_class_at_least(pages + align_pages - 1);
+	struct pmm_region *region = first_class_at_or_above(zone, guaranteed);
+	if (region) {
+		bool fits = aligned_fit(region, pages, align_pages, first);
+		MM_ASSERT(fits, "pmm find_fit_in_zone: guaranteed class holds a record too small");
+		return region;
+	}
+	return scan_classes(zone, size_class_of(pages), guaranteed, pages, align_pages, first);
+}
+
+static struct pmm_region *find_fit(const struct pmm *pmm, enum pmm_alloc_zone zone, uint64_t pages,
+				   uint64_t align_pages, uint64_t *first)
+{
+	enum pmm_zone order[PMM_ZONE_COUNT];
+	unsigned zones = zones_to_try(zone, order);
+	for (unsigned i = 0; i < zones; i++) {
+		struct pmm_region *region =
+			find_fit_in_zone(&pmm->zone[order[i]], pages, align_pages, first);
+		if (region)
+			return region;
+	}
+	return NULL;
+}
+
+/* ---- bookkeeping memory from the pmm itself ------------------------------------------------------ */
+
+/* An allocation for the pmm's own use; at most one record, since it is unaligned. */
+static struct pmm_region *alloc_metadata(struct pmm *pmm, uint64_t pages)
+{
+	uint64_t first;
+	if (pmm->spare_record_count < 1)
+		return NULL;
+	struct pmm_region *from = find_fit(pmm, pmm->metadata_zone, pages, 1, &first);
+	if (!from)
+		return NULL;
+	MM_ASSERT(mm_phys_window == pmm->phys_window_at_init,
+		  "pmm alloc_metadata: phys_to_virt window moved since pmm_init");
+	return carve_used(pmm, from, first, pages, MM_OWNER_MM_META, PMM_REGION_FLAG_METADATA);
+}
+
+/* Adds one page of records to the spare pool. Returns false when no page could be had. */
+static bool refill_records(struct pmm *pmm)
+{
+	struct pmm_region *page = alloc_metadata(pmm, 1);
+	if (!page)
+		return false;
+	struct pmm_region *records = phys_to_virt(page->first_page << PAGE_SHIFT);
+	for (size_t i = 0; i < PAGE_SIZE / sizeof(struct pmm_region); i++)
+		spare_push(pmm, &records[i]);
+	pmm->record_pages++;
+	return true;
+}
+
+/* Doubles the hash table into pages from the pmm itself; on failure the old table stays. */
+static void grow_hash(struct pmm *pmm)
+{
+	uint64_t new_count = pmm->hash_bucket_count * 2;
+	uint64_t bytes = new_count * sizeof(struct pmm_region *);
+	uint64_t pages = ALIGN_UP(bytes, PAGE_SIZE) >> PAGE_SHIFT;
+	struct pmm_region *table = alloc_metadata(pmm, pages);
+	if (!table)
+		return;
+
+	struct pmm_region **old_buckets = pmm->hash_buckets;
+	uint64_t old_count = pmm->hash_bucket_count, used = pmm->used_records;
+	paddr_t old_phys = pmm->hash_phys;
+
+	pmm->hash_buckets = phys_to_virt(table->first_page << PAGE_SHIFT);
+	memset(pmm->hash_buckets, 0, bytes);
+	pmm->hash_bucket_count = new_count;
+	pmm->hash_phys = table->first_page << PAGE_SHIFT;
+	pmm->hash_pages = pages;
+	for (uint64_t b = 0; b < old_count; b++) {
+		struct pmm_region *region = old_buckets[b];
+		while (region) {
+			struct pmm_region *next = region->link.hash_next;
+			hash_insert(pmm, region);
+			region = next;
+		}
+	}
+	pmm->used_records = used;
+	if (old_phys != PMM_ALLOC_FAILED)
+		release_used(pmm, hash_find(pmm, old_phys >> PAGE_SHIFT));
+}
+
+/* After an allocating operation: keep the spare pool above its low water, the hash load <= 2. */
+static void replenish_bookkeeping(struct pmm *pmm)
+{
+	if (pmm->spare_record_count < PMM_RECORD_LOW_WATER)
+		refill_records(pmm);
+	if (pmm->used_records > 2 * pmm->hash_bucket_count)
+		grow_hash(pmm);
+}
+
+/* ---- allocation and free ------------------------------------------------------------------------- */
+
+paddr_t pmm_alloc_status(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone,
+			 uint64_t align_pages, enum mm_owner owner, enum pmm_status *status)
+{
+	enum pmm_status result = PMM_OK;
+	paddr_t addr = PMM_ALLOC_FAILED;
+	uint64_t first;
+
+	if (pages == 0 || !IS_POW2(align_pages) || (unsigned)owner >= MM_OWNER_COUNT ||
+	    (unsigned)zone > PMM_ALLOC_BELOW_16M) {
+		result = PMM_ERR_INVALID_ARGUMENT;
+	} else if (pages > PMM_MAX_PAGES || align_pages > PMM_MAX_PAGES) {
+		result = PMM_ERR_OUT_OF_MEMORY;
+	} else {
+		/* Normally the pool was topped up after the last operation; this is the last resort. */
+		if (pmm->spare_record_count < PMM_RECORDS_PER_ALLOCATION)
+			refill_records(pmm);
+		struct pmm_region *from = find_fit(pmm, zone, pages, align_pages, &first);
+		if (!from) {
+			result = PMM_ERR_OUT_OF_MEMORY;
+		} else if (records_to_carve(from, first, pages) > pmm->spare_record_count) {
+			result = PMM_ERR_NO_RECORDS;
+		} else {
+			carve_used(pmm, from, first, pages, owner, 0);
+			addr = first << PAGE_SHIFT;
+			replenish_bookkeeping(pmm);
+		}
+	}
+	if (status)
+		*status = result;
+	return addr;
+}
+
+/* Why [first, first + pages) cannot be freed, when no used record starts at `first`. O(records). */
+static enum pmm_status classify_bad_free(const struct pmm *pmm, uint64_t first, uint64_t pages)
+{
+	uint64_t end = first + pages, free_pages = 0;
+	for (const struct pmm_region *r = pmm->first; r && r->first_page < end; r = r->next) {
+		if (!region_is_free(r) || region_end(r) <= first)
+			continue;
+		free_pages += MIN(end, region_end(r)) - MAX(first, r->first_page);
+	}
+	if (free_pages == pages)
+		return PMM_ERR_DOUBLE_FREE;
+	return free_pages ? PMM_ERR_PARTLY_FREE : PMM_ERR_NOT_ALLOCATED;
+}
+
+enum pmm_status pmm_free(struct pmm *pmm, paddr_t addr, uint64_t pages)
+{
+	if (pages == 0 || !IS_ALIGNED(addr, PAGE_SIZE) || pages > PMM_MAX_PAGES ||
+	    (addr >> PAGE_SHIFT) + pages > (PMM_PHYS_LIMIT >> PAGE_SHIFT))
+		return PMM_ERR_INVALID_ARGUMENT;
+	uint64_t first = addr >> PAGE_SHIFT;
+	struct pmm_region *used = hash_find(pmm, first);
+	if (!used)
+		return classify_bad_free(pmm, first, pages);
+	if (used->pages != pages)
+		return PMM_ERR_WRONG_LENGTH;
+	if (used->flags & PMM_REGION_FLAG_METADATA)
+		return PMM_ERR_PMM_METADATA;
+	release_used(pmm, used);
+	return PMM_OK;
+}
+
+/* The free record holding all of [first, end), or NULL. O(records). */
+static struct pmm_region *free_record_holding(const struct pmm *pmm, uint64_t first, uint64_t end)
+{
+	for (struct pmm_region *r = pmm->first; r && r->first_page <= first; r = r->next) {
+		if (region_is_free(r) && first < region_end(r))
+			return end <= region_end(r) ? r : NULL;
+	}
+	return NULL;
+}
+
+enum pmm_status pmm_claim(struct pmm *pmm, paddr_t addr, uint64_t pages, enum mm_owner owner)
+{
+	if (pages == 0 || !IS_ALIGNED(addr, PAGE_SIZE) || pages > PMM_MAX_PAGES ||
+	    (unsigned)owner >= MM_OWNER_COUNT ||
+	    (addr >> PAGE_SHIFT) + pages > (PMM_PHYS_LIMIT >> PAGE_SHIFT))
+		return PMM_ERR_INVALID_ARGUMENT;
+	uint64_t first = addr >> PAGE_SHIFT;
+	struct pmm_region *from = free_record_holding(pmm, first, first + pages);
+	if (!from)
+		return PMM_ERR_NOT_FREE;
+	if (records_to_carve(from, first, pages) > pmm->spare_record_count)
+		return PMM_ERR_NO_RECORDS;
+	carve_used(pmm, from, first, pages, owner, 0);
+	replenish_bookkeeping(pmm);
+	return PMM_OK;
+}
+
+/* ---- page_source adapter ------------------------------------------------------------------------- */
+
+static paddr_t page_source_pmm_alloc(void *ctx, uint64_t pages, uint64_t align_pages,
+				     enum mm_owner owner)
+{
+	paddr_t pa = pmm_alloc(ctx, pages, PMM_ALLOC_ANY, align_pages, owner);
+	return pa == PMM_ALLOC_FAILED ? PAGE_SOURCE_FAILED : pa;
+}
+
+static void page_source_pmm_free(void *ctx, paddr_t pa, uint64_t pages)
+{
+	enum pmm_status status = pmm_free(ctx, pa, pages);
+	MM_ASSERT(status == PMM_OK, "pmm page_source_pmm_free(%#llx, %llu pages): %s",
+		  (unsigned long long)pa, (unsigned long long)pages, pmm_status_name(status));
+}
+
+struct page_source pmm_page_source(struct pmm *pmm)
+{
+	return (struct page_source){ page_source_pmm_alloc, page_source_pmm_free, pmm };
+}
+
+/* ---- initialisation ------------------------------------------------------------------------------ */
+
+/* Appends a usable range (they arrive in ascending order), split at zone boundaries. */
+static enum pmm_status add_usable_range(void *ctx, uint64_t first_page, uint64_t pages)
+{
+	struct pmm *pmm = ctx;
+	uint64_t page = first_page, end = first_page + pages;
+	while (page < end) {
+		enum pmm_zone zone = zone_of_page(page);
+		uint64_t piece_end = MIN(end, zone_limit_page[zone]);
+		if (pmm->spare_record_count == 0)
+			return PMM_ERR_NO_RECORDS;
+		struct pmm_region *region = record_take(pmm);
+		region->first_page = page;
+		region->pages = piece_end - page;
+		region->state = PMM_REGION_FREE;
+		list_insert_after(pmm, pmm->last, region);
+		index_insert(pmm, region);
+		pmm->zone[zone].total_pages += region->pages;
+		page = piece_end;
+	}
+	return PMM_OK;
+}
+
+/* Marks the free parts of [first, end) used by `owner`, one used record per free record touched. */
+static enum pmm_status reserve_range(struct pmm *pmm, uint64_t first, uint64_t end,
+				     enum mm_owner owner)
+{
+	struct pmm_region *r = pmm->first;
+	while (r && r->first_page < end) {
+		if (!region_is_free(r) || region_end(r) <= first) {
+			r = r->next;
+			continue;
+		}
+		uint64_t piece_first = MAX(first, r->first_page);
+		uint64_t piece_end = MIN(end, region_end(r));
+		if (records_to_carve(r, piece_first, piece_end - piece_first) >
+		    pmm->spare_record_count)
+			return PMM_ERR_NO_RECORDS;
+		r = carve_used(pmm, r, piece_first, piece_end - piece_first, owner, 0)->next;
+	}
+	return PMM_OK;
+}
+
+static enum pmm_status validate_reservation(const struct pmm_reservation *reservation, size_t i)
+{
+	if (reservation->length == 0 || reservation->length - 1 > UINT64_MAX - reservation->base ||
+	    (unsigned)reservation->owner >= MM_OWNER_COUNT) {
+		mm_log("pmm_init: reservation %zu (base %#llx length %#llx owner %d) is invalid\n", i,
+		       (unsigned long long)reservation->base,
+		       (unsigned long long)reservation->length, (int)reservation->owner);
+		return PMM_ERR_INVALID_ARGUMENT;
+	}
+	return PMM_OK;
+}
+
+static enum pmm_status apply_reservations(struct pmm *pmm, const struct pmm_config *config)
+{
+	for (size_t i = 0; i < config->reservation_count; i++) {
+		const struct pmm_reservation *reservation = &config->reservations[i];
+		enum pmm_status status = validate_reservation(reservation, i);
+		if (status != PMM_OK)
+			return status;
+		uint64_t first = reservation->base >> PAGE_SHIFT;
+		uint64_t last = (reservation->base + (reservation->length - 1)) >> PAGE_SHIFT;
+		status = reserve_range(pmm, first, last + 1, reservation->owner);
+		if (status != PMM_OK)
+			return status;
+	}
+	return PMM_OK;
+}
+
+static void reset_empty(struct pmm *pmm, enum pmm_alloc_zone metadata_zone)
+{
+	memset(pmm, 0, sizeof(*pmm));
+	hash_reset_embedded(pmm);
+	pmm->metadata_zone = metadata_zone;
+	pmm->phys_window_at_init = mm_phys_window;
+}
+
+static enum pmm_status build(struct pmm *pmm, const struct pmm_config *config)
+{
+	if ((config->memory_map_count && !config->memory_map) ||
+	    (config->reservation_count && !config->reservations) ||
+	    (config->initial_record_count && !config->initial_records) ||
+	    (unsigned)config->metadata_zone > PMM_ALLOC_BELOW_16M)
+		return PMM_ERR_INVALID_ARGUMENT;
+	for (size_t i = 0; i < config->initial_record_count; i++)
+		spare_push(pmm, &config->initial_records[i]);
+	enum pmm_status status = pmm_memory_map_for_each_usable(
+		config->memory_map, config->memory_map_count, add_usable_range, pmm);
+	if (status != PMM_OK)
+		return status;
+	return apply_reservations(pmm, config);
+}
+
+enum pmm_status pmm_init(struct pmm *pmm, const struct pmm_config *config)
+{
+	if (!pmm)
+		return PMM_ERR_INVALID_ARGUMENT;
+	reset_empty(pmm, config ? config->metadata_zone : PMM_ALLOC_ANY);
+	enum pmm_status status = config ? build(pmm, config) : PMM_ERR_INVALID_ARGUMENT;
+	if (status != PMM_OK) {
+		mm_log("pmm_init: %s%s\n", pmm_status_name(status),
+		       status == PMM_ERR_NO_RECORDS ? " (initial record array too small)" : "");
+		reset_empty(pmm, PMM_ALLOC_ANY);
+		return status;
+	}
+	replenish_bookkeeping(pmm);
+	return PMM_OK;
+}
+
+/* ---- statistics ---------------------------------------------------------------------------------- */
+
+/* Exact: the highest non-empty class holds the largest extents; only inexact classes need a walk. */
+static uint64_t largest_free_extent(const struct pmm_zone_index *zone)
+{
+	if (!zone->row_bitmap)
+		return 0;
+	unsigned row = 63u - (unsigned)__builtin_clzll(zone->row_bitmap);
+	unsigned sub = 31u - (unsigned)__builtin_clz(zone->class_bitmap[row]);
+	const struct pmm_region *r = zone->class_head[row][sub];
+	uint64_t largest = r->pages;
+	uint64_t class_max = size_class_lower_bound((struct size_class){ row, sub }) +
+			     size_class_width(r->pages) - 1;
+	for (r = r->link.size_class.next; r && largest < class_max; r = r->link.size_class.next)
+		largest = MAX(largest, r->pages);
+	return largest;
+}
+
+void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *stats)
+{
+	memset(stats, 0, sizeof(*stats));
+	for (unsigned z = 0; z < PMM_ZONE_COUNT; z++) {
+		const struct pmm_zone_index *zone = &pmm->zone[z];
+		struct pmm_zone_stats *out = &stats->zone[z];
+		out->total_pages = zone->total_pages;
+		out->free_pages = zone->free_pages;
+		out->free_extents = zone->free_extents;
+		out->largest_free_extent = largest_free_extent(zone);
+		out->metadata_pages = zone->metadata_pages;
+		for (unsigned o = 0; o < PMM_ORDER_COUNT; o++) {
+			out->free_extents_by_order[o] = zone->free_extents_by_order[o];
+			stats->free_extents_by_order[o] += zone->free_extents_by_order[o];
+		}
+		stats->total_pages += out->total_pages;
+		stats->free_pages += out->free_pages;
+		stats->free_extents += out->free_extents;
+		stats->metadata_pages += out->metadata_pages;
+		stats->largest_free_extent = MAX(stats->largest_free_extent,
+						 out->largest_free_extent);
+	}
+	stats->used_pages = stats->total_pages - stats->free_pages;
+	stats->records_in_use = pmm->records_in_use;
+	stats->spare_records = pmm->spare_record_count;
+	stats->hash_buckets = pmm->hash_bucket_count;
+}
+
+uint64_t pmm_extent_buddy_blocks(uint64_t first_page, uint64_t pages, unsigned max_order,
+				 uint64_t blocks_by_order[PMM_ORDER_COUNT])
+{
+	uint64_t blocks = 0;
+	max_order = MIN(max_order, (unsigned)PMM_ORDER_COUNT - 1);
+	while (pages) {
+		unsigned order = ilog2_u64(pages);
+		if (first_page)
+			order = MIN(order, (unsigned)__builtin_ctzll(first_page));
+		order = MIN(order, max_order);
+		blocks_by_order[order]++;
+		blocks++;
+		first_page += (uint64_t)1 << order;
+		pages -= (uint64_t)1 << order;
+	}
+	return blocks;
+}
+
+/* ---- iteration ----------------------------------------------------------------------------------- */
+
+static void describe(const struct pmm_region *region, struct pmm_region_info *info)
+{
+	info->base = region->first_page << PAGE_SHIFT;
+	info->pages = region->pages;
+	info->state = (enum pmm_region_state)region->state;
+	info->owner = (enum mm_owner)region->owner;
+	info->zone = zone_of_page(region->first_page);
+	info->pmm_metadata = region->flags & PMM_REGION_FLAG_METADATA;
+}
+
+void pmm_for_each_region(const struct pmm *pmm, pmm_region_visitor visit, void *ctx)
+{
+	struct pmm_region_info info;
+	for (const struct pmm_region *r = pmm->first; r; r = r->next) {
+		describe(r, &info);
+		if (!visit(ctx, &info))
+			return;
+	}
+}
+
+void pmm_for_each_free_extent(const struct pmm *pmm, pmm_region_visitor visit, void *ctx)
+{
+	struct pmm_region_info info;
+	for (const struct pmm_region *r = pmm->first; r; r = r->next) {
+		if (!region_is_free(r))
+			continue;
+		describe(r, &info);
+		if (!visit(ctx, &info))
+			return;
+	}
+}
+
+/* ---- consistency check --------------------------------------------------------------------------- */
+
+#define CHECK(cond, ...)                                                                     \
+	do {                                                                                 \
+		if (!(cond)) {                                                               \
+			ksnprintf(pmm->check_message, sizeof(pmm->check_message), __VA_ARGS__); \
+			return pmm->check_message;                                           \
+		}                                                                            \
+	} while (0)
+
+struct zone_recount {
+	uint64_t total_pages, free_pages, free_extents, metadata_pages;
+	uint64_t free_extents_by_order[PMM_ORDER_COUNT];
+};
+
+/* Invariants 1, 2, 3 and 5 record by record; fills the recount for invariant 6. */
+static const char *check_list(struct pmm *pmm, struct zone_recount recount[PMM_ZONE_COUNT],
+			      uint64_t *records, uint64_t *used_records)
+{
+	const struct pmm_region *prev = NULL;
+	for (const struct pmm_region *r = pmm->first; r; prev = r, r = r->next) {
+		unsigned long long page = r->first_page;
+		CHECK(r->prev == prev, "record at page %#llx: prev link broken", page);
+		CHECK(r->pages > 0, "record at page %#llx is empty", page);
+		CHECK(!prev || region_end(prev) <= r->first_page,
+		      "record at page %#llx overlaps or precedes its predecessor", page);
+		enum pmm_zone zone = zone_of_page(r->first_page);
+		CHECK(zone_of_page(region_end(r) - 1) == zone,
+		      "record at page %#llx (%llu pages) crosses a zone boundary", page,
+		      (unsigned long long)r->pages);
+		CHECK(!can_merge(prev, r), "free records at %#llx and before are not coalesced", page);
+		(*records)++;
+		recount[zone].total_pages += r->pages;
+		if (region_is_free(r)) {
+			CHECK(r->owner == MM_OWNER_NONE && r->flags == 0,
+			      "free record at page %#llx has an owner or flags", page);
+			recount[zone].free_pages += r->pages;
+			recount[zone].free_extents++;
+			recount[zone].free_extents_by_order[ilog2_u64(r->pages)]++;
+			continue;
+		}
+		CHECK(r->state == PMM_REGION_USED, "record at page %#llx: bad state %u", page,
+		      r->state);
+		CHECK(r->owner < MM_OWNER_COUNT, "record at page %#llx: bad owner %u", page, r->owner);
+		CHECK(hash_find(pmm, r->first_page) == r,
+		      "used record at page %#llx not found in the hash table", page);
+		(*used_records)++;
+		if (r->flags & PMM_REGION_FLAG_METADATA)
+			recount[zone].metadata_pages += r->pages;
+	}
+	CHECK(pmm->last == prev, "list tail pointer is stale");
+	return NULL;
+}
+
+static const char *check_zone_counters(struct pmm *pmm, unsigned z, const struct zone_recount *c)
+{
+	const struct pmm_zone_index *zone = &pmm->zone[z];
+	CHECK(zone->total_pages == c->total_pages, "zone %s: total %llu, recount %llu",
+	      pmm_zone_name(z), (unsigned long long)zone->total_pages,
+	      (unsigned long long)c->total_pages);
+	CHECK(zone->free_pages == c->free_pages, "zone %s: free pages %llu, recount %llu",
+	      pmm_zone_name(z), (unsigned long long)zone->free_pages,
+	      (unsigned long long)c->free_pages);
+	CHECK(zone->free_extents == c->free_extents, "zone %s: free extents %llu, recount %llu",
+	      pmm_zone_name(z), (unsigned long long)zone->free_extents,
+	      (unsigned long long)c->free_extents);
+	CHECK(zone->metadata_pages == c->metadata_pages, "zone %s: metadata %llu, recount %llu",
+	      pmm_zone_name(z), (unsigned long long)zone->metadata_pages,
+	      (unsigned long long)c->metadata_pages);
+	for (unsigned o = 0; o < PMM_ORDER_COUNT; o++)
+		CHECK(zone->free_extents_by_order[o] == c->free_extents_by_order[o],
+		      "zone %s: order %u count %llu, recount %llu", pmm_zone_name(z), o,
+		      (unsigned long long)zone->free_extents_by_order[o],
+		      (unsigned long long)c->free_extents_by_order[o]);
+	return NULL;
+}
+
+/* Invariant 4: the size-class index holds exactly the zone's free records, each in its class. */
+static const char *check_zone_index(struct pmm *pmm, unsigned z)
+{
+	const struct pmm_zone_index *zone = &pmm->zone[z];
+	uint64_t indexed = 0;
+	for (unsigned row = 0; row < PMM_CLASS_ROWS; row++) {
+		CHECK(!!(zone->row_bitmap & ((uint64_t)1 << row)) == !!zone->class_bitmap[row],
+		      "zone %s: row bit %u disagrees with its classes", pmm_zone_name(z), row);
+		for (unsigned sub = 0; sub < PMM_CLASS_SUBDIVISIONS; sub++) {
+			const struct pmm_region *r = zone->class_head[row][sub], *prev = NULL;
+			CHECK(!!(zone->class_bitmap[row] & (1u << sub)) == !!r,
+			      "zone %s: class bit (%u,%u) disagrees with its list", pmm_zone_name(z),
+			      row, sub);
+			for (; r; prev = r, r = r->link.size_class.next) {
+				struct size_class c = size_class_of(r->pages);
+				CHECK(region_is_free(r) && zone_of_page(r->first_page) == z &&
+					      c.row == row && c.sub == sub &&
+					      r->link.size_class.prev == prev,
+				      "zone %s: record at page %#llx misfiled in class (%u,%u)",
+				      pmm_zone_name(z), (unsigned long long)r->first_page, row, sub);
+				indexed++;
+			}
+		}
+	}
+	CHECK(zone->row_bitmap >> PMM_CLASS_ROWS == 0, "zone %s: row bits beyond the last row",
+	      pmm_zone_name(z));
+	CHECK(indexed == zone->free_extents, "zone %s: %llu records indexed, %llu free extents",
+	      pmm_zone_name(z), (unsigned long long)indexed,
+	      (unsigned long long)zone->free_extents);
+	return NULL;
+}
+
+static const char *check_pools(struct pmm *pmm, uint64_t records, uint64_t used_records)
+{
+	uint64_t hashed = 0, spares = 0;
+	for (uint64_t b = 0; b < pmm->hash_bucket_count; b++)
+		for (const struct pmm_region *r = pmm->hash_buckets[b]; r; r = r->link.hash_next) {
+			CHECK(r->state == PMM_REGION_USED && hash_bucket(pmm, r->first_page) == b,
+			      "hash bucket %llu holds a record of page %#llx that is not its own",
+			      (unsigned long long)b, (unsigned long long)r->first_page);
+			hashed++;
+		}
+	CHECK(hashed == used_records && pmm->used_records == used_records,
+	      "hash holds %llu records (counter %llu), list has %llu used",
+	      (unsigned long long)hashed, (unsigned long long)pmm->used_records,
+	      (unsigned long long)used_records);
+	CHECK(pmm->records_in_use == records, "records in use %llu, list has %llu",
+	      (unsigned long long)pmm->records_in_use, (unsigned long long)records);
+	for (const struct pmm_region *r = pmm->spare_records; r; r = r->link.spare_next)
+		spares++;
+	CHECK(spares == pmm->spare_record_count, "spare pool holds %llu, counter %llu",
+	      (unsigned long long)spares, (unsigned long long)pmm->spare_record_count);
+	return NULL;
+}
+
+const char *pmm_check(struct pmm *pmm)
+{
+	struct zone_recount recount[PMM_ZONE_COUNT];
+	uint64_t records = 0, used_records = 0;
+	const char *problem;
+	memset(recount, 0, sizeof(recount));
+
+	if ((problem = check_list(pmm, recount, &records, &used_records)))
+		return problem;
+	for (unsigned z = 0; z < PMM_ZONE_COUNT; z++) {
+		if ((problem = check_zone_counters(pmm, z, &recount[z])) ||
+		    (problem = check_zone_index(pmm, z)))
+			return problem;
+	}
+	return check_pools(pmm, records, used_records);
+}

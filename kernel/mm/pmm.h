@@ -1,0 +1,347 @@
+/*
+ * The physical memory manager: hands out contiguous runs of physical pages, optionally limited to
+ * low memory (DMA) and aligned (for large pages). The ground truth is an address-ordered list of
+ * region records, free and used; a per-zone size-class index makes allocation O(1) however
+ * fragmented memory is. The design, its invariants and its bounds are described in pmm.c.
+ *
+ * All state lives in a struct pmm passed in: a test builds a 64-page allocator in a few lines:
+ *
+ *   struct pmm_memory_map_entry map[] = { { 0, 64 * PAGE_SIZE, PMM_MEMORY_AVAILABLE } };
+ *   static struct pmm_region records[32];
+ *   struct pmm_config config = { .memory_map = map, .memory_map_count = 1,
+ *                                .initial_records = records, .initial_record_count = 32 };
+ *   static struct pmm pmm;
+ *   pmm_init(&pmm, &config);
+ *   paddr_t pa = pmm_alloc(&pmm, 4, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
+ *
+ * Not thread-safe: the caller serialises calls.
+ */
+#ifndef PAGESCOPE_MM_PMM_H
+#define PAGESCOPE_MM_PMM_H
+
+#include "mm_env.h"
+#include "owner.h"
+#include "page_source.h"
+
+/* ---- status codes ------------------------------------------------------------------------- */
+
+#define PMM_STATUS_LIST(X)                                                                       \
+	X(PMM_OK,                  "ok")                                                         \
+	X(PMM_ERR_INVALID_ARGUMENT, "invalid argument")                                          \
+	X(PMM_ERR_OUT_OF_MEMORY,   "out of memory")                                              \
+	X(PMM_ERR_NO_RECORDS,      "out of region records")                                      \
+	X(PMM_ERR_NOT_ALLOCATED,   "range is not an allocation")                                 \
+	X(PMM_ERR_DOUBLE_FREE,     "range is already free")                                      \
+	X(PMM_ERR_PARTLY_FREE,     "range overlaps free memory")                                 \
+	X(PMM_ERR_WRONG_LENGTH,    "length differs from the allocation's")                       \
+	X(PMM_ERR_PMM_METADATA,    "range holds the pmm's own bookkeeping")                      \
+	X(PMM_ERR_NOT_FREE,        "range is not entirely free")                                 \
+	X(PMM_ERR_MAP_ENTRY_WRAPS, "memory map entry wraps past 2^64")                           \
+	X(PMM_ERR_MAP_TOO_LARGE,   "memory map has too many entries")
+
+enum pmm_status {
+#define PMM_STATUS_ENUM(e, s) e,
+	PMM_STATUS_LIST(PMM_STATUS_ENUM)
+#undef PMM_STATUS_ENUM
+	PMM_STATUS_COUNT
+};
+
+/* A short human-readable description of a status, for log lines; "?" when out of range. */
+const char *pmm_status_name(enum pmm_status status);
+
+/* ---- memory map input (multiboot2 numbering) ---------------------------------------------- */
+
+enum pmm_memory_type {
+	PMM_MEMORY_AVAILABLE = 1,
+	PMM_MEMORY_RESERVED = 2,
+	PMM_MEMORY_ACPI_RECLAIMABLE = 3,
+	PMM_MEMORY_ACPI_NVS = 4,
+	PMM_MEMORY_BAD = 5,
+	/* any other value counts as reserved */
+};
+
+struct pmm_memory_map_entry {
+	uint64_t base;   /* bytes */
+	uint64_t length; /* bytes */
+	uint32_t type;   /* enum pmm_memory_type, or any other value (= reserved) */
+};
+
+/* Entries beyond this make pmm_memory_map_for_each_usable fail with PMM_ERR_MAP_TOO_LARGE. */
+#define PMM_MEMORY_MAP_MAX_ENTRIES 1024
+/* Addresses at or above 2^52 (x86-64's architectural physical limit) are ignored. */
+#define PMM_PHYS_LIMIT ((uint64_t)1 << 52)
+
+/* Receives one usable range; a status other than PMM_OK stops the walk and is returned. */
+typedef enum pmm_status (*pmm_usable_range_fn)(void *ctx, uint64_t first_page, uint64_t pages);
+
+/*
+ * Normalises a firmware memory map (pmm_memory_map.c) and calls `visit` for each maximal usable
+ * range of whole pages, in ascending address order. Entries may be unsorted, overlapping and
+ * unaligned: where entries overlap the stricter type wins (available < ACPI reclaimable < ACPI NVS
+ * < reserved < bad), and the partial pages at the edges of a usable range are dropped.
+ * Zero-length entries are skipped with a log line.
+ * Returns PMM_OK, PMM_ERR_MAP_ENTRY_WRAPS (base + length > 2^64), PMM_ERR_MAP_TOO_LARGE (more
+ * than PMM_MEMORY_MAP_MAX_ENTRIES entries) — both detected before anything is visited — or the
+ * first non-OK status returned by `visit`.
+ */
+enum pmm_status pmm_memory_map_for_each_usable(const struct pmm_memory_map_entry *entries,
+					       size_t count, pmm_usable_range_fn visit, void *ctx);
+
+/* ---- zones -------------------------------------------------------------------------------- */
+
+/* Physical zones, as in Linux: free runs never cross their boundaries (16 MiB and 4 GiB). */
+enum pmm_zone {
+	PMM_ZONE_DMA,    /* [0, 16 MiB) */
+	PMM_ZONE_DMA32,  /* [16 MiB, 4 GiB) */
+	PMM_ZONE_NORMAL, /* [4 GiB, ...) */
+	PMM_ZONE_COUNT
+};
+
+#define PMM_ZONE_DMA_LIMIT ((paddr_t)16 << 20)
+#define PMM_ZONE_DMA32_LIMIT ((paddr_t)4 << 30)
+
+/* What an allocation may use. ANY prefers high memory, keeping low memory for those who need it. */
+enum pmm_alloc_zone {
+	PMM_ALLOC_ANY,        /* NORMAL, then DMA32, then DMA */
+	PMM_ALLOC_BELOW_4G,   /* DMA32, then DMA */
+	PMM_ALLOC_BELOW_16M,  /* DMA */
+};
+
+const char *pmm_zone_name(enum pmm_zone zone);
+
+/* ---- the allocator state -------------------------------------------------------------------- */
+
+/* Orders 0..PMM_ORDER_COUNT-1; an extent of n pages has order floor(log2(n)). 2^40 pages = 2^52 B. */
+#define PMM_ORDER_COUNT 41
+
+/* Size classes: see the drawing at the top of pmm.c. */
+#define PMM_CLASS_SUBDIVISION_BITS 4
+#define PMM_CLASS_SUBDIVISIONS (1u << PMM_CLASS_SUBDIVISION_BITS)
+#define PMM_CLASS_ROWS (PMM_ORDER_COUNT - PMM_CLASS_SUBDIVISION_BITS + 1)
+
+/* At most this many free records are examined when no size class guarantees a fit (pmm.c). */
+#define PMM_FIT_SCAN_LIMIT 64
+
+#define PMM_HASH_EMBEDDED_BUCKETS 64
+
+enum pmm_region_state { PMM_REGION_FREE, PMM_REGION_USED };
+
+/*
+ * One region record: a run of pages that is entirely free or entirely used by one owner. Opaque
+ * to callers apart from its size (they provide the initial array); read records through
+ * pmm_for_each_region.
+ */
+struct pmm_region {
+	struct pmm_region *prev, *next; /* address order, all records */
+	uint64_t first_page;
+	uint64_t pages;
+	union {
+		struct {
+			struct pmm_region *prev, *next;
+		} size_class;                 /* free: the list of its size class */
+		struct pmm_region *hash_next; /* used: its bucket chain */
+		struct pmm_region *spare_next;/* unused record: the spare pool */
+	} link;
+	uint8_t state;  /* enum pmm_region_state */
+	uint8_t owner;  /* enum mm_owner, used records only */
+	uint8_t flags;  /* PMM_REGION_FLAG_* (pmm.c) */
+};
+
+struct pmm_zone_index {
+	uint64_t row_bitmap;                              /* bit r: some class in row r non-empty */
+	uint32_t class_bitmap[PMM_CLASS_ROWS];            /* bit s: class (r, s) non-empty */
+	struct pmm_region *class_head[PMM_CLASS_ROWS][PMM_CLASS_SUBDIVISIONS];
+	uint64_t total_pages;
+	uint64_t free_pages;
+	uint64_t free_extents;
+	uint64_t metadata_pages;
+	uint64_t free_extents_by_order[PMM_ORDER_COUNT];
+};
+
+struct pmm {
+	struct pmm_region *first, *last; /* address-ordered list of all records */
+	struct pmm_zone_index zone[PMM_ZONE_COUNT];
+
+	struct pmm_region *spare_records;
+	uint64_t spare_record_count;
+	uint64_t records_in_use;
+	uint64_t record_pages;           /* pages the pmm took from itself for records */
+	enum pmm_alloc_zone metadata_zone;
+	uintptr_t phys_window_at_init;   /* records hold pointers through this window */
+
+	struct pmm_region **hash_buckets;
+	uint64_t hash_bucket_count;      /* a power of two */
+	uint64_t used_records;           /* entries in the hash table */
+	paddr_t hash_phys;               /* pages holding the buckets, or PMM_ALLOC_FAILED if embedded */
+	uint64_t hash_pages;
+	struct pmm_region *hash_embedded[PMM_HASH_EMBEDDED_BUCKETS];
+
+	char check_message[160];
+};
+
+/* ---- initialisation ---------------------------------------------------------------------- */
+
+/* A range to mark used before anything is handed out (firmware, kernel image, boot modules...). */
+struct pmm_reservation {
+	paddr_t base;   /* bytes; partial pages at either end are reserved whole */
+	uint64_t length;
+	enum mm_owner owner;
+};
+
+struct pmm_config {
+	const struct pmm_memory_map_entry *memory_map;
+	size_t memory_map_count;
+	const struct pmm_reservation *reservations;
+	size_t reservation_count;
+	/*
+	 * Records to start with (the kernel passes a static .bss array). They must cover the usable
+	 * ranges (split at zone boundaries) plus two per reservation piece; 64 is plenty for a PC.
+	 */
+	struct pmm_region *initial_records;
+	size_t initial_record_count;
+	/*
+	 * Where the pmm takes pages for its own records and hash table, read and written through
+	 * phys_to_virt(): that window must cover this zone and must not change while the pmm lives.
+	 */
+	enum pmm_alloc_zone metadata_zone;
+};
+
+/*
+ * Builds an allocator over the usable pages of the memory map, minus the reservations. Parts of a
+ * reservation that fall in holes or non-available memory are ignored (those pages are never
+ * managed); where reservations overlap, the first one listed names the owner. Each reservation
+ * becomes one used record per usable piece it covers (per zone), freeable with pmm_free.
+ * Returns PMM_OK, or: the normaliser's errors; PMM_ERR_INVALID_ARGUMENT (NULL pointers, a
+ * reservation of length 0 or wrapping past 2^64, an owner out of range); PMM_ERR_NO_RECORDS (the
+ * initial record array is too small). Every failure is also logged. On failure the pmm is empty
+ * (every allocation fails) but safe to use.
+ */
+enum pmm_status pmm_init(struct pmm *pmm, const struct pmm_config *config);
+
+/* ---- allocation ---------------------------------------------------------------------------- */
+
+#define PMM_ALLOC_FAILED ((paddr_t)-1)
+
+/*
+ * Allocates `pages` contiguous pages whose first page number is a multiple of `align_pages` (a
+ * power of two: 512 for a 2 MiB page, 262144 for a 1 GiB page), inside `zone`, tagged `owner`.
+ * Returns the physical address, or PMM_ALLOC_FAILED when: pages == 0, align_pages is not a power
+ * of two, owner is out of range (all logged), no free run fits, or no region record can be had.
+ * Never panics for lack of memory. Succeeds whenever some free extent of the allowed zones has at
+ * least pmm_guaranteed_fit_pages(pages, align_pages) pages; below that it may still succeed (see
+ * the bounded scan in pmm.c). O(1): bounded by PMM_FIT_SCAN_LIMIT records per zone.
+ * `status`, if not NULL, receives PMM_OK or the reason of the failure.
+ */
+paddr_t pmm_alloc_status(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone,
+			 uint64_t align_pages, enum mm_owner owner, enum pmm_status *status);
+
+static inline paddr_t pmm_alloc(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone,
+				uint64_t align_pages, enum mm_owner owner)
+{
+	return pmm_alloc_status(pmm, pages, zone, align_pages, owner, NULL);
+}
+
+/*
+ * The smallest free extent from which pmm_alloc always finds `pages` pages aligned to
+ * `align_pages`: pages + align_pages - 1 rounded up to the next size-class boundary.
+ */
+uint64_t pmm_guaranteed_fit_pages(uint64_t pages, uint64_t align_pages);
+
+/*
+ * Returns an allocation: [addr, addr + pages * PAGE_SIZE) must be exactly one allocation (or one
+ * reservation piece). It is merged with free neighbours of the same zone. Never needs a record.
+ * Returns PMM_OK, or, with the allocator's state left exactly as it was:
+ *   PMM_ERR_INVALID_ARGUMENT  pages == 0, addr not page-aligned, or the range wraps
+ *   PMM_ERR_WRONG_LENGTH      an allocation starts at addr but has another length
+ *   PMM_ERR_PMM_METADATA      the allocation is the pmm's own bookkeeping
+ *   PMM_ERR_DOUBLE_FREE       every page of the range is already free
+ *   PMM_ERR_PARTLY_FREE       some pages of the range are free, others are not
+ *   PMM_ERR_NOT_ALLOCATED     no page is free, but addr is not the start of an allocation
+ *                             (inside one, in a hole, or unmanaged)
+ * The success path is O(1); classifying an error walks the record list (O(records)).
+ */
+enum pmm_status pmm_free(struct pmm *pmm, paddr_t addr, uint64_t pages);
+
+/*
+ * Marks the given range used by `owner` (e.g. a framebuffer found after boot). The range must lie
+ * inside one free extent. Returns PMM_OK, PMM_ERR_INVALID_ARGUMENT, PMM_ERR_NOT_FREE or
+ * PMM_ERR_NO_RECORDS; on failure nothing changes. Finding the extent walks the list: O(records).
+ */
+enum pmm_status pmm_claim(struct pmm *pmm, paddr_t addr, uint64_t pages, enum mm_owner owner);
+
+/*
+ * A page_source (page_source.h) backed by this pmm: allocations use PMM_ALLOC_ANY. Freeing pages
+ * that did not come from it is a caller bug and panics, naming the error.
+ */
+struct page_source pmm_page_source(struct pmm *pmm);
+
+/* ---- statistics ---------------------------------------------------------------------------- */
+
+struct pmm_zone_stats {
+	uint64_t total_pages;          /* managed: free + used (reservations and metadata included) */
+	uint64_t free_pages;
+	uint64_t free_extents;
+	uint64_t largest_free_extent;  /* pages */
+	uint64_t metadata_pages;       /* taken by the pmm for its records and hash table */
+	/* extent form: each free extent counted once, at order floor(log2(pages)) */
+	uint64_t free_extents_by_order[PMM_ORDER_COUNT];
+};
+
+struct pmm_stats {
+	uint64_t total_pages;
+	uint64_t used_pages;
+	uint64_t free_pages;
+	uint64_t free_extents;
+	uint64_t largest_free_extent;
+	uint64_t metadata_pages;
+	uint64_t records_in_use;       /* free + used records */
+	uint64_t spare_records;
+	uint64_t hash_buckets;
+	uint64_t free_extents_by_order[PMM_ORDER_COUNT]; /* all zones */
+	struct pmm_zone_stats zone[PMM_ZONE_COUNT];
+};
+
+/*
+ * Fills `stats`. Counters are kept up to date, so this costs O(zones * orders) plus, for the
+ * largest extent, a walk of the highest non-empty size class of each zone (usually one record;
+ * classes below 32 pages hold a single size and need no walk).
+ */
+void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *stats);
+
+/*
+ * Adds to blocks_by_order[o] the number of naturally aligned 2^o-page blocks a buddy allocator
+ * (Linux, /proc/buddyinfo) would see for the free extent [first_page, first_page + pages), with
+ * orders capped at max_order (Linux: MAX_ORDER; pass PMM_ORDER_COUNT - 1 for no cap). The blocks
+ * are greedy: at each step the largest block aligned at the current page that still fits.
+ * Returns the number of blocks added.
+ */
+uint64_t pmm_extent_buddy_blocks(uint64_t first_page, uint64_t pages, unsigned max_order,
+				 uint64_t blocks_by_order[PMM_ORDER_COUNT]);
+
+/* ---- iteration and checking ----------------------------------------------------------------- */
+
+struct pmm_region_info {
+	paddr_t base;
+	uint64_t pages;
+	enum pmm_region_state state;
+	enum mm_owner owner;      /* MM_OWNER_NONE for free regions */
+	enum pmm_zone zone;
+	bool pmm_metadata;        /* pages the pmm took for its own bookkeeping */
+};
+
+/* Returns true to continue, false to stop the walk. */
+typedef bool (*pmm_region_visitor)(void *ctx, const struct pmm_region_info *region);
+
+/* Visits every record (free and used) in address order. O(records). */
+void pmm_for_each_region(const struct pmm *pmm, pmm_region_visitor visit, void *ctx);
+/* Visits every free extent in address order. O(records). */
+void pmm_for_each_free_extent(const struct pmm *pmm, pmm_region_visitor visit, void *ctx);
+
+/*
+ * Checks every invariant listed at the top of pmm.c against a full recount: O(records + buckets).
+ * Returns NULL when consistent, else a description of the first violation (kept in the pmm until
+ * the next call).
+ */
+const char *pmm_check(struct pmm *pmm);
+
+#endif

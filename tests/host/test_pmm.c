@@ -1,0 +1,884 @@
+/* Host unit tests of the physical memory manager (kernel/mm/pmm.c) and its memory-map normaliser. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel/lib/testing.h"
+#include "kernel/mm/pmm.h"
+#include "tests/host/host_env.h"
+
+#define MiB ((uint64_t)1 << 20)
+#define GiB ((uint64_t)1 << 30)
+#define FIXTURE_RECORDS 256
+
+/* A pmm over a host arena that covers every address of the map. */
+struct fixture {
+	struct pmm pmm;
+	struct pmm_region records[FIXTURE_RECORDS];
+	void *arena;
+	uint64_t arena_bytes;
+};
+
+struct fixture_options {
+	const struct pmm_memory_map_entry *map;
+	size_t map_count;
+	const struct pmm_reservation *reservations;
+	size_t reservation_count;
+	size_t initial_records; /* 0: FIXTURE_RECORDS */
+	enum pmm_alloc_zone metadata_zone;
+};
+
+static struct fixture *fixture_create(const struct fixture_options *o, enum pmm_status *status)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	uint64_t top = 0;
+	for (size_t i = 0; i < o->map_count; i++)
+		if (o->map[i].length && o->map[i].base + o->map[i].length > top)
+			top = o->map[i].base + o->map[i].length;
+	f->arena_bytes = ALIGN_UP(MAX(top, PAGE_SIZE), PAGE_SIZE);
+	f->arena = host_phys_arena_create(0, f->arena_bytes);
+	struct pmm_config config = {
+		.memory_map = o->map,
+		.memory_map_count = o->map_count,
+		.reservations = o->reservations,
+		.reservation_count = o->reservation_count,
+		.initial_records = f->records,
+		.initial_record_count = o->initial_records ? o->initial_records : FIXTURE_RECORDS,
+		.metadata_zone = o->metadata_zone,
+	};
+	*status = pmm_init(&f->pmm, &config);
+	return f;
+}
+
+static void fixture_destroy(struct fixture *f)
+{
+	host_phys_arena_destroy(f->arena, f->arena_bytes);
+	free(f);
+}
+
+/* The common case: one available range [base, base + pages pages). */
+static struct fixture *simple_fixture(uint64_t base, uint64_t pages)
+{
+	struct pmm_memory_map_entry map[] = { { base, pages * PAGE_SIZE, PMM_MEMORY_AVAILABLE } };
+	struct fixture_options o = { .map = map, .map_count = 1 };
+	enum pmm_status status;
+	return fixture_create(&o, &status);
+}
+
+#define EXPECT_CONSISTENT(pmm)                                                  \
+	do {                                                                    \
+		const char *problem_ = pmm_check(pmm);                          \
+		TESTING_CHECK(problem_ == NULL, (void)0, "pmm_check: %s", problem_); \
+	} while (0)
+
+/* ---- region dumps -------------------------------------------------------------------------- */
+
+#define DUMP_MAX 64
+struct dump {
+	size_t count;
+	struct pmm_region_info regions[DUMP_MAX];
+};
+
+static bool dump_visit(void *ctx, const struct pmm_region_info *region)
+{
+	struct dump *d = ctx;
+	if (d->count < DUMP_MAX)
+		d->regions[d->count] = *region;
+	d->count++;
+	return true;
+}
+
+static struct dump dump_regions(const struct pmm *pmm)
+{
+	struct dump d;
+	memset(&d, 0, sizeof(d));
+	pmm_for_each_region(pmm, dump_visit, &d);
+	return d;
+}
+
+static bool dump_has(const struct dump *d, paddr_t base, uint64_t pages,
+		     enum pmm_region_state state, enum mm_owner owner)
+{
+	for (size_t i = 0; i < d->count && i < DUMP_MAX; i++) {
+		const struct pmm_region_info *r = &d->regions[i];
+		if (r->base == base && r->pages == pages && r->state == state && r->owner == owner)
+			return true;
+	}
+	return false;
+}
+
+/* ---- memory-map normaliser ----------------------------------------------------------------- */
+
+struct ranges {
+	size_t count;
+	uint64_t first[16], pages[16];
+};
+
+static enum pmm_status collect_range(void *ctx, uint64_t first_page, uint64_t pages)
+{
+	struct ranges *r = ctx;
+	if (r->count == 16)
+		return PMM_ERR_MAP_TOO_LARGE;
+	r->first[r->count] = first_page;
+	r->pages[r->count] = pages;
+	r->count++;
+	return PMM_OK;
+}
+
+static struct ranges normalise(const struct pmm_memory_map_entry *map, size_t count,
+			       enum pmm_status *status)
+{
+	struct ranges r;
+	memset(&r, 0, sizeof(r));
+	*status = pmm_memory_map_for_each_usable(map, count, collect_range, &r);
+	return r;
+}
+
+/* Unsorted entries come out ascending, and touching available entries join into one run. */
+TEST(pmm_memory_map_sorts_and_joins_entries)
+{
+	struct pmm_memory_map_entry map[] = {
+		{ 0x200000, 0x100000, PMM_MEMORY_AVAILABLE },
+		{ 0x0, 0x9f000, PMM_MEMORY_AVAILABLE },
+		{ 0x100000, 0x100000, PMM_MEMORY_AVAILABLE },
+		{ 0xf0000, 0x10000, PMM_MEMORY_RESERVED },
+	};
+	enum pmm_status status;
+	struct ranges r = normalise(map, ARRAY_SIZE(map), &status);
+	ASSERT_EQ(status, PMM_OK);
+	ASSERT_EQ(r.count, 2);
+	EXPECT_EQ(r.first[0], 0);
+	EXPECT_EQ(r.pages[0], 0x9f);
+	EXPECT_EQ(r.first[1], 0x100);
+	EXPECT_EQ(r.pages[1], 0x200);
+}
+
+/* Where entries overlap, any non-available type (reserved, ACPI, bad) beats available. */
+TEST(pmm_memory_map_overlap_stricter_type_wins)
+{
+	struct pmm_memory_map_entry map[] = {
+		{ 0x0, 0x100000, PMM_MEMORY_AVAILABLE },
+		{ 0x10000, 0x1000, PMM_MEMORY_ACPI_RECLAIMABLE },
+		{ 0x20000, 0x2000, PMM_MEMORY_BAD },
+		{ 0x30000, 0x1000, PMM_MEMORY_ACPI_NVS },
+		{ 0x40000, 0x1000, 77 /* unknown = reserved */ },
+		{ 0x40000, 0x1000, PMM_MEMORY_AVAILABLE },
+	};
+	enum pmm_status status;
+	struct ranges r = normalise(map, ARRAY_SIZE(map), &status);
+	ASSERT_EQ(status, PMM_OK);
+	ASSERT_EQ(r.count, 5);
+	uint64_t expect_first[] = { 0x0, 0x11, 0x22, 0x31, 0x41 };
+	uint64_t expect_pages[] = { 0x10, 0xf, 0xe, 0xf, 0xbf };
+	for (size_t i = 0; i < 5; i++) {
+		EXPECT_EQ(r.first[i], expect_first[i]);
+		EXPECT_EQ(r.pages[i], expect_pages[i]);
+	}
+}
+
+/* Partial pages at the edges of a usable run are dropped, but not between touching entries. */
+TEST(pmm_memory_map_drops_partial_edge_pages)
+{
+	struct pmm_memory_map_entry map[] = {
+		{ 0x1800, 0x2000, PMM_MEMORY_AVAILABLE },  /* 0x1800..0x3800 */
+		{ 0x3800, 0x2100, PMM_MEMORY_AVAILABLE },  /* 0x3800..0x5900 */
+		{ 0x10100, 0x1000, PMM_MEMORY_AVAILABLE }, /* no whole page */
+	};
+	enum pmm_status status;
+	struct ranges r = normalise(map, ARRAY_SIZE(map), &status);
+	ASSERT_EQ(status, PMM_OK);
+	ASSERT_EQ(r.count, 1);
+	EXPECT_EQ(r.first[0], 2);
+	EXPECT_EQ(r.pages[0], 3); /* pages 2, 3, 4 */
+}
+
+/* Zero-length entries are skipped; wrapping entries and oversized maps fail before any visit. */
+TEST(pmm_memory_map_rejects_bad_entries)
+{
+	struct pmm_memory_map_entry zero[] = {
+		{ 0x0, 0, PMM_MEMORY_RESERVED },
+		{ 0x0, 0x4000, PMM_MEMORY_AVAILABLE },
+	};
+	enum pmm_status status;
+	struct ranges r = normalise(zero, ARRAY_SIZE(zero), &status);
+	EXPECT_EQ(status, PMM_OK);
+	EXPECT_EQ(r.count, 1);
+
+	struct pmm_memory_map_entry wraps[] = {
+		{ 0x0, 0x4000, PMM_MEMORY_AVAILABLE },
+		{ 0xfffffffffffff000ull, 0x2000, PMM_MEMORY_AVAILABLE },
+	};
+	r = normalise(wraps, ARRAY_SIZE(wraps), &status);
+	EXPECT_EQ(status, PMM_ERR_MAP_ENTRY_WRAPS);
+	EXPECT_EQ(r.count, 0);
+
+	/* Ending exactly at 2^64 does not wrap; everything above 2^52 is ignored. */
+	struct pmm_memory_map_entry top[] = {
+		{ 0xfffffffffffff000ull, 0x1000, PMM_MEMORY_AVAILABLE },
+		{ PMM_PHYS_LIMIT - 0x2000, 0x4000, PMM_MEMORY_AVAILABLE },
+	};
+	r = normalise(top, ARRAY_SIZE(top), &status);
+	EXPECT_EQ(status, PMM_OK);
+	ASSERT_EQ(r.count, 1);
+	EXPECT_EQ(r.pages[0], 2);
+
+	static struct pmm_memory_map_entry many[PMM_MEMORY_MAP_MAX_ENTRIES + 1];
+	r = normalise(many, ARRAY_SIZE(many), &status);
+	EXPECT_EQ(status, PMM_ERR_MAP_TOO_LARGE);
+	EXPECT_EQ(pmm_memory_map_for_each_usable(NULL, 3, collect_range, &r),
+		  PMM_ERR_INVALID_ARGUMENT);
+}
+
+/* ---- init ---------------------------------------------------------------------------------- */
+
+/* The few-lines example of pmm.h builds a working 64-page allocator. */
+TEST(pmm_init_builds_64_page_allocator)
+{
+	struct fixture *f = simple_fixture(0, 64);
+	struct pmm_stats stats;
+	pmm_get_stats(&f->pmm, &stats);
+	EXPECT_EQ(stats.total_pages, 64);
+	EXPECT_EQ(stats.free_pages, 64);
+	EXPECT_EQ(stats.used_pages, 0);
+	EXPECT_EQ(stats.free_extents, 1);
+	EXPECT_EQ(stats.largest_free_extent, 64);
+	EXPECT_EQ(stats.free_extents_by_order[6], 1);
+	EXPECT_EQ(stats.zone[PMM_ZONE_DMA].free_pages, 64);
+	paddr_t pa = pmm_alloc(&f->pmm, 4, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
+	EXPECT_EQ(pa, 0);
+	EXPECT_EQ(pmm_free(&f->pmm, pa, 4), PMM_OK);
+	EXPECT_CONSISTENT(&f->pmm);
+	fixture_destroy(f);
+}
+
+/* Reservations become used records with their owner, rounded out to whole pages; holes are skipped
+ * and the first reservation wins where two overlap. */
+TEST(pmm_init_applies_reservations_with_owners)
+{
+	struct pmm_memory_map_entry map[] = {
+		{ 0x0, 0x9f000, PMM_MEMORY_AVAILABLE },
+		{ 0x100000, 0x300000, PMM_MEMORY_AVAILABLE },
+	};
+	struct pmm_reservation reservations[] = {
+		{ 0x0, 0x100000, MM_OWNER_FIRMWARE },        /* first MiB, covers a hole */
+		{ 0x200800, 0x1000, MM_OWNER_KERNEL_IMAGE }, /* unaligned: pages 0x200, 0x201 */
+		{ 0x201000, 0x2000, MM_OWNER_BOOT_MODULE },  /* overlaps the kernel at 0x201 */
+	};
+	struct fixture_options o = { map, 2, reservations, 3, 0, PMM_ALLOC_ANY };
+	enum pmm_status status;
+	struct fixture *f = fixture_create(&o, &status);
+	ASSERT_EQ(status, PMM_OK);
+	struct dump d = dump_regions(&f->pmm);
+	EXPECT_TRUE(dump_has(&d, 0x0, 0x9f, PMM_REGION_USED, MM_OWNER_FIRMWARE));
+	EXPECT_TRUE(dump_has(&d, 0x200000, 2, PMM_REGION_USED, MM_OWNER_KERNEL_IMAGE));
+	EXPECT_TRUE(dump_has(&d, 0x202000, 1, PMM_REGION_USED, MM_OWNER_BOOT_MODULE));
+	EXPECT_TRUE(dump_has(&d, 0x100000, 0x100, PMM_REGION_FREE, MM_OWNER_NONE));
+	struct pmm_stats stats;
+	pmm_get_stats(&f->pmm, &stats);
+	EXPECT_EQ(stats.total_pages, 0x9f + 0x300);
+	EXPECT_EQ(stats.used_pages, 0x9f + 3);
+	/* A reservation piece is freeable like an allocation. */
+	EXPECT_EQ(pmm_free(&f->pmm, 0x202000, 1), PMM_OK);
+	EXPECT_CONSISTENT(&f->pmm);
+	fixture_destroy(f);
+}
+
+/* Bad reservations and a too-small record array fail with a status and leave an empty pmm. */
+TEST(pmm_init_fails_cleanly_on_bad_input)
+{
+	struct pmm_memory_map_entry map[] = {
+		{ 0x0, 0x100000, PMM_MEMORY_AVAILABLE },
+		{ 0x200000, 0x100000, PMM_MEMORY_AVAILABLE },
+		{ 0x400000, 0x100000, PMM_MEMORY_AVAILABLE },
+	};
+	struct pmm_reservation zero_length[] = { { 0x1000, 0, MM_OWNER_KERNEL_IMAGE } };
+	struct pmm_reservation wrapping[] = { { 0x1000, UINT64_MAX, MM_OWNER_KERNEL_IMAGE } };
+	struct pmm_reservation bad_owner[] = { { 0x1000, 0x1000, MM_OWNER_COUNT } };
+	const struct pmm_reservation *cases[] = { zero_length, wrapping, bad_owner };
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct fixture_options o = { map, 3, cases[i], 1, 0, PMM_ALLOC_ANY };
+		enum pmm_status status;
+		struct fixture *f = fixture_create(&o, &status);
+		EXPECT_EQ(status, PMM_ERR_INVALID_ARGUMENT);
+		EXPECT_EQ(pmm_alloc(&f->pmm, 1, PMM_ALLOC_ANY, 1, MM_OWNER_TEST), PMM_ALLOC_FAILED);
+		EXPECT_CONSISTENT(&f->pmm);
+		fixture_destroy(f);
+	}
+	struct fixture_options few = { map, 3, NULL, 0, 2, PMM_ALLOC_ANY };
+	enum pmm_status status;
+	struct fixture *f = fixture_create(&few, &status);
+	EXPECT_EQ(status, PMM_ERR_NO_RECORDS);
+	struct pmm_stats stats;
+	pmm_get_stats(&f->pmm, &stats);
+	EXPECT_EQ(stats.total_pages, 0);
+	EXPECT_EQ(pmm_init(&f->pmm, NULL), PMM_ERR_INVALID_ARGUMENT);
+	EXPECT_CONSISTENT(&f->pmm);
+	fixture_destroy(f);
+}
+
+/* Free memory is split at 16 MiB and 4 GiB, and each zone counts its own pages. */
+TEST(pmm_init_splits_free_memory_at_zone_boundaries)
+{
+	struct pmm_memory_map_entry map[] = { { 0x100000, 5 * GiB, PMM_MEMORY_AVAILABLE } };
+	struct fixture_options o = { .map = map, .map_count = 1 };
+	enum pmm_status status;
+	struct fixture *f = fixture_create(&o, &status);
+	ASSERT_EQ(status, PMM_OK);
+	struct dump d = dump_regions(&f->pmm);
+	EXPECT_TRUE(dump_has(&d, 0x100000, (16 * MiB - 0x100000) / PAGE_SIZE, PMM_REGION_FREE,
+			     MM_OWNER_NONE));
+	EXPECT_TRUE(dump_has(&d, 16 * MiB, (4 * GiB - 16 * MiB) / PAGE_SIZE, PMM_REGION_FREE,
+			     MM_OWNER_NONE));
+	struct pmm_stats stats;
+	pmm_get_stats(&f->pmm, &stats);
+	EXPECT_EQ(stats.zone[PMM_ZONE_DMA].total_pages, (16 * MiB - 0x100000) / PAGE_SIZE);
+	EXPECT_EQ(stats.zone[PMM_ZONE_DMA32].total_pages, (4 * GiB - 16 * MiB) / PAGE_SIZE);
+	EXPECT_EQ(stats.zone[PMM_ZONE_NORMAL].total_pages, (GiB + 0x100000) / PAGE_SIZE);
+	EXPECT_EQ(stats.total_pages, 5 * GiB / PAGE_SIZE);
+	EXPECT_CONSISTENT(&f->pmm);
+	fixture_destroy(f);
+}
+
+/* ---- allocation ---------------------------------------------------------------------------- */
+
+/* BELOW_16M and BELOW_4G stay under their limits; ANY prefers high memory and falls back down. */
+TEST(pmm_alloc_honours_zones_and_prefers_high_memory)
+{
+	struct pmm_memory_map_entry map[] = {
+		{ 0x0, 32 * MiB, PMM_MEMORY_AVAILABLE },
+		{ 4 * GiB, 64 * PAGE_SIZE, PMM_MEMORY_AVAILABLE },
+	};
+	struct fixture_options o = { .map = map, .map_count = 2 };
+	enum pmm_status status;
+	struct fixture *f = fixture_create(&o, &status);
+	ASSERT_EQ(status, PMM_OK);
+	struct pmm *pmm = &f->pmm;
+	EXPECT_LT(pmm_alloc(pmm, 8, PMM_ALLOC_BELOW_16M, 1, MM_OWNER_DMA), 16 * MiB);
+	paddr_t below_4g = pmm_alloc(pmm, 8, PMM_ALLOC_BELOW_4G, 1, MM_OWNER_TEST);
+	EXPECT_GE(below_4g, 16 * MiB); /* DMA32 before DMA */
+	EXPECT_LT(below_4g, 4 * GiB);
+	struct pmm_stats stats;
+	pmm_get_stats(pmm, &stats);
+	uint64_t high_free = stats.zone[PMM_ZONE_NORMAL].free_pages;
+	paddr_t high = pmm_alloc(pmm, high_free, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
+	EXPECT_GE(high, 4 * GiB);
+	paddr_t next = pmm_alloc(pmm, 1, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
+	EXPECT_GE(next, 16 * MiB); /* NORMAL is full: DMA32 next */
+	EXPECT_LT(next, 4 * GiB);
+	/* A BELOW_16M request larger than the DMA zone fails even though memory is free above. */
+	EXPECT_EQ(pmm_alloc(pmm, 16 * MiB / PAGE_SIZE + 1, PMM_ALLOC_BELOW_16M, 1, MM_OWNER_DMA),
+		  PMM_ALLOC_FAILED);
+	EXPECT_CONSISTENT(pmm);
+	fixture_destroy(f);
+}
+
+/* Aligned requests start on their alignment, including 2 MiB and 1 GiB large-page runs. */
+TEST(pmm_alloc_aligns_runs_for_large_pages)
+{
+	struct pmm_memory_map_entry map[] = { { 0x3000, 3 * GiB, PMM_MEMORY_AVAILABLE } };
+	struct fixture_options o = { .map = map, .map_count = 1 };
+	enum pmm_status status;
+	struct fixture *f = fixture_create(&o, &status);
+	ASSERT_EQ(status, PMM_OK);
+	struct pmm *pmm = &f->pmm;
+	paddr_t odd = pmm_alloc(pmm, 3, PMM_ALLOC_BELOW_4G, 1, MM_OWNER_TEST);
+	EXPECT_NE(odd, PMM_ALLOC_FAILED);
+	paddr_t two_mib = pmm_alloc(pmm, 512, PMM_ALLOC_BELOW_4G, 512, MM_OWNER_PAGE_TABLE);
+	EXPECT_TRUE(IS_ALIGNED(two_mib, 2 * MiB));
+	paddr_t one_gib = pmm_alloc(pmm, 262144, PMM_ALLOC_BELOW_4G, 262144, MM_OWNER_PAGE_TABLE);
+	EXPECT_NE(one_gib, PMM_ALLOC_FAILED);
+	EXPECT_TRUE(IS_ALIGNED(one_gib, GiB));
+	paddr_t small_aligned = pmm_alloc(pmm, 5, PMM_ALLOC_BELOW_4G, 64, MM_OWNER_TEST);
+	EXPECT_TRUE(IS_ALIGNED(small_aligned, 64 * PAGE_SIZE));
+	EXPECT_CONSISTENT(pmm);
+	EXPECT_EQ(pmm_free(pmm, one_gib, 262144), PMM_OK);
+	EXPECT_EQ(pmm_free(pmm, two_mib, 512), PMM_OK);
+	EXPECT_CONSISTENT(pmm);
+	fixture_destroy(f);
+}
+
+/* Zero pages, a non-power-of-two alignment, a bad owner or zone are errors, not allocations. */
+TEST(pmm_alloc_rejects_invalid_arguments)
+{
+	struct fixture *f = simple_fixture(0, 64);
+	struct pmm *pmm = &f->pmm;
+	enum pmm_status status;
+	EXPECT_EQ(pmm_alloc_status(pmm, 0, PMM_ALLOC_ANY, 1, MM_OWNER_TEST, &status),
+		  PMM_ALLOC_FAILED);
+	EXPECT_EQ(status, PMM_ERR_INVALID_ARGUMENT);
+	EXPECT_EQ(pmm_alloc_status(pmm, 1, PMM_ALLOC_ANY, 3, MM_OWNER_TEST, &status),
+		  PMM_ALLOC_FAILED);
+	EXPECT_EQ(status, PMM_ERR_INVALID_ARGUMENT);
+	EXPECT_EQ(pmm_alloc_status(pmm, 1, PMM_ALLOC_ANY, 0, MM_OWNER_TEST, &status),
+		  PMM_ALLOC_FAILED);
+	EXPECT_EQ(status, PMM_ERR_INVALID_ARGUMENT);
+	EXPECT_EQ(pmm_alloc_status(pmm, 1, PMM_ALLOC_ANY, 1, MM_OWNER_COUNT, &status),
+		  PMM_ALLOC_FAILED);
+	EXPECT_EQ(status, PMM_ERR_INVALID_ARGUMENT);
+	EXPECT_EQ(pmm_alloc_status(pmm, 1, (enum pmm_alloc_zone)7, 1, MM_OWNER_TEST, &status),
+		  PMM_ALLOC_FAILED);
+	EXPECT_EQ(status, PMM_ERR_INVALID_ARGUMENT);
+	EXPECT_EQ(pmm_alloc_status(pmm, UINT64_MAX, PMM_ALLOC_ANY, 1, MM_OWNER_TEST, &status),
+		  PMM_ALLOC_FAILED);
+	EXPECT_EQ(status, PMM_ERR_OUT_OF_MEMORY);
+	EXPECT_EQ(pmm_alloc_status(pmm, 1, PMM_ALLOC_ANY, (uint64_t)1 << 63, MM_OWNER_TEST,
+				   &status),
+		  PMM_ALLOC_FAILED);
+	EXPECT_EQ(status, PMM_ERR_OUT_OF_MEMORY);
+	struct pmm_stats stats;
+	pmm_get_stats(pmm, &stats);
+	EXPECT_EQ(stats.free_pages, 64);
+	fixture_destroy(f);
+}
+
+/* Running out of memory returns PMM_ALLOC_FAILED with PMM_ERR_OUT_OF_MEMORY, never panics. */
+TEST(pmm_alloc_out_of_memory_fails_nicely)
+{
+	struct fixture *f = simple_fixture(0, 64);
+	struct pmm *pmm = &f->pmm;
+	enum pmm_status status;
+	EXPECT_EQ(pmm_alloc_status(pmm, 65, PMM_ALLOC_ANY, 1, MM_OWNER_TEST, &status),
+		  PMM_ALLOC_FAILED);
+	EXPECT_EQ(status, PMM_ERR_OUT_OF_MEMORY);
+	unsigned got = 0;
+	while (pmm_alloc(pmm, 3, PMM_ALLOC_ANY, 1, MM_OWNER_TEST) != PMM_ALLOC_FAILED)
+		got++;
+	EXPECT_EQ(got, 21); /* 63 of 64 pages */
+	EXPECT_NE(pmm_alloc(pmm, 1, PMM_ALLOC_ANY, 1, MM_OWNER_TEST), PMM_ALLOC_FAILED);
+	EXPECT_EQ(pmm_alloc_status(pmm, 1, PMM_ALLOC_ANY, 1, MM_OWNER_TEST, &status),
+		  PMM_ALLOC_FAILED);
+	EXPECT_EQ(status, PMM_ERR_OUT_OF_MEMORY);
+	EXPECT_CONSISTENT(pmm);
+	fixture_destroy(f);
+}
+
+/* An extent of exactly pmm_guaranteed_fit_pages always serves the request, for many shapes. */
+TEST(pmm_alloc_guaranteed_fit_always_succeeds)
+{
+	static const uint64_t sizes[] = { 1, 3, 15, 16, 31, 32, 33, 37, 100, 511, 1000, 4097 };
+	static const uint64_t aligns[] = { 1, 2, 8, 64, 512 };
+	for (size_t s = 0; s < ARRAY_SIZE(sizes); s++) {
+		for (size_t a = 0; a < ARRAY_SIZE(aligns); a++) {
+			uint64_t extent = pmm_guaranteed_fit_pages(sizes[s], aligns[a]);
+			ASSERT_TRUE(extent >= sizes[s] + aligns[a] - 1);
+			ASSERT_TRUE(extent <= (sizes[s] + aligns[a] - 1) * 17 / 16 + 1);
+			/* One page past an alignment boundary (the worst case), inside one zone. */
+			struct fixture *f = simple_fixture(16 * MiB + PAGE_SIZE * (aligns[a] + 1),
+							   extent);
+			paddr_t pa = pmm_alloc(&f->pmm, sizes[s], PMM_ALLOC_ANY, aligns[a],
+					       MM_OWNER_TEST);
+			EXPECT_NE(pa, PMM_ALLOC_FAILED);
+			EXPECT_TRUE(IS_ALIGNED(pa, aligns[a] * PAGE_SIZE));
+			EXPECT_CONSISTENT(&f->pmm);
+			fixture_destroy(f);
+		}
+	}
+	EXPECT_EQ(pmm_guaranteed_fit_pages(0, 1), UINT64_MAX);
+	EXPECT_EQ(pmm_guaranteed_fit_pages(1, 3), UINT64_MAX);
+}
+
+/* Below the guaranteed class, the bounded scan still finds an exact or aligned fit. */
+TEST(pmm_alloc_scan_finds_fits_below_the_guaranteed_class)
+{
+	struct fixture *f = simple_fixture(0, 1000);
+	EXPECT_EQ(pmm_alloc(&f->pmm, 1000, PMM_ALLOC_ANY, 1, MM_OWNER_TEST), 0);
+	fixture_destroy(f);
+	f = simple_fixture(PAGE_SIZE, 1023); /* pages 1..1023: a 512-aligned 512 fits at 512 */
+	EXPECT_EQ(pmm_alloc(&f->pmm, 512, PMM_ALLOC_ANY, 512, MM_OWNER_TEST), 512 * PAGE_SIZE);
+	EXPECT_CONSISTENT(&f->pmm);
+	fixture_destroy(f);
+}
+
+/* ---- free ---------------------------------------------------------------------------------- */
+
+/* Freeing between two free neighbours merges all three into one extent. */
+TEST(pmm_free_coalesces_both_sides)
+{
+	struct fixture *f = simple_fixture(0, 64);
+	struct pmm *pmm = &f->pmm;
+	paddr_t a = pmm_alloc(pmm, 4, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
+	paddr_t b = pmm_alloc(pmm, 4, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
+	paddr_t c = pmm_alloc(pmm, 4, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
+	paddr_t rest = pmm_alloc(pmm, 52, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
+	ASSERT_NE(rest, PMM_ALLOC_FAILED);
+	struct pmm_stats stats;
+	EXPECT_EQ(pmm_free(pmm, a, 4), PMM_OK);
+	EXPECT_EQ(pmm_free(pmm, c, 4), PMM_OK);
+	pmm_get_stats(pmm, &stats);
+	EXPECT_EQ(stats.free_extents, 2);
+	EXPECT_EQ(pmm_free(pmm, b, 4), PMM_OK); /* merges left and right */
+	pmm_get_stats(pmm, &stats);
+	EXPECT_EQ(stats.free_extents, 1);
+	EXPECT_EQ(stats.largest_free_extent, 12);
+	EXPECT_EQ(pmm_free(pmm, rest, 52), PMM_OK); /* merges left only */
+	pmm_get_stats(pmm, &stats);
+	EXPECT_EQ(stats.free_extents, 1);
+	EXPECT_EQ(stats.largest_free_extent, 64);
+	EXPECT_EQ(stats.records_in_use, 1);
+	EXPECT_CONSISTENT(pmm);
+	fixture_destroy(f);
+}
+
+/* Two free extents touching at 16 MiB stay two extents: zones never merge. */
+TEST(pmm_free_never_merges_across_a_zone_boundary)
+{
+	struct pmm_memory_map_entry map[] = { { 16 * MiB - 8 * PAGE_SIZE, 16 * PAGE_SIZE,
+						PMM_MEMORY_AVAILABLE } };
+	struct fixture_options o = { .map = map, .map_count = 1 };
+	enum pmm_status status;
+	struct fixture *f = fixture_create(&o, &status);
+	paddr_t low = pmm_alloc(&f->pmm, 8, PMM_ALLOC_BELOW_16M, 1, MM_OWNER_TEST);
+	paddr_t high = pmm_alloc(&f->pmm, 8, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
+	EXPECT_EQ(low + 8 * PAGE_SIZE, high);
+	EXPECT_EQ(pmm_alloc(&f->pmm, 9, PMM_ALLOC_ANY, 1, MM_OWNER_TEST), PMM_ALLOC_FAILED);
+	EXPECT_EQ(pmm_free(&f->pmm, low, 8), PMM_OK);
+	EXPECT_EQ(pmm_free(&f->pmm, high, 8), PMM_OK);
+	struct pmm_stats stats;
+	pmm_get_stats(&f->pmm, &stats);
+	EXPECT_EQ(stats.free_extents, 2);
+	EXPECT_EQ(stats.largest_free_extent, 8);
+	EXPECT_CONSISTENT(&f->pmm);
+	fixture_destroy(f);
+}
+
+/* A byte image of everything a failed free could touch: the pmm and every record. */
+struct state_image {
+	struct pmm pmm;
+	struct pmm_region records[FIXTURE_RECORDS];
+};
+
+static void take_image(const struct fixture *f, struct state_image *image)
+{
+	memcpy(&image->pmm, &f->pmm, sizeof(f->pmm));
+	memcpy(image->records, f->records, sizeof(f->records));
+}
+
+static bool same_image(const struct fixture *f, const struct state_image *image)
+{
+	return memcmp(&image->pmm, &f->pmm, sizeof(f->pmm)) == 0 &&
+	       memcmp(image->records, f->records, sizeof(f->records)) == 0;
+}
+
+/* Every kind of bad free returns its own error and leaves the state byte-identical. */
+TEST(pmm_free_errors_leave_state_byte_identical)
+{
+	struct pmm_memory_map_entry map[] = {
+		{ 0x0, 64 * PAGE_SIZE, PMM_MEMORY_AVAILABLE },
+		{ 128 * PAGE_SIZE, 3 * PAGE_SIZE, PMM_MEMORY_AVAILABLE }, /* too small to be chosen */
+	};
+	struct fixture_options o = { .map = map, .map_count = 2 };
+	enum pmm_status status;
+	struct fixture *f = fixture_create(&o, &status);
+	struct pmm *pmm = &f->pmm;
+	paddr_t a = pmm_alloc(pmm, 4, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);  /* pages 0..3 */
+	paddr_t b = pmm_alloc(pmm, 4, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);  /* pages 4..7 */
+	paddr_t c = pmm_alloc(pmm, 4, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);  /* pages 8..11 */
+	EXPECT_EQ(pmm_free(pmm, b, 4), PMM_OK);
+	ASSERT_EQ(a, 0);
+	ASSERT_EQ(c, 8 * PAGE_SIZE);
+
+	static const struct {
+		paddr_t addr;
+		uint64_t pages;
+		enum pmm_status expected;
+	} cases[] = {
+		{ 4 * PAGE_SIZE, 4, PMM_ERR_DOUBLE_FREE },
+		{ 5 * PAGE_SIZE, 1, PMM_ERR_DOUBLE_FREE },
+		{ 0, 3, PMM_ERR_WRONG_LENGTH },
+		{ 0, 5, PMM_ERR_WRONG_LENGTH },
+		{ 0, 8, PMM_ERR_WRONG_LENGTH },
+		{ 2 * PAGE_SIZE, 4, PMM_ERR_PARTLY_FREE },
+		{ 6 * PAGE_SIZE, 4, PMM_ERR_PARTLY_FREE },
+		{ 1 * PAGE_SIZE, 2, PMM_ERR_NOT_ALLOCATED },
+		{ 9 * PAGE_SIZE, 3, PMM_ERR_NOT_ALLOCATED },
+		{ 64 * PAGE_SIZE, 1, PMM_ERR_NOT_ALLOCATED },  /* hole */
+		{ 500 * PAGE_SIZE, 1, PMM_ERR_NOT_ALLOCATED }, /* beyond memory */
+		{ 60 * PAGE_SIZE, 8, PMM_ERR_PARTLY_FREE },    /* free, then a hole */
+		{ 0x800, 1, PMM_ERR_INVALID_ARGUMENT },
+		{ 0, 0, PMM_ERR_INVALID_ARGUMENT },
+		{ PMM_PHYS_LIMIT - PAGE_SIZE, 2, PMM_ERR_INVALID_ARGUMENT },
+	};
+	static struct state_image before;
+	take_image(f, &before);
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		EXPECT_EQ(pmm_free(pmm, cases[i].addr, cases[i].pages), cases[i].expected);
+		EXPECT_TRUE(same_image(f, &before));
+	}
+	EXPECT_EQ(pmm_free(pmm, a, 4), PMM_OK);
+	EXPECT_EQ(pmm_free(pmm, a, 4), PMM_ERR_DOUBLE_FREE);
+	EXPECT_CONSISTENT(pmm);
+	fixture_destroy(f);
+}
+
+/* The pmm's own pages cannot be freed by a caller: the state stays byte-identical. */
+TEST(pmm_free_refuses_the_pmm_metadata)
+{
+	struct fixture_options o;
+	struct pmm_memory_map_entry map[] = { { 0x0, 4096 * PAGE_SIZE, PMM_MEMORY_AVAILABLE } };
+	memset(&o, 0, sizeof(o));
+	o.map = map;
+	o.map_count = 1;
+	o.initial_records = 8;
+	enum pmm_status status;
+	struct fixture *f = fixture_create(&o, &status);
+	for (int i = 0; i < 40; i++) /* odd sizes and alignment keep heads: many records */
+		pmm_alloc(&f->pmm, 3, PMM_ALLOC_ANY, 4, MM_OWNER_TEST);
+	struct dump d = dump_regions(&f->pmm);
+	paddr_t metadata = PMM_ALLOC_FAILED;
+	uint64_t pages = 0;
+	for (size_t i = 0; i < d.count && i < DUMP_MAX; i++)
+		if (d.regions[i].pmm_metadata) {
+			metadata = d.regions[i].base;
+			pages = d.regions[i].pages;
+			EXPECT_EQ(d.regions[i].owner, MM_OWNER_MM_META);
+		}
+	ASSERT_NE(metadata, PMM_ALLOC_FAILED);
+	static struct state_image before;
+	take_image(f, &before);
+	EXPECT_EQ(pmm_free(&f->pmm, metadata, pages), PMM_ERR_PMM_METADATA);
+	EXPECT_TRUE(same_image(f, &before));
+	fixture_destroy(f);
+}
+
+/* ---- bookkeeping memory ------------------------------------------------------------------------ */
+
+/* With few initial records the pool grows from the pmm's own pages, tagged mm-meta. */
+TEST(pmm_record_pool_grows_from_its_own_memory)
+{
+	struct pmm_memory_map_entry map[] = { { 0x0, 64 * MiB, PMM_MEMORY_AVAILABLE } };
+	struct fixture_options o = { .map = map, .map_count = 1, .initial_records = 4 };
+	enum pmm_status status;
+	struct fixture *f = fixture_create(&o, &status);
+	ASSERT_EQ(status, PMM_OK);
+	struct pmm *pmm = &f->pmm;
+	enum { N = 3000 };
+	static paddr_t kept[N];
+	for (int i = 0; i < N; i++) {
+		kept[i] = pmm_alloc(pmm, 1 + (i % 5), PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
+		ASSERT_NE(kept[i], PMM_ALLOC_FAILED);
+	}
+	for (int i = 0; i < N; i += 2) /* free every other: no merging, many records */
+		EXPECT_EQ(pmm_free(pmm, kept[i], 1 + (i % 5)), PMM_OK);
+	struct pmm_stats stats;
+	pmm_get_stats(pmm, &stats);
+	EXPECT_GE(stats.records_in_use, N);
+	EXPECT_GE(stats.metadata_pages, N * sizeof(struct pmm_region) / PAGE_SIZE);
+	EXPECT_GE(stats.hash_buckets, 1024); /* grew past the embedded table */
+	EXPECT_CONSISTENT(pmm);
+	for (int i = 1; i < N; i += 2)
+		EXPECT_EQ(pmm_free(pmm, kept[i], 1 + (i % 5)), PMM_OK);
+	pmm_get_stats(pmm, &stats);
+	EXPECT_EQ(stats.used_pages, stats.metadata_pages);
+	EXPECT_CONSISTENT(pmm);
+	fixture_destroy(f);
+}
+
+/* When no page can be had for records, allocation fails with NO_RECORDS but every free works. */
+TEST(pmm_alloc_fails_cleanly_when_records_run_out_and_free_still_works)
+{
+	/* Memory only above 16 MiB, metadata only from below 16 MiB: the pool can never grow. */
+	struct pmm_memory_map_entry map[] = { { 16 * MiB, 256 * PAGE_SIZE, PMM_MEMORY_AVAILABLE } };
+	struct fixture_options o = { map, 1, NULL, 0, 8, PMM_ALLOC_BELOW_16M };
+	enum pmm_status status;
+	struct fixture *f = fixture_create(&o, &status);
+	ASSERT_EQ(status, PMM_OK);
+	struct pmm *pmm = &f->pmm;
+	paddr_t kept[128];
+	unsigned count = 0;
+	for (; count < ARRAY_SIZE(kept); count++) {
+		/* Alignment 2 for 1 page leaves a one-page head: each allocation costs records. */
+		kept[count] = pmm_alloc_status(pmm, 1, PMM_ALLOC_ANY, 2, MM_OWNER_TEST, &status);
+		if (kept[count] == PMM_ALLOC_FAILED)
+			break;
+	}
+	EXPECT_EQ(status, PMM_ERR_NO_RECORDS);
+	EXPECT_LT(count, 16);
+	struct pmm_stats stats;
+	pmm_get_stats(pmm, &stats);
+	EXPECT_TRUE(stats.free_pages > 128);
+	for (unsigned i = 0; i < count; i++)
+		EXPECT_EQ(pmm_free(pmm, kept[i], 1), PMM_OK);
+	pmm_get_stats(pmm, &stats);
+	EXPECT_EQ(stats.free_extents, 1);
+	EXPECT_EQ(stats.free_pages, 256);
+	EXPECT_CONSISTENT(pmm);
+	fixture_destroy(f);
+}
+
+/* ---- claim, page source -------------------------------------------------------------------- */
+
+/* pmm_claim marks a chosen free range used and refuses ranges that are not wholly free. */
+TEST(pmm_claim_marks_a_chosen_range)
+{
+	struct fixture *f = simple_fixture(0, 64);
+	struct pmm *pmm = &f->pmm;
+	EXPECT_EQ(pmm_claim(pmm, 10 * PAGE_SIZE, 5, MM_OWNER_FIRMWARE), PMM_OK);
+	EXPECT_EQ(pmm_claim(pmm, 12 * PAGE_SIZE, 1, MM_OWNER_FIRMWARE), PMM_ERR_NOT_FREE);
+	EXPECT_EQ(pmm_claim(pmm, 60 * PAGE_SIZE, 8, MM_OWNER_FIRMWARE), PMM_ERR_NOT_FREE);
+	EXPECT_EQ(pmm_claim(pmm, 8 * PAGE_SIZE, 4, MM_OWNER_FIRMWARE), PMM_ERR_NOT_FREE);
+	EXPECT_EQ(pmm_claim(pmm, 0x10, 1, MM_OWNER_FIRMWARE), PMM_ERR_INVALID_ARGUMENT);
+	struct dump d = dump_regions(pmm);
+	EXPECT_EQ(d.count, 3);
+	EXPECT_TRUE(dump_has(&d, 10 * PAGE_SIZE, 5, PMM_REGION_USED, MM_OWNER_FIRMWARE));
+	EXPECT_EQ(pmm_free(pmm, 10 * PAGE_SIZE, 5), PMM_OK);
+	EXPECT_CONSISTENT(pmm);
+	fixture_destroy(f);
+}
+
+/* The page_source adapter allocates aligned pages and gives them back. */
+TEST(pmm_page_source_allocates_and_frees)
+{
+	struct fixture *f = simple_fixture(0, 64);
+	struct page_source source = pmm_page_source(&f->pmm);
+	paddr_t pa = page_source_alloc(&source, 4, 4, MM_OWNER_PAGE_TABLE);
+	EXPECT_TRUE(IS_ALIGNED(pa, 4 * PAGE_SIZE));
+	EXPECT_EQ(page_source_alloc(&source, 100, 1, MM_OWNER_PAGE_TABLE), PAGE_SOURCE_FAILED);
+	page_source_free(&source, pa, 4);
+	struct pmm_stats stats;
+	pmm_get_stats(&f->pmm, &stats);
+	EXPECT_EQ(stats.free_pages, 64);
+	fixture_destroy(f);
+}
+
+/* ---- statistics and iteration -------------------------------------------------------------- */
+
+struct recount {
+	uint64_t free_pages, used_pages, free_extents, largest;
+	uint64_t by_order[PMM_ORDER_COUNT];
+	paddr_t last_end;
+	bool ordered;
+};
+
+static bool recount_visit(void *ctx, const struct pmm_region_info *r)
+{
+	struct recount *c = ctx;
+	c->ordered = c->ordered && r->base >= c->last_end;
+	c->last_end = r->base + r->pages * PAGE_SIZE;
+	if (r->state == PMM_REGION_FREE) {
+		c->free_pages += r->pages;
+		c->free_extents++;
+		c->largest = MAX(c->largest, r->pages);
+		c->by_order[ilog2_u64(r->pages)]++;
+	} else {
+		c->used_pages += r->pages;
+	}
+	return true;
+}
+
+/* Statistics equal a recount from the region walk after a mix of operations. */
+TEST(pmm_stats_equal_a_recount)
+{
+	struct pmm_memory_map_entry map[] = { { 0x0, 64 * MiB, PMM_MEMORY_AVAILABLE } };
+	struct fixture_options o = { .map = map, .map_count = 1 };
+	enum pmm_status status;
+	struct fixture *f = fixture_create(&o, &status);
+	struct pmm *pmm = &f->pmm;
+	paddr_t kept[200];
+	uint64_t sizes[200];
+	for (int i = 0; i < 200; i++) {
+		sizes[i] = 1 + (uint64_t)(i * 37 % 97);
+		kept[i] = pmm_alloc(pmm, sizes[i], i % 3 ? PMM_ALLOC_ANY : PMM_ALLOC_BELOW_16M,
+				    (uint64_t)1 << (i % 4), MM_OWNER_TEST);
+		ASSERT_NE(kept[i], PMM_ALLOC_FAILED);
+	}
+	for (int i = 0; i < 200; i += 3)
+		EXPECT_EQ(pmm_free(pmm, kept[i], sizes[i]), PMM_OK);
+	struct recount c;
+	memset(&c, 0, sizeof(c));
+	c.ordered = true;
+	pmm_for_each_region(pmm, recount_visit, &c);
+	struct pmm_stats stats;
+	pmm_get_stats(pmm, &stats);
+	EXPECT_TRUE(c.ordered);
+	EXPECT_EQ(stats.free_pages, c.free_pages);
+	EXPECT_EQ(stats.used_pages, c.used_pages);
+	EXPECT_EQ(stats.free_extents, c.free_extents);
+	EXPECT_EQ(stats.largest_free_extent, c.largest);
+	EXPECT_EQ(stats.total_pages, 64 * MiB / PAGE_SIZE);
+	for (unsigned i = 0; i < PMM_ORDER_COUNT; i++)
+		EXPECT_EQ(stats.free_extents_by_order[i], c.by_order[i]);
+	EXPECT_CONSISTENT(pmm);
+	fixture_destroy(f);
+}
+
+static bool count_and_stop_at_three(void *ctx, const struct pmm_region_info *r)
+{
+	unsigned *count = ctx;
+	(void)r;
+	return ++*count < 3;
+}
+
+static bool expect_free(void *ctx, const struct pmm_region_info *r)
+{
+	unsigned *count = ctx;
+	EXPECT_EQ(r->state, PMM_REGION_FREE);
+	++*count;
+	return true;
+}
+
+/* The walks visit records in address order, free extents only when asked, and stop early. */
+TEST(pmm_iteration_visits_in_order_and_stops_early)
+{
+	struct fixture *f = simple_fixture(0, 64);
+	struct pmm *pmm = &f->pmm;
+	for (int i = 0; i < 8; i++)
+		pmm_alloc(pmm, 2, PMM_ALLOC_ANY, 4, MM_OWNER_TEST);
+	unsigned count = 0;
+	pmm_for_each_region(pmm, count_and_stop_at_three, &count);
+	EXPECT_EQ(count, 3);
+	count = 0;
+	pmm_for_each_free_extent(pmm, expect_free, &count);
+	struct pmm_stats stats;
+	pmm_get_stats(pmm, &stats);
+	EXPECT_EQ(count, stats.free_extents);
+	fixture_destroy(f);
+}
+
+/* An extent decomposes into the aligned power-of-two blocks a buddy allocator would hold. */
+TEST(pmm_extent_buddy_blocks_match_the_linux_view)
+{
+	uint64_t blocks[PMM_ORDER_COUNT] = { 0 };
+	/* pages 3..15: 3 (order 0), 4..7 (order 2), 8..15 (order 3) */
+	EXPECT_EQ(pmm_extent_buddy_blocks(3, 13, PMM_ORDER_COUNT - 1, blocks), 3);
+	EXPECT_EQ(blocks[0], 1);
+	EXPECT_EQ(blocks[2], 1);
+	EXPECT_EQ(blocks[3], 1);
+	memset(blocks, 0, sizeof(blocks));
+	/* 4096 pages at 0 with MAX_ORDER 10: four order-10 blocks. */
+	EXPECT_EQ(pmm_extent_buddy_blocks(0, 4096, 10, blocks), 4);
+	EXPECT_EQ(blocks[10], 4);
+	memset(blocks, 0, sizeof(blocks));
+	/* pages 1..6: 1 (0), 2..3 (1), 4..5 (1), 6 (0) */
+	EXPECT_EQ(pmm_extent_buddy_blocks(1, 6, 10, blocks), 4);
+	EXPECT_EQ(blocks[0], 2);
+	EXPECT_EQ(blocks[1], 2);
+}
+
+/* pmm_check notices a corrupted counter and a broken link, and names the problem. */
+TEST(pmm_check_detects_corruption)
+{
+	struct fixture *f = simple_fixture(0, 64);
+	struct pmm *pmm = &f->pmm;
+	paddr_t pa = pmm_alloc(pmm, 4, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
+	EXPECT_CONSISTENT(pmm);
+	pmm->zone[PMM_ZONE_DMA].free_pages++;
+	const char *problem = pmm_check(pmm);
+	EXPECT_TRUE(problem && strstr(problem, "free pages"));
+	pmm->zone[PMM_ZONE_DMA].free_pages--;
+	pmm->first->next->prev = NULL;
+	problem = pmm_check(pmm);
+	EXPECT_TRUE(problem && strstr(problem, "prev link"));
+	pmm->first->next->prev = pmm->first;
+	EXPECT_EQ(pmm_free(pmm, pa, 4), PMM_OK);
+	EXPECT_CONSISTENT(pmm);
+	fixture_destroy(f);
+}
+
+/* Status and zone names exist for every value and fall back to "?". */
+TEST(pmm_names_cover_every_value)
+{
+	for (int s = 0; s < PMM_STATUS_COUNT; s++)
+		EXPECT_NE(pmm_status_name((enum pmm_status)s)[0], '?');
+	EXPECT_STREQ(pmm_status_name(PMM_STATUS_COUNT), "?");
+	EXPECT_STREQ(pmm_zone_name(PMM_ZONE_DMA32), "dma32");
+	EXPECT_STREQ(pmm_zone_name(PMM_ZONE_COUNT), "?");
+}
