@@ -1,0 +1,71 @@
+/*
+ * The encoders behind the tracepoints, generated from trace/events.def, and the kernel's tracer.
+ * Each encoder reserves room in the open sub-buffer (one compare on the fast path), stores the
+ * payload fields in place and commits the header (see tracer.h).
+ */
+#include "tracepoints.h"
+#include "kernel/lib/string.h"
+
+#define RECORD_HEADER_BYTES ((uint32_t)sizeof(struct trace_record_header))
+
+/* 64-byte aligned so that a record header never spans more cache lines than it must. */
+static uint8_t trace_global_storage[TRACE_GLOBAL_SUBBUF_COUNT * TRACE_GLOBAL_SUBBUF_BYTES]
+	__attribute__((aligned(64)));
+
+struct tracer trace_global = TRACE_TRACER_INITIALIZER(trace_global_storage,
+	TRACE_GLOBAL_SUBBUF_BYTES, TRACE_GLOBAL_SUBBUF_COUNT, TRACE_POLICY_LOSSLESS, trace_clock_tsc);
+
+#ifdef PAGESCOPE_HOST
+bool trace_enabled = false;
+#else
+bool trace_enabled = true;
+#endif
+
+#define FIELD TRACE_FIELD_SEQ
+#define TRACE_CONSTANT TRACE_DEF_NOTHING
+#define TRACE_VALUE TRACE_DEF_NOTHING
+#define TRACE_STREAM_HEADER TRACE_DEF_NOTHING
+#define TRACE_RECORD_HEADER TRACE_DEF_NOTHING
+#define TRACE_EVENT(name, id, doc, fields)                                               \
+	void trace_emit_##name(struct tracer *t TRACE_PARAMS(fields))                    \
+	{                                                                                \
+		const uint32_t len = RECORD_HEADER_BYTES + sizeof(struct trace_payload_##name); \
+		struct trace_record_header *h = trace_reserve(t, len);                   \
+		if (unlikely(!h))                                                        \
+			return;                                                          \
+		struct trace_payload_##name *p = (struct trace_payload_##name *)(h + 1); \
+		TRACE_EACH(TRACE_OP_STORE, fields)                                       \
+		trace_commit(t, h, TRACE_ID_##name, 0, len);                             \
+	}
+#define TRACE_STRING_EVENT(name, id, doc, fields)                                        \
+	void trace_emit_##name(struct tracer *t TRACE_PARAMS(fields), const char *text)  \
+	{                                                                                \
+		uint16_t text_bytes = (uint16_t)KLIB(strnlen)(text, TRACE_STRING_MAX);   \
+		const uint32_t len =                                                     \
+			RECORD_HEADER_BYTES + sizeof(struct trace_payload_##name) + text_bytes; \
+		struct trace_record_header *h = trace_reserve(t, len);                   \
+		if (unlikely(!h))                                                        \
+			return;                                                          \
+		struct trace_payload_##name *p = (struct trace_payload_##name *)(h + 1); \
+		TRACE_EACH(TRACE_OP_STORE, fields)                                       \
+		p->text_bytes = text_bytes;                                              \
+		KLIB(memcpy)(p + 1, text, text_bytes);                                   \
+		trace_commit(t, h, TRACE_ID_##name, 0, len);                             \
+	}
+#define TRACE_ARRAY_EVENT(name, id, doc, fields, item_fields)                            \
+	void trace_emit_##name##_begin(struct tracer *t TRACE_PARAMS(fields))            \
+	{                                                                                \
+		struct trace_payload_##name payload, *p = &payload;                      \
+		TRACE_EACH(TRACE_OP_STORE, fields)                                       \
+		p->item_count = 0;                                                       \
+		trace_array_begin(t, TRACE_ID_##name, p, sizeof(*p),                     \
+				  sizeof(struct trace_item_##name));                     \
+	}                                                                                \
+	void trace_emit_##name##_add(struct tracer *t TRACE_PARAMS(item_fields))         \
+	{                                                                                \
+		struct trace_item_##name *p = trace_array_item(t, TRACE_ID_##name);      \
+		if (unlikely(!p))                                                        \
+			return;                                                          \
+		TRACE_EACH(TRACE_OP_STORE, item_fields)                                  \
+	}
+#include "trace/events.def"

@@ -1,0 +1,170 @@
+/*
+ * The tracer: a ring of sub-buffers that records are written into, and that a sink (the
+ * virtio console in the kernel, a fake in host tests) drains in batches of one sub-buffer.
+ * Arch-free: the clock and the sink are injected. The records' layout is trace/trace_format.h.
+ *
+ *   storage:  | sub-buffer 0 | sub-buffer 1 | ... | sub-buffer count-1 |   (slot = number % count)
+ *
+ *   sub-buffer numbers:  reclaimed <= submitted <= closed, then the open one (number `closed`)
+ *     [reclaimed, submitted)  handed to the sink, not yet given back
+ *     [submitted, closed)     full, waiting for a sink (only before one is attached)
+ *     closed                  the open sub-buffer records are written into (when has_open)
+ *
+ * Invariants:
+ *   - closed - reclaimed + has_open <= count: a slot is reused only after the sink gave it back.
+ *   - A record never straddles two sub-buffers; when it does not fit in the open one, that one is
+ *     closed (its used bytes noted) and submitted, and the next slot is opened. The tail of a
+ *     closed sub-buffer (< TRACE_RECORD_MAX bytes) is never sent: the stream has no padding.
+ *   - Records reach the sink in seq order; seq increases by exactly one per record written.
+ *   - Fast path: a record is written in place when offset + length <= limit. `limit` is the
+ *     sub-buffer size, or 0 whenever the slow path must run first: no open sub-buffer, lost events
+ *     waiting to be reported by a `loss` record, or the tracer already busy in its slow path.
+ *
+ * Policies when no slot is free: LOSSLESS makes the producer wait for the sink (reclaim with
+ * wait); DROP takes back what the sink finished without waiting and drops the event if that was
+ * not enough. With no sink attached (early boot, or no device at all) nothing can be reclaimed:
+ * events are dropped with reason no_device in both policies, so the early buffer (the whole ring)
+ * must hold everything emitted before the device is up; the trace says when it did not.
+ *
+ * Lost events are counted per reason and reported by a `loss` record placed right before the
+ * next record that is written, so the reader sees where they happened.
+ *
+ * Recursion: the slow path (which calls the sink) marks the tracer busy; a tracepoint reached from
+ * inside it (an allocation made by the sink, an interrupt handler) is dropped with reason
+ * recursion instead of re-entering. Array records are assembled in a separate static part buffer,
+ * so ordinary records may interleave with them; a second array begun while one is open is dropped
+ * with reason recursion. Single CPU: `busy` is the per-CPU guard.
+ */
+#ifndef PAGESCOPE_TRACE_TRACER_H
+#define PAGESCOPE_TRACE_TRACER_H
+
+#include "kernel/lib/compiler.h"
+#include "trace/trace_format.h"
+
+/* Where sub-buffers go. Both calls run with the tracer busy, so they must not emit events. */
+struct trace_sink {
+	/* Queues len bytes for the device; they stay untouched until reclaim gives them back. */
+	void (*submit)(void *ctx, const void *data, uint32_t len);
+	/*
+	 * Returns how many submitted buffers the device finished since the last call (they finish in
+	 * submission order). With wait, polls until at least one finishes, unless none is queued.
+	 */
+	uint32_t (*reclaim)(void *ctx, bool wait);
+	void *ctx;
+};
+
+enum trace_policy { TRACE_POLICY_LOSSLESS, TRACE_POLICY_DROP };
+
+#define TRACE_LOSS_REASONS 3
+#define TRACE_SUBBUFS_MAX 64
+
+/* The array (or oversized string) record being assembled between begin and end. */
+struct trace_array_builder {
+	bool open;
+	uint8_t type;
+	uint16_t fixed_bytes; /* header + payload, the item count included */
+	uint16_t item_bytes;
+	uint16_t items;       /* in the part being built */
+	uint32_t used;        /* bytes of the part being built */
+	uint8_t part[TRACE_RECORD_MAX];
+};
+
+struct tracer {
+	/* Hot fields first: the fast path touches only these. */
+	uint8_t *open_base; /* start of the open sub-buffer */
+	uint32_t offset;    /* bytes used in it */
+	uint32_t limit;     /* subbuf_bytes, or 0 to force the slow path (see the invariants) */
+	uint32_t next_seq;
+	uint64_t (*clock)(void);
+	uint64_t emitted[TRACE_EVENT_ID_LIMIT]; /* records written, per event id */
+
+	uint8_t *storage;
+	uint32_t subbuf_bytes;
+	uint32_t subbuf_count;
+	uint32_t closed, submitted, reclaimed; /* sub-buffer numbers, see the diagram */
+	bool has_open;
+	bool busy;
+	enum trace_policy policy;
+	struct trace_sink sink; /* submit == NULL: no sink yet */
+	uint32_t used[TRACE_SUBBUFS_MAX]; /* bytes used by each closed sub-buffer, per slot */
+	uint64_t bytes_closed;            /* record bytes in closed sub-buffers (+ offset = all) */
+	uint64_t bytes_submitted;
+	uint64_t lost[TRACE_LOSS_REASONS];
+	uint64_t lost_unreported[TRACE_LOSS_REASONS];
+	struct trace_array_builder array;
+};
+
+/*
+ * Prepares a tracer over `storage` (subbuf_count * subbuf_bytes bytes, which must stay valid).
+ * subbuf_bytes >= TRACE_RECORD_MAX and 2 <= subbuf_count <= TRACE_SUBBUFS_MAX.
+ */
+void trace_init(struct tracer *t, uint8_t *storage, uint32_t subbuf_bytes, uint32_t subbuf_count,
+		enum trace_policy policy, uint64_t (*clock)(void));
+
+/* A tracer initialised at compile time (used for the kernel's, so boot code can trace at once). */
+#define TRACE_TRACER_INITIALIZER(storage_, subbuf_bytes_, subbuf_count_, policy_, clock_)       \
+	{ .open_base = (storage_), .limit = (subbuf_bytes_), .clock = (clock_),                  \
+	  .storage = (storage_), .subbuf_bytes = (subbuf_bytes_), .subbuf_count = (subbuf_count_), \
+	  .has_open = true, .policy = (policy_) }
+
+/*
+ * Attaches the sink: sends the stream header and waits until it is out, then hands over every
+ * sub-buffer filled so far; from then on sub-buffers go to the sink as they fill. Returns false
+ * (and leaves the tracer without a sink) when the sink did not finish the header.
+ */
+bool trace_attach_sink(struct tracer *t, const struct trace_sink *sink, const void *header,
+		       uint32_t header_bytes);
+
+/* Sends the open sub-buffer too and waits until the sink has consumed everything. */
+void trace_flush(struct tracer *t);
+
+/*
+ * Ends the stream: reports pending losses, writes the trace_end record with the tracer's totals
+ * and flushes (waiting even under the drop policy). No record may follow.
+ */
+void trace_finish(struct tracer *t);
+
+/* Forgets every record not yet submitted (used when tracing is switched off at boot). */
+void trace_discard(struct tracer *t);
+
+/* Slow path of trace_reserve: see the invariants. Returns NULL when the record is lost. */
+void *trace_reserve_slow(struct tracer *t, uint32_t len);
+
+/* Room for a record of len bytes (header included) or NULL if it is lost; commit must follow. */
+static inline void *trace_reserve(struct tracer *t, uint32_t len)
+{
+	if (likely(t->offset + len <= t->limit))
+		return t->open_base + t->offset;
+	return trace_reserve_slow(t, len);
+}
+
+/* Fills the header of a reserved record whose payload is written, and makes it part of the ring. */
+static inline void trace_commit(struct tracer *t, void *record, uint8_t type, uint8_t flags,
+				uint32_t len)
+{
+	struct trace_record_header *h = record;
+	h->type = type;
+	h->flags = flags;
+	h->length = (uint16_t)len;
+	h->seq = t->next_seq++;
+	h->timestamp = t->clock();
+	t->emitted[type]++;
+	t->offset += len;
+}
+
+/*
+ * Array records (snapshots) are assembled in t->array and cut into parts of at most
+ * TRACE_RECORD_MAX bytes; every part but the last carries TRACE_FLAG_CONTINUED and repeats the
+ * fixed fields. begin copies the payload (fixed fields; the count is filled in per part) and
+ * returns false when the record is lost; item returns room for one item (NULL when the array of
+ * that type is not open); end writes the last part. `type` must match the open array's.
+ */
+bool trace_array_begin(struct tracer *t, uint8_t type, const void *payload, uint16_t payload_bytes,
+		       uint16_t item_bytes);
+void *trace_array_item(struct tracer *t, uint8_t type);
+void trace_array_end(struct tracer *t, uint8_t type);
+
+/* The default clock: the CPU's timestamp counter. */
+uint64_t trace_clock_tsc(void);
+
+#endif
