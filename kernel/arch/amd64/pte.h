@@ -1,0 +1,163 @@
+/*
+ * x86-64 page-table entry encoding: the only file that knows where the bits of an entry are.
+ * Everything else (kernel/mm/pagetable.c, the VMM and its bookkeeping backends) works with
+ * neutral protection flags (enum pt_prot) and the named software fields below. Pure C, no asm,
+ * so host tests compile it unchanged.
+ *
+ * Levels: 0 = page table (4 KiB leaves), 1 = page directory (2 MiB leaves), 2 = PDPT (1 GiB
+ * leaves), 3 = PML4 (pointers only). An entry at level L covers 512^L pages.
+ *
+ * Hardware layout (Intel SDM vol. 3 §4.5, AMD APM vol. 2 §5.3), with the software fields this
+ * project puts into the bits the CPU ignores:
+ *
+ *   63  62........59 58....52 51...................12 11..9 8 7 6 5 4 3 2 1 0
+ *  +--+------------+--------+-----------------------+-----+-+-+-+-+-+-+-+-+-+
+ *  |NX|  SOFTWARE FIELD (11 bits, 52..62)  | phys address | STR |G|S|D|A|C|T|U|W|P|
+ *  +--+------------+--------+-----------------------+-----+-+-+-+-+-+-+-+-+-+
+ *   C = PCD (uncached), T = PWT, S = PS (large page at levels 1 and 2), STR = count stripe.
+ *
+ *   - bits 9..11, "count stripe": pagetable.c keeps each table's number of used entries (0..512,
+ *     10 bits) striped over bits 9..11 of the table's entries 0..3 (entry k holds count bits
+ *     3k..3k+2). These bits are ignored by the CPU at every level, present or not, so the count
+ *     costs no memory. An entry is "used" when any bit outside the stripe is set.
+ *   - bits 52..62, "software field": ignored by the CPU in non-leaf entries; in leaf entries 59..62
+ *     are protection keys, which are ignored while CR4.PKE/PKS are off (this kernel never sets
+ *     them). Leaf entries only use 52..54 anyway. The VMM layer owns bit 54 of leaves (OWNED);
+ *     the pagetable bookkeeping backend owns the rest (see vmm_backend_pagetable.c for the
+ *     meaning and the diagrams per level).
+ *   - A non-present entry (P = 0) is ignored entirely by the CPU; this project still keeps its
+ *     software payload in the same bit positions as a present entry, so mapping or unmapping a
+ *     page never moves bookkeeping bits around: unmap keeps (entry & PTE_SW_FIELD_MASK).
+ */
+#ifndef PAGESCOPE_ARCH_AMD64_PTE_H
+#define PAGESCOPE_ARCH_AMD64_PTE_H
+
+#include "kernel/mm/pagetable.h"
+
+typedef uint64_t pte_t;
+
+#define PT_LEVELS 4
+#define PT_TOP_LEVEL (PT_LEVELS - 1)
+#define PT_ENTRIES 512u
+#define PT_INDEX_BITS 9
+/* Bit position of the address bits that index a table at `level`. */
+#define PT_LEVEL_SHIFT(level) (PAGE_SHIFT + PT_INDEX_BITS * (unsigned)(level))
+/* Index of `va` in the table at `level` (xv6's PX()). */
+#define PT_INDEX(level, va) ((unsigned)(((uint64_t)(va) >> PT_LEVEL_SHIFT(level)) & (PT_ENTRIES - 1)))
+/* Pages covered by one entry at `level`. */
+#define PT_SPAN_PAGES(level) ((uint64_t)1 << (PT_INDEX_BITS * (unsigned)(level)))
+#define PT_SPAN_BYTES(level) ((uint64_t)1 << PT_LEVEL_SHIFT(level))
+/* Root entries from this index up map the kernel half, shared by every context. */
+#define PT_KERNEL_HALF_FIRST_INDEX 256u
+#define PT_VA_BITS 48
+
+#define PTE_PRESENT ((pte_t)1 << 0)
+#define PTE_WRITABLE ((pte_t)1 << 1)
+#define PTE_USER ((pte_t)1 << 2)
+#define PTE_WRITE_THROUGH ((pte_t)1 << 3)
+#define PTE_CACHE_DISABLE ((pte_t)1 << 4)
+#define PTE_ACCESSED ((pte_t)1 << 5)
+#define PTE_DIRTY ((pte_t)1 << 6)
+#define PTE_LARGE ((pte_t)1 << 7)
+#define PTE_GLOBAL ((pte_t)1 << 8)
+#define PTE_NO_EXECUTE ((pte_t)1 << 63)
+#define PTE_ADDR_MASK ((pte_t)0x000FFFFFFFFFF000ull)
+
+#define PTE_COUNT_STRIPE_SHIFT 9
+#define PTE_COUNT_STRIPE_MASK ((pte_t)7 << PTE_COUNT_STRIPE_SHIFT)
+#define PTE_COUNT_STRIPE_ENTRIES 4u
+
+#define PTE_SW_FIELD_SHIFT 52
+#define PTE_SW_FIELD_MASK ((pte_t)0x7FF << PTE_SW_FIELD_SHIFT)
+/* Leaf software bits: 52, 53 for the pagetable backend, 54 for the VMM. */
+#define PTE_SW_BIT(n) ((pte_t)1 << (PTE_SW_FIELD_SHIFT + (n)))
+#define PTE_SW_LEAF_OWNED PTE_SW_BIT(2)
+
+/* Sign-extends bit 47 so that an address computed from table indices is canonical. */
+static inline uint64_t pt_canonical(uint64_t va)
+{
+	return (uint64_t)((int64_t)(va << (64 - PT_VA_BITS)) >> (64 - PT_VA_BITS));
+}
+
+static inline bool pte_is_present(pte_t e) { return (e & PTE_PRESENT) != 0; }
+static inline bool pte_is_used(pte_t e) { return (e & ~PTE_COUNT_STRIPE_MASK) != 0; }
+static inline paddr_t pte_address(pte_t e) { return e & PTE_ADDR_MASK; }
+static inline pte_t pte_software(pte_t e) { return e & PTE_SW_FIELD_MASK; }
+
+/* A present entry that points to the next table (never at level 0). */
+static inline bool pte_is_table(pte_t e, unsigned level)
+{
+	return level > 0 && pte_is_present(e) && !(e & PTE_LARGE);
+}
+
+/* A present entry that maps memory: every level-0 entry, and large pages at levels 1 and 2. */
+static inline bool pte_is_leaf(pte_t e, unsigned level)
+{
+	return pte_is_present(e) && (level == 0 || (e & PTE_LARGE));
+}
+
+/*
+ * Intermediate entries grant everything (writable, user, executable): x86 combines permissions
+ * along the walk with AND, so only the leaf decides. Kernel-half pointers get no USER bit so a
+ * bug in a leaf can never expose kernel memory to user mode.
+ */
+static inline pte_t pte_make_table(paddr_t table, enum pt_half half)
+{
+	pte_t e = (table & PTE_ADDR_MASK) | PTE_PRESENT | PTE_WRITABLE;
+	return half == PT_HALF_USER ? e | PTE_USER : e;
+}
+
+/* Leaf for neutral flags; NX unless EXECUTE. The caller has refused WRITE|EXECUTE already. */
+static inline pte_t pte_make_leaf(paddr_t pa, unsigned level, unsigned prot)
+{
+	pte_t e = (pa & PTE_ADDR_MASK) | PTE_PRESENT;
+	if (level > 0)
+		e |= PTE_LARGE;
+	if (prot & PT_WRITE)
+		e |= PTE_WRITABLE;
+	if (prot & PT_USER)
+		e |= PTE_USER;
+	if (prot & PT_GLOBAL)
+		e |= PTE_GLOBAL;
+	if (prot & PT_UNCACHED)
+		e |= PTE_CACHE_DISABLE | PTE_WRITE_THROUGH;
+	if (!(prot & PT_EXECUTE))
+		e |= PTE_NO_EXECUTE;
+	return e;
+}
+
+/* Neutral flags of a leaf (READ is implied by presence on x86). */
+static inline unsigned pte_leaf_prot(pte_t e)
+{
+	unsigned prot = PT_READ;
+	if (e & PTE_WRITABLE)
+		prot |= PT_WRITE;
+	if (e & PTE_USER)
+		prot |= PT_USER;
+	if (e & PTE_GLOBAL)
+		prot |= PT_GLOBAL;
+	if (e & PTE_CACHE_DISABLE)
+		prot |= PT_UNCACHED;
+	if (!(e & PTE_NO_EXECUTE))
+		prot |= PT_EXECUTE;
+	return prot;
+}
+
+/* Count stripe: entry k of a table holds bits 3k..3k+2 of the table's used-entry count. */
+static inline unsigned pte_stripe_read(const pte_t *table)
+{
+	unsigned count = 0;
+	for (unsigned k = 0; k < PTE_COUNT_STRIPE_ENTRIES; k++)
+		count |= (unsigned)((table[k] & PTE_COUNT_STRIPE_MASK) >> PTE_COUNT_STRIPE_SHIFT) << (3 * k);
+	return count;
+}
+
+static inline void pte_stripe_write(pte_t *table, unsigned count)
+{
+	for (unsigned k = 0; k < PTE_COUNT_STRIPE_ENTRIES; k++) {
+		pte_t part = (pte_t)((count >> (3 * k)) & 7) << PTE_COUNT_STRIPE_SHIFT;
+		table[k] = (table[k] & ~PTE_COUNT_STRIPE_MASK) | part;
+	}
+}
+
+#endif

@@ -1,0 +1,488 @@
+/*
+ * Page-table pages for one address space: allocates them from a page source (owner
+ * MM_OWNER_PAGE_TABLE), walks them with one loop over levels, and frees a table as soon as it has
+ * no used entry left.
+ *
+ * Invariants:
+ *   - Every table's used-entry count (striped into bits 9..11 of its entries 0..3, see pte.h)
+ *     equals the number of its entries with any bit outside the stripe set. Only pt_slot_write
+ *     changes entries, so the count cannot drift.
+ *   - A table other than the root and the kernel's 256 upper-half tables has at least one used
+ *     entry; the last one to go frees the table (pt_free_table_if_empty).
+ *   - The kernel's upper-half tables (pointed to by root entries 256..511) are pinned: allocated by
+ *     pt_create_kernel, freed only by destroying the kernel table. User roots copy those entries,
+ *     so the kernel half is shared and changes only through the kernel's table.
+ *   - No leaf is both writable and executable; no kernel-half leaf has USER.
+ *   - Software bits of an entry (bookkeeping marks, pte.h) survive map and unmap.
+ */
+#include "pagetable.h"
+#include "kernel/arch/amd64/pte.h"
+
+const char *vm_status_name(enum vm_status status)
+{
+	static const char *const names[] = {
+#define VM_STATUS_NAME(e, text) [e] = #e ": " text,
+		VM_STATUS_LIST(VM_STATUS_NAME)
+#undef VM_STATUS_NAME
+	};
+	if ((unsigned)status >= ARRAY_SIZE(names))
+		return "?";
+	return names[status];
+}
+
+enum pt_walk_mode { PT_WALK_LOOKUP, PT_WALK_CREATE };
+enum pt_data_fate { PT_DATA_FREE_OWNED, PT_DATA_KEEP };
+
+static enum pt_half half_of(uint64_t va)
+{
+	return (va >> 63) ? PT_HALF_KERNEL : PT_HALF_USER;
+}
+
+/* Canonical address of entry `index` of a table at `level` that starts at `table_base`. */
+static uint64_t entry_base(unsigned level, uint64_t table_base, unsigned index)
+{
+	if (level == PT_TOP_LEVEL)
+		return pt_canonical((uint64_t)index << PT_LEVEL_SHIFT(level));
+	return table_base + (uint64_t)index * PT_SPAN_BYTES(level);
+}
+
+void pt_slot_write(uint64_t *table, unsigned index, uint64_t value)
+{
+	MM_ASSERT(!(value & PTE_COUNT_STRIPE_MASK), "pt_slot_write: value %llx touches the count stripe",
+		  (unsigned long long)value);
+	pte_t old = table[index];
+	int delta = (int)pte_is_used(value) - (int)pte_is_used(old);
+	table[index] = value | (old & PTE_COUNT_STRIPE_MASK);
+	if (delta) {
+		unsigned used = pte_stripe_read(table);
+		MM_ASSERT(delta > 0 ? used < PT_ENTRIES : used > 0,
+			  "pt_slot_write: used-entry count %u out of range", used);
+		pte_stripe_write(table, used + (unsigned)delta);
+	}
+}
+
+unsigned pt_table_used(const uint64_t *table)
+{
+	return pte_stripe_read(table);
+}
+
+static bool is_pinned(const struct pagetable *pt, unsigned parent_level, unsigned index)
+{
+	(void)pt;
+	return parent_level == PT_TOP_LEVEL && index >= PT_KERNEL_HALF_FIRST_INDEX;
+}
+
+/*
+ * Only root entries decide the half: x86 ANDs the USER bit along the walk, so a kernel-half root
+ * entry without USER makes everything below it kernel-only whatever lower pointers say.
+ */
+static enum pt_half pointer_half(unsigned level, unsigned index)
+{
+	return level == PT_TOP_LEVEL && index >= PT_KERNEL_HALF_FIRST_INDEX ? PT_HALF_KERNEL :
+									    PT_HALF_USER;
+}
+
+/* pt_slot_write for a slot pointer: tables are page-aligned, so the table is the slot's page. */
+static void slot_write(pte_t *slot, pte_t value)
+{
+	pte_t *table = (pte_t *)ALIGN_DOWN((uintptr_t)slot, (uintptr_t)PAGE_SIZE);
+	pt_slot_write(table, (unsigned)(slot - table), value);
+}
+
+static paddr_t alloc_table_page(struct pagetable *pt)
+{
+	paddr_t pa = page_source_alloc(pt->source, 1, 1, MM_OWNER_PAGE_TABLE);
+	if (pa == PAGE_SOURCE_FAILED)
+		return pa;
+	memset(pt_table(pa), 0, PAGE_SIZE);
+	pt->table_pages++;
+	return pa;
+}
+
+static void free_table_page(struct pagetable *pt, paddr_t pa)
+{
+	MM_ASSERT(pt->table_pages > 0, "free_table_page: table page count underflow");
+	pt->table_pages--;
+	page_source_free(pt->source, pa, 1);
+}
+
+enum vm_status pt_install_table(struct pagetable *pt, uint64_t *parent, unsigned level,
+				unsigned index, uint64_t software)
+{
+	MM_ASSERT(level > 0 && !pte_is_used(parent[index]), "pt_install_table: entry in use");
+	paddr_t pa = alloc_table_page(pt);
+	if (pa == PAGE_SOURCE_FAILED)
+		return VM_ERR_NO_MEMORY;
+	pt_slot_write(parent, index, pte_make_table(pa, pointer_half(level, index)) | software);
+	return VM_OK;
+}
+
+bool pt_free_table_if_empty(struct pagetable *pt, uint64_t *parent, unsigned level, unsigned index)
+{
+	pte_t e = parent[index];
+	if (!pte_is_table(e, level) || is_pinned(pt, level, index) ||
+	    pt_table_used(pt_table(pte_address(e))) != 0)
+		return false;
+	pt_slot_write(parent, index, 0);
+	free_table_page(pt, pte_address(e));
+	return true;
+}
+
+/*
+ * A chunk mark (non-present entry with a software payload) becomes a table of 512 children that
+ * say the same thing, so that a map can go below it.
+ */
+static enum vm_status split_chunk(struct pagetable *pt, pte_t *parent, unsigned level, unsigned index)
+{
+	pte_t chunk = parent[index];
+	const struct pt_chunk_ops *ops = pt->chunk_ops;
+	MM_ASSERT(ops != NULL, "split_chunk: entry %llx has a payload but no backend owns it",
+		  (unsigned long long)chunk);
+	paddr_t pa = alloc_table_page(pt);
+	if (pa == PAGE_SOURCE_FAILED)
+		return VM_ERR_NO_MEMORY;
+	uint64_t *child = pt_table(pa);
+	for (unsigned i = 0; i < PT_ENTRIES; i++)
+		pt_slot_write(child, i, ops->split(ops->cookie, chunk, level - 1, i));
+	pt_slot_write(parent, index,
+		      pte_make_table(pa, pointer_half(level, index)) | ops->summarize(ops->cookie, child, level - 1));
+	return VM_OK;
+}
+
+/*
+ * Tables (or split chunks) created during one walk, so a failing walk can put everything back.
+ */
+struct walk_undo {
+	uint64_t *parent[PT_LEVELS];
+	unsigned index[PT_LEVELS];
+	pte_t old[PT_LEVELS];
+	unsigned count;
+};
+
+static void walk_undo_apply(struct pagetable *pt, struct walk_undo *undo)
+{
+	while (undo->count > 0) {
+		undo->count--;
+		uint64_t *parent = undo->parent[undo->count];
+		unsigned index = undo->index[undo->count];
+		paddr_t table = pte_address(parent[index]);
+		pt_slot_write(parent, index, undo->old[undo->count]);
+		free_table_page(pt, table);
+	}
+}
+
+/*
+ * Walks from the root towards `stop_level` for `va`, one iteration per level. Stops early at an
+ * entry that is not a table pointer (a large leaf, a chunk mark, or nothing); in CREATE mode it
+ * creates the missing tables instead (splitting chunk marks), except over a large leaf. Returns the
+ * slot it stopped at and its level, or NULL with *status set (everything created is undone).
+ */
+static pte_t *walk(struct pagetable *pt, uint64_t va, unsigned stop_level, enum pt_walk_mode mode,
+		   unsigned *level_out, enum vm_status *status)
+{
+	struct walk_undo undo = { .count = 0 };
+	pte_t *table = pt_table(pt->root);
+	unsigned level;
+	for (level = PT_TOP_LEVEL; level > stop_level; level--) {
+		unsigned index = PT_INDEX(level, va);
+		pte_t e = table[index];
+		if (!pte_is_table(e, level)) {
+			if (mode == PT_WALK_LOOKUP || pte_is_leaf(e, level)) {
+				*level_out = level;
+				return &table[index];
+			}
+			enum vm_status st = pte_is_used(e) ? split_chunk(pt, table, level, index) :
+						pt_install_table(pt, table, level, index, 0);
+			if (st != VM_OK) {
+				walk_undo_apply(pt, &undo);
+				*status = st;
+				return NULL;
+			}
+			undo.parent[undo.count] = table;
+			undo.index[undo.count] = index;
+			undo.old[undo.count] = e & ~PTE_COUNT_STRIPE_MASK;
+			undo.count++;
+		}
+		table = pt_table(pte_address(table[index]));
+	}
+	*level_out = level;
+	return &table[PT_INDEX(level, va)];
+}
+
+static enum vm_status check_prot(const struct pagetable *pt, uint64_t first, uint64_t last,
+				 unsigned prot)
+{
+	if ((prot & PT_WRITE) && (prot & PT_EXECUTE))
+		return VM_ERR_WRITE_EXECUTE;
+	if (half_of(first) != half_of(last) || last < first)
+		return VM_ERR_INVALID;
+	if (pt_canonical(first) != first || pt_canonical(last) != last)
+		return VM_ERR_INVALID;
+	if (half_of(first) == PT_HALF_KERNEL && ((prot & PT_USER) || pt->kernel != NULL))
+		return VM_ERR_INVALID;
+	return VM_OK;
+}
+
+static void unmap_range(struct pagetable *pt, uint64_t first, uint64_t last, enum pt_data_fate fate,
+			uint64_t *unmapped);
+
+enum vm_status pt_map(struct pagetable *pt, uint64_t va, paddr_t pa, uint64_t count,
+		      enum pt_page_size size, unsigned prot, enum pt_data_ownership ownership)
+{
+	unsigned level = (unsigned)size;
+	uint64_t span = PT_SPAN_BYTES(level);
+	if (count == 0 || level > PT_PAGE_1G || !IS_ALIGNED(va, span) || !IS_ALIGNED(pa, span) ||
+	    count > (UINT64_MAX - va) / span)
+		return VM_ERR_INVALID;
+	enum vm_status st = check_prot(pt, va, va + count * span - 1, prot);
+	if (st != VM_OK)
+		return st;
+	for (uint64_t i = 0; i < count; i++) {
+		unsigned at_level;
+		pte_t *slot = walk(pt, va + i * span, level, PT_WALK_CREATE, &at_level, &st);
+		if (slot && (at_level != level || pte_is_table(*slot, level)))
+			st = VM_ERR_BUSY;
+		else if (slot && pte_is_present(*slot))
+			st = VM_ERR_EXISTS;
+		if (st != VM_OK) {
+			if (i > 0)
+				unmap_range(pt, va, va + i * span - 1, PT_DATA_KEEP, NULL);
+			return st;
+		}
+		pte_t leaf = pte_make_leaf(pa + i * span, level, prot) | pte_software(*slot);
+		if (ownership == PT_DATA_OWNED) {
+			leaf |= PTE_SW_LEAF_OWNED;
+			pt->owned_data_pages += PT_SPAN_PAGES(level);
+		}
+		slot_write(slot, leaf);
+		pt->mapped_pages += PT_SPAN_PAGES(level);
+	}
+	return VM_OK;
+}
+
+static void release_leaf(struct pagetable *pt, pte_t *slot, unsigned level, uint64_t va,
+			 enum pt_data_fate fate)
+{
+	pte_t e = *slot;
+	uint64_t pages = PT_SPAN_PAGES(level);
+	if (e & PTE_SW_LEAF_OWNED) {
+		if (fate == PT_DATA_FREE_OWNED)
+			page_source_free(pt->source, pte_address(e), pages);
+		pt->owned_data_pages -= pages;
+	}
+	pt->mapped_pages -= pages;
+	slot_write(slot, pte_software(e) & ~PTE_SW_LEAF_OWNED);
+	mm_arch_invalidate_page((uintptr_t)va);
+}
+
+/* Unmaps leaves in [first, last] below `table`; frees tables that become empty. */
+static void unmap_table(struct pagetable *pt, uint64_t *table, unsigned level, uint64_t base,
+			uint64_t first, uint64_t last, enum pt_data_fate fate, uint64_t *unmapped)
+{
+	for (unsigned i = PT_INDEX(level, first); i <= PT_INDEX(level, last); i++) {
+		uint64_t ebase = entry_base(level, base, i);
+		pte_t e = table[i];
+		if (pte_is_table(e, level)) {
+			unmap_table(pt, pt_table(pte_address(e)), level - 1, ebase, MAX(first, ebase),
+				    MIN(last, ebase + PT_SPAN_BYTES(level) - 1), fate, unmapped);
+			pt_free_table_if_empty(pt, table, level, i);
+		} else if (pte_is_leaf(e, level)) {
+			release_leaf(pt, &table[i], level, ebase, fate);
+			*unmapped += PT_SPAN_PAGES(level);
+		}
+	}
+}
+
+static void unmap_range(struct pagetable *pt, uint64_t first, uint64_t last, enum pt_data_fate fate,
+			uint64_t *unmapped)
+{
+	uint64_t count = 0;
+	unmap_table(pt, pt_table(pt->root), PT_TOP_LEVEL, 0, first, last, fate, &count);
+	if (unmapped)
+		*unmapped = count;
+}
+
+/* A large page covering `va` that sticks out of [first, last] makes a range operation BUSY. */
+static bool large_page_sticks_out(const struct pagetable *pt, uint64_t va, uint64_t first,
+				  uint64_t last)
+{
+	struct pt_translation t;
+	if (pt_translate(pt, va, &t) != VM_OK || t.size == PT_PAGE_4K)
+		return false;
+	uint64_t span = PT_SPAN_BYTES(t.size);
+	uint64_t start = ALIGN_DOWN(va, span);
+	return start < first || start + span - 1 > last;
+}
+
+static enum vm_status check_range(const struct pagetable *pt, uint64_t va, uint64_t pages,
+				  uint64_t *last)
+{
+	if (pages == 0 || !IS_ALIGNED(va, PAGE_SIZE) || pages > (UINT64_MAX - va) / PAGE_SIZE + 1)
+		return VM_ERR_INVALID;
+	*last = va + pages * PAGE_SIZE - 1;
+	enum vm_status st = check_prot(pt, va, *last, 0);
+	if (st != VM_OK)
+		return st;
+	if (large_page_sticks_out(pt, va, va, *last) || large_page_sticks_out(pt, *last, va, *last))
+		return VM_ERR_BUSY;
+	return VM_OK;
+}
+
+enum vm_status pt_unmap(struct pagetable *pt, uint64_t va, uint64_t pages, uint64_t *unmapped)
+{
+	uint64_t last;
+	enum vm_status st = check_range(pt, va, pages, &last);
+	if (st != VM_OK)
+		return st;
+	unmap_range(pt, va, last, PT_DATA_FREE_OWNED, unmapped);
+	return VM_OK;
+}
+
+/*
+ * Visits leaves in [first, last]; with PT_PROTECT_CHECK counts the pages covered by leaves, with
+ * PT_PROTECT_APPLY rewrites them with `prot`.
+ */
+enum pt_protect_pass { PT_PROTECT_CHECK, PT_PROTECT_APPLY };
+
+static uint64_t protect_table(uint64_t *table, unsigned level, uint64_t base, uint64_t first,
+			      uint64_t last, unsigned prot, enum pt_protect_pass pass)
+{
+	uint64_t covered = 0;
+	for (unsigned i = PT_INDEX(level, first); i <= PT_INDEX(level, last); i++) {
+		uint64_t ebase = entry_base(level, base, i);
+		pte_t e = table[i];
+		if (pte_is_table(e, level)) {
+			covered += protect_table(pt_table(pte_address(e)), level - 1, ebase,
+						 MAX(first, ebase),
+						 MIN(last, ebase + PT_SPAN_BYTES(level) - 1), prot, pass);
+		} else if (pte_is_leaf(e, level)) {
+			covered += PT_SPAN_PAGES(level);
+			if (pass == PT_PROTECT_APPLY) {
+				pte_t keep = e & (PTE_ADDR_MASK | PTE_SW_FIELD_MASK);
+				pt_slot_write(table, i, keep | pte_make_leaf(pte_address(e), level, prot));
+				mm_arch_invalidate_page((uintptr_t)ebase);
+			}
+		}
+	}
+	return covered;
+}
+
+enum vm_status pt_protect(struct pagetable *pt, uint64_t va, uint64_t pages, unsigned prot)
+{
+	uint64_t last;
+	enum vm_status st = check_range(pt, va, pages, &last);
+	if (st == VM_OK)
+		st = check_prot(pt, va, last, prot);
+	if (st != VM_OK)
+		return st;
+	uint64_t *root = pt_table(pt->root);
+	if (protect_table(root, PT_TOP_LEVEL, 0, va, last, prot, PT_PROTECT_CHECK) != pages)
+		return VM_ERR_NOT_MAPPED;
+	protect_table(root, PT_TOP_LEVEL, 0, va, last, prot, PT_PROTECT_APPLY);
+	return VM_OK;
+}
+
+enum vm_status pt_translate(const struct pagetable *pt, uint64_t va, struct pt_translation *out)
+{
+	unsigned level;
+	enum vm_status st = VM_OK;
+	pte_t *slot = walk((struct pagetable *)pt, va, 0, PT_WALK_LOOKUP, &level, &st);
+	if (!slot || !pte_is_leaf(*slot, level))
+		return VM_ERR_NOT_MAPPED;
+	out->pa = pte_address(*slot) + (va & (PT_SPAN_BYTES(level) - 1));
+	out->prot = pte_leaf_prot(*slot);
+	out->size = (enum pt_page_size)level;
+	out->ownership = (*slot & PTE_SW_LEAF_OWNED) ? PT_DATA_OWNED : PT_DATA_BORROWED;
+	return VM_OK;
+}
+
+static void visit_table(const uint64_t *table, unsigned level, uint64_t base, unsigned first_index,
+			unsigned end_index, pt_leaf_visitor visit, void *cookie)
+{
+	for (unsigned i = first_index; i < end_index; i++) {
+		uint64_t ebase = entry_base(level, base, i);
+		pte_t e = table[i];
+		if (pte_is_table(e, level)) {
+			visit_table(pt_table(pte_address(e)), level - 1, ebase, 0, PT_ENTRIES, visit,
+				    cookie);
+		} else if (pte_is_leaf(e, level)) {
+			struct pt_translation t = {
+				.pa = pte_address(e),
+				.prot = pte_leaf_prot(e),
+				.size = (enum pt_page_size)level,
+				.ownership = (e & PTE_SW_LEAF_OWNED) ? PT_DATA_OWNED : PT_DATA_BORROWED,
+			};
+			visit(cookie, ebase, &t);
+		}
+	}
+}
+
+void pt_for_each_leaf(const struct pagetable *pt, enum pt_half half, pt_leaf_visitor visit,
+		      void *cookie)
+{
+	unsigned first = half == PT_HALF_USER ? 0 : PT_KERNEL_HALF_FIRST_INDEX;
+	visit_table(pt_table(pt->root), PT_TOP_LEVEL, 0, first, first + PT_KERNEL_HALF_FIRST_INDEX,
+		    visit, cookie);
+}
+
+void pt_activate(const struct pagetable *pt)
+{
+	mm_arch_activate_root(pt->root);
+}
+
+enum vm_status pt_create_kernel(struct pagetable *pt, const struct page_source *source)
+{
+	*pt = (struct pagetable){ .source = source };
+	pt->root = alloc_table_page(pt);
+	if (pt->root == PAGE_SOURCE_FAILED)
+		return VM_ERR_NO_MEMORY;
+	uint64_t *root = pt_table(pt->root);
+	for (unsigned i = PT_KERNEL_HALF_FIRST_INDEX; i < PT_ENTRIES; i++) {
+		if (pt_install_table(pt, root, PT_TOP_LEVEL, i, 0) != VM_OK) {
+			pt_destroy(pt);
+			return VM_ERR_NO_MEMORY;
+		}
+	}
+	return VM_OK;
+}
+
+enum vm_status pt_create_user(struct pagetable *pt, const struct page_source *source,
+			      const struct pagetable *kernel)
+{
+	*pt = (struct pagetable){ .source = source, .kernel = kernel };
+	pt->root = alloc_table_page(pt);
+	if (pt->root == PAGE_SOURCE_FAILED)
+		return VM_ERR_NO_MEMORY;
+	uint64_t *root = pt_table(pt->root);
+	const uint64_t *kernel_root = pt_table(kernel->root);
+	for (unsigned i = PT_KERNEL_HALF_FIRST_INDEX; i < PT_ENTRIES; i++)
+		pt_slot_write(root, i, kernel_root[i] & ~PTE_COUNT_STRIPE_MASK);
+	return VM_OK;
+}
+
+/* Frees every table below `table` (at `level`) and every owned data page its leaves map. */
+static void destroy_table(struct pagetable *pt, uint64_t *table, unsigned level, unsigned first_index,
+			  unsigned end_index)
+{
+	for (unsigned i = first_index; i < end_index; i++) {
+		pte_t e = table[i];
+		if (pte_is_table(e, level)) {
+			paddr_t child = pte_address(e);
+			destroy_table(pt, pt_table(child), level - 1, 0, PT_ENTRIES);
+			free_table_page(pt, child);
+		} else if (pte_is_leaf(e, level) && (e & PTE_SW_LEAF_OWNED)) {
+			page_source_free(pt->source, pte_address(e), PT_SPAN_PAGES(level));
+			pt->owned_data_pages -= PT_SPAN_PAGES(level);
+		}
+	}
+}
+
+void pt_destroy(struct pagetable *pt)
+{
+	unsigned end = pt->kernel ? PT_KERNEL_HALF_FIRST_INDEX : PT_ENTRIES;
+	destroy_table(pt, pt_table(pt->root), PT_TOP_LEVEL, 0, end);
+	free_table_page(pt, pt->root);
+	MM_ASSERT(pt->table_pages == 0, "pt_destroy: %llu table pages unaccounted for",
+		  (unsigned long long)pt->table_pages);
+	pt->root = 0;
+}

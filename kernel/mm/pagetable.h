@@ -1,0 +1,153 @@
+/*
+ * Four-level page tables, arch-free: map / unmap / protect / translate with neutral flags. The bit
+ * encoding lives in kernel/arch/amd64/pte.h; this interface never exposes it except for the few
+ * table helpers at the bottom, which the pagetable bookkeeping backend uses to keep its state in
+ * the entries themselves.
+ *
+ * Also the one status enum of the virtual-memory code (page tables, VMM, slab, kmalloc).
+ */
+#ifndef PAGESCOPE_MM_PAGETABLE_H
+#define PAGESCOPE_MM_PAGETABLE_H
+
+#include "mm_env.h"
+#include "page_source.h"
+
+#define VM_STATUS_LIST(X)                                                                        \
+	X(VM_OK, "ok")                                                                           \
+	X(VM_ERR_NO_MEMORY, "page source exhausted")                                             \
+	X(VM_ERR_INVALID, "invalid argument (alignment, range, flags)")                          \
+	X(VM_ERR_WRITE_EXECUTE, "writable and executable refused (W^X)")                         \
+	X(VM_ERR_EXISTS, "already mapped")                                                       \
+	X(VM_ERR_NOT_MAPPED, "not mapped")                                                       \
+	X(VM_ERR_BUSY, "a large page or a table of small pages is in the way")                   \
+	X(VM_ERR_NO_SPACE, "no free range large enough in the region")                           \
+	X(VM_ERR_NOT_RESERVED, "not reserved (never reserved, or already released)")             \
+	X(VM_ERR_NOT_RESERVATION_START, "address inside a reservation, not at its start")        \
+	X(VM_ERR_WRONG_LENGTH, "length differs from the reservation's")                          \
+	X(VM_ERR_DOUBLE_FREE, "object already free")                                             \
+	X(VM_ERR_FOREIGN_POINTER, "pointer not from this allocator")
+
+enum vm_status {
+#define VM_STATUS_ENUM(e, text) e,
+	VM_STATUS_LIST(VM_STATUS_ENUM)
+#undef VM_STATUS_ENUM
+};
+
+const char *vm_status_name(enum vm_status status);
+
+/* Neutral protection flags; READ is implied by any mapping. */
+enum pt_prot {
+	PT_READ = 1 << 0,
+	PT_WRITE = 1 << 1,
+	PT_EXECUTE = 1 << 2,
+	PT_USER = 1 << 3,
+	PT_GLOBAL = 1 << 4,
+	PT_UNCACHED = 1 << 5,
+};
+
+/* The value is the level of the leaf entry. */
+enum pt_page_size { PT_PAGE_4K = 0, PT_PAGE_2M = 1, PT_PAGE_1G = 2 };
+
+enum pt_half { PT_HALF_USER, PT_HALF_KERNEL };
+
+/* Owned data pages go back to the page source when unmapped; borrowed ones stay the caller's. */
+enum pt_data_ownership { PT_DATA_BORROWED, PT_DATA_OWNED };
+
+/*
+ * Lets a bookkeeping backend store "this whole chunk is reserved" in one non-present upper-level
+ * entry. When a map has to descend through such an entry, the page-table code creates the table
+ * below and asks the backend what each child and the new pointer's software field should be.
+ */
+struct pt_chunk_ops {
+	uint64_t (*split)(void *cookie, uint64_t chunk_entry, unsigned child_level, unsigned index);
+	uint64_t (*summarize)(void *cookie, const uint64_t *table, unsigned level);
+	void *cookie;
+};
+
+struct pagetable {
+	paddr_t root;
+	const struct page_source *source;
+	/* The kernel's table whose upper half this one shares; NULL for the kernel's own. */
+	const struct pagetable *kernel;
+	const struct pt_chunk_ops *chunk_ops; /* NULL: no backend keeps marks in entries */
+	uint64_t table_pages;                 /* page-table pages this table owns, root included */
+	uint64_t mapped_pages;                /* 4 KiB pages currently mapped (a 2 MiB page = 512) */
+	uint64_t owned_data_pages;            /* data pages owned (freed at unmap or destroy) */
+};
+
+struct pt_translation {
+	paddr_t pa;
+	unsigned prot; /* enum pt_prot bits */
+	enum pt_page_size size;
+	enum pt_data_ownership ownership;
+};
+
+/*
+ * The kernel's table: a root plus the 256 upper-half level-2 tables (PDPTs) it points to, allocated
+ * now so that copying the 256 root entries into every user table shares the kernel half forever.
+ * Returns VM_OK or VM_ERR_NO_MEMORY (nothing left allocated).
+ */
+enum vm_status pt_create_kernel(struct pagetable *pt, const struct page_source *source);
+/* A user table: a fresh root whose upper half is copied from `kernel`. VM_OK or VM_ERR_NO_MEMORY. */
+enum vm_status pt_create_user(struct pagetable *pt, const struct page_source *source,
+			      const struct pagetable *kernel);
+/*
+ * Frees every page-table page this table owns and every owned data page still mapped; a user
+ * table leaves the shared kernel half alone. Destroy user tables before the kernel's.
+ */
+void pt_destroy(struct pagetable *pt);
+/* Makes `root` the active address space (CR3 in the kernel). */
+void pt_activate(const struct pagetable *pt);
+
+/*
+ * Maps `count` pages of `size` from va to pa (both aligned to the size). Refuses WRITE|EXECUTE
+ * (VM_ERR_WRITE_EXECUTE), USER in the kernel half or any kernel-half change through a user table
+ * (VM_ERR_INVALID), a page already mapped (VM_ERR_EXISTS), a large page over a table or a small
+ * page under a large one (VM_ERR_BUSY), and VM_ERR_NO_MEMORY when a table cannot be allocated.
+ * All or nothing: on any error the pages mapped by this call are unmapped again (owned data is
+ * not freed by that rollback: it is still the caller's), so the state is as before the call.
+ * Software bits already in an entry (a bookkeeping backend's marks) are kept.
+ */
+enum vm_status pt_map(struct pagetable *pt, uint64_t va, paddr_t pa, uint64_t count,
+		      enum pt_page_size size, unsigned prot, enum pt_data_ownership ownership);
+/*
+ * Unmaps whatever is mapped in [va, va + pages * 4 KiB), frees owned data pages, invalidates each
+ * removed leaf, frees page-table pages that become empty, keeps bookkeeping bits. A large page
+ * only partly inside the range is VM_ERR_BUSY and nothing changes. *unmapped (may be NULL)
+ * receives the number of 4 KiB pages that were mapped.
+ */
+enum vm_status pt_unmap(struct pagetable *pt, uint64_t va, uint64_t pages, uint64_t *unmapped);
+/*
+ * Changes the protection of every mapping in the range; every page must be mapped
+ * (VM_ERR_NOT_MAPPED) and large pages wholly inside (VM_ERR_BUSY); W^X as for map. Checked
+ * before anything changes: all or nothing. Invalidates each changed leaf.
+ */
+enum vm_status pt_protect(struct pagetable *pt, uint64_t va, uint64_t pages, unsigned prot);
+/* VM_OK and *out filled, or VM_ERR_NOT_MAPPED. */
+enum vm_status pt_translate(const struct pagetable *pt, uint64_t va, struct pt_translation *out);
+
+/* Calls `visit` for every leaf of `half` in address order (tests use this to audit tables). */
+typedef void (*pt_leaf_visitor)(void *cookie, uint64_t va, const struct pt_translation *leaf);
+void pt_for_each_leaf(const struct pagetable *pt, enum pt_half half, pt_leaf_visitor visit,
+		      void *cookie);
+
+/* --- table helpers for the pagetable bookkeeping backend ------------------------------------ */
+
+static inline uint64_t *pt_table(paddr_t table) { return (uint64_t *)phys_to_virt(table); }
+/* Writes entry `index`, keeping the table's used-entry count (striped into bits 9..11). */
+void pt_slot_write(uint64_t *table, unsigned index, uint64_t value);
+/* Number of used entries in a table. */
+unsigned pt_table_used(const uint64_t *table);
+/*
+ * Allocates a zeroed table and points entry `index` of `parent` (at `level`) at it, with
+ * `software` in the pointer's software field. The entry must be unused. VM_OK or VM_ERR_NO_MEMORY.
+ */
+enum vm_status pt_install_table(struct pagetable *pt, uint64_t *parent, unsigned level,
+				unsigned index, uint64_t software);
+/*
+ * If the table under entry `index` of `parent` has no used entry (and is not one of the kernel's
+ * pinned upper-half tables), frees it and clears the entry. Returns true when it did.
+ */
+bool pt_free_table_if_empty(struct pagetable *pt, uint64_t *parent, unsigned level, unsigned index);
+
+#endif

@@ -1,0 +1,49 @@
+/*
+ * Host test helpers for the VMM, page tables, slab and kmalloc: a page source over the host
+ * "physical memory" arena that counts pages out and in and can be told to fail, and an auditor
+ * that checks a context's page tables against the VMM's rules.
+ */
+#ifndef PAGESCOPE_TESTS_HOST_VMM_TEST_SUPPORT_H
+#define PAGESCOPE_TESTS_HOST_VMM_TEST_SUPPORT_H
+
+#include "kernel/mm/vmm.h"
+
+#define TEST_ARENA_PHYS_BASE 0x40000000ull /* 1 GiB: large-page-aligned physical addresses */
+
+/* A first-fit page allocator over a bitmap of the arena; fills pages with junk when handed out. */
+struct test_source {
+	struct page_source source;
+	void *arena;
+	uint64_t pages;
+	uint64_t *used_bits;
+	uint64_t search_hint;  /* no free page below this index */
+	uint64_t pages_out;    /* pages currently handed out */
+	uint64_t allocations;  /* successful calls so far */
+	uint64_t fail_after;   /* allocations allowed before every call fails; 0 = never fail */
+};
+
+/* Creates the arena (one at a time) and the source; `pages` of "RAM". */
+void test_source_init(struct test_source *ts, uint64_t pages);
+void test_source_fini(struct test_source *ts);
+
+/* A kernel context over the default kernel regions. */
+enum vm_status test_kernel_context(struct vmm_context *ctx, struct test_source *ts,
+				   enum vmm_backend_kind backend);
+/* A user context over `regions` (NULL: default user regions); brk in region 0, shm in region 1. */
+enum vm_status test_user_context(struct vmm_context *ctx, struct vmm_context *kernel,
+				 struct test_source *ts, enum vmm_backend_kind backend,
+				 const struct vmm_region *regions, unsigned region_count);
+
+/*
+ * Audits a context: no leaf writable and executable, no kernel-half leaf user-accessible, every
+ * mapped page inside a reservation, pt.mapped_pages equal to the leaves. Reports through EXPECT.
+ * Returns the number of problems found.
+ */
+unsigned vmm_audit(struct vmm_context *ctx);
+
+/* Seed from VMM_SEED if set, else `fallback`; testing_note()s it. */
+uint64_t test_seed(uint64_t fallback);
+/* xorshift64* */
+uint64_t test_random(uint64_t *state);
+
+#endif
