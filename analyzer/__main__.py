@@ -23,8 +23,10 @@ class CommandFailed(Exception):
 
 
 class Info:
-    """Check a trace's framing, sequence numbers and the kernel's end totals; print the header,
-    records per event type, lost events, bytes and duration."""
+    """Check a trace and print its header, record counts, losses, bytes and duration.
+
+    Checks framing, sequence numbers and that the kernel's own totals (trace_end) match what
+    arrived."""
 
     name = "info"
 

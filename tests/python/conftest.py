@@ -33,3 +33,26 @@ def build_encoder(tmp_path_factory):
         return binary
 
     return build
+
+
+@pytest.fixture(scope="session")
+def small_trace(build_encoder, tmp_path_factory):
+    """A valid trace of a few dozen records (a string event and a split snapshot among them)."""
+    work = tmp_path_factory.mktemp("small")
+    calls = work / "calls.inc"
+    statements = [f"trace_emit_pmm_alloc(t, {i} * 0x1000ULL, 1 + {i}, 0, 0, 4);" for i in range(20)]
+    statements += ['trace_emit_phase_begin(t, "churn");',
+                   "trace_emit_pmm_snapshot_begin(t, 77);",
+                   *[f"trace_emit_pmm_snapshot_add(t, {i} * 0x2000ULL, 1);" for i in range(300)],
+                   "trace_array_end(t, TRACE_ID_pmm_snapshot);",
+                   *[f"trace_emit_kfree(t, 0xffff800040000000ULL + {i} * 64, 64);"
+                     for i in range(10)]]
+    calls.write_text("\n".join(statements) + "\n")
+    config = ("#define FAKE_CLOCK_START 0\n#define FAKE_CLOCK_STEP 1000\n"
+              "#define HEADER_INFO { .clock = 1, .clock_hz = 1000000000ULL, .memory_bytes = 1 << 29,"
+              " .cmdline = \"test\", .build_id = \"small\" }\n"
+              f"#define EVENT_CALLS \"{calls}\"\n")
+    binary = build_encoder(config, "small-encoder")
+    out = work / "small.trace"
+    subprocess.run([str(binary), str(out)], check=True)
+    return out.read_bytes()

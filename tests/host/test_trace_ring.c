@@ -1,0 +1,275 @@
+/*
+ * Host tests of the tracer ring (kernel/trace/tracer.c) with a fake sink: sub-buffer wrap-around,
+ * lossless waiting, drop-mode counting, early buffering, trace=off, and no recursion.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel/lib/testing.h"
+#include "kernel/trace/stream_header.h"
+#include "kernel/trace/tracepoints.h"
+
+enum fake_completion {
+	COMPLETE_AT_ONCE,   /* the device finishes a buffer as soon as it is submitted */
+	COMPLETE_ON_WAIT,   /* it finishes one only when the tracer waits (a slow device) */
+	COMPLETE_NEVER,     /* a dead device */
+};
+
+struct fake_sink {
+	enum fake_completion completion;
+	uint8_t *bytes; /* everything submitted, in order */
+	size_t len, cap;
+	uint32_t outstanding, submits, waits;
+	struct tracer *reenter; /* when set, submit emits an event into this tracer */
+};
+
+static void fake_submit(void *ctx, const void *data, uint32_t len)
+{
+	struct fake_sink *s = ctx;
+	if (s->len + len > s->cap) {
+		s->cap = (s->len + len) * 2;
+		s->bytes = realloc(s->bytes, s->cap);
+	}
+	memcpy(s->bytes + s->len, data, len);
+	s->len += len;
+	s->outstanding++;
+	s->submits++;
+	if (s->reenter)
+		trace_emit_kfree(s->reenter, 0xdead, 1);
+}
+
+static uint32_t fake_reclaim(void *ctx, bool wait)
+{
+	struct fake_sink *s = ctx;
+	uint32_t done = 0;
+	if (wait)
+		s->waits++;
+	if (s->completion == COMPLETE_AT_ONCE)
+		done = s->outstanding;
+	else if (s->completion == COMPLETE_ON_WAIT && wait && s->outstanding)
+		done = 1;
+	s->outstanding -= done;
+	return done;
+}
+
+static uint64_t fake_time;
+static uint64_t fake_clock(void)
+{
+	return ++fake_time;
+}
+
+#define SUBBUF TRACE_RECORD_MAX
+static uint8_t storage[4 * SUBBUF];
+static const char test_header[] = "HEADER";
+
+static void attach(struct tracer *t, struct fake_sink *s)
+{
+	struct trace_sink sink = { fake_submit, fake_reclaim, s };
+	ASSERT_TRUE(trace_attach_sink(t, &sink, test_header, sizeof(test_header)));
+}
+
+/* What arrived: records walked by length after the header. */
+struct arrival {
+	uint32_t records, bad_seq;
+	uint64_t per_type[TRACE_EVENT_ID_LIMIT];
+	uint64_t lost[TRACE_LOSS_REASONS];
+	uint64_t last_addr; /* of pmm_alloc, to check the order */
+	bool ordered, ended;
+};
+
+static struct arrival walk(const struct fake_sink *s)
+{
+	struct arrival a = { .ordered = true };
+	size_t off = sizeof(test_header);
+	EXPECT_TRUE(s->len >= off && memcmp(s->bytes, test_header, off) == 0);
+	while (off + sizeof(struct trace_record_header) <= s->len) {
+		struct trace_record_header h;
+		memcpy(&h, s->bytes + off, sizeof(h));
+		if (h.length < sizeof(h) || off + h.length > s->len || h.type >= TRACE_EVENT_ID_LIMIT)
+			break;
+		if (h.seq != a.records)
+			a.bad_seq++;
+		a.per_type[h.type]++;
+		if (h.type == TRACE_ID_loss) {
+			struct trace_payload_loss p;
+			memcpy(&p, s->bytes + off + sizeof(h), sizeof(p));
+			a.lost[p.reason] += p.count;
+		} else if (h.type == TRACE_ID_pmm_alloc) {
+			struct trace_payload_pmm_alloc p;
+			memcpy(&p, s->bytes + off + sizeof(h), sizeof(p));
+			if (a.per_type[h.type] > 1 && p.addr != a.last_addr + 1)
+				a.ordered = false;
+			a.last_addr = p.addr;
+		} else if (h.type == TRACE_ID_trace_end) {
+			a.ended = true;
+		}
+		a.records++;
+		off += h.length;
+	}
+	EXPECT_EQ(off, s->len); /* nothing unparsable, no padding */
+	return a;
+}
+
+static void emit_allocs(struct tracer *t, uint64_t first, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		trace_emit_pmm_alloc(t, first + i, 1, 0, 0, 8);
+}
+
+TEST(trace_ring_wraps_around_its_sub_buffers_in_order)
+{
+	static struct tracer t;
+	struct fake_sink s = { .completion = COMPLETE_AT_ONCE };
+	trace_init(&t, storage, SUBBUF, 4, TRACE_POLICY_LOSSLESS, fake_clock);
+	attach(&t, &s);
+	emit_allocs(&t, 0, 5000); /* 155 KB through a 16 KiB ring: every slot reused ~9 times */
+	trace_finish(&t);
+	struct arrival a = walk(&s);
+	EXPECT_EQ(a.per_type[TRACE_ID_pmm_alloc], 5000);
+	EXPECT_EQ(a.bad_seq, 0);
+	EXPECT_TRUE(a.ordered);
+	EXPECT_TRUE(a.ended);
+	EXPECT_GE(s.submits, 1 + 5000 * 31 / SUBBUF);
+	free(s.bytes);
+}
+
+TEST(trace_lossless_producer_waits_for_a_slow_sink_and_loses_nothing)
+{
+	static struct tracer t;
+	struct fake_sink s = { .completion = COMPLETE_ON_WAIT };
+	trace_init(&t, storage, SUBBUF, 4, TRACE_POLICY_LOSSLESS, fake_clock);
+	attach(&t, &s);
+	emit_allocs(&t, 0, 3000);
+	trace_finish(&t);
+	struct arrival a = walk(&s);
+	EXPECT_EQ(a.per_type[TRACE_ID_pmm_alloc], 3000);
+	EXPECT_EQ(a.per_type[TRACE_ID_loss], 0);
+	EXPECT_EQ(t.lost[TRACE_LOSS_RING_FULL], 0);
+	EXPECT_GE(s.waits, 3000 * 31 / SUBBUF - 4); /* it had to wait for nearly every slot */
+	EXPECT_TRUE(a.ordered);
+	EXPECT_EQ(a.bad_seq, 0);
+	free(s.bytes);
+}
+
+TEST(trace_drop_mode_counts_what_it_drops_and_reports_it_in_loss_records)
+{
+	static struct tracer t;
+	struct fake_sink s = { .completion = COMPLETE_ON_WAIT };
+	trace_init(&t, storage, SUBBUF, 4, TRACE_POLICY_DROP, fake_clock);
+	attach(&t, &s);
+	emit_allocs(&t, 0, 3000); /* the ring holds ~520: most are dropped, none waited for */
+	EXPECT_EQ(s.waits, 1);    /* only the header's */
+	uint64_t dropped = t.lost[TRACE_LOSS_RING_FULL];
+	EXPECT_GE(dropped, 2000);
+	trace_finish(&t);
+	struct arrival a = walk(&s);
+	EXPECT_EQ(a.per_type[TRACE_ID_pmm_alloc] + dropped, 3000);
+	EXPECT_EQ(a.lost[TRACE_LOSS_RING_FULL], dropped);
+	EXPECT_EQ(a.bad_seq, 0);
+	EXPECT_TRUE(a.ended);
+	free(s.bytes);
+}
+
+TEST(trace_early_events_wait_in_the_ring_until_the_sink_attaches)
+{
+	static struct tracer t;
+	struct fake_sink s = { .completion = COMPLETE_AT_ONCE };
+	trace_init(&t, storage, SUBBUF, 4, TRACE_POLICY_LOSSLESS, fake_clock);
+	emit_allocs(&t, 0, 300); /* ~9 KB: fits the 16 KiB early buffer */
+	EXPECT_EQ(s.len, 0);
+	attach(&t, &s);
+	emit_allocs(&t, 300, 300);
+	trace_finish(&t);
+	struct arrival a = walk(&s);
+	EXPECT_EQ(a.per_type[TRACE_ID_pmm_alloc], 600);
+	EXPECT_EQ(a.per_type[TRACE_ID_loss], 0);
+	EXPECT_TRUE(a.ordered);
+	EXPECT_EQ(a.bad_seq, 0);
+	free(s.bytes);
+}
+
+TEST(trace_early_overflow_is_counted_as_no_device_and_reported)
+{
+	static struct tracer t;
+	struct fake_sink s = { .completion = COMPLETE_AT_ONCE };
+	trace_init(&t, storage, SUBBUF, 4, TRACE_POLICY_LOSSLESS, fake_clock);
+	emit_allocs(&t, 0, 1000); /* 31 KB into 16 KiB with no device */
+	uint64_t lost = t.lost[TRACE_LOSS_NO_DEVICE];
+	EXPECT_GE(lost, 400);
+	attach(&t, &s);
+	trace_finish(&t);
+	struct arrival a = walk(&s);
+	EXPECT_EQ(a.per_type[TRACE_ID_pmm_alloc] + lost, 1000);
+	EXPECT_EQ(a.lost[TRACE_LOSS_NO_DEVICE], lost);
+	free(s.bytes);
+}
+
+TEST(trace_dead_device_drops_instead_of_hanging)
+{
+	static struct tracer t;
+	struct fake_sink s = { .completion = COMPLETE_AT_ONCE };
+	trace_init(&t, storage, SUBBUF, 4, TRACE_POLICY_LOSSLESS, fake_clock);
+	attach(&t, &s);
+	s.completion = COMPLETE_NEVER;
+	emit_allocs(&t, 0, 1000);
+	EXPECT_GE(t.lost[TRACE_LOSS_RING_FULL], 400);
+	free(s.bytes);
+}
+
+TEST(trace_sink_that_emits_events_cannot_recurse)
+{
+	static struct tracer t;
+	struct fake_sink s = { .completion = COMPLETE_AT_ONCE, .reenter = &t };
+	trace_init(&t, storage, SUBBUF, 4, TRACE_POLICY_LOSSLESS, fake_clock);
+	attach(&t, &s);
+	emit_allocs(&t, 0, 1000);
+	trace_finish(&t);
+	struct arrival a = walk(&s);
+	EXPECT_EQ(a.per_type[TRACE_ID_pmm_alloc], 1000);
+	EXPECT_EQ(a.per_type[TRACE_ID_kfree], 0);
+	EXPECT_EQ(t.lost[TRACE_LOSS_RECURSION], s.submits); /* one per submit, the header's too */
+	/* All were reported except the last, which happened while trace_finish flushed. */
+	EXPECT_EQ(a.lost[TRACE_LOSS_RECURSION] + 1, t.lost[TRACE_LOSS_RECURSION]);
+	free(s.bytes);
+}
+
+TEST(trace_second_open_snapshot_is_dropped_as_recursion)
+{
+	static struct tracer t;
+	struct fake_sink s = { .completion = COMPLETE_AT_ONCE };
+	trace_init(&t, storage, SUBBUF, 4, TRACE_POLICY_LOSSLESS, fake_clock);
+	attach(&t, &s);
+	trace_emit_pmm_snapshot_begin(&t, 10);
+	trace_emit_pmm_snapshot_add(&t, 0x1000, 10);
+	trace_emit_vmm_snapshot_begin(&t, 1, 2);
+	trace_emit_vmm_snapshot_add(&t, 0x2000, 3); /* ignored: not the open array */
+	trace_array_end(&t, TRACE_ID_vmm_snapshot);  /* ignored too */
+	trace_array_end(&t, TRACE_ID_pmm_snapshot);
+	trace_finish(&t);
+	struct arrival a = walk(&s);
+	EXPECT_EQ(a.per_type[TRACE_ID_pmm_snapshot], 1);
+	EXPECT_EQ(a.per_type[TRACE_ID_vmm_snapshot], 0);
+	EXPECT_EQ(a.lost[TRACE_LOSS_RECURSION], 1);
+	free(s.bytes);
+}
+
+TEST(trace_off_leaves_the_kernel_tracer_untouched)
+{
+	uint32_t seq_before = trace_global.next_seq;
+	bool was_enabled = trace_enabled;
+	trace_enabled = false;
+	trace_pmm_alloc(0x1000, 1, 0, 0, 1);
+	trace_phase_begin("off");
+	trace_pmm_snapshot_begin(1);
+	trace_pmm_snapshot_add(0, 1);
+	trace_pmm_snapshot_end();
+	EXPECT_EQ(trace_global.next_seq, seq_before);
+	EXPECT_EQ(trace_global.offset, 0);
+
+	trace_enabled = true;
+	trace_pmm_alloc(0x1000, 1, 0, 0, 1);
+	trace_phase_begin("on");
+	EXPECT_EQ(trace_global.next_seq, seq_before + 2);
+	trace_discard(&trace_global);
+	trace_enabled = was_enabled;
+}
