@@ -1,0 +1,440 @@
+/*
+ * Virtual memory manager: contexts, regions, reservations and mappings on top of pagetable.c and
+ * one bookkeeping backend (vmm_backend.h).
+ *
+ * Placement policy (the only one; both backends only answer "next free run"):
+ *   lowest-address first fit within the region, honouring alignment. Free runs are visited in
+ *   address order; the first run [s, e) with ALIGN_UP(s, align) + size <= e wins, at
+ *   ALIGN_UP(s, align). Because the policy lives here, both backends return the same address for
+ *   the same request sequence; they differ in memory and work per operation.
+ *
+ * Invariants:
+ *   - Every mapped page lies inside a reservation of the same context (vmm_map checks), so
+ *     releasing a reservation is the one way to drop both.
+ *   - The user heap is one reservation [brk region base, ALIGN_UP(brk)) backed by owned pages.
+ *   - A context's shm attachments are listed in ctx->shm; each holds one reference.
+ */
+#include "vmm.h"
+#include "kernel/arch/amd64/vm.h"
+
+const struct vmm_region vmm_kernel_regions[VMM_KREGION_COUNT] = {
+	[VMM_KREGION_SCRATCHPAD] = { "scratchpad", SCRATCHPAD_BASE, SCRATCHPAD_SIZE / PAGE_SIZE },
+	[VMM_KREGION_KERNEL_IMAGE] = { "kernel-image", KERNEL_IMAGE_BASE, KERNEL_IMAGE_SIZE / PAGE_SIZE },
+	[VMM_KREGION_SLAB] = { "slab-4k", SLAB_REGION_BASE, SLAB_REGION_SIZE / PAGE_SIZE },
+	[VMM_KREGION_HEAP] = { "kernel-heap", KERNEL_HEAP_BASE, KERNEL_HEAP_SIZE / PAGE_SIZE },
+	[VMM_KREGION_DIRECT_MAP] = { "direct-map", DIRECT_MAP_BASE, DIRECT_MAP_SIZE / PAGE_SIZE },
+};
+
+const struct vmm_region vmm_user_regions[VMM_UREGION_COUNT] = {
+	[VMM_UREGION_HEAP] = { "user-heap", USER_HEAP_BASE, USER_HEAP_SIZE / PAGE_SIZE },
+	[VMM_UREGION_MMAP] = { "anonymous", USER_MMAP_BASE, USER_MMAP_SIZE / PAGE_SIZE },
+	[VMM_UREGION_SHM] = { "shared-memory", USER_SHM_BASE, USER_SHM_SIZE / PAGE_SIZE },
+	[VMM_UREGION_LIBRARIES] = { "libraries", USER_LIB_BASE, USER_LIB_SIZE / PAGE_SIZE },
+	[VMM_UREGION_STACKS] = { "stacks", USER_STACK_BASE, USER_STACK_SIZE / PAGE_SIZE },
+};
+
+const char *vmm_backend_name(enum vmm_backend_kind kind)
+{
+	return kind == VMM_BACKEND_LIST ? "list" : "pagetable";
+}
+
+static uint64_t region_end(const struct vmm_region *region)
+{
+	return region->base + region->pages * PAGE_SIZE;
+}
+
+static unsigned region_of(const struct vmm_context *ctx, uint64_t addr)
+{
+	for (unsigned i = 0; i < ctx->region_count; i++)
+		if (addr >= ctx->regions[i].base && addr - ctx->regions[i].base < ctx->regions[i].pages * PAGE_SIZE)
+			return i;
+	return VMM_NO_REGION;
+}
+
+/* The region holding all of [addr, addr + pages), or VMM_NO_REGION. */
+static unsigned region_of_range(const struct vmm_context *ctx, uint64_t addr, uint64_t pages)
+{
+	unsigned r = region_of(ctx, addr);
+	if (r == VMM_NO_REGION || !IS_ALIGNED(addr, PAGE_SIZE) || pages == 0 ||
+	    pages > (region_end(&ctx->regions[r]) - addr) / PAGE_SIZE)
+		return VMM_NO_REGION;
+	return r;
+}
+
+/* Brackets each public call so last_work is the backend work of that call alone. */
+static uint64_t work_begin(struct vmm_context *ctx)
+{
+	return ctx->backend_work;
+}
+
+static void work_end(struct vmm_context *ctx, uint64_t begin)
+{
+	ctx->last_work = ctx->backend_work - begin;
+}
+
+static bool regions_valid(const struct vmm_region *regions, unsigned count, enum vmm_context_kind kind)
+{
+	if (count == 0 || count > VMM_MAX_REGIONS)
+		return false;
+	for (unsigned i = 0; i < count; i++) {
+		const struct vmm_region *r = &regions[i];
+		bool upper = (r->base >> 63) != 0;
+		if (!IS_ALIGNED(r->base, PAGE_SIZE) || r->pages == 0 ||
+		    (kind == VMM_CONTEXT_USER && upper) ||
+		    ((region_end(r) - 1) >> 63) != (r->base >> 63))
+			return false;
+	}
+	return true;
+}
+
+enum vm_status vmm_context_create(struct vmm_context *ctx, const struct vmm_config *config)
+{
+	const struct vmm_region *regions = config->regions;
+	unsigned count = config->region_count;
+	if (!regions) {
+		regions = config->kind == VMM_CONTEXT_KERNEL ? vmm_kernel_regions : vmm_user_regions;
+		count = config->kind == VMM_CONTEXT_KERNEL ? VMM_KREGION_COUNT : VMM_UREGION_COUNT;
+	}
+	if (!regions_valid(regions, count, config->kind) ||
+	    (config->kind == VMM_CONTEXT_USER && !config->kernel) ||
+	    (config->brk_region != VMM_NO_REGION && config->brk_region >= count) ||
+	    (config->shm_region != VMM_NO_REGION && config->shm_region >= count))
+		return VM_ERR_INVALID;
+	*ctx = (struct vmm_context){
+		.kind = config->kind,
+		.backend = config->backend == VMM_BACKEND_LIST ? &vmm_backend_list : &vmm_backend_pagetable,
+		.source = config->source,
+		.regions = regions,
+		.region_count = count,
+		.brk_region = config->brk_region,
+		.shm_region = config->shm_region,
+	};
+	if (ctx->brk_region != VMM_NO_REGION)
+		ctx->brk = regions[ctx->brk_region].base;
+	enum vm_status st = config->kind == VMM_CONTEXT_KERNEL ?
+				    pt_create_kernel(&ctx->pt, config->source) :
+				    pt_create_user(&ctx->pt, config->source, &config->kernel->pt);
+	if (st != VM_OK)
+		return st;
+	st = ctx->backend->init(ctx);
+	if (st != VM_OK)
+		pt_destroy(&ctx->pt);
+	return st;
+}
+
+void vmm_context_destroy(struct vmm_context *ctx)
+{
+	for (unsigned i = 0; i < VMM_MAX_SHM_ATTACHMENTS; i++)
+		if (ctx->shm[i].shm)
+			vmm_shm_detach(ctx, ctx->shm[i].addr);
+	ctx->backend->destroy(ctx);
+	pt_destroy(&ctx->pt);
+}
+
+void vmm_context_activate(const struct vmm_context *ctx)
+{
+	pt_activate(&ctx->pt);
+}
+
+/* The placement policy (see the top of this file). */
+static enum vm_status place(struct vmm_context *ctx, const struct vmm_region *region, uint64_t pages,
+			    uint64_t align_pages, uint64_t *addr)
+{
+	uint64_t align = align_pages * PAGE_SIZE;
+	uint64_t from = region->base;
+	struct vmm_free_run run;
+	while (ctx->backend->find_free_run(ctx, region, from, pages, &run)) {
+		uint64_t start = ALIGN_UP(run.start, align);
+		uint64_t run_end = run.start + run.pages * PAGE_SIZE;
+		if (start >= run.start && start < run_end && (run_end - start) / PAGE_SIZE >= pages) {
+			*addr = start;
+			return VM_OK;
+		}
+		from = run_end;
+	}
+	return VM_ERR_NO_SPACE;
+}
+
+enum vm_status vmm_reserve(struct vmm_context *ctx, unsigned region, uint64_t pages,
+			   uint64_t align_pages, uint64_t *addr)
+{
+	if (region >= ctx->region_count || pages == 0 || !IS_POW2(align_pages) ||
+	    pages > ctx->regions[region].pages)
+		return VM_ERR_INVALID;
+	uint64_t work = work_begin(ctx);
+	const struct vmm_region *r = &ctx->regions[region];
+	enum vm_status st = place(ctx, r, pages, align_pages, addr);
+	if (st == VM_OK)
+		st = ctx->backend->mark_reserved(ctx, r, *addr, pages);
+	work_end(ctx, work);
+	return st;
+}
+
+/* True when [addr, addr + pages) of region r is free. */
+static bool range_is_free(struct vmm_context *ctx, unsigned r, uint64_t addr, uint64_t pages)
+{
+	struct vmm_extent extent;
+	ctx->backend->query(ctx, &ctx->regions[r], addr, &extent);
+	return extent.state == VMM_RANGE_FREE &&
+	       (extent.start + extent.pages * PAGE_SIZE - addr) / PAGE_SIZE >= pages;
+}
+
+enum vm_status vmm_reserve_at(struct vmm_context *ctx, uint64_t addr, uint64_t pages)
+{
+	unsigned r = region_of_range(ctx, addr, pages);
+	if (r == VMM_NO_REGION)
+		return VM_ERR_INVALID;
+	uint64_t work = work_begin(ctx);
+	enum vm_status st = range_is_free(ctx, r, addr, pages) ?
+				    ctx->backend->mark_reserved(ctx, &ctx->regions[r], addr, pages) :
+				    VM_ERR_EXISTS;
+	work_end(ctx, work);
+	return st;
+}
+
+enum vm_status vmm_release(struct vmm_context *ctx, uint64_t addr, uint64_t pages)
+{
+	unsigned r = region_of_range(ctx, addr, pages);
+	if (r == VMM_NO_REGION)
+		return VM_ERR_INVALID;
+	uint64_t work = work_begin(ctx);
+	enum vm_status st = ctx->backend->release(ctx, &ctx->regions[r], addr, pages);
+	if (st == VM_OK) {
+		enum vm_status unmapped = pt_unmap(&ctx->pt, addr, pages, NULL);
+		MM_ASSERT(unmapped == VM_OK, "vmm_release: unmapping a released reservation failed: %s",
+			  vm_status_name(unmapped));
+	}
+	work_end(ctx, work);
+	return st;
+}
+
+/* VM_OK when [va, va + pages) lies inside one reservation. */
+static enum vm_status check_reserved(struct vmm_context *ctx, uint64_t va, uint64_t pages)
+{
+	unsigned r = region_of_range(ctx, va, pages);
+	if (r == VMM_NO_REGION)
+		return VM_ERR_INVALID;
+	struct vmm_extent extent;
+	ctx->backend->query(ctx, &ctx->regions[r], va, &extent);
+	if (extent.state != VMM_RANGE_RESERVED ||
+	    (extent.start + extent.pages * PAGE_SIZE - va) / PAGE_SIZE < pages)
+		return VM_ERR_NOT_RESERVED;
+	return VM_OK;
+}
+
+enum vm_status vmm_map(struct vmm_context *ctx, uint64_t va, paddr_t pa, uint64_t count,
+		       enum pt_page_size size, unsigned prot)
+{
+	if ((unsigned)size > PT_PAGE_1G || count == 0 || count > (UINT64_MAX >> 30))
+		return VM_ERR_INVALID;
+	uint64_t work = work_begin(ctx);
+	enum vm_status st = check_reserved(ctx, va, count << (9 * (unsigned)size));
+	if (st == VM_OK)
+		st = pt_map(&ctx->pt, va, pa, count, size, prot, PT_DATA_BORROWED);
+	work_end(ctx, work);
+	return st;
+}
+
+enum vm_status vmm_map_anonymous(struct vmm_context *ctx, uint64_t va, uint64_t pages, unsigned prot)
+{
+	uint64_t work = work_begin(ctx);
+	enum vm_status st = check_reserved(ctx, va, pages);
+	for (uint64_t i = 0; st == VM_OK && i < pages; i++) {
+		paddr_t pa = page_source_alloc(ctx->source, 1, 1,
+					       ctx->kind == VMM_CONTEXT_USER ? MM_OWNER_USER : MM_OWNER_HEAP);
+		if (pa == PAGE_SOURCE_FAILED) {
+			st = VM_ERR_NO_MEMORY;
+		} else {
+			memset(phys_to_virt(pa), 0, PAGE_SIZE);
+			st = pt_map(&ctx->pt, va + i * PAGE_SIZE, pa, 1, PT_PAGE_4K, prot, PT_DATA_OWNED);
+			if (st != VM_OK)
+				page_source_free(ctx->source, pa, 1);
+		}
+		if (st != VM_OK && i > 0)
+			pt_unmap(&ctx->pt, va, i, NULL);
+	}
+	work_end(ctx, work);
+	return st;
+}
+
+enum vm_status vmm_unmap(struct vmm_context *ctx, uint64_t va, uint64_t pages)
+{
+	if (region_of_range(ctx, va, pages) == VMM_NO_REGION)
+		return VM_ERR_INVALID;
+	return pt_unmap(&ctx->pt, va, pages, NULL);
+}
+
+enum vm_status vmm_protect(struct vmm_context *ctx, uint64_t va, uint64_t pages, unsigned prot)
+{
+	if (region_of_range(ctx, va, pages) == VMM_NO_REGION)
+		return VM_ERR_INVALID;
+	return pt_protect(&ctx->pt, va, pages, prot);
+}
+
+enum vm_status vmm_alloc(struct vmm_context *ctx, unsigned region, uint64_t pages, unsigned prot,
+			 uint64_t *addr)
+{
+	if ((prot & PT_WRITE) && (prot & PT_EXECUTE))
+		return VM_ERR_WRITE_EXECUTE;
+	enum vm_status st = vmm_reserve(ctx, region, pages, 1, addr);
+	if (st != VM_OK)
+		return st;
+	uint64_t work = ctx->last_work;
+	st = vmm_map_anonymous(ctx, *addr, pages, prot);
+	if (st != VM_OK)
+		vmm_release(ctx, *addr, pages);
+	ctx->last_work += work;
+	return st;
+}
+
+void vmm_query(struct vmm_context *ctx, uint64_t addr, struct vmm_query_result *out)
+{
+	uint64_t work = work_begin(ctx);
+	unsigned r = region_of(ctx, addr);
+	*out = (struct vmm_query_result){ .state = VMM_PAGE_OUTSIDE, .region = r };
+	if (r != VMM_NO_REGION) {
+		struct vmm_extent extent;
+		struct pt_translation t;
+		ctx->backend->query(ctx, &ctx->regions[r], ALIGN_DOWN(addr, PAGE_SIZE), &extent);
+		out->start = extent.start;
+		out->pages = extent.pages;
+		out->state = extent.state == VMM_RANGE_FREE ? VMM_PAGE_FREE :
+			     pt_translate(&ctx->pt, addr, &t) == VM_OK ? VMM_PAGE_MAPPED :
+									 VMM_PAGE_RESERVED;
+	}
+	work_end(ctx, work);
+}
+
+/* --- brk ------------------------------------------------------------------------------------ */
+
+static enum vm_status heap_grow(struct vmm_context *ctx, const struct vmm_region *region,
+				uint64_t old_pages, uint64_t new_pages)
+{
+	uint64_t end = region->base + old_pages * PAGE_SIZE;
+	uint64_t more = new_pages - old_pages;
+	if (!range_is_free(ctx, ctx->brk_region, end, more))
+		return VM_ERR_NO_SPACE;
+	enum vm_status st = old_pages == 0 ?
+				    ctx->backend->mark_reserved(ctx, region, region->base, new_pages) :
+				    ctx->backend->resize(ctx, region, region->base, old_pages, new_pages);
+	if (st != VM_OK)
+		return st;
+	st = vmm_map_anonymous(ctx, end, more, PT_READ | PT_WRITE | PT_USER);
+	if (st == VM_OK)
+		return VM_OK;
+	enum vm_status undo = old_pages == 0 ?
+				      ctx->backend->release(ctx, region, region->base, new_pages) :
+				      ctx->backend->resize(ctx, region, region->base, new_pages, old_pages);
+	MM_ASSERT(undo == VM_OK, "heap_grow: undoing the growth failed: %s", vm_status_name(undo));
+	return st;
+}
+
+static enum vm_status heap_shrink(struct vmm_context *ctx, const struct vmm_region *region,
+				  uint64_t old_pages, uint64_t new_pages)
+{
+	uint64_t end = region->base + new_pages * PAGE_SIZE;
+	enum vm_status st = new_pages == 0 ?
+				    ctx->backend->release(ctx, region, region->base, old_pages) :
+				    ctx->backend->resize(ctx, region, region->base, old_pages, new_pages);
+	if (st != VM_OK)
+		return st;
+	st = pt_unmap(&ctx->pt, end, old_pages - new_pages, NULL);
+	MM_ASSERT(st == VM_OK, "heap_shrink: unmapping the heap tail failed: %s", vm_status_name(st));
+	return VM_OK;
+}
+
+enum vm_status vmm_brk(struct vmm_context *ctx, uint64_t new_break, uint64_t *break_out)
+{
+	if (ctx->brk_region == VMM_NO_REGION)
+		return VM_ERR_INVALID;
+	const struct vmm_region *region = &ctx->regions[ctx->brk_region];
+	if (new_break == 0) {
+		*break_out = ctx->brk;
+		return VM_OK;
+	}
+	if (new_break < region->base || new_break > region_end(region))
+		return VM_ERR_INVALID;
+	uint64_t work = work_begin(ctx);
+	uint64_t old_pages = (ALIGN_UP(ctx->brk, PAGE_SIZE) - region->base) / PAGE_SIZE;
+	uint64_t new_pages = (ALIGN_UP(new_break, PAGE_SIZE) - region->base) / PAGE_SIZE;
+	enum vm_status st = VM_OK;
+	if (new_pages > old_pages)
+		st = heap_grow(ctx, region, old_pages, new_pages);
+	else if (new_pages < old_pages)
+		st = heap_shrink(ctx, region, old_pages, new_pages);
+	if (st == VM_OK)
+		ctx->brk = new_break;
+	*break_out = ctx->brk;
+	work_end(ctx, work);
+	return st;
+}
+
+/* --- shared memory -------------------------------------------------------------------------- */
+
+enum vm_status vmm_shm_create(struct vmm_shm *shm, const struct page_source *source, uint64_t pages)
+{
+	if (pages == 0)
+		return VM_ERR_INVALID;
+	paddr_t base = page_source_alloc(source, pages, 1, MM_OWNER_USER);
+	if (base == PAGE_SOURCE_FAILED)
+		return VM_ERR_NO_MEMORY;
+	memset(phys_to_virt(base), 0, pages * PAGE_SIZE);
+	*shm = (struct vmm_shm){ .source = source, .base = base, .pages = pages, .refs = 1 };
+	return VM_OK;
+}
+
+void vmm_shm_put(struct vmm_shm *shm)
+{
+	MM_ASSERT(shm->refs > 0, "vmm_shm_put: object already freed");
+	if (--shm->refs == 0)
+		page_source_free(shm->source, shm->base, shm->pages);
+}
+
+enum vm_status vmm_shm_attach(struct vmm_context *ctx, struct vmm_shm *shm, unsigned prot,
+			      uint64_t *addr)
+{
+	if (ctx->shm_region == VMM_NO_REGION || shm->refs == 0)
+		return VM_ERR_INVALID;
+	unsigned slot = 0;
+	while (slot < VMM_MAX_SHM_ATTACHMENTS && ctx->shm[slot].shm)
+		slot++;
+	if (slot == VMM_MAX_SHM_ATTACHMENTS)
+		return VM_ERR_NO_SPACE;
+	enum vm_status st = vmm_reserve(ctx, ctx->shm_region, shm->pages, 1, addr);
+	if (st != VM_OK)
+		return st;
+	st = vmm_map(ctx, *addr, shm->base, shm->pages, PT_PAGE_4K, prot);
+	if (st != VM_OK) {
+		vmm_release(ctx, *addr, shm->pages);
+		return st;
+	}
+	shm->refs++;
+	ctx->shm[slot] = (struct vmm_shm_attachment){ .shm = shm, .addr = *addr };
+	return VM_OK;
+}
+
+enum vm_status vmm_shm_detach(struct vmm_context *ctx, uint64_t addr)
+{
+	for (unsigned i = 0; i < VMM_MAX_SHM_ATTACHMENTS; i++) {
+		struct vmm_shm *shm = ctx->shm[i].shm;
+		if (!shm || ctx->shm[i].addr != addr)
+			continue;
+		enum vm_status st = vmm_release(ctx, addr, shm->pages);
+		MM_ASSERT(st == VM_OK, "vmm_shm_detach: attachment reservation lost: %s",
+			  vm_status_name(st));
+		ctx->shm[i].shm = NULL;
+		vmm_shm_put(shm);
+		return VM_OK;
+	}
+	return VM_ERR_NOT_MAPPED;
+}
+
+uint64_t vmm_bookkeeping_bytes(const struct vmm_context *ctx)
+{
+	return ctx->backend->bookkeeping_bytes(ctx);
+}
+
+uint64_t vmm_page_table_pages(const struct vmm_context *ctx)
+{
+	return ctx->pt.table_pages;
+}

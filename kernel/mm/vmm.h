@@ -1,0 +1,174 @@
+/*
+ * Virtual memory manager: address-space contexts, named regions, reservations, mappings, the user
+ * heap (brk) and shared memory. Arch-free; page tables through pagetable.h, bookkeeping through
+ * one of the two backends of vmm_backend.h, all memory from an injected page source.
+ */
+#ifndef PAGESCOPE_MM_VMM_H
+#define PAGESCOPE_MM_VMM_H
+
+#include "pagetable.h"
+#include "vmm_backend.h"
+#include "kernel/core/options.h" /* enum vmm_backend_kind: `vmm=pagetable|list` */
+
+#define VMM_MAX_REGIONS 8
+#define VMM_MAX_SHM_ATTACHMENTS 16
+#define VMM_NO_REGION (~0u)
+
+/* A named window of the address space in which reservations are placed. */
+struct vmm_region {
+	const char *name;
+	uint64_t base; /* page-aligned, canonical */
+	uint64_t pages;
+};
+
+/* The kernel context's regions (kernel/arch/amd64/vm.h), indices into vmm_kernel_regions. */
+enum vmm_kernel_region {
+	VMM_KREGION_SCRATCHPAD,
+	VMM_KREGION_KERNEL_IMAGE,
+	VMM_KREGION_SLAB,
+	VMM_KREGION_HEAP,
+	VMM_KREGION_DIRECT_MAP,
+	VMM_KREGION_COUNT
+};
+/* A user context's regions, indices into vmm_user_regions. */
+enum vmm_user_region {
+	VMM_UREGION_HEAP,
+	VMM_UREGION_MMAP,
+	VMM_UREGION_SHM,
+	VMM_UREGION_LIBRARIES,
+	VMM_UREGION_STACKS,
+	VMM_UREGION_COUNT
+};
+extern const struct vmm_region vmm_kernel_regions[VMM_KREGION_COUNT];
+extern const struct vmm_region vmm_user_regions[VMM_UREGION_COUNT];
+
+enum vmm_context_kind { VMM_CONTEXT_KERNEL, VMM_CONTEXT_USER };
+
+struct vmm_config {
+	enum vmm_context_kind kind;
+	enum vmm_backend_kind backend;
+	const struct page_source *source;
+	const struct vmm_region *regions; /* NULL: the default table for the kind */
+	unsigned region_count;
+	unsigned brk_region;          /* region grown by vmm_brk; VMM_NO_REGION for none */
+	unsigned shm_region;          /* region shared memory is attached in; VMM_NO_REGION for none */
+	struct vmm_context *kernel;   /* user contexts: the kernel context whose half they share */
+};
+
+struct vmm_shm; /* below */
+
+struct vmm_shm_attachment {
+	struct vmm_shm *shm;
+	uint64_t addr;
+};
+
+struct vmm_context {
+	enum vmm_context_kind kind;
+	const struct vmm_backend_ops *backend;
+	void *backend_private;
+	struct pagetable pt;
+	struct pt_chunk_ops chunk_ops;
+	const struct page_source *source;
+	const struct vmm_region *regions;
+	unsigned region_count;
+	unsigned brk_region;
+	unsigned shm_region;
+	uint64_t backend_work;   /* cumulative entries/records visited by the backend */
+	uint64_t last_work;      /* backend work of the last vmm_* call */
+	uint64_t brk;            /* current break; the heap is [region base, ALIGN_UP(brk)) */
+	struct vmm_shm_attachment shm[VMM_MAX_SHM_ATTACHMENTS];
+};
+
+/*
+ * Creates a context. A kernel context must exist before user contexts (they share its upper
+ * half). VM_OK, VM_ERR_INVALID (bad config) or VM_ERR_NO_MEMORY (nothing left allocated).
+ */
+enum vm_status vmm_context_create(struct vmm_context *ctx, const struct vmm_config *config);
+/*
+ * Returns every page the context used to the page source: owned data pages, page-table pages,
+ * bookkeeping; drops its shared-memory attachments. User contexts before their kernel context.
+ */
+void vmm_context_destroy(struct vmm_context *ctx);
+void vmm_context_activate(const struct vmm_context *ctx);
+
+/*
+ * Reserves `pages` pages in region `region` at the lowest address that is a multiple of
+ * align_pages * 4 KiB (a power of two) and is followed by enough free pages: lowest-address first
+ * fit. VM_OK and *addr, VM_ERR_NO_SPACE, VM_ERR_NO_MEMORY (pagetable backend needs a table, list
+ * backend a record) or VM_ERR_INVALID. Nothing changes on error.
+ */
+enum vm_status vmm_reserve(struct vmm_context *ctx, unsigned region, uint64_t pages,
+			   uint64_t align_pages, uint64_t *addr);
+/* Reserves exactly [addr, addr + pages); VM_ERR_EXISTS if any of it is reserved. */
+enum vm_status vmm_reserve_at(struct vmm_context *ctx, uint64_t addr, uint64_t pages);
+/*
+ * Releases the reservation [addr, addr + pages), unmapping what is still mapped in it (owned
+ * pages go back to the page source). Errors as vmm_backend_ops.release, plus VM_ERR_INVALID for
+ * an address outside every region; nothing changes on error.
+ */
+enum vm_status vmm_release(struct vmm_context *ctx, uint64_t addr, uint64_t pages);
+
+/*
+ * Maps caller-owned physical memory into reserved, unmapped pages. VM_ERR_NOT_RESERVED when the
+ * range is not inside one reservation; otherwise as pt_map (all or nothing).
+ */
+enum vm_status vmm_map(struct vmm_context *ctx, uint64_t va, paddr_t pa, uint64_t count,
+		       enum pt_page_size size, unsigned prot);
+/*
+ * Backs reserved pages with fresh zeroed 4 KiB pages owned by the context. All or nothing: on
+ * VM_ERR_NO_MEMORY (or any map error) the pages taken by this call are returned.
+ */
+enum vm_status vmm_map_anonymous(struct vmm_context *ctx, uint64_t va, uint64_t pages,
+				 unsigned prot);
+/* Unmaps (the reservation stays); as pt_unmap. */
+enum vm_status vmm_unmap(struct vmm_context *ctx, uint64_t va, uint64_t pages);
+enum vm_status vmm_protect(struct vmm_context *ctx, uint64_t va, uint64_t pages, unsigned prot);
+/* vmm_reserve + vmm_map_anonymous, all or nothing. */
+enum vm_status vmm_alloc(struct vmm_context *ctx, unsigned region, uint64_t pages, unsigned prot,
+			 uint64_t *addr);
+
+enum vmm_page_state { VMM_PAGE_OUTSIDE, VMM_PAGE_FREE, VMM_PAGE_RESERVED, VMM_PAGE_MAPPED };
+
+struct vmm_query_result {
+	enum vmm_page_state state; /* MAPPED: reserved and the page at addr is mapped */
+	unsigned region;           /* VMM_NO_REGION when OUTSIDE */
+	uint64_t start;            /* extent: the reservation, or the maximal free run in the region */
+	uint64_t pages;
+};
+void vmm_query(struct vmm_context *ctx, uint64_t addr, struct vmm_query_result *out);
+
+/*
+ * brk: the heap is [base, ALIGN_UP(break, 4 KiB)) of the brk region, one reservation backed by
+ * owned user read/write pages. new_break == 0 asks for the current break. Growing maps zeroed
+ * pages; shrinking unmaps and frees them. VM_OK and *break_out, or VM_ERR_INVALID (outside the
+ * region), VM_ERR_NO_SPACE (pages after the heap are reserved), VM_ERR_NO_MEMORY; the break
+ * does not move on error.
+ */
+enum vm_status vmm_brk(struct vmm_context *ctx, uint64_t new_break, uint64_t *break_out);
+
+/*
+ * Shared memory: a refcounted set of physical pages. The creator holds one reference
+ * (vmm_shm_put drops it), each attachment one; the pages go back to the page source with the
+ * last reference.
+ */
+struct vmm_shm {
+	const struct page_source *source;
+	paddr_t base;
+	uint64_t pages;
+	unsigned refs;
+};
+/* Zeroed pages; VM_OK or VM_ERR_NO_MEMORY. */
+enum vm_status vmm_shm_create(struct vmm_shm *shm, const struct page_source *source, uint64_t pages);
+void vmm_shm_put(struct vmm_shm *shm);
+/* Reserves in the shm region and maps the object's pages; VM_OK and *addr, or an error. */
+enum vm_status vmm_shm_attach(struct vmm_context *ctx, struct vmm_shm *shm, unsigned prot,
+			      uint64_t *addr);
+/* Unmaps and releases an attachment made by vmm_shm_attach; VM_ERR_NOT_MAPPED if none at addr. */
+enum vm_status vmm_shm_detach(struct vmm_context *ctx, uint64_t addr);
+
+/* Bytes of the backend's bookkeeping, and page-table pages, for benchmarks and traces. */
+uint64_t vmm_bookkeeping_bytes(const struct vmm_context *ctx);
+uint64_t vmm_page_table_pages(const struct vmm_context *ctx);
+const char *vmm_backend_name(enum vmm_backend_kind kind);
+
+#endif

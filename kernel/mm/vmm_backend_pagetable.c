@@ -1,0 +1,637 @@
+/*
+ * VMM bookkeeping kept in the page-table entries themselves: no structure besides the tables the
+ * CPU needs anyway (plus tables created for reservations nobody has mapped yet).
+ *
+ * Encoding (bit positions from kernel/arch/amd64/pte.h; "sw" = software field, bits 52..62):
+ *
+ * Level-0 entry (one 4 KiB page), present or not:
+ *   63  62 .. 55  54  53  52  51 ........... 12  11..9   8 ...... 0
+ *  +--+---------+---+---+---+------------------+-------+----------+
+ *  |NX|    0    |OWN|STA|RES|  phys (present)  |stripe | hw flags |
+ *  +--+---------+---+---+---+------------------+-------+----------+
+ *   RES = page belongs to a reservation, STA = first page of that reservation,
+ *   OWN = (VMM, present only) the data page is the context's. A free unmapped page is 0.
+ *
+ * Level-1/2/3 entry that is not a table pointer (a large page, or no table below):
+ *   same RES/STA bits, meaning "the whole 2 MiB / 1 GiB / 512 GiB chunk is reserved" (STA: the
+ *   reservation starts at the chunk's first page). A reservation covering aligned chunks marks them
+ *   here and needs no table below; a map into such a chunk splits it (pt_chunk_ops.split).
+ *
+ * Level-1/2/3 table pointer: a summary of the subtree, for the search to skip it:
+ *   63  62  61 ...... 57  56  55  54  53 52  51 ........... 12  11..9   8 ..... 0
+ *  +--+---+-------------+---+---+---+------+------------------+-------+---------+
+ *  |0 | 0 | maxrun log2 |HST|SFX|PFX| kind |  phys of table   |stripe | P,W,(U) |
+ *  +--+---+-------------+---+---+---+------+------------------+-------+---------+
+ *   kind: 0 = all pages free, 1 = no page free, 2 = mixed. PFX / SFX: first / last page free.
+ *   HST: some reservation starts in the subtree. maxrun log2: r such that the longest free run
+ *   inside the subtree is <= 2^r (an upper bound, rounded up, so it never hides a fit).
+ * Bits 59..62 are protection keys only in leaves and only with CR4.PKE/PKS (never set here), and
+ * leaves use only 52..54, so nothing here depends on protection keys.
+ *
+ * Search ("next maximal free run >= n pages at or after from", the placement policy is vmm.c's):
+ * scan entries in address order, carrying the free run that reaches the current entry. An
+ * all-free or full subtree costs one entry. A mixed subtree is entered only if its longest inner
+ * run could be >= n, or the carried run plus its free prefix could be; otherwise the run restarts
+ * from its exact free suffix, found by walking down its right edge.
+ * Bound: O(levels x 512) entries per search in the worst case, independent of how many pages are
+ * mapped; a subtree is entered only when a fit may lie in it (false hits at most 2x the needed
+ * length, from the log2 rounding). Marking and clearing touch O(512 x levels) entries at the
+ * edges of the range plus one entry per aligned chunk inside it, and re-summarise each table on
+ * the path (512 entries) only while its summary changes.
+ */
+#include "vmm.h"
+#include "kernel/arch/amd64/pte.h"
+
+#define RES_RESERVED PTE_SW_BIT(0)
+#define RES_START PTE_SW_BIT(1)
+
+enum summary_kind { SUMMARY_ALL_FREE = 0, SUMMARY_FULL = 1, SUMMARY_MIXED = 2 };
+
+#define SUM_KIND_MASK 3u
+#define SUM_FREE_PREFIX (1u << 2)
+#define SUM_FREE_SUFFIX (1u << 3)
+#define SUM_HAS_START (1u << 4)
+#define SUM_MAXRUN_SHIFT 5
+#define SUM_MAXRUN_MASK 0x1Fu
+
+struct summary {
+	enum summary_kind kind;
+	bool free_prefix, free_suffix, has_start;
+	uint64_t maxrun; /* upper bound on the longest free run, in pages */
+};
+
+static uint64_t *child_table(pte_t e)
+{
+	return pt_table(pte_address(e));
+}
+
+static uint64_t span_pages_clipped(uint64_t first, uint64_t last)
+{
+	return (last - first) / PAGE_SIZE + 1;
+}
+
+static struct summary entry_summary(pte_t e, unsigned level)
+{
+	if (pte_is_table(e, level)) {
+		unsigned bits = (unsigned)(pte_software(e) >> PTE_SW_FIELD_SHIFT);
+		struct summary s = {
+			.kind = (enum summary_kind)(bits & SUM_KIND_MASK),
+			.free_prefix = (bits & SUM_FREE_PREFIX) != 0,
+			.free_suffix = (bits & SUM_FREE_SUFFIX) != 0,
+			.has_start = (bits & SUM_HAS_START) != 0,
+		};
+		if (s.kind == SUMMARY_ALL_FREE)
+			s.maxrun = PT_SPAN_PAGES(level);
+		else if (s.kind == SUMMARY_MIXED)
+			s.maxrun = (uint64_t)1 << ((bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK);
+		return s;
+	}
+	if (e & RES_RESERVED)
+		return (struct summary){ .kind = SUMMARY_FULL, .has_start = (e & RES_START) != 0 };
+	return (struct summary){ SUMMARY_ALL_FREE, true, true, false, PT_SPAN_PAGES(level) };
+}
+
+static unsigned ceil_log2(uint64_t x)
+{
+	return x <= 1 ? 0 : ilog2_u64(x - 1) + 1;
+}
+
+/* Software field for a pointer to `table` (whose entries are at `level`). */
+static pte_t summarize(const uint64_t *table, unsigned level)
+{
+	unsigned free_children = 0, full_children = 0;
+	bool has_start = false;
+	uint64_t run = 0, best = 0;
+	for (unsigned i = 0; i < PT_ENTRIES; i++) {
+		struct summary c = entry_summary(table[i], level);
+		has_start |= c.has_start;
+		if (c.kind == SUMMARY_ALL_FREE) {
+			free_children++;
+			run += c.maxrun;
+			continue;
+		}
+		full_children += c.kind == SUMMARY_FULL;
+		if (c.free_prefix)
+			run += c.maxrun;
+		best = MAX(best, MAX(run, c.maxrun));
+		run = c.free_suffix ? c.maxrun : 0;
+	}
+	best = MAX(best, run);
+	enum summary_kind kind = free_children == PT_ENTRIES ? SUMMARY_ALL_FREE :
+				 full_children == PT_ENTRIES ? SUMMARY_FULL : SUMMARY_MIXED;
+	struct summary first = entry_summary(table[0], level);
+	struct summary last = entry_summary(table[PT_ENTRIES - 1], level);
+	unsigned bits = (unsigned)kind | (first.free_prefix ? SUM_FREE_PREFIX : 0) |
+			(last.free_suffix ? SUM_FREE_SUFFIX : 0) | (has_start ? SUM_HAS_START : 0);
+	if (kind == SUMMARY_MIXED)
+		bits |= ceil_log2(best) << SUM_MAXRUN_SHIFT;
+	return (pte_t)bits << PTE_SW_FIELD_SHIFT;
+}
+
+/* Re-summarises the table under entry i; true if the entry changed. */
+static bool refresh(uint64_t *table, unsigned level, unsigned i)
+{
+	pte_t old = table[i] & ~PTE_COUNT_STRIPE_MASK;
+	pte_t now = (old & ~PTE_SW_FIELD_MASK) | summarize(child_table(old), level - 1);
+	if (now == old)
+		return false;
+	pt_slot_write(table, i, now);
+	return true;
+}
+
+/* Canonical address of entry i of a table at `level` starting at base. */
+static uint64_t entry_base(unsigned level, uint64_t base, unsigned i)
+{
+	if (level == PT_TOP_LEVEL)
+		return pt_canonical((uint64_t)i << PT_LEVEL_SHIFT(level));
+	return base + (uint64_t)i * PT_SPAN_BYTES(level);
+}
+
+static uint64_t entry_last(unsigned level, uint64_t ebase)
+{
+	return ebase + PT_SPAN_BYTES(level) - 1;
+}
+
+/* --- search --------------------------------------------------------------------------------- */
+
+struct search {
+	struct vmm_context *ctx;
+	uint64_t min_pages;
+	uint64_t run_start, run_pages; /* the free run reaching the current entry */
+	struct vmm_free_run found;
+};
+
+static void run_extend(struct search *s, uint64_t start, uint64_t pages)
+{
+	if (s->run_pages == 0)
+		s->run_start = start;
+	s->run_pages += pages;
+}
+
+/* The carried run ends here; true if it is the answer. */
+static bool run_end(struct search *s)
+{
+	bool fits = s->run_pages >= s->min_pages;
+	if (fits)
+		s->found = (struct vmm_free_run){ s->run_start, s->run_pages };
+	s->run_pages = 0;
+	return fits;
+}
+
+/* Exact number of free pages at the end of a subtree. */
+static uint64_t free_suffix_pages(struct vmm_context *ctx, const uint64_t *table, unsigned level)
+{
+	uint64_t pages = 0;
+	for (unsigned i = PT_ENTRIES; i-- > 0;) {
+		ctx->backend_work++;
+		struct summary c = entry_summary(table[i], level);
+		if (c.kind == SUMMARY_ALL_FREE) {
+			pages += PT_SPAN_PAGES(level);
+			continue;
+		}
+		if (c.free_suffix)
+			pages += free_suffix_pages(ctx, child_table(table[i]), level - 1);
+		break;
+	}
+	return pages;
+}
+
+static bool worth_entering(const struct search *s, const struct summary *c)
+{
+	return c->maxrun >= s->min_pages ||
+	       (s->run_pages > 0 && c->free_prefix && s->run_pages + c->maxrun >= s->min_pages);
+}
+
+static bool search_table(struct search *s, const uint64_t *table, unsigned level, uint64_t base,
+			 uint64_t first, uint64_t last)
+{
+	for (unsigned i = PT_INDEX(level, first); i <= PT_INDEX(level, last); i++) {
+		s->ctx->backend_work++;
+		uint64_t ebase = entry_base(level, base, i);
+		uint64_t lo = MAX(first, ebase), hi = MIN(last, entry_last(level, ebase));
+		bool whole = lo == ebase && hi == entry_last(level, ebase);
+		pte_t e = table[i];
+		struct summary c = entry_summary(e, level);
+		if (c.kind == SUMMARY_ALL_FREE && (whole || !pte_is_table(e, level))) {
+			run_extend(s, lo, span_pages_clipped(lo, hi));
+		} else if (c.kind == SUMMARY_FULL && (whole || !pte_is_table(e, level))) {
+			if (run_end(s))
+				return true;
+		} else if (!whole || worth_entering(s, &c)) {
+			if (search_table(s, child_table(e), level - 1, ebase, lo, hi))
+				return true;
+		} else {
+			/* No fit can end in or start inside this subtree: only its suffix carries on. */
+			if (run_end(s))
+				return true;
+			if (c.free_suffix) {
+				uint64_t pages = free_suffix_pages(s->ctx, child_table(e), level - 1);
+				run_extend(s, ebase + PT_SPAN_BYTES(level) - pages * PAGE_SIZE, pages);
+			}
+		}
+	}
+	return false;
+}
+
+static bool pagetable_find_free_run(struct vmm_context *ctx, const struct vmm_region *region,
+				    uint64_t from, uint64_t min_pages, struct vmm_free_run *out)
+{
+	uint64_t end = region->base + region->pages * PAGE_SIZE;
+	if (from >= end)
+		return false;
+	struct search s = { .ctx = ctx, .min_pages = min_pages };
+	if (!search_table(&s, pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, MAX(from, region->base),
+			  end - 1) &&
+	    !run_end(&s))
+		return false;
+	*out = s.found;
+	return true;
+}
+
+/* --- marking and clearing ------------------------------------------------------------------- */
+
+struct mark {
+	struct vmm_context *ctx;
+	uint64_t start; /* the page that gets RES_START; 1 (never a page address) for none */
+};
+
+#define NO_START_PAGE 1
+
+/* Marks [first, last] reserved below `table`; *changed when the table changed. */
+static enum vm_status mark_table(struct mark *m, uint64_t *table, unsigned level, uint64_t base,
+				 uint64_t first, uint64_t last, bool *changed)
+{
+	for (unsigned i = PT_INDEX(level, first); i <= PT_INDEX(level, last); i++) {
+		m->ctx->backend_work++;
+		uint64_t ebase = entry_base(level, base, i);
+		uint64_t lo = MAX(first, ebase), hi = MIN(last, entry_last(level, ebase));
+		bool whole = lo == ebase && hi == entry_last(level, ebase);
+		pte_t e = table[i] & ~PTE_COUNT_STRIPE_MASK;
+		if (level == 0 || (whole && !pte_is_used(e))) {
+			MM_ASSERT(!(e & RES_RESERVED), "mark_table: %llx already reserved",
+				  (unsigned long long)ebase);
+			pt_slot_write(table, i, e | RES_RESERVED | (ebase == m->start ? RES_START : 0));
+			*changed = true;
+			continue;
+		}
+		if (!pte_is_table(e, level)) {
+			MM_ASSERT(!pte_is_used(e), "mark_table: chunk at %llx not free",
+				  (unsigned long long)ebase);
+			if (pt_install_table(&m->ctx->pt, table, level, i, 0) != VM_OK)
+				return VM_ERR_NO_MEMORY;
+			*changed = true;
+		}
+		bool child_changed = false;
+		enum vm_status st = mark_table(m, child_table(table[i]), level - 1, ebase, lo, hi,
+					       &child_changed);
+		if (child_changed && refresh(table, level, i))
+			*changed = true;
+		if (st != VM_OK)
+			return st;
+	}
+	return VM_OK;
+}
+
+/* Clears reservation bits in [first, last] below `table`, freeing tables that become empty. */
+static bool clear_table(struct vmm_context *ctx, uint64_t *table, unsigned level, uint64_t base,
+			uint64_t first, uint64_t last)
+{
+	bool changed = false;
+	for (unsigned i = PT_INDEX(level, first); i <= PT_INDEX(level, last); i++) {
+		ctx->backend_work++;
+		uint64_t ebase = entry_base(level, base, i);
+		uint64_t lo = MAX(first, ebase), hi = MIN(last, entry_last(level, ebase));
+		pte_t e = table[i] & ~PTE_COUNT_STRIPE_MASK;
+		if (pte_is_table(e, level)) {
+			if (entry_summary(e, level).kind == SUMMARY_ALL_FREE)
+				continue;
+			bool child_changed = clear_table(ctx, child_table(e), level - 1, ebase, lo, hi);
+			if (pt_free_table_if_empty(&ctx->pt, table, level, i) ||
+			    (child_changed && refresh(table, level, i)))
+				changed = true;
+		} else if (e & RES_RESERVED) {
+			MM_ASSERT(level == 0 || (lo == ebase && hi == entry_last(level, ebase)),
+				  "clear_table: chunk at %llx only partly cleared", (unsigned long long)ebase);
+			pt_slot_write(table, i, e & ~(RES_RESERVED | RES_START));
+			changed = true;
+		}
+	}
+	return changed;
+}
+
+static enum vm_status mark_range(struct vmm_context *ctx, uint64_t addr, uint64_t pages,
+				 uint64_t start_page)
+{
+	struct mark m = { .ctx = ctx, .start = start_page };
+	bool changed = false;
+	uint64_t last = addr + pages * PAGE_SIZE - 1;
+	enum vm_status st = mark_table(&m, pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, addr, last, &changed);
+	if (st != VM_OK) /* the range was free: clearing all of it restores it exactly */
+		clear_table(ctx, pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, addr, last);
+	return st;
+}
+
+static enum vm_status pagetable_mark_reserved(struct vmm_context *ctx, const struct vmm_region *region,
+					      uint64_t addr, uint64_t pages)
+{
+	(void)region;
+	return mark_range(ctx, addr, pages, addr);
+}
+
+/* --- point and range queries ---------------------------------------------------------------- */
+
+struct page_state {
+	bool reserved;
+	bool start; /* the reservation starts at exactly this page */
+};
+
+/* One loop over levels down to the entry that decides the page. */
+static struct page_state page_state(struct vmm_context *ctx, uint64_t addr)
+{
+	const uint64_t *table = pt_table(ctx->pt.root);
+	for (unsigned level = PT_TOP_LEVEL;; level--) {
+		ctx->backend_work++;
+		pte_t e = table[PT_INDEX(level, addr)];
+		if (!pte_is_table(e, level)) {
+			bool at_chunk_start = IS_ALIGNED(addr, PT_SPAN_BYTES(level));
+			return (struct page_state){ (e & RES_RESERVED) != 0,
+						    (e & RES_START) != 0 && at_chunk_start };
+		}
+		table = child_table(e);
+	}
+}
+
+enum find_target { FIND_RESERVED, FIND_FREE_OR_START, FIND_START };
+enum find_direction { FIND_FORWARD, FIND_BACKWARD };
+
+struct find {
+	struct vmm_context *ctx;
+	enum find_target target;
+	enum find_direction direction;
+	uint64_t hit;
+};
+
+/* May the subtree summarised by c hold a page of the target? */
+static bool may_hold(enum find_target target, const struct summary *c)
+{
+	switch (target) {
+	case FIND_RESERVED:
+		return c->kind != SUMMARY_ALL_FREE;
+	case FIND_FREE_OR_START:
+		return c->kind != SUMMARY_FULL || c->has_start;
+	case FIND_START:
+		return c->has_start;
+	}
+	return false;
+}
+
+/* Decides a non-pointer entry covering [lo, hi] (its chunk starts at ebase). */
+static bool find_in_chunk(struct find *f, pte_t e, uint64_t ebase, uint64_t lo, uint64_t hi)
+{
+	bool reserved = (e & RES_RESERVED) != 0;
+	bool start_inside = (e & RES_START) && ebase >= lo;
+	uint64_t nearest = f->direction == FIND_FORWARD ? lo : ALIGN_DOWN(hi, PAGE_SIZE);
+	if (f->target == FIND_RESERVED && reserved)
+		f->hit = nearest;
+	else if (f->target == FIND_FREE_OR_START && !reserved)
+		f->hit = nearest;
+	else if (f->target != FIND_RESERVED && reserved && start_inside)
+		f->hit = ebase;
+	else
+		return false;
+	return true;
+}
+
+static bool find_page(struct find *f, const uint64_t *table, unsigned level, uint64_t base,
+		      uint64_t first, uint64_t last)
+{
+	unsigned lo_index = PT_INDEX(level, first), hi_index = PT_INDEX(level, last);
+	for (unsigned k = 0; k <= hi_index - lo_index; k++) {
+		f->ctx->backend_work++;
+		unsigned i = f->direction == FIND_FORWARD ? lo_index + k : hi_index - k;
+		uint64_t ebase = entry_base(level, base, i);
+		uint64_t lo = MAX(first, ebase), hi = MIN(last, entry_last(level, ebase));
+		pte_t e = table[i];
+		if (!pte_is_table(e, level)) {
+			if (find_in_chunk(f, e, ebase, lo, hi))
+				return true;
+			continue;
+		}
+		struct summary c = entry_summary(e, level);
+		if (may_hold(f->target, &c) && find_page(f, child_table(e), level - 1, ebase, lo, hi))
+			return true;
+	}
+	return false;
+}
+
+/* First/last page of the target in [first, last]; false when there is none. */
+static bool find_range(struct vmm_context *ctx, enum find_target target, enum find_direction dir,
+		       uint64_t first, uint64_t last, uint64_t *hit)
+{
+	if (first > last)
+		return false;
+	struct find f = { .ctx = ctx, .target = target, .direction = dir };
+	if (!find_page(&f, pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, first, last))
+		return false;
+	*hit = f.hit;
+	return true;
+}
+
+static void pagetable_query(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
+			    struct vmm_extent *out)
+{
+	uint64_t base = region->base, last = region->base + region->pages * PAGE_SIZE - 1;
+	uint64_t start = base, end = last + 1, hit;
+	struct page_state here = page_state(ctx, addr);
+	if (!here.reserved) {
+		if (addr > base && find_range(ctx, FIND_RESERVED, FIND_BACKWARD, base, addr - 1, &hit))
+			start = hit + PAGE_SIZE;
+		if (find_range(ctx, FIND_RESERVED, FIND_FORWARD, addr + PAGE_SIZE, last, &hit))
+			end = hit;
+	} else {
+		bool found = find_range(ctx, FIND_START, FIND_BACKWARD, base, addr, &hit);
+		MM_ASSERT(found, "pagetable_query: reservation at %llx has no start",
+			  (unsigned long long)addr);
+		start = hit;
+		if (find_range(ctx, FIND_FREE_OR_START, FIND_FORWARD, addr + PAGE_SIZE, last, &hit))
+			end = hit;
+	}
+	*out = (struct vmm_extent){
+		.state = here.reserved ? VMM_RANGE_RESERVED : VMM_RANGE_FREE,
+		.start = start,
+		.pages = (end - start) / PAGE_SIZE,
+	};
+}
+
+/* --- release and resize --------------------------------------------------------------------- */
+
+struct tally {
+	uint64_t reserved_pages;
+	uint64_t starts;
+};
+
+static void tally_table(struct vmm_context *ctx, const uint64_t *table, unsigned level, uint64_t base,
+			uint64_t first, uint64_t last, struct tally *t)
+{
+	for (unsigned i = PT_INDEX(level, first); i <= PT_INDEX(level, last); i++) {
+		ctx->backend_work++;
+		uint64_t ebase = entry_base(level, base, i);
+		uint64_t lo = MAX(first, ebase), hi = MIN(last, entry_last(level, ebase));
+		bool whole = lo == ebase && hi == entry_last(level, ebase);
+		pte_t e = table[i];
+		if (!pte_is_table(e, level)) {
+			if (e & RES_RESERVED)
+				t->reserved_pages += span_pages_clipped(lo, hi);
+			t->starts += (e & RES_START) && ebase >= lo;
+			continue;
+		}
+		struct summary c = entry_summary(e, level);
+		if (whole && c.kind == SUMMARY_FULL && !c.has_start)
+			t->reserved_pages += PT_SPAN_PAGES(level);
+		else if (!(whole && c.kind == SUMMARY_ALL_FREE))
+			tally_table(ctx, child_table(e), level - 1, ebase, lo, hi, t);
+	}
+}
+
+/* Checks that [addr, addr + pages) is exactly one reservation. */
+static enum vm_status check_reservation(struct vmm_context *ctx, const struct vmm_region *region,
+					uint64_t addr, uint64_t pages)
+{
+	struct page_state first = page_state(ctx, addr);
+	if (!first.reserved)
+		return VM_ERR_NOT_RESERVED;
+	if (!first.start)
+		return VM_ERR_NOT_RESERVATION_START;
+	struct tally t = { 0, 0 };
+	uint64_t end = addr + pages * PAGE_SIZE;
+	tally_table(ctx, pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, addr, end - 1, &t);
+	if (t.reserved_pages != pages || t.starts != 1)
+		return VM_ERR_WRONG_LENGTH;
+	if (end < region->base + region->pages * PAGE_SIZE) {
+		struct page_state after = page_state(ctx, end);
+		if (after.reserved && !after.start)
+			return VM_ERR_WRONG_LENGTH;
+	}
+	return VM_OK;
+}
+
+static enum vm_status pagetable_release(struct vmm_context *ctx, const struct vmm_region *region,
+					uint64_t addr, uint64_t pages)
+{
+	enum vm_status st = check_reservation(ctx, region, addr, pages);
+	if (st == VM_OK)
+		clear_table(ctx, pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, addr,
+			    addr + pages * PAGE_SIZE - 1);
+	return st;
+}
+
+static uint64_t split_child(void *cookie, uint64_t chunk, unsigned child_level, unsigned index)
+{
+	(void)cookie;
+	(void)child_level;
+	pte_t start = index == 0 ? (chunk & RES_START) : 0;
+	return (chunk & RES_RESERVED) | start;
+}
+
+static uint64_t summarize_for_pt(void *cookie, const uint64_t *table, unsigned level)
+{
+	(void)cookie;
+	return summarize(table, level);
+}
+
+/*
+ * Makes `boundary` an entry boundary at every level, splitting the chunk marks that straddle it.
+ * A split that cannot allocate leaves an equivalent state (split tables say what the chunk said).
+ */
+static enum vm_status split_at(struct vmm_context *ctx, uint64_t boundary)
+{
+	uint64_t *table = pt_table(ctx->pt.root);
+	for (unsigned level = PT_TOP_LEVEL; level > 0; level--) {
+		ctx->backend_work++;
+		unsigned i = PT_INDEX(level, boundary);
+		pte_t e = table[i] & ~PTE_COUNT_STRIPE_MASK;
+		if (!pte_is_table(e, level)) {
+			if (!(e & RES_RESERVED) || IS_ALIGNED(boundary, PT_SPAN_BYTES(level)))
+				return VM_OK;
+			if (pte_is_present(e))
+				return VM_ERR_BUSY;
+			pt_slot_write(table, i, 0);
+			if (pt_install_table(&ctx->pt, table, level, i, 0) != VM_OK) {
+				pt_slot_write(table, i, e);
+				return VM_ERR_NO_MEMORY;
+			}
+			uint64_t *child = child_table(table[i]);
+			for (unsigned c = 0; c < PT_ENTRIES; c++)
+				pt_slot_write(child, c, split_child(NULL, e, level - 1, c));
+			refresh(table, level, i);
+		}
+		table = child_table(table[i]);
+	}
+	return VM_OK;
+}
+
+/* Re-summarises the tables on the path to addr, bottom-up (after split_at changed them). */
+static void refresh_path(struct vmm_context *ctx, uint64_t addr)
+{
+	uint64_t *path[PT_LEVELS];
+	uint64_t *table = pt_table(ctx->pt.root);
+	unsigned level = PT_TOP_LEVEL;
+	for (;; level--) {
+		path[level] = table;
+		pte_t e = table[PT_INDEX(level, addr)];
+		if (!pte_is_table(e, level))
+			break;
+		table = child_table(e);
+	}
+	for (level++; level <= PT_TOP_LEVEL; level++)
+		refresh(path[level], level, PT_INDEX(level, addr));
+}
+
+static enum vm_status pagetable_resize(struct vmm_context *ctx, const struct vmm_region *region,
+				       uint64_t start, uint64_t old_pages, uint64_t new_pages)
+{
+	(void)region;
+	uint64_t old_end = start + old_pages * PAGE_SIZE, new_end = start + new_pages * PAGE_SIZE;
+	if (new_pages > old_pages)
+		return mark_range(ctx, old_end, new_pages - old_pages, NO_START_PAGE);
+	enum vm_status st = split_at(ctx, new_end);
+	if (st != VM_OK)
+		return st;
+	clear_table(ctx, pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, new_end, old_end - 1);
+	refresh_path(ctx, new_end - PAGE_SIZE);
+	return VM_OK;
+}
+
+/* --- setup ---------------------------------------------------------------------------------- */
+
+static enum vm_status pagetable_init(struct vmm_context *ctx)
+{
+	ctx->chunk_ops = (struct pt_chunk_ops){ .split = split_child,
+						.summarize = summarize_for_pt,
+						.cookie = ctx };
+	ctx->pt.chunk_ops = &ctx->chunk_ops;
+	return VM_OK;
+}
+
+static void pagetable_destroy(struct vmm_context *ctx)
+{
+	ctx->pt.chunk_ops = NULL;
+}
+
+/* The state is the page tables: every table page of the context counts. */
+static uint64_t pagetable_bookkeeping_bytes(const struct vmm_context *ctx)
+{
+	return ctx->pt.table_pages * PAGE_SIZE;
+}
+
+const struct vmm_backend_ops vmm_backend_pagetable = {
+	.name = "pagetable",
+	.init = pagetable_init,
+	.destroy = pagetable_destroy,
+	.find_free_run = pagetable_find_free_run,
+	.mark_reserved = pagetable_mark_reserved,
+	.release = pagetable_release,
+	.resize = pagetable_resize,
+	.query = pagetable_query,
+	.bookkeeping_bytes = pagetable_bookkeeping_bytes,
+};
