@@ -420,12 +420,12 @@ static enum vm_status list_resize(struct vmm_context *ctx, const struct vmm_regi
 			  (unsigned long long)start);
 		n->pages = new_pages;
 		tree_refresh(ctx, *root, n->start);
-		succ->start += more * PAGE_SIZE;
-		succ->pages -= more;
-		if (succ->pages == 0) {
+		if (succ->pages == more) {
 			*root = tree_remove(ctx, *root, succ->start);
 			record_free(ctx, succ);
 		} else {
+			succ->start += more * PAGE_SIZE;
+			succ->pages -= more;
 			tree_refresh(ctx, *root, succ->start);
 		}
 		return VM_OK;
