@@ -1,0 +1,293 @@
+/*
+ * Host benchmark of the pmm (kernel/mm/pmm.c): nanoseconds per alloc+free pair, by request size,
+ * zone and fragmentation (number of free extents), against a first-fit walk of the same
+ * address-ordered region list, the seed design's search.
+ *
+ *   build/bench/bench_pmm          readable table and the targets' verdict
+ *   build/bench/bench_pmm --csv    one row per measurement, for results/
+ *
+ * Fragmentation: in each zone, pairs (2 pages, 1 page) are allocated from the start of the zone
+ * and the 2-page pieces freed again, leaving that many 2-page holes between 1-page separators;
+ * the rest of each zone stays one large free extent, so every size has somewhere to go.
+ *
+ * Baseline: a first-fit allocator would do the same record operations as the pmm (carve, hash,
+ * merge), plus a walk of the list to the first free record that fits. To compare search with
+ * search only, the walk follows the pmm's zone preference (NORMAL, DMA32, DMA for "any"): in each
+ * zone it starts at the zone's first record. It is timed on its own, over the same list, reading
+ * the records directly (the fastest walk possible); first-fit cost = walk + the pmm's pair cost.
+ * A 1-page request fits the first free record of any list, so first fit is O(1) for it and the
+ * speedup there is ~1 by construction.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kernel/mm/pmm.h"
+#include "tests/host/host_env.h"
+
+#define MiB ((uint64_t)1 << 20)
+#define GiB ((uint64_t)1 << 30)
+#define ARENA_BYTES (12 * GiB)
+#define REPEATS 5
+#define PAIRS_PER_REPEAT 100000
+#define WALK_BUDGET_NS 10000000ull /* time per repeat of the first-fit walk */
+#define DMA_HOLES_MAX 900          /* leaves > 1000 pages free in the DMA zone */
+
+static const uint64_t sizes[] = { 1, 8, 512, 262144, 3, 37, 1000 };
+static const uint64_t extent_targets[] = { 10, 1000, 100000 };
+static const enum pmm_alloc_zone zones[] = { PMM_ALLOC_ANY, PMM_ALLOC_BELOW_4G,
+					     PMM_ALLOC_BELOW_16M };
+static const char *const zone_labels[] = { "any", "<4G", "<16M" };
+
+struct result {
+	uint64_t extents_target, extents_actual, zone_extents;
+	unsigned zone;
+	uint64_t pages;
+	double pair_ns, walk_ns;
+};
+
+static struct result results[ARRAY_SIZE(extent_targets) * ARRAY_SIZE(zones) * ARRAY_SIZE(sizes)];
+static size_t result_count;
+static volatile uint64_t sink;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int compare_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double median(double *values, size_t count)
+{
+	qsort(values, count, sizeof(values[0]), compare_double);
+	return values[count / 2];
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "bench_pmm: %s\n", what);
+	exit(1);
+}
+
+/* ---- building a fragmented allocator ------------------------------------------------------ */
+
+static void make_holes(struct pmm *pmm, enum pmm_alloc_zone zone, uint64_t holes)
+{
+	paddr_t *pieces = malloc(holes * sizeof(*pieces));
+	for (uint64_t i = 0; i < holes; i++) {
+		pieces[i] = pmm_alloc(pmm, 2, zone, 1, MM_OWNER_TEST);
+		if (pieces[i] == PMM_ALLOC_FAILED ||
+		    pmm_alloc(pmm, 1, zone, 1, MM_OWNER_TEST) == PMM_ALLOC_FAILED)
+			die("cannot build the fragmentation");
+	}
+	for (uint64_t i = 0; i < holes; i++)
+		if (pmm_free(pmm, pieces[i], 2) != PMM_OK)
+			die("cannot free a fragmentation piece");
+	free(pieces);
+}
+
+/* Returns the number of free extents actually reached. */
+static uint64_t build_fragmented(struct pmm *pmm, uint64_t extents)
+{
+	static struct pmm_region initial_records[64];
+	static const struct pmm_memory_map_entry map[] = {
+		{ 0x0, 0x9f000, PMM_MEMORY_AVAILABLE },
+		{ MiB, ARENA_BYTES - MiB, PMM_MEMORY_AVAILABLE },
+	};
+	static const struct pmm_reservation reservations[] = { { 0, MiB, MM_OWNER_FIRMWARE } };
+	struct pmm_config config = {
+		.memory_map = map,
+		.memory_map_count = ARRAY_SIZE(map),
+		.reservations = reservations,
+		.reservation_count = ARRAY_SIZE(reservations),
+		.initial_records = initial_records,
+		.initial_record_count = ARRAY_SIZE(initial_records),
+	};
+	if (pmm_init(pmm, &config) != PMM_OK)
+		die("pmm_init failed");
+	/* Each zone keeps its large tail extent: 3 extents before any hole. */
+	uint64_t holes = extents > 3 ? extents - 3 : 0;
+	uint64_t dma = MIN(holes / 10, (uint64_t)DMA_HOLES_MAX);
+	uint64_t dma32 = (holes - dma) / 2;
+	make_holes(pmm, PMM_ALLOC_BELOW_16M, dma);
+	make_holes(pmm, PMM_ALLOC_BELOW_4G, dma32);
+	make_holes(pmm, PMM_ALLOC_ANY, holes - dma - dma32);
+	const char *problem = pmm_check(pmm);
+	if (problem)
+		die(problem);
+	struct pmm_stats stats;
+	pmm_get_stats(pmm, &stats);
+	return stats.free_extents;
+}
+
+/* ---- measurements --------------------------------------------------------------------------- */
+
+static double time_pairs(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone)
+{
+	double samples[REPEATS];
+	for (unsigned r = 0; r < REPEATS; r++) {
+		uint64_t start = now_ns();
+		for (unsigned i = 0; i < PAIRS_PER_REPEAT; i++) {
+			paddr_t pa = pmm_alloc(pmm, pages, zone, 1, MM_OWNER_TEST);
+			if (pa == PMM_ALLOC_FAILED || pmm_free(pmm, pa, pages) != PMM_OK)
+				die("a benchmark allocation failed");
+		}
+		samples[r] = (double)(now_ns() - start) / PAIRS_PER_REPEAT;
+	}
+	return median(samples, REPEATS);
+}
+
+/* Where each zone's records begin in the list, and where they end (exclusive page). */
+static const struct pmm_region *zone_first_record[PMM_ZONE_COUNT];
+static const uint64_t zone_end_page[PMM_ZONE_COUNT] = {
+	PMM_ZONE_DMA_LIMIT >> PAGE_SHIFT, PMM_ZONE_DMA32_LIMIT >> PAGE_SHIFT, UINT64_MAX
+};
+
+static void find_zone_starts(const struct pmm *pmm)
+{
+	memset(zone_first_record, 0, sizeof(zone_first_record));
+	for (const struct pmm_region *r = pmm->first; r; r = r->next) {
+		unsigned z = r->first_page < zone_end_page[0] ? 0 : r->first_page < zone_end_page[1] ? 1 : 2;
+		if (!zone_first_record[z])
+			zone_first_record[z] = r;
+	}
+}
+
+/* The zones a request may use, in the pmm's order of preference. */
+static const enum pmm_zone zone_order[3][PMM_ZONE_COUNT + 1] = {
+	{ PMM_ZONE_NORMAL, PMM_ZONE_DMA32, PMM_ZONE_DMA, PMM_ZONE_COUNT },
+	{ PMM_ZONE_DMA32, PMM_ZONE_DMA, PMM_ZONE_COUNT },
+	{ PMM_ZONE_DMA, PMM_ZONE_COUNT },
+};
+
+/* The first-fit search: in each allowed zone, the first free record that fits. */
+static const struct pmm_region *first_fit(uint64_t pages, unsigned zone)
+{
+	for (const enum pmm_zone *z = zone_order[zone]; *z != PMM_ZONE_COUNT; z++)
+		for (const struct pmm_region *r = zone_first_record[*z];
+		     r && r->first_page < zone_end_page[*z]; r = r->next)
+			if (r->state == PMM_REGION_FREE && r->pages >= pages)
+				return r;
+	return NULL;
+}
+
+static double time_first_fit_walk(uint64_t pages, unsigned zone)
+{
+	uint64_t start = now_ns();
+	if (!first_fit(pages, zone))
+		die("first fit found nothing");
+	uint64_t once = MAX(now_ns() - start, (uint64_t)1);
+	uint64_t iterations = MAX(MIN(WALK_BUDGET_NS / once, (uint64_t)PAIRS_PER_REPEAT), 5ull);
+	double samples[REPEATS];
+	for (unsigned r = 0; r < REPEATS; r++) {
+		start = now_ns();
+		for (uint64_t i = 0; i < iterations; i++)
+			sink += first_fit(pages, zone)->first_page;
+		samples[r] = (double)(now_ns() - start) / (double)iterations;
+	}
+	return median(samples, REPEATS);
+}
+
+static void measure(struct pmm *pmm, uint64_t extents_target, uint64_t extents_actual)
+{
+	struct pmm_stats stats;
+	pmm_get_stats(pmm, &stats);
+	find_zone_starts(pmm);
+	for (unsigned z = 0; z < ARRAY_SIZE(zones); z++) {
+		for (unsigned s = 0; s < ARRAY_SIZE(sizes); s++) {
+			if (zones[z] == PMM_ALLOC_BELOW_16M && sizes[s] * PAGE_SIZE > 4 * MiB)
+				continue; /* does not fit the 16 MiB zone */
+			struct result *out = &results[result_count++];
+			out->extents_target = extents_target;
+			out->extents_actual = extents_actual;
+			out->zone_extents = stats.zone[zone_order[z][0]].free_extents;
+			out->zone = z;
+			out->pages = sizes[s];
+			out->pair_ns = time_pairs(pmm, sizes[s], zones[z]);
+			out->walk_ns = time_first_fit_walk(sizes[s], z);
+		}
+	}
+}
+
+/* ---- reporting ------------------------------------------------------------------------------ */
+
+static const struct result *find_result(uint64_t extents_target, unsigned zone, uint64_t pages)
+{
+	for (size_t i = 0; i < result_count; i++)
+		if (results[i].extents_target == extents_target && results[i].zone == zone &&
+		    results[i].pages == pages)
+			return &results[i];
+	return NULL;
+}
+
+static void print_csv(void)
+{
+	printf("extents_target,extents_actual,zone,zone_extents,pages,pmm_pair_ns,"
+	       "first_fit_walk_ns,first_fit_pair_ns,speedup\n");
+	for (size_t i = 0; i < result_count; i++) {
+		const struct result *r = &results[i];
+		printf("%llu,%llu,%s,%llu,%llu,%.1f,%.1f,%.1f,%.2f\n",
+		       (unsigned long long)r->extents_target, (unsigned long long)r->extents_actual,
+		       zone_labels[r->zone], (unsigned long long)r->zone_extents,
+		       (unsigned long long)r->pages, r->pair_ns, r->walk_ns,
+		       r->walk_ns + r->pair_ns, (r->walk_ns + r->pair_ns) / r->pair_ns);
+	}
+}
+
+static void print_table(void)
+{
+	printf("pmm alloc+free pair, ns (median of %d x %d pairs); first fit = list walk + pair\n",
+	       REPEATS, PAIRS_PER_REPEAT);
+	printf("%-8s %-5s %-8s %7s | %9s %12s %9s | %s\n", "extents", "zone", "in zone", "pages",
+	       "pmm ns", "first-fit ns", "speedup", "growth 10->100k");
+	double worst_ns = 0, worst_growth = 0, worst_speedup = 1e30;
+	for (size_t i = 0; i < result_count; i++) {
+		const struct result *r = &results[i];
+		const struct result *base = find_result(extent_targets[0], r->zone, r->pages);
+		double growth = r->pair_ns / base->pair_ns, speedup = (r->walk_ns + r->pair_ns) /
+								    r->pair_ns;
+		char growth_text[16] = "";
+		if (r->extents_target == extent_targets[ARRAY_SIZE(extent_targets) - 1]) {
+			snprintf(growth_text, sizeof(growth_text), "%.2fx", growth);
+			worst_ns = MAX(worst_ns, r->pair_ns);
+			worst_growth = MAX(worst_growth, growth);
+			if (r->pages > 1) /* 1 page: first fit is O(1), see the top */
+				worst_speedup = MIN(worst_speedup, speedup);
+		}
+		printf("%-8llu %-5s %-8llu %7llu | %9.1f %12.1f %8.1fx | %s\n",
+		       (unsigned long long)r->extents_actual, zone_labels[r->zone],
+		       (unsigned long long)r->zone_extents, (unsigned long long)r->pages, r->pair_ns, r->walk_ns + r->pair_ns, speedup,
+		       growth_text);
+	}
+	printf("\nat ~100000 extents: worst pair %.1f ns (target <= 100), worst growth from 10 "
+	       "extents %.2fx (target <= 1.5), smallest speedup over first fit (sizes > 1 page) %.1fx (target >= 10)\n",
+	       worst_ns, worst_growth, worst_speedup);
+}
+
+int main(int argc, char **argv)
+{
+	bool csv = argc == 2 && strcmp(argv[1], "--csv") == 0;
+	if (argc > 2 || (argc == 2 && !csv)) {
+		fprintf(stderr, "usage: %s [--csv]\n", argv[0]);
+		return 2;
+	}
+	void *arena = host_phys_arena_create(0, ARENA_BYTES);
+	static struct pmm pmm;
+	for (unsigned e = 0; e < ARRAY_SIZE(extent_targets); e++) {
+		uint64_t actual = build_fragmented(&pmm, extent_targets[e]);
+		measure(&pmm, extent_targets[e], actual);
+	}
+	if (csv)
+		print_csv();
+	else
+		print_table();
+	host_phys_arena_destroy(arena, ARENA_BYTES);
+	return 0;
+}
