@@ -251,7 +251,8 @@ uint64_t pmm_guaranteed_fit_pages(uint64_t pages, uint64_t align_pages);
  * Returns an allocation: [addr, addr + pages * PAGE_SIZE) must be exactly one allocation (or one
  * reservation piece). It is merged with free neighbours of the same zone. Never needs a record.
  * Returns PMM_OK, or, with the allocator's state left exactly as it was:
- *   PMM_ERR_INVALID_ARGUMENT  pages == 0, addr not page-aligned, or the range wraps
+ *   PMM_ERR_INVALID_ARGUMENT  pages == 0, addr not page-aligned, or the range ends past
+ *                             PMM_PHYS_LIMIT
  *   PMM_ERR_WRONG_LENGTH      an allocation starts at addr but has another length
  *   PMM_ERR_PMM_METADATA      the allocation is the pmm's own bookkeeping
  *   PMM_ERR_DOUBLE_FREE       every page of the range is already free
