@@ -184,3 +184,25 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# --- trace (begin) -----------------------------------------------------------------------------
+# make trace [SCENARIO=name] [VMM=pagetable|list] [OUT=file] [ICOUNT=1]: boots with tracing on,
+# captures the virtio-console stream into OUT, and checks it with `analyzer info`. QEMU ends when
+# the kernel has sent trace_end and exits. Without SCENARIO the workload is the in-kernel tests.
+# ICOUNT=1 runs under -icount shift=0 (timestamps count guest instructions; deterministic).
+SCENARIO ?=
+VMM ?= pagetable
+OUT ?= $(BUILD)/trace.pstrace
+ICOUNT ?=
+TRACE_WORKLOAD = $(if $(SCENARIO),scenario=$(SCENARIO),test)
+
+trace: $(KERNEL_ELF)
+	@$(DEPS) boot
+	@mkdir -p $(dir $(OUT))
+	@scripts/qemu-run.sh --elf $(KERNEL_ELF) --mem $(MEM) --cpu $(CPU) --timeout $(TIMEOUT) \
+		--args "trace=on vmm=$(VMM) $(TRACE_WORKLOAD)" --trace-out $(OUT) \
+		$(if $(ICOUNT),--icount) -- $(QEMU_FLAGS)
+	$(PYTHON) -m analyzer info $(OUT)
+
+$(BUILD)/kernel/kernel/core/trace_boot.c.o: $(BUILD)/build_id.h
+# --- trace (end) -------------------------------------------------------------------------------

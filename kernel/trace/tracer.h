@@ -133,8 +133,12 @@ void *trace_reserve_slow(struct tracer *t, uint32_t len);
 /* Room for a record of len bytes (header included) or NULL if it is lost; commit must follow. */
 static inline void *trace_reserve(struct tracer *t, uint32_t len)
 {
-	if (likely(t->offset + len <= t->limit))
-		return t->open_base + t->offset;
+	if (likely(t->offset + len <= t->limit)) {
+		uint8_t *record = t->open_base + t->offset;
+		if (!record)
+			__builtin_unreachable(); /* lets the caller's NULL check vanish from this path */
+		return record;
+	}
 	return trace_reserve_slow(t, len);
 }
 
