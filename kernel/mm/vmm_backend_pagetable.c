@@ -303,8 +303,6 @@ static bool clear_table(struct vmm_context *ctx, uint64_t *table, unsigned level
 		uint64_t lo = MAX(first, ebase), hi = MIN(last, entry_last(level, ebase));
 		pte_t e = table[i] & ~PTE_COUNT_STRIPE_MASK;
 		if (pte_is_table(e, level)) {
-			if (entry_summary(e, level).kind == SUMMARY_ALL_FREE)
-				continue;
 			bool child_changed = clear_table(ctx, child_table(e), level - 1, ebase, lo, hi);
 			if (pt_free_table_if_empty(&ctx->pt, table, level, i) ||
 			    (child_changed && refresh(table, level, i)))

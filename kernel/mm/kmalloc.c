@@ -1,0 +1,99 @@
+/*
+ * kmalloc: small sizes from power-of-two slab caches (8 .. 2048 bytes), large sizes as their own
+ * reservation in the kernel heap region, backed by owned pages through vmm_alloc.
+ *
+ * Invariants:
+ *   - A small pointer lies in the slab region and belongs to exactly one size class.
+ *   - A large pointer is the first page of a heap-region reservation; the reservation's length
+ *     (vmm_query) is the allocation's size, so no header is needed and kfree can tell a pointer
+ *     inside an allocation or an already released one from a valid one.
+ */
+#include "kmalloc.h"
+
+static const char *const class_names[KMALLOC_CLASSES] = {
+	"kmalloc-8", "kmalloc-16", "kmalloc-32", "kmalloc-64", "kmalloc-128",
+	"kmalloc-256", "kmalloc-512", "kmalloc-1k", "kmalloc-2k",
+};
+
+enum vm_status kmalloc_init(struct kmalloc_heap *heap, struct vmm_context *kernel)
+{
+	*heap = (struct kmalloc_heap){ .kernel = kernel };
+	for (unsigned i = 0; i < KMALLOC_CLASSES; i++) {
+		enum vm_status st = slab_cache_init(&heap->classes[i], class_names[i],
+						    (size_t)SLAB_MIN_OBJECT << i, kernel, VMM_KREGION_SLAB);
+		if (st != VM_OK)
+			return st;
+	}
+	return VM_OK;
+}
+
+static unsigned class_of(size_t size)
+{
+	return size <= SLAB_MIN_OBJECT ? 0 : ilog2_u64(size - 1) + 1 - ilog2_u64(SLAB_MIN_OBJECT);
+}
+
+void *kmalloc(struct kmalloc_heap *heap, size_t size)
+{
+	if (size == 0)
+		return NULL;
+	if (size <= SLAB_MAX_OBJECT)
+		return slab_alloc(&heap->classes[class_of(size)]);
+	uint64_t va;
+	uint64_t pages = ALIGN_UP((uint64_t)size, PAGE_SIZE) / PAGE_SIZE;
+	if (pages > heap->kernel->regions[VMM_KREGION_HEAP].pages ||
+	    vmm_alloc(heap->kernel, VMM_KREGION_HEAP, pages, PT_READ | PT_WRITE | PT_GLOBAL, &va) != VM_OK)
+		return NULL;
+	heap->large_allocations++;
+	return (void *)(uintptr_t)va;
+}
+
+static enum vm_status kfree_large(struct kmalloc_heap *heap, void *ptr)
+{
+	struct vmm_query_result q;
+	vmm_query(heap->kernel, (uint64_t)(uintptr_t)ptr, &q);
+	if (q.region != VMM_KREGION_HEAP)
+		return VM_ERR_FOREIGN_POINTER;
+	if (q.state == VMM_PAGE_FREE) {
+		mm_log("kfree: double free of %p (or never allocated)\n", ptr);
+		return VM_ERR_DOUBLE_FREE;
+	}
+	if (q.start != (uint64_t)(uintptr_t)ptr) {
+		mm_log("kfree: %p is inside an allocation, not at its start\n", ptr);
+		return VM_ERR_FOREIGN_POINTER;
+	}
+	enum vm_status st = vmm_release(heap->kernel, q.start, q.pages);
+	MM_ASSERT(st == VM_OK, "kfree_large: release of %p failed: %s", ptr, vm_status_name(st));
+	heap->large_allocations--;
+	return VM_OK;
+}
+
+enum vm_status kfree(struct kmalloc_heap *heap, void *ptr)
+{
+	uint64_t va = (uint64_t)(uintptr_t)ptr;
+	const struct vmm_region *slab = &heap->kernel->regions[VMM_KREGION_SLAB];
+	if (va - slab->base < slab->pages * PAGE_SIZE) {
+		struct slab_cache *cache = slab_cache_of(heap->kernel, VMM_KREGION_SLAB, ptr);
+		if (cache >= &heap->classes[0] && cache < &heap->classes[KMALLOC_CLASSES])
+			return slab_free(cache, ptr);
+		/* Includes a double free whose slab has been returned since: nothing of ours is there. */
+		mm_log("kfree: %p is not a kmalloc object\n", ptr);
+		return VM_ERR_FOREIGN_POINTER;
+	}
+	enum vm_status st = kfree_large(heap, ptr);
+	if (st == VM_ERR_FOREIGN_POINTER)
+		mm_log("kfree: %p was not allocated by kmalloc\n", ptr);
+	return st;
+}
+
+void *kmalloc_host_view(const struct kmalloc_heap *heap, const void *ptr)
+{
+	return slab_host_view(&heap->classes[0], ptr);
+}
+
+uint64_t kmalloc_destroy(struct kmalloc_heap *heap)
+{
+	uint64_t leaked = heap->large_allocations;
+	for (unsigned i = 0; i < KMALLOC_CLASSES; i++)
+		leaked += slab_cache_destroy(&heap->classes[i]);
+	return leaked;
+}

@@ -1,0 +1,231 @@
+/*
+ * Slab allocator: fixed-size objects carved from 4 KiB slab pages placed in the kernel context's
+ * slab region through the VMM.
+ *
+ * Invariants:
+ *   - Each slab page starts with a slab_header (magic, owning cache, allocation bitmap); objects
+ *     follow at multiples of object_size from objects_offset.
+ *   - A slab is on exactly one list: `partial` while it has a free object, `full` otherwise; a slab
+ *     with no object in use is returned immediately (no empty slabs are cached).
+ *   - Bit i of the bitmap is set iff object i is allocated, so a double free or a pointer that was
+ *     never handed out is detected without reading the object (freed objects may be poisoned).
+ */
+#include "slab.h"
+
+#define SLAB_MAGIC 0x51AB51AB51AB51ABull
+#define SLAB_BITMAP_WORDS 8 /* 512 objects at the 8-byte minimum */
+#define SLAB_POISON 0x6B
+
+struct slab_header {
+	uint64_t magic;
+	const struct slab_cache *cache;
+	uint64_t slab_va; /* where the slab is mapped in the slab region */
+	struct slab_header *prev, *next;
+	uint32_t in_use;
+	uint32_t objects_offset;
+	uint64_t allocated[SLAB_BITMAP_WORDS];
+};
+
+static uint32_t objects_offset(uint32_t object_size)
+{
+	uint32_t header = (uint32_t)sizeof(struct slab_header);
+	uint32_t align = object_size >= 64 ? 64 : object_size;
+	return (uint32_t)ALIGN_UP(header, align);
+}
+
+enum vm_status slab_cache_init(struct slab_cache *cache, const char *name, size_t object_size,
+			       struct vmm_context *kernel, unsigned region)
+{
+	if (object_size < SLAB_MIN_OBJECT || object_size > SLAB_MAX_OBJECT ||
+	    kernel->kind != VMM_CONTEXT_KERNEL || region >= kernel->region_count)
+		return VM_ERR_INVALID;
+	uint32_t size = (uint32_t)ALIGN_UP(object_size, (size_t)8);
+	uint32_t count = (uint32_t)((PAGE_SIZE - objects_offset(size)) / size);
+	*cache = (struct slab_cache){
+		.name = name,
+		.object_size = size,
+		.objects_per_slab = MIN(count, SLAB_BITMAP_WORDS * 64u),
+		.kernel = kernel,
+		.region = region,
+	};
+	return VM_OK;
+}
+
+static void list_remove(struct slab_header **head, struct slab_header *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		*head = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->prev = s->next = NULL;
+}
+
+static void list_push(struct slab_header **head, struct slab_header *s)
+{
+	s->prev = NULL;
+	s->next = *head;
+	if (*head)
+		(*head)->prev = s;
+	*head = s;
+}
+
+/* The header of the slab mapped at slab_va, through the direct map; NULL if nothing is mapped. */
+static struct slab_header *header_at(const struct slab_cache *cache, uint64_t slab_va)
+{
+	struct pt_translation t;
+	if (pt_translate(&cache->kernel->pt, slab_va, &t) != VM_OK)
+		return NULL;
+	return phys_to_virt(t.pa);
+}
+
+static struct slab_header *new_slab(struct slab_cache *cache)
+{
+	uint64_t va;
+	if (vmm_alloc(cache->kernel, cache->region, 1, PT_READ | PT_WRITE | PT_GLOBAL, &va) != VM_OK)
+		return NULL;
+	struct slab_header *s = header_at(cache, va);
+	*s = (struct slab_header){
+		.magic = SLAB_MAGIC,
+		.cache = cache,
+		.slab_va = va,
+		.objects_offset = objects_offset(cache->object_size),
+	};
+	cache->slabs++;
+	return s;
+}
+
+static void free_slab(struct slab_cache *cache, struct slab_header *s)
+{
+	s->magic = 0;
+	enum vm_status st = vmm_release(cache->kernel, s->slab_va, 1);
+	MM_ASSERT(st == VM_OK, "free_slab: %s slab %llx: %s", cache->name,
+		  (unsigned long long)s->slab_va, vm_status_name(st));
+	cache->slabs--;
+}
+
+static int first_free_object(const struct slab_header *s, uint32_t count)
+{
+	for (unsigned w = 0; w * 64 < count; w++) {
+		uint64_t free_bits = ~s->allocated[w];
+		if (free_bits) {
+			unsigned i = w * 64 + (unsigned)__builtin_ctzll(free_bits);
+			return i < count ? (int)i : -1;
+		}
+	}
+	return -1;
+}
+
+void *slab_alloc(struct slab_cache *cache)
+{
+	if (!cache->partial) {
+		struct slab_header *s = new_slab(cache);
+		if (!s)
+			return NULL;
+		list_push(&cache->partial, s);
+	}
+	struct slab_header *s = cache->partial;
+	int i = first_free_object(s, cache->objects_per_slab);
+	MM_ASSERT(i >= 0, "slab_alloc: %s slab on the partial list is full", cache->name);
+	s->allocated[i / 64] |= 1ull << (i % 64);
+	s->in_use++;
+	cache->objects_in_use++;
+	if (s->in_use == cache->objects_per_slab) {
+		list_remove(&cache->partial, s);
+		list_push(&cache->full, s);
+	}
+	return (void *)(uintptr_t)(s->slab_va + s->objects_offset + (uint64_t)i * cache->object_size);
+}
+
+/* The slab holding ptr and the object's index, or NULL if ptr is not one of our objects. */
+static struct slab_header *locate(const struct slab_cache *cache, const void *ptr, uint32_t *index)
+{
+	uint64_t va = (uint64_t)(uintptr_t)ptr;
+	const struct vmm_region *region = &cache->kernel->regions[cache->region];
+	if (va < region->base || va - region->base >= region->pages * PAGE_SIZE)
+		return NULL;
+	struct slab_header *s = header_at(cache, ALIGN_DOWN(va, PAGE_SIZE));
+	if (!s || s->magic != SLAB_MAGIC || s->cache != cache)
+		return NULL;
+	uint64_t offset = va - s->slab_va;
+	if (offset < s->objects_offset || (offset - s->objects_offset) % cache->object_size != 0)
+		return NULL;
+	*index = (uint32_t)((offset - s->objects_offset) / cache->object_size);
+	return *index < cache->objects_per_slab ? s : NULL;
+}
+
+struct slab_cache *slab_cache_of(struct vmm_context *kernel, unsigned region, const void *ptr)
+{
+	uint64_t va = (uint64_t)(uintptr_t)ptr;
+	const struct vmm_region *r = &kernel->regions[region];
+	if (va - r->base >= r->pages * PAGE_SIZE)
+		return NULL;
+	struct pt_translation t;
+	if (pt_translate(&kernel->pt, ALIGN_DOWN(va, PAGE_SIZE), &t) != VM_OK)
+		return NULL;
+	const struct slab_header *s = phys_to_virt(t.pa);
+	return s->magic == SLAB_MAGIC ? (struct slab_cache *)s->cache : NULL;
+}
+
+bool slab_owns(const struct slab_cache *cache, const void *ptr)
+{
+	uint32_t index;
+	return locate(cache, ptr, &index) != NULL;
+}
+
+void *slab_host_view(const struct slab_cache *cache, const void *ptr)
+{
+	struct pt_translation t;
+	if (pt_translate(&cache->kernel->pt, (uint64_t)(uintptr_t)ptr, &t) != VM_OK)
+		return NULL;
+	return phys_to_virt(t.pa);
+}
+
+enum vm_status slab_free(struct slab_cache *cache, void *ptr)
+{
+	uint32_t i;
+	struct slab_header *s = locate(cache, ptr, &i);
+	if (!s) {
+		mm_log("slab_free: %s: %p is not an object of this cache\n", cache->name, ptr);
+		return VM_ERR_FOREIGN_POINTER;
+	}
+	if (!(s->allocated[i / 64] & (1ull << (i % 64)))) {
+		mm_log("slab_free: %s: double free of %p\n", cache->name, ptr);
+		return VM_ERR_DOUBLE_FREE;
+	}
+#ifndef NDEBUG
+	memset((char *)s + s->objects_offset + (uint64_t)i * cache->object_size, SLAB_POISON,
+	       cache->object_size);
+#endif
+	if (s->in_use == cache->objects_per_slab) {
+		list_remove(&cache->full, s);
+		list_push(&cache->partial, s);
+	}
+	s->allocated[i / 64] &= ~(1ull << (i % 64));
+	s->in_use--;
+	cache->objects_in_use--;
+	if (s->in_use == 0) {
+		list_remove(&cache->partial, s);
+		free_slab(cache, s);
+	}
+	return VM_OK;
+}
+
+uint64_t slab_cache_destroy(struct slab_cache *cache)
+{
+	uint64_t leaked = cache->objects_in_use;
+	if (leaked)
+		mm_log("slab_cache_destroy: %s: %llu objects still allocated\n", cache->name,
+		       (unsigned long long)leaked);
+	struct slab_header **lists[] = { &cache->partial, &cache->full };
+	for (unsigned l = 0; l < ARRAY_SIZE(lists); l++) {
+		while (*lists[l]) {
+			struct slab_header *s = *lists[l];
+			list_remove(lists[l], s);
+			free_slab(cache, s);
+		}
+	}
+	cache->objects_in_use = 0;
+	return leaked;
+}

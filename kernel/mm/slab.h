@@ -1,0 +1,58 @@
+/*
+ * Object caches for fixed-size kernel objects. Each slab is one 4 KiB page reserved and mapped
+ * through the VMM in the kernel context's slab region (kernel/arch/amd64/vm.h: SLAB_REGION_*),
+ * backed by a page from the context's page source.
+ *
+ * Pointers handed out are slab-region virtual addresses. The cache itself touches slab memory only
+ * through the direct map (phys_to_virt), so the same code runs on the host, where kernel-half
+ * addresses cannot be dereferenced (host tests use slab_host_view()).
+ */
+#ifndef PAGESCOPE_MM_SLAB_H
+#define PAGESCOPE_MM_SLAB_H
+
+#include "vmm.h"
+
+#define SLAB_MIN_OBJECT 8u
+#define SLAB_MAX_OBJECT 2048u
+
+struct slab_header; /* at the start of each slab page, see slab.c */
+
+struct slab_cache {
+	const char *name;
+	uint32_t object_size;      /* rounded up to 8 */
+	uint32_t objects_per_slab;
+	struct vmm_context *kernel;
+	unsigned region;           /* the kernel context's region slabs are placed in */
+	struct slab_header *partial; /* slabs with a free object */
+	struct slab_header *full;
+	uint64_t slabs;
+	uint64_t objects_in_use;
+};
+
+/*
+ * Sets up an empty cache of `object_size` bytes (SLAB_MIN_OBJECT..SLAB_MAX_OBJECT) whose slabs go
+ * into `region` of the kernel context. VM_OK or VM_ERR_INVALID. Allocates nothing yet.
+ */
+enum vm_status slab_cache_init(struct slab_cache *cache, const char *name, size_t object_size,
+			       struct vmm_context *kernel, unsigned region);
+/* An object (contents unspecified), or NULL when no slab page can be had. */
+void *slab_alloc(struct slab_cache *cache);
+/*
+ * Frees an object. VM_ERR_FOREIGN_POINTER when ptr is not an object of this cache (outside its
+ * slabs, or not at an object boundary), VM_ERR_DOUBLE_FREE when it is already free; both are
+ * logged and change nothing. An empty slab goes back to the VMM and the page source at once.
+ */
+enum vm_status slab_free(struct slab_cache *cache, void *ptr);
+/* True when ptr lies in one of this cache's slabs. */
+bool slab_owns(const struct slab_cache *cache, const void *ptr);
+/*
+ * The cache whose live slab holds ptr (any cache placing slabs in `region` of `kernel`), or NULL.
+ * Reads the slab header after checking that the page is mapped and carries the slab magic.
+ */
+struct slab_cache *slab_cache_of(struct vmm_context *kernel, unsigned region, const void *ptr);
+/* Returns every slab; objects still allocated are logged as leaks. Returns their number. */
+uint64_t slab_cache_destroy(struct slab_cache *cache);
+/* Where the object at slab address ptr can be touched from this build (direct-map alias). */
+void *slab_host_view(const struct slab_cache *cache, const void *ptr);
+
+#endif
