@@ -12,8 +12,10 @@ case "$args" in *[\;\{\}\$\`\"\'\\]*)
 	echo "mkiso: kernel arguments may not contain GRUB metacharacters: $args" >&2; exit 2 ;;
 esac
 
-stage=$(mktemp -d)
-trap 'rm -rf "$stage"' EXIT
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+stage=$work/iso   # only what goes into the ISO: the build log lives beside it, not in it
+log=$work/grub-mkrescue.log
 mkdir -p "$stage/boot/grub" "$stage/modules"
 cp "$elf" "$stage/boot/pagescope.elf"
 modules=""
@@ -29,7 +31,7 @@ awk -v args="$args" -v mods="$modules" \
 mkdir -p "$(dirname "$out")"
 # Only the BIOS platform and the modules the config uses: keeps the ISO small and the build fast.
 grub-mkrescue -o "$out" --install-modules="multiboot2 normal iso9660 biosdisk" \
-	--locales= --fonts= --themes= "$stage" >/dev/null 2>"$stage/log" || {
-	cat "$stage/log" >&2
+	--locales= --fonts= --themes= "$stage" >/dev/null 2>"$log" || {
+	cat "$log" >&2
 	exit 1
 }
