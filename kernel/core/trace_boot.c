@@ -155,6 +155,7 @@ void trace_boot_start(void)
 	bool drop = kernel_options.trace == TRACE_MODE_DROP;
 	trace_global.policy = drop ? TRACE_POLICY_DROP : TRACE_POLICY_LOSSLESS;
 	clock_hz = measure_tsc_hz();
+	trace_global.clock_hz = clock_hz;
 	measure_hot_path();
 
 	enum virtio_console_probe probe = virtio_console_init(&console, TRACE_GLOBAL_SUBBUF_COUNT);

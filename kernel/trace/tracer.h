@@ -89,6 +89,7 @@ struct tracer {
 	uint32_t used[TRACE_SUBBUFS_MAX]; /* bytes used by each closed sub-buffer, per slot */
 	uint64_t bytes_closed;            /* record bytes in closed sub-buffers (+ offset = all) */
 	uint64_t bytes_submitted;
+	uint64_t clock_hz; /* clock ticks per second, 0 = unknown (set by whoever knows) */
 	uint64_t lost[TRACE_LOSS_REASONS];
 	uint64_t lost_unreported[TRACE_LOSS_REASONS];
 	struct trace_array_builder array;
