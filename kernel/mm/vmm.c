@@ -142,8 +142,9 @@ static enum vm_status place(struct vmm_context *ctx, const struct vmm_region *re
 {
 	uint64_t align = align_pages * PAGE_SIZE;
 	uint64_t from = region->base;
+	uint64_t enough = pages + align_pages - 1; /* any run this long holds an aligned fit */
 	struct vmm_free_run run;
-	while (ctx->backend->find_free_run(ctx, region, from, pages, &run)) {
+	while (ctx->backend->find_free_run(ctx, region, from, pages, enough, &run)) {
 		uint64_t start = ALIGN_UP(run.start, align);
 		uint64_t run_end = run.start + run.pages * PAGE_SIZE;
 		if (start >= run.start && start < run_end && (run_end - start) / PAGE_SIZE >= pages) {

@@ -39,11 +39,12 @@ struct vmm_backend_ops {
 	void (*destroy)(struct vmm_context *ctx);
 	/*
 	 * The lowest maximal free run of `region` that starts at or after `from` and has at least
-	 * `min_pages` pages. `from` is the region base or the end of a run returned before. False
-	 * when there is none.
+	 * `min_pages` pages. `from` is the region base or the end of a run returned before. The run
+	 * may be cut short once it has `enough_pages` (the policy needs no more to place the request,
+	 * and a backend that finds run ends by scanning stops early). False when there is none.
 	 */
 	bool (*find_free_run)(struct vmm_context *ctx, const struct vmm_region *region, uint64_t from,
-			      uint64_t min_pages, struct vmm_free_run *out);
+			      uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out);
 	/*
 	 * Records [addr, addr + pages), which the caller knows to be free and inside `region`, as one
 	 * reservation. VM_OK, or VM_ERR_NO_MEMORY with the state unchanged.

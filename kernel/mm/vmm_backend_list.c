@@ -321,8 +321,9 @@ static enum vm_status list_init(struct vmm_context *ctx)
 }
 
 static bool list_find_free_run(struct vmm_context *ctx, const struct vmm_region *region, uint64_t from,
-			       uint64_t min_pages, struct vmm_free_run *out)
+			       uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out)
 {
+	(void)enough_pages; /* records are whole runs already */
 	struct range_record *r = first_fit(ctx, *root_of(ctx, region), from, min_pages);
 	if (!r)
 		return false;

@@ -157,15 +157,21 @@ static uint64_t entry_last(unsigned level, uint64_t ebase)
 struct search {
 	struct vmm_context *ctx;
 	uint64_t min_pages;
+	uint64_t enough_pages;         /* a run this long is returned without looking for its end */
 	uint64_t run_start, run_pages; /* the free run reaching the current entry */
 	struct vmm_free_run found;
 };
 
-static void run_extend(struct search *s, uint64_t start, uint64_t pages)
+/* Extends the carried run; true once it is long enough to be the answer as it stands. */
+static bool run_extend(struct search *s, uint64_t start, uint64_t pages)
 {
 	if (s->run_pages == 0)
 		s->run_start = start;
 	s->run_pages += pages;
+	if (s->run_pages < s->enough_pages)
+		return false;
+	s->found = (struct vmm_free_run){ s->run_start, s->run_pages };
+	return true;
 }
 
 /* The carried run ends here; true if it is the answer. */
@@ -213,7 +219,8 @@ static bool search_table(struct search *s, const uint64_t *table, unsigned level
 		pte_t e = table[i];
 		struct summary c = entry_summary(e, level);
 		if (c.kind == SUMMARY_ALL_FREE && (whole || !pte_is_table(e, level))) {
-			run_extend(s, lo, span_pages_clipped(lo, hi));
+			if (run_extend(s, lo, span_pages_clipped(lo, hi)))
+				return true;
 		} else if (c.kind == SUMMARY_FULL && (whole || !pte_is_table(e, level))) {
 			if (run_end(s))
 				return true;
@@ -226,7 +233,8 @@ static bool search_table(struct search *s, const uint64_t *table, unsigned level
 				return true;
 			if (c.free_suffix) {
 				uint64_t pages = free_suffix_pages(s->ctx, child_table(e), level - 1);
-				run_extend(s, ebase + PT_SPAN_BYTES(level) - pages * PAGE_SIZE, pages);
+				if (run_extend(s, ebase + PT_SPAN_BYTES(level) - pages * PAGE_SIZE, pages))
+					return true;
 			}
 		}
 	}
@@ -234,12 +242,13 @@ static bool search_table(struct search *s, const uint64_t *table, unsigned level
 }
 
 static bool pagetable_find_free_run(struct vmm_context *ctx, const struct vmm_region *region,
-				    uint64_t from, uint64_t min_pages, struct vmm_free_run *out)
+				    uint64_t from, uint64_t min_pages, uint64_t enough_pages,
+				    struct vmm_free_run *out)
 {
 	uint64_t end = region->base + region->pages * PAGE_SIZE;
 	if (from >= end)
 		return false;
-	struct search s = { .ctx = ctx, .min_pages = min_pages };
+	struct search s = { .ctx = ctx, .min_pages = min_pages, .enough_pages = enough_pages };
 	if (!search_table(&s, pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, MAX(from, region->base),
 			  end - 1) &&
 	    !run_end(&s))
