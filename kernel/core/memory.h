@@ -1,0 +1,22 @@
+/* The kernel's memory managers, once memory_init (kernel/core/memory.c) has run. */
+#ifndef PAGESCOPE_CORE_MEMORY_H
+#define PAGESCOPE_CORE_MEMORY_H
+
+#include "kernel/mm/pagetable.h"
+#include "kernel/mm/pmm.h"
+
+extern struct pmm kernel_pmm;
+extern struct pagetable kernel_pagetable;
+/* Pages from kernel_pmm (PMM_ALLOC_ANY); what the VMM, slab and heap allocate through. */
+extern struct page_source kernel_page_source;
+
+struct direct_map_stats {
+	uint64_t pages_1g, pages_2m, pages_4k;
+	uint64_t bytes_mapped;
+};
+extern struct direct_map_stats direct_map_stats;
+
+/* Free pages right after boot, so tests can check that freeing everything returns to it. */
+extern uint64_t memory_free_pages_at_boot;
+
+#endif
