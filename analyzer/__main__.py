@@ -87,6 +87,8 @@ def main(argv=None):
         return _fail(f"{args.trace}: malformed trace: {e}", EXIT_BAD_TRACE)
     except CommandFailed as e:
         return _fail(f"{args.trace}: {e}", e.status)
+    except BrokenPipeError:
+        return EXIT_OK  # the reader of our output (e.g. `head`) has seen enough
     except OSError as e:
         return _fail(f"cannot read trace: {e}", EXIT_IO)
     return EXIT_OK

@@ -33,7 +33,11 @@
  * inside it (an allocation made by the sink, an interrupt handler) is dropped with reason
  * recursion instead of re-entering. Array records are assembled in a separate static part buffer,
  * so ordinary records may interleave with them; a second array begun while one is open is dropped
- * with reason recursion. Single CPU: `busy` is the per-CPU guard.
+ * with reason recursion. Single CPU: `busy` is the per-CPU guard. The fast path itself takes no
+ * guard (it would cost two stores per event): it is safe because nothing can run between its
+ * reserve and commit on this CPU: the kernel polls its devices with interrupts off, and the
+ * tracer touches only static memory, so it cannot fault. Tracing from an interrupt handler would
+ * need interrupts masked around reserve..commit.
  */
 #ifndef PAGESCOPE_TRACE_TRACER_H
 #define PAGESCOPE_TRACE_TRACER_H
