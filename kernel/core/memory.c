@@ -1,9 +1,11 @@
 /*
- * Memory bring-up: replaces the boot page tables with the kernel's own and starts the pmm.
+ * Memory bring-up: replaces the boot page tables with the kernel's own address space (a VMM kernel
+ * context, bookkept by the backend the command line chose) and starts the pmm and kmalloc.
  *
- *  1. Kernel page tables are built from a small pool of pages inside the kernel image (the pmm does
+ *  1. The kernel context is built from a small pool of pages inside the kernel image (the pmm does
  *     not exist yet, and the pool's pages are reserved with the image, so nothing else can hand
- *     them out). They map:
+ *     them out). Every range below is first reserved in the context's bookkeeping (vmm_reserve_at)
+ *     and then mapped, so the VMM knows the kernel's layout exactly:
  *       - the kernel image with W^X: .text read+execute, .rodata read-only, .data/.bss read+write
  *         and NX; the low boot stub is not mapped at all;
  *       - the boot stack at the top of the scratchpad (64 KiB, NX), with an unmapped guard page
@@ -12,23 +14,25 @@
  *         1 GiB pages when the CPU has them, else 2 MiB, 4 KiB only at unaligned edges. Holes and
  *         reserved ranges are not mapped at all, so nothing that is not RAM is ever mapped
  *         write-back cacheable.
- *  2. CR3 switches to them: the boot identity map (and the boot tables' higher-half copy of low
+ *  2. CR3 switches to it: the boot identity map (and the boot tables' higher-half copy of low
  *     memory) is gone; phys_to_virt now goes through the direct map.
  *  3. The pmm starts from the memory map with the firmware area, kernel image, boot stack and boot
  *     modules reserved. Because the direct map is already the physical window, the pmm's
  *     bookkeeping pointers stay valid for the kernel's whole life (pmm.h requires a fixed window).
- *  4. The kernel page table switches its page source from the pool to the pmm. The pool's tables
- *     (root, the 256 pinned upper-half tables, the direct map and image tables) are never freed:
- *     they hold permanent mappings.
+ *  4. kernel_page_source switches from the pool to the pmm: one page source for the kernel's whole
+ *     life, so structures built during boot need no re-plumbing. Pool pages that are freed later go
+ *     back to the pool and serve single-page requests first.
  */
 #include "memory.h"
 #include "boot.h"
 #include "log.h"
 #include "kernel/arch/amd64/cpu.h"
+#include "kernel/arch/amd64/pte.h"
 #include "kernel/arch/amd64/vm.h"
 
 struct pmm kernel_pmm;
-struct pagetable kernel_pagetable;
+struct vmm_context kernel_vmm;
+struct kmalloc_heap kernel_heap;
 struct page_source kernel_page_source;
 struct direct_map_stats direct_map_stats;
 uint64_t memory_free_pages_at_boot;
@@ -37,42 +41,67 @@ extern char kernel_text_start[], kernel_text_end[], kernel_rodata_start[], kerne
 extern char kernel_data_start[], kernel_image_end[];
 
 /*
- * Boot page-table pool: the root, the 256 pinned upper-half tables, and room for the image, stack
- * and direct-map tables. With 2 MiB pages the direct map takes one table per GiB of RAM span, so
- * without 1 GiB pages this pool bounds the RAM the kernel can map (checked, with a clear panic).
+ * Boot page-table pool: the root, the 256 pinned upper-half tables, and room for the image, stack,
+ * direct-map tables and list-backend records. With 2 MiB pages the direct map takes one table per
+ * GiB of RAM span, so without 1 GiB pages this pool bounds the RAM the kernel can map (checked,
+ * with a clear panic).
  */
 #define BOOT_POOL_PAGES (1 + 256 + 96)
 static uint8_t boot_pool[BOOT_POOL_PAGES][PAGE_SIZE] __attribute__((aligned(PAGE_SIZE)));
 static unsigned boot_pool_used;
+static unsigned boot_pool_returned[BOOT_POOL_PAGES]; /* indices of pool pages given back */
+static unsigned boot_pool_returned_count;
+static bool pmm_started;
 
 static paddr_t kernel_image_phys(const void *va)
 {
 	return (uintptr_t)va - HIGHER_HALF_BASE;
 }
 
-static paddr_t boot_pool_alloc(void *ctx, uint64_t pages, uint64_t align, enum mm_owner owner)
+static bool in_boot_pool(paddr_t pa)
 {
-	(void)ctx, (void)owner;
-	if (pages != 1 || align != 1 || boot_pool_used == BOOT_POOL_PAGES)
-		return PAGE_SOURCE_FAILED;
-	uint8_t *page = boot_pool[boot_pool_used++];
-	/* Zeroed by .bss clearing; the page tables expect the content unspecified anyway. */
-	return kernel_image_phys(page);
+	return pa >= kernel_image_phys(boot_pool[0]) &&
+	       pa < kernel_image_phys(boot_pool[BOOT_POOL_PAGES - 1]) + PAGE_SIZE;
 }
 
-static void boot_pool_free(void *ctx, paddr_t pa, uint64_t pages)
+static paddr_t kernel_pages_alloc(void *ctx, uint64_t pages, uint64_t align, enum mm_owner owner)
 {
 	(void)ctx;
-	panic("boot_pool_free: boot page-table page %#lx (%lu pages) freed; those tables are permanent",
-	      pa, pages);
+	if (pages == 1 && align == 1 && boot_pool_returned_count)
+		return kernel_image_phys(boot_pool[boot_pool_returned[--boot_pool_returned_count]]);
+	if (pmm_started) {
+		paddr_t pa = pmm_alloc(&kernel_pmm, pages, PMM_ALLOC_ANY, align, owner);
+		return pa == PMM_ALLOC_FAILED ? PAGE_SOURCE_FAILED : pa;
+	}
+	if (pages != 1 || align != 1 || boot_pool_used == BOOT_POOL_PAGES)
+		return PAGE_SOURCE_FAILED;
+	return kernel_image_phys(boot_pool[boot_pool_used++]);
 }
 
-static const struct page_source boot_pool_source = { boot_pool_alloc, boot_pool_free, NULL };
-
-static void map_or_panic(uint64_t va, paddr_t pa, uint64_t count, enum pt_page_size size,
-			 unsigned prot, const char *what)
+static void kernel_pages_free(void *ctx, paddr_t pa, uint64_t pages)
 {
-	enum vm_status st = pt_map(&kernel_pagetable, va, pa, count, size, prot, PT_DATA_BORROWED);
+	(void)ctx;
+	if (in_boot_pool(pa)) {
+		MM_ASSERT(pages == 1, "kernel_pages_free: %lu pages at %#lx in the boot pool", pages, pa);
+		boot_pool_returned[boot_pool_returned_count++] =
+			(unsigned)((pa - kernel_image_phys(boot_pool[0])) / PAGE_SIZE);
+		return;
+	}
+	enum pmm_status st = pmm_free(&kernel_pmm, pa, pages);
+	if (st != PMM_OK)
+		panic("kernel_pages_free: pmm_free(%#lx, %lu pages): %s", pa, pages, pmm_status_name(st));
+}
+
+struct page_source kernel_page_source = { kernel_pages_alloc, kernel_pages_free, NULL };
+
+/* Reserves [va, va + count pages of size) in the kernel context and maps it to pa. */
+static void reserve_and_map(uint64_t va, paddr_t pa, uint64_t count, enum pt_page_size size,
+			    unsigned prot, const char *what)
+{
+	uint64_t pages = count * PT_SPAN_PAGES((unsigned)size);
+	enum vm_status st = vmm_reserve_at(&kernel_vmm, va, pages);
+	if (st == VM_OK)
+		st = vmm_map(&kernel_vmm, va, pa, count, size, prot);
 	if (st != VM_OK)
 		panic("memory_init: mapping %s at %#lx failed: %s (boot pool %u/%u pages used)", what, va,
 		      vm_status_name(st), boot_pool_used, BOOT_POOL_PAGES);
@@ -83,7 +112,7 @@ static void map_kernel_range(const void *start, const void *end, unsigned prot, 
 	uint64_t va = ALIGN_DOWN((uint64_t)start, PAGE_SIZE);
 	uint64_t pages = (ALIGN_UP((uint64_t)end, PAGE_SIZE) - va) / PAGE_SIZE;
 	if (pages)
-		map_or_panic(va, kernel_image_phys((void *)va), pages, PT_PAGE_4K, prot, what);
+		reserve_and_map(va, kernel_image_phys((void *)va), pages, PT_PAGE_4K, prot, what);
 }
 
 static bool is_ram(uint32_t type)
@@ -114,27 +143,34 @@ static void direct_map_range(paddr_t base, paddr_t end)
 		for (unsigned larger = first_size; larger < i; larger++)
 			limit = MIN(limit, ALIGN_DOWN(base, bytes[larger]) + bytes[larger]);
 		uint64_t count = (limit - base) / bytes[i];
-		map_or_panic(DIRECT_MAP_BASE + base, base, count, sizes[i], PT_READ | PT_WRITE | PT_GLOBAL,
-			     "the direct map");
+		reserve_and_map(DIRECT_MAP_BASE + base, base, count, sizes[i],
+				PT_READ | PT_WRITE | PT_GLOBAL, "the direct map");
 		*counters[i] += count;
 		direct_map_stats.bytes_mapped += count * bytes[i];
 		base += count * bytes[i];
 	}
 }
 
-static void build_kernel_page_tables(const struct boot_info *bi)
+static void build_kernel_address_space(const struct boot_info *bi)
 {
-	enum vm_status st = pt_create_kernel(&kernel_pagetable, &boot_pool_source);
+	struct vmm_config config = {
+		.kind = VMM_CONTEXT_KERNEL,
+		.backend = kernel_options.vmm,
+		.source = &kernel_page_source,
+		.brk_region = VMM_NO_REGION,
+		.shm_region = VMM_NO_REGION,
+	};
+	enum vm_status st = vmm_context_create(&kernel_vmm, &config);
 	if (st != VM_OK)
-		panic("memory_init: cannot create the kernel page table: %s", vm_status_name(st));
+		panic("memory_init: cannot create the kernel context: %s", vm_status_name(st));
 
 	map_kernel_range(kernel_text_start, kernel_text_end, PT_READ | PT_EXECUTE | PT_GLOBAL, ".text");
 	map_kernel_range(kernel_rodata_start, kernel_rodata_end, PT_READ | PT_GLOBAL, ".rodata");
 	map_kernel_range(kernel_data_start, kernel_image_end, PT_READ | PT_WRITE | PT_GLOBAL,
 			 ".data/.bss");
-	map_or_panic(KERNEL_STACK_TOP - KERNEL_STACK_SIZE, KERNEL_STACK_PHYS_BASE,
-		     KERNEL_STACK_SIZE / PAGE_SIZE, PT_PAGE_4K, PT_READ | PT_WRITE | PT_GLOBAL,
-		     "the boot stack");
+	reserve_and_map(KERNEL_STACK_TOP - KERNEL_STACK_SIZE, KERNEL_STACK_PHYS_BASE,
+			KERNEL_STACK_SIZE / PAGE_SIZE, PT_PAGE_4K, PT_READ | PT_WRITE | PT_GLOBAL,
+			"the boot stack");
 
 	for (unsigned i = 0; i < bi->memory_map_count; i++) {
 		const struct boot_memory_entry *e = &bi->memory_map[i];
@@ -151,7 +187,7 @@ static void switch_to_kernel_page_tables(void)
 {
 	if (cpu_features.pge)
 		write_cr4(read_cr4() | CR4_PGE);
-	pt_activate(&kernel_pagetable);
+	vmm_context_activate(&kernel_vmm);
 	mm_phys_window = DIRECT_MAP_BASE;
 }
 
@@ -190,8 +226,14 @@ static void start_pmm(const struct boot_info *bi)
 	enum pmm_status st = pmm_init(&kernel_pmm, &config);
 	if (st != PMM_OK)
 		panic("memory_init: pmm_init failed: %s", pmm_status_name(st));
-	kernel_page_source = pmm_page_source(&kernel_pmm);
-	kernel_pagetable.source = &kernel_page_source;
+	pmm_started = true;
+}
+
+static void start_kmalloc(void)
+{
+	enum vm_status st = kmalloc_init(&kernel_heap, &kernel_vmm);
+	if (st != VM_OK)
+		panic("memory_init: kmalloc_init failed: %s", vm_status_name(st));
 }
 
 static void print_memory_summary(void)
@@ -203,8 +245,10 @@ static void print_memory_summary(void)
 		direct_map_stats.bytes_mapped >> 20, DIRECT_MAP_BASE, direct_map_stats.pages_1g,
 		direct_map_stats.pages_2m, direct_map_stats.pages_4k,
 		cpu_features.pages_1g ? "" : " (CPU has no 1 GiB pages)");
-	kprintf("kernel page tables: %u boot pool pages of %u; identity map removed\n", boot_pool_used,
-		BOOT_POOL_PAGES);
+	kprintf("kernel context: %s bookkeeping (%lu bytes), %lu page-table pages, %u of %u boot pool "
+		"pages; identity map removed\n",
+		vmm_backend_name(kernel_options.vmm), vmm_bookkeeping_bytes(&kernel_vmm),
+		vmm_page_table_pages(&kernel_vmm), boot_pool_used, BOOT_POOL_PAGES);
 	kprintf("pmm: %lu MiB managed, %lu MiB free in %lu extents (largest %lu pages)\n",
 		s.total_pages >> 8, s.free_pages >> 8, s.free_extents, s.largest_free_extent);
 	for (unsigned z = 0; z < PMM_ZONE_COUNT; z++)
@@ -214,8 +258,9 @@ static void print_memory_summary(void)
 
 void memory_init(const struct boot_info *bi)
 {
-	build_kernel_page_tables(bi);
+	build_kernel_address_space(bi);
 	switch_to_kernel_page_tables();
 	start_pmm(bi);
+	start_kmalloc();
 	print_memory_summary();
 }

@@ -2,11 +2,14 @@
 #ifndef PAGESCOPE_CORE_MEMORY_H
 #define PAGESCOPE_CORE_MEMORY_H
 
-#include "kernel/mm/pagetable.h"
+#include "kernel/mm/kmalloc.h"
 #include "kernel/mm/pmm.h"
+#include "kernel/mm/vmm.h"
 
 extern struct pmm kernel_pmm;
-extern struct pagetable kernel_pagetable;
+/* The kernel's address space: its page tables are kernel_vmm.pt; every user context shares them. */
+extern struct vmm_context kernel_vmm;
+extern struct kmalloc_heap kernel_heap;
 /* Pages from kernel_pmm (PMM_ALLOC_ANY); what the VMM, slab and heap allocate through. */
 extern struct page_source kernel_page_source;
 

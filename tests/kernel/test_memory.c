@@ -64,18 +64,18 @@ TEST(memory_direct_map_covers_ram_and_nothing_else)
 			   e->type == MB2_MEMORY_NVS;
 		if (first >= last)
 			continue;
-		enum vm_status st = pt_translate(&kernel_pagetable, DIRECT_MAP_BASE + first, &t);
+		enum vm_status st = pt_translate(&kernel_vmm.pt, DIRECT_MAP_BASE + first, &t);
 		if (ram) {
 			EXPECT_EQ(st, VM_OK);
 			EXPECT_EQ(t.pa, first);
 			EXPECT_EQ(t.prot & PT_EXECUTE, 0);
-			EXPECT_EQ(pt_translate(&kernel_pagetable, DIRECT_MAP_BASE + last - PAGE_SIZE, &t), VM_OK);
+			EXPECT_EQ(pt_translate(&kernel_vmm.pt, DIRECT_MAP_BASE + last - PAGE_SIZE, &t), VM_OK);
 			EXPECT_EQ(t.pa, last - PAGE_SIZE);
 		} else {
 			EXPECT_EQ(st, VM_ERR_NOT_MAPPED);
 		}
 		if (previous_end && first > previous_end + PAGE_SIZE) /* a hole in the map */
-			EXPECT_EQ(pt_translate(&kernel_pagetable, DIRECT_MAP_BASE + previous_end, &t),
+			EXPECT_EQ(pt_translate(&kernel_vmm.pt, DIRECT_MAP_BASE + previous_end, &t),
 				  VM_ERR_NOT_MAPPED);
 		previous_end = ALIGN_UP(e->base + e->length, PAGE_SIZE);
 	}

@@ -42,11 +42,14 @@ boot() {
 # The in-kernel tests at each memory size; 3584M and 5G put RAM on both sides of the PCI hole.
 tests_pass='ktest: [0-9]+ passed, 0 failed'
 for mem in 32M 512M 3584M 5G; do
-	boot "ktest-mem-$mem" 0 "test" "$mem" max 'memory map \([0-9]+ entries\)' "$tests_pass"
+	boot "ktest-mem-$mem" 0 "test" "$mem" max 'memory map \([0-9]+ entries\)' \
+		'kernel context: pagetable bookkeeping' "$tests_pass"
 done
 # CPU models with and without 1 GiB pages take different direct-map paths.
 boot ktest-cpu-qemu64-no-1g-pages 0 "test" 512M qemu64 '1 GiB pages no' "$tests_pass"
-boot ktest-vmm-list 0 "test vmm=list" 512M max 'vmm=list' "$tests_pass"
+# Both VMM bookkeeping backends hold the kernel's own address space.
+boot ktest-vmm-list 0 "test vmm=list" 512M max 'kernel context: list bookkeeping' "$tests_pass"
+boot ktest-vmm-list-5G 0 "test vmm=list" 5G max 'kernel context: list bookkeeping' "$tests_pass"
 
 # A deliberate page fault produces a readable report and the fault exit status.
 boot fault-report-write 3 "fault=write" 512M max \
