@@ -13,14 +13,12 @@
 #include "kernel/core/log.h"
 #include "kernel/mm/mm_env.h"
 #include "kernel/core/options.h"
+#include "kernel/core/phase.h"
 #include "kernel/lib/testing.h"
 #include "build/build_id.h"
 
 struct boot_info boot_info;
 
-/* Provided by the tracer (kernel/core/trace_boot.c); these stand in until it is linked. */
-__attribute__((weak)) void trace_boot_start(void) {}
-__attribute__((weak)) void trace_boot_finish(void) {}
 
 static void print_cpu(void)
 {
@@ -106,10 +104,12 @@ void kmain(uint32_t magic, uint64_t info_phys)
 		deliberate_fault(kernel_options.fault);
 
 	int status = KERNEL_EXIT_SUCCESS;
+	phase_begin("kernel");
 	if (kernel_options.run_tests) {
 		int failed = testing_run_all("ktest: ", kernel_options.test_filter);
 		status = failed ? KERNEL_EXIT_TEST_FAILED : KERNEL_EXIT_SUCCESS;
 	}
+	phase_end("kernel");
 	trace_boot_finish();
 	kprintf("pagescope: done, exit status %d\n", status);
 	qemu_exit(status);

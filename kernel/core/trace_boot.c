@@ -18,9 +18,6 @@
 #include "kernel/trace/tracepoints.h"
 #include "build/build_id.h"
 
-void trace_boot_start(void);
-void trace_boot_finish(void);
-
 static struct virtio_console console;
 static uint8_t stream_header[TRACE_HEADER_MAX];
 static uint64_t clock_hz;

@@ -61,7 +61,9 @@ int testing_run_all(const char *prefix, const char *filter)
 			continue;
 		runner.current = t;
 		runner.failures_in_current = 0;
+		testing_case_begin(t->name);
 		t->run();
+		testing_case_end(t->name);
 		if (runner.failures_in_current) {
 			failed++;
 			testing_output("%sFAIL %s\n", prefix, t->name);

@@ -66,8 +66,13 @@ bool testing_current_failed(void);
 
 bool testing_streq(const char *a, const char *b);
 
-/* How the runner reaches the outside world: each build provides these two. */
+/*
+ * How the runner reaches the outside world: each build provides these. testing_case_begin/end
+ * bracket every test (the kernel makes each test a traced phase; the host does nothing).
+ */
 void testing_output(const char *fmt, ...) PRINTF_LIKE(1, 2);
+void testing_case_begin(const char *name);
+void testing_case_end(const char *name);
 
 /*
  * Runs every registered test whose name starts with `filter` (NULL or "" for all), printing

@@ -9,6 +9,7 @@
  *     inside an allocation or an already released one from a valid one.
  */
 #include "kmalloc.h"
+#include "kernel/trace/tracepoints.h"
 
 static const char *const class_names[KMALLOC_CLASSES] = {
 	"kmalloc-8", "kmalloc-16", "kmalloc-32", "kmalloc-64", "kmalloc-128",
@@ -32,19 +33,41 @@ static unsigned class_of(size_t size)
 	return size <= SLAB_MIN_OBJECT ? 0 : ilog2_u64(size - 1) + 1 - ilog2_u64(SLAB_MIN_OBJECT);
 }
 
-void *kmalloc(struct kmalloc_heap *heap, size_t size)
+/* Requested and given sizes are traced as u32: larger sizes saturate. */
+static uint32_t trace_bytes(uint64_t bytes)
 {
-	if (size == 0)
-		return NULL;
-	if (size <= SLAB_MAX_OBJECT)
-		return slab_alloc(&heap->classes[class_of(size)]);
+	return bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)bytes;
+}
+
+static void *kmalloc_small(struct kmalloc_heap *heap, size_t size)
+{
+	struct slab_cache *cache = &heap->classes[class_of(size)];
+	void *ptr = slab_alloc(cache);
+	if (ptr)
+		trace_kmalloc((uint64_t)(uintptr_t)ptr, trace_bytes(size), cache->object_size);
+	return ptr;
+}
+
+static void *kmalloc_large(struct kmalloc_heap *heap, size_t size)
+{
 	uint64_t va;
 	uint64_t pages = ALIGN_UP((uint64_t)size, PAGE_SIZE) / PAGE_SIZE;
 	if (pages > heap->kernel->regions[VMM_KREGION_HEAP].pages ||
 	    vmm_alloc(heap->kernel, VMM_KREGION_HEAP, pages, PT_READ | PT_WRITE | PT_GLOBAL, &va) != VM_OK)
 		return NULL;
 	heap->large_allocations++;
+	trace_kmalloc(va, trace_bytes(size), trace_bytes(pages * PAGE_SIZE));
 	return (void *)(uintptr_t)va;
+}
+
+void *kmalloc(struct kmalloc_heap *heap, size_t size)
+{
+	if (size == 0)
+		return NULL;
+	void *ptr = size <= SLAB_MAX_OBJECT ? kmalloc_small(heap, size) : kmalloc_large(heap, size);
+	if (!ptr)
+		trace_kmalloc_fail(trace_bytes(size));
+	return ptr;
 }
 
 static enum vm_status kfree_large(struct kmalloc_heap *heap, void *ptr)
@@ -61,6 +84,7 @@ static enum vm_status kfree_large(struct kmalloc_heap *heap, void *ptr)
 		mm_log("kfree: %p is inside an allocation, not at its start\n", ptr);
 		return VM_ERR_FOREIGN_POINTER;
 	}
+	trace_kfree(q.start, trace_bytes(q.pages * PAGE_SIZE));
 	enum vm_status st = vmm_release(heap->kernel, q.start, q.pages);
 	MM_ASSERT(st == VM_OK, "kfree_large: release of %p failed: %s", ptr, vm_status_name(st));
 	heap->large_allocations--;
@@ -73,8 +97,12 @@ enum vm_status kfree(struct kmalloc_heap *heap, void *ptr)
 	const struct vmm_region *slab = &heap->kernel->regions[VMM_KREGION_SLAB];
 	if (va - slab->base < slab->pages * PAGE_SIZE) {
 		struct slab_cache *cache = slab_cache_of(heap->kernel, VMM_KREGION_SLAB, ptr);
-		if (cache >= &heap->classes[0] && cache < &heap->classes[KMALLOC_CLASSES])
-			return slab_free(cache, ptr);
+		if (cache >= &heap->classes[0] && cache < &heap->classes[KMALLOC_CLASSES]) {
+			enum vm_status st = slab_free(cache, ptr);
+			if (st == VM_OK)
+				trace_kfree(va, cache->object_size);
+			return st;
+		}
 		/* Includes a double free whose slab has been returned since: nothing of ours is there. */
 		mm_log("kfree: %p is not a kmalloc object\n", ptr);
 		return VM_ERR_FOREIGN_POINTER;

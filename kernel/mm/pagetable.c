@@ -17,6 +17,7 @@
  */
 #include "pagetable.h"
 #include "kernel/arch/amd64/pte.h"
+#include "kernel/trace/tracepoints.h"
 
 const char *vm_status_name(enum vm_status status)
 {
@@ -89,20 +90,26 @@ static void slot_write(pte_t *slot, pte_t value)
 	pt_slot_write(table, (unsigned)(slot - table), value);
 }
 
-static paddr_t alloc_table_page(struct pagetable *pt)
+/* Trace events number table levels from 1 (a page table of 4 KiB leaves) to 4 (the root). */
+#define TRACE_TABLE_LEVEL(table_level) ((uint8_t)((table_level) + 1))
+
+/* A zeroed page for a table whose entries are at `table_level`. */
+static paddr_t alloc_table_page(struct pagetable *pt, unsigned table_level)
 {
 	paddr_t pa = page_source_alloc(pt->source, 1, 1, MM_OWNER_PAGE_TABLE);
 	if (pa == PAGE_SOURCE_FAILED)
 		return pa;
 	memset(pt_table(pa), 0, PAGE_SIZE);
 	pt->table_pages++;
+	trace_pt_alloc(pa, pt->trace_context, TRACE_TABLE_LEVEL(table_level));
 	return pa;
 }
 
-static void free_table_page(struct pagetable *pt, paddr_t pa)
+static void free_table_page(struct pagetable *pt, paddr_t pa, unsigned table_level)
 {
 	MM_ASSERT(pt->table_pages > 0, "free_table_page: table page count underflow");
 	pt->table_pages--;
+	trace_pt_free(pa, pt->trace_context, TRACE_TABLE_LEVEL(table_level));
 	page_source_free(pt->source, pa, 1);
 }
 
@@ -110,7 +117,7 @@ enum vm_status pt_install_table(struct pagetable *pt, uint64_t *parent, unsigned
 				unsigned index, uint64_t software)
 {
 	MM_ASSERT(level > 0 && !pte_is_used(parent[index]), "pt_install_table: entry in use");
-	paddr_t pa = alloc_table_page(pt);
+	paddr_t pa = alloc_table_page(pt, level - 1);
 	if (pa == PAGE_SOURCE_FAILED)
 		return VM_ERR_NO_MEMORY;
 	pt_slot_write(parent, index, pte_make_table(pa, pointer_half(level, index)) | software);
@@ -124,7 +131,7 @@ bool pt_free_table_if_empty(struct pagetable *pt, uint64_t *parent, unsigned lev
 	    pt_table_used(pt_table(pte_address(e))) != 0)
 		return false;
 	pt_slot_write(parent, index, 0);
-	free_table_page(pt, pte_address(e));
+	free_table_page(pt, pte_address(e), level - 1);
 	return true;
 }
 
@@ -138,7 +145,7 @@ static enum vm_status split_chunk(struct pagetable *pt, pte_t *parent, unsigned 
 	const struct pt_chunk_ops *ops = pt->chunk_ops;
 	MM_ASSERT(ops != NULL, "split_chunk: entry %llx has a payload but no backend owns it",
 		  (unsigned long long)chunk);
-	paddr_t pa = alloc_table_page(pt);
+	paddr_t pa = alloc_table_page(pt, level - 1);
 	if (pa == PAGE_SOURCE_FAILED)
 		return VM_ERR_NO_MEMORY;
 	uint64_t *child = pt_table(pa);
@@ -154,6 +161,7 @@ static enum vm_status split_chunk(struct pagetable *pt, pte_t *parent, unsigned 
  */
 struct walk_undo {
 	uint64_t *parent[PT_LEVELS];
+	unsigned level[PT_LEVELS]; /* of the parent entry */
 	unsigned index[PT_LEVELS];
 	pte_t old[PT_LEVELS];
 	unsigned count;
@@ -167,7 +175,7 @@ static void walk_undo_apply(struct pagetable *pt, struct walk_undo *undo)
 		unsigned index = undo->index[undo->count];
 		paddr_t table = pte_address(parent[index]);
 		pt_slot_write(parent, index, undo->old[undo->count]);
-		free_table_page(pt, table);
+		free_table_page(pt, table, undo->level[undo->count] - 1);
 	}
 }
 
@@ -199,6 +207,7 @@ static pte_t *walk(struct pagetable *pt, uint64_t va, unsigned stop_level, enum 
 				return NULL;
 			}
 			undo.parent[undo.count] = table;
+			undo.level[undo.count] = level;
 			undo.index[undo.count] = index;
 			undo.old[undo.count] = e & ~PTE_COUNT_STRIPE_MASK;
 			undo.count++;
@@ -256,6 +265,8 @@ enum vm_status pt_map(struct pagetable *pt, uint64_t va, paddr_t pa, uint64_t co
 		}
 		slot_write(slot, leaf);
 		pt->mapped_pages += PT_SPAN_PAGES(level);
+		trace_vmm_map(va + i * span, pa + i * span, pt->trace_context,
+			      (uint8_t)PT_LEVEL_SHIFT(level), (uint8_t)prot);
 	}
 	return VM_OK;
 }
@@ -271,6 +282,8 @@ static void release_leaf(struct pagetable *pt, pte_t *slot, unsigned level, uint
 		pt->owned_data_pages -= pages;
 	}
 	pt->mapped_pages -= pages;
+	trace_vmm_unmap(va, pte_address(e), pt->trace_context, (uint8_t)PT_LEVEL_SHIFT(level),
+			(uint8_t)pte_leaf_prot(e));
 	slot_write(slot, pte_software(e) & ~PTE_SW_LEAF_OWNED);
 	mm_arch_invalidate_page((uintptr_t)va);
 }
@@ -345,7 +358,7 @@ enum vm_status pt_unmap(struct pagetable *pt, uint64_t va, uint64_t pages, uint6
 enum pt_protect_pass { PT_PROTECT_CHECK, PT_PROTECT_APPLY };
 
 static uint64_t protect_table(uint64_t *table, unsigned level, uint64_t base, uint64_t first,
-			      uint64_t last, unsigned prot, enum pt_protect_pass pass)
+			      uint64_t last, unsigned prot, enum pt_protect_pass pass, uint16_t context)
 {
 	uint64_t covered = 0;
 	for (unsigned i = PT_INDEX(level, first); i <= PT_INDEX(level, last); i++) {
@@ -354,13 +367,15 @@ static uint64_t protect_table(uint64_t *table, unsigned level, uint64_t base, ui
 		if (pte_is_table(e, level)) {
 			covered += protect_table(pt_table(pte_address(e)), level - 1, ebase,
 						 MAX(first, ebase),
-						 MIN(last, ebase + PT_SPAN_BYTES(level) - 1), prot, pass);
+						 MIN(last, ebase + PT_SPAN_BYTES(level) - 1), prot, pass, context);
 		} else if (pte_is_leaf(e, level)) {
 			covered += PT_SPAN_PAGES(level);
 			if (pass == PT_PROTECT_APPLY) {
 				pte_t keep = e & (PTE_ADDR_MASK | PTE_SW_FIELD_MASK);
 				pt_slot_write(table, i, keep | pte_make_leaf(pte_address(e), level, prot));
 				mm_arch_invalidate_page((uintptr_t)ebase);
+				trace_vmm_protect(ebase, pte_address(e), context,
+						  (uint8_t)PT_LEVEL_SHIFT(level), (uint8_t)prot);
 			}
 		}
 	}
@@ -376,9 +391,9 @@ enum vm_status pt_protect(struct pagetable *pt, uint64_t va, uint64_t pages, uns
 	if (st != VM_OK)
 		return st;
 	uint64_t *root = pt_table(pt->root);
-	if (protect_table(root, PT_TOP_LEVEL, 0, va, last, prot, PT_PROTECT_CHECK) != pages)
+	if (protect_table(root, PT_TOP_LEVEL, 0, va, last, prot, PT_PROTECT_CHECK, pt->trace_context) != pages)
 		return VM_ERR_NOT_MAPPED;
-	protect_table(root, PT_TOP_LEVEL, 0, va, last, prot, PT_PROTECT_APPLY);
+	protect_table(root, PT_TOP_LEVEL, 0, va, last, prot, PT_PROTECT_APPLY, pt->trace_context);
 	return VM_OK;
 }
 
@@ -432,8 +447,8 @@ void pt_activate(const struct pagetable *pt)
 
 enum vm_status pt_create_kernel(struct pagetable *pt, const struct page_source *source)
 {
-	*pt = (struct pagetable){ .source = source };
-	pt->root = alloc_table_page(pt);
+	*pt = (struct pagetable){ .source = source, .trace_context = pt->trace_context };
+	pt->root = alloc_table_page(pt, PT_TOP_LEVEL);
 	if (pt->root == PAGE_SOURCE_FAILED)
 		return VM_ERR_NO_MEMORY;
 	uint64_t *root = pt_table(pt->root);
@@ -449,8 +464,8 @@ enum vm_status pt_create_kernel(struct pagetable *pt, const struct page_source *
 enum vm_status pt_create_user(struct pagetable *pt, const struct page_source *source,
 			      const struct pagetable *kernel)
 {
-	*pt = (struct pagetable){ .source = source, .kernel = kernel };
-	pt->root = alloc_table_page(pt);
+	*pt = (struct pagetable){ .source = source, .kernel = kernel, .trace_context = pt->trace_context };
+	pt->root = alloc_table_page(pt, PT_TOP_LEVEL);
 	if (pt->root == PAGE_SOURCE_FAILED)
 		return VM_ERR_NO_MEMORY;
 	uint64_t *root = pt_table(pt->root);
@@ -469,7 +484,7 @@ static void destroy_table(struct pagetable *pt, uint64_t *table, unsigned level,
 		if (pte_is_table(e, level)) {
 			paddr_t child = pte_address(e);
 			destroy_table(pt, pt_table(child), level - 1, 0, PT_ENTRIES);
-			free_table_page(pt, child);
+			free_table_page(pt, child, level - 1);
 		} else if (pte_is_leaf(e, level) && (e & PTE_SW_LEAF_OWNED)) {
 			page_source_free(pt->source, pte_address(e), PT_SPAN_PAGES(level));
 			pt->owned_data_pages -= PT_SPAN_PAGES(level);
@@ -481,7 +496,7 @@ void pt_destroy(struct pagetable *pt)
 {
 	unsigned end = pt->kernel ? PT_KERNEL_HALF_FIRST_INDEX : PT_ENTRIES;
 	destroy_table(pt, pt_table(pt->root), PT_TOP_LEVEL, 0, end);
-	free_table_page(pt, pt->root);
+	free_table_page(pt, pt->root, PT_TOP_LEVEL);
 	MM_ASSERT(pt->table_pages == 0, "pt_destroy: %llu table pages unaccounted for",
 		  (unsigned long long)pt->table_pages);
 	pt->root = 0;

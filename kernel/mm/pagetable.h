@@ -66,6 +66,7 @@ struct pt_chunk_ops {
 
 struct pagetable {
 	paddr_t root;
+	uint16_t trace_context; /* the context id in trace events; kept by pt_create_* (vmm.c sets it) */
 	const struct page_source *source;
 	/* The kernel's table whose upper half this one shares; NULL for the kernel's own. */
 	const struct pagetable *kernel;

@@ -78,6 +78,7 @@
  */
 #include "pmm.h"
 #include "../lib/format.h"
+#include "kernel/trace/tracepoints.h"
 
 #define PMM_REGION_FLAG_METADATA 0x1u
 
@@ -376,8 +377,13 @@ static unsigned records_to_carve(const struct pmm_region *from, uint64_t first, 
  * rest of `from` stays free as a head and/or a tail. The caller has checked that the run lies in
  * `from` and that records_to_carve() spares exist.
  */
+/*
+ * Every used record is made here (allocations, claims, reservations, the pmm's own pages), so this
+ * is where the pmm_alloc trace event is emitted; `align_log2` is what the caller asked for.
+ */
 static struct pmm_region *carve_used(struct pmm *pmm, struct pmm_region *from, uint64_t first,
-				     uint64_t pages, enum mm_owner owner, uint8_t flags)
+				     uint64_t pages, enum mm_owner owner, uint8_t flags,
+				     uint8_t align_log2)
 {
 	uint64_t end = first + pages, from_end = region_end(from);
 	struct pmm_region *used;
@@ -413,6 +419,8 @@ static struct pmm_region *carve_used(struct pmm *pmm, struct pmm_region *from, u
 	hash_insert(pmm, used);
 	if (flags & PMM_REGION_FLAG_METADATA)
 		pmm->zone[zone_of_page(first)].metadata_pages += pages;
+	trace_pmm_alloc(first << PAGE_SHIFT, (uint32_t)pages, (uint8_t)zone_of_page(first), align_log2,
+			(uint8_t)owner);
 	return used;
 }
 
@@ -423,9 +431,14 @@ static inline bool can_merge(const struct pmm_region *a, const struct pmm_region
 	       zone_of_page(a->first_page) == zone_of_page(b->first_page);
 }
 
-/* Turns a used record free and merges it with free neighbours. Never needs a record. */
+/*
+ * Turns a used record free and merges it with free neighbours. Never needs a record. Every free
+ * passes here, so this is where the pmm_free trace event is emitted.
+ */
 static void release_used(struct pmm *pmm, struct pmm_region *used)
 {
+	trace_pmm_free(used->first_page << PAGE_SHIFT, (uint32_t)used->pages,
+		       (uint8_t)zone_of_page(used->first_page), used->owner);
 	hash_remove(pmm, used);
 	if (used->flags & PMM_REGION_FLAG_METADATA)
 		pmm->zone[zone_of_page(used->first_page)].metadata_pages -= used->pages;
@@ -533,7 +546,7 @@ static struct pmm_region *alloc_metadata(struct pmm *pmm, uint64_t pages)
 		return NULL;
 	MM_ASSERT(mm_phys_window == pmm->phys_window_at_init,
 		  "pmm alloc_metadata: phys_to_virt window moved since pmm_init");
-	return carve_used(pmm, from, first, pages, MM_OWNER_MM_META, PMM_REGION_FLAG_METADATA);
+	return carve_used(pmm, from, first, pages, MM_OWNER_MM_META, PMM_REGION_FLAG_METADATA, 0);
 }
 
 /* Adds one page of records to the spare pool. Returns false when no page could be had. */
@@ -614,11 +627,15 @@ paddr_t pmm_alloc_status(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zo
 		} else if (records_to_carve(from, first, pages) > pmm->spare_record_count) {
 			result = PMM_ERR_NO_RECORDS;
 		} else {
-			carve_used(pmm, from, first, pages, owner, 0);
+			carve_used(pmm, from, first, pages, owner, 0, (uint8_t)ilog2_u64(align_pages));
 			addr = first << PAGE_SHIFT;
 			replenish_bookkeeping(pmm);
 		}
 	}
+	if (result != PMM_OK)
+		trace_pmm_alloc_fail((uint32_t)pages, (uint8_t)zone,
+				     IS_POW2(align_pages) ? (uint8_t)ilog2_u64(align_pages) : 0xff,
+				     (uint8_t)owner);
 	if (status)
 		*status = result;
 	return addr;
@@ -677,7 +694,7 @@ enum pmm_status pmm_claim(struct pmm *pmm, paddr_t addr, uint64_t pages, enum mm
 		return PMM_ERR_NOT_FREE;
 	if (records_to_carve(from, first, pages) > pmm->spare_record_count)
 		return PMM_ERR_NO_RECORDS;
-	carve_used(pmm, from, first, pages, owner, 0);
+	carve_used(pmm, from, first, pages, owner, 0, 0);
 	replenish_bookkeeping(pmm);
 	return PMM_OK;
 }
@@ -742,7 +759,7 @@ static enum pmm_status reserve_range(struct pmm *pmm, uint64_t first, uint64_t e
 		if (records_to_carve(r, piece_first, piece_end - piece_first) >
 		    pmm->spare_record_count)
 			return PMM_ERR_NO_RECORDS;
-		r = carve_used(pmm, r, piece_first, piece_end - piece_first, owner, 0)->next;
+		r = carve_used(pmm, r, piece_first, piece_end - piece_first, owner, 0, 0)->next;
 	}
 	return PMM_OK;
 }

@@ -11,6 +11,9 @@
  *     never handed out is detected without reading the object (freed objects may be poisoned).
  */
 #include "slab.h"
+#include "kernel/trace/tracepoints.h"
+
+static uint16_t next_trace_id;
 
 #define SLAB_MAGIC 0x51AB51AB51AB51ABull
 #define SLAB_BITMAP_WORDS 8 /* 512 objects at the 8-byte minimum */
@@ -43,11 +46,13 @@ enum vm_status slab_cache_init(struct slab_cache *cache, const char *name, size_
 	uint32_t count = (uint32_t)((PAGE_SIZE - objects_offset(size)) / size);
 	*cache = (struct slab_cache){
 		.name = name,
+		.trace_id = next_trace_id++,
 		.object_size = size,
 		.objects_per_slab = MIN(count, SLAB_BITMAP_WORDS * 64u),
 		.kernel = kernel,
 		.region = region,
 	};
+	trace_slab_cache_create(size, cache->trace_id, name);
 	return VM_OK;
 }
 
@@ -135,7 +140,9 @@ void *slab_alloc(struct slab_cache *cache)
 		list_remove(&cache->partial, s);
 		list_push(&cache->full, s);
 	}
-	return (void *)(uintptr_t)(s->slab_va + s->objects_offset + (uint64_t)i * cache->object_size);
+	uint64_t object = s->slab_va + s->objects_offset + (uint64_t)i * cache->object_size;
+	trace_slab_alloc(object, cache->trace_id);
+	return (void *)(uintptr_t)object;
 }
 
 /* The slab holding ptr and the object's index, or NULL if ptr is not one of our objects. */
@@ -194,6 +201,7 @@ enum vm_status slab_free(struct slab_cache *cache, void *ptr)
 		mm_log("slab_free: %s: double free of %p\n", cache->name, ptr);
 		return VM_ERR_DOUBLE_FREE;
 	}
+	trace_slab_free((uint64_t)(uintptr_t)ptr, cache->trace_id);
 #ifndef NDEBUG
 	memset((char *)s + s->objects_offset + (uint64_t)i * cache->object_size, SLAB_POISON,
 	       cache->object_size);

@@ -19,6 +19,7 @@ struct slab_header; /* at the start of each slab page, see slab.c */
 
 struct slab_cache {
 	const char *name;
+	uint16_t trace_id;         /* the cache id in trace events, in creation order */
 	uint32_t object_size;      /* rounded up to 8 */
 	uint32_t objects_per_slab;
 	struct vmm_context *kernel;

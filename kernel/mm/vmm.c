@@ -16,6 +16,45 @@
  */
 #include "vmm.h"
 #include "kernel/arch/amd64/vm.h"
+#include "kernel/trace/tracepoints.h"
+
+/*
+ * Trace ids of contexts, in creation order (the kernel context, created first, is 0), and the
+ * context whose tables are active, for context_switch events.
+ */
+static uint16_t next_trace_context;
+static uint16_t active_trace_context;
+
+/* Live contexts, for snapshots; a context beyond the table's size is simply not snapshotted. */
+static struct vmm_context *live_contexts[VMM_MAX_LIVE_CONTEXTS];
+
+static void live_context_add(struct vmm_context *ctx)
+{
+	for (unsigned i = 0; i < VMM_MAX_LIVE_CONTEXTS; i++)
+		if (!live_contexts[i]) {
+			live_contexts[i] = ctx;
+			return;
+		}
+}
+
+static void live_context_remove(struct vmm_context *ctx)
+{
+	for (unsigned i = 0; i < VMM_MAX_LIVE_CONTEXTS; i++)
+		if (live_contexts[i] == ctx)
+			live_contexts[i] = NULL;
+}
+
+void vmm_for_each_context(void (*visit)(void *cookie, struct vmm_context *ctx), void *cookie)
+{
+	for (unsigned i = 0; i < VMM_MAX_LIVE_CONTEXTS; i++)
+		if (live_contexts[i])
+			visit(cookie, live_contexts[i]);
+}
+
+static uint8_t log2_of(uint64_t power_of_two)
+{
+	return (uint8_t)ilog2_u64(power_of_two);
+}
 
 const struct vmm_region vmm_kernel_regions[VMM_KREGION_COUNT] = {
 	[VMM_KREGION_SCRATCHPAD] = { "scratchpad", SCRATCHPAD_BASE, SCRATCHPAD_SIZE / PAGE_SIZE },
@@ -101,6 +140,7 @@ enum vm_status vmm_context_create(struct vmm_context *ctx, const struct vmm_conf
 	    (config->shm_region != VMM_NO_REGION && config->shm_region >= count))
 		return VM_ERR_INVALID;
 	*ctx = (struct vmm_context){
+		.pt.trace_context = next_trace_context,
 		.kind = config->kind,
 		.backend = config->backend == VMM_BACKEND_LIST ? &vmm_backend_list : &vmm_backend_pagetable,
 		.source = config->source,
@@ -117,9 +157,14 @@ enum vm_status vmm_context_create(struct vmm_context *ctx, const struct vmm_conf
 	if (st != VM_OK)
 		return st;
 	st = ctx->backend->init(ctx);
-	if (st != VM_OK)
+	if (st != VM_OK) {
 		pt_destroy(&ctx->pt);
-	return st;
+		return st;
+	}
+	next_trace_context++;
+	live_context_add(ctx);
+	trace_context_create(ctx->pt.root, ctx->pt.trace_context);
+	return VM_OK;
 }
 
 void vmm_context_destroy(struct vmm_context *ctx)
@@ -129,10 +174,14 @@ void vmm_context_destroy(struct vmm_context *ctx)
 			vmm_shm_detach(ctx, ctx->shm[i].addr);
 	ctx->backend->destroy(ctx);
 	pt_destroy(&ctx->pt);
+	live_context_remove(ctx);
+	trace_context_destroy(ctx->pt.trace_context);
 }
 
 void vmm_context_activate(const struct vmm_context *ctx)
 {
+	trace_context_switch(active_trace_context, ctx->pt.trace_context);
+	active_trace_context = ctx->pt.trace_context;
 	pt_activate(&ctx->pt);
 }
 
@@ -168,6 +217,12 @@ enum vm_status vmm_reserve(struct vmm_context *ctx, unsigned region, uint64_t pa
 	if (st == VM_OK)
 		st = ctx->backend->mark_reserved(ctx, r, *addr, pages);
 	work_end(ctx, work);
+	if (st == VM_OK)
+		trace_vmm_reserve(*addr, (uint32_t)pages, (uint32_t)ctx->last_work, ctx->pt.trace_context,
+				  (uint8_t)region, log2_of(align_pages));
+	else
+		trace_vmm_reserve_fail((uint32_t)pages, (uint32_t)ctx->last_work, ctx->pt.trace_context,
+				       (uint8_t)region, log2_of(align_pages));
 	return st;
 }
 
@@ -190,6 +245,12 @@ enum vm_status vmm_reserve_at(struct vmm_context *ctx, uint64_t addr, uint64_t p
 				    ctx->backend->mark_reserved(ctx, &ctx->regions[r], addr, pages) :
 				    VM_ERR_EXISTS;
 	work_end(ctx, work);
+	if (st == VM_OK)
+		trace_vmm_reserve(addr, (uint32_t)pages, (uint32_t)ctx->last_work, ctx->pt.trace_context,
+				  (uint8_t)r, 0);
+	else
+		trace_vmm_reserve_fail((uint32_t)pages, (uint32_t)ctx->last_work, ctx->pt.trace_context,
+				       (uint8_t)r, 0);
 	return st;
 }
 
@@ -206,6 +267,9 @@ enum vm_status vmm_release(struct vmm_context *ctx, uint64_t addr, uint64_t page
 			  vm_status_name(unmapped));
 	}
 	work_end(ctx, work);
+	if (st == VM_OK)
+		trace_vmm_release(addr, (uint32_t)pages, (uint32_t)ctx->last_work, ctx->pt.trace_context,
+				  (uint8_t)r);
 	return st;
 }
 
@@ -367,7 +431,36 @@ enum vm_status vmm_brk(struct vmm_context *ctx, uint64_t new_break, uint64_t *br
 		ctx->brk = new_break;
 	*break_out = ctx->brk;
 	work_end(ctx, work);
+	/* The heap reservation grows or shrinks at its end: traced as a reserve or release of the delta. */
+	uint64_t delta_start = region->base + MIN(old_pages, new_pages) * PAGE_SIZE;
+	uint32_t delta_pages = (uint32_t)(old_pages > new_pages ? old_pages - new_pages : new_pages - old_pages);
+	if (st == VM_OK && new_pages > old_pages)
+		trace_vmm_reserve(delta_start, delta_pages, (uint32_t)ctx->last_work, ctx->pt.trace_context,
+				  (uint8_t)ctx->brk_region, 0);
+	else if (st == VM_OK && new_pages < old_pages)
+		trace_vmm_release(delta_start, delta_pages, (uint32_t)ctx->last_work, ctx->pt.trace_context,
+				  (uint8_t)ctx->brk_region);
+	else if (st != VM_OK && new_pages > old_pages)
+		trace_vmm_reserve_fail(delta_pages, (uint32_t)ctx->last_work, ctx->pt.trace_context,
+				       (uint8_t)ctx->brk_region, 0);
 	return st;
+}
+
+void vmm_for_each_free_run(struct vmm_context *ctx, unsigned region, vmm_free_run_visitor visit,
+			   void *cookie)
+{
+	const struct vmm_region *r = &ctx->regions[region];
+	uint64_t end = region_end(r);
+	for (uint64_t addr = r->base; addr < end && addr >= r->base;) {
+		struct vmm_extent extent;
+		ctx->backend->query(ctx, r, addr, &extent);
+		MM_ASSERT(extent.pages > 0 && extent.start <= addr,
+			  "vmm_for_each_free_run: backend returned an empty extent at %#llx",
+			  (unsigned long long)addr);
+		if (extent.state == VMM_RANGE_FREE)
+			visit(cookie, extent.start, extent.pages);
+		addr = extent.start + extent.pages * PAGE_SIZE;
+	}
 }
 
 /* --- shared memory -------------------------------------------------------------------------- */

@@ -166,6 +166,17 @@ enum vm_status vmm_shm_attach(struct vmm_context *ctx, struct vmm_shm *shm, unsi
 /* Unmaps and releases an attachment made by vmm_shm_attach; VM_ERR_NOT_MAPPED if none at addr. */
 enum vm_status vmm_shm_detach(struct vmm_context *ctx, uint64_t addr);
 
+/*
+ * Calls `visit` for every maximal free run of `region` in address order (from the backend's
+ * bookkeeping: what a trace snapshot records). O(extents in the region) backend queries.
+ */
+typedef void (*vmm_free_run_visitor)(void *cookie, uint64_t start, uint64_t pages);
+void vmm_for_each_free_run(struct vmm_context *ctx, unsigned region, vmm_free_run_visitor visit,
+			   void *cookie);
+/* Calls `visit` for every live context, in creation order (at most VMM_MAX_LIVE_CONTEXTS). */
+#define VMM_MAX_LIVE_CONTEXTS 64
+void vmm_for_each_context(void (*visit)(void *cookie, struct vmm_context *ctx), void *cookie);
+
 /* Bytes of the backend's bookkeeping, and page-table pages, for benchmarks and traces. */
 uint64_t vmm_bookkeeping_bytes(const struct vmm_context *ctx);
 uint64_t vmm_page_table_pages(const struct vmm_context *ctx);

@@ -1,0 +1,51 @@
+/* Phase boundaries and allocator snapshots; see phase.h. Nothing is done while tracing is off. */
+#include "phase.h"
+#include "memory.h"
+#include "kernel/trace/tracepoints.h"
+
+static bool snapshot_pmm_extent(void *cookie, const struct pmm_region_info *extent)
+{
+	(void)cookie;
+	trace_pmm_snapshot_add(extent->base, extent->pages);
+	return true;
+}
+
+static void snapshot_vmm_run(void *cookie, uint64_t start, uint64_t pages)
+{
+	(void)cookie;
+	trace_vmm_snapshot_add(start, pages);
+}
+
+static void snapshot_context(void *cookie, struct vmm_context *ctx)
+{
+	(void)cookie;
+	for (unsigned r = 0; r < ctx->region_count; r++) {
+		trace_vmm_snapshot_begin(ctx->pt.trace_context, (uint8_t)r);
+		vmm_for_each_free_run(ctx, r, snapshot_vmm_run, NULL);
+		trace_vmm_snapshot_end();
+	}
+}
+
+static void snapshot_allocators(void)
+{
+	if (!trace_enabled)
+		return;
+	struct pmm_stats stats;
+	pmm_get_stats(&kernel_pmm, &stats);
+	trace_pmm_snapshot_begin(stats.free_pages);
+	pmm_for_each_free_extent(&kernel_pmm, snapshot_pmm_extent, NULL);
+	trace_pmm_snapshot_end();
+	vmm_for_each_context(snapshot_context, NULL);
+}
+
+void phase_begin(const char *name)
+{
+	trace_phase_begin(name);
+	snapshot_allocators();
+}
+
+void phase_end(const char *name)
+{
+	snapshot_allocators();
+	trace_phase_end(name);
+}
