@@ -83,6 +83,7 @@ help:
 	@echo "make run         boot in QEMU (MEM=$(MEM) ARGS='$(ARGS)' CPU=$(CPU) QEMU_FLAGS=...); exit status = kernel's"
 	@echo "make gdb         boot halted with a gdb stub on :1234 and attach gdb with symbols"
 	@echo "make test        host C tests, Python tests, QEMU boot tests"
+	@echo "make trace       boot with tracing, capture the event stream (OUT=, VMM=, ICOUNT=1), check it"
 	@echo "make bench-host  host microbenchmarks"
 	@echo "make report      the main job (see README)"
 	@echo "make deps        install what the build needs from Debian packages"

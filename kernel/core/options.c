@@ -70,8 +70,13 @@ static const char *parse_fault(struct kernel_options *o, const struct cmdline_wo
 
 static const char *parse_scenario(struct kernel_options *o, const struct cmdline_word *w)
 {
-	if (!w->value[0])
-		return "a scenario name";
+	/* No scenario is built in yet: refusing beats booting and quietly running nothing. */
+	static const char *const known_scenarios[] = { NULL };
+	bool known = false;
+	for (size_t i = 0; known_scenarios[i]; i++)
+		known |= !strcmp(known_scenarios[i], w->value);
+	if (!known)
+		return "a known scenario (none are built in yet)";
 	memcpy(string_storage[1], w->value, sizeof(w->value));
 	o->scenario = string_storage[1];
 	return NULL;

@@ -66,6 +66,7 @@ BOOT_TIMEOUT=5 boot harness-detects-hang 124 "fault=hang" 512M max 'fault test: 
 # A bad command line is refused with a clear message, not run with a guessed configuration.
 boot cmdline-unknown-option 5 "tset" 512M max "unknown option 'tset'" 'refusing to run'
 boot cmdline-bad-value 5 "vmm=lists" 512M max "option 'vmm=lists' not understood: expected pagetable or list"
+boot cmdline-unknown-scenario 5 "scenario=nosuch" 512M max "option 'scenario=nosuch' not understood"
 
 echo "boot: $passed passed, $failed failed"
 [ $failed -eq 0 ]
