@@ -27,44 +27,50 @@ static const char *parse_test(struct kernel_options *o, const struct cmdline_wor
 	return NULL;
 }
 
+/* Value names, indexed by the enum they set; also what options_describe prints. */
+static const char *const vmm_names[] = { [VMM_BACKEND_PAGETABLE] = "pagetable", [VMM_BACKEND_LIST] = "list" };
+static const char *const trace_names[] = { [TRACE_MODE_LOSSLESS] = "on", [TRACE_MODE_DROP] = "drop",
+					   [TRACE_MODE_OFF] = "off" };
+static const char *const fault_names[] = { [FAULT_TEST_NONE] = "none", [FAULT_TEST_READ] = "read",
+					   [FAULT_TEST_WRITE] = "write", [FAULT_TEST_EXEC] = "exec",
+					   [FAULT_TEST_TRIPLE] = "triple", [FAULT_TEST_HANG] = "hang" };
+
+/* Sets *out to the index of `value` among `names` (from `first` on); false if it is none of them. */
+static bool parse_enum(const char *value, const char *const *names, unsigned count, unsigned first,
+		       unsigned *out)
+{
+	for (unsigned i = first; i < count; i++)
+		if (!strcmp(names[i], value)) {
+			*out = i;
+			return true;
+		}
+	return false;
+}
+
 static const char *parse_vmm(struct kernel_options *o, const struct cmdline_word *w)
 {
-	if (!strcmp(w->value, "pagetable"))
-		o->vmm = VMM_BACKEND_PAGETABLE;
-	else if (!strcmp(w->value, "list"))
-		o->vmm = VMM_BACKEND_LIST;
-	else
+	unsigned v;
+	if (!parse_enum(w->value, vmm_names, ARRAY_SIZE(vmm_names), 0, &v))
 		return "pagetable or list";
+	o->vmm = (enum vmm_backend_kind)v;
 	return NULL;
 }
 
 static const char *parse_trace(struct kernel_options *o, const struct cmdline_word *w)
 {
-	if (!strcmp(w->value, "on"))
-		o->trace = TRACE_MODE_LOSSLESS;
-	else if (!strcmp(w->value, "drop"))
-		o->trace = TRACE_MODE_DROP;
-	else if (!strcmp(w->value, "off"))
-		o->trace = TRACE_MODE_OFF;
-	else
+	unsigned v;
+	if (!parse_enum(w->value, trace_names, ARRAY_SIZE(trace_names), 0, &v))
 		return "on, drop or off";
+	o->trace = (enum trace_mode)v;
 	return NULL;
 }
 
 static const char *parse_fault(struct kernel_options *o, const struct cmdline_word *w)
 {
-	if (!strcmp(w->value, "read"))
-		o->fault = FAULT_TEST_READ;
-	else if (!strcmp(w->value, "write"))
-		o->fault = FAULT_TEST_WRITE;
-	else if (!strcmp(w->value, "exec"))
-		o->fault = FAULT_TEST_EXEC;
-	else if (!strcmp(w->value, "triple"))
-		o->fault = FAULT_TEST_TRIPLE;
-	else if (!strcmp(w->value, "hang"))
-		o->fault = FAULT_TEST_HANG;
-	else
+	unsigned v;
+	if (!parse_enum(w->value, fault_names, ARRAY_SIZE(fault_names), FAULT_TEST_READ, &v))
 		return "read, write, exec, triple or hang";
+	o->fault = (enum fault_test)v;
 	return NULL;
 }
 
@@ -133,9 +139,6 @@ void options_parse(struct kernel_options *o, const char *cmdline, void (*report)
 
 void options_describe(const struct kernel_options *o, char *buf, unsigned long size)
 {
-	static const char *const vmm_names[] = { "pagetable", "list" };
-	static const char *const trace_names[] = { "on", "drop", "off" };
-	static const char *const fault_names[] = { "none", "read", "write", "exec", "triple", "hang" };
 	ksnprintf(buf, size, "test=%s vmm=%s trace=%s fault=%s scenario=%s seed=%lu",
 		  !o->run_tests ? "no" : o->test_filter[0] ? o->test_filter : "all",
 		  vmm_names[o->vmm], trace_names[o->trace], fault_names[o->fault],
