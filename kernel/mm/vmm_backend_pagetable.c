@@ -96,9 +96,73 @@ static unsigned ceil_log2(uint64_t x)
 	return x <= 1 ? 0 : ilog2_u64(x - 1) + 1;
 }
 
+#define WORD_BITS 64u
+#define LEAF_WORDS (PT_ENTRIES / WORD_BITS)
+
+/* Longest run of set bits in a bitmap of LEAF_WORDS words (bit j of word w is entry 64w + j). */
+static uint64_t longest_run(const uint64_t *words)
+{
+	uint64_t best = 0, carry = 0; /* carry: the run reaching the start of the current word */
+	for (unsigned w = 0; w < LEAF_WORDS; w++) {
+		uint64_t x = words[w];
+		if (x == ~0ull) {
+			carry += WORD_BITS;
+			continue;
+		}
+		unsigned low = (unsigned)__builtin_ctzll(~x), high = (unsigned)__builtin_clzll(~x);
+		best = MAX(best, carry + low);
+		carry = high;
+		/* x has a clear bit, so low + high < 64: drop both end runs, measure the inner ones. */
+		x &= (~0ull << low) & (~0ull >> high);
+		while (x) {
+			unsigned at = (unsigned)__builtin_ctzll(x);
+			unsigned len = (unsigned)__builtin_ctzll(~(x >> at));
+			best = MAX(best, len);
+			x &= ~(((1ull << len) - 1) << at);
+		}
+	}
+	return MAX(best, carry);
+}
+
+static pte_t summary_bits(enum summary_kind kind, bool free_prefix, bool free_suffix, bool has_start,
+			  uint64_t best)
+{
+	unsigned bits = (unsigned)kind | (free_prefix ? SUM_FREE_PREFIX : 0) |
+			(free_suffix ? SUM_FREE_SUFFIX : 0) | (has_start ? SUM_HAS_START : 0);
+	if (kind == SUMMARY_MIXED)
+		bits |= ceil_log2(best) << SUM_MAXRUN_SHIFT;
+	return (pte_t)bits << PTE_SW_FIELD_SHIFT;
+}
+
+/*
+ * summarize() for a table of 4 KiB entries: a bitmap of the free entries, built in one branch-free
+ * pass, then the runs found word by word (one step per run, not per entry).
+ */
+static pte_t summarize_leaves(const uint64_t *table)
+{
+	uint64_t free[LEAF_WORDS];
+	pte_t any = 0, all = ~(pte_t)0;
+	for (unsigned w = 0; w < LEAF_WORDS; w++) {
+		uint64_t bits = 0;
+		for (unsigned j = 0; j < WORD_BITS; j++) {
+			pte_t e = table[w * WORD_BITS + j];
+			any |= e;
+			all &= e;
+			bits |= (uint64_t)((e & RES_RESERVED) == 0) << j;
+		}
+		free[w] = bits;
+	}
+	enum summary_kind kind = !(any & RES_RESERVED) ? SUMMARY_ALL_FREE :
+				 (all & RES_RESERVED) ? SUMMARY_FULL : SUMMARY_MIXED;
+	return summary_bits(kind, free[0] & 1, free[LEAF_WORDS - 1] >> 63, (any & RES_START) != 0,
+			    kind == SUMMARY_MIXED ? longest_run(free) : 0);
+}
+
 /* Software field for a pointer to `table` (whose entries are at `level`). */
 static pte_t summarize(const uint64_t *table, unsigned level)
 {
+	if (level == 0)
+		return summarize_leaves(table);
 	unsigned free_children = 0, full_children = 0;
 	bool has_start = false;
 	uint64_t run = 0, best = 0;
@@ -119,20 +183,134 @@ static pte_t summarize(const uint64_t *table, unsigned level)
 	best = MAX(best, run);
 	enum summary_kind kind = free_children == PT_ENTRIES ? SUMMARY_ALL_FREE :
 				 full_children == PT_ENTRIES ? SUMMARY_FULL : SUMMARY_MIXED;
-	struct summary first = entry_summary(table[0], level);
-	struct summary last = entry_summary(table[PT_ENTRIES - 1], level);
-	unsigned bits = (unsigned)kind | (first.free_prefix ? SUM_FREE_PREFIX : 0) |
-			(last.free_suffix ? SUM_FREE_SUFFIX : 0) | (has_start ? SUM_HAS_START : 0);
-	if (kind == SUMMARY_MIXED)
-		bits |= ceil_log2(best) << SUM_MAXRUN_SHIFT;
-	return (pte_t)bits << PTE_SW_FIELD_SHIFT;
+	return summary_bits(kind, entry_summary(table[0], level).free_prefix,
+			    entry_summary(table[PT_ENTRIES - 1], level).free_suffix, has_start, best);
 }
 
-/* Re-summarises the table under entry i; true if the entry changed. */
-static bool refresh(uint64_t *table, unsigned level, unsigned i)
+/* summarize(), counted as the work it is: every entry of the table is read. */
+static pte_t recount(struct vmm_context *ctx, const uint64_t *table, unsigned level)
+{
+	ctx->backend_work += PT_ENTRIES;
+	return summarize(table, level);
+}
+
+/* --- leaf summaries, kept incrementally ------------------------------------------------------ */
+
+/*
+ * A leaf table's summary changes with nearly every reservation but rarely by much, so after
+ * entries [first, last] changed it is derived from the old one (exact by the invariant), proving
+ * what the change can affect with scans next to the range, and recounted (512 entries) only when
+ * that fails:
+ *   mark  (free -> reserved): no run grows, so the longest keeps its log2 bucket B as long as a
+ *         piece left next to the range still has more than 2^(B-1) pages (B = 0: one page).
+ *   clear (-> free): only the run through the range grows, to L + len + R where L and R are the
+ *         old free runs on either side (each at most 2^B, so the scans are short); a reserved
+ *         entry next to the range proves the table is not all free; a start right after the
+ *         range, or in the reserved run before it, proves the table still holds a start.
+ * Scans count as work, one per entry read.
+ */
+struct leaf_change {
+	bool marked; /* free -> reserved; otherwise -> free */
+	unsigned first, last;
+	bool start; /* marked: RES_START was set in the range */
+};
+
+/* Free entries from index i stepping by `step` (+1 or -1), at most `cap`. */
+static unsigned free_entries_from(struct vmm_context *ctx, const uint64_t *table, int i, int step,
+				  unsigned cap)
+{
+	unsigned n = 0;
+	for (; n < cap && i >= 0 && i < (int)PT_ENTRIES && !(table[i] & RES_RESERVED); i += step)
+		n++;
+	ctx->backend_work += n + 1;
+	return n;
+}
+
+static bool leaf_reserved(const uint64_t *table, int i)
+{
+	return i >= 0 && i < (int)PT_ENTRIES && (table[i] & RES_RESERVED);
+}
+
+/* A reservation start outside [first, last]: right after it, or in the reserved run before it. */
+static bool start_survives(struct vmm_context *ctx, const uint64_t *table, unsigned first,
+			   unsigned last)
+{
+	if (last + 1 < PT_ENTRIES && (table[last + 1] & RES_START))
+		return true;
+	for (int i = (int)first - 1; leaf_reserved(table, i); i--) {
+		ctx->backend_work++;
+		if (table[i] & RES_START)
+			return true;
+	}
+	return false;
+}
+
+/* The new summary after a mark, or 0 (never a valid field for a marked table) if unproven. */
+static pte_t leaf_summary_after_mark(struct vmm_context *ctx, const uint64_t *table, unsigned bits,
+				     const struct leaf_change *c)
+{
+	unsigned kind = bits & SUM_KIND_MASK, bucket = (bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK;
+	if (kind == SUMMARY_ALL_FREE) {
+		if (c->first == 0 && c->last == PT_ENTRIES - 1)
+			return summary_bits(SUMMARY_FULL, false, false, c->start, 0);
+		return summary_bits(SUMMARY_MIXED, c->first > 0, c->last < PT_ENTRIES - 1, c->start,
+				    MAX(c->first, PT_ENTRIES - 1 - c->last));
+	}
+	if (kind != SUMMARY_MIXED)
+		return 0;
+	unsigned need = bucket == 0 ? 1 : (1u << (bucket - 1)) + 1;
+	if (free_entries_from(ctx, table, (int)c->first - 1, -1, need) < need &&
+	    free_entries_from(ctx, table, (int)c->last + 1, 1, need) < need)
+		return 0;
+	return summary_bits(SUMMARY_MIXED, (bits & SUM_FREE_PREFIX) && c->first > 0,
+			    (bits & SUM_FREE_SUFFIX) && c->last < PT_ENTRIES - 1,
+			    (bits & SUM_HAS_START) || c->start, (uint64_t)1 << bucket);
+}
+
+/* The new summary after a clear, or 0 (never a valid field for a table with a free page). */
+static pte_t leaf_summary_after_clear(struct vmm_context *ctx, const uint64_t *table, unsigned bits,
+				      const struct leaf_change *c)
+{
+	unsigned kind = bits & SUM_KIND_MASK, bucket = (bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK;
+	unsigned first = c->first, last = c->last, len = last - first + 1;
+	if (kind == SUMMARY_ALL_FREE ||
+	    (!leaf_reserved(table, (int)first - 1) && !leaf_reserved(table, (int)last + 1)))
+		return 0; /* may have become all free */
+	bool has_start = (bits & SUM_HAS_START) && start_survives(ctx, table, first, last);
+	if ((bits & SUM_HAS_START) && !has_start)
+		return 0;
+	uint64_t longest;
+	if (kind == SUMMARY_FULL) {
+		longest = len;
+	} else if (((uint64_t)1 << bucket) >= PT_ENTRIES - 1) {
+		longest = (uint64_t)1 << bucket; /* a reserved entry is left: no run can pass 2^bucket */
+	} else {
+		uint64_t through = free_entries_from(ctx, table, (int)first - 1, -1, PT_ENTRIES) + len +
+				   free_entries_from(ctx, table, (int)last + 1, 1, PT_ENTRIES);
+		longest = MAX(through, (uint64_t)1 << bucket);
+	}
+	return summary_bits(SUMMARY_MIXED, (bits & SUM_FREE_PREFIX) || first == 0,
+			    (bits & SUM_FREE_SUFFIX) || last == PT_ENTRIES - 1, has_start, longest);
+}
+
+/*
+ * Re-summarises the table under entry i (at `level`); true if the entry changed. `change` says
+ * what happened to a leaf table (level 1) so its summary can be derived; NULL recounts.
+ */
+static bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned i,
+		    const struct leaf_change *change)
 {
 	pte_t old = table[i] & ~PTE_COUNT_STRIPE_MASK;
-	pte_t now = (old & ~PTE_SW_FIELD_MASK) | summarize(child_table(old), level - 1);
+	const uint64_t *child = child_table(old);
+	pte_t software = 0;
+	if (level == 1 && change) {
+		unsigned bits = (unsigned)(pte_software(old) >> PTE_SW_FIELD_SHIFT);
+		software = change->marked ? leaf_summary_after_mark(ctx, child, bits, change) :
+					    leaf_summary_after_clear(ctx, child, bits, change);
+	}
+	if (!software)
+		software = recount(ctx, child, level - 1);
+	pte_t now = (old & ~PTE_SW_FIELD_MASK) | software;
 	if (now == old)
 		return false;
 	pt_slot_write(table, i, now);
@@ -150,6 +328,34 @@ static uint64_t entry_base(unsigned level, uint64_t base, unsigned i)
 static uint64_t entry_last(unsigned level, uint64_t ebase)
 {
 	return ebase + PT_SPAN_BYTES(level) - 1;
+}
+
+/* --- first-free hint ------------------------------------------------------------------------ */
+
+/* Every page under entry e (at `level`) is reserved. */
+static bool entry_full(pte_t e, unsigned level)
+{
+	if (pte_is_table(e, level))
+		return ((pte_software(e) >> PTE_SW_FIELD_SHIFT) & SUM_KIND_MASK) == SUMMARY_FULL;
+	return (e & RES_RESERVED) != 0;
+}
+
+/* Entry i may now hold a free page. */
+static void hint_lower(uint64_t *table, unsigned i)
+{
+	if (i < pte_hint_read(table))
+		pte_hint_write(table, i);
+}
+
+/* The entry at the hint became full: move the hint past the full entries that follow. */
+static void hint_advance(struct vmm_context *ctx, uint64_t *table, unsigned level)
+{
+	unsigned hint = pte_hint_read(table);
+	while (hint < PTE_HINT_MAX && entry_full(table[hint], level)) {
+		ctx->backend_work++;
+		hint++;
+	}
+	pte_hint_write(table, hint);
 }
 
 /* --- search --------------------------------------------------------------------------------- */
@@ -208,10 +414,43 @@ static bool worth_entering(const struct search *s, const struct summary *c)
 	       (s->run_pages > 0 && c->free_prefix && s->run_pages + c->maxrun >= s->min_pages);
 }
 
+/*
+ * With no run carried in, can entry e be passed over without a look inside? Yes when it is full,
+ * or when its longest inner run is too short and no run leaves it through its end. Holds for any
+ * clipped part of the entry too. Decided from the raw bits: this is the search's inner loop.
+ */
+static bool nothing_starts_here(pte_t e, unsigned level, uint64_t min_pages)
+{
+	if (!pte_is_table(e, level))
+		return (e & RES_RESERVED) != 0;
+	unsigned bits = (unsigned)(pte_software(e) >> PTE_SW_FIELD_SHIFT);
+	unsigned kind = bits & SUM_KIND_MASK;
+	return kind == SUMMARY_FULL ||
+	       (kind == SUMMARY_MIXED && !(bits & SUM_FREE_SUFFIX) &&
+		((uint64_t)1 << ((bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK)) < min_pages);
+}
+
 static bool search_table(struct search *s, const uint64_t *table, unsigned level, uint64_t base,
 			 uint64_t first, uint64_t last)
 {
-	for (unsigned i = PT_INDEX(level, first); i <= PT_INDEX(level, last); i++) {
+	unsigned i = PT_INDEX(level, first), end = PT_INDEX(level, last);
+	unsigned hint = pte_hint_read(table);
+	s->ctx->backend_work++;
+	if (i < hint) {
+		/* Entries below the hint are full: the carried run ends at the first of them. */
+		if (run_end(s))
+			return true;
+		i = hint;
+	}
+	for (; i <= end; i++) {
+		if (s->run_pages == 0) {
+			unsigned from = i;
+			while (i <= end && nothing_starts_here(table[i], level, s->min_pages))
+				i++;
+			s->ctx->backend_work += i - from;
+			if (i > end)
+				break;
+		}
 		s->ctx->backend_work++;
 		uint64_t ebase = entry_base(level, base, i);
 		uint64_t lo = MAX(first, ebase), hi = MIN(last, entry_last(level, ebase));
@@ -266,9 +505,12 @@ struct mark {
 
 #define NO_START_PAGE 1
 
-/* Marks [first, last] reserved below `table`; *changed when the table changed. */
 static enum vm_status mark_table(struct mark *m, uint64_t *table, unsigned level, uint64_t base,
-				 uint64_t first, uint64_t last, bool *changed)
+				 uint64_t first, uint64_t last, bool *changed);
+
+/* Marks [first, last] reserved in the entries of `table`; *changed when one of them changed. */
+static enum vm_status mark_entries(struct mark *m, uint64_t *table, unsigned level, uint64_t base,
+				   uint64_t first, uint64_t last, bool *changed)
 {
 	for (unsigned i = PT_INDEX(level, first); i <= PT_INDEX(level, last); i++) {
 		m->ctx->backend_work++;
@@ -293,7 +535,11 @@ static enum vm_status mark_table(struct mark *m, uint64_t *table, unsigned level
 		bool child_changed = false;
 		enum vm_status st = mark_table(m, child_table(table[i]), level - 1, ebase, lo, hi,
 					       &child_changed);
-		if (child_changed && refresh(table, level, i))
+		struct leaf_change change = { .marked = true,
+					      .first = PT_INDEX(0, lo),
+					      .last = PT_INDEX(0, hi),
+					      .start = m->start >= lo && m->start <= hi };
+		if (child_changed && refresh(m->ctx, table, level, i, &change))
 			*changed = true;
 		if (st != VM_OK)
 			return st;
@@ -301,11 +547,23 @@ static enum vm_status mark_table(struct mark *m, uint64_t *table, unsigned level
 	return VM_OK;
 }
 
+/* Marks [first, last] reserved below `table`, then moves its hint past what became full. */
+static enum vm_status mark_table(struct mark *m, uint64_t *table, unsigned level, uint64_t base,
+				 uint64_t first, uint64_t last, bool *changed)
+{
+	enum vm_status st = mark_entries(m, table, level, base, first, last, changed);
+	unsigned hint = pte_hint_read(table);
+	if (PT_INDEX(level, first) <= hint && hint <= PT_INDEX(level, last))
+		hint_advance(m->ctx, table, level);
+	return st;
+}
+
 /* Clears reservation bits in [first, last] below `table`, freeing tables that become empty. */
 static bool clear_table(struct vmm_context *ctx, uint64_t *table, unsigned level, uint64_t base,
 			uint64_t first, uint64_t last)
 {
 	bool changed = false;
+	hint_lower(table, PT_INDEX(level, first)); /* every entry in the range gets a free page */
 	for (unsigned i = PT_INDEX(level, first); i <= PT_INDEX(level, last); i++) {
 		ctx->backend_work++;
 		uint64_t ebase = entry_base(level, base, i);
@@ -313,8 +571,11 @@ static bool clear_table(struct vmm_context *ctx, uint64_t *table, unsigned level
 		pte_t e = table[i] & ~PTE_COUNT_STRIPE_MASK;
 		if (pte_is_table(e, level)) {
 			bool child_changed = clear_table(ctx, child_table(e), level - 1, ebase, lo, hi);
+			struct leaf_change change = { .marked = false,
+						      .first = PT_INDEX(0, lo),
+						      .last = PT_INDEX(0, hi) };
 			if (pt_free_table_if_empty(&ctx->pt, table, level, i) ||
-			    (child_changed && refresh(table, level, i)))
+			    (child_changed && refresh(ctx, table, level, i, &change)))
 				changed = true;
 		} else if (e & RES_RESERVED) {
 			MM_ASSERT(level == 0 || (lo == ebase && hi == entry_last(level, ebase)),
@@ -542,8 +803,7 @@ static uint64_t split_child(void *cookie, uint64_t chunk, unsigned child_level, 
 
 static uint64_t summarize_for_pt(void *cookie, const uint64_t *table, unsigned level)
 {
-	(void)cookie;
-	return summarize(table, level);
+	return recount(cookie, table, level);
 }
 
 /*
@@ -570,7 +830,7 @@ static enum vm_status split_at(struct vmm_context *ctx, uint64_t boundary)
 			uint64_t *child = child_table(table[i]);
 			for (unsigned c = 0; c < PT_ENTRIES; c++)
 				pt_slot_write(child, c, split_child(NULL, e, level - 1, c));
-			refresh(table, level, i);
+			refresh(ctx, table, level, i, NULL);
 		}
 		table = child_table(table[i]);
 	}
@@ -591,7 +851,7 @@ static void refresh_path(struct vmm_context *ctx, uint64_t addr)
 		table = child_table(e);
 	}
 	for (level++; level <= PT_TOP_LEVEL; level++)
-		refresh(path[level], level, PT_INDEX(level, addr));
+		refresh(ctx, path[level], level, PT_INDEX(level, addr), NULL);
 }
 
 static enum vm_status pagetable_resize(struct vmm_context *ctx, const struct vmm_region *region,

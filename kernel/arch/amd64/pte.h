@@ -20,6 +20,9 @@
  *     10 bits) striped over bits 9..11 of the table's entries 0..3 (entry k holds count bits
  *     3k..3k+2). These bits are ignored by the CPU at every level, present or not, so the count
  *     costs no memory. An entry is "used" when any bit outside the stripe is set.
+ *   - bits 9..11 of entries 4..6, "hint stripe": a 9-bit value the pagetable bookkeeping backend
+ *     keeps per table (vmm_backend_pagetable.c says what it means). Like the count it is ignored by
+ *     the CPU, does not make an entry "used", and pt_slot_write keeps it; a new table starts at 0.
  *   - bits 52..62, "software field": ignored by the CPU in non-leaf entries; in leaf entries 59..62
  *     are protection keys, which are ignored while CR4.PKE/PKS are off (this kernel never sets
  *     them). Leaf entries only use 52..54 anyway. The VMM layer owns bit 54 of leaves (OWNED);
@@ -66,6 +69,10 @@ typedef uint64_t pte_t;
 #define PTE_COUNT_STRIPE_SHIFT 9
 #define PTE_COUNT_STRIPE_MASK ((pte_t)7 << PTE_COUNT_STRIPE_SHIFT)
 #define PTE_COUNT_STRIPE_ENTRIES 4u
+
+#define PTE_HINT_STRIPE_FIRST 4u
+#define PTE_HINT_STRIPE_ENTRIES 3u
+#define PTE_HINT_MAX 511u
 
 #define PTE_SW_FIELD_SHIFT 52
 #define PTE_SW_FIELD_MASK ((pte_t)0x7FF << PTE_SW_FIELD_SHIFT)
@@ -157,6 +164,25 @@ static inline void pte_stripe_write(pte_t *table, unsigned count)
 	for (unsigned k = 0; k < PTE_COUNT_STRIPE_ENTRIES; k++) {
 		pte_t part = (pte_t)((count >> (3 * k)) & 7) << PTE_COUNT_STRIPE_SHIFT;
 		table[k] = (table[k] & ~PTE_COUNT_STRIPE_MASK) | part;
+	}
+}
+
+/* Hint stripe: entry 4 + k of a table holds bits 3k..3k+2 of the table's 9-bit hint. */
+static inline unsigned pte_hint_read(const pte_t *table)
+{
+	unsigned hint = 0;
+	for (unsigned k = 0; k < PTE_HINT_STRIPE_ENTRIES; k++)
+		hint |= (unsigned)((table[PTE_HINT_STRIPE_FIRST + k] & PTE_COUNT_STRIPE_MASK) >>
+				   PTE_COUNT_STRIPE_SHIFT) << (3 * k);
+	return hint;
+}
+
+static inline void pte_hint_write(pte_t *table, unsigned hint)
+{
+	for (unsigned k = 0; k < PTE_HINT_STRIPE_ENTRIES; k++) {
+		pte_t *slot = &table[PTE_HINT_STRIPE_FIRST + k];
+		pte_t part = (pte_t)((hint >> (3 * k)) & 7) << PTE_COUNT_STRIPE_SHIFT;
+		*slot = (*slot & ~PTE_COUNT_STRIPE_MASK) | part;
 	}
 }
 
