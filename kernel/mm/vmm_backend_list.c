@@ -1,31 +1,39 @@
 /*
  * VMM bookkeeping as an ordered list of ranges per region: every page of a region belongs to
  * exactly one record, either a maximal free run or one reservation. The list is indexed by an AVL
- * tree keyed by start address, each node augmented with the longest free record in its subtree.
+ * tree keyed by start address, with parent links, each node augmented with the longest free
+ * record in its subtree.
  *
  * Search ("lowest maximal free run >= n pages at or after from", the placement policy is vmm.c's):
- * descend, skipping subtrees whose longest free record is < n; go left first, so the first
- * record found is the lowest. Bound: O(log r) nodes for r records (a left subtree is entered only
- * if it holds a fit, except along the one path where `from` cuts the tree), whatever the number
- * of mapped pages. Mark, release and resize: O(log r) (lookup, at most two inserts or removes,
- * path refresh).
+ * one descent towards `from`, skipping subtrees whose longest free record is < n, then one climb
+ * back through the nodes it went left at (in address order) and one descent into the first right
+ * subtree that holds a fit. Bound: O(log r) nodes for r records, whatever the number of mapped
+ * pages. Mark, release and resize: one lookup, O(1) neighbour steps, at most two inserts or removes
+ * next to a known record, and retraces that climb only while a height or maximum changes (plus
+ * at most one rotation per level): O(log r). No recursion.
  *
  * Invariants:
  *   - The records of a region tile it: sorted, adjacent, no gaps, no overlap.
  *   - No two free records are adjacent (release merges), so a free record is a maximal free run.
- *   - node->max_free = longest free record in the subtree; node->height = AVL height; |balance| <= 1.
+ *   - node->max_free = longest free record in the subtree; node->height = AVL height; |balance| <= 1;
+ *     child->parent == node.
+ *   - state->found is NULL or the free record find_free_run last returned, unchanged since:
+ *     every call that changes records clears it (so it never points at a freed record).
  * Records are carved from pages of the page source (owner MM_OWNER_MM_META), 4 KiB at a time; a
  * page goes back as soon as none of its records is in use.
  */
 #include "vmm.h"
 
+#define RECORD_PAGES_BITS 48
+
+/* 48 bytes: pages, height and state share a word (a region has fewer than 2^36 pages). */
 struct range_record {
 	uint64_t start; /* address */
-	uint64_t pages;
-	struct range_record *left, *right;
+	uint64_t pages : RECORD_PAGES_BITS;
+	uint64_t height : 8;
+	uint64_t state : 8; /* enum vmm_range_state */
+	struct range_record *left, *right, *parent;
 	uint64_t max_free; /* pages */
-	uint8_t height;
-	uint8_t state; /* enum vmm_range_state */
 };
 
 /* Header at the start of each page of records. */
@@ -40,6 +48,7 @@ struct record_page {
 
 struct list_state {
 	struct range_record *roots[VMM_MAX_REGIONS];
+	struct range_record *found; /* see the invariants */
 	struct record_page *partial; /* pages with a free slot */
 	struct record_page *full;
 	uint64_t record_pages;
@@ -135,114 +144,203 @@ static void record_free(struct vmm_context *ctx, struct range_record *r)
 	}
 }
 
-/* --- augmented AVL tree ----------------------------------------------------------------------- */
+/* --- augmented AVL tree with parent links -------------------------------------------------- */
 
-static unsigned height(const struct range_record *n) { return n ? n->height : 0; }
+static unsigned height(const struct range_record *n) { return n ? (unsigned)n->height : 0; }
 static uint64_t max_free(const struct range_record *n) { return n ? n->max_free : 0; }
 static uint64_t record_end(const struct range_record *n) { return n->start + n->pages * PAGE_SIZE; }
 
-static void update(struct range_record *n)
+static inline void update(struct range_record *n)
 {
-	n->height = (uint8_t)(1 + MAX(height(n->left), height(n->right)));
+	n->height = 1 + MAX(height(n->left), height(n->right));
 	uint64_t own = n->state == VMM_RANGE_FREE ? n->pages : 0;
 	n->max_free = MAX(own, MAX(max_free(n->left), max_free(n->right)));
 }
 
-static struct range_record *rotate_right(struct range_record *n)
+/* Puts `now` where `old` hangs under `parent` (or at the root). */
+static void replace_child(struct range_record **root, struct range_record *parent,
+			  struct range_record *old, struct range_record *now)
+{
+	if (!parent)
+		*root = now;
+	else if (parent->left == old)
+		parent->left = now;
+	else
+		parent->right = now;
+	if (now)
+		now->parent = parent;
+}
+
+static struct range_record *rotate_right(struct range_record **root, struct range_record *n)
 {
 	struct range_record *l = n->left;
+	replace_child(root, n->parent, n, l);
 	n->left = l->right;
+	if (n->left)
+		n->left->parent = n;
 	l->right = n;
+	n->parent = l;
 	update(n);
 	update(l);
 	return l;
 }
 
-static struct range_record *rotate_left(struct range_record *n)
+static struct range_record *rotate_left(struct range_record **root, struct range_record *n)
 {
 	struct range_record *r = n->right;
+	replace_child(root, n->parent, n, r);
 	n->right = r->left;
+	if (n->right)
+		n->right->parent = n;
 	r->left = n;
+	n->parent = r;
 	update(n);
 	update(r);
 	return r;
 }
 
-static struct range_record *rebalance(struct range_record *n)
+/* Restores |balance| <= 1 at n (children balanced); returns the subtree's new top. */
+static struct range_record *rebalance(struct range_record **root, struct range_record *n)
 {
-	update(n);
 	int balance = (int)height(n->left) - (int)height(n->right);
 	if (balance > 1) {
 		if (height(n->left->left) < height(n->left->right))
-			n->left = rotate_left(n->left);
-		return rotate_right(n);
+			rotate_left(root, n->left);
+		return rotate_right(root, n);
 	}
 	if (balance < -1) {
 		if (height(n->right->right) < height(n->right->left))
-			n->right = rotate_right(n->right);
-		return rotate_left(n);
+			rotate_right(root, n->right);
+		return rotate_left(root, n);
 	}
 	return n;
 }
 
-static struct range_record *tree_insert(struct vmm_context *ctx, struct range_record *n,
-					struct range_record *r)
+/*
+ * Recomputes n and its ancestors after n's own fields or children changed, rotating where the
+ * balance broke. Stops at the first node whose height and max_free come out as before: nothing
+ * above it can have changed.
+ */
+static void retrace(struct vmm_context *ctx, struct range_record **root, struct range_record *n)
 {
-	if (!n) {
-		r->left = r->right = NULL;
-		update(r);
-		return r;
+	for (; n; n = n->parent) {
+		ctx->backend_work++;
+		unsigned old_height = n->height, hl = height(n->left), hr = height(n->right);
+		uint64_t old_max = n->max_free;
+		if (hl > hr + 1 || hr > hl + 1) {
+			update(n);
+			n = rebalance(root, n);
+		} else {
+			uint64_t own = n->state == VMM_RANGE_FREE ? n->pages : 0;
+			uint64_t now_max = MAX(own, MAX(max_free(n->left), max_free(n->right)));
+			unsigned now_height = 1 + MAX(hl, hr);
+			if (now_height == old_height && now_max == old_max)
+				return;
+			n->height = now_height;
+			n->max_free = now_max;
+			continue;
+		}
+		if (n->height == old_height && n->max_free == old_max)
+			return;
 	}
-	ctx->backend_work++;
-	if (r->start < n->start)
-		n->left = tree_insert(ctx, n->left, r);
-	else
-		n->right = tree_insert(ctx, n->right, r);
-	return rebalance(n);
 }
 
-static struct range_record *remove_leftmost(struct range_record *n, struct range_record **leftmost)
+static struct range_record *next_record(struct vmm_context *ctx, struct range_record *n)
 {
-	if (!n->left) {
-		*leftmost = n;
-		return n->right;
+	ctx->backend_work++;
+	if (n->right) {
+		for (n = n->right; n->left; n = n->left)
+			ctx->backend_work++;
+		return n;
 	}
-	n->left = remove_leftmost(n->left, leftmost);
-	return rebalance(n);
+	for (; n->parent && n == n->parent->right; n = n->parent)
+		ctx->backend_work++;
+	return n->parent;
 }
 
-/* Unlinks the record with this start (it must exist). */
-static struct range_record *tree_remove(struct vmm_context *ctx, struct range_record *n, uint64_t start)
+static struct range_record *prev_record(struct vmm_context *ctx, struct range_record *n)
 {
-	MM_ASSERT(n != NULL, "tree_remove: no record at %llx", (unsigned long long)start);
 	ctx->backend_work++;
-	if (start < n->start) {
-		n->left = tree_remove(ctx, n->left, start);
-	} else if (start > n->start) {
-		n->right = tree_remove(ctx, n->right, start);
+	if (n->left) {
+		for (n = n->left; n->right; n = n->right)
+			ctx->backend_work++;
+		return n;
+	}
+	for (; n->parent && n == n->parent->left; n = n->parent)
+		ctx->backend_work++;
+	return n->parent;
+}
+
+static void leaf_init(struct range_record *r, struct range_record *parent)
+{
+	r->left = r->right = NULL;
+	r->parent = parent;
+	update(r);
+}
+
+/* Links r (not in the tree) right after `prev` in address order. */
+static void insert_after(struct vmm_context *ctx, struct range_record **root,
+			 struct range_record *prev, struct range_record *r)
+{
+	struct range_record *at = prev;
+	if (at->right) {
+		for (at = at->right; at->left; at = at->left)
+			ctx->backend_work++;
+		at->left = r;
 	} else {
-		if (!n->left || !n->right)
-			return n->left ? n->left : n->right;
-		struct range_record *successor;
-		struct range_record *right = remove_leftmost(n->right, &successor);
-		successor->left = n->left;
-		successor->right = right;
-		n = successor;
+		at->right = r;
 	}
-	return rebalance(n);
+	leaf_init(r, at);
+	retrace(ctx, root, at);
 }
 
-/* Recomputes max_free on the path to the record at `start` after its size or state changed. */
-static void tree_refresh(struct vmm_context *ctx, struct range_record *n, uint64_t start)
+/* Links r (not in the tree) right before `next` in address order. */
+static void insert_before(struct vmm_context *ctx, struct range_record **root,
+			  struct range_record *next, struct range_record *r)
 {
-	if (!n)
+	struct range_record *at = next;
+	if (at->left) {
+		for (at = at->left; at->right; at = at->right)
+			ctx->backend_work++;
+		at->right = r;
+	} else {
+		at->left = r;
+	}
+	leaf_init(r, at);
+	retrace(ctx, root, at);
+}
+
+/* Unlinks n from the tree. */
+static void tree_remove(struct vmm_context *ctx, struct range_record **root, struct range_record *n)
+{
+	if (!n->left || !n->right) {
+		struct range_record *parent = n->parent;
+		replace_child(root, parent, n, n->left ? n->left : n->right);
+		retrace(ctx, root, parent);
 		return;
-	ctx->backend_work++;
-	if (start < n->start)
-		tree_refresh(ctx, n->left, start);
-	else if (start > n->start)
-		tree_refresh(ctx, n->right, start);
-	update(n);
+	}
+	/* Two children: the successor (leftmost on the right, no left child) takes n's place. */
+	struct range_record *s = n->right, *fix;
+	while (s->left) {
+		ctx->backend_work++;
+		s = s->left;
+	}
+	if (s->parent == n) {
+		fix = s;
+	} else {
+		fix = s->parent;
+		replace_child(root, fix, s, s->right);
+		s->right = n->right;
+		s->right->parent = s;
+	}
+	replace_child(root, n->parent, n, s);
+	s->left = n->left;
+	s->left->parent = s;
+	/* s now stands for n's old subtree: compare against n's values when retracing through it. */
+	s->height = n->height;
+	s->max_free = n->max_free;
+	retrace(ctx, root, fix);
+	retrace(ctx, root, s); /* the first retrace may stop below s, whose own record differs */
 }
 
 static struct range_record *containing(struct vmm_context *ctx, struct range_record *n, uint64_t addr)
@@ -259,21 +357,50 @@ static struct range_record *containing(struct vmm_context *ctx, struct range_rec
 	return NULL;
 }
 
-/* Lowest free record with start >= from and at least min_pages pages. */
-static struct range_record *first_fit(struct vmm_context *ctx, struct range_record *n, uint64_t from,
-				      uint64_t min_pages)
+/* Lowest free record in subtree n with at least min_pages pages; n->max_free >= min_pages. */
+static struct range_record *lowest_fit(struct vmm_context *ctx, struct range_record *n,
+				       uint64_t min_pages)
 {
-	if (!n || n->max_free < min_pages)
-		return NULL;
-	ctx->backend_work++;
-	if (n->start < from)
-		return first_fit(ctx, n->right, from, min_pages);
-	struct range_record *found = first_fit(ctx, n->left, from, min_pages);
-	if (found)
-		return found;
-	if (n->state == VMM_RANGE_FREE && n->pages >= min_pages)
-		return n;
-	return first_fit(ctx, n->right, from, min_pages);
+	for (;;) {
+		ctx->backend_work++;
+		if (max_free(n->left) >= min_pages)
+			n = n->left;
+		else if (n->state == VMM_RANGE_FREE && n->pages >= min_pages)
+			return n;
+		else
+			n = n->right;
+	}
+}
+
+/*
+ * Lowest free record with start >= from and at least min_pages pages. The candidates, in address
+ * order, are the nodes the descent towards `from` went left at (deepest first) each followed by
+ * its right subtree; climbing the parent links from the deepest one visits them in that order.
+ */
+static struct range_record *first_fit(struct vmm_context *ctx, struct range_record *root,
+				      uint64_t from, uint64_t min_pages)
+{
+	struct range_record *n = root, *went_left = NULL;
+	while (n && n->max_free >= min_pages) {
+		ctx->backend_work++;
+		if (n->start >= from) {
+			went_left = n;
+			n = n->left;
+		} else {
+			n = n->right;
+		}
+	}
+	for (n = went_left; n;) {
+		ctx->backend_work++;
+		if (n->state == VMM_RANGE_FREE && n->pages >= min_pages)
+			return n;
+		if (max_free(n->right) >= min_pages)
+			return lowest_fit(ctx, n->right, min_pages);
+		while (n->parent && n == n->parent->right)
+			n = n->parent;
+		n = n->parent;
+	}
+	return NULL;
 }
 
 /* --- backend operations ----------------------------------------------------------------------- */
@@ -307,6 +434,8 @@ static enum vm_status list_init(struct vmm_context *ctx)
 	*ls = (struct list_state){ 0 };
 	ctx->backend_private = ls;
 	for (unsigned i = 0; i < ctx->region_count; i++) {
+		MM_ASSERT(ctx->regions[i].pages >> RECORD_PAGES_BITS == 0,
+			  "list_init: region %s too large for a record", ctx->regions[i].name);
 		struct range_record *r = record_alloc(ctx);
 		if (!r) {
 			list_destroy(ctx);
@@ -315,7 +444,8 @@ static enum vm_status list_init(struct vmm_context *ctx)
 		*r = (struct range_record){ .start = ctx->regions[i].base,
 					    .pages = ctx->regions[i].pages,
 					    .state = VMM_RANGE_FREE };
-		ls->roots[i] = tree_insert(ctx, NULL, r);
+		leaf_init(r, NULL);
+		ls->roots[i] = r;
 	}
 	return VM_OK;
 }
@@ -325,6 +455,7 @@ static bool list_find_free_run(struct vmm_context *ctx, const struct vmm_region 
 {
 	(void)enough_pages; /* records are whole runs already */
 	struct range_record *r = first_fit(ctx, *root_of(ctx, region), from, min_pages);
+	state_of(ctx)->found = r;
 	if (!r)
 		return false;
 	*out = (struct vmm_free_run){ r->start, r->pages };
@@ -334,15 +465,28 @@ static bool list_find_free_run(struct vmm_context *ctx, const struct vmm_region 
 static struct range_record *new_record(struct range_record *r, uint64_t start, uint64_t pages,
 				       enum vmm_range_state state)
 {
-	*r = (struct range_record){ .start = start, .pages = pages, .state = (uint8_t)state };
+	*r = (struct range_record){ .start = start, .pages = pages, .state = state };
 	return r;
+}
+
+/*
+ * The record covering addr: usually the run find_free_run just returned (vmm_reserve marks right
+ * after placing), else a lookup. Clears state->found, as every change must.
+ */
+static struct range_record *record_at(struct vmm_context *ctx, struct range_record *root, uint64_t addr)
+{
+	struct range_record *found = state_of(ctx)->found;
+	state_of(ctx)->found = NULL;
+	if (found && addr >= found->start && addr < record_end(found))
+		return found;
+	return containing(ctx, root, addr);
 }
 
 static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct vmm_region *region,
 					 uint64_t addr, uint64_t pages)
 {
 	struct range_record **root = root_of(ctx, region);
-	struct range_record *f = containing(ctx, *root, addr);
+	struct range_record *f = record_at(ctx, *root, addr);
 	uint64_t end = addr + pages * PAGE_SIZE;
 	MM_ASSERT(f && f->state == VMM_RANGE_FREE && end <= record_end(f),
 		  "list_mark_reserved: %llx+%llu not free", (unsigned long long)addr,
@@ -357,29 +501,41 @@ static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct v
 			return VM_ERR_NO_MEMORY;
 		}
 	}
+	/*
+	 * f stays the free record on the side that keeps pages (its start or length changes in
+	 * place), the reservation is linked next to it: then only f's path up carries a new maximum.
+	 */
 	uint64_t f_end = record_end(f);
-	unsigned next_spare = 0;
-	if (need_before) {
-		f->pages = (addr - f->start) / PAGE_SIZE;
-		tree_refresh(ctx, *root, f->start);
-		*root = tree_insert(ctx, *root, new_record(spare[next_spare++], addr, pages,
-							   VMM_RANGE_RESERVED));
-	} else {
-		f->pages = pages;
+	if (!need_before && !need_after) {
 		f->state = VMM_RANGE_RESERVED;
-		tree_refresh(ctx, *root, f->start);
+	} else if (!need_before) {
+		f->start = end;
+		f->pages -= pages;
+		insert_before(ctx, root, f, new_record(spare[0], addr, pages, VMM_RANGE_RESERVED));
+	} else {
+		f->pages = (addr - f->start) / PAGE_SIZE;
+		struct range_record *r = new_record(spare[0], addr, pages, VMM_RANGE_RESERVED);
+		insert_after(ctx, root, f, r);
+		if (need_after)
+			insert_after(ctx, root, r, new_record(spare[1], end, (f_end - end) / PAGE_SIZE,
+							      VMM_RANGE_FREE));
 	}
-	if (need_after)
-		*root = tree_insert(ctx, *root, new_record(spare[next_spare], end,
-							   (f_end - end) / PAGE_SIZE, VMM_RANGE_FREE));
+	retrace(ctx, root, f);
 	return VM_OK;
+}
+
+/* Drops a record whose pages a neighbour has taken over. */
+static void absorb(struct vmm_context *ctx, struct range_record **root, struct range_record *gone)
+{
+	tree_remove(ctx, root, gone);
+	record_free(ctx, gone);
 }
 
 static enum vm_status list_release(struct vmm_context *ctx, const struct vmm_region *region,
 				   uint64_t addr, uint64_t pages)
 {
 	struct range_record **root = root_of(ctx, region);
-	struct range_record *n = containing(ctx, *root, addr);
+	struct range_record *n = record_at(ctx, *root, addr);
 	MM_ASSERT(n != NULL, "list_release: %llx not covered by its region", (unsigned long long)addr);
 	if (n->state == VMM_RANGE_FREE)
 		return VM_ERR_NOT_RESERVED;
@@ -387,21 +543,26 @@ static enum vm_status list_release(struct vmm_context *ctx, const struct vmm_reg
 		return VM_ERR_NOT_RESERVATION_START;
 	if (n->pages != pages)
 		return VM_ERR_WRONG_LENGTH;
-	n->state = VMM_RANGE_FREE;
-	struct range_record *succ = containing(ctx, *root, record_end(n));
-	if (succ && succ->state == VMM_RANGE_FREE) {
-		n->pages += succ->pages;
-		*root = tree_remove(ctx, *root, succ->start);
-		record_free(ctx, succ);
+	/* A free neighbour takes the pages over (so the removed node is the reservation's). */
+	struct range_record *prev = prev_record(ctx, n), *next = next_record(ctx, n);
+	bool prev_free = prev && prev->state == VMM_RANGE_FREE;
+	bool next_free = next && next->state == VMM_RANGE_FREE;
+	struct range_record *survivor = n;
+	if (prev_free) {
+		prev->pages += n->pages + (next_free ? next->pages : 0);
+		if (next_free)
+			absorb(ctx, root, next);
+		absorb(ctx, root, n);
+		survivor = prev;
+	} else if (next_free) {
+		next->start = n->start;
+		next->pages += n->pages;
+		absorb(ctx, root, n);
+		survivor = next;
+	} else {
+		n->state = VMM_RANGE_FREE;
 	}
-	tree_refresh(ctx, *root, n->start);
-	struct range_record *pred = addr > region->base ? containing(ctx, *root, addr - 1) : NULL;
-	if (pred && pred->state == VMM_RANGE_FREE) {
-		pred->pages += n->pages;
-		*root = tree_remove(ctx, *root, n->start);
-		record_free(ctx, n);
-		tree_refresh(ctx, *root, pred->start);
-	}
+	retrace(ctx, root, survivor);
 	return VM_OK;
 }
 
@@ -409,42 +570,41 @@ static enum vm_status list_resize(struct vmm_context *ctx, const struct vmm_regi
 				  uint64_t start, uint64_t old_pages, uint64_t new_pages)
 {
 	struct range_record **root = root_of(ctx, region);
-	struct range_record *n = containing(ctx, *root, start);
+	struct range_record *n = record_at(ctx, *root, start);
 	MM_ASSERT(n && n->start == start && n->pages == old_pages && n->state == VMM_RANGE_RESERVED,
 		  "list_resize: no reservation %llx+%llu", (unsigned long long)start,
 		  (unsigned long long)old_pages);
-	struct range_record *succ = containing(ctx, *root, record_end(n));
-	bool succ_free = succ && succ->state == VMM_RANGE_FREE;
+	struct range_record *next = next_record(ctx, n);
+	bool next_free = next && next->state == VMM_RANGE_FREE;
 	if (new_pages > old_pages) {
 		uint64_t more = new_pages - old_pages;
-		MM_ASSERT(succ_free && succ->pages >= more, "list_resize: no room after %llx",
+		MM_ASSERT(next_free && next->pages >= more, "list_resize: no room after %llx",
 			  (unsigned long long)start);
 		n->pages = new_pages;
-		tree_refresh(ctx, *root, n->start);
-		if (succ->pages == more) {
-			*root = tree_remove(ctx, *root, succ->start);
-			record_free(ctx, succ);
+		if (next->pages == more) {
+			absorb(ctx, root, next);
 		} else {
-			succ->start += more * PAGE_SIZE;
-			succ->pages -= more;
-			tree_refresh(ctx, *root, succ->start);
+			next->start += more * PAGE_SIZE;
+			next->pages -= more;
+			retrace(ctx, root, next);
 		}
+		retrace(ctx, root, n);
 		return VM_OK;
 	}
 	uint64_t less = old_pages - new_pages;
-	if (succ_free) {
-		succ->start -= less * PAGE_SIZE;
-		succ->pages += less;
-		tree_refresh(ctx, *root, succ->start);
+	if (next_free) {
+		next->start -= less * PAGE_SIZE;
+		next->pages += less;
+		retrace(ctx, root, next);
 	} else {
 		struct range_record *tail = record_alloc(ctx);
 		if (!tail)
 			return VM_ERR_NO_MEMORY;
-		*root = tree_insert(ctx, *root, new_record(tail, start + new_pages * PAGE_SIZE, less,
-							   VMM_RANGE_FREE));
+		insert_after(ctx, root, n,
+			     new_record(tail, start + new_pages * PAGE_SIZE, less, VMM_RANGE_FREE));
 	}
 	n->pages = new_pages;
-	tree_refresh(ctx, *root, n->start);
+	retrace(ctx, root, n);
 	return VM_OK;
 }
 
