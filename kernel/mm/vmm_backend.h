@@ -70,6 +70,13 @@ struct vmm_backend_ops {
 		      struct vmm_extent *out);
 	/* Bytes of memory holding the bookkeeping (see each backend for what it counts). */
 	uint64_t (*bookkeeping_bytes)(const struct vmm_context *ctx);
+	/*
+	 * Recomputes everything the backend derives and keeps (summaries and hints, or subtree
+	 * maxima, heights and links) from the primary state, the slow obvious way, and returns the
+	 * number of places that disagree (each is mm_log'ged). For tests; adds nothing to
+	 * backend_work.
+	 */
+	unsigned (*self_check)(struct vmm_context *ctx);
 };
 
 extern const struct vmm_backend_ops vmm_backend_pagetable;

@@ -616,6 +616,73 @@ static void list_query(struct vmm_context *ctx, const struct vmm_region *region,
 	*out = (struct vmm_extent){ (enum vmm_range_state)n->state, n->start, n->pages };
 }
 
+/* --- self-check ---------------------------------------------------------------------------- */
+
+struct tree_check {
+	unsigned bad;
+	uint64_t next_start; /* where the next record in address order must start */
+	bool prev_free;
+	uint64_t records;
+};
+
+static void check_fail(struct tree_check *c, const struct range_record *n, const char *what)
+{
+	mm_log("list self-check: record %llx+%llu: %s\n", (unsigned long long)n->start,
+	       (unsigned long long)n->pages, what);
+	c->bad++;
+}
+
+/* Visits the subtree in address order; returns its height, recomputed. */
+static unsigned check_subtree(struct tree_check *c, const struct range_record *n,
+			      const struct range_record *parent, uint64_t *longest_free)
+{
+	*longest_free = 0;
+	if (!n)
+		return 0;
+	if (n->parent != parent)
+		check_fail(c, n, "parent link");
+	uint64_t left_free, right_free;
+	unsigned hl = check_subtree(c, n->left, n, &left_free);
+	c->records++;
+	if (n->start != c->next_start)
+		check_fail(c, n, "does not start where the previous record ends");
+	if (n->pages == 0 || (n->state == VMM_RANGE_FREE && c->prev_free))
+		check_fail(c, n, "empty, or free next to a free record");
+	c->next_start = record_end(n);
+	c->prev_free = n->state == VMM_RANGE_FREE;
+	unsigned hr = check_subtree(c, n->right, n, &right_free);
+	*longest_free = MAX(n->state == VMM_RANGE_FREE ? n->pages : 0, MAX(left_free, right_free));
+	if (n->max_free != *longest_free)
+		check_fail(c, n, "max_free differs from the subtree's longest free record");
+	if (n->height != 1 + MAX(hl, hr) || hl > hr + 1 || hr > hl + 1)
+		check_fail(c, n, "height or balance");
+	return 1 + MAX(hl, hr);
+}
+
+/* Each region is tiled by records whose tree links, heights and maxima equal a recount. */
+static unsigned list_self_check(struct vmm_context *ctx)
+{
+	struct list_state *ls = state_of(ctx);
+	struct tree_check c = { 0 };
+	for (unsigned i = 0; i < ctx->region_count; i++) {
+		const struct vmm_region *region = &ctx->regions[i];
+		c.next_start = region->base;
+		c.prev_free = false;
+		uint64_t longest;
+		check_subtree(&c, ls->roots[i], NULL, &longest);
+		if (c.next_start != region->base + region->pages * PAGE_SIZE) {
+			mm_log("list self-check: region %s not tiled to its end\n", region->name);
+			c.bad++;
+		}
+	}
+	if (c.records != ls->records_in_use) {
+		mm_log("list self-check: %llu records in trees, %llu in use\n",
+		       (unsigned long long)c.records, (unsigned long long)ls->records_in_use);
+		c.bad++;
+	}
+	return c.bad;
+}
+
 /* The state page plus the pages records are carved from (page tables not included). */
 static uint64_t list_bookkeeping_bytes(const struct vmm_context *ctx)
 {
@@ -632,4 +699,5 @@ const struct vmm_backend_ops vmm_backend_list = {
 	.resize = list_resize,
 	.query = list_query,
 	.bookkeeping_bytes = list_bookkeeping_bytes,
+	.self_check = list_self_check,
 };

@@ -23,8 +23,10 @@
  *  |0 | 0 | maxrun log2 |HST|SFX|PFX| kind |  phys of table   |stripe | P,W,(U) |
  *  +--+---+-------------+---+---+---+------+------------------+-------+---------+
  *   kind: 0 = all pages free, 1 = no page free, 2 = mixed. PFX / SFX: first / last page free.
- *   HST: some reservation starts in the subtree. maxrun log2: r such that the longest free run
- *   inside the subtree is <= 2^r (an upper bound, rounded up, so it never hides a fit).
+ *   HST: some reservation starts in the subtree. maxrun log2: r = ceil(log2(longest free run
+ *   inside the subtree)), so 2^r bounds it from above and never hides a fit. An all-free pointer
+ *   may carry just its kind (a new table is installed with a zero field): readers take PFX and
+ *   SFX of kind 0 as set.
  * Bits 59..62 are protection keys only in leaves and only with CR4.PKE/PKS (never set here), and
  * leaves use only 52..54, so nothing here depends on protection keys.
  *
@@ -81,7 +83,7 @@ static struct summary entry_summary(pte_t e, unsigned level)
 			.has_start = (bits & SUM_HAS_START) != 0,
 		};
 		if (s.kind == SUMMARY_ALL_FREE)
-			s.maxrun = PT_SPAN_PAGES(level);
+			return (struct summary){ SUMMARY_ALL_FREE, true, true, false, PT_SPAN_PAGES(level) };
 		else if (s.kind == SUMMARY_MIXED)
 			s.maxrun = (uint64_t)1 << ((bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK);
 		return s;
@@ -885,6 +887,87 @@ static void pagetable_destroy(struct vmm_context *ctx)
 	ctx->pt.chunk_ops = NULL;
 }
 
+/* --- self-check ---------------------------------------------------------------------------- */
+
+/* What a subtree holds, found entry by entry from the RES/STA bits alone (no summary is read). */
+struct exact {
+	enum summary_kind kind;
+	uint64_t prefix, suffix, longest; /* free pages at its start, at its end; longest free run */
+	bool has_start;
+};
+
+static struct exact exact_table(const uint64_t *table, unsigned level, uint64_t base,
+				unsigned first, unsigned end, unsigned *bad);
+
+static struct exact exact_entry(pte_t e, unsigned level, uint64_t ebase, unsigned *bad)
+{
+	if (pte_is_table(e, level)) {
+		struct exact t = exact_table(child_table(e), level - 1, ebase, 0, PT_ENTRIES, bad);
+		pte_t expect = summary_bits(t.kind, t.prefix > 0, t.suffix > 0, t.has_start, t.longest);
+		pte_t kind_only = (pte_t)SUM_KIND_MASK << PTE_SW_FIELD_SHIFT;
+		if (pte_software(e) != expect &&
+		    (t.kind != SUMMARY_ALL_FREE || pte_software(e) != (expect & kind_only))) {
+			mm_log("pagetable self-check: level %u entry at %llx says %llx, recount %llx\n",
+			       level, (unsigned long long)ebase, (unsigned long long)pte_software(e),
+			       (unsigned long long)expect);
+			(*bad)++;
+		}
+		return t;
+	}
+	uint64_t span = PT_SPAN_PAGES(level);
+	if (e & RES_RESERVED)
+		return (struct exact){ SUMMARY_FULL, 0, 0, 0, (e & RES_START) != 0 };
+	return (struct exact){ SUMMARY_ALL_FREE, span, span, span, false };
+}
+
+/* Entries [first, end) of a table, combined; checks the table's hint on the way. */
+static struct exact exact_table(const uint64_t *table, unsigned level, uint64_t base,
+				unsigned first, unsigned end, unsigned *bad)
+{
+	struct exact t = { .kind = SUMMARY_MIXED };
+	unsigned free_children = 0, full_children = 0, first_not_full = PT_ENTRIES;
+	uint64_t run = 0;
+	bool in_prefix = true;
+	for (unsigned i = first; i < end; i++) {
+		struct exact c = exact_entry(table[i], level, entry_base(level, base, i), bad);
+		t.has_start |= c.has_start;
+		free_children += c.kind == SUMMARY_ALL_FREE;
+		full_children += c.kind == SUMMARY_FULL;
+		if (c.kind != SUMMARY_FULL && first_not_full == PT_ENTRIES)
+			first_not_full = i;
+		if (c.kind == SUMMARY_ALL_FREE) {
+			run += c.prefix;
+			t.prefix += in_prefix ? c.prefix : 0;
+			continue;
+		}
+		t.prefix += in_prefix ? c.prefix : 0;
+		in_prefix = false;
+		t.longest = MAX(t.longest, MAX(run + c.prefix, c.longest));
+		run = c.suffix;
+	}
+	t.longest = MAX(t.longest, run);
+	t.suffix = run;
+	if (free_children == end - first)
+		t.kind = SUMMARY_ALL_FREE;
+	else if (full_children == end - first)
+		t.kind = SUMMARY_FULL;
+	if (pte_hint_read(table) > first_not_full) {
+		mm_log("pagetable self-check: level %u table at %llx has hint %u, first non-full %u\n",
+		       level, (unsigned long long)base, pte_hint_read(table), first_not_full);
+		(*bad)++;
+	}
+	return t;
+}
+
+/* Every summary and hint of the context's half equals a recount from the reservation bits. */
+static unsigned pagetable_self_check(struct vmm_context *ctx)
+{
+	unsigned bad = 0, first = ctx->kind == VMM_CONTEXT_USER ? 0 : PT_KERNEL_HALF_FIRST_INDEX;
+	exact_table(pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, first, first + PT_KERNEL_HALF_FIRST_INDEX,
+		    &bad);
+	return bad;
+}
+
 /* The state is the page tables: every table page of the context counts. */
 static uint64_t pagetable_bookkeeping_bytes(const struct vmm_context *ctx)
 {
@@ -901,4 +984,5 @@ const struct vmm_backend_ops vmm_backend_pagetable = {
 	.resize = pagetable_resize,
 	.query = pagetable_query,
 	.bookkeeping_bytes = pagetable_bookkeeping_bytes,
+	.self_check = pagetable_self_check,
 };

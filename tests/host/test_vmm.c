@@ -31,6 +31,8 @@ static void fixture_fini(struct vmm_fixture *f)
 {
 	EXPECT_EQ(vmm_audit(&f->user), 0);
 	EXPECT_EQ(vmm_audit(&f->kernel), 0);
+	EXPECT_EQ(f->user.backend->self_check(&f->user), 0);
+	EXPECT_EQ(f->kernel.backend->self_check(&f->kernel), 0);
 	vmm_context_destroy(&f->user);
 	vmm_context_destroy(&f->kernel);
 	EXPECT_EQ(f->ts.pages_out, 0);
@@ -337,6 +339,7 @@ static void oom_body(struct vmm_fixture *f)
 			EXPECT_TRUE(st == VM_OK || st == VM_ERR_NO_MEMORY);
 		}
 		EXPECT_EQ(vmm_audit(&user), 0);
+		EXPECT_EQ(user.backend->self_check(&user), 0);
 		vmm_context_destroy(&user);
 		EXPECT_EQ(f->ts.pages_out, baseline);
 	}

@@ -47,7 +47,10 @@ static void collect_leaf(void *cookie, uint64_t va, const struct pt_translation 
 	l->entries[l->count++] = va | leaf->prot | (uint64_t)leaf->size << 8;
 }
 
-/* Both worlds' contexts pass the audit and map the same pages with the same flags. */
+/*
+ * Both worlds' contexts pass the audit and their backend's self-check (derived state equals a
+ * recount), and map the same pages with the same flags.
+ */
 static bool worlds_agree(struct world *w)
 {
 	bool same = true;
@@ -55,6 +58,7 @@ static bool worlds_agree(struct world *w)
 		struct leaf_list lists[2] = { { 0 }, { 0 } };
 		for (unsigned k = 0; k < 2; k++) {
 			EXPECT_EQ(vmm_audit(&w[k].user[c]), 0);
+			EXPECT_EQ(w[k].user[c].backend->self_check(&w[k].user[c]), 0);
 			pt_for_each_leaf(&w[k].user[c].pt, PT_HALF_USER, collect_leaf, &lists[k]);
 		}
 		same &= lists[0].count == lists[1].count &&

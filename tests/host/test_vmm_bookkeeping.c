@@ -1,0 +1,206 @@
+/*
+ * Host tests of the state the bookkeeping backends derive to be fast (pagetable: summaries in
+ * pointer entries, per-table first-free hints; list: subtree maxima, heights, parent links): it
+ * equals a recount (backend self_check) under the patterns that take the incremental paths, and
+ * the work of a reserve+release pair stays within each backend's bound as mappings grow.
+ */
+#include "kernel/lib/testing.h"
+#include "tests/host/vmm_test_support.h"
+
+/* 24 leaf tables crossing a 1 GiB boundary, and a window crossing a 512 GiB one. */
+static const struct vmm_region book_regions[] = {
+	{ "tables", 0x3FE00000, 24 * 512 },
+	{ "cross-512g", 0x7FFFE00000, 1ull << 16 },
+};
+
+#define DATA_PA 0x100000000ull /* borrowed, never touched */
+#define LIVE_MAX 512
+
+struct book {
+	struct test_source ts;
+	struct vmm_context kernel, user;
+	uint64_t addr[LIVE_MAX], pages[LIVE_MAX];
+	unsigned live;
+};
+
+static bool book_init(struct book *b, enum vmm_backend_kind backend,
+		      const struct vmm_region *regions, unsigned count)
+{
+	b->live = 0;
+	test_source_init(&b->ts, 1 << 14);
+	return test_kernel_context(&b->kernel, &b->ts, backend) == VM_OK &&
+	       test_user_context(&b->user, &b->kernel, &b->ts, backend, regions, count) == VM_OK;
+}
+
+static void book_fini(struct book *b)
+{
+	EXPECT_EQ(b->user.backend->self_check(&b->user), 0);
+	EXPECT_EQ(vmm_audit(&b->user), 0);
+	vmm_context_destroy(&b->user);
+	vmm_context_destroy(&b->kernel);
+	EXPECT_EQ(b->ts.pages_out, 0);
+	test_source_fini(&b->ts);
+}
+
+static bool book_reserve(struct book *b, unsigned region, uint64_t pages, uint64_t align)
+{
+	uint64_t addr;
+	if (b->live == LIVE_MAX || vmm_reserve(&b->user, region, pages, align, &addr) != VM_OK)
+		return false;
+	b->addr[b->live] = addr;
+	b->pages[b->live++] = pages;
+	return true;
+}
+
+static void book_release(struct book *b, unsigned i)
+{
+	EXPECT_EQ(vmm_release(&b->user, b->addr[i], b->pages[i]), VM_OK);
+	b->addr[i] = b->addr[--b->live];
+	b->pages[i] = b->pages[b->live];
+}
+
+/* Mostly small requests (leaf-table edits), some spanning tables, a few whole 2 MiB chunks. */
+static uint64_t churn_pages(uint64_t *rng)
+{
+	uint64_t r = test_random(rng) % 100;
+	if (r < 70)
+		return 1 + test_random(rng) % 8;
+	if (r < 95)
+		return 1 + test_random(rng) % 700;
+	return 512 * (1 + test_random(rng) % 3);
+}
+
+static void churn_body(enum vmm_backend_kind backend, uint64_t *rng)
+{
+	struct book b;
+	ASSERT_TRUE(book_init(&b, backend, book_regions, ARRAY_SIZE(book_regions)));
+	for (unsigned step = 1; step <= 20000; step++) {
+		uint64_t op = test_random(rng) % 100;
+		unsigned region = (unsigned)(test_random(rng) % 2);
+		if (op < 55 || b.live == 0) {
+			book_reserve(&b, region, churn_pages(rng), 1ull << (test_random(rng) % 7));
+		} else if (op < 95) {
+			book_release(&b, (unsigned)(test_random(rng) % b.live));
+		} else {
+			uint64_t brk;
+			uint64_t target = book_regions[0].base + test_random(rng) % (700 * PAGE_SIZE);
+			vmm_brk(&b.user, target, &brk);
+		}
+		if (step % 500 == 0 && b.user.backend->self_check(&b.user) != 0) {
+			testing_fail(__FILE__, __LINE__, "%s: derived state wrong after step %u",
+				     vmm_backend_name(backend), step);
+			break;
+		}
+	}
+	while (b.live > 0 && !testing_current_failed())
+		book_release(&b, b.live - 1);
+	book_fini(&b);
+}
+
+/* 20 000 random reserves, releases and brk moves: summaries, hints, maxima always equal a recount. */
+TEST(vmm_bookkeeping_derived_state_equals_recount_under_churn)
+{
+	uint64_t seed = test_seed(0xB00C4EE9ull);
+	uint64_t rng = seed;
+	churn_body(VMM_BACKEND_PAGETABLE, &rng);
+	rng = seed;
+	churn_body(VMM_BACKEND_LIST, &rng);
+	if (testing_current_failed())
+		testing_note("seed %llu (set VMM_SEED to reproduce)", (unsigned long long)seed);
+}
+
+/* The benchmark's shapes at test size: packed reservations, one-page holes, then 4-page pairs. */
+static void pattern_body(enum vmm_backend_kind backend)
+{
+	struct book b;
+	ASSERT_TRUE(book_init(&b, backend, book_regions, ARRAY_SIZE(book_regions)));
+	for (unsigned i = 0; i < 300; i++)
+		EXPECT_TRUE(book_reserve(&b, 0, 16, 1));
+	EXPECT_EQ(b.user.backend->self_check(&b.user), 0);
+	for (unsigned i = 0; i < 300; i += 2)
+		EXPECT_EQ(vmm_release(&b.user, book_regions[0].base + i * 16 * PAGE_SIZE, 16), VM_OK);
+	EXPECT_EQ(b.user.backend->self_check(&b.user), 0);
+	for (unsigned i = 0; i < 1000 && !testing_current_failed(); i++) {
+		uint64_t addr = 0;
+		EXPECT_EQ(vmm_reserve(&b.user, 0, 4, 1, &addr), VM_OK);
+		EXPECT_EQ(vmm_release(&b.user, addr, 4), VM_OK);
+	}
+	EXPECT_EQ(b.user.backend->self_check(&b.user), 0);
+	for (unsigned i = 1; i < 300; i += 2)
+		EXPECT_EQ(vmm_release(&b.user, book_regions[0].base + i * 16 * PAGE_SIZE, 16), VM_OK);
+	b.live = 0;
+	book_fini(&b);
+}
+
+/* Packing, punching holes and reserve+release at the edge keep the derived state exact. */
+TEST(vmm_bookkeeping_benchmark_patterns_keep_derived_state_exact)
+{
+	pattern_body(VMM_BACKEND_PAGETABLE);
+	pattern_body(VMM_BACKEND_LIST);
+}
+
+/* Every allocation the backends make fails in turn; rollbacks leave the derived state exact. */
+static void failure_body(enum vmm_backend_kind backend)
+{
+	struct book b;
+	ASSERT_TRUE(book_init(&b, backend, book_regions, ARRAY_SIZE(book_regions)));
+	for (uint64_t allowed = 0; allowed < 24; allowed++) {
+		b.ts.fail_after = b.ts.allocations + allowed;
+		for (unsigned i = 0; i < 8; i++) {
+			book_reserve(&b, i % 2, 3 + 300 * i, 1);
+			if (b.live > 2)
+				book_release(&b, 1);
+		}
+		b.ts.fail_after = 0;
+		EXPECT_EQ(b.user.backend->self_check(&b.user), 0);
+	}
+	while (b.live > 0)
+		book_release(&b, b.live - 1);
+	book_fini(&b);
+}
+
+TEST(vmm_bookkeeping_failed_allocations_leave_derived_state_exact)
+{
+	failure_body(VMM_BACKEND_PAGETABLE);
+	failure_body(VMM_BACKEND_LIST);
+}
+
+/* Work of one reserve(4)+release pair with `mapped` pages mapped in 16-page reservations. */
+static uint64_t pair_work(enum vmm_backend_kind backend, uint64_t mapped)
+{
+	static const struct vmm_region big[] = { { "big", 0x100000000000ull, 1ull << 24 } };
+	struct book b;
+	uint64_t addr = 0, work = UINT64_MAX;
+	EXPECT_TRUE(book_init(&b, backend, big, ARRAY_SIZE(big)));
+	for (uint64_t done = 0; done < mapped && !testing_current_failed(); done += 16) {
+		EXPECT_EQ(vmm_reserve(&b.user, 0, 16, 1, &addr), VM_OK);
+		EXPECT_EQ(vmm_map(&b.user, addr, DATA_PA, 16, PT_PAGE_4K, PT_READ | PT_USER), VM_OK);
+	}
+	for (unsigned i = 0; i < 3 && !testing_current_failed(); i++) {
+		EXPECT_EQ(vmm_reserve(&b.user, 0, 4, 1, &addr), VM_OK);
+		work = b.user.last_work;
+		EXPECT_EQ(vmm_release(&b.user, addr, 4), VM_OK);
+		work += b.user.last_work;
+	}
+	book_fini(&b);
+	return work;
+}
+
+/*
+ * Flat as mappings grow 64x: the pagetable pair costs the same (here a fresh leaf table each time,
+ * so two 512-entry recounts) whatever is mapped; the list pair grows by at most a few node visits
+ * per doubling of the records (log r).
+ */
+TEST(vmm_bookkeeping_pair_work_stays_flat_as_mappings_grow)
+{
+	uint64_t pt_small = pair_work(VMM_BACKEND_PAGETABLE, 1024);
+	uint64_t pt_large = pair_work(VMM_BACKEND_PAGETABLE, 65536);
+	EXPECT_TRUE(pt_small <= 3 * 512);
+	EXPECT_TRUE(pt_large <= pt_small);
+	uint64_t list_small = pair_work(VMM_BACKEND_LIST, 1024);
+	uint64_t list_large = pair_work(VMM_BACKEND_LIST, 65536);
+	EXPECT_TRUE(list_large <= list_small + 6 * 6); /* 64x the records: 6 doublings */
+	testing_note("work per pair: pagetable %llu -> %llu, list %llu -> %llu",
+		     (unsigned long long)pt_small, (unsigned long long)pt_large,
+		     (unsigned long long)list_small, (unsigned long long)list_large);
+}
