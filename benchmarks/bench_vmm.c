@@ -1,8 +1,10 @@
 /*
  * Host benchmark of the VMM bookkeeping backends: cost of one reserve+release pair in the user
- * anonymous-mapping region while 1 000 / 100 000 / 1 000 000 pages are mapped (contiguous), and
- * with 500 000 one-page holes between 500 000 mapped pages; plus the bytes each backend uses for
- * the same state. Median of REPEATS runs. Usage: bench_vmm [--csv]
+ * anonymous-mapping region while 1 000 / 100 000 / 1 000 000 / 2^20 pages are mapped
+ * (contiguous), and with 500 000 one-page holes between 500 000 mapped pages; plus the bytes each
+ * backend uses for the same state. Median (and minimum) of REPEATS runs of PAIRS pairs; both
+ * backends must place the pairs at the same address, or the run fails.
+ * Usage: bench_vmm [--csv] [--scenario NAME] [--backend pagetable|list]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +16,7 @@
 
 #define ARENA_PHYS 0x40000000ull
 #define ARENA_PAGES (64ull * 1024) /* 256 MiB: page tables and records only, data is borrowed */
-#define REPEATS 5
+#define REPEATS 7
 #define PAIRS 20000
 #define DATA_PA 0x100000000ull     /* borrowed, never touched */
 
@@ -63,11 +65,15 @@ static const struct scenario scenarios[] = {
 	{ "mapped-1k", 1000, LAYOUT_CONTIGUOUS },
 	{ "mapped-100k", 100000, LAYOUT_CONTIGUOUS },
 	{ "mapped-1m", 1000000, LAYOUT_CONTIGUOUS },
+	/* A multiple of 512: the free space starts on a table boundary, so every pair creates a
+	 * leaf table and frees it again (the worst layout for the pagetable backend). */
+	{ "mapped-2^20", 1u << 20, LAYOUT_CONTIGUOUS },
 	{ "holes-500k", 1000000, LAYOUT_HOLES },
 };
 
 struct result {
-	double ns_per_pair;
+	double ns_per_pair, min_ns_per_pair;
+	uint64_t addr; /* where the pairs were placed */
 	double work_per_pair;
 	uint64_t bookkeeping_bytes;
 	uint64_t table_pages;
@@ -130,6 +136,7 @@ static struct result run(enum vmm_backend_kind backend, const struct scenario *s
 		for (unsigned i = 0; i < PAIRS; i++) {
 			uint64_t addr;
 			check(vmm_reserve(&user, VMM_UREGION_MMAP, 4, 1, &addr), "bench reserve");
+			r.addr = addr;
 			work += user.last_work;
 			check(vmm_release(&user, addr, 4), "bench release");
 			work += user.last_work;
@@ -138,6 +145,7 @@ static struct result run(enum vmm_backend_kind backend, const struct scenario *s
 	}
 	qsort(samples, REPEATS, sizeof(samples[0]), compare_doubles);
 	r.ns_per_pair = samples[REPEATS / 2];
+	r.min_ns_per_pair = samples[0];
 	r.work_per_pair = (double)work / (REPEATS * PAIRS);
 	vmm_context_destroy(&user);
 	vmm_context_destroy(&kernel);
@@ -150,29 +158,54 @@ static struct result run(enum vmm_backend_kind backend, const struct scenario *s
 	return r;
 }
 
+/* A filter given on the command line that this name does not match. */
+static bool filtered_out(const char *filter, const char *name)
+{
+	return filter && strcmp(filter, name) != 0;
+}
+
 int main(int argc, char **argv)
 {
-	bool csv = argc > 1 && strcmp(argv[1], "--csv") == 0;
+	bool csv = false;
+	const char *only_scenario = NULL, *only_backend = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--csv") == 0) {
+			csv = true;
+		} else if (strcmp(argv[i], "--scenario") == 0 && i + 1 < argc) {
+			only_scenario = argv[++i];
+		} else if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc) {
+			only_backend = argv[++i];
+		} else {
+			fprintf(stderr, "usage: bench_vmm [--csv] [--scenario NAME] [--backend pagetable|list]\n");
+			return 2;
+		}
+	}
 	void *arena = host_phys_arena_create(ARENA_PHYS, ARENA_PAGES * PAGE_SIZE);
 	static const enum vmm_backend_kind backends[] = { VMM_BACKEND_PAGETABLE, VMM_BACKEND_LIST };
 	if (csv)
-		printf("scenario,backend,ns_per_reserve_release,work_per_pair,bookkeeping_bytes,table_pages\n");
+		printf("scenario,backend,ns_per_reserve_release,min_ns,work_per_pair,bookkeeping_bytes,"
+		       "table_pages\n");
 	else
-		printf("%-12s %-10s %12s %12s %16s %12s\n", "scenario", "backend", "ns/pair", "work/pair",
-		       "bookkeeping B", "table pages");
+		printf("%-12s %-10s %10s %10s %10s %14s %12s\n", "scenario", "backend", "ns/pair",
+		       "min ns", "work/pair", "bookkeeping B", "table pages");
 	for (unsigned s = 0; s < ARRAY_SIZE(scenarios); s++) {
+		uint64_t first_addr = 0;
 		for (unsigned b = 0; b < ARRAY_SIZE(backends); b++) {
-			struct result r = run(backends[b], &scenarios[s]);
 			const char *name = vmm_backend_name(backends[b]);
-			if (csv)
-				printf("%s,%s,%.1f,%.1f,%llu,%llu\n", scenarios[s].name, name, r.ns_per_pair,
-				       r.work_per_pair, (unsigned long long)r.bookkeeping_bytes,
-				       (unsigned long long)r.table_pages);
-			else
-				printf("%-12s %-10s %12.1f %12.1f %16llu %12llu\n", scenarios[s].name, name,
-				       r.ns_per_pair, r.work_per_pair,
-				       (unsigned long long)r.bookkeeping_bytes,
-				       (unsigned long long)r.table_pages);
+			if (filtered_out(only_scenario, scenarios[s].name) || filtered_out(only_backend, name))
+				continue;
+			struct result r = run(backends[b], &scenarios[s]);
+			if (first_addr && r.addr != first_addr) {
+				fprintf(stderr, "bench_vmm: %s: backends placed the pairs at %llx and %llx\n",
+					scenarios[s].name, (unsigned long long)first_addr,
+					(unsigned long long)r.addr);
+				return 1;
+			}
+			first_addr = r.addr;
+			printf(csv ? "%s,%s,%.1f,%.1f,%.1f,%llu,%llu\n" :
+				     "%-12s %-10s %10.1f %10.1f %10.1f %14llu %12llu\n",
+			       scenarios[s].name, name, r.ns_per_pair, r.min_ns_per_pair, r.work_per_pair,
+			       (unsigned long long)r.bookkeeping_bytes, (unsigned long long)r.table_pages);
 			fflush(stdout);
 		}
 	}

@@ -245,6 +245,22 @@ static void retrace(struct vmm_context *ctx, struct range_record **root, struct 
 	}
 }
 
+/*
+ * After n's own length or state changed (its subtree's shape did not): recomputes max_free from n
+ * up while it changes. Heights cannot have changed.
+ */
+static void retrace_max(struct vmm_context *ctx, struct range_record *n)
+{
+	for (; n; n = n->parent) {
+		ctx->backend_work++;
+		uint64_t own = n->state == VMM_RANGE_FREE ? n->pages : 0;
+		uint64_t now_max = MAX(own, MAX(max_free(n->left), max_free(n->right)));
+		if (now_max == n->max_free)
+			return;
+		n->max_free = now_max;
+	}
+}
+
 static struct range_record *next_record(struct vmm_context *ctx, struct range_record *n)
 {
 	ctx->backend_work++;
@@ -520,7 +536,7 @@ static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct v
 			insert_after(ctx, root, r, new_record(spare[1], end, (f_end - end) / PAGE_SIZE,
 							      VMM_RANGE_FREE));
 	}
-	retrace(ctx, root, f);
+	retrace_max(ctx, f); /* the inserts retraced the shape; f's own length changed */
 	return VM_OK;
 }
 
@@ -562,7 +578,7 @@ static enum vm_status list_release(struct vmm_context *ctx, const struct vmm_reg
 	} else {
 		n->state = VMM_RANGE_FREE;
 	}
-	retrace(ctx, root, survivor);
+	retrace_max(ctx, survivor); /* removals retraced the shape; the survivor grew */
 	return VM_OK;
 }
 

@@ -169,6 +169,13 @@ static pte_t summarize(const uint64_t *table, unsigned level)
 	bool has_start = false;
 	uint64_t run = 0, best = 0;
 	for (unsigned i = 0; i < PT_ENTRIES; i++) {
+		/* Most entries of a sparse table are unused: take them four at a time, undecoded. */
+		if (i % 4 == 0 && !pte_is_used(table[i] | table[i + 1] | table[i + 2] | table[i + 3])) {
+			free_children += 4;
+			run += 4 * PT_SPAN_PAGES(level);
+			i += 3;
+			continue;
+		}
 		struct summary c = entry_summary(table[i], level);
 		has_start |= c.has_start;
 		if (c.kind == SUMMARY_ALL_FREE) {
