@@ -217,48 +217,55 @@ static struct range_record *rebalance(struct range_record **root, struct range_r
 }
 
 /*
- * Recomputes n and its ancestors after n's own fields or children changed, rotating where the
- * balance broke. Stops at the first node whose height and max_free come out as before: nothing
- * above it can have changed.
+ * Restores heights and balance from n up after a link below n changed; stops at the first node
+ * whose height comes out as before (nothing above can have changed shape) and returns the
+ * highest node it recomputed, an ancestor of n (or n). Rotations recompute the maxima of the
+ * nodes they move; the path below the returned node may still hold old maxima: the caller
+ * follows with retrace_max(n, returned node).
  */
-static void retrace(struct vmm_context *ctx, struct range_record **root, struct range_record *n)
+static struct range_record *rebalance_up(struct vmm_context *ctx, struct range_record **root,
+					 struct range_record *n)
 {
+	uint64_t visited = 0; /* counted locally: ctx->backend_work may alias the nodes' fields */
+	struct range_record *top = n;
 	for (; n; n = n->parent) {
-		ctx->backend_work++;
+		visited++;
 		unsigned old_height = n->height, hl = height(n->left), hr = height(n->right);
-		uint64_t old_max = n->max_free;
 		if (hl > hr + 1 || hr > hl + 1) {
 			update(n);
 			n = rebalance(root, n);
 		} else {
-			uint64_t own = n->state == VMM_RANGE_FREE ? n->pages : 0;
-			uint64_t now_max = MAX(own, MAX(max_free(n->left), max_free(n->right)));
-			unsigned now_height = 1 + MAX(hl, hr);
-			if (now_height == old_height && now_max == old_max)
-				return;
-			n->height = now_height;
-			n->max_free = now_max;
-			continue;
+			n->height = 1 + MAX(hl, hr);
 		}
-		if (n->height == old_height && n->max_free == old_max)
-			return;
+		top = n;
+		if (n->height == old_height)
+			break;
 	}
+	ctx->backend_work += visited;
+	return top;
 }
 
 /*
- * After n's own length or state changed (its subtree's shape did not): recomputes max_free from n
- * up while it changes. Heights cannot have changed.
+ * Recomputes max_free from n up: every node up to and including `through` (an ancestor of n,
+ * or NULL for none), then on while the value changes. Used after n's own record changed
+ * (through = NULL), and after rebalance_up (through = what it returned). Heights are not its
+ * business.
  */
-static void retrace_max(struct vmm_context *ctx, struct range_record *n)
+static void retrace_max(struct vmm_context *ctx, struct range_record *n,
+			const struct range_record *through)
 {
+	uint64_t visited = 0;
+	bool passed = through == NULL;
 	for (; n; n = n->parent) {
-		ctx->backend_work++;
+		visited++;
 		uint64_t own = n->state == VMM_RANGE_FREE ? n->pages : 0;
 		uint64_t now_max = MAX(own, MAX(max_free(n->left), max_free(n->right)));
-		if (now_max == n->max_free)
-			return;
+		if (passed && now_max == n->max_free)
+			break;
 		n->max_free = now_max;
+		passed |= n == through;
 	}
+	ctx->backend_work += visited;
 }
 
 static struct range_record *next_record(struct vmm_context *ctx, struct range_record *n)
@@ -307,7 +314,7 @@ static void insert_after(struct vmm_context *ctx, struct range_record **root,
 		at->right = r;
 	}
 	leaf_init(r, at);
-	retrace(ctx, root, at);
+	retrace_max(ctx, at, rebalance_up(ctx, root, at));
 }
 
 /* Links r (not in the tree) right before `next` in address order. */
@@ -323,7 +330,7 @@ static void insert_before(struct vmm_context *ctx, struct range_record **root,
 		at->left = r;
 	}
 	leaf_init(r, at);
-	retrace(ctx, root, at);
+	retrace_max(ctx, at, rebalance_up(ctx, root, at));
 }
 
 /* Unlinks n from the tree. */
@@ -332,7 +339,7 @@ static void tree_remove(struct vmm_context *ctx, struct range_record **root, str
 	if (!n->left || !n->right) {
 		struct range_record *parent = n->parent;
 		replace_child(root, parent, n, n->left ? n->left : n->right);
-		retrace(ctx, root, parent);
+		retrace_max(ctx, parent, rebalance_up(ctx, root, parent));
 		return;
 	}
 	/* Two children: the successor (leftmost on the right, no left child) takes n's place. */
@@ -355,37 +362,41 @@ static void tree_remove(struct vmm_context *ctx, struct range_record **root, str
 	/* s now stands for n's old subtree: compare against n's values when retracing through it. */
 	s->height = n->height;
 	s->max_free = n->max_free;
-	retrace(ctx, root, fix);
-	retrace(ctx, root, s); /* the first retrace may stop below s, whose own record differs */
+	retrace_max(ctx, fix, rebalance_up(ctx, root, fix));
+	retrace_max(ctx, s, NULL); /* the climb from fix may stop below s, whose record differs */
 }
 
 static struct range_record *containing(struct vmm_context *ctx, struct range_record *n, uint64_t addr)
 {
+	uint64_t visited = 0;
 	while (n) {
-		ctx->backend_work++;
+		visited++;
 		if (addr < n->start)
 			n = n->left;
 		else if (addr >= record_end(n))
 			n = n->right;
 		else
-			return n;
+			break;
 	}
-	return NULL;
+	ctx->backend_work += visited;
+	return n;
 }
 
 /* Lowest free record in subtree n with at least min_pages pages; n->max_free >= min_pages. */
 static struct range_record *lowest_fit(struct vmm_context *ctx, struct range_record *n,
 				       uint64_t min_pages)
 {
-	for (;;) {
-		ctx->backend_work++;
+	uint64_t visited = 1;
+	for (;; visited++) {
 		if (max_free(n->left) >= min_pages)
 			n = n->left;
 		else if (n->state == VMM_RANGE_FREE && n->pages >= min_pages)
-			return n;
+			break;
 		else
 			n = n->right;
 	}
+	ctx->backend_work += visited;
+	return n;
 }
 
 /*
@@ -397,8 +408,9 @@ static struct range_record *first_fit(struct vmm_context *ctx, struct range_reco
 				      uint64_t from, uint64_t min_pages)
 {
 	struct range_record *n = root, *went_left = NULL;
+	uint64_t visited = 0;
 	while (n && n->max_free >= min_pages) {
-		ctx->backend_work++;
+		visited++;
 		if (n->start >= from) {
 			went_left = n;
 			n = n->left;
@@ -406,17 +418,19 @@ static struct range_record *first_fit(struct vmm_context *ctx, struct range_reco
 			n = n->right;
 		}
 	}
-	for (n = went_left; n;) {
-		ctx->backend_work++;
+	for (n = went_left; n; n = n->parent) {
+		visited++;
 		if (n->state == VMM_RANGE_FREE && n->pages >= min_pages)
-			return n;
-		if (max_free(n->right) >= min_pages)
-			return lowest_fit(ctx, n->right, min_pages);
+			break;
+		if (max_free(n->right) >= min_pages) {
+			n = lowest_fit(ctx, n->right, min_pages);
+			break;
+		}
 		while (n->parent && n == n->parent->right)
 			n = n->parent;
-		n = n->parent;
 	}
-	return NULL;
+	ctx->backend_work += visited;
+	return n;
 }
 
 /* --- backend operations ----------------------------------------------------------------------- */
@@ -519,24 +533,27 @@ static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct v
 	}
 	/*
 	 * f stays the free record on the side that keeps pages (its start or length changes in
-	 * place), the reservation is linked next to it: then only f's path up carries a new maximum.
+	 * place, and its new maximum goes up first, so the tree is consistent before any link
+	 * changes); the reservation is linked next to it, a reserved leaf that moves no maximum.
 	 */
 	uint64_t f_end = record_end(f);
 	if (!need_before && !need_after) {
 		f->state = VMM_RANGE_RESERVED;
+		retrace_max(ctx, f, NULL);
 	} else if (!need_before) {
 		f->start = end;
 		f->pages -= pages;
+		retrace_max(ctx, f, NULL);
 		insert_before(ctx, root, f, new_record(spare[0], addr, pages, VMM_RANGE_RESERVED));
 	} else {
 		f->pages = (addr - f->start) / PAGE_SIZE;
+		retrace_max(ctx, f, NULL);
 		struct range_record *r = new_record(spare[0], addr, pages, VMM_RANGE_RESERVED);
 		insert_after(ctx, root, f, r);
 		if (need_after)
 			insert_after(ctx, root, r, new_record(spare[1], end, (f_end - end) / PAGE_SIZE,
 							      VMM_RANGE_FREE));
 	}
-	retrace_max(ctx, f); /* the inserts retraced the shape; f's own length changed */
 	return VM_OK;
 }
 
@@ -563,22 +580,21 @@ static enum vm_status list_release(struct vmm_context *ctx, const struct vmm_reg
 	struct range_record *prev = prev_record(ctx, n), *next = next_record(ctx, n);
 	bool prev_free = prev && prev->state == VMM_RANGE_FREE;
 	bool next_free = next && next->state == VMM_RANGE_FREE;
-	struct range_record *survivor = n;
 	if (prev_free) {
 		prev->pages += n->pages + (next_free ? next->pages : 0);
+		retrace_max(ctx, prev, NULL);
 		if (next_free)
 			absorb(ctx, root, next);
 		absorb(ctx, root, n);
-		survivor = prev;
 	} else if (next_free) {
 		next->start = n->start;
 		next->pages += n->pages;
+		retrace_max(ctx, next, NULL);
 		absorb(ctx, root, n);
-		survivor = next;
 	} else {
 		n->state = VMM_RANGE_FREE;
+		retrace_max(ctx, n, NULL);
 	}
-	retrace_max(ctx, survivor); /* removals retraced the shape; the survivor grew */
 	return VM_OK;
 }
 
@@ -596,22 +612,21 @@ static enum vm_status list_resize(struct vmm_context *ctx, const struct vmm_regi
 		uint64_t more = new_pages - old_pages;
 		MM_ASSERT(next_free && next->pages >= more, "list_resize: no room after %llx",
 			  (unsigned long long)start);
-		n->pages = new_pages;
+		n->pages = new_pages; /* reserved: no maximum moves */
 		if (next->pages == more) {
 			absorb(ctx, root, next);
 		} else {
 			next->start += more * PAGE_SIZE;
 			next->pages -= more;
-			retrace(ctx, root, next);
+			retrace_max(ctx, next, NULL);
 		}
-		retrace(ctx, root, n);
 		return VM_OK;
 	}
 	uint64_t less = old_pages - new_pages;
 	if (next_free) {
 		next->start -= less * PAGE_SIZE;
 		next->pages += less;
-		retrace(ctx, root, next);
+		retrace_max(ctx, next, NULL);
 	} else {
 		struct range_record *tail = record_alloc(ctx);
 		if (!tail)
@@ -620,7 +635,6 @@ static enum vm_status list_resize(struct vmm_context *ctx, const struct vmm_regi
 			     new_record(tail, start + new_pages * PAGE_SIZE, less, VMM_RANGE_FREE));
 	}
 	n->pages = new_pages;
-	retrace(ctx, root, n);
 	return VM_OK;
 }
 
