@@ -8,9 +8,12 @@
  * one descent towards `from`, skipping subtrees whose longest free record is < n, then one climb
  * back through the nodes it went left at (in address order) and one descent into the first right
  * subtree that holds a fit. Bound: O(log r) nodes for r records, whatever the number of mapped
- * pages. Mark, release and resize: one lookup, O(1) neighbour steps, at most two inserts or removes
- * next to a known record, and retraces that climb only while a height or maximum changes (plus
- * at most one rotation per level): O(log r). No recursion.
+ * pages. Mark, release and resize: one lookup (none when marking the run just found), O(1)
+ * amortised neighbour steps, at most two inserts or removes next to a known record, and two kinds
+ * of climb: heights (rebalance_up) stop at the first unchanged height, maxima (retrace_max) at
+ * the first unchanged maximum, so a reserve+release pair in the steady state costs about four
+ * root-to-leaf paths: O(log r). No recursion outside the self-check.
+ * backend_work counts nodes visited by descents, climbs and neighbour steps.
  *
  * Invariants:
  *   - The records of a region tile it: sorted, adjacent, no gaps, no overlap.

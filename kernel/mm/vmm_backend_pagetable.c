@@ -9,6 +9,8 @@
  *  +--+---------+---+---+---+------------------+-------+----------+
  *  |NX|    0    |OWN|STA|RES|  phys (present)  |stripe | hw flags |
  *  +--+---------+---+---+---+------------------+-------+----------+
+ *   stripe (bits 9..11, any level): entries 0..3 hold the table's used-entry count
+ *   (pagetable.c), entries 4..6 the table's first-free hint (below); the rest are 0.
  *   RES = page belongs to a reservation, STA = first page of that reservation,
  *   OWN = (VMM, present only) the data page is the context's. A free unmapped page is 0.
  *
@@ -30,16 +32,28 @@
  * Bits 59..62 are protection keys only in leaves and only with CR4.PKE/PKS (never set here), and
  * leaves use only 52..54, so nothing here depends on protection keys.
  *
+ * First-free hint, per table (hint stripe, 9 bits): no entry below it has a free page (it is a
+ * lower bound on the first entry that is not full; 511 when all are). Every clear lowers it to the
+ * first entry it touches; a mark that fills the entry at the hint moves it past the full entries
+ * that follow; a new table starts at 0, which is always true.
+ *
  * Search ("next maximal free run >= n pages at or after from", the placement policy is vmm.c's):
- * scan entries in address order, carrying the free run that reaches the current entry. An
- * all-free or full subtree costs one entry. A mixed subtree is entered only if its longest inner
- * run could be >= n, or the carried run plus its free prefix could be; otherwise the run restarts
- * from its exact free suffix, found by walking down its right edge.
+ * scan entries in address order, carrying the free run that reaches the current entry. Each table
+ * is entered at its hint (the carried run ends there). With no run carried, entries that can
+ * neither hold nor start a fit (full, or mixed with a short maxrun and no free suffix) are passed
+ * in a tight loop on the raw bits. An all-free or full subtree costs one entry. A mixed subtree is
+ * entered only if its longest inner run could be >= n, or the carried run plus its free prefix
+ * could be; otherwise the run restarts from its exact free suffix, found down its right edge.
  * Bound: O(levels x 512) entries per search in the worst case, independent of how many pages are
  * mapped; a subtree is entered only when a fit may lie in it (false hits at most 2x the needed
- * length, from the log2 rounding). Marking and clearing touch O(512 x levels) entries at the
- * edges of the range plus one entry per aligned chunk inside it, and re-summarise each table on
- * the path (512 entries) only while its summary changes.
+ * length, from the log2 rounding).
+ * Marking and clearing touch the entries of the range (one per aligned chunk inside it, 512 per
+ * level at most at its edges) and keep the summaries: a leaf table's is derived from the old one
+ * with short scans next to the range ("leaf summaries" below) and recounted (512 entries) only
+ * when those scans cannot prove it; an upper table's is recounted only when a child's summary
+ * changed. So O(levels x 512) entries per mark or clear, typically a few dozen.
+ * backend_work counts entries read: by searches, marks, clears, queries and summary upkeep (a
+ * recount is 512, a scan one per entry read).
  */
 #include "vmm.h"
 #include "kernel/arch/amd64/pte.h"
@@ -224,11 +238,16 @@ struct leaf_change {
 	bool start; /* marked: RES_START was set in the range */
 };
 
-/* Free entries from index i stepping by `step` (+1 or -1), at most `cap`. */
+/* Free entries from index i stepping by `step` (+1 or -1), at most `cap` (rounded up to 4). */
 static unsigned free_entries_from(struct vmm_context *ctx, const uint64_t *table, int i, int step,
 				  unsigned cap)
 {
 	unsigned n = 0;
+	/* Four at a time while all four are free: the long scans are over long free runs. */
+	for (; n < cap && i + 3 * step >= 0 && i + 3 * step < (int)PT_ENTRIES &&
+	       !((table[i] | table[i + step] | table[i + 2 * step] | table[i + 3 * step]) & RES_RESERVED);
+	     i += 4 * step)
+		n += 4;
 	for (; n < cap && i >= 0 && i < (int)PT_ENTRIES && !(table[i] & RES_RESERVED); i += step)
 		n++;
 	ctx->backend_work += n + 1;
@@ -373,6 +392,7 @@ struct search {
 	struct vmm_context *ctx;
 	uint64_t min_pages;
 	uint64_t enough_pages;         /* a run this long is returned without looking for its end */
+	unsigned short_buckets;        /* maxrun log2 below this: runs too short (ceil_log2(min)) */
 	uint64_t run_start, run_pages; /* the free run reaching the current entry */
 	struct vmm_free_run found;
 };
@@ -424,19 +444,41 @@ static bool worth_entering(const struct search *s, const struct summary *c)
 }
 
 /*
- * With no run carried in, can entry e be passed over without a look inside? Yes when it is full,
- * or when its longest inner run is too short and no run leaves it through its end. Holds for any
- * clipped part of the entry too. Decided from the raw bits: this is the search's inner loop.
+ * With no run carried in, the first entry from i to end (of a table above level 0) that cannot be
+ * passed over without a look inside. An entry can be passed when it is full, or when its longest
+ * inner run is too short (maxrun log2 < short_buckets) and no run leaves it through its end; that
+ * holds for any clipped part of it too. Decided from the raw bits: this is the search's inner loop.
  */
-static bool nothing_starts_here(pte_t e, unsigned level, uint64_t min_pages)
+static unsigned skip_dead_entries(const uint64_t *table, unsigned i, unsigned end,
+				  unsigned short_buckets)
 {
-	if (!pte_is_table(e, level))
-		return (e & RES_RESERVED) != 0;
-	unsigned bits = (unsigned)(pte_software(e) >> PTE_SW_FIELD_SHIFT);
-	unsigned kind = bits & SUM_KIND_MASK;
-	return kind == SUMMARY_FULL ||
-	       (kind == SUMMARY_MIXED && !(bits & SUM_FREE_SUFFIX) &&
-		((uint64_t)1 << ((bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK)) < min_pages);
+	for (; i <= end; i++) {
+		pte_t e = table[i];
+		if ((e & (PTE_PRESENT | PTE_LARGE)) != PTE_PRESENT) { /* not a pointer */
+			if (!(e & RES_RESERVED))
+				break;
+			continue;
+		}
+		unsigned bits = (unsigned)(pte_software(e) >> PTE_SW_FIELD_SHIFT);
+		if ((bits & SUM_KIND_MASK) == SUMMARY_FULL)
+			continue;
+		if ((bits & (SUM_KIND_MASK | SUM_FREE_SUFFIX)) != SUMMARY_MIXED ||
+		    ((bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK) >= short_buckets)
+			break;
+	}
+	return i;
+}
+
+/* search_table over entries [i, end] of a table of 4 KiB entries: one bit test per entry. */
+static bool search_leaves(struct search *s, const uint64_t *table, uint64_t base, unsigned i,
+			  unsigned end)
+{
+	unsigned from = i;
+	bool found = false;
+	for (; i <= end && !found; i++)
+		found = (table[i] & RES_RESERVED) ? run_end(s) : run_extend(s, base + i * PAGE_SIZE, 1);
+	s->ctx->backend_work += i - from;
+	return found;
 }
 
 static bool search_table(struct search *s, const uint64_t *table, unsigned level, uint64_t base,
@@ -451,11 +493,12 @@ static bool search_table(struct search *s, const uint64_t *table, unsigned level
 			return true;
 		i = hint;
 	}
+	if (level == 0)
+		return search_leaves(s, table, base, i, end);
 	for (; i <= end; i++) {
 		if (s->run_pages == 0) {
 			unsigned from = i;
-			while (i <= end && nothing_starts_here(table[i], level, s->min_pages))
-				i++;
+			i = skip_dead_entries(table, i, end, s->short_buckets);
 			s->ctx->backend_work += i - from;
 			if (i > end)
 				break;
@@ -496,7 +539,10 @@ static bool pagetable_find_free_run(struct vmm_context *ctx, const struct vmm_re
 	uint64_t end = region->base + region->pages * PAGE_SIZE;
 	if (from >= end)
 		return false;
-	struct search s = { .ctx = ctx, .min_pages = min_pages, .enough_pages = enough_pages };
+	struct search s = { .ctx = ctx,
+			    .min_pages = min_pages,
+			    .enough_pages = enough_pages,
+			    .short_buckets = ceil_log2(min_pages) };
 	if (!search_table(&s, pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, MAX(from, region->base),
 			  end - 1) &&
 	    !run_end(&s))
