@@ -1,6 +1,7 @@
 """pagescope trace analyzer.
 
     python3 -m analyzer info TRACE     check a trace and print its header and totals
+    python3 -m analyzer check TRACE    replay its allocator events against every snapshot
 
 Exit status: 0 fine, 2 bad usage, 3 the trace is malformed or inconsistent, 4 cannot read it.
 """
@@ -9,6 +10,7 @@ import argparse
 import sys
 
 from .reader import TraceError, TraceReader
+from .replay import check_replay
 from .summary import summarize
 
 EXIT_OK, EXIT_USAGE, EXIT_BAD_TRACE, EXIT_IO = 0, 2, 3, 4
@@ -43,6 +45,33 @@ class Info:
                                 EXIT_BAD_TRACE)
 
 
+class Check:
+    """Replay the physical and virtual allocator events against every snapshot in the trace.
+
+    Between two snapshots, replaying the pmm_alloc/pmm_free and vmm_reserve/vmm_release events
+    from the first must give the second exactly; any difference means an event is missing or
+    wrong. Also runs every check of `info`."""
+
+    name = "check"
+
+    @staticmethod
+    def add_arguments(parser):
+        parser.add_argument("trace", help="trace file written by the kernel (make trace OUT=...)")
+
+    @staticmethod
+    def run(args, out):
+        summary = summarize(TraceReader.open(args.trace))
+        report = check_replay(TraceReader.open(args.trace).events())
+        out.write(f"replay      {report.events_replayed} events replayed, "
+                  f"{report.snapshots_checked} snapshots checked\n")
+        problems = summary.problems + report.problems
+        if problems:
+            raise CommandFailed("replay does not match: " + "; ".join(problems), EXIT_BAD_TRACE)
+        if report.snapshots_checked == 0:
+            raise CommandFailed("no two snapshots to check a replay between", EXIT_BAD_TRACE)
+        out.write("verdict     every snapshot equals the replay of the events before it\n")
+
+
 def _print_info(s, out):
     h = s.header
     w = out.write
@@ -69,7 +98,7 @@ def _hz(hz):
     return f"{hz / 1e6:.3f} MHz" if hz else "unknown frequency"
 
 
-COMMANDS = [Info]
+COMMANDS = [Info, Check]
 
 
 def main(argv=None):

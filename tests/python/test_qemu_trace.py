@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from analyzer.reader import TraceReader
+from analyzer.replay import check_replay
 from analyzer.summary import summarize
 
 from conftest import REPO
@@ -56,6 +57,23 @@ def test_traced_test_boot_arrives_complete_and_consistent(kernel, tmp_path):
                          capture_output=True, text=True)
     assert cli.returncode == 0, cli.stderr
     assert f"records     {summary.records}" in cli.stdout
+
+
+@pytest.mark.parametrize("backend", ["pagetable", "list"])
+def test_replay_of_allocator_events_matches_every_snapshot(kernel, tmp_path, backend):
+    """Every phase boundary's snapshot equals the replay of the events since the previous one:
+    no allocator event is missing, duplicated or wrong, with either VMM backend."""
+    trace = tmp_path / "replay.pstrace"
+    status, log = boot(kernel, tmp_path, f"test trace=on vmm={backend}", trace)
+    assert status == 0, log
+    report = check_replay(TraceReader.open(trace).events())
+    assert report.problems == []
+    assert report.snapshots_checked > 100  # each in-kernel test is a phase with snapshots
+    assert report.events_replayed > 1000
+    cli = subprocess.run([sys.executable, "-m", "analyzer", "check", str(trace)], cwd=REPO,
+                         capture_output=True, text=True)
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert "every snapshot equals the replay" in cli.stdout
 
 
 def test_boot_without_the_trace_device_still_passes(kernel, tmp_path):
