@@ -24,6 +24,10 @@ class CommandFailed(Exception):
         self.status = status
 
 
+def add_trace_argument(parser):
+    parser.add_argument("trace", help="trace file written by the kernel (make trace OUT=...)")
+
+
 class Info:
     """Check a trace and print its header, record counts, losses, bytes and duration.
 
@@ -32,9 +36,7 @@ class Info:
 
     name = "info"
 
-    @staticmethod
-    def add_arguments(parser):
-        parser.add_argument("trace", help="trace file written by the kernel (make trace OUT=...)")
+    add_arguments = staticmethod(add_trace_argument)
 
     @staticmethod
     def run(args, out):
@@ -54,9 +56,7 @@ class Check:
 
     name = "check"
 
-    @staticmethod
-    def add_arguments(parser):
-        parser.add_argument("trace", help="trace file written by the kernel (make trace OUT=...)")
+    add_arguments = staticmethod(add_trace_argument)
 
     @staticmethod
     def run(args, out):
