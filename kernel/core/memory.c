@@ -16,8 +16,8 @@
  *         write-back cacheable.
  *  2. CR3 switches to it: the boot identity map (and the boot tables' higher-half copy of low
  *     memory) is gone; phys_to_virt now goes through the direct map.
- *  3. The pmm starts from the memory map with the firmware area, kernel image, boot stack and boot
- *     modules reserved. Because the direct map is already the physical window, the pmm's
+ *  3. The pmm starts from the memory map with the firmware area, kernel image, boot stack, the
+ *     multiboot information and the boot modules reserved. Because the direct map is already the physical window, the pmm's
  *     bookkeeping pointers stay valid for the kernel's whole life (pmm.h requires a fixed window).
  *  4. kernel_page_source switches from the pool to the pmm: one page source for the kernel's whole
  *     life, so structures built during boot need no re-plumbing. Pool pages that are freed later go
@@ -194,7 +194,7 @@ static void switch_to_kernel_page_tables(void)
 static void start_pmm(const struct boot_info *bi)
 {
 	static struct pmm_memory_map_entry map[BOOT_MEMORY_MAP_MAX];
-	static struct pmm_reservation reservations[3 + BOOT_MODULES_MAX];
+	static struct pmm_reservation reservations[4 + BOOT_MODULES_MAX];
 	static struct pmm_region initial_records[4096];
 
 	for (unsigned i = 0; i < bi->memory_map_count; i++)
@@ -208,6 +208,8 @@ static void start_pmm(const struct boot_info *bi)
 	};
 	reservations[n++] = (struct pmm_reservation){ KERNEL_STACK_PHYS_BASE, KERNEL_STACK_SIZE,
 						      MM_OWNER_KERNEL_IMAGE };
+	/* Copied into boot_info already, but kept (a page or two) so the loader's data is accounted. */
+	reservations[n++] = (struct pmm_reservation){ bi->info_phys, bi->info_size, MM_OWNER_BOOTSTRAP };
 	for (unsigned i = 0; i < bi->module_count; i++) {
 		const struct boot_module *m = &bi->modules[i];
 		if (m->end > m->start)

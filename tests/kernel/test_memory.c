@@ -86,6 +86,37 @@ TEST(memory_direct_map_covers_ram_and_nothing_else)
 		EXPECT_EQ(direct_map_stats.pages_1g, 0);
 }
 
+static bool find_owner(void *cookie, const struct pmm_region_info *r)
+{
+	const struct pmm_region_info *want = cookie;
+	if (r->state == PMM_REGION_USED && r->owner == want->owner && r->base <= want->base &&
+	    want->base < r->base + r->pages * PAGE_SIZE) {
+		((struct pmm_region_info *)cookie)->pages = 1; /* found */
+		return false;
+	}
+	return true;
+}
+
+static bool reserved_for(paddr_t pa, enum mm_owner owner)
+{
+	struct pmm_region_info want = { .base = pa, .owner = owner, .pages = 0 };
+	pmm_for_each_region(&kernel_pmm, find_owner, &want);
+	return want.pages == 1;
+}
+
+/* What must not be handed out is reserved, under the right owner, before the pmm hands out anything. */
+TEST(memory_pmm_reserves_firmware_image_stack_and_boot_info)
+{
+	extern char kernel_image_end[];
+	EXPECT_TRUE(reserved_for(0x1000, MM_OWNER_FIRMWARE)); /* usable RAM below 1 MiB is held back */
+	EXPECT_TRUE(reserved_for(KERNEL_IMAGE_PHYS, MM_OWNER_KERNEL_IMAGE));
+	EXPECT_TRUE(reserved_for((uintptr_t)kernel_image_end - HIGHER_HALF_BASE - 1, MM_OWNER_KERNEL_IMAGE));
+	EXPECT_TRUE(reserved_for(KERNEL_STACK_PHYS_BASE, MM_OWNER_KERNEL_IMAGE));
+	EXPECT_TRUE(reserved_for(boot_info.info_phys, MM_OWNER_BOOTSTRAP));
+	for (unsigned i = 0; i < boot_info.module_count; i++)
+		EXPECT_TRUE(reserved_for(boot_info.modules[i].start, MM_OWNER_BOOT_MODULE));
+}
+
 /* Allocations honour their zone: DMA below 16 MiB, DMA32 below 4 GiB, and reach high memory. */
 TEST(memory_pmm_allocations_land_in_their_zone)
 {
