@@ -72,7 +72,7 @@ BENCH_PROGS := $(patsubst benchmarks/%.c,$(BUILD)/bench/%,$(wildcard benchmarks/
 
 DEPS := scripts/install-deps.sh
 
-.PHONY: FORCE all kernel iso run gdb test test-host test-python test-qemu bench-host trace report deps \
+.PHONY: fuzz FORCE all kernel iso run gdb test test-host test-python test-qemu bench-host trace report deps \
 	help clean
 all: $(KERNEL_ISO)
 kernel: $(KERNEL_ELF)
@@ -85,6 +85,7 @@ help:
 	@echo "make test        host C tests, Python tests, QEMU boot tests"
 	@echo "make trace       boot with tracing, capture the event stream (OUT=, VMM=, ICOUNT=1), check it"
 	@echo "make bench-host  host microbenchmarks"
+	@echo "make fuzz        libFuzzer over multiboot2 parsing and pmm_init (FUZZ_SECONDS=60)"
 	@echo "make report      the main job (see README)"
 	@echo "make deps        install what the build needs from Debian packages"
 
@@ -176,6 +177,22 @@ $(BUILD)/bench/%: $(BUILD)/host-bench/benchmarks/%.c.o $(BENCH_LIB_OBJS)
 
 bench-host: $(BENCH_PROGS)
 	@for b in $(BENCH_PROGS); do echo "== $$b"; $$b || exit 1; done
+
+# --- fuzzing ---------------------------------------------------------------------------------
+# libFuzzer (clang) over the boot inputs a loader controls: multiboot2 info and the memory map.
+FUZZ_SECONDS ?= 60
+FUZZ_SRCS := tests/fuzz/fuzz_boot_input.c kernel/boot/multiboot2.c kernel/lib/format.c \
+	kernel/lib/string.c kernel/mm/pmm.c kernel/mm/pmm_memory_map.c kernel/mm/owner.c \
+	$(wildcard kernel/trace/*.c) tests/host/mm_env_host.c
+$(BUILD)/fuzz/fuzz_boot_input: $(FUZZ_SRCS)
+	@mkdir -p $(dir $@)
+	$(call say,FUZZ,$@)
+	$(Q)clang -std=gnu11 -g -O1 -DPAGESCOPE_HOST -I. -fsanitize=fuzzer,address,undefined $^ -o $@
+
+fuzz: $(BUILD)/fuzz/fuzz_boot_input
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$< -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ \
+		$(BUILD)/fuzz/corpus
 
 # --- the main job ----------------------------------------------------------------------------
 # Until the analyzer's plots and HTML report land, the report is what exists: every test suite,

@@ -60,7 +60,8 @@ static const char *parse_memory_map(const uint8_t *payload, uint32_t payload_siz
 	uint32_t entry_size = read_u32(payload);
 	if (entry_size < 20 || entry_size % 4 != 0)
 		return "memory map entry size is smaller than an entry or misaligned";
-	for (uint32_t off = 8; off + entry_size <= payload_size; off += entry_size) {
+	/* 64-bit sums: an entry size near 2^32 must not wrap past the end of the tag. */
+	for (uint64_t off = 8; off + entry_size <= payload_size; off += entry_size) {
 		const uint8_t *e = payload + off;
 		if (out->memory_map_count == BOOT_MEMORY_MAP_MAX) {
 			warn("multiboot2: more than %u memory map entries; the rest are ignored\n",

@@ -135,6 +135,19 @@ TEST(boot_multiboot2_rejects_lying_sizes)
 	EXPECT_TRUE(multiboot2_parse(b.buf, sizeof(b.buf), 0, &bi, count_warning) != NULL);
 }
 
+/* An entry size near 2^32 cannot wrap the bounds check and read past the tag (found by fuzzing). */
+TEST(boot_multiboot2_memory_map_entry_size_cannot_wrap)
+{
+	struct mbi_builder b;
+	struct boot_info bi;
+	mbi_begin(&b);
+	uint32_t payload[3] = { 0xfffffffc, 0, 0x3b1100 }; /* entry_size, version, one stray word */
+	mbi_tag(&b, 6, payload, sizeof(payload));
+	mbi_end(&b);
+	EXPECT_TRUE(multiboot2_parse(b.buf, b.len, 0, &bi, count_warning) == NULL);
+	EXPECT_EQ(bi.memory_map_count, 0);
+}
+
 /* More memory-map entries than the kernel keeps: a warning, the first ones kept. */
 TEST(boot_multiboot2_warns_on_too_many_entries)
 {
