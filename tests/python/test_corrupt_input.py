@@ -77,3 +77,35 @@ def test_missing_file_exits_4(tmp_path):
     result = run_info_path(tmp_path / "nothing-here.trace")
     assert result.returncode == 4
     assert "cannot read trace" in result.stderr
+
+
+def test_random_damage_gives_a_trace_error_and_nothing_else(small_trace):
+    """2000 seeded random corruptions (byte flips, cuts, splices): the reader and the summary
+    either accept the result or raise TraceError; no other exception escapes (in-process, so a
+    crash would show its type)."""
+    import random
+
+    from analyzer.reader import TraceError
+    from analyzer.replay import check_replay
+    from analyzer.summary import summarize
+
+    rng = random.Random(0x5eed)
+    outcomes = {"accepted": 0, "rejected": 0}
+    for _ in range(2000):
+        data = bytearray(small_trace)
+        kind = rng.randrange(3)
+        if kind == 0:
+            for _ in range(rng.randint(1, 8)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+        elif kind == 1:
+            data = data[:rng.randrange(len(data))]
+        else:
+            a, b = sorted(rng.randrange(len(data)) for _ in range(2))
+            data = data[:a] + data[b:]
+        try:
+            summarize(TraceReader(bytes(data)))
+            check_replay(TraceReader(bytes(data)).events())
+            outcomes["accepted"] += 1
+        except TraceError:
+            outcomes["rejected"] += 1
+    assert outcomes["rejected"] > 1000  # most damage must be noticed
