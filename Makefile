@@ -72,7 +72,7 @@ BENCH_PROGS := $(patsubst benchmarks/%.c,$(BUILD)/bench/%,$(wildcard benchmarks/
 
 DEPS := scripts/install-deps.sh
 
-.PHONY: fuzz FORCE all kernel iso run gdb test test-host test-python test-qemu bench-host trace report deps \
+.PHONY: fuzz fuzz-deps FORCE all kernel iso run gdb test test-host test-python test-qemu bench-host trace report deps \
 	help clean
 all: $(KERNEL_ISO)
 kernel: $(KERNEL_ELF)
@@ -189,6 +189,9 @@ $(BUILD)/fuzz/fuzz_boot_input: $(FUZZ_SRCS)
 	$(call say,FUZZ,$@)
 	$(Q)clang -std=gnu11 -g -O1 -DPAGESCOPE_HOST -I. -fsanitize=fuzzer,address,undefined $^ -o $@
 
+$(BUILD)/fuzz/fuzz_boot_input: | fuzz-deps
+fuzz-deps:
+	@$(DEPS) fuzz
 fuzz: $(BUILD)/fuzz/fuzz_boot_input
 	@mkdir -p $(BUILD)/fuzz/corpus
 	$< -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ \

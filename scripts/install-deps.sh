@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Installs what pagescope needs from Debian packages, only when something is missing.
-#   scripts/install-deps.sh [build|boot|python|all]...
+#   scripts/install-deps.sh [build|boot|python|fuzz|all]...
 # As root it runs apt-get; otherwise it prints the exact command to run and fails.
 set -euo pipefail
 
-want_build=0 want_boot=0 want_python=0
+want_build=0 want_boot=0 want_python=0 want_fuzz=0
 [ $# -eq 0 ] && set -- all
 for group in "$@"; do
 	case "$group" in
 	build) want_build=1 ;;
 	boot) want_boot=1 ;;
 	python) want_python=1 ;;
+	fuzz) want_fuzz=1 ;;
 	all) want_build=1 want_boot=1 want_python=1 ;;
-	*) echo "install-deps: unknown group '$group' (build, boot, python, all)" >&2; exit 2 ;;
+	*) echo "install-deps: unknown group '$group' (build, boot, python, fuzz, all)" >&2; exit 2 ;;
 	esac
 done
 
@@ -40,6 +41,12 @@ if [ $want_python = 1 ]; then
 	need_py numpy python3-numpy
 	need_py matplotlib python3-matplotlib
 	need_cmd protoc protobuf-compiler
+fi
+
+if [ $want_fuzz = 1 ]; then
+	need_cmd clang clang
+	need_file "$(ls -d /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a 2>/dev/null | head -n 1)" \
+		"libclang-rt-$(clang --version 2>/dev/null | sed -n 's/.*version \([0-9]*\).*/\1/p' | head -n 1)-dev"
 fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0
