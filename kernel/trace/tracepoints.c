@@ -26,16 +26,36 @@ bool trace_enabled = true;
 #define TRACE_VALUE TRACE_DEF_NOTHING
 #define TRACE_STREAM_HEADER TRACE_DEF_NOTHING
 #define TRACE_RECORD_HEADER TRACE_DEF_NOTHING
+/*
+ * Fixed events: the encoder's fast path makes no call (the slow path is a separate function
+ * reached by a tail call), so it needs no saved registers or stack frame of its own.
+ */
 #define TRACE_EVENT(name, id, doc, fields)                                               \
+	static inline void trace_fill_##name(struct tracer *t,                           \
+					     struct trace_record_header *h TRACE_PARAMS(fields)) \
+	{                                                                                \
+		struct trace_payload_##name *p = (struct trace_payload_##name *)(h + 1); \
+		TRACE_EACH(TRACE_OP_STORE, fields)                                       \
+		trace_commit(t, h, TRACE_ID_##name, 0,                                   \
+			     RECORD_HEADER_BYTES + sizeof(struct trace_payload_##name)); \
+	}                                                                                \
+	static __attribute__((noinline)) void trace_emit_slow_##name(                   \
+		struct tracer *t TRACE_PARAMS(fields))                                   \
+	{                                                                                \
+		struct trace_record_header *h = trace_reserve_slow(                      \
+			t, RECORD_HEADER_BYTES + sizeof(struct trace_payload_##name));   \
+		if (h)                                                                   \
+			trace_fill_##name(t, h TRACE_ARGS(fields));                      \
+	}                                                                                \
 	void trace_emit_##name(struct tracer *t TRACE_PARAMS(fields))                    \
 	{                                                                                \
 		const uint32_t len = RECORD_HEADER_BYTES + sizeof(struct trace_payload_##name); \
-		struct trace_record_header *h = trace_reserve(t, len);                   \
-		if (unlikely(!h))                                                        \
+		if (unlikely(t->offset + len > t->limit)) {                              \
+			trace_emit_slow_##name(t TRACE_ARGS(fields));                    \
 			return;                                                          \
-		struct trace_payload_##name *p = (struct trace_payload_##name *)(h + 1); \
-		TRACE_EACH(TRACE_OP_STORE, fields)                                       \
-		trace_commit(t, h, TRACE_ID_##name, 0, len);                             \
+		}                                                                        \
+		trace_fill_##name(t, (struct trace_record_header *)(t->open_base + t->offset) \
+					     TRACE_ARGS(fields));                        \
 	}
 #define TRACE_STRING_EVENT(name, id, doc, fields)                                        \
 	void trace_emit_##name(struct tracer *t TRACE_PARAMS(fields), const char *text)  \
