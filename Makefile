@@ -211,6 +211,9 @@ report: test bench-host
 clean:
 	rm -rf $(BUILD)
 
+# Objects built on the way to a benchmark program are kept, not deleted as intermediates.
+.SECONDARY:
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 # --- trace (begin) -----------------------------------------------------------------------------
