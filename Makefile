@@ -43,9 +43,11 @@ HOSTCC ?= gcc
 # -mcmodel=large would work but turns every global access into a 10-byte movabs. Instead the kernel
 # is position-independent code (-fpie, small model): every reference is RIP-relative, which works
 # because all of the image lies within 2 GiB of itself, and the static link fixes the address.
+# kernel/arch/amd64/visibility.h makes declarations hidden too, so no reference goes through a GOT.
 KCFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -fno-builtin-printf \
 	-mno-red-zone -mgeneral-regs-only -fpie -fvisibility=hidden -fno-stack-protector \
-	-fno-omit-frame-pointer -fno-asynchronous-unwind-tables -fno-plt -I. -MMD -MP
+	-fno-omit-frame-pointer -fno-asynchronous-unwind-tables -fno-plt -I. -MMD -MP \
+	-include kernel/arch/amd64/visibility.h
 KASFLAGS := -g -I. -MMD -MP -D__ASSEMBLY__
 KLDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack --no-dynamic-linker \
 	-T kernel/arch/amd64/kernel.ld
