@@ -10,12 +10,9 @@
 #include "kernel/arch/amd64/cpu.h"
 #include "kernel/arch/amd64/vm.h"
 
-/* The first page of an unused region of the seed's map: never mapped. */
-#define NEVER_MAPPED (HIGHER_HALF_BASE + 1 * TiB)
-
 void deliberate_fault(enum fault_test kind)
 {
-	volatile uint64_t *target = (volatile uint64_t *)NEVER_MAPPED;
+	volatile uint64_t *target = (volatile uint64_t *)NEVER_MAPPED_BASE;
 	static const char *const names[] = { "none", "read", "write", "execute", "triple fault", "hang" };
 	kprintf("fault test: %s at %p\n", names[kind], (void *)target);
 	switch (kind) {
@@ -26,7 +23,7 @@ void deliberate_fault(enum fault_test kind)
 		*target = 0xdead;
 		break;
 	case FAULT_TEST_EXEC:
-		((void (*)(void))NEVER_MAPPED)();
+		((void (*)(void))NEVER_MAPPED_BASE)();
 		break;
 	case FAULT_TEST_TRIPLE: {
 		/* An empty IDT: the breakpoint cannot be delivered, nor the double fault: reset. */

@@ -49,7 +49,7 @@ static void print_boot_info(const struct boot_info *bi)
 			bi->modules[i].name);
 }
 
-static void report_option_problem(const char *fmt, ...)
+static void log_boot_problem(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -66,7 +66,7 @@ static void read_boot_info(uint32_t magic, uint64_t info_phys)
 	if (info_phys >= window)
 		panic("kmain: multiboot2 info at %#lx is beyond the boot mapping", info_phys);
 	const char *err = multiboot2_parse(phys_to_virt(info_phys), window - info_phys, info_phys,
-					   &boot_info, report_option_problem);
+					   &boot_info, log_boot_problem);
 	if (err)
 		panic("kmain: malformed multiboot2 information: %s", err);
 }
@@ -86,7 +86,7 @@ void kmain(uint32_t magic, uint64_t info_phys)
 	read_boot_info(magic, info_phys);
 	print_boot_info(&boot_info);
 
-	options_parse(&kernel_options, boot_info.cmdline, report_option_problem);
+	options_parse(&kernel_options, boot_info.cmdline, log_boot_problem);
 	char described[256];
 	options_describe(&kernel_options, described, sizeof(described));
 	kprintf("options: %s\n", described);

@@ -242,7 +242,6 @@ static void print_memory_summary(void)
 {
 	struct pmm_stats s;
 	pmm_get_stats(&kernel_pmm, &s);
-	memory_free_pages_at_boot = s.free_pages;
 	kprintf("direct map: %lu MiB of RAM at %#llx: %lu x 1 GiB, %lu x 2 MiB, %lu x 4 KiB pages%s\n",
 		direct_map_stats.bytes_mapped >> 20, DIRECT_MAP_BASE, direct_map_stats.pages_1g,
 		direct_map_stats.pages_2m, direct_map_stats.pages_4k,
@@ -264,5 +263,8 @@ void memory_init(const struct boot_info *bi)
 	switch_to_kernel_page_tables();
 	start_pmm(bi);
 	start_kmalloc();
+	struct pmm_stats s;
+	pmm_get_stats(&kernel_pmm, &s);
+	memory_free_pages_at_boot = s.free_pages;
 	print_memory_summary();
 }

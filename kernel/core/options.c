@@ -16,14 +16,15 @@ struct option_spec {
 	const char *help;
 };
 
-/* Words are copied here so option strings outlive the caller's buffer. */
-static char string_storage[2][CMDLINE_VALUE_MAX];
+/* String values are copied here so they outlive the caller's buffer. */
+static char test_filter_storage[CMDLINE_VALUE_MAX];
+static char scenario_storage[CMDLINE_VALUE_MAX];
 
 static const char *parse_test(struct kernel_options *o, const struct cmdline_word *w)
 {
 	o->run_tests = true;
-	memcpy(string_storage[0], w->value, sizeof(w->value));
-	o->test_filter = string_storage[0];
+	memcpy(test_filter_storage, w->value, sizeof(w->value));
+	o->test_filter = test_filter_storage;
 	return NULL;
 }
 
@@ -83,8 +84,8 @@ static const char *parse_scenario(struct kernel_options *o, const struct cmdline
 		known |= !strcmp(known_scenarios[i], w->value);
 	if (!known)
 		return "a known scenario (none are built in yet)";
-	memcpy(string_storage[1], w->value, sizeof(w->value));
-	o->scenario = string_storage[1];
+	memcpy(scenario_storage, w->value, sizeof(w->value));
+	o->scenario = scenario_storage;
 	return NULL;
 }
 

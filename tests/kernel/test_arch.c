@@ -4,19 +4,9 @@
 #include "kernel/arch/amd64/vm.h"
 #include "kernel/lib/format.h"
 #include "kernel/lib/testing.h"
+#include "tests/kernel/fault_probe.h"
 
-#define NEVER_MAPPED (HIGHER_HALF_BASE + 1 * TiB + 0x1234)
-
-static void read_unmapped(void *arg)
-{
-	(void)arg;
-	(void)*(volatile uint64_t *)NEVER_MAPPED;
-}
-
-static void write_unmapped(void *arg)
-{
-	*(volatile uint64_t *)NEVER_MAPPED = (uint64_t)arg;
-}
+#define NEVER_MAPPED (NEVER_MAPPED_BASE + 0x1234)
 
 static void no_fault(void *arg)
 {
@@ -27,7 +17,7 @@ static void no_fault(void *arg)
 TEST(arch_fault_catch_reports_read_of_unmapped_page)
 {
 	struct fault_record f = { 0 };
-	ASSERT_TRUE(fault_catch(read_unmapped, NULL, &f));
+	ASSERT_TRUE(fault_catch(probe_read, (void *)NEVER_MAPPED, &f));
 	EXPECT_EQ(f.vector, VECTOR_PAGE_FAULT);
 	EXPECT_EQ(f.cr2, NEVER_MAPPED);
 	EXPECT_EQ(f.error_code & (PF_PRESENT | PF_WRITE | PF_USER | PF_INSTRUCTION_FETCH), 0);
@@ -37,7 +27,7 @@ TEST(arch_fault_catch_reports_read_of_unmapped_page)
 TEST(arch_fault_catch_reports_write_and_decodes_it)
 {
 	struct fault_record f = { 0 };
-	ASSERT_TRUE(fault_catch(write_unmapped, (void *)7, &f));
+	ASSERT_TRUE(fault_catch(probe_write, (void *)NEVER_MAPPED, &f));
 	EXPECT_EQ(f.vector, VECTOR_PAGE_FAULT);
 	EXPECT_TRUE(f.error_code & PF_WRITE);
 	char text[128];
@@ -53,7 +43,7 @@ TEST(arch_fault_catch_passes_through_normal_code)
 	EXPECT_FALSE(fault_catch(no_fault, &out, &f));
 	EXPECT_EQ(out, 42);
 	/* And catching works again after a normal run. */
-	EXPECT_TRUE(fault_catch(read_unmapped, NULL, &f));
+	EXPECT_TRUE(fault_catch(probe_read, (void *)NEVER_MAPPED, &f));
 }
 
 /* Long mode with NX enabled in EFER, paging with write protection on. */

@@ -8,48 +8,34 @@
 #include "kernel/core/boot.h"
 #include "kernel/core/memory.h"
 #include "kernel/lib/testing.h"
+#include "tests/kernel/fault_probe.h"
 
 extern char kernel_text_start[];
 static const uint64_t read_only_value = 0x5eed;
 static uint8_t data_ret_instruction[16] = { 0xC3 }; /* `ret`, in .data */
 
-static void write_byte(void *p) { *(volatile uint8_t *)p = 0; }
-static void read_byte(void *p) { (void)*(volatile uint8_t *)p; }
-static void call_address(void *p) { ((void (*)(void))p)(); }
-
-static void expect_page_fault(void (*fn)(void *), void *arg, uint64_t want_bits, uint64_t want_clear)
-{
-	struct fault_record f = { 0 };
-	bool faulted = fault_catch(fn, arg, &f);
-	EXPECT_TRUE(faulted);
-	if (!faulted)
-		return;
-	EXPECT_EQ(f.vector, VECTOR_PAGE_FAULT);
-	EXPECT_EQ(f.cr2, (uint64_t)arg);
-	EXPECT_EQ(f.error_code & want_bits, want_bits);
-	EXPECT_EQ(f.error_code & want_clear, 0);
-}
 
 /* The boot identity map is gone: low virtual addresses fault. */
 TEST(memory_identity_map_is_removed)
 {
-	expect_page_fault(read_byte, (void *)0x100000, 0, PF_PRESENT);
-	expect_page_fault(read_byte, (void *)(KERNEL_IMAGE_PHYS + 0x2000), 0, PF_PRESENT);
+	EXPECT_TRUE(page_fault_at(probe_read, (void *)0x100000, 0, PF_PRESENT));
+	EXPECT_TRUE(page_fault_at(probe_read, (void *)(KERNEL_IMAGE_PHYS + 0x2000), 0, PF_PRESENT));
 }
 
 /* W^X on the kernel image: code is not writable, constants are not writable, data is not executable. */
 TEST(memory_kernel_image_is_write_xor_execute)
 {
-	expect_page_fault(write_byte, kernel_text_start, PF_PRESENT | PF_WRITE, 0);
-	expect_page_fault(write_byte, (void *)&read_only_value, PF_PRESENT | PF_WRITE, 0);
-	expect_page_fault(call_address, data_ret_instruction, PF_PRESENT | PF_INSTRUCTION_FETCH, 0);
+	EXPECT_TRUE(page_fault_at(probe_write, kernel_text_start, PF_PRESENT | PF_WRITE, 0));
+	EXPECT_TRUE(page_fault_at(probe_write, (void *)&read_only_value, PF_PRESENT | PF_WRITE, 0));
+	EXPECT_TRUE(page_fault_at(probe_call, data_ret_instruction, PF_PRESENT | PF_INSTRUCTION_FETCH, 0));
 	EXPECT_EQ(read_only_value, 0x5eed);
 }
 
 /* A guard page below the boot stack is unmapped, so an overflow faults. */
 TEST(memory_boot_stack_has_guard_page)
 {
-	expect_page_fault(read_byte, (void *)(KERNEL_STACK_TOP - KERNEL_STACK_SIZE - 8), 0, PF_PRESENT);
+	EXPECT_TRUE(page_fault_at(probe_read, (void *)(KERNEL_STACK_TOP - KERNEL_STACK_SIZE - 8), 0,
+				  PF_PRESENT));
 }
 
 /* Every RAM range of the memory map is in the direct map; holes between them are not mapped. */

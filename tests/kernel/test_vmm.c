@@ -8,6 +8,7 @@
 #include "kernel/core/memory.h"
 #include "kernel/core/options.h"
 #include "kernel/lib/testing.h"
+#include "tests/kernel/fault_probe.h"
 
 static enum vm_status create_user_context(struct vmm_context *ctx)
 {
@@ -30,16 +31,6 @@ static uint64_t pages_not_in_use(void)
 	return s.free_pages + s.metadata_pages;
 }
 
-static void write_byte(void *p) { *(volatile uint8_t *)p = 1; }
-static void read_byte(void *p) { (void)*(volatile uint8_t *)p; }
-static void call_address(void *p) { ((void (*)(void))p)(); }
-
-static bool faults_with(void (*fn)(void *), void *addr, uint64_t error_bits)
-{
-	struct fault_record f;
-	return fault_catch(fn, addr, &f) && f.vector == VECTOR_PAGE_FAULT && f.cr2 == (uint64_t)addr &&
-	       (f.error_code & error_bits) == error_bits;
-}
 
 /* Creating and destroying contexts that used memory, 200 times, leaks no page. */
 TEST(vmm_contexts_created_and_destroyed_in_a_loop_leak_nothing)
@@ -63,10 +54,10 @@ TEST(vmm_write_to_read_only_page_faults)
 	ASSERT_EQ(vmm_alloc(&kernel_vmm, VMM_KREGION_HEAP, 1, PT_READ | PT_WRITE, &addr), VM_OK);
 	*(volatile uint64_t *)addr = 0x1234;
 	ASSERT_EQ(vmm_protect(&kernel_vmm, addr, 1, PT_READ), VM_OK);
-	EXPECT_TRUE(faults_with(write_byte, (void *)addr, PF_PRESENT | PF_WRITE));
+	EXPECT_TRUE(page_fault_at(probe_write, (void *)addr, PF_PRESENT | PF_WRITE, 0));
 	EXPECT_EQ(*(volatile uint64_t *)addr, 0x1234);
 	EXPECT_EQ(vmm_release(&kernel_vmm, addr, 1), VM_OK);
-	EXPECT_TRUE(faults_with(read_byte, (void *)addr, 0)); /* released: not mapped any more */
+	EXPECT_TRUE(page_fault_at(probe_read, (void *)addr, 0, 0)); /* released: not mapped any more */
 }
 
 /* Executing from a non-executable page faults as an instruction fetch; made executable, it runs. */
@@ -75,12 +66,12 @@ TEST(vmm_execute_of_nx_page_faults_and_executable_page_runs)
 	uint64_t addr;
 	ASSERT_EQ(vmm_alloc(&kernel_vmm, VMM_KREGION_HEAP, 1, PT_READ | PT_WRITE, &addr), VM_OK);
 	*(volatile uint8_t *)addr = 0xC3; /* ret */
-	EXPECT_TRUE(faults_with(call_address, (void *)addr, PF_PRESENT | PF_INSTRUCTION_FETCH));
+	EXPECT_TRUE(page_fault_at(probe_call, (void *)addr, PF_PRESENT | PF_INSTRUCTION_FETCH, 0));
 	EXPECT_EQ(vmm_protect(&kernel_vmm, addr, 1, PT_READ | PT_WRITE | PT_EXECUTE), VM_ERR_WRITE_EXECUTE);
 	ASSERT_EQ(vmm_protect(&kernel_vmm, addr, 1, PT_READ | PT_EXECUTE), VM_OK);
 	struct fault_record f;
-	EXPECT_FALSE(fault_catch(call_address, (void *)addr, &f));
-	EXPECT_TRUE(faults_with(write_byte, (void *)addr, PF_PRESENT | PF_WRITE)); /* W^X */
+	EXPECT_FALSE(fault_catch(probe_call, (void *)addr, &f));
+	EXPECT_TRUE(page_fault_at(probe_write, (void *)addr, PF_PRESENT | PF_WRITE, 0)); /* W^X */
 	EXPECT_EQ(vmm_release(&kernel_vmm, addr, 1), VM_OK);
 }
 
@@ -104,7 +95,7 @@ TEST(vmm_brk_grows_and_shrinks_in_a_live_address_space)
 	for (uint64_t off = 0; off < 4 * PAGE_SIZE; off += 8)
 		wrong += *(volatile uint64_t *)(start + off) != off;
 	EXPECT_EQ(vmm_brk(&ctx, start + PAGE_SIZE, &brk), VM_OK);
-	bool tail_faults = faults_with(read_byte, (void *)(start + PAGE_SIZE), 0);
+	bool tail_faults = page_fault_at(probe_read, (void *)(start + PAGE_SIZE), 0, 0);
 	bool head_kept = *(volatile uint64_t *)(start + 8) == 8;
 	vmm_context_activate(&kernel_vmm);
 	EXPECT_EQ(nonzero, 0);

@@ -54,6 +54,12 @@
 #define KERNEL_HEAP_BASE (HIGHER_HALF_BASE + 1 * GiB)
 #define KERNEL_HEAP_SIZE (31 * GiB)
 
+/*
+ * The seed's unused 1..4 TiB range: nothing is ever mapped there, so the test-only deliberate
+ * faults and the in-kernel fault tests use addresses from it.
+ */
+#define NEVER_MAPPED_BASE (HIGHER_HALF_BASE + 1 * TiB)
+
 /* Direct map: physical address p is visible at DIRECT_MAP_BASE + p, for up to 4 TiB of RAM. */
 #define DIRECT_MAP_BASE (HIGHER_HALF_BASE + 4 * TiB)
 #define DIRECT_MAP_SIZE (4 * TiB)
