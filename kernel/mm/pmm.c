@@ -5,10 +5,13 @@
  * DATA MODEL. The ground truth is the seed's "linked list of regions": one doubly-linked list of
  * region records {first page, number of pages, state (free | used by an owner)}, in address order.
  * Holes and non-available firmware ranges are simply absent (gaps between records). Around it,
- * two indexes make every hot operation O(1):
- *   - per zone, a TLSF-style size-class index of the free records (below), for allocation;
+ * three indexes serve the hot operations:
+ *   - per zone, a TLSF-style size-class index of the free records (below): most allocations in
+ *     O(1);
+ *   - per zone, the fit tree (pmm_fit_tree.c) of the same free records: the rest, exactly;
  *   - a hash table of the used records keyed by first page, for pmm_free; the address-ordered
  *     list then gives the neighbours to merge with.
+ * The self-check (pmm_check) lives in pmm_check.c.
  *
  * INVARIANTS (pmm_check verifies all of them)
  *   1. The list is sorted: each record starts at or after the end of the previous one.
@@ -20,6 +23,9 @@
  *   5. Every used record is in the hash table, in the bucket of its first page; nothing else is.
  *   6. The zone counters (total/free pages, free extents, extents by order, metadata pages) equal
  *      a recount of the list; unused records are all in the spare pool, and are counted.
+ *   7. The zone's fit tree holds exactly its free records, ordered by (right arm, first page),
+ *      AVL-balanced, and every node's maxima (pages, peak order, block order) and height are those
+ *      of its subtree.
  *
  * SIZE CLASSES of one zone (PMM_CLASS_SUBDIVISION_BITS = 4, so 16 classes per row):
  *
@@ -36,26 +42,57 @@
  *   A class never holds sizes that differ by more than 1/16 of its lower bound, so the good fit
  *   below wastes little; sizes under 32 pages have exact classes.
  *
- * ALLOCATION POLICY (pmm_alloc of n pages aligned to a pages):
+ * ALLOCATION POLICY (pmm_alloc of n pages aligned to a = 2^k pages):
  *   - Zones in order: ANY = NORMAL, DMA32, DMA; BELOW_4G = DMA32, DMA; BELOW_16M = DMA. Low
  *     memory is used last, so it stays available for devices that can only reach it.
- *   - In a zone, the guaranteed fit: every extent of at least need = n + a - 1 pages holds an
- *     aligned run. Round need up to the next class boundary; every extent in that class or above
+ *   - In a zone, first the size-class path: every extent of at least n + a - 1 pages holds an
+ *     aligned run. Round that up to the next class boundary; every extent in that class or above
  *     is then big enough, so the first non-empty class there is found with two find-first-set
- *     operations (class bits of the row above the start, else the next row bit), and its first
- *     record is taken: O(1).
- *   - If no such class is non-empty, the bounded scan: walk the classes that may still hold a fit
- *     (from the class of n up to, not including, the guaranteed class), largest first, examining
- *     at most PMM_FIT_SCAN_LIMIT records in all; take the first where the aligned run fits.
- *     BOUND per zone: 2 bitmap searches + at most PMM_CLASS_ROWS row bitmaps + at most
- *     PMM_FIT_SCAN_LIMIT records; at most 3 zones. So pmm_alloc is O(1) whatever the
- *     fragmentation, and may fail although an exact or tightly aligned fit exists beyond the
- *     scanned records; it never fails while an extent of pmm_guaranteed_fit_pages(n, a) pages
- *     exists in an allowed zone.
- *   - The run is carved at the lowest aligned address of the chosen extent; the remains stay
- *     free records (at most a head and a tail, so at most 2 new records).
+ *     operations and its first record is taken: O(1), one record visited.
+ *   - Else the fit tree of the zone answers exactly (next paragraph).
+ *   - The run is carved at the lowest aligned page of the chosen extent; the remains stay free
+ *     records (at most a head and a tail, so at most 2 new records).
  *   - Free: find the used record by hash, merge with the previous and the next record when they
- *     are free, adjacent and in the same zone: O(1) plus the hash chain (load factor <= 2).
+ *     are free, adjacent and in the same zone.
+ *
+ * NO FALSE FAILURE. pmm_alloc returns PMM_ERR_OUT_OF_MEMORY only when no free extent of an
+ * allowed zone holds n pages at a multiple of a. Proof, for one zone (zones are tried in turn,
+ * and an extent never crosses a zone, invariant 2): write an extent [s, e) as its peak P (the page
+ * with the most trailing zeros, of order T), left arm λ = P - s < 2^T, right arm ρ = e - P <= 2^T
+ * (pmm_fit_tree.c). For k <= T the lowest aligned page is P - ALIGN_DOWN(λ, 2^k), so the extent
+ * fits iff T >= k and ρ + ALIGN_DOWN(λ, 2^k) >= n (*); for k > T no page of it is aligned.
+ *   Lemma 1 (a = 1): fits iff e - s >= n. The tree keeps the longest extent of every subtree, so
+ *     a descent that enters only subtrees with max_pages >= n finds one iff one exists.
+ *   Lemma 2 (n <= a): fits iff the extent holds a naturally aligned block of 2^k pages, or T >= k
+ *     and ρ >= n. From (*): if λ >= 2^k then ALIGN_DOWN(λ, 2^k) >= 2^k >= n, and [P - 2^k, P) is
+ *     such a block; if λ < 2^k, (*) reads ρ >= n. Conversely a block holds the run at its start,
+ *     and ρ >= n with T >= k holds it at P. The tree keeps each subtree's largest block order
+ *     (find_block), and, being ordered by ρ, every key right of a node with ρ >= n qualifies too,
+ *     so "ρ >= n and peak order >= k" is one walk down plus one descent on max peak order.
+ *   Lemma 3 (1 < a < n): any extent of n + a - 1 pages fits (one descent on max_pages), any with
+ *     ρ >= n and T >= k fits (as in lemma 2); otherwise every extent of at least n pages whose
+ *     subtree allows peak order >= k is tested with (*) directly. Nothing that can fit is skipped.
+ *
+ * BOUNDS. Work = pmm->work, the records, tree nodes and hash entries an operation visits. N is
+ * the number of free extents in a zone, h the height of its fit tree: h <= 1.4405 log2(N + 2)
+ * (AVL). Per zone tried, the search visits at most
+ *     1 + h          when a = 1,
+ *     1 + 3h         when a >= n                   (find_block h, find_right_arm 2h),
+ *     1 + 2h + K h   when 1 < a < n, K = the zone's free extents of at least n pages (by
+ *                    then all shorter than n + a - 1): the search visits only their root
+ *                    paths. This case alone is linear, in K.
+ * Updating the indexes: a tree insert or remove visits at most h + 1 nodes; carving removes 1 and
+ * inserts at most 2, a free removes at most 2 and inserts 1: at most 3(h + 1). A free also walks
+ * the hash chain of its page twice (find, unlink). At most 3 zones are tried. So:
+ *     pmm_alloc  <= sum over zones tried of the search above + 3(h + 1) + R
+ *     pmm_free   <= 2 * chain + 3(h + 1)
+ * where R, the bookkeeping top-up after an operation, is 1 + 3(h + 1) when a record page is taken
+ * (once per PAGE_SIZE / sizeof(struct pmm_region) records) and, AMORTISED, the hash growth: when
+ * it doubles it rehashes every used record (U visits) — once per doubling of U, so O(1) per
+ * allocation on average but O(U) for the one that triggers it. The hash chain is short ON
+ * AVERAGE only: the load factor stays <= 2 after every operation (Fibonacci hashing spreads
+ * strided page numbers), but no worst case is promised for adversarial page numbers.
+ * pmm_claim and a failing pmm_free walk the list: at most one visit per record.
  *
  * BOOKKEEPING MEMORY, and why it cannot recurse.
  *   - Records come from a spare pool, seeded with the caller's array at init. After each
@@ -76,17 +113,13 @@
  *   - Record pages are never given back (the pool only grows, by one page at a time). The pmm
  *     keeps virtual pointers: phys_to_virt must not move while it lives (checked on refill).
  */
-#include "pmm.h"
+#include "pmm_internal.h"
 #include "../lib/format.h"
 #include "kernel/trace/tracepoints.h"
-
-#define PMM_REGION_FLAG_METADATA 0x1u
 
 /* Spares kept after each allocating operation: one operation needs at most 2. */
 #define PMM_RECORD_LOW_WATER 4
 #define PMM_RECORDS_PER_ALLOCATION 2
-/* Largest request or alignment considered; beyond it nothing can fit (2^40 pages = 2^52 bytes). */
-#define PMM_MAX_PAGES ((uint64_t)1 << (PMM_ORDER_COUNT - 1))
 
 static const uint64_t zone_limit_page[PMM_ZONE_COUNT] = {
 	PMM_ZONE_DMA_LIMIT >> PAGE_SHIFT,
@@ -116,25 +149,6 @@ const char *pmm_zone_name(enum pmm_zone zone)
 
 /* ---- small helpers ---------------------------------------------------------------------------- */
 
-static inline uint64_t region_end(const struct pmm_region *region)
-{
-	return region->first_page + region->pages;
-}
-
-static inline enum pmm_zone zone_of_page(uint64_t page)
-{
-	if (page < zone_limit_page[PMM_ZONE_DMA])
-		return PMM_ZONE_DMA;
-	if (page < zone_limit_page[PMM_ZONE_DMA32])
-		return PMM_ZONE_DMA32;
-	return PMM_ZONE_NORMAL;
-}
-
-static inline bool region_is_free(const struct pmm_region *region)
-{
-	return region->state == PMM_REGION_FREE;
-}
-
 /* The zones an allocation may use, in the order they are tried. Returns how many. */
 static unsigned zones_to_try(enum pmm_alloc_zone zone, enum pmm_zone order[PMM_ZONE_COUNT])
 {
@@ -156,20 +170,6 @@ static unsigned zones_to_try(enum pmm_alloc_zone zone, enum pmm_zone order[PMM_Z
 }
 
 /* ---- size classes ----------------------------------------------------------------------------- */
-
-struct size_class {
-	unsigned row, sub;
-};
-
-static inline struct size_class size_class_of(uint64_t pages)
-{
-	if (pages < PMM_CLASS_SUBDIVISIONS)
-		return (struct size_class){ 0, (unsigned)pages };
-	unsigned order = ilog2_u64(pages);
-	return (struct size_class){ order - PMM_CLASS_SUBDIVISION_BITS + 1,
-				    (unsigned)(pages >> (order - PMM_CLASS_SUBDIVISION_BITS)) -
-					    PMM_CLASS_SUBDIVISIONS };
-}
 
 /* How many sizes share the class of `pages`. */
 static inline uint64_t size_class_width(uint64_t pages)
@@ -200,7 +200,7 @@ uint64_t pmm_guaranteed_fit_pages(uint64_t pages, uint64_t align_pages)
 	return size_class_lower_bound(size_class_at_least(pages + align_pages - 1));
 }
 
-/* ---- the size-class index of free records ------------------------------------------------------ */
+/* ---- the indexes of free records: size classes and the fit tree ------------------------------------------------------ */
 
 static void index_insert(struct pmm *pmm, struct pmm_region *region)
 {
@@ -208,38 +208,41 @@ static void index_insert(struct pmm *pmm, struct pmm_region *region)
 	struct size_class c = size_class_of(region->pages);
 	struct pmm_region **head = &zone->class_head[c.row][c.sub];
 
-	region->link.size_class.prev = NULL;
-	region->link.size_class.next = *head;
+	region->link.free.class_prev = NULL;
+	region->link.free.class_next = *head;
 	if (*head)
-		(*head)->link.size_class.prev = region;
+		(*head)->link.free.class_prev = region;
 	*head = region;
 	zone->class_bitmap[c.row] |= 1u << c.sub;
 	zone->row_bitmap |= (uint64_t)1 << c.row;
+
+	pmm_fit_insert(pmm, zone, region);
 
 	zone->free_pages += region->pages;
 	zone->free_extents++;
 	zone->free_extents_by_order[ilog2_u64(region->pages)]++;
 }
 
-/* Must run before the record's size or position changes: the class is computed from them. */
+/* Must run before the record's size or position changes: class and tree key come from them. */
 static void index_remove(struct pmm *pmm, struct pmm_region *region)
 {
 	struct pmm_zone_index *zone = &pmm->zone[zone_of_page(region->first_page)];
 	struct size_class c = size_class_of(region->pages);
-	struct pmm_region *prev = region->link.size_class.prev;
-	struct pmm_region *next = region->link.size_class.next;
+	struct pmm_region *prev = region->link.free.class_prev;
+	struct pmm_region *next = region->link.free.class_next;
 
 	if (prev)
-		prev->link.size_class.next = next;
+		prev->link.free.class_next = next;
 	else
 		zone->class_head[c.row][c.sub] = next;
 	if (next)
-		next->link.size_class.prev = prev;
+		next->link.free.class_prev = prev;
 	if (!zone->class_head[c.row][c.sub]) {
 		zone->class_bitmap[c.row] &= ~(1u << c.sub);
 		if (!zone->class_bitmap[c.row])
 			zone->row_bitmap &= ~((uint64_t)1 << c.row);
 	}
+	pmm_fit_remove(pmm, zone, region);
 
 	zone->free_pages -= region->pages;
 	zone->free_extents--;
@@ -320,12 +323,6 @@ static void record_release(struct pmm *pmm, struct pmm_region *region)
 
 /* ---- hash table of used records ------------------------------------------------------------------ */
 
-static inline uint64_t hash_bucket(const struct pmm *pmm, uint64_t first_page)
-{
-	/* Fibonacci hashing: the top bits of the product mix every bit of the page number. */
-	return (first_page * 0x9E3779B97F4A7C15ull) >> (64 - ilog2_u64(pmm->hash_bucket_count));
-}
-
 static void hash_insert(struct pmm *pmm, struct pmm_region *region)
 {
 	struct pmm_region **bucket = &pmm->hash_buckets[hash_bucket(pmm, region->first_page)];
@@ -334,18 +331,11 @@ static void hash_insert(struct pmm *pmm, struct pmm_region *region)
 	pmm->used_records++;
 }
 
-static struct pmm_region *hash_find(const struct pmm *pmm, uint64_t first_page)
-{
-	struct pmm_region *region = pmm->hash_buckets[hash_bucket(pmm, first_page)];
-	while (region && region->first_page != first_page)
-		region = region->link.hash_next;
-	return region;
-}
-
 static void hash_remove(struct pmm *pmm, struct pmm_region *region)
 {
 	struct pmm_region **link = &pmm->hash_buckets[hash_bucket(pmm, region->first_page)];
 	while (*link != region) {
+		pmm->work++;
 		MM_ASSERT(*link, "pmm hash_remove: used record at page %#llx not in its bucket",
 			  (unsigned long long)region->first_page);
 		link = &(*link)->link.hash_next;
@@ -424,13 +414,6 @@ static struct pmm_region *carve_used(struct pmm *pmm, struct pmm_region *from, u
 	return used;
 }
 
-/* True when `a` ends where `b` begins, both free, in the same zone: they must be one record. */
-static inline bool can_merge(const struct pmm_region *a, const struct pmm_region *b)
-{
-	return a && b && region_is_free(a) && region_is_free(b) && region_end(a) == b->first_page &&
-	       zone_of_page(a->first_page) == zone_of_page(b->first_page);
-}
-
 /*
  * Turns a used record free and merges it with free neighbours. Never needs a record. Every free
  * passes here, so this is where the pmm_free trace event is emitted.
@@ -473,60 +456,32 @@ static inline bool aligned_fit(const struct pmm_region *region, uint64_t pages,
 	return *first + pages <= region_end(region);
 }
 
-/*
- * The bounded scan (see the top of the file): classes in [lowest, below), largest first, at most
- * PMM_FIT_SCAN_LIMIT records.
- */
-static struct pmm_region *scan_classes(const struct pmm_zone_index *zone, struct size_class lowest,
-				       struct size_class below, uint64_t pages,
-				       uint64_t align_pages, uint64_t *first)
-{
-	unsigned budget = PMM_FIT_SCAN_LIMIT;
-	unsigned top_row = MIN(below.row, (unsigned)PMM_CLASS_ROWS - 1);
-	for (int row = (int)top_row; row >= (int)lowest.row; row--) {
-		uint32_t subs = zone->class_bitmap[row];
-		if ((unsigned)row == below.row)
-			subs &= (1u << below.sub) - 1;
-		if ((unsigned)row == lowest.row)
-			subs &= ~0u << lowest.sub;
-		while (subs) {
-			unsigned sub = 31u - (unsigned)__builtin_clz(subs);
-			subs &= ~(1u << sub);
-			for (struct pmm_region *r = zone->class_head[row][sub]; r;
-			     r = r->link.size_class.next) {
-				if (aligned_fit(r, pages, align_pages, first))
-					return r;
-				if (--budget == 0)
-					return NULL;
-			}
-		}
-	}
-	return NULL;
-}
-
-static struct pmm_region *find_fit_in_zone(const struct pmm_zone_index *zone, uint64_t pages,
-					   uint64_t align_pages, uint64_t *first)
+/* The size-class path (O(1)), else the fit tree (exact). */
+static struct pmm_region *find_fit_in_zone(struct pmm *pmm, const struct pmm_zone_index *zone,
+					   uint64_t pages, uint64_t align_pages, uint64_t *first)
 {
 	if (!zone->row_bitmap)
 		return NULL;
 	struct size_class guaranteed = size_class_at_least(pages + align_pages - 1);
 	struct pmm_region *region = first_class_at_or_above(zone, guaranteed);
-	if (region) {
-		bool fits = aligned_fit(region, pages, align_pages, first);
-		MM_ASSERT(fits, "pmm find_fit_in_zone: guaranteed class holds a record too small");
-		return region;
-	}
-	return scan_classes(zone, size_class_of(pages), guaranteed, pages, align_pages, first);
+	if (!region)
+		region = pmm_fit_find(pmm, zone, pages, align_pages);
+	if (!region)
+		return NULL;
+	pmm->work++;
+	bool fits = aligned_fit(region, pages, align_pages, first);
+	MM_ASSERT(fits, "pmm find_fit_in_zone: the index offered a record too small");
+	return region;
 }
 
-static struct pmm_region *find_fit(const struct pmm *pmm, enum pmm_alloc_zone zone, uint64_t pages,
+static struct pmm_region *find_fit(struct pmm *pmm, enum pmm_alloc_zone zone, uint64_t pages,
 				   uint64_t align_pages, uint64_t *first)
 {
 	enum pmm_zone order[PMM_ZONE_COUNT];
 	unsigned zones = zones_to_try(zone, order);
 	for (unsigned i = 0; i < zones; i++) {
 		struct pmm_region *region =
-			find_fit_in_zone(&pmm->zone[order[i]], pages, align_pages, first);
+			find_fit_in_zone(pmm, &pmm->zone[order[i]], pages, align_pages, first);
 		if (region)
 			return region;
 	}
@@ -585,13 +540,14 @@ static void grow_hash(struct pmm *pmm)
 		struct pmm_region *region = old_buckets[b];
 		while (region) {
 			struct pmm_region *next = region->link.hash_next;
+			pmm->work++;
 			hash_insert(pmm, region);
 			region = next;
 		}
 	}
 	pmm->used_records = used;
 	if (old_phys != PMM_ALLOC_FAILED)
-		release_used(pmm, hash_find(pmm, old_phys >> PAGE_SHIFT));
+		release_used(pmm, hash_find(pmm, old_phys >> PAGE_SHIFT, &pmm->work));
 }
 
 /* After an allocating operation: keep the spare pool above its low water, the hash load <= 2. */
@@ -642,10 +598,11 @@ paddr_t pmm_alloc_status(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zo
 }
 
 /* Why [first, first + pages) cannot be freed, when no used record starts at `first`. O(records). */
-static enum pmm_status classify_bad_free(const struct pmm *pmm, uint64_t first, uint64_t pages)
+static enum pmm_status classify_bad_free(struct pmm *pmm, uint64_t first, uint64_t pages)
 {
 	uint64_t end = first + pages, free_pages = 0;
 	for (const struct pmm_region *r = pmm->first; r && r->first_page < end; r = r->next) {
+		pmm->work++;
 		if (!region_is_free(r) || region_end(r) <= first)
 			continue;
 		free_pages += MIN(end, region_end(r)) - MAX(first, r->first_page);
@@ -661,7 +618,7 @@ enum pmm_status pmm_free(struct pmm *pmm, paddr_t addr, uint64_t pages)
 	    (addr >> PAGE_SHIFT) + pages > (PMM_PHYS_LIMIT >> PAGE_SHIFT))
 		return PMM_ERR_INVALID_ARGUMENT;
 	uint64_t first = addr >> PAGE_SHIFT;
-	struct pmm_region *used = hash_find(pmm, first);
+	struct pmm_region *used = hash_find(pmm, first, &pmm->work);
 	if (!used)
 		return classify_bad_free(pmm, first, pages);
 	if (used->pages != pages)
@@ -673,9 +630,10 @@ enum pmm_status pmm_free(struct pmm *pmm, paddr_t addr, uint64_t pages)
 }
 
 /* The free record holding all of [first, end), or NULL. O(records). */
-static struct pmm_region *free_record_holding(const struct pmm *pmm, uint64_t first, uint64_t end)
+static struct pmm_region *free_record_holding(struct pmm *pmm, uint64_t first, uint64_t end)
 {
 	for (struct pmm_region *r = pmm->first; r && r->first_page <= first; r = r->next) {
+		pmm->work++;
 		if (region_is_free(r) && first < region_end(r))
 			return end <= region_end(r) ? r : NULL;
 	}
@@ -834,22 +792,6 @@ enum pmm_status pmm_init(struct pmm *pmm, const struct pmm_config *config)
 
 /* ---- statistics ---------------------------------------------------------------------------------- */
 
-/* Exact: the highest non-empty class holds the largest extents; only inexact classes need a walk. */
-static uint64_t largest_free_extent(const struct pmm_zone_index *zone)
-{
-	if (!zone->row_bitmap)
-		return 0;
-	unsigned row = 63u - (unsigned)__builtin_clzll(zone->row_bitmap);
-	unsigned sub = 31u - (unsigned)__builtin_clz(zone->class_bitmap[row]);
-	const struct pmm_region *r = zone->class_head[row][sub];
-	uint64_t largest = r->pages;
-	uint64_t class_max = size_class_lower_bound((struct size_class){ row, sub }) +
-			     size_class_width(r->pages) - 1;
-	for (r = r->link.size_class.next; r && largest < class_max; r = r->link.size_class.next)
-		largest = MAX(largest, r->pages);
-	return largest;
-}
-
 void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *stats)
 {
 	memset(stats, 0, sizeof(*stats));
@@ -859,7 +801,7 @@ void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *stats)
 		out->total_pages = zone->total_pages;
 		out->free_pages = zone->free_pages;
 		out->free_extents = zone->free_extents;
-		out->largest_free_extent = largest_free_extent(zone);
+		out->largest_free_extent = zone->fit_root ? zone->fit_root->link.free.fit.max_pages : 0;
 		out->metadata_pages = zone->metadata_pages;
 		for (unsigned o = 0; o < PMM_ORDER_COUNT; o++) {
 			out->free_extents_by_order[o] = zone->free_extents_by_order[o];
@@ -928,153 +870,4 @@ void pmm_for_each_free_extent(const struct pmm *pmm, pmm_region_visitor visit, v
 		if (!visit(ctx, &info))
 			return;
 	}
-}
-
-/* ---- consistency check --------------------------------------------------------------------------- */
-
-#define CHECK(cond, ...)                                                                     \
-	do {                                                                                 \
-		if (!(cond)) {                                                               \
-			ksnprintf(pmm->check_message, sizeof(pmm->check_message), __VA_ARGS__); \
-			return pmm->check_message;                                           \
-		}                                                                            \
-	} while (0)
-
-struct zone_recount {
-	uint64_t total_pages, free_pages, free_extents, metadata_pages;
-	uint64_t free_extents_by_order[PMM_ORDER_COUNT];
-};
-
-/* Invariants 1, 2, 3 and 5 record by record; fills the recount for invariant 6. */
-static const char *check_list(struct pmm *pmm, struct zone_recount recount[PMM_ZONE_COUNT],
-			      uint64_t *records, uint64_t *used_records)
-{
-	const struct pmm_region *prev = NULL;
-	for (const struct pmm_region *r = pmm->first; r; prev = r, r = r->next) {
-		unsigned long long page = r->first_page;
-		CHECK(r->prev == prev, "record at page %#llx: prev link broken", page);
-		CHECK(r->pages > 0, "record at page %#llx is empty", page);
-		CHECK(!prev || region_end(prev) <= r->first_page,
-		      "record at page %#llx overlaps or precedes its predecessor", page);
-		enum pmm_zone zone = zone_of_page(r->first_page);
-		CHECK(zone_of_page(region_end(r) - 1) == zone,
-		      "record at page %#llx (%llu pages) crosses a zone boundary", page,
-		      (unsigned long long)r->pages);
-		CHECK(!can_merge(prev, r), "free records at %#llx and before are not coalesced", page);
-		(*records)++;
-		recount[zone].total_pages += r->pages;
-		if (region_is_free(r)) {
-			CHECK(r->owner == MM_OWNER_NONE && r->flags == 0,
-			      "free record at page %#llx has an owner or flags", page);
-			recount[zone].free_pages += r->pages;
-			recount[zone].free_extents++;
-			recount[zone].free_extents_by_order[ilog2_u64(r->pages)]++;
-			continue;
-		}
-		CHECK(r->state == PMM_REGION_USED, "record at page %#llx: bad state %u", page,
-		      r->state);
-		CHECK(r->owner < MM_OWNER_COUNT, "record at page %#llx: bad owner %u", page, r->owner);
-		CHECK(hash_find(pmm, r->first_page) == r,
-		      "used record at page %#llx not found in the hash table", page);
-		(*used_records)++;
-		if (r->flags & PMM_REGION_FLAG_METADATA)
-			recount[zone].metadata_pages += r->pages;
-	}
-	CHECK(pmm->last == prev, "list tail pointer is stale");
-	return NULL;
-}
-
-static const char *check_zone_counters(struct pmm *pmm, unsigned z, const struct zone_recount *c)
-{
-	const struct pmm_zone_index *zone = &pmm->zone[z];
-	CHECK(zone->total_pages == c->total_pages, "zone %s: total %llu, recount %llu",
-	      pmm_zone_name(z), (unsigned long long)zone->total_pages,
-	      (unsigned long long)c->total_pages);
-	CHECK(zone->free_pages == c->free_pages, "zone %s: free pages %llu, recount %llu",
-	      pmm_zone_name(z), (unsigned long long)zone->free_pages,
-	      (unsigned long long)c->free_pages);
-	CHECK(zone->free_extents == c->free_extents, "zone %s: free extents %llu, recount %llu",
-	      pmm_zone_name(z), (unsigned long long)zone->free_extents,
-	      (unsigned long long)c->free_extents);
-	CHECK(zone->metadata_pages == c->metadata_pages, "zone %s: metadata %llu, recount %llu",
-	      pmm_zone_name(z), (unsigned long long)zone->metadata_pages,
-	      (unsigned long long)c->metadata_pages);
-	for (unsigned o = 0; o < PMM_ORDER_COUNT; o++)
-		CHECK(zone->free_extents_by_order[o] == c->free_extents_by_order[o],
-		      "zone %s: order %u count %llu, recount %llu", pmm_zone_name(z), o,
-		      (unsigned long long)zone->free_extents_by_order[o],
-		      (unsigned long long)c->free_extents_by_order[o]);
-	return NULL;
-}
-
-/* Invariant 4: the size-class index holds exactly the zone's free records, each in its class. */
-static const char *check_zone_index(struct pmm *pmm, unsigned z)
-{
-	const struct pmm_zone_index *zone = &pmm->zone[z];
-	uint64_t indexed = 0;
-	for (unsigned row = 0; row < PMM_CLASS_ROWS; row++) {
-		CHECK(!!(zone->row_bitmap & ((uint64_t)1 << row)) == !!zone->class_bitmap[row],
-		      "zone %s: row bit %u disagrees with its classes", pmm_zone_name(z), row);
-		for (unsigned sub = 0; sub < PMM_CLASS_SUBDIVISIONS; sub++) {
-			const struct pmm_region *r = zone->class_head[row][sub], *prev = NULL;
-			CHECK(!!(zone->class_bitmap[row] & (1u << sub)) == !!r,
-			      "zone %s: class bit (%u,%u) disagrees with its list", pmm_zone_name(z),
-			      row, sub);
-			for (; r; prev = r, r = r->link.size_class.next) {
-				struct size_class c = size_class_of(r->pages);
-				CHECK(region_is_free(r) && zone_of_page(r->first_page) == z &&
-					      c.row == row && c.sub == sub &&
-					      r->link.size_class.prev == prev,
-				      "zone %s: record at page %#llx misfiled in class (%u,%u)",
-				      pmm_zone_name(z), (unsigned long long)r->first_page, row, sub);
-				indexed++;
-			}
-		}
-	}
-	CHECK(zone->row_bitmap >> PMM_CLASS_ROWS == 0, "zone %s: row bits beyond the last row",
-	      pmm_zone_name(z));
-	CHECK(indexed == zone->free_extents, "zone %s: %llu records indexed, %llu free extents",
-	      pmm_zone_name(z), (unsigned long long)indexed,
-	      (unsigned long long)zone->free_extents);
-	return NULL;
-}
-
-static const char *check_pools(struct pmm *pmm, uint64_t records, uint64_t used_records)
-{
-	uint64_t hashed = 0, spares = 0;
-	for (uint64_t b = 0; b < pmm->hash_bucket_count; b++)
-		for (const struct pmm_region *r = pmm->hash_buckets[b]; r; r = r->link.hash_next) {
-			CHECK(r->state == PMM_REGION_USED && hash_bucket(pmm, r->first_page) == b,
-			      "hash bucket %llu holds a record of page %#llx that is not its own",
-			      (unsigned long long)b, (unsigned long long)r->first_page);
-			hashed++;
-		}
-	CHECK(hashed == used_records && pmm->used_records == used_records,
-	      "hash holds %llu records (counter %llu), list has %llu used",
-	      (unsigned long long)hashed, (unsigned long long)pmm->used_records,
-	      (unsigned long long)used_records);
-	CHECK(pmm->records_in_use == records, "records in use %llu, list has %llu",
-	      (unsigned long long)pmm->records_in_use, (unsigned long long)records);
-	for (const struct pmm_region *r = pmm->spare_records; r; r = r->link.spare_next)
-		spares++;
-	CHECK(spares == pmm->spare_record_count, "spare pool holds %llu, counter %llu",
-	      (unsigned long long)spares, (unsigned long long)pmm->spare_record_count);
-	return NULL;
-}
-
-const char *pmm_check(struct pmm *pmm)
-{
-	struct zone_recount recount[PMM_ZONE_COUNT];
-	uint64_t records = 0, used_records = 0;
-	const char *problem;
-	memset(recount, 0, sizeof(recount));
-
-	if ((problem = check_list(pmm, recount, &records, &used_records)))
-		return problem;
-	for (unsigned z = 0; z < PMM_ZONE_COUNT; z++) {
-		if ((problem = check_zone_counters(pmm, z, &recount[z])) ||
-		    (problem = check_zone_index(pmm, z)))
-			return problem;
-	}
-	return check_pools(pmm, records, used_records);
 }

@@ -1,8 +1,9 @@
 /*
  * The physical memory manager: hands out contiguous runs of physical pages, optionally limited to
  * low memory (DMA) and aligned (for large pages). The ground truth is an address-ordered list of
- * region records, free and used; a per-zone size-class index makes allocation O(1) however
- * fragmented memory is. The design, its invariants and its bounds are described in pmm.c.
+ * region records, free and used; per zone, a size-class index serves most allocations in O(1) and
+ * an exact fit tree the rest in O(log N), so an allocation fails only when nothing can hold it.
+ * The design, its invariants and its bounds are described in pmm.c.
  *
  * All state lives in a struct pmm passed in: a test builds a 64-page allocator in a few lines:
  *
@@ -119,12 +120,22 @@ const char *pmm_zone_name(enum pmm_zone zone);
 #define PMM_CLASS_SUBDIVISIONS (1u << PMM_CLASS_SUBDIVISION_BITS)
 #define PMM_CLASS_ROWS (PMM_ORDER_COUNT - PMM_CLASS_SUBDIVISION_BITS + 1)
 
-/* At most this many free records are examined when no size class guarantees a fit (pmm.c). */
-#define PMM_FIT_SCAN_LIMIT 64
-
 #define PMM_HASH_EMBEDDED_BUCKETS 64
 
 enum pmm_region_state { PMM_REGION_FREE, PMM_REGION_USED };
+
+/*
+ * A free record's node in its zone's fit tree (pmm_fit_tree.c): an AVL tree ordered by the
+ * extent's right arm, each node carrying maxima over its subtree so that a search never enters a
+ * subtree that cannot fit.
+ */
+struct pmm_fit_node {
+	struct pmm_region *left, *right;
+	uint64_t max_pages;       /* the longest extent in the subtree */
+	uint8_t height;           /* of the subtree: a leaf is 1 */
+	uint8_t max_peak_order;   /* the highest peak order in the subtree */
+	uint8_t max_block_order;  /* the largest naturally aligned block in the subtree */
+};
 
 /*
  * One region record: a run of pages that is entirely free or entirely used by one owner. Opaque
@@ -137,8 +148,9 @@ struct pmm_region {
 	uint64_t pages;
 	union {
 		struct {
-			struct pmm_region *prev, *next;
-		} size_class;                 /* free: the list of its size class */
+			struct pmm_region *class_prev, *class_next; /* its size-class list */
+			struct pmm_fit_node fit;                   /* its zone's fit tree */
+		} free;
 		struct pmm_region *hash_next; /* used: its bucket chain */
 		struct pmm_region *spare_next;/* unused record: the spare pool */
 	} link;
@@ -151,6 +163,7 @@ struct pmm_zone_index {
 	uint64_t row_bitmap;                              /* bit r: some class in row r non-empty */
 	uint32_t class_bitmap[PMM_CLASS_ROWS];            /* bit s: class (r, s) non-empty */
 	struct pmm_region *class_head[PMM_CLASS_ROWS][PMM_CLASS_SUBDIVISIONS];
+	struct pmm_region *fit_root;                      /* every free record of the zone */
 	uint64_t total_pages;
 	uint64_t free_pages;
 	uint64_t free_extents;
@@ -175,6 +188,12 @@ struct pmm {
 	paddr_t hash_phys;               /* pages holding the buckets, or PMM_ALLOC_FAILED if embedded */
 	uint64_t hash_pages;
 	struct pmm_region *hash_embedded[PMM_HASH_EMBEDDED_BUCKETS];
+
+	/*
+	 * Records, tree nodes and hash entries visited so far, by every operation: the unit of the
+	 * bounds stated in pmm.c. Only ever increases; callers read differences.
+	 */
+	uint64_t work;
 
 	char check_message[160];
 };
@@ -226,10 +245,12 @@ enum pmm_status pmm_init(struct pmm *pmm, const struct pmm_config *config);
  * Allocates `pages` contiguous pages whose first page number is a multiple of `align_pages` (a
  * power of two: 512 for a 2 MiB page, 262144 for a 1 GiB page), inside `zone`, tagged `owner`.
  * Returns the physical address, or PMM_ALLOC_FAILED when: pages == 0, align_pages is not a power
- * of two, owner is out of range (all logged), no free run fits, or no region record can be had.
- * Never panics for lack of memory. Succeeds whenever some free extent of the allowed zones has at
- * least pmm_guaranteed_fit_pages(pages, align_pages) pages; below that it may still succeed (see
- * the bounded scan in pmm.c). O(1): bounded by PMM_FIT_SCAN_LIMIT records per zone.
+ * of two, owner is out of range (all logged), no free extent of the allowed zones can hold the
+ * aligned run (PMM_ERR_OUT_OF_MEMORY: never while one can — proved in pmm.c), or no region
+ * record can be had. Never panics for lack of memory.
+ * Work (pmm->work): O(log N) for N free extents per zone when align_pages == 1 or
+ * align_pages >= pages; when 1 < align_pages < pages, O(log N) plus O(log N) per free extent of
+ * at least `pages` pages whose aligned capacity falls short. The exact bounds are in pmm.c.
  * `status`, if not NULL, receives PMM_OK or the reason of the failure.
  */
 paddr_t pmm_alloc_status(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone,
@@ -242,8 +263,9 @@ static inline paddr_t pmm_alloc(struct pmm *pmm, uint64_t pages, enum pmm_alloc_
 }
 
 /*
- * The smallest free extent from which pmm_alloc always finds `pages` pages aligned to
- * `align_pages`: pages + align_pages - 1 rounded up to the next size-class boundary.
+ * The smallest free extent from which pmm_alloc serves `pages` pages aligned to `align_pages` by
+ * its O(1) size-class path (pages + align_pages - 1 rounded up to the next size-class boundary).
+ * Smaller extents that fit are found by the fit tree instead.
  */
 uint64_t pmm_guaranteed_fit_pages(uint64_t pages, uint64_t align_pages);
 
@@ -259,14 +281,16 @@ uint64_t pmm_guaranteed_fit_pages(uint64_t pages, uint64_t align_pages);
  *   PMM_ERR_PARTLY_FREE       some pages of the range are free, others are not
  *   PMM_ERR_NOT_ALLOCATED     no page is free, but addr is not the start of an allocation
  *                             (inside one, in a hole, or unmanaged)
- * The success path is O(1); classifying an error walks the record list (O(records)).
+ * The success path visits the hash chain of addr (average length <= 2, see pmm.c) and merges:
+ * O(log N). Classifying an error walks the record list: at most one visit per record.
  */
 enum pmm_status pmm_free(struct pmm *pmm, paddr_t addr, uint64_t pages);
 
 /*
  * Marks the given range used by `owner` (e.g. a framebuffer found after boot). The range must lie
  * inside one free extent. Returns PMM_OK, PMM_ERR_INVALID_ARGUMENT, PMM_ERR_NOT_FREE or
- * PMM_ERR_NO_RECORDS; on failure nothing changes. Finding the extent walks the list: O(records).
+ * PMM_ERR_NO_RECORDS; on failure nothing changes. Finding the extent walks the list: at most one
+ * visit per record, then O(log N) to carve.
  */
 enum pmm_status pmm_claim(struct pmm *pmm, paddr_t addr, uint64_t pages, enum mm_owner owner);
 
@@ -303,9 +327,8 @@ struct pmm_stats {
 };
 
 /*
- * Fills `stats`. Counters are kept up to date, so this costs O(zones * orders) plus, for the
- * largest extent, a walk of the highest non-empty size class of each zone (usually one record;
- * classes below 32 pages hold a single size and need no walk).
+ * Fills `stats`. Counters are kept up to date and the largest extent is the root of each zone's
+ * fit tree, so this costs O(zones * orders) and visits no record.
  */
 void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *stats);
 

@@ -552,9 +552,13 @@ static void take_image(const struct fixture *f, struct state_image *image)
 	memcpy(image->records, f->records, sizeof(f->records));
 }
 
+/* The work counter is the one field a failed call may change: it counts the records it read. */
 static bool same_image(const struct fixture *f, const struct state_image *image)
 {
-	return memcmp(&image->pmm, &f->pmm, sizeof(f->pmm)) == 0 &&
+	static struct pmm now;
+	memcpy(&now, &f->pmm, sizeof(now));
+	now.work = image->pmm.work;
+	return memcmp(&image->pmm, &now, sizeof(now)) == 0 &&
 	       memcmp(image->records, f->records, sizeof(f->records)) == 0;
 }
 

@@ -1,0 +1,207 @@
+/*
+ * The pmm's self-check: pmm_check recounts everything the allocator (pmm.c) and its fit tree
+ * (pmm_fit_tree.c) keep incrementally and verifies, one by one, the invariants listed at the top
+ * of pmm.c. It only reads the allocator's state; it is O(records + buckets) and meant for tests
+ * and debug builds, never for a hot path.
+ */
+#include "pmm_internal.h"
+#include "../lib/format.h"
+
+#define CHECK(cond, ...)                                                                     \
+	do {                                                                                 \
+		if (!(cond)) {                                                               \
+			ksnprintf(pmm->check_message, sizeof(pmm->check_message), __VA_ARGS__); \
+			return pmm->check_message;                                           \
+		}                                                                            \
+	} while (0)
+
+struct zone_recount {
+	uint64_t total_pages, free_pages, free_extents, metadata_pages;
+	uint64_t free_extents_by_order[PMM_ORDER_COUNT];
+};
+
+/* Invariants 1, 2, 3 and 5 record by record; fills the recount for invariant 6. */
+static const char *check_list(struct pmm *pmm, struct zone_recount recount[PMM_ZONE_COUNT],
+			      uint64_t *records, uint64_t *used_records)
+{
+	const struct pmm_region *prev = NULL;
+	for (const struct pmm_region *r = pmm->first; r; prev = r, r = r->next) {
+		unsigned long long page = r->first_page;
+		CHECK(r->prev == prev, "record at page %#llx: prev link broken", page);
+		CHECK(r->pages > 0, "record at page %#llx is empty", page);
+		CHECK(!prev || region_end(prev) <= r->first_page,
+		      "record at page %#llx overlaps or precedes its predecessor", page);
+		enum pmm_zone zone = zone_of_page(r->first_page);
+		CHECK(zone_of_page(region_end(r) - 1) == zone,
+		      "record at page %#llx (%llu pages) crosses a zone boundary", page,
+		      (unsigned long long)r->pages);
+		CHECK(!can_merge(prev, r), "free records at %#llx and before are not coalesced", page);
+		(*records)++;
+		recount[zone].total_pages += r->pages;
+		if (region_is_free(r)) {
+			CHECK(r->owner == MM_OWNER_NONE && r->flags == 0,
+			      "free record at page %#llx has an owner or flags", page);
+			recount[zone].free_pages += r->pages;
+			recount[zone].free_extents++;
+			recount[zone].free_extents_by_order[ilog2_u64(r->pages)]++;
+			continue;
+		}
+		CHECK(r->state == PMM_REGION_USED, "record at page %#llx: bad state %u", page,
+		      r->state);
+		CHECK(r->owner < MM_OWNER_COUNT, "record at page %#llx: bad owner %u", page, r->owner);
+		uint64_t visited = 0;
+		CHECK(hash_find(pmm, r->first_page, &visited) == r,
+		      "used record at page %#llx not found in the hash table", page);
+		(*used_records)++;
+		if (r->flags & PMM_REGION_FLAG_METADATA)
+			recount[zone].metadata_pages += r->pages;
+	}
+	CHECK(pmm->last == prev, "list tail pointer is stale");
+	return NULL;
+}
+
+static const char *check_zone_counters(struct pmm *pmm, unsigned z, const struct zone_recount *c)
+{
+	const struct pmm_zone_index *zone = &pmm->zone[z];
+	CHECK(zone->total_pages == c->total_pages, "zone %s: total %llu, recount %llu",
+	      pmm_zone_name(z), (unsigned long long)zone->total_pages,
+	      (unsigned long long)c->total_pages);
+	CHECK(zone->free_pages == c->free_pages, "zone %s: free pages %llu, recount %llu",
+	      pmm_zone_name(z), (unsigned long long)zone->free_pages,
+	      (unsigned long long)c->free_pages);
+	CHECK(zone->free_extents == c->free_extents, "zone %s: free extents %llu, recount %llu",
+	      pmm_zone_name(z), (unsigned long long)zone->free_extents,
+	      (unsigned long long)c->free_extents);
+	CHECK(zone->metadata_pages == c->metadata_pages, "zone %s: metadata %llu, recount %llu",
+	      pmm_zone_name(z), (unsigned long long)zone->metadata_pages,
+	      (unsigned long long)c->metadata_pages);
+	for (unsigned o = 0; o < PMM_ORDER_COUNT; o++)
+		CHECK(zone->free_extents_by_order[o] == c->free_extents_by_order[o],
+		      "zone %s: order %u count %llu, recount %llu", pmm_zone_name(z), o,
+		      (unsigned long long)zone->free_extents_by_order[o],
+		      (unsigned long long)c->free_extents_by_order[o]);
+	return NULL;
+}
+
+/* Invariant 4: the size-class index holds exactly the zone's free records, each in its class. */
+static const char *check_zone_index(struct pmm *pmm, unsigned z)
+{
+	const struct pmm_zone_index *zone = &pmm->zone[z];
+	uint64_t indexed = 0;
+	for (unsigned row = 0; row < PMM_CLASS_ROWS; row++) {
+		CHECK(!!(zone->row_bitmap & ((uint64_t)1 << row)) == !!zone->class_bitmap[row],
+		      "zone %s: row bit %u disagrees with its classes", pmm_zone_name(z), row);
+		for (unsigned sub = 0; sub < PMM_CLASS_SUBDIVISIONS; sub++) {
+			const struct pmm_region *r = zone->class_head[row][sub], *prev = NULL;
+			CHECK(!!(zone->class_bitmap[row] & (1u << sub)) == !!r,
+			      "zone %s: class bit (%u,%u) disagrees with its list", pmm_zone_name(z),
+			      row, sub);
+			for (; r; prev = r, r = r->link.free.class_next) {
+				struct size_class c = size_class_of(r->pages);
+				CHECK(region_is_free(r) && zone_of_page(r->first_page) == z &&
+					      c.row == row && c.sub == sub &&
+					      r->link.free.class_prev == prev,
+				      "zone %s: record at page %#llx misfiled in class (%u,%u)",
+				      pmm_zone_name(z), (unsigned long long)r->first_page, row, sub);
+				indexed++;
+			}
+		}
+	}
+	CHECK(zone->row_bitmap >> PMM_CLASS_ROWS == 0, "zone %s: row bits beyond the last row",
+	      pmm_zone_name(z));
+	CHECK(indexed == zone->free_extents, "zone %s: %llu records indexed, %llu free extents",
+	      pmm_zone_name(z), (unsigned long long)indexed,
+	      (unsigned long long)zone->free_extents);
+	return NULL;
+}
+
+/*
+ * Invariant 7: the zone's fit tree holds exactly its free records, in key order, each node's
+ * maxima and height recomputed from its children, AVL-balanced. Recursion depth = tree height.
+ */
+static const char *check_fit_subtree(struct pmm *pmm, unsigned z, const struct pmm_region *node,
+				     const struct pmm_region *low, const struct pmm_region *high,
+				     unsigned depth, uint64_t *nodes)
+{
+	if (!node)
+		return NULL;
+	CHECK(depth < 2 * PMM_PEAK_ORDER_UNBOUNDED, "zone %s: fit tree deeper than any AVL tree",
+	      pmm_zone_name(z));
+	unsigned long long page = node->first_page;
+	const struct pmm_fit_node *fit = &node->link.free.fit;
+	CHECK(region_is_free(node) && zone_of_page(node->first_page) == z,
+	      "zone %s: fit tree holds a record at page %#llx that is not one of its free records",
+	      pmm_zone_name(z), page);
+	uint64_t arm = pmm_fit_shape_of(node->first_page, node->pages).right_arm;
+	CHECK(!low || pmm_fit_key_less(pmm_fit_shape_of(low->first_page, low->pages).right_arm,
+				       low->first_page, arm, node->first_page),
+	      "zone %s: fit tree out of order at page %#llx", pmm_zone_name(z), page);
+	CHECK(!high || pmm_fit_key_less(arm, node->first_page,
+					pmm_fit_shape_of(high->first_page, high->pages).right_arm,
+					high->first_page),
+	      "zone %s: fit tree out of order at page %#llx", pmm_zone_name(z), page);
+	struct pmm_fit_node expected = pmm_fit_summary(node);
+	CHECK(expected.max_pages == fit->max_pages && expected.height == fit->height &&
+		      expected.max_peak_order == fit->max_peak_order &&
+		      expected.max_block_order == fit->max_block_order,
+	      "zone %s: fit tree node at page %#llx has stale maxima or height", pmm_zone_name(z),
+	      page);
+	int balance = (int)pmm_fit_height(fit->left) - (int)pmm_fit_height(fit->right);
+	CHECK(balance >= -1 && balance <= 1, "zone %s: fit tree unbalanced at page %#llx",
+	      pmm_zone_name(z), page);
+	(*nodes)++;
+	const char *problem = check_fit_subtree(pmm, z, fit->left, low, node, depth + 1, nodes);
+	return problem ? problem : check_fit_subtree(pmm, z, fit->right, node, high, depth + 1, nodes);
+}
+
+static const char *check_fit_tree(struct pmm *pmm, unsigned z)
+{
+	uint64_t nodes = 0;
+	const char *problem = check_fit_subtree(pmm, z, pmm->zone[z].fit_root, NULL, NULL, 0, &nodes);
+	if (problem)
+		return problem;
+	CHECK(nodes == pmm->zone[z].free_extents, "zone %s: fit tree holds %llu records, %llu free",
+	      pmm_zone_name(z), (unsigned long long)nodes,
+	      (unsigned long long)pmm->zone[z].free_extents);
+	return NULL;
+}
+
+static const char *check_pools(struct pmm *pmm, uint64_t records, uint64_t used_records)
+{
+	uint64_t hashed = 0, spares = 0;
+	for (uint64_t b = 0; b < pmm->hash_bucket_count; b++)
+		for (const struct pmm_region *r = pmm->hash_buckets[b]; r; r = r->link.hash_next) {
+			CHECK(r->state == PMM_REGION_USED && hash_bucket(pmm, r->first_page) == b,
+			      "hash bucket %llu holds a record of page %#llx that is not its own",
+			      (unsigned long long)b, (unsigned long long)r->first_page);
+			hashed++;
+		}
+	CHECK(hashed == used_records && pmm->used_records == used_records,
+	      "hash holds %llu records (counter %llu), list has %llu used",
+	      (unsigned long long)hashed, (unsigned long long)pmm->used_records,
+	      (unsigned long long)used_records);
+	CHECK(pmm->records_in_use == records, "records in use %llu, list has %llu",
+	      (unsigned long long)pmm->records_in_use, (unsigned long long)records);
+	for (const struct pmm_region *r = pmm->spare_records; r; r = r->link.spare_next)
+		spares++;
+	CHECK(spares == pmm->spare_record_count, "spare pool holds %llu, counter %llu",
+	      (unsigned long long)spares, (unsigned long long)pmm->spare_record_count);
+	return NULL;
+}
+
+const char *pmm_check(struct pmm *pmm)
+{
+	struct zone_recount recount[PMM_ZONE_COUNT];
+	uint64_t records = 0, used_records = 0;
+	const char *problem;
+	memset(recount, 0, sizeof(recount));
+
+	if ((problem = check_list(pmm, recount, &records, &used_records)))
+		return problem;
+	for (unsigned z = 0; z < PMM_ZONE_COUNT; z++) {
+		if ((problem = check_zone_counters(pmm, z, &recount[z])) ||
+		    (problem = check_zone_index(pmm, z)) || (problem = check_fit_tree(pmm, z)))
+			return problem;
+	}
+	return check_pools(pmm, records, used_records);
+}
