@@ -1,8 +1,10 @@
 /*
  * Randomized differential test of the pmm against a reference model: a bitmap of pages plus the
  * table of live allocations. One million seeded operations (PMM_SEED overrides the seed) mix
- * sizes from 1 page to over a GiB, odd sizes, all three zones, alignments up to 1 GiB, valid
- * frees and every kind of invalid free. Cheap invariants are checked after every step, the full
+ * sizes from 1 page to over a GiB, odd sizes, all three zones, alignments up to 2^23 pages, valid
+ * frees and every kind of invalid free. Every failed allocation is checked against the model's
+ * bitmap: it must have no free run, in an allowed zone, holding the aligned request (no false
+ * out-of-memory). Cheap invariants are checked after every step, the full
  * comparison (pmm_check, the pmm's pages against the model's, free extents against the model's
  * maximal runs) every FULL_CHECK_INTERVAL steps.
  */
