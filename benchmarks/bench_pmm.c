@@ -278,16 +278,6 @@ static void print_table(void)
 
 #define ADVERSARIAL_HOLES 100000
 
-/* The search bound of pmm.c for one zone: K = the zone's free extents of >= n pages. */
-static uint64_t stated_search_bound(uint64_t h, uint64_t n, uint64_t a, uint64_t k_extents)
-{
-	if (a == 1)
-		return 1 + h;
-	if (a >= n)
-		return 1 + 3 * h;
-	return 1 + 2 * h + k_extents * h;
-}
-
 static bool count_at_least(void *ctx, const struct pmm_region_info *r)
 {
 	uint64_t *counts = ctx; /* [0]: pages, [1]: count */
@@ -316,11 +306,13 @@ static void adversarial_report(void)
 		struct pmm_stats stats;
 		pmm_get_stats(pmm, &stats);
 		uint64_t h = pmm_pattern_height_bound(stats.zone[PMM_ZONE_NORMAL].free_extents);
+		if (pmm_pattern_tallest_tree(&pmm->zone[PMM_ZONE_NORMAL]) > h)
+			die("a class tree is taller than the AVL bound");
 		uint64_t counts[2] = { p->request_pages, 0 };
 		pmm_for_each_free_extent(pmm, count_at_least, counts);
 		uint64_t n = p->request_pages, a = p->request_align;
 		uint64_t h_meta = pmm_pattern_height_bound(stats.zone[PMM_ZONE_DMA32].free_extents) + 1;
-		uint64_t search = stated_search_bound(h, n, a, counts[1]);
+		uint64_t search = pmm_pattern_search_bound(h, n, a, counts[1]);
 		/* + carving (the tree may grow by one) + one record page taken from DMA32 */
 		uint64_t whole = search + 3 * (h + 2) + 1 + 3 * (h_meta + 1);
 

@@ -5,10 +5,10 @@
  * DATA MODEL. The ground truth is the seed's "linked list of regions": one doubly-linked list of
  * region records {first page, number of pages, state (free | used by an owner)}, in address order.
  * Holes and non-available firmware ranges are simply absent (gaps between records). Around it,
- * three indexes serve the hot operations:
- *   - per zone, a TLSF-style size-class index of the free records (below): most allocations in
- *     O(1);
- *   - per zone, the fit tree (pmm_fit_tree.c) of the same free records: the rest, exactly;
+ * two indexes serve the hot operations:
+ *   - per zone, a TLSF-style size-class index of the free records (below), each class holding
+ *     its records in a fit tree (pmm_fit_tree.c): most allocations take the root of the first
+ *     class that guarantees a fit, the rest are answered exactly by searching the trees;
  *   - a hash table of the used records keyed by first page, for pmm_free; the address-ordered
  *     list then gives the neighbours to merge with.
  * The self-check (pmm_check) lives in pmm_check.c.
@@ -18,14 +18,13 @@
  *   2. No record is empty and none crosses a zone boundary (16 MiB, 4 GiB): zones are split at
  *      init, and allocations are carved from one free record, so nothing can create a crossing.
  *   3. Coalesced: no two free records touch within a zone (they never merge across a boundary).
- *   4. Every free record is in exactly one size-class list: the class of its size, in its zone;
- *      a class bit is set iff its list is non-empty, a row bit iff any class bit of the row is.
+ *   4. Every free record is in exactly one class tree: the class of its size, in its zone; a
+ *      class bit is set iff its tree is non-empty, a row bit iff any class bit of the row is.
+ *      Each tree is ordered by (right arm, first page), AVL-balanced, and every node's maxima
+ *      (pages, peak order, block order) and height are those of its subtree.
  *   5. Every used record is in the hash table, in the bucket of its first page; nothing else is.
  *   6. The zone counters (total/free pages, free extents, extents by order, metadata pages) equal
  *      a recount of the list; unused records are all in the spare pool, and are counted.
- *   7. The zone's fit tree holds exactly its free records, ordered by (right arm, first page),
- *      AVL-balanced, and every node's maxima (pages, peak order, block order) and height are those
- *      of its subtree.
  *
  * SIZE CLASSES of one zone (PMM_CLASS_SUBDIVISION_BITS = 4, so 16 classes per row):
  *
@@ -37,7 +36,7 @@
  *   37      2^40 .. 2^41 - 1          2^36
  *
  *   row_bitmap (64 bits)       bit r  = 1  <=>  class_bitmap[r] != 0          (rows 0..37 used)
- *   class_bitmap[r] (32 bits)  bit s  = 1  <=>  class_head[r][s] != NULL      (bits 0..15 used)
+ *   class_bitmap[r] (32 bits)  bit s  = 1  <=>  class_root[r][s] != NULL      (bits 0..15 used)
  *
  *   A class never holds sizes that differ by more than 1/16 of its lower bound, so the good fit
  *   below wastes little; sizes under 32 pages have exact classes.
@@ -48,8 +47,8 @@
  *   - In a zone, first the size-class path: every extent of at least n + a - 1 pages holds an
  *     aligned run. Round that up to the next class boundary; every extent in that class or above
  *     is then big enough, so the first non-empty class there is found with two find-first-set
- *     operations and its first record is taken: O(1), one record visited.
- *   - Else the fit tree of the zone answers exactly (next paragraph).
+ *     operations and the root of its tree is taken: O(1), one record visited.
+ *   - Else the class trees below that class answer exactly (next paragraph).
  *   - The run is carved at the lowest aligned page of the chosen extent; the remains stay free
  *     records (at most a head and a tail, so at most 2 new records).
  *   - Free: find the used record by hash, merge with the previous and the next record when they
@@ -57,16 +56,19 @@
  *
  * NO FALSE FAILURE. pmm_alloc returns PMM_ERR_OUT_OF_MEMORY only when no free extent of an
  * allowed zone holds n pages at a multiple of a. Proof, for one zone (zones are tried in turn,
- * and an extent never crosses a zone, invariant 2): write an extent [s, e) as its peak P (the page
- * with the most trailing zeros, of order T), left arm λ = P - s < 2^T, right arm ρ = e - P <= 2^T
- * (pmm_fit_tree.c). For k <= T the lowest aligned page is P - ALIGN_DOWN(λ, 2^k), so the extent
+ * and an extent never crosses a zone, invariant 2). The size-class path fails only when every
+ * class from the guaranteed one up is empty; the search then visits every non-empty class from
+ * the class of n (smaller extents cannot hold n pages) to below the guaranteed one, so it
+ * suffices that within one class tree nothing that fits is missed. Write an extent [s, e) as its
+ * peak P (the page with the most trailing zeros, of order T), left arm λ = P - s < 2^T, right
+ * arm ρ = e - P <= 2^T (pmm_fit_tree.c). For k <= T the lowest aligned page is P - ALIGN_DOWN(λ, 2^k), so the extent
  * fits iff T >= k and ρ + ALIGN_DOWN(λ, 2^k) >= n (*); for k > T no page of it is aligned.
- *   Lemma 1 (a = 1): fits iff e - s >= n. The tree keeps the longest extent of every subtree, so
+ *   Lemma 1 (a = 1): fits iff e - s >= n. A tree keeps the longest extent of every subtree, so
  *     a descent that enters only subtrees with max_pages >= n finds one iff one exists.
  *   Lemma 2 (n <= a): fits iff the extent holds a naturally aligned block of 2^k pages, or T >= k
  *     and ρ >= n. From (*): if λ >= 2^k then ALIGN_DOWN(λ, 2^k) >= 2^k >= n, and [P - 2^k, P) is
  *     such a block; if λ < 2^k, (*) reads ρ >= n. Conversely a block holds the run at its start,
- *     and ρ >= n with T >= k holds it at P. The tree keeps each subtree's largest block order
+ *     and ρ >= n with T >= k holds it at P. A tree keeps each subtree's largest block order
  *     (find_block), and, being ordered by ρ, every key right of a node with ρ >= n qualifies too,
  *     so "ρ >= n and peak order >= k" is one walk down plus one descent on max peak order.
  *   Lemma 3 (1 < a < n): any extent of n + a - 1 pages fits (one descent on max_pages), any with
@@ -74,14 +76,18 @@
  *     subtree allows peak order >= k is tested with (*) directly. Nothing that can fit is skipped.
  *
  * BOUNDS. Work = pmm->work, the records, tree nodes and hash entries an operation visits. N is
- * the number of free extents in a zone, h the height of its fit tree: h <= 1.4405 log2(N + 2)
- * (AVL). Per zone tried, the search visits at most
- *     1 + h          when a = 1,
- *     1 + 3h         when a >= n                   (find_block h, find_right_arm 2h),
- *     1 + 2h + K h   when 1 < a < n, K = the zone's free extents of at least n pages (by
- *                    then all shorter than n + a - 1): the search visits only their root
- *                    paths. This case alone is linear, in K.
- * Updating the indexes: a tree insert or remove visits at most h + 1 nodes; carving removes 1 and
+ * the number of free extents in a zone, h the height of its tallest class tree: h <= 1.4405
+ * log2(N + 2) (AVL). C is the number of classes the search visits, at most 16 per row spanned by
+ * [n, n + a - 1]: C <= 16 (floor(log2(n + a - 1)) - floor(log2 n) + 1), so 16 or 32 for a <= n.
+ * Each class costs one visit (its root) per pass. Per zone tried, the search visits at most
+ *     1 + C + h                    when a = 1 (then C <= 1: only the class of n is inexact),
+ *     1 + 3C + (2C + 1) h          when a >= n  (find_block h, find_right_arm 2h per class),
+ *     1 + 3C + (2C + 1) h + K h    when 1 < a < n, K = the zone's free extents of at least n
+ *                                  pages (by then all shorter than n + a - 1): the last pass
+ *                                  visits only their root paths. This case alone is linear,
+ *                                  in K.
+ * Updating the indexes: a tree insert or remove visits at most h + 1 nodes of one class tree (so
+ * the common case, a large extent alone in its class, costs O(1)); carving removes 1 and
  * inserts at most 2, a free removes at most 2 and inserts 1: at most 3(h + 1). A free also walks
  * the hash chain of its page twice (find, unlink). At most 3 zones are tried. So:
  *     pmm_alloc  <= sum over zones tried of the search above + 3(h + 1) + R
@@ -171,27 +177,6 @@ static unsigned zones_to_try(enum pmm_alloc_zone zone, enum pmm_zone order[PMM_Z
 
 /* ---- size classes ----------------------------------------------------------------------------- */
 
-/* How many sizes share the class of `pages`. */
-static inline uint64_t size_class_width(uint64_t pages)
-{
-	if (pages < 2 * PMM_CLASS_SUBDIVISIONS)
-		return 1;
-	return (uint64_t)1 << (ilog2_u64(pages) - PMM_CLASS_SUBDIVISION_BITS);
-}
-
-static inline uint64_t size_class_lower_bound(struct size_class c)
-{
-	if (c.row == 0)
-		return c.sub;
-	return (uint64_t)(PMM_CLASS_SUBDIVISIONS + c.sub) << (c.row - 1);
-}
-
-/* The first class all of whose extents have at least `pages` pages. */
-static inline struct size_class size_class_at_least(uint64_t pages)
-{
-	return size_class_of(pages + size_class_width(pages) - 1);
-}
-
 uint64_t pmm_guaranteed_fit_pages(uint64_t pages, uint64_t align_pages)
 {
 	if (pages == 0 || pages > PMM_MAX_PAGES || !IS_POW2(align_pages) ||
@@ -206,17 +191,10 @@ static void index_insert(struct pmm *pmm, struct pmm_region *region)
 {
 	struct pmm_zone_index *zone = &pmm->zone[zone_of_page(region->first_page)];
 	struct size_class c = size_class_of(region->pages);
-	struct pmm_region **head = &zone->class_head[c.row][c.sub];
 
-	region->link.free.class_prev = NULL;
-	region->link.free.class_next = *head;
-	if (*head)
-		(*head)->link.free.class_prev = region;
-	*head = region;
+	pmm_fit_insert(pmm, &zone->class_root[c.row][c.sub], region);
 	zone->class_bitmap[c.row] |= 1u << c.sub;
 	zone->row_bitmap |= (uint64_t)1 << c.row;
-
-	pmm_fit_insert(pmm, zone, region);
 
 	zone->free_pages += region->pages;
 	zone->free_extents++;
@@ -228,21 +206,13 @@ static void index_remove(struct pmm *pmm, struct pmm_region *region)
 {
 	struct pmm_zone_index *zone = &pmm->zone[zone_of_page(region->first_page)];
 	struct size_class c = size_class_of(region->pages);
-	struct pmm_region *prev = region->link.free.class_prev;
-	struct pmm_region *next = region->link.free.class_next;
 
-	if (prev)
-		prev->link.free.class_next = next;
-	else
-		zone->class_head[c.row][c.sub] = next;
-	if (next)
-		next->link.free.class_prev = prev;
-	if (!zone->class_head[c.row][c.sub]) {
+	pmm_fit_remove(pmm, &zone->class_root[c.row][c.sub], region);
+	if (!zone->class_root[c.row][c.sub]) {
 		zone->class_bitmap[c.row] &= ~(1u << c.sub);
 		if (!zone->class_bitmap[c.row])
 			zone->row_bitmap &= ~((uint64_t)1 << c.row);
 	}
-	pmm_fit_remove(pmm, zone, region);
 
 	zone->free_pages -= region->pages;
 	zone->free_extents--;
@@ -265,7 +235,7 @@ static struct pmm_region *first_class_at_or_above(const struct pmm_zone_index *z
 		row = (unsigned)__builtin_ctzll(rows);
 		subs = zone->class_bitmap[row];
 	}
-	return zone->class_head[row][__builtin_ctz(subs)];
+	return zone->class_root[row][__builtin_ctz(subs)];
 }
 
 /* ---- address-ordered list and record pool -------------------------------------------------------- */
@@ -792,6 +762,16 @@ enum pmm_status pmm_init(struct pmm *pmm, const struct pmm_config *config)
 
 /* ---- statistics ---------------------------------------------------------------------------------- */
 
+/* The highest non-empty class holds the largest extents; its tree root knows the longest. */
+static uint64_t largest_free_extent(const struct pmm_zone_index *zone)
+{
+	if (!zone->row_bitmap)
+		return 0;
+	unsigned row = 63u - (unsigned)__builtin_clzll(zone->row_bitmap);
+	unsigned sub = 31u - (unsigned)__builtin_clz(zone->class_bitmap[row]);
+	return zone->class_root[row][sub]->link.fit.max_pages;
+}
+
 void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *stats)
 {
 	memset(stats, 0, sizeof(*stats));
@@ -801,7 +781,7 @@ void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *stats)
 		out->total_pages = zone->total_pages;
 		out->free_pages = zone->free_pages;
 		out->free_extents = zone->free_extents;
-		out->largest_free_extent = zone->fit_root ? zone->fit_root->link.free.fit.max_pages : 0;
+		out->largest_free_extent = largest_free_extent(zone);
 		out->metadata_pages = zone->metadata_pages;
 		for (unsigned o = 0; o < PMM_ORDER_COUNT; o++) {
 			out->free_extents_by_order[o] = zone->free_extents_by_order[o];

@@ -1,8 +1,9 @@
 /*
  * The physical memory manager: hands out contiguous runs of physical pages, optionally limited to
  * low memory (DMA) and aligned (for large pages). The ground truth is an address-ordered list of
- * region records, free and used; per zone, a size-class index serves most allocations in O(1) and
- * an exact fit tree the rest in O(log N), so an allocation fails only when nothing can hold it.
+ * region records, free and used; per zone, a size-class index serves most allocations with one
+ * look, and a fit tree per class answers the rest exactly, so an allocation fails only when
+ * nothing can hold it.
  * The design, its invariants and its bounds are described in pmm.c.
  *
  * All state lives in a struct pmm passed in: a test builds a 64-page allocator in a few lines:
@@ -125,9 +126,9 @@ const char *pmm_zone_name(enum pmm_zone zone);
 enum pmm_region_state { PMM_REGION_FREE, PMM_REGION_USED };
 
 /*
- * A free record's node in its zone's fit tree (pmm_fit_tree.c): an AVL tree ordered by the
- * extent's right arm, each node carrying maxima over its subtree so that a search never enters a
- * subtree that cannot fit.
+ * A free record's node in the fit tree of its size class (pmm_fit_tree.c): an AVL tree ordered by
+ * the extent's right arm, each node carrying maxima over its subtree so that a search never
+ * enters a subtree that cannot fit.
  */
 struct pmm_fit_node {
 	struct pmm_region *left, *right;
@@ -147,10 +148,7 @@ struct pmm_region {
 	uint64_t first_page;
 	uint64_t pages;
 	union {
-		struct {
-			struct pmm_region *class_prev, *class_next; /* its size-class list */
-			struct pmm_fit_node fit;                   /* its zone's fit tree */
-		} free;
+		struct pmm_fit_node fit;      /* free: its node in its size class's fit tree */
 		struct pmm_region *hash_next; /* used: its bucket chain */
 		struct pmm_region *spare_next;/* unused record: the spare pool */
 	} link;
@@ -162,8 +160,7 @@ struct pmm_region {
 struct pmm_zone_index {
 	uint64_t row_bitmap;                              /* bit r: some class in row r non-empty */
 	uint32_t class_bitmap[PMM_CLASS_ROWS];            /* bit s: class (r, s) non-empty */
-	struct pmm_region *class_head[PMM_CLASS_ROWS][PMM_CLASS_SUBDIVISIONS];
-	struct pmm_region *fit_root;                      /* every free record of the zone */
+	struct pmm_region *class_root[PMM_CLASS_ROWS][PMM_CLASS_SUBDIVISIONS]; /* fit trees */
 	uint64_t total_pages;
 	uint64_t free_pages;
 	uint64_t free_extents;
@@ -248,9 +245,10 @@ enum pmm_status pmm_init(struct pmm *pmm, const struct pmm_config *config);
  * of two, owner is out of range (all logged), no free extent of the allowed zones can hold the
  * aligned run (PMM_ERR_OUT_OF_MEMORY: never while one can — proved in pmm.c), or no region
  * record can be had. Never panics for lack of memory.
- * Work (pmm->work): O(log N) for N free extents per zone when align_pages == 1 or
- * align_pages >= pages; when 1 < align_pages < pages, O(log N) plus O(log N) per free extent of
- * at least `pages` pages whose aligned capacity falls short. The exact bounds are in pmm.c.
+ * Work (pmm->work): O(log N) for N free extents when align_pages == 1; O(C log N) when
+ * align_pages >= pages, C the size classes between pages and pages + align_pages (at most 16 per
+ * doubling); when 1 < align_pages < pages, also O(log N) per free extent of at least `pages`
+ * pages. The exact bounds are in pmm.c.
  * `status`, if not NULL, receives PMM_OK or the reason of the failure.
  */
 paddr_t pmm_alloc_status(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone,
@@ -327,8 +325,8 @@ struct pmm_stats {
 };
 
 /*
- * Fills `stats`. Counters are kept up to date and the largest extent is the root of each zone's
- * fit tree, so this costs O(zones * orders) and visits no record.
+ * Fills `stats`. Counters are kept up to date and the largest extent is kept at the root of the
+ * highest non-empty class's fit tree, so this costs O(zones * orders) and visits no record.
  */
 void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *stats);
 

@@ -83,55 +83,27 @@ static const char *check_zone_counters(struct pmm *pmm, unsigned z, const struct
 	return NULL;
 }
 
-/* Invariant 4: the size-class index holds exactly the zone's free records, each in its class. */
-static const char *check_zone_index(struct pmm *pmm, unsigned z)
-{
-	const struct pmm_zone_index *zone = &pmm->zone[z];
-	uint64_t indexed = 0;
-	for (unsigned row = 0; row < PMM_CLASS_ROWS; row++) {
-		CHECK(!!(zone->row_bitmap & ((uint64_t)1 << row)) == !!zone->class_bitmap[row],
-		      "zone %s: row bit %u disagrees with its classes", pmm_zone_name(z), row);
-		for (unsigned sub = 0; sub < PMM_CLASS_SUBDIVISIONS; sub++) {
-			const struct pmm_region *r = zone->class_head[row][sub], *prev = NULL;
-			CHECK(!!(zone->class_bitmap[row] & (1u << sub)) == !!r,
-			      "zone %s: class bit (%u,%u) disagrees with its list", pmm_zone_name(z),
-			      row, sub);
-			for (; r; prev = r, r = r->link.free.class_next) {
-				struct size_class c = size_class_of(r->pages);
-				CHECK(region_is_free(r) && zone_of_page(r->first_page) == z &&
-					      c.row == row && c.sub == sub &&
-					      r->link.free.class_prev == prev,
-				      "zone %s: record at page %#llx misfiled in class (%u,%u)",
-				      pmm_zone_name(z), (unsigned long long)r->first_page, row, sub);
-				indexed++;
-			}
-		}
-	}
-	CHECK(zone->row_bitmap >> PMM_CLASS_ROWS == 0, "zone %s: row bits beyond the last row",
-	      pmm_zone_name(z));
-	CHECK(indexed == zone->free_extents, "zone %s: %llu records indexed, %llu free extents",
-	      pmm_zone_name(z), (unsigned long long)indexed,
-	      (unsigned long long)zone->free_extents);
-	return NULL;
-}
-
 /*
- * Invariant 7: the zone's fit tree holds exactly its free records, in key order, each node's
- * maxima and height recomputed from its children, AVL-balanced. Recursion depth = tree height.
+ * Invariant 4 for one class's tree: each node a free record of this zone and class, in key
+ * order, its maxima and height recomputed from its children, AVL-balanced. Recursion depth is
+ * the tree height; a cycle is caught by the depth limit.
  */
-static const char *check_fit_subtree(struct pmm *pmm, unsigned z, const struct pmm_region *node,
-				     const struct pmm_region *low, const struct pmm_region *high,
-				     unsigned depth, uint64_t *nodes)
+static const char *check_class_subtree(struct pmm *pmm, unsigned z, struct size_class class_,
+				       const struct pmm_region *node, const struct pmm_region *low,
+				       const struct pmm_region *high, unsigned depth,
+				       uint64_t *nodes)
 {
 	if (!node)
 		return NULL;
-	CHECK(depth < 2 * PMM_PEAK_ORDER_UNBOUNDED, "zone %s: fit tree deeper than any AVL tree",
+	CHECK(depth < 2 * PMM_PEAK_ORDER_UNBOUNDED, "zone %s: a fit tree deeper than any AVL tree",
 	      pmm_zone_name(z));
 	unsigned long long page = node->first_page;
-	const struct pmm_fit_node *fit = &node->link.free.fit;
-	CHECK(region_is_free(node) && zone_of_page(node->first_page) == z,
-	      "zone %s: fit tree holds a record at page %#llx that is not one of its free records",
-	      pmm_zone_name(z), page);
+	const struct pmm_fit_node *fit = &node->link.fit;
+	struct size_class c = size_class_of(node->pages);
+	CHECK(region_is_free(node) && zone_of_page(node->first_page) == z && c.row == class_.row &&
+		      c.sub == class_.sub,
+	      "zone %s: record at page %#llx misfiled in class (%u,%u)", pmm_zone_name(z), page,
+	      class_.row, class_.sub);
 	uint64_t arm = pmm_fit_shape_of(node->first_page, node->pages).right_arm;
 	CHECK(!low || pmm_fit_key_less(pmm_fit_shape_of(low->first_page, low->pages).right_arm,
 				       low->first_page, arm, node->first_page),
@@ -150,19 +122,37 @@ static const char *check_fit_subtree(struct pmm *pmm, unsigned z, const struct p
 	CHECK(balance >= -1 && balance <= 1, "zone %s: fit tree unbalanced at page %#llx",
 	      pmm_zone_name(z), page);
 	(*nodes)++;
-	const char *problem = check_fit_subtree(pmm, z, fit->left, low, node, depth + 1, nodes);
-	return problem ? problem : check_fit_subtree(pmm, z, fit->right, node, high, depth + 1, nodes);
+	const char *problem =
+		check_class_subtree(pmm, z, class_, fit->left, low, node, depth + 1, nodes);
+	return problem ? problem
+		       : check_class_subtree(pmm, z, class_, fit->right, node, high, depth + 1,
+					     nodes);
 }
 
-static const char *check_fit_tree(struct pmm *pmm, unsigned z)
+/* Invariant 4: the class trees hold exactly the zone's free records, each in its class. */
+static const char *check_zone_index(struct pmm *pmm, unsigned z)
 {
-	uint64_t nodes = 0;
-	const char *problem = check_fit_subtree(pmm, z, pmm->zone[z].fit_root, NULL, NULL, 0, &nodes);
-	if (problem)
-		return problem;
-	CHECK(nodes == pmm->zone[z].free_extents, "zone %s: fit tree holds %llu records, %llu free",
-	      pmm_zone_name(z), (unsigned long long)nodes,
-	      (unsigned long long)pmm->zone[z].free_extents);
+	const struct pmm_zone_index *zone = &pmm->zone[z];
+	uint64_t indexed = 0;
+	const char *problem;
+	for (unsigned row = 0; row < PMM_CLASS_ROWS; row++) {
+		CHECK(!!(zone->row_bitmap & ((uint64_t)1 << row)) == !!zone->class_bitmap[row],
+		      "zone %s: row bit %u disagrees with its classes", pmm_zone_name(z), row);
+		for (unsigned sub = 0; sub < PMM_CLASS_SUBDIVISIONS; sub++) {
+			const struct pmm_region *root = zone->class_root[row][sub];
+			CHECK(!!(zone->class_bitmap[row] & (1u << sub)) == !!root,
+			      "zone %s: class bit (%u,%u) disagrees with its tree", pmm_zone_name(z),
+			      row, sub);
+			struct size_class c = { row, sub };
+			if ((problem = check_class_subtree(pmm, z, c, root, NULL, NULL, 0, &indexed)))
+				return problem;
+		}
+	}
+	CHECK(zone->row_bitmap >> PMM_CLASS_ROWS == 0, "zone %s: row bits beyond the last row",
+	      pmm_zone_name(z));
+	CHECK(indexed == zone->free_extents, "zone %s: %llu records indexed, %llu free extents",
+	      pmm_zone_name(z), (unsigned long long)indexed,
+	      (unsigned long long)zone->free_extents);
 	return NULL;
 }
 
@@ -200,7 +190,7 @@ const char *pmm_check(struct pmm *pmm)
 		return problem;
 	for (unsigned z = 0; z < PMM_ZONE_COUNT; z++) {
 		if ((problem = check_zone_counters(pmm, z, &recount[z])) ||
-		    (problem = check_zone_index(pmm, z)) || (problem = check_fit_tree(pmm, z)))
+		    (problem = check_zone_index(pmm, z)))
 			return problem;
 	}
 	return check_pools(pmm, records, used_records);

@@ -1,7 +1,7 @@
 /*
- * The pmm's exact fit index: per zone, an AVL tree of every free record, so that an allocation
- * the size classes cannot place in O(1) is still found whenever some free extent can hold it.
- * The proof and the bounds are at the top of pmm.c; this file keeps the tree.
+ * The pmm's exact fit index: per size class, an AVL tree of its free records, so that an
+ * allocation the size-class path cannot place with one look is still found whenever some free
+ * extent can hold it. The proof and the bounds are at the top of pmm.c; this file keeps the trees.
  *
  * SHAPE OF AN EXTENT. Seen from its peak P (the page of [s, e) with the most trailing zeros), an
  * extent is a left arm λ = P - s and a right arm ρ = e - P. With T the peak order (the trailing
@@ -22,15 +22,15 @@
 
 static inline struct pmm_fit_node *fit(struct pmm_region *region)
 {
-	return &region->link.free.fit;
+	return &region->link.fit;
 }
 
 struct pmm_fit_node pmm_fit_summary(const struct pmm_region *node)
 {
 	struct pmm_fit_shape shape = pmm_fit_shape_of(node->first_page, node->pages);
 	struct pmm_fit_node summary = {
-		.left = node->link.free.fit.left,
-		.right = node->link.free.fit.right,
+		.left = node->link.fit.left,
+		.right = node->link.fit.right,
 		.max_pages = node->pages,
 		.height = 1,
 		.max_peak_order = (uint8_t)shape.peak_order,
@@ -38,7 +38,7 @@ struct pmm_fit_node pmm_fit_summary(const struct pmm_region *node)
 	};
 	const struct pmm_region *children[2] = { summary.left, summary.right };
 	for (unsigned i = 0; i < 2; i++) {
-		const struct pmm_fit_node *child = children[i] ? &children[i]->link.free.fit : NULL;
+		const struct pmm_fit_node *child = children[i] ? &children[i]->link.fit : NULL;
 		if (!child)
 			continue;
 		summary.max_pages = MAX(summary.max_pages, child->max_pages);
@@ -154,16 +154,16 @@ static struct pmm_region *tree_remove(struct pmm *pmm, struct pmm_region *node,
 	return rebalance(node);
 }
 
-void pmm_fit_insert(struct pmm *pmm, struct pmm_zone_index *zone, struct pmm_region *region)
+void pmm_fit_insert(struct pmm *pmm, struct pmm_region **root, struct pmm_region *region)
 {
 	uint64_t right_arm = pmm_fit_shape_of(region->first_page, region->pages).right_arm;
-	zone->fit_root = tree_insert(pmm, zone->fit_root, region, right_arm);
+	*root = tree_insert(pmm, *root, region, right_arm);
 }
 
-void pmm_fit_remove(struct pmm *pmm, struct pmm_zone_index *zone, struct pmm_region *region)
+void pmm_fit_remove(struct pmm *pmm, struct pmm_region **root, struct pmm_region *region)
 {
 	uint64_t right_arm = pmm_fit_shape_of(region->first_page, region->pages).right_arm;
-	zone->fit_root = tree_remove(pmm, zone->fit_root, region, right_arm);
+	*root = tree_remove(pmm, *root, region, right_arm);
 }
 
 /* ---- searches: each one descends from `node`, whose subtree is known to hold an answer ---- */
@@ -256,25 +256,72 @@ static struct pmm_region *find_aligned_by_search(struct pmm *pmm, struct pmm_reg
 		     : find_aligned_by_search(pmm, fit(node)->right, pages, align_pages, order);
 }
 
+/* The non-empty classes [lowest, below) of a zone, highest first: where the size-class path's
+ * guarantee ran out. */
+struct class_cursor {
+	const struct pmm_zone_index *zone;
+	struct size_class lowest, below;
+	int row;
+	uint32_t subs;
+};
+
+static struct class_cursor classes_below(const struct pmm_zone_index *zone,
+					 struct size_class lowest, struct size_class below)
+{
+	struct class_cursor cursor = { zone, lowest, below, (int)below.row + 1, 0 };
+	return cursor;
+}
+
+/* The next class's tree root (counted as one visit), or NULL when the range is done. */
+static struct pmm_region *next_class_root(struct pmm *pmm, struct class_cursor *c)
+{
+	while (!c->subs) {
+		if (--c->row < (int)c->lowest.row)
+			return NULL;
+		if (c->row >= PMM_CLASS_ROWS)
+			continue;
+		c->subs = c->zone->class_bitmap[c->row];
+		if ((unsigned)c->row == c->below.row)
+			c->subs &= (1u << c->below.sub) - 1;
+		if ((unsigned)c->row == c->lowest.row)
+			c->subs &= ~0u << c->lowest.sub;
+	}
+	unsigned sub = 31u - (unsigned)__builtin_clz(c->subs);
+	c->subs &= ~(1u << sub);
+	pmm->work++;
+	return c->zone->class_root[c->row][sub];
+}
+
 struct pmm_region *pmm_fit_find(struct pmm *pmm, const struct pmm_zone_index *zone, uint64_t pages,
 				uint64_t align_pages)
 {
-	struct pmm_region *root = zone->fit_root;
-	if (!root || fit(root)->max_pages < pages)
-		return NULL;
-	if (align_pages == 1)
-		return find_long(pmm, root, pages);
-	/* Every extent of pages + align - 1 pages holds an aligned run. */
-	if (fit(root)->max_pages >= pages + align_pages - 1)
-		return find_long(pmm, root, pages + align_pages - 1);
+	struct size_class lowest = size_class_of(pages);
+	struct size_class below = size_class_at_least(pages + align_pages - 1);
 	unsigned order = ilog2_u64(align_pages);
-	if (pages <= align_pages) {
-		/* Lemma 2 (pmm.c): a fit holds an aligned 2^order block or starts at its peak. */
-		struct pmm_region *region = fit(root)->max_block_order >= order
-						    ? find_block(pmm, root, order)
-						    : NULL;
-		return region ? region : find_right_arm(pmm, root, pages, order);
-	}
-	struct pmm_region *region = find_right_arm(pmm, root, pages, order);
-	return region ? region : find_aligned_by_search(pmm, root, pages, align_pages, order);
+	struct pmm_region *root, *found;
+	struct class_cursor c;
+
+	/* Lemma 1, and for any alignment: every extent of pages + align - 1 pages fits. */
+	uint64_t plenty = pages + align_pages - 1;
+	for (c = classes_below(zone, lowest, below); (root = next_class_root(pmm, &c));)
+		if (fit(root)->max_pages >= plenty)
+			return find_long(pmm, root, plenty);
+	if (align_pages == 1)
+		return NULL;
+	/* Lemma 2 (pages <= align): a fit holds an aligned 2^order block or starts at its peak. */
+	if (pages <= align_pages)
+		for (c = classes_below(zone, lowest, below); (root = next_class_root(pmm, &c));)
+			if (fit(root)->max_block_order >= order)
+				return find_block(pmm, root, order);
+	for (c = classes_below(zone, lowest, below); (root = next_class_root(pmm, &c));)
+		if (fit(root)->max_peak_order >= order &&
+		    (found = find_right_arm(pmm, root, pages, order)))
+			return found;
+	if (pages <= align_pages)
+		return NULL;
+	/* Lemma 3 (1 < align < pages): test the rest one by one. */
+	for (c = classes_below(zone, lowest, below); (root = next_class_root(pmm, &c));)
+		if ((found = find_aligned_by_search(pmm, root, pages, align_pages, order)))
+			return found;
+	return NULL;
 }

@@ -54,6 +54,27 @@ static inline struct size_class size_class_of(uint64_t pages)
 					    PMM_CLASS_SUBDIVISIONS };
 }
 
+/* How many sizes share the class of `pages`. */
+static inline uint64_t size_class_width(uint64_t pages)
+{
+	if (pages < 2 * PMM_CLASS_SUBDIVISIONS)
+		return 1;
+	return (uint64_t)1 << (ilog2_u64(pages) - PMM_CLASS_SUBDIVISION_BITS);
+}
+
+static inline uint64_t size_class_lower_bound(struct size_class c)
+{
+	if (c.row == 0)
+		return c.sub;
+	return (uint64_t)(PMM_CLASS_SUBDIVISIONS + c.sub) << (c.row - 1);
+}
+
+/* The first class all of whose extents have at least `pages` pages. */
+static inline struct size_class size_class_at_least(uint64_t pages)
+{
+	return size_class_of(pages + size_class_width(pages) - 1);
+}
+
 /* ---- the hash table of used records ---- */
 
 static inline uint64_t hash_bucket(const struct pmm *pmm, uint64_t first_page)
@@ -114,12 +135,15 @@ static inline bool pmm_fit_key_less(uint64_t right_arm_a, uint64_t first_a, uint
 
 static inline unsigned pmm_fit_height(const struct pmm_region *node)
 {
-	return node ? node->link.free.fit.height : 0;
+	return node ? node->link.fit.height : 0;
 }
 
-void pmm_fit_insert(struct pmm *pmm, struct pmm_zone_index *zone, struct pmm_region *region);
-void pmm_fit_remove(struct pmm *pmm, struct pmm_zone_index *zone, struct pmm_region *region);
-/* A free record of the zone holding `pages` pages aligned to `align_pages`, or NULL if none can. */
+void pmm_fit_insert(struct pmm *pmm, struct pmm_region **root, struct pmm_region *region);
+void pmm_fit_remove(struct pmm *pmm, struct pmm_region **root, struct pmm_region *region);
+/*
+ * A free record of the zone holding `pages` pages aligned to `align_pages`, or NULL if none can.
+ * Called when the size-class path found nothing: every class from the guaranteed one up is empty.
+ */
 struct pmm_region *pmm_fit_find(struct pmm *pmm, const struct pmm_zone_index *zone, uint64_t pages,
 				uint64_t align_pages);
 /* Recomputes a node's subtree maxima and height from its children (also for pmm_check). */

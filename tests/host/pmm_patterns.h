@@ -120,6 +120,30 @@ static inline void pmm_pattern_destroy(struct pmm_pattern_world *w)
 	host_phys_arena_destroy(w->arena, PMM_PATTERN_META_BASE + PMM_PATTERN_META_BYTES);
 }
 
+/*
+ * The search bound of kernel/mm/pmm.c for one zone: h the tallest class tree, K the zone's free
+ * extents of at least n pages, C the classes between n and n + a - 1 (16 per row spanned).
+ */
+static inline uint64_t pmm_pattern_search_bound(uint64_t h, uint64_t n, uint64_t a, uint64_t k)
+{
+	uint64_t classes = 16 * ((uint64_t)ilog2_u64(n + a - 1) - ilog2_u64(n) + 1);
+	if (a == 1)
+		return 1 + classes + h;
+	uint64_t bound = 1 + 3 * classes + (2 * classes + 1) * h;
+	return a >= n ? bound : bound + k * h;
+}
+
+/* The tallest class tree of a zone. */
+static inline unsigned pmm_pattern_tallest_tree(const struct pmm_zone_index *zone)
+{
+	unsigned tallest = 0;
+	for (unsigned r = 0; r < PMM_CLASS_ROWS; r++)
+		for (unsigned s = 0; s < PMM_CLASS_SUBDIVISIONS; s++)
+			if (zone->class_root[r][s] && zone->class_root[r][s]->link.fit.height > tallest)
+				tallest = zone->class_root[r][s]->link.fit.height;
+	return tallest;
+}
+
 /* The AVL height bound for n nodes: h <= 1.4405 log2(n + 2) - 0.3277. */
 static inline uint64_t pmm_pattern_height_bound(uint64_t nodes)
 {

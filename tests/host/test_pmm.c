@@ -553,16 +553,6 @@ TEST(pmm_alloc_fails_only_when_no_aligned_run_exists_for_every_small_shape)
 
 #define PATTERN_HOLES 20000
 
-/* What pmm.c states a zone's search may visit: K = the zone's extents of >= n pages. */
-static uint64_t search_bound(uint64_t h, uint64_t n, uint64_t a, uint64_t k_extents)
-{
-	if (a == 1)
-		return 1 + h;
-	if (a >= n)
-		return 1 + 3 * h;
-	return 1 + 2 * h + k_extents * h;
-}
-
 struct extents_at_least {
 	uint64_t pages, count;
 };
@@ -590,14 +580,14 @@ TEST(pmm_alloc_work_meets_the_stated_bound_on_every_adversarial_pattern)
 		uint64_t extents = stats.zone[PMM_ZONE_NORMAL].free_extents;
 		uint64_t h = pmm_pattern_height_bound(extents);
 		EXPECT_EQ(extents, PATTERN_HOLES + 1);
-		EXPECT_TRUE(pmm->zone[PMM_ZONE_NORMAL].fit_root->link.free.fit.height <= h);
+		EXPECT_TRUE(pmm_pattern_tallest_tree(&pmm->zone[PMM_ZONE_NORMAL]) <= h);
 		uint64_t h_meta = pmm_pattern_height_bound(stats.zone[PMM_ZONE_DMA32].free_extents) + 1;
 		struct extents_at_least longer = { p->request_pages, 0 };
 		pmm_for_each_free_extent(pmm, count_long, &longer);
 		uint64_t n = p->request_pages, a = p->request_align;
 		/* + carving in NORMAL + one record page from DMA32 */
 		uint64_t update = 3 * (h + 2) + 1 + 3 * (h_meta + 1);
-		uint64_t bound = search_bound(h, n, a, longer.count) + update;
+		uint64_t bound = pmm_pattern_search_bound(h, n, a, longer.count) + update;
 
 		uint64_t before = pmm->work;
 		paddr_t pa = pmm_alloc(pmm, n, PMM_ALLOC_ANY, a, MM_OWNER_TEST);
@@ -616,7 +606,7 @@ TEST(pmm_alloc_work_meets_the_stated_bound_on_every_adversarial_pattern)
 		work = pmm->work - before;
 		EXPECT_TRUE(low == PMM_ALLOC_FAILED ? n + a > PMM_PATTERN_META_BYTES / PAGE_SIZE
 						    : low < PMM_ZONE_DMA32_LIMIT);
-		bound += search_bound(h_meta, n, a, 1);
+		bound += pmm_pattern_search_bound(h_meta, n, a, 1);
 		TESTING_CHECK(work <= bound, (void)0, "%s: fall-through visited %llu, bound %llu",
 			      p->name, (unsigned long long)work, (unsigned long long)bound);
 
