@@ -6,9 +6,11 @@
  * region records {first page, number of pages, state (free | used by an owner)}, in address order.
  * Holes and non-available firmware ranges are simply absent (gaps between records). Around it,
  * two indexes serve the hot operations:
- *   - per zone, a TLSF-style size-class index of the free records (below), each class holding
- *     its records in a fit tree (pmm_fit_tree.c): most allocations take the root of the first
- *     class that guarantees a fit, the rest are answered exactly by searching the trees;
+ *   - per zone, a TLSF-style size-class index of the free records (below): most allocations take
+ *     any record of the first class that guarantees a fit, the rest are answered exactly by the
+ *     classes below it. An inexact class (sizes >= 32) keeps its records in a fit tree
+ *     (pmm_fit_tree.c); an exact class (one size < 32) in 16 lists by first page mod 16, and
+ *     those of its records that hold a 32-aligned page also in a fit tree;
  *   - a hash table of the used records keyed by first page, for pmm_free; the address-ordered
  *     list then gives the neighbours to merge with.
  * The self-check (pmm_check) lives in pmm_check.c.
@@ -18,10 +20,13 @@
  *   2. No record is empty and none crosses a zone boundary (16 MiB, 4 GiB): zones are split at
  *      init, and allocations are carved from one free record, so nothing can create a crossing.
  *   3. Coalesced: no two free records touch within a zone (they never merge across a boundary).
- *   4. Every free record is in exactly one class tree: the class of its size, in its zone; a
- *      class bit is set iff its tree is non-empty, a row bit iff any class bit of the row is.
- *      Each tree is ordered by (right arm, first page), AVL-balanced, and every node's maxima
- *      (pages, peak order, block order) and height are those of its subtree.
+ *   4. Every free record is in exactly one class: the class of its size, in its zone. An inexact
+ *      class holds them all in its tree; an exact class in its residue lists (list r: first
+ *      page mod 16 = r, residue bit r set iff the list is non-empty), and exactly those of peak
+ *      order >= 5 also in its tree. A class bit is set iff the class has a record, a row bit iff
+ *      any class bit of the row is. Each tree is ordered by (right arm, first page),
+ *      AVL-balanced, and every node's maxima (pages, peak order, block order) and height are
+ *      those of its subtree.
  *   5. Every used record is in the hash table, in the bucket of its first page; nothing else is.
  *   6. The zone counters (total/free pages, free extents, extents by order, metadata pages) equal
  *      a recount of the list; unused records are all in the spare pool, and are counted.
@@ -47,7 +52,7 @@
  *   - In a zone, first the size-class path: every extent of at least n + a - 1 pages holds an
  *     aligned run. Round that up to the next class boundary; every extent in that class or above
  *     is then big enough, so the first non-empty class there is found with two find-first-set
- *     operations and the root of its tree is taken: O(1), one record visited.
+ *     operations and any record of it is taken (a list head or the tree root): O(1).
  *   - Else the class trees below that class answer exactly (next paragraph).
  *   - The run is carved at the lowest aligned page of the chosen extent; the remains stay free
  *     records (at most a head and a tail, so at most 2 new records).
@@ -74,18 +79,23 @@
  *   Lemma 3 (1 < a < n): any extent of n + a - 1 pages fits (one descent on max_pages), any with
  *     ρ >= n and T >= k fits (as in lemma 2); otherwise every extent of at least n pages whose
  *     subtree allows peak order >= k is tested with (*) directly. Nothing that can fit is skipped.
+ *   Lemma 4 (exact classes, one size L < 32): if a <= 16, the lowest aligned page of an extent
+ *     depends only on s mod 16, so one record per residue list is tested: exact. If a >= 32 > L,
+ *     an extent holds at most one page aligned to a; if T >= k that page is P, so it fits iff
+ *     T >= k and ρ >= n: only records of peak order >= 5 qualify, and those are in the tree.
  *
  * BOUNDS. Work = pmm->work, the records, tree nodes and hash entries an operation visits. N is
  * the number of free extents in a zone, h the height of its tallest class tree: h <= 1.4405
  * log2(N + 2) (AVL). C is the number of classes the search visits, at most 16 per row spanned by
- * [n, n + a - 1]: C <= 16 (floor(log2(n + a - 1)) - floor(log2 n) + 1), so 16 or 32 for a <= n.
- * Each class costs one visit (its root) per pass. Per zone tried, the search visits at most
- *     1 + C + h                    when a = 1 (then C <= 1: only the class of n is inexact),
- *     1 + 3C + (2C + 1) h          when a >= n  (find_block h, find_right_arm 2h per class),
- *     1 + 3C + (2C + 1) h + K h    when 1 < a < n, K = the zone's free extents of at least n
- *                                  pages (by then all shorter than n + a - 1): the last pass
- *                                  visits only their root paths. This case alone is linear,
- *                                  in K.
+ * [n, n + a - 1]: C <= 16 (floor(log2(n + a - 1)) - floor(log2 n) + 1), and C <= 1 for a = 1
+ * (only the class of n can be short of the guarantee). A class that cannot serve costs at most
+ * 1 + 2h visits (its root or residue mask, then find_right_arm), the one that serves at most
+ * 1 + 2h too. Per zone tried, the search visits at most
+ *     1 + C (1 + 2h) + 2h          when a = 1 or a >= n,
+ *     1 + C (1 + 2h) + 2h + K h    when 1 < a < n, K = the zone's free extents of at least n
+ *                                  pages (by then all shorter than n + a - 1): lemma 3's last
+ *                                  step visits only their root paths. This case alone is
+ *                                  linear, in K.
  * Updating the indexes: a tree insert or remove visits at most h + 1 nodes of one class tree (so
  * the common case, a large extent alone in its class, costs O(1)); carving removes 1 and
  * inserts at most 2, a free removes at most 2 and inserts 1: at most 3(h + 1). A free also walks
@@ -185,14 +195,56 @@ uint64_t pmm_guaranteed_fit_pages(uint64_t pages, uint64_t align_pages)
 	return size_class_lower_bound(size_class_at_least(pages + align_pages - 1));
 }
 
-/* ---- the indexes of free records: size classes and the fit tree ------------------------------------------------------ */
+/* ---- the indexes of free records: size classes, each a fit tree -------------------------------- */
+
+static inline bool is_exact_size(uint64_t pages)
+{
+	return pages < PMM_EXACT_CLASS_PAGES;
+}
+
+/* An exact-class record goes in its class's tree only if it holds a 2^5-aligned page. */
+static inline bool in_class_tree(const struct pmm_region *region)
+{
+	return !is_exact_size(region->pages) ||
+	       pmm_fit_shape_of(region->first_page, region->pages).peak_order >=
+		       PMM_EXACT_TREE_ORDER;
+}
+
+static void exact_list_insert(struct pmm_zone_index *zone, struct pmm_region *region)
+{
+	unsigned residue = region->first_page % PMM_EXACT_RESIDUES;
+	struct pmm_region **head = &zone->exact_list[region->pages][residue];
+	region->link.free.prev = NULL;
+	region->link.free.next = *head;
+	if (*head)
+		(*head)->link.free.prev = region;
+	*head = region;
+	zone->exact_residues[region->pages] |= (uint16_t)(1u << residue);
+}
+
+static void exact_list_remove(struct pmm_zone_index *zone, struct pmm_region *region)
+{
+	unsigned residue = region->first_page % PMM_EXACT_RESIDUES;
+	struct pmm_region *prev = region->link.free.prev, *next = region->link.free.next;
+	if (prev)
+		prev->link.free.next = next;
+	else
+		zone->exact_list[region->pages][residue] = next;
+	if (next)
+		next->link.free.prev = prev;
+	if (!zone->exact_list[region->pages][residue])
+		zone->exact_residues[region->pages] &= (uint16_t)~(1u << residue);
+}
 
 static void index_insert(struct pmm *pmm, struct pmm_region *region)
 {
 	struct pmm_zone_index *zone = &pmm->zone[zone_of_page(region->first_page)];
 	struct size_class c = size_class_of(region->pages);
 
-	pmm_fit_insert(pmm, &zone->class_root[c.row][c.sub], region);
+	if (is_exact_size(region->pages))
+		exact_list_insert(zone, region);
+	if (in_class_tree(region))
+		pmm_fit_insert(pmm, &zone->class_root[c.row][c.sub], region);
 	zone->class_bitmap[c.row] |= 1u << c.sub;
 	zone->row_bitmap |= (uint64_t)1 << c.row;
 
@@ -207,8 +259,13 @@ static void index_remove(struct pmm *pmm, struct pmm_region *region)
 	struct pmm_zone_index *zone = &pmm->zone[zone_of_page(region->first_page)];
 	struct size_class c = size_class_of(region->pages);
 
-	pmm_fit_remove(pmm, &zone->class_root[c.row][c.sub], region);
-	if (!zone->class_root[c.row][c.sub]) {
+	if (is_exact_size(region->pages))
+		exact_list_remove(zone, region);
+	if (in_class_tree(region))
+		pmm_fit_remove(pmm, &zone->class_root[c.row][c.sub], region);
+	bool empty = is_exact_size(region->pages) ? !zone->exact_residues[region->pages]
+						   : !zone->class_root[c.row][c.sub];
+	if (empty) {
 		zone->class_bitmap[c.row] &= ~(1u << c.sub);
 		if (!zone->class_bitmap[c.row])
 			zone->row_bitmap &= ~((uint64_t)1 << c.row);
@@ -235,7 +292,7 @@ static struct pmm_region *first_class_at_or_above(const struct pmm_zone_index *z
 		row = (unsigned)__builtin_ctzll(rows);
 		subs = zone->class_bitmap[row];
 	}
-	return zone->class_root[row][__builtin_ctz(subs)];
+	return pmm_class_any(zone, (struct size_class){ row, (unsigned)__builtin_ctz(subs) });
 }
 
 /* ---- address-ordered list and record pool -------------------------------------------------------- */
@@ -769,7 +826,9 @@ static uint64_t largest_free_extent(const struct pmm_zone_index *zone)
 		return 0;
 	unsigned row = 63u - (unsigned)__builtin_clzll(zone->row_bitmap);
 	unsigned sub = 31u - (unsigned)__builtin_clz(zone->class_bitmap[row]);
-	return zone->class_root[row][sub]->link.fit.max_pages;
+	struct size_class c = { row, sub };
+	uint64_t size = size_class_lower_bound(c);
+	return is_exact_size(size) ? size : zone->class_root[row][sub]->link.free.fit.max_pages;
 }
 
 void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *stats)

@@ -121,6 +121,15 @@ const char *pmm_zone_name(enum pmm_zone zone);
 #define PMM_CLASS_SUBDIVISIONS (1u << PMM_CLASS_SUBDIVISION_BITS)
 #define PMM_CLASS_ROWS (PMM_ORDER_COUNT - PMM_CLASS_SUBDIVISION_BITS + 1)
 
+/*
+ * Classes below 2 * PMM_CLASS_SUBDIVISIONS pages hold a single size ("exact"). Their records are
+ * listed by first page modulo PMM_EXACT_RESIDUES, and only those containing a page aligned to
+ * 2^PMM_EXACT_TREE_ORDER (> every exact size) are also in the class's fit tree (pmm.c).
+ */
+#define PMM_EXACT_CLASS_PAGES (2 * PMM_CLASS_SUBDIVISIONS)
+#define PMM_EXACT_RESIDUES 16
+#define PMM_EXACT_TREE_ORDER 5
+
 #define PMM_HASH_EMBEDDED_BUCKETS 64
 
 enum pmm_region_state { PMM_REGION_FREE, PMM_REGION_USED };
@@ -148,7 +157,10 @@ struct pmm_region {
 	uint64_t first_page;
 	uint64_t pages;
 	union {
-		struct pmm_fit_node fit;      /* free: its node in its size class's fit tree */
+		struct {
+			struct pmm_region *prev, *next; /* exact classes: its residue list */
+			struct pmm_fit_node fit;         /* its class's fit tree */
+		} free;
 		struct pmm_region *hash_next; /* used: its bucket chain */
 		struct pmm_region *spare_next;/* unused record: the spare pool */
 	} link;
@@ -161,6 +173,9 @@ struct pmm_zone_index {
 	uint64_t row_bitmap;                              /* bit r: some class in row r non-empty */
 	uint32_t class_bitmap[PMM_CLASS_ROWS];            /* bit s: class (r, s) non-empty */
 	struct pmm_region *class_root[PMM_CLASS_ROWS][PMM_CLASS_SUBDIVISIONS]; /* fit trees */
+	/* exact classes, by size: residue lists, and bit r set iff list r is non-empty */
+	struct pmm_region *exact_list[PMM_EXACT_CLASS_PAGES][PMM_EXACT_RESIDUES];
+	uint16_t exact_residues[PMM_EXACT_CLASS_PAGES];
 	uint64_t total_pages;
 	uint64_t free_pages;
 	uint64_t free_extents;

@@ -98,7 +98,7 @@ static const char *check_class_subtree(struct pmm *pmm, unsigned z, struct size_
 	CHECK(depth < 2 * PMM_PEAK_ORDER_UNBOUNDED, "zone %s: a fit tree deeper than any AVL tree",
 	      pmm_zone_name(z));
 	unsigned long long page = node->first_page;
-	const struct pmm_fit_node *fit = &node->link.fit;
+	const struct pmm_fit_node *fit = &node->link.free.fit;
 	struct size_class c = size_class_of(node->pages);
 	CHECK(region_is_free(node) && zone_of_page(node->first_page) == z && c.row == class_.row &&
 		      c.sub == class_.sub,
@@ -129,7 +129,36 @@ static const char *check_class_subtree(struct pmm *pmm, unsigned z, struct size_
 					     nodes);
 }
 
-/* Invariant 4: the class trees hold exactly the zone's free records, each in its class. */
+/* Invariant 4 for an exact class: its residue lists; returns how many hold a 2^5-aligned page. */
+static const char *check_exact_lists(struct pmm *pmm, unsigned z, uint64_t size,
+				     uint64_t *listed, uint64_t *treed)
+{
+	const struct pmm_zone_index *zone = &pmm->zone[z];
+	for (unsigned residue = 0; residue < PMM_EXACT_RESIDUES; residue++) {
+		const struct pmm_region *r = zone->exact_list[size][residue], *prev = NULL;
+		CHECK(!!(zone->exact_residues[size] & (1u << residue)) == !!r,
+		      "zone %s: residue bit %u of size %llu disagrees with its list",
+		      pmm_zone_name(z), residue, (unsigned long long)size);
+		for (; r; prev = r, r = r->link.free.next) {
+			CHECK(region_is_free(r) && zone_of_page(r->first_page) == z &&
+				      r->pages == size && r->first_page % PMM_EXACT_RESIDUES == residue &&
+				      r->link.free.prev == prev,
+			      "zone %s: record at page %#llx misfiled in the list of size %llu",
+			      pmm_zone_name(z), (unsigned long long)r->first_page,
+			      (unsigned long long)size);
+			(*listed)++;
+			*treed += pmm_fit_shape_of(r->first_page, r->pages).peak_order >=
+				  PMM_EXACT_TREE_ORDER;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Invariant 4: the classes hold exactly the zone's free records, each in its class: an inexact
+ * class all of them in its tree, an exact class all in its residue lists and those holding a
+ * 2^5-aligned page (no others) in its tree.
+ */
 static const char *check_zone_index(struct pmm *pmm, unsigned z)
 {
 	const struct pmm_zone_index *zone = &pmm->zone[z];
@@ -139,13 +168,26 @@ static const char *check_zone_index(struct pmm *pmm, unsigned z)
 		CHECK(!!(zone->row_bitmap & ((uint64_t)1 << row)) == !!zone->class_bitmap[row],
 		      "zone %s: row bit %u disagrees with its classes", pmm_zone_name(z), row);
 		for (unsigned sub = 0; sub < PMM_CLASS_SUBDIVISIONS; sub++) {
-			const struct pmm_region *root = zone->class_root[row][sub];
-			CHECK(!!(zone->class_bitmap[row] & (1u << sub)) == !!root,
-			      "zone %s: class bit (%u,%u) disagrees with its tree", pmm_zone_name(z),
-			      row, sub);
 			struct size_class c = { row, sub };
-			if ((problem = check_class_subtree(pmm, z, c, root, NULL, NULL, 0, &indexed)))
+			uint64_t size = size_class_lower_bound(c), listed = 0, expected_tree = 0;
+			uint64_t in_tree = 0;
+			bool exact = size < PMM_EXACT_CLASS_PAGES;
+			const struct pmm_region *root = zone->class_root[row][sub];
+			if (exact && (problem = check_exact_lists(pmm, z, size, &listed,
+								   &expected_tree)))
 				return problem;
+			if ((problem = check_class_subtree(pmm, z, c, root, NULL, NULL, 0, &in_tree)))
+				return problem;
+			if (!exact)
+				expected_tree = listed = in_tree;
+			CHECK(in_tree == expected_tree,
+			      "zone %s: class (%u,%u) tree holds %llu records, %llu expected",
+			      pmm_zone_name(z), row, sub, (unsigned long long)in_tree,
+			      (unsigned long long)expected_tree);
+			CHECK(!!(zone->class_bitmap[row] & (1u << sub)) == (listed != 0),
+			      "zone %s: class bit (%u,%u) disagrees with its records",
+			      pmm_zone_name(z), row, sub);
+			indexed += listed;
 		}
 	}
 	CHECK(zone->row_bitmap >> PMM_CLASS_ROWS == 0, "zone %s: row bits beyond the last row",

@@ -22,15 +22,15 @@
 
 static inline struct pmm_fit_node *fit(struct pmm_region *region)
 {
-	return &region->link.fit;
+	return &region->link.free.fit;
 }
 
 struct pmm_fit_node pmm_fit_summary(const struct pmm_region *node)
 {
 	struct pmm_fit_shape shape = pmm_fit_shape_of(node->first_page, node->pages);
 	struct pmm_fit_node summary = {
-		.left = node->link.fit.left,
-		.right = node->link.fit.right,
+		.left = node->link.free.fit.left,
+		.right = node->link.free.fit.right,
 		.max_pages = node->pages,
 		.height = 1,
 		.max_peak_order = (uint8_t)shape.peak_order,
@@ -38,7 +38,7 @@ struct pmm_fit_node pmm_fit_summary(const struct pmm_region *node)
 	};
 	const struct pmm_region *children[2] = { summary.left, summary.right };
 	for (unsigned i = 0; i < 2; i++) {
-		const struct pmm_fit_node *child = children[i] ? &children[i]->link.fit : NULL;
+		const struct pmm_fit_node *child = children[i] ? &children[i]->link.free.fit : NULL;
 		if (!child)
 			continue;
 		summary.max_pages = MAX(summary.max_pages, child->max_pages);
@@ -256,40 +256,55 @@ static struct pmm_region *find_aligned_by_search(struct pmm *pmm, struct pmm_reg
 		     : find_aligned_by_search(pmm, fit(node)->right, pages, align_pages, order);
 }
 
-/* The non-empty classes [lowest, below) of a zone, highest first: where the size-class path's
- * guarantee ran out. */
-struct class_cursor {
-	const struct pmm_zone_index *zone;
-	struct size_class lowest, below;
-	int row;
-	uint32_t subs;
-};
-
-static struct class_cursor classes_below(const struct pmm_zone_index *zone,
-					 struct size_class lowest, struct size_class below)
+/*
+ * An exact class holds extents of one size L < 32 = 2^PMM_EXACT_TREE_ORDER. For an alignment of
+ * at most PMM_EXACT_RESIDUES pages the lowest aligned page depends only on the first page modulo
+ * PMM_EXACT_RESIDUES, so the residue lists answer directly; for a larger one (2^k > L) an extent
+ * holds at most one aligned page, its peak, so it fits iff T >= k and ρ >= n — and only extents
+ * with T >= PMM_EXACT_TREE_ORDER are in the tree, which is all such a request can use.
+ */
+static struct pmm_region *find_in_exact_class(struct pmm *pmm, const struct pmm_zone_index *zone,
+					      struct size_class c, uint64_t size, uint64_t pages,
+					      uint64_t align_pages)
 {
-	struct class_cursor cursor = { zone, lowest, below, (int)below.row + 1, 0 };
-	return cursor;
+	pmm->work++;
+	if (size >= pages + align_pages - 1)
+		return pmm_class_any(zone, c);
+	if (align_pages <= PMM_EXACT_RESIDUES) {
+		for (uint32_t residues = zone->exact_residues[size]; residues;
+		     residues &= residues - 1) {
+			unsigned residue = (unsigned)__builtin_ctz(residues);
+			if (((0u - residue) & (align_pages - 1)) <= size - pages)
+				return zone->exact_list[size][residue];
+		}
+		return NULL;
+	}
+	struct pmm_region *root = zone->class_root[c.row][c.sub];
+	unsigned order = ilog2_u64(align_pages);
+	if (!root || fit(root)->max_peak_order < order)
+		return NULL;
+	return find_right_arm(pmm, root, pages, order);
 }
 
-/* The next class's tree root (counted as one visit), or NULL when the range is done. */
-static struct pmm_region *next_class_root(struct pmm *pmm, struct class_cursor *c)
+/* One inexact class, by lemmas 1-3 of pmm.c. */
+static struct pmm_region *find_in_class_tree(struct pmm *pmm, struct pmm_region *root,
+					     uint64_t pages, uint64_t align_pages)
 {
-	while (!c->subs) {
-		if (--c->row < (int)c->lowest.row)
-			return NULL;
-		if (c->row >= PMM_CLASS_ROWS)
-			continue;
-		c->subs = c->zone->class_bitmap[c->row];
-		if ((unsigned)c->row == c->below.row)
-			c->subs &= (1u << c->below.sub) - 1;
-		if ((unsigned)c->row == c->lowest.row)
-			c->subs &= ~0u << c->lowest.sub;
-	}
-	unsigned sub = 31u - (unsigned)__builtin_clz(c->subs);
-	c->subs &= ~(1u << sub);
 	pmm->work++;
-	return c->zone->class_root[c->row][sub];
+	uint64_t plenty = pages + align_pages - 1;
+	if (fit(root)->max_pages >= plenty)
+		return find_long(pmm, root, plenty);
+	if (align_pages == 1 || fit(root)->max_pages < pages)
+		return NULL;
+	unsigned order = ilog2_u64(align_pages);
+	if (pages <= align_pages && fit(root)->max_block_order >= order)
+		return find_block(pmm, root, order);
+	struct pmm_region *found = fit(root)->max_peak_order >= order
+					   ? find_right_arm(pmm, root, pages, order)
+					   : NULL;
+	if (found || pages <= align_pages)
+		return found;
+	return find_aligned_by_search(pmm, root, pages, align_pages, order);
 }
 
 struct pmm_region *pmm_fit_find(struct pmm *pmm, const struct pmm_zone_index *zone, uint64_t pages,
@@ -297,31 +312,25 @@ struct pmm_region *pmm_fit_find(struct pmm *pmm, const struct pmm_zone_index *zo
 {
 	struct size_class lowest = size_class_of(pages);
 	struct size_class below = size_class_at_least(pages + align_pages - 1);
-	unsigned order = ilog2_u64(align_pages);
-	struct pmm_region *root, *found;
-	struct class_cursor c;
-
-	/* Lemma 1, and for any alignment: every extent of pages + align - 1 pages fits. */
-	uint64_t plenty = pages + align_pages - 1;
-	for (c = classes_below(zone, lowest, below); (root = next_class_root(pmm, &c));)
-		if (fit(root)->max_pages >= plenty)
-			return find_long(pmm, root, plenty);
-	if (align_pages == 1)
-		return NULL;
-	/* Lemma 2 (pages <= align): a fit holds an aligned 2^order block or starts at its peak. */
-	if (pages <= align_pages)
-		for (c = classes_below(zone, lowest, below); (root = next_class_root(pmm, &c));)
-			if (fit(root)->max_block_order >= order)
-				return find_block(pmm, root, order);
-	for (c = classes_below(zone, lowest, below); (root = next_class_root(pmm, &c));)
-		if (fit(root)->max_peak_order >= order &&
-		    (found = find_right_arm(pmm, root, pages, order)))
-			return found;
-	if (pages <= align_pages)
-		return NULL;
-	/* Lemma 3 (1 < align < pages): test the rest one by one. */
-	for (c = classes_below(zone, lowest, below); (root = next_class_root(pmm, &c));)
-		if ((found = find_aligned_by_search(pmm, root, pages, align_pages, order)))
-			return found;
+	/* The non-empty classes in [lowest, below), highest first. */
+	for (int row = (int)MIN(below.row, (unsigned)PMM_CLASS_ROWS - 1); row >= (int)lowest.row;
+	     row--) {
+		uint32_t subs = zone->class_bitmap[row];
+		if ((unsigned)row == below.row)
+			subs &= (1u << below.sub) - 1;
+		if ((unsigned)row == lowest.row)
+			subs &= ~0u << lowest.sub;
+		for (; subs; subs &= ~(1u << (31u - (unsigned)__builtin_clz(subs)))) {
+			struct size_class c = { (unsigned)row, 31u - (unsigned)__builtin_clz(subs) };
+			uint64_t size = size_class_lower_bound(c);
+			struct pmm_region *found =
+				size < PMM_EXACT_CLASS_PAGES
+					? find_in_exact_class(pmm, zone, c, size, pages, align_pages)
+					: find_in_class_tree(pmm, zone->class_root[c.row][c.sub], pages,
+							     align_pages);
+			if (found)
+				return found;
+		}
+	}
 	return NULL;
 }

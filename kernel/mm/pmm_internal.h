@@ -75,6 +75,16 @@ static inline struct size_class size_class_at_least(uint64_t pages)
 	return size_class_of(pages + size_class_width(pages) - 1);
 }
 
+/* Any free record of a non-empty class: a residue list's head if exact, else the tree root. */
+static inline struct pmm_region *pmm_class_any(const struct pmm_zone_index *zone,
+					       struct size_class c)
+{
+	uint64_t size = size_class_lower_bound(c);
+	if (size < PMM_EXACT_CLASS_PAGES)
+		return zone->exact_list[size][__builtin_ctz(zone->exact_residues[size])];
+	return zone->class_root[c.row][c.sub];
+}
+
 /* ---- the hash table of used records ---- */
 
 static inline uint64_t hash_bucket(const struct pmm *pmm, uint64_t first_page)
@@ -135,7 +145,7 @@ static inline bool pmm_fit_key_less(uint64_t right_arm_a, uint64_t first_a, uint
 
 static inline unsigned pmm_fit_height(const struct pmm_region *node)
 {
-	return node ? node->link.fit.height : 0;
+	return node ? node->link.free.fit.height : 0;
 }
 
 void pmm_fit_insert(struct pmm *pmm, struct pmm_region **root, struct pmm_region *region);

@@ -126,11 +126,9 @@ static inline void pmm_pattern_destroy(struct pmm_pattern_world *w)
  */
 static inline uint64_t pmm_pattern_search_bound(uint64_t h, uint64_t n, uint64_t a, uint64_t k)
 {
-	uint64_t classes = 16 * ((uint64_t)ilog2_u64(n + a - 1) - ilog2_u64(n) + 1);
-	if (a == 1)
-		return 1 + classes + h;
-	uint64_t bound = 1 + 3 * classes + (2 * classes + 1) * h;
-	return a >= n ? bound : bound + k * h;
+	uint64_t classes = a == 1 ? 1 : 16 * ((uint64_t)ilog2_u64(n + a - 1) - ilog2_u64(n) + 1);
+	uint64_t bound = 1 + classes * (1 + 2 * h) + 2 * h;
+	return a == 1 || a >= n ? bound : bound + k * h;
 }
 
 /* The tallest class tree of a zone. */
@@ -139,8 +137,8 @@ static inline unsigned pmm_pattern_tallest_tree(const struct pmm_zone_index *zon
 	unsigned tallest = 0;
 	for (unsigned r = 0; r < PMM_CLASS_ROWS; r++)
 		for (unsigned s = 0; s < PMM_CLASS_SUBDIVISIONS; s++)
-			if (zone->class_root[r][s] && zone->class_root[r][s]->link.fit.height > tallest)
-				tallest = zone->class_root[r][s]->link.fit.height;
+			if (zone->class_root[r][s] && zone->class_root[r][s]->link.free.fit.height > tallest)
+				tallest = zone->class_root[r][s]->link.free.fit.height;
 	return tallest;
 }
 
