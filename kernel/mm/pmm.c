@@ -276,6 +276,34 @@ static void index_remove(struct pmm *pmm, struct pmm_region *region)
 	zone->free_extents_by_order[ilog2_u64(region->pages)]--;
 }
 
+/*
+ * Gives a free record a new extent in the same zone. In place when it is the lone node of its
+ * class tree and stays in that class: the common case of one large extent shrinking or growing
+ * at an edge, which then costs no tree search.
+ */
+static void index_reshape(struct pmm *pmm, struct pmm_region *region, uint64_t first,
+			  uint64_t pages)
+{
+	struct pmm_zone_index *zone = &pmm->zone[zone_of_page(region->first_page)];
+	struct size_class was = size_class_of(region->pages), will = size_class_of(pages);
+	const struct pmm_fit_node *node = &region->link.free.fit;
+	if (is_exact_size(region->pages) || is_exact_size(pages) || was.row != will.row ||
+	    was.sub != will.sub || zone->class_root[was.row][was.sub] != region || node->left ||
+	    node->right) {
+		index_remove(pmm, region);
+		region->first_page = first;
+		region->pages = pages;
+		index_insert(pmm, region);
+		return;
+	}
+	zone->free_pages = zone->free_pages - region->pages + pages;
+	zone->free_extents_by_order[ilog2_u64(region->pages)]--;
+	zone->free_extents_by_order[ilog2_u64(pages)]++;
+	region->first_page = first;
+	region->pages = pages;
+	region->link.free.fit = pmm_fit_summary(region);
+}
+
 /* The first non-empty class at or above `from`, or NULL. Two find-first-set operations. */
 static struct pmm_region *first_class_at_or_above(const struct pmm_zone_index *zone,
 						  struct size_class from)
@@ -405,18 +433,15 @@ static struct pmm_region *carve_used(struct pmm *pmm, struct pmm_region *from, u
 	uint64_t end = first + pages, from_end = region_end(from);
 	struct pmm_region *used;
 
-	index_remove(pmm, from);
 	if (first == from->first_page && end == from_end) {
+		index_remove(pmm, from);
 		used = from;
 	} else if (first == from->first_page) {
 		used = record_take(pmm);
 		list_insert_after(pmm, from->prev, used);
-		from->first_page = end;
-		from->pages = from_end - end;
-		index_insert(pmm, from);
+		index_reshape(pmm, from, end, from_end - end);
 	} else {
-		from->pages = first - from->first_page;
-		index_insert(pmm, from);
+		index_reshape(pmm, from, from->first_page, first - from->first_page);
 		used = record_take(pmm);
 		list_insert_after(pmm, from, used);
 		if (end < from_end) {
@@ -456,21 +481,23 @@ static void release_used(struct pmm *pmm, struct pmm_region *used)
 	used->owner = MM_OWNER_NONE;
 	used->flags = 0;
 
-	struct pmm_region *merged = used, *prev = used->prev, *next = used->next;
-	if (can_merge(prev, used)) {
-		index_remove(pmm, prev);
-		prev->pages += used->pages;
-		list_remove(pmm, used);
-		record_release(pmm, used);
-		merged = prev;
-	}
-	if (can_merge(merged, next)) {
+	struct pmm_region *prev = used->prev, *next = used->next;
+	bool merge_prev = can_merge(prev, used), merge_next = can_merge(used, next);
+	uint64_t first = merge_prev ? prev->first_page : used->first_page;
+	uint64_t end = merge_next ? region_end(next) : region_end(used);
+	if (merge_prev && merge_next) {
 		index_remove(pmm, next);
-		merged->pages += next->pages;
 		list_remove(pmm, next);
 		record_release(pmm, next);
 	}
-	index_insert(pmm, merged);
+	if (!merge_prev && !merge_next) {
+		index_insert(pmm, used);
+		return;
+	}
+	/* A free neighbour takes the whole run; the used record goes back to the pool. */
+	list_remove(pmm, used);
+	record_release(pmm, used);
+	index_reshape(pmm, merge_prev ? prev : next, first, end - first);
 }
 
 /* ---- finding a fit ------------------------------------------------------------------------------- */

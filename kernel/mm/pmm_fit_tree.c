@@ -104,8 +104,22 @@ static bool goes_left_of(const struct pmm_region *region, uint64_t right_arm,
 	return pmm_fit_key_less(right_arm, region->first_page, node_arm, node->first_page);
 }
 
+/* A child subtree that kept its root, height and maxima leaves its parent's summary as it was. */
+static bool summary_kept(const struct pmm_region *before, const struct pmm_fit_node *old,
+			 const struct pmm_region *now)
+{
+	const struct pmm_fit_node *fresh = now ? fit((struct pmm_region *)now) : NULL;
+	return before && before == now && old->height == fresh->height &&
+	       old->max_pages == fresh->max_pages && old->max_peak_order == fresh->max_peak_order &&
+	       old->max_block_order == fresh->max_block_order;
+}
+
+/*
+ * Each of the three below recurses into one child and rebalances on the way back only while
+ * something changed, so the upper part of the path costs a comparison per level.
+ */
 static struct pmm_region *tree_insert(struct pmm *pmm, struct pmm_region *node,
-				 struct pmm_region *region, uint64_t right_arm)
+				      struct pmm_region *region, uint64_t right_arm)
 {
 	if (!node) {
 		fit(region)->left = fit(region)->right = NULL;
@@ -113,29 +127,32 @@ static struct pmm_region *tree_insert(struct pmm *pmm, struct pmm_region *node,
 		return region;
 	}
 	pmm->work++;
-	if (goes_left_of(region, right_arm, node))
-		fit(node)->left = tree_insert(pmm, fit(node)->left, region, right_arm);
-	else
-		fit(node)->right = tree_insert(pmm, fit(node)->right, region, right_arm);
-	return rebalance(node);
+	struct pmm_region **child =
+		goes_left_of(region, right_arm, node) ? &fit(node)->left : &fit(node)->right;
+	struct pmm_region *before = *child;
+	struct pmm_fit_node old = before ? *fit(before) : (struct pmm_fit_node){ 0 };
+	*child = tree_insert(pmm, *child, region, right_arm);
+	return summary_kept(before, &old, *child) ? node : rebalance(node);
 }
 
 static struct pmm_region *remove_leftmost(struct pmm *pmm, struct pmm_region *node,
 					  struct pmm_region **leftmost)
 {
 	pmm->work++;
-	if (!fit(node)->left) {
+	struct pmm_region *before = fit(node)->left;
+	if (!before) {
 		*leftmost = node;
 		return fit(node)->right;
 	}
-	fit(node)->left = remove_leftmost(pmm, fit(node)->left, leftmost);
-	return rebalance(node);
+	struct pmm_fit_node old = *fit(before);
+	fit(node)->left = remove_leftmost(pmm, before, leftmost);
+	return summary_kept(before, &old, fit(node)->left) ? node : rebalance(node);
 }
 
 static struct pmm_region *tree_remove(struct pmm *pmm, struct pmm_region *node,
-				 struct pmm_region *region, uint64_t right_arm)
+				      struct pmm_region *region, uint64_t right_arm)
 {
-	MM_ASSERT(node, "pmm_fit_remove: free record at page %#llx is not in its zone's tree",
+	MM_ASSERT(node, "pmm_fit_remove: free record at page %#llx is not in its class's tree",
 		  (unsigned long long)region->first_page);
 	pmm->work++;
 	if (node == region) {
@@ -147,11 +164,12 @@ static struct pmm_region *tree_remove(struct pmm *pmm, struct pmm_region *node,
 		fit(successor)->right = right;
 		return rebalance(successor);
 	}
-	if (goes_left_of(region, right_arm, node))
-		fit(node)->left = tree_remove(pmm, fit(node)->left, region, right_arm);
-	else
-		fit(node)->right = tree_remove(pmm, fit(node)->right, region, right_arm);
-	return rebalance(node);
+	struct pmm_region **child =
+		goes_left_of(region, right_arm, node) ? &fit(node)->left : &fit(node)->right;
+	struct pmm_region *before = *child;
+	struct pmm_fit_node old = before ? *fit(before) : (struct pmm_fit_node){ 0 };
+	*child = tree_remove(pmm, *child, region, right_arm);
+	return summary_kept(before, &old, *child) ? node : rebalance(node);
 }
 
 void pmm_fit_insert(struct pmm *pmm, struct pmm_region **root, struct pmm_region *region)

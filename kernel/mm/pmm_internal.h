@@ -75,14 +75,22 @@ static inline struct size_class size_class_at_least(uint64_t pages)
 	return size_class_of(pages + size_class_width(pages) - 1);
 }
 
-/* Any free record of a non-empty class: a residue list's head if exact, else the tree root. */
+/*
+ * Any free record of a non-empty class: the tree root if inexact; if exact, a residue list's head,
+ * preferring residues 1 .. 16 - size, whose records hold no 32-aligned page and so are in no tree:
+ * taking and returning them costs no tree update.
+ */
 static inline struct pmm_region *pmm_class_any(const struct pmm_zone_index *zone,
 					       struct size_class c)
 {
 	uint64_t size = size_class_lower_bound(c);
-	if (size < PMM_EXACT_CLASS_PAGES)
-		return zone->exact_list[size][__builtin_ctz(zone->exact_residues[size])];
-	return zone->class_root[c.row][c.sub];
+	if (size >= PMM_EXACT_CLASS_PAGES)
+		return zone->class_root[c.row][c.sub];
+	unsigned residues = zone->exact_residues[size];
+	unsigned treeless = size < PMM_EXACT_RESIDUES
+				    ? residues & (((1u << (PMM_EXACT_RESIDUES - size)) - 1) << 1)
+				    : 0;
+	return zone->exact_list[size][__builtin_ctz(treeless ? treeless : residues)];
 }
 
 /* ---- the hash table of used records ---- */
