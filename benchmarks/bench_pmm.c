@@ -7,6 +7,8 @@
  *                                        adversarial patterns
  *   build/bench/bench_pmm --csv          one row per measurement, for results/
  *   build/bench/bench_pmm --adversarial  only the adversarial patterns
+ *   build/bench/bench_pmm --pairs PAGES  10 000 pairs of PAGES at ~100 000 extents, no timing:
+ *                                        for valgrind --tool=callgrind --toggle-collect=measured_pairs
  *
  * Fragmentation: in each zone, pairs (2 pages, 1 page) are allocated from the start of the zone
  * and the 2-page pieces freed again, leaving that many 2-page holes between 1-page separators;
@@ -342,13 +344,35 @@ static void adversarial_report(void)
 	       "tried next; free = hash chain twice + tree updates (stated <= 2 chains + 3(h + 1))\n");
 }
 
+/* The instruction-count mode: callgrind collects inside this function only. */
+__attribute__((noinline)) static void measured_pairs(struct pmm *pmm, uint64_t pages, unsigned pairs)
+{
+	for (unsigned i = 0; i < pairs; i++) {
+		paddr_t pa = pmm_alloc(pmm, pages, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
+		if (pa == PMM_ALLOC_FAILED || pmm_free(pmm, pa, pages) != PMM_OK)
+			die("a benchmark allocation failed");
+	}
+}
+
 int main(int argc, char **argv)
 {
 	bool csv = argc == 2 && strcmp(argv[1], "--csv") == 0;
 	bool adversarial_only = argc == 2 && strcmp(argv[1], "--adversarial") == 0;
-	if (argc > 2 || (argc == 2 && !csv && !adversarial_only)) {
-		fprintf(stderr, "usage: %s [--csv | --adversarial]\n", argv[0]);
+	bool pairs_only = argc == 3 && strcmp(argv[1], "--pairs") == 0;
+	if (argc > 3 || (argc == 2 && !csv && !adversarial_only) || (argc == 3 && !pairs_only)) {
+		fprintf(stderr, "usage: %s [--csv | --adversarial | --pairs PAGES]\n", argv[0]);
 		return 2;
+	}
+	if (pairs_only) {
+		uint64_t pages = strtoull(argv[2], NULL, 0);
+		if (pages == 0)
+			die("--pairs wants a page count");
+		void *pairs_arena = host_phys_arena_create(0, ARENA_BYTES);
+		static struct pmm pairs_pmm;
+		build_fragmented(&pairs_pmm, extent_targets[ARRAY_SIZE(extent_targets) - 1]);
+		measured_pairs(&pairs_pmm, pages, 10000);
+		host_phys_arena_destroy(pairs_arena, ARENA_BYTES);
+		return 0;
 	}
 	if (adversarial_only) {
 		adversarial_report();
