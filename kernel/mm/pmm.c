@@ -822,7 +822,7 @@ static enum pmm_status build(struct pmm *pmm, const struct pmm_config *config)
 	for (size_t i = 0; i < config->initial_record_count; i++)
 		spare_push(pmm, &config->initial_records[i]);
 	enum pmm_status status = pmm_memory_map_for_each_usable(
-		config->memory_map, config->memory_map_count, add_usable_range, pmm);
+		config->memory_map, config->memory_map_count, add_usable_range, pmm, &pmm->work);
 	if (status != PMM_OK)
 		return status;
 	return apply_reservations(pmm, config);

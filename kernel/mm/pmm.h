@@ -84,10 +84,12 @@ typedef enum pmm_status (*pmm_usable_range_fn)(void *ctx, uint64_t first_page, u
  * Zero-length entries are skipped with a log line.
  * Returns PMM_OK, PMM_ERR_MAP_ENTRY_WRAPS (base + length > 2^64), PMM_ERR_MAP_TOO_LARGE (more
  * than PMM_MEMORY_MAP_MAX_ENTRIES entries) — both detected before anything is visited — or the
- * first non-OK status returned by `visit`.
+ * first non-OK status returned by `visit`. Adds the entries it reads to *work (unless NULL): at
+ * most (2n + 1) * 2n for n entries.
  */
 enum pmm_status pmm_memory_map_for_each_usable(const struct pmm_memory_map_entry *entries,
-					       size_t count, pmm_usable_range_fn visit, void *ctx);
+					       size_t count, pmm_usable_range_fn visit, void *ctx,
+					       uint64_t *work);
 
 /* ---- zones -------------------------------------------------------------------------------- */
 

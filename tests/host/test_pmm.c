@@ -130,7 +130,7 @@ static struct ranges normalise(const struct pmm_memory_map_entry *map, size_t co
 {
 	struct ranges r;
 	memset(&r, 0, sizeof(r));
-	*status = pmm_memory_map_for_each_usable(map, count, collect_range, &r);
+	*status = pmm_memory_map_for_each_usable(map, count, collect_range, &r, NULL);
 	return r;
 }
 
@@ -225,7 +225,7 @@ TEST(pmm_memory_map_rejects_bad_entries)
 	static struct pmm_memory_map_entry many[PMM_MEMORY_MAP_MAX_ENTRIES + 1];
 	r = normalise(many, ARRAY_SIZE(many), &status);
 	EXPECT_EQ(status, PMM_ERR_MAP_TOO_LARGE);
-	EXPECT_EQ(pmm_memory_map_for_each_usable(NULL, 3, collect_range, &r),
+	EXPECT_EQ(pmm_memory_map_for_each_usable(NULL, 3, collect_range, &r, NULL),
 		  PMM_ERR_INVALID_ARGUMENT);
 }
 
@@ -547,6 +547,34 @@ TEST(pmm_alloc_fails_only_when_no_aligned_run_exists_for_every_small_shape)
 	EXPECT_EQ(wrong, 0);
 	EXPECT_CONSISTENT(pmm);
 	fixture_destroy(f);
+}
+
+static enum pmm_status count_range(void *ctx, uint64_t first_page, uint64_t pages)
+{
+	(void)first_page;
+	(void)pages;
+	(*(uint64_t *)ctx)++;
+	return PMM_OK;
+}
+
+/* The normaliser reads at most (2n + 1) * 2n entries, on its worst input: the most entries,
+ * every one a distinct pair of boundaries, unsorted, alternating types. */
+TEST(pmm_memory_map_work_meets_its_stated_bound)
+{
+	enum { N = PMM_MEMORY_MAP_MAX_ENTRIES };
+	static struct pmm_memory_map_entry map[N];
+	for (size_t i = 0; i < N; i++) {
+		size_t slot = (i * 389) % N; /* a permutation: 389 is prime to 1024 */
+		map[i] = (struct pmm_memory_map_entry){ slot * 3 * PAGE_SIZE, 2 * PAGE_SIZE,
+							slot % 2 ? PMM_MEMORY_RESERVED
+								 : PMM_MEMORY_AVAILABLE };
+	}
+	uint64_t runs = 0, work = 0;
+	EXPECT_EQ(pmm_memory_map_for_each_usable(map, N, count_range, &runs, &work), PMM_OK);
+	EXPECT_EQ(runs, N / 2);
+	TESTING_CHECK(work <= (2ull * N + 1) * 2 * N, (void)0, "read %llu entries, bound %llu",
+		      (unsigned long long)work, (2ull * N + 1) * 2 * N);
+	EXPECT_TRUE(work >= 2ull * N * N); /* and it is the quadratic walk the header says */
 }
 
 /* ---- work bounds (the BOUNDS paragraph of pmm.c), on the adversarial patterns --------------- */
