@@ -7,9 +7,9 @@
 
 /* Small regions: a heap, one crossing a 1 GiB boundary, one crossing a 512 GiB boundary. */
 static const struct vmm_region small_regions[] = {
-	{ "heap", 0x400000, 2048 },
-	{ "cross-1g", 0x3FF00000, 4096 },
-	{ "cross-512g", 0x7F80000000, 1ull << 20 },
+	{ 0x400000, 2048, MM_OWNER_USER },
+	{ 0x3FF00000, 4096, MM_OWNER_USER },
+	{ 0x7F80000000, 1ull << 20, MM_OWNER_USER },
 };
 
 struct vmm_fixture {
@@ -47,12 +47,12 @@ static void run_on_both_backends(backend_test body)
 	for (unsigned i = 0; i < ARRAY_SIZE(backends); i++) {
 		struct vmm_fixture f;
 		if (!fixture_init(&f, backends[i], 8192)) {
-			testing_fail(__FILE__, __LINE__, "fixture for %s", vmm_backend_name(backends[i]));
+			testing_fail(__FILE__, __LINE__, "fixture for %s", vmm_backend_kind_name(backends[i]));
 			return;
 		}
 		body(&f);
 		if (testing_current_failed())
-			testing_note("backend %s", vmm_backend_name(backends[i]));
+			testing_note("backend %s", vmm_backend_kind_name(backends[i]));
 		fixture_fini(&f);
 	}
 }

@@ -96,6 +96,10 @@ enum vm_status test_kernel_context(struct vmm_context *ctx, struct test_source *
 		.kind = VMM_CONTEXT_KERNEL,
 		.backend = backend,
 		.source = &ts->source,
+		.regions = host_kernel_regions,
+		.region_count = HOST_KERNEL_REGION_COUNT,
+		.user_regions = host_user_regions,
+		.user_region_count = HOST_USER_REGION_COUNT,
 		.brk_region = VMM_NO_REGION,
 		.shm_region = VMM_NO_REGION,
 	};
@@ -117,6 +121,15 @@ enum vm_status test_user_context(struct vmm_context *ctx, struct vmm_context *ke
 		.kernel = kernel,
 	};
 	return vmm_context_create(ctx, &config);
+}
+
+void test_slab_arena(struct slab_arena *arena, struct vmm_context *kernel)
+{
+	enum vm_status st = slab_arena_init(arena, kernel, VMM_KREGION_SLAB);
+	if (st != VM_OK) {
+		fprintf(stderr, "test_slab_arena: %s\n", vm_status_name(st));
+		abort();
+	}
 }
 
 struct audit {
