@@ -53,9 +53,14 @@ TEST(kmalloc_detects_double_free_and_foreign_pointers)
 	struct slab_arena slabs;
 	test_slab_arena(&slabs, &kernel);
 	struct kmalloc_heap heap;
+	ASSERT_EQ(kmalloc_init(&heap, &(struct kmalloc_config){ &slabs, VMM_KREGION_SLAB }),
+		  VM_ERR_INVALID); /* large allocations cannot share the slab region */
 	ASSERT_EQ(kmalloc_init(&heap, &(struct kmalloc_config){ &slabs, VMM_KREGION_HEAP }), VM_OK);
 	char *small = kmalloc(&heap, 48), *other = kmalloc(&heap, 48), *large = kmalloc(&heap, 20000);
 	ASSERT_TRUE(small && other && large);
+	/* One slab page (tagged slab) and five heap pages (tagged heap): a trace can tell them apart. */
+	EXPECT_EQ(ts.allocated_by_owner[MM_OWNER_SLAB], 1);
+	EXPECT_EQ(ts.allocated_by_owner[MM_OWNER_HEAP], 5);
 	EXPECT_EQ(kfree(&heap, small), VM_OK);
 	EXPECT_EQ(kfree(&heap, small), VM_ERR_DOUBLE_FREE);
 	EXPECT_EQ(kfree(&heap, other + 4), VM_ERR_FOREIGN_POINTER);

@@ -33,7 +33,6 @@ static bool run_free(const struct test_source *ts, uint64_t first, uint64_t coun
 static paddr_t test_alloc(void *cookie, uint64_t pages, uint64_t align_pages, enum mm_owner owner)
 {
 	struct test_source *ts = cookie;
-	(void)owner;
 	if (ts->fail_after && ts->allocations >= ts->fail_after)
 		return PAGE_SOURCE_FAILED;
 	uint64_t i = ts->search_hint;
@@ -47,6 +46,7 @@ static paddr_t test_alloc(void *cookie, uint64_t pages, uint64_t align_pages, en
 			ts->search_hint = i + 1;
 		ts->pages_out += pages;
 		ts->allocations++;
+		ts->allocated_by_owner[owner] += pages;
 		paddr_t pa = TEST_ARENA_PHYS_BASE + i * PAGE_SIZE;
 		memset(phys_to_virt(pa), 0xA5, pages * PAGE_SIZE);
 		return pa;

@@ -22,6 +22,7 @@ struct test_source {
 	uint64_t pages_out;    /* pages currently handed out */
 	uint64_t allocations;  /* successful calls so far */
 	uint64_t fail_after;   /* allocations allowed before every call fails; 0 = never fail */
+	uint64_t allocated_by_owner[MM_OWNER_COUNT]; /* pages handed out so far, by owner tag */
 };
 
 /* Creates the arena (one at a time) and the source; `pages` of "RAM". */
