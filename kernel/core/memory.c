@@ -27,7 +27,7 @@
 #include "boot.h"
 #include "log.h"
 #include "kernel/arch/amd64/cpu.h"
-#include "kernel/arch/amd64/pte.h"
+#include <machine/pte.h>
 #include "kernel/arch/amd64/vm.h"
 #include "kernel/arch/amd64/vm_regions.h"
 

@@ -16,7 +16,7 @@
  *   - Software bits of an entry (bookkeeping marks, pte.h) survive map and unmap.
  */
 #include "pagetable.h"
-#include "kernel/arch/amd64/pte.h"
+#include <machine/pte.h>
 #include "kernel/trace/tracepoints.h"
 
 enum pt_walk_mode { PT_WALK_LOOKUP, PT_WALK_CREATE };

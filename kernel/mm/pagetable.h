@@ -1,6 +1,6 @@
 /*
  * Four-level page tables, arch-free: map / unmap / protect / translate with neutral flags. The bit
- * encoding lives in kernel/arch/amd64/pte.h; this interface never exposes it except for the few
+ * encoding lives in the machine layer (<machine/pte.h>); this interface never exposes it except for the few
  * table helpers at the bottom, which the pagetable bookkeeping backend uses to keep its state in
  * the entries themselves.
  */

@@ -1,5 +1,5 @@
 /* Host tests of kernel/mm/vmm.c and both bookkeeping backends, rule by rule. */
-#include "kernel/arch/amd64/pte.h"
+#include <machine/pte.h>
 #include "kernel/arch/amd64/vm.h"
 #include "kernel/lib/testing.h"
 #include "tests/host/host_env.h"
