@@ -6,6 +6,8 @@
  *   TRACE_VALUE_LIMIT(c_enum)                highest number + 1 (a bound for tables and checks)
  *   const char *c_enum_name(unsigned value)  the analyzer's name of a value, "?" for an unknown
  *                                            one (kernel/trace/trace_values.c)
+ *   TRACE_NAME(c_name)                       that name as a static string (an address constant,
+ *                                            so static tables can use it)
  *
  * so zones, owners, regions, flags and page sizes are written once, where the analyzer reads
  * them too. Nothing but these macros may define such a value elsewhere.
@@ -36,6 +38,13 @@
 #undef TRACE_VALUES
 #undef VALUE
 #define TRACE_VALUE_LIMIT(c_enum) ((unsigned)sizeof(union c_enum##_value_bound))
+
+#define TRACE_NAME(c_name) trace_value_text_##c_name
+#define TRACE_VALUES(group, c_enum, doc, values) values
+#define VALUE(c_name, number, text) extern const char TRACE_NAME(c_name)[];
+#include "events.def"
+#undef TRACE_VALUES
+#undef VALUE
 
 #undef TRACE_CONSTANT
 #undef TRACE_STREAM_HEADER

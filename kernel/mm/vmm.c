@@ -73,7 +73,8 @@ static bool regions_valid(const struct vmm_region *regions, unsigned count, enum
 	for (unsigned i = 0; i < count; i++) {
 		const struct vmm_region *r = &regions[i];
 		bool upper = (r->base >> 63) != 0;
-		if (!IS_ALIGNED(r->base, PAGE_SIZE) || r->pages == 0 || (unsigned)r->owner >= MM_OWNER_COUNT ||
+		if (!IS_ALIGNED(r->base, PAGE_SIZE) || r->pages == 0 ||
+		    r->owner == MM_OWNER_NONE || (unsigned)r->owner >= MM_OWNER_COUNT ||
 		    (kind == VMM_CONTEXT_USER && upper) ||
 		    ((region_end(r) - 1) >> 63) != (r->base >> 63))
 			return false;

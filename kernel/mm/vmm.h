@@ -22,9 +22,10 @@
  * groups of trace/events.def: VMM_KREGION_*, VMM_UREGION_*).
  */
 struct vmm_region {
+	const char *name;    /* for logs; the machine's tables use the trace's names (TRACE_NAME) */
 	uint64_t base;       /* page-aligned, canonical */
 	uint64_t pages;
-	enum mm_owner owner; /* tag of the pages vmm_map_anonymous backs this region with */
+	enum mm_owner owner; /* tag of the pages vmm_map_anonymous backs it with; not NONE */
 };
 
 enum vmm_context_kind { VMM_CONTEXT_KERNEL, VMM_CONTEXT_USER };

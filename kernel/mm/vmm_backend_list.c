@@ -450,7 +450,7 @@ static enum vm_status list_backend_init(struct vmm_context *ctx)
 	ctx->backend_private = ls;
 	for (unsigned i = 0; i < ctx->region_count; i++) {
 		MM_ASSERT(ctx->regions[i].pages >> RECORD_PAGES_BITS == 0,
-			  "list_backend_init: region %u too large for a record", i);
+			  "list_init: region %s too large for a record", ctx->regions[i].name);
 		struct range_record *r = record_alloc(ctx);
 		if (!r) {
 			list_destroy(ctx);
@@ -686,7 +686,7 @@ static unsigned list_self_check(struct vmm_context *ctx)
 		uint64_t longest;
 		check_subtree(&c, ls->roots[i], NULL, &longest);
 		if (c.next_start != region->base + region->pages * PAGE_SIZE) {
-			mm_log("list self-check: region %u not tiled to its end\n", i);
+			mm_log("list self-check: region %s not tiled to its end\n", region->name);
 			c.bad++;
 		}
 	}

@@ -7,6 +7,12 @@
 #define TRACE_EVENT TRACE_DEF_NOTHING
 #define TRACE_STRING_EVENT TRACE_DEF_NOTHING
 #define TRACE_ARRAY_EVENT TRACE_DEF_NOTHING
+#define TRACE_VALUES(group, c_enum, doc, values) values
+#define VALUE(c_name, number, text) const char TRACE_NAME(c_name)[] = text;
+#include "trace/events.def"
+#undef TRACE_VALUES
+#undef VALUE
+
 /* A switch, so two values of one group with the same number do not compile. */
 #define TRACE_VALUES(group, c_enum, doc, values)  \
 	const char *c_enum##_name(unsigned value) \
@@ -18,5 +24,5 @@
 	}
 #define VALUE(c_name, number, text) \
 	case number:                \
-		return text;
+		return TRACE_NAME(c_name);
 #include "trace/events.def"

@@ -7,9 +7,9 @@
 
 /* Small regions: a heap, one crossing a 1 GiB boundary, one crossing a 512 GiB boundary. */
 static const struct vmm_region small_regions[] = {
-	{ 0x400000, 2048, MM_OWNER_USER },
-	{ 0x3FF00000, 4096, MM_OWNER_USER },
-	{ 0x7F80000000, 1ull << 20, MM_OWNER_USER },
+	{ "heap", 0x400000, 2048, MM_OWNER_USER },
+	{ "cross-1g", 0x3FF00000, 4096, MM_OWNER_USER },
+	{ "cross-512g", 0x7F80000000, 1ull << 20, MM_OWNER_USER },
 };
 
 struct vmm_fixture {
@@ -429,10 +429,14 @@ TEST(vmm_context_create_refuses_missing_or_bad_region_tables)
 	config.user_regions = host_kernel_regions; /* upper-half regions cannot be a user layout */
 	config.user_region_count = HOST_KERNEL_REGION_COUNT;
 	EXPECT_EQ(vmm_context_create(&kernel, &config), VM_ERR_INVALID);
-	static const struct vmm_region bad_owner[] = { { 0x400000, 16, MM_OWNER_COUNT } };
-	config.user_regions = bad_owner;
-	config.user_region_count = 1;
-	EXPECT_EQ(vmm_context_create(&kernel, &config), VM_ERR_INVALID);
+	/* Every region names the owner of its pages: no NONE, nothing out of range. */
+	static const struct vmm_region bad_owner[] = { { "none", 0x400000, 16, MM_OWNER_NONE },
+						       { "huge", 0x800000, 16, MM_OWNER_COUNT } };
+	for (unsigned i = 0; i < ARRAY_SIZE(bad_owner); i++) {
+		config.user_regions = &bad_owner[i];
+		config.user_region_count = 1;
+		EXPECT_EQ(vmm_context_create(&kernel, &config), VM_ERR_INVALID);
+	}
 	EXPECT_EQ(ts.pages_out, 0);
 	test_source_fini(&ts);
 }
