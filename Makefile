@@ -63,7 +63,7 @@ KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS))
 # --- host builds of the arch-free core -------------------------------------------------------
 HOST_CFLAGS := -std=gnu11 -g -Wall -Wextra -Werror -DPAGESCOPE_HOST -I. -MMD -MP
 HOST_SAN := -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-HOST_TEST_SRCS := $(SHARED_SRCS) $(wildcard tests/host/*.c)
+HOST_TEST_SRCS := $(SHARED_SRCS) kernel/core/options.c $(wildcard tests/host/*.c)
 HOST_TEST_OBJS := $(patsubst %,$(BUILD)/host-test/%.o,$(HOST_TEST_SRCS))
 HOST_TESTS := $(BUILD)/host-tests
 
@@ -115,7 +115,17 @@ $(BUILD)/build_id.h: FORCE
 $(BUILD)/kernel/kernel/core/main.c.o: $(BUILD)/build_id.h
 FORCE:
 
-$(KERNEL_ELF): $(KERNEL_OBJS) kernel/arch/amd64/kernel.ld
+# A linked program depends on its list of sources, not only on the sources: when one is deleted
+# (a test removed) no remaining object is newer than the program, yet it must be relinked without
+# it. Each list is rewritten only when it changes, like the build id.
+$(BUILD)/%.sources: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(SOURCES_OF_$*)' > $@.tmp
+	@cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@
+SOURCES_OF_kernel = $(KERNEL_SRCS)
+SOURCES_OF_host-tests = $(HOST_TEST_SRCS)
+
+$(KERNEL_ELF): $(KERNEL_OBJS) kernel/arch/amd64/kernel.ld $(BUILD)/kernel.sources
 	$(call say,LD,$@)
 	$(Q)$(KLD) $(KLDFLAGS) -o $@ $(KERNEL_OBJS)
 
@@ -141,9 +151,9 @@ $(BUILD)/host-test/%.c.o: %.c
 	$(call say,HOSTCC,$<)
 	$(Q)$(HOSTCC) $(HOST_CFLAGS) $(HOST_SAN) -c $< -o $@
 
-$(HOST_TESTS): $(HOST_TEST_OBJS)
+$(HOST_TESTS): $(HOST_TEST_OBJS) $(BUILD)/host-tests.sources
 	$(call say,LINK,$@)
-	$(Q)$(HOSTCC) $(HOST_SAN) -o $@ $^ -lm
+	$(Q)$(HOSTCC) $(HOST_SAN) -o $@ $(HOST_TEST_OBJS) -lm
 
 test-host: $(HOST_TESTS)
 	$(HOST_TESTS)
