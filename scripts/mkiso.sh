@@ -55,7 +55,7 @@ PAGESCOPE_ARGS=$args PAGESCOPE_MODULES=$modules awk '
 mkdir -p "$(dirname "$out")"
 # Only the BIOS platform and the modules the config uses: keeps the ISO small and the build fast.
 grub-mkrescue -o "$out" \
-	--install-modules="multiboot2 normal iso9660 biosdisk serial terminal test echo iorw" \
+	--install-modules="multiboot2 normal iso9660 biosdisk serial terminal terminfo test echo iorw" \
 	--locales= --fonts= --themes= "$stage" >/dev/null 2>"$log" || {
 	cat "$log" >&2
 	exit 1
