@@ -82,7 +82,7 @@ iso: $(KERNEL_ISO)
 
 help:
 	@echo "make             build $(KERNEL_ELF) and $(KERNEL_ISO)"
-	@echo "make run         boot in QEMU (MEM=$(MEM) ARGS='$(ARGS)' CPU=$(CPU) QEMU_FLAGS=...); exit status = kernel's"
+	@echo "make run         boot in QEMU (MEM=$(MEM) ARGS='$(ARGS)' CPU=$(CPU) QEMU_FLAGS=...); last line: pagescope: exit status N (meaning)"
 	@echo "make gdb         boot halted with a gdb stub on :1234 and attach gdb with symbols"
 	@echo "make test        host C tests, Python tests, QEMU boot tests"
 	@echo "make trace       boot with tracing, capture the event stream (OUT=, VMM=, ICOUNT=1), check it"
