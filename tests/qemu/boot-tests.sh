@@ -77,6 +77,10 @@ boot harness-detects-triple-fault 125 "fault=triple" 512M max 'fault test: tripl
 SILENCE=10 boot harness-detects-hang 124 "fault=hang" 512M max 'fault test: hang' \
 	'harness:^pagescope: exit status 124 \(hang: no progress: the kernel printed nothing for 10s\)$'
 
+# A run that cannot be set up (here QEMU refuses the memory size) is neither a pass nor a kernel
+# status: 126.
+boot harness-setup-failure 126 "test" 20x max 'harness:^pagescope: exit status 126 \(the run could not be set up\)$'
+
 # Too little memory for GRUB to load the kernel: GRUB's own error reaches the serial log and the
 # run ends at once as "not enough memory to boot" (123), not as a hang after the timeout.
 boot harness-grub-out-of-memory 123 "test" 20M max 'error: out of memory' \
