@@ -48,9 +48,11 @@ status_meaning() {
 	esac
 }
 # finish N [DETAIL [MEANING]]: the last line of every run, then exit N.
+finished=0
 finish() {
 	local meaning=${3:-$(status_meaning "$1")}
 	echo "pagescope: exit status $1 ($meaning${2:+: $2})" >&2
+	finished=1
 	exit "$1"
 }
 setup_failure() {
@@ -91,9 +93,14 @@ done
 work=$(mktemp -d)
 qpid="" tailpid=""
 cleanup() {
+	local status=$?
 	[ -z "$qpid" ] || kill "$qpid" 2>/dev/null || true
 	[ -z "$tailpid" ] || kill "$tailpid" 2>/dev/null || true
 	rm -rf "$work"
+	# A command of this script failed unexpectedly (set -e): still a setup failure, still said.
+	if [ $finished = 0 ] && [ $gdb = 0 ] && [ $status != 0 ]; then
+		finish 126 "qemu-run.sh stopped on an unexpected error (status $status)"
+	fi
 }
 trap cleanup EXIT
 set +e
@@ -106,14 +113,14 @@ set -e
 # The serial console always goes to a file: the watchdog below reads its growth. Without
 # --serial-log it is a scratch file that is also copied to stdout as it grows.
 log=${serial_log:-$work/serial.log}
-: >"$log"
+: 2>/dev/null >"$log" || setup_failure "cannot write the serial log $log"
 qemu=(qemu-system-x86_64 -machine pc -cpu "$cpu" -m "$mem" -smp 1
 	-cdrom "$work/boot.iso" -boot d -display none -no-reboot -monitor none
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04 -serial "file:$log")
 if [ -n "$trace_out" ]; then
 	# A file chardev takes every byte the device hands it in one write (it never writes short),
 	# so virtconsole's habit of dropping what a backend refuses cannot lose trace data here.
-	: >"$trace_out"
+	: 2>/dev/null >"$trace_out" || setup_failure "cannot write the trace file $trace_out"
 	qemu+=(-device virtio-serial-pci,max_ports=1
 		-chardev "file,id=pstrace,path=$trace_out"
 		-device virtconsole,chardev=pstrace,name=pagescope.trace)
