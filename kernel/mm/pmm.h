@@ -276,7 +276,7 @@ static inline paddr_t pmm_alloc(struct pmm *pmm, uint64_t pages, enum pmm_alloc_
 /*
  * The smallest free extent from which pmm_alloc serves `pages` pages aligned to `align_pages` by
  * its O(1) size-class path (pages + align_pages - 1 rounded up to the next size-class boundary).
- * Smaller extents that fit are found by the fit tree instead.
+ * Smaller extents that fit are found by the class fit trees instead.
  */
 uint64_t pmm_guaranteed_fit_pages(uint64_t pages, uint64_t align_pages);
 
