@@ -14,7 +14,11 @@
  * THE TREE. Ordered by (ρ, first page). Each node keeps, over its subtree: the longest extent
  * (max_pages), the highest peak order, the largest naturally aligned block, and the AVL height
  * (|height(left) - height(right)| <= 1, so height <= 1.44 log2(N + 2) for N nodes). Every
- * search enters only subtrees whose maxima allow a fit, so it is a root-to-leaf descent.
+ * search but lemma 3's last step enters only subtrees whose maxima guarantee an answer, so it is
+ * one root-to-leaf descent (find_right_arm: one walk down, then one descent). An inexact class's
+ * tree holds all its records; an exact class's only those of peak order >= 5 (pmm.c, lemma 4).
+ * Updates recurse down one path and stop rebalancing on the way up once a subtree kept its
+ * height and maxima.
  *
  * WORK. pmm->work counts every node a search or an update visits.
  */
