@@ -2,8 +2,9 @@
  * Randomized differential test of the pmm against a reference model: a bitmap of pages plus the
  * table of live allocations. One million seeded operations (PMM_SEED overrides the seed) mix
  * sizes from 1 page to over a GiB, odd sizes, all three zones, alignments up to 2^23 pages, valid
- * frees and every kind of invalid free. Every failed allocation is checked against the model's
- * bitmap: it must have no free run, in an allowed zone, holding the aligned request (no false
+ * frees and every kind of invalid free; a second workload crowds the DMA zone with 300 000
+ * small, often aligned requests. Every failed allocation is checked against the model's bitmap:
+ * it must have no free run, in an allowed zone, holding the aligned request (no false
  * out-of-memory). Cheap invariants are checked after every step, the full
  * comparison (pmm_check, the pmm's pages against the model's, free extents against the model's
  * maximal runs) every FULL_CHECK_INTERVAL steps.
@@ -18,9 +19,7 @@
 
 #define MiB ((uint64_t)1 << 20)
 #define GiB ((uint64_t)1 << 30)
-#define OPERATIONS 1000000
 #define FULL_CHECK_INTERVAL 2000
-#define TARGET_LIVE 3000
 #define MAX_LIVE 8192
 #define RECENTLY_FREED 64
 #define DEFAULT_SEED 0x5ca1ab1e2024ull
@@ -44,6 +43,20 @@ static const struct pmm_reservation random_reservations[] = {
 struct allocation {
 	uint64_t first, pages;
 };
+
+/*
+ * What the random steps ask for. The whole machine: every size and zone, room to spare. Crowded
+ * low memory: small, often aligned requests in the DMA zone only, more live than it holds, so
+ * most allocations go through the exact fit search and many fail, each failure checked.
+ */
+enum workload { WORKLOAD_WHOLE_MACHINE, WORKLOAD_CROWDED_DMA };
+static const struct {
+	uint64_t operations, target_live;
+} workloads[] = {
+	[WORKLOAD_WHOLE_MACHINE] = { 1000000, 3000 },
+	[WORKLOAD_CROWDED_DMA] = { 300000, 600 },
+};
+static enum workload workload;
 
 /* The reference model. */
 static struct model {
@@ -442,6 +455,11 @@ static bool step_alloc(struct step *s)
 	enum pmm_alloc_zone zone = (enum pmm_alloc_zone)(random_below(10) < 7 ? PMM_ALLOC_ANY
 							 : random_below(2)   ? PMM_ALLOC_BELOW_4G
 									     : PMM_ALLOC_BELOW_16M);
+	if (workload == WORKLOAD_CROWDED_DMA) {
+		pages = random_below(4) ? 1 + random_below(12) : 13 + random_below(52);
+		align = random_below(3) ? 1 : 1ull << random_below(9);
+		zone = PMM_ALLOC_BELOW_16M;
+	}
 	enum mm_owner owner = (enum mm_owner)(1 + random_below(MM_OWNER_COUNT - 1));
 	struct pmm_stats before, after;
 	pmm_get_stats(&random_pmm, &before);
@@ -567,7 +585,7 @@ static bool cheap_checks(struct step *s)
 static bool run_step(struct step *s)
 {
 	uint64_t r = random_below(100);
-	bool more_allocs = model->live_count < TARGET_LIVE;
+	bool more_allocs = model->live_count < workloads[workload].target_live;
 	bool ok;
 	if (r < 2)
 		ok = step_invalid_alloc(s);
@@ -619,16 +637,16 @@ static bool set_up(uint64_t seed)
 	return true;
 }
 
-/* One million random operations agree with a page-bitmap reference model at every step. */
-TEST(pmm_random_operations_match_reference_model)
+static void run_workload(enum workload chosen)
 {
-	uint64_t seed = seed_from_environment();
+	uint64_t seed = seed_from_environment(), operations = workloads[chosen].operations;
 	void *arena = host_phys_arena_create(0, MODEL_PAGES * PAGE_SIZE);
 	static struct step s;
+	workload = chosen;
 	ASSERT_TRUE(set_up(seed));
-	for (uint64_t step = 0; step < OPERATIONS; step++) {
+	for (uint64_t step = 0; step < operations; step++) {
 		bool ok = run_step(&s);
-		if (ok && (step % FULL_CHECK_INTERVAL == 0 || step == OPERATIONS - 1))
+		if (ok && (step % FULL_CHECK_INTERVAL == 0 || step == operations - 1))
 			ok = full_comparison(s.problem, sizeof(s.problem));
 		if (!ok) {
 			testing_fail(__FILE__, __LINE__, "step %lu: %s", (unsigned long)step,
@@ -646,4 +664,16 @@ TEST(pmm_random_operations_match_reference_model)
 	free(model);
 	model = NULL;
 	host_phys_arena_destroy(arena, MODEL_PAGES * PAGE_SIZE);
+}
+
+/* One million random operations agree with a page-bitmap reference model at every step. */
+TEST(pmm_random_operations_match_reference_model)
+{
+	run_workload(WORKLOAD_WHOLE_MACHINE);
+}
+
+/* In a full, fragmented DMA zone no small or aligned request fails while the model has a fit. */
+TEST(pmm_random_crowded_low_memory_never_fails_beside_a_fit)
+{
+	run_workload(WORKLOAD_CROWDED_DMA);
 }
