@@ -18,7 +18,7 @@
  * one root-to-leaf descent (find_right_arm: one walk down, then one descent). An inexact class's
  * tree holds all its records; an exact class's only those of peak order >= 5 (pmm.c, lemma 4).
  * Updates recurse down one path and stop rebalancing on the way up once a subtree kept its
- * height and maxima.
+ * height and maxima. Recursion depth is the tree height: at most 58 even for 2^40 records.
  *
  * WORK. pmm->work counts every node a search or an update visits.
  */
