@@ -57,7 +57,7 @@ SHARED_DIRS := kernel/lib kernel/boot kernel/mm kernel/trace
 SHARED_SRCS := $(foreach d,$(SHARED_DIRS),$(wildcard $(d)/*.c))
 
 KERNEL_SRCS := $(SHARED_SRCS) $(wildcard kernel/core/*.c kernel/arch/amd64/*.c kernel/drivers/*.c \
-	tests/kernel/*.c) $(wildcard boot/*.S kernel/arch/amd64/*.S)
+	kernel/workload/*.c tests/kernel/*.c) $(wildcard boot/*.S kernel/arch/amd64/*.S)
 KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS))
 
 # --- host builds of the arch-free core -------------------------------------------------------

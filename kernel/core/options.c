@@ -6,6 +6,7 @@
 #include "kernel/boot/cmdline.h"
 #include "kernel/lib/format.h"
 #include "kernel/lib/string.h"
+#include "kernel/workload/scenario.h"
 
 struct kernel_options kernel_options;
 
@@ -77,13 +78,12 @@ static const char *parse_fault(struct kernel_options *o, const struct cmdline_wo
 
 static const char *parse_scenario(struct kernel_options *o, const struct cmdline_word *w)
 {
-	/* No scenario is built in yet: refusing beats booting and quietly running nothing. */
-	static const char *const known_scenarios[] = { NULL };
-	bool known = false;
-	for (size_t i = 0; known_scenarios[i]; i++)
-		known |= !strcmp(known_scenarios[i], w->value);
-	if (!known)
-		return "a known scenario (none are built in yet)";
+	/* Only a scenario of the table (kernel/workload/scenario.c): a typo is refused, not ignored. */
+	if (!scenario_find(w->value)) {
+		static char expected[200];
+		ksnprintf(expected, sizeof(expected), "one of %s", scenario_names());
+		return expected;
+	}
 	memcpy(scenario_storage, w->value, sizeof(w->value));
 	o->scenario = scenario_storage;
 	return NULL;

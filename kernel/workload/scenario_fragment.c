@@ -1,0 +1,2 @@
+#include "scenario.h"
+void scenario_fragment(struct scenario_run *run) { (void)run; }
