@@ -25,7 +25,7 @@ printf '#include <stdio.h>\nint main(void) { puts("hello"); return 0; }\n' >"$sc
 head -c 4000000 /dev/urandom | od -An -tx1 >"$scratch/data.txt"
 
 record gcc-compile memory,process gcc -O2 -c hello.c -o hello.o
-record python-dict memory,process python3 -c 'd = {i: str(i) for i in range(300000)}; print(len(d))'
+record python-dict memory,process "$py" -c 'd = {i: str(i) for i in range(300000)}; print(len(d))'
 record git-log memory,process git -C "$here" log --oneline -50
 record xz-threads memory,process xz -T2 -1 -k -c data.txt
 record shell-pipeline memory,process sh -c 'seq 20000 | sort -n | uniq | wc -l'
