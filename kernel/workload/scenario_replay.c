@@ -15,7 +15,7 @@
  * places it in the mmap region. Either way the program's range is remembered as pieces
  * {program range -> kernel address, reservation}, so later calls on the same range (unmap,
  * protect, remap, a partial unmap that splits a mapping) find it. A reservation is released when
- * its last piece is unmapped. Refusals (out of memory or space, W^X, a full piece table) are
+ * its last piece is unmapped; a map wholly inside one reservation's pieces replaces them in place. Refusals (out of memory or space, W^X, a full piece table) are
  * outcomes recorded in replay_op.status; the replay carries on.
  */
 #include "scenario.h"
@@ -188,22 +188,83 @@ static enum vm_status unmap_range(struct scenario_run *run, struct replay_proces
 
 /*
  * Reserves the program's own range when it lies in a region mappings may be kept in and is free
- * there; false when the VMM must place it instead.
+ * there (asked first, so a taken range is not traced as a refused reservation); false when the
+ * VMM must place it instead.
  */
 static bool keep_address(struct replay_process *p, uint64_t addr, uint64_t pages)
 {
 	for (unsigned i = 0; i < ARRAY_SIZE(placeable_regions); i++) {
 		const struct vmm_region *r = &vmm_user_regions[placeable_regions[i]];
-		if (addr >= r->base && pages <= r->pages && pages_of(addr - r->base) <= r->pages - pages)
-			return vmm_reserve_at(&p->ctx, addr, pages) == VM_OK;
+		if (addr < r->base || pages > r->pages || pages_of(addr - r->base) > r->pages - pages)
+			continue;
+		struct vmm_query_result q;
+		vmm_query(&p->ctx, addr, &q);
+		if (q.state != VMM_PAGE_FREE || pages_of(q.start + q.pages * PAGE_SIZE - addr) < pages)
+			return false;
+		return vmm_reserve_at(&p->ctx, addr, pages) == VM_OK;
 	}
 	return false;
+}
+
+/*
+ * A map over a range that one reservation of the process already holds contiguously (ld.so maps
+ * a library's whole extent, then each segment over it with MAP_FIXED): the pieces inside are
+ * replaced in place, so the library stays one reservation. Returns false (nothing changed) when
+ * the range is not wholly such pieces; the pieces' ends are already split at start and end.
+ */
+static bool map_in_place(struct scenario_run *run, struct replay_process *p, uint64_t start,
+			 uint64_t end, uint8_t prot, enum vm_status *status)
+{
+	uint64_t covered = 0, delta = 0;
+	int res = -1;
+	for (unsigned i = 0; i < p->piece_count; i++) {
+		const struct piece *pc = &p->pieces[i];
+		if (pc->start < start || pc->end > end)
+			continue;
+		if ((res >= 0 && (pc->res != res || pc->kern - pc->start != delta)))
+			return false;
+		res = pc->res;
+		delta = pc->kern - pc->start;
+		covered += pc->end - pc->start;
+	}
+	if (res < 0 || covered != end - start)
+		return false;
+	*status = VM_OK;
+	for (unsigned i = 0; i < p->piece_count;) {
+		struct piece *pc = &p->pieces[i];
+		if (pc->start < start || pc->end > end) {
+			i++;
+			continue;
+		}
+		if (pc->mapped) {
+			enum vm_status st = vmm_unmap(&p->ctx, pc->kern, pages_of(pc->end - pc->start));
+			if (st != VM_OK)
+				scenario_error(run, "unmapping [%#lx, %#lx): %s", pc->start, pc->end,
+					       vm_status_name(st));
+		}
+		p->res[res].pieces--; /* the new piece below takes its place */
+		*pc = p->pieces[--p->piece_count];
+	}
+	struct piece *pc = &p->pieces[p->piece_count++];
+	*pc = (struct piece){ start, end, start + delta, (uint16_t)res, prot, false };
+	p->res[res].pieces++;
+	if (prot) {
+		*status = vmm_map_anonymous(&p->ctx, pc->kern, pages_of(end - start), pt_prot(prot));
+		pc->mapped = *status == VM_OK;
+		pc->prot = *status == VM_OK ? prot : 0; /* refused: the range stays reserved, unmapped */
+	}
+	return true;
 }
 
 static enum vm_status map_range(struct scenario_run *run, struct replay_process *p, uint64_t addr,
 				uint64_t length, uint8_t prot)
 {
-	enum vm_status st = unmap_range(run, p, addr, addr + length);
+	if (!split_at(p, addr) || !split_at(p, addr + length))
+		return VM_ERR_NO_SPACE;
+	enum vm_status st;
+	if (map_in_place(run, p, addr, addr + length, prot, &st))
+		return st;
+	st = unmap_range(run, p, addr, addr + length);
 	if (st != VM_OK || p->piece_count == REPLAY_PIECES)
 		return VM_ERR_NO_SPACE;
 	uint64_t pages = pages_of(length), kern = addr;

@@ -217,3 +217,40 @@ def test_replay_without_a_module_is_refused(boot):
     status, log, _ = boot("scenario=replay", "64M")
     assert status == BAD_INPUT
     assert "no workload module" in log
+
+
+def test_replay_keeps_addresses_places_the_rest_and_reports_refusals(boot, tmp_path):
+    """A hand-made workload, one rule per op: a program's address in a user region is kept, one
+    outside every region is placed in the mmap region; MAP_FIXED inside an earlier mapping stays
+    in its reservation; W^X is refused and recorded; a fork copies; exec starts afresh."""
+    base, pie = 0x7F0000000000, 0x555555554000
+    rw, rx, rwx = 3, 5, 7
+    workload = tmp_path / "rules.psw"
+    workload.write_bytes(wf.encode(wf.Workload("rules", 2, [
+        wf.op("start", 0, os_pid=10),
+        wf.op("map", 0, addr=base, length=0x10000, prot=1, map_flags=0),         # kept
+        wf.op("map", 0, addr=base + 0x4000, length=0x4000, prot=rx, map_flags=2),  # in place
+        wf.op("map", 0, addr=pie, length=0x2000, prot=rw, map_flags=0),          # placed
+        wf.op("map", 0, addr=base + 0x20000, length=0x1000, prot=rwx, map_flags=4),  # W^X
+        wf.op("fork", 0, child=1, os_pid=11),
+        wf.op("unmap", 1, addr=pie, length=0x2000),
+        wf.op("exec", 0),
+        wf.op("brk", 0, heap_bytes=0x3000),
+        wf.op("exit", 1),
+        wf.op("exit", 0),
+    ])))
+    status, log, trace = boot("scenario=replay", "64M", workload)
+    assert_clean(status, log, trace)
+    events = [e for e in events_of(trace) if getattr(e, "context", 0) not in (0, 0xFFFF)]
+    ops = [e for e in events if type(e).__name__ == "replay_op"]
+    assert [e.status for e in ops] == [0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0]  # 3: W^X refused
+    parent, child = ops[0].context, ops[6].context  # the fork op is the parent's
+    reserves = [(e.context, e.addr, e.pages) for e in events if type(e).__name__ == "vmm_reserve"]
+    placed = [r for r in reserves if r[0] == parent and r[2] == 2]
+    assert (parent, base, 16) in reserves                        # the program's address, once
+    assert len([r for r in reserves if r[0] == parent and r[1] == base]) == 1
+    assert placed and 0x100000000000 <= placed[0][1] < 0x200000000000  # the mmap region
+    assert (child, base, 16) in reserves and (child, placed[0][1], 2) in reserves  # fork copied
+    releases = [(e.context, e.addr) for e in events if type(e).__name__ == "vmm_release"]
+    assert (child, placed[0][1]) in releases                     # the child's unmap found it
+    assert ops[7].context != parent                              # exec: a new context
