@@ -1,5 +1,5 @@
 /*
- * The scenario table and what every scenario shares: seeding, stage phases, counting, and the
+ * The scenario table (built from SCENARIO_LIST) and what every scenario shares: seeding, stage phases, counting, and the
  * `all` scenario (kheap, procs, dma and fragment in sequence, each with its own seed stream, so a
  * scenario issues the same requests inside `all` as alone).
  */
@@ -11,20 +11,9 @@
 #include "kernel/lib/format.h"
 #include "kernel/lib/string.h"
 
-static void scenario_all(struct scenario_run *run);
-
-const struct scenario scenario_table[] = {
-	{ "kheap", "kmalloc/kfree churn: heavy-tailed sizes and lifetimes", scenario_kheap },
-	{ "procs", "simulated processes: segments, stacks, brk, mmap, shared memory, switches",
-	  scenario_procs },
-	{ "dma", "contiguous buffers of many sizes, alignments and zones amid page churn", scenario_dma },
-	{ "fragment", "fill memory, free a pattern, find the largest run each zone still gives",
-	  scenario_fragment },
-	{ "replay", "replay the workload file given as a multiboot2 module", scenario_replay },
-	{ "all", "kheap, procs, dma and fragment in sequence", scenario_all },
-	{ "trace-throughput", "push 4 MiB of filler records through the trace transport",
-	  scenario_trace_throughput },
-};
+#define SCENARIO_ROW(id, name, summary) { name, summary, scenario_##id },
+const struct scenario scenario_table[] = { SCENARIO_LIST(SCENARIO_ROW) };
+#undef SCENARIO_ROW
 const unsigned scenario_count = ARRAY_SIZE(scenario_table);
 
 /* What `all` runs, in order. */
@@ -36,18 +25,6 @@ const struct scenario *scenario_find(const char *name)
 		if (!strcmp(scenario_table[i].name, name))
 			return &scenario_table[i];
 	return NULL;
-}
-
-const char *scenario_names(void)
-{
-	static char names[160];
-	if (!names[0]) {
-		size_t used = 0;
-		for (unsigned i = 0; i < scenario_count && used < sizeof(names); i++)
-			used += ksnprintf(names + used, sizeof(names) - used, "%s%s", i ? ", " : "",
-					  scenario_table[i].name);
-	}
-	return names;
 }
 
 /* FNV-1a of the name: each scenario draws from its own stream of the seed. */
@@ -118,7 +95,7 @@ static void run_one(const struct scenario *s, uint64_t seed, struct scenario_run
 	total->refused |= run.refused;
 }
 
-static void scenario_all(struct scenario_run *run)
+void scenario_all(struct scenario_run *run)
 {
 	for (unsigned i = 0; i < ARRAY_SIZE(all_members); i++)
 		run_one(scenario_find(all_members[i]), run->seed, run);

@@ -10,13 +10,14 @@
  * and carries on. Only an allocator error that cannot be right (a free refused, a double result)
  * counts as an error and makes the boot exit non-zero.
  *
- * Adding a scenario: one file defining `int scenario_NAME(struct scenario_run *)` and one row in
- * scenario_table (scenario.c).
+ * Adding a scenario: one file defining `void scenario_ID(struct scenario_run *)` and one row in
+ * SCENARIO_LIST (scenario_list.h).
  */
 #ifndef PAGESCOPE_WORKLOAD_SCENARIO_H
 #define PAGESCOPE_WORKLOAD_SCENARIO_H
 
 #include "rng.h"
+#include "scenario_list.h"
 
 struct scenario_run {
 	const char *name;      /* the scenario running (prefix of its stage phases) */
@@ -36,14 +37,12 @@ struct scenario {
 	void (*run)(struct scenario_run *run);
 };
 
-/* The table of scenarios, in the order `all` runs those it includes. */
+/* The table of scenarios, one per row of SCENARIO_LIST. */
 extern const struct scenario scenario_table[];
 extern const unsigned scenario_count;
 
 /* The scenario called `name`, or NULL. */
 const struct scenario *scenario_find(const char *name);
-/* "kheap, procs, ..." for messages naming what is known. */
-const char *scenario_names(void);
 
 /*
  * Runs scenario `name` as a phase of its own and prints what it did; returns a KERNEL_EXIT_*
@@ -79,5 +78,6 @@ void scenario_dma(struct scenario_run *run);
 void scenario_fragment(struct scenario_run *run);
 void scenario_replay(struct scenario_run *run);
 void scenario_trace_throughput(struct scenario_run *run);
+void scenario_all(struct scenario_run *run);
 
 #endif

@@ -15,6 +15,7 @@
  */
 #include "scenario.h"
 #include "kernel/core/memory.h"
+#include "kernel/core/options.h"
 
 #define PROCS_LIVE 8
 #define PROCS_ANON 24
@@ -180,7 +181,7 @@ static void anon_protect(struct scenario_run *run, struct process *p)
 
 static void move_brk(struct scenario_run *run, struct process *p)
 {
-	uint64_t current_break, heap_base = vmm_user_regions[VMM_UREGION_HEAP].base;
+	uint64_t current_break, heap_base = p->ctx.regions[VMM_UREGION_HEAP].base;
 	vmm_brk(&p->ctx, 0, &current_break);
 	uint64_t heap = current_break - heap_base;
 	uint64_t target = rng_percent(&run->rng, 70)

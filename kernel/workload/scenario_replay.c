@@ -23,6 +23,7 @@
 #include "kernel/core/boot.h"
 #include "kernel/core/log.h"
 #include "kernel/core/memory.h"
+#include "kernel/core/options.h"
 #include "kernel/lib/string.h"
 #include "kernel/trace/tracepoints.h"
 
@@ -194,7 +195,7 @@ static enum vm_status unmap_range(struct scenario_run *run, struct replay_proces
 static bool keep_address(struct replay_process *p, uint64_t addr, uint64_t pages)
 {
 	for (unsigned i = 0; i < ARRAY_SIZE(placeable_regions); i++) {
-		const struct vmm_region *r = &vmm_user_regions[placeable_regions[i]];
+		const struct vmm_region *r = &p->ctx.regions[placeable_regions[i]];
 		if (addr < r->base || pages > r->pages || pages_of(addr - r->base) > r->pages - pages)
 			continue;
 		struct vmm_query_result q;
@@ -352,7 +353,7 @@ static enum vm_status copy_address_space(struct replay_process *child, const str
 		}
 	}
 	uint64_t brk;
-	if (parent->ctx.brk != vmm_user_regions[VMM_UREGION_HEAP].base) {
+	if (parent->ctx.brk != parent->ctx.regions[VMM_UREGION_HEAP].base) {
 		enum vm_status st = vmm_brk(&child->ctx, parent->ctx.brk, &brk);
 		if (st != VM_OK && result == VM_OK)
 			result = st;
@@ -395,7 +396,7 @@ static enum vm_status apply(struct scenario_run *run, const struct workload_op_h
 	case WORKLOAD_OP_brk: {
 		struct workload_op_brk op;
 		memcpy(&op, payload, sizeof(op));
-		uint64_t brk, base = vmm_user_regions[VMM_UREGION_HEAP].base;
+		uint64_t brk, base = p->ctx.regions[VMM_UREGION_HEAP].base;
 		rec->addr = base + op.heap_bytes;
 		rec->length = op.heap_bytes;
 		return vmm_brk(&p->ctx, base + op.heap_bytes, &brk);

@@ -8,7 +8,6 @@
 #include "kernel/lib/testing.h"
 #include "kernel/trace/tracepoints.h"
 
-
 static uint64_t total_lost(const struct tracer *t)
 {
 	uint64_t lost = 0;

@@ -100,12 +100,19 @@ def test_drop_mode_trace_is_consistent_and_accounts_for_every_event(kernel, tmp_
     """trace=drop never waits for the device; whatever it drops must be reported (loss records and
     trace_end totals agree with what arrived), so the trace stays checkable."""
     trace = tmp_path / "drop.pstrace"
-    status, log = boot(kernel, tmp_path, "test trace=drop", trace)
+    # the tests, then 4 MiB of filler records, enough to outrun the device now and then
+    status, log = boot(kernel, tmp_path, "test scenario=trace-throughput trace=drop", trace)
     assert status == 0, log
     summary = summarize(TraceReader.open(trace))
     assert summary.header.value_name("trace_mode") == "drop"
     assert summary.problems == []
     assert summary.end is not None and summary.end.records == summary.records - 1
+    # How much is dropped depends on how busy the host is; that every event is sent or counted is
+    # what must hold: the trace-throughput scenario checks it per record (written + lost = emitted;
+    # status 0 says it passed), and the loss records that arrived add up to what the kernel printed.
+    lost = summary.lost
+    assert (f"lost: {lost['ring_full']} ring full, {lost['no_device']} no device, "
+            f"{lost['recursion']} recursion") in log
     if sum(summary.lost.values()) == 0:  # nothing dropped: the replay must hold exactly
         assert check_replay(TraceReader.open(trace).events()).problems == []
 
