@@ -90,7 +90,7 @@ def phase_events(trace, phase):
 def requests(trace, phase):
     """The allocation requests a scenario made, as sizes, zones, alignments, owners, contexts and
     regions; what a backend allocates for its own bookkeeping is left out (it differs by design)."""
-    owners = FORMAT.owners
+    owners = FORMAT.values["owner"]
     seq = []
     for e in phase_events(trace, phase):
         kind = type(e).__name__
