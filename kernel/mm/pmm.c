@@ -31,7 +31,7 @@
  *   37      2^40 .. 2^41 - 1          2^36
  *
  *   row_bitmap (64 bits)       bit r  = 1  <=>  class_bitmap[r] != 0          (rows 0..37 used)
- *   class_bitmap[r] (32 bits)  bit s  = 1  <=>  class_head[r][s] != NULL      (bits 0..15 used)
+ *   class_bitmap[r] (32 bits)  bit s  = 1  <=>  class_list[r][s] is not empty (bits 0..15 used)
  *
  *   A class never holds sizes that differ by more than 1/16 of its lower bound, so the good fit
  *   below wastes little; sizes under 32 pages have exact classes.
@@ -196,17 +196,24 @@ uint64_t pmm_guaranteed_fit_pages(uint64_t pages, uint64_t align_pages)
 
 /* ---- the size-class index of free records ------------------------------------------------------ */
 
+/* The first record of a size-class list and the one after `region`, or NULL. */
+static struct pmm_region *class_first(const struct list_node *list)
+{
+	return list_entry(list_first(list), struct pmm_region, link.size_class);
+}
+
+static struct pmm_region *class_next(const struct list_node *list, const struct pmm_region *region)
+{
+	return list_entry(list_next(list, &region->link.size_class), struct pmm_region,
+			  link.size_class);
+}
+
 static void index_insert(struct pmm *pmm, struct pmm_region *region)
 {
 	struct pmm_zone_index *zone = &pmm->zone[zone_of_page(region->first_page)];
 	struct size_class c = size_class_of(region->pages);
-	struct pmm_region **head = &zone->class_head[c.row][c.sub];
 
-	region->link.size_class.prev = NULL;
-	region->link.size_class.next = *head;
-	if (*head)
-		(*head)->link.size_class.prev = region;
-	*head = region;
+	list_push_front(&zone->class_list[c.row][c.sub], &region->link.size_class);
 	zone->class_bitmap[c.row] |= 1u << c.sub;
 	zone->row_bitmap |= (uint64_t)1 << c.row;
 
@@ -220,16 +227,9 @@ static void index_remove(struct pmm *pmm, struct pmm_region *region)
 {
 	struct pmm_zone_index *zone = &pmm->zone[zone_of_page(region->first_page)];
 	struct size_class c = size_class_of(region->pages);
-	struct pmm_region *prev = region->link.size_class.prev;
-	struct pmm_region *next = region->link.size_class.next;
 
-	if (prev)
-		prev->link.size_class.next = next;
-	else
-		zone->class_head[c.row][c.sub] = next;
-	if (next)
-		next->link.size_class.prev = prev;
-	if (!zone->class_head[c.row][c.sub]) {
+	list_remove(&region->link.size_class);
+	if (list_is_empty(&zone->class_list[c.row][c.sub])) {
 		zone->class_bitmap[c.row] &= ~(1u << c.sub);
 		if (!zone->class_bitmap[c.row])
 			zone->row_bitmap &= ~((uint64_t)1 << c.row);
@@ -256,36 +256,16 @@ static struct pmm_region *first_class_at_or_above(const struct pmm_zone_index *z
 		row = (unsigned)__builtin_ctzll(rows);
 		subs = zone->class_bitmap[row];
 	}
-	return zone->class_head[row][__builtin_ctz(subs)];
+	return class_first(&zone->class_list[row][__builtin_ctz(subs)]);
 }
 
 /* ---- address-ordered list and record pool -------------------------------------------------------- */
 
-/* Links `region` after `pos` (at the head when pos is NULL). */
-static void list_insert_after(struct pmm *pmm, struct pmm_region *pos, struct pmm_region *region)
+/* The record before `region` in address order, or NULL. */
+static struct pmm_region *prev_record(const struct pmm *pmm, const struct pmm_region *region)
 {
-	region->prev = pos;
-	region->next = pos ? pos->next : pmm->first;
-	if (region->next)
-		region->next->prev = region;
-	else
-		pmm->last = region;
-	if (pos)
-		pos->next = region;
-	else
-		pmm->first = region;
-}
-
-static void list_remove(struct pmm *pmm, struct pmm_region *region)
-{
-	if (region->prev)
-		region->prev->next = region->next;
-	else
-		pmm->first = region->next;
-	if (region->next)
-		region->next->prev = region->prev;
-	else
-		pmm->last = region->prev;
+	return list_entry(list_prev(&pmm->records, &region->address_link), struct pmm_region,
+			  address_link);
 }
 
 static void spare_push(struct pmm *pmm, struct pmm_region *region)
@@ -387,7 +367,7 @@ static struct pmm_region *carve_used(struct pmm *pmm, struct pmm_region *from, u
 		used = from;
 	} else if (first == from->first_page) {
 		used = record_take(pmm);
-		list_insert_after(pmm, from->prev, used);
+		list_insert_before(&from->address_link, &used->address_link);
 		from->first_page = end;
 		from->pages = from_end - end;
 		index_insert(pmm, from);
@@ -395,13 +375,13 @@ static struct pmm_region *carve_used(struct pmm *pmm, struct pmm_region *from, u
 		from->pages = first - from->first_page;
 		index_insert(pmm, from);
 		used = record_take(pmm);
-		list_insert_after(pmm, from, used);
+		list_insert_after(&from->address_link, &used->address_link);
 		if (end < from_end) {
 			struct pmm_region *tail = record_take(pmm);
 			tail->first_page = end;
 			tail->pages = from_end - end;
 			tail->state = PMM_REGION_FREE;
-			list_insert_after(pmm, used, tail);
+			list_insert_after(&used->address_link, &tail->address_link);
 			index_insert(pmm, tail);
 		}
 	}
@@ -440,18 +420,18 @@ static void release_used(struct pmm *pmm, struct pmm_region *used)
 	used->owner = MM_OWNER_NONE;
 	used->flags = 0;
 
-	struct pmm_region *merged = used, *prev = used->prev, *next = used->next;
+	struct pmm_region *merged = used, *prev = prev_record(pmm, used), *next = pmm_next_record(pmm, used);
 	if (can_merge(prev, used)) {
 		index_remove(pmm, prev);
 		prev->pages += used->pages;
-		list_remove(pmm, used);
+		list_remove(&used->address_link);
 		record_release(pmm, used);
 		merged = prev;
 	}
 	if (can_merge(merged, next)) {
 		index_remove(pmm, next);
 		merged->pages += next->pages;
-		list_remove(pmm, next);
+		list_remove(&next->address_link);
 		record_release(pmm, next);
 	}
 	index_insert(pmm, merged);
@@ -486,8 +466,8 @@ static struct pmm_region *scan_classes(const struct pmm_zone_index *zone, struct
 		while (subs) {
 			unsigned sub = 31u - (unsigned)__builtin_clz(subs);
 			subs &= ~(1u << sub);
-			for (struct pmm_region *r = zone->class_head[row][sub]; r;
-			     r = r->link.size_class.next) {
+			const struct list_node *list = &zone->class_list[row][sub];
+			for (struct pmm_region *r = class_first(list); r; r = class_next(list, r)) {
 				if (aligned_fit(r, pages, align_pages, first))
 					return r;
 				if (--budget == 0)
@@ -639,7 +619,8 @@ paddr_t pmm_alloc_status(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zo
 static enum pmm_status classify_bad_free(const struct pmm *pmm, uint64_t first, uint64_t pages)
 {
 	uint64_t end = first + pages, free_pages = 0;
-	for (const struct pmm_region *r = pmm->first; r && r->first_page < end; r = r->next) {
+	for (const struct pmm_region *r = pmm_first_record(pmm); r && r->first_page < end;
+	     r = pmm_next_record(pmm, r)) {
 		if (!region_is_free(r) || region_end(r) <= first)
 			continue;
 		free_pages += MIN(end, region_end(r)) - MAX(first, r->first_page);
@@ -669,7 +650,8 @@ enum pmm_status pmm_free(struct pmm *pmm, paddr_t addr, uint64_t pages)
 /* The free record holding all of [first, end), or NULL. O(records). */
 static struct pmm_region *free_record_holding(const struct pmm *pmm, uint64_t first, uint64_t end)
 {
-	for (struct pmm_region *r = pmm->first; r && r->first_page <= first; r = r->next) {
+	for (struct pmm_region *r = pmm_first_record(pmm); r && r->first_page <= first;
+	     r = pmm_next_record(pmm, r)) {
 		if (region_is_free(r) && first < region_end(r))
 			return end <= region_end(r) ? r : NULL;
 	}
@@ -730,7 +712,7 @@ static enum pmm_status add_usable_range(void *ctx, uint64_t first_page, uint64_t
 		region->first_page = page;
 		region->pages = piece_end - page;
 		region->state = PMM_REGION_FREE;
-		list_insert_after(pmm, pmm->last, region);
+		list_push_back(&pmm->records, &region->address_link);
 		index_insert(pmm, region);
 		pmm->zone[zone].total_pages += region->pages;
 		page = piece_end;
@@ -742,10 +724,10 @@ static enum pmm_status add_usable_range(void *ctx, uint64_t first_page, uint64_t
 static enum pmm_status reserve_range(struct pmm *pmm, uint64_t first, uint64_t end,
 				     enum mm_owner owner)
 {
-	struct pmm_region *r = pmm->first;
+	struct pmm_region *r = pmm_first_record(pmm);
 	while (r && r->first_page < end) {
 		if (!region_is_free(r) || region_end(r) <= first) {
-			r = r->next;
+			r = pmm_next_record(pmm, r);
 			continue;
 		}
 		uint64_t piece_first = MAX(first, r->first_page);
@@ -753,7 +735,7 @@ static enum pmm_status reserve_range(struct pmm *pmm, uint64_t first, uint64_t e
 		if (records_to_carve(r, piece_first, piece_end - piece_first) >
 		    pmm->spare_record_count)
 			return PMM_ERR_NO_RECORDS;
-		r = carve_used(pmm, r, piece_first, piece_end - piece_first, owner, 0, 0)->next;
+		r = pmm_next_record(pmm, carve_used(pmm, r, piece_first, piece_end - piece_first, owner, 0, 0));
 	}
 	return PMM_OK;
 }
@@ -789,6 +771,11 @@ static enum pmm_status apply_reservations(struct pmm *pmm, const struct pmm_conf
 static void reset_empty(struct pmm *pmm, enum pmm_alloc_zone metadata_zone)
 {
 	memset(pmm, 0, sizeof(*pmm));
+	list_init(&pmm->records);
+	for (unsigned z = 0; z < PMM_ZONE_COUNT; z++)
+		for (unsigned row = 0; row < PMM_CLASS_ROWS; row++)
+			for (unsigned sub = 0; sub < PMM_CLASS_SUBDIVISIONS; sub++)
+				list_init(&pmm->zone[z].class_list[row][sub]);
 	hash_reset_embedded(pmm);
 	pmm->metadata_zone = metadata_zone;
 	pmm->phys_window_at_init = mm_phys_window;
@@ -835,11 +822,12 @@ static uint64_t largest_free_extent(const struct pmm_zone_index *zone)
 		return 0;
 	unsigned row = 63u - (unsigned)__builtin_clzll(zone->row_bitmap);
 	unsigned sub = 31u - (unsigned)__builtin_clz(zone->class_bitmap[row]);
-	const struct pmm_region *r = zone->class_head[row][sub];
+	const struct list_node *list = &zone->class_list[row][sub];
+	const struct pmm_region *r = class_first(list);
 	uint64_t largest = r->pages;
 	uint64_t class_max = size_class_lower_bound((struct size_class){ row, sub }) +
 			     size_class_width(r->pages) - 1;
-	for (r = r->link.size_class.next; r && largest < class_max; r = r->link.size_class.next)
+	for (r = class_next(list, r); r && largest < class_max; r = class_next(list, r))
 		largest = MAX(largest, r->pages);
 	return largest;
 }
@@ -905,7 +893,7 @@ static void describe(const struct pmm_region *region, struct pmm_region_info *in
 void pmm_for_each_region(const struct pmm *pmm, pmm_region_visitor visit, void *ctx)
 {
 	struct pmm_region_info info;
-	for (const struct pmm_region *r = pmm->first; r; r = r->next) {
+	for (const struct pmm_region *r = pmm_first_record(pmm); r; r = pmm_next_record(pmm, r)) {
 		describe(r, &info);
 		if (!visit(ctx, &info))
 			return;
@@ -915,7 +903,7 @@ void pmm_for_each_region(const struct pmm *pmm, pmm_region_visitor visit, void *
 void pmm_for_each_free_extent(const struct pmm *pmm, pmm_region_visitor visit, void *ctx)
 {
 	struct pmm_region_info info;
-	for (const struct pmm_region *r = pmm->first; r; r = r->next) {
+	for (const struct pmm_region *r = pmm_first_record(pmm); r; r = pmm_next_record(pmm, r)) {
 		if (!region_is_free(r))
 			continue;
 		describe(r, &info);
@@ -944,9 +932,11 @@ static const char *check_list(struct pmm *pmm, struct zone_recount recount[PMM_Z
 			      uint64_t *records, uint64_t *used_records)
 {
 	const struct pmm_region *prev = NULL;
-	for (const struct pmm_region *r = pmm->first; r; prev = r, r = r->next) {
+	for (const struct pmm_region *r = pmm_first_record(pmm); r;
+	     prev = r, r = pmm_next_record(pmm, r)) {
 		unsigned long long page = r->first_page;
-		CHECK(r->prev == prev, "record at page %#llx: prev link broken", page);
+		CHECK(r->address_link.prev == (prev ? &prev->address_link : &pmm->records),
+		      "record at page %#llx: prev link broken", page);
 		CHECK(r->pages > 0, "record at page %#llx is empty", page);
 		CHECK(!prev || region_end(prev) <= r->first_page,
 		      "record at page %#llx overlaps or precedes its predecessor", page);
@@ -974,7 +964,8 @@ static const char *check_list(struct pmm *pmm, struct zone_recount recount[PMM_Z
 		if (r->flags & PMM_REGION_FLAG_METADATA)
 			recount[zone].metadata_pages += r->pages;
 	}
-	CHECK(pmm->last == prev, "list tail pointer is stale");
+	CHECK(pmm->records.prev == (prev ? &prev->address_link : &pmm->records),
+	      "list tail pointer is stale");
 	return NULL;
 }
 
@@ -1010,15 +1001,17 @@ static const char *check_zone_index(struct pmm *pmm, unsigned z)
 		CHECK(!!(zone->row_bitmap & ((uint64_t)1 << row)) == !!zone->class_bitmap[row],
 		      "zone %s: row bit %u disagrees with its classes", pmm_zone_name(z), row);
 		for (unsigned sub = 0; sub < PMM_CLASS_SUBDIVISIONS; sub++) {
-			const struct pmm_region *r = zone->class_head[row][sub], *prev = NULL;
+			const struct list_node *list = &zone->class_list[row][sub];
+			const struct pmm_region *r = class_first(list), *prev = NULL;
 			CHECK(!!(zone->class_bitmap[row] & (1u << sub)) == !!r,
 			      "zone %s: class bit (%u,%u) disagrees with its list", pmm_zone_name(z),
 			      row, sub);
-			for (; r; prev = r, r = r->link.size_class.next) {
+			for (; r; prev = r, r = class_next(list, r)) {
 				struct size_class c = size_class_of(r->pages);
 				CHECK(region_is_free(r) && zone_of_page(r->first_page) == z &&
 					      c.row == row && c.sub == sub &&
-					      r->link.size_class.prev == prev,
+					      r->link.size_class.prev ==
+						      (prev ? &prev->link.size_class : list),
 				      "zone %s: record at page %#llx misfiled in class (%u,%u)",
 				      pmm_zone_name(z), (unsigned long long)r->first_page, row, sub);
 				indexed++;

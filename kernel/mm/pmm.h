@@ -22,6 +22,7 @@
 #include "mm_env.h"
 #include "owner.h"
 #include "page_source.h"
+#include "kernel/lib/list.h"
 
 /* ---- status codes ------------------------------------------------------------------------- */
 
@@ -128,13 +129,11 @@ enum pmm_region_state { PMM_REGION_FREE, PMM_REGION_USED };
  * pmm_for_each_region.
  */
 struct pmm_region {
-	struct pmm_region *prev, *next; /* address order, all records */
+	struct list_node address_link;    /* in pmm->records: address order, all records */
 	uint64_t first_page;
 	uint64_t pages;
 	union {
-		struct {
-			struct pmm_region *prev, *next;
-		} size_class;                 /* free: the list of its size class */
+		struct list_node size_class;  /* free: in the list of its size class */
 		struct pmm_region *hash_next; /* used: its bucket chain */
 		struct pmm_region *spare_next;/* unused record: the spare pool */
 	} link;
@@ -146,7 +145,7 @@ struct pmm_region {
 struct pmm_zone_index {
 	uint64_t row_bitmap;                              /* bit r: some class in row r non-empty */
 	uint32_t class_bitmap[PMM_CLASS_ROWS];            /* bit s: class (r, s) non-empty */
-	struct pmm_region *class_head[PMM_CLASS_ROWS][PMM_CLASS_SUBDIVISIONS];
+	struct list_node class_list[PMM_CLASS_ROWS][PMM_CLASS_SUBDIVISIONS];
 	uint64_t total_pages;
 	uint64_t free_pages;
 	uint64_t free_extents;
@@ -155,7 +154,7 @@ struct pmm_zone_index {
 };
 
 struct pmm {
-	struct pmm_region *first, *last; /* address-ordered list of all records */
+	struct list_node records;        /* every record in address order (pmm_first_record) */
 	struct pmm_zone_index zone[PMM_ZONE_COUNT];
 
 	struct pmm_region *spare_records;
@@ -174,6 +173,19 @@ struct pmm {
 
 	char check_message[160];
 };
+
+/* The records in address order (NULL after the last), for code that inspects them directly. */
+static inline struct pmm_region *pmm_first_record(const struct pmm *pmm)
+{
+	return list_entry(list_first(&pmm->records), struct pmm_region, address_link);
+}
+
+static inline struct pmm_region *pmm_next_record(const struct pmm *pmm,
+						 const struct pmm_region *region)
+{
+	return list_entry(list_next(&pmm->records, &region->address_link), struct pmm_region,
+			  address_link);
+}
 
 /* ---- initialisation ---------------------------------------------------------------------- */
 
