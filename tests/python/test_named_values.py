@@ -53,9 +53,10 @@ def c_values(tmp_path_factory):
 
 def test_c_enums_and_names_equal_the_analyzer_tables(c_values):
     from_c = {}
-    for group, number, _c_name, text, named, limit in c_values:
+    for group, number, c_name, text, named, limit in c_values:
         assert text == named, f"{group}: {number} is {text!r} but the C name function says {named!r}"
         from_c.setdefault(group, {})[int(number)] = text
+        assert FORMAT.value_names[c_name] == text
         assert int(limit) == max(FORMAT.values[group]) + 1
     assert from_c == FORMAT.values
 
