@@ -2,6 +2,7 @@
 TRACE_VALUES groups of trace/events.def: the C enums and name functions generated from it and the
 analyzer's tables must say the same thing, value by value."""
 
+import ast
 import subprocess
 
 import pytest
@@ -78,3 +79,26 @@ def test_a_duplicate_value_or_stray_macro_in_a_group_is_refused():
     stray = good.replace('VALUE(TRACE_CLOCK_FAKE, 1, "fake")', 'FIELD(u8, fake)')
     with pytest.raises(FormatDefinitionError, match="expected VALUE"):
         parse_format(stray)
+
+
+def _literals(path):
+    """String literals of a Python file, docstrings left out."""
+    tree = ast.parse(path.read_text())
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef,
+                                       ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr)
+                  and isinstance(node.body[0].value, ast.Constant)}
+    return {node.value for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and id(node) not in docstrings}
+
+
+def test_no_analyzer_module_restates_a_table_of_named_values():
+    # Two or more names of one group written out in one module is a copy of that group's table:
+    # it must come from FORMAT.values / FORMAT.value_names instead.
+    for path in sorted((REPO / "analyzer").glob("*.py")):
+        literals = _literals(path)
+        for group, values in FORMAT.values.items():
+            restated = sorted(literals & set(values.values()))
+            assert len(restated) < 2, f"{path.name} restates the {group} group: {restated}"
