@@ -77,7 +77,7 @@ BENCH_PROGS := $(patsubst benchmarks/%.c,$(BUILD)/bench/%,$(wildcard benchmarks/
 
 DEPS := scripts/install-deps.sh
 
-.PHONY: fuzz fuzz-deps FORCE all kernel iso run gdb test test-host test-python test-qemu bench-host trace report deps \
+.PHONY: fuzz fuzz-deps FORCE all kernel iso run gdb test test-host test-python test-qemu bench-host bench bench-deps trace report deps \
 	help clean
 all: $(KERNEL_ISO)
 kernel: $(KERNEL_ELF)
@@ -90,6 +90,7 @@ help:
 	@echo "make test        host C tests, Python tests, QEMU boot tests"
 	@echo "make trace       boot with tracing, capture the event stream (OUT=, VMM=, ICOUNT=1), check it"
 	@echo "make bench-host  host microbenchmarks"
+	@echo "make bench       all benchmarks -> results/bench/ and results/README.md (QUICK=1: about a minute)"
 	@echo "make fuzz        libFuzzer over multiboot2 parsing and pmm_init (FUZZ_SECONDS=60)"
 	@echo "make report      the main job (see README)"
 	@echo "make deps        install what the build needs from Debian packages"
@@ -170,7 +171,7 @@ test:
 	exit $$status
 
 # --- benchmarks ------------------------------------------------------------------------------
-$(BUILD)/host-bench/%.c.o: %.c
+$(BUILD)/host-bench/%.c.o: %.c | bench-deps
 	@mkdir -p $(dir $@)
 	$(call say,HOSTCC,$<)
 	$(Q)$(HOSTCC) $(HOST_CFLAGS) -O2 -DNDEBUG -c $< -o $@
@@ -180,8 +181,20 @@ $(BUILD)/bench/%: $(BUILD)/host-bench/benchmarks/%.c.o $(BENCH_LIB_OBJS)
 	$(call say,LINK,$@)
 	$(Q)$(HOSTCC) -o $@ $^ -lm
 
+bench-deps:
+	@$(DEPS) bench
 bench-host: $(BENCH_PROGS)
 	@for b in $(BENCH_PROGS); do echo "== $$b"; $$b || exit 1; done
+
+# make bench [QUICK=1] [BENCH_OUT=dir]: instructions (callgrind) and wall clock of every benchmark,
+# one CSV each plus plots in BENCH_OUT, and the bench section of the README.md beside BENCH_OUT.
+QUICK ?=
+BENCH_OUT ?= results/bench
+BENCH_README = $(patsubst %/,%,$(dir $(patsubst %/,%,$(BENCH_OUT))))/README.md
+bench: $(BENCH_PROGS)
+	@$(DEPS) bench python boot
+	$(Q)$(PYTHON) benchmarks/run_bench.py $(if $(QUICK),--quick) --out $(BENCH_OUT) \
+		--readme $(BENCH_README) --command "make bench$(if $(QUICK), QUICK=$(QUICK))"
 
 # --- fuzzing ---------------------------------------------------------------------------------
 # libFuzzer (clang) over the boot inputs a loader controls: multiboot2 info and the memory map.

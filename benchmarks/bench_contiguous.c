@@ -406,23 +406,25 @@ static bool wanted(const char *only, const char *layout)
 int main(int argc, char **argv)
 {
 	const char *only = NULL;
-	bool mode_given = false;
+	bool args_ok = true;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--quick") == 0) {
 			P.quick = true;
 		} else if (strcmp(argv[i], "--mode") == 0 && i + 1 < argc) {
 			const char *m = argv[++i];
 			mode = strcmp(m, "count") == 0 ? MODE_COUNT : MODE_TIME;
-			mode_given = strcmp(m, "count") == 0 || strcmp(m, "time") == 0;
+			args_ok = strcmp(m, "count") == 0 || strcmp(m, "time") == 0;
+			if (!args_ok)
+				break;
 		} else if (strcmp(argv[i], "--layout") == 0 && i + 1 < argc) {
 			only = argv[++i];
 		} else {
-			mode_given = false;
+			args_ok = false;
 			break;
 		}
 	}
-	if (!mode_given) {
-		fprintf(stderr, "usage: bench_contiguous --mode time|count [--quick] [--layout NAME]\n");
+	if (!args_ok) {
+		fprintf(stderr, "usage: bench_contiguous [--mode time|count] [--quick] [--layout NAME]\n");
 		return 2;
 	}
 	if (mode == MODE_COUNT && !RUNNING_ON_VALGRIND)

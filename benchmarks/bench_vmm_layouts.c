@@ -223,21 +223,20 @@ static void run(enum vmm_backend_kind backend, enum layout layout, uint64_t mapp
 
 int main(int argc, char **argv)
 {
-	bool mode_given = false;
+	bool args_ok = true;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--quick") == 0) {
 			quick = true;
 		} else if (strcmp(argv[i], "--mode") == 0 && i + 1 < argc &&
 			   (strcmp(argv[i + 1], "time") == 0 || strcmp(argv[i + 1], "count") == 0)) {
 			count_mode = strcmp(argv[++i], "count") == 0;
-			mode_given = true;
 		} else {
-			mode_given = false;
+			args_ok = false;
 			break;
 		}
 	}
-	if (!mode_given) {
-		fprintf(stderr, "usage: bench_vmm_layouts --mode time|count [--quick]\n");
+	if (!args_ok) {
+		fprintf(stderr, "usage: bench_vmm_layouts [--mode time|count] [--quick]\n");
 		return 2;
 	}
 	if (count_mode && !RUNNING_ON_VALGRIND) {

@@ -1,0 +1,435 @@
+#!/usr/bin/python3
+"""make bench: runs every benchmark, writes one CSV per benchmark and the plots into OUT
+(results/bench), and the bench section of results/README.md.
+
+    benchmarks/run_bench.py [--quick] [--out DIR] [--readme FILE] [--command TEXT]
+
+Host figures: instructions are the primary figure, counted by running each measured loop under
+`valgrind --tool=callgrind --instr-atstart=no` at two loop lengths and differencing the two
+counts (perf_event_open is not allowed on this VM); wall clock (median, min, max of repeats) is
+measured by the same program run natively. Each CSV says which method produced which column.
+"""
+
+import argparse
+import csv
+import datetime
+import glob
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH_BIN = os.path.join(ROOT, "build", "bench")
+ALLOCATORS = ["pagescope", "tlsf", "buddy", "first-fit"]
+BEST_CASE_LAYOUTS = {"best-empty", "best-2page-holes", "best-contiguous"}
+MARK_BEGIN, MARK_END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+class BenchError(Exception):
+    pass
+
+
+def progress(index, total, name, detail):
+    print(f"[bench {index}/{total}] {name}: {detail}", flush=True)
+
+
+def run(argv, **kwargs):
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, **kwargs)
+    if done.returncode != 0:
+        raise BenchError(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return done.stdout
+
+
+def parse_csv(text):
+    return list(csv.DictReader(text.splitlines()))
+
+
+def callgrind_counts(program, args):
+    """Runs program under callgrind; returns (stdout rows, {dump label: instructions})."""
+    with tempfile.TemporaryDirectory(prefix="pagescope-cg-") as tmp:
+        out = os.path.join(tmp, "cg.out")
+        rows = parse_csv(run(["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                              f"--callgrind-out-file={out}", program, "--mode", "count"] + args))
+        counts = {}
+        for path in glob.glob(out + ".*"):
+            label = total = None
+            with open(path) as f:
+                for line in f:
+                    if line.startswith("desc: Trigger: Client Request: "):
+                        label = line.split(": ", 2)[2].split("Client Request: ", 1)[-1].strip()
+                    elif line.startswith("totals:") or line.startswith("summary:"):
+                        total = int(line.split()[1])
+            if label is not None and total is not None:
+                counts[label] = total
+    return rows, counts
+
+
+def per_step(counts, key, short, long):
+    """Instructions per step: (I(long) - I(short)) / (long - short); set-up costs cancel."""
+    try:
+        return (counts[f"{key}|{long}"] - counts[f"{key}|{short}"]) / (long - short)
+    except KeyError as missing:
+        raise BenchError(f"callgrind dump {missing} missing") from None
+
+
+def write_csv(path, fields, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields, lineterminator="\n")
+        w.writeheader()
+        for row in rows:
+            w.writerow({k: row.get(k, "") for k in fields})
+
+
+# ---- benchmarks ----------------------------------------------------------------------------------
+
+CONTIGUOUS_FIELDS = [
+    "layout", "best_case", "size_pages", "align_pages", "allocator", "free_extents",
+    "instructions_per_pair", "instructions_method", "wall_ns_median", "wall_ns_min",
+    "wall_ns_max", "wall_repeats", "held_pages", "wasted_pages", "failed_allocs"]
+
+
+def bench_contiguous(quick):
+    program = os.path.join(BENCH_BIN, "bench_contiguous")
+    extra = ["--quick"] if quick else []
+    count_rows, counts = callgrind_counts(program, extra)
+    time_rows = parse_csv(run([program, "--mode", "time"] + extra))
+    key = lambda r: (r["layout"], r["size_pages"], r["allocator"])
+    timed = {key(r): r for r in time_rows}
+    rows = []
+    for r in count_rows:
+        short, long = int(r["short_steps"]), int(r["long_steps"])
+        t = timed[key(r)]
+        rows.append(dict(
+            layout=r["layout"], best_case="yes" if r["layout"] in BEST_CASE_LAYOUTS else "no",
+            size_pages=r["size_pages"], align_pages=r["align_pages"], allocator=r["allocator"],
+            free_extents=r["free_extents"],
+            instructions_per_pair="%.1f" % per_step(counts, "|".join(key(r)), short, long),
+            instructions_method=f"callgrind Ir, (I({long})-I({short}))/{long - short} steps",
+            wall_ns_median=t["wall_ns_median"], wall_ns_min=t["wall_ns_min"],
+            wall_ns_max=t["wall_ns_max"], wall_repeats=t["repeats"],
+            held_pages=r["held_pages"], wasted_pages=r["wasted_pages"],
+            failed_allocs=int(r["failed_allocs"]) + int(t["failed_allocs"])))
+    return rows
+
+
+VMM_FIELDS = [
+    "layout", "best_case", "operation", "mapped_pages", "backend", "instructions_per_step",
+    "instructions_method", "wall_ns_median", "wall_ns_min", "wall_ns_max", "wall_repeats",
+    "work_per_step_entries", "bookkeeping_bytes", "first_addr"]
+
+
+def bench_vmm(quick):
+    program = os.path.join(BENCH_BIN, "bench_vmm_layouts")
+    extra = ["--quick"] if quick else []
+    count_rows, counts = callgrind_counts(program, extra)
+    time_rows = parse_csv(run([program, "--mode", "time"] + extra))
+    key = lambda r: (r["layout"], r["operation"], r["mapped_pages"], r["backend"])
+    timed = {key(r): r for r in time_rows}
+    rows, placed = [], {}
+    for r in count_rows:
+        short, long = int(r["short_steps"]), int(r["long_steps"])
+        t = timed[key(r)]
+        where = key(r)[:3]
+        if placed.setdefault(where, r["first_addr"]) != r["first_addr"]:
+            raise BenchError(f"backends placed {where} at {placed[where]} and {r['first_addr']}")
+        rows.append(dict(
+            layout=r["layout"], best_case="yes" if r["layout"] in BEST_CASE_LAYOUTS else "no",
+            operation=r["operation"], mapped_pages=r["mapped_pages"], backend=r["backend"],
+            instructions_per_step="%.1f" % per_step(counts, "|".join(key(r)), short, long),
+            instructions_method=f"callgrind Ir, (I({long})-I({short}))/{long - short} steps",
+            wall_ns_median=t["wall_ns_median"], wall_ns_min=t["wall_ns_min"],
+            wall_ns_max=t["wall_ns_max"], wall_repeats=t["repeats"],
+            work_per_step_entries=r["work_per_step_entries"],
+            bookkeeping_bytes=r["bookkeeping_bytes"], first_addr="0x" + r["first_addr"]))
+    return rows
+
+
+ANALYZER_FIELDS = ["command", "trace", "trace_bytes", "events", "wall_s_median", "wall_s_min",
+                   "wall_s_max", "repeats", "events_per_s", "method"]
+
+
+def bench_analyzer(quick, trace):
+    """events/s of `analyzer info` and `analyzer check` on a traced boot of the in-kernel tests."""
+    run(["make", "--no-print-directory", "trace", "ICOUNT=1", f"OUT={trace}"])
+    info = run([sys.executable, "-m", "analyzer", "info", trace])
+    events = int(re.search(r"^records\s+(\d+)", info, re.M).group(1))
+    rows = []
+    for command in ("info", "check"):
+        samples = []
+        for _ in range(2 if quick else 3):
+            t0 = time.perf_counter()
+            run([sys.executable, "-m", "analyzer", command, trace])
+            samples.append(time.perf_counter() - t0)
+        rows.append(dict(
+            command=f"python3 -m analyzer {command}", trace=os.path.relpath(trace, ROOT),
+            trace_bytes=os.path.getsize(trace), events=events,
+            wall_s_median="%.3f" % statistics.median(samples), wall_s_min="%.3f" % min(samples),
+            wall_s_max="%.3f" % max(samples), repeats=len(samples),
+            events_per_s="%.0f" % (events / statistics.median(samples)),
+            method="wall clock of the whole command (interpreter start included)"))
+    return rows
+
+
+# ---- plots ---------------------------------------------------------------------------------------
+
+def plots(out, contiguous, vmm):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def save(fig, name):
+        fig.tight_layout()
+        for ext in ("png", "svg"):
+            fig.savefig(os.path.join(out, f"{name}.{ext}"), dpi=110)
+        plt.close(fig)
+
+    layouts = list(dict.fromkeys(r["layout"] for r in contiguous))
+    sizes = sorted({int(r["size_pages"]) for r in contiguous})
+    fig, axes = plt.subplots(1, len(layouts), figsize=(4.2 * len(layouts), 4), squeeze=False)
+    for ax, layout in zip(axes[0], layouts):
+        for alloc in ALLOCATORS:
+            pts = sorted((int(r["size_pages"]), float(r["instructions_per_pair"]))
+                         for r in contiguous if r["layout"] == layout and r["allocator"] == alloc)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=alloc)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(layout + (" (best case)" if layout in BEST_CASE_LAYOUTS else ""))
+        ax.set_xlabel("request size (pages)")
+        ax.set_ylabel("instructions per alloc+free")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].legend()
+    save(fig, "contiguous_vs_size")
+
+    fig, axes = plt.subplots(1, len(sizes), figsize=(3.2 * len(sizes), 4), squeeze=False)
+    for ax, size in zip(axes[0], sizes):
+        for alloc in ALLOCATORS:
+            ys = [next((float(r["instructions_per_pair"]) for r in contiguous
+                        if r["layout"] == l and r["allocator"] == alloc
+                        and int(r["size_pages"]) == size), float("nan")) for l in layouts]
+            ax.plot(range(len(layouts)), ys, marker="o", label=alloc)
+        ax.set_xticks(range(len(layouts)))
+        ax.set_xticklabels(layouts, rotation=40, ha="right", fontsize=8)
+        ax.set_yscale("log")
+        ax.set_title(f"{size} pages")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].set_ylabel("instructions per alloc+free")
+    axes[0][0].legend(fontsize=8)
+    save(fig, "contiguous_vs_layout")
+
+    operations = list(dict.fromkeys(r["operation"] for r in vmm))
+    fig, axes = plt.subplots(1, len(operations), figsize=(4.5 * len(operations), 4), squeeze=False)
+    for ax, op in zip(axes[0], operations):
+        for backend in ("pagetable", "list"):
+            for layout, style in (("best-contiguous", "--"), ("mixed-holes", "-")):
+                pts = sorted((int(r["mapped_pages"]), float(r["instructions_per_step"]))
+                             for r in vmm if r["operation"] == op and r["backend"] == backend
+                             and r["layout"] == layout)
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, marker="o",
+                        label=f"{backend}, {layout}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(op)
+        ax.set_xlabel("mapped pages")
+        ax.set_ylabel("instructions per step")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    save(fig, "vmm_backends")
+
+
+# ---- results/README.md ---------------------------------------------------------------------------
+
+def machine():
+    model = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kib = int(re.search(r"MemTotal:\s+(\d+)", f.read()).group(1))
+    return f"{model}, {os.cpu_count()} cores, {mem_kib / 1048576:.1f} GiB memory, {platform.system()} {platform.release()}"
+
+
+def commit():
+    try:
+        return run(["git", "describe", "--always", "--dirty"]).strip()
+    except BenchError:
+        return "unknown"
+
+
+def fmt(x):
+    return f"{float(x):,.0f}"
+
+
+def pick(rows, **match):
+    for r in rows:
+        if all(str(r[k]) == str(v) for k, v in match.items()):
+            return r
+    return None
+
+
+def contiguous_table(rows, layout):
+    sizes = sorted({int(r["size_pages"]) for r in rows if r["layout"] == layout})
+    lines = ["| pages (align) | " + " | ".join(ALLOCATORS) + " | buddy wastes |",
+             "|---|" + "---:|" * (len(ALLOCATORS) + 1)]
+    for size in sizes:
+        cells = []
+        for alloc in ALLOCATORS:
+            r = pick(rows, layout=layout, allocator=alloc, size_pages=size)
+            fail = f", {r['failed_allocs']} failed" if int(r["failed_allocs"]) else ""
+            cells.append(f"{fmt(r['instructions_per_pair'])} ({float(r['wall_ns_median']):.0f} ns{fail})")
+        b = pick(rows, layout=layout, allocator="buddy", size_pages=size)
+        align = pick(rows, layout=layout, allocator="pagescope", size_pages=size)["align_pages"]
+        lines.append(f"| {size:,} ({align}) | " + " | ".join(cells) + f" | {b['wasted_pages']} |")
+    return lines
+
+
+def targets(contiguous, vmm):
+    """Each target of the issue: measured, met or not."""
+    out = []
+    pm = [r for r in contiguous if r["allocator"] == "pagescope"]
+    worse_tlsf, worse_buddy = [], []
+    for r in pm:
+        t = pick(contiguous, layout=r["layout"], size_pages=r["size_pages"], allocator="tlsf")
+        b = pick(contiguous, layout=r["layout"], size_pages=r["size_pages"], allocator="buddy")
+        me = float(r["instructions_per_pair"])
+        if me > float(t["instructions_per_pair"]):
+            worse_tlsf.append(f"{r['layout']}/{r['size_pages']}")
+        if me * 4 > float(b["instructions_per_pair"]):
+            worse_buddy.append(f"{r['layout']}/{r['size_pages']}")
+    worst = max(pm, key=lambda r: float(r["instructions_per_pair"]))
+    wasted = sum(int(r["wasted_pages"]) for r in pm)
+    out.append(("pmm alloc+free ≤ TLSF's instructions, every size and layout",
+                f"{len(pm) - len(worse_tlsf)}/{len(pm)} cases; worst pmm pair {fmt(worst['instructions_per_pair'])} ({worst['layout']}, {worst['size_pages']} pages)",
+                "met" if not worse_tlsf else "not met"))
+    out.append(("pmm ≥4× fewer instructions than buddy, every size and layout",
+                f"{len(pm) - len(worse_buddy)}/{len(pm)} cases", "met" if not worse_buddy else "not met"))
+    out.append(("pmm wastes no pages", f"{wasted} pages wasted in all cases", "met" if wasted == 0 else "not met"))
+    mixed = [r for r in pm if r["layout"] == "mixed-holes" and int(r["size_pages"]) > 1]
+    ratios = []
+    for r in mixed:
+        f = pick(contiguous, layout="mixed-holes", size_pages=r["size_pages"], allocator="first-fit")
+        ratios.append((float(f["instructions_per_pair"]) / float(r["instructions_per_pair"]), r))
+    if ratios:
+        low = min(ratios, key=lambda x: x[0])
+        extents = low[1]["free_extents"]
+        out.append((f"≥10× ahead of first fit at 100,000 mixed-size extents (sizes > 1 page)",
+                    f"smallest ratio {low[0]:,.0f}× ({low[1]['size_pages']} pages, {int(extents):,} extents)",
+                    "met" if low[0] >= 10 and int(extents) >= 90000 else "not met"))
+    for backend, limit in (("list", 1500), ("pagetable", 3000)):
+        rs = [r for r in vmm if r["backend"] == backend and r["operation"] == "reserve-release"]
+        at_max = [r for r in rs if int(r["mapped_pages"]) == max(int(x["mapped_pages"]) for x in rs)]
+        worst = max(at_max, key=lambda r: float(r["instructions_per_step"]))
+        small = pick(rs, layout=worst["layout"], mapped_pages=min(int(x["mapped_pages"]) for x in rs))
+        growth = float(worst["instructions_per_step"]) / float(small["instructions_per_step"])
+        out.append((f"VMM {backend} reserve+release at {int(worst['mapped_pages']):,} mapped pages ≤ {limit:,} instructions, flat",
+                    f"worst {fmt(worst['instructions_per_step'])} ({worst['layout']}); ×{growth:.1f} from {int(small['mapped_pages']):,} mapped",
+                    "met" if float(worst["instructions_per_step"]) <= limit else "not met"))
+    return out
+
+
+def write_readme(path, out_dir, command, contiguous, vmm, analyzer, quick, elapsed):
+    rel = os.path.relpath(out_dir, os.path.dirname(os.path.abspath(path)))
+    extents = max(int(r["free_extents"]) for r in contiguous if r["layout"] == "mixed-holes")
+    lines = [MARK_BEGIN, "## Benchmarks (`make bench`)", "",
+             f"- command: `{command}`" + (" (reduced set)" if quick else ""),
+             f"- commit: `{commit()}`, date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}, took {elapsed:.0f} s",
+             f"- machine: {machine()}",
+             f"- files: [{rel}/]({rel}/) — `contiguous.csv`, `vmm.csv`, `analyzer.csv`; plots "
+             f"[cost vs size]({rel}/contiguous_vs_size.svg), [cost vs layout]({rel}/contiguous_vs_layout.svg), "
+             f"[VMM backends]({rel}/vmm_backends.svg)",
+             "",
+             "Host figures: **instructions per alloc+free pair** (callgrind, the difference of two "
+             "loop lengths, so set-up cancels; deterministic) with the wall-clock median in "
+             "parentheses (this shared 2-core VM; spread in the CSVs). Every allocator runs in "
+             "one process on the same request sequence; the peers are this project's own "
+             "implementations of the published designs (`benchmarks/peers/`), each passing the "
+             "differential test in `tests/host/test_peers.c`. Every row includes a few "
+             "instructions of loop (the `harness` rows).", "",
+             f"### mixed holes (up to {extents:,} free extents: half just short of the request, half 1..32 pages)", ""]
+    lines += contiguous_table(contiguous, "mixed-holes")
+    lines += ["", "### churn (random live set; each step frees a random live block of the size and allocates one)", ""]
+    lines += contiguous_table(contiguous, "churn")
+    lines += ["", "### best case (one free extent; the block just taken is freed)", ""]
+    lines += contiguous_table(contiguous, "best-empty")
+    top = max(int(r["mapped_pages"]) for r in vmm)
+    lines += ["", f"### VMM at {top:,} mapped pages (instructions per step, wall ns)", "",
+              "| operation | layout | pagetable | list |", "|---|---|---:|---:|"]
+    for op in dict.fromkeys(r["operation"] for r in vmm):
+        for layout in ("best-contiguous", "mixed-holes"):
+            cells = []
+            for backend in ("pagetable", "list"):
+                r = pick(vmm, operation=op, layout=layout, mapped_pages=top, backend=backend)
+                cells.append(f"{fmt(r['instructions_per_step'])} ({float(r['wall_ns_median']):.0f} ns)")
+            lines.append(f"| {op} | {layout}{' (best case)' if layout in BEST_CASE_LAYOUTS else ''} | " + " | ".join(cells) + " |")
+    lines += ["", "### analyzer throughput", "", "| command | events | events/s |", "|---|---:|---:|"]
+    for r in analyzer:
+        lines.append(f"| `{r['command']}` | {int(r['events']):,} | {fmt(r['events_per_s'])} |")
+    lines += ["", "### targets", "", "| target | measured | verdict |", "|---|---|---|"]
+    for target, measured, verdict in targets(contiguous, vmm):
+        lines.append(f"| {target} | {measured} | **{verdict}** |")
+    lines += ["", MARK_END]
+    section = "\n".join(lines) + "\n"
+    text = open(path).read() if os.path.exists(path) else "# results\n\n"
+    if MARK_BEGIN in text and MARK_END in text:
+        head, rest = text.split(MARK_BEGIN, 1)
+        text = head + section + rest.split(MARK_END, 1)[1].lstrip("\n")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="reduced set (about a minute)")
+    parser.add_argument("--out", default=os.path.join(ROOT, "results", "bench"))
+    parser.add_argument("--readme", default=os.path.join(ROOT, "results", "README.md"))
+    parser.add_argument("--command", default="make bench")
+    parser.add_argument("--trace", default=os.path.join(ROOT, "build", "bench-trace", "test-boot.pstrace"),
+                        help="where make trace writes the trace for the analyzer throughput")
+    args = parser.parse_args()
+    if not shutil.which("valgrind"):
+        print("run_bench: valgrind is missing (scripts/install-deps.sh bench)", file=sys.stderr)
+        return 1
+    os.makedirs(args.out, exist_ok=True)
+    started = time.time()
+    steps = [("contiguous allocation (pmm, buddy, TLSF, first fit)", "contiguous.csv"),
+             ("VMM backends", "vmm.csv"), ("analyzer throughput", "analyzer.csv"),
+             ("plots and README", None)]
+    results = {}
+    try:
+        for i, (name, csv_name) in enumerate(steps, 1):
+            t0 = time.time()
+            progress(i, len(steps), name, "running")
+            if csv_name == "contiguous.csv":
+                results[csv_name] = bench_contiguous(args.quick)
+                write_csv(os.path.join(args.out, csv_name), CONTIGUOUS_FIELDS, results[csv_name])
+            elif csv_name == "vmm.csv":
+                results[csv_name] = bench_vmm(args.quick)
+                write_csv(os.path.join(args.out, csv_name), VMM_FIELDS, results[csv_name])
+            elif csv_name == "analyzer.csv":
+                results[csv_name] = bench_analyzer(args.quick, args.trace)
+                write_csv(os.path.join(args.out, csv_name), ANALYZER_FIELDS, results[csv_name])
+            else:
+                plots(args.out, results["contiguous.csv"], results["vmm.csv"])
+                write_readme(args.readme, args.out, args.command, results["contiguous.csv"],
+                             results["vmm.csv"], results["analyzer.csv"], args.quick,
+                             time.time() - started)
+            progress(i, len(steps), name, f"done in {time.time() - t0:.1f} s"
+                     + (f" -> {os.path.join(args.out, csv_name)}" if csv_name else ""))
+    except BenchError as e:
+        print(f"run_bench: {e}", file=sys.stderr)
+        return 1
+    print(f"make bench: {time.time() - started:.0f} s, results in {args.out}, summary in {args.readme}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
