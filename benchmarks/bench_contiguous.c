@@ -62,19 +62,21 @@ static void die(const char *what)
 
 struct allocator {
 	const char *name;
-	void *(*create)(void);
+	const struct peer_ops *peer; /* the peer behind the peer_* wrappers, else NULL */
+	void *(*create)(const struct peer_ops *peer);
 	void (*destroy)(void *state);
 	uint64_t (*alloc)(void *state, uint64_t pages, uint64_t align);
 	void (*free)(void *state, uint64_t first, uint64_t pages, uint64_t align);
 	uint64_t (*free_extents)(void *state);
-	uint64_t (*held)(uint64_t pages, uint64_t align);
+	uint64_t (*held)(const struct allocator *a, uint64_t pages, uint64_t align);
 };
 
 static struct pmm bench_pmm;
 static struct pmm_region pmm_initial_records[64];
 
-static void *pmm_create(void)
+static void *pmm_create(const struct peer_ops *peer)
 {
+	(void)peer;
 	static const struct pmm_memory_map_entry map[] = {
 		{ RANGE_FIRST_PAGE * PAGE_SIZE, RANGE_PAGES * PAGE_SIZE, PMM_MEMORY_AVAILABLE },
 	};
@@ -111,24 +113,68 @@ static uint64_t pmm_free_extents(void *state)
 	return stats.free_extents;
 }
 
-static uint64_t exact_held(uint64_t pages, uint64_t align)
+static uint64_t exact_held(const struct allocator *a, uint64_t pages, uint64_t align)
 {
+	(void)a;
 	(void)align;
 	return pages;
 }
 
-/* The peers: the same functions, through their ops table. */
-static const struct peer_ops *current_peer;
-static void *peer_create(void) { return current_peer->create(RANGE_FIRST_PAGE, RANGE_PAGES); }
-static void peer_destroy(void *s) { current_peer->destroy(s); }
-static uint64_t peer_alloc(void *s, uint64_t p, uint64_t a) { return current_peer->alloc(s, p, a); }
-static void peer_free(void *s, uint64_t f, uint64_t p, uint64_t a) { current_peer->free(s, f, p, a); }
-static uint64_t peer_extents(void *s) { return current_peer->free_blocks(s); }
-static uint64_t peer_held(uint64_t p, uint64_t a) { return current_peer->held_pages(p, a); }
+static uint64_t peer_held(const struct allocator *a, uint64_t pages, uint64_t align)
+{
+	return a->peer->held_pages(pages, align);
+}
+
+/* The peers, through their ops table: the state is the ops and the peer's own state. */
+struct peer_instance {
+	const struct peer_ops *ops;
+	void *state;
+};
+
+static void *peer_create(const struct peer_ops *peer)
+{
+	struct peer_instance *p = malloc(sizeof(*p));
+	if (p && !(p->state = peer->create(RANGE_FIRST_PAGE, RANGE_PAGES))) {
+		free(p);
+		return NULL;
+	}
+	if (p)
+		p->ops = peer;
+	return p;
+}
+
+static void peer_destroy(void *s)
+{
+	struct peer_instance *p = s;
+	p->ops->destroy(p->state);
+	free(p);
+}
+
+static uint64_t peer_alloc(void *s, uint64_t pages, uint64_t align)
+{
+	struct peer_instance *p = s;
+	return p->ops->alloc(p->state, pages, align);
+}
+
+static void peer_free(void *s, uint64_t first, uint64_t pages, uint64_t align)
+{
+	struct peer_instance *p = s;
+	p->ops->free(p->state, first, pages, align);
+}
+
+static uint64_t peer_extents(void *s)
+{
+	struct peer_instance *p = s;
+	return p->ops->free_blocks(p->state);
+}
 
 /* The harness: hands out a fixed page and frees nothing, to show what the loop costs. */
 static uint64_t harness_next;
-static void *harness_create(void) { return &harness_next; }
+static void *harness_create(const struct peer_ops *peer)
+{
+	(void)peer;
+	return &harness_next;
+}
 static void harness_destroy(void *s) { (void)s; }
 static uint64_t harness_alloc(void *s, uint64_t p, uint64_t a)
 {
@@ -140,16 +186,17 @@ static void harness_free(void *s, uint64_t f, uint64_t p, uint64_t a) { (void)s,
 static uint64_t harness_extents(void *s) { (void)s; return 0; }
 
 static const struct allocator allocators[] = {
-	{ "pagescope", pmm_create, pmm_destroy, pmm_bench_alloc, pmm_bench_free, pmm_free_extents,
-	  exact_held },
-	{ "buddy", peer_create, peer_destroy, peer_alloc, peer_free, peer_extents, peer_held },
-	{ "tlsf", peer_create, peer_destroy, peer_alloc, peer_free, peer_extents, peer_held },
-	{ "first-fit", peer_create, peer_destroy, peer_alloc, peer_free, peer_extents, peer_held },
-	{ "harness", harness_create, harness_destroy, harness_alloc, harness_free, harness_extents,
-	  exact_held },
+	{ "pagescope", NULL, pmm_create, pmm_destroy, pmm_bench_alloc, pmm_bench_free,
+	  pmm_free_extents, exact_held },
+	{ "buddy", &peer_buddy, peer_create, peer_destroy, peer_alloc, peer_free, peer_extents,
+	  peer_held },
+	{ "tlsf", &peer_tlsf, peer_create, peer_destroy, peer_alloc, peer_free, peer_extents,
+	  peer_held },
+	{ "first-fit", &peer_first_fit, peer_create, peer_destroy, peer_alloc, peer_free,
+	  peer_extents, peer_held },
+	{ "harness", NULL, harness_create, harness_destroy, harness_alloc, harness_free,
+	  harness_extents, exact_held },
 };
-static const struct peer_ops *const peer_of[] = { NULL, &peer_buddy, &peer_tlsf, &peer_first_fit,
-						  NULL };
 
 /* ---- deterministic request sequences -------------------------------------------------------- */
 
@@ -189,13 +236,16 @@ struct run {
 	struct block sized[MAX_SIZE_BLOCKS]; /* churn: live blocks of the measured size */
 	unsigned sized_count;
 	uint64_t size, align, failed;
+	uint64_t setup_failed; /* allocations refused while building the layout */
 };
 
 static bool take(struct run *r, uint64_t pages, uint64_t align, struct block *out)
 {
 	uint64_t first = r->a->alloc(r->state, pages, align);
-	if (first == PEER_ALLOC_FAILED)
+	if (first == PEER_ALLOC_FAILED) {
+		r->setup_failed++;
 		return false;
+	}
 	*out = (struct block){ first, pages, align };
 	return true;
 }
@@ -285,9 +335,12 @@ static void step_churn(struct run *r)
 	struct block *b = &r->sized[i];
 	if (b->pages)
 		give(r, b);
-	if (!take(r, r->size, r->align, b)) {
+	uint64_t first = r->a->alloc(r->state, r->size, r->align);
+	if (first == PEER_ALLOC_FAILED) {
 		b->pages = 0;
 		r->failed++;
+	} else {
+		*b = (struct block){ first, r->size, r->align };
 	}
 }
 
@@ -340,10 +393,11 @@ static void run_steps(struct run *r, void (*step)(struct run *), uint64_t steps)
 static void measure(struct run *r, const char *layout, void (*step)(struct run *))
 {
 	uint64_t extents = r->a->free_extents(r->state);
-	uint64_t held = r->a->held(r->size, r->align);
-	printf("%s,%llu,%llu,%s,%llu,%llu,%llu", layout, (unsigned long long)r->size,
+	uint64_t held = r->a->held(r->a, r->size, r->align);
+	printf("%s,%llu,%llu,%s,%llu,%llu,%llu,%llu", layout, (unsigned long long)r->size,
 	       (unsigned long long)r->align, r->a->name, (unsigned long long)extents,
-	       (unsigned long long)held, (unsigned long long)(held - r->size));
+	       (unsigned long long)held, (unsigned long long)(held - r->size),
+	       (unsigned long long)r->setup_failed);
 	r->failed = 0;
 	if (mode == MODE_COUNT) {
 		uint64_t lengths[2];
@@ -385,8 +439,7 @@ static void start(struct run *r, unsigned allocator, uint64_t seed)
 {
 	memset(r, 0, sizeof(*r));
 	r->a = &allocators[allocator];
-	current_peer = peer_of[allocator];
-	r->state = r->a->create();
+	r->state = r->a->create(r->a->peer);
 	if (!r->state)
 		die("cannot create an allocator (host memory)");
 	rng = seed;
@@ -437,7 +490,8 @@ int main(int argc, char **argv)
 	size_t size_count = P.quick ? ARRAY_SIZE(quick_sizes) : ARRAY_SIZE(sizes);
 
 	void *arena = host_phys_arena_create(RANGE_FIRST_PAGE * PAGE_SIZE, RANGE_PAGES * PAGE_SIZE);
-	printf("layout,size_pages,align_pages,allocator,free_extents,held_pages,wasted_pages,%s\n",
+	printf("layout,size_pages,align_pages,allocator,free_extents,held_pages,wasted_pages,"
+	       "setup_failed_allocs,%s\n",
 	       mode == MODE_COUNT ? "short_steps,long_steps,failed_allocs"
 				  : "wall_ns_median,wall_ns_min,wall_ns_max,repeats,steps_per_repeat,"
 				    "failed_allocs");

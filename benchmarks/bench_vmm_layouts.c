@@ -26,6 +26,7 @@
 
 #include "kernel/mm/vmm.h"
 #include "tests/host/host_env.h"
+#include "tests/host/host_regions.h"
 
 #define ARENA_PHYS 0x40000000ull
 #define ARENA_PAGES (128ull * 1024) /* 512 MiB: page tables and records only */
@@ -201,8 +202,11 @@ static void run(enum vmm_backend_kind backend, enum layout layout, uint64_t mapp
 {
 	struct vmm_context kernel, user;
 	struct vmm_config kc = { .kind = VMM_CONTEXT_KERNEL, .backend = backend,
-				 .source = &stack->source, .brk_region = VMM_NO_REGION,
-				 .shm_region = VMM_NO_REGION };
+				 .source = &stack->source, .regions = host_kernel_regions,
+				 .region_count = HOST_KERNEL_REGION_COUNT,
+				 .user_regions = host_user_regions,
+				 .user_region_count = HOST_USER_REGION_COUNT,
+				 .brk_region = VMM_NO_REGION, .shm_region = VMM_NO_REGION };
 	check(vmm_context_create(&kernel, &kc), "kernel context");
 	struct vmm_config uc = { .kind = VMM_CONTEXT_USER, .backend = backend,
 				 .source = &stack->source, .brk_region = VMM_UREGION_HEAP,
@@ -211,7 +215,7 @@ static void run(enum vmm_backend_kind backend, enum layout layout, uint64_t mapp
 	rng = 0x5eed0000 + mapped; /* the same layout for both backends */
 	build(&user, layout, mapped);
 	for (unsigned op = 0; op < ARRAY_SIZE(operation_names); op++)
-		measure(&user, vmm_backend_name(backend), layout, mapped, (enum operation)op);
+		measure(&user, vmm_backend_kind_name(backend), layout, mapped, (enum operation)op);
 	vmm_context_destroy(&user);
 	vmm_context_destroy(&kernel);
 	if (stack->count != ARENA_PAGES) {

@@ -16,7 +16,8 @@ from conftest import REPO
 CONTIGUOUS_COLUMNS = [
     "layout", "best_case", "size_pages", "align_pages", "allocator", "free_extents",
     "instructions_per_pair", "instructions_method", "wall_ns_median", "wall_ns_min",
-    "wall_ns_max", "wall_repeats", "held_pages", "wasted_pages", "failed_allocs"]
+    "wall_ns_max", "wall_repeats", "held_pages", "wasted_pages", "failed_allocs",
+    "setup_failed_allocs"]
 VMM_COLUMNS = [
     "layout", "best_case", "operation", "mapped_pages", "backend", "instructions_per_step",
     "instructions_method", "wall_ns_median", "wall_ns_min", "wall_ns_max", "wall_repeats",
@@ -62,6 +63,8 @@ def test_contiguous_csv_has_every_allocator_layout_and_size(quick_run):
             assert r["align_pages"] == r["size_pages"], r
     buddy_37 = [r for r in rows if r["allocator"] == "buddy" and r["size_pages"] == "37"]
     assert all(r["held_pages"] == "64" and r["wasted_pages"] == "27" for r in buddy_37)
+    # Every allocator took every set-up request, so all of them saw the same sequence.
+    assert all(r["setup_failed_allocs"] == "0" for r in rows)
     pmm = [r for r in rows if r["allocator"] == "pagescope"]
     assert all(r["wasted_pages"] == "0" and r["failed_allocs"] == "0" for r in pmm)
 
