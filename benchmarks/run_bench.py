@@ -185,10 +185,12 @@ def plots(out, contiguous, vmm):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    plt.rcParams["svg.hashsalt"] = "pagescope"  # stable element ids: a rerun diffs only in data
+
     def save(fig, name):
         fig.tight_layout()
-        for ext in ("png", "svg"):
-            fig.savefig(os.path.join(out, f"{name}.{ext}"), dpi=110)
+        fig.savefig(os.path.join(out, f"{name}.png"), dpi=110)
+        fig.savefig(os.path.join(out, f"{name}.svg"), metadata={"Date": None})
         plt.close(fig)
 
     layouts = list(dict.fromkeys(r["layout"] for r in contiguous))
@@ -379,12 +381,12 @@ def targets(contiguous, vmm):
     return out
 
 
-def write_readme(path, out_dir, command, contiguous, vmm, analyzer, quick, elapsed):
+def write_readme(path, out_dir, command, revision, contiguous, vmm, analyzer, quick, elapsed):
     rel = os.path.relpath(out_dir, os.path.dirname(os.path.abspath(path)))
     extents = max(int(r["free_extents"]) for r in contiguous if r["layout"] == "mixed-holes")
     lines = [MARK_BEGIN, "## Benchmarks (`make bench`)", "",
              f"- command: `{command}`" + (" (reduced set)" if quick else ""),
-             f"- commit: `{commit()}`, date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}, took {elapsed:.0f} s",
+             f"- commit: `{revision}`, date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}, took {elapsed:.0f} s",
              f"- machine: {machine()}",
              f"- files: [{rel}/]({rel}/) — `contiguous.csv`, `vmm.csv`, `analyzer.csv`; plots "
              f"[cost vs size]({rel}/contiguous_vs_size.svg), [cost vs layout]({rel}/contiguous_vs_layout.svg), "
@@ -451,7 +453,7 @@ def main():
         print("run_bench: valgrind is missing (scripts/install-deps.sh bench)", file=sys.stderr)
         return 1
     os.makedirs(args.out, exist_ok=True)
-    started = time.time()
+    started, revision = time.time(), commit()  # before this run writes anything
     steps = [("contiguous allocation (pmm, buddy, TLSF, first fit)", "contiguous"),
              ("VMM backends", "vmm"), ("analyzer throughput", "analyzer"),
              ("plots and README", "report")]
@@ -471,7 +473,7 @@ def main():
                 results[key] = (bench_analyzer(args.quick, args.trace),)
             else:
                 plots(args.out, results["contiguous"][0], results["vmm"][0])
-                write_readme(args.readme, args.out, args.command, results["contiguous"][0],
+                write_readme(args.readme, args.out, args.command, revision, results["contiguous"][0],
                              results["vmm"][0], results["analyzer"][0], args.quick,
                              time.time() - started)
             files = []
