@@ -157,8 +157,9 @@ ANALYZER_FIELDS = ["command", "trace", "trace_bytes", "events", "wall_s_median",
 
 
 def bench_analyzer(quick, trace):
-    """events/s of `analyzer info` and `analyzer check` on a traced boot of the in-kernel tests."""
-    run(["make", "--no-print-directory", "trace", "ICOUNT=1", f"OUT={trace}"])
+    """events/s of `analyzer info` and `analyzer check` on the trace of the guest benchmark
+    (vmm=pagetable, trace=on): every allocation of its set-up and loops, hundreds of thousands
+    of events."""
     info = run([sys.executable, "-m", "analyzer", "info", trace])
     events = int(re.search(r"^records\s+(\d+)", info, re.M).group(1))
     rows = []
@@ -178,9 +179,99 @@ def bench_analyzer(quick, trace):
     return rows
 
 
+GUEST_PMM_FIELDS = ["layout", "best_case", "size_pages", "align_pages", "free_extents", "vmm",
+                    "trace", "instructions_per_pair", "events_per_pair", "failed_allocs",
+                    "guest_mem"]
+GUEST_VMM_FIELDS = ["operation", "mapped_pages", "vmm", "trace", "instructions_per_step",
+                    "events_per_step", "failed", "guest_mem"]
+GUEST_TRACING_FIELDS = ["workload", "vmm", "instructions_trace_off", "instructions_trace_on",
+                        "events_per_step", "instructions_per_event", "guest_mem"]
+GUEST_METHOD = ("guest instructions under QEMU -icount shift=0,sleep=off: "
+                "(TSC after 192 steps - TSC after 64 steps) / 128, the trace ring drained before")
+
+
+WALLCLOCK_FIELDS = ["workload", "records", "bytes", "kb_per_s", "ticks_per_record",
+                    "events_per_s", "method"]
+
+
+def guest_transport_wallclock(tmp):
+    """The trace transport's throughput without icount (device time is free under icount):
+    scenario=trace-throughput, wall clock of the guest TSC, so it varies from run to run."""
+    log = os.path.join(tmp, "serial-throughput.log")
+    status = subprocess.run(
+        [os.path.join(ROOT, "scripts", "qemu-run.sh"), "--elf", os.path.join(ROOT, "build", "pagescope.elf"),
+         "--args", "scenario=trace-throughput trace=on", "--timeout", "300", "--serial-log", log,
+         "--trace-out", os.path.join(tmp, "throughput.pstrace")],
+        cwd=ROOT, capture_output=True, text=True).returncode
+    text = open(log, errors="replace").read() if os.path.exists(log) else ""
+    m = re.search(r"trace-throughput: (\d+) records, (\d+) bytes sent, \d+ lost, \d+ ticks = "
+                  r"(\d+) KB/s of guest time \((\d+) ticks per record\)", text)
+    if status != 0 or not m:
+        raise BenchError(f"scenario=trace-throughput exited {status} without its figure:\n{text[-1500:]}")
+    records, nbytes, kbs, ticks = (int(x) for x in m.groups())
+    return [dict(workload="scenario=trace-throughput trace=on (4 MiB of records)", records=records,
+                 bytes=nbytes, kb_per_s=kbs, ticks_per_record=ticks,
+                 events_per_s="%.0f" % (kbs * 1000 / (nbytes / records)),
+                 method="wall clock: guest TSC without icount (varies between runs)")]
+
+
+def guest_boot(mem, vmm, trace, tmp):
+    """One boot of scenario=bench; returns its bench-guest rows, split by table."""
+    log = os.path.join(tmp, f"serial-{vmm}-{trace}.log")
+    status = subprocess.run(
+        [os.path.join(ROOT, "scripts", "qemu-run.sh"), "--elf", os.path.join(ROOT, "build", "pagescope.elf"),
+         "--args", f"scenario=bench vmm={vmm} trace={trace}", "--mem", mem, "--icount",
+         "--timeout", "600", "--serial-log", log, "--trace-out", os.path.join(tmp, f"{vmm}-{trace}.pstrace")],
+        cwd=ROOT, capture_output=True, text=True).returncode
+    text = open(log, errors="replace").read() if os.path.exists(log) else ""
+    if status != 0:
+        raise BenchError(f"scenario=bench vmm={vmm} trace={trace} exited {status}:\n{text[-2000:]}")
+    tables = {"pmm": [], "vmm": []}
+    for line in text.splitlines():
+        if line.startswith("bench-guest: pmm,") or line.startswith("bench-guest: vmm,"):
+            table, *fields = line.split(": ", 1)[1].split(",")
+            tables[table].append(fields)
+    return tables
+
+
+def bench_guest(quick, mem, keep_trace, wallclock_too):
+    """scenario=bench inside the kernel, per vmm= backend, with trace=off and trace=on (--quick:
+    trace=on for the pagetable backend only); the trace of the pagetable trace=on boot is kept as
+    keep_trace (the analyzer's input)."""
+    mem = mem or ("128M" if quick else "4G")
+    run(["make", "--no-print-directory", "kernel"])
+    pmm, vmm, tracing = [], [], []
+    with tempfile.TemporaryDirectory(prefix="pagescope-guest-") as tmp:
+        for backend in ("pagetable", "list"):
+            by_trace = {}
+            for trace in ("off", "on") if backend == "pagetable" or not quick else ("off",):
+                tables = by_trace[trace] = guest_boot(mem, backend, trace, tmp)
+                if backend == "pagetable" and trace == "on" and keep_trace:
+                    os.makedirs(os.path.dirname(keep_trace), exist_ok=True)
+                    shutil.move(os.path.join(tmp, "pagetable-on.pstrace"), keep_trace)
+                for f in tables["pmm"]:
+                    pmm.append(dict(zip(GUEST_PMM_FIELDS, f + [mem])))
+                for f in tables["vmm"]:
+                    vmm.append(dict(zip(GUEST_VMM_FIELDS, f + [mem])))
+            for table, width in (("pmm", 4), ("vmm", 2)) if "on" in by_trace else ():
+                for off, on in zip(by_trace["off"][table], by_trace["on"][table]):
+                    if off[:width] != on[:width]:
+                        raise BenchError(f"trace=on and trace=off runs differ in shape: {off} / {on}")
+                    i_off, i_on = float(off[-3]), float(on[-3])
+                    events = float(on[-2])
+                    name = f"{table} " + " ".join(off[:1] + off[2:4] if table == "pmm" else off[:2])
+                    tracing.append(dict(
+                        workload=name, vmm=backend, instructions_trace_off=off[-3],
+                        instructions_trace_on=on[-3], events_per_step=on[-2],
+                        instructions_per_event="%.1f" % ((i_on - i_off) / events) if events else "",
+                        guest_mem=mem))
+        wallclock = guest_transport_wallclock(tmp) if wallclock_too else []
+    return pmm, vmm, tracing, wallclock
+
+
 # ---- plots ---------------------------------------------------------------------------------------
 
-def plots(out, contiguous, vmm):
+def plots(out, contiguous, vmm, guest):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -244,6 +335,44 @@ def plots(out, contiguous, vmm):
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].legend(fontsize=8)
     save(fig, "vmm_backends")
+
+    if not guest:
+        return
+    gpmm, gvmm, tracing, _ = guest
+    pm = [r for r in tracing if r["workload"].startswith("pmm mixed-holes") and r["vmm"] == "pagetable"]
+    vm = [r for r in tracing if r["workload"].startswith("vmm") and r["vmm"] == "pagetable"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, rows, title in ((axes[0], pm, "pmm alloc+free, mixed holes (guest; pages/align)"),
+                            (axes[1], vm, "VMM steps (guest, vmm=pagetable)")):
+        labels = [r["workload"].split(" ", 1)[1].replace("mixed-holes ", "").replace(" ", "/")
+                  for r in rows]
+        x = range(len(rows))
+        ax.bar([i - 0.2 for i in x], [float(r["instructions_trace_off"]) for r in rows], 0.4,
+               label="trace=off")
+        ax.bar([i + 0.2 for i in x], [float(r["instructions_trace_on"]) for r in rows], 0.4,
+               label="trace=on")
+        ax.set_xticks(list(x))
+        ax.set_xticklabels(labels, rotation=45, ha="right", fontsize=7)
+        ax.set_ylabel("guest instructions per step")
+        ax.set_title(title)
+        ax.grid(True, axis="y", which="both", alpha=0.3)
+    axes[0].legend()
+    save(fig, "tracing_overhead")
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for backend in ("pagetable", "list"):
+        for op, style in (("reserve-release", "-"), ("reserve-map-unmap-release", "--")):
+            pts = sorted((int(r["mapped_pages"]), float(r["instructions_per_step"])) for r in gvmm
+                         if r["vmm"] == backend and r["operation"] == op and r["trace"] == "off")
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], style, marker="o", label=f"{backend}, {op}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("mapped pages")
+    ax.set_ylabel("guest instructions per step (trace=off)")
+    ax.set_title("VMM backends inside the kernel")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    save(fig, "guest_vmm_backends")
 
 
 # ---- results/README.md ---------------------------------------------------------------------------
@@ -333,10 +462,13 @@ MISS_BOUNDS = {
     "(pt_slot_write with its count-stripe upkeep: ~110 per entry, 32 entries a step: ~3,600), and amid mixed "
     "holes the leaf summary is recounted (summarize, ~6,000 a step): it cannot be derived from "
     "the old one",
+    "per pmm pair with tracing on": "the guest pair is the host pair (~500-900) plus two events; "
+    "the pmm itself is above 400 before tracing",
+    "per trace event": "",
 }
 
 
-def targets(contiguous, vmm):
+def targets(contiguous, vmm, guest):
     """Each target of the issue: measured, met or not."""
     out = []
     pm = [r for r in contiguous if r["allocator"] == "pagescope"]
@@ -378,10 +510,61 @@ def targets(contiguous, vmm):
         out.append((f"VMM {backend} reserve+release at {int(worst['mapped_pages']):,} mapped pages ≤ {limit:,} instructions, flat",
                     f"worst {fmt(worst['instructions_per_step'])} ({worst['layout']}); ×{growth:.1f} from {int(small['mapped_pages']):,} mapped",
                     "met" if float(worst["instructions_per_step"]) <= limit else "not met"))
+    if guest:
+        gpmm, _, tracing, _ = guest
+        on = [r for r in gpmm if r["trace"] == "on"]
+        worst = max(on, key=lambda r: float(r["instructions_per_pair"]))
+        best = min(on, key=lambda r: float(r["instructions_per_pair"]))
+        out.append(("≤400 guest instructions per pmm pair with tracing on",
+                    f"{fmt(best['instructions_per_pair'])} .. {fmt(worst['instructions_per_pair'])} "
+                    f"(worst: {worst['layout']}, {worst['size_pages']} pages, vmm={worst['vmm']})",
+                    "met" if float(worst["instructions_per_pair"]) <= 400 else "not met"))
+        per_event = [(float(r["instructions_per_event"]), r) for r in tracing if r["instructions_per_event"]]
+        top = max(per_event, key=lambda x: x[0])
+        low = min(per_event, key=lambda x: x[0])
+        out.append(("≤50 guest instructions per trace event (device included)",
+                    f"{low[0]:.1f} .. {top[0]:.1f} (worst: {top[1]['workload']}, vmm={top[1]['vmm']})",
+                    "met" if top[0] <= 50 else "not met"))
     return out
 
 
-def write_readme(path, out_dir, command, revision, contiguous, vmm, analyzer, quick, elapsed):
+def guest_section(guest):
+    gpmm, gvmm, tracing, wallclock = guest
+    mem = gpmm[0]["guest_mem"] if gpmm else "?"
+    lines = ["", f"### inside the kernel (QEMU -icount, guest instructions, {mem} guest, deterministic)", "",
+             "pmm alloc+free per pair, trace=off / trace=on (events per pair):", "",
+             "| pages (align) | layout | vmm=pagetable | vmm=list |", "|---|---|---:|---:|"]
+    for r in gpmm:
+        if r["vmm"] != "pagetable" or r["trace"] != "off":
+            continue
+        cells = []
+        for backend in ("pagetable", "list"):
+            off = pick(gpmm, layout=r["layout"], size_pages=r["size_pages"], vmm=backend, trace="off")
+            on = pick(gpmm, layout=r["layout"], size_pages=r["size_pages"], vmm=backend, trace="on")
+            cells.append(f"{fmt(off['instructions_per_pair'])} / "
+                         + (f"{fmt(on['instructions_per_pair'])} ({on['events_per_pair']})" if on else "-"))
+        best = " (best case)" if r["best_case"] == "yes" else ""
+        lines.append(f"| {int(r['size_pages']):,} ({r['align_pages']}) | {r['layout']}{best} | " + " | ".join(cells) + " |")
+    lines += ["", "VMM steps, trace=off / trace=on:", "",
+              "| operation | mapped pages | vmm=pagetable | vmm=list |", "|---|---:|---:|---:|"]
+    for r in gvmm:
+        if r["vmm"] != "pagetable" or r["trace"] != "off":
+            continue
+        cells = []
+        for backend in ("pagetable", "list"):
+            off = pick(gvmm, operation=r["operation"], mapped_pages=r["mapped_pages"], vmm=backend, trace="off")
+            on = pick(gvmm, operation=r["operation"], mapped_pages=r["mapped_pages"], vmm=backend, trace="on")
+            cells.append(f"{fmt(off['instructions_per_step'])} / "
+                         + (fmt(on["instructions_per_step"]) if on else "-"))
+        lines.append(f"| {r['operation']} | {int(r['mapped_pages']):,} | " + " | ".join(cells) + " |")
+    for r in wallclock:
+        lines += ["", f"Trace transport without icount (wall clock, `wallclock-guest.csv`): "
+                  f"{int(r['kb_per_s']):,} KB/s, {int(float(r['events_per_s'])):,} records/s "
+                  f"({r['ticks_per_record']} TSC ticks per record), {r['workload']}."]
+    return lines
+
+
+def write_readme(path, out_dir, command, revision, contiguous, vmm, analyzer, guest, quick, elapsed):
     rel = os.path.relpath(out_dir, os.path.dirname(os.path.abspath(path)))
     extents = max(int(r["free_extents"]) for r in contiguous if r["layout"] == "mixed-holes")
     lines = [MARK_BEGIN, "## Benchmarks (`make bench`)", "",
@@ -390,7 +573,9 @@ def write_readme(path, out_dir, command, revision, contiguous, vmm, analyzer, qu
              f"- machine: {machine()}",
              f"- files: [{rel}/]({rel}/) — `contiguous.csv`, `vmm.csv`, `analyzer.csv`; plots "
              f"[cost vs size]({rel}/contiguous_vs_size.svg), [cost vs layout]({rel}/contiguous_vs_layout.svg), "
-             f"[VMM backends]({rel}/vmm_backends.svg)",
+             f"[VMM backends]({rel}/vmm_backends.svg)"
+             + (f", [tracing overhead]({rel}/tracing_overhead.svg), [VMM backends in the guest]({rel}/guest_vmm_backends.svg); "
+                "guest figures in `guest-pmm.csv`, `guest-vmm.csv`, `guest-tracing.csv`" if guest else ""),
              "",
              "Host figures: **instructions per alloc+free pair** (callgrind, the difference of two "
              "loop lengths, so set-up cancels; deterministic) with the wall-clock median in "
@@ -416,16 +601,18 @@ def write_readme(path, out_dir, command, revision, contiguous, vmm, analyzer, qu
                 r = pick(vmm, operation=op, layout=layout, mapped_pages=top, backend=backend)
                 cells.append(f"{fmt(r['instructions_per_step'])} ({float(r['wall_ns_median']):.0f} ns)")
             lines.append(f"| {op} | {layout}{' (best case)' if layout in BEST_CASE_LAYOUTS else ''} | " + " | ".join(cells) + " |")
+    if guest:
+        lines += guest_section(guest)
     lines += ["", "### analyzer throughput", "",
-              "Decode + replay on a real capture: a traced boot of the in-kernel tests "
-              "(`make trace ICOUNT=1`). Wall clock of the whole command, interpreter start "
+              "Decode + replay on a real capture: the trace of the guest benchmark above "
+              "(vmm=pagetable, trace=on). Wall clock of the whole command, interpreter start "
               "included; median of repeats in `analyzer.csv`.", "",
               "| command | events | events/s |", "|---|---:|---:|"]
     for r in analyzer:
         lines.append(f"| `{r['command']}` | {int(r['events']):,} | {fmt(r['events_per_s'])} |")
     lines += ["", "### targets", "", "| target | measured | verdict | what bounds a miss |",
               "|---|---|---|---|"]
-    for target, measured, verdict in targets(contiguous, vmm):
+    for target, measured, verdict in targets(contiguous, vmm, guest):
         bound = next((text for key, text in MISS_BOUNDS.items() if key in target), "")
         lines.append(f"| {target} | {measured} | **{verdict}** | {bound if verdict != 'met' else ''} |")
     lines += ["", MARK_END]
@@ -446,21 +633,29 @@ def main():
     parser.add_argument("--out", default=os.path.join(ROOT, "results", "bench"))
     parser.add_argument("--readme", default=os.path.join(ROOT, "results", "README.md"))
     parser.add_argument("--command", default="make bench")
-    parser.add_argument("--trace", default=os.path.join(ROOT, "build", "bench-trace", "test-boot.pstrace"),
-                        help="where make trace writes the trace for the analyzer throughput")
+    parser.add_argument("--trace", default=os.path.join(ROOT, "build", "bench-trace", "guest-bench.pstrace"),
+                        help="where the guest benchmark's trace is kept for the analyzer throughput")
+    parser.add_argument("--guest-only", action="store_true",
+                        help="only the guest benchmarks: guest-*.csv, no plots or README")
+    parser.add_argument("--guest-mem", help="guest memory (default 4G, 256M with --quick)")
     args = parser.parse_args()
     if not shutil.which("valgrind"):
         print("run_bench: valgrind is missing (scripts/install-deps.sh bench)", file=sys.stderr)
         return 1
     os.makedirs(args.out, exist_ok=True)
     started, revision = time.time(), commit()  # before this run writes anything
-    steps = [("contiguous allocation (pmm, buddy, TLSF, first fit)", "contiguous"),
-             ("VMM backends", "vmm"), ("analyzer throughput", "analyzer"),
-             ("plots and README", "report")]
+    steps = [("guest (scenario=bench, both backends, trace=off/on)", "guest")]
+    if not args.guest_only:
+        steps = [("contiguous allocation (pmm, buddy, TLSF, first fit)", "contiguous"),
+                 ("VMM backends", "vmm")] + steps + [
+                 ("analyzer throughput", "analyzer"), ("plots and README", "report")]
     results = {}
     written = {
         "contiguous": [("contiguous.csv", CONTIGUOUS_FIELDS)], "vmm": [("vmm.csv", VMM_FIELDS)],
-        "analyzer": [("analyzer.csv", ANALYZER_FIELDS)]}
+        "analyzer": [("analyzer.csv", ANALYZER_FIELDS)],
+        "guest": [("guest-pmm.csv", GUEST_PMM_FIELDS), ("guest-vmm.csv", GUEST_VMM_FIELDS),
+                  ("guest-tracing.csv", GUEST_TRACING_FIELDS),
+                  ("wallclock-guest.csv", WALLCLOCK_FIELDS)]}
     try:
         for i, (name, key) in enumerate(steps, 1):
             t0 = time.time()
@@ -469,15 +664,21 @@ def main():
                 results[key] = (bench_contiguous(args.quick),)
             elif key == "vmm":
                 results[key] = (bench_vmm(args.quick),)
+            elif key == "guest":
+                results[key] = bench_guest(args.quick, args.guest_mem,
+                                           None if args.guest_only else args.trace,
+                                           wallclock_too=not (args.quick or args.guest_only))
             elif key == "analyzer":
                 results[key] = (bench_analyzer(args.quick, args.trace),)
             else:
-                plots(args.out, results["contiguous"][0], results["vmm"][0])
+                plots(args.out, results["contiguous"][0], results["vmm"][0], results["guest"])
                 write_readme(args.readme, args.out, args.command, revision, results["contiguous"][0],
-                             results["vmm"][0], results["analyzer"][0], args.quick,
-                             time.time() - started)
+                             results["vmm"][0], results["analyzer"][0], results["guest"],
+                             args.quick, time.time() - started)
             files = []
             for (csv_name, fields), rows in zip(written.get(key, []), results.get(key, ())):
+                if not rows:  # wallclock-guest.csv: only full runs boot without icount
+                    continue
                 write_csv(os.path.join(args.out, csv_name), fields, rows)
                 files.append(csv_name)
             progress(i, len(steps), name, f"done in {time.time() - t0:.1f} s"
@@ -485,7 +686,8 @@ def main():
     except BenchError as e:
         print(f"run_bench: {e}", file=sys.stderr)
         return 1
-    print(f"make bench: {time.time() - started:.0f} s, results in {args.out}, summary in {args.readme}")
+    print(f"make bench: {time.time() - started:.0f} s, results in {args.out}"
+          + ("" if args.guest_only else f", summary in {args.readme}"))
     return 0
 
 
