@@ -55,6 +55,9 @@ KASFLAGS := -g -I. -MMD -MP -D__ASSEMBLY__
 KLDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack --no-dynamic-linker \
 	-T kernel/arch/amd64/kernel.ld
 
+# Peer allocators (buddy, TLSF, first fit) for the benchmarks; host-only, tested in tests/host.
+PEER_SRCS := $(wildcard benchmarks/peers/*.c)
+
 # Arch-free code compiled both into the kernel and natively on the host.
 SHARED_DIRS := kernel/lib kernel/boot kernel/mm kernel/trace
 SHARED_SRCS := $(foreach d,$(SHARED_DIRS),$(wildcard $(d)/*.c))
@@ -67,19 +70,19 @@ KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS))
 HOST_CFLAGS := -std=gnu11 -g -Wall -Wextra -Werror -DPAGESCOPE_HOST -I. $(MACHINE_INCLUDE) -MMD -MP
 HOST_SAN := -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 HOST_TEST_SRCS := $(SHARED_SRCS) kernel/core/options.c kernel/workload/scenario_names.c \
-	$(wildcard tests/host/*.c)
+	$(wildcard tests/host/*.c) $(PEER_SRCS)
 HOST_TEST_OBJS := $(patsubst %,$(BUILD)/host-test/%.o,$(HOST_TEST_SRCS))
 HOST_TESTS := $(BUILD)/host-tests
 
 # Benchmarks: each benchmarks/bench_*.c is one program, optimised and without sanitizers.
 BENCH_LIB_SRCS := $(filter-out kernel/lib/testing.c,$(SHARED_SRCS)) tests/host/mm_env_host.c \
-	tests/host/host_regions.c
+	tests/host/host_regions.c $(PEER_SRCS)
 BENCH_LIB_OBJS := $(patsubst %,$(BUILD)/host-bench/%.o,$(BENCH_LIB_SRCS))
 BENCH_PROGS := $(patsubst benchmarks/%.c,$(BUILD)/bench/%,$(wildcard benchmarks/bench_*.c))
 
 DEPS := scripts/install-deps.sh
 
-.PHONY: fuzz fuzz-deps FORCE all kernel iso run gdb test test-host test-python test-qemu bench-host trace report deps \
+.PHONY: fuzz fuzz-deps FORCE all kernel iso run gdb test test-host test-python test-qemu bench-host bench bench-deps trace report deps \
 	help clean
 all: $(KERNEL_ISO)
 kernel: $(KERNEL_ELF)
@@ -94,6 +97,7 @@ help:
 	@echo "make workload    convert an strace log into a workload file (STRACE=LOG OUT=FILE)"
 	@echo "make workloads   run real programs under strace and convert each (build/workloads/)"
 	@echo "make bench-host  host microbenchmarks"
+	@echo "make bench       all benchmarks -> results/bench/ and results/README.md (QUICK=1: about a minute)"
 	@echo "make fuzz        libFuzzer over multiboot2 parsing and pmm_init (FUZZ_SECONDS=60)"
 	@echo "make report      the main job (see README)"
 	@echo "make deps        install what the build needs from Debian packages"
@@ -185,7 +189,7 @@ test:
 	exit $$status
 
 # --- benchmarks ------------------------------------------------------------------------------
-$(BUILD)/host-bench/%.c.o: %.c
+$(BUILD)/host-bench/%.c.o: %.c | bench-deps
 	@mkdir -p $(dir $@)
 	$(call say,HOSTCC,$<)
 	$(Q)$(HOSTCC) $(HOST_CFLAGS) -O2 -DNDEBUG -c $< -o $@
@@ -195,8 +199,20 @@ $(BUILD)/bench/%: $(BUILD)/host-bench/benchmarks/%.c.o $(BENCH_LIB_OBJS)
 	$(call say,LINK,$@)
 	$(Q)$(HOSTCC) -o $@ $^ -lm
 
+bench-deps:
+	@$(DEPS) bench
 bench-host: $(BENCH_PROGS)
 	@for b in $(BENCH_PROGS); do echo "== $$b"; $$b || exit 1; done
+
+# make bench [QUICK=1] [BENCH_OUT=dir]: instructions (callgrind) and wall clock of every benchmark,
+# one CSV each plus plots in BENCH_OUT, and the bench section of the README.md beside BENCH_OUT.
+QUICK ?=
+BENCH_OUT ?= results/bench
+BENCH_README = $(patsubst %/,%,$(dir $(patsubst %/,%,$(BENCH_OUT))))/README.md
+bench: $(BENCH_PROGS)
+	@$(DEPS) bench python boot
+	$(Q)$(PYTHON) benchmarks/run_bench.py $(if $(QUICK),--quick) --out $(BENCH_OUT) \
+		--readme $(BENCH_README) --command "make bench$(if $(QUICK), QUICK=$(QUICK))"
 
 # --- fuzzing ---------------------------------------------------------------------------------
 # libFuzzer (clang) over the boot inputs a loader controls: multiboot2 info and the memory map.
