@@ -41,6 +41,8 @@ if [ $want_python = 1 ]; then
 	need_py numpy python3-numpy
 	need_py matplotlib python3-matplotlib
 	need_cmd protoc protobuf-compiler
+	# the report test opens the HTML report in a real (headless) browser
+	need_cmd chromium chromium
 fi
 
 if [ $want_fuzz = 1 ]; then

@@ -1021,10 +1021,40 @@ static unsigned pagetable_self_check(struct vmm_context *ctx)
 	return bad;
 }
 
-/* The state is the page tables: every table page of the context counts. */
+/*
+ * Table pages in entries [first, end) of `table` (a table at `level`) through which nothing is
+ * mapped: they exist only to hold reservation bits (or are about to be freed). Sets *maps when a
+ * present leaf lies below.
+ */
+static uint64_t reservation_only_tables(const uint64_t *table, unsigned level, unsigned first,
+					unsigned end, bool *maps)
+{
+	uint64_t count = 0;
+	for (unsigned i = first; i < end; i++) {
+		if (pte_is_table(table[i], level)) {
+			bool below = false;
+			count += reservation_only_tables(child_table(table[i]), level - 1, 0, PT_ENTRIES,
+							 &below);
+			count += !below;
+			*maps |= below;
+		} else if (pte_is_leaf(table[i], level)) {
+			*maps = true;
+		}
+	}
+	return count;
+}
+
+/*
+ * The bookkeeping is the reservation bits and summaries inside entries the CPU needs anyway, so
+ * what it costs is the table pages that exist only for it: tables (below the root) with no
+ * mapping under them. A walk of the context's half, for snapshots only.
+ */
 static uint64_t pagetable_bookkeeping_bytes(const struct vmm_context *ctx)
 {
-	return ctx->pt.table_pages * PAGE_SIZE;
+	unsigned first = ctx->kind == VMM_CONTEXT_USER ? 0 : PT_KERNEL_HALF_FIRST_INDEX;
+	bool maps = false;
+	return reservation_only_tables(pt_table(ctx->pt.root), PT_TOP_LEVEL, first,
+				       first + PT_KERNEL_HALF_FIRST_INDEX, &maps) * PAGE_SIZE;
 }
 
 const struct vmm_backend_ops vmm_backend_pagetable = {
