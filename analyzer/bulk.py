@@ -101,10 +101,16 @@ class BulkTrace:
         hz = self.header.clock_hz
         return 1.0 / hz if hz else None
 
+    def time_base(self):
+        """The first clock reading of the trace: the header's, or an earlier record's (the kernel
+        records from its first instruction, before the header is written)."""
+        first = int(self.headers["timestamp"].min()) if len(self.headers) else 0
+        return min(int(self.header.start_timestamp), first)
+
     def time_ns(self, ticks):
-        """Ticks since the header's start, in ns (1 tick = 1 ns when the frequency is unknown,
-        which is what icount runs give anyway)."""
-        ticks = np.asarray(ticks, dtype=np.float64) - float(self.header.start_timestamp)
+        """Ticks since time_base, in ns (1 tick = 1 ns when the frequency is unknown, which is
+        what icount runs give anyway)."""
+        ticks = np.asarray(ticks, dtype=np.float64) - float(self.time_base())
         hz = self.header.clock_hz
         return ticks * (1e9 / hz) if hz else ticks
 
