@@ -73,6 +73,7 @@ class BulkTrace:
         self.offsets = offsets
         self.headers = _gather(buf, offsets, RECORD_HEADER_DTYPE)
         self._check(buf, start)
+        self._check_times()
         self.fixed, self.others = {}, []
         self._decode(buf)
 
@@ -115,6 +116,17 @@ class BulkTrace:
         return ticks * (1e9 / hz) if hz else ticks
 
     # -- checks -----------------------------------------------------------------------------
+
+    def _check_times(self):
+        """Every timestamp, in ns from the trace's first clock reading, fits a signed 64-bit ns
+        count (292 years): anything beyond is a corrupt clock reading, not a measurement."""
+        ns = self.time_ns(self.headers["timestamp"])
+        bad = np.flatnonzero(~np.isfinite(ns) | (ns >= 2.0**63))
+        if len(bad):
+            i = int(bad[0])
+            raise TraceError(f"timestamp {int(self.headers['timestamp'][i])} lies beyond 2^63 ns "
+                             f"after the trace's first clock reading at "
+                             f"{self.header.clock_hz} Hz", int(self.offsets[i]))
 
     def _check(self, buf, start):
         """Every framing and total check of the strict reader and of `info`, vectorized. Any

@@ -65,9 +65,9 @@ def verdict_section(figures):
     def less(key, unit):
         x, y = fa[key], fb[key]
         if x == y:
-            return f"equal {key} ({x:g}{unit})"
+            return f"equal {key} ({_fmt(x)}{unit})"
         winner, lo, hi = (a, x, y) if x < y else (b, y, x)
-        return f"<b>{winner}</b> has the lower {key}: {lo:g}{unit} vs {hi:g}{unit}"
+        return f"<b>{winner}</b> has the lower {key}: {_fmt(lo)}{unit} vs {_fmt(hi)}{unit}"
 
     return ("<ul>" + "".join(f"<li>{less(key, unit)}</li>" for key, unit in (
         ("peak bookkeeping bytes", " B"), ("median work per reserve", ""),
@@ -103,8 +103,10 @@ def _headline_table(figures):
 def _fmt(value):
     if isinstance(value, dict):
         return ", ".join(f"{k} {v:g}" for k, v in value.items()) or "-"
-    if isinstance(value, float):
-        return f"{value:g}"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.1f}"
+    if isinstance(value, (int, float)):
+        return f"{int(value):,}"
     return str(value)
 
 
@@ -120,10 +122,9 @@ def write_report(runs, out_dir, command_line, extra_files=()):
     out_dir = Path(out_dir)
     figures_drawn = plots.draw_all(runs, out_dir)
     figures = headline_figures(runs)
-    links = []
     for f in extra_files:
         shutil.copyfile(f, out_dir / Path(f).name)
-        links.append(Path(f).name)
+    links = sorted(p.name for p in out_dir.iterdir() if p.suffix in (".pstrace", ".pftrace"))
     body = [f"<h1>pagescope report</h1>",
             "<h2 id='verdict'>Verdict</h2>", verdict_section(figures),
             "<h2>What ran</h2>", _what_ran(runs, command_line),
