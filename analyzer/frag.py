@@ -59,30 +59,39 @@ def buddy_blocks(first_pages, end_pages):
     top = np.where((top < 63) & ((np.uint64(1) << (top + np.uint64(1))) <= differ),
                    top + np.uint64(1), top)
     split = end & ~((np.uint64(1) << top) - np.uint64(1))
+    low_orders = np.arange(MAX_ORDER, dtype=np.uint64)
     for part in (split - first, end - split):
-        for order in range(MAX_ORDER):
-            counts[order] += int(((part >> np.uint64(order)) & np.uint64(1)).sum())
+        counts[:MAX_ORDER] += ((part[:, None] >> low_orders) & np.uint64(1)).sum(axis=0,
+                                                                             dtype=np.int64)
         counts[MAX_ORDER] += int((part >> np.uint64(MAX_ORDER)).sum())
     return counts
 
 
+# SUITABLE[s, o] = 2^(o - s) for o >= s: blocks of order o hold that many order-s requests
+SUITABLE = np.triu(2.0 ** (ORDERS[None, :] - ORDERS[:, None]))
+
+
+def indices(blocks):
+    """(unusable free space index, fragmentation index), each an array over orders 0..MAX_ORDER,
+    from the free block counts per order (the formulas in this module's docstring)."""
+    blocks = np.asarray(blocks, dtype=np.float64)
+    free_pages = float((blocks * 2.0 ** ORDERS).sum())
+    total = float(blocks.sum())
+    suitable = SUITABLE @ blocks
+    request = 2.0 ** ORDERS
+    unusable = (np.ones(len(ORDERS)) if free_pages == 0 else
+                (free_pages - suitable * request) / free_pages)
+    fragmentation = np.where(suitable > 0, -1.0,
+                             0.0 if total == 0 else 1.0 - (1.0 + free_pages / request) / total)
+    return unusable, fragmentation
+
+
 def unusable_index(blocks, order):
-    free_pages = int((blocks * (1 << ORDERS)).sum())
-    if free_pages == 0:
-        return 1.0
-    suitable = int((blocks[order:] * (1 << (ORDERS[order:] - order))).sum())
-    return (free_pages - suitable * (1 << order)) / free_pages
+    return float(indices(blocks)[0][order])
 
 
 def fragmentation_index(blocks, order):
-    free_pages = int((blocks * (1 << ORDERS)).sum())
-    total = int(blocks.sum())
-    suitable = int((blocks[order:] * (1 << (ORDERS[order:] - order))).sum())
-    if total == 0:
-        return 0.0
-    if suitable > 0:
-        return -1.0
-    return 1.0 - (1.0 + free_pages / (1 << order)) / total
+    return float(indices(blocks)[1][order])
 
 
 @dataclass
@@ -107,9 +116,9 @@ def zone_metrics(starts, ends):
         a, b = a[keep], b[keep]
         blocks = buddy_blocks(a, b)
         sizes = (b - a).astype(np.int64)
+        unusable, fragmentation = indices(blocks)
         out[name] = ZoneSample(int(sizes.sum()), len(sizes), int(sizes.max()) if len(sizes) else 0,
-                               blocks, [unusable_index(blocks, s) for s in ORDERS],
-                               [fragmentation_index(blocks, s) for s in ORDERS])
+                               blocks, unusable.tolist(), fragmentation.tolist())
     return out
 
 
@@ -142,7 +151,16 @@ class FragSeries:
 def replay_series(trace, samples_wanted=SAMPLES_WANTED):
     """Replays a BulkTrace and samples the metrics after every pmm snapshot and at evenly spaced
     points in between. A replay step that does not fit the state, or a snapshot that differs from
-    the replay, raises TraceError at that record."""
+    the replay, raises TraceError at that record. The replay runs in bulk (frag_bulk) and falls
+    back to stepping event by event when the bulk one cannot vouch for the trace, so errors are
+    found and worded by one replay."""
+    from . import frag_bulk
+    series = frag_bulk.replay(trace, samples_wanted)
+    return series if series is not None else replay_series_stepwise(trace, samples_wanted)
+
+
+def replay_series_stepwise(trace, samples_wanted=SAMPLES_WANTED):
+    """replay_series one event at a time, with analyzer/replay.py's FreeSet."""
     streams = {}
     for name in ("pmm_alloc", "pmm_free", "vmm_reserve", "vmm_release", "context_destroy"):
         a = trace.of(name)

@@ -217,7 +217,8 @@ def virtual_holes(runs, out_dir):
     axes[1].set_yscale("log")
     for ax in axes:
         ax.set_xlabel("time since trace start (ms)")
-        ax.legend(fontsize=6)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=6)
     _save(fig, out_dir, "virtual_holes")
     return Figure("virtual_holes", "Virtual address space: free ranges and largest hole",
                   "Per region of the kernel context, both backends: they place every request "

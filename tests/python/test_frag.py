@@ -1,6 +1,8 @@
 """Fragmentation metrics equal values computed by hand on crafted free extents, and the frag
 replay of a real trace agrees with its snapshots."""
 
+import struct
+
 import numpy as np
 import pytest
 
@@ -85,3 +87,64 @@ def test_replay_of_a_real_trace_samples_every_snapshot(kernel_traces):
     for snap in snapshots:
         sample = by_position[snap.position]
         assert sum(z.free_pages for z in sample.zones.values()) == snap.free_pages
+
+
+def _same_series(a, b):
+    assert a.events_replayed == b.events_replayed
+    assert [(s.position, s.seq, s.phase, s.virtual) for s in a.samples] == \
+        [(s.position, s.seq, s.phase, s.virtual) for s in b.samples]
+    for x, y in zip(a.samples, b.samples):
+        assert {z: (v.free_pages, v.extents, v.largest, v.blocks.tolist()) for z, v in
+                x.zones.items()} == {z: (v.free_pages, v.extents, v.largest, v.blocks.tolist())
+                                     for z, v in y.zones.items()}
+    assert [(p, n, [tuple(map(int, r)) for r in runs]) for p, n, runs in a.phase_ends] == \
+        [(p, n, [tuple(map(int, r)) for r in runs]) for p, n, runs in b.phase_ends]
+
+
+@pytest.mark.parametrize("backend", ["pagetable", "list"])
+def test_bulk_replay_equals_the_stepwise_replay(kernel_traces, backend):
+    from analyzer import frag, frag_bulk
+    trace = BulkTrace.open(kernel_traces[backend])
+    bulk = frag_bulk.replay(trace)
+    assert bulk is not None  # a real trace is replayed in bulk, not by the fallback
+    _same_series(bulk, frag.replay_series_stepwise(trace))
+
+
+def test_bulk_replay_equals_the_stepwise_replay_on_a_benchmark_trace(tmp_path):
+    import importlib.util
+    from analyzer import frag, frag_bulk
+    from conftest import REPO
+    spec = importlib.util.spec_from_file_location(
+        "analyzer_throughput", REPO / "benchmarks" / "analyzer_throughput.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    path = tmp_path / "bench.pstrace"
+    path.write_bytes(bench.make_trace(40_000, seed=3))
+    trace = BulkTrace.open(path)
+    bulk = frag_bulk.replay(trace)
+    assert bulk is not None and bulk.events_replayed > 20_000
+    _same_series(bulk, frag.replay_series_stepwise(trace))
+
+
+def test_bulk_replay_hands_a_bad_step_to_the_stepwise_replay(kernel_traces, tmp_path):
+    """A pmm_free of pages that are already free: the bulk replay declines, and the stepwise
+    replay names the record."""
+    from analyzer import frag_bulk
+    from analyzer.frag import replay_series
+    from analyzer.reader import TraceError
+    trace = BulkTrace.open(kernel_traces["list"])
+    frees = trace.of("pmm_free")
+    first_snapshot = trace.others_named("pmm_snapshot")[0].position
+    victim = frees[frees["position"] > first_snapshot][3]
+    # a free of a run that lies inside the first snapshot's free extents
+    snap = trace.others_named("pmm_snapshot")[0]
+    data = bytearray(kernel_traces["list"].read_bytes())
+    offset = int(trace.offsets[victim["position"]])
+    struct.pack_into("<QI", data, offset + 16, int(snap.items["addr"][0]), 1)
+    bad = tmp_path / "bad.pstrace"
+    bad.write_bytes(bytes(data))
+    bad_trace = BulkTrace.open(bad)
+    assert frag_bulk.replay(bad_trace) is None
+    with pytest.raises(TraceError) as error:
+        replay_series(bad_trace)
+    assert error.value.offset == offset and "already partly free" in str(error.value)
