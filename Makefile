@@ -217,6 +217,7 @@ $(PROTO_PY): analyzer/proto/pagescope_perfetto.proto
 
 report:
 	@$(DEPS) all
+	@mkdir -p $(BUILD)/report
 	@echo "report: [1/5] building the kernel and the Perfetto protobuf module"
 	@$(MAKE) --no-print-directory $(KERNEL_ELF) $(PROTO_PY) >$(BUILD)/report-build.log 2>&1 \
 		|| { tail -n 30 $(BUILD)/report-build.log; exit 1; }
