@@ -153,9 +153,9 @@ class BulkTrace:
               and not (types[:-1] == end_id).any())
         continued = FORMAT.constants["TRACE_FLAG_CONTINUED"]
         if ok:
-            kinds_fixed = np.array([FORMAT.events_by_id.get(t) is not None and
-                                    FORMAT.events_by_id[t].kind == "fixed" for t in range(256)])
-            ok = not (kinds_fixed[types] & ((h["flags"] & continued) != 0)).any()
+            not_array = np.array([FORMAT.events_by_id.get(t) is None or
+                                  FORMAT.events_by_id[t].kind != "array" for t in range(256)])
+            ok = not (not_array[types] & ((h["flags"] & continued) != 0)).any()
         if ok:
             ok = self._check_totals(types, lengths)
         if not ok:
