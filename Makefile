@@ -44,9 +44,12 @@ HOSTCC ?= gcc
 # is position-independent code (-fpie, small model): every reference is RIP-relative, which works
 # because all of the image lies within 2 GiB of itself, and the static link fixes the address.
 # kernel/arch/amd64/visibility.h makes declarations hidden too, so no reference goes through a GOT.
+# The arch-free core reaches the machine's page-table encoding as <machine/pte.h> (the only
+# machine header it may include; scripts/check-layering.sh), found through this directory.
+MACHINE_INCLUDE := -Ikernel/arch/amd64/include
 KCFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -fno-builtin-printf \
 	-mno-red-zone -mgeneral-regs-only -fpie -fvisibility=hidden -fno-stack-protector \
-	-fno-omit-frame-pointer -fno-asynchronous-unwind-tables -fno-plt -I. -MMD -MP \
+	-fno-omit-frame-pointer -fno-asynchronous-unwind-tables -fno-plt -I. $(MACHINE_INCLUDE) -MMD -MP \
 	-include kernel/arch/amd64/visibility.h
 KASFLAGS := -g -I. -MMD -MP -D__ASSEMBLY__
 KLDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack --no-dynamic-linker \
@@ -61,14 +64,15 @@ KERNEL_SRCS := $(SHARED_SRCS) $(wildcard kernel/core/*.c kernel/arch/amd64/*.c k
 KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS))
 
 # --- host builds of the arch-free core -------------------------------------------------------
-HOST_CFLAGS := -std=gnu11 -g -Wall -Wextra -Werror -DPAGESCOPE_HOST -I. -MMD -MP
+HOST_CFLAGS := -std=gnu11 -g -Wall -Wextra -Werror -DPAGESCOPE_HOST -I. $(MACHINE_INCLUDE) -MMD -MP
 HOST_SAN := -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-HOST_TEST_SRCS := $(SHARED_SRCS) $(wildcard tests/host/*.c)
+HOST_TEST_SRCS := $(SHARED_SRCS) kernel/core/options.c $(wildcard tests/host/*.c)
 HOST_TEST_OBJS := $(patsubst %,$(BUILD)/host-test/%.o,$(HOST_TEST_SRCS))
 HOST_TESTS := $(BUILD)/host-tests
 
 # Benchmarks: each benchmarks/bench_*.c is one program, optimised and without sanitizers.
-BENCH_LIB_SRCS := $(filter-out kernel/lib/testing.c,$(SHARED_SRCS)) tests/host/mm_env_host.c
+BENCH_LIB_SRCS := $(filter-out kernel/lib/testing.c,$(SHARED_SRCS)) tests/host/mm_env_host.c \
+	tests/host/host_regions.c
 BENCH_LIB_OBJS := $(patsubst %,$(BUILD)/host-bench/%.o,$(BENCH_LIB_SRCS))
 BENCH_PROGS := $(patsubst benchmarks/%.c,$(BUILD)/bench/%,$(wildcard benchmarks/bench_*.c))
 
@@ -82,7 +86,7 @@ iso: $(KERNEL_ISO)
 
 help:
 	@echo "make             build $(KERNEL_ELF) and $(KERNEL_ISO)"
-	@echo "make run         boot in QEMU (MEM=$(MEM) ARGS='$(ARGS)' CPU=$(CPU) QEMU_FLAGS=...); exit status = kernel's"
+	@echo "make run         boot in QEMU (MEM=$(MEM) ARGS='$(ARGS)' CPU=$(CPU) QEMU_FLAGS=...); last line: pagescope: exit status N (meaning)"
 	@echo "make gdb         boot halted with a gdb stub on :1234 and attach gdb with symbols"
 	@echo "make test        host C tests, Python tests, QEMU boot tests"
 	@echo "make trace       boot with tracing, capture the event stream (OUT=, VMM=, ICOUNT=1), check it"
@@ -115,7 +119,17 @@ $(BUILD)/build_id.h: FORCE
 $(BUILD)/kernel/kernel/core/main.c.o: $(BUILD)/build_id.h
 FORCE:
 
-$(KERNEL_ELF): $(KERNEL_OBJS) kernel/arch/amd64/kernel.ld
+# A linked program depends on its list of sources, not only on the sources: when one is deleted
+# (a test removed) no remaining object is newer than the program, yet it must be relinked without
+# it. Each list is rewritten only when it changes, like the build id.
+$(BUILD)/%.sources: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(SOURCES_OF_$*)' > $@.tmp
+	@cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@
+SOURCES_OF_kernel = $(KERNEL_SRCS)
+SOURCES_OF_host-tests = $(HOST_TEST_SRCS)
+
+$(KERNEL_ELF): $(KERNEL_OBJS) kernel/arch/amd64/kernel.ld $(BUILD)/kernel.sources
 	$(call say,LD,$@)
 	$(Q)$(KLD) $(KLDFLAGS) -o $@ $(KERNEL_OBJS)
 
@@ -141,11 +155,12 @@ $(BUILD)/host-test/%.c.o: %.c
 	$(call say,HOSTCC,$<)
 	$(Q)$(HOSTCC) $(HOST_CFLAGS) $(HOST_SAN) -c $< -o $@
 
-$(HOST_TESTS): $(HOST_TEST_OBJS)
+$(HOST_TESTS): $(HOST_TEST_OBJS) $(BUILD)/host-tests.sources
 	$(call say,LINK,$@)
-	$(Q)$(HOSTCC) $(HOST_SAN) -o $@ $^ -lm
+	$(Q)$(HOSTCC) $(HOST_SAN) -o $@ $(HOST_TEST_OBJS) -lm
 
 test-host: $(HOST_TESTS)
+	scripts/check-layering.sh
 	$(HOST_TESTS)
 
 test-python:
@@ -184,7 +199,7 @@ bench-host: $(BENCH_PROGS)
 # libFuzzer (clang) over the boot inputs a loader controls: multiboot2 info and the memory map.
 FUZZ_SECONDS ?= 60
 FUZZ_SRCS := tests/fuzz/fuzz_boot_input.c kernel/boot/multiboot2.c kernel/lib/format.c \
-	kernel/lib/string.c kernel/mm/pmm.c kernel/mm/pmm_memory_map.c kernel/mm/owner.c \
+	kernel/lib/string.c kernel/mm/pmm.c kernel/mm/pmm_memory_map.c \
 	$(wildcard kernel/trace/*.c) tests/host/mm_env_host.c
 $(BUILD)/fuzz/fuzz_boot_input: $(FUZZ_SRCS)
 	@mkdir -p $(dir $@)
