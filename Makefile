@@ -221,7 +221,7 @@ fuzz: $(BUILD)/fuzz/fuzz_boot_input
 # committed headline plots in results/. No test suite runs here: that is `make test`.
 REPORT_DIR := results/report
 REPORT_WORKLOAD := test
-HEADLINE_PLOTS := unusable_index bookkeeping work memory_strip
+HEADLINE_PLOTS := unusable_index bookkeeping_bytes work memory_strip
 PROTO_PY := $(BUILD)/proto/pagescope_perfetto_pb2.py
 
 $(PROTO_PY): analyzer/proto/pagescope_perfetto.proto

@@ -7,7 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-PAGE_SHIFT = 12
+
+
+def _pages(a):
+    """4 KiB pages per mapping (page_size 0 = 4 KiB, 1 = 2 MiB, 2 = 1 GiB)."""
+    return np.left_shift(1, 9 * a["page_size"].astype(np.int64))
 
 
 @dataclass
@@ -63,8 +67,7 @@ def running_totals(trace):
     for context in sorted(set(maps["context"].tolist()) | set(unmaps["context"].tolist())):
         m, u = maps[maps["context"] == context], unmaps[unmaps["context"] == context]
         out.append(_cumulative(f"mapped pages ctx{context}", "pages", [
-            (m["position"], np.left_shift(1, m["page_shift"].astype(np.int64) - PAGE_SHIFT)),
-            (u["position"], -np.left_shift(1, u["page_shift"].astype(np.int64) - PAGE_SHIFT))]))
+            (m["position"], _pages(m)), (u["position"], -_pages(u))]))
     out.extend(bookkeeping_steps(trace))
     return out
 

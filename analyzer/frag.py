@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .events import FORMAT
 from .reader import TraceError
 from .replay import PAGE, FreeSet
 
@@ -261,6 +262,12 @@ def replay_series_stepwise(trace, samples_wanted=SAMPLES_WANTED):
     return series
 
 
+def region_name(context, region):
+    """A region's name from events.def (context 0 is the kernel's; others are user contexts)."""
+    names = FORMAT.values["kernel_region" if context == 0 else "user_region"]
+    return names.get(region, f"region{region}")
+
+
 def _columns(array):
     return {name: array[name].tolist() for name in array.dtype.names
             if name not in ("timestamp",)}
@@ -277,7 +284,7 @@ def csv_header():
 
 def write_csv(series, trace, out):
     """One row per sample and scope: a physical zone ("phys:DMA32") or a virtual region of a
-    context ("virt:ctx3:region1"); the buddy and index columns are empty for virtual rows."""
+    context ("virt:ctx0:kernel-heap"); the buddy and index columns are empty for virtual rows."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(csv_header())
     times = trace.time_ns([s.timestamp for s in series.samples])
@@ -289,5 +296,6 @@ def write_csv(series, trace, out):
                             z.blocks.tolist() + [f"{v:.4f}" for v in z.unusable] +
                             [f"{v:.4f}" for v in z.fragmentation])
         for (context, region), (pages, ranges, largest) in sorted(s.virtual.items()):
-            writer.writerow(lead + [f"virt:ctx{context}:region{region}", pages, ranges, largest] +
+            writer.writerow(lead + [f"virt:ctx{context}:{region_name(context, region)}", pages,
+                                    ranges, largest] +
                             blank)

@@ -36,13 +36,18 @@ def _pfn(a, name):
     return a[name] >> 12
 
 
+def _page_bytes(a):
+    """The mapping's page size in bytes (page_size is 0 = 4 KiB, 1 = 2 MiB, 2 = 1 GiB)."""
+    return np.left_shift(np.uint64(4096), (9 * a["page_size"].astype(np.uint64)))
+
+
 def _order(a):
     """Linux's order of a request of nr_pages: the smallest o with 2^o >= pages."""
     pages = np.maximum(a["pages"].astype(np.float64), 1)
     return np.ceil(np.log2(pages)).astype(np.int64)
 
 
-OWNER_NAMES = [FORMAT.owners.get(i, str(i)) for i in range(256)]
+OWNER_NAMES = [FORMAT.values["owner"].get(i, str(i)) for i in range(256)]
 
 
 def _owner(a):
@@ -67,11 +72,11 @@ EVENT_ANNOTATIONS = {
     "vmm_reserve_fail": ("vmm", [("nr_pages", "pages", "u"), ("work", "work", "u"),
                                  ("region", "region", "u"), ("align_log2", "align_log2", "u")]),
     "vmm_map": ("vmm", [("addr", "virt", "p"), ("pfn", lambda a: _pfn(a, "phys"), "u"),
-                        ("page_shift", "page_shift", "u"), ("flags", "flags", "u")]),
+                        ("page_bytes", _page_bytes, "u"), ("flags", "flags", "u")]),
     "vmm_unmap": ("vmm", [("addr", "virt", "p"), ("pfn", lambda a: _pfn(a, "phys"), "u"),
-                          ("page_shift", "page_shift", "u"), ("flags", "flags", "u")]),
+                          ("page_bytes", _page_bytes, "u"), ("flags", "flags", "u")]),
     "vmm_protect": ("vmm", [("addr", "virt", "p"), ("pfn", lambda a: _pfn(a, "phys"), "u"),
-                            ("page_shift", "page_shift", "u"), ("flags", "flags", "u")]),
+                            ("page_bytes", _page_bytes, "u"), ("flags", "flags", "u")]),
     "pt_alloc": ("page tables", [("pfn", lambda a: _pfn(a, "phys"), "u"), ("level", "level", "u"),
                                  ("context", "context", "u")]),
     "pt_free": ("page tables", [("pfn", lambda a: _pfn(a, "phys"), "u"), ("level", "level", "u"),

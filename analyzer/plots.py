@@ -15,7 +15,7 @@ from matplotlib.patches import Patch  # noqa: E402
 
 from . import counters  # noqa: E402
 from .events import FORMAT  # noqa: E402
-from .frag import ORDERS  # noqa: E402
+from .frag import ORDERS, region_name  # noqa: E402
 from .perfetto import present_zones  # noqa: E402
 
 BACKEND_STYLE = {"pagetable": ("tab:blue", "-"), "list": ("tab:orange", "--")}
@@ -121,7 +121,7 @@ def memory_strip(runs, out_dir, width=1600):
     alloc_at, freed_at, addr, pages, owner = _live_allocations(trace)
     high = max([r[1] for _, _, runs_ in ends for r in runs_[-1:]] +
                [int((addr + pages * 4096).max()) if len(addr) else 0] + [1])
-    owners = sorted(FORMAT.owners)
+    owners = sorted(FORMAT.values["owner"])
     free_color = len(owners)
     image = np.full((max(1, len(ends)), width), free_color + 1, dtype=np.int64)  # unknown
     scale = width / high
@@ -144,7 +144,7 @@ def memory_strip(runs, out_dir, width=1600):
     ax.set_ylabel("phase end")
     ax.set_title(f"Physical memory by owner at each phase end ({backend(trace)})")
     used = sorted(set(np.unique(image).tolist()))
-    handles = [Patch(color=palette[i], label=(FORMAT.owners[owners[i]] if i < len(owners) else
+    handles = [Patch(color=palette[i], label=(FORMAT.values["owner"][owners[i]] if i < len(owners) else
                                               "free" if i == free_color else "not traced"))
                for i in used]
     ax.legend(handles=handles, fontsize=7, ncol=min(6, len(handles)), loc="upper center",
@@ -170,8 +170,8 @@ def bookkeeping(runs, out_dir):
     ax.set_xlabel("time since trace start (ms)")
     ax.set_ylabel("bookkeeping (KiB)")
     ax.legend()
-    _save(fig, out_dir, "bookkeeping")
-    return Figure("bookkeeping", "Bookkeeping bytes: page-table vs list",
+    _save(fig, out_dir, "bookkeeping_bytes")
+    return Figure("bookkeeping_bytes", "Bookkeeping bytes: page-table vs list",
                   "Memory each backend needs for its bookkeeping, as the kernel reports it at "
                   "every snapshot: page-table = tables that exist only for reservations; list = "
                   "its records.")
@@ -207,9 +207,9 @@ def virtual_holes(runs, out_dir):
         for key in keys:
             values = [s.virtual.get(key, (0, 0, 0)) for s in series.samples]
             axes[0].plot(t, [v[1] for v in values], line, color=color, alpha=0.8,
-                         label=f"{backend(trace)} region {key[1]}")
+                         label=f"{backend(trace)} {region_name(*key)}")
             axes[1].plot(t, [max(v[2], 1) * 4096 / 2**20 for v in values], line, color=color,
-                         alpha=0.8, label=f"{backend(trace)} region {key[1]}")
+                         alpha=0.8, label=f"{backend(trace)} {region_name(*key)}")
     axes[0].set_title("Free ranges per kernel region")
     axes[0].set_ylabel("free ranges (count)")
     axes[1].set_title("Largest hole per kernel region")
@@ -245,7 +245,7 @@ def largest_free(runs, out_dir):
 
 ALL = (unusable_index, buddy_heatmap, memory_strip, bookkeeping, work_distribution,
        virtual_holes, largest_free)
-HEADLINE = ("unusable_index", "bookkeeping", "work", "memory_strip")
+HEADLINE = ("unusable_index", "bookkeeping_bytes", "work", "memory_strip")
 
 
 def draw_all(runs, out_dir):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import compare, plots
+from . import compare, plots, verdict
 from .perfetto import present_zones
 
 
@@ -52,26 +52,43 @@ def headline_figures(runs):
     return figures
 
 
-def verdict_section(figures):
-    """The report's opening section, from the measured figures. Until a verdict is written it
-    states only what the figures say: which backend needed less bookkeeping and less work."""
-    names = list(figures)
-    if len(names) < 2:
-        return ("<p>One trace only: no comparison. Run <code>make report</code> for both "
-                "backends.</p>")
-    a, b = names[:2]
-    fa, fb = figures[a], figures[b]
+def workload_name(trace):
+    """The workload a trace ran: its scenario= word, else the kernel's test boot."""
+    for word in trace.header.cmdline.split():
+        if word.startswith("scenario="):
+            return word[len("scenario="):]
+    return "test"
 
-    def less(key, unit):
-        x, y = fa[key], fb[key]
-        if x == y:
-            return f"equal {key} ({_fmt(x)}{unit})"
-        winner, lo, hi = (a, x, y) if x < y else (b, y, x)
-        return f"<b>{winner}</b> has the lower {key}: {_fmt(lo)}{unit} vs {_fmt(hi)}{unit}"
 
-    return ("<ul>" + "".join(f"<li>{less(key, unit)}</li>" for key, unit in (
-        ("peak bookkeeping bytes", " B"), ("median work per reserve", ""),
-        ("max work per reserve", ""), ("median work per release", ""))) + "</ul>")
+def measured_figures(runs):
+    """The verdict's Figures (analyzer/verdict.py) that these traces measure: each backend's
+    peak bookkeeping bytes per workload, from the kernel's vmm_bookkeeping events."""
+    peaks = {}
+    for trace, _ in runs:
+        steps = plots.counters.bookkeeping_steps(trace)
+        if steps:
+            positions = np.unique(np.concatenate([s.positions for s in steps]))
+            peak = int(sum(s.at(positions) for s in steps).max())
+            peaks.setdefault(workload_name(trace), {})[plots.backend(trace)] = peak
+    return verdict.Figures(bookkeeping_peak=peaks)
+
+
+def verdict_section(figures, out_dir):
+    """The report's opening section: every claim of the seed's page-table vs list table with
+    the verdict analyzer/verdict.py computes from `figures` (claims these traces do not measure
+    say so), and a one-paragraph summary."""
+    results = verdict.verdicts(figures)
+    rows = []
+    for v in results:
+        plot = (f"<a href='{html.escape(v.plot)}'>plot</a>"
+                if v.plot and (Path(out_dir) / v.plot).exists() else "")
+        rows.append("<tr>" + "".join(f"<td>{html.escape(str(x))}</td>" for x in (
+            v.topic, v.backend, v.claim, v.outcome, v.figure,
+            v.rule + (f" Depends on {v.depends_on}." if v.depends_on else ""))) +
+            f"<td>{plot}</td></tr>")
+    return (f"<p>{html.escape(verdict.summary_paragraph(results))}</p>"
+            "<table><tr><th>topic</th><th>backend</th><th>claim</th><th>verdict</th>"
+            "<th>figure</th><th>rule</th><th></th></tr>" + "".join(rows) + "</table>")
 
 
 def _what_ran(runs, command_line):
@@ -126,7 +143,7 @@ def write_report(runs, out_dir, command_line, extra_files=()):
         shutil.copyfile(f, out_dir / Path(f).name)
     links = sorted(p.name for p in out_dir.iterdir() if p.suffix in (".pstrace", ".pftrace"))
     body = [f"<h1>pagescope report</h1>",
-            "<h2 id='verdict'>Verdict</h2>", verdict_section(figures),
+            "<h2 id='verdict'>Verdict</h2>", verdict_section(measured_figures(runs), out_dir),
             "<h2>What ran</h2>", _what_ran(runs, command_line),
             "<h2>Headline figures</h2>", _headline_table(figures)]
     if links:
