@@ -173,8 +173,8 @@ def bookkeeping(runs, out_dir):
     _save(fig, out_dir, "bookkeeping_bytes")
     return Figure("bookkeeping_bytes", "Bookkeeping bytes: page-table vs list",
                   "Memory each backend needs for its bookkeeping, as the kernel reports it at "
-                  "every snapshot: page-table = tables that exist only for reservations; list = "
-                  "its records.")
+                  "every snapshot: page-table = table pages that hold reservations and map nothing; "
+                  "list = its state and record pages.")
 
 
 def work_distribution(runs, out_dir):

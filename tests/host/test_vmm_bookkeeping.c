@@ -221,3 +221,17 @@ TEST(vmm_bookkeeping_pagetable_counts_tables_that_only_hold_reservations)
 	EXPECT_EQ(vmm_bookkeeping_bytes(&b.user), before);
 	book_fini(&b);
 }
+
+/* A reservation mapped with large pages leaves no table that maps nothing: 0 bytes more. */
+TEST(vmm_bookkeeping_pagetable_large_page_mapping_costs_nothing_extra)
+{
+	struct book b;
+	ASSERT_TRUE(book_init(&b, VMM_BACKEND_PAGETABLE, book_regions, ARRAY_SIZE(book_regions)));
+	uint64_t before = vmm_bookkeeping_bytes(&b.user);
+	ASSERT_TRUE(book_reserve(&b, 0, 1024, 512));
+	EXPECT_EQ(vmm_map(&b.user, b.addr[0], DATA_PA, 2, PT_PAGE_2M, PT_READ | PT_USER), VM_OK);
+	testing_note("tables %llu, bookkeeping %llu -> %llu", (unsigned long long)b.user.pt.table_pages,
+		     (unsigned long long)before, (unsigned long long)vmm_bookkeeping_bytes(&b.user));
+	EXPECT_EQ(vmm_bookkeeping_bytes(&b.user), before);
+	book_fini(&b);
+}
