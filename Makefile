@@ -220,7 +220,8 @@ fuzz: $(BUILD)/fuzz/fuzz_boot_input
 # report into results/report/ (index.html, plots, both .pstrace and .pftrace) and refresh the
 # committed headline plots in results/. No test suite runs here: that is `make test`.
 REPORT_DIR := results/report
-REPORT_WORKLOAD := test
+# The workload: SCENARIO=name boots `scenario=name` (see `make trace`); empty = the `test` boot.
+REPORT_WORKLOAD = $(if $(SCENARIO),scenario=$(SCENARIO),test)
 HEADLINE_PLOTS := unusable_index bookkeeping_bytes work memory_strip
 PROTO_PY := $(BUILD)/proto/pagescope_perfetto_pb2.py
 
@@ -238,7 +239,7 @@ report:
 		|| { tail -n 30 $(BUILD)/report-build.log; exit 1; }
 	@for backend in pagetable list; do \
 		echo "report: [$$( [ $$backend = pagetable ] && echo 2 || echo 3 )/5] booting '$(REPORT_WORKLOAD)' with vmm=$$backend, capturing $(BUILD)/report/$$backend.pstrace"; \
-		$(MAKE) --no-print-directory trace ICOUNT=1 VMM=$$backend \
+		$(MAKE) --no-print-directory trace ICOUNT=1 VMM=$$backend SCENARIO=$(SCENARIO) \
 			OUT=$(BUILD)/report/$$backend.pstrace >$(BUILD)/report-$$backend.log 2>&1 \
 			|| { tail -n 30 $(BUILD)/report-$$backend.log; exit 1; }; \
 	done

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from . import compare, plots, verdict
+from .events import REPO_ROOT
 from .perfetto import present_zones
 
 
@@ -150,6 +151,10 @@ def write_report(runs, out_dir, command_line, extra_files=()):
         body.append("<p>Traces (open a <code>.pftrace</code> in ui.perfetto.dev): " +
                     ", ".join(f"<a href='{html.escape(n)}'>{html.escape(n)}</a>" for n in links) +
                     "</p>")
+    bench = REPO_ROOT / "results" / "bench"
+    if (bench / "README.md").exists() and out_dir.resolve().parent == bench.parent:
+        body.append("<p>Benchmarks (instruction counts per operation, both backends): "
+                    "<a href='../bench/README.md'>results/bench</a></p>")
     body.append("<h2>Plots</h2>")
     for fig in figures_drawn:
         body.append(f"<figure id='{fig.name}'><h3>{html.escape(fig.title)}</h3>"
