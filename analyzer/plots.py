@@ -42,6 +42,12 @@ def _times_ms(trace, positions):
     return trace.time_ns(trace.headers["timestamp"][positions]) / 1e6
 
 
+def _legend(ax, **options):
+    """A legend when the axes have labelled lines (a trace may have nothing to draw)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**options)
+
+
 def _save(fig, out_dir, name):
     fig.tight_layout()
     fig.savefig(out_dir / f"{name}.png", dpi=110)
@@ -66,7 +72,7 @@ def unusable_index(runs, out_dir):
         ax.set_xlabel("time since trace start (ms)")
         ax.set_ylabel("unusable index (0-1)")
         ax.set_ylim(-0.02, 1.02)
-        ax.legend(fontsize=7, loc="best")
+        _legend(ax, fontsize=7, loc="best")
     _save(fig, out_dir, "unusable_index")
     return Figure("unusable_index", "Unusable free space index over time",
                   "Linux's unusable free space index per zone (orders 9 and 3, both backends): "
@@ -169,7 +175,7 @@ def bookkeeping(runs, out_dir):
     ax.set_title("VMM bookkeeping memory over time (all contexts)")
     ax.set_xlabel("time since trace start (ms)")
     ax.set_ylabel("bookkeeping (KiB)")
-    ax.legend()
+    _legend(ax)
     _save(fig, out_dir, "bookkeeping_bytes")
     return Figure("bookkeeping_bytes", "Bookkeeping bytes: page-table vs list",
                   "Memory each backend needs for its bookkeeping, as the kernel reports it at "
@@ -190,7 +196,7 @@ def work_distribution(runs, out_dir):
         ax.set_title(f"Work per {kind.split('_')[1]}")
         ax.set_xlabel("entries or records visited (log)")
         ax.set_ylabel("fraction of operations (CDF)")
-        ax.legend()
+        _legend(ax)
     _save(fig, out_dir, "work")
     return Figure("work", "Work per reserve and release",
                   "Cumulative distribution of the entries (page-table) or records (list) each "
@@ -217,8 +223,7 @@ def virtual_holes(runs, out_dir):
     axes[1].set_yscale("log")
     for ax in axes:
         ax.set_xlabel("time since trace start (ms)")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=6)
+        _legend(ax, fontsize=6)
     _save(fig, out_dir, "virtual_holes")
     return Figure("virtual_holes", "Virtual address space: free ranges and largest hole",
                   "Per region of the kernel context, both backends: they place every request "
@@ -236,7 +241,7 @@ def largest_free(runs, out_dir):
     ax.set_title("Largest contiguous physical run that would succeed")
     ax.set_xlabel("time since trace start (ms)")
     ax.set_ylabel("largest free extent (MiB)")
-    ax.legend()
+    _legend(ax)
     _save(fig, out_dir, "largest_free")
     return Figure("largest_free", "Largest free extent over time",
                   "The longest physically contiguous allocation that could succeed at each "
