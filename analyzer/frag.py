@@ -147,6 +147,7 @@ class FragSeries:
     samples: list = field(default_factory=list)
     events_replayed: int = 0
     phase_ends: list = field(default_factory=list)  # (position, phase name, pmm free runs)
+    final_virtual: dict = field(default_factory=dict)  # (context, region) -> free runs at the end
 
 
 def replay_series(trace, samples_wanted=SAMPLES_WANTED):
@@ -259,6 +260,7 @@ def replay_series_stepwise(trace, samples_wanted=SAMPLES_WANTED):
         if since_sample >= every:
             since_sample = 0
             sample(pos)
+    series.final_virtual = {key: free.runs() for key, free in virtual.items()}
     return series
 
 

@@ -225,6 +225,11 @@ def _series(trace, spaces, samples_wanted):
             if e.position > phys.active_from:
                 a, b = phys.runs_at(e.position)
                 series.phase_ends.append((e.position, e.text, list(zip(a.tolist(), b.tolist()))))
+    end = len(trace.headers)
+    for key, space in spaces.items():
+        if key != "phys" and space.active_until == end:
+            a, b = space.runs_at(end)
+            series.final_virtual[key[:2]] = list(zip(a.tolist(), b.tolist()))
     return series
 
 

@@ -231,6 +231,42 @@ def virtual_holes(runs, out_dir):
                   "a falling largest hole is virtual fragmentation.")
 
 
+def virtual_space(runs, out_dir, width=1600):
+    """Each region of the kernel context at the end of the trace: reserved (coloured) and free
+    (white) across the span from its lowest to its highest free or reserved address."""
+    trace, series = runs[0]
+    keys = sorted(k for k in series.final_virtual if k[0] == 0)
+    reserves = trace.of("vmm_reserve")
+    fig, ax = plt.subplots(figsize=(10, 0.5 * max(1, len(keys)) + 1.4))
+    image = np.zeros((max(1, len(keys)), width), dtype=np.int8)
+    labels = []
+    for row, key in enumerate(keys):
+        free = series.final_virtual[key]
+        mine = reserves[(reserves["context"] == key[0]) & (reserves["region"] == key[1])]
+        low = min([s for s, _ in free] + [int(a) for a in mine["addr"].tolist()])
+        high = max([e for _, e in free] + [int(a) + int(p) * 4096 for a, p in
+                                           zip(mine["addr"].tolist(), mine["pages"].tolist())])
+        scale = width / max(high - low, 1)
+        reserved = zip([low] + [e for _, e in free], [s for s, _ in free] + [high])
+        for start, end in reserved:  # the gaps between free runs, visible however small
+            if end > start:
+                lo = int((start - low) * scale)
+                image[row, lo:max(lo + 4, int((end - low) * scale))] = 1
+        labels.append(f"{region_name(*key)} ({(high - low) / 2**20:,.0f} MiB)")
+    ax.imshow(image, aspect="auto", interpolation="nearest", vmin=0, vmax=1,
+              cmap=ListedColormap([(1, 1, 1), (0.17, 0.45, 0.7)]), extent=(0, 100, len(image) - 0.5,
+                                                                            -0.5))
+    ax.set_yticks(range(len(labels)))
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.set_xlabel("position in the region's used span (% of its bytes)")
+    ax.set_title(f"Kernel virtual address space by region at the end ({backend(trace)}); "
+                 "blue = reserved")
+    _save(fig, out_dir, "virtual_space")
+    return Figure("virtual_space", "Virtual address space per region",
+                  "Each kernel region at the end of the trace: blue is reserved, white is free; "
+                  "white gaps inside blue are holes a large reservation cannot use.")
+
+
 def largest_free(runs, out_dir):
     fig, ax = plt.subplots(figsize=(9, 3.6))
     for trace, series in runs:
@@ -249,7 +285,7 @@ def largest_free(runs, out_dir):
 
 
 ALL = (unusable_index, buddy_heatmap, memory_strip, bookkeeping, work_distribution,
-       virtual_holes, largest_free)
+       virtual_holes, virtual_space, largest_free)
 HEADLINE = ("unusable_index", "bookkeeping_bytes", "work", "memory_strip")
 
 

@@ -99,6 +99,8 @@ def _same_series(a, b):
                                      for z, v in y.zones.items()}
     assert [(p, n, [tuple(map(int, r)) for r in runs]) for p, n, runs in a.phase_ends] == \
         [(p, n, [tuple(map(int, r)) for r in runs]) for p, n, runs in b.phase_ends]
+    assert {k: [tuple(map(int, r)) for r in v] for k, v in a.final_virtual.items()} == \
+        {k: [tuple(map(int, r)) for r in v] for k, v in b.final_virtual.items()}
 
 
 @pytest.mark.parametrize("backend", ["pagetable", "list"])
