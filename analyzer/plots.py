@@ -284,8 +284,37 @@ def largest_free(runs, out_dir):
                   "moment: drops show memory being cut up.")
 
 
+def fragment_result(runs, out_dir):
+    """The fragment scenario's probes: per zone request, the largest run that still succeeded
+    beside the largest free extent and all free pages, per backend."""
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    names = FORMAT.values["alloc_zone"]
+    width = 0.8 / (3 * max(1, len(runs)))
+    for n, (trace, _) in enumerate(runs):
+        color, _ = _style(trace)
+        results = trace.of("fragment_result")
+        x = np.arange(len(results))
+        for k, (field_name, alpha, label) in enumerate((
+                ("largest_pages", 1.0, "largest run that succeeded"),
+                ("largest_free_extent", 0.6, "largest free extent"),
+                ("free_pages", 0.3, "free pages"))):
+            ax.bar(x + (3 * n + k) * width, results[field_name].astype(float) * 4096 / 2**20,
+                   width, color=color, alpha=alpha, label=f"{backend(trace)}: {label}")
+        ax.set_xticks(x + 0.4 - width / 2)
+        ax.set_xticklabels([f"zone request {names.get(int(z), z)}" for z in results["zone"]])
+    ax.set_yscale("log")
+    ax.set_ylabel("MiB (log)")
+    ax.set_title("Fragment scenario: largest contiguous run that still succeeds")
+    _legend(ax, fontsize=7)
+    _save(fig, out_dir, "fragment_result")
+    return Figure("fragment_result", "Largest contiguous run after the fragment scenario",
+                  "After the scenario frees a pattern, the largest run each zone request still "
+                  "got (dark) beside the largest free extent and all free memory: the gap "
+                  "between the last two is what fragmentation costs.")
+
+
 ALL = (unusable_index, buddy_heatmap, memory_strip, bookkeeping, work_distribution,
-       virtual_holes, virtual_space, largest_free)
+       virtual_holes, virtual_space, largest_free, fragment_result)
 HEADLINE = ("unusable_index", "bookkeeping_bytes", "work", "memory_strip")
 
 
