@@ -24,6 +24,7 @@ static void snapshot_context(void *cookie, struct vmm_context *ctx)
 		vmm_for_each_free_run(ctx, r, snapshot_vmm_run, NULL);
 		trace_vmm_snapshot_end();
 	}
+	trace_vmm_bookkeeping(vmm_bookkeeping_bytes(ctx), ctx->pt.trace_context);
 }
 
 static void snapshot_allocators(void)
