@@ -90,6 +90,8 @@ class Check:
         out.write(f"replay      {report.events_replayed} allocator events replayed "
                   f"({report.vmm_events_replayed} virtual), {report.snapshots_checked} "
                   "snapshots checked\n")
+        out.write(f"paired      {report.events_paired} frees, unmaps, protections and switches "
+                  "matched to what they undo\n")
         out.write(f"unchecked   {report.events_unchecked} events (before the first pmm snapshot "
                   "or after lost events)\n")
         if problems:

@@ -13,6 +13,12 @@ emits each event"), so replaying the events must give every snapshot exactly. Tw
     back exactly one whole reservation, and vmm_brk announces that the next reserve or release
     of that context grows or shrinks the heap reservation instead.
 
+Objects handed out and taken back are paired like reservations: every pmm_free, kfree,
+slab_free, pt_free and vmm_unmap must undo one earlier pmm_alloc, kmalloc, slab_alloc, pt_alloc
+or vmm_map with the same fields (a destroyed context's mappings go with it); vmm_protect must hit
+a mapping; context_switch must leave the context the previous one entered; ids of contexts and
+slab caches go in creation order.
+
 What the snapshots must be, and are checked to be:
   - at each phase boundary (phase_begin followed by, or phase_end preceded by, a pmm_snapshot):
     one vmm_snapshot per region of every context the kernel's table of live contexts holds (the
@@ -160,6 +166,7 @@ class ReplayReport:
     snapshots_checked: int = 0
     events_replayed: int = 0  # pmm and vmm events applied to a known state
     vmm_events_replayed: int = 0
+    events_paired: int = 0  # frees, unmaps, protects and switches matched to what they undo
     events_unchecked: int = 0  # pmm/vmm events met while the state was unknown
     contexts_created: int = 0
     contexts_checked: int = 0  # replayed from creation and compared with a snapshot
@@ -182,6 +189,13 @@ class Replay:
         self.declaring = None  # Context whose vmm_region events are being read
         self.pending_brk = None  # (context, region, base, old_pages, new_pages)
         self.recent_vmm_snapshots = deque(maxlen=64)  # (context, region, event index)
+        self.pmm_used = {}  # addr -> (pages, owner) of each pmm_alloc not yet freed
+        self.kmalloc_live = {}  # ptr -> given
+        self.slab_live = {}  # object -> cache
+        self.slab_caches = 0
+        self.table_pages = {}  # phys -> (context, level)
+        self.mappings = {}  # (context, virt) -> (phys, page_shift, flags)
+        self.active_context = 0
         self.phases = []  # [name, whether its phase_begin had snapshots]
         self.group = None  # the snapshot group being read: {"role", "keys", "name"}
         self.after_phase_begin = None  # name, when the previous event was a phase_begin
@@ -263,10 +277,104 @@ class Replay:
         self._replayed(False)
 
     def on_pmm_alloc(self, e):
+        if e.align_log2 < 64 and e.addr % (PAGE << e.align_log2):
+            self.problem(e, f"{e.addr:#x} is not aligned to 2^{e.align_log2} pages")
+        self._take(e, self.pmm_used, e.addr, (e.pages, e.owner))
         self._pmm_change(e, True)
 
     def on_pmm_free(self, e):
+        self._give_back(e, self.pmm_used, e.addr, (e.pages, e.owner), "pages, owner")
         self._pmm_change(e, False)
+
+    # ---- objects paired with what undoes them ----------------------------------------------
+
+    def _take(self, e, ledger, key, value):
+        if key in ledger:
+            self.problem(e, f"{_key_text(key)} is handed out twice")
+        ledger[key] = value
+
+    def _give_back(self, e, ledger, key, value, names, remove=True):
+        """Checks that `key` was handed out with `value`; removes it when `remove`."""
+        held = ledger.pop(key, None) if remove else ledger.get(key)
+        if held is None:
+            if self.lost:
+                self._unchecked()
+            else:
+                self.problem(e, f"{_key_text(key)} was never handed out")
+        elif held != value:
+            self.problem(e, f"{_key_text(key)} was handed out with {names} {held}, not {value}")
+        else:
+            self.report.events_paired += 1
+
+    def on_kmalloc(self, e):
+        if e.given < e.requested:
+            self.problem(e, f"gives {e.given} bytes for {e.requested} requested")
+        self._take(e, self.kmalloc_live, e.ptr, e.given)
+
+    def on_kfree(self, e):
+        self._give_back(e, self.kmalloc_live, e.ptr, e.given, "size")
+
+    def on_slab_cache_create(self, e):
+        if e.cache != self.slab_caches and not self.lost:
+            self.problem(e, f"cache ids go in creation order: expected {self.slab_caches}")
+        self.slab_caches = e.cache + 1
+
+    def on_slab_alloc(self, e):
+        if e.cache >= self.slab_caches and not self.lost:
+            self.problem(e, f"cache {e.cache} was never created")
+        self._take(e, self.slab_live, e.object, e.cache)
+
+    def on_slab_free(self, e):
+        self._give_back(e, self.slab_live, e.object, e.cache, "cache")
+
+    def on_pt_alloc(self, e):
+        if e.phys % PAGE or not 1 <= e.level <= 4:
+            self.problem(e, f"table page {e.phys:#x} at level {e.level}")
+        elif self.pmm is not None and self.pmm.covers(e.phys):
+            self.problem(e, f"table page {e.phys:#x} is free in the pmm")
+        self._take(e, self.table_pages, e.phys, (e.context, e.level))
+
+    def on_pt_free(self, e):
+        self._give_back(e, self.table_pages, e.phys, (e.context, e.level), "context, level")
+
+    def _check_leaf(self, e):
+        size = 1 << e.page_shift
+        if e.page_shift not in (12, 21, 30) or e.virt % size or e.phys % size:
+            self.problem(e, f"{e.virt:#x} -> {e.phys:#x} is not a {e.page_shift}-bit page")
+            return False
+        ctx = self.contexts.get(e.context)
+        if ctx is not None and not ctx.learned and not any(
+                r.base <= e.virt and e.virt + size <= r.end for r in ctx.regions):
+            self.problem(e, f"{e.virt:#x} lies outside every region of context {e.context}")
+            return False
+        return True
+
+    def on_vmm_map(self, e):
+        if self._check_leaf(e):
+            self._take(e, self.mappings, (e.context, e.virt), (e.phys, e.page_shift, e.flags))
+
+    def on_vmm_unmap(self, e):
+        if self._check_leaf(e):
+            self._give_back(e, self.mappings, (e.context, e.virt),
+                            (e.phys, e.page_shift, e.flags), "phys, page_shift, flags")
+
+    def on_vmm_protect(self, e):
+        key = (e.context, e.virt)
+        if self._check_leaf(e):
+            held = self.mappings.get(key)
+            self._give_back(e, self.mappings, key, (e.phys, e.page_shift, held and held[2]),
+                            "phys, page_shift, flags", remove=False)
+            if held is not None:
+                self.mappings[key] = (e.phys, e.page_shift, e.flags)
+
+    def on_context_switch(self, e):
+        if e.from_context != self.active_context and not self.lost:
+            self.problem(e, f"leaves context {e.from_context}, but {self.active_context} is active")
+        elif e.to_context not in self.contexts and not self.lost:
+            self.problem(e, f"enters context {e.to_context}, which is not live")
+        else:
+            self.report.events_paired += 1
+        self.active_context = e.to_context
 
     # ---- contexts ------------------------------------------------------------------------------
 
@@ -308,6 +416,8 @@ class Replay:
                 self.problem(e, f"context {e.context} is not live")
             return
         self.table_used -= ctx.in_table
+        for key in [k for k in self.mappings if k[0] == ctx.id]:
+            del self.mappings[key]  # pt_destroy drops what is still mapped, unlisted
         n = len(ctx.regions)
         recent = list(self.recent_vmm_snapshots)[-n:] if n else []
         expected = [(ctx.id, r) for r in range(n)]
@@ -503,6 +613,12 @@ class Replay:
                 region.free = None
                 region.reservations.clear()
                 region.exact = False
+
+
+def _key_text(key):
+    if isinstance(key, tuple):
+        return f"context {key[0]} page {key[1]:#x}"
+    return f"{key:#x}"
 
 
 def check_replay(events, offset_of=None):
