@@ -123,7 +123,26 @@ def decode_header(data, fmt=FORMAT):
         raise TraceError(f"header text is not UTF-8 ({e.reason})", layout.size + e.start) from None
     if "\0" in cmdline or "\0" in build_id:
         raise TraceError("header text contains a NUL byte", layout.size)
+    _check_cmdline_agrees(fields, cmdline, fmt, offsets)
     return StreamHeader(fields, cmdline, build_id), size
+
+
+# Kernel command-line words that choose a header value: word -> (header field, {value: name}).
+CMDLINE_HEADER_WORDS = {"vmm": ("vmm_backend", None),
+                        "trace": ("trace_mode", {"on": "lossless", "drop": "drop"})}
+
+
+def _check_cmdline_agrees(fields, cmdline, fmt, offsets):
+    """The header's boot configuration must be what the command line in it asked for."""
+    for word in cmdline.split():
+        key, _, value = word.partition("=")
+        if key in CMDLINE_HEADER_WORDS:
+            name, meaning = CMDLINE_HEADER_WORDS[key]
+            wanted = meaning.get(value, value) if meaning else value
+            actual = fmt.values[name][fields[name]]
+            if actual != wanted:
+                raise TraceError(f"header {name} is {actual}, but the command line says {word}",
+                                 offsets[name])
 
 
 def _field_offsets(layout):
@@ -142,6 +161,7 @@ class _TypeInfo(NamedTuple):
     fixed_length: int  # whole record length of a fixed event; 0 for strings and arrays
     min_length: int
     codec: object
+    item_size: int  # array events only
     record: type
     checks: tuple  # (field index, field name, {value: name}) of named-value fields
 
@@ -166,7 +186,8 @@ class TraceReader:
             self._types[type_id] = _TypeInfo(
                 et, et.name, et.kind,
                 header_size + et.payload_size if et.kind == "fixed" else 0,
-                header_size + et.payload_size, et.fields.codec, et.record, checks)
+                header_size + et.payload_size, et.fields.codec,
+                et.item.size if et.item else 0, et.record, checks)
 
     @classmethod
     def open(cls, path):
@@ -253,6 +274,10 @@ class TraceReader:
                                                                     offset + length], offset)
                 values = event
                 if flags & continued:
+                    if length + info.item_size <= record_max:
+                        raise TraceError(f"{info.name} part marked CONTINUED has room for more "
+                                         "items (the kernel fills every part but the last)",
+                                         offset)
                     open_parts.add(rtype)
                 else:
                     open_parts.discard(rtype)

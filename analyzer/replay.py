@@ -16,7 +16,8 @@ emits each event"), so replaying the events must give every snapshot exactly. Tw
 Objects handed out and taken back are paired like reservations: every pmm_free, kfree,
 slab_free, pt_free and vmm_unmap must undo one earlier pmm_alloc, kmalloc, slab_alloc, pt_alloc
 or vmm_map with the same fields (a destroyed context's mappings go with it); vmm_protect must hit
-a mapping; context_switch must leave the context the previous one entered; ids of contexts and
+a mapping; nothing may stay mapped in a released range, nor a page table in freed pages; a
+pmm_alloc of owner `pagetable` is followed by the pt_alloc of that page; context_switch must leave the context the previous one entered; ids of contexts and
 slab caches go in creation order.
 
 What the snapshots must be, and are checked to be:
@@ -31,8 +32,8 @@ Lost events (a `loss` record) make the state unknown: the pmm and every context 
 its next snapshot, and the events in between are counted as unchecked, never silently passed.
 """
 
-from bisect import bisect_right
-from collections import deque
+from bisect import bisect_left, bisect_right, insort
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
 from .events import FORMAT
@@ -40,6 +41,8 @@ from .summary import Problem
 
 PAGE = 4096
 SNAPSHOT_CONTEXTS_MAX = FORMAT.constants["TRACE_SNAPSHOT_CONTEXTS_MAX"]
+# A pmm_alloc of this owner is a page-table page: its pt_alloc comes next (FORMAT.md).
+PAGE_TABLE_OWNER = next(v for v, name in FORMAT.owners.items() if name == "pagetable")
 
 
 class FreeSet:
@@ -188,6 +191,8 @@ class Replay:
         self.index = 0  # events fed so far
         self.declaring = None  # Context whose vmm_region events are being read
         self.pending_brk = None  # (context, region, base, old_pages, new_pages)
+        self.heaps = {}  # (context, region) -> pages of the heap that vmm_brk events resized
+        self.pending_table = None  # address of a pmm_alloc for a page table, until its pt_alloc
         self.recent_vmm_snapshots = deque(maxlen=64)  # (context, region, event index)
         self.pmm_used = {}  # addr -> (pages, owner) of each pmm_alloc not yet freed
         self.kmalloc_live = {}  # ptr -> given
@@ -195,6 +200,7 @@ class Replay:
         self.slab_caches = 0
         self.table_pages = {}  # phys -> (context, level)
         self.mappings = {}  # (context, virt) -> (phys, page_shift, flags)
+        self.mapped = defaultdict(list)  # context -> sorted virts of its mappings
         self.active_context = 0
         self.phases = []  # [name, whether its phase_begin had snapshots]
         self.group = None  # the snapshot group being read: {"role", "keys", "name"}
@@ -217,6 +223,11 @@ class Replay:
         if self.pending_brk is not None and kind not in ("vmm_reserve", "vmm_release"):
             self.problem(e, "expected the vmm_reserve or vmm_release of the preceding vmm_brk")
             self.pending_brk = None
+        if self.pending_table is not None:
+            if kind != "pt_alloc" or e.phys != self.pending_table:
+                self.problem(e, f"expected the pt_alloc of the page-table page "
+                             f"{self.pending_table:#x} just allocated")
+            self.pending_table = None
         if self.group is not None and kind != "vmm_snapshot":
             self._close_group(e)
         if self.after_phase_begin is not None:
@@ -281,9 +292,16 @@ class Replay:
             self.problem(e, f"{e.addr:#x} is not aligned to 2^{e.align_log2} pages")
         self._take(e, self.pmm_used, e.addr, (e.pages, e.owner))
         self._pmm_change(e, True)
+        if e.owner == PAGE_TABLE_OWNER:
+            self.pending_table = e.addr
 
     def on_pmm_free(self, e):
         self._give_back(e, self.pmm_used, e.addr, (e.pages, e.owner), "pages, owner")
+        end = e.addr + e.pages * PAGE
+        tables = (range(e.addr, end, PAGE) if e.pages <= len(self.table_pages) else
+                  self.table_pages)
+        if any(e.addr <= page < end and page in self.table_pages for page in tables):
+            self.problem(e, "frees a page that is still a page table")
         self._pmm_change(e, False)
 
     # ---- objects paired with what undoes them ----------------------------------------------
@@ -351,12 +369,29 @@ class Replay:
 
     def on_vmm_map(self, e):
         if self._check_leaf(e):
+            if (e.context, e.virt) not in self.mappings:
+                insort(self.mapped[e.context], e.virt)
             self._take(e, self.mappings, (e.context, e.virt), (e.phys, e.page_shift, e.flags))
 
     def on_vmm_unmap(self, e):
         if self._check_leaf(e):
-            self._give_back(e, self.mappings, (e.context, e.virt),
-                            (e.phys, e.page_shift, e.flags), "phys, page_shift, flags")
+            key = (e.context, e.virt)
+            if key in self.mappings:
+                virts = self.mapped[e.context]
+                del virts[bisect_left(virts, e.virt)]
+            self._give_back(e, self.mappings, key, (e.phys, e.page_shift, e.flags),
+                            "phys, page_shift, flags")
+
+    def _still_mapped(self, e):
+        """Reports a mapping of e.context left inside the released [e.addr, +e.pages)."""
+        virts, end = self.mapped.get(e.context, ()), e.addr + e.pages * PAGE
+        i = bisect_left(virts, e.addr)
+        inside = i < len(virts) and virts[i] < end
+        if not inside and i > 0:
+            before = virts[i - 1]
+            inside = before + (1 << self.mappings[e.context, before][1]) > e.addr
+        if inside:
+            self.problem(e, f"context {e.context} still maps a page of the released range")
 
     def on_vmm_protect(self, e):
         key = (e.context, e.virt)
@@ -416,15 +451,17 @@ class Replay:
                 self.problem(e, f"context {e.context} is not live")
             return
         self.table_used -= ctx.in_table
-        for key in [k for k in self.mappings if k[0] == ctx.id]:
-            del self.mappings[key]  # pt_destroy drops what is still mapped, unlisted
+        for key in [k for k in self.heaps if k[0] == ctx.id]:
+            del self.heaps[key]
+        for virt in self.mapped.pop(ctx.id, ()):
+            del self.mappings[ctx.id, virt]  # pt_destroy drops what is still mapped, unlisted
         n = len(ctx.regions)
         recent = list(self.recent_vmm_snapshots)[-n:] if n else []
         expected = [(ctx.id, r) for r in range(n)]
         if [(c, r) for c, r, _ in recent] != expected:
             self.problem(e, f"context {ctx.id} is destroyed without a snapshot of each of its "
                          f"{n} regions just before")
-        elif recent[0][2] < ctx.last_change:
+        elif recent and recent[0][2] < ctx.last_change:
             self.problem(e, f"context {ctx.id} changed after its last snapshot")
         else:
             self.report.contexts_checked += self._fully_checked(ctx)
@@ -460,9 +497,9 @@ class Replay:
         if e.base != region.base or e.old_pages == e.new_pages:
             self.problem(e, f"heap at {e.base:#x} resized {e.old_pages} -> {e.new_pages} pages "
                          f"in the region at {region.base:#x}")
-        elif region.exact and region.reservations.get(e.base, 0) != e.old_pages:
-            self.problem(e, f"the heap reservation at {e.base:#x} is "
-                         f"{region.reservations.get(e.base, 0)} pages, not {e.old_pages}")
+        elif region.exact and self.heaps.get((e.context, e.region), 0) != e.old_pages:
+            self.problem(e, f"the heap at {e.base:#x} is "
+                         f"{self.heaps.get((e.context, e.region), 0)} pages, not {e.old_pages}")
         self.pending_brk = (e.context, e.region, e.base, e.old_pages, e.new_pages)
 
     def _brk_delta(self, e, region, grow):
@@ -475,13 +512,16 @@ class Replay:
                          f"pages at {base:#x})")
             return
         run = (e.addr, e.addr + e.pages * PAGE)
+        if not grow:
+            self._still_mapped(e)
         error = region.free.remove(*run) if grow else region.free.add(*run)
         if error:
             self.problem(e, error)
         if new:
-            region.reservations[base] = new
+            region.reservations[base] = self.heaps[context, region_id] = new
         else:
             region.reservations.pop(base, None)
+            self.heaps.pop((context, region_id), None)
         self._replayed(True)
 
     def on_vmm_reserve(self, e):
@@ -512,6 +552,7 @@ class Replay:
             return
         if self.pending_brk is not None:
             return self._brk_delta(e, region, False)
+        self._still_mapped(e)
         reserved = region.reservations.pop(e.addr, None)
         if reserved is None and region.exact:
             self.problem(e, f"no reservation starts at {e.addr:#x}")
@@ -577,7 +618,10 @@ class Replay:
                 self.problem(e, f"phase {group['name']!r} begins without a snapshot of every "
                              f"live context's regions (first missing: context, region = "
                              f"{missing[0] if missing else 'duplicate'})")
-        elif type(e).__name__ == "phase_end":
+        elif type(e).__name__ != "phase_end":
+            self.problem(e, "a pmm_snapshot that neither follows a phase_begin nor precedes a "
+                         "phase_end")
+        else:
             expected = self._expected_group()
             if sorted(group["keys"]) != expected:
                 missing = sorted(set(expected) - set(group["keys"]))

@@ -56,3 +56,28 @@ def small_trace(build_encoder, tmp_path_factory):
     out = work / "small.trace"
     subprocess.run([str(binary), str(out)], check=True)
     return out.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def kernel_trace(tmp_path_factory):
+    """Returns capture(args) -> the bytes of the trace a real boot of the kernel (built here, so
+    never a stale one) streams with command line `args`; each command line is booted once. The
+    clock counts instructions (QEMU -icount), so a given kernel gives the same trace every time."""
+    if shutil.which("qemu-system-x86_64") is None:
+        pytest.fail("qemu-system-x86_64 is required to capture a kernel-made trace")
+    subprocess.run(["make", "-s", "kernel"], cwd=REPO, check=True)
+    captured = {}
+
+    def capture(args):
+        if args not in captured:
+            work = tmp_path_factory.mktemp("boot")
+            trace, log = work / "boot.pstrace", work / "serial.log"
+            status = subprocess.run(
+                [str(REPO / "scripts" / "qemu-run.sh"), "--elf", str(REPO / "build" / "pagescope.elf"),
+                 "--args", args, "--serial-log", str(log), "--trace-out", str(trace),
+                 "--icount", "--timeout", "180"], cwd=REPO).returncode
+            assert status == 0, log.read_text(errors="replace")
+            captured[args] = trace.read_bytes()
+        return captured[args]
+
+    return capture
