@@ -27,7 +27,8 @@ static uint16_t active_trace_context;
 
 /* Live contexts, for snapshots; a context beyond the table's size is simply not snapshotted. */
 static struct vmm_context *live_contexts[VMM_MAX_LIVE_CONTEXTS];
-_Static_assert(VMM_MAX_LIVE_CONTEXTS == TRACE_SNAPSHOT_CONTEXTS_MAX, "the analyzer predicts which contexts a phase snapshots");
+_Static_assert(VMM_MAX_LIVE_CONTEXTS == TRACE_SNAPSHOT_CONTEXTS_MAX,
+	       "the analyzer predicts which contexts a phase snapshots from this limit");
 
 static void live_context_add(struct vmm_context *ctx)
 {
