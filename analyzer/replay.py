@@ -207,6 +207,9 @@ class Replay:
         self.after_phase_begin = None  # name, when the previous event was a phase_begin
         self.begun = None  # that name, while the event right after the phase_begin is handled
         self.group_before_end = False  # a complete snapshot group came right before phase_end
+        # True while one of declaring, pending_brk, pending_table, group, after_phase_begin is
+        # set: the next event must then meet what they expect (every setter sets it).
+        self.expecting = False
         self._handlers = {name[3:]: getattr(self, name) for name in dir(self)
                           if name.startswith("on_")}
 
@@ -218,6 +221,17 @@ class Replay:
 
     def feed(self, e):
         kind = type(e).__name__
+        if self.expecting:
+            self._meet_expectations(e, kind)
+        handler = self._handlers.get(kind)
+        if handler is not None:
+            handler(e)
+        if self.begun is not None:
+            self.begun = None
+        self.index += 1
+
+    def _meet_expectations(self, e, kind):
+        """What the previous events require of this one (see `expecting`)."""
         if self.declaring is not None and kind != "vmm_region":
             self._end_declaration(e)
         if self.pending_brk is not None and kind not in ("vmm_reserve", "vmm_release"):
@@ -236,11 +250,8 @@ class Replay:
             if kind == "vmm_snapshot":
                 self.problem(e, f"phase {self.begun!r} begins with vmm snapshots but no "
                              "pmm_snapshot")
-        handler = self._handlers.get(kind)
-        if handler is not None:
-            handler(e)
-        self.begun = None
-        self.index += 1
+        self.expecting = (self.declaring is not None or self.pending_brk is not None or
+                          self.pending_table is not None or self.group is not None)
 
     def finish(self):
         self.report.contexts_checked += sum(self._fully_checked(c) for c in self.contexts.values())
@@ -275,6 +286,7 @@ class Replay:
             self.group = {"role": "end?", "keys": []}
         else:
             self.group = {"role": "begin", "keys": [], "name": self.begun}
+        self.expecting = True
 
     def _pmm_change(self, e, remove):
         if self.pmm is None:
@@ -294,6 +306,7 @@ class Replay:
         self._pmm_change(e, True)
         if e.owner == PAGE_TABLE_OWNER:
             self.pending_table = e.addr
+            self.expecting = True
 
     def on_pmm_free(self, e):
         self._give_back(e, self.pmm_used, e.addr, (e.pages, e.owner), "pages, owner")
@@ -428,6 +441,7 @@ class Replay:
         ctx = Context(e.context, in_table)
         self.contexts[e.context] = ctx
         self.declaring = ctx
+        self.expecting = True
 
     def on_vmm_region(self, e):
         ctx = self.declaring
@@ -501,6 +515,7 @@ class Replay:
             self.problem(e, f"the heap at {e.base:#x} is "
                          f"{self.heaps.get((e.context, e.region), 0)} pages, not {e.old_pages}")
         self.pending_brk = (e.context, e.region, e.base, e.old_pages, e.new_pages)
+        self.expecting = True
 
     def _brk_delta(self, e, region, grow):
         context, region_id, base, old, new = self.pending_brk
@@ -633,6 +648,7 @@ class Replay:
     def on_phase_begin(self, e):
         self.phases.append([e.text, False])
         self.after_phase_begin = e.text
+        self.expecting = True
 
     def on_phase_end(self, e):
         if not self.phases or self.phases[-1][0] != e.text:
