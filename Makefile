@@ -44,9 +44,12 @@ HOSTCC ?= gcc
 # is position-independent code (-fpie, small model): every reference is RIP-relative, which works
 # because all of the image lies within 2 GiB of itself, and the static link fixes the address.
 # kernel/arch/amd64/visibility.h makes declarations hidden too, so no reference goes through a GOT.
+# The arch-free core reaches the machine's page-table encoding as <machine/pte.h> (the only
+# machine header it may include; scripts/check-layering.sh), found through this directory.
+MACHINE_INCLUDE := -Ikernel/arch/amd64/include
 KCFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -fno-builtin-printf \
 	-mno-red-zone -mgeneral-regs-only -fpie -fvisibility=hidden -fno-stack-protector \
-	-fno-omit-frame-pointer -fno-asynchronous-unwind-tables -fno-plt -I. -MMD -MP \
+	-fno-omit-frame-pointer -fno-asynchronous-unwind-tables -fno-plt -I. $(MACHINE_INCLUDE) -MMD -MP \
 	-include kernel/arch/amd64/visibility.h
 KASFLAGS := -g -I. -MMD -MP -D__ASSEMBLY__
 KLDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack --no-dynamic-linker \
@@ -61,14 +64,15 @@ KERNEL_SRCS := $(SHARED_SRCS) $(wildcard kernel/core/*.c kernel/arch/amd64/*.c k
 KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS))
 
 # --- host builds of the arch-free core -------------------------------------------------------
-HOST_CFLAGS := -std=gnu11 -g -Wall -Wextra -Werror -DPAGESCOPE_HOST -I. -MMD -MP
+HOST_CFLAGS := -std=gnu11 -g -Wall -Wextra -Werror -DPAGESCOPE_HOST -I. $(MACHINE_INCLUDE) -MMD -MP
 HOST_SAN := -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 HOST_TEST_SRCS := $(SHARED_SRCS) $(wildcard tests/host/*.c)
 HOST_TEST_OBJS := $(patsubst %,$(BUILD)/host-test/%.o,$(HOST_TEST_SRCS))
 HOST_TESTS := $(BUILD)/host-tests
 
 # Benchmarks: each benchmarks/bench_*.c is one program, optimised and without sanitizers.
-BENCH_LIB_SRCS := $(filter-out kernel/lib/testing.c,$(SHARED_SRCS)) tests/host/mm_env_host.c
+BENCH_LIB_SRCS := $(filter-out kernel/lib/testing.c,$(SHARED_SRCS)) tests/host/mm_env_host.c \
+	tests/host/host_regions.c
 BENCH_LIB_OBJS := $(patsubst %,$(BUILD)/host-bench/%.o,$(BENCH_LIB_SRCS))
 BENCH_PROGS := $(patsubst benchmarks/%.c,$(BUILD)/bench/%,$(wildcard benchmarks/bench_*.c))
 
@@ -146,6 +150,7 @@ $(HOST_TESTS): $(HOST_TEST_OBJS)
 	$(Q)$(HOSTCC) $(HOST_SAN) -o $@ $^ -lm
 
 test-host: $(HOST_TESTS)
+	scripts/check-layering.sh
 	$(HOST_TESTS)
 
 test-python:
@@ -184,7 +189,7 @@ bench-host: $(BENCH_PROGS)
 # libFuzzer (clang) over the boot inputs a loader controls: multiboot2 info and the memory map.
 FUZZ_SECONDS ?= 60
 FUZZ_SRCS := tests/fuzz/fuzz_boot_input.c kernel/boot/multiboot2.c kernel/lib/format.c \
-	kernel/lib/string.c kernel/mm/pmm.c kernel/mm/pmm_memory_map.c kernel/mm/owner.c \
+	kernel/lib/string.c kernel/mm/pmm.c kernel/mm/pmm_memory_map.c \
 	$(wildcard kernel/trace/*.c) tests/host/mm_env_host.c
 $(BUILD)/fuzz/fuzz_boot_input: $(FUZZ_SRCS)
 	@mkdir -p $(dir $@)

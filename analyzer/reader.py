@@ -72,18 +72,26 @@ class RawRecord(NamedTuple):
 PLAUSIBLE_CLOCK_HZ = range(10**6, 10**11 + 1)
 
 
+# Fields that hold a set of flag bits of a TRACE_VALUES group rather than one value.
+FLAG_SET_FIELDS = {"flags": "vm_flag"}
+
+
 def named_value_groups(fmt, event_name, field_names):
-    """{field: {value: name}} for the fields of one layout that hold named values: a field named
-    like a TRACE_VALUE group (or `<event>_<field>`, as loss.reason is `loss_reason`), and
-    `owner` fields (kernel/mm/owner.h)."""
+    """{field: allowed values} for the fields of one layout that hold named values: a field named
+    like a TRACE_VALUES group (or `<event>_<field>`, as loss.reason is `loss_reason`), and the
+    flag-set fields (any combination of the group's bits)."""
     groups = {}
     for name in field_names:
-        if name == "owner":
-            groups[name] = fmt.owners
-        elif name in fmt.values:
+        if name in fmt.values:
             groups[name] = fmt.values[name]
         elif f"{event_name}_{name}" in fmt.values:
             groups[name] = fmt.values[f"{event_name}_{name}"]
+        elif name in FLAG_SET_FIELDS:
+            bits = 0
+            for bit in fmt.values[FLAG_SET_FIELDS[name]]:
+                bits |= bit
+            groups[name] = range(bits + 1) if bits & (bits + 1) == 0 else \
+                {v for v in range(256) if v & ~bits == 0}
     return groups
 
 

@@ -22,8 +22,7 @@ slab caches go in creation order.
 
 What the snapshots must be, and are checked to be:
   - at each phase boundary (phase_begin followed by, or phase_end preceded by, a pmm_snapshot):
-    one vmm_snapshot per region of every context the kernel's table of live contexts holds (the
-    first TRACE_SNAPSHOT_CONTEXTS_MAX created while fewer were live; the replay tracks which);
+    one vmm_snapshot per region of every live context;
   - when a context is destroyed: one vmm_snapshot per region of it, the last vmm_snapshots before
     context_destroy, with no reserve or release of it in between.
 Each snapshot is compared with the replay; on a difference the first differing extent is named.
@@ -39,10 +38,9 @@ from dataclasses import dataclass, field
 from .events import FORMAT
 from .summary import Problem
 
-PAGE = 4096
-SNAPSHOT_CONTEXTS_MAX = FORMAT.constants["TRACE_SNAPSHOT_CONTEXTS_MAX"]
+PAGE = FORMAT.constants["TRACE_PAGE_BYTES"]
 # A pmm_alloc of this owner is a page-table page: its pt_alloc comes next (FORMAT.md).
-PAGE_TABLE_OWNER = next(v for v, name in FORMAT.owners.items() if name == "pagetable")
+PAGE_TABLE_OWNER = next(v for v, name in FORMAT.values["owner"].items() if name == "pagetable")
 
 
 class FreeSet:
@@ -153,13 +151,12 @@ class Region:
 
 
 class Context:
-    __slots__ = ("id", "regions", "learned", "in_table", "last_change", "compared")
+    __slots__ = ("id", "regions", "learned", "last_change", "compared")
 
-    def __init__(self, context_id, in_table, learned=False):
+    def __init__(self, context_id, learned=False):
         self.id = context_id
         self.regions = []  # Region; None for a region not yet seen of a learned context
         self.learned = learned  # first seen in a snapshot after a loss: regions unknown
-        self.in_table = in_table  # the kernel snapshots it at phase boundaries
         self.last_change = -1  # event index of its last reserve/release
         self.compared = False  # some snapshot of it was compared with the replay
 
@@ -186,7 +183,6 @@ class Replay:
         self.pmm = None  # FreeSet, None while unknown
         self.contexts = {}  # id -> Context, live ones
         self.next_context = 0
-        self.table_used = 0  # contexts in the kernel's live table
         self.lost = False  # events were lost at some point: ids may be unknown
         self.index = 0  # events fed so far
         self.declaring = None  # Context whose vmm_region events are being read
@@ -199,7 +195,7 @@ class Replay:
         self.slab_live = {}  # object -> cache
         self.slab_caches = 0
         self.table_pages = {}  # phys -> (context, level)
-        self.mappings = {}  # (context, virt) -> (phys, page_shift, flags)
+        self.mappings = {}  # (context, virt) -> (phys, page_size, flags)
         self.mapped = defaultdict(list)  # context -> sorted virts of its mappings
         self.active_context = 0
         self.phases = []  # [name, whether its phase_begin had snapshots]
@@ -369,9 +365,9 @@ class Replay:
         self._give_back(e, self.table_pages, e.phys, (e.context, e.level), "context, level")
 
     def _check_leaf(self, e):
-        size = 1 << e.page_shift
-        if e.page_shift not in (12, 21, 30) or e.virt % size or e.phys % size:
-            self.problem(e, f"{e.virt:#x} -> {e.phys:#x} is not a {e.page_shift}-bit page")
+        size = PAGE << (9 * e.page_size)  # a page_size value is the leaf's level (events.def)
+        if e.virt % size or e.phys % size:
+            self.problem(e, f"{e.virt:#x} -> {e.phys:#x} is not aligned to its page size")
             return False
         ctx = self.contexts.get(e.context)
         if ctx is not None and not ctx.learned and not any(
@@ -384,7 +380,7 @@ class Replay:
         if self._check_leaf(e):
             if (e.context, e.virt) not in self.mappings:
                 insort(self.mapped[e.context], e.virt)
-            self._take(e, self.mappings, (e.context, e.virt), (e.phys, e.page_shift, e.flags))
+            self._take(e, self.mappings, (e.context, e.virt), (e.phys, e.page_size, e.flags))
 
     def on_vmm_unmap(self, e):
         if self._check_leaf(e):
@@ -392,8 +388,8 @@ class Replay:
             if key in self.mappings:
                 virts = self.mapped[e.context]
                 del virts[bisect_left(virts, e.virt)]
-            self._give_back(e, self.mappings, key, (e.phys, e.page_shift, e.flags),
-                            "phys, page_shift, flags")
+            self._give_back(e, self.mappings, key, (e.phys, e.page_size, e.flags),
+                            "phys, page_size, flags")
 
     def _still_mapped(self, e):
         """Reports a mapping of e.context left inside the released [e.addr, +e.pages)."""
@@ -402,7 +398,7 @@ class Replay:
         inside = i < len(virts) and virts[i] < end
         if not inside and i > 0:
             before = virts[i - 1]
-            inside = before + (1 << self.mappings[e.context, before][1]) > e.addr
+            inside = before + (PAGE << 9 * self.mappings[e.context, before][1]) > e.addr
         if inside:
             self.problem(e, f"context {e.context} still maps a page of the released range")
 
@@ -410,10 +406,10 @@ class Replay:
         key = (e.context, e.virt)
         if self._check_leaf(e):
             held = self.mappings.get(key)
-            self._give_back(e, self.mappings, key, (e.phys, e.page_shift, held and held[2]),
-                            "phys, page_shift, flags", remove=False)
+            self._give_back(e, self.mappings, key, (e.phys, e.page_size, held and held[2]),
+                            "phys, page_size, flags", remove=False)
             if held is not None:
-                self.mappings[key] = (e.phys, e.page_shift, e.flags)
+                self.mappings[key] = (e.phys, e.page_size, e.flags)
 
     def on_context_switch(self, e):
         if e.from_context != self.active_context and not self.lost:
@@ -433,12 +429,7 @@ class Replay:
         elif e.context != self.next_context and not self.lost:
             self.problem(e, f"context ids go in creation order: expected {self.next_context}")
         self.next_context = (e.context + 1) & 0xFFFF
-        old = self.contexts.get(e.context)
-        if old is not None and old.in_table:
-            self.table_used -= 1
-        in_table = self.table_used < SNAPSHOT_CONTEXTS_MAX
-        self.table_used += in_table
-        ctx = Context(e.context, in_table)
+        ctx = Context(e.context)
         self.contexts[e.context] = ctx
         self.declaring = ctx
         self.expecting = True
@@ -464,7 +455,6 @@ class Replay:
             if not self.lost:
                 self.problem(e, f"context {e.context} is not live")
             return
-        self.table_used -= ctx.in_table
         for key in [k for k in self.heaps if k[0] == ctx.id]:
             del self.heaps[key]
         for virt in self.mapped.pop(ctx.id, ()):
@@ -586,7 +576,7 @@ class Replay:
     def on_vmm_snapshot(self, e):
         ctx = self.contexts.get(e.context)
         if ctx is None and self.lost:
-            ctx = self.contexts[e.context] = Context(e.context, False, learned=True)
+            ctx = self.contexts[e.context] = Context(e.context, learned=True)
         if ctx is None:
             self.problem(e, f"context {e.context} is not live")
             return
@@ -619,8 +609,7 @@ class Replay:
     # ---- phases and their snapshot groups ----------------------------------------------------
 
     def _expected_group(self):
-        return sorted((c.id, r) for c in self.contexts.values() if c.in_table
-                      for r in range(len(c.regions)))
+        return sorted((c.id, r) for c in self.contexts.values() for r in range(len(c.regions)))
 
     def _close_group(self, e):
         """Called at the first event after a run of snapshots that began with a pmm_snapshot."""

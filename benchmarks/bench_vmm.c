@@ -13,6 +13,7 @@
 
 #include "kernel/mm/vmm.h"
 #include "tests/host/host_env.h"
+#include "tests/host/host_regions.h"
 
 #define ARENA_PHYS 0x40000000ull
 #define ARENA_PAGES (64ull * 1024) /* 256 MiB: page tables and records only, data is borrowed */
@@ -98,7 +99,7 @@ static void build_state(struct vmm_context *ctx, const struct scenario *s)
 	}
 	if (s->layout == LAYOUT_HOLES)
 		for (uint64_t i = 0; i < s->pages; i += 2)
-			check(vmm_release(ctx, vmm_user_regions[VMM_UREGION_MMAP].base + i * PAGE_SIZE, 1), "release");
+			check(vmm_release(ctx, host_user_regions[VMM_UREGION_MMAP].base + i * PAGE_SIZE, 1), "release");
 }
 
 static double now_ns(void)
@@ -120,6 +121,9 @@ static struct result run(enum vmm_backend_kind backend, const struct scenario *s
 	bench_source_init(&bs);
 	struct vmm_context kernel, user;
 	struct vmm_config kc = { .kind = VMM_CONTEXT_KERNEL, .backend = backend, .source = &bs.source,
+				 .regions = host_kernel_regions, .region_count = HOST_KERNEL_REGION_COUNT,
+				 .user_regions = host_user_regions,
+				 .user_region_count = HOST_USER_REGION_COUNT,
 				 .brk_region = VMM_NO_REGION, .shm_region = VMM_NO_REGION };
 	check(vmm_context_create(&kernel, &kc), "kernel context");
 	struct vmm_config uc = { .kind = VMM_CONTEXT_USER, .backend = backend, .source = &bs.source,
@@ -191,7 +195,7 @@ int main(int argc, char **argv)
 	for (unsigned s = 0; s < ARRAY_SIZE(scenarios); s++) {
 		uint64_t first_addr = 0;
 		for (unsigned b = 0; b < ARRAY_SIZE(backends); b++) {
-			const char *name = vmm_backend_name(backends[b]);
+			const char *name = vmm_backend_kind_name(backends[b]);
 			if (filtered_out(only_scenario, scenarios[s].name) || filtered_out(only_backend, name))
 				continue;
 			struct result r = run(backends[b], &scenarios[s]);

@@ -28,8 +28,10 @@ static const char *parse_test(struct kernel_options *o, const struct cmdline_wor
 	return NULL;
 }
 
-/* Value names, indexed by the enum they set; also what options_describe prints. */
-static const char *const vmm_names[] = { [VMM_BACKEND_PAGETABLE] = "pagetable", [VMM_BACKEND_LIST] = "list" };
+/*
+ * Value names, indexed by the enum they set; also what options_describe prints. The backends'
+ * names are the `vmm_backend` group of trace/events.def (vmm_backend_kind_name).
+ */
 static const char *const trace_names[] = { [TRACE_MODE_LOSSLESS] = "on", [TRACE_MODE_DROP] = "drop",
 					   [TRACE_MODE_OFF] = "off" };
 static const char *const fault_names[] = { [FAULT_TEST_NONE] = "none", [FAULT_TEST_READ] = "read",
@@ -51,10 +53,12 @@ static bool parse_enum(const char *value, const char *const *names, unsigned cou
 static const char *parse_vmm(struct kernel_options *o, const struct cmdline_word *w)
 {
 	unsigned v;
-	if (!parse_enum(w->value, vmm_names, ARRAY_SIZE(vmm_names), 0, &v))
-		return "pagetable or list";
-	o->vmm = (enum vmm_backend_kind)v;
-	return NULL;
+	for (v = 0; v < TRACE_VALUE_LIMIT(vmm_backend_kind); v++)
+		if (!strcmp(vmm_backend_kind_name(v), w->value)) {
+			o->vmm = (enum vmm_backend_kind)v;
+			return NULL;
+		}
+	return "pagetable or list";
 }
 
 static const char *parse_trace(struct kernel_options *o, const struct cmdline_word *w)
@@ -142,6 +146,6 @@ void options_describe(const struct kernel_options *o, char *buf, unsigned long s
 {
 	ksnprintf(buf, size, "test=%s vmm=%s trace=%s fault=%s scenario=%s seed=%lu",
 		  !o->run_tests ? "no" : o->test_filter[0] ? o->test_filter : "all",
-		  vmm_names[o->vmm], trace_names[o->trace], fault_names[o->fault],
+		  vmm_backend_kind_name(o->vmm), trace_names[o->trace], fault_names[o->fault],
 		  o->scenario[0] ? o->scenario : "none", (unsigned long)o->seed);
 }

@@ -6,8 +6,7 @@
 #define PAGESCOPE_CORE_OPTIONS_H
 
 #include "kernel/lib/compiler.h"
-
-enum vmm_backend_kind { VMM_BACKEND_PAGETABLE = 0, VMM_BACKEND_LIST = 1 };
+#include "trace/trace_values.h" /* enum vmm_backend_kind: the `vmm_backend` group */
 enum trace_mode { TRACE_MODE_LOSSLESS = 0, TRACE_MODE_DROP = 1, TRACE_MODE_OFF = 2 };
 enum fault_test {
 	FAULT_TEST_NONE = 0,

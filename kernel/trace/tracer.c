@@ -10,8 +10,6 @@
 #define RECORD_HEADER_BYTES ((uint32_t)sizeof(struct trace_record_header))
 #define LOSS_RECORD_BYTES (RECORD_HEADER_BYTES + (uint32_t)sizeof(struct trace_payload_loss))
 
-STATIC_ASSERT(TRACE_LOSS_RING_FULL == 0 && TRACE_LOSS_NO_DEVICE == 1 && TRACE_LOSS_RECURSION == 2,
-	      "loss reasons index tracer.lost[]");
 STATIC_ASSERT(RECORD_HEADER_BYTES + sizeof(struct trace_payload_trace_end) +
 			      TRACE_EVENT_ID_LIMIT * sizeof(struct trace_item_trace_end) <=
 		      TRACE_RECORD_MAX,

@@ -60,7 +60,8 @@ struct trace_sink {
 
 enum trace_policy { TRACE_POLICY_LOSSLESS, TRACE_POLICY_DROP };
 
-#define TRACE_LOSS_REASONS 3
+/* tracer.lost[] is indexed by the `loss_reason` values of trace/events.def. */
+#define TRACE_LOSS_REASONS TRACE_VALUE_LIMIT(trace_loss_reason)
 #define TRACE_SUBBUFS_MAX 64
 
 /* The array (or oversized string) record being assembled between begin and end. */

@@ -31,7 +31,7 @@ from analyzer.events import FORMAT
 from analyzer.reader import PLAUSIBLE_CLOCK_HZ, TraceReader
 
 SEED = 0x9A6E5C0FE
-MUTATIONS_PER_TRACE = 650
+MUTATIONS_PER_TRACE = 525
 # Two small boots: brk in a user context, and shared memory between contexts (each with the
 # kernel context's boot, its phases and snapshots).
 BOOTS = ["trace=on vmm=pagetable test=vmm_brk", "trace=on vmm=list test=vmm_shared"]
@@ -65,7 +65,7 @@ UNMODELLED_FIELDS = {
 # Fields whose change is caught only when a later record undoes or uses the record's object
 # (its free, unmap, protect or next switch); otherwise the change is consistent by construction.
 CONDITIONAL_FIELDS = {
-    "vmm_map": ("virt", "phys", "page_shift", "flags", "context"),
+    "vmm_map": ("virt", "phys", "page_size", "flags", "context"),
     "vmm_protect": ("flags",),
     "pt_alloc": ("phys", "context", "level"),
     "kmalloc": ("ptr", "given"),
