@@ -130,7 +130,7 @@ def _hz(hz):
 COMMANDS = [Info, Check]
 
 
-def main(argv=None):
+def build_parser():
     parser = argparse.ArgumentParser(prog="python3 -m analyzer", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
@@ -138,24 +138,31 @@ def main(argv=None):
                            description=command.__doc__)
         command.add_arguments(p)
         p.set_defaults(run=command.run)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    # The file an error is about: the one a TraceError names, else the command's trace argument.
+    default = getattr(args, "trace", None) or args.command
     try:
         args.run(args, sys.stdout)
     except TraceError as e:
-        return _fail([f"{e.path or args.trace}: {e}"], EXIT_BAD_TRACE)
+        return _fail([f"{e.path or default}: {e}"], EXIT_BAD_TRACE)
     except CommandFailed as e:
-        lines = [f"{args.trace}: {p}" for p in e.problems[:PROBLEMS_LISTED]]
+        where = getattr(e, "path", None) or default
+        lines = [f"{where}: {p}" for p in e.problems[:PROBLEMS_LISTED]]
         if len(e.problems) > PROBLEMS_LISTED:
-            lines.append(f"{args.trace}: ... and {len(e.problems) - PROBLEMS_LISTED} more "
+            lines.append(f"{where}: ... and {len(e.problems) - PROBLEMS_LISTED} more "
                          "problems not listed")
         if len(e.problems) != 1:
-            lines.append(f"{args.trace}: {e}" + (f" ({len(e.problems)} problems)"
-                                                   if e.problems else ""))
+            lines.append(f"{where}: {e}" + (f" ({len(e.problems)} problems)"
+                                              if e.problems else ""))
         return _fail(lines, e.status)
     except BrokenPipeError:
         return EXIT_OK  # the reader of our output (e.g. `head`) has seen enough
     except OSError as e:
-        return _fail([f"{e.filename or args.trace}: cannot read trace: {e.strerror or e}"],
+        return _fail([f"{e.filename or default}: cannot read trace: {e.strerror or e}"],
                      EXIT_IO)
     return EXIT_OK
 

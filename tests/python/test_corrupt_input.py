@@ -176,3 +176,53 @@ def test_random_damage_gives_a_trace_error_and_nothing_else(small_trace):
         except TraceError:
             outcomes["rejected"] += 1
     assert outcomes["rejected"] > 1000  # most damage must be noticed
+
+
+BAD_INPUTS = {
+    "empty": lambda d, offs: b"",
+    "wrong magic": lambda d, offs: b"PSTRACX\0" + d[8:],
+    "wrong version": lambda d, offs: patch(d, 8, "<H", FORMAT.constants["TRACE_FORMAT_VERSION"] + 1),
+    "truncated": lambda d, offs: d[:offs[10] + 7],
+    "bit-flipped": lambda d, offs: patch(d, offs[7] + 4, "<I", 7 ^ (1 << 9)),  # its seq
+    "absurd length": lambda d, offs: patch(d, offs[4] + 2, "<H", 65535),
+    "unknown event": lambda d, offs: patch(d, offs[4], "<B", 250),
+}
+
+
+def command_lines(out_dir, trace):
+    """argv for every subcommand of the analyzer, reading `trace` wherever it takes a trace and
+    writing under out_dir wherever it writes; with the outputs it would write."""
+    from analyzer.__main__ import build_parser
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    for name, parser in sub.choices.items():
+        argv, outputs = [name], []
+        for action in parser._actions:
+            if "-o" in action.option_strings or "--output" in action.option_strings:
+                outputs.append(out_dir / f"{name}.out")
+                argv += [action.option_strings[0], str(outputs[-1])]
+            elif not action.option_strings:
+                argv += [str(trace)] * (action.nargs if isinstance(action.nargs, int) else 1)
+        yield name, argv, outputs
+
+
+@pytest.mark.parametrize("damage", sorted(BAD_INPUTS))
+def test_every_subcommand_refuses_bad_input_in_one_line_and_writes_nothing(tmp_path, small_trace,
+                                                                          damage):
+    import contextlib
+    import io
+
+    from analyzer.__main__ import main
+    trace = tmp_path / "bad.pstrace"
+    trace.write_bytes(BAD_INPUTS[damage](small_trace, record_offsets(small_trace)))
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    commands = list(command_lines(out_dir, trace))
+    assert {"info", "check"} <= {name for name, _, _ in commands}
+    for name, argv, outputs in commands:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = main(argv)
+        assert status == 3, (damage, name, err.getvalue())
+        assert re.fullmatch(rf"error: {re.escape(str(trace))}: offset \d+: [^\n]+\n",
+                            err.getvalue()), (damage, name, err.getvalue())
+        assert list(out_dir.iterdir()) == [], (damage, name)  # no partial output, no temporary
