@@ -17,8 +17,8 @@ Objects handed out and taken back are paired like reservations: every pmm_free, 
 slab_free, pt_free and vmm_unmap must undo one earlier pmm_alloc, kmalloc, slab_alloc, pt_alloc
 or vmm_map with the same fields (a destroyed context's mappings go with it); vmm_protect must hit
 a mapping; nothing may stay mapped in a released range, nor a page table in freed pages; a
-pmm_alloc of owner `pagetable` is followed by the pt_alloc of that page; context_switch must leave the context the previous one entered; ids of contexts and
-slab caches go in creation order.
+pmm_alloc of owner `pagetable` is followed by the pt_alloc of that page; context_switch must
+leave the context the previous one entered; ids of contexts and slab caches go in creation order.
 
 What the snapshots must be, and are checked to be:
   - at each phase boundary (phase_begin followed by, or phase_end preceded by, a pmm_snapshot):
@@ -53,11 +53,6 @@ class FreeSet:
 
     def runs(self):
         return list(zip(self.starts, self.ends))
-
-    def copy(self):
-        other = FreeSet()
-        other.starts, other.ends = list(self.starts), list(self.ends)
-        return other
 
     def _index_containing(self, addr):
         i = bisect_right(self.starts, addr) - 1
@@ -189,7 +184,9 @@ class Replay:
         self.pending_brk = None  # (context, region, base, old_pages, new_pages)
         self.heaps = {}  # (context, region) -> pages of the heap that vmm_brk events resized
         self.pending_table = None  # address of a pmm_alloc for a page table, until its pt_alloc
-        self.recent_vmm_snapshots = deque(maxlen=64)  # (context, region, event index)
+        # (context, region, event index) of the latest vmm_snapshots: enough for any context's
+        # destroy snapshots (a context has at most a few regions).
+        self.recent_vmm_snapshots = deque(maxlen=64)
         self.pmm_used = {}  # addr -> (pages, owner) of each pmm_alloc not yet freed
         self.kmalloc_live = {}  # ptr -> given
         self.slab_live = {}  # object -> cache
