@@ -226,3 +226,24 @@ def test_every_subcommand_refuses_bad_input_in_one_line_and_writes_nothing(tmp_p
         assert re.fullmatch(rf"error: {re.escape(str(trace))}: offset \d+: [^\n]+\n",
                             err.getvalue()), (damage, name, err.getvalue())
         assert list(out_dir.iterdir()) == [], (damage, name)  # no partial output, no temporary
+
+
+def test_more_problems_than_listed_are_counted_never_dropped(build_encoder, tmp_path):
+    """150 kfrees of objects never allocated: 100 listed, then "and 50 more", then the count."""
+    calls = tmp_path / "calls.inc"
+    calls.write_text("".join(f"trace_emit_kfree(t, 0x1000ULL * {i + 1}, 64);\n"
+                             for i in range(150)))
+    config = ("#define FAKE_CLOCK_START 0\n#define FAKE_CLOCK_STEP 10\n"
+              "#define HEADER_INFO { .clock = 1, .clock_hz = 1000000000ULL, .cmdline = \"test\","
+              " .build_id = \"many\" }\n"
+              f"#define EVENT_CALLS \"{calls}\"\n")
+    binary = build_encoder(config, "many-problems")
+    trace = tmp_path / "many.trace"
+    subprocess.run([str(binary), str(trace)], check=True)
+    result = run_info_path(trace, "check")
+    lines = result.stderr.splitlines()
+    assert result.returncode == 3
+    assert len(lines) == 102, lines[-3:]
+    assert all("was never handed out" in line for line in lines[:100])
+    assert lines[100].endswith("... and 50 more problems not listed")
+    assert lines[101].endswith("replay does not match (150 problems)")
