@@ -84,7 +84,7 @@ class Check:
 
     @staticmethod
     def run(args, out):
-        _, report, problems = read_trace(args.trace, replay=True)
+        summary, report, problems = read_trace(args.trace, replay=True)
         out.write(f"contexts    {report.contexts_checked} of {report.contexts_created} replayed "
                   "from creation and checked against snapshots\n")
         out.write(f"replay      {report.events_replayed} allocator events replayed "
@@ -98,7 +98,10 @@ class Check:
             raise CommandFailed("replay does not match", EXIT_BAD_TRACE, problems)
         if report.snapshots_checked == 0:
             raise CommandFailed("no snapshot to check a replay against", EXIT_BAD_TRACE)
-        out.write("verdict     every snapshot equals the replay of the events before it\n")
+        lost = sum(summary.lost.values())
+        out.write("verdict     every snapshot equals the replay of the events before it" +
+                  (f"; {lost} events were lost (declared by the trace), so the state was "
+                   "re-learned from the next snapshots" if lost else "") + "\n")
 
 
 def _print_info(s, out):

@@ -212,8 +212,17 @@ class Replay:
         offset = self.offset_of(e.seq) if self.offset_of else None
         self.report.problems.append(Problem(offset, f"seq {e.seq}: {type(e).__name__}: {text}"))
 
+    def doubt(self, e, text):
+        """A problem that lost events could explain: reported only while nothing was lost."""
+        if self.lost:
+            self._unchecked()
+        else:
+            self.problem(e, text)
+
     def feed(self, e):
         kind = type(e).__name__
+        if kind == "loss" and e.count:
+            self.lost = True  # the events just before this record are gone: expect nothing
         if self.expecting:
             self._meet_expectations(e, kind)
         handler = self._handlers.get(kind)
@@ -228,11 +237,11 @@ class Replay:
         if self.declaring is not None and kind != "vmm_region":
             self._end_declaration(e)
         if self.pending_brk is not None and kind not in ("vmm_reserve", "vmm_release"):
-            self.problem(e, "expected the vmm_reserve or vmm_release of the preceding vmm_brk")
+            self.doubt(e, "expected the vmm_reserve or vmm_release of the preceding vmm_brk")
             self.pending_brk = None
         if self.pending_table is not None:
             if kind != "pt_alloc" or e.phys != self.pending_table:
-                self.problem(e, f"expected the pt_alloc of the page-table page "
+                self.doubt(e, f"expected the pt_alloc of the page-table page "
                              f"{self.pending_table:#x} just allocated")
             self.pending_table = None
         if self.group is not None and kind != "vmm_snapshot":
@@ -241,14 +250,14 @@ class Replay:
             self.begun, self.after_phase_begin = self.after_phase_begin, None
             self.phases[-1][1] = kind == "pmm_snapshot"
             if kind == "vmm_snapshot":
-                self.problem(e, f"phase {self.begun!r} begins with vmm snapshots but no "
+                self.doubt(e, f"phase {self.begun!r} begins with vmm snapshots but no "
                              "pmm_snapshot")
         self.expecting = (self.declaring is not None or self.pending_brk is not None or
                           self.pending_table is not None or self.group is not None)
 
     def finish(self):
         self.report.contexts_checked += sum(self._fully_checked(c) for c in self.contexts.values())
-        for name, _ in self.phases:
+        for name, _ in self.phases if not self.lost else ():
             self.report.problems.append(Problem(None, f"phase {name!r} never ended"))
         return self.report
 
@@ -307,14 +316,14 @@ class Replay:
         tables = (range(e.addr, end, PAGE) if e.pages <= len(self.table_pages) else
                   self.table_pages)
         if any(e.addr <= page < end and page in self.table_pages for page in tables):
-            self.problem(e, "frees a page that is still a page table")
+            self.doubt(e, "frees a page that is still a page table")
         self._pmm_change(e, False)
 
     # ---- objects paired with what undoes them ----------------------------------------------
 
     def _take(self, e, ledger, key, value):
         if key in ledger:
-            self.problem(e, f"{_key_text(key)} is handed out twice")
+            self.doubt(e, f"{_key_text(key)} is handed out twice")
         ledger[key] = value
 
     def _give_back(self, e, ledger, key, value, names, remove=True):
@@ -326,7 +335,7 @@ class Replay:
             else:
                 self.problem(e, f"{_key_text(key)} was never handed out")
         elif held != value:
-            self.problem(e, f"{_key_text(key)} was handed out with {names} {held}, not {value}")
+            self.doubt(e, f"{_key_text(key)} was handed out with {names} {held}, not {value}")
         else:
             self.report.events_paired += 1
 
@@ -369,7 +378,7 @@ class Replay:
         ctx = self.contexts.get(e.context)
         if ctx is not None and not ctx.learned and not any(
                 r.base <= e.virt and e.virt + size <= r.end for r in ctx.regions):
-            self.problem(e, f"{e.virt:#x} lies outside every region of context {e.context}")
+            self.doubt(e, f"{e.virt:#x} lies outside every region of context {e.context}")
             return False
         return True
 
@@ -397,7 +406,7 @@ class Replay:
             before = virts[i - 1]
             inside = before + (PAGE << 9 * self.mappings[e.context, before][1]) > e.addr
         if inside:
-            self.problem(e, f"context {e.context} still maps a page of the released range")
+            self.doubt(e, f"context {e.context} still maps a page of the released range")
 
     def on_vmm_protect(self, e):
         key = (e.context, e.virt)
@@ -422,7 +431,7 @@ class Replay:
     def on_context_create(self, e):
         self.report.contexts_created += 1
         if e.context in self.contexts:
-            self.problem(e, f"context {e.context} is already live")
+            self.doubt(e, f"context {e.context} is already live")
         elif e.context != self.next_context and not self.lost:
             self.problem(e, f"context ids go in creation order: expected {self.next_context}")
         self.next_context = (e.context + 1) & 0xFFFF
@@ -434,7 +443,7 @@ class Replay:
     def on_vmm_region(self, e):
         ctx = self.declaring
         if ctx is None or ctx.id != e.context or e.region != len(ctx.regions):
-            self.problem(e, f"context {e.context} region {e.region} is not the next region of "
+            self.doubt(e, f"context {e.context} region {e.region} is not the next region of "
                          "the context just created")
             return
         if e.base % PAGE or e.pages == 0 or e.base + e.pages * PAGE > 1 << 64:
@@ -444,7 +453,7 @@ class Replay:
     def _end_declaration(self, e):
         ctx, self.declaring = self.declaring, None
         if not ctx.regions:
-            self.problem(e, f"context {ctx.id} was created without any vmm_region")
+            self.doubt(e, f"context {ctx.id} was created without any vmm_region")
 
     def on_context_destroy(self, e):
         ctx = self.contexts.pop(e.context, None)
@@ -460,10 +469,10 @@ class Replay:
         recent = list(self.recent_vmm_snapshots)[-n:] if n else []
         expected = [(ctx.id, r) for r in range(n)]
         if [(c, r) for c, r, _ in recent] != expected:
-            self.problem(e, f"context {ctx.id} is destroyed without a snapshot of each of its "
+            self.doubt(e, f"context {ctx.id} is destroyed without a snapshot of each of its "
                          f"{n} regions just before")
         elif recent and recent[0][2] < ctx.last_change:
-            self.problem(e, f"context {ctx.id} changed after its last snapshot")
+            self.doubt(e, f"context {ctx.id} changed after its last snapshot")
         else:
             self.report.contexts_checked += self._fully_checked(ctx)
 
@@ -482,7 +491,7 @@ class Replay:
                 self.problem(e, f"context {e.context} is not live")
             return None
         if e.region >= len(ctx.regions) and not ctx.learned:
-            self.problem(e, f"context {e.context} has no region {e.region}")
+            self.doubt(e, f"context {e.context} has no region {e.region}")
             return None
         region = ctx.regions[e.region] if e.region < len(ctx.regions) else None
         if region is None or region.free is None:
@@ -499,7 +508,7 @@ class Replay:
             self.problem(e, f"heap at {e.base:#x} resized {e.old_pages} -> {e.new_pages} pages "
                          f"in the region at {region.base:#x}")
         elif region.exact and self.heaps.get((e.context, e.region), 0) != e.old_pages:
-            self.problem(e, f"the heap at {e.base:#x} is "
+            self.doubt(e, f"the heap at {e.base:#x} is "
                          f"{self.heaps.get((e.context, e.region), 0)} pages, not {e.old_pages}")
         self.pending_brk = (e.context, e.region, e.base, e.old_pages, e.new_pages)
         self.expecting = True
@@ -510,7 +519,7 @@ class Replay:
         delta_start = base + min(old, new) * PAGE
         if (e.context, e.region, e.addr, e.pages, grow) != (context, region_id, delta_start,
                                                            abs(new - old), new > old):
-            self.problem(e, f"is not the difference of the preceding vmm_brk ({old} -> {new} "
+            self.doubt(e, f"is not the difference of the preceding vmm_brk ({old} -> {new} "
                          f"pages at {base:#x})")
             return
         run = (e.addr, e.addr + e.pages * PAGE)
@@ -578,7 +587,7 @@ class Replay:
             self.problem(e, f"context {e.context} is not live")
             return
         if e.region >= len(ctx.regions):
-            if not ctx.learned:
+            if not ctx.learned and not self.lost:
                 self.problem(e, f"context {e.context} has no region {e.region}")
                 return
             ctx.regions.extend([None] * (e.region + 1 - len(ctx.regions)))
@@ -616,17 +625,17 @@ class Replay:
             keys = group["keys"][:len(expected)]
             if sorted(keys) != expected:
                 missing = sorted(set(expected) - set(keys))
-                self.problem(e, f"phase {group['name']!r} begins without a snapshot of every "
+                self.doubt(e, f"phase {group['name']!r} begins without a snapshot of every "
                              f"live context's regions (first missing: context, region = "
                              f"{missing[0] if missing else 'duplicate'})")
         elif type(e).__name__ != "phase_end":
-            self.problem(e, "a pmm_snapshot that neither follows a phase_begin nor precedes a "
+            self.doubt(e, "a pmm_snapshot that neither follows a phase_begin nor precedes a "
                          "phase_end")
         else:
             expected = self._expected_group()
             if sorted(group["keys"]) != expected:
                 missing = sorted(set(expected) - set(group["keys"]))
-                self.problem(e, f"phase {e.text!r} ends without exactly one snapshot of every "
+                self.doubt(e, f"phase {e.text!r} ends without exactly one snapshot of every "
                              f"live context's regions (first missing: context, region = "
                              f"{missing[0] if missing else 'duplicate'})")
             self.group_before_end = True
@@ -637,14 +646,17 @@ class Replay:
         self.expecting = True
 
     def on_phase_end(self, e):
+        if self.lost and e.text in (name for name, _ in self.phases):
+            while self.phases[-1][0] != e.text:  # the ends of inner phases were lost
+                self.phases.pop()
         if not self.phases or self.phases[-1][0] != e.text:
-            self.problem(e, f"phase {e.text!r} ends, but the open phase is "
+            self.doubt(e, f"phase {e.text!r} ends, but the open phase is "
                          f"{self.phases[-1][0] if self.phases else 'none'!r}")
             return
         _, had_snapshots = self.phases.pop()
         ended_with_group, self.group_before_end = self.group_before_end, False
         if had_snapshots and not ended_with_group:
-            self.problem(e, f"phase {e.text!r} began with snapshots but does not end with them")
+            self.doubt(e, f"phase {e.text!r} began with snapshots but does not end with them")
 
     # ---- losses ------------------------------------------------------------------------------
 

@@ -451,3 +451,30 @@ def test_the_harness_traces_cover_what_the_replay_models(kernel_trace, boot):
                  "pt_alloc", "phase_begin", "phase_end"):
         assert t.by_type[name], (boot, name)
     assert len(dependent_pairs(t)) > 10
+
+
+def test_a_deletion_declared_by_a_loss_record_is_accepted(kernel_trace, tmp_path):
+    """The other side of the contract: a trace that declares what it lost (a `loss` record, with
+    the kernel's loss totals) is consistent, so `check` accepts it, re-learning the state from
+    the next snapshots instead of reporting what the lost event would have explained."""
+    rng = random.Random(SEED + 1)
+    loss = FORMAT.events_by_name["loss"]
+    reason = next(v for v, n in FORMAT.values["loss_reason"].items() if n == "recursion")
+    path = tmp_path / "lossy.pstrace"
+    for boot in BOOTS:
+        t = Trace(kernel_trace(boot))
+        for _ in range(100):
+            records = list(t.records)
+            dropped = rng.randint(1, 3)
+            i = rng.randrange(1, len(records) - dropped)  # trace_end stays
+            record = RECORD_HEADER.pack(loss.id, 0, HEADER_BYTES + loss.payload_size, 0,
+                                        t.raw[i].timestamp) + \
+                loss.fields.codec.pack(dropped, reason)
+            records[i:i + dropped] = [record]
+            data = bytearray(t.build(records))
+            end = len(data) - len(records[-1])
+            names = TRACE_END.fields.names
+            offset = end + HEADER_BYTES + 8 * names.index("lost_recursion")
+            struct.pack_into("<Q", data, offset, dropped)
+            status, err = run("check", _write(path, bytes(data)))
+            assert status == 0, (boot, i, [t.name(j) for j in range(i, i + dropped)], err)
