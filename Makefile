@@ -66,7 +66,7 @@ KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS))
 # --- host builds of the arch-free core -------------------------------------------------------
 HOST_CFLAGS := -std=gnu11 -g -Wall -Wextra -Werror -DPAGESCOPE_HOST -I. $(MACHINE_INCLUDE) -MMD -MP
 HOST_SAN := -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-HOST_TEST_SRCS := $(SHARED_SRCS) $(wildcard tests/host/*.c)
+HOST_TEST_SRCS := $(SHARED_SRCS) kernel/core/options.c $(wildcard tests/host/*.c)
 HOST_TEST_OBJS := $(patsubst %,$(BUILD)/host-test/%.o,$(HOST_TEST_SRCS))
 HOST_TESTS := $(BUILD)/host-tests
 
@@ -86,7 +86,7 @@ iso: $(KERNEL_ISO)
 
 help:
 	@echo "make             build $(KERNEL_ELF) and $(KERNEL_ISO)"
-	@echo "make run         boot in QEMU (MEM=$(MEM) ARGS='$(ARGS)' CPU=$(CPU) QEMU_FLAGS=...); exit status = kernel's"
+	@echo "make run         boot in QEMU (MEM=$(MEM) ARGS='$(ARGS)' CPU=$(CPU) QEMU_FLAGS=...); last line: pagescope: exit status N (meaning)"
 	@echo "make gdb         boot halted with a gdb stub on :1234 and attach gdb with symbols"
 	@echo "make test        host C tests, Python tests, QEMU boot tests"
 	@echo "make trace       boot with tracing, capture the event stream (OUT=, VMM=, ICOUNT=1), check it"
@@ -119,7 +119,17 @@ $(BUILD)/build_id.h: FORCE
 $(BUILD)/kernel/kernel/core/main.c.o: $(BUILD)/build_id.h
 FORCE:
 
-$(KERNEL_ELF): $(KERNEL_OBJS) kernel/arch/amd64/kernel.ld
+# A linked program depends on its list of sources, not only on the sources: when one is deleted
+# (a test removed) no remaining object is newer than the program, yet it must be relinked without
+# it. Each list is rewritten only when it changes, like the build id.
+$(BUILD)/%.sources: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(SOURCES_OF_$*)' > $@.tmp
+	@cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@
+SOURCES_OF_kernel = $(KERNEL_SRCS)
+SOURCES_OF_host-tests = $(HOST_TEST_SRCS)
+
+$(KERNEL_ELF): $(KERNEL_OBJS) kernel/arch/amd64/kernel.ld $(BUILD)/kernel.sources
 	$(call say,LD,$@)
 	$(Q)$(KLD) $(KLDFLAGS) -o $@ $(KERNEL_OBJS)
 
@@ -145,9 +155,9 @@ $(BUILD)/host-test/%.c.o: %.c
 	$(call say,HOSTCC,$<)
 	$(Q)$(HOSTCC) $(HOST_CFLAGS) $(HOST_SAN) -c $< -o $@
 
-$(HOST_TESTS): $(HOST_TEST_OBJS)
+$(HOST_TESTS): $(HOST_TEST_OBJS) $(BUILD)/host-tests.sources
 	$(call say,LINK,$@)
-	$(Q)$(HOSTCC) $(HOST_SAN) -o $@ $^ -lm
+	$(Q)$(HOSTCC) $(HOST_SAN) -o $@ $(HOST_TEST_OBJS) -lm
 
 test-host: $(HOST_TESTS)
 	scripts/check-layering.sh

@@ -22,7 +22,12 @@ static char scenario_storage[CMDLINE_VALUE_MAX];
 
 static const char *parse_test(struct kernel_options *o, const struct cmdline_word *w)
 {
+	if (w->has_value && !w->value[0])
+		return "a test-name prefix (or `test` / `test=all` for every test)";
 	o->run_tests = true;
+	/* `all` is what options_describe prints for a full run, so it must mean one. */
+	if (!strcmp(w->value, "all"))
+		return NULL;
 	memcpy(test_filter_storage, w->value, sizeof(w->value));
 	o->test_filter = test_filter_storage;
 	return NULL;
@@ -73,14 +78,16 @@ static const char *parse_trace(struct kernel_options *o, const struct cmdline_wo
 static const char *parse_fault(struct kernel_options *o, const struct cmdline_word *w)
 {
 	unsigned v;
-	if (!parse_enum(w->value, fault_names, ARRAY_SIZE(fault_names), FAULT_TEST_READ, &v))
-		return "read, write, exec, triple or hang";
+	if (!parse_enum(w->value, fault_names, ARRAY_SIZE(fault_names), FAULT_TEST_NONE, &v))
+		return "none, read, write, exec, triple or hang";
 	o->fault = (enum fault_test)v;
 	return NULL;
 }
 
 static const char *parse_scenario(struct kernel_options *o, const struct cmdline_word *w)
 {
+	if (!strcmp(w->value, "none")) /* what options_describe prints when no scenario runs */
+		return NULL;
 	/* No scenario is built in yet: refusing beats booting and quietly running nothing. */
 	static const char *const known_scenarios[] = { NULL };
 	bool known = false;
@@ -99,11 +106,11 @@ static const char *parse_seed(struct kernel_options *o, const struct cmdline_wor
 }
 
 static const struct option_spec option_table[] = {
-	{ "test", parse_test, "run in-kernel tests (test=PREFIX runs those whose name starts so)" },
+	{ "test", parse_test, "run in-kernel tests (test=PREFIX runs those whose name starts so; test=all every one)" },
 	{ "vmm", parse_vmm, "virtual-memory bookkeeping backend: pagetable (default) or list" },
 	{ "trace", parse_trace, "event tracing: on (lossless, default), drop, off" },
-	{ "fault", parse_fault, "test-only: a deliberate page fault (read, write, exec), triple fault or hang" },
-	{ "scenario", parse_scenario, "workload scenario to run" },
+	{ "fault", parse_fault, "test-only: a deliberate page fault (read, write, exec), triple fault or hang; none (default)" },
+	{ "scenario", parse_scenario, "workload scenario to run; none (default)" },
 	{ "seed", parse_seed, "seed for workload generators" },
 };
 
@@ -115,12 +122,21 @@ static void set_defaults(struct kernel_options *o)
 void options_parse(struct kernel_options *o, const char *cmdline, void (*report)(const char *fmt, ...))
 {
 	set_defaults(o);
+	bool given[ARRAY_SIZE(option_table)] = { false };
 	struct cmdline_word w;
 	for (const char *p = cmdline; (p = cmdline_next(p, &w));) {
 		const struct option_spec *spec = NULL;
 		for (size_t i = 0; i < ARRAY_SIZE(option_table); i++)
 			if (!strcmp(option_table[i].key, w.key))
 				spec = &option_table[i];
+		/* Which of two values was meant cannot be known; taking the last would be a guess. */
+		if (spec && given[spec - option_table]) {
+			report("cmdline: option '%s' given more than once; give each option once\n", w.key);
+			o->errors++;
+			continue;
+		}
+		if (spec)
+			given[spec - option_table] = true;
 		if (!spec) {
 			report("cmdline: unknown option '%s'; known options:\n", w.key);
 			for (size_t i = 0; i < ARRAY_SIZE(option_table); i++)
@@ -142,10 +158,12 @@ void options_parse(struct kernel_options *o, const char *cmdline, void (*report)
 	}
 }
 
+/* The result is itself a command line that options_parse accepts and that means the same. */
 void options_describe(const struct kernel_options *o, char *buf, unsigned long size)
 {
-	ksnprintf(buf, size, "test=%s vmm=%s trace=%s fault=%s scenario=%s seed=%lu",
-		  !o->run_tests ? "no" : o->test_filter[0] ? o->test_filter : "all",
-		  vmm_backend_kind_name(o->vmm), trace_names[o->trace], fault_names[o->fault],
+	ksnprintf(buf, size, "%s%s%svmm=%s trace=%s fault=%s scenario=%s seed=%lu",
+		  o->run_tests ? "test=" : "", !o->run_tests ? "" : o->test_filter[0] ? o->test_filter : "all",
+		  o->run_tests ? " " : "", vmm_backend_kind_name(o->vmm), trace_names[o->trace],
+		  fault_names[o->fault],
 		  o->scenario[0] ? o->scenario : "none", (unsigned long)o->seed);
 }

@@ -37,7 +37,10 @@ extern struct kernel_options kernel_options;
  */
 void options_parse(struct kernel_options *opts, const char *cmdline,
 		   void (*report)(const char *fmt, ...));
-/* One line naming every option's current value, for the boot log and the trace header. */
+/*
+ * One line naming every option's current value, for the boot log and the trace header. It is a
+ * command line that means the same configuration (`test=...` only when tests run).
+ */
 void options_describe(const struct kernel_options *opts, char *buf, unsigned long size);
 
 #endif

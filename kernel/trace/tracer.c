@@ -99,7 +99,7 @@ static bool open_next(struct tracer *t, uint8_t *loss_reason)
 			*loss_reason = TRACE_LOSS_NO_DEVICE;
 			return false;
 		}
-		/* A waiting reclaim that returns nothing means a dead device: drop, don't hang. */
+		/* A waiting reclaim returns nothing only for a device that failed: drop, don't hang. */
 		if (!reclaim(t, t->policy == TRACE_POLICY_LOSSLESS)) {
 			*loss_reason = TRACE_LOSS_RING_FULL;
 			return false;

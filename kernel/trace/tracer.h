@@ -52,7 +52,8 @@ struct trace_sink {
 	void (*submit)(void *ctx, const void *data, uint32_t len);
 	/*
 	 * Returns how many submitted buffers the device finished since the last call (they finish in
-	 * submission order). With wait, polls until at least one finishes, unless none is queued.
+	 * submission order). With wait, polls until at least one finishes, unless none is queued;
+	 * 0 then means the device failed, and the tracer drops (and counts) instead of hanging.
 	 */
 	uint32_t (*reclaim)(void *ctx, bool wait);
 	void *ctx;

@@ -89,6 +89,12 @@ def test_drop_mode_trace_is_consistent_and_accounts_for_every_event(kernel, tmp_
     assert summary.header.value_name("trace_mode") == "drop"
     assert summary.problems == []
     assert summary.end is not None and summary.end.records == summary.records - 1
+    # How much is dropped depends on how busy the host is; that every event is sent or counted is
+    # what must hold: the in-kernel transport test checks it per record (written + lost = emitted;
+    # status 0 says it passed), and the loss records that arrived add up to what the kernel printed.
+    lost = summary.lost
+    assert (f"lost: {lost['ring_full']} ring full, {lost['no_device']} no device, "
+            f"{lost['recursion']} recursion") in log
     if sum(summary.lost.values()) == 0:  # nothing dropped: the replay must hold exactly
         assert check_replay(TraceReader.open(trace).events()).problems == []
 
