@@ -187,7 +187,7 @@ class Replay:
         # (context, region, event index) of the latest vmm_snapshots: enough for any context's
         # destroy snapshots (a context has at most a few regions).
         self.recent_vmm_snapshots = deque(maxlen=64)
-        self.pmm_used = {}  # addr -> (pages, owner) of each pmm_alloc not yet freed
+        self.pmm_used = {}  # addr -> (pages, owner, zone) of each pmm_alloc not yet freed
         self.kmalloc_live = {}  # ptr -> given
         self.slab_live = {}  # object -> cache
         self.slab_caches = 0
@@ -304,14 +304,14 @@ class Replay:
     def on_pmm_alloc(self, e):
         if e.align_log2 < 64 and e.addr % (PAGE << e.align_log2):
             self.problem(e, f"{e.addr:#x} is not aligned to 2^{e.align_log2} pages")
-        self._take(e, self.pmm_used, e.addr, (e.pages, e.owner))
+        self._take(e, self.pmm_used, e.addr, (e.pages, e.owner, e.zone))
         self._pmm_change(e, True)
         if e.owner == PAGE_TABLE_OWNER:
             self.pending_table = e.addr
             self.expecting = True
 
     def on_pmm_free(self, e):
-        self._give_back(e, self.pmm_used, e.addr, (e.pages, e.owner), "pages, owner")
+        self._give_back(e, self.pmm_used, e.addr, (e.pages, e.owner, e.zone), "pages, owner, zone")
         end = e.addr + e.pages * PAGE
         tables = (range(e.addr, end, PAGE) if e.pages <= len(self.table_pages) else
                   self.table_pages)
