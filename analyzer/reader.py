@@ -266,8 +266,8 @@ class TraceReader:
                                  f"record's {last_timestamp}", offset)
             if flags:
                 if flags & ~known_flags:
-                    raise TraceError(f"{info.name} has undefined flag bits {flags & ~known_flags:#x}",
-                                     offset)
+                    raise TraceError(f"{info.name} has undefined flag bits "
+                                     f"{flags & ~known_flags:#x}", offset)
                 if info.kind != "array":
                     raise TraceError(f"continued flag on {info.name}, which is not an array event",
                                      offset)

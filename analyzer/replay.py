@@ -16,7 +16,9 @@ emits each event"), so replaying the events must give every snapshot exactly. Tw
 Objects handed out and taken back are paired like reservations: every pmm_free, kfree,
 slab_free, pt_free and vmm_unmap must undo one earlier pmm_alloc, kmalloc, slab_alloc, pt_alloc
 or vmm_map with the same fields (a destroyed context's mappings go with it); vmm_protect must hit
-a mapping; nothing may stay mapped in a released range, nor a page table in freed pages; a
+a mapping; a page is mapped only inside a reservation (brk maps the heap's new pages before its
+vmm_reserve, so a mapping may wait for the context's next reservation to cover it); nothing may
+stay mapped in a released range, nor a page table in freed pages; a
 pmm_alloc of owner `pagetable` is followed by the pt_alloc of that page; context_switch must
 leave the context the previous one entered; ids of contexts and slab caches go in creation order.
 
@@ -89,6 +91,12 @@ class FreeSet:
 
     def covers(self, addr):
         return self._index_containing(addr) is not None
+
+    def intersects(self, start, end):
+        """True when some page of [start, end) is free."""
+        i = bisect_right(self.starts, start) - 1
+        return (i >= 0 and self.ends[i] > start) or (i + 1 < len(self.starts) and
+                                                      self.starts[i + 1] < end)
 
 
 def first_difference(replayed, snapshot):
@@ -194,6 +202,8 @@ class Replay:
         self.table_pages = {}  # phys -> (context, level)
         self.mappings = {}  # (context, virt) -> (phys, page_size, flags)
         self.mapped = defaultdict(list)  # context -> sorted virts of its mappings
+        # context -> [(region, start, end, event)] of mappings made where nothing was reserved yet
+        self.unreserved_maps = defaultdict(list)
         self.active_context = 0
         self.phases = []  # [name, whether its phase_begin had snapshots]
         self.group = None  # the snapshot group being read: {"role", "keys", "name"}
@@ -256,6 +266,8 @@ class Replay:
                           self.pending_table is not None or self.group is not None)
 
     def finish(self):
+        for context in list(self.unreserved_maps):
+            self._settle_unreserved_maps(context)
         self.report.contexts_checked += sum(self._fully_checked(c) for c in self.contexts.values())
         for name, _ in self.phases if not self.lost else ():
             self.report.problems.append(Problem(None, f"phase {name!r} never ended"))
@@ -371,26 +383,46 @@ class Replay:
         self._give_back(e, self.table_pages, e.phys, (e.context, e.level), "context, level")
 
     def _check_leaf(self, e):
+        """False (after reporting why) when the page is misaligned or outside its context's
+        regions; else True, or its Region when `region` and the context's regions are known."""
         size = PAGE << (9 * e.page_size)  # a page_size value is the leaf's level (events.def)
         if e.virt % size or e.phys % size:
             self.problem(e, f"{e.virt:#x} -> {e.phys:#x} is not aligned to its page size")
             return False
         ctx = self.contexts.get(e.context)
-        if ctx is not None and not ctx.learned and not any(
-                r.base <= e.virt and e.virt + size <= r.end for r in ctx.regions):
+        if ctx is None or ctx.learned:
+            return True
+        region = next((r for r in ctx.regions if r.base <= e.virt and e.virt + size <= r.end),
+                      None)
+        if region is None:
             self.doubt(e, f"{e.virt:#x} lies outside every region of context {e.context}")
             return False
-        return True
+        return region
 
     def on_vmm_map(self, e):
-        if self._check_leaf(e):
-            if (e.context, e.virt) not in self.mappings:
-                insort(self.mapped[e.context], e.virt)
-            self._take(e, self.mappings, (e.context, e.virt), (e.phys, e.page_size, e.flags))
+        checked = self._check_leaf(e)
+        if not checked:
+            return
+        end = e.virt + (PAGE << 9 * e.page_size)
+        if checked is not True and checked.free is not None and checked.free.intersects(e.virt,
+                                                                                        end):
+            self.unreserved_maps[e.context].append((checked, e.virt, end, e))
+        if (e.context, e.virt) not in self.mappings:
+            insort(self.mapped[e.context], e.virt)
+        self._take(e, self.mappings, (e.context, e.virt), (e.phys, e.page_size, e.flags))
+
+    def _settle_unreserved_maps(self, context):
+        """Each mapping made where nothing was reserved must be covered by now."""
+        for region, start, end, e in self.unreserved_maps.pop(context, ()):
+            if region.free is not None and region.free.intersects(start, end):
+                self.doubt(e, f"{start:#x} of context {context} is mapped but not reserved")
 
     def on_vmm_unmap(self, e):
         if self._check_leaf(e):
             key = (e.context, e.virt)
+            waiting = self.unreserved_maps.get(e.context)
+            if waiting:  # a failed brk growth takes its mappings back unreserved
+                waiting[:] = [w for w in waiting if w[1] != e.virt]
             if key in self.mappings:
                 virts = self.mapped[e.context]
                 del virts[bisect_left(virts, e.virt)]
@@ -461,6 +493,7 @@ class Replay:
             if not self.lost:
                 self.problem(e, f"context {e.context} is not live")
             return
+        self._settle_unreserved_maps(ctx.id)
         for key in [k for k in self.heaps if k[0] == ctx.id]:
             del self.heaps[key]
         for virt in self.mapped.pop(ctx.id, ()):
@@ -528,6 +561,8 @@ class Replay:
         error = region.free.remove(*run) if grow else region.free.add(*run)
         if error:
             self.problem(e, error)
+        if grow:
+            self._settle_unreserved_maps(context)
         if new:
             region.reservations[base] = self.heaps[context, region_id] = new
         else:
@@ -555,6 +590,7 @@ class Replay:
             return
         region.reservations[e.addr] = e.pages
         self._replayed(True)
+        self._settle_unreserved_maps(e.context)
 
     def on_vmm_release(self, e):
         region = self._region(e)
@@ -580,6 +616,7 @@ class Replay:
         self._replayed(True)
 
     def on_vmm_snapshot(self, e):
+        self._settle_unreserved_maps(e.context)
         ctx = self.contexts.get(e.context)
         if ctx is None and self.lost:
             ctx = self.contexts[e.context] = Context(e.context, learned=True)

@@ -77,7 +77,8 @@ def kernel_trace(tmp_path_factory):
             work = tmp_path_factory.mktemp("boot")
             trace, log = work / "boot.pstrace", work / "serial.log"
             status = subprocess.run(
-                [str(REPO / "scripts" / "qemu-run.sh"), "--elf", str(REPO / "build" / "pagescope.elf"),
+                [str(REPO / "scripts" / "qemu-run.sh"),
+                 "--elf", str(REPO / "build" / "pagescope.elf"),
                  "--args", args, "--serial-log", str(log), "--trace-out", str(trace),
                  "--icount", "--timeout", "180"], cwd=REPO).returncode
             assert status == 0, log.read_text(errors="replace")

@@ -181,7 +181,8 @@ def test_random_damage_gives_a_trace_error_and_nothing_else(small_trace):
 BAD_INPUTS = {
     "empty": lambda d, offs: b"",
     "wrong magic": lambda d, offs: b"PSTRACX\0" + d[8:],
-    "wrong version": lambda d, offs: patch(d, 8, "<H", FORMAT.constants["TRACE_FORMAT_VERSION"] + 1),
+    "wrong version": lambda d, offs: patch(d, 8, "<H",
+                                           FORMAT.constants["TRACE_FORMAT_VERSION"] + 1),
     "truncated": lambda d, offs: d[:offs[10] + 7],
     "bit-flipped": lambda d, offs: patch(d, offs[7] + 4, "<I", 7 ^ (1 << 9)),  # its seq
     "absurd length": lambda d, offs: patch(d, offs[4] + 2, "<H", 65535),

@@ -200,6 +200,10 @@ def test_objects_are_paired_with_what_undoes_them():
     assert s.problems() == []
     s.release(0, 0, 1)
     assert any("still maps a page of the released range" in p for p in s.problems())
+    # A mapping waits for the next reservation to cover it (as brk's do), no longer.
+    s = Stream().context(0, 64)("vmm_map", context=0, virt=BASE + 8 * PAGE, phys=0, page_size=0)
+    s.reserve(0, 0, 1)
+    assert any("0x408000 of context 0 is mapped but not reserved" in p for p in s.problems())
     s = Stream()("context_switch", from_context=0, to_context=0)("context_switch",
                                                                  from_context=1, to_context=0)
     assert any("leaves context 1, but 0 is active" in p for p in s.problems())
