@@ -60,13 +60,14 @@ SHARED_DIRS := kernel/lib kernel/boot kernel/mm kernel/trace
 SHARED_SRCS := $(foreach d,$(SHARED_DIRS),$(wildcard $(d)/*.c))
 
 KERNEL_SRCS := $(SHARED_SRCS) $(wildcard kernel/core/*.c kernel/arch/amd64/*.c kernel/drivers/*.c \
-	tests/kernel/*.c) $(wildcard boot/*.S kernel/arch/amd64/*.S)
+	kernel/workload/*.c tests/kernel/*.c) $(wildcard boot/*.S kernel/arch/amd64/*.S)
 KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS))
 
 # --- host builds of the arch-free core -------------------------------------------------------
 HOST_CFLAGS := -std=gnu11 -g -Wall -Wextra -Werror -DPAGESCOPE_HOST -I. $(MACHINE_INCLUDE) -MMD -MP
 HOST_SAN := -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-HOST_TEST_SRCS := $(SHARED_SRCS) kernel/core/options.c $(wildcard tests/host/*.c)
+HOST_TEST_SRCS := $(SHARED_SRCS) kernel/core/options.c kernel/workload/scenario_names.c \
+	$(wildcard tests/host/*.c)
 HOST_TEST_OBJS := $(patsubst %,$(BUILD)/host-test/%.o,$(HOST_TEST_SRCS))
 HOST_TESTS := $(BUILD)/host-tests
 
@@ -89,7 +90,9 @@ help:
 	@echo "make run         boot in QEMU (MEM=$(MEM) ARGS='$(ARGS)' CPU=$(CPU) QEMU_FLAGS=...); last line: pagescope: exit status N (meaning)"
 	@echo "make gdb         boot halted with a gdb stub on :1234 and attach gdb with symbols"
 	@echo "make test        host C tests, Python tests, QEMU boot tests"
-	@echo "make trace       boot with tracing, capture the event stream (OUT=, VMM=, ICOUNT=1), check it"
+	@echo "make trace       boot with tracing, capture the event stream (SCENARIO=, WORKLOAD=, SEED=, OUT=, VMM=, ICOUNT=1), check it"
+	@echo "make workload    convert an strace log into a workload file (STRACE=LOG OUT=FILE)"
+	@echo "make workloads   run real programs under strace and convert each (build/workloads/)"
 	@echo "make bench-host  host microbenchmarks"
 	@echo "make fuzz        libFuzzer over multiboot2 parsing and pmm_init (FUZZ_SECONDS=60)"
 	@echo "make report      the main job (see README)"
@@ -234,23 +237,42 @@ clean:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 # --- trace (begin) -----------------------------------------------------------------------------
-# make trace [SCENARIO=name] [VMM=pagetable|list] [OUT=file] [ICOUNT=1]: boots with tracing on,
-# captures the virtio-console stream into OUT, and checks it with `analyzer info`. QEMU ends when
-# the kernel has sent trace_end and exits. Without SCENARIO the workload is the in-kernel tests.
+# make trace [SCENARIO=name] [WORKLOAD=file] [SEED=n] [VMM=pagetable|list] [OUT=file] [ICOUNT=1]:
+# boots with tracing on, captures the virtio-console stream into OUT, and checks it with
+# `analyzer info`. QEMU ends when the kernel has sent trace_end and exits. SCENARIO is a kernel
+# scenario (default all), or `test` for the in-kernel tests; WORKLOAD= (a workload file, see
+# trace/WORKLOAD.md) implies SCENARIO=replay and is given to the kernel as a multiboot2 module.
 # ICOUNT=1 runs under -icount shift=0 (timestamps count guest instructions; deterministic).
-SCENARIO ?=
+WORKLOAD ?=
+SCENARIO ?= $(if $(WORKLOAD),replay,all)
+SEED ?= 1
 VMM ?= pagetable
 OUT ?= $(BUILD)/trace.pstrace
 ICOUNT ?=
-TRACE_WORKLOAD = $(if $(SCENARIO),scenario=$(SCENARIO),test)
+TRACE_WORKLOAD = $(if $(filter test,$(SCENARIO)),test,scenario=$(SCENARIO) seed=$(SEED))
 
 trace: $(KERNEL_ELF)
 	@$(DEPS) boot
 	@mkdir -p $(dir $(OUT))
 	@scripts/qemu-run.sh --elf $(KERNEL_ELF) --mem $(MEM) --cpu $(CPU) --timeout $(TIMEOUT) \
 		--args "trace=on vmm=$(VMM) $(TRACE_WORKLOAD)" --trace-out $(OUT) \
-		$(if $(ICOUNT),--icount) -- $(QEMU_FLAGS)
+		$(if $(WORKLOAD),--module $(WORKLOAD)) $(if $(ICOUNT),--icount) -- $(QEMU_FLAGS)
 	$(PYTHON) -m analyzer info $(OUT)
 
 $(BUILD)/kernel/kernel/core/trace_boot.c.o: $(BUILD)/build_id.h
 # --- trace (end) -------------------------------------------------------------------------------
+
+# --- workloads (begin) -------------------------------------------------------------------------
+# make workload STRACE=LOG OUT=FILE: converts an `strace -f -ttt` log into a workload file.
+# make workloads: runs real programs under strace on this machine and converts each
+# (scripts/make-workloads.sh; results in build/workloads/).
+.PHONY: workload workloads
+workload:
+	@test -n "$(STRACE)" -a "$(origin OUT)" = "command line" || \
+		{ echo "usage: make workload STRACE=LOG OUT=FILE" >&2; exit 2; }
+	$(PYTHON) -m analyzer workload $(STRACE) -o $(OUT)
+
+workloads:
+	@$(DEPS) workloads
+	scripts/make-workloads.sh $(BUILD)/workloads
+# --- workloads (end) ---------------------------------------------------------------------------

@@ -19,7 +19,8 @@ or vmm_map with the same fields (a destroyed context's mappings go with it); vmm
 a mapping; a page is mapped only inside a reservation (brk maps the heap's new pages before its
 vmm_reserve, so a mapping may wait for the context's next reservation to cover it); nothing may
 stay mapped in a released range, nor a page table in freed pages; a
-pmm_alloc of owner `pagetable` is followed by the pt_alloc of that page; context_switch must
+pmm_alloc of owner `pagetable` is followed by the pt_alloc of that page (only the pmm's own
+pmm_alloc/pmm_free may come between); context_switch must
 leave the context the previous one entered; ids of contexts and slab caches go in creation order.
 
 What the snapshots must be, and are checked to be:
@@ -249,7 +250,8 @@ class Replay:
         if self.pending_brk is not None and kind not in ("vmm_reserve", "vmm_release"):
             self.doubt(e, "expected the vmm_reserve or vmm_release of the preceding vmm_brk")
             self.pending_brk = None
-        if self.pending_table is not None:
+        if self.pending_table is not None and kind not in ("pmm_alloc", "pmm_free"):
+            # (the pmm may make or drop its own metadata pages in between)
             if kind != "pt_alloc" or e.phys != self.pending_table:
                 self.doubt(e, f"expected the pt_alloc of the page-table page "
                              f"{self.pending_table:#x} just allocated")
@@ -319,6 +321,9 @@ class Replay:
         self._take(e, self.pmm_used, e.addr, (e.pages, e.owner, e.zone))
         self._pmm_change(e, True)
         if e.owner == PAGE_TABLE_OWNER:
+            if self.pending_table is not None:
+                self.doubt(e, f"a second page-table page before the pt_alloc of "
+                           f"{self.pending_table:#x}")
             self.pending_table = e.addr
             self.expecting = True
 

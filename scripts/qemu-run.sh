@@ -9,10 +9,10 @@
 #                       [-- extra qemu flags]
 #
 # Exit status, always repeated as the last line on stderr: "pagescope: exit status N (meaning)"
-#   0-5  the status the kernel passed to qemu_exit() (kernel/arch/amd64/qemu_exit.h): 0 success,
+#   0-6  the status the kernel passed to qemu_exit() (kernel/arch/amd64/qemu_exit.h): 0 success,
 #        1 in-kernel tests failed, 2 panic, 3 unexpected CPU exception, 4 unsupported CPU or
 #        loader, 5 bad command line (also when the arguments cannot pass through GRUB unchanged,
-#        refused before booting by scripts/mkiso.sh)
+#        refused before booting by scripts/mkiso.sh), 6 a scenario refused its input
 #   123  GRUB could not load the kernel; "not enough memory to boot" when GRUB ran out of memory
 #   124  a hang: the kernel started but made no progress (no console or trace output) for
 #        --timeout seconds (default 120; 0 = wait forever), or it did not start within
@@ -40,6 +40,7 @@ status_meaning() {
 	3) echo "unexpected CPU exception" ;;
 	4) echo "unsupported CPU or loader" ;;
 	5) echo "bad command line" ;;
+	6) echo "a scenario refused its input" ;;
 	123) echo "GRUB could not load the kernel" ;;
 	124) echo "hang: no progress" ;;
 	125) echo "QEMU stopped without a kernel exit: triple fault or reset" ;;

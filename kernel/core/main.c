@@ -15,6 +15,7 @@
 #include "kernel/core/options.h"
 #include "kernel/core/phase.h"
 #include "kernel/lib/testing.h"
+#include "kernel/workload/scenario.h"
 #include "build/build_id.h"
 
 struct boot_info boot_info;
@@ -129,6 +130,8 @@ void kmain(uint32_t magic, uint64_t info_phys)
 		int failed = testing_run_all("ktest: ", kernel_options.test_filter);
 		status = failed ? KERNEL_EXIT_TEST_FAILED : KERNEL_EXIT_SUCCESS;
 	}
+	if (kernel_options.scenario[0] && status == KERNEL_EXIT_SUCCESS)
+		status = scenario_run_by_name(kernel_options.scenario, kernel_options.seed);
 	phase_end("kernel");
 	trace_boot_finish();
 	kprintf("pagescope: done, exit status %d\n", status);

@@ -6,6 +6,7 @@
 #include "kernel/boot/cmdline.h"
 #include "kernel/lib/format.h"
 #include "kernel/lib/string.h"
+#include "kernel/workload/scenario_list.h"
 
 struct kernel_options kernel_options;
 
@@ -88,13 +89,12 @@ static const char *parse_scenario(struct kernel_options *o, const struct cmdline
 {
 	if (!strcmp(w->value, "none")) /* what options_describe prints when no scenario runs */
 		return NULL;
-	/* No scenario is built in yet: refusing beats booting and quietly running nothing. */
-	static const char *const known_scenarios[] = { NULL };
-	bool known = false;
-	for (size_t i = 0; known_scenarios[i]; i++)
-		known |= !strcmp(known_scenarios[i], w->value);
-	if (!known)
-		return "a known scenario (none are built in yet)";
+	/* Only a scenario of the list (kernel/workload/scenario_list.h): a typo is refused. */
+	if (!scenario_name_known(w->value)) {
+		static char expected[200];
+		ksnprintf(expected, sizeof(expected), "none or one of %s", scenario_names());
+		return expected;
+	}
 	memcpy(scenario_storage, w->value, sizeof(w->value));
 	o->scenario = scenario_storage;
 	return NULL;
