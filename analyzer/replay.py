@@ -268,6 +268,9 @@ class Replay:
                           self.pending_table is not None or self.group is not None)
 
     def finish(self):
+        if self.pending_table is not None:
+            self.report.problems.append(Problem(None, f"no pt_alloc for the page-table page "
+                                                      f"{self.pending_table:#x}"))
         for context in list(self.unreserved_maps):
             self._settle_unreserved_maps(context)
         self.report.contexts_checked += sum(self._fully_checked(c) for c in self.contexts.values())
