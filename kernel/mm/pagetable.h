@@ -60,7 +60,7 @@ enum pt_data_ownership { PT_DATA_BORROWED, PT_DATA_OWNED };
  */
 struct pt_chunk_ops {
 	uint64_t (*split)(void *cookie, uint64_t chunk_entry, unsigned child_level, unsigned index);
-	uint64_t (*summarize)(void *cookie, const uint64_t *table, unsigned level);
+	uint64_t (*summarize)(void *cookie, uint64_t *table, unsigned level);
 	void *cookie;
 };
 

@@ -9,8 +9,6 @@
  *  +--+---------+---+---+---+------------------+-------+----------+
  *  |NX|    0    |OWN|STA|RES|  phys (present)  |stripe | hw flags |
  *  +--+---------+---+---+---+------------------+-------+----------+
- *   stripe (bits 9..11, any level): entries 0..3 hold the table's used-entry count
- *   (pagetable.c), entries 4..6 the table's first-free hint (below); the rest are 0.
  *   RES = page belongs to a reservation, STA = first page of that reservation,
  *   OWN = (VMM, present only) the data page is the context's. A free unmapped page is 0.
  *
@@ -19,41 +17,68 @@
  *   reservation starts at the chunk's first page). A reservation covering aligned chunks marks them
  *   here and needs no table below; a map into such a chunk splits it (pt_chunk_ops.split).
  *
- * Level-1/2/3 table pointer: a summary of the subtree, for the search to skip it:
+ * Level-1/2/3 table pointer: a rounded summary of the subtree, read with the entry itself:
  *   63  62  61 ...... 57  56  55  54  53 52  51 ........... 12  11..9   8 ..... 0
  *  +--+---+-------------+---+---+---+------+------------------+-------+---------+
  *  |0 | 0 | maxrun log2 |HST|SFX|PFX| kind |  phys of table   |stripe | P,W,(U) |
  *  +--+---+-------------+---+---+---+------+------------------+-------+---------+
  *   kind: 0 = all pages free, 1 = no page free, 2 = mixed. PFX / SFX: first / last page free.
- *   HST: some reservation starts in the subtree. maxrun log2: r = ceil(log2(longest free run
- *   inside the subtree)), so 2^r bounds it from above and never hides a fit. An all-free pointer
- *   may carry just its kind (a new table is installed with a zero field): readers take PFX and
- *   SFX of kind 0 as set.
+ *   HST: some reservation starts in the subtree. maxrun log2: ceil(log2(longest free run)), so a
+ *   subtree whose field is below ceil(log2(n)) cannot hold n free pages. An all-free pointer may
+ *   carry just its kind (a new table is installed with a zero field): readers take PFX and SFX of
+ *   kind 0 as set.
  * Bits 59..62 are protection keys only in leaves and only with CR4.PKE/PKS (never set here), and
  * leaves use only 52..54, so nothing here depends on protection keys.
+ *
+ * Stripes: bits 9..11 of a table's entries, which the CPU ignores at every level (pte.h):
+ *
+ *   entry:   0   1   2   3 | 4   5   6 | 7 ........ 7+E-1 | 7+E ...... 7+2E-1 | 7+2E .... 7+3E-1 | ..
+ *          +---------------+-----------+------------------+-------------------+------------------+
+ *          | used count    | first-free|  free PREFIX     |  free SUFFIX      |  LONGEST free run|
+ *          | (pagetable.c) | hint      |  (exact, pages)  |  (exact, pages)   |  (exact, pages)  |
+ *          +---------------+-----------+------------------+-------------------+------------------+
+ *   3 bits per entry, low bits first. A table at level t spans 512^(t+1) pages, so each exact value
+ *   takes 9(t+1)+1 bits: E = 4 entries in a table of 4 KiB entries, 7 at level 1, 10 at level 2
+ *   (the root has no summary). The exact values are valid while the pointer's kind is "mixed";
+ *   for the other kinds they are implied (all free: the span; full: 0) and never read.
  *
  * First-free hint, per table (hint stripe, 9 bits): no entry below it has a free page (it is a
  * lower bound on the first entry that is not full; 511 when all are). Every clear lowers it to the
  * first entry it touches; a mark that fills the entry at the hint moves it past the full entries
  * that follow; a new table starts at 0, which is always true.
  *
- * Search ("next maximal free run >= n pages at or after from", the placement policy is vmm.c's):
- * scan entries in address order, carrying the free run that reaches the current entry. Each table
- * is entered at its hint (the carried run ends there). With no run carried, entries that can
- * neither hold nor start a fit (full, or mixed with a short maxrun and no free suffix) are passed
- * in a tight loop on the raw bits. An all-free or full subtree costs one entry. A mixed subtree is
- * entered only if its longest inner run could be >= n, or the carried run plus its free prefix
- * could be; otherwise the run restarts from its exact free suffix, found down its right edge.
- * Bound: O(levels x 512) entries per search in the worst case, independent of how many pages are
- * mapped; a subtree is entered only when a fit may lie in it (false hits at most 2x the needed
- * length, from the log2 rounding).
+ * Search ("lowest free run of >= n pages at or after from", the placement policy is vmm.c's):
+ * scan entries in address order, carrying the free run that reaches the current entry. A table
+ * is entered at its hint (the carried run ends there). An all-free or full subtree costs one
+ * entry. For a whole mixed subtree (pointer kind 2) the search reads, from the child's summary
+ * stripe, at most three exact values: the PREFIX when a run is carried in (carried + PREFIX >= n:
+ * found, without entering), the LONGEST when the pointer's maxrun log2 does not already rule a
+ * fit out (LONGEST >= n: enter it, and a fit lies wholly inside, so the search ends there), the
+ * SUFFIX to carry on. With no run carried, entries that can neither hold nor start a fit are
+ * passed on their raw bits. It never enters a whole subtree that cannot hold a fit.
+ *
+ * Bound, proved: a table is scanned only if it is the root, or lies on the path of the first or
+ * of the last page of the searched range (its pointer is clipped, so its summary says nothing
+ * about the part searched: at most 2 tables per level), or its LONGEST is >= n (the search ends
+ * inside it: at most 1 per level, since a whole subtree has no clipped entry). A scan of a table
+ * at level t reads its hint (1) and at most 512 entries, each plus at most three values of E(t-1)
+ * entries. With E = 4, 7, 10 at levels 0, 1, 2:
+ *     root        1 + 512 x (1 + 3 x 10) = 15 873
+ *     level 2     1 + 512 x (1 + 3 x  7) = 11 265    (at most 3 tables)
+ *     level 1     1 + 512 x (1 + 3 x  4) =  6 657    (at most 3 tables)
+ *     level 0     1 + 512                =    513    (at most 3 tables)
+ * so one search reads at most 15 873 + 3 x (11 265 + 6 657 + 513) = 71 178 entries
+ * (PT_SEARCH_WORK_BOUND), whatever is mapped or reserved; typical searches read a few dozen.
+ *
  * Marking and clearing touch the entries of the range (one per aligned chunk inside it, 512 per
- * level at most at its edges) and keep the summaries: a leaf table's is derived from the old one
- * with short scans next to the range ("leaf summaries" below) and recounted (512 entries) only
- * when those scans cannot prove it; an upper table's is recounted only when a child's summary
- * changed. So O(levels x 512) entries per mark or clear, typically a few dozen.
- * backend_work counts entries read: by searches, marks, clears, queries and summary upkeep (a
- * recount is 512, a scan one per entry read).
+ * table at most), and re-measure every table whose entries changed, bottom-up: a measure reads
+ * the table's 512 entries and, for each mixed child, its three exact values (E(t-1) entries each),
+ * then writes the table's own three values (3 E(t) entries). Per table at level t that is at most
+ * U(t) = 512 (range) + 512 (hint) + 512 x (1 + 3 E(t-1)) + 3 E(t) entries, and a range of p pages
+ * lies in at most 2 + p / 512^(t+1) tables at level t: mark or clear cost at most
+ * 1 024 + sum over t = 0..2 of (2 + p / 512^(t+1)) U(t) (pagetable_work_bound() adds this to
+ * the search bound). A clear also walks every table the range covers, which the unmap walks too.
+ * backend_work counts entries read: by searches, marks, clears, queries and summary upkeep.
  */
 #include "vmm.h"
 #include "kernel/arch/amd64/pte.h"
@@ -70,11 +95,20 @@ enum summary_kind { SUMMARY_ALL_FREE = 0, SUMMARY_FULL = 1, SUMMARY_MIXED = 2 };
 #define SUM_MAXRUN_SHIFT 5
 #define SUM_MAXRUN_MASK 0x1Fu
 
+/* The rounded summary a pointer carries (decoded). */
 struct summary {
 	enum summary_kind kind;
 	bool free_prefix, free_suffix, has_start;
-	uint64_t maxrun; /* upper bound on the longest free run, in pages */
 };
+
+/* What a subtree holds, exactly. */
+struct exact {
+	enum summary_kind kind;
+	bool has_start;
+	uint64_t prefix, suffix, longest; /* free pages at its start, at its end; longest free run */
+};
+
+enum exact_field { EXACT_PREFIX, EXACT_SUFFIX, EXACT_LONGEST, EXACT_FIELDS };
 
 static uint64_t *child_table(pte_t e)
 {
@@ -86,30 +120,64 @@ static uint64_t span_pages_clipped(uint64_t first, uint64_t last)
 	return (last - first) / PAGE_SIZE + 1;
 }
 
+static unsigned summary_field(pte_t e)
+{
+	return (unsigned)(pte_software(e) >> PTE_SW_FIELD_SHIFT);
+}
+
 static struct summary entry_summary(pte_t e, unsigned level)
 {
 	if (pte_is_table(e, level)) {
-		unsigned bits = (unsigned)(pte_software(e) >> PTE_SW_FIELD_SHIFT);
-		struct summary s = {
-			.kind = (enum summary_kind)(bits & SUM_KIND_MASK),
-			.free_prefix = (bits & SUM_FREE_PREFIX) != 0,
-			.free_suffix = (bits & SUM_FREE_SUFFIX) != 0,
-			.has_start = (bits & SUM_HAS_START) != 0,
-		};
-		if (s.kind == SUMMARY_ALL_FREE)
-			return (struct summary){ SUMMARY_ALL_FREE, true, true, false, PT_SPAN_PAGES(level) };
-		else if (s.kind == SUMMARY_MIXED)
-			s.maxrun = (uint64_t)1 << ((bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK);
-		return s;
+		unsigned bits = summary_field(e);
+		enum summary_kind kind = (enum summary_kind)(bits & SUM_KIND_MASK);
+		if (kind == SUMMARY_ALL_FREE)
+			return (struct summary){ SUMMARY_ALL_FREE, true, true, false };
+		return (struct summary){ kind, (bits & SUM_FREE_PREFIX) != 0, (bits & SUM_FREE_SUFFIX) != 0,
+					 (bits & SUM_HAS_START) != 0 };
 	}
 	if (e & RES_RESERVED)
 		return (struct summary){ .kind = SUMMARY_FULL, .has_start = (e & RES_START) != 0 };
-	return (struct summary){ SUMMARY_ALL_FREE, true, true, false, PT_SPAN_PAGES(level) };
+	return (struct summary){ SUMMARY_ALL_FREE, true, true, false };
 }
 
 static unsigned ceil_log2(uint64_t x)
 {
 	return x <= 1 ? 0 : ilog2_u64(x - 1) + 1;
+}
+
+/* Stripe entries per exact value of a table at `table_level` (values go up to its whole span). */
+static unsigned exact_value_entries(unsigned table_level)
+{
+	return (PT_INDEX_BITS * (table_level + 1) + 1 + 2) / 3;
+}
+
+static unsigned exact_field_first(unsigned table_level, enum exact_field field)
+{
+	return PTE_SUMMARY_STRIPE_FIRST + (unsigned)field * exact_value_entries(table_level);
+}
+
+/* One exact value of a mixed table, read from its summary stripe (costs its entries). */
+static uint64_t exact_read(struct vmm_context *ctx, const uint64_t *table, unsigned table_level,
+			   enum exact_field field)
+{
+	unsigned entries = exact_value_entries(table_level);
+	ctx->backend_work += entries;
+	return pte_stripe_field_read(table, exact_field_first(table_level, field), entries);
+}
+
+/* The exact summary of what entry e (at `level`) covers: from its bits, or its child's stripe. */
+static struct exact entry_exact(struct vmm_context *ctx, pte_t e, unsigned level)
+{
+	uint64_t span = PT_SPAN_PAGES(level);
+	struct summary c = entry_summary(e, level);
+	if (c.kind == SUMMARY_ALL_FREE)
+		return (struct exact){ SUMMARY_ALL_FREE, false, span, span, span };
+	if (c.kind == SUMMARY_FULL)
+		return (struct exact){ SUMMARY_FULL, c.has_start, 0, 0, 0 };
+	const uint64_t *child = child_table(e);
+	return (struct exact){ SUMMARY_MIXED, c.has_start, exact_read(ctx, child, level - 1, EXACT_PREFIX),
+			       exact_read(ctx, child, level - 1, EXACT_SUFFIX),
+			       exact_read(ctx, child, level - 1, EXACT_LONGEST) };
 }
 
 #define WORD_BITS 64u
@@ -140,21 +208,25 @@ static uint64_t longest_run(const uint64_t *words)
 	return MAX(best, carry);
 }
 
-static pte_t summary_bits(enum summary_kind kind, bool free_prefix, bool free_suffix, bool has_start,
-			  uint64_t best)
+/* Set bits at the start (bit 0 of word 0 on) and at the end of the bitmap. */
+static uint64_t run_at_start(const uint64_t *words)
 {
-	unsigned bits = (unsigned)kind | (free_prefix ? SUM_FREE_PREFIX : 0) |
-			(free_suffix ? SUM_FREE_SUFFIX : 0) | (has_start ? SUM_HAS_START : 0);
-	if (kind == SUMMARY_MIXED)
-		bits |= ceil_log2(best) << SUM_MAXRUN_SHIFT;
-	return (pte_t)bits << PTE_SW_FIELD_SHIFT;
+	uint64_t n = 0;
+	for (unsigned w = 0; w < LEAF_WORDS && words[w] == ~0ull; w++)
+		n += WORD_BITS;
+	return n == PT_ENTRIES ? n : n + (unsigned)__builtin_ctzll(~words[n / WORD_BITS]);
 }
 
-/*
- * summarize() for a table of 4 KiB entries: a bitmap of the free entries, built in one branch-free
- * pass, then the runs found word by word (one step per run, not per entry).
- */
-static pte_t summarize_leaves(const uint64_t *table)
+static uint64_t run_at_end(const uint64_t *words)
+{
+	uint64_t n = 0;
+	for (unsigned w = LEAF_WORDS; w-- > 0 && words[w] == ~0ull;)
+		n += WORD_BITS;
+	return n == PT_ENTRIES ? n : n + (unsigned)__builtin_clzll(~words[LEAF_WORDS - 1 - n / WORD_BITS]);
+}
+
+/* A table of 4 KiB entries: a bitmap of the free entries in one branch-free pass, then its runs. */
+static struct exact measure_leaves(struct vmm_context *ctx, const uint64_t *table)
 {
 	uint64_t free[LEAF_WORDS];
 	pte_t any = 0, all = ~(pte_t)0;
@@ -168,179 +240,96 @@ static pte_t summarize_leaves(const uint64_t *table)
 		}
 		free[w] = bits;
 	}
+	ctx->backend_work += PT_ENTRIES;
 	enum summary_kind kind = !(any & RES_RESERVED) ? SUMMARY_ALL_FREE :
 				 (all & RES_RESERVED) ? SUMMARY_FULL : SUMMARY_MIXED;
-	return summary_bits(kind, free[0] & 1, free[LEAF_WORDS - 1] >> 63, (any & RES_START) != 0,
-			    kind == SUMMARY_MIXED ? longest_run(free) : 0);
+	return (struct exact){ kind, (any & RES_START) != 0, run_at_start(free), run_at_end(free),
+			       longest_run(free) };
 }
 
-/* Software field for a pointer to `table` (whose entries are at `level`). */
-static pte_t summarize(const uint64_t *table, unsigned level)
+/* The exact summary of a table at `level`, from its entries and its mixed children's stripes. */
+static struct exact measure(struct vmm_context *ctx, const uint64_t *table, unsigned level)
 {
 	if (level == 0)
-		return summarize_leaves(table);
+		return measure_leaves(ctx, table);
+	uint64_t span = PT_SPAN_PAGES(level), run = 0;
 	unsigned free_children = 0, full_children = 0;
-	bool has_start = false;
-	uint64_t run = 0, best = 0;
+	bool in_prefix = true;
+	struct exact t = { .kind = SUMMARY_MIXED };
 	for (unsigned i = 0; i < PT_ENTRIES; i++) {
 		/* Most entries of a sparse table are unused: take them four at a time, undecoded. */
 		if (i % 4 == 0 && !pte_is_used(table[i] | table[i + 1] | table[i + 2] | table[i + 3])) {
+			ctx->backend_work += 4;
 			free_children += 4;
-			run += 4 * PT_SPAN_PAGES(level);
+			run += 4 * span;
+			t.prefix += in_prefix ? 4 * span : 0;
 			i += 3;
 			continue;
 		}
-		struct summary c = entry_summary(table[i], level);
-		has_start |= c.has_start;
+		ctx->backend_work++;
+		struct exact c = entry_exact(ctx, table[i], level);
+		t.has_start |= c.has_start;
 		if (c.kind == SUMMARY_ALL_FREE) {
 			free_children++;
-			run += c.maxrun;
+			run += span;
+			t.prefix += in_prefix ? span : 0;
 			continue;
 		}
 		full_children += c.kind == SUMMARY_FULL;
-		if (c.free_prefix)
-			run += c.maxrun;
-		best = MAX(best, MAX(run, c.maxrun));
-		run = c.free_suffix ? c.maxrun : 0;
+		t.prefix += in_prefix ? c.prefix : 0;
+		in_prefix = false;
+		t.longest = MAX(t.longest, MAX(run + c.prefix, c.longest));
+		run = c.suffix;
 	}
-	best = MAX(best, run);
-	enum summary_kind kind = free_children == PT_ENTRIES ? SUMMARY_ALL_FREE :
-				 full_children == PT_ENTRIES ? SUMMARY_FULL : SUMMARY_MIXED;
-	return summary_bits(kind, entry_summary(table[0], level).free_prefix,
-			    entry_summary(table[PT_ENTRIES - 1], level).free_suffix, has_start, best);
+	t.longest = MAX(t.longest, run);
+	t.suffix = run;
+	if (free_children == PT_ENTRIES)
+		t.kind = SUMMARY_ALL_FREE;
+	else if (full_children == PT_ENTRIES)
+		t.kind = SUMMARY_FULL;
+	return t;
 }
 
-/* summarize(), counted as the work it is: every entry of the table is read. */
-static pte_t recount(struct vmm_context *ctx, const uint64_t *table, unsigned level)
+static pte_t summary_bits(const struct exact *t)
 {
-	ctx->backend_work += PT_ENTRIES;
-	return summarize(table, level);
-}
-
-/* --- leaf summaries, kept incrementally ------------------------------------------------------ */
-
-/*
- * A leaf table's summary changes with nearly every reservation but rarely by much, so after
- * entries [first, last] changed it is derived from the old one (exact by the invariant), proving
- * what the change can affect with scans next to the range, and recounted (512 entries) only when
- * that fails:
- *   mark  (free -> reserved): no run grows, so the longest keeps its log2 bucket B as long as a
- *         piece left next to the range still has more than 2^(B-1) pages (B = 0: one page).
- *   clear (-> free): only the run through the range grows, to L + len + R where L and R are the
- *         old free runs on either side (each at most 2^B, so the scans are short); a reserved
- *         entry next to the range proves the table is not all free; a start right after the
- *         range, or in the reserved run before it, proves the table still holds a start.
- * Scans count as work, one per entry read.
- */
-struct leaf_change {
-	bool marked; /* free -> reserved; otherwise -> free */
-	unsigned first, last;
-	bool start; /* marked: RES_START was set in the range */
-};
-
-/* Free entries from index i stepping by `step` (+1 or -1), at most `cap` (rounded up to 4). */
-static unsigned free_entries_from(struct vmm_context *ctx, const uint64_t *table, int i, int step,
-				  unsigned cap)
-{
-	unsigned n = 0;
-	/* Four at a time while all four are free: the long scans are over long free runs. */
-	for (; n < cap && i + 3 * step >= 0 && i + 3 * step < (int)PT_ENTRIES &&
-	       !((table[i] | table[i + step] | table[i + 2 * step] | table[i + 3 * step]) & RES_RESERVED);
-	     i += 4 * step)
-		n += 4;
-	for (; n < cap && i >= 0 && i < (int)PT_ENTRIES && !(table[i] & RES_RESERVED); i += step)
-		n++;
-	ctx->backend_work += n + 1;
-	return n;
-}
-
-static bool leaf_reserved(const uint64_t *table, int i)
-{
-	return i >= 0 && i < (int)PT_ENTRIES && (table[i] & RES_RESERVED);
-}
-
-/* A reservation start outside [first, last]: right after it, or in the reserved run before it. */
-static bool start_survives(struct vmm_context *ctx, const uint64_t *table, unsigned first,
-			   unsigned last)
-{
-	if (last + 1 < PT_ENTRIES && (table[last + 1] & RES_START))
-		return true;
-	for (int i = (int)first - 1; leaf_reserved(table, i); i--) {
-		ctx->backend_work++;
-		if (table[i] & RES_START)
-			return true;
-	}
-	return false;
-}
-
-/* The new summary after a mark, or 0 (never a valid field for a marked table) if unproven. */
-static pte_t leaf_summary_after_mark(struct vmm_context *ctx, const uint64_t *table, unsigned bits,
-				     const struct leaf_change *c)
-{
-	unsigned kind = bits & SUM_KIND_MASK, bucket = (bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK;
-	if (kind == SUMMARY_ALL_FREE) {
-		if (c->first == 0 && c->last == PT_ENTRIES - 1)
-			return summary_bits(SUMMARY_FULL, false, false, c->start, 0);
-		return summary_bits(SUMMARY_MIXED, c->first > 0, c->last < PT_ENTRIES - 1, c->start,
-				    MAX(c->first, PT_ENTRIES - 1 - c->last));
-	}
-	if (kind != SUMMARY_MIXED)
-		return 0;
-	unsigned need = bucket == 0 ? 1 : (1u << (bucket - 1)) + 1;
-	if (free_entries_from(ctx, table, (int)c->first - 1, -1, need) < need &&
-	    free_entries_from(ctx, table, (int)c->last + 1, 1, need) < need)
-		return 0;
-	return summary_bits(SUMMARY_MIXED, (bits & SUM_FREE_PREFIX) && c->first > 0,
-			    (bits & SUM_FREE_SUFFIX) && c->last < PT_ENTRIES - 1,
-			    (bits & SUM_HAS_START) || c->start, (uint64_t)1 << bucket);
-}
-
-/* The new summary after a clear, or 0 (never a valid field for a table with a free page). */
-static pte_t leaf_summary_after_clear(struct vmm_context *ctx, const uint64_t *table, unsigned bits,
-				      const struct leaf_change *c)
-{
-	unsigned kind = bits & SUM_KIND_MASK, bucket = (bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK;
-	unsigned first = c->first, last = c->last, len = last - first + 1;
-	if (kind == SUMMARY_ALL_FREE ||
-	    (!leaf_reserved(table, (int)first - 1) && !leaf_reserved(table, (int)last + 1)))
-		return 0; /* may have become all free */
-	bool has_start = (bits & SUM_HAS_START) && start_survives(ctx, table, first, last);
-	if ((bits & SUM_HAS_START) && !has_start)
-		return 0;
-	uint64_t longest;
-	if (kind == SUMMARY_FULL) {
-		longest = len;
-	} else if (((uint64_t)1 << bucket) >= PT_ENTRIES - 1) {
-		longest = (uint64_t)1 << bucket; /* a reserved entry is left: no run can pass 2^bucket */
-	} else {
-		uint64_t through = free_entries_from(ctx, table, (int)first - 1, -1, PT_ENTRIES) + len +
-				   free_entries_from(ctx, table, (int)last + 1, 1, PT_ENTRIES);
-		longest = MAX(through, (uint64_t)1 << bucket);
-	}
-	return summary_bits(SUMMARY_MIXED, (bits & SUM_FREE_PREFIX) || first == 0,
-			    (bits & SUM_FREE_SUFFIX) || last == PT_ENTRIES - 1, has_start, longest);
+	unsigned bits = (unsigned)t->kind | (t->prefix ? SUM_FREE_PREFIX : 0) |
+			(t->suffix ? SUM_FREE_SUFFIX : 0) | (t->has_start ? SUM_HAS_START : 0);
+	if (t->kind == SUMMARY_MIXED)
+		bits |= ceil_log2(t->longest) << SUM_MAXRUN_SHIFT;
+	return (pte_t)bits << PTE_SW_FIELD_SHIFT;
 }
 
 /*
- * Re-summarises the table under entry i (at `level`); true if the entry changed. `change` says
- * what happened to a leaf table (level 1) so its summary can be derived; NULL recounts.
+ * Measures the table at `level` and stores its exact values in its summary stripe (mixed tables
+ * only); returns the software field for its pointer. *stripe_changed when a stored value changed.
  */
-static bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned i,
-		    const struct leaf_change *change)
+static pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level,
+			     bool *stripe_changed)
+{
+	struct exact t = measure(ctx, table, level);
+	if (t.kind == SUMMARY_MIXED) {
+		const uint64_t values[EXACT_FIELDS] = { t.prefix, t.suffix, t.longest };
+		unsigned entries = exact_value_entries(level);
+		for (unsigned f = 0; f < EXACT_FIELDS; f++)
+			*stripe_changed |= pte_stripe_field_write(
+				table, exact_field_first(level, (enum exact_field)f), entries, values[f]);
+		ctx->backend_work += EXACT_FIELDS * entries;
+	}
+	return summary_bits(&t);
+}
+
+/*
+ * Re-summarises the table under entry i (at `level`); true if what the parent's own summary is
+ * computed from (the pointer or the child's exact values) changed.
+ */
+static bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned i)
 {
 	pte_t old = table[i] & ~PTE_COUNT_STRIPE_MASK;
-	const uint64_t *child = child_table(old);
-	pte_t software = 0;
-	if (level == 1 && change) {
-		unsigned bits = (unsigned)(pte_software(old) >> PTE_SW_FIELD_SHIFT);
-		software = change->marked ? leaf_summary_after_mark(ctx, child, bits, change) :
-					    leaf_summary_after_clear(ctx, child, bits, change);
-	}
-	if (!software)
-		software = recount(ctx, child, level - 1);
+	bool changed = false;
+	pte_t software = summarize_table(ctx, child_table(old), level - 1, &changed);
 	pte_t now = (old & ~PTE_SW_FIELD_MASK) | software;
 	if (now == old)
-		return false;
+		return changed;
 	pt_slot_write(table, i, now);
 	return true;
 }
@@ -419,30 +408,6 @@ static bool run_end(struct search *s)
 	return fits;
 }
 
-/* Exact number of free pages at the end of a subtree. */
-static uint64_t free_suffix_pages(struct vmm_context *ctx, const uint64_t *table, unsigned level)
-{
-	uint64_t pages = 0;
-	for (unsigned i = PT_ENTRIES; i-- > 0;) {
-		ctx->backend_work++;
-		struct summary c = entry_summary(table[i], level);
-		if (c.kind == SUMMARY_ALL_FREE) {
-			pages += PT_SPAN_PAGES(level);
-			continue;
-		}
-		if (c.free_suffix)
-			pages += free_suffix_pages(ctx, child_table(table[i]), level - 1);
-		break;
-	}
-	return pages;
-}
-
-static bool worth_entering(const struct search *s, const struct summary *c)
-{
-	return c->maxrun >= s->min_pages ||
-	       (s->run_pages > 0 && c->free_prefix && s->run_pages + c->maxrun >= s->min_pages);
-}
-
 /*
  * With no run carried in, the first entry from i to end (of a table above level 0) that cannot be
  * passed over without a look inside. An entry can be passed when it is full, or when its longest
@@ -459,7 +424,7 @@ static unsigned skip_dead_entries(const uint64_t *table, unsigned i, unsigned en
 				break;
 			continue;
 		}
-		unsigned bits = (unsigned)(pte_software(e) >> PTE_SW_FIELD_SHIFT);
+		unsigned bits = summary_field(e);
 		if ((bits & SUM_KIND_MASK) == SUMMARY_FULL)
 			continue;
 		if ((bits & (SUM_KIND_MASK | SUM_FREE_SUFFIX)) != SUMMARY_MIXED ||
@@ -479,6 +444,47 @@ static bool search_leaves(struct search *s, const uint64_t *table, uint64_t base
 		found = (table[i] & RES_RESERVED) ? run_end(s) : run_extend(s, base + i * PAGE_SIZE, 1);
 	s->ctx->backend_work += i - from;
 	return found;
+}
+
+static bool search_table(struct search *s, const uint64_t *table, unsigned level, uint64_t base,
+			 uint64_t first, uint64_t last);
+
+/*
+ * A whole subtree under pointer e (at `level`), decided from its summaries: at most three exact
+ * values read, and entered only when a fit lies wholly inside it (then the search ends there).
+ */
+static bool search_subtree(struct search *s, pte_t e, unsigned level, uint64_t ebase)
+{
+	unsigned bits = summary_field(e);
+	uint64_t span = PT_SPAN_PAGES(level);
+	switch ((enum summary_kind)(bits & SUM_KIND_MASK)) {
+	case SUMMARY_ALL_FREE:
+		return run_extend(s, ebase, span);
+	case SUMMARY_FULL:
+		return run_end(s);
+	case SUMMARY_MIXED:
+		break;
+	}
+	const uint64_t *child = child_table(e);
+	if (s->run_pages > 0 && (bits & SUM_FREE_PREFIX) &&
+	    run_extend(s, ebase, exact_read(s->ctx, child, level - 1, EXACT_PREFIX)))
+		return true;
+	if (run_end(s))
+		return true;
+	if (((bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK) >= s->short_buckets &&
+	    exact_read(s->ctx, child, level - 1, EXACT_LONGEST) >= s->min_pages) {
+		/* A fit is found inside, or is the free suffix: carried on, it ends at the next entry. */
+		bool found = search_table(s, child, level - 1, ebase, ebase,
+					  ebase + span * PAGE_SIZE - 1);
+		MM_ASSERT(found || s->run_pages >= s->min_pages,
+			  "search_subtree: summary at %llx promised %llu free pages",
+			  (unsigned long long)ebase, (unsigned long long)s->min_pages);
+		return found;
+	}
+	if (!(bits & SUM_FREE_SUFFIX))
+		return false;
+	uint64_t suffix = exact_read(s->ctx, child, level - 1, EXACT_SUFFIX);
+	return run_extend(s, ebase + (span - suffix) * PAGE_SIZE, suffix);
 }
 
 static bool search_table(struct search *s, const uint64_t *table, unsigned level, uint64_t base,
@@ -506,28 +512,16 @@ static bool search_table(struct search *s, const uint64_t *table, unsigned level
 		s->ctx->backend_work++;
 		uint64_t ebase = entry_base(level, base, i);
 		uint64_t lo = MAX(first, ebase), hi = MIN(last, entry_last(level, ebase));
-		bool whole = lo == ebase && hi == entry_last(level, ebase);
 		pte_t e = table[i];
-		struct summary c = entry_summary(e, level);
-		if (c.kind == SUMMARY_ALL_FREE && (whole || !pte_is_table(e, level))) {
-			if (run_extend(s, lo, span_pages_clipped(lo, hi)))
-				return true;
-		} else if (c.kind == SUMMARY_FULL && (whole || !pte_is_table(e, level))) {
-			if (run_end(s))
-				return true;
-		} else if (!whole || worth_entering(s, &c)) {
-			if (search_table(s, child_table(e), level - 1, ebase, lo, hi))
-				return true;
-		} else {
-			/* No fit can end in or start inside this subtree: only its suffix carries on. */
-			if (run_end(s))
-				return true;
-			if (c.free_suffix) {
-				uint64_t pages = free_suffix_pages(s->ctx, child_table(e), level - 1);
-				if (run_extend(s, ebase + PT_SPAN_BYTES(level) - pages * PAGE_SIZE, pages))
-					return true;
-			}
-		}
+		bool found;
+		if (!pte_is_table(e, level))
+			found = (e & RES_RESERVED) ? run_end(s) : run_extend(s, lo, span_pages_clipped(lo, hi));
+		else if (lo != ebase || hi != entry_last(level, ebase))
+			found = search_table(s, child_table(e), level - 1, ebase, lo, hi);
+		else
+			found = search_subtree(s, e, level, ebase);
+		if (found)
+			return true;
 	}
 	return false;
 }
@@ -590,11 +584,7 @@ static enum vm_status mark_entries(struct mark *m, uint64_t *table, unsigned lev
 		bool child_changed = false;
 		enum vm_status st = mark_table(m, child_table(table[i]), level - 1, ebase, lo, hi,
 					       &child_changed);
-		struct leaf_change change = { .marked = true,
-					      .first = PT_INDEX(0, lo),
-					      .last = PT_INDEX(0, hi),
-					      .start = m->start >= lo && m->start <= hi };
-		if (child_changed && refresh(m->ctx, table, level, i, &change))
+		if (child_changed && refresh(m->ctx, table, level, i))
 			*changed = true;
 		if (st != VM_OK)
 			return st;
@@ -626,11 +616,8 @@ static bool clear_table(struct vmm_context *ctx, uint64_t *table, unsigned level
 		pte_t e = table[i] & ~PTE_COUNT_STRIPE_MASK;
 		if (pte_is_table(e, level)) {
 			bool child_changed = clear_table(ctx, child_table(e), level - 1, ebase, lo, hi);
-			struct leaf_change change = { .marked = false,
-						      .first = PT_INDEX(0, lo),
-						      .last = PT_INDEX(0, hi) };
 			if (pt_free_table_if_empty(&ctx->pt, table, level, i) ||
-			    (child_changed && refresh(ctx, table, level, i, &change)))
+			    (child_changed && refresh(ctx, table, level, i)))
 				changed = true;
 		} else if (e & RES_RESERVED) {
 			MM_ASSERT(level == 0 || (lo == ebase && hi == entry_last(level, ebase)),
@@ -856,9 +843,10 @@ static uint64_t split_child(void *cookie, uint64_t chunk, unsigned child_level, 
 	return (chunk & RES_RESERVED) | start;
 }
 
-static uint64_t summarize_for_pt(void *cookie, const uint64_t *table, unsigned level)
+static uint64_t summarize_for_pt(void *cookie, uint64_t *table, unsigned level)
 {
-	return recount(cookie, table, level);
+	bool changed = false;
+	return summarize_table(cookie, table, level, &changed);
 }
 
 /*
@@ -885,7 +873,7 @@ static enum vm_status split_at(struct vmm_context *ctx, uint64_t boundary)
 			uint64_t *child = child_table(table[i]);
 			for (unsigned c = 0; c < PT_ENTRIES; c++)
 				pt_slot_write(child, c, split_child(NULL, e, level - 1, c));
-			refresh(ctx, table, level, i, NULL);
+			refresh(ctx, table, level, i);
 		}
 		table = child_table(table[i]);
 	}
@@ -906,7 +894,7 @@ static void refresh_path(struct vmm_context *ctx, uint64_t addr)
 		table = child_table(e);
 	}
 	for (level++; level <= PT_TOP_LEVEL; level++)
-		refresh(ctx, path[level], level, PT_INDEX(level, addr), NULL);
+		refresh(ctx, path[level], level, PT_INDEX(level, addr));
 }
 
 static enum vm_status pagetable_resize(struct vmm_context *ctx, const struct vmm_region *region,
@@ -942,47 +930,63 @@ static void pagetable_destroy(struct vmm_context *ctx)
 
 /* --- self-check ---------------------------------------------------------------------------- */
 
-/* What a subtree holds, found entry by entry from the RES/STA bits alone (no summary is read). */
-struct exact {
-	enum summary_kind kind;
-	uint64_t prefix, suffix, longest; /* free pages at its start, at its end; longest free run */
-	bool has_start;
-};
+/* The self-check recounts from the RES/STA bits alone: no summary, stripe or hint is read. */
+static struct exact recount_table(const uint64_t *table, unsigned level, uint64_t base,
+				  unsigned first, unsigned end, unsigned *bad);
 
-static struct exact exact_table(const uint64_t *table, unsigned level, uint64_t base,
-				unsigned first, unsigned end, unsigned *bad);
-
-static struct exact exact_entry(pte_t e, unsigned level, uint64_t ebase, unsigned *bad)
+/* A pointer's field and, for a mixed child, its stripe values equal the recount. */
+static void check_summary(pte_t e, unsigned level, uint64_t ebase, const struct exact *t,
+			  unsigned *bad)
 {
-	if (pte_is_table(e, level)) {
-		struct exact t = exact_table(child_table(e), level - 1, ebase, 0, PT_ENTRIES, bad);
-		pte_t expect = summary_bits(t.kind, t.prefix > 0, t.suffix > 0, t.has_start, t.longest);
-		pte_t kind_only = (pte_t)SUM_KIND_MASK << PTE_SW_FIELD_SHIFT;
-		if (pte_software(e) != expect &&
-		    (t.kind != SUMMARY_ALL_FREE || pte_software(e) != (expect & kind_only))) {
-			mm_log("pagetable self-check: level %u entry at %llx says %llx, recount %llx\n",
-			       level, (unsigned long long)ebase, (unsigned long long)pte_software(e),
-			       (unsigned long long)expect);
+	pte_t expect = summary_bits(t);
+	pte_t kind_only = (pte_t)SUM_KIND_MASK << PTE_SW_FIELD_SHIFT;
+	if (pte_software(e) != expect &&
+	    (t->kind != SUMMARY_ALL_FREE || pte_software(e) != (expect & kind_only))) {
+		mm_log("pagetable self-check: level %u entry at %llx says %llx, recount %llx\n", level,
+		       (unsigned long long)ebase, (unsigned long long)pte_software(e),
+		       (unsigned long long)expect);
+		(*bad)++;
+	}
+	if (t->kind != SUMMARY_MIXED)
+		return;
+	const uint64_t *child = child_table(e);
+	const uint64_t values[EXACT_FIELDS] = { t->prefix, t->suffix, t->longest };
+	unsigned entries = exact_value_entries(level - 1);
+	for (unsigned f = 0; f < EXACT_FIELDS; f++) {
+		uint64_t stored = pte_stripe_field_read(child, exact_field_first(level - 1, (enum exact_field)f),
+							entries);
+		if (stored != values[f]) {
+			mm_log("pagetable self-check: table under %llx stores exact value %u = %llu, recount %llu\n",
+			       (unsigned long long)ebase, f, (unsigned long long)stored,
+			       (unsigned long long)values[f]);
 			(*bad)++;
 		}
+	}
+}
+
+static struct exact recount_entry(pte_t e, unsigned level, uint64_t ebase, unsigned *bad)
+{
+	if (pte_is_table(e, level)) {
+		struct exact t = recount_table(child_table(e), level - 1, ebase, 0, PT_ENTRIES, bad);
+		check_summary(e, level, ebase, &t, bad);
 		return t;
 	}
 	uint64_t span = PT_SPAN_PAGES(level);
 	if (e & RES_RESERVED)
-		return (struct exact){ SUMMARY_FULL, 0, 0, 0, (e & RES_START) != 0 };
-	return (struct exact){ SUMMARY_ALL_FREE, span, span, span, false };
+		return (struct exact){ SUMMARY_FULL, (e & RES_START) != 0, 0, 0, 0 };
+	return (struct exact){ SUMMARY_ALL_FREE, false, span, span, span };
 }
 
 /* Entries [first, end) of a table, combined; checks the table's hint on the way. */
-static struct exact exact_table(const uint64_t *table, unsigned level, uint64_t base,
-				unsigned first, unsigned end, unsigned *bad)
+static struct exact recount_table(const uint64_t *table, unsigned level, uint64_t base,
+				  unsigned first, unsigned end, unsigned *bad)
 {
 	struct exact t = { .kind = SUMMARY_MIXED };
 	unsigned free_children = 0, full_children = 0, first_not_full = PT_ENTRIES;
 	uint64_t run = 0;
 	bool in_prefix = true;
 	for (unsigned i = first; i < end; i++) {
-		struct exact c = exact_entry(table[i], level, entry_base(level, base, i), bad);
+		struct exact c = recount_entry(table[i], level, entry_base(level, base, i), bad);
 		t.has_start |= c.has_start;
 		free_children += c.kind == SUMMARY_ALL_FREE;
 		full_children += c.kind == SUMMARY_FULL;
@@ -1012,12 +1016,12 @@ static struct exact exact_table(const uint64_t *table, unsigned level, uint64_t 
 	return t;
 }
 
-/* Every summary and hint of the context's half equals a recount from the reservation bits. */
+/* Every summary, exact value and hint of the context's half equals a recount from the RES/STA bits. */
 static unsigned pagetable_self_check(struct vmm_context *ctx)
 {
 	unsigned bad = 0, first = ctx->kind == VMM_CONTEXT_USER ? 0 : PT_KERNEL_HALF_FIRST_INDEX;
-	exact_table(pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, first, first + PT_KERNEL_HALF_FIRST_INDEX,
-		    &bad);
+	recount_table(pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, first, first + PT_KERNEL_HALF_FIRST_INDEX,
+		      &bad);
 	return bad;
 }
 
