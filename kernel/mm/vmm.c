@@ -400,6 +400,7 @@ static enum vm_status heap_grow(struct vmm_context *ctx, const struct vmm_region
 	st = vmm_map_anonymous(ctx, end, more, PT_READ | PT_WRITE | PT_USER);
 	if (st == VM_OK)
 		return VM_OK;
+	/* Needs no memory (vmm_backend.h: a growth keeps what shrinking it back needs), so cannot fail. */
 	enum vm_status undo = old_pages == 0 ?
 				      ctx->backend->release(ctx, region, region->base, new_pages) :
 				      ctx->backend->resize(ctx, region, region->base, new_pages, old_pages);

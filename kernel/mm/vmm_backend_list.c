@@ -7,13 +7,24 @@
  * Search ("lowest maximal free run >= n pages at or after from", the placement policy is vmm.c's):
  * one descent towards `from`, skipping subtrees whose longest free record is < n, then one climb
  * back through the nodes it went left at (in address order) and one descent into the first right
- * subtree that holds a fit. Bound: O(log r) nodes for r records, whatever the number of mapped
- * pages. Mark, release and resize: one lookup (none when marking the run just found), O(1)
- * amortised neighbour steps, at most two inserts or removes next to a known record, and two kinds
- * of climb: heights (rebalance_up) stop at the first unchanged height, maxima (retrace_max) at
- * the first unchanged maximum, so a reserve+release pair in the steady state costs about four
- * root-to-leaf paths: O(log r). No recursion outside the self-check.
- * backend_work counts nodes visited by descents, climbs and neighbour steps.
+ * subtree that holds a fit. It never enters a subtree that cannot fit, whatever the layout.
+ *
+ * Bound, proved: an AVL tree of r nodes has height H(r) <= 1.44 log2(r + 2) (its minimal node
+ * counts N(h) = N(h-1) + N(h-2) + 1 grow like Fibonacci numbers; avl_height_bound() computes the
+ * exact H from them). backend_work counts nodes visited by descents, climbs and neighbour steps;
+ * each descent, climb or neighbour step visits at most H + 1 nodes. So, with H for the records in
+ * use plus the two an operation may add:
+ *   search   one descent, one climb, one descent             <= 3H
+ *   mark     one lookup (none when marking the run just found), one maximum climb, at most two
+ *            inserts next to a known record (descend, height climb, maximum climb each)  <= 8H
+ *   release  one lookup, two neighbour steps, one maximum climb, at most two removes (successor
+ *            descent, height climb, two maximum climbs each)                             <= 12H + 2
+ *   resize   one lookup, one neighbour step, one remove or insert                        <= 6H + 1
+ * so any reserve (search + mark) or release costs at most 12H + 2 (list_work_bound), whatever the
+ * number of mapped pages or the layout: O(log r). Heights (rebalance_up) stop at the first
+ * unchanged height, maxima (retrace_max) at the first unchanged maximum, so typical operations
+ * stay well below the bound (a reserve+release pair in the steady state: about four
+ * root-to-leaf paths). No recursion outside the self-check.
  *
  * Invariants:
  *   - The records of a region tile it: sorted, adjacent, no gaps, no overlap.
@@ -22,6 +33,9 @@
  *     child->parent == node.
  *   - state->found is NULL or the free record find_free_run last returned, unchanged since:
  *     every call that changes records clears it (so it never points at a freed record).
+ *   - state->spare is NULL or a record in no tree, kept for a shrink: a growth that swallows the
+ *     whole free record after a reservation keeps that record here, so shrinking back (undoing the
+ *     growth, as brk does when mapping fails) needs no memory and cannot fail.
  * Records are carved from pages of the page source (owner MM_OWNER_MM_META), 4 KiB at a time; a
  * page goes back as soon as none of its records is in use.
  */
@@ -52,6 +66,7 @@ struct record_page {
 struct list_state {
 	struct range_record *roots[VMM_MAX_REGIONS];
 	struct range_record *found; /* see the invariants */
+	struct range_record *spare; /* see the invariants */
 	struct record_page *partial; /* pages with a free slot */
 	struct record_page *full;
 	uint64_t record_pages;
@@ -617,7 +632,11 @@ static enum vm_status list_resize(struct vmm_context *ctx, const struct vmm_regi
 			  (unsigned long long)start);
 		n->pages = new_pages; /* reserved: no maximum moves */
 		if (next->pages == more) {
-			absorb(ctx, root, next);
+			tree_remove(ctx, root, next);
+			if (state_of(ctx)->spare)
+				record_free(ctx, next);
+			else
+				state_of(ctx)->spare = next;
 		} else {
 			next->start += more * PAGE_SIZE;
 			next->pages -= more;
@@ -631,7 +650,10 @@ static enum vm_status list_resize(struct vmm_context *ctx, const struct vmm_regi
 		next->pages += less;
 		retrace_max(ctx, next, NULL);
 	} else {
-		struct range_record *tail = record_alloc(ctx);
+		struct range_record *tail = state_of(ctx)->spare;
+		state_of(ctx)->spare = NULL;
+		if (!tail)
+			tail = record_alloc(ctx);
 		if (!tail)
 			return VM_ERR_NO_MEMORY;
 		insert_after(ctx, root, n,
@@ -708,12 +730,33 @@ static unsigned list_self_check(struct vmm_context *ctx)
 			c.bad++;
 		}
 	}
+	c.records += ls->spare != NULL;
 	if (c.records != ls->records_in_use) {
-		mm_log("list self-check: %llu records in trees, %llu in use\n",
+		mm_log("list self-check: %llu records in trees (and spare), %llu in use\n",
 		       (unsigned long long)c.records, (unsigned long long)ls->records_in_use);
 		c.bad++;
 	}
 	return c.bad;
+}
+
+/* The largest height of an AVL tree of `nodes` nodes: the h with N(h) <= nodes < N(h + 1). */
+static uint64_t avl_height_bound(uint64_t nodes)
+{
+	uint64_t height = 0, fewest = 0, fewest_below = 0; /* N(height), N(height - 1) */
+	while (fewest + fewest_below + 1 <= nodes) {
+		uint64_t next = fewest + fewest_below + 1;
+		fewest_below = fewest;
+		fewest = next;
+		height++;
+	}
+	return height;
+}
+
+/* 12H + 2 for the records in use plus the two an operation may add (see the header). */
+static uint64_t list_work_bound(const struct vmm_context *ctx, uint64_t pages)
+{
+	(void)pages;
+	return 12 * avl_height_bound(state_of(ctx)->records_in_use + 2) + 2;
 }
 
 /* The state page plus the pages records are carved from (page tables not included). */
@@ -731,6 +774,7 @@ const struct vmm_backend_ops vmm_backend_list = {
 	.release = list_release,
 	.resize = list_resize,
 	.query = list_query,
+	.work_bound = list_work_bound,
 	.bookkeeping_bytes = list_bookkeeping_bytes,
 	.self_check = list_self_check,
 };

@@ -68,7 +68,7 @@
  *     level 1     1 + 512 x (1 + 3 x  4) =  6 657    (at most 3 tables)
  *     level 0     1 + 512                =    513    (at most 3 tables)
  * so one search reads at most 15 873 + 3 x (11 265 + 6 657 + 513) = 71 178 entries
- * (PT_SEARCH_WORK_BOUND), whatever is mapped or reserved; typical searches read a few dozen.
+ * (PT_SEARCH_WORK_BOUND, below), whatever is mapped or reserved; typical searches read a few dozen.
  *
  * Marking and clearing touch the entries of the range (one per aligned chunk inside it, 512 per
  * table at most), and re-measure every table whose entries changed, bottom-up: a measure reads
@@ -78,6 +78,11 @@
  * lies in at most 2 + p / 512^(t+1) tables at level t: mark or clear cost at most
  * 1 024 + sum over t = 0..2 of (2 + p / 512^(t+1)) U(t) (pagetable_work_bound() adds this to
  * the search bound). A clear also walks every table the range covers, which the unmap walks too.
+ * A query (the extent around one page) reads one path (4 entries) and runs at most two range
+ * finds; a find enters a subtree only when its kind or HST says it holds what is looked for, so
+ * besides the two clipped edges the first subtree it enters holds it: at most 7 tables of 512
+ * entries per find, 7 172 entries per query, well inside the search bound that
+ * pagetable_work_bound() states for a reserve_at (query + mark) as for a reserve.
  * backend_work counts entries read: by searches, marks, clears, queries and summary upkeep.
  */
 #include "vmm.h"
@@ -146,9 +151,11 @@ static unsigned ceil_log2(uint64_t x)
 }
 
 /* Stripe entries per exact value of a table at `table_level` (values go up to its whole span). */
+#define EXACT_VALUE_ENTRIES(table_level) ((PT_INDEX_BITS * ((table_level) + 1) + 1 + 2) / 3)
+
 static unsigned exact_value_entries(unsigned table_level)
 {
-	return (PT_INDEX_BITS * (table_level + 1) + 1 + 2) / 3;
+	return EXACT_VALUE_ENTRIES(table_level);
 }
 
 static unsigned exact_field_first(unsigned table_level, enum exact_field field)
@@ -1025,6 +1032,38 @@ static unsigned pagetable_self_check(struct vmm_context *ctx)
 	return bad;
 }
 
+/* --- the bounds of the header, as numbers ----------------------------------------------------- */
+
+#define PT_SEARCH_WORK_BOUND 71178u
+/* A table scan at level t: its hint, then 512 entries each with up to three exact values read. */
+#define TABLE_SCAN_BOUND(t) (1 + PT_ENTRIES * (1 + EXACT_FIELDS * EXACT_VALUE_ENTRIES((t) - 1)))
+STATIC_ASSERT(PT_SEARCH_WORK_BOUND == TABLE_SCAN_BOUND(3) +
+					      3 * (TABLE_SCAN_BOUND(2) + TABLE_SCAN_BOUND(1) + 1 + PT_ENTRIES),
+	      "the header's search bound is the sum of its table scans");
+
+/* U(t): one table at level t below the root, updated by a mark or clear (see the header). */
+static uint64_t table_update_bound(unsigned table_level)
+{
+	uint64_t measure = table_level == 0 ?
+				   PT_ENTRIES :
+				   PT_ENTRIES * (1 + EXACT_FIELDS * exact_value_entries(table_level - 1));
+	return 2 * PT_ENTRIES + measure + EXACT_FIELDS * exact_value_entries(table_level);
+}
+
+/*
+ * One search, plus twice a mark or clear of `pages` pages: a release tallies the range (at most
+ * what a clear reads) before clearing it, a failed mark clears what it marked, a resize splits
+ * and re-measures one path (8 entries and at most one measure per level more).
+ */
+static uint64_t pagetable_work_bound(const struct vmm_context *ctx, uint64_t pages)
+{
+	(void)ctx;
+	uint64_t update = 2 * PT_ENTRIES; /* the root: its entries in the range and its hint */
+	for (unsigned t = 0; t < PT_TOP_LEVEL; t++)
+		update += (2 + pages / PT_SPAN_PAGES(t + 1)) * table_update_bound(t);
+	return PT_SEARCH_WORK_BOUND + 2 * update + 8;
+}
+
 /* The state is the page tables: every table page of the context counts. */
 static uint64_t pagetable_bookkeeping_bytes(const struct vmm_context *ctx)
 {
@@ -1040,6 +1079,7 @@ const struct vmm_backend_ops vmm_backend_pagetable = {
 	.release = pagetable_release,
 	.resize = pagetable_resize,
 	.query = pagetable_query,
+	.work_bound = pagetable_work_bound,
 	.bookkeeping_bytes = pagetable_bookkeeping_bytes,
 	.self_check = pagetable_self_check,
 };
