@@ -91,6 +91,10 @@ static void probe(struct run *r, uint64_t pages, uint64_t align, uint64_t expect
 	r->stats->mapped_pages = r->ctx->pt.mapped_pages;
 	enum vm_status st = vmm_reserve(r->ctx, REGION, pages, align, &addr);
 	measure(r, bound);
+	if (r->ctx->last_work > r->stats->worst_request) {
+		r->stats->worst_request = r->ctx->last_work;
+		r->stats->request_bound = bound;
+	}
 	if (st == VM_OK)
 		release(r, addr, pages);
 	if (expected ? (st != VM_OK || addr != expected) : st != VM_ERR_NO_SPACE) {

@@ -17,6 +17,8 @@ struct vmm_pattern_stats {
 	uint64_t ops;             /* reserve / reserve_at / release calls measured */
 	uint64_t worst_work;      /* the most backend work of one of them */
 	uint64_t worst_bound;     /* the bound stated for that operation */
+	uint64_t worst_request;   /* the most work of one of the pattern's requests (its reserves) */
+	uint64_t request_bound;   /* the bound stated for that request */
 	uint64_t over_bound;      /* operations whose work exceeded their bound */
 	uint64_t wrong_answers;   /* requests placed elsewhere than the layout says they must be */
 	uint64_t mapped_pages;    /* mapped when the requests ran */
