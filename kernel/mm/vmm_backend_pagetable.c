@@ -73,6 +73,8 @@
  * Marking and clearing touch the entries of the range (one per aligned chunk inside it, 512 per
  * table at most), and re-measure every table whose entries changed, bottom-up: a measure reads
  * the table's 512 entries and, for each mixed child, its three exact values (E(t-1) entries each),
+ * (only those that can change the result: PREFIX when a run reaches it, LONGEST when its maxrun
+ * log2 could beat the longest so far, SUFFIX when it has a free last page),
  * then writes the table's own three values (3 E(t) entries). Per table at level t that is at most
  * U(t) = 512 (range) + 512 (hint) + 512 x (1 + 3 E(t-1)) + 3 E(t) entries, and a range of p pages
  * lies in at most 2 + p / 512^(t+1) tables at level t: mark or clear cost at most
@@ -172,21 +174,6 @@ static uint64_t exact_read(struct vmm_context *ctx, const uint64_t *table, unsig
 	return pte_stripe_field_read(table, exact_field_first(table_level, field), entries);
 }
 
-/* The exact summary of what entry e (at `level`) covers: from its bits, or its child's stripe. */
-static struct exact entry_exact(struct vmm_context *ctx, pte_t e, unsigned level)
-{
-	uint64_t span = PT_SPAN_PAGES(level);
-	struct summary c = entry_summary(e, level);
-	if (c.kind == SUMMARY_ALL_FREE)
-		return (struct exact){ SUMMARY_ALL_FREE, false, span, span, span };
-	if (c.kind == SUMMARY_FULL)
-		return (struct exact){ SUMMARY_FULL, c.has_start, 0, 0, 0 };
-	const uint64_t *child = child_table(e);
-	return (struct exact){ SUMMARY_MIXED, c.has_start, exact_read(ctx, child, level - 1, EXACT_PREFIX),
-			       exact_read(ctx, child, level - 1, EXACT_SUFFIX),
-			       exact_read(ctx, child, level - 1, EXACT_LONGEST) };
-}
-
 #define WORD_BITS 64u
 #define LEAF_WORDS (PT_ENTRIES / WORD_BITS)
 
@@ -274,7 +261,8 @@ static struct exact measure(struct vmm_context *ctx, const uint64_t *table, unsi
 			continue;
 		}
 		ctx->backend_work++;
-		struct exact c = entry_exact(ctx, table[i], level);
+		pte_t e = table[i];
+		struct summary c = entry_summary(e, level);
 		t.has_start |= c.has_start;
 		if (c.kind == SUMMARY_ALL_FREE) {
 			free_children++;
@@ -283,10 +271,23 @@ static struct exact measure(struct vmm_context *ctx, const uint64_t *table, unsi
 			continue;
 		}
 		full_children += c.kind == SUMMARY_FULL;
-		t.prefix += in_prefix ? c.prefix : 0;
+		if (c.kind == SUMMARY_FULL) {
+			in_prefix = false;
+			t.longest = MAX(t.longest, run);
+			run = 0;
+			continue;
+		}
+		/* A mixed child: read only the exact values that can change the result. */
+		const uint64_t *child = child_table(e);
+		uint64_t prefix = (run > 0 || in_prefix) && c.free_prefix ?
+					  exact_read(ctx, child, level - 1, EXACT_PREFIX) : 0;
+		unsigned bucket = (summary_field(e) >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK;
+		if (((uint64_t)1 << bucket) > t.longest) /* 2^bucket bounds its longest run */
+			t.longest = MAX(t.longest, exact_read(ctx, child, level - 1, EXACT_LONGEST));
+		t.prefix += in_prefix ? prefix : 0;
 		in_prefix = false;
-		t.longest = MAX(t.longest, MAX(run + c.prefix, c.longest));
-		run = c.suffix;
+		t.longest = MAX(t.longest, run + prefix);
+		run = c.free_suffix ? exact_read(ctx, child, level - 1, EXACT_SUFFIX) : 0;
 	}
 	t.longest = MAX(t.longest, run);
 	t.suffix = run;
