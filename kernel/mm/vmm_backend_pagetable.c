@@ -342,19 +342,6 @@ static bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, un
 	return true;
 }
 
-/* Canonical address of entry i of a table at `level` starting at base. */
-static uint64_t entry_base(unsigned level, uint64_t base, unsigned i)
-{
-	if (level == PT_TOP_LEVEL)
-		return pt_canonical((uint64_t)i << PT_LEVEL_SHIFT(level));
-	return base + (uint64_t)i * PT_SPAN_BYTES(level);
-}
-
-static uint64_t entry_last(unsigned level, uint64_t ebase)
-{
-	return ebase + PT_SPAN_BYTES(level) - 1;
-}
-
 /* --- first-free hint ------------------------------------------------------------------------ */
 
 /* Every page under entry e (at `level`) is reserved. */
@@ -518,16 +505,17 @@ static bool search_table(struct search *s, const uint64_t *table, unsigned level
 				break;
 		}
 		s->ctx->backend_work++;
-		uint64_t ebase = entry_base(level, base, i);
-		uint64_t lo = MAX(first, ebase), hi = MIN(last, entry_last(level, ebase));
+		struct pt_range_part part = pt_range_part(level, base, i, first, last);
 		pte_t e = table[i];
 		bool found;
 		if (!pte_is_table(e, level))
-			found = (e & RES_RESERVED) ? run_end(s) : run_extend(s, lo, span_pages_clipped(lo, hi));
-		else if (lo != ebase || hi != entry_last(level, ebase))
-			found = search_table(s, child_table(e), level - 1, ebase, lo, hi);
+			found = (e & RES_RESERVED) ? run_end(s) :
+						     run_extend(s, part.first,
+								span_pages_clipped(part.first, part.last));
+		else if (!part.whole)
+			found = search_table(s, child_table(e), level - 1, part.base, part.first, part.last);
 		else
-			found = search_subtree(s, e, level, ebase);
+			found = search_subtree(s, e, level, part.base);
 		if (found)
 			return true;
 	}
@@ -571,26 +559,25 @@ static enum vm_status mark_entries(struct mark *m, uint64_t *table, unsigned lev
 {
 	for (unsigned i = PT_INDEX(level, first); i <= PT_INDEX(level, last); i++) {
 		m->ctx->backend_work++;
-		uint64_t ebase = entry_base(level, base, i);
-		uint64_t lo = MAX(first, ebase), hi = MIN(last, entry_last(level, ebase));
-		bool whole = lo == ebase && hi == entry_last(level, ebase);
+		struct pt_range_part part = pt_range_part(level, base, i, first, last);
 		pte_t e = table[i] & ~PTE_COUNT_STRIPE_MASK;
-		if (level == 0 || (whole && !pte_is_used(e))) {
+		if (level == 0 || (part.whole && !pte_is_used(e))) {
 			MM_ASSERT(!(e & RES_RESERVED), "mark_table: %llx already reserved",
-				  (unsigned long long)ebase);
-			pt_slot_write(table, i, e | RES_RESERVED | (ebase == m->start ? RES_START : 0));
+				  (unsigned long long)part.base);
+			pt_slot_write(table, i, e | RES_RESERVED | (part.base == m->start ? RES_START : 0));
 			*changed = true;
 			continue;
 		}
 		if (!pte_is_table(e, level)) {
 			MM_ASSERT(!pte_is_used(e), "mark_table: chunk at %llx not free",
-				  (unsigned long long)ebase);
+				  (unsigned long long)part.base);
 			if (pt_install_table(&m->ctx->pt, table, level, i, 0) != VM_OK)
 				return VM_ERR_NO_MEMORY;
 			*changed = true;
 		}
 		bool child_changed = false;
-		enum vm_status st = mark_table(m, child_table(table[i]), level - 1, ebase, lo, hi,
+		enum vm_status st = mark_table(m, child_table(table[i]), level - 1, part.base, part.first,
+					       part.last,
 					       &child_changed);
 		if (child_changed && refresh(m->ctx, table, level, i))
 			*changed = true;
@@ -619,17 +606,17 @@ static bool clear_table(struct vmm_context *ctx, uint64_t *table, unsigned level
 	hint_lower(table, PT_INDEX(level, first)); /* every entry in the range gets a free page */
 	for (unsigned i = PT_INDEX(level, first); i <= PT_INDEX(level, last); i++) {
 		ctx->backend_work++;
-		uint64_t ebase = entry_base(level, base, i);
-		uint64_t lo = MAX(first, ebase), hi = MIN(last, entry_last(level, ebase));
+		struct pt_range_part part = pt_range_part(level, base, i, first, last);
 		pte_t e = table[i] & ~PTE_COUNT_STRIPE_MASK;
 		if (pte_is_table(e, level)) {
-			bool child_changed = clear_table(ctx, child_table(e), level - 1, ebase, lo, hi);
+			bool child_changed = clear_table(ctx, child_table(e), level - 1, part.base,
+							 part.first, part.last);
 			if (pt_free_table_if_empty(&ctx->pt, table, level, i) ||
 			    (child_changed && refresh(ctx, table, level, i)))
 				changed = true;
 		} else if (e & RES_RESERVED) {
-			MM_ASSERT(level == 0 || (lo == ebase && hi == entry_last(level, ebase)),
-				  "clear_table: chunk at %llx only partly cleared", (unsigned long long)ebase);
+			MM_ASSERT(level == 0 || part.whole,
+				  "clear_table: chunk at %llx only partly cleared", (unsigned long long)part.base);
 			pt_slot_write(table, i, e & ~(RES_RESERVED | RES_START));
 			changed = true;
 		}
@@ -727,16 +714,16 @@ static bool find_page(struct find *f, const uint64_t *table, unsigned level, uin
 	for (unsigned k = 0; k <= hi_index - lo_index; k++) {
 		f->ctx->backend_work++;
 		unsigned i = f->direction == FIND_FORWARD ? lo_index + k : hi_index - k;
-		uint64_t ebase = entry_base(level, base, i);
-		uint64_t lo = MAX(first, ebase), hi = MIN(last, entry_last(level, ebase));
+		struct pt_range_part part = pt_range_part(level, base, i, first, last);
 		pte_t e = table[i];
 		if (!pte_is_table(e, level)) {
-			if (find_in_chunk(f, e, ebase, lo, hi))
+			if (find_in_chunk(f, e, part.base, part.first, part.last))
 				return true;
 			continue;
 		}
 		struct summary c = entry_summary(e, level);
-		if (may_hold(f->target, &c) && find_page(f, child_table(e), level - 1, ebase, lo, hi))
+		if (may_hold(f->target, &c) &&
+		    find_page(f, child_table(e), level - 1, part.base, part.first, part.last))
 			return true;
 	}
 	return false;
@@ -793,21 +780,19 @@ static void tally_table(struct vmm_context *ctx, const uint64_t *table, unsigned
 {
 	for (unsigned i = PT_INDEX(level, first); i <= PT_INDEX(level, last); i++) {
 		ctx->backend_work++;
-		uint64_t ebase = entry_base(level, base, i);
-		uint64_t lo = MAX(first, ebase), hi = MIN(last, entry_last(level, ebase));
-		bool whole = lo == ebase && hi == entry_last(level, ebase);
+		struct pt_range_part part = pt_range_part(level, base, i, first, last);
 		pte_t e = table[i];
 		if (!pte_is_table(e, level)) {
 			if (e & RES_RESERVED)
-				t->reserved_pages += span_pages_clipped(lo, hi);
-			t->starts += (e & RES_START) && ebase >= lo;
+				t->reserved_pages += span_pages_clipped(part.first, part.last);
+			t->starts += (e & RES_START) && part.base >= part.first;
 			continue;
 		}
 		struct summary c = entry_summary(e, level);
-		if (whole && c.kind == SUMMARY_FULL && !c.has_start)
+		if (part.whole && c.kind == SUMMARY_FULL && !c.has_start)
 			t->reserved_pages += PT_SPAN_PAGES(level);
-		else if (!(whole && c.kind == SUMMARY_ALL_FREE))
-			tally_table(ctx, child_table(e), level - 1, ebase, lo, hi, t);
+		else if (!(part.whole && c.kind == SUMMARY_ALL_FREE))
+			tally_table(ctx, child_table(e), level - 1, part.base, part.first, part.last, t);
 	}
 }
 
@@ -858,8 +843,8 @@ static uint64_t summarize_for_pt(void *cookie, uint64_t *table, unsigned level)
 }
 
 /*
- * Makes `boundary` an entry boundary at every level, splitting the chunk marks that straddle it.
- * A split that cannot allocate leaves an equivalent state (split tables say what the chunk said).
+ * Makes `boundary` an entry boundary at every level, splitting the chunk marks that straddle it
+ * (pt_split_chunk: its children say what the chunk said, so a failed split changes nothing).
  */
 static enum vm_status split_at(struct vmm_context *ctx, uint64_t boundary)
 {
@@ -873,15 +858,8 @@ static enum vm_status split_at(struct vmm_context *ctx, uint64_t boundary)
 				return VM_OK;
 			if (pte_is_present(e))
 				return VM_ERR_BUSY;
-			pt_slot_write(table, i, 0);
-			if (pt_install_table(&ctx->pt, table, level, i, 0) != VM_OK) {
-				pt_slot_write(table, i, e);
+			if (pt_split_chunk(&ctx->pt, table, level, i) != VM_OK)
 				return VM_ERR_NO_MEMORY;
-			}
-			uint64_t *child = child_table(table[i]);
-			for (unsigned c = 0; c < PT_ENTRIES; c++)
-				pt_slot_write(child, c, split_child(NULL, e, level - 1, c));
-			refresh(ctx, table, level, i);
 		}
 		table = child_table(table[i]);
 	}
@@ -994,7 +972,7 @@ static struct exact recount_table(const uint64_t *table, unsigned level, uint64_
 	uint64_t run = 0;
 	bool in_prefix = true;
 	for (unsigned i = first; i < end; i++) {
-		struct exact c = recount_entry(table[i], level, entry_base(level, base, i), bad);
+		struct exact c = recount_entry(table[i], level, pt_entry_base(level, base, i), bad);
 		t.has_start |= c.has_start;
 		free_children += c.kind == SUMMARY_ALL_FREE;
 		full_children += c.kind == SUMMARY_FULL;

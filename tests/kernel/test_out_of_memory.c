@@ -4,6 +4,10 @@
  * (so running out is quick under QEMU), then allocates until the manager refuses, checks that the
  * refusal is clean (an error, no panic, nothing changed), frees everything, and checks that the
  * pmm's free pages and the backend's bookkeeping are back where they started.
+ *
+ * The pmm may keep pages it took for its own records while memory was carved up, so "back where
+ * they started" is free + record pages; this file runs after test_memory.c (tests run in file
+ * order), whose boot-count check looks at free pages alone.
  */
 #include "kernel/arch/amd64/vm.h"
 #include "kernel/core/memory.h"
