@@ -7,7 +7,7 @@
  * Then the adversarial patterns of tests/host/vmm_patterns.c, each laid out after 1 000 000 mapped
  * pages: the worst backend work of one operation, and the bound the backend's header states for it
  * (the run fails if an operation exceeds its bound or a request lands elsewhere than first fit).
- * Usage: bench_vmm [--csv] [--scenario NAME|--pattern NAME] [--backend pagetable|list]
+ * Usage: bench_vmm [--csv] [--pairs N] [--scenario NAME|--pattern NAME] [--backend pagetable|list]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +22,7 @@
 #define ARENA_PAGES (64ull * 1024) /* 256 MiB: page tables and records only, data is borrowed */
 #define REPEATS 7
 #define PAIRS 20000
+static unsigned pairs = PAIRS; /* --pairs: e.g. two runs under callgrind, to subtract */
 #define DATA_PA 0x100000000ull     /* borrowed, never touched */
 
 /* A stack of free arena pages: single pages only, which is all the VMM asks for here. */
@@ -137,7 +138,7 @@ static struct result run(enum vmm_backend_kind backend, const struct scenario *s
 	uint64_t work = 0;
 	for (unsigned rep = 0; rep < REPEATS; rep++) {
 		double t0 = now_ns();
-		for (unsigned i = 0; i < PAIRS; i++) {
+		for (unsigned i = 0; i < pairs; i++) {
 			uint64_t addr;
 			check(vmm_reserve(&user, VMM_UREGION_MMAP, 4, 1, &addr), "bench reserve");
 			r.addr = addr;
@@ -145,12 +146,12 @@ static struct result run(enum vmm_backend_kind backend, const struct scenario *s
 			check(vmm_release(&user, addr, 4), "bench release");
 			work += user.last_work;
 		}
-		samples[rep] = (now_ns() - t0) / PAIRS;
+		samples[rep] = (now_ns() - t0) / pairs;
 	}
 	qsort(samples, REPEATS, sizeof(samples[0]), compare_doubles);
 	r.ns_per_pair = samples[REPEATS / 2];
 	r.min_ns_per_pair = samples[0];
-	r.work_per_pair = (double)work / (REPEATS * PAIRS);
+	r.work_per_pair = (double)work / (REPEATS * pairs);
 	vmm_context_destroy(&user);
 	vmm_context_destroy(&kernel);
 	if (bs.free_count != ARENA_PAGES) {
@@ -220,10 +221,12 @@ int main(int argc, char **argv)
 			only_scenario = argv[++i];
 		} else if (strcmp(argv[i], "--pattern") == 0 && i + 1 < argc) {
 			only_pattern = argv[++i];
+		} else if (strcmp(argv[i], "--pairs") == 0 && i + 1 < argc) {
+			pairs = (unsigned)strtoul(argv[++i], NULL, 0);
 		} else if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc) {
 			only_backend = argv[++i];
 		} else {
-			fprintf(stderr, "usage: bench_vmm [--csv] [--scenario NAME|--pattern NAME] "
+			fprintf(stderr, "usage: bench_vmm [--csv] [--pairs N] [--scenario NAME|--pattern NAME] "
 					"[--backend pagetable|list]\n");
 			return 2;
 		}
