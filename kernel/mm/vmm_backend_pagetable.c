@@ -71,12 +71,19 @@
  * (PT_SEARCH_WORK_BOUND, below), whatever is mapped or reserved; typical searches read a few dozen.
  *
  * Marking and clearing touch the entries of the range (one per aligned chunk inside it, 512 per
- * table at most), and re-measure every table whose entries changed, bottom-up: a measure reads
+ * table at most), and re-summarise every table whose entries changed, bottom-up. When one entry
+ * of a table above level 0 changed (the usual case), the new summary is derived from the old one
+ * (derive(): only runs through that entry can change; a clear only lengthens runs, a mark only
+ * shortens them, so the longest run is known unless a mark cut it): the old values (3 E(t)), the
+ * entry before and after (6 E(t-1)), the free entries on each side (at most 512, and one exact
+ * value at each end), and, when a clear removed a start there, a look for another start (at most
+ * 512). Otherwise, or when that cannot decide, the table is measured: a measure reads
  * the table's 512 entries and, for each mixed child, its three exact values (E(t-1) entries each),
  * (only those that can change the result: PREFIX when a run reaches it, LONGEST when its maxrun
  * log2 could beat the longest so far, SUFFIX when it has a free last page),
  * then writes the table's own three values (3 E(t) entries). Per table at level t that is at most
- * U(t) = 512 (range) + 512 (hint) + 512 x (1 + 3 E(t-1)) + 3 E(t) entries, and a range of p pages
+ * U(t) = 512 (range) + 512 (hint) + 6 E(t-1) + derive + 512 x (1 + 3 E(t-1)) + 3 E(t) entries
+ * (table_update_bound(), with derive = 3 E(t) + 1 024 + 2 E(t-1)), and a range of p pages
  * lies in at most 2 + p / 512^(t+1) tables at level t: mark or clear cost at most
  * 1 024 + sum over t = 0..2 of (2 + p / 512^(t+1)) U(t) (pagetable_work_bound() adds this to
  * the search bound). A clear also walks every table the range covers, which the unmap walks too.
@@ -241,16 +248,18 @@ static struct exact measure_leaves(struct vmm_context *ctx, const uint64_t *tabl
 			       longest_run(free) };
 }
 
-/* The exact summary of a table at `level`, from its entries and its mixed children's stripes. */
-static struct exact measure(struct vmm_context *ctx, const uint64_t *table, unsigned level)
+/*
+ * The exact summary of a table at `level` >= 1 from entry `first` on, its entries below `first`
+ * being full (has_start then covers only the entries read).
+ */
+static struct exact measure_from(struct vmm_context *ctx, const uint64_t *table, unsigned level,
+				 unsigned first)
 {
-	if (level == 0)
-		return measure_leaves(ctx, table);
 	uint64_t span = PT_SPAN_PAGES(level), run = 0;
-	unsigned free_children = 0, full_children = 0;
-	bool in_prefix = true;
+	unsigned free_children = 0, full_children = first;
+	bool in_prefix = first == 0;
 	struct exact t = { .kind = SUMMARY_MIXED };
-	for (unsigned i = 0; i < PT_ENTRIES; i++) {
+	for (unsigned i = first; i < PT_ENTRIES; i++) {
 		/* Most entries of a sparse table are unused: take them four at a time, undecoded. */
 		if (i % 4 == 0 && !pte_is_used(table[i] | table[i + 1] | table[i + 2] | table[i + 3])) {
 			ctx->backend_work += 4;
@@ -298,6 +307,27 @@ static struct exact measure(struct vmm_context *ctx, const uint64_t *table, unsi
 	return t;
 }
 
+/* The exact summary of a table at `level`, from its entries and its mixed children's stripes. */
+static struct exact measure(struct vmm_context *ctx, const uint64_t *table, unsigned level)
+{
+	return level == 0 ? measure_leaves(ctx, table) : measure_from(ctx, table, level, 0);
+}
+
+/* The exact summary of what entry e (at `level`) covers: from its bits, or its child's stripe. */
+static struct exact entry_exact(struct vmm_context *ctx, pte_t e, unsigned level)
+{
+	uint64_t span = PT_SPAN_PAGES(level);
+	struct summary c = entry_summary(e, level);
+	if (c.kind == SUMMARY_ALL_FREE)
+		return (struct exact){ SUMMARY_ALL_FREE, false, span, span, span };
+	if (c.kind == SUMMARY_FULL)
+		return (struct exact){ SUMMARY_FULL, c.has_start, 0, 0, 0 };
+	const uint64_t *child = child_table(e);
+	return (struct exact){ SUMMARY_MIXED, c.has_start, exact_read(ctx, child, level - 1, EXACT_PREFIX),
+			       exact_read(ctx, child, level - 1, EXACT_SUFFIX),
+			       exact_read(ctx, child, level - 1, EXACT_LONGEST) };
+}
+
 static pte_t summary_bits(const struct exact *t)
 {
 	unsigned bits = (unsigned)t->kind | (t->prefix ? SUM_FREE_PREFIX : 0) |
@@ -308,13 +338,144 @@ static pte_t summary_bits(const struct exact *t)
 }
 
 /*
- * Measures the table at `level` and stores its exact values in its summary stripe (mixed tables
- * only); returns the software field for its pointer. *stripe_changed when a stored value changed.
+ * What changed among one table's entries during a mark or a clear, for the re-summary of that
+ * table: when a single entry changed (the usual case: a small range touches one entry per level),
+ * what it covered before and after, so the table's new summary can be derived (derive()) instead
+ * of measured.
  */
-static pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level,
-			     bool *stripe_changed)
+enum change_direction { CHANGE_MARKED, CHANGE_CLEARED };
+
+struct table_change {
+	enum change_direction direction;
+	unsigned count; /* entries of the table that changed */
+	unsigned index; /* the first of them */
+	struct exact before, after; /* what it covered (tables above level 0 only) */
+};
+
+/* The free pages next to entry j: before it (to its left) and after it, within the table. */
+struct neighbours {
+	uint64_t before, after;
+	bool to_start, to_end; /* every entry before / after j is all free */
+};
+
+static struct neighbours free_neighbours(struct vmm_context *ctx, const uint64_t *table,
+					 unsigned level, unsigned j)
 {
-	struct exact t = measure(ctx, table, level);
+	struct neighbours n = { 0, 0, true, true };
+	uint64_t span = PT_SPAN_PAGES(level);
+	for (unsigned k = j; k-- > 0;) {
+		ctx->backend_work++;
+		struct summary s = entry_summary(table[k], level);
+		if (s.kind == SUMMARY_ALL_FREE) {
+			n.before += span;
+			continue;
+		}
+		n.to_start = false;
+		if (s.kind == SUMMARY_MIXED && s.free_suffix)
+			n.before += exact_read(ctx, child_table(table[k]), level - 1, EXACT_SUFFIX);
+		break;
+	}
+	for (unsigned k = j + 1; k < PT_ENTRIES; k++) {
+		/* Free space after the entry is mostly unused entries: four at a time, undecoded. */
+		if (k % 4 == 0 && !pte_is_used(table[k] | table[k + 1] | table[k + 2] | table[k + 3])) {
+			ctx->backend_work += 4;
+			n.after += 4 * span;
+			k += 3;
+			continue;
+		}
+		ctx->backend_work++;
+		struct summary s = entry_summary(table[k], level);
+		if (s.kind == SUMMARY_ALL_FREE) {
+			n.after += span;
+			continue;
+		}
+		n.to_end = false;
+		if (s.kind == SUMMARY_MIXED && s.free_prefix)
+			n.after += exact_read(ctx, child_table(table[k]), level - 1, EXACT_PREFIX);
+		break;
+	}
+	return n;
+}
+
+/* The longest free run that touches an entry covering x, between neighbours n. */
+static uint64_t run_through(const struct exact *x, const struct neighbours *n, uint64_t span)
+{
+	if (x->kind == SUMMARY_ALL_FREE)
+		return n->before + span + n->after;
+	return MAX(n->before + x->prefix, MAX(x->longest, x->suffix + n->after));
+}
+
+/* Any reservation start in the table other than at entry j. */
+static bool start_elsewhere(struct vmm_context *ctx, const uint64_t *table, unsigned level, unsigned j)
+{
+	for (unsigned k = 0; k < PT_ENTRIES; k++) {
+		ctx->backend_work++;
+		if (k != j && entry_summary(table[k], level).has_start)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The new exact summary of `table` (at `level` >= 1, its pointer `pointer` still carries the old
+ * summary and its stripe the old values) after one entry changed as `ch` says. Only the runs that
+ * touch that entry can change: a clear only lengthens runs, so the longest is the old one or the
+ * run through the entry; a mark only shortens them, so the longest stays when the runs through
+ * the entry were shorter than it before, or one of them still has its length. When a mark cut
+ * the longest run, the table is measured from its first-free hint (every entry below is full, and
+ * a mark adds starts, never removes them).
+ */
+static struct exact derive(struct vmm_context *ctx, const uint64_t *table, unsigned level,
+			   pte_t pointer, const struct table_change *ch)
+{
+	uint64_t span = PT_SPAN_PAGES(level), table_span = PT_SPAN_PAGES(level + 1);
+	uint64_t entry_first = ch->index * span, entry_end = entry_first + span;
+	struct exact old = entry_exact(ctx, pointer, level + 1);
+	bool marked = ch->direction == CHANGE_MARKED;
+	/* A mark inside a free prefix or suffix that is a longest run cuts it: no need to look. */
+	bool cut_longest = marked && ((old.suffix == old.longest && entry_end > table_span - old.suffix) ||
+				      (old.prefix == old.longest && entry_first < old.prefix));
+	struct neighbours n = { 0 };
+	uint64_t longest = old.longest;
+	if (!cut_longest) {
+		n = free_neighbours(ctx, table, level, ch->index);
+		uint64_t through_before = run_through(&ch->before, &n, span);
+		uint64_t through_after = run_through(&ch->after, &n, span);
+		if (!marked)
+			longest = MAX(old.longest, through_after);
+		else
+			cut_longest = through_before >= old.longest && through_after != old.longest;
+	}
+	if (cut_longest) {
+		struct exact t = measure_from(ctx, table, level, pte_hint_read(table));
+		t.has_start = old.has_start || ch->after.has_start;
+		return t;
+	}
+	uint64_t prefix = old.prefix, suffix = old.suffix;
+	if (n.to_start)
+		prefix = entry_first + (ch->after.kind == SUMMARY_ALL_FREE ? span + n.after :
+									     ch->after.prefix);
+	if (n.to_end)
+		suffix = table_span - entry_end +
+			 (ch->after.kind == SUMMARY_ALL_FREE ? span + n.before : ch->after.suffix);
+	bool has_start = ch->after.has_start ||
+			 (old.has_start && (!ch->before.has_start ||
+					    start_elsewhere(ctx, table, level, ch->index)));
+	enum summary_kind kind = prefix == table_span ? SUMMARY_ALL_FREE :
+				 longest == 0 ? SUMMARY_FULL : SUMMARY_MIXED;
+	return (struct exact){ kind, has_start, prefix, suffix, longest };
+}
+
+/*
+ * Stores the exact values of the table at `level` (derived when `ch` allows, else measured) in
+ * its summary stripe (mixed tables only); returns the software field for its pointer.
+ * *stripe_changed when a stored value changed.
+ */
+static pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level, pte_t pointer,
+			     const struct table_change *ch, bool *stripe_changed)
+{
+	struct exact t = ch && ch->count == 1 && level > 0 ? derive(ctx, table, level, pointer, ch) :
+							      measure(ctx, table, level);
 	if (t.kind == SUMMARY_MIXED) {
 		const uint64_t values[EXACT_FIELDS] = { t.prefix, t.suffix, t.longest };
 		unsigned entries = exact_value_entries(level);
@@ -327,14 +488,16 @@ static pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned 
 }
 
 /*
- * Re-summarises the table under entry i (at `level`); true if what the parent's own summary is
- * computed from (the pointer or the child's exact values) changed.
+ * Re-summarises the table under entry i (at `level`), whose entries changed as `ch` says (NULL:
+ * unknown); true if what the parent's own summary is computed from (the pointer or the child's
+ * exact values) changed.
  */
-static bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned i)
+static bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned i,
+		    const struct table_change *ch)
 {
 	pte_t old = table[i] & ~PTE_COUNT_STRIPE_MASK;
 	bool changed = false;
-	pte_t software = summarize_table(ctx, child_table(old), level - 1, &changed);
+	pte_t software = summarize_table(ctx, child_table(old), level - 1, old, ch, &changed);
 	pte_t now = (old & ~PTE_SW_FIELD_MASK) | software;
 	if (now == old)
 		return changed;
@@ -551,36 +714,57 @@ struct mark {
 #define NO_START_PAGE 1
 
 static enum vm_status mark_table(struct mark *m, uint64_t *table, unsigned level, uint64_t base,
-				 uint64_t first, uint64_t last, bool *changed);
+				 uint64_t first, uint64_t last, struct table_change *ch);
 
-/* Marks [first, last] reserved in the entries of `table`; *changed when one of them changed. */
+/* Entry i of a table at `level` is about to change: what it covers now, if ch needs it. */
+static struct exact change_before(struct vmm_context *ctx, const struct table_change *ch,
+				  const uint64_t *table, unsigned level, unsigned i)
+{
+	if (ch->count == 0 && level > 0 && level < PT_TOP_LEVEL) /* the root has no summary */
+		return entry_exact(ctx, table[i], level);
+	return (struct exact){ 0 };
+}
+
+/* Entry i changed from `before`: counts it, and keeps both sides while it is the only one. */
+static void change_note(struct vmm_context *ctx, struct table_change *ch, const uint64_t *table,
+			unsigned level, unsigned i, const struct exact *before)
+{
+	if (ch->count++ == 0 && level > 0 && level < PT_TOP_LEVEL) {
+		ch->index = i;
+		ch->before = *before;
+		ch->after = entry_exact(ctx, table[i], level);
+	}
+}
+
+/* Marks [first, last] reserved in the entries of `table`, noting each entry changed in ch. */
 static enum vm_status mark_entries(struct mark *m, uint64_t *table, unsigned level, uint64_t base,
-				   uint64_t first, uint64_t last, bool *changed)
+				   uint64_t first, uint64_t last, struct table_change *ch)
 {
 	for (unsigned i = PT_INDEX(level, first); i <= PT_INDEX(level, last); i++) {
 		m->ctx->backend_work++;
 		struct pt_range_part part = pt_range_part(level, base, i, first, last);
 		pte_t e = table[i] & ~PTE_COUNT_STRIPE_MASK;
+		struct exact before = change_before(m->ctx, ch, table, level, i);
 		if (level == 0 || (part.whole && !pte_is_used(e))) {
 			MM_ASSERT(!(e & RES_RESERVED), "mark_table: %llx already reserved",
 				  (unsigned long long)part.base);
 			pt_slot_write(table, i, e | RES_RESERVED | (part.base == m->start ? RES_START : 0));
-			*changed = true;
+			change_note(m->ctx, ch, table, level, i, &before);
 			continue;
 		}
+		bool installed = false;
 		if (!pte_is_table(e, level)) {
 			MM_ASSERT(!pte_is_used(e), "mark_table: chunk at %llx not free",
 				  (unsigned long long)part.base);
 			if (pt_install_table(&m->ctx->pt, table, level, i, 0) != VM_OK)
 				return VM_ERR_NO_MEMORY;
-			*changed = true;
+			installed = true;
 		}
-		bool child_changed = false;
+		struct table_change child = { .direction = CHANGE_MARKED };
 		enum vm_status st = mark_table(m, child_table(table[i]), level - 1, part.base, part.first,
-					       part.last,
-					       &child_changed);
-		if (child_changed && refresh(m->ctx, table, level, i))
-			*changed = true;
+					       part.last, &child);
+		if ((child.count > 0 && refresh(m->ctx, table, level, i, &child)) || installed)
+			change_note(m->ctx, ch, table, level, i, &before);
 		if (st != VM_OK)
 			return st;
 	}
@@ -589,9 +773,9 @@ static enum vm_status mark_entries(struct mark *m, uint64_t *table, unsigned lev
 
 /* Marks [first, last] reserved below `table`, then moves its hint past what became full. */
 static enum vm_status mark_table(struct mark *m, uint64_t *table, unsigned level, uint64_t base,
-				 uint64_t first, uint64_t last, bool *changed)
+				 uint64_t first, uint64_t last, struct table_change *ch)
 {
-	enum vm_status st = mark_entries(m, table, level, base, first, last, changed);
+	enum vm_status st = mark_entries(m, table, level, base, first, last, ch);
 	unsigned hint = pte_hint_read(table);
 	if (PT_INDEX(level, first) <= hint && hint <= PT_INDEX(level, last))
 		hint_advance(m->ctx, table, level);
@@ -599,40 +783,47 @@ static enum vm_status mark_table(struct mark *m, uint64_t *table, unsigned level
 }
 
 /* Clears reservation bits in [first, last] below `table`, freeing tables that become empty. */
-static bool clear_table(struct vmm_context *ctx, uint64_t *table, unsigned level, uint64_t base,
-			uint64_t first, uint64_t last)
+static void clear_table(struct vmm_context *ctx, uint64_t *table, unsigned level, uint64_t base,
+			uint64_t first, uint64_t last, struct table_change *ch)
 {
-	bool changed = false;
 	hint_lower(table, PT_INDEX(level, first)); /* every entry in the range gets a free page */
 	for (unsigned i = PT_INDEX(level, first); i <= PT_INDEX(level, last); i++) {
 		ctx->backend_work++;
 		struct pt_range_part part = pt_range_part(level, base, i, first, last);
 		pte_t e = table[i] & ~PTE_COUNT_STRIPE_MASK;
 		if (pte_is_table(e, level)) {
-			bool child_changed = clear_table(ctx, child_table(e), level - 1, part.base,
-							 part.first, part.last);
+			struct exact before = change_before(ctx, ch, table, level, i);
+			struct table_change child = { .direction = CHANGE_CLEARED };
+			clear_table(ctx, child_table(e), level - 1, part.base, part.first, part.last, &child);
 			if (pt_free_table_if_empty(&ctx->pt, table, level, i) ||
-			    (child_changed && refresh(ctx, table, level, i)))
-				changed = true;
+			    (child.count > 0 && refresh(ctx, table, level, i, &child)))
+				change_note(ctx, ch, table, level, i, &before);
 		} else if (e & RES_RESERVED) {
 			MM_ASSERT(level == 0 || part.whole,
 				  "clear_table: chunk at %llx only partly cleared", (unsigned long long)part.base);
+			struct exact before = change_before(ctx, ch, table, level, i);
 			pt_slot_write(table, i, e & ~(RES_RESERVED | RES_START));
-			changed = true;
+			change_note(ctx, ch, table, level, i, &before);
 		}
 	}
-	return changed;
+}
+
+/* Clears [first, last] below the root. */
+static void clear_range(struct vmm_context *ctx, uint64_t first, uint64_t last)
+{
+	struct table_change root = { .direction = CHANGE_CLEARED };
+	clear_table(ctx, pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, first, last, &root);
 }
 
 static enum vm_status mark_range(struct vmm_context *ctx, uint64_t addr, uint64_t pages,
 				 uint64_t start_page)
 {
 	struct mark m = { .ctx = ctx, .start = start_page };
-	bool changed = false;
+	struct table_change root = { .direction = CHANGE_MARKED };
 	uint64_t last = addr + pages * PAGE_SIZE - 1;
-	enum vm_status st = mark_table(&m, pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, addr, last, &changed);
+	enum vm_status st = mark_table(&m, pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, addr, last, &root);
 	if (st != VM_OK) /* the range was free: clearing all of it restores it exactly */
-		clear_table(ctx, pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, addr, last);
+		clear_range(ctx, addr, last);
 	return st;
 }
 
@@ -823,8 +1014,7 @@ static enum vm_status pagetable_release(struct vmm_context *ctx, const struct vm
 {
 	enum vm_status st = check_reservation(ctx, region, addr, pages);
 	if (st == VM_OK)
-		clear_table(ctx, pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, addr,
-			    addr + pages * PAGE_SIZE - 1);
+		clear_range(ctx, addr, addr + pages * PAGE_SIZE - 1);
 	return st;
 }
 
@@ -839,7 +1029,7 @@ static uint64_t split_child(void *cookie, uint64_t chunk, unsigned child_level, 
 static uint64_t summarize_for_pt(void *cookie, uint64_t *table, unsigned level)
 {
 	bool changed = false;
-	return summarize_table(cookie, table, level, &changed);
+	return summarize_table(cookie, table, level, 0, NULL, &changed);
 }
 
 /*
@@ -880,7 +1070,7 @@ static void refresh_path(struct vmm_context *ctx, uint64_t addr)
 		table = child_table(e);
 	}
 	for (level++; level <= PT_TOP_LEVEL; level++)
-		refresh(ctx, path[level], level, PT_INDEX(level, addr));
+		refresh(ctx, path[level], level, PT_INDEX(level, addr), NULL);
 }
 
 static enum vm_status pagetable_resize(struct vmm_context *ctx, const struct vmm_region *region,
@@ -893,7 +1083,7 @@ static enum vm_status pagetable_resize(struct vmm_context *ctx, const struct vmm
 	enum vm_status st = split_at(ctx, new_end);
 	if (st != VM_OK)
 		return st;
-	clear_table(ctx, pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, new_end, old_end - 1);
+	clear_range(ctx, new_end, old_end - 1);
 	refresh_path(ctx, new_end - PAGE_SIZE);
 	return VM_OK;
 }
@@ -1023,10 +1213,13 @@ STATIC_ASSERT(PT_SEARCH_WORK_BOUND == TABLE_SCAN_BOUND(3) +
 /* U(t): one table at level t below the root, updated by a mark or clear (see the header). */
 static uint64_t table_update_bound(unsigned table_level)
 {
-	uint64_t measure = table_level == 0 ?
-				   PT_ENTRIES :
-				   PT_ENTRIES * (1 + EXACT_FIELDS * exact_value_entries(table_level - 1));
-	return 2 * PT_ENTRIES + measure + EXACT_FIELDS * exact_value_entries(table_level);
+	uint64_t values = EXACT_FIELDS * exact_value_entries(table_level);
+	if (table_level == 0)
+		return 2 * PT_ENTRIES + PT_ENTRIES + values;
+	uint64_t below = exact_value_entries(table_level - 1);
+	uint64_t measure = PT_ENTRIES * (1 + EXACT_FIELDS * below);
+	uint64_t derive = values + 2 * PT_ENTRIES + 2 * below;
+	return 2 * PT_ENTRIES + 2 * EXACT_FIELDS * below + derive + measure + values;
 }
 
 /*
