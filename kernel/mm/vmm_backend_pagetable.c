@@ -347,23 +347,23 @@ enum change_direction { CHANGE_MARKED, CHANGE_CLEARED };
 
 struct table_change {
 	enum change_direction direction;
-	unsigned count; /* entries of the table that changed */
-	unsigned index; /* the first of them */
-	struct exact before, after; /* what it covered (tables above level 0 only) */
+	unsigned count;       /* changes: entries above level 0, runs of entries at level 0 */
+	unsigned first, last; /* the entries of the first change */
+	struct exact before, after; /* what they covered */
 };
 
-/* The free pages next to entry j: before it (to its left) and after it, within the table. */
+/* The free pages next to entries [first, last]: before and after them, within the table. */
 struct neighbours {
 	uint64_t before, after;
 	bool to_start, to_end; /* every entry before / after j is all free */
 };
 
 static struct neighbours free_neighbours(struct vmm_context *ctx, const uint64_t *table,
-					 unsigned level, unsigned j)
+					 unsigned level, unsigned first, unsigned last)
 {
 	struct neighbours n = { 0, 0, true, true };
 	uint64_t span = PT_SPAN_PAGES(level);
-	for (unsigned k = j; k-- > 0;) {
+	for (unsigned k = first; k-- > 0;) {
 		ctx->backend_work++;
 		struct summary s = entry_summary(table[k], level);
 		if (s.kind == SUMMARY_ALL_FREE) {
@@ -375,7 +375,7 @@ static struct neighbours free_neighbours(struct vmm_context *ctx, const uint64_t
 			n.before += exact_read(ctx, child_table(table[k]), level - 1, EXACT_SUFFIX);
 		break;
 	}
-	for (unsigned k = j + 1; k < PT_ENTRIES; k++) {
+	for (unsigned k = last + 1; k < PT_ENTRIES; k++) {
 		/* Free space after the entry is mostly unused entries: four at a time, undecoded. */
 		if (k % 4 == 0 && !pte_is_used(table[k] | table[k + 1] | table[k + 2] | table[k + 3])) {
 			ctx->backend_work += 4;
@@ -397,7 +397,7 @@ static struct neighbours free_neighbours(struct vmm_context *ctx, const uint64_t
 	return n;
 }
 
-/* The longest free run that touches an entry covering x, between neighbours n. */
+/* The longest free run that touches entries covering x (`span` pages), between neighbours n. */
 static uint64_t run_through(const struct exact *x, const struct neighbours *n, uint64_t span)
 {
 	if (x->kind == SUMMARY_ALL_FREE)
@@ -405,12 +405,13 @@ static uint64_t run_through(const struct exact *x, const struct neighbours *n, u
 	return MAX(n->before + x->prefix, MAX(x->longest, x->suffix + n->after));
 }
 
-/* Any reservation start in the table other than at entry j. */
-static bool start_elsewhere(struct vmm_context *ctx, const uint64_t *table, unsigned level, unsigned j)
+/* Any reservation start in the table outside entries [first, last]. */
+static bool start_elsewhere(struct vmm_context *ctx, const uint64_t *table, unsigned level,
+			    unsigned first, unsigned last)
 {
 	for (unsigned k = 0; k < PT_ENTRIES; k++) {
 		ctx->backend_work++;
-		if (k != j && entry_summary(table[k], level).has_start)
+		if ((k < first || k > last) && entry_summary(table[k], level).has_start)
 			return true;
 	}
 	return false;
@@ -429,38 +430,67 @@ static struct exact derive(struct vmm_context *ctx, const uint64_t *table, unsig
 			   pte_t pointer, const struct table_change *ch)
 {
 	uint64_t span = PT_SPAN_PAGES(level), table_span = PT_SPAN_PAGES(level + 1);
-	uint64_t entry_first = ch->index * span, entry_end = entry_first + span;
+	uint64_t changed_first = ch->first * span, changed_end = (ch->last + 1) * span;
+	uint64_t changed = changed_end - changed_first;
 	struct exact old = entry_exact(ctx, pointer, level + 1);
 	bool marked = ch->direction == CHANGE_MARKED;
+	uint64_t suffix_start = table_span - old.suffix;
 	/* A mark inside a free prefix or suffix that is a longest run cuts it: no need to look. */
-	bool cut_longest = marked && ((old.suffix == old.longest && entry_end > table_span - old.suffix) ||
-				      (old.prefix == old.longest && entry_first < old.prefix));
+	bool cut_longest = marked && ((old.suffix == old.longest && changed_end > suffix_start) ||
+				      (old.prefix == old.longest && changed_first < old.prefix));
+	unsigned hint = pte_hint_read(table);
+	if (hint >= ch->first && suffix_start <= changed_end) {
+		/* The frontier: full before the change, free after it; the change decides the rest. */
+		bool all_free = ch->after.kind == SUMMARY_ALL_FREE;
+		uint64_t right = (all_free ? changed : ch->after.suffix) + table_span - changed_end;
+		uint64_t prefix = ch->first > 0 ? 0 : all_free ? right : ch->after.prefix;
+		uint64_t longest = MAX(ch->after.longest, right);
+		bool has_start = ch->after.has_start ||
+				 (old.has_start && (!ch->before.has_start ||
+						    start_elsewhere(ctx, table, level, ch->first, ch->last)));
+		return (struct exact){ prefix == table_span ? SUMMARY_ALL_FREE :
+				       longest == 0	     ? SUMMARY_FULL :
+								SUMMARY_MIXED,
+				       has_start, prefix, right, longest };
+	}
+	if (cut_longest && old.suffix == old.longest && changed_first >= suffix_start &&
+	    hint * span >= suffix_start) {
+		/* The suffix was the only free run (all before it is full): its two pieces remain. */
+		uint64_t left = changed_first - suffix_start + ch->after.prefix;
+		uint64_t right = ch->after.suffix + table_span - changed_end;
+		uint64_t longest = MAX(MAX(left, right), ch->after.longest);
+		return (struct exact){ longest ? SUMMARY_MIXED : SUMMARY_FULL,
+				       old.has_start || ch->after.has_start,
+				       suffix_start == 0 ? left : old.prefix, right, longest };
+	}
 	struct neighbours n = { 0 };
 	uint64_t longest = old.longest;
 	if (!cut_longest) {
-		n = free_neighbours(ctx, table, level, ch->index);
-		uint64_t through_before = run_through(&ch->before, &n, span);
-		uint64_t through_after = run_through(&ch->after, &n, span);
+		n = free_neighbours(ctx, table, level, ch->first, ch->last);
+		uint64_t through_before = run_through(&ch->before, &n, changed);
+		uint64_t through_after = run_through(&ch->after, &n, changed);
 		if (!marked)
 			longest = MAX(old.longest, through_after);
 		else
 			cut_longest = through_before >= old.longest && through_after != old.longest;
 	}
 	if (cut_longest) {
-		struct exact t = measure_from(ctx, table, level, pte_hint_read(table));
+		if (level == 0)
+			return measure_leaves(ctx, table);
+		struct exact t = measure_from(ctx, table, level, hint);
 		t.has_start = old.has_start || ch->after.has_start;
 		return t;
 	}
 	uint64_t prefix = old.prefix, suffix = old.suffix;
 	if (n.to_start)
-		prefix = entry_first + (ch->after.kind == SUMMARY_ALL_FREE ? span + n.after :
-									     ch->after.prefix);
+		prefix = changed_first + (ch->after.kind == SUMMARY_ALL_FREE ? changed + n.after :
+									       ch->after.prefix);
 	if (n.to_end)
-		suffix = table_span - entry_end +
-			 (ch->after.kind == SUMMARY_ALL_FREE ? span + n.before : ch->after.suffix);
+		suffix = table_span - changed_end +
+			 (ch->after.kind == SUMMARY_ALL_FREE ? changed + n.before : ch->after.suffix);
 	bool has_start = ch->after.has_start ||
 			 (old.has_start && (!ch->before.has_start ||
-					    start_elsewhere(ctx, table, level, ch->index)));
+					    start_elsewhere(ctx, table, level, ch->first, ch->last)));
 	enum summary_kind kind = prefix == table_span ? SUMMARY_ALL_FREE :
 				 longest == 0 ? SUMMARY_FULL : SUMMARY_MIXED;
 	return (struct exact){ kind, has_start, prefix, suffix, longest };
@@ -474,8 +504,8 @@ static struct exact derive(struct vmm_context *ctx, const uint64_t *table, unsig
 static pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level, pte_t pointer,
 			     const struct table_change *ch, bool *stripe_changed)
 {
-	struct exact t = ch && ch->count == 1 && level > 0 ? derive(ctx, table, level, pointer, ch) :
-							      measure(ctx, table, level);
+	struct exact t = ch && ch->count == 1 ? derive(ctx, table, level, pointer, ch) :
+						measure(ctx, table, level);
 	if (t.kind == SUMMARY_MIXED) {
 		const uint64_t values[EXACT_FIELDS] = { t.prefix, t.suffix, t.longest };
 		unsigned entries = exact_value_entries(level);
@@ -730,22 +760,45 @@ static void change_note(struct vmm_context *ctx, struct table_change *ch, const 
 			unsigned level, unsigned i, const struct exact *before)
 {
 	if (ch->count++ == 0 && level > 0 && level < PT_TOP_LEVEL) {
-		ch->index = i;
+		ch->first = ch->last = i;
 		ch->before = *before;
 		ch->after = entry_exact(ctx, table[i], level);
 	}
+}
+
+/* Marks pages [first, last] of a table of 4 KiB entries: one change, free before, full after. */
+static void mark_leaves(struct mark *m, uint64_t *table, uint64_t base, unsigned first,
+			unsigned last, struct table_change *ch)
+{
+	bool start = false;
+	for (unsigned i = first; i <= last; i++) {
+		pte_t e = table[i] & ~PTE_COUNT_STRIPE_MASK;
+		uint64_t page = base + i * PAGE_SIZE;
+		MM_ASSERT(!(e & RES_RESERVED), "mark_leaves: %llx already reserved", (unsigned long long)page);
+		start |= page == m->start;
+		pt_slot_write(table, i, e | RES_RESERVED | (page == m->start ? RES_START : 0));
+	}
+	m->ctx->backend_work += last - first + 1;
+	uint64_t pages = last - first + 1;
+	*ch = (struct table_change){ CHANGE_MARKED, 1, first, last,
+				     { SUMMARY_ALL_FREE, false, pages, pages, pages },
+				     { SUMMARY_FULL, start, 0, 0, 0 } };
 }
 
 /* Marks [first, last] reserved in the entries of `table`, noting each entry changed in ch. */
 static enum vm_status mark_entries(struct mark *m, uint64_t *table, unsigned level, uint64_t base,
 				   uint64_t first, uint64_t last, struct table_change *ch)
 {
+	if (level == 0) {
+		mark_leaves(m, table, base, PT_INDEX(0, first), PT_INDEX(0, last), ch);
+		return VM_OK;
+	}
 	for (unsigned i = PT_INDEX(level, first); i <= PT_INDEX(level, last); i++) {
 		m->ctx->backend_work++;
 		struct pt_range_part part = pt_range_part(level, base, i, first, last);
 		pte_t e = table[i] & ~PTE_COUNT_STRIPE_MASK;
 		struct exact before = change_before(m->ctx, ch, table, level, i);
-		if (level == 0 || (part.whole && !pte_is_used(e))) {
+		if (part.whole && !pte_is_used(e)) {
 			MM_ASSERT(!(e & RES_RESERVED), "mark_table: %llx already reserved",
 				  (unsigned long long)part.base);
 			pt_slot_write(table, i, e | RES_RESERVED | (part.base == m->start ? RES_START : 0));
@@ -782,11 +835,37 @@ static enum vm_status mark_table(struct mark *m, uint64_t *table, unsigned level
 	return st;
 }
 
+/*
+ * Clears pages [first, last] of a table of 4 KiB entries: one change, full before and free after
+ * when every page was reserved (a release); otherwise (undoing a mark that failed half-way) two,
+ * so the table is measured.
+ */
+static void clear_leaves(struct vmm_context *ctx, uint64_t *table, unsigned first, unsigned last,
+			 struct table_change *ch)
+{
+	bool start = false, all_reserved = true;
+	for (unsigned i = first; i <= last; i++) {
+		pte_t e = table[i] & ~PTE_COUNT_STRIPE_MASK;
+		start |= (e & RES_START) != 0;
+		all_reserved &= (e & RES_RESERVED) != 0;
+		pt_slot_write(table, i, e & ~(RES_RESERVED | RES_START));
+	}
+	ctx->backend_work += last - first + 1;
+	uint64_t pages = last - first + 1;
+	*ch = (struct table_change){ CHANGE_CLEARED, all_reserved ? 1 : 2, first, last,
+				     { SUMMARY_FULL, start, 0, 0, 0 },
+				     { SUMMARY_ALL_FREE, false, pages, pages, pages } };
+}
+
 /* Clears reservation bits in [first, last] below `table`, freeing tables that become empty. */
 static void clear_table(struct vmm_context *ctx, uint64_t *table, unsigned level, uint64_t base,
 			uint64_t first, uint64_t last, struct table_change *ch)
 {
 	hint_lower(table, PT_INDEX(level, first)); /* every entry in the range gets a free page */
+	if (level == 0) {
+		clear_leaves(ctx, table, PT_INDEX(0, first), PT_INDEX(0, last), ch);
+		return;
+	}
 	for (unsigned i = PT_INDEX(level, first); i <= PT_INDEX(level, last); i++) {
 		ctx->backend_work++;
 		struct pt_range_part part = pt_range_part(level, base, i, first, last);
@@ -799,8 +878,8 @@ static void clear_table(struct vmm_context *ctx, uint64_t *table, unsigned level
 			    (child.count > 0 && refresh(ctx, table, level, i, &child)))
 				change_note(ctx, ch, table, level, i, &before);
 		} else if (e & RES_RESERVED) {
-			MM_ASSERT(level == 0 || part.whole,
-				  "clear_table: chunk at %llx only partly cleared", (unsigned long long)part.base);
+			MM_ASSERT(part.whole, "clear_table: chunk at %llx only partly cleared",
+				  (unsigned long long)part.base);
 			struct exact before = change_before(ctx, ch, table, level, i);
 			pt_slot_write(table, i, e & ~(RES_RESERVED | RES_START));
 			change_note(ctx, ch, table, level, i, &before);
