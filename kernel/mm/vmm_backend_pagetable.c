@@ -71,22 +71,27 @@
  * (PT_SEARCH_WORK_BOUND, below), whatever is mapped or reserved; typical searches read a few dozen.
  *
  * Marking and clearing touch the entries of the range (one per aligned chunk inside it, 512 per
- * table at most), and re-summarise every table whose entries changed, bottom-up. When one entry
- * of a table above level 0 changed (the usual case), the new summary is derived from the old one
- * (derive(): only runs through that entry can change; a clear only lengthens runs, a mark only
- * shortens them, so the longest run is known unless a mark cut it): the old values (3 E(t)), the
- * entry before and after (6 E(t-1)), the free entries on each side (at most 512, and one exact
- * value at each end), and, when a clear removed a start there, a look for another start (at most
- * 512). Otherwise, or when that cannot decide, the table is measured: a measure reads
- * the table's 512 entries and, for each mixed child, its three exact values (E(t-1) entries each),
- * (only those that can change the result: PREFIX when a run reaches it, LONGEST when its maxrun
- * log2 could beat the longest so far, SUFFIX when it has a free last page),
- * then writes the table's own three values (3 E(t) entries). Per table at level t that is at most
- * U(t) = 512 (range) + 512 (hint) + 6 E(t-1) + derive + 512 x (1 + 3 E(t-1)) + 3 E(t) entries
- * (table_update_bound(), with derive = 3 E(t) + 1 024 + 2 E(t-1)), and a range of p pages
- * lies in at most 2 + p / 512^(t+1) tables at level t: mark or clear cost at most
- * 1 024 + sum over t = 0..2 of (2 + p / 512^(t+1)) U(t) (pagetable_work_bound() adds this to
- * the search bound). A clear also walks every table the range covers, which the unmap walks too.
+ * table at most), and re-summarise every table whose entries changed, bottom-up. When a table
+ * saw one change (one entry above level 0, one run of pages at level 0: the usual case), its new
+ * summary is derived (derive()) from its old values (3 E(t)) and the change (the entry before and
+ * after, 6 E(t-1)): only runs through the change can differ. At the frontier (every entry before
+ * the change full, by the hint; every page after it free, by the old SUFFIX) the change alone
+ * decides. Otherwise the free entries on each side are counted (at most 512, one exact value at
+ * each end): a clear only lengthens runs, so the longest is the old one or the run through the
+ * change; a mark only shortens them, so the longest stays when the runs through the change were
+ * shorter than it, or one of them keeps its length; a clear that removed a start looks for
+ * another (at most 512). When a mark cut the longest run, or a table saw several changes, it is
+ * measured (from its hint after a mark: entries below it are full): its entries and, for each
+ * mixed child, the exact values that can change the result (PREFIX when a run reaches it, LONGEST
+ * when its maxrun log2 could beat the longest so far, SUFFIX when its last page is free), at most
+ * 512 x (1 + 3 E(t-1)) entries; then its three values are written (3 E(t)). Per table at level t:
+ *     U(t) = 512 (range) + 512 (hint) + 6 E(t-1) + 3 E(t) + 1 024 + 2 E(t-1) (derive)
+ *            + 512 x (1 + 3 E(t-1)) (measure) + 3 E(t) (write)           (table_update_bound())
+ * and a range of p pages lies in at most 2 + p / 512^(t+1) tables at level t: a mark or clear
+ * costs at most 1 024 + sum over t = 0..2 of (2 + p / 512^(t+1)) U(t) (pagetable_work_bound()
+ * adds this to the search bound). A clear also walks every table the range covers, which the
+ * unmap walks too. At the frontier, as in the benchmark's mapped layouts, a reserve+release pair
+ * reads a few hundred entries.
  * A query (the extent around one page) reads one path (4 entries) and runs at most two range
  * finds; a find enters a subtree only when its kind or HST says it holds what is looked for, so
  * besides the two clipped edges the first subtree it enters holds it: at most 7 tables of 512
@@ -1293,9 +1298,7 @@ STATIC_ASSERT(PT_SEARCH_WORK_BOUND == TABLE_SCAN_BOUND(3) +
 static uint64_t table_update_bound(unsigned table_level)
 {
 	uint64_t values = EXACT_FIELDS * exact_value_entries(table_level);
-	if (table_level == 0)
-		return 2 * PT_ENTRIES + PT_ENTRIES + values;
-	uint64_t below = exact_value_entries(table_level - 1);
+	uint64_t below = table_level == 0 ? 0 : exact_value_entries(table_level - 1);
 	uint64_t measure = PT_ENTRIES * (1 + EXACT_FIELDS * below);
 	uint64_t derive = values + 2 * PT_ENTRIES + 2 * below;
 	return 2 * PT_ENTRIES + 2 * EXACT_FIELDS * below + derive + measure + values;
