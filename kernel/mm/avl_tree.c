@@ -226,9 +226,16 @@ void avl_remove(struct avl_tree *tree, struct avl_node *n, uint64_t *work)
 	replace_child(tree, n->parent, n, s);
 	s->left = n->left;
 	s->left->parent = s;
-	s->height = n->height; /* s stands for n's old subtree: the height climb compares with it */
+	/* s stands for n's old subtree: the climbs compare with n's height and value. */
+	s->height = n->height;
+	if (tree->augment_copy)
+		tree->augment_copy(s, n);
 	retrace_through(tree, fix, rebalance_up(tree, fix, work), work);
-	retrace_to_root(tree, s, work); /* the climb from fix may stop below s, whose value differs */
+	/* The climb from fix may stop below s, whose own value differs from n's. */
+	if (tree->augment_copy)
+		retrace_through(tree, s, NULL, work);
+	else
+		retrace_to_root(tree, s, work);
 }
 
 struct avl_node *avl_next(struct avl_node *n, uint64_t *work)

@@ -27,6 +27,12 @@ struct avl_tree {
 	 * returns true when it changed. NULL when the tree keeps none.
 	 */
 	bool (*augment)(struct avl_node *n);
+	/*
+	 * Copies the augmented value of `from` to `to` (a removal moves a node into another's place:
+	 * with the old value there, the climb above it can stop early). NULL: that climb goes on to
+	 * the root.
+	 */
+	void (*augment_copy)(struct avl_node *to, const struct avl_node *from);
 };
 
 /* The largest height of an AVL tree of `nodes` nodes: the h with N(h) <= nodes < N(h + 1). */

@@ -109,6 +109,11 @@ static bool augment_max_free(struct avl_node *n)
 	return changed;
 }
 
+static void copy_max_free(struct avl_node *to, const struct avl_node *from)
+{
+	record_of(to)->max_free = record_of((struct avl_node *)from)->max_free;
+}
+
 static struct avl_tree *tree_of(struct vmm_context *ctx, const struct vmm_region *region)
 {
 	return &state_of(ctx)->trees[region - ctx->regions];
@@ -310,6 +315,7 @@ static enum vm_status list_init(struct vmm_context *ctx)
 			return VM_ERR_NO_MEMORY;
 		}
 		ls->trees[i].augment = augment_max_free;
+		ls->trees[i].augment_copy = copy_max_free;
 		avl_init_root(&ls->trees[i], &new_record(r, ctx->regions[i].base, ctx->regions[i].pages,
 							 VMM_RANGE_FREE)->node);
 	}

@@ -178,11 +178,11 @@ static unsigned exact_field_first(unsigned table_level, enum exact_field field)
 }
 
 /* One exact value of a mixed table, read from its summary stripe (costs its entries). */
-static uint64_t exact_read(struct vmm_context *ctx, const uint64_t *table, unsigned table_level,
+static uint64_t exact_read(uint64_t *work, const uint64_t *table, unsigned table_level,
 			   enum exact_field field)
 {
 	unsigned entries = exact_value_entries(table_level);
-	ctx->backend_work += entries;
+	*work += entries;
 	return pte_stripe_field_read(table, exact_field_first(table_level, field), entries);
 }
 
@@ -264,45 +264,51 @@ static struct exact measure_from(struct vmm_context *ctx, const uint64_t *table,
 	unsigned free_children = 0, full_children = first;
 	bool in_prefix = first == 0;
 	struct exact t = { .kind = SUMMARY_MIXED };
+	uint64_t work = 0; /* a local count: ctx->backend_work could alias the table for the compiler */
 	for (unsigned i = first; i < PT_ENTRIES; i++) {
 		/* Most entries of a sparse table are unused: take them four at a time, undecoded. */
 		if (i % 4 == 0 && !pte_is_used(table[i] | table[i + 1] | table[i + 2] | table[i + 3])) {
-			ctx->backend_work += 4;
+			work += 4;
 			free_children += 4;
 			run += 4 * span;
 			t.prefix += in_prefix ? 4 * span : 0;
 			i += 3;
 			continue;
 		}
-		ctx->backend_work++;
+		work++;
 		pte_t e = table[i];
-		struct summary c = entry_summary(e, level);
-		t.has_start |= c.has_start;
-		if (c.kind == SUMMARY_ALL_FREE) {
+		/* Decoded from the raw bits: this loop is most of the upkeep's cost. */
+		unsigned bits = pte_is_table(e, level) ? summary_field(e) :
+				(e & RES_RESERVED)     ? SUMMARY_FULL | ((e & RES_START) ? SUM_HAS_START : 0) :
+							 SUMMARY_ALL_FREE;
+		t.has_start |= (bits & SUM_HAS_START) != 0;
+		unsigned kind = bits & SUM_KIND_MASK;
+		if (kind == SUMMARY_ALL_FREE) {
 			free_children++;
 			run += span;
 			t.prefix += in_prefix ? span : 0;
 			continue;
 		}
-		full_children += c.kind == SUMMARY_FULL;
-		if (c.kind == SUMMARY_FULL) {
-			in_prefix = false;
+		bool prefix_reaches = in_prefix;
+		in_prefix = false;
+		if (kind == SUMMARY_FULL) {
+			full_children++;
 			t.longest = MAX(t.longest, run);
 			run = 0;
 			continue;
 		}
 		/* A mixed child: read only the exact values that can change the result. */
 		const uint64_t *child = child_table(e);
-		uint64_t prefix = (run > 0 || in_prefix) && c.free_prefix ?
-					  exact_read(ctx, child, level - 1, EXACT_PREFIX) : 0;
-		unsigned bucket = (summary_field(e) >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK;
+		uint64_t prefix = (run > 0 || prefix_reaches) && (bits & SUM_FREE_PREFIX) ?
+					  exact_read(&work, child, level - 1, EXACT_PREFIX) : 0;
+		t.prefix += prefix_reaches ? prefix : 0;
+		unsigned bucket = (bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK;
 		if (((uint64_t)1 << bucket) > t.longest) /* 2^bucket bounds its longest run */
-			t.longest = MAX(t.longest, exact_read(ctx, child, level - 1, EXACT_LONGEST));
-		t.prefix += in_prefix ? prefix : 0;
-		in_prefix = false;
+			t.longest = MAX(t.longest, exact_read(&work, child, level - 1, EXACT_LONGEST));
 		t.longest = MAX(t.longest, run + prefix);
-		run = c.free_suffix ? exact_read(ctx, child, level - 1, EXACT_SUFFIX) : 0;
+		run = (bits & SUM_FREE_SUFFIX) ? exact_read(&work, child, level - 1, EXACT_SUFFIX) : 0;
 	}
+	ctx->backend_work += work;
 	t.longest = MAX(t.longest, run);
 	t.suffix = run;
 	if (free_children == PT_ENTRIES)
@@ -328,9 +334,10 @@ static struct exact entry_exact(struct vmm_context *ctx, pte_t e, unsigned level
 	if (c.kind == SUMMARY_FULL)
 		return (struct exact){ SUMMARY_FULL, c.has_start, 0, 0, 0 };
 	const uint64_t *child = child_table(e);
-	return (struct exact){ SUMMARY_MIXED, c.has_start, exact_read(ctx, child, level - 1, EXACT_PREFIX),
-			       exact_read(ctx, child, level - 1, EXACT_SUFFIX),
-			       exact_read(ctx, child, level - 1, EXACT_LONGEST) };
+	uint64_t *work = &ctx->backend_work;
+	return (struct exact){ SUMMARY_MIXED, c.has_start, exact_read(work, child, level - 1, EXACT_PREFIX),
+			       exact_read(work, child, level - 1, EXACT_SUFFIX),
+			       exact_read(work, child, level - 1, EXACT_LONGEST) };
 }
 
 static pte_t summary_bits(const struct exact *t)
@@ -367,9 +374,9 @@ static struct neighbours free_neighbours(struct vmm_context *ctx, const uint64_t
 					 unsigned level, unsigned first, unsigned last)
 {
 	struct neighbours n = { 0, 0, true, true };
-	uint64_t span = PT_SPAN_PAGES(level);
+	uint64_t span = PT_SPAN_PAGES(level), work = 0;
 	for (unsigned k = first; k-- > 0;) {
-		ctx->backend_work++;
+		work++;
 		struct summary s = entry_summary(table[k], level);
 		if (s.kind == SUMMARY_ALL_FREE) {
 			n.before += span;
@@ -377,18 +384,18 @@ static struct neighbours free_neighbours(struct vmm_context *ctx, const uint64_t
 		}
 		n.to_start = false;
 		if (s.kind == SUMMARY_MIXED && s.free_suffix)
-			n.before += exact_read(ctx, child_table(table[k]), level - 1, EXACT_SUFFIX);
+			n.before += exact_read(&work, child_table(table[k]), level - 1, EXACT_SUFFIX);
 		break;
 	}
 	for (unsigned k = last + 1; k < PT_ENTRIES; k++) {
 		/* Free space after the entry is mostly unused entries: four at a time, undecoded. */
 		if (k % 4 == 0 && !pte_is_used(table[k] | table[k + 1] | table[k + 2] | table[k + 3])) {
-			ctx->backend_work += 4;
+			work += 4;
 			n.after += 4 * span;
 			k += 3;
 			continue;
 		}
-		ctx->backend_work++;
+		work++;
 		struct summary s = entry_summary(table[k], level);
 		if (s.kind == SUMMARY_ALL_FREE) {
 			n.after += span;
@@ -396,9 +403,10 @@ static struct neighbours free_neighbours(struct vmm_context *ctx, const uint64_t
 		}
 		n.to_end = false;
 		if (s.kind == SUMMARY_MIXED && s.free_prefix)
-			n.after += exact_read(ctx, child_table(table[k]), level - 1, EXACT_PREFIX);
+			n.after += exact_read(&work, child_table(table[k]), level - 1, EXACT_PREFIX);
 		break;
 	}
+	ctx->backend_work += work;
 	return n;
 }
 
@@ -659,13 +667,14 @@ static bool search_subtree(struct search *s, pte_t e, unsigned level, uint64_t e
 		break;
 	}
 	const uint64_t *child = child_table(e);
+	uint64_t *work = &s->ctx->backend_work;
 	if (s->run_pages > 0 && (bits & SUM_FREE_PREFIX) &&
-	    run_extend(s, ebase, exact_read(s->ctx, child, level - 1, EXACT_PREFIX)))
+	    run_extend(s, ebase, exact_read(work, child, level - 1, EXACT_PREFIX)))
 		return true;
 	if (run_end(s))
 		return true;
 	if (((bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK) >= s->short_buckets &&
-	    exact_read(s->ctx, child, level - 1, EXACT_LONGEST) >= s->min_pages) {
+	    exact_read(work, child, level - 1, EXACT_LONGEST) >= s->min_pages) {
 		/* A fit is found inside, or is the free suffix: carried on, it ends at the next entry. */
 		bool found = search_table(s, child, level - 1, ebase, ebase,
 					  ebase + span * PAGE_SIZE - 1);
@@ -676,7 +685,7 @@ static bool search_subtree(struct search *s, pte_t e, unsigned level, uint64_t e
 	}
 	if (!(bits & SUM_FREE_SUFFIX))
 		return false;
-	uint64_t suffix = exact_read(s->ctx, child, level - 1, EXACT_SUFFIX);
+	uint64_t suffix = exact_read(work, child, level - 1, EXACT_SUFFIX);
 	return run_extend(s, ebase + (span - suffix) * PAGE_SIZE, suffix);
 }
 

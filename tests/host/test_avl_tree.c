@@ -16,6 +16,11 @@ static struct item *item_of(struct avl_node *n)
 	return n ? container_of(n, struct item, node) : NULL;
 }
 
+static void copy_max(struct avl_node *to, const struct avl_node *from)
+{
+	item_of(to)->subtree_max = item_of((struct avl_node *)from)->subtree_max;
+}
+
 static bool augment_max(struct avl_node *n)
 {
 	uint64_t now = item_of(n)->key;
@@ -74,7 +79,7 @@ TEST(avl_tree_stays_ordered_balanced_and_within_its_height_bound)
 {
 	enum { NODES = 4096 };
 	static struct item items[NODES];
-	struct avl_tree tree = { .augment = augment_max };
+	struct avl_tree tree = { .augment = augment_max, .augment_copy = copy_max };
 	uint64_t rng = test_seed(0xA71), work = 0, worst = 0, count = 1;
 	for (unsigned i = 0; i < NODES; i++)
 		items[i] = (struct item){ .key = (test_random(&rng) >> 1) | 1 };
