@@ -44,9 +44,12 @@ HOSTCC ?= gcc
 # is position-independent code (-fpie, small model): every reference is RIP-relative, which works
 # because all of the image lies within 2 GiB of itself, and the static link fixes the address.
 # kernel/arch/amd64/visibility.h makes declarations hidden too, so no reference goes through a GOT.
+# The arch-free core reaches the machine's page-table encoding as <machine/pte.h> (the only
+# machine header it may include; scripts/check-layering.sh), found through this directory.
+MACHINE_INCLUDE := -Ikernel/arch/amd64/include
 KCFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -fno-builtin-printf \
 	-mno-red-zone -mgeneral-regs-only -fpie -fvisibility=hidden -fno-stack-protector \
-	-fno-omit-frame-pointer -fno-asynchronous-unwind-tables -fno-plt -I. -MMD -MP \
+	-fno-omit-frame-pointer -fno-asynchronous-unwind-tables -fno-plt -I. $(MACHINE_INCLUDE) -MMD -MP \
 	-include kernel/arch/amd64/visibility.h
 KASFLAGS := -g -I. -MMD -MP -D__ASSEMBLY__
 KLDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack --no-dynamic-linker \
@@ -57,19 +60,20 @@ SHARED_DIRS := kernel/lib kernel/boot kernel/mm kernel/trace
 SHARED_SRCS := $(foreach d,$(SHARED_DIRS),$(wildcard $(d)/*.c))
 
 KERNEL_SRCS := $(SHARED_SRCS) $(wildcard kernel/core/*.c kernel/arch/amd64/*.c kernel/drivers/*.c \
-	tests/kernel/*.c) $(wildcard boot/*.S kernel/arch/amd64/*.S)
+	kernel/workload/*.c tests/kernel/*.c) $(wildcard boot/*.S kernel/arch/amd64/*.S)
 KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS))
 
 # --- host builds of the arch-free core -------------------------------------------------------
-HOST_CFLAGS := -std=gnu11 -g -Wall -Wextra -Werror -DPAGESCOPE_HOST -I. -MMD -MP
+HOST_CFLAGS := -std=gnu11 -g -Wall -Wextra -Werror -DPAGESCOPE_HOST -I. $(MACHINE_INCLUDE) -MMD -MP
 HOST_SAN := -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-HOST_TEST_SRCS := $(SHARED_SRCS) $(wildcard tests/host/*.c)
+HOST_TEST_SRCS := $(SHARED_SRCS) kernel/core/options.c kernel/workload/scenario_names.c \
+	$(wildcard tests/host/*.c)
 HOST_TEST_OBJS := $(patsubst %,$(BUILD)/host-test/%.o,$(HOST_TEST_SRCS))
 HOST_TESTS := $(BUILD)/host-tests
 
 # Benchmarks: each benchmarks/bench_*.c is one program, optimised and without sanitizers.
 BENCH_LIB_SRCS := $(filter-out kernel/lib/testing.c,$(SHARED_SRCS)) tests/host/mm_env_host.c \
-	tests/host/vmm_patterns.c
+	tests/host/host_regions.c tests/host/vmm_patterns.c
 BENCH_LIB_OBJS := $(patsubst %,$(BUILD)/host-bench/%.o,$(BENCH_LIB_SRCS))
 BENCH_PROGS := $(patsubst benchmarks/%.c,$(BUILD)/bench/%,$(wildcard benchmarks/bench_*.c))
 
@@ -83,10 +87,12 @@ iso: $(KERNEL_ISO)
 
 help:
 	@echo "make             build $(KERNEL_ELF) and $(KERNEL_ISO)"
-	@echo "make run         boot in QEMU (MEM=$(MEM) ARGS='$(ARGS)' CPU=$(CPU) QEMU_FLAGS=...); exit status = kernel's"
+	@echo "make run         boot in QEMU (MEM=$(MEM) ARGS='$(ARGS)' CPU=$(CPU) QEMU_FLAGS=...); last line: pagescope: exit status N (meaning)"
 	@echo "make gdb         boot halted with a gdb stub on :1234 and attach gdb with symbols"
 	@echo "make test        host C tests, Python tests, QEMU boot tests"
-	@echo "make trace       boot with tracing, capture the event stream (OUT=, VMM=, ICOUNT=1), check it"
+	@echo "make trace       boot with tracing, capture the event stream (SCENARIO=, WORKLOAD=, SEED=, OUT=, VMM=, ICOUNT=1), check it"
+	@echo "make workload    convert an strace log into a workload file (STRACE=LOG OUT=FILE)"
+	@echo "make workloads   run real programs under strace and convert each (build/workloads/)"
 	@echo "make bench-host  host microbenchmarks"
 	@echo "make fuzz        libFuzzer over multiboot2 parsing and pmm_init (FUZZ_SECONDS=60)"
 	@echo "make report      the main job (see README)"
@@ -116,7 +122,17 @@ $(BUILD)/build_id.h: FORCE
 $(BUILD)/kernel/kernel/core/main.c.o: $(BUILD)/build_id.h
 FORCE:
 
-$(KERNEL_ELF): $(KERNEL_OBJS) kernel/arch/amd64/kernel.ld
+# A linked program depends on its list of sources, not only on the sources: when one is deleted
+# (a test removed) no remaining object is newer than the program, yet it must be relinked without
+# it. Each list is rewritten only when it changes, like the build id.
+$(BUILD)/%.sources: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(SOURCES_OF_$*)' > $@.tmp
+	@cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@
+SOURCES_OF_kernel = $(KERNEL_SRCS)
+SOURCES_OF_host-tests = $(HOST_TEST_SRCS)
+
+$(KERNEL_ELF): $(KERNEL_OBJS) kernel/arch/amd64/kernel.ld $(BUILD)/kernel.sources
 	$(call say,LD,$@)
 	$(Q)$(KLD) $(KLDFLAGS) -o $@ $(KERNEL_OBJS)
 
@@ -142,11 +158,12 @@ $(BUILD)/host-test/%.c.o: %.c
 	$(call say,HOSTCC,$<)
 	$(Q)$(HOSTCC) $(HOST_CFLAGS) $(HOST_SAN) -c $< -o $@
 
-$(HOST_TESTS): $(HOST_TEST_OBJS)
+$(HOST_TESTS): $(HOST_TEST_OBJS) $(BUILD)/host-tests.sources
 	$(call say,LINK,$@)
-	$(Q)$(HOSTCC) $(HOST_SAN) -o $@ $^ -lm
+	$(Q)$(HOSTCC) $(HOST_SAN) -o $@ $(HOST_TEST_OBJS) -lm
 
 test-host: $(HOST_TESTS)
+	scripts/check-layering.sh
 	$(HOST_TESTS)
 
 test-python:
@@ -185,7 +202,7 @@ bench-host: $(BENCH_PROGS)
 # libFuzzer (clang) over the boot inputs a loader controls: multiboot2 info and the memory map.
 FUZZ_SECONDS ?= 60
 FUZZ_SRCS := tests/fuzz/fuzz_boot_input.c kernel/boot/multiboot2.c kernel/lib/format.c \
-	kernel/lib/string.c kernel/mm/pmm.c kernel/mm/pmm_memory_map.c kernel/mm/owner.c \
+	kernel/lib/string.c kernel/mm/pmm.c kernel/mm/pmm_memory_map.c \
 	$(wildcard kernel/trace/*.c) tests/host/mm_env_host.c
 $(BUILD)/fuzz/fuzz_boot_input: $(FUZZ_SRCS)
 	@mkdir -p $(dir $@)
@@ -220,23 +237,42 @@ clean:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 # --- trace (begin) -----------------------------------------------------------------------------
-# make trace [SCENARIO=name] [VMM=pagetable|list] [OUT=file] [ICOUNT=1]: boots with tracing on,
-# captures the virtio-console stream into OUT, and checks it with `analyzer info`. QEMU ends when
-# the kernel has sent trace_end and exits. Without SCENARIO the workload is the in-kernel tests.
+# make trace [SCENARIO=name] [WORKLOAD=file] [SEED=n] [VMM=pagetable|list] [OUT=file] [ICOUNT=1]:
+# boots with tracing on, captures the virtio-console stream into OUT, and checks it with
+# `analyzer info`. QEMU ends when the kernel has sent trace_end and exits. SCENARIO is a kernel
+# scenario (default all), or `test` for the in-kernel tests; WORKLOAD= (a workload file, see
+# trace/WORKLOAD.md) implies SCENARIO=replay and is given to the kernel as a multiboot2 module.
 # ICOUNT=1 runs under -icount shift=0 (timestamps count guest instructions; deterministic).
-SCENARIO ?=
+WORKLOAD ?=
+SCENARIO ?= $(if $(WORKLOAD),replay,all)
+SEED ?= 1
 VMM ?= pagetable
 OUT ?= $(BUILD)/trace.pstrace
 ICOUNT ?=
-TRACE_WORKLOAD = $(if $(SCENARIO),scenario=$(SCENARIO),test)
+TRACE_WORKLOAD = $(if $(filter test,$(SCENARIO)),test,scenario=$(SCENARIO) seed=$(SEED))
 
 trace: $(KERNEL_ELF)
 	@$(DEPS) boot
 	@mkdir -p $(dir $(OUT))
 	@scripts/qemu-run.sh --elf $(KERNEL_ELF) --mem $(MEM) --cpu $(CPU) --timeout $(TIMEOUT) \
 		--args "trace=on vmm=$(VMM) $(TRACE_WORKLOAD)" --trace-out $(OUT) \
-		$(if $(ICOUNT),--icount) -- $(QEMU_FLAGS)
+		$(if $(WORKLOAD),--module $(WORKLOAD)) $(if $(ICOUNT),--icount) -- $(QEMU_FLAGS)
 	$(PYTHON) -m analyzer info $(OUT)
 
 $(BUILD)/kernel/kernel/core/trace_boot.c.o: $(BUILD)/build_id.h
 # --- trace (end) -------------------------------------------------------------------------------
+
+# --- workloads (begin) -------------------------------------------------------------------------
+# make workload STRACE=LOG OUT=FILE: converts an `strace -f -ttt` log into a workload file.
+# make workloads: runs real programs under strace on this machine and converts each
+# (scripts/make-workloads.sh; results in build/workloads/).
+.PHONY: workload workloads
+workload:
+	@test -n "$(STRACE)" -a "$(origin OUT)" = "command line" || \
+		{ echo "usage: make workload STRACE=LOG OUT=FILE" >&2; exit 2; }
+	$(PYTHON) -m analyzer workload $(STRACE) -o $(OUT)
+
+workloads:
+	@$(DEPS) workloads
+	scripts/make-workloads.sh $(BUILD)/workloads
+# --- workloads (end) ---------------------------------------------------------------------------

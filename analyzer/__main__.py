@@ -2,6 +2,7 @@
 
     python3 -m analyzer info TRACE     check a trace and print its header and totals
     python3 -m analyzer check TRACE    replay its allocator events against every snapshot
+    python3 -m analyzer workload LOG -o FILE   convert an strace log into a workload file
 
 Exit status: 0 fine, 2 bad usage, 3 the trace is malformed or inconsistent, 4 cannot read it.
 """
@@ -98,7 +99,30 @@ def _hz(hz):
     return f"{hz / 1e6:.3f} MHz" if hz else "unknown frequency"
 
 
-COMMANDS = [Info, Check]
+class Workload:
+    """Convert an `strace -f -ttt -e trace=memory[,process]` log into a workload file.
+
+    The kernel replays the file with `scenario=replay` (make trace WORKLOAD=FILE). Prints what it
+    converted: ops per kind, processes, peak mapped bytes, and what it skipped."""
+
+    name = "workload"
+
+    @staticmethod
+    def add_arguments(parser):
+        parser.add_argument("trace", metavar="LOG", help="strace log (strace -f -ttt -o LOG ...)")
+        parser.add_argument("-o", "--out", required=True, help="workload file to write")
+        parser.add_argument("--name", help="name recorded in the file (default: the log's name)")
+
+    @staticmethod
+    def run(args, out):
+        from .workload import ConversionError, convert_file
+        try:
+            convert_file(args.trace, args.out, args.name, out)
+        except ConversionError as e:
+            raise CommandFailed(str(e), EXIT_BAD_TRACE) from None
+
+
+COMMANDS = [Info, Check, Workload]
 
 
 def main(argv=None):

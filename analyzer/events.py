@@ -1,10 +1,11 @@
 """The trace format, parsed at import time from trace/events.def, the single definition shared
-with the C encoder, and the owner tags from kernel/mm/owner.h. Nothing here restates a field:
-add an event to events.def and it is decoded here as well.
+with the C encoder. Nothing here restates a field or a named value: add an event or a value
+(owner, zone, region, flag, page size...) to events.def and it is decoded here as well.
 
 The parser accepts only the macro syntax events.def documents (MACRO(args) with FIELD(type, name)
-lists, quoted doc strings, C comments); anything else is a FormatDefinitionError, so a mistake in
-events.def fails loudly at import instead of decoding garbage.
+and VALUE(c_name, number, "name") lists, quoted doc strings, C comments); anything else is a
+FormatDefinitionError, so a mistake in events.def fails loudly at import instead of decoding
+garbage.
 """
 
 import ast
@@ -17,7 +18,6 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EVENTS_DEF = REPO_ROOT / "trace" / "events.def"
-OWNER_H = REPO_ROOT / "kernel" / "mm" / "owner.h"
 
 FIELD_TYPES = {"u8": "B", "u16": "H", "u32": "I", "u64": "Q"}
 EVENT_KINDS = {"TRACE_EVENT": "fixed", "TRACE_STRING_EVENT": "string", "TRACE_ARRAY_EVENT": "array"}
@@ -26,7 +26,7 @@ LENGTH_PREFIX = struct.Struct("<H")
 
 
 class FormatDefinitionError(Exception):
-    """events.def or owner.h does not say what the parser expects."""
+    """events.def does not say what the parser expects."""
 
 
 @dataclass(frozen=True)
@@ -74,12 +74,11 @@ class EventType:
 @dataclass(frozen=True)
 class TraceFormat:
     constants: dict
-    values: dict  # group -> {number: name}
+    values: dict  # group -> {number: name}, e.g. values["owner"][3] == "slab"
     stream_header: Layout
     record_header: Layout
     events_by_id: dict
     events_by_name: dict
-    owners: dict  # owner tag -> name
 
 
 def _strip_comments(text):
@@ -167,24 +166,33 @@ def _record_class(event):
     return cls
 
 
-def parse_owner_tags(text):
-    """{value: name} from the MM_OWNER_LIST X-macro of kernel/mm/owner.h."""
-    tags = {int(v): n for v, n in re.findall(r'X\(\s*\w+\s*,\s*(\d+)\s*,\s*"([^"]*)"\s*\)', text)}
-    if not tags:
-        raise FormatDefinitionError("owner.h: no X(enumerator, value, name) entries found")
-    return tags
+def _value_list(text, where):
+    """Parses 'VALUE(C_NAME, 3, "name") ...' into {number: name}; numbers and names unique."""
+    values = {}
+    for macro, args in _macro_calls(text, where):
+        if macro != "VALUE" or len(args) != 3:
+            raise FormatDefinitionError(f"{where}: expected VALUE(c_name, number, name), got {macro}")
+        number, name = _integer(args[1], where), _string(args[2], where)
+        if not 0 <= number < 256 or number in values or name in values.values():
+            raise FormatDefinitionError(f"{where}: value {args[0]}: bad or duplicate number/name")
+        values[number] = name
+    if not values:
+        raise FormatDefinitionError(f"{where}: a group needs at least one VALUE")
+    return values
 
 
-def parse_format(events_def_text, owner_h_text):
-    """Builds a TraceFormat from the text of events.def and owner.h."""
+def parse_format(events_def_text):
+    """Builds a TraceFormat from the text of events.def."""
     constants, values, headers, events = {}, {}, {}, []
     for macro, args in _macro_calls(_strip_comments(events_def_text), "events.def"):
         where = f"events.def: {macro}({args[0] if args else ''})"
         if macro == "TRACE_CONSTANT" and len(args) == 3:
             constants[args[0]] = _integer(args[1], where)
-        elif macro == "TRACE_VALUE" and len(args) == 4:
-            group = values.setdefault(args[0], {})
-            group[_integer(args[2], where)] = _string(args[3], where)
+        elif macro == "TRACE_VALUES" and len(args) == 4:
+            if args[0] in values:
+                raise FormatDefinitionError(f"{where}: group defined twice")
+            _string(args[2], where)
+            values[args[0]] = _value_list(args[3], where)
         elif macro in ("TRACE_STREAM_HEADER", "TRACE_RECORD_HEADER") and len(args) == 1:
             headers[macro] = Layout.of(_field_list(args[0], where))
         elif macro in EVENT_KINDS and len(args) == (5 if macro == "TRACE_ARRAY_EVENT" else 4):
@@ -206,12 +214,11 @@ def parse_format(events_def_text, owner_h_text):
             raise FormatDefinitionError(f"events.def: event {event.name}: bad or duplicate id/name")
         by_id[event.id] = by_name[event.name] = event
     return TraceFormat(constants, values, headers["TRACE_STREAM_HEADER"],
-                       headers["TRACE_RECORD_HEADER"], by_id, by_name,
-                       parse_owner_tags(owner_h_text))
+                       headers["TRACE_RECORD_HEADER"], by_id, by_name)
 
 
-def load_format(events_def=EVENTS_DEF, owner_h=OWNER_H):
-    return parse_format(Path(events_def).read_text(), Path(owner_h).read_text())
+def load_format(events_def=EVENTS_DEF):
+    return parse_format(Path(events_def).read_text())
 
 
 FORMAT = load_format()

@@ -18,7 +18,9 @@ Replay starts at the first snapshot; everything before it (the boot's own setup)
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
-PAGE = 4096
+from .events import FORMAT
+
+PAGE = FORMAT.constants["TRACE_PAGE_BYTES"]
 
 
 class FreeSet:

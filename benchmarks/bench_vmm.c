@@ -16,6 +16,7 @@
 
 #include "kernel/mm/vmm.h"
 #include "tests/host/host_env.h"
+#include "tests/host/host_regions.h"
 #include "tests/host/vmm_patterns.h"
 
 #define ARENA_PHYS 0x40000000ull
@@ -103,7 +104,7 @@ static void build_state(struct vmm_context *ctx, const struct scenario *s)
 	}
 	if (s->layout == LAYOUT_HOLES)
 		for (uint64_t i = 0; i < s->pages; i += 2)
-			check(vmm_release(ctx, vmm_user_regions[VMM_UREGION_MMAP].base + i * PAGE_SIZE, 1), "release");
+			check(vmm_release(ctx, host_user_regions[VMM_UREGION_MMAP].base + i * PAGE_SIZE, 1), "release");
 }
 
 static double now_ns(void)
@@ -125,6 +126,9 @@ static struct result run(enum vmm_backend_kind backend, const struct scenario *s
 	bench_source_init(&bs);
 	struct vmm_context kernel, user;
 	struct vmm_config kc = { .kind = VMM_CONTEXT_KERNEL, .backend = backend, .source = &bs.source,
+				 .regions = host_kernel_regions, .region_count = HOST_KERNEL_REGION_COUNT,
+				 .user_regions = host_user_regions,
+				 .user_region_count = HOST_USER_REGION_COUNT,
 				 .brk_region = VMM_NO_REGION, .shm_region = VMM_NO_REGION };
 	check(vmm_context_create(&kernel, &kc), "kernel context");
 	struct vmm_config uc = { .kind = VMM_CONTEXT_USER, .backend = backend, .source = &bs.source,
@@ -195,7 +199,7 @@ static struct vmm_pattern_stats run_pattern(enum vmm_backend_kind backend, const
 	vmm_context_destroy(&kernel);
 	if (stats.over_bound || stats.wrong_answers || bs.free_count != ARENA_PAGES) {
 		fprintf(stderr, "bench_vmm: %s on %s: %llu over the bound, %llu wrong answers, %llu pages leaked\n",
-			p->name, vmm_backend_name(backend), (unsigned long long)stats.over_bound,
+			p->name, vmm_backend_kind_name(backend), (unsigned long long)stats.over_bound,
 			(unsigned long long)stats.wrong_answers,
 			(unsigned long long)(ARENA_PAGES - bs.free_count));
 		exit(1);
@@ -244,7 +248,7 @@ int main(int argc, char **argv)
 	for (unsigned s = 0; s < ARRAY_SIZE(scenarios); s++) {
 		uint64_t first_addr = 0;
 		for (unsigned b = 0; b < ARRAY_SIZE(backends); b++) {
-			const char *name = vmm_backend_name(backends[b]);
+			const char *name = vmm_backend_kind_name(backends[b]);
 			if (only_pattern || filtered_out(only_scenario, scenarios[s].name) ||
 			    filtered_out(only_backend, name))
 				continue;
@@ -273,7 +277,7 @@ int main(int argc, char **argv)
 		       "ops", "worst op", "its bound", "worst req", "its bound");
 	for (unsigned p = 0; p < vmm_pattern_count && !only_scenario; p++) {
 		for (unsigned b = 0; b < ARRAY_SIZE(backends); b++) {
-			const char *name = vmm_backend_name(backends[b]);
+			const char *name = vmm_backend_kind_name(backends[b]);
 			if (filtered_out(only_pattern, vmm_patterns[p].name) || filtered_out(only_backend, name))
 				continue;
 			struct vmm_pattern_stats st = run_pattern(backends[b], &vmm_patterns[p]);

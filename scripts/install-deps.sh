@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs what pagescope needs from Debian packages, only when something is missing.
-#   scripts/install-deps.sh [build|boot|python|fuzz|all]...
+#   scripts/install-deps.sh [build|boot|python|fuzz|workloads|all]...
 # As root it runs apt-get; otherwise it prints the exact command to run and fails.
 set -euo pipefail
 
-want_build=0 want_boot=0 want_python=0 want_fuzz=0
+want_build=0 want_boot=0 want_python=0 want_fuzz=0 want_workloads=0
 [ $# -eq 0 ] && set -- all
 for group in "$@"; do
 	case "$group" in
@@ -12,8 +12,9 @@ for group in "$@"; do
 	boot) want_boot=1 ;;
 	python) want_python=1 ;;
 	fuzz) want_fuzz=1 ;;
+	workloads) want_workloads=1 ;;
 	all) want_build=1 want_boot=1 want_python=1 ;;
-	*) echo "install-deps: unknown group '$group' (build, boot, python, fuzz, all)" >&2; exit 2 ;;
+	*) echo "install-deps: unknown group '$group' (build, boot, python, fuzz, workloads, all)" >&2; exit 2 ;;
 	esac
 done
 
@@ -47,6 +48,14 @@ if [ $want_fuzz = 1 ]; then
 	need_cmd clang clang
 	need_file "$(ls -d /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a 2>/dev/null | head -n 1)" \
 		"libclang-rt-$(clang --version 2>/dev/null | sed -n 's/.*version \([0-9]*\).*/\1/p' | head -n 1)-dev"
+fi
+
+if [ $want_workloads = 1 ]; then
+	# make workloads: real programs recorded under strace (gcc and git are what some of them run)
+	need_cmd strace strace
+	need_cmd gcc gcc
+	need_cmd git git
+	need_cmd xz xz-utils
 fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -1,56 +1,127 @@
 #!/usr/bin/env bash
 # Boots the kernel from a GRUB2 ISO in QEMU (TCG, headless) and returns the kernel's exit status.
+# This script is the entry point whose exit status is the documented one (`make run` calls it,
+# but make turns every failure into its own status 2).
 #
 #   scripts/qemu-run.sh --elf build/pagescope.elf [--args "test vmm=list"] [--module FILE]...
-#                       [--mem 512M] [--cpu max] [--timeout SEC] [--serial-log FILE]
-#                       [--trace-out FILE] [--icount] [--gdb] [-- extra qemu flags]
+#                       [--mem 512M] [--cpu max] [--timeout SEC] [--boot-timeout SEC]
+#                       [--serial-log FILE] [--trace-out FILE] [--icount] [--gdb]
+#                       [-- extra qemu flags]
 #
-# Exit status: the status the kernel passed to qemu_exit() (0 = success); 124 when the timeout hit
-# (a hang); 125 when QEMU ended without the kernel exiting (a triple fault resets the machine and
-# -no-reboot turns that into a plain QEMU exit); anything else is QEMU's own failure.
+# Exit status, always repeated as the last line on stderr: "pagescope: exit status N (meaning)"
+#   0-6  the status the kernel passed to qemu_exit() (kernel/arch/amd64/qemu_exit.h): 0 success,
+#        1 in-kernel tests failed, 2 panic, 3 unexpected CPU exception, 4 unsupported CPU or
+#        loader, 5 bad command line (also when the arguments cannot pass through GRUB unchanged,
+#        refused before booting by scripts/mkiso.sh), 6 a scenario refused its input
+#   123  GRUB could not load the kernel; "not enough memory to boot" when GRUB ran out of memory
+#   124  a hang: the kernel started but made no progress (no console or trace output) for
+#        --timeout seconds (default 120; 0 = wait forever), or it did not start within
+#        --boot-timeout seconds (default 120)
+#   125  QEMU stopped without a kernel exit (a triple fault resets the machine and -no-reboot
+#        turns that into a plain QEMU exit)
+#   126  the run could not be set up: bad usage, the ISO could not be built, QEMU failed to start
+#
+# A hang is judged by the kernel's own progress, not by wall time since the start: the kernel
+# prints as it goes, so once it has printed its banner, silence on both its outputs for --timeout
+# seconds means it is stuck. A busy host only slows it down, which moves the deadline with it.
 #
 # The kernel exits through QEMU's isa-debug-exit device: writing v to port 0xf4 ends QEMU with
-# status (v << 1) | 1. The kernel writes 0x10 | status, so a real kernel exit is recognisable and
-# cannot be confused with QEMU exiting 0 or 1 on its own.
+# status (v << 1) | 1. The kernel writes 0x10 | status (boot/grub.cfg writes 0x20 | 1 when GRUB
+# fails), so a real exit is recognisable and cannot be confused with QEMU exiting 0 or 1 itself.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-elf="" args="" mem=512M cpu=max timeout=120 serial_log="" trace_out="" icount=0 gdb=0
+
+status_meaning() {
+	case $1 in
+	0) echo "success" ;;
+	1) echo "in-kernel tests failed" ;;
+	2) echo "kernel panic" ;;
+	3) echo "unexpected CPU exception" ;;
+	4) echo "unsupported CPU or loader" ;;
+	5) echo "bad command line" ;;
+	6) echo "a scenario refused its input" ;;
+	123) echo "GRUB could not load the kernel" ;;
+	124) echo "hang: no progress" ;;
+	125) echo "QEMU stopped without a kernel exit: triple fault or reset" ;;
+	126) echo "the run could not be set up" ;;
+	*) echo "unknown status" ;;
+	esac
+}
+# finish N [DETAIL [MEANING]]: the last line of every run, then exit N.
+finished=0
+finish() {
+	local meaning=${3:-$(status_meaning "$1")}
+	echo "pagescope: exit status $1 ($meaning${2:+: $2})" >&2
+	finished=1
+	exit "$1"
+}
+setup_failure() {
+	echo "qemu-run: $1" >&2
+	finish 126
+}
+
+elf="" args="" mem=512M cpu=max timeout=120 boot_timeout=120 serial_log="" trace_out="" icount=0 gdb=0
 modules=()
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--elf) elf=$2; shift 2 ;;
-	--args) args=$2; shift 2 ;;
-	--module) modules+=("$2"); shift 2 ;;
-	--mem) mem=$2; shift 2 ;;
-	--cpu) cpu=$2; shift 2 ;;
-	--timeout) timeout=$2; shift 2 ;;
-	--serial-log) serial_log=$2; shift 2 ;;
-	--trace-out) trace_out=$2; shift 2 ;;
+	--elf | --args | --module | --mem | --cpu | --timeout | --boot-timeout | --serial-log | --trace-out)
+		[ $# -ge 2 ] || setup_failure "option '$1' needs a value"
+		case "$1" in
+		--elf) elf=$2 ;;
+		--args) args=$2 ;;
+		--module) modules+=("$2") ;;
+		--mem) mem=$2 ;;
+		--cpu) cpu=$2 ;;
+		--timeout) timeout=$2 ;;
+		--boot-timeout) boot_timeout=$2 ;;
+		--serial-log) serial_log=$2 ;;
+		--trace-out) trace_out=$2 ;;
+		esac
+		shift 2 ;;
 	--icount) icount=1; shift ;;
 	--gdb) gdb=1; shift ;;
 	--) shift; break ;;
-	*) echo "qemu-run: unknown option '$1' (see the header of $0)" >&2; exit 2 ;;
+	*) setup_failure "unknown option '$1' (see the header of $0)" ;;
 	esac
 done
-[ -n "$elf" ] || { echo "qemu-run: --elf is required" >&2; exit 2; }
-[ -f "$elf" ] || { echo "qemu-run: kernel not found: $elf (run make first)" >&2; exit 2; }
+[ -n "$elf" ] || setup_failure "--elf is required"
+[ -f "$elf" ] || setup_failure "kernel not found: $elf (run make first)"
+for n in "$timeout" "$boot_timeout"; do
+	[[ "$n" =~ ^[0-9]+$ ]] || setup_failure "timeouts are whole seconds, not '$n'"
+done
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+qpid="" tailpid=""
+cleanup() {
+	local status=$?
+	[ -z "$qpid" ] || kill "$qpid" 2>/dev/null || true
+	[ -z "$tailpid" ] || kill "$tailpid" 2>/dev/null || true
+	rm -rf "$work"
+	# A command of this script failed unexpectedly (set -e): still a setup failure, still said.
+	if [ $finished = 0 ] && [ $gdb = 0 ] && [ $status != 0 ]; then
+		finish 126 "qemu-run.sh stopped on an unexpected error (status $status)"
+	fi
+}
+trap cleanup EXIT
+set +e
 "$here/scripts/mkiso.sh" "$elf" "$work/boot.iso" "$args" ${modules[@]+"${modules[@]}"}
+rc=$?
+set -e
+[ $rc -eq 5 ] && finish 5 "refused before booting (see the mkiso line above)"
+[ $rc -eq 0 ] || setup_failure "building the boot ISO failed (mkiso status $rc)"
 
+# The serial console always goes to a file: the watchdog below reads its growth. Without
+# --serial-log it is a scratch file that is also copied to stdout as it grows.
+log=${serial_log:-$work/serial.log}
+: 2>/dev/null >"$log" || setup_failure "cannot write the serial log $log"
 qemu=(qemu-system-x86_64 -machine pc -cpu "$cpu" -m "$mem" -smp 1
 	-cdrom "$work/boot.iso" -boot d -display none -no-reboot -monitor none
-	-device isa-debug-exit,iobase=0xf4,iosize=0x04)
-if [ -n "$serial_log" ]; then
-	qemu+=(-serial "file:$serial_log")
-else
-	qemu+=(-serial stdio)
-fi
+	-device isa-debug-exit,iobase=0xf4,iosize=0x04 -serial "file:$log")
 if [ -n "$trace_out" ]; then
 	# A file chardev takes every byte the device hands it in one write (it never writes short),
 	# so virtconsole's habit of dropping what a backend refuses cannot lose trace data here.
+	: 2>/dev/null >"$trace_out" || setup_failure "cannot write the trace file $trace_out"
 	qemu+=(-device virtio-serial-pci,max_ports=1
 		-chardev "file,id=pstrace,path=$trace_out"
 		-device virtconsole,chardev=pstrace,name=pagescope.trace)
@@ -66,32 +137,79 @@ file $elf
 target remote localhost:1234
 GDB
 	echo "qemu-run: QEMU halted with a gdb stub on :1234; attaching gdb (symbols from $elf)"
-	"${qemu[@]}" "$@" &
+	if [ -z "$serial_log" ]; then
+		tail -n +1 -f "$log" &
+		tailpid=$!
+	fi
+	"${qemu[@]}" "$@" </dev/null &
 	qpid=$!
 	gdb -q -x "$work/gdbinit" || true
-	kill "$qpid" 2>/dev/null || true
 	exit 0
 fi
 
-set +e
-if [ "$timeout" = 0 ]; then
-	"${qemu[@]}" "$@"
-else
-	timeout -k 5 "$timeout" "${qemu[@]}" "$@"
+"${qemu[@]}" "$@" </dev/null &
+qpid=$!
+if [ -z "$serial_log" ]; then
+	tail -n +1 -f --pid="$qpid" "$log" &
+	tailpid=$!
 fi
+
+# Watchdog: the kernel has started once its banner line ("pagescope <build id>") is in the log;
+# from then on any growth of the log or of the trace file is progress.
+progress_bytes() {
+	local total
+	total=$(stat -c %s "$log" 2>/dev/null || echo 0)
+	if [ -n "$trace_out" ]; then
+		total=$((total + $(stat -c %s "$trace_out" 2>/dev/null || echo 0)))
+	fi
+	echo "$total"
+}
+started=0 seen=0 last_progress=$SECONDS hang=""
+while kill -0 "$qpid" 2>/dev/null; do
+	sleep 0.5
+	now=$(progress_bytes)
+	if [ "$now" != "$seen" ]; then
+		seen=$now
+		last_progress=$SECONDS
+	fi
+	if [ $started = 0 ]; then
+		if grep -q '^pagescope ' "$log" 2>/dev/null; then
+			started=1
+			last_progress=$SECONDS
+		elif [ "$boot_timeout" != 0 ] && [ $SECONDS -ge "$boot_timeout" ]; then
+			hang="the kernel did not start within ${boot_timeout}s (no banner on the console)"
+		fi
+	elif [ "$timeout" != 0 ] && [ $((SECONDS - last_progress)) -ge "$timeout" ]; then
+		hang="the kernel printed nothing for ${timeout}s"
+	fi
+	if [ -n "$hang" ]; then
+		kill "$qpid" 2>/dev/null || true
+		sleep 1
+		kill -9 "$qpid" 2>/dev/null || true
+		break
+	fi
+done
+set +e
+wait "$qpid"
 rc=$?
 set -e
-
-if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
-	echo "qemu-run: TIMEOUT after ${timeout}s (kernel hung or never exited)" >&2
-	exit 124
+qpid=""
+if [ -n "$tailpid" ]; then
+	wait "$tailpid" 2>/dev/null
+	tailpid=""
 fi
+[ -n "$hang" ] && finish 124 "$hang"
+
 if [ $((rc & 1)) -eq 1 ] && [ $(((rc >> 1) & 0x70)) -eq 16 ]; then
-	exit $(((rc >> 1) & 0x0f))
+	finish $(((rc >> 1) & 0x0f))
+fi
+if [ $((rc & 1)) -eq 1 ] && [ $(((rc >> 1) & 0x70)) -eq 32 ]; then
+	if grep -q 'error: out of memory' "$log"; then
+		finish 123 "GRUB ran out of memory loading the kernel into -m $mem" "not enough memory to boot"
+	fi
+	finish 123 "see GRUB's error in the log"
 fi
 if [ $rc -eq 0 ]; then
-	echo "qemu-run: QEMU stopped without a kernel exit (triple fault or reset)" >&2
-	exit 125
+	finish 125
 fi
-echo "qemu-run: QEMU failed with status $rc" >&2
-exit $rc
+setup_failure "QEMU failed with status $rc"

@@ -7,14 +7,15 @@
  *                                it ends with the u16 text byte count / item count
  *   struct trace_item_NAME       one array item (array events only)
  *
- * plus struct trace_record_header, struct trace_stream_header, the constants and named values,
- * and TRACE_EVENT_ID_LIMIT (highest id + 1). The structs are packed and the machine is
+ * plus struct trace_record_header, struct trace_stream_header, the constants, the named values
+ * (trace_values.h), and TRACE_EVENT_ID_LIMIT (highest id + 1). The structs are packed and the machine is
  * little-endian, so a struct written in place is the wire format.
  */
 #ifndef PAGESCOPE_TRACE_FORMAT_H
 #define PAGESCOPE_TRACE_FORMAT_H
 
 #include <stdint.h>
+#include "trace_values.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the trace format is little-endian");
 
@@ -29,7 +30,7 @@ typedef uint64_t trace_u64;
 /* Every macro of events.def, as no-ops; each generator below redefines the ones it needs. */
 #define TRACE_DEF_NOTHING(...)
 #define TRACE_CONSTANT TRACE_DEF_NOTHING
-#define TRACE_VALUE TRACE_DEF_NOTHING
+#define TRACE_VALUES TRACE_DEF_NOTHING
 #define TRACE_STREAM_HEADER TRACE_DEF_NOTHING
 #define TRACE_RECORD_HEADER TRACE_DEF_NOTHING
 #define TRACE_EVENT TRACE_DEF_NOTHING
@@ -37,18 +38,14 @@ typedef uint64_t trace_u64;
 #define TRACE_ARRAY_EVENT TRACE_DEF_NOTHING
 #define FIELD TRACE_STRUCT_FIELD
 
-/* Constants and named values. */
+/* Constants. */
 #undef TRACE_CONSTANT
-#undef TRACE_VALUE
 #define TRACE_CONSTANT(name, value, doc) name = value,
-#define TRACE_VALUE(group, name, value, text) name = value,
 enum {
 #include "events.def"
 };
 #undef TRACE_CONSTANT
-#undef TRACE_VALUE
 #define TRACE_CONSTANT TRACE_DEF_NOTHING
-#define TRACE_VALUE TRACE_DEF_NOTHING
 
 /* The two headers. */
 #undef TRACE_STREAM_HEADER
@@ -111,7 +108,7 @@ union trace_event_id_bound {
 #undef TRACE_FITS
 
 #undef TRACE_CONSTANT
-#undef TRACE_VALUE
+#undef TRACE_VALUES
 #undef TRACE_STREAM_HEADER
 #undef TRACE_RECORD_HEADER
 #undef TRACE_EVENT

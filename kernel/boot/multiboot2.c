@@ -85,6 +85,7 @@ static const char *parse_tag(uint32_t type, const uint8_t *payload, uint32_t pay
 			warn("multiboot2: command line unterminated or longer than %u bytes; truncated\n",
 			     BOOT_CMDLINE_MAX - 1);
 			out->warnings++;
+			out->cmdline_cut = true;
 		}
 		return NULL;
 	case TAG_LOADER_NAME:

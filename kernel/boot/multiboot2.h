@@ -37,6 +37,7 @@ struct boot_info {
 	uint64_t info_phys; /* where the loader's information block is, and its size */
 	uint64_t info_size;
 	char cmdline[BOOT_CMDLINE_MAX];
+	bool cmdline_cut; /* the loader's command line did not fit (or was unterminated): cut short */
 	char loader_name[BOOT_NAME_MAX];
 	bool have_basic_meminfo;
 	uint32_t mem_lower_kib, mem_upper_kib;

@@ -15,6 +15,7 @@
 #include "kernel/core/options.h"
 #include "kernel/core/phase.h"
 #include "kernel/lib/testing.h"
+#include "kernel/workload/scenario.h"
 #include "build/build_id.h"
 
 struct boot_info boot_info;
@@ -71,6 +72,25 @@ static void read_boot_info(uint32_t magic, uint64_t info_phys)
 		panic("kmain: malformed multiboot2 information: %s", err);
 }
 
+/*
+ * What options_parse cannot judge by itself: whether the loader passed the whole command line, and
+ * whether a test filter selects any test (zero tests run must not look like a pass).
+ */
+static void check_command_line(struct kernel_options *opts)
+{
+	if (boot_info.cmdline_cut) {
+		kprintf("cmdline: the command line is longer than the kernel's %u-byte buffer (or not "
+			"terminated); it was cut short, so the words above are not all that was asked for\n",
+			BOOT_CMDLINE_MAX - 1);
+		opts->errors++;
+	}
+	if (opts->run_tests && !testing_count(opts->test_filter)) {
+		kprintf("cmdline: test=%s matches no in-kernel test; the tests are:\n", opts->test_filter);
+		testing_list("cmdline:   ");
+		opts->errors++;
+	}
+}
+
 void kmain(uint32_t magic, uint64_t info_phys);
 void kmain(uint32_t magic, uint64_t info_phys)
 {
@@ -87,7 +107,8 @@ void kmain(uint32_t magic, uint64_t info_phys)
 	print_boot_info(&boot_info);
 
 	options_parse(&kernel_options, boot_info.cmdline, log_boot_problem);
-	char described[256];
+	check_command_line(&kernel_options);
+	char described[BOOT_CMDLINE_MAX + 128];
 	options_describe(&kernel_options, described, sizeof(described));
 	kprintf("options: %s\n", described);
 	if (kernel_options.errors) {
@@ -109,6 +130,8 @@ void kmain(uint32_t magic, uint64_t info_phys)
 		int failed = testing_run_all("ktest: ", kernel_options.test_filter);
 		status = failed ? KERNEL_EXIT_TEST_FAILED : KERNEL_EXIT_SUCCESS;
 	}
+	if (kernel_options.scenario[0] && status == KERNEL_EXIT_SUCCESS)
+		status = scenario_run_by_name(kernel_options.scenario, kernel_options.seed);
 	phase_end("kernel");
 	trace_boot_finish();
 	kprintf("pagescope: done, exit status %d\n", status);

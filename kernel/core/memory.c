@@ -27,11 +27,13 @@
 #include "boot.h"
 #include "log.h"
 #include "kernel/arch/amd64/cpu.h"
-#include "kernel/arch/amd64/pte.h"
+#include <machine/pte.h>
 #include "kernel/arch/amd64/vm.h"
+#include "kernel/arch/amd64/vm_regions.h"
 
 struct pmm kernel_pmm;
 struct vmm_context kernel_vmm;
+struct slab_arena kernel_slabs;
 struct kmalloc_heap kernel_heap;
 struct page_source kernel_page_source;
 struct direct_map_stats direct_map_stats;
@@ -157,6 +159,10 @@ static void build_kernel_address_space(const struct boot_info *bi)
 		.kind = VMM_CONTEXT_KERNEL,
 		.backend = kernel_options.vmm,
 		.source = &kernel_page_source,
+		.regions = amd64_kernel_regions,
+		.region_count = AMD64_KERNEL_REGION_COUNT,
+		.user_regions = amd64_user_regions,
+		.user_region_count = AMD64_USER_REGION_COUNT,
 		.brk_region = VMM_NO_REGION,
 		.shm_region = VMM_NO_REGION,
 	};
@@ -233,7 +239,10 @@ static void start_pmm(const struct boot_info *bi)
 
 static void start_kmalloc(void)
 {
-	enum vm_status st = kmalloc_init(&kernel_heap, &kernel_vmm);
+	enum vm_status st = slab_arena_init(&kernel_slabs, &kernel_vmm, VMM_KREGION_SLAB);
+	if (st == VM_OK)
+		st = kmalloc_init(&kernel_heap, &(struct kmalloc_config){ .slabs = &kernel_slabs,
+									  .heap_region = VMM_KREGION_HEAP });
 	if (st != VM_OK)
 		panic("memory_init: kmalloc_init failed: %s", vm_status_name(st));
 }
@@ -248,7 +257,7 @@ static void print_memory_summary(void)
 		cpu_features.pages_1g ? "" : " (CPU has no 1 GiB pages)");
 	kprintf("kernel context: %s bookkeeping (%lu bytes), %lu page-table pages, %u of %u boot pool "
 		"pages; identity map removed\n",
-		vmm_backend_name(kernel_options.vmm), vmm_bookkeeping_bytes(&kernel_vmm),
+		vmm_backend_kind_name(kernel_options.vmm), vmm_bookkeeping_bytes(&kernel_vmm),
 		vmm_page_table_pages(&kernel_vmm), boot_pool_used, BOOT_POOL_PAGES);
 	kprintf("pmm: %lu MiB managed, %lu MiB free in %lu extents (largest %lu pages)\n",
 		s.total_pages >> 8, s.free_pages >> 8, s.free_extents, s.largest_free_extent);

@@ -9,6 +9,8 @@
 extern struct pmm kernel_pmm;
 /* The kernel's address space: its page tables are kernel_vmm.pt; every user context shares them. */
 extern struct vmm_context kernel_vmm;
+/* The kernel's slab caches (kmalloc's size classes among them) place their slabs here. */
+extern struct slab_arena kernel_slabs;
 extern struct kmalloc_heap kernel_heap;
 /* Pages from kernel_pmm (PMM_ALLOC_ANY); what the VMM, slab and heap allocate through. */
 extern struct page_source kernel_page_source;

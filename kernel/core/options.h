@@ -6,8 +6,7 @@
 #define PAGESCOPE_CORE_OPTIONS_H
 
 #include "kernel/lib/compiler.h"
-
-enum vmm_backend_kind { VMM_BACKEND_PAGETABLE = 0, VMM_BACKEND_LIST = 1 };
+#include "trace/trace_values.h" /* enum vmm_backend_kind: the `vmm_backend` group */
 enum trace_mode { TRACE_MODE_LOSSLESS = 0, TRACE_MODE_DROP = 1, TRACE_MODE_OFF = 2 };
 enum fault_test {
 	FAULT_TEST_NONE = 0,
@@ -38,7 +37,10 @@ extern struct kernel_options kernel_options;
  */
 void options_parse(struct kernel_options *opts, const char *cmdline,
 		   void (*report)(const char *fmt, ...));
-/* One line naming every option's current value, for the boot log and the trace header. */
+/*
+ * One line naming every option's current value, for the boot log and the trace header. It is a
+ * command line that means the same configuration (`test=...` only when tests run).
+ */
 void options_describe(const struct kernel_options *opts, char *buf, unsigned long size);
 
 #endif

@@ -35,7 +35,7 @@ static void snapshot_allocators(void)
 	trace_pmm_snapshot_begin(stats.free_pages);
 	pmm_for_each_free_extent(&kernel_pmm, snapshot_pmm_extent, NULL);
 	trace_pmm_snapshot_end();
-	vmm_for_each_context(snapshot_context, NULL);
+	vmm_for_each_context(&kernel_vmm, snapshot_context, NULL);
 }
 
 void phase_begin(const char *name)

@@ -114,11 +114,6 @@ static void measure_hot_path(void)
 		sizeof(struct trace_record_header) + sizeof(struct trace_payload_pmm_alloc));
 }
 
-static uint8_t vmm_backend_code(enum vmm_backend_kind kind)
-{
-	return kind == VMM_BACKEND_LIST ? TRACE_VMM_LIST : TRACE_VMM_PAGETABLE;
-}
-
 static uint64_t available_memory(const struct boot_info *bi)
 {
 	uint64_t bytes = 0;
@@ -157,7 +152,7 @@ void trace_boot_start(void)
 		.clock = TRACE_CLOCK_TSC,
 		.clock_hz = clock_hz,
 		.start_timestamp = rdtsc(),
-		.vmm_backend = vmm_backend_code(kernel_options.vmm),
+		.vmm_backend = (uint8_t)kernel_options.vmm,
 		.trace_mode = drop ? TRACE_MODE_CODE_DROP : TRACE_MODE_CODE_LOSSLESS,
 		.memory_bytes = available_memory(&boot_info),
 		.cmdline = boot_info.cmdline,

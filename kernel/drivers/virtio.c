@@ -13,8 +13,11 @@
 
 #define compiler_barrier() __asm__ volatile("" ::: "memory")
 
-/* How long a waiting reclaim polls before calling the device dead (the caller then drops). */
-#define VIRTQ_POLL_LIMIT 100000000ull
+/*
+ * A waiting reclaim looks at the device's status register once every this many polls (a port read
+ * is an exit to the hypervisor; the used ring is plain memory).
+ */
+#define VIRTQ_STATUS_CHECK_INTERVAL (1u << 16)
 
 extern char kernel_image_end[];
 
@@ -86,11 +89,21 @@ static uint32_t collect(struct virtq *q)
 	return count;
 }
 
+bool virtio_legacy_broken(uint16_t io_base)
+{
+	uint8_t status = inb(io_base + VIRTIO_PCI_STATUS);
+	if (status == 0xFF) /* nothing answers at the port: the device is gone */
+		return true;
+	if (status & VIRTIO_STATUS_NEEDS_RESET)
+		return true;
+	return !(status & VIRTIO_STATUS_DRIVER_OK); /* reset under us: it will never finish a buffer */
+}
+
 uint32_t virtq_reclaim(struct virtq *q, bool wait)
 {
 	uint32_t count = collect(q);
-	for (uint64_t polls = 0; wait && count == 0 && q->given_back != q->submitted; polls++) {
-		if (polls == VIRTQ_POLL_LIMIT)
+	for (uint32_t polls = 1; wait && count == 0 && q->given_back != q->submitted; polls++) {
+		if (polls % VIRTQ_STATUS_CHECK_INTERVAL == 0 && virtio_legacy_broken(q->io_base))
 			return 0;
 		cpu_pause();
 		count = collect(q);

@@ -33,6 +33,7 @@
 #define VIRTIO_STATUS_ACKNOWLEDGE 1
 #define VIRTIO_STATUS_DRIVER 2
 #define VIRTIO_STATUS_DRIVER_OK 4
+#define VIRTIO_STATUS_NEEDS_RESET 64
 #define VIRTIO_STATUS_FAILED 128
 
 #define VIRTQ_AVAIL_F_NO_INTERRUPT 1
@@ -75,6 +76,11 @@ void virtio_legacy_begin(uint16_t io_base);
 void virtio_legacy_fail(uint16_t io_base);
 /* Sets DRIVER_OK: the device may now use the queues. */
 void virtio_legacy_driver_ok(uint16_t io_base);
+/*
+ * True when the device says it cannot go on: its status reads all ones (no device answers),
+ * NEEDS_RESET is set, or DRIVER_OK was cleared (the device was reset).
+ */
+bool virtio_legacy_broken(uint16_t io_base);
 
 /* The layout above: where the used ring starts, and the whole block, for a queue of n entries. */
 #define VIRTQ_USED_OFFSET(n) ALIGN_UP(18ull * (n) + 6, (unsigned long long)VIRTQ_ALIGN)
@@ -89,7 +95,13 @@ bool virtq_init(struct virtq *q, uint16_t io_base, uint16_t index, void *memory)
 
 /* Device-readable buffer (inside the kernel image) of len bytes; notifies the device. */
 void virtq_send(struct virtq *q, const void *data, uint32_t len);
-/* Buffers the device finished since the last call, oldest first; with wait, polls until one is. */
+/*
+ * Buffers the device finished since the last call, oldest first. With wait, polls until one is,
+ * however long that takes (a slow host only makes a healthy device slow, and the trace's lossless
+ * mode must then wait, not drop); it gives up (returns 0) only when virtio_legacy_broken says the
+ * device failed. A device that stops silently leaves the kernel waiting: the kernel then prints
+ * nothing and writes no trace, which scripts/qemu-run.sh reports as a hang (status 124).
+ */
 uint32_t virtq_reclaim(struct virtq *q, bool wait);
 
 #endif

@@ -52,6 +52,20 @@ static bool matches(const char *name, const char *filter)
 	return !filter || !*filter || KLIB(strncmp)(name, filter, KLIB(strlen)(filter)) == 0;
 }
 
+unsigned testing_count(const char *filter)
+{
+	unsigned n = 0;
+	for (const struct test_case *t = __start_pstests; t < __stop_pstests; t++)
+		n += matches(t->name, filter);
+	return n;
+}
+
+void testing_list(const char *prefix)
+{
+	for (const struct test_case *t = __start_pstests; t < __stop_pstests; t++)
+		testing_output("%s%s\n", prefix, t->name);
+}
+
 int testing_run_all(const char *prefix, const char *filter)
 {
 	unsigned passed = 0, failed = 0;

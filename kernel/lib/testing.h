@@ -80,5 +80,9 @@ void testing_case_end(const char *name);
  * number of failed tests.
  */
 int testing_run_all(const char *prefix, const char *filter);
+/* How many registered tests testing_run_all would run with `filter`. */
+unsigned testing_count(const char *filter);
+/* Prints the name of every registered test, one per line after `prefix`. */
+void testing_list(const char *prefix);
 
 #endif

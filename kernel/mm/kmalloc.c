@@ -1,9 +1,9 @@
 /*
  * kmalloc: small sizes from power-of-two slab caches (8 .. 2048 bytes), large sizes as their own
- * reservation in the kernel heap region, backed by owned pages through vmm_alloc.
+ * reservation in the configured heap region, backed by owned pages through vmm_alloc.
  *
  * Invariants:
- *   - A small pointer lies in the slab region and belongs to exactly one size class.
+ *   - A small pointer lies in the slab arena's region and belongs to exactly one size class.
  *   - A large pointer is the first page of a heap-region reservation; the reservation's length
  *     (vmm_query) is the allocation's size, so no header is needed and kfree can tell a pointer
  *     inside an allocation or an already released one from a valid one.
@@ -16,12 +16,19 @@ static const char *const class_names[KMALLOC_CLASSES] = {
 	"kmalloc-256", "kmalloc-512", "kmalloc-1k", "kmalloc-2k",
 };
 
-enum vm_status kmalloc_init(struct kmalloc_heap *heap, struct vmm_context *kernel)
+enum vm_status kmalloc_init(struct kmalloc_heap *heap, const struct kmalloc_config *config)
 {
-	*heap = (struct kmalloc_heap){ .kernel = kernel };
+	struct vmm_context *kernel = config->slabs->kernel;
+	if (config->heap_region >= kernel->region_count || config->heap_region == config->slabs->region)
+		return VM_ERR_INVALID;
+	*heap = (struct kmalloc_heap){
+		.kernel = kernel,
+		.slabs = config->slabs,
+		.heap_region = config->heap_region,
+	};
 	for (unsigned i = 0; i < KMALLOC_CLASSES; i++) {
 		enum vm_status st = slab_cache_init(&heap->classes[i], class_names[i],
-						    (size_t)SLAB_MIN_OBJECT << i, kernel, VMM_KREGION_SLAB);
+						    (size_t)SLAB_MIN_OBJECT << i, heap->slabs);
 		if (st != VM_OK)
 			return st;
 	}
@@ -52,8 +59,8 @@ static void *kmalloc_large(struct kmalloc_heap *heap, size_t size)
 {
 	uint64_t va;
 	uint64_t pages = ALIGN_UP((uint64_t)size, PAGE_SIZE) / PAGE_SIZE;
-	if (pages > heap->kernel->regions[VMM_KREGION_HEAP].pages ||
-	    vmm_alloc(heap->kernel, VMM_KREGION_HEAP, pages, PT_READ | PT_WRITE | PT_GLOBAL, &va) != VM_OK)
+	if (pages > heap->kernel->regions[heap->heap_region].pages ||
+	    vmm_alloc(heap->kernel, heap->heap_region, pages, PT_READ | PT_WRITE | PT_GLOBAL, &va) != VM_OK)
 		return NULL;
 	heap->large_allocations++;
 	trace_kmalloc(va, trace_bytes(size), trace_bytes(pages * PAGE_SIZE));
@@ -74,7 +81,7 @@ static enum vm_status kfree_large(struct kmalloc_heap *heap, void *ptr)
 {
 	struct vmm_query_result q;
 	vmm_query(heap->kernel, (uint64_t)(uintptr_t)ptr, &q);
-	if (q.region != VMM_KREGION_HEAP)
+	if (q.region != heap->heap_region)
 		return VM_ERR_FOREIGN_POINTER;
 	if (q.state == VMM_PAGE_FREE) {
 		mm_log("kfree: double free of %p (or never allocated)\n", ptr);
@@ -94,9 +101,8 @@ static enum vm_status kfree_large(struct kmalloc_heap *heap, void *ptr)
 enum vm_status kfree(struct kmalloc_heap *heap, void *ptr)
 {
 	uint64_t va = (uint64_t)(uintptr_t)ptr;
-	const struct vmm_region *slab = &heap->kernel->regions[VMM_KREGION_SLAB];
-	if (va - slab->base < slab->pages * PAGE_SIZE) {
-		struct slab_cache *cache = slab_cache_of(heap->kernel, VMM_KREGION_SLAB, ptr);
+	if (slab_arena_contains(heap->slabs, ptr)) {
+		struct slab_cache *cache = slab_cache_of(heap->slabs, ptr);
 		if (cache >= &heap->classes[0] && cache < &heap->classes[KMALLOC_CLASSES]) {
 			enum vm_status st = slab_free(cache, ptr);
 			if (st == VM_OK)

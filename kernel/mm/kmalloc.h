@@ -1,6 +1,7 @@
 /*
  * kmalloc / kfree for any size: up to SLAB_MAX_OBJECT bytes from power-of-two slab size classes,
- * larger sizes as whole pages reserved in the kernel heap region and backed by the page source.
+ * larger sizes as whole pages reserved in a heap region of the kernel context and backed by the
+ * page source. Which regions is configuration (the kernel: VMM_KREGION_SLAB and _HEAP).
  * Pointers are kernel virtual addresses (see slab.h for reaching them from host tests).
  */
 #ifndef PAGESCOPE_MM_KMALLOC_H
@@ -10,14 +11,25 @@
 
 #define KMALLOC_CLASSES 9 /* 8, 16, ..., 2048 bytes */
 
+struct kmalloc_config {
+	struct slab_arena *slabs; /* where the size classes place their slabs */
+	unsigned heap_region;     /* region of slabs->kernel that holds large allocations */
+};
+
 struct kmalloc_heap {
 	struct vmm_context *kernel;
+	struct slab_arena *slabs;
+	unsigned heap_region;
 	struct slab_cache classes[KMALLOC_CLASSES];
 	uint64_t large_allocations;
 };
 
-/* Uses the kernel context's slab and heap regions. VM_OK or VM_ERR_INVALID. */
-enum vm_status kmalloc_init(struct kmalloc_heap *heap, struct vmm_context *kernel);
+/*
+ * Sets up the size classes in config->slabs and large allocations in config->heap_region.
+ * VM_OK or VM_ERR_INVALID (no such region, or the heap region is the slab region). The heap must
+ * not move while it lives.
+ */
+enum vm_status kmalloc_init(struct kmalloc_heap *heap, const struct kmalloc_config *config);
 /* At least `size` bytes (8-byte aligned; page-aligned above 2 KiB), or NULL (size 0, no memory). */
 void *kmalloc(struct kmalloc_heap *heap, size_t size);
 /*

@@ -16,20 +16,8 @@
  *   - Software bits of an entry (bookkeeping marks, pte.h) survive map and unmap.
  */
 #include "pagetable.h"
-#include "kernel/arch/amd64/pte.h"
+#include <machine/pte.h>
 #include "kernel/trace/tracepoints.h"
-
-const char *vm_status_name(enum vm_status status)
-{
-	static const char *const names[] = {
-#define VM_STATUS_NAME(e, text) [e] = #e ": " text,
-		VM_STATUS_LIST(VM_STATUS_NAME)
-#undef VM_STATUS_NAME
-	};
-	if ((unsigned)status >= ARRAY_SIZE(names))
-		return "?";
-	return names[status];
-}
 
 enum pt_walk_mode { PT_WALK_LOOKUP, PT_WALK_CREATE };
 enum pt_data_fate { PT_DATA_FREE_OWNED, PT_DATA_KEEP };
@@ -271,7 +259,7 @@ enum vm_status pt_map(struct pagetable *pt, uint64_t va, paddr_t pa, uint64_t co
 		slot_write(slot, leaf);
 		pt->mapped_pages += PT_SPAN_PAGES(level);
 		trace_vmm_map(va + i * span, pa + i * span, pt->trace_context,
-			      (uint8_t)PT_LEVEL_SHIFT(level), (uint8_t)prot);
+			      (uint8_t)level, (uint8_t)prot);
 	}
 	return VM_OK;
 }
@@ -287,7 +275,7 @@ static void release_leaf(struct pagetable *pt, pte_t *slot, unsigned level, uint
 		pt->owned_data_pages -= pages;
 	}
 	pt->mapped_pages -= pages;
-	trace_vmm_unmap(va, pte_address(e), pt->trace_context, (uint8_t)PT_LEVEL_SHIFT(level),
+	trace_vmm_unmap(va, pte_address(e), pt->trace_context, (uint8_t)level,
 			(uint8_t)pte_leaf_prot(e));
 	slot_write(slot, pte_software(e) & ~PTE_SW_LEAF_OWNED);
 	mm_arch_invalidate_page((uintptr_t)va);
@@ -380,7 +368,7 @@ static uint64_t protect_table(uint64_t *table, unsigned level, uint64_t base, ui
 				pt_slot_write(table, i, keep | pte_make_leaf(pte_address(e), level, prot));
 				mm_arch_invalidate_page((uintptr_t)ebase);
 				trace_vmm_protect(ebase, pte_address(e), context,
-						  (uint8_t)PT_LEVEL_SHIFT(level), (uint8_t)prot);
+						  (uint8_t)level, (uint8_t)prot);
 			}
 		}
 	}

@@ -1,52 +1,22 @@
 /*
  * Four-level page tables, arch-free: map / unmap / protect / translate with neutral flags. The bit
- * encoding lives in kernel/arch/amd64/pte.h; this interface never exposes it except for the few
+ * encoding lives in the machine layer (<machine/pte.h>); this interface never exposes it except for the few
  * table helpers at the bottom, which the pagetable bookkeeping backend uses to keep its state in
  * the entries themselves.
- *
- * Also the one status enum of the virtual-memory code (page tables, VMM, slab, kmalloc).
  */
 #ifndef PAGESCOPE_MM_PAGETABLE_H
 #define PAGESCOPE_MM_PAGETABLE_H
 
 #include "mm_env.h"
 #include "page_source.h"
+#include "vm_status.h"
 
-#define VM_STATUS_LIST(X)                                                                        \
-	X(VM_OK, "ok")                                                                           \
-	X(VM_ERR_NO_MEMORY, "page source exhausted")                                             \
-	X(VM_ERR_INVALID, "invalid argument (alignment, range, flags)")                          \
-	X(VM_ERR_WRITE_EXECUTE, "writable and executable refused (W^X)")                         \
-	X(VM_ERR_EXISTS, "already mapped")                                                       \
-	X(VM_ERR_NOT_MAPPED, "not mapped")                                                       \
-	X(VM_ERR_BUSY, "a large page or a table of small pages is in the way")                   \
-	X(VM_ERR_NO_SPACE, "no free range large enough in the region")                           \
-	X(VM_ERR_NOT_RESERVED, "not reserved (never reserved, or already released)")             \
-	X(VM_ERR_NOT_RESERVATION_START, "address inside a reservation, not at its start")        \
-	X(VM_ERR_WRONG_LENGTH, "length differs from the reservation's")                          \
-	X(VM_ERR_DOUBLE_FREE, "object already free")                                             \
-	X(VM_ERR_FOREIGN_POINTER, "pointer not from this allocator")
-
-enum vm_status {
-#define VM_STATUS_ENUM(e, text) e,
-	VM_STATUS_LIST(VM_STATUS_ENUM)
-#undef VM_STATUS_ENUM
-};
-
-const char *vm_status_name(enum vm_status status);
-
-/* Neutral protection flags; READ is implied by any mapping. */
-enum pt_prot {
-	PT_READ = 1 << 0,
-	PT_WRITE = 1 << 1,
-	PT_EXECUTE = 1 << 2,
-	PT_USER = 1 << 3,
-	PT_GLOBAL = 1 << 4,
-	PT_UNCACHED = 1 << 5,
-};
-
-/* The value is the level of the leaf entry. */
-enum pt_page_size { PT_PAGE_4K = 0, PT_PAGE_2M = 1, PT_PAGE_1G = 2 };
+/*
+ * Neutral protection flags (enum pt_prot: PT_READ, PT_WRITE, PT_EXECUTE, PT_USER, PT_GLOBAL,
+ * PT_UNCACHED; READ is implied by any mapping) and page sizes (enum pt_page_size: PT_PAGE_4K,
+ * PT_PAGE_2M, PT_PAGE_1G, valued as the level of the leaf entry) are the `vm_flag` and
+ * `page_size` groups of trace/events.def, so a trace names them as C does.
+ */
 
 enum pt_half { PT_HALF_USER, PT_HALF_KERNEL };
 

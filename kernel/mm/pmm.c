@@ -108,12 +108,6 @@ const char *pmm_status_name(enum pmm_status status)
 	return names[status];
 }
 
-const char *pmm_zone_name(enum pmm_zone zone)
-{
-	static const char *const names[PMM_ZONE_COUNT] = { "dma", "dma32", "normal" };
-	return (unsigned)zone < PMM_ZONE_COUNT ? names[zone] : "?";
-}
-
 /* ---- small helpers ---------------------------------------------------------------------------- */
 
 static inline uint64_t region_end(const struct pmm_region *region)

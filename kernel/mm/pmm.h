@@ -89,25 +89,21 @@ enum pmm_status pmm_memory_map_for_each_usable(const struct pmm_memory_map_entry
 
 /* ---- zones -------------------------------------------------------------------------------- */
 
-/* Physical zones, as in Linux: free runs never cross their boundaries (16 MiB and 4 GiB). */
-enum pmm_zone {
-	PMM_ZONE_DMA,    /* [0, 16 MiB) */
-	PMM_ZONE_DMA32,  /* [16 MiB, 4 GiB) */
-	PMM_ZONE_NORMAL, /* [4 GiB, ...) */
-	PMM_ZONE_COUNT
-};
+/*
+ * Physical zones, as in Linux: free runs never cross their boundaries (16 MiB and 4 GiB). The
+ * values (enum pmm_zone: DMA [0, 16 MiB), DMA32 [16 MiB, 4 GiB), NORMAL [4 GiB, ...)) and their
+ * names (pmm_zone_name) are the `zone` group of trace/events.def.
+ */
+#define PMM_ZONE_COUNT TRACE_VALUE_LIMIT(pmm_zone)
 
 #define PMM_ZONE_DMA_LIMIT ((paddr_t)16 << 20)
 #define PMM_ZONE_DMA32_LIMIT ((paddr_t)4 << 30)
 
-/* What an allocation may use. ANY prefers high memory, keeping low memory for those who need it. */
-enum pmm_alloc_zone {
-	PMM_ALLOC_ANY,        /* NORMAL, then DMA32, then DMA */
-	PMM_ALLOC_BELOW_4G,   /* DMA32, then DMA */
-	PMM_ALLOC_BELOW_16M,  /* DMA */
-};
-
-const char *pmm_zone_name(enum pmm_zone zone);
+/*
+ * What an allocation may use (enum pmm_alloc_zone, the `alloc_zone` group of trace/events.def):
+ * PMM_ALLOC_ANY tries NORMAL, then DMA32, then DMA (keeping low memory for those who need it);
+ * PMM_ALLOC_BELOW_4G DMA32, then DMA; PMM_ALLOC_BELOW_16M DMA only.
+ */
 
 /* ---- the allocator state -------------------------------------------------------------------- */
 

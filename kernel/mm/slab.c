@@ -1,6 +1,6 @@
 /*
- * Slab allocator: fixed-size objects carved from 4 KiB slab pages placed in the kernel context's
- * slab region through the VMM.
+ * Slab allocator: fixed-size objects carved from 4 KiB slab pages placed in one region of the
+ * kernel context (the cache's arena) through the VMM; the pages are tagged MM_OWNER_SLAB.
  *
  * Invariants:
  *   - Each slab page starts with a slab_header (magic, owning cache, allocation bitmap); objects
@@ -13,8 +13,6 @@
 #include "slab.h"
 #include "kernel/trace/tracepoints.h"
 
-static uint16_t next_trace_id;
-
 #define SLAB_MAGIC 0x51AB51AB51AB51ABull
 #define SLAB_BITMAP_WORDS 8 /* 512 objects at the 8-byte minimum */
 #define SLAB_POISON 0x6B
@@ -23,7 +21,7 @@ struct slab_header {
 	uint64_t magic;
 	const struct slab_cache *cache;
 	uint64_t slab_va; /* where the slab is mapped in the slab region */
-	struct slab_header *prev, *next;
+	struct list_node link; /* in the cache's partial or full list */
 	uint32_t in_use;
 	uint32_t objects_offset;
 	uint64_t allocated[SLAB_BITMAP_WORDS];
@@ -36,51 +34,48 @@ static uint32_t objects_offset(uint32_t object_size)
 	return (uint32_t)ALIGN_UP(header, align);
 }
 
-enum vm_status slab_cache_init(struct slab_cache *cache, const char *name, size_t object_size,
-			       struct vmm_context *kernel, unsigned region)
+enum vm_status slab_arena_init(struct slab_arena *arena, struct vmm_context *kernel,
+			       unsigned region)
 {
-	if (object_size < SLAB_MIN_OBJECT || object_size > SLAB_MAX_OBJECT ||
-	    kernel->kind != VMM_CONTEXT_KERNEL || region >= kernel->region_count)
+	if (kernel->kind != VMM_CONTEXT_KERNEL || region >= kernel->region_count ||
+	    kernel->regions[region].owner != MM_OWNER_SLAB)
+		return VM_ERR_INVALID;
+	*arena = (struct slab_arena){ .kernel = kernel, .region = region };
+	return VM_OK;
+}
+
+enum vm_status slab_cache_init(struct slab_cache *cache, const char *name, size_t object_size,
+			       struct slab_arena *arena)
+{
+	if (object_size < SLAB_MIN_OBJECT || object_size > SLAB_MAX_OBJECT)
 		return VM_ERR_INVALID;
 	uint32_t size = (uint32_t)ALIGN_UP(object_size, (size_t)8);
 	uint32_t count = (uint32_t)((PAGE_SIZE - objects_offset(size)) / size);
 	*cache = (struct slab_cache){
 		.name = name,
-		.trace_id = next_trace_id++,
+		.trace_id = arena->next_trace_id++,
 		.object_size = size,
 		.objects_per_slab = MIN(count, SLAB_BITMAP_WORDS * 64u),
-		.kernel = kernel,
-		.region = region,
+		.arena = arena,
 	};
+	list_init(&cache->partial);
+	list_init(&cache->full);
 	trace_slab_cache_create(size, cache->trace_id, name);
 	return VM_OK;
 }
 
-static void list_remove(struct slab_header **head, struct slab_header *s)
+/* Moves slab s (on one of the cache's lists) to the front of `list`. */
+static void move_to(struct list_node *list, struct slab_header *s)
 {
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		*head = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	s->prev = s->next = NULL;
-}
-
-static void list_push(struct slab_header **head, struct slab_header *s)
-{
-	s->prev = NULL;
-	s->next = *head;
-	if (*head)
-		(*head)->prev = s;
-	*head = s;
+	list_remove(&s->link);
+	list_push_front(list, &s->link);
 }
 
 /* The header of the slab mapped at slab_va, through the direct map; NULL if nothing is mapped. */
 static struct slab_header *header_at(const struct slab_cache *cache, uint64_t slab_va)
 {
 	struct pt_translation t;
-	if (pt_translate(&cache->kernel->pt, slab_va, &t) != VM_OK)
+	if (pt_translate(&cache->arena->kernel->pt, slab_va, &t) != VM_OK)
 		return NULL;
 	return phys_to_virt(t.pa);
 }
@@ -88,7 +83,8 @@ static struct slab_header *header_at(const struct slab_cache *cache, uint64_t sl
 static struct slab_header *new_slab(struct slab_cache *cache)
 {
 	uint64_t va;
-	if (vmm_alloc(cache->kernel, cache->region, 1, PT_READ | PT_WRITE | PT_GLOBAL, &va) != VM_OK)
+	if (vmm_alloc(cache->arena->kernel, cache->arena->region, 1, PT_READ | PT_WRITE | PT_GLOBAL,
+		      &va) != VM_OK)
 		return NULL;
 	struct slab_header *s = header_at(cache, va);
 	*s = (struct slab_header){
@@ -97,6 +93,7 @@ static struct slab_header *new_slab(struct slab_cache *cache)
 		.slab_va = va,
 		.objects_offset = objects_offset(cache->object_size),
 	};
+	list_push_front(&cache->partial, &s->link);
 	cache->slabs++;
 	return s;
 }
@@ -104,7 +101,8 @@ static struct slab_header *new_slab(struct slab_cache *cache)
 static void free_slab(struct slab_cache *cache, struct slab_header *s)
 {
 	s->magic = 0;
-	enum vm_status st = vmm_release(cache->kernel, s->slab_va, 1);
+	list_remove(&s->link);
+	enum vm_status st = vmm_release(cache->arena->kernel, s->slab_va, 1);
 	MM_ASSERT(st == VM_OK, "free_slab: %s slab %llx: %s", cache->name,
 		  (unsigned long long)s->slab_va, vm_status_name(st));
 	cache->slabs--;
@@ -124,22 +122,16 @@ static int first_free_object(const struct slab_header *s, uint32_t count)
 
 void *slab_alloc(struct slab_cache *cache)
 {
-	if (!cache->partial) {
-		struct slab_header *s = new_slab(cache);
-		if (!s)
-			return NULL;
-		list_push(&cache->partial, s);
-	}
-	struct slab_header *s = cache->partial;
+	if (list_is_empty(&cache->partial) && !new_slab(cache))
+		return NULL;
+	struct slab_header *s = container_of(list_first(&cache->partial), struct slab_header, link);
 	int i = first_free_object(s, cache->objects_per_slab);
 	MM_ASSERT(i >= 0, "slab_alloc: %s slab on the partial list is full", cache->name);
 	s->allocated[i / 64] |= 1ull << (i % 64);
 	s->in_use++;
 	cache->objects_in_use++;
-	if (s->in_use == cache->objects_per_slab) {
-		list_remove(&cache->partial, s);
-		list_push(&cache->full, s);
-	}
+	if (s->in_use == cache->objects_per_slab)
+		move_to(&cache->full, s);
 	uint64_t object = s->slab_va + s->objects_offset + (uint64_t)i * cache->object_size;
 	trace_slab_alloc(object, cache->trace_id);
 	return (void *)(uintptr_t)object;
@@ -149,8 +141,7 @@ void *slab_alloc(struct slab_cache *cache)
 static struct slab_header *locate(const struct slab_cache *cache, const void *ptr, uint32_t *index)
 {
 	uint64_t va = (uint64_t)(uintptr_t)ptr;
-	const struct vmm_region *region = &cache->kernel->regions[cache->region];
-	if (va < region->base || va - region->base >= region->pages * PAGE_SIZE)
+	if (!slab_arena_contains(cache->arena, ptr))
 		return NULL;
 	struct slab_header *s = header_at(cache, ALIGN_DOWN(va, PAGE_SIZE));
 	if (!s || s->magic != SLAB_MAGIC || s->cache != cache)
@@ -162,14 +153,19 @@ static struct slab_header *locate(const struct slab_cache *cache, const void *pt
 	return *index < cache->objects_per_slab ? s : NULL;
 }
 
-struct slab_cache *slab_cache_of(struct vmm_context *kernel, unsigned region, const void *ptr)
+bool slab_arena_contains(const struct slab_arena *arena, const void *ptr)
+{
+	const struct vmm_region *r = &arena->kernel->regions[arena->region];
+	return (uint64_t)(uintptr_t)ptr - r->base < r->pages * PAGE_SIZE;
+}
+
+struct slab_cache *slab_cache_of(const struct slab_arena *arena, const void *ptr)
 {
 	uint64_t va = (uint64_t)(uintptr_t)ptr;
-	const struct vmm_region *r = &kernel->regions[region];
-	if (va - r->base >= r->pages * PAGE_SIZE)
+	if (!slab_arena_contains(arena, ptr))
 		return NULL;
 	struct pt_translation t;
-	if (pt_translate(&kernel->pt, ALIGN_DOWN(va, PAGE_SIZE), &t) != VM_OK)
+	if (pt_translate(&arena->kernel->pt, ALIGN_DOWN(va, PAGE_SIZE), &t) != VM_OK)
 		return NULL;
 	const struct slab_header *s = phys_to_virt(t.pa);
 	return s->magic == SLAB_MAGIC ? (struct slab_cache *)s->cache : NULL;
@@ -184,7 +180,7 @@ bool slab_owns(const struct slab_cache *cache, const void *ptr)
 void *slab_host_view(const struct slab_cache *cache, const void *ptr)
 {
 	struct pt_translation t;
-	if (pt_translate(&cache->kernel->pt, (uint64_t)(uintptr_t)ptr, &t) != VM_OK)
+	if (pt_translate(&cache->arena->kernel->pt, (uint64_t)(uintptr_t)ptr, &t) != VM_OK)
 		return NULL;
 	return phys_to_virt(t.pa);
 }
@@ -206,17 +202,13 @@ enum vm_status slab_free(struct slab_cache *cache, void *ptr)
 	memset((char *)s + s->objects_offset + (uint64_t)i * cache->object_size, SLAB_POISON,
 	       cache->object_size);
 #endif
-	if (s->in_use == cache->objects_per_slab) {
-		list_remove(&cache->full, s);
-		list_push(&cache->partial, s);
-	}
+	if (s->in_use == cache->objects_per_slab)
+		move_to(&cache->partial, s);
 	s->allocated[i / 64] &= ~(1ull << (i % 64));
 	s->in_use--;
 	cache->objects_in_use--;
-	if (s->in_use == 0) {
-		list_remove(&cache->partial, s);
+	if (s->in_use == 0)
 		free_slab(cache, s);
-	}
 	return VM_OK;
 }
 
@@ -226,14 +218,10 @@ uint64_t slab_cache_destroy(struct slab_cache *cache)
 	if (leaked)
 		mm_log("slab_cache_destroy: %s: %llu objects still allocated\n", cache->name,
 		       (unsigned long long)leaked);
-	struct slab_header **lists[] = { &cache->partial, &cache->full };
-	for (unsigned l = 0; l < ARRAY_SIZE(lists); l++) {
-		while (*lists[l]) {
-			struct slab_header *s = *lists[l];
-			list_remove(lists[l], s);
-			free_slab(cache, s);
-		}
-	}
+	struct list_node *lists[] = { &cache->partial, &cache->full };
+	for (unsigned l = 0; l < ARRAY_SIZE(lists); l++)
+		while (!list_is_empty(lists[l]))
+			free_slab(cache, container_of(list_first(lists[l]), struct slab_header, link));
 	cache->objects_in_use = 0;
 	return leaked;
 }

@@ -1,7 +1,8 @@
 /*
  * Object caches for fixed-size kernel objects. Each slab is one 4 KiB page reserved and mapped
- * through the VMM in the kernel context's slab region (kernel/arch/amd64/vm.h: SLAB_REGION_*),
- * backed by a page from the context's page source.
+ * through the VMM in a region of the kernel context (the slab arena, chosen by whoever configures
+ * it: the kernel's is VMM_KREGION_SLAB), backed by a page from the context's page source tagged
+ * MM_OWNER_SLAB (the region's owner tag).
  *
  * Pointers handed out are slab-region virtual addresses. The cache itself touches slab memory only
  * through the direct map (phys_to_virt), so the same code runs on the host, where kernel-half
@@ -17,25 +18,38 @@
 
 struct slab_header; /* at the start of each slab page, see slab.c */
 
-struct slab_cache {
-	const char *name;
-	uint16_t trace_id;         /* the cache id in trace events, in creation order */
-	uint32_t object_size;      /* rounded up to 8 */
-	uint32_t objects_per_slab;
+/* Where a set of caches places its slabs, and their numbering in the trace. */
+struct slab_arena {
 	struct vmm_context *kernel;
 	unsigned region;           /* the kernel context's region slabs are placed in */
-	struct slab_header *partial; /* slabs with a free object */
-	struct slab_header *full;
+	uint16_t next_trace_id;    /* trace id of the next cache created in this arena */
+};
+
+struct slab_cache {
+	const char *name;
+	uint16_t trace_id;         /* the cache id in trace events, in creation order in its arena */
+	uint32_t object_size;      /* rounded up to 8 */
+	uint32_t objects_per_slab;
+	struct slab_arena *arena;
+	struct list_node partial;  /* slabs with a free object */
+	struct list_node full;
 	uint64_t slabs;
 	uint64_t objects_in_use;
 };
 
 /*
+ * An arena over `region` of the kernel context `kernel`, whose caches are numbered 0, 1, ... in
+ * the trace. VM_OK, or VM_ERR_INVALID (not a kernel context, no such region).
+ */
+enum vm_status slab_arena_init(struct slab_arena *arena, struct vmm_context *kernel,
+			       unsigned region);
+/*
  * Sets up an empty cache of `object_size` bytes (SLAB_MIN_OBJECT..SLAB_MAX_OBJECT) whose slabs go
- * into `region` of the kernel context. VM_OK or VM_ERR_INVALID. Allocates nothing yet.
+ * into `arena`. VM_OK or VM_ERR_INVALID. Allocates nothing yet. The cache must not move while
+ * it lives (its slab lists are intrusive).
  */
 enum vm_status slab_cache_init(struct slab_cache *cache, const char *name, size_t object_size,
-			       struct vmm_context *kernel, unsigned region);
+			       struct slab_arena *arena);
 /* An object (contents unspecified), or NULL when no slab page can be had. */
 void *slab_alloc(struct slab_cache *cache);
 /*
@@ -47,10 +61,14 @@ enum vm_status slab_free(struct slab_cache *cache, void *ptr);
 /* True when ptr lies in one of this cache's slabs. */
 bool slab_owns(const struct slab_cache *cache, const void *ptr);
 /*
- * The cache whose live slab holds ptr (any cache placing slabs in `region` of `kernel`), or NULL.
- * Reads the slab header after checking that the page is mapped and carries the slab magic.
+ * True when ptr lies in the arena's region (whether or not an object is there).
  */
-struct slab_cache *slab_cache_of(struct vmm_context *kernel, unsigned region, const void *ptr);
+bool slab_arena_contains(const struct slab_arena *arena, const void *ptr);
+/*
+ * The cache whose live slab holds ptr (any cache of `arena`), or NULL. Reads the slab header
+ * after checking that the page is mapped and carries the slab magic.
+ */
+struct slab_cache *slab_cache_of(const struct slab_arena *arena, const void *ptr);
 /* Returns every slab; objects still allocated are logged as leaks. Returns their number. */
 uint64_t slab_cache_destroy(struct slab_cache *cache);
 /* Where the object at slab address ptr can be touched from this build (direct-map alias). */

@@ -17,68 +17,23 @@
  *     releasing a reservation is the one way to drop both.
  *   - The user heap is one reservation [brk region base, ALIGN_UP(brk)) backed by owned pages.
  *   - A context's shm attachments are listed in ctx->shm; each holds one reference.
+ *   - All state lives in the contexts: what a family of contexts shares (the list of live
+ *     contexts, trace ids, the active context) is kernel->family; there is no global.
  */
 #include "vmm.h"
-#include "kernel/arch/amd64/vm.h"
 #include "kernel/trace/tracepoints.h"
 
-/*
- * Trace ids of contexts, in creation order (the kernel context, created first, is 0), and the
- * context whose tables are active, for context_switch events.
- */
-static uint16_t next_trace_context;
-static uint16_t active_trace_context;
-
-/* Live contexts, for snapshots; a context beyond the table's size is simply not snapshotted. */
-static struct vmm_context *live_contexts[VMM_MAX_LIVE_CONTEXTS];
-
-static void live_context_add(struct vmm_context *ctx)
+void vmm_for_each_context(struct vmm_context *kernel,
+			  void (*visit)(void *cookie, struct vmm_context *ctx), void *cookie)
 {
-	for (unsigned i = 0; i < VMM_MAX_LIVE_CONTEXTS; i++)
-		if (!live_contexts[i]) {
-			live_contexts[i] = ctx;
-			return;
-		}
-}
-
-static void live_context_remove(struct vmm_context *ctx)
-{
-	for (unsigned i = 0; i < VMM_MAX_LIVE_CONTEXTS; i++)
-		if (live_contexts[i] == ctx)
-			live_contexts[i] = NULL;
-}
-
-void vmm_for_each_context(void (*visit)(void *cookie, struct vmm_context *ctx), void *cookie)
-{
-	for (unsigned i = 0; i < VMM_MAX_LIVE_CONTEXTS; i++)
-		if (live_contexts[i])
-			visit(cookie, live_contexts[i]);
+	struct list_node *node, *next;
+	list_for_each_safe(node, next, &kernel->family.contexts)
+		visit(cookie, container_of(node, struct vmm_context, family_link));
 }
 
 static uint8_t log2_of(uint64_t power_of_two)
 {
 	return (uint8_t)ilog2_u64(power_of_two);
-}
-
-const struct vmm_region vmm_kernel_regions[VMM_KREGION_COUNT] = {
-	[VMM_KREGION_SCRATCHPAD] = { "scratchpad", SCRATCHPAD_BASE, SCRATCHPAD_SIZE / PAGE_SIZE },
-	[VMM_KREGION_KERNEL_IMAGE] = { "kernel-image", KERNEL_IMAGE_BASE, KERNEL_IMAGE_SIZE / PAGE_SIZE },
-	[VMM_KREGION_SLAB] = { "slab-4k", SLAB_REGION_BASE, SLAB_REGION_SIZE / PAGE_SIZE },
-	[VMM_KREGION_HEAP] = { "kernel-heap", KERNEL_HEAP_BASE, KERNEL_HEAP_SIZE / PAGE_SIZE },
-	[VMM_KREGION_DIRECT_MAP] = { "direct-map", DIRECT_MAP_BASE, DIRECT_MAP_SIZE / PAGE_SIZE },
-};
-
-const struct vmm_region vmm_user_regions[VMM_UREGION_COUNT] = {
-	[VMM_UREGION_HEAP] = { "user-heap", USER_HEAP_BASE, USER_HEAP_SIZE / PAGE_SIZE },
-	[VMM_UREGION_MMAP] = { "anonymous", USER_MMAP_BASE, USER_MMAP_SIZE / PAGE_SIZE },
-	[VMM_UREGION_SHM] = { "shared-memory", USER_SHM_BASE, USER_SHM_SIZE / PAGE_SIZE },
-	[VMM_UREGION_LIBRARIES] = { "libraries", USER_LIB_BASE, USER_LIB_SIZE / PAGE_SIZE },
-	[VMM_UREGION_STACKS] = { "stacks", USER_STACK_BASE, USER_STACK_SIZE / PAGE_SIZE },
-};
-
-const char *vmm_backend_name(enum vmm_backend_kind kind)
-{
-	return kind == VMM_BACKEND_LIST ? "list" : "pagetable";
 }
 
 static uint64_t region_end(const struct vmm_region *region)
@@ -123,6 +78,7 @@ static bool regions_valid(const struct vmm_region *regions, unsigned count, enum
 		const struct vmm_region *r = &regions[i];
 		bool upper = (r->base >> 63) != 0;
 		if (!IS_ALIGNED(r->base, PAGE_SIZE) || r->pages == 0 ||
+		    r->owner == MM_OWNER_NONE || (unsigned)r->owner >= MM_OWNER_COUNT ||
 		    (kind == VMM_CONTEXT_USER && upper) ||
 		    ((region_end(r) - 1) >> 63) != (r->base >> 63))
 			return false;
@@ -132,19 +88,24 @@ static bool regions_valid(const struct vmm_region *regions, unsigned count, enum
 
 enum vm_status vmm_context_create(struct vmm_context *ctx, const struct vmm_config *config)
 {
+	struct vmm_context *kernel = config->kind == VMM_CONTEXT_KERNEL ? ctx : config->kernel;
+	if (config->kind == VMM_CONTEXT_USER && (!kernel || kernel->kind != VMM_CONTEXT_KERNEL))
+		return VM_ERR_INVALID;
 	const struct vmm_region *regions = config->regions;
 	unsigned count = config->region_count;
-	if (!regions) {
-		regions = config->kind == VMM_CONTEXT_KERNEL ? vmm_kernel_regions : vmm_user_regions;
-		count = config->kind == VMM_CONTEXT_KERNEL ? VMM_KREGION_COUNT : VMM_UREGION_COUNT;
+	if (!regions && config->kind == VMM_CONTEXT_USER) {
+		regions = kernel->family.user_regions;
+		count = kernel->family.user_region_count;
 	}
-	if (!regions_valid(regions, count, config->kind) ||
-	    (config->kind == VMM_CONTEXT_USER && !config->kernel) ||
+	if (!regions || !regions_valid(regions, count, config->kind) ||
+	    (config->kind == VMM_CONTEXT_KERNEL && config->user_regions &&
+	     !regions_valid(config->user_regions, config->user_region_count, VMM_CONTEXT_USER)) ||
 	    (config->brk_region != VMM_NO_REGION && config->brk_region >= count) ||
 	    (config->shm_region != VMM_NO_REGION && config->shm_region >= count))
 		return VM_ERR_INVALID;
+	uint16_t trace_context = config->kind == VMM_CONTEXT_KERNEL ? 0 : kernel->family.next_trace_context;
 	*ctx = (struct vmm_context){
-		.pt.trace_context = next_trace_context,
+		.pt.trace_context = trace_context,
 		.kind = config->kind,
 		.backend = config->backend == VMM_BACKEND_LIST ? &vmm_backend_list : &vmm_backend_pagetable,
 		.source = config->source,
@@ -152,12 +113,13 @@ enum vm_status vmm_context_create(struct vmm_context *ctx, const struct vmm_conf
 		.region_count = count,
 		.brk_region = config->brk_region,
 		.shm_region = config->shm_region,
+		.kernel = kernel,
 	};
 	if (ctx->brk_region != VMM_NO_REGION)
 		ctx->brk = regions[ctx->brk_region].base;
 	enum vm_status st = config->kind == VMM_CONTEXT_KERNEL ?
 				    pt_create_kernel(&ctx->pt, config->source) :
-				    pt_create_user(&ctx->pt, config->source, &config->kernel->pt);
+				    pt_create_user(&ctx->pt, config->source, &kernel->pt);
 	if (st != VM_OK)
 		return st;
 	st = ctx->backend->init(ctx);
@@ -165,27 +127,38 @@ enum vm_status vmm_context_create(struct vmm_context *ctx, const struct vmm_conf
 		pt_destroy(&ctx->pt);
 		return st;
 	}
-	next_trace_context++;
-	live_context_add(ctx);
+	if (config->kind == VMM_CONTEXT_KERNEL) {
+		ctx->family = (struct vmm_family){
+			.user_regions = config->user_regions,
+			.user_region_count = config->user_region_count,
+		};
+		list_init(&ctx->family.contexts);
+	}
+	kernel->family.next_trace_context++;
+	list_push_back(&kernel->family.contexts, &ctx->family_link);
 	trace_context_create(ctx->pt.root, ctx->pt.trace_context);
 	return VM_OK;
 }
 
 void vmm_context_destroy(struct vmm_context *ctx)
 {
+	MM_ASSERT(ctx->kind != VMM_CONTEXT_KERNEL ||
+			  list_first(&ctx->family.contexts) == list_last(&ctx->family.contexts),
+		  "vmm_context_destroy: kernel context destroyed before its user contexts");
 	for (unsigned i = 0; i < VMM_MAX_SHM_ATTACHMENTS; i++)
 		if (ctx->shm[i].shm)
 			vmm_shm_detach(ctx, ctx->shm[i].addr);
 	ctx->backend->destroy(ctx);
 	pt_destroy(&ctx->pt);
-	live_context_remove(ctx);
+	list_remove(&ctx->family_link);
 	trace_context_destroy(ctx->pt.trace_context);
 }
 
 void vmm_context_activate(const struct vmm_context *ctx)
 {
-	trace_context_switch(active_trace_context, ctx->pt.trace_context);
-	active_trace_context = ctx->pt.trace_context;
+	struct vmm_family *family = &ctx->kernel->family;
+	trace_context_switch(family->active_trace_context, ctx->pt.trace_context);
+	family->active_trace_context = ctx->pt.trace_context;
 	pt_activate(&ctx->pt);
 }
 
@@ -286,10 +259,12 @@ enum vm_status vmm_release(struct vmm_context *ctx, uint64_t addr, uint64_t page
 	return st;
 }
 
-/* VM_OK when [va, va + pages) lies inside one reservation. */
-static enum vm_status check_reserved(struct vmm_context *ctx, uint64_t va, uint64_t pages)
+/* VM_OK and *region when [va, va + pages) lies inside one reservation. */
+static enum vm_status check_reserved(struct vmm_context *ctx, uint64_t va, uint64_t pages,
+				     unsigned *region)
 {
 	unsigned r = region_of_range(ctx, va, pages);
+	*region = r;
 	if (r == VMM_NO_REGION)
 		return VM_ERR_INVALID;
 	struct vmm_extent extent;
@@ -306,7 +281,8 @@ enum vm_status vmm_map(struct vmm_context *ctx, uint64_t va, paddr_t pa, uint64_
 	if ((unsigned)size > PT_PAGE_1G || count == 0 || count > (UINT64_MAX >> 30))
 		return VM_ERR_INVALID;
 	uint64_t work = work_begin(ctx);
-	enum vm_status st = check_reserved(ctx, va, count << (9 * (unsigned)size));
+	unsigned region;
+	enum vm_status st = check_reserved(ctx, va, count << (9 * (unsigned)size), &region);
 	if (st == VM_OK)
 		st = pt_map(&ctx->pt, va, pa, count, size, prot, PT_DATA_BORROWED);
 	work_end(ctx, work);
@@ -316,10 +292,10 @@ enum vm_status vmm_map(struct vmm_context *ctx, uint64_t va, paddr_t pa, uint64_
 enum vm_status vmm_map_anonymous(struct vmm_context *ctx, uint64_t va, uint64_t pages, unsigned prot)
 {
 	uint64_t work = work_begin(ctx);
-	enum vm_status st = check_reserved(ctx, va, pages);
+	unsigned region;
+	enum vm_status st = check_reserved(ctx, va, pages, &region);
 	for (uint64_t i = 0; st == VM_OK && i < pages; i++) {
-		paddr_t pa = page_source_alloc(ctx->source, 1, 1,
-					       ctx->kind == VMM_CONTEXT_USER ? MM_OWNER_USER : MM_OWNER_HEAP);
+		paddr_t pa = page_source_alloc(ctx->source, 1, 1, ctx->regions[region].owner);
 		if (pa == PAGE_SOURCE_FAILED) {
 			st = VM_ERR_NO_MEMORY;
 		} else {

@@ -8,39 +8,25 @@
 
 #include "pagetable.h"
 #include "vmm_backend.h"
-#include "kernel/core/options.h" /* enum vmm_backend_kind: `vmm=pagetable|list` */
+#include "kernel/lib/list.h"
 
 #define VMM_MAX_REGIONS 8
 #define VMM_MAX_SHM_ATTACHMENTS 16
 #define VMM_NO_REGION (~0u)
 
-/* A named window of the address space in which reservations are placed. */
+/*
+ * A window of the address space in which reservations are placed. Region tables are machine
+ * facts: the kernel's come from kernel/arch/amd64 (handed over by kernel/core/memory.c), host
+ * tests build their own. A region is named by its index in its context's table; for the kernel's
+ * and the default user layout, the trace names those indices (`kernel_region` and `user_region`
+ * groups of trace/events.def: VMM_KREGION_*, VMM_UREGION_*).
+ */
 struct vmm_region {
-	const char *name;
-	uint64_t base; /* page-aligned, canonical */
+	const char *name;    /* for logs; the machine's tables use the trace's names (TRACE_NAME) */
+	uint64_t base;       /* page-aligned, canonical */
 	uint64_t pages;
+	enum mm_owner owner; /* tag of the pages vmm_map_anonymous backs it with; not NONE */
 };
-
-/* The kernel context's regions (kernel/arch/amd64/vm.h), indices into vmm_kernel_regions. */
-enum vmm_kernel_region {
-	VMM_KREGION_SCRATCHPAD,
-	VMM_KREGION_KERNEL_IMAGE,
-	VMM_KREGION_SLAB,
-	VMM_KREGION_HEAP,
-	VMM_KREGION_DIRECT_MAP,
-	VMM_KREGION_COUNT
-};
-/* A user context's regions, indices into vmm_user_regions. */
-enum vmm_user_region {
-	VMM_UREGION_HEAP,
-	VMM_UREGION_MMAP,
-	VMM_UREGION_SHM,
-	VMM_UREGION_LIBRARIES,
-	VMM_UREGION_STACKS,
-	VMM_UREGION_COUNT
-};
-extern const struct vmm_region vmm_kernel_regions[VMM_KREGION_COUNT];
-extern const struct vmm_region vmm_user_regions[VMM_UREGION_COUNT];
 
 enum vmm_context_kind { VMM_CONTEXT_KERNEL, VMM_CONTEXT_USER };
 
@@ -48,11 +34,28 @@ struct vmm_config {
 	enum vmm_context_kind kind;
 	enum vmm_backend_kind backend;
 	const struct page_source *source;
-	const struct vmm_region *regions; /* NULL: the default table for the kind */
+	/* This context's regions. A user context given NULL gets the kernel context's user_regions. */
+	const struct vmm_region *regions;
 	unsigned region_count;
+	/* Kernel context only: the machine's default layout of user contexts (may be NULL). */
+	const struct vmm_region *user_regions;
+	unsigned user_region_count;
 	unsigned brk_region;          /* region grown by vmm_brk; VMM_NO_REGION for none */
 	unsigned shm_region;          /* region shared memory is attached in; VMM_NO_REGION for none */
 	struct vmm_context *kernel;   /* user contexts: the kernel context whose half they share */
+};
+
+/*
+ * What every context of one address-space family shares, kept in its kernel context: the VMM's
+ * whole state outside the contexts themselves (there are no hidden globals, so two families, as
+ * in host tests, never see each other and trace ids do not depend on what ran before).
+ */
+struct vmm_family {
+	struct list_node contexts;             /* live contexts, creation order, the kernel's first */
+	const struct vmm_region *user_regions; /* default regions of user contexts */
+	unsigned user_region_count;
+	uint16_t next_trace_context;           /* trace id of the next context (the kernel's is 0) */
+	uint16_t active_trace_context;         /* whose tables are active, for context_switch */
 };
 
 struct vmm_shm; /* below */
@@ -77,16 +80,22 @@ struct vmm_context {
 	uint64_t last_work;      /* backend work of the last vmm_* call */
 	uint64_t brk;            /* current break; the heap is [region base, ALIGN_UP(brk)) */
 	struct vmm_shm_attachment shm[VMM_MAX_SHM_ATTACHMENTS];
+	struct vmm_context *kernel;   /* the family's kernel context (itself for the kernel's) */
+	struct list_node family_link; /* in kernel->family.contexts */
+	struct vmm_family family;     /* kernel context only */
 };
 
 /*
  * Creates a context. A kernel context must exist before user contexts (they share its upper
- * half). VM_OK, VM_ERR_INVALID (bad config) or VM_ERR_NO_MEMORY (nothing left allocated).
+ * half). VM_OK, VM_ERR_INVALID (bad config: no regions, a bad region table, a user context
+ * without a kernel context) or VM_ERR_NO_MEMORY (nothing left allocated). The context must not
+ * move while it lives (it is linked into its family).
  */
 enum vm_status vmm_context_create(struct vmm_context *ctx, const struct vmm_config *config);
 /*
  * Returns every page the context used to the page source: owned data pages, page-table pages,
- * bookkeeping; drops its shared-memory attachments. User contexts before their kernel context.
+ * bookkeeping; drops its shared-memory attachments. User contexts before their kernel context
+ * (destroying a kernel context with live user contexts panics).
  */
 void vmm_context_destroy(struct vmm_context *ctx);
 void vmm_context_activate(const struct vmm_context *ctx);
@@ -173,13 +182,12 @@ enum vm_status vmm_shm_detach(struct vmm_context *ctx, uint64_t addr);
 typedef void (*vmm_free_run_visitor)(void *cookie, uint64_t start, uint64_t pages);
 void vmm_for_each_free_run(struct vmm_context *ctx, unsigned region, vmm_free_run_visitor visit,
 			   void *cookie);
-/* Calls `visit` for every live context, in creation order (at most VMM_MAX_LIVE_CONTEXTS). */
-#define VMM_MAX_LIVE_CONTEXTS 64
-void vmm_for_each_context(void (*visit)(void *cookie, struct vmm_context *ctx), void *cookie);
+/* Calls `visit` for every live context of the kernel context's family, in creation order. */
+void vmm_for_each_context(struct vmm_context *kernel,
+			  void (*visit)(void *cookie, struct vmm_context *ctx), void *cookie);
 
 /* Bytes of the backend's bookkeeping, and page-table pages, for benchmarks and traces. */
 uint64_t vmm_bookkeeping_bytes(const struct vmm_context *ctx);
 uint64_t vmm_page_table_pages(const struct vmm_context *ctx);
-const char *vmm_backend_name(enum vmm_backend_kind kind);
 
 #endif

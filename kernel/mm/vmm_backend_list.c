@@ -56,7 +56,7 @@ struct range_record {
 
 /* Header at the start of each page of records. */
 struct record_page {
-	struct record_page *prev, *next; /* in the partial or the full list */
+	struct list_node link;           /* in the partial or the full list */
 	struct range_record *free_slots;  /* linked through node.right */
 	unsigned in_use;
 };
@@ -68,8 +68,8 @@ struct list_state {
 	struct avl_tree trees[VMM_MAX_REGIONS];
 	struct range_record *found; /* see the invariants */
 	struct range_record *spare; /* see the invariants */
-	struct record_page *partial; /* pages with a free slot */
-	struct record_page *full;
+	struct list_node partial; /* record pages with a free slot */
+	struct list_node full;
 	uint64_t record_pages;
 	uint64_t records_in_use;
 };
@@ -121,24 +121,11 @@ static struct avl_tree *tree_of(struct vmm_context *ctx, const struct vmm_region
 
 /* --- record pool ---------------------------------------------------------------------------- */
 
-static void page_list_remove(struct record_page **head, struct record_page *page)
+/* Moves a record page (on one of the two lists) to the front of `list`. */
+static void page_move_to(struct list_node *list, struct record_page *page)
 {
-	if (page->prev)
-		page->prev->next = page->next;
-	else
-		*head = page->next;
-	if (page->next)
-		page->next->prev = page->prev;
-	page->prev = page->next = NULL;
-}
-
-static void page_list_push(struct record_page **head, struct record_page *page)
-{
-	page->prev = NULL;
-	page->next = *head;
-	if (*head)
-		(*head)->prev = page;
-	*head = page;
+	list_remove(&page->link);
+	list_push_front(list, &page->link);
 }
 
 static struct record_page *new_record_page(struct vmm_context *ctx)
@@ -160,21 +147,19 @@ static struct record_page *new_record_page(struct vmm_context *ctx)
 static struct range_record *record_alloc(struct vmm_context *ctx)
 {
 	struct list_state *ls = state_of(ctx);
-	if (!ls->partial) {
+	if (list_is_empty(&ls->partial)) {
 		struct record_page *page = new_record_page(ctx);
 		if (!page)
 			return NULL;
-		page_list_push(&ls->partial, page);
+		list_push_front(&ls->partial, &page->link);
 	}
-	struct record_page *page = ls->partial;
+	struct record_page *page = container_of(list_first(&ls->partial), struct record_page, link);
 	struct range_record *r = page->free_slots;
 	page->free_slots = record_of(r->node.right);
 	page->in_use++;
 	ls->records_in_use++;
-	if (!page->free_slots) {
-		page_list_remove(&ls->partial, page);
-		page_list_push(&ls->full, page);
-	}
+	if (!page->free_slots)
+		page_move_to(&ls->full, page);
 	return r;
 }
 
@@ -183,16 +168,14 @@ static void record_free(struct vmm_context *ctx, struct range_record *r)
 	struct list_state *ls = state_of(ctx);
 	struct record_page *page = (struct record_page *)ALIGN_DOWN((uintptr_t)r, (uintptr_t)PAGE_SIZE);
 	MM_ASSERT(page->in_use > 0, "record_free: page has no record in use");
-	if (!page->free_slots) {
-		page_list_remove(&ls->full, page);
-		page_list_push(&ls->partial, page);
-	}
+	if (!page->free_slots)
+		page_move_to(&ls->partial, page);
 	r->node.right = page->free_slots ? &page->free_slots->node : NULL;
 	page->free_slots = r;
 	page->in_use--;
 	ls->records_in_use--;
 	if (page->in_use == 0) {
-		page_list_remove(&ls->partial, page);
+		list_remove(&page->link);
 		ls->record_pages--;
 		page_source_free(ctx->source, virt_to_phys(page), 1);
 	}
@@ -278,13 +261,10 @@ static struct range_record *first_fit(struct vmm_context *ctx, struct avl_node *
 static void list_destroy(struct vmm_context *ctx)
 {
 	struct list_state *ls = state_of(ctx);
-	struct record_page *lists[] = { ls->partial, ls->full };
-	for (unsigned l = 0; l < ARRAY_SIZE(lists); l++) {
-		for (struct record_page *page = lists[l], *next; page; page = next) {
-			next = page->next;
-			page_source_free(ctx->source, virt_to_phys(page), 1);
-		}
-	}
+	struct list_node *lists[] = { &ls->partial, &ls->full }, *node, *next;
+	for (unsigned l = 0; l < ARRAY_SIZE(lists); l++)
+		list_for_each_safe(node, next, lists[l])
+			page_source_free(ctx->source, virt_to_phys(container_of(node, struct record_page, link)), 1);
 	page_source_free(ctx->source, virt_to_phys(ls), 1);
 	ctx->backend_private = NULL;
 }
@@ -297,7 +277,7 @@ static struct range_record *new_record(struct range_record *r, uint64_t start, u
 	return r;
 }
 
-static enum vm_status list_init(struct vmm_context *ctx)
+static enum vm_status list_backend_init(struct vmm_context *ctx)
 {
 	STATIC_ASSERT(sizeof(struct list_state) <= PAGE_SIZE, "list state fits a page");
 	paddr_t pa = page_source_alloc(ctx->source, 1, 1, MM_OWNER_MM_META);
@@ -305,6 +285,8 @@ static enum vm_status list_init(struct vmm_context *ctx)
 		return VM_ERR_NO_MEMORY;
 	struct list_state *ls = phys_to_virt(pa);
 	*ls = (struct list_state){ 0 };
+	list_init(&ls->partial);
+	list_init(&ls->full);
 	ctx->backend_private = ls;
 	for (unsigned i = 0; i < ctx->region_count; i++) {
 		MM_ASSERT(ctx->regions[i].pages >> RECORD_PAGES_BITS == 0,
@@ -586,7 +568,7 @@ static uint64_t list_bookkeeping_bytes(const struct vmm_context *ctx)
 
 const struct vmm_backend_ops vmm_backend_list = {
 	.name = "list",
-	.init = list_init,
+	.init = list_backend_init,
 	.destroy = list_destroy,
 	.find_free_run = list_find_free_run,
 	.mark_reserved = list_mark_reserved,

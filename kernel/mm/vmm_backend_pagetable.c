@@ -2,7 +2,7 @@
  * VMM bookkeeping kept in the page-table entries themselves: no structure besides the tables the
  * CPU needs anyway (plus tables created for reservations nobody has mapped yet).
  *
- * Encoding (bit positions from kernel/arch/amd64/pte.h; "sw" = software field, bits 52..62):
+ * Encoding (bit positions from <machine/pte.h>; "sw" = software field, bits 52..62):
  *
  * Level-0 entry (one 4 KiB page), present or not:
  *   63  62 .. 55  54  53  52  51 ........... 12  11..9   8 ...... 0
@@ -100,7 +100,7 @@
  * backend_work counts entries read: by searches, marks, clears, queries and summary upkeep.
  */
 #include "vmm.h"
-#include "kernel/arch/amd64/pte.h"
+#include <machine/pte.h>
 
 #define RES_RESERVED PTE_SW_BIT(0)
 #define RES_START PTE_SW_BIT(1)

@@ -10,8 +10,6 @@
 #define RECORD_HEADER_BYTES ((uint32_t)sizeof(struct trace_record_header))
 #define LOSS_RECORD_BYTES (RECORD_HEADER_BYTES + (uint32_t)sizeof(struct trace_payload_loss))
 
-STATIC_ASSERT(TRACE_LOSS_RING_FULL == 0 && TRACE_LOSS_NO_DEVICE == 1 && TRACE_LOSS_RECURSION == 2,
-	      "loss reasons index tracer.lost[]");
 STATIC_ASSERT(RECORD_HEADER_BYTES + sizeof(struct trace_payload_trace_end) +
 			      TRACE_EVENT_ID_LIMIT * sizeof(struct trace_item_trace_end) <=
 		      TRACE_RECORD_MAX,
@@ -101,7 +99,7 @@ static bool open_next(struct tracer *t, uint8_t *loss_reason)
 			*loss_reason = TRACE_LOSS_NO_DEVICE;
 			return false;
 		}
-		/* A waiting reclaim that returns nothing means a dead device: drop, don't hang. */
+		/* A waiting reclaim returns nothing only for a device that failed: drop, don't hang. */
 		if (!reclaim(t, t->policy == TRACE_POLICY_LOSSLESS)) {
 			*loss_reason = TRACE_LOSS_RING_FULL;
 			return false;

@@ -52,7 +52,8 @@ struct trace_sink {
 	void (*submit)(void *ctx, const void *data, uint32_t len);
 	/*
 	 * Returns how many submitted buffers the device finished since the last call (they finish in
-	 * submission order). With wait, polls until at least one finishes, unless none is queued.
+	 * submission order). With wait, polls until at least one finishes, unless none is queued;
+	 * 0 then means the device failed, and the tracer drops (and counts) instead of hanging.
 	 */
 	uint32_t (*reclaim)(void *ctx, bool wait);
 	void *ctx;
@@ -60,7 +61,8 @@ struct trace_sink {
 
 enum trace_policy { TRACE_POLICY_LOSSLESS, TRACE_POLICY_DROP };
 
-#define TRACE_LOSS_REASONS 3
+/* tracer.lost[] is indexed by the `loss_reason` values of trace/events.def. */
+#define TRACE_LOSS_REASONS TRACE_VALUE_LIMIT(trace_loss_reason)
 #define TRACE_SUBBUFS_MAX 64
 
 /* The array (or oversized string) record being assembled between begin and end. */

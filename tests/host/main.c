@@ -32,5 +32,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s [test-name-prefix]\n", argv[0]);
 		return 2;
 	}
-	return testing_run_all("", argc == 2 ? argv[1] : NULL) ? 1 : 0;
+	const char *filter = argc == 2 ? argv[1] : NULL;
+	if (!testing_count(filter)) { /* zero tests run must not look like a pass */
+		fprintf(stderr, "%s: no test name starts with '%s'; the tests are:\n", argv[0], filter);
+		testing_list("  ");
+		return 1;
+	}
+	return testing_run_all("", filter) ? 1 : 0;
 }

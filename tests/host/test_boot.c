@@ -1,10 +1,14 @@
-/* Host tests of boot-protocol parsing: multiboot2 information (good and malformed) and the cmdline. */
+/*
+ * Host tests of boot-protocol parsing: multiboot2 information (good and malformed), the cmdline
+ * words, and the kernel options they become (kernel/core/options.c).
+ */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "kernel/boot/cmdline.h"
 #include "kernel/boot/multiboot2.h"
+#include "kernel/core/options.h"
 #include "kernel/lib/testing.h"
 
 static unsigned warnings_seen;
@@ -220,4 +224,101 @@ TEST(boot_cmdline_parses_numbers_strictly)
 	EXPECT_FALSE(cmdline_parse_u64("0x", &v));
 	EXPECT_FALSE(cmdline_parse_u64("12a", &v));
 	EXPECT_FALSE(cmdline_parse_u64("-1", &v));
+}
+
+/* A command line one byte too long for the kernel's buffer is flagged as cut; one that fits is not. */
+TEST(boot_multiboot2_flags_a_command_line_that_did_not_fit)
+{
+	static char line[BOOT_CMDLINE_MAX + 1];
+	struct mbi_builder b;
+	struct boot_info bi;
+	for (unsigned len = BOOT_CMDLINE_MAX - 1; len <= BOOT_CMDLINE_MAX; len++) {
+		memset(line, 'x', len);
+		line[len] = '\0';
+		mbi_begin(&b);
+		mbi_tag(&b, 1, line, len + 1);
+		mbi_end(&b);
+		ASSERT_TRUE(multiboot2_parse(b.buf, b.len, 0, &bi, count_warning) == NULL);
+		EXPECT_EQ(bi.cmdline_cut, len > BOOT_CMDLINE_MAX - 1);
+		EXPECT_EQ(strlen(bi.cmdline), BOOT_CMDLINE_MAX - 1);
+	}
+}
+
+static char problems[4096];
+static void collect_problem(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	size_t used = strlen(problems);
+	vsnprintf(problems + used, sizeof(problems) - used, fmt, ap);
+	va_end(ap);
+}
+
+static struct kernel_options parse(const char *cmdline)
+{
+	struct kernel_options o;
+	problems[0] = '\0';
+	options_parse(&o, cmdline, collect_problem);
+	return o;
+}
+
+/* Two values for one key: which was meant is unknowable, so the second is refused, not taken. */
+TEST(boot_options_refuse_a_key_given_twice)
+{
+	struct kernel_options o = parse("vmm=list vmm=pagetable");
+	EXPECT_EQ(o.errors, 1);
+	EXPECT_TRUE(strstr(problems, "option 'vmm' given more than once") != NULL);
+	o = parse("test test=vmm");
+	EXPECT_EQ(o.errors, 1);
+	o = parse("vmm=list trace=drop seed=5 test fault=none scenario=none");
+	EXPECT_EQ(o.errors, 0);
+	EXPECT_STREQ(problems, "");
+}
+
+/* `none` and `all`, which the options line prints, are accepted and mean the defaults / every test. */
+TEST(boot_options_accept_what_the_options_line_prints)
+{
+	struct kernel_options o = parse("fault=none scenario=none test=all");
+	EXPECT_EQ(o.errors, 0);
+	EXPECT_EQ(o.fault, FAULT_TEST_NONE);
+	EXPECT_STREQ(o.scenario, "");
+	EXPECT_TRUE(o.run_tests);
+	EXPECT_STREQ(o.test_filter, "");
+	o = parse("test=vmm_");
+	EXPECT_TRUE(o.run_tests);
+	EXPECT_STREQ(o.test_filter, "vmm_");
+	o = parse("test=");
+	EXPECT_EQ(o.errors, 1);
+	EXPECT_TRUE(strstr(problems, "option 'test=' not understood") != NULL);
+	o = parse("fault=nothing");
+	EXPECT_EQ(o.errors, 1);
+}
+
+/* The options line is itself a command line meaning the same configuration. */
+TEST(boot_options_line_parses_back_to_the_same_options)
+{
+	static const char *const lines[] = {
+		"",
+		"test",
+		"test=arch_ vmm=list trace=drop seed=0x20",
+		"trace=off fault=hang seed=18446744073709551615",
+		"fault=write vmm=pagetable trace=on",
+	};
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		struct kernel_options first = parse(lines[i]);
+		ASSERT_EQ(first.errors, 0);
+		char described[512], again[512];
+		options_describe(&first, described, sizeof(described));
+		struct kernel_options second = parse(described);
+		EXPECT_EQ(second.errors, 0);
+		EXPECT_EQ(second.run_tests, first.run_tests);
+		EXPECT_STREQ(second.test_filter, first.test_filter);
+		EXPECT_EQ(second.vmm, first.vmm);
+		EXPECT_EQ(second.trace, first.trace);
+		EXPECT_EQ(second.fault, first.fault);
+		EXPECT_STREQ(second.scenario, first.scenario);
+		EXPECT_EQ(second.seed, first.seed);
+		options_describe(&second, again, sizeof(again));
+		EXPECT_STREQ(again, described);
+	}
 }

@@ -13,9 +13,11 @@ TEST(kmalloc_serves_every_size_from_bytes_to_megabytes)
 	test_source_init(&ts, 8192);
 	struct vmm_context kernel;
 	ASSERT_EQ(test_kernel_context(&kernel, &ts, VMM_BACKEND_PAGETABLE), VM_OK);
+	struct slab_arena slabs;
+	test_slab_arena(&slabs, &kernel);
 	uint64_t baseline = ts.pages_out;
 	struct kmalloc_heap heap;
-	ASSERT_EQ(kmalloc_init(&heap, &kernel), VM_OK);
+	ASSERT_EQ(kmalloc_init(&heap, &(struct kmalloc_config){ &slabs, VMM_KREGION_HEAP }), VM_OK);
 	void *p[ARRAY_SIZE(sizes)];
 	for (unsigned i = 0; i < ARRAY_SIZE(sizes); i++) {
 		p[i] = kmalloc(&heap, sizes[i]);
@@ -48,10 +50,17 @@ TEST(kmalloc_detects_double_free_and_foreign_pointers)
 	test_source_init(&ts, 4096);
 	struct vmm_context kernel;
 	ASSERT_EQ(test_kernel_context(&kernel, &ts, VMM_BACKEND_LIST), VM_OK);
+	struct slab_arena slabs;
+	test_slab_arena(&slabs, &kernel);
 	struct kmalloc_heap heap;
-	ASSERT_EQ(kmalloc_init(&heap, &kernel), VM_OK);
+	ASSERT_EQ(kmalloc_init(&heap, &(struct kmalloc_config){ &slabs, VMM_KREGION_SLAB }),
+		  VM_ERR_INVALID); /* large allocations cannot share the slab region */
+	ASSERT_EQ(kmalloc_init(&heap, &(struct kmalloc_config){ &slabs, VMM_KREGION_HEAP }), VM_OK);
 	char *small = kmalloc(&heap, 48), *other = kmalloc(&heap, 48), *large = kmalloc(&heap, 20000);
 	ASSERT_TRUE(small && other && large);
+	/* One slab page (tagged slab) and five heap pages (tagged heap): a trace can tell them apart. */
+	EXPECT_EQ(ts.allocated_by_owner[MM_OWNER_SLAB], 1);
+	EXPECT_EQ(ts.allocated_by_owner[MM_OWNER_HEAP], 5);
 	EXPECT_EQ(kfree(&heap, small), VM_OK);
 	EXPECT_EQ(kfree(&heap, small), VM_ERR_DOUBLE_FREE);
 	EXPECT_EQ(kfree(&heap, other + 4), VM_ERR_FOREIGN_POINTER);
@@ -74,10 +83,12 @@ TEST(kmalloc_out_of_memory_returns_null_without_leaks)
 	test_source_init(&ts, 4096);
 	struct vmm_context kernel;
 	ASSERT_EQ(test_kernel_context(&kernel, &ts, VMM_BACKEND_PAGETABLE), VM_OK);
+	struct slab_arena slabs;
+	test_slab_arena(&slabs, &kernel);
 	uint64_t baseline = ts.pages_out;
 	for (uint64_t allowed = 0; allowed < 12; allowed++) {
 		struct kmalloc_heap heap;
-		ASSERT_EQ(kmalloc_init(&heap, &kernel), VM_OK);
+		ASSERT_EQ(kmalloc_init(&heap, &(struct kmalloc_config){ &slabs, VMM_KREGION_HEAP }), VM_OK);
 		ts.fail_after = ts.allocations + allowed;
 		void *a = kmalloc(&heap, 16), *b = kmalloc(&heap, 9000), *c = kmalloc(&heap, 1000);
 		ts.fail_after = 0;

@@ -1,5 +1,5 @@
 /* Host tests of kernel/mm/pagetable.c: mapping rules, invalidation, table lifetime, rollback. */
-#include "kernel/arch/amd64/pte.h"
+#include <machine/pte.h>
 #include "kernel/lib/testing.h"
 #include "tests/host/host_env.h"
 #include "tests/host/vmm_test_support.h"

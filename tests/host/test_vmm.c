@@ -1,5 +1,5 @@
 /* Host tests of kernel/mm/vmm.c and both bookkeeping backends, rule by rule. */
-#include "kernel/arch/amd64/pte.h"
+#include <machine/pte.h>
 #include "kernel/arch/amd64/vm.h"
 #include "kernel/lib/testing.h"
 #include "tests/host/host_env.h"
@@ -7,9 +7,9 @@
 
 /* Small regions: a heap, one crossing a 1 GiB boundary, one crossing a 512 GiB boundary. */
 static const struct vmm_region small_regions[] = {
-	{ "heap", 0x400000, 2048 },
-	{ "cross-1g", 0x3FF00000, 4096 },
-	{ "cross-512g", 0x7F80000000, 1ull << 20 },
+	{ "heap", 0x400000, 2048, MM_OWNER_USER },
+	{ "cross-1g", 0x3FF00000, 4096, MM_OWNER_USER },
+	{ "cross-512g", 0x7F80000000, 1ull << 20, MM_OWNER_USER },
 };
 
 struct vmm_fixture {
@@ -47,12 +47,12 @@ static void run_on_both_backends(backend_test body)
 	for (unsigned i = 0; i < ARRAY_SIZE(backends); i++) {
 		struct vmm_fixture f;
 		if (!fixture_init(&f, backends[i], 8192)) {
-			testing_fail(__FILE__, __LINE__, "fixture for %s", vmm_backend_name(backends[i]));
+			testing_fail(__FILE__, __LINE__, "fixture for %s", vmm_backend_kind_name(backends[i]));
 			return;
 		}
 		body(&f);
 		if (testing_current_failed())
-			testing_note("backend %s", vmm_backend_name(backends[i]));
+			testing_note("backend %s", vmm_backend_kind_name(backends[i]));
 		fixture_fini(&f);
 	}
 }
@@ -396,4 +396,93 @@ static void brk_undo_body(struct vmm_fixture *f)
 TEST(vmm_brk_growth_undo_survives_a_failing_page_source)
 {
 	run_on_both_backends(brk_undo_body);
+}
+
+/*
+ * A family of contexts lives in its kernel context: every live context is visited (far more than
+ * the old 64-slot table held), in creation order, with trace ids 0, 1, 2...; a second family
+ * starts again at 0 whatever ran before.
+ */
+struct visit_log {
+	unsigned count;
+	bool in_order;
+	uint16_t last_id;
+};
+
+static void log_visit(void *cookie, struct vmm_context *ctx)
+{
+	struct visit_log *log = cookie;
+	if (log->count > 0 && ctx->pt.trace_context != log->last_id + 1)
+		log->in_order = false;
+	log->last_id = ctx->pt.trace_context;
+	log->count++;
+}
+
+TEST(vmm_family_tracks_every_context_with_its_own_trace_ids)
+{
+	enum { USERS = 100 };
+	struct test_source ts;
+	test_source_init(&ts, 4096);
+	static struct vmm_context users[USERS];
+	struct vmm_context kernel, other_kernel;
+	ASSERT_EQ(test_kernel_context(&kernel, &ts, VMM_BACKEND_LIST), VM_OK);
+	EXPECT_EQ(kernel.pt.trace_context, 0);
+	for (unsigned i = 0; i < USERS; i++)
+		ASSERT_EQ(test_user_context(&users[i], &kernel, &ts, VMM_BACKEND_LIST, NULL, 0), VM_OK);
+	struct visit_log log = { .in_order = true };
+	vmm_for_each_context(&kernel, log_visit, &log);
+	EXPECT_EQ(log.count, USERS + 1);
+	EXPECT_TRUE(log.in_order);
+	EXPECT_EQ(users[USERS - 1].pt.trace_context, USERS);
+
+	ASSERT_EQ(test_kernel_context(&other_kernel, &ts, VMM_BACKEND_PAGETABLE), VM_OK);
+	EXPECT_EQ(other_kernel.pt.trace_context, 0);
+	struct vmm_context other_user;
+	ASSERT_EQ(test_user_context(&other_user, &other_kernel, &ts, VMM_BACKEND_PAGETABLE, NULL, 0),
+		  VM_OK);
+	EXPECT_EQ(other_user.pt.trace_context, 1);
+	/* A user context without regions of its own gets its kernel context's user layout. */
+	EXPECT_TRUE(other_user.regions == host_user_regions);
+
+	vmm_context_destroy(&users[50]);
+	log = (struct visit_log){ .in_order = true };
+	vmm_for_each_context(&kernel, log_visit, &log);
+	EXPECT_EQ(log.count, USERS);
+	EXPECT_FALSE(log.in_order); /* id 51 follows 49 */
+
+	vmm_context_destroy(&other_user);
+	vmm_context_destroy(&other_kernel);
+	for (unsigned i = 0; i < USERS; i++)
+		if (i != 50)
+			vmm_context_destroy(&users[i]);
+	vmm_context_destroy(&kernel);
+	EXPECT_EQ(ts.pages_out, 0);
+	test_source_fini(&ts);
+}
+
+/* A context needs a region table; a kernel context's user layout is checked like its own. */
+TEST(vmm_context_create_refuses_missing_or_bad_region_tables)
+{
+	struct test_source ts;
+	test_source_init(&ts, 1024);
+	struct vmm_context kernel;
+	struct vmm_config config = { .kind = VMM_CONTEXT_KERNEL, .backend = VMM_BACKEND_LIST,
+				     .source = &ts.source, .brk_region = VMM_NO_REGION,
+				     .shm_region = VMM_NO_REGION };
+	EXPECT_EQ(vmm_context_create(&kernel, &config), VM_ERR_INVALID);
+	config.regions = host_kernel_regions;
+	config.region_count = HOST_KERNEL_REGION_COUNT;
+	config.user_regions = host_kernel_regions; /* upper-half regions cannot be a user layout */
+	config.user_region_count = HOST_KERNEL_REGION_COUNT;
+	EXPECT_EQ(vmm_context_create(&kernel, &config), VM_ERR_INVALID);
+	/* Every region names the owner of its pages: no NONE, nothing out of range. */
+	static const struct vmm_region bad_owner[] = { { "none", 0x400000, 16, MM_OWNER_NONE },
+						       { "huge", 0x800000, 16, MM_OWNER_COUNT } };
+	for (unsigned i = 0; i < ARRAY_SIZE(bad_owner); i++) {
+		config.user_regions = &bad_owner[i];
+		config.user_region_count = 1;
+		EXPECT_EQ(vmm_context_create(&kernel, &config), VM_ERR_INVALID);
+	}
+	EXPECT_EQ(ts.pages_out, 0);
+	test_source_fini(&ts);
 }

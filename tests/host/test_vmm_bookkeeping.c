@@ -9,8 +9,8 @@
 
 /* 24 leaf tables crossing a 1 GiB boundary, and a window crossing a 512 GiB one. */
 static const struct vmm_region book_regions[] = {
-	{ "tables", 0x3FE00000, 24 * 512 },
-	{ "cross-512g", 0x7FFFE00000, 1ull << 16 },
+	{ "tables", 0x3FE00000, 24 * 512, MM_OWNER_USER },
+	{ "cross-512g", 0x7FFFE00000, 1ull << 16, MM_OWNER_USER },
 };
 
 #define DATA_PA 0x100000000ull /* borrowed, never touched */
@@ -88,7 +88,7 @@ static void churn_body(enum vmm_backend_kind backend, uint64_t *rng)
 		}
 		if (step % 500 == 0 && b.user.backend->self_check(&b.user) != 0) {
 			testing_fail(__FILE__, __LINE__, "%s: derived state wrong after step %u",
-				     vmm_backend_name(backend), step);
+				     vmm_backend_kind_name(backend), step);
 			break;
 		}
 	}
@@ -168,7 +168,7 @@ TEST(vmm_bookkeeping_failed_allocations_leave_derived_state_exact)
 /* Work of one reserve(4)+release pair with `mapped` pages mapped in 16-page reservations. */
 static uint64_t pair_work(enum vmm_backend_kind backend, uint64_t mapped)
 {
-	static const struct vmm_region big[] = { { "big", 0x100000000000ull, 1ull << 24 } };
+	static const struct vmm_region big[] = { { "big", 0x100000000000ull, 1ull << 24, MM_OWNER_USER } };
 	struct book b;
 	uint64_t addr = 0, work = UINT64_MAX;
 	EXPECT_TRUE(book_init(&b, backend, big, ARRAY_SIZE(big)));

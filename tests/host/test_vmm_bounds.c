@@ -26,7 +26,7 @@ static void pattern_body(const struct vmm_pattern *pattern, enum vmm_backend_kin
 	EXPECT_TRUE(stats.mapped_pages >= PACKED_PAGES);
 	EXPECT_EQ(user.backend->self_check(&user), 0);
 	testing_note("%s %s: %llu ops, worst work %llu (bound %llu)", pattern->name,
-		     vmm_backend_name(backend), (unsigned long long)stats.ops,
+		     vmm_backend_kind_name(backend), (unsigned long long)stats.ops,
 		     (unsigned long long)stats.worst_work, (unsigned long long)stats.worst_bound);
 	vmm_context_destroy(&user);
 	vmm_context_destroy(&kernel);

@@ -13,9 +13,9 @@
 #define CONTEXTS 2
 
 static const struct vmm_region diff_regions[] = {
-	{ "heap", 0x400000, 1024 },
-	{ "cross-1g", 0x3FFC0000, 2048 },
-	{ "cross-512g", 0x7FFFE00000, 1ull << 18 },
+	{ "heap", 0x400000, 1024, MM_OWNER_USER },
+	{ "cross-1g", 0x3FFC0000, 2048, MM_OWNER_USER },
+	{ "cross-512g", 0x7FFFE00000, 1ull << 18, MM_OWNER_USER },
 };
 
 struct reservation {

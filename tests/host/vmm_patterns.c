@@ -2,10 +2,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "kernel/arch/amd64/pte.h"
+#include <machine/pte.h>
 #include "tests/host/vmm_patterns.h"
 
-const struct vmm_region vmm_pattern_region = { "patterns", 1ull << 40, 1ull << 28 };
+const struct vmm_region vmm_pattern_region = { "patterns", 1ull << 40, 1ull << 28, MM_OWNER_USER };
 
 #define REGION 0
 #define DATA_PA 0x100000000ull /* borrowed, never touched */

@@ -33,7 +33,6 @@ static bool run_free(const struct test_source *ts, uint64_t first, uint64_t coun
 static paddr_t test_alloc(void *cookie, uint64_t pages, uint64_t align_pages, enum mm_owner owner)
 {
 	struct test_source *ts = cookie;
-	(void)owner;
 	if (ts->fail_after && ts->allocations >= ts->fail_after)
 		return PAGE_SOURCE_FAILED;
 	uint64_t i = ts->search_hint;
@@ -47,6 +46,7 @@ static paddr_t test_alloc(void *cookie, uint64_t pages, uint64_t align_pages, en
 			ts->search_hint = i + 1;
 		ts->pages_out += pages;
 		ts->allocations++;
+		ts->allocated_by_owner[owner] += pages;
 		paddr_t pa = TEST_ARENA_PHYS_BASE + i * PAGE_SIZE;
 		memset(phys_to_virt(pa), 0xA5, pages * PAGE_SIZE);
 		return pa;
@@ -96,6 +96,10 @@ enum vm_status test_kernel_context(struct vmm_context *ctx, struct test_source *
 		.kind = VMM_CONTEXT_KERNEL,
 		.backend = backend,
 		.source = &ts->source,
+		.regions = host_kernel_regions,
+		.region_count = HOST_KERNEL_REGION_COUNT,
+		.user_regions = host_user_regions,
+		.user_region_count = HOST_USER_REGION_COUNT,
 		.brk_region = VMM_NO_REGION,
 		.shm_region = VMM_NO_REGION,
 	};
@@ -117,6 +121,15 @@ enum vm_status test_user_context(struct vmm_context *ctx, struct vmm_context *ke
 		.kernel = kernel,
 	};
 	return vmm_context_create(ctx, &config);
+}
+
+void test_slab_arena(struct slab_arena *arena, struct vmm_context *kernel)
+{
+	enum vm_status st = slab_arena_init(arena, kernel, VMM_KREGION_SLAB);
+	if (st != VM_OK) {
+		fprintf(stderr, "test_slab_arena: %s\n", vm_status_name(st));
+		abort();
+	}
 }
 
 struct audit {

@@ -7,6 +7,8 @@
 #define PAGESCOPE_TESTS_HOST_VMM_TEST_SUPPORT_H
 
 #include "kernel/mm/vmm.h"
+#include "kernel/mm/slab.h"
+#include "tests/host/host_regions.h"
 
 #define TEST_ARENA_PHYS_BASE 0x40000000ull /* 1 GiB: large-page-aligned physical addresses */
 
@@ -20,19 +22,26 @@ struct test_source {
 	uint64_t pages_out;    /* pages currently handed out */
 	uint64_t allocations;  /* successful calls so far */
 	uint64_t fail_after;   /* allocations allowed before every call fails; 0 = never fail */
+	uint64_t allocated_by_owner[MM_OWNER_COUNT]; /* pages handed out so far, by owner tag */
 };
 
 /* Creates the arena (one at a time) and the source; `pages` of "RAM". */
 void test_source_init(struct test_source *ts, uint64_t pages);
 void test_source_fini(struct test_source *ts);
 
-/* A kernel context over the default kernel regions. */
+/* A kernel context over host_kernel_regions, with host_user_regions as its user layout. */
 enum vm_status test_kernel_context(struct vmm_context *ctx, struct test_source *ts,
 				   enum vmm_backend_kind backend);
-/* A user context over `regions` (NULL: default user regions); brk in region 0, shm in region 1. */
+/*
+ * A user context over `regions` (NULL: the kernel context's user layout, brk in VMM_UREGION_HEAP,
+ * shm in VMM_UREGION_SHM); with a table, brk in region 0, shm in region 1 (if any).
+ */
 enum vm_status test_user_context(struct vmm_context *ctx, struct vmm_context *kernel,
 				 struct test_source *ts, enum vmm_backend_kind backend,
 				 const struct vmm_region *regions, unsigned region_count);
+
+/* A slab arena over the kernel context's VMM_KREGION_SLAB. */
+void test_slab_arena(struct slab_arena *arena, struct vmm_context *kernel);
 
 /*
  * Audits a context: no leaf writable and executable, no kernel-half leaf user-accessible, every

@@ -145,7 +145,7 @@ TEST(exhaustion_vmm_runs_out_of_bookkeeping_and_space_cleanly)
 	EXPECT_EQ(pages_not_in_use(), pages_before);
 	EXPECT_EQ(vmm_bookkeeping_bytes(&kernel_vmm), kernel_bookkeeping);
 	testing_note("%s backend: %llu reservations before its bookkeeping ran out",
-		     vmm_backend_name(kernel_options.vmm), (unsigned long long)reservations);
+		     vmm_backend_kind_name(kernel_options.vmm), (unsigned long long)reservations);
 }
 
 /* brk grows until memory runs out; the failed growth is undone; shrinking returns every page. */

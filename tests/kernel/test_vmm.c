@@ -181,3 +181,39 @@ TEST(vmm_kfree_refuses_double_and_foreign_frees)
 	EXPECT_EQ(kfree(&kernel_heap, keep), VM_OK);
 	EXPECT_EQ(pages_not_in_use(), before);
 }
+
+struct owner_probe {
+	paddr_t pa;
+	enum mm_owner owner;
+};
+
+static bool find_owner(void *cookie, const struct pmm_region_info *region)
+{
+	struct owner_probe *probe = cookie;
+	if (probe->pa >= region->base && probe->pa - region->base < region->pages * PAGE_SIZE) {
+		probe->owner = region->owner;
+		return false;
+	}
+	return true;
+}
+
+/* The pmm's record of a slab page says slab and of a large kmalloc page heap: traces tell them apart. */
+TEST(vmm_slab_pages_are_tagged_slab_and_heap_pages_heap)
+{
+	struct slab_cache cache;
+	ASSERT_EQ(slab_cache_init(&cache, "owner-probe", 512, &kernel_slabs), VM_OK);
+	void *object = slab_alloc(&cache), *large = kmalloc(&kernel_heap, 3 * PAGE_SIZE);
+	ASSERT_TRUE(object && large);
+	struct pt_translation t;
+	ASSERT_EQ(pt_translate(&kernel_vmm.pt, (uint64_t)(uintptr_t)object, &t), VM_OK);
+	struct owner_probe probe = { .pa = t.pa, .owner = MM_OWNER_NONE };
+	pmm_for_each_region(&kernel_pmm, find_owner, &probe);
+	EXPECT_EQ(probe.owner, MM_OWNER_SLAB);
+	ASSERT_EQ(pt_translate(&kernel_vmm.pt, (uint64_t)(uintptr_t)large, &t), VM_OK);
+	probe = (struct owner_probe){ .pa = t.pa, .owner = MM_OWNER_NONE };
+	pmm_for_each_region(&kernel_pmm, find_owner, &probe);
+	EXPECT_EQ(probe.owner, MM_OWNER_HEAP);
+	EXPECT_EQ(slab_free(&cache, object), VM_OK);
+	EXPECT_EQ(kfree(&kernel_heap, large), VM_OK);
+	EXPECT_EQ(slab_cache_destroy(&cache), 0);
+}

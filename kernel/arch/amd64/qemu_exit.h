@@ -16,6 +16,7 @@
 #define KERNEL_EXIT_FAULT 3       /* an unexpected CPU exception */
 #define KERNEL_EXIT_UNSUPPORTED 4 /* not booted by multiboot2, or the CPU lacks something required */
 #define KERNEL_EXIT_BAD_CONFIG 5  /* the command line had errors and the kernel refused to run */
+#define KERNEL_EXIT_BAD_INPUT 6   /* a scenario refused its input (e.g. a corrupt workload module) */
 
 #ifndef __ASSEMBLY__
 #include "kernel/lib/compiler.h"

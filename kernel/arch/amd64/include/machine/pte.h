@@ -4,6 +4,11 @@
  * neutral protection flags (enum pt_prot) and the named software fields below. Pure C, no asm,
  * so host tests compile it unchanged.
  *
+ * It is the machine layer's one header the arch-free core reads, and the core names no machine to
+ * reach it: code includes <machine/pte.h>, and the build puts the chosen machine's include
+ * directory (kernel/arch/amd64/include) on the include path, for the kernel and the host builds
+ * alike (BSD's <machine/...> convention). scripts/check-layering.sh holds the core to that.
+ *
  * Levels: 0 = page table (4 KiB leaves), 1 = page directory (2 MiB leaves), 2 = PDPT (1 GiB
  * leaves), 3 = PML4 (pointers only). An entry at level L covers 512^L pages.
  *
