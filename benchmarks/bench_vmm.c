@@ -186,6 +186,7 @@ static struct vmm_pattern_stats run_pattern(enum vmm_backend_kind backend, const
 	bench_source_init(&bs);
 	struct vmm_context kernel, user;
 	struct vmm_config kc = { .kind = VMM_CONTEXT_KERNEL, .backend = backend, .source = &bs.source,
+				 .regions = host_kernel_regions, .region_count = HOST_KERNEL_REGION_COUNT,
 				 .brk_region = VMM_NO_REGION, .shm_region = VMM_NO_REGION };
 	check(vmm_context_create(&kernel, &kc), "kernel context");
 	struct vmm_config uc = { .kind = VMM_CONTEXT_USER, .backend = backend, .source = &bs.source,
