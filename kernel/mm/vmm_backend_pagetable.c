@@ -120,14 +120,24 @@ struct summary {
 	bool free_prefix, free_suffix, has_start;
 };
 
-/* What a subtree holds, exactly. */
+/*
+ * What a subtree holds, exactly: free pages at its start and at its end, and the longest free run
+ * that does not reach its end (its longest run is the larger of that and the suffix). Keeping the
+ * inner runs apart from the suffix lets a change inside the free suffix, where reservations are
+ * usually placed, be accounted for without looking at the rest of the table.
+ */
 struct exact {
 	enum summary_kind kind;
 	bool has_start;
-	uint64_t prefix, suffix, longest; /* free pages at its start, at its end; longest free run */
+	uint64_t prefix, suffix, inner;
 };
 
-enum exact_field { EXACT_PREFIX, EXACT_SUFFIX, EXACT_LONGEST, EXACT_FIELDS };
+enum exact_field { EXACT_PREFIX, EXACT_SUFFIX, EXACT_INNER, EXACT_FIELDS };
+
+static uint64_t longest_of(const struct exact *x)
+{
+	return MAX(x->inner, x->suffix);
+}
 
 static uint64_t *child_table(pte_t e)
 {
@@ -249,8 +259,11 @@ static struct exact measure_leaves(struct vmm_context *ctx, const uint64_t *tabl
 	ctx->backend_work += PT_ENTRIES;
 	enum summary_kind kind = !(any & RES_RESERVED) ? SUMMARY_ALL_FREE :
 				 (all & RES_RESERVED) ? SUMMARY_FULL : SUMMARY_MIXED;
-	return (struct exact){ kind, (any & RES_START) != 0, run_at_start(free), run_at_end(free),
-			       longest_run(free) };
+	uint64_t prefix = run_at_start(free), suffix = run_at_end(free);
+	/* The inner runs: the bitmap without its free suffix. */
+	for (uint64_t page = PT_ENTRIES - suffix; page < PT_ENTRIES; page++)
+		free[page / WORD_BITS] &= ~(1ull << (page % WORD_BITS));
+	return (struct exact){ kind, (any & RES_START) != 0, prefix, suffix, longest_run(free) };
 }
 
 /*
@@ -293,7 +306,7 @@ static struct exact measure_from(struct vmm_context *ctx, const uint64_t *table,
 		in_prefix = false;
 		if (kind == SUMMARY_FULL) {
 			full_children++;
-			t.longest = MAX(t.longest, run);
+			t.inner = MAX(t.inner, run);
 			run = 0;
 			continue;
 		}
@@ -303,13 +316,12 @@ static struct exact measure_from(struct vmm_context *ctx, const uint64_t *table,
 					  exact_read(&work, child, level - 1, EXACT_PREFIX) : 0;
 		t.prefix += prefix_reaches ? prefix : 0;
 		unsigned bucket = (bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK;
-		if (((uint64_t)1 << bucket) > t.longest) /* 2^bucket bounds its longest run */
-			t.longest = MAX(t.longest, exact_read(&work, child, level - 1, EXACT_LONGEST));
-		t.longest = MAX(t.longest, run + prefix);
+		if (((uint64_t)1 << bucket) > t.inner) /* 2^bucket bounds its longest run */
+			t.inner = MAX(t.inner, exact_read(&work, child, level - 1, EXACT_INNER));
+		t.inner = MAX(t.inner, run + prefix);
 		run = (bits & SUM_FREE_SUFFIX) ? exact_read(&work, child, level - 1, EXACT_SUFFIX) : 0;
 	}
 	ctx->backend_work += work;
-	t.longest = MAX(t.longest, run);
 	t.suffix = run;
 	if (free_children == PT_ENTRIES)
 		t.kind = SUMMARY_ALL_FREE;
@@ -330,14 +342,14 @@ static struct exact entry_exact(struct vmm_context *ctx, pte_t e, unsigned level
 	uint64_t span = PT_SPAN_PAGES(level);
 	struct summary c = entry_summary(e, level);
 	if (c.kind == SUMMARY_ALL_FREE)
-		return (struct exact){ SUMMARY_ALL_FREE, false, span, span, span };
+		return (struct exact){ SUMMARY_ALL_FREE, false, span, span, 0 };
 	if (c.kind == SUMMARY_FULL)
 		return (struct exact){ SUMMARY_FULL, c.has_start, 0, 0, 0 };
 	const uint64_t *child = child_table(e);
 	uint64_t *work = &ctx->backend_work;
 	return (struct exact){ SUMMARY_MIXED, c.has_start, exact_read(work, child, level - 1, EXACT_PREFIX),
 			       exact_read(work, child, level - 1, EXACT_SUFFIX),
-			       exact_read(work, child, level - 1, EXACT_LONGEST) };
+			       exact_read(work, child, level - 1, EXACT_INNER) };
 }
 
 static pte_t summary_bits(const struct exact *t)
@@ -345,7 +357,7 @@ static pte_t summary_bits(const struct exact *t)
 	unsigned bits = (unsigned)t->kind | (t->prefix ? SUM_FREE_PREFIX : 0) |
 			(t->suffix ? SUM_FREE_SUFFIX : 0) | (t->has_start ? SUM_HAS_START : 0);
 	if (t->kind == SUMMARY_MIXED)
-		bits |= ceil_log2(t->longest) << SUM_MAXRUN_SHIFT;
+		bits |= ceil_log2(longest_of(t)) << SUM_MAXRUN_SHIFT;
 	return (pte_t)bits << PTE_SW_FIELD_SHIFT;
 }
 
@@ -410,12 +422,16 @@ static struct neighbours free_neighbours(struct vmm_context *ctx, const uint64_t
 	return n;
 }
 
-/* The longest free run that touches entries covering x (`span` pages), between neighbours n. */
-static uint64_t run_through(const struct exact *x, const struct neighbours *n, uint64_t span)
+/*
+ * The longest free run through changed entries covering x (`changed` pages), between neighbours
+ * n, that does not reach the table's end (a run that does is the table's suffix).
+ */
+static uint64_t inner_through(const struct exact *x, const struct neighbours *n, uint64_t changed)
 {
 	if (x->kind == SUMMARY_ALL_FREE)
-		return n->before + span + n->after;
-	return MAX(n->before + x->prefix, MAX(x->longest, x->suffix + n->after));
+		return n->to_end ? 0 : n->before + changed + n->after;
+	uint64_t inner = MAX(n->before + x->prefix, x->inner);
+	return n->to_end ? inner : MAX(inner, x->suffix + n->after);
 }
 
 /* Any reservation start in the table outside entries [first, last]. */
@@ -446,54 +462,34 @@ static struct exact derive(struct vmm_context *ctx, const uint64_t *table, unsig
 	uint64_t changed_first = ch->first * span, changed_end = (ch->last + 1) * span;
 	uint64_t changed = changed_end - changed_first;
 	struct exact old = entry_exact(ctx, pointer, level + 1);
-	bool marked = ch->direction == CHANGE_MARKED;
 	uint64_t suffix_start = table_span - old.suffix;
-	/* A mark inside a free prefix or suffix that is a longest run cuts it: no need to look. */
-	bool cut_longest = marked && ((old.suffix == old.longest && changed_end > suffix_start) ||
-				      (old.prefix == old.longest && changed_first < old.prefix));
 	unsigned hint = pte_hint_read(table);
+	bool has_start = ch->after.has_start ||
+			 (old.has_start && (!ch->before.has_start ||
+					    start_elsewhere(ctx, table, level, ch->first, ch->last)));
+	struct neighbours n;
 	if (hint >= ch->first && suffix_start <= changed_end) {
 		/* The frontier: full before the change, free after it; the change decides the rest. */
-		bool all_free = ch->after.kind == SUMMARY_ALL_FREE;
-		uint64_t right = (all_free ? changed : ch->after.suffix) + table_span - changed_end;
-		uint64_t prefix = ch->first > 0 ? 0 : all_free ? right : ch->after.prefix;
-		uint64_t longest = MAX(ch->after.longest, right);
-		bool has_start = ch->after.has_start ||
-				 (old.has_start && (!ch->before.has_start ||
-						    start_elsewhere(ctx, table, level, ch->first, ch->last)));
-		return (struct exact){ prefix == table_span ? SUMMARY_ALL_FREE :
-				       longest == 0	     ? SUMMARY_FULL :
-								SUMMARY_MIXED,
-				       has_start, prefix, right, longest };
-	}
-	if (cut_longest && old.suffix == old.longest && changed_first >= suffix_start &&
-	    hint * span >= suffix_start) {
-		/* The suffix was the only free run (all before it is full): its two pieces remain. */
-		uint64_t left = changed_first - suffix_start + ch->after.prefix;
-		uint64_t right = ch->after.suffix + table_span - changed_end;
-		uint64_t longest = MAX(MAX(left, right), ch->after.longest);
-		return (struct exact){ longest ? SUMMARY_MIXED : SUMMARY_FULL,
-				       old.has_start || ch->after.has_start,
-				       suffix_start == 0 ? left : old.prefix, right, longest };
-	}
-	struct neighbours n = { 0 };
-	uint64_t longest = old.longest;
-	if (!cut_longest) {
+		n = (struct neighbours){ 0, table_span - changed_end, ch->first == 0, true };
+	} else if (suffix_start <= changed_first) {
+		/* Inside the free suffix: the neighbours are free up to its start and to the end. */
+		n = (struct neighbours){ changed_first - suffix_start, table_span - changed_end,
+					 suffix_start == 0, true };
+	} else {
 		n = free_neighbours(ctx, table, level, ch->first, ch->last);
-		uint64_t through_before = run_through(&ch->before, &n, changed);
-		uint64_t through_after = run_through(&ch->after, &n, changed);
-		if (!marked)
-			longest = MAX(old.longest, through_after);
-		else
-			cut_longest = through_before >= old.longest && through_after != old.longest;
 	}
-	if (cut_longest) {
-		if (level == 0)
-			return measure_leaves(ctx, table);
+	uint64_t inner_before = inner_through(&ch->before, &n, changed);
+	uint64_t inner_after = inner_through(&ch->after, &n, changed);
+	bool frontier = hint >= ch->first && suffix_start <= changed_end;
+	if (!frontier && inner_before >= old.inner && inner_after < old.inner) {
+		/* A longest inner run went through the change and shrank: measure. */
+		if (ch->direction == CHANGE_CLEARED || level == 0)
+			return measure(ctx, table, level);
 		struct exact t = measure_from(ctx, table, level, hint);
-		t.has_start = old.has_start || ch->after.has_start;
+		t.has_start = has_start;
 		return t;
 	}
+	uint64_t inner = frontier ? inner_after : MAX(old.inner, inner_after);
 	uint64_t prefix = old.prefix, suffix = old.suffix;
 	if (n.to_start)
 		prefix = changed_first + (ch->after.kind == SUMMARY_ALL_FREE ? changed + n.after :
@@ -501,12 +497,10 @@ static struct exact derive(struct vmm_context *ctx, const uint64_t *table, unsig
 	if (n.to_end)
 		suffix = table_span - changed_end +
 			 (ch->after.kind == SUMMARY_ALL_FREE ? changed + n.before : ch->after.suffix);
-	bool has_start = ch->after.has_start ||
-			 (old.has_start && (!ch->before.has_start ||
-					    start_elsewhere(ctx, table, level, ch->first, ch->last)));
-	enum summary_kind kind = prefix == table_span ? SUMMARY_ALL_FREE :
-				 longest == 0 ? SUMMARY_FULL : SUMMARY_MIXED;
-	return (struct exact){ kind, has_start, prefix, suffix, longest };
+	enum summary_kind kind = prefix == table_span		? SUMMARY_ALL_FREE :
+				 MAX(inner, suffix) == 0 ? SUMMARY_FULL :
+							   SUMMARY_MIXED;
+	return (struct exact){ kind, has_start, prefix, suffix, inner };
 }
 
 /*
@@ -520,7 +514,7 @@ static pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned 
 	struct exact t = ch && ch->count == 1 ? derive(ctx, table, level, pointer, ch) :
 						measure(ctx, table, level);
 	if (t.kind == SUMMARY_MIXED) {
-		const uint64_t values[EXACT_FIELDS] = { t.prefix, t.suffix, t.longest };
+		const uint64_t values[EXACT_FIELDS] = { t.prefix, t.suffix, t.inner };
 		unsigned entries = exact_value_entries(level);
 		for (unsigned f = 0; f < EXACT_FIELDS; f++)
 			*stripe_changed |= pte_stripe_field_write(
@@ -674,7 +668,7 @@ static bool search_subtree(struct search *s, pte_t e, unsigned level, uint64_t e
 	if (run_end(s))
 		return true;
 	if (((bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK) >= s->short_buckets &&
-	    exact_read(work, child, level - 1, EXACT_LONGEST) >= s->min_pages) {
+	    exact_read(work, child, level - 1, EXACT_INNER) >= s->min_pages) {
 		/* A fit is found inside, or is the free suffix: carried on, it ends at the next entry. */
 		bool found = search_table(s, child, level - 1, ebase, ebase,
 					  ebase + span * PAGE_SIZE - 1);
@@ -795,7 +789,7 @@ static void mark_leaves(struct mark *m, uint64_t *table, uint64_t base, unsigned
 	m->ctx->backend_work += last - first + 1;
 	uint64_t pages = last - first + 1;
 	*ch = (struct table_change){ CHANGE_MARKED, 1, first, last,
-				     { SUMMARY_ALL_FREE, false, pages, pages, pages },
+				     { SUMMARY_ALL_FREE, false, pages, pages, 0 },
 				     { SUMMARY_FULL, start, 0, 0, 0 } };
 }
 
@@ -868,7 +862,7 @@ static void clear_leaves(struct vmm_context *ctx, uint64_t *table, unsigned firs
 	uint64_t pages = last - first + 1;
 	*ch = (struct table_change){ CHANGE_CLEARED, all_reserved ? 1 : 2, first, last,
 				     { SUMMARY_FULL, start, 0, 0, 0 },
-				     { SUMMARY_ALL_FREE, false, pages, pages, pages } };
+				     { SUMMARY_ALL_FREE, false, pages, pages, 0 } };
 }
 
 /* Clears reservation bits in [first, last] below `table`, freeing tables that become empty. */
@@ -1219,7 +1213,7 @@ static void check_summary(pte_t e, unsigned level, uint64_t ebase, const struct 
 	if (t->kind != SUMMARY_MIXED)
 		return;
 	const uint64_t *child = child_table(e);
-	const uint64_t values[EXACT_FIELDS] = { t->prefix, t->suffix, t->longest };
+	const uint64_t values[EXACT_FIELDS] = { t->prefix, t->suffix, t->inner };
 	unsigned entries = exact_value_entries(level - 1);
 	for (unsigned f = 0; f < EXACT_FIELDS; f++) {
 		uint64_t stored = pte_stripe_field_read(child, exact_field_first(level - 1, (enum exact_field)f),
@@ -1243,7 +1237,7 @@ static struct exact recount_entry(pte_t e, unsigned level, uint64_t ebase, unsig
 	uint64_t span = PT_SPAN_PAGES(level);
 	if (e & RES_RESERVED)
 		return (struct exact){ SUMMARY_FULL, (e & RES_START) != 0, 0, 0, 0 };
-	return (struct exact){ SUMMARY_ALL_FREE, false, span, span, span };
+	return (struct exact){ SUMMARY_ALL_FREE, false, span, span, 0 };
 }
 
 /* Entries [first, end) of a table, combined; checks the table's hint on the way. */
@@ -1268,10 +1262,9 @@ static struct exact recount_table(const uint64_t *table, unsigned level, uint64_
 		}
 		t.prefix += in_prefix ? c.prefix : 0;
 		in_prefix = false;
-		t.longest = MAX(t.longest, MAX(run + c.prefix, c.longest));
+		t.inner = MAX(t.inner, MAX(run + c.prefix, c.inner));
 		run = c.suffix;
 	}
-	t.longest = MAX(t.longest, run);
 	t.suffix = run;
 	if (free_children == end - first)
 		t.kind = SUMMARY_ALL_FREE;
