@@ -34,13 +34,15 @@
  *
  *   entry:   0   1   2   3 | 4   5   6 | 7 ........ 7+E-1 | 7+E ...... 7+2E-1 | 7+2E .... 7+3E-1 | ..
  *          +---------------+-----------+------------------+-------------------+------------------+
- *          | used count    | first-free|  free PREFIX     |  free SUFFIX      |  LONGEST free run|
- *          | (pagetable.c) | hint      |  (exact, pages)  |  (exact, pages)   |  (exact, pages)  |
+ *          | used count    | first-free|  free PREFIX     |  free SUFFIX      |  INNER: longest  |
+ *          | (pagetable.c) | hint      |  (exact, pages)  |  (exact, pages)   |  run not ending  |
+ *          |               |           |                  |                   |  at the table end|
  *          +---------------+-----------+------------------+-------------------+------------------+
  *   3 bits per entry, low bits first. A table at level t spans 512^(t+1) pages, so each exact value
  *   takes 9(t+1)+1 bits: E = 4 entries in a table of 4 KiB entries, 7 at level 1, 10 at level 2
- *   (the root has no summary). The exact values are valid while the pointer's kind is "mixed";
- *   for the other kinds they are implied (all free: the span; full: 0) and never read.
+ *   (the root has no summary). The longest free run of the table is max(INNER, SUFFIX). The exact
+ *   values are valid while the pointer's kind is "mixed"; for the other kinds they are implied
+ *   (all free: PREFIX = SUFFIX = the span, INNER = 0; full: 0) and never read.
  *
  * First-free hint, per table (hint stripe, 9 bits): no entry below it has a free page (it is a
  * lower bound on the first entry that is not full; 511 when all are). Every clear lowers it to the
@@ -52,14 +54,14 @@
  * is entered at its hint (the carried run ends there). An all-free or full subtree costs one
  * entry. For a whole mixed subtree (pointer kind 2) the search reads, from the child's summary
  * stripe, at most three exact values: the PREFIX when a run is carried in (carried + PREFIX >= n:
- * found, without entering), the LONGEST when the pointer's maxrun log2 does not already rule a
- * fit out (LONGEST >= n: enter it, and a fit lies wholly inside, so the search ends there), the
- * SUFFIX to carry on. With no run carried, entries that can neither hold nor start a fit are
+ * found, without entering), the INNER when the pointer's maxrun log2 does not already rule a fit
+ * out (INNER >= n: enter it, and a fit lies wholly inside, so the search ends there), the SUFFIX
+ * to carry on (a suffix of n pages or more is found as the carried run). With no run carried, entries that can neither hold nor start a fit are
  * passed on their raw bits. It never enters a whole subtree that cannot hold a fit.
  *
  * Bound, proved: a table is scanned only if it is the root, or lies on the path of the first or
  * of the last page of the searched range (its pointer is clipped, so its summary says nothing
- * about the part searched: at most 2 tables per level), or its LONGEST is >= n (the search ends
+ * about the part searched: at most 2 tables per level), or its INNER is >= n (the search ends
  * inside it: at most 1 per level, since a whole subtree has no clipped entry). A scan of a table
  * at level t reads its hint (1) and at most 512 entries, each plus at most three values of E(t-1)
  * entries. With E = 4, 7, 10 at levels 0, 1, 2:
@@ -74,15 +76,16 @@
  * table at most), and re-summarise every table whose entries changed, bottom-up. When a table
  * saw one change (one entry above level 0, one run of pages at level 0: the usual case), its new
  * summary is derived (derive()) from its old values (3 E(t)) and the change (the entry before and
- * after, 6 E(t-1)): only runs through the change can differ. At the frontier (every entry before
- * the change full, by the hint; every page after it free, by the old SUFFIX) the change alone
- * decides. Otherwise the free entries on each side are counted (at most 512, one exact value at
- * each end): a clear only lengthens runs, so the longest is the old one or the run through the
- * change; a mark only shortens them, so the longest stays when the runs through the change were
- * shorter than it, or one of them keeps its length; a clear that removed a start looks for
- * another (at most 512). When a mark cut the longest run, or a table saw several changes, it is
+ * after, 6 E(t-1)): only runs through the change can differ. Its free neighbours are known without
+ * a look at the frontier (every entry before the change full, by the hint; every page after it
+ * free, by the old SUFFIX) and inside the free suffix; otherwise they are counted (at most 512,
+ * one exact value at each end). Runs that do not touch the change keep their lengths, so the new
+ * INNER is the larger of the old one and the inner run through the change, unless the old INNER
+ * itself ran through the change and shrank; PREFIX and SUFFIX change only when the free run
+ * through the change reaches the table's start or end. A clear that removed a start looks for
+ * another (at most 512). When the longest inner run shrank, or a table saw several changes, it is
  * measured (from its hint after a mark: entries below it are full): its entries and, for each
- * mixed child, the exact values that can change the result (PREFIX when a run reaches it, LONGEST
+ * mixed child, the exact values that can change the result (PREFIX when a run reaches it, INNER
  * when its maxrun log2 could beat the longest so far, SUFFIX when its last page is free), at most
  * 512 x (1 + 3 E(t-1)) entries; then its three values are written (3 E(t)). Per table at level t:
  *     U(t) = 512 (range) + 512 (hint) + 6 E(t-1) + 3 E(t) + 1 024 + 2 E(t-1) (derive)
@@ -447,13 +450,15 @@ static bool start_elsewhere(struct vmm_context *ctx, const uint64_t *table, unsi
 }
 
 /*
- * The new exact summary of `table` (at `level` >= 1, its pointer `pointer` still carries the old
- * summary and its stripe the old values) after one entry changed as `ch` says. Only the runs that
- * touch that entry can change: a clear only lengthens runs, so the longest is the old one or the
- * run through the entry; a mark only shortens them, so the longest stays when the runs through
- * the entry were shorter than it before, or one of them still has its length. When a mark cut
- * the longest run, the table is measured from its first-free hint (every entry below is full, and
- * a mark adds starts, never removes them).
+ * The new exact summary of `table` (at `level`; its pointer `pointer` still carries the old summary
+ * and its stripe the old values) after the one change `ch` describes. Only the runs that touch the
+ * change can differ: the others keep their lengths, so the new INNER is the larger of the old one
+ * and the inner run through the change, unless the old INNER was a run through the change (it was
+ * at least as long as the old run there) and that run shrank; then the table is measured (from its
+ * first-free hint after a mark: every entry below is full, and a mark adds starts, never removes
+ * them). PREFIX and SUFFIX change only when the run through the change reaches the table's start
+ * or end. At the frontier nothing before the change is free, so the change's own inner runs are
+ * all there is.
  */
 static struct exact derive(struct vmm_context *ctx, const uint64_t *table, unsigned level,
 			   pte_t pointer, const struct table_change *ch)
