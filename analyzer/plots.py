@@ -18,7 +18,9 @@ from .events import FORMAT  # noqa: E402
 from .frag import ORDERS, region_name  # noqa: E402
 from .perfetto import present_zones  # noqa: E402
 
-BACKEND_STYLE = {"pagetable": ("tab:blue", "-"), "list": ("tab:orange", "--")}
+# Colour and line style per VMM backend, in the order of events.def's vmm_backend values.
+BACKEND_STYLE = dict(zip((name for _, name in sorted(FORMAT.values["vmm_backend"].items())),
+                         [("tab:blue", "-"), ("tab:orange", "--")]))
 STRIP_ROWS_MAX = 14
 
 
