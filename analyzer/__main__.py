@@ -291,7 +291,7 @@ class Workload:
         try:
             convert_file(args.trace, args.out, args.name, out)
         except ConversionError as e:
-            raise CommandFailed(str(e), EXIT_BAD_TRACE) from None
+            raise BadTrace(args.trace, e.offset, str(e)) from None
 
 
 COMMANDS = [Info, Check, Workload, Decode, Perfetto, Frag, Compare, Report]
