@@ -18,7 +18,9 @@ from .events import FORMAT  # noqa: E402
 from .frag import ORDERS, region_name  # noqa: E402
 from .perfetto import present_zones  # noqa: E402
 
-BACKEND_STYLE = {"pagetable": ("tab:blue", "-"), "list": ("tab:orange", "--")}
+# Keyed by the backends' names in events.def (the `vmm_backend` group), not a copy of them.
+BACKEND_STYLE = {FORMAT.value_names["VMM_BACKEND_PAGETABLE"]: ("tab:blue", "-"),
+                 FORMAT.value_names["VMM_BACKEND_LIST"]: ("tab:orange", "--")}
 STRIP_ROWS_MAX = 14
 
 
