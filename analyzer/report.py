@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import compare, plots, verdict
+from . import compare, plots, verdict, verdict_figures
 from .events import REPO_ROOT
 from .perfetto import present_zones
 
@@ -144,7 +144,8 @@ def write_report(runs, out_dir, command_line, extra_files=()):
         shutil.copyfile(f, out_dir / Path(f).name)
     links = sorted(p.name for p in out_dir.iterdir() if p.suffix in (".pstrace", ".pftrace"))
     body = [f"<h1>pagescope report</h1>",
-            "<h2 id='verdict'>Verdict</h2>", verdict_section(measured_figures(runs), out_dir),
+            "<h2 id='verdict'>Verdict</h2>",
+            verdict_section(verdict_figures.gather(measured_figures(runs)), out_dir),
             "<h2>What ran</h2>", _what_ran(runs, command_line),
             "<h2>Headline figures</h2>", _headline_table(figures)]
     if links:
