@@ -135,9 +135,12 @@ def decode_header(data, fmt=FORMAT):
     return StreamHeader(fields, cmdline, build_id), size
 
 
-# Kernel command-line words that choose a header value: word -> (header field, {value: name}).
+# Kernel command-line words that choose a header value: word -> (header field, {value: name}),
+# the names being those of events.def's groups.
 CMDLINE_HEADER_WORDS = {"vmm": ("vmm_backend", None),
-                        "trace": ("trace_mode", {"on": "lossless"})}  # other words are the name
+                        "trace": ("trace_mode",
+                                  {"on": FORMAT.value_names["TRACE_MODE_CODE_LOSSLESS"],
+                                   "drop": FORMAT.value_names["TRACE_MODE_CODE_DROP"]})}
 
 
 def _check_cmdline_agrees(fields, cmdline, fmt, offsets):

@@ -43,7 +43,7 @@ from .summary import Problem
 
 PAGE = FORMAT.constants["TRACE_PAGE_BYTES"]
 # A pmm_alloc of this owner is a page-table page: its pt_alloc comes next (FORMAT.md).
-PAGE_TABLE_OWNER = next(v for v, name in FORMAT.values["owner"].items() if name == "pagetable")
+PAGE_TABLE_OWNER = FORMAT.value_numbers["MM_OWNER_PAGE_TABLE"]
 
 
 class FreeSet:

@@ -27,7 +27,7 @@
 #include "kernel/lib/string.h"
 #include "kernel/trace/tracepoints.h"
 
-#define REPLAY_LIVE 48          /* contexts live at once (VMM_MAX_LIVE_CONTEXTS leaves room) */
+#define REPLAY_LIVE 48          /* contexts live at once */
 #define REPLAY_PIECES 512
 #define REPLAY_RESERVATIONS 256
 #define NO_SLOT 0xFFFFu
