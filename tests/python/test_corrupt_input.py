@@ -191,11 +191,15 @@ BAD_INPUTS = {
 
 
 def command_lines(out_dir, trace):
-    """argv for every subcommand of the analyzer, reading `trace` wherever it takes a trace and
-    writing under out_dir wherever it writes; with the outputs it would write."""
+    """argv for every subcommand of the analyzer that reads pagescope traces (not, say, the strace
+    log converter), reading `trace` wherever it takes one and writing under out_dir wherever it
+    writes; with the outputs it would write."""
     from analyzer.__main__ import build_parser
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     for name, parser in sub.choices.items():
+        inputs = [a for a in parser._actions if not a.option_strings]
+        if any(a.metavar and "TRACE" not in a.metavar.upper() for a in inputs):
+            continue
         argv, outputs = [name], []
         for action in parser._actions:
             if "-o" in action.option_strings or "--output" in action.option_strings:
