@@ -2,6 +2,11 @@
 
     python3 -m analyzer info TRACE     check a trace and print its header and totals
     python3 -m analyzer check TRACE    replay its allocator events against every snapshot
+    python3 -m analyzer decode TRACE   every event, one per line (JSON lines or CSV)
+    python3 -m analyzer perfetto TRACE -o OUT.pftrace
+    python3 -m analyzer frag TRACE -o OUT.csv
+    python3 -m analyzer compare TRACE_A TRACE_B
+    python3 -m analyzer report TRACE... -o DIR
     python3 -m analyzer workload LOG -o FILE   convert an strace log into a workload file
 
 Exit status: 0 fine, 2 bad usage, 3 the trace is malformed or inconsistent, 4 cannot read it.
@@ -131,6 +136,141 @@ def _hz(hz):
     return f"{hz / 1e6:.3f} MHz" if hz else "unknown frequency"
 
 
+# --- decode, perfetto, frag, compare, report (begin) ---------------------------------------------
+class BadTrace(Exception):
+    """A trace these commands refuse: printed as `error: FILE: offset N: reason`, exit 3."""
+
+    def __init__(self, path, offset, reason):
+        super().__init__(reason)
+        self.path, self.offset, self.reason = path, offset, reason
+
+
+def load_checked(path, with_series=False):
+    """A BulkTrace (and its FragSeries), or BadTrace naming the file and offset."""
+    from .bulk import BulkTrace
+    from .frag import replay_series
+    try:
+        trace = BulkTrace.open(path)
+        return (trace, replay_series(trace)) if with_series else trace
+    except TraceError as e:
+        raise BadTrace(path, e.offset, e.args[0]) from None
+
+
+class Decode:
+    """Print every event of a trace, one per line with named fields (JSON lines or CSV)."""
+
+    name = "decode"
+
+    @staticmethod
+    def add_arguments(parser):
+        add_trace_argument(parser)
+        parser.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+        parser.add_argument("--type", nargs="+", default=[], metavar="NAME",
+                            help="only these event types (events.def names)")
+
+    @staticmethod
+    def run(args, out):
+        from .decode import write_events
+        from .events import FORMAT
+        unknown = [t for t in args.type if t not in FORMAT.events_by_name]
+        if unknown:
+            raise CommandFailed(f"unknown event type {unknown[0]!r}", EXIT_USAGE)
+        write_events(load_checked(args.trace), out, args.format, args.type)
+
+
+class Perfetto:
+    """Write the trace as a Perfetto trace (protobuf) that ui.perfetto.dev opens."""
+
+    name = "perfetto"
+
+    @staticmethod
+    def add_arguments(parser):
+        add_trace_argument(parser)
+        parser.add_argument("-o", "--output", required=True, help="the .pftrace to write")
+
+    @staticmethod
+    def run(args, out):
+        from .atomic import atomic_file
+        from .perfetto import to_perfetto
+        trace, series = load_checked(args.trace, with_series=True)
+        data = to_perfetto(trace, series)
+        with atomic_file(args.output) as f:
+            f.write(data)
+        out.write(f"wrote {args.output} ({len(data)} bytes, {trace.events_total()} events)\n")
+
+
+class Frag:
+    """Write the fragmentation time series (Linux's indices per zone and order, free extents,
+    virtual holes per context and region) as CSV, one row per sample and scope."""
+
+    name = "frag"
+
+    @staticmethod
+    def add_arguments(parser):
+        add_trace_argument(parser)
+        parser.add_argument("-o", "--output", required=True, help="the .csv to write")
+
+    @staticmethod
+    def run(args, out):
+        from .atomic import atomic_file
+        from .frag import write_csv
+        trace, series = load_checked(args.trace, with_series=True)
+        with atomic_file(args.output, "w") as f:
+            write_csv(series, trace, f)
+        out.write(f"wrote {args.output} ({len(series.samples)} samples)\n")
+
+
+class Compare:
+    """Compare two traces of the same workload (normally the two VMM backends).
+
+    Refuses them (exit 3) unless they carry the identical request sequence; then prints per
+    operation the work distribution, and bookkeeping bytes over time, for each."""
+
+    name = "compare"
+
+    @staticmethod
+    def add_arguments(parser):
+        parser.add_argument("trace_a")
+        parser.add_argument("trace_b")
+
+    @staticmethod
+    def run(args, out):
+        from .compare import RequestsDiffer, write_comparison
+        a, b = load_checked(args.trace_a), load_checked(args.trace_b)
+        try:
+            write_comparison(a, b, out)
+        except RequestsDiffer as e:
+            raise BadTrace(e.path, e.offset, e.args[0]) from None
+
+
+class Report:
+    """Write a self-contained HTML report (index.html, plots, the traces and their Perfetto
+    conversions) of one or more traces into a directory."""
+
+    name = "report"
+
+    @staticmethod
+    def add_arguments(parser):
+        parser.add_argument("traces", nargs="+", metavar="TRACE")
+        parser.add_argument("-o", "--output", required=True, help="directory to write")
+
+    @staticmethod
+    def run(args, out):
+        from pathlib import Path
+        from .atomic import atomic_directory
+        from .perfetto import to_perfetto
+        from .report import write_report
+        runs = [load_checked(t, with_series=True) for t in args.traces]
+        with atomic_directory(args.output) as tmp:
+            for (trace, series), path in zip(runs, args.traces):
+                (tmp / (Path(path).stem + ".pftrace")).write_bytes(to_perfetto(trace, series))
+            write_report(runs, tmp, "python3 -m analyzer report " + " ".join(args.traces) +
+                         f" -o {args.output}", extra_files=args.traces)
+        out.write(f"wrote {Path(args.output) / 'index.html'}\n")
+# --- decode, perfetto, frag, compare, report (end) -----------------------------------------------
+
+
+
 class Workload:
     """Convert an `strace -f -ttt -e trace=memory[,process]` log into a workload file.
 
@@ -154,7 +294,7 @@ class Workload:
             raise CommandFailed(str(e), EXIT_BAD_TRACE) from None
 
 
-COMMANDS = [Info, Check, Workload]
+COMMANDS = [Info, Check, Workload, Decode, Perfetto, Frag, Compare, Report]
 
 
 def build_parser():
@@ -174,6 +314,8 @@ def main(argv=None):
     default = getattr(args, "trace", None) or args.command
     try:
         args.run(args, sys.stdout)
+    except BadTrace as e:
+        return _fail([f"{e.path}: offset {e.offset}: {e.reason}"], EXIT_BAD_TRACE)
     except TraceError as e:
         return _fail([f"{e.path or default}: {e}"], EXIT_BAD_TRACE)
     except CommandFailed as e:

@@ -153,6 +153,7 @@ void vmm_trace_snapshot(struct vmm_context *ctx)
 		vmm_for_each_free_run(ctx, r, snapshot_free_run, NULL);
 		trace_vmm_snapshot_end();
 	}
+	trace_vmm_bookkeeping(vmm_bookkeeping_bytes(ctx), ctx->pt.trace_context);
 }
 
 void vmm_context_destroy(struct vmm_context *ctx)

@@ -63,6 +63,25 @@ def small_trace(build_encoder, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def kernel_traces(tmp_path_factory):
+    """{backend: path} of real traces: the kernel's vmm tests booted under QEMU icount once per
+    VMM backend (a few seconds each; the same requests in both, deterministic timestamps)."""
+    if shutil.which("qemu-system-x86_64") is None:
+        pytest.fail("qemu-system-x86_64 is required to make a real trace")
+    subprocess.run(["make", "-s", "kernel"], cwd=REPO, check=True)
+    work = tmp_path_factory.mktemp("kernel-traces")
+    traces = {}
+    for backend in ("pagetable", "list"):
+        out = work / f"{backend}.pstrace"
+        subprocess.run([str(REPO / "scripts" / "qemu-run.sh"), "--elf",
+                        str(REPO / "build" / "pagescope.elf"), "--args",
+                        f"trace=on vmm={backend} test=vmm", "--trace-out", str(out), "--icount",
+                        "--timeout", "180", "--serial-log", str(work / f"{backend}.log")],
+                       cwd=REPO, check=True)
+        traces[backend] = out
+    return traces
+
+
 def kernel_trace(tmp_path_factory):
     """Returns capture(args) -> the bytes of the trace a real boot of the kernel (built here, so
     never a stale one) streams with command line `args`; each command line is booted once. The
