@@ -61,6 +61,7 @@ def test_sound_trace_passes_and_reports_counts(tmp_path, small_trace):
     ("cut inside a payload", lambda d, offs: d[:offs[3] + 20], "truncated pmm_alloc record"),
     ("length too small", lambda d, offs: patch(d, offs[2] + 2, "<H", 4), "bad record length"),
     ("length too big", lambda d, offs: patch(d, offs[2] + 2, "<H", 60000), "bad record length"),
+    ("array length zero", lambda d, offs: patch(d, offs[21] + 2, "<H", 0), "bad record length 0"),
     ("length off by one", lambda d, offs: patch(d, offs[2] + 2, "<H", 32),
      "payload is 16 bytes, expected 15"),
     ("record missing", lambda d, offs: d[:offs[4]] + d[offs[5]:], "sequence gap"),
