@@ -215,7 +215,8 @@ class Replay:
         self.begun = None  # that name, while the event right after the phase_begin is handled
         self.group_before_end = False  # a complete snapshot group came right before phase_end
         # True while one of declaring, pending_brk, pending_table, bookkeeping_due, group,
-        # after_phase_begin is set: the next event must then meet what they expect (every setter sets it).
+        # after_phase_begin is set: the next event must then meet what they expect (every
+        # setter sets it).
         self.expecting = False
         self._handlers = {name[3:]: getattr(self, name) for name in dir(self)
                           if name.startswith("on_")}
@@ -712,8 +713,9 @@ class Replay:
             while self.phases[-1][0] != e.text:  # the ends of inner phases were lost
                 self.phases.pop()
         if not self.phases or self.phases[-1][0] != e.text:
-            self.doubt(e, f"phase {e.text!r} ends, but the open phase is "
-                         f"{self.phases[-1][0] if self.phases else 'none'!r}")
+            self.doubt(e, f"phase {e.text!r} ends, but " +
+                       (f"the open phase is {self.phases[-1][0]!r}" if self.phases
+                        else "no phase is open"))
             return
         _, had_snapshots = self.phases.pop()
         ended_with_group, self.group_before_end = self.group_before_end, False
