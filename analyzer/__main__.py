@@ -49,7 +49,7 @@ def read_trace(path, replay=False):
     report = checker.finish() if checker else None
     problems = summary.problems + (report.problems if report else [])
     end = len(reader.data)
-    return summary, report, sorted((p._replace(offset=end) if p.offset is None else p
+    return summary, report, sorted((p.at(end) if p.offset is None else p
                                     for p in problems), key=lambda p: p.offset)
 
 
