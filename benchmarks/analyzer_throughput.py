@@ -191,7 +191,7 @@ def main():
             write_csv(series, trace, f)
         clock.lap("frag csv")
         plots.draw_all([(trace, series)], out)
-        clock.lap("plots (7 x PNG+SVG)")
+        clock.lap(f"plots ({len(plots.ALL)} x PNG+SVG)")
     events = trace.events_total()
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (wall clock "
           f"includes waiting for other processes; CPU time does not); python "
