@@ -248,8 +248,8 @@ class TraceReader:
             if info is None or rtype > max_id:
                 raise TraceError(f"unknown event type {rtype}" + (
                     f" (the header's max_event_id is {max_id})" if info else ""), offset)
-            if length != info.fixed_length and not (info.fixed_length == 0 and
-                                                    info.min_length <= length <= record_max):
+            if not (length == info.fixed_length if info.fixed_length else
+                    info.min_length <= length <= record_max):
                 if not header_size <= length <= record_max:
                     raise TraceError(f"bad record length {length} for {info.name}", offset)
                 raise TraceError(f"{info.name} payload is {length - header_size} bytes, expected "
