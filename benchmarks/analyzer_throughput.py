@@ -124,7 +124,7 @@ def make_trace(events, seed=1):
                     virt[slot] = rng.randint(1, SLOT_PAGES)
                     w.record("vmm_reserve", addr, virt[slot], rng.randint(4, 400), 0, 0, 0)
             elif op < 0.85:
-                w.record("vmm_map", VIRT_BASE + slot * PAGE, PHYS_BASE + slot * PAGE, 0, 12, 3)
+                w.record("vmm_map", VIRT_BASE + slot * PAGE, PHYS_BASE + slot * PAGE, 0, 0, 3)
             elif op < 0.90:
                 w.record("pt_alloc", PHYS_BASE + slot * PAGE, 0, 1)
             else:
