@@ -256,7 +256,7 @@ class Replay:
                 self.doubt(e, f"expected the pt_alloc of the page-table page "
                              f"{self.pending_table:#x} just allocated")
             self.pending_table = None
-        if self.group is not None and kind != "vmm_snapshot":
+        if self.group is not None and kind not in ("vmm_snapshot", "vmm_bookkeeping"):
             self._close_group(e)
         if self.after_phase_begin is not None:
             self.begun, self.after_phase_begin = self.after_phase_begin, None
