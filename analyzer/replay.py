@@ -695,8 +695,9 @@ class Replay:
             while self.phases[-1][0] != e.text:  # the ends of inner phases were lost
                 self.phases.pop()
         if not self.phases or self.phases[-1][0] != e.text:
-            self.doubt(e, f"phase {e.text!r} ends, but the open phase is "
-                         f"{self.phases[-1][0] if self.phases else 'none'!r}")
+            self.doubt(e, f"phase {e.text!r} ends, but " +
+                       (f"the open phase is {self.phases[-1][0]!r}" if self.phases
+                        else "no phase is open"))
             return
         _, had_snapshots = self.phases.pop()
         ended_with_group, self.group_before_end = self.group_before_end, False
