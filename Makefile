@@ -55,6 +55,9 @@ KASFLAGS := -g -I. -MMD -MP -D__ASSEMBLY__
 KLDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack --no-dynamic-linker \
 	-T kernel/arch/amd64/kernel.ld
 
+# Peer allocators (buddy, TLSF, first fit) for the benchmarks; host-only, tested in tests/host.
+PEER_SRCS := $(wildcard benchmarks/peers/*.c)
+
 # Arch-free code compiled both into the kernel and natively on the host.
 SHARED_DIRS := kernel/lib kernel/boot kernel/mm kernel/trace
 SHARED_SRCS := $(foreach d,$(SHARED_DIRS),$(wildcard $(d)/*.c))
@@ -67,19 +70,19 @@ KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS))
 HOST_CFLAGS := -std=gnu11 -g -Wall -Wextra -Werror -DPAGESCOPE_HOST -I. $(MACHINE_INCLUDE) -MMD -MP
 HOST_SAN := -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 HOST_TEST_SRCS := $(SHARED_SRCS) kernel/core/options.c kernel/workload/scenario_names.c \
-	$(wildcard tests/host/*.c)
+	$(wildcard tests/host/*.c) $(PEER_SRCS)
 HOST_TEST_OBJS := $(patsubst %,$(BUILD)/host-test/%.o,$(HOST_TEST_SRCS))
 HOST_TESTS := $(BUILD)/host-tests
 
 # Benchmarks: each benchmarks/bench_*.c is one program, optimised and without sanitizers.
 BENCH_LIB_SRCS := $(filter-out kernel/lib/testing.c,$(SHARED_SRCS)) tests/host/mm_env_host.c \
-	tests/host/host_regions.c
+	tests/host/host_regions.c $(PEER_SRCS)
 BENCH_LIB_OBJS := $(patsubst %,$(BUILD)/host-bench/%.o,$(BENCH_LIB_SRCS))
 BENCH_PROGS := $(patsubst benchmarks/%.c,$(BUILD)/bench/%,$(wildcard benchmarks/bench_*.c))
 
 DEPS := scripts/install-deps.sh
 
-.PHONY: fuzz fuzz-deps FORCE all kernel iso run gdb test test-host test-python test-qemu bench-host trace report deps \
+.PHONY: fuzz fuzz-deps FORCE all kernel iso run gdb test test-host test-python test-qemu bench-host bench bench-deps trace report deps \
 	help clean
 all: $(KERNEL_ISO)
 kernel: $(KERNEL_ELF)
@@ -94,6 +97,7 @@ help:
 	@echo "make workload    convert an strace log into a workload file (STRACE=LOG OUT=FILE)"
 	@echo "make workloads   run real programs under strace and convert each (build/workloads/)"
 	@echo "make bench-host  host microbenchmarks"
+	@echo "make bench       all benchmarks -> results/bench/ and results/README.md (QUICK=1: about a minute)"
 	@echo "make fuzz        libFuzzer over multiboot2 parsing and pmm_init (FUZZ_SECONDS=60)"
 	@echo "make report      the main job (see README)"
 	@echo "make deps        install what the build needs from Debian packages"
@@ -185,7 +189,7 @@ test:
 	exit $$status
 
 # --- benchmarks ------------------------------------------------------------------------------
-$(BUILD)/host-bench/%.c.o: %.c
+$(BUILD)/host-bench/%.c.o: %.c | bench-deps
 	@mkdir -p $(dir $@)
 	$(call say,HOSTCC,$<)
 	$(Q)$(HOSTCC) $(HOST_CFLAGS) -O2 -DNDEBUG -c $< -o $@
@@ -195,14 +199,26 @@ $(BUILD)/bench/%: $(BUILD)/host-bench/benchmarks/%.c.o $(BENCH_LIB_OBJS)
 	$(call say,LINK,$@)
 	$(Q)$(HOSTCC) -o $@ $^ -lm
 
+bench-deps:
+	@$(DEPS) bench
 bench-host: $(BENCH_PROGS)
 	@for b in $(BENCH_PROGS); do echo "== $$b"; $$b || exit 1; done
+
+# make bench [QUICK=1] [BENCH_OUT=dir]: instructions (callgrind) and wall clock of every benchmark,
+# one CSV each plus plots in BENCH_OUT, and the bench section of the README.md beside BENCH_OUT.
+QUICK ?=
+BENCH_OUT ?= results/bench
+BENCH_README = $(patsubst %/,%,$(dir $(patsubst %/,%,$(BENCH_OUT))))/README.md
+bench: $(BENCH_PROGS)
+	@$(DEPS) bench python boot
+	$(Q)$(PYTHON) benchmarks/run_bench.py $(if $(QUICK),--quick) --out $(BENCH_OUT) \
+		--readme $(BENCH_README) --command "make bench$(if $(QUICK), QUICK=$(QUICK))"
 
 # --- fuzzing ---------------------------------------------------------------------------------
 # libFuzzer (clang) over the boot inputs a loader controls: multiboot2 info and the memory map.
 FUZZ_SECONDS ?= 60
 FUZZ_SRCS := tests/fuzz/fuzz_boot_input.c kernel/boot/multiboot2.c kernel/lib/format.c \
-	kernel/lib/string.c kernel/mm/pmm.c kernel/mm/pmm_memory_map.c \
+	kernel/lib/string.c $(wildcard kernel/mm/pmm*.c) \
 	$(wildcard kernel/trace/*.c) tests/host/mm_env_host.c
 $(BUILD)/fuzz/fuzz_boot_input: $(FUZZ_SRCS)
 	@mkdir -p $(dir $@)
@@ -218,15 +234,46 @@ fuzz: $(BUILD)/fuzz/fuzz_boot_input
 		$(BUILD)/fuzz/corpus
 
 # --- the main job ----------------------------------------------------------------------------
-# Until the analyzer's plots and HTML report land, the report is what exists: every test suite,
-# the host benchmarks, and a traced boot of each VMM backend replayed against its snapshots.
-report: test bench-host
-	$(Q)for backend in pagetable list; do \
-		$(MAKE) --no-print-directory trace VMM=$$backend OUT=$(BUILD)/report/$$backend.pstrace \
-			>$(BUILD)/report-$$backend.log 2>&1 || { tail -n 30 $(BUILD)/report-$$backend.log; exit 1; }; \
-		echo "== trace, vmm=$$backend: $(BUILD)/report/$$backend.pstrace"; \
-		$(PYTHON) -m analyzer check $(BUILD)/report/$$backend.pstrace || exit 1; \
+# make report: build, boot the workload once per VMM backend under icount (deterministic
+# timestamps, the same time axis for both), capture and check both traces, then write the HTML
+# report into results/report/ (index.html, plots, both .pstrace and .pftrace) and refresh the
+# committed headline plots in results/. No test suite runs here: that is `make test`.
+REPORT_DIR := results/report
+# The workload is `make trace`'s: SCENARIO (default all), SEED; SCENARIO=test boots the tests.
+REPORT_WORKLOAD = $(if $(filter test,$(SCENARIO)),test,scenario=$(SCENARIO) seed=$(SEED))
+HEADLINE_PLOTS := unusable_index bookkeeping_bytes work memory_strip
+PROTO_PY := $(BUILD)/proto/pagescope_perfetto_pb2.py
+
+$(PROTO_PY): analyzer/proto/pagescope_perfetto.proto
+	@$(DEPS) python
+	@mkdir -p $(dir $@)
+	$(call say,PROTOC,$<)
+	$(Q)protoc -Ianalyzer/proto --python_out=$(dir $@) $<
+
+report:
+	@$(DEPS) all
+	@mkdir -p $(BUILD)/report
+	@echo "report: [1/5] building the kernel and the Perfetto protobuf module"
+	@$(MAKE) --no-print-directory $(KERNEL_ELF) $(PROTO_PY) >$(BUILD)/report-build.log 2>&1 \
+		|| { tail -n 30 $(BUILD)/report-build.log; exit 1; }
+	@for backend in pagetable list; do \
+		echo "report: [$$( [ $$backend = pagetable ] && echo 2 || echo 3 )/5] booting '$(REPORT_WORKLOAD)' with vmm=$$backend, capturing $(BUILD)/report/$$backend.pstrace"; \
+		$(MAKE) --no-print-directory trace ICOUNT=1 VMM=$$backend SCENARIO=$(SCENARIO) SEED=$(SEED) \
+			OUT=$(BUILD)/report/$$backend.pstrace >$(BUILD)/report-$$backend.log 2>&1 \
+			|| { tail -n 30 $(BUILD)/report-$$backend.log; exit 1; }; \
 	done
+	@echo "report: [4/5] checking both traces (every snapshot equals the replay before it)"
+	@for backend in pagetable list; do \
+		$(PYTHON) -m analyzer check $(BUILD)/report/$$backend.pstrace >$(BUILD)/report-check-$$backend.log \
+			|| { cat $(BUILD)/report-check-$$backend.log; exit 1; }; \
+	done
+	@echo "report: [5/5] writing $(REPORT_DIR)/ (plots, Perfetto traces, comparison)"
+	@$(PYTHON) -m analyzer report $(BUILD)/report/pagetable.pstrace $(BUILD)/report/list.pstrace \
+		-o $(REPORT_DIR) >/dev/null
+	@$(PYTHON) -m analyzer compare $(BUILD)/report/pagetable.pstrace $(BUILD)/report/list.pstrace \
+		>$(REPORT_DIR)/compare.txt
+	@for plot in $(HEADLINE_PLOTS); do cp $(REPORT_DIR)/$$plot.png results/$$plot.png; done
+	@echo "report: done: $(abspath $(REPORT_DIR))/index.html"
 
 clean:
 	rm -rf $(BUILD)

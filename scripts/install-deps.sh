@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # Installs what pagescope needs from Debian packages, only when something is missing.
-#   scripts/install-deps.sh [build|boot|python|fuzz|workloads|all]...
+#   scripts/install-deps.sh [build|boot|python|bench|fuzz|workloads|all]...
 # As root it runs apt-get; otherwise it prints the exact command to run and fails.
 set -euo pipefail
 
-want_build=0 want_boot=0 want_python=0 want_fuzz=0 want_workloads=0
+want_build=0 want_boot=0 want_python=0 want_bench=0 want_fuzz=0 want_workloads=0
 [ $# -eq 0 ] && set -- all
 for group in "$@"; do
 	case "$group" in
 	build) want_build=1 ;;
 	boot) want_boot=1 ;;
 	python) want_python=1 ;;
+	bench) want_bench=1 ;;
 	fuzz) want_fuzz=1 ;;
 	workloads) want_workloads=1 ;;
-	all) want_build=1 want_boot=1 want_python=1 ;;
-	*) echo "install-deps: unknown group '$group' (build, boot, python, fuzz, workloads, all)" >&2; exit 2 ;;
+	all) want_build=1 want_boot=1 want_python=1 want_bench=1 ;;
+	*) echo "install-deps: unknown group '$group' (build, boot, python, bench, fuzz, workloads, all)" >&2; exit 2 ;;
 	esac
 done
 
@@ -42,6 +43,14 @@ if [ $want_python = 1 ]; then
 	need_py numpy python3-numpy
 	need_py matplotlib python3-matplotlib
 	need_cmd protoc protobuf-compiler
+	# the report test opens the HTML report in a real (headless) browser
+	need_cmd chromium chromium
+fi
+# valgrind: callgrind counts the benchmarks' instructions (perf is not available in every VM);
+# its headers (valgrind/callgrind.h) mark the measured loops.
+if [ $want_bench = 1 ]; then
+	need_cmd valgrind valgrind
+	need_file /usr/include/valgrind/callgrind.h valgrind
 fi
 
 if [ $want_fuzz = 1 ]; then

@@ -16,7 +16,8 @@
 	X(fragment, "fragment", "fill memory, free a pattern, find the largest run each zone gives")  \
 	X(replay, "replay", "replay the workload file given as a multiboot2 module")                 \
 	X(all, "all", "kheap, procs, dma and fragment in sequence")                                   \
-	X(trace_throughput, "trace-throughput", "push 4 MiB of filler records through the trace transport")
+	X(trace_throughput, "trace-throughput", "push 4 MiB of filler records through the trace transport") \
+	X(bench, "bench", "allocator benchmarks in guest instructions (boot under -icount)")
 
 /* True when `name` is a scenario of the list. */
 bool scenario_name_known(const char *name);

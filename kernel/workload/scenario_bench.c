@@ -1,0 +1,262 @@
+/*
+ * bench: the allocators measured inside the running kernel, in guest instructions. Under QEMU
+ * `-icount shift=0,sleep=off` the TSC advances by exactly one per guest instruction, so the TSC
+ * difference around a loop is its instruction count, the same on every run; like the host
+ * benchmarks, each loop runs at two lengths and the difference is divided by the extra steps, so
+ * what surrounds the loop cancels. Trace events emitted per step come from the tracer's own
+ * per-event counters. Rows go to the console as `bench-guest: <table>,<csv>`; benchmarks/
+ * run_bench.py boots this once per vmm= backend and trace=on/off and writes results/bench/guest-*.csv.
+ *
+ * Stages (each a phase, so a traced run can be checked like any scenario):
+ *   pmm  alloc+free of 1, 3, 8, 37, 512 (at 2 MiB), 1000 and 262144 (at 1 GiB) pages, the block
+ *        just taken freed again: first in the pmm as booted (BEST CASE: few free extents), then
+ *        amid mixed holes (PMM_HOLES holes between 1-page separators, half of them one page short
+ *        of the request, the rest 1..32 pages; at most 1/8 of memory in the short ones).
+ *   vmm  in a fresh user context with 1 000 ... 1 000 000 pages mapped (16-page reservations,
+ *        all mapped to one borrowed run of data pages; counts above a quarter of memory's page
+ *        tables' reach are skipped on small guests): reserve+release of 16 pages, the same with the
+ *        16 pages mapped and unmapped in between, and 512 pages reserved at 2 MiB alignment.
+ * Sizes scale down with memory (a request larger than half of memory is skipped), so a small guest
+ * (the determinism test boots 128 MiB) runs the same code on a reduced set.
+ */
+#include "scenario.h"
+#include "kernel/arch/amd64/cpu.h"
+#include "kernel/core/log.h"
+#include "kernel/core/memory.h"
+#include "kernel/core/options.h"
+#include "kernel/trace/tracepoints.h"
+
+#define PMM_HOLES 10000
+#define SHORT_STEPS 64
+#define LONG_STEPS 192
+#define VMM_REQUEST 16
+#define VMM_ALIGNED 512
+#define VMM_DATA_PAGES 16
+
+static const uint64_t bench_sizes[] = { 1, 3, 8, 37, 512, 1000, 262144 };
+static const uint64_t bench_mapped[] = { 1000, 10000, 100000, 1000000 };
+static paddr_t hole_addr[PMM_HOLES], separator_addr[PMM_HOLES];
+static uint64_t hole_pages[PMM_HOLES];
+
+static const char *trace_name(void)
+{
+	return kernel_options.trace == TRACE_MODE_OFF ? "off" :
+	       kernel_options.trace == TRACE_MODE_DROP ? "drop" : "on";
+}
+
+static uint64_t events_emitted(void)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < TRACE_EVENT_ID_LIMIT; i++)
+		n += trace_global.emitted[i];
+	return n;
+}
+
+/* One measured loop: a step function and what it works on. */
+struct bench_loop {
+	struct scenario_run *run;
+	void (*step)(struct bench_loop *);
+	uint64_t pages, align, failed;
+	struct vmm_context *ctx;
+	paddr_t data;
+	bool map;
+};
+
+struct bench_figures {
+	uint64_t tenths_per_step;  /* instructions per step, x10 */
+	uint64_t events_per_step_x10;
+};
+
+static struct bench_figures measure(struct bench_loop *loop)
+{
+	static const uint64_t lengths[2] = { SHORT_STEPS, LONG_STEPS };
+	uint64_t ticks[2], events[2];
+	/*
+	 * An empty trace ring first: the loops then never wait for the device (the whole ring holds
+	 * more than they emit), and waiting is host time, the one thing icount cannot make exact.
+	 */
+	if (trace_enabled)
+		trace_flush(&trace_global);
+	loop->step(loop); /* warm: a first step may create what later steps reuse */
+	for (unsigned i = 0; i < 2; i++) {
+		uint64_t e0 = events_emitted(), t0 = rdtsc();
+		for (uint64_t s = 0; s < lengths[i]; s++)
+			loop->step(loop);
+		ticks[i] = rdtsc() - t0;
+		events[i] = events_emitted() - e0;
+	}
+	uint64_t extra = lengths[1] - lengths[0];
+	/* Counted here, not in the steps, so the count costs no measured instruction. */
+	loop->run->requests += 1 + lengths[0] + lengths[1];
+	loop->run->failures += loop->failed;
+	return (struct bench_figures){
+		.tenths_per_step = (ticks[1] - ticks[0]) * 10 / extra,
+		.events_per_step_x10 = (events[1] - events[0]) * 10 / extra,
+	};
+}
+
+/* ---- pmm ------------------------------------------------------------------------------------- */
+
+static void pmm_pair(struct bench_loop *loop)
+{
+	paddr_t pa = pmm_alloc(&kernel_pmm, loop->pages, PMM_ALLOC_ANY, loop->align, MM_OWNER_TEST);
+	if (pa == PMM_ALLOC_FAILED) {
+		loop->failed++;
+		return;
+	}
+	enum pmm_status st = pmm_free(&kernel_pmm, pa, loop->pages);
+	if (st != PMM_OK)
+		scenario_error(loop->run, "pmm_free(%#lx, %lu): %s", pa, loop->pages, pmm_status_name(st));
+}
+
+static uint64_t free_extents(void)
+{
+	struct pmm_stats stats;
+	pmm_get_stats(&kernel_pmm, &stats);
+	return stats.free_extents;
+}
+
+static void pmm_row(struct bench_loop *loop, const char *layout)
+{
+	loop->failed = 0;
+	uint64_t extents = free_extents();
+	struct bench_figures f = measure(loop);
+	kprintf("bench-guest: pmm,%s,%s,%lu,%lu,%lu,%s,%s,%lu.%lu,%lu.%lu,%lu\n", layout,
+		layout[0] == 'b' ? "yes" : "no", loop->pages, loop->align, extents,
+		vmm_backend_kind_name(kernel_options.vmm), trace_name(), f.tenths_per_step / 10,
+		f.tenths_per_step % 10, f.events_per_step_x10 / 10, f.events_per_step_x10 % 10,
+		loop->failed);
+}
+
+/* Holes one page short of `size` (at most 1/8 of memory) and of 1..32 pages, in random order,
+ * each followed by a 1-page separator that stays allocated. Returns how many were made. */
+static unsigned make_holes(struct scenario_run *run, uint64_t size)
+{
+	uint64_t short_budget = size > 1 ? run->memory_pages / 8 / (size - 1) : 0;
+	unsigned made = 0;
+	while (made < PMM_HOLES) {
+		bool short_hole = short_budget && rng_below(&run->rng, 2);
+		uint64_t pages = short_hole ? size - 1 : rng_between(&run->rng, 1, 32);
+		paddr_t hole = pmm_alloc(&kernel_pmm, pages, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
+		paddr_t separator = pmm_alloc(&kernel_pmm, 1, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
+		if (hole == PMM_ALLOC_FAILED || separator == PMM_ALLOC_FAILED) {
+			if (hole != PMM_ALLOC_FAILED)
+				pmm_free(&kernel_pmm, hole, pages);
+			if (separator != PMM_ALLOC_FAILED)
+				pmm_free(&kernel_pmm, separator, 1);
+			break;
+		}
+		short_budget -= short_hole;
+		hole_addr[made] = hole;
+		hole_pages[made] = pages;
+		separator_addr[made++] = separator;
+	}
+	for (unsigned i = 0; i < made; i++)
+		pmm_free(&kernel_pmm, hole_addr[i], hole_pages[i]);
+	return made;
+}
+
+static void drop_separators(unsigned made)
+{
+	for (unsigned i = 0; i < made; i++)
+		pmm_free(&kernel_pmm, separator_addr[i], 1);
+}
+
+static void bench_pmm(struct scenario_run *run)
+{
+	struct bench_loop loop = { .run = run, .step = pmm_pair };
+	for (unsigned s = 0; s < ARRAY_SIZE(bench_sizes); s++) {
+		loop.pages = bench_sizes[s];
+		loop.align = loop.pages == 512 || loop.pages == 262144 ? loop.pages : 1;
+		if (loop.pages > run->memory_pages / 2)
+			continue;
+		pmm_row(&loop, "best-as-booted");
+		unsigned made = make_holes(run, loop.pages);
+		pmm_row(&loop, "mixed-holes");
+		drop_separators(made);
+	}
+}
+
+/* ---- vmm ------------------------------------------------------------------------------------- */
+
+static void vmm_step(struct bench_loop *loop)
+{
+	uint64_t addr;
+	enum vm_status st = vmm_reserve(loop->ctx, VMM_UREGION_MMAP, loop->pages, loop->align, &addr);
+	if (st != VM_OK) {
+		loop->failed++;
+		return;
+	}
+	if (loop->map) {
+		st = vmm_map(loop->ctx, addr, loop->data, loop->pages, PT_PAGE_4K, PT_READ | PT_USER);
+		if (st == VM_OK)
+			st = vmm_unmap(loop->ctx, addr, loop->pages);
+		if (st != VM_OK)
+			scenario_error(loop->run, "map/unmap at %#lx: %s", addr, vm_status_name(st));
+	}
+	st = vmm_release(loop->ctx, addr, loop->pages);
+	if (st != VM_OK)
+		scenario_error(loop->run, "vmm_release(%#lx): %s", addr, vm_status_name(st));
+}
+
+static void vmm_row(struct bench_loop *loop, const char *operation, uint64_t mapped)
+{
+	loop->failed = 0;
+	struct bench_figures f = measure(loop);
+	kprintf("bench-guest: vmm,%s,%lu,%s,%s,%lu.%lu,%lu.%lu,%lu\n", operation, mapped,
+		vmm_backend_kind_name(kernel_options.vmm), trace_name(), f.tenths_per_step / 10,
+		f.tenths_per_step % 10, f.events_per_step_x10 / 10, f.events_per_step_x10 % 10,
+		loop->failed);
+}
+
+static void bench_vmm_at(struct scenario_run *run, uint64_t mapped, paddr_t data)
+{
+	static struct vmm_context user;
+	struct vmm_config config = { .kind = VMM_CONTEXT_USER, .backend = kernel_options.vmm,
+				     .source = &kernel_page_source, .brk_region = VMM_UREGION_HEAP,
+				     .shm_region = VMM_UREGION_SHM, .kernel = &kernel_vmm };
+	enum vm_status st = vmm_context_create(&user, &config);
+	if (!scenario_outcome(run, st == VM_OK))
+		return;
+	for (uint64_t done = 0; done < mapped; done += VMM_DATA_PAGES) {
+		uint64_t addr, pages = MIN((uint64_t)VMM_DATA_PAGES, mapped - done);
+		st = vmm_reserve(&user, VMM_UREGION_MMAP, pages, 1, &addr);
+		if (st == VM_OK)
+			st = vmm_map(&user, addr, data, pages, PT_PAGE_4K, PT_READ | PT_USER);
+		if (!scenario_outcome(run, st == VM_OK))
+			break;
+	}
+	struct bench_loop loop = { .run = run, .step = vmm_step, .ctx = &user, .data = data,
+				   .pages = VMM_REQUEST, .align = 1 };
+	vmm_row(&loop, "reserve-release", mapped);
+	loop.map = true;
+	vmm_row(&loop, "reserve-map-unmap-release", mapped);
+	loop.map = false;
+	loop.pages = loop.align = VMM_ALIGNED;
+	vmm_row(&loop, "aligned-reserve-release", mapped);
+	vmm_context_destroy(&user);
+}
+
+static void bench_vmm(struct scenario_run *run)
+{
+	paddr_t data = pmm_alloc(&kernel_pmm, VMM_DATA_PAGES, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
+	if (!scenario_outcome(run, data != PMM_ALLOC_FAILED))
+		return;
+	for (unsigned i = 0; i < ARRAY_SIZE(bench_mapped); i++)
+		/* Page tables for n mapped pages take n/512 pages: stay far below memory. */
+		if (bench_mapped[i] / 512 < run->memory_pages / 64)
+			bench_vmm_at(run, bench_mapped[i], data);
+	pmm_free(&kernel_pmm, data, VMM_DATA_PAGES);
+}
+
+void scenario_bench(struct scenario_run *run)
+{
+	kprintf("bench-guest: header,icount instructions per step = (TSC(%u steps) - TSC(%u steps)) "
+		"/ %u\n", LONG_STEPS, SHORT_STEPS, LONG_STEPS - SHORT_STEPS);
+	scenario_stage_begin(run, "pmm");
+	bench_pmm(run);
+	scenario_stage_end(run, "pmm");
+	scenario_stage_begin(run, "vmm");
+	bench_vmm(run);
+	scenario_stage_end(run, "vmm");
+}
