@@ -49,7 +49,7 @@ def read_trace(path, replay=False):
     report = checker.finish() if checker else None
     problems = summary.problems + (report.problems if report else [])
     end = len(reader.data)
-    return summary, report, sorted((p._replace(offset=end) if p.offset is None else p
+    return summary, report, sorted((p.at(end) if p.offset is None else p
                                     for p in problems), key=lambda p: p.offset)
 
 
@@ -291,7 +291,7 @@ class Workload:
         try:
             convert_file(args.trace, args.out, args.name, out)
         except ConversionError as e:
-            raise CommandFailed(str(e), EXIT_BAD_TRACE) from None
+            raise BadTrace(args.trace, e.offset, str(e)) from None
 
 
 COMMANDS = [Info, Check, Workload, Decode, Perfetto, Frag, Compare, Report]
