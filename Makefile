@@ -218,7 +218,7 @@ bench: $(BENCH_PROGS)
 # libFuzzer (clang) over the boot inputs a loader controls: multiboot2 info and the memory map.
 FUZZ_SECONDS ?= 60
 FUZZ_SRCS := tests/fuzz/fuzz_boot_input.c kernel/boot/multiboot2.c kernel/lib/format.c \
-	kernel/lib/string.c kernel/mm/pmm.c kernel/mm/pmm_memory_map.c \
+	kernel/lib/string.c $(wildcard kernel/mm/pmm*.c) \
 	$(wildcard kernel/trace/*.c) tests/host/mm_env_host.c
 $(BUILD)/fuzz/fuzz_boot_input: $(FUZZ_SRCS)
 	@mkdir -p $(dir $@)
@@ -234,15 +234,46 @@ fuzz: $(BUILD)/fuzz/fuzz_boot_input
 		$(BUILD)/fuzz/corpus
 
 # --- the main job ----------------------------------------------------------------------------
-# Until the analyzer's plots and HTML report land, the report is what exists: every test suite,
-# the host benchmarks, and a traced boot of each VMM backend replayed against its snapshots.
-report: test bench-host
-	$(Q)for backend in pagetable list; do \
-		$(MAKE) --no-print-directory trace VMM=$$backend OUT=$(BUILD)/report/$$backend.pstrace \
-			>$(BUILD)/report-$$backend.log 2>&1 || { tail -n 30 $(BUILD)/report-$$backend.log; exit 1; }; \
-		echo "== trace, vmm=$$backend: $(BUILD)/report/$$backend.pstrace"; \
-		$(PYTHON) -m analyzer check $(BUILD)/report/$$backend.pstrace || exit 1; \
+# make report: build, boot the workload once per VMM backend under icount (deterministic
+# timestamps, the same time axis for both), capture and check both traces, then write the HTML
+# report into results/report/ (index.html, plots, both .pstrace and .pftrace) and refresh the
+# committed headline plots in results/. No test suite runs here: that is `make test`.
+REPORT_DIR := results/report
+# The workload is `make trace`'s: SCENARIO (default all), SEED; SCENARIO=test boots the tests.
+REPORT_WORKLOAD = $(if $(filter test,$(SCENARIO)),test,scenario=$(SCENARIO) seed=$(SEED))
+HEADLINE_PLOTS := unusable_index bookkeeping_bytes work memory_strip
+PROTO_PY := $(BUILD)/proto/pagescope_perfetto_pb2.py
+
+$(PROTO_PY): analyzer/proto/pagescope_perfetto.proto
+	@$(DEPS) python
+	@mkdir -p $(dir $@)
+	$(call say,PROTOC,$<)
+	$(Q)protoc -Ianalyzer/proto --python_out=$(dir $@) $<
+
+report:
+	@$(DEPS) all
+	@mkdir -p $(BUILD)/report
+	@echo "report: [1/5] building the kernel and the Perfetto protobuf module"
+	@$(MAKE) --no-print-directory $(KERNEL_ELF) $(PROTO_PY) >$(BUILD)/report-build.log 2>&1 \
+		|| { tail -n 30 $(BUILD)/report-build.log; exit 1; }
+	@for backend in pagetable list; do \
+		echo "report: [$$( [ $$backend = pagetable ] && echo 2 || echo 3 )/5] booting '$(REPORT_WORKLOAD)' with vmm=$$backend, capturing $(BUILD)/report/$$backend.pstrace"; \
+		$(MAKE) --no-print-directory trace ICOUNT=1 VMM=$$backend SCENARIO=$(SCENARIO) SEED=$(SEED) \
+			OUT=$(BUILD)/report/$$backend.pstrace >$(BUILD)/report-$$backend.log 2>&1 \
+			|| { tail -n 30 $(BUILD)/report-$$backend.log; exit 1; }; \
 	done
+	@echo "report: [4/5] checking both traces (every snapshot equals the replay before it)"
+	@for backend in pagetable list; do \
+		$(PYTHON) -m analyzer check $(BUILD)/report/$$backend.pstrace >$(BUILD)/report-check-$$backend.log \
+			|| { cat $(BUILD)/report-check-$$backend.log; exit 1; }; \
+	done
+	@echo "report: [5/5] writing $(REPORT_DIR)/ (plots, Perfetto traces, comparison)"
+	@$(PYTHON) -m analyzer report $(BUILD)/report/pagetable.pstrace $(BUILD)/report/list.pstrace \
+		-o $(REPORT_DIR) >/dev/null
+	@$(PYTHON) -m analyzer compare $(BUILD)/report/pagetable.pstrace $(BUILD)/report/list.pstrace \
+		>$(REPORT_DIR)/compare.txt
+	@for plot in $(HEADLINE_PLOTS); do cp $(REPORT_DIR)/$$plot.png results/$$plot.png; done
+	@echo "report: done: $(abspath $(REPORT_DIR))/index.html"
 
 clean:
 	rm -rf $(BUILD)

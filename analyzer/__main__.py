@@ -2,6 +2,11 @@
 
     python3 -m analyzer info TRACE     check a trace and print its header and totals
     python3 -m analyzer check TRACE    replay its allocator events against every snapshot
+    python3 -m analyzer decode TRACE   every event, one per line (JSON lines or CSV)
+    python3 -m analyzer perfetto TRACE -o OUT.pftrace
+    python3 -m analyzer frag TRACE -o OUT.csv
+    python3 -m analyzer compare TRACE_A TRACE_B
+    python3 -m analyzer report TRACE... -o DIR
     python3 -m analyzer workload LOG -o FILE   convert an strace log into a workload file
 
 Exit status: 0 fine, 2 bad usage, 3 the trace is malformed or inconsistent, 4 cannot read it.
@@ -11,18 +16,41 @@ import argparse
 import sys
 
 from .reader import TraceError, TraceReader
-from .replay import check_replay
-from .summary import summarize
+from .replay import Replay
+from .summary import SummaryBuilder
 
 EXIT_OK, EXIT_USAGE, EXIT_BAD_TRACE, EXIT_IO = 0, 2, 3, 4
 
 
 class CommandFailed(Exception):
-    """A command's verdict on its input: printed as one line, turned into `status`."""
+    """A command's verdict on its input: printed as one line, turned into `status`.
+    `problems` (summary.Problem: offset, text) are listed first, one line each."""
 
-    def __init__(self, message, status):
+    def __init__(self, message, status, problems=()):
         super().__init__(message)
         self.status = status
+        self.problems = list(problems)
+
+
+# A broken trace can have thousands of problems: list this many, then say how many more.
+PROBLEMS_LISTED = 100
+
+
+def read_trace(path, replay=False):
+    """Reads a trace file once, in one pass: (Summary, ReplayReport or None). TraceError on the
+    first framing or validation error; CommandFailed listing every inconsistency found."""
+    reader = TraceReader.open(path)
+    builder = SummaryBuilder(reader)
+    checker = Replay(reader.offset_of) if replay else None
+    for event in reader.events(on_record=builder.add):
+        if checker:
+            checker.feed(event)
+    summary = builder.finish()
+    report = checker.finish() if checker else None
+    problems = summary.problems + (report.problems if report else [])
+    end = len(reader.data)
+    return summary, report, sorted((p._replace(offset=end) if p.offset is None else p
+                                    for p in problems), key=lambda p: p.offset)
 
 
 def add_trace_argument(parser):
@@ -41,19 +69,20 @@ class Info:
 
     @staticmethod
     def run(args, out):
-        summary = summarize(TraceReader.open(args.trace))
+        summary, _, problems = read_trace(args.trace)
         _print_info(summary, out)
-        if summary.problems:
-            raise CommandFailed("inconsistent trace: " + "; ".join(summary.problems),
-                                EXIT_BAD_TRACE)
+        if problems:
+            raise CommandFailed("inconsistent trace", EXIT_BAD_TRACE, problems)
 
 
 class Check:
     """Replay the physical and virtual allocator events against every snapshot in the trace.
 
-    Between two snapshots, replaying the pmm_alloc/pmm_free and vmm_reserve/vmm_release events
-    from the first must give the second exactly; any difference means an event is missing or
-    wrong. Also runs every check of `info`."""
+    Every context is replayed from its creation (all regions free) and the pmm from its first
+    snapshot; every snapshot (each phase boundary, each context's destruction) must equal the
+    replay of the events before it, and every release must give back a whole reservation. Any
+    difference means an event is missing or wrong; each one is listed with its offset. Also
+    runs every check of `info`."""
 
     name = "check"
 
@@ -61,16 +90,24 @@ class Check:
 
     @staticmethod
     def run(args, out):
-        summary = summarize(TraceReader.open(args.trace))
-        report = check_replay(TraceReader.open(args.trace).events())
-        out.write(f"replay      {report.events_replayed} events replayed, "
-                  f"{report.snapshots_checked} snapshots checked\n")
-        problems = summary.problems + report.problems
+        summary, report, problems = read_trace(args.trace, replay=True)
+        out.write(f"contexts    {report.contexts_checked} of {report.contexts_created} replayed "
+                  "from creation and checked against snapshots\n")
+        out.write(f"replay      {report.events_replayed} allocator events replayed "
+                  f"({report.vmm_events_replayed} virtual), {report.snapshots_checked} "
+                  "snapshots checked\n")
+        out.write(f"paired      {report.events_paired} frees, unmaps, protections and switches "
+                  "matched to what they undo\n")
+        out.write(f"unchecked   {report.events_unchecked} events (before the first pmm snapshot "
+                  "or after lost events)\n")
         if problems:
-            raise CommandFailed("replay does not match: " + "; ".join(problems), EXIT_BAD_TRACE)
+            raise CommandFailed("replay does not match", EXIT_BAD_TRACE, problems)
         if report.snapshots_checked == 0:
-            raise CommandFailed("no two snapshots to check a replay between", EXIT_BAD_TRACE)
-        out.write("verdict     every snapshot equals the replay of the events before it\n")
+            raise CommandFailed("no snapshot to check a replay against", EXIT_BAD_TRACE)
+        lost = sum(summary.lost.values())
+        out.write("verdict     every snapshot equals the replay of the events before it" +
+                  (f"; {lost} events were lost (declared by the trace), so the state was "
+                   "re-learned from the next snapshots" if lost else "") + "\n")
 
 
 def _print_info(s, out):
@@ -99,6 +136,141 @@ def _hz(hz):
     return f"{hz / 1e6:.3f} MHz" if hz else "unknown frequency"
 
 
+# --- decode, perfetto, frag, compare, report (begin) ---------------------------------------------
+class BadTrace(Exception):
+    """A trace these commands refuse: printed as `error: FILE: offset N: reason`, exit 3."""
+
+    def __init__(self, path, offset, reason):
+        super().__init__(reason)
+        self.path, self.offset, self.reason = path, offset, reason
+
+
+def load_checked(path, with_series=False):
+    """A BulkTrace (and its FragSeries), or BadTrace naming the file and offset."""
+    from .bulk import BulkTrace
+    from .frag import replay_series
+    try:
+        trace = BulkTrace.open(path)
+        return (trace, replay_series(trace)) if with_series else trace
+    except TraceError as e:
+        raise BadTrace(path, e.offset, e.args[0]) from None
+
+
+class Decode:
+    """Print every event of a trace, one per line with named fields (JSON lines or CSV)."""
+
+    name = "decode"
+
+    @staticmethod
+    def add_arguments(parser):
+        add_trace_argument(parser)
+        parser.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+        parser.add_argument("--type", nargs="+", default=[], metavar="NAME",
+                            help="only these event types (events.def names)")
+
+    @staticmethod
+    def run(args, out):
+        from .decode import write_events
+        from .events import FORMAT
+        unknown = [t for t in args.type if t not in FORMAT.events_by_name]
+        if unknown:
+            raise CommandFailed(f"unknown event type {unknown[0]!r}", EXIT_USAGE)
+        write_events(load_checked(args.trace), out, args.format, args.type)
+
+
+class Perfetto:
+    """Write the trace as a Perfetto trace (protobuf) that ui.perfetto.dev opens."""
+
+    name = "perfetto"
+
+    @staticmethod
+    def add_arguments(parser):
+        add_trace_argument(parser)
+        parser.add_argument("-o", "--output", required=True, help="the .pftrace to write")
+
+    @staticmethod
+    def run(args, out):
+        from .atomic import atomic_file
+        from .perfetto import to_perfetto
+        trace, series = load_checked(args.trace, with_series=True)
+        data = to_perfetto(trace, series)
+        with atomic_file(args.output) as f:
+            f.write(data)
+        out.write(f"wrote {args.output} ({len(data)} bytes, {trace.events_total()} events)\n")
+
+
+class Frag:
+    """Write the fragmentation time series (Linux's indices per zone and order, free extents,
+    virtual holes per context and region) as CSV, one row per sample and scope."""
+
+    name = "frag"
+
+    @staticmethod
+    def add_arguments(parser):
+        add_trace_argument(parser)
+        parser.add_argument("-o", "--output", required=True, help="the .csv to write")
+
+    @staticmethod
+    def run(args, out):
+        from .atomic import atomic_file
+        from .frag import write_csv
+        trace, series = load_checked(args.trace, with_series=True)
+        with atomic_file(args.output, "w") as f:
+            write_csv(series, trace, f)
+        out.write(f"wrote {args.output} ({len(series.samples)} samples)\n")
+
+
+class Compare:
+    """Compare two traces of the same workload (normally the two VMM backends).
+
+    Refuses them (exit 3) unless they carry the identical request sequence; then prints per
+    operation the work distribution, and bookkeeping bytes over time, for each."""
+
+    name = "compare"
+
+    @staticmethod
+    def add_arguments(parser):
+        parser.add_argument("trace_a")
+        parser.add_argument("trace_b")
+
+    @staticmethod
+    def run(args, out):
+        from .compare import RequestsDiffer, write_comparison
+        a, b = load_checked(args.trace_a), load_checked(args.trace_b)
+        try:
+            write_comparison(a, b, out)
+        except RequestsDiffer as e:
+            raise BadTrace(e.path, e.offset, e.args[0]) from None
+
+
+class Report:
+    """Write a self-contained HTML report (index.html, plots, the traces and their Perfetto
+    conversions) of one or more traces into a directory."""
+
+    name = "report"
+
+    @staticmethod
+    def add_arguments(parser):
+        parser.add_argument("traces", nargs="+", metavar="TRACE")
+        parser.add_argument("-o", "--output", required=True, help="directory to write")
+
+    @staticmethod
+    def run(args, out):
+        from pathlib import Path
+        from .atomic import atomic_directory
+        from .perfetto import to_perfetto
+        from .report import write_report
+        runs = [load_checked(t, with_series=True) for t in args.traces]
+        with atomic_directory(args.output) as tmp:
+            for (trace, series), path in zip(runs, args.traces):
+                (tmp / (Path(path).stem + ".pftrace")).write_bytes(to_perfetto(trace, series))
+            write_report(runs, tmp, "python3 -m analyzer report " + " ".join(args.traces) +
+                         f" -o {args.output}", extra_files=args.traces)
+        out.write(f"wrote {Path(args.output) / 'index.html'}\n")
+# --- decode, perfetto, frag, compare, report (end) -----------------------------------------------
+
+
+
 class Workload:
     """Convert an `strace -f -ttt -e trace=memory[,process]` log into a workload file.
 
@@ -122,10 +294,10 @@ class Workload:
             raise CommandFailed(str(e), EXIT_BAD_TRACE) from None
 
 
-COMMANDS = [Info, Check, Workload]
+COMMANDS = [Info, Check, Workload, Decode, Perfetto, Frag, Compare, Report]
 
 
-def main(argv=None):
+def build_parser():
     parser = argparse.ArgumentParser(prog="python3 -m analyzer", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
@@ -133,23 +305,45 @@ def main(argv=None):
                            description=command.__doc__)
         command.add_arguments(p)
         p.set_defaults(run=command.run)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    # The file an error is about: the one a TraceError names, else the command's trace argument.
+    default = getattr(args, "trace", None) or args.command
     try:
         args.run(args, sys.stdout)
+    except BadTrace as e:
+        return _fail([f"{e.path}: offset {e.offset}: {e.reason}"], EXIT_BAD_TRACE)
     except TraceError as e:
-        return _fail(f"{args.trace}: malformed trace: {e}", EXIT_BAD_TRACE)
+        return _fail([f"{e.path or default}: {e}"], EXIT_BAD_TRACE)
     except CommandFailed as e:
-        return _fail(f"{args.trace}: {e}", e.status)
+        where = getattr(e, "path", None) or default
+        lines = [f"{where}: {p}" for p in e.problems[:PROBLEMS_LISTED]]
+        if len(e.problems) > PROBLEMS_LISTED:
+            lines.append(f"{where}: ... and {len(e.problems) - PROBLEMS_LISTED} more "
+                         "problems not listed")
+        if len(e.problems) != 1:
+            lines.append(f"{where}: {e}" + (f" ({len(e.problems)} problems)"
+                                              if e.problems else ""))
+        return _fail(lines, e.status)
     except BrokenPipeError:
         return EXIT_OK  # the reader of our output (e.g. `head`) has seen enough
     except OSError as e:
-        return _fail(f"cannot read trace: {e}", EXIT_IO)
+        return _fail([f"{e.filename or default}: cannot read trace: {e.strerror or e}"],
+                     EXIT_IO)
     return EXIT_OK
 
 
-def _fail(message, status):
-    sys.stdout.flush()
-    print(f"error: {message}", file=sys.stderr)
+def _fail(lines, status):
+    """Prints each line as `error: ...` on stderr after flushing what stdout holds."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        pass
+    for line in lines:
+        print(f"error: {line}", file=sys.stderr)
     return status
 
 

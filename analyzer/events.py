@@ -75,6 +75,7 @@ class EventType:
 class TraceFormat:
     constants: dict
     values: dict  # group -> {number: name}, e.g. values["owner"][3] == "slab"
+    value_names: dict  # C enumerator -> name, e.g. value_names["MM_OWNER_SLAB"] == "slab"
     stream_header: Layout
     record_header: Layout
     events_by_id: dict
@@ -167,8 +168,9 @@ def _record_class(event):
 
 
 def _value_list(text, where):
-    """Parses 'VALUE(C_NAME, 3, "name") ...' into {number: name}; numbers and names unique."""
-    values = {}
+    """Parses 'VALUE(C_NAME, 3, "name") ...' into ({number: name}, {C_NAME: name}); numbers and
+    names unique in the group."""
+    values, c_names = {}, {}
     for macro, args in _macro_calls(text, where):
         if macro != "VALUE" or len(args) != 3:
             raise FormatDefinitionError(f"{where}: expected VALUE(c_name, number, name), got {macro}")
@@ -176,14 +178,15 @@ def _value_list(text, where):
         if not 0 <= number < 256 or number in values or name in values.values():
             raise FormatDefinitionError(f"{where}: value {args[0]}: bad or duplicate number/name")
         values[number] = name
+        c_names[args[0]] = name
     if not values:
         raise FormatDefinitionError(f"{where}: a group needs at least one VALUE")
-    return values
+    return values, c_names
 
 
 def parse_format(events_def_text):
     """Builds a TraceFormat from the text of events.def."""
-    constants, values, headers, events = {}, {}, {}, []
+    constants, values, value_names, headers, events = {}, {}, {}, {}, []
     for macro, args in _macro_calls(_strip_comments(events_def_text), "events.def"):
         where = f"events.def: {macro}({args[0] if args else ''})"
         if macro == "TRACE_CONSTANT" and len(args) == 3:
@@ -192,7 +195,10 @@ def parse_format(events_def_text):
             if args[0] in values:
                 raise FormatDefinitionError(f"{where}: group defined twice")
             _string(args[2], where)
-            values[args[0]] = _value_list(args[3], where)
+            values[args[0]], c_names = _value_list(args[3], where)
+            if value_names.keys() & c_names.keys():
+                raise FormatDefinitionError(f"{where}: a C name is used by another group")
+            value_names.update(c_names)
         elif macro in ("TRACE_STREAM_HEADER", "TRACE_RECORD_HEADER") and len(args) == 1:
             headers[macro] = Layout.of(_field_list(args[0], where))
         elif macro in EVENT_KINDS and len(args) == (5 if macro == "TRACE_ARRAY_EVENT" else 4):
@@ -213,7 +219,7 @@ def parse_format(events_def_text):
         if not 0 < event.id < 256 or event.id in by_id or event.name in by_name:
             raise FormatDefinitionError(f"events.def: event {event.name}: bad or duplicate id/name")
         by_id[event.id] = by_name[event.name] = event
-    return TraceFormat(constants, values, headers["TRACE_STREAM_HEADER"],
+    return TraceFormat(constants, values, value_names, headers["TRACE_STREAM_HEADER"],
                        headers["TRACE_RECORD_HEADER"], by_id, by_name)
 
 

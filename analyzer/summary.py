@@ -8,6 +8,17 @@ invented data even though every record on its own was well formed.
 
 import collections
 from dataclasses import dataclass, field
+from typing import NamedTuple
+
+
+class Problem(NamedTuple):
+    """One inconsistency, at the byte offset of the record that shows it."""
+
+    offset: int
+    text: str
+
+    def __str__(self):
+        return f"offset {self.offset}: {self.text}"
 
 
 @dataclass
@@ -21,7 +32,7 @@ class Summary:
     first_timestamp: int = None
     last_timestamp: int = None
     end: object = None  # the trace_end event, if the trace has one
-    problems: list = field(default_factory=list)
+    problems: list = field(default_factory=list)  # Problem, in stream order
 
     @property
     def duration_ticks(self):
@@ -36,49 +47,76 @@ class Summary:
         return self.duration_ticks / hz if hz else None
 
 
+class SummaryBuilder:
+    """Adds up records one at a time (`add`, e.g. as TraceReader.events' on_record), so a single
+    pass over the file can also feed a replay. `finish()` returns the Summary."""
+
+    def __init__(self, reader):
+        fmt = reader.format
+        self.format = fmt
+        self.summary = Summary(reader.header, len(reader.data))
+        self.ids_seen = collections.Counter()
+        self.loss_names = fmt.values["loss_reason"]
+        self.names = {i: e.name for i, e in fmt.events_by_id.items()}
+        self.end_id = fmt.events_by_name["trace_end"].id
+        self.loss_id = fmt.events_by_name["loss"].id
+        self.lossless = fmt.values["trace_mode"][reader.header.trace_mode] == "lossless"
+
+    def add(self, record):
+        s = self.summary
+        if record.type == self.end_id:
+            s.end = record.event
+            self._check_end(record)
+        elif record.type == self.loss_id:
+            reason = self.loss_names[record.event.reason]
+            s.lost[reason] += record.event.count
+            if reason == "ring_full" and self.lossless:
+                s.problems.append(Problem(record.offset, "a lossless trace reports events "
+                                          "dropped because the ring was full"))
+        s.records += 1
+        s.record_bytes += record.length
+        self.ids_seen[record.type] += 1
+        if s.first_timestamp is None:
+            s.first_timestamp = record.timestamp
+        s.last_timestamp = record.timestamp
+
+    def finish(self):
+        s = self.summary
+        for type_id, count in self.ids_seen.items():
+            s.per_type[self.names[type_id]] = count
+        if s.end is None:
+            s.problems.append(Problem(s.file_bytes, "no trace_end record: the capture stopped "
+                                      "before the kernel finished tracing"))
+        return s
+
+    def _check_end(self, record):
+        s, end, fmt = self.summary, record.event, self.format
+        def problem(text):
+            s.problems.append(Problem(record.offset, text))
+        if end.records != s.records:
+            problem(f"kernel wrote {end.records} records before trace_end, {s.records} arrived")
+        if end.bytes != s.record_bytes:
+            problem(f"kernel wrote {end.bytes} record bytes before trace_end, "
+                    f"{s.record_bytes} arrived")
+        if len(end.items) != s.header.max_event_id + 1:
+            problem(f"trace_end counts {len(end.items)} event types, the header's max_event_id "
+                    f"is {s.header.max_event_id}")
+        for type_id, count in enumerate(item.count for item in end.items):
+            if count != self.ids_seen.get(type_id, 0):
+                name = self.names.get(type_id, str(type_id))
+                problem(f"kernel wrote {count} {name} records, "
+                        f"{self.ids_seen.get(type_id, 0)} arrived")
+        for reason in fmt.values["loss_reason"].values():
+            kernel_count = getattr(end, f"lost_{reason}")
+            if kernel_count != s.lost[reason]:
+                problem(f"kernel lost {kernel_count} events ({reason}), loss records report "
+                        f"{s.lost[reason]}")
+
+
 def summarize(reader):
     """Reads every record of a TraceReader (raising TraceError on bad framing) and checks the
     totals; disagreements are listed in Summary.problems."""
-    fmt = reader.format
-    summary = Summary(reader.header, len(reader.data))
-    ids_seen = collections.Counter()
-    loss_names = fmt.values["loss_reason"]
+    builder = SummaryBuilder(reader)
     for record in reader.records():
-        name = fmt.events_by_id[record.type].name
-        if name == "trace_end":
-            summary.end = record.event
-            _check_end(summary, ids_seen, record.event, fmt)
-        summary.records += 1
-        summary.record_bytes += record.length
-        summary.per_type[name] += 1
-        ids_seen[record.type] += 1
-        if name == "loss":
-            summary.lost[loss_names.get(record.event.reason, str(record.event.reason))] += \
-                record.event.count
-        if summary.first_timestamp is None:
-            summary.first_timestamp = record.timestamp
-        summary.last_timestamp = record.timestamp
-    if summary.end is None:
-        summary.problems.append("no trace_end record: the capture stopped before the kernel "
-                                "finished tracing")
-    return summary
-
-
-def _check_end(summary, ids_seen, end, fmt):
-    problems = summary.problems
-    if end.records != summary.records:
-        problems.append(f"kernel wrote {end.records} records before trace_end, "
-                        f"{summary.records} arrived")
-    if end.bytes != summary.record_bytes:
-        problems.append(f"kernel wrote {end.bytes} record bytes before trace_end, "
-                        f"{summary.record_bytes} arrived")
-    for type_id, count in enumerate(item.count for item in end.items):
-        if count != ids_seen.get(type_id, 0):
-            name = fmt.events_by_id.get(type_id)
-            problems.append(f"kernel wrote {count} {name.name if name else type_id} records, "
-                            f"{ids_seen.get(type_id, 0)} arrived")
-    for reason in fmt.values["loss_reason"].values():
-        kernel_count = getattr(end, f"lost_{reason}")
-        if kernel_count != summary.lost[reason]:
-            problems.append(f"kernel lost {kernel_count} events ({reason}), loss records report "
-                            f"{summary.lost[reason]}")
+        builder.add(record)
+    return builder.finish()

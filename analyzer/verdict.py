@@ -11,13 +11,16 @@ Outcomes: HOLDS, DOES_NOT_HOLD, DEPENDS (on what is said in `depends_on`), NOT_M
 
 from dataclasses import dataclass, field
 
+from .events import FORMAT
+
 HOLDS = "holds"
 DOES_NOT_HOLD = "does not hold"
 DEPENDS = "depends"
 NOT_MEASURED = "not measured"
 
-PAGETABLE = "pagetable"
-LIST = "list"
+# The backends by their names in the trace (the `vmm_backend` group of trace/events.def).
+PAGETABLE = FORMAT.value_names["VMM_BACKEND_PAGETABLE"]
+LIST = FORMAT.value_names["VMM_BACKEND_LIST"]
 
 # Thresholds of the rules, named so the rule text and the computation cannot drift apart.
 NO_EXTRA_STRUCTURE_SHARE = 0.10   # page-table bookkeeping at most 10 % of the list's

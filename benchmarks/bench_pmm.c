@@ -3,8 +3,12 @@
  * zone and fragmentation (number of free extents), against a first-fit walk of the same
  * address-ordered region list, the seed design's search.
  *
- *   build/bench/bench_pmm          readable table and the targets' verdict
- *   build/bench/bench_pmm --csv    one row per measurement, for results/
+ *   build/bench/bench_pmm                readable table and the targets' verdict, then the
+ *                                        adversarial patterns
+ *   build/bench/bench_pmm --csv          one row per measurement, for results/
+ *   build/bench/bench_pmm --adversarial  only the adversarial patterns
+ *   build/bench/bench_pmm --pairs PAGES  10 000 pairs of PAGES at ~100 000 extents, no timing:
+ *                                        for valgrind --tool=callgrind --toggle-collect=measured_pairs
  *
  * Fragmentation: in each zone, pairs (2 pages, 1 page) are allocated from the start of the zone
  * and the 2-page pieces freed again, leaving that many 2-page holes between 1-page separators;
@@ -25,6 +29,7 @@
 
 #include "kernel/mm/pmm.h"
 #include "tests/host/host_env.h"
+#include "tests/host/pmm_patterns.h"
 
 #define MiB ((uint64_t)1 << 20)
 #define GiB ((uint64_t)1 << 30)
@@ -271,12 +276,107 @@ static void print_table(void)
 	       worst_ns, worst_growth, worst_speedup);
 }
 
+/* ---- adversarial patterns: the pmm's own work count (pmm->work), not time ------------------- */
+
+#define ADVERSARIAL_HOLES 100000
+
+static bool count_at_least(void *ctx, const struct pmm_region_info *r)
+{
+	uint64_t *counts = ctx; /* [0]: pages, [1]: count */
+	counts[1] += r->zone == PMM_ZONE_NORMAL && r->pages >= counts[0];
+	return true;
+}
+
+/*
+ * Per pattern, at ADVERSARIAL_HOLES free extents in NORMAL: the work of the allocation that finds
+ * the one fitting extent at the far end, of the same request once that extent is taken (NORMAL
+ * searched in vain, then DMA32), and of freeing the first allocation; with the bound pmm.c states
+ * for the zone's search (h = the AVL height bound, K = extents of >= n pages).
+ */
+static void adversarial_report(void)
+{
+	printf("\nadversarial patterns, %d free extents in NORMAL: pmm work (records + tree nodes + "
+	       "hash entries visited) per operation\n", ADVERSARIAL_HOLES);
+	printf("%-28s %8s %7s | %3s %6s | %9s %10s %6s | %s\n", "pattern", "pages", "align", "h",
+	       "K", "alloc", "no-fit", "free", "stated: search in NORMAL, whole alloc");
+	for (size_t i = 0; i < ARRAY_SIZE(pmm_patterns); i++) {
+		const struct pmm_pattern *p = &pmm_patterns[i];
+		static struct pmm_pattern_world w;
+		if (!pmm_pattern_build(&w, p, ADVERSARIAL_HOLES))
+			die("cannot build an adversarial pattern");
+		struct pmm *pmm = &w.pmm;
+		struct pmm_stats stats;
+		pmm_get_stats(pmm, &stats);
+		uint64_t h = pmm_pattern_height_bound(stats.zone[PMM_ZONE_NORMAL].free_extents);
+		if (pmm_pattern_tallest_tree(&pmm->zone[PMM_ZONE_NORMAL]) > h)
+			die("a class tree is taller than the AVL bound");
+		uint64_t counts[2] = { p->request_pages, 0 };
+		pmm_for_each_free_extent(pmm, count_at_least, counts);
+		uint64_t n = p->request_pages, a = p->request_align;
+		uint64_t h_meta = pmm_pattern_height_bound(stats.zone[PMM_ZONE_DMA32].free_extents) + 1;
+		uint64_t search = pmm_pattern_search_bound(h, n, a, counts[1]);
+		/* + carving (the tree may grow by one) + one record page taken from DMA32 */
+		uint64_t whole = search + 3 * (h + 2) + 1 + 3 * (h_meta + 1);
+
+		uint64_t before = pmm->work;
+		paddr_t pa = pmm_alloc(pmm, n, PMM_ALLOC_ANY, a, MM_OWNER_TEST);
+		uint64_t alloc_work = pmm->work - before;
+		if (pa != ALIGN_UP(w.fit_first_page, a) * PAGE_SIZE)
+			die("the far-end fit was not found");
+		before = pmm->work;
+		paddr_t low = pmm_alloc(pmm, n, PMM_ALLOC_ANY, a, MM_OWNER_TEST);
+		uint64_t miss_work = pmm->work - before;
+		if (low != PMM_ALLOC_FAILED && low >= PMM_ZONE_DMA32_LIMIT)
+			die("a request found a fit in NORMAL that does not exist");
+		before = pmm->work;
+		if (pmm_free(pmm, pa, n) != PMM_OK)
+			die("free failed");
+		uint64_t free_work = pmm->work - before;
+		printf("%-28s %8llu %7llu | %3llu %6llu | %9llu %10llu %6llu | %llu, %llu%s\n", p->name,
+		       (unsigned long long)n, (unsigned long long)a, (unsigned long long)h,
+		       (unsigned long long)counts[1], (unsigned long long)alloc_work,
+		       (unsigned long long)miss_work, (unsigned long long)free_work,
+		       (unsigned long long)search, (unsigned long long)whole,
+		       a > 1 && a < n ? " (linear: 1 < align < pages)" : "");
+		pmm_pattern_destroy(&w);
+	}
+	printf("no-fit = the same request once the far-end fit is taken: NORMAL has none, DMA32 is "
+	       "tried next; free = hash chain twice + tree updates (stated <= 2 chains + 3(h + 1))\n");
+}
+
+/* The instruction-count mode: callgrind collects inside this function only. */
+__attribute__((noinline)) static void measured_pairs(struct pmm *pmm, uint64_t pages, unsigned pairs)
+{
+	for (unsigned i = 0; i < pairs; i++) {
+		paddr_t pa = pmm_alloc(pmm, pages, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
+		if (pa == PMM_ALLOC_FAILED || pmm_free(pmm, pa, pages) != PMM_OK)
+			die("a benchmark allocation failed");
+	}
+}
+
 int main(int argc, char **argv)
 {
 	bool csv = argc == 2 && strcmp(argv[1], "--csv") == 0;
-	if (argc > 2 || (argc == 2 && !csv)) {
-		fprintf(stderr, "usage: %s [--csv]\n", argv[0]);
+	bool adversarial_only = argc == 2 && strcmp(argv[1], "--adversarial") == 0;
+	bool pairs_only = argc == 3 && strcmp(argv[1], "--pairs") == 0;
+	if (argc > 3 || (argc == 2 && !csv && !adversarial_only) || (argc == 3 && !pairs_only)) {
+		fprintf(stderr, "usage: %s [--csv | --adversarial | --pairs PAGES]\n", argv[0]);
 		return 2;
+	}
+	if (pairs_only) {
+		uint64_t pages = strtoull(argv[2], NULL, 0);
+		if (pages == 0)
+			die("--pairs wants a page count");
+		void *pairs_arena = host_phys_arena_create(0, ARENA_BYTES);
+		static struct pmm pairs_pmm;
+		build_fragmented(&pairs_pmm, extent_targets[ARRAY_SIZE(extent_targets) - 1]);
+		measured_pairs(&pairs_pmm, pages, 10000);
+		host_phys_arena_destroy(pairs_arena, ARENA_BYTES);
+		return 0;
+	}
+	if (adversarial_only) {
+		adversarial_report();
+		return 0;
 	}
 	void *arena = host_phys_arena_create(0, ARENA_BYTES);
 	static struct pmm pmm;
@@ -289,5 +389,7 @@ int main(int argc, char **argv)
 	else
 		print_table();
 	host_phys_arena_destroy(arena, ARENA_BYTES);
+	if (!csv)
+		adversarial_report();
 	return 0;
 }

@@ -43,6 +43,8 @@ if [ $want_python = 1 ]; then
 	need_py numpy python3-numpy
 	need_py matplotlib python3-matplotlib
 	need_cmd protoc protobuf-compiler
+	# the report test opens the HTML report in a real (headless) browser
+	need_cmd chromium chromium
 fi
 # valgrind: callgrind counts the benchmarks' instructions (perf is not available in every VM);
 # its headers (valgrind/callgrind.h) mark the measured loops.

@@ -10,20 +10,10 @@ static bool snapshot_pmm_extent(void *cookie, const struct pmm_region_info *exte
 	return true;
 }
 
-static void snapshot_vmm_run(void *cookie, uint64_t start, uint64_t pages)
-{
-	(void)cookie;
-	trace_vmm_snapshot_add(start, pages);
-}
-
 static void snapshot_context(void *cookie, struct vmm_context *ctx)
 {
 	(void)cookie;
-	for (unsigned r = 0; r < ctx->region_count; r++) {
-		trace_vmm_snapshot_begin(ctx->pt.trace_context, (uint8_t)r);
-		vmm_for_each_free_run(ctx, r, snapshot_vmm_run, NULL);
-		trace_vmm_snapshot_end();
-	}
+	vmm_trace_snapshot(ctx);
 }
 
 static void snapshot_allocators(void)

@@ -81,14 +81,15 @@ static inline struct list_node *list_prev(const struct list_node *list, const st
 	return node->prev == list ? NULL : node->prev;
 }
 
-/* The object holding `node` (NULL stays NULL). */
-#define list_entry(node, type, member) \
-	((node) ? container_of((node), type, member) : (type *)NULL)
+/* The object holding `node` (NULL stays NULL); `node` is evaluated once. */
+#define list_entry(node, type, member)                                                \
+	({                                                                             \
+		__typeof__(node) list_entry_node_ = (node);                           \
+		list_entry_node_ ? container_of(list_entry_node_, type, member) : (type *)NULL; \
+	})
 
 /* Visits every node; the loop body may remove `pos` (the next node is read before the body). */
 #define list_for_each_safe(pos, tmp, list) \
 	for ((pos) = (list)->next, (tmp) = (pos)->next; (pos) != (list); (pos) = (tmp), (tmp) = (pos)->next)
-
-#define list_for_each(pos, list) for ((pos) = (list)->next; (pos) != (list); (pos) = (pos)->next)
 
 #endif

@@ -5,18 +5,28 @@
  * DATA MODEL. The ground truth is the seed's "linked list of regions": one doubly-linked list of
  * region records {first page, number of pages, state (free | used by an owner)}, in address order.
  * Holes and non-available firmware ranges are simply absent (gaps between records). Around it,
- * two indexes make every hot operation O(1):
- *   - per zone, a TLSF-style size-class index of the free records (below), for allocation;
+ * two indexes serve the hot operations:
+ *   - per zone, a TLSF-style size-class index of the free records (below): most allocations take
+ *     any record of the first class that guarantees a fit, the rest are answered exactly by the
+ *     classes below it. An inexact class (sizes >= 32) keeps its records in a fit tree
+ *     (pmm_fit_tree.c); an exact class (one size < 32) in 16 lists by first page mod 16, and
+ *     those of its records that hold a 32-aligned page also in a fit tree;
  *   - a hash table of the used records keyed by first page, for pmm_free; the address-ordered
  *     list then gives the neighbours to merge with.
+ * The self-check (pmm_check) lives in pmm_check.c.
  *
  * INVARIANTS (pmm_check verifies all of them)
  *   1. The list is sorted: each record starts at or after the end of the previous one.
  *   2. No record is empty and none crosses a zone boundary (16 MiB, 4 GiB): zones are split at
  *      init, and allocations are carved from one free record, so nothing can create a crossing.
  *   3. Coalesced: no two free records touch within a zone (they never merge across a boundary).
- *   4. Every free record is in exactly one size-class list: the class of its size, in its zone;
- *      a class bit is set iff its list is non-empty, a row bit iff any class bit of the row is.
+ *   4. Every free record is in exactly one class: the class of its size, in its zone. An inexact
+ *      class holds them all in its tree; an exact class in its residue lists (list r: first
+ *      page mod 16 = r, residue bit r set iff the list is non-empty), and exactly those of peak
+ *      order >= 5 also in its tree. A class bit is set iff the class has a record, a row bit iff
+ *      any class bit of the row is. Each tree is ordered by (right arm, first page),
+ *      AVL-balanced, and every node's maxima (pages, peak order, block order) and height are
+ *      those of its subtree.
  *   5. Every used record is in the hash table, in the bucket of its first page; nothing else is.
  *   6. The zone counters (total/free pages, free extents, extents by order, metadata pages) equal
  *      a recount of the list; unused records are all in the spare pool, and are counted.
@@ -31,31 +41,74 @@
  *   37      2^40 .. 2^41 - 1          2^36
  *
  *   row_bitmap (64 bits)       bit r  = 1  <=>  class_bitmap[r] != 0          (rows 0..37 used)
- *   class_bitmap[r] (32 bits)  bit s  = 1  <=>  class_head[r][s] != NULL      (bits 0..15 used)
+ *   class_bitmap[r] (32 bits)  bit s  = 1  <=>  class_root[r][s] != NULL      (bits 0..15 used)
  *
  *   A class never holds sizes that differ by more than 1/16 of its lower bound, so the good fit
  *   below wastes little; sizes under 32 pages have exact classes.
  *
- * ALLOCATION POLICY (pmm_alloc of n pages aligned to a pages):
+ * ALLOCATION POLICY (pmm_alloc of n pages aligned to a = 2^k pages):
  *   - Zones in order: ANY = NORMAL, DMA32, DMA; BELOW_4G = DMA32, DMA; BELOW_16M = DMA. Low
  *     memory is used last, so it stays available for devices that can only reach it.
- *   - In a zone, the guaranteed fit: every extent of at least need = n + a - 1 pages holds an
- *     aligned run. Round need up to the next class boundary; every extent in that class or above
+ *   - In a zone, first the size-class path: every extent of at least n + a - 1 pages holds an
+ *     aligned run. Round that up to the next class boundary; every extent in that class or above
  *     is then big enough, so the first non-empty class there is found with two find-first-set
- *     operations (class bits of the row above the start, else the next row bit), and its first
- *     record is taken: O(1).
- *   - If no such class is non-empty, the bounded scan: walk the classes that may still hold a fit
- *     (from the class of n up to, not including, the guaranteed class), largest first, examining
- *     at most PMM_FIT_SCAN_LIMIT records in all; take the first where the aligned run fits.
- *     BOUND per zone: 2 bitmap searches + at most PMM_CLASS_ROWS row bitmaps + at most
- *     PMM_FIT_SCAN_LIMIT records; at most 3 zones. So pmm_alloc is O(1) whatever the
- *     fragmentation, and may fail although an exact or tightly aligned fit exists beyond the
- *     scanned records; it never fails while an extent of pmm_guaranteed_fit_pages(n, a) pages
- *     exists in an allowed zone.
- *   - The run is carved at the lowest aligned address of the chosen extent; the remains stay
- *     free records (at most a head and a tail, so at most 2 new records).
+ *     operations and any record of it is taken (a list head or the tree root): O(1).
+ *   - Else the class trees below that class answer exactly (next paragraph).
+ *   - The run is carved at the lowest aligned page of the chosen extent; the remains stay free
+ *     records (at most a head and a tail, so at most 2 new records).
  *   - Free: find the used record by hash, merge with the previous and the next record when they
- *     are free, adjacent and in the same zone: O(1) plus the hash chain (load factor <= 2).
+ *     are free, adjacent and in the same zone.
+ *
+ * NO FALSE FAILURE. pmm_alloc returns PMM_ERR_OUT_OF_MEMORY only when no free extent of an
+ * allowed zone holds n pages at a multiple of a. Proof, for one zone (zones are tried in turn,
+ * and an extent never crosses a zone, invariant 2). The size-class path fails only when every
+ * class from the guaranteed one up is empty; the search then visits every non-empty class from
+ * the class of n (smaller extents cannot hold n pages) to below the guaranteed one, so it
+ * suffices that within one class tree nothing that fits is missed. Write an extent [s, e) as its
+ * peak P (the page with the most trailing zeros, of order T), left arm λ = P - s < 2^T, right
+ * arm ρ = e - P <= 2^T (pmm_fit_tree.c). For k <= T the lowest aligned page is P - ALIGN_DOWN(λ, 2^k), so the extent
+ * fits iff T >= k and ρ + ALIGN_DOWN(λ, 2^k) >= n (*); for k > T no page of it is aligned.
+ *   Lemma 1 (a = 1): fits iff e - s >= n. A tree keeps the longest extent of every subtree, so
+ *     a descent that enters only subtrees with max_pages >= n finds one iff one exists.
+ *   Lemma 2 (n <= a): fits iff the extent holds a naturally aligned block of 2^k pages, or T >= k
+ *     and ρ >= n. From (*): if λ >= 2^k then ALIGN_DOWN(λ, 2^k) >= 2^k >= n, and [P - 2^k, P) is
+ *     such a block; if λ < 2^k, (*) reads ρ >= n. Conversely a block holds the run at its start,
+ *     and ρ >= n with T >= k holds it at P. A tree keeps each subtree's largest block order
+ *     (find_block), and, being ordered by ρ, every key right of a node with ρ >= n qualifies too,
+ *     so "ρ >= n and peak order >= k" is one walk down plus one descent on max peak order.
+ *   Lemma 3 (1 < a < n): any extent of n + a - 1 pages fits (one descent on max_pages), any with
+ *     ρ >= n and T >= k fits (as in lemma 2); otherwise every extent of at least n pages whose
+ *     subtree allows peak order >= k is tested with (*) directly. Nothing that can fit is skipped.
+ *   Lemma 4 (exact classes, one size L < 32): if a <= 16, the lowest aligned page of an extent
+ *     depends only on s mod 16, so one record per residue list is tested: exact. If a >= 32 > L,
+ *     an extent holds at most one page aligned to a; if T >= k that page is P, so it fits iff
+ *     T >= k and ρ >= n: only records of peak order >= 5 qualify, and those are in the tree.
+ *
+ * BOUNDS. Work = pmm->work, the records, tree nodes and hash entries an operation visits. N is
+ * the number of free extents in a zone, h the height of its tallest class tree: h <= 1.4405
+ * log2(N + 2) (AVL). C is the number of classes the search visits, at most 16 per row spanned by
+ * [n, n + a - 1]: C <= 16 (floor(log2(n + a - 1)) - floor(log2 n) + 1), and C <= 1 for a = 1
+ * (only the class of n can be short of the guarantee). A class that cannot serve costs at most
+ * 1 + 2h visits (its root or residue mask, then find_right_arm), the one that serves at most
+ * 1 + 2h too. Per zone tried, the search visits at most
+ *     1 + C (1 + 2h) + 2h          when a = 1 or a >= n,
+ *     1 + C (1 + 2h) + 2h + K h    when 1 < a < n, K = the zone's free extents of at least n
+ *                                  pages (by then all shorter than n + a - 1): lemma 3's last
+ *                                  step visits only their root paths. This case alone is
+ *                                  linear, in K.
+ * Updating the indexes: a tree insert or remove visits at most h + 1 nodes of one class tree (so
+ * the common case, a large extent alone in its class, costs O(1)); carving removes 1 and
+ * inserts at most 2, a free removes at most 2 and inserts 1: at most 3(h + 1). A free also walks
+ * the hash chain of its page twice (find, unlink). At most 3 zones are tried. So:
+ *     pmm_alloc  <= sum over zones tried of the search above + 3(h + 1) + R
+ *     pmm_free   <= 2 * chain + 3(h + 1)
+ * where R, the bookkeeping top-up after an operation, is 1 + 3(h + 1) when a record page is taken
+ * (once per PAGE_SIZE / sizeof(struct pmm_region) records) and, AMORTISED, the hash growth: when
+ * it doubles it rehashes every used record (U visits) — once per doubling of U, so O(1) per
+ * allocation on average but O(U) for the one that triggers it. The hash chain is short ON
+ * AVERAGE only: the load factor stays <= 2 after every operation (Fibonacci hashing spreads
+ * strided page numbers), but no worst case is promised for adversarial page numbers.
+ * pmm_claim and a failing pmm_free walk the list: at most one visit per record.
  *
  * BOOKKEEPING MEMORY, and why it cannot recurse.
  *   - Records come from a spare pool, seeded with the caller's array at init. After each
@@ -76,17 +129,13 @@
  *   - Record pages are never given back (the pool only grows, by one page at a time). The pmm
  *     keeps virtual pointers: phys_to_virt must not move while it lives (checked on refill).
  */
-#include "pmm.h"
+#include "pmm_internal.h"
 #include "../lib/format.h"
 #include "kernel/trace/tracepoints.h"
-
-#define PMM_REGION_FLAG_METADATA 0x1u
 
 /* Spares kept after each allocating operation: one operation needs at most 2. */
 #define PMM_RECORD_LOW_WATER 4
 #define PMM_RECORDS_PER_ALLOCATION 2
-/* Largest request or alignment considered; beyond it nothing can fit (2^40 pages = 2^52 bytes). */
-#define PMM_MAX_PAGES ((uint64_t)1 << (PMM_ORDER_COUNT - 1))
 
 static const uint64_t zone_limit_page[PMM_ZONE_COUNT] = {
 	PMM_ZONE_DMA_LIMIT >> PAGE_SHIFT,
@@ -110,25 +159,6 @@ const char *pmm_status_name(enum pmm_status status)
 
 /* ---- small helpers ---------------------------------------------------------------------------- */
 
-static inline uint64_t region_end(const struct pmm_region *region)
-{
-	return region->first_page + region->pages;
-}
-
-static inline enum pmm_zone zone_of_page(uint64_t page)
-{
-	if (page < zone_limit_page[PMM_ZONE_DMA])
-		return PMM_ZONE_DMA;
-	if (page < zone_limit_page[PMM_ZONE_DMA32])
-		return PMM_ZONE_DMA32;
-	return PMM_ZONE_NORMAL;
-}
-
-static inline bool region_is_free(const struct pmm_region *region)
-{
-	return region->state == PMM_REGION_FREE;
-}
-
 /* The zones an allocation may use, in the order they are tried. Returns how many. */
 static unsigned zones_to_try(enum pmm_alloc_zone zone, enum pmm_zone order[PMM_ZONE_COUNT])
 {
@@ -151,41 +181,6 @@ static unsigned zones_to_try(enum pmm_alloc_zone zone, enum pmm_zone order[PMM_Z
 
 /* ---- size classes ----------------------------------------------------------------------------- */
 
-struct size_class {
-	unsigned row, sub;
-};
-
-static inline struct size_class size_class_of(uint64_t pages)
-{
-	if (pages < PMM_CLASS_SUBDIVISIONS)
-		return (struct size_class){ 0, (unsigned)pages };
-	unsigned order = ilog2_u64(pages);
-	return (struct size_class){ order - PMM_CLASS_SUBDIVISION_BITS + 1,
-				    (unsigned)(pages >> (order - PMM_CLASS_SUBDIVISION_BITS)) -
-					    PMM_CLASS_SUBDIVISIONS };
-}
-
-/* How many sizes share the class of `pages`. */
-static inline uint64_t size_class_width(uint64_t pages)
-{
-	if (pages < 2 * PMM_CLASS_SUBDIVISIONS)
-		return 1;
-	return (uint64_t)1 << (ilog2_u64(pages) - PMM_CLASS_SUBDIVISION_BITS);
-}
-
-static inline uint64_t size_class_lower_bound(struct size_class c)
-{
-	if (c.row == 0)
-		return c.sub;
-	return (uint64_t)(PMM_CLASS_SUBDIVISIONS + c.sub) << (c.row - 1);
-}
-
-/* The first class all of whose extents have at least `pages` pages. */
-static inline struct size_class size_class_at_least(uint64_t pages)
-{
-	return size_class_of(pages + size_class_width(pages) - 1);
-}
-
 uint64_t pmm_guaranteed_fit_pages(uint64_t pages, uint64_t align_pages)
 {
 	if (pages == 0 || pages > PMM_MAX_PAGES || !IS_POW2(align_pages) ||
@@ -194,19 +189,56 @@ uint64_t pmm_guaranteed_fit_pages(uint64_t pages, uint64_t align_pages)
 	return size_class_lower_bound(size_class_at_least(pages + align_pages - 1));
 }
 
-/* ---- the size-class index of free records ------------------------------------------------------ */
+/* ---- the indexes of free records: size classes, each a fit tree -------------------------------- */
+
+static inline bool is_exact_size(uint64_t pages)
+{
+	return pages < PMM_EXACT_CLASS_PAGES;
+}
+
+/* An exact-class record goes in its class's tree only if it holds a 2^5-aligned page. */
+static inline bool in_class_tree(const struct pmm_region *region)
+{
+	return !is_exact_size(region->pages) ||
+	       pmm_fit_shape_of(region->first_page, region->pages).peak_order >=
+		       PMM_EXACT_TREE_ORDER;
+}
+
+static void exact_list_insert(struct pmm_zone_index *zone, struct pmm_region *region)
+{
+	unsigned residue = region->first_page % PMM_EXACT_RESIDUES;
+	struct pmm_region **head = &zone->exact_list[region->pages][residue];
+	region->link.free.prev = NULL;
+	region->link.free.next = *head;
+	if (*head)
+		(*head)->link.free.prev = region;
+	*head = region;
+	zone->exact_residues[region->pages] |= (uint16_t)(1u << residue);
+}
+
+static void exact_list_remove(struct pmm_zone_index *zone, struct pmm_region *region)
+{
+	unsigned residue = region->first_page % PMM_EXACT_RESIDUES;
+	struct pmm_region *prev = region->link.free.prev, *next = region->link.free.next;
+	if (prev)
+		prev->link.free.next = next;
+	else
+		zone->exact_list[region->pages][residue] = next;
+	if (next)
+		next->link.free.prev = prev;
+	if (!zone->exact_list[region->pages][residue])
+		zone->exact_residues[region->pages] &= (uint16_t)~(1u << residue);
+}
 
 static void index_insert(struct pmm *pmm, struct pmm_region *region)
 {
 	struct pmm_zone_index *zone = &pmm->zone[zone_of_page(region->first_page)];
 	struct size_class c = size_class_of(region->pages);
-	struct pmm_region **head = &zone->class_head[c.row][c.sub];
 
-	region->link.size_class.prev = NULL;
-	region->link.size_class.next = *head;
-	if (*head)
-		(*head)->link.size_class.prev = region;
-	*head = region;
+	if (is_exact_size(region->pages))
+		exact_list_insert(zone, region);
+	if (in_class_tree(region))
+		pmm_fit_insert(pmm, &zone->class_root[c.row][c.sub], region);
 	zone->class_bitmap[c.row] |= 1u << c.sub;
 	zone->row_bitmap |= (uint64_t)1 << c.row;
 
@@ -215,21 +247,19 @@ static void index_insert(struct pmm *pmm, struct pmm_region *region)
 	zone->free_extents_by_order[ilog2_u64(region->pages)]++;
 }
 
-/* Must run before the record's size or position changes: the class is computed from them. */
+/* Must run before the record's size or position changes: class and tree key come from them. */
 static void index_remove(struct pmm *pmm, struct pmm_region *region)
 {
 	struct pmm_zone_index *zone = &pmm->zone[zone_of_page(region->first_page)];
 	struct size_class c = size_class_of(region->pages);
-	struct pmm_region *prev = region->link.size_class.prev;
-	struct pmm_region *next = region->link.size_class.next;
 
-	if (prev)
-		prev->link.size_class.next = next;
-	else
-		zone->class_head[c.row][c.sub] = next;
-	if (next)
-		next->link.size_class.prev = prev;
-	if (!zone->class_head[c.row][c.sub]) {
+	if (is_exact_size(region->pages))
+		exact_list_remove(zone, region);
+	if (in_class_tree(region))
+		pmm_fit_remove(pmm, &zone->class_root[c.row][c.sub], region);
+	bool empty = is_exact_size(region->pages) ? !zone->exact_residues[region->pages]
+						   : !zone->class_root[c.row][c.sub];
+	if (empty) {
 		zone->class_bitmap[c.row] &= ~(1u << c.sub);
 		if (!zone->class_bitmap[c.row])
 			zone->row_bitmap &= ~((uint64_t)1 << c.row);
@@ -238,6 +268,34 @@ static void index_remove(struct pmm *pmm, struct pmm_region *region)
 	zone->free_pages -= region->pages;
 	zone->free_extents--;
 	zone->free_extents_by_order[ilog2_u64(region->pages)]--;
+}
+
+/*
+ * Gives a free record a new extent in the same zone. In place when it is the lone node of its
+ * class tree and stays in that class: the common case of one large extent shrinking or growing
+ * at an edge, which then costs no tree search.
+ */
+static void index_reshape(struct pmm *pmm, struct pmm_region *region, uint64_t first,
+			  uint64_t pages)
+{
+	struct pmm_zone_index *zone = &pmm->zone[zone_of_page(region->first_page)];
+	struct size_class was = size_class_of(region->pages), will = size_class_of(pages);
+	const struct pmm_fit_node *node = &region->link.free.fit;
+	if (is_exact_size(region->pages) || is_exact_size(pages) || was.row != will.row ||
+	    was.sub != will.sub || zone->class_root[was.row][was.sub] != region || node->left ||
+	    node->right) {
+		index_remove(pmm, region);
+		region->first_page = first;
+		region->pages = pages;
+		index_insert(pmm, region);
+		return;
+	}
+	zone->free_pages = zone->free_pages - region->pages + pages;
+	zone->free_extents_by_order[ilog2_u64(region->pages)]--;
+	zone->free_extents_by_order[ilog2_u64(pages)]++;
+	region->first_page = first;
+	region->pages = pages;
+	region->link.free.fit = pmm_fit_summary(region);
 }
 
 /* The first non-empty class at or above `from`, or NULL. Two find-first-set operations. */
@@ -256,7 +314,7 @@ static struct pmm_region *first_class_at_or_above(const struct pmm_zone_index *z
 		row = (unsigned)__builtin_ctzll(rows);
 		subs = zone->class_bitmap[row];
 	}
-	return zone->class_head[row][__builtin_ctz(subs)];
+	return pmm_class_any(zone, (struct size_class){ row, (unsigned)__builtin_ctz(subs) });
 }
 
 /* ---- address-ordered list and record pool -------------------------------------------------------- */
@@ -314,12 +372,6 @@ static void record_release(struct pmm *pmm, struct pmm_region *region)
 
 /* ---- hash table of used records ------------------------------------------------------------------ */
 
-static inline uint64_t hash_bucket(const struct pmm *pmm, uint64_t first_page)
-{
-	/* Fibonacci hashing: the top bits of the product mix every bit of the page number. */
-	return (first_page * 0x9E3779B97F4A7C15ull) >> (64 - ilog2_u64(pmm->hash_bucket_count));
-}
-
 static void hash_insert(struct pmm *pmm, struct pmm_region *region)
 {
 	struct pmm_region **bucket = &pmm->hash_buckets[hash_bucket(pmm, region->first_page)];
@@ -328,18 +380,11 @@ static void hash_insert(struct pmm *pmm, struct pmm_region *region)
 	pmm->used_records++;
 }
 
-static struct pmm_region *hash_find(const struct pmm *pmm, uint64_t first_page)
-{
-	struct pmm_region *region = pmm->hash_buckets[hash_bucket(pmm, first_page)];
-	while (region && region->first_page != first_page)
-		region = region->link.hash_next;
-	return region;
-}
-
 static void hash_remove(struct pmm *pmm, struct pmm_region *region)
 {
 	struct pmm_region **link = &pmm->hash_buckets[hash_bucket(pmm, region->first_page)];
 	while (*link != region) {
+		pmm->work++;
 		MM_ASSERT(*link, "pmm hash_remove: used record at page %#llx not in its bucket",
 			  (unsigned long long)region->first_page);
 		link = &(*link)->link.hash_next;
@@ -382,18 +427,15 @@ static struct pmm_region *carve_used(struct pmm *pmm, struct pmm_region *from, u
 	uint64_t end = first + pages, from_end = region_end(from);
 	struct pmm_region *used;
 
-	index_remove(pmm, from);
 	if (first == from->first_page && end == from_end) {
+		index_remove(pmm, from);
 		used = from;
 	} else if (first == from->first_page) {
 		used = record_take(pmm);
 		list_insert_after(pmm, from->prev, used);
-		from->first_page = end;
-		from->pages = from_end - end;
-		index_insert(pmm, from);
+		index_reshape(pmm, from, end, from_end - end);
 	} else {
-		from->pages = first - from->first_page;
-		index_insert(pmm, from);
+		index_reshape(pmm, from, from->first_page, first - from->first_page);
 		used = record_take(pmm);
 		list_insert_after(pmm, from, used);
 		if (end < from_end) {
@@ -418,13 +460,6 @@ static struct pmm_region *carve_used(struct pmm *pmm, struct pmm_region *from, u
 	return used;
 }
 
-/* True when `a` ends where `b` begins, both free, in the same zone: they must be one record. */
-static inline bool can_merge(const struct pmm_region *a, const struct pmm_region *b)
-{
-	return a && b && region_is_free(a) && region_is_free(b) && region_end(a) == b->first_page &&
-	       zone_of_page(a->first_page) == zone_of_page(b->first_page);
-}
-
 /*
  * Turns a used record free and merges it with free neighbours. Never needs a record. Every free
  * passes here, so this is where the pmm_free trace event is emitted.
@@ -440,21 +475,23 @@ static void release_used(struct pmm *pmm, struct pmm_region *used)
 	used->owner = MM_OWNER_NONE;
 	used->flags = 0;
 
-	struct pmm_region *merged = used, *prev = used->prev, *next = used->next;
-	if (can_merge(prev, used)) {
-		index_remove(pmm, prev);
-		prev->pages += used->pages;
-		list_remove(pmm, used);
-		record_release(pmm, used);
-		merged = prev;
-	}
-	if (can_merge(merged, next)) {
+	struct pmm_region *prev = used->prev, *next = used->next;
+	bool merge_prev = can_merge(prev, used), merge_next = can_merge(used, next);
+	uint64_t first = merge_prev ? prev->first_page : used->first_page;
+	uint64_t end = merge_next ? region_end(next) : region_end(used);
+	if (merge_prev && merge_next) {
 		index_remove(pmm, next);
-		merged->pages += next->pages;
 		list_remove(pmm, next);
 		record_release(pmm, next);
 	}
-	index_insert(pmm, merged);
+	if (!merge_prev && !merge_next) {
+		index_insert(pmm, used);
+		return;
+	}
+	/* A free neighbour takes the whole run; the used record goes back to the pool. */
+	list_remove(pmm, used);
+	record_release(pmm, used);
+	index_reshape(pmm, merge_prev ? prev : next, first, end - first);
 }
 
 /* ---- finding a fit ------------------------------------------------------------------------------- */
@@ -467,60 +504,32 @@ static inline bool aligned_fit(const struct pmm_region *region, uint64_t pages,
 	return *first + pages <= region_end(region);
 }
 
-/*
- * The bounded scan (see the top of the file): classes in [lowest, below), largest first, at most
- * PMM_FIT_SCAN_LIMIT records.
- */
-static struct pmm_region *scan_classes(const struct pmm_zone_index *zone, struct size_class lowest,
-				       struct size_class below, uint64_t pages,
-				       uint64_t align_pages, uint64_t *first)
-{
-	unsigned budget = PMM_FIT_SCAN_LIMIT;
-	unsigned top_row = MIN(below.row, (unsigned)PMM_CLASS_ROWS - 1);
-	for (int row = (int)top_row; row >= (int)lowest.row; row--) {
-		uint32_t subs = zone->class_bitmap[row];
-		if ((unsigned)row == below.row)
-			subs &= (1u << below.sub) - 1;
-		if ((unsigned)row == lowest.row)
-			subs &= ~0u << lowest.sub;
-		while (subs) {
-			unsigned sub = 31u - (unsigned)__builtin_clz(subs);
-			subs &= ~(1u << sub);
-			for (struct pmm_region *r = zone->class_head[row][sub]; r;
-			     r = r->link.size_class.next) {
-				if (aligned_fit(r, pages, align_pages, first))
-					return r;
-				if (--budget == 0)
-					return NULL;
-			}
-		}
-	}
-	return NULL;
-}
-
-static struct pmm_region *find_fit_in_zone(const struct pmm_zone_index *zone, uint64_t pages,
-					   uint64_t align_pages, uint64_t *first)
+/* The size-class path (O(1)), else the fit tree (exact). */
+static struct pmm_region *find_fit_in_zone(struct pmm *pmm, const struct pmm_zone_index *zone,
+					   uint64_t pages, uint64_t align_pages, uint64_t *first)
 {
 	if (!zone->row_bitmap)
 		return NULL;
 	struct size_class guaranteed = size_class_at_least(pages + align_pages - 1);
 	struct pmm_region *region = first_class_at_or_above(zone, guaranteed);
-	if (region) {
-		bool fits = aligned_fit(region, pages, align_pages, first);
-		MM_ASSERT(fits, "pmm find_fit_in_zone: guaranteed class holds a record too small");
-		return region;
-	}
-	return scan_classes(zone, size_class_of(pages), guaranteed, pages, align_pages, first);
+	if (!region)
+		region = pmm_fit_find(pmm, zone, pages, align_pages);
+	if (!region)
+		return NULL;
+	pmm->work++;
+	bool fits = aligned_fit(region, pages, align_pages, first);
+	MM_ASSERT(fits, "pmm find_fit_in_zone: the index offered a record too small");
+	return region;
 }
 
-static struct pmm_region *find_fit(const struct pmm *pmm, enum pmm_alloc_zone zone, uint64_t pages,
+static struct pmm_region *find_fit(struct pmm *pmm, enum pmm_alloc_zone zone, uint64_t pages,
 				   uint64_t align_pages, uint64_t *first)
 {
 	enum pmm_zone order[PMM_ZONE_COUNT];
 	unsigned zones = zones_to_try(zone, order);
 	for (unsigned i = 0; i < zones; i++) {
 		struct pmm_region *region =
-			find_fit_in_zone(&pmm->zone[order[i]], pages, align_pages, first);
+			find_fit_in_zone(pmm, &pmm->zone[order[i]], pages, align_pages, first);
 		if (region)
 			return region;
 	}
@@ -579,13 +588,14 @@ static void grow_hash(struct pmm *pmm)
 		struct pmm_region *region = old_buckets[b];
 		while (region) {
 			struct pmm_region *next = region->link.hash_next;
+			pmm->work++;
 			hash_insert(pmm, region);
 			region = next;
 		}
 	}
 	pmm->used_records = used;
 	if (old_phys != PMM_ALLOC_FAILED)
-		release_used(pmm, hash_find(pmm, old_phys >> PAGE_SHIFT));
+		release_used(pmm, hash_find(pmm, old_phys >> PAGE_SHIFT, &pmm->work));
 }
 
 /* After an allocating operation: keep the spare pool above its low water, the hash load <= 2. */
@@ -636,10 +646,11 @@ paddr_t pmm_alloc_status(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zo
 }
 
 /* Why [first, first + pages) cannot be freed, when no used record starts at `first`. O(records). */
-static enum pmm_status classify_bad_free(const struct pmm *pmm, uint64_t first, uint64_t pages)
+static enum pmm_status classify_bad_free(struct pmm *pmm, uint64_t first, uint64_t pages)
 {
 	uint64_t end = first + pages, free_pages = 0;
 	for (const struct pmm_region *r = pmm->first; r && r->first_page < end; r = r->next) {
+		pmm->work++;
 		if (!region_is_free(r) || region_end(r) <= first)
 			continue;
 		free_pages += MIN(end, region_end(r)) - MAX(first, r->first_page);
@@ -655,7 +666,7 @@ enum pmm_status pmm_free(struct pmm *pmm, paddr_t addr, uint64_t pages)
 	    (addr >> PAGE_SHIFT) + pages > (PMM_PHYS_LIMIT >> PAGE_SHIFT))
 		return PMM_ERR_INVALID_ARGUMENT;
 	uint64_t first = addr >> PAGE_SHIFT;
-	struct pmm_region *used = hash_find(pmm, first);
+	struct pmm_region *used = hash_find(pmm, first, &pmm->work);
 	if (!used)
 		return classify_bad_free(pmm, first, pages);
 	if (used->pages != pages)
@@ -667,9 +678,10 @@ enum pmm_status pmm_free(struct pmm *pmm, paddr_t addr, uint64_t pages)
 }
 
 /* The free record holding all of [first, end), or NULL. O(records). */
-static struct pmm_region *free_record_holding(const struct pmm *pmm, uint64_t first, uint64_t end)
+static struct pmm_region *free_record_holding(struct pmm *pmm, uint64_t first, uint64_t end)
 {
 	for (struct pmm_region *r = pmm->first; r && r->first_page <= first; r = r->next) {
+		pmm->work++;
 		if (region_is_free(r) && first < region_end(r))
 			return end <= region_end(r) ? r : NULL;
 	}
@@ -804,7 +816,7 @@ static enum pmm_status build(struct pmm *pmm, const struct pmm_config *config)
 	for (size_t i = 0; i < config->initial_record_count; i++)
 		spare_push(pmm, &config->initial_records[i]);
 	enum pmm_status status = pmm_memory_map_for_each_usable(
-		config->memory_map, config->memory_map_count, add_usable_range, pmm);
+		config->memory_map, config->memory_map_count, add_usable_range, pmm, &pmm->work);
 	if (status != PMM_OK)
 		return status;
 	return apply_reservations(pmm, config);
@@ -828,20 +840,16 @@ enum pmm_status pmm_init(struct pmm *pmm, const struct pmm_config *config)
 
 /* ---- statistics ---------------------------------------------------------------------------------- */
 
-/* Exact: the highest non-empty class holds the largest extents; only inexact classes need a walk. */
+/* The highest non-empty class holds the largest extents; its tree root knows the longest. */
 static uint64_t largest_free_extent(const struct pmm_zone_index *zone)
 {
 	if (!zone->row_bitmap)
 		return 0;
 	unsigned row = 63u - (unsigned)__builtin_clzll(zone->row_bitmap);
 	unsigned sub = 31u - (unsigned)__builtin_clz(zone->class_bitmap[row]);
-	const struct pmm_region *r = zone->class_head[row][sub];
-	uint64_t largest = r->pages;
-	uint64_t class_max = size_class_lower_bound((struct size_class){ row, sub }) +
-			     size_class_width(r->pages) - 1;
-	for (r = r->link.size_class.next; r && largest < class_max; r = r->link.size_class.next)
-		largest = MAX(largest, r->pages);
-	return largest;
+	struct size_class c = { row, sub };
+	uint64_t size = size_class_lower_bound(c);
+	return is_exact_size(size) ? size : zone->class_root[row][sub]->link.free.fit.max_pages;
 }
 
 void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *stats)
@@ -922,153 +930,4 @@ void pmm_for_each_free_extent(const struct pmm *pmm, pmm_region_visitor visit, v
 		if (!visit(ctx, &info))
 			return;
 	}
-}
-
-/* ---- consistency check --------------------------------------------------------------------------- */
-
-#define CHECK(cond, ...)                                                                     \
-	do {                                                                                 \
-		if (!(cond)) {                                                               \
-			ksnprintf(pmm->check_message, sizeof(pmm->check_message), __VA_ARGS__); \
-			return pmm->check_message;                                           \
-		}                                                                            \
-	} while (0)
-
-struct zone_recount {
-	uint64_t total_pages, free_pages, free_extents, metadata_pages;
-	uint64_t free_extents_by_order[PMM_ORDER_COUNT];
-};
-
-/* Invariants 1, 2, 3 and 5 record by record; fills the recount for invariant 6. */
-static const char *check_list(struct pmm *pmm, struct zone_recount recount[PMM_ZONE_COUNT],
-			      uint64_t *records, uint64_t *used_records)
-{
-	const struct pmm_region *prev = NULL;
-	for (const struct pmm_region *r = pmm->first; r; prev = r, r = r->next) {
-		unsigned long long page = r->first_page;
-		CHECK(r->prev == prev, "record at page %#llx: prev link broken", page);
-		CHECK(r->pages > 0, "record at page %#llx is empty", page);
-		CHECK(!prev || region_end(prev) <= r->first_page,
-		      "record at page %#llx overlaps or precedes its predecessor", page);
-		enum pmm_zone zone = zone_of_page(r->first_page);
-		CHECK(zone_of_page(region_end(r) - 1) == zone,
-		      "record at page %#llx (%llu pages) crosses a zone boundary", page,
-		      (unsigned long long)r->pages);
-		CHECK(!can_merge(prev, r), "free records at %#llx and before are not coalesced", page);
-		(*records)++;
-		recount[zone].total_pages += r->pages;
-		if (region_is_free(r)) {
-			CHECK(r->owner == MM_OWNER_NONE && r->flags == 0,
-			      "free record at page %#llx has an owner or flags", page);
-			recount[zone].free_pages += r->pages;
-			recount[zone].free_extents++;
-			recount[zone].free_extents_by_order[ilog2_u64(r->pages)]++;
-			continue;
-		}
-		CHECK(r->state == PMM_REGION_USED, "record at page %#llx: bad state %u", page,
-		      r->state);
-		CHECK(r->owner < MM_OWNER_COUNT, "record at page %#llx: bad owner %u", page, r->owner);
-		CHECK(hash_find(pmm, r->first_page) == r,
-		      "used record at page %#llx not found in the hash table", page);
-		(*used_records)++;
-		if (r->flags & PMM_REGION_FLAG_METADATA)
-			recount[zone].metadata_pages += r->pages;
-	}
-	CHECK(pmm->last == prev, "list tail pointer is stale");
-	return NULL;
-}
-
-static const char *check_zone_counters(struct pmm *pmm, unsigned z, const struct zone_recount *c)
-{
-	const struct pmm_zone_index *zone = &pmm->zone[z];
-	CHECK(zone->total_pages == c->total_pages, "zone %s: total %llu, recount %llu",
-	      pmm_zone_name(z), (unsigned long long)zone->total_pages,
-	      (unsigned long long)c->total_pages);
-	CHECK(zone->free_pages == c->free_pages, "zone %s: free pages %llu, recount %llu",
-	      pmm_zone_name(z), (unsigned long long)zone->free_pages,
-	      (unsigned long long)c->free_pages);
-	CHECK(zone->free_extents == c->free_extents, "zone %s: free extents %llu, recount %llu",
-	      pmm_zone_name(z), (unsigned long long)zone->free_extents,
-	      (unsigned long long)c->free_extents);
-	CHECK(zone->metadata_pages == c->metadata_pages, "zone %s: metadata %llu, recount %llu",
-	      pmm_zone_name(z), (unsigned long long)zone->metadata_pages,
-	      (unsigned long long)c->metadata_pages);
-	for (unsigned o = 0; o < PMM_ORDER_COUNT; o++)
-		CHECK(zone->free_extents_by_order[o] == c->free_extents_by_order[o],
-		      "zone %s: order %u count %llu, recount %llu", pmm_zone_name(z), o,
-		      (unsigned long long)zone->free_extents_by_order[o],
-		      (unsigned long long)c->free_extents_by_order[o]);
-	return NULL;
-}
-
-/* Invariant 4: the size-class index holds exactly the zone's free records, each in its class. */
-static const char *check_zone_index(struct pmm *pmm, unsigned z)
-{
-	const struct pmm_zone_index *zone = &pmm->zone[z];
-	uint64_t indexed = 0;
-	for (unsigned row = 0; row < PMM_CLASS_ROWS; row++) {
-		CHECK(!!(zone->row_bitmap & ((uint64_t)1 << row)) == !!zone->class_bitmap[row],
-		      "zone %s: row bit %u disagrees with its classes", pmm_zone_name(z), row);
-		for (unsigned sub = 0; sub < PMM_CLASS_SUBDIVISIONS; sub++) {
-			const struct pmm_region *r = zone->class_head[row][sub], *prev = NULL;
-			CHECK(!!(zone->class_bitmap[row] & (1u << sub)) == !!r,
-			      "zone %s: class bit (%u,%u) disagrees with its list", pmm_zone_name(z),
-			      row, sub);
-			for (; r; prev = r, r = r->link.size_class.next) {
-				struct size_class c = size_class_of(r->pages);
-				CHECK(region_is_free(r) && zone_of_page(r->first_page) == z &&
-					      c.row == row && c.sub == sub &&
-					      r->link.size_class.prev == prev,
-				      "zone %s: record at page %#llx misfiled in class (%u,%u)",
-				      pmm_zone_name(z), (unsigned long long)r->first_page, row, sub);
-				indexed++;
-			}
-		}
-	}
-	CHECK(zone->row_bitmap >> PMM_CLASS_ROWS == 0, "zone %s: row bits beyond the last row",
-	      pmm_zone_name(z));
-	CHECK(indexed == zone->free_extents, "zone %s: %llu records indexed, %llu free extents",
-	      pmm_zone_name(z), (unsigned long long)indexed,
-	      (unsigned long long)zone->free_extents);
-	return NULL;
-}
-
-static const char *check_pools(struct pmm *pmm, uint64_t records, uint64_t used_records)
-{
-	uint64_t hashed = 0, spares = 0;
-	for (uint64_t b = 0; b < pmm->hash_bucket_count; b++)
-		for (const struct pmm_region *r = pmm->hash_buckets[b]; r; r = r->link.hash_next) {
-			CHECK(r->state == PMM_REGION_USED && hash_bucket(pmm, r->first_page) == b,
-			      "hash bucket %llu holds a record of page %#llx that is not its own",
-			      (unsigned long long)b, (unsigned long long)r->first_page);
-			hashed++;
-		}
-	CHECK(hashed == used_records && pmm->used_records == used_records,
-	      "hash holds %llu records (counter %llu), list has %llu used",
-	      (unsigned long long)hashed, (unsigned long long)pmm->used_records,
-	      (unsigned long long)used_records);
-	CHECK(pmm->records_in_use == records, "records in use %llu, list has %llu",
-	      (unsigned long long)pmm->records_in_use, (unsigned long long)records);
-	for (const struct pmm_region *r = pmm->spare_records; r; r = r->link.spare_next)
-		spares++;
-	CHECK(spares == pmm->spare_record_count, "spare pool holds %llu, counter %llu",
-	      (unsigned long long)spares, (unsigned long long)pmm->spare_record_count);
-	return NULL;
-}
-
-const char *pmm_check(struct pmm *pmm)
-{
-	struct zone_recount recount[PMM_ZONE_COUNT];
-	uint64_t records = 0, used_records = 0;
-	const char *problem;
-	memset(recount, 0, sizeof(recount));
-
-	if ((problem = check_list(pmm, recount, &records, &used_records)))
-		return problem;
-	for (unsigned z = 0; z < PMM_ZONE_COUNT; z++) {
-		if ((problem = check_zone_counters(pmm, z, &recount[z])) ||
-		    (problem = check_zone_index(pmm, z)))
-			return problem;
-	}
-	return check_pools(pmm, records, used_records);
 }

@@ -1,8 +1,10 @@
 /*
  * The physical memory manager: hands out contiguous runs of physical pages, optionally limited to
  * low memory (DMA) and aligned (for large pages). The ground truth is an address-ordered list of
- * region records, free and used; a per-zone size-class index makes allocation O(1) however
- * fragmented memory is. The design, its invariants and its bounds are described in pmm.c.
+ * region records, free and used; per zone, a size-class index serves most allocations with one
+ * look, and a fit tree per class answers the rest exactly, so an allocation fails only when
+ * nothing can hold it.
+ * The design, its invariants and its bounds are described in pmm.c.
  *
  * All state lives in a struct pmm passed in: a test builds a 64-page allocator in a few lines:
  *
@@ -82,10 +84,12 @@ typedef enum pmm_status (*pmm_usable_range_fn)(void *ctx, uint64_t first_page, u
  * Zero-length entries are skipped with a log line.
  * Returns PMM_OK, PMM_ERR_MAP_ENTRY_WRAPS (base + length > 2^64), PMM_ERR_MAP_TOO_LARGE (more
  * than PMM_MEMORY_MAP_MAX_ENTRIES entries) — both detected before anything is visited — or the
- * first non-OK status returned by `visit`.
+ * first non-OK status returned by `visit`. Adds the entries it reads to *work (unless NULL): at
+ * most (2n + 1) * 2n for n entries.
  */
 enum pmm_status pmm_memory_map_for_each_usable(const struct pmm_memory_map_entry *entries,
-					       size_t count, pmm_usable_range_fn visit, void *ctx);
+					       size_t count, pmm_usable_range_fn visit, void *ctx,
+					       uint64_t *work);
 
 /* ---- zones -------------------------------------------------------------------------------- */
 
@@ -115,12 +119,31 @@ enum pmm_status pmm_memory_map_for_each_usable(const struct pmm_memory_map_entry
 #define PMM_CLASS_SUBDIVISIONS (1u << PMM_CLASS_SUBDIVISION_BITS)
 #define PMM_CLASS_ROWS (PMM_ORDER_COUNT - PMM_CLASS_SUBDIVISION_BITS + 1)
 
-/* At most this many free records are examined when no size class guarantees a fit (pmm.c). */
-#define PMM_FIT_SCAN_LIMIT 64
+/*
+ * Classes below 2 * PMM_CLASS_SUBDIVISIONS pages hold a single size ("exact"). Their records are
+ * listed by first page modulo PMM_EXACT_RESIDUES, and only those containing a page aligned to
+ * 2^PMM_EXACT_TREE_ORDER (> every exact size) are also in the class's fit tree (pmm.c).
+ */
+#define PMM_EXACT_CLASS_PAGES (2 * PMM_CLASS_SUBDIVISIONS)
+#define PMM_EXACT_RESIDUES 16
+#define PMM_EXACT_TREE_ORDER 5
 
 #define PMM_HASH_EMBEDDED_BUCKETS 64
 
 enum pmm_region_state { PMM_REGION_FREE, PMM_REGION_USED };
+
+/*
+ * A free record's node in the fit tree of its size class (pmm_fit_tree.c): an AVL tree ordered by
+ * the extent's right arm, each node carrying maxima over its subtree so that a search never
+ * enters a subtree that cannot fit.
+ */
+struct pmm_fit_node {
+	struct pmm_region *left, *right;
+	uint64_t max_pages;       /* the longest extent in the subtree */
+	uint8_t height;           /* of the subtree: a leaf is 1 */
+	uint8_t max_peak_order;   /* the highest peak order in the subtree */
+	uint8_t max_block_order;  /* the largest naturally aligned block in the subtree */
+};
 
 /*
  * One region record: a run of pages that is entirely free or entirely used by one owner. Opaque
@@ -133,8 +156,9 @@ struct pmm_region {
 	uint64_t pages;
 	union {
 		struct {
-			struct pmm_region *prev, *next;
-		} size_class;                 /* free: the list of its size class */
+			struct pmm_region *prev, *next; /* exact classes: its residue list */
+			struct pmm_fit_node fit;         /* its class's fit tree */
+		} free;
 		struct pmm_region *hash_next; /* used: its bucket chain */
 		struct pmm_region *spare_next;/* unused record: the spare pool */
 	} link;
@@ -146,7 +170,10 @@ struct pmm_region {
 struct pmm_zone_index {
 	uint64_t row_bitmap;                              /* bit r: some class in row r non-empty */
 	uint32_t class_bitmap[PMM_CLASS_ROWS];            /* bit s: class (r, s) non-empty */
-	struct pmm_region *class_head[PMM_CLASS_ROWS][PMM_CLASS_SUBDIVISIONS];
+	struct pmm_region *class_root[PMM_CLASS_ROWS][PMM_CLASS_SUBDIVISIONS]; /* fit trees */
+	/* exact classes, by size: residue lists, and bit r set iff list r is non-empty */
+	struct pmm_region *exact_list[PMM_EXACT_CLASS_PAGES][PMM_EXACT_RESIDUES];
+	uint16_t exact_residues[PMM_EXACT_CLASS_PAGES];
 	uint64_t total_pages;
 	uint64_t free_pages;
 	uint64_t free_extents;
@@ -171,6 +198,12 @@ struct pmm {
 	paddr_t hash_phys;               /* pages holding the buckets, or PMM_ALLOC_FAILED if embedded */
 	uint64_t hash_pages;
 	struct pmm_region *hash_embedded[PMM_HASH_EMBEDDED_BUCKETS];
+
+	/*
+	 * Records, tree nodes and hash entries visited so far, by every operation: the unit of the
+	 * bounds stated in pmm.c. Only ever increases; callers read differences.
+	 */
+	uint64_t work;
 
 	char check_message[160];
 };
@@ -222,10 +255,13 @@ enum pmm_status pmm_init(struct pmm *pmm, const struct pmm_config *config);
  * Allocates `pages` contiguous pages whose first page number is a multiple of `align_pages` (a
  * power of two: 512 for a 2 MiB page, 262144 for a 1 GiB page), inside `zone`, tagged `owner`.
  * Returns the physical address, or PMM_ALLOC_FAILED when: pages == 0, align_pages is not a power
- * of two, owner is out of range (all logged), no free run fits, or no region record can be had.
- * Never panics for lack of memory. Succeeds whenever some free extent of the allowed zones has at
- * least pmm_guaranteed_fit_pages(pages, align_pages) pages; below that it may still succeed (see
- * the bounded scan in pmm.c). O(1): bounded by PMM_FIT_SCAN_LIMIT records per zone.
+ * of two, owner is out of range (all logged), no free extent of the allowed zones can hold the
+ * aligned run (PMM_ERR_OUT_OF_MEMORY: never while one can — proved in pmm.c), or no region
+ * record can be had. Never panics for lack of memory.
+ * Work (pmm->work): O(log N) for N free extents when align_pages == 1; O(C log N) when
+ * align_pages >= pages, C the size classes between pages and pages + align_pages (at most 16 per
+ * doubling); when 1 < align_pages < pages, also O(log N) per free extent of at least `pages`
+ * pages. The exact bounds are in pmm.c.
  * `status`, if not NULL, receives PMM_OK or the reason of the failure.
  */
 paddr_t pmm_alloc_status(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone,
@@ -238,8 +274,9 @@ static inline paddr_t pmm_alloc(struct pmm *pmm, uint64_t pages, enum pmm_alloc_
 }
 
 /*
- * The smallest free extent from which pmm_alloc always finds `pages` pages aligned to
- * `align_pages`: pages + align_pages - 1 rounded up to the next size-class boundary.
+ * The smallest free extent from which pmm_alloc serves `pages` pages aligned to `align_pages` by
+ * its O(1) size-class path (pages + align_pages - 1 rounded up to the next size-class boundary).
+ * Smaller extents that fit are found by the class fit trees instead.
  */
 uint64_t pmm_guaranteed_fit_pages(uint64_t pages, uint64_t align_pages);
 
@@ -255,14 +292,16 @@ uint64_t pmm_guaranteed_fit_pages(uint64_t pages, uint64_t align_pages);
  *   PMM_ERR_PARTLY_FREE       some pages of the range are free, others are not
  *   PMM_ERR_NOT_ALLOCATED     no page is free, but addr is not the start of an allocation
  *                             (inside one, in a hole, or unmanaged)
- * The success path is O(1); classifying an error walks the record list (O(records)).
+ * The success path visits the hash chain of addr (average length <= 2, see pmm.c) and merges:
+ * O(log N). Classifying an error walks the record list: at most one visit per record.
  */
 enum pmm_status pmm_free(struct pmm *pmm, paddr_t addr, uint64_t pages);
 
 /*
  * Marks the given range used by `owner` (e.g. a framebuffer found after boot). The range must lie
  * inside one free extent. Returns PMM_OK, PMM_ERR_INVALID_ARGUMENT, PMM_ERR_NOT_FREE or
- * PMM_ERR_NO_RECORDS; on failure nothing changes. Finding the extent walks the list: O(records).
+ * PMM_ERR_NO_RECORDS; on failure nothing changes. Finding the extent walks the list: at most one
+ * visit per record, then O(log N) to carve.
  */
 enum pmm_status pmm_claim(struct pmm *pmm, paddr_t addr, uint64_t pages, enum mm_owner owner);
 
@@ -299,9 +338,8 @@ struct pmm_stats {
 };
 
 /*
- * Fills `stats`. Counters are kept up to date, so this costs O(zones * orders) plus, for the
- * largest extent, a walk of the highest non-empty size class of each zone (usually one record;
- * classes below 32 pages hold a single size and need no walk).
+ * Fills `stats`. Counters are kept up to date and the largest extent is kept at the root of the
+ * highest non-empty class's fit tree, so this costs O(zones * orders) and visits no record.
  */
 void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *stats);
 

@@ -6,8 +6,10 @@
  * boundary is the smallest entry start or end above it; the elementary interval between the two
  * takes the strictest type of the entries covering it. Consecutive available intervals join into
  * one run, and only then is the run shrunk to whole pages, so two adjacent unaligned entries do
- * not lose the page they share. Cost O(entries^2), at most PMM_MEMORY_MAP_MAX_ENTRIES entries:
- * a boot-time operation on a list that is a few dozen entries long on real machines.
+ * not lose the page they share. Cost: at most 2n boundaries for n entries, each found and typed
+ * by reading every entry twice, so at most (2n + 1) * 2n entry reads (counted in *work), with
+ * n <= PMM_MEMORY_MAP_MAX_ENTRIES: a boot-time operation on a list that is a few dozen entries
+ * long on real machines.
  */
 #include "pmm.h"
 
@@ -62,9 +64,10 @@ static enum pmm_status validate_entries(const struct pmm_memory_map_entry *entri
 
 /* The smallest entry start or end strictly above `cursor`; false when there is none. */
 static bool next_boundary(const struct pmm_memory_map_entry *entries, size_t count,
-			  uint64_t cursor, bool cursor_valid, uint64_t *next)
+			  uint64_t cursor, bool cursor_valid, uint64_t *next, uint64_t *work)
 {
 	bool found = false;
+	*work += count;
 	for (size_t i = 0; i < count; i++) {
 		uint64_t start, end;
 		if (!entry_bounds(&entries[i], &start, &end))
@@ -83,9 +86,10 @@ static bool next_boundary(const struct pmm_memory_map_entry *entries, size_t cou
 
 /* True when [from, ...) is covered by some entry and the strictest covering entry is available. */
 static bool interval_is_available(const struct pmm_memory_map_entry *entries, size_t count,
-				  uint64_t from)
+				  uint64_t from, uint64_t *work)
 {
 	bool covered = false;
+	*work += count;
 	unsigned rank = 0;
 	for (size_t i = 0; i < count; i++) {
 		uint64_t start, end;
@@ -108,8 +112,12 @@ static enum pmm_status emit_run(uint64_t start, uint64_t end, pmm_usable_range_f
 }
 
 enum pmm_status pmm_memory_map_for_each_usable(const struct pmm_memory_map_entry *entries,
-					       size_t count, pmm_usable_range_fn visit, void *ctx)
+					       size_t count, pmm_usable_range_fn visit, void *ctx,
+					       uint64_t *work)
 {
+	uint64_t ignored = 0;
+	if (!work)
+		work = &ignored;
 	if (count > 0 && !entries)
 		return PMM_ERR_INVALID_ARGUMENT;
 	enum pmm_status status = validate_entries(entries, count);
@@ -118,9 +126,9 @@ enum pmm_status pmm_memory_map_for_each_usable(const struct pmm_memory_map_entry
 
 	uint64_t cursor = 0, next = 0, run_start = 0, run_end = 0;
 	bool cursor_valid = false, run_open = false;
-	while (next_boundary(entries, count, cursor, cursor_valid, &next)) {
+	while (next_boundary(entries, count, cursor, cursor_valid, &next, work)) {
 		/* The interval [cursor, next) has one type throughout. */
-		bool available = cursor_valid && interval_is_available(entries, count, cursor);
+		bool available = cursor_valid && interval_is_available(entries, count, cursor, work);
 		if (available) {
 			if (!run_open)
 				run_start = cursor;

@@ -133,7 +133,27 @@ enum vm_status vmm_context_create(struct vmm_context *ctx, const struct vmm_conf
 	kernel->family.next_trace_context++;
 	list_push_back(&kernel->family.contexts, &ctx->family_link);
 	trace_context_create(ctx->pt.root, ctx->pt.trace_context);
+	/* The replay's starting point: every region free (trace/FORMAT.md). */
+	for (unsigned r = 0; r < count; r++)
+		trace_vmm_region(regions[r].base, regions[r].pages, ctx->pt.trace_context, (uint8_t)r,
+				 regions[r].name);
 	return VM_OK;
+}
+
+static void snapshot_free_run(void *cookie, uint64_t start, uint64_t pages)
+{
+	(void)cookie;
+	trace_vmm_snapshot_add(start, pages);
+}
+
+void vmm_trace_snapshot(struct vmm_context *ctx)
+{
+	for (unsigned r = 0; r < ctx->region_count; r++) {
+		trace_vmm_snapshot_begin(ctx->pt.trace_context, (uint8_t)r);
+		vmm_for_each_free_run(ctx, r, snapshot_free_run, NULL);
+		trace_vmm_snapshot_end();
+	}
+	trace_vmm_bookkeeping(vmm_bookkeeping_bytes(ctx), ctx->pt.trace_context);
 }
 
 void vmm_context_destroy(struct vmm_context *ctx)
@@ -144,6 +164,8 @@ void vmm_context_destroy(struct vmm_context *ctx)
 	for (unsigned i = 0; i < VMM_MAX_SHM_ATTACHMENTS; i++)
 		if (ctx->shm[i].shm)
 			vmm_shm_detach(ctx, ctx->shm[i].addr);
+	if (trace_enabled)
+		vmm_trace_snapshot(ctx); /* the state it dies with, checked by the replay */
 	ctx->backend->destroy(ctx);
 	pt_destroy(&ctx->pt);
 	list_remove(&ctx->family_link);
@@ -410,6 +432,9 @@ enum vm_status vmm_brk(struct vmm_context *ctx, uint64_t new_break, uint64_t *br
 	/* The heap reservation grows or shrinks at its end: traced as a reserve or release of the delta. */
 	uint64_t delta_start = region->base + MIN(old_pages, new_pages) * PAGE_SIZE;
 	uint32_t delta_pages = (uint32_t)(old_pages > new_pages ? old_pages - new_pages : new_pages - old_pages);
+	if (st == VM_OK && new_pages != old_pages)
+		trace_vmm_brk(region->base, (uint32_t)old_pages, (uint32_t)new_pages, ctx->pt.trace_context,
+			      (uint8_t)ctx->brk_region);
 	if (st == VM_OK && new_pages > old_pages)
 		trace_vmm_reserve(delta_start, delta_pages, (uint32_t)ctx->last_work, ctx->pt.trace_context,
 				  (uint8_t)ctx->brk_region, 0);

@@ -182,6 +182,8 @@ enum vm_status vmm_shm_detach(struct vmm_context *ctx, uint64_t addr);
 typedef void (*vmm_free_run_visitor)(void *cookie, uint64_t start, uint64_t pages);
 void vmm_for_each_free_run(struct vmm_context *ctx, unsigned region, vmm_free_run_visitor visit,
 			   void *cookie);
+/* Emits one vmm_snapshot per region of ctx (its free runs); only when tracing is on. */
+void vmm_trace_snapshot(struct vmm_context *ctx);
 /* Calls `visit` for every live context of the kernel context's family, in creation order. */
 void vmm_for_each_context(struct vmm_context *kernel,
 			  void (*visit)(void *cookie, struct vmm_context *ctx), void *cookie);

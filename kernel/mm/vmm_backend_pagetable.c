@@ -1021,10 +1021,49 @@ static unsigned pagetable_self_check(struct vmm_context *ctx)
 	return bad;
 }
 
-/* The state is the page tables: every table page of the context counts. */
+/* What lies under a range of entries, for bookkeeping_bytes. */
+struct table_use {
+	bool maps;     /* some present leaf */
+	bool reserves; /* some reservation bit */
+};
+
+/*
+ * Table pages in entries [first, end) of `table` (a table at `level`) that hold reservations but
+ * map nothing: they exist only for the bookkeeping. Empty tables (such as the kernel half's
+ * top-level tables, created up front so user contexts can share them) are not counted: the list
+ * backend has them too. Adds what lies under the range to *use.
+ */
+static uint64_t reservation_only_tables(const uint64_t *table, unsigned level, unsigned first,
+					unsigned end, struct table_use *use)
+{
+	uint64_t count = 0;
+	for (unsigned i = first; i < end; i++) {
+		if (pte_is_table(table[i], level)) {
+			struct table_use below = { false, false };
+			count += reservation_only_tables(child_table(table[i]), level - 1, 0, PT_ENTRIES,
+							 &below);
+			count += below.reserves && !below.maps;
+			use->maps |= below.maps;
+			use->reserves |= below.reserves;
+		} else {
+			use->maps |= pte_is_leaf(table[i], level);
+			use->reserves |= (table[i] & RES_RESERVED) != 0;
+		}
+	}
+	return count;
+}
+
+/*
+ * The bookkeeping is the reservation bits and summaries inside entries the CPU needs anyway, so
+ * what it costs is the table pages that exist only for it: tables (below the root) that hold
+ * reservations and map nothing. A walk of the context's half, for snapshots only.
+ */
 static uint64_t pagetable_bookkeeping_bytes(const struct vmm_context *ctx)
 {
-	return ctx->pt.table_pages * PAGE_SIZE;
+	unsigned first = ctx->kind == VMM_CONTEXT_USER ? 0 : PT_KERNEL_HALF_FIRST_INDEX;
+	struct table_use use = { false, false };
+	return reservation_only_tables(pt_table(ctx->pt.root), PT_TOP_LEVEL, first,
+				       first + PT_KERNEL_HALF_FIRST_INDEX, &use) * PAGE_SIZE;
 }
 
 const struct vmm_backend_ops vmm_backend_pagetable = {

@@ -1,8 +1,9 @@
-/* Host tests of kernel/lib: the formatter and string functions agree with libc. */
+/* Host tests of kernel/lib: the formatter and string functions agree with libc; the intrusive list. */
 #include <stdio.h>
 #include <string.h>
 
 #include "kernel/lib/format.h"
+#include "kernel/lib/list.h"
 #include "kernel/lib/string.h"
 #include "kernel/lib/testing.h"
 
@@ -79,4 +80,42 @@ TEST(string_functions_agree_with_libc)
 	EXPECT_EQ(klib_strncmp("abcx", "abcy", 3), 0);
 	EXPECT_TRUE(klib_strchr("key=value", '=') != NULL);
 	EXPECT_TRUE(klib_strchr("key", '=') == NULL);
+}
+
+struct list_item {
+	int value;
+	struct list_node link;
+};
+
+/* The intrusive list keeps order through pushes at both ends, removal from the middle and reuse. */
+TEST(list_keeps_order_through_pushes_and_removals)
+{
+	struct list_node list;
+	struct list_item items[4] = { { .value = 0 }, { .value = 1 }, { .value = 2 }, { .value = 3 } };
+	list_init(&list);
+	EXPECT_TRUE(list_is_empty(&list));
+	EXPECT_TRUE(list_entry(list_first(&list), struct list_item, link) == NULL);
+	list_push_back(&list, &items[1].link);
+	list_push_back(&list, &items[2].link);
+	list_push_front(&list, &items[0].link);
+	list_insert_after(&items[2].link, &items[3].link);
+	int expected = 0;
+	for (struct list_item *it = list_entry(list_first(&list), struct list_item, link); it;
+	     it = list_entry(list_next(&list, &it->link), struct list_item, link))
+		EXPECT_EQ(it->value, expected++);
+	EXPECT_EQ(expected, 4);
+	list_remove(&items[1].link);
+	list_remove(&items[1].link); /* a removed node points at itself: harmless */
+	EXPECT_TRUE(list_next(&list, &items[0].link) == &items[2].link);
+	EXPECT_TRUE(list_prev(&list, &items[2].link) == &items[0].link);
+	EXPECT_TRUE(list_prev(&list, &items[0].link) == NULL);
+	EXPECT_TRUE(list_last(&list) == &items[3].link);
+	struct list_node *node, *tmp;
+	unsigned removed = 0;
+	list_for_each_safe(node, tmp, &list) {
+		list_remove(node);
+		removed++;
+	}
+	EXPECT_EQ(removed, 3);
+	EXPECT_TRUE(list_is_empty(&list));
 }

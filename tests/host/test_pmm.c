@@ -5,6 +5,7 @@
 #include "kernel/lib/testing.h"
 #include "kernel/mm/pmm.h"
 #include "tests/host/host_env.h"
+#include "tests/host/pmm_patterns.h"
 
 #define MiB ((uint64_t)1 << 20)
 #define GiB ((uint64_t)1 << 30)
@@ -129,7 +130,7 @@ static struct ranges normalise(const struct pmm_memory_map_entry *map, size_t co
 {
 	struct ranges r;
 	memset(&r, 0, sizeof(r));
-	*status = pmm_memory_map_for_each_usable(map, count, collect_range, &r);
+	*status = pmm_memory_map_for_each_usable(map, count, collect_range, &r, NULL);
 	return r;
 }
 
@@ -224,7 +225,7 @@ TEST(pmm_memory_map_rejects_bad_entries)
 	static struct pmm_memory_map_entry many[PMM_MEMORY_MAP_MAX_ENTRIES + 1];
 	r = normalise(many, ARRAY_SIZE(many), &status);
 	EXPECT_EQ(status, PMM_ERR_MAP_TOO_LARGE);
-	EXPECT_EQ(pmm_memory_map_for_each_usable(NULL, 3, collect_range, &r),
+	EXPECT_EQ(pmm_memory_map_for_each_usable(NULL, 3, collect_range, &r, NULL),
 		  PMM_ERR_INVALID_ARGUMENT);
 }
 
@@ -476,8 +477,8 @@ TEST(pmm_alloc_guaranteed_fit_always_succeeds)
 	EXPECT_EQ(pmm_guaranteed_fit_pages(1, 3), UINT64_MAX);
 }
 
-/* Below the guaranteed class, the bounded scan still finds an exact or aligned fit. */
-TEST(pmm_alloc_scan_finds_fits_below_the_guaranteed_class)
+/* Below the guaranteed class, the fit tree still finds an exact or aligned fit. */
+TEST(pmm_alloc_fit_tree_finds_fits_below_the_guaranteed_class)
 {
 	struct fixture *f = simple_fixture(0, 1000);
 	EXPECT_EQ(pmm_alloc(&f->pmm, 1000, PMM_ALLOC_ANY, 1, MM_OWNER_TEST), 0);
@@ -486,6 +487,209 @@ TEST(pmm_alloc_scan_finds_fits_below_the_guaranteed_class)
 	EXPECT_EQ(pmm_alloc(&f->pmm, 512, PMM_ALLOC_ANY, 512, MM_OWNER_TEST), 512 * PAGE_SIZE);
 	EXPECT_CONSISTENT(&f->pmm);
 	fixture_destroy(f);
+}
+
+/* Regression: 64 (and 500) too-small extents in the class of 37 no longer hide a 37-page one. */
+TEST(pmm_alloc_finds_the_fit_behind_64_too_small_extents_of_its_class)
+{
+	static const uint64_t counts[] = { 64, 65, 500 };
+	for (size_t c = 0; c < ARRAY_SIZE(counts); c++) {
+		static struct pmm_pattern_world w;
+		ASSERT_TRUE(pmm_pattern_build(&w, &pmm_patterns[0], counts[c]));
+		struct pmm_stats stats;
+		pmm_get_stats(&w.pmm, &stats);
+		EXPECT_EQ(stats.zone[PMM_ZONE_NORMAL].free_extents, counts[c] + 1);
+		EXPECT_EQ(pmm_alloc(&w.pmm, 37, PMM_ALLOC_ANY, 1, MM_OWNER_TEST),
+			  w.fit_first_page * PAGE_SIZE);
+		EXPECT_CONSISTENT(&w.pmm);
+		pmm_pattern_destroy(&w);
+	}
+}
+
+/*
+ * Every extent shape [s, s + len) with s, len in 1..72 against every request of 1..72 pages at
+ * alignments 1..64: pmm_alloc succeeds exactly when a page-by-page search finds an aligned run.
+ */
+TEST(pmm_alloc_fails_only_when_no_aligned_run_exists_for_every_small_shape)
+{
+	enum { EDGE = 72, PAGES = 256 };
+	/* the shapes in DMA; the pmm's own pages in DMA32, out of the way */
+	struct pmm_memory_map_entry map[] = {
+		{ 0, PAGES * PAGE_SIZE, PMM_MEMORY_AVAILABLE },
+		{ 16 * MiB, MiB, PMM_MEMORY_AVAILABLE },
+	};
+	struct fixture_options o = { .map = map, .map_count = 2, .metadata_zone = PMM_ALLOC_BELOW_4G };
+	enum pmm_status status;
+	struct fixture *f = fixture_create(&o, &status);
+	struct pmm *pmm = &f->pmm;
+	unsigned wrong = 0;
+	for (uint64_t s = 1; s <= EDGE; s++) {
+		for (uint64_t len = 1; len <= EDGE; len++) {
+			uint64_t tail = s + len;
+			EXPECT_EQ(pmm_claim(pmm, 0, s, MM_OWNER_TEST), PMM_OK);
+			EXPECT_EQ(pmm_claim(pmm, tail * PAGE_SIZE, PAGES - tail, MM_OWNER_TEST), PMM_OK);
+			for (uint64_t n = 1; n <= EDGE; n++) {
+				for (uint64_t a = 1; a <= 64; a *= 2) {
+					uint64_t expected_first = ALIGN_UP(s, a);
+					bool fits = expected_first + n <= tail;
+					paddr_t pa = pmm_alloc(pmm, n, PMM_ALLOC_BELOW_16M, a,
+							       MM_OWNER_TEST);
+					if (pa != (fits ? expected_first * PAGE_SIZE : PMM_ALLOC_FAILED))
+						wrong++;
+					if (pa != PMM_ALLOC_FAILED)
+						pmm_free(pmm, pa, n);
+				}
+			}
+			EXPECT_EQ(pmm_free(pmm, 0, s), PMM_OK);
+			EXPECT_EQ(pmm_free(pmm, tail * PAGE_SIZE, PAGES - tail), PMM_OK);
+		}
+	}
+	EXPECT_EQ(wrong, 0);
+	EXPECT_CONSISTENT(pmm);
+	fixture_destroy(f);
+}
+
+static enum pmm_status count_range(void *ctx, uint64_t first_page, uint64_t pages)
+{
+	(void)first_page;
+	(void)pages;
+	(*(uint64_t *)ctx)++;
+	return PMM_OK;
+}
+
+/* The normaliser reads at most (2n + 1) * 2n entries, on its worst input: the most entries,
+ * every one a distinct pair of boundaries, unsorted, alternating types. */
+TEST(pmm_memory_map_work_meets_its_stated_bound)
+{
+	enum { N = PMM_MEMORY_MAP_MAX_ENTRIES };
+	static struct pmm_memory_map_entry map[N];
+	for (size_t i = 0; i < N; i++) {
+		size_t slot = (i * 389) % N; /* a permutation: 389 is prime to 1024 */
+		map[i] = (struct pmm_memory_map_entry){ slot * 3 * PAGE_SIZE, 2 * PAGE_SIZE,
+							slot % 2 ? PMM_MEMORY_RESERVED
+								 : PMM_MEMORY_AVAILABLE };
+	}
+	uint64_t runs = 0, work = 0;
+	EXPECT_EQ(pmm_memory_map_for_each_usable(map, N, count_range, &runs, &work), PMM_OK);
+	EXPECT_EQ(runs, N / 2);
+	TESTING_CHECK(work <= (2ull * N + 1) * 2 * N, (void)0, "read %llu entries, bound %llu",
+		      (unsigned long long)work, (2ull * N + 1) * 2 * N);
+	EXPECT_TRUE(work >= 2ull * N * N); /* and it is the quadratic walk the header says */
+}
+
+/* ---- work bounds (the BOUNDS paragraph of pmm.c), on the adversarial patterns --------------- */
+
+#define PATTERN_HOLES 20000
+
+struct extents_at_least {
+	uint64_t pages, count;
+};
+
+static bool count_long(void *ctx, const struct pmm_region_info *r)
+{
+	struct extents_at_least *c = ctx;
+	c->count += r->zone == PMM_ZONE_NORMAL && r->pages >= c->pages;
+	return true;
+}
+
+/*
+ * pmm_alloc's work on each pattern is within the stated bound: the far-end fit is found (exact),
+ * and with it taken the request falls through NORMAL to DMA32, still within the bound.
+ */
+TEST(pmm_alloc_work_meets_the_stated_bound_on_every_adversarial_pattern)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(pmm_patterns); i++) {
+		const struct pmm_pattern *p = &pmm_patterns[i];
+		static struct pmm_pattern_world w;
+		ASSERT_TRUE(pmm_pattern_build(&w, p, PATTERN_HOLES));
+		struct pmm *pmm = &w.pmm;
+		struct pmm_stats stats;
+		pmm_get_stats(pmm, &stats);
+		uint64_t extents = stats.zone[PMM_ZONE_NORMAL].free_extents;
+		uint64_t h = pmm_pattern_height_bound(extents);
+		EXPECT_EQ(extents, PATTERN_HOLES + 1);
+		EXPECT_TRUE(pmm_pattern_tallest_tree(&pmm->zone[PMM_ZONE_NORMAL]) <= h);
+		uint64_t h_meta = pmm_pattern_height_bound(stats.zone[PMM_ZONE_DMA32].free_extents) + 1;
+		struct extents_at_least longer = { p->request_pages, 0 };
+		pmm_for_each_free_extent(pmm, count_long, &longer);
+		uint64_t n = p->request_pages, a = p->request_align;
+		/* + carving in NORMAL + one record page from DMA32 */
+		uint64_t update = 3 * (h + 2) + 1 + 3 * (h_meta + 1);
+		uint64_t bound = pmm_pattern_search_bound(h, n, a, longer.count) + update;
+
+		uint64_t before = pmm->work;
+		paddr_t pa = pmm_alloc(pmm, n, PMM_ALLOC_ANY, a, MM_OWNER_TEST);
+		uint64_t work = pmm->work - before;
+		EXPECT_EQ(pa, ALIGN_UP(w.fit_first_page, a) * PAGE_SIZE);
+		TESTING_CHECK(work <= bound, (void)0, "%s: alloc visited %llu, bound %llu", p->name,
+			      (unsigned long long)work, (unsigned long long)bound);
+		testing_note("%s: alloc of %llu/%llu among %llu extents: work %llu, bound %llu",
+			     p->name, (unsigned long long)n, (unsigned long long)a,
+			     (unsigned long long)extents, (unsigned long long)work,
+			     (unsigned long long)bound);
+
+		/* No fit left in NORMAL: every extent there is searched in vain, then DMA32 serves. */
+		before = pmm->work;
+		paddr_t low = pmm_alloc(pmm, n, PMM_ALLOC_ANY, a, MM_OWNER_TEST);
+		work = pmm->work - before;
+		EXPECT_TRUE(low == PMM_ALLOC_FAILED ? n + a > PMM_PATTERN_META_BYTES / PAGE_SIZE
+						    : low < PMM_ZONE_DMA32_LIMIT);
+		bound += pmm_pattern_search_bound(h_meta, n, a, 1);
+		TESTING_CHECK(work <= bound, (void)0, "%s: fall-through visited %llu, bound %llu",
+			      p->name, (unsigned long long)work, (unsigned long long)bound);
+
+		/* A free merges with nothing here: the hash chain twice plus the tree updates. */
+		before = pmm->work;
+		EXPECT_EQ(pmm_free(pmm, pa, n), PMM_OK);
+		work = pmm->work - before;
+		pmm_get_stats(pmm, &stats);
+		TESTING_CHECK(work <= 2 * 2 * 2 + 3 * (h + 2), (void)0, "%s: free visited %llu",
+			      p->name, (unsigned long long)work);
+		EXPECT_TRUE(pmm->used_records <= 2 * pmm->hash_bucket_count);
+		EXPECT_CONSISTENT(pmm);
+		pmm_pattern_destroy(&w);
+	}
+}
+
+/* Hash growth is the amortised cost: all of a pattern's allocations average O(log N) visits. */
+TEST(pmm_hash_growth_is_amortised_over_the_allocations)
+{
+	static struct pmm_pattern_world w;
+	ASSERT_TRUE(pmm_pattern_build(&w, &pmm_patterns[2], PATTERN_HOLES));
+	uint64_t allocations = 2 * PATTERN_HOLES + 3, frees = PATTERN_HOLES + 1;
+	uint64_t h = pmm_pattern_height_bound(PATTERN_HOLES + 1) + 1;
+	/* per operation: update 3(h + 1), hash chain 4, a record page 1 + 3(h + 1) ... */
+	uint64_t per_operation = 2 * 3 * (h + 1) + 1 + 4;
+	/* ... and each doubling rehashes all used records: < 2 * used in all */
+	uint64_t bound = (allocations + frees) * per_operation + 2 * allocations;
+	TESTING_CHECK(w.pmm.work <= bound, (void)0, "built with %llu visits, bound %llu",
+		      (unsigned long long)w.pmm.work, (unsigned long long)bound);
+	testing_note("build: %llu visits for %llu operations (%llu each), %llu hash buckets",
+		     (unsigned long long)w.pmm.work, (unsigned long long)(allocations + frees),
+		     (unsigned long long)(w.pmm.work / (allocations + frees)),
+		     (unsigned long long)w.pmm.hash_bucket_count);
+	pmm_pattern_destroy(&w);
+}
+
+/* pmm_claim and a failing pmm_free visit each record at most once (plus carving). */
+TEST(pmm_list_walks_visit_each_record_at_most_once)
+{
+	static struct pmm_pattern_world w;
+	ASSERT_TRUE(pmm_pattern_build(&w, &pmm_patterns[2], PATTERN_HOLES));
+	struct pmm *pmm = &w.pmm;
+	struct pmm_stats stats;
+	pmm_get_stats(pmm, &stats);
+	uint64_t records = stats.records_in_use;
+	uint64_t h = pmm_pattern_height_bound(PATTERN_HOLES + 1) + 1;
+	uint64_t before = pmm->work;
+	/* a double free of the far-end extent: no used record there, the list is walked */
+	EXPECT_EQ(pmm_free(pmm, w.fit_first_page * PAGE_SIZE, 2), PMM_ERR_DOUBLE_FREE);
+	EXPECT_TRUE(pmm->work - before <= records + 4);
+	before = pmm->work;
+	EXPECT_EQ(pmm_claim(pmm, w.fit_first_page * PAGE_SIZE, 1, MM_OWNER_TEST), PMM_OK);
+	EXPECT_TRUE(pmm->work - before <= records + 3 * (h + 1) + 1 + 3 * (h + 1));
+	EXPECT_CONSISTENT(pmm);
+	pmm_pattern_destroy(&w);
 }
 
 /* ---- free ---------------------------------------------------------------------------------- */
@@ -552,9 +756,13 @@ static void take_image(const struct fixture *f, struct state_image *image)
 	memcpy(image->records, f->records, sizeof(f->records));
 }
 
+/* The work counter is the one field a failed call may change: it counts the records it read. */
 static bool same_image(const struct fixture *f, const struct state_image *image)
 {
-	return memcmp(&image->pmm, &f->pmm, sizeof(f->pmm)) == 0 &&
+	static struct pmm now;
+	memcpy(&now, &f->pmm, sizeof(now));
+	now.work = image->pmm.work;
+	return memcmp(&image->pmm, &now, sizeof(now)) == 0 &&
 	       memcmp(image->records, f->records, sizeof(f->records)) == 0;
 }
 

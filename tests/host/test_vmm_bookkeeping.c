@@ -204,3 +204,34 @@ TEST(vmm_bookkeeping_pair_work_stays_flat_as_mappings_grow)
 		     (unsigned long long)pt_small, (unsigned long long)pt_large,
 		     (unsigned long long)list_small, (unsigned long long)list_large);
 }
+
+/* The pagetable backend's bookkeeping bytes are the table pages that map nothing: a reservation
+ * alone costs the tables it created, and mapping a page inside it makes them the CPU's again. */
+TEST(vmm_bookkeeping_pagetable_counts_tables_that_only_hold_reservations)
+{
+	struct book b;
+	ASSERT_TRUE(book_init(&b, VMM_BACKEND_PAGETABLE, book_regions, ARRAY_SIZE(book_regions)));
+	uint64_t before = vmm_bookkeeping_bytes(&b.user), tables_before = b.user.pt.table_pages;
+	ASSERT_TRUE(book_reserve(&b, 0, 3, 1));
+	uint64_t new_tables = b.user.pt.table_pages - tables_before;
+	EXPECT_TRUE(new_tables > 0);
+	EXPECT_EQ(vmm_bookkeeping_bytes(&b.user), before + new_tables * PAGE_SIZE);
+	EXPECT_EQ(vmm_map(&b.user, b.addr[0], DATA_PA, 1, PT_PAGE_4K, PT_READ | PT_USER), VM_OK);
+	EXPECT_EQ(b.user.pt.table_pages, tables_before + new_tables);
+	EXPECT_EQ(vmm_bookkeeping_bytes(&b.user), before);
+	book_fini(&b);
+}
+
+/* A reservation mapped with large pages leaves no table that maps nothing: 0 bytes more. */
+TEST(vmm_bookkeeping_pagetable_large_page_mapping_costs_nothing_extra)
+{
+	struct book b;
+	ASSERT_TRUE(book_init(&b, VMM_BACKEND_PAGETABLE, book_regions, ARRAY_SIZE(book_regions)));
+	uint64_t before = vmm_bookkeeping_bytes(&b.user);
+	ASSERT_TRUE(book_reserve(&b, 0, 1024, 512));
+	EXPECT_EQ(vmm_map(&b.user, b.addr[0], DATA_PA, 2, PT_PAGE_2M, PT_READ | PT_USER), VM_OK);
+	testing_note("tables %llu, bookkeeping %llu -> %llu", (unsigned long long)b.user.pt.table_pages,
+		     (unsigned long long)before, (unsigned long long)vmm_bookkeeping_bytes(&b.user));
+	EXPECT_EQ(vmm_bookkeeping_bytes(&b.user), before);
+	book_fini(&b);
+}

@@ -37,16 +37,20 @@ def build_encoder(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def small_trace(build_encoder, tmp_path_factory):
-    """A valid trace of a few dozen records (a string event and a split snapshot among them)."""
+    """A valid, consistent trace of a few dozen records (string events and split snapshots
+    among them) that passes `analyzer check`."""
     work = tmp_path_factory.mktemp("small")
     calls = work / "calls.inc"
+    snapshot = ["trace_emit_pmm_snapshot_begin(t, 300);",
+                *[f"trace_emit_pmm_snapshot_add(t, {i} * 0x2000ULL, 1);" for i in range(300)],
+                "trace_array_end(t, TRACE_ID_pmm_snapshot);"]
     statements = [f"trace_emit_pmm_alloc(t, {i} * 0x1000ULL, 1 + {i}, 0, 0, 4);" for i in range(20)]
-    statements += ['trace_emit_phase_begin(t, "churn");',
-                   "trace_emit_pmm_snapshot_begin(t, 77);",
-                   *[f"trace_emit_pmm_snapshot_add(t, {i} * 0x2000ULL, 1);" for i in range(300)],
-                   "trace_array_end(t, TRACE_ID_pmm_snapshot);",
+    statements += ['trace_emit_phase_begin(t, "churn");', *snapshot,
+                   *[f"trace_emit_kmalloc(t, 0xffff800040000000ULL + {i} * 64, 50, 64);"
+                     for i in range(10)],
                    *[f"trace_emit_kfree(t, 0xffff800040000000ULL + {i} * 64, 64);"
-                     for i in range(10)]]
+                     for i in range(10)],
+                   *snapshot, 'trace_emit_phase_end(t, "churn");']
     calls.write_text("\n".join(statements) + "\n")
     config = ("#define FAKE_CLOCK_START 0\n#define FAKE_CLOCK_STEP 1000\n"
               "#define HEADER_INFO { .clock = 1, .clock_hz = 1000000000ULL, .memory_bytes = 1 << 29,"
@@ -56,3 +60,48 @@ def small_trace(build_encoder, tmp_path_factory):
     out = work / "small.trace"
     subprocess.run([str(binary), str(out)], check=True)
     return out.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def kernel_traces(tmp_path_factory):
+    """{backend: path} of real traces: the kernel's vmm tests booted under QEMU icount once per
+    VMM backend (a few seconds each; the same requests in both, deterministic timestamps)."""
+    if shutil.which("qemu-system-x86_64") is None:
+        pytest.fail("qemu-system-x86_64 is required to make a real trace")
+    subprocess.run(["make", "-s", "kernel"], cwd=REPO, check=True)
+    work = tmp_path_factory.mktemp("kernel-traces")
+    traces = {}
+    for backend in ("pagetable", "list"):
+        out = work / f"{backend}.pstrace"
+        subprocess.run([str(REPO / "scripts" / "qemu-run.sh"), "--elf",
+                        str(REPO / "build" / "pagescope.elf"), "--args",
+                        f"trace=on vmm={backend} test=vmm", "--trace-out", str(out), "--icount",
+                        "--timeout", "180", "--serial-log", str(work / f"{backend}.log")],
+                       cwd=REPO, check=True)
+        traces[backend] = out
+    return traces
+
+
+def kernel_trace(tmp_path_factory):
+    """Returns capture(args) -> the bytes of the trace a real boot of the kernel (built here, so
+    never a stale one) streams with command line `args`; each command line is booted once. The
+    clock counts instructions (QEMU -icount), so a given kernel gives the same trace every time."""
+    if shutil.which("qemu-system-x86_64") is None:
+        pytest.fail("qemu-system-x86_64 is required to capture a kernel-made trace")
+    subprocess.run(["make", "-s", "kernel"], cwd=REPO, check=True)
+    captured = {}
+
+    def capture(args):
+        if args not in captured:
+            work = tmp_path_factory.mktemp("boot")
+            trace, log = work / "boot.pstrace", work / "serial.log"
+            status = subprocess.run(
+                [str(REPO / "scripts" / "qemu-run.sh"),
+                 "--elf", str(REPO / "build" / "pagescope.elf"),
+                 "--args", args, "--serial-log", str(log), "--trace-out", str(trace),
+                 "--icount", "--timeout", "180"], cwd=REPO).returncode
+            assert status == 0, log.read_text(errors="replace")
+            captured[args] = trace.read_bytes()
+        return captured[args]
+
+    return capture

@@ -1,6 +1,8 @@
-"""`analyzer info` rejects every kind of damaged trace with one clear error line and exit status
-3 (4 when the file cannot be read), never a Python traceback; a sound trace passes with 0."""
+"""`analyzer info` and `analyzer check` reject every kind of damaged trace with one clear error
+line `error: FILE: offset N: reason` and exit status 3 (4 when the file cannot be read), never a
+Python traceback; a sound trace passes `info` with 0. Output files are written atomically."""
 
+import re
 import struct
 import subprocess
 import sys
@@ -8,21 +10,22 @@ import sys
 import pytest
 
 from analyzer.events import FORMAT
-from analyzer.reader import TraceReader
+from analyzer.output import atomic_directory, atomic_file
+from analyzer.reader import TraceError, TraceReader
 
 from conftest import REPO
 
 RECORD_HEADER = FORMAT.record_header.codec
 
 
-def run_info(tmp_path, data):
+def run_info(tmp_path, data, command="info"):
     path = tmp_path / "input.trace"
     path.write_bytes(data)
-    return run_info_path(path)
+    return run_info_path(path, command)
 
 
-def run_info_path(path):
-    result = subprocess.run([sys.executable, "-m", "analyzer", "info", str(path)], cwd=REPO,
+def run_info_path(path, command="info"):
+    result = subprocess.run([sys.executable, "-m", "analyzer", command, str(path)], cwd=REPO,
                             capture_output=True, text=True)
     assert "Traceback" not in result.stderr, result.stderr
     return result
@@ -42,8 +45,11 @@ def test_sound_trace_passes_and_reports_counts(tmp_path, small_trace):
     result = run_info(tmp_path, small_trace)
     assert result.returncode == 0, result.stderr
     assert "pmm_alloc            20" in result.stdout
-    assert "pmm_snapshot         2" in result.stdout  # 300 items: two 4 KiB parts
+    assert "pmm_snapshot         4" in result.stdout  # 300 items: two 4 KiB parts, twice
     assert "trace_end matches" in result.stdout
+    result = run_info(tmp_path, small_trace, "check")
+    assert result.returncode == 0, result.stderr
+    assert "every snapshot equals the replay" in result.stdout
 
 
 @pytest.mark.parametrize("name, damage, message", [
@@ -63,20 +69,81 @@ def test_sound_trace_passes_and_reports_counts(tmp_path, small_trace):
     ("bytes after trace_end", lambda d, offs: d + d[offs[0]:offs[1]], "record after trace_end"),
     ("totals disagree", lambda d, offs: patch(d, offs[-1] + 16, "<Q", 12345),
      "kernel wrote 12345 records"),
+    ("timestamp goes back", lambda d, offs: patch(d, offs[5] + 8, "<Q", 1),
+     "timestamp 1 is before the previous record's"),
+    ("vmm backend outside its set", lambda d, offs: patch(d, 13, "<B", 7),
+     "header vmm_backend is 7, not one of 0 (pagetable), 1 (list)"),
+    ("clock outside its set", lambda d, offs: patch(d, 12, "<B", 9), "header clock is 9"),
+    ("trace mode outside its set", lambda d, offs: patch(d, 14, "<B", 2), "header trace_mode is 2"),
+    ("absurd clock_hz", lambda d, offs: patch(d, 16, "<Q", 1),
+     "header clock_hz 1 is not a plausible clock"),
+    ("reserved flag bit", lambda d, offs: patch(d, offs[3] + 1, "<B", 4),
+     "pmm_alloc has undefined flag bits 0x4"),
+    ("high flag bit", lambda d, offs: patch(d, offs[3] + 1, "<B", 0x80),
+     "pmm_alloc has undefined flag bits 0x80"),
+    ("CONTINUED on a fixed event", lambda d, offs: patch(d, offs[3] + 1, "<B", 1),
+     "continued flag on pmm_alloc, which is not an array event"),
+    ("owner outside its set", lambda d, offs: patch(d, offs[3] + 30, "<B", 200),
+     "pmm_alloc owner is 200"),
 ])
 def test_damaged_trace_is_rejected_with_a_clear_message(tmp_path, small_trace, name, damage,
                                                         message):
-    result = run_info(tmp_path, damage(small_trace, record_offsets(small_trace)))
-    assert result.returncode == 3, (name, result.stdout, result.stderr)
-    assert message in result.stderr, (name, result.stderr)
-    assert result.stderr.startswith("error: "), result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    data = damage(small_trace, record_offsets(small_trace))
+    for command in ("info", "check"):  # the reader validates, so every subcommand alike
+        result = run_info(tmp_path, data, command)
+        assert result.returncode == 3, (name, command, result.stdout, result.stderr)
+        assert message in result.stderr, (name, command, result.stderr)
+        path = re.escape(str(tmp_path / "input.trace"))
+        assert re.fullmatch(rf"error: {path}: offset \d+: [^\n]+\n", result.stderr), result.stderr
+
+
+def test_every_problem_of_an_inconsistent_trace_is_listed(tmp_path, small_trace):
+    """Totals off in several ways: each disagreement is its own line, then a count."""
+    offs = record_offsets(small_trace)
+    data = patch(patch(small_trace, offs[-1] + 16, "<Q", 12345), offs[-1] + 48, "<Q", 999)
+    result = run_info(tmp_path, data)
+    lines = result.stderr.splitlines()
+    assert result.returncode == 3
+    assert "kernel wrote 12345 records" in lines[0] and "offset" in lines[0]
+    assert "kernel wrote 999 record bytes" in lines[1]
+    assert lines[-1].endswith(f"inconsistent trace ({len(lines) - 1} problems)"), lines
 
 
 def test_missing_file_exits_4(tmp_path):
-    result = run_info_path(tmp_path / "nothing-here.trace")
-    assert result.returncode == 4
-    assert "cannot read trace" in result.stderr
+    for command in ("info", "check"):
+        result = run_info_path(tmp_path / "nothing-here.trace", command)
+        assert result.returncode == 4
+        assert "cannot read trace" in result.stderr
+
+
+def test_atomic_file_leaves_nothing_behind_on_failure(tmp_path):
+    target = tmp_path / "out.csv"
+    target.write_text("previous\n")
+    with pytest.raises(TraceError):
+        with atomic_file(target) as f:
+            f.write("half a result")
+            raise TraceError("bad record", 99)
+    assert target.read_text() == "previous\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+    with atomic_file(target) as f:
+        f.write("complete\n")
+    assert target.read_text() == "complete\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+
+
+def test_atomic_directory_replaces_only_when_complete(tmp_path):
+    target = tmp_path / "report"
+    with atomic_directory(target) as d:
+        (d / "index.html").write_text("one")
+    with pytest.raises(RuntimeError):
+        with atomic_directory(target) as d:
+            (d / "index.html").write_text("two, unfinished")
+            raise RuntimeError("plot failed")
+    assert (target / "index.html").read_text() == "one"
+    with atomic_directory(target) as d:
+        (d / "index.html").write_text("three")
+    assert (target / "index.html").read_text() == "three"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
 
 
 def test_random_damage_gives_a_trace_error_and_nothing_else(small_trace):
@@ -109,3 +176,75 @@ def test_random_damage_gives_a_trace_error_and_nothing_else(small_trace):
         except TraceError:
             outcomes["rejected"] += 1
     assert outcomes["rejected"] > 1000  # most damage must be noticed
+
+
+BAD_INPUTS = {
+    "empty": lambda d, offs: b"",
+    "wrong magic": lambda d, offs: b"PSTRACX\0" + d[8:],
+    "wrong version": lambda d, offs: patch(d, 8, "<H",
+                                           FORMAT.constants["TRACE_FORMAT_VERSION"] + 1),
+    "truncated": lambda d, offs: d[:offs[10] + 7],
+    "bit-flipped": lambda d, offs: patch(d, offs[7] + 4, "<I", 7 ^ (1 << 9)),  # its seq
+    "absurd length": lambda d, offs: patch(d, offs[4] + 2, "<H", 65535),
+    "unknown event": lambda d, offs: patch(d, offs[4], "<B", 250),
+}
+
+
+def command_lines(out_dir, trace):
+    """argv for every subcommand of the analyzer, reading `trace` wherever it takes a trace and
+    writing under out_dir wherever it writes; with the outputs it would write."""
+    from analyzer.__main__ import build_parser
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    for name, parser in sub.choices.items():
+        argv, outputs = [name], []
+        for action in parser._actions:
+            if "-o" in action.option_strings or "--output" in action.option_strings:
+                outputs.append(out_dir / f"{name}.out")
+                argv += [action.option_strings[0], str(outputs[-1])]
+            elif not action.option_strings:
+                argv += [str(trace)] * (action.nargs if isinstance(action.nargs, int) else 1)
+        yield name, argv, outputs
+
+
+@pytest.mark.parametrize("damage", sorted(BAD_INPUTS))
+def test_every_subcommand_refuses_bad_input_in_one_line_and_writes_nothing(tmp_path, small_trace,
+                                                                          damage):
+    import contextlib
+    import io
+
+    from analyzer.__main__ import main
+    trace = tmp_path / "bad.pstrace"
+    trace.write_bytes(BAD_INPUTS[damage](small_trace, record_offsets(small_trace)))
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    commands = list(command_lines(out_dir, trace))
+    assert {"info", "check"} <= {name for name, _, _ in commands}
+    for name, argv, outputs in commands:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = main(argv)
+        assert status == 3, (damage, name, err.getvalue())
+        assert re.fullmatch(rf"error: {re.escape(str(trace))}: offset \d+: [^\n]+\n",
+                            err.getvalue()), (damage, name, err.getvalue())
+        assert list(out_dir.iterdir()) == [], (damage, name)  # no partial output, no temporary
+
+
+def test_more_problems_than_listed_are_counted_never_dropped(build_encoder, tmp_path):
+    """150 kfrees of objects never allocated: 100 listed, then "and 50 more", then the count."""
+    calls = tmp_path / "calls.inc"
+    calls.write_text("".join(f"trace_emit_kfree(t, 0x1000ULL * {i + 1}, 64);\n"
+                             for i in range(150)))
+    config = ("#define FAKE_CLOCK_START 0\n#define FAKE_CLOCK_STEP 10\n"
+              "#define HEADER_INFO { .clock = 1, .clock_hz = 1000000000ULL, .cmdline = \"test\","
+              " .build_id = \"many\" }\n"
+              f"#define EVENT_CALLS \"{calls}\"\n")
+    binary = build_encoder(config, "many-problems")
+    trace = tmp_path / "many.trace"
+    subprocess.run([str(binary), str(trace)], check=True)
+    result = run_info_path(trace, "check")
+    lines = result.stderr.splitlines()
+    assert result.returncode == 3
+    assert len(lines) == 102, lines[-3:]
+    assert all("was never handed out" in line for line in lines[:100])
+    assert lines[100].endswith("... and 50 more problems not listed")
+    assert lines[101].endswith("replay does not match (150 problems)")

@@ -2,6 +2,7 @@
 TRACE_VALUES groups of trace/events.def: the C enums and name functions generated from it and the
 analyzer's tables must say the same thing, value by value."""
 
+import ast
 import subprocess
 
 import pytest
@@ -53,9 +54,10 @@ def c_values(tmp_path_factory):
 
 def test_c_enums_and_names_equal_the_analyzer_tables(c_values):
     from_c = {}
-    for group, number, _c_name, text, named, limit in c_values:
+    for group, number, c_name, text, named, limit in c_values:
         assert text == named, f"{group}: {number} is {text!r} but the C name function says {named!r}"
         from_c.setdefault(group, {})[int(number)] = text
+        assert FORMAT.value_names[c_name] == text
         assert int(limit) == max(FORMAT.values[group]) + 1
     assert from_c == FORMAT.values
 
@@ -77,3 +79,27 @@ def test_a_duplicate_value_or_stray_macro_in_a_group_is_refused():
     stray = good.replace('VALUE(TRACE_CLOCK_FAKE, 1, "fake")', 'FIELD(u8, fake)')
     with pytest.raises(FormatDefinitionError, match="expected VALUE"):
         parse_format(stray)
+
+
+def _literals(path):
+    """String literals of a Python file, leaving out docstrings and keys used to look something
+    up (table["read"] reads a table, it does not write one)."""
+    tree = ast.parse(path.read_text())
+    skip = {id(node.body[0].value) for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.body and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)}
+    skip |= {id(node.slice) for node in ast.walk(tree) if isinstance(node, ast.Subscript)}
+    return {node.value for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and id(node) not in skip}
+
+
+def test_no_analyzer_module_restates_a_table_of_named_values():
+    # Two or more names of one group written out in one module is a copy of that group's table:
+    # it must come from FORMAT.values / FORMAT.value_names instead.
+    for path in sorted((REPO / "analyzer").glob("*.py")):
+        literals = _literals(path)
+        for group, values in FORMAT.values.items():
+            restated = sorted(literals & set(values.values()))
+            assert len(restated) < 2, f"{path.name} restates the {group} group: {restated}"

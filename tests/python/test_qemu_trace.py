@@ -90,6 +90,9 @@ def test_replay_of_allocator_events_matches_every_snapshot(kernel, tmp_path, bac
     assert report.problems == []
     assert report.snapshots_checked > 100  # each in-kernel test is a phase with snapshots
     assert report.events_replayed > 1000
+    # every context, however short-lived, is replayed from its creation and checked
+    assert report.contexts_checked == report.contexts_created > 200
+    assert report.events_unchecked < 10  # only the pmm's boot records before its first snapshot
     cli = subprocess.run([sys.executable, "-m", "analyzer", "check", str(trace)], cwd=REPO,
                          capture_output=True, text=True)
     assert cli.returncode == 0, cli.stdout + cli.stderr

@@ -1,24 +1,74 @@
-"""Replay checking (analyzer/replay.py) on hand-made event streams: it accepts a consistent
-stream and catches a missing, duplicated or misplaced event."""
+"""Replay checking (analyzer/replay.py) on hand-made event streams: a consistent stream passes,
+and each kind of missing, extra, misplaced or wrong event is caught, with the first differing
+extent named."""
 
-from collections import namedtuple
-
-from analyzer.replay import FreeSet, check_replay
+from analyzer.events import FORMAT
+from analyzer.replay import FreeSet, check_replay, first_difference
 
 PAGE = 4096
-Item = namedtuple("item", "addr pages")
-pmm_snapshot = namedtuple("pmm_snapshot", "seq free_pages items")
-pmm_alloc = namedtuple("pmm_alloc", "seq addr pages")
-pmm_free = namedtuple("pmm_free", "seq addr pages")
-vmm_snapshot = namedtuple("vmm_snapshot", "seq context region items")
-vmm_reserve = namedtuple("vmm_reserve", "seq addr pages context region")
-vmm_release = namedtuple("vmm_release", "seq addr pages context region")
-context_destroy = namedtuple("context_destroy", "seq context")
+BASE = 0x400000
+PAGE_TABLE = next(v for v, n in FORMAT.values["owner"].items() if n == "pagetable")
+TEST_OWNER = next(v for v, n in FORMAT.values["owner"].items() if n == "test")
 
 
-def pmm_snap(seq, *runs):
-    items = tuple(Item(a * PAGE, n) for a, n in runs)
-    return pmm_snapshot(seq, sum(n for _, n in runs), items)
+class Stream:
+    """Builds events with the analyzer's own record classes, numbering seqs."""
+
+    def __init__(self):
+        self.events = []
+
+    def __call__(self, name, **fields):
+        event_type = FORMAT.events_by_name[name]
+        tail = {"string": {"text": fields.pop("text", "")},
+                "array": {"items": fields.pop("items", ())}}.get(event_type.kind, {})
+        values = {f: 0 for f in event_type.fields.names}
+        values.update(fields)
+        self.events.append(event_type.record(seq=len(self.events), timestamp=len(self.events),
+                                             **values, **tail))
+        return self
+
+    def pmm_snapshot(self, *runs):
+        item = FORMAT.events_by_name["pmm_snapshot"].item_record
+        return self("pmm_snapshot", free_pages=sum(n for _, n in runs),
+                    items=tuple(item(a * PAGE, n) for a, n in runs))
+
+    def vmm_snapshot(self, context, region, *runs, base=BASE):
+        item = FORMAT.events_by_name["vmm_snapshot"].item_record
+        return self("vmm_snapshot", context=context, region=region,
+                    items=tuple(item(base + a * PAGE, n) for a, n in runs))
+
+    def context(self, context, *region_pages, base=BASE):
+        self("context_create", context=context)
+        for r, pages in enumerate(region_pages):
+            self("vmm_region", context=context, region=r, base=base + r * (1 << 30), pages=pages,
+                 text=f"region{r}")
+        return self
+
+    def reserve(self, context, first, pages, region=0):
+        return self("vmm_reserve", context=context, region=region, addr=BASE + first * PAGE,
+                    pages=pages)
+
+    def release(self, context, first, pages, region=0):
+        return self("vmm_release", context=context, region=region, addr=BASE + first * PAGE,
+                    pages=pages)
+
+    def check(self):
+        return check_replay(self.events)
+
+    def problems(self):
+        return [str(p) for p in self.check().problems]
+
+
+def kernel_phase(name="work"):
+    """Context 0 with one 64-page region, inside a phase with its snapshots at both ends."""
+    s = Stream().context(0, 64)
+    s("phase_begin", text=name).pmm_snapshot((0, 100)).vmm_snapshot(0, 0, (0, 64))
+    return s
+
+
+def end_phase(s, pmm_runs, vmm_runs, name="work"):
+    s.pmm_snapshot(*pmm_runs).vmm_snapshot(0, 0, *vmm_runs)
+    return s("phase_end", text=name)
 
 
 def test_free_set_coalesces_and_refuses_overlaps():
@@ -32,45 +82,157 @@ def test_free_set_coalesces_and_refuses_overlaps():
     assert s.runs() == [(0, 5), (8, 30)]  # refused operations change nothing
 
 
-def test_consistent_stream_passes():
-    events = [
-        pmm_snap(0, (0, 100)),
-        pmm_alloc(1, 10 * PAGE, 5),
-        pmm_alloc(2, 0, 1),
-        pmm_free(3, 10 * PAGE, 5),
-        pmm_snap(4, (1, 99)),
-    ]
-    report = check_replay(events)
+def test_first_difference_names_address_length_and_side():
+    replayed = FreeSet([(0, 10 * PAGE), (20 * PAGE, 30 * PAGE)])
+    snapshot = FreeSet([(0, 10 * PAGE), (20 * PAGE, 24 * PAGE)])
+    assert first_difference(replayed, snapshot) == \
+        "first difference: [0x18000, +6 pages) free only in the replay"
+    assert first_difference(snapshot, replayed) == \
+        "first difference: [0x18000, +6 pages) free only in the snapshot"
+    assert first_difference(replayed, replayed) is None
+
+
+def test_consistent_stream_passes_and_counts_every_context():
+    s = kernel_phase()
+    s("pmm_alloc", addr=10 * PAGE, pages=5, owner=TEST_OWNER)
+    s.reserve(0, 0, 4).release(0, 0, 4).reserve(0, 8, 2)
+    s("pmm_free", addr=10 * PAGE, pages=5, owner=TEST_OWNER)
+    s.context(1, 32, 16)
+    s.reserve(1, 0, 3)
+    s.vmm_snapshot(1, 0, (3, 29)).vmm_snapshot(1, 1, (0, 16), base=BASE + (1 << 30))
+    s("context_destroy", context=1)
+    end_phase(s, [(0, 100)], [(0, 8), (10, 54)])
+    report = s.check()
     assert report.problems == []
-    assert report.snapshots_checked == 1 and report.events_replayed == 3
+    assert report.contexts_created == 2 and report.contexts_checked == 2
+    assert report.vmm_events_replayed == 4 and report.events_replayed == 6
 
 
-def test_missing_free_is_caught():
-    events = [pmm_snap(0, (0, 100)), pmm_alloc(1, 10 * PAGE, 5), pmm_snap(2, (0, 100))]
-    assert check_replay(events).problems
+def test_missing_pmm_free_is_caught_with_the_first_differing_extent():
+    s = kernel_phase()
+    s("pmm_alloc", addr=10 * PAGE, pages=5, owner=TEST_OWNER)
+    problems = end_phase(s, [(0, 100)], [(0, 64)]).problems()
+    assert any("first difference: [0xa000, +5 pages) free only in the snapshot" in p
+               for p in problems), problems
 
 
-def test_double_free_in_the_stream_is_caught():
-    events = [pmm_snap(0, (0, 100)), pmm_alloc(1, 0, 5), pmm_free(2, 0, 5), pmm_free(3, 0, 5)]
-    assert "already partly free" in check_replay(events).problems[0]
+def test_deleted_reserve_is_caught_at_the_destroy_snapshot():
+    """A context created and destroyed inside one phase is checked by its destroy snapshot."""
+    def boot(with_reserve):
+        s = kernel_phase().context(1, 32)
+        if with_reserve:
+            s.reserve(1, 0, 3)
+        s.vmm_snapshot(1, 0, (3, 29))("context_destroy", context=1)
+        return end_phase(s, [(0, 100)], [(0, 64)])
+    assert boot(True).problems() == []
+    problems = boot(False).problems()
+    assert len(problems) == 1 and "[0x400000, +3 pages) free only in the replay" in problems[0]
 
 
-def test_zone_split_snapshot_runs_compare_as_maximal_runs():
-    # The kernel splits free extents at zone boundaries; replay does not know zones.
-    events = [pmm_snap(0, (0, 4096), (4096, 10)), pmm_alloc(1, 0, 1), pmm_free(2, 0, 1),
-              pmm_snap(3, (0, 4096), (4096, 10))]
-    assert check_replay(events).problems == []
+def test_release_of_the_wrong_length_or_start_is_caught():
+    s = kernel_phase().reserve(0, 0, 4).release(0, 0, 2)
+    assert any("releases 2 pages at 0x400000, the reservation there is 4 pages" in p
+               for p in s.problems())
+    s = kernel_phase().reserve(0, 0, 4).release(0, 1, 3)
+    assert any("no reservation starts at 0x401000" in p for p in s.problems())
 
 
-def test_vmm_replay_per_context_and_region():
-    base = 0x400000
-    snap = lambda seq, ctx, *runs: vmm_snapshot(seq, ctx, 0, tuple(Item(base + a * PAGE, n) for a, n in runs))
-    good = [snap(0, 1, (0, 64)), vmm_reserve(1, base, 4, 1, 0), vmm_release(2, base, 2, 1, 0),
-            snap(3, 1, (0, 2), (4, 60))]
-    assert check_replay(good).problems == []
-    wrong_context = [snap(0, 1, (0, 64)), snap(1, 2, (0, 64)), vmm_reserve(2, base, 4, 2, 0),
-                     snap(3, 1, (4, 60))]
-    assert check_replay(wrong_context).problems
-    # A destroyed context is forgotten: a new one with the same id starts from its own snapshot.
-    reused = [snap(0, 1, (0, 64)), context_destroy(1, 1), snap(2, 1, (8, 56)), snap(3, 1, (8, 56))]
-    assert check_replay(reused).problems == []
+def test_brk_resizes_the_heap_and_its_delta_must_match():
+    def heap(*steps, delta=None):
+        s = kernel_phase()
+        for old, new in steps:
+            s("vmm_brk", context=0, region=0, base=BASE, old_pages=old, new_pages=new)
+            lo, n = min(old, new), abs(new - old)
+            if delta:
+                lo, n = delta
+            (s.reserve if new > old else s.release)(0, lo, n)
+        return s
+    good = heap((0, 4), (4, 6), (6, 1))
+    assert end_phase(good, [(0, 100)], [(1, 63)]).problems() == []
+    assert any("is not the difference" in p for p in heap((0, 4), delta=(1, 3)).problems())
+    # The tail of the heap is not a reservation of its own without a vmm_brk.
+    assert any("no reservation starts at" in p for p in kernel_phase().reserve(0, 0, 4)
+               .release(0, 2, 2).problems())
+    # A vmm_brk whose old size is not the heap's.
+    s = heap((0, 4))("vmm_brk", context=0, region=0, base=BASE, old_pages=5, new_pages=6)
+    assert any("the heap at 0x400000 is 4 pages, not 5" in p for p in s.reserve(0, 5, 1)
+               .problems())
+
+
+def test_destroy_needs_a_snapshot_of_every_region_after_the_last_change():
+    s = kernel_phase().context(1, 32, 16).vmm_snapshot(1, 0, (0, 32))("context_destroy", context=1)
+    assert any("without a snapshot of each of its 2 regions" in p for p in s.problems())
+    s = kernel_phase().context(1, 32).vmm_snapshot(1, 0, (0, 32)).reserve(1, 0, 1)
+    s("context_destroy", context=1)
+    assert any("changed after its last snapshot" in p for p in s.problems())
+
+
+def test_phase_snapshots_must_cover_every_live_context():
+    s = Stream().context(0, 64).context(1, 8)
+    s("phase_begin", text="p").pmm_snapshot((0, 100)).vmm_snapshot(0, 0, (0, 64))
+    s("pmm_alloc", addr=0, pages=1, owner=TEST_OWNER)
+    assert any("first missing: context, region = (1, 0)" in p for p in s.problems())
+
+
+def test_phase_names_must_nest():
+    s = kernel_phase("a")("phase_begin", text="b")("phase_end", text="a")
+    assert any("phase 'a' ends, but the open phase is 'b'" in p for p in s.problems())
+    assert any("phase 'work' never ended" in p or "'a' never ended" in p
+               for p in kernel_phase("a").problems())
+
+
+def test_context_ids_and_regions_follow_creation_order():
+    assert any("expected 0" in p for p in Stream().context(3, 8).problems())
+    s = Stream()("context_create", context=0)("vmm_region", context=0, region=1, base=BASE,
+                                                pages=8)
+    assert any("not the next region" in p for p in s.problems())
+    assert any("no region 1" in p for p in kernel_phase().reserve(0, 0, 1, region=1).problems())
+
+
+def test_objects_are_paired_with_what_undoes_them():
+    s = Stream()("kmalloc", ptr=0x1000, requested=10, given=16)("kfree", ptr=0x1000, given=32)
+    assert any("was handed out with size 16, not 32" in p for p in s.problems())
+    s = Stream()("pmm_alloc", addr=0, pages=1, owner=PAGE_TABLE)
+    s("pmm_alloc", addr=PAGE, pages=1, owner=TEST_OWNER)  # the pmm's own pages may come between
+    assert [p for p in s.problems() if "page-table page" in p] == \
+        ["offset None: no pt_alloc for the page-table page 0x0"]
+    s("kmalloc", ptr=0x1000, requested=10, given=16)
+    assert any("expected the pt_alloc of the page-table page 0x0" in p for p in s.problems())
+    s = Stream().context(0, 64)("vmm_map", context=0, virt=BASE, phys=0, page_size=0)
+    s.reserve(0, 0, 1)
+    assert s.problems() == []
+    s.release(0, 0, 1)
+    assert any("still maps a page of the released range" in p for p in s.problems())
+    # A mapping waits for the next reservation to cover it (as brk's do), no longer.
+    s = Stream().context(0, 64)("vmm_map", context=0, virt=BASE + 8 * PAGE, phys=0, page_size=0)
+    s.reserve(0, 0, 1)
+    assert any("0x408000 of context 0 is mapped but not reserved" in p for p in s.problems())
+    s = Stream()("context_switch", from_context=0, to_context=0)("context_switch",
+                                                                 from_context=1, to_context=0)
+    assert any("leaves context 1, but 0 is active" in p for p in s.problems())
+
+
+def test_a_loss_makes_state_unknown_until_the_next_snapshot():
+    s = kernel_phase()("loss", count=3, reason=0)
+    s.reserve(0, 5, 1)  # cannot be checked: the lost events may have freed page 5
+    report = end_phase(s, [(0, 100)], [(0, 64)]).check()
+    assert report.problems == [] and report.events_unchecked == 1
+    s.reserve(0, 0, 2)
+    s.vmm_snapshot(0, 0, (0, 64))
+    assert any("free only in the replay" not in p and "free only in the snapshot" in p
+               for p in s.problems())
+
+
+def test_phase_snapshots_cover_many_live_contexts():
+    """Every live context is snapshotted at a phase boundary, however many there are."""
+    s = Stream()
+    for c in range(100):
+        s.context(c, 8)
+    s("phase_begin", text="p").pmm_snapshot((0, 100))
+    for c in range(100):
+        s.vmm_snapshot(c, 0, (0, 8))
+    s.pmm_snapshot((0, 100))
+    for c in range(99):
+        s.vmm_snapshot(c, 0, (0, 8))
+    problems = s("phase_end", text="p").problems()
+    assert len(problems) == 1 and "first missing: context, region = (99, 0)" in problems[0]

@@ -5,7 +5,7 @@ and the Python reader, built from the same events.def, decodes each field back u
 import subprocess
 
 from analyzer.events import FORMAT
-from analyzer.reader import TraceReader
+from analyzer.reader import TraceReader, named_value_groups
 from analyzer.summary import summarize
 
 CLOCK_START, CLOCK_STEP = 1000, 7
@@ -17,12 +17,21 @@ ARRAY_SIZES = (0, 1, 2, 1000)  # 1000 items of 16 bytes need four 4 KiB parts
 TEXTS = ("", "a", "phase:alloc-free", "long-" * 80)  # the last one exceeds TRACE_STRING_MAX
 
 
-def field_value_sets(layout):
-    """Zeros, maxima, and a pattern that differs in every byte of every field."""
+def field_value_sets(layout, event_name=""):
+    """Zeros, maxima, and a pattern that differs in every byte of every field; a field of named
+    values (which the reader refuses outside their set) takes its smallest, largest and middle
+    allowed value instead."""
     maxima = layout.max_values()
     pattern = tuple((0x8877665544332211 + i * 0x0101010101010101) & m
                     for i, m in enumerate(maxima))
-    return [tuple(0 for _ in maxima), maxima, pattern]
+    sets = [[0] * len(maxima), list(maxima), list(pattern)]
+    groups = named_value_groups(FORMAT, event_name, layout.names)
+    for i, name in enumerate(layout.names):
+        if name in groups:
+            allowed = sorted(groups[name])
+            for values, pick in zip(sets, (allowed[0], allowed[-1], allowed[len(allowed) // 2])):
+                values[i] = pick
+    return [tuple(values) for values in sets]
 
 
 def c_literal(value):
@@ -39,7 +48,7 @@ def planned_events():
     for event in FORMAT.events_by_id.values():
         if event.name == "trace_end":
             continue  # written by trace_finish, checked through summarize()
-        for values in field_value_sets(event.fields):
+        for values in field_value_sets(event.fields, event.name):
             args = "".join(", " + c_literal(v) for v in values)
             if event.kind == "fixed":
                 plan.append((f"trace_emit_{event.name}(t{args});", (event.name, values)))

@@ -1,0 +1,167 @@
+"""The HTML report: one index.html with its images beside it, no script or style from the network.
+
+Sections, in order: the verdict (fed by `verdict_section`, from the measured headline figures),
+what ran (per trace: backend, command line, memory, seed, build commit, clock, events), the
+headline figures, then every plot with a one-line caption saying what to look at."""
+
+import html
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from . import compare, plots, verdict
+from .events import REPO_ROOT
+from .perfetto import present_zones
+
+
+def _seed(cmdline):
+    for word in cmdline.split():
+        if word.startswith("seed="):
+            return word[5:]
+    return "1 (default)"
+
+
+def headline_figures(runs):
+    """{backend: {figure name: value}}: what the verdict and the headline table show."""
+    figures = {}
+    for trace, series in runs:
+        name = plots.backend(trace)
+        steps = plots.counters.bookkeeping_steps(trace)
+        peak = 0
+        if steps:
+            positions = np.unique(np.concatenate([s.positions for s in steps]))
+            peak = int(sum(s.at(positions) for s in steps).max())
+        reserve = compare.work_stats(trace, "vmm_reserve")
+        release = compare.work_stats(trace, "vmm_release")
+        last = series.samples[-1] if series.samples else None
+        zones = present_zones(series)
+        figures[name] = {
+            "events": trace.events_total(),
+            "peak bookkeeping bytes": peak,
+            "reserves": reserve.count,
+            "median work per reserve": reserve.p50,
+            "p99 work per reserve": reserve.p99,
+            "max work per reserve": reserve.maximum,
+            "median work per release": release.p50,
+            "max work per release": release.maximum,
+            "final unusable index order 9": {z: round(last.zones[z].unusable[9], 3) for z in zones}
+            if last else {},
+            "final largest free extent (MiB)": round(max(z.largest for z in last.zones.values())
+                                                     * 4096 / 2**20, 1) if last else 0,
+        }
+    return figures
+
+
+def workload_name(trace):
+    """The workload a trace ran: its scenario= word, else the kernel's test boot."""
+    for word in trace.header.cmdline.split():
+        if word.startswith("scenario="):
+            return word[len("scenario="):]
+    return "test"
+
+
+def measured_figures(runs):
+    """The verdict's Figures (analyzer/verdict.py) that these traces measure: each backend's
+    peak bookkeeping bytes per workload, from the kernel's vmm_bookkeeping events."""
+    peaks = {}
+    for trace, _ in runs:
+        steps = plots.counters.bookkeeping_steps(trace)
+        if steps:
+            positions = np.unique(np.concatenate([s.positions for s in steps]))
+            peak = int(sum(s.at(positions) for s in steps).max())
+            peaks.setdefault(workload_name(trace), {})[plots.backend(trace)] = peak
+    return verdict.Figures(bookkeeping_peak=peaks)
+
+
+def verdict_section(figures, out_dir):
+    """The report's opening section: every claim of the seed's page-table vs list table with
+    the verdict analyzer/verdict.py computes from `figures` (claims these traces do not measure
+    say so), and a one-paragraph summary."""
+    results = verdict.verdicts(figures)
+    rows = []
+    for v in results:
+        plot = (f"<a href='{html.escape(v.plot)}'>plot</a>"
+                if v.plot and (Path(out_dir) / v.plot).exists() else "")
+        rows.append("<tr>" + "".join(f"<td>{html.escape(str(x))}</td>" for x in (
+            v.topic, v.backend, v.claim, v.outcome, v.figure,
+            v.rule + (f" Depends on {v.depends_on}." if v.depends_on else ""))) +
+            f"<td>{plot}</td></tr>")
+    return (f"<p>{html.escape(verdict.summary_paragraph(results))}</p>"
+            "<table><tr><th>topic</th><th>backend</th><th>claim</th><th>verdict</th>"
+            "<th>figure</th><th>rule</th><th></th></tr>" + "".join(rows) + "</table>")
+
+
+def _what_ran(runs, command_line):
+    rows = []
+    for trace, _ in runs:
+        h = trace.header
+        seconds = trace.seconds_per_tick()
+        rows.append("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
+            Path(trace.path).name, h.value_name("vmm_backend"), h.cmdline,
+            f"{h.memory_bytes / 2**20:.0f} MiB", _seed(h.cmdline), h.build_id or "?",
+            f"{h.value_name('clock')} at {h.clock_hz / 1e6:.1f} MHz" if seconds else "unknown",
+            trace.events_total())) + "</tr>")
+    return (f"<p>Report command: <code>{html.escape(command_line)}</code></p>"
+            "<table><tr><th>trace</th><th>backend</th><th>kernel command line</th><th>memory</th>"
+            "<th>seed</th><th>commit</th><th>clock</th><th>events</th></tr>" + "".join(rows) +
+            "</table>")
+
+
+def _headline_table(figures):
+    names = list(figures)
+    keys = list(next(iter(figures.values())))
+    rows = "".join(
+        f"<tr><th>{html.escape(k)}</th>" + "".join(
+            f"<td>{html.escape(_fmt(figures[n][k]))}</td>" for n in names) + "</tr>" for k in keys)
+    return ("<table><tr><th></th>" + "".join(f"<th>{html.escape(n)}</th>" for n in names) +
+            "</tr>" + rows + "</table>")
+
+
+def _fmt(value):
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v:g}" for k, v in value.items()) or "-"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.1f}"
+    if isinstance(value, (int, float)):
+        return f"{int(value):,}"
+    return str(value)
+
+
+STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;
+font-size:90%;text-align:left}figure{margin:1.5em 0}img{max-width:100%;border:1px solid #eee}
+figcaption{font-size:90%;color:#444}code{background:#f4f4f4}"""
+
+
+def write_report(runs, out_dir, command_line, extra_files=()):
+    """Writes index.html and the plots into out_dir (which exists and is empty); copies
+    extra_files (traces) beside them and links them."""
+    out_dir = Path(out_dir)
+    figures_drawn = plots.draw_all(runs, out_dir)
+    figures = headline_figures(runs)
+    for f in extra_files:
+        shutil.copyfile(f, out_dir / Path(f).name)
+    links = sorted(p.name for p in out_dir.iterdir() if p.suffix in (".pstrace", ".pftrace"))
+    body = [f"<h1>pagescope report</h1>",
+            "<h2 id='verdict'>Verdict</h2>", verdict_section(measured_figures(runs), out_dir),
+            "<h2>What ran</h2>", _what_ran(runs, command_line),
+            "<h2>Headline figures</h2>", _headline_table(figures)]
+    if links:
+        body.append("<p>Traces (open a <code>.pftrace</code> in ui.perfetto.dev): " +
+                    ", ".join(f"<a href='{html.escape(n)}'>{html.escape(n)}</a>" for n in links) +
+                    "</p>")
+    bench = REPO_ROOT / "results" / "bench"
+    if (bench / "README.md").exists() and out_dir.resolve().parent == bench.parent:
+        body.append("<p>Benchmarks (instruction counts per operation, both backends): "
+                    "<a href='../bench/README.md'>results/bench</a></p>")
+    body.append("<h2>Plots</h2>")
+    for fig in figures_drawn:
+        body.append(f"<figure id='{fig.name}'><h3>{html.escape(fig.title)}</h3>"
+                    f"<img src='{fig.name}.png' alt='{html.escape(fig.title)}'>"
+                    f"<figcaption>{html.escape(fig.caption)} "
+                    f"(<a href='{fig.name}.svg'>SVG</a>)</figcaption></figure>")
+    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>pagescope report</title>"
+            f"<style>{STYLE}</style></head><body>" + "\n".join(body) + "</body></html>\n")
+    (out_dir / "index.html").write_text(page, encoding="utf-8")
+    return figures

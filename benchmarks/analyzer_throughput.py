@@ -1,0 +1,213 @@
+#!/usr/bin/python3
+"""Analyzer throughput on a large synthetic trace.
+
+    /usr/bin/python3 benchmarks/analyzer_throughput.py [--events 1000000] [--keep FILE]
+
+Writes a trace of N events in the kernel's format (encoded from events.def's layouts, like the
+kernel's encoder), with the kernel's mix of operations: physical allocations and frees over
+slots that never overlap (so the replay is exact), reservations and releases in one region of
+context 0, maps, page-table pages, kmalloc, phases with pmm and vmm snapshots (split into parts
+like the kernel's when long) and a trace_end with the right totals. Then measures, wall clock:
+
+  1. decode + replay: the bulk reader (every check) and the fragmentation replay, in events/s;
+  2. the whole conversion: decode + replay + Perfetto + frag CSV + every plot.
+
+Targets (issue 11): >= 1,000,000 events/s for (1); <= 15 s for (2) at 1,000,000 events.
+"""
+
+import argparse
+import os
+import random
+import struct
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from analyzer import plots  # noqa: E402
+from analyzer.bulk import BulkTrace  # noqa: E402
+from analyzer.events import FORMAT  # noqa: E402
+from analyzer.frag import replay_series, write_csv  # noqa: E402
+from analyzer.perfetto import to_perfetto  # noqa: E402
+
+PAGE = 4096
+PHYS_BASE = 32 << 20
+SLOTS = 4096
+SLOT_PAGES = 16
+VIRT_BASE = 0xFFFF800040000000
+PHASES = 10
+
+
+class Writer:
+    def __init__(self):
+        self.records = bytearray()
+        self.seq = 0
+        self.time = 1_000_000
+        self.counts = [0] * (FORMAT_MAX_ID + 1)
+
+    def record(self, name, *values, tail=b"", flags=0):
+        event = FORMAT.events_by_name[name]
+        payload = event.fields.codec.pack(*values) + tail
+        length = FORMAT.record_header.size + len(payload)
+        self.time += 37
+        self.records += FORMAT.record_header.codec.pack(event.id, flags, length, self.seq,
+                                                        self.time) + payload
+        self.seq += 1
+        self.counts[event.id] += 1
+
+    def text(self, name, text):
+        data = text.encode()
+        self.record(name, tail=struct.pack("<H", len(data)) + data)
+
+    def array(self, name, fields, items):
+        event = FORMAT.events_by_name[name]
+        room = (FORMAT.constants["TRACE_RECORD_MAX"] - FORMAT.record_header.size -
+                event.payload_size) // event.item.size
+        parts = [items[i:i + room] for i in range(0, len(items), room)] or [[]]
+        for n, part in enumerate(parts):
+            body = b"".join(event.item.codec.pack(*item) for item in part)
+            self.record(name, *fields, tail=struct.pack("<H", len(part)) + body,
+                        flags=0 if n == len(parts) - 1 else FORMAT.constants["TRACE_FLAG_CONTINUED"])
+
+
+FORMAT_MAX_ID = max(FORMAT.events_by_id)
+
+
+def free_runs(base, live, slot_bytes):
+    """Free extents of [base, base + SLOTS * slot_bytes) with `live` {slot: pages} used."""
+    runs, start = [], base
+    for slot in sorted(live):
+        addr = base + slot * slot_bytes
+        if addr > start:
+            runs.append((start, (addr - start) // PAGE))
+        start = addr + live[slot] * PAGE
+    end = base + SLOTS * slot_bytes
+    if end > start:
+        runs.append((start, (end - start) // PAGE))
+    return runs
+
+
+def snapshots(w, phys, virt):
+    runs = free_runs(PHYS_BASE, phys, SLOT_PAGES * PAGE)
+    w.array("pmm_snapshot", [sum(p for _, p in runs)], runs)
+    w.array("vmm_snapshot", [0, 0], free_runs(VIRT_BASE, virt, SLOT_PAGES * PAGE))
+
+
+def make_trace(events, seed=1):
+    rng = random.Random(seed)
+    w = Writer()
+    phys, virt = {}, {}
+    per_phase = events // PHASES
+    w.record("context_create", 0x1000, 0)
+    for phase in range(PHASES):
+        name = f"phase-{phase}"
+        w.text("phase_begin", name)
+        snapshots(w, phys, virt)
+        start = w.seq
+        while w.seq - start < per_phase:
+            slot = rng.randrange(SLOTS)
+            op = rng.random()
+            if op < 0.55:  # physical churn, the bulk of a real trace
+                addr = PHYS_BASE + slot * SLOT_PAGES * PAGE
+                if slot in phys:
+                    w.record("pmm_free", addr, phys.pop(slot), 1, 8)
+                else:
+                    phys[slot] = rng.randint(1, SLOT_PAGES)
+                    w.record("pmm_alloc", addr, phys[slot], 1, 0, 8)
+            elif op < 0.65:  # virtual churn
+                addr = VIRT_BASE + slot * SLOT_PAGES * PAGE
+                if slot in virt:
+                    w.record("vmm_release", addr, virt.pop(slot), rng.randint(4, 40), 0, 0)
+                else:
+                    virt[slot] = rng.randint(1, SLOT_PAGES)
+                    w.record("vmm_reserve", addr, virt[slot], rng.randint(4, 400), 0, 0, 0)
+            elif op < 0.85:
+                w.record("vmm_map", VIRT_BASE + slot * PAGE, PHYS_BASE + slot * PAGE, 0, 12, 3)
+            elif op < 0.90:
+                w.record("pt_alloc", PHYS_BASE + slot * PAGE, 0, 1)
+            else:
+                size = rng.choice([8, 16, 64, 256, 1024])
+                w.record("kmalloc", 0xFFFF800010000000 + slot * 64, size, size)
+        snapshots(w, phys, virt)
+        w.text("phase_end", name)
+    counts = list(w.counts)
+    body_bytes = len(w.records)
+    records = w.seq
+    end = FORMAT.events_by_name["trace_end"]
+    w.record("trace_end", records, 0, 0, 0, body_bytes,
+             tail=struct.pack("<H", len(counts)) + b"".join(struct.pack("<Q", c) for c in counts))
+    cmdline, build = b"synthetic benchmark", b"bench"
+    header = FORMAT.stream_header
+    fields = dict(magic=FORMAT.constants["TRACE_MAGIC"],
+                  version=FORMAT.constants["TRACE_FORMAT_VERSION"],
+                  header_bytes=header.size + len(cmdline) + len(build), clock=1, vmm_backend=1,
+                  trace_mode=0, max_event_id=FORMAT_MAX_ID, clock_hz=1_000_000_000,
+                  start_timestamp=1_000_000, memory_bytes=1 << 30, cmdline_bytes=len(cmdline),
+                  build_id_bytes=len(build))
+    assert end.id <= FORMAT_MAX_ID
+    return header.codec.pack(*(fields[n] for n in header.names)) + cmdline + build + w.records
+
+
+class Clock:
+    """Wall and CPU (this process) time per step."""
+
+    def __init__(self):
+        self.laps = []
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def lap(self, name):
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.laps.append((name, wall - self.wall, cpu - self.cpu))
+        self.wall, self.cpu = wall, cpu
+
+    def total(self, steps):
+        return (sum(w for _, w, _ in self.laps[:steps]), sum(c for _, _, c in self.laps[:steps]))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--keep", help="also write the generated trace here")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    data = make_trace(args.events)
+    print(f"generated {args.events} events, {len(data) / 2**20:.1f} MiB in "
+          f"{time.perf_counter() - started:.1f} s (not measured below)")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(args.keep or Path(tmp) / "large.pstrace")
+        path.write_bytes(data)
+        out = Path(tmp)
+        clock = Clock()
+        trace = BulkTrace.open(path)
+        clock.lap("decode (bulk read + every check)")
+        series = replay_series(trace)
+        clock.lap("replay (fragmentation series)")
+        pftrace = to_perfetto(trace, series)
+        (out / "large.pftrace").write_bytes(pftrace)
+        clock.lap(f"perfetto ({len(pftrace) / 2**20:.1f} MiB)")
+        with open(out / "large.csv", "w") as f:
+            write_csv(series, trace, f)
+        clock.lap("frag csv")
+        plots.draw_all([(trace, series)], out)
+        clock.lap("plots (7 x PNG+SVG)")
+    events = trace.events_total()
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (wall clock "
+          f"includes waiting for other processes; CPU time does not); python "
+          f"{sys.version.split()[0]}")
+    print(f"  {'step':<40} {'wall s':>8} {'CPU s':>8}")
+    for name, wall, cpu in clock.laps:
+        print(f"  {name:<40} {wall:8.2f} {cpu:8.2f}")
+    wall, cpu = clock.total(2)
+    print(f"decode + replay: {events} events ({series.events_replayed} allocator events "
+          f"replayed, {len(series.samples)} samples): {events / wall:,.0f} events/s wall, "
+          f"{events / cpu:,.0f} events/s CPU (target >= 1,000,000)")
+    wall, cpu = clock.total(5)
+    print(f"trace -> perfetto + frag + plots: {wall:.2f} s wall, {cpu:.2f} s CPU "
+          "(target <= 15 s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

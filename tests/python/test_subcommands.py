@@ -1,0 +1,124 @@
+"""decode, frag, compare and report on real kernel traces and on synthetic ones: what each prints
+or writes, and how each refuses bad input."""
+
+import csv
+import json
+import struct
+import subprocess
+import sys
+
+import pytest
+
+from analyzer.bulk import BulkTrace
+from analyzer.compare import requests
+from analyzer.reader import TraceReader
+
+from conftest import REPO
+
+
+def analyzer(*args):
+    return subprocess.run([sys.executable, "-m", "analyzer", *map(str, args)], cwd=REPO,
+                          capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("command", ["decode", "perfetto", "frag", "compare", "report"])
+def test_every_subcommand_has_help(command):
+    result = analyzer(command, "--help")
+    assert result.returncode == 0 and "usage:" in result.stdout
+
+
+def test_decode_prints_every_event_the_strict_reader_sees(kernel_traces):
+    path = kernel_traces["list"]
+    result = analyzer("decode", path)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    events = list(TraceReader.open(path).events())
+    assert len(lines) == len(events)
+    for line, event in zip(lines, events):
+        assert line["event"] == type(event).__name__ and line["seq"] == event.seq
+        for name in event._fields:
+            if name == "items":
+                assert [tuple(i.values()) for i in line["items"]] == [tuple(i) for i in event.items]
+            elif name != "seq":
+                assert line[name] == getattr(event, name), (name, line)
+
+
+def test_decode_csv_with_type_filter(kernel_traces):
+    result = analyzer("decode", kernel_traces["pagetable"], "--format", "csv", "--type",
+                      "vmm_reserve", "phase_begin")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(result.stdout.splitlines()))
+    trace = BulkTrace.open(kernel_traces["pagetable"])
+    assert {r["event"] for r in rows} == {"vmm_reserve", "phase_begin"}
+    assert sum(r["event"] == "vmm_reserve" for r in rows) == len(trace.of("vmm_reserve"))
+    assert [int(r["seq"]) for r in rows] == sorted(int(r["seq"]) for r in rows)
+    first = next(r for r in rows if r["event"] == "vmm_reserve")
+    assert int(first["work"]) == int(trace.of("vmm_reserve")[0]["work"])
+
+
+def test_decode_refuses_an_unknown_type_as_usage(kernel_traces):
+    result = analyzer("decode", kernel_traces["list"], "--type", "no_such_event")
+    assert result.returncode == 2 and "no_such_event" in result.stderr
+
+
+def test_frag_csv_rows_match_the_snapshots(kernel_traces, tmp_path):
+    out = tmp_path / "frag.csv"
+    result = analyzer("frag", kernel_traces["list"], "-o", out)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(out.open()))
+    trace = BulkTrace.open(kernel_traces["list"])
+    phys = [r for r in rows if r["scope"].startswith("phys:")]
+    by_sample = {}
+    for r in phys:
+        by_sample.setdefault(int(r["seq"]), 0)
+        by_sample[int(r["seq"])] += int(r["free_pages"])
+    for snap in trace.others_named("pmm_snapshot"):
+        assert by_sample[snap.seq] == snap.free_pages
+    for r in phys:
+        assert 0 <= float(r["unusable_o9"]) <= 1
+        pages = sum(int(r[f"blocks_o{o}"]) << o for o in range(11))
+        assert pages == int(r["free_pages"])  # the buddy blocks hold exactly the free pages
+    assert any(r["scope"].startswith("virt:ctx0:") for r in rows)
+
+
+def test_compare_accepts_both_backends_and_prints_work(kernel_traces):
+    result = analyzer("compare", kernel_traces["pagetable"], kernel_traces["list"])
+    assert result.returncode == 0, result.stderr
+    assert "requests    identical" in result.stdout
+    reserves = len(BulkTrace.open(kernel_traces["list"]).of("vmm_reserve"))
+    assert any(line.split()[:3] == ["vmm_reserve", "list", str(reserves)]
+               for line in result.stdout.splitlines())
+
+
+def test_compare_refuses_different_request_sequences(kernel_traces, tmp_path):
+    trace = BulkTrace.open(kernel_traces["list"])
+    position, _, _ = requests(trace)[5]
+    data = bytearray(kernel_traces["list"].read_bytes())
+    offset = int(trace.offsets[position])
+    # vmm_reserve: addr u64 at payload 0, pages u32 at payload 8
+    pages = struct.unpack_from("<I", data, offset + 16 + 8)[0]
+    struct.pack_into("<I", data, offset + 16 + 8, pages + 1)
+    other = tmp_path / "other.pstrace"
+    other.write_bytes(bytes(data))
+    result = analyzer("compare", kernel_traces["pagetable"], other)
+    assert result.returncode == 3
+    assert result.stderr == (f"error: {other}: offset {offset}: request 5 differs: "
+                             f"{kernel_traces['pagetable']} has "
+                             + result.stderr.split(" has ", 1)[1])
+    assert f"pages={pages + 1}" in result.stderr and f"pages={pages}," in result.stderr
+
+
+def test_report_of_a_synthetic_trace(small_trace, tmp_path):
+    path = tmp_path / "small.pstrace"
+    path.write_bytes(small_trace)
+    result = analyzer("report", path, "-o", tmp_path / "r")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "r" / "index.html").exists() and (tmp_path / "r" / "small.pftrace").exists()
+
+
+@pytest.mark.parametrize("command", ["decode", "perfetto", "frag", "report"])
+def test_unreadable_trace_is_exit_4(command, tmp_path):
+    extra = [] if command == "decode" else ["-o", tmp_path / "out"]
+    result = analyzer(command, tmp_path / "missing.pstrace", *extra)
+    assert result.returncode == 4 and result.stderr.startswith("error: ")
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,144 @@
+"""500 seeded mutations of a real kernel trace through every subcommand that reads whole traces
+(decode, perfetto, frag, compare, report): each ends in a clean refusal (exit 3, one line
+`error: FILE: offset N: reason`, no traceback, no output file left behind) or a correct result
+(exit 0 and a complete output). Runs in-process, so any uncaught exception fails the test."""
+
+import contextlib
+import io
+import random
+import re
+import struct
+import subprocess
+
+import pytest
+
+from analyzer.__main__ import main
+from analyzer.bulk import BulkTrace
+from analyzer.perfetto import semantic_problems
+
+from conftest import REPO
+
+MUTATIONS = 500
+SEED = 20261129
+REPORT_EVERY_ACCEPTED = 25  # a report (7 plots) per 25th accepted mutation; every refusal runs it
+
+
+@pytest.fixture(scope="module")
+def real_trace(tmp_path_factory):
+    """A small real trace: the boot plus one in-kernel test, under icount."""
+    subprocess.run(["make", "-s", "kernel"], cwd=REPO, check=True)
+    out = tmp_path_factory.mktemp("mutations") / "brk.pstrace"
+    subprocess.run([str(REPO / "scripts" / "qemu-run.sh"), "--elf", str(REPO / "build" /
+                    "pagescope.elf"), "--args", "trace=on vmm=list test=vmm_brk", "--trace-out",
+                    str(out), "--icount", "--timeout", "120"], cwd=REPO, check=True,
+                   capture_output=True)
+    return out
+
+
+def mutate(data, offsets, rng):
+    """(name, mutated bytes): one of the ways a trace goes bad in practice or in a fuzzer."""
+    data = bytearray(data)
+    record = rng.choice(offsets)
+    kind = rng.randrange(10)
+    if kind == 0:
+        return "truncated", bytes(data[:rng.randrange(len(data))])
+    if kind == 1:
+        for _ in range(rng.randint(1, 3)):
+            data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+        return "bit flips", bytes(data)
+    if kind == 2:
+        data[rng.randrange(len(data))] = rng.randrange(256)
+        return "random byte", bytes(data)
+    if kind == 3:
+        return "empty", b""
+    if kind == 4:
+        data[rng.randrange(8)] ^= 0xFF
+        return "wrong magic", bytes(data)
+    if kind == 5:
+        struct.pack_into("<H", data, 8, rng.choice([0, 2, 7, 0xFFFF]))
+        return "wrong version", bytes(data)
+    if kind == 6:
+        struct.pack_into("<H", data, record + 2, rng.choice([0, 1, 15, 17, 4097, 0xFFFF,
+                                                             rng.randrange(0x10000)]))
+        return "absurd length", bytes(data)
+    if kind == 7:
+        data[record] = rng.choice([0, 29, 99, 200, 255])
+        return "unknown event", bytes(data)
+    length = struct.unpack_from("<H", data, record + 2)[0]
+    if kind == 8:
+        return "record removed", bytes(data[:record] + data[record + length:])
+    # a field inside a record's payload changed (framing intact)
+    if length > 16:
+        data[record + 16 + rng.randrange(length - 16)] = rng.randrange(256)
+    return "payload byte", bytes(data)
+
+
+def run(argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(argv)
+    return status, out.getvalue(), err.getvalue()
+
+
+def assert_clean_refusal(status, err, path, what):
+    assert status == 3, (what, status, err)
+    assert re.fullmatch(rf"error: {re.escape(str(path))}: offset \d+: \S[^\n]*\n", err), (what, err)
+    assert "strict reader does not" not in err, (what, err)  # the two readers must agree
+
+
+def test_mutated_traces_end_in_clean_errors_or_correct_results(real_trace, tmp_path):
+    original = real_trace.read_bytes()
+    offsets = BulkTrace.open(real_trace).offsets.tolist()
+    rng = random.Random(SEED)
+    outcomes = {"accepted": 0, "refused": 0}
+    kinds = set()
+    accepted_reports = 0
+    for n in range(MUTATIONS):
+        kind, data = mutate(original, offsets, rng)
+        kinds.add(kind)
+        work = tmp_path / f"m{n}"
+        work.mkdir()
+        path = work / "t.pstrace"
+        path.write_bytes(data)
+        what = f"mutation {n} ({kind}, seed {SEED})"
+        loaded = None
+        try:
+            loaded = BulkTrace.open(path)
+        except Exception:  # noqa: BLE001  (the subcommands below must refuse it cleanly)
+            pass
+
+        status, out, err = run(["decode", str(path)])
+        if status == 0:
+            assert loaded is not None, what
+            assert len(out.splitlines()) == loaded.events_total(), what
+        else:
+            assert_clean_refusal(status, err, path, what)
+
+        status, out, err = run(["compare", str(real_trace), str(path)])
+        if status != 0:
+            assert_clean_refusal(status, err, path, what)
+
+        for command, name in (("perfetto", "out.pftrace"), ("frag", "out.csv")):
+            status, out, err = run([command, str(path), "-o", str(work / name)])
+            if status == 0:
+                assert (work / name).stat().st_size > 0, what
+                if command == "perfetto":
+                    assert semantic_problems((work / name).read_bytes()) == [], what
+            else:
+                assert_clean_refusal(status, err, path, what)
+                assert not (work / name).exists(), what
+        replay_ok = status == 0
+        outcomes["accepted" if replay_ok else "refused"] += 1
+
+        if not replay_ok or accepted_reports * REPORT_EVERY_ACCEPTED <= outcomes["accepted"]:
+            accepted_reports += replay_ok
+            status, out, err = run(["report", str(path), "-o", str(work / "report")])
+            if status == 0:
+                assert (work / "report" / "index.html").exists(), what
+            else:
+                assert_clean_refusal(status, err, path, what)
+                assert not (work / "report").exists(), what
+        assert sorted(p.name for p in work.iterdir() if p.name.startswith(".")) == [], what
+    # both outcomes are common, so the checks above were exercised both ways
+    assert outcomes["accepted"] > 50 and outcomes["refused"] > 200, outcomes
+    assert len(kinds) == 10
