@@ -153,29 +153,38 @@ def bench_vmm(quick):
 
 
 ANALYZER_FIELDS = ["command", "trace", "trace_bytes", "events", "wall_s_median", "wall_s_min",
-                   "wall_s_max", "repeats", "events_per_s", "method"]
+                   "wall_s_max", "repeats", "events_per_s", "method", "exit_status", "verdict"]
 
 
 def bench_analyzer(quick, trace):
-    """events/s of `analyzer info` and `analyzer check` on the trace of the guest benchmark
+    """events/s of `analyzer info`, `check` and `perfetto` on the trace of the guest benchmark
     (vmm=pagetable, trace=on): every allocation of its set-up and loops, hundreds of thousands
     of events."""
     info = run([sys.executable, "-m", "analyzer", "info", trace])
     events = int(re.search(r"^records\s+(\d+)", info, re.M).group(1))
     rows = []
-    for command in ("info", "check"):
+    pftrace = os.path.join(os.path.dirname(trace), "throughput.pftrace")
+    for command, extra in (("info", []), ("check", []), ("perfetto", ["-o", pftrace])):
         samples = []
         for _ in range(1 if quick else 3):
             t0 = time.perf_counter()
-            run([sys.executable, "-m", "analyzer", command, trace])
+            done = subprocess.run([sys.executable, "-m", "analyzer", command] + extra + [trace],
+                                  cwd=ROOT, capture_output=True, text=True)
             samples.append(time.perf_counter() - t0)
+            # A verdict against the trace (status 3) still read and replayed all of it: keep the
+            # time, and the verdict beside it. Anything else is a failure of the benchmark.
+            if done.returncode not in (0, 3):
+                raise BenchError(f"analyzer {command} failed ({done.returncode}): {done.stderr[-1000:]}")
+        verdict = "ok" if done.returncode == 0 else \
+            done.stderr.strip().splitlines()[-1].replace(trace, os.path.relpath(trace, ROOT))
         rows.append(dict(
-            command=f"python3 -m analyzer {command}", trace=os.path.relpath(trace, ROOT),
+            command=" ".join(["python3 -m analyzer", command] + extra[:1]), trace=os.path.relpath(trace, ROOT),
             trace_bytes=os.path.getsize(trace), events=events,
             wall_s_median="%.3f" % statistics.median(samples), wall_s_min="%.3f" % min(samples),
             wall_s_max="%.3f" % max(samples), repeats=len(samples),
             events_per_s="%.0f" % (events / statistics.median(samples)),
-            method="wall clock of the whole command (interpreter start included)"))
+            method="wall clock of the whole command (interpreter start included)",
+            exit_status=done.returncode, verdict=verdict))
     return rows
 
 
@@ -604,12 +613,13 @@ def write_readme(path, out_dir, command, revision, contiguous, vmm, analyzer, gu
     if guest:
         lines += guest_section(guest)
     lines += ["", "### analyzer throughput", "",
-              "Decode + replay on a real capture: the trace of the guest benchmark above "
+              "Decode + replay (`info`, `check`) and Perfetto output on a real capture: the trace "
+              "of the guest benchmark above "
               "(vmm=pagetable, trace=on). Wall clock of the whole command, interpreter start "
               "included; median of repeats in `analyzer.csv`.", "",
-              "| command | events | events/s |", "|---|---:|---:|"]
+              "| command | events | events/s | verdict on the trace |", "|---|---:|---:|---|"]
     for r in analyzer:
-        lines.append(f"| `{r['command']}` | {int(r['events']):,} | {fmt(r['events_per_s'])} |")
+        lines.append(f"| `{r['command']}` | {int(r['events']):,} | {fmt(r['events_per_s'])} | {r['verdict']} |")
     lines += ["", "### targets", "", "| target | measured | verdict | what bounds a miss |",
               "|---|---|---|---|"]
     for target, measured, verdict in targets(contiguous, vmm, guest):
