@@ -18,7 +18,8 @@ from .events import FORMAT  # noqa: E402
 from .frag import ORDERS, region_name  # noqa: E402
 from .perfetto import present_zones  # noqa: E402
 
-BACKEND_STYLE = {"pagetable": ("tab:blue", "-"), "list": ("tab:orange", "--")}
+# Line colour and style per VMM backend, by its value in events.def (0 = pagetable, 1 = list).
+BACKEND_STYLES = [("tab:blue", "-"), ("tab:orange", "--"), ("tab:green", "-.")]
 STRIP_ROWS_MAX = 14
 
 
@@ -34,7 +35,7 @@ def backend(trace):
 
 
 def _style(trace):
-    return BACKEND_STYLE.get(backend(trace), ("tab:gray", ":"))
+    return BACKEND_STYLES[trace.header.vmm_backend % len(BACKEND_STYLES)]
 
 
 def _times_ms(trace, positions):

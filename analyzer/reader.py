@@ -137,7 +137,7 @@ def decode_header(data, fmt=FORMAT):
 
 # Kernel command-line words that choose a header value: word -> (header field, {value: name}).
 CMDLINE_HEADER_WORDS = {"vmm": ("vmm_backend", None),
-                        "trace": ("trace_mode", {"on": "lossless", "drop": "drop"})}
+                        "trace": ("trace_mode", {"on": "lossless"})}  # other words are the name
 
 
 def _check_cmdline_agrees(fields, cmdline, fmt, offsets):

@@ -256,7 +256,7 @@ class Replay:
                 self.doubt(e, f"expected the pt_alloc of the page-table page "
                              f"{self.pending_table:#x} just allocated")
             self.pending_table = None
-        if self.group is not None and kind != "vmm_snapshot":
+        if self.group is not None and kind not in ("vmm_snapshot", "vmm_bookkeeping"):
             self._close_group(e)
         if self.after_phase_begin is not None:
             self.begun, self.after_phase_begin = self.after_phase_begin, None
@@ -695,8 +695,9 @@ class Replay:
             while self.phases[-1][0] != e.text:  # the ends of inner phases were lost
                 self.phases.pop()
         if not self.phases or self.phases[-1][0] != e.text:
-            self.doubt(e, f"phase {e.text!r} ends, but the open phase is "
-                         f"{self.phases[-1][0] if self.phases else 'none'!r}")
+            self.doubt(e, f"phase {e.text!r} ends, but " +
+                       (f"the open phase is {self.phases[-1][0]!r}" if self.phases
+                        else "no phase is open"))
             return
         _, had_snapshots = self.phases.pop()
         ended_with_group, self.group_before_end = self.group_before_end, False

@@ -82,6 +82,7 @@ def kernel_traces(tmp_path_factory):
     return traces
 
 
+@pytest.fixture(scope="session")
 def kernel_trace(tmp_path_factory):
     """Returns capture(args) -> the bytes of the trace a real boot of the kernel (built here, so
     never a stale one) streams with command line `args`; each command line is booted once. The
