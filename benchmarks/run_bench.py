@@ -455,15 +455,18 @@ def published(rows):
 # Why a target is missed, from callgrind's per-function counts of the same loops
 # (callgrind_annotate on a dump of bench_contiguous --mode count); see benchmarks/README.md.
 MISS_BOUNDS = {
-    "TLSF's instructions": "the pmm does TLSF's index work (its class insert+remove cost about "
-    "what TLSF's do, ~230 vs ~190 per pair) plus what TLSF does not: a record per extent "
-    "(carve/release ~170), a hash of used records so every bad free is refused, zone order and "
-    "per-zone counters (~80), the record pool check (~20)",
-    "than buddy": "this buddy is arrays indexed by page number: 165-414 per pair amid holes, "
-    "so 4x fewer would be 41-104, less than one size-class update; Linux's buddy costs more "
-    "(struct page, zone lock, per-CPU lists, watermarks), which this peer does not model",
+    "TLSF's instructions": "the pmm does TLSF's class-index work plus what TLSF does not: a "
+    "record per extent and a hash of used records (every bad free is refused), zones and their "
+    "counters, and a fit tree per size class (an aligned or exact fit is never missed). Per pair "
+    "amid mixed holes (37 pages): index upkeep ~380 (TLSF's insert+remove ~190), records and "
+    "hash ~185, zone order and fit search ~170; in churn at 512-1000 pages the fit-tree upkeep "
+    "(pmm_fit_tree.c) is about half of the pair",
+    "than buddy": "this buddy is arrays indexed by page number (170-420 per pair amid holes and "
+    "churn), so 4x fewer would be 40-105, less than one size-class update; Linux's buddy costs "
+    "more (struct page, zone lock, per-CPU lists, watermarks), which this peer does not model",
     "first fit": "for requests the 1..32-page holes can hold (3, 8 pages) first fit stops within "
-    "a few records (~200 instructions); the pmm's O(1) index costs ~490 whatever the layout",
+    "a few records (~200-260 instructions); the pmm's bounded search and index upkeep cost more "
+    "than that whatever the layout",
     "VMM list": "callgrind at 1M mapped: retrace_max ~980 per step (maxima retraced up the tree "
     "on reserve and on release), the page-table unmap inside vmm_release ~600, descents and "
     "record lookups ~460",
@@ -471,8 +474,8 @@ MISS_BOUNDS = {
     "(pt_slot_write with its count-stripe upkeep: ~110 per entry, 32 entries a step: ~3,600), and amid mixed "
     "holes the leaf summary is recounted (summarize, ~6,000 a step): it cannot be derived from "
     "the old one",
-    "per pmm pair with tracing on": "the guest pair is the host pair (~500-900) plus two events; "
-    "the pmm itself is above 400 before tracing",
+    "per pmm pair with tracing on": "the guest pair is the pmm's own pair plus two trace events "
+    "(~60 instructions): the pmm is above 400 before tracing (see the host targets above)",
     "per trace event": "",
 }
 
