@@ -291,7 +291,7 @@ def raise_strict_error(data):
     summary = summarize(TraceReader(data))
     if summary.problems:
         offset = summary.end_offset if getattr(summary, "end_offset", None) else len(data)
-        raise TraceError("inconsistent trace: " + "; ".join(summary.problems), offset)
+        raise TraceError("inconsistent trace: " + "; ".join(map(str, summary.problems)), offset)
     for _ in TraceReader(data).events():
         pass
     raise TraceError("the bulk reader rejects this trace but the strict reader does not",

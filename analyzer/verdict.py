@@ -48,7 +48,8 @@ class Figures:
     # backend -> lines of code of the whole backend; pagetable_core: page-table code both need
     backend_loc: dict = field(default_factory=dict)
     pagetable_core_loc: int = 0
-    # (backend, layout, pages) -> instructions per reserve (+release) at that size and layout
+    # (backend, case) -> instructions per reserve+release; a case names the request, the layout
+    # and how much is mapped, e.g. "reserve-release, mixed-holes, 1,000,000 mapped"
     reserve_instructions: dict = field(default_factory=dict)
     # list backend: bytes per record; workload -> peak reservations (records) over the run
     list_record_bytes: int = 0
@@ -226,17 +227,17 @@ def _contiguous(f):
     pt_claim = "might not be fast enough to allocate continuous chunks"
     list_claim = "fast to allocate continuous chunks"
     cost = f.reserve_instructions
-    cases = sorted({(layout, pages) for (b, layout, pages) in cost
-                    if (PAGETABLE, layout, pages) in cost and (LIST, layout, pages) in cost})
+    cases = sorted({case for (b, case) in cost
+                    if (PAGETABLE, case) in cost and (LIST, case) in cost})
     if not cases:
         return [Verdict(topic, PAGETABLE, pt_claim, NOT_MEASURED, "no reserve figures", "", plot=plot),
                 Verdict(topic, LIST, list_claim, NOT_MEASURED, "no reserve figures", "", plot=plot)]
-    ratios = {c: _ratio(cost[(PAGETABLE, *c)], cost[(LIST, *c)]) for c in cases}
+    ratios = {c: _ratio(cost[(PAGETABLE, c)], cost[(LIST, c)]) for c in cases}
     worst_case = max(ratios, key=ratios.get)
     best_case = min(ratios, key=ratios.get)
     figure = (f"page tables / list instructions per reserve: {ratios[best_case]:.2f}x at best "
-              f"({best_case[1]} pages, {best_case[0]}), {ratios[worst_case]:.2f}x at worst "
-              f"({worst_case[1]} pages, {worst_case[0]}), over {len(cases)} sizes and layouts")
+              f"({best_case}), {ratios[worst_case]:.2f}x at worst ({worst_case}), over "
+              f"{len(cases)} cases")
     slow = sorted(c for c, r in ratios.items() if r > CONTIGUOUS_SLOW_FACTOR)
     rule_pt = (f"holds if the page-table backend needs more than {CONTIGUOUS_SLOW_FACTOR:g}x the "
                f"list's instructions per reserve for every size and layout measured; does not "
@@ -246,11 +247,11 @@ def _contiguous(f):
     elif not slow:
         pt = Verdict(topic, PAGETABLE, pt_claim, DOES_NOT_HOLD, figure, rule_pt, plot=plot)
     else:
-        where = _join([f"{p} pages {layout}" for layout, p in slow[:4]]
+        where = _join(slow[:4]
                       + ([f"{len(slow) - 4} more"] if len(slow) > 4 else []))
         pt = Verdict(topic, PAGETABLE, pt_claim, DEPENDS, figure, rule_pt,
                      depends_on="size and layout: slower than 2x only at " + where, plot=plot)
-    lst_costs = [cost[(LIST, *c)] for c in cases]
+    lst_costs = [cost[(LIST, c)] for c in cases]
     spread = _ratio(max(lst_costs), min(lst_costs))
     faster = sum(1 for r in ratios.values() if r >= 1.0)
     list_figure = (f"list: {min(lst_costs):.0f} to {max(lst_costs):.0f} instructions per reserve "
@@ -310,11 +311,13 @@ def summary_paragraph(results):
     if not measured:
         return "Nothing was measured, so no claim of the seed's table is settled by this run."
     parts = []
-    for outcome, word in ((HOLDS, "hold"), (DOES_NOT_HOLD, "do not hold"), (DEPENDS, "depend")):
+    for outcome, one, many in ((HOLDS, "holds", "hold"), (DOES_NOT_HOLD, "does not hold",
+                                                          "do not hold"),
+                               (DEPENDS, "depends", "depend")):
         claims = [f"\u201c{v.claim}\u201d ({v.backend})" for v in measured if v.outcome == outcome]
         if claims:
-            parts.append(f"{len(claims)} {'claim' if len(claims) == 1 else 'claims'} {word}: "
-                         + _join(claims))
+            parts.append(f"1 claim {one}: " if len(claims) == 1 else f"{len(claims)} claims {many}: ")
+            parts[-1] += _join(claims)
     missing = len(results) - len(measured)
     text = f"Of the seed's {len(results)} claims, " + "; ".join(parts) + "."
     if missing:

@@ -27,12 +27,21 @@ static enum pt_half half_of(uint64_t va)
 	return (va >> 63) ? PT_HALF_KERNEL : PT_HALF_USER;
 }
 
-/* Canonical address of entry `index` of a table at `level` that starts at `table_base`. */
-static uint64_t entry_base(unsigned level, uint64_t table_base, unsigned index)
+uint64_t pt_entry_base(unsigned level, uint64_t table_base, unsigned index)
 {
 	if (level == PT_TOP_LEVEL)
 		return pt_canonical((uint64_t)index << PT_LEVEL_SHIFT(level));
 	return table_base + (uint64_t)index * PT_SPAN_BYTES(level);
+}
+
+struct pt_range_part pt_range_part(unsigned level, uint64_t table_base, unsigned index,
+				   uint64_t first, uint64_t last)
+{
+	uint64_t base = pt_entry_base(level, table_base, index);
+	uint64_t entry_last = base + PT_SPAN_BYTES(level) - 1;
+	struct pt_range_part part = { base, MAX(first, base), MIN(last, entry_last), false };
+	part.whole = part.first == base && part.last == entry_last;
+	return part;
 }
 
 void pt_slot_write(uint64_t *table, unsigned index, uint64_t value)
@@ -123,11 +132,7 @@ bool pt_free_table_if_empty(struct pagetable *pt, uint64_t *parent, unsigned lev
 	return true;
 }
 
-/*
- * A chunk mark (non-present entry with a software payload) becomes a table of 512 children that
- * say the same thing, so that a map can go below it.
- */
-static enum vm_status split_chunk(struct pagetable *pt, pte_t *parent, unsigned level, unsigned index)
+enum vm_status pt_split_chunk(struct pagetable *pt, uint64_t *parent, unsigned level, unsigned index)
 {
 	pte_t chunk = parent[index];
 	const struct pt_chunk_ops *ops = pt->chunk_ops;
@@ -187,7 +192,7 @@ static pte_t *walk(struct pagetable *pt, uint64_t va, unsigned stop_level, enum 
 				*level_out = level;
 				return &table[index];
 			}
-			enum vm_status st = pte_is_used(e) ? split_chunk(pt, table, level, index) :
+			enum vm_status st = pte_is_used(e) ? pt_split_chunk(pt, table, level, index) :
 						pt_install_table(pt, table, level, index, 0);
 			if (st != VM_OK) {
 				walk_undo_apply(pt, &undo);
@@ -281,14 +286,14 @@ static void unmap_table(struct pagetable *pt, uint64_t *table, unsigned level, u
 			uint64_t first, uint64_t last, enum pt_data_fate fate, uint64_t *unmapped)
 {
 	for (unsigned i = PT_INDEX(level, first); i <= PT_INDEX(level, last); i++) {
-		uint64_t ebase = entry_base(level, base, i);
+		struct pt_range_part part = pt_range_part(level, base, i, first, last);
 		pte_t e = table[i];
 		if (pte_is_table(e, level)) {
-			unmap_table(pt, pt_table(pte_address(e)), level - 1, ebase, MAX(first, ebase),
-				    MIN(last, ebase + PT_SPAN_BYTES(level) - 1), fate, unmapped);
+			unmap_table(pt, pt_table(pte_address(e)), level - 1, part.base, part.first,
+				    part.last, fate, unmapped);
 			pt_free_table_if_empty(pt, table, level, i);
 		} else if (pte_is_leaf(e, level)) {
-			release_leaf(pt, &table[i], level, ebase, fate);
+			release_leaf(pt, &table[i], level, part.base, fate);
 			*unmapped += PT_SPAN_PAGES(level);
 		}
 	}
@@ -350,12 +355,12 @@ static uint64_t protect_table(uint64_t *table, unsigned level, uint64_t base, ui
 {
 	uint64_t covered = 0;
 	for (unsigned i = PT_INDEX(level, first); i <= PT_INDEX(level, last); i++) {
-		uint64_t ebase = entry_base(level, base, i);
+		struct pt_range_part part = pt_range_part(level, base, i, first, last);
+		uint64_t ebase = part.base;
 		pte_t e = table[i];
 		if (pte_is_table(e, level)) {
-			covered += protect_table(pt_table(pte_address(e)), level - 1, ebase,
-						 MAX(first, ebase),
-						 MIN(last, ebase + PT_SPAN_BYTES(level) - 1), prot, pass, context);
+			covered += protect_table(pt_table(pte_address(e)), level - 1, ebase, part.first,
+						 part.last, prot, pass, context);
 		} else if (pte_is_leaf(e, level)) {
 			covered += PT_SPAN_PAGES(level);
 			if (pass == PT_PROTECT_APPLY) {
@@ -403,7 +408,7 @@ static void visit_table(const uint64_t *table, unsigned level, uint64_t base, un
 			unsigned end_index, pt_leaf_visitor visit, void *cookie)
 {
 	for (unsigned i = first_index; i < end_index; i++) {
-		uint64_t ebase = entry_base(level, base, i);
+		uint64_t ebase = pt_entry_base(level, base, i);
 		pte_t e = table[i];
 		if (pte_is_table(e, level)) {
 			visit_table(pt_table(pte_address(e)), level - 1, ebase, 0, PT_ENTRIES, visit,

@@ -30,7 +30,7 @@ enum pt_data_ownership { PT_DATA_BORROWED, PT_DATA_OWNED };
  */
 struct pt_chunk_ops {
 	uint64_t (*split)(void *cookie, uint64_t chunk_entry, unsigned child_level, unsigned index);
-	uint64_t (*summarize)(void *cookie, const uint64_t *table, unsigned level);
+	uint64_t (*summarize)(void *cookie, uint64_t *table, unsigned level);
 	void *cookie;
 };
 
@@ -102,6 +102,24 @@ typedef void (*pt_leaf_visitor)(void *cookie, uint64_t va, const struct pt_trans
 void pt_for_each_leaf(const struct pagetable *pt, enum pt_half half, pt_leaf_visitor visit,
 		      void *cookie);
 
+/* --- range walk ------------------------------------------------------------------------------ */
+
+/*
+ * The one range walk over page-table entries: a walk of [first, last] through a table at `level`
+ * whose first address is table_base visits the entries from PT_INDEX(level, first) to
+ * PT_INDEX(level, last), and for each takes its part of the range from pt_range_part (the clip
+ * every walker needs: where the entry starts, which of its pages the range holds, whether all).
+ */
+struct pt_range_part {
+	uint64_t base;        /* the entry's first address (canonical) */
+	uint64_t first, last; /* [first, last] of the walk, clipped to the entry */
+	bool whole;           /* the walk covers the entry entirely */
+};
+struct pt_range_part pt_range_part(unsigned level, uint64_t table_base, unsigned index,
+				   uint64_t first, uint64_t last);
+/* Canonical address of entry `index` of a table at `level` that starts at table_base. */
+uint64_t pt_entry_base(unsigned level, uint64_t table_base, unsigned index);
+
 /* --- table helpers for the pagetable bookkeeping backend ------------------------------------ */
 
 static inline uint64_t *pt_table(paddr_t table) { return (uint64_t *)phys_to_virt(table); }
@@ -115,6 +133,12 @@ unsigned pt_table_used(const uint64_t *table);
  */
 enum vm_status pt_install_table(struct pagetable *pt, uint64_t *parent, unsigned level,
 				unsigned index, uint64_t software);
+/*
+ * Turns the chunk mark at entry `index` of `parent` (at `level`) into a table of 512 children that
+ * say the same thing (pt_chunk_ops.split, .summarize), so a map or the backend can go below it.
+ * VM_OK, or VM_ERR_NO_MEMORY with the entry unchanged.
+ */
+enum vm_status pt_split_chunk(struct pagetable *pt, uint64_t *parent, unsigned level, unsigned index);
 /*
  * If the table under entry `index` of `parent` has no used entry (and is not one of the kernel's
  * pinned upper-half tables), frees it and clears the entry. Returns true when it did.

@@ -2,11 +2,15 @@
  * Virtual memory manager: contexts, regions, reservations and mappings on top of pagetable.c and
  * one bookkeeping backend (vmm_backend.h).
  *
- * Placement policy (the only one; both backends only answer "next free run"):
- *   lowest-address first fit within the region, honouring alignment. Free runs are visited in
- *   address order; the first run [s, e) with ALIGN_UP(s, align) + size <= e wins, at
- *   ALIGN_UP(s, align). Because the policy lives here, both backends return the same address for
- *   the same request sequence; they differ in memory and work per operation.
+ * Placement policy (the only one; both backends only answer "lowest free run of n pages"):
+ *   lowest-address first fit within the region. Unaligned: the lowest free run of at least
+ *   `pages` pages, at its start. Aligned (align > 1 page): the lowest free run of at least
+ *   pages + align - 1 pages, at its first aligned address (such a run always holds an aligned
+ *   fit, so this is one search, with the unaligned bound; Linux's vm_unmapped_area pads the same
+ *   way). Only when no run that long exists are the shorter runs that could hold an aligned fit
+ *   tried in address order, so nothing that fits is refused (that fallback costs one search per
+ *   run of at least `pages` pages it passes). Because the policy lives here, both backends return
+ *   the same address for the same request sequence; they differ in memory and work per operation.
  *
  * Invariants:
  *   - Every mapped page lies inside a reservation of the same context (vmm_map checks), so
@@ -185,10 +189,19 @@ static enum vm_status place(struct vmm_context *ctx, const struct vmm_region *re
 			    uint64_t align_pages, uint64_t *addr)
 {
 	uint64_t align = align_pages * PAGE_SIZE;
-	uint64_t from = region->base;
-	uint64_t enough = pages + align_pages - 1; /* any run this long holds an aligned fit */
 	struct vmm_free_run run;
-	while (ctx->backend->find_free_run(ctx, region, from, pages, enough, &run)) {
+	if (align_pages - 1 <= region->pages - pages) {
+		uint64_t padded = pages + align_pages - 1;
+		if (ctx->backend->find_free_run(ctx, region, region->base, padded, padded, &run)) {
+			*addr = ALIGN_UP(run.start, align);
+			return VM_OK;
+		}
+	}
+	if (align_pages == 1)
+		return VM_ERR_NO_SPACE;
+	/* No run is long enough to be cut short here: each comes back whole. */
+	uint64_t from = region->base;
+	while (ctx->backend->find_free_run(ctx, region, from, pages, UINT64_MAX, &run)) {
 		uint64_t start = ALIGN_UP(run.start, align);
 		uint64_t run_end = run.start + run.pages * PAGE_SIZE;
 		if (start >= run.start && start < run_end && (run_end - start) / PAGE_SIZE >= pages) {
@@ -385,6 +398,7 @@ static enum vm_status heap_grow(struct vmm_context *ctx, const struct vmm_region
 	st = vmm_map_anonymous(ctx, end, more, PT_READ | PT_WRITE | PT_USER);
 	if (st == VM_OK)
 		return VM_OK;
+	/* Needs no memory (vmm_backend.h: a growth keeps what shrinking it back needs), so cannot fail. */
 	enum vm_status undo = old_pages == 0 ?
 				      ctx->backend->release(ctx, region, region->base, new_pages) :
 				      ctx->backend->resize(ctx, region, region->base, new_pages, old_pages);

@@ -2,8 +2,8 @@
  * The one interface of the VMM's virtual-range bookkeeping. Two implementations:
  *   vmm_backend_pagetable.c - the state lives in the page-table entries (software bits)
  *   vmm_backend_list.c      - an ordered, indexed list of free/reserved ranges per region
- * The placement policy is not here: vmm.c asks a backend for the next maximal free run and applies
- * the policy itself, so both backends answer every request with the same address.
+ * The placement policy is not here: vmm.c asks a backend for the lowest free run of a length and
+ * applies the policy itself, so both backends answer every request with the same address.
  *
  * Every operation adds what it looked at (entries or records visited) to ctx->backend_work, for
  * tracing; bookkeeping_bytes reports the memory the backend's state takes.
@@ -61,13 +61,21 @@ struct vmm_backend_ops {
 	/*
 	 * Changes the length of the reservation at `start` from old_pages to new_pages (both > 0). For
 	 * growth the caller has checked that the pages after it are free. VM_OK, VM_ERR_NO_MEMORY or
-	 * VM_ERR_BUSY (shrinking through a large page); the state is unchanged on error.
+	 * VM_ERR_BUSY (shrinking through a large page); the state is unchanged on error. Shrinking a
+	 * reservation back to the length it had before a growth just made (undoing it) needs no
+	 * memory and cannot fail: a growth keeps whatever the undo would need.
 	 */
 	enum vm_status (*resize)(struct vmm_context *ctx, const struct vmm_region *region,
 				 uint64_t start, uint64_t old_pages, uint64_t new_pages);
 	/* The extent covering addr, which lies inside `region`. */
 	void (*query)(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
 		      struct vmm_extent *out);
+	/*
+	 * The most backend_work one find_free_run plus one mark_reserved, release or resize of at
+	 * most `pages` pages may add in the current state: the bound the backend's header proves.
+	 * Tests hold every operation to it.
+	 */
+	uint64_t (*work_bound)(const struct vmm_context *ctx, uint64_t pages);
 	/* Bytes of memory holding the bookkeeping (see each backend for what it counts). */
 	uint64_t (*bookkeeping_bytes)(const struct vmm_context *ctx);
 	/*

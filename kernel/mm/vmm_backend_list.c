@@ -1,48 +1,66 @@
 /*
  * VMM bookkeeping as an ordered list of ranges per region: every page of a region belongs to
  * exactly one record, either a maximal free run or one reservation. The list is indexed by an AVL
- * tree keyed by start address, with parent links, each node augmented with the longest free
- * record in its subtree.
+ * tree in address order (avl_tree.c), each node augmented with the longest free record in its
+ * subtree.
  *
  * Search ("lowest maximal free run >= n pages at or after from", the placement policy is vmm.c's):
  * one descent towards `from`, skipping subtrees whose longest free record is < n, then one climb
  * back through the nodes it went left at (in address order) and one descent into the first right
- * subtree that holds a fit. Bound: O(log r) nodes for r records, whatever the number of mapped
- * pages. Mark, release and resize: one lookup (none when marking the run just found), O(1)
- * amortised neighbour steps, at most two inserts or removes next to a known record, and two kinds
- * of climb: heights (rebalance_up) stop at the first unchanged height, maxima (retrace_max) at
- * the first unchanged maximum, so a reserve+release pair in the steady state costs about four
- * root-to-leaf paths: O(log r). No recursion outside the self-check.
- * backend_work counts nodes visited by descents, climbs and neighbour steps.
+ * subtree that holds a fit. It never enters a subtree that cannot fit, whatever the layout.
+ *
+ * Bound, proved: an AVL tree of r nodes has height H(r) <= 1.44 log2(r + 2) (its minimal node
+ * counts N(h) = N(h-1) + N(h-2) + 1 grow like Fibonacci numbers; avl_height_bound() computes the
+ * exact H from them). backend_work counts nodes visited by descents, climbs and neighbour steps;
+ * each descent, climb or neighbour step visits at most H + 1 nodes. So, with H for the records in
+ * use plus the two an operation may add:
+ *   search   one descent, one climb, one descent             <= 3H
+ *   mark     one lookup (none when marking the run just found), one maximum climb, at most two
+ *            inserts next to a known record (descend, height climb, maximum climb each)  <= 8H
+ *   release  one lookup, two neighbour steps, one maximum climb, at most two removes (successor
+ *            descent, height climb, maximum climb, climb to the root each)               <= 12H + 2
+ *   resize   one lookup, one neighbour step, one remove or insert                        <= 6H + 1
+ * so any reserve (search + mark) or release costs at most 12H + 2 (list_work_bound), whatever the
+ * number of mapped pages or the layout: O(log r). Heights and maxima climb separately, each
+ * stopping at the first unchanged value, so typical operations stay well below the bound (a
+ * reserve+release pair in the steady state: about four root-to-leaf paths). No recursion outside
+ * the self-check.
  *
  * Invariants:
  *   - The records of a region tile it: sorted, adjacent, no gaps, no overlap.
  *   - No two free records are adjacent (release merges), so a free record is a maximal free run.
- *   - node->max_free = longest free record in the subtree; node->height = AVL height; |balance| <= 1;
- *     child->parent == node.
+ *   - record->max_free = longest free record in its subtree (the tree's own invariants: avl_tree.c).
  *   - state->found is NULL or the free record find_free_run last returned, unchanged since:
  *     every call that changes records clears it (so it never points at a freed record).
+ *   - state->spare is NULL or a record in no tree, kept for a shrink: a growth that swallows the
+ *     whole free record after a reservation keeps that record here, so shrinking back (undoing the
+ *     growth, as brk does when mapping fails) needs no memory and cannot fail.
  * Records are carved from pages of the page source (owner MM_OWNER_MM_META), 4 KiB at a time; a
  * page goes back as soon as none of its records is in use.
  */
 #include "vmm.h"
+#include "avl_tree.h"
 
 #define RECORD_PAGES_BITS 48
+#define RECORD_PAGES_MASK (((uint64_t)1 << RECORD_PAGES_BITS) - 1)
 
-/* 48 bytes: pages, height and state share a word (a region has fewer than 2^36 pages). */
+/*
+ * 48 bytes: the length (48 bits: a region has fewer than 2^36 pages) and the state (8 bits) ride
+ * in the tree node's payload bits.
+ */
 struct range_record {
 	uint64_t start; /* address */
-	uint64_t pages : RECORD_PAGES_BITS;
-	uint64_t height : 8;
-	uint64_t state : 8; /* enum vmm_range_state */
-	struct range_record *left, *right, *parent;
+	struct avl_node node;
 	uint64_t max_free; /* pages */
 };
+/* The record's size, stated where the analyzer's verdict reads it (what a new field would cost). */
+#define LIST_RECORD_BYTES 48
+_Static_assert(sizeof(struct range_record) == LIST_RECORD_BYTES, "LIST_RECORD_BYTES is stale");
 
 /* Header at the start of each page of records. */
 struct record_page {
 	struct list_node link;           /* in the partial or the full list */
-	struct range_record *free_slots;  /* linked through ->right */
+	struct range_record *free_slots;  /* linked through node.right */
 	unsigned in_use;
 };
 
@@ -50,8 +68,9 @@ struct record_page {
 #define RECORDS_PER_PAGE ((PAGE_SIZE - RECORDS_OFFSET) / sizeof(struct range_record))
 
 struct list_state {
-	struct range_record *roots[VMM_MAX_REGIONS];
+	struct avl_tree trees[VMM_MAX_REGIONS];
 	struct range_record *found; /* see the invariants */
+	struct range_record *spare; /* see the invariants */
 	struct list_node partial; /* record pages with a free slot */
 	struct list_node full;
 	uint64_t record_pages;
@@ -63,9 +82,44 @@ static struct list_state *state_of(const struct vmm_context *ctx)
 	return ctx->backend_private;
 }
 
-static unsigned region_index(const struct vmm_context *ctx, const struct vmm_region *region)
+static struct range_record *record_of(struct avl_node *n)
 {
-	return (unsigned)(region - ctx->regions);
+	return n ? container_of(n, struct range_record, node) : NULL;
+}
+
+static uint64_t pages_of(const struct range_record *r) { return r->node.payload & RECORD_PAGES_MASK; }
+static bool is_free(const struct range_record *r) { return (r->node.payload >> RECORD_PAGES_BITS) == VMM_RANGE_FREE; }
+static uint64_t record_end(const struct range_record *r) { return r->start + pages_of(r) * PAGE_SIZE; }
+static uint64_t max_free(const struct avl_node *n) { return n ? record_of((struct avl_node *)n)->max_free : 0; }
+
+static void set_pages(struct range_record *r, uint64_t pages)
+{
+	r->node.payload = (r->node.payload & ~RECORD_PAGES_MASK) | pages;
+}
+
+static void set_state(struct range_record *r, enum vmm_range_state state)
+{
+	r->node.payload = pages_of(r) | (uint64_t)state << RECORD_PAGES_BITS;
+}
+
+static bool augment_max_free(struct avl_node *n)
+{
+	struct range_record *r = record_of(n);
+	uint64_t own = is_free(r) ? pages_of(r) : 0;
+	uint64_t now = MAX(own, MAX(max_free(n->left), max_free(n->right)));
+	bool changed = now != r->max_free;
+	r->max_free = now;
+	return changed;
+}
+
+static void copy_max_free(struct avl_node *to, const struct avl_node *from)
+{
+	record_of(to)->max_free = record_of((struct avl_node *)from)->max_free;
+}
+
+static struct avl_tree *tree_of(struct vmm_context *ctx, const struct vmm_region *region)
+{
+	return &state_of(ctx)->trees[region - ctx->regions];
 }
 
 /* --- record pool ---------------------------------------------------------------------------- */
@@ -86,7 +140,7 @@ static struct record_page *new_record_page(struct vmm_context *ctx)
 	*page = (struct record_page){ 0 };
 	struct range_record *records = (struct range_record *)((char *)page + RECORDS_OFFSET);
 	for (unsigned i = RECORDS_PER_PAGE; i-- > 0;) {
-		records[i].right = page->free_slots;
+		records[i].node.right = page->free_slots ? &page->free_slots->node : NULL;
 		page->free_slots = &records[i];
 	}
 	state_of(ctx)->record_pages++;
@@ -104,7 +158,7 @@ static struct range_record *record_alloc(struct vmm_context *ctx)
 	}
 	struct record_page *page = container_of(list_first(&ls->partial), struct record_page, link);
 	struct range_record *r = page->free_slots;
-	page->free_slots = r->right;
+	page->free_slots = record_of(r->node.right);
 	page->in_use++;
 	ls->records_in_use++;
 	if (!page->free_slots)
@@ -119,7 +173,7 @@ static void record_free(struct vmm_context *ctx, struct range_record *r)
 	MM_ASSERT(page->in_use > 0, "record_free: page has no record in use");
 	if (!page->free_slots)
 		page_move_to(&ls->partial, page);
-	r->right = page->free_slots;
+	r->node.right = page->free_slots ? &page->free_slots->node : NULL;
 	page->free_slots = r;
 	page->in_use--;
 	ls->records_in_use--;
@@ -130,253 +184,39 @@ static void record_free(struct vmm_context *ctx, struct range_record *r)
 	}
 }
 
-/* --- augmented AVL tree with parent links -------------------------------------------------- */
+/* --- the searches: descents that use the subtree maxima ------------------------------------- */
 
-static unsigned height(const struct range_record *n) { return n ? (unsigned)n->height : 0; }
-static uint64_t max_free(const struct range_record *n) { return n ? n->max_free : 0; }
-static uint64_t record_end(const struct range_record *n) { return n->start + n->pages * PAGE_SIZE; }
-
-static inline void update(struct range_record *n)
-{
-	n->height = 1 + MAX(height(n->left), height(n->right));
-	uint64_t own = n->state == VMM_RANGE_FREE ? n->pages : 0;
-	n->max_free = MAX(own, MAX(max_free(n->left), max_free(n->right)));
-}
-
-/* Puts `now` where `old` hangs under `parent` (or at the root). */
-static void replace_child(struct range_record **root, struct range_record *parent,
-			  struct range_record *old, struct range_record *now)
-{
-	if (!parent)
-		*root = now;
-	else if (parent->left == old)
-		parent->left = now;
-	else
-		parent->right = now;
-	if (now)
-		now->parent = parent;
-}
-
-static struct range_record *rotate_right(struct range_record **root, struct range_record *n)
-{
-	struct range_record *l = n->left;
-	replace_child(root, n->parent, n, l);
-	n->left = l->right;
-	if (n->left)
-		n->left->parent = n;
-	l->right = n;
-	n->parent = l;
-	update(n);
-	update(l);
-	return l;
-}
-
-static struct range_record *rotate_left(struct range_record **root, struct range_record *n)
-{
-	struct range_record *r = n->right;
-	replace_child(root, n->parent, n, r);
-	n->right = r->left;
-	if (n->right)
-		n->right->parent = n;
-	r->left = n;
-	n->parent = r;
-	update(n);
-	update(r);
-	return r;
-}
-
-/* Restores |balance| <= 1 at n (children balanced); returns the subtree's new top. */
-static struct range_record *rebalance(struct range_record **root, struct range_record *n)
-{
-	int balance = (int)height(n->left) - (int)height(n->right);
-	if (balance > 1) {
-		if (height(n->left->left) < height(n->left->right))
-			rotate_left(root, n->left);
-		return rotate_right(root, n);
-	}
-	if (balance < -1) {
-		if (height(n->right->right) < height(n->right->left))
-			rotate_right(root, n->right);
-		return rotate_left(root, n);
-	}
-	return n;
-}
-
-/*
- * Restores heights and balance from n up after a link below n changed; stops at the first node
- * whose height comes out as before (nothing above can have changed shape) and returns the
- * highest node it recomputed, an ancestor of n (or n). Rotations recompute the maxima of the
- * nodes they move; the path below the returned node may still hold old maxima: the caller
- * follows with retrace_max(n, returned node).
- */
-static struct range_record *rebalance_up(struct vmm_context *ctx, struct range_record **root,
-					 struct range_record *n)
-{
-	uint64_t visited = 0; /* counted locally: ctx->backend_work may alias the nodes' fields */
-	struct range_record *top = n;
-	for (; n; n = n->parent) {
-		visited++;
-		unsigned old_height = n->height, hl = height(n->left), hr = height(n->right);
-		if (hl > hr + 1 || hr > hl + 1) {
-			update(n);
-			n = rebalance(root, n);
-		} else {
-			n->height = 1 + MAX(hl, hr);
-		}
-		top = n;
-		if (n->height == old_height)
-			break;
-	}
-	ctx->backend_work += visited;
-	return top;
-}
-
-/*
- * Recomputes max_free from n up: every node up to and including `through` (an ancestor of n,
- * or NULL for none), then on while the value changes. Used after n's own record changed
- * (through = NULL), and after rebalance_up (through = what it returned). Heights are not its
- * business.
- */
-static void retrace_max(struct vmm_context *ctx, struct range_record *n,
-			const struct range_record *through)
-{
-	uint64_t visited = 0;
-	bool passed = through == NULL;
-	for (; n; n = n->parent) {
-		visited++;
-		uint64_t own = n->state == VMM_RANGE_FREE ? n->pages : 0;
-		uint64_t now_max = MAX(own, MAX(max_free(n->left), max_free(n->right)));
-		if (passed && now_max == n->max_free)
-			break;
-		n->max_free = now_max;
-		passed |= n == through;
-	}
-	ctx->backend_work += visited;
-}
-
-static struct range_record *next_record(struct vmm_context *ctx, struct range_record *n)
-{
-	ctx->backend_work++;
-	if (n->right) {
-		for (n = n->right; n->left; n = n->left)
-			ctx->backend_work++;
-		return n;
-	}
-	for (; n->parent && n == n->parent->right; n = n->parent)
-		ctx->backend_work++;
-	return n->parent;
-}
-
-static struct range_record *prev_record(struct vmm_context *ctx, struct range_record *n)
-{
-	ctx->backend_work++;
-	if (n->left) {
-		for (n = n->left; n->right; n = n->right)
-			ctx->backend_work++;
-		return n;
-	}
-	for (; n->parent && n == n->parent->left; n = n->parent)
-		ctx->backend_work++;
-	return n->parent;
-}
-
-static void leaf_init(struct range_record *r, struct range_record *parent)
-{
-	r->left = r->right = NULL;
-	r->parent = parent;
-	update(r);
-}
-
-/* Links r (not in the tree) right after `prev` in address order. */
-static void insert_after(struct vmm_context *ctx, struct range_record **root,
-			 struct range_record *prev, struct range_record *r)
-{
-	struct range_record *at = prev;
-	if (at->right) {
-		for (at = at->right; at->left; at = at->left)
-			ctx->backend_work++;
-		at->left = r;
-	} else {
-		at->right = r;
-	}
-	leaf_init(r, at);
-	retrace_max(ctx, at, rebalance_up(ctx, root, at));
-}
-
-/* Links r (not in the tree) right before `next` in address order. */
-static void insert_before(struct vmm_context *ctx, struct range_record **root,
-			  struct range_record *next, struct range_record *r)
-{
-	struct range_record *at = next;
-	if (at->left) {
-		for (at = at->left; at->right; at = at->right)
-			ctx->backend_work++;
-		at->right = r;
-	} else {
-		at->left = r;
-	}
-	leaf_init(r, at);
-	retrace_max(ctx, at, rebalance_up(ctx, root, at));
-}
-
-/* Unlinks n from the tree. */
-static void tree_remove(struct vmm_context *ctx, struct range_record **root, struct range_record *n)
-{
-	if (!n->left || !n->right) {
-		struct range_record *parent = n->parent;
-		replace_child(root, parent, n, n->left ? n->left : n->right);
-		retrace_max(ctx, parent, rebalance_up(ctx, root, parent));
-		return;
-	}
-	/* Two children: the successor (leftmost on the right, no left child) takes n's place. */
-	struct range_record *s = n->right, *fix;
-	while (s->left) {
-		ctx->backend_work++;
-		s = s->left;
-	}
-	if (s->parent == n) {
-		fix = s;
-	} else {
-		fix = s->parent;
-		replace_child(root, fix, s, s->right);
-		s->right = n->right;
-		s->right->parent = s;
-	}
-	replace_child(root, n->parent, n, s);
-	s->left = n->left;
-	s->left->parent = s;
-	/* s now stands for n's old subtree: compare against n's values when retracing through it. */
-	s->height = n->height;
-	s->max_free = n->max_free;
-	retrace_max(ctx, fix, rebalance_up(ctx, root, fix));
-	retrace_max(ctx, s, NULL); /* the climb from fix may stop below s, whose record differs */
-}
-
-static struct range_record *containing(struct vmm_context *ctx, struct range_record *n, uint64_t addr)
+static struct range_record *containing(struct vmm_context *ctx, struct avl_node *n, uint64_t addr)
 {
 	uint64_t visited = 0;
 	while (n) {
 		visited++;
-		if (addr < n->start)
+		struct range_record *r = record_of(n);
+		if (addr < r->start)
 			n = n->left;
-		else if (addr >= record_end(n))
+		else if (addr >= record_end(r))
 			n = n->right;
 		else
 			break;
 	}
 	ctx->backend_work += visited;
-	return n;
+	return record_of(n);
 }
 
-/* Lowest free record in subtree n with at least min_pages pages; n->max_free >= min_pages. */
-static struct range_record *lowest_fit(struct vmm_context *ctx, struct range_record *n,
-				       uint64_t min_pages)
+static bool fits(const struct avl_node *n, uint64_t min_pages)
+{
+	const struct range_record *r = record_of((struct avl_node *)n);
+	return is_free(r) && pages_of(r) >= min_pages;
+}
+
+/* Lowest free record in subtree n with at least min_pages pages; max_free(n) >= min_pages. */
+static struct avl_node *lowest_fit(struct vmm_context *ctx, struct avl_node *n, uint64_t min_pages)
 {
 	uint64_t visited = 1;
 	for (;; visited++) {
 		if (max_free(n->left) >= min_pages)
 			n = n->left;
-		else if (n->state == VMM_RANGE_FREE && n->pages >= min_pages)
+		else if (fits(n, min_pages))
 			break;
 		else
 			n = n->right;
@@ -390,14 +230,14 @@ static struct range_record *lowest_fit(struct vmm_context *ctx, struct range_rec
  * order, are the nodes the descent towards `from` went left at (deepest first) each followed by
  * its right subtree; climbing the parent links from the deepest one visits them in that order.
  */
-static struct range_record *first_fit(struct vmm_context *ctx, struct range_record *root,
-				      uint64_t from, uint64_t min_pages)
+static struct range_record *first_fit(struct vmm_context *ctx, struct avl_node *root, uint64_t from,
+				      uint64_t min_pages)
 {
-	struct range_record *n = root, *went_left = NULL;
+	struct avl_node *n = root, *went_left = NULL;
 	uint64_t visited = 0;
-	while (n && n->max_free >= min_pages) {
+	while (n && max_free(n) >= min_pages) {
 		visited++;
-		if (n->start >= from) {
+		if (record_of(n)->start >= from) {
 			went_left = n;
 			n = n->left;
 		} else {
@@ -406,7 +246,7 @@ static struct range_record *first_fit(struct vmm_context *ctx, struct range_reco
 	}
 	for (n = went_left; n; n = n->parent) {
 		visited++;
-		if (n->state == VMM_RANGE_FREE && n->pages >= min_pages)
+		if (fits(n, min_pages))
 			break;
 		if (max_free(n->right) >= min_pages) {
 			n = lowest_fit(ctx, n->right, min_pages);
@@ -416,15 +256,10 @@ static struct range_record *first_fit(struct vmm_context *ctx, struct range_reco
 			n = n->parent;
 	}
 	ctx->backend_work += visited;
-	return n;
+	return record_of(n);
 }
 
 /* --- backend operations ----------------------------------------------------------------------- */
-
-static struct range_record **root_of(struct vmm_context *ctx, const struct vmm_region *region)
-{
-	return &state_of(ctx)->roots[region_index(ctx, region)];
-}
 
 static void list_destroy(struct vmm_context *ctx)
 {
@@ -435,6 +270,14 @@ static void list_destroy(struct vmm_context *ctx)
 			page_source_free(ctx->source, virt_to_phys(container_of(node, struct record_page, link)), 1);
 	page_source_free(ctx->source, virt_to_phys(ls), 1);
 	ctx->backend_private = NULL;
+}
+
+static struct range_record *new_record(struct range_record *r, uint64_t start, uint64_t pages,
+				       enum vmm_range_state state)
+{
+	*r = (struct range_record){ .start = start };
+	r->node.payload = pages | (uint64_t)state << RECORD_PAGES_BITS;
+	return r;
 }
 
 static enum vm_status list_backend_init(struct vmm_context *ctx)
@@ -456,11 +299,10 @@ static enum vm_status list_backend_init(struct vmm_context *ctx)
 			list_destroy(ctx);
 			return VM_ERR_NO_MEMORY;
 		}
-		*r = (struct range_record){ .start = ctx->regions[i].base,
-					    .pages = ctx->regions[i].pages,
-					    .state = VMM_RANGE_FREE };
-		leaf_init(r, NULL);
-		ls->roots[i] = r;
+		ls->trees[i].augment = augment_max_free;
+		ls->trees[i].augment_copy = copy_max_free;
+		avl_init_root(&ls->trees[i], &new_record(r, ctx->regions[i].base, ctx->regions[i].pages,
+							 VMM_RANGE_FREE)->node);
 	}
 	return VM_OK;
 }
@@ -469,43 +311,41 @@ static bool list_find_free_run(struct vmm_context *ctx, const struct vmm_region 
 			       uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out)
 {
 	(void)enough_pages; /* records are whole runs already */
-	struct range_record *r = first_fit(ctx, *root_of(ctx, region), from, min_pages);
+	struct range_record *r = first_fit(ctx, tree_of(ctx, region)->root, from, min_pages);
 	state_of(ctx)->found = r;
 	if (!r)
 		return false;
-	*out = (struct vmm_free_run){ r->start, r->pages };
+	*out = (struct vmm_free_run){ r->start, pages_of(r) };
 	return true;
-}
-
-static struct range_record *new_record(struct range_record *r, uint64_t start, uint64_t pages,
-				       enum vmm_range_state state)
-{
-	*r = (struct range_record){ .start = start, .pages = pages, .state = state };
-	return r;
 }
 
 /*
  * The record covering addr: usually the run find_free_run just returned (vmm_reserve marks right
  * after placing), else a lookup. Clears state->found, as every change must.
  */
-static struct range_record *record_at(struct vmm_context *ctx, struct range_record *root, uint64_t addr)
+static struct range_record *record_at(struct vmm_context *ctx, struct avl_tree *tree, uint64_t addr)
 {
 	struct range_record *found = state_of(ctx)->found;
 	state_of(ctx)->found = NULL;
 	if (found && addr >= found->start && addr < record_end(found))
 		return found;
-	return containing(ctx, root, addr);
+	return containing(ctx, tree->root, addr);
+}
+
+/* After r's own length or state changed: its maximum, and those above it. */
+static void retrace(struct vmm_context *ctx, struct avl_tree *tree, struct range_record *r)
+{
+	avl_retrace(tree, &r->node, &ctx->backend_work);
 }
 
 static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct vmm_region *region,
 					 uint64_t addr, uint64_t pages)
 {
-	struct range_record **root = root_of(ctx, region);
-	struct range_record *f = record_at(ctx, *root, addr);
+	struct avl_tree *tree = tree_of(ctx, region);
+	struct range_record *f = record_at(ctx, tree, addr);
 	uint64_t end = addr + pages * PAGE_SIZE;
-	MM_ASSERT(f && f->state == VMM_RANGE_FREE && end <= record_end(f),
-		  "list_mark_reserved: %llx+%llu not free", (unsigned long long)addr,
-		  (unsigned long long)pages);
+	MM_ASSERT(f && is_free(f) && end <= record_end(f), "list_mark_reserved: %llx+%llu not free",
+		  (unsigned long long)addr, (unsigned long long)pages);
 	bool need_before = addr > f->start, need_after = end < record_end(f);
 	struct range_record *spare[2] = { NULL, NULL };
 	for (unsigned i = 0; i < (unsigned)need_before + (unsigned)need_after; i++) {
@@ -523,62 +363,70 @@ static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct v
 	 */
 	uint64_t f_end = record_end(f);
 	if (!need_before && !need_after) {
-		f->state = VMM_RANGE_RESERVED;
-		retrace_max(ctx, f, NULL);
+		set_state(f, VMM_RANGE_RESERVED);
+		retrace(ctx, tree, f);
 	} else if (!need_before) {
 		f->start = end;
-		f->pages -= pages;
-		retrace_max(ctx, f, NULL);
-		insert_before(ctx, root, f, new_record(spare[0], addr, pages, VMM_RANGE_RESERVED));
+		set_pages(f, pages_of(f) - pages);
+		retrace(ctx, tree, f);
+		avl_insert_before(tree, &f->node, &new_record(spare[0], addr, pages, VMM_RANGE_RESERVED)->node,
+				  &ctx->backend_work);
 	} else {
-		f->pages = (addr - f->start) / PAGE_SIZE;
-		retrace_max(ctx, f, NULL);
+		set_pages(f, (addr - f->start) / PAGE_SIZE);
+		retrace(ctx, tree, f);
 		struct range_record *r = new_record(spare[0], addr, pages, VMM_RANGE_RESERVED);
-		insert_after(ctx, root, f, r);
+		avl_insert_after(tree, &f->node, &r->node, &ctx->backend_work);
 		if (need_after)
-			insert_after(ctx, root, r, new_record(spare[1], end, (f_end - end) / PAGE_SIZE,
-							      VMM_RANGE_FREE));
+			avl_insert_after(tree, &r->node,
+					 &new_record(spare[1], end, (f_end - end) / PAGE_SIZE, VMM_RANGE_FREE)->node,
+					 &ctx->backend_work);
 	}
 	return VM_OK;
 }
 
 /* Drops a record whose pages a neighbour has taken over. */
-static void absorb(struct vmm_context *ctx, struct range_record **root, struct range_record *gone)
+static void absorb(struct vmm_context *ctx, struct avl_tree *tree, struct range_record *gone)
 {
-	tree_remove(ctx, root, gone);
+	avl_remove(tree, &gone->node, &ctx->backend_work);
 	record_free(ctx, gone);
+}
+
+static struct range_record *next_record(struct vmm_context *ctx, struct range_record *r)
+{
+	return record_of(avl_next(&r->node, &ctx->backend_work));
 }
 
 static enum vm_status list_release(struct vmm_context *ctx, const struct vmm_region *region,
 				   uint64_t addr, uint64_t pages)
 {
-	struct range_record **root = root_of(ctx, region);
-	struct range_record *n = record_at(ctx, *root, addr);
+	struct avl_tree *tree = tree_of(ctx, region);
+	struct range_record *n = record_at(ctx, tree, addr);
 	MM_ASSERT(n != NULL, "list_release: %llx not covered by its region", (unsigned long long)addr);
-	if (n->state == VMM_RANGE_FREE)
+	if (is_free(n))
 		return VM_ERR_NOT_RESERVED;
 	if (n->start != addr)
 		return VM_ERR_NOT_RESERVATION_START;
-	if (n->pages != pages)
+	if (pages_of(n) != pages)
 		return VM_ERR_WRONG_LENGTH;
 	/* A free neighbour takes the pages over (so the removed node is the reservation's). */
-	struct range_record *prev = prev_record(ctx, n), *next = next_record(ctx, n);
-	bool prev_free = prev && prev->state == VMM_RANGE_FREE;
-	bool next_free = next && next->state == VMM_RANGE_FREE;
+	struct range_record *prev = record_of(avl_prev(&n->node, &ctx->backend_work));
+	struct range_record *next = next_record(ctx, n);
+	bool prev_free = prev && is_free(prev);
+	bool next_free = next && is_free(next);
 	if (prev_free) {
-		prev->pages += n->pages + (next_free ? next->pages : 0);
-		retrace_max(ctx, prev, NULL);
+		set_pages(prev, pages_of(prev) + pages_of(n) + (next_free ? pages_of(next) : 0));
+		retrace(ctx, tree, prev);
 		if (next_free)
-			absorb(ctx, root, next);
-		absorb(ctx, root, n);
+			absorb(ctx, tree, next);
+		absorb(ctx, tree, n);
 	} else if (next_free) {
 		next->start = n->start;
-		next->pages += n->pages;
-		retrace_max(ctx, next, NULL);
-		absorb(ctx, root, n);
+		set_pages(next, pages_of(next) + pages_of(n));
+		retrace(ctx, tree, next);
+		absorb(ctx, tree, n);
 	} else {
-		n->state = VMM_RANGE_FREE;
-		retrace_max(ctx, n, NULL);
+		set_state(n, VMM_RANGE_FREE);
+		retrace(ctx, tree, n);
 	}
 	return VM_OK;
 }
@@ -586,49 +434,57 @@ static enum vm_status list_release(struct vmm_context *ctx, const struct vmm_reg
 static enum vm_status list_resize(struct vmm_context *ctx, const struct vmm_region *region,
 				  uint64_t start, uint64_t old_pages, uint64_t new_pages)
 {
-	struct range_record **root = root_of(ctx, region);
-	struct range_record *n = record_at(ctx, *root, start);
-	MM_ASSERT(n && n->start == start && n->pages == old_pages && n->state == VMM_RANGE_RESERVED,
+	struct avl_tree *tree = tree_of(ctx, region);
+	struct range_record *n = record_at(ctx, tree, start);
+	MM_ASSERT(n && n->start == start && pages_of(n) == old_pages && !is_free(n),
 		  "list_resize: no reservation %llx+%llu", (unsigned long long)start,
 		  (unsigned long long)old_pages);
 	struct range_record *next = next_record(ctx, n);
-	bool next_free = next && next->state == VMM_RANGE_FREE;
+	bool next_free = next && is_free(next);
 	if (new_pages > old_pages) {
 		uint64_t more = new_pages - old_pages;
-		MM_ASSERT(next_free && next->pages >= more, "list_resize: no room after %llx",
+		MM_ASSERT(next_free && pages_of(next) >= more, "list_resize: no room after %llx",
 			  (unsigned long long)start);
-		n->pages = new_pages; /* reserved: no maximum moves */
-		if (next->pages == more) {
-			absorb(ctx, root, next);
+		set_pages(n, new_pages); /* reserved: no maximum moves */
+		if (pages_of(next) == more) {
+			avl_remove(tree, &next->node, &ctx->backend_work);
+			if (state_of(ctx)->spare)
+				record_free(ctx, next);
+			else
+				state_of(ctx)->spare = next;
 		} else {
 			next->start += more * PAGE_SIZE;
-			next->pages -= more;
-			retrace_max(ctx, next, NULL);
+			set_pages(next, pages_of(next) - more);
+			retrace(ctx, tree, next);
 		}
 		return VM_OK;
 	}
 	uint64_t less = old_pages - new_pages;
 	if (next_free) {
 		next->start -= less * PAGE_SIZE;
-		next->pages += less;
-		retrace_max(ctx, next, NULL);
+		set_pages(next, pages_of(next) + less);
+		retrace(ctx, tree, next);
 	} else {
-		struct range_record *tail = record_alloc(ctx);
+		struct range_record *tail = state_of(ctx)->spare;
+		state_of(ctx)->spare = NULL;
+		if (!tail)
+			tail = record_alloc(ctx);
 		if (!tail)
 			return VM_ERR_NO_MEMORY;
-		insert_after(ctx, root, n,
-			     new_record(tail, start + new_pages * PAGE_SIZE, less, VMM_RANGE_FREE));
+		avl_insert_after(tree, &n->node,
+				 &new_record(tail, start + new_pages * PAGE_SIZE, less, VMM_RANGE_FREE)->node,
+				 &ctx->backend_work);
 	}
-	n->pages = new_pages;
+	set_pages(n, new_pages);
 	return VM_OK;
 }
 
 static void list_query(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
 		       struct vmm_extent *out)
 {
-	struct range_record *n = containing(ctx, *root_of(ctx, region), addr);
+	struct range_record *n = containing(ctx, tree_of(ctx, region)->root, addr);
 	MM_ASSERT(n != NULL, "list_query: %llx not covered by its region", (unsigned long long)addr);
-	*out = (struct vmm_extent){ (enum vmm_range_state)n->state, n->start, n->pages };
+	*out = (struct vmm_extent){ is_free(n) ? VMM_RANGE_FREE : VMM_RANGE_RESERVED, n->start, pages_of(n) };
 }
 
 /* --- self-check ---------------------------------------------------------------------------- */
@@ -640,37 +496,38 @@ struct tree_check {
 	uint64_t records;
 };
 
-static void check_fail(struct tree_check *c, const struct range_record *n, const char *what)
+static void check_fail(struct tree_check *c, const struct range_record *r, const char *what)
 {
-	mm_log("list self-check: record %llx+%llu: %s\n", (unsigned long long)n->start,
-	       (unsigned long long)n->pages, what);
+	mm_log("list self-check: record %llx+%llu: %s\n", (unsigned long long)r->start,
+	       (unsigned long long)pages_of(r), what);
 	c->bad++;
 }
 
 /* Visits the subtree in address order; returns its height, recomputed. */
-static unsigned check_subtree(struct tree_check *c, const struct range_record *n,
-			      const struct range_record *parent, uint64_t *longest_free)
+static unsigned check_subtree(struct tree_check *c, struct avl_node *n, const struct avl_node *parent,
+			      uint64_t *longest_free)
 {
 	*longest_free = 0;
 	if (!n)
 		return 0;
+	struct range_record *r = record_of(n);
 	if (n->parent != parent)
-		check_fail(c, n, "parent link");
+		check_fail(c, r, "parent link");
 	uint64_t left_free, right_free;
 	unsigned hl = check_subtree(c, n->left, n, &left_free);
 	c->records++;
-	if (n->start != c->next_start)
-		check_fail(c, n, "does not start where the previous record ends");
-	if (n->pages == 0 || (n->state == VMM_RANGE_FREE && c->prev_free))
-		check_fail(c, n, "empty, or free next to a free record");
-	c->next_start = record_end(n);
-	c->prev_free = n->state == VMM_RANGE_FREE;
+	if (r->start != c->next_start)
+		check_fail(c, r, "does not start where the previous record ends");
+	if (pages_of(r) == 0 || (is_free(r) && c->prev_free))
+		check_fail(c, r, "empty, or free next to a free record");
+	c->next_start = record_end(r);
+	c->prev_free = is_free(r);
 	unsigned hr = check_subtree(c, n->right, n, &right_free);
-	*longest_free = MAX(n->state == VMM_RANGE_FREE ? n->pages : 0, MAX(left_free, right_free));
-	if (n->max_free != *longest_free)
-		check_fail(c, n, "max_free differs from the subtree's longest free record");
+	*longest_free = MAX(is_free(r) ? pages_of(r) : 0, MAX(left_free, right_free));
+	if (r->max_free != *longest_free)
+		check_fail(c, r, "max_free differs from the subtree's longest free record");
 	if (n->height != 1 + MAX(hl, hr) || hl > hr + 1 || hr > hl + 1)
-		check_fail(c, n, "height or balance");
+		check_fail(c, r, "height or balance");
 	return 1 + MAX(hl, hr);
 }
 
@@ -684,18 +541,26 @@ static unsigned list_self_check(struct vmm_context *ctx)
 		c.next_start = region->base;
 		c.prev_free = false;
 		uint64_t longest;
-		check_subtree(&c, ls->roots[i], NULL, &longest);
+		check_subtree(&c, ls->trees[i].root, NULL, &longest);
 		if (c.next_start != region->base + region->pages * PAGE_SIZE) {
 			mm_log("list self-check: region %s not tiled to its end\n", region->name);
 			c.bad++;
 		}
 	}
+	c.records += ls->spare != NULL;
 	if (c.records != ls->records_in_use) {
-		mm_log("list self-check: %llu records in trees, %llu in use\n",
+		mm_log("list self-check: %llu records in trees (and spare), %llu in use\n",
 		       (unsigned long long)c.records, (unsigned long long)ls->records_in_use);
 		c.bad++;
 	}
 	return c.bad;
+}
+
+/* 12H + 2 for the records in use plus the two an operation may add (see the header). */
+static uint64_t list_work_bound(const struct vmm_context *ctx, uint64_t pages)
+{
+	(void)pages;
+	return 12 * avl_height_bound(state_of(ctx)->records_in_use + 2) + 2;
 }
 
 /* The state page plus the pages records are carved from (page tables not included). */
@@ -713,6 +578,7 @@ const struct vmm_backend_ops vmm_backend_list = {
 	.release = list_release,
 	.resize = list_resize,
 	.query = list_query,
+	.work_bound = list_work_bound,
 	.bookkeeping_bytes = list_bookkeeping_bytes,
 	.self_check = list_self_check,
 };

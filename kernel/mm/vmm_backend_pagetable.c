@@ -9,8 +9,6 @@
  *  +--+---------+---+---+---+------------------+-------+----------+
  *  |NX|    0    |OWN|STA|RES|  phys (present)  |stripe | hw flags |
  *  +--+---------+---+---+---+------------------+-------+----------+
- *   stripe (bits 9..11, any level): entries 0..3 hold the table's used-entry count
- *   (pagetable.c), entries 4..6 the table's first-free hint (below); the rest are 0.
  *   RES = page belongs to a reservation, STA = first page of that reservation,
  *   OWN = (VMM, present only) the data page is the context's. A free unmapped page is 0.
  *
@@ -19,41 +17,90 @@
  *   reservation starts at the chunk's first page). A reservation covering aligned chunks marks them
  *   here and needs no table below; a map into such a chunk splits it (pt_chunk_ops.split).
  *
- * Level-1/2/3 table pointer: a summary of the subtree, for the search to skip it:
+ * Level-1/2/3 table pointer: a rounded summary of the subtree, read with the entry itself:
  *   63  62  61 ...... 57  56  55  54  53 52  51 ........... 12  11..9   8 ..... 0
  *  +--+---+-------------+---+---+---+------+------------------+-------+---------+
  *  |0 | 0 | maxrun log2 |HST|SFX|PFX| kind |  phys of table   |stripe | P,W,(U) |
  *  +--+---+-------------+---+---+---+------+------------------+-------+---------+
  *   kind: 0 = all pages free, 1 = no page free, 2 = mixed. PFX / SFX: first / last page free.
- *   HST: some reservation starts in the subtree. maxrun log2: r = ceil(log2(longest free run
- *   inside the subtree)), so 2^r bounds it from above and never hides a fit. An all-free pointer
- *   may carry just its kind (a new table is installed with a zero field): readers take PFX and
- *   SFX of kind 0 as set.
+ *   HST: some reservation starts in the subtree. maxrun log2: ceil(log2(longest free run)), so a
+ *   subtree whose field is below ceil(log2(n)) cannot hold n free pages. An all-free pointer may
+ *   carry just its kind (a new table is installed with a zero field): readers take PFX and SFX of
+ *   kind 0 as set.
  * Bits 59..62 are protection keys only in leaves and only with CR4.PKE/PKS (never set here), and
  * leaves use only 52..54, so nothing here depends on protection keys.
+ *
+ * Stripes: bits 9..11 of a table's entries, which the CPU ignores at every level (pte.h):
+ *
+ *   entry:   0   1   2   3 | 4   5   6 | 7 ........ 7+E-1 | 7+E ...... 7+2E-1 | 7+2E .... 7+3E-1 | ..
+ *          +---------------+-----------+------------------+-------------------+------------------+
+ *          | used count    | first-free|  free PREFIX     |  free SUFFIX      |  INNER: longest  |
+ *          | (pagetable.c) | hint      |  (exact, pages)  |  (exact, pages)   |  run not ending  |
+ *          |               |           |                  |                   |  at the table end|
+ *          +---------------+-----------+------------------+-------------------+------------------+
+ *   3 bits per entry, low bits first. A table at level t spans 512^(t+1) pages, so each exact value
+ *   takes 9(t+1)+1 bits: E = 4 entries in a table of 4 KiB entries, 7 at level 1, 10 at level 2
+ *   (the root has no summary). The longest free run of the table is max(INNER, SUFFIX). The exact
+ *   values are valid while the pointer's kind is "mixed"; for the other kinds they are implied
+ *   (all free: PREFIX = SUFFIX = the span, INNER = 0; full: 0) and never read.
  *
  * First-free hint, per table (hint stripe, 9 bits): no entry below it has a free page (it is a
  * lower bound on the first entry that is not full; 511 when all are). Every clear lowers it to the
  * first entry it touches; a mark that fills the entry at the hint moves it past the full entries
  * that follow; a new table starts at 0, which is always true.
  *
- * Search ("next maximal free run >= n pages at or after from", the placement policy is vmm.c's):
- * scan entries in address order, carrying the free run that reaches the current entry. Each table
- * is entered at its hint (the carried run ends there). With no run carried, entries that can
- * neither hold nor start a fit (full, or mixed with a short maxrun and no free suffix) are passed
- * in a tight loop on the raw bits. An all-free or full subtree costs one entry. A mixed subtree is
- * entered only if its longest inner run could be >= n, or the carried run plus its free prefix
- * could be; otherwise the run restarts from its exact free suffix, found down its right edge.
- * Bound: O(levels x 512) entries per search in the worst case, independent of how many pages are
- * mapped; a subtree is entered only when a fit may lie in it (false hits at most 2x the needed
- * length, from the log2 rounding).
+ * Search ("lowest free run of >= n pages at or after from", the placement policy is vmm.c's):
+ * scan entries in address order, carrying the free run that reaches the current entry. A table
+ * is entered at its hint (the carried run ends there). An all-free or full subtree costs one
+ * entry. For a whole mixed subtree (pointer kind 2) the search reads, from the child's summary
+ * stripe, at most three exact values: the PREFIX when a run is carried in (carried + PREFIX >= n:
+ * found, without entering), the INNER when the pointer's maxrun log2 does not already rule a fit
+ * out (INNER >= n: enter it, and a fit lies wholly inside, so the search ends there), the SUFFIX
+ * to carry on (a suffix of n pages or more is found as the carried run). With no run carried, entries that can neither hold nor start a fit are
+ * passed on their raw bits. It never enters a whole subtree that cannot hold a fit.
+ *
+ * Bound, proved: a table is scanned only if it is the root, or lies on the path of the first or
+ * of the last page of the searched range (its pointer is clipped, so its summary says nothing
+ * about the part searched: at most 2 tables per level), or its INNER is >= n (the search ends
+ * inside it: at most 1 per level, since a whole subtree has no clipped entry). A scan of a table
+ * at level t reads its hint (1) and at most 512 entries, each plus at most three values of E(t-1)
+ * entries. With E = 4, 7, 10 at levels 0, 1, 2:
+ *     root        1 + 512 x (1 + 3 x 10) = 15 873
+ *     level 2     1 + 512 x (1 + 3 x  7) = 11 265    (at most 3 tables)
+ *     level 1     1 + 512 x (1 + 3 x  4) =  6 657    (at most 3 tables)
+ *     level 0     1 + 512                =    513    (at most 3 tables)
+ * so one search reads at most 15 873 + 3 x (11 265 + 6 657 + 513) = 71 178 entries
+ * (PT_SEARCH_WORK_BOUND, below), whatever is mapped or reserved; typical searches read a few dozen.
+ *
  * Marking and clearing touch the entries of the range (one per aligned chunk inside it, 512 per
- * level at most at its edges) and keep the summaries: a leaf table's is derived from the old one
- * with short scans next to the range ("leaf summaries" below) and recounted (512 entries) only
- * when those scans cannot prove it; an upper table's is recounted only when a child's summary
- * changed. So O(levels x 512) entries per mark or clear, typically a few dozen.
- * backend_work counts entries read: by searches, marks, clears, queries and summary upkeep (a
- * recount is 512, a scan one per entry read).
+ * table at most), and re-summarise every table whose entries changed, bottom-up. When a table
+ * saw one change (one entry above level 0, one run of pages at level 0: the usual case), its new
+ * summary is derived (derive()) from its old values (3 E(t)) and the change (the entry before and
+ * after, 6 E(t-1)): only runs through the change can differ. Its free neighbours are known without
+ * a look at the frontier (every entry before the change full, by the hint; every page after it
+ * free, by the old SUFFIX) and inside the free suffix; otherwise they are counted (at most 512,
+ * one exact value at each end). Runs that do not touch the change keep their lengths, so the new
+ * INNER is the larger of the old one and the inner run through the change, unless the old INNER
+ * itself ran through the change and shrank; PREFIX and SUFFIX change only when the free run
+ * through the change reaches the table's start or end. A clear that removed a start looks for
+ * another (at most 512). When the longest inner run shrank, or a table saw several changes, it is
+ * measured (from its hint after a mark: entries below it are full): its entries and, for each
+ * mixed child, the exact values that can change the result (PREFIX when a run reaches it, INNER
+ * when its maxrun log2 could beat the longest so far, SUFFIX when its last page is free), at most
+ * 512 x (1 + 3 E(t-1)) entries; then its three values are written (3 E(t)). Per table at level t:
+ *     U(t) = 512 (range) + 512 (hint) + 6 E(t-1) + 3 E(t) + 1 024 + 2 E(t-1) (derive)
+ *            + 512 x (1 + 3 E(t-1)) (measure) + 3 E(t) (write)           (table_update_bound())
+ * and a range of p pages lies in at most 2 + p / 512^(t+1) tables at level t: a mark or clear
+ * costs at most 1 024 + sum over t = 0..2 of (2 + p / 512^(t+1)) U(t) (pagetable_work_bound()
+ * adds this to the search bound). A clear also walks every table the range covers, which the
+ * unmap walks too. At the frontier, as in the benchmark's mapped layouts, a reserve+release pair
+ * reads a few hundred entries.
+ * A query (the extent around one page) reads one path (4 entries) and runs at most two range
+ * finds; a find enters a subtree only when its kind or HST says it holds what is looked for, so
+ * besides the two clipped edges the first subtree it enters holds it: at most 7 tables of 512
+ * entries per find, 7 172 entries per query, well inside the search bound that
+ * pagetable_work_bound() states for a reserve_at (query + mark) as for a reserve.
+ * backend_work counts entries read: by searches, marks, clears, queries and summary upkeep.
  */
 #include "vmm.h"
 #include <machine/pte.h>
@@ -70,11 +117,30 @@ enum summary_kind { SUMMARY_ALL_FREE = 0, SUMMARY_FULL = 1, SUMMARY_MIXED = 2 };
 #define SUM_MAXRUN_SHIFT 5
 #define SUM_MAXRUN_MASK 0x1Fu
 
+/* The rounded summary a pointer carries (decoded). */
 struct summary {
 	enum summary_kind kind;
 	bool free_prefix, free_suffix, has_start;
-	uint64_t maxrun; /* upper bound on the longest free run, in pages */
 };
+
+/*
+ * What a subtree holds, exactly: free pages at its start and at its end, and the longest free run
+ * that does not reach its end (its longest run is the larger of that and the suffix). Keeping the
+ * inner runs apart from the suffix lets a change inside the free suffix, where reservations are
+ * usually placed, be accounted for without looking at the rest of the table.
+ */
+struct exact {
+	enum summary_kind kind;
+	bool has_start;
+	uint64_t prefix, suffix, inner;
+};
+
+enum exact_field { EXACT_PREFIX, EXACT_SUFFIX, EXACT_INNER, EXACT_FIELDS };
+
+static uint64_t longest_of(const struct exact *x)
+{
+	return MAX(x->inner, x->suffix);
+}
 
 static uint64_t *child_table(pte_t e)
 {
@@ -86,30 +152,51 @@ static uint64_t span_pages_clipped(uint64_t first, uint64_t last)
 	return (last - first) / PAGE_SIZE + 1;
 }
 
+static unsigned summary_field(pte_t e)
+{
+	return (unsigned)(pte_software(e) >> PTE_SW_FIELD_SHIFT);
+}
+
 static struct summary entry_summary(pte_t e, unsigned level)
 {
 	if (pte_is_table(e, level)) {
-		unsigned bits = (unsigned)(pte_software(e) >> PTE_SW_FIELD_SHIFT);
-		struct summary s = {
-			.kind = (enum summary_kind)(bits & SUM_KIND_MASK),
-			.free_prefix = (bits & SUM_FREE_PREFIX) != 0,
-			.free_suffix = (bits & SUM_FREE_SUFFIX) != 0,
-			.has_start = (bits & SUM_HAS_START) != 0,
-		};
-		if (s.kind == SUMMARY_ALL_FREE)
-			return (struct summary){ SUMMARY_ALL_FREE, true, true, false, PT_SPAN_PAGES(level) };
-		else if (s.kind == SUMMARY_MIXED)
-			s.maxrun = (uint64_t)1 << ((bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK);
-		return s;
+		unsigned bits = summary_field(e);
+		enum summary_kind kind = (enum summary_kind)(bits & SUM_KIND_MASK);
+		if (kind == SUMMARY_ALL_FREE)
+			return (struct summary){ SUMMARY_ALL_FREE, true, true, false };
+		return (struct summary){ kind, (bits & SUM_FREE_PREFIX) != 0, (bits & SUM_FREE_SUFFIX) != 0,
+					 (bits & SUM_HAS_START) != 0 };
 	}
 	if (e & RES_RESERVED)
 		return (struct summary){ .kind = SUMMARY_FULL, .has_start = (e & RES_START) != 0 };
-	return (struct summary){ SUMMARY_ALL_FREE, true, true, false, PT_SPAN_PAGES(level) };
+	return (struct summary){ SUMMARY_ALL_FREE, true, true, false };
 }
 
 static unsigned ceil_log2(uint64_t x)
 {
 	return x <= 1 ? 0 : ilog2_u64(x - 1) + 1;
+}
+
+/* Stripe entries per exact value of a table at `table_level` (values go up to its whole span). */
+#define EXACT_VALUE_ENTRIES(table_level) ((PT_INDEX_BITS * ((table_level) + 1) + 1 + 2) / 3)
+
+static unsigned exact_value_entries(unsigned table_level)
+{
+	return EXACT_VALUE_ENTRIES(table_level);
+}
+
+static unsigned exact_field_first(unsigned table_level, enum exact_field field)
+{
+	return PTE_SUMMARY_STRIPE_FIRST + (unsigned)field * exact_value_entries(table_level);
+}
+
+/* One exact value of a mixed table, read from its summary stripe (costs its entries). */
+static uint64_t exact_read(uint64_t *work, const uint64_t *table, unsigned table_level,
+			   enum exact_field field)
+{
+	unsigned entries = exact_value_entries(table_level);
+	*work += entries;
+	return pte_stripe_field_read(table, exact_field_first(table_level, field), entries);
 }
 
 #define WORD_BITS 64u
@@ -140,21 +227,25 @@ static uint64_t longest_run(const uint64_t *words)
 	return MAX(best, carry);
 }
 
-static pte_t summary_bits(enum summary_kind kind, bool free_prefix, bool free_suffix, bool has_start,
-			  uint64_t best)
+/* Set bits at the start (bit 0 of word 0 on) and at the end of the bitmap. */
+static uint64_t run_at_start(const uint64_t *words)
 {
-	unsigned bits = (unsigned)kind | (free_prefix ? SUM_FREE_PREFIX : 0) |
-			(free_suffix ? SUM_FREE_SUFFIX : 0) | (has_start ? SUM_HAS_START : 0);
-	if (kind == SUMMARY_MIXED)
-		bits |= ceil_log2(best) << SUM_MAXRUN_SHIFT;
-	return (pte_t)bits << PTE_SW_FIELD_SHIFT;
+	uint64_t n = 0;
+	for (unsigned w = 0; w < LEAF_WORDS && words[w] == ~0ull; w++)
+		n += WORD_BITS;
+	return n == PT_ENTRIES ? n : n + (unsigned)__builtin_ctzll(~words[n / WORD_BITS]);
 }
 
-/*
- * summarize() for a table of 4 KiB entries: a bitmap of the free entries, built in one branch-free
- * pass, then the runs found word by word (one step per run, not per entry).
- */
-static pte_t summarize_leaves(const uint64_t *table)
+static uint64_t run_at_end(const uint64_t *words)
+{
+	uint64_t n = 0;
+	for (unsigned w = LEAF_WORDS; w-- > 0 && words[w] == ~0ull;)
+		n += WORD_BITS;
+	return n == PT_ENTRIES ? n : n + (unsigned)__builtin_clzll(~words[LEAF_WORDS - 1 - n / WORD_BITS]);
+}
+
+/* A table of 4 KiB entries: a bitmap of the free entries in one branch-free pass, then its runs. */
+static struct exact measure_leaves(struct vmm_context *ctx, const uint64_t *table)
 {
 	uint64_t free[LEAF_WORDS];
 	pte_t any = 0, all = ~(pte_t)0;
@@ -168,194 +259,292 @@ static pte_t summarize_leaves(const uint64_t *table)
 		}
 		free[w] = bits;
 	}
+	ctx->backend_work += PT_ENTRIES;
 	enum summary_kind kind = !(any & RES_RESERVED) ? SUMMARY_ALL_FREE :
 				 (all & RES_RESERVED) ? SUMMARY_FULL : SUMMARY_MIXED;
-	return summary_bits(kind, free[0] & 1, free[LEAF_WORDS - 1] >> 63, (any & RES_START) != 0,
-			    kind == SUMMARY_MIXED ? longest_run(free) : 0);
+	uint64_t prefix = run_at_start(free), suffix = run_at_end(free);
+	/* The inner runs: the bitmap without its free suffix. */
+	for (uint64_t page = PT_ENTRIES - suffix; page < PT_ENTRIES; page++)
+		free[page / WORD_BITS] &= ~(1ull << (page % WORD_BITS));
+	return (struct exact){ kind, (any & RES_START) != 0, prefix, suffix, longest_run(free) };
 }
 
-/* Software field for a pointer to `table` (whose entries are at `level`). */
-static pte_t summarize(const uint64_t *table, unsigned level)
+/*
+ * The exact summary of a table at `level` >= 1 from entry `first` on, its entries below `first`
+ * being full (has_start then covers only the entries read).
+ */
+static struct exact measure_from(struct vmm_context *ctx, const uint64_t *table, unsigned level,
+				 unsigned first)
 {
-	if (level == 0)
-		return summarize_leaves(table);
-	unsigned free_children = 0, full_children = 0;
-	bool has_start = false;
-	uint64_t run = 0, best = 0;
-	for (unsigned i = 0; i < PT_ENTRIES; i++) {
+	uint64_t span = PT_SPAN_PAGES(level), run = 0;
+	unsigned free_children = 0, full_children = first;
+	bool in_prefix = first == 0;
+	struct exact t = { .kind = SUMMARY_MIXED };
+	uint64_t work = 0; /* a local count: ctx->backend_work could alias the table for the compiler */
+	for (unsigned i = first; i < PT_ENTRIES; i++) {
 		/* Most entries of a sparse table are unused: take them four at a time, undecoded. */
 		if (i % 4 == 0 && !pte_is_used(table[i] | table[i + 1] | table[i + 2] | table[i + 3])) {
+			work += 4;
 			free_children += 4;
-			run += 4 * PT_SPAN_PAGES(level);
+			run += 4 * span;
+			t.prefix += in_prefix ? 4 * span : 0;
 			i += 3;
 			continue;
 		}
-		struct summary c = entry_summary(table[i], level);
-		has_start |= c.has_start;
-		if (c.kind == SUMMARY_ALL_FREE) {
+		work++;
+		pte_t e = table[i];
+		/* Decoded from the raw bits: this loop is most of the upkeep's cost. */
+		unsigned bits = pte_is_table(e, level) ? summary_field(e) :
+				(e & RES_RESERVED)     ? SUMMARY_FULL | ((e & RES_START) ? SUM_HAS_START : 0) :
+							 SUMMARY_ALL_FREE;
+		t.has_start |= (bits & SUM_HAS_START) != 0;
+		unsigned kind = bits & SUM_KIND_MASK;
+		if (kind == SUMMARY_ALL_FREE) {
 			free_children++;
-			run += c.maxrun;
+			run += span;
+			t.prefix += in_prefix ? span : 0;
 			continue;
 		}
-		full_children += c.kind == SUMMARY_FULL;
-		if (c.free_prefix)
-			run += c.maxrun;
-		best = MAX(best, MAX(run, c.maxrun));
-		run = c.free_suffix ? c.maxrun : 0;
+		bool prefix_reaches = in_prefix;
+		in_prefix = false;
+		if (kind == SUMMARY_FULL) {
+			full_children++;
+			t.inner = MAX(t.inner, run);
+			run = 0;
+			continue;
+		}
+		/* A mixed child: read only the exact values that can change the result. */
+		const uint64_t *child = child_table(e);
+		uint64_t prefix = (run > 0 || prefix_reaches) && (bits & SUM_FREE_PREFIX) ?
+					  exact_read(&work, child, level - 1, EXACT_PREFIX) : 0;
+		t.prefix += prefix_reaches ? prefix : 0;
+		unsigned bucket = (bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK;
+		if (((uint64_t)1 << bucket) > t.inner) /* 2^bucket bounds its longest run */
+			t.inner = MAX(t.inner, exact_read(&work, child, level - 1, EXACT_INNER));
+		t.inner = MAX(t.inner, run + prefix);
+		run = (bits & SUM_FREE_SUFFIX) ? exact_read(&work, child, level - 1, EXACT_SUFFIX) : 0;
 	}
-	best = MAX(best, run);
-	enum summary_kind kind = free_children == PT_ENTRIES ? SUMMARY_ALL_FREE :
-				 full_children == PT_ENTRIES ? SUMMARY_FULL : SUMMARY_MIXED;
-	return summary_bits(kind, entry_summary(table[0], level).free_prefix,
-			    entry_summary(table[PT_ENTRIES - 1], level).free_suffix, has_start, best);
+	ctx->backend_work += work;
+	t.suffix = run;
+	if (free_children == PT_ENTRIES)
+		t.kind = SUMMARY_ALL_FREE;
+	else if (full_children == PT_ENTRIES)
+		t.kind = SUMMARY_FULL;
+	return t;
 }
 
-/* summarize(), counted as the work it is: every entry of the table is read. */
-static pte_t recount(struct vmm_context *ctx, const uint64_t *table, unsigned level)
+/* The exact summary of a table at `level`, from its entries and its mixed children's stripes. */
+static struct exact measure(struct vmm_context *ctx, const uint64_t *table, unsigned level)
 {
-	ctx->backend_work += PT_ENTRIES;
-	return summarize(table, level);
+	return level == 0 ? measure_leaves(ctx, table) : measure_from(ctx, table, level, 0);
 }
 
-/* --- leaf summaries, kept incrementally ------------------------------------------------------ */
+/* The exact summary of what entry e (at `level`) covers: from its bits, or its child's stripe. */
+static struct exact entry_exact(struct vmm_context *ctx, pte_t e, unsigned level)
+{
+	uint64_t span = PT_SPAN_PAGES(level);
+	struct summary c = entry_summary(e, level);
+	if (c.kind == SUMMARY_ALL_FREE)
+		return (struct exact){ SUMMARY_ALL_FREE, false, span, span, 0 };
+	if (c.kind == SUMMARY_FULL)
+		return (struct exact){ SUMMARY_FULL, c.has_start, 0, 0, 0 };
+	const uint64_t *child = child_table(e);
+	uint64_t *work = &ctx->backend_work;
+	return (struct exact){ SUMMARY_MIXED, c.has_start, exact_read(work, child, level - 1, EXACT_PREFIX),
+			       exact_read(work, child, level - 1, EXACT_SUFFIX),
+			       exact_read(work, child, level - 1, EXACT_INNER) };
+}
+
+static pte_t summary_bits(const struct exact *t)
+{
+	unsigned bits = (unsigned)t->kind | (t->prefix ? SUM_FREE_PREFIX : 0) |
+			(t->suffix ? SUM_FREE_SUFFIX : 0) | (t->has_start ? SUM_HAS_START : 0);
+	if (t->kind == SUMMARY_MIXED)
+		bits |= ceil_log2(longest_of(t)) << SUM_MAXRUN_SHIFT;
+	return (pte_t)bits << PTE_SW_FIELD_SHIFT;
+}
 
 /*
- * A leaf table's summary changes with nearly every reservation but rarely by much, so after
- * entries [first, last] changed it is derived from the old one (exact by the invariant), proving
- * what the change can affect with scans next to the range, and recounted (512 entries) only when
- * that fails:
- *   mark  (free -> reserved): no run grows, so the longest keeps its log2 bucket B as long as a
- *         piece left next to the range still has more than 2^(B-1) pages (B = 0: one page).
- *   clear (-> free): only the run through the range grows, to L + len + R where L and R are the
- *         old free runs on either side (each at most 2^B, so the scans are short); a reserved
- *         entry next to the range proves the table is not all free; a start right after the
- *         range, or in the reserved run before it, proves the table still holds a start.
- * Scans count as work, one per entry read.
+ * What changed among one table's entries during a mark or a clear, for the re-summary of that
+ * table: when a single entry changed (the usual case: a small range touches one entry per level),
+ * what it covered before and after, so the table's new summary can be derived (derive()) instead
+ * of measured.
  */
-struct leaf_change {
-	bool marked; /* free -> reserved; otherwise -> free */
-	unsigned first, last;
-	bool start; /* marked: RES_START was set in the range */
+enum change_direction { CHANGE_MARKED, CHANGE_CLEARED };
+
+struct table_change {
+	enum change_direction direction;
+	unsigned count;       /* changes: entries above level 0, runs of entries at level 0 */
+	unsigned first, last; /* the entries of the first change */
+	struct exact before, after; /* what they covered */
 };
 
-/* Free entries from index i stepping by `step` (+1 or -1), at most `cap` (rounded up to 4). */
-static unsigned free_entries_from(struct vmm_context *ctx, const uint64_t *table, int i, int step,
-				  unsigned cap)
+/* The free pages next to entries [first, last]: before and after them, within the table. */
+struct neighbours {
+	uint64_t before, after;
+	bool to_start, to_end; /* every entry before / after j is all free */
+};
+
+static struct neighbours free_neighbours(struct vmm_context *ctx, const uint64_t *table,
+					 unsigned level, unsigned first, unsigned last)
 {
-	unsigned n = 0;
-	/* Four at a time while all four are free: the long scans are over long free runs. */
-	for (; n < cap && i + 3 * step >= 0 && i + 3 * step < (int)PT_ENTRIES &&
-	       !((table[i] | table[i + step] | table[i + 2 * step] | table[i + 3 * step]) & RES_RESERVED);
-	     i += 4 * step)
-		n += 4;
-	for (; n < cap && i >= 0 && i < (int)PT_ENTRIES && !(table[i] & RES_RESERVED); i += step)
-		n++;
-	ctx->backend_work += n + 1;
+	struct neighbours n = { 0, 0, true, true };
+	uint64_t span = PT_SPAN_PAGES(level), work = 0;
+	for (unsigned k = first; k-- > 0;) {
+		work++;
+		struct summary s = entry_summary(table[k], level);
+		if (s.kind == SUMMARY_ALL_FREE) {
+			n.before += span;
+			continue;
+		}
+		n.to_start = false;
+		if (s.kind == SUMMARY_MIXED && s.free_suffix)
+			n.before += exact_read(&work, child_table(table[k]), level - 1, EXACT_SUFFIX);
+		break;
+	}
+	for (unsigned k = last + 1; k < PT_ENTRIES; k++) {
+		/* Free space after the entry is mostly unused entries: four at a time, undecoded. */
+		if (k % 4 == 0 && !pte_is_used(table[k] | table[k + 1] | table[k + 2] | table[k + 3])) {
+			work += 4;
+			n.after += 4 * span;
+			k += 3;
+			continue;
+		}
+		work++;
+		struct summary s = entry_summary(table[k], level);
+		if (s.kind == SUMMARY_ALL_FREE) {
+			n.after += span;
+			continue;
+		}
+		n.to_end = false;
+		if (s.kind == SUMMARY_MIXED && s.free_prefix)
+			n.after += exact_read(&work, child_table(table[k]), level - 1, EXACT_PREFIX);
+		break;
+	}
+	ctx->backend_work += work;
 	return n;
 }
 
-static bool leaf_reserved(const uint64_t *table, int i)
+/*
+ * The longest free run through changed entries covering x (`changed` pages), between neighbours
+ * n, that does not reach the table's end (a run that does is the table's suffix).
+ */
+static uint64_t inner_through(const struct exact *x, const struct neighbours *n, uint64_t changed)
 {
-	return i >= 0 && i < (int)PT_ENTRIES && (table[i] & RES_RESERVED);
+	if (x->kind == SUMMARY_ALL_FREE)
+		return n->to_end ? 0 : n->before + changed + n->after;
+	uint64_t inner = MAX(n->before + x->prefix, x->inner);
+	return n->to_end ? inner : MAX(inner, x->suffix + n->after);
 }
 
-/* A reservation start outside [first, last]: right after it, or in the reserved run before it. */
-static bool start_survives(struct vmm_context *ctx, const uint64_t *table, unsigned first,
-			   unsigned last)
+/* Any reservation start in the table outside entries [first, last]. */
+static bool start_elsewhere(struct vmm_context *ctx, const uint64_t *table, unsigned level,
+			    unsigned first, unsigned last)
 {
-	if (last + 1 < PT_ENTRIES && (table[last + 1] & RES_START))
-		return true;
-	for (int i = (int)first - 1; leaf_reserved(table, i); i--) {
+	for (unsigned k = 0; k < PT_ENTRIES; k++) {
 		ctx->backend_work++;
-		if (table[i] & RES_START)
+		if ((k < first || k > last) && entry_summary(table[k], level).has_start)
 			return true;
 	}
 	return false;
 }
 
-/* The new summary after a mark, or 0 (never a valid field for a marked table) if unproven. */
-static pte_t leaf_summary_after_mark(struct vmm_context *ctx, const uint64_t *table, unsigned bits,
-				     const struct leaf_change *c)
+/*
+ * The new exact summary of `table` (at `level`; its pointer `pointer` still carries the old summary
+ * and its stripe the old values) after the one change `ch` describes. Only the runs that touch the
+ * change can differ: the others keep their lengths, so the new INNER is the larger of the old one
+ * and the inner run through the change, unless the old INNER was a run through the change (it was
+ * at least as long as the old run there) and that run shrank; then the table is measured (from its
+ * first-free hint after a mark: every entry below is full, and a mark adds starts, never removes
+ * them). PREFIX and SUFFIX change only when the run through the change reaches the table's start
+ * or end. At the frontier nothing before the change is free, so the change's own inner runs are
+ * all there is.
+ */
+static struct exact derive(struct vmm_context *ctx, const uint64_t *table, unsigned level,
+			   pte_t pointer, const struct table_change *ch)
 {
-	unsigned kind = bits & SUM_KIND_MASK, bucket = (bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK;
-	if (kind == SUMMARY_ALL_FREE) {
-		if (c->first == 0 && c->last == PT_ENTRIES - 1)
-			return summary_bits(SUMMARY_FULL, false, false, c->start, 0);
-		return summary_bits(SUMMARY_MIXED, c->first > 0, c->last < PT_ENTRIES - 1, c->start,
-				    MAX(c->first, PT_ENTRIES - 1 - c->last));
-	}
-	if (kind != SUMMARY_MIXED)
-		return 0;
-	unsigned need = bucket == 0 ? 1 : (1u << (bucket - 1)) + 1;
-	if (free_entries_from(ctx, table, (int)c->first - 1, -1, need) < need &&
-	    free_entries_from(ctx, table, (int)c->last + 1, 1, need) < need)
-		return 0;
-	return summary_bits(SUMMARY_MIXED, (bits & SUM_FREE_PREFIX) && c->first > 0,
-			    (bits & SUM_FREE_SUFFIX) && c->last < PT_ENTRIES - 1,
-			    (bits & SUM_HAS_START) || c->start, (uint64_t)1 << bucket);
-}
-
-/* The new summary after a clear, or 0 (never a valid field for a table with a free page). */
-static pte_t leaf_summary_after_clear(struct vmm_context *ctx, const uint64_t *table, unsigned bits,
-				      const struct leaf_change *c)
-{
-	unsigned kind = bits & SUM_KIND_MASK, bucket = (bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK;
-	unsigned first = c->first, last = c->last, len = last - first + 1;
-	if (kind == SUMMARY_ALL_FREE ||
-	    (!leaf_reserved(table, (int)first - 1) && !leaf_reserved(table, (int)last + 1)))
-		return 0; /* may have become all free */
-	bool has_start = (bits & SUM_HAS_START) && start_survives(ctx, table, first, last);
-	if ((bits & SUM_HAS_START) && !has_start)
-		return 0;
-	uint64_t longest;
-	if (kind == SUMMARY_FULL) {
-		longest = len;
-	} else if (((uint64_t)1 << bucket) >= PT_ENTRIES - 1) {
-		longest = (uint64_t)1 << bucket; /* a reserved entry is left: no run can pass 2^bucket */
+	uint64_t span = PT_SPAN_PAGES(level), table_span = PT_SPAN_PAGES(level + 1);
+	uint64_t changed_first = ch->first * span, changed_end = (ch->last + 1) * span;
+	uint64_t changed = changed_end - changed_first;
+	struct exact old = entry_exact(ctx, pointer, level + 1);
+	uint64_t suffix_start = table_span - old.suffix;
+	unsigned hint = pte_hint_read(table);
+	bool has_start = ch->after.has_start ||
+			 (old.has_start && (!ch->before.has_start ||
+					    start_elsewhere(ctx, table, level, ch->first, ch->last)));
+	struct neighbours n;
+	if (hint >= ch->first && suffix_start <= changed_end) {
+		/* The frontier: full before the change, free after it; the change decides the rest. */
+		n = (struct neighbours){ 0, table_span - changed_end, ch->first == 0, true };
+	} else if (suffix_start <= changed_first) {
+		/* Inside the free suffix: the neighbours are free up to its start and to the end. */
+		n = (struct neighbours){ changed_first - suffix_start, table_span - changed_end,
+					 suffix_start == 0, true };
 	} else {
-		uint64_t through = free_entries_from(ctx, table, (int)first - 1, -1, PT_ENTRIES) + len +
-				   free_entries_from(ctx, table, (int)last + 1, 1, PT_ENTRIES);
-		longest = MAX(through, (uint64_t)1 << bucket);
+		n = free_neighbours(ctx, table, level, ch->first, ch->last);
 	}
-	return summary_bits(SUMMARY_MIXED, (bits & SUM_FREE_PREFIX) || first == 0,
-			    (bits & SUM_FREE_SUFFIX) || last == PT_ENTRIES - 1, has_start, longest);
+	uint64_t inner_before = inner_through(&ch->before, &n, changed);
+	uint64_t inner_after = inner_through(&ch->after, &n, changed);
+	bool frontier = hint >= ch->first && suffix_start <= changed_end;
+	if (!frontier && inner_before >= old.inner && inner_after < old.inner) {
+		/* A longest inner run went through the change and shrank: measure. */
+		if (ch->direction == CHANGE_CLEARED || level == 0)
+			return measure(ctx, table, level);
+		struct exact t = measure_from(ctx, table, level, hint);
+		t.has_start = has_start;
+		return t;
+	}
+	uint64_t inner = frontier ? inner_after : MAX(old.inner, inner_after);
+	uint64_t prefix = old.prefix, suffix = old.suffix;
+	if (n.to_start)
+		prefix = changed_first + (ch->after.kind == SUMMARY_ALL_FREE ? changed + n.after :
+									       ch->after.prefix);
+	if (n.to_end)
+		suffix = table_span - changed_end +
+			 (ch->after.kind == SUMMARY_ALL_FREE ? changed + n.before : ch->after.suffix);
+	enum summary_kind kind = prefix == table_span		? SUMMARY_ALL_FREE :
+				 MAX(inner, suffix) == 0 ? SUMMARY_FULL :
+							   SUMMARY_MIXED;
+	return (struct exact){ kind, has_start, prefix, suffix, inner };
 }
 
 /*
- * Re-summarises the table under entry i (at `level`); true if the entry changed. `change` says
- * what happened to a leaf table (level 1) so its summary can be derived; NULL recounts.
+ * Stores the exact values of the table at `level` (derived when `ch` allows, else measured) in
+ * its summary stripe (mixed tables only); returns the software field for its pointer.
+ * *stripe_changed when a stored value changed.
+ */
+static pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level, pte_t pointer,
+			     const struct table_change *ch, bool *stripe_changed)
+{
+	struct exact t = ch && ch->count == 1 ? derive(ctx, table, level, pointer, ch) :
+						measure(ctx, table, level);
+	if (t.kind == SUMMARY_MIXED) {
+		const uint64_t values[EXACT_FIELDS] = { t.prefix, t.suffix, t.inner };
+		unsigned entries = exact_value_entries(level);
+		for (unsigned f = 0; f < EXACT_FIELDS; f++)
+			*stripe_changed |= pte_stripe_field_write(
+				table, exact_field_first(level, (enum exact_field)f), entries, values[f]);
+		ctx->backend_work += EXACT_FIELDS * entries;
+	}
+	return summary_bits(&t);
+}
+
+/*
+ * Re-summarises the table under entry i (at `level`), whose entries changed as `ch` says (NULL:
+ * unknown); true if what the parent's own summary is computed from (the pointer or the child's
+ * exact values) changed.
  */
 static bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned i,
-		    const struct leaf_change *change)
+		    const struct table_change *ch)
 {
 	pte_t old = table[i] & ~PTE_COUNT_STRIPE_MASK;
-	const uint64_t *child = child_table(old);
-	pte_t software = 0;
-	if (level == 1 && change) {
-		unsigned bits = (unsigned)(pte_software(old) >> PTE_SW_FIELD_SHIFT);
-		software = change->marked ? leaf_summary_after_mark(ctx, child, bits, change) :
-					    leaf_summary_after_clear(ctx, child, bits, change);
-	}
-	if (!software)
-		software = recount(ctx, child, level - 1);
+	bool changed = false;
+	pte_t software = summarize_table(ctx, child_table(old), level - 1, old, ch, &changed);
 	pte_t now = (old & ~PTE_SW_FIELD_MASK) | software;
 	if (now == old)
-		return false;
+		return changed;
 	pt_slot_write(table, i, now);
 	return true;
-}
-
-/* Canonical address of entry i of a table at `level` starting at base. */
-static uint64_t entry_base(unsigned level, uint64_t base, unsigned i)
-{
-	if (level == PT_TOP_LEVEL)
-		return pt_canonical((uint64_t)i << PT_LEVEL_SHIFT(level));
-	return base + (uint64_t)i * PT_SPAN_BYTES(level);
-}
-
-static uint64_t entry_last(unsigned level, uint64_t ebase)
-{
-	return ebase + PT_SPAN_BYTES(level) - 1;
 }
 
 /* --- first-free hint ------------------------------------------------------------------------ */
@@ -419,30 +608,6 @@ static bool run_end(struct search *s)
 	return fits;
 }
 
-/* Exact number of free pages at the end of a subtree. */
-static uint64_t free_suffix_pages(struct vmm_context *ctx, const uint64_t *table, unsigned level)
-{
-	uint64_t pages = 0;
-	for (unsigned i = PT_ENTRIES; i-- > 0;) {
-		ctx->backend_work++;
-		struct summary c = entry_summary(table[i], level);
-		if (c.kind == SUMMARY_ALL_FREE) {
-			pages += PT_SPAN_PAGES(level);
-			continue;
-		}
-		if (c.free_suffix)
-			pages += free_suffix_pages(ctx, child_table(table[i]), level - 1);
-		break;
-	}
-	return pages;
-}
-
-static bool worth_entering(const struct search *s, const struct summary *c)
-{
-	return c->maxrun >= s->min_pages ||
-	       (s->run_pages > 0 && c->free_prefix && s->run_pages + c->maxrun >= s->min_pages);
-}
-
 /*
  * With no run carried in, the first entry from i to end (of a table above level 0) that cannot be
  * passed over without a look inside. An entry can be passed when it is full, or when its longest
@@ -459,7 +624,7 @@ static unsigned skip_dead_entries(const uint64_t *table, unsigned i, unsigned en
 				break;
 			continue;
 		}
-		unsigned bits = (unsigned)(pte_software(e) >> PTE_SW_FIELD_SHIFT);
+		unsigned bits = summary_field(e);
 		if ((bits & SUM_KIND_MASK) == SUMMARY_FULL)
 			continue;
 		if ((bits & (SUM_KIND_MASK | SUM_FREE_SUFFIX)) != SUMMARY_MIXED ||
@@ -479,6 +644,48 @@ static bool search_leaves(struct search *s, const uint64_t *table, uint64_t base
 		found = (table[i] & RES_RESERVED) ? run_end(s) : run_extend(s, base + i * PAGE_SIZE, 1);
 	s->ctx->backend_work += i - from;
 	return found;
+}
+
+static bool search_table(struct search *s, const uint64_t *table, unsigned level, uint64_t base,
+			 uint64_t first, uint64_t last);
+
+/*
+ * A whole subtree under pointer e (at `level`), decided from its summaries: at most three exact
+ * values read, and entered only when a fit lies wholly inside it (then the search ends there).
+ */
+static bool search_subtree(struct search *s, pte_t e, unsigned level, uint64_t ebase)
+{
+	unsigned bits = summary_field(e);
+	uint64_t span = PT_SPAN_PAGES(level);
+	switch ((enum summary_kind)(bits & SUM_KIND_MASK)) {
+	case SUMMARY_ALL_FREE:
+		return run_extend(s, ebase, span);
+	case SUMMARY_FULL:
+		return run_end(s);
+	case SUMMARY_MIXED:
+		break;
+	}
+	const uint64_t *child = child_table(e);
+	uint64_t *work = &s->ctx->backend_work;
+	if (s->run_pages > 0 && (bits & SUM_FREE_PREFIX) &&
+	    run_extend(s, ebase, exact_read(work, child, level - 1, EXACT_PREFIX)))
+		return true;
+	if (run_end(s))
+		return true;
+	if (((bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK) >= s->short_buckets &&
+	    exact_read(work, child, level - 1, EXACT_INNER) >= s->min_pages) {
+		/* A fit is found inside, or is the free suffix: carried on, it ends at the next entry. */
+		bool found = search_table(s, child, level - 1, ebase, ebase,
+					  ebase + span * PAGE_SIZE - 1);
+		MM_ASSERT(found || s->run_pages >= s->min_pages,
+			  "search_subtree: summary at %llx promised %llu free pages",
+			  (unsigned long long)ebase, (unsigned long long)s->min_pages);
+		return found;
+	}
+	if (!(bits & SUM_FREE_SUFFIX))
+		return false;
+	uint64_t suffix = exact_read(work, child, level - 1, EXACT_SUFFIX);
+	return run_extend(s, ebase + (span - suffix) * PAGE_SIZE, suffix);
 }
 
 static bool search_table(struct search *s, const uint64_t *table, unsigned level, uint64_t base,
@@ -504,30 +711,19 @@ static bool search_table(struct search *s, const uint64_t *table, unsigned level
 				break;
 		}
 		s->ctx->backend_work++;
-		uint64_t ebase = entry_base(level, base, i);
-		uint64_t lo = MAX(first, ebase), hi = MIN(last, entry_last(level, ebase));
-		bool whole = lo == ebase && hi == entry_last(level, ebase);
+		struct pt_range_part part = pt_range_part(level, base, i, first, last);
 		pte_t e = table[i];
-		struct summary c = entry_summary(e, level);
-		if (c.kind == SUMMARY_ALL_FREE && (whole || !pte_is_table(e, level))) {
-			if (run_extend(s, lo, span_pages_clipped(lo, hi)))
-				return true;
-		} else if (c.kind == SUMMARY_FULL && (whole || !pte_is_table(e, level))) {
-			if (run_end(s))
-				return true;
-		} else if (!whole || worth_entering(s, &c)) {
-			if (search_table(s, child_table(e), level - 1, ebase, lo, hi))
-				return true;
-		} else {
-			/* No fit can end in or start inside this subtree: only its suffix carries on. */
-			if (run_end(s))
-				return true;
-			if (c.free_suffix) {
-				uint64_t pages = free_suffix_pages(s->ctx, child_table(e), level - 1);
-				if (run_extend(s, ebase + PT_SPAN_BYTES(level) - pages * PAGE_SIZE, pages))
-					return true;
-			}
-		}
+		bool found;
+		if (!pte_is_table(e, level))
+			found = (e & RES_RESERVED) ? run_end(s) :
+						     run_extend(s, part.first,
+								span_pages_clipped(part.first, part.last));
+		else if (!part.whole)
+			found = search_table(s, child_table(e), level - 1, part.base, part.first, part.last);
+		else
+			found = search_subtree(s, e, level, part.base);
+		if (found)
+			return true;
 	}
 	return false;
 }
@@ -561,41 +757,80 @@ struct mark {
 #define NO_START_PAGE 1
 
 static enum vm_status mark_table(struct mark *m, uint64_t *table, unsigned level, uint64_t base,
-				 uint64_t first, uint64_t last, bool *changed);
+				 uint64_t first, uint64_t last, struct table_change *ch);
 
-/* Marks [first, last] reserved in the entries of `table`; *changed when one of them changed. */
-static enum vm_status mark_entries(struct mark *m, uint64_t *table, unsigned level, uint64_t base,
-				   uint64_t first, uint64_t last, bool *changed)
+/* Entry i of a table at `level` is about to change: what it covers now, if ch needs it. */
+static struct exact change_before(struct vmm_context *ctx, const struct table_change *ch,
+				  const uint64_t *table, unsigned level, unsigned i)
 {
+	if (ch->count == 0 && level > 0 && level < PT_TOP_LEVEL) /* the root has no summary */
+		return entry_exact(ctx, table[i], level);
+	return (struct exact){ 0 };
+}
+
+/* Entry i changed from `before`: counts it, and keeps both sides while it is the only one. */
+static void change_note(struct vmm_context *ctx, struct table_change *ch, const uint64_t *table,
+			unsigned level, unsigned i, const struct exact *before)
+{
+	if (ch->count++ == 0 && level > 0 && level < PT_TOP_LEVEL) {
+		ch->first = ch->last = i;
+		ch->before = *before;
+		ch->after = entry_exact(ctx, table[i], level);
+	}
+}
+
+/* Marks pages [first, last] of a table of 4 KiB entries: one change, free before, full after. */
+static void mark_leaves(struct mark *m, uint64_t *table, uint64_t base, unsigned first,
+			unsigned last, struct table_change *ch)
+{
+	bool start = false;
+	for (unsigned i = first; i <= last; i++) {
+		pte_t e = table[i] & ~PTE_COUNT_STRIPE_MASK;
+		uint64_t page = base + i * PAGE_SIZE;
+		MM_ASSERT(!(e & RES_RESERVED), "mark_leaves: %llx already reserved", (unsigned long long)page);
+		start |= page == m->start;
+		pt_slot_write(table, i, e | RES_RESERVED | (page == m->start ? RES_START : 0));
+	}
+	m->ctx->backend_work += last - first + 1;
+	uint64_t pages = last - first + 1;
+	*ch = (struct table_change){ CHANGE_MARKED, 1, first, last,
+				     { SUMMARY_ALL_FREE, false, pages, pages, 0 },
+				     { SUMMARY_FULL, start, 0, 0, 0 } };
+}
+
+/* Marks [first, last] reserved in the entries of `table`, noting each entry changed in ch. */
+static enum vm_status mark_entries(struct mark *m, uint64_t *table, unsigned level, uint64_t base,
+				   uint64_t first, uint64_t last, struct table_change *ch)
+{
+	if (level == 0) {
+		mark_leaves(m, table, base, PT_INDEX(0, first), PT_INDEX(0, last), ch);
+		return VM_OK;
+	}
 	for (unsigned i = PT_INDEX(level, first); i <= PT_INDEX(level, last); i++) {
 		m->ctx->backend_work++;
-		uint64_t ebase = entry_base(level, base, i);
-		uint64_t lo = MAX(first, ebase), hi = MIN(last, entry_last(level, ebase));
-		bool whole = lo == ebase && hi == entry_last(level, ebase);
+		struct pt_range_part part = pt_range_part(level, base, i, first, last);
 		pte_t e = table[i] & ~PTE_COUNT_STRIPE_MASK;
-		if (level == 0 || (whole && !pte_is_used(e))) {
+		struct exact before = change_before(m->ctx, ch, table, level, i);
+		if (part.whole && !pte_is_used(e)) {
 			MM_ASSERT(!(e & RES_RESERVED), "mark_table: %llx already reserved",
-				  (unsigned long long)ebase);
-			pt_slot_write(table, i, e | RES_RESERVED | (ebase == m->start ? RES_START : 0));
-			*changed = true;
+				  (unsigned long long)part.base);
+			pt_slot_write(table, i, e | RES_RESERVED | (part.base == m->start ? RES_START : 0));
+			change_note(m->ctx, ch, table, level, i, &before);
 			continue;
 		}
+		bool installed = false;
 		if (!pte_is_table(e, level)) {
 			MM_ASSERT(!pte_is_used(e), "mark_table: chunk at %llx not free",
-				  (unsigned long long)ebase);
+				  (unsigned long long)part.base);
 			if (pt_install_table(&m->ctx->pt, table, level, i, 0) != VM_OK)
 				return VM_ERR_NO_MEMORY;
-			*changed = true;
+			installed = true;
 		}
-		bool child_changed = false;
-		enum vm_status st = mark_table(m, child_table(table[i]), level - 1, ebase, lo, hi,
-					       &child_changed);
-		struct leaf_change change = { .marked = true,
-					      .first = PT_INDEX(0, lo),
-					      .last = PT_INDEX(0, hi),
-					      .start = m->start >= lo && m->start <= hi };
-		if (child_changed && refresh(m->ctx, table, level, i, &change))
-			*changed = true;
+		struct table_change child = { .direction = CHANGE_MARKED };
+		enum vm_status st = mark_table(m, child_table(table[i]), level - 1, part.base, part.first,
+					       part.last, &child);
+		if ((child.count > 0 && refresh(m->ctx, table, level, i, &child)) || installed)
+			change_note(m->ctx, ch, table, level, i, &before);
 		if (st != VM_OK)
 			return st;
 	}
@@ -604,53 +839,83 @@ static enum vm_status mark_entries(struct mark *m, uint64_t *table, unsigned lev
 
 /* Marks [first, last] reserved below `table`, then moves its hint past what became full. */
 static enum vm_status mark_table(struct mark *m, uint64_t *table, unsigned level, uint64_t base,
-				 uint64_t first, uint64_t last, bool *changed)
+				 uint64_t first, uint64_t last, struct table_change *ch)
 {
-	enum vm_status st = mark_entries(m, table, level, base, first, last, changed);
+	enum vm_status st = mark_entries(m, table, level, base, first, last, ch);
 	unsigned hint = pte_hint_read(table);
 	if (PT_INDEX(level, first) <= hint && hint <= PT_INDEX(level, last))
 		hint_advance(m->ctx, table, level);
 	return st;
 }
 
-/* Clears reservation bits in [first, last] below `table`, freeing tables that become empty. */
-static bool clear_table(struct vmm_context *ctx, uint64_t *table, unsigned level, uint64_t base,
-			uint64_t first, uint64_t last)
+/*
+ * Clears pages [first, last] of a table of 4 KiB entries: one change, full before and free after
+ * when every page was reserved (a release); otherwise (undoing a mark that failed half-way) two,
+ * so the table is measured.
+ */
+static void clear_leaves(struct vmm_context *ctx, uint64_t *table, unsigned first, unsigned last,
+			 struct table_change *ch)
 {
-	bool changed = false;
+	bool start = false, all_reserved = true;
+	for (unsigned i = first; i <= last; i++) {
+		pte_t e = table[i] & ~PTE_COUNT_STRIPE_MASK;
+		start |= (e & RES_START) != 0;
+		all_reserved &= (e & RES_RESERVED) != 0;
+		pt_slot_write(table, i, e & ~(RES_RESERVED | RES_START));
+	}
+	ctx->backend_work += last - first + 1;
+	uint64_t pages = last - first + 1;
+	*ch = (struct table_change){ CHANGE_CLEARED, all_reserved ? 1 : 2, first, last,
+				     { SUMMARY_FULL, start, 0, 0, 0 },
+				     { SUMMARY_ALL_FREE, false, pages, pages, 0 } };
+}
+
+/* Clears reservation bits in [first, last] below `table`, freeing tables that become empty. */
+static void clear_table(struct vmm_context *ctx, uint64_t *table, unsigned level, uint64_t base,
+			uint64_t first, uint64_t last, struct table_change *ch)
+{
 	hint_lower(table, PT_INDEX(level, first)); /* every entry in the range gets a free page */
+	if (level == 0) {
+		clear_leaves(ctx, table, PT_INDEX(0, first), PT_INDEX(0, last), ch);
+		return;
+	}
 	for (unsigned i = PT_INDEX(level, first); i <= PT_INDEX(level, last); i++) {
 		ctx->backend_work++;
-		uint64_t ebase = entry_base(level, base, i);
-		uint64_t lo = MAX(first, ebase), hi = MIN(last, entry_last(level, ebase));
+		struct pt_range_part part = pt_range_part(level, base, i, first, last);
 		pte_t e = table[i] & ~PTE_COUNT_STRIPE_MASK;
 		if (pte_is_table(e, level)) {
-			bool child_changed = clear_table(ctx, child_table(e), level - 1, ebase, lo, hi);
-			struct leaf_change change = { .marked = false,
-						      .first = PT_INDEX(0, lo),
-						      .last = PT_INDEX(0, hi) };
+			struct exact before = change_before(ctx, ch, table, level, i);
+			struct table_change child = { .direction = CHANGE_CLEARED };
+			clear_table(ctx, child_table(e), level - 1, part.base, part.first, part.last, &child);
 			if (pt_free_table_if_empty(&ctx->pt, table, level, i) ||
-			    (child_changed && refresh(ctx, table, level, i, &change)))
-				changed = true;
+			    (child.count > 0 && refresh(ctx, table, level, i, &child)))
+				change_note(ctx, ch, table, level, i, &before);
 		} else if (e & RES_RESERVED) {
-			MM_ASSERT(level == 0 || (lo == ebase && hi == entry_last(level, ebase)),
-				  "clear_table: chunk at %llx only partly cleared", (unsigned long long)ebase);
+			MM_ASSERT(part.whole, "clear_table: chunk at %llx only partly cleared",
+				  (unsigned long long)part.base);
+			struct exact before = change_before(ctx, ch, table, level, i);
 			pt_slot_write(table, i, e & ~(RES_RESERVED | RES_START));
-			changed = true;
+			change_note(ctx, ch, table, level, i, &before);
 		}
 	}
-	return changed;
+}
+
+/* Clears [first, last] below the root. */
+static void clear_range(struct vmm_context *ctx, uint64_t first, uint64_t last)
+{
+	struct table_change root = { .direction = CHANGE_CLEARED };
+	clear_table(ctx, pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, first, last, &root);
 }
 
 static enum vm_status mark_range(struct vmm_context *ctx, uint64_t addr, uint64_t pages,
 				 uint64_t start_page)
 {
 	struct mark m = { .ctx = ctx, .start = start_page };
-	bool changed = false;
+	struct table_change root = { .direction = CHANGE_MARKED };
 	uint64_t last = addr + pages * PAGE_SIZE - 1;
-	enum vm_status st = mark_table(&m, pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, addr, last, &changed);
+	enum vm_status st = mark_table(&m, pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, addr, last, &root);
 	if (st != VM_OK) /* the range was free: clearing all of it restores it exactly */
-		clear_table(ctx, pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, addr, last);
+		clear_range(ctx, addr, last);
 	return st;
 }
 
@@ -732,16 +997,16 @@ static bool find_page(struct find *f, const uint64_t *table, unsigned level, uin
 	for (unsigned k = 0; k <= hi_index - lo_index; k++) {
 		f->ctx->backend_work++;
 		unsigned i = f->direction == FIND_FORWARD ? lo_index + k : hi_index - k;
-		uint64_t ebase = entry_base(level, base, i);
-		uint64_t lo = MAX(first, ebase), hi = MIN(last, entry_last(level, ebase));
+		struct pt_range_part part = pt_range_part(level, base, i, first, last);
 		pte_t e = table[i];
 		if (!pte_is_table(e, level)) {
-			if (find_in_chunk(f, e, ebase, lo, hi))
+			if (find_in_chunk(f, e, part.base, part.first, part.last))
 				return true;
 			continue;
 		}
 		struct summary c = entry_summary(e, level);
-		if (may_hold(f->target, &c) && find_page(f, child_table(e), level - 1, ebase, lo, hi))
+		if (may_hold(f->target, &c) &&
+		    find_page(f, child_table(e), level - 1, part.base, part.first, part.last))
 			return true;
 	}
 	return false;
@@ -798,21 +1063,19 @@ static void tally_table(struct vmm_context *ctx, const uint64_t *table, unsigned
 {
 	for (unsigned i = PT_INDEX(level, first); i <= PT_INDEX(level, last); i++) {
 		ctx->backend_work++;
-		uint64_t ebase = entry_base(level, base, i);
-		uint64_t lo = MAX(first, ebase), hi = MIN(last, entry_last(level, ebase));
-		bool whole = lo == ebase && hi == entry_last(level, ebase);
+		struct pt_range_part part = pt_range_part(level, base, i, first, last);
 		pte_t e = table[i];
 		if (!pte_is_table(e, level)) {
 			if (e & RES_RESERVED)
-				t->reserved_pages += span_pages_clipped(lo, hi);
-			t->starts += (e & RES_START) && ebase >= lo;
+				t->reserved_pages += span_pages_clipped(part.first, part.last);
+			t->starts += (e & RES_START) && part.base >= part.first;
 			continue;
 		}
 		struct summary c = entry_summary(e, level);
-		if (whole && c.kind == SUMMARY_FULL && !c.has_start)
+		if (part.whole && c.kind == SUMMARY_FULL && !c.has_start)
 			t->reserved_pages += PT_SPAN_PAGES(level);
-		else if (!(whole && c.kind == SUMMARY_ALL_FREE))
-			tally_table(ctx, child_table(e), level - 1, ebase, lo, hi, t);
+		else if (!(part.whole && c.kind == SUMMARY_ALL_FREE))
+			tally_table(ctx, child_table(e), level - 1, part.base, part.first, part.last, t);
 	}
 }
 
@@ -843,8 +1106,7 @@ static enum vm_status pagetable_release(struct vmm_context *ctx, const struct vm
 {
 	enum vm_status st = check_reservation(ctx, region, addr, pages);
 	if (st == VM_OK)
-		clear_table(ctx, pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, addr,
-			    addr + pages * PAGE_SIZE - 1);
+		clear_range(ctx, addr, addr + pages * PAGE_SIZE - 1);
 	return st;
 }
 
@@ -856,14 +1118,15 @@ static uint64_t split_child(void *cookie, uint64_t chunk, unsigned child_level, 
 	return (chunk & RES_RESERVED) | start;
 }
 
-static uint64_t summarize_for_pt(void *cookie, const uint64_t *table, unsigned level)
+static uint64_t summarize_for_pt(void *cookie, uint64_t *table, unsigned level)
 {
-	return recount(cookie, table, level);
+	bool changed = false;
+	return summarize_table(cookie, table, level, 0, NULL, &changed);
 }
 
 /*
- * Makes `boundary` an entry boundary at every level, splitting the chunk marks that straddle it.
- * A split that cannot allocate leaves an equivalent state (split tables say what the chunk said).
+ * Makes `boundary` an entry boundary at every level, splitting the chunk marks that straddle it
+ * (pt_split_chunk: its children say what the chunk said, so a failed split changes nothing).
  */
 static enum vm_status split_at(struct vmm_context *ctx, uint64_t boundary)
 {
@@ -877,15 +1140,8 @@ static enum vm_status split_at(struct vmm_context *ctx, uint64_t boundary)
 				return VM_OK;
 			if (pte_is_present(e))
 				return VM_ERR_BUSY;
-			pt_slot_write(table, i, 0);
-			if (pt_install_table(&ctx->pt, table, level, i, 0) != VM_OK) {
-				pt_slot_write(table, i, e);
+			if (pt_split_chunk(&ctx->pt, table, level, i) != VM_OK)
 				return VM_ERR_NO_MEMORY;
-			}
-			uint64_t *child = child_table(table[i]);
-			for (unsigned c = 0; c < PT_ENTRIES; c++)
-				pt_slot_write(child, c, split_child(NULL, e, level - 1, c));
-			refresh(ctx, table, level, i, NULL);
 		}
 		table = child_table(table[i]);
 	}
@@ -919,7 +1175,7 @@ static enum vm_status pagetable_resize(struct vmm_context *ctx, const struct vmm
 	enum vm_status st = split_at(ctx, new_end);
 	if (st != VM_OK)
 		return st;
-	clear_table(ctx, pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, new_end, old_end - 1);
+	clear_range(ctx, new_end, old_end - 1);
 	refresh_path(ctx, new_end - PAGE_SIZE);
 	return VM_OK;
 }
@@ -942,47 +1198,63 @@ static void pagetable_destroy(struct vmm_context *ctx)
 
 /* --- self-check ---------------------------------------------------------------------------- */
 
-/* What a subtree holds, found entry by entry from the RES/STA bits alone (no summary is read). */
-struct exact {
-	enum summary_kind kind;
-	uint64_t prefix, suffix, longest; /* free pages at its start, at its end; longest free run */
-	bool has_start;
-};
+/* The self-check recounts from the RES/STA bits alone: no summary, stripe or hint is read. */
+static struct exact recount_table(const uint64_t *table, unsigned level, uint64_t base,
+				  unsigned first, unsigned end, unsigned *bad);
 
-static struct exact exact_table(const uint64_t *table, unsigned level, uint64_t base,
-				unsigned first, unsigned end, unsigned *bad);
-
-static struct exact exact_entry(pte_t e, unsigned level, uint64_t ebase, unsigned *bad)
+/* A pointer's field and, for a mixed child, its stripe values equal the recount. */
+static void check_summary(pte_t e, unsigned level, uint64_t ebase, const struct exact *t,
+			  unsigned *bad)
 {
-	if (pte_is_table(e, level)) {
-		struct exact t = exact_table(child_table(e), level - 1, ebase, 0, PT_ENTRIES, bad);
-		pte_t expect = summary_bits(t.kind, t.prefix > 0, t.suffix > 0, t.has_start, t.longest);
-		pte_t kind_only = (pte_t)SUM_KIND_MASK << PTE_SW_FIELD_SHIFT;
-		if (pte_software(e) != expect &&
-		    (t.kind != SUMMARY_ALL_FREE || pte_software(e) != (expect & kind_only))) {
-			mm_log("pagetable self-check: level %u entry at %llx says %llx, recount %llx\n",
-			       level, (unsigned long long)ebase, (unsigned long long)pte_software(e),
-			       (unsigned long long)expect);
+	pte_t expect = summary_bits(t);
+	pte_t kind_only = (pte_t)SUM_KIND_MASK << PTE_SW_FIELD_SHIFT;
+	if (pte_software(e) != expect &&
+	    (t->kind != SUMMARY_ALL_FREE || pte_software(e) != (expect & kind_only))) {
+		mm_log("pagetable self-check: level %u entry at %llx says %llx, recount %llx\n", level,
+		       (unsigned long long)ebase, (unsigned long long)pte_software(e),
+		       (unsigned long long)expect);
+		(*bad)++;
+	}
+	if (t->kind != SUMMARY_MIXED)
+		return;
+	const uint64_t *child = child_table(e);
+	const uint64_t values[EXACT_FIELDS] = { t->prefix, t->suffix, t->inner };
+	unsigned entries = exact_value_entries(level - 1);
+	for (unsigned f = 0; f < EXACT_FIELDS; f++) {
+		uint64_t stored = pte_stripe_field_read(child, exact_field_first(level - 1, (enum exact_field)f),
+							entries);
+		if (stored != values[f]) {
+			mm_log("pagetable self-check: table under %llx stores exact value %u = %llu, recount %llu\n",
+			       (unsigned long long)ebase, f, (unsigned long long)stored,
+			       (unsigned long long)values[f]);
 			(*bad)++;
 		}
+	}
+}
+
+static struct exact recount_entry(pte_t e, unsigned level, uint64_t ebase, unsigned *bad)
+{
+	if (pte_is_table(e, level)) {
+		struct exact t = recount_table(child_table(e), level - 1, ebase, 0, PT_ENTRIES, bad);
+		check_summary(e, level, ebase, &t, bad);
 		return t;
 	}
 	uint64_t span = PT_SPAN_PAGES(level);
 	if (e & RES_RESERVED)
-		return (struct exact){ SUMMARY_FULL, 0, 0, 0, (e & RES_START) != 0 };
-	return (struct exact){ SUMMARY_ALL_FREE, span, span, span, false };
+		return (struct exact){ SUMMARY_FULL, (e & RES_START) != 0, 0, 0, 0 };
+	return (struct exact){ SUMMARY_ALL_FREE, false, span, span, 0 };
 }
 
 /* Entries [first, end) of a table, combined; checks the table's hint on the way. */
-static struct exact exact_table(const uint64_t *table, unsigned level, uint64_t base,
-				unsigned first, unsigned end, unsigned *bad)
+static struct exact recount_table(const uint64_t *table, unsigned level, uint64_t base,
+				  unsigned first, unsigned end, unsigned *bad)
 {
 	struct exact t = { .kind = SUMMARY_MIXED };
 	unsigned free_children = 0, full_children = 0, first_not_full = PT_ENTRIES;
 	uint64_t run = 0;
 	bool in_prefix = true;
 	for (unsigned i = first; i < end; i++) {
-		struct exact c = exact_entry(table[i], level, entry_base(level, base, i), bad);
+		struct exact c = recount_entry(table[i], level, pt_entry_base(level, base, i), bad);
 		t.has_start |= c.has_start;
 		free_children += c.kind == SUMMARY_ALL_FREE;
 		full_children += c.kind == SUMMARY_FULL;
@@ -995,10 +1267,9 @@ static struct exact exact_table(const uint64_t *table, unsigned level, uint64_t 
 		}
 		t.prefix += in_prefix ? c.prefix : 0;
 		in_prefix = false;
-		t.longest = MAX(t.longest, MAX(run + c.prefix, c.longest));
+		t.inner = MAX(t.inner, MAX(run + c.prefix, c.inner));
 		run = c.suffix;
 	}
-	t.longest = MAX(t.longest, run);
 	t.suffix = run;
 	if (free_children == end - first)
 		t.kind = SUMMARY_ALL_FREE;
@@ -1012,13 +1283,46 @@ static struct exact exact_table(const uint64_t *table, unsigned level, uint64_t 
 	return t;
 }
 
-/* Every summary and hint of the context's half equals a recount from the reservation bits. */
+/* Every summary, exact value and hint of the context's half equals a recount from the RES/STA bits. */
 static unsigned pagetable_self_check(struct vmm_context *ctx)
 {
 	unsigned bad = 0, first = ctx->kind == VMM_CONTEXT_USER ? 0 : PT_KERNEL_HALF_FIRST_INDEX;
-	exact_table(pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, first, first + PT_KERNEL_HALF_FIRST_INDEX,
-		    &bad);
+	recount_table(pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, first, first + PT_KERNEL_HALF_FIRST_INDEX,
+		      &bad);
 	return bad;
+}
+
+/* --- the bounds of the header, as numbers ----------------------------------------------------- */
+
+#define PT_SEARCH_WORK_BOUND 71178u
+/* A table scan at level t: its hint, then 512 entries each with up to three exact values read. */
+#define TABLE_SCAN_BOUND(t) (1 + PT_ENTRIES * (1 + EXACT_FIELDS * EXACT_VALUE_ENTRIES((t) - 1)))
+STATIC_ASSERT(PT_SEARCH_WORK_BOUND == TABLE_SCAN_BOUND(3) +
+					      3 * (TABLE_SCAN_BOUND(2) + TABLE_SCAN_BOUND(1) + 1 + PT_ENTRIES),
+	      "the header's search bound is the sum of its table scans");
+
+/* U(t): one table at level t below the root, updated by a mark or clear (see the header). */
+static uint64_t table_update_bound(unsigned table_level)
+{
+	uint64_t values = EXACT_FIELDS * exact_value_entries(table_level);
+	uint64_t below = table_level == 0 ? 0 : exact_value_entries(table_level - 1);
+	uint64_t measure = PT_ENTRIES * (1 + EXACT_FIELDS * below);
+	uint64_t derive = values + 2 * PT_ENTRIES + 2 * below;
+	return 2 * PT_ENTRIES + 2 * EXACT_FIELDS * below + derive + measure + values;
+}
+
+/*
+ * One search, plus twice a mark or clear of `pages` pages: a release tallies the range (at most
+ * what a clear reads) before clearing it, a failed mark clears what it marked, a resize splits
+ * and re-measures one path (8 entries and at most one measure per level more).
+ */
+static uint64_t pagetable_work_bound(const struct vmm_context *ctx, uint64_t pages)
+{
+	(void)ctx;
+	uint64_t update = 2 * PT_ENTRIES; /* the root: its entries in the range and its hint */
+	for (unsigned t = 0; t < PT_TOP_LEVEL; t++)
+		update += (2 + pages / PT_SPAN_PAGES(t + 1)) * table_update_bound(t);
+	return PT_SEARCH_WORK_BOUND + 2 * update + 8;
 }
 
 /* What lies under a range of entries, for bookkeeping_bytes. */
@@ -1075,6 +1379,7 @@ const struct vmm_backend_ops vmm_backend_pagetable = {
 	.release = pagetable_release,
 	.resize = pagetable_resize,
 	.query = pagetable_query,
+	.work_bound = pagetable_work_bound,
 	.bookkeeping_bytes = pagetable_bookkeeping_bytes,
 	.self_check = pagetable_self_check,
 };

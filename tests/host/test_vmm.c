@@ -353,6 +353,52 @@ TEST(vmm_out_of_memory_fails_cleanly_without_leaks)
 }
 
 /*
+ * Fills the backend's bookkeeping memory to a page boundary: 1-page reservations in region 2
+ * until one takes a new page of memory, then that one released again (its page goes back).
+ */
+static void fill_bookkeeping_page(struct vmm_fixture *f)
+{
+	uint64_t before = vmm_bookkeeping_bytes(&f->user), addr = 0;
+	for (unsigned i = 0; i < 10000 && vmm_bookkeeping_bytes(&f->user) == before; i++)
+		EXPECT_EQ(vmm_reserve(&f->user, 2, 1, 1, &addr), VM_OK);
+	EXPECT_EQ(vmm_release(&f->user, addr, 1), VM_OK);
+}
+
+static void brk_undo_body(struct vmm_fixture *f)
+{
+	uint64_t base = small_regions[0].base, brk;
+	EXPECT_EQ(vmm_brk(&f->user, base + PAGE_SIZE, &brk), VM_OK);
+	EXPECT_EQ(vmm_reserve_at(&f->user, base + 9 * PAGE_SIZE, 10), VM_OK);
+	EXPECT_EQ(vmm_brk(&f->user, base + 9 * PAGE_SIZE, &brk), VM_OK); /* swallows the free run */
+	fill_bookkeeping_page(f);
+	/* Shrinking before the blocker needs a record for the freed tail: a fresh page, alone. */
+	EXPECT_EQ(vmm_brk(&f->user, base + PAGE_SIZE, &brk), VM_OK);
+	uint64_t pages_out = f->ts.pages_out, bytes = vmm_bookkeeping_bytes(&f->user);
+	f->ts.fail_after = f->ts.allocations; /* from now on every allocation fails */
+	/* Growing swallows the tail again; mapping fails; the undo must not need memory. */
+	EXPECT_EQ(vmm_brk(&f->user, base + 9 * PAGE_SIZE, &brk), VM_ERR_NO_MEMORY);
+	EXPECT_EQ(brk, base + PAGE_SIZE);
+	EXPECT_EQ(f->ts.pages_out, pages_out);
+	EXPECT_EQ(vmm_bookkeeping_bytes(&f->user), bytes);
+	EXPECT_EQ(f->user.backend->self_check(&f->user), 0);
+	struct vmm_query_result q;
+	vmm_query(&f->user, base + 2 * PAGE_SIZE, &q);
+	EXPECT_EQ(q.state, VMM_PAGE_FREE);
+	EXPECT_EQ(q.start, base + PAGE_SIZE);
+	EXPECT_EQ(q.pages, 8);
+	f->ts.fail_after = 0;
+	EXPECT_EQ(vmm_brk(&f->user, base + 9 * PAGE_SIZE, &brk), VM_OK);
+	EXPECT_EQ(vmm_brk(&f->user, base, &brk), VM_OK);
+	EXPECT_EQ(vmm_release(&f->user, base + 9 * PAGE_SIZE, 10), VM_OK);
+}
+
+/* A heap growth whose mapping runs out of memory is undone without needing memory: no panic. */
+TEST(vmm_brk_growth_undo_survives_a_failing_page_source)
+{
+	run_on_both_backends(brk_undo_body);
+}
+
+/*
  * A family of contexts lives in its kernel context: every live context is visited (far more than
  * the old 64-slot table held), in creation order, with trace ids 0, 1, 2...; a second family
  * starts again at 0 whatever ran before.

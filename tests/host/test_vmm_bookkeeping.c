@@ -187,15 +187,14 @@ static uint64_t pair_work(enum vmm_backend_kind backend, uint64_t mapped)
 }
 
 /*
- * Flat as mappings grow 64x: the pagetable pair costs the same (here a fresh leaf table each time,
- * so two 512-entry recounts) whatever is mapped; the list pair grows by at most a few node visits
- * per doubling of the records (log r).
+ * Flat as mappings grow 64x: the pagetable pair costs the same (a fresh leaf table each time, each
+ * table on the path re-measured) whatever is mapped; the list pair grows by at most a few node
+ * visits per doubling of the records (log r). The stated bounds are held in test_vmm_bounds.c.
  */
 TEST(vmm_bookkeeping_pair_work_stays_flat_as_mappings_grow)
 {
 	uint64_t pt_small = pair_work(VMM_BACKEND_PAGETABLE, 1024);
 	uint64_t pt_large = pair_work(VMM_BACKEND_PAGETABLE, 65536);
-	EXPECT_TRUE(pt_small <= 3 * 512);
 	EXPECT_TRUE(pt_large <= pt_small);
 	uint64_t list_small = pair_work(VMM_BACKEND_LIST, 1024);
 	uint64_t list_large = pair_work(VMM_BACKEND_LIST, 65536);

@@ -79,28 +79,28 @@ def test_implementation_row_counts_lines(pt_loc, list_loc, pt_outcome, list_outc
 
 def _costs(pairs):
     cost = {}
-    for (layout, pages), (pt, lst) in pairs.items():
-        cost[(PAGETABLE, layout, pages)] = pt
-        cost[(LIST, layout, pages)] = lst
+    for case, (pt, lst) in pairs.items():
+        cost[(PAGETABLE, case)] = pt
+        cost[(LIST, case)] = lst
     return cost
 
 
 @pytest.mark.parametrize("pairs, pt_outcome, list_outcome", [
-    ({("near-fit", 8): (5000, 1000), ("far-end", 512): (9000, 1200)}, HOLDS, HOLDS),
-    ({("near-fit", 8): (900, 1000), ("far-end", 512): (1100, 1200)}, DOES_NOT_HOLD, DEPENDS),
-    ({("near-fit", 8): (5000, 1000), ("far-end", 512): (1100, 1200)}, DEPENDS, DEPENDS),
-    ({("near-fit", 8): (50, 100), ("far-end", 512): (1100, 9000)}, DOES_NOT_HOLD, DOES_NOT_HOLD),
+    ({"near-fit 8 pages": (5000, 1000), "far-end 512 pages": (9000, 1200)}, HOLDS, HOLDS),
+    ({"near-fit 8 pages": (900, 1000), "far-end 512 pages": (1100, 1200)}, DOES_NOT_HOLD, DEPENDS),
+    ({"near-fit 8 pages": (5000, 1000), "far-end 512 pages": (1100, 1200)}, DEPENDS, DEPENDS),
+    ({"near-fit 8 pages": (50, 100), "far-end 512 pages": (1100, 9000)}, DOES_NOT_HOLD, DOES_NOT_HOLD),
 ])
 def test_contiguous_row_compares_costs_per_size_and_layout(pairs, pt_outcome, list_outcome):
     f = Figures(reserve_instructions=_costs(pairs))
     v_pt = outcome(f, "allocating contiguous chunks", PAGETABLE)
     v_list = outcome(f, "allocating contiguous chunks", LIST)
     assert (v_pt.outcome, v_list.outcome) == (pt_outcome, list_outcome)
-    assert "over 2 sizes and layouts" in v_pt.figure
+    assert "over 2 cases" in v_pt.figure
 
 
 def test_contiguous_row_ignores_cases_measured_for_one_backend_only():
-    cost = {(PAGETABLE, "near-fit", 8): 100, (LIST, "far-end", 8): 100}
+    cost = {(PAGETABLE, "near-fit 8 pages"): 100, (LIST, "far-end 8 pages"): 100}
     assert outcome(Figures(reserve_instructions=cost), "allocating contiguous chunks",
                    PAGETABLE).outcome == NOT_MEASURED
 

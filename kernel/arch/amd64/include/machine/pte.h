@@ -79,6 +79,9 @@ typedef uint64_t pte_t;
 #define PTE_HINT_STRIPE_ENTRIES 3u
 #define PTE_HINT_MAX 511u
 
+/* Entries 7.. of a table: the pagetable bookkeeping backend's exact summary (see that file). */
+#define PTE_SUMMARY_STRIPE_FIRST 7u
+
 #define PTE_SW_FIELD_SHIFT 52
 #define PTE_SW_FIELD_MASK ((pte_t)0x7FF << PTE_SW_FIELD_SHIFT)
 /* Leaf software bits: 52, 53 for the pagetable backend, 54 for the VMM. */
@@ -155,40 +158,54 @@ static inline unsigned pte_leaf_prot(pte_t e)
 	return prot;
 }
 
-/* Count stripe: entry k of a table holds bits 3k..3k+2 of the table's used-entry count. */
+/*
+ * Stripe fields: a value kept in bits 9..11 of consecutive entries of one table, 3 bits per entry,
+ * low bits first (entry first + k holds value bits 3k..3k+2). The CPU ignores these bits at every
+ * level, present or not, and pt_slot_write never changes them.
+ */
+static inline uint64_t pte_stripe_field_read(const pte_t *table, unsigned first, unsigned entries)
+{
+	uint64_t value = 0;
+	for (unsigned k = 0; k < entries; k++)
+		value |= (uint64_t)((table[first + k] & PTE_COUNT_STRIPE_MASK) >> PTE_COUNT_STRIPE_SHIFT)
+			 << (3 * k);
+	return value;
+}
+
+/* Writes the field; true when any bit changed. */
+static inline bool pte_stripe_field_write(pte_t *table, unsigned first, unsigned entries,
+					  uint64_t value)
+{
+	bool changed = false;
+	for (unsigned k = 0; k < entries; k++) {
+		pte_t part = (pte_t)((value >> (3 * k)) & 7) << PTE_COUNT_STRIPE_SHIFT;
+		pte_t now = (table[first + k] & ~PTE_COUNT_STRIPE_MASK) | part;
+		changed |= now != table[first + k];
+		table[first + k] = now;
+	}
+	return changed;
+}
+
+/* Count stripe: entries 0..3 hold the table's used-entry count. */
 static inline unsigned pte_stripe_read(const pte_t *table)
 {
-	unsigned count = 0;
-	for (unsigned k = 0; k < PTE_COUNT_STRIPE_ENTRIES; k++)
-		count |= (unsigned)((table[k] & PTE_COUNT_STRIPE_MASK) >> PTE_COUNT_STRIPE_SHIFT) << (3 * k);
-	return count;
+	return (unsigned)pte_stripe_field_read(table, 0, PTE_COUNT_STRIPE_ENTRIES);
 }
 
 static inline void pte_stripe_write(pte_t *table, unsigned count)
 {
-	for (unsigned k = 0; k < PTE_COUNT_STRIPE_ENTRIES; k++) {
-		pte_t part = (pte_t)((count >> (3 * k)) & 7) << PTE_COUNT_STRIPE_SHIFT;
-		table[k] = (table[k] & ~PTE_COUNT_STRIPE_MASK) | part;
-	}
+	pte_stripe_field_write(table, 0, PTE_COUNT_STRIPE_ENTRIES, count);
 }
 
-/* Hint stripe: entry 4 + k of a table holds bits 3k..3k+2 of the table's 9-bit hint. */
+/* Hint stripe: entries 4..6 hold the table's 9-bit hint. */
 static inline unsigned pte_hint_read(const pte_t *table)
 {
-	unsigned hint = 0;
-	for (unsigned k = 0; k < PTE_HINT_STRIPE_ENTRIES; k++)
-		hint |= (unsigned)((table[PTE_HINT_STRIPE_FIRST + k] & PTE_COUNT_STRIPE_MASK) >>
-				   PTE_COUNT_STRIPE_SHIFT) << (3 * k);
-	return hint;
+	return (unsigned)pte_stripe_field_read(table, PTE_HINT_STRIPE_FIRST, PTE_HINT_STRIPE_ENTRIES);
 }
 
 static inline void pte_hint_write(pte_t *table, unsigned hint)
 {
-	for (unsigned k = 0; k < PTE_HINT_STRIPE_ENTRIES; k++) {
-		pte_t *slot = &table[PTE_HINT_STRIPE_FIRST + k];
-		pte_t part = (pte_t)((hint >> (3 * k)) & 7) << PTE_COUNT_STRIPE_SHIFT;
-		*slot = (*slot & ~PTE_COUNT_STRIPE_MASK) | part;
-	}
+	pte_stripe_field_write(table, PTE_HINT_STRIPE_FIRST, PTE_HINT_STRIPE_ENTRIES, hint);
 }
 
 #endif
