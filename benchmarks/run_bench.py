@@ -176,9 +176,10 @@ def bench_analyzer(quick, trace):
             if done.returncode not in (0, 3):
                 raise BenchError(f"analyzer {command} failed ({done.returncode}): {done.stderr[-1000:]}")
         verdict = "ok" if done.returncode == 0 else \
-            done.stderr.strip().splitlines()[-1].replace(trace, os.path.relpath(trace, ROOT))
+            done.stderr.strip().splitlines()[-1].replace(trace, "<trace>")
         rows.append(dict(
-            command=" ".join(["python3 -m analyzer", command] + extra[:1]), trace=os.path.relpath(trace, ROOT),
+            command=" ".join(["python3 -m analyzer", command] + extra[:1]),
+            trace="guest benchmark, vmm=pagetable trace=on",
             trace_bytes=os.path.getsize(trace), events=events,
             wall_s_median="%.3f" % statistics.median(samples), wall_s_min="%.3f" % min(samples),
             wall_s_max="%.3f" % max(samples), repeats=len(samples),
@@ -646,8 +647,8 @@ def main():
     parser.add_argument("--out", default=os.path.join(ROOT, "results", "bench"))
     parser.add_argument("--readme", default=os.path.join(ROOT, "results", "README.md"))
     parser.add_argument("--command", default="make bench")
-    parser.add_argument("--trace", default=os.path.join(ROOT, "build", "bench-trace", "guest-bench.pstrace"),
-                        help="where the guest benchmark's trace is kept for the analyzer throughput")
+    parser.add_argument("--trace", help="keep the guest benchmark's trace (the analyzer "
+                        "throughput's input) here; default: a scratch file removed at the end")
     parser.add_argument("--guest-only", action="store_true",
                         help="only the guest benchmarks: guest-*.csv, no plots or README")
     parser.add_argument("--guest-mem", help="guest memory (default 4G, 256M with --quick)")
@@ -657,6 +658,8 @@ def main():
         return 1
     os.makedirs(args.out, exist_ok=True)
     started, revision = time.time(), commit()  # before this run writes anything
+    scratch = tempfile.TemporaryDirectory(prefix="pagescope-bench-")
+    args.trace = args.trace or os.path.join(scratch.name, "guest-bench.pstrace")
     steps = [("guest (scenario=bench, both backends, trace=off/on)", "guest")]
     if not args.guest_only:
         steps = [("contiguous allocation (pmm, buddy, TLSF, first fit)", "contiguous"),
@@ -699,6 +702,8 @@ def main():
     except BenchError as e:
         print(f"run_bench: {e}", file=sys.stderr)
         return 1
+    finally:
+        scratch.cleanup()
     print(f"make bench: {time.time() - started:.0f} s, results in {args.out}"
           + ("" if args.guest_only else f", summary in {args.readme}"))
     return 0
