@@ -468,13 +468,12 @@ MISS_BOUNDS = {
     "first fit": "for requests the 1..32-page holes can hold (3, 8 pages) first fit stops within "
     "a few records (~200-260 instructions); the pmm's bounded search and index upkeep cost more "
     "than that whatever the layout",
-    "VMM list": "callgrind at 1M mapped: retrace_max ~980 per step (maxima retraced up the tree "
-    "on reserve and on release), the page-table unmap inside vmm_release ~600, descents and "
-    "record lookups ~460",
-    "VMM pagetable": "callgrind at 1M mapped: every reserved or released page is an entry write "
-    "(pt_slot_write with its count-stripe upkeep: ~110 per entry, 32 entries a step: ~3,600), and amid mixed "
-    "holes the leaf summary is recounted (summarize, ~6,000 a step): it cannot be derived from "
-    "the old one",
+    "VMM list": "callgrind at 100,000 mapped pages amid mixed holes, per step: keeping each "
+    "node's largest free run current and rebalancing (augment_max_free, rebalance_up, "
+    "retrace_through) ~2,200, the page-table unmap inside vmm_release ~650, the search ~200",
+    "VMM pagetable": "callgrind at 100,000 mapped pages amid mixed holes, per step: the search "
+    "reads leaf entries (search_table ~8,600) and measures leaf runs (measure_leaves ~6,200), "
+    "entry writes with their count-stripe upkeep ~3,750 (32 entries), table summaries ~2,400",
     "per pmm pair with tracing on": "the guest pair is the pmm's own pair plus two trace events "
     "(~60 instructions): the pmm is above 400 before tracing (see the host targets above)",
     "per trace event": "",
