@@ -24,6 +24,7 @@
 #include "mm_env.h"
 #include "owner.h"
 #include "page_source.h"
+#include "kernel/lib/list.h"
 
 /* ---- status codes ------------------------------------------------------------------------- */
 
@@ -151,12 +152,12 @@ struct pmm_fit_node {
  * pmm_for_each_region.
  */
 struct pmm_region {
-	struct pmm_region *prev, *next; /* address order, all records */
+	struct list_node address_link;  /* in pmm->records: address order, all records */
 	uint64_t first_page;
 	uint64_t pages;
 	union {
 		struct {
-			struct pmm_region *prev, *next; /* exact classes: its residue list */
+			struct list_node residue_link;  /* exact classes: in its residue list */
 			struct pmm_fit_node fit;         /* its class's fit tree */
 		} free;
 		struct pmm_region *hash_next; /* used: its bucket chain */
@@ -172,7 +173,7 @@ struct pmm_zone_index {
 	uint32_t class_bitmap[PMM_CLASS_ROWS];            /* bit s: class (r, s) non-empty */
 	struct pmm_region *class_root[PMM_CLASS_ROWS][PMM_CLASS_SUBDIVISIONS]; /* fit trees */
 	/* exact classes, by size: residue lists, and bit r set iff list r is non-empty */
-	struct pmm_region *exact_list[PMM_EXACT_CLASS_PAGES][PMM_EXACT_RESIDUES];
+	struct list_node exact_list[PMM_EXACT_CLASS_PAGES][PMM_EXACT_RESIDUES];
 	uint16_t exact_residues[PMM_EXACT_CLASS_PAGES];
 	uint64_t total_pages;
 	uint64_t free_pages;
@@ -182,7 +183,7 @@ struct pmm_zone_index {
 };
 
 struct pmm {
-	struct pmm_region *first, *last; /* address-ordered list of all records */
+	struct list_node records;        /* every record in address order (pmm_first_record) */
 	struct pmm_zone_index zone[PMM_ZONE_COUNT];
 
 	struct pmm_region *spare_records;
@@ -207,6 +208,39 @@ struct pmm {
 
 	char check_message[160];
 };
+
+/* The records in address order (NULL after the last), for code that inspects them directly. */
+static inline struct pmm_region *pmm_first_record(const struct pmm *pmm)
+{
+	return list_entry(list_first(&pmm->records), struct pmm_region, address_link);
+}
+
+static inline struct pmm_region *pmm_next_record(const struct pmm *pmm,
+						 const struct pmm_region *region)
+{
+	return list_entry(list_next(&pmm->records, &region->address_link), struct pmm_region,
+			  address_link);
+}
+
+/* The first record of a residue list, and the one after `region` in it; NULL at the end. */
+static inline struct pmm_region *pmm_residue_first(const struct list_node *list)
+{
+	return list_entry(list_first(list), struct pmm_region, link.free.residue_link);
+}
+
+static inline struct pmm_region *pmm_residue_next(const struct list_node *list,
+						  const struct pmm_region *region)
+{
+	return list_entry(list_next(list, &region->link.free.residue_link), struct pmm_region,
+			  link.free.residue_link);
+}
+
+static inline struct pmm_region *pmm_prev_record(const struct pmm *pmm,
+						 const struct pmm_region *region)
+{
+	return list_entry(list_prev(&pmm->records, &region->address_link), struct pmm_region,
+			  address_link);
+}
 
 /* ---- initialisation ---------------------------------------------------------------------- */
 

@@ -297,7 +297,7 @@ static struct pmm_region *find_in_exact_class(struct pmm *pmm, const struct pmm_
 		     residues &= residues - 1) {
 			unsigned residue = (unsigned)__builtin_ctz(residues);
 			if (((0u - residue) & (align_pages - 1)) <= size - pages)
-				return zone->exact_list[size][residue];
+				return pmm_residue_first(&zone->exact_list[size][residue]);
 		}
 		return NULL;
 	}

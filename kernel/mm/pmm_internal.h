@@ -90,7 +90,7 @@ static inline struct pmm_region *pmm_class_any(const struct pmm_zone_index *zone
 	unsigned treeless = size < PMM_EXACT_RESIDUES
 				    ? residues & (((1u << (PMM_EXACT_RESIDUES - size)) - 1) << 1)
 				    : 0;
-	return zone->exact_list[size][__builtin_ctz(treeless ? treeless : residues)];
+	return pmm_residue_first(&zone->exact_list[size][__builtin_ctz(treeless ? treeless : residues)]);
 }
 
 /* ---- the hash table of used records ---- */
