@@ -13,9 +13,9 @@
  *        amid mixed holes (PMM_HOLES holes between 1-page separators, half of them one page short
  *        of the request, the rest 1..32 pages; at most 1/8 of memory in the short ones).
  *   vmm  in a fresh user context with 1 000 ... 1 000 000 pages mapped (16-page reservations,
- *        all mapped to one borrowed run of data pages; counts above a quarter of memory's page
- *        tables' reach are skipped on small guests): reserve+release of 16 pages, the same with the
- *        16 pages mapped and unmapped in between, and 512 pages reserved at 2 MiB alignment.
+ *        all mapped to one run of 16 data pages; a count whose page tables would take 1/64 of
+ *        memory or more is skipped): reserve+release of 16 pages, the same with the 16 pages
+ *        mapped and unmapped in between, and 512 pages reserved at 2 MiB alignment.
  * Sizes scale down with memory (a request larger than half of memory is skipped), so a small guest
  * (the determinism test boots 128 MiB) runs the same code on a reduced set.
  */
