@@ -32,6 +32,7 @@
 #define VMM_REQUEST 16
 #define VMM_ALIGNED 512
 #define VMM_DATA_PAGES 16
+#define BRK_STEP_PAGES 8 /* 32 KiB per brk call */
 
 static const uint64_t bench_sizes[] = { 1, 3, 8, 37, 512, 1000, 262144 };
 static const uint64_t bench_mapped[] = { 1000, 10000, 100000, 1000000 };
@@ -60,6 +61,7 @@ struct bench_loop {
 	struct vmm_context *ctx;
 	paddr_t data;
 	bool map;
+	uint64_t brk; /* the current break, for the brk steps */
 };
 
 struct bench_figures {
@@ -199,6 +201,21 @@ static void vmm_step(struct bench_loop *loop)
 		scenario_error(loop->run, "vmm_release(%#lx): %s", addr, vm_status_name(st));
 }
 
+/*
+ * brk steps: the heap grows by loop->pages pages per call through every step of a row, then the
+ * next row shrinks it back by as much per call (both rows run the same number of steps), so
+ * each call moves the break across fresh or just-used pages as a malloc arena's top does.
+ */
+static void brk_step(struct bench_loop *loop, int64_t pages)
+{
+	uint64_t target = loop->brk + (uint64_t)(pages * (int64_t)PAGE_SIZE);
+	if (vmm_brk(loop->ctx, target, &loop->brk) != VM_OK)
+		loop->failed++;
+}
+
+static void brk_grow_step(struct bench_loop *loop) { brk_step(loop, (int64_t)loop->pages); }
+static void brk_shrink_step(struct bench_loop *loop) { brk_step(loop, -(int64_t)loop->pages); }
+
 static void vmm_row(struct bench_loop *loop, const char *operation, uint64_t mapped)
 {
 	loop->failed = 0;
@@ -234,6 +251,12 @@ static void bench_vmm_at(struct scenario_run *run, uint64_t mapped, paddr_t data
 	loop.map = false;
 	loop.pages = loop.align = VMM_ALIGNED;
 	vmm_row(&loop, "aligned-reserve-release", mapped);
+	loop.pages = BRK_STEP_PAGES;
+	vmm_brk(&user, 0, &loop.brk);
+	loop.step = brk_grow_step;
+	vmm_row(&loop, "brk-grow", mapped);
+	loop.step = brk_shrink_step;
+	vmm_row(&loop, "brk-shrink", mapped);
 	vmm_context_destroy(&user);
 }
 
