@@ -7,6 +7,26 @@
  *   - A large pointer is the first page of a heap-region reservation; the reservation's length
  *     (vmm_query) is the allocation's size, so no header is needed and kfree can tell a pointer
  *     inside an allocation or an already released one from a valid one.
+ *
+ * Bounds. kmalloc adds no search of its own: a size class is two ilog2s, a large pointer is
+ * checked by one vmm_query. So its cost is that of the allocator it calls, in that allocator's
+ * units (slab work in heap->slabs->work, VMM backend work in kernel->backend_work):
+ *   - kmalloc(size <= 2048): one slab_alloc of class c(size): <= SLAB_ALLOC_WORK_BOUND of the
+ *     class (at most 9, for kmalloc-8), plus one VMM reserve+map of one page when the class has
+ *     no free object (backend work <= 2 * work_bound(1), see slab.c).
+ *   - kmalloc(size > 2048): no slab work; one vmm_alloc of p = ceil(size / 4 KiB) pages: backend
+ *     work <= 2 * work_bound(p) (the reserve's search and mark, the map's reservation check),
+ *     plus p page-source allocations and p PTE writes, which are the allocation itself.
+ *   - kfree of a slab-region pointer: <= KFREE_SMALL_WORK_BOUND = 3 (slab_cache_of's header
+ *     lookup, then slab_free's header and bitmap word), refused or not, plus one VMM release of
+ *     one page when the slab empties.
+ *   - kfree of any other pointer (large, interior, double, foreign): no slab work; one vmm_query
+ *     (backend work <= work_bound(1)) and, for a valid pointer, one vmm_release of the
+ *     allocation's p pages (<= work_bound(p), plus p PTE clears).
+ *   - kmalloc_init: O(1) (nine cache inits). kmalloc_destroy: one header and one VMM release
+ *     per live slab, as slab_cache_destroy.
+ *   Nothing here is amortised; whatever the VMM backend amortises (record pages of the list
+ *   backend, page-table pages) is inside its own work_bound.
  */
 #include "kmalloc.h"
 #include "kernel/trace/tracepoints.h"

@@ -3,6 +3,15 @@
  * larger sizes as whole pages reserved in a heap region of the kernel context and backed by the
  * page source. Which regions is configuration (the kernel: VMM_KREGION_SLAB and _HEAP).
  * Pointers are kernel virtual addresses (see slab.h for reaching them from host tests).
+ *
+ * Cost (proof in kmalloc.c), in slab work (slabs->work) and VMM backend work (backend_work):
+ *   kmalloc(<= 2048 B)   one slab_alloc: <= SLAB_ALLOC_WORK_BOUND of its class (<= 9), plus one
+ *                        VMM reserve+map of one page when the class is full
+ *   kmalloc(> 2048 B)    one VMM reserve+map of p = ceil(size / 4 KiB) pages: backend work
+ *                        <= 2 * work_bound(p), plus p pages taken and mapped
+ *   kfree (slab region)  <= KFREE_SMALL_WORK_BOUND = 3, plus one VMM release of a page that empties
+ *   kfree (otherwise)    one vmm_query (<= work_bound(1)), plus one vmm_release (<= work_bound(p))
+ *                        when the pointer is a live allocation's start
  */
 #ifndef PAGESCOPE_MM_KMALLOC_H
 #define PAGESCOPE_MM_KMALLOC_H
@@ -10,6 +19,8 @@
 #include "slab.h"
 
 #define KMALLOC_CLASSES 9 /* 8, 16, ..., 2048 bytes */
+/* The most slab work one kfree of a slab-region pointer adds: cache lookup plus slab_free. */
+#define KFREE_SMALL_WORK_BOUND (1u + SLAB_FREE_WORK_BOUND)
 
 struct kmalloc_config {
 	struct slab_arena *slabs; /* where the size classes place their slabs */

@@ -9,6 +9,23 @@
  *     with no object in use is returned immediately (no empty slabs are cached).
  *   - Bit i of the bitmap is set iff object i is allocated, so a double free or a pointer that was
  *     never handed out is detected without reading the object (freed objects may be poisoned).
+ *
+ * Bounds, in arena->work units (one per slab header looked up, through the partial list or a
+ * page-table translation, and one per bitmap word read; W = slab_bitmap_words(cache) <= 8):
+ *   - slab_alloc <= 1 + W (SLAB_ALLOC_WORK_BOUND): it takes the head of the partial list, whatever
+ *     the number of slabs, and scans one bitmap; the worst case is a slab whose only free object
+ *     is the last bit of its last word. With no partial slab, the header looked up is that of a
+ *     new slab, got by one vmm_alloc of one page (one VMM reserve+map: backend work at most twice
+ *     the backend's work_bound(1), the reserve's search plus the map's reservation check).
+ *   - slab_free <= 2 (SLAB_FREE_WORK_BOUND): one header, one bitmap word, for a valid pointer as
+ *     for any refused one (0 outside the arena). A free that empties its slab adds one
+ *     vmm_release of one page (backend work at most work_bound(1)); debug builds also write
+ *     object_size bytes of poison.
+ *   - slab_cache_of, slab_owns: 1 header. slab_arena_init, slab_cache_init: no work, O(1).
+ *   - slab_cache_destroy: one header and one vmm_release per live slab.
+ *   List moves are O(1) (intrusive doubly-linked lists) and not counted. Nothing is amortised:
+ *   empty slabs are not cached, so alternating alloc and free at a slab boundary pays one VMM
+ *   reserve+map and one release every time, each still within the bounds above.
  */
 #include "slab.h"
 #include "kernel/trace/tracepoints.h"
@@ -71,10 +88,14 @@ static void move_to(struct list_node *list, struct slab_header *s)
 	list_push_front(list, &s->link);
 }
 
-/* The header of the slab mapped at slab_va, through the direct map; NULL if nothing is mapped. */
+/*
+ * The header of the slab mapped at slab_va, through the direct map; NULL if nothing is mapped.
+ * One unit of work (a header looked up), found or not.
+ */
 static struct slab_header *header_at(const struct slab_cache *cache, uint64_t slab_va)
 {
 	struct pt_translation t;
+	cache->arena->work++;
 	if (pt_translate(&cache->arena->kernel->pt, slab_va, &t) != VM_OK)
 		return NULL;
 	return phys_to_virt(t.pa);
@@ -108,9 +129,11 @@ static void free_slab(struct slab_cache *cache, struct slab_header *s)
 	cache->slabs--;
 }
 
-static int first_free_object(const struct slab_header *s, uint32_t count)
+/* Reads bitmap words up to the first with a free bit: at most slab_bitmap_words() of them. */
+static int first_free_object(struct slab_arena *arena, const struct slab_header *s, uint32_t count)
 {
 	for (unsigned w = 0; w * 64 < count; w++) {
+		arena->work++;
 		uint64_t free_bits = ~s->allocated[w];
 		if (free_bits) {
 			unsigned i = w * 64 + (unsigned)__builtin_ctzll(free_bits);
@@ -122,10 +145,16 @@ static int first_free_object(const struct slab_header *s, uint32_t count)
 
 void *slab_alloc(struct slab_cache *cache)
 {
-	if (list_is_empty(&cache->partial) && !new_slab(cache))
-		return NULL;
-	struct slab_header *s = container_of(list_first(&cache->partial), struct slab_header, link);
-	int i = first_free_object(s, cache->objects_per_slab);
+	struct slab_header *s;
+	if (list_is_empty(&cache->partial)) {
+		s = new_slab(cache); /* its header_at() is this call's header lookup */
+		if (!s)
+			return NULL;
+	} else {
+		cache->arena->work++;
+		s = container_of(list_first(&cache->partial), struct slab_header, link);
+	}
+	int i = first_free_object(cache->arena, s, cache->objects_per_slab);
 	MM_ASSERT(i >= 0, "slab_alloc: %s slab on the partial list is full", cache->name);
 	s->allocated[i / 64] |= 1ull << (i % 64);
 	s->in_use++;
@@ -159,11 +188,12 @@ bool slab_arena_contains(const struct slab_arena *arena, const void *ptr)
 	return (uint64_t)(uintptr_t)ptr - r->base < r->pages * PAGE_SIZE;
 }
 
-struct slab_cache *slab_cache_of(const struct slab_arena *arena, const void *ptr)
+struct slab_cache *slab_cache_of(struct slab_arena *arena, const void *ptr)
 {
 	uint64_t va = (uint64_t)(uintptr_t)ptr;
 	if (!slab_arena_contains(arena, ptr))
 		return NULL;
+	arena->work++;
 	struct pt_translation t;
 	if (pt_translate(&arena->kernel->pt, ALIGN_DOWN(va, PAGE_SIZE), &t) != VM_OK)
 		return NULL;
@@ -193,6 +223,7 @@ enum vm_status slab_free(struct slab_cache *cache, void *ptr)
 		mm_log("slab_free: %s: %p is not an object of this cache\n", cache->name, ptr);
 		return VM_ERR_FOREIGN_POINTER;
 	}
+	cache->arena->work++;
 	if (!(s->allocated[i / 64] & (1ull << (i % 64)))) {
 		mm_log("slab_free: %s: double free of %p\n", cache->name, ptr);
 		return VM_ERR_DOUBLE_FREE;
@@ -220,8 +251,10 @@ uint64_t slab_cache_destroy(struct slab_cache *cache)
 		       (unsigned long long)leaked);
 	struct list_node *lists[] = { &cache->partial, &cache->full };
 	for (unsigned l = 0; l < ARRAY_SIZE(lists); l++)
-		while (!list_is_empty(lists[l]))
+		while (!list_is_empty(lists[l])) {
+			cache->arena->work++;
 			free_slab(cache, container_of(list_first(lists[l]), struct slab_header, link));
+		}
 	cache->objects_in_use = 0;
 	return leaked;
 }

@@ -7,6 +7,17 @@
  * Pointers handed out are slab-region virtual addresses. The cache itself touches slab memory only
  * through the direct map (phys_to_virt), so the same code runs on the host, where kernel-half
  * addresses cannot be dereferenced (host tests use slab_host_view()).
+ *
+ * Cost (counted in arena->work: slab headers looked up plus bitmap words read; proof in slab.c),
+ * independent of the number of slabs, partial slabs or objects:
+ *   slab_alloc          <= SLAB_ALLOC_WORK_BOUND(cache) = 1 + slab_bitmap_words(cache) (<= 9),
+ *                          plus one VMM reserve+map of one page when no slab has a free object
+ *                          (backend work <= 2 * the backend's work_bound(1))
+ *   slab_free           <= SLAB_FREE_WORK_BOUND = 2, valid pointer or not, plus one VMM release
+ *                          of one page (<= work_bound(1)) when the slab empties
+ *   slab_cache_of/owns  <= 1;  slab_arena_init, slab_cache_init: 0, O(1)
+ *   slab_cache_destroy  =  one header and one VMM release per live slab
+ * Nothing is amortised: no empty slab is kept, so each op pays its own VMM calls.
  */
 #ifndef PAGESCOPE_MM_SLAB_H
 #define PAGESCOPE_MM_SLAB_H
@@ -23,6 +34,11 @@ struct slab_arena {
 	struct vmm_context *kernel;
 	unsigned region;           /* the kernel context's region slabs are placed in */
 	uint16_t next_trace_id;    /* trace id of the next cache created in this arena */
+	/*
+	 * Slab headers looked up and bitmap words read by every cache of this arena: the unit of
+	 * the bounds above. Only ever increases; callers read differences.
+	 */
+	uint64_t work;
 };
 
 struct slab_cache {
@@ -36,6 +52,16 @@ struct slab_cache {
 	uint64_t slabs;
 	uint64_t objects_in_use;
 };
+
+/* Bitmap words a slab of this cache uses: ceil(objects_per_slab / 64), at most 8. */
+static inline uint32_t slab_bitmap_words(const struct slab_cache *cache)
+{
+	return (cache->objects_per_slab + 63) / 64;
+}
+
+/* The most arena->work one slab_alloc or slab_free of `cache` adds (see slab.c). */
+#define SLAB_ALLOC_WORK_BOUND(cache) (1u + slab_bitmap_words(cache))
+#define SLAB_FREE_WORK_BOUND 2u
 
 /*
  * An arena over `region` of the kernel context `kernel`, whose caches are numbered 0, 1, ... in
@@ -68,7 +94,7 @@ bool slab_arena_contains(const struct slab_arena *arena, const void *ptr);
  * The cache whose live slab holds ptr (any cache of `arena`), or NULL. Reads the slab header
  * after checking that the page is mapped and carries the slab magic.
  */
-struct slab_cache *slab_cache_of(const struct slab_arena *arena, const void *ptr);
+struct slab_cache *slab_cache_of(struct slab_arena *arena, const void *ptr);
 /* Returns every slab; objects still allocated are logged as leaks. Returns their number. */
 uint64_t slab_cache_destroy(struct slab_cache *cache);
 /* Where the object at slab address ptr can be touched from this build (direct-map alias). */

@@ -118,3 +118,189 @@ TEST(slab_trace_ids_are_numbered_per_arena)
 	vmm_context_destroy(&kernel);
 	test_source_fini(&ts);
 }
+
+/* ---- stated bounds (slab.h), held on each operation's worst pattern ------------------------ */
+
+static const enum vmm_backend_kind bound_backends[] = { VMM_BACKEND_LIST, VMM_BACKEND_PAGETABLE };
+
+/* The worst work seen for one operation, slab and VMM, each with the bound it was held to. */
+struct worst_work {
+	uint64_t slab, vmm, vmm_bound;
+};
+
+/* One slab_alloc; asserts its slab and VMM work against the bounds slab.h states. */
+static void *alloc_within_bound(struct slab_cache *cache, struct worst_work *worst)
+{
+	struct vmm_context *kernel = cache->arena->kernel;
+	uint64_t vmm_bound = 2 * kernel->backend->work_bound(kernel, 1);
+	uint64_t slab_before = cache->arena->work, vmm_before = kernel->backend_work;
+	void *object = slab_alloc(cache);
+	uint64_t slab = cache->arena->work - slab_before, vmm = kernel->backend_work - vmm_before;
+	EXPECT_LE(slab, SLAB_ALLOC_WORK_BOUND(cache));
+	EXPECT_LE(vmm, vmm_bound);
+	worst->slab = MAX(worst->slab, slab);
+	if (vmm > worst->vmm)
+		*worst = (struct worst_work){ worst->slab, vmm, vmm_bound };
+	return object;
+}
+
+/* One slab_free; asserts its work against the bounds and returns its status. */
+static enum vm_status free_within_bound(struct slab_cache *cache, void *ptr, struct worst_work *worst)
+{
+	struct vmm_context *kernel = cache->arena->kernel;
+	uint64_t vmm_bound = kernel->backend->work_bound(kernel, 1);
+	uint64_t slab_before = cache->arena->work, vmm_before = kernel->backend_work;
+	enum vm_status st = slab_free(cache, ptr);
+	uint64_t slab = cache->arena->work - slab_before, vmm = kernel->backend_work - vmm_before;
+	EXPECT_LE(slab, SLAB_FREE_WORK_BOUND);
+	EXPECT_LE(vmm, vmm_bound);
+	worst->slab = MAX(worst->slab, slab);
+	if (vmm > worst->vmm)
+		*worst = (struct worst_work){ worst->slab, vmm, vmm_bound };
+	return st;
+}
+
+#define FULL_SLABS 64
+
+/*
+ * slab_alloc reads at most 1 + W work on its worst pattern (64 partial slabs whose only free object is
+ * the last bit of the last bitmap word) and reaches exactly that: the bound is tight.
+ */
+TEST(slab_alloc_work_is_bounded_when_only_the_last_bit_is_free)
+{
+	for (unsigned b = 0; b < ARRAY_SIZE(bound_backends); b++) {
+		struct test_source ts;
+		test_source_init(&ts, 4096);
+		struct vmm_context kernel;
+		ASSERT_EQ(test_kernel_context(&kernel, &ts, bound_backends[b]), VM_OK);
+		struct slab_arena slabs;
+		test_slab_arena(&slabs, &kernel);
+		struct slab_cache cache;
+		ASSERT_EQ(slab_cache_init(&cache, "bits-8", 8, &slabs), VM_OK);
+		EXPECT_EQ(slab_bitmap_words(&cache), 8); /* 8-byte objects use every bitmap word */
+		static void *objects[FULL_SLABS * 512];
+		uint32_t per_slab = cache.objects_per_slab;
+		struct worst_work filling = { 0 }, last_bit = { 0 };
+		for (unsigned i = 0; i < FULL_SLABS * per_slab; i++)
+			ASSERT_TRUE((objects[i] = alloc_within_bound(&cache, &filling)) != NULL);
+		EXPECT_EQ(cache.slabs, FULL_SLABS);
+		/* Objects come in index order, so the last of each slab is its last bitmap bit. */
+		for (unsigned s = 0; s < FULL_SLABS; s++)
+			EXPECT_EQ(slab_free(&cache, objects[s * per_slab + per_slab - 1]), VM_OK);
+		uint64_t vmm_before = kernel.backend_work;
+		for (unsigned s = 0; s < FULL_SLABS; s++) {
+			void *again = alloc_within_bound(&cache, &last_bit);
+			EXPECT_EQ((uint64_t)(uintptr_t)again % PAGE_SIZE,
+				  (uint64_t)(uintptr_t)objects[per_slab - 1] % PAGE_SIZE);
+		}
+		EXPECT_EQ(kernel.backend_work, vmm_before); /* every object came from a partial slab */
+		EXPECT_EQ(last_bit.slab, SLAB_ALLOC_WORK_BOUND(&cache));
+		testing_note("%s: slab_alloc worst work %llu (bound %u) on last-bit slabs; filling: "
+			     "slab work %llu, VMM work %llu (bound %llu)",
+			     kernel.backend->name, (unsigned long long)last_bit.slab,
+			     SLAB_ALLOC_WORK_BOUND(&cache), (unsigned long long)filling.slab,
+			     (unsigned long long)filling.vmm, (unsigned long long)filling.vmm_bound);
+		EXPECT_EQ(slab_cache_destroy(&cache), FULL_SLABS * per_slab);
+		vmm_context_destroy(&kernel);
+		test_source_fini(&ts);
+	}
+}
+
+/*
+ * slab_free adds at most 2 work for every kind of pointer (valid, double, interior, other cache,
+ * unmapped slab page, outside the arena), and a free that empties a slab costs one VMM release
+ * within work_bound(1), even with the arena holed by alternating returned slabs.
+ */
+TEST(slab_free_work_is_bounded_for_every_pointer_and_every_emptied_slab)
+{
+	for (unsigned b = 0; b < ARRAY_SIZE(bound_backends); b++) {
+		struct test_source ts;
+		test_source_init(&ts, 8192);
+		struct vmm_context kernel;
+		ASSERT_EQ(test_kernel_context(&kernel, &ts, bound_backends[b]), VM_OK);
+		struct slab_arena slabs;
+		test_slab_arena(&slabs, &kernel);
+		struct slab_cache cache, other;
+		ASSERT_EQ(slab_cache_init(&cache, "page-2k", 2048, &slabs), VM_OK);
+		ASSERT_EQ(slab_cache_init(&other, "other", 64, &slabs), VM_OK);
+		EXPECT_EQ(cache.objects_per_slab, 1); /* one object per slab: every free empties one */
+		enum { SLABS = 2000 };
+		static char *objects[SLABS];
+		struct worst_work allocs = { 0 }, refused = { 0 }, emptied = { 0 };
+		for (unsigned i = 0; i < SLABS; i++)
+			ASSERT_TRUE((objects[i] = alloc_within_bound(&cache, &allocs)) != NULL);
+		char *foreign = slab_alloc(&other);
+		ASSERT_TRUE(foreign != NULL);
+		/* Every other slab returned: the arena's free space is alternating one-page holes. */
+		for (unsigned i = 0; i < SLABS; i += 2)
+			EXPECT_EQ(free_within_bound(&cache, objects[i], &emptied), VM_OK);
+		EXPECT_EQ(free_within_bound(&cache, objects[0], &refused), VM_ERR_FOREIGN_POINTER);
+		EXPECT_EQ(free_within_bound(&cache, objects[1] + 8, &refused), VM_ERR_FOREIGN_POINTER);
+		EXPECT_EQ(free_within_bound(&cache, foreign, &refused), VM_ERR_FOREIGN_POINTER);
+		EXPECT_EQ(free_within_bound(&cache, &ts, &refused), VM_ERR_FOREIGN_POINTER);
+		uint64_t unused_page = SLAB_REGION_BASE + SLAB_REGION_SIZE - PAGE_SIZE;
+		EXPECT_EQ(free_within_bound(&cache, (void *)(uintptr_t)unused_page, &refused),
+			  VM_ERR_FOREIGN_POINTER);
+		EXPECT_EQ(cache.objects_in_use, SLABS / 2);
+		for (unsigned i = 1; i < SLABS; i += 2)
+			EXPECT_EQ(free_within_bound(&cache, objects[i], &emptied), VM_OK);
+		EXPECT_EQ(cache.slabs, 0);
+		EXPECT_EQ(refused.vmm, 0);
+		EXPECT_GE(emptied.vmm, 1); /* the pattern really released slabs through the VMM */
+		testing_note("%s: slab_free worst work %llu (bound %u), refused %llu; emptying free: VMM "
+			     "work %llu (bound %llu); new slab: VMM work %llu (bound %llu)",
+			     kernel.backend->name, (unsigned long long)emptied.slab, SLAB_FREE_WORK_BOUND,
+			     (unsigned long long)refused.slab, (unsigned long long)emptied.vmm,
+			     (unsigned long long)emptied.vmm_bound, (unsigned long long)allocs.vmm,
+			     (unsigned long long)allocs.vmm_bound);
+		EXPECT_EQ(slab_free(&other, foreign), VM_OK);
+		vmm_context_destroy(&kernel);
+		test_source_fini(&ts);
+	}
+}
+
+/* A slab_free with a freed twin: a double free is refused after reading one header and one word. */
+TEST(slab_double_free_work_is_one_header_and_one_word)
+{
+	struct test_source ts;
+	test_source_init(&ts, 4096);
+	struct vmm_context kernel;
+	ASSERT_EQ(test_kernel_context(&kernel, &ts, VMM_BACKEND_LIST), VM_OK);
+	struct slab_arena slabs;
+	test_slab_arena(&slabs, &kernel);
+	struct slab_cache cache;
+	ASSERT_EQ(slab_cache_init(&cache, "twice", 32, &slabs), VM_OK);
+	void *keep = slab_alloc(&cache), *twice = slab_alloc(&cache);
+	struct worst_work worst = { 0 };
+	EXPECT_EQ(free_within_bound(&cache, twice, &worst), VM_OK);
+	uint64_t before = slabs.work;
+	EXPECT_EQ(slab_free(&cache, twice), VM_ERR_DOUBLE_FREE);
+	EXPECT_EQ(slabs.work - before, SLAB_FREE_WORK_BOUND);
+	EXPECT_EQ(slab_free(&cache, keep), VM_OK);
+	vmm_context_destroy(&kernel);
+	test_source_fini(&ts);
+}
+
+/* slab_cache_destroy reads exactly one header per live slab, full or partial, and no more. */
+TEST(slab_cache_destroy_work_is_one_per_live_slab)
+{
+	struct test_source ts;
+	test_source_init(&ts, 4096);
+	struct vmm_context kernel;
+	ASSERT_EQ(test_kernel_context(&kernel, &ts, VMM_BACKEND_PAGETABLE), VM_OK);
+	struct slab_arena slabs;
+	test_slab_arena(&slabs, &kernel);
+	struct slab_cache cache;
+	ASSERT_EQ(slab_cache_init(&cache, "destroy-512", 512, &slabs), VM_OK);
+	uint64_t cache_init_work = slabs.work;
+	EXPECT_EQ(cache_init_work, 0);
+	for (unsigned i = 0; i < 10 * cache.objects_per_slab + 3; i++)
+		ASSERT_TRUE(slab_alloc(&cache) != NULL);
+	uint64_t live = cache.slabs, before = slabs.work;
+	EXPECT_EQ(live, 11);
+	EXPECT_EQ(slab_cache_destroy(&cache), 10 * cache.objects_per_slab + 3);
+	EXPECT_EQ(slabs.work - before, live);
+	vmm_context_destroy(&kernel);
+	EXPECT_EQ(ts.pages_out, 0);
+	test_source_fini(&ts);
+}
