@@ -50,7 +50,8 @@ def test_guest_csvs_hold_figures_for_both_backends_and_trace_modes(two_runs):
         assert r["failed_allocs"] == "0", r
     vmm = files["guest-vmm.csv"]
     assert {r["operation"] for r in vmm} == {"reserve-release", "reserve-map-unmap-release",
-                                             "aligned-reserve-release"}
+                                             "aligned-reserve-release", "brk-grow", "brk-shrink"}
+    assert all(r["failed"] == "0" for r in vmm), [r for r in vmm if r["failed"] != "0"]
     assert all(float(r["instructions_per_step"]) > 100 for r in vmm)
     tracing = files["guest-tracing.csv"]
     assert len(tracing) * 2 == len(pmm) + len(vmm)
