@@ -207,26 +207,15 @@ static inline bool in_class_tree(const struct pmm_region *region)
 static void exact_list_insert(struct pmm_zone_index *zone, struct pmm_region *region)
 {
 	unsigned residue = region->first_page % PMM_EXACT_RESIDUES;
-	struct pmm_region **head = &zone->exact_list[region->pages][residue];
-	region->link.free.prev = NULL;
-	region->link.free.next = *head;
-	if (*head)
-		(*head)->link.free.prev = region;
-	*head = region;
+	list_push_front(&zone->exact_list[region->pages][residue], &region->link.free.residue);
 	zone->exact_residues[region->pages] |= (uint16_t)(1u << residue);
 }
 
 static void exact_list_remove(struct pmm_zone_index *zone, struct pmm_region *region)
 {
 	unsigned residue = region->first_page % PMM_EXACT_RESIDUES;
-	struct pmm_region *prev = region->link.free.prev, *next = region->link.free.next;
-	if (prev)
-		prev->link.free.next = next;
-	else
-		zone->exact_list[region->pages][residue] = next;
-	if (next)
-		next->link.free.prev = prev;
-	if (!zone->exact_list[region->pages][residue])
+	list_remove(&region->link.free.residue);
+	if (list_is_empty(&zone->exact_list[region->pages][residue]))
 		zone->exact_residues[region->pages] &= (uint16_t)~(1u << residue);
 }
 
@@ -280,7 +269,7 @@ static void index_reshape(struct pmm *pmm, struct pmm_region *region, uint64_t f
 {
 	struct pmm_zone_index *zone = &pmm->zone[zone_of_page(region->first_page)];
 	struct size_class was = size_class_of(region->pages), will = size_class_of(pages);
-	const struct pmm_fit_node *node = &region->link.free.fit;
+	const struct avl_node *node = &region->link.free.fit.avl;
 	if (is_exact_size(region->pages) || is_exact_size(pages) || was.row != will.row ||
 	    was.sub != will.sub || zone->class_root[was.row][was.sub] != region || node->left ||
 	    node->right) {
@@ -295,7 +284,7 @@ static void index_reshape(struct pmm *pmm, struct pmm_region *region, uint64_t f
 	zone->free_extents_by_order[ilog2_u64(pages)]++;
 	region->first_page = first;
 	region->pages = pages;
-	region->link.free.fit = pmm_fit_summary(region);
+	pmm_fit_refresh_root(region);
 }
 
 /* The first non-empty class at or above `from`, or NULL. Two find-first-set operations. */
@@ -320,7 +309,7 @@ static struct pmm_region *first_class_at_or_above(const struct pmm_zone_index *z
 /* ---- address-ordered list and record pool -------------------------------------------------------- */
 
 /* Links `region` after `pos` (at the head when pos is NULL). */
-static void list_insert_after(struct pmm *pmm, struct pmm_region *pos, struct pmm_region *region)
+static void address_insert_after(struct pmm *pmm, struct pmm_region *pos, struct pmm_region *region)
 {
 	region->prev = pos;
 	region->next = pos ? pos->next : pmm->first;
@@ -334,7 +323,7 @@ static void list_insert_after(struct pmm *pmm, struct pmm_region *pos, struct pm
 		pmm->first = region;
 }
 
-static void list_remove(struct pmm *pmm, struct pmm_region *region)
+static void address_remove(struct pmm *pmm, struct pmm_region *region)
 {
 	if (region->prev)
 		region->prev->next = region->next;
@@ -432,18 +421,18 @@ static struct pmm_region *carve_used(struct pmm *pmm, struct pmm_region *from, u
 		used = from;
 	} else if (first == from->first_page) {
 		used = record_take(pmm);
-		list_insert_after(pmm, from->prev, used);
+		address_insert_after(pmm, from->prev, used);
 		index_reshape(pmm, from, end, from_end - end);
 	} else {
 		index_reshape(pmm, from, from->first_page, first - from->first_page);
 		used = record_take(pmm);
-		list_insert_after(pmm, from, used);
+		address_insert_after(pmm, from, used);
 		if (end < from_end) {
 			struct pmm_region *tail = record_take(pmm);
 			tail->first_page = end;
 			tail->pages = from_end - end;
 			tail->state = PMM_REGION_FREE;
-			list_insert_after(pmm, used, tail);
+			address_insert_after(pmm, used, tail);
 			index_insert(pmm, tail);
 		}
 	}
@@ -481,7 +470,7 @@ static void release_used(struct pmm *pmm, struct pmm_region *used)
 	uint64_t end = merge_next ? region_end(next) : region_end(used);
 	if (merge_prev && merge_next) {
 		index_remove(pmm, next);
-		list_remove(pmm, next);
+		address_remove(pmm, next);
 		record_release(pmm, next);
 	}
 	if (!merge_prev && !merge_next) {
@@ -489,7 +478,7 @@ static void release_used(struct pmm *pmm, struct pmm_region *used)
 		return;
 	}
 	/* A free neighbour takes the whole run; the used record goes back to the pool. */
-	list_remove(pmm, used);
+	address_remove(pmm, used);
 	record_release(pmm, used);
 	index_reshape(pmm, merge_prev ? prev : next, first, end - first);
 }
@@ -742,7 +731,7 @@ static enum pmm_status add_usable_range(void *ctx, uint64_t first_page, uint64_t
 		region->first_page = page;
 		region->pages = piece_end - page;
 		region->state = PMM_REGION_FREE;
-		list_insert_after(pmm, pmm->last, region);
+		address_insert_after(pmm, pmm->last, region);
 		index_insert(pmm, region);
 		pmm->zone[zone].total_pages += region->pages;
 		page = piece_end;
@@ -801,6 +790,10 @@ static enum pmm_status apply_reservations(struct pmm *pmm, const struct pmm_conf
 static void reset_empty(struct pmm *pmm, enum pmm_alloc_zone metadata_zone)
 {
 	memset(pmm, 0, sizeof(*pmm));
+	for (unsigned z = 0; z < PMM_ZONE_COUNT; z++)
+		for (unsigned size = 0; size < PMM_EXACT_CLASS_PAGES; size++)
+			for (unsigned residue = 0; residue < PMM_EXACT_RESIDUES; residue++)
+				list_init(&pmm->zone[z].exact_list[size][residue]);
 	hash_reset_embedded(pmm);
 	pmm->metadata_zone = metadata_zone;
 	pmm->phys_window_at_init = mm_phys_window;

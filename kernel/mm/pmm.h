@@ -24,6 +24,8 @@
 #include "mm_env.h"
 #include "owner.h"
 #include "page_source.h"
+#include "avl_tree.h"
+#include "kernel/lib/list.h"
 
 /* ---- status codes ------------------------------------------------------------------------- */
 
@@ -133,14 +135,13 @@ enum pmm_status pmm_memory_map_for_each_usable(const struct pmm_memory_map_entry
 enum pmm_region_state { PMM_REGION_FREE, PMM_REGION_USED };
 
 /*
- * A free record's node in the fit tree of its size class (pmm_fit_tree.c): an AVL tree ordered by
- * the extent's right arm, each node carrying maxima over its subtree so that a search never
- * enters a subtree that cannot fit.
+ * A free record's node in the fit tree of its size class (pmm_fit_tree.c): an AVL tree
+ * (avl_tree.h) ordered by the extent's right arm, each node carrying maxima over its subtree
+ * (its augmented value) so that a search never enters a subtree that cannot fit.
  */
 struct pmm_fit_node {
-	struct pmm_region *left, *right;
+	struct avl_node avl;      /* links and height (a leaf is 1) */
 	uint64_t max_pages;       /* the longest extent in the subtree */
-	uint8_t height;           /* of the subtree: a leaf is 1 */
 	uint8_t max_peak_order;   /* the highest peak order in the subtree */
 	uint8_t max_block_order;  /* the largest naturally aligned block in the subtree */
 };
@@ -156,7 +157,7 @@ struct pmm_region {
 	uint64_t pages;
 	union {
 		struct {
-			struct pmm_region *prev, *next; /* exact classes: its residue list */
+			struct list_node residue;        /* exact classes: its residue list */
 			struct pmm_fit_node fit;         /* its class's fit tree */
 		} free;
 		struct pmm_region *hash_next; /* used: its bucket chain */
@@ -172,7 +173,7 @@ struct pmm_zone_index {
 	uint32_t class_bitmap[PMM_CLASS_ROWS];            /* bit s: class (r, s) non-empty */
 	struct pmm_region *class_root[PMM_CLASS_ROWS][PMM_CLASS_SUBDIVISIONS]; /* fit trees */
 	/* exact classes, by size: residue lists, and bit r set iff list r is non-empty */
-	struct pmm_region *exact_list[PMM_EXACT_CLASS_PAGES][PMM_EXACT_RESIDUES];
+	struct list_node exact_list[PMM_EXACT_CLASS_PAGES][PMM_EXACT_RESIDUES];
 	uint16_t exact_residues[PMM_EXACT_CLASS_PAGES];
 	uint64_t total_pages;
 	uint64_t free_pages;

@@ -113,19 +113,24 @@ static const char *check_class_subtree(struct pmm *pmm, unsigned z, struct size_
 					high->first_page),
 	      "zone %s: fit tree out of order at page %#llx", pmm_zone_name(z), page);
 	struct pmm_fit_node expected = pmm_fit_summary(node);
-	CHECK(expected.max_pages == fit->max_pages && expected.height == fit->height &&
+	const struct avl_node *left = fit->avl.left, *right = fit->avl.right;
+	CHECK((!left || left->parent == &fit->avl) && (!right || right->parent == &fit->avl),
+	      "zone %s: fit tree node at page %#llx is not its children's parent", pmm_zone_name(z),
+	      page);
+	CHECK(expected.max_pages == fit->max_pages &&
+		      fit->avl.height == 1 + MAX(avl_height(left), avl_height(right)) &&
 		      expected.max_peak_order == fit->max_peak_order &&
 		      expected.max_block_order == fit->max_block_order,
 	      "zone %s: fit tree node at page %#llx has stale maxima or height", pmm_zone_name(z),
 	      page);
-	int balance = (int)pmm_fit_height(fit->left) - (int)pmm_fit_height(fit->right);
+	int balance = (int)avl_height(left) - (int)avl_height(right);
 	CHECK(balance >= -1 && balance <= 1, "zone %s: fit tree unbalanced at page %#llx",
 	      pmm_zone_name(z), page);
 	(*nodes)++;
 	const char *problem =
-		check_class_subtree(pmm, z, class_, fit->left, low, node, depth + 1, nodes);
+		check_class_subtree(pmm, z, class_, pmm_fit_region(left), low, node, depth + 1, nodes);
 	return problem ? problem
-		       : check_class_subtree(pmm, z, class_, fit->right, node, high, depth + 1,
+		       : check_class_subtree(pmm, z, class_, pmm_fit_region(right), node, high, depth + 1,
 					     nodes);
 }
 
@@ -135,14 +140,17 @@ static const char *check_exact_lists(struct pmm *pmm, unsigned z, uint64_t size,
 {
 	const struct pmm_zone_index *zone = &pmm->zone[z];
 	for (unsigned residue = 0; residue < PMM_EXACT_RESIDUES; residue++) {
-		const struct pmm_region *r = zone->exact_list[size][residue], *prev = NULL;
-		CHECK(!!(zone->exact_residues[size] & (1u << residue)) == !!r,
+		const struct list_node *list = &zone->exact_list[size][residue];
+		CHECK(!!(zone->exact_residues[size] & (1u << residue)) == !list_is_empty(list),
 		      "zone %s: residue bit %u of size %llu disagrees with its list",
 		      pmm_zone_name(z), residue, (unsigned long long)size);
-		for (; r; prev = r, r = r->link.free.next) {
+		const struct list_node *prev = list;
+		for (const struct list_node *at = list->next; at != list; prev = at, at = at->next) {
+			const struct pmm_region *r =
+				container_of((struct list_node *)at, struct pmm_region, link.free.residue);
 			CHECK(region_is_free(r) && zone_of_page(r->first_page) == z &&
 				      r->pages == size && r->first_page % PMM_EXACT_RESIDUES == residue &&
-				      r->link.free.prev == prev,
+				      at->prev == prev,
 			      "zone %s: record at page %#llx misfiled in the list of size %llu",
 			      pmm_zone_name(z), (unsigned long long)r->first_page,
 			      (unsigned long long)size);
@@ -150,6 +158,8 @@ static const char *check_exact_lists(struct pmm *pmm, unsigned z, uint64_t size,
 			*treed += pmm_fit_shape_of(r->first_page, r->pages).peak_order >=
 				  PMM_EXACT_TREE_ORDER;
 		}
+		CHECK(list->prev == prev, "zone %s: residue list %u of size %llu has a broken back link",
+		      pmm_zone_name(z), residue, (unsigned long long)size);
 	}
 	return NULL;
 }
@@ -176,6 +186,9 @@ static const char *check_zone_index(struct pmm *pmm, unsigned z)
 			if (exact && (problem = check_exact_lists(pmm, z, size, &listed,
 								   &expected_tree)))
 				return problem;
+			CHECK(!root || !root->link.free.fit.avl.parent,
+			      "zone %s: fit tree root of class (%u,%u) has a parent", pmm_zone_name(z),
+			      row, sub);
 			if ((problem = check_class_subtree(pmm, z, c, root, NULL, NULL, 0, &in_tree)))
 				return problem;
 			if (!exact)

@@ -90,7 +90,8 @@ static inline struct pmm_region *pmm_class_any(const struct pmm_zone_index *zone
 	unsigned treeless = size < PMM_EXACT_RESIDUES
 				    ? residues & (((1u << (PMM_EXACT_RESIDUES - size)) - 1) << 1)
 				    : 0;
-	return zone->exact_list[size][__builtin_ctz(treeless ? treeless : residues)];
+	const struct list_node *list = &zone->exact_list[size][__builtin_ctz(treeless ? treeless : residues)];
+	return list_entry(list_first(list), struct pmm_region, link.free.residue);
 }
 
 /* ---- the hash table of used records ---- */
@@ -151,9 +152,16 @@ static inline bool pmm_fit_key_less(uint64_t right_arm_a, uint64_t first_a, uint
 	return right_arm_a < right_arm_b || (right_arm_a == right_arm_b && first_a < first_b);
 }
 
-static inline unsigned pmm_fit_height(const struct pmm_region *node)
+/* The record a fit tree node belongs to (NULL stays NULL). */
+static inline struct pmm_region *pmm_fit_region(const struct avl_node *node)
 {
-	return node ? node->link.free.fit.height : 0;
+	return node ? container_of((struct avl_node *)node, struct pmm_region, link.free.fit.avl)
+		    : NULL;
+}
+
+static inline struct avl_node *pmm_fit_avl(struct pmm_region *region)
+{
+	return region ? &region->link.free.fit.avl : NULL;
 }
 
 void pmm_fit_insert(struct pmm *pmm, struct pmm_region **root, struct pmm_region *region);
@@ -164,7 +172,9 @@ void pmm_fit_remove(struct pmm *pmm, struct pmm_region **root, struct pmm_region
  */
 struct pmm_region *pmm_fit_find(struct pmm *pmm, const struct pmm_zone_index *zone, uint64_t pages,
 				uint64_t align_pages);
-/* Recomputes a node's subtree maxima and height from its children (also for pmm_check). */
+/* A node's subtree maxima recomputed from its children (also for pmm_check). */
 struct pmm_fit_node pmm_fit_summary(const struct pmm_region *node);
+/* After the lone node of a class tree changed extent in place: refreshes its maxima. */
+void pmm_fit_refresh_root(struct pmm_region *root);
 
 #endif
