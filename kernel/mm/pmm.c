@@ -284,7 +284,7 @@ static void index_reshape(struct pmm *pmm, struct pmm_region *region, uint64_t f
 	zone->free_extents_by_order[ilog2_u64(pages)]++;
 	region->first_page = first;
 	region->pages = pages;
-	pmm_fit_refresh_root(region);
+	pmm_fit_refresh_lone_root(region);
 }
 
 /* The first non-empty class at or above `from`, or NULL. Two find-first-set operations. */

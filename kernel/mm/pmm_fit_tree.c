@@ -46,7 +46,6 @@ struct pmm_fit_node pmm_fit_summary(const struct pmm_region *node)
 {
 	struct pmm_fit_shape shape = pmm_fit_shape_of(node->first_page, node->pages);
 	struct pmm_fit_node summary = {
-		.avl = node->link.free.fit.avl,
 		.max_pages = node->pages,
 		.max_peak_order = (uint8_t)shape.peak_order,
 		.max_block_order = (uint8_t)shape.block_order,
@@ -95,19 +94,25 @@ static struct avl_tree class_tree(struct pmm_region *root)
 				  .augment_copy = augment_copy_maxima };
 }
 
-void pmm_fit_refresh_root(struct pmm_region *root)
+void pmm_fit_refresh_lone_root(struct pmm_region *root)
 {
-	augment_maxima(pmm_fit_avl(root));
+	/* No children: the maxima are the record's own. */
+	struct pmm_fit_shape shape = pmm_fit_shape_of(root->first_page, root->pages);
+	fit(root)->max_pages = root->pages;
+	fit(root)->max_peak_order = (uint8_t)shape.peak_order;
+	fit(root)->max_block_order = (uint8_t)shape.block_order;
 }
 
 void pmm_fit_insert(struct pmm *pmm, struct pmm_region **root, struct pmm_region *region)
 {
-	struct avl_tree tree = class_tree(*root);
 	if (!*root) {
-		avl_init_root(&tree, pmm_fit_avl(region));
+		struct avl_tree empty = { 0 };
+		avl_init_root(&empty, pmm_fit_avl(region));
+		pmm_fit_refresh_lone_root(region);
 		*root = region;
 		return;
 	}
+	struct avl_tree tree = class_tree(*root);
 	uint64_t right_arm = pmm_fit_shape_of(region->first_page, region->pages).right_arm;
 	struct pmm_region *node = *root;
 	for (;;) {
@@ -133,8 +138,12 @@ void pmm_fit_remove(struct pmm *pmm, struct pmm_region **root, struct pmm_region
 {
 	MM_ASSERT(*root, "pmm_fit_remove: free record at page %#llx is not in its class's tree",
 		  (unsigned long long)region->first_page);
-	struct avl_tree tree = class_tree(*root);
 	pmm->work++;
+	if (*root == region && !fit(region)->avl.left && !fit(region)->avl.right) {
+		*root = NULL; /* the lone record of its class: nothing to relink */
+		return;
+	}
+	struct avl_tree tree = class_tree(*root);
 	avl_remove(&tree, pmm_fit_avl(region), &pmm->work);
 	*root = pmm_fit_region(tree.root);
 }
@@ -248,8 +257,7 @@ static struct pmm_region *find_in_exact_class(struct pmm *pmm, const struct pmm_
 		     residues &= residues - 1) {
 			unsigned residue = (unsigned)__builtin_ctz(residues);
 			if (((0u - residue) & (align_pages - 1)) <= size - pages)
-				return list_entry(list_first(&zone->exact_list[size][residue]),
-						  struct pmm_region, link.free.residue);
+				return pmm_exact_list_head(zone, size, residue);
 		}
 		return NULL;
 	}

@@ -75,6 +75,14 @@ static inline struct size_class size_class_at_least(uint64_t pages)
 	return size_class_of(pages + size_class_width(pages) - 1);
 }
 
+/* The first record of a residue list whose bit in exact_residues is set (so it is not empty). */
+static inline struct pmm_region *pmm_exact_list_head(const struct pmm_zone_index *zone,
+						     uint64_t size, unsigned residue)
+{
+	return container_of(zone->exact_list[size][residue].next, struct pmm_region,
+			    link.free.residue);
+}
+
 /*
  * Any free record of a non-empty class: the tree root if inexact; if exact, a residue list's head,
  * preferring residues 1 .. 16 - size, whose records hold no 32-aligned page and so are in no tree:
@@ -90,8 +98,7 @@ static inline struct pmm_region *pmm_class_any(const struct pmm_zone_index *zone
 	unsigned treeless = size < PMM_EXACT_RESIDUES
 				    ? residues & (((1u << (PMM_EXACT_RESIDUES - size)) - 1) << 1)
 				    : 0;
-	const struct list_node *list = &zone->exact_list[size][__builtin_ctz(treeless ? treeless : residues)];
-	return list_entry(list_first(list), struct pmm_region, link.free.residue);
+	return pmm_exact_list_head(zone, size, (unsigned)__builtin_ctz(treeless ? treeless : residues));
 }
 
 /* ---- the hash table of used records ---- */
@@ -172,9 +179,9 @@ void pmm_fit_remove(struct pmm *pmm, struct pmm_region **root, struct pmm_region
  */
 struct pmm_region *pmm_fit_find(struct pmm *pmm, const struct pmm_zone_index *zone, uint64_t pages,
 				uint64_t align_pages);
-/* A node's subtree maxima recomputed from its children (also for pmm_check). */
+/* A node's subtree maxima recomputed from its children (also for pmm_check); links left empty. */
 struct pmm_fit_node pmm_fit_summary(const struct pmm_region *node);
-/* After the lone node of a class tree changed extent in place: refreshes its maxima. */
-void pmm_fit_refresh_root(struct pmm_region *root);
+/* After the lone node of a class tree (no children) changed extent in place: its maxima. */
+void pmm_fit_refresh_lone_root(struct pmm_region *root);
 
 #endif
