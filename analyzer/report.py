@@ -61,17 +61,30 @@ def workload_name(trace):
     return "test"
 
 
+def peak_reservations(trace):
+    """The most reservations alive at once in a trace, over all its contexts."""
+    reserves, releases = trace.of("vmm_reserve")["position"], trace.of("vmm_release")["position"]
+    if not len(reserves):
+        return 0
+    positions = np.concatenate([reserves, releases])
+    steps = np.concatenate([np.ones(len(reserves), np.int64), -np.ones(len(releases), np.int64)])
+    return int(np.cumsum(steps[np.argsort(positions, kind="stable")]).max())
+
+
 def measured_figures(runs):
     """The verdict's Figures (analyzer/verdict.py) that these traces measure: each backend's
-    peak bookkeeping bytes per workload, from the kernel's vmm_bookkeeping events."""
-    peaks = {}
+    peak bookkeeping bytes per workload, from the kernel's vmm_bookkeeping events, and the peak
+    number of reservations per workload (which a per-reservation field would multiply)."""
+    peaks, reservations = {}, {}
     for trace, _ in runs:
         steps = plots.counters.bookkeeping_steps(trace)
         if steps:
             positions = np.unique(np.concatenate([s.positions for s in steps]))
             peak = int(sum(s.at(positions) for s in steps).max())
             peaks.setdefault(workload_name(trace), {})[plots.backend(trace)] = peak
-    return verdict.Figures(bookkeeping_peak=peaks)
+        name = workload_name(trace)
+        reservations[name] = max(reservations.get(name, 0), peak_reservations(trace))
+    return verdict.Figures(bookkeeping_peak=peaks, list_peak_records=reservations)
 
 
 def verdict_section(figures, out_dir):

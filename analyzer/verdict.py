@@ -311,11 +311,13 @@ def summary_paragraph(results):
     if not measured:
         return "Nothing was measured, so no claim of the seed's table is settled by this run."
     parts = []
-    for outcome, word in ((HOLDS, "hold"), (DOES_NOT_HOLD, "do not hold"), (DEPENDS, "depend")):
+    for outcome, one, many in ((HOLDS, "holds", "hold"), (DOES_NOT_HOLD, "does not hold",
+                                                          "do not hold"),
+                               (DEPENDS, "depends", "depend")):
         claims = [f"\u201c{v.claim}\u201d ({v.backend})" for v in measured if v.outcome == outcome]
         if claims:
-            parts.append(f"{len(claims)} {'claim' if len(claims) == 1 else 'claims'} {word}: "
-                         + _join(claims))
+            parts.append(f"1 claim {one}: " if len(claims) == 1 else f"{len(claims)} claims {many}: ")
+            parts[-1] += _join(claims)
     missing = len(results) - len(measured)
     text = f"Of the seed's {len(results)} claims, " + "; ".join(parts) + "."
     if missing:

@@ -1,7 +1,9 @@
 """Gathers the verdict's figures (analyzer/verdict.py) from where each is measured.
 
-  - bookkeeping bytes: the kernel's vmm_bookkeeping events in the report's traces (report.py);
-  - lines of code: the C source of this checkout (analyzer/source_lines.py);
+  - bookkeeping bytes and peak reservations: the kernel's events in the report's traces
+    (report.py);
+  - lines of code, the page-table entry bits and the list record's size: the C source of this
+    checkout (analyzer/source_lines.py, <machine/pte.h>, the backends);
   - instructions per reserve and per brk: the benchmark CSVs `make bench` writes
     (results/bench/vmm.csv from the host under callgrind, guest-vmm.csv from the kernel under
     QEMU icount).
@@ -10,17 +12,23 @@ A file that is missing leaves its figures empty, and the verdicts that need them
 """
 
 import csv
+import math
 import re
 from pathlib import Path
 
 from . import source_lines
-from .events import REPO_ROOT
+from .events import FORMAT, REPO_ROOT
 from .verdict import LIST, PAGETABLE
 
 MM = Path(REPO_ROOT) / "kernel" / "mm"
 BACKEND_FILES = {PAGETABLE: MM / "vmm_backend_pagetable.c", LIST: MM / "vmm_backend_list.c"}
 PAGE_TABLE_CODE = [MM / "pagetable.c", MM / "pagetable.h"]
+PTE_H = Path(REPO_ROOT) / "kernel" / "arch" / "amd64" / "include" / "machine" / "pte.h"
 BENCH_DIR = Path(REPO_ROOT) / "results" / "bench"
+# Per-reservation details a user of the VMM asks for, with the bits each needs: an owner tag (one
+# of the owners events.def names), a reservation id, a pointer to a name.
+DETAILS_WANTED = {"owner tag": max(1, math.ceil(math.log2(len(FORMAT.values["owner"])))),
+                  "32-bit reservation id": 32, "name pointer": 64}
 RESERVE_OPERATIONS = ("reserve-release", "aligned-reserve-release")
 
 
@@ -50,6 +58,38 @@ def line_counts():
     brk_loc = {b: source_lines.function_code_lines(path, source_lines.ops_member(path, "resize"))
                for b, path in BACKEND_FILES.items()}
     return backend_loc, source_lines.count_code_lines(PAGE_TABLE_CODE), brk_loc
+
+
+def _mask(text, name):
+    match = re.search(r"#define " + name + r" \(\(pte_t\)(0x[0-9A-Fa-f]+|\d+)", text)
+    if match is None:
+        raise LookupError(f"{PTE_H}: no {name}")
+    return int(match.group(1), 0)
+
+
+def pte_bits():
+    """(available, {purpose: bits}) of a 4 KiB-page entry, from the macros that define them:
+    the software field (PTE_SW_FIELD_MASK) and the stripe bits (PTE_COUNT_STRIPE_MASK) are what
+    is available; every PTE_SW_BIT(n) named in pte.h or a backend is a bit in use, and the stripe
+    (the tables' counts, hints and summaries spread over their entries) is in use in every
+    entry."""
+    pte = PTE_H.read_text()
+    sw, stripe = _mask(pte, "PTE_SW_FIELD_MASK"), _mask(pte, "PTE_COUNT_STRIPE_MASK")
+    used = {}
+    for path in [PTE_H, *BACKEND_FILES.values()]:
+        names = re.findall(r"^#define (\w+) PTE_SW_BIT\((\d+)\)", path.read_text(), re.M)
+        if names:
+            used[", ".join(n for n, _ in names)] = len({bit for _, bit in names})
+    used["stripes: table counts, hints, free-run summaries"] = bin(stripe).count("1")
+    return bin(sw).count("1") + bin(stripe).count("1"), used
+
+
+def list_record_bytes():
+    """LIST_RECORD_BYTES of the list backend (a static assertion there holds it to sizeof)."""
+    match = re.search(r"#define LIST_RECORD_BYTES (\d+)", BACKEND_FILES[LIST].read_text())
+    if match is None:
+        raise LookupError(f"{BACKEND_FILES[LIST]}: no LIST_RECORD_BYTES")
+    return int(match.group(1))
 
 
 def _rows(path):
@@ -94,4 +134,7 @@ def gather(figures, bench_dir=BENCH_DIR):
     figures.backend_loc, figures.pagetable_core_loc, figures.brk_loc = line_counts()
     figures.reserve_instructions = reserve_instructions(bench_dir)
     figures.brk_instructions = brk_instructions(bench_dir)
+    figures.pte_bits_available, figures.pte_bits_used = pte_bits()
+    figures.details_wanted = dict(DETAILS_WANTED)
+    figures.list_record_bytes = list_record_bytes()
     return figures

@@ -42,3 +42,24 @@ def test_line_counts_cover_both_backends_and_their_resize_operation():
     assert set(backend_loc) == set(brk) == {PAGETABLE, LIST}
     assert all(n > 100 for n in backend_loc.values()) and core > 100
     assert all(0 < brk[b] < backend_loc[b] for b in brk)
+
+
+def test_the_entry_bits_read_from_pte_h_are_the_seeds_fourteen():
+    available, used = verdict_figures.pte_bits()
+    assert available == 14  # bits 9..11 and 52..62, as the seed's notes count them
+    assert used["RES_RESERVED, RES_START"] == 2
+    assert sum(used.values()) <= available
+    assert verdict_figures.list_record_bytes() % 8 == 0
+
+
+def test_peak_reservations_counts_the_most_alive_at_once():
+    import numpy as np
+
+    from analyzer.report import peak_reservations
+
+    class FakeTrace:
+        def of(self, name):
+            positions = {"vmm_reserve": [1, 2, 3, 7, 8], "vmm_release": [4, 5, 9]}[name]
+            return {"position": np.array(positions, dtype=np.int64)}
+
+    assert peak_reservations(FakeTrace()) == 3
