@@ -272,7 +272,7 @@ static void index_reshape(struct pmm *pmm, struct pmm_region *region, uint64_t f
 {
 	struct pmm_zone_index *zone = &pmm->zone[zone_of_page(region->first_page)];
 	struct size_class was = size_class_of(region->pages), will = size_class_of(pages);
-	const struct avl_node *node = &region->link.free.fit.avl;
+	const struct avl_node *node = &region->link.free.fit;
 	if (is_exact_size(region->pages) || is_exact_size(pages) || was.row != will.row ||
 	    was.sub != will.sub || zone->class_root[was.row][was.sub] != region || node->left ||
 	    node->right) {
@@ -845,7 +845,7 @@ static uint64_t largest_free_extent(const struct pmm_zone_index *zone)
 	unsigned sub = 31u - (unsigned)__builtin_clz(zone->class_bitmap[row]);
 	struct size_class c = { row, sub };
 	uint64_t size = size_class_lower_bound(c);
-	return is_exact_size(size) ? size : zone->class_root[row][sub]->link.free.fit.max_pages;
+	return is_exact_size(size) ? size : pmm_fit_maxima(zone->class_root[row][sub]).max_pages;
 }
 
 void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *stats)

@@ -27,63 +27,50 @@
  */
 #include "pmm_internal.h"
 
-static inline struct pmm_fit_node *fit(struct pmm_region *region)
-{
-	return &region->link.free.fit;
-}
-
 static inline struct pmm_region *left_of(const struct pmm_region *node)
 {
-	return pmm_fit_region(node->link.free.fit.avl.left);
+	return pmm_fit_region(node->link.free.fit.left);
 }
 
 static inline struct pmm_region *right_of(const struct pmm_region *node)
 {
-	return pmm_fit_region(node->link.free.fit.avl.right);
+	return pmm_fit_region(node->link.free.fit.right);
 }
 
-struct pmm_fit_node pmm_fit_summary(const struct pmm_region *node)
+/* A record's own maxima: those of its extent alone. */
+static struct pmm_fit_maxima own_maxima(const struct pmm_region *node)
 {
 	struct pmm_fit_shape shape = pmm_fit_shape_of(node->first_page, node->pages);
-	struct pmm_fit_node summary = {
-		.max_pages = node->pages,
-		.max_peak_order = (uint8_t)shape.peak_order,
-		.max_block_order = (uint8_t)shape.block_order,
-	};
+	return (struct pmm_fit_maxima){ node->pages, shape.peak_order, shape.block_order };
+}
+
+struct pmm_fit_maxima pmm_fit_summary(const struct pmm_region *node)
+{
+	struct pmm_fit_maxima summary = own_maxima(node);
 	const struct pmm_region *children[2] = { left_of(node), right_of(node) };
 	for (unsigned i = 0; i < 2; i++) {
 		if (!children[i])
 			continue;
-		const struct pmm_fit_node *child = &children[i]->link.free.fit;
-		summary.max_pages = MAX(summary.max_pages, child->max_pages);
-		summary.max_peak_order = MAX(summary.max_peak_order, child->max_peak_order);
-		summary.max_block_order = MAX(summary.max_block_order, child->max_block_order);
+		struct pmm_fit_maxima child = pmm_fit_maxima(children[i]);
+		summary.max_pages = MAX(summary.max_pages, child.max_pages);
+		summary.max_peak_order = MAX(summary.max_peak_order, child.max_peak_order);
+		summary.max_block_order = MAX(summary.max_block_order, child.max_block_order);
 	}
 	return summary;
-}
-
-static void copy_maxima(struct pmm_fit_node *to, const struct pmm_fit_node *from)
-{
-	to->max_pages = from->max_pages;
-	to->max_peak_order = from->max_peak_order;
-	to->max_block_order = from->max_block_order;
 }
 
 /* The tree's augment callback: recomputes the maxima; true when they changed. */
 static bool augment_maxima(struct avl_node *n)
 {
 	struct pmm_region *node = pmm_fit_region(n);
-	struct pmm_fit_node fresh = pmm_fit_summary(node), *kept = fit(node);
-	bool changed = fresh.max_pages != kept->max_pages ||
-		       fresh.max_peak_order != kept->max_peak_order ||
-		       fresh.max_block_order != kept->max_block_order;
-	copy_maxima(kept, &fresh);
-	return changed;
+	uint64_t kept = n->payload;
+	pmm_fit_set_maxima(node, pmm_fit_summary(node));
+	return n->payload != kept;
 }
 
 static void augment_copy_maxima(struct avl_node *to, const struct avl_node *from)
 {
-	copy_maxima(fit(pmm_fit_region(to)), &pmm_fit_region(from)->link.free.fit);
+	to->payload = from->payload;
 }
 
 /* A class tree is stored as its root record; the generic tree is rebuilt around it per update. */
@@ -96,11 +83,7 @@ static struct avl_tree class_tree(struct pmm_region *root)
 
 void pmm_fit_refresh_lone_root(struct pmm_region *root)
 {
-	/* No children: the maxima are the record's own. */
-	struct pmm_fit_shape shape = pmm_fit_shape_of(root->first_page, root->pages);
-	fit(root)->max_pages = root->pages;
-	fit(root)->max_peak_order = (uint8_t)shape.peak_order;
-	fit(root)->max_block_order = (uint8_t)shape.block_order;
+	pmm_fit_set_maxima(root, own_maxima(root)); /* no children */
 }
 
 void pmm_fit_insert(struct pmm *pmm, struct pmm_region **root, struct pmm_region *region)
@@ -139,7 +122,7 @@ void pmm_fit_remove(struct pmm *pmm, struct pmm_region **root, struct pmm_region
 	MM_ASSERT(*root, "pmm_fit_remove: free record at page %#llx is not in its class's tree",
 		  (unsigned long long)region->first_page);
 	pmm->work++;
-	if (*root == region && !fit(region)->avl.left && !fit(region)->avl.right) {
+	if (*root == region && !region->link.free.fit.left && !region->link.free.fit.right) {
 		*root = NULL; /* the lone record of its class: nothing to relink */
 		return;
 	}
@@ -158,7 +141,7 @@ static struct pmm_region *find_long(struct pmm *pmm, struct pmm_region *node, ui
 		if (node->pages >= pages)
 			return node;
 		struct pmm_region *left = left_of(node);
-		node = left && fit(left)->max_pages >= pages ? left : right_of(node);
+		node = left && pmm_fit_maxima(left).max_pages >= pages ? left : right_of(node);
 	}
 	return NULL;
 }
@@ -171,7 +154,7 @@ static struct pmm_region *find_block(struct pmm *pmm, struct pmm_region *node, u
 		if (pmm_fit_shape_of(node->first_page, node->pages).block_order >= order)
 			return node;
 		struct pmm_region *left = left_of(node);
-		node = left && fit(left)->max_block_order >= order ? left : right_of(node);
+		node = left && pmm_fit_maxima(left).max_block_order >= order ? left : right_of(node);
 	}
 	return NULL;
 }
@@ -184,7 +167,7 @@ static struct pmm_region *find_peak(struct pmm *pmm, struct pmm_region *node, un
 		if (pmm_fit_shape_of(node->first_page, node->pages).peak_order >= order)
 			return node;
 		struct pmm_region *left = left_of(node);
-		node = left && fit(left)->max_peak_order >= order ? left : right_of(node);
+		node = left && pmm_fit_maxima(left).max_peak_order >= order ? left : right_of(node);
 	}
 	return NULL;
 }
@@ -207,7 +190,7 @@ static struct pmm_region *find_right_arm(struct pmm *pmm, struct pmm_region *nod
 		if (shape.peak_order >= order)
 			return node;
 		struct pmm_region *right = right_of(node);
-		if (right && fit(right)->max_peak_order >= order)
+		if (right && pmm_fit_maxima(right).max_peak_order >= order)
 			return find_peak(pmm, right, order);
 		node = left_of(node);
 	}
@@ -227,7 +210,7 @@ static struct pmm_region *find_aligned_by_search(struct pmm *pmm, struct pmm_reg
 						 uint64_t pages, uint64_t align_pages,
 						 unsigned order)
 {
-	if (!node || fit(node)->max_pages < pages || fit(node)->max_peak_order < order)
+	if (!node || pmm_fit_maxima(node).max_pages < pages || pmm_fit_maxima(node).max_peak_order < order)
 		return NULL;
 	pmm->work++;
 	if (holds_aligned(node, pages, align_pages))
@@ -263,7 +246,7 @@ static struct pmm_region *find_in_exact_class(struct pmm *pmm, const struct pmm_
 	}
 	struct pmm_region *root = zone->class_root[c.row][c.sub];
 	unsigned order = ilog2_u64(align_pages);
-	if (!root || fit(root)->max_peak_order < order)
+	if (!root || pmm_fit_maxima(root).max_peak_order < order)
 		return NULL;
 	return find_right_arm(pmm, root, pages, order);
 }
@@ -274,14 +257,14 @@ static struct pmm_region *find_in_class_tree(struct pmm *pmm, struct pmm_region 
 {
 	pmm->work++;
 	uint64_t plenty = pages + align_pages - 1;
-	if (fit(root)->max_pages >= plenty)
+	if (pmm_fit_maxima(root).max_pages >= plenty)
 		return find_long(pmm, root, plenty);
-	if (align_pages == 1 || fit(root)->max_pages < pages)
+	if (align_pages == 1 || pmm_fit_maxima(root).max_pages < pages)
 		return NULL;
 	unsigned order = ilog2_u64(align_pages);
-	if (pages <= align_pages && fit(root)->max_block_order >= order)
+	if (pages <= align_pages && pmm_fit_maxima(root).max_block_order >= order)
 		return find_block(pmm, root, order);
-	struct pmm_region *found = fit(root)->max_peak_order >= order
+	struct pmm_region *found = pmm_fit_maxima(root).max_peak_order >= order
 					   ? find_right_arm(pmm, root, pages, order)
 					   : NULL;
 	if (found || pages <= align_pages)

@@ -137,8 +137,8 @@ static inline unsigned pmm_pattern_tallest_tree(const struct pmm_zone_index *zon
 	unsigned tallest = 0;
 	for (unsigned r = 0; r < PMM_CLASS_ROWS; r++)
 		for (unsigned s = 0; s < PMM_CLASS_SUBDIVISIONS; s++)
-			if (zone->class_root[r][s] && zone->class_root[r][s]->link.free.fit.avl.height > tallest)
-				tallest = zone->class_root[r][s]->link.free.fit.avl.height;
+			if (zone->class_root[r][s] && zone->class_root[r][s]->link.free.fit.height > tallest)
+				tallest = zone->class_root[r][s]->link.free.fit.height;
 	return tallest;
 }
 
