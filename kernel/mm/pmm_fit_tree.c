@@ -18,7 +18,8 @@
  * at most avl_height_bound(N) <= 1.44 log2(N + 2) for N nodes. Every search but lemma 3's last
  * step enters only subtrees whose maxima guarantee an answer, so it is one root-to-leaf descent
  * (find_right_arm: one walk down, then one descent). An inexact class's tree holds all its
- * records; an exact class's only those of peak order >= 5 (pmm.c, lemma 4).
+ * records; an exact class's only those of peak order >= 5 (pmm.c, lemma 4). Only lemma 3's
+ * search recurses, to a depth of at most the tree height (58 even for 2^40 records).
  *
  * WORK. pmm->work counts every node a search or an update visits: an insert descends once from
  * the root and climbs twice (heights, then maxima: avl_tree.c); a remove finds nothing by key
