@@ -49,7 +49,7 @@ def read_trace(path, replay=False):
     report = checker.finish() if checker else None
     problems = summary.problems + (report.problems if report else [])
     end = len(reader.data)
-    return summary, report, sorted((p._replace(offset=end) if p.offset is None else p
+    return summary, report, sorted((p.at(end) if p.offset is None else p
                                     for p in problems), key=lambda p: p.offset)
 
 
@@ -190,11 +190,11 @@ class Perfetto:
 
     @staticmethod
     def run(args, out):
-        from .atomic import atomic_file
+        from .output import atomic_file
         from .perfetto import to_perfetto
         trace, series = load_checked(args.trace, with_series=True)
         data = to_perfetto(trace, series)
-        with atomic_file(args.output) as f:
+        with atomic_file(args.output, "wb") as f:
             f.write(data)
         out.write(f"wrote {args.output} ({len(data)} bytes, {trace.events_total()} events)\n")
 
@@ -212,7 +212,7 @@ class Frag:
 
     @staticmethod
     def run(args, out):
-        from .atomic import atomic_file
+        from .output import atomic_file
         from .frag import write_csv
         trace, series = load_checked(args.trace, with_series=True)
         with atomic_file(args.output, "w") as f:
@@ -257,7 +257,7 @@ class Report:
     @staticmethod
     def run(args, out):
         from pathlib import Path
-        from .atomic import atomic_directory
+        from .output import atomic_directory
         from .perfetto import to_perfetto
         from .report import write_report
         runs = [load_checked(t, with_series=True) for t in args.traces]
@@ -291,7 +291,7 @@ class Workload:
         try:
             convert_file(args.trace, args.out, args.name, out)
         except ConversionError as e:
-            raise CommandFailed(str(e), EXIT_BAD_TRACE) from None
+            raise BadTrace(args.trace, e.offset, str(e)) from None
 
 
 COMMANDS = [Info, Check, Workload, Decode, Perfetto, Frag, Compare, Report]

@@ -19,7 +19,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .events import FORMAT, LENGTH_PREFIX
-from .reader import TraceError, TraceReader, decode_header
+from .reader import TraceError, TraceReader, decode_header, named_value_groups
 from .summary import summarize
 
 NUMPY_TYPES = {"u8": "<u1", "u16": "<u2", "u32": "<u4", "u64": "<u8"}
@@ -152,6 +152,10 @@ class BulkTrace:
               and (n == 0 or int(self.offsets[-1]) + int(lengths[-1]) == len(self.data))
               and not (types[:-1] == end_id).any())
         continued = FORMAT.constants["TRACE_FLAG_CONTINUED"]
+        known_flags = sum(v for k, v in FORMAT.constants.items() if k.startswith("TRACE_FLAG_"))
+        ok = (ok and (types <= self.header.max_event_id).all()
+              and (h["timestamp"][1:] >= h["timestamp"][:-1]).all()
+              and not (h["flags"] & ~known_flags & 0xFF).any())
         if ok:
             not_array = np.array([FORMAT.events_by_id.get(t) is None or
                                   FORMAT.events_by_id[t].kind != "array" for t in range(256)])
@@ -168,6 +172,8 @@ class BulkTrace:
         end = self._decode_other(len(types) - 1)
         if int(end.fields["records"]) != len(types) - 1:
             return False
+        if len(end.items) != self.header.max_event_id + 1:
+            return False
         if int(end.fields["bytes"]) != int(lengths[:-1].sum()):
             return False
         counts = np.bincount(types[:-1], minlength=256)
@@ -183,6 +189,9 @@ class BulkTrace:
         for code, reason in FORMAT.values["loss_reason"].items():
             lost = int(loss["count"][loss["reason"] == code].sum()) if len(loss) else 0
             if lost != int(end.fields[f"lost_{reason}"]):
+                return False
+            if lost and reason == "ring_full" and self.header.value_name("trace_mode") == \
+                    "lossless":
                 return False
         return True
 
@@ -214,7 +223,10 @@ class BulkTrace:
                 continue
             event_type = FORMAT.events_by_id[type_id]
             if event_type.kind == "fixed":
-                self.fixed[event_type.name] = self._fixed_array(type_id, positions)
+                array = self._fixed_array(type_id, positions)
+                if not _named_values_known(event_type, array):
+                    self._raise_strict()
+                self.fixed[event_type.name] = array
             else:
                 variable.extend(positions.tolist())
         continued = FORMAT.constants["TRACE_FLAG_CONTINUED"]
@@ -222,10 +234,16 @@ class BulkTrace:
         for position in sorted(variable):
             event = self._decode_other(position)
             first = open_parts.pop(event.name, None)
+            if first is not None and first.fields != event.fields:
+                self._raise_strict()  # a part must repeat its first part's fields
             if first is not None:
                 event = Event(event.name, position, first.seq, first.timestamp, first.fields,
                               items=np.concatenate([first.items, event.items]))
             if self.headers["flags"][position] & continued:
+                event_type = FORMAT.events_by_name[event.name]
+                if int(self.headers["length"][position]) + event_type.item.size <= \
+                        FORMAT.constants["TRACE_RECORD_MAX"]:
+                    self._raise_strict()  # every part but the last is full
                 open_parts[event.name] = event
                 continue
             self.others.append(event)
@@ -242,6 +260,10 @@ class BulkTrace:
         fields = dict(zip(event_type.fields.names, event_type.fields.codec.unpack_from(payload)))
         (count,) = LENGTH_PREFIX.unpack_from(payload, event_type.fields.size)
         rest = payload[event_type.payload_size:]
+        for name, allowed in named_value_groups(FORMAT, event_type.name,
+                                                event_type.fields.names).items():
+            if fields[name] not in allowed:
+                self._raise_strict()
         seq, timestamp = int(self.headers["seq"][position]), int(self.headers["timestamp"][position])
         if event_type.kind == "string":
             if count != len(rest):
@@ -253,6 +275,16 @@ class BulkTrace:
             self._raise_strict()
         items = np.frombuffer(bytes(rest), dtype=item_dtype, count=count)
         return Event(event_type.name, position, seq, timestamp, fields, items=items)
+
+
+def _named_values_known(event_type, array):
+    """Every named-value field of a fixed event array holds a value of its group (the strict
+    reader's rule, reader.named_value_groups)."""
+    for name, allowed in named_value_groups(FORMAT, event_type.name,
+                                            event_type.fields.names).items():
+        if not np.isin(array[name], np.fromiter(allowed, dtype=np.int64)).all():
+            return False
+    return True
 
 
 def _with_position(dtype):
@@ -290,8 +322,8 @@ def raise_strict_error(data):
     """Runs the strict reader and the totals check over data and raises their first error."""
     summary = summarize(TraceReader(data))
     if summary.problems:
-        offset = summary.end_offset if getattr(summary, "end_offset", None) else len(data)
-        raise TraceError("inconsistent trace: " + "; ".join(map(str, summary.problems)), offset)
+        first = summary.problems[0]
+        raise TraceError(f"inconsistent trace: {first.text}", first.offset)
     for _ in TraceReader(data).events():
         pass
     raise TraceError("the bulk reader rejects this trace but the strict reader does not",

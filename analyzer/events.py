@@ -76,6 +76,7 @@ class TraceFormat:
     constants: dict
     values: dict  # group -> {number: name}, e.g. values["owner"][3] == "slab"
     value_names: dict  # C enumerator -> name, e.g. value_names["MM_OWNER_SLAB"] == "slab"
+    value_numbers: dict  # C enumerator -> number, e.g. value_numbers["MM_OWNER_SLAB"] == 3
     stream_header: Layout
     record_header: Layout
     events_by_id: dict
@@ -168,17 +169,18 @@ def _record_class(event):
 
 
 def _value_list(text, where):
-    """Parses 'VALUE(C_NAME, 3, "name") ...' into ({number: name}, {C_NAME: name}); numbers and
-    names unique in the group."""
+    """Parses 'VALUE(C_NAME, 3, "name") ...' into ({number: name}, {C_NAME: (number, name)});
+    numbers and names unique in the group."""
     values, c_names = {}, {}
     for macro, args in _macro_calls(text, where):
         if macro != "VALUE" or len(args) != 3:
-            raise FormatDefinitionError(f"{where}: expected VALUE(c_name, number, name), got {macro}")
+            raise FormatDefinitionError(
+                f"{where}: expected VALUE(c_name, number, name), got {macro}")
         number, name = _integer(args[1], where), _string(args[2], where)
         if not 0 <= number < 256 or number in values or name in values.values():
             raise FormatDefinitionError(f"{where}: value {args[0]}: bad or duplicate number/name")
         values[number] = name
-        c_names[args[0]] = name
+        c_names[args[0]] = (number, name)
     if not values:
         raise FormatDefinitionError(f"{where}: a group needs at least one VALUE")
     return values, c_names
@@ -186,7 +188,7 @@ def _value_list(text, where):
 
 def parse_format(events_def_text):
     """Builds a TraceFormat from the text of events.def."""
-    constants, values, value_names, headers, events = {}, {}, {}, {}, []
+    constants, values, value_names, value_numbers, headers, events = {}, {}, {}, {}, {}, []
     for macro, args in _macro_calls(_strip_comments(events_def_text), "events.def"):
         where = f"events.def: {macro}({args[0] if args else ''})"
         if macro == "TRACE_CONSTANT" and len(args) == 3:
@@ -198,7 +200,8 @@ def parse_format(events_def_text):
             values[args[0]], c_names = _value_list(args[3], where)
             if value_names.keys() & c_names.keys():
                 raise FormatDefinitionError(f"{where}: a C name is used by another group")
-            value_names.update(c_names)
+            value_names.update((c, name) for c, (_, name) in c_names.items())
+            value_numbers.update((c, number) for c, (number, _) in c_names.items())
         elif macro in ("TRACE_STREAM_HEADER", "TRACE_RECORD_HEADER") and len(args) == 1:
             headers[macro] = Layout.of(_field_list(args[0], where))
         elif macro in EVENT_KINDS and len(args) == (5 if macro == "TRACE_ARRAY_EVENT" else 4):
@@ -219,8 +222,9 @@ def parse_format(events_def_text):
         if not 0 < event.id < 256 or event.id in by_id or event.name in by_name:
             raise FormatDefinitionError(f"events.def: event {event.name}: bad or duplicate id/name")
         by_id[event.id] = by_name[event.name] = event
-    return TraceFormat(constants, values, value_names, headers["TRACE_STREAM_HEADER"],
-                       headers["TRACE_RECORD_HEADER"], by_id, by_name)
+    return TraceFormat(constants, values, value_names, value_numbers,
+                       headers["TRACE_STREAM_HEADER"], headers["TRACE_RECORD_HEADER"], by_id,
+                       by_name)
 
 
 def load_format(events_def=EVENTS_DEF):

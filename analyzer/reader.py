@@ -135,9 +135,12 @@ def decode_header(data, fmt=FORMAT):
     return StreamHeader(fields, cmdline, build_id), size
 
 
-# Kernel command-line words that choose a header value: word -> (header field, {value: name}).
+# Kernel command-line words that choose a header value: word -> (header field, {value: name}),
+# the names being those of events.def's groups.
 CMDLINE_HEADER_WORDS = {"vmm": ("vmm_backend", None),
-                        "trace": ("trace_mode", {"on": "lossless"})}  # other words are the name
+                        "trace": ("trace_mode",
+                                  {"on": FORMAT.value_names["TRACE_MODE_CODE_LOSSLESS"],
+                                   "drop": FORMAT.value_names["TRACE_MODE_CODE_DROP"]})}
 
 
 def _check_cmdline_agrees(fields, cmdline, fmt, offsets):
@@ -248,8 +251,8 @@ class TraceReader:
             if info is None or rtype > max_id:
                 raise TraceError(f"unknown event type {rtype}" + (
                     f" (the header's max_event_id is {max_id})" if info else ""), offset)
-            if length != info.fixed_length and not (info.fixed_length == 0 and
-                                                    info.min_length <= length <= record_max):
+            if (length != info.fixed_length if info.fixed_length else
+                    not info.min_length <= length <= record_max):
                 if not header_size <= length <= record_max:
                     raise TraceError(f"bad record length {length} for {info.name}", offset)
                 raise TraceError(f"{info.name} payload is {length - header_size} bytes, expected "

@@ -42,8 +42,10 @@ from .events import FORMAT
 from .summary import Problem
 
 PAGE = FORMAT.constants["TRACE_PAGE_BYTES"]
+# What a context's snapshot consists of: one vmm_snapshot per region, then its vmm_bookkeeping.
+SNAPSHOT_EVENTS = ("vmm_snapshot", "vmm_bookkeeping")
 # A pmm_alloc of this owner is a page-table page: its pt_alloc comes next (FORMAT.md).
-PAGE_TABLE_OWNER = next(v for v, name in FORMAT.values["owner"].items() if name == "pagetable")
+PAGE_TABLE_OWNER = FORMAT.value_numbers["MM_OWNER_PAGE_TABLE"]
 
 
 class FreeSet:
@@ -193,6 +195,7 @@ class Replay:
         self.pending_brk = None  # (context, region, base, old_pages, new_pages)
         self.heaps = {}  # (context, region) -> pages of the heap that vmm_brk events resized
         self.pending_table = None  # address of a pmm_alloc for a page table, until its pt_alloc
+        self.bookkeeping_due = None  # context whose snapshots end with its vmm_bookkeeping next
         # (context, region, event index) of the latest vmm_snapshots: enough for any context's
         # destroy snapshots (a context has at most a few regions).
         self.recent_vmm_snapshots = deque(maxlen=64)
@@ -211,8 +214,9 @@ class Replay:
         self.after_phase_begin = None  # name, when the previous event was a phase_begin
         self.begun = None  # that name, while the event right after the phase_begin is handled
         self.group_before_end = False  # a complete snapshot group came right before phase_end
-        # True while one of declaring, pending_brk, pending_table, group, after_phase_begin is
-        # set: the next event must then meet what they expect (every setter sets it).
+        # True while one of declaring, pending_brk, pending_table, bookkeeping_due, group,
+        # after_phase_begin is set: the next event must then meet what they expect (every
+        # setter sets it).
         self.expecting = False
         self._handlers = {name[3:]: getattr(self, name) for name in dir(self)
                           if name.startswith("on_")}
@@ -256,7 +260,11 @@ class Replay:
                 self.doubt(e, f"expected the pt_alloc of the page-table page "
                              f"{self.pending_table:#x} just allocated")
             self.pending_table = None
-        if self.group is not None and kind not in ("vmm_snapshot", "vmm_bookkeeping"):
+        if self.bookkeeping_due is not None and kind != "vmm_bookkeeping":
+            self.doubt(e, f"expected the vmm_bookkeeping of context {self.bookkeeping_due} "
+                       "after its snapshots")
+            self.bookkeeping_due = None
+        if self.group is not None and kind not in SNAPSHOT_EVENTS:
             self._close_group(e)
         if self.after_phase_begin is not None:
             self.begun, self.after_phase_begin = self.after_phase_begin, None
@@ -265,7 +273,8 @@ class Replay:
                 self.doubt(e, f"phase {self.begun!r} begins with vmm snapshots but no "
                              "pmm_snapshot")
         self.expecting = (self.declaring is not None or self.pending_brk is not None or
-                          self.pending_table is not None or self.group is not None)
+                          self.pending_table is not None or self.group is not None or
+                          self.bookkeeping_due is not None)
 
     def finish(self):
         if self.pending_table is not None:
@@ -654,8 +663,17 @@ class Replay:
                              f"({region.name}) differs from the snapshot: {difference}")
             region.free = snap
         self.recent_vmm_snapshots.append((e.context, e.region, self.index))
+        if not ctx.learned and e.region == len(ctx.regions) - 1:
+            self.bookkeeping_due = e.context
+            self.expecting = True
         if self.group is not None:
             self.group["keys"].append((e.context, e.region))
+
+    def on_vmm_bookkeeping(self, e):
+        """Comes right after the last region's vmm_snapshot of its context (vmm_trace_snapshot)."""
+        if self.bookkeeping_due != e.context:
+            self.doubt(e, f"context {e.context}'s bookkeeping does not follow its snapshots")
+        self.bookkeeping_due = None
 
     # ---- phases and their snapshot groups ----------------------------------------------------
 

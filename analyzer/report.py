@@ -166,9 +166,9 @@ def write_report(runs, out_dir, command_line, extra_files=()):
                     ", ".join(f"<a href='{html.escape(n)}'>{html.escape(n)}</a>" for n in links) +
                     "</p>")
     bench = REPO_ROOT / "results" / "bench"
-    if (bench / "README.md").exists() and out_dir.resolve().parent == bench.parent:
-        body.append("<p>Benchmarks (instruction counts per operation, both backends): "
-                    "<a href='../bench/README.md'>results/bench</a></p>")
+    if bench.is_dir() and out_dir.resolve().parent == bench.parent:
+        body.append("<p>Benchmarks (<code>make bench</code>: instruction counts per operation, "
+                    "both backends): <a href='../bench/'>results/bench</a></p>")
     body.append("<h2>Plots</h2>")
     for fig in figures_drawn:
         body.append(f"<figure id='{fig.name}'><h3>{html.escape(fig.title)}</h3>"

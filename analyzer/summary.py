@@ -8,17 +8,20 @@ invented data even though every record on its own was well formed.
 
 import collections
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 
-class Problem(NamedTuple):
-    """One inconsistency, at the byte offset of the record that shows it."""
+class Problem(str):
+    """One inconsistency, at the byte offset of the record that shows it: the text
+    `offset N: what`, with `offset` and `text` kept apart (a str, so lists of them join)."""
 
-    offset: int
-    text: str
+    def __new__(cls, offset, text):
+        problem = super().__new__(cls, f"offset {offset}: {text}")
+        problem.offset, problem.text = offset, text
+        return problem
 
-    def __str__(self):
-        return f"offset {self.offset}: {self.text}"
+    def at(self, offset):
+        """The same problem placed at `offset`."""
+        return Problem(offset, self.text)
 
 
 @dataclass

@@ -65,7 +65,12 @@ MAP_BITS = {"MAP_SHARED": wf.MAP_FLAGS["shared"], "MAP_SHARED_VALIDATE": wf.MAP_
 
 
 class ConversionError(Exception):
-    """The log holds nothing that could be converted."""
+    """The log holds nothing that could be converted; `offset` is the byte of the first line that
+    could not be used (0 for an empty log)."""
+
+    def __init__(self, message, offset):
+        super().__init__(message)
+        self.offset = offset
 
 
 @dataclass
@@ -137,12 +142,16 @@ class Report:
     never_mapped: collections.Counter = field(default_factory=collections.Counter)
     unusable: int = 0
     unusable_shown: list = field(default_factory=list)
+    first_unusable_offset: int = None  # byte offset in the log of the first unusable line
+    line_offsets: list = field(default_factory=list)  # byte offset of each line, for that
     processes: int = 0
     threads: int = 0
     peak_mapped: int = 0
 
     def unusable_line(self, number, text):
         self.unusable += 1
+        if self.first_unusable_offset is None and number <= len(self.line_offsets):
+            self.first_unusable_offset = self.line_offsets[number - 1]
         if len(self.unusable_shown) < SHOWN_UNUSABLE:
             self.unusable_shown.append(f"line {number}: {text[:100]}")
 
@@ -432,7 +441,11 @@ class Converter:
 def convert(log_text, name):
     """Returns (Workload, Report) for the text of an strace log; raises ConversionError."""
     report = Report()
-    events = parse_log(log_text.splitlines(), report)
+    lines, offset = log_text.splitlines(keepends=True), 0
+    for line in lines:
+        report.line_offsets.append(offset)
+        offset += len(line.encode("utf-8", "replace"))
+    events = parse_log(lines, report)
     converter = Converter(report)
     for event in events:
         if isinstance(event, tuple):
@@ -446,10 +459,11 @@ def convert(log_text, name):
     memory_ops = sum(report.ops[k] for k in ("map", "unmap", "protect", "remap", "brk"))
     if memory_ops == 0:
         raise ConversionError(f"nothing usable: no successful memory call in {report.lines} lines "
-                              f"({report.unusable} unusable)")
+                              f"({report.unusable} unusable, the first at this offset)",
+                              report.first_unusable_offset or 0)
     if len(converter.processes) > wf.C["WORKLOAD_MAX_PROCESSES"]:
         raise ConversionError(f"{len(converter.processes)} processes; a workload file holds at most "
-                              f"{wf.C['WORKLOAD_MAX_PROCESSES']}")
+                              f"{wf.C['WORKLOAD_MAX_PROCESSES']}", offset)
     return wf.Workload(name, len(converter.processes), converter.ops), report
 
 

@@ -124,7 +124,7 @@ def make_trace(events, seed=1):
                     virt[slot] = rng.randint(1, SLOT_PAGES)
                     w.record("vmm_reserve", addr, virt[slot], rng.randint(4, 400), 0, 0, 0)
             elif op < 0.85:
-                w.record("vmm_map", VIRT_BASE + slot * PAGE, PHYS_BASE + slot * PAGE, 0, 12, 3)
+                w.record("vmm_map", VIRT_BASE + slot * PAGE, PHYS_BASE + slot * PAGE, 0, 0, 3)
             elif op < 0.90:
                 w.record("pt_alloc", PHYS_BASE + slot * PAGE, 0, 1)
             else:
@@ -191,7 +191,7 @@ def main():
             write_csv(series, trace, f)
         clock.lap("frag csv")
         plots.draw_all([(trace, series)], out)
-        clock.lap("plots (7 x PNG+SVG)")
+        clock.lap(f"plots ({len(plots.ALL)} x PNG+SVG)")
     events = trace.events_total()
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (wall clock "
           f"includes waiting for other processes; CPU time does not); python "

@@ -155,10 +155,13 @@ static const uint64_t zone_end_page[PMM_ZONE_COUNT] = {
 	PMM_ZONE_DMA_LIMIT >> PAGE_SHIFT, PMM_ZONE_DMA32_LIMIT >> PAGE_SHIFT, UINT64_MAX
 };
 
+static const struct pmm *walked_pmm; /* whose records first_fit walks */
+
 static void find_zone_starts(const struct pmm *pmm)
 {
+	walked_pmm = pmm;
 	memset(zone_first_record, 0, sizeof(zone_first_record));
-	for (const struct pmm_region *r = pmm->first; r; r = r->next) {
+	for (const struct pmm_region *r = pmm_first_record(pmm); r; r = pmm_next_record(pmm, r)) {
 		unsigned z = r->first_page < zone_end_page[0] ? 0 : r->first_page < zone_end_page[1] ? 1 : 2;
 		if (!zone_first_record[z])
 			zone_first_record[z] = r;
@@ -177,7 +180,7 @@ static const struct pmm_region *first_fit(uint64_t pages, unsigned zone)
 {
 	for (const enum pmm_zone *z = zone_order[zone]; *z != PMM_ZONE_COUNT; z++)
 		for (const struct pmm_region *r = zone_first_record[*z];
-		     r && r->first_page < zone_end_page[*z]; r = r->next)
+		     r && r->first_page < zone_end_page[*z]; r = pmm_next_record(walked_pmm, r))
 			if (r->state == PMM_REGION_FREE && r->pages >= pages)
 				return r;
 	return NULL;

@@ -210,14 +210,14 @@ static inline bool in_class_tree(const struct pmm_region *region)
 static void exact_list_insert(struct pmm_zone_index *zone, struct pmm_region *region)
 {
 	unsigned residue = region->first_page % PMM_EXACT_RESIDUES;
-	list_push_front(&zone->exact_list[region->pages][residue], &region->link.free.residue);
+	list_push_front(&zone->exact_list[region->pages][residue], &region->link.free.residue_link);
 	zone->exact_residues[region->pages] |= (uint16_t)(1u << residue);
 }
 
 static void exact_list_remove(struct pmm_zone_index *zone, struct pmm_region *region)
 {
 	unsigned residue = region->first_page % PMM_EXACT_RESIDUES;
-	list_remove(&region->link.free.residue);
+	list_remove(&region->link.free.residue_link);
 	if (list_is_empty(&zone->exact_list[region->pages][residue]))
 		zone->exact_residues[region->pages] &= (uint16_t)~(1u << residue);
 }
@@ -311,33 +311,6 @@ static struct pmm_region *first_class_at_or_above(const struct pmm_zone_index *z
 
 /* ---- address-ordered list and record pool -------------------------------------------------------- */
 
-/* Links `region` after `pos` (at the head when pos is NULL). */
-static void address_insert_after(struct pmm *pmm, struct pmm_region *pos, struct pmm_region *region)
-{
-	region->prev = pos;
-	region->next = pos ? pos->next : pmm->first;
-	if (region->next)
-		region->next->prev = region;
-	else
-		pmm->last = region;
-	if (pos)
-		pos->next = region;
-	else
-		pmm->first = region;
-}
-
-static void address_remove(struct pmm *pmm, struct pmm_region *region)
-{
-	if (region->prev)
-		region->prev->next = region->next;
-	else
-		pmm->first = region->next;
-	if (region->next)
-		region->next->prev = region->prev;
-	else
-		pmm->last = region->prev;
-}
-
 static void spare_push(struct pmm *pmm, struct pmm_region *region)
 {
 	region->link.spare_next = pmm->spare_records;
@@ -424,18 +397,18 @@ static struct pmm_region *carve_used(struct pmm *pmm, struct pmm_region *from, u
 		used = from;
 	} else if (first == from->first_page) {
 		used = record_take(pmm);
-		address_insert_after(pmm, from->prev, used);
+		list_insert_before(&from->address_link, &used->address_link);
 		index_reshape(pmm, from, end, from_end - end);
 	} else {
 		index_reshape(pmm, from, from->first_page, first - from->first_page);
 		used = record_take(pmm);
-		address_insert_after(pmm, from, used);
+		list_insert_after(&from->address_link, &used->address_link);
 		if (end < from_end) {
 			struct pmm_region *tail = record_take(pmm);
 			tail->first_page = end;
 			tail->pages = from_end - end;
 			tail->state = PMM_REGION_FREE;
-			address_insert_after(pmm, used, tail);
+			list_insert_after(&used->address_link, &tail->address_link);
 			index_insert(pmm, tail);
 		}
 	}
@@ -467,13 +440,13 @@ static void release_used(struct pmm *pmm, struct pmm_region *used)
 	used->owner = MM_OWNER_NONE;
 	used->flags = 0;
 
-	struct pmm_region *prev = used->prev, *next = used->next;
+	struct pmm_region *prev = pmm_prev_record(pmm, used), *next = pmm_next_record(pmm, used);
 	bool merge_prev = can_merge(prev, used), merge_next = can_merge(used, next);
 	uint64_t first = merge_prev ? prev->first_page : used->first_page;
 	uint64_t end = merge_next ? region_end(next) : region_end(used);
 	if (merge_prev && merge_next) {
 		index_remove(pmm, next);
-		address_remove(pmm, next);
+		list_remove(&next->address_link);
 		record_release(pmm, next);
 	}
 	if (!merge_prev && !merge_next) {
@@ -481,7 +454,7 @@ static void release_used(struct pmm *pmm, struct pmm_region *used)
 		return;
 	}
 	/* A free neighbour takes the whole run; the used record goes back to the pool. */
-	address_remove(pmm, used);
+	list_remove(&used->address_link);
 	record_release(pmm, used);
 	index_reshape(pmm, merge_prev ? prev : next, first, end - first);
 }
@@ -641,7 +614,8 @@ paddr_t pmm_alloc_status(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zo
 static enum pmm_status classify_bad_free(struct pmm *pmm, uint64_t first, uint64_t pages)
 {
 	uint64_t end = first + pages, free_pages = 0;
-	for (const struct pmm_region *r = pmm->first; r && r->first_page < end; r = r->next) {
+	for (const struct pmm_region *r = pmm_first_record(pmm); r && r->first_page < end;
+	     r = pmm_next_record(pmm, r)) {
 		pmm->work++;
 		if (!region_is_free(r) || region_end(r) <= first)
 			continue;
@@ -672,7 +646,8 @@ enum pmm_status pmm_free(struct pmm *pmm, paddr_t addr, uint64_t pages)
 /* The free record holding all of [first, end), or NULL. O(records). */
 static struct pmm_region *free_record_holding(struct pmm *pmm, uint64_t first, uint64_t end)
 {
-	for (struct pmm_region *r = pmm->first; r && r->first_page <= first; r = r->next) {
+	for (struct pmm_region *r = pmm_first_record(pmm); r && r->first_page <= first;
+	     r = pmm_next_record(pmm, r)) {
 		pmm->work++;
 		if (region_is_free(r) && first < region_end(r))
 			return end <= region_end(r) ? r : NULL;
@@ -734,7 +709,7 @@ static enum pmm_status add_usable_range(void *ctx, uint64_t first_page, uint64_t
 		region->first_page = page;
 		region->pages = piece_end - page;
 		region->state = PMM_REGION_FREE;
-		address_insert_after(pmm, pmm->last, region);
+		list_push_back(&pmm->records, &region->address_link);
 		index_insert(pmm, region);
 		pmm->zone[zone].total_pages += region->pages;
 		page = piece_end;
@@ -746,10 +721,10 @@ static enum pmm_status add_usable_range(void *ctx, uint64_t first_page, uint64_t
 static enum pmm_status reserve_range(struct pmm *pmm, uint64_t first, uint64_t end,
 				     enum mm_owner owner)
 {
-	struct pmm_region *r = pmm->first;
+	struct pmm_region *r = pmm_first_record(pmm);
 	while (r && r->first_page < end) {
 		if (!region_is_free(r) || region_end(r) <= first) {
-			r = r->next;
+			r = pmm_next_record(pmm, r);
 			continue;
 		}
 		uint64_t piece_first = MAX(first, r->first_page);
@@ -757,7 +732,8 @@ static enum pmm_status reserve_range(struct pmm *pmm, uint64_t first, uint64_t e
 		if (records_to_carve(r, piece_first, piece_end - piece_first) >
 		    pmm->spare_record_count)
 			return PMM_ERR_NO_RECORDS;
-		r = carve_used(pmm, r, piece_first, piece_end - piece_first, owner, 0, 0)->next;
+		r = pmm_next_record(pmm, carve_used(pmm, r, piece_first, piece_end - piece_first, owner,
+						    0, 0));
 	}
 	return PMM_OK;
 }
@@ -793,6 +769,7 @@ static enum pmm_status apply_reservations(struct pmm *pmm, const struct pmm_conf
 static void reset_empty(struct pmm *pmm, enum pmm_alloc_zone metadata_zone)
 {
 	memset(pmm, 0, sizeof(*pmm));
+	list_init(&pmm->records);
 	for (unsigned z = 0; z < PMM_ZONE_COUNT; z++)
 		for (unsigned size = 0; size < PMM_EXACT_CLASS_PAGES; size++)
 			for (unsigned residue = 0; residue < PMM_EXACT_RESIDUES; residue++)
@@ -909,7 +886,7 @@ static void describe(const struct pmm_region *region, struct pmm_region_info *in
 void pmm_for_each_region(const struct pmm *pmm, pmm_region_visitor visit, void *ctx)
 {
 	struct pmm_region_info info;
-	for (const struct pmm_region *r = pmm->first; r; r = r->next) {
+	for (const struct pmm_region *r = pmm_first_record(pmm); r; r = pmm_next_record(pmm, r)) {
 		describe(r, &info);
 		if (!visit(ctx, &info))
 			return;
@@ -919,7 +896,7 @@ void pmm_for_each_region(const struct pmm *pmm, pmm_region_visitor visit, void *
 void pmm_for_each_free_extent(const struct pmm *pmm, pmm_region_visitor visit, void *ctx)
 {
 	struct pmm_region_info info;
-	for (const struct pmm_region *r = pmm->first; r; r = r->next) {
+	for (const struct pmm_region *r = pmm_first_record(pmm); r; r = pmm_next_record(pmm, r)) {
 		if (!region_is_free(r))
 			continue;
 		describe(r, &info);

@@ -140,12 +140,12 @@ enum pmm_region_state { PMM_REGION_FREE, PMM_REGION_USED };
  * pmm_for_each_region.
  */
 struct pmm_region {
-	struct pmm_region *prev, *next; /* address order, all records */
+	struct list_node address_link;  /* in pmm->records: address order, all records */
 	uint64_t first_page;
 	uint64_t pages;
 	union {
 		struct {
-			struct list_node residue;        /* exact classes: its residue list */
+			struct list_node residue_link;  /* exact classes: in its residue list */
 			/* its class's fit tree (pmm_fit_tree.c): an AVL tree ordered by the extent's
 			 * right arm; the node's payload holds maxima over its subtree, so that a
 			 * search never enters a subtree that cannot fit */
@@ -174,7 +174,7 @@ struct pmm_zone_index {
 };
 
 struct pmm {
-	struct pmm_region *first, *last; /* address-ordered list of all records */
+	struct list_node records;        /* every record in address order (pmm_first_record) */
 	struct pmm_zone_index zone[PMM_ZONE_COUNT];
 
 	struct pmm_region *spare_records;
@@ -199,6 +199,39 @@ struct pmm {
 
 	char check_message[160];
 };
+
+/* The records in address order (NULL after the last), for code that inspects them directly. */
+static inline struct pmm_region *pmm_first_record(const struct pmm *pmm)
+{
+	return list_entry(list_first(&pmm->records), struct pmm_region, address_link);
+}
+
+static inline struct pmm_region *pmm_next_record(const struct pmm *pmm,
+						 const struct pmm_region *region)
+{
+	return list_entry(list_next(&pmm->records, &region->address_link), struct pmm_region,
+			  address_link);
+}
+
+/* The first record of a residue list, and the one after `region` in it; NULL at the end. */
+static inline struct pmm_region *pmm_residue_first(const struct list_node *list)
+{
+	return list_entry(list_first(list), struct pmm_region, link.free.residue_link);
+}
+
+static inline struct pmm_region *pmm_residue_next(const struct list_node *list,
+						  const struct pmm_region *region)
+{
+	return list_entry(list_next(list, &region->link.free.residue_link), struct pmm_region,
+			  link.free.residue_link);
+}
+
+static inline struct pmm_region *pmm_prev_record(const struct pmm *pmm,
+						 const struct pmm_region *region)
+{
+	return list_entry(list_prev(&pmm->records, &region->address_link), struct pmm_region,
+			  address_link);
+}
 
 /* ---- initialisation ---------------------------------------------------------------------- */
 

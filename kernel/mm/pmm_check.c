@@ -25,9 +25,11 @@ static const char *check_list(struct pmm *pmm, struct zone_recount recount[PMM_Z
 			      uint64_t *records, uint64_t *used_records)
 {
 	const struct pmm_region *prev = NULL;
-	for (const struct pmm_region *r = pmm->first; r; prev = r, r = r->next) {
+	for (const struct pmm_region *r = pmm_first_record(pmm); r;
+	     prev = r, r = pmm_next_record(pmm, r)) {
 		unsigned long long page = r->first_page;
-		CHECK(r->prev == prev, "record at page %#llx: prev link broken", page);
+		CHECK(r->address_link.prev == (prev ? &prev->address_link : &pmm->records),
+		      "record at page %#llx: prev link broken", page);
 		CHECK(r->pages > 0, "record at page %#llx is empty", page);
 		CHECK(!prev || region_end(prev) <= r->first_page,
 		      "record at page %#llx overlaps or precedes its predecessor", page);
@@ -56,7 +58,8 @@ static const char *check_list(struct pmm *pmm, struct zone_recount recount[PMM_Z
 		if (r->flags & PMM_REGION_FLAG_METADATA)
 			recount[zone].metadata_pages += r->pages;
 	}
-	CHECK(pmm->last == prev, "list tail pointer is stale");
+	CHECK(pmm->records.prev == (prev ? &prev->address_link : &pmm->records),
+	      "list tail pointer is stale");
 	return NULL;
 }
 
@@ -141,16 +144,15 @@ static const char *check_exact_lists(struct pmm *pmm, unsigned z, uint64_t size,
 	const struct pmm_zone_index *zone = &pmm->zone[z];
 	for (unsigned residue = 0; residue < PMM_EXACT_RESIDUES; residue++) {
 		const struct list_node *list = &zone->exact_list[size][residue];
-		CHECK(!!(zone->exact_residues[size] & (1u << residue)) == !list_is_empty(list),
+		const struct pmm_region *r = pmm_residue_first(list), *prev = NULL;
+		CHECK(!!(zone->exact_residues[size] & (1u << residue)) == !!r,
 		      "zone %s: residue bit %u of size %llu disagrees with its list",
 		      pmm_zone_name(z), residue, (unsigned long long)size);
-		const struct list_node *prev = list;
-		for (const struct list_node *at = list->next; at != list; prev = at, at = at->next) {
-			const struct pmm_region *r =
-				container_of((struct list_node *)at, struct pmm_region, link.free.residue);
+		for (; r; prev = r, r = pmm_residue_next(list, r)) {
 			CHECK(region_is_free(r) && zone_of_page(r->first_page) == z &&
 				      r->pages == size && r->first_page % PMM_EXACT_RESIDUES == residue &&
-				      at->prev == prev,
+				      r->link.free.residue_link.prev ==
+					      (prev ? &prev->link.free.residue_link : list),
 			      "zone %s: record at page %#llx misfiled in the list of size %llu",
 			      pmm_zone_name(z), (unsigned long long)r->first_page,
 			      (unsigned long long)size);
@@ -158,8 +160,6 @@ static const char *check_exact_lists(struct pmm *pmm, unsigned z, uint64_t size,
 			*treed += pmm_fit_shape_of(r->first_page, r->pages).peak_order >=
 				  PMM_EXACT_TREE_ORDER;
 		}
-		CHECK(list->prev == prev, "zone %s: residue list %u of size %llu has a broken back link",
-		      pmm_zone_name(z), residue, (unsigned long long)size);
 	}
 	return NULL;
 }

@@ -80,7 +80,7 @@ static inline struct pmm_region *pmm_exact_list_head(const struct pmm_zone_index
 						     uint64_t size, unsigned residue)
 {
 	return container_of(zone->exact_list[size][residue].next, struct pmm_region,
-			    link.free.residue);
+			    link.free.residue_link);
 }
 
 /*

@@ -27,7 +27,7 @@
 #include "kernel/lib/string.h"
 #include "kernel/trace/tracepoints.h"
 
-#define REPLAY_LIVE 48          /* contexts live at once (VMM_MAX_LIVE_CONTEXTS leaves room) */
+#define REPLAY_LIVE 48          /* contexts live at once */
 #define REPLAY_PIECES 512
 #define REPLAY_RESERVATIONS 256
 #define NO_SLOT 0xFFFFu
@@ -326,7 +326,21 @@ static uint8_t prot_at(const struct replay_process *p, uint64_t addr)
 	return WORKLOAD_PROT_READ | WORKLOAD_PROT_WRITE;
 }
 
-/* The child gets the parent's reservations, mapped pieces (fresh pages) and break. */
+/* Forgets reservation `res` and its pieces (the context never got it). */
+static void forget_reservation(struct replay_process *p, unsigned res)
+{
+	for (unsigned i = 0; i < p->piece_count;)
+		if (p->pieces[i].res == res)
+			p->pieces[i] = p->pieces[--p->piece_count];
+		else
+			i++;
+	p->res[res].pieces = 0;
+}
+
+/*
+ * The child gets the parent's reservations, mapped pieces (fresh pages) and break. What the
+ * child cannot get (out of memory) it goes without, so its tables always say what it holds.
+ */
 static enum vm_status copy_address_space(struct replay_process *child, const struct replay_process *parent)
 {
 	enum vm_status result = VM_OK;
@@ -337,8 +351,11 @@ static enum vm_status copy_address_space(struct replay_process *child, const str
 		if (!child->res[i].pieces)
 			continue;
 		enum vm_status st = vmm_reserve_at(&child->ctx, child->res[i].base, child->res[i].pages);
-		if (st != VM_OK && result == VM_OK)
-			result = st;
+		if (st != VM_OK) {
+			forget_reservation(child, i);
+			if (result == VM_OK)
+				result = st;
+		}
 	}
 	for (unsigned i = 0; i < child->piece_count; i++) {
 		struct piece *pc = &child->pieces[i];
@@ -348,6 +365,7 @@ static enum vm_status copy_address_space(struct replay_process *child, const str
 						      pt_prot(pc->prot));
 		if (st != VM_OK) {
 			pc->mapped = false;
+			pc->prot = 0;
 			if (result == VM_OK)
 				result = st;
 		}

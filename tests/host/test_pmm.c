@@ -1072,10 +1072,12 @@ TEST(pmm_check_detects_corruption)
 	const char *problem = pmm_check(pmm);
 	EXPECT_TRUE(problem && strstr(problem, "free pages"));
 	pmm->zone[PMM_ZONE_DMA].free_pages--;
-	pmm->first->next->prev = NULL;
+	struct pmm_region *second = pmm_next_record(pmm, pmm_first_record(pmm));
+	struct list_node *saved = second->address_link.prev;
+	second->address_link.prev = NULL;
 	problem = pmm_check(pmm);
 	EXPECT_TRUE(problem && strstr(problem, "prev link"));
-	pmm->first->next->prev = pmm->first;
+	second->address_link.prev = saved;
 	EXPECT_EQ(pmm_free(pmm, pa, 4), PMM_OK);
 	EXPECT_CONSISTENT(pmm);
 	fixture_destroy(f);

@@ -61,6 +61,7 @@ def test_sound_trace_passes_and_reports_counts(tmp_path, small_trace):
     ("cut inside a payload", lambda d, offs: d[:offs[3] + 20], "truncated pmm_alloc record"),
     ("length too small", lambda d, offs: patch(d, offs[2] + 2, "<H", 4), "bad record length"),
     ("length too big", lambda d, offs: patch(d, offs[2] + 2, "<H", 60000), "bad record length"),
+    ("array length zero", lambda d, offs: patch(d, offs[21] + 2, "<H", 0), "bad record length 0"),
     ("length off by one", lambda d, offs: patch(d, offs[2] + 2, "<H", 32),
      "payload is 16 bytes, expected 15"),
     ("record missing", lambda d, offs: d[:offs[4]] + d[offs[5]:], "sequence gap"),
@@ -191,13 +192,15 @@ BAD_INPUTS = {
 
 
 def command_lines(out_dir, trace):
-    """argv for every subcommand of the analyzer, reading `trace` wherever it takes a trace and
-    writing under out_dir wherever it writes; with the outputs it would write."""
+    """argv for every subcommand of the analyzer that reads pagescope traces (not, say, the strace
+    log converter), reading `trace` wherever it takes one and writing under out_dir wherever it
+    writes; with the outputs it would write."""
     from analyzer.__main__ import build_parser
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     for name, parser in sub.choices.items():
-        if any(a.metavar == "LOG" for a in parser._actions if not a.option_strings):
-            continue  # reads an strace log, not a trace (test_workload_convert.py refuses bad ones)
+        inputs = [a for a in parser._actions if not a.option_strings]
+        if any(a.metavar and "TRACE" not in a.metavar.upper() for a in inputs):
+            continue
         argv, outputs = [name], []
         for action in parser._actions:
             if "-o" in action.option_strings or "--output" in action.option_strings:

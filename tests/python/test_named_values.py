@@ -55,9 +55,10 @@ def c_values(tmp_path_factory):
 def test_c_enums_and_names_equal_the_analyzer_tables(c_values):
     from_c = {}
     for group, number, c_name, text, named, limit in c_values:
-        assert text == named, f"{group}: {number} is {text!r} but the C name function says {named!r}"
+        assert text == named, f"{group}: {number} is {text!r}, the C name function says {named!r}"
         from_c.setdefault(group, {})[int(number)] = text
         assert FORMAT.value_names[c_name] == text
+        assert FORMAT.value_numbers[c_name] == int(number)
         assert int(limit) == max(FORMAT.values[group]) + 1
     assert from_c == FORMAT.values
 
@@ -72,7 +73,8 @@ def test_the_trace_names_every_owner_zone_region_flag_and_page_size():
 
 def test_a_duplicate_value_or_stray_macro_in_a_group_is_refused():
     good = (REPO / "trace" / "events.def").read_text()
-    duplicate = good.replace('VALUE(TRACE_CLOCK_FAKE, 1, "fake")', 'VALUE(TRACE_CLOCK_FAKE, 0, "fake")')
+    duplicate = good.replace('VALUE(TRACE_CLOCK_FAKE, 1, "fake")',
+                             'VALUE(TRACE_CLOCK_FAKE, 0, "fake")')
     assert duplicate != good
     with pytest.raises(FormatDefinitionError, match="duplicate"):
         parse_format(duplicate)

@@ -16,6 +16,7 @@ class Stream:
 
     def __init__(self):
         self.events = []
+        self.regions = {}  # context -> region count
 
     def __call__(self, name, **fields):
         event_type = FORMAT.events_by_name[name]
@@ -34,10 +35,14 @@ class Stream:
 
     def vmm_snapshot(self, context, region, *runs, base=BASE):
         item = FORMAT.events_by_name["vmm_snapshot"].item_record
-        return self("vmm_snapshot", context=context, region=region,
-                    items=tuple(item(base + a * PAGE, n) for a, n in runs))
+        self("vmm_snapshot", context=context, region=region,
+             items=tuple(item(base + a * PAGE, n) for a, n in runs))
+        if region == self.regions.get(context, 0) - 1:  # as the kernel: its bookkeeping follows
+            self("vmm_bookkeeping", context=context, bytes=4096)
+        return self
 
     def context(self, context, *region_pages, base=BASE):
+        self.regions[context] = len(region_pages)
         self("context_create", context=context)
         for r, pages in enumerate(region_pages):
             self("vmm_region", context=context, region=r, base=base + r * (1 << 30), pages=pages,
