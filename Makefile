@@ -269,7 +269,7 @@ report:
 	done
 	@echo "report: [5/5] writing $(REPORT_DIR)/ (plots, Perfetto traces, comparison)"
 	@$(PYTHON) -m analyzer report $(BUILD)/report/pagetable.pstrace $(BUILD)/report/list.pstrace \
-		-o $(REPORT_DIR) >/dev/null
+		-o $(REPORT_DIR) --results-readme results/README.md >/dev/null
 	@$(PYTHON) -m analyzer compare $(BUILD)/report/pagetable.pstrace $(BUILD)/report/list.pstrace \
 		>$(REPORT_DIR)/compare.txt
 	@for plot in $(HEADLINE_PLOTS); do cp $(REPORT_DIR)/$$plot.png results/$$plot.png; done

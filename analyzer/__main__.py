@@ -13,6 +13,7 @@ Exit status: 0 fine, 2 bad usage, 3 the trace is malformed or inconsistent, 4 ca
 """
 
 import argparse
+import os
 import sys
 
 from .reader import TraceError, TraceReader
@@ -253,20 +254,29 @@ class Report:
     def add_arguments(parser):
         parser.add_argument("traces", nargs="+", metavar="TRACE")
         parser.add_argument("-o", "--output", required=True, help="directory to write")
+        parser.add_argument("--results-readme", metavar="README",
+                            help="also write the verdict table into this Markdown file "
+                                 "(make report: results/README.md)")
 
     @staticmethod
     def run(args, out):
         from pathlib import Path
         from .output import atomic_directory
         from .perfetto import to_perfetto
-        from .report import write_report
+        from .report import splice_verdict, verdict_markdown, write_report
         runs = [load_checked(t, with_series=True) for t in args.traces]
         with atomic_directory(args.output) as tmp:
             for (trace, series), path in zip(runs, args.traces):
                 (tmp / (Path(path).stem + ".pftrace")).write_bytes(to_perfetto(trace, series))
-            write_report(runs, tmp, "python3 -m analyzer report " + " ".join(args.traces) +
-                         f" -o {args.output}", extra_files=args.traces)
+            _, measured = write_report(runs, tmp, "python3 -m analyzer report " +
+                                       " ".join(args.traces) + f" -o {args.output}",
+                                       extra_files=args.traces)
         out.write(f"wrote {Path(args.output) / 'index.html'}\n")
+        if args.results_readme:
+            readme = Path(args.results_readme)
+            link = os.path.relpath(Path(args.output) / "index.html", readme.parent)
+            splice_verdict(readme, verdict_markdown(measured, link, args.output))
+            out.write(f"wrote the verdict into {readme}\n")
 # --- decode, perfetto, frag, compare, report (end) -----------------------------------------------
 
 

@@ -321,3 +321,47 @@ HEADLINE = ("unusable_index", "bookkeeping_bytes", "work", "memory_strip")
 
 def draw_all(runs, out_dir):
     return [plot(runs, out_dir) for plot in ALL]
+
+
+# --- the verdict's own figures (from verdict.Figures, not from the traces) ----------------------
+
+
+
+def draw_verdict_figures(figures, out_dir):
+    """The plots the verdict links for its benchmark-based rows: instructions per reserve per
+    case, and per brk call, both backends side by side. Each is drawn only when measured."""
+    from .verdict import LIST, PAGETABLE
+    backends = (PAGETABLE, LIST)
+    drawn = []
+    cases = sorted({case for (_, case) in figures.reserve_instructions})
+    if cases:
+        fig, ax = plt.subplots(figsize=(9, 0.35 * len(cases) + 1.6))
+        y = np.arange(len(cases))
+        for i, backend in enumerate(backends):
+            values = [figures.reserve_instructions.get((backend, c), np.nan) for c in cases]
+            colour, _ = BACKEND_STYLES[i]
+            ax.barh(y + (i - 0.5) * 0.4, values, height=0.4, color=colour, label=backend)
+        ax.set_yticks(y, cases, fontsize=7)
+        ax.set_xscale("log")
+        ax.set_xlabel("instructions per reserve+release (host, callgrind)")
+        ax.set_title("Contiguous reservations: cost per case, page tables vs list")
+        ax.legend()
+        _save(fig, out_dir, "reserve_cost")
+        drawn.append(Figure("reserve_cost", "Contiguous reservations per case",
+                            "Longer bars cost more; compare the two bars of each case."))
+    if figures.brk_instructions:
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        kinds = ("grow", "shrink")
+        x = np.arange(len(kinds))
+        for i, backend in enumerate(backends):
+            values = [figures.brk_instructions.get(backend, {}).get(k, np.nan) for k in kinds]
+            colour, _ = BACKEND_STYLES[i]
+            ax.bar(x + (i - 0.5) * 0.4, values, width=0.4, color=colour, label=backend)
+        ax.set_xticks(x, [f"brk {k}" for k in kinds])
+        ax.set_ylabel("guest instructions per brk call")
+        ax.set_title("brk(): cost per call, page tables vs list (QEMU icount)")
+        ax.legend()
+        _save(fig, out_dir, "brk_instructions")
+        drawn.append(Figure("brk_instructions", "brk() cost per call",
+                            "Lower is cheaper; each brk call moves the break by 8 pages."))
+    return drawn

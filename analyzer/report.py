@@ -105,6 +105,42 @@ def verdict_section(figures, out_dir):
             "<th>figure</th><th>rule</th><th></th></tr>" + "".join(rows) + "</table>")
 
 
+VERDICT_BEGIN, VERDICT_END = "<!-- verdict:begin -->", "<!-- verdict:end -->"
+
+
+def verdict_markdown(figures, report_link, report_dir):
+    """The verdict as a Markdown section (for results/README.md): the summary paragraph and one
+    table row per claim, each with its figure, rule and a link to the plot behind it."""
+    results = verdict.verdicts(figures)
+    cell = lambda text: str(text).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    lines = [VERDICT_BEGIN, "## The seed's question: page tables or an extra list?", "",
+             "Computed by `make report` from its own run (rules in `analyzer/verdict.py`; the "
+             f"full report with every plot: [{report_link}]({report_link})).", "",
+             verdict.summary_paragraph(results), "",
+             "| topic | backend | claim | verdict | figure | rule | plot |",
+             "|---|---|---|---|---|---|---|"]
+    for v in results:
+        outcome = v.outcome + (f" on {v.depends_on}" if v.depends_on else "")
+        plot = (f"[plot]({report_link.rsplit('/', 1)[0]}/{v.plot})"
+                if v.plot and (Path(report_dir) / v.plot).exists() else "")
+        lines.append("| " + " | ".join(cell(x) for x in (v.topic, v.backend, v.claim, outcome,
+                                                           v.figure, v.rule, plot)) + " |")
+    return "\n".join(lines + [VERDICT_END]) + "\n"
+
+
+def splice_verdict(readme, section):
+    """Replaces the verdict section of `readme` (between its markers), or puts it right after
+    the first heading when there is none yet."""
+    text = readme.read_text() if readme.exists() else "# results\n"
+    if VERDICT_BEGIN in text and VERDICT_END in text:
+        head, rest = text.split(VERDICT_BEGIN, 1)
+        text = head + section.rstrip("\n") + rest.split(VERDICT_END, 1)[1]
+    else:
+        first, _, rest = text.partition("\n")
+        text = first + "\n\n" + section + rest
+    readme.write_text(text)
+
+
 def _what_ran(runs, command_line):
     rows = []
     for trace, _ in runs:
@@ -153,12 +189,14 @@ def write_report(runs, out_dir, command_line, extra_files=()):
     out_dir = Path(out_dir)
     figures_drawn = plots.draw_all(runs, out_dir)
     figures = headline_figures(runs)
+    verdict_measured = verdict_figures.gather(measured_figures(runs))
+    figures_drawn += plots.draw_verdict_figures(verdict_measured, out_dir)
     for f in extra_files:
         shutil.copyfile(f, out_dir / Path(f).name)
     links = sorted(p.name for p in out_dir.iterdir() if p.suffix in (".pstrace", ".pftrace"))
     body = [f"<h1>pagescope report</h1>",
             "<h2 id='verdict'>Verdict</h2>",
-            verdict_section(verdict_figures.gather(measured_figures(runs)), out_dir),
+            verdict_section(verdict_measured, out_dir),
             "<h2>What ran</h2>", _what_ran(runs, command_line),
             "<h2>Headline figures</h2>", _headline_table(figures)]
     if links:
@@ -178,4 +216,4 @@ def write_report(runs, out_dir, command_line, extra_files=()):
     page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>pagescope report</title>"
             f"<style>{STYLE}</style></head><body>" + "\n".join(body) + "</body></html>\n")
     (out_dir / "index.html").write_text(page, encoding="utf-8")
-    return figures
+    return figures, verdict_measured

@@ -153,29 +153,39 @@ def bench_vmm(quick):
 
 
 ANALYZER_FIELDS = ["command", "trace", "trace_bytes", "events", "wall_s_median", "wall_s_min",
-                   "wall_s_max", "repeats", "events_per_s", "method"]
+                   "wall_s_max", "repeats", "events_per_s", "method", "exit_status", "verdict"]
 
 
 def bench_analyzer(quick, trace):
-    """events/s of `analyzer info` and `analyzer check` on the trace of the guest benchmark
+    """events/s of `analyzer info`, `check` and `perfetto` on the trace of the guest benchmark
     (vmm=pagetable, trace=on): every allocation of its set-up and loops, hundreds of thousands
     of events."""
     info = run([sys.executable, "-m", "analyzer", "info", trace])
     events = int(re.search(r"^records\s+(\d+)", info, re.M).group(1))
     rows = []
-    for command in ("info", "check"):
+    pftrace = os.path.join(os.path.dirname(trace), "throughput.pftrace")
+    for command, extra in (("info", []), ("check", []), ("perfetto", ["-o", pftrace])):
         samples = []
         for _ in range(1 if quick else 3):
             t0 = time.perf_counter()
-            run([sys.executable, "-m", "analyzer", command, trace])
+            done = subprocess.run([sys.executable, "-m", "analyzer", command] + extra + [trace],
+                                  cwd=ROOT, capture_output=True, text=True)
             samples.append(time.perf_counter() - t0)
+            # A verdict against the trace (status 3) still read and replayed all of it: keep the
+            # time, and the verdict beside it. Anything else is a failure of the benchmark.
+            if done.returncode not in (0, 3):
+                raise BenchError(f"analyzer {command} failed ({done.returncode}): {done.stderr[-1000:]}")
+        verdict = "ok" if done.returncode == 0 else \
+            done.stderr.strip().splitlines()[-1].replace(trace, "<trace>")
         rows.append(dict(
-            command=f"python3 -m analyzer {command}", trace=os.path.relpath(trace, ROOT),
+            command=" ".join(["python3 -m analyzer", command] + extra[:1]),
+            trace="guest benchmark, vmm=pagetable trace=on",
             trace_bytes=os.path.getsize(trace), events=events,
             wall_s_median="%.3f" % statistics.median(samples), wall_s_min="%.3f" % min(samples),
             wall_s_max="%.3f" % max(samples), repeats=len(samples),
             events_per_s="%.0f" % (events / statistics.median(samples)),
-            method="wall clock of the whole command (interpreter start included)"))
+            method="wall clock of the whole command (interpreter start included)",
+            exit_status=done.returncode, verdict=verdict))
     return rows
 
 
@@ -446,24 +456,26 @@ def published(rows):
 # Why a target is missed, from callgrind's per-function counts of the same loops
 # (callgrind_annotate on a dump of bench_contiguous --mode count); see benchmarks/README.md.
 MISS_BOUNDS = {
-    "TLSF's instructions": "the pmm does TLSF's index work (its class insert+remove cost about "
-    "what TLSF's do, ~230 vs ~190 per pair) plus what TLSF does not: a record per extent "
-    "(carve/release ~170), a hash of used records so every bad free is refused, zone order and "
-    "per-zone counters (~80), the record pool check (~20)",
-    "than buddy": "this buddy is arrays indexed by page number: 165-414 per pair amid holes, "
-    "so 4x fewer would be 41-104, less than one size-class update; Linux's buddy costs more "
-    "(struct page, zone lock, per-CPU lists, watermarks), which this peer does not model",
+    "TLSF's instructions": "the pmm does TLSF's class-index work plus what TLSF does not: a "
+    "record per extent and a hash of used records (every bad free is refused), zones and their "
+    "counters, and a fit tree per size class (an aligned or exact fit is never missed). Per pair "
+    "amid mixed holes (37 pages): index upkeep ~380 (TLSF's insert+remove ~190), records and "
+    "hash ~185, zone order and fit search ~170; in churn at 512-1000 pages the fit-tree upkeep "
+    "(pmm_fit_tree.c) is about half of the pair",
+    "than buddy": "this buddy is arrays indexed by page number (170-420 per pair amid holes and "
+    "churn), so 4x fewer would be 40-105, less than one size-class update; Linux's buddy costs "
+    "more (struct page, zone lock, per-CPU lists, watermarks), which this peer does not model",
     "first fit": "for requests the 1..32-page holes can hold (3, 8 pages) first fit stops within "
-    "a few records (~200 instructions); the pmm's O(1) index costs ~490 whatever the layout",
-    "VMM list": "callgrind at 1M mapped: retrace_max ~980 per step (maxima retraced up the tree "
-    "on reserve and on release), the page-table unmap inside vmm_release ~600, descents and "
-    "record lookups ~460",
-    "VMM pagetable": "callgrind at 1M mapped: every reserved or released page is an entry write "
-    "(pt_slot_write with its count-stripe upkeep: ~110 per entry, 32 entries a step: ~3,600), and amid mixed "
-    "holes the leaf summary is recounted (summarize, ~6,000 a step): it cannot be derived from "
-    "the old one",
-    "per pmm pair with tracing on": "the guest pair is the host pair (~500-900) plus two events; "
-    "the pmm itself is above 400 before tracing",
+    "a few records (~200-260 instructions); the pmm's bounded search and index upkeep cost more "
+    "than that whatever the layout",
+    "VMM list": "callgrind at 100,000 mapped pages amid mixed holes, per step: keeping each "
+    "node's largest free run current and rebalancing (augment_max_free, rebalance_up, "
+    "retrace_through) ~2,200, the page-table unmap inside vmm_release ~650, the search ~200",
+    "VMM pagetable": "callgrind at 100,000 mapped pages amid mixed holes, per step: the search "
+    "reads leaf entries (search_table ~8,600) and measures leaf runs (measure_leaves ~6,200), "
+    "entry writes with their count-stripe upkeep ~3,750 (32 entries), table summaries ~2,400",
+    "per pmm pair with tracing on": "the guest pair is the pmm's own pair plus two trace events "
+    "(~60 instructions): the pmm is above 400 before tracing (see the host targets above)",
     "per trace event": "",
 }
 
@@ -604,12 +616,13 @@ def write_readme(path, out_dir, command, revision, contiguous, vmm, analyzer, gu
     if guest:
         lines += guest_section(guest)
     lines += ["", "### analyzer throughput", "",
-              "Decode + replay on a real capture: the trace of the guest benchmark above "
+              "Decode + replay (`info`, `check`) and Perfetto output on a real capture: the trace "
+              "of the guest benchmark above "
               "(vmm=pagetable, trace=on). Wall clock of the whole command, interpreter start "
               "included; median of repeats in `analyzer.csv`.", "",
-              "| command | events | events/s |", "|---|---:|---:|"]
+              "| command | events | events/s | verdict on the trace |", "|---|---:|---:|---|"]
     for r in analyzer:
-        lines.append(f"| `{r['command']}` | {int(r['events']):,} | {fmt(r['events_per_s'])} |")
+        lines.append(f"| `{r['command']}` | {int(r['events']):,} | {fmt(r['events_per_s'])} | {r['verdict']} |")
     lines += ["", "### targets", "", "| target | measured | verdict | what bounds a miss |",
               "|---|---|---|---|"]
     for target, measured, verdict in targets(contiguous, vmm, guest):
@@ -633,8 +646,8 @@ def main():
     parser.add_argument("--out", default=os.path.join(ROOT, "results", "bench"))
     parser.add_argument("--readme", default=os.path.join(ROOT, "results", "README.md"))
     parser.add_argument("--command", default="make bench")
-    parser.add_argument("--trace", default=os.path.join(ROOT, "build", "bench-trace", "guest-bench.pstrace"),
-                        help="where the guest benchmark's trace is kept for the analyzer throughput")
+    parser.add_argument("--trace", help="keep the guest benchmark's trace (the analyzer "
+                        "throughput's input) here; default: a scratch file removed at the end")
     parser.add_argument("--guest-only", action="store_true",
                         help="only the guest benchmarks: guest-*.csv, no plots or README")
     parser.add_argument("--guest-mem", help="guest memory (default 4G, 256M with --quick)")
@@ -644,6 +657,8 @@ def main():
         return 1
     os.makedirs(args.out, exist_ok=True)
     started, revision = time.time(), commit()  # before this run writes anything
+    scratch = tempfile.TemporaryDirectory(prefix="pagescope-bench-")
+    args.trace = args.trace or os.path.join(scratch.name, "guest-bench.pstrace")
     steps = [("guest (scenario=bench, both backends, trace=off/on)", "guest")]
     if not args.guest_only:
         steps = [("contiguous allocation (pmm, buddy, TLSF, first fit)", "contiguous"),
@@ -686,6 +701,8 @@ def main():
     except BenchError as e:
         print(f"run_bench: {e}", file=sys.stderr)
         return 1
+    finally:
+        scratch.cleanup()
     print(f"make bench: {time.time() - started:.0f} s, results in {args.out}"
           + ("" if args.guest_only else f", summary in {args.readme}"))
     return 0

@@ -20,6 +20,7 @@
 #   125  QEMU stopped without a kernel exit (a triple fault resets the machine and -no-reboot
 #        turns that into a plain QEMU exit)
 #   126  the run could not be set up: bad usage, the ISO could not be built, QEMU failed to start
+#        or was stopped by a signal from outside the run
 #
 # A hang is judged by the kernel's own progress, not by wall time since the start: the kernel
 # prints as it goes, so once it has printed its banner, silence on both its outputs for --timeout
@@ -147,7 +148,8 @@ GDB
 	exit 0
 fi
 
-"${qemu[@]}" "$@" </dev/null &
+# QEMU's own messages are kept to tell a machine that stopped from a QEMU killed from outside.
+"${qemu[@]}" "$@" </dev/null 2>"$work/qemu.stderr" &
 qpid=$!
 if [ -z "$serial_log" ]; then
 	tail -n +1 -f --pid="$qpid" "$log" &
@@ -198,6 +200,7 @@ if [ -n "$tailpid" ]; then
 	wait "$tailpid" 2>/dev/null
 	tailpid=""
 fi
+cat "$work/qemu.stderr" >&2
 [ -n "$hang" ] && finish 124 "$hang"
 
 if [ $((rc & 1)) -eq 1 ] && [ $(((rc >> 1) & 0x70)) -eq 16 ]; then
@@ -210,6 +213,11 @@ if [ $((rc & 1)) -eq 1 ] && [ $(((rc >> 1) & 0x70)) -eq 32 ]; then
 	finish 123 "see GRUB's error in the log"
 fi
 if [ $rc -eq 0 ]; then
+	# QEMU exits 0 on SIGTERM/SIGINT too: that was someone else stopping the run, not a reset.
+	if grep -q 'terminating on signal' "$work/qemu.stderr"; then
+		finish 126 "$(grep -m1 'terminating on signal' "$work/qemu.stderr")" \
+			"QEMU was stopped from outside the run"
+	fi
 	finish 125
 fi
 setup_failure "QEMU failed with status $rc"

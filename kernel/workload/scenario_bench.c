@@ -13,9 +13,9 @@
  *        amid mixed holes (PMM_HOLES holes between 1-page separators, half of them one page short
  *        of the request, the rest 1..32 pages; at most 1/8 of memory in the short ones).
  *   vmm  in a fresh user context with 1 000 ... 1 000 000 pages mapped (16-page reservations,
- *        all mapped to one borrowed run of data pages; counts above a quarter of memory's page
- *        tables' reach are skipped on small guests): reserve+release of 16 pages, the same with the
- *        16 pages mapped and unmapped in between, and 512 pages reserved at 2 MiB alignment.
+ *        all mapped to one run of 16 data pages; a count whose page tables would take 1/64 of
+ *        memory or more is skipped): reserve+release of 16 pages, the same with the 16 pages
+ *        mapped and unmapped in between, and 512 pages reserved at 2 MiB alignment.
  * Sizes scale down with memory (a request larger than half of memory is skipped), so a small guest
  * (the determinism test boots 128 MiB) runs the same code on a reduced set.
  */
@@ -32,6 +32,7 @@
 #define VMM_REQUEST 16
 #define VMM_ALIGNED 512
 #define VMM_DATA_PAGES 16
+#define BRK_STEP_PAGES 8 /* 32 KiB per brk call */
 
 static const uint64_t bench_sizes[] = { 1, 3, 8, 37, 512, 1000, 262144 };
 static const uint64_t bench_mapped[] = { 1000, 10000, 100000, 1000000 };
@@ -60,6 +61,7 @@ struct bench_loop {
 	struct vmm_context *ctx;
 	paddr_t data;
 	bool map;
+	uint64_t brk; /* the current break, for the brk steps */
 };
 
 struct bench_figures {
@@ -199,6 +201,21 @@ static void vmm_step(struct bench_loop *loop)
 		scenario_error(loop->run, "vmm_release(%#lx): %s", addr, vm_status_name(st));
 }
 
+/*
+ * brk steps: the heap grows by loop->pages pages per call through every step of a row, then the
+ * next row shrinks it back by as much per call (both rows run the same number of steps), so
+ * each call moves the break across fresh or just-used pages as a malloc arena's top does.
+ */
+static void brk_step(struct bench_loop *loop, int64_t pages)
+{
+	uint64_t target = loop->brk + (uint64_t)(pages * (int64_t)PAGE_SIZE);
+	if (vmm_brk(loop->ctx, target, &loop->brk) != VM_OK)
+		loop->failed++;
+}
+
+static void brk_grow_step(struct bench_loop *loop) { brk_step(loop, (int64_t)loop->pages); }
+static void brk_shrink_step(struct bench_loop *loop) { brk_step(loop, -(int64_t)loop->pages); }
+
 static void vmm_row(struct bench_loop *loop, const char *operation, uint64_t mapped)
 {
 	loop->failed = 0;
@@ -234,6 +251,12 @@ static void bench_vmm_at(struct scenario_run *run, uint64_t mapped, paddr_t data
 	loop.map = false;
 	loop.pages = loop.align = VMM_ALIGNED;
 	vmm_row(&loop, "aligned-reserve-release", mapped);
+	loop.pages = BRK_STEP_PAGES;
+	vmm_brk(&user, 0, &loop.brk);
+	loop.step = brk_grow_step;
+	vmm_row(&loop, "brk-grow", mapped);
+	loop.step = brk_shrink_step;
+	vmm_row(&loop, "brk-shrink", mapped);
 	vmm_context_destroy(&user);
 }
 

@@ -23,7 +23,7 @@ VMM_COLUMNS = [
     "instructions_method", "wall_ns_median", "wall_ns_min", "wall_ns_max", "wall_repeats",
     "work_per_step_entries", "bookkeeping_bytes", "first_addr"]
 ANALYZER_COLUMNS = ["command", "trace", "trace_bytes", "events", "wall_s_median", "wall_s_min",
-                    "wall_s_max", "repeats", "events_per_s", "method"]
+                    "wall_s_max", "repeats", "events_per_s", "method", "exit_status", "verdict"]
 
 
 def read(path, columns):
@@ -86,8 +86,12 @@ def test_vmm_csv_has_both_backends_at_each_count(quick_run):
 def test_analyzer_csv_and_plots_and_readme(quick_run):
     out, stdout = quick_run
     rows = read(out / "analyzer.csv", ANALYZER_COLUMNS)
-    assert {r["command"] for r in rows} == {"python3 -m analyzer info", "python3 -m analyzer check"}
+    assert {r["command"] for r in rows} == {"python3 -m analyzer info", "python3 -m analyzer check",
+                                            "python3 -m analyzer perfetto -o"}
     assert all(float(r["events_per_s"]) > 0 and int(r["events"]) > 0 for r in rows)
+    # info and perfetto accept the trace; check's verdict is recorded, whatever it is.
+    assert all(r["exit_status"] == "0" and r["verdict"] == "ok" for r in rows
+               if not r["command"].endswith("check"))
     for name in ("contiguous_vs_size", "contiguous_vs_layout", "vmm_backends"):
         assert (out / f"{name}.png").stat().st_size > 1000
         assert (out / f"{name}.svg").read_text().lstrip().startswith("<?xml")

@@ -1,6 +1,7 @@
 """The HTML report opened in a real browser (Debian's headless Chromium): every image loads with
 a non-zero natural size, every section is there, and a screenshot is saved under build/."""
 
+import html
 import json
 import re
 import shutil
@@ -42,6 +43,12 @@ def test_report_opens_in_chromium_with_every_image_loaded(kernel_traces, tmp_pat
                       r"<td>([^<]*)</td>", verdict)
     assert sorted(b for b, _ in rows) == ["list", "pagetable"]
     assert all(outcome != "not measured" for _, outcome in rows), rows
+    # every claim of the seed's table, in its order, and every plot link of the verdict resolves
+    from analyzer.verdict import Figures, verdicts
+    claims = re.findall(r"<tr><td>[^<]*</td><td>\w+</td><td>([^<]*)</td>", verdict)
+    assert claims == [html.escape(v.claim) for v in verdicts(Figures())]
+    links = re.findall(r"href='([^']+)'", verdict)
+    assert links and all((out / link).exists() for link in links), links
     sources = re.findall(r"<img src='([^']+)'", page)
     assert len(sources) >= 7 and all((out / s).exists() for s in sources)
     assert all(re.search(rf"<img src='{re.escape(s)}'[^>]*><figcaption>[^<]+", page)
@@ -56,6 +63,11 @@ def test_report_opens_in_chromium_with_every_image_loaded(kernel_traces, tmp_pat
     assert [src for src, _, _ in images] == sources
     broken = [src for src, width, height in images if width == 0 or height == 0]
     assert broken == []
+
+    # the browser shows the verdict table: a header row and one row per claim
+    dom = chromium("--dump-dom", (out / "index.html").as_uri()).stdout
+    shown = dom.split('id="verdict"', 1)[1].split("<h2", 1)[0]
+    assert shown.count("<tr>") == 1 + len(claims), shown[:2000]
 
     screenshot = REPO / "build" / "report-screenshot.png"
     screenshot.unlink(missing_ok=True)
