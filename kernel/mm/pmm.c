@@ -96,13 +96,16 @@
  *                                  pages (by then all shorter than n + a - 1): lemma 3's last
  *                                  step visits only their root paths. This case alone is
  *                                  linear, in K.
- * Updating the indexes: a tree insert or remove visits at most h + 1 nodes of one class tree (so
- * the common case, a large extent alone in its class, costs O(1)); carving removes 1 and
- * inserts at most 2, a free removes at most 2 and inserts 1: at most 3(h + 1). A free also walks
+ * Updating the indexes (avl_tree.c: each descent or climb visits at most h + 1 nodes, and the
+ * climbs stop where nothing changes): a tree insert descends once from the root and climbs twice,
+ * at most 3(h + 1); a remove starts at the record itself and descends at most once and climbs at
+ * most three times, at most 4(h + 1); a record alone in its class tree costs 1 (so the common
+ * case, a large extent alone in its class, costs O(1)). Carving removes 1 and inserts at most 2:
+ * at most 10(h + 1); a free removes at most 2 and inserts 1: at most 11(h + 1). A free also walks
  * the hash chain of its page twice (find, unlink). At most 3 zones are tried. So:
- *     pmm_alloc  <= sum over zones tried of the search above + 3(h + 1) + R
- *     pmm_free   <= 2 * chain + 3(h + 1)
- * where R, the bookkeeping top-up after an operation, is 1 + 3(h + 1) when a record page is taken
+ *     pmm_alloc  <= sum over zones tried of the search above + 10(h + 1) + R
+ *     pmm_free   <= 2 * chain + 11(h + 1)
+ * where R, the bookkeeping top-up after an operation, is 1 + 10(h + 1) when a record page is taken
  * (once per PAGE_SIZE / sizeof(struct pmm_region) records) and, AMORTISED, the hash growth: when
  * it doubles it rehashes every used record (U visits) — once per doubling of U, so O(1) per
  * allocation on average but O(U) for the one that triggers it. The hash chain is short ON
@@ -269,7 +272,7 @@ static void index_reshape(struct pmm *pmm, struct pmm_region *region, uint64_t f
 {
 	struct pmm_zone_index *zone = &pmm->zone[zone_of_page(region->first_page)];
 	struct size_class was = size_class_of(region->pages), will = size_class_of(pages);
-	const struct pmm_fit_node *node = &region->link.free.fit;
+	const struct avl_node *node = &region->link.free.fit;
 	if (is_exact_size(region->pages) || is_exact_size(pages) || was.row != will.row ||
 	    was.sub != will.sub || zone->class_root[was.row][was.sub] != region || node->left ||
 	    node->right) {
@@ -284,7 +287,7 @@ static void index_reshape(struct pmm *pmm, struct pmm_region *region, uint64_t f
 	zone->free_extents_by_order[ilog2_u64(pages)]++;
 	region->first_page = first;
 	region->pages = pages;
-	region->link.free.fit = pmm_fit_summary(region);
+	pmm_fit_refresh_lone_root(region);
 }
 
 /* The first non-empty class at or above `from`, or NULL. Two find-first-set operations. */
@@ -819,7 +822,7 @@ static uint64_t largest_free_extent(const struct pmm_zone_index *zone)
 	unsigned sub = 31u - (unsigned)__builtin_clz(zone->class_bitmap[row]);
 	struct size_class c = { row, sub };
 	uint64_t size = size_class_lower_bound(c);
-	return is_exact_size(size) ? size : zone->class_root[row][sub]->link.free.fit.max_pages;
+	return is_exact_size(size) ? size : pmm_fit_maxima(zone->class_root[row][sub]).max_pages;
 }
 
 void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *stats)

@@ -24,6 +24,7 @@
 #include "mm_env.h"
 #include "owner.h"
 #include "page_source.h"
+#include "avl_tree.h"
 #include "kernel/lib/list.h"
 
 /* ---- status codes ------------------------------------------------------------------------- */
@@ -134,19 +135,6 @@ enum pmm_status pmm_memory_map_for_each_usable(const struct pmm_memory_map_entry
 enum pmm_region_state { PMM_REGION_FREE, PMM_REGION_USED };
 
 /*
- * A free record's node in the fit tree of its size class (pmm_fit_tree.c): an AVL tree ordered by
- * the extent's right arm, each node carrying maxima over its subtree so that a search never
- * enters a subtree that cannot fit.
- */
-struct pmm_fit_node {
-	struct pmm_region *left, *right;
-	uint64_t max_pages;       /* the longest extent in the subtree */
-	uint8_t height;           /* of the subtree: a leaf is 1 */
-	uint8_t max_peak_order;   /* the highest peak order in the subtree */
-	uint8_t max_block_order;  /* the largest naturally aligned block in the subtree */
-};
-
-/*
  * One region record: a run of pages that is entirely free or entirely used by one owner. Opaque
  * to callers apart from its size (they provide the initial array); read records through
  * pmm_for_each_region.
@@ -158,7 +146,10 @@ struct pmm_region {
 	union {
 		struct {
 			struct list_node residue_link;  /* exact classes: in its residue list */
-			struct pmm_fit_node fit;         /* its class's fit tree */
+			/* its class's fit tree (pmm_fit_tree.c): an AVL tree ordered by the extent's
+			 * right arm; the node's payload holds maxima over its subtree, so that a
+			 * search never enters a subtree that cannot fit */
+			struct avl_node fit;
 		} free;
 		struct pmm_region *hash_next; /* used: its bucket chain */
 		struct pmm_region *spare_next;/* unused record: the spare pool */

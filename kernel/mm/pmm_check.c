@@ -101,7 +101,7 @@ static const char *check_class_subtree(struct pmm *pmm, unsigned z, struct size_
 	CHECK(depth < 2 * PMM_PEAK_ORDER_UNBOUNDED, "zone %s: a fit tree deeper than any AVL tree",
 	      pmm_zone_name(z));
 	unsigned long long page = node->first_page;
-	const struct pmm_fit_node *fit = &node->link.free.fit;
+	const struct avl_node *fit = &node->link.free.fit;
 	struct size_class c = size_class_of(node->pages);
 	CHECK(region_is_free(node) && zone_of_page(node->first_page) == z && c.row == class_.row &&
 		      c.sub == class_.sub,
@@ -115,20 +115,25 @@ static const char *check_class_subtree(struct pmm *pmm, unsigned z, struct size_
 					pmm_fit_shape_of(high->first_page, high->pages).right_arm,
 					high->first_page),
 	      "zone %s: fit tree out of order at page %#llx", pmm_zone_name(z), page);
-	struct pmm_fit_node expected = pmm_fit_summary(node);
-	CHECK(expected.max_pages == fit->max_pages && expected.height == fit->height &&
-		      expected.max_peak_order == fit->max_peak_order &&
-		      expected.max_block_order == fit->max_block_order,
+	struct pmm_fit_maxima expected = pmm_fit_summary(node), kept = pmm_fit_maxima(node);
+	const struct avl_node *left = fit->left, *right = fit->right;
+	CHECK((!left || left->parent == fit) && (!right || right->parent == fit),
+	      "zone %s: fit tree node at page %#llx is not its children's parent", pmm_zone_name(z),
+	      page);
+	CHECK(expected.max_pages == kept.max_pages &&
+		      fit->height == 1 + MAX(avl_height(left), avl_height(right)) &&
+		      expected.max_peak_order == kept.max_peak_order &&
+		      expected.max_block_order == kept.max_block_order,
 	      "zone %s: fit tree node at page %#llx has stale maxima or height", pmm_zone_name(z),
 	      page);
-	int balance = (int)pmm_fit_height(fit->left) - (int)pmm_fit_height(fit->right);
+	int balance = (int)avl_height(left) - (int)avl_height(right);
 	CHECK(balance >= -1 && balance <= 1, "zone %s: fit tree unbalanced at page %#llx",
 	      pmm_zone_name(z), page);
 	(*nodes)++;
 	const char *problem =
-		check_class_subtree(pmm, z, class_, fit->left, low, node, depth + 1, nodes);
+		check_class_subtree(pmm, z, class_, pmm_fit_region(left), low, node, depth + 1, nodes);
 	return problem ? problem
-		       : check_class_subtree(pmm, z, class_, fit->right, node, high, depth + 1,
+		       : check_class_subtree(pmm, z, class_, pmm_fit_region(right), node, high, depth + 1,
 					     nodes);
 }
 
@@ -181,6 +186,9 @@ static const char *check_zone_index(struct pmm *pmm, unsigned z)
 			if (exact && (problem = check_exact_lists(pmm, z, size, &listed,
 								   &expected_tree)))
 				return problem;
+			CHECK(!root || !root->link.free.fit.parent,
+			      "zone %s: fit tree root of class (%u,%u) has a parent", pmm_zone_name(z),
+			      row, sub);
 			if ((problem = check_class_subtree(pmm, z, c, root, NULL, NULL, 0, &in_tree)))
 				return problem;
 			if (!exact)

@@ -11,181 +11,125 @@
  *
  *     c_k = ρ + ALIGN_DOWN(λ, 2^k)        (k <= T; for k > T no page of [s, e) is aligned)
  *
- * THE TREE. Ordered by (ρ, first page). Each node keeps, over its subtree: the longest extent
- * (max_pages), the highest peak order, the largest naturally aligned block, and the AVL height
- * (|height(left) - height(right)| <= 1, so height <= 1.44 log2(N + 2) for N nodes). Every
- * search but lemma 3's last step enters only subtrees whose maxima guarantee an answer, so it is
- * one root-to-leaf descent (find_right_arm: one walk down, then one descent). An inexact class's
- * tree holds all its records; an exact class's only those of peak order >= 5 (pmm.c, lemma 4).
- * Updates recurse down one path and stop rebalancing on the way up once a subtree kept its
- * height and maxima. Recursion depth is the tree height: at most 58 even for 2^40 records.
+ * THE TREE. Ordered by (ρ, first page). Linking, unlinking and rebalancing are the generic AVL
+ * tree's (avl_tree.c); this file gives it the key order (the descent that finds where a record
+ * goes) and the augmented value: each node keeps, over its subtree, the longest extent
+ * (max_pages), the highest peak order and the largest naturally aligned block. The AVL height is
+ * at most avl_height_bound(N) <= 1.44 log2(N + 2) for N nodes. Every search but lemma 3's last
+ * step enters only subtrees whose maxima guarantee an answer, so it is one root-to-leaf descent
+ * (find_right_arm: one walk down, then one descent). An inexact class's tree holds all its
+ * records; an exact class's only those of peak order >= 5 (pmm.c, lemma 4). Only lemma 3's
+ * search recurses, to a depth of at most the tree height (58 even for 2^40 records).
  *
- * WORK. pmm->work counts every node a search or an update visits.
+ * WORK. pmm->work counts every node a search or an update visits: an insert descends once from
+ * the root and climbs twice (heights, then maxima: avl_tree.c); a remove finds nothing by key
+ * (the node is known), descends at most once to the successor and climbs at most three times.
+ * Each climb stops as soon as nothing changes, so most cost a node or two.
  */
 #include "pmm_internal.h"
 
-static inline struct pmm_fit_node *fit(struct pmm_region *region)
+static inline struct pmm_region *left_of(const struct pmm_region *node)
 {
-	return &region->link.free.fit;
+	return pmm_fit_region(node->link.free.fit.left);
 }
 
-struct pmm_fit_node pmm_fit_summary(const struct pmm_region *node)
+static inline struct pmm_region *right_of(const struct pmm_region *node)
+{
+	return pmm_fit_region(node->link.free.fit.right);
+}
+
+/* A record's own maxima: those of its extent alone. */
+static struct pmm_fit_maxima own_maxima(const struct pmm_region *node)
 {
 	struct pmm_fit_shape shape = pmm_fit_shape_of(node->first_page, node->pages);
-	struct pmm_fit_node summary = {
-		.left = node->link.free.fit.left,
-		.right = node->link.free.fit.right,
-		.max_pages = node->pages,
-		.height = 1,
-		.max_peak_order = (uint8_t)shape.peak_order,
-		.max_block_order = (uint8_t)shape.block_order,
-	};
-	const struct pmm_region *children[2] = { summary.left, summary.right };
+	return (struct pmm_fit_maxima){ node->pages, shape.peak_order, shape.block_order };
+}
+
+struct pmm_fit_maxima pmm_fit_summary(const struct pmm_region *node)
+{
+	struct pmm_fit_maxima summary = own_maxima(node);
+	const struct pmm_region *children[2] = { left_of(node), right_of(node) };
 	for (unsigned i = 0; i < 2; i++) {
-		const struct pmm_fit_node *child = children[i] ? &children[i]->link.free.fit : NULL;
-		if (!child)
+		if (!children[i])
 			continue;
-		summary.max_pages = MAX(summary.max_pages, child->max_pages);
-		summary.height = (uint8_t)MAX(summary.height, child->height + 1u);
-		summary.max_peak_order = MAX(summary.max_peak_order, child->max_peak_order);
-		summary.max_block_order = MAX(summary.max_block_order, child->max_block_order);
+		struct pmm_fit_maxima child = pmm_fit_maxima(children[i]);
+		summary.max_pages = MAX(summary.max_pages, child.max_pages);
+		summary.max_peak_order = MAX(summary.max_peak_order, child.max_peak_order);
+		summary.max_block_order = MAX(summary.max_block_order, child.max_block_order);
 	}
 	return summary;
 }
 
-static void update(struct pmm_region *node)
+/* The tree's augment callback: recomputes the maxima; true when they changed. */
+static bool augment_maxima(struct avl_node *n)
 {
-	*fit(node) = pmm_fit_summary(node);
+	struct pmm_region *node = pmm_fit_region(n);
+	uint64_t kept = n->payload;
+	pmm_fit_set_maxima(node, pmm_fit_summary(node));
+	return n->payload != kept;
 }
 
-static struct pmm_region *rotate_right(struct pmm_region *node)
+static void augment_copy_maxima(struct avl_node *to, const struct avl_node *from)
 {
-	struct pmm_region *left = fit(node)->left;
-	fit(node)->left = fit(left)->right;
-	fit(left)->right = node;
-	update(node);
-	update(left);
-	return left;
+	to->payload = from->payload;
 }
 
-static struct pmm_region *rotate_left(struct pmm_region *node)
+/* A class tree is stored as its root record; the generic tree is rebuilt around it per update. */
+static struct avl_tree class_tree(struct pmm_region *root)
 {
-	struct pmm_region *right = fit(node)->right;
-	fit(node)->right = fit(right)->left;
-	fit(right)->left = node;
-	update(node);
-	update(right);
-	return right;
+	return (struct avl_tree){ .root = pmm_fit_avl(root),
+				  .augment = augment_maxima,
+				  .augment_copy = augment_copy_maxima };
 }
 
-static int balance_of(struct pmm_region *node)
+void pmm_fit_refresh_lone_root(struct pmm_region *root)
 {
-	return (int)pmm_fit_height(fit(node)->left) - (int)pmm_fit_height(fit(node)->right);
-}
-
-/* Restores the AVL condition at `node` after one of its subtrees changed height by one. */
-static struct pmm_region *rebalance(struct pmm_region *node)
-{
-	update(node);
-	int balance = balance_of(node);
-	if (balance > 1) {
-		if (balance_of(fit(node)->left) < 0)
-			fit(node)->left = rotate_left(fit(node)->left);
-		return rotate_right(node);
-	}
-	if (balance < -1) {
-		if (balance_of(fit(node)->right) > 0)
-			fit(node)->right = rotate_right(fit(node)->right);
-		return rotate_left(node);
-	}
-	return node;
-}
-
-static bool goes_left_of(const struct pmm_region *region, uint64_t right_arm,
-			 const struct pmm_region *node)
-{
-	uint64_t node_arm = pmm_fit_shape_of(node->first_page, node->pages).right_arm;
-	return pmm_fit_key_less(right_arm, region->first_page, node_arm, node->first_page);
-}
-
-/* A child subtree that kept its root, height and maxima leaves its parent's summary as it was. */
-static bool summary_kept(const struct pmm_region *before, const struct pmm_fit_node *old,
-			 const struct pmm_region *now)
-{
-	const struct pmm_fit_node *fresh = now ? fit((struct pmm_region *)now) : NULL;
-	return before && before == now && old->height == fresh->height &&
-	       old->max_pages == fresh->max_pages && old->max_peak_order == fresh->max_peak_order &&
-	       old->max_block_order == fresh->max_block_order;
-}
-
-/*
- * Each of the three below recurses into one child and rebalances on the way back only while
- * something changed, so the upper part of the path costs a comparison per level.
- */
-static struct pmm_region *tree_insert(struct pmm *pmm, struct pmm_region *node,
-				      struct pmm_region *region, uint64_t right_arm)
-{
-	if (!node) {
-		fit(region)->left = fit(region)->right = NULL;
-		update(region);
-		return region;
-	}
-	pmm->work++;
-	struct pmm_region **child =
-		goes_left_of(region, right_arm, node) ? &fit(node)->left : &fit(node)->right;
-	struct pmm_region *before = *child;
-	struct pmm_fit_node old = before ? *fit(before) : (struct pmm_fit_node){ 0 };
-	*child = tree_insert(pmm, *child, region, right_arm);
-	return summary_kept(before, &old, *child) ? node : rebalance(node);
-}
-
-static struct pmm_region *remove_leftmost(struct pmm *pmm, struct pmm_region *node,
-					  struct pmm_region **leftmost)
-{
-	pmm->work++;
-	struct pmm_region *before = fit(node)->left;
-	if (!before) {
-		*leftmost = node;
-		return fit(node)->right;
-	}
-	struct pmm_fit_node old = *fit(before);
-	fit(node)->left = remove_leftmost(pmm, before, leftmost);
-	return summary_kept(before, &old, fit(node)->left) ? node : rebalance(node);
-}
-
-static struct pmm_region *tree_remove(struct pmm *pmm, struct pmm_region *node,
-				      struct pmm_region *region, uint64_t right_arm)
-{
-	MM_ASSERT(node, "pmm_fit_remove: free record at page %#llx is not in its class's tree",
-		  (unsigned long long)region->first_page);
-	pmm->work++;
-	if (node == region) {
-		struct pmm_region *left = fit(node)->left, *right = fit(node)->right, *successor;
-		if (!left || !right)
-			return left ? left : right;
-		right = remove_leftmost(pmm, right, &successor);
-		fit(successor)->left = left;
-		fit(successor)->right = right;
-		return rebalance(successor);
-	}
-	struct pmm_region **child =
-		goes_left_of(region, right_arm, node) ? &fit(node)->left : &fit(node)->right;
-	struct pmm_region *before = *child;
-	struct pmm_fit_node old = before ? *fit(before) : (struct pmm_fit_node){ 0 };
-	*child = tree_remove(pmm, *child, region, right_arm);
-	return summary_kept(before, &old, *child) ? node : rebalance(node);
+	pmm_fit_set_maxima(root, own_maxima(root)); /* no children */
 }
 
 void pmm_fit_insert(struct pmm *pmm, struct pmm_region **root, struct pmm_region *region)
 {
+	if (!*root) {
+		struct avl_tree empty = { 0 };
+		avl_init_root(&empty, pmm_fit_avl(region));
+		pmm_fit_refresh_lone_root(region);
+		*root = region;
+		return;
+	}
+	struct avl_tree tree = class_tree(*root);
 	uint64_t right_arm = pmm_fit_shape_of(region->first_page, region->pages).right_arm;
-	*root = tree_insert(pmm, *root, region, right_arm);
+	struct pmm_region *node = *root;
+	for (;;) {
+		pmm->work++;
+		uint64_t node_arm = pmm_fit_shape_of(node->first_page, node->pages).right_arm;
+		bool left = pmm_fit_key_less(right_arm, region->first_page, node_arm, node->first_page);
+		struct pmm_region *child = left ? left_of(node) : right_of(node);
+		if (child) {
+			node = child;
+			continue;
+		}
+		/* An empty child slot: inserting next to `node` on that side lands exactly there. */
+		if (left)
+			avl_insert_before(&tree, pmm_fit_avl(node), pmm_fit_avl(region), &pmm->work);
+		else
+			avl_insert_after(&tree, pmm_fit_avl(node), pmm_fit_avl(region), &pmm->work);
+		break;
+	}
+	*root = pmm_fit_region(tree.root);
 }
 
 void pmm_fit_remove(struct pmm *pmm, struct pmm_region **root, struct pmm_region *region)
 {
-	uint64_t right_arm = pmm_fit_shape_of(region->first_page, region->pages).right_arm;
-	*root = tree_remove(pmm, *root, region, right_arm);
+	MM_ASSERT(*root, "pmm_fit_remove: free record at page %#llx is not in its class's tree",
+		  (unsigned long long)region->first_page);
+	pmm->work++;
+	if (*root == region && !region->link.free.fit.left && !region->link.free.fit.right) {
+		*root = NULL; /* the lone record of its class: nothing to relink */
+		return;
+	}
+	struct avl_tree tree = class_tree(*root);
+	avl_remove(&tree, pmm_fit_avl(region), &pmm->work);
+	*root = pmm_fit_region(tree.root);
 }
 
 /* ---- searches: each one descends from `node`, whose subtree is known to hold an answer ---- */
@@ -197,8 +141,8 @@ static struct pmm_region *find_long(struct pmm *pmm, struct pmm_region *node, ui
 		pmm->work++;
 		if (node->pages >= pages)
 			return node;
-		struct pmm_region *left = fit(node)->left;
-		node = left && fit(left)->max_pages >= pages ? left : fit(node)->right;
+		struct pmm_region *left = left_of(node);
+		node = left && pmm_fit_maxima(left).max_pages >= pages ? left : right_of(node);
 	}
 	return NULL;
 }
@@ -210,8 +154,8 @@ static struct pmm_region *find_block(struct pmm *pmm, struct pmm_region *node, u
 		pmm->work++;
 		if (pmm_fit_shape_of(node->first_page, node->pages).block_order >= order)
 			return node;
-		struct pmm_region *left = fit(node)->left;
-		node = left && fit(left)->max_block_order >= order ? left : fit(node)->right;
+		struct pmm_region *left = left_of(node);
+		node = left && pmm_fit_maxima(left).max_block_order >= order ? left : right_of(node);
 	}
 	return NULL;
 }
@@ -223,8 +167,8 @@ static struct pmm_region *find_peak(struct pmm *pmm, struct pmm_region *node, un
 		pmm->work++;
 		if (pmm_fit_shape_of(node->first_page, node->pages).peak_order >= order)
 			return node;
-		struct pmm_region *left = fit(node)->left;
-		node = left && fit(left)->max_peak_order >= order ? left : fit(node)->right;
+		struct pmm_region *left = left_of(node);
+		node = left && pmm_fit_maxima(left).max_peak_order >= order ? left : right_of(node);
 	}
 	return NULL;
 }
@@ -241,15 +185,15 @@ static struct pmm_region *find_right_arm(struct pmm *pmm, struct pmm_region *nod
 		pmm->work++;
 		struct pmm_fit_shape shape = pmm_fit_shape_of(node->first_page, node->pages);
 		if (shape.right_arm < pages) {
-			node = fit(node)->right;
+			node = right_of(node);
 			continue;
 		}
 		if (shape.peak_order >= order)
 			return node;
-		struct pmm_region *right = fit(node)->right;
-		if (right && fit(right)->max_peak_order >= order)
+		struct pmm_region *right = right_of(node);
+		if (right && pmm_fit_maxima(right).max_peak_order >= order)
 			return find_peak(pmm, right, order);
-		node = fit(node)->left;
+		node = left_of(node);
 	}
 	return NULL;
 }
@@ -267,15 +211,15 @@ static struct pmm_region *find_aligned_by_search(struct pmm *pmm, struct pmm_reg
 						 uint64_t pages, uint64_t align_pages,
 						 unsigned order)
 {
-	if (!node || fit(node)->max_pages < pages || fit(node)->max_peak_order < order)
+	if (!node || pmm_fit_maxima(node).max_pages < pages || pmm_fit_maxima(node).max_peak_order < order)
 		return NULL;
 	pmm->work++;
 	if (holds_aligned(node, pages, align_pages))
 		return node;
 	struct pmm_region *found =
-		find_aligned_by_search(pmm, fit(node)->left, pages, align_pages, order);
+		find_aligned_by_search(pmm, left_of(node), pages, align_pages, order);
 	return found ? found
-		     : find_aligned_by_search(pmm, fit(node)->right, pages, align_pages, order);
+		     : find_aligned_by_search(pmm, right_of(node), pages, align_pages, order);
 }
 
 /*
@@ -297,13 +241,13 @@ static struct pmm_region *find_in_exact_class(struct pmm *pmm, const struct pmm_
 		     residues &= residues - 1) {
 			unsigned residue = (unsigned)__builtin_ctz(residues);
 			if (((0u - residue) & (align_pages - 1)) <= size - pages)
-				return pmm_residue_first(&zone->exact_list[size][residue]);
+				return pmm_exact_list_head(zone, size, residue);
 		}
 		return NULL;
 	}
 	struct pmm_region *root = zone->class_root[c.row][c.sub];
 	unsigned order = ilog2_u64(align_pages);
-	if (!root || fit(root)->max_peak_order < order)
+	if (!root || pmm_fit_maxima(root).max_peak_order < order)
 		return NULL;
 	return find_right_arm(pmm, root, pages, order);
 }
@@ -314,14 +258,14 @@ static struct pmm_region *find_in_class_tree(struct pmm *pmm, struct pmm_region 
 {
 	pmm->work++;
 	uint64_t plenty = pages + align_pages - 1;
-	if (fit(root)->max_pages >= plenty)
+	if (pmm_fit_maxima(root).max_pages >= plenty)
 		return find_long(pmm, root, plenty);
-	if (align_pages == 1 || fit(root)->max_pages < pages)
+	if (align_pages == 1 || pmm_fit_maxima(root).max_pages < pages)
 		return NULL;
 	unsigned order = ilog2_u64(align_pages);
-	if (pages <= align_pages && fit(root)->max_block_order >= order)
+	if (pages <= align_pages && pmm_fit_maxima(root).max_block_order >= order)
 		return find_block(pmm, root, order);
-	struct pmm_region *found = fit(root)->max_peak_order >= order
+	struct pmm_region *found = pmm_fit_maxima(root).max_peak_order >= order
 					   ? find_right_arm(pmm, root, pages, order)
 					   : NULL;
 	if (found || pages <= align_pages)

@@ -75,6 +75,14 @@ static inline struct size_class size_class_at_least(uint64_t pages)
 	return size_class_of(pages + size_class_width(pages) - 1);
 }
 
+/* The first record of a residue list whose bit in exact_residues is set (so it is not empty). */
+static inline struct pmm_region *pmm_exact_list_head(const struct pmm_zone_index *zone,
+						     uint64_t size, unsigned residue)
+{
+	return container_of(zone->exact_list[size][residue].next, struct pmm_region,
+			    link.free.residue_link);
+}
+
 /*
  * Any free record of a non-empty class: the tree root if inexact; if exact, a residue list's head,
  * preferring residues 1 .. 16 - size, whose records hold no 32-aligned page and so are in no tree:
@@ -90,7 +98,7 @@ static inline struct pmm_region *pmm_class_any(const struct pmm_zone_index *zone
 	unsigned treeless = size < PMM_EXACT_RESIDUES
 				    ? residues & (((1u << (PMM_EXACT_RESIDUES - size)) - 1) << 1)
 				    : 0;
-	return pmm_residue_first(&zone->exact_list[size][__builtin_ctz(treeless ? treeless : residues)]);
+	return pmm_exact_list_head(zone, size, (unsigned)__builtin_ctz(treeless ? treeless : residues));
 }
 
 /* ---- the hash table of used records ---- */
@@ -151,9 +159,53 @@ static inline bool pmm_fit_key_less(uint64_t right_arm_a, uint64_t first_a, uint
 	return right_arm_a < right_arm_b || (right_arm_a == right_arm_b && first_a < first_b);
 }
 
-static inline unsigned pmm_fit_height(const struct pmm_region *node)
+/*
+ * Maxima over a fit tree node's subtree: the longest extent, the highest peak order, the largest
+ * naturally aligned block. Kept packed in the node's 56-bit payload (41 + 7 + 6 bits), so a
+ * free record is no larger than with a tree of its own.
+ */
+struct pmm_fit_maxima {
+	uint64_t max_pages;
+	unsigned max_peak_order, max_block_order;
+};
+
+#define PMM_FIT_PAGES_BITS 41 /* extents of up to 2^40 pages */
+#define PMM_FIT_PEAK_BITS 7   /* peak orders up to PMM_PEAK_ORDER_UNBOUNDED */
+#define PMM_FIT_BLOCK_BITS 6  /* block orders up to PMM_ORDER_COUNT - 1 */
+_Static_assert(PMM_MAX_PAGES < ((uint64_t)1 << PMM_FIT_PAGES_BITS) &&
+		       PMM_PEAK_ORDER_UNBOUNDED < (1 << PMM_FIT_PEAK_BITS) &&
+		       PMM_ORDER_COUNT <= (1 << PMM_FIT_BLOCK_BITS) &&
+		       PMM_FIT_PAGES_BITS + PMM_FIT_PEAK_BITS + PMM_FIT_BLOCK_BITS <= 56,
+	       "fit tree maxima must fit the AVL node's payload");
+
+static inline struct pmm_fit_maxima pmm_fit_maxima(const struct pmm_region *node)
 {
-	return node ? node->link.free.fit.height : 0;
+	uint64_t packed = node->link.free.fit.payload;
+	return (struct pmm_fit_maxima){
+		.max_pages = packed & (((uint64_t)1 << PMM_FIT_PAGES_BITS) - 1),
+		.max_peak_order = (unsigned)(packed >> PMM_FIT_PAGES_BITS) &
+				  ((1u << PMM_FIT_PEAK_BITS) - 1),
+		.max_block_order = (unsigned)(packed >> (PMM_FIT_PAGES_BITS + PMM_FIT_PEAK_BITS)),
+	};
+}
+
+static inline void pmm_fit_set_maxima(struct pmm_region *node, struct pmm_fit_maxima m)
+{
+	node->link.free.fit.payload = m.max_pages | (uint64_t)m.max_peak_order << PMM_FIT_PAGES_BITS |
+				      (uint64_t)m.max_block_order
+					      << (PMM_FIT_PAGES_BITS + PMM_FIT_PEAK_BITS);
+}
+
+/* The record a fit tree node belongs to (NULL stays NULL). */
+static inline struct pmm_region *pmm_fit_region(const struct avl_node *node)
+{
+	return node ? container_of((struct avl_node *)node, struct pmm_region, link.free.fit)
+		    : NULL;
+}
+
+static inline struct avl_node *pmm_fit_avl(struct pmm_region *region)
+{
+	return region ? &region->link.free.fit : NULL;
 }
 
 void pmm_fit_insert(struct pmm *pmm, struct pmm_region **root, struct pmm_region *region);
@@ -164,7 +216,9 @@ void pmm_fit_remove(struct pmm *pmm, struct pmm_region **root, struct pmm_region
  */
 struct pmm_region *pmm_fit_find(struct pmm *pmm, const struct pmm_zone_index *zone, uint64_t pages,
 				uint64_t align_pages);
-/* Recomputes a node's subtree maxima and height from its children (also for pmm_check). */
-struct pmm_fit_node pmm_fit_summary(const struct pmm_region *node);
+/* A node's subtree maxima recomputed from its children (also for pmm_check). */
+struct pmm_fit_maxima pmm_fit_summary(const struct pmm_region *node);
+/* After the lone node of a class tree (no children) changed extent in place: its maxima. */
+void pmm_fit_refresh_lone_root(struct pmm_region *root);
 
 #endif
