@@ -344,7 +344,7 @@ static void adversarial_report(void)
 		pmm_pattern_destroy(&w);
 	}
 	printf("no-fit = the same request once the far-end fit is taken: NORMAL has none, DMA32 is "
-	       "tried next; free = hash chain twice + tree updates (stated <= 2 chains + 3(h + 1))\n");
+	       "tried next; free = hash chain twice + tree updates (stated <= 2 chains + 11(h + 1))\n");
 }
 
 /* The instruction-count mode: callgrind collects inside this function only. */
