@@ -13,7 +13,6 @@ Exit status: 0 fine, 2 bad usage, 3 the trace is malformed or inconsistent, 4 ca
 """
 
 import argparse
-import os
 import sys
 
 from .reader import TraceError, TraceReader
@@ -274,8 +273,7 @@ class Report:
         out.write(f"wrote {Path(args.output) / 'index.html'}\n")
         if args.results_readme:
             readme = Path(args.results_readme)
-            link = os.path.relpath(Path(args.output) / "index.html", readme.parent)
-            splice_verdict(readme, verdict_markdown(measured, link, args.output))
+            splice_verdict(readme, verdict_markdown(measured, args.output, readme))
             out.write(f"wrote the verdict into {readme}\n")
 # --- decode, perfetto, frag, compare, report (end) -----------------------------------------------
 

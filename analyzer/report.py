@@ -5,6 +5,7 @@ what ran (per trace: backend, command line, memory, seed, build commit, clock, e
 headline figures, then every plot with a one-line caption saying what to look at."""
 
 import html
+import os
 import shutil
 from pathlib import Path
 
@@ -98,7 +99,7 @@ def verdict_section(figures, out_dir):
                 if v.plot and (Path(out_dir) / v.plot).exists() else "")
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(x))}</td>" for x in (
             v.topic, v.backend, v.claim, v.outcome, v.figure,
-            v.rule + (f" Depends on {v.depends_on}." if v.depends_on else ""))) +
+            v.rule + (f". Depends on {v.depends_on}." if v.depends_on else ""))) +
             f"<td>{plot}</td></tr>")
     return (f"<p>{html.escape(verdict.summary_paragraph(results))}</p>"
             "<table><tr><th>topic</th><th>backend</th><th>claim</th><th>verdict</th>"
@@ -108,21 +109,26 @@ def verdict_section(figures, out_dir):
 VERDICT_BEGIN, VERDICT_END = "<!-- verdict:begin -->", "<!-- verdict:end -->"
 
 
-def verdict_markdown(figures, report_link, report_dir):
-    """The verdict as a Markdown section (for results/README.md): the summary paragraph and one
-    table row per claim, each with its figure, rule and a link to the plot behind it."""
+def verdict_markdown(figures, report_dir, readme):
+    """The verdict as a Markdown section for `readme` (results/README.md): the summary paragraph
+    and one table row per claim, each with its figure, its rule and a link to the plot behind it.
+    The plots are copied beside the README, so the links hold where the report itself is not
+    committed."""
     results = verdict.verdicts(figures)
     cell = lambda text: str(text).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    where = os.path.relpath(Path(report_dir) / "index.html", Path(readme).parent)
     lines = [VERDICT_BEGIN, "## The seed's question: page tables or an extra list?", "",
-             "Computed by `make report` from its own run (rules in `analyzer/verdict.py`; the "
-             f"full report with every plot: [{report_link}]({report_link})).", "",
-             verdict.summary_paragraph(results), "",
+             "Computed by `make report` from its own run, never typed by hand (rules in "
+             f"`analyzer/verdict.py`; the full report with every plot is written to `{where}`).",
+             "", verdict.summary_paragraph(results), "",
              "| topic | backend | claim | verdict | figure | rule | plot |",
              "|---|---|---|---|---|---|---|"]
     for v in results:
         outcome = v.outcome + (f" on {v.depends_on}" if v.depends_on else "")
-        plot = (f"[plot]({report_link.rsplit('/', 1)[0]}/{v.plot})"
-                if v.plot and (Path(report_dir) / v.plot).exists() else "")
+        plot = ""
+        if v.plot and (Path(report_dir) / v.plot).exists():
+            shutil.copyfile(Path(report_dir) / v.plot, Path(readme).parent / v.plot)
+            plot = f"[plot]({v.plot})"
         lines.append("| " + " | ".join(cell(x) for x in (v.topic, v.backend, v.claim, outcome,
                                                            v.figure, v.rule, plot)) + " |")
     return "\n".join(lines + [VERDICT_END]) + "\n"
