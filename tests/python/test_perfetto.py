@@ -1,8 +1,10 @@
 """Every .pftrace the analyzer writes decodes against Perfetto's official schema (protoc) and
 passes the project's semantic checks; its tracks, events and counters are where they should be."""
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -15,14 +17,18 @@ from analyzer.perfetto_proto import pb
 
 from conftest import REPO
 
-# Perfetto's official schema, kept beside the checkout (shared/reference), never in it
-REFERENCE = next((d / "shared" / "reference" for d in REPO.parents
-                  if (d / "shared" / "reference" / "perfetto_trace.proto").exists()), None)
+# Perfetto's official schema is kept outside the project, never in it: in $PERFETTO_REFERENCE_DIR,
+# else in shared/reference beside the checkout (or beside the workplace's main checkout, /work).
+_CANDIDATES = ([Path(os.environ["PERFETTO_REFERENCE_DIR"])] if "PERFETTO_REFERENCE_DIR" in os.environ
+               else []) + [d / "shared" / "reference" for d in (*REPO.parents, Path("/work"))]
+REFERENCE = next((d for d in _CANDIDATES if (d / "perfetto_trace.proto").exists()), None)
 
 
 def protoc_decode(data):
     """The text form protoc makes of data as perfetto.protos.Trace (fails on wire/type errors)."""
-    assert REFERENCE is not None, "shared/reference/perfetto_trace.proto not found above the repo"
+    assert REFERENCE is not None, ("Perfetto's perfetto_trace.proto not found: set "
+                                   "PERFETTO_REFERENCE_DIR or put it in shared/reference beside "
+                                   "the checkout")
     result = subprocess.run(["protoc", "--decode=perfetto.protos.Trace", f"-I{REFERENCE}",
                              "perfetto_trace.proto"], input=data, capture_output=True)
     assert result.returncode == 0, result.stderr.decode()
