@@ -23,16 +23,22 @@ def _seed(cmdline):
     return "1 (default)"
 
 
+def peak_bookkeeping(trace):
+    """The most bookkeeping bytes all contexts held at once (the kernel's vmm_bookkeeping
+    events), or None when the trace has none."""
+    steps = plots.counters.bookkeeping_steps(trace)
+    if not steps:
+        return None
+    positions = np.unique(np.concatenate([s.positions for s in steps]))
+    return int(sum(s.at(positions) for s in steps).max())
+
+
 def headline_figures(runs):
     """{backend: {figure name: value}}: what the verdict and the headline table show."""
     figures = {}
     for trace, series in runs:
         name = plots.backend(trace)
-        steps = plots.counters.bookkeeping_steps(trace)
-        peak = 0
-        if steps:
-            positions = np.unique(np.concatenate([s.positions for s in steps]))
-            peak = int(sum(s.at(positions) for s in steps).max())
+        peak = peak_bookkeeping(trace) or 0
         reserve = compare.work_stats(trace, "vmm_reserve")
         release = compare.work_stats(trace, "vmm_release")
         last = series.samples[-1] if series.samples else None
@@ -78,10 +84,8 @@ def measured_figures(runs):
     number of reservations per workload (which a per-reservation field would multiply)."""
     peaks, reservations = {}, {}
     for trace, _ in runs:
-        steps = plots.counters.bookkeeping_steps(trace)
-        if steps:
-            positions = np.unique(np.concatenate([s.positions for s in steps]))
-            peak = int(sum(s.at(positions) for s in steps).max())
+        peak = peak_bookkeeping(trace)
+        if peak is not None:
             peaks.setdefault(workload_name(trace), {})[plots.backend(trace)] = peak
         name = workload_name(trace)
         reservations[name] = max(reservations.get(name, 0), peak_reservations(trace))
