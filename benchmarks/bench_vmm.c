@@ -172,7 +172,8 @@ static struct result run(enum vmm_backend_kind backend, const struct scenario *s
 /* Leaves, chunks or holes per pattern: the probe sizes (512 leaves, 100 000 holes). */
 static uint64_t pattern_scale(const char *name)
 {
-	if (strcmp(name, "one-page-holes") == 0 || strcmp(name, "aligned-holes") == 0)
+	if (strcmp(name, "one-page-holes") == 0 || strcmp(name, "aligned-holes") == 0 ||
+	    strcmp(name, "aligned-tight-holes") == 0)
 		return 100000;
 	if (strcmp(name, "near-fit-1g") == 0)
 		return 64;
@@ -274,7 +275,7 @@ int main(int argc, char **argv)
 		printf("pattern,backend,mapped_pages,ops,worst_work_per_op,stated_bound,"
 		       "worst_request_work,request_bound\n");
 	else
-		printf("\n%-15s %-10s %9s %7s %11s %11s %11s %11s\n", "pattern", "backend", "mapped",
+		printf("\n%-19s %-10s %9s %7s %11s %11s %11s %11s\n", "pattern", "backend", "mapped",
 		       "ops", "worst op", "its bound", "worst req", "its bound");
 	for (unsigned p = 0; p < vmm_pattern_count && !only_scenario; p++) {
 		for (unsigned b = 0; b < ARRAY_SIZE(backends); b++) {
@@ -283,7 +284,7 @@ int main(int argc, char **argv)
 				continue;
 			struct vmm_pattern_stats st = run_pattern(backends[b], &vmm_patterns[p]);
 			printf(csv ? "%s,%s,%llu,%llu,%llu,%llu,%llu,%llu\n" :
-				     "%-15s %-10s %9llu %7llu %11llu %11llu %11llu %11llu\n",
+				     "%-19s %-10s %9llu %7llu %11llu %11llu %11llu %11llu\n",
 			       vmm_patterns[p].name, name, (unsigned long long)st.mapped_pages,
 			       (unsigned long long)st.ops, (unsigned long long)st.worst_work,
 			       (unsigned long long)st.worst_bound, (unsigned long long)st.worst_request,

@@ -101,10 +101,14 @@ void vmm_context_destroy(struct vmm_context *ctx);
 void vmm_context_activate(const struct vmm_context *ctx);
 
 /*
- * Reserves `pages` pages in region `region` at the lowest address that is a multiple of
- * align_pages * 4 KiB (a power of two) and is followed by enough free pages: lowest-address first
- * fit. VM_OK and *addr, VM_ERR_NO_SPACE, VM_ERR_NO_MEMORY (pagetable backend needs a table, list
- * backend a record) or VM_ERR_INVALID. Nothing changes on error.
+ * Reserves `pages` pages in region `region`, at an address that is a multiple of align_pages *
+ * 4 KiB (a power of two): lowest-address first fit. Unaligned, the start of the lowest free run
+ * of at least `pages` pages; aligned, the first aligned address of the lowest free run of at least
+ * pages + align_pages - 1 pages (so shorter runs are not used even where one would hold the
+ * request at an aligned address: see the placement policy in vmm.c; vmm_reserve_at places
+ * exactly). VM_OK and *addr, VM_ERR_NO_SPACE, VM_ERR_NO_MEMORY (pagetable backend needs a table,
+ * list backend a record) or VM_ERR_INVALID. Nothing changes on error. Work: one backend search
+ * and one mark, within the backend's work_bound(), aligned or not.
  */
 enum vm_status vmm_reserve(struct vmm_context *ctx, unsigned region, uint64_t pages,
 			   uint64_t align_pages, uint64_t *addr);

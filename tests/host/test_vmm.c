@@ -86,6 +86,37 @@ TEST(vmm_reserve_is_lowest_address_first_fit)
 	run_on_both_backends(first_fit_body);
 }
 
+/*
+ * An aligned request takes the lowest run of pages + align - 1 pages, never a shorter run that
+ * happens to hold it at an aligned address (one search, whatever the layout: vmm.c's policy).
+ */
+static void aligned_padding_body(struct vmm_fixture *f)
+{
+	uint64_t base = small_regions[0].base; /* 0x400000: 1024-page aligned, 2048 pages */
+	uint64_t hole = base + 512 * PAGE_SIZE; /* a 512-aligned, 4-page hole */
+	EXPECT_EQ(vmm_reserve_at(&f->user, base, 512), VM_OK);
+	EXPECT_EQ(vmm_reserve_at(&f->user, hole + 4 * PAGE_SIZE, 508), VM_OK);
+	/* free: the hole, then [base + 1024 pages, base + 2048 pages) */
+	EXPECT_EQ(reserve(f, 0, 4, 512), base + 1024 * PAGE_SIZE); /* padded to 515: past the hole */
+	EXPECT_EQ(reserve(f, 0, 4, 512), base + 1536 * PAGE_SIZE); /* run [1028, 2048): its 1536 */
+	uint64_t addr; /* runs of 508 pages left, and the hole: none has 515 */
+	EXPECT_EQ(vmm_reserve(&f->user, 0, 4, 512, &addr), VM_ERR_NO_SPACE);
+	EXPECT_EQ(reserve(f, 0, 4, 1), hole); /* unaligned, the tight hole is the lowest fit */
+	EXPECT_EQ(vmm_release(&f->user, hole, 4), VM_OK);
+	EXPECT_EQ(vmm_reserve_at(&f->user, hole, 4), VM_OK); /* exact placement is the caller's */
+	EXPECT_EQ(vmm_release(&f->user, hole, 4), VM_OK);
+	EXPECT_EQ(vmm_release(&f->user, base + 1024 * PAGE_SIZE, 4), VM_OK);
+	EXPECT_EQ(vmm_release(&f->user, base + 1536 * PAGE_SIZE, 4), VM_OK);
+	EXPECT_EQ(vmm_release(&f->user, hole + 4 * PAGE_SIZE, 508), VM_OK);
+	EXPECT_EQ(vmm_release(&f->user, base, 512), VM_OK);
+}
+
+/* Aligned placement pads the search instead of testing short runs one by one (both backends). */
+TEST(vmm_aligned_reserve_takes_the_lowest_padded_run)
+{
+	run_on_both_backends(aligned_padding_body);
+}
+
 static void release_errors_body(struct vmm_fixture *f)
 {
 	uint64_t a = reserve(f, 0, 4, 1), b = reserve(f, 0, 2, 1);

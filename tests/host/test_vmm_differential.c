@@ -97,7 +97,7 @@ static bool step(struct world *w, struct model *m, uint64_t *rng)
 		uint64_t *r = &replay;
 		if (op < 30 && *count < MAX_RESERVATIONS) {
 			unsigned region = (unsigned)(test_random(r) % 3);
-			/* Alignments up to 1 GiB: past the smaller regions, so the fallback runs too. */
+			/* Alignments up to 1 GiB: past the smaller regions, so padded searches fail too. */
 			uint64_t pages = pick_pages(r), align = 1ull << (test_random(r) % 19);
 			res[0] = vmm_reserve(ctx, region, pages, align, &res[1]);
 			if (k == 1 && res[0] == VM_OK)

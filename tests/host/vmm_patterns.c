@@ -269,6 +269,36 @@ static void aligned_over_misaligned_holes(struct vmm_context *ctx, uint64_t pack
 	end(&r);
 }
 
+/*
+ * The misaligned 4-page holes of aligned-holes and, past them, nothing free but one 4-page hole
+ * at a 2 MiB boundary near the region's end: no run has pages + align - 1 pages, so every aligned
+ * request fails after one search (the placement policy does not test tight runs one by one,
+ * vmm.c), while reserve_at takes the aligned hole exactly.
+ */
+static void aligned_tight_holes(struct vmm_context *ctx, uint64_t packed, uint64_t scale,
+				struct vmm_pattern_stats *stats)
+{
+	struct run r;
+	begin(&r, ctx, packed, stats);
+	for (uint64_t b = 0; b < scale; b++) {
+		lay(&r, page_addr(&r, 8 * b), 1, true);
+		lay(&r, page_addr(&r, 8 * b + 5), 3, true);
+	}
+	uint64_t layout_end = page_addr(&r, 8 * scale);
+	uint64_t region_end = vmm_pattern_region.base + vmm_pattern_region.pages * PAGE_SIZE;
+	uint64_t tight = region_end - PT_SPAN_BYTES(1);
+	lay(&r, layout_end, (tight - layout_end) / PAGE_SIZE, false);
+	lay(&r, tight + 4 * PAGE_SIZE, LEAF_PAGES - 4, false);
+	probe(&r, 4, 512, 0);
+	probe(&r, 4, 4, 0);
+	probe(&r, 2, 2, page_addr(&r, 2)); /* padded to 3: the first hole holds it */
+	probe(&r, 1, 1ull << 18, 0);
+	probe(&r, 4, 1, page_addr(&r, 1));
+	probe(&r, 5, 1, 0);
+	lay(&r, tight, 4, false); /* the exact placement the policy leaves to the caller */
+	end(&r);
+}
+
 const struct vmm_pattern vmm_patterns[] = {
 	{ "near-fit-4k", "every 2 MiB leaf holds three 150-page runs; reserve 200, 151, 150", near_fit_4k },
 	{ "near-fit-2m", "every 2 MiB leaf has 511 free pages; reserve 512, 511", near_fit_2m },
@@ -278,5 +308,8 @@ const struct vmm_pattern vmm_patterns[] = {
 	{ "size-sweep", "near-fit leaves; reserve 2^k - 1, 2^k, 2^k + 1 for k = 0..19", size_sweep },
 	{ "aligned-holes", "misaligned 4-page holes; reserve 4 pages aligned 512, 4, 1 and 1 GiB",
 	  aligned_over_misaligned_holes },
+	{ "aligned-tight-holes", "aligned-holes with nothing else free but a tight 2 MiB-aligned hole; "
+	  "reserve 4 aligned 512, 4 and 1 GiB (no space), 2 aligned 2, 4",
+	  aligned_tight_holes },
 };
 const unsigned vmm_pattern_count = ARRAY_SIZE(vmm_patterns);
