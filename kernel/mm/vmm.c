@@ -223,13 +223,26 @@ enum vm_status vmm_reserve(struct vmm_context *ctx, unsigned region, uint64_t pa
 	return st;
 }
 
-/* True when [addr, addr + pages) of region r is free. */
+/* The extent covering addr in region r, seen only through [addr, addr + pages). */
+static void extent_within(struct vmm_context *ctx, unsigned r, uint64_t addr, uint64_t pages,
+			  struct vmm_extent *out)
+{
+	ctx->backend->query(ctx, &ctx->regions[r], addr, addr, addr + pages * PAGE_SIZE, out);
+}
+
+/* True when [addr, addr + pages) of region r is free (the caller checked it lies inside r). */
 static bool range_is_free(struct vmm_context *ctx, unsigned r, uint64_t addr, uint64_t pages)
 {
 	struct vmm_extent extent;
-	ctx->backend->query(ctx, &ctx->regions[r], addr, &extent);
-	return extent.state == VMM_RANGE_FREE &&
-	       (extent.start + extent.pages * PAGE_SIZE - addr) / PAGE_SIZE >= pages;
+	extent_within(ctx, r, addr, pages, &extent);
+	return extent.state == VMM_RANGE_FREE && extent.pages == pages;
+}
+
+/* The extent covering addr, whole (clipped to its region only). */
+static void extent_at(struct vmm_context *ctx, unsigned r, uint64_t addr, struct vmm_extent *out)
+{
+	const struct vmm_region *region = &ctx->regions[r];
+	ctx->backend->query(ctx, region, addr, region->base, region_end(region), out);
 }
 
 enum vm_status vmm_reserve_at(struct vmm_context *ctx, uint64_t addr, uint64_t pages)
@@ -278,10 +291,9 @@ static enum vm_status check_reserved(struct vmm_context *ctx, uint64_t va, uint6
 	*region = r;
 	if (r == VMM_NO_REGION)
 		return VM_ERR_INVALID;
-	struct vmm_extent extent;
-	ctx->backend->query(ctx, &ctx->regions[r], va, &extent);
-	if (extent.state != VMM_RANGE_RESERVED ||
-	    (extent.start + extent.pages * PAGE_SIZE - va) / PAGE_SIZE < pages)
+	struct vmm_extent extent; /* one reservation covers the range iff it spans the window */
+	extent_within(ctx, r, va, pages, &extent);
+	if (extent.state != VMM_RANGE_RESERVED || extent.pages != pages)
 		return VM_ERR_NOT_RESERVED;
 	return VM_OK;
 }
@@ -360,7 +372,7 @@ void vmm_query(struct vmm_context *ctx, uint64_t addr, struct vmm_query_result *
 	if (r != VMM_NO_REGION) {
 		struct vmm_extent extent;
 		struct pt_translation t;
-		ctx->backend->query(ctx, &ctx->regions[r], ALIGN_DOWN(addr, PAGE_SIZE), &extent);
+		extent_at(ctx, r, ALIGN_DOWN(addr, PAGE_SIZE), &extent);
 		out->start = extent.start;
 		out->pages = extent.pages;
 		out->state = extent.state == VMM_RANGE_FREE ? VMM_PAGE_FREE :
@@ -457,7 +469,7 @@ void vmm_for_each_free_run(struct vmm_context *ctx, unsigned region, vmm_free_ru
 	uint64_t end = region_end(r);
 	for (uint64_t addr = r->base; addr < end && addr >= r->base;) {
 		struct vmm_extent extent;
-		ctx->backend->query(ctx, r, addr, &extent);
+		ctx->backend->query(ctx, r, addr, r->base, end, &extent);
 		MM_ASSERT(extent.pages > 0 && extent.start <= addr,
 			  "vmm_for_each_free_run: backend returned an empty extent at %#llx",
 			  (unsigned long long)addr);

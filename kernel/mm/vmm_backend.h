@@ -67,9 +67,14 @@ struct vmm_backend_ops {
 	 */
 	enum vm_status (*resize)(struct vmm_context *ctx, const struct vmm_region *region,
 				 uint64_t start, uint64_t old_pages, uint64_t new_pages);
-	/* The extent covering addr, which lies inside `region`. */
+	/*
+	 * The extent covering addr, clipped to [lo, hi): lo <= addr < hi, both inside `region`
+	 * (page-aligned). A backend that finds an extent's ends by scanning looks no further than
+	 * the clip, so a caller that needs only part of the extent (is this range free? does this
+	 * reservation cover it?) asks for that part and pays for that part.
+	 */
 	void (*query)(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
-		      struct vmm_extent *out);
+		      uint64_t lo, uint64_t hi, struct vmm_extent *out);
 	/*
 	 * The most backend_work one find_free_run plus one mark_reserved, release or resize of at
 	 * most `pages` pages may add in the current state: the bound the backend's header proves.

@@ -480,11 +480,13 @@ static enum vm_status list_resize(struct vmm_context *ctx, const struct vmm_regi
 }
 
 static void list_query(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
-		       struct vmm_extent *out)
+		       uint64_t lo, uint64_t hi, struct vmm_extent *out)
 {
 	struct range_record *n = containing(ctx, tree_of(ctx, region)->root, addr);
 	MM_ASSERT(n != NULL, "list_query: %llx not covered by its region", (unsigned long long)addr);
-	*out = (struct vmm_extent){ is_free(n) ? VMM_RANGE_FREE : VMM_RANGE_RESERVED, n->start, pages_of(n) };
+	uint64_t start = MAX(n->start, lo), end = MIN(n->start + pages_of(n) * PAGE_SIZE, hi);
+	*out = (struct vmm_extent){ is_free(n) ? VMM_RANGE_FREE : VMM_RANGE_RESERVED, start,
+				    (end - start) / PAGE_SIZE };
 }
 
 /* --- self-check ---------------------------------------------------------------------------- */

@@ -385,44 +385,55 @@ struct neighbours {
 	bool to_start, to_end; /* every entry before / after j is all free */
 };
 
-static struct neighbours free_neighbours(struct vmm_context *ctx, const uint64_t *table,
-					 unsigned level, unsigned first, unsigned last)
+/* Counts the free pages just before entry `first` (sets n->before, n->to_start). */
+static void count_free_before(struct vmm_context *ctx, const uint64_t *table, unsigned level,
+			      unsigned first, struct neighbours *n)
 {
-	struct neighbours n = { 0, 0, true, true };
 	uint64_t span = PT_SPAN_PAGES(level), work = 0;
+	n->before = 0;
+	n->to_start = true;
 	for (unsigned k = first; k-- > 0;) {
 		work++;
 		struct summary s = entry_summary(table[k], level);
 		if (s.kind == SUMMARY_ALL_FREE) {
-			n.before += span;
+			n->before += span;
 			continue;
 		}
-		n.to_start = false;
+		n->to_start = false;
 		if (s.kind == SUMMARY_MIXED && s.free_suffix)
-			n.before += exact_read(&work, child_table(table[k]), level - 1, EXACT_SUFFIX);
+			n->before += exact_read(&work, child_table(table[k]), level - 1, EXACT_SUFFIX);
 		break;
 	}
+	ctx->backend_work += work;
+}
+
+/* Counts the free pages just after entry `last` (sets n->after, n->to_end). */
+static void count_free_after(struct vmm_context *ctx, const uint64_t *table, unsigned level,
+			     unsigned last, struct neighbours *n)
+{
+	uint64_t span = PT_SPAN_PAGES(level), work = 0;
+	n->after = 0;
+	n->to_end = true;
 	for (unsigned k = last + 1; k < PT_ENTRIES; k++) {
 		/* Free space after the entry is mostly unused entries: four at a time, undecoded. */
 		if (k % 4 == 0 && !pte_is_used(table[k] | table[k + 1] | table[k + 2] | table[k + 3])) {
 			work += 4;
-			n.after += 4 * span;
+			n->after += 4 * span;
 			k += 3;
 			continue;
 		}
 		work++;
 		struct summary s = entry_summary(table[k], level);
 		if (s.kind == SUMMARY_ALL_FREE) {
-			n.after += span;
+			n->after += span;
 			continue;
 		}
-		n.to_end = false;
+		n->to_end = false;
 		if (s.kind == SUMMARY_MIXED && s.free_prefix)
-			n.after += exact_read(&work, child_table(table[k]), level - 1, EXACT_PREFIX);
+			n->after += exact_read(&work, child_table(table[k]), level - 1, EXACT_PREFIX);
 		break;
 	}
 	ctx->backend_work += work;
-	return n;
 }
 
 /*
@@ -472,17 +483,21 @@ static struct exact derive(struct vmm_context *ctx, const uint64_t *table, unsig
 	bool has_start = ch->after.has_start ||
 			 (old.has_start && (!ch->before.has_start ||
 					    start_elsewhere(ctx, table, level, ch->first, ch->last)));
+	/*
+	 * Each side of the change is known without a look when the hint or the old suffix says so:
+	 * below the hint every entry is full; from the suffix's start on every page is free.
+	 */
 	struct neighbours n;
-	if (hint >= ch->first && suffix_start <= changed_end) {
-		/* The frontier: full before the change, free after it; the change decides the rest. */
-		n = (struct neighbours){ 0, table_span - changed_end, ch->first == 0, true };
-	} else if (suffix_start <= changed_first) {
-		/* Inside the free suffix: the neighbours are free up to its start and to the end. */
-		n = (struct neighbours){ changed_first - suffix_start, table_span - changed_end,
-					 suffix_start == 0, true };
-	} else {
-		n = free_neighbours(ctx, table, level, ch->first, ch->last);
-	}
+	if (hint >= ch->first)
+		n.before = 0, n.to_start = ch->first == 0;
+	else if (suffix_start <= changed_first)
+		n.before = changed_first - suffix_start, n.to_start = suffix_start == 0;
+	else
+		count_free_before(ctx, table, level, ch->first, &n);
+	if (suffix_start <= changed_end)
+		n.after = table_span - changed_end, n.to_end = true;
+	else
+		count_free_after(ctx, table, level, ch->last, &n);
 	uint64_t inner_before = inner_through(&ch->before, &n, changed);
 	uint64_t inner_after = inner_through(&ch->after, &n, changed);
 	bool frontier = hint >= ch->first && suffix_start <= changed_end;
@@ -1026,22 +1041,23 @@ static bool find_range(struct vmm_context *ctx, enum find_target target, enum fi
 }
 
 static void pagetable_query(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
-			    struct vmm_extent *out)
+			    uint64_t lo, uint64_t hi, struct vmm_extent *out)
 {
-	uint64_t base = region->base, last = region->base + region->pages * PAGE_SIZE - 1;
-	uint64_t start = base, end = last + 1, hit;
+	uint64_t start = lo, end = hi, hit;
 	struct page_state here = page_state(ctx, addr);
 	if (!here.reserved) {
-		if (addr > base && find_range(ctx, FIND_RESERVED, FIND_BACKWARD, base, addr - 1, &hit))
+		if (addr > lo && find_range(ctx, FIND_RESERVED, FIND_BACKWARD, lo, addr - 1, &hit))
 			start = hit + PAGE_SIZE;
-		if (find_range(ctx, FIND_RESERVED, FIND_FORWARD, addr + PAGE_SIZE, last, &hit))
+		if (find_range(ctx, FIND_RESERVED, FIND_FORWARD, addr + PAGE_SIZE, hi - 1, &hit))
 			end = hit;
 	} else {
-		bool found = find_range(ctx, FIND_START, FIND_BACKWARD, base, addr, &hit);
-		MM_ASSERT(found, "pagetable_query: reservation at %llx has no start",
+		/* Clipped, the start may lie before lo; unclipped, it must be found. */
+		bool found = find_range(ctx, FIND_START, FIND_BACKWARD, lo, addr, &hit);
+		MM_ASSERT(found || lo > region->base, "pagetable_query: reservation at %llx has no start",
 			  (unsigned long long)addr);
-		start = hit;
-		if (find_range(ctx, FIND_FREE_OR_START, FIND_FORWARD, addr + PAGE_SIZE, last, &hit))
+		if (found)
+			start = hit;
+		if (find_range(ctx, FIND_FREE_OR_START, FIND_FORWARD, addr + PAGE_SIZE, hi - 1, &hit))
 			end = hit;
 	}
 	*out = (struct vmm_extent){
@@ -1128,9 +1144,10 @@ static uint64_t summarize_for_pt(void *cookie, uint64_t *table, unsigned level)
  * Makes `boundary` an entry boundary at every level, splitting the chunk marks that straddle it
  * (pt_split_chunk: its children say what the chunk said, so a failed split changes nothing).
  */
-static enum vm_status split_at(struct vmm_context *ctx, uint64_t boundary)
+static enum vm_status split_at(struct vmm_context *ctx, uint64_t boundary, bool *split)
 {
 	uint64_t *table = pt_table(ctx->pt.root);
+	*split = false;
 	for (unsigned level = PT_TOP_LEVEL; level > 0; level--) {
 		ctx->backend_work++;
 		unsigned i = PT_INDEX(level, boundary);
@@ -1142,6 +1159,7 @@ static enum vm_status split_at(struct vmm_context *ctx, uint64_t boundary)
 				return VM_ERR_BUSY;
 			if (pt_split_chunk(&ctx->pt, table, level, i) != VM_OK)
 				return VM_ERR_NO_MEMORY;
+			*split = true;
 		}
 		table = child_table(table[i]);
 	}
@@ -1172,11 +1190,13 @@ static enum vm_status pagetable_resize(struct vmm_context *ctx, const struct vmm
 	uint64_t old_end = start + old_pages * PAGE_SIZE, new_end = start + new_pages * PAGE_SIZE;
 	if (new_pages > old_pages)
 		return mark_range(ctx, old_end, new_pages - old_pages, NO_START_PAGE);
-	enum vm_status st = split_at(ctx, new_end);
+	bool split;
+	enum vm_status st = split_at(ctx, new_end, &split);
 	if (st != VM_OK)
 		return st;
 	clear_range(ctx, new_end, old_end - 1);
-	refresh_path(ctx, new_end - PAGE_SIZE);
+	if (split) /* the clear re-summarised only the tables it touched */
+		refresh_path(ctx, new_end - PAGE_SIZE);
 	return VM_OK;
 }
 
