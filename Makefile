@@ -218,12 +218,12 @@ bench: $(BENCH_PROGS)
 # libFuzzer (clang) over the boot inputs a loader controls: multiboot2 info and the memory map.
 FUZZ_SECONDS ?= 60
 FUZZ_SRCS := tests/fuzz/fuzz_boot_input.c kernel/boot/multiboot2.c kernel/lib/format.c \
-	kernel/lib/string.c $(wildcard kernel/mm/pmm*.c) \
+	kernel/lib/string.c $(wildcard kernel/mm/pmm*.c) kernel/mm/avl_tree.c \
 	$(wildcard kernel/trace/*.c) tests/host/mm_env_host.c
 $(BUILD)/fuzz/fuzz_boot_input: $(FUZZ_SRCS)
 	@mkdir -p $(dir $@)
 	$(call say,FUZZ,$@)
-	$(Q)clang -std=gnu11 -g -O1 -DPAGESCOPE_HOST -I. -fsanitize=fuzzer,address,undefined $^ -o $@
+	$(Q)clang -std=gnu11 -g -O1 -DPAGESCOPE_HOST -I. $(MACHINE_INCLUDE) -fsanitize=fuzzer,address,undefined $^ -o $@
 
 $(BUILD)/fuzz/fuzz_boot_input: | fuzz-deps
 fuzz-deps:

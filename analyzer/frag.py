@@ -5,9 +5,10 @@ blocks. To compare with Linux, each free extent is counted the way Linux's buddy
 hold the same pages: decomposed into aligned power-of-two blocks (at each page, the largest block
 that is aligned there and fits), capped at order MAX_ORDER (4 MiB, Linux's largest on x86-64).
 For example the 7 free pages at pfns 1-7 are blocks of order 0 (pfn 1), 1 (pfns 2-3) and
-2 (pfns 4-7), which is what buddy merging would leave of them. Zones are pagescope's (below 16 MiB,
-below 4 GiB, above), named like Linux's (DMA, DMA32, Normal). From those block counts, per zone
-and order s (mm/vmstat.c):
+2 (pfns 4-7), which is what buddy merging would leave of them. Zones are the pmm's, ending where
+every pmm_snapshot says they do (amd64: below 16 MiB, below 4 GiB, above, like Linux's DMA, DMA32
+and Normal), named by events.def's `zone` group (replay.zone_ranges). From those block counts, per
+zone and order s (mm/vmstat.c):
 
     free_pages = sum blocks[o] * 2^o        blocks_total = sum blocks[o]
     suitable   = sum_{o >= s} blocks[o] * 2^(o - s)
@@ -32,12 +33,10 @@ import numpy as np
 
 from .events import FORMAT
 from .reader import TraceError
-from .replay import PAGE, FreeSet
+from .replay import PAGE, FreeSet, bad_zone_ranges, zone_ranges, zone_text
 
 MAX_ORDER = 10
 ORDERS = np.arange(MAX_ORDER + 1)
-ZONES = (("DMA", 0, (16 << 20) // PAGE), ("DMA32", (16 << 20) // PAGE, (4 << 30) // PAGE),
-         ("Normal", (4 << 30) // PAGE, 1 << 52))
 SAMPLES_WANTED = 400  # evenly spaced samples, besides one after every snapshot
 
 
@@ -105,14 +104,15 @@ class ZoneSample:
     fragmentation: list
 
 
-def zone_metrics(starts, ends):
-    """{zone name: ZoneSample} for free runs [starts, ends) in bytes."""
+def zone_metrics(starts, ends, zones):
+    """{zone name: ZoneSample} for free runs [starts, ends) in bytes, cut at the zones
+    ((name, first byte, end byte), ... as replay.zone_ranges gives them)."""
     first = np.asarray(starts, dtype=np.uint64) // np.uint64(PAGE)
     end = np.asarray(ends, dtype=np.uint64) // np.uint64(PAGE)
     out = {}
-    for name, low, high in ZONES:
-        a = np.maximum(first, np.uint64(low))
-        b = np.minimum(end, np.uint64(high))
+    for name, low, high in zones:
+        a = np.maximum(first, np.uint64(low // PAGE))
+        b = np.minimum(end, np.uint64(high // PAGE))
         keep = a < b
         a, b = a[keep], b[keep]
         blocks = buddy_blocks(a, b)
@@ -184,6 +184,7 @@ def replay_series_stepwise(trace, samples_wanted=SAMPLES_WANTED):
     every = max(1, len(kind) // samples_wanted)
     series = FragSeries()
     physical = None
+    zones = None  # the pmm's, from its first snapshot: every later one must state the same
     virtual = {}
     phase = []
     names = list(streams)
@@ -197,10 +198,10 @@ def replay_series_stepwise(trace, samples_wanted=SAMPLES_WANTED):
     def sample(pos):
         if physical is None:
             return
-        zones = zone_metrics(physical.starts, physical.ends)
+        metrics = zone_metrics(physical.starts, physical.ends, zones)
         holes = {key: hole_metrics(s) for key, s in virtual.items()}
         series.samples.append(Sample(pos, int(seqs[pos]), int(timestamps[pos]),
-                                     phase[-1] if phase else "", zones, holes))
+                                     phase[-1] if phase else "", metrics, holes))
 
     snap_index = 0
     since_sample = 0
@@ -217,6 +218,14 @@ def replay_series_stepwise(trace, samples_wanted=SAMPLES_WANTED):
                 if phase and phase[-1] == e.text:
                     phase.pop()
             elif e.name == "pmm_snapshot":
+                stated = zone_ranges(e)
+                bad = bad_zone_ranges(stated)
+                if bad:
+                    fail(e.position, bad)
+                if zones is not None and stated != zones:
+                    fail(e.position, f"the pmm snapshot's zones {zone_text(stated)} differ from "
+                         f"the first snapshot's {zone_text(zones)}")
+                zones = stated
                 snap = FreeSet((a, a + p * PAGE) for a, p in
                                zip(e.items["addr"].tolist(), e.items["pages"].tolist()))
                 if physical is not None and physical.runs() != snap.runs():
@@ -285,7 +294,7 @@ def csv_header():
 
 
 def write_csv(series, trace, out):
-    """One row per sample and scope: a physical zone ("phys:DMA32") or a virtual region of a
+    """One row per sample and scope: a physical zone ("phys:dma32") or a virtual region of a
     context ("virt:ctx0:kernel-heap"); the buddy and index columns are empty for virtual rows."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(csv_header())

@@ -16,6 +16,7 @@ budget allows): the caller then runs the step-by-step replay, which words the ex
 import numpy as np
 
 from . import frag
+from .replay import bad_zone_ranges, zone_ranges
 
 PAGE = frag.PAGE
 SEGMENT_OPS_BUDGET = 40_000_000  # beyond this many (event, segment) pairs: step by step
@@ -142,7 +143,14 @@ def _replay(trace, samples_wanted):
     end_position = len(trace.headers)
     # physical memory
     positions, starts, ends, takes, pages, _ = _ops(trace, "pmm_alloc", "pmm_free", lambda a: [])
-    snaps = [_snapshot_runs(e) for e in trace.others_named("pmm_snapshot")]
+    pmm_snapshots = trace.others_named("pmm_snapshot")
+    snaps = [_snapshot_runs(e) for e in pmm_snapshots]
+    # The pmm's zones, stated by every snapshot: the same each time, or the stepwise replay says
+    # which snapshot differs.
+    zones = {zone_ranges(e) for e in pmm_snapshots}
+    if len(zones) > 1 or any(bad_zone_ranges(z) for z in zones):
+        return None
+    zones = zones.pop() if zones else None
     spaces = {}
     if snaps:
         live = positions > snaps[0][0]
@@ -187,10 +195,10 @@ def _replay(trace, samples_wanted):
         if budget < 0 or not space.expand():
             return None
         built[key] = space
-    return _series(trace, built, samples_wanted)
+    return _series(trace, built, zones, samples_wanted)
 
 
-def _series(trace, spaces, samples_wanted):
+def _series(trace, spaces, zones, samples_wanted):
     phys = spaces.get("phys")
     replayed = np.sort(np.concatenate([s.positions for s in spaces.values()] +
                                       [np.zeros(0, np.int64)]))
@@ -218,7 +226,7 @@ def _series(trace, spaces, samples_wanted):
                 holes[key[:2]] = (int(sizes.sum()), len(sizes), int(sizes.max()) if len(sizes)
                                   else 0)
         series.samples.append(frag.Sample(position, int(seqs[position]), int(stamps[position]),
-                                          phase, frag.zone_metrics(starts, ends), holes))
+                                          phase, frag.zone_metrics(starts, ends, zones), holes))
     if phys is not None:
         phys.rewind()
         for e in trace.others_named("phase_end"):

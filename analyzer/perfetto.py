@@ -320,7 +320,7 @@ def _counters(w, trace, series, time_of):
 
 
 def present_zones(series):
-    """Zones that held free pages at some sample (a machine without high memory has no Normal)."""
+    """Zones that held free pages at some sample (without high memory, normal holds none)."""
     zones = []
     for s in series.samples:
         for name, z in s.zones.items():

@@ -6,7 +6,10 @@ emits each event"), so replaying the events must give every snapshot exactly. Tw
   - physical: the free pages of the pmm. pmm_alloc removes a run (it must be free), pmm_free adds
     one (it must not be). Known from the first pmm_snapshot on (the pmm's starting map is not in
     the trace); a pmm_snapshot lists free extents split at zone boundaries, so both sides are
-    compared as maximal runs.
+    compared as maximal runs. Each pmm_snapshot also says where the zones end (zone_ranges): the
+    ends must be page-aligned and non-decreasing, the same in every snapshot (the pmm's zones
+    never change), no snapshot extent may cross one, and from the first snapshot on every
+    pmm_alloc must lie inside the zone its `zone` field names.
   - virtual: every context from its creation. context_create is followed by one vmm_region per
     region, all free: that is the starting state. Per region the replay keeps the free runs and
     the reservations (start -> pages): vmm_reserve must take free pages, vmm_release must give
@@ -46,6 +49,30 @@ PAGE = FORMAT.constants["TRACE_PAGE_BYTES"]
 SNAPSHOT_EVENTS = ("vmm_snapshot", "vmm_bookkeeping")
 # A pmm_alloc of this owner is a page-table page: its pt_alloc comes next (FORMAT.md).
 PAGE_TABLE_OWNER = FORMAT.value_numbers["MM_OWNER_PAGE_TABLE"]
+# The pmm's zones in address order (events.def's `zone` group); the last one has no end field.
+ZONE_NAMES = tuple(name for _, name in sorted(FORMAT.values["zone"].items()))
+ADDRESS_SPACE_END = 1 << 64
+
+
+def zone_ranges(snapshot):
+    """((zone name, first byte, end byte), ...) of the pmm's zones as a pmm_snapshot states them:
+    a field NAME_end for every zone of the `zone` group but the last, which takes the rest."""
+    ends = [int(getattr(snapshot, f"{name}_end")) for name in ZONE_NAMES[:-1]]
+    ends.append(ADDRESS_SPACE_END)
+    return tuple(zip(ZONE_NAMES, [0] + ends[:-1], ends))
+
+
+def bad_zone_ranges(zones):
+    """Why zone ranges (zone_ranges) cannot be a pmm's, or None."""
+    for name, start, end in zones:
+        if end % PAGE or end < start:
+            return (f"zone {name} ends at {end:#x}: zone ends must be page-aligned and "
+                    f"non-decreasing (the zone before it ends at {start:#x})")
+    return None
+
+
+def zone_text(zones):
+    return ", ".join(f"{name} [{start:#x}, {end:#x})" for name, start, end in zones[:-1])
 
 
 class FreeSet:
@@ -187,6 +214,7 @@ class Replay:
         self.report = ReplayReport()
         self.offset_of = offset_of
         self.pmm = None  # FreeSet, None while unknown
+        self.zones = None  # zone_ranges of the first pmm_snapshot: they never change
         self.contexts = {}  # id -> Context, live ones
         self.next_context = 0
         self.lost = False  # events were lost at some point: ids may be unknown
@@ -300,6 +328,7 @@ class Replay:
         bad = _bad_items(e.items)
         if bad:
             self.problem(e, bad)
+        self._check_zones(e)
         if sum(i.pages for i in e.items) != e.free_pages:
             self.problem(e, f"items add up to {sum(i.pages for i in e.items)} pages, "
                          f"free_pages says {e.free_pages}")
@@ -316,6 +345,25 @@ class Replay:
             self.group = {"role": "begin", "keys": [], "name": self.begun}
         self.expecting = True
 
+    def _check_zones(self, e):
+        zones = zone_ranges(e)
+        bad = bad_zone_ranges(zones)
+        if bad:
+            self.problem(e, bad)
+            return
+        if self.zones is None:
+            self.zones = zones
+        elif zones != self.zones:
+            self.problem(e, f"zones {zone_text(zones)} differ from the first snapshot's "
+                         f"{zone_text(self.zones)}: a pmm's zones never change")
+        ends = [end for _, _, end in zones[:-1]]
+        for item in e.items:
+            i = bisect_right(ends, item.addr)
+            if i < len(ends) and item.addr + item.pages * PAGE > ends[i]:
+                self.problem(e, f"item [{item.addr:#x}, +{item.pages} pages) crosses the end "
+                             f"of zone {zones[i][0]} at {ends[i]:#x}")
+                return
+
     def _pmm_change(self, e, remove):
         if self.pmm is None:
             self._unchecked()
@@ -331,6 +379,11 @@ class Replay:
         if e.align_log2 < 64 and e.addr % (PAGE << e.align_log2):
             self.problem(e, f"{e.addr:#x} is not aligned to 2^{e.align_log2} pages")
         self._take(e, self.pmm_used, e.addr, (e.pages, e.owner, e.zone))
+        if self.zones is not None and e.zone < len(self.zones):
+            name, start, end = self.zones[e.zone]
+            if not (start <= e.addr and e.addr + e.pages * PAGE <= end):
+                self.problem(e, f"[{e.addr:#x}, +{e.pages} pages) is not in zone {name} "
+                             f"[{start:#x}, {end:#x}), as its `zone` says")
         self._pmm_change(e, True)
         if e.owner == PAGE_TABLE_OWNER:
             if self.pending_table is not None:

@@ -34,6 +34,9 @@ from analyzer.perfetto import to_perfetto  # noqa: E402
 
 PAGE = 4096
 PHYS_BASE = 32 << 20
+# Where the synthetic pmm's snapshots say its zones end (amd64's): the slots lie in dma32, the
+# zone their pmm_allocs name.
+DMA_END, DMA32_END = 16 << 20, 4 << 30
 SLOTS = 4096
 SLOT_PAGES = 16
 VIRT_BASE = 0xFFFF800040000000
@@ -91,7 +94,7 @@ def free_runs(base, live, slot_bytes):
 
 def snapshots(w, phys, virt):
     runs = free_runs(PHYS_BASE, phys, SLOT_PAGES * PAGE)
-    w.array("pmm_snapshot", [sum(p for _, p in runs)], runs)
+    w.array("pmm_snapshot", [sum(p for _, p in runs), DMA_END, DMA32_END], runs)
     w.array("vmm_snapshot", [0, 0], free_runs(VIRT_BASE, virt, SLOT_PAGES * PAGE))
 
 

@@ -34,6 +34,7 @@
 #include "benchmarks/peers/peer.h"
 #include "kernel/mm/pmm.h"
 #include "tests/host/host_env.h"
+#include <machine/memory_zones.h>
 
 #define RANGE_FIRST_PAGE ((uint64_t)1 << 20) /* 4 GiB: one pmm zone, aligned for buddy */
 #define RANGE_PAGES ((uint64_t)4 << 20)      /* 16 GiB */
@@ -85,6 +86,7 @@ static void *pmm_create(const struct peer_ops *peer)
 		.memory_map_count = 1,
 		.initial_records = pmm_initial_records,
 		.initial_record_count = ARRAY_SIZE(pmm_initial_records),
+		.zone_end = MACHINE_ZONE_ENDS,
 	};
 	if (pmm_init(&bench_pmm, &config) != PMM_OK)
 		die("pmm_init failed");

@@ -30,6 +30,7 @@
 #include "kernel/mm/pmm.h"
 #include "tests/host/host_env.h"
 #include "tests/host/pmm_patterns.h"
+#include <machine/memory_zones.h>
 
 #define MiB ((uint64_t)1 << 20)
 #define GiB ((uint64_t)1 << 30)
@@ -114,6 +115,7 @@ static uint64_t build_fragmented(struct pmm *pmm, uint64_t extents)
 		.reservation_count = ARRAY_SIZE(reservations),
 		.initial_records = initial_records,
 		.initial_record_count = ARRAY_SIZE(initial_records),
+		.zone_end = MACHINE_ZONE_ENDS,
 	};
 	if (pmm_init(pmm, &config) != PMM_OK)
 		die("pmm_init failed");
@@ -151,9 +153,7 @@ static double time_pairs(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zo
 
 /* Where each zone's records begin in the list, and where they end (exclusive page). */
 static const struct pmm_region *zone_first_record[PMM_ZONE_COUNT];
-static const uint64_t zone_end_page[PMM_ZONE_COUNT] = {
-	PMM_ZONE_DMA_LIMIT >> PAGE_SHIFT, PMM_ZONE_DMA32_LIMIT >> PAGE_SHIFT, UINT64_MAX
-};
+static uint64_t zone_end_page[PMM_ZONE_COUNT];
 
 static const struct pmm *walked_pmm; /* whose records first_fit walks */
 
@@ -161,8 +161,12 @@ static void find_zone_starts(const struct pmm *pmm)
 {
 	walked_pmm = pmm;
 	memset(zone_first_record, 0, sizeof(zone_first_record));
+	for (unsigned z = 0; z < PMM_ZONE_COUNT; z++)
+		zone_end_page[z] = pmm_zone_end(pmm, z) >> PAGE_SHIFT;
 	for (const struct pmm_region *r = pmm_first_record(pmm); r; r = pmm_next_record(pmm, r)) {
-		unsigned z = r->first_page < zone_end_page[0] ? 0 : r->first_page < zone_end_page[1] ? 1 : 2;
+		unsigned z = 0;
+		while (r->first_page >= zone_end_page[z])
+			z++;
 		if (!zone_first_record[z])
 			zone_first_record[z] = r;
 	}
@@ -211,7 +215,7 @@ static void measure(struct pmm *pmm, uint64_t extents_target, uint64_t extents_a
 	for (unsigned z = 0; z < ARRAY_SIZE(zones); z++) {
 		for (unsigned s = 0; s < ARRAY_SIZE(sizes); s++) {
 			if (zones[z] == PMM_ALLOC_BELOW_16M && sizes[s] * PAGE_SIZE > 4 * MiB)
-				continue; /* does not fit the 16 MiB zone */
+				continue; /* does not fit the DMA zone (16 MiB, part fragmented) */
 			struct result *out = &results[result_count++];
 			out->extents_target = extents_target;
 			out->extents_actual = extents_actual;
@@ -329,7 +333,7 @@ static void adversarial_report(void)
 		before = pmm->work;
 		paddr_t low = pmm_alloc(pmm, n, PMM_ALLOC_ANY, a, MM_OWNER_TEST);
 		uint64_t miss_work = pmm->work - before;
-		if (low != PMM_ALLOC_FAILED && low >= PMM_ZONE_DMA32_LIMIT)
+		if (low != PMM_ALLOC_FAILED && low >= pmm_zone_end(pmm, PMM_ZONE_DMA32))
 			die("a request found a fit in NORMAL that does not exist");
 		before = pmm->work;
 		if (pmm_free(pmm, pa, n) != PMM_OK)

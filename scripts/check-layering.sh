@@ -3,6 +3,9 @@
 # (kernel/lib, kernel/boot, kernel/mm, kernel/trace, and the format in trace/) includes nothing
 # from the kernel glue (kernel/core), the drivers or the machine layer (kernel/arch). Its one
 # window on the machine is <machine/pte.h>, the page-table encoding, and only kernel/mm opens it.
+# Other machine facts reach the core as configuration: <machine/memory_zones.h> (where the pmm's
+# zones end) is read by kernel/core, which passes it to pmm_init, and by tests and benchmarks
+# that model the kernel's machine; nowhere else.
 #
 # Usage: scripts/check-layering.sh [repository root]   (exit 0 clean, 1 with each offence listed)
 root=${1:-.}
@@ -40,6 +43,15 @@ for dir in kernel/lib kernel/boot kernel/mm kernel/trace trace; do
 		rm -f "${TMPDIR:-/tmp}/layering.$$"
 	done
 done
+# Who may read the zone ends: everyone else gets them from the pmm (pmm_zone_end) or the trace.
+zone_readers=$(grep -rlE '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]machine/memory_zones\.h[>"]' \
+	--include='*.c' --include='*.h' --include='*.def' --exclude-dir=build --exclude-dir=.git . 2>/dev/null |
+	sed 's|^\./||' | grep -vE '^(kernel/core|kernel/arch|tests|benchmarks)/')
+if [ -n "$zone_readers" ]; then
+	printf 'layering: %s includes <machine/memory_zones.h> (only kernel/core, tests and benchmarks configure zones)\n' \
+		$zone_readers >&2
+	status=1
+fi
 if [ "$checked" -eq 0 ]; then
 	echo "layering: no arch-free source found under $root" >&2
 	exit 2

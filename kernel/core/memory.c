@@ -17,7 +17,8 @@
  *  2. CR3 switches to it: the boot identity map (and the boot tables' higher-half copy of low
  *     memory) is gone; phys_to_virt now goes through the direct map.
  *  3. The pmm starts from the memory map with the firmware area, kernel image, boot stack, the
- *     multiboot information and the boot modules reserved. Because the direct map is already the physical window, the pmm's
+ *     multiboot information and the boot modules reserved, and with the machine's zone ends
+ *     (<machine/memory_zones.h>). Because the direct map is already the physical window, the pmm's
  *     bookkeeping pointers stay valid for the kernel's whole life (pmm.h requires a fixed window).
  *  4. kernel_page_source switches from the pool to the pmm: one page source for the kernel's whole
  *     life, so structures built during boot need no re-plumbing. Pool pages that are freed later go
@@ -27,6 +28,7 @@
 #include "boot.h"
 #include "log.h"
 #include "kernel/arch/amd64/cpu.h"
+#include <machine/memory_zones.h>
 #include <machine/pte.h>
 #include "kernel/arch/amd64/vm.h"
 #include "kernel/arch/amd64/vm_regions.h"
@@ -230,6 +232,7 @@ static void start_pmm(const struct boot_info *bi)
 		.initial_records = initial_records,
 		.initial_record_count = ARRAY_SIZE(initial_records),
 		.metadata_zone = PMM_ALLOC_ANY,
+		.zone_end = MACHINE_ZONE_ENDS,
 	};
 	enum pmm_status st = pmm_init(&kernel_pmm, &config);
 	if (st != PMM_OK)

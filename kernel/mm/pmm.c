@@ -17,8 +17,9 @@
  *
  * INVARIANTS (pmm_check verifies all of them)
  *   1. The list is sorted: each record starts at or after the end of the previous one.
- *   2. No record is empty and none crosses a zone boundary (16 MiB, 4 GiB): zones are split at
- *      init, and allocations are carved from one free record, so nothing can create a crossing.
+ *   2. No record is empty and none crosses a zone boundary (the configured zone ends, amd64's
+ *      16 MiB and 4 GiB): zones are split at init, and allocations are carved from one free
+ *      record, so nothing can create a crossing.
  *   3. Coalesced: no two free records touch within a zone (they never merge across a boundary).
  *   4. Every free record is in exactly one class: the class of its size, in its zone. An inexact
  *      class holds them all in its tree; an exact class in its residue lists (list r: first
@@ -140,12 +141,6 @@
 #define PMM_RECORD_LOW_WATER 4
 #define PMM_RECORDS_PER_ALLOCATION 2
 
-static const uint64_t zone_limit_page[PMM_ZONE_COUNT] = {
-	PMM_ZONE_DMA_LIMIT >> PAGE_SHIFT,
-	PMM_ZONE_DMA32_LIMIT >> PAGE_SHIFT,
-	UINT64_MAX,
-};
-
 /* ---- names ---------------------------------------------------------------------------------- */
 
 const char *pmm_status_name(enum pmm_status status)
@@ -224,7 +219,7 @@ static void exact_list_remove(struct pmm_zone_index *zone, struct pmm_region *re
 
 static void index_insert(struct pmm *pmm, struct pmm_region *region)
 {
-	struct pmm_zone_index *zone = &pmm->zone[zone_of_page(region->first_page)];
+	struct pmm_zone_index *zone = &pmm->zone[zone_of_page(pmm, region->first_page)];
 	struct size_class c = size_class_of(region->pages);
 
 	if (is_exact_size(region->pages))
@@ -242,7 +237,7 @@ static void index_insert(struct pmm *pmm, struct pmm_region *region)
 /* Must run before the record's size or position changes: class and tree key come from them. */
 static void index_remove(struct pmm *pmm, struct pmm_region *region)
 {
-	struct pmm_zone_index *zone = &pmm->zone[zone_of_page(region->first_page)];
+	struct pmm_zone_index *zone = &pmm->zone[zone_of_page(pmm, region->first_page)];
 	struct size_class c = size_class_of(region->pages);
 
 	if (is_exact_size(region->pages))
@@ -270,7 +265,7 @@ static void index_remove(struct pmm *pmm, struct pmm_region *region)
 static void index_reshape(struct pmm *pmm, struct pmm_region *region, uint64_t first,
 			  uint64_t pages)
 {
-	struct pmm_zone_index *zone = &pmm->zone[zone_of_page(region->first_page)];
+	struct pmm_zone_index *zone = &pmm->zone[zone_of_page(pmm, region->first_page)];
 	struct size_class was = size_class_of(region->pages), will = size_class_of(pages);
 	const struct avl_node *node = &region->link.free.fit;
 	if (is_exact_size(region->pages) || is_exact_size(pages) || was.row != will.row ||
@@ -419,9 +414,9 @@ static struct pmm_region *carve_used(struct pmm *pmm, struct pmm_region *from, u
 	used->flags = flags;
 	hash_insert(pmm, used);
 	if (flags & PMM_REGION_FLAG_METADATA)
-		pmm->zone[zone_of_page(first)].metadata_pages += pages;
-	trace_pmm_alloc(first << PAGE_SHIFT, (uint32_t)pages, (uint8_t)zone_of_page(first), align_log2,
-			(uint8_t)owner);
+		pmm->zone[zone_of_page(pmm, first)].metadata_pages += pages;
+	trace_pmm_alloc(first << PAGE_SHIFT, (uint32_t)pages, (uint8_t)zone_of_page(pmm, first),
+			align_log2, (uint8_t)owner);
 	return used;
 }
 
@@ -432,16 +427,16 @@ static struct pmm_region *carve_used(struct pmm *pmm, struct pmm_region *from, u
 static void release_used(struct pmm *pmm, struct pmm_region *used)
 {
 	trace_pmm_free(used->first_page << PAGE_SHIFT, (uint32_t)used->pages,
-		       (uint8_t)zone_of_page(used->first_page), used->owner);
+		       (uint8_t)zone_of_page(pmm, used->first_page), used->owner);
 	hash_remove(pmm, used);
 	if (used->flags & PMM_REGION_FLAG_METADATA)
-		pmm->zone[zone_of_page(used->first_page)].metadata_pages -= used->pages;
+		pmm->zone[zone_of_page(pmm, used->first_page)].metadata_pages -= used->pages;
 	used->state = PMM_REGION_FREE;
 	used->owner = MM_OWNER_NONE;
 	used->flags = 0;
 
 	struct pmm_region *prev = pmm_prev_record(pmm, used), *next = pmm_next_record(pmm, used);
-	bool merge_prev = can_merge(prev, used), merge_next = can_merge(used, next);
+	bool merge_prev = can_merge(pmm, prev, used), merge_next = can_merge(pmm, used, next);
 	uint64_t first = merge_prev ? prev->first_page : used->first_page;
 	uint64_t end = merge_next ? region_end(next) : region_end(used);
 	if (merge_prev && merge_next) {
@@ -695,14 +690,14 @@ struct page_source pmm_page_source(struct pmm *pmm)
 
 /* ---- initialisation ------------------------------------------------------------------------------ */
 
-/* Appends a usable range (they arrive in ascending order), split at zone boundaries. */
+/* Appends a usable range (they arrive in ascending order), split at the configured zone ends. */
 static enum pmm_status add_usable_range(void *ctx, uint64_t first_page, uint64_t pages)
 {
 	struct pmm *pmm = ctx;
 	uint64_t page = first_page, end = first_page + pages;
 	while (page < end) {
-		enum pmm_zone zone = zone_of_page(page);
-		uint64_t piece_end = MIN(end, zone_limit_page[zone]);
+		enum pmm_zone zone = zone_of_page(pmm, page);
+		uint64_t piece_end = MIN(end, pmm->zone_end_page[zone]);
 		if (pmm->spare_record_count == 0)
 			return PMM_ERR_NO_RECORDS;
 		struct pmm_region *region = record_take(pmm);
@@ -766,9 +761,37 @@ static enum pmm_status apply_reservations(struct pmm *pmm, const struct pmm_conf
 	return PMM_OK;
 }
 
+/* Zone ends in pages; with no configuration (an empty pmm), every page is NORMAL. */
+static void set_zone_ends(struct pmm *pmm, const paddr_t *zone_end)
+{
+	for (unsigned z = 0; z + 1 < PMM_ZONE_COUNT; z++)
+		pmm->zone_end_page[z] = zone_end ? zone_end[z] >> PAGE_SHIFT : 0;
+	pmm->zone_end_page[PMM_ZONE_COUNT - 1] = PMM_PHYS_LIMIT >> PAGE_SHIFT;
+}
+
+/* Zones are consecutive ranges (zone_of_page compares against each end in turn), within the
+ * pages the pmm can manage, and split between whole pages. */
+static enum pmm_status validate_zone_ends(const paddr_t *zone_end)
+{
+	paddr_t previous = 0;
+	for (unsigned z = 0; z + 1 < PMM_ZONE_COUNT; z++) {
+		if (!IS_ALIGNED(zone_end[z], PAGE_SIZE) || zone_end[z] < previous ||
+		    zone_end[z] > PMM_PHYS_LIMIT) {
+			mm_log("pmm_init: zone %s ends at %#llx: an end must be page-aligned, at least "
+			       "the previous zone's (%#llx) and at most %#llx\n",
+			       pmm_zone_name(z), (unsigned long long)zone_end[z],
+			       (unsigned long long)previous, (unsigned long long)PMM_PHYS_LIMIT);
+			return PMM_ERR_INVALID_ARGUMENT;
+		}
+		previous = zone_end[z];
+	}
+	return PMM_OK;
+}
+
 static void reset_empty(struct pmm *pmm, enum pmm_alloc_zone metadata_zone)
 {
 	memset(pmm, 0, sizeof(*pmm));
+	set_zone_ends(pmm, NULL);
 	list_init(&pmm->records);
 	for (unsigned z = 0; z < PMM_ZONE_COUNT; z++)
 		for (unsigned size = 0; size < PMM_EXACT_CLASS_PAGES; size++)
@@ -786,10 +809,14 @@ static enum pmm_status build(struct pmm *pmm, const struct pmm_config *config)
 	    (config->initial_record_count && !config->initial_records) ||
 	    (unsigned)config->metadata_zone > PMM_ALLOC_BELOW_16M)
 		return PMM_ERR_INVALID_ARGUMENT;
+	enum pmm_status status = validate_zone_ends(config->zone_end);
+	if (status != PMM_OK)
+		return status;
+	set_zone_ends(pmm, config->zone_end);
 	for (size_t i = 0; i < config->initial_record_count; i++)
 		spare_push(pmm, &config->initial_records[i]);
-	enum pmm_status status = pmm_memory_map_for_each_usable(
-		config->memory_map, config->memory_map_count, add_usable_range, pmm, &pmm->work);
+	status = pmm_memory_map_for_each_usable(config->memory_map, config->memory_map_count,
+						add_usable_range, pmm, &pmm->work);
 	if (status != PMM_OK)
 		return status;
 	return apply_reservations(pmm, config);
@@ -873,13 +900,14 @@ uint64_t pmm_extent_buddy_blocks(uint64_t first_page, uint64_t pages, unsigned m
 
 /* ---- iteration ----------------------------------------------------------------------------------- */
 
-static void describe(const struct pmm_region *region, struct pmm_region_info *info)
+static void describe(const struct pmm *pmm, const struct pmm_region *region,
+		     struct pmm_region_info *info)
 {
 	info->base = region->first_page << PAGE_SHIFT;
 	info->pages = region->pages;
 	info->state = (enum pmm_region_state)region->state;
 	info->owner = (enum mm_owner)region->owner;
-	info->zone = zone_of_page(region->first_page);
+	info->zone = zone_of_page(pmm, region->first_page);
 	info->pmm_metadata = region->flags & PMM_REGION_FLAG_METADATA;
 }
 
@@ -887,7 +915,7 @@ void pmm_for_each_region(const struct pmm *pmm, pmm_region_visitor visit, void *
 {
 	struct pmm_region_info info;
 	for (const struct pmm_region *r = pmm_first_record(pmm); r; r = pmm_next_record(pmm, r)) {
-		describe(r, &info);
+		describe(pmm, r, &info);
 		if (!visit(ctx, &info))
 			return;
 	}
@@ -899,7 +927,7 @@ void pmm_for_each_free_extent(const struct pmm *pmm, pmm_region_visitor visit, v
 	for (const struct pmm_region *r = pmm_first_record(pmm); r; r = pmm_next_record(pmm, r)) {
 		if (!region_is_free(r))
 			continue;
-		describe(r, &info);
+		describe(pmm, r, &info);
 		if (!visit(ctx, &info))
 			return;
 	}

@@ -16,6 +16,8 @@
  *   pmm_init(&pmm, &config);
  *   paddr_t pa = pmm_alloc(&pmm, 4, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
  *
+ * (config.zone_end is left zero there, so all 64 pages are in one zone, NORMAL.)
+ *
  * Not thread-safe: the caller serialises calls.
  */
 #ifndef PAGESCOPE_MM_PMM_H
@@ -96,19 +98,19 @@ enum pmm_status pmm_memory_map_for_each_usable(const struct pmm_memory_map_entry
 /* ---- zones -------------------------------------------------------------------------------- */
 
 /*
- * Physical zones, as in Linux: free runs never cross their boundaries (16 MiB and 4 GiB). The
- * values (enum pmm_zone: DMA [0, 16 MiB), DMA32 [16 MiB, 4 GiB), NORMAL [4 GiB, ...)) and their
- * names (pmm_zone_name) are the `zone` group of trace/events.def.
+ * Physical zones, as in Linux: consecutive address ranges, in the order of enum pmm_zone (DMA,
+ * DMA32, NORMAL), that free runs never cross. The values and their names (pmm_zone_name) are the
+ * `zone` group of trace/events.def. Where each zone ends is a fact of the machine, not of the
+ * allocator: the caller says it in pmm_config.zone_end (amd64: 16 MiB and 4 GiB, from
+ * <machine/memory_zones.h>), and pmm_zone_end reads it back.
  */
 #define PMM_ZONE_COUNT TRACE_VALUE_LIMIT(pmm_zone)
-
-#define PMM_ZONE_DMA_LIMIT ((paddr_t)16 << 20)
-#define PMM_ZONE_DMA32_LIMIT ((paddr_t)4 << 30)
 
 /*
  * What an allocation may use (enum pmm_alloc_zone, the `alloc_zone` group of trace/events.def):
  * PMM_ALLOC_ANY tries NORMAL, then DMA32, then DMA (keeping low memory for those who need it);
- * PMM_ALLOC_BELOW_4G DMA32, then DMA; PMM_ALLOC_BELOW_16M DMA only.
+ * PMM_ALLOC_BELOW_4G DMA32, then DMA; PMM_ALLOC_BELOW_16M DMA only. The names are amd64's zone
+ * ends; what they select is the zones, wherever the configuration ends them.
  */
 
 /* ---- the allocator state -------------------------------------------------------------------- */
@@ -176,6 +178,9 @@ struct pmm_zone_index {
 struct pmm {
 	struct list_node records;        /* every record in address order (pmm_first_record) */
 	struct pmm_zone_index zone[PMM_ZONE_COUNT];
+	/* zone z holds the pages below zone_end_page[z] not in an earlier zone (NORMAL's end is
+	 * PMM_PHYS_LIMIT): pmm_config.zone_end in pages */
+	uint64_t zone_end_page[PMM_ZONE_COUNT];
 
 	struct pmm_region *spare_records;
 	uint64_t spare_record_count;
@@ -258,6 +263,14 @@ struct pmm_config {
 	 * phys_to_virt(): that window must cover this zone and must not change while the pmm lives.
 	 */
 	enum pmm_alloc_zone metadata_zone;
+	/*
+	 * Where the zones end, in bytes: zone_end[z] is the first address past zone z (DMA, DMA32);
+	 * NORMAL takes everything from zone_end[PMM_ZONE_COUNT - 2] up. Page-aligned, non-decreasing
+	 * and at most PMM_PHYS_LIMIT. A zone that ends where the one before it does (at zero, for
+	 * DMA) is empty: left zero, every page is NORMAL, and only PMM_ALLOC_ANY can succeed. The
+	 * values are the machine's (amd64: `.zone_end = MACHINE_ZONE_ENDS`, <machine/memory_zones.h>).
+	 */
+	paddr_t zone_end[PMM_ZONE_COUNT - 1];
 };
 
 /*
@@ -265,12 +278,19 @@ struct pmm_config {
  * reservation that fall in holes or non-available memory are ignored (those pages are never
  * managed); where reservations overlap, the first one listed names the owner. Each reservation
  * becomes one used record per usable piece it covers (per zone), freeable with pmm_free.
- * Returns PMM_OK, or: the normaliser's errors; PMM_ERR_INVALID_ARGUMENT (NULL pointers, a
- * reservation of length 0 or wrapping past 2^64, an owner out of range); PMM_ERR_NO_RECORDS (the
+ * Returns PMM_OK, or: the normaliser's errors; PMM_ERR_INVALID_ARGUMENT (NULL pointers, zone ends
+ * unaligned, decreasing or past PMM_PHYS_LIMIT, a reservation of length 0 or wrapping past 2^64,
+ * an owner out of range); PMM_ERR_NO_RECORDS (the
  * initial record array is too small). Every failure is also logged. On failure the pmm is empty
  * (every allocation fails) but safe to use.
  */
 enum pmm_status pmm_init(struct pmm *pmm, const struct pmm_config *config);
+
+/* The first address past `zone` (bytes), as configured; PMM_PHYS_LIMIT for NORMAL. */
+static inline paddr_t pmm_zone_end(const struct pmm *pmm, enum pmm_zone zone)
+{
+	return pmm->zone_end_page[zone] << PAGE_SHIFT;
+}
 
 /* ---- allocation ---------------------------------------------------------------------------- */
 

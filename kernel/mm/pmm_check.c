@@ -33,11 +33,12 @@ static const char *check_list(struct pmm *pmm, struct zone_recount recount[PMM_Z
 		CHECK(r->pages > 0, "record at page %#llx is empty", page);
 		CHECK(!prev || region_end(prev) <= r->first_page,
 		      "record at page %#llx overlaps or precedes its predecessor", page);
-		enum pmm_zone zone = zone_of_page(r->first_page);
-		CHECK(zone_of_page(region_end(r) - 1) == zone,
+		enum pmm_zone zone = zone_of_page(pmm, r->first_page);
+		CHECK(zone_of_page(pmm, region_end(r) - 1) == zone,
 		      "record at page %#llx (%llu pages) crosses a zone boundary", page,
 		      (unsigned long long)r->pages);
-		CHECK(!can_merge(prev, r), "free records at %#llx and before are not coalesced", page);
+		CHECK(!can_merge(pmm, prev, r), "free records at %#llx and before are not coalesced",
+		      page);
 		(*records)++;
 		recount[zone].total_pages += r->pages;
 		if (region_is_free(r)) {
@@ -103,8 +104,8 @@ static const char *check_class_subtree(struct pmm *pmm, unsigned z, struct size_
 	unsigned long long page = node->first_page;
 	const struct avl_node *fit = &node->link.free.fit;
 	struct size_class c = size_class_of(node->pages);
-	CHECK(region_is_free(node) && zone_of_page(node->first_page) == z && c.row == class_.row &&
-		      c.sub == class_.sub,
+	CHECK(region_is_free(node) && zone_of_page(pmm, node->first_page) == z &&
+		      c.row == class_.row && c.sub == class_.sub,
 	      "zone %s: record at page %#llx misfiled in class (%u,%u)", pmm_zone_name(z), page,
 	      class_.row, class_.sub);
 	uint64_t arm = pmm_fit_shape_of(node->first_page, node->pages).right_arm;
@@ -149,7 +150,7 @@ static const char *check_exact_lists(struct pmm *pmm, unsigned z, uint64_t size,
 		      "zone %s: residue bit %u of size %llu disagrees with its list",
 		      pmm_zone_name(z), residue, (unsigned long long)size);
 		for (; r; prev = r, r = pmm_residue_next(list, r)) {
-			CHECK(region_is_free(r) && zone_of_page(r->first_page) == z &&
+			CHECK(region_is_free(r) && zone_of_page(pmm, r->first_page) == z &&
 				      r->pages == size && r->first_page % PMM_EXACT_RESIDUES == residue &&
 				      r->link.free.residue_link.prev ==
 					      (prev ? &prev->link.free.residue_link : list),

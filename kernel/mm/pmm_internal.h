@@ -17,11 +17,12 @@ static inline uint64_t region_end(const struct pmm_region *region)
 	return region->first_page + region->pages;
 }
 
-static inline enum pmm_zone zone_of_page(uint64_t page)
+/* The zone `page` lies in, by the ends this pmm was configured with. */
+static inline enum pmm_zone zone_of_page(const struct pmm *pmm, uint64_t page)
 {
-	if (page < (PMM_ZONE_DMA_LIMIT >> PAGE_SHIFT))
+	if (page < pmm->zone_end_page[PMM_ZONE_DMA])
 		return PMM_ZONE_DMA;
-	if (page < (PMM_ZONE_DMA32_LIMIT >> PAGE_SHIFT))
+	if (page < pmm->zone_end_page[PMM_ZONE_DMA32])
 		return PMM_ZONE_DMA32;
 	return PMM_ZONE_NORMAL;
 }
@@ -32,10 +33,11 @@ static inline bool region_is_free(const struct pmm_region *region)
 }
 
 /* True when `a` ends where `b` begins, both free, in the same zone: they must be one record. */
-static inline bool can_merge(const struct pmm_region *a, const struct pmm_region *b)
+static inline bool can_merge(const struct pmm *pmm, const struct pmm_region *a,
+			     const struct pmm_region *b)
 {
 	return a && b && region_is_free(a) && region_is_free(b) && region_end(a) == b->first_page &&
-	       zone_of_page(a->first_page) == zone_of_page(b->first_page);
+	       zone_of_page(pmm, a->first_page) == zone_of_page(pmm, b->first_page);
 }
 
 /* ---- size classes (drawn at the top of pmm.c) ---- */

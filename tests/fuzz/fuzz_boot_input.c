@@ -13,6 +13,7 @@
 #include "kernel/boot/multiboot2.h"
 #include "kernel/mm/pmm.h"
 #include "tests/host/host_env.h"
+#include <machine/memory_zones.h>
 
 static void ignore_warning(const char *fmt, ...)
 {
@@ -38,6 +39,7 @@ static void exercise_pmm(const struct boot_info *bi)
 		.memory_map = map, .memory_map_count = bi->memory_map_count,
 		.reservations = &reservation, .reservation_count = 1,
 		.initial_records = records, .initial_record_count = 256,
+		.zone_end = MACHINE_ZONE_ENDS,
 		.metadata_zone = PMM_ALLOC_ANY,
 	};
 	if (pmm_init(&pmm, &config) != PMM_OK)

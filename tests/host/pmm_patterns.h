@@ -20,6 +20,7 @@
 
 #include "kernel/mm/pmm.h"
 #include "tests/host/host_env.h"
+#include <machine/memory_zones.h>
 
 struct pmm_pattern {
 	const char *name;
@@ -43,7 +44,7 @@ static const struct pmm_pattern pmm_patterns[] = {
 	{ "aligned-512-of-1000", 1200, 1536, 300, 1212, 1000, 512 },
 };
 
-#define PMM_PATTERN_BASE_PAGE ((uint64_t)1 << 20) /* 4 GiB */
+#define PMM_PATTERN_BASE_PAGE (MACHINE_ZONE_DMA32_END / PAGE_SIZE) /* where NORMAL starts */
 #define PMM_PATTERN_META_BYTES ((uint64_t)256 << 20)
 #define PMM_PATTERN_META_BASE ((uint64_t)1 << 30)
 
@@ -75,6 +76,7 @@ static inline bool pmm_pattern_build(struct pmm_pattern_world *w, const struct p
 		.initial_records = w->initial_records,
 		.initial_record_count = 64,
 		.metadata_zone = PMM_ALLOC_BELOW_4G,
+		.zone_end = MACHINE_ZONE_ENDS,
 	};
 	w->arena = host_phys_arena_create(0, PMM_PATTERN_META_BASE + PMM_PATTERN_META_BYTES);
 	if (pmm_init(&w->pmm, &config) != PMM_OK)

@@ -6,6 +6,7 @@
 #include "kernel/mm/pmm.h"
 #include "tests/host/host_env.h"
 #include "tests/host/pmm_patterns.h"
+#include <machine/memory_zones.h>
 
 #define MiB ((uint64_t)1 << 20)
 #define GiB ((uint64_t)1 << 30)
@@ -26,7 +27,10 @@ struct fixture_options {
 	size_t reservation_count;
 	size_t initial_records; /* 0: FIXTURE_RECORDS */
 	enum pmm_alloc_zone metadata_zone;
+	const paddr_t *zone_end; /* NULL: the kernel's machine (<machine/memory_zones.h>) */
 };
+
+static const paddr_t machine_zone_end[PMM_ZONE_COUNT - 1] = MACHINE_ZONE_ENDS;
 
 static struct fixture *fixture_create(const struct fixture_options *o, enum pmm_status *status)
 {
@@ -46,6 +50,7 @@ static struct fixture *fixture_create(const struct fixture_options *o, enum pmm_
 		.initial_record_count = o->initial_records ? o->initial_records : FIXTURE_RECORDS,
 		.metadata_zone = o->metadata_zone,
 	};
+	memcpy(config.zone_end, o->zone_end ? o->zone_end : machine_zone_end, sizeof(config.zone_end));
 	*status = pmm_init(&f->pmm, &config);
 	return f;
 }
@@ -264,7 +269,8 @@ TEST(pmm_init_applies_reservations_with_owners)
 		{ 0x200800, 0x1000, MM_OWNER_KERNEL_IMAGE }, /* unaligned: pages 0x200, 0x201 */
 		{ 0x201000, 0x2000, MM_OWNER_BOOT_MODULE },  /* overlaps the kernel at 0x201 */
 	};
-	struct fixture_options o = { map, 2, reservations, 3, 0, PMM_ALLOC_ANY };
+	struct fixture_options o = { .map = map, .map_count = 2, .reservations = reservations,
+				     .reservation_count = 3 };
 	enum pmm_status status;
 	struct fixture *f = fixture_create(&o, &status);
 	ASSERT_EQ(status, PMM_OK);
@@ -296,7 +302,8 @@ TEST(pmm_init_fails_cleanly_on_bad_input)
 	struct pmm_reservation bad_owner[] = { { 0x1000, 0x1000, MM_OWNER_COUNT } };
 	const struct pmm_reservation *cases[] = { zero_length, wrapping, bad_owner };
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-		struct fixture_options o = { map, 3, cases[i], 1, 0, PMM_ALLOC_ANY };
+		struct fixture_options o = { .map = map, .map_count = 3, .reservations = cases[i],
+					     .reservation_count = 1 };
 		enum pmm_status status;
 		struct fixture *f = fixture_create(&o, &status);
 		EXPECT_EQ(status, PMM_ERR_INVALID_ARGUMENT);
@@ -304,7 +311,7 @@ TEST(pmm_init_fails_cleanly_on_bad_input)
 		EXPECT_CONSISTENT(&f->pmm);
 		fixture_destroy(f);
 	}
-	struct fixture_options few = { map, 3, NULL, 0, 2, PMM_ALLOC_ANY };
+	struct fixture_options few = { .map = map, .map_count = 3, .initial_records = 2 };
 	enum pmm_status status;
 	struct fixture *f = fixture_create(&few, &status);
 	EXPECT_EQ(status, PMM_ERR_NO_RECORDS);
@@ -316,7 +323,7 @@ TEST(pmm_init_fails_cleanly_on_bad_input)
 	fixture_destroy(f);
 }
 
-/* Free memory is split at 16 MiB and 4 GiB, and each zone counts its own pages. */
+/* Free memory is split at amd64's zone ends (16 MiB, 4 GiB); each zone counts its own pages. */
 TEST(pmm_init_splits_free_memory_at_zone_boundaries)
 {
 	struct pmm_memory_map_entry map[] = { { 0x100000, 5 * GiB, PMM_MEMORY_AVAILABLE } };
@@ -325,15 +332,16 @@ TEST(pmm_init_splits_free_memory_at_zone_boundaries)
 	struct fixture *f = fixture_create(&o, &status);
 	ASSERT_EQ(status, PMM_OK);
 	struct dump d = dump_regions(&f->pmm);
-	EXPECT_TRUE(dump_has(&d, 0x100000, (16 * MiB - 0x100000) / PAGE_SIZE, PMM_REGION_FREE,
-			     MM_OWNER_NONE));
-	EXPECT_TRUE(dump_has(&d, 16 * MiB, (4 * GiB - 16 * MiB) / PAGE_SIZE, PMM_REGION_FREE,
-			     MM_OWNER_NONE));
+	uint64_t dma_pages = (MACHINE_ZONE_DMA_END - 0x100000) / PAGE_SIZE;
+	uint64_t dma32_pages = (MACHINE_ZONE_DMA32_END - MACHINE_ZONE_DMA_END) / PAGE_SIZE;
+	EXPECT_TRUE(dump_has(&d, 0x100000, dma_pages, PMM_REGION_FREE, MM_OWNER_NONE));
+	EXPECT_TRUE(dump_has(&d, MACHINE_ZONE_DMA_END, dma32_pages, PMM_REGION_FREE, MM_OWNER_NONE));
 	struct pmm_stats stats;
 	pmm_get_stats(&f->pmm, &stats);
-	EXPECT_EQ(stats.zone[PMM_ZONE_DMA].total_pages, (16 * MiB - 0x100000) / PAGE_SIZE);
-	EXPECT_EQ(stats.zone[PMM_ZONE_DMA32].total_pages, (4 * GiB - 16 * MiB) / PAGE_SIZE);
-	EXPECT_EQ(stats.zone[PMM_ZONE_NORMAL].total_pages, (GiB + 0x100000) / PAGE_SIZE);
+	EXPECT_EQ(stats.zone[PMM_ZONE_DMA].total_pages, dma_pages);
+	EXPECT_EQ(stats.zone[PMM_ZONE_DMA32].total_pages, dma32_pages);
+	EXPECT_EQ(stats.zone[PMM_ZONE_NORMAL].total_pages,
+		  (0x100000 + 5 * GiB - MACHINE_ZONE_DMA32_END) / PAGE_SIZE);
 	EXPECT_EQ(stats.total_pages, 5 * GiB / PAGE_SIZE);
 	EXPECT_CONSISTENT(&f->pmm);
 	fixture_destroy(f);
@@ -345,30 +353,145 @@ TEST(pmm_init_splits_free_memory_at_zone_boundaries)
 TEST(pmm_alloc_honours_zones_and_prefers_high_memory)
 {
 	struct pmm_memory_map_entry map[] = {
-		{ 0x0, 32 * MiB, PMM_MEMORY_AVAILABLE },
-		{ 4 * GiB, 64 * PAGE_SIZE, PMM_MEMORY_AVAILABLE },
+		{ 0x0, 2 * MACHINE_ZONE_DMA_END, PMM_MEMORY_AVAILABLE },
+		{ MACHINE_ZONE_DMA32_END, 64 * PAGE_SIZE, PMM_MEMORY_AVAILABLE },
 	};
 	struct fixture_options o = { .map = map, .map_count = 2 };
 	enum pmm_status status;
 	struct fixture *f = fixture_create(&o, &status);
 	ASSERT_EQ(status, PMM_OK);
 	struct pmm *pmm = &f->pmm;
-	EXPECT_LT(pmm_alloc(pmm, 8, PMM_ALLOC_BELOW_16M, 1, MM_OWNER_DMA), 16 * MiB);
+	EXPECT_LT(pmm_alloc(pmm, 8, PMM_ALLOC_BELOW_16M, 1, MM_OWNER_DMA), MACHINE_ZONE_DMA_END);
 	paddr_t below_4g = pmm_alloc(pmm, 8, PMM_ALLOC_BELOW_4G, 1, MM_OWNER_TEST);
-	EXPECT_GE(below_4g, 16 * MiB); /* DMA32 before DMA */
-	EXPECT_LT(below_4g, 4 * GiB);
+	EXPECT_GE(below_4g, MACHINE_ZONE_DMA_END); /* DMA32 before DMA */
+	EXPECT_LT(below_4g, MACHINE_ZONE_DMA32_END);
 	struct pmm_stats stats;
 	pmm_get_stats(pmm, &stats);
 	uint64_t high_free = stats.zone[PMM_ZONE_NORMAL].free_pages;
 	paddr_t high = pmm_alloc(pmm, high_free, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
-	EXPECT_GE(high, 4 * GiB);
+	EXPECT_GE(high, MACHINE_ZONE_DMA32_END);
 	paddr_t next = pmm_alloc(pmm, 1, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
-	EXPECT_GE(next, 16 * MiB); /* NORMAL is full: DMA32 next */
-	EXPECT_LT(next, 4 * GiB);
+	EXPECT_GE(next, MACHINE_ZONE_DMA_END); /* NORMAL is full: DMA32 next */
+	EXPECT_LT(next, MACHINE_ZONE_DMA32_END);
 	/* A BELOW_16M request larger than the DMA zone fails even though memory is free above. */
-	EXPECT_EQ(pmm_alloc(pmm, 16 * MiB / PAGE_SIZE + 1, PMM_ALLOC_BELOW_16M, 1, MM_OWNER_DMA),
+	EXPECT_EQ(pmm_alloc(pmm, MACHINE_ZONE_DMA_END / PAGE_SIZE + 1, PMM_ALLOC_BELOW_16M, 1,
+			    MM_OWNER_DMA),
 		  PMM_ALLOC_FAILED);
 	EXPECT_CONSISTENT(pmm);
+	fixture_destroy(f);
+}
+
+/*
+ * The zone ends are the configuration's, not amd64's: with DMA ending at 1 MiB and DMA32 at 2 MiB
+ * over 4 MiB of memory, extents split there, and BELOW_16M / BELOW_4G are served only from those
+ * zones although all of the memory lies below 16 MiB.
+ */
+TEST(pmm_zones_end_where_the_configuration_says)
+{
+	static const paddr_t zone_end[PMM_ZONE_COUNT - 1] = { 1 * MiB, 2 * MiB };
+	struct pmm_memory_map_entry map[] = { { 0, 4 * MiB, PMM_MEMORY_AVAILABLE } };
+	struct fixture_options o = { .map = map, .map_count = 1, .zone_end = zone_end };
+	enum pmm_status status;
+	struct fixture *f = fixture_create(&o, &status);
+	ASSERT_EQ(status, PMM_OK);
+	struct pmm *pmm = &f->pmm;
+	EXPECT_EQ(pmm_zone_end(pmm, PMM_ZONE_DMA), 1 * MiB);
+	EXPECT_EQ(pmm_zone_end(pmm, PMM_ZONE_DMA32), 2 * MiB);
+	EXPECT_EQ(pmm_zone_end(pmm, PMM_ZONE_NORMAL), PMM_PHYS_LIMIT);
+
+	const uint64_t pages_per_mib = MiB / PAGE_SIZE;
+	struct dump d = dump_regions(pmm);
+	EXPECT_EQ(d.count, 3);
+	EXPECT_TRUE(dump_has(&d, 0, pages_per_mib, PMM_REGION_FREE, MM_OWNER_NONE));
+	EXPECT_TRUE(dump_has(&d, 1 * MiB, pages_per_mib, PMM_REGION_FREE, MM_OWNER_NONE));
+	EXPECT_TRUE(dump_has(&d, 2 * MiB, 2 * pages_per_mib, PMM_REGION_FREE, MM_OWNER_NONE));
+	struct pmm_stats stats;
+	pmm_get_stats(pmm, &stats);
+	EXPECT_EQ(stats.zone[PMM_ZONE_DMA].total_pages, pages_per_mib);
+	EXPECT_EQ(stats.zone[PMM_ZONE_DMA32].total_pages, pages_per_mib);
+	EXPECT_EQ(stats.zone[PMM_ZONE_NORMAL].total_pages, 2 * pages_per_mib);
+
+	/* No request crosses an end: one page more than a zone holds is refused. */
+	EXPECT_EQ(pmm_alloc(pmm, pages_per_mib + 1, PMM_ALLOC_BELOW_16M, 1, MM_OWNER_DMA),
+		  PMM_ALLOC_FAILED);
+	paddr_t dma = pmm_alloc(pmm, 16, PMM_ALLOC_BELOW_16M, 1, MM_OWNER_DMA);
+	EXPECT_LT(dma, 1 * MiB);
+	paddr_t dma32 = pmm_alloc(pmm, 16, PMM_ALLOC_BELOW_4G, 1, MM_OWNER_TEST);
+	EXPECT_GE(dma32, 1 * MiB); /* DMA32 before DMA */
+	EXPECT_LT(dma32, 2 * MiB);
+	paddr_t normal = pmm_alloc(pmm, 16, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
+	EXPECT_GE(normal, 2 * MiB);
+
+	/* With DMA and DMA32 used up, the low requests fail though NORMAL, below 16 MiB, is free. */
+	pmm_get_stats(pmm, &stats);
+	paddr_t rest_dma = pmm_alloc(pmm, stats.zone[PMM_ZONE_DMA].free_pages, PMM_ALLOC_BELOW_16M,
+				     1, MM_OWNER_DMA);
+	EXPECT_LT(rest_dma, 1 * MiB);
+	paddr_t rest_dma32 = pmm_alloc(pmm, stats.zone[PMM_ZONE_DMA32].free_pages,
+				       PMM_ALLOC_BELOW_4G, 1, MM_OWNER_TEST);
+	EXPECT_GE(rest_dma32, 1 * MiB);
+	EXPECT_LT(rest_dma32, 2 * MiB);
+	EXPECT_EQ(pmm_alloc(pmm, 1, PMM_ALLOC_BELOW_16M, 1, MM_OWNER_DMA), PMM_ALLOC_FAILED);
+	EXPECT_EQ(pmm_alloc(pmm, 1, PMM_ALLOC_BELOW_4G, 1, MM_OWNER_TEST), PMM_ALLOC_FAILED);
+	EXPECT_GE(pmm_alloc(pmm, 1, PMM_ALLOC_ANY, 1, MM_OWNER_TEST), 2 * MiB);
+	EXPECT_CONSISTENT(pmm);
+
+	/* Freed runs on either side of an end stay apart. */
+	EXPECT_EQ(pmm_free(pmm, rest_dma, (1 * MiB - rest_dma) / PAGE_SIZE), PMM_OK);
+	EXPECT_EQ(pmm_free(pmm, dma32, 16), PMM_OK);
+	EXPECT_EQ(pmm_free(pmm, rest_dma32, (2 * MiB - rest_dma32) / PAGE_SIZE), PMM_OK);
+	pmm_get_stats(pmm, &stats);
+	EXPECT_EQ(stats.zone[PMM_ZONE_DMA32].free_extents, 1);
+	EXPECT_EQ(stats.zone[PMM_ZONE_DMA32].largest_free_extent, pages_per_mib);
+	EXPECT_CONSISTENT(pmm);
+	fixture_destroy(f);
+}
+
+/* Zone ends that are decreasing, unaligned or past PMM_PHYS_LIMIT are refused, leaving the pmm
+ * empty; equal ends leave a zone empty, and zero ends put every page in NORMAL. */
+TEST(pmm_init_refuses_invalid_zone_ends)
+{
+	static const paddr_t invalid[][PMM_ZONE_COUNT - 1] = {
+		{ 2 * MiB, 1 * MiB },               /* decreasing */
+		{ 1 * MiB + 1, 2 * MiB },           /* unaligned */
+		{ 1 * MiB, 2 * MiB - PAGE_SIZE / 2 },
+		{ 1 * MiB, PMM_PHYS_LIMIT + PAGE_SIZE },
+	};
+	struct pmm_memory_map_entry map[] = { { 0, 4 * MiB, PMM_MEMORY_AVAILABLE } };
+	struct pmm_stats stats;
+	for (size_t i = 0; i < ARRAY_SIZE(invalid); i++) {
+		struct fixture_options o = { .map = map, .map_count = 1, .zone_end = invalid[i] };
+		enum pmm_status status;
+		struct fixture *f = fixture_create(&o, &status);
+		EXPECT_EQ(status, PMM_ERR_INVALID_ARGUMENT);
+		pmm_get_stats(&f->pmm, &stats);
+		EXPECT_EQ(stats.total_pages, 0);
+		EXPECT_EQ(pmm_alloc(&f->pmm, 1, PMM_ALLOC_ANY, 1, MM_OWNER_TEST), PMM_ALLOC_FAILED);
+		EXPECT_CONSISTENT(&f->pmm);
+		fixture_destroy(f);
+	}
+
+	static const paddr_t no_dma32[PMM_ZONE_COUNT - 1] = { 1 * MiB, 1 * MiB };
+	struct fixture_options o = { .map = map, .map_count = 1, .zone_end = no_dma32 };
+	enum pmm_status status;
+	struct fixture *f = fixture_create(&o, &status);
+	ASSERT_EQ(status, PMM_OK);
+	pmm_get_stats(&f->pmm, &stats);
+	EXPECT_EQ(stats.zone[PMM_ZONE_DMA].total_pages, MiB / PAGE_SIZE);
+	EXPECT_EQ(stats.zone[PMM_ZONE_DMA32].total_pages, 0);
+	EXPECT_LT(pmm_alloc(&f->pmm, 1, PMM_ALLOC_BELOW_4G, 1, MM_OWNER_TEST), 1 * MiB);
+	EXPECT_CONSISTENT(&f->pmm);
+	fixture_destroy(f);
+
+	static const paddr_t all_normal[PMM_ZONE_COUNT - 1] = { 0, 0 };
+	o.zone_end = all_normal;
+	f = fixture_create(&o, &status);
+	ASSERT_EQ(status, PMM_OK);
+	pmm_get_stats(&f->pmm, &stats);
+	EXPECT_EQ(stats.zone[PMM_ZONE_NORMAL].total_pages, 4 * MiB / PAGE_SIZE);
+	EXPECT_EQ(pmm_alloc(&f->pmm, 1, PMM_ALLOC_BELOW_4G, 1, MM_OWNER_TEST), PMM_ALLOC_FAILED);
+	EXPECT_EQ(pmm_alloc(&f->pmm, 1, PMM_ALLOC_ANY, 1, MM_OWNER_TEST), 0);
+	EXPECT_CONSISTENT(&f->pmm);
 	fixture_destroy(f);
 }
 
@@ -463,8 +586,8 @@ TEST(pmm_alloc_guaranteed_fit_always_succeeds)
 			ASSERT_TRUE(extent >= sizes[s] + aligns[a] - 1);
 			ASSERT_TRUE(extent <= (sizes[s] + aligns[a] - 1) * 17 / 16 + 1);
 			/* One page past an alignment boundary (the worst case), inside one zone. */
-			struct fixture *f = simple_fixture(16 * MiB + PAGE_SIZE * (aligns[a] + 1),
-							   extent);
+			struct fixture *f = simple_fixture(
+				MACHINE_ZONE_DMA_END + PAGE_SIZE * (aligns[a] + 1), extent);
 			paddr_t pa = pmm_alloc(&f->pmm, sizes[s], PMM_ALLOC_ANY, aligns[a],
 					       MM_OWNER_TEST);
 			EXPECT_NE(pa, PMM_ALLOC_FAILED);
@@ -516,7 +639,7 @@ TEST(pmm_alloc_fails_only_when_no_aligned_run_exists_for_every_small_shape)
 	/* the shapes in DMA; the pmm's own pages in DMA32, out of the way */
 	struct pmm_memory_map_entry map[] = {
 		{ 0, PAGES * PAGE_SIZE, PMM_MEMORY_AVAILABLE },
-		{ 16 * MiB, MiB, PMM_MEMORY_AVAILABLE },
+		{ MACHINE_ZONE_DMA_END, MiB, PMM_MEMORY_AVAILABLE },
 	};
 	struct fixture_options o = { .map = map, .map_count = 2, .metadata_zone = PMM_ALLOC_BELOW_4G };
 	enum pmm_status status;
@@ -633,7 +756,7 @@ TEST(pmm_alloc_work_meets_the_stated_bound_on_every_adversarial_pattern)
 		paddr_t low = pmm_alloc(pmm, n, PMM_ALLOC_ANY, a, MM_OWNER_TEST);
 		work = pmm->work - before;
 		EXPECT_TRUE(low == PMM_ALLOC_FAILED ? n + a > PMM_PATTERN_META_BYTES / PAGE_SIZE
-						    : low < PMM_ZONE_DMA32_LIMIT);
+						    : low < pmm_zone_end(pmm, PMM_ZONE_DMA32));
 		bound += pmm_pattern_search_bound(h_meta, n, a, 1);
 		TESTING_CHECK(work <= bound, (void)0, "%s: fall-through visited %llu, bound %llu",
 			      p->name, (unsigned long long)work, (unsigned long long)bound);
@@ -722,10 +845,10 @@ TEST(pmm_free_coalesces_both_sides)
 	fixture_destroy(f);
 }
 
-/* Two free extents touching at 16 MiB stay two extents: zones never merge. */
+/* Two free extents touching at the end of DMA stay two extents: zones never merge. */
 TEST(pmm_free_never_merges_across_a_zone_boundary)
 {
-	struct pmm_memory_map_entry map[] = { { 16 * MiB - 8 * PAGE_SIZE, 16 * PAGE_SIZE,
+	struct pmm_memory_map_entry map[] = { { MACHINE_ZONE_DMA_END - 8 * PAGE_SIZE, 16 * PAGE_SIZE,
 						PMM_MEMORY_AVAILABLE } };
 	struct fixture_options o = { .map = map, .map_count = 1 };
 	enum pmm_status status;
@@ -883,9 +1006,11 @@ TEST(pmm_record_pool_grows_from_its_own_memory)
 /* When no page can be had for records, allocation fails with NO_RECORDS but every free works. */
 TEST(pmm_alloc_fails_cleanly_when_records_run_out_and_free_still_works)
 {
-	/* Memory only above 16 MiB, metadata only from below 16 MiB: the pool can never grow. */
-	struct pmm_memory_map_entry map[] = { { 16 * MiB, 256 * PAGE_SIZE, PMM_MEMORY_AVAILABLE } };
-	struct fixture_options o = { map, 1, NULL, 0, 8, PMM_ALLOC_BELOW_16M };
+	/* Memory only above DMA, metadata only from DMA: the pool can never grow. */
+	struct pmm_memory_map_entry map[] = { { MACHINE_ZONE_DMA_END, 256 * PAGE_SIZE,
+						PMM_MEMORY_AVAILABLE } };
+	struct fixture_options o = { .map = map, .map_count = 1, .initial_records = 8,
+				     .metadata_zone = PMM_ALLOC_BELOW_16M };
 	enum pmm_status status;
 	struct fixture *f = fixture_create(&o, &status);
 	ASSERT_EQ(status, PMM_OK);

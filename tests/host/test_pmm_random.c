@@ -16,6 +16,7 @@
 #include "kernel/lib/testing.h"
 #include "kernel/mm/pmm.h"
 #include "tests/host/host_env.h"
+#include <machine/memory_zones.h>
 
 #define MiB ((uint64_t)1 << 20)
 #define GiB ((uint64_t)1 << 30)
@@ -23,6 +24,10 @@
 #define MAX_LIVE 8192
 #define RECENTLY_FREED 64
 #define DEFAULT_SEED 0x5ca1ab1e2024ull
+
+/* The model's zones end where the pmm is told they do: amd64's (<machine/memory_zones.h>). */
+#define DMA_END_PAGE (MACHINE_ZONE_DMA_END / PAGE_SIZE)
+#define DMA32_END_PAGE (MACHINE_ZONE_DMA32_END / PAGE_SIZE)
 
 /* The machine: usable memory in all three zones, holes, overlaps, an unaligned edge. */
 static const struct pmm_memory_map_entry random_map[] = {
@@ -136,9 +141,9 @@ static uint64_t count_free(uint64_t first, uint64_t pages)
 
 static enum pmm_zone zone_of(uint64_t page)
 {
-	if (page < PMM_ZONE_DMA_LIMIT / PAGE_SIZE)
+	if (page < DMA_END_PAGE)
 		return PMM_ZONE_DMA;
-	return page < PMM_ZONE_DMA32_LIMIT / PAGE_SIZE ? PMM_ZONE_DMA32 : PMM_ZONE_NORMAL;
+	return page < DMA32_END_PAGE ? PMM_ZONE_DMA32 : PMM_ZONE_NORMAL;
 }
 
 /* Marks pages used (or free) in a bitmap and keeps the per-zone free counts. */
@@ -147,8 +152,8 @@ static void model_mark(uint64_t *map, uint64_t first, uint64_t pages, bool used)
 	set_bits(map, first, pages, used);
 	for (uint64_t p = first; p < first + pages;) {
 		enum pmm_zone zone = zone_of(p);
-		uint64_t end = zone == PMM_ZONE_DMA ? PMM_ZONE_DMA_LIMIT / PAGE_SIZE
-			     : zone == PMM_ZONE_DMA32 ? PMM_ZONE_DMA32_LIMIT / PAGE_SIZE
+		uint64_t end = zone == PMM_ZONE_DMA ? DMA_END_PAGE
+			     : zone == PMM_ZONE_DMA32 ? DMA32_END_PAGE
 						      : UINT64_MAX;
 		uint64_t n = MIN(end, first + pages) - p;
 		if (used)
@@ -298,7 +303,7 @@ static uint64_t model_free_runs(void)
 	uint64_t runs = 0, carry = 0;
 	for (uint64_t w = 0; w < MODEL_WORDS; w++) {
 		uint64_t page = w * 64;
-		if (page == PMM_ZONE_DMA_LIMIT / PAGE_SIZE || page == PMM_ZONE_DMA32_LIMIT / PAGE_SIZE)
+		if (page == DMA_END_PAGE || page == DMA32_END_PAGE)
 			carry = 0;
 		uint64_t free = model->managed[w] & ~model->used[w] & ~model->metadata[w];
 		runs += (uint64_t)__builtin_popcountll(free & ~((free << 1) | carry));
@@ -407,9 +412,9 @@ static uint64_t zone_end_page(uint64_t page)
 {
 	switch (zone_of(page)) {
 	case PMM_ZONE_DMA:
-		return PMM_ZONE_DMA_LIMIT / PAGE_SIZE;
+		return DMA_END_PAGE;
 	case PMM_ZONE_DMA32:
-		return PMM_ZONE_DMA32_LIMIT / PAGE_SIZE;
+		return DMA32_END_PAGE;
 	default:
 		return MODEL_PAGES;
 	}
@@ -421,8 +426,8 @@ static uint64_t zone_end_page(uint64_t page)
  */
 static bool model_has_fit(uint64_t pages, uint64_t align, enum pmm_alloc_zone zone)
 {
-	uint64_t limit = zone == PMM_ALLOC_BELOW_16M ? PMM_ZONE_DMA_LIMIT / PAGE_SIZE
-		       : zone == PMM_ALLOC_BELOW_4G  ? PMM_ZONE_DMA32_LIMIT / PAGE_SIZE
+	uint64_t limit = zone == PMM_ALLOC_BELOW_16M ? DMA_END_PAGE
+		       : zone == PMM_ALLOC_BELOW_4G  ? DMA32_END_PAGE
 						     : MODEL_PAGES;
 	for (uint64_t p = next_page_with(0, limit, true); p < limit;) {
 		uint64_t end = next_page_with(p, MIN(limit, zone_end_page(p)), false);
@@ -474,8 +479,8 @@ static bool step_alloc(struct step *s)
 	model->largest_live_pages = MAX(model->largest_live_pages, pages);
 
 	uint64_t first = pa / PAGE_SIZE, end = first + pages;
-	uint64_t limit = zone == PMM_ALLOC_BELOW_16M ? PMM_ZONE_DMA_LIMIT / PAGE_SIZE
-		       : zone == PMM_ALLOC_BELOW_4G  ? PMM_ZONE_DMA32_LIMIT / PAGE_SIZE
+	uint64_t limit = zone == PMM_ALLOC_BELOW_16M ? DMA_END_PAGE
+		       : zone == PMM_ALLOC_BELOW_4G  ? DMA32_END_PAGE
 						     : UINT64_MAX;
 	if (status != PMM_OK || pa % PAGE_SIZE || first % align || end > limit)
 		return fail_step(s, "alloc at page %#lx of %lu pages breaks alignment %lu or zone",
@@ -616,6 +621,7 @@ static bool set_up(uint64_t seed)
 		.reservation_count = ARRAY_SIZE(random_reservations),
 		.initial_records = random_records,
 		.initial_record_count = ARRAY_SIZE(random_records),
+		.zone_end = MACHINE_ZONE_ENDS,
 	};
 	if (pmm_init(&random_pmm, &config) != PMM_OK)
 		return false;

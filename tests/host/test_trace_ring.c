@@ -253,7 +253,7 @@ TEST(trace_second_open_snapshot_is_dropped_as_recursion)
 	struct fake_sink s = { .completion = COMPLETE_AT_ONCE };
 	trace_init(&t, storage, SUBBUF, SUBBUFS, TRACE_POLICY_LOSSLESS, fake_clock);
 	attach(&t, &s);
-	trace_emit_pmm_snapshot_begin(&t, 10);
+	trace_emit_pmm_snapshot_begin(&t, 10, 0x100000, 0x200000);
 	trace_emit_pmm_snapshot_add(&t, 0x1000, 10);
 	trace_emit_vmm_snapshot_begin(&t, 1, 2);
 	trace_emit_vmm_snapshot_add(&t, 0x2000, 3); /* ignored: not the open array */
@@ -274,7 +274,7 @@ TEST(trace_off_leaves_the_kernel_tracer_untouched)
 	trace_enabled = false;
 	trace_pmm_alloc(0x1000, 1, 0, 0, 1);
 	trace_phase_begin("off");
-	trace_pmm_snapshot_begin(1);
+	trace_pmm_snapshot_begin(1, 0x100000, 0x200000);
 	trace_pmm_snapshot_add(0, 1);
 	trace_pmm_snapshot_end();
 	EXPECT_EQ(trace_global.next_seq, seq_before);

@@ -9,6 +9,7 @@
 #include "kernel/core/memory.h"
 #include "kernel/lib/testing.h"
 #include "tests/kernel/fault_probe.h"
+#include <machine/memory_zones.h>
 
 extern char kernel_text_start[];
 static const uint64_t read_only_value = 0x5eed;
@@ -103,19 +104,24 @@ TEST(memory_pmm_reserves_firmware_image_stack_and_boot_info)
 		EXPECT_TRUE(reserved_for(boot_info.modules[i].start, MM_OWNER_BOOT_MODULE));
 }
 
-/* Allocations honour their zone: DMA below 16 MiB, DMA32 below 4 GiB, and reach high memory. */
+/*
+ * The pmm has the machine's zones, and allocations honour them: DMA below 16 MiB, DMA32 below
+ * 4 GiB, and reach high memory.
+ */
 TEST(memory_pmm_allocations_land_in_their_zone)
 {
+	EXPECT_EQ(pmm_zone_end(&kernel_pmm, PMM_ZONE_DMA), MACHINE_ZONE_DMA_END);
+	EXPECT_EQ(pmm_zone_end(&kernel_pmm, PMM_ZONE_DMA32), MACHINE_ZONE_DMA32_END);
 	paddr_t dma = pmm_alloc(&kernel_pmm, 16, PMM_ALLOC_BELOW_16M, 1, MM_OWNER_DMA);
 	ASSERT_NE(dma, PMM_ALLOC_FAILED);
-	EXPECT_LE(dma + 16 * PAGE_SIZE, 16 * MiB);
+	EXPECT_LE(dma + 16 * PAGE_SIZE, MACHINE_ZONE_DMA_END);
 	paddr_t low = pmm_alloc(&kernel_pmm, 1000, PMM_ALLOC_BELOW_4G, 1, MM_OWNER_TEST);
 	ASSERT_NE(low, PMM_ALLOC_FAILED);
-	EXPECT_LE(low + 1000 * PAGE_SIZE, 4 * GiB);
+	EXPECT_LE(low + 1000 * PAGE_SIZE, MACHINE_ZONE_DMA32_END);
 	paddr_t any = pmm_alloc(&kernel_pmm, 3, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
 	ASSERT_NE(any, PMM_ALLOC_FAILED);
 	if (kernel_pmm.zone[PMM_ZONE_NORMAL].free_pages > 3)
-		EXPECT_GE(any, 4 * GiB); /* `any` prefers high memory when there is some */
+		EXPECT_GE(any, MACHINE_ZONE_DMA32_END); /* `any` prefers high memory when there is some */
 	EXPECT_EQ(pmm_free(&kernel_pmm, dma, 16), PMM_OK);
 	EXPECT_EQ(pmm_free(&kernel_pmm, low, 1000), PMM_OK);
 	EXPECT_EQ(pmm_free(&kernel_pmm, any, 3), PMM_OK);

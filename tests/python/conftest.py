@@ -41,7 +41,8 @@ def small_trace(build_encoder, tmp_path_factory):
     among them) that passes `analyzer check`."""
     work = tmp_path_factory.mktemp("small")
     calls = work / "calls.inc"
-    snapshot = ["trace_emit_pmm_snapshot_begin(t, 300);",
+    # zones end at 1 MiB and 2 MiB: the trace, not the analyzer, says where
+    snapshot = ["trace_emit_pmm_snapshot_begin(t, 300, 1ULL << 20, 2ULL << 20);",
                 *[f"trace_emit_pmm_snapshot_add(t, {i} * 0x2000ULL, 1);" for i in range(300)],
                 "trace_array_end(t, TRACE_ID_pmm_snapshot);"]
     statements = [f"trace_emit_pmm_alloc(t, {i} * 0x1000ULL, 1 + {i}, 0, 0, 4);" for i in range(20)]

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from analyzer.bulk import BulkTrace
+from analyzer.events import FORMAT
 from analyzer.frag import (MAX_ORDER, buddy_blocks, fragmentation_index, unusable_index,
                            zone_metrics)
+from analyzer.replay import zone_ranges
 
 PAGE = 4096
 
@@ -66,14 +68,34 @@ def test_indices_equal_hand_computed_values():
     assert unusable_index(empty, 0) == 1.0 and fragmentation_index(empty, 0) == 0.0
 
 
-def test_zone_metrics_split_extents_at_zone_boundaries():
-    dma_end = 16 << 20
-    # one extent from 1 MiB below the DMA boundary to 2 MiB above it
-    zones = zone_metrics([dma_end - (1 << 20)], [dma_end + (2 << 20)])
-    assert zones["DMA"].free_pages == 256 and zones["DMA"].largest == 256
-    assert zones["DMA32"].free_pages == 512 and zones["DMA32"].extents == 1
-    assert zones["DMA"].blocks.tolist() == [0] * 8 + [1] + [0, 0]
-    assert zones["Normal"].free_pages == 0 and zones["Normal"].unusable[0] == 1.0
+def snapshot_zones(dma_end, dma32_end):
+    """The zones a pmm_snapshot with these ends states."""
+    snapshot = FORMAT.events_by_name["pmm_snapshot"].record(
+        seq=0, timestamp=0, free_pages=0, dma_end=dma_end, dma32_end=dma32_end, items=())
+    return zone_ranges(snapshot)
+
+
+def test_zones_come_from_the_snapshot_named_by_the_zone_group():
+    zones = snapshot_zones(1 << 20, 3 << 20)
+    assert [name for name, _, _ in zones] == [FORMAT.values["zone"][z] for z in range(3)]
+    assert [(start, end) for _, start, end in zones] == [(0, 1 << 20), (1 << 20, 3 << 20),
+                                                         (3 << 20, 1 << 64)]
+
+
+def test_zone_metrics_split_extents_at_the_zone_ends_the_trace_states():
+    # DMA ends at 4 MiB, DMA32 at 8 MiB: not amd64's, so nothing but the snapshot can say so
+    dma_end, dma32_end = 4 << 20, 8 << 20
+    zones = zone_metrics([dma_end - (1 << 20)], [dma_end + (2 << 20)],
+                         snapshot_zones(dma_end, dma32_end))
+    assert list(zones) == ["dma", "dma32", "normal"]
+    assert zones["dma"].free_pages == 256 and zones["dma"].largest == 256
+    assert zones["dma32"].free_pages == 512 and zones["dma32"].extents == 1
+    assert zones["dma"].blocks.tolist() == [0] * 8 + [1] + [0, 0]
+    assert zones["normal"].free_pages == 0 and zones["normal"].unusable[0] == 1.0
+    # an extent crossing the DMA32 end is counted on both sides of it
+    zones = zone_metrics([dma32_end - (1 << 20)], [dma32_end + (1 << 20)],
+                         snapshot_zones(dma_end, dma32_end))
+    assert zones["dma32"].free_pages == 256 and zones["normal"].free_pages == 256
 
 
 def test_replay_of_a_real_trace_samples_every_snapshot(kernel_traces):

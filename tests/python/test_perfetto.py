@@ -56,8 +56,8 @@ def test_kernel_trace_converts_to_valid_perfetto(kernel_traces, backend, tmp_pat
     tracks = {p.track_descriptor.uuid: p.track_descriptor for p in parsed.packet
               if p.HasField("track_descriptor")}
     names = {d.name for d in tracks.values()}
-    for expected in ("pmm", "page tables", "phases", "vmm ctx0", "free pages DMA32",
-                     "unusable index order 9 DMA32", "page-table pages", "bookkeeping bytes ctx0",
+    for expected in ("pmm", "page tables", "phases", "vmm ctx0", "free pages dma32",
+                     "unusable index order 9 dma32", "page-table pages", "bookkeeping bytes ctx0",
                      "kmalloc bytes"):
         assert expected in names, expected
     by_name = {d.name: uuid for uuid, d in tracks.items()}

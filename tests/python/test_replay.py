@@ -9,6 +9,9 @@ PAGE = 4096
 BASE = 0x400000
 PAGE_TABLE = next(v for v, n in FORMAT.values["owner"].items() if n == "pagetable")
 TEST_OWNER = next(v for v, n in FORMAT.values["owner"].items() if n == "test")
+ZONE = {n: v for v, n in FORMAT.values["zone"].items()}
+# The test pmm's zones, as its snapshots state them: every run below is in dma, the default zone.
+DMA_END, DMA32_END = 1 << 20, 2 << 20
 
 
 class Stream:
@@ -28,10 +31,10 @@ class Stream:
                                              **values, **tail))
         return self
 
-    def pmm_snapshot(self, *runs):
+    def pmm_snapshot(self, *runs, dma_end=DMA_END, dma32_end=DMA32_END):
         item = FORMAT.events_by_name["pmm_snapshot"].item_record
-        return self("pmm_snapshot", free_pages=sum(n for _, n in runs),
-                    items=tuple(item(a * PAGE, n) for a, n in runs))
+        return self("pmm_snapshot", free_pages=sum(n for _, n in runs), dma_end=dma_end,
+                    dma32_end=dma32_end, items=tuple(item(a * PAGE, n) for a, n in runs))
 
     def vmm_snapshot(self, context, region, *runs, base=BASE):
         item = FORMAT.events_by_name["vmm_snapshot"].item_record
@@ -215,6 +218,30 @@ def test_objects_are_paired_with_what_undoes_them():
     s = Stream()("context_switch", from_context=0, to_context=0)("context_switch",
                                                                  from_context=1, to_context=0)
     assert any("leaves context 1, but 0 is active" in p for p in s.problems())
+
+
+def test_zone_ends_come_from_the_snapshots_and_bound_every_run():
+    assert end_phase(kernel_phase(), [(0, 100)], [(0, 64)]).problems() == []
+    for ends, complaint in (((DMA32_END, DMA_END), "non-decreasing"),
+                            ((DMA_END + 1, DMA32_END), "page-aligned")):
+        s = Stream().pmm_snapshot((0, 100), dma_end=ends[0], dma32_end=ends[1])
+        assert any("zone ends must be page-aligned and non-decreasing" in p and
+                   complaint in p for p in s.problems())
+    # the zones never change
+    s = kernel_phase()
+    s.pmm_snapshot((0, 100), dma_end=DMA_END + PAGE).vmm_snapshot(0, 0, (0, 64))
+    assert any("a pmm's zones never change" in p for p in s("phase_end", text="work").problems())
+    # no free extent crosses a zone end, and an allocation lies in the zone it names
+    s = Stream().pmm_snapshot((DMA_END // PAGE - 1, 2))
+    assert any("crosses the end of zone dma at 0x100000" in p for p in s.problems())
+    s = Stream().pmm_snapshot((0, 100))("pmm_alloc", addr=0, pages=1, zone=ZONE["dma32"],
+                                         owner=TEST_OWNER)
+    assert any("is not in zone dma32 [0x100000, 0x200000)" in p for p in s.problems())
+    s = Stream().context(0, 64)
+    s("phase_begin", text="work").pmm_snapshot((0, 100), (DMA_END // PAGE, 100))
+    s.vmm_snapshot(0, 0, (0, 64))
+    s("pmm_alloc", addr=DMA_END, pages=1, zone=ZONE["dma32"], owner=TEST_OWNER)
+    assert end_phase(s, [(0, 100), (DMA_END // PAGE + 1, 99)], [(0, 64)]).problems() == []
 
 
 def test_a_loss_makes_state_unknown_until_the_next_snapshot():
