@@ -242,6 +242,9 @@ REPORT_DIR := results/report
 # The workload is `make trace`'s: SCENARIO (default all), SEED; SCENARIO=test boots the tests.
 REPORT_WORKLOAD = $(if $(filter test,$(SCENARIO)),test,scenario=$(SCENARIO) seed=$(SEED))
 HEADLINE_PLOTS := unusable_index bookkeeping_bytes work memory_strip
+# The recorded programs (benchmarks/workloads/*.psw) the verdict also measures, each replayed in
+# the kernel under both backends.
+REPORT_PROGRAMS := $(basename $(notdir $(wildcard benchmarks/workloads/*.psw)))
 PROTO_PY := $(BUILD)/proto/pagescope_perfetto_pb2.py
 
 $(PROTO_PY): analyzer/proto/pagescope_perfetto.proto
@@ -253,22 +256,32 @@ $(PROTO_PY): analyzer/proto/pagescope_perfetto.proto
 report:
 	@$(DEPS) all
 	@mkdir -p $(BUILD)/report
-	@echo "report: [1/5] building the kernel and the Perfetto protobuf module"
+	@echo "report: [1/6] building the kernel and the Perfetto protobuf module"
 	@$(MAKE) --no-print-directory $(KERNEL_ELF) $(PROTO_PY) >$(BUILD)/report-build.log 2>&1 \
 		|| { tail -n 30 $(BUILD)/report-build.log; exit 1; }
 	@for backend in pagetable list; do \
-		echo "report: [$$( [ $$backend = pagetable ] && echo 2 || echo 3 )/5] booting '$(REPORT_WORKLOAD)' with vmm=$$backend, capturing $(BUILD)/report/$$backend.pstrace"; \
+		echo "report: [$$( [ $$backend = pagetable ] && echo 2 || echo 3 )/6] booting '$(REPORT_WORKLOAD)' with vmm=$$backend, capturing $(BUILD)/report/$$backend.pstrace"; \
 		$(MAKE) --no-print-directory trace ICOUNT=1 VMM=$$backend SCENARIO=$(SCENARIO) SEED=$(SEED) \
 			OUT=$(BUILD)/report/$$backend.pstrace >$(BUILD)/report-$$backend.log 2>&1 \
 			|| { tail -n 30 $(BUILD)/report-$$backend.log; exit 1; }; \
 	done
-	@echo "report: [4/5] checking both traces (every snapshot equals the replay before it)"
-	@for backend in pagetable list; do \
-		$(PYTHON) -m analyzer check $(BUILD)/report/$$backend.pstrace >$(BUILD)/report-check-$$backend.log \
-			|| { cat $(BUILD)/report-check-$$backend.log; exit 1; }; \
+	@echo "report: [4/6] replaying each recorded program ($(REPORT_PROGRAMS)) under both backends, for the verdict"
+	@for program in $(REPORT_PROGRAMS); do for backend in pagetable list; do \
+		$(MAKE) --no-print-directory trace ICOUNT=1 VMM=$$backend SCENARIO=replay \
+			WORKLOAD=benchmarks/workloads/$$program.psw OUT=$(BUILD)/report/replay-$$program-$$backend.pstrace \
+			>$(BUILD)/report-replay-$$program-$$backend.log 2>&1 \
+			|| { tail -n 30 $(BUILD)/report-replay-$$program-$$backend.log; exit 1; }; \
+	done; done
+	@echo "report: [5/6] checking every trace (every snapshot equals the replay before it)"
+	@for trace in $(BUILD)/report/pagetable.pstrace $(BUILD)/report/list.pstrace \
+		$(foreach p,$(REPORT_PROGRAMS),$(BUILD)/report/replay-$(p)-pagetable.pstrace $(BUILD)/report/replay-$(p)-list.pstrace); do \
+		$(PYTHON) -m analyzer check $$trace >$(BUILD)/report-check.log \
+			|| { cat $(BUILD)/report-check.log; exit 1; }; \
 	done
-	@echo "report: [5/5] writing $(REPORT_DIR)/ (plots, Perfetto traces, comparison)"
+	@echo "report: [6/6] writing $(REPORT_DIR)/ (plots, Perfetto traces, comparison, verdict)"
 	@$(PYTHON) -m analyzer report $(BUILD)/report/pagetable.pstrace $(BUILD)/report/list.pstrace \
+		$(foreach p,$(REPORT_PROGRAMS),--workload $(p)=$(BUILD)/report/replay-$(p)-pagetable.pstrace \
+			--workload $(p)=$(BUILD)/report/replay-$(p)-list.pstrace) \
 		-o $(REPORT_DIR) --results-readme results/README.md >/dev/null
 	@$(PYTHON) -m analyzer compare $(BUILD)/report/pagetable.pstrace $(BUILD)/report/list.pstrace \
 		>$(REPORT_DIR)/compare.txt

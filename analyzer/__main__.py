@@ -250,12 +250,26 @@ class Report:
     name = "report"
 
     @staticmethod
+    def workload_spec(spec):
+        """NAME=TRACE -> (name, path); a usage error (exit 2) otherwise."""
+        import argparse
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise argparse.ArgumentTypeError(f"{spec!r} is not NAME=TRACE")
+        return name, path
+
+    @staticmethod
     def add_arguments(parser):
         parser.add_argument("traces", nargs="+", metavar="TRACE")
         parser.add_argument("-o", "--output", required=True, help="directory to write")
         parser.add_argument("--results-readme", metavar="README",
                             help="also write the verdict table into this Markdown file "
                                  "(make report: results/README.md)")
+        parser.add_argument("--workload", action="append", default=[], metavar="NAME=TRACE",
+                            type=Report.workload_spec,
+                            help="a further trace, named NAME, that feeds only the verdict's "
+                                 "per-workload figures (repeatable; make report passes every "
+                                 "recorded program replayed under both backends)")
 
     @staticmethod
     def run(args, out):
@@ -263,13 +277,14 @@ class Report:
         from .output import atomic_directory
         from .perfetto import to_perfetto
         from .report import splice_verdict, verdict_markdown, write_report
+        workloads = [(name, load_checked(path)) for name, path in args.workload]
         runs = [load_checked(t, with_series=True) for t in args.traces]
         with atomic_directory(args.output) as tmp:
             for (trace, series), path in zip(runs, args.traces):
                 (tmp / (Path(path).stem + ".pftrace")).write_bytes(to_perfetto(trace, series))
             _, measured = write_report(runs, tmp, "python3 -m analyzer report " +
                                        " ".join(args.traces) + f" -o {args.output}",
-                                       extra_files=args.traces)
+                                       extra_files=args.traces, workloads=workloads)
         out.write(f"wrote {Path(args.output) / 'index.html'}\n")
         if args.results_readme:
             readme = Path(args.results_readme)

@@ -73,11 +73,17 @@ def running_totals(trace):
 
 
 def bookkeeping_steps(trace):
-    """One Step per context: the bytes its VMM backend reported after each of its snapshots."""
+    """One Step per context id: the bytes its VMM backend reported after each of its snapshots,
+    and 0 from each context_destroy of that id on (a dead context holds nothing; its last report
+    is the state it died with)."""
     events = trace.of("vmm_bookkeeping")
+    destroyed = trace.of("context_destroy")
     steps = []
     for context in sorted(set(events["context"].tolist())):
         e = events[events["context"] == context]
-        steps.append(Step(f"bookkeeping bytes ctx{context}", "bytes", e["position"].astype(np.int64),
-                          e["bytes"].astype(np.int64)))
+        deaths = destroyed["position"][destroyed["context"] == context].astype(np.int64)
+        positions = np.concatenate([e["position"].astype(np.int64), deaths])
+        values = np.concatenate([e["bytes"].astype(np.int64), np.zeros(len(deaths), np.int64)])
+        order = np.argsort(positions, kind="stable")
+        steps.append(Step(f"bookkeeping bytes ctx{context}", "bytes", positions[order], values[order]))
     return steps

@@ -328,7 +328,7 @@ def draw_all(runs, out_dir):
 
 
 def draw_verdict_figures(figures, out_dir):
-    """The plots the verdict links for its benchmark-based rows: instructions per reserve per
+    """The plots the verdict links: peak bookkeeping per workload, instructions per reserve per
     case, and per brk call, both backends side by side. Each is drawn only when measured."""
     from .verdict import LIST, PAGETABLE
     backends = (PAGETABLE, LIST)
@@ -349,6 +349,29 @@ def draw_verdict_figures(figures, out_dir):
         _save(fig, out_dir, "reserve_cost")
         drawn.append(Figure("reserve_cost", "Contiguous reservations per case",
                             "Longer bars cost more; compare the two bars of each case."))
+    peaks = {w: b for w, b in figures.bookkeeping_peak.items() if PAGETABLE in b and LIST in b}
+    if peaks:
+        workloads = sorted(peaks)
+        fig, ax = plt.subplots(figsize=(9, 0.45 * len(workloads) + 1.6))
+        y = np.arange(len(workloads))
+        for i, backend in enumerate(backends):
+            values = np.array([peaks[w][backend] for w in workloads]) / 1024
+            colour, _ = BACKEND_STYLES[i]
+            offset = (i - 0.5) * 0.4
+            ax.barh(y + offset, values, height=0.4, color=colour, label=backend)
+            for row, value in zip(y, values):  # a zero bar is invisible: say it
+                ax.text(value, row + offset, f" {value:,.0f} KiB", va="center", fontsize=7)
+        ax.set_yticks(y, workloads, fontsize=8)
+        ax.set_xlim(0, max(max(b.values()) for b in peaks.values()) / 1024 * 1.15 or 1)
+        ax.invert_yaxis()
+        ax.set_xlabel("peak bookkeeping, KiB (all contexts at once, at the kernel's snapshots)")
+        ax.set_title("Bookkeeping memory per workload, page tables vs list")
+        ax.legend(loc="lower right")
+        _save(fig, out_dir, "bookkeeping_peaks")
+        drawn.append(Figure("bookkeeping_peaks", "Peak bookkeeping memory per workload",
+                            "Each workload's largest bookkeeping footprint under each backend: "
+                            "the page-table backend's counts only table pages that exist for "
+                            "unmapped reservations; the list's, its record pages."))
     if figures.brk_instructions:
         fig, ax = plt.subplots(figsize=(7, 3.5))
         kinds = ("grow", "shrink")

@@ -23,14 +23,53 @@ def _seed(cmdline):
     return "1 (default)"
 
 
-def peak_bookkeeping(trace):
-    """The most bookkeeping bytes all contexts held at once (the kernel's vmm_bookkeeping
-    events), or None when the trace has none."""
+def _bookkeeping_totals(trace):
+    """(positions, bytes all contexts held after each of them) from the kernel's
+    vmm_bookkeeping events, or None when the trace has none."""
     steps = plots.counters.bookkeeping_steps(trace)
     if not steps:
         return None
     positions = np.unique(np.concatenate([s.positions for s in steps]))
-    return int(sum(s.at(positions) for s in steps).max())
+    return positions, sum(s.at(positions) for s in steps)
+
+
+def peak_bookkeeping(trace):
+    """The most bookkeeping bytes all contexts held at once (the kernel's vmm_bookkeeping
+    events), or None when the trace has none."""
+    totals = _bookkeeping_totals(trace)
+    return None if totals is None else int(totals[1].max())
+
+
+def member_phases(trace):
+    """[(name, first position, last position)] of the workloads a composite scenario ran one
+    after another (`all`: kheap, procs, dma, fragment): the top-level phases inside the
+    scenario's own phase. Empty for a scenario that runs only itself."""
+    scenario = workload_name(trace)
+    begins, members = {}, []
+    for e in trace.others_named("phase_begin", "phase_end"):
+        if ":" in e.text or e.text in ("kernel", scenario):
+            continue
+        if e.name == "phase_begin":
+            begins[e.text] = e.position
+        elif e.text in begins:
+            members.append((e.text, begins.pop(e.text), e.position))
+    return members
+
+
+def peak_bookkeeping_by_workload(trace):
+    """{workload: peak bookkeeping bytes}: the whole run under its own name and, for a composite
+    scenario, each member workload over its own phase (the snapshots at its boundaries
+    included)."""
+    totals = _bookkeeping_totals(trace)
+    if totals is None:
+        return {}
+    positions, held = totals
+    peaks = {workload_name(trace): int(held.max())}
+    for name, first, last in member_phases(trace):
+        inside = (positions >= first) & (positions <= last)
+        if inside.any():
+            peaks[name] = int(held[inside].max())
+    return peaks
 
 
 def headline_figures(runs):
@@ -78,16 +117,21 @@ def peak_reservations(trace):
     return int(np.cumsum(steps[np.argsort(positions, kind="stable")]).max())
 
 
-def measured_figures(runs):
+def measured_figures(runs, workloads=()):
     """The verdict's Figures (analyzer/verdict.py) that these traces measure: each backend's
-    peak bookkeeping bytes per workload, from the kernel's vmm_bookkeeping events, and the peak
-    number of reservations per workload (which a per-reservation field would multiply)."""
+    peak bookkeeping bytes per workload, from the kernel's vmm_bookkeeping events (each member of
+    a composite scenario counted on its own as well), and the peak number of reservations per
+    workload (which a per-reservation field would multiply). `workloads` adds (name, trace)
+    pairs measured for the verdict alone (make report: every recorded program replayed under
+    both backends)."""
     peaks, reservations = {}, {}
-    for trace, _ in runs:
-        peak = peak_bookkeeping(trace)
-        if peak is not None:
-            peaks.setdefault(workload_name(trace), {})[plots.backend(trace)] = peak
-        name = workload_name(trace)
+    named = [(workload_name(trace), trace) for trace, _ in runs] + list(workloads)
+    for name, trace in named:
+        by_workload = peak_bookkeeping_by_workload(trace)
+        if by_workload:
+            by_workload[name] = by_workload.pop(workload_name(trace))
+        for workload, peak in by_workload.items():
+            peaks.setdefault(workload, {})[plots.backend(trace)] = peak
         reservations[name] = max(reservations.get(name, 0), peak_reservations(trace))
     return verdict.Figures(bookkeeping_peak=peaks, list_peak_records=reservations)
 
@@ -193,13 +237,14 @@ font-size:90%;text-align:left}figure{margin:1.5em 0}img{max-width:100%;border:1p
 figcaption{font-size:90%;color:#444}code{background:#f4f4f4}"""
 
 
-def write_report(runs, out_dir, command_line, extra_files=()):
+def write_report(runs, out_dir, command_line, extra_files=(), workloads=()):
     """Writes index.html and the plots into out_dir (which exists and is empty); copies
-    extra_files (traces) beside them and links them."""
+    extra_files (traces) beside them and links them. `workloads`: (name, trace) pairs that feed
+    only the verdict (measured_figures)."""
     out_dir = Path(out_dir)
     figures_drawn = plots.draw_all(runs, out_dir)
     figures = headline_figures(runs)
-    verdict_measured = verdict_figures.gather(measured_figures(runs))
+    verdict_measured = verdict_figures.gather(measured_figures(runs, workloads))
     figures_drawn += plots.draw_verdict_figures(verdict_measured, out_dir)
     for f in extra_files:
         shutil.copyfile(f, out_dir / Path(f).name)

@@ -88,7 +88,7 @@ def _join(items):
 
 def _memory(f):
     topic = "memory for bookkeeping"
-    plot = "bookkeeping_bytes.png"
+    plot = "bookkeeping_peaks.png"
     pt_claim, list_claim = "no extra data structure required", "extra memory required"
     rows = {w: b for w, b in f.bookkeeping_peak.items() if PAGETABLE in b and LIST in b}
     if not rows:

@@ -32,7 +32,7 @@ def test_memory_row_follows_the_ten_percent_rule(peaks, pt_outcome, list_outcome
     lst = outcome(f, "memory for bookkeeping", LIST)
     assert (pt.outcome, lst.outcome) == (pt_outcome, list_outcome)
     assert "10%" in pt.rule and "4.0 KiB" in pt.figure
-    assert pt.plot == "bookkeeping_bytes.png"
+    assert pt.plot == "bookkeeping_peaks.png"
     if pt.outcome == DEPENDS:
         assert "b" in pt.depends_on
 

@@ -63,3 +63,56 @@ def test_peak_reservations_counts_the_most_alive_at_once():
             return {"position": np.array(positions, dtype=np.int64)}
 
     assert peak_reservations(FakeTrace()) == 3
+
+
+class Columns(dict):
+    """What trace.of returns, as far as the report uses it: columns, selectable by a mask."""
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            return dict.__getitem__(self, key)
+        return Columns({k: v[key] for k, v in self.items()})
+
+
+class PhasedTrace:
+    """A trace of a composite scenario as the analyzer sees it: `all` running two members, with
+    contexts reporting their bookkeeping bytes and one dying half-way."""
+
+    def __init__(self):
+        import numpy as np
+        from types import SimpleNamespace
+
+        self.header = SimpleNamespace(cmdline="trace=on vmm=list scenario=all seed=1")
+        phases = [("phase_begin", "kernel", 0), ("phase_begin", "all", 1),
+                  ("phase_begin", "first", 2), ("phase_begin", "first:stage", 3),
+                  ("phase_end", "first:stage", 8), ("phase_end", "first", 9),
+                  ("phase_begin", "second", 10), ("phase_end", "second", 20),
+                  ("phase_end", "all", 21)]
+        self.phases = [SimpleNamespace(name=n, text=t, position=p) for n, t, p in phases]
+        # context 0 (kernel) holds 4 KiB throughout; context 1 grows to 40 KiB in `first` and
+        # dies at 9; context 2 reports 12 KiB in `second`
+        bookkeeping = [(0, 2, 4096), (1, 4, 8192), (1, 7, 40960), (1, 8, 40960),
+                       (2, 12, 12288), (0, 19, 4096)]
+        self.arrays = {
+            "vmm_bookkeeping": {"context": np.array([c for c, _, _ in bookkeeping]),
+                                "position": np.array([p for _, p, _ in bookkeeping]),
+                                "bytes": np.array([b for _, _, b in bookkeeping])},
+            "context_destroy": {"context": np.array([1]), "position": np.array([9])},
+        }
+
+    def of(self, name):
+        return Columns(self.arrays[name])
+
+    def others_named(self, *names):
+        return [e for e in self.phases if e.name in names]
+
+
+def test_bookkeeping_peaks_count_each_member_workload_and_forget_dead_contexts():
+    from analyzer import report
+
+    trace = PhasedTrace()
+    assert report.member_phases(trace) == [("first", 2, 9), ("second", 10, 20)]
+    peaks = report.peak_bookkeeping_by_workload(trace)
+    # first: 4 KiB + 40 KiB; second: the dead context no longer counts, 4 KiB + 12 KiB
+    assert peaks == {"all": 45056, "first": 45056, "second": 16384}
+    assert report.peak_bookkeeping(trace) == 45056
