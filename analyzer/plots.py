@@ -372,6 +372,70 @@ def draw_verdict_figures(figures, out_dir):
                             "Each workload's largest bookkeeping footprint under each backend: "
                             "the page-table backend's counts only table pages that exist for "
                             "unmapped reservations; the list's, its record pages."))
+    if figures.pte_bits_available and figures.pte_bits_used:
+        used = sum(figures.pte_bits_used.values())
+        free = figures.pte_bits_available - used
+        labels = [*figures.pte_bits_used, "spare", *figures.details_wanted]
+        values = [*figures.pte_bits_used.values(), free, *figures.details_wanted.values()]
+        colours = (["tab:blue"] * len(figures.pte_bits_used) + ["tab:green"]
+                   + ["tab:grey"] * len(figures.details_wanted))
+        fig, ax = plt.subplots(figsize=(9, 0.4 * len(labels) + 1.6))
+        y = np.arange(len(labels))
+        limit = 2 * figures.pte_bits_available  # longer bars are cut there, their value written
+        ax.barh(y, [min(v, limit) for v in values], color=colours)
+        for row, value in zip(y, values):
+            ax.text(min(value, limit), row, f" {value}" + (" (cut)" if value > limit else ""),
+                    va="center", fontsize=8)
+        ax.axvline(free, color="tab:green", linestyle="--", linewidth=1)
+        ax.set_xlim(0, limit * 1.2)
+        ax.set_yticks(y, labels, fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlabel(f"bits per page-table entry (of {figures.pte_bits_available} the CPU "
+                      "leaves to software)")
+        ax.set_title("What the page-table entries' software bits hold, and what else would fit")
+        _save(fig, out_dir, "pte_bits")
+        drawn.append(Figure("pte_bits", "Page-table entry bits: used, spare, wanted",
+                            "Blue: bits the page-table backend uses in every entry; green: the "
+                            "spare bits (dashed line); grey: what a per-reservation detail "
+                            "would need: a detail fits only if its bar ends left of the line."))
+    if figures.backend_loc and figures.pagetable_core_loc:
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        x = np.arange(len(backends))
+        core = [figures.pagetable_core_loc] * len(backends)
+        own = [figures.backend_loc.get(b, 0) for b in backends]
+        ax.bar(x, core, width=0.5, color="tab:grey", label="page-table code both need")
+        ax.bar(x, own, width=0.5, bottom=core, color=[BACKEND_STYLES[i][0] for i in range(2)],
+               label="the backend's own code")
+        for i in range(len(backends)):
+            ax.text(x[i], core[i] + own[i], f"+{own[i]}", ha="center", va="bottom", fontsize=8)
+        ax.set_xticks(x, backends)
+        ax.set_ylabel("lines of C (comments and blank lines excluded)")
+        ax.set_title("Implementation: shared page-table code and each backend's own")
+        ax.legend(fontsize=8)
+        _save(fig, out_dir, "implementation_lines")
+        drawn.append(Figure("implementation_lines", "Lines of code per backend",
+                            "Grey: the page-table code every backend uses; on top, what each "
+                            "backend adds (its own file and the files only it includes)."))
+    if figures.list_record_bytes and figures.list_peak_records:
+        from .verdict import EXTENSION_FIELD_BYTES
+        workloads = sorted(figures.list_peak_records)
+        records = np.array([figures.list_peak_records[w] for w in workloads])
+        fig, ax = plt.subplots(figsize=(9, 0.45 * len(workloads) + 1.6))
+        y = np.arange(len(workloads))
+        for i, (size, label) in enumerate(((figures.list_record_bytes, "list records today"),
+                                           (figures.list_record_bytes + EXTENSION_FIELD_BYTES,
+                                            f"with one more {EXTENSION_FIELD_BYTES}-byte field"))):
+            ax.barh(y + (i - 0.5) * 0.4, records * size / 1024, height=0.4, label=label,
+                    color=("tab:orange", "tab:red")[i])
+        ax.set_yticks(y, workloads, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel("list record memory at the peak number of reservations, KiB")
+        ax.set_title("Extending the list: record memory with one more field per reservation")
+        ax.legend(loc="lower right", fontsize=8)
+        _save(fig, out_dir, "extension_cost")
+        drawn.append(Figure("extension_cost", "Cost of one more field per reservation",
+                            "Record memory at each workload's peak reservation count, as the "
+                            "list is today and with one more 8-byte field per record."))
     if figures.brk_instructions:
         fig, ax = plt.subplots(figsize=(7, 3.5))
         kinds = ("grow", "shrink")

@@ -150,7 +150,7 @@ def _bits(f):
                       + " cannot")
     else:
         outcome, depends_on = HOLDS, ""
-    return [Verdict(topic, PAGETABLE, claim, outcome, figure, rule, depends_on)]
+    return [Verdict(topic, PAGETABLE, claim, outcome, figure, rule, depends_on, plot="pte_bits.png")]
 
 
 # --- row 3: brk ------------------------------------------------------------------------------
@@ -215,8 +215,9 @@ def _implementation(f):
     else:
         list_outcome = DEPENDS
         depends_on = "whether the page-table backend's own additions count as reuse"
-    return [Verdict(topic, PAGETABLE, pt_claim, pt_outcome, figure, rule_pt),
-            Verdict(topic, LIST, list_claim, list_outcome, figure, rule_list, depends_on)]
+    plot = "implementation_lines.png"
+    return [Verdict(topic, PAGETABLE, pt_claim, pt_outcome, figure, rule_pt, plot=plot),
+            Verdict(topic, LIST, list_claim, list_outcome, figure, rule_list, depends_on, plot=plot)]
 
 
 # --- row 5: contiguous chunks ----------------------------------------------------------------
@@ -290,11 +291,12 @@ def _extensible(f):
     rule = (f"holds if an {EXTENSION_FIELD_BYTES}-byte field (an owner id, a name pointer) costs "
             f"the list at most {EXTENSION_SHARE:.0%} more record memory while it does not fit in "
             f"the page-table entries' spare bits; depends if it fits there too")
+    plot = "extension_cost.png"
     if pt_free >= EXTENSION_FIELD_BYTES * 8:
         return [Verdict(topic, LIST, claim, DEPENDS, figure, rule,
-                        depends_on="the field: the page tables could carry it as well")]
+                        depends_on="the field: the page tables could carry it as well", plot=plot)]
     outcome = HOLDS if share <= EXTENSION_SHARE else DOES_NOT_HOLD
-    return [Verdict(topic, LIST, claim, outcome, figure, rule)]
+    return [Verdict(topic, LIST, claim, outcome, figure, rule, plot=plot)]
 
 
 TOPICS = [_memory, _bits, _brk, _implementation, _contiguous, _extensible]
