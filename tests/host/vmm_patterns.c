@@ -251,17 +251,26 @@ static void size_sweep(struct vmm_context *ctx, uint64_t packed, uint64_t scale,
 	end(&r);
 }
 
-/* `scale` blocks of 8 pages: [1 reserved][4 free][3 reserved]; 4-page holes, never 4-aligned. */
+/*
+ * `scale` blocks of 8 pages from the layout base: [1 reserved][4 free][3 reserved], so 4-page
+ * holes that are never 4-aligned. Returns the end of the blocks.
+ */
+static uint64_t lay_misaligned_holes(struct run *r, uint64_t scale)
+{
+	for (uint64_t b = 0; b < scale; b++) {
+		lay(r, page_addr(r, 8 * b), 1, true);
+		lay(r, page_addr(r, 8 * b + 5), 3, true);
+	}
+	return page_addr(r, 8 * scale);
+}
+
+/* Misaligned 4-page holes, then free space: aligned requests land past them. */
 static void aligned_over_misaligned_holes(struct vmm_context *ctx, uint64_t packed, uint64_t scale,
 					  struct vmm_pattern_stats *stats)
 {
 	struct run r;
 	begin(&r, ctx, packed, stats);
-	for (uint64_t b = 0; b < scale; b++) {
-		lay(&r, page_addr(&r, 8 * b), 1, true);
-		lay(&r, page_addr(&r, 8 * b + 5), 3, true);
-	}
-	uint64_t layout_end = page_addr(&r, 8 * scale);
+	uint64_t layout_end = lay_misaligned_holes(&r, scale);
 	probe(&r, 4, 512, ALIGN_UP(layout_end, PT_SPAN_BYTES(1)));
 	probe(&r, 4, 4, layout_end);
 	probe(&r, 4, 1, page_addr(&r, 1));
@@ -280,11 +289,7 @@ static void aligned_tight_holes(struct vmm_context *ctx, uint64_t packed, uint64
 {
 	struct run r;
 	begin(&r, ctx, packed, stats);
-	for (uint64_t b = 0; b < scale; b++) {
-		lay(&r, page_addr(&r, 8 * b), 1, true);
-		lay(&r, page_addr(&r, 8 * b + 5), 3, true);
-	}
-	uint64_t layout_end = page_addr(&r, 8 * scale);
+	uint64_t layout_end = lay_misaligned_holes(&r, scale);
 	uint64_t region_end = vmm_pattern_region.base + vmm_pattern_region.pages * PAGE_SIZE;
 	uint64_t tight = region_end - PT_SPAN_BYTES(1);
 	lay(&r, layout_end, (tight - layout_end) / PAGE_SIZE, false);
