@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from . import counters  # noqa: E402
+from . import counters, progress  # noqa: E402
 from .events import FORMAT  # noqa: E402
 from .frag import ORDERS, region_name  # noqa: E402
 from .perfetto import present_zones  # noqa: E402
@@ -38,9 +38,25 @@ def _style(trace):
     return BACKEND_STYLES[trace.header.vmm_backend % len(BACKEND_STYLES)]
 
 
-def _times_ms(trace, positions):
-    positions = np.minimum(np.asarray(positions, dtype=np.int64), len(trace.headers) - 1)
-    return trace.time_ns(trace.headers["timestamp"][positions]) / 1e6
+# The x-axis of every plot over a run: the workload's requests so far (progress.py), the same
+# under both backends, so their lines can be compared point by point (their clocks drift apart:
+# one backend takes more instructions for the same requests).
+PROGRESS_LABEL = "workload requests issued (thousands; the same under both backends)"
+
+
+def _progress_k(trace, positions):
+    return progress.requests_issued(trace, positions) / 1000
+
+
+def _mark_members(ax, runs):
+    """Dotted lines where each member workload of a composite scenario (all: kheap, procs, dma,
+    fragment) begins, named at the top of the axes."""
+    trace = runs[0][0]
+    for i, (name, first, _) in enumerate(progress.member_phases(trace)):
+        x = _progress_k(trace, [first])[0]
+        ax.axvline(x, color="grey", linestyle=":", linewidth=0.8)
+        ax.text(x, 1.0 - 0.07 * (i % 2), f" {name}", transform=ax.get_xaxis_transform(),
+                fontsize=7, color="grey", va="top", ha="left")  # staggered: short phases
 
 
 def _legend(ax, **options):
@@ -65,17 +81,18 @@ def unusable_index(runs, out_dir):
     for ax, zone in zip(axes[:, 0], zones):
         for trace, series in runs:
             color, line = _style(trace)
-            t = _times_ms(trace, [s.position for s in series.samples])
+            t = _progress_k(trace, [s.position for s in series.samples])
             for order, alpha in ((9, 1.0), (3, 0.45)):
                 ax.plot(t, [s.zones[zone].unusable[order] for s in series.samples], line,
                         color=color, alpha=alpha, label=f"{backend(trace)}, order {order}")
         ax.set_title(f"Unusable free space index, zone {zone}")
-        ax.set_xlabel("time since trace start (ms)")
+        _mark_members(ax, runs)
+        ax.set_xlabel(PROGRESS_LABEL)
         ax.set_ylabel("unusable index (0-1)")
         ax.set_ylim(-0.02, 1.02)
-        _legend(ax, fontsize=7, loc="best")
+        _legend(ax, fontsize=7, loc="center left")
     _save(fig, out_dir, "unusable_index")
-    return Figure("unusable_index", "Unusable free space index over time",
+    return Figure("unusable_index", "Unusable free space index over the run",
                   "Linux's unusable free space index per zone (orders 9 and 3, both backends): "
                   "the higher the line, the more free memory is useless for a 2 MiB (order 9) "
                   "or 32 KiB (order 3) request.")
@@ -86,18 +103,18 @@ def buddy_heatmap(runs, out_dir):
     zones = present_zones(series)
     fig, axes = plt.subplots(len(zones) or 1, 1, figsize=(9, 2.6 * max(1, len(zones))),
                              squeeze=False)
-    t = _times_ms(trace, [s.position for s in series.samples])
+    t = _progress_k(trace, [s.position for s in series.samples])
     for ax, zone in zip(axes[:, 0], zones):
         blocks = np.array([s.zones[zone].blocks for s in series.samples], dtype=np.float64).T
         image = ax.imshow(np.log10(blocks + 1), aspect="auto", origin="lower", cmap="viridis",
                           extent=(t[0], t[-1] if t[-1] > t[0] else t[0] + 1, -0.5,
                                   len(ORDERS) - 0.5), interpolation="nearest")
         ax.set_title(f"Free blocks by order (buddyinfo view), zone {zone}, {backend(trace)}")
-        ax.set_xlabel("time since trace start (ms)")
+        ax.set_xlabel(PROGRESS_LABEL)
         ax.set_ylabel("order (2^order pages)")
         fig.colorbar(image, ax=ax, label="log10(blocks + 1)")
     _save(fig, out_dir, "buddy_heatmap")
-    return Figure("buddy_heatmap", "Free extents by order over time",
+    return Figure("buddy_heatmap", "Free extents by order over the run",
                   "Free memory decomposed into aligned power-of-two blocks as Linux's buddy "
                   "allocator would hold it; bright low rows and dark high rows mean fragmented.")
 
@@ -171,10 +188,11 @@ def bookkeeping(runs, out_dir):
             continue
         positions = np.unique(np.concatenate([s.positions for s in steps]))
         total = sum(s.at(positions) for s in steps)
-        ax.step(_times_ms(trace, positions), total / 1024, line, where="post", color=color,
+        ax.step(_progress_k(trace, positions), total / 1024, line, where="post", color=color,
                 label=backend(trace))
-    ax.set_title("VMM bookkeeping memory over time (all contexts)")
-    ax.set_xlabel("time since trace start (ms)")
+    ax.set_title("VMM bookkeeping memory over the run (all contexts)")
+    _mark_members(ax, runs)
+    ax.set_xlabel(PROGRESS_LABEL)
     ax.set_ylabel("bookkeeping (KiB)")
     _legend(ax)
     _save(fig, out_dir, "bookkeeping_bytes")
@@ -209,7 +227,7 @@ def virtual_holes(runs, out_dir):
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for trace, series in runs:
         color, line = _style(trace)
-        t = _times_ms(trace, [s.position for s in series.samples])
+        t = _progress_k(trace, [s.position for s in series.samples])
         keys = sorted({k for s in series.samples for k in s.virtual if k[0] == 0})
         for key in keys:
             values = [s.virtual.get(key, (0, 0, 0)) for s in series.samples]
@@ -223,7 +241,8 @@ def virtual_holes(runs, out_dir):
     axes[1].set_ylabel("largest hole (MiB, log)")
     axes[1].set_yscale("log")
     for ax in axes:
-        ax.set_xlabel("time since trace start (ms)")
+        _mark_members(ax, runs)
+        ax.set_xlabel(PROGRESS_LABEL)
         _legend(ax, fontsize=6)
     _save(fig, out_dir, "virtual_holes")
     return Figure("virtual_holes", "Virtual address space: free ranges and largest hole",
@@ -272,15 +291,16 @@ def largest_free(runs, out_dir):
     fig, ax = plt.subplots(figsize=(9, 3.6))
     for trace, series in runs:
         color, line = _style(trace)
-        t = _times_ms(trace, [s.position for s in series.samples])
+        t = _progress_k(trace, [s.position for s in series.samples])
         largest = [max(z.largest for z in s.zones.values()) * 4096 / 2**20 for s in series.samples]
         ax.plot(t, largest, line, color=color, label=backend(trace))
     ax.set_title("Largest contiguous physical run that would succeed")
-    ax.set_xlabel("time since trace start (ms)")
+    _mark_members(ax, runs)
+    ax.set_xlabel(PROGRESS_LABEL)
     ax.set_ylabel("largest free extent (MiB)")
     _legend(ax)
     _save(fig, out_dir, "largest_free")
-    return Figure("largest_free", "Largest free extent over time",
+    return Figure("largest_free", "Largest free extent over the run",
                   "The longest physically contiguous allocation that could succeed at each "
                   "moment: drops show memory being cut up.")
 

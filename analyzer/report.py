@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from . import compare, plots, verdict, verdict_figures
+from .progress import member_phases, workload_name
 from .events import REPO_ROOT
 from .perfetto import present_zones
 
@@ -38,22 +39,6 @@ def peak_bookkeeping(trace):
     events), or None when the trace has none."""
     totals = _bookkeeping_totals(trace)
     return None if totals is None else int(totals[1].max())
-
-
-def member_phases(trace):
-    """[(name, first position, last position)] of the workloads a composite scenario ran one
-    after another (`all`: kheap, procs, dma, fragment): the top-level phases inside the
-    scenario's own phase. Empty for a scenario that runs only itself."""
-    scenario = workload_name(trace)
-    begins, members = {}, []
-    for e in trace.others_named("phase_begin", "phase_end"):
-        if ":" in e.text or e.text in ("kernel", scenario):
-            continue
-        if e.name == "phase_begin":
-            begins[e.text] = e.position
-        elif e.text in begins:
-            members.append((e.text, begins.pop(e.text), e.position))
-    return members
 
 
 def peak_bookkeeping_by_workload(trace):
@@ -97,14 +82,6 @@ def headline_figures(runs):
                                                      * 4096 / 2**20, 1) if last else 0,
         }
     return figures
-
-
-def workload_name(trace):
-    """The workload a trace ran: its scenario= word, else the kernel's test boot."""
-    for word in trace.header.cmdline.split():
-        if word.startswith("scenario="):
-            return word[len("scenario="):]
-    return "test"
 
 
 def peak_reservations(trace):
