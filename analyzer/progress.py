@@ -16,8 +16,10 @@ from .events import FORMAT
 # Requests the workload makes, the same in number under either backend.
 REQUEST_EVENTS = ("kmalloc", "kfree", "kmalloc_fail", "vmm_reserve", "vmm_release",
                   "vmm_reserve_fail", "pmm_alloc", "pmm_free", "pmm_alloc_fail")
-# Physical pages a VMM backend takes for itself: not the workload's requests.
-BACKEND_OWNERS = {v for v, n in FORMAT.values["owner"].items() if n in ("pagetable", "mm-meta")}
+# Physical pages a VMM backend takes for itself (its page tables, its metadata): not the
+# workload's requests. Named by the kernel's own enumerators (trace/events.def).
+BACKEND_OWNERS = [FORMAT.value_numbers["MM_OWNER_PAGE_TABLE"],
+                  FORMAT.value_numbers["MM_OWNER_MM_META"]]
 
 
 def requests_issued(trace, positions):
@@ -26,7 +28,7 @@ def requests_issued(trace, positions):
     for name in REQUEST_EVENTS:
         events = trace.of(name)
         if "owner" in (events.dtype.names or ()):
-            events = events[~np.isin(events["owner"], list(BACKEND_OWNERS))]
+            events = events[~np.isin(events["owner"], BACKEND_OWNERS)]
         marks.append(np.asarray(events["position"], dtype=np.int64))
     marks = np.sort(np.concatenate(marks))
     return np.searchsorted(marks, np.asarray(positions, dtype=np.int64), side="right")
@@ -42,15 +44,17 @@ def workload_name(trace):
 
 def member_phases(trace):
     """[(name, first position, last position)] of the workloads a composite scenario ran one
-    after another (`all`: kheap, procs, dma, fragment): the top-level phases inside the
-    scenario's own phase. Empty for a scenario that runs only itself."""
+    after another (`all`: kheap, procs, dma, fragment): the phases that begin and end inside the
+    scenario's own phase and are not stages of another (a stage is named "member:stage"). Empty
+    for a scenario that runs only itself."""
     scenario = workload_name(trace)
-    begins, members = {}, []
+    inside, begins, members = False, {}, []
     for e in trace.others_named("phase_begin", "phase_end"):
-        if ":" in e.text or e.text in ("kernel", scenario):
-            continue
-        if e.name == "phase_begin":
-            begins[e.text] = e.position
-        elif e.text in begins:
-            members.append((e.text, begins.pop(e.text), e.position))
+        if e.text == scenario:
+            inside = e.name == "phase_begin"
+        elif inside and ":" not in e.text:
+            if e.name == "phase_begin":
+                begins[e.text] = e.position
+            elif e.text in begins:
+                members.append((e.text, begins.pop(e.text), e.position))
     return members
