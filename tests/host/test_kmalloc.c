@@ -9,15 +9,11 @@ static const size_t sizes[] = { 1, 8, 9, 24, 100, 512, 2047, 2048, 2049, 4096, 1
 /* Sizes from 1 byte to megabytes get usable, distinct memory from the right region. */
 TEST(kmalloc_serves_every_size_from_bytes_to_megabytes)
 {
-	struct test_source ts;
-	test_source_init(&ts, 8192);
-	struct vmm_context kernel;
-	ASSERT_EQ(test_kernel_context(&kernel, &ts, VMM_BACKEND_PAGETABLE), VM_OK);
-	struct slab_arena slabs;
-	test_slab_arena(&slabs, &kernel);
-	uint64_t baseline = ts.pages_out;
+	struct kmem_fixture f;
+	ASSERT_TRUE(kmem_fixture_init(&f, 8192, VMM_BACKEND_PAGETABLE));
+	uint64_t baseline = f.ts.pages_out;
 	struct kmalloc_heap heap;
-	ASSERT_EQ(kmalloc_init(&heap, &(struct kmalloc_config){ &slabs, VMM_KREGION_HEAP }), VM_OK);
+	ASSERT_EQ(kmalloc_init(&heap, &(struct kmalloc_config){ &f.slabs, VMM_KREGION_HEAP }), VM_OK);
 	void *p[ARRAY_SIZE(sizes)];
 	for (unsigned i = 0; i < ARRAY_SIZE(sizes); i++) {
 		p[i] = kmalloc(&heap, sizes[i]);
@@ -38,29 +34,24 @@ TEST(kmalloc_serves_every_size_from_bytes_to_megabytes)
 	for (unsigned i = 0; i < ARRAY_SIZE(sizes); i++)
 		EXPECT_EQ(kfree(&heap, p[i]), VM_OK);
 	EXPECT_EQ(kmalloc_destroy(&heap), 0);
-	EXPECT_EQ(ts.pages_out, baseline);
-	vmm_context_destroy(&kernel);
-	test_source_fini(&ts);
+	EXPECT_EQ(f.ts.pages_out, baseline);
+	kmem_fixture_fini(&f);
 }
 
 /* kfree refuses double frees, interior and foreign pointers of both kinds, without damage. */
 TEST(kmalloc_detects_double_free_and_foreign_pointers)
 {
-	struct test_source ts;
-	test_source_init(&ts, 4096);
-	struct vmm_context kernel;
-	ASSERT_EQ(test_kernel_context(&kernel, &ts, VMM_BACKEND_LIST), VM_OK);
-	struct slab_arena slabs;
-	test_slab_arena(&slabs, &kernel);
+	struct kmem_fixture f;
+	ASSERT_TRUE(kmem_fixture_init(&f, 4096, VMM_BACKEND_LIST));
 	struct kmalloc_heap heap;
-	ASSERT_EQ(kmalloc_init(&heap, &(struct kmalloc_config){ &slabs, VMM_KREGION_SLAB }),
+	ASSERT_EQ(kmalloc_init(&heap, &(struct kmalloc_config){ &f.slabs, VMM_KREGION_SLAB }),
 		  VM_ERR_INVALID); /* large allocations cannot share the slab region */
-	ASSERT_EQ(kmalloc_init(&heap, &(struct kmalloc_config){ &slabs, VMM_KREGION_HEAP }), VM_OK);
+	ASSERT_EQ(kmalloc_init(&heap, &(struct kmalloc_config){ &f.slabs, VMM_KREGION_HEAP }), VM_OK);
 	char *small = kmalloc(&heap, 48), *other = kmalloc(&heap, 48), *large = kmalloc(&heap, 20000);
 	ASSERT_TRUE(small && other && large);
 	/* One slab page (tagged slab) and five heap pages (tagged heap): a trace can tell them apart. */
-	EXPECT_EQ(ts.allocated_by_owner[MM_OWNER_SLAB], 1);
-	EXPECT_EQ(ts.allocated_by_owner[MM_OWNER_HEAP], 5);
+	EXPECT_EQ(f.ts.allocated_by_owner[MM_OWNER_SLAB], 1);
+	EXPECT_EQ(f.ts.allocated_by_owner[MM_OWNER_HEAP], 5);
 	EXPECT_EQ(kfree(&heap, small), VM_OK);
 	EXPECT_EQ(kfree(&heap, small), VM_ERR_DOUBLE_FREE);
 	EXPECT_EQ(kfree(&heap, other + 4), VM_ERR_FOREIGN_POINTER);
@@ -71,27 +62,23 @@ TEST(kmalloc_detects_double_free_and_foreign_pointers)
 	EXPECT_EQ(kfree(&heap, other), VM_OK);
 	EXPECT_EQ(kfree(&heap, other), VM_ERR_FOREIGN_POINTER); /* its slab is gone already */
 	EXPECT_EQ(kmalloc_destroy(&heap), 0);
-	vmm_context_destroy(&kernel);
-	EXPECT_EQ(ts.pages_out, 0);
-	test_source_fini(&ts);
+	vmm_context_destroy(&f.kernel);
+	EXPECT_EQ(f.ts.pages_out, 0);
+	test_source_fini(&f.ts);
 }
 
 /* With a failing page source kmalloc returns NULL and nothing leaks. */
 TEST(kmalloc_out_of_memory_returns_null_without_leaks)
 {
-	struct test_source ts;
-	test_source_init(&ts, 4096);
-	struct vmm_context kernel;
-	ASSERT_EQ(test_kernel_context(&kernel, &ts, VMM_BACKEND_PAGETABLE), VM_OK);
-	struct slab_arena slabs;
-	test_slab_arena(&slabs, &kernel);
-	uint64_t baseline = ts.pages_out;
+	struct kmem_fixture f;
+	ASSERT_TRUE(kmem_fixture_init(&f, 4096, VMM_BACKEND_PAGETABLE));
+	uint64_t baseline = f.ts.pages_out;
 	for (uint64_t allowed = 0; allowed < 12; allowed++) {
 		struct kmalloc_heap heap;
-		ASSERT_EQ(kmalloc_init(&heap, &(struct kmalloc_config){ &slabs, VMM_KREGION_HEAP }), VM_OK);
-		ts.fail_after = ts.allocations + allowed;
+		ASSERT_EQ(kmalloc_init(&heap, &(struct kmalloc_config){ &f.slabs, VMM_KREGION_HEAP }), VM_OK);
+		f.ts.fail_after = f.ts.allocations + allowed;
 		void *a = kmalloc(&heap, 16), *b = kmalloc(&heap, 9000), *c = kmalloc(&heap, 1000);
-		ts.fail_after = 0;
+		f.ts.fail_after = 0;
 		if (allowed == 0)
 			EXPECT_TRUE(a == NULL && b == NULL && c == NULL);
 		if (a)
@@ -101,24 +88,16 @@ TEST(kmalloc_out_of_memory_returns_null_without_leaks)
 		if (c)
 			EXPECT_EQ(kfree(&heap, c), VM_OK);
 		EXPECT_EQ(kmalloc_destroy(&heap), 0);
-		EXPECT_EQ(ts.pages_out, baseline);
+		EXPECT_EQ(f.ts.pages_out, baseline);
 		if (testing_current_failed()) {
 			testing_note("pages allowed: %llu", (unsigned long long)allowed);
 			break;
 		}
 	}
-	vmm_context_destroy(&kernel);
-	test_source_fini(&ts);
+	kmem_fixture_fini(&f);
 }
 
 /* ---- stated bounds (kmalloc.h), held on each operation's worst pattern --------------------- */
-
-static const enum vmm_backend_kind bound_backends[] = { VMM_BACKEND_LIST, VMM_BACKEND_PAGETABLE };
-
-/* The worst slab and VMM work seen for one kind of call, with the VMM bound it was held to. */
-struct worst_work {
-	uint64_t slab, vmm, vmm_bound;
-};
 
 static uint64_t pages_of(size_t size)
 {
@@ -143,12 +122,8 @@ static void *kmalloc_within_bound(struct kmalloc_heap *heap, size_t size, struct
 	uint64_t vmm_bound = 2 * kernel->backend->work_bound(kernel, small ? 1 : pages_of(size));
 	uint64_t slab_before = heap->slabs->work, vmm_before = kernel->backend_work;
 	void *ptr = kmalloc(heap, size);
-	uint64_t slab = heap->slabs->work - slab_before, vmm = kernel->backend_work - vmm_before;
-	EXPECT_LE(slab, slab_bound);
-	EXPECT_LE(vmm, vmm_bound);
-	worst->slab = MAX(worst->slab, slab);
-	if (vmm > worst->vmm)
-		*worst = (struct worst_work){ worst->slab, vmm, vmm_bound };
+	worst_work_record(worst, heap->slabs->work - slab_before, slab_bound,
+			  kernel->backend_work - vmm_before, vmm_bound);
 	return ptr;
 }
 
@@ -166,12 +141,8 @@ static enum vm_status kfree_within_bound(struct kmalloc_heap *heap, void *ptr, u
 		vmm_bound += kernel->backend->work_bound(kernel, large_pages);
 	uint64_t slab_before = heap->slabs->work, vmm_before = kernel->backend_work;
 	enum vm_status st = kfree(heap, ptr);
-	uint64_t slab = heap->slabs->work - slab_before, vmm = kernel->backend_work - vmm_before;
-	EXPECT_LE(slab, in_slabs ? KFREE_SMALL_WORK_BOUND : 0);
-	EXPECT_LE(vmm, vmm_bound);
-	worst->slab = MAX(worst->slab, slab);
-	if (vmm > worst->vmm)
-		*worst = (struct worst_work){ worst->slab, vmm, vmm_bound };
+	worst_work_record(worst, heap->slabs->work - slab_before, in_slabs ? KFREE_SMALL_WORK_BOUND : 0,
+			  kernel->backend_work - vmm_before, vmm_bound);
 	return st;
 }
 
@@ -182,15 +153,11 @@ static enum vm_status kfree_within_bound(struct kmalloc_heap *heap, void *ptr, u
 TEST(kmalloc_work_is_bounded_at_every_size_class_boundary)
 {
 	for (unsigned b = 0; b < ARRAY_SIZE(bound_backends); b++) {
-		struct test_source ts;
-		test_source_init(&ts, 8192);
-		struct vmm_context kernel;
-		ASSERT_EQ(test_kernel_context(&kernel, &ts, bound_backends[b]), VM_OK);
-		struct slab_arena slabs;
-		test_slab_arena(&slabs, &kernel);
+		struct kmem_fixture f;
+		ASSERT_TRUE(kmem_fixture_init(&f, 8192, bound_backends[b]));
 		struct kmalloc_heap heap;
-		ASSERT_EQ(kmalloc_init(&heap, &(struct kmalloc_config){ &slabs, VMM_KREGION_HEAP }), VM_OK);
-		EXPECT_EQ(slabs.work, 0); /* kmalloc_init looks at no slab */
+		ASSERT_EQ(kmalloc_init(&heap, &(struct kmalloc_config){ &f.slabs, VMM_KREGION_HEAP }), VM_OK);
+		EXPECT_EQ(f.slabs.work, 0); /* kmalloc_init looks at no slab */
 		struct worst_work small = { 0 }, large = { 0 }, freed = { 0 };
 		for (size_t boundary = SLAB_MIN_OBJECT; boundary <= 2 * PAGE_SIZE; boundary *= 2) {
 			for (size_t size = boundary - 1; size <= boundary + 1; size++) {
@@ -198,7 +165,7 @@ TEST(kmalloc_work_is_bounded_at_every_size_class_boundary)
 				void *p = kmalloc_within_bound(&heap, size, worst);
 				ASSERT_TRUE(p != NULL);
 				if (size <= SLAB_MAX_OBJECT) {
-					struct slab_cache *cache = slab_cache_of(&slabs, p);
+					struct slab_cache *cache = slab_cache_of(&f.slabs, p);
 					ASSERT_TRUE(cache != NULL);
 					EXPECT_TRUE(cache == class_for(&heap, size));
 					/* the smallest power of two (at least 8) that holds size */
@@ -207,7 +174,7 @@ TEST(kmalloc_work_is_bounded_at_every_size_class_boundary)
 						     cache->object_size / 2 < size));
 				} else {
 					struct vmm_query_result q;
-					vmm_query(&kernel, (uint64_t)(uintptr_t)p, &q);
+					vmm_query(&f.kernel, (uint64_t)(uintptr_t)p, &q);
 					EXPECT_EQ(q.region, VMM_KREGION_HEAP);
 					EXPECT_EQ(q.pages, pages_of(size));
 				}
@@ -220,15 +187,14 @@ TEST(kmalloc_work_is_bounded_at_every_size_class_boundary)
 		testing_note("%s: kmalloc small worst slab work %llu (bound %u), VMM %llu (bound %llu); "
 			     "large worst VMM %llu (bound %llu); kfree worst slab %llu (bound %u), VMM "
 			     "%llu (bound %llu)",
-			     kernel.backend->name, (unsigned long long)small.slab,
+			     f.kernel.backend->name, (unsigned long long)small.slab,
 			     SLAB_ALLOC_WORK_BOUND(&heap.classes[0]), (unsigned long long)small.vmm,
 			     (unsigned long long)small.vmm_bound, (unsigned long long)large.vmm,
 			     (unsigned long long)large.vmm_bound, (unsigned long long)freed.slab,
 			     KFREE_SMALL_WORK_BOUND, (unsigned long long)freed.vmm,
 			     (unsigned long long)freed.vmm_bound);
 		EXPECT_EQ(kmalloc_destroy(&heap), 0);
-		vmm_context_destroy(&kernel);
-		test_source_fini(&ts);
+		kmem_fixture_fini(&f);
 	}
 }
 
@@ -238,14 +204,10 @@ TEST(kmalloc_work_is_bounded_at_every_size_class_boundary)
  */
 TEST(kmalloc_small_work_is_bounded_when_only_the_last_bit_is_free)
 {
-	struct test_source ts;
-	test_source_init(&ts, 4096);
-	struct vmm_context kernel;
-	ASSERT_EQ(test_kernel_context(&kernel, &ts, VMM_BACKEND_LIST), VM_OK);
-	struct slab_arena slabs;
-	test_slab_arena(&slabs, &kernel);
+	struct kmem_fixture f;
+	ASSERT_TRUE(kmem_fixture_init(&f, 4096, VMM_BACKEND_LIST));
 	struct kmalloc_heap heap;
-	ASSERT_EQ(kmalloc_init(&heap, &(struct kmalloc_config){ &slabs, VMM_KREGION_HEAP }), VM_OK);
+	ASSERT_EQ(kmalloc_init(&heap, &(struct kmalloc_config){ &f.slabs, VMM_KREGION_HEAP }), VM_OK);
 	enum { SLABS = 16 };
 	uint32_t per_slab = heap.classes[0].objects_per_slab;
 	static void *objects[SLABS * 512];
@@ -264,8 +226,7 @@ TEST(kmalloc_small_work_is_bounded_when_only_the_last_bit_is_free)
 		     (unsigned long long)last_bit.slab, SLAB_ALLOC_WORK_BOUND(&heap.classes[0]),
 		     (unsigned long long)freeing.slab, KFREE_SMALL_WORK_BOUND);
 	EXPECT_EQ(kmalloc_destroy(&heap), SLABS * per_slab);
-	vmm_context_destroy(&kernel);
-	test_source_fini(&ts);
+	kmem_fixture_fini(&f);
 }
 
 /*
@@ -276,14 +237,10 @@ TEST(kmalloc_small_work_is_bounded_when_only_the_last_bit_is_free)
 TEST(kfree_of_invalid_large_pointers_costs_one_bounded_query)
 {
 	for (unsigned b = 0; b < ARRAY_SIZE(bound_backends); b++) {
-		struct test_source ts;
-		test_source_init(&ts, 8192);
-		struct vmm_context kernel;
-		ASSERT_EQ(test_kernel_context(&kernel, &ts, bound_backends[b]), VM_OK);
-		struct slab_arena slabs;
-		test_slab_arena(&slabs, &kernel);
+		struct kmem_fixture f;
+		ASSERT_TRUE(kmem_fixture_init(&f, 8192, bound_backends[b]));
 		struct kmalloc_heap heap;
-		ASSERT_EQ(kmalloc_init(&heap, &(struct kmalloc_config){ &slabs, VMM_KREGION_HEAP }), VM_OK);
+		ASSERT_EQ(kmalloc_init(&heap, &(struct kmalloc_config){ &f.slabs, VMM_KREGION_HEAP }), VM_OK);
 		enum { HOLES = 1000, BIG_PAGES = 1000 };
 		static char *spaced[HOLES];
 		struct worst_work allocs = { 0 }, valid = { 0 }, invalid = { 0 };
@@ -306,13 +263,13 @@ TEST(kfree_of_invalid_large_pointers_costs_one_bounded_query)
 			EXPECT_EQ(kfree_within_bound(&heap, spaced[i], 3, &valid), VM_OK);
 		testing_note("%s: kfree of an invalid large pointer worst VMM work %llu (bound %llu); "
 			     "valid kfree %llu (bound %llu); kmalloc large %llu (bound %llu)",
-			     kernel.backend->name, (unsigned long long)invalid.vmm,
+			     f.kernel.backend->name, (unsigned long long)invalid.vmm,
 			     (unsigned long long)invalid.vmm_bound, (unsigned long long)valid.vmm,
 			     (unsigned long long)valid.vmm_bound, (unsigned long long)allocs.vmm,
 			     (unsigned long long)allocs.vmm_bound);
 		EXPECT_EQ(kmalloc_destroy(&heap), 0);
-		vmm_context_destroy(&kernel);
-		EXPECT_EQ(ts.pages_out, 0);
-		test_source_fini(&ts);
+		vmm_context_destroy(&f.kernel);
+		EXPECT_EQ(f.ts.pages_out, 0);
+		test_source_fini(&f.ts);
 	}
 }

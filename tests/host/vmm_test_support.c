@@ -132,6 +132,33 @@ void test_slab_arena(struct slab_arena *arena, struct vmm_context *kernel)
 	}
 }
 
+bool kmem_fixture_init(struct kmem_fixture *f, uint64_t pages, enum vmm_backend_kind backend)
+{
+	test_source_init(&f->ts, pages);
+	if (test_kernel_context(&f->kernel, &f->ts, backend) != VM_OK)
+		return false;
+	test_slab_arena(&f->slabs, &f->kernel);
+	return true;
+}
+
+void kmem_fixture_fini(struct kmem_fixture *f)
+{
+	vmm_context_destroy(&f->kernel);
+	test_source_fini(&f->ts);
+}
+
+const enum vmm_backend_kind bound_backends[2] = { VMM_BACKEND_LIST, VMM_BACKEND_PAGETABLE };
+
+void worst_work_record(struct worst_work *worst, uint64_t slab, uint64_t slab_bound, uint64_t vmm,
+		       uint64_t vmm_bound)
+{
+	EXPECT_LE(slab, slab_bound);
+	EXPECT_LE(vmm, vmm_bound);
+	worst->slab = MAX(worst->slab, slab);
+	if (vmm > worst->vmm)
+		*worst = (struct worst_work){ worst->slab, vmm, vmm_bound };
+}
+
 struct audit {
 	struct vmm_context *ctx;
 	unsigned problems;

@@ -43,6 +43,30 @@ enum vm_status test_user_context(struct vmm_context *ctx, struct vmm_context *ke
 /* A slab arena over the kernel context's VMM_KREGION_SLAB. */
 void test_slab_arena(struct slab_arena *arena, struct vmm_context *kernel);
 
+/* What a slab or kmalloc test runs on: a page source, a kernel context over it, its slab arena. */
+struct kmem_fixture {
+	struct test_source ts;
+	struct vmm_context kernel;
+	struct slab_arena slabs;
+};
+
+/* Builds all three over `pages` of "RAM"; false when the kernel context cannot be created. */
+bool kmem_fixture_init(struct kmem_fixture *f, uint64_t pages, enum vmm_backend_kind backend);
+/* Destroys the kernel context, then the source. */
+void kmem_fixture_fini(struct kmem_fixture *f);
+
+/* The backends every stated-bound test of slab and kmalloc runs on. */
+extern const enum vmm_backend_kind bound_backends[2];
+
+/* The worst slab and VMM work seen for one kind of call, with the VMM bound it was held to. */
+struct worst_work {
+	uint64_t slab, vmm, vmm_bound;
+};
+
+/* One call's work: EXPECTs it within its slab and VMM bounds, and keeps the worst in *worst. */
+void worst_work_record(struct worst_work *worst, uint64_t slab, uint64_t slab_bound, uint64_t vmm,
+		       uint64_t vmm_bound);
+
 /*
  * Audits a context: no leaf writable and executable, no kernel-half leaf user-accessible, every
  * mapped page inside a reservation, pt.mapped_pages equal to the leaves. Reports through EXPECT.
