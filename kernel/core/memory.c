@@ -155,6 +155,19 @@ static void direct_map_range(paddr_t base, paddr_t end)
 	}
 }
 
+enum vm_status memory_user_context_create(struct vmm_context *ctx)
+{
+	struct vmm_config config = {
+		.kind = VMM_CONTEXT_USER,
+		.backend = kernel_options.vmm,
+		.source = &kernel_page_source,
+		.brk_region = VMM_UREGION_HEAP,
+		.shm_region = VMM_UREGION_SHM,
+		.kernel = &kernel_vmm,
+	};
+	return vmm_context_create(ctx, &config);
+}
+
 static void build_kernel_address_space(const struct boot_info *bi)
 {
 	struct vmm_config config = {

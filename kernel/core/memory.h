@@ -21,6 +21,13 @@ struct direct_map_stats {
 };
 extern struct direct_map_stats direct_map_stats;
 
+/*
+ * Creates a user context of the running kernel: the VMM backend the command line chose, pages from
+ * kernel_page_source, the machine's user layout with brk in VMM_UREGION_HEAP and shared memory in
+ * VMM_UREGION_SHM, sharing kernel_vmm's half. vmm_context_create's statuses.
+ */
+enum vm_status memory_user_context_create(struct vmm_context *ctx);
+
 /* Free pages right after boot, so tests can check that freeing everything returns to it. */
 extern uint64_t memory_free_pages_at_boot;
 

@@ -229,10 +229,7 @@ static void vmm_row(struct bench_loop *loop, const char *operation, uint64_t map
 static void bench_vmm_at(struct scenario_run *run, uint64_t mapped, paddr_t data)
 {
 	static struct vmm_context user;
-	struct vmm_config config = { .kind = VMM_CONTEXT_USER, .backend = kernel_options.vmm,
-				     .source = &kernel_page_source, .brk_region = VMM_UREGION_HEAP,
-				     .shm_region = VMM_UREGION_SHM, .kernel = &kernel_vmm };
-	enum vm_status st = vmm_context_create(&user, &config);
+	enum vm_status st = memory_user_context_create(&user);
 	if (!scenario_outcome(run, st == VM_OK))
 		return;
 	for (uint64_t done = 0; done < mapped; done += VMM_DATA_PAGES) {

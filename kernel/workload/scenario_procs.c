@@ -15,7 +15,6 @@
  */
 #include "scenario.h"
 #include "kernel/core/memory.h"
-#include "kernel/core/options.h"
 
 #define PROCS_LIVE 8
 #define PROCS_ANON 24
@@ -103,16 +102,8 @@ static void grow_stack(struct scenario_run *run, struct process *p, uint64_t pag
 static void spawn(struct scenario_run *run, struct process *p)
 {
 	uint64_t unit = unit_pages(run);
-	struct vmm_config config = {
-		.kind = VMM_CONTEXT_USER,
-		.backend = kernel_options.vmm,
-		.source = &kernel_page_source,
-		.brk_region = VMM_UREGION_HEAP,
-		.shm_region = VMM_UREGION_SHM,
-		.kernel = &kernel_vmm,
-	};
 	*p = (struct process){ 0 };
-	if (!outcome(run, vmm_context_create(&p->ctx, &config), "create context"))
+	if (!outcome(run, memory_user_context_create(&p->ctx), "create context"))
 		return;
 	p->live = true;
 	map_image(run, p, 4 * unit);     /* the program */

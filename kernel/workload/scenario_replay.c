@@ -23,7 +23,6 @@
 #include "kernel/core/boot.h"
 #include "kernel/core/log.h"
 #include "kernel/core/memory.h"
-#include "kernel/core/options.h"
 #include "kernel/lib/string.h"
 #include "kernel/trace/tracepoints.h"
 
@@ -76,17 +75,9 @@ static uint64_t pages_of(uint64_t bytes)
 
 static enum vm_status create_context(struct replay_process *p)
 {
-	struct vmm_config config = {
-		.kind = VMM_CONTEXT_USER,
-		.backend = kernel_options.vmm,
-		.source = &kernel_page_source,
-		.brk_region = VMM_UREGION_HEAP,
-		.shm_region = VMM_UREGION_SHM,
-		.kernel = &kernel_vmm,
-	};
 	p->piece_count = 0;
 	memset(p->res, 0, sizeof(p->res));
-	return vmm_context_create(&p->ctx, &config);
+	return memory_user_context_create(&p->ctx);
 }
 
 static void destroy_context(struct replay_process *p)

@@ -60,19 +60,6 @@ static void release_held(void)
 	}
 }
 
-static enum vm_status create_user_context(struct vmm_context *ctx)
-{
-	struct vmm_config config = {
-		.kind = VMM_CONTEXT_USER,
-		.backend = kernel_options.vmm,
-		.source = &kernel_page_source,
-		.brk_region = VMM_UREGION_HEAP,
-		.shm_region = VMM_UREGION_SHM,
-		.kernel = &kernel_vmm,
-	};
-	return vmm_context_create(ctx, &config);
-}
-
 /* kmalloc of every size until it returns NULL; freeing it all restores the pmm and the kernel VMM. */
 TEST(exhaustion_kmalloc_runs_out_cleanly_and_freeing_restores_counts)
 {
@@ -113,7 +100,7 @@ TEST(exhaustion_vmm_runs_out_of_bookkeeping_and_space_cleanly)
 	uint64_t pages_before = pages_not_in_use();
 	uint64_t kernel_bookkeeping = vmm_bookkeeping_bytes(&kernel_vmm);
 	struct vmm_context ctx;
-	ASSERT_EQ(create_user_context(&ctx), VM_OK);
+	ASSERT_EQ(memory_user_context_create(&ctx), VM_OK);
 	uint64_t empty_bookkeeping = vmm_bookkeeping_bytes(&ctx);
 	const struct vmm_region *mmap = &ctx.regions[VMM_UREGION_MMAP];
 	hold_all_but(64);
@@ -153,7 +140,7 @@ TEST(exhaustion_brk_runs_out_cleanly_and_shrinking_restores_counts)
 {
 	uint64_t pages_before = pages_not_in_use();
 	struct vmm_context ctx;
-	ASSERT_EQ(create_user_context(&ctx), VM_OK);
+	ASSERT_EQ(memory_user_context_create(&ctx), VM_OK);
 	uint64_t empty_bookkeeping = vmm_bookkeeping_bytes(&ctx), brk = 0;
 	hold_all_but(256);
 	uint64_t top = USER_HEAP_BASE;

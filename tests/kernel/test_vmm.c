@@ -6,22 +6,8 @@
 #include "kernel/arch/amd64/exceptions.h"
 #include "kernel/arch/amd64/vm.h"
 #include "kernel/core/memory.h"
-#include "kernel/core/options.h"
 #include "kernel/lib/testing.h"
 #include "tests/kernel/fault_probe.h"
-
-static enum vm_status create_user_context(struct vmm_context *ctx)
-{
-	struct vmm_config config = {
-		.kind = VMM_CONTEXT_USER,
-		.backend = kernel_options.vmm,
-		.source = &kernel_page_source,
-		.brk_region = VMM_UREGION_HEAP,
-		.shm_region = VMM_UREGION_SHM,
-		.kernel = &kernel_vmm,
-	};
-	return vmm_context_create(ctx, &config);
-}
 
 /* Free pages plus the pmm's own record pages: what must come back when everything is freed. */
 static uint64_t pages_not_in_use(void)
@@ -38,7 +24,7 @@ TEST(vmm_contexts_created_and_destroyed_in_a_loop_leak_nothing)
 	uint64_t before = pages_not_in_use();
 	for (int i = 0; i < 200; i++) {
 		struct vmm_context ctx;
-		ASSERT_EQ(create_user_context(&ctx), VM_OK);
+		ASSERT_EQ(memory_user_context_create(&ctx), VM_OK);
 		uint64_t addr, brk;
 		ASSERT_EQ(vmm_alloc(&ctx, VMM_UREGION_MMAP, 1 + i % 7, PT_READ | PT_WRITE | PT_USER, &addr), VM_OK);
 		ASSERT_EQ(vmm_brk(&ctx, USER_HEAP_BASE + (uint64_t)(i % 5 + 1) * PAGE_SIZE, &brk), VM_OK);
@@ -79,7 +65,7 @@ TEST(vmm_execute_of_nx_page_faults_and_executable_page_runs)
 TEST(vmm_brk_grows_and_shrinks_in_a_live_address_space)
 {
 	struct vmm_context ctx;
-	ASSERT_EQ(create_user_context(&ctx), VM_OK);
+	ASSERT_EQ(memory_user_context_create(&ctx), VM_OK);
 	uint64_t brk = 0, start = 0;
 	EXPECT_EQ(vmm_brk(&ctx, 0, &start), VM_OK);
 	EXPECT_EQ(start, USER_HEAP_BASE);
@@ -111,8 +97,8 @@ TEST(vmm_shared_memory_is_visible_from_both_contexts)
 	uint64_t before = pages_not_in_use();
 	struct vmm_context a, b;
 	struct vmm_shm shm;
-	ASSERT_EQ(create_user_context(&a), VM_OK);
-	ASSERT_EQ(create_user_context(&b), VM_OK);
+	ASSERT_EQ(memory_user_context_create(&a), VM_OK);
+	ASSERT_EQ(memory_user_context_create(&b), VM_OK);
 	ASSERT_EQ(vmm_shm_create(&shm, &kernel_page_source, 2), VM_OK);
 	uint64_t in_a, in_b;
 	ASSERT_EQ(vmm_shm_attach(&a, &shm, PT_READ | PT_WRITE | PT_USER, &in_a), VM_OK);
