@@ -35,6 +35,7 @@
 #include "kernel/mm/pmm.h"
 #include "tests/host/host_env.h"
 #include <machine/memory_zones.h>
+#include "benchmarks/timing.h"
 
 #define RANGE_FIRST_PAGE ((uint64_t)1 << 20) /* 4 GiB: one pmm zone, aligned for buddy */
 #define RANGE_PAGES ((uint64_t)4 << 20)      /* 16 GiB */
@@ -365,19 +366,6 @@ static void churn_drop_sized(struct run *r)
 
 /* ---- measuring ---------------------------------------------------------------------------- */
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int compare_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
 /* Steps per run: slow allocators (a first-fit walk of 100 000 records) get fewer. */
 static void count_steps(const struct run *r, uint64_t *short_steps, uint64_t *long_steps)
 {
@@ -419,17 +407,17 @@ static void measure(struct run *r, const char *layout, void (*step)(struct run *
 		       (unsigned long long)lengths[1], (unsigned long long)r->failed);
 	} else {
 		/* Calibrate to about 5 ms per repeat, then time the repeats. */
-		uint64_t t0 = now_ns();
+		uint64_t t0 = bench_now_ns();
 		run_steps(r, step, 10);
-		double once = (double)(now_ns() - t0) / 10;
+		double once = (double)(bench_now_ns() - t0) / 10;
 		uint64_t steps = (uint64_t)MAX(5.0, MIN(20000.0, 5e6 / MAX(once, 1.0)));
 		double samples[16];
 		for (unsigned i = 0; i < P.repeats; i++) {
-			t0 = now_ns();
+			t0 = bench_now_ns();
 			run_steps(r, step, steps);
-			samples[i] = (double)(now_ns() - t0) / (double)steps;
+			samples[i] = (double)(bench_now_ns() - t0) / (double)steps;
 		}
-		qsort(samples, P.repeats, sizeof(samples[0]), compare_double);
+		bench_sort_samples(samples, P.repeats);
 		printf(",%.1f,%.1f,%.1f,%u,%llu,%llu\n", samples[P.repeats / 2], samples[0],
 		       samples[P.repeats - 1], P.repeats, (unsigned long long)steps,
 		       (unsigned long long)r->failed);

@@ -31,6 +31,7 @@
 #include "tests/host/host_env.h"
 #include "tests/host/pmm_patterns.h"
 #include <machine/memory_zones.h>
+#include "benchmarks/timing.h"
 
 #define MiB ((uint64_t)1 << 20)
 #define GiB ((uint64_t)1 << 30)
@@ -57,22 +58,9 @@ static struct result results[ARRAY_SIZE(extent_targets) * ARRAY_SIZE(zones) * AR
 static size_t result_count;
 static volatile uint64_t sink;
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int compare_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
 static double median(double *values, size_t count)
 {
-	qsort(values, count, sizeof(values[0]), compare_double);
+	bench_sort_samples(values, count);
 	return values[count / 2];
 }
 
@@ -140,13 +128,13 @@ static double time_pairs(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zo
 {
 	double samples[REPEATS];
 	for (unsigned r = 0; r < REPEATS; r++) {
-		uint64_t start = now_ns();
+		uint64_t start = bench_now_ns();
 		for (unsigned i = 0; i < PAIRS_PER_REPEAT; i++) {
 			paddr_t pa = pmm_alloc(pmm, pages, zone, 1, MM_OWNER_TEST);
 			if (pa == PMM_ALLOC_FAILED || pmm_free(pmm, pa, pages) != PMM_OK)
 				die("a benchmark allocation failed");
 		}
-		samples[r] = (double)(now_ns() - start) / PAIRS_PER_REPEAT;
+		samples[r] = (double)(bench_now_ns() - start) / PAIRS_PER_REPEAT;
 	}
 	return median(samples, REPEATS);
 }
@@ -192,17 +180,17 @@ static const struct pmm_region *first_fit(uint64_t pages, unsigned zone)
 
 static double time_first_fit_walk(uint64_t pages, unsigned zone)
 {
-	uint64_t start = now_ns();
+	uint64_t start = bench_now_ns();
 	if (!first_fit(pages, zone))
 		die("first fit found nothing");
-	uint64_t once = MAX(now_ns() - start, (uint64_t)1);
+	uint64_t once = MAX(bench_now_ns() - start, (uint64_t)1);
 	uint64_t iterations = MAX(MIN(WALK_BUDGET_NS / once, (uint64_t)PAIRS_PER_REPEAT), 5ull);
 	double samples[REPEATS];
 	for (unsigned r = 0; r < REPEATS; r++) {
-		start = now_ns();
+		start = bench_now_ns();
 		for (uint64_t i = 0; i < iterations; i++)
 			sink += first_fit(pages, zone)->first_page;
-		samples[r] = (double)(now_ns() - start) / (double)iterations;
+		samples[r] = (double)(bench_now_ns() - start) / (double)iterations;
 	}
 	return median(samples, REPEATS);
 }

@@ -18,6 +18,7 @@
 #include "tests/host/host_env.h"
 #include "tests/host/host_regions.h"
 #include "tests/host/vmm_patterns.h"
+#include "benchmarks/timing.h"
 
 #define ARENA_PHYS 0x40000000ull
 #define ARENA_PAGES (64ull * 1024) /* 256 MiB: page tables and records only, data is borrowed */
@@ -107,19 +108,6 @@ static void build_state(struct vmm_context *ctx, const struct scenario *s)
 			check(vmm_release(ctx, host_user_regions[VMM_UREGION_MMAP].base + i * PAGE_SIZE, 1), "release");
 }
 
-static double now_ns(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
-}
-
-static int compare_doubles(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
 static struct result run(enum vmm_backend_kind backend, const struct scenario *s)
 {
 	struct bench_source bs;
@@ -141,7 +129,7 @@ static struct result run(enum vmm_backend_kind backend, const struct scenario *s
 	double samples[REPEATS];
 	uint64_t work = 0;
 	for (unsigned rep = 0; rep < REPEATS; rep++) {
-		double t0 = now_ns();
+		uint64_t t0 = bench_now_ns();
 		for (unsigned i = 0; i < pairs; i++) {
 			uint64_t addr;
 			check(vmm_reserve(&user, VMM_UREGION_MMAP, 4, 1, &addr), "bench reserve");
@@ -150,9 +138,9 @@ static struct result run(enum vmm_backend_kind backend, const struct scenario *s
 			check(vmm_release(&user, addr, 4), "bench release");
 			work += user.last_work;
 		}
-		samples[rep] = (now_ns() - t0) / pairs;
+		samples[rep] = (double)(bench_now_ns() - t0) / pairs;
 	}
-	qsort(samples, REPEATS, sizeof(samples[0]), compare_doubles);
+	bench_sort_samples(samples, REPEATS);
 	r.ns_per_pair = samples[REPEATS / 2];
 	r.min_ns_per_pair = samples[0];
 	r.work_per_pair = (double)work / (REPEATS * pairs);

@@ -27,6 +27,7 @@
 #include "kernel/mm/vmm.h"
 #include "tests/host/host_env.h"
 #include "tests/host/host_regions.h"
+#include "benchmarks/timing.h"
 
 #define ARENA_PHYS 0x40000000ull
 #define ARENA_PAGES (128ull * 1024) /* 512 MiB: page tables and records only */
@@ -144,19 +145,6 @@ static void step(struct vmm_context *ctx, enum operation op)
 	step_work += ctx->last_work;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int compare_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
 static void measure(struct vmm_context *ctx, const char *backend, enum layout layout,
 		    uint64_t mapped, enum operation op)
 {
@@ -185,12 +173,12 @@ static void measure(struct vmm_context *ctx, const char *backend, enum layout la
 		uint64_t steps = quick ? 2000 : 10000;
 		double samples[8];
 		for (unsigned r = 0; r < repeats; r++) {
-			uint64_t t0 = now_ns();
+			uint64_t t0 = bench_now_ns();
 			for (uint64_t s = 0; s < steps; s++)
 				step(ctx, op);
-			samples[r] = (double)(now_ns() - t0) / (double)steps;
+			samples[r] = (double)(bench_now_ns() - t0) / (double)steps;
 		}
-		qsort(samples, repeats, sizeof(samples[0]), compare_double);
+		bench_sort_samples(samples, repeats);
 		printf(",%.1f,%.1f,%.1f,%u,%llu\n", samples[repeats / 2], samples[0],
 		       samples[repeats - 1], repeats, (unsigned long long)steps);
 	}
