@@ -76,7 +76,7 @@ HOST_TESTS := $(BUILD)/host-tests
 
 # Benchmarks: each benchmarks/bench_*.c is one program, optimised and without sanitizers.
 BENCH_LIB_SRCS := $(filter-out kernel/lib/testing.c,$(SHARED_SRCS)) tests/host/mm_env_host.c \
-	tests/host/host_regions.c tests/host/vmm_patterns.c benchmarks/timing.c $(PEER_SRCS)
+	tests/host/host_regions.c tests/host/vmm_patterns.c benchmarks/timing.c benchmarks/page_stack.c $(PEER_SRCS)
 BENCH_LIB_OBJS := $(patsubst %,$(BUILD)/host-bench/%.o,$(BENCH_LIB_SRCS))
 BENCH_PROGS := $(patsubst benchmarks/%.c,$(BUILD)/bench/%,$(wildcard benchmarks/bench_*.c))
 

@@ -18,6 +18,7 @@
 #include "tests/host/host_env.h"
 #include "tests/host/host_regions.h"
 #include "tests/host/vmm_patterns.h"
+#include "benchmarks/page_stack.h"
 #include "benchmarks/timing.h"
 
 #define ARENA_PHYS 0x40000000ull
@@ -26,39 +27,6 @@
 #define PAIRS 20000
 static unsigned pairs = PAIRS; /* --pairs: e.g. two runs under callgrind, to subtract */
 #define DATA_PA 0x100000000ull     /* borrowed, never touched */
-
-/* A stack of free arena pages: single pages only, which is all the VMM asks for here. */
-struct bench_source {
-	struct page_source source;
-	paddr_t *free_pages;
-	uint64_t free_count;
-};
-
-static paddr_t bench_alloc(void *cookie, uint64_t pages, uint64_t align, enum mm_owner owner)
-{
-	struct bench_source *bs = cookie;
-	(void)align;
-	(void)owner;
-	if (pages != 1 || bs->free_count == 0)
-		return PAGE_SOURCE_FAILED;
-	return bs->free_pages[--bs->free_count];
-}
-
-static void bench_free(void *cookie, paddr_t pa, uint64_t pages)
-{
-	struct bench_source *bs = cookie;
-	(void)pages;
-	bs->free_pages[bs->free_count++] = pa;
-}
-
-static void bench_source_init(struct bench_source *bs)
-{
-	bs->free_pages = malloc(ARENA_PAGES * sizeof(paddr_t));
-	bs->free_count = 0;
-	for (uint64_t i = ARENA_PAGES; i-- > 0;)
-		bs->free_pages[bs->free_count++] = ARENA_PHYS + i * PAGE_SIZE;
-	bs->source = (struct page_source){ .alloc = bench_alloc, .free = bench_free, .ctx = bs };
-}
 
 enum layout { LAYOUT_CONTIGUOUS, LAYOUT_HOLES };
 
@@ -110,16 +78,16 @@ static void build_state(struct vmm_context *ctx, const struct scenario *s)
 
 static struct result run(enum vmm_backend_kind backend, const struct scenario *s)
 {
-	struct bench_source bs;
-	bench_source_init(&bs);
+	struct page_stack stack;
+	page_stack_init(&stack, ARENA_PHYS, ARENA_PAGES);
 	struct vmm_context kernel, user;
-	struct vmm_config kc = { .kind = VMM_CONTEXT_KERNEL, .backend = backend, .source = &bs.source,
+	struct vmm_config kc = { .kind = VMM_CONTEXT_KERNEL, .backend = backend, .source = &stack.source,
 				 .regions = host_kernel_regions, .region_count = HOST_KERNEL_REGION_COUNT,
 				 .user_regions = host_user_regions,
 				 .user_region_count = HOST_USER_REGION_COUNT,
 				 .brk_region = VMM_NO_REGION, .shm_region = VMM_NO_REGION };
 	check(vmm_context_create(&kernel, &kc), "kernel context");
-	struct vmm_config uc = { .kind = VMM_CONTEXT_USER, .backend = backend, .source = &bs.source,
+	struct vmm_config uc = { .kind = VMM_CONTEXT_USER, .backend = backend, .source = &stack.source,
 				 .brk_region = VMM_UREGION_HEAP, .shm_region = VMM_UREGION_SHM,
 				 .kernel = &kernel };
 	check(vmm_context_create(&user, &uc), "user context");
@@ -146,12 +114,12 @@ static struct result run(enum vmm_backend_kind backend, const struct scenario *s
 	r.work_per_pair = (double)work / (REPEATS * pairs);
 	vmm_context_destroy(&user);
 	vmm_context_destroy(&kernel);
-	if (bs.free_count != ARENA_PAGES) {
+	if (page_stack_missing(&stack)) {
 		fprintf(stderr, "bench_vmm: %llu pages leaked\n",
-			(unsigned long long)(ARENA_PAGES - bs.free_count));
+			(unsigned long long)page_stack_missing(&stack));
 		exit(1);
 	}
-	free(bs.free_pages);
+	page_stack_fini(&stack);
 	return r;
 }
 
@@ -171,14 +139,14 @@ static uint64_t pattern_scale(const char *name)
 /* Runs one pattern on one backend; exits non-zero if a bound or an answer is broken. */
 static struct vmm_pattern_stats run_pattern(enum vmm_backend_kind backend, const struct vmm_pattern *p)
 {
-	struct bench_source bs;
-	bench_source_init(&bs);
+	struct page_stack stack;
+	page_stack_init(&stack, ARENA_PHYS, ARENA_PAGES);
 	struct vmm_context kernel, user;
-	struct vmm_config kc = { .kind = VMM_CONTEXT_KERNEL, .backend = backend, .source = &bs.source,
+	struct vmm_config kc = { .kind = VMM_CONTEXT_KERNEL, .backend = backend, .source = &stack.source,
 				 .regions = host_kernel_regions, .region_count = HOST_KERNEL_REGION_COUNT,
 				 .brk_region = VMM_NO_REGION, .shm_region = VMM_NO_REGION };
 	check(vmm_context_create(&kernel, &kc), "kernel context");
-	struct vmm_config uc = { .kind = VMM_CONTEXT_USER, .backend = backend, .source = &bs.source,
+	struct vmm_config uc = { .kind = VMM_CONTEXT_USER, .backend = backend, .source = &stack.source,
 				 .regions = &vmm_pattern_region, .region_count = 1,
 				 .brk_region = VMM_NO_REGION, .shm_region = VMM_NO_REGION,
 				 .kernel = &kernel };
@@ -187,14 +155,14 @@ static struct vmm_pattern_stats run_pattern(enum vmm_backend_kind backend, const
 	p->run(&user, PATTERN_MAPPED_PAGES, pattern_scale(p->name), &stats);
 	vmm_context_destroy(&user);
 	vmm_context_destroy(&kernel);
-	if (stats.over_bound || stats.wrong_answers || bs.free_count != ARENA_PAGES) {
+	if (stats.over_bound || stats.wrong_answers || page_stack_missing(&stack)) {
 		fprintf(stderr, "bench_vmm: %s on %s: %llu over the bound, %llu wrong answers, %llu pages leaked\n",
 			p->name, vmm_backend_kind_name(backend), (unsigned long long)stats.over_bound,
 			(unsigned long long)stats.wrong_answers,
-			(unsigned long long)(ARENA_PAGES - bs.free_count));
+			(unsigned long long)page_stack_missing(&stack));
 		exit(1);
 	}
-	free(bs.free_pages);
+	page_stack_fini(&stack);
 	return stats;
 }
 

@@ -27,6 +27,7 @@
 #include "kernel/mm/vmm.h"
 #include "tests/host/host_env.h"
 #include "tests/host/host_regions.h"
+#include "benchmarks/page_stack.h"
 #include "benchmarks/timing.h"
 
 #define ARENA_PHYS 0x40000000ull
@@ -49,28 +50,6 @@ static void check(enum vm_status st, const char *what)
 {
 	if (st != VM_OK)
 		die(what, st);
-}
-
-/* Single pages from a stack over the arena: all the VMM asks for here. */
-struct page_stack {
-	struct page_source source;
-	paddr_t *pages;
-	uint64_t count;
-};
-
-static paddr_t stack_alloc(void *cookie, uint64_t pages, uint64_t align, enum mm_owner owner)
-{
-	struct page_stack *s = cookie;
-	(void)align;
-	(void)owner;
-	return pages != 1 || s->count == 0 ? PAGE_SOURCE_FAILED : s->pages[--s->count];
-}
-
-static void stack_free(void *cookie, paddr_t pa, uint64_t pages)
-{
-	struct page_stack *s = cookie;
-	(void)pages;
-	s->pages[s->count++] = pa;
 }
 
 static uint64_t rng;
@@ -206,9 +185,9 @@ static void run(enum vmm_backend_kind backend, enum layout layout, uint64_t mapp
 		measure(&user, vmm_backend_kind_name(backend), layout, mapped, (enum operation)op);
 	vmm_context_destroy(&user);
 	vmm_context_destroy(&kernel);
-	if (stack->count != ARENA_PAGES) {
+	if (page_stack_missing(stack)) {
 		fprintf(stderr, "bench_vmm_layouts: %llu pages leaked\n",
-			(unsigned long long)(ARENA_PAGES - stack->count));
+			(unsigned long long)page_stack_missing(stack));
 		exit(1);
 	}
 }
@@ -237,10 +216,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	void *arena = host_phys_arena_create(ARENA_PHYS, ARENA_PAGES * PAGE_SIZE);
-	struct page_stack stack = { .pages = malloc(ARENA_PAGES * sizeof(paddr_t)) };
-	for (uint64_t i = ARENA_PAGES; i-- > 0;)
-		stack.pages[stack.count++] = ARENA_PHYS + i * PAGE_SIZE;
-	stack.source = (struct page_source){ .alloc = stack_alloc, .free = stack_free, .ctx = &stack };
+	struct page_stack stack;
+	page_stack_init(&stack, ARENA_PHYS, ARENA_PAGES);
 
 	printf("layout,operation,mapped_pages,backend,work_per_step_entries,first_addr,"
 	       "bookkeeping_bytes,%s\n",
@@ -253,7 +230,7 @@ int main(int argc, char **argv)
 		for (size_t c = 0; c < count_n; c++)
 			for (unsigned b = 0; b < ARRAY_SIZE(backends); b++)
 				run(backends[b], (enum layout)layout, counts[c], &stack);
-	free(stack.pages);
+	page_stack_fini(&stack);
 	host_phys_arena_destroy(arena, ARENA_PAGES * PAGE_SIZE);
 	return 0;
 }
