@@ -9,6 +9,8 @@ x-axis. Where a request succeeds under one backend and is refused under the othe
 by the backends' own pages), the one free that follows the success is the only difference.
 `member_phases` finds the workloads a composite scenario ran one after another."""
 
+import weakref
+
 import numpy as np
 
 from .events import FORMAT
@@ -22,16 +24,27 @@ BACKEND_OWNERS = [FORMAT.value_numbers["MM_OWNER_PAGE_TABLE"],
                   FORMAT.value_numbers["MM_OWNER_MM_META"]]
 
 
+# trace -> sorted positions of its workload requests: every plot of a run asks for them.
+_REQUEST_MARKS = weakref.WeakKeyDictionary()
+
+
+def _request_marks(trace):
+    marks = _REQUEST_MARKS.get(trace)
+    if marks is None:
+        parts = []
+        for name in REQUEST_EVENTS:
+            events = trace.of(name)
+            if "owner" in (events.dtype.names or ()):
+                events = events[~np.isin(events["owner"], BACKEND_OWNERS)]
+            parts.append(np.asarray(events["position"], dtype=np.int64))
+        marks = _REQUEST_MARKS[trace] = np.sort(np.concatenate(parts))
+    return marks
+
+
 def requests_issued(trace, positions):
     """For each record position, how many workload requests the trace holds up to it."""
-    marks = []
-    for name in REQUEST_EVENTS:
-        events = trace.of(name)
-        if "owner" in (events.dtype.names or ()):
-            events = events[~np.isin(events["owner"], BACKEND_OWNERS)]
-        marks.append(np.asarray(events["position"], dtype=np.int64))
-    marks = np.sort(np.concatenate(marks))
-    return np.searchsorted(marks, np.asarray(positions, dtype=np.int64), side="right")
+    return np.searchsorted(_request_marks(trace), np.asarray(positions, dtype=np.int64),
+                           side="right")
 
 
 def workload_name(trace):
