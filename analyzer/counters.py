@@ -87,3 +87,13 @@ def bookkeeping_steps(trace):
         order = np.argsort(positions, kind="stable")
         steps.append(Step(f"bookkeeping bytes ctx{context}", "bytes", positions[order], values[order]))
     return steps
+
+
+def bookkeeping_totals(trace):
+    """(positions, bytes all contexts held after each of them), from bookkeeping_steps, or None
+    when the trace has no vmm_bookkeeping event."""
+    steps = bookkeeping_steps(trace)
+    if not steps:
+        return None
+    positions = np.unique(np.concatenate([s.positions for s in steps]))
+    return positions, sum(s.at(positions) for s in steps)

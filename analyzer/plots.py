@@ -183,11 +183,10 @@ def bookkeeping(runs, out_dir):
     fig, ax = plt.subplots(figsize=(9, 3.6))
     for trace, _ in runs:
         color, line = _style(trace)
-        steps = counters.bookkeeping_steps(trace)
-        if not steps:
+        totals = counters.bookkeeping_totals(trace)
+        if totals is None:
             continue
-        positions = np.unique(np.concatenate([s.positions for s in steps]))
-        total = sum(s.at(positions) for s in steps)
+        positions, total = totals
         ax.step(_progress_k(trace, positions), total / 1024, line, where="post", color=color,
                 label=backend(trace))
     ax.set_title("VMM bookkeeping memory over the run (all contexts)")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import compare, plots, verdict, verdict_figures
+from . import compare, counters, plots, verdict, verdict_figures
 from .progress import member_phases, workload_name
 from .events import REPO_ROOT
 from .perfetto import present_zones
@@ -24,20 +24,10 @@ def _seed(cmdline):
     return "1 (default)"
 
 
-def _bookkeeping_totals(trace):
-    """(positions, bytes all contexts held after each of them) from the kernel's
-    vmm_bookkeeping events, or None when the trace has none."""
-    steps = plots.counters.bookkeeping_steps(trace)
-    if not steps:
-        return None
-    positions = np.unique(np.concatenate([s.positions for s in steps]))
-    return positions, sum(s.at(positions) for s in steps)
-
-
 def peak_bookkeeping(trace):
     """The most bookkeeping bytes all contexts held at once (the kernel's vmm_bookkeeping
     events), or None when the trace has none."""
-    totals = _bookkeeping_totals(trace)
+    totals = counters.bookkeeping_totals(trace)
     return None if totals is None else int(totals[1].max())
 
 
@@ -45,7 +35,7 @@ def peak_bookkeeping_by_workload(trace):
     """{workload: peak bookkeeping bytes}: the whole run under its own name and, for a composite
     scenario, each member workload over its own phase (the snapshots at its boundaries
     included)."""
-    totals = _bookkeeping_totals(trace)
+    totals = counters.bookkeeping_totals(trace)
     if totals is None:
         return {}
     positions, held = totals
