@@ -11,7 +11,8 @@
 
 Exit status: 0 fine, 2 bad usage (including an output path that must not be replaced), 3 the
 trace is malformed or inconsistent, 4 cannot read an input or write an output (the message says
-which file and which of the two).
+which file and which of the two), 5 (compare) the two runs diverged: a request got a different
+outcome in each, a finding about the runs, not damage.
 """
 
 import argparse
@@ -21,7 +22,7 @@ from .reader import TraceError, TraceReader
 from .replay import Replay
 from .summary import SummaryBuilder
 
-EXIT_OK, EXIT_USAGE, EXIT_BAD_TRACE, EXIT_IO = 0, 2, 3, 4
+EXIT_OK, EXIT_USAGE, EXIT_BAD_TRACE, EXIT_IO, EXIT_DIVERGED = 0, 2, 3, 4, 5
 
 
 class CommandFailed(Exception):
@@ -225,8 +226,11 @@ class Frag:
 class Compare:
     """Compare two traces of the same workload (normally the two VMM backends).
 
-    Refuses them (exit 3) unless they carry the identical request sequence; then prints per
-    operation the work distribution, and bookkeeping bytes over time, for each."""
+    Refuses them (exit 3) unless they carry the same requests; then prints per operation the
+    work distribution, and bookkeeping bytes over time, for each. When a request got a different
+    outcome in each (one backend ran out of memory where the other did not), that is a finding:
+    the first such request is printed first, the figures cover the identical requests before it,
+    and the exit status is 5."""
 
     name = "compare"
 
@@ -240,9 +244,10 @@ class Compare:
         from .compare import RequestsDiffer, write_comparison
         a, b = load_checked(args.trace_a), load_checked(args.trace_b)
         try:
-            write_comparison(a, b, out)
+            divergence = write_comparison(a, b, out)
         except RequestsDiffer as e:
             raise BadTrace(e.path, e.offset, e.args[0]) from None
+        return EXIT_DIVERGED if divergence else EXIT_OK
 
 
 class Report:
@@ -340,7 +345,7 @@ def main(argv=None):
     # The file an error is about: the one a TraceError names, else the command's trace argument.
     default = getattr(args, "trace", None) or args.command
     try:
-        args.run(args, sys.stdout)
+        status = args.run(args, sys.stdout)
     except BadTrace as e:
         return _fail([f"{e.path}: offset {e.offset}: {e.reason}"], EXIT_BAD_TRACE)
     except TraceError as e:
@@ -364,7 +369,7 @@ def main(argv=None):
     except OSError as e:
         return _fail([f"{e.filename or default}: cannot read trace: {e.strerror or e}"],
                      EXIT_IO)
-    return EXIT_OK
+    return status or EXIT_OK
 
 
 def _fail(lines, status):

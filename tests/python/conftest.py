@@ -107,3 +107,30 @@ def kernel_trace(tmp_path_factory):
         return captured[args]
 
     return capture
+
+
+@pytest.fixture(scope="session")
+def encode_trace(build_encoder, tmp_path_factory):
+    """Returns encode(statements, backend=0, cmdline="test") -> bytes of a trace the kernel's own
+    encoders write for those emit statements (C, using `t`), with that header's vmm backend and
+    command line, a fake clock of 1000 ticks per record at 1 GHz."""
+    built = {}
+
+    def encode(statements, backend=0, cmdline="test"):
+        key = ("\n".join(statements), backend, cmdline)
+        if key not in built:
+            work = tmp_path_factory.mktemp("encoded")
+            calls = work / "calls.inc"
+            calls.write_text(key[0] + "\n")
+            config = ("#define FAKE_CLOCK_START 0\n#define FAKE_CLOCK_STEP 1000\n"
+                      "#define HEADER_INFO { .clock = 1, .clock_hz = 1000000000ULL, "
+                      f".vmm_backend = {backend}, .memory_bytes = 1 << 29, "
+                      f".cmdline = \"{cmdline}\", .build_id = \"encoded\" }}\n"
+                      f"#define EVENT_CALLS \"{calls}\"\n")
+            binary = build_encoder(config, "encoder")
+            out = work / "encoded.pstrace"
+            subprocess.run([str(binary), str(out)], check=True)
+            built[key] = out.read_bytes()
+        return built[key]
+
+    return encode
