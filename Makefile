@@ -302,7 +302,8 @@ clean:
 # `analyzer info`. QEMU ends when the kernel has sent trace_end and exits. SCENARIO is a kernel
 # scenario (default all), or `test` for the in-kernel tests; WORKLOAD= (a workload file, see
 # trace/WORKLOAD.md) implies SCENARIO=replay and is given to the kernel as a multiboot2 module.
-# ICOUNT=1 runs under -icount shift=0 (timestamps count guest instructions; deterministic).
+# ICOUNT=1 runs under -icount shift=0 (timestamps count guest instructions; two boots differ only
+# by one constant added to every timestamp, the loader's time: see the README).
 WORKLOAD ?=
 SCENARIO ?= $(if $(WORKLOAD),replay,all)
 SEED ?= 1

@@ -122,8 +122,12 @@ qemu=(qemu-system-x86_64 -machine pc -cpu "$cpu" -m "$mem" -smp 1
 if [ -n "$trace_out" ]; then
 	# A file chardev takes every byte the device hands it in one write (it never writes short),
 	# so virtconsole's habit of dropping what a backend refuses cannot lose trace data here.
+	# ioeventfd=off: a queue notify is then handled during the guest's own I/O write, so a buffer
+	# is back before the next instruction; with an event fd QEMU's main loop takes it whenever the
+	# host gets to it, and the guest's polling for it (instructions, hence -icount time) varied
+	# from run to run (tests/python/test_icount_determinism.py).
 	: 2>/dev/null >"$trace_out" || setup_failure "cannot write the trace file $trace_out"
-	qemu+=(-device virtio-serial-pci,max_ports=1
+	qemu+=(-device virtio-serial-pci,max_ports=1,ioeventfd=off
 		-chardev "file,id=pstrace,path=$trace_out"
 		-device virtconsole,chardev=pstrace,name=pagescope.trace)
 fi
