@@ -101,6 +101,8 @@ class Check:
                   "snapshots checked\n")
         out.write(f"paired      {report.events_paired} frees, unmaps, protections and switches "
                   "matched to what they undo\n")
+        out.write(f"pages       {report.mappings_checked} mappings' physical pages held to "
+                  "the pmm's live allocations and their region's owner\n")
         out.write(f"unchecked   {report.events_unchecked} events (before the first pmm snapshot "
                   "or after lost events)\n")
         if problems:
