@@ -103,6 +103,9 @@ class Check:
                   "matched to what they undo\n")
         out.write(f"pages       {report.mappings_checked} mappings' physical pages held to "
                   "the pmm's live allocations and their region's owner\n")
+        if report.replay_ops_checked:
+            out.write(f"workload    {report.replay_ops_checked} replayed workload ops held to "
+                      "workload.def and to their processes' contexts\n")
         out.write(f"unchecked   {report.events_unchecked} events (before the first pmm snapshot "
                   "or after lost events)\n")
         if problems:

@@ -29,7 +29,8 @@ vmm_reserve, so a mapping may wait for the context's next reservation to cover i
 stay mapped in a released range, nor a page table in freed pages; a
 pmm_alloc of owner `pagetable` is followed by the pt_alloc of that page (only the pmm's own
 pmm_alloc/pmm_free may come between); context_switch must
-leave the context the previous one entered; ids of contexts and slab caches go in creation order.
+leave the context the previous one entered; every replay_op is held to workload.def and to the
+contexts its process has (analyzer/replay_ops.py); ids of contexts and slab caches go in creation order.
 
 What the snapshots must be, and are checked to be:
   - at each phase boundary (phase_begin followed by, or phase_end preceded by, a pmm_snapshot):
@@ -47,6 +48,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
 from .events import FORMAT
+from .replay_ops import ReplayOps
 from .summary import Problem
 
 PAGE = FORMAT.constants["TRACE_PAGE_BYTES"]
@@ -212,6 +214,7 @@ class ReplayReport:
     vmm_events_replayed: int = 0
     events_paired: int = 0  # frees, unmaps, protects and switches matched to what they undo
     mappings_checked: int = 0  # vmm_maps whose physical page was held to the pmm's allocations
+    replay_ops_checked: int = 0  # replay_op records held to workload.def and the contexts
     events_unchecked: int = 0  # pmm/vmm events met while the state was unknown
     contexts_created: int = 0
     contexts_checked: int = 0  # replayed from creation and compared with a snapshot
@@ -265,6 +268,7 @@ class Replay:
         # after_phase_begin is set: the next event must then meet what they expect (every
         # setter sets it).
         self.expecting = False
+        self.workload_ops = ReplayOps(self)  # replay_op records (analyzer/replay_ops.py)
         self._handlers = {name[3:]: getattr(self, name) for name in dir(self)
                           if name.startswith("on_")}
 
@@ -324,6 +328,7 @@ class Replay:
                           self.bookkeeping_due is not None)
 
     def finish(self):
+        self.report.replay_ops_checked = self.workload_ops.ops_checked
         if self.pending_table is not None:
             self.report.problems.append(Problem(None, f"no pt_alloc for the page-table page "
                                                       f"{self.pending_table:#x}"))
@@ -626,6 +631,7 @@ class Replay:
         self.next_context = (e.context + 1) & 0xFFFF
         ctx = Context(e.context)
         self.contexts[e.context] = ctx
+        self.workload_ops.context_created(e.context)
         self.declaring = ctx
         self.expecting = True
 
@@ -862,6 +868,9 @@ class Replay:
         ended_with_group, self.group_before_end = self.group_before_end, False
         if had_snapshots and not ended_with_group:
             self.doubt(e, f"phase {e.text!r} began with snapshots but does not end with them")
+
+    def on_replay_op(self, e):
+        self.workload_ops.check(e)
 
     # ---- losses ------------------------------------------------------------------------------
 

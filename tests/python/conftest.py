@@ -134,3 +134,32 @@ def encode_trace(build_encoder, tmp_path_factory):
         return built[key]
 
     return encode
+
+
+@pytest.fixture(scope="session")
+def replay_trace(tmp_path_factory):
+    """Returns capture(workload, args, mem) -> the bytes of the trace of a real boot replaying
+    benchmarks/workloads/<workload>.psw, or the workload file at a Path (`scenario=replay` plus
+    `args`), booted once each."""
+    if shutil.which("qemu-system-x86_64") is None:
+        pytest.fail("qemu-system-x86_64 is required to capture a kernel-made trace")
+    subprocess.run(["make", "-s", "kernel"], cwd=REPO, check=True)
+    captured = {}
+
+    def capture(workload, args="vmm=list", mem="512M"):
+        key = (workload, args, mem)
+        if key not in captured:
+            work = tmp_path_factory.mktemp("replay")
+            trace, log = work / "replay.pstrace", work / "serial.log"
+            status = subprocess.run(
+                [str(REPO / "scripts" / "qemu-run.sh"), "--elf", str(REPO / "build" / "pagescope.elf"),
+                 "--args", f"trace=on scenario=replay {args}", "--mem", mem,
+                 "--module", str(workload if isinstance(workload, Path) else
+                                 REPO / "benchmarks" / "workloads" / f"{workload}.psw"),
+                 "--serial-log", str(log), "--trace-out", str(trace), "--icount",
+                 "--timeout", "180"], cwd=REPO).returncode
+            assert status == 0, log.read_text(errors="replace")
+            captured[key] = trace.read_bytes()
+        return captured[key]
+
+    return capture
