@@ -117,12 +117,13 @@ $(BUILD)/kernel/%.S.o: %.S
 	$(Q)$(KCC) $(KASFLAGS) -c $< -o $@
 
 # The build id (git commit, "-dirty" when modified) is rewritten only when it changes, so it
-# does not force a rebuild of main.c on every make.
+# does not force a rebuild of main.c on every make. Its temporary name is this shell's own, so
+# two makes at once (one per VMM backend, say) never move each other's file away.
 BUILD_ID := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 $(BUILD)/build_id.h: FORCE
 	@mkdir -p $(BUILD)
-	@echo '#define PAGESCOPE_BUILD_ID "$(BUILD_ID)"' > $@.tmp
-	@cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@
+	@tmp=$@.tmp.$$$$; echo '#define PAGESCOPE_BUILD_ID "$(BUILD_ID)"' > $$tmp; \
+		cmp -s $$tmp $@ && rm $$tmp || mv $$tmp $@
 $(BUILD)/kernel/kernel/core/main.c.o: $(BUILD)/build_id.h
 FORCE:
 
