@@ -224,4 +224,10 @@ if [ $rc -eq 0 ]; then
 	fi
 	finish 125
 fi
+# A shell reports a child killed by signal n as 128 + n: SIGKILL (137) cannot be caught, so QEMU
+# says nothing; like SIGTERM above, that is someone outside the run stopping it.
+if [ $rc -gt 128 ] && [ $rc -le $((128 + 64)) ]; then
+	finish 126 "QEMU was killed by signal $((rc - 128)) (SIG$(kill -l $((rc - 128))))" \
+		"QEMU was stopped from outside the run"
+fi
 setup_failure "QEMU failed with status $rc"
