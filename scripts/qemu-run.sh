@@ -116,7 +116,11 @@ set -e
 # --serial-log it is a scratch file that is also copied to stdout as it grows.
 log=${serial_log:-$work/serial.log}
 : 2>/dev/null >"$log" || setup_failure "cannot write the serial log $log"
-qemu=(qemu-system-x86_64 -machine pc -cpu "$cpu" -m "$mem" -smp 1
+# The guest's RAM is a backend made with reserve=off: the host commits only the pages the guest
+# touches, so a guest larger than the host's free memory (say 64G on a 24 GiB host) still boots;
+# without it QEMU asks for all of it up front and fails to start.
+qemu=(qemu-system-x86_64 -machine pc,memory-backend=pagescope-ram -cpu "$cpu" -m "$mem" -smp 1
+	-object "memory-backend-ram,id=pagescope-ram,size=$mem,reserve=off"
 	-cdrom "$work/boot.iso" -boot d -display none -no-reboot -monitor none
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04 -serial "file:$log")
 if [ -n "$trace_out" ]; then
