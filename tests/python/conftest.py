@@ -12,6 +12,13 @@ TRACE_SOURCES = ["kernel/trace/tracer.c", "kernel/trace/tracepoints.c",
                  "kernel/trace/stream_header.c", "kernel/lib/string.c"]
 
 
+@pytest.fixture
+def require_qemu():
+    """Fails the test when QEMU is missing: a boot test that cannot boot has not passed."""
+    if shutil.which("qemu-system-x86_64") is None:
+        pytest.fail("qemu-system-x86_64 is required (make deps installs it)")
+
+
 @pytest.fixture(scope="session")
 def build_encoder(tmp_path_factory):
     """Returns build(config_text) -> path of an encode_events binary built with that config
