@@ -57,7 +57,8 @@ def read_trace(path, replay=False):
 
 
 def add_trace_argument(parser):
-    parser.add_argument("trace", help="trace file written by the kernel (make trace OUT=...)")
+    parser.add_argument("trace", metavar="TRACE",
+                        help="trace file written by the kernel (make trace OUT=...)")
 
 
 class Info:
