@@ -295,7 +295,8 @@ clean:
 # Objects built on the way to a benchmark program are kept, not deleted as intermediates.
 .SECONDARY:
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# (build/programs holds Debian source trees, whose files are not this build's dependencies)
+-include $(shell find $(BUILD) -path $(BUILD)/programs -prune -o -type f -name '*.d' -print 2>/dev/null)
 
 # --- trace (begin) -----------------------------------------------------------------------------
 # make trace [SCENARIO=name] [WORKLOAD=file] [SEED=n] [VMM=pagetable|list] [OUT=file] [ICOUNT=1]:

@@ -78,7 +78,7 @@ def main(argv):
     args = parser.parse_args(argv)
     if (args.all is None) == (args.run is None) or (args.run is None) != (args.output is None):
         parser.error("give either RUN OUTPUT or --all CAPTURED")
-    layout = Layout(args.dir)
+    layout = Layout(args.dir.resolve())
     same = different = 0
     try:
         manifest = read_manifest(layout)

@@ -26,7 +26,7 @@ def main(argv):
     if len(argv) > 1 or (argv and argv[0].startswith("-")):
         print(__doc__, file=sys.stderr)
         return 2
-    layout = Layout(Path(argv[0]) if argv else DEFAULT_DIR)
+    layout = Layout((Path(argv[0]) if argv else DEFAULT_DIR).resolve())
     try:
         runs = load_runs()
         written = prepare_inputs(layout, runs, derived_stdout(layout))

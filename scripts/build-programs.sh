@@ -55,8 +55,8 @@ run_step() {
 # --- the private apt configuration ---------------------------------------------------------------
 apt_options=(
 	-o "Dir::Etc::sourcelist=$apt_dir/etc/sources.list"
-	-o "Dir::Etc::sourceparts=$apt_dir/etc/sources.list.d"
-	-o "Dir::Etc::preferencesparts=$apt_dir/etc/preferences.d"
+	-o "Dir::Etc::sourceparts=$apt_dir/etc/sourceparts"
+	-o "Dir::Etc::preferencesparts=$apt_dir/etc/preferenceparts"
 	-o "Dir::State=$apt_dir/state"
 	-o "Dir::Cache=$apt_dir/cache"
 	-o "APT::Sandbox::User=root"
@@ -65,7 +65,7 @@ apt_options=(
 apt_updated=0
 
 apt_prepare() {
-	mkdir -p "$apt_dir/etc/sources.list.d" "$apt_dir/etc/preferences.d" \
+	mkdir -p "$apt_dir/etc/sourceparts" "$apt_dir/etc/preferenceparts" \
 		"$apt_dir/state/lists/partial" "$apt_dir/cache/archives/partial"
 	local keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 	[ -r "$keyring" ] || fail "fetch: $keyring is missing (Debian package debian-archive-keyring)"
