@@ -15,7 +15,7 @@ for group in "$@"; do
 	fuzz) want_fuzz=1 ;;
 	workloads) want_workloads=1 ;;
 	programs) want_programs=1 ;;
-	all) want_build=1 want_boot=1 want_python=1 want_bench=1 ;;
+	all) want_build=1 want_boot=1 want_python=1 want_bench=1 want_programs=1 ;;
 	*) echo "install-deps: unknown group '$group' (build, boot, python, bench, fuzz, workloads, programs, all)" >&2; exit 2 ;;
 	esac
 done
