@@ -535,7 +535,8 @@ def describe(report, out):
     w(f"processes   {report.processes} ({report.threads} threads joined their process)\n")
     w("ops         " + ", ".join(f"{k} {report.ops[k]}" for k in order) +
       f" ({sum(report.ops.values())} in all)\n")
-    w(f"peak mapped {report.peak_mapped} bytes ({report.peak_mapped / (1 << 20):.1f} MiB)\n")
+    w(f"peak mapped {report.peak_mapped} bytes ({report.peak_mapped / (1 << 20):.1f} MiB; every "
+      "mapped range, PROT_NONE reservations included, and the heap)\n")
     w("failed      " + _counts(report.failed) + " (skipped)\n")
     w("no op       " + _counts(report.ignored) + "\n")
     w("never mapped " + _counts(report.never_mapped) + " (unmap/protect of ranges the log never "
