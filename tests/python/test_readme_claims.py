@@ -61,3 +61,20 @@ def test_grub_needs_the_memory_the_readme_says(tmp_path):
     below, at = boot(minimum - 1), boot(minimum)
     assert below.returncode == 123 and "not enough memory to boot" in below.stderr, below.stderr
     assert at.returncode == 0, at.stderr
+
+
+def test_peak_mapped_counts_prot_none_reservations_and_says_so():
+    """The README: peak mapped bytes count every mapped range, PROT_NONE reservations included."""
+    import io
+
+    from analyzer.workload import convert, describe
+    log = ("100 1.0 mmap(NULL, 1048576, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE, -1, 0)"
+           " = 0x7f0000000000\n"
+           "100 1.1 mmap(NULL, 4096, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)"
+           " = 0x7f0000200000\n")
+    _, report = convert(log, "t")
+    assert report.peak_mapped == 1048576 + 4096
+    out = io.StringIO()
+    describe(report, out)
+    assert "PROT_NONE reservations included" in out.getvalue()
+    assert "PROT_NONE` reservations included" in README
