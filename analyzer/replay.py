@@ -22,10 +22,11 @@ or vmm_map with the same fields (a destroyed context's mappings go with it); vmm
 a mapping; once the pmm is known, every page a vmm_map maps (outside the direct map, which maps
 all of RAM) lies inside one live pmm_alloc, all pages mapped in the regions of one name have one
 owner (the one most of them have; pages mapped before the pmm's first snapshot are held to it
-there), and no page is mapped twice at once outside the shared-memory region (an
-unmap emits its vmm_unmap after the pmm_free of the page, so a free of a mapped page is not a
-problem by itself); a page is mapped only inside a reservation (brk maps the heap's new pages before its
-vmm_reserve, so a mapping may wait for the context's next reservation to cover it); nothing may
+there), and no context maps a page twice at once outside its shared-memory region (contexts may
+share pages: shared memory, and copy-on-write after a fork; an unmap emits its vmm_unmap after
+the pmm_free of the page, so a free of a mapped page is not a problem by itself); a page is
+mapped only inside a reservation (brk maps the heap's new pages before its vmm_reserve, so a
+mapping may wait for the context's next reservation to cover it); nothing may
 stay mapped in a released range, nor a page table in freed pages; a
 pmm_alloc of owner `pagetable` is followed by the pt_alloc of that page (only the pmm's own
 pmm_alloc/pmm_free may come between); context_switch must
@@ -244,7 +245,7 @@ class Replay:
         self.recent_vmm_snapshots = deque(maxlen=64)
         self.pmm_used = {}  # addr -> (pages, owner, zone) of each pmm_alloc not yet freed
         self.pmm_used_starts = []  # sorted keys of pmm_used: which allocation holds a page
-        self.phys_mapped = defaultdict(int)  # phys -> live mappings of it, direct map aside
+        self.phys_mapped = {}  # (phys, context) -> live mappings of it there, direct map aside
         # (vmm_map, Region, region index, bytes) of mappings made before the pmm's first
         # snapshot; None once they were held to it
         self.maps_before_pmm = []
@@ -521,7 +522,8 @@ class Replay:
                          None) if region is not True else None
         if (e.context, region_id) == DIRECT_MAP:
             return
-        self.phys_mapped[e.phys] += 1
+        key = (e.phys, e.context)
+        self.phys_mapped[key] = self.phys_mapped.get(key, 0) + 1
         if region is True:
             return  # the context's regions are unknown (learned after a loss)
         if self.pmm is None:
@@ -540,9 +542,10 @@ class Replay:
         owners = self.region_owners[region.name]
         first, count = owners.get(self.pmm_used[start][1], (e, 0))
         owners[self.pmm_used[start][1]] = (first, count + 1)
-        if self.phys_mapped[e.phys] > 1 and (e.context == 0 or region_id != SHARED_USER_REGION):
-            self.doubt(e, f"maps {e.phys:#x}, which is already mapped (only shared memory is "
-                          "mapped twice)")
+        if self.phys_mapped[e.phys, e.context] > 1 and (e.context == 0 or
+                                                         region_id != SHARED_USER_REGION):
+            self.doubt(e, f"maps {e.phys:#x}, which context {e.context} already maps (only its "
+                          "shared memory may be mapped twice)")
 
     def _check_region_owners(self):
         """All pages mapped in the regions of one name (in any context) have one owner: pages of
@@ -564,13 +567,13 @@ class Replay:
             if held is not None and held[0] == e.phys and e.context in self.contexts:
                 self._check_page_source(e, region, region_id, size)
 
-    def _unmapped_page(self, phys):
-        left = self.phys_mapped.get(phys)
+    def _unmapped_page(self, phys, context):
+        left = self.phys_mapped.get((phys, context))
         if left is not None:
             if left > 1:
-                self.phys_mapped[phys] = left - 1
+                self.phys_mapped[phys, context] = left - 1
             else:
-                del self.phys_mapped[phys]
+                del self.phys_mapped[phys, context]
 
     def _settle_unreserved_maps(self, context):
         """Each mapping made where nothing was reserved must be covered by now."""
@@ -587,7 +590,7 @@ class Replay:
             if key in self.mappings:
                 virts = self.mapped[e.context]
                 del virts[bisect_left(virts, e.virt)]
-                self._unmapped_page(self.mappings[key][0])
+                self._unmapped_page(self.mappings[key][0], e.context)
             self._give_back(e, self.mappings, key, (e.phys, e.page_size, e.flags),
                             "phys, page_size, flags")
 
@@ -661,7 +664,7 @@ class Replay:
             del self.heaps[key]
         for virt in self.mapped.pop(ctx.id, ()):
             phys = self.mappings.pop((ctx.id, virt))[0]  # pt_destroy drops them, unlisted
-            self._unmapped_page(phys)
+            self._unmapped_page(phys, ctx.id)
         n = len(ctx.regions)
         recent = list(self.recent_vmm_snapshots)[-n:] if n else []
         expected = [(ctx.id, r) for r in range(n)]
