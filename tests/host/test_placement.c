@@ -1,21 +1,24 @@
 /*
- * The peer allocators of benchmarks/peers/ (buddy, TLSF, first fit) against a page-bitmap model,
- * the same kind of differential test the pmm passes (test_pmm_random.c): seeded random allocs
- * and frees of mixed sizes and alignments (up to 1 GiB at 1 GiB), checking after every step that
- * an allocation is aligned, inside the range and over free pages only, that a failure happens only
- * when the design's promise allows it (no free run the design guarantees to find), and every
- * FULL_CHECK_INTERVAL steps that the free page count and the number of free blocks equal the
- * model's (a missed merge shows as an extra block). A benchmark against a wrong peer is worthless.
+ * Every placement of the allocator lab (PMM_ALLOCATOR_LIST: buddy, TLSF, first fit; regions has
+ * its own in test_pmm_random.c) against a page-bitmap model: seeded random allocs and frees of
+ * mixed sizes and alignments (up to 1 GiB at 1 GiB) over a span with a hole that is never added,
+ * checking after every step that an allocation is aligned, inside the span and over free pages
+ * only, that a failure happens only when the placement's stated promise allows it (its guarantee:
+ * no free run it promises to find), and every FULL_CHECK_INTERVAL steps that the free page count,
+ * the number of free blocks (a missed merge shows as an extra block) and the free runs it reports
+ * (what snapshots carry) equal the model's.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "benchmarks/peers/peer.h"
+#include "kernel/mm/pmm_placement.h"
 #include "kernel/lib/testing.h"
 
-#define PEER_BASE ((uint64_t)1 << 18) /* aligned to 1 GiB in pages, as buddy requires */
+#define PEER_BASE (((uint64_t)1 << 18) + 3) /* not aligned: an instance takes any span */
 #define PEER_PAGES (3 * ((uint64_t)1 << 18) + 4321)
+#define HOLE_FIRST 5000 /* relative pages never added: the model holds them used */
+#define HOLE_PAGES 777
 #define PEER_WORDS ((PEER_PAGES + 63) / 64)
 #define OPERATIONS 60000
 #define FULL_CHECK_INTERVAL 250
@@ -93,7 +96,7 @@ static bool run_holds(uint64_t first, uint64_t pages, void *ctx)
 }
 
 struct block_count {
-	const struct peer_ops *ops;
+	const struct pmm_placement_ops *ops;
 	uint64_t blocks;
 };
 
@@ -125,17 +128,17 @@ static void random_request(uint64_t *pages, uint64_t *align)
 	}
 }
 
-static bool step_alloc(const struct peer_ops *ops, void *peer, char *problem, size_t size)
+static bool step_alloc(const struct pmm_placement_ops *ops, void *peer, char *problem, size_t size)
 {
 	uint64_t pages, align;
 	random_request(&pages, &align);
 	uint64_t first = ops->alloc(peer, pages, align);
 	m->allocs++;
-	if (first == PEER_ALLOC_FAILED) {
+	if (first == PMM_PLACEMENT_FAILED) {
 		struct run_need need;
 		ops->guarantee(pages, align, &need.pages, &need.align);
 		m->failed++;
-		if (for_each_free_run(run_holds, &need)) {
+		if (need.pages != UINT64_MAX && for_each_free_run(run_holds, &need)) {
 			snprintf(problem, size, "alloc %lu/%lu failed beside a free run of %lu at %lu",
 				 (unsigned long)pages, (unsigned long)align,
 				 (unsigned long)need.pages, (unsigned long)need.align);
@@ -161,7 +164,7 @@ static bool step_alloc(const struct peer_ops *ops, void *peer, char *problem, si
 	return true;
 }
 
-static void step_free(const struct peer_ops *ops, void *peer, size_t index)
+static void step_free(const struct pmm_placement_ops *ops, void *peer, size_t index)
 {
 	struct live_block b = m->live[index];
 	m->live[index] = m->live[--m->live_count];
@@ -170,8 +173,46 @@ static void step_free(const struct peer_ops *ops, void *peer, size_t index)
 	m->frees++;
 }
 
-static bool full_comparison(const struct peer_ops *ops, void *peer, char *problem, size_t size)
+/* The placement's runs, collected to compare with the model's. */
+struct reported_runs {
+	uint64_t first[MAX_LIVE * 2 + 2], pages[MAX_LIVE * 2 + 2];
+	size_t count, checked;
+	bool overflow, differ;
+};
+
+static bool collect_run(void *ctx, uint64_t first_page, uint64_t pages)
 {
+	struct reported_runs *r = ctx;
+	if (r->count == ARRAY_SIZE(r->first)) {
+		r->overflow = true;
+		return false;
+	}
+	r->first[r->count] = first_page;
+	r->pages[r->count++] = pages;
+	return true;
+}
+
+static bool compare_run(uint64_t first, uint64_t pages, void *ctx)
+{
+	struct reported_runs *r = ctx;
+	if (r->checked >= r->count || r->first[r->checked] != PEER_BASE + first ||
+	    r->pages[r->checked] != pages)
+		r->differ = true;
+	r->checked++;
+	return r->differ;
+}
+
+static bool full_comparison(const struct pmm_placement_ops *ops, void *peer, char *problem, size_t size)
+{
+	static struct reported_runs runs;
+	memset(&runs, 0, sizeof(runs));
+	ops->for_each_free_run(peer, collect_run, &runs);
+	for_each_free_run(compare_run, &runs);
+	if (runs.overflow || runs.differ || runs.checked != runs.count) {
+		snprintf(problem, size, "free runs reported differ from the model's (run %zu of %zu)",
+			 runs.checked, runs.count);
+		return false;
+	}
 	struct block_count count = { ops, 0 };
 	for_each_free_run(count_blocks, &count);
 	if (ops->free_pages(peer) != m->free_pages || ops->free_blocks(peer) != count.blocks) {
@@ -183,14 +224,18 @@ static bool full_comparison(const struct peer_ops *ops, void *peer, char *proble
 	return true;
 }
 
-static void run_differential(const struct peer_ops *ops)
+static void run_differential(const struct pmm_placement_ops *ops)
 {
 	m = calloc(1, sizeof(*m));
 	ASSERT_TRUE(m != NULL);
 	m->rng = 0x9e3779b97f4a7c15ull;
 	m->free_pages = PEER_PAGES;
-	void *peer = ops->create(PEER_BASE, PEER_PAGES);
+	mark(HOLE_FIRST, HOLE_PAGES, true);
+	void *peer = calloc(1, ops->state_bytes(PEER_BASE, PEER_PAGES));
 	ASSERT_TRUE(peer != NULL);
+	ASSERT_TRUE(ops->init(peer, PEER_BASE, PEER_PAGES) == NULL);
+	ops->add_free(peer, PEER_BASE, HOLE_FIRST);
+	ops->add_free(peer, PEER_BASE + HOLE_FIRST + HOLE_PAGES, PEER_PAGES - HOLE_FIRST - HOLE_PAGES);
 	char problem[200] = "";
 	bool ok = true;
 	for (uint64_t step = 0; ok && step < OPERATIONS; step++) {
@@ -211,7 +256,11 @@ static void run_differential(const struct peer_ops *ops)
 		step_free(ops, peer, random_below(m->live_count));
 	if (ok) {
 		EXPECT_TRUE(full_comparison(ops, peer, problem, sizeof(problem)));
-		EXPECT_EQ(ops->free_pages(peer), PEER_PAGES);
+		EXPECT_EQ(ops->free_pages(peer), PEER_PAGES - HOLE_PAGES);
+		/* the hole is added last: with it, the span is one run again */
+		ops->add_free(peer, PEER_BASE + HOLE_FIRST, HOLE_PAGES);
+		mark(HOLE_FIRST, HOLE_PAGES, false);
+		EXPECT_TRUE(full_comparison(ops, peer, problem, sizeof(problem)));
 		EXPECT_EQ(ops->free_blocks(peer), ops->blocks_for_free_run(PEER_BASE, PEER_PAGES));
 	}
 	EXPECT_GE(m->failed, 1);                /* the promise was tested at the edge too */
@@ -219,31 +268,50 @@ static void run_differential(const struct peer_ops *ops)
 	testing_note("%s: %llu allocs (%llu failed), %llu frees", ops->name,
 		     (unsigned long long)m->allocs, (unsigned long long)m->failed,
 		     (unsigned long long)m->frees);
-	ops->destroy(peer);
+	free(peer);
 	free(m);
 	m = NULL;
 }
 
-/* The binary buddy keeps its blocks aligned, coalesces every buddy pair, fails only when no free aligned block of the rounded order exists. */
-TEST(peer_buddy_matches_page_bitmap_model) { run_differential(&peer_buddy); }
+/* The binary buddy keeps its blocks aligned, coalesces every buddy pair, fails only when no free aligned block of the rounded order exists (or above its largest order). */
+TEST(placement_buddy_matches_page_bitmap_model) { run_differential(&pmm_buddy_ops); }
 
 /* TLSF coalesces immediately and fails only when no free run of the rounded class size exists. */
-TEST(peer_tlsf_matches_page_bitmap_model) { run_differential(&peer_tlsf); }
+TEST(placement_tlsf_matches_page_bitmap_model) { run_differential(&pmm_tlsf_ops); }
 
 /* First fit coalesces on free and fails only when no free run holds an aligned fit. */
-TEST(peer_first_fit_matches_page_bitmap_model) { run_differential(&peer_first_fit); }
+TEST(placement_firstfit_matches_page_bitmap_model) { run_differential(&pmm_firstfit_ops); }
+
+/* Every row of PMM_ALLOCATOR_LIST but regions has placement ops named as `pmm=` spells it. */
+TEST(placement_list_names_every_allocator)
+{
+	EXPECT_TRUE(pmm_placement_of(PMM_ALLOCATOR_regions) == NULL);
+	EXPECT_STREQ(pmm_allocator_name(PMM_ALLOCATOR_regions), "regions");
+	unsigned with_ops = 0;
+	for (unsigned i = 0; i < PMM_ALLOCATOR_COUNT; i++) {
+		const struct pmm_placement_ops *ops = pmm_placement_of(i);
+		if (!ops)
+			continue;
+		with_ops++;
+		EXPECT_STREQ(ops->name, pmm_allocator_name(i));
+	}
+	EXPECT_EQ(with_ops, 3);
+	EXPECT_TRUE(pmm_allocator_name(PMM_ALLOCATOR_COUNT) == NULL);
+}
 
 /* The waste each design shows in the benchmark tables: buddy rounds 37 pages up to 64. */
-TEST(peer_held_pages_follow_each_design)
+TEST(placement_held_pages_follow_each_design)
 {
-	EXPECT_EQ(peer_buddy.held_pages(37, 1), 64);
-	EXPECT_EQ(peer_buddy.held_pages(1000, 1), 1024);
-	EXPECT_EQ(peer_buddy.held_pages(1, 512), 512);
-	EXPECT_EQ(peer_tlsf.held_pages(37, 1), 37);
-	EXPECT_EQ(peer_first_fit.held_pages(1000, 1), 1000);
+	EXPECT_EQ(pmm_buddy_ops.held_pages(37, 1), 64);
+	EXPECT_EQ(pmm_buddy_ops.held_pages(1000, 1), 1024);
+	EXPECT_EQ(pmm_buddy_ops.held_pages(1, 512), 512);
+	EXPECT_EQ(pmm_tlsf_ops.held_pages(37, 1), 37);
+	EXPECT_EQ(pmm_firstfit_ops.held_pages(1000, 1), 1000);
 	uint64_t run, align;
-	peer_tlsf.guarantee(37, 1, &run, &align);
+	pmm_tlsf_ops.guarantee(37, 1, &run, &align);
 	EXPECT_EQ(run, 38); /* class 36..37 is passed over: the search rounds up */
-	peer_tlsf.guarantee(1000, 1, &run, &align);
+	pmm_tlsf_ops.guarantee(1000, 1, &run, &align);
 	EXPECT_EQ(run, 1024);
+	pmm_buddy_ops.guarantee(1025, 1, &run, &align);
+	EXPECT_EQ(run, UINT64_MAX); /* above order 10, as Linux: no promise */
 }
