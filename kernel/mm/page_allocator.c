@@ -407,7 +407,7 @@ enum pmm_status page_free(struct page_allocator *a, paddr_t addr, uint64_t pages
 		return PMM_ERR_PMM_METADATA;
 	enum pmm_zone z = zone_of(a, first);
 	struct page_allocation was = *record;
-	trace_pmm_free(addr, (uint32_t)pages, (uint8_t)z, was.owner);
+	trace_pmm_free(addr, (uint32_t)pages, (uint32_t)held_by(a, &was), (uint8_t)z, was.owner);
 	*record = (struct page_allocation){ 0 };
 	if (was.flags & PAGE_ALLOCATION_RESERVED)
 		a->ops->add_free(a->zone[z].state, first, pages);

@@ -404,7 +404,7 @@ static struct pmm_region *carve_used(struct pmm *pmm, struct pmm_region *from, u
  */
 static void release_used(struct pmm *pmm, struct pmm_region *used)
 {
-	trace_pmm_free(used->first_page << PAGE_SHIFT, (uint32_t)used->pages,
+	trace_pmm_free(used->first_page << PAGE_SHIFT, (uint32_t)used->pages, (uint32_t)used->pages,
 		       (uint8_t)zone_of_page(pmm, used->first_page), used->owner);
 	hash_remove(pmm, used);
 	if (used->flags & PMM_REGION_FLAG_METADATA)
