@@ -294,7 +294,8 @@ clean:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 # --- trace (begin) -----------------------------------------------------------------------------
-# make trace [SCENARIO=name] [WORKLOAD=file] [SEED=n] [VMM=pagetable|list] [OUT=file] [ICOUNT=1]:
+# make trace [SCENARIO=name] [WORKLOAD=file] [SEED=n] [VMM=pagetable|list] [PMM=regions|buddy|...]
+# [OUT=file] [ICOUNT=1]:
 # boots with tracing on, captures the virtio-console stream into OUT, and checks it with
 # `analyzer info`. QEMU ends when the kernel has sent trace_end and exits. SCENARIO is a kernel
 # scenario (default all), or `test` for the in-kernel tests; WORKLOAD= (a workload file, see
@@ -304,6 +305,7 @@ WORKLOAD ?=
 SCENARIO ?= $(if $(WORKLOAD),replay,all)
 SEED ?= 1
 VMM ?= pagetable
+PMM ?= regions
 OUT ?= $(BUILD)/trace.pstrace
 ICOUNT ?=
 TRACE_WORKLOAD = $(if $(filter test,$(SCENARIO)),test,scenario=$(SCENARIO) seed=$(SEED))
@@ -312,7 +314,7 @@ trace: $(KERNEL_ELF)
 	@$(DEPS) boot
 	@mkdir -p $(dir $(OUT))
 	@scripts/qemu-run.sh --elf $(KERNEL_ELF) --mem $(MEM) --cpu $(CPU) --timeout $(TIMEOUT) \
-		--args "trace=on vmm=$(VMM) $(TRACE_WORKLOAD)" --trace-out $(OUT) \
+		--args "trace=on vmm=$(VMM) pmm=$(PMM) $(TRACE_WORKLOAD)" --trace-out $(OUT) \
 		$(if $(WORKLOAD),--module $(WORKLOAD)) $(if $(ICOUNT),--icount) -- $(QEMU_FLAGS)
 	$(PYTHON) -m analyzer info $(OUT)
 
