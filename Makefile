@@ -97,6 +97,7 @@ help:
 	@echo "make bench       all benchmarks -> results/bench/ and results/README.md (QUICK=1: about a minute)"
 	@echo "make fuzz        libFuzzer over multiboot2 parsing and pmm_init (FUZZ_SECONDS=60)"
 	@echo "make report      the main job (see README)"
+	@echo "make report-pmm  every pmm= allocator on the same scenario and seed, side by side (results/report-pmm/)"
 	@echo "make deps        install what the build needs from Debian packages"
 
 deps:
@@ -284,6 +285,44 @@ report:
 		>$(REPORT_DIR)/compare.txt
 	@for plot in $(HEADLINE_PLOTS); do cp $(REPORT_DIR)/$$plot.png results/$$plot.png; done
 	@echo "report: done: $(abspath $(REPORT_DIR))/index.html"
+
+# --- report-pmm (begin) ------------------------------------------------------------------------
+# make report-pmm [SCENARIO=all] [SEED=1] [MEM=512M]: the allocator lab side by side. Boots the
+# same scenario and seed under every pmm= allocator (the rows of PMM_ALLOCATOR_LIST in
+# kernel/mm/pmm_placement.h; vmm=pagetable fixed) under icount, checks every trace, boots
+# scenario=pmm-pairs under each with tracing off for the instructions per alloc+free pair, and
+# writes results/report-pmm/ (pmm.html, pmm.md: the ranking table, the plots, compare.txt: where
+# each allocator's requests first diverge from regions').
+PMM_LIST_OPEN := (
+PMM_ALLOCATORS := $(shell grep -E '^[[:space:]]+X' kernel/mm/pmm_placement.h | grep -o 'X$(PMM_LIST_OPEN)[a-z0-9_]*,' | tr -d 'X$(PMM_LIST_OPEN),')
+PMM_REPORT_DIR := results/report-pmm
+.PHONY: report-pmm
+report-pmm:
+	@$(DEPS) all
+	@mkdir -p $(BUILD)/report-pmm
+	@echo "report-pmm: building the kernel"
+	@$(MAKE) --no-print-directory $(KERNEL_ELF) >$(BUILD)/report-pmm-build.log 2>&1 \
+		|| { tail -n 30 $(BUILD)/report-pmm-build.log; exit 1; }
+	@for pmm in $(PMM_ALLOCATORS); do \
+		echo "report-pmm: booting '$(REPORT_WORKLOAD)' with pmm=$$pmm, capturing $(BUILD)/report-pmm/$$pmm.pstrace"; \
+		$(MAKE) --no-print-directory trace ICOUNT=1 VMM=pagetable PMM=$$pmm SCENARIO=$(SCENARIO) \
+			SEED=$(SEED) OUT=$(BUILD)/report-pmm/$$pmm.pstrace >$(BUILD)/report-pmm/$$pmm-trace.log 2>&1 \
+			|| { tail -n 30 $(BUILD)/report-pmm/$$pmm-trace.log; exit 1; }; \
+		$(PYTHON) -m analyzer check $(BUILD)/report-pmm/$$pmm.pstrace >$(BUILD)/report-pmm/$$pmm-check.log \
+			|| { cat $(BUILD)/report-pmm/$$pmm-check.log; exit 1; }; \
+		echo "report-pmm: booting scenario=pmm-pairs with pmm=$$pmm (icount, trace=off)"; \
+		scripts/qemu-run.sh --elf $(KERNEL_ELF) --mem $(MEM) --cpu $(CPU) --timeout $(TIMEOUT) --icount \
+			--args "trace=off vmm=pagetable pmm=$$pmm scenario=pmm-pairs seed=$(SEED)" \
+			>$(BUILD)/report-pmm/$$pmm-pairs.log 2>&1 \
+			|| { tail -n 30 $(BUILD)/report-pmm/$$pmm-pairs.log; exit 1; }; \
+	done
+	@$(PYTHON) -m analyzer allocators $(foreach p,$(PMM_ALLOCATORS),$(BUILD)/report-pmm/$(p).pstrace) \
+		$(foreach p,$(PMM_ALLOCATORS),--pairs $(BUILD)/report-pmm/$(p)-pairs.log) -o $(PMM_REPORT_DIR)
+	@for pmm in $(filter-out regions,$(PMM_ALLOCATORS)); do \
+		$(PYTHON) -m analyzer compare $(BUILD)/report-pmm/regions.pstrace $(BUILD)/report-pmm/$$pmm.pstrace; \
+	done >$(PMM_REPORT_DIR)/.compare.txt.partial && mv $(PMM_REPORT_DIR)/.compare.txt.partial $(PMM_REPORT_DIR)/compare.txt
+	@echo "report-pmm: done: $(abspath $(PMM_REPORT_DIR))/pmm.html"
+# --- report-pmm (end) --------------------------------------------------------------------------
 
 clean:
 	rm -rf $(BUILD)
