@@ -112,10 +112,13 @@ def read_pairs(paths):
 # ---- where two traces under different allocators first diverge ---------------------------------
 
 def pmm_requests(trace):
-    """[(position, description tuple)] of the workload's physical requests in stream order:
+    """[(position, description tuple)] of the physical requests after the first pmm snapshot (the
+    boot's reservations before it are listed in each allocator's own order) in stream order:
     each pmm_alloc and pmm_alloc_fail as (pages, align_log2, owner, outcome), each pmm_free as
     (pages, owner); the allocator's own metadata pages are left out (allocator-specific)."""
     meta = _owner_number("mm-meta")
+    snapshots = [e.position for e in trace.others_named("pmm_snapshot")]
+    start = min(snapshots) if snapshots else -1
     out = []
     for kind, outcome in (("pmm_alloc", "ok"), ("pmm_alloc_fail", "refused")):
         a = trace.of(kind)
@@ -127,7 +130,7 @@ def pmm_requests(trace):
     out += [(int(p), ("free", int(n), int(o))) for p, n, o in zip(a["position"], a["pages"],
                                                                    a["owner"])]
     out.sort()
-    return out
+    return [r for r in out if r[0] > start]
 
 
 def _phase_at(trace, position):
