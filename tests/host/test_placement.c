@@ -15,11 +15,11 @@
 #include "kernel/mm/pmm_placement.h"
 #include "kernel/lib/testing.h"
 
-#define PEER_BASE (((uint64_t)1 << 18) + 3) /* not aligned: an instance takes any span */
-#define PEER_PAGES (3 * ((uint64_t)1 << 18) + 4321)
+#define SPAN_BASE (((uint64_t)1 << 18) + 3) /* not aligned: an instance takes any span */
+#define SPAN_PAGES (3 * ((uint64_t)1 << 18) + 4321)
 #define HOLE_FIRST 5000 /* relative pages never added: the model holds them used */
 #define HOLE_PAGES 777
-#define PEER_WORDS ((PEER_PAGES + 63) / 64)
+#define SPAN_WORDS ((SPAN_PAGES + 63) / 64)
 #define OPERATIONS 60000
 #define FULL_CHECK_INTERVAL 250
 #define TARGET_LIVE 600
@@ -29,8 +29,8 @@ struct live_block {
 	uint64_t first, pages, align;
 };
 
-static struct peer_model {
-	uint64_t used[PEER_WORDS]; /* pages held by live allocations, relative to PEER_BASE */
+static struct bitmap_model {
+	uint64_t used[SPAN_WORDS]; /* pages held by live allocations, relative to SPAN_BASE */
 	struct live_block live[MAX_LIVE];
 	size_t live_count;
 	uint64_t rng, free_pages, allocs, failed, frees;
@@ -63,16 +63,16 @@ static void mark(uint64_t first, uint64_t pages, bool used)
 static bool for_each_free_run(bool (*visit)(uint64_t, uint64_t, void *), void *ctx)
 {
 	uint64_t p = 0;
-	while (p < PEER_PAGES) {
-		while (p < PEER_PAGES && p % 64 == 0 && m->used[p / 64] == ~0ull)
+	while (p < SPAN_PAGES) {
+		while (p < SPAN_PAGES && p % 64 == 0 && m->used[p / 64] == ~0ull)
 			p += 64;
-		while (p < PEER_PAGES && page_used(p))
+		while (p < SPAN_PAGES && page_used(p))
 			p++;
-		if (p >= PEER_PAGES)
+		if (p >= SPAN_PAGES)
 			break;
 		uint64_t start = p;
-		while (p < PEER_PAGES && !page_used(p)) {
-			if (p % 64 == 0 && m->used[p / 64] == 0 && p + 64 <= PEER_PAGES)
+		while (p < SPAN_PAGES && !page_used(p)) {
+			if (p % 64 == 0 && m->used[p / 64] == 0 && p + 64 <= SPAN_PAGES)
 				p += 64;
 			else
 				p++;
@@ -90,7 +90,7 @@ struct run_need {
 static bool run_holds(uint64_t first, uint64_t pages, void *ctx)
 {
 	const struct run_need *need = ctx;
-	uint64_t absolute = PEER_BASE + first;
+	uint64_t absolute = SPAN_BASE + first;
 	uint64_t start = (absolute + need->align - 1) & ~(need->align - 1);
 	return start + need->pages <= absolute + pages;
 }
@@ -103,7 +103,7 @@ struct block_count {
 static bool count_blocks(uint64_t first, uint64_t pages, void *ctx)
 {
 	struct block_count *c = ctx;
-	c->blocks += c->ops->blocks_for_free_run(PEER_BASE + first, pages);
+	c->blocks += c->ops->blocks_for_free_run(SPAN_BASE + first, pages);
 	return false;
 }
 
@@ -128,11 +128,12 @@ static void random_request(uint64_t *pages, uint64_t *align)
 	}
 }
 
-static bool step_alloc(const struct pmm_placement_ops *ops, void *peer, char *problem, size_t size)
+static bool step_alloc(const struct pmm_placement_ops *ops, void *placement, char *problem,
+		       size_t size)
 {
 	uint64_t pages, align;
 	random_request(&pages, &align);
-	uint64_t first = ops->alloc(peer, pages, align);
+	uint64_t first = ops->alloc(placement, pages, align);
 	m->allocs++;
 	if (first == PMM_PLACEMENT_FAILED) {
 		struct run_need need;
@@ -147,29 +148,29 @@ static bool step_alloc(const struct pmm_placement_ops *ops, void *peer, char *pr
 		return true;
 	}
 	uint64_t held = ops->held_pages(pages, align);
-	if (first % align || first < PEER_BASE || first + held > PEER_BASE + PEER_PAGES) {
+	if (first % align || first < SPAN_BASE || first + held > SPAN_BASE + SPAN_PAGES) {
 		snprintf(problem, size, "alloc %lu/%lu at page %lu: misaligned or outside",
 			 (unsigned long)pages, (unsigned long)align, (unsigned long)first);
 		return false;
 	}
-	for (uint64_t p = first - PEER_BASE; p < first - PEER_BASE + held; p++)
+	for (uint64_t p = first - SPAN_BASE; p < first - SPAN_BASE + held; p++)
 		if (page_used(p)) {
 			snprintf(problem, size, "alloc %lu at page %lu overlaps live page %lu",
 				 (unsigned long)pages, (unsigned long)first,
-				 (unsigned long)(p + PEER_BASE));
+				 (unsigned long)(p + SPAN_BASE));
 			return false;
 		}
-	mark(first - PEER_BASE, held, true);
+	mark(first - SPAN_BASE, held, true);
 	m->live[m->live_count++] = (struct live_block){ first, pages, align };
 	return true;
 }
 
-static void step_free(const struct pmm_placement_ops *ops, void *peer, size_t index)
+static void step_free(const struct pmm_placement_ops *ops, void *placement, size_t index)
 {
 	struct live_block b = m->live[index];
 	m->live[index] = m->live[--m->live_count];
-	ops->free(peer, b.first, b.pages, b.align);
-	mark(b.first - PEER_BASE, ops->held_pages(b.pages, b.align), false);
+	ops->free(placement, b.first, b.pages, b.align);
+	mark(b.first - SPAN_BASE, ops->held_pages(b.pages, b.align), false);
 	m->frees++;
 }
 
@@ -195,18 +196,19 @@ static bool collect_run(void *ctx, uint64_t first_page, uint64_t pages)
 static bool compare_run(uint64_t first, uint64_t pages, void *ctx)
 {
 	struct reported_runs *r = ctx;
-	if (r->checked >= r->count || r->first[r->checked] != PEER_BASE + first ||
+	if (r->checked >= r->count || r->first[r->checked] != SPAN_BASE + first ||
 	    r->pages[r->checked] != pages)
 		r->differ = true;
 	r->checked++;
 	return r->differ;
 }
 
-static bool full_comparison(const struct pmm_placement_ops *ops, void *peer, char *problem, size_t size)
+static bool full_comparison(const struct pmm_placement_ops *ops, void *placement, char *problem,
+			    size_t size)
 {
 	static struct reported_runs runs;
 	memset(&runs, 0, sizeof(runs));
-	ops->for_each_free_run(peer, collect_run, &runs);
+	ops->for_each_free_run(placement, collect_run, &runs);
 	for_each_free_run(compare_run, &runs);
 	if (runs.overflow || runs.differ || runs.checked != runs.count) {
 		snprintf(problem, size, "free runs reported differ from the model's (run %zu of %zu)",
@@ -215,10 +217,10 @@ static bool full_comparison(const struct pmm_placement_ops *ops, void *peer, cha
 	}
 	struct block_count count = { ops, 0 };
 	for_each_free_run(count_blocks, &count);
-	if (ops->free_pages(peer) != m->free_pages || ops->free_blocks(peer) != count.blocks) {
+	if (ops->free_pages(placement) != m->free_pages || ops->free_blocks(placement) != count.blocks) {
 		snprintf(problem, size, "free pages %lu (model %lu), free blocks %lu (model %lu)",
-			 (unsigned long)ops->free_pages(peer), (unsigned long)m->free_pages,
-			 (unsigned long)ops->free_blocks(peer), (unsigned long)count.blocks);
+			 (unsigned long)ops->free_pages(placement), (unsigned long)m->free_pages,
+			 (unsigned long)ops->free_blocks(placement), (unsigned long)count.blocks);
 		return false;
 	}
 	return true;
@@ -229,13 +231,14 @@ static void run_differential(const struct pmm_placement_ops *ops)
 	m = calloc(1, sizeof(*m));
 	ASSERT_TRUE(m != NULL);
 	m->rng = 0x9e3779b97f4a7c15ull;
-	m->free_pages = PEER_PAGES;
+	m->free_pages = SPAN_PAGES;
 	mark(HOLE_FIRST, HOLE_PAGES, true);
-	void *peer = calloc(1, ops->state_bytes(PEER_BASE, PEER_PAGES));
-	ASSERT_TRUE(peer != NULL);
-	ASSERT_TRUE(ops->init(peer, PEER_BASE, PEER_PAGES) == NULL);
-	ops->add_free(peer, PEER_BASE, HOLE_FIRST);
-	ops->add_free(peer, PEER_BASE + HOLE_FIRST + HOLE_PAGES, PEER_PAGES - HOLE_FIRST - HOLE_PAGES);
+	void *placement = calloc(1, ops->state_bytes(SPAN_BASE, SPAN_PAGES));
+	ASSERT_TRUE(placement != NULL);
+	ASSERT_TRUE(ops->init(placement, SPAN_BASE, SPAN_PAGES) == NULL);
+	ops->add_free(placement, SPAN_BASE, HOLE_FIRST);
+	ops->add_free(placement, SPAN_BASE + HOLE_FIRST + HOLE_PAGES,
+		      SPAN_PAGES - HOLE_FIRST - HOLE_PAGES);
 	char problem[200] = "";
 	bool ok = true;
 	for (uint64_t step = 0; ok && step < OPERATIONS; step++) {
@@ -243,37 +246,38 @@ static void run_differential(const struct pmm_placement_ops *ops)
 			     (m->live_count < MAX_LIVE &&
 			      random_below(100) < (m->live_count < TARGET_LIVE ? 60 : 40));
 		if (alloc)
-			ok = step_alloc(ops, peer, problem, sizeof(problem));
+			ok = step_alloc(ops, placement, problem, sizeof(problem));
 		else
-			step_free(ops, peer, random_below(m->live_count));
+			step_free(ops, placement, random_below(m->live_count));
 		if (ok && step % FULL_CHECK_INTERVAL == 0)
-			ok = full_comparison(ops, peer, problem, sizeof(problem));
+			ok = full_comparison(ops, placement, problem, sizeof(problem));
 		if (!ok)
 			testing_fail(__FILE__, __LINE__, "%s, step %lu: %s", ops->name,
 				     (unsigned long)step, problem);
 	}
 	while (ok && m->live_count)
-		step_free(ops, peer, random_below(m->live_count));
+		step_free(ops, placement, random_below(m->live_count));
 	if (ok) {
-		EXPECT_TRUE(full_comparison(ops, peer, problem, sizeof(problem)));
-		EXPECT_EQ(ops->free_pages(peer), PEER_PAGES - HOLE_PAGES);
+		EXPECT_TRUE(full_comparison(ops, placement, problem, sizeof(problem)));
+		EXPECT_EQ(ops->free_pages(placement), SPAN_PAGES - HOLE_PAGES);
 		/* the hole is added last: with it, the span is one run again */
-		ops->add_free(peer, PEER_BASE + HOLE_FIRST, HOLE_PAGES);
+		ops->add_free(placement, SPAN_BASE + HOLE_FIRST, HOLE_PAGES);
 		mark(HOLE_FIRST, HOLE_PAGES, false);
-		EXPECT_TRUE(full_comparison(ops, peer, problem, sizeof(problem)));
-		EXPECT_EQ(ops->free_blocks(peer), ops->blocks_for_free_run(PEER_BASE, PEER_PAGES));
+		EXPECT_TRUE(full_comparison(ops, placement, problem, sizeof(problem)));
+		EXPECT_EQ(ops->free_blocks(placement), ops->blocks_for_free_run(SPAN_BASE, SPAN_PAGES));
 	}
 	EXPECT_GE(m->failed, 1);                /* the promise was tested at the edge too */
 	EXPECT_GE(m->allocs - m->failed, 20000); /* and it mostly allocated */
 	testing_note("%s: %llu allocs (%llu failed), %llu frees", ops->name,
 		     (unsigned long long)m->allocs, (unsigned long long)m->failed,
 		     (unsigned long long)m->frees);
-	free(peer);
+	free(placement);
 	free(m);
 	m = NULL;
 }
 
-/* The binary buddy keeps its blocks aligned, coalesces every buddy pair, fails only when no free aligned block of the rounded order exists (or above its largest order). */
+/* The binary buddy keeps its blocks aligned, coalesces every buddy pair, fails only when no free
+ * aligned block of the rounded order exists (or above its largest order). */
 TEST(placement_buddy_matches_page_bitmap_model) { run_differential(&pmm_buddy_ops); }
 
 /* TLSF coalesces immediately and fails only when no free run of the rounded class size exists. */
