@@ -17,9 +17,9 @@
  * the bad-free checks are made above, so an implementation may assume a correct caller.
  *
  * Adding an allocator: one file kernel/mm/pmm_NAME.c defining `const struct pmm_placement_ops
- * pmm_NAME_ops`, and one row in PMM_ALLOCATOR_LIST below. The `pmm=` option, the host
- * differential test (tests/host/test_placement.c), the benchmarks and `make report PMM=all` all
- * read that list.
+ * pmm_NAME_ops`, and one row in PMM_ALLOCATOR_LIST below. The `pmm=` option, the host tests
+ * (the differential test of tests/host/test_placement.c, the common layer's in
+ * test_page_allocator.c) and `make report-pmm` read that list.
  */
 #ifndef PAGESCOPE_MM_PMM_PLACEMENT_H
 #define PAGESCOPE_MM_PMM_PLACEMENT_H

@@ -276,15 +276,23 @@ static void run_differential(const struct pmm_placement_ops *ops)
 	m = NULL;
 }
 
-/* The binary buddy keeps its blocks aligned, coalesces every buddy pair, fails only when no free
- * aligned block of the rounded order exists (or above its largest order). */
-TEST(placement_buddy_matches_page_bitmap_model) { run_differential(&pmm_buddy_ops); }
-
-/* TLSF coalesces immediately and fails only when no free run of the rounded class size exists. */
-TEST(placement_tlsf_matches_page_bitmap_model) { run_differential(&pmm_tlsf_ops); }
-
-/* First fit coalesces on free and fails only when no free run holds an aligned fit. */
-TEST(placement_firstfit_matches_page_bitmap_model) { run_differential(&pmm_firstfit_ops); }
+/*
+ * Every placement of PMM_ALLOCATOR_LIST keeps its promise against the model: buddy keeps its
+ * blocks aligned, coalesces every buddy pair and fails only when no free aligned block of the
+ * rounded order exists (or above its largest order); TLSF coalesces immediately and fails only
+ * when no free run of the rounded class size exists; first fit fails only when no free run holds
+ * an aligned fit.
+ */
+TEST(placement_every_allocator_matches_page_bitmap_model)
+{
+	unsigned tested = 0;
+	for (unsigned i = 0; i < PMM_ALLOCATOR_COUNT; i++)
+		if (pmm_placement_of(i)) {
+			run_differential(pmm_placement_of(i));
+			tested++;
+		}
+	EXPECT_EQ(tested, 3);
+}
 
 /* Every row of PMM_ALLOCATOR_LIST but regions has placement ops named as `pmm=` spells it. */
 TEST(placement_list_names_every_allocator)
