@@ -18,6 +18,7 @@ One plot per figure with one line or bar per allocator, and a table ranking them
 per column; the overall rank orders the mean of the column ranks). Every figure names its source.
 """
 
+import html
 import re
 from dataclasses import dataclass, field
 
@@ -350,7 +351,6 @@ def _table_markdown(figures, command):
 
 
 def _html_table(markdown):
-    import html
     out, in_table = [], False
     for line in markdown.splitlines():
         if line.startswith("|---"):
@@ -383,7 +383,10 @@ def write_section(runs, pairs, out_dir, command):
     (out_dir / "pmm.md").write_text(markdown)
     body = [f"<section id='allocators'><h2>Physical allocators side by side</h2>",
             "<p>The same scenario and seed booted under every pmm= allocator (VMM backend fixed); "
-            "each trace passed analyzer check.</p>", _html_table(markdown)]
+            "each trace passed analyzer check. What ran (each trace's kernel command line and the "
+            "memory its header reports):</p><ul>"] + [
+            f"<li>{html.escape(trace.header.cmdline)}: {trace.header.memory_bytes >> 20} MiB</li>"
+            for trace, _ in runs] + ["</ul>", _html_table(markdown)]
     for fig in made:
         body.append(f"<figure id='{fig.name}'><img src='{fig.name}.png' alt='{fig.title}'>"
                     f"<figcaption><b>{fig.title}.</b> {fig.caption}</figcaption></figure>")
