@@ -93,6 +93,7 @@ help:
 	@echo "make trace       boot with tracing, capture the event stream (SCENARIO=, WORKLOAD=, SEED=, OUT=, VMM=, ICOUNT=1), check it"
 	@echo "make workload    convert an strace log into a workload file (STRACE=LOG OUT=FILE)"
 	@echo "make workloads   run real programs under strace and convert each (build/workloads/)"
+	@echo "make programs    build lua, sqlite3, xz from Debian sources (static musl), fetch busybox-static; inputs and host outputs (build/programs/)"
 	@echo "make bench-host  host microbenchmarks"
 	@echo "make bench       all benchmarks -> results/bench/ and results/README.md (QUICK=1: about a minute)"
 	@echo "make fuzz        libFuzzer over multiboot2 parsing and pmm_init (FUZZ_SECONDS=60)"
@@ -330,7 +331,8 @@ clean:
 # Objects built on the way to a benchmark program are kept, not deleted as intermediates.
 .SECONDARY:
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# (build/programs holds Debian source trees, whose files are not this build's dependencies)
+-include $(shell find $(BUILD) -path $(BUILD)/programs -prune -o -type f -name '*.d' -print 2>/dev/null)
 
 # --- trace (begin) -----------------------------------------------------------------------------
 # make trace [SCENARIO=name] [WORKLOAD=file] [SEED=n] [VMM=pagetable|list] [PMM=regions|buddy|...]
@@ -374,3 +376,19 @@ workloads:
 	@$(DEPS) workloads
 	scripts/make-workloads.sh $(BUILD)/workloads
 # --- workloads (end) ---------------------------------------------------------------------------
+
+# --- programs (begin) --------------------------------------------------------------------------
+# make programs: lua, sqlite3 and xz built from their Debian source packages as static musl
+# binaries, busybox-static's busybox as it ships (scripts/build-programs.sh, through a private apt
+# configuration), then the runs' inputs and their host outputs (python3 -m programs.prepare).
+# Everything is cached by content in build/programs/: a second run uses no network and writes
+# nothing. make programs-syscalls rewrites programs/SYSCALLS.md from strace -f -c of every run.
+.PHONY: programs programs-syscalls
+programs:
+	@$(DEPS) programs
+	@scripts/build-programs.sh $(BUILD)/programs
+	@$(PYTHON) -m programs.prepare $(BUILD)/programs
+
+programs-syscalls: programs
+	$(PYTHON) -m programs.syscalls $(BUILD)/programs programs/SYSCALLS.md
+# --- programs (end) ----------------------------------------------------------------------------
