@@ -9,7 +9,9 @@
     python3 -m analyzer report TRACE... -o DIR
     python3 -m analyzer workload LOG -o FILE   convert an strace log into a workload file
 
-Exit status: 0 fine, 2 bad usage, 3 the trace is malformed or inconsistent, 4 cannot read it.
+Exit status: 0 fine, 2 bad usage (including an output path that must not be replaced), 3 the
+trace is malformed or inconsistent, 4 cannot read an input or write an output (the message says
+which file and which of the two).
 """
 
 import argparse
@@ -285,7 +287,8 @@ class Report:
         from .report import splice_verdict, verdict_markdown, write_report
         workloads = [(name, load_checked(path)) for name, path in args.workload]
         runs = [load_checked(t, with_series=True) for t in args.traces]
-        with atomic_directory(args.output) as tmp:
+        inputs = list(args.traces) + [path for _, path in args.workload]
+        with atomic_directory(args.output, inputs=inputs) as tmp:
             for (trace, series), path in zip(runs, args.traces):
                 (tmp / (Path(path).stem + ".pftrace")).write_bytes(to_perfetto(trace, series))
             _, measured = write_report(runs, tmp, "python3 -m analyzer report " +
@@ -371,6 +374,7 @@ def build_parser():
 
 
 def main(argv=None):
+    from .output import OutputError, OutputRefused
     args = build_parser().parse_args(argv)
     # The file an error is about: the one a TraceError names, else the command's trace argument.
     default = getattr(args, "trace", None) or args.command
@@ -390,6 +394,10 @@ def main(argv=None):
             lines.append(f"{where}: {e}" + (f" ({len(e.problems)} problems)"
                                               if e.problems else ""))
         return _fail(lines, e.status)
+    except OutputRefused as e:
+        return _fail([str(e)], EXIT_USAGE)
+    except OutputError as e:
+        return _fail([str(e)], EXIT_IO)
     except BrokenPipeError:
         return EXIT_OK  # the reader of our output (e.g. `head`) has seen enough
     except OSError as e:
