@@ -252,6 +252,11 @@ $(PROTO_PY): analyzer/proto/pagescope_perfetto.proto
 	$(call say,PROTOC,$<)
 	$(Q)protoc -Ianalyzer/proto --python_out=$(dir $@) $<
 
+# `make report PMM=all` is the allocator lab's report (report-pmm, below); with PMM=NAME the
+# usual report runs under that allocator.
+ifeq ($(PMM),all)
+report: report-pmm
+else
 report:
 	@$(DEPS) all
 	@mkdir -p $(BUILD)/report
@@ -286,6 +291,7 @@ report:
 		>$(REPORT_DIR)/compare.txt
 	@for plot in $(HEADLINE_PLOTS); do cp $(REPORT_DIR)/$$plot.png results/$$plot.png; done
 	@echo "report: done: $(abspath $(REPORT_DIR))/index.html"
+endif
 
 # --- report-pmm (begin) ------------------------------------------------------------------------
 # make report-pmm [SCENARIO=all] [SEED=1] [MEM=512M]: the allocator lab side by side. Boots the
