@@ -236,7 +236,9 @@ class Compare:
     work distribution, and bookkeeping bytes over time, for each. When a request got a different
     outcome in each (one backend ran out of memory where the other did not), that is a finding:
     the first such request is printed first, the figures cover the identical requests before it,
-    and the exit status is 5."""
+    and the exit status is 5. Two traces under different pmm= allocators are compared as
+    allocators instead: where their physical request sequences first diverge (an allocation
+    refused under one only), then their figures."""
 
     name = "compare"
 
@@ -247,8 +249,12 @@ class Compare:
 
     @staticmethod
     def run(args, out):
+        from .allocators import allocator_of, write_allocator_comparison
         from .compare import RequestsDiffer, write_comparison
         a, b = load_checked(args.trace_a), load_checked(args.trace_b)
+        if allocator_of(a) != allocator_of(b):  # the allocator lab: where the requests diverge
+            write_allocator_comparison(a, b, out)
+            return
         try:
             divergence = write_comparison(a, b, out)
         except RequestsDiffer as e:
@@ -304,6 +310,39 @@ class Report:
             readme = Path(args.results_readme)
             splice_verdict(readme, verdict_markdown(measured, args.output, readme))
             out.write(f"wrote the verdict into {readme}\n")
+class Allocators:
+    """Write the allocator lab's side-by-side section (pmm.html, pmm.md, plots) from one checked
+    trace per pmm= allocator of the same workload, and the pmm-pairs boot logs."""
+
+    name = "allocators"
+
+    @staticmethod
+    def add_arguments(parser):
+        parser.add_argument("traces", nargs="+", metavar="TRACE")
+        parser.add_argument("-o", "--output", required=True, help="directory to write")
+        parser.add_argument("--pairs", action="append", default=[], metavar="LOG",
+                            help="a boot log of scenario=pmm-pairs (repeatable)")
+
+    @staticmethod
+    def run(args, out):
+        from pathlib import Path
+        from .allocators import read_pairs, write_section
+        from .output import atomic_directory
+        runs = [load_checked(t, with_series=True) for t in args.traces]
+        try:
+            pairs = read_pairs(args.pairs)
+        except OSError as e:
+            failure = CommandFailed(f"cannot read the pairs log: {e.strerror}", EXIT_IO)
+            failure.path = e.filename
+            raise failure from None
+        command = "python3 -m analyzer allocators " + " ".join(args.traces) + "".join(
+            f" --pairs {p}" for p in args.pairs) + f" -o {args.output}"
+        with atomic_directory(args.output) as tmp:
+            write_section(runs, pairs, tmp, command)
+        out.write(f"wrote {Path(args.output) / 'pmm.html'}\n")
+        out.write((Path(args.output) / "pmm.md").read_text())
+
+
 # --- decode, perfetto, frag, compare, report (end) -----------------------------------------------
 
 
@@ -331,7 +370,7 @@ class Workload:
             raise BadTrace(args.trace, e.offset, str(e)) from None
 
 
-COMMANDS = [Info, Check, Workload, Decode, Perfetto, Frag, Compare, Report]
+COMMANDS = [Info, Check, Workload, Decode, Perfetto, Frag, Compare, Report, Allocators]
 
 
 def build_parser():

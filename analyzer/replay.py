@@ -397,7 +397,7 @@ class Replay:
         if self.pmm is None:
             self._unchecked()
             return
-        run = (e.addr, e.addr + e.pages * PAGE)
+        run = (e.addr, e.addr + e.held * PAGE)
         error = "empty or unaligned run" if e.pages == 0 or e.addr % PAGE else (
             self.pmm.remove(*run) if remove else self.pmm.add(*run))
         if error:
@@ -407,12 +407,14 @@ class Replay:
     def on_pmm_alloc(self, e):
         if e.align_log2 < 64 and e.addr % (PAGE << e.align_log2):
             self.problem(e, f"{e.addr:#x} is not aligned to 2^{e.align_log2} pages")
+        if e.held < e.pages:
+            self.problem(e, f"holds {e.held} pages, fewer than the {e.pages} asked for")
         if e.addr not in self.pmm_used:
             insort(self.pmm_used_starts, e.addr)
-        self._take(e, self.pmm_used, e.addr, (e.pages, e.owner, e.zone))
+        self._take(e, self.pmm_used, e.addr, (e.pages, e.held, e.owner, e.zone))
         if self.zones is not None and e.zone < len(self.zones):
             name, start, end = self.zones[e.zone]
-            if not (start <= e.addr and e.addr + e.pages * PAGE <= end):
+            if not (start <= e.addr and e.addr + e.held * PAGE <= end):
                 self.problem(e, f"[{e.addr:#x}, +{e.pages} pages) is not in zone {name} "
                              f"[{start:#x}, {end:#x}), as its `zone` says")
         self._pmm_change(e, True)
@@ -426,9 +428,10 @@ class Replay:
     def on_pmm_free(self, e):
         if e.addr in self.pmm_used:
             del self.pmm_used_starts[bisect_left(self.pmm_used_starts, e.addr)]
-        self._give_back(e, self.pmm_used, e.addr, (e.pages, e.owner, e.zone), "pages, owner, zone")
-        end = e.addr + e.pages * PAGE
-        tables = (range(e.addr, end, PAGE) if e.pages <= len(self.table_pages) else
+        self._give_back(e, self.pmm_used, e.addr, (e.pages, e.held, e.owner, e.zone),
+                        "pages, held, owner, zone")
+        end = e.addr + e.held * PAGE
+        tables = (range(e.addr, end, PAGE) if e.held <= len(self.table_pages) else
                   self.table_pages)
         if any(e.addr <= page < end and page in self.table_pages for page in tables):
             self.doubt(e, "frees a page that is still a page table")
@@ -536,12 +539,13 @@ class Replay:
         self.report.mappings_checked += 1
         i = bisect_right(self.pmm_used_starts, e.phys) - 1
         start = self.pmm_used_starts[i] if i >= 0 else None
-        if start is None or e.phys + size > start + self.pmm_used[start][0] * PAGE:
+        _, held, owner, _ = self.pmm_used[start] if start is not None else (0, 0, None, 0)
+        if start is None or e.phys + size > start + held * PAGE:
             self.doubt(e, f"maps {e.phys:#x}, which no live pmm allocation holds")
             return
         owners = self.region_owners[region.name]
-        first, count = owners.get(self.pmm_used[start][1], (e, 0))
-        owners[self.pmm_used[start][1]] = (first, count + 1)
+        first, count = owners.get(owner, (e, 0))
+        owners[owner] = (first, count + 1)
         if self.phys_mapped[e.phys, e.context] > 1 and (e.context == 0 or
                                                          region_id != SHARED_USER_REGION):
             self.doubt(e, f"maps {e.phys:#x}, which context {e.context} already maps (only its "
