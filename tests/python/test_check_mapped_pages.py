@@ -10,7 +10,7 @@ import struct
 import pytest
 
 from analyzer.__main__ import main
-from analyzer.events import FORMAT
+from analyzer.events import FIELD_TYPES, FORMAT
 from analyzer.reader import TraceReader
 
 PAGE = FORMAT.constants["TRACE_PAGE_BYTES"]
@@ -99,9 +99,9 @@ def test_a_page_of_another_owner_is_refused(kernel_traces, tmp_path):
     alloc = next(r for r in reversed(records[:mapped_at])
                  if FORMAT.events_by_id[r.type].name == "pmm_alloc"
                  and r.event.addr <= mapping.phys < r.event.addr + r.event.pages * PAGE)
-    owner_at = alloc.offset + FORMAT.record_header.size + struct.calcsize("<QIBB")
-    assert FORMAT.events_by_name["pmm_alloc"].fields.names == ("addr", "pages", "zone",
-                                                               "align_log2", "owner")
+    layout = FORMAT.events_by_name["pmm_alloc"].fields
+    owner_at = alloc.offset + FORMAT.record_header.size + struct.calcsize(
+        "<" + "".join(FIELD_TYPES[t] for t in layout.types[:layout.names.index("owner")]))
     data = bytearray(original)
     data[owner_at] = FORMAT.value_numbers["MM_OWNER_HEAP"]
     # its pmm_free (if any) must say the same owner, or the free is what gets refused
