@@ -104,9 +104,12 @@ bool cpio_find(const struct cpio_archive *archive, const char *path, struct cpio
 		path++;
 	uint64_t offset = 0;
 	for (unsigned i = 0; i < archive->entries; i++) {
-		read_entry(archive->base, archive->size, &offset, out);
-		if (strcmp(out->name, path) == 0)
+		struct cpio_entry e;
+		read_entry(archive->base, archive->size, &offset, &e);
+		if (strcmp(e.name, path) == 0) {
+			*out = e;
 			return true;
+		}
 	}
-	return false;
+	return false; /* *out untouched */
 }

@@ -32,7 +32,7 @@ const char *cpio_check(const uint8_t *base, uint64_t size, struct cpio_archive *
 		       uint64_t *bad_offset);
 /* Entry `index` (0 .. entries-1) of a checked archive. */
 void cpio_entry_at(const struct cpio_archive *archive, unsigned index, struct cpio_entry *out);
-/* The entry named `path` (leading "/" and "./" ignored); false when there is none. */
+/* The entry named `path` (leading "/" and "./" ignored); false (and *out untouched) when there is none. */
 bool cpio_find(const struct cpio_archive *archive, const char *path, struct cpio_entry *out);
 
 #endif

@@ -631,47 +631,51 @@ static int64_t sys_signal_self(struct process *p, uint64_t target, uint64_t sign
 	process_exit(p, (uint32_t)(signal & 0x7F), PROCESS_EXIT_KILLED_SIGNAL);
 }
 
-/* One call; `frame` may be rewritten (execve, fork's child). */
+/*
+ * One call; `frame` may be rewritten (execve, fork's child). Arguments of C type int (fds, pids,
+ * dirfd) are read as their low 32 bits, sign-extended: the ABI leaves the upper half undefined
+ * (glibc passes -1 as 0x00000000ffffffff).
+ */
 static int64_t dispatch(struct process *p, struct exception_frame *f, uint64_t nr, const uint64_t *a)
 {
 	switch (nr) {
 	case SYS_read: {
-		struct open_file *file = file_of(p, (int64_t)a[0]);
+		struct open_file *file = file_of(p, (int32_t)a[0]);
 		return file ? file_read(p, file, a[1], a[2], &file->offset) : -LX_EBADF;
 	}
 	case SYS_pread64: {
-		struct open_file *file = file_of(p, (int64_t)a[0]);
+		struct open_file *file = file_of(p, (int32_t)a[0]);
 		uint64_t offset = a[3];
 		if (!file || file->kind != FILE_MODULE)
 			return file ? -LX_ESPIPE : -LX_EBADF;
 		return file_read(p, file, a[1], a[2], &offset);
 	}
 	case SYS_write: {
-		struct open_file *file = file_of(p, (int64_t)a[0]);
+		struct open_file *file = file_of(p, (int32_t)a[0]);
 		return file ? file_write(p, file, a[1], a[2]) : -LX_EBADF;
 	}
 	case SYS_readv:
-		return sys_vector_io(p, (int64_t)a[0], a[1], a[2], false);
+		return sys_vector_io(p, (int32_t)a[0], a[1], a[2], false);
 	case SYS_writev:
-		return sys_vector_io(p, (int64_t)a[0], a[1], a[2], true);
+		return sys_vector_io(p, (int32_t)a[0], a[1], a[2], true);
 	case SYS_open:
 		return sys_openat(p, LX_AT_FDCWD, a[0], a[1]);
 	case SYS_openat:
-		return sys_openat(p, (int64_t)a[0], a[1], a[2]);
+		return sys_openat(p, (int32_t)a[0], a[1], a[2]);
 	case SYS_close:
-		if (!file_of(p, (int64_t)a[0]))
+		if (!file_of(p, (int32_t)a[0]))
 			return -LX_EBADF;
-		p->files[a[0]].kind = FILE_CLOSED;
+		p->files[(int32_t)a[0]].kind = FILE_CLOSED;
 		return 0;
 	case SYS_lseek:
-		return sys_lseek(p, (int64_t)a[0], (int64_t)a[1], a[2]);
+		return sys_lseek(p, (int32_t)a[0], (int64_t)a[1], a[2]);
 	case SYS_fstat:
-		return sys_fstat(p, (int64_t)a[0], a[1]);
+		return sys_fstat(p, (int32_t)a[0], a[1]);
 	case SYS_stat:
 	case SYS_lstat:
 		return sys_stat_path(p, a[0], a[1]);
 	case SYS_newfstatat:
-		return sys_newfstatat(p, (int64_t)a[0], a[1], a[2], a[3]);
+		return sys_newfstatat(p, (int32_t)a[0], a[1], a[2], a[3]);
 	case SYS_access:
 		return lookup_path(p, a[0], &(struct cpio_entry){ 0 }) < 0 ? -LX_ENOENT : (a[1] & 2) ? -LX_EROFS : 0;
 	case SYS_faccessat:
@@ -685,24 +689,24 @@ static int64_t dispatch(struct process *p, struct exception_frame *f, uint64_t n
 	case SYS_readlinkat:
 		return -LX_ENOENT;
 	case SYS_ioctl:
-		return file_of(p, (int64_t)a[0]) ? -LX_ENOTTY : -LX_EBADF;
+		return file_of(p, (int32_t)a[0]) ? -LX_ENOTTY : -LX_EBADF;
 	case SYS_fcntl:
-		if (!file_of(p, (int64_t)a[0]))
+		if (!file_of(p, (int32_t)a[0]))
 			return -LX_EBADF;
 		if (a[1] == 0 || a[1] == 1030) /* F_DUPFD, F_DUPFD_CLOEXEC */
-			return sys_dup(p, (int64_t)a[0], (int64_t)a[2], false);
+			return sys_dup(p, (int32_t)a[0], (int32_t)a[2], false);
 		if (a[1] == 3) /* F_GETFL */
-			return p->files[a[0]].kind == FILE_STDOUT || p->files[a[0]].kind == FILE_STDERR ? 1 : 0;
+			return p->files[(int32_t)a[0]].kind == FILE_STDOUT || p->files[(int32_t)a[0]].kind == FILE_STDERR ? 1 : 0;
 		return 0;
 	case SYS_dup:
-		return sys_dup(p, (int64_t)a[0], 0, false);
+		return sys_dup(p, (int32_t)a[0], 0, false);
 	case SYS_dup2:
 	case SYS_dup3:
-		return sys_dup(p, (int64_t)a[0], (int64_t)a[1], true);
+		return sys_dup(p, (int32_t)a[0], (int32_t)a[1], true);
 	case SYS_brk:
 		return sys_brk(p, a[0]);
 	case SYS_mmap:
-		return sys_mmap(p, a[0], a[1], a[2], a[3], (int64_t)a[4], a[5]);
+		return sys_mmap(p, a[0], a[1], a[2], a[3], (int32_t)a[4], a[5]);
 	case SYS_munmap:
 		return sys_munmap(p, a[0], a[1]);
 	case SYS_mprotect:
@@ -723,7 +727,7 @@ static int64_t dispatch(struct process *p, struct exception_frame *f, uint64_t n
 	case SYS_execve:
 		return sys_execve(p, f, a[0], a[1], a[2]);
 	case SYS_wait4:
-		return sys_wait4(p, (int64_t)a[0], a[1], a[2], a[3]);
+		return sys_wait4(p, (int32_t)a[0], a[1], a[2], a[3]);
 	case SYS_getpid:
 	case SYS_gettid:
 		return p->pid;
@@ -782,9 +786,9 @@ static int64_t dispatch(struct process *p, struct exception_frame *f, uint64_t n
 		return sys_prlimit(p, a[0], a[1]);
 	case SYS_kill:
 	case SYS_tkill:
-		return sys_signal_self(p, a[0], a[1]);
+		return sys_signal_self(p, (uint64_t)(int64_t)(int32_t)a[0], a[1]);
 	case SYS_tgkill:
-		return sys_signal_self(p, a[1], a[2]);
+		return sys_signal_self(p, (uint64_t)(int64_t)(int32_t)a[1], a[2]);
 	default:
 		if (nr < ARRAY_SIZE(program_counters.unsupported))
 			program_counters.unsupported[nr]++;
