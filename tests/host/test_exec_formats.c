@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kernel/exec/cpio_newc.h"
 #include "kernel/exec/elf64.h"
@@ -15,7 +16,7 @@
 
 static size_t cpio_add(uint8_t *out, size_t at, const char *name, const void *data, size_t size)
 {
-	char header[111];
+	char header[256];
 	size_t namesize = strlen(name) + 1;
 	snprintf(header, sizeof(header), "070701%08x%08x%08x%08x%08x%08x%08zx%08x%08x%08x%08x%08zx%08x",
 		 1u, 0100644u, 0u, 0u, 1u, 0u, size, 0u, 0u, 0u, 0u, namesize, 0u);
