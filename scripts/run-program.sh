@@ -28,9 +28,13 @@
 #       what tells a kernel status from a program that exited with the same number;
 #   126 too when the kernel exited 0 without a `program: exit status` line (it did not run the
 #       program), with a `run-program:` line saying so.
+#
+# PAGESCOPE_QEMU_RUN names another boot script with qemu-run.sh's options (the harness's own
+# tests use a stand-in that plays back a kernel's outputs).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
+qemu_run=${PAGESCOPE_QEMU_RUN:-$here/scripts/qemu-run.sh}
 usage_failure() {
 	echo "run-program: $1" >&2
 	echo "pagescope: exit status 126 (the run could not be set up)" >&2
@@ -75,7 +79,7 @@ fs=$work/program.cpio
 	usage_failure "the program's filesystem could not be built (see the mkprogramfs line above)"
 
 log=${kernel_log:-$work/kernel.log}
-run=("$here/scripts/qemu-run.sh" --elf "$elf" --mem "$mem" --cpu "$cpu" --timeout "$timeout"
+run=("$qemu_run" --elf "$elf" --mem "$mem" --cpu "$cpu" --timeout "$timeout"
 	--module "$fs" --serial-log "$log" --com2 "$work/stdout" --com3 "$work/stderr")
 if [ -n "$trace_out" ]; then
 	run+=(--args "scenario=program vmm=$vmm trace=on" --trace-out "$trace_out")
