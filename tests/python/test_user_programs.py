@@ -10,6 +10,7 @@ random bytes and a byte-identical trace; and the ELF loader and the filesystem r
 Off unless PAGESCOPE_USER_PROGRAM_TESTS=on: `make test-programs` runs them, and the Makefile's
 USER_PROGRAM_TESTS switch (off until the kernel side lands) puts them into `make test`."""
 
+import difflib
 import os
 import re
 import shutil
@@ -86,6 +87,14 @@ def kernel_ran_it(outcome, log):
                     f"--- last lines of the kernel log ---\n{tail}")
 
 
+def differences(what, host, guest):
+    """A unified diff of the host's and pagescope's output, line by line."""
+    lines = difflib.unified_diff(host.decode(errors="replace").splitlines(),
+                                 guest.decode(errors="replace").splitlines(),
+                                 f"{what} on the host", f"{what} in pagescope", lineterm="")
+    return "\n".join(lines)
+
+
 def split_kill_reports(stderr):
     """(the program's stderr, the kill report lines run-program.sh appended after it)."""
     lines = stderr.splitlines(keepends=True)
@@ -103,8 +112,8 @@ def test_program_prints_and_exits_as_on_the_host(runs, case, libc, backend):
     kernel_ran_it(outcome, log)
     host = runs.on_host(case, libc)
     program_stderr, reports = split_kill_reports(outcome.stderr)
-    assert outcome.stdout == host.stdout
-    assert program_stderr == host.stderr
+    assert outcome.stdout == host.stdout, differences("stdout", host.stdout, outcome.stdout)
+    assert program_stderr == host.stderr, differences("stderr", host.stderr, program_stderr)
     assert outcome.status == host.status, f"exit status {outcome.status}, the host's {host.status}"
     assert len(reports) == case.kills, f"kill reports: {reports}"
 
