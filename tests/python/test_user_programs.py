@@ -1,0 +1,198 @@
+"""The test programs in pagescope (issue 18): every run of program_cases.CASES, built against musl
+and against glibc, booted under both VMM backends through scripts/run-program.sh (what `make
+run-program` runs) under icount with tracing on, prints on stdout and stderr exactly what it
+prints on the host and exits with the host's status (139 for the SIGSEGV cases, plus one kill
+report per killed process on stderr); the two backends' traces hold the identical sequence of
+system calls, page faults and process starts and exits; the same boot twice gives the same
+random bytes and a byte-identical trace; and the ELF loader and the filesystem refuse bad input
+(status 6 with a `program:` line).
+
+Off unless PAGESCOPE_USER_PROGRAM_TESTS=on: `make test-programs` runs them, and the Makefile's
+USER_PROGRAM_TESTS switch (off until the kernel side lands) puts them into `make test`."""
+
+import difflib
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import program_cases as pc
+from analyzer.reader import TraceReader
+from analyzer.summary import summarize
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "scripts"))
+import mkprogramfs  # noqa: E402  (the archive writer, to make bad archives from good parts)
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("PAGESCOPE_USER_PROGRAM_TESTS") != "on",
+    reason="user-program boots are off: run `make test-programs`, or set USER_PROGRAM_TESTS=on "
+           "in the Makefile to put them into make test")
+
+KILL_REPORT = re.compile(rb"^program: pid \d+ killed")
+REFUSED = 6
+COMPARED_EVENTS = {  # the fields both backends must agree on (not work or ticks: they differ)
+    "syscall": ("pid", "number", "arg0", "arg1", "arg2", "arg3", "arg4", "arg5", "result"),
+    "page_fault": ("pid", "addr", "rip", "access", "outcome"),
+    "process_start": ("pid", "parent", "how", "text"),
+    "process_exit": ("pid", "status", "reason"),
+}
+
+
+@pytest.fixture(scope="module")
+def built():
+    if shutil.which("qemu-system-x86_64") is None:
+        pytest.fail("qemu-system-x86_64 is required to boot the programs")
+    subprocess.run(["make", "-s", "kernel"], cwd=REPO, check=True)
+    pc.build_programs()
+
+
+class Runs:
+    """Each (case, libc, backend) booted once and each (case, libc) run on the host once."""
+
+    def __init__(self, workdir):
+        self.workdir, self.guest, self.host = workdir, {}, {}
+
+    def on_host(self, case, libc):
+        key = (case.name, libc)
+        if key not in self.host:
+            self.host[key] = pc.run_on_host(case, libc, self.workdir / "host" / f"{case.name}-{libc}")
+        return self.host[key]
+
+    def in_pagescope(self, case, libc, backend):
+        key = (case.name, libc, backend)
+        if key not in self.guest:
+            name = f"{case.name}-{libc}-{backend}"
+            trace = self.workdir / f"{name}.pstrace"
+            outcome, log = pc.run_in_pagescope(case, libc, backend, self.workdir / "guest" / name, trace)
+            self.guest[key] = (outcome, log, trace)
+        return self.guest[key]
+
+
+@pytest.fixture(scope="module")
+def runs(built, tmp_path_factory):
+    return Runs(tmp_path_factory.mktemp("user-programs"))
+
+
+def kernel_ran_it(outcome, log):
+    """Fails with the reason when the kernel, not the program, decided the status."""
+    harness_line = [line for line in outcome.stderr.decode(errors="replace").splitlines()
+                    if line.startswith(("pagescope: exit status", "run-program:"))]
+    if harness_line:
+        tail = "\n".join(log.splitlines()[-20:])
+        pytest.fail(f"the kernel did not run the program to its end: {harness_line[-1]}\n"
+                    f"--- last lines of the kernel log ---\n{tail}")
+
+
+def differences(what, host, guest):
+    """A unified diff of the host's and pagescope's output, line by line."""
+    lines = difflib.unified_diff(host.decode(errors="replace").splitlines(),
+                                 guest.decode(errors="replace").splitlines(),
+                                 f"{what} on the host", f"{what} in pagescope", lineterm="")
+    return "\n".join(lines)
+
+
+def split_kill_reports(stderr):
+    """(the program's stderr, the kill report lines run-program.sh appended after it)."""
+    lines = stderr.splitlines(keepends=True)
+    cut = len(lines)
+    while cut > 0 and KILL_REPORT.match(lines[cut - 1]):
+        cut -= 1
+    return b"".join(lines[:cut]), [line.rstrip(b"\n") for line in lines[cut:]]
+
+
+@pytest.mark.parametrize("backend", pc.BACKENDS)
+@pytest.mark.parametrize("libc", pc.LIBCS)
+@pytest.mark.parametrize("case", pc.CASES, ids=lambda c: c.name)
+def test_program_prints_and_exits_as_on_the_host(runs, case, libc, backend):
+    outcome, log, _ = runs.in_pagescope(case, libc, backend)
+    kernel_ran_it(outcome, log)
+    host = runs.on_host(case, libc)
+    program_stderr, reports = split_kill_reports(outcome.stderr)
+    assert outcome.stdout == host.stdout, differences("stdout", host.stdout, outcome.stdout)
+    assert program_stderr == host.stderr, differences("stderr", host.stderr, program_stderr)
+    assert outcome.status == host.status, f"exit status {outcome.status}, the host's {host.status}"
+    assert len(reports) == case.kills, f"kill reports: {reports}"
+
+
+def user_events(trace):
+    """The trace's syscall, page_fault and process events, each as the fields both backends
+    must agree on."""
+    reader = TraceReader.open(trace)
+    events = []
+    for event in reader.events():
+        kind = type(event).__name__
+        if kind in COMPARED_EVENTS:
+            events.append((kind, *(getattr(event, f) for f in COMPARED_EVENTS[kind])))
+    return events
+
+
+@pytest.mark.parametrize("libc", pc.LIBCS)
+@pytest.mark.parametrize("case", pc.CASES, ids=lambda c: c.name)
+def test_both_backends_see_the_same_syscalls_and_faults(runs, case, libc):
+    sequences = {}
+    for backend in pc.BACKENDS:
+        outcome, log, trace = runs.in_pagescope(case, libc, backend)
+        kernel_ran_it(outcome, log)
+        summary = summarize(TraceReader.open(trace))
+        assert summary.problems == [] and sum(summary.lost.values()) == 0, trace
+        sequences[backend] = user_events(trace)
+    kinds = {event[0] for event in sequences["pagetable"]}
+    assert kinds >= {"syscall", "page_fault", "process_start", "process_exit"}, \
+        f"the trace lacks some user events: it has {sorted(kinds)}"
+    pagetable, listed = sequences["pagetable"], sequences["list"]
+    for index, (a, b) in enumerate(zip(pagetable, listed)):
+        assert a == b, f"event {index} differs: pagetable {a}, list {b}"
+    assert len(pagetable) == len(listed)
+
+
+def test_the_same_boot_twice_gives_the_same_random_bytes_and_trace(built, tmp_path):
+    case = pc.Case("clocks_random_print", "clocks_random", args=(b"print",))
+    boots = []
+    for attempt in ("first", "second"):
+        trace = tmp_path / f"{attempt}.pstrace"
+        outcome, log = pc.run_in_pagescope(case, "musl", "pagetable", tmp_path / attempt, trace)
+        kernel_ran_it(outcome, log)
+        assert outcome.status == 0 and re.fullmatch(rb"[0-9a-f]{64}\n", outcome.stdout), outcome
+        boots.append((outcome.stdout, trace.read_bytes()))
+    assert boots[0][0] == boots[1][0], "getrandom gave other bytes in the same boot"
+    assert boots[0][1] == boots[1][1], "the same boot under icount gave a different trace"
+
+
+BAD_ELF = ("truncated", "corrupt", "other-machine", "dynamic", "not-an-elf")
+
+
+@pytest.mark.parametrize("name", BAD_ELF)
+def test_the_elf_loader_refuses_bad_input(built, tmp_path, name):
+    program = pc.PROGRAMS / "bad-elf" / name
+    log = tmp_path / "kernel.log"
+    done = subprocess.run([str(REPO / "scripts" / "run-program.sh"), "--elf",
+                           str(REPO / "build" / "pagescope.elf"), "--prog", str(program),
+                           "--kernel-log", str(log), "--timeout", "300"], capture_output=True)
+    stderr = done.stderr.decode(errors="replace")
+    assert done.returncode == REFUSED, stderr
+    assert re.search(r"^program: .*\S", stderr, re.M), f"no `program:` line says why:\n{stderr}"
+    assert "pagescope: exit status 6 (a scenario refused its input)" in stderr
+    assert done.stdout == b""
+
+
+@pytest.mark.parametrize("problem", ["truncated-archive", "no-argv"])
+def test_a_bad_module_filesystem_is_refused(built, tmp_path, problem):
+    program = pc.binary("musl", "hello").read_bytes()
+    if problem == "truncated-archive":
+        archive = mkprogramfs.newc_archive([(b"hello", program, 0o755), (b".argv", b"/hello\0", 0o644)])[:5000]
+    else:
+        archive = mkprogramfs.newc_archive([(b"hello", program, 0o755)])
+    module = tmp_path / "program.cpio"
+    module.write_bytes(archive)
+    log = tmp_path / "kernel.log"
+    done = subprocess.run([str(REPO / "scripts" / "qemu-run.sh"), "--elf",
+                           str(REPO / "build" / "pagescope.elf"), "--args", "scenario=program",
+                           "--module", str(module), "--serial-log", str(log), "--timeout", "300"],
+                          capture_output=True)
+    text = log.read_text(errors="replace").replace("\r", "")
+    assert done.returncode == REFUSED, done.stderr.decode(errors="replace")
+    assert re.search(r"^program: .*\S", text, re.M), "no `program:` line in the kernel log says why"
