@@ -100,6 +100,9 @@ class Check:
                   "matched to what they undo\n")
         out.write(f"unchecked   {report.events_unchecked} events (before the first pmm snapshot "
                   "or after lost events)\n")
+        if report.process_events_checked:
+            out.write(f"processes   {report.process_events_checked} process starts, exits, faults "
+                      "and system calls checked against the allocator events around them\n")
         if problems:
             raise CommandFailed("replay does not match", EXIT_BAD_TRACE, problems)
         if report.snapshots_checked == 0:
