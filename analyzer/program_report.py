@@ -1,0 +1,129 @@
+"""The per-program figures (analyzer/processes.py) as text, for `analyzer programs`, and as the
+report's real-program section (report.py), one block per (program, backend, trace) input so that
+`make report` can pass several programs.
+
+Text layout, per trace: a header line (file, backend, what a tick is and why), then per process
+and for all processes together: system calls by name, the unsupported ones, faults by outcome,
+peak resident and reserved pages, ticks per fault (median, p99 by nearest rank, max); then the
+backend's bookkeeping bytes over guest time (evenly spaced rows when there are many, said so).
+"""
+
+import html
+
+import numpy as np
+
+from . import program_plots
+from .processes import TickStats, run_figures
+
+ROWS_SHOWN = 12
+PAGE_KIB = 4
+
+
+def _counts(counter):
+    """'12: brk 5, mmap 4, ...' by decreasing count, then name."""
+    total = sum(counter.values())
+    return f"{total}" + (": " + ", ".join(f"{name} {n}" for name, n in sorted(
+        counter.items(), key=lambda kv: (-kv[1], kv[0]))) if total else "")
+
+
+def _ticks(stats, unit):
+    if not stats.count:
+        return "no faults"
+    return (f"median {stats.median:,}, p99 {stats.p99:,}, max {stats.maximum:,} {unit} "
+            f"(n = {stats.count}; percentiles by nearest rank)")
+
+
+def _process_lines(p, unit, name_width=14):
+    w = name_width
+    return [f"  {'syscalls':<{w}}{_counts(p.syscalls)}",
+            f"  {'unsupported':<{w}}{_counts(p.unsupported)} (calls that returned -ENOSYS)",
+            f"  {'faults':<{w}}{_counts(p.faults)}",
+            f"  {'peak pages':<{w}}resident {p.peak_resident:,} ({p.peak_resident * PAGE_KIB:,} "
+            f"KiB), reserved {p.peak_reserved:,} ({p.peak_reserved * PAGE_KIB:,} KiB)",
+            f"  {'per fault':<{w}}{_ticks(TickStats.of(p.fault_ticks), unit)}"]
+
+
+def write_programs(traces, out):
+    """Writes the text of `analyzer programs` for BulkTraces, one block per trace."""
+    for n, trace in enumerate(traces):
+        run = run_figures(trace)
+        if n:
+            out.write("\n")
+        out.write(f"trace       {run.path}\n")
+        out.write(f"backend     {run.backend}\n")
+        out.write(f"ticks       {run.unit}: {run.unit_source}\n")
+        if not run.processes:
+            out.write("processes   none (this trace has no process_start event)\n")
+            continue
+        out.write(f"processes   {len(run.processes)}\n")
+        for p in run.processes:
+            out.write(f"\n{p.label}  ({p.how}" + (f" by pid {p.parent}" if p.how == "fork" else "")
+                      + f"; {p.ending})\n")
+            out.write("\n".join(_process_lines(p, run.unit)) + "\n")
+        out.write(f"\nall processes\n" + "\n".join(_process_lines(run.totals, run.unit)) + "\n")
+        _write_bookkeeping(run, out)
+
+
+def _write_bookkeeping(run, out):
+    seconds_label = "guest s" if run.seconds_known else "1e9 ticks"
+    out.write("\nbookkeeping bytes over time (all contexts, the kernel's vmm_bookkeeping after "
+              "each snapshot)\n")
+    n = len(run.bookkeeping_bytes)
+    if not n:
+        out.write("  none reported\n")
+        return
+    shown = sorted(set(np.linspace(0, n - 1, min(n, ROWS_SHOWN)).round().astype(int).tolist()))
+    if len(shown) < n:
+        out.write(f"  ({len(shown)} of {n} reports shown, evenly spaced; peak "
+                  f"{int(run.bookkeeping_bytes.max()):,} bytes)\n")
+    for i in shown:
+        out.write(f"  {run.bookkeeping_seconds[i]:>12.6f} {seconds_label}  "
+                  f"{int(run.bookkeeping_bytes[i]):>12,} bytes\n")
+
+
+# ---- the report's section ---------------------------------------------------------------------
+
+def _cell(text):
+    return f"<td>{html.escape(str(text))}</td>"
+
+
+def program_section(programs, out_dir):
+    """HTML of the real-program section and the figures it draws into out_dir. `programs`:
+    [(program name, BulkTrace)], each trace one backend's run of that program (several
+    programs, each under several backends, may be given)."""
+    by_program = {}
+    for name, trace in programs:
+        by_program.setdefault(name, []).append(run_figures(trace))
+    parts = ["<p>Programs run as user processes with demand paging (scenario=program): every "
+             "figure below is added up from the trace's process, fault and system-call events "
+             "(<code>python3 -m analyzer programs TRACE</code> prints the same per process).</p>"]
+    figures = []
+    for name, runs in by_program.items():
+        parts.append(f"<h3 id='program-{html.escape(name)}'>{html.escape(name)}</h3>")
+        parts.append(_summary_table(runs))
+        drawn = program_plots.draw_program(name, runs, out_dir)
+        figures += drawn
+        for fig in drawn:
+            parts.append(f"<figure id='{fig.name}'><h4>{html.escape(fig.title)}</h4>"
+                         f"<img src='{fig.name}.png' alt='{html.escape(fig.title)}'>"
+                         f"<figcaption>{html.escape(fig.caption)} "
+                         f"(<a href='{fig.name}.svg'>SVG</a>)</figcaption></figure>")
+    return "\n".join(parts), figures
+
+
+def _summary_table(runs):
+    rows = [("processes", lambda r: ", ".join(f"{p.label} ({p.ending})" for p in r.processes)),
+            ("system calls", lambda r: _counts(r.totals.syscalls)),
+            ("unsupported calls (-ENOSYS)", lambda r: _counts(r.totals.unsupported)),
+            ("faults by outcome", lambda r: _counts(r.totals.faults)),
+            ("peak resident pages (all processes)", lambda r: f"{r.totals.peak_resident:,}"),
+            ("peak reserved pages (all processes)", lambda r: f"{r.totals.peak_reserved:,}"),
+            ("per fault", lambda r: _ticks(TickStats.of(r.totals.fault_ticks), r.unit)),
+            ("peak bookkeeping bytes", lambda r: f"{int(r.bookkeeping_bytes.max()):,}"
+             if len(r.bookkeeping_bytes) else "none reported"),
+            ("clock", lambda r: f"{r.unit}: {r.unit_source}"),
+            ("trace", lambda r: r.path)]
+    head = "<tr><th></th>" + "".join(f"<th>{html.escape(r.backend)}</th>" for r in runs) + "</tr>"
+    body = "".join(f"<tr><th>{html.escape(label)}</th>" + "".join(_cell(f(r)) for r in runs) +
+                   "</tr>" for label, f in rows)
+    return f"<table>{head}{body}</table>"
