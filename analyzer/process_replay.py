@@ -6,7 +6,11 @@ so the replay's state is the state just before the event).
 The sequences the kernel emits are the lead's contract (trace/events.def, user-process section):
 a fault's and a call's allocator events come before its page_fault or syscall event; fork maps
 the parent's frames in the child and announces each shared frame with page_share; exit emits no
-vmm_unmap, the context's destruction pmm_frees each owned frame or page_shares it down.
+vmm_unmap, the context's destruction pmm_frees each owned frame or page_shares it down. The
+kernel may state a count change (page_share) or free a frame (pmm_free) just before or just after
+the vmm_map or vmm_unmap that makes it true (kernel/mm/pagetable.c frees, then traces the unmap),
+so counts and frees are checked at the next checkpoint: the next syscall or page_fault event (each
+comes after all of its call's or fault's allocator events), and the end of the trace.
 
 State, and the invariants each check holds (a check is one method named check_*, so that a test
 can remove it and see its mutation pass, tests/python/test_process_replay.py):
@@ -15,16 +19,18 @@ can remove it and see its mutation pass, tests/python/test_process_replay.py):
               process_start (spawn, fork) to its process_exit; exec keeps the pid, moves it to a
               fresh context and makes the old one dying. A live process's context is never
               destroyed; every dying context is destroyed by the end of the trace.
-  frames      phys -> Frame, every page mapped in a process context (its mappings there). A
-              frame mapped in two places is announced by a page_share before the next process
-              event; each page_share states the frame's mappings after the change (a dying
-              context's page_share drops that context's mapping); a frame is pmm_free'd only
-              once no live context maps it; a frame whose last mapping went is pmm_free'd by the
-              end of the trace; a freed frame is not mapped again before a pmm_alloc gives it out.
+  frames      phys -> Frame, every page mapped in a process context (its mappings there; a
+              context's mappings count from its process_start, which adopts what it mapped
+              before). At each checkpoint, a frame mapped or page_shared since the previous one
+              has as many mappings in live contexts (neither dying nor destroyed) as its last
+              page_share said, and a frame mapped in two such places has been page_shared; a
+              frame freed since then is no longer mapped in a live context; a frame whose last
+              mapping went is freed by the end of the trace; a freed frame is not mapped again
+              before a pmm_alloc gives it out.
   recent      the allocator events since the last process event: what a page_fault's outcome
               must be made of (zero_fill: pmm_alloc + vmm_map of that page; stack_grow: also a
               vmm_reserve over it; cow_copy: unmap, map of a new frame, page_share of the old;
-              cow_reuse: vmm_protect adding write and page_share(frame, 1); refused_* and
+              cow_reuse: vmm_protect adding write to a frame no one else maps; refused_* and
               out_of_memory: nothing mapped, then the process is killed).
   resident    process_resident equals the replay's mapped and reserved pages of the context, and
               resident <= reserved (demand paging never maps what is not reserved).
@@ -78,11 +84,11 @@ class Process:
 
 
 class Frame:
-    __slots__ = ("maps", "unannounced", "emptied")
+    __slots__ = ("maps", "announced", "emptied")
 
     def __init__(self):
         self.maps = set()  # (context, virt) mapping it
-        self.unannounced = None  # the vmm_map that made it shared, until its page_share
+        self.announced = None  # the last page_share of it, while it is shared
         self.emptied = None  # the event that removed its last mapping, while it is not freed
 
 
@@ -98,7 +104,8 @@ class ProcessChecks:
         self.process_contexts = set()  # every context a process_start named
         self.frames = {}  # phys -> Frame
         self.freed = set()  # frames freed and not allocated since
-        self.unannounced = set()  # phys of frames mapped twice without a page_share yet
+        self.changed = set()  # phys of frames mapped or page_shared since the last checkpoint
+        self.freed_mapped = []  # (pmm_free, phys, live mappings) since the last checkpoint
         self.recent = deque(maxlen=RECENT_MAX)  # (kind, fields...) since the last process event
         self.kill_due = {}  # pid -> (page_fault event, exit reason it must end with)
         self._handlers = {name[3:]: getattr(self, name) for name in dir(self)
@@ -118,21 +125,48 @@ class ProcessChecks:
             self.replay.report.process_events_checked += 1
 
     def finish(self):
+        self.checkpoint(None)
         self.check_dying_destroyed()
         self.check_frames_released()
         self.check_kills_done()
-        for phys in sorted(self.unannounced):
-            self._final(f"frame {phys:#x} is mapped in {len(self.frames[phys].maps)} places and "
-                        "no page_share announced it")
 
-    def _final(self, text):
-        if self.replay.lost:
+    def _final(self, text, e=None):
+        if e is not None:
+            self.problem(e, text)
+        elif self.replay.lost:
             self.replay._unchecked()
         else:
             self.replay.report.problems.append(Problem(None, text))
 
     def _in_process_context(self, context):
         return context in self.process_contexts
+
+    def _live(self, maps):
+        """The mappings of a frame in contexts neither dying nor destroyed."""
+        return sorted(m for m in maps if m[0] not in self.dying and m[0] not in self.gone)
+
+    def checkpoint(self, e):
+        """At a syscall or page_fault event (e), or at the end (None): the count changes and
+        frees since the previous checkpoint hold now."""
+        for free, phys, live in self.freed_mapped:
+            still = [m for m in self._live(live) if self.replay.mappings.get(m, (None,))[0] == phys]
+            if still:
+                self.check_free_unmapped(free, phys, still)
+        self.freed_mapped.clear()
+        for phys in sorted(self.changed):
+            frame = self.frames.get(phys)
+            if frame is None:
+                continue
+            live = self._live(frame.maps)
+            if frame.announced is None:
+                if len(live) > 1:
+                    self.check_sharing_announced(e, phys, live)
+            else:
+                if len(live) != frame.announced.sharers:
+                    self.check_share_count(frame.announced, phys, live)
+                if len(live) <= 1:
+                    frame.announced = None  # no longer shared
+        self.changed.clear()
 
     # ---- allocator events: remembered for the next fault, and the frame model ----------------
 
@@ -154,16 +188,14 @@ class ProcessChecks:
         pages = (range(e.addr, end, PAGE) if e.pages <= len(self.frames)
                  else [p for p in self.frames if e.addr <= p < end])
         for phys in pages:
-            frame = self.frames.get(phys)
+            frame = self.frames.pop(phys, None)
             if frame is None:
                 continue
-            self.check_free_unmapped(e, phys, frame)
-            self._forget(phys)
+            live = self._live(frame.maps)
+            if live:  # the kernel frees, then traces the unmap: judged at the checkpoint
+                self.freed_mapped.append((e, phys, live))
+            self.changed.discard(phys)
             self.freed.add(phys)
-
-    def _forget(self, phys):
-        del self.frames[phys]
-        self.unannounced.discard(phys)
 
     def on_vmm_map(self, e):
         if not self._in_process_context(e.context):
@@ -173,12 +205,9 @@ class ProcessChecks:
         frame = self.frames.get(e.phys)
         if frame is None:
             frame = self.frames[e.phys] = Frame()
-        self.check_sharing_announced(e, e.phys, frame)
         frame.maps.add((e.context, e.virt))
         frame.emptied = None
-        if len(frame.maps) > 1:
-            frame.unannounced = e
-            self.unannounced.add(e.phys)
+        self.changed.add(e.phys)
 
     def on_vmm_unmap(self, e):
         if not self._in_process_context(e.context):
@@ -187,9 +216,9 @@ class ProcessChecks:
         frame = self.frames.get(e.phys)
         if frame is None:
             return
-        self.check_sharing_announced(e, e.phys, frame)
         frame.maps.discard((e.context, e.virt))
-        if not frame.maps:
+        self.changed.add(e.phys)
+        if not self._live(frame.maps):
             frame.emptied = e
 
     def on_vmm_protect(self, e):
@@ -206,11 +235,8 @@ class ProcessChecks:
         if frame is None:
             self.problem(e, f"frame {e.phys:#x} is not mapped in any process context")
             return
-        self.check_share_count(e, frame)
-        frame.unannounced = None
-        self.unannounced.discard(e.phys)
-        if not frame.maps:
-            frame.emptied = e
+        frame.announced = e
+        self.changed.add(e.phys)
 
     def on_context_destroy(self, e):
         if e.context not in self.process_contexts:
@@ -261,10 +287,10 @@ class ProcessChecks:
             self.dying[process.context] = (e, f"pid {e.pid} exited")
 
     def on_page_fault(self, e):
+        self.checkpoint(e)
         self.check_named_values(e)
         self.check_process_known(e)
         self.check_no_event_after_kill(e)
-        self.check_announced_before(e)
         outcome = OUTCOME.get(e.outcome)
         if outcome is None:
             return
@@ -275,12 +301,12 @@ class ProcessChecks:
             self.kill_due[e.pid] = (e, KILLING_OUTCOMES[outcome])
 
     def on_syscall(self, e):
+        self.checkpoint(e)
         self.check_syscall_number(e)
         self.check_syscall_result(e)
         if e.number not in EXITING_CALLS:
             self.check_process_known(e, also_left=e.number == EXEC_CALL)
             self.check_no_event_after_kill(e)
-        self.check_announced_before(e)
 
     def on_process_resident(self, e):
         self.check_process_known(e)
@@ -411,9 +437,10 @@ class ProcessChecks:
         elif outcome == "cow_reuse":
             protects = [r for r in self.recent if r[0] == "protect" and r[1] == ctx and
                         r[2] == page and r[4] & PT_WRITE]
-            if maps or not protects or not shared(protects[-1][3], 1):
-                self.problem(e, f"{where} without a vmm_protect adding write and a page_share "
-                                "of 1 before it")
+            frame = self.frames.get(protects[-1][3]) if protects else None
+            if maps or frame is None or len(self._live(frame.maps)) != 1:
+                self.problem(e, f"{where} without a vmm_protect adding write to a frame no "
+                                "other context maps before it")
         elif outcome in KILLING_OUTCOMES or outcome == "spurious":
             if any(r[0] == "map" and r[1] == ctx for r in self.recent):
                 self.problem(e, f"{where}, yet a page of that context was mapped just before it")
@@ -455,41 +482,22 @@ class ProcessChecks:
 
     # ---- checks: frames and their sharing -----------------------------------------------------
 
-    def check_share_count(self, e, frame):
-        """page_share states the frame's mappings after the change; a dying context's page_share
-        (its destruction) drops its own mapping."""
-        if len(frame.maps) == e.sharers:
-            return
-        own = [m for m in frame.maps if m[0] == e.context]
-        if own and len(frame.maps) - 1 == e.sharers and (e.context in self.dying or
-                                                         e.context in self.gone):
-            frame.maps.discard(own[0])
-            return
-        self.problem(e, f"frame {e.phys:#x} has {e.sharers} sharers by this page_share, "
-                        f"{len(frame.maps)} mappings by the replay")
+    def check_share_count(self, e, phys, live):
+        """A frame's last page_share (e) states its mappings in live contexts."""
+        self.problem(e, f"frame {phys:#x} has {e.sharers} sharers by this page_share, "
+                        f"{len(live)} mappings in live contexts by the replay")
 
-    def check_sharing_announced(self, e, phys, frame):
-        """A frame mapped in two places is announced (page_share) before it changes again."""
-        if frame.unannounced is not None:
-            self.problem(e, f"frame {phys:#x} was mapped a second time (seq "
-                            f"{frame.unannounced.seq}) without a page_share")
-            frame.unannounced = None
-            self.unannounced.discard(phys)
+    def check_sharing_announced(self, e, phys, live):
+        """A frame mapped in two live places has been announced by a page_share."""
+        self._final(f"frame {phys:#x} is mapped in {len(live)} places (context {live[0][0]} at "
+                    f"{live[0][1]:#x}, context {live[1][0]} at {live[1][1]:#x}) without a "
+                    "page_share", e)
 
-    def check_announced_before(self, e):
-        """Every frame mapped twice by the allocator events of a call or fault is announced
-        before its syscall or page_fault event."""
-        for phys in sorted(self.unannounced):
-            self.check_sharing_announced(e, phys, self.frames[phys])
-
-    def check_free_unmapped(self, e, phys, frame):
-        """A frame is freed only when no running process maps it (a dying or destroyed
+    def check_free_unmapped(self, e, phys, live):
+        """A frame is freed only when no live context maps it any more (a dying or destroyed
         context's mappings go with the free)."""
-        live = sorted(m for m in frame.maps if m[0] not in self.dying and m[0] not in self.gone)
-        if live:
-            self.problem(e, f"frees frame {phys:#x}, which context {live[0][0]} still maps at "
-                            f"{live[0][1]:#x}" + (f" ({len(live)} mappings)" if len(live) > 1
-                                                  else ""))
+        self.problem(e, f"frees frame {phys:#x}, which context {live[0][0]} still maps at "
+                        f"{live[0][1]:#x}" + (f" ({len(live)} mappings)" if len(live) > 1 else ""))
 
     def check_frames_released(self):
         """A frame whose mappings all went (unmapped, page_shared away or its contexts

@@ -41,7 +41,6 @@ class ProgramRun:
         self.free_phys = set(range(PMM_BASE, PMM_BASE + PMM_PAGES * PAGE, PAGE))
         self.contexts = {}  # id -> {"reserved": {start: pages}, "mapped": {virt: (phys, flags)}}
         self.sharers = {}  # phys -> mappings
-        self.cow = set()  # (context, virt) mapped read-only for copy-on-write
         self.pids = {}  # pid -> context
         self.heap = {}  # context -> heap pages
         self.next_context = 0
@@ -213,10 +212,10 @@ class ProgramRun:
         context = self.pids[pid]
         c = self.contexts[context]
         for virt in range(addr, addr + pages * PAGE, PAGE):
-            if virt in c["mapped"]:
+            if virt in c["mapped"]:  # as kernel/mm/pagetable.c: the frame goes, then the unmap
                 phys, flags = c["mapped"].pop(virt)
-                self.emit("vmm_unmap", virt=virt, phys=phys, context=context, flags=flags)
                 self.drop_frame(phys, context)
+                self.emit("vmm_unmap", virt=virt, phys=phys, context=context, flags=flags)
         del c["reserved"][addr]
         self.emit("vmm_release", addr=addr, pages=pages, work=3, context=context,
                   region=region_of(addr))
@@ -242,15 +241,16 @@ class ProgramRun:
         for addr, pages in sorted(self.contexts[parent_context]["reserved"].items()):
             self.reserve(context, addr, pages)
         for virt, (phys, flags) in sorted(self.contexts[parent_context]["mapped"].items()):
+            # as kernel/mm/vmm_fork.c: the count first, then the parent's and the child's entry
+            self.sharers[phys] = self.sharers.get(phys, 1) + 1
+            self.emit("page_share", phys=phys, sharers=self.sharers[phys], context=context)
             if flags & V["PT_WRITE"]:
                 flags &= ~V["PT_WRITE"]
                 self.contexts[parent_context]["mapped"][virt] = (phys, flags)
                 self.emit("vmm_protect", virt=virt, phys=phys, context=parent_context,
                           flags=flags)
-                self.cow |= {(parent_context, virt), (context, virt)}
             self.map(context, virt, phys, flags)
-            self.sharers[phys] = self.sharers.get(phys, 1) + 1
-            self.emit("page_share", phys=phys, sharers=self.sharers[phys], context=context)
+            self.emit("vmm_protect", virt=virt, phys=phys, context=context, flags=flags)
         self.syscall(parent, "fork", child)
         self.resident(parent)
         self.resident(child)
@@ -260,20 +260,18 @@ class ProgramRun:
         context = self.pids[pid]
         page = addr - addr % PAGE
         phys, flags = self.contexts[context]["mapped"][page]
-        self.cow.discard((context, page))
         n = self.sharers.get(phys, 1)
-        if n > 1:
+        if n > 1:  # as kernel/mm/vmm_fault.c and pt_replace_owned: copy, count, unmap, map
             new = self.pmm_alloc()
-            self.emit("vmm_unmap", virt=page, phys=phys, context=context, flags=flags)
-            self.map(context, page, new, flags | V["PT_WRITE"])
             self.sharers[phys] = n - 1
             self.emit("page_share", phys=phys, sharers=n - 1, context=context)
+            self.emit("vmm_unmap", virt=page, phys=phys, context=context, flags=flags)
+            self.map(context, page, new, flags | V["PT_WRITE"])
             self.fault(pid, addr, "WRITE", "COW_COPY")
-        else:
+        else:  # the last mapping: write given back, no count changes
             self.contexts[context]["mapped"][page] = (phys, flags | V["PT_WRITE"])
             self.emit("vmm_protect", virt=page, phys=phys, context=context,
                       flags=flags | V["PT_WRITE"])
-            self.emit("page_share", phys=phys, sharers=1, context=context)
             self.fault(pid, addr, "WRITE", "COW_REUSE")
         self.resident(pid)
 

@@ -130,20 +130,23 @@ def fork_share_not_announced(run):
     del run.records[find(run, "page_share", sharers=2)]
 
 
-def munmap_frees_before_unmapping(run):
+def munmap_unmap_of_the_freed_frame(run):
+    """munmap's page: pmm_free, then vmm_unmap (the kernel's order)."""
     i = find(run, "vmm_unmap", context=1)
-    assert run.records[i + 1][0] == "pmm_free"
-    run.records[i], run.records[i + 1] = run.records[i + 1], run.records[i]
+    assert run.records[i - 1][0] == "pmm_free"
+    return i
+
+
+def munmap_frees_but_never_unmaps(run):
+    del run.records[munmap_unmap_of_the_freed_frame(run)]
 
 
 def munmap_never_frees(run):
-    i = find(run, "vmm_unmap", context=1)
-    del run.records[i + 1]
+    del run.records[munmap_unmap_of_the_freed_frame(run) - 1]
 
 
 def freed_frame_mapped_again(run):
-    i = find(run, "vmm_unmap", context=1)
-    freed = fields(run, i + 1)["addr"]
+    freed = fields(run, munmap_unmap_of_the_freed_frame(run) - 1)["addr"]
     later = find(run, "vmm_map", context=4)  # the killed child's first mapping, after the munmap
     fields(run, later)["phys"] = freed
 
@@ -179,8 +182,7 @@ MUTATIONS = {
     "check_refusal_reason": [(refusal_names_the_wrong_reason, "the replay has that address free")],
     "check_share_count": [(share_count_off_by_one, "has 3 sharers by this page_share, 2 mappings")],
     "check_sharing_announced": [(fork_share_not_announced, "without a page_share")],
-    "check_announced_before": [(fork_share_not_announced, "syscall: frame")],
-    "check_free_unmapped": [(munmap_frees_before_unmapping, "which context 1 still maps")],
+    "check_free_unmapped": [(munmap_frees_but_never_unmaps, "which context 1 still maps")],
     "check_frames_released": [(munmap_never_frees, "is never freed (its last mapping went")],
     "check_map_of_freed_frame": [(freed_frame_mapped_again, "freed and not allocated since")],
     "check_resident_counts": [(resident_off_by_one, "the replay of context 1 has"),
