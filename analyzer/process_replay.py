@@ -53,6 +53,15 @@ OUTCOME = FORMAT.values["fault_outcome"]
 ACCESS = FORMAT.values["fault_access"]
 START_KIND = FORMAT.values["process_start_kind"]
 EXIT_REASON = FORMAT.values["process_exit_reason"]
+NAMES = FORMAT.value_names
+ZERO_FILL, STACK_GROW = NAMES["VMM_FAULT_ZERO_FILL"], NAMES["VMM_FAULT_STACK_GROW"]
+COW_COPY, COW_REUSE = NAMES["VMM_FAULT_COW_COPY"], NAMES["VMM_FAULT_COW_REUSE"]
+OUT_OF_MEMORY, SPURIOUS = NAMES["VMM_FAULT_OUT_OF_MEMORY"], NAMES["VMM_FAULT_SPURIOUS"]
+WRITE, EXECUTE = NAMES["VMM_ACCESS_WRITE"], NAMES["VMM_ACCESS_EXECUTE"]
+SPAWN, FORK, EXEC = (NAMES[f"PROCESS_START_{k}"] for k in ("SPAWN", "FORK", "EXEC"))
+EXITED = NAMES["PROCESS_EXIT_CALLED"]
+KILLED_FAULT = NAMES["PROCESS_EXIT_KILLED_FAULT"]
+KILLED_OOM = NAMES["PROCESS_EXIT_KILLED_OUT_OF_MEMORY"]
 # u8 fields whose group the reader cannot find by name (analyzer/reader.named_value_groups
 # matches a field to a group named like it or `<event>_<field>`): checked here instead.
 UNNAMED_VALUE_FIELDS = {("page_fault", "access"): "fault_access",
@@ -61,12 +70,12 @@ UNNAMED_VALUE_FIELDS = {("page_fault", "access"): "fault_access",
 # The signal a kill reports as its wait status (events.def: process_exit.status), by reason:
 # SIGSEGV for a refused fault, SIGKILL for out of memory (Linux's numbers, issue 18).
 SIGSEGV, SIGKILL = 11, 9
-KILL_SIGNAL = {"killed_fault": SIGSEGV, "killed_out_of_memory": SIGKILL}
+KILL_SIGNAL = {KILLED_FAULT: SIGSEGV, KILLED_OOM: SIGKILL}
 # What each refused outcome says the backend found at the address.
-REFUSALS = {"refused_outside": "outside", "refused_free": "free", "refused_protection": "reserved"}
+REFUSALS = {NAMES["VMM_FAULT_REFUSED_OUTSIDE"]: "outside", NAMES["VMM_FAULT_REFUSED_FREE"]: "free",
+            NAMES["VMM_FAULT_REFUSED_PROTECTION"]: "reserved"}
 # The fault's process is killed for these outcomes, with this exit reason.
-KILLING_OUTCOMES = {**{name: "killed_fault" for name in REFUSALS},
-                    "out_of_memory": "killed_out_of_memory"}
+KILLING_OUTCOMES = {**{name: KILLED_FAULT for name in REFUSALS}, OUT_OF_MEMORY: KILLED_OOM}
 # Calls after which the process may be gone or elsewhere: its syscall event may follow its
 # process_exit (exit, exit_group) or name the context it left (execve).
 EXITING_CALLS = {SYSCALL_NUMBERS[n] for n in ("exit", "exit_group") if n in SYSCALL_NUMBERS}
@@ -252,7 +261,7 @@ class ProcessChecks:
         self.check_start(e)
         how = START_KIND.get(e.how)
         process = self.processes.get(e.pid)
-        if how == "exec" and process is not None:
+        if how == EXEC and process is not None:
             if process.context != e.context:
                 process.left.add(process.context)
                 self.owner.pop(process.context, None)
@@ -330,13 +339,13 @@ class ProcessChecks:
             self.problem(e, f"context {e.context} is not live")
         elif e.context in self.owner and self.owner[e.context] != e.pid:
             self.problem(e, f"context {e.context} already belongs to pid {self.owner[e.context]}")
-        if how in ("spawn", "fork") and live:
+        if how in (SPAWN, FORK) and live:
             self.problem(e, f"pid {e.pid} is already running")
-        if how == "spawn" and e.parent != 0:
+        if how == SPAWN and e.parent != 0:
             self.problem(e, f"a spawned process has no parent, this one names {e.parent}")
-        if how == "fork" and e.parent not in self.processes:
+        if how == FORK and e.parent not in self.processes:
             self.problem(e, f"the parent pid {e.parent} is not running")
-        if how == "exec":
+        if how == EXEC:
             if not live:
                 self.problem(e, f"exec of pid {e.pid}, which is not running")
             elif self.processes[e.pid].context == e.context:
@@ -357,7 +366,7 @@ class ProcessChecks:
         reason = EXIT_REASON.get(e.reason)
         if reason in KILL_SIGNAL and e.status != KILL_SIGNAL[reason]:
             self.problem(e, f"{reason} with status {e.status}, not signal {KILL_SIGNAL[reason]}")
-        elif reason == "exit" and (e.status & 0xFF or e.status > 0xFFFF):
+        elif reason == EXITED and (e.status & 0xFF or e.status > 0xFFFF):
             self.problem(e, f"a called exit with status {e.status:#x}: not an exit code << 8")
 
     def check_kill_reason(self, e):
@@ -368,7 +377,7 @@ class ProcessChecks:
         if due is not None and reason != due[1]:
             self.problem(e, f"pid {e.pid} ends as {reason} after its page_fault "
                             f"{OUTCOME.get(due[0].outcome)} (seq {due[0].seq}): expected {due[1]}")
-        elif due is None and reason == "killed_fault":
+        elif due is None and reason == KILLED_FAULT:
             self.problem(e, f"pid {e.pid} is killed for a fault without a refused page_fault")
 
     def check_no_event_after_kill(self, e):
@@ -422,29 +431,29 @@ class ProcessChecks:
         shared = lambda phys, n=None: any(r[0] == "share" and r[1] == phys and  # noqa: E731
                                           (n is None or r[2] == n) for r in self.recent)
         where = f"{outcome} at {e.addr:#x} of context {ctx}"
-        if outcome in ("zero_fill", "stack_grow"):
+        if outcome in (ZERO_FILL, STACK_GROW):
             if unmaps or not any(allocated(r[3]) for r in maps):
                 self.problem(e, f"{where} without a pmm_alloc and vmm_map of that page before it")
-            elif outcome == "stack_grow" and not any(
+            elif outcome == STACK_GROW and not any(
                     r[0] == "reserve" and r[1] == ctx and r[2] <= page < r[3] for r in self.recent):
                 self.problem(e, f"{where} without a vmm_reserve over that page before it")
-        elif outcome == "cow_copy":
+        elif outcome == COW_COPY:
             old = {r[3] for r in unmaps}
             new = [r for r in maps if r[3] not in old and allocated(r[3])]
             if not unmaps or not new or not any(shared(phys) for phys in old):
                 self.problem(e, f"{where} without the vmm_unmap of the shared frame, the "
                                 "vmm_map of a new one and the page_share of the old before it")
-        elif outcome == "cow_reuse":
+        elif outcome == COW_REUSE:
             protects = [r for r in self.recent if r[0] == "protect" and r[1] == ctx and
                         r[2] == page and r[4] & PT_WRITE]
             frame = self.frames.get(protects[-1][3]) if protects else None
             if maps or frame is None or len(self._live(frame.maps)) != 1:
                 self.problem(e, f"{where} without a vmm_protect adding write to a frame no "
                                 "other context maps before it")
-        elif outcome in KILLING_OUTCOMES or outcome == "spurious":
+        elif outcome in KILLING_OUTCOMES or outcome == SPURIOUS:
             if any(r[0] == "map" and r[1] == ctx for r in self.recent):
                 self.problem(e, f"{where}, yet a page of that context was mapped just before it")
-            elif outcome == "out_of_memory" and not any(r[0] == "alloc_fail" for r in self.recent):
+            elif outcome == OUT_OF_MEMORY and not any(r[0] == "alloc_fail" for r in self.recent):
                 self.problem(e, f"{where} without a refused allocation before it")
 
     def check_fault_leaves_mapping(self, e, outcome):
@@ -457,8 +466,8 @@ class ProcessChecks:
         if held is None:
             self.problem(e, f"{outcome} at {e.addr:#x}, but context {e.context} does not map "
                             "that page")
-        elif (access == "write" and not held[2] & PT_WRITE) or (
-                access == "execute" and not held[2] & PT_EXECUTE):
+        elif (access == WRITE and not held[2] & PT_WRITE) or (
+                access == EXECUTE and not held[2] & PT_EXECUTE):
             self.problem(e, f"{outcome} of a {access} at {e.addr:#x} leaves the page mapped "
                             f"without {access} (flags {held[2]:#x})")
 
