@@ -151,6 +151,16 @@ def freed_frame_mapped_again(run):
     fields(run, later)["phys"] = freed
 
 
+def exec_frees_a_frame_the_parent_still_maps(run):
+    """A second release: the exec'd-away context's destruction page_shares a frame down to its
+    parent's one mapping, then frees it too."""
+    start = find(run, "process_start", how=V["PROCESS_START_EXEC"])
+    i = next(i for i in range(start, len(run.records)) if run.records[i][0] == "page_share"
+             and fields(run, i)["context"] == 2 and fields(run, i)["sharers"] == 1)
+    insert(run, i + 1, "pmm_free", addr=fields(run, i)["phys"], pages=1,
+           zone=V["PMM_ZONE_DMA"], owner=V["MM_OWNER_USER"])
+
+
 def resident_off_by_one(run):
     fields(run, find(run, "process_resident", pid=1, nth=3))["resident_pages"] += 1
 
@@ -182,7 +192,9 @@ MUTATIONS = {
     "check_refusal_reason": [(refusal_names_the_wrong_reason, "the replay has that address free")],
     "check_share_count": [(share_count_off_by_one, "has 3 sharers by this page_share, 2 mappings")],
     "check_sharing_announced": [(fork_share_not_announced, "without a page_share")],
-    "check_free_unmapped": [(munmap_frees_but_never_unmaps, "which context 1 still maps")],
+    "check_free_unmapped": [(munmap_frees_but_never_unmaps, "which context 1 still maps"),
+                            (exec_frees_a_frame_the_parent_still_maps,
+                             "which context 1 still maps")],
     "check_frames_released": [(munmap_never_frees, "is never freed (its last mapping went")],
     "check_map_of_freed_frame": [(freed_frame_mapped_again, "freed and not allocated since")],
     "check_resident_counts": [(resident_off_by_one, "the replay of context 1 has"),
