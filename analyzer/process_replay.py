@@ -242,7 +242,8 @@ class ProcessChecks:
         self.recent.append(("share", e.phys, e.sharers))
         frame = self.frames.get(e.phys)
         if frame is None:
-            self.problem(e, f"frame {e.phys:#x} is not mapped in any process context")
+            if e.context in self.process_contexts:
+                self.problem(e, f"frame {e.phys:#x} is not mapped in any process context")
             return
         frame.announced = e
         self.changed.add(e.phys)
