@@ -214,3 +214,41 @@ def _memory_totals(trace, resident):
         out_res.append(total_res)
         out_rsv.append(total_rsv)
     return positions[order], np.array(out_res, np.int64), np.array(out_rsv, np.int64)
+
+
+# What must be the same under every backend (issue 18): each process's calls with their
+# arguments and results, and its faults with their address, access and outcome, in stream order.
+# The backend's lookup work and the ticks are what differ, so they are left out.
+SEQUENCE_FIELDS = {"syscall": ("pid", "number", "arg0", "arg1", "arg2", "arg3", "arg4", "arg5",
+                               "result"),
+                   "page_fault": ("pid", "addr", "rip", "access", "outcome")}
+
+
+def behaviour(trace):
+    """[(position, event name, fields)] of the trace's calls and faults in stream order."""
+    out = []
+    for name, names in SEQUENCE_FIELDS.items():
+        a = trace.of(name)
+        columns = [a[f].tolist() for f in names]
+        out.extend((p, name, values) for p, values in zip(a["position"].tolist(), zip(*columns)))
+    out.sort(key=lambda item: item[0])
+    return out
+
+
+def _describe(item):
+    _, name, values = item
+    text = ", ".join(f"{k}={v:#x}" if k in ("addr", "rip") or k.startswith("arg") else f"{k}={v}"
+                     for k, v in zip(SEQUENCE_FIELDS[name], values))
+    return f"{name}({text})"
+
+
+def first_behaviour_difference(a, b):
+    """None when BulkTraces a and b hold the same calls and faults in the same order, else a
+    sentence naming the first difference."""
+    sa, sb = behaviour(a), behaviour(b)
+    for n, (x, y) in enumerate(zip(sa, sb)):
+        if x[1:] != y[1:]:
+            return f"event {n} of the calls and faults differs: {_describe(x)} vs {_describe(y)}"
+    if len(sa) != len(sb):
+        return f"{len(sa)} calls and faults vs {len(sb)}"
+    return None

@@ -13,7 +13,7 @@ import html
 import numpy as np
 
 from . import program_plots
-from .processes import TickStats, run_figures
+from .processes import TickStats, behaviour, first_behaviour_difference, run_figures
 
 ROWS_SHOWN = 12
 PAGE_KIB = 4
@@ -44,7 +44,8 @@ def _process_lines(p, unit, name_width=14):
 
 
 def write_programs(traces, out):
-    """Writes the text of `analyzer programs` for BulkTraces, one block per trace."""
+    """Writes the text of `analyzer programs` for BulkTraces, one block per trace, then whether
+    every trace holds the calls and faults of the first."""
     for n, trace in enumerate(traces):
         run = run_figures(trace)
         if n:
@@ -62,6 +63,17 @@ def write_programs(traces, out):
             out.write("\n".join(_process_lines(p, run.unit)) + "\n")
         out.write(f"\nall processes\n" + "\n".join(_process_lines(run.totals, run.unit)) + "\n")
         _write_bookkeeping(run, out)
+    for trace in traces[1:]:
+        out.write(f"\nsame run    {_same_behaviour(traces[0], trace)}\n")
+
+
+def _same_behaviour(first, other):
+    difference = first_behaviour_difference(first, other)
+    counted = len(behaviour(other))
+    if difference is None:
+        return (f"{other.path} makes the same {counted} calls and faults (arguments, results, "
+                f"addresses, outcomes) in the same order as {first.path}")
+    return f"{other.path} differs from {first.path}: {difference}"
 
 
 def _write_bookkeeping(run, out):
@@ -91,9 +103,10 @@ def program_section(programs, out_dir):
     """HTML of the real-program section and the figures it draws into out_dir. `programs`:
     [(program name, BulkTrace)], each trace one backend's run of that program (several
     programs, each under several backends, may be given)."""
-    by_program = {}
+    by_program, traces_of = {}, {}
     for name, trace in programs:
         by_program.setdefault(name, []).append(run_figures(trace))
+        traces_of.setdefault(name, []).append(trace)
     parts = ["<p>Programs run as user processes with demand paging (scenario=program): every "
              "figure below is added up from the trace's process, fault and system-call events "
              "(<code>python3 -m analyzer programs TRACE</code> prints the same per process).</p>"]
@@ -101,6 +114,8 @@ def program_section(programs, out_dir):
     for name, runs in by_program.items():
         parts.append(f"<h3 id='program-{html.escape(name)}'>{html.escape(name)}</h3>")
         parts.append(_summary_table(runs))
+        parts += [f"<p>{html.escape(_same_behaviour(traces_of[name][0], other))}</p>"
+                  for other in traces_of[name][1:]]
         drawn = program_plots.draw_program(name, runs, out_dir)
         figures += drawn
         for fig in drawn:

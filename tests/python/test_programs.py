@@ -166,3 +166,17 @@ def test_report_has_a_real_program_section_with_both_backends(traces, tmp_path):
         png = out / f"program_hello_{plot}.png"
         assert png.stat().st_size > 5000 and f"src='program_hello_{plot}.png'" in section
     assert "rt_sigtimedwait" in section and "guest instructions" in section
+
+
+def test_programs_compares_the_calls_and_faults_of_both_backends(traces, build_encoder, tmp_path,
+                                                                  run):
+    same = analyzer("programs", traces["pagetable"], traces["list"]).stdout
+    calls_and_faults = len(records(run, "syscall")) + len(records(run, "page_fault"))
+    assert f"makes the same {calls_and_faults} calls and faults" in same
+    other = typical_run()
+    fault = next(v for n, v, _ in other.records if n == "page_fault")
+    fault["addr"] += 8  # the same page: still consistent, but another address
+    path = write_trace(build_encoder, other, tmp_path / "other.pstrace", "list")
+    assert analyzer("check", path).returncode == 0
+    differs = analyzer("programs", traces["pagetable"], path).stdout
+    assert f"addr={fault['addr']:#x}" in differs and "differs from" in differs
