@@ -311,7 +311,9 @@ class Report:
             for (trace, series), path in zip(runs, args.traces):
                 (tmp / (Path(path).stem + ".pftrace")).write_bytes(to_perfetto(trace, series))
             _, measured = write_report(runs, tmp, "python3 -m analyzer report " +
-                                       " ".join(args.traces) + f" -o {args.output}",
+                                       " ".join(args.traces) + "".join(
+                                           f" --program {n}={p}" for n, p in args.program) +
+                                       f" -o {args.output}",
                                        extra_files=args.traces, workloads=workloads,
                                        programs=programs)
         out.write(f"wrote {Path(args.output) / 'index.html'}\n")

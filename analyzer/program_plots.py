@@ -22,7 +22,7 @@ FAULT_RATE_BINS = 40
 SYSCALLS_SHOWN = 25
 
 
-def _slug(name):
+def slug(name):
     return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower() or "program"
 
 
@@ -37,11 +37,11 @@ def _seconds_label(runs):
 
 def draw_program(name, runs, out_dir):
     """[Figure] of one program's runs (RunFigures, one per backend)."""
-    slug = _slug(name)
-    return [f for f in (_memory(name, slug, runs, out_dir), _fault_rate(name, slug, runs, out_dir),
-                        _fault_ticks(name, slug, runs, out_dir),
-                        _bookkeeping(name, slug, runs, out_dir),
-                        _syscalls(name, slug, runs, out_dir)) if f is not None]
+    stem = slug(name)
+    return [f for f in (_memory(name, stem, runs, out_dir), _fault_rate(name, stem, runs, out_dir),
+                        _fault_ticks(name, stem, runs, out_dir),
+                        _bookkeeping(name, stem, runs, out_dir),
+                        _syscalls(name, stem, runs, out_dir)) if f is not None]
 
 
 def _memory(name, slug, runs, out_dir):

@@ -9,10 +9,14 @@ backend's bookkeeping bytes over guest time (evenly spaced rows when there are m
 """
 
 import html
+import shutil
+from pathlib import Path
 
 import numpy as np
 
 from . import program_plots
+from .frag import replay_series
+from .perfetto import to_perfetto
 from .processes import TickStats, behaviour, first_behaviour_difference, run_figures
 
 ROWS_SHOWN = 12
@@ -116,6 +120,8 @@ def program_section(programs, out_dir):
         parts.append(_summary_table(runs))
         parts += [f"<p>{html.escape(_same_behaviour(traces_of[name][0], other))}</p>"
                   for other in traces_of[name][1:]]
+        parts.append("<p>Traces: " + ", ".join(_copy_trace(name, trace, out_dir)
+                                                for trace in traces_of[name]) + "</p>")
         drawn = program_plots.draw_program(name, runs, out_dir)
         figures += drawn
         for fig in drawn:
@@ -124,6 +130,21 @@ def program_section(programs, out_dir):
                          f"<figcaption>{html.escape(fig.caption)} "
                          f"(<a href='{fig.name}.svg'>SVG</a>)</figcaption></figure>")
     return "\n".join(parts), figures
+
+
+def _copy_trace(name, trace, out_dir):
+    """Copies a program's trace into the report with its Perfetto conversion, under a name of
+    the program and backend (inputs from different directories may share a file name); returns
+    the HTML links to both."""
+    stem = f"program_{program_plots.slug(name)}_{trace.header.value_name('vmm_backend')}"
+    n, unique = 1, stem
+    while (Path(out_dir) / f"{unique}.pstrace").exists():
+        n += 1
+        unique = f"{stem}_{n}"
+    shutil.copyfile(trace.path, Path(out_dir) / f"{unique}.pstrace")
+    (Path(out_dir) / f"{unique}.pftrace").write_bytes(to_perfetto(trace, replay_series(trace)))
+    return " ".join(f"<a href='{unique}{ext}'>{unique}{ext}</a>" for ext in (".pstrace",
+                                                                          ".pftrace"))
 
 
 def _summary_table(runs):
@@ -137,7 +158,7 @@ def _summary_table(runs):
             ("peak bookkeeping bytes", lambda r: f"{int(r.bookkeeping_bytes.max()):,}"
              if len(r.bookkeeping_bytes) else "none reported"),
             ("clock", lambda r: f"{r.unit}: {r.unit_source}"),
-            ("trace", lambda r: r.path)]
+            ("trace", lambda r: Path(r.path).name)]
     head = "<tr><th></th>" + "".join(f"<th>{html.escape(r.backend)}</th>" for r in runs) + "</tr>"
     body = "".join(f"<tr><th>{html.escape(label)}</th>" + "".join(_cell(f(r)) for r in runs) +
                    "</tr>" for label, f in rows)

@@ -166,6 +166,11 @@ def test_report_has_a_real_program_section_with_both_backends(traces, tmp_path):
         png = out / f"program_hello_{plot}.png"
         assert png.stat().st_size > 5000 and f"src='program_hello_{plot}.png'" in section
     assert "rt_sigtimedwait" in section and "guest instructions" in section
+    for backend in ("pagetable", "list"):
+        copy = out / f"program_hello_{backend}.pstrace"
+        assert copy.read_bytes() == traces[backend].read_bytes()
+        assert f"href='program_hello_{backend}.pftrace'" in section
+        assert semantic_problems((out / f"program_hello_{backend}.pftrace").read_bytes()) == []
 
 
 def test_programs_compares_the_calls_and_faults_of_both_backends(traces, build_encoder, tmp_path,
