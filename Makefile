@@ -59,11 +59,11 @@ KLDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack --no-dynami
 PEER_SRCS := $(wildcard benchmarks/peers/*.c)
 
 # Arch-free code compiled both into the kernel and natively on the host.
-SHARED_DIRS := kernel/lib kernel/boot kernel/mm kernel/trace
+SHARED_DIRS := kernel/lib kernel/boot kernel/mm kernel/trace kernel/exec
 SHARED_SRCS := $(foreach d,$(SHARED_DIRS),$(wildcard $(d)/*.c))
 
 KERNEL_SRCS := $(SHARED_SRCS) $(wildcard kernel/core/*.c kernel/arch/amd64/*.c kernel/drivers/*.c \
-	kernel/workload/*.c tests/kernel/*.c) $(wildcard boot/*.S kernel/arch/amd64/*.S)
+	kernel/workload/*.c kernel/user/*.c tests/kernel/*.c) $(wildcard boot/*.S kernel/arch/amd64/*.S)
 KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS))
 
 # --- host builds of the arch-free core -------------------------------------------------------

@@ -276,12 +276,14 @@ void vmm_fault(struct vmm_context *ctx, uint64_t addr, enum vmm_fault_kind kind,
 /* --- fork (vmm_fork.c) ---------------------------------------------------------------------- */
 
 /*
- * Creates `child` as a copy of demand-paged user context `parent`: the same regions, the same
+ * Creates `child` as a copy of demand-paged user context `parent`: the same regions (read from
+ * child_regions, a copy the child keeps, or the parent's table when NULL), the same
  * reservations (same access), the same break; every mapped page is shared: VMM_ACCESS_SHARED
  * reservations as they are, private pages copy-on-write (read-only in both until a write fault).
  * VM_OK, or VM_ERR_NO_MEMORY with the child destroyed (the parent keeps its pages; some may stay
  * marked copy-on-write, which a write fault resolves by reuse).
  */
-enum vm_status vmm_context_fork(struct vmm_context *child, struct vmm_context *parent);
+enum vm_status vmm_context_fork(struct vmm_context *child, struct vmm_context *parent,
+				const struct vmm_region *child_regions);
 
 #endif

@@ -77,7 +77,8 @@ static void share_leaf(void *cookie, uint64_t va, const struct pt_translation *t
 		w->status = share_page(w, va, t);
 }
 
-enum vm_status vmm_context_fork(struct vmm_context *child, struct vmm_context *parent)
+enum vm_status vmm_context_fork(struct vmm_context *child, struct vmm_context *parent,
+				const struct vmm_region *child_regions)
 {
 	MM_ASSERT(parent->kind == VMM_CONTEXT_USER && parent->demand_paged,
 		  "vmm_context_fork: only demand-paged user contexts fork");
@@ -85,7 +86,7 @@ enum vm_status vmm_context_fork(struct vmm_context *child, struct vmm_context *p
 		.kind = VMM_CONTEXT_USER,
 		.backend = parent->backend == &vmm_backend_list ? VMM_BACKEND_LIST : VMM_BACKEND_PAGETABLE,
 		.source = parent->source,
-		.regions = parent->regions,
+		.regions = child_regions ? child_regions : parent->regions,
 		.region_count = parent->region_count,
 		.brk_region = parent->brk_region,
 		.shm_region = parent->shm_region,

@@ -231,7 +231,7 @@ TEST(vmm_fork_shares_pages_copy_on_write_and_the_last_writer_reuses)
 		poke(&f.user, shared, 7);
 		uint64_t out_before_fork = f.ts.pages_out;
 		struct vmm_context child;
-		ASSERT_EQ(vmm_context_fork(&child, &f.user), VM_OK);
+		ASSERT_EQ(vmm_context_fork(&child, &f.user, NULL), VM_OK);
 		EXPECT_EQ(child.reserved_pages, 6);
 		EXPECT_EQ(child.pt.mapped_pages, 2);
 		EXPECT_EQ(page_share_mappings(f.user.pt.share, 0), 1);
@@ -272,7 +272,7 @@ TEST(vmm_fork_out_of_memory_leaves_the_parent_whole)
 			uint64_t out = f.ts.pages_out;
 			f.ts.fail_after = f.ts.allocations + allow;
 			struct vmm_context child;
-			enum vm_status st = vmm_context_fork(&child, &f.user);
+			enum vm_status st = vmm_context_fork(&child, &f.user, NULL);
 			f.ts.fail_after = 0;
 			if (st == VM_OK) {
 				vmm_context_destroy(&child);
@@ -334,7 +334,7 @@ static uint64_t world_step(struct diff_world *w, uint64_t *rng_in, int *outcome)
 			parent++;
 		if (parent == DIFF_PROCS)
 			return 1;
-		enum vm_status st = vmm_context_fork(&w->procs[p], &w->procs[parent]);
+		enum vm_status st = vmm_context_fork(&w->procs[p], &w->procs[parent], NULL);
 		if (st == VM_OK) {
 			w->live[p] = true;
 			w->stacks[p] = w->stacks[parent];
