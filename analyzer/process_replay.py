@@ -43,7 +43,7 @@ from collections import deque
 
 from .events import FORMAT
 from .summary import Problem
-from .syscalls import ENOSYS, SYSCALL_NAMES, SYSCALL_NUMBERS, errno_of, is_negative
+from .syscalls import EFAULT, ENOSYS, SYSCALL_NAMES, SYSCALL_NUMBERS, errno_of, is_negative
 
 PAGE = FORMAT.constants["TRACE_PAGE_BYTES"]
 PT_WRITE = FORMAT.value_numbers["PT_WRITE"]
@@ -117,6 +117,7 @@ class ProcessChecks:
         self.freed_mapped = []  # (pmm_free, phys, live mappings) since the last checkpoint
         self.recent = deque(maxlen=RECENT_MAX)  # (kind, fields...) since the last process event
         self.kill_due = {}  # pid -> (page_fault event, exit reason it must end with)
+        self.destroyed_in_use = {}  # pid -> context_destroy of its context, until its exec
         self._handlers = {name[3:]: getattr(self, name) for name in dir(self)
                           if name.startswith("on_")}
 
@@ -135,6 +136,8 @@ class ProcessChecks:
 
     def finish(self):
         self.checkpoint(None)
+        for pid in sorted(self.destroyed_in_use):
+            self.check_context_not_in_use(pid)
         self.check_dying_destroyed()
         self.check_frames_released()
         self.check_kills_done()
@@ -207,10 +210,10 @@ class ProcessChecks:
             self.freed.add(phys)
 
     def on_vmm_map(self, e):
+        self.check_map_of_freed_frame(e)
         if not self._in_process_context(e.context):
             return
         self.recent.append(("map", e.context, e.virt, e.phys, e.flags))
-        self.check_map_of_freed_frame(e)
         frame = self.frames.get(e.phys)
         if frame is None:
             frame = self.frames[e.phys] = Frame()
@@ -251,7 +254,9 @@ class ProcessChecks:
     def on_context_destroy(self, e):
         if e.context not in self.process_contexts:
             return
-        self.check_context_not_in_use(e)
+        pid = self.owner.get(e.context)
+        if pid is not None:  # fine only if an exec moves the pid away next (process.c's order)
+            self.destroyed_in_use[pid] = e
         self.dying.pop(e.context, None)
         self.gone.add(e.context)
 
@@ -266,7 +271,8 @@ class ProcessChecks:
             if process.context != e.context:
                 process.left.add(process.context)
                 self.owner.pop(process.context, None)
-                self.dying[process.context] = (e, f"pid {e.pid} left it by exec")
+                if self.destroyed_in_use.pop(e.pid, None) is None:
+                    self.dying[process.context] = (e, f"pid {e.pid} left it by exec")
             process.context = e.context
         else:
             self.processes[e.pid] = Process(e.pid, e.context, e)
@@ -285,6 +291,7 @@ class ProcessChecks:
             if frame is None:
                 frame = self.frames[phys] = Frame()
             frame.maps.add((context, virt))
+            self.changed.add(phys)
 
     def on_process_exit(self, e):
         self.check_process_known(e)
@@ -355,6 +362,7 @@ class ProcessChecks:
     def check_process_known(self, e, also_left=False):
         """The event's pid is running and `context` is its context (execve's call may name the
         context it left)."""
+        self.check_context_not_in_use(e.pid)
         process = self.processes.get(e.pid)
         if process is None:
             self.problem(e, f"pid {e.pid} is not running")
@@ -382,9 +390,13 @@ class ProcessChecks:
             self.problem(e, f"pid {e.pid} is killed for a fault without a refused page_fault")
 
     def check_no_event_after_kill(self, e):
-        """After a fault that kills it, the process's next event is its process_exit."""
+        """After a refused or out-of-memory fault, the process's next event is its process_exit,
+        or, when the kernel took the fault on a call's behalf (user_memory.c), that call's
+        syscall event failing with -EFAULT."""
         due = self.kill_due.get(e.pid)
-        if due is not None:
+        if due is not None and type(e).__name__ == "syscall" and errno_of(e.result) == EFAULT:
+            del self.kill_due[e.pid]
+        elif due is not None:
             self.problem(e, f"pid {e.pid} goes on after its page_fault "
                             f"{OUTCOME.get(due[0].outcome)} (seq {due[0].seq}), which kills it")
             del self.kill_due[e.pid]
@@ -394,11 +406,13 @@ class ProcessChecks:
             self._final(f"pid {pid} never ends after its page_fault {OUTCOME.get(fault.outcome)} "
                         f"(seq {fault.seq}), which must kill it ({reason})")
 
-    def check_context_not_in_use(self, e):
-        """A context is destroyed only once no running process uses it."""
-        pid = self.owner.get(e.context)
-        if pid is not None:
-            self.problem(e, f"context {e.context} is destroyed while pid {pid} runs in it")
+    def check_context_not_in_use(self, pid):
+        """A context is destroyed only once no running process uses it, or just before its
+        process's exec moves it to the new one (the pid's next event)."""
+        destroy = self.destroyed_in_use.pop(pid, None)
+        if destroy is not None:
+            self.problem(destroy, f"context {destroy.context} is destroyed while pid {pid} runs "
+                                  "in it")
 
     def check_dying_destroyed(self):
         """Every context a process left (exit, exec) is destroyed by the end."""

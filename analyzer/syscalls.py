@@ -13,8 +13,9 @@ from .events import REPO_ROOT
 
 SYSCALLS_DEF = Path(REPO_ROOT) / "trace" / "linux_syscalls.def"
 # Linux's error numbers this analyzer names (include/uapi/asm-generic/errno-base.h, errno.h):
-# the kernel returns -ENOSYS for every call it does not implement (issue 18).
-ENOSYS = 38
+# the kernel returns -ENOSYS for every call it does not implement (issue 18), -EFAULT for a call
+# whose user memory could not be faulted in.
+EFAULT, ENOSYS = 14, 38
 # The Linux ABI: a result in [-4095, -1] is -errno; any other value is a real result.
 MAX_ERRNO = 4095
 

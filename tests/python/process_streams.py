@@ -144,10 +144,10 @@ class ProgramRun:
 
     def spawn(self, pid, path="/hello"):
         context = self.emit_context(*USER_REGIONS)
+        self.load(context)  # as kernel/user/process.c: loaded, then process_start
         self.pids[pid] = context
         self.emit("process_start", pid=pid, parent=0, context=context,
                   how=V["PROCESS_START_SPAWN"], text=path)
-        self.load(context)
         self.resident(pid)
         return context
 
@@ -236,8 +236,6 @@ class ProgramRun:
         parent_context = self.pids[parent]
         context = self.emit_context(*USER_REGIONS)
         self.pids[child] = context
-        self.emit("process_start", pid=child, parent=parent, context=context,
-                  how=V["PROCESS_START_FORK"], text="/hello")
         for addr, pages in sorted(self.contexts[parent_context]["reserved"].items()):
             self.reserve(context, addr, pages)
         for virt, (phys, flags) in sorted(self.contexts[parent_context]["mapped"].items()):
@@ -251,6 +249,8 @@ class ProgramRun:
                           flags=flags)
             self.map(context, virt, phys, flags)
             self.emit("vmm_protect", virt=virt, phys=phys, context=context, flags=flags)
+        self.emit("process_start", pid=child, parent=parent, context=context,
+                  how=V["PROCESS_START_FORK"], text="/hello")
         self.syscall(parent, "fork", child)
         self.resident(parent)
         self.resident(child)
@@ -303,15 +303,23 @@ class ProgramRun:
                   reason=V["PROCESS_EXIT_KILLED_FAULT"])
         self.destroy(context)
 
-    def exec(self, pid, path="/other"):
+    def exec(self, pid, path="/other", destroy_first=True):
+        """As kernel/user/process.c: the new context loaded, the old one destroyed, then
+        process_start (destroy_first=False: the contract's order, destroyed after it); the
+        execve call's event comes last, naming the context it left."""
         old = self.pids[pid]
         context = self.emit_context(*USER_REGIONS)
         self.load(context)
+        if destroy_first:
+            self.destroy(old)
         self.pids[pid] = context
         self.emit("process_start", pid=pid, parent=0, context=context,
                   how=V["PROCESS_START_EXEC"], text=path)
-        self.destroy(old)
+        if not destroy_first:
+            self.destroy(old)
         self.resident(pid)
+        self.emit("syscall", result=0, pid=pid, ticks=self.tick(),
+                  number=SYSCALL_NUMBERS["execve"], context=old)
 
     def end(self):
         self.snapshot_all()

@@ -153,8 +153,9 @@ def freed_frame_mapped_again(run):
 
 def exec_frees_a_frame_the_parent_still_maps(run):
     """A second release: the exec'd-away context's destruction page_shares a frame down to its
-    parent's one mapping, then frees it too."""
-    start = find(run, "process_start", how=V["PROCESS_START_EXEC"])
+    parent's one mapping, then frees it too (the first page_share of context 2 down to 1 after
+    its copy-on-write copy is its destruction's)."""
+    start = outcome_index(run, "COW_COPY")
     i = next(i for i in range(start, len(run.records)) if run.records[i][0] == "page_share"
              and fields(run, i)["context"] == 2 and fields(run, i)["sharers"] == 1)
     insert(run, i + 1, "pmm_free", addr=fields(run, i)["phys"], pages=1,
@@ -294,3 +295,28 @@ def test_stack_growth_and_exec_keep_the_pid_and_destroy_the_old_context():
     assert problems(run) == []
     starts = [values for name, values, _ in run.records if name == "process_start"]
     assert [s["pid"] for s in starts] == [7, 7] and starts[0]["context"] != starts[1]["context"]
+
+
+def test_exec_may_destroy_the_old_context_before_or_after_its_process_start():
+    for destroy_first in (True, False):
+        run = ProgramRun()
+        run.spawn(7)
+        run.touch(7, STACK_TOP - 8)
+        run.exec(7, destroy_first=destroy_first)
+        run.exit(7)
+        run.end()
+        assert problems(run) == [], destroy_first
+
+
+def test_a_refused_fault_taken_for_a_call_fails_the_call_with_efault():
+    """The kernel faults user memory in on a call's behalf (kernel/user/user_memory.c): a
+    refusal there makes the call fail with -EFAULT and the process goes on."""
+    run = ProgramRun()
+    run.spawn(1)
+    run.fault(1, USER_REGIONS[MMAP][0], "WRITE", "REFUSED_FREE")
+    run.syscall(1, "read", (1 << 64) - 14, 0, USER_REGIONS[MMAP][0], 16)
+    run.exit(1)
+    run.end()
+    assert problems(run) == []
+    fields(run, find(run, "syscall", number=SYSCALL_NUMBERS["read"]))["result"] = 16
+    assert any("goes on after its page_fault" in p for p in problems(run))
