@@ -185,9 +185,9 @@ class ProcessChecks:
     def on_pmm_alloc(self, e):
         if e.owner == USER_OWNER:
             self.recent.append(("alloc", e.addr, e.addr + e.pages * PAGE))
-            if self.freed:
-                for page in range(e.addr, e.addr + e.pages * PAGE, PAGE):
-                    self.freed.discard(page)
+        if self.freed:  # given out again, to whichever owner
+            for page in range(e.addr, e.addr + e.pages * PAGE, PAGE):
+                self.freed.discard(page)
 
     def on_pmm_alloc_fail(self, e):
         self.recent.append(("alloc_fail",))

@@ -320,3 +320,20 @@ def test_a_refused_fault_taken_for_a_call_fails_the_call_with_efault():
     assert problems(run) == []
     fields(run, find(run, "syscall", number=SYSCALL_NUMBERS["read"]))["result"] = 16
     assert any("goes on after its page_fault" in p for p in problems(run))
+
+
+def test_a_freed_user_frame_given_to_another_owner_may_be_mapped_again():
+    """The kernel reuses a frame a process freed, e.g. for a kernel stack (owner heap, mapped in
+    the kernel context): not a use after free."""
+    run = ProgramRun()
+    run.spawn(1)
+    run.touch(1, STACK_TOP - 8)
+    run.exit(1)
+    frame = fields(run, find(run, "pmm_free"))["addr"]
+    run.free_phys.discard(frame)
+    run.emit("pmm_alloc", addr=frame, pages=1, zone=V["PMM_ZONE_DMA"], owner=V["MM_OWNER_HEAP"])
+    run.emit("vmm_reserve", addr=0xFFFF800000000000, pages=1, context=0, region=0)
+    run.contexts[0]["reserved"][0xFFFF800000000000] = 1
+    run.emit("vmm_map", virt=0xFFFF800000000000, phys=frame, context=0, flags=RO)
+    run.end()
+    assert problems(run) == []
