@@ -42,6 +42,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
 from .events import FORMAT
+from .process_replay import ProcessChecks
 from .summary import Problem
 
 PAGE = FORMAT.constants["TRACE_PAGE_BYTES"]
@@ -203,6 +204,7 @@ class ReplayReport:
     events_unchecked: int = 0  # pmm/vmm events met while the state was unknown
     contexts_created: int = 0
     contexts_checked: int = 0  # replayed from creation and compared with a snapshot
+    process_events_checked: int = 0  # process_start/exit, page_fault, syscall (process_replay)
     problems: list = field(default_factory=list)  # Problem, in stream order
 
 
@@ -248,6 +250,7 @@ class Replay:
         self.expecting = False
         self._handlers = {name[3:]: getattr(self, name) for name in dir(self)
                           if name.startswith("on_")}
+        self.processes = ProcessChecks(self)  # user-process events (analyzer/process_replay.py)
 
     # ---- plumbing --------------------------------------------------------------------------
 
@@ -268,6 +271,7 @@ class Replay:
             self.lost = True  # the events just before this record are gone: expect nothing
         if self.expecting:
             self._meet_expectations(e, kind)
+        self.processes.feed(e, kind)
         handler = self._handlers.get(kind)
         if handler is not None:
             handler(e)
@@ -305,6 +309,7 @@ class Replay:
                           self.bookkeeping_due is not None)
 
     def finish(self):
+        self.processes.finish()
         if self.pending_table is not None:
             self.report.problems.append(Problem(None, f"no pt_alloc for the page-table page "
                                                       f"{self.pending_table:#x}"))
@@ -610,11 +615,16 @@ class Replay:
         if e.base != region.base or e.old_pages == e.new_pages:
             self.problem(e, f"heap at {e.base:#x} resized {e.old_pages} -> {e.new_pages} pages "
                          f"in the region at {region.base:#x}")
-        elif region.exact and self.heaps.get((e.context, e.region), 0) != e.old_pages:
+        elif region.exact and self._heap_pages(e, region) != e.old_pages:
             self.doubt(e, f"the heap at {e.base:#x} is "
-                         f"{self.heaps.get((e.context, e.region), 0)} pages, not {e.old_pages}")
+                         f"{self._heap_pages(e, region)} pages, not {e.old_pages}")
         self.pending_brk = (e.context, e.region, e.base, e.old_pages, e.new_pages)
         self.expecting = True
+
+    def _heap_pages(self, e, region):
+        """The heap's size as brk last left it; a heap no brk made yet (a forked child's, which
+        fork reserves at the parent's heap address) is the reservation at the region's base."""
+        return self.heaps.get((e.context, e.region), region.reservations.get(region.base, 0))
 
     def _brk_delta(self, e, region, grow):
         context, region_id, base, old, new = self.pending_brk
