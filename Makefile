@@ -96,6 +96,7 @@ help:
 	@echo "make trace       boot with tracing, capture the event stream (SCENARIO=, WORKLOAD=, SEED=, OUT=, VMM=, ICOUNT=1), check it"
 	@echo "make workload    convert an strace log into a workload file (STRACE=LOG OUT=FILE)"
 	@echo "make workloads   run real programs under strace and convert each (build/workloads/)"
+	@echo "make programs    build lua, sqlite3, xz from Debian sources (static musl), fetch busybox-static; inputs and host outputs (build/programs/)"
 	@echo "make bench-host  host microbenchmarks"
 	@echo "make bench       all benchmarks -> results/bench/ and results/README.md (QUICK=1: about a minute)"
 	@echo "make fuzz        libFuzzer over multiboot2 parsing and pmm_init (FUZZ_SECONDS=60)"
@@ -294,7 +295,8 @@ clean:
 # Objects built on the way to a benchmark program are kept, not deleted as intermediates.
 .SECONDARY:
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# (build/programs holds Debian source trees, whose files are not this build's dependencies)
+-include $(shell find $(BUILD) -path $(BUILD)/programs -prune -o -type f -name '*.d' -print 2>/dev/null)
 
 # --- trace (begin) -----------------------------------------------------------------------------
 # make trace [SCENARIO=name] [WORKLOAD=file] [SEED=n] [VMM=pagetable|list] [OUT=file] [ICOUNT=1]:
@@ -337,6 +339,22 @@ workloads:
 	scripts/make-workloads.sh $(BUILD)/workloads
 # --- workloads (end) ---------------------------------------------------------------------------
 
+# --- programs (begin) --------------------------------------------------------------------------
+# make programs: lua, sqlite3 and xz built from their Debian source packages as static musl
+# binaries, busybox-static's busybox as it ships (scripts/build-programs.sh, through a private apt
+# configuration), then the runs' inputs and their host outputs (python3 -m programs.prepare).
+# Everything is cached by content in build/programs/: a second run uses no network and writes
+# nothing. make programs-syscalls rewrites programs/SYSCALLS.md from strace -f -c of every run.
+.PHONY: programs programs-syscalls
+programs:
+	@$(DEPS) programs
+	@scripts/build-programs.sh $(BUILD)/programs
+	@$(PYTHON) -m programs.prepare $(BUILD)/programs
+
+programs-syscalls: programs
+	$(PYTHON) -m programs.syscalls $(BUILD)/programs programs/SYSCALLS.md
+# --- programs (end) ----------------------------------------------------------------------------
+
 # --- user programs (begin) ---------------------------------------------------------------------
 # make run-program PROG=FILE [ARGS="..."] [FILES="a b"] [STDIN=FILE] [VMM=pagetable|list] [MEM=...]
 #                  [OUT=trace.pstrace] [ICOUNT=1]: runs a static x86-64 Linux program as the first
@@ -344,37 +362,37 @@ workloads:
 # make's (make turns a failure into 2: call scripts/run-program.sh for the number). ARGS are split
 # into words as the shell splits them (quote a word to keep its spaces); here ARGS are the
 # program's arguments, not the kernel command line. A trace is captured only when OUT is given.
-# make programs: builds each tests/programs/*.c twice, static against musl and against glibc,
-# into build/programs/{musl,glibc}/, and the bad ELF inputs into build/programs/bad-elf/.
+# make user-tests: builds each tests/programs/*.c twice, static against musl and against glibc,
+# into build/user-tests/{musl,glibc}/, and the bad ELF inputs into build/user-tests/bad-elf/.
 # make test-programs: runs them all in pagescope under both backends against the host's runs.
 PROGRAM_NAMES := $(basename $(notdir $(wildcard tests/programs/*.c)))
 PROGRAM_LIBCS := musl glibc
-PROGRAMS := $(foreach libc,$(PROGRAM_LIBCS),$(addprefix $(BUILD)/programs/$(libc)/,$(PROGRAM_NAMES)))
+USER_TEST_PROGRAMS := $(foreach libc,$(PROGRAM_LIBCS),$(addprefix $(BUILD)/user-tests/$(libc)/,$(PROGRAM_NAMES)))
 PROGRAM_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -static -no-pie
 PROGRAM_CC_musl := musl-gcc
 PROGRAM_CC_glibc := gcc
-BAD_ELF_DIR := $(BUILD)/programs/bad-elf
+BAD_ELF_DIR := $(BUILD)/user-tests/bad-elf
 # The switch that puts the user-program boots (tests/python/test_user_programs.py) into
 # `make test` and `make test-python`: off until the kernel's program scenario lands.
 USER_PROGRAM_TESTS ?= off
 export PAGESCOPE_USER_PROGRAM_TESTS = $(USER_PROGRAM_TESTS)
 
-.PHONY: programs programs-deps run-program test-programs
-programs: $(PROGRAMS) $(BAD_ELF_DIR)/.made
-programs-deps:
+.PHONY: user-tests user-tests-deps run-program test-programs
+user-tests: $(USER_TEST_PROGRAMS) $(BAD_ELF_DIR)/.made
+user-tests-deps:
 	@$(DEPS) programs
 
 define PROGRAM_RULE
-$(BUILD)/programs/$(1)/%: tests/programs/%.c tests/programs/check.h | programs-deps
+$(BUILD)/user-tests/$(1)/%: tests/programs/%.c tests/programs/check.h | user-tests-deps
 	@mkdir -p $$(dir $$@)
 	$$(call say,CC-$(1),$$<)
 	$$(Q)$$(PROGRAM_CC_$(1)) $$(PROGRAM_CFLAGS) $$< -o $$@
 endef
 $(foreach libc,$(PROGRAM_LIBCS),$(eval $(call PROGRAM_RULE,$(libc))))
 
-$(BAD_ELF_DIR)/.made: $(BUILD)/programs/musl/hello tests/programs/bad_elf.py
+$(BAD_ELF_DIR)/.made: $(BUILD)/user-tests/musl/hello tests/programs/bad_elf.py
 	$(call say,GEN,$(BAD_ELF_DIR))
-	$(Q)$(PYTHON) tests/programs/bad_elf.py $(BUILD)/programs/musl/hello $(BAD_ELF_DIR)
+	$(Q)$(PYTHON) tests/programs/bad_elf.py $(BUILD)/user-tests/musl/hello $(BAD_ELF_DIR)
 	@touch $@
 
 run-program: $(KERNEL_ELF)
@@ -385,7 +403,7 @@ run-program: $(KERNEL_ELF)
 		$(if $(STDIN),--stdin $(STDIN)) $(if $(filter command line,$(origin OUT)),--trace-out $(OUT)) \
 		$(if $(ICOUNT),--icount) -- $(ARGS)
 
-test-programs: $(KERNEL_ELF) programs
+test-programs: $(KERNEL_ELF) user-tests
 	@$(DEPS) boot python
 	PAGESCOPE_USER_PROGRAM_TESTS=on $(PYTHON) -m pytest -q -p no:cacheprovider tests/python/test_user_programs.py
 # --- user programs (end) -----------------------------------------------------------------------

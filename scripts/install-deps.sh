@@ -75,6 +75,15 @@ if [ $want_programs = 1 ]; then
 	need_cmd gcc gcc
 	need_file /usr/lib/x86_64-linux-gnu/libc.a libc6-dev
 	need_cmd cpio cpio
+	# make programs: Debian sources fetched with apt-get source (dpkg-source unpacks them), built
+	# with musl-gcc -static; sqlite's amalgamation is generated with tclsh; strace lists syscalls.
+	need_cmd dpkg-source dpkg-dev
+	need_cmd make make
+	need_cmd readelf binutils
+	need_cmd xz xz-utils
+	need_cmd tclsh tcl
+	need_cmd strace strace
+	need_file /usr/share/keyrings/debian-archive-keyring.gpg debian-archive-keyring
 fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from conftest import REPO
 
-PROGRAMS = REPO / "build" / "programs"
+PROGRAMS = REPO / "build" / "user-tests"
 LIBCS = ("musl", "glibc")
 BACKENDS = ("pagetable", "list")
 SIGSEGV_STATUS = 128 + 11
@@ -80,8 +80,8 @@ def binary(libc, program):
 
 
 def build_programs():
-    """Builds every program for both libcs and the bad ELF inputs (make programs)."""
-    subprocess.run(["make", "-s", "programs"], cwd=REPO, check=True)
+    """Builds every program for both libcs and the bad ELF inputs (make user-tests)."""
+    subprocess.run(["make", "-s", "user-tests"], cwd=REPO, check=True)
 
 
 def stage(case, libc, directory):
