@@ -609,10 +609,12 @@ class Replay:
         return region
 
     def on_vmm_brk(self, e):
+        """The reservation at e.base resized: the heap at the region's base (the kernel's own
+        contexts), or the last reservation of a demand-paged program's heap, which brk extends."""
         region = self._region(e)
         if region is None:
             return
-        if e.base != region.base or e.old_pages == e.new_pages:
+        if not region.base <= e.base < region.end or e.old_pages == e.new_pages:
             self.problem(e, f"heap at {e.base:#x} resized {e.old_pages} -> {e.new_pages} pages "
                          f"in the region at {region.base:#x}")
         elif region.exact and self._heap_pages(e, region) != e.old_pages:
@@ -623,7 +625,10 @@ class Replay:
 
     def _heap_pages(self, e, region):
         """The heap's size as brk last left it; a heap no brk made yet (a forked child's, which
-        fork reserves at the parent's heap address) is the reservation at the region's base."""
+        fork reserves at the parent's heap address) is the reservation at the region's base; a
+        program's heap reservation elsewhere in the region is the reservation at e.base."""
+        if e.base != region.base:
+            return region.reservations.get(e.base, 0)
         return self.heaps.get((e.context, e.region), region.reservations.get(region.base, 0))
 
     def _brk_delta(self, e, region, grow):
@@ -643,11 +648,15 @@ class Replay:
             self.problem(e, error)
         if grow:
             self._settle_unreserved_maps(context)
+        heap = base == region.base
         if new:
-            region.reservations[base] = self.heaps[context, region_id] = new
+            region.reservations[base] = new
+            if heap:
+                self.heaps[context, region_id] = new
         else:
             region.reservations.pop(base, None)
-            self.heaps.pop((context, region_id), None)
+            if heap:
+                self.heaps.pop((context, region_id), None)
         self._replayed(True)
 
     def on_vmm_reserve(self, e):
@@ -671,6 +680,21 @@ class Replay:
         region.reservations[e.addr] = e.pages
         self._replayed(True)
         self._settle_unreserved_maps(e.context)
+
+    def on_vmm_split(self, e):
+        """A reservation cut in two at e.addr (a program's munmap or mprotect of part of it)."""
+        region = self._region(e)
+        if region is None:
+            return
+        start = max((s for s in region.reservations if s < e.addr), default=None)
+        pages = region.reservations.get(start, 0) if start is not None else 0
+        if start is None or e.addr % PAGE or e.addr >= start + pages * PAGE:
+            if region.exact:
+                self.problem(e, f"splits at {e.addr:#x}, inside no reservation")
+            return
+        region.reservations[start] = (e.addr - start) // PAGE
+        region.reservations[e.addr] = pages - (e.addr - start) // PAGE
+        self._replayed(True)
 
     def on_vmm_release(self, e):
         region = self._region(e)

@@ -448,6 +448,40 @@ static enum vm_status heap_shrink(struct vmm_context *ctx, const struct vmm_regi
 	return VM_OK;
 }
 
+/*
+ * brk of a demand-paged context: a program may mprotect or munmap part of its heap (musl's malloc
+ * puts PROT_NONE guard pages in it), so the heap [base, break) is any run of reservations, as in
+ * Linux. Growing extends the last one when it ends at the break and allows read and write (traced
+ * as a vmm_brk of that reservation plus the vmm_reserve of the difference), else reserves the new
+ * pages on their own (a vmm_reserve); shrinking is a munmap of [new break, old break)
+ * (vmm_release_range: splits and releases). Nothing is mapped: pages come with their first touch.
+ */
+static enum vm_status demand_brk(struct vmm_context *ctx, const struct vmm_region *region,
+				 uint64_t old_pages, uint64_t new_pages)
+{
+	uint64_t old_end = region->base + old_pages * PAGE_SIZE;
+	if (new_pages < old_pages)
+		return vmm_release_range(ctx, region->base + new_pages * PAGE_SIZE, old_pages - new_pages);
+	uint64_t more = new_pages - old_pages;
+	if (!vmm_range_is_free(ctx, ctx->brk_region, old_end, more))
+		return VM_ERR_NO_SPACE;
+	struct vmm_extent last = { .state = VMM_RANGE_FREE };
+	if (old_pages > 0)
+		vmm_extent_at(ctx, ctx->brk_region, old_end - PAGE_SIZE, &last);
+	bool extend = last.state == VMM_RANGE_RESERVED && last.access == VMM_ACCESS_DEFAULT;
+	enum vm_status st = extend ? ctx->backend->resize(ctx, region, last.start, last.pages, last.pages + more) :
+				     ctx->backend->mark_reserved(ctx, region, old_end, more, VMM_ACCESS_DEFAULT);
+	if (st != VM_OK)
+		return st;
+	ctx->reserved_pages += more;
+	if (extend)
+		trace_vmm_brk(last.start, (uint32_t)last.pages, (uint32_t)(last.pages + more),
+			      ctx->pt.trace_context, (uint8_t)ctx->brk_region);
+	trace_vmm_reserve(old_end, (uint32_t)more, (uint32_t)ctx->last_work, ctx->pt.trace_context,
+			  (uint8_t)ctx->brk_region, 0);
+	return VM_OK;
+}
+
 enum vm_status vmm_brk(struct vmm_context *ctx, uint64_t new_break, uint64_t *break_out)
 {
 	if (ctx->brk_region == VMM_NO_REGION)
@@ -459,6 +493,18 @@ enum vm_status vmm_brk(struct vmm_context *ctx, uint64_t new_break, uint64_t *br
 	}
 	if (new_break < region->base || new_break > vmm_region_end(region))
 		return VM_ERR_INVALID;
+	if (ctx->demand_paged) {
+		uint64_t old_pages = (ALIGN_UP(ctx->brk, PAGE_SIZE) - region->base) / PAGE_SIZE;
+		uint64_t new_pages = (ALIGN_UP(new_break, PAGE_SIZE) - region->base) / PAGE_SIZE;
+		enum vm_status st = new_pages == old_pages ? VM_OK : demand_brk(ctx, region, old_pages, new_pages);
+		if (st == VM_OK)
+			ctx->brk = new_break;
+		else if (new_pages > old_pages)
+			trace_vmm_reserve_fail((uint32_t)(new_pages - old_pages), 0, ctx->pt.trace_context,
+					       (uint8_t)ctx->brk_region, 0);
+		*break_out = ctx->brk;
+		return st;
+	}
 	uint64_t work = vmm_work_begin(ctx);
 	uint64_t old_pages = (ALIGN_UP(ctx->brk, PAGE_SIZE) - region->base) / PAGE_SIZE;
 	uint64_t new_pages = (ALIGN_UP(new_break, PAGE_SIZE) - region->base) / PAGE_SIZE;

@@ -8,6 +8,7 @@
  * one query and one release or set_access; the page-table work is that of the mapped pages.
  */
 #include "vmm_internal.h"
+#include "kernel/trace/tracepoints.h"
 
 unsigned vmm_access_prot(unsigned access)
 {
@@ -23,7 +24,15 @@ enum vm_status vmm_split(struct vmm_context *ctx, uint64_t addr)
 		return VM_ERR_INVALID;
 	if (addr == ctx->regions[r].base)
 		return VM_OK; /* a region's first page starts whatever covers it */
+	struct vmm_extent extent; /* whole: does a reservation start at addr already? */
+	vmm_extent_at(ctx, r, addr, &extent);
+	if (extent.state != VMM_RANGE_RESERVED || extent.start == addr)
+		return VM_OK;
+	uint64_t work = vmm_work_begin(ctx);
 	enum vm_status st = ctx->backend->split(ctx, &ctx->regions[r], addr);
+	vmm_work_end(ctx, work);
+	if (st == VM_OK)
+		trace_vmm_split(addr, ctx->pt.trace_context, (uint8_t)r);
 	return st == VM_ERR_NOT_RESERVED ? VM_OK : st;
 }
 
