@@ -627,9 +627,9 @@ class Replay:
         """The heap's size as brk last left it; a heap no brk made yet (a forked child's, which
         fork reserves at the parent's heap address) is the reservation at the region's base; a
         program's heap reservation elsewhere in the region is the reservation at e.base."""
-        if e.base != region.base:
+        if e.base != region.base or e.base in region.reservations:
             return region.reservations.get(e.base, 0)
-        return self.heaps.get((e.context, e.region), region.reservations.get(region.base, 0))
+        return self.heaps.get((e.context, e.region), 0)
 
     def _brk_delta(self, e, region, grow):
         context, region_id, base, old, new = self.pending_brk
