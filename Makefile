@@ -245,6 +245,8 @@ REPORT_WORKLOAD = $(if $(filter test,$(SCENARIO)),test,scenario=$(SCENARIO) seed
 HEADLINE_PLOTS := unusable_index bookkeeping_bytes work memory_strip
 # The recorded programs (benchmarks/workloads/*.psw) the verdict also measures, each replayed in
 # the kernel under both backends.
+# The real programs (programs/runs.txt) make report runs in pagescope, by run name.
+REAL_PROGRAM_RUNS := $(shell sed -n 's/^\([a-z0-9-]*\) *|.*/\1/p' programs/runs.txt)
 REPORT_PROGRAMS := $(basename $(notdir $(wildcard benchmarks/workloads/*.psw)))
 PROTO_PY := $(BUILD)/proto/pagescope_perfetto_pb2.py
 
@@ -257,32 +259,40 @@ $(PROTO_PY): analyzer/proto/pagescope_perfetto.proto
 report:
 	@$(DEPS) all
 	@mkdir -p $(BUILD)/report
-	@echo "report: [1/6] building the kernel and the Perfetto protobuf module"
+	@echo "report: [1/7] building the kernel and the Perfetto protobuf module"
 	@$(MAKE) --no-print-directory $(KERNEL_ELF) $(PROTO_PY) >$(BUILD)/report-build.log 2>&1 \
 		|| { tail -n 30 $(BUILD)/report-build.log; exit 1; }
 	@for backend in pagetable list; do \
-		echo "report: [$$( [ $$backend = pagetable ] && echo 2 || echo 3 )/6] booting '$(REPORT_WORKLOAD)' with vmm=$$backend, capturing $(BUILD)/report/$$backend.pstrace"; \
+		echo "report: [$$( [ $$backend = pagetable ] && echo 2 || echo 3 )/7] booting '$(REPORT_WORKLOAD)' with vmm=$$backend, capturing $(BUILD)/report/$$backend.pstrace"; \
 		$(MAKE) --no-print-directory trace ICOUNT=1 VMM=$$backend SCENARIO=$(SCENARIO) SEED=$(SEED) \
 			OUT=$(BUILD)/report/$$backend.pstrace >$(BUILD)/report-$$backend.log 2>&1 \
 			|| { tail -n 30 $(BUILD)/report-$$backend.log; exit 1; }; \
 	done
-	@echo "report: [4/6] replaying each recorded program ($(REPORT_PROGRAMS)) under both backends, for the verdict"
+	@echo "report: [4/7] replaying each recorded program ($(REPORT_PROGRAMS)) under both backends, for the verdict"
 	@for program in $(REPORT_PROGRAMS); do for backend in pagetable list; do \
 		$(MAKE) --no-print-directory trace ICOUNT=1 VMM=$$backend SCENARIO=replay \
 			WORKLOAD=benchmarks/workloads/$$program.psw OUT=$(BUILD)/report/replay-$$program-$$backend.pstrace \
 			>$(BUILD)/report-replay-$$program-$$backend.log 2>&1 \
 			|| { tail -n 30 $(BUILD)/report-replay-$$program-$$backend.log; exit 1; }; \
 	done; done
-	@echo "report: [5/6] checking every trace (every snapshot equals the replay before it)"
+	@echo "report: [5/7] running the real programs (make programs: $(REAL_PROGRAM_RUNS)) in pagescope under both backends"
+	@$(MAKE) --no-print-directory programs >$(BUILD)/report-programs-build.log 2>&1 \
+		|| { tail -n 30 $(BUILD)/report-programs-build.log; exit 1; }
+	@$(PYTHON) -m programs.pagescope --elf $(KERNEL_ELF) --out $(BUILD)/report/programs \
+		>$(BUILD)/report-programs.log 2>&1 || { cat $(BUILD)/report-programs.log; exit 1; }
+	@echo "report: [6/7] checking every trace (every snapshot equals the replay before it)"
 	@for trace in $(BUILD)/report/pagetable.pstrace $(BUILD)/report/list.pstrace \
-		$(foreach p,$(REPORT_PROGRAMS),$(BUILD)/report/replay-$(p)-pagetable.pstrace $(BUILD)/report/replay-$(p)-list.pstrace); do \
+		$(foreach p,$(REPORT_PROGRAMS),$(BUILD)/report/replay-$(p)-pagetable.pstrace $(BUILD)/report/replay-$(p)-list.pstrace) \
+		$(foreach r,$(REAL_PROGRAM_RUNS),$(BUILD)/report/programs/$(r)-pagetable.pstrace $(BUILD)/report/programs/$(r)-list.pstrace); do \
 		$(PYTHON) -m analyzer check $$trace >$(BUILD)/report-check.log \
 			|| { cat $(BUILD)/report-check.log; exit 1; }; \
 	done
-	@echo "report: [6/6] writing $(REPORT_DIR)/ (plots, Perfetto traces, comparison, verdict)"
+	@echo "report: [7/7] writing $(REPORT_DIR)/ (plots, Perfetto traces, comparison, verdict)"
 	@$(PYTHON) -m analyzer report $(BUILD)/report/pagetable.pstrace $(BUILD)/report/list.pstrace \
 		$(foreach p,$(REPORT_PROGRAMS),--workload $(p)=$(BUILD)/report/replay-$(p)-pagetable.pstrace \
 			--workload $(p)=$(BUILD)/report/replay-$(p)-list.pstrace) \
+		$(foreach r,$(REAL_PROGRAM_RUNS),--program $(r)=$(BUILD)/report/programs/$(r)-pagetable.pstrace \
+			--program $(r)=$(BUILD)/report/programs/$(r)-list.pstrace) \
 		-o $(REPORT_DIR) --results-readme results/README.md >/dev/null
 	@$(PYTHON) -m analyzer compare $(BUILD)/report/pagetable.pstrace $(BUILD)/report/list.pstrace \
 		>$(REPORT_DIR)/compare.txt
