@@ -20,6 +20,8 @@ from .syscalls import ENOSYS, errno_of, syscall_name
 
 OUTCOMES = FORMAT.values["fault_outcome"]
 START_KINDS = FORMAT.values["process_start_kind"]
+EXECUTED = FORMAT.value_names["PROCESS_START_EXEC"]
+FORKED = FORMAT.value_names["PROCESS_START_FORK"]
 EXIT_REASONS = FORMAT.values["process_exit_reason"]
 # Under QEMU -icount shift=0 the guest TSC advances one tick per instruction and the kernel
 # measures it at 1 GHz against the PIT (kernel/core/trace_boot.c): a TSC this close to 1 GHz is
@@ -77,7 +79,7 @@ class TickStats:
 class ProcessFigures:
     pid: int
     parent: int
-    how: str  # how it started: spawn or fork
+    how: str  # how it started: a `process_start_kind` name (spawned or forked)
     programs: list  # paths it ran, in order (exec adds one)
     contexts: list  # its contexts, in order
     exit_reason: str = None  # None: still running when the trace ended
@@ -132,7 +134,7 @@ def run_figures(trace):
     for start in trace.others_named("process_start"):
         how = START_KINDS.get(start.how, str(start.how))
         p = processes.get(start.pid)
-        if how == "exec" and p is not None:
+        if how == EXECUTED and p is not None:
             p.programs.append(start.text)
             p.contexts.append(start.context)
         else:

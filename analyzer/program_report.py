@@ -17,7 +17,7 @@ import numpy as np
 from . import program_plots
 from .frag import replay_series
 from .perfetto import to_perfetto
-from .processes import TickStats, behaviour, first_behaviour_difference, run_figures
+from .processes import FORKED, TickStats, behaviour, first_behaviour_difference, run_figures
 
 ROWS_SHOWN = 12
 PAGE_KIB = 4
@@ -62,7 +62,7 @@ def write_programs(traces, out):
             continue
         out.write(f"processes   {len(run.processes)}\n")
         for p in run.processes:
-            out.write(f"\n{p.label}  ({p.how}" + (f" by pid {p.parent}" if p.how == "fork" else "")
+            out.write(f"\n{p.label}  ({p.how}" + (f" by pid {p.parent}" if p.how == FORKED else "")
                       + f"; {p.ending})\n")
             out.write("\n".join(_process_lines(p, run.unit)) + "\n")
         out.write(f"\nall processes\n" + "\n".join(_process_lines(run.totals, run.unit)) + "\n")

@@ -627,9 +627,9 @@ class Replay:
         """The heap's size as brk last left it; a heap no brk made yet (a forked child's, which
         fork reserves at the parent's heap address) is the reservation at the region's base; a
         program's heap reservation elsewhere in the region is the reservation at e.base."""
-        if e.base != region.base or e.base in region.reservations:
+        if e.base != region.base:
             return region.reservations.get(e.base, 0)
-        return self.heaps.get((e.context, e.region), 0)
+        return self.heaps.get((e.context, e.region), region.reservations.get(region.base, 0))
 
     def _brk_delta(self, e, region, grow):
         context, region_id, base, old, new = self.pending_brk
@@ -694,6 +694,8 @@ class Replay:
             return
         region.reservations[start] = (e.addr - start) // PAGE
         region.reservations[e.addr] = pages - (e.addr - start) // PAGE
+        if start == region.base and (e.context, e.region) in self.heaps:
+            self.heaps[e.context, e.region] = region.reservations[start]  # a program's heap
         self._replayed(True)
 
     def on_vmm_release(self, e):
@@ -717,6 +719,8 @@ class Replay:
         if error:
             self.problem(e, error)
             return
+        if e.addr == region.base:
+            self.heaps.pop((e.context, e.region), None)  # a program unmapped its heap's start
         self._replayed(True)
 
     def on_vmm_snapshot(self, e):
