@@ -3,6 +3,7 @@ definitions, the generated inputs, recording host outputs, the checksum comparis
 summary reader, and the build script's refusal to fetch when told it is offline."""
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -211,3 +212,20 @@ def test_the_build_script_offline_without_a_cache_names_the_fetch_step(tmp_path)
         pytest.fail(f"no fetch step named (is scripts/install-deps.sh programs done?): {result.stderr}")
     assert "lua5.4: step 'fetch' needs the network, but PROGRAMS_OFFLINE=1" in result.stderr
     assert not (tmp_path / "programs" / "bin" / "lua").exists()
+
+
+def test_show_describes_each_run_for_a_harness(recorded):
+    runs = load_runs()
+    result = subprocess.run([sys.executable, "-m", "programs.show", "--dir", str(recorded.root)],
+                            capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    shown = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [s["name"] for s in shown] == [run.name for run in runs]
+    first = shown[0]
+    assert first["argv"] == list(runs[0].argv)
+    assert first["binary"] == str(recorded.bin / runs[0].program)
+    assert first["inputs"] == [str(recorded.inputs / name) for name in runs[0].inputs]
+    assert first["expected_sha256"] is None, "the fixture's manifest records only run 'out'"
+    unknown = subprocess.run([sys.executable, "-m", "programs.show", "no-such-run"],
+                             capture_output=True, text=True, cwd=REPO)
+    assert unknown.returncode == 1 and "unknown run no-such-run" in unknown.stderr
