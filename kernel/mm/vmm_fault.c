@@ -99,9 +99,10 @@ void vmm_fault(struct vmm_context *ctx, uint64_t addr, enum vmm_fault_kind kind,
 					  .region = r };
 	if (r == VMM_NO_REGION)
 		return;
-	uint64_t work = vmm_work_begin(ctx);
+	uint64_t work = vmm_work_begin(ctx), start = mm_clock_ticks();
 	struct vmm_extent extent;
 	vmm_extent_within(ctx, r, page, 1, &extent);
+	out->lookup_ticks = mm_clock_ticks() - start;
 	vmm_work_end(ctx, work);
 	out->lookup_work = ctx->last_work;
 	if (extent.state == VMM_RANGE_FREE) {

@@ -181,7 +181,8 @@ bool process_fault(struct process *p, uint64_t addr, enum vmm_fault_kind kind, u
 	uint64_t ticks = user_clock_ticks() - start;
 	program_counters.faults[result->outcome]++;
 	trace_page_fault(addr, rip, p->pid, (uint32_t)result->lookup_work, (uint32_t)ticks,
-			 p->image->ctx.pt.trace_context, (uint8_t)kind, (uint8_t)result->outcome);
+			 (uint32_t)result->lookup_ticks, p->image->ctx.pt.trace_context, (uint8_t)kind,
+			 (uint8_t)result->outcome);
 	bool resolved = result->outcome == VMM_FAULT_ZERO_FILL || result->outcome == VMM_FAULT_COW_COPY ||
 			result->outcome == VMM_FAULT_COW_REUSE || result->outcome == VMM_FAULT_STACK_GROW ||
 			result->outcome == VMM_FAULT_SPURIOUS;
