@@ -82,8 +82,9 @@ def _same_behaviour(first, other):
 
 def _write_bookkeeping(run, out):
     seconds_label = "guest s" if run.seconds_known else "1e9 ticks"
-    out.write("\nbookkeeping bytes over time (all contexts, the kernel's vmm_bookkeeping after "
-              "each snapshot)\n")
+    out.write("\nbookkeeping bytes over time (the processes' contexts, as the kernel's "
+              "vmm_bookkeeping reports them after each snapshot; 0 once destroyed; time since "
+              "the first process started)\n")
     n = len(run.bookkeeping_bytes)
     if not n:
         out.write("  none reported\n")
@@ -93,7 +94,7 @@ def _write_bookkeeping(run, out):
         out.write(f"  ({len(shown)} of {n} reports shown, evenly spaced; peak "
                   f"{int(run.bookkeeping_bytes.max()):,} bytes)\n")
     for i in shown:
-        out.write(f"  {run.bookkeeping_seconds[i]:>12.6f} {seconds_label}  "
+        out.write(f"  {run.bookkeeping_seconds[i]:>+12.6f} {seconds_label}  "
                   f"{int(run.bookkeeping_bytes[i]):>12,} bytes\n")
 
 
