@@ -9,11 +9,12 @@ from analyzer.events import FORMAT
 from analyzer.process_replay import ProcessChecks
 from analyzer.replay import Replay, check_replay
 from analyzer.syscalls import SYSCALL_NUMBERS
-from process_streams import (HEAP, MMAP, PAGE, RO, STACK_TOP, USER_REGIONS, ProgramRun,
-                             typical_run)
+from process_streams import (HEAP, KERNEL_REGION, MMAP, PAGE, RO, STACK_TOP, USER_REGIONS,
+                             ProgramRun, typical_run)
 
 V = FORMAT.value_numbers
 HEAP_BASE = USER_REGIONS[HEAP][0]
+KERNEL_BASE = KERNEL_REGION[0]
 
 
 def problems(run):
@@ -337,3 +338,29 @@ def test_a_freed_user_frame_given_to_another_owner_may_be_mapped_again():
     run.emit("vmm_map", virt=0xFFFF800000000000, phys=frame, context=0, flags=RO)
     run.end()
     assert problems(run) == []
+
+
+def test_munmap_may_release_the_middle_of_a_processs_reservation():
+    """The kernel splits a reservation at a munmap's ends without an event (vmm_ranges.c) and
+    releases the piece: accepted in a process's context, and the rest stays reserved."""
+    run = ProgramRun()
+    run.spawn(1)
+    addr = run.mmap(1, 8)
+    context = run.pids[1]
+    reserved = run.contexts[context]["reserved"]
+    del reserved[addr]
+    reserved.update({addr: 2, addr + 4 * PAGE: 4})
+    run.emit("vmm_release", addr=addr + 2 * PAGE, pages=2, context=context, region=MMAP)
+    run.syscall(1, "munmap", 0, addr + 2 * PAGE, 2 * PAGE)
+    run.resident(1)
+    run.exit(1)
+    run.end()
+    assert problems(run) == []
+    assert fields(run, find(run, "process_resident", nth=2))["reserved_pages"] == 4 + 8 + 6
+
+
+def test_a_kernel_context_still_releases_whole_reservations_only():
+    run = ProgramRun()
+    run.emit("vmm_reserve", addr=KERNEL_BASE, pages=8, context=0, region=0)
+    run.emit("vmm_release", addr=KERNEL_BASE + 2 * PAGE, pages=2, context=0, region=0)
+    assert any("no reservation starts at" in p for p in problems(run))
