@@ -306,7 +306,7 @@ class Report:
         from .report import splice_verdict, verdict_markdown, write_report
         workloads = [(name, load_checked(path)) for name, path in args.workload]
         runs = [load_checked(t, with_series=True) for t in args.traces]
-        programs = [(name, load_checked(path)) for name, path in args.program]
+        programs = [(name, *load_checked(path, with_series=True)) for name, path in args.program]
         with atomic_directory(args.output) as tmp:
             for (trace, series), path in zip(runs, args.traces):
                 (tmp / (Path(path).stem + ".pftrace")).write_bytes(to_perfetto(trace, series))

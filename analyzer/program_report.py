@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 from . import program_plots
-from .frag import replay_series
 from .perfetto import to_perfetto
 from .processes import TickStats, behaviour, first_behaviour_difference, run_figures
 
@@ -106,12 +105,12 @@ def _cell(text):
 
 def program_section(programs, out_dir):
     """HTML of the real-program section and the figures it draws into out_dir. `programs`:
-    [(program name, BulkTrace)], each trace one backend's run of that program (several
-    programs, each under several backends, may be given)."""
+    [(program name, BulkTrace, its series for Perfetto)], each trace one backend's run of that
+    program (several programs, each under several backends, may be given)."""
     by_program, traces_of = {}, {}
-    for name, trace in programs:
+    for name, trace, series in programs:
         by_program.setdefault(name, []).append(run_figures(trace))
-        traces_of.setdefault(name, []).append(trace)
+        traces_of.setdefault(name, []).append((trace, series))
     parts = ["<p>Programs run as user processes with demand paging (scenario=program): every "
              "figure below is added up from the trace's process, fault and system-call events "
              "(<code>python3 -m analyzer programs TRACE</code> prints the same per process).</p>"]
@@ -119,10 +118,11 @@ def program_section(programs, out_dir):
     for name, runs in by_program.items():
         parts.append(f"<h3 id='program-{html.escape(name)}'>{html.escape(name)}</h3>")
         parts.append(_summary_table(runs))
-        parts += [f"<p>{html.escape(_same_behaviour(traces_of[name][0], other))}</p>"
-                  for other in traces_of[name][1:]]
-        parts.append("<p>Traces: " + ", ".join(_copy_trace(name, trace, out_dir)
-                                                for trace in traces_of[name]) + "</p>")
+        first = traces_of[name][0][0]
+        parts += [f"<p>{html.escape(_same_behaviour(first, other))}</p>"
+                  for other, _ in traces_of[name][1:]]
+        parts.append("<p>Traces: " + ", ".join(_copy_trace(name, trace, series, out_dir)
+                                                for trace, series in traces_of[name]) + "</p>")
         drawn = program_plots.draw_program(name, runs, out_dir)
         figures += drawn
         for fig in drawn:
@@ -133,7 +133,7 @@ def program_section(programs, out_dir):
     return "\n".join(parts), figures
 
 
-def _copy_trace(name, trace, out_dir):
+def _copy_trace(name, trace, series, out_dir):
     """Copies a program's trace into the report with its Perfetto conversion, under a name of
     the program and backend (inputs from different directories may share a file name); returns
     the HTML links to both."""
@@ -143,7 +143,7 @@ def _copy_trace(name, trace, out_dir):
         n += 1
         unique = f"{stem}_{n}"
     shutil.copyfile(trace.path, Path(out_dir) / f"{unique}.pstrace")
-    (Path(out_dir) / f"{unique}.pftrace").write_bytes(to_perfetto(trace, replay_series(trace)))
+    (Path(out_dir) / f"{unique}.pftrace").write_bytes(to_perfetto(trace, series))
     return " ".join(f"<a href='{unique}{ext}'>{unique}{ext}</a>" for ext in (".pstrace",
                                                                           ".pftrace"))
 
