@@ -153,6 +153,12 @@ class ProcessChecks:
     def _in_process_context(self, context):
         return context in self.process_contexts
 
+    def shares(self, phys):
+        """True when `phys` is a frame of a process, whose mappings in several places (a fork's
+        copy-on-write, MAP_SHARED) the page_share rules here judge: a rule of the replay that
+        a page is mapped once at a time must leave it to them."""
+        return phys in self.frames
+
     def _live(self, maps):
         """The mappings of a frame in contexts neither dying nor destroyed."""
         return sorted(m for m in maps if m[0] not in self.dying and m[0] not in self.gone)

@@ -364,3 +364,18 @@ def test_a_kernel_context_still_releases_whole_reservations_only():
     run.emit("vmm_reserve", addr=KERNEL_BASE, pages=8, context=0, region=0)
     run.emit("vmm_release", addr=KERNEL_BASE + 2 * PAGE, pages=2, context=0, region=0)
     assert any("no reservation starts at" in p for p in problems(run))
+
+
+def test_a_forked_frame_is_left_to_the_sharing_rules():
+    """ProcessChecks.shares(phys) tells the replay which frames may be mapped in two places: a
+    process's frames (the child's mapping included, made before its process_start), not others."""
+    run = ProgramRun()
+    run.spawn(1)
+    run.touch(1, STACK_TOP - 8)
+    run.fork(1, 2)
+    fork_share = find(run, "page_share")
+    replay = Replay()
+    for e in run.events()[:fork_share + 1]:
+        replay.feed(e)
+    assert replay.processes.shares(fields(run, fork_share)["phys"])
+    assert not replay.processes.shares(0x7000)
