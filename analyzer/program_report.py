@@ -64,7 +64,9 @@ def write_programs(traces, out):
             out.write(f"\n{p.label}  ({p.how}" + (f" by pid {p.parent}" if p.how == "fork" else "")
                       + f"; {p.ending})\n")
             out.write("\n".join(_process_lines(p, run.unit)) + "\n")
-        out.write(f"\nall processes\n" + "\n".join(_process_lines(run.totals, run.unit)) + "\n")
+        if len(run.processes) > 1:
+            out.write(f"\nall processes\n" + "\n".join(_process_lines(run.totals, run.unit)) +
+                      "\n")
         _write_bookkeeping(run, out)
     for trace in traces[1:]:
         out.write(f"\nsame run    {_same_behaviour(traces[0], trace)}\n")
