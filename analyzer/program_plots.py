@@ -19,6 +19,7 @@ from .plots import BACKEND_STYLES, Figure, _legend, _save
 from .processes import nearest_rank
 
 FAULT_RATE_BINS = 40
+LOG_SCALE_RATIO = 50  # peak reserved over peak resident above which the memory plot is log
 SYSCALLS_SHOWN = 25
 
 
@@ -55,8 +56,14 @@ def _memory(name, slug, runs, out_dir):
             ax.step(r.memory_seconds, r.reserved_pages, where="post", color=color, linestyle=":",
                     linewidth=max(0.8, 2.2 - 0.8 * i), label=f"{r.backend}: reserved")
     ax.set_xlabel(_seconds_label(runs))
-    ax.set_ylabel("pages (4 KiB), all processes")
-    ax.set_ylim(bottom=0)
+    resident = max((int(r.resident_pages.max()) for r in runs if len(r.resident_pages)), default=0)
+    reserved = max((int(r.reserved_pages.max()) for r in runs if len(r.reserved_pages)), default=0)
+    if resident and reserved > LOG_SCALE_RATIO * resident:  # else resident lies flat on the axis
+        ax.set_yscale("symlog", linthresh=1)
+        ax.set_ylabel("pages (4 KiB), all processes (log scale)")
+    else:
+        ax.set_ylabel("pages (4 KiB), all processes")
+        ax.set_ylim(bottom=0)
     ax.set_title(f"{name}: resident vs reserved memory")
     _legend(ax, fontsize=8)
     stem = f"program_{slug}_memory"
