@@ -18,7 +18,11 @@ can remove it and see its mutation pass, tests/python/test_process_replay.py):
   processes   pid -> Process (its context; the contexts it left by exec). A pid is live from its
               process_start (spawn, fork) to its process_exit; exec keeps the pid, moves it to a
               fresh context and makes the old one dying. A live process's context is never
-              destroyed; every dying context is destroyed by the end of the trace.
+              destroyed, unless its exec moves it away next (kernel/user/process.c destroys the
+              old context before the exec's process_start); every dying context is destroyed by
+              the end of the trace. After a refused or out-of-memory fault the process's next
+              event is its kill (process_exit), or the failure (-EFAULT) of the call the kernel
+              took the fault for.
   frames      phys -> Frame, every page mapped in a process context (its mappings there; a
               context's mappings count from its process_start, which adopts what it mapped
               before). At each checkpoint, a frame mapped or page_shared since the previous one
@@ -449,8 +453,8 @@ class ProcessChecks:
         unmaps = [r for r in self.recent if r[0] == "unmap" and r[1] == ctx and r[2] == page]
         allocated = lambda phys: any(r[0] == "alloc" and r[1] <= phys < r[2]  # noqa: E731
                                      for r in self.recent)
-        shared = lambda phys, n=None: any(r[0] == "share" and r[1] == phys and  # noqa: E731
-                                          (n is None or r[2] == n) for r in self.recent)
+        shared = lambda phys: any(r[0] == "share" and r[1] == phys  # noqa: E731
+                                  for r in self.recent)
         where = f"{outcome} at {e.addr:#x} of context {ctx}"
         if outcome in (ZERO_FILL, STACK_GROW):
             if unmaps or not any(allocated(r[3]) for r in maps):
