@@ -194,9 +194,9 @@ class ProcessChecks:
 
     def on_pmm_alloc(self, e):
         if e.owner == USER_OWNER:
-            self.recent.append(("alloc", e.addr, e.addr + e.pages * PAGE))
+            self.recent.append(("alloc", e.addr, e.addr + e.held * PAGE))
         if self.freed:  # given out again, to whichever owner
-            for page in range(e.addr, e.addr + e.pages * PAGE, PAGE):
+            for page in range(e.addr, e.addr + e.held * PAGE, PAGE):
                 self.freed.discard(page)
 
     def on_pmm_alloc_fail(self, e):
@@ -206,8 +206,8 @@ class ProcessChecks:
         self.recent.append(("alloc_fail",))
 
     def on_pmm_free(self, e):
-        end = e.addr + e.pages * PAGE
-        pages = (range(e.addr, end, PAGE) if e.pages <= len(self.frames)
+        end = e.addr + e.held * PAGE  # the run the allocator gives back (events.def)
+        pages = (range(e.addr, end, PAGE) if e.held <= len(self.frames)
                  else [p for p in self.frames if e.addr <= p < end])
         for phys in pages:
             frame = self.frames.pop(phys, None)

@@ -159,7 +159,7 @@ def exec_frees_a_frame_the_parent_still_maps(run):
     start = outcome_index(run, "COW_COPY")
     i = next(i for i in range(start, len(run.records)) if run.records[i][0] == "page_share"
              and fields(run, i)["context"] == 2 and fields(run, i)["sharers"] == 1)
-    insert(run, i + 1, "pmm_free", addr=fields(run, i)["phys"], pages=1,
+    insert(run, i + 1, "pmm_free", addr=fields(run, i)["phys"], pages=1, held=1,
            zone=V["PMM_ZONE_DMA"], owner=V["MM_OWNER_USER"])
 
 
@@ -332,7 +332,8 @@ def test_a_freed_user_frame_given_to_another_owner_may_be_mapped_again():
     run.exit(1)
     frame = fields(run, find(run, "pmm_free"))["addr"]
     run.free_phys.discard(frame)
-    run.emit("pmm_alloc", addr=frame, pages=1, zone=V["PMM_ZONE_DMA"], owner=V["MM_OWNER_HEAP"])
+    run.emit("pmm_alloc", addr=frame, pages=1, held=1, zone=V["PMM_ZONE_DMA"],
+             owner=V["MM_OWNER_HEAP"])
     run.emit("vmm_reserve", addr=0xFFFF800000000000, pages=1, context=0, region=0)
     run.contexts[0]["reserved"][0xFFFF800000000000] = 1
     run.emit("vmm_map", virt=0xFFFF800000000000, phys=frame, context=0, flags=RO)
