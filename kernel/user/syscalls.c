@@ -354,7 +354,7 @@ static int64_t sys_poll(struct process *p, uint64_t user_fds, uint64_t count)
 static int64_t sys_sysinfo(struct process *p, uint64_t buf)
 {
 	struct pmm_stats stats;
-	pmm_get_stats(&kernel_pmm, &stats);
+	page_allocator_stats(&kernel_pmm, &stats);
 	uint64_t info[14] = { 0 }; /* struct sysinfo of x86-64: 112 bytes */
 	info[0] = ticks_to_ns(user_clock_ticks()) / 1000000000ull; /* uptime */
 	info[4] = stats.total_pages * PAGE_SIZE;                    /* totalram */
