@@ -65,8 +65,9 @@ def write_programs(traces, out):
                       + f"; {p.ending})\n")
             out.write("\n".join(_process_lines(p, run.unit)) + "\n")
         if len(run.processes) > 1:
-            out.write(f"\nall processes\n" + "\n".join(_process_lines(run.totals, run.unit)) +
-                      "\n")
+            out.write("\nall processes (pages summed over the processes alive at once: a frame "
+                      "shared since a fork counts in each)\n" +
+                      "\n".join(_process_lines(run.totals, run.unit)) + "\n")
         _write_bookkeeping(run, out)
     for trace in traces[1:]:
         out.write(f"\nsame run    {_same_behaviour(traces[0], trace)}\n")
@@ -155,7 +156,8 @@ def _summary_table(runs):
             ("system calls", lambda r: _counts(r.totals.syscalls)),
             ("unsupported calls (-ENOSYS)", lambda r: _counts(r.totals.unsupported)),
             ("faults by outcome", lambda r: _counts(r.totals.faults)),
-            ("peak resident pages (all processes)", lambda r: f"{r.totals.peak_resident:,}"),
+            ("peak resident pages (summed over the processes alive at once; a frame shared "
+             "since a fork counts in each)", lambda r: f"{r.totals.peak_resident:,}"),
             ("peak reserved pages (all processes)", lambda r: f"{r.totals.peak_reserved:,}"),
             ("per fault", lambda r: _ticks(TickStats.of(r.totals.fault_ticks), r.unit)),
             ("peak bookkeeping bytes", lambda r: f"{int(r.bookkeeping_bytes.max()):,}"
