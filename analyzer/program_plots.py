@@ -135,7 +135,7 @@ def _bookkeeping(name, slug, runs, out_dir):
                     linestyle=style, marker=".", markersize=3,
                     label=f"{r.backend} (peak {int(r.bookkeeping_bytes.max()):,} B)")
     ax.set_xlabel(_seconds_label(runs))
-    ax.set_ylabel("bookkeeping bytes, the processes' contexts")
+    ax.set_ylabel("bookkeeping bytes (processes)")
     ax.set_ylim(bottom=0)
     ax.set_title(f"{name}: VMM bookkeeping bytes over time")
     _legend(ax, fontsize=8)
