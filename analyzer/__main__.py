@@ -314,8 +314,9 @@ class Report:
         from .report import splice_verdict, verdict_markdown, write_report
         workloads = [(name, load_checked(path)) for name, path in args.workload]
         runs = [load_checked(t, with_series=True) for t in args.traces]
-        programs = [(name, load_checked(path)) for name, path in args.program]
-        inputs = list(args.traces) + [path for _, path in args.workload] + [p for _, p in args.program]
+        programs = [(name, *load_checked(path, with_series=True)) for name, path in args.program]
+        inputs = (list(args.traces) + [path for _, path in args.workload] +
+                  [path for _, path in args.program])
         with atomic_directory(args.output, inputs=inputs) as tmp:
             for (trace, series), path in zip(runs, args.traces):
                 (tmp / (Path(path).stem + ".pftrace")).write_bytes(to_perfetto(trace, series))

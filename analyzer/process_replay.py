@@ -18,7 +18,11 @@ can remove it and see its mutation pass, tests/python/test_process_replay.py):
   processes   pid -> Process (its context; the contexts it left by exec). A pid is live from its
               process_start (spawn, fork) to its process_exit; exec keeps the pid, moves it to a
               fresh context and makes the old one dying. A live process's context is never
-              destroyed; every dying context is destroyed by the end of the trace.
+              destroyed, unless its exec moves it away next (kernel/user/process.c destroys the
+              old context before the exec's process_start); every dying context is destroyed by
+              the end of the trace. After a refused or out-of-memory fault the process's next
+              event is its kill (process_exit), or the failure (-EFAULT) of the call the kernel
+              took the fault for.
   frames      phys -> Frame, every page mapped in a process context (its mappings there; a
               context's mappings count from its process_start, which adopts what it mapped
               before). At each checkpoint, a frame mapped or page_shared since the previous one
@@ -153,6 +157,12 @@ class ProcessChecks:
     def _in_process_context(self, context):
         return context in self.process_contexts
 
+    def shares(self, phys):
+        """True when `phys` is a frame of a process, whose mappings in several places (a fork's
+        copy-on-write, MAP_SHARED) the page_share rules here judge: a rule of the replay that
+        a page is mapped once at a time must leave it to them."""
+        return phys in self.frames
+
     def _live(self, maps):
         """The mappings of a frame in contexts neither dying nor destroyed."""
         return sorted(m for m in maps if m[0] not in self.dying and m[0] not in self.gone)
@@ -184,9 +194,9 @@ class ProcessChecks:
 
     def on_pmm_alloc(self, e):
         if e.owner == USER_OWNER:
-            self.recent.append(("alloc", e.addr, e.addr + e.pages * PAGE))
+            self.recent.append(("alloc", e.addr, e.addr + e.held * PAGE))
         if self.freed:  # given out again, to whichever owner
-            for page in range(e.addr, e.addr + e.pages * PAGE, PAGE):
+            for page in range(e.addr, e.addr + e.held * PAGE, PAGE):
                 self.freed.discard(page)
 
     def on_pmm_alloc_fail(self, e):
@@ -196,8 +206,8 @@ class ProcessChecks:
         self.recent.append(("alloc_fail",))
 
     def on_pmm_free(self, e):
-        end = e.addr + e.pages * PAGE
-        pages = (range(e.addr, end, PAGE) if e.pages <= len(self.frames)
+        end = e.addr + e.held * PAGE  # the run the allocator gives back (events.def)
+        pages = (range(e.addr, end, PAGE) if e.held <= len(self.frames)
                  else [p for p in self.frames if e.addr <= p < end])
         for phys in pages:
             frame = self.frames.pop(phys, None)
@@ -443,8 +453,8 @@ class ProcessChecks:
         unmaps = [r for r in self.recent if r[0] == "unmap" and r[1] == ctx and r[2] == page]
         allocated = lambda phys: any(r[0] == "alloc" and r[1] <= phys < r[2]  # noqa: E731
                                      for r in self.recent)
-        shared = lambda phys, n=None: any(r[0] == "share" and r[1] == phys and  # noqa: E731
-                                          (n is None or r[2] == n) for r in self.recent)
+        shared = lambda phys: any(r[0] == "share" and r[1] == phys  # noqa: E731
+                                  for r in self.recent)
         where = f"{outcome} at {e.addr:#x} of context {ctx}"
         if outcome in (ZERO_FILL, STACK_GROW):
             if unmaps or not any(allocated(r[3]) for r in maps):

@@ -1,7 +1,9 @@
 """What each user process of a traced program run did, from its events (a BulkTrace): system
 calls by name, the unsupported ones (result -ENOSYS), page faults by outcome, peak resident and
 reserved pages, the clock ticks each fault took to resolve, and over the run: resident and
-reserved pages of all processes, and the VMM backend's bookkeeping bytes.
+reserved pages of all processes, and the VMM backend's bookkeeping bytes in the processes'
+contexts. Times are guest seconds since the program's first process_start, so that runs under
+different backends (whose boots take different times) line up.
 
 Every figure is exact: counts and peaks over every event, percentiles by nearest rank (each is
 one measured fault, never an interpolation). Ticks are what the trace's clock counts: guest
@@ -115,12 +117,12 @@ class RunFigures:
     unit_source: str
     processes: list  # ProcessFigures by pid
     totals: ProcessFigures  # every process added up (pid 0)
-    fault_seconds: np.ndarray  # guest seconds since the trace's start of every fault
+    fault_seconds: np.ndarray  # guest seconds since the first process_start, of every fault
     memory_seconds: np.ndarray  # guest seconds of each resident/reserved change
     resident_pages: np.ndarray  # all processes' resident pages after each change
     reserved_pages: np.ndarray
-    bookkeeping_seconds: np.ndarray  # guest seconds of each vmm_bookkeeping figure
-    bookkeeping_bytes: np.ndarray  # all contexts' bookkeeping bytes after it
+    bookkeeping_seconds: np.ndarray  # guest seconds of each change of the figure below
+    bookkeeping_bytes: np.ndarray  # the processes' contexts' bookkeeping bytes (vmm_bookkeeping)
     seconds_known: bool  # False: the header has no clock frequency, "seconds" are 1e9 ticks
 
 
@@ -174,10 +176,10 @@ def run_figures(trace):
     memory_positions, resident_sum, reserved_sum = _memory_totals(trace, resident)
     totals.peak_resident = int(resident_sum.max()) if len(resident_sum) else 0
     totals.peak_reserved = int(reserved_sum.max()) if len(reserved_sum) else 0
-    seconds = _seconds(trace)
-    book = counters.bookkeeping_totals(trace)
-    book_positions, book_bytes = book if book is not None else (np.zeros(0, np.int64),
-                                                                np.zeros(0, np.int64))
+    starts = trace.others_named("process_start")
+    seconds = _seconds(trace, starts[0].position if starts else 0)
+    book_positions, book_bytes = _process_bookkeeping(
+        trace, {c for p in processes.values() for c in p.contexts})
     return RunFigures(
         trace.path, trace.header.value_name("vmm_backend"), tick_unit(trace.header),
         tick_unit_source(trace.header), [processes[pid] for pid in sorted(processes)], totals,
@@ -185,14 +187,26 @@ def run_figures(trace):
         seconds(book_positions), np.asarray(book_bytes), bool(trace.header.clock_hz))
 
 
-def _seconds(trace):
-    """position array -> guest seconds since the trace's first clock reading."""
+def _seconds(trace, origin):
+    """position array -> guest seconds since the record at position `origin`."""
     times = trace.headers["timestamp"]
+    zero = trace.time_ns(times[origin:origin + 1])[0] if len(times) else 0.0
 
     def at(positions):
         positions = np.asarray(positions, dtype=np.int64)
-        return trace.time_ns(times[positions]) / 1e9 if len(positions) else np.zeros(0)
+        return (trace.time_ns(times[positions]) - zero) / 1e9 if len(positions) else np.zeros(0)
     return at
+
+
+def _process_bookkeeping(trace, contexts):
+    """(positions, bytes) the given contexts' backends held together after each change, from
+    counters.bookkeeping_steps (each context's vmm_bookkeeping reports, 0 once destroyed)."""
+    steps = [s for s in counters.bookkeeping_steps(trace)
+             if int(s.name.rsplit("ctx", 1)[1]) in contexts]
+    if not steps:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    positions = np.unique(np.concatenate([s.positions for s in steps]))
+    return positions, sum(s.at(positions) for s in steps)
 
 
 def _memory_totals(trace, resident):

@@ -1,7 +1,7 @@
 """The real-program section's figures (matplotlib, through plots.py's saving and backend styles):
-per program, every backend's run on the same axes. x is guest time in seconds since the trace
-began (each backend's own clock: the same program takes a different number of instructions
-under each, so their lines end at different times).
+per program, every backend's run on the same axes. x is guest time in seconds since the program's
+first process started (each backend's own clock: the same program takes a different number of
+instructions under each, so their lines end at different times).
 
   memory       resident (solid) and reserved (dotted) pages of all processes over guest time
   fault rate   faults per guest second, counted in equal time bins
@@ -19,6 +19,7 @@ from .plots import BACKEND_STYLES, Figure, _legend, _save
 from .processes import nearest_rank
 
 FAULT_RATE_BINS = 40
+LOG_SCALE_RATIO = 50  # peak reserved over peak resident above which the memory plot is log
 SYSCALLS_SHOWN = 25
 
 
@@ -32,7 +33,8 @@ def _style(i):
 
 def _seconds_label(runs):
     known = all(r.seconds_known for r in runs)
-    return "guest time (s)" if known else "guest time (1e9 ticks: clock frequency unknown)"
+    return ("guest seconds since the program started" if known else
+            "guest time since the program started (1e9 ticks: clock frequency unknown)")
 
 
 def draw_program(name, runs, out_dir):
@@ -54,8 +56,14 @@ def _memory(name, slug, runs, out_dir):
             ax.step(r.memory_seconds, r.reserved_pages, where="post", color=color, linestyle=":",
                     linewidth=max(0.8, 2.2 - 0.8 * i), label=f"{r.backend}: reserved")
     ax.set_xlabel(_seconds_label(runs))
-    ax.set_ylabel("pages (4 KiB), all processes")
-    ax.set_ylim(bottom=0)
+    resident = max((int(r.resident_pages.max()) for r in runs if len(r.resident_pages)), default=0)
+    reserved = max((int(r.reserved_pages.max()) for r in runs if len(r.reserved_pages)), default=0)
+    if resident and reserved > LOG_SCALE_RATIO * resident:  # else resident lies flat on the axis
+        ax.set_yscale("symlog", linthresh=1)
+        ax.set_ylabel("pages (4 KiB), all processes (log scale)")
+    else:
+        ax.set_ylabel("pages (4 KiB), all processes")
+        ax.set_ylim(bottom=0)
     ax.set_title(f"{name}: resident vs reserved memory")
     _legend(ax, fontsize=8)
     stem = f"program_{slug}_memory"
@@ -127,16 +135,16 @@ def _bookkeeping(name, slug, runs, out_dir):
                     linestyle=style, marker=".", markersize=3,
                     label=f"{r.backend} (peak {int(r.bookkeeping_bytes.max()):,} B)")
     ax.set_xlabel(_seconds_label(runs))
-    ax.set_ylabel("bookkeeping bytes, all contexts")
+    ax.set_ylabel("bookkeeping bytes (processes)")
     ax.set_ylim(bottom=0)
     ax.set_title(f"{name}: VMM bookkeeping bytes over time")
     _legend(ax, fontsize=8)
     stem = f"program_{slug}_bookkeeping"
     _save(fig, out_dir, stem)
     return Figure(stem, f"{name}: bookkeeping bytes over time",
-                  "Bytes each backend keeps its reservations in, summed over every context, as "
-                  "the kernel reports them after each snapshot (vmm_bookkeeping; a point per "
-                  "report). Under demand paging the page-table backend holds tables that carry "
+                  "Bytes each backend keeps the processes' reservations in, summed over their "
+                  "contexts, as the kernel reports them after each snapshot of a context "
+                  "(vmm_bookkeeping; a point per report; a destroyed context counts 0). Under demand paging the page-table backend holds tables that carry "
                   "only untouched reservations, so its figure is no longer 0.")
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 from . import program_plots
-from .frag import replay_series
 from .perfetto import to_perfetto
 from .processes import FORKED, TickStats, behaviour, first_behaviour_difference, run_figures
 
@@ -65,7 +64,10 @@ def write_programs(traces, out):
             out.write(f"\n{p.label}  ({p.how}" + (f" by pid {p.parent}" if p.how == FORKED else "")
                       + f"; {p.ending})\n")
             out.write("\n".join(_process_lines(p, run.unit)) + "\n")
-        out.write(f"\nall processes\n" + "\n".join(_process_lines(run.totals, run.unit)) + "\n")
+        if len(run.processes) > 1:
+            out.write("\nall processes (pages summed over the processes alive at once: a frame "
+                      "shared since a fork counts in each)\n" +
+                      "\n".join(_process_lines(run.totals, run.unit)) + "\n")
         _write_bookkeeping(run, out)
     for trace in traces[1:]:
         out.write(f"\nsame run    {_same_behaviour(traces[0], trace)}\n")
@@ -82,8 +84,9 @@ def _same_behaviour(first, other):
 
 def _write_bookkeeping(run, out):
     seconds_label = "guest s" if run.seconds_known else "1e9 ticks"
-    out.write("\nbookkeeping bytes over time (all contexts, the kernel's vmm_bookkeeping after "
-              "each snapshot)\n")
+    out.write("\nbookkeeping bytes over time (the processes' contexts, as the kernel's "
+              "vmm_bookkeeping reports them after each snapshot; 0 once destroyed; time since "
+              "the first process started)\n")
     n = len(run.bookkeeping_bytes)
     if not n:
         out.write("  none reported\n")
@@ -93,7 +96,7 @@ def _write_bookkeeping(run, out):
         out.write(f"  ({len(shown)} of {n} reports shown, evenly spaced; peak "
                   f"{int(run.bookkeeping_bytes.max()):,} bytes)\n")
     for i in shown:
-        out.write(f"  {run.bookkeeping_seconds[i]:>12.6f} {seconds_label}  "
+        out.write(f"  {run.bookkeeping_seconds[i]:>+12.6f} {seconds_label}  "
                   f"{int(run.bookkeeping_bytes[i]):>12,} bytes\n")
 
 
@@ -105,12 +108,12 @@ def _cell(text):
 
 def program_section(programs, out_dir):
     """HTML of the real-program section and the figures it draws into out_dir. `programs`:
-    [(program name, BulkTrace)], each trace one backend's run of that program (several
-    programs, each under several backends, may be given)."""
+    [(program name, BulkTrace, its series for Perfetto)], each trace one backend's run of that
+    program (several programs, each under several backends, may be given)."""
     by_program, traces_of = {}, {}
-    for name, trace in programs:
+    for name, trace, series in programs:
         by_program.setdefault(name, []).append(run_figures(trace))
-        traces_of.setdefault(name, []).append(trace)
+        traces_of.setdefault(name, []).append((trace, series))
     parts = ["<p>Programs run as user processes with demand paging (scenario=program): every "
              "figure below is added up from the trace's process, fault and system-call events "
              "(<code>python3 -m analyzer programs TRACE</code> prints the same per process).</p>"]
@@ -118,10 +121,11 @@ def program_section(programs, out_dir):
     for name, runs in by_program.items():
         parts.append(f"<h3 id='program-{html.escape(name)}'>{html.escape(name)}</h3>")
         parts.append(_summary_table(runs))
-        parts += [f"<p>{html.escape(_same_behaviour(traces_of[name][0], other))}</p>"
-                  for other in traces_of[name][1:]]
-        parts.append("<p>Traces: " + ", ".join(_copy_trace(name, trace, out_dir)
-                                                for trace in traces_of[name]) + "</p>")
+        first = traces_of[name][0][0]
+        parts += [f"<p>{html.escape(_same_behaviour(first, other))}</p>"
+                  for other, _ in traces_of[name][1:]]
+        parts.append("<p>Traces: " + ", ".join(_copy_trace(name, trace, series, out_dir)
+                                                for trace, series in traces_of[name]) + "</p>")
         drawn = program_plots.draw_program(name, runs, out_dir)
         figures += drawn
         for fig in drawn:
@@ -132,7 +136,7 @@ def program_section(programs, out_dir):
     return "\n".join(parts), figures
 
 
-def _copy_trace(name, trace, out_dir):
+def _copy_trace(name, trace, series, out_dir):
     """Copies a program's trace into the report with its Perfetto conversion, under a name of
     the program and backend (inputs from different directories may share a file name); returns
     the HTML links to both."""
@@ -142,7 +146,7 @@ def _copy_trace(name, trace, out_dir):
         n += 1
         unique = f"{stem}_{n}"
     shutil.copyfile(trace.path, Path(out_dir) / f"{unique}.pstrace")
-    (Path(out_dir) / f"{unique}.pftrace").write_bytes(to_perfetto(trace, replay_series(trace)))
+    (Path(out_dir) / f"{unique}.pftrace").write_bytes(to_perfetto(trace, series))
     return " ".join(f"<a href='{unique}{ext}'>{unique}{ext}</a>" for ext in (".pstrace",
                                                                           ".pftrace"))
 
@@ -152,7 +156,8 @@ def _summary_table(runs):
             ("system calls", lambda r: _counts(r.totals.syscalls)),
             ("unsupported calls (-ENOSYS)", lambda r: _counts(r.totals.unsupported)),
             ("faults by outcome", lambda r: _counts(r.totals.faults)),
-            ("peak resident pages (all processes)", lambda r: f"{r.totals.peak_resident:,}"),
+            ("peak resident pages (summed over the processes alive at once; a frame shared "
+             "since a fork counts in each)", lambda r: f"{r.totals.peak_resident:,}"),
             ("peak reserved pages (all processes)", lambda r: f"{r.totals.peak_reserved:,}"),
             ("per fault", lambda r: _ticks(TickStats.of(r.totals.fault_ticks), r.unit)),
             ("peak bookkeeping bytes", lambda r: f"{int(r.bookkeeping_bytes.max()):,}"

@@ -14,7 +14,8 @@ emits each event"), so replaying the events must give every snapshot exactly. Tw
     region, all free: that is the starting state. Per region the replay keeps the free runs and
     the reservations (start -> pages): vmm_reserve must take free pages, vmm_release must give
     back exactly one whole reservation, and vmm_brk announces that the next reserve or release
-    of that context grows or shrinks the heap reservation instead.
+    of that context grows or shrinks the heap reservation instead. A process's context may release
+part of a reservation (munmap cuts reservations anywhere, kernel/mm/vmm_ranges.c).
 
 Objects handed out and taken back are paired like reservations: every pmm_free, kfree,
 slab_free, pt_free and vmm_unmap must undo one earlier pmm_alloc, kmalloc, slab_alloc, pt_alloc
@@ -165,6 +166,26 @@ def _bad_items(items, base=None, end=None):
             return f"item [{item.addr:#x}, +{item.pages} pages) lies outside its region"
         previous_end = stop
     return None
+
+
+def _cut_reservation(region, addr, pages):
+    """A process's munmap, mremap and mprotect cut its reservations anywhere: the kernel splits
+    them at the range's ends without an event (kernel/mm/vmm_ranges.c), then releases whole
+    pieces. Makes [addr, +pages) a reservation of its own when it lies inside one."""
+    starts = sorted(region.reservations)
+    i = bisect_right(starts, addr) - 1
+    if i < 0:
+        return
+    start = starts[i]
+    end, cut_end = start + region.reservations[start] * PAGE, addr + pages * PAGE
+    if cut_end > end:
+        return
+    del region.reservations[start]
+    if start < addr:
+        region.reservations[start] = (addr - start) // PAGE
+    region.reservations[addr] = pages
+    if cut_end < end:
+        region.reservations[cut_end] = (end - cut_end) // PAGE
 
 
 class Region:
@@ -709,6 +730,9 @@ class Replay:
         if self.pending_brk is not None:
             return self._brk_delta(e, region, False)
         self._still_mapped(e)
+        if region.reservations.get(e.addr) != e.pages and \
+                e.context in self.processes.process_contexts:
+            _cut_reservation(region, e.addr, e.pages)
         reserved = region.reservations.pop(e.addr, None)
         if reserved is None and region.exact:
             self.problem(e, f"no reservation starts at {e.addr:#x}")

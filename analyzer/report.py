@@ -209,8 +209,8 @@ figcaption{font-size:90%;color:#444}code{background:#f4f4f4}"""
 def write_report(runs, out_dir, command_line, extra_files=(), workloads=(), programs=()):
     """Writes index.html and the plots into out_dir (which exists and is empty); copies
     extra_files (traces) beside them and links them. `workloads`: (name, trace) pairs that feed
-    only the verdict (measured_figures). `programs`: (program name, trace) pairs, one per program
-    and backend, for the real-program section (analyzer/program_report.py)."""
+    only the verdict (measured_figures). `programs`: (program name, trace, series), one per
+    program and backend, for the real-program section (analyzer/program_report.py)."""
     out_dir = Path(out_dir)
     figures_drawn = plots.draw_all(runs, out_dir)
     figures = headline_figures(runs)

@@ -78,12 +78,12 @@ class ProgramRun:
     def pmm_alloc(self):
         phys = min(self.free_phys)
         self.free_phys.discard(phys)
-        self.emit("pmm_alloc", addr=phys, pages=1, zone=V["PMM_ZONE_DMA"], owner=USER)
+        self.emit("pmm_alloc", addr=phys, pages=1, held=1, zone=V["PMM_ZONE_DMA"], owner=USER)
         return phys
 
     def pmm_free(self, phys):
         self.free_phys.add(phys)
-        self.emit("pmm_free", addr=phys, pages=1, zone=V["PMM_ZONE_DMA"], owner=USER)
+        self.emit("pmm_free", addr=phys, pages=1, held=1, zone=V["PMM_ZONE_DMA"], owner=USER)
 
     def reserve(self, context, addr, pages, align_log2=0):
         self.contexts[context]["reserved"][addr] = pages

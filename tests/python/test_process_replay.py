@@ -9,11 +9,12 @@ from analyzer.events import FORMAT
 from analyzer.process_replay import ProcessChecks
 from analyzer.replay import Replay, check_replay
 from analyzer.syscalls import SYSCALL_NUMBERS
-from process_streams import (HEAP, MMAP, PAGE, RO, STACK_TOP, USER_REGIONS, ProgramRun,
-                             typical_run)
+from process_streams import (HEAP, KERNEL_REGION, MMAP, PAGE, RO, STACK_TOP, USER_REGIONS,
+                             ProgramRun, typical_run)
 
 V = FORMAT.value_numbers
 HEAP_BASE = USER_REGIONS[HEAP][0]
+KERNEL_BASE = KERNEL_REGION[0]
 
 
 def problems(run):
@@ -158,7 +159,7 @@ def exec_frees_a_frame_the_parent_still_maps(run):
     start = outcome_index(run, "COW_COPY")
     i = next(i for i in range(start, len(run.records)) if run.records[i][0] == "page_share"
              and fields(run, i)["context"] == 2 and fields(run, i)["sharers"] == 1)
-    insert(run, i + 1, "pmm_free", addr=fields(run, i)["phys"], pages=1,
+    insert(run, i + 1, "pmm_free", addr=fields(run, i)["phys"], pages=1, held=1,
            zone=V["PMM_ZONE_DMA"], owner=V["MM_OWNER_USER"])
 
 
@@ -331,9 +332,51 @@ def test_a_freed_user_frame_given_to_another_owner_may_be_mapped_again():
     run.exit(1)
     frame = fields(run, find(run, "pmm_free"))["addr"]
     run.free_phys.discard(frame)
-    run.emit("pmm_alloc", addr=frame, pages=1, zone=V["PMM_ZONE_DMA"], owner=V["MM_OWNER_HEAP"])
+    run.emit("pmm_alloc", addr=frame, pages=1, held=1, zone=V["PMM_ZONE_DMA"],
+             owner=V["MM_OWNER_HEAP"])
     run.emit("vmm_reserve", addr=0xFFFF800000000000, pages=1, context=0, region=0)
     run.contexts[0]["reserved"][0xFFFF800000000000] = 1
     run.emit("vmm_map", virt=0xFFFF800000000000, phys=frame, context=0, flags=RO)
     run.end()
     assert problems(run) == []
+
+
+def test_munmap_may_release_the_middle_of_a_processs_reservation():
+    """The kernel splits a reservation at a munmap's ends without an event (vmm_ranges.c) and
+    releases the piece: accepted in a process's context, and the rest stays reserved."""
+    run = ProgramRun()
+    run.spawn(1)
+    addr = run.mmap(1, 8)
+    context = run.pids[1]
+    reserved = run.contexts[context]["reserved"]
+    del reserved[addr]
+    reserved.update({addr: 2, addr + 4 * PAGE: 4})
+    run.emit("vmm_release", addr=addr + 2 * PAGE, pages=2, context=context, region=MMAP)
+    run.syscall(1, "munmap", 0, addr + 2 * PAGE, 2 * PAGE)
+    run.resident(1)
+    run.exit(1)
+    run.end()
+    assert problems(run) == []
+    assert fields(run, find(run, "process_resident", nth=2))["reserved_pages"] == 4 + 8 + 6
+
+
+def test_a_kernel_context_still_releases_whole_reservations_only():
+    run = ProgramRun()
+    run.emit("vmm_reserve", addr=KERNEL_BASE, pages=8, context=0, region=0)
+    run.emit("vmm_release", addr=KERNEL_BASE + 2 * PAGE, pages=2, context=0, region=0)
+    assert any("no reservation starts at" in p for p in problems(run))
+
+
+def test_a_forked_frame_is_left_to_the_sharing_rules():
+    """ProcessChecks.shares(phys) tells the replay which frames may be mapped in two places: a
+    process's frames (the child's mapping included, made before its process_start), not others."""
+    run = ProgramRun()
+    run.spawn(1)
+    run.touch(1, STACK_TOP - 8)
+    run.fork(1, 2)
+    fork_share = find(run, "page_share")
+    replay = Replay()
+    for e in run.events()[:fork_share + 1]:
+        replay.feed(e)
+    assert replay.processes.shares(fields(run, fork_share)["phys"])
+    assert not replay.processes.shares(0x7000)
