@@ -149,6 +149,37 @@ def test_both_backends_see_the_same_syscalls_and_faults(runs, case, libc):
     assert len(pagetable) == len(listed)
 
 
+# The system calls the boot protocol says the kernel implements (README.md, "Running a program").
+PROTOCOL_SYSCALLS = (
+    "read", "write", "writev", "readv", "open", "openat", "close", "lseek", "fstat", "newfstatat",
+    "stat", "lstat", "pread64", "brk", "mmap", "munmap", "mprotect", "mremap", "madvise", "exit",
+    "exit_group", "arch_prctl", "set_tid_address", "clock_gettime", "gettimeofday", "time",
+    "getpid", "getppid", "gettid", "uname", "getrandom", "fork", "vfork", "clone", "execve",
+    "wait4", "ioctl", "rt_sigaction", "rt_sigprocmask", "getuid", "geteuid", "getgid", "getegid",
+    "sched_yield", "access", "getcwd", "readlink", "prlimit64", "getrlimit", "set_robust_list",
+    "rseq")
+
+
+def syscall_numbers():
+    """{name: number} from trace/linux_syscalls.def, the one table of them."""
+    text = (REPO / "trace" / "linux_syscalls.def").read_text()
+    return {name: int(number) for number, name in re.findall(r"^SYSCALL\((\d+), (\w+)\)", text, re.M)}
+
+
+def test_the_programs_make_every_system_call_of_the_protocol(runs):
+    numbers = syscall_numbers()
+    assert set(PROTOCOL_SYSCALLS) <= set(numbers), set(PROTOCOL_SYSCALLS) - set(numbers)
+    seen = set()
+    for case in pc.CASES:
+        for libc in pc.LIBCS:
+            outcome, log, trace = runs.in_pagescope(case, libc, "pagetable")
+            kernel_ran_it(outcome, log)
+            seen |= {event[2] for event in user_events(trace) if event[0] == "syscall"}
+    missing = [name for name in PROTOCOL_SYSCALLS if numbers[name] not in seen]
+    assert missing == [], f"no test program's trace has these calls: {missing}"
+    assert {400, 1000} <= seen, "the calls Linux does not have are traced too"
+
+
 def test_the_same_boot_twice_gives_the_same_random_bytes_and_trace(built, tmp_path):
     case = pc.Case("clocks_random_print", "clocks_random", args=(b"print",))
     boots = []
