@@ -281,6 +281,7 @@ int64_t process_fork(struct process *p, const struct exception_frame *frame, boo
 	}
 	memcpy(c->path, p->path, sizeof(c->path));
 	memcpy(c->files, p->files, sizeof(c->files));
+	files_share(c);
 	c->fs_base = p->fs_base;
 	user_fpu_save(&c->fpu); /* the parent's registers, as the child inherits them */
 	trace_process_start(c->pid, p->pid, c->image->ctx.pt.trace_context, PROCESS_START_FORK, c->path);

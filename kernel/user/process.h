@@ -34,13 +34,29 @@
 enum process_state { PROCESS_FREE, PROCESS_RUNNABLE, PROCESS_WAITING, PROCESS_VFORK_WAITING,
 		     PROCESS_ZOMBIE };
 
-enum open_file_kind { FILE_CLOSED, FILE_STDIN, FILE_STDOUT, FILE_STDERR, FILE_MODULE };
+enum open_file_kind { FILE_CLOSED, FILE_STDIN, FILE_STDOUT, FILE_STDERR, FILE_MODULE,
+		     FILE_PIPE_READ, FILE_PIPE_WRITE };
+
+/*
+ * A pipe: PIPE_BYTES in a ring, shared by every fd of either end (a fork or dup adds a
+ * reference). Nothing ever blocks on one: a read of an empty pipe whose write end is still open
+ * returns -EAGAIN, as a full pipe's write does (programs here use pipes for signal self-wakeup or
+ * between processes that run one at a time; poll tells them when to read).
+ */
+#define PIPE_BYTES 4096
+#define PIPE_MAX 16
+struct pipe {
+	unsigned readers, writers; /* fds open on each end, all processes together; 0 0 = free */
+	uint64_t head, tail;       /* bytes written, read */
+	uint8_t ring[PIPE_BYTES];
+};
 
 /* An open file: per process (a fork copies the table; offsets are not shared, unlike Linux). */
 struct open_file {
 	enum open_file_kind kind;
 	struct cpio_entry entry; /* FILE_STDIN and FILE_MODULE: the bytes read */
 	uint64_t offset;
+	struct pipe *pipe;       /* FILE_PIPE_*: the pipe */
 };
 
 /*
@@ -135,6 +151,17 @@ int64_t program_load(struct process *p, struct process_image *image, const char 
 /* Files (process_files.c). */
 void files_init_standard(struct process *p);
 void files_close_all(struct process *p);
+/* The fds of a new process refer to the same pipes: one more reference each (fork). */
+void files_share(struct process *p);
+void file_close(struct open_file *f);
+/* Another fd for the same open file (dup): one more reference to its pipe. */
+void file_duplicate(struct open_file *to, const struct open_file *from);
+/* pipe(): two fds; 0 or -errno. */
+int64_t pipe_create(struct process *p, int fds[2]);
+int64_t pipe_read(struct open_file *f, uint8_t *buf, uint64_t len);
+int64_t pipe_write(struct open_file *f, const uint8_t *buf, uint64_t len);
+/* What poll would report now: POLLIN (1) / POLLOUT (4) / POLLHUP (16) bits the file is ready for. */
+unsigned file_ready(const struct open_file *f);
 
 /* Deterministic bytes for getrandom and AT_RANDOM (seeded by `seed=`). */
 void program_random_bytes(void *buf, uint64_t len);

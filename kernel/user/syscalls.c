@@ -14,7 +14,9 @@
  *   - MAP_SHARED anonymous memory is populated at mmap (so a fork shares the very pages);
  *     file mappings are copies made at mmap (the filesystem has no page cache);
  *   - time is the TSC (guest instructions under icount): CLOCK_REALTIME starts at
- *     REALTIME_EPOCH when the machine boots.
+ *     REALTIME_EPOCH when the machine boots;
+ *   - nothing blocks but wait4 and vfork: an empty pipe reads -EAGAIN, poll returns at once with
+ *     what is ready (process.h says why that suffices here); close-on-exec is not kept.
  */
 #include "process.h"
 #include "kernel/arch/amd64/serial.h"
@@ -149,15 +151,33 @@ static int64_t sys_openat(struct process *p, int64_t dirfd, uint64_t user_path, 
 		return -LX_ENOTDIR;
 	for (int fd = 0; fd < PROCESS_FILES; fd++)
 		if (p->files[fd].kind == FILE_CLOSED) {
-			p->files[fd] = (struct open_file){ FILE_MODULE, entry, 0 };
+			p->files[fd] = (struct open_file){ FILE_MODULE, entry, 0, NULL };
 			return fd;
 		}
 	return -LX_EMFILE;
 }
 
+static int64_t pipe_transfer(struct process *p, struct open_file *f, uint64_t buf, uint64_t len,
+			     bool write)
+{
+	uint8_t chunk[PIPE_BYTES];
+	uint64_t n = MIN(len, sizeof(chunk));
+	if (write) {
+		int64_t st = copy_from_user(p, chunk, buf, n);
+		return st < 0 ? st : pipe_write(f, chunk, n);
+	}
+	int64_t got = pipe_read(f, chunk, n);
+	if (got <= 0)
+		return got;
+	int64_t st = copy_to_user(p, buf, chunk, (uint64_t)got);
+	return st < 0 ? st : got;
+}
+
 static int64_t file_read(struct process *p, struct open_file *f, uint64_t buf, uint64_t len,
 			 uint64_t *offset)
 {
+	if (f->kind == FILE_PIPE_READ)
+		return pipe_transfer(p, f, buf, len, false);
 	if (f->kind != FILE_STDIN && f->kind != FILE_MODULE)
 		return -LX_EBADF;
 	uint64_t size = f->entry.data ? f->entry.size : 0;
@@ -173,6 +193,8 @@ static int64_t file_read(struct process *p, struct open_file *f, uint64_t buf, u
 
 static int64_t file_write(struct process *p, struct open_file *f, uint64_t buf, uint64_t len)
 {
+	if (f->kind == FILE_PIPE_WRITE)
+		return pipe_transfer(p, f, buf, len, true);
 	if (f->kind != FILE_STDOUT && f->kind != FILE_STDERR)
 		return -LX_EBADF;
 	uint8_t chunk[IO_CHUNK];
@@ -282,15 +304,79 @@ static int64_t sys_dup(struct process *p, int64_t old, int64_t wanted, bool exac
 	if (exact) {
 		if (wanted < 0 || wanted >= PROCESS_FILES)
 			return -LX_EBADF;
-		p->files[wanted] = *f;
+		file_duplicate(&p->files[wanted], f);
 		return wanted;
 	}
-	for (int64_t fd = wanted; fd < PROCESS_FILES; fd++)
+	for (int64_t fd = wanted < 0 ? 0 : wanted; fd < PROCESS_FILES; fd++)
 		if (p->files[fd].kind == FILE_CLOSED) {
-			p->files[fd] = *f;
+			file_duplicate(&p->files[fd], f);
 			return fd;
 		}
 	return -LX_EMFILE;
+}
+
+static int64_t sys_pipe(struct process *p, uint64_t user_fds)
+{
+	int fds[2];
+	int64_t st = pipe_create(p, fds);
+	if (st < 0)
+		return st;
+	if (copy_to_user(p, user_fds, fds, sizeof(fds)) < 0) {
+		file_close(&p->files[fds[0]]);
+		file_close(&p->files[fds[1]]);
+		return -LX_EFAULT;
+	}
+	return 0;
+}
+
+/* poll: what is ready now; it never waits (nothing it could wait for can change meanwhile). */
+static int64_t sys_poll(struct process *p, uint64_t user_fds, uint64_t count)
+{
+	if (count > PROCESS_FILES * 4)
+		return -LX_EINVAL;
+	int64_t ready = 0;
+	for (uint64_t i = 0; i < count; i++) {
+		struct { int32_t fd; int16_t events, revents; } pfd;
+		if (copy_from_user(p, &pfd, user_fds + i * 8, 8) < 0)
+			return -LX_EFAULT;
+		struct open_file *f = file_of(p, pfd.fd);
+		unsigned now = f ? file_ready(f) : 32 /* POLLNVAL */;
+		pfd.revents = (int16_t)(now & ((unsigned)(uint16_t)pfd.events | 16u | 32u));
+		if (pfd.fd < 0)
+			pfd.revents = 0;
+		ready += pfd.revents != 0;
+		if (copy_to_user(p, user_fds + i * 8, &pfd, 8) < 0)
+			return -LX_EFAULT;
+	}
+	return ready;
+}
+
+static int64_t sys_sysinfo(struct process *p, uint64_t buf)
+{
+	struct pmm_stats stats;
+	pmm_get_stats(&kernel_pmm, &stats);
+	uint64_t info[14] = { 0 }; /* struct sysinfo of x86-64: 112 bytes */
+	info[0] = ticks_to_ns(user_clock_ticks()) / 1000000000ull; /* uptime */
+	info[4] = stats.total_pages * PAGE_SIZE;                    /* totalram */
+	info[5] = stats.free_pages * PAGE_SIZE;                     /* freeram */
+	info[10] = 1;                                                /* procs (u16 at byte 80) */
+	info[13] = 1;                                                /* mem_unit (u32 at byte 104) */
+	return copy_to_user(p, buf, info, sizeof(info));
+}
+
+static int64_t sys_prctl(struct process *p, uint64_t option, uint64_t arg)
+{
+	if (option == 15 /* PR_SET_NAME */)
+		return 0;
+	if (option != 16 /* PR_GET_NAME */)
+		return -LX_EINVAL;
+	char name[16] = { 0 };
+	const char *base = p->path;
+	for (const char *c = p->path; *c; c++)
+		if (*c == '/')
+			base = c + 1;
+	memcpy(name, base, MIN(strlen(base), sizeof(name) - 1));
+	return copy_to_user(p, arg, name, sizeof(name));
 }
 
 /* --- memory ----------------------------------------------------------------------------------- */
@@ -665,8 +751,19 @@ static int64_t dispatch(struct process *p, struct exception_frame *f, uint64_t n
 	case SYS_close:
 		if (!file_of(p, (int32_t)a[0]))
 			return -LX_EBADF;
-		p->files[(int32_t)a[0]].kind = FILE_CLOSED;
+		file_close(&p->files[(int32_t)a[0]]);
 		return 0;
+	case SYS_pipe:
+	case SYS_pipe2:
+		return sys_pipe(p, a[0]);
+	case SYS_poll:
+		return sys_poll(p, a[0], a[1]);
+	case SYS_sysinfo:
+		return sys_sysinfo(p, a[0]);
+	case SYS_prctl:
+		return sys_prctl(p, a[0], a[1]);
+	case SYS_fadvise64:
+		return file_of(p, (int32_t)a[0]) ? 0 : -LX_EBADF;
 	case SYS_lseek:
 		return sys_lseek(p, (int32_t)a[0], (int64_t)a[1], a[2]);
 	case SYS_fstat:
@@ -695,8 +792,10 @@ static int64_t dispatch(struct process *p, struct exception_frame *f, uint64_t n
 			return -LX_EBADF;
 		if (a[1] == 0 || a[1] == 1030) /* F_DUPFD, F_DUPFD_CLOEXEC */
 			return sys_dup(p, (int32_t)a[0], (int32_t)a[2], false);
-		if (a[1] == 3) /* F_GETFL */
-			return p->files[(int32_t)a[0]].kind == FILE_STDOUT || p->files[(int32_t)a[0]].kind == FILE_STDERR ? 1 : 0;
+		if (a[1] == 3) { /* F_GETFL */
+			enum open_file_kind kind = p->files[(int32_t)a[0]].kind;
+			return kind == FILE_STDOUT || kind == FILE_STDERR || kind == FILE_PIPE_WRITE ? 1 : 0;
+		}
 		return 0;
 	case SYS_dup:
 		return sys_dup(p, (int32_t)a[0], 0, false);
