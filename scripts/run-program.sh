@@ -7,7 +7,7 @@
 #                          [--timeout SEC] [--trace-out FILE] [--icount] [--kernel-log FILE]
 #                          [-- ARG...]
 #
-# The boot protocol (README.md, "Running a program"): scripts/mkprogramfs.py packs FILE, every
+# The boot protocol (README.md, "Running programs"): scripts/mkprogramfs.py packs FILE, every
 # --file, the arguments (.argv, argv[0] = /BASENAME of FILE), the environment (.envp, only when
 # some --env is given) and --stdin (.stdin) into a newc cpio archive given to the kernel as its
 # first module; the kernel boots with `scenario=program vmm=VMM trace=on|off` (on with

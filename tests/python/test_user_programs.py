@@ -151,7 +151,7 @@ def test_both_backends_see_the_same_syscalls_and_faults(runs, case, libc):
     assert len(pagetable) == len(listed)
 
 
-# The system calls the boot protocol says the kernel implements (README.md, "Running a program").
+# The system calls the boot protocol says the kernel implements (README.md, "Running programs").
 PROTOCOL_SYSCALLS = (
     "read", "write", "writev", "readv", "open", "openat", "close", "lseek", "fstat", "newfstatat",
     "stat", "lstat", "pread64", "brk", "mmap", "munmap", "mprotect", "mremap", "madvise", "exit",
