@@ -5,7 +5,7 @@
                            [-- ARG...]
 
 The archive holds, each at the root under a name without any directory part (the kernel sees
-`/NAME`; the protocol is in README.md, "Running a program"):
+`/NAME`; the protocol is in README.md, "Running programs"):
   - the program and every --file, under their base names;
   - `.argv`: argv[0] = "/" + the program's base name (the path the kernel executes), then every
     ARG, each followed by a NUL byte. An ARG may hold any byte but NUL (the kernel command line

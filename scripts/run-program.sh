@@ -7,7 +7,7 @@
 #                          [--timeout SEC] [--trace-out FILE] [--icount] [--kernel-log FILE]
 #                          [-- ARG...]
 #
-# The boot protocol (README.md, "Running a program"): scripts/mkprogramfs.py packs FILE, every
+# The boot protocol (README.md, "Running programs"): scripts/mkprogramfs.py packs FILE, every
 # --file, the arguments (.argv, argv[0] = /BASENAME of FILE), the environment (.envp, only when
 # some --env is given) and --stdin (.stdin) into a newc cpio archive given to the kernel as its
 # first module; the kernel boots with `scenario=program vmm=VMM trace=on|off` (on with
@@ -23,8 +23,8 @@
 #   the program's: N from `program: exit status N` (0-255; 128 + the signal number Linux would
 #       have sent when the kernel killed it, e.g. 139 for a SIGSEGV), when the kernel exited 0;
 #   otherwise scripts/qemu-run.sh's status (1-6 kernel, 123-126 harness), and then stderr ends
-#       with its line `pagescope: exit status N (meaning)` after the kernel log's `program:` lines
-#       (why a program was refused: status 6) and the log's last lines. That line on stderr is
+#       with its line `pagescope: exit status N (meaning)` after the kernel log's `program:` and
+#       `scenario program:` lines (why a program was refused: status 6) and the log's last lines. That line on stderr is
 #       what tells a kernel status from a program that exited with the same number;
 #   126 too when the kernel exited 0 without a `program: exit status` line (it did not run the
 #       program), with a `run-program:` line saying so.
@@ -108,7 +108,7 @@ if [ $status = 0 ]; then
 	echo "pagescope: exit status 126 (the kernel did not run the program)" >&2
 	exit 126
 fi
-kernel_lines | grep -E '^program: ' | grep -Ev '^program: pid [0-9]+ killed' >&2 || true
+kernel_lines | grep -E '^(scenario )?program: ' | grep -Ev '^program: pid [0-9]+ killed' >&2 || true
 kernel_lines | tail -n 15 | sed 's/^/kernel log | /' >&2
 cat "$work/harness" >&2
 exit $status

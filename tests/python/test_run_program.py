@@ -176,11 +176,13 @@ def test_kill_reports_follow_the_program_stderr(harness):
 
 
 def test_a_refused_program_keeps_the_kernel_status_and_says_why(harness):
-    log = b"program: /prog: not an ELF file\r\nstopping (exit status 6)\r\n"
+    log = (b"scenario program: refused: cannot start /prog: not an ELF file\r\n"
+           b"program: 0 processes\r\nstopping (exit status 6)\r\n")
     done, _ = harness(log, status=6, harness_says="pagescope: exit status 6 (a scenario refused its input)\n")
     assert done.returncode == 6 and done.stdout == b""
     lines = done.stderr.decode().splitlines()
-    assert lines[0] == "program: /prog: not an ELF file"
+    assert lines[:2] == ["scenario program: refused: cannot start /prog: not an ELF file",
+                         "program: 0 processes"]
     assert lines[-1] == "pagescope: exit status 6 (a scenario refused its input)"
 
 
