@@ -100,6 +100,14 @@ struct vmm_backend_ops {
 	void (*query)(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
 		      uint64_t lo, uint64_t hi, struct vmm_extent *out);
 	/*
+	 * What a page fault asks about the one page at addr: free or reserved, and (*access) what its
+	 * reservation allows. The page-table backend reads the entry that decides the page, at the
+	 * end of the walk the CPU made; the list backend descends its tree to the record. Work: one
+	 * path (4 entries; H + 1 records).
+	 */
+	enum vmm_range_state (*lookup)(struct vmm_context *ctx, const struct vmm_region *region,
+				       uint64_t addr, unsigned *access);
+	/*
 	 * Makes addr, a page inside a reservation, the start of a reservation: [start, addr) and
 	 * [addr, end) become two, allowing what the one allowed. VM_OK (also when addr already is a
 	 * start), VM_ERR_NOT_RESERVED (addr is free), VM_ERR_NO_MEMORY or VM_ERR_BUSY (a large page

@@ -501,6 +501,15 @@ static void list_query(struct vmm_context *ctx, const struct vmm_region *region,
 				    (end - start) / PAGE_SIZE, access_of(n) };
 }
 
+static enum vmm_range_state list_lookup(struct vmm_context *ctx, const struct vmm_region *region,
+				       uint64_t addr, unsigned *access)
+{
+	struct range_record *n = containing(ctx, tree_of(ctx, region)->root, addr);
+	MM_ASSERT(n != NULL, "list_lookup: %llx not covered by its region", (unsigned long long)addr);
+	*access = access_of(n);
+	return is_free(n) ? VMM_RANGE_FREE : VMM_RANGE_RESERVED;
+}
+
 /* A reservation split at addr: the record is cut in two with the same access (one new record). */
 static enum vm_status list_split(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr)
 {
@@ -623,6 +632,7 @@ const struct vmm_backend_ops vmm_backend_list = {
 	.release = list_release,
 	.resize = list_resize,
 	.query = list_query,
+	.lookup = list_lookup,
 	.split = list_split,
 	.set_access = list_set_access,
 	.work_bound = list_work_bound,

@@ -1229,6 +1229,16 @@ static enum vm_status pagetable_resize(struct vmm_context *ctx, const struct vmm
 
 /* --- split and access ------------------------------------------------------------------------ */
 
+/* The fault path's question: one walk down to the entry that decides the page. */
+static enum vmm_range_state pagetable_lookup(struct vmm_context *ctx, const struct vmm_region *region,
+					     uint64_t addr, unsigned *access)
+{
+	(void)region;
+	struct page_state here = page_state(ctx, addr);
+	*access = here.reserved ? here.access : 0;
+	return here.reserved ? VMM_RANGE_RESERVED : VMM_RANGE_FREE;
+}
+
 /*
  * A split sets STA on the entry at addr, after split_at made addr an entry boundary (a chunk mark
  * straddling it becomes a table), and re-summarises the path (its HST bits).
@@ -1480,6 +1490,7 @@ const struct vmm_backend_ops vmm_backend_pagetable = {
 	.release = pagetable_release,
 	.resize = pagetable_resize,
 	.query = pagetable_query,
+	.lookup = pagetable_lookup,
 	.split = pagetable_split,
 	.set_access = pagetable_set_access,
 	.work_bound = pagetable_work_bound,

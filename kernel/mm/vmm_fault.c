@@ -2,9 +2,9 @@
  * Page faults of demand-paged user contexts: the case the page-table bookkeeping exists for. A
  * reserved page that was never touched is not mapped; its first access faults, and the handler
  * must learn what the address is before it can map anything. It asks the backend about exactly
- * one page (a query clipped to [page, page + 4 KiB)): the page-table backend reads the entry the
- * CPU's walk stopped at (its RES bit and the reservation's access bits), the list backend descends
- * its tree to the record. That lookup's work is what the page_fault event reports.
+ * one page (vmm_backend_ops.lookup): the page-table backend reads the entry the CPU's walk stopped
+ * at (its RES bit and the reservation's access bits), the list backend descends its tree to the
+ * record. That lookup's work and clock ticks are what the page_fault event reports.
  *
  * Rules, in order (Linux's, for anonymous memory):
  *   no region                               -> REFUSED_OUTSIDE
@@ -100,8 +100,8 @@ void vmm_fault(struct vmm_context *ctx, uint64_t addr, enum vmm_fault_kind kind,
 	if (r == VMM_NO_REGION)
 		return;
 	uint64_t work = vmm_work_begin(ctx), start = mm_clock_ticks();
-	struct vmm_extent extent;
-	vmm_extent_within(ctx, r, page, 1, &extent);
+	struct vmm_extent extent = { .start = page, .pages = 1 };
+	extent.state = ctx->backend->lookup(ctx, &ctx->regions[r], page, &extent.access);
 	out->lookup_ticks = mm_clock_ticks() - start;
 	vmm_work_end(ctx, work);
 	out->lookup_work = ctx->last_work;
