@@ -282,6 +282,7 @@ int64_t process_fork(struct process *p, const struct exception_frame *frame, boo
 	}
 	memcpy(c->path, p->path, sizeof(c->path));
 	memcpy(c->files, p->files, sizeof(c->files));
+	memcpy(c->file_maps, p->file_maps, sizeof(c->file_maps));
 	files_share(c);
 	c->fs_base = p->fs_base;
 	user_fpu_save(&c->fpu); /* the parent's registers, as the child inherits them */
@@ -322,6 +323,7 @@ int64_t process_exec(struct process *p, struct exception_frame *frame, const cha
 		return st;
 	}
 	p->image = fresh;
+	memset(p->file_maps, 0, sizeof(p->file_maps));
 	vmm_context_activate(&fresh->ctx);
 	vmm_context_destroy(&old->ctx);
 	p->fs_base = 0;

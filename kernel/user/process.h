@@ -28,6 +28,7 @@
 
 #define PROCESS_MAX 64
 #define PROCESS_FILES 32
+#define PROCESS_FILE_MAPS 32
 #define PROCESS_PATH_MAX 64
 #define KSTACK_PAGES 4
 
@@ -83,6 +84,16 @@ struct process {
 	uint32_t wait_status;  /* ZOMBIE: what wait4 reports */
 	uint32_t vfork_child;  /* VFORK_WAITING: the child whose exec or exit wakes us */
 	struct open_file files[PROCESS_FILES];
+	/*
+	 * Private file mappings: where their bytes come from, so madvise(MADV_DONTNEED) can give the
+	 * file's bytes back (Linux refaults them from the page cache; here they are copied again).
+	 * An entry goes when any part of its range is unmapped or mapped over.
+	 */
+	struct file_mapping {
+		uint64_t start, end; /* 0 0: unused */
+		const uint8_t *data;
+		uint64_t size, offset;
+	} file_maps[PROCESS_FILE_MAPS];
 	char path[PROCESS_PATH_MAX];
 	uint64_t peak_resident, peak_reserved; /* pages, for the summary */
 };

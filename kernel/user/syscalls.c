@@ -12,7 +12,8 @@
  *     sleeps until the child execs or exits;
  *   - W^X: a mapping or mprotect asking for write and execute at once is -EACCES;
  *   - MAP_SHARED anonymous memory is populated at mmap (so a fork shares the very pages);
- *     file mappings are copies made at mmap (the filesystem has no page cache);
+ *     file mappings are copies made at mmap (the filesystem has no page cache), made again for
+ *     the pages madvise(MADV_DONTNEED) drops;
  *   - time is the TSC (guest instructions under icount): CLOCK_REALTIME starts at
  *     REALTIME_EPOCH when the machine boots;
  *   - nothing blocks but wait4 and vfork: an empty pipe reads -EAGAIN, poll returns at once with
@@ -427,6 +428,47 @@ static int64_t fill_from_file(struct process *p, uint64_t addr, const struct cpi
 	return st;
 }
 
+/* Forgets the file mappings any part of [addr, addr + len) touches (unmapped or mapped over). */
+static void forget_file_maps(struct process *p, uint64_t addr, uint64_t len)
+{
+	for (unsigned i = 0; i < PROCESS_FILE_MAPS; i++) {
+		struct file_mapping *m = &p->file_maps[i];
+		if (m->end > addr && m->start < addr + len)
+			memset(m, 0, sizeof(*m));
+	}
+}
+
+static int64_t remember_file_map(struct process *p, uint64_t addr, uint64_t len,
+				 const struct cpio_entry *file, uint64_t offset)
+{
+	for (unsigned i = 0; i < PROCESS_FILE_MAPS; i++)
+		if (p->file_maps[i].end == 0) {
+			p->file_maps[i] = (struct file_mapping){ addr, addr + len, file->data, file->size, offset };
+			return 0;
+		}
+	return -LX_ENOMEM; /* more private file mappings at once than this kernel keeps */
+}
+
+static int64_t fill_from_file(struct process *p, uint64_t addr, const struct cpio_entry *file,
+			      uint64_t offset, uint64_t len);
+
+/* After MADV_DONTNEED: the pages of [addr, end) that a private file mapping covers get the file's
+ * bytes again, as Linux refaults them from the file. */
+static int64_t refill_file_pages(struct process *p, uint64_t addr, uint64_t end)
+{
+	for (unsigned i = 0; i < PROCESS_FILE_MAPS; i++) {
+		struct file_mapping *m = &p->file_maps[i];
+		uint64_t lo = MAX(addr, m->start), hi = MIN(end, m->end);
+		if (m->end == 0 || lo >= hi)
+			continue;
+		struct cpio_entry file = { .data = m->data, .size = m->size };
+		int64_t st = fill_from_file(p, lo, &file, m->offset + (lo - m->start), hi - lo);
+		if (st < 0)
+			return st;
+	}
+	return 0;
+}
+
 static int64_t sys_mmap(struct process *p, uint64_t addr, uint64_t len, uint64_t prot, uint64_t flags,
 			int64_t fd, uint64_t offset)
 {
@@ -455,8 +497,10 @@ static int64_t sys_mmap(struct process *p, uint64_t addr, uint64_t len, uint64_t
 	if (fixed) {
 		if (addr >= USER_TOP || pages > (USER_TOP - addr) / PAGE_SIZE)
 			return -LX_ENOMEM;
-		if (flags & LX_MAP_FIXED)
+		if (flags & LX_MAP_FIXED) {
 			vmm_release_range(ctx, addr, pages);
+			forget_file_maps(p, addr, pages * PAGE_SIZE);
+		}
 		st = vmm_reserve_at_access(ctx, addr, pages, access);
 		if (st == VM_ERR_INVALID)
 			st = VM_ERR_NO_SPACE; /* outside every region */
@@ -470,12 +514,15 @@ static int64_t sys_mmap(struct process *p, uint64_t addr, uint64_t len, uint64_t
 	if (st != VM_OK)
 		return status_errno(st);
 	int64_t r = 0;
-	if (f)
+	if (f && !shared)
+		r = remember_file_map(p, addr, pages * PAGE_SIZE, &f->entry, offset);
+	if (f && r == 0)
 		r = fill_from_file(p, addr, &f->entry, offset, len);
 	else if (shared || (flags & LX_MAP_POPULATE))
 		r = populate(p, addr, pages);
 	if (r < 0) {
 		vmm_release_range(ctx, addr, pages);
+		forget_file_maps(p, addr, pages * PAGE_SIZE);
 		return r;
 	}
 	process_note_memory(p);
@@ -487,6 +534,7 @@ static int64_t sys_munmap(struct process *p, uint64_t addr, uint64_t len)
 	if ((addr & (PAGE_SIZE - 1)) || len == 0 || addr >= USER_TOP || len > USER_TOP - addr)
 		return -LX_EINVAL;
 	int64_t r = status_errno(vmm_release_range(ctx_of(p), addr, ALIGN_UP(len, PAGE_SIZE) / PAGE_SIZE));
+	forget_file_maps(p, addr, ALIGN_UP(len, PAGE_SIZE));
 	process_note_memory(p);
 	return r;
 }
@@ -557,6 +605,7 @@ static int64_t sys_mremap(struct process *p, uint64_t old, uint64_t old_len, uin
 		memcpy(phys_to_virt(to.pa), phys_to_virt(t.pa), PAGE_SIZE);
 	}
 	vmm_release_range(ctx, old, old_pages);
+	forget_file_maps(p, old, old_pages * PAGE_SIZE);
 	process_note_memory(p);
 	return (int64_t)moved;
 }
@@ -567,9 +616,11 @@ static int64_t sys_madvise(struct process *p, uint64_t addr, uint64_t len, uint6
 		return -LX_EINVAL;
 	if (advice != LX_MADV_DONTNEED || len == 0)
 		return 0; /* advice only */
-	enum vm_status st = vmm_unmap(ctx_of(p), addr, ALIGN_UP(len, PAGE_SIZE) / PAGE_SIZE);
+	uint64_t bytes = ALIGN_UP(len, PAGE_SIZE);
+	enum vm_status st = vmm_unmap(ctx_of(p), addr, bytes / PAGE_SIZE);
+	int64_t r = st == VM_OK ? refill_file_pages(p, addr, addr + bytes) : -LX_EINVAL;
 	process_note_memory(p);
-	return st == VM_OK ? 0 : -LX_EINVAL;
+	return r;
 }
 
 /* --- processes -------------------------------------------------------------------------------- */
