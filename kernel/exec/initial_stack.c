@@ -49,10 +49,9 @@ uint64_t initial_stack_build(const struct initial_stack_input *in, uint64_t stac
 			     uint64_t capacity, uint64_t *used)
 {
 	struct builder b = { buf, capacity, stack_top, 0, false };
-	uint64_t random = put_bytes(&b, in->random16, 16);
-	uint64_t platform = put_string(&b, "x86_64");
+	/* Linux's order from the top: the path executed, the environment and argument strings (last
+	 * first, so argv[0] ends up lowest), the platform string, the AT_RANDOM bytes. */
 	uint64_t execfn = put_string(&b, in->execfn);
-	/* Strings, last first, so argv[0] ends up lowest as Linux lays them out. */
 	uint64_t env_addr[256], arg_addr[256];
 	if (in->argc > 256 || in->envc > 256)
 		return 0;
@@ -60,6 +59,8 @@ uint64_t initial_stack_build(const struct initial_stack_input *in, uint64_t stac
 		env_addr[i] = put_string(&b, in->envp[i]);
 	for (unsigned i = in->argc; i-- > 0;)
 		arg_addr[i] = put_string(&b, in->argv[i]);
+	uint64_t platform = put_string(&b, "x86_64");
+	uint64_t random = put_bytes(&b, in->random16, 16);
 	/* Everything below is 8-byte words: pad so that the final RSP (argc) is 16-byte aligned. */
 	uint64_t words = 1 + in->argc + 1 + in->envc + 1 + 2 * (in->auxc + 4);
 	uint64_t below = b.top - b.used;

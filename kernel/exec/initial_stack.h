@@ -1,7 +1,8 @@
 /*
  * The stack a Linux x86-64 program starts on (System V ABI, AMD64 supplement §3.4.1, as Linux's
- * binfmt_elf builds it), from the top down: the 16 AT_RANDOM bytes, the platform string, the
- * argument and environment strings, padding to 16 bytes, then (growing down) the auxiliary vector
+ * binfmt_elf builds it), from the top down: the path executed, the environment and argument
+ * strings, the platform string, the 16 AT_RANDOM bytes (between the strings and the tables, where
+ * programs may check for them), padding to 16 bytes, then (growing down) the auxiliary vector
  * (type, value pairs ending with AT_NULL), a NULL, the environment pointers, a NULL, the argument
  * pointers and argc, which the initial RSP points at (16-byte aligned).
  *
