@@ -427,8 +427,10 @@ PROGRAM_CC_musl := musl-gcc
 PROGRAM_CC_glibc := gcc
 BAD_ELF_DIR := $(BUILD)/user-tests/bad-elf
 # The switch that puts the user-program boots (tests/python/test_user_programs.py) into
-# `make test` and `make test-python`: off until the kernel's program scenario lands.
-USER_PROGRAM_TESTS ?= off
+# `make test` and `make test-python`: quick (every case against musl under both backends, the
+# cases glibc serves differently against glibc too), full (make test-programs: every case, both
+# libcs, both backends) or off.
+USER_PROGRAM_TESTS ?= quick
 export PAGESCOPE_USER_PROGRAM_TESTS = $(USER_PROGRAM_TESTS)
 
 .PHONY: user-tests user-tests-deps run-program test-programs
@@ -459,5 +461,5 @@ run-program: $(KERNEL_ELF)
 
 test-programs: $(KERNEL_ELF) user-tests
 	@$(DEPS) boot python
-	PAGESCOPE_USER_PROGRAM_TESTS=on $(PYTHON) -m pytest -q -p no:cacheprovider tests/python/test_user_programs.py
+	PAGESCOPE_USER_PROGRAM_TESTS=full $(PYTHON) -m pytest -q -p no:cacheprovider tests/python/test_user_programs.py
 # --- user programs (end) -----------------------------------------------------------------------
