@@ -385,12 +385,18 @@ static uint64_t protect_table(uint64_t *table, unsigned level, uint64_t base, ui
 	return covered;
 }
 
+/* The checks every protection change makes first: the range, and W^X for the new protection. */
+static enum vm_status check_protect(const struct pagetable *pt, uint64_t va, uint64_t pages,
+				    unsigned prot, uint64_t *last)
+{
+	enum vm_status st = check_range(pt, va, pages, last);
+	return st == VM_OK ? check_prot(pt, va, *last, prot) : st;
+}
+
 enum vm_status pt_protect(struct pagetable *pt, uint64_t va, uint64_t pages, unsigned prot)
 {
 	uint64_t last;
-	enum vm_status st = check_range(pt, va, pages, &last);
-	if (st == VM_OK)
-		st = check_prot(pt, va, last, prot);
+	enum vm_status st = check_protect(pt, va, pages, prot, &last);
 	if (st != VM_OK)
 		return st;
 	uint64_t *root = pt_table(pt->root);
@@ -400,17 +406,25 @@ enum vm_status pt_protect(struct pagetable *pt, uint64_t va, uint64_t pages, uns
 	return VM_OK;
 }
 
-enum vm_status pt_replace_owned(struct pagetable *pt, uint64_t va, paddr_t pa, unsigned prot)
+/* The mapped 4 KiB leaf at va that a change to `prot` may touch (W^X checked), or why not. */
+static enum vm_status small_leaf(struct pagetable *pt, uint64_t va, unsigned prot, pte_t **slot)
 {
 	enum vm_status st = check_prot(pt, va, va + PAGE_SIZE - 1, prot);
 	if (st != VM_OK)
 		return st;
 	unsigned level;
-	pte_t *slot = walk(pt, va, 0, PT_WALK_LOOKUP, &level, &st);
-	if (!slot || !pte_is_leaf(*slot, level))
+	*slot = walk(pt, va, 0, PT_WALK_LOOKUP, &level, &st);
+	if (!*slot || !pte_is_leaf(**slot, level))
 		return VM_ERR_NOT_MAPPED;
-	if (level != 0)
-		return VM_ERR_BUSY;
+	return level == 0 ? VM_OK : VM_ERR_BUSY;
+}
+
+enum vm_status pt_replace_owned(struct pagetable *pt, uint64_t va, paddr_t pa, unsigned prot)
+{
+	pte_t *slot;
+	enum vm_status st = small_leaf(pt, va, prot, &slot);
+	if (st != VM_OK)
+		return st;
 	pte_t e = *slot;
 	if (!(e & PTE_SW_LEAF_OWNED))
 		return VM_ERR_INVALID;
@@ -425,9 +439,7 @@ enum vm_status pt_replace_owned(struct pagetable *pt, uint64_t va, paddr_t pa, u
 enum vm_status pt_protect_mapped(struct pagetable *pt, uint64_t va, uint64_t pages, unsigned prot)
 {
 	uint64_t last;
-	enum vm_status st = check_range(pt, va, pages, &last);
-	if (st == VM_OK)
-		st = check_prot(pt, va, last, prot);
+	enum vm_status st = check_protect(pt, va, pages, prot, &last);
 	if (st != VM_OK)
 		return st;
 	protect_table(pt_table(pt->root), PT_TOP_LEVEL, 0, va, last, prot, PT_PROTECT_APPLY, pt->trace_context);
@@ -454,19 +466,14 @@ enum vm_status pt_set_copy_on_write(struct pagetable *pt, uint64_t va, bool copy
 {
 	if (copy_on_write)
 		prot &= ~(unsigned)PT_WRITE;
-	enum vm_status st = check_prot(pt, va, va + PAGE_SIZE - 1, prot);
+	pte_t *slot;
+	enum vm_status st = small_leaf(pt, va, prot, &slot);
 	if (st != VM_OK)
 		return st;
-	unsigned level;
-	pte_t *slot = walk(pt, va, 0, PT_WALK_LOOKUP, &level, &st);
-	if (!slot || !pte_is_leaf(*slot, level))
-		return VM_ERR_NOT_MAPPED;
-	if (level != 0)
-		return VM_ERR_BUSY;
 	pte_t e = *slot;
 	pte_t sw = copy_on_write ? pte_software(e) | PTE_SW_LEAF_COPY_ON_WRITE :
 				   pte_software(e) & ~PTE_SW_LEAF_COPY_ON_WRITE;
-	slot_write(slot, (e & PTE_ADDR_MASK) | sw | pte_make_leaf(pte_address(e), 0, prot));
+	slot_write(slot, sw | pte_make_leaf(pte_address(e), 0, prot));
 	mm_arch_invalidate_page((uintptr_t)va);
 	trace_vmm_protect(va, pte_address(e), pt->trace_context, 0, (uint8_t)prot);
 	return VM_OK;

@@ -16,6 +16,7 @@
  * user_first_entry: where a new process's kernel stack "returns" to the first time it is switched
  * to; its user frame lies right above, so it leaves through frame_return into user mode.
  */
+#include "frame.inc"
 #include "user_vectors.h"
 
 	.text
@@ -30,21 +31,7 @@ syscall_entry:
 	pushq %rcx
 	pushq $0
 	pushq $USER_SYSCALL_VECTOR
-	pushq %rax
-	pushq %rbx
-	pushq %rcx
-	pushq %rdx
-	pushq %rsi
-	pushq %rdi
-	pushq %rbp
-	pushq %r8
-	pushq %r9
-	pushq %r10
-	pushq %r11
-	pushq %r12
-	pushq %r13
-	pushq %r14
-	pushq %r15
+	PUSH_GENERAL_REGISTERS
 	movq %rsp, %rdi
 	cld
 	call syscall_dispatch
