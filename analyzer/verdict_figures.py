@@ -77,11 +77,22 @@ def pte_bits():
     sw, stripe = _mask(pte, "PTE_SW_FIELD_MASK"), _mask(pte, "PTE_COUNT_STRIPE_MASK")
     used = {}
     for path in [PTE_H, *BACKEND_FILES.values()]:
-        names = re.findall(r"^#define (\w+) PTE_SW_BIT\((\d+)\)", path.read_text(), re.M)
+        text = path.read_text()
+        names = re.findall(r"^#define (\w+) PTE_SW_BIT\((\d+)\)", text, re.M)
         if names:
             used[", ".join(n for n, _ in names)] = len({bit for _, bit in names})
+        # a backend's multi-bit software fields: a mask shifted into the field (RES_ACCESS_MASK);
+        # pte.h's masks are the field and stripe themselves, what is available
+        for name, mask in [] if path == PTE_H else re.findall(r"^#define (\w+_MASK) \(\(pte_t\)(0x[0-9A-Fa-f]+|\d+) << \w+\)",
+                                     text, re.M):
+            used[name] = bin(int(mask, 0)).count("1")
     used["stripes: table counts, hints, free-run summaries"] = bin(stripe).count("1")
     return bin(sw).count("1") + bin(stripe).count("1"), used
+
+
+def pte_bits_not_present():
+    """Bits of a non-present entry the CPU ignores: all but the present bit (PTE_PRESENT)."""
+    return 64 - bin(_mask(PTE_H.read_text(), "PTE_PRESENT")).count("1")
 
 
 def list_record_bytes():
@@ -137,4 +148,5 @@ def gather(figures, bench_dir=BENCH_DIR):
     figures.pte_bits_available, figures.pte_bits_used = pte_bits()
     figures.details_wanted = dict(DETAILS_WANTED)
     figures.list_record_bytes = list_record_bytes()
+    figures.pte_bits_not_present = pte_bits_not_present()
     return figures

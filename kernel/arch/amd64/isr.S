@@ -4,6 +4,8 @@
  * frame layout matches struct exception_frame in exceptions.h. If the handler returns (a fault a
  * test expected), the possibly modified frame is restored and execution resumes with iretq.
  */
+#include "frame.inc"
+
 	.macro STUB vector, has_error_code
 	.globl isr_stub_\vector
 isr_stub_\vector:
@@ -49,21 +51,7 @@ isr_stub_\vector:
 	STUB 31, 0
 
 isr_common:
-	pushq %rax
-	pushq %rbx
-	pushq %rcx
-	pushq %rdx
-	pushq %rsi
-	pushq %rdi
-	pushq %rbp
-	pushq %r8
-	pushq %r9
-	pushq %r10
-	pushq %r11
-	pushq %r12
-	pushq %r13
-	pushq %r14
-	pushq %r15
+	PUSH_GENERAL_REGISTERS
 	movq %rsp, %rdi
 	/* Align the stack for C; the frame pointer stays in RDI. */
 	movq %rsp, %rbx
@@ -71,21 +59,11 @@ isr_common:
 	cld
 	call exception_dispatch
 	movq %rbx, %rsp
-	popq %r15
-	popq %r14
-	popq %r13
-	popq %r12
-	popq %r11
-	popq %r10
-	popq %r9
-	popq %r8
-	popq %rbp
-	popq %rdi
-	popq %rsi
-	popq %rdx
-	popq %rcx
-	popq %rbx
-	popq %rax
+	/* The way back to the interrupted code, also taken by a system call's return and by a user
+	 * process's first entry (user_entry.S): the frame is at RSP. */
+	.globl frame_return
+frame_return:
+	POP_GENERAL_REGISTERS
 	addq $16, %rsp /* vector and error code */
 	iretq
 
