@@ -148,10 +148,10 @@ class BadTrace(Exception):
 def load_checked(path, with_series=False):
     """A BulkTrace (and its FragSeries), or BadTrace naming the file and offset."""
     from .bulk import BulkTrace
-    from .frag import replay_series
+    from .timeline import replay
     try:
         trace = BulkTrace.open(path)
-        return (trace, replay_series(trace)) if with_series else trace
+        return (trace, replay(trace)) if with_series else trace
     except TraceError as e:
         raise BadTrace(path, e.offset, e.args[0]) from None
 
@@ -216,8 +216,8 @@ class Frag:
         from .frag import write_csv
         trace, series = load_checked(args.trace, with_series=True)
         with atomic_file(args.output, "w") as f:
-            write_csv(series, trace, f)
-        out.write(f"wrote {args.output} ({len(series.samples)} samples)\n")
+            rows = write_csv(series, trace, f)
+        out.write(f"wrote {args.output} ({rows} rows: every change of every zone and region)\n")
 
 
 class Compare:

@@ -14,7 +14,7 @@ import numpy as np
 from . import compare, counters, plots, verdict, verdict_figures
 from .progress import member_phases, workload_name
 from .events import REPO_ROOT
-from .perfetto import present_zones
+from .replay import PAGE
 
 
 def _seed(cmdline):
@@ -55,8 +55,8 @@ def headline_figures(runs):
         peak = peak_bookkeeping(trace) or 0
         reserve = compare.work_stats(trace, "vmm_reserve")
         release = compare.work_stats(trace, "vmm_release")
-        last = series.samples[-1] if series.samples else None
-        zones = present_zones(series)
+        zones = series.timeline.zones
+        largest = plots.largest_free_steps(series)[1] if zones else None
         figures[name] = {
             "events": trace.events_total(),
             "peak bookkeeping bytes": peak,
@@ -66,10 +66,12 @@ def headline_figures(runs):
             "max work per reserve": reserve.maximum,
             "median work per release": release.p50,
             "max work per release": release.maximum,
-            "final unusable index order 9": {z: round(last.zones[z].unusable[9], 3) for z in zones}
-            if last else {},
-            "final largest free extent (MiB)": round(max(z.largest for z in last.zones.values())
-                                                     * 4096 / 2**20, 1) if last else 0,
+            "final unusable index order 9": {z: round(float(zones[z].unusable()[-1, 9]), 3)
+                                             for z in series.timeline.present_zones()},
+            "final largest free extent (MiB)": round(int(largest[-1]) * PAGE / 2**20, 1)
+            if largest is not None else 0,
+            "lowest largest free extent (MiB)": round(int(largest.min()) * PAGE / 2**20, 1)
+            if largest is not None else 0,
         }
     return figures
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .frag import MAX_ORDER, ORDERS, SUITABLE
+from .frag import MAX_ORDER, ORDERS, SUITABLE, replay_series
 from .replay import PAGE, zone_ranges
 
 
@@ -80,8 +80,11 @@ class Timeline:
     zones: dict  # zone name -> ZoneTimeline (every zone the pmm's snapshots name)
     holes: list  # [HoleTimeline] in the order their spaces appear
 
-    def zone_names(self):
-        return list(self.zones)
+    def present_zones(self):
+        """Zones that held free pages at some moment (without high memory, normal holds none),
+        in the order the pmm's snapshots name them."""
+        return [name for name, z in self.zones.items() if len(z.free_pages) and
+                z.free_pages.max() > 0]
 
 
 def block_counts(first, end):
@@ -310,6 +313,13 @@ def build(trace):
             hole.apply(removed, added)
             hole.record(at)
     return Timeline({z.name: z.timeline() for z in zones or []}, [h.timeline() for h in holes])
+
+
+def replay(trace):
+    """frag.replay_series (which checks every step and snapshot) with its exact Timeline."""
+    series = replay_series(trace)
+    series.timeline = build(trace)
+    return series
 
 
 def envelope(x, y, low, high, columns):
