@@ -131,8 +131,10 @@ class _Writer:
         return uuid
 
     def context_track(self, context):
-        """The parent track that groups everything of one address-space context."""
-        return self.track(f"context {context}")
+        """The parent track that groups everything of one address-space context; they all sit
+        under the "contexts" track (creations, destructions, switches), so hundreds of
+        contexts stay one line under the process until it is expanded."""
+        return self.track(f"context {context}", parent=self.track("contexts"))
 
     def counter_track(self, name, unit, times, values, parent=None):
         """A counter track with an event wherever the value changes, made only when it has

@@ -136,11 +136,7 @@ def buddy_heatmap(runs, out_dir, columns=600):
     fig, axes = plt.subplots(len(zones), 1, figsize=(9, 2.6 * len(zones)), squeeze=False)
     for ax, zone in zip(axes[:, 0], zones):
         z = series.timeline.zones[zone]
-        x = _progress_k(trace, z.positions)
-        # each column: the free blocks in force at its right edge, found by the column's own
-        # x (requests), not by a row's rank among samples
-        row = np.searchsorted(x, edges[1:], side="right") - 1
-        blocks = np.where((row >= 0)[:, None], z.blocks[np.maximum(row, 0)], 0).T
+        blocks = heatmap_columns(_progress_k(trace, z.positions), z.blocks, edges).T
         image = ax.pcolormesh(edges, np.arange(len(ORDERS) + 1) - 0.5,
                               np.log10(blocks.astype(np.float64) + 1), cmap="viridis",
                               shading="flat")
@@ -155,6 +151,15 @@ def buddy_heatmap(runs, out_dir, columns=600):
                   "Free memory decomposed into aligned power-of-two blocks as Linux's buddy "
                   f"allocator would hold it, as it stood at the end of each of {columns} equal "
                   "spans of requests; bright low rows and dark high rows mean fragmented.")
+
+
+def heatmap_columns(x, rows, edges):
+    """(columns, ...) of `rows` (a step series: rows[i] holds from x[i] on, x sorted): for each
+    column [edges[k], edges[k + 1]), the row in force at its right edge, found by x itself (a
+    row's rank among the rows says nothing about where it lies); 0 before the first row."""
+    row = np.searchsorted(x, edges[1:], side="right") - 1
+    shape = (-1,) + (1,) * (rows.ndim - 1)
+    return np.where((row >= 0).reshape(shape), rows[np.maximum(row, 0)], 0)
 
 
 def _live_allocations(trace):
