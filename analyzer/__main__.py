@@ -13,11 +13,13 @@ Exit status: 0 fine, 2 bad usage, 3 the trace is malformed or inconsistent, 4 ca
 """
 
 import argparse
+import shlex
 import sys
 
 from .reader import TraceError, TraceReader
 from .replay import Replay
 from .summary import SummaryBuilder
+from .units import clock_text, duration_text
 
 EXIT_OK, EXIT_USAGE, EXIT_BAD_TRACE, EXIT_IO = 0, 2, 3, 4
 
@@ -113,16 +115,13 @@ class Check:
 def _print_info(s, out):
     h = s.header
     w = out.write
-    w(f"format      version {h.version}, clock {h.value_name('clock')} at "
-      f"{_hz(h.clock_hz)}\n")
+    w(f"format      version {h.version}, clock: {clock_text(h)}\n")
     w(f"kernel      vmm={h.value_name('vmm_backend')} trace={h.value_name('trace_mode')} "
       f"memory={h.memory_bytes // (1 << 20)} MiB build={h.build_id or '?'}\n")
     w(f"cmdline     {h.cmdline}\n")
     w(f"bytes       {s.file_bytes} ({h.header_bytes} header, {s.record_bytes} in records, "
       f"{s.record_bytes / s.records if s.records else 0:.1f} per record)\n")
-    seconds = s.duration_seconds
-    w(f"duration    {s.duration_ticks} ticks" +
-      (f" = {seconds * 1e3:.3f} ms" if seconds is not None else "") + "\n")
+    w(f"duration    {duration_text(s.duration_ticks, h)}\n")
     w(f"records     {s.records}\n")
     for name, count in sorted(s.per_type.items(), key=lambda kv: (-kv[1], kv[0])):
         w(f"  {name:<20} {count}\n")
@@ -130,10 +129,6 @@ def _print_info(s, out):
     w(f"lost        {total_lost}" + "".join(f"  {r}={n}" for r, n in sorted(s.lost.items()) if n)
       + "\n")
     w(f"end         {'trace_end matches' if s.end and not s.problems else 'see errors'}\n")
-
-
-def _hz(hz):
-    return f"{hz / 1e6:.3f} MHz" if hz else "unknown frequency"
 
 
 # --- decode, perfetto, frag, compare, report (begin) ---------------------------------------------
@@ -282,8 +277,12 @@ class Report:
         with atomic_directory(args.output) as tmp:
             for (trace, series), path in zip(runs, args.traces):
                 (tmp / (Path(path).stem + ".pftrace")).write_bytes(to_perfetto(trace, series))
-            _, measured = write_report(runs, tmp, "python3 -m analyzer report " +
-                                       " ".join(args.traces) + f" -o {args.output}",
+            command = ["python3", "-m", "analyzer", "report", *args.traces, "-o", args.output]
+            for name, path in args.workload:
+                command += ["--workload", f"{name}={path}"]
+            if args.results_readme:
+                command += ["--results-readme", args.results_readme]
+            _, measured = write_report(runs, tmp, " ".join(shlex.quote(c) for c in command),
                                        extra_files=args.traces, workloads=workloads)
         out.write(f"wrote {Path(args.output) / 'index.html'}\n")
         if args.results_readme:

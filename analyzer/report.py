@@ -15,6 +15,7 @@ from . import compare, counters, plots, verdict, verdict_figures
 from .progress import member_phases, workload_name
 from .events import REPO_ROOT
 from .replay import PAGE
+from .units import clock_text
 
 
 def _seed(cmdline):
@@ -77,13 +78,29 @@ def headline_figures(runs):
 
 
 def peak_reservations(trace):
-    """The most reservations alive at once in a trace, over all its contexts."""
-    reserves, releases = trace.of("vmm_reserve")["position"], trace.of("vmm_release")["position"]
-    if not len(reserves):
-        return 0
-    positions = np.concatenate([reserves, releases])
-    steps = np.concatenate([np.ones(len(reserves), np.int64), -np.ones(len(releases), np.int64)])
-    return int(np.cumsum(steps[np.argsort(positions, kind="stable")]).max())
+    """The most reservations alive at once in a trace, over all its contexts. A brk that grows or
+    shrinks a heap changes an existing reservation (the vmm_reserve or vmm_release of the
+    difference that follows a vmm_brk is not a reservation of its own), and a context's
+    reservations all die with it (context_destroy)."""
+    kinds = ("vmm_reserve", "vmm_release", "vmm_brk", "context_destroy")
+    events = []
+    for kind in kinds:
+        a = trace.of(kind)
+        events += [(p, kinds.index(kind), c) for p, c in zip(a["position"].tolist(),
+                                                             a["context"].tolist())]
+    live, peak, resizing = {}, 0, set()
+    for _, kind, context in sorted(events):
+        if kind == 2:
+            resizing.add(context)
+        elif kind == 3:
+            live[context] = 0
+            resizing.discard(context)
+        elif context in resizing:
+            resizing.discard(context)  # the difference of a brk: the same reservation
+        else:
+            live[context] = live.get(context, 0) + (1 if kind == 0 else -1)
+            peak = max(peak, sum(live.values()))
+    return peak
 
 
 def measured_figures(runs, workloads=()):
@@ -114,13 +131,63 @@ def verdict_section(figures, out_dir):
     for v in results:
         plot = (f"<a href='{html.escape(v.plot)}'>plot</a>"
                 if v.plot and (Path(out_dir) / v.plot).exists() else "")
-        rows.append("<tr>" + "".join(f"<td>{html.escape(str(x))}</td>" for x in (
+        cells = [f"<td>{html.escape(str(x))}</td>" for x in (
             v.topic, v.backend, v.claim, v.outcome, v.figure,
-            v.rule + (f". Depends on {v.depends_on}." if v.depends_on else ""))) +
-            f"<td>{plot}</td></tr>")
+            v.rule + (f". Depends on {v.depends_on}." if v.depends_on else ""))]
+        colour = OUTCOME_COLOURS.get(v.outcome, "white")
+        cells[3] = (f"<td class='outcome' style='background:{colour}'>"
+                    f"{html.escape(v.outcome)}</td>")
+        rows.append("<tr>" + "".join(cells) + f"<td>{plot}</td></tr>")
     return (f"<p>{html.escape(verdict.summary_paragraph(results))}</p>"
             "<table><tr><th>topic</th><th>backend</th><th>claim</th><th>verdict</th>"
             "<th>figure</th><th>rule</th><th></th></tr>" + "".join(rows) + "</table>")
+
+
+# The verdict column's background per outcome: green holds, red does not, amber depends.
+OUTCOME_COLOURS = {verdict.HOLDS: "#d4edda", verdict.DOES_NOT_HOLD: "#f8d7da",
+                   verdict.DEPENDS: "#fff3cd", verdict.NOT_MEASURED: "#eeeeee"}
+
+
+def verdict_inputs_present(runs):
+    """The verdict compares the page-table and list backends on one workload: it is shown only
+    when the report's traces include both, each with the kernel's bookkeeping reports."""
+    backends = {plots.backend(trace) for trace, _ in runs
+                if counters.bookkeeping_totals(trace) is not None}
+    return {verdict.PAGETABLE, verdict.LIST} <= backends
+
+
+def _git(*args):
+    import subprocess
+    try:
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                              timeout=20).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def provenance(runs):
+    """Where each of the verdict's figures comes from, as HTML list items: the traces (and the
+    commit their kernel was built from), the C source (this checkout's commit) and each
+    benchmark CSV (the commit that last wrote it), with a warning when they differ."""
+    built = sorted({trace.header.build_id or "?" for trace, _ in runs})
+    head = _git("rev-parse", "--short", "HEAD") or "?"
+    items = [f"bookkeeping bytes and peak reservations: the traces of this report, kernel "
+             f"built from commit {', '.join(built)}",
+             f"lines of code, entry bits, list record size: the C source of this checkout, "
+             f"commit {head}" + (" with uncommitted changes" if _git("status", "--porcelain",
+                                                                      "--", "kernel") else "")]
+    for name, what in (("vmm.csv", "instructions per reserve (host, callgrind)"),
+                       ("guest-vmm.csv", "instructions per brk (guest, icount)")):
+        path = verdict_figures.BENCH_DIR / name
+        if not path.exists():
+            items.append(f"{what}: not measured (no {path.relative_to(REPO_ROOT)})")
+            continue
+        commit = _git("log", "-1", "--format=%h %cs", "--", str(path)) or "uncommitted"
+        stale = "" if any(commit.startswith(b.replace("-dirty", "")) for b in built) else \
+            " (another commit than the traces': rerun make bench to measure this one)"
+        items.append(f"{what}: {path.relative_to(REPO_ROOT)}, last written in commit "
+                     f"{commit}{stale}")
+    return "<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>"
 
 
 VERDICT_BEGIN, VERDICT_END = "<!-- verdict:begin -->", "<!-- verdict:end -->"
@@ -168,13 +235,12 @@ def _what_ran(runs, command_line):
     rows = []
     for trace, _ in runs:
         h = trace.header
-        seconds = trace.seconds_per_tick()
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
             Path(trace.path).name, h.value_name("vmm_backend"), h.cmdline,
             f"{h.memory_bytes / 2**20:.0f} MiB", _seed(h.cmdline), h.build_id or "?",
-            f"{h.value_name('clock')} at {h.clock_hz / 1e6:.1f} MHz" if seconds else "unknown",
+            clock_text(h),
             trace.events_total())) + "</tr>")
-    return (f"<p>Report command: <code>{html.escape(command_line)}</code></p>"
+    return (f"<p>Reproduce this report: <code>{html.escape(command_line)}</code></p>"
             "<table><tr><th>trace</th><th>backend</th><th>kernel command line</th><th>memory</th>"
             "<th>seed</th><th>commit</th><th>clock</th><th>events</th></tr>" + "".join(rows) +
             "</table>")
@@ -218,11 +284,19 @@ def write_report(runs, out_dir, command_line, extra_files=(), workloads=()):
     for f in extra_files:
         shutil.copyfile(f, out_dir / Path(f).name)
     links = sorted(p.name for p in out_dir.iterdir() if p.suffix in (".pstrace", ".pftrace"))
-    body = [f"<h1>pagescope report</h1>",
-            "<h2 id='verdict'>Verdict</h2>",
-            verdict_section(verdict_measured, out_dir),
-            "<h2>What ran</h2>", _what_ran(runs, command_line),
-            "<h2>Headline figures</h2>", _headline_table(figures)]
+    sections = [("what-ran", "What ran"), ("headline", "Headline figures"), ("plots", "Plots")]
+    if verdict_inputs_present(runs):
+        sections.insert(0, ("verdict", "Verdict"))
+    body = ["<h1>pagescope report</h1>",
+            "<nav><b>Contents</b><ul>" + "".join(
+                f"<li><a href='#{key}'>{title}</a></li>" for key, title in sections) +
+            "".join(f"<li><a href='#{f.name}'>{html.escape(f.title)}</a></li>"
+                    for f in figures_drawn) + "</ul></nav>"]
+    if verdict_inputs_present(runs):
+        body += ["<h2 id='verdict'>Verdict</h2>", verdict_section(verdict_measured, out_dir),
+                 "<p>Where each figure comes from:</p>", provenance(runs)]
+    body += ["<h2 id='what-ran'>What ran</h2>", _what_ran(runs, command_line),
+             "<h2 id='headline'>Headline figures</h2>", _headline_table(figures)]
     if links:
         body.append("<p>Traces (open a <code>.pftrace</code> in ui.perfetto.dev): " +
                     ", ".join(f"<a href='{html.escape(n)}'>{html.escape(n)}</a>" for n in links) +
@@ -231,7 +305,7 @@ def write_report(runs, out_dir, command_line, extra_files=(), workloads=()):
     if bench.is_dir() and out_dir.resolve().parent == bench.parent:
         body.append("<p>Benchmarks (<code>make bench</code>: instruction counts per operation, "
                     "both backends): <a href='../bench/'>results/bench</a></p>")
-    body.append("<h2>Plots</h2>")
+    body.append("<h2 id='plots'>Plots</h2>")
     for fig in figures_drawn:
         body.append(f"<figure id='{fig.name}'><h3>{html.escape(fig.title)}</h3>"
                     f"<img src='{fig.name}.png' alt='{html.escape(fig.title)}'>"

@@ -222,3 +222,18 @@ def test_perfetto_groups_tracks_per_context(perfetto_of_kernel_traces):
             assert t.parent in parents, t.name
     process_children = [t for t in shown.values() if t.parent == 1]
     assert len(process_children) < 40  # contexts grouped, not hundreds of flat tracks
+
+
+def test_report_of_an_unrelated_trace_has_no_verdict(small_trace, tmp_path):
+    """A trace with neither backend's bookkeeping cannot judge page tables against the list: its
+    report has contents and the exact command, and no verdict section."""
+    path = tmp_path / "small.pstrace"
+    path.write_bytes(small_trace)
+    out = tmp_path / "report"
+    cli = subprocess.run([sys.executable, "-m", "analyzer", "report", str(path), "-o", str(out)],
+                         cwd=REPO, capture_output=True, text=True)
+    assert cli.returncode == 0, cli.stderr
+    page = (out / "index.html").read_text()
+    assert "id='verdict'" not in page and ">Verdict<" not in page
+    assert "<nav><b>Contents</b>" in page
+    assert f"python3 -m analyzer report {path} -o {out}" in page
