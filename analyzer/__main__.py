@@ -8,6 +8,11 @@
     python3 -m analyzer compare TRACE_A TRACE_B
     python3 -m analyzer report TRACE... -o DIR
     python3 -m analyzer workload LOG -o FILE   convert an strace log into a workload file
+    python3 -m analyzer buddyinfo TRACE [--at T]   /proc/buddyinfo at a moment
+    python3 -m analyzer extfrag TRACE [--at T]     the debugfs unusable and fragmentation indices
+    python3 -m analyzer kmem TRACE                 perf kmem stat: totals and top call sites
+    python3 -m analyzer owners TRACE [--at T]      page_owner: who holds memory (default: peak)
+    python3 -m analyzer leaks TRACE                what is still allocated at the end, by site
 
 Exit status: 0 fine, 2 bad usage, 3 the trace is malformed or inconsistent, 4 cannot read it.
 """
@@ -293,6 +298,153 @@ class Report:
 
 
 
+# --- buddyinfo, extfrag, kmem, owners, leaks (begin) ---------------------------------------------
+def add_moment_argument(parser, default):
+    parser.add_argument("--at", default=default, metavar="T",
+                        help="the moment: end, peak (most physical pages in use), or a trace time "
+                             f"in ns or with a unit: 250ms, 1.5s (default: {default})")
+
+
+def moment_of(args, trace, series):
+    """(record position, description) of --at, or a usage error (exit 2)."""
+    from .mmstat import BadMoment, parse_moment, resolve
+    try:
+        return resolve(trace, series, parse_moment(args.at))
+    except BadMoment as e:
+        raise CommandFailed(str(e), EXIT_USAGE) from None
+
+
+def attributed(args, trace):
+    """The trace's call chains, symbolized from --elf when it is the trace's build (else a
+    warning on stderr, and sites shown as addresses)."""
+    from .attribution import SymbolsUnavailable, collect, symbolize
+    attribution = collect(trace)
+    if attribution.has_sites():
+        try:
+            symbolize(attribution, trace, args.elf)
+        except SymbolsUnavailable as e:
+            print(f"warning: {e}; call sites shown as addresses", file=sys.stderr)
+    return attribution
+
+
+def add_elf_argument(parser):
+    from .attribution import DEFAULT_ELF
+    parser.add_argument("--elf", default=str(DEFAULT_ELF),
+                        help="the kernel ELF that names call sites (default: build/pagescope.elf)")
+
+
+class Buddyinfo:
+    """Print what /proc/buddyinfo would have shown at a moment: free blocks per order, per zone.
+
+    Each free extent counts as the aligned power-of-two blocks Linux's buddy allocator would hold
+    for the same pages (analyzer/frag.py), from the exact timeline (every change)."""
+
+    name = "buddyinfo"
+
+    @staticmethod
+    def add_arguments(parser):
+        add_trace_argument(parser)
+        add_moment_argument(parser, "end")
+
+    @staticmethod
+    def run(args, out):
+        from .mmstat import buddyinfo_lines, zone_blocks_at
+        trace, series = load_checked(args.trace, with_series=True)
+        position, what = moment_of(args, trace, series)
+        print(f"{args.trace}: {what}", file=sys.stderr)
+        out.write("".join(line + "\n" for line in buddyinfo_lines(zone_blocks_at(series,
+                                                                                 position))))
+
+
+class Extfrag:
+    """Print what /sys/kernel/debug/extfrag/unusable_index and extfrag_index would have shown at a
+    moment (Linux's integer arithmetic, x1000 printed as d.ddd; -1.000: the request would
+    succeed)."""
+
+    name = "extfrag"
+
+    @staticmethod
+    def add_arguments(parser):
+        add_trace_argument(parser)
+        add_moment_argument(parser, "end")
+
+    @staticmethod
+    def run(args, out):
+        from .mmstat import extfrag_lines, zone_blocks_at
+        trace, series = load_checked(args.trace, with_series=True)
+        position, what = moment_of(args, trace, series)
+        print(f"{args.trace}: {what}", file=sys.stderr)
+        out.write("".join(line + "\n" for line in extfrag_lines(zone_blocks_at(series,
+                                                                               position))))
+
+
+class Kmem:
+    """Print allocation statistics like `perf kmem stat`: kmalloc bytes requested and allocated,
+    internal fragmentation, slab caches, page allocator totals, and the top call sites."""
+
+    name = "kmem"
+
+    @staticmethod
+    def add_arguments(parser):
+        add_trace_argument(parser)
+        add_elf_argument(parser)
+        parser.add_argument("--top", type=int, default=10, help="call sites listed (default 10)")
+
+    @staticmethod
+    def run(args, out):
+        from .mmstat import kmem_lines, kmem_stats, site_totals_lines
+        trace = load_checked(args.trace)
+        lines = kmem_lines(kmem_stats(trace))
+        attribution = attributed(args, trace)
+        if attribution.has_sites():
+            lines += [""] + site_totals_lines(trace, attribution, args.top)
+        out.write("".join(line + "\n" for line in lines))
+
+
+class Owners:
+    """Print who holds memory at a moment, like page_owner: physical pages per owner tag, then
+    per call site the pages, kmalloc bytes, slab objects and reservations alive, most first."""
+
+    name = "owners"
+
+    @staticmethod
+    def add_arguments(parser):
+        add_trace_argument(parser)
+        add_moment_argument(parser, "peak")
+        add_elf_argument(parser)
+        parser.add_argument("--top", type=int, default=15, help="call sites per table (default 15)")
+
+    @staticmethod
+    def run(args, out):
+        from .mmstat import owners_lines
+        trace, series = load_checked(args.trace, with_series=True)
+        position, what = moment_of(args, trace, series)
+        lines = owners_lines(trace, attributed(args, trace), position, what, args.top)
+        out.write("".join(line + "\n" for line in lines))
+
+
+class Leaks:
+    """Print what is still allocated at the end of the trace, by owner and by call site, like
+    bcc's memleak: physical pages, kmalloc allocations, slab objects, live reservations."""
+
+    name = "leaks"
+
+    @staticmethod
+    def add_arguments(parser):
+        add_trace_argument(parser)
+        add_elf_argument(parser)
+        parser.add_argument("--top", type=int, default=15, help="call sites per table (default 15)")
+
+    @staticmethod
+    def run(args, out):
+        from .mmstat import owners_lines
+        trace = load_checked(args.trace)
+        lines = owners_lines(trace, attributed(args, trace), len(trace.headers),
+                             "end of trace: still allocated", args.top)
+        out.write("".join(line + "\n" for line in lines))
+# --- buddyinfo, extfrag, kmem, owners, leaks (end) -----------------------------------------------
+
+
 class Workload:
     """Convert an `strace -f -ttt -e trace=memory[,process]` log into a workload file.
 
@@ -316,11 +468,26 @@ class Workload:
             raise BadTrace(args.trace, e.offset, str(e)) from None
 
 
-COMMANDS = [Info, Check, Workload, Decode, Perfetto, Frag, Compare, Report]
+COMMANDS = [Info, Check, Workload, Decode, Perfetto, Frag, Compare, Report, Buddyinfo, Extfrag,
+            Kmem, Owners, Leaks]
+
+
+def version_text():
+    """The analyzer's version: the commit of its checkout, and the trace format it reads."""
+    import subprocess
+    from .events import FORMAT, REPO_ROOT
+    try:
+        commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO_ROOT,
+                                capture_output=True, text=True, timeout=20).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return (f"pagescope analyzer {commit or 'unknown commit'}, trace format version "
+            f"{FORMAT.constants['TRACE_FORMAT_VERSION']} (trace/events.def)")
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="python3 -m analyzer", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=version_text())
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         p = sub.add_parser(command.name, help=command.__doc__.split("\n")[0],

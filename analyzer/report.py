@@ -9,8 +9,6 @@ import os
 import shutil
 from pathlib import Path
 
-import numpy as np
-
 from . import compare, counters, plots, verdict, verdict_figures
 from .progress import member_phases, workload_name
 from .events import REPO_ROOT

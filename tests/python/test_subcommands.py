@@ -68,12 +68,13 @@ def test_frag_csv_rows_match_the_snapshots(kernel_traces, tmp_path):
     rows = list(csv.DictReader(out.open()))
     trace = BulkTrace.open(kernel_traces["list"])
     phys = [r for r in rows if r["scope"].startswith("phys:")]
-    by_sample = {}
-    for r in phys:
-        by_sample.setdefault(int(r["seq"]), 0)
-        by_sample[int(r["seq"])] += int(r["free_pages"])
+    # a row per change: at each snapshot, every zone's latest row before it sums to its free pages
     for snap in trace.others_named("pmm_snapshot"):
-        assert by_sample[snap.seq] == snap.free_pages
+        latest = {}
+        for r in phys:
+            if int(r["seq"]) <= snap.seq:
+                latest[r["scope"]] = int(r["free_pages"])
+        assert sum(latest.values()) == snap.free_pages
     for r in phys:
         assert 0 <= float(r["unusable_o9"]) <= 1
         pages = sum(int(r[f"blocks_o{o}"]) << o for o in range(11))
