@@ -157,7 +157,8 @@ def load_checked(path, with_series=False):
 
 
 class Decode:
-    """Print every event of a trace, one per line with named fields (JSON lines or CSV)."""
+    """Print every event of a trace, one per line with named fields (JSON lines or CSV): named
+    values (zone, owner, region, flags ...) by name and addresses in hex, or --raw numbers."""
 
     name = "decode"
 
@@ -167,6 +168,9 @@ class Decode:
         parser.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
         parser.add_argument("--type", nargs="+", default=[], metavar="NAME",
                             help="only these event types (events.def names)")
+        parser.add_argument("--raw", action="store_true",
+                            help="every field as its number (default: named values by name, "
+                                 "addresses in hex)")
 
     @staticmethod
     def run(args, out):
@@ -175,7 +179,7 @@ class Decode:
         unknown = [t for t in args.type if t not in FORMAT.events_by_name]
         if unknown:
             raise CommandFailed(f"unknown event type {unknown[0]!r}", EXIT_USAGE)
-        write_events(load_checked(args.trace), out, args.format, args.type)
+        write_events(load_checked(args.trace), out, args.format, args.type, args.raw)
 
 
 class Perfetto:
@@ -277,10 +281,13 @@ class Report:
         from .output import atomic_directory
         from .perfetto import to_perfetto
         from .report import splice_verdict, verdict_markdown, write_report
-        workloads = [(name, load_checked(path)) for name, path in args.workload]
+        from .progressbar import bar
+        workloads = [(name, load_checked(path)) for name, path in
+                     bar(args.workload, desc="reading workload traces", unit="trace")]
         runs = [load_checked(t, with_series=True) for t in args.traces]
         with atomic_directory(args.output) as tmp:
-            for (trace, series), path in zip(runs, args.traces):
+            for (trace, series), path in bar(list(zip(runs, args.traces)),
+                                             desc="Perfetto conversions", unit="trace"):
                 (tmp / (Path(path).stem + ".pftrace")).write_bytes(to_perfetto(trace, series))
             command = ["python3", "-m", "analyzer", "report", *args.traces, "-o", args.output]
             for name, path in args.workload:

@@ -95,7 +95,11 @@ class Attribution:
         """The chain's frame labels, outermost first (a flame graph's order)."""
         if chain_id < 0:
             return ["(no call chain recorded)"]
-        return [f.label() for f in reversed(self.expanded(chain_id))]
+        frames = [f.label() for f in reversed(self.expanded(chain_id))]
+        depth = FORMAT.constants["TRACE_SITE_DEPTH"]
+        # a chain that fills every slot may go on: say so rather than draw a false root
+        return (["(callers beyond the recorded frames)"] if len(self.chains[chain_id]) == depth
+                else []) + frames
 
 
 def collect(trace):
@@ -121,6 +125,18 @@ def collect(trace):
         positions = trace.of(name)["position"].tolist()
         chain_of[name] = np.array([by_position.get(p, -1) for p in positions], dtype=np.int64)
     return Attribution(chains, chain_of, unmatched)
+
+
+def attributed_or_none(trace, elf=DEFAULT_ELF):
+    """The trace's symbolized Attribution, or None when it has no call chains or the ELF cannot
+    name them (a report then says so instead of showing raw addresses)."""
+    found = collect(trace)
+    if not found.has_sites():
+        return None
+    try:
+        return symbolize(found, trace, elf)
+    except SymbolsUnavailable:
+        return None
 
 
 def symbolize(attribution, trace, elf=DEFAULT_ELF):
@@ -242,6 +258,36 @@ def folded_stacks(trace, attribution, name, position):
     sizes = row_bytes(trace, name, rows)
     out = {}
     for chain_id, size in zip(attribution.chain_of[name][rows].tolist(), sizes.tolist()):
-        key = ";".join([name] + attribution.stack(chain_id))
+        key = ";".join(attribution.stack(chain_id) + [name])
         out[key] = out.get(key, 0) + size
     return out
+
+
+def held_over_time(trace, attribution, top):
+    """{call site: (positions, bytes held after each)} of physical pages, for the `top` sites
+    that held the most at any moment; each pmm_free is charged to the allocation it frees (the
+    latest pmm_alloc of the same address before it)."""
+    allocs, frees = trace.of("pmm_alloc"), trace.of("pmm_free")
+    page = FORMAT.constants["TRACE_PAGE_BYTES"]
+    addr = np.concatenate([allocs["addr"], frees["addr"]])
+    pos = np.concatenate([allocs["position"], frees["position"]]).astype(np.int64)
+    is_alloc = np.concatenate([np.ones(len(allocs), bool), np.zeros(len(frees), bool)])
+    order = np.lexsort((pos, addr))
+    # the allocation row each event belongs to: itself, or for a free the alloc right before it
+    row = np.where(is_alloc[order], order, -1)
+    follows = ~is_alloc[order][1:] & is_alloc[order][:-1] & (addr[order][1:] == addr[order][:-1])
+    row[1:][follows] = order[:-1][follows]
+    owner_row = np.empty(len(order), np.int64)
+    owner_row[order] = row
+    sites = np.array([attribution.site(c) for c in attribution.chain_of["pmm_alloc"].tolist()]
+                     + ["(freed memory of unknown origin)"], dtype=object)
+    site_of_event = sites[np.where(owner_row >= 0, owner_row, len(sites) - 1)]
+    delta = np.concatenate([allocs["pages"], -frees["pages"].astype(np.int64)]).astype(
+        np.int64) * page
+    by_time = np.argsort(pos, kind="stable")
+    out = {}
+    for site in set(site_of_event.tolist()):
+        mine = by_time[site_of_event[by_time] == site]
+        out[site] = (pos[mine], np.cumsum(delta[mine]))
+    ranked = sorted(out, key=lambda s: -int(out[s][1].max()) if len(out[s][1]) else 0)
+    return {s: out[s] for s in ranked[:top]}

@@ -67,7 +67,7 @@ EVENT_ANNOTATIONS = {
     "pmm_free": ("pmm", [("pfn", lambda a: _pfn(a, "addr"), "u"), ("nr_pages", "pages", "u"),
                          ("order", _order, "u"), ("zone", "zone", "u"), ("owner", _owner, "s")]),
     "pmm_alloc_fail": ("pmm", [("nr_pages", "pages", "u"), ("order", _order, "u"),
-                               ("zone", "zone", "u"), ("owner", _owner, "s")]),
+                               ("alloc_zone", "alloc_zone", "u"), ("owner", _owner, "s")]),
     "vmm_reserve": ("vmm", [("addr", "addr", "p"), ("nr_pages", "pages", "u"), ("work", "work", "u"),
                             ("region", "region", "u"), ("align_log2", "align_log2", "u")]),
     "vmm_release": ("vmm", [("addr", "addr", "p"), ("nr_pages", "pages", "u"), ("work", "work", "u"),

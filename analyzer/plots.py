@@ -14,7 +14,7 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
 
-from . import counters, progress, timeline  # noqa: E402
+from . import counters, progress, progressbar, timeline  # noqa: E402
 from .events import FORMAT  # noqa: E402
 from .frag import ORDERS, region_name  # noqa: E402
 from .replay import PAGE, zone_ranges  # noqa: E402
@@ -504,7 +504,7 @@ def fragment_result(runs, out_dir):
             ax.bar(x + (3 * n + k) * width, results[field_name].astype(float) * PAGE,
                    width, color=color, alpha=alpha, label=f"{backend(trace)}: {label}")
         ax.set_xticks(x + 0.4 - width / 2)
-        ax.set_xticklabels([f"request {names.get(int(z), z)}" for z in results["zone"]])
+        ax.set_xticklabels([f"request {names.get(int(z), z)}" for z in results["alloc_zone"]])
     ax.set_yscale("log")
     _log_bytes_axis(ax.yaxis)
     ax.set_ylabel("bytes (log)")
@@ -517,7 +517,53 @@ def fragment_result(runs, out_dir):
                   "between the last two is what fragmentation costs.")
 
 
-ALL = (unusable_index, buddy_heatmap, memory_strip, bookkeeping, work_distribution,
+def owner_memory(runs, out_dir, sites_shown=6):
+    """Physical memory held per owner tag (left) and per call site (right) over the run, for the
+    first run; every allocation and free is a step, drawn as the min/max envelope."""
+    from . import attribution
+    trace, _ = runs[0]
+    allocs, frees = trace.of("pmm_alloc"), trace.of("pmm_free")
+    if not len(allocs):
+        return None
+    x_end = _x_end(runs[:1])
+    names = FORMAT.values["owner"]
+    found = attribution.attributed_or_none(trace)
+    fig, axes = plt.subplots(1, 2 if found else 1, figsize=(12 if found else 9, 4.2),
+                             squeeze=False)
+    ax = axes[0, 0]
+    for owner in sorted(set(allocs["owner"].tolist())):
+        a, f = allocs[allocs["owner"] == owner], frees[frees["owner"] == owner]
+        positions = np.concatenate([a["position"], f["position"]]).astype(np.int64)
+        delta = np.concatenate([a["pages"], -f["pages"].astype(np.int64)]).astype(np.int64)
+        order = np.argsort(positions, kind="stable")
+        colour = OWNER_PALETTE[owner % len(OWNER_PALETTE)]
+        _envelope_line(ax, trace, positions[order], np.cumsum(delta[order]) * PAGE / 2**20,
+                       x_end, color=colour, linewidth=1, label=names.get(owner, str(owner)))
+    ax.set_title(f"Physical memory per owner tag ({backend(trace)})", fontsize=10)
+    ax.set_ylabel("held (MiB)")
+    if found:
+        ax = axes[0, 1]
+        for i, (site, (positions, held)) in enumerate(attribution.held_over_time(
+                trace, found, sites_shown).items()):
+            _envelope_line(ax, trace, positions, held / 2**20, x_end, linewidth=1,
+                           color=plt.get_cmap("Dark2").colors[i % 8],
+                           label=site if len(site) < 60 else site[:57] + "...")
+        ax.set_title(f"Physical memory per call site, top {sites_shown} ({backend(trace)})",
+                     fontsize=10)
+        ax.set_ylabel("held (MiB)")
+    for ax in axes[0]:
+        _mark_members(ax, runs[:1])
+        ax.set_xlabel(PROGRESS_LABEL, fontsize=8)
+        ax.set_xlim(0, x_end)
+        _legend(ax, fontsize=6, loc="upper left")
+    _save(fig, out_dir, "owner_memory")
+    return Figure("owner_memory", "Who holds physical memory over the run",
+                  "Pages held per owner tag (left) and, from the call chain recorded with each "
+                  "allocation, per call site (right; the sites that held the most at any moment), "
+                  "after every allocation and free.")
+
+
+ALL = (unusable_index, buddy_heatmap, memory_strip, owner_memory, bookkeeping, work_distribution,
        virtual_holes, virtual_space, largest_free, fragment_result)
 HEADLINE = ("unusable_index", "bookkeeping_bytes", "work", "memory_strip")
 
@@ -525,7 +571,8 @@ HEADLINE = ("unusable_index", "bookkeeping_bytes", "work", "memory_strip")
 def draw_all(runs, out_dir):
     """Every plot the runs have data for (a plot with nothing to draw is left out, never an
     empty axes)."""
-    return [f for f in (plot(runs, out_dir) for plot in ALL) if f is not None]
+    drawn = (plot(runs, out_dir) for plot in progressbar.bar(ALL, desc="plots", unit="plot"))
+    return [f for f in drawn if f is not None]
 
 
 # --- the verdict's own figures (from verdict.Figures, not from the traces) ----------------------

@@ -13,7 +13,7 @@ from . import compare, counters, plots, verdict, verdict_figures
 from .progress import member_phases, workload_name
 from .events import REPO_ROOT
 from .replay import PAGE
-from .units import clock_text
+from .units import clock_text, format_bytes
 
 
 def _seed(cmdline):
@@ -244,6 +244,47 @@ def _what_ran(runs, command_line):
             "</table>")
 
 
+def holders_section(runs, out_dir, top=15):
+    """Who holds the memory at the peak, for the first run: the page_owner-style table of call
+    sites (physical pages), the owner tags, and a flame graph of the pages held by call chain
+    (flame.svg; the same data as flame.folded, which flamegraph.pl and speedscope open). None
+    when the trace carries no call chains, or the kernel ELF that names them is not this
+    trace's build."""
+    from . import attribution, flamegraph, mmstat
+    trace, series = runs[0]
+    found = attribution.attributed_or_none(trace)
+    if found is None:
+        return None
+    position, when = mmstat.resolve(trace, series, ("peak", None))
+    held = attribution.held_by_site(trace, found, "pmm_alloc", position)
+    total = sum(h.bytes for h in held) or 1
+    stacks = attribution.folded_stacks(trace, found, "pmm_alloc", position)
+    title = f"Physical memory held at the peak by call chain ({plots.backend(trace)}, {when})"
+    (Path(out_dir) / "flame.svg").write_text(flamegraph.svg(stacks, title), encoding="utf-8")
+    (Path(out_dir) / "flame.folded").write_text(flamegraph.folded_text(stacks), encoding="utf-8")
+    rows = "".join(f"<tr><td>{html.escape(format_bytes(h.bytes))}</td>"
+                   f"<td>{100.0 * h.bytes / total:.1f}%</td><td>{h.allocations:,}</td>"
+                   f"<td><code>{html.escape(h.site)}</code></td></tr>" for h in held[:top])
+    owners = "".join(f"<tr><td>{html.escape(o.owner)}</td><td>{o.pages:,}</td>"
+                     f"<td>{html.escape(format_bytes(o.pages * PAGE))}</td>"
+                     f"<td>{o.allocations:,}</td></tr>"
+                     for o in mmstat.owners_table(trace, position))
+    return (f"<p>At the {html.escape(when)} ({html.escape(Path(trace.path).name)}). The same "
+            f"tables at any moment: <code>python3 -m analyzer owners TRACE --at T</code>; what "
+            f"is left at the end: <code>analyzer leaks</code>.</p>"
+            "<table><tr><th>held</th><th>share</th><th>allocations</th><th>call site</th></tr>"
+            + rows + "</table>" +
+            (f"<p>{len(held) - top} more call sites hold the rest.</p>" if len(held) > top else "")
+            + "<table><tr><th>owner</th><th>pages</th><th>bytes</th><th>allocations</th></tr>"
+            + owners + "</table>"
+            "<figure id='flame'><h3>Flame graph of the pages held at the peak</h3>"
+            "<img src='flame.svg' alt='flame graph of physical memory at the peak'>"
+            "<figcaption>Each box is a function, as wide as the memory held by allocations made "
+            "under it; callers below, the allocator at the top; hover for the exact bytes. "
+            "(<a href='flame.svg'>SVG</a>, <a href='flame.folded'>collapsed stacks</a> for "
+            "flamegraph.pl or speedscope)</figcaption></figure>")
+
+
 def _headline_table(figures):
     names = list(figures)
     keys = list(next(iter(figures.values())))
@@ -282,7 +323,10 @@ def write_report(runs, out_dir, command_line, extra_files=(), workloads=()):
     for f in extra_files:
         shutil.copyfile(f, out_dir / Path(f).name)
     links = sorted(p.name for p in out_dir.iterdir() if p.suffix in (".pstrace", ".pftrace"))
+    holders = holders_section(runs, out_dir)
     sections = [("what-ran", "What ran"), ("headline", "Headline figures"), ("plots", "Plots")]
+    if holders:
+        sections.insert(1, ("holders", "Who holds the memory at the peak"))
     if verdict_inputs_present(runs):
         sections.insert(0, ("verdict", "Verdict"))
     body = ["<h1>pagescope report</h1>",
@@ -293,8 +337,10 @@ def write_report(runs, out_dir, command_line, extra_files=(), workloads=()):
     if verdict_inputs_present(runs):
         body += ["<h2 id='verdict'>Verdict</h2>", verdict_section(verdict_measured, out_dir),
                  "<p>Where each figure comes from:</p>", provenance(runs)]
-    body += ["<h2 id='what-ran'>What ran</h2>", _what_ran(runs, command_line),
-             "<h2 id='headline'>Headline figures</h2>", _headline_table(figures)]
+    body += ["<h2 id='what-ran'>What ran</h2>", _what_ran(runs, command_line)]
+    if holders:
+        body += ["<h2 id='holders'>Who holds the memory at the peak</h2>", holders]
+    body += ["<h2 id='headline'>Headline figures</h2>", _headline_table(figures)]
     if links:
         body.append("<p>Traces (open a <code>.pftrace</code> in ui.perfetto.dev): " +
                     ", ".join(f"<a href='{html.escape(n)}'>{html.escape(n)}</a>" for n in links) +

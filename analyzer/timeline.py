@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import progressbar
 from .frag import MAX_ORDER, ORDERS, SUITABLE, replay_series
 from .replay import PAGE, zone_ranges
 
@@ -258,7 +259,7 @@ def build(trace):
     zones, physical = None, None
     holes, live, lives = [], {}, {}
     s = 0
-    for i in range(len(kind) + 1):
+    for i in progressbar.bar(range(len(kind) + 1), desc="exact timeline", unit="event"):
         at = position[i] if i < len(kind) else None
         while s < len(snapshots) and (at is None or snapshots[s].position < at):
             e = snapshots[s]

@@ -29,7 +29,7 @@ def test_every_subcommand_has_help(command):
 
 def test_decode_prints_every_event_the_strict_reader_sees(kernel_traces):
     path = kernel_traces["list"]
-    result = analyzer("decode", path)
+    result = analyzer("decode", path, "--raw")
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     events = list(TraceReader.open(path).events())
@@ -41,6 +41,27 @@ def test_decode_prints_every_event_the_strict_reader_sees(kernel_traces):
                 assert [tuple(i.values()) for i in line["items"]] == [tuple(i) for i in event.items]
             elif name != "seq":
                 assert line[name] == getattr(event, name), (name, line)
+
+
+def test_decode_names_values_and_writes_addresses_in_hex(kernel_traces):
+    """Without --raw: a pmm_alloc's zone and owner by their events.def names, its address in
+    hex; a region by the name its context's table gives it; flags as names joined by |."""
+    from analyzer.events import FORMAT
+    path = kernel_traces["pagetable"]
+    result = analyzer("decode", path, "--type", "pmm_alloc", "vmm_map", "vmm_reserve")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    trace = BulkTrace.open(path)
+    first = trace.of("pmm_alloc")[0]
+    alloc = next(line for line in lines if line["event"] == "pmm_alloc")
+    assert alloc["addr"] == hex(int(first["addr"]))
+    assert alloc["zone"] == FORMAT.values["zone"][int(first["zone"])]
+    assert alloc["owner"] == FORMAT.values["owner"][int(first["owner"])]
+    reserve = next(line for line in lines if line["event"] == "vmm_reserve"
+                   and line["context"] == 0)
+    assert reserve["region"] in FORMAT.values["kernel_region"].values()
+    mapping = next(line for line in lines if line["event"] == "vmm_map")
+    assert set(mapping["flags"].split("|")) <= set(FORMAT.values["vm_flag"].values())
 
 
 def test_decode_csv_with_type_filter(kernel_traces):
