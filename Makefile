@@ -266,12 +266,17 @@ report:
 			|| { tail -n 30 $(BUILD)/report-$$backend.log; exit 1; }; \
 	done
 	@echo "report: [4/6] replaying each recorded program ($(REPORT_PROGRAMS)) under both backends, for the verdict"
-	@for program in $(REPORT_PROGRAMS); do for backend in pagetable list; do \
+	@rm -f $(BUILD)/report/replays.failed; \
+	for program in $(REPORT_PROGRAMS); do for backend in pagetable list; do \
 		$(MAKE) --no-print-directory trace ICOUNT=1 VMM=$$backend SCENARIO=replay \
 			WORKLOAD=benchmarks/workloads/$$program.psw OUT=$(BUILD)/report/replay-$$program-$$backend.pstrace \
 			>$(BUILD)/report-replay-$$program-$$backend.log 2>&1 \
-			|| { tail -n 30 $(BUILD)/report-replay-$$program-$$backend.log; exit 1; }; \
-	done; done
+			|| { tail -n 30 $(BUILD)/report-replay-$$program-$$backend.log >&2; \
+			     touch $(BUILD)/report/replays.failed; break 2; }; \
+		echo "$$program $$backend"; \
+	done; done | $(PYTHON) -m tqdm --total $(words $(REPORT_PROGRAMS) $(REPORT_PROGRAMS)) \
+		--desc "report: [4/6] boots" --unit boot --null; \
+	[ ! -e $(BUILD)/report/replays.failed ]
 	@echo "report: [5/6] checking every trace (every snapshot equals the replay before it)"
 	@for trace in $(BUILD)/report/pagetable.pstrace $(BUILD)/report/list.pstrace \
 		$(foreach p,$(REPORT_PROGRAMS),$(BUILD)/report/replay-$(p)-pagetable.pstrace $(BUILD)/report/replay-$(p)-list.pstrace); do \

@@ -18,7 +18,7 @@ from . import counters, progress, progressbar, timeline  # noqa: E402
 from .events import FORMAT  # noqa: E402
 from .frag import ORDERS, region_name  # noqa: E402
 from .replay import PAGE, zone_ranges  # noqa: E402
-from .units import format_bytes, natural_key  # noqa: E402
+from .units import BINARY_UNITS, format_bytes, natural_key  # noqa: E402
 
 # Line colour and style per VMM backend, by its value in events.def (0 = pagetable, 1 = list).
 BACKEND_STYLES = [("tab:blue", "-"), ("tab:orange", "--"), ("tab:green", "-.")]
@@ -352,6 +352,21 @@ def work_distribution(runs, out_dir):
                   "the worst case.")
 
 
+def _bytes_ticks(axis):
+    """Tick labels in one binary unit (that of the largest tick) with as many decimals as the
+    tick spacing needs, so neighbouring ticks never print the same text ("31 GiB" four times)."""
+    def label(value, _):
+        ticks = [t for t in axis.get_ticklocs() if t > 0] or [abs(value) or 1]
+        unit = 0
+        while max(ticks) >= 1024 ** (unit + 1) and unit < len(BINARY_UNITS) - 1:
+            unit += 1
+        scale = 1024 ** unit
+        step = min((b - a for a, b in zip(ticks, ticks[1:]) if b > a), default=scale) / scale
+        decimals = max(0, min(6, -int(np.floor(np.log10(step))) if step < 1 else 0))
+        return f"{value / scale:,.{decimals}f} {BINARY_UNITS[unit]}" if value >= 0 else ""
+    axis.set_major_formatter(FuncFormatter(label))
+
+
 def _log_count_axis(axis):
     """A log axis of counts labelled at 1, 2, 5 times each power of ten, with thousands
     separators, so even a span of one decade has several labelled ticks."""
@@ -389,11 +404,10 @@ def virtual_holes(runs, out_dir):
                 _envelope_line(hole_ax, trace, h.positions, np.maximum(h.largest, 1) * PAGE,
                                x_end, **style)
         count_ax.set_ylabel("free ranges", fontsize=8)
-        count_ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
+        count_ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=5, min_n_ticks=1))
         hole_ax.set_ylabel("largest hole", fontsize=8)
         hole_ax.yaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 4, 5, 8, 10]))
-        hole_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: format_bytes(v)
-                                                        if v >= 0 else ""))
+        _bytes_ticks(hole_ax.yaxis)
         for ax in (count_ax, hole_ax):
             ax.set_title(region_name(*key), fontsize=9, loc="left")
             ax.set_xlim(0, x_end)

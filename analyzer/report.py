@@ -188,6 +188,28 @@ def provenance(runs):
     return "<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>"
 
 
+def figure_sources(runs, workloads=()):
+    """{figure name: where its numbers come from}: the traces (and their kernel build) for the
+    plots over a run, the benchmark CSV and the commit that wrote it for the verdict's cost
+    plots, this checkout's source for the code figures; "traces" is the default."""
+    built = ", ".join(sorted({trace.header.build_id or "?" for trace, _ in runs}))
+    traces = (", ".join(Path(trace.path).name for trace, _ in runs) +
+              f" (kernel build {built})")
+    head = _git("rev-parse", "--short", "HEAD") or "?"
+
+    def bench(name):
+        path = verdict_figures.BENCH_DIR / name
+        commit = _git("log", "-1", "--format=%h", "--", str(path)) or "uncommitted"
+        return f"{path.relative_to(REPO_ROOT)} (written in commit {commit})"
+
+    code = f"the C source of this checkout (commit {head})"
+    return {"traces": traces, "reserve_cost": bench("vmm.csv"),
+            "brk_instructions": bench("guest-vmm.csv"), "pte_bits": code,
+            "implementation_lines": code, "extension_cost": code + " and the traces",
+            "bookkeeping_peaks": traces + (f" and {len(workloads)} workload traces"
+                                           if workloads else "")}
+
+
 VERDICT_BEGIN, VERDICT_END = "<!-- verdict:begin -->", "<!-- verdict:end -->"
 
 
@@ -350,10 +372,12 @@ def write_report(runs, out_dir, command_line, extra_files=(), workloads=()):
         body.append("<p>Benchmarks (<code>make bench</code>: instruction counts per operation, "
                     "both backends): <a href='../bench/'>results/bench</a></p>")
     body.append("<h2 id='plots'>Plots</h2>")
+    sources = figure_sources(runs, workloads)
     for fig in figures_drawn:
         body.append(f"<figure id='{fig.name}'><h3>{html.escape(fig.title)}</h3>"
                     f"<img src='{fig.name}.png' alt='{html.escape(fig.title)}'>"
                     f"<figcaption>{html.escape(fig.caption)} "
+                    f"<i>Source: {html.escape(sources.get(fig.name, sources['traces']))}.</i> "
                     f"(<a href='{fig.name}.svg'>SVG</a>)</figcaption></figure>")
     page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>pagescope report</title>"
             f"<style>{STYLE}</style></head><body>" + "\n".join(body) + "</body></html>\n")
