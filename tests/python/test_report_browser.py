@@ -40,7 +40,7 @@ def test_report_opens_in_chromium_with_every_image_loaded(kernel_traces, tmp_pat
     # the verdict's bookkeeping rows are judged from the kernel's figures, not left unmeasured
     verdict = page.split("id='verdict'", 1)[1].split("<h2", 1)[0]
     rows = re.findall(r"<tr><td>memory for bookkeeping</td><td>(\w+)</td><td>[^<]*</td>"
-                      r"<td>([^<]*)</td>", verdict)
+                      r"<td[^>]*>([^<]*)</td>", verdict)
     assert sorted(b for b, _ in rows) == ["list", "pagetable"]
     assert all(outcome != "not measured" for _, outcome in rows), rows
     # every claim of the seed's table, in its order, and every plot link of the verdict resolves
@@ -64,6 +64,10 @@ def test_report_opens_in_chromium_with_every_image_loaded(kernel_traces, tmp_pat
     assert [src for src, _, _ in images] == sources
     broken = [src for src, width, height in images if width == 0 or height == 0]
     assert broken == []
+    # the flame graph of who holds memory at the peak is among them, and opens on its own too
+    assert "flame.svg" in sources
+    flame = chromium("--dump-dom", (out / "flame.svg").as_uri()).stdout
+    assert flame.count("<rect") > 3 and "kernel_entry64" in flame, flame[:2000]
 
     # the browser shows the verdict table: a header row and one row per claim
     dom = chromium("--dump-dom", (out / "index.html").as_uri()).stdout
