@@ -229,7 +229,9 @@ def row_bytes(trace, name, rows):
     cache's object size, reserved pages x page size."""
     a = trace.of(name)[rows]
     page = FORMAT.constants["TRACE_PAGE_BYTES"]
-    if name in ("pmm_alloc", "vmm_reserve"):
+    if name == "pmm_alloc":  # the run the allocator keeps for it, its rounding included
+        return a["held"].astype(np.int64) * page
+    if name == "vmm_reserve":
         return a["pages"].astype(np.int64) * page
     if name == "kmalloc":
         return a["given"].astype(np.int64)
@@ -282,7 +284,7 @@ def held_over_time(trace, attribution, top):
     sites = np.array([attribution.site(c) for c in attribution.chain_of["pmm_alloc"].tolist()]
                      + ["(freed memory of unknown origin)"], dtype=object)
     site_of_event = sites[np.where(owner_row >= 0, owner_row, len(sites) - 1)]
-    delta = np.concatenate([allocs["pages"], -frees["pages"].astype(np.int64)]).astype(
+    delta = np.concatenate([allocs["held"], -frees["held"].astype(np.int64)]).astype(
         np.int64) * page
     by_time = np.argsort(pos, kind="stable")
     out = {}

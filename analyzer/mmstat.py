@@ -73,7 +73,7 @@ def used_pages(trace):
     """(positions, pages held by pmm allocations after each pmm event)."""
     allocs, frees = trace.of("pmm_alloc"), trace.of("pmm_free")
     positions = np.concatenate([allocs["position"], frees["position"]]).astype(np.int64)
-    deltas = np.concatenate([allocs["pages"].astype(np.int64), -frees["pages"].astype(np.int64)])
+    deltas = np.concatenate([allocs["held"].astype(np.int64), -frees["held"].astype(np.int64)])
     order = np.argsort(positions, kind="stable")
     return positions[order], np.cumsum(deltas[order])
 
@@ -145,7 +145,8 @@ def owners_table(trace, position):
     out = []
     for owner in np.unique(live["owner"]).tolist():
         mine = live[live["owner"] == owner]
-        out.append(Holding(names.get(owner, str(owner)), int(mine["pages"].sum()), len(mine)))
+        out.append(Holding(names.get(owner, str(owner)), int(mine["held"].astype(np.int64).sum()),
+                           len(mine)))
     return sorted(out, key=lambda h: (-h.pages, h.owner))
 
 

@@ -163,7 +163,8 @@ def heatmap_columns(x, rows, edges):
 
 
 def _live_allocations(trace):
-    """(alloc positions, free positions or +inf, addr, pages, owner) of every pmm allocation."""
+    """(alloc positions, free positions or +inf, addr, pages held, owner) of every pmm
+    allocation (held: the run the allocator keeps, its rounding included)."""
     allocs, frees = trace.of("pmm_alloc"), trace.of("pmm_free")
     addr = np.concatenate([allocs["addr"], frees["addr"]])
     position = np.concatenate([allocs["position"], frees["position"]])
@@ -176,7 +177,7 @@ def _live_allocations(trace):
     index = np.flatnonzero(is_alloc)
     source = order[index]  # rows of `allocs`
     return (allocs["position"][source], freed_at[index], allocs["addr"][source],
-            allocs["pages"][source], allocs["owner"][source])
+            allocs["held"][source], allocs["owner"][source])
 
 
 def strip_moments(trace, series):
@@ -301,7 +302,7 @@ def _free_pages(trace, position, total_pages):
         e = e[(e["position"] > first.position) & (e["position"] < position)]
         a = (e["addr"] // PAGE).astype(np.int64)
         np.add.at(count, a, sign)
-        np.add.at(count, a + e["pages"].astype(np.int64), -sign)
+        np.add.at(count, a + e["held"].astype(np.int64), -sign)
     return np.cumsum(count)[:-1] > 0
 def bookkeeping(runs, out_dir):
     if all(counters.bookkeeping_totals(trace) is None for trace, _ in runs):
@@ -548,7 +549,7 @@ def owner_memory(runs, out_dir, sites_shown=6):
     for owner in sorted(set(allocs["owner"].tolist())):
         a, f = allocs[allocs["owner"] == owner], frees[frees["owner"] == owner]
         positions = np.concatenate([a["position"], f["position"]]).astype(np.int64)
-        delta = np.concatenate([a["pages"], -f["pages"].astype(np.int64)]).astype(np.int64)
+        delta = np.concatenate([a["held"], -f["held"].astype(np.int64)]).astype(np.int64)
         order = np.argsort(positions, kind="stable")
         colour = OWNER_PALETTE[owner % len(OWNER_PALETTE)]
         _envelope_line(ax, trace, positions[order], np.cumsum(delta[order]) * PAGE / 2**20,

@@ -12,6 +12,7 @@ from pathlib import Path
 from . import compare, counters, plots, verdict, verdict_figures
 from .progress import member_phases, workload_name
 from .events import REPO_ROOT
+from .output import atomic_file
 from .replay import PAGE
 from .units import clock_text, format_bytes
 
@@ -248,7 +249,8 @@ def splice_verdict(readme, section):
     else:
         first, _, rest = text.partition("\n")
         text = first + "\n\n" + section + rest
-    readme.write_text(text)
+    with atomic_file(readme, "w") as f:
+        f.write(text)
 
 
 def _what_ran(runs, command_line):

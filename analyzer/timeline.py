@@ -252,7 +252,7 @@ def build(trace):
     row = np.concatenate([np.arange(len(a)) for a in arrays])
     order = np.argsort(position, kind="stable")
     kind, position, row = kind[order].tolist(), position[order].tolist(), row[order].tolist()
-    columns = [{f: a[f].tolist() for f in ("addr", "pages", "context", "region")
+    columns = [{f: a[f].tolist() for f in ("addr", "pages", "held", "context", "region")
                 if f in (a.dtype.names or ())} for a in arrays]
 
     snapshots = trace.others_named("pmm_snapshot", "vmm_snapshot")
@@ -292,7 +292,8 @@ def build(trace):
             lives[context] = lives.get(context, 0) + 1
             continue
         start = int(c["addr"][r]) // PAGE
-        end = start + int(c["pages"][r])
+        # a pmm event covers the run the allocator holds (`held`: its rounding included)
+        end = start + int(c["held"][r] if k < 2 else c["pages"][r])
         if k < 2:
             if physical is None:
                 continue

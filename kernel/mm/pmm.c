@@ -155,28 +155,6 @@ const char *pmm_status_name(enum pmm_status status)
 	return names[status];
 }
 
-/* ---- small helpers ---------------------------------------------------------------------------- */
-
-/* The zones an allocation may use, in the order they are tried. Returns how many. */
-static unsigned zones_to_try(enum pmm_alloc_zone zone, enum pmm_zone order[PMM_ZONE_COUNT])
-{
-	switch (zone) {
-	case PMM_ALLOC_ANY:
-		order[0] = PMM_ZONE_NORMAL;
-		order[1] = PMM_ZONE_DMA32;
-		order[2] = PMM_ZONE_DMA;
-		return 3;
-	case PMM_ALLOC_BELOW_4G:
-		order[0] = PMM_ZONE_DMA32;
-		order[1] = PMM_ZONE_DMA;
-		return 2;
-	case PMM_ALLOC_BELOW_16M:
-		order[0] = PMM_ZONE_DMA;
-		return 1;
-	}
-	return 0;
-}
-
 /* ---- size classes ----------------------------------------------------------------------------- */
 
 uint64_t pmm_guaranteed_fit_pages(uint64_t pages, uint64_t align_pages)
@@ -415,8 +393,8 @@ static struct pmm_region *carve_used(struct pmm *pmm, struct pmm_region *from, u
 	hash_insert(pmm, used);
 	if (flags & PMM_REGION_FLAG_METADATA)
 		pmm->zone[zone_of_page(pmm, first)].metadata_pages += pages;
-	trace_pmm_alloc(first << PAGE_SHIFT, (uint32_t)pages, (uint8_t)zone_of_page(pmm, first),
-			align_log2, (uint8_t)owner);
+	trace_pmm_alloc(first << PAGE_SHIFT, (uint32_t)pages, (uint32_t)pages,
+			(uint8_t)zone_of_page(pmm, first), align_log2, (uint8_t)owner);
 	return used;
 }
 
@@ -426,7 +404,7 @@ static struct pmm_region *carve_used(struct pmm *pmm, struct pmm_region *from, u
  */
 static void release_used(struct pmm *pmm, struct pmm_region *used)
 {
-	trace_pmm_free(used->first_page << PAGE_SHIFT, (uint32_t)used->pages,
+	trace_pmm_free(used->first_page << PAGE_SHIFT, (uint32_t)used->pages, (uint32_t)used->pages,
 		       (uint8_t)zone_of_page(pmm, used->first_page), used->owner);
 	hash_remove(pmm, used);
 	if (used->flags & PMM_REGION_FLAG_METADATA)
@@ -486,7 +464,7 @@ static struct pmm_region *find_fit(struct pmm *pmm, enum pmm_alloc_zone zone, ui
 				   uint64_t align_pages, uint64_t *first)
 {
 	enum pmm_zone order[PMM_ZONE_COUNT];
-	unsigned zones = zones_to_try(zone, order);
+	unsigned zones = pmm_zone_fallback(zone, order);
 	for (unsigned i = 0; i < zones; i++) {
 		struct pmm_region *region =
 			find_fit_in_zone(pmm, &pmm->zone[order[i]], pages, align_pages, first);

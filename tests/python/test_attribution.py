@@ -95,7 +95,7 @@ def seven_pages_trace(build_encoder, tmp_path_factory):
     statements = ["trace_emit_pmm_snapshot_begin(t, 7, 16ULL << 20, 4ULL << 30);",
                   "trace_emit_pmm_snapshot_add(t, 0x1000, 7);",
                   "trace_array_end(t, TRACE_ID_pmm_snapshot);",
-                  "trace_emit_pmm_alloc(t, 0x4000, 4, 0, 0, 4);"]
+                  "trace_emit_pmm_alloc(t, 0x4000, 4, 4, 0, 0, 4);"]
     calls = work / "calls.inc"
     calls.write_text("\n".join(statements) + "\n")
     config = ("#define FAKE_CLOCK_START 0\n#define FAKE_CLOCK_STEP 1000\n"
