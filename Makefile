@@ -273,12 +273,17 @@ report:
 			|| { tail -n 30 $(BUILD)/report-$$backend.log; exit 1; }; \
 	done
 	@echo "report: [4/7] replaying each recorded program ($(REPORT_PROGRAMS)) under both backends, for the verdict"
-	@for program in $(REPORT_PROGRAMS); do for backend in pagetable list; do \
+	@rm -f $(BUILD)/report/replays.failed; \
+	for program in $(REPORT_PROGRAMS); do for backend in pagetable list; do \
 		$(MAKE) --no-print-directory trace ICOUNT=1 VMM=$$backend SCENARIO=replay \
 			WORKLOAD=benchmarks/workloads/$$program.psw OUT=$(BUILD)/report/replay-$$program-$$backend.pstrace \
 			>$(BUILD)/report-replay-$$program-$$backend.log 2>&1 \
-			|| { tail -n 30 $(BUILD)/report-replay-$$program-$$backend.log; exit 1; }; \
-	done; done
+			|| { tail -n 30 $(BUILD)/report-replay-$$program-$$backend.log >&2; \
+			     touch $(BUILD)/report/replays.failed; break 2; }; \
+		echo "$$program $$backend"; \
+	done; done | $(PYTHON) -m tqdm --total $(words $(REPORT_PROGRAMS) $(REPORT_PROGRAMS)) \
+		--desc "report: [4/7] boots" --unit boot --null; \
+	[ ! -e $(BUILD)/report/replays.failed ]
 	@echo "report: [5/7] running the real programs (make programs: $(REAL_PROGRAM_RUNS)) in pagescope under both backends"
 	@$(MAKE) --no-print-directory programs >$(BUILD)/report-programs-build.log 2>&1 \
 		|| { tail -n 30 $(BUILD)/report-programs-build.log; exit 1; }

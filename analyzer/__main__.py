@@ -9,6 +9,11 @@
     python3 -m analyzer programs TRACE...   per user process: calls, faults, pages, fault cost
     python3 -m analyzer report TRACE... -o DIR
     python3 -m analyzer workload LOG -o FILE   convert an strace log into a workload file
+    python3 -m analyzer buddyinfo TRACE [--at T]   /proc/buddyinfo at a moment
+    python3 -m analyzer extfrag TRACE [--at T]     the debugfs unusable and fragmentation indices
+    python3 -m analyzer kmem TRACE                 perf kmem stat: totals and top call sites
+    python3 -m analyzer owners TRACE [--at T]      page_owner: who holds memory (default: peak)
+    python3 -m analyzer leaks TRACE                what is still allocated at the end, by site
 
 Exit status: 0 fine, 2 bad usage (including an output path that must not be replaced), 3 the
 trace is malformed or inconsistent, 4 cannot read an input or write an output (the message says
@@ -17,11 +22,13 @@ outcome in each, a finding about the runs, not damage.
 """
 
 import argparse
+import shlex
 import sys
 
 from .reader import TraceError, TraceReader
 from .replay import Replay
 from .summary import SummaryBuilder
+from .units import clock_text, duration_text
 
 EXIT_OK, EXIT_USAGE, EXIT_BAD_TRACE, EXIT_IO, EXIT_DIVERGED = 0, 2, 3, 4, 5
 
@@ -126,16 +133,13 @@ class Check:
 def _print_info(s, out):
     h = s.header
     w = out.write
-    w(f"format      version {h.version}, clock {h.value_name('clock')} at "
-      f"{_hz(h.clock_hz)}\n")
+    w(f"format      version {h.version}, clock: {clock_text(h)}\n")
     w(f"kernel      vmm={h.value_name('vmm_backend')} trace={h.value_name('trace_mode')} "
       f"memory={h.memory_bytes // (1 << 20)} MiB build={h.build_id or '?'}\n")
     w(f"cmdline     {h.cmdline}\n")
     w(f"bytes       {s.file_bytes} ({h.header_bytes} header, {s.record_bytes} in records, "
       f"{s.record_bytes / s.records if s.records else 0:.1f} per record)\n")
-    seconds = s.duration_seconds
-    w(f"duration    {s.duration_ticks} ticks" +
-      (f" = {seconds * 1e3:.3f} ms" if seconds is not None else "") + "\n")
+    w(f"duration    {duration_text(s.duration_ticks, h)}\n")
     w(f"records     {s.records}\n")
     for name, count in sorted(s.per_type.items(), key=lambda kv: (-kv[1], kv[0])):
         w(f"  {name:<20} {count}\n")
@@ -143,10 +147,6 @@ def _print_info(s, out):
     w(f"lost        {total_lost}" + "".join(f"  {r}={n}" for r, n in sorted(s.lost.items()) if n)
       + "\n")
     w(f"end         {'trace_end matches' if s.end and not s.problems else 'see errors'}\n")
-
-
-def _hz(hz):
-    return f"{hz / 1e6:.3f} MHz" if hz else "unknown frequency"
 
 
 # --- decode, perfetto, frag, compare, report (begin) ---------------------------------------------
@@ -161,16 +161,17 @@ class BadTrace(Exception):
 def load_checked(path, with_series=False):
     """A BulkTrace (and its FragSeries), or BadTrace naming the file and offset."""
     from .bulk import BulkTrace
-    from .frag import replay_series
+    from .timeline import replay
     try:
         trace = BulkTrace.open(path)
-        return (trace, replay_series(trace)) if with_series else trace
+        return (trace, replay(trace)) if with_series else trace
     except TraceError as e:
         raise BadTrace(path, e.offset, e.args[0]) from None
 
 
 class Decode:
-    """Print every event of a trace, one per line with named fields (JSON lines or CSV)."""
+    """Print every event of a trace, one per line with named fields (JSON lines or CSV): named
+    values (zone, owner, region, flags ...) by name and addresses in hex, or --raw numbers."""
 
     name = "decode"
 
@@ -180,6 +181,9 @@ class Decode:
         parser.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
         parser.add_argument("--type", nargs="+", default=[], metavar="NAME",
                             help="only these event types (events.def names)")
+        parser.add_argument("--raw", action="store_true",
+                            help="every field as its number (default: named values by name, "
+                                 "addresses in hex)")
 
     @staticmethod
     def run(args, out):
@@ -188,7 +192,7 @@ class Decode:
         unknown = [t for t in args.type if t not in FORMAT.events_by_name]
         if unknown:
             raise CommandFailed(f"unknown event type {unknown[0]!r}", EXIT_USAGE)
-        write_events(load_checked(args.trace), out, args.format, args.type)
+        write_events(load_checked(args.trace), out, args.format, args.type, args.raw)
 
 
 class Perfetto:
@@ -229,8 +233,8 @@ class Frag:
         from .frag import write_csv
         trace, series = load_checked(args.trace, with_series=True)
         with atomic_file(args.output, "w") as f:
-            write_csv(series, trace, f)
-        out.write(f"wrote {args.output} ({len(series.samples)} samples)\n")
+            rows = write_csv(series, trace, f)
+        out.write(f"wrote {args.output} ({rows} rows: every change of every zone and region)\n")
 
 
 class Compare:
@@ -323,18 +327,25 @@ class Report:
         from .output import atomic_directory
         from .perfetto import to_perfetto
         from .report import splice_verdict, verdict_markdown, write_report
-        workloads = [(name, load_checked(path)) for name, path in args.workload]
+        from .progressbar import bar
+        workloads = [(name, load_checked(path)) for name, path in
+                     bar(args.workload, desc="reading workload traces", unit="trace")]
         runs = [load_checked(t, with_series=True) for t in args.traces]
         programs = [(name, *load_checked(path, with_series=True)) for name, path in args.program]
         inputs = (list(args.traces) + [path for _, path in args.workload] +
                   [path for _, path in args.program])
         with atomic_directory(args.output, inputs=inputs) as tmp:
-            for (trace, series), path in zip(runs, args.traces):
+            for (trace, series), path in bar(list(zip(runs, args.traces)),
+                                             desc="Perfetto conversions", unit="trace"):
                 (tmp / (Path(path).stem + ".pftrace")).write_bytes(to_perfetto(trace, series))
-            _, measured = write_report(runs, tmp, "python3 -m analyzer report " +
-                                       " ".join(args.traces) + "".join(
-                                           f" --program {n}={p}" for n, p in args.program) +
-                                       f" -o {args.output}",
+            command = ["python3", "-m", "analyzer", "report", *args.traces, "-o", args.output]
+            for name, path in args.workload:
+                command += ["--workload", f"{name}={path}"]
+            for name, path in args.program:
+                command += ["--program", f"{name}={path}"]
+            if args.results_readme:
+                command += ["--results-readme", args.results_readme]
+            _, measured = write_report(runs, tmp, " ".join(shlex.quote(c) for c in command),
                                        extra_files=args.traces, workloads=workloads,
                                        programs=programs)
         out.write(f"wrote {Path(args.output) / 'index.html'}\n")
@@ -379,6 +390,153 @@ class Allocators:
 
 
 
+# --- buddyinfo, extfrag, kmem, owners, leaks (begin) ---------------------------------------------
+def add_moment_argument(parser, default):
+    parser.add_argument("--at", default=default, metavar="T",
+                        help="the moment: end, peak (most physical pages in use), or a trace time "
+                             f"in ns or with a unit: 250ms, 1.5s (default: {default})")
+
+
+def moment_of(args, trace, series):
+    """(record position, description) of --at, or a usage error (exit 2)."""
+    from .mmstat import BadMoment, parse_moment, resolve
+    try:
+        return resolve(trace, series, parse_moment(args.at))
+    except BadMoment as e:
+        raise CommandFailed(str(e), EXIT_USAGE) from None
+
+
+def attributed(args, trace):
+    """The trace's call chains, symbolized from --elf when it is the trace's build (else a
+    warning on stderr, and sites shown as addresses)."""
+    from .attribution import SymbolsUnavailable, collect, symbolize
+    attribution = collect(trace)
+    if attribution.has_sites():
+        try:
+            symbolize(attribution, trace, args.elf)
+        except SymbolsUnavailable as e:
+            print(f"warning: {e}; call sites shown as addresses", file=sys.stderr)
+    return attribution
+
+
+def add_elf_argument(parser):
+    from .attribution import DEFAULT_ELF
+    parser.add_argument("--elf", default=str(DEFAULT_ELF),
+                        help="the kernel ELF that names call sites (default: build/pagescope.elf)")
+
+
+class Buddyinfo:
+    """Print what /proc/buddyinfo would have shown at a moment: free blocks per order, per zone.
+
+    Each free extent counts as the aligned power-of-two blocks Linux's buddy allocator would hold
+    for the same pages (analyzer/frag.py), from the exact timeline (every change)."""
+
+    name = "buddyinfo"
+
+    @staticmethod
+    def add_arguments(parser):
+        add_trace_argument(parser)
+        add_moment_argument(parser, "end")
+
+    @staticmethod
+    def run(args, out):
+        from .mmstat import buddyinfo_lines, zone_blocks_at
+        trace, series = load_checked(args.trace, with_series=True)
+        position, what = moment_of(args, trace, series)
+        print(f"{args.trace}: {what}", file=sys.stderr)
+        out.write("".join(line + "\n" for line in buddyinfo_lines(zone_blocks_at(series,
+                                                                                 position))))
+
+
+class Extfrag:
+    """Print what /sys/kernel/debug/extfrag/unusable_index and extfrag_index would have shown at a
+    moment (Linux's integer arithmetic, x1000 printed as d.ddd; -1.000: the request would
+    succeed)."""
+
+    name = "extfrag"
+
+    @staticmethod
+    def add_arguments(parser):
+        add_trace_argument(parser)
+        add_moment_argument(parser, "end")
+
+    @staticmethod
+    def run(args, out):
+        from .mmstat import extfrag_lines, zone_blocks_at
+        trace, series = load_checked(args.trace, with_series=True)
+        position, what = moment_of(args, trace, series)
+        print(f"{args.trace}: {what}", file=sys.stderr)
+        out.write("".join(line + "\n" for line in extfrag_lines(zone_blocks_at(series,
+                                                                               position))))
+
+
+class Kmem:
+    """Print allocation statistics like `perf kmem stat`: kmalloc bytes requested and allocated,
+    internal fragmentation, slab caches, page allocator totals, and the top call sites."""
+
+    name = "kmem"
+
+    @staticmethod
+    def add_arguments(parser):
+        add_trace_argument(parser)
+        add_elf_argument(parser)
+        parser.add_argument("--top", type=int, default=10, help="call sites listed (default 10)")
+
+    @staticmethod
+    def run(args, out):
+        from .mmstat import kmem_lines, kmem_stats, site_totals_lines
+        trace = load_checked(args.trace)
+        lines = kmem_lines(kmem_stats(trace))
+        attribution = attributed(args, trace)
+        if attribution.has_sites():
+            lines += [""] + site_totals_lines(trace, attribution, args.top)
+        out.write("".join(line + "\n" for line in lines))
+
+
+class Owners:
+    """Print who holds memory at a moment, like page_owner: physical pages per owner tag, then
+    per call site the pages, kmalloc bytes, slab objects and reservations alive, most first."""
+
+    name = "owners"
+
+    @staticmethod
+    def add_arguments(parser):
+        add_trace_argument(parser)
+        add_moment_argument(parser, "peak")
+        add_elf_argument(parser)
+        parser.add_argument("--top", type=int, default=15, help="call sites per table (default 15)")
+
+    @staticmethod
+    def run(args, out):
+        from .mmstat import owners_lines
+        trace, series = load_checked(args.trace, with_series=True)
+        position, what = moment_of(args, trace, series)
+        lines = owners_lines(trace, attributed(args, trace), position, what, args.top)
+        out.write("".join(line + "\n" for line in lines))
+
+
+class Leaks:
+    """Print what is still allocated at the end of the trace, by owner and by call site, like
+    bcc's memleak: physical pages, kmalloc allocations, slab objects, live reservations."""
+
+    name = "leaks"
+
+    @staticmethod
+    def add_arguments(parser):
+        add_trace_argument(parser)
+        add_elf_argument(parser)
+        parser.add_argument("--top", type=int, default=15, help="call sites per table (default 15)")
+
+    @staticmethod
+    def run(args, out):
+        from .mmstat import owners_lines
+        trace = load_checked(args.trace)
+        lines = owners_lines(trace, attributed(args, trace), len(trace.headers),
+                             "end of trace: still allocated", args.top)
+        out.write("".join(line + "\n" for line in lines))
+# --- buddyinfo, extfrag, kmem, owners, leaks (end) -----------------------------------------------
+
+
 class Workload:
     """Convert an `strace -f -ttt -e trace=memory[,process]` log into a workload file.
 
@@ -402,11 +560,26 @@ class Workload:
             raise BadTrace(args.trace, e.offset, str(e)) from None
 
 
-COMMANDS = [Info, Check, Workload, Decode, Perfetto, Frag, Compare, Programs, Report, Allocators]
+COMMANDS = [Info, Check, Workload, Decode, Perfetto, Frag, Compare, Programs, Report, Allocators,
+            Buddyinfo, Extfrag, Kmem, Owners, Leaks]
+
+
+def version_text():
+    """The analyzer's version: the commit of its checkout, and the trace format it reads."""
+    import subprocess
+    from .events import FORMAT, REPO_ROOT
+    try:
+        commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO_ROOT,
+                                capture_output=True, text=True, timeout=20).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return (f"pagescope analyzer {commit or 'unknown commit'}, trace format version "
+            f"{FORMAT.constants['TRACE_FORMAT_VERSION']} (trace/events.def)")
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="python3 -m analyzer", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=version_text())
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         p = sub.add_parser(command.name, help=command.__doc__.split("\n")[0],

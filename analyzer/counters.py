@@ -22,6 +22,7 @@ class Step:
     unit: str  # "pages", "bytes" or "count"
     positions: np.ndarray
     values: np.ndarray
+    context: int = None  # the address-space context it belongs to, if one
 
     def at(self, query_positions):
         i = np.searchsorted(self.positions, np.asarray(query_positions), side="right") - 1
@@ -66,8 +67,10 @@ def running_totals(trace):
     maps, unmaps = trace.of("vmm_map"), trace.of("vmm_unmap")
     for context in sorted(set(maps["context"].tolist()) | set(unmaps["context"].tolist())):
         m, u = maps[maps["context"] == context], unmaps[unmaps["context"] == context]
-        out.append(_cumulative(f"mapped pages ctx{context}", "pages", [
-            (m["position"], _pages(m)), (u["position"], -_pages(u))]))
+        step = _cumulative(f"mapped pages ctx{context}", "pages", [
+            (m["position"], _pages(m)), (u["position"], -_pages(u))])
+        step.context = context
+        out.append(step)
     out.extend(bookkeeping_steps(trace))
     return out
 
@@ -85,7 +88,8 @@ def bookkeeping_steps(trace):
         positions = np.concatenate([e["position"].astype(np.int64), deaths])
         values = np.concatenate([e["bytes"].astype(np.int64), np.zeros(len(deaths), np.int64)])
         order = np.argsort(positions, kind="stable")
-        steps.append(Step(f"bookkeeping bytes ctx{context}", "bytes", positions[order], values[order]))
+        steps.append(Step(f"bookkeeping bytes ctx{context}", "bytes", positions[order],
+                          values[order], context))
     return steps
 
 

@@ -148,6 +148,7 @@ class FragSeries:
     events_replayed: int = 0
     phase_ends: list = field(default_factory=list)  # (position, phase name, pmm free runs)
     final_virtual: dict = field(default_factory=dict)  # (context, region) -> free runs at the end
+    timeline: object = None  # timeline.Timeline: every change, when timeline.replay made this
 
 
 def replay_series(trace, samples_wanted=SAMPLES_WANTED):
@@ -284,7 +285,7 @@ def _columns(array):
             if name not in ("timestamp",)}
 
 
-CSV_FIXED = ["sample", "seq", "time_ns", "phase", "scope", "free_pages", "free_extents",
+CSV_FIXED = ["change", "seq", "time_ns", "phase", "scope", "free_pages", "free_extents",
              "largest_free_pages"]
 
 
@@ -294,19 +295,50 @@ def csv_header():
 
 
 def write_csv(series, trace, out):
-    """One row per sample and scope: a physical zone ("phys:dma32") or a virtual region of a
-    context ("virt:ctx0:kernel-heap"); the buddy and index columns are empty for virtual rows."""
+    """One row per change of a scope, never a sample: a physical zone ("phys:dma32") after every
+    pmm event that changed its figures, or a virtual region of a context
+    ("virt:ctx0:kernel-heap") after every reservation and release in it; the buddy and index
+    columns are empty for virtual rows. Rows are in stream order (the trace's seq); a scope's
+    first row is its state at its first snapshot. Needs series.timeline (timeline.replay)."""
+    line = series.timeline
+    parts = []  # (positions, scope, row texts)
+    for name, z in line.zones.items():
+        unusable, fragmentation = z.unusable(), z.fragmentation()
+        rows = [[f"phys:{name}", f, e, g] + b + [f"{v:.4f}" for v in u] +
+                [f"{v:.4f}" for v in fr] for f, e, g, b, u, fr in zip(
+                    z.free_pages.tolist(), z.extents.tolist(), z.largest.tolist(),
+                    z.blocks.tolist(), unusable.tolist(), fragmentation.tolist())]
+        parts.append((z.positions, rows))
+    blank = [""] * (3 * len(ORDERS))
+    for h in line.holes:
+        scope = f"virt:ctx{h.context}:{region_name(h.context, h.region)}"
+        parts.append((h.positions, [[scope, f, r, g] + blank for f, r, g in zip(
+            h.free_pages.tolist(), h.ranges.tolist(), h.largest.tolist())]))
+    positions = np.concatenate([p for p, _ in parts] + [np.zeros(0, np.int64)])
+    rows = [r for _, rs in parts for r in rs]
+    order = np.argsort(positions, kind="stable")
+    positions = positions[order]
+    seqs = trace.headers["seq"][positions].tolist()
+    times = trace.time_ns(trace.headers["timestamp"][positions]).tolist()
+    phases = _phases_at(trace, positions.tolist())
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(csv_header())
-    times = trace.time_ns([s.timestamp for s in series.samples])
-    blank = [""] * (3 * len(ORDERS))
-    for n, (s, t) in enumerate(zip(series.samples, times)):
-        lead = [n, s.seq, f"{t:.0f}", s.phase]
-        for zone, z in s.zones.items():
-            writer.writerow(lead + [f"phys:{zone}", z.free_pages, z.extents, z.largest] +
-                            z.blocks.tolist() + [f"{v:.4f}" for v in z.unusable] +
-                            [f"{v:.4f}" for v in z.fragmentation])
-        for (context, region), (pages, ranges, largest) in sorted(s.virtual.items()):
-            writer.writerow(lead + [f"virt:ctx{context}:{region_name(context, region)}", pages,
-                                    ranges, largest] +
-                            blank)
+    for n, (i, seq, t, phase) in enumerate(zip(order.tolist(), seqs, times, phases)):
+        writer.writerow([n, seq, f"{t:.0f}", phase] + rows[i])
+    return len(rows)
+
+
+def _phases_at(trace, positions):
+    """The innermost open phase at each record position (positions sorted)."""
+    events = trace.others_named("phase_begin", "phase_end")
+    labels, stack, i = [], [], 0
+    for position in positions:
+        while i < len(events) and events[i].position <= position:
+            e = events[i]
+            if e.name == "phase_begin":
+                stack.append(e.text)
+            elif stack and stack[-1] == e.text:
+                stack.pop()
+            i += 1
+        labels.append(stack[-1] if stack else "")
+    return labels

@@ -21,7 +21,8 @@ import numpy as np
 
 from . import counters
 from .events import FORMAT
-from .frag import MAX_ORDER
+from .frag import region_name
+from .replay import PAGE
 from . import perfetto_wire as wire
 from .perfetto_processes import add_process_tracks
 from .perfetto_proto import pb
@@ -30,8 +31,10 @@ SEQUENCE = 1
 PROCESS_UUID, PID = 1, 1
 SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE = 1, 2
 UNUSABLE_ORDERS = (0, 3, 9)
-UNITS = {"bytes": pb.CounterDescriptor.UNIT_SIZE_BYTES, "count": pb.CounterDescriptor.UNIT_COUNT,
-         "pages": pb.CounterDescriptor.UNIT_COUNT, "fraction": pb.CounterDescriptor.UNIT_UNSPECIFIED}
+# Perfetto's built-in units; any other unit is sent as unit_name alone (Perfetto ignores
+# unit_name whenever a built-in unit is set, so "pages" would show as "count").
+BUILTIN_UNITS = {"bytes": pb.CounterDescriptor.UNIT_SIZE_BYTES,
+                 "count": pb.CounterDescriptor.UNIT_COUNT}
 
 
 def _pfn(a, name):
@@ -66,7 +69,7 @@ EVENT_ANNOTATIONS = {
     "pmm_free": ("pmm", [("pfn", lambda a: _pfn(a, "addr"), "u"), ("nr_pages", "pages", "u"),
                          ("order", _order, "u"), ("zone", "zone", "u"), ("owner", _owner, "s")]),
     "pmm_alloc_fail": ("pmm", [("nr_pages", "pages", "u"), ("order", _order, "u"),
-                               ("zone", "zone", "u"), ("owner", _owner, "s")]),
+                               ("alloc_zone", "alloc_zone", "u"), ("owner", _owner, "s")]),
     "vmm_reserve": ("vmm", [("addr", "addr", "p"), ("nr_pages", "pages", "u"), ("work", "work", "u"),
                             ("region", "region", "u"), ("align_log2", "align_log2", "u")]),
     "vmm_release": ("vmm", [("addr", "addr", "p"), ("nr_pages", "pages", "u"), ("work", "work", "u"),
@@ -110,21 +113,38 @@ class _Writer:
         self.chunks.append(message.SerializeToString())
         self.times.append(-1 if time is None else time)
 
-    def track(self, name, unit=None):
-        """The uuid of a child track of the process (a counter track when unit is given)."""
-        if name in self.tracks:
-            return self.tracks[name]
+    def track(self, name, unit=None, parent=None):
+        """The uuid of a track named `name` under `parent` (a track uuid; default: the process),
+        a counter track when unit is given: a built-in Perfetto unit, or else the unit's name."""
+        key = (name, parent)
+        if key in self.tracks:
+            return self.tracks[key]
         uuid = self.next_uuid
         self.next_uuid += 1
         p = pb.TracePacket(trusted_packet_sequence_id=SEQUENCE)
         d = p.track_descriptor
-        d.uuid, d.name, d.parent_uuid = uuid, name, PROCESS_UUID
-        if unit is not None:
-            d.counter.unit = UNITS[unit]
+        d.uuid, d.name, d.parent_uuid = uuid, name, parent or PROCESS_UUID
+        if unit in BUILTIN_UNITS:
+            d.counter.unit = BUILTIN_UNITS[unit]
+        elif unit is not None:
             d.counter.unit_name = unit
         self.packet(p)
-        self.tracks[name] = uuid
+        self.tracks[key] = uuid
         return uuid
+
+    def context_track(self, context):
+        """The parent track that groups everything of one address-space context; they all sit
+        under the "contexts" track (creations, destructions, switches), so hundreds of
+        contexts stay one line under the process until it is expanded."""
+        return self.track(f"context {context}", parent=self.track("contexts"))
+
+    def counter_track(self, name, unit, times, values, parent=None):
+        """A counter track with an event wherever the value changes, made only when it has
+        something to show: a track whose value is 0 throughout is left out."""
+        values = np.asarray(values)
+        if not len(values) or not values.any():
+            return
+        self.counter(self.track(name, unit, parent), times, values)
 
     def counter(self, uuid, times, values):
         """Counter events on a counter track, one where the value changes (and the first)."""
@@ -183,6 +203,9 @@ def to_perfetto(trace, series):
             annotation_iids.setdefault(annotation, len(annotation_iids) + 1)
     for annotation in ("count", "reason"):
         annotation_iids.setdefault(annotation, len(annotation_iids) + 1)
+    uuid = pb.TracePacket(trusted_packet_sequence_id=SEQUENCE)
+    uuid.trace_uuid.msb, uuid.trace_uuid.lsb = trace_uuid(trace.data)
+    w.packet(uuid)
     interning = pb.TracePacket(trusted_packet_sequence_id=SEQUENCE,
                                sequence_flags=SEQ_INCREMENTAL_STATE_CLEARED)
     for name, iid in event_iids.items():
@@ -198,7 +221,8 @@ def to_perfetto(trace, series):
             continue
         if track == "vmm":
             contexts, where = np.unique(a["context"], return_inverse=True)
-            uuids = np.array([w.track(f"vmm ctx{c}") for c in contexts.tolist()])[where]
+            uuids = np.array([w.track("vmm", parent=w.context_track(c))
+                              for c in contexts.tolist()])[where]
         else:
             uuids = np.full(len(a), w.track(track))
         columns = [(annotation_iids[annotation], kind,
@@ -294,43 +318,46 @@ def _slice(w, uuid, kind, t, name=None):
 
 
 def _counters(w, trace, series, time_of):
-    if series.samples:
-        positions = np.array([s.position for s in series.samples])
-        positions = np.minimum(positions, len(time_of) - 1)
-        times = time_of[positions]
-        for zone in present_zones(series):
-            zs = [s.zones[zone] for s in series.samples]
-            w.counter(w.track(f"free pages {zone}", "pages"), times, [z.free_pages for z in zs])
-            w.counter(w.track(f"free extents {zone}", "count"), times, [z.extents for z in zs])
-            w.counter(w.track(f"largest free extent {zone}", "pages"), times,
-                      [z.largest for z in zs])
-            for order in UNUSABLE_ORDERS:
-                if order <= MAX_ORDER:
-                    w.counter(w.track(f"unusable index order {order} {zone}", "fraction"), times,
-                              [float(z.unusable[order]) for z in zs])
-    sample_at = np.unique(np.concatenate([
-        np.linspace(0, len(time_of) - 1, num=min(len(time_of), 500)).astype(np.int64),
-        np.array([s.position for s in series.samples], dtype=np.int64)]))
-    sample_at = sample_at[sample_at < len(time_of)]
+    """Every counter with an event at every change (never sampled): per zone from the exact
+    timeline, per kernel region its free ranges and largest hole, and the running totals;
+    what belongs to one context goes under that context's track."""
+    line = series.timeline
+    for zone in line.present_zones():
+        z = line.zones[zone]
+        times = time_of[z.positions]
+        w.counter_track(f"free pages {zone}", "pages", times, z.free_pages)
+        w.counter_track(f"free extents {zone}", "count", times, z.extents)
+        w.counter_track(f"largest free extent {zone}", "pages", times, z.largest)
+        unusable = z.unusable()
+        for order in UNUSABLE_ORDERS:
+            w.counter_track(f"unusable index order {order} {zone}", "fraction", times,
+                            unusable[:, order])
+    for h in line.holes:
+        if h.context != 0:
+            continue
+        parent = w.context_track(h.context)
+        name = region_name(h.context, h.region)
+        times = time_of[h.positions]
+        w.counter_track(f"free ranges {name}", "count", times, h.ranges, parent)
+        w.counter_track(f"largest hole {name}", "bytes", times, h.largest * PAGE, parent)
     for step in counters.running_totals(trace):
         if not len(step.positions):
             continue
-        uuid = w.track(step.name, step.unit)
-        if step.name.startswith("bookkeeping"):
-            w.counter(uuid, time_of[step.positions], step.values)
-        else:
-            w.counter(uuid, time_of[sample_at], step.at(sample_at))
+        parent = None
+        name = step.name
+        if step.context is not None:
+            parent = w.context_track(step.context)
+            name = name.rsplit(" ctx", 1)[0]
+        w.counter_track(name, step.unit, time_of[step.positions], step.values, parent)
 
 
-def present_zones(series):
-    """Zones that held free pages at some sample (without high memory, normal holds none)."""
-    zones = []
-    for s in series.samples:
-        for name, z in s.zones.items():
-            if z.free_pages and name not in zones:
-                zones.append(name)
-    order = [name for name in series.samples[0].zones] if series.samples else []
-    return [z for z in order if z in zones]
+def trace_uuid(data):
+    """(msb, lsb) of a UUID that is the same for the same trace bytes and differs between
+    traces: the first 16 bytes of their SHA-256 (Perfetto's UI keys its cache on it)."""
+    import hashlib
+    digest = hashlib.sha256(data).digest()
+    return (int.from_bytes(digest[:8], "little", signed=True),
+            int.from_bytes(digest[8:16], "little", signed=True))
 
 
 def semantic_problems(data):

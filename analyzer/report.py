@@ -9,13 +9,12 @@ import os
 import shutil
 from pathlib import Path
 
-import numpy as np
-
 from . import compare, counters, plots, processes, program_report, verdict, verdict_figures
 from .progress import member_phases, workload_name
 from .events import REPO_ROOT
 from .output import atomic_file
-from .perfetto import present_zones
+from .replay import PAGE
+from .units import clock_text, format_bytes
 
 
 def _seed(cmdline):
@@ -56,8 +55,8 @@ def headline_figures(runs):
         peak = peak_bookkeeping(trace) or 0
         reserve = compare.work_stats(trace, "vmm_reserve")
         release = compare.work_stats(trace, "vmm_release")
-        last = series.samples[-1] if series.samples else None
-        zones = present_zones(series)
+        zones = series.timeline.zones
+        largest = plots.largest_free_steps(series)[1] if zones else None
         figures[name] = {
             "events": trace.events_total(),
             "peak bookkeeping bytes": peak,
@@ -67,22 +66,40 @@ def headline_figures(runs):
             "max work per reserve": reserve.maximum,
             "median work per release": release.p50,
             "max work per release": release.maximum,
-            "final unusable index order 9": {z: round(last.zones[z].unusable[9], 3) for z in zones}
-            if last else {},
-            "final largest free extent (MiB)": round(max(z.largest for z in last.zones.values())
-                                                     * 4096 / 2**20, 1) if last else 0,
+            "final unusable index order 9": {z: round(float(zones[z].unusable()[-1, 9]), 3)
+                                             for z in series.timeline.present_zones()},
+            "final largest free extent (MiB)": round(int(largest[-1]) * PAGE / 2**20, 1)
+            if largest is not None else 0,
+            "lowest largest free extent (MiB)": round(int(largest.min()) * PAGE / 2**20, 1)
+            if largest is not None else 0,
         }
     return figures
 
 
 def peak_reservations(trace):
-    """The most reservations alive at once in a trace, over all its contexts."""
-    reserves, releases = trace.of("vmm_reserve")["position"], trace.of("vmm_release")["position"]
-    if not len(reserves):
-        return 0
-    positions = np.concatenate([reserves, releases])
-    steps = np.concatenate([np.ones(len(reserves), np.int64), -np.ones(len(releases), np.int64)])
-    return int(np.cumsum(steps[np.argsort(positions, kind="stable")]).max())
+    """The most reservations alive at once in a trace, over all its contexts. A brk that grows or
+    shrinks a heap changes an existing reservation (the vmm_reserve or vmm_release of the
+    difference that follows a vmm_brk is not a reservation of its own), and a context's
+    reservations all die with it (context_destroy)."""
+    kinds = ("vmm_reserve", "vmm_release", "vmm_brk", "context_destroy")
+    events = []
+    for kind in kinds:
+        a = trace.of(kind)
+        events += [(p, kinds.index(kind), c) for p, c in zip(a["position"].tolist(),
+                                                             a["context"].tolist())]
+    live, peak, resizing = {}, 0, set()
+    for _, kind, context in sorted(events):
+        if kind == 2:
+            resizing.add(context)
+        elif kind == 3:
+            live[context] = 0
+            resizing.discard(context)
+        elif context in resizing:
+            resizing.discard(context)  # the difference of a brk: the same reservation
+        else:
+            live[context] = live.get(context, 0) + (1 if kind == 0 else -1)
+            peak = max(peak, sum(live.values()))
+    return peak
 
 
 def measured_figures(runs, workloads=()):
@@ -129,13 +146,85 @@ def verdict_section(figures, out_dir):
     for v in results:
         plot = (f"<a href='{html.escape(v.plot)}'>plot</a>"
                 if v.plot and (Path(out_dir) / v.plot).exists() else "")
-        rows.append("<tr>" + "".join(f"<td>{html.escape(str(x))}</td>" for x in (
+        cells = [f"<td>{html.escape(str(x))}</td>" for x in (
             v.topic, v.backend, v.claim, v.outcome, v.figure,
-            v.rule + (f". Depends on {v.depends_on}." if v.depends_on else ""))) +
-            f"<td>{plot}</td></tr>")
+            v.rule + (f". Depends on {v.depends_on}." if v.depends_on else ""))]
+        colour = OUTCOME_COLOURS.get(v.outcome, "white")
+        cells[3] = (f"<td class='outcome' style='background:{colour}'>"
+                    f"{html.escape(v.outcome)}</td>")
+        rows.append("<tr>" + "".join(cells) + f"<td>{plot}</td></tr>")
     return (f"<p>{html.escape(verdict.summary_paragraph(results))}</p>"
             "<table><tr><th>topic</th><th>backend</th><th>claim</th><th>verdict</th>"
             "<th>figure</th><th>rule</th><th></th></tr>" + "".join(rows) + "</table>")
+
+
+# The verdict column's background per outcome: green holds, red does not, amber depends.
+OUTCOME_COLOURS = {verdict.HOLDS: "#d4edda", verdict.DOES_NOT_HOLD: "#f8d7da",
+                   verdict.DEPENDS: "#fff3cd", verdict.NOT_MEASURED: "#eeeeee"}
+
+
+def verdict_inputs_present(runs):
+    """The verdict compares the page-table and list backends on one workload: it is shown only
+    when the report's traces include both, each with the kernel's bookkeeping reports."""
+    backends = {plots.backend(trace) for trace, _ in runs
+                if counters.bookkeeping_totals(trace) is not None}
+    return {verdict.PAGETABLE, verdict.LIST} <= backends
+
+
+def _git(*args):
+    import subprocess
+    try:
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                              timeout=20).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def provenance(runs):
+    """Where each of the verdict's figures comes from, as HTML list items: the traces (and the
+    commit their kernel was built from), the C source (this checkout's commit) and each
+    benchmark CSV (the commit that last wrote it), with a warning when they differ."""
+    built = sorted({trace.header.build_id or "?" for trace, _ in runs})
+    head = _git("rev-parse", "--short", "HEAD") or "?"
+    items = [f"bookkeeping bytes and peak reservations: the traces of this report, kernel "
+             f"built from commit {', '.join(built)}",
+             f"lines of code, entry bits, list record size: the C source of this checkout, "
+             f"commit {head}" + (" with uncommitted changes" if _git("status", "--porcelain",
+                                                                      "--", "kernel") else "")]
+    for name, what in (("vmm.csv", "instructions per reserve (host, callgrind)"),
+                       ("guest-vmm.csv", "instructions per brk (guest, icount)")):
+        path = verdict_figures.BENCH_DIR / name
+        if not path.exists():
+            items.append(f"{what}: not measured (no {path.relative_to(REPO_ROOT)})")
+            continue
+        commit = _git("log", "-1", "--format=%h %cs", "--", str(path)) or "uncommitted"
+        stale = "" if any(commit.startswith(b.replace("-dirty", "")) for b in built) else \
+            " (another commit than the traces': rerun make bench to measure this one)"
+        items.append(f"{what}: {path.relative_to(REPO_ROOT)}, last written in commit "
+                     f"{commit}{stale}")
+    return "<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>"
+
+
+def figure_sources(runs, workloads=()):
+    """{figure name: where its numbers come from}: the traces (and their kernel build) for the
+    plots over a run, the benchmark CSV and the commit that wrote it for the verdict's cost
+    plots, this checkout's source for the code figures; "traces" is the default."""
+    built = ", ".join(sorted({trace.header.build_id or "?" for trace, _ in runs}))
+    traces = (", ".join(Path(trace.path).name for trace, _ in runs) +
+              f" (kernel build {built})")
+    head = _git("rev-parse", "--short", "HEAD") or "?"
+
+    def bench(name):
+        path = verdict_figures.BENCH_DIR / name
+        commit = _git("log", "-1", "--format=%h", "--", str(path)) or "uncommitted"
+        return f"{path.relative_to(REPO_ROOT)} (written in commit {commit})"
+
+    code = f"the C source of this checkout (commit {head})"
+    return {"traces": traces, "reserve_cost": bench("vmm.csv"),
+            "brk_instructions": bench("guest-vmm.csv"), "pte_bits": code,
+            "implementation_lines": code, "extension_cost": code + " and the traces",
+            "bookkeeping_peaks": traces + (f" and {len(workloads)} workload traces"
+                                           if workloads else "")}
 
 
 VERDICT_BEGIN, VERDICT_END = "<!-- verdict:begin -->", "<!-- verdict:end -->"
@@ -184,16 +273,56 @@ def _what_ran(runs, command_line):
     rows = []
     for trace, _ in runs:
         h = trace.header
-        seconds = trace.seconds_per_tick()
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
             Path(trace.path).name, h.value_name("vmm_backend"), h.cmdline,
             f"{h.memory_bytes / 2**20:.0f} MiB", _seed(h.cmdline), h.build_id or "?",
-            f"{h.value_name('clock')} at {h.clock_hz / 1e6:.1f} MHz" if seconds else "unknown",
+            clock_text(h),
             trace.events_total())) + "</tr>")
-    return (f"<p>Report command: <code>{html.escape(command_line)}</code></p>"
+    return (f"<p>Reproduce this report: <code>{html.escape(command_line)}</code></p>"
             "<table><tr><th>trace</th><th>backend</th><th>kernel command line</th><th>memory</th>"
             "<th>seed</th><th>commit</th><th>clock</th><th>events</th></tr>" + "".join(rows) +
             "</table>")
+
+
+def holders_section(runs, out_dir, top=15):
+    """Who holds the memory at the peak, for the first run: the page_owner-style table of call
+    sites (physical pages), the owner tags, and a flame graph of the pages held by call chain
+    (flame.svg; the same data as flame.folded, which flamegraph.pl and speedscope open). None
+    when the trace carries no call chains, or the kernel ELF that names them is not this
+    trace's build."""
+    from . import attribution, flamegraph, mmstat
+    trace, series = runs[0]
+    found = attribution.attributed_or_none(trace)
+    if found is None:
+        return None
+    position, when = mmstat.resolve(trace, series, ("peak", None))
+    held = attribution.held_by_site(trace, found, "pmm_alloc", position)
+    total = sum(h.bytes for h in held) or 1
+    stacks = attribution.folded_stacks(trace, found, "pmm_alloc", position)
+    title = f"Physical memory held at the peak by call chain ({plots.backend(trace)}, {when})"
+    (Path(out_dir) / "flame.svg").write_text(flamegraph.svg(stacks, title), encoding="utf-8")
+    (Path(out_dir) / "flame.folded").write_text(flamegraph.folded_text(stacks), encoding="utf-8")
+    rows = "".join(f"<tr><td>{html.escape(format_bytes(h.bytes))}</td>"
+                   f"<td>{100.0 * h.bytes / total:.1f}%</td><td>{h.allocations:,}</td>"
+                   f"<td><code>{html.escape(h.site)}</code></td></tr>" for h in held[:top])
+    owners = "".join(f"<tr><td>{html.escape(o.owner)}</td><td>{o.pages:,}</td>"
+                     f"<td>{html.escape(format_bytes(o.pages * PAGE))}</td>"
+                     f"<td>{o.allocations:,}</td></tr>"
+                     for o in mmstat.owners_table(trace, position))
+    return (f"<p>At the {html.escape(when)} ({html.escape(Path(trace.path).name)}). The same "
+            f"tables at any moment: <code>python3 -m analyzer owners TRACE --at T</code>; what "
+            f"is left at the end: <code>analyzer leaks</code>.</p>"
+            "<table><tr><th>held</th><th>share</th><th>allocations</th><th>call site</th></tr>"
+            + rows + "</table>" +
+            (f"<p>{len(held) - top} more call sites hold the rest.</p>" if len(held) > top else "")
+            + "<table><tr><th>owner</th><th>pages</th><th>bytes</th><th>allocations</th></tr>"
+            + owners + "</table>"
+            "<figure id='flame'><h3>Flame graph of the pages held at the peak</h3>"
+            "<img src='flame.svg' alt='flame graph of physical memory at the peak'>"
+            "<figcaption>Each box is a function, as wide as the memory held by allocations made "
+            "under it; callers below, the allocator at the top; hover for the exact bytes. "
+            "(<a href='flame.svg'>SVG</a>, <a href='flame.folded'>collapsed stacks</a> for "
+            "flamegraph.pl or speedscope)</figcaption></figure>")
 
 
 def _headline_table(figures):
@@ -236,11 +365,26 @@ def write_report(runs, out_dir, command_line, extra_files=(), workloads=(), prog
     for f in extra_files:
         shutil.copyfile(f, out_dir / Path(f).name)
     links = sorted(p.name for p in out_dir.iterdir() if p.suffix in (".pstrace", ".pftrace"))
-    body = [f"<h1>pagescope report</h1>",
-            "<h2 id='verdict'>Verdict</h2>",
-            verdict_section(verdict_measured, out_dir),
-            "<h2>What ran</h2>", _what_ran(runs, command_line),
-            "<h2>Headline figures</h2>", _headline_table(figures)]
+    holders = holders_section(runs, out_dir)
+    sections = [("what-ran", "What ran"), ("headline", "Headline figures"), ("plots", "Plots")]
+    if holders:
+        sections.insert(1, ("holders", "Who holds the memory at the peak"))
+    if programs:
+        sections.insert(-1, ("programs", "Real programs"))
+    if verdict_inputs_present(runs):
+        sections.insert(0, ("verdict", "Verdict"))
+    body = ["<h1>pagescope report</h1>",
+            "<nav><b>Contents</b><ul>" + "".join(
+                f"<li><a href='#{key}'>{title}</a></li>" for key, title in sections) +
+            "".join(f"<li><a href='#{f.name}'>{html.escape(f.title)}</a></li>"
+                    for f in figures_drawn) + "</ul></nav>"]
+    if verdict_inputs_present(runs):
+        body += ["<h2 id='verdict'>Verdict</h2>", verdict_section(verdict_measured, out_dir),
+                 "<p>Where each figure comes from:</p>", provenance(runs)]
+    body += ["<h2 id='what-ran'>What ran</h2>", _what_ran(runs, command_line)]
+    if holders:
+        body += ["<h2 id='holders'>Who holds the memory at the peak</h2>", holders]
+    body += ["<h2 id='headline'>Headline figures</h2>", _headline_table(figures)]
     if programs:
         section, _ = program_report.program_section(programs, out_dir)
         body += ["<h2 id='programs'>Real programs</h2>", section]
@@ -252,11 +396,13 @@ def write_report(runs, out_dir, command_line, extra_files=(), workloads=(), prog
     if bench.is_dir() and out_dir.resolve().parent == bench.parent:
         body.append("<p>Benchmarks (<code>make bench</code>: instruction counts per operation, "
                     "both backends): <a href='../bench/'>results/bench</a></p>")
-    body.append("<h2>Plots</h2>")
+    body.append("<h2 id='plots'>Plots</h2>")
+    sources = figure_sources(runs, workloads)
     for fig in figures_drawn:
         body.append(f"<figure id='{fig.name}'><h3>{html.escape(fig.title)}</h3>"
                     f"<img src='{fig.name}.png' alt='{html.escape(fig.title)}'>"
                     f"<figcaption>{html.escape(fig.caption)} "
+                    f"<i>Source: {html.escape(sources.get(fig.name, sources['traces']))}.</i> "
                     f"(<a href='{fig.name}.svg'>SVG</a>)</figcaption></figure>")
     page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>pagescope report</title>"
             f"<style>{STYLE}</style></head><body>" + "\n".join(body) + "</body></html>\n")

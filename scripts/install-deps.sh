@@ -43,6 +43,7 @@ if [ $want_python = 1 ]; then
 	need_py google.protobuf python3-protobuf
 	need_py numpy python3-numpy
 	need_py matplotlib python3-matplotlib
+	need_py tqdm python3-tqdm
 	need_cmd protoc protobuf-compiler
 	# the report test opens the HTML report in a real (headless) browser
 	need_cmd chromium chromium

@@ -16,6 +16,7 @@
 #ifndef PAGESCOPE_TRACE_TRACEPOINTS_H
 #define PAGESCOPE_TRACE_TRACEPOINTS_H
 
+#include "call_chain.h"
 #include "tracer.h"
 #include "trace/trace_format.h"
 
@@ -73,12 +74,17 @@ extern bool trace_enabled;
 #define TRACE_RECORD_HEADER TRACE_DEF_NOTHING
 
 /* Encoders (defined in tracepoints.c) and the tracepoints that feed trace_global. */
+/* An attributed event (call_chain.h) is preceded by the alloc_site of the function it is in. */
 #define TRACE_EVENT(name, id, doc, fields)                                           \
 	void trace_emit_##name(struct tracer *t TRACE_PARAMS(fields));               \
 	static inline void trace_##name(TRACE_NO_LEADING_COMMA(0 TRACE_PARAMS(fields))) \
 	{                                                                            \
-		if (unlikely(trace_enabled))                                         \
+		if (unlikely(trace_enabled)) {                                       \
+			if (TRACE_ATTRIBUTED(id))                                    \
+				trace_emit_call_chain(&trace_global,                 \
+						      __builtin_frame_address(0));   \
 			trace_emit_##name(&trace_global TRACE_ARGS(fields));         \
+		}                                                                    \
 	}
 #define TRACE_STRING_EVENT(name, id, doc, fields)                                    \
 	void trace_emit_##name(struct tracer *t TRACE_PARAMS(fields), const char *text); \

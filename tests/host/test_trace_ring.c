@@ -281,9 +281,9 @@ TEST(trace_off_leaves_the_kernel_tracer_untouched)
 	EXPECT_EQ(trace_global.offset, 0);
 
 	trace_enabled = true;
-	trace_pmm_alloc(0x1000, 1, 1, 0, 0, 1);
+	trace_pmm_alloc(0x1000, 1, 1, 0, 0, 1); /* an alloc_site record, then the pmm_alloc */
 	trace_phase_begin("on");
-	EXPECT_EQ(trace_global.next_seq, seq_before + 2);
+	EXPECT_EQ(trace_global.next_seq, seq_before + 3);
 	trace_discard(&trace_global);
 	trace_enabled = was_enabled;
 }

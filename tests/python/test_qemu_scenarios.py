@@ -152,11 +152,11 @@ def test_fragment_records_the_largest_run_per_zone(boot, mem):
     status, log, trace = boot("scenario=fragment vmm=pagetable", mem)
     assert status == 0
     results = [e for e in events_of(trace) if type(e).__name__ == "fragment_result"]
-    assert sorted(r.zone for r in results) == [0, 1, 2]
+    assert sorted(r.alloc_zone for r in results) == [0, 1, 2]
     for r in results:
         assert 0 < r.largest_pages <= r.largest_free_extent <= r.free_pages
         assert r.probes > 10
-        label = {0: "any", 1: "below-4G", 2: "below-16M"}[r.zone]
+        label = {0: "any", 1: "below-4G", 2: "below-16M"}[r.alloc_zone]
         assert re.search(rf"fragment: {label} +largest run that succeeded +{r.largest_pages} pages",
                          log), log
 

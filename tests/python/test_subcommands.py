@@ -40,7 +40,7 @@ def test_every_subcommand_has_help_naming_its_documented_arguments(command):
 
 def test_decode_prints_every_event_the_strict_reader_sees(kernel_traces):
     path = kernel_traces["list"]
-    result = analyzer("decode", path)
+    result = analyzer("decode", path, "--raw")
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     events = list(TraceReader.open(path).events())
@@ -52,6 +52,27 @@ def test_decode_prints_every_event_the_strict_reader_sees(kernel_traces):
                 assert [tuple(i.values()) for i in line["items"]] == [tuple(i) for i in event.items]
             elif name != "seq":
                 assert line[name] == getattr(event, name), (name, line)
+
+
+def test_decode_names_values_and_writes_addresses_in_hex(kernel_traces):
+    """Without --raw: a pmm_alloc's zone and owner by their events.def names, its address in
+    hex; a region by the name its context's table gives it; flags as names joined by |."""
+    from analyzer.events import FORMAT
+    path = kernel_traces["pagetable"]
+    result = analyzer("decode", path, "--type", "pmm_alloc", "vmm_map", "vmm_reserve")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    trace = BulkTrace.open(path)
+    first = trace.of("pmm_alloc")[0]
+    alloc = next(line for line in lines if line["event"] == "pmm_alloc")
+    assert alloc["addr"] == hex(int(first["addr"]))
+    assert alloc["zone"] == FORMAT.values["zone"][int(first["zone"])]
+    assert alloc["owner"] == FORMAT.values["owner"][int(first["owner"])]
+    reserve = next(line for line in lines if line["event"] == "vmm_reserve"
+                   and line["context"] == 0)
+    assert reserve["region"] in FORMAT.values["kernel_region"].values()
+    mapping = next(line for line in lines if line["event"] == "vmm_map")
+    assert set(mapping["flags"].split("|")) <= set(FORMAT.values["vm_flag"].values())
 
 
 def test_decode_csv_with_type_filter(kernel_traces):
@@ -79,12 +100,13 @@ def test_frag_csv_rows_match_the_snapshots(kernel_traces, tmp_path):
     rows = list(csv.DictReader(out.open()))
     trace = BulkTrace.open(kernel_traces["list"])
     phys = [r for r in rows if r["scope"].startswith("phys:")]
-    by_sample = {}
-    for r in phys:
-        by_sample.setdefault(int(r["seq"]), 0)
-        by_sample[int(r["seq"])] += int(r["free_pages"])
+    # a row per change: at each snapshot, every zone's latest row before it sums to its free pages
     for snap in trace.others_named("pmm_snapshot"):
-        assert by_sample[snap.seq] == snap.free_pages
+        latest = {}
+        for r in phys:
+            if int(r["seq"]) <= snap.seq:
+                latest[r["scope"]] = int(r["free_pages"])
+        assert sum(latest.values()) == snap.free_pages
     for r in phys:
         assert 0 <= float(r["unusable_o9"]) <= 1
         pages = sum(int(r[f"blocks_o{o}"]) << o for o in range(11))

@@ -53,14 +53,21 @@ def test_the_entry_bits_read_from_pte_h_are_the_seeds_fourteen():
 
 
 def test_peak_reservations_counts_the_most_alive_at_once():
+    """Context 1 reserves twice, grows its heap by brk (a reserve of the difference: the same
+    reservation), context 2 reserves once (3 alive), context 1 dies (1 alive), context 2
+    reserves twice more (3 alive) and releases one: the peak is 3, not the 6 reserves."""
     import numpy as np
 
     from analyzer.report import peak_reservations
 
+    events = {"vmm_reserve": ([1, 2, 4, 5, 7, 8], [1, 1, 1, 2, 2, 2]),
+              "vmm_release": ([9], [2]), "vmm_brk": ([3], [1]), "context_destroy": ([6], [1])}
+
     class FakeTrace:
         def of(self, name):
-            positions = {"vmm_reserve": [1, 2, 3, 7, 8], "vmm_release": [4, 5, 9]}[name]
-            return {"position": np.array(positions, dtype=np.int64)}
+            positions, contexts = events[name]
+            return {"position": np.array(positions, dtype=np.int64),
+                    "context": np.array(contexts, dtype=np.int64)}
 
     assert peak_reservations(FakeTrace()) == 3
 
