@@ -2,6 +2,7 @@
 or writes, and how each refuses bad input."""
 
 import csv
+import re
 import json
 import struct
 import subprocess
@@ -156,7 +157,7 @@ def test_report_of_a_synthetic_trace(small_trace, tmp_path):
     assert (report / "small.pftrace").read_bytes() == (tmp_path / "alone.pftrace").read_bytes()
     page = (report / "index.html").read_text()
     assert "href='small.pftrace'" in page and "href='small.pstrace'" in page
-    ran = page.split("<h2>What ran</h2>", 1)[1].split("<h2>", 1)[0]
+    ran = re.split(r"<h2[^>]*>What ran</h2>", page, maxsplit=1)[1].split("<h2", 1)[0]
     header = TraceReader(small_trace).header
     assert f"<td>{header.cmdline}</td>" in ran and f"<td>{header.build_id}</td>" in ran
 
