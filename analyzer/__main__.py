@@ -17,7 +17,8 @@
 
 Exit status: 0 fine, 2 bad usage (including an output path that must not be replaced), 3 the
 trace is malformed or inconsistent, 4 cannot read an input or write an output (the message says
-which file and which of the two).
+which file and which of the two), 5 (compare) the two runs diverged: a request got a different
+outcome in each, a finding about the runs, not damage.
 """
 
 import argparse
@@ -29,7 +30,7 @@ from .replay import Replay
 from .summary import SummaryBuilder
 from .units import clock_text, duration_text
 
-EXIT_OK, EXIT_USAGE, EXIT_BAD_TRACE, EXIT_IO = 0, 2, 3, 4
+EXIT_OK, EXIT_USAGE, EXIT_BAD_TRACE, EXIT_IO, EXIT_DIVERGED = 0, 2, 3, 4, 5
 
 
 class CommandFailed(Exception):
@@ -64,7 +65,8 @@ def read_trace(path, replay=False):
 
 
 def add_trace_argument(parser):
-    parser.add_argument("trace", help="trace file written by the kernel (make trace OUT=...)")
+    parser.add_argument("trace", metavar="TRACE",
+                        help="trace file written by the kernel (make trace OUT=...)")
 
 
 class Info:
@@ -108,6 +110,11 @@ class Check:
                   "snapshots checked\n")
         out.write(f"paired      {report.events_paired} frees, unmaps, protections and switches "
                   "matched to what they undo\n")
+        out.write(f"pages       {report.mappings_checked} mappings' physical pages held to "
+                  "the pmm's live allocations and their region's owner\n")
+        if report.replay_ops_checked:
+            out.write(f"workload    {report.replay_ops_checked} replayed workload ops held to "
+                      "workload.def and to their processes' contexts\n")
         out.write(f"unchecked   {report.events_unchecked} events (before the first pmm snapshot "
                   "or after lost events)\n")
         if report.process_events_checked:
@@ -233,10 +240,13 @@ class Frag:
 class Compare:
     """Compare two traces of the same workload (normally the two VMM backends).
 
-    Refuses them (exit 3) unless they carry the identical request sequence; then prints per
-    operation the work distribution, and bookkeeping bytes over time, for each. Two traces under
-    different pmm= allocators are compared as allocators instead: where their physical request
-    sequences first diverge (an allocation refused under one only), then their figures."""
+    Refuses them (exit 3) unless they carry the same requests; then prints per operation the
+    work distribution, and bookkeeping bytes over time, for each. When a request got a different
+    outcome in each (one backend ran out of memory where the other did not), that is a finding:
+    the first such request is printed first, the figures cover the identical requests before it,
+    and the exit status is 5. Two traces under different pmm= allocators are compared as
+    allocators instead: where their physical request sequences first diverge (an allocation
+    refused under one only), then their figures."""
 
     name = "compare"
 
@@ -254,9 +264,10 @@ class Compare:
             write_allocator_comparison(a, b, out)
             return
         try:
-            write_comparison(a, b, out)
+            divergence = write_comparison(a, b, out)
         except RequestsDiffer as e:
             raise BadTrace(e.path, e.offset, e.args[0]) from None
+        return EXIT_DIVERGED if divergence else EXIT_OK
 
 
 class Programs:
@@ -584,7 +595,7 @@ def main(argv=None):
     # The file an error is about: the one a TraceError names, else the command's trace argument.
     default = getattr(args, "trace", None) or args.command
     try:
-        args.run(args, sys.stdout)
+        status = args.run(args, sys.stdout)
     except BadTrace as e:
         return _fail([f"{e.path}: offset {e.offset}: {e.reason}"], EXIT_BAD_TRACE)
     except TraceError as e:
@@ -608,7 +619,7 @@ def main(argv=None):
     except OSError as e:
         return _fail([f"{e.filename or default}: cannot read trace: {e.strerror or e}"],
                      EXIT_IO)
-    return EXIT_OK
+    return status or EXIT_OK
 
 
 def _fail(lines, status):

@@ -20,7 +20,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .events import FORMAT, LENGTH_PREFIX
 from .reader import TraceError, TraceReader, decode_header, named_value_groups
-from .summary import summarize
+from .summary import scenario_phases_problem, summarize
 
 NUMPY_TYPES = {"u8": "<u1", "u16": "<u2", "u32": "<u4", "u64": "<u8"}
 
@@ -76,6 +76,9 @@ class BulkTrace:
         self._check_times()
         self.fixed, self.others = {}, []
         self._decode(buf)
+        if scenario_phases_problem(self.header.cmdline,
+                                   {e.text for e in self.others_named("phase_begin")}):
+            self._raise_strict()
 
     @classmethod
     def open(cls, path):

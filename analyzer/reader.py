@@ -129,8 +129,13 @@ def decode_header(data, fmt=FORMAT):
         build_id = strings[fields["cmdline_bytes"]:].decode("utf-8")
     except UnicodeDecodeError as e:
         raise TraceError(f"header text is not UTF-8 ({e.reason})", layout.size + e.start) from None
-    if "\0" in cmdline or "\0" in build_id:
-        raise TraceError("header text contains a NUL byte", layout.size)
+    for name, text, start in (("command line", cmdline, layout.size),
+                              ("build id", build_id, layout.size + fields["cmdline_bytes"])):
+        control = next((i for i, c in enumerate(text) if ord(c) < 0x20 or ord(c) == 0x7F), None)
+        if control is not None:  # the kernel writes a command line GRUB passed (printable) and
+            # a build id from `git describe`: a control character is damage, never a value
+            raise TraceError(f"header {name} contains the control character "
+                             f"{text[control]!r}", start + len(text[:control].encode()))
     _check_cmdline_agrees(fields, cmdline, fmt, offsets)
     return StreamHeader(fields, cmdline, build_id), size
 

@@ -20,12 +20,19 @@ part of a reservation (munmap cuts reservations anywhere, kernel/mm/vmm_ranges.c
 Objects handed out and taken back are paired like reservations: every pmm_free, kfree,
 slab_free, pt_free and vmm_unmap must undo one earlier pmm_alloc, kmalloc, slab_alloc, pt_alloc
 or vmm_map with the same fields (a destroyed context's mappings go with it); vmm_protect must hit
-a mapping; a page is mapped only inside a reservation (brk maps the heap's new pages before its
-vmm_reserve, so a mapping may wait for the context's next reservation to cover it); nothing may
+a mapping; once the pmm is known, every page a vmm_map maps (outside the direct map, which maps
+all of RAM) lies inside one live pmm_alloc, all pages mapped in the regions of one name have one
+owner (the one most of them have; pages mapped before the pmm's first snapshot are held to it
+there), and no context maps a page twice at once outside its shared-memory region (contexts may
+share pages: shared memory, and copy-on-write after a fork; an unmap emits its vmm_unmap after
+the pmm_free of the page, so a free of a mapped page is not a problem by itself); a page is
+mapped only inside a reservation (brk maps the heap's new pages before its vmm_reserve, so a
+mapping may wait for the context's next reservation to cover it); nothing may
 stay mapped in a released range, nor a page table in freed pages; a
 pmm_alloc of owner `pagetable` is followed by the pt_alloc of that page (only the pmm's own
 pmm_alloc/pmm_free may come between); context_switch must
-leave the context the previous one entered; ids of contexts and slab caches go in creation order.
+leave the context the previous one entered; every replay_op is held to workload.def and to the
+contexts its process has (analyzer/replay_ops.py); ids of contexts and slab caches go in creation order.
 
 What the snapshots must be, and are checked to be:
   - at each phase boundary (phase_begin followed by, or phase_end preceded by, a pmm_snapshot):
@@ -44,6 +51,7 @@ from dataclasses import dataclass, field
 
 from .events import FORMAT
 from .process_replay import ProcessChecks
+from .replay_ops import ReplayOps
 from .summary import Problem
 
 PAGE = FORMAT.constants["TRACE_PAGE_BYTES"]
@@ -53,6 +61,12 @@ SNAPSHOT_EVENTS = ("vmm_snapshot", "vmm_bookkeeping")
 PAGE_TABLE_OWNER = FORMAT.value_numbers["MM_OWNER_PAGE_TABLE"]
 # The pmm's zones in address order (events.def's `zone` group); the last one has no end field.
 ZONE_NAMES = tuple(name for _, name in sorted(FORMAT.values["zone"].items()))
+# Regions whose pages are not one mapping of one allocation: the direct map maps all of RAM; a
+# shared-memory page is mapped once per context that shares it. Kernel context regions are
+# `kernel_region` values, every other context's `user_region` values.
+DIRECT_MAP = (0, FORMAT.value_numbers["VMM_KREGION_DIRECT_MAP"])
+SHARED_USER_REGION = FORMAT.value_numbers["VMM_UREGION_SHM"]
+OWNER_NAMES = FORMAT.values["owner"]
 ADDRESS_SPACE_END = 1 << 64
 
 
@@ -222,6 +236,8 @@ class ReplayReport:
     events_replayed: int = 0  # pmm and vmm events applied to a known state
     vmm_events_replayed: int = 0
     events_paired: int = 0  # frees, unmaps, protects and switches matched to what they undo
+    mappings_checked: int = 0  # vmm_maps whose physical page was held to the pmm's allocations
+    replay_ops_checked: int = 0  # replay_op records held to workload.def and the contexts
     events_unchecked: int = 0  # pmm/vmm events met while the state was unknown
     contexts_created: int = 0
     contexts_checked: int = 0  # replayed from creation and compared with a snapshot
@@ -251,6 +267,13 @@ class Replay:
         # destroy snapshots (a context has at most a few regions).
         self.recent_vmm_snapshots = deque(maxlen=64)
         self.pmm_used = {}  # addr -> (pages, owner, zone) of each pmm_alloc not yet freed
+        self.pmm_used_starts = []  # sorted keys of pmm_used: which allocation holds a page
+        self.phys_mapped = {}  # (phys, context) -> live mappings of it there, direct map aside
+        # (vmm_map, Region, region index, bytes) of mappings made before the pmm's first
+        # snapshot; None once they were held to it
+        self.maps_before_pmm = []
+        # region name -> {pmm owner: (first vmm_map, pages)} of the pages mapped in such regions
+        self.region_owners = defaultdict(dict)
         self.kmalloc_live = {}  # ptr -> given
         self.slab_live = {}  # object -> cache
         self.slab_caches = 0
@@ -269,6 +292,7 @@ class Replay:
         # after_phase_begin is set: the next event must then meet what they expect (every
         # setter sets it).
         self.expecting = False
+        self.workload_ops = ReplayOps(self)  # replay_op records (analyzer/replay_ops.py)
         self._handlers = {name[3:]: getattr(self, name) for name in dir(self)
                           if name.startswith("on_")}
         self.processes = ProcessChecks(self)  # user-process events (analyzer/process_replay.py)
@@ -333,12 +357,14 @@ class Replay:
                           self.bookkeeping_due is not None)
 
     def finish(self):
+        self.report.replay_ops_checked = self.workload_ops.ops_checked
         self.processes.finish()
         if self.pending_table is not None:
             self.report.problems.append(Problem(None, f"no pt_alloc for the page-table page "
                                                       f"{self.pending_table:#x}"))
         for context in list(self.unreserved_maps):
             self._settle_unreserved_maps(context)
+        self._check_region_owners()
         self.report.contexts_checked += sum(self._fully_checked(c) for c in self.contexts.values())
         for name, _ in self.phases if not self.lost else ():
             self.report.problems.append(Problem(None, f"phase {name!r} never ended"))
@@ -368,6 +394,9 @@ class Replay:
             if difference:
                 self.problem(e, f"the pmm replay differs from the snapshot: {difference}")
         self.pmm = snap
+        if self.maps_before_pmm:
+            self._check_maps_before_pmm()
+        self.maps_before_pmm = None
         if self.begun is None:
             self.group = {"role": "end?", "keys": []}
         else:
@@ -409,6 +438,8 @@ class Replay:
             self.problem(e, f"{e.addr:#x} is not aligned to 2^{e.align_log2} pages")
         if e.held < e.pages:
             self.problem(e, f"holds {e.held} pages, fewer than the {e.pages} asked for")
+        if e.addr not in self.pmm_used:
+            insort(self.pmm_used_starts, e.addr)
         self._take(e, self.pmm_used, e.addr, (e.pages, e.held, e.owner, e.zone))
         if self.zones is not None and e.zone < len(self.zones):
             name, start, end = self.zones[e.zone]
@@ -424,6 +455,8 @@ class Replay:
             self.expecting = True
 
     def on_pmm_free(self, e):
+        if e.addr in self.pmm_used:
+            del self.pmm_used_starts[bisect_left(self.pmm_used_starts, e.addr)]
         self._give_back(e, self.pmm_used, e.addr, (e.pages, e.held, e.owner, e.zone),
                         "pages, held, owner, zone")
         end = e.addr + e.held * PAGE
@@ -511,7 +544,69 @@ class Replay:
             self.unreserved_maps[e.context].append((checked, e.virt, end, e))
         if (e.context, e.virt) not in self.mappings:
             insort(self.mapped[e.context], e.virt)
+            self._check_mapped_page(e, checked, end - e.virt)
         self._take(e, self.mappings, (e.context, e.virt), (e.phys, e.page_size, e.flags))
+
+    def _check_mapped_page(self, e, region, size):
+        """The physical side of a new mapping (see the module's rules); counts it in
+        phys_mapped."""
+        region_id = next((i for i, r in enumerate(self.contexts[e.context].regions) if r is region),
+                         None) if region is not True else None
+        if (e.context, region_id) == DIRECT_MAP:
+            return
+        key = (e.phys, e.context)
+        self.phys_mapped[key] = self.phys_mapped.get(key, 0) + 1
+        if region is True:
+            return  # the context's regions are unknown (learned after a loss)
+        if self.pmm is None:
+            if not self.lost:  # mapped before the pmm started: held to it at its first snapshot
+                self.maps_before_pmm.append((e, region, region_id, size))
+            return
+        self._check_page_source(e, region, region_id, size)
+
+    def _check_page_source(self, e, region, region_id, size):
+        self.report.mappings_checked += 1
+        i = bisect_right(self.pmm_used_starts, e.phys) - 1
+        start = self.pmm_used_starts[i] if i >= 0 else None
+        _, held, owner, _ = self.pmm_used[start] if start is not None else (0, 0, None, 0)
+        if start is None or e.phys + size > start + held * PAGE:
+            self.doubt(e, f"maps {e.phys:#x}, which no live pmm allocation holds")
+            return
+        owners = self.region_owners[region.name]
+        first, count = owners.get(owner, (e, 0))
+        owners[owner] = (first, count + 1)
+        if self.phys_mapped[e.phys, e.context] > 1 and (e.context == 0 or
+                                                         region_id != SHARED_USER_REGION):
+            self.doubt(e, f"maps {e.phys:#x}, which context {e.context} already maps (only its "
+                          "shared memory may be mapped twice)")
+
+    def _check_region_owners(self):
+        """All pages mapped in the regions of one name (in any context) have one owner: pages of
+        any other owner than the one most of them have are reported, at the first of them."""
+        for name, owners in self.region_owners.items():
+            ranked = sorted(owners.items(), key=lambda kv: (-kv[1][1], kv[1][0].seq))
+            owner, (_, pages) = ranked[0]
+            for other, (first, count) in ranked[1:]:
+                self.doubt(first, f"maps {first.phys:#x}, a page of owner "
+                                  f"{OWNER_NAMES.get(other, other)}, in region {name} ({count} "
+                                  f"such pages), whose {pages} other pages are owner "
+                                  f"{OWNER_NAMES.get(owner, owner)}")
+
+    def _check_maps_before_pmm(self):
+        """The mappings made before the pmm's first snapshot that are still there, held to its
+        allocations now (pmm_init's reservations are pmm_allocs of their owners)."""
+        for e, region, region_id, size in self.maps_before_pmm:
+            held = self.mappings.get((e.context, e.virt))
+            if held is not None and held[0] == e.phys and e.context in self.contexts:
+                self._check_page_source(e, region, region_id, size)
+
+    def _unmapped_page(self, phys, context):
+        left = self.phys_mapped.get((phys, context))
+        if left is not None:
+            if left > 1:
+                self.phys_mapped[phys, context] = left - 1
+            else:
+                del self.phys_mapped[phys, context]
 
     def _settle_unreserved_maps(self, context):
         """Each mapping made where nothing was reserved must be covered by now."""
@@ -528,6 +623,7 @@ class Replay:
             if key in self.mappings:
                 virts = self.mapped[e.context]
                 del virts[bisect_left(virts, e.virt)]
+                self._unmapped_page(self.mappings[key][0], e.context)
             self._give_back(e, self.mappings, key, (e.phys, e.page_size, e.flags),
                             "phys, page_size, flags")
 
@@ -571,6 +667,7 @@ class Replay:
         self.next_context = (e.context + 1) & 0xFFFF
         ctx = Context(e.context)
         self.contexts[e.context] = ctx
+        self.workload_ops.context_created(e.context)
         self.declaring = ctx
         self.expecting = True
 
@@ -599,7 +696,8 @@ class Replay:
         for key in [k for k in self.heaps if k[0] == ctx.id]:
             del self.heaps[key]
         for virt in self.mapped.pop(ctx.id, ()):
-            del self.mappings[ctx.id, virt]  # pt_destroy drops what is still mapped, unlisted
+            phys = self.mappings.pop((ctx.id, virt))[0]  # pt_destroy drops them, unlisted
+            self._unmapped_page(phys, ctx.id)
         n = len(ctx.regions)
         recent = list(self.recent_vmm_snapshots)[-n:] if n else []
         expected = [(ctx.id, r) for r in range(n)]
@@ -842,6 +940,9 @@ class Replay:
         ended_with_group, self.group_before_end = self.group_before_end, False
         if had_snapshots and not ended_with_group:
             self.doubt(e, f"phase {e.text!r} began with snapshots but does not end with them")
+
+    def on_replay_op(self, e):
+        self.workload_ops.check(e)
 
     # ---- losses ------------------------------------------------------------------------------
 

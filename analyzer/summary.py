@@ -50,6 +50,23 @@ class Summary:
         return self.duration_ticks / hz if hz else None
 
 
+def scenario_phases_problem(cmdline, phases):
+    """Why the phases a trace opened (their names) contradict the scenario its header's command
+    line names, or None. Every scenario S opens a phase named S and names its stages "S:stage"
+    (kernel/workload/scenario.c; `all` opens one such phase per member), so a command line edited
+    to another scenario, or to none, disagrees with them."""
+    scenario = next((w.partition("=")[2] for w in cmdline.split() if w.startswith("scenario=")),
+                    "none")
+    if scenario != "none" and scenario not in phases:
+        return (f"the header's command line runs scenario={scenario}, but the trace has no "
+                f"phase {scenario!r} (its phases: {', '.join(sorted(phases)[:6]) or 'none'})")
+    stage = next((p for p in sorted(phases) if ":" in p), None)
+    if scenario == "none" and stage is not None:
+        return (f"the header's command line runs no scenario, but the trace has the scenario "
+                f"stage {stage!r}")
+    return None
+
+
 class SummaryBuilder:
     """Adds up records one at a time (`add`, e.g. as TraceReader.events' on_record), so a single
     pass over the file can also feed a replay. `finish()` returns the Summary."""
@@ -64,6 +81,8 @@ class SummaryBuilder:
         self.end_id = fmt.events_by_name["trace_end"].id
         self.loss_id = fmt.events_by_name["loss"].id
         self.lossless = fmt.values["trace_mode"][reader.header.trace_mode] == "lossless"
+        self.phase_id = fmt.events_by_name["phase_begin"].id
+        self.phases = set()
 
     def add(self, record):
         s = self.summary
@@ -76,6 +95,8 @@ class SummaryBuilder:
             if reason == "ring_full" and self.lossless:
                 s.problems.append(Problem(record.offset, "a lossless trace reports events "
                                           "dropped because the ring was full"))
+        elif record.type == self.phase_id:
+            self.phases.add(record.event.text)
         s.records += 1
         s.record_bytes += record.length
         self.ids_seen[record.type] += 1
@@ -90,6 +111,10 @@ class SummaryBuilder:
         if s.end is None:
             s.problems.append(Problem(s.file_bytes, "no trace_end record: the capture stopped "
                                       "before the kernel finished tracing"))
+        else:
+            contradiction = scenario_phases_problem(s.header.cmdline, self.phases)
+            if contradiction:
+                s.problems.append(Problem(self.format.stream_header.size, contradiction))
         return s
 
     def _check_end(self, record):

@@ -1,7 +1,8 @@
 """Converts `strace -f -ttt` logs of real programs into pagescope workload files
 (trace/WORKLOAD.md), which the kernel replays with `scenario=replay`.
 
-Reads logs made with `-e trace=memory` and with `-e trace=memory,process`:
+Reads logs made with `-e trace=memory` and with `-e trace=memory,process`, written with `-o LOG`
+or onto stderr, with any of strace's timestamp options (-ttt, -tt, -t, -r, none), -T and -i:
 
   - `<unfinished ...>` / `<... NAME resumed>` halves are joined. A call takes effect where it
     returned, except clone/fork/vfork, which take effect where they began (their child's lines
@@ -13,7 +14,8 @@ Reads logs made with `-e trace=memory` and with `-e trace=memory,process`:
     mappings (a CLONE_VM|CLONE_VFORK child, as posix_spawn makes, is treated like vfork: it
     borrows nothing once it execs, and replaying it as a copy keeps the parent intact);
   - execve (= 0) replaces the address space; exit_group, or the last task's `+++ exited` /
-    `+++ killed`, ends the process.
+    `+++ killed`, ends the process; what its threads print after its exit_group is counted and
+    left out (it belongs to no process any more).
   - a pid seen without a clone that made it (a memory-only log) is its own process. An unmap or
     protect of a range the process never mapped (its executable and stack are mapped by the
     kernel, out of the log's sight) is counted and left out.
@@ -21,7 +23,7 @@ Reads logs made with `-e trace=memory` and with `-e trace=memory,process`:
     pages; other memory calls (madvise, mlock, ...) and process calls (wait4, ...) are recognised,
     counted and have no op. Lines that are none of these are counted and the first few shown.
 
-A log with nothing usable is an error.
+A log with nothing usable is an error that says why and which strace options make a usable one.
 """
 
 import collections
@@ -36,7 +38,14 @@ PAGE = wf.C["WORKLOAD_PAGE_SIZE"]
 ADDRESS_LIMIT = wf.C["WORKLOAD_ADDRESS_LIMIT"]
 SHOWN_UNUSABLE = 5
 
-LINE = re.compile(r"^(?:\[pid\s+(\d+)\]\s+|(\d+)\s+)?(\d+\.\d+)\s+(.*)$")
+# What strace commonly writes before a call: a pid (`-f` into a file: "PID ", `-f` onto stderr:
+# "[pid PID] " for every process but the first), a timestamp (-ttt "SECONDS.USEC", -tt
+# "HH:MM:SS.USEC", -t "HH:MM:SS", -r "SECONDS.USEC", or none), an instruction pointer (-i
+# "[HEX]"). After the result, -T adds the call's duration "<SECONDS>".
+LINE = re.compile(r"^(?:\[pid\s+(\d+)\]\s+|(\d+)\s+)?"
+                  r"(\d+(?::\d\d){2}(?:\.\d+)?\s+|\d+\.\d+\s+)?"
+                  r"(?:\[(?:[0-9a-f]+|\?+)\]\s+)?(.*)$")
+DURATION = re.compile(r"\s+<\d+\.\d+>$")
 CALL = re.compile(r"^(\w+)\((.*)\)\s+=\s+(\S+)(?:\s+(\w+).*)?$", re.S)
 UNFINISHED = re.compile(r"^(\w+)\((.*?)\s*<unfinished \.\.\.>$", re.S)
 RESUMED = re.compile(r"^<\.\.\. (\w+) resumed>(.*)$", re.S)
@@ -141,6 +150,7 @@ class Report:
     failed: collections.Counter = field(default_factory=collections.Counter)
     ignored: collections.Counter = field(default_factory=collections.Counter)
     never_mapped: collections.Counter = field(default_factory=collections.Counter)
+    after_exit: collections.Counter = field(default_factory=collections.Counter)
     unusable: int = 0
     unusable_shown: list = field(default_factory=list)
     first_unusable_offset: int = None  # byte offset in the log of the first unusable line
@@ -212,6 +222,7 @@ def parse_log(lines, report):
     """Yields complete Calls in effect order, plus ("exited", line, pid) tuples."""
     events = []            # Call objects or ("exited", line, pid), in effect order
     pending = {}           # pid -> (line, name, args text, placeholder index or None)
+    first_pid = unprefixed_pid(lines)
     for number_, raw in enumerate(lines, 1):
         report.lines += 1
         text = raw.rstrip("\n")
@@ -223,8 +234,11 @@ def parse_log(lines, report):
         if not m:
             report.unusable_line(number_, text)
             continue
-        pid = int(m.group(1) or m.group(2) or 0)
-        body = m.group(4).strip()
+        pid = int(m.group(1) or m.group(2) or first_pid)
+        body = DURATION.sub("", m.group(4).strip())
+        if not body:
+            report.unusable_line(number_, text)
+            continue
         if EXITED.match(body):
             events.append(("exited", number_, pid))
             continue
@@ -264,6 +278,21 @@ def parse_log(lines, report):
     return [e for e in events if e is not None]
 
 
+CLONE_RESULT = re.compile(r"(?:\b(?:clone3?|v?fork)\(.*|<\.\.\. (?:clone3?|v?fork) resumed>.*)"
+                          r"\)\s+=\s+(\d+)")
+PREFIXED_PID = re.compile(r"^\[pid\s+(\d+)\]")
+
+
+def unprefixed_pid(lines):
+    """strace -f writing onto stderr leaves out the pid of the first process while it is the only
+    one and prefixes "[pid N]" once there are more, so its lines read as pid 0 and then as N. N is
+    the first prefixed pid that no clone, fork or vfork returned: the pid for unprefixed lines
+    (0 when no line is prefixed that way, as in a log written with -o)."""
+    children = {int(m.group(1)) for line in lines for m in [CLONE_RESULT.search(line)] if m}
+    return next((int(m.group(1)) for line in lines for m in [PREFIXED_PID.match(line)]
+                 if m and int(m.group(1)) not in children), 0)
+
+
 def _parse_call(body, line, pid):
     m = CALL.match(body)
     if not m:
@@ -278,9 +307,11 @@ class Converter:
         self.by_task = {}   # os pid -> Process (threads share one)
         self.processes = []
         self.mapped_now = 0
+        self.ended_tasks = set()  # tasks of processes that ended (exit_group), until reused
 
     # -- processes --------------------------------------------------------------------------
     def new_process(self, os_pid, parent=None):
+        self.ended_tasks.discard(os_pid)
         p = Process(len(self.processes), tasks={os_pid})
         self.processes.append(p)
         self.by_task[os_pid] = p
@@ -305,6 +336,7 @@ class Converter:
             for task in p.tasks:
                 if self.by_task.get(task) is p:
                     del self.by_task[task]
+                    self.ended_tasks.add(task)
 
     def emit(self, name, p, **fields):
         self.ops.append(wf.op(name, p.index, **fields))
@@ -323,6 +355,11 @@ class Converter:
 
     def call(self, c):
         r = self.report
+        if c.pid in self.ended_tasks:
+            # a thread's line printed after its process's exit_group: the process is gone, and
+            # so is whatever the thread did (a new process made of it would be a phantom)
+            r.after_exit[c.name] += 1
+            return
         failed = c.result == "-1" or (c.errno or "").startswith("E") and c.result.startswith("-")
         if c.name == "brk" and not failed:
             asked = number(c.args[0]) if c.args else 0
@@ -439,8 +476,15 @@ class Converter:
         return True
 
 
+# On stderr strace's own notes share the stream with the calls and may land inside a line:
+# "vfork(strace: Process 31030 attached\n <unfinished ...>". The note is taken out, which joins
+# the call's two halves again (a note on a line of its own is skipped by parse_log).
+INLINE_NOTE = re.compile(r"(?<=[^\n])strace: Process \d+ attached\n")
+
+
 def convert(log_text, name):
     """Returns (Workload, Report) for the text of an strace log; raises ConversionError."""
+    log_text = INLINE_NOTE.sub("", log_text)
     report = Report()
     lines, offset = log_text.splitlines(keepends=True), 0
     for line in lines:
@@ -459,13 +503,30 @@ def convert(log_text, name):
     report.processes = len(converter.processes)
     memory_ops = sum(report.ops[k] for k in ("map", "unmap", "protect", "remap", "brk"))
     if memory_ops == 0:
-        raise ConversionError(f"nothing usable: no successful memory call in {report.lines} lines "
-                              f"({report.unusable} unusable, the first at this offset)",
-                              report.first_unusable_offset or 0)
+        raise ConversionError(_nothing_usable(report), report.first_unusable_offset or 0)
     if len(converter.processes) > wf.C["WORKLOAD_MAX_PROCESSES"]:
         raise ConversionError(f"{len(converter.processes)} processes; a workload file holds at most "
                               f"{wf.C['WORKLOAD_MAX_PROCESSES']}", offset)
     return wf.Workload(name, len(converter.processes), converter.ops), report
+
+
+RECORD_WITH = "strace -f -ttt -e trace=memory,process -o LOG PROGRAM"
+
+
+def _nothing_usable(report):
+    """Why a log gave no memory op, and the strace options that give one."""
+    said = f"nothing usable: no successful memory call in {report.lines} lines"
+    if report.lines == 0:
+        return f"{said} (the log is empty); record with `{RECORD_WITH}`"
+    if report.unusable == report.lines:
+        return (f"{said}: no line reads as strace output (the first is at this offset: "
+                f"{report.unusable_shown[0] if report.unusable_shown else ''}); record with "
+                f"`{RECORD_WITH}`")
+    if not report.failed:
+        return (f"{said}: the log traces no memory call (mmap, munmap, mprotect, mremap, brk); "
+                f"record with `{RECORD_WITH}`")
+    return (f"{said}: every memory call in it failed ({_counts(report.failed)}), "
+            f"{report.unusable} lines unusable")
 
 
 def describe(report, out):
@@ -474,11 +535,14 @@ def describe(report, out):
     w(f"processes   {report.processes} ({report.threads} threads joined their process)\n")
     w("ops         " + ", ".join(f"{k} {report.ops[k]}" for k in order) +
       f" ({sum(report.ops.values())} in all)\n")
-    w(f"peak mapped {report.peak_mapped} bytes ({report.peak_mapped / (1 << 20):.1f} MiB)\n")
+    w(f"peak mapped {report.peak_mapped} bytes ({report.peak_mapped / (1 << 20):.1f} MiB; every "
+      "mapped range, PROT_NONE reservations included, and the heap)\n")
     w("failed      " + _counts(report.failed) + " (skipped)\n")
     w("no op       " + _counts(report.ignored) + "\n")
     w("never mapped " + _counts(report.never_mapped) + " (unmap/protect of ranges the log never "
       "mapped, left out)\n")
+    w("after exit  " + _counts(report.after_exit) + " (threads' calls printed after their "
+      "process's exit_group, left out)\n")
     w(f"unusable    {report.unusable} of {report.lines} lines\n")
     for shown in report.unusable_shown:
         w(f"  {shown}\n")

@@ -124,7 +124,11 @@ set -e
 # --serial-log it is a scratch file that is also copied to stdout as it grows.
 log=${serial_log:-$work/serial.log}
 : 2>/dev/null >"$log" || setup_failure "cannot write the serial log $log"
-qemu=(qemu-system-x86_64 -machine pc -cpu "$cpu" -m "$mem" -smp 1
+# The guest's RAM is a backend made with reserve=off: the host commits only the pages the guest
+# touches, so a guest larger than the host's free memory (say 64G on a 24 GiB host) still boots;
+# without it QEMU asks for all of it up front and fails to start.
+qemu=(qemu-system-x86_64 -machine pc,memory-backend=pagescope-ram -cpu "$cpu" -m "$mem" -smp 1
+	-object "memory-backend-ram,id=pagescope-ram,size=$mem,reserve=off"
 	-cdrom "$work/boot.iso" -boot d -display none -no-reboot -monitor none
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04 -serial "file:$log")
 # Serial ports are numbered in the order of -serial: COM2 must exist (unused) for COM3 to be third.
@@ -141,8 +145,12 @@ fi
 if [ -n "$trace_out" ]; then
 	# A file chardev takes every byte the device hands it in one write (it never writes short),
 	# so virtconsole's habit of dropping what a backend refuses cannot lose trace data here.
+	# ioeventfd=off: a queue notify is then handled during the guest's own I/O write, so a buffer
+	# is back before the next instruction; with an event fd QEMU's main loop takes it whenever the
+	# host gets to it, and the guest's polling for it (instructions, hence -icount time) varied
+	# from run to run (tests/python/test_icount_determinism.py).
 	: 2>/dev/null >"$trace_out" || setup_failure "cannot write the trace file $trace_out"
-	qemu+=(-device virtio-serial-pci,max_ports=1
+	qemu+=(-device virtio-serial-pci,max_ports=1,ioeventfd=off
 		-chardev "file,id=pstrace,path=$trace_out"
 		-device virtconsole,chardev=pstrace,name=pagescope.trace)
 fi
@@ -240,5 +248,11 @@ if [ $rc -eq 0 ]; then
 			"QEMU was stopped from outside the run"
 	fi
 	finish 125
+fi
+# A shell reports a child killed by signal n as 128 + n: SIGKILL (137) cannot be caught, so QEMU
+# says nothing; like SIGTERM above, that is someone outside the run stopping it.
+if [ $rc -gt 128 ] && [ $rc -le $((128 + 64)) ]; then
+	finish 126 "QEMU was killed by signal $((rc - 128)) (SIG$(kill -l $((rc - 128))))" \
+		"QEMU was stopped from outside the run"
 fi
 setup_failure "QEMU failed with status $rc"

@@ -12,9 +12,9 @@ else
 	rc=5
 fi
 if [ $rc -eq 5 ]; then
-	# pytest's "no tests collected": nothing is wrong, but say so plainly rather than pass silently.
-	echo "python: no Python tests exist yet"
+	# pytest's "no tests collected": zero tests run is not a pass.
+	echo "python: no Python test was collected: zero tests run is not a pass" >&2
 	echo "0 passed, 0 failed"
-	exit 0
+	exit 1
 fi
 exit $rc

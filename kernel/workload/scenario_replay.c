@@ -30,7 +30,25 @@
 #define REPLAY_PIECES 512
 #define REPLAY_RESERVATIONS 256
 #define NO_SLOT 0xFFFFu
-#define STATUS_NO_CONTEXT 0xFF  /* replay_op.status: the process has no context (never got one) */
+
+/* replay_op.status carries a vm_status as events.def's replay_op_status names it. */
+#define REPLAY_STATUS_AGREES(vm, replay) _Static_assert((int)vm == (int)replay, #vm " is " #replay);
+REPLAY_STATUS_AGREES(VM_OK, REPLAY_DONE)
+REPLAY_STATUS_AGREES(VM_ERR_NO_MEMORY, REPLAY_NO_MEMORY)
+REPLAY_STATUS_AGREES(VM_ERR_INVALID, REPLAY_INVALID)
+REPLAY_STATUS_AGREES(VM_ERR_WRITE_EXECUTE, REPLAY_WRITE_EXECUTE)
+REPLAY_STATUS_AGREES(VM_ERR_EXISTS, REPLAY_EXISTS)
+REPLAY_STATUS_AGREES(VM_ERR_NOT_MAPPED, REPLAY_NOT_MAPPED)
+REPLAY_STATUS_AGREES(VM_ERR_BUSY, REPLAY_BUSY)
+REPLAY_STATUS_AGREES(VM_ERR_NO_SPACE, REPLAY_NO_SPACE)
+REPLAY_STATUS_AGREES(VM_ERR_NOT_RESERVED, REPLAY_NOT_RESERVED)
+REPLAY_STATUS_AGREES(VM_ERR_NOT_RESERVATION_START, REPLAY_NOT_RESERVATION_START)
+REPLAY_STATUS_AGREES(VM_ERR_WRONG_LENGTH, REPLAY_WRONG_LENGTH)
+REPLAY_STATUS_AGREES(VM_ERR_DOUBLE_FREE, REPLAY_DOUBLE_FREE)
+REPLAY_STATUS_AGREES(VM_ERR_FOREIGN_POINTER, REPLAY_FOREIGN_POINTER)
+#define VM_STATUS_COUNT_ONE(e, text) +1
+_Static_assert(0 VM_STATUS_LIST(VM_STATUS_COUNT_ONE) == REPLAY_FOREIGN_POINTER + 1,
+	       "every vm_status has a replay_op_status name");
 
 struct piece {
 	uint64_t start, end; /* the program's addresses */
@@ -453,7 +471,7 @@ static void replay_ops(struct scenario_run *run, const struct workload_file *fil
 			if (status == VM_OK)
 				context = p->ctx.pt.trace_context;
 		} else if (slot_of[h->pid] == NO_SLOT) {
-			status = STATUS_NO_CONTEXT;
+			status = REPLAY_NO_CONTEXT;
 		} else {
 			p = &slots[slot_of[h->pid]];
 			if (active != p && h->op != WORKLOAD_OP_exit) {

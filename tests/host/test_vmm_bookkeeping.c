@@ -262,10 +262,10 @@ static void brk_body(enum vmm_backend_kind backend, uint64_t out[4])
 	uint64_t brk;
 	ASSERT_TRUE(book_init(&b, backend, heap, ARRAY_SIZE(heap)));
 	vmm_brk(&b.user, 0, &brk);
-	out[0] = brk_average(&b, 8, 256, &brk);          /* a small heap */
+	out[0] = brk_average(&b, 8, 256, &brk);          /* growing a small heap */
 	brk_average(&b, 8, 1280 - 256, &brk);             /* 10 Ki pages: 20 leaf tables */
 	out[1] = brk_average(&b, 8, 256, &brk);          /* the same steps on a large heap */
-	out[2] = brk_average(&b, -8, 256, &brk);
+	out[2] = brk_average(&b, -8, 256, &brk);         /* shrinking the large heap */
 	EXPECT_EQ(b.user.backend->self_check(&b.user), 0);
 	uint64_t rng = 0x5EEDB4C;
 	for (unsigned i = 0; i < 2000 && !testing_current_failed(); i++) { /* across tables both ways */
@@ -280,15 +280,18 @@ static void brk_body(enum vmm_backend_kind backend, uint64_t out[4])
 		if (i % 250 == 0)
 			EXPECT_EQ(b.user.backend->self_check(&b.user), 0);
 	}
-	out[3] = brk_average(&b, -8, 16, &brk);
+	/* Shrinking a small heap, the same 8-page steps: from 2 Ki + 128 pages down to 128. */
+	EXPECT_EQ(vmm_brk(&b.user, heap[0].base + (2048 + 128) * PAGE_SIZE, &brk), VM_OK);
+	out[3] = brk_average(&b, -8, 256, &brk);
 	EXPECT_EQ(vmm_brk(&b.user, heap[0].base, &brk), VM_OK);
 	EXPECT_EQ(b.user.pt.mapped_pages, 0);
 	book_fini(&b);
 }
 
 /*
- * brk moving by 8 pages costs the same on a heap of 10 Ki pages as on a small one, on both
- * backends, every call within the stated bound, and the derived state stays exact through random
+ * brk moving by 8 pages, up or down, costs the same on a heap of 10 Ki pages as on a small one,
+ * on both backends (grow: out[1] against out[0]; shrink: out[2] against out[3]), every call
+ * within the stated bound, and the derived state stays exact through random
  * moves across tables. (The pagetable backend asks only about the pages it changes: a growth's
  * "are these free?" looks at them alone, and each side of a change that the hint or the old free
  * suffix already describes is not counted again.)
@@ -300,8 +303,11 @@ TEST(vmm_bookkeeping_brk_work_stays_flat_as_the_heap_grows)
 	brk_body(VMM_BACKEND_LIST, list);
 	EXPECT_TRUE(pt[1] <= pt[0] + 16);
 	EXPECT_TRUE(list[1] <= list[0] + 16);
+	EXPECT_TRUE(pt[2] <= pt[3] + 16);
+	EXPECT_TRUE(list[2] <= list[3] + 16);
 	testing_note("work per 8-page brk grow, small -> large heap: pagetable %llu -> %llu, list %llu -> %llu; "
-		     "shrink: pagetable %llu, list %llu",
+		     "shrink, small -> large heap: pagetable %llu -> %llu, list %llu -> %llu",
 		     (unsigned long long)pt[0], (unsigned long long)pt[1], (unsigned long long)list[0],
-		     (unsigned long long)list[1], (unsigned long long)pt[2], (unsigned long long)list[2]);
+		     (unsigned long long)list[1], (unsigned long long)pt[3], (unsigned long long)pt[2],
+		     (unsigned long long)list[3], (unsigned long long)list[2]);
 }

@@ -63,11 +63,25 @@ TEST(arch_kernel_stack_is_at_top_of_scratchpad)
 	EXPECT_GE(sp, KERNEL_STACK_TOP - KERNEL_STACK_SIZE);
 }
 
-/* The time-stamp counter moves forward (tracing timestamps depend on it). */
+/*
+ * The time-stamp counter moves forward with the work done, as trace timestamps need: strictly
+ * between any two reads (so records never share a time), and by at least one tick per iteration
+ * of a loop whose every iteration is several instructions (one tick per instruction under
+ * -icount; at least a cycle each on hardware, and the counter runs at the nominal clock).
+ */
 TEST(arch_tsc_advances)
 {
-	uint64_t a = rdtsc();
-	for (volatile int i = 0; i < 1000; i++)
+	uint64_t reads[64];
+	for (unsigned i = 0; i < ARRAY_SIZE(reads); i++)
+		reads[i] = rdtsc();
+	for (unsigned i = 1; i < ARRAY_SIZE(reads); i++)
+		EXPECT_LT(reads[i - 1], reads[i]);
+	const uint64_t iterations = 100000;
+	uint64_t before = rdtsc();
+	for (volatile uint64_t i = 0; i < iterations; i++)
 		;
-	EXPECT_LT(a, rdtsc());
+	uint64_t ticks = rdtsc() - before;
+	EXPECT_GE(ticks, iterations);
+	testing_note("%llu ticks for %llu loop iterations", (unsigned long long)ticks,
+		     (unsigned long long)iterations);
 }

@@ -12,6 +12,13 @@ TRACE_SOURCES = ["kernel/trace/tracer.c", "kernel/trace/tracepoints.c",
                  "kernel/trace/stream_header.c", "kernel/lib/string.c"]
 
 
+@pytest.fixture
+def require_qemu():
+    """Fails the test when QEMU is missing: a boot test that cannot boot has not passed."""
+    if shutil.which("qemu-system-x86_64") is None:
+        pytest.fail("qemu-system-x86_64 is required (make deps installs it)")
+
+
 @pytest.fixture(scope="session")
 def build_encoder(tmp_path_factory):
     """Returns build(config_text) -> path of an encode_events binary built with that config
@@ -105,5 +112,61 @@ def kernel_trace(tmp_path_factory):
             assert status == 0, log.read_text(errors="replace")
             captured[args] = trace.read_bytes()
         return captured[args]
+
+    return capture
+
+
+@pytest.fixture(scope="session")
+def encode_trace(build_encoder, tmp_path_factory):
+    """Returns encode(statements, backend=0, cmdline="test") -> bytes of a trace the kernel's own
+    encoders write for those emit statements (C, using `t`), with that header's vmm backend and
+    command line, a fake clock of 1000 ticks per record at 1 GHz."""
+    built = {}
+
+    def encode(statements, backend=0, cmdline="test"):
+        key = ("\n".join(statements), backend, cmdline)
+        if key not in built:
+            work = tmp_path_factory.mktemp("encoded")
+            calls = work / "calls.inc"
+            calls.write_text(key[0] + "\n")
+            config = ("#define FAKE_CLOCK_START 0\n#define FAKE_CLOCK_STEP 1000\n"
+                      "#define HEADER_INFO { .clock = 1, .clock_hz = 1000000000ULL, "
+                      f".vmm_backend = {backend}, .memory_bytes = 1 << 29, "
+                      f".cmdline = \"{cmdline}\", .build_id = \"encoded\" }}\n"
+                      f"#define EVENT_CALLS \"{calls}\"\n")
+            binary = build_encoder(config, "encoder")
+            out = work / "encoded.pstrace"
+            subprocess.run([str(binary), str(out)], check=True)
+            built[key] = out.read_bytes()
+        return built[key]
+
+    return encode
+
+
+@pytest.fixture(scope="session")
+def replay_trace(tmp_path_factory):
+    """Returns capture(workload, args, mem) -> the bytes of the trace of a real boot replaying
+    benchmarks/workloads/<workload>.psw, or the workload file at a Path (`scenario=replay` plus
+    `args`), booted once each."""
+    if shutil.which("qemu-system-x86_64") is None:
+        pytest.fail("qemu-system-x86_64 is required to capture a kernel-made trace")
+    subprocess.run(["make", "-s", "kernel"], cwd=REPO, check=True)
+    captured = {}
+
+    def capture(workload, args="vmm=list", mem="512M"):
+        key = (workload, args, mem)
+        if key not in captured:
+            work = tmp_path_factory.mktemp("replay")
+            trace, log = work / "replay.pstrace", work / "serial.log"
+            status = subprocess.run(
+                [str(REPO / "scripts" / "qemu-run.sh"), "--elf", str(REPO / "build" / "pagescope.elf"),
+                 "--args", f"trace=on scenario=replay {args}", "--mem", mem,
+                 "--module", str(workload if isinstance(workload, Path) else
+                                 REPO / "benchmarks" / "workloads" / f"{workload}.psw"),
+                 "--serial-log", str(log), "--trace-out", str(trace), "--icount",
+                 "--timeout", "180"], cwd=REPO).returncode
+            assert status == 0, log.read_text(errors="replace")
+            captured[key] = trace.read_bytes()
+        return captured[key]
 
     return capture

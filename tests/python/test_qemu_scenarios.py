@@ -6,7 +6,6 @@ operations of each kind per process as its file holds; a corrupt workload module
 Skipped only when QEMU is not installed."""
 
 import re
-import shutil
 import subprocess
 import sys
 
@@ -22,8 +21,7 @@ from analyzer.summary import summarize
 
 from conftest import REPO
 
-pytestmark = pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None,
-                                reason="qemu-system-x86_64 is not installed")
+pytestmark = pytest.mark.usefixtures("require_qemu")  # missing QEMU fails, never skips
 KERNEL = REPO / "build" / "pagescope.elf"
 WORKLOADS = sorted((REPO / "benchmarks" / "workloads").glob("*.psw"))
 SCENARIOS = ["kheap", "procs", "dma", "fragment", "all"]

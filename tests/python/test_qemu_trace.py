@@ -4,7 +4,6 @@ lost), and the same kernel without the device still passes its tests. Skipped on
 not installed; the kernel is built here (make kernel) so the test never runs a stale one."""
 
 import re
-import shutil
 import subprocess
 import sys
 
@@ -16,8 +15,7 @@ from analyzer.summary import summarize
 
 from conftest import REPO
 
-pytestmark = pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None,
-                                reason="qemu-system-x86_64 is not installed")
+pytestmark = pytest.mark.usefixtures("require_qemu")  # missing QEMU fails, never skips
 KERNEL = REPO / "build" / "pagescope.elf"
 
 

@@ -11,6 +11,21 @@ import tempfile
 
 from conftest import REPO
 
+# The seed's page-table vs list table (shared/seed/mm_notes.md), typed here from the seed so the
+# report is held to it and not to the code that writes it. Two claims are quoted without their
+# last words "of memory" (and "continuos" spelt right), as the report quotes them.
+SEED_CLAIMS = [
+    ("pagetable", "no extra data structure required"),
+    ("pagetable", "14 bits available for details, should be enough?"),
+    ("pagetable", "ideal for userspace brk()"),
+    ("pagetable", "paging structure has to be implemented anyways"),
+    ("pagetable", "might not be fast enough to allocate continuous chunks"),
+    ("list", "can store anything and is easily extended"),
+    ("list", "fast to allocate continuous chunks"),
+    ("list", "extra memory required"),
+    ("list", "extra implementation required"),
+    ("list", "over-complicated for userspace brk()"),
+]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update",
                   "--disable-sync"]
@@ -43,10 +58,11 @@ def test_report_opens_in_chromium_with_every_image_loaded(kernel_traces, tmp_pat
                       r"<td[^>]*>([^<]*)</td>", verdict)
     assert sorted(b for b, _ in rows) == ["list", "pagetable"]
     assert all(outcome != "not measured" for _, outcome in rows), rows
-    # every claim of the seed's table, in its order, and every plot link of the verdict resolves
-    from analyzer.verdict import Figures, verdicts
-    claims = re.findall(r"<tr><td>[^<]*</td><td>\w+</td><td>([^<]*)</td>", verdict)
-    assert claims == [html.escape(v.claim) for v in verdicts(Figures())]
+    # every claim of the seed's table exactly once, in its column, and every plot link resolves
+    claimed = re.findall(r"<tr><td>[^<]*</td><td>(\w+)</td><td>([^<]*)</td>", verdict)
+    assert sorted(claimed) == sorted((backend, html.escape(claim))
+                                     for backend, claim in SEED_CLAIMS)
+    claims = [claim for _, claim in claimed]
     links = re.findall(r"href='([^']+)'", verdict)
     assert links and all((out / link).exists() for link in links), links
     # every row judged here links the plot it is judged on (a row these traces cannot measure,

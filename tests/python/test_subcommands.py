@@ -2,6 +2,7 @@
 or writes, and how each refuses bad input."""
 
 import csv
+import re
 import json
 import struct
 import subprocess
@@ -21,10 +22,21 @@ def analyzer(*args):
                           capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("command", ["decode", "perfetto", "frag", "compare", "report"])
-def test_every_subcommand_has_help(command):
+# What the README's Analyzer section says each subcommand takes.
+DOCUMENTED_ARGUMENTS = {"decode": ["TRACE", "--format", "jsonl", "csv", "--type"],
+                        "perfetto": ["TRACE", "-o"], "frag": ["TRACE", "-o"],
+                        "compare": ["TRACE_A", "TRACE_B"],
+                        "report": ["TRACE", "-o", "--workload", "--results-readme"]}
+
+
+@pytest.mark.parametrize("command", sorted(DOCUMENTED_ARGUMENTS))
+def test_every_subcommand_has_help_naming_its_documented_arguments(command):
     result = analyzer(command, "--help")
-    assert result.returncode == 0 and "usage:" in result.stdout
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout.startswith(f"usage: python3 -m analyzer {command} ")
+    usage = result.stdout.upper() if command == "compare" else result.stdout
+    for argument in DOCUMENTED_ARGUMENTS[command]:
+        assert argument in usage, (command, argument, result.stdout)
 
 
 def test_decode_prints_every_event_the_strict_reader_sees(kernel_traces):
@@ -131,16 +143,30 @@ def test_compare_refuses_different_request_sequences(kernel_traces, tmp_path):
 
 
 def test_report_of_a_synthetic_trace(small_trace, tmp_path):
+    """The report holds the trace as given, its Perfetto conversion as `perfetto` writes it, and
+    a page that links both and names what ran (the trace's header: command line, build id)."""
     path = tmp_path / "small.pstrace"
     path.write_bytes(small_trace)
     result = analyzer("report", path, "-o", tmp_path / "r")
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "r" / "index.html").exists() and (tmp_path / "r" / "small.pftrace").exists()
+    assert result.stdout == f"wrote {tmp_path / 'r' / 'index.html'}\n"
+    report = tmp_path / "r"
+    assert (report / "small.pstrace").read_bytes() == small_trace
+    alone = analyzer("perfetto", path, "-o", tmp_path / "alone.pftrace")
+    assert alone.returncode == 0, alone.stderr
+    assert (report / "small.pftrace").read_bytes() == (tmp_path / "alone.pftrace").read_bytes()
+    page = (report / "index.html").read_text()
+    assert "href='small.pftrace'" in page and "href='small.pstrace'" in page
+    ran = re.split(r"<h2[^>]*>What ran</h2>", page, maxsplit=1)[1].split("<h2", 1)[0]
+    header = TraceReader(small_trace).header
+    assert f"<td>{header.cmdline}</td>" in ran and f"<td>{header.build_id}</td>" in ran
 
 
 @pytest.mark.parametrize("command", ["decode", "perfetto", "frag", "report"])
 def test_unreadable_trace_is_exit_4(command, tmp_path):
     extra = [] if command == "decode" else ["-o", tmp_path / "out"]
     result = analyzer(command, tmp_path / "missing.pstrace", *extra)
-    assert result.returncode == 4 and result.stderr.startswith("error: ")
+    assert result.returncode == 4
+    assert result.stderr == (f"error: {tmp_path / 'missing.pstrace'}: cannot read trace: "
+                             "No such file or directory\n")
     assert not (tmp_path / "out").exists()

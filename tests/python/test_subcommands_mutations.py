@@ -3,6 +3,7 @@
 `error: FILE: offset N: reason`, no traceback, no output file left behind) or a correct result
 (exit 0 and a complete output). Runs in-process, so any uncaught exception fails the test."""
 
+import collections
 import contextlib
 import io
 import random
@@ -15,6 +16,8 @@ import pytest
 from analyzer.__main__ import main
 from analyzer.bulk import BulkTrace
 from analyzer.perfetto import semantic_problems
+from analyzer.reader import TraceError, TraceReader
+from analyzer.summary import summarize
 
 from conftest import REPO
 
@@ -86,11 +89,50 @@ def assert_clean_refusal(status, err, path, what):
     assert "strict reader does not" not in err, (what, err)  # the two readers must agree
 
 
+def strict_events(data):
+    """The strict reader's events, or None when it or `info`'s totals refuse the trace (what the
+    bulk reader must agree with: it makes the same checks, vectorized)."""
+    try:
+        if summarize(TraceReader(data)).problems:
+            return None
+        return list(TraceReader(data).events())
+    except TraceError:
+        return None
+
+
+def assert_readers_agree(loaded, events, what):
+    """Both readers accepted the trace: they must have read the same events, field by field."""
+    assert events is not None, (what, "the bulk reader accepts what the strict reader refuses")
+    by_type = collections.defaultdict(list)
+    for e in events:
+        by_type[type(e).__name__].append(e)
+    fixed = 0
+    for name, array in loaded.fixed.items():
+        strict = by_type[name]
+        assert len(strict) == len(array), (what, name)
+        for field in array.dtype.names:
+            if field != "position":
+                assert array[field].tolist() == [getattr(e, field) for e in strict], (what, name,
+                                                                                      field)
+        fixed += len(array)
+    others = [e for e in events if type(e).__name__ not in loaded.fixed]
+    assert fixed + len(others) == len(events) == loaded.events_total(), what
+    for bulk, strict in zip(loaded.others, others):
+        assert (bulk.name, bulk.seq, bulk.timestamp) == (type(strict).__name__, strict.seq,
+                                                         strict.timestamp), what
+        assert {k: int(v) for k, v in bulk.fields.items()} == {
+            k: getattr(strict, k) for k in bulk.fields}, what
+        if bulk.text is not None:
+            assert bulk.text == strict.text, what
+        else:
+            assert [tuple(i) for i in bulk.items.tolist()] == [tuple(i) for i in strict.items], what
+
+
 def test_mutated_traces_end_in_clean_errors_or_correct_results(real_trace, tmp_path):
     original = real_trace.read_bytes()
     offsets = BulkTrace.open(real_trace).offsets.tolist()
     rng = random.Random(SEED)
-    outcomes = {"accepted": 0, "refused": 0}
+    outcomes = collections.Counter()
     kinds = set()
     accepted_reports = 0
     for n in range(MUTATIONS):
@@ -106,6 +148,12 @@ def test_mutated_traces_end_in_clean_errors_or_correct_results(real_trace, tmp_p
             loaded = BulkTrace.open(path)
         except Exception:  # noqa: BLE001  (the subcommands below must refuse it cleanly)
             pass
+        events = strict_events(data)
+        if loaded is not None:
+            assert_readers_agree(loaded, events, what)
+        else:
+            assert events is None, (what, "the strict reader accepts what the bulk reader refuses")
+        outcomes["readers agreed on an accepted trace"] += loaded is not None
 
         status, out, err = run(["decode", str(path)])
         if status == 0:
@@ -141,4 +189,5 @@ def test_mutated_traces_end_in_clean_errors_or_correct_results(real_trace, tmp_p
         assert sorted(p.name for p in work.iterdir() if p.name.startswith(".")) == [], what
     # both outcomes are common, so the checks above were exercised both ways
     assert outcomes["accepted"] > 50 and outcomes["refused"] > 200, outcomes
+    assert outcomes["readers agreed on an accepted trace"] > 50, outcomes
     assert len(kinds) == 10

@@ -137,4 +137,8 @@ refused_by_grub semicolon 'test; vmm=list'
 refused_by_grub quote 'test "vmm=list"'
 
 echo "boot: $passed passed, $failed failed"
+if [ $((passed + failed)) -eq 0 ]; then
+	echo "boot: no boot test is named like '$filter': zero tests run is not a pass" >&2
+	exit 1
+fi
 [ $failed -eq 0 ]

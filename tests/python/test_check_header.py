@@ -1,0 +1,55 @@
+"""The header is held to the rest of the trace: a command line edited to another scenario (or to
+none) disagrees with the phases the trace opened, and control characters in the header's text
+are damage. Every subcommand refuses such a trace alike (the strict and the bulk reader)."""
+
+import contextlib
+import io
+import struct
+
+import pytest
+
+from analyzer.__main__ import main
+from analyzer.events import FORMAT
+from analyzer.reader import TraceReader
+
+CMDLINE_AT = FORMAT.stream_header.size  # the header's strings follow its fixed part
+
+
+def run(tmp_path, command, data):
+    path = tmp_path / "t.pstrace"
+    path.write_bytes(data)
+    argv = [command, str(path)] + (["-o", str(tmp_path / "out")] if command == "perfetto" else [])
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(argv)
+    return status, err.getvalue()
+
+
+def with_cmdline(data, old, new):
+    """The trace with `old` replaced by `new` (same length) in the header's command line."""
+    assert len(old) == len(new)
+    header = TraceReader(data).header
+    at = data.index(old.encode(), CMDLINE_AT, CMDLINE_AT + len(header.cmdline.encode()))
+    return data[:at] + new.encode() + data[at + len(old):]
+
+
+@pytest.mark.parametrize("command", ["info", "check", "perfetto"])
+@pytest.mark.parametrize("old, new", [("scenario=dma", "scenario=all"),
+                                      ("scenario=dma", " " * 12)])
+def test_a_command_line_edited_to_another_scenario_is_refused(kernel_trace, tmp_path, command,
+                                                              old, new):
+    data = kernel_trace("trace=on scenario=dma")
+    assert run(tmp_path, command, data)[0] == 0
+    status, err = run(tmp_path, command, with_cmdline(data, old, new))
+    assert status == 3, err
+    assert "the header's command line runs" in err and f"offset {CMDLINE_AT}" in err, err
+
+
+@pytest.mark.parametrize("command", ["info", "perfetto"])
+@pytest.mark.parametrize("character", ["\t", "\x1b", "\x7f"])
+def test_a_control_character_in_the_header_text_is_refused(small_trace, tmp_path, command,
+                                                            character):
+    data = with_cmdline(small_trace, "test", "te" + character + "t")
+    status, err = run(tmp_path, command, data)
+    assert status == 3 and "contains the control character" in err, err
+    assert f"offset {CMDLINE_AT + 2}" in err
