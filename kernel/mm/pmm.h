@@ -26,8 +26,9 @@
 #include "mm_env.h"
 #include "owner.h"
 #include "page_source.h"
-#include "avl_tree.h"
-#include "kernel/lib/list.h"
+#include "pmm_region.h"
+#include "pmm_size_classes.h"
+#include "pmm_used_map.h"
 
 /* ---- status codes ------------------------------------------------------------------------- */
 
@@ -115,59 +116,14 @@ enum pmm_status pmm_memory_map_for_each_usable(const struct pmm_memory_map_entry
 
 /* ---- the allocator state -------------------------------------------------------------------- */
 
-/* Orders 0..PMM_ORDER_COUNT-1; an extent of n pages has order floor(log2(n)). 2^40 pages = 2^52 B. */
-#define PMM_ORDER_COUNT 41
-
-/* Size classes: see the drawing at the top of pmm.c. */
-#define PMM_CLASS_SUBDIVISION_BITS 4
-#define PMM_CLASS_SUBDIVISIONS (1u << PMM_CLASS_SUBDIVISION_BITS)
-#define PMM_CLASS_ROWS (PMM_ORDER_COUNT - PMM_CLASS_SUBDIVISION_BITS + 1)
-
 /*
- * Classes below 2 * PMM_CLASS_SUBDIVISIONS pages hold a single size ("exact"). Their records are
- * listed by first page modulo PMM_EXACT_RESIDUES, and only those containing a page aligned to
- * 2^PMM_EXACT_TREE_ORDER (> every exact size) are also in the class's fit tree (pmm.c).
+ * The record (struct pmm_region, pmm_region.h), the size classes (PMM_ORDER_COUNT and the class
+ * index, pmm_size_classes.h) and the used-record map (pmm_used_map.h) are the pmm's parts; their
+ * structs are visible here only because struct pmm embeds them.
  */
-#define PMM_EXACT_CLASS_PAGES (2 * PMM_CLASS_SUBDIVISIONS)
-#define PMM_EXACT_RESIDUES 16
-#define PMM_EXACT_TREE_ORDER 5
-
-#define PMM_HASH_EMBEDDED_BUCKETS 64
-
-enum pmm_region_state { PMM_REGION_FREE, PMM_REGION_USED };
-
-/*
- * One region record: a run of pages that is entirely free or entirely used by one owner. Opaque
- * to callers apart from its size (they provide the initial array); read records through
- * pmm_for_each_region.
- */
-struct pmm_region {
-	struct list_node address_link;  /* in pmm->records: address order, all records */
-	uint64_t first_page;
-	uint64_t pages;
-	union {
-		struct {
-			struct list_node residue_link;  /* exact classes: in its residue list */
-			/* its class's fit tree (pmm_fit_tree.c): an AVL tree ordered by the extent's
-			 * right arm; the node's payload holds maxima over its subtree, so that a
-			 * search never enters a subtree that cannot fit */
-			struct avl_node fit;
-		} free;
-		struct pmm_region *hash_next; /* used: its bucket chain */
-		struct pmm_region *spare_next;/* unused record: the spare pool */
-	} link;
-	uint8_t state;  /* enum pmm_region_state */
-	uint8_t owner;  /* enum mm_owner, used records only */
-	uint8_t flags;  /* PMM_REGION_FLAG_* (pmm.c) */
-};
 
 struct pmm_zone_index {
-	uint64_t row_bitmap;                              /* bit r: some class in row r non-empty */
-	uint32_t class_bitmap[PMM_CLASS_ROWS];            /* bit s: class (r, s) non-empty */
-	struct pmm_region *class_root[PMM_CLASS_ROWS][PMM_CLASS_SUBDIVISIONS]; /* fit trees */
-	/* exact classes, by size: residue lists, and bit r set iff list r is non-empty */
-	struct list_node exact_list[PMM_EXACT_CLASS_PAGES][PMM_EXACT_RESIDUES];
-	uint16_t exact_residues[PMM_EXACT_CLASS_PAGES];
+	struct pmm_size_classes classes; /* the zone's free records */
 	uint64_t total_pages;
 	uint64_t free_pages;
 	uint64_t free_extents;
@@ -178,8 +134,8 @@ struct pmm_zone_index {
 struct pmm {
 	struct list_node records;        /* every record in address order (pmm_first_record) */
 	struct pmm_zone_index zone[PMM_ZONE_COUNT];
-	/* zone z holds the pages below zone_end_page[z] not in an earlier zone (NORMAL's end is
-	 * PMM_PHYS_LIMIT): pmm_config.zone_end in pages */
+	/* zone z holds the pages from zone_end_page[z - 1] (0 for DMA) below zone_end_page[z]
+	 * (NORMAL's end is PMM_PHYS_LIMIT): pmm_config.zone_end in pages */
 	uint64_t zone_end_page[PMM_ZONE_COUNT];
 
 	struct pmm_region *spare_records;
@@ -189,16 +145,13 @@ struct pmm {
 	enum pmm_alloc_zone metadata_zone;
 	uintptr_t phys_window_at_init;   /* records hold pointers through this window */
 
-	struct pmm_region **hash_buckets;
-	uint64_t hash_bucket_count;      /* a power of two */
-	uint64_t used_records;           /* entries in the hash table */
-	paddr_t hash_phys;               /* pages holding the buckets, or PMM_ALLOC_FAILED if embedded */
-	uint64_t hash_pages;
-	struct pmm_region *hash_embedded[PMM_HASH_EMBEDDED_BUCKETS];
+	struct pmm_used_map used;        /* used records by first page */
+	paddr_t used_map_phys;           /* pages holding its buckets, or PMM_ALLOC_FAILED if embedded */
+	uint64_t used_map_pages;
 
 	/*
-	 * Records, tree nodes and hash entries visited so far, by every operation: the unit of the
-	 * bounds stated in pmm.c. Only ever increases; callers read differences.
+	 * Records, tree nodes and map entries visited so far, by every operation (pmm_visit): the
+	 * unit of the bounds stated in pmm.c. Only ever increases; callers read differences.
 	 */
 	uint64_t work;
 
@@ -216,19 +169,6 @@ static inline struct pmm_region *pmm_next_record(const struct pmm *pmm,
 {
 	return list_entry(list_next(&pmm->records, &region->address_link), struct pmm_region,
 			  address_link);
-}
-
-/* The first record of a residue list, and the one after `region` in it; NULL at the end. */
-static inline struct pmm_region *pmm_residue_first(const struct list_node *list)
-{
-	return list_entry(list_first(list), struct pmm_region, link.free.residue_link);
-}
-
-static inline struct pmm_region *pmm_residue_next(const struct list_node *list,
-						  const struct pmm_region *region)
-{
-	return list_entry(list_next(list, &region->link.free.residue_link), struct pmm_region,
-			  link.free.residue_link);
 }
 
 static inline struct pmm_region *pmm_prev_record(const struct pmm *pmm,
