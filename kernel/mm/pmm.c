@@ -141,35 +141,25 @@ uint64_t pmm_guaranteed_fit_pages(uint64_t pages, uint64_t align_pages)
 	return pmm_size_class_lower_bound(pmm_size_class_at_least(pages + align_pages - 1));
 }
 
-/* ---- the free extents of a zone: its size classes and its counters --------------------------- */
+/* ---- the free extents of a zone: its size classes and its free pages ------------------------ */
 
-static inline void count_free(struct pmm_zone_index *zone, uint64_t pages, int sign)
-{
-	zone->free_pages += (uint64_t)sign * pages;
-	zone->free_extents += (uint64_t)sign;
-	zone->free_extents_by_order[ilog2_u64(pages)] += (uint64_t)sign;
-}
-
-static inline void free_insert(struct pmm_zone_index *zone, struct pmm_region *region)
+static ALWAYS_INLINE void free_insert(struct pmm_zone_index *zone, struct pmm_region *region)
 {
 	pmm_classes_insert(&zone->classes, region);
-	count_free(zone, region->pages, 1);
+	zone->free_pages += region->pages;
 }
 
-static inline void free_remove(struct pmm *pmm, struct pmm_zone_index *zone,
-			       struct pmm_region *region)
+static ALWAYS_INLINE void free_remove(struct pmm *pmm, struct pmm_zone_index *zone,
+				      struct pmm_region *region)
 {
-	count_free(zone, region->pages, -1);
+	zone->free_pages -= region->pages;
 	pmm_classes_remove(&zone->classes, region, &pmm->work);
 }
 
-static inline void free_reshape(struct pmm *pmm, struct pmm_zone_index *zone,
-				struct pmm_region *region, uint64_t first, uint64_t pages)
+static ALWAYS_INLINE void free_reshape(struct pmm *pmm, struct pmm_zone_index *zone,
+				       struct pmm_region *region, uint64_t first, uint64_t pages)
 {
-	unsigned was = ilog2_u64(region->pages), will = ilog2_u64(pages);
 	zone->free_pages += pages - region->pages;
-	zone->free_extents_by_order[was]--;
-	zone->free_extents_by_order[will]++;
 	pmm_classes_reshape(&zone->classes, region, first, pages, &pmm->work);
 }
 
@@ -184,7 +174,7 @@ static void spare_push(struct pmm *pmm, struct pmm_region *region)
 
 /* A record from the pool for [first, first + pages), in no list yet; its state is the caller's. */
 static inline struct pmm_region *record_take(struct pmm *pmm, uint64_t first, uint64_t pages,
-					     enum pmm_region_state state)
+					     enum pmm_region_state state, enum pmm_zone zone)
 {
 	struct pmm_region *region = pmm->spare_records;
 	MM_ASSERT(region, "pmm record_take: spare pool empty (caller did not reserve records)");
@@ -196,6 +186,7 @@ static inline struct pmm_region *record_take(struct pmm *pmm, uint64_t first, ui
 	region->state = (uint8_t)state;
 	region->owner = MM_OWNER_NONE;
 	region->flags = 0;
+	region->zone = (uint8_t)zone;
 	return region;
 }
 
@@ -216,16 +207,18 @@ static inline unsigned records_to_carve(const struct pmm_region *from, uint64_t 
 }
 
 /*
- * Turns [first, first + pages) of the free record `from` (in `zone`) into a used record and
+ * Turns [first, first + pages) of the free record `from` into a used record and
  * returns it; the rest stays free as a head and/or a tail, `from` keeping the larger. The caller
  * has checked that the run lies in `from` and that records_to_carve() spares exist.
  * Every used record is made here (allocations, claims, reservations, the pmm's own pages), so this
  * is where the pmm_alloc trace event is emitted; `align_log2` is what the caller asked for.
  */
-static struct pmm_region *carve_used(struct pmm *pmm, enum pmm_zone zone, struct pmm_region *from,
-				     uint64_t first, uint64_t pages, enum mm_owner owner,
-				     uint8_t flags, uint8_t align_log2)
+static ALWAYS_INLINE struct pmm_region *carve_used(struct pmm *pmm, struct pmm_region *from,
+						   uint64_t first, uint64_t pages,
+						   enum mm_owner owner, uint8_t flags,
+						   uint8_t align_log2)
 {
+	enum pmm_zone zone = from->zone;
 	struct pmm_zone_index *z = &pmm->zone[zone];
 	uint64_t start = from->first_page, end = first + pages;
 	uint64_t head = first - start, tail = region_end(from) - end;
@@ -237,19 +230,19 @@ static struct pmm_region *carve_used(struct pmm *pmm, enum pmm_zone zone, struct
 		used->state = PMM_REGION_USED;
 		used->flags = 0;
 	} else if (tail >= head) {
-		used = record_take(pmm, first, pages, PMM_REGION_USED);
+		used = record_take(pmm, first, pages, PMM_REGION_USED, zone);
 		list_insert_before(&from->address_link, &used->address_link);
 		if (head) {
-			struct pmm_region *rest = record_take(pmm, start, head, PMM_REGION_FREE);
+			struct pmm_region *rest = record_take(pmm, start, head, PMM_REGION_FREE, zone);
 			list_insert_before(&used->address_link, &rest->address_link);
 			free_insert(z, rest);
 		}
 		free_reshape(pmm, z, from, end, tail);
 	} else {
-		used = record_take(pmm, first, pages, PMM_REGION_USED);
+		used = record_take(pmm, first, pages, PMM_REGION_USED, zone);
 		list_insert_after(&from->address_link, &used->address_link);
 		if (tail) {
-			struct pmm_region *rest = record_take(pmm, end, tail, PMM_REGION_FREE);
+			struct pmm_region *rest = record_take(pmm, end, tail, PMM_REGION_FREE, zone);
 			list_insert_after(&used->address_link, &rest->address_link);
 			free_insert(z, rest);
 		}
@@ -272,11 +265,11 @@ static struct pmm_region *carve_used(struct pmm *pmm, enum pmm_zone zone, struct
  * neighbours of its zone. Never needs a record. Every free passes here, so this is where the
  * pmm_free trace event is emitted.
  */
-static void release_used(struct pmm *pmm, struct pmm_region **link)
+static ALWAYS_INLINE void release_used(struct pmm *pmm, struct pmm_region **link)
 {
 	struct pmm_region *used = *link;
 	uint64_t first = used->first_page, end = region_end(used);
-	enum pmm_zone zone = zone_of_page(pmm, first);
+	enum pmm_zone zone = used->zone;
 	struct pmm_zone_index *z = &pmm->zone[zone];
 
 	trace_pmm_free(first << PAGE_SHIFT, (uint32_t)used->pages, (uint8_t)zone, used->owner);
@@ -286,12 +279,11 @@ static void release_used(struct pmm *pmm, struct pmm_region **link)
 	used->state = PMM_REGION_FREE;
 	used->owner = MM_OWNER_NONE;
 
-	/* Records never cross a zone's ends, so a neighbour past one of them is another zone's. */
 	struct pmm_region *prev = pmm_prev_record(pmm, used), *next = pmm_next_record(pmm, used);
 	bool merge_prev = prev && region_is_free(prev) && region_end(prev) == first &&
-			  first != zone_first_page(pmm, zone);
+			  prev->zone == zone;
 	bool merge_next = next && region_is_free(next) && next->first_page == end &&
-			  end != pmm->zone_end_page[zone];
+			  next->zone == zone;
 	if (!merge_prev && !merge_next) {
 		free_insert(z, used);
 		return;
@@ -315,17 +307,17 @@ static void release_used(struct pmm *pmm, struct pmm_region **link)
 /*
  * The free record to carve n = `pages` aligned to `align_pages` from, in the first allowed zone
  * that has one, or NULL: the size-class path, else the exact search. *first receives where the
- * run starts, *zone the zone.
+ * run starts.
  */
-static struct pmm_region *find_fit(struct pmm *pmm, enum pmm_alloc_zone allowed, uint64_t pages,
-				   uint64_t align_pages, uint64_t *first, enum pmm_zone *zone)
+static ALWAYS_INLINE struct pmm_region *find_fit(struct pmm *pmm, enum pmm_alloc_zone allowed,
+						 uint64_t pages, uint64_t align_pages,
+						 uint64_t *first)
 {
 	struct pmm_size_class guaranteed = pmm_size_class_at_least(pages + align_pages - 1);
 	for (unsigned i = 0; i < zones_to_try[allowed].count; i++) {
-		*zone = zones_to_try[allowed].zone[i];
-		struct pmm_size_classes *classes = &pmm->zone[*zone].classes;
+		struct pmm_size_classes *classes = &pmm->zone[zones_to_try[allowed].zone[i]].classes;
 		struct pmm_region *region = pmm_classes_any_at_or_above(classes, guaranteed);
-		if (!region && classes->row_bitmap)
+		if (unlikely(!region) && classes->row_bitmap)
 			region = pmm_classes_search(classes, pmm_size_class_of(pages), guaranteed,
 						    pages, align_pages, &pmm->work);
 		if (!region)
@@ -344,16 +336,14 @@ static struct pmm_region *find_fit(struct pmm *pmm, enum pmm_alloc_zone allowed,
 static struct pmm_region *alloc_metadata(struct pmm *pmm, uint64_t pages)
 {
 	uint64_t first;
-	enum pmm_zone zone;
 	if (pmm->spare_record_count < 1)
 		return NULL;
-	struct pmm_region *from = find_fit(pmm, pmm->metadata_zone, pages, 1, &first, &zone);
+	struct pmm_region *from = find_fit(pmm, pmm->metadata_zone, pages, 1, &first);
 	if (!from)
 		return NULL;
 	MM_ASSERT(mm_phys_window == pmm->phys_window_at_init,
 		  "pmm alloc_metadata: phys_to_virt window moved since pmm_init");
-	return carve_used(pmm, zone, from, first, pages, MM_OWNER_MM_META, PMM_REGION_FLAG_METADATA,
-			  0);
+	return carve_used(pmm, from, first, pages, MM_OWNER_MM_META, PMM_REGION_FLAG_METADATA, 0);
 }
 
 /* Adds one page of records to the spare pool. Returns false when no page could be had. */
@@ -399,42 +389,68 @@ static inline void replenish_bookkeeping(struct pmm *pmm)
 
 /* ---- allocation and free ------------------------------------------------------------------- */
 
-paddr_t pmm_alloc_status(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone,
-			 uint64_t align_pages, enum mm_owner owner, enum pmm_status *status)
+/* Why an allocation's arguments are refused, or PMM_ERR_OUT_OF_MEMORY when none fits. */
+static enum pmm_status refused_arguments(uint64_t pages, enum pmm_alloc_zone zone,
+					 uint64_t align_pages, enum mm_owner owner)
 {
-	enum pmm_status result = PMM_OK;
-	paddr_t addr = PMM_ALLOC_FAILED;
-	uint64_t first;
-	enum pmm_zone from_zone;
-
 	if (pages == 0 || !IS_POW2(align_pages) || (unsigned)owner >= MM_OWNER_COUNT ||
-	    (unsigned)zone > PMM_ALLOC_BELOW_16M) {
-		result = PMM_ERR_INVALID_ARGUMENT;
-	} else if (pages > PMM_MAX_PAGES || align_pages > PMM_MAX_PAGES) {
-		result = PMM_ERR_OUT_OF_MEMORY;
+	    (unsigned)zone > PMM_ALLOC_BELOW_16M)
+		return PMM_ERR_INVALID_ARGUMENT;
+	return PMM_ERR_OUT_OF_MEMORY; /* pages or align_pages beyond PMM_MAX_PAGES */
+}
+
+/* pmm_alloc_status, its status always written. */
+static ALWAYS_INLINE paddr_t alloc_run(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone,
+				      uint64_t align_pages, enum mm_owner owner,
+				      enum pmm_status *status)
+{
+	uint64_t first;
+	struct pmm_region *from = NULL;
+
+	/* One test for the usual case: pages and align in 1 .. PMM_MAX_PAGES, align a power of 2. */
+	if (unlikely(pages - 1 >= PMM_MAX_PAGES || align_pages - 1 >= PMM_MAX_PAGES ||
+		     (align_pages & (align_pages - 1)) || (unsigned)owner >= MM_OWNER_COUNT ||
+		     (unsigned)zone > PMM_ALLOC_BELOW_16M)) {
+		*status = refused_arguments(pages, zone, align_pages, owner);
 	} else {
 		/* Normally the pool was topped up after the last operation; this is the last resort. */
 		if (unlikely(pmm->spare_record_count < PMM_RECORDS_PER_ALLOCATION))
 			refill_records(pmm);
-		struct pmm_region *from = find_fit(pmm, zone, pages, align_pages, &first, &from_zone);
-		if (!from) {
-			result = PMM_ERR_OUT_OF_MEMORY;
-		} else if (records_to_carve(from, first, pages) > pmm->spare_record_count) {
-			result = PMM_ERR_NO_RECORDS;
-		} else {
-			carve_used(pmm, from_zone, from, first, pages, owner, 0,
-				   (uint8_t)ilog2_u64(align_pages));
-			addr = first << PAGE_SHIFT;
-			replenish_bookkeeping(pmm);
-		}
+		from = find_fit(pmm, zone, pages, align_pages, &first);
+		if (!from)
+			*status = PMM_ERR_OUT_OF_MEMORY;
+		else if (unlikely(pmm->spare_record_count < PMM_RECORDS_PER_ALLOCATION) &&
+			 records_to_carve(from, first, pages) > pmm->spare_record_count)
+			*status = PMM_ERR_NO_RECORDS;
+		else
+			*status = PMM_OK;
 	}
-	if (unlikely(result != PMM_OK))
+	if (unlikely(*status != PMM_OK)) {
 		trace_pmm_alloc_fail((uint32_t)pages, (uint8_t)zone,
 				     IS_POW2(align_pages) ? (uint8_t)ilog2_u64(align_pages) : 0xff,
 				     (uint8_t)owner);
+		return PMM_ALLOC_FAILED;
+	}
+	carve_used(pmm, from, first, pages, owner, 0, (uint8_t)ilog2_u64(align_pages));
+	replenish_bookkeeping(pmm);
+	return first << PAGE_SHIFT;
+}
+
+paddr_t pmm_alloc_status(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone,
+			 uint64_t align_pages, enum mm_owner owner, enum pmm_status *status)
+{
+	enum pmm_status result;
+	paddr_t addr = alloc_run(pmm, pages, zone, align_pages, owner, &result);
 	if (status)
 		*status = result;
 	return addr;
+}
+
+paddr_t pmm_alloc(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone, uint64_t align_pages,
+		  enum mm_owner owner)
+{
+	enum pmm_status ignored;
+	return alloc_run(pmm, pages, zone, align_pages, owner, &ignored);
 }
 
 /* Why [first, first + pages) cannot be freed, when no used record starts at `first`. O(records). */
@@ -492,7 +508,7 @@ enum pmm_status pmm_claim(struct pmm *pmm, paddr_t addr, uint64_t pages, enum mm
 		return PMM_ERR_NOT_FREE;
 	if (records_to_carve(from, first, pages) > pmm->spare_record_count)
 		return PMM_ERR_NO_RECORDS;
-	carve_used(pmm, zone_of_page(pmm, first), from, first, pages, owner, 0, 0);
+	carve_used(pmm, from, first, pages, owner, 0, 0);
 	replenish_bookkeeping(pmm);
 	return PMM_OK;
 }
@@ -530,7 +546,7 @@ static enum pmm_status add_usable_range(void *ctx, uint64_t first_page, uint64_t
 		uint64_t piece_end = MIN(end, pmm->zone_end_page[zone]);
 		if (pmm->spare_record_count == 0)
 			return PMM_ERR_NO_RECORDS;
-		struct pmm_region *region = record_take(pmm, page, piece_end - page, PMM_REGION_FREE);
+		struct pmm_region *region = record_take(pmm, page, piece_end - page, PMM_REGION_FREE, zone);
 		list_push_back(&pmm->records, &region->address_link);
 		free_insert(&pmm->zone[zone], region);
 		pmm->zone[zone].total_pages += region->pages;
@@ -554,8 +570,8 @@ static enum pmm_status reserve_range(struct pmm *pmm, uint64_t first, uint64_t e
 		if (records_to_carve(r, piece_first, piece_end - piece_first) >
 		    pmm->spare_record_count)
 			return PMM_ERR_NO_RECORDS;
-		r = pmm_next_record(pmm, carve_used(pmm, zone_of_page(pmm, piece_first), r, piece_first,
-						    piece_end - piece_first, owner, 0, 0));
+		r = pmm_next_record(pmm, carve_used(pmm, r, piece_first, piece_end - piece_first, owner,
+						    0, 0));
 	}
 	return PMM_OK;
 }
@@ -674,13 +690,12 @@ void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *stats)
 		struct pmm_zone_stats *out = &stats->zone[z];
 		out->total_pages = zone->total_pages;
 		out->free_pages = zone->free_pages;
-		out->free_extents = zone->free_extents;
+		out->free_extents =
+			pmm_classes_count_by_order(&zone->classes, out->free_extents_by_order);
 		out->largest_free_extent = pmm_classes_longest(&zone->classes);
 		out->metadata_pages = zone->metadata_pages;
-		for (unsigned o = 0; o < PMM_ORDER_COUNT; o++) {
-			out->free_extents_by_order[o] = zone->free_extents_by_order[o];
-			stats->free_extents_by_order[o] += zone->free_extents_by_order[o];
-		}
+		for (unsigned o = 0; o < PMM_ORDER_COUNT; o++)
+			stats->free_extents_by_order[o] += out->free_extents_by_order[o];
 		stats->total_pages += out->total_pages;
 		stats->free_pages += out->free_pages;
 		stats->free_extents += out->free_extents;
@@ -714,14 +729,13 @@ uint64_t pmm_extent_buddy_blocks(uint64_t first_page, uint64_t pages, unsigned m
 
 /* ---- iteration ----------------------------------------------------------------------------------- */
 
-static void describe(const struct pmm *pmm, const struct pmm_region *region,
-		     struct pmm_region_info *info)
+static void describe(const struct pmm_region *region, struct pmm_region_info *info)
 {
 	info->base = region->first_page << PAGE_SHIFT;
 	info->pages = region->pages;
 	info->state = (enum pmm_region_state)region->state;
 	info->owner = (enum mm_owner)region->owner;
-	info->zone = zone_of_page(pmm, region->first_page);
+	info->zone = (enum pmm_zone)region->zone;
 	info->pmm_metadata = region->flags & PMM_REGION_FLAG_METADATA;
 }
 
@@ -729,7 +743,7 @@ void pmm_for_each_region(const struct pmm *pmm, pmm_region_visitor visit, void *
 {
 	struct pmm_region_info info;
 	for (const struct pmm_region *r = pmm_first_record(pmm); r; r = pmm_next_record(pmm, r)) {
-		describe(pmm, r, &info);
+		describe(r, &info);
 		if (!visit(ctx, &info))
 			return;
 	}
@@ -741,7 +755,7 @@ void pmm_for_each_free_extent(const struct pmm *pmm, pmm_region_visitor visit, v
 	for (const struct pmm_region *r = pmm_first_record(pmm); r; r = pmm_next_record(pmm, r)) {
 		if (!region_is_free(r))
 			continue;
-		describe(pmm, r, &info);
+		describe(r, &info);
 		if (!visit(ctx, &info))
 			return;
 	}

@@ -123,12 +123,10 @@ enum pmm_status pmm_memory_map_for_each_usable(const struct pmm_memory_map_entry
  */
 
 struct pmm_zone_index {
-	struct pmm_size_classes classes; /* the zone's free records */
+	struct pmm_size_classes classes; /* the zone's free records (and their count per class) */
 	uint64_t total_pages;
 	uint64_t free_pages;
-	uint64_t free_extents;
 	uint64_t metadata_pages;
-	uint64_t free_extents_by_order[PMM_ORDER_COUNT];
 };
 
 struct pmm {
@@ -252,11 +250,9 @@ static inline paddr_t pmm_zone_end(const struct pmm *pmm, enum pmm_zone zone)
 paddr_t pmm_alloc_status(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone,
 			 uint64_t align_pages, enum mm_owner owner, enum pmm_status *status);
 
-static inline paddr_t pmm_alloc(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone,
-				uint64_t align_pages, enum mm_owner owner)
-{
-	return pmm_alloc_status(pmm, pages, zone, align_pages, owner, NULL);
-}
+/* pmm_alloc_status without the status. */
+paddr_t pmm_alloc(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone, uint64_t align_pages,
+		  enum mm_owner owner);
 
 /*
  * The smallest free extent from which pmm_alloc serves `pages` pages aligned to `align_pages` by

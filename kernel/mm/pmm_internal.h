@@ -1,7 +1,7 @@
 /*
- * What the allocator (pmm.c) and its self-check (pmm_check.c) share: where zones begin and end,
- * and when two records must be one. Not for the pmm's callers, nor for its parts (the size
- * classes, the fit tree, the used-record map), which know nothing of zones.
+ * What the allocator (pmm.c) and its self-check (pmm_check.c) share: which zone a page is in.
+ * Not for the pmm's callers, nor for its parts (the size classes, the fit tree, the used-record
+ * map), which know nothing of zones.
  */
 #ifndef PAGESCOPE_MM_PMM_INTERNAL_H
 #define PAGESCOPE_MM_PMM_INTERNAL_H
@@ -16,20 +16,6 @@ static inline enum pmm_zone zone_of_page(const struct pmm *pmm, uint64_t page)
 	if (page < pmm->zone_end_page[PMM_ZONE_DMA32])
 		return PMM_ZONE_DMA32;
 	return PMM_ZONE_NORMAL;
-}
-
-/* The first page of `zone` (its last is zone_end_page[zone] - 1). */
-static inline uint64_t zone_first_page(const struct pmm *pmm, enum pmm_zone zone)
-{
-	return zone == PMM_ZONE_DMA ? 0 : pmm->zone_end_page[zone - 1];
-}
-
-/* True when `a` ends where `b` begins, both free, in the same zone: they must be one record. */
-static inline bool can_merge(const struct pmm *pmm, const struct pmm_region *a,
-			     const struct pmm_region *b)
-{
-	return a && b && region_is_free(a) && region_is_free(b) && region_end(a) == b->first_page &&
-	       zone_of_page(pmm, a->first_page) == zone_of_page(pmm, b->first_page);
 }
 
 #endif

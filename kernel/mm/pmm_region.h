@@ -39,6 +39,7 @@ struct pmm_region {
 	uint8_t state; /* enum pmm_region_state */
 	uint8_t owner; /* enum mm_owner, used records only */
 	uint8_t flags; /* PMM_REGION_FLAG_* */
+	uint8_t zone;  /* enum pmm_zone: fixed for the record's life (records never cross zones) */
 };
 
 static inline uint64_t region_end(const struct pmm_region *region)

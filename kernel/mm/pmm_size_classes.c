@@ -145,6 +145,23 @@ uint64_t pmm_classes_longest(const struct pmm_size_classes *classes)
 	return longest;
 }
 
+uint64_t pmm_classes_count_by_order(const struct pmm_size_classes *classes,
+				    uint64_t by_order[PMM_ORDER_COUNT])
+{
+	uint64_t records = 0;
+	for (unsigned row = 0; row < PMM_CLASS_ROWS; row++) {
+		for (unsigned sub = 0; sub < PMM_CLASS_SUBDIVISIONS; sub++) {
+			uint64_t count = classes->count[row][sub];
+			if (!count)
+				continue;
+			struct pmm_size_class c = { row, sub };
+			by_order[ilog2_u64(pmm_size_class_lower_bound(c))] += count;
+			records += count;
+		}
+	}
+	return records;
+}
+
 unsigned pmm_classes_tallest_tree(const struct pmm_size_classes *classes)
 {
 	unsigned tallest = 0;
@@ -228,6 +245,8 @@ static const char *check_class(const struct pmm_size_classes *classes, struct cl
 		return "fit tree misses a filed record";
 	if (!!(classes->class_bitmap[c.row] & (1u << c.sub)) != (listed != 0))
 		return "class bit disagrees with its records";
+	if (classes->count[c.row][c.sub] != listed)
+		return "class count disagrees with its records";
 	*indexed += listed;
 	*where = NULL;
 	return NULL;

@@ -105,6 +105,7 @@ struct pmm_size_classes {
 	/* inexact classes: their records, unfiled first (the exact rows' entries are unused) */
 	struct list_node list[PMM_CLASS_ROWS][PMM_CLASS_SUBDIVISIONS];
 	struct pmm_region *tree[PMM_CLASS_ROWS][PMM_CLASS_SUBDIVISIONS]; /* fit trees: the filed */
+	uint64_t count[PMM_CLASS_ROWS][PMM_CLASS_SUBDIVISIONS];          /* records per class */
 	/* exact classes, by size: residue lists (unfiled first), bit r set iff list r is non-empty */
 	struct list_node residue_list[PMM_EXACT_CLASS_PAGES][PMM_EXACT_RESIDUES];
 	uint16_t residues[PMM_EXACT_CLASS_PAGES];
@@ -124,7 +125,7 @@ static inline struct list_node *pmm_classes_list_for(struct pmm_size_classes *cl
 void pmm_classes_unfile(struct pmm_size_classes *classes, struct pmm_region *region, uint64_t *work);
 
 /* Adds a free record (in no class), unfiled. */
-static inline void pmm_classes_insert(struct pmm_size_classes *classes, struct pmm_region *region)
+static ALWAYS_INLINE void pmm_classes_insert(struct pmm_size_classes *classes, struct pmm_region *region)
 {
 	uint64_t pages = region->pages;
 	struct pmm_size_class c = pmm_size_class_of(pages);
@@ -133,29 +134,27 @@ static inline void pmm_classes_insert(struct pmm_size_classes *classes, struct p
 			&region->link.free.class_link);
 	if (pmm_size_is_exact(pages))
 		classes->residues[pages] |= (uint16_t)(1u << (region->first_page % PMM_EXACT_RESIDUES));
+	classes->count[c.row][c.sub]++;
 	classes->class_bitmap[c.row] |= 1u << c.sub;
 	classes->row_bitmap |= (uint64_t)1 << c.row;
 }
 
 /* Takes a free record out of its class (before its extent changes: the class comes from it). */
-static inline void pmm_classes_remove(struct pmm_size_classes *classes, struct pmm_region *region,
-				      uint64_t *work)
+static ALWAYS_INLINE void pmm_classes_remove(struct pmm_size_classes *classes,
+					     struct pmm_region *region, uint64_t *work)
 {
 	struct list_node *link = &region->link.free.class_link;
-	/* In a circular list with a sentinel, prev == next only for a node alone in its list. */
-	bool alone = link->prev == link->next;
 	uint64_t pages = region->pages;
+	struct pmm_size_class c = pmm_size_class_of(pages);
+	if (pmm_size_is_exact(pages) && link->prev == link->next) {
+		/* alone in its residue list (in a circular list, prev == next only then) */
+		classes->residues[pages] &= (uint16_t)~(1u << (region->first_page % PMM_EXACT_RESIDUES));
+	}
 	list_remove(link);
 	if (unlikely(region->flags & PMM_REGION_FLAG_FILED))
 		pmm_classes_unfile(classes, region, work);
-	if (!alone)
+	if (--classes->count[c.row][c.sub])
 		return;
-	if (pmm_size_is_exact(pages)) {
-		classes->residues[pages] &= (uint16_t)~(1u << (region->first_page % PMM_EXACT_RESIDUES));
-		if (classes->residues[pages])
-			return;
-	}
-	struct pmm_size_class c = pmm_size_class_of(pages);
 	classes->class_bitmap[c.row] &= ~(1u << c.sub);
 	if (!classes->class_bitmap[c.row])
 		classes->row_bitmap &= ~((uint64_t)1 << c.row);
@@ -166,7 +165,7 @@ static inline void pmm_classes_remove(struct pmm_size_classes *classes, struct p
  * keeps its place (an unfiled one costs nothing: the common case of a large extent shrinking or
  * growing at an edge); otherwise it moves to the class of its new size.
  */
-static inline void pmm_classes_reshape(struct pmm_size_classes *classes, struct pmm_region *region,
+static ALWAYS_INLINE void pmm_classes_reshape(struct pmm_size_classes *classes, struct pmm_region *region,
 				       uint64_t first_page, uint64_t pages, uint64_t *work)
 {
 	uint64_t was = region->pages;
@@ -234,6 +233,13 @@ struct pmm_region *pmm_classes_search(struct pmm_size_classes *classes, struct p
 
 /* The longest free extent indexed (0 if none): O(the unfiled records of the highest class). */
 uint64_t pmm_classes_longest(const struct pmm_size_classes *classes);
+/*
+ * Adds to by_order[o] the records of order o (floor(log2(pages))), from the class counts: every
+ * class below 16 pages is one size, every class of row r >= 1 has order r + 3. Returns the number
+ * of records. O(classes).
+ */
+uint64_t pmm_classes_count_by_order(const struct pmm_size_classes *classes,
+				    uint64_t by_order[PMM_ORDER_COUNT]);
 /* The tallest class tree. */
 unsigned pmm_classes_tallest_tree(const struct pmm_size_classes *classes);
 
