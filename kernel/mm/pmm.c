@@ -138,10 +138,17 @@ uint64_t pmm_guaranteed_fit_pages(uint64_t pages, uint64_t align_pages)
 	if (pages == 0 || pages > PMM_MAX_PAGES || !IS_POW2(align_pages) ||
 	    align_pages > PMM_MAX_PAGES)
 		return UINT64_MAX;
-	return pmm_size_class_lower_bound(pmm_size_class_at_least(pages + align_pages - 1));
+	return pmm_class_lower_bound(pmm_class_at_least(pages + align_pages - 1));
 }
 
 /* ---- the free extents of a zone: its size classes and its free pages ------------------------ */
+
+/*
+ * Whether the free records an operation changes may be filed (the general path) or are known not
+ * to be (the fast paths checked before changing anything): then no tree can be touched and no
+ * call is made.
+ */
+enum filing { MAY_BE_FILED, KNOWN_UNFILED };
 
 static ALWAYS_INLINE void free_insert(struct pmm_zone_index *zone, struct pmm_region *region)
 {
@@ -150,17 +157,29 @@ static ALWAYS_INLINE void free_insert(struct pmm_zone_index *zone, struct pmm_re
 }
 
 static ALWAYS_INLINE void free_remove(struct pmm *pmm, struct pmm_zone_index *zone,
-				      struct pmm_region *region)
+				      struct pmm_region *region, enum filing filing)
 {
 	zone->free_pages -= region->pages;
-	pmm_classes_remove(&zone->classes, region, &pmm->work);
+	if (filing == KNOWN_UNFILED)
+		pmm_classes_remove_unfiled(&zone->classes, region);
+	else
+		pmm_classes_remove(&zone->classes, region, &pmm->work);
 }
 
 static ALWAYS_INLINE void free_reshape(struct pmm *pmm, struct pmm_zone_index *zone,
-				       struct pmm_region *region, uint64_t first, uint64_t pages)
+				       struct pmm_region *region, uint64_t first, uint64_t pages,
+				       enum filing filing)
 {
 	zone->free_pages += pages - region->pages;
-	pmm_classes_reshape(&zone->classes, region, first, pages, &pmm->work);
+	if (filing == KNOWN_UNFILED)
+		pmm_classes_reshape_unfiled(&zone->classes, region, first, pages);
+	else
+		pmm_classes_reshape(&zone->classes, region, first, pages, &pmm->work);
+}
+
+static ALWAYS_INLINE bool is_filed(const struct pmm_region *region)
+{
+	return region->flags & PMM_REGION_FLAG_FILED;
 }
 
 /* ---- the record pool ----------------------------------------------------------------------- */
@@ -173,8 +192,9 @@ static void spare_push(struct pmm *pmm, struct pmm_region *region)
 }
 
 /* A record from the pool for [first, first + pages), in no list yet; its state is the caller's. */
-static inline struct pmm_region *record_take(struct pmm *pmm, uint64_t first, uint64_t pages,
-					     enum pmm_region_state state, enum pmm_zone zone)
+static ALWAYS_INLINE struct pmm_region *record_take(struct pmm *pmm, uint64_t first,
+						    uint64_t pages, enum pmm_region_state state,
+						    enum pmm_zone zone)
 {
 	struct pmm_region *region = pmm->spare_records;
 	MM_ASSERT(region, "pmm record_take: spare pool empty (caller did not reserve records)");
@@ -190,7 +210,7 @@ static inline struct pmm_region *record_take(struct pmm *pmm, uint64_t first, ui
 	return region;
 }
 
-static inline void record_release(struct pmm *pmm, struct pmm_region *region)
+static ALWAYS_INLINE void record_release(struct pmm *pmm, struct pmm_region *region)
 {
 	list_remove(&region->address_link);
 	pmm->records_in_use--;
@@ -207,16 +227,15 @@ static inline unsigned records_to_carve(const struct pmm_region *from, uint64_t 
 }
 
 /*
- * Turns [first, first + pages) of the free record `from` into a used record and
- * returns it; the rest stays free as a head and/or a tail, `from` keeping the larger. The caller
- * has checked that the run lies in `from` and that records_to_carve() spares exist.
- * Every used record is made here (allocations, claims, reservations, the pmm's own pages), so this
- * is where the pmm_alloc trace event is emitted; `align_log2` is what the caller asked for.
+ * Turns [first, first + pages) of the free record `from` into a used record and returns it; the
+ * rest stays free as a head and/or a tail, `from` keeping the larger. The caller has checked that
+ * the run lies in `from` and that records_to_carve() spares exist. Every used record is made here
+ * (allocations, claims, reservations, the pmm's own pages); the caller emits its trace event.
  */
 static ALWAYS_INLINE struct pmm_region *carve_used(struct pmm *pmm, struct pmm_region *from,
 						   uint64_t first, uint64_t pages,
 						   enum mm_owner owner, uint8_t flags,
-						   uint8_t align_log2)
+						   enum filing filing)
 {
 	enum pmm_zone zone = from->zone;
 	struct pmm_zone_index *z = &pmm->zone[zone];
@@ -225,10 +244,9 @@ static ALWAYS_INLINE struct pmm_region *carve_used(struct pmm *pmm, struct pmm_r
 	struct pmm_region *used;
 
 	if (!head && !tail) {
-		free_remove(pmm, z, from);
+		free_remove(pmm, z, from, filing);
 		used = from;
 		used->state = PMM_REGION_USED;
-		used->flags = 0;
 	} else if (tail >= head) {
 		used = record_take(pmm, first, pages, PMM_REGION_USED, zone);
 		list_insert_before(&from->address_link, &used->address_link);
@@ -237,7 +255,7 @@ static ALWAYS_INLINE struct pmm_region *carve_used(struct pmm *pmm, struct pmm_r
 			list_insert_before(&used->address_link, &rest->address_link);
 			free_insert(z, rest);
 		}
-		free_reshape(pmm, z, from, end, tail);
+		free_reshape(pmm, z, from, end, tail, filing);
 	} else {
 		used = record_take(pmm, first, pages, PMM_REGION_USED, zone);
 		list_insert_after(&from->address_link, &used->address_link);
@@ -246,60 +264,72 @@ static ALWAYS_INLINE struct pmm_region *carve_used(struct pmm *pmm, struct pmm_r
 			list_insert_after(&used->address_link, &rest->address_link);
 			free_insert(z, rest);
 		}
-		free_reshape(pmm, z, from, start, head);
+		free_reshape(pmm, z, from, start, head, filing);
 	}
-	used->first_page = first;
-	used->pages = pages;
 	used->owner = (uint8_t)owner;
 	used->flags = flags;
 	pmm_used_map_insert(&pmm->used, used);
 	if (unlikely(flags & PMM_REGION_FLAG_METADATA))
 		z->metadata_pages += pages;
-	trace_pmm_alloc(first << PAGE_SHIFT, (uint32_t)pages, (uint8_t)zone, align_log2,
-			(uint8_t)owner);
 	return used;
 }
 
+/* What a free merges the used record with: its free neighbours in its zone. */
+struct merge {
+	struct pmm_region *prev, *next; /* each NULL unless merged with */
+};
+
+static ALWAYS_INLINE struct merge merge_partners(const struct pmm *pmm, struct pmm_region *used)
+{
+	struct pmm_region *prev = pmm_prev_record(pmm, used), *next = pmm_next_record(pmm, used);
+	struct merge m = { NULL, NULL };
+	if (prev && region_is_free(prev) && region_end(prev) == used->first_page &&
+	    prev->zone == used->zone)
+		m.prev = prev;
+	if (next && region_is_free(next) && next->first_page == region_end(used) &&
+	    next->zone == used->zone)
+		m.next = next;
+	return m;
+}
+
 /*
- * Turns the used record at *link (a link of the used-record map) free and merges it with free
- * neighbours of its zone. Never needs a record. Every free passes here, so this is where the
- * pmm_free trace event is emitted.
+ * Turns the used record at *link (a link of the used-record map) free and merges it with the free
+ * neighbours `m` of its zone (merge_partners). Never needs a record. The caller emits the trace.
  */
-static ALWAYS_INLINE void release_used(struct pmm *pmm, struct pmm_region **link)
+static ALWAYS_INLINE void release_used(struct pmm *pmm, struct pmm_region **link, struct merge m,
+				       enum filing filing)
 {
 	struct pmm_region *used = *link;
 	uint64_t first = used->first_page, end = region_end(used);
-	enum pmm_zone zone = used->zone;
-	struct pmm_zone_index *z = &pmm->zone[zone];
+	struct pmm_zone_index *z = &pmm->zone[used->zone];
 
-	trace_pmm_free(first << PAGE_SHIFT, (uint32_t)used->pages, (uint8_t)zone, used->owner);
 	pmm_used_map_unlink(&pmm->used, link);
 	if (unlikely(used->flags & PMM_REGION_FLAG_METADATA))
 		z->metadata_pages -= used->pages;
 	used->state = PMM_REGION_FREE;
 	used->owner = MM_OWNER_NONE;
-
-	struct pmm_region *prev = pmm_prev_record(pmm, used), *next = pmm_next_record(pmm, used);
-	bool merge_prev = prev && region_is_free(prev) && region_end(prev) == first &&
-			  prev->zone == zone;
-	bool merge_next = next && region_is_free(next) && next->first_page == end &&
-			  next->zone == zone;
-	if (!merge_prev && !merge_next) {
+	if (!m.prev && !m.next) {
 		free_insert(z, used);
 		return;
 	}
-	uint64_t new_first = merge_prev ? prev->first_page : first;
-	uint64_t new_end = merge_next ? region_end(next) : end;
-	struct pmm_region *keep = merge_prev ? prev : next;
-	if (merge_prev && merge_next) {
+	uint64_t new_first = m.prev ? m.prev->first_page : first;
+	uint64_t new_end = m.next ? region_end(m.next) : end;
+	struct pmm_region *keep = m.prev ? m.prev : m.next;
+	if (m.prev && m.next) {
 		/* The larger neighbour takes the run: it is the likelier to stay in its class. */
-		struct pmm_region *drop = next->pages > prev->pages ? prev : next;
-		keep = drop == prev ? next : prev;
-		free_remove(pmm, z, drop);
+		struct pmm_region *drop = m.next->pages > m.prev->pages ? m.prev : m.next;
+		keep = drop == m.prev ? m.next : m.prev;
+		free_remove(pmm, z, drop, filing);
 		record_release(pmm, drop);
 	}
 	record_release(pmm, used);
-	free_reshape(pmm, z, keep, new_first, new_end - new_first);
+	free_reshape(pmm, z, keep, new_first, new_end - new_first, filing);
+}
+
+static void trace_release(const struct pmm_region *used)
+{
+	trace_pmm_free(used->first_page << PAGE_SHIFT, (uint32_t)used->pages, used->zone,
+		       used->owner);
 }
 
 /* ---- finding a fit ------------------------------------------------------------------------- */
@@ -309,16 +339,15 @@ static ALWAYS_INLINE void release_used(struct pmm *pmm, struct pmm_region **link
  * that has one, or NULL: the size-class path, else the exact search. *first receives where the
  * run starts.
  */
-static ALWAYS_INLINE struct pmm_region *find_fit(struct pmm *pmm, enum pmm_alloc_zone allowed,
-						 uint64_t pages, uint64_t align_pages,
-						 uint64_t *first)
+static struct pmm_region *find_fit(struct pmm *pmm, enum pmm_alloc_zone allowed, uint64_t pages,
+				   uint64_t align_pages, uint64_t *first)
 {
-	struct pmm_size_class guaranteed = pmm_size_class_at_least(pages + align_pages - 1);
+	unsigned guaranteed = pmm_class_at_least(pages + align_pages - 1);
 	for (unsigned i = 0; i < zones_to_try[allowed].count; i++) {
 		struct pmm_size_classes *classes = &pmm->zone[zones_to_try[allowed].zone[i]].classes;
 		struct pmm_region *region = pmm_classes_any_at_or_above(classes, guaranteed);
-		if (unlikely(!region) && classes->row_bitmap)
-			region = pmm_classes_search(classes, pmm_size_class_of(pages), guaranteed,
+		if (!region && classes->row_bitmap)
+			region = pmm_classes_search(classes, pmm_class_of(pages), guaranteed,
 						    pages, align_pages, &pmm->work);
 		if (!region)
 			continue;
@@ -343,7 +372,10 @@ static struct pmm_region *alloc_metadata(struct pmm *pmm, uint64_t pages)
 		return NULL;
 	MM_ASSERT(mm_phys_window == pmm->phys_window_at_init,
 		  "pmm alloc_metadata: phys_to_virt window moved since pmm_init");
-	return carve_used(pmm, from, first, pages, MM_OWNER_MM_META, PMM_REGION_FLAG_METADATA, 0);
+	struct pmm_region *used = carve_used(pmm, from, first, pages, MM_OWNER_MM_META,
+					     PMM_REGION_FLAG_METADATA, MAY_BE_FILED);
+	trace_pmm_alloc(first << PAGE_SHIFT, (uint32_t)pages, used->zone, 0, MM_OWNER_MM_META);
+	return used;
 }
 
 /* Adds one page of records to the spare pool. Returns false when no page could be had. */
@@ -374,84 +406,132 @@ static void grow_used_map(struct pmm *pmm)
 	pmm_used_map_rehash(&pmm->used, buckets, new_count, &pmm->work);
 	pmm->used_map_phys = table->first_page << PAGE_SHIFT;
 	pmm->used_map_pages = pages;
-	if (old_phys != PMM_ALLOC_FAILED)
-		release_used(pmm, pmm_used_map_find(&pmm->used, old_phys >> PAGE_SHIFT, &pmm->work));
+	if (old_phys == PMM_ALLOC_FAILED)
+		return;
+	struct pmm_region **link = pmm_used_map_find(&pmm->used, old_phys >> PAGE_SHIFT, &pmm->work);
+	trace_release(*link);
+	release_used(pmm, link, merge_partners(pmm, *link), MAY_BE_FILED);
+}
+
+static ALWAYS_INLINE bool bookkeeping_low(const struct pmm *pmm)
+{
+	return pmm->spare_record_count < PMM_RECORD_LOW_WATER || pmm_used_map_wants_growth(&pmm->used);
 }
 
 /* After an allocating operation: keep the spare pool above its low water, the map's load low. */
-static inline void replenish_bookkeeping(struct pmm *pmm)
+static void replenish_bookkeeping(struct pmm *pmm)
 {
-	if (unlikely(pmm->spare_record_count < PMM_RECORD_LOW_WATER))
+	if (pmm->spare_record_count < PMM_RECORD_LOW_WATER)
 		refill_records(pmm);
-	if (unlikely(pmm_used_map_wants_growth(&pmm->used)))
+	if (pmm_used_map_wants_growth(&pmm->used))
 		grow_used_map(pmm);
 }
 
-/* ---- allocation and free ------------------------------------------------------------------- */
+/* ---- allocation ---------------------------------------------------------------------------- */
 
-/* Why an allocation's arguments are refused, or PMM_ERR_OUT_OF_MEMORY when none fits. */
-static enum pmm_status refused_arguments(uint64_t pages, enum pmm_alloc_zone zone,
-					 uint64_t align_pages, enum mm_owner owner)
+/* Why an allocation's arguments are refused, or PMM_OK when they are valid. */
+static enum pmm_status check_arguments(uint64_t pages, enum pmm_alloc_zone zone,
+				       uint64_t align_pages, enum mm_owner owner)
 {
 	if (pages == 0 || !IS_POW2(align_pages) || (unsigned)owner >= MM_OWNER_COUNT ||
 	    (unsigned)zone > PMM_ALLOC_BELOW_16M)
 		return PMM_ERR_INVALID_ARGUMENT;
-	return PMM_ERR_OUT_OF_MEMORY; /* pages or align_pages beyond PMM_MAX_PAGES */
+	if (pages > PMM_MAX_PAGES || align_pages > PMM_MAX_PAGES)
+		return PMM_ERR_OUT_OF_MEMORY; /* nothing that large can fit */
+	return PMM_OK;
 }
 
-/* pmm_alloc_status, its status always written. */
-static ALWAYS_INLINE paddr_t alloc_run(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone,
-				      uint64_t align_pages, enum mm_owner owner,
-				      enum pmm_status *status)
+/* The general path of pmm_alloc_status: every zone, the exact search, bookkeeping, failures. */
+static __attribute__((noinline)) paddr_t alloc_general(struct pmm *pmm, uint64_t pages,
+						       enum pmm_alloc_zone zone,
+						       uint64_t align_pages, enum mm_owner owner,
+						       enum pmm_status *status)
 {
 	uint64_t first;
 	struct pmm_region *from = NULL;
-
-	/* One test for the usual case: pages and align in 1 .. PMM_MAX_PAGES, align a power of 2. */
-	if (unlikely(pages - 1 >= PMM_MAX_PAGES || align_pages - 1 >= PMM_MAX_PAGES ||
-		     (align_pages & (align_pages - 1)) || (unsigned)owner >= MM_OWNER_COUNT ||
-		     (unsigned)zone > PMM_ALLOC_BELOW_16M)) {
-		*status = refused_arguments(pages, zone, align_pages, owner);
-	} else {
+	enum pmm_status result = check_arguments(pages, zone, align_pages, owner);
+	if (result == PMM_OK) {
 		/* Normally the pool was topped up after the last operation; this is the last resort. */
-		if (unlikely(pmm->spare_record_count < PMM_RECORDS_PER_ALLOCATION))
+		if (pmm->spare_record_count < PMM_RECORDS_PER_ALLOCATION)
 			refill_records(pmm);
 		from = find_fit(pmm, zone, pages, align_pages, &first);
 		if (!from)
-			*status = PMM_ERR_OUT_OF_MEMORY;
-		else if (unlikely(pmm->spare_record_count < PMM_RECORDS_PER_ALLOCATION) &&
-			 records_to_carve(from, first, pages) > pmm->spare_record_count)
-			*status = PMM_ERR_NO_RECORDS;
-		else
-			*status = PMM_OK;
+			result = PMM_ERR_OUT_OF_MEMORY;
+		else if (records_to_carve(from, first, pages) > pmm->spare_record_count)
+			result = PMM_ERR_NO_RECORDS;
 	}
-	if (unlikely(*status != PMM_OK)) {
+	if (status)
+		*status = result;
+	if (result != PMM_OK) {
 		trace_pmm_alloc_fail((uint32_t)pages, (uint8_t)zone,
 				     IS_POW2(align_pages) ? (uint8_t)ilog2_u64(align_pages) : 0xff,
 				     (uint8_t)owner);
 		return PMM_ALLOC_FAILED;
 	}
-	carve_used(pmm, from, first, pages, owner, 0, (uint8_t)ilog2_u64(align_pages));
+	struct pmm_region *used = carve_used(pmm, from, first, pages, owner, 0, MAY_BE_FILED);
+	trace_pmm_alloc(first << PAGE_SHIFT, (uint32_t)pages, used->zone,
+			(uint8_t)ilog2_u64(align_pages), (uint8_t)owner);
 	replenish_bookkeeping(pmm);
+	return first << PAGE_SHIFT;
+}
+
+/* The end of a fast allocation when it is traced or the bookkeeping needs a top-up. */
+static __attribute__((noinline)) paddr_t alloc_finish(struct pmm *pmm, uint64_t first,
+						      uint64_t pages, uint64_t align_pages,
+						      enum mm_owner owner)
+{
+	trace_pmm_alloc(first << PAGE_SHIFT, (uint32_t)pages, zone_of_page(pmm, first),
+			(uint8_t)ilog2_u64(align_pages), (uint8_t)owner);
+	replenish_bookkeeping(pmm);
+	return first << PAGE_SHIFT;
+}
+
+/*
+ * THE FAST PATH. The usual allocation (valid arguments, spare records at hand, the size-class
+ * path serving in the first zone tried, from an unfiled record) is done here without calling
+ * anything, so it saves no registers; anything else goes to alloc_general, before changing
+ * anything, and the end (trace event, bookkeeping top-up) to alloc_finish. Both paths carve the
+ * same record: the fast path is the general one with its answer known early.
+ */
+static ALWAYS_INLINE paddr_t alloc_fast(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone,
+					uint64_t align_pages, enum mm_owner owner,
+					enum pmm_status *status)
+{
+	/* One test: pages and align in 1 .. PMM_MAX_PAGES, align a power of two, owner and zone
+	 * known, enough spare records for any carving. */
+	if (unlikely(pages - 1 >= PMM_MAX_PAGES || align_pages - 1 >= PMM_MAX_PAGES ||
+		     (align_pages & (align_pages - 1)) || (unsigned)owner >= MM_OWNER_COUNT ||
+		     (unsigned)zone > PMM_ALLOC_BELOW_16M ||
+		     pmm->spare_record_count < PMM_RECORDS_PER_ALLOCATION))
+		return alloc_general(pmm, pages, zone, align_pages, owner, status);
+	struct pmm_size_classes *classes = &pmm->zone[zones_to_try[zone].zone[0]].classes;
+	struct pmm_region *from =
+		pmm_classes_any_at_or_above(classes, pmm_class_at_least(pages + align_pages - 1));
+	if (unlikely(!from || is_filed(from)))
+		return alloc_general(pmm, pages, zone, align_pages, owner, status);
+	uint64_t first = ALIGN_UP(pmm_visit(&pmm->work, from)->first_page, align_pages);
+	MM_ASSERT(first + pages <= region_end(from), "pmm alloc: the index offered a record too small");
+	carve_used(pmm, from, first, pages, owner, 0, KNOWN_UNFILED);
+	if (status)
+		*status = PMM_OK;
+	if (unlikely(trace_enabled || bookkeeping_low(pmm)))
+		return alloc_finish(pmm, first, pages, align_pages, owner);
 	return first << PAGE_SHIFT;
 }
 
 paddr_t pmm_alloc_status(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone,
 			 uint64_t align_pages, enum mm_owner owner, enum pmm_status *status)
 {
-	enum pmm_status result;
-	paddr_t addr = alloc_run(pmm, pages, zone, align_pages, owner, &result);
-	if (status)
-		*status = result;
-	return addr;
+	return alloc_fast(pmm, pages, zone, align_pages, owner, status);
 }
 
 paddr_t pmm_alloc(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone, uint64_t align_pages,
 		  enum mm_owner owner)
 {
-	enum pmm_status ignored;
-	return alloc_run(pmm, pages, zone, align_pages, owner, &ignored);
+	return alloc_fast(pmm, pages, zone, align_pages, owner, NULL);
 }
+
+/* ---- free ---------------------------------------------------------------------------------- */
 
 /* Why [first, first + pages) cannot be freed, when no used record starts at `first`. O(records). */
 static enum pmm_status classify_bad_free(struct pmm *pmm, uint64_t first, uint64_t pages)
@@ -468,22 +548,41 @@ static enum pmm_status classify_bad_free(struct pmm *pmm, uint64_t first, uint64
 	return free_pages ? PMM_ERR_PARTLY_FREE : PMM_ERR_NOT_ALLOCATED;
 }
 
-enum pmm_status pmm_free(struct pmm *pmm, paddr_t addr, uint64_t pages)
+/* The general path of pmm_free, from the used record's link: refusals, tracing, filed records. */
+static __attribute__((noinline)) enum pmm_status free_general(struct pmm *pmm,
+							      struct pmm_region **link,
+							      uint64_t first, uint64_t pages)
 {
-	if (pages == 0 || !IS_ALIGNED(addr, PAGE_SIZE) || pages > PMM_MAX_PAGES ||
-	    (addr >> PAGE_SHIFT) + pages > (PMM_PHYS_LIMIT >> PAGE_SHIFT))
-		return PMM_ERR_INVALID_ARGUMENT;
-	uint64_t first = addr >> PAGE_SHIFT;
-	struct pmm_region **link = pmm_used_map_find(&pmm->used, first, &pmm->work);
-	if (unlikely(!*link))
+	if (!*link)
 		return classify_bad_free(pmm, first, pages);
-	if (unlikely((*link)->pages != pages))
+	if ((*link)->pages != pages)
 		return PMM_ERR_WRONG_LENGTH;
-	if (unlikely((*link)->flags & PMM_REGION_FLAG_METADATA))
+	if ((*link)->flags & PMM_REGION_FLAG_METADATA)
 		return PMM_ERR_PMM_METADATA;
-	release_used(pmm, link);
+	trace_release(*link);
+	release_used(pmm, link, merge_partners(pmm, *link), MAY_BE_FILED);
 	return PMM_OK;
 }
+
+/* The fast path of a free: the record found, the length right, tracing off, nothing filed. */
+enum pmm_status pmm_free(struct pmm *pmm, paddr_t addr, uint64_t pages)
+{
+	uint64_t first = addr >> PAGE_SHIFT;
+	if (unlikely(pages - 1 >= PMM_MAX_PAGES || !IS_ALIGNED(addr, PAGE_SIZE) ||
+		     first + pages > (PMM_PHYS_LIMIT >> PAGE_SHIFT)))
+		return PMM_ERR_INVALID_ARGUMENT;
+	struct pmm_region **link = pmm_used_map_find(&pmm->used, first, &pmm->work);
+	struct pmm_region *used = *link;
+	if (unlikely(!used || used->pages != pages || used->flags || trace_enabled))
+		return free_general(pmm, link, first, pages);
+	struct merge m = merge_partners(pmm, used);
+	if (unlikely((m.prev && is_filed(m.prev)) || (m.next && is_filed(m.next))))
+		return free_general(pmm, link, first, pages);
+	release_used(pmm, link, m, KNOWN_UNFILED);
+	return PMM_OK;
+}
+
+/* ---- claim --------------------------------------------------------------------------------- */
 
 /* The free record holding all of [first, end), or NULL. O(records). */
 static struct pmm_region *free_record_holding(struct pmm *pmm, uint64_t first, uint64_t end)
@@ -508,7 +607,8 @@ enum pmm_status pmm_claim(struct pmm *pmm, paddr_t addr, uint64_t pages, enum mm
 		return PMM_ERR_NOT_FREE;
 	if (records_to_carve(from, first, pages) > pmm->spare_record_count)
 		return PMM_ERR_NO_RECORDS;
-	carve_used(pmm, from, first, pages, owner, 0, 0);
+	struct pmm_region *used = carve_used(pmm, from, first, pages, owner, 0, MAY_BE_FILED);
+	trace_pmm_alloc(first << PAGE_SHIFT, (uint32_t)pages, used->zone, 0, (uint8_t)owner);
 	replenish_bookkeeping(pmm);
 	return PMM_OK;
 }
@@ -570,8 +670,11 @@ static enum pmm_status reserve_range(struct pmm *pmm, uint64_t first, uint64_t e
 		if (records_to_carve(r, piece_first, piece_end - piece_first) >
 		    pmm->spare_record_count)
 			return PMM_ERR_NO_RECORDS;
-		r = pmm_next_record(pmm, carve_used(pmm, r, piece_first, piece_end - piece_first, owner,
-						    0, 0));
+		struct pmm_region *used = carve_used(pmm, r, piece_first, piece_end - piece_first,
+						     owner, 0, MAY_BE_FILED);
+		trace_pmm_alloc(piece_first << PAGE_SHIFT, (uint32_t)(piece_end - piece_first),
+				used->zone, 0, (uint8_t)owner);
+		r = pmm_next_record(pmm, used);
 	}
 	return PMM_OK;
 }

@@ -40,6 +40,7 @@ struct pmm_region {
 	uint8_t owner; /* enum mm_owner, used records only */
 	uint8_t flags; /* PMM_REGION_FLAG_* */
 	uint8_t zone;  /* enum pmm_zone: fixed for the record's life (records never cross zones) */
+	uint16_t size_class; /* free records: the class they are counted in (pmm_size_classes.h) */
 };
 
 static inline uint64_t region_end(const struct pmm_region *region)

@@ -24,98 +24,90 @@ static bool belongs_in_tree(const struct pmm_region *region)
 	       pmm_fit_shape_of(region->first_page, region->pages).peak_order >= PMM_EXACT_TREE_ORDER;
 }
 
-static struct pmm_region **tree_of(struct pmm_size_classes *classes, uint64_t pages)
+void pmm_classes_init(struct pmm_size_classes *index)
 {
-	struct pmm_size_class c = pmm_size_class_of(pages);
-	return &classes->tree[c.row][c.sub];
-}
-
-void pmm_classes_init(struct pmm_size_classes *classes)
-{
-	memset(classes, 0, sizeof(*classes));
-	for (unsigned row = 0; row < PMM_CLASS_ROWS; row++)
-		for (unsigned sub = 0; sub < PMM_CLASS_SUBDIVISIONS; sub++)
-			list_init(&classes->list[row][sub]);
+	memset(index, 0, sizeof(*index));
+	for (unsigned c = 0; c < PMM_CLASS_COUNT; c++)
+		list_init(&index->classes[c].unfiled);
 	for (unsigned size = 0; size < PMM_EXACT_CLASS_PAGES; size++)
 		for (unsigned residue = 0; residue < PMM_EXACT_RESIDUES; residue++)
-			list_init(&classes->residue_list[size][residue]);
+			list_init(&index->residue_list[size][residue]);
 }
 
-void pmm_classes_unfile(struct pmm_size_classes *classes, struct pmm_region *region, uint64_t *work)
+void pmm_classes_unfile(struct pmm_size_classes *index, struct pmm_region *region, uint64_t *work)
 {
+	uint64_t pages = region->pages;
+	if (pmm_size_is_exact(pages)) {
+		struct list_node *link = &region->link.free.class_link;
+		/* In a circular list with a sentinel, prev == next only for a node alone in it. */
+		if (link->prev == link->next)
+			index->residues[pages] &=
+				(uint16_t)~(1u << (region->first_page % PMM_EXACT_RESIDUES));
+		list_remove(link);
+	}
 	if (belongs_in_tree(region))
-		pmm_fit_remove(tree_of(classes, region->pages), region, work);
+		pmm_fit_remove(&index->classes[region->size_class].tree, region, work);
 	region->flags &= (uint8_t)~PMM_REGION_FLAG_FILED;
 }
 
-/* Files the unfiled records at the front of `list` (all of them: they come first). */
-static void file_list(struct pmm_region **tree, struct list_node *list, uint64_t *work)
+/* Files every unfiled record of class c: afterwards its tree and residue lists hold them all. */
+static void file_class(struct pmm_size_classes *index, unsigned c, uint64_t *work)
 {
-	for (struct list_node *node = list->next; node != list; node = node->next) {
-		struct pmm_region *region = pmm_visit(work, record_of(node));
-		if (region->flags & PMM_REGION_FLAG_FILED)
-			break;
+	struct list_node *unfiled = &index->classes[c].unfiled;
+	while (!list_is_empty(unfiled)) {
+		struct pmm_region *region = pmm_visit(work, record_of(unfiled->next));
+		list_remove(&region->link.free.class_link);
 		region->flags |= PMM_REGION_FLAG_FILED;
-		if (belongs_in_tree(region))
-			pmm_fit_insert(tree, region, work);
-	}
-}
-
-/* Brings the class's tree up to date: after this it holds every record of the class it should. */
-static void file_class(struct pmm_size_classes *classes, struct pmm_size_class c, uint64_t *work)
-{
-	struct pmm_region **tree = &classes->tree[c.row][c.sub];
-	uint64_t size = pmm_size_class_lower_bound(c);
-	if (!pmm_size_is_exact(size)) {
-		file_list(tree, &classes->list[c.row][c.sub], work);
-		return;
-	}
-	for (uint32_t residues = classes->residues[size]; residues; residues &= residues - 1)
-		file_list(tree, &classes->residue_list[size][__builtin_ctz(residues)], work);
-}
-
-/* Lemma 4 (top of this file) for one exact class of `size` pages, size >= pages. */
-static struct pmm_region *search_exact_class(struct pmm_size_classes *classes,
-					     struct pmm_size_class c, uint64_t size, uint64_t pages,
-					     uint64_t align_pages, uint64_t *work)
-{
-	if (size >= pages + align_pages - 1)
-		return pmm_classes_any(classes, c);
-	if (align_pages <= PMM_EXACT_RESIDUES) {
-		for (uint32_t residues = classes->residues[size]; residues; residues &= residues - 1) {
-			unsigned residue = (unsigned)__builtin_ctz(residues);
-			/* from first page ≡ residue, the next multiple of align is this far */
-			if (((0u - residue) & (align_pages - 1)) <= size - pages)
-				return record_of(classes->residue_list[size][residue].next);
+		if (pmm_size_is_exact(region->pages)) {
+			unsigned residue = region->first_page % PMM_EXACT_RESIDUES;
+			list_push_front(&index->residue_list[region->pages][residue],
+					&region->link.free.class_link);
+			index->residues[region->pages] |= (uint16_t)(1u << residue);
 		}
-		return NULL;
+		if (belongs_in_tree(region))
+			pmm_fit_insert(&index->classes[c].tree, region, work);
 	}
-	file_class(classes, c, work);
-	return pmm_fit_find(classes->tree[c.row][c.sub], pages, align_pages, work);
 }
 
-struct pmm_region *pmm_classes_search(struct pmm_size_classes *classes, struct pmm_size_class lowest,
-				      struct pmm_size_class below, uint64_t pages,
-				      uint64_t align_pages, uint64_t *work)
+/* Lemma 4 (top of this file) for exact class c (of c pages), pages <= c < pages + align - 1. */
+static struct pmm_region *search_exact_class(struct pmm_size_classes *index, unsigned c,
+					     uint64_t pages, uint64_t align_pages, uint64_t *work)
+{
+	file_class(index, c, work);
+	if (align_pages > PMM_EXACT_RESIDUES)
+		return pmm_fit_find(index->classes[c].tree, pages, align_pages, work);
+	for (uint32_t residues = index->residues[c]; residues; residues &= residues - 1) {
+		unsigned residue = (unsigned)__builtin_ctz(residues);
+		/* from first page ≡ residue, the next multiple of align is this far */
+		if (((0u - residue) & (align_pages - 1)) <= c - pages)
+			return record_of(index->residue_list[c][residue].next);
+	}
+	return NULL;
+}
+
+struct pmm_region *pmm_classes_search(struct pmm_size_classes *index, unsigned lowest,
+				      unsigned below, uint64_t pages, uint64_t align_pages,
+				      uint64_t *work)
 {
 	/* The non-empty classes in [lowest, below), highest first. */
-	for (int row = (int)MIN(below.row, (unsigned)PMM_CLASS_ROWS - 1); row >= (int)lowest.row;
-	     row--) {
-		uint32_t subs = classes->class_bitmap[row];
-		if ((unsigned)row == below.row)
-			subs &= (1u << below.sub) - 1;
-		if ((unsigned)row == lowest.row)
-			subs &= ~0u << lowest.sub;
+	below = MIN(below, (unsigned)PMM_CLASS_COUNT);
+	for (unsigned row = below / PMM_CLASS_SUBDIVISIONS + 1; row-- > lowest / PMM_CLASS_SUBDIVISIONS;) {
+		if (row >= PMM_CLASS_ROWS)
+			continue;
+		uint32_t subs = index->class_bitmap[row];
+		if (row == below / PMM_CLASS_SUBDIVISIONS)
+			subs &= (1u << (below % PMM_CLASS_SUBDIVISIONS)) - 1;
+		if (row == lowest / PMM_CLASS_SUBDIVISIONS)
+			subs &= ~0u << (lowest % PMM_CLASS_SUBDIVISIONS);
 		for (; subs; subs &= ~(1u << (31u - (unsigned)__builtin_clz(subs)))) {
-			struct pmm_size_class c = { (unsigned)row, 31u - (unsigned)__builtin_clz(subs) };
-			uint64_t size = pmm_size_class_lower_bound(c);
-			pmm_visit(work, &classes->list[c.row][c.sub]); /* the class's heads */
+			unsigned c = row * PMM_CLASS_SUBDIVISIONS + 31u - (unsigned)__builtin_clz(subs);
+			pmm_visit(work, &index->classes[c]); /* the class's heads */
 			struct pmm_region *found;
-			if (pmm_size_is_exact(size)) {
-				found = search_exact_class(classes, c, size, pages, align_pages, work);
+			if (pmm_size_is_exact(c)) {
+				found = search_exact_class(index, c, pages, align_pages, work);
 			} else {
-				file_class(classes, c, work);
-				found = pmm_fit_find(classes->tree[c.row][c.sub], pages, align_pages, work);
+				file_class(index, c, work);
+				found = pmm_fit_find(index->classes[c].tree, pages, align_pages, work);
 			}
 			if (found)
 				return found;
@@ -124,50 +116,41 @@ struct pmm_region *pmm_classes_search(struct pmm_size_classes *classes, struct p
 	return NULL;
 }
 
-uint64_t pmm_classes_longest(const struct pmm_size_classes *classes)
+uint64_t pmm_classes_longest(const struct pmm_size_classes *index)
 {
-	if (!classes->row_bitmap)
+	if (!index->row_bitmap)
 		return 0;
-	unsigned row = 63u - (unsigned)__builtin_clzll(classes->row_bitmap);
-	unsigned sub = 31u - (unsigned)__builtin_clz(classes->class_bitmap[row]);
-	uint64_t size = pmm_size_class_lower_bound((struct pmm_size_class){ row, sub });
-	if (pmm_size_is_exact(size))
-		return size;
-	/* The filed records are summed up by the tree; the unfiled ones come first in the list. */
-	uint64_t longest = pmm_fit_longest(classes->tree[row][sub]);
-	const struct list_node *list = &classes->list[row][sub];
-	for (const struct list_node *node = list->next; node != list; node = node->next) {
-		const struct pmm_region *region = record_of(node);
-		if (region->flags & PMM_REGION_FLAG_FILED)
-			break;
-		longest = MAX(longest, region->pages);
-	}
+	unsigned row = 63u - (unsigned)__builtin_clzll(index->row_bitmap);
+	unsigned c = row * PMM_CLASS_SUBDIVISIONS + 31u - (unsigned)__builtin_clz(index->class_bitmap[row]);
+	if (pmm_size_is_exact(c))
+		return c;
+	/* The filed records are summed up by the tree, the unfiled ones must be read. */
+	uint64_t longest = pmm_fit_longest(index->classes[c].tree);
+	const struct list_node *list = &index->classes[c].unfiled;
+	for (const struct list_node *node = list->next; node != list; node = node->next)
+		longest = MAX(longest, record_of(node)->pages);
 	return longest;
 }
 
-uint64_t pmm_classes_count_by_order(const struct pmm_size_classes *classes,
+uint64_t pmm_classes_count_by_order(const struct pmm_size_classes *index,
 				    uint64_t by_order[PMM_ORDER_COUNT])
 {
 	uint64_t records = 0;
-	for (unsigned row = 0; row < PMM_CLASS_ROWS; row++) {
-		for (unsigned sub = 0; sub < PMM_CLASS_SUBDIVISIONS; sub++) {
-			uint64_t count = classes->count[row][sub];
-			if (!count)
-				continue;
-			struct pmm_size_class c = { row, sub };
-			by_order[ilog2_u64(pmm_size_class_lower_bound(c))] += count;
-			records += count;
-		}
+	for (unsigned c = 0; c < PMM_CLASS_COUNT; c++) {
+		uint64_t count = index->classes[c].count;
+		if (!count)
+			continue;
+		by_order[ilog2_u64(pmm_class_lower_bound(c))] += count;
+		records += count;
 	}
 	return records;
 }
 
-unsigned pmm_classes_tallest_tree(const struct pmm_size_classes *classes)
+unsigned pmm_classes_tallest_tree(const struct pmm_size_classes *index)
 {
 	unsigned tallest = 0;
-	for (unsigned row = 0; row < PMM_CLASS_ROWS; row++)
-		for (unsigned sub = 0; sub < PMM_CLASS_SUBDIVISIONS; sub++)
-			tallest = MAX(tallest, pmm_fit_height(classes->tree[row][sub]));
+	for (unsigned c = 0; c < PMM_CLASS_COUNT; c++)
+		tallest = MAX(tallest, pmm_fit_height(index->classes[c].tree));
 	return tallest;
 }
 
@@ -176,40 +159,38 @@ unsigned pmm_classes_tallest_tree(const struct pmm_size_classes *classes)
 struct class_check {
 	bool (*belongs)(void *ctx, const struct pmm_region *region);
 	void *ctx;
-	struct pmm_size_class c;
+	unsigned c;
 };
 
 /* A tree node must pass the caller's test, be filed, be of this class and belong in a tree. */
 static bool tree_node_belongs(void *ctx, const struct pmm_region *region)
 {
 	const struct class_check *check = ctx;
-	struct pmm_size_class c = pmm_size_class_of(region->pages);
 	return check->belongs(check->ctx, region) && (region->flags & PMM_REGION_FLAG_FILED) &&
-	       c.row == check->c.row && c.sub == check->c.sub && belongs_in_tree(region);
+	       pmm_class_of(region->pages) == check->c && region->size_class == check->c &&
+	       belongs_in_tree(region);
 }
 
-/* One list: its records are of this extent class (and residue), unfiled first. */
+/*
+ * One list of the class: its records pass the caller's test, are of this class, filed or not as
+ * the list says, of the residue it is for (residue < 0: any). Counts them and those in a tree.
+ */
 static const char *check_list(const struct list_node *list, const struct class_check *check,
-			      uint64_t size, int residue, const struct pmm_region **where,
+			      bool filed, int residue, const struct pmm_region **where,
 			      uint64_t *listed, uint64_t *treed)
 {
-	bool filed_seen = false;
 	const struct list_node *prev = list;
 	for (const struct list_node *node = list->next; node != list; prev = node, node = node->next) {
 		const struct pmm_region *r = *where = record_of(node);
-		struct pmm_size_class c = pmm_size_class_of(r->pages);
 		if (node->prev != prev)
 			return "class list link broken";
-		if (!check->belongs(check->ctx, r) || c.row != check->c.row || c.sub != check->c.sub ||
-		    (residue >= 0 && (r->pages != size || r->first_page % PMM_EXACT_RESIDUES !=
-								     (unsigned)residue)))
-			return "record misfiled in its class list";
-		if (r->flags & ~PMM_REGION_FLAG_FILED)
-			return "free record has flags other than filed";
-		bool filed = r->flags & PMM_REGION_FLAG_FILED;
-		if (filed_seen && !filed)
-			return "unfiled record after a filed one";
-		filed_seen |= filed;
+		if (!check->belongs(check->ctx, r) || pmm_class_of(r->pages) != check->c ||
+		    r->size_class != check->c ||
+		    (residue >= 0 && r->first_page % PMM_EXACT_RESIDUES != (unsigned)residue))
+			return "record misfiled in its class's lists";
+		if (r->flags != (filed ? PMM_REGION_FLAG_FILED : 0))
+			return filed ? "record in a residue list is not marked filed"
+				     : "record on the unfiled list is marked filed, or has flags";
 		(*listed)++;
 		*treed += filed && belongs_in_tree(r);
 	}
@@ -217,60 +198,60 @@ static const char *check_list(const struct list_node *list, const struct class_c
 	return NULL;
 }
 
-static const char *check_class(const struct pmm_size_classes *classes, struct class_check *check,
+static const char *check_class(const struct pmm_size_classes *index, struct class_check *check,
 			       const struct pmm_region **where, uint64_t *indexed)
 {
-	struct pmm_size_class c = check->c;
-	uint64_t size = pmm_size_class_lower_bound(c), listed = 0, treed = 0, nodes;
-	const char *problem;
-	if (pmm_size_is_exact(size)) {
-		if (!classes->list[c.row][c.sub].next ||
-		    !list_is_empty(&classes->list[c.row][c.sub]))
-			return "an exact class's unused list is not empty";
+	unsigned c = check->c;
+	uint64_t listed = 0, treed = 0, nodes;
+	const char *problem =
+		check_list(&index->classes[c].unfiled, check, false, -1, where, &listed, &treed);
+	if (problem)
+		return problem;
+	if (pmm_size_is_exact(c)) {
 		for (unsigned residue = 0; residue < PMM_EXACT_RESIDUES; residue++) {
-			const struct list_node *list = &classes->residue_list[size][residue];
-			if (!!(classes->residues[size] & (1u << residue)) == list_is_empty(list))
+			const struct list_node *list = &index->residue_list[c][residue];
+			if (!!(index->residues[c] & (1u << residue)) == list_is_empty(list))
 				return "residue bit disagrees with its list";
-			if ((problem = check_list(list, check, size, (int)residue, where, &listed,
+			if ((problem = check_list(list, check, true, (int)residue, where, &listed,
 						  &treed)))
 				return problem;
 		}
-	} else if ((problem = check_list(&classes->list[c.row][c.sub], check, size, -1, where,
-					 &listed, &treed))) {
-		return problem;
 	}
-	if (pmm_fit_check(classes->tree[c.row][c.sub], tree_node_belongs, check, where, &nodes))
+	if (pmm_fit_check(index->classes[c].tree, tree_node_belongs, check, where, &nodes))
 		return "fit tree unsound, or holding a record it should not";
-	if (nodes != treed)
-		return "fit tree misses a filed record";
-	if (!!(classes->class_bitmap[c.row] & (1u << c.sub)) != (listed != 0))
-		return "class bit disagrees with its records";
-	if (classes->count[c.row][c.sub] != listed)
-		return "class count disagrees with its records";
-	*indexed += listed;
+	if (!pmm_size_is_exact(c))
+		listed += nodes; /* an inexact class's filed records are in its tree alone */
+	else if (nodes != treed)
+		return "fit tree and residue lists disagree on the filed records";
 	*where = NULL;
+	if (index->classes[c].count != listed)
+		return "class count disagrees with its records";
+	if (!!(index->class_bitmap[c / PMM_CLASS_SUBDIVISIONS] & (1u << (c % PMM_CLASS_SUBDIVISIONS))) !=
+	    (listed != 0))
+		return "class bit disagrees with its records";
+	*indexed += listed;
 	return NULL;
 }
 
-const char *pmm_classes_check(const struct pmm_size_classes *classes,
+const char *pmm_classes_check(const struct pmm_size_classes *index,
 			      bool (*belongs)(void *ctx, const struct pmm_region *region), void *ctx,
 			      const struct pmm_region **where, uint64_t *indexed)
 {
 	const char *problem;
 	*indexed = 0;
 	*where = NULL;
-	if (classes->row_bitmap >> PMM_CLASS_ROWS)
+	if (index->row_bitmap >> PMM_CLASS_ROWS)
 		return "row bits beyond the last row";
 	for (unsigned row = 0; row < PMM_CLASS_ROWS; row++) {
-		if (!!(classes->row_bitmap & ((uint64_t)1 << row)) != !!classes->class_bitmap[row])
+		if (!!(index->row_bitmap & ((uint64_t)1 << row)) != !!index->class_bitmap[row])
 			return "row bit disagrees with its classes";
-		if (classes->class_bitmap[row] >> PMM_CLASS_SUBDIVISIONS)
+		if (index->class_bitmap[row] >> PMM_CLASS_SUBDIVISIONS)
 			return "class bits beyond the last class of a row";
-		for (unsigned sub = 0; sub < PMM_CLASS_SUBDIVISIONS; sub++) {
-			struct class_check check = { belongs, ctx, { row, sub } };
-			if ((problem = check_class(classes, &check, where, indexed)))
-				return problem;
-		}
+	}
+	for (unsigned c = 0; c < PMM_CLASS_COUNT; c++) {
+		struct class_check check = { belongs, ctx, c };
+		if ((problem = check_class(index, &check, where, indexed)))
+			return problem;
 	}
 	return NULL;
 }
