@@ -200,7 +200,6 @@ static ALWAYS_INLINE struct pmm_region *record_take(struct pmm *pmm, uint64_t fi
 	MM_ASSERT(region, "pmm record_take: spare pool empty (caller did not reserve records)");
 	pmm->spare_records = region->link.spare_next;
 	pmm->spare_record_count--;
-	pmm->records_in_use++;
 	region->first_page = first;
 	region->pages = pages;
 	region->state = (uint8_t)state;
@@ -213,7 +212,6 @@ static ALWAYS_INLINE struct pmm_region *record_take(struct pmm *pmm, uint64_t fi
 static ALWAYS_INLINE void record_release(struct pmm *pmm, struct pmm_region *region)
 {
 	list_remove(&region->address_link);
-	pmm->records_in_use--;
 	spare_push(pmm, region);
 }
 
@@ -227,18 +225,18 @@ static inline unsigned records_to_carve(const struct pmm_region *from, uint64_t 
 }
 
 /*
- * Turns [first, first + pages) of the free record `from` into a used record and returns it; the
- * rest stays free as a head and/or a tail, `from` keeping the larger. The caller has checked that
- * the run lies in `from` and that records_to_carve() spares exist. Every used record is made here
- * (allocations, claims, reservations, the pmm's own pages); the caller emits its trace event.
+ * Turns [first, first + pages) of the free record `from` (of `zone`, whose state is z) into a
+ * used record and returns it; the rest stays free as a head and/or a tail, `from` keeping the
+ * larger. The caller has checked that the run lies in `from` and that records_to_carve() spares
+ * exist. Every used record is made here (allocations, claims, reservations, the pmm's own pages);
+ * the caller emits its trace event.
  */
-static ALWAYS_INLINE struct pmm_region *carve_used(struct pmm *pmm, struct pmm_region *from,
-						   uint64_t first, uint64_t pages,
-						   enum mm_owner owner, uint8_t flags,
-						   enum filing filing)
+static ALWAYS_INLINE struct pmm_region *carve_in_zone(struct pmm *pmm, struct pmm_zone_index *z,
+						      enum pmm_zone zone, struct pmm_region *from,
+						      uint64_t first, uint64_t pages,
+						      enum mm_owner owner, uint8_t flags,
+						      enum filing filing)
 {
-	enum pmm_zone zone = from->zone;
-	struct pmm_zone_index *z = &pmm->zone[zone];
 	uint64_t start = from->first_page, end = first + pages;
 	uint64_t head = first - start, tail = region_end(from) - end;
 	struct pmm_region *used;
@@ -272,6 +270,16 @@ static ALWAYS_INLINE struct pmm_region *carve_used(struct pmm *pmm, struct pmm_r
 	if (unlikely(flags & PMM_REGION_FLAG_METADATA))
 		z->metadata_pages += pages;
 	return used;
+}
+
+/* carve_in_zone in the record's own zone. */
+static ALWAYS_INLINE struct pmm_region *carve_used(struct pmm *pmm, struct pmm_region *from,
+						   uint64_t first, uint64_t pages,
+						   enum mm_owner owner, uint8_t flags,
+						   enum filing filing)
+{
+	return carve_in_zone(pmm, &pmm->zone[from->zone], (enum pmm_zone)from->zone, from, first,
+			     pages, owner, flags, filing);
 }
 
 /* What a free merges the used record with: its free neighbours in its zone. */
@@ -387,6 +395,7 @@ static bool refill_records(struct pmm *pmm)
 	struct pmm_region *records = phys_to_virt(page->first_page << PAGE_SHIFT);
 	for (size_t i = 0; i < PAGE_SIZE / sizeof(struct pmm_region); i++)
 		spare_push(pmm, &records[i]);
+	pmm->records_owned += PAGE_SIZE / sizeof(struct pmm_region);
 	pmm->record_pages++;
 	return true;
 }
@@ -499,19 +508,20 @@ static ALWAYS_INLINE paddr_t alloc_fast(struct pmm *pmm, uint64_t pages, enum pm
 {
 	/* One test: pages and align in 1 .. PMM_MAX_PAGES, align a power of two, owner and zone
 	 * known, enough spare records for any carving. */
-	if (unlikely(pages - 1 >= PMM_MAX_PAGES || align_pages - 1 >= PMM_MAX_PAGES ||
+	if (unlikely(((pages - 1) | (align_pages - 1)) >= PMM_MAX_PAGES ||
 		     (align_pages & (align_pages - 1)) || (unsigned)owner >= MM_OWNER_COUNT ||
 		     (unsigned)zone > PMM_ALLOC_BELOW_16M ||
 		     pmm->spare_record_count < PMM_RECORDS_PER_ALLOCATION))
 		return alloc_general(pmm, pages, zone, align_pages, owner, status);
-	struct pmm_size_classes *classes = &pmm->zone[zones_to_try[zone].zone[0]].classes;
+	enum pmm_zone first_zone = zones_to_try[zone].zone[0];
+	struct pmm_zone_index *z = &pmm->zone[first_zone];
 	struct pmm_region *from =
-		pmm_classes_any_at_or_above(classes, pmm_class_at_least(pages + align_pages - 1));
+		pmm_classes_any_at_or_above(&z->classes, pmm_class_at_least(pages + align_pages - 1));
 	if (unlikely(!from || is_filed(from)))
 		return alloc_general(pmm, pages, zone, align_pages, owner, status);
 	uint64_t first = ALIGN_UP(pmm_visit(&pmm->work, from)->first_page, align_pages);
 	MM_ASSERT(first + pages <= region_end(from), "pmm alloc: the index offered a record too small");
-	carve_used(pmm, from, first, pages, owner, 0, KNOWN_UNFILED);
+	carve_in_zone(pmm, z, first_zone, from, first, pages, owner, 0, KNOWN_UNFILED);
 	if (status)
 		*status = PMM_OK;
 	if (unlikely(trace_enabled || bookkeeping_low(pmm)))
@@ -760,6 +770,7 @@ static enum pmm_status build(struct pmm *pmm, const struct pmm_config *config)
 	set_zone_ends(pmm, config->zone_end);
 	for (size_t i = 0; i < config->initial_record_count; i++)
 		spare_push(pmm, &config->initial_records[i]);
+	pmm->records_owned = config->initial_record_count;
 	status = pmm_memory_map_for_each_usable(config->memory_map, config->memory_map_count,
 						add_usable_range, pmm, &pmm->work);
 	if (status != PMM_OK)
@@ -807,7 +818,7 @@ void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *stats)
 						 out->largest_free_extent);
 	}
 	stats->used_pages = stats->total_pages - stats->free_pages;
-	stats->records_in_use = pmm->records_in_use;
+	stats->records_in_use = pmm->records_owned - pmm->spare_record_count;
 	stats->spare_records = pmm->spare_record_count;
 	stats->hash_buckets = pmm->used.bucket_count;
 }

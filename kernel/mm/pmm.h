@@ -138,7 +138,7 @@ struct pmm {
 
 	struct pmm_region *spare_records;
 	uint64_t spare_record_count;
-	uint64_t records_in_use;
+	uint64_t records_owned;          /* in the pool or in use: the initial ones and record pages' */
 	uint64_t record_pages;           /* pages the pmm took from itself for records */
 	enum pmm_alloc_zone metadata_zone;
 	uintptr_t phys_window_at_init;   /* records hold pointers through this window */

@@ -135,8 +135,9 @@ static const char *check_pools(struct pmm *pmm, uint64_t records, uint64_t used_
 	      where ? (unsigned long long)where->first_page : 0ull);
 	CHECK(mapped == used_records, "used-record map holds %llu records, list has %llu used",
 	      (unsigned long long)mapped, (unsigned long long)used_records);
-	CHECK(pmm->records_in_use == records, "records in use %llu, list has %llu",
-	      (unsigned long long)pmm->records_in_use, (unsigned long long)records);
+	CHECK(pmm->records_owned - pmm->spare_record_count == records,
+	      "records owned %llu - spare %llu, list has %llu", (unsigned long long)pmm->records_owned,
+	      (unsigned long long)pmm->spare_record_count, (unsigned long long)records);
 	for (const struct pmm_region *r = pmm->spare_records; r; r = r->link.spare_next)
 		spares++;
 	CHECK(spares == pmm->spare_record_count, "spare pool holds %llu, counter %llu",
