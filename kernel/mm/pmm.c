@@ -67,9 +67,9 @@
  *   - Carving and merging change at most 3 records of the index; a change to an unfiled record
  *     costs nothing, to a filed one at most 4(h + 1) (it leaves its tree and is unfiled again).
  *   - pmm_free reads the map chain of its page (short on average: pmm_used_map.h).
- *   - R, the bookkeeping top-up after an allocating operation: a record page (one more
+ *   - R, the bookkeeping top-up of an allocating operation: a record page (one more
  *     allocation, 1 + its updates) once per PAGE_SIZE / sizeof(struct pmm_region) records, and
- *     the map's growth (every used record once, once per doubling of them).
+ *     the map's growth (every used record once, once per doubling of the records owned).
  * Worst case of one operation: filing makes a search O(N h) when a zone's classes were never
  * searched (every record unfiled). AMORTISED, filing is paid once per change: a record is filed
  * at most once after each insert or reshape that unfiled it, and unfiled at most once after each
@@ -93,9 +93,10 @@
  *     releases records, and a free that merges with nothing turns the used record into the free
  *     one. So memory can always be returned, even when the pool is empty.
  *   - The used-record map starts on PMM_USED_MAP_EMBEDDED_BUCKETS buckets inside struct pmm.
- *     When it asks to grow, its buckets double into pages from the pmm itself (also one internal
- *     allocation: at most one record, done after the operation), everything is rehashed and the
- *     old pages are returned. If that allocation fails, chains just get longer.
+ *     When the records in use (free or used: an upper bound on the used ones, read from the pool
+ *     without counting) exceed twice its buckets, its buckets double into pages from the pmm itself (also one internal allocation: at most one record),
+ *     everything is rehashed and the old pages are returned. If that allocation fails, chains
+ *     just get longer.
  *   - Record pages are never given back (the pool only grows, by one page at a time). The pmm
  *     keeps virtual pointers: phys_to_virt must not move while it lives (checked on refill).
  */
@@ -311,7 +312,7 @@ static ALWAYS_INLINE void release_used(struct pmm *pmm, struct pmm_region **link
 	uint64_t first = used->first_page, end = region_end(used);
 	struct pmm_zone_index *z = &pmm->zone[used->zone];
 
-	pmm_used_map_unlink(&pmm->used, link);
+	pmm_used_map_unlink(link);
 	if (unlikely(used->flags & PMM_REGION_FLAG_METADATA))
 		z->metadata_pages -= used->pages;
 	used->state = PMM_REGION_FREE;
@@ -422,17 +423,25 @@ static void grow_used_map(struct pmm *pmm)
 	release_used(pmm, link, merge_partners(pmm, *link), MAY_BE_FILED);
 }
 
-static ALWAYS_INLINE bool bookkeeping_low(const struct pmm *pmm)
+/* Records in use, free or used: an upper bound on the used ones that costs no counting. */
+static ALWAYS_INLINE uint64_t records_in_use(const struct pmm *pmm)
 {
-	return pmm->spare_record_count < PMM_RECORD_LOW_WATER || pmm_used_map_wants_growth(&pmm->used);
+	return pmm->records_owned - pmm->spare_record_count;
 }
 
-/* After an allocating operation: keep the spare pool above its low water, the map's load low. */
+/* The spare pool below its low water, or the map too small for the records in use. */
+static ALWAYS_INLINE bool bookkeeping_low(const struct pmm *pmm)
+{
+	return pmm->spare_record_count < PMM_RECORD_LOW_WATER ||
+	       pmm_used_map_wants_growth(&pmm->used, records_in_use(pmm));
+}
+
+/* Keep the spare pool above its low water, and the map sized for the records in use. */
 static void replenish_bookkeeping(struct pmm *pmm)
 {
 	if (pmm->spare_record_count < PMM_RECORD_LOW_WATER)
 		refill_records(pmm);
-	if (pmm_used_map_wants_growth(&pmm->used))
+	if (pmm_used_map_wants_growth(&pmm->used, records_in_use(pmm)))
 		grow_used_map(pmm);
 }
 
@@ -484,7 +493,7 @@ static __attribute__((noinline)) paddr_t alloc_general(struct pmm *pmm, uint64_t
 	return first << PAGE_SHIFT;
 }
 
-/* The end of a fast allocation when it is traced or the bookkeeping needs a top-up. */
+/* The end of a traced fast allocation (the top-up is only for the case the entry test missed). */
 static __attribute__((noinline)) paddr_t alloc_finish(struct pmm *pmm, uint64_t first,
 						      uint64_t pages, uint64_t align_pages,
 						      enum mm_owner owner)
@@ -496,24 +505,33 @@ static __attribute__((noinline)) paddr_t alloc_finish(struct pmm *pmm, uint64_t 
 }
 
 /*
- * THE FAST PATH. The usual allocation (valid arguments, spare records at hand, the size-class
+ * The first zone an allocation tries is the highest it may use (zones_to_try): with the values
+ * of trace/events.def, NORMAL for ANY, DMA32 for BELOW_4G, DMA for BELOW_16M.
+ */
+_Static_assert(PMM_ZONE_COUNT - 1 - PMM_ALLOC_ANY == PMM_ZONE_NORMAL &&
+		       PMM_ZONE_COUNT - 1 - PMM_ALLOC_BELOW_4G == PMM_ZONE_DMA32 &&
+		       PMM_ZONE_COUNT - 1 - PMM_ALLOC_BELOW_16M == PMM_ZONE_DMA,
+	       "the first zone tried is PMM_ZONE_COUNT - 1 - the allocation's zone");
+
+/*
+ * THE FAST PATH. The usual allocation (valid arguments, the bookkeeping topped up, the size-class
  * path serving in the first zone tried, from an unfiled record) is done here without calling
- * anything, so it saves no registers; anything else goes to alloc_general, before changing
- * anything, and the end (trace event, bookkeeping top-up) to alloc_finish. Both paths carve the
- * same record: the fast path is the general one with its answer known early.
+ * anything; anything else goes to alloc_general before changing anything, and a traced one ends
+ * in alloc_finish. Both paths carve the same record: the fast path is the general one with its
+ * answer known early. The bookkeeping is checked on the way in, so a top-up falls to the first
+ * allocation after the one that used it up (the general path tops up after carving).
  */
 static ALWAYS_INLINE paddr_t alloc_fast(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone,
 					uint64_t align_pages, enum mm_owner owner,
 					enum pmm_status *status)
 {
 	/* One test: pages and align in 1 .. PMM_MAX_PAGES, align a power of two, owner and zone
-	 * known, enough spare records for any carving. */
+	 * known, the spare pool above its low water, the used-record map large enough. */
 	if (unlikely(((pages - 1) | (align_pages - 1)) >= PMM_MAX_PAGES ||
 		     (align_pages & (align_pages - 1)) || (unsigned)owner >= MM_OWNER_COUNT ||
-		     (unsigned)zone > PMM_ALLOC_BELOW_16M ||
-		     pmm->spare_record_count < PMM_RECORDS_PER_ALLOCATION))
+		     (unsigned)zone > PMM_ALLOC_BELOW_16M || bookkeeping_low(pmm)))
 		return alloc_general(pmm, pages, zone, align_pages, owner, status);
-	enum pmm_zone first_zone = zones_to_try[zone].zone[0];
+	enum pmm_zone first_zone = (enum pmm_zone)(PMM_ZONE_COUNT - 1 - zone);
 	struct pmm_zone_index *z = &pmm->zone[first_zone];
 	struct pmm_region *from =
 		pmm_classes_any_at_or_above(&z->classes, pmm_class_at_least(pages + align_pages - 1));
@@ -524,7 +542,7 @@ static ALWAYS_INLINE paddr_t alloc_fast(struct pmm *pmm, uint64_t pages, enum pm
 	carve_in_zone(pmm, z, first_zone, from, first, pages, owner, 0, KNOWN_UNFILED);
 	if (status)
 		*status = PMM_OK;
-	if (unlikely(trace_enabled || bookkeeping_low(pmm)))
+	if (unlikely(trace_enabled))
 		return alloc_finish(pmm, first, pages, align_pages, owner);
 	return first << PAGE_SHIFT;
 }
@@ -818,7 +836,7 @@ void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *stats)
 						 out->largest_free_extent);
 	}
 	stats->used_pages = stats->total_pages - stats->free_pages;
-	stats->records_in_use = pmm->records_owned - pmm->spare_record_count;
+	stats->records_in_use = records_in_use(pmm);
 	stats->spare_records = pmm->spare_record_count;
 	stats->hash_buckets = pmm->used.bucket_count;
 }

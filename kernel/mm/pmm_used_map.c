@@ -15,14 +15,13 @@ void pmm_used_map_init(struct pmm_used_map *map)
 {
 	memset(map->embedded, 0, sizeof(map->embedded));
 	use_buckets(map, map->embedded, PMM_USED_MAP_EMBEDDED_BUCKETS);
-	map->records = 0;
 }
 
 void pmm_used_map_rehash(struct pmm_used_map *map, struct pmm_region **buckets, uint64_t new_count,
 			 uint64_t *work)
 {
 	struct pmm_region **old = map->buckets;
-	uint64_t old_count = map->bucket_count, records = map->records;
+	uint64_t old_count = map->bucket_count;
 	use_buckets(map, buckets, new_count);
 	for (uint64_t b = 0; b < old_count; b++) {
 		struct pmm_region *region = old[b];
@@ -32,7 +31,6 @@ void pmm_used_map_rehash(struct pmm_used_map *map, struct pmm_region **buckets, 
 			region = next;
 		}
 	}
-	map->records = records;
 }
 
 bool pmm_used_map_check(const struct pmm_used_map *map, const struct pmm_region **where,
@@ -50,5 +48,5 @@ bool pmm_used_map_check(const struct pmm_used_map *map, const struct pmm_region 
 		}
 	}
 	*where = NULL;
-	return *records == map->records;
+	return true;
 }

@@ -9,10 +9,11 @@
  * memory it manages; a page-indexed map would cost 8 bytes per managed page (a radix tree of
  * them, a page of map per used record in the sparse layouts the tests build).
  *
- * Bounds: insert and unlink visit nothing; find visits the chain of its bucket. The pmm keeps the
- * load (records / buckets) at most 2 after every operation, so a chain is short ON AVERAGE; no
- * worst case is promised for adversarial page numbers. Growing rehashes every record once
- * (O(records), once per doubling: amortised O(1) per insert).
+ * Bounds: insert and unlink visit nothing; find visits the chain of its bucket. The map counts
+ * nothing on the way: the pmm grows it against its records in use, free or used (an upper bound
+ * on the used ones it reads from its record pool), so the load (used records / buckets) stays at
+ * most 2 and a chain is short ON AVERAGE; no worst case is promised for adversarial page numbers.
+ * Growing rehashes every record once (O(records), once per doubling of the records in use).
  * The functions here run on every alloc and free, so they are inline.
  */
 #ifndef PAGESCOPE_MM_PMM_USED_MAP_H
@@ -21,14 +22,13 @@
 #include "pmm_region.h"
 
 #define PMM_USED_MAP_EMBEDDED_BUCKETS 64
-/* The map asks to grow when it holds more than this many records per bucket. */
+/* The map asks to grow when it could hold more than this many records per bucket. */
 #define PMM_USED_MAP_MAX_LOAD 2
 
 struct pmm_used_map {
 	struct pmm_region **buckets;
 	uint64_t bucket_count; /* a power of two */
 	unsigned hash_shift;   /* 64 - log2(bucket_count) */
-	uint64_t records;
 	struct pmm_region *embedded[PMM_USED_MAP_EMBEDDED_BUCKETS];
 };
 
@@ -44,7 +44,6 @@ static inline void pmm_used_map_insert(struct pmm_used_map *map, struct pmm_regi
 	struct pmm_region **bucket = pmm_used_map_bucket(map, region->first_page);
 	region->link.map_next = *bucket;
 	*bucket = region;
-	map->records++;
 }
 
 /*
@@ -61,15 +60,15 @@ static inline struct pmm_region **pmm_used_map_find(const struct pmm_used_map *m
 }
 
 /* Removes the record at *link, a link pmm_used_map_find returned (nothing moved in between). */
-static inline void pmm_used_map_unlink(struct pmm_used_map *map, struct pmm_region **link)
+static inline void pmm_used_map_unlink(struct pmm_region **link)
 {
 	*link = (*link)->link.map_next;
-	map->records--;
 }
 
-static inline bool pmm_used_map_wants_growth(const struct pmm_used_map *map)
+/* Whether the map should grow to hold up to `capacity` records at the load it promises. */
+static inline bool pmm_used_map_wants_growth(const struct pmm_used_map *map, uint64_t capacity)
 {
-	return map->records > PMM_USED_MAP_MAX_LOAD * map->bucket_count;
+	return capacity > PMM_USED_MAP_MAX_LOAD * map->bucket_count;
 }
 
 /* An empty map on its embedded buckets. */
@@ -81,9 +80,8 @@ void pmm_used_map_init(struct pmm_used_map *map);
 void pmm_used_map_rehash(struct pmm_used_map *map, struct pmm_region **buckets, uint64_t new_count,
 			 uint64_t *work);
 /*
- * Self-check: every chained record is used and in the bucket of its first page, and the count is
- * right. Returns true, or false with the offending record (or NULL for a wrong count) at *where;
- * *records receives how many are chained.
+ * Self-check: every chained record is used and in the bucket of its first page. Returns true, or
+ * false with the offending record at *where; *records receives how many are chained.
  */
 bool pmm_used_map_check(const struct pmm_used_map *map, const struct pmm_region **where,
 			uint64_t *records);
