@@ -2,8 +2,8 @@
  * The physical memory manager: hands out contiguous runs of physical pages, optionally limited to
  * low memory (DMA) and aligned (for large pages). The ground truth is an address-ordered list of
  * region records, free and used; per zone, a size-class index serves most allocations with one
- * look, and a fit tree per class answers the rest exactly, so an allocation fails only when
- * nothing can hold it.
+ * look, and a fit tree per class (filed when first needed) answers the rest exactly, so an
+ * allocation fails only when nothing can hold it.
  * The design, its invariants and its bounds are described in pmm.c.
  *
  * All state lives in a struct pmm passed in: a test builds a 64-page allocator in a few lines:
@@ -241,10 +241,13 @@ static inline paddr_t pmm_zone_end(const struct pmm *pmm, enum pmm_zone zone)
  * of two, owner is out of range (all logged), no free extent of the allowed zones can hold the
  * aligned run (PMM_ERR_OUT_OF_MEMORY: never while one can — proved in pmm.c), or no region
  * record can be had. Never panics for lack of memory.
- * Work (pmm->work): O(log N) for N free extents when align_pages == 1; O(C log N) when
- * align_pages >= pages, C the size classes between pages and pages + align_pages (at most 16 per
- * doubling); when 1 < align_pages < pages, also O(log N) per free extent of at least `pages`
- * pages. The exact bounds are in pmm.c.
+ * Work (pmm->work): O(1) when the size-class path serves (an extent of
+ * pmm_guaranteed_fit_pages exists); otherwise the exact search, O(log N) for N free extents when
+ * align_pages == 1, O(C log N) when align_pages >= pages (C the size classes between pages and
+ * pages + align_pages, at most 16 per doubling), and also O(log N) per free extent of at least
+ * `pages` pages when 1 < align_pages < pages; plus, the first time a class is searched after
+ * records entered it, filing them into its fit tree (O(log N) each: AMORTISED O(log N) per
+ * operation, not a worst case per call). The exact bounds are in pmm.c.
  * `status`, if not NULL, receives PMM_OK or the reason of the failure.
  */
 paddr_t pmm_alloc_status(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone,
@@ -257,7 +260,7 @@ paddr_t pmm_alloc(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone, uin
 /*
  * The smallest free extent from which pmm_alloc serves `pages` pages aligned to `align_pages` by
  * its O(1) size-class path (pages + align_pages - 1 rounded up to the next size-class boundary).
- * Smaller extents that fit are found by the class fit trees instead.
+ * Smaller extents that fit are found by the exact search (the class fit trees) instead.
  */
 uint64_t pmm_guaranteed_fit_pages(uint64_t pages, uint64_t align_pages);
 
@@ -273,8 +276,9 @@ uint64_t pmm_guaranteed_fit_pages(uint64_t pages, uint64_t align_pages);
  *   PMM_ERR_PARTLY_FREE       some pages of the range are free, others are not
  *   PMM_ERR_NOT_ALLOCATED     no page is free, but addr is not the start of an allocation
  *                             (inside one, in a hole, or unmanaged)
- * The success path visits the hash chain of addr (average length <= 2, see pmm.c) and merges:
- * O(log N). Classifying an error walks the record list: at most one visit per record.
+ * The success path visits the used-record map's chain of addr (average length <= 2,
+ * pmm_used_map.h) and merges: O(1), or O(log N) when a neighbour it merges with had been filed
+ * into a fit tree. Classifying an error walks the record list: at most one visit per record.
  */
 enum pmm_status pmm_free(struct pmm *pmm, paddr_t addr, uint64_t pages);
 
@@ -319,8 +323,10 @@ struct pmm_stats {
 };
 
 /*
- * Fills `stats`. Counters are kept up to date and the largest extent is kept at the root of the
- * highest non-empty class's fit tree, so this costs O(zones * orders) and visits no record.
+ * Fills `stats`. The free pages are counted as they change and the extents by order derived from
+ * the size classes' counts; the largest extent is the longest of the highest non-empty class (its
+ * tree root knows the filed ones, its unfiled ones are read). O(zones * classes + the unfiled
+ * records of each zone's highest class).
  */
 void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *stats);
 
