@@ -55,9 +55,6 @@ KASFLAGS := -g -I. -MMD -MP -D__ASSEMBLY__
 KLDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack --no-dynamic-linker \
 	-T kernel/arch/amd64/kernel.ld
 
-# Peer allocators (buddy, TLSF, first fit) for the benchmarks; host-only, tested in tests/host.
-PEER_SRCS := $(wildcard benchmarks/peers/*.c)
-
 # Arch-free code compiled both into the kernel and natively on the host.
 SHARED_DIRS := kernel/lib kernel/boot kernel/mm kernel/trace
 SHARED_SRCS := $(foreach d,$(SHARED_DIRS),$(wildcard $(d)/*.c))
@@ -70,13 +67,13 @@ KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS))
 HOST_CFLAGS := -std=gnu11 -g -Wall -Wextra -Werror -DPAGESCOPE_HOST -I. $(MACHINE_INCLUDE) -MMD -MP
 HOST_SAN := -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 HOST_TEST_SRCS := $(SHARED_SRCS) kernel/core/options.c kernel/workload/scenario_names.c \
-	$(wildcard tests/host/*.c) $(PEER_SRCS)
+	$(wildcard tests/host/*.c)
 HOST_TEST_OBJS := $(patsubst %,$(BUILD)/host-test/%.o,$(HOST_TEST_SRCS))
 HOST_TESTS := $(BUILD)/host-tests
 
 # Benchmarks: each benchmarks/bench_*.c is one program, optimised and without sanitizers.
 BENCH_LIB_SRCS := $(filter-out kernel/lib/testing.c,$(SHARED_SRCS)) tests/host/mm_env_host.c \
-	tests/host/host_regions.c tests/host/vmm_patterns.c benchmarks/timing.c benchmarks/page_stack.c $(PEER_SRCS)
+	tests/host/host_regions.c tests/host/vmm_patterns.c benchmarks/timing.c benchmarks/page_stack.c
 BENCH_LIB_OBJS := $(patsubst %,$(BUILD)/host-bench/%.o,$(BENCH_LIB_SRCS))
 BENCH_PROGS := $(patsubst benchmarks/%.c,$(BUILD)/bench/%,$(wildcard benchmarks/bench_*.c))
 
@@ -96,10 +93,12 @@ help:
 	@echo "make trace       boot with tracing, capture the event stream (SCENARIO=, WORKLOAD=, SEED=, OUT=, VMM=, ICOUNT=1), check it"
 	@echo "make workload    convert an strace log into a workload file (STRACE=LOG OUT=FILE)"
 	@echo "make workloads   run real programs under strace and convert each (build/workloads/)"
+	@echo "make programs    build lua, sqlite3, xz from Debian sources (static musl), fetch busybox-static; inputs and host outputs (build/programs/)"
 	@echo "make bench-host  host microbenchmarks"
 	@echo "make bench       all benchmarks -> results/bench/ and results/README.md (QUICK=1: about a minute)"
 	@echo "make fuzz        libFuzzer over multiboot2 parsing and pmm_init (FUZZ_SECONDS=60)"
 	@echo "make report      the main job (see README)"
+	@echo "make report-pmm  every pmm= allocator on the same scenario and seed, side by side (results/report-pmm/)"
 	@echo "make deps        install what the build needs from Debian packages"
 
 deps:
@@ -288,16 +287,56 @@ report:
 	@for plot in $(HEADLINE_PLOTS); do cp $(REPORT_DIR)/$$plot.png results/$$plot.png; done
 	@echo "report: done: $(abspath $(REPORT_DIR))/index.html"
 
+# --- report-pmm (begin) ------------------------------------------------------------------------
+# make report-pmm [SCENARIO=all] [SEED=1] [MEM=512M]: the allocator lab side by side. Boots the
+# same scenario and seed under every pmm= allocator (the rows of PMM_ALLOCATOR_LIST in
+# kernel/mm/pmm_placement.h; vmm=pagetable fixed) under icount, checks every trace, boots
+# scenario=pmm-pairs under each with tracing off for the instructions per alloc+free pair, and
+# writes results/report-pmm/ (pmm.html, pmm.md: the ranking table, the plots, compare.txt: where
+# each allocator's requests first diverge from regions').
+PMM_LIST_OPEN := (
+PMM_ALLOCATORS := $(shell grep -E '^[[:space:]]+X' kernel/mm/pmm_placement.h | grep -o 'X$(PMM_LIST_OPEN)[a-z0-9_]*,' | tr -d 'X$(PMM_LIST_OPEN),')
+PMM_REPORT_DIR := results/report-pmm
+.PHONY: report-pmm
+report-pmm:
+	@$(DEPS) all
+	@mkdir -p $(BUILD)/report-pmm
+	@echo "report-pmm: building the kernel"
+	@$(MAKE) --no-print-directory $(KERNEL_ELF) >$(BUILD)/report-pmm-build.log 2>&1 \
+		|| { tail -n 30 $(BUILD)/report-pmm-build.log; exit 1; }
+	@for pmm in $(PMM_ALLOCATORS); do \
+		echo "report-pmm: booting '$(REPORT_WORKLOAD)' with pmm=$$pmm, capturing $(BUILD)/report-pmm/$$pmm.pstrace"; \
+		$(MAKE) --no-print-directory trace ICOUNT=1 VMM=pagetable PMM=$$pmm SCENARIO=$(SCENARIO) \
+			SEED=$(SEED) OUT=$(BUILD)/report-pmm/$$pmm.pstrace >$(BUILD)/report-pmm/$$pmm-trace.log 2>&1 \
+			|| { tail -n 30 $(BUILD)/report-pmm/$$pmm-trace.log; exit 1; }; \
+		$(PYTHON) -m analyzer check $(BUILD)/report-pmm/$$pmm.pstrace >$(BUILD)/report-pmm/$$pmm-check.log \
+			|| { cat $(BUILD)/report-pmm/$$pmm-check.log; exit 1; }; \
+		echo "report-pmm: booting scenario=pmm-pairs with pmm=$$pmm (icount, trace=off)"; \
+		scripts/qemu-run.sh --elf $(KERNEL_ELF) --mem $(MEM) --cpu $(CPU) --timeout $(TIMEOUT) --icount \
+			--args "trace=off vmm=pagetable pmm=$$pmm scenario=pmm-pairs seed=$(SEED)" \
+			>$(BUILD)/report-pmm/$$pmm-pairs.log 2>&1 \
+			|| { tail -n 30 $(BUILD)/report-pmm/$$pmm-pairs.log; exit 1; }; \
+	done
+	@$(PYTHON) -m analyzer allocators $(foreach p,$(PMM_ALLOCATORS),$(BUILD)/report-pmm/$(p).pstrace) \
+		$(foreach p,$(PMM_ALLOCATORS),--pairs $(BUILD)/report-pmm/$(p)-pairs.log) -o $(PMM_REPORT_DIR)
+	@for pmm in $(filter-out regions,$(PMM_ALLOCATORS)); do \
+		$(PYTHON) -m analyzer compare $(BUILD)/report-pmm/regions.pstrace $(BUILD)/report-pmm/$$pmm.pstrace; \
+	done >$(PMM_REPORT_DIR)/.compare.txt.partial && mv $(PMM_REPORT_DIR)/.compare.txt.partial $(PMM_REPORT_DIR)/compare.txt
+	@echo "report-pmm: done: $(abspath $(PMM_REPORT_DIR))/pmm.html"
+# --- report-pmm (end) --------------------------------------------------------------------------
+
 clean:
 	rm -rf $(BUILD)
 
 # Objects built on the way to a benchmark program are kept, not deleted as intermediates.
 .SECONDARY:
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# (build/programs holds Debian source trees, whose files are not this build's dependencies)
+-include $(shell find $(BUILD) -path $(BUILD)/programs -prune -o -type f -name '*.d' -print 2>/dev/null)
 
 # --- trace (begin) -----------------------------------------------------------------------------
-# make trace [SCENARIO=name] [WORKLOAD=file] [SEED=n] [VMM=pagetable|list] [OUT=file] [ICOUNT=1]:
+# make trace [SCENARIO=name] [WORKLOAD=file] [SEED=n] [VMM=pagetable|list] [PMM=regions|buddy|...]
+# [OUT=file] [ICOUNT=1]:
 # boots with tracing on, captures the virtio-console stream into OUT, and checks it with
 # `analyzer info`. QEMU ends when the kernel has sent trace_end and exits. SCENARIO is a kernel
 # scenario (default all), or `test` for the in-kernel tests; WORKLOAD= (a workload file, see
@@ -307,6 +346,7 @@ WORKLOAD ?=
 SCENARIO ?= $(if $(WORKLOAD),replay,all)
 SEED ?= 1
 VMM ?= pagetable
+PMM ?= regions
 OUT ?= $(BUILD)/trace.pstrace
 ICOUNT ?=
 TRACE_WORKLOAD = $(if $(filter test,$(SCENARIO)),test,scenario=$(SCENARIO) seed=$(SEED))
@@ -315,7 +355,7 @@ trace: $(KERNEL_ELF)
 	@$(DEPS) boot
 	@mkdir -p $(dir $(OUT))
 	@scripts/qemu-run.sh --elf $(KERNEL_ELF) --mem $(MEM) --cpu $(CPU) --timeout $(TIMEOUT) \
-		--args "trace=on vmm=$(VMM) $(TRACE_WORKLOAD)" --trace-out $(OUT) \
+		--args "trace=on vmm=$(VMM) pmm=$(PMM) $(TRACE_WORKLOAD)" --trace-out $(OUT) \
 		$(if $(WORKLOAD),--module $(WORKLOAD)) $(if $(ICOUNT),--icount) -- $(QEMU_FLAGS)
 	$(PYTHON) -m analyzer info $(OUT)
 
@@ -336,3 +376,19 @@ workloads:
 	@$(DEPS) workloads
 	scripts/make-workloads.sh $(BUILD)/workloads
 # --- workloads (end) ---------------------------------------------------------------------------
+
+# --- programs (begin) --------------------------------------------------------------------------
+# make programs: lua, sqlite3 and xz built from their Debian source packages as static musl
+# binaries, busybox-static's busybox as it ships (scripts/build-programs.sh, through a private apt
+# configuration), then the runs' inputs and their host outputs (python3 -m programs.prepare).
+# Everything is cached by content in build/programs/: a second run uses no network and writes
+# nothing. make programs-syscalls rewrites programs/SYSCALLS.md from strace -f -c of every run.
+.PHONY: programs programs-syscalls
+programs:
+	@$(DEPS) programs
+	@scripts/build-programs.sh $(BUILD)/programs
+	@$(PYTHON) -m programs.prepare $(BUILD)/programs
+
+programs-syscalls: programs
+	$(PYTHON) -m programs.syscalls $(BUILD)/programs programs/SYSCALLS.md
+# --- programs (end) ----------------------------------------------------------------------------

@@ -9,7 +9,9 @@
     python3 -m analyzer report TRACE... -o DIR
     python3 -m analyzer workload LOG -o FILE   convert an strace log into a workload file
 
-Exit status: 0 fine, 2 bad usage, 3 the trace is malformed or inconsistent, 4 cannot read it.
+Exit status: 0 fine, 2 bad usage (including an output path that must not be replaced), 3 the
+trace is malformed or inconsistent, 4 cannot read an input or write an output (the message says
+which file and which of the two).
 """
 
 import argparse
@@ -224,7 +226,9 @@ class Compare:
     """Compare two traces of the same workload (normally the two VMM backends).
 
     Refuses them (exit 3) unless they carry the identical request sequence; then prints per
-    operation the work distribution, and bookkeeping bytes over time, for each."""
+    operation the work distribution, and bookkeeping bytes over time, for each. Two traces under
+    different pmm= allocators are compared as allocators instead: where their physical request
+    sequences first diverge (an allocation refused under one only), then their figures."""
 
     name = "compare"
 
@@ -235,8 +239,12 @@ class Compare:
 
     @staticmethod
     def run(args, out):
+        from .allocators import allocator_of, write_allocator_comparison
         from .compare import RequestsDiffer, write_comparison
         a, b = load_checked(args.trace_a), load_checked(args.trace_b)
+        if allocator_of(a) != allocator_of(b):  # the allocator lab: where the requests diverge
+            write_allocator_comparison(a, b, out)
+            return
         try:
             write_comparison(a, b, out)
         except RequestsDiffer as e:
@@ -279,7 +287,8 @@ class Report:
         from .report import splice_verdict, verdict_markdown, write_report
         workloads = [(name, load_checked(path)) for name, path in args.workload]
         runs = [load_checked(t, with_series=True) for t in args.traces]
-        with atomic_directory(args.output) as tmp:
+        inputs = list(args.traces) + [path for _, path in args.workload]
+        with atomic_directory(args.output, inputs=inputs) as tmp:
             for (trace, series), path in zip(runs, args.traces):
                 (tmp / (Path(path).stem + ".pftrace")).write_bytes(to_perfetto(trace, series))
             _, measured = write_report(runs, tmp, "python3 -m analyzer report " +
@@ -290,6 +299,39 @@ class Report:
             readme = Path(args.results_readme)
             splice_verdict(readme, verdict_markdown(measured, args.output, readme))
             out.write(f"wrote the verdict into {readme}\n")
+class Allocators:
+    """Write the allocator lab's side-by-side section (pmm.html, pmm.md, plots) from one checked
+    trace per pmm= allocator of the same workload, and the pmm-pairs boot logs."""
+
+    name = "allocators"
+
+    @staticmethod
+    def add_arguments(parser):
+        parser.add_argument("traces", nargs="+", metavar="TRACE")
+        parser.add_argument("-o", "--output", required=True, help="directory to write")
+        parser.add_argument("--pairs", action="append", default=[], metavar="LOG",
+                            help="a boot log of scenario=pmm-pairs (repeatable)")
+
+    @staticmethod
+    def run(args, out):
+        from pathlib import Path
+        from .allocators import read_pairs, write_section
+        from .output import atomic_directory
+        runs = [load_checked(t, with_series=True) for t in args.traces]
+        try:
+            pairs = read_pairs(args.pairs)
+        except OSError as e:
+            failure = CommandFailed(f"cannot read the pairs log: {e.strerror}", EXIT_IO)
+            failure.path = e.filename
+            raise failure from None
+        command = "python3 -m analyzer allocators " + " ".join(args.traces) + "".join(
+            f" --pairs {p}" for p in args.pairs) + f" -o {args.output}"
+        with atomic_directory(args.output) as tmp:
+            write_section(runs, pairs, tmp, command)
+        out.write(f"wrote {Path(args.output) / 'pmm.html'}\n")
+        out.write((Path(args.output) / "pmm.md").read_text())
+
+
 # --- decode, perfetto, frag, compare, report (end) -----------------------------------------------
 
 
@@ -317,7 +359,7 @@ class Workload:
             raise BadTrace(args.trace, e.offset, str(e)) from None
 
 
-COMMANDS = [Info, Check, Workload, Decode, Perfetto, Frag, Compare, Report]
+COMMANDS = [Info, Check, Workload, Decode, Perfetto, Frag, Compare, Report, Allocators]
 
 
 def build_parser():
@@ -332,6 +374,7 @@ def build_parser():
 
 
 def main(argv=None):
+    from .output import OutputError, OutputRefused
     args = build_parser().parse_args(argv)
     # The file an error is about: the one a TraceError names, else the command's trace argument.
     default = getattr(args, "trace", None) or args.command
@@ -351,6 +394,10 @@ def main(argv=None):
             lines.append(f"{where}: {e}" + (f" ({len(e.problems)} problems)"
                                               if e.problems else ""))
         return _fail(lines, e.status)
+    except OutputRefused as e:
+        return _fail([str(e)], EXIT_USAGE)
+    except OutputError as e:
+        return _fail([str(e)], EXIT_IO)
     except BrokenPipeError:
         return EXIT_OK  # the reader of our output (e.g. `head`) has seen enough
     except OSError as e:

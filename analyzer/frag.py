@@ -249,7 +249,7 @@ def replay_series_stepwise(trace, samples_wanted=SAMPLES_WANTED):
             if physical is None:
                 continue
             start = c["addr"][r]
-            end = start + c["pages"][r] * PAGE
+            end = start + c["held"][r] * PAGE  # the run the allocator holds, rounding included
             error = physical.remove(start, end) if name == "pmm_alloc" else physical.add(start, end)
         elif name == "context_destroy":
             for key in [k for k in virtual if k[0] == c["context"][r]]:

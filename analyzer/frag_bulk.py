@@ -105,13 +105,14 @@ def _stable_argsort_u32(keys):
     return low[high]
 
 
-def _ops(trace, take_name, give_name, keys_of):
-    """positions, starts, ends, takes, key columns of two event types merged in stream order."""
+def _ops(trace, take_name, give_name, keys_of, pages_field="pages"):
+    """positions, starts, ends, takes, key columns of two event types merged in stream order;
+    each run is `pages_field` pages long."""
     a, b = trace.of(take_name), trace.of(give_name)
     positions = np.concatenate([a["position"], b["position"]])
     order = np.argsort(positions, kind="stable")
     starts = np.concatenate([a["addr"], b["addr"]]).astype(np.uint64)
-    pages = np.concatenate([a["pages"], b["pages"]]).astype(np.uint64)
+    pages = np.concatenate([a[pages_field], b[pages_field]]).astype(np.uint64)
     ends = starts + pages * np.uint64(PAGE)
     takes = np.concatenate([np.ones(len(a), bool), np.zeros(len(b), bool)])
     keys = [np.concatenate([keys_of(a)[i], keys_of(b)[i]])[order] for i in range(len(keys_of(a)))]
@@ -142,7 +143,9 @@ def replay(trace, samples_wanted=frag.SAMPLES_WANTED):
 def _replay(trace, samples_wanted):
     end_position = len(trace.headers)
     # physical memory
-    positions, starts, ends, takes, pages, _ = _ops(trace, "pmm_alloc", "pmm_free", lambda a: [])
+    # the runs the allocator holds, its rounding included (`held`, not the pages asked for)
+    positions, starts, ends, takes, pages, _ = _ops(trace, "pmm_alloc", "pmm_free", lambda a: [],
+                                                    "held")
     pmm_snapshots = trace.others_named("pmm_snapshot")
     snaps = [_snapshot_runs(e) for e in pmm_snapshots]
     # The pmm's zones, stated by every snapshot: the same each time, or the stepwise replay says

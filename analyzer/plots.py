@@ -120,7 +120,8 @@ def buddy_heatmap(runs, out_dir):
 
 
 def _live_allocations(trace):
-    """(alloc positions, free positions or +inf, addr, pages, owner) of every pmm allocation."""
+    """(alloc positions, free positions or +inf, addr, pages held, owner) of every pmm
+    allocation (held: the run the allocator keeps, its rounding included)."""
     allocs, frees = trace.of("pmm_alloc"), trace.of("pmm_free")
     addr = np.concatenate([allocs["addr"], frees["addr"]])
     position = np.concatenate([allocs["position"], frees["position"]])
@@ -133,7 +134,7 @@ def _live_allocations(trace):
     index = np.flatnonzero(is_alloc)
     source = order[index]  # rows of `allocs`
     return (allocs["position"][source], freed_at[index], allocs["addr"][source],
-            allocs["pages"][source], allocs["owner"][source])
+            allocs["held"][source], allocs["owner"][source])
 
 
 def memory_strip(runs, out_dir, width=1600):

@@ -368,7 +368,7 @@ class Replay:
         if self.pmm is None:
             self._unchecked()
             return
-        run = (e.addr, e.addr + e.pages * PAGE)
+        run = (e.addr, e.addr + e.held * PAGE)
         error = "empty or unaligned run" if e.pages == 0 or e.addr % PAGE else (
             self.pmm.remove(*run) if remove else self.pmm.add(*run))
         if error:
@@ -378,10 +378,12 @@ class Replay:
     def on_pmm_alloc(self, e):
         if e.align_log2 < 64 and e.addr % (PAGE << e.align_log2):
             self.problem(e, f"{e.addr:#x} is not aligned to 2^{e.align_log2} pages")
-        self._take(e, self.pmm_used, e.addr, (e.pages, e.owner, e.zone))
+        if e.held < e.pages:
+            self.problem(e, f"holds {e.held} pages, fewer than the {e.pages} asked for")
+        self._take(e, self.pmm_used, e.addr, (e.pages, e.held, e.owner, e.zone))
         if self.zones is not None and e.zone < len(self.zones):
             name, start, end = self.zones[e.zone]
-            if not (start <= e.addr and e.addr + e.pages * PAGE <= end):
+            if not (start <= e.addr and e.addr + e.held * PAGE <= end):
                 self.problem(e, f"[{e.addr:#x}, +{e.pages} pages) is not in zone {name} "
                              f"[{start:#x}, {end:#x}), as its `zone` says")
         self._pmm_change(e, True)
@@ -393,9 +395,10 @@ class Replay:
             self.expecting = True
 
     def on_pmm_free(self, e):
-        self._give_back(e, self.pmm_used, e.addr, (e.pages, e.owner, e.zone), "pages, owner, zone")
-        end = e.addr + e.pages * PAGE
-        tables = (range(e.addr, end, PAGE) if e.pages <= len(self.table_pages) else
+        self._give_back(e, self.pmm_used, e.addr, (e.pages, e.held, e.owner, e.zone),
+                        "pages, held, owner, zone")
+        end = e.addr + e.held * PAGE
+        tables = (range(e.addr, end, PAGE) if e.held <= len(self.table_pages) else
                   self.table_pages)
         if any(e.addr <= page < end and page in self.table_pages for page in tables):
             self.doubt(e, "frees a page that is still a page table")

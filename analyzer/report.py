@@ -14,6 +14,7 @@ import numpy as np
 from . import compare, counters, plots, verdict, verdict_figures
 from .progress import member_phases, workload_name
 from .events import REPO_ROOT
+from .output import atomic_file
 from .perfetto import present_zones
 
 
@@ -159,7 +160,8 @@ def splice_verdict(readme, section):
     else:
         first, _, rest = text.partition("\n")
         text = first + "\n\n" + section + rest
-    readme.write_text(text)
+    with atomic_file(readme, "w") as f:
+        f.write(text)
 
 
 def _what_ran(runs, command_line):

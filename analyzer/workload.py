@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import workload_format as wf
+from .output import atomic_file
 
 PAGE = wf.C["WORKLOAD_PAGE_SIZE"]
 ADDRESS_LIMIT = wf.C["WORKLOAD_ADDRESS_LIMIT"]
@@ -494,7 +495,8 @@ def convert_file(log_path, out_path, name=None, out=None):
     workload, report = convert(text, name or Path(log_path).stem)
     data = wf.encode(workload)
     wf.decode(data)  # what we write must be what the kernel accepts
-    Path(out_path).write_bytes(data)
+    with atomic_file(out_path, "wb") as f:
+        f.write(data)
     if out is not None:
         out.write(f"wrote       {out_path} ({len(data)} bytes) from {log_path}\n")
         describe(report, out)

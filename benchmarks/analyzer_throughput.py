@@ -115,10 +115,11 @@ def make_trace(events, seed=1):
             if op < 0.55:  # physical churn, the bulk of a real trace
                 addr = PHYS_BASE + slot * SLOT_PAGES * PAGE
                 if slot in phys:
-                    w.record("pmm_free", addr, phys.pop(slot), 1, 8)
+                    pages = phys.pop(slot)
+                    w.record("pmm_free", addr, pages, pages, 1, 8)  # held = pages: exact
                 else:
                     phys[slot] = rng.randint(1, SLOT_PAGES)
-                    w.record("pmm_alloc", addr, phys[slot], 1, 0, 8)
+                    w.record("pmm_alloc", addr, phys[slot], phys[slot], 1, 0, 8)
             elif op < 0.65:  # virtual churn
                 addr = VIRT_BASE + slot * SLOT_PAGES * PAGE
                 if slot in virt:

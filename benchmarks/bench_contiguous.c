@@ -1,6 +1,7 @@
 /*
- * Contiguous page allocation, pagescope's pmm beside its peers (benchmarks/peers/: Linux-style
- * buddy, TLSF, first fit), all in this process, all fed the same request sequence, per request
+ * Contiguous page allocation, pagescope's pmm beside its peers (the allocator lab's placements in
+ * kernel/mm/, the same files the kernel runs with `pmm=`: Linux-style buddy, TLSF, first fit),
+ * all in this process, all fed the same request sequence, per request
  * size and per layout. Each allocator manages the same 16 GiB of page numbers (the pmm over a
  * MAP_NORESERVE arena, the peers with their metadata in host memory).
  *
@@ -31,7 +32,7 @@
 #include <time.h>
 #include <valgrind/callgrind.h>
 
-#include "benchmarks/peers/peer.h"
+#include "kernel/mm/pmm_placement.h"
 #include "kernel/mm/pmm.h"
 #include "tests/host/host_env.h"
 #include <machine/memory_zones.h>
@@ -64,8 +65,8 @@ static void die(const char *what)
 
 struct allocator {
 	const char *name;
-	const struct peer_ops *peer; /* the peer behind the peer_* wrappers, else NULL */
-	void *(*create)(const struct peer_ops *peer);
+	const struct pmm_placement_ops *peer; /* the peer behind the peer_* wrappers, else NULL */
+	void *(*create)(const struct pmm_placement_ops *peer);
 	void (*destroy)(void *state);
 	uint64_t (*alloc)(void *state, uint64_t pages, uint64_t align);
 	void (*free)(void *state, uint64_t first, uint64_t pages, uint64_t align);
@@ -76,7 +77,7 @@ struct allocator {
 static struct pmm bench_pmm;
 static struct pmm_region pmm_initial_records[64];
 
-static void *pmm_create(const struct peer_ops *peer)
+static void *pmm_create(const struct pmm_placement_ops *peer)
 {
 	(void)peer;
 	static const struct pmm_memory_map_entry map[] = {
@@ -99,7 +100,7 @@ static void pmm_destroy(void *state) { (void)state; }
 static uint64_t pmm_bench_alloc(void *state, uint64_t pages, uint64_t align)
 {
 	paddr_t pa = pmm_alloc(state, pages, PMM_ALLOC_ANY, align, MM_OWNER_TEST);
-	return pa == PMM_ALLOC_FAILED ? PEER_ALLOC_FAILED : pa / PAGE_SIZE;
+	return pa == PMM_ALLOC_FAILED ? PMM_PLACEMENT_FAILED : pa / PAGE_SIZE;
 }
 
 static void pmm_bench_free(void *state, uint64_t first, uint64_t pages, uint64_t align)
@@ -130,26 +131,30 @@ static uint64_t peer_held(const struct allocator *a, uint64_t pages, uint64_t al
 
 /* The peers, through their ops table: the state is the ops and the peer's own state. */
 struct peer_instance {
-	const struct peer_ops *ops;
+	const struct pmm_placement_ops *ops;
 	void *state;
 };
 
-static void *peer_create(const struct peer_ops *peer)
+static void *peer_create(const struct pmm_placement_ops *peer)
 {
 	struct peer_instance *p = malloc(sizeof(*p));
-	if (p && !(p->state = peer->create(RANGE_FIRST_PAGE, RANGE_PAGES))) {
+	if (!p)
+		return NULL;
+	p->ops = peer;
+	p->state = calloc(1, peer->state_bytes(RANGE_FIRST_PAGE, RANGE_PAGES));
+	if (!p->state || peer->init(p->state, RANGE_FIRST_PAGE, RANGE_PAGES)) {
+		free(p->state);
 		free(p);
 		return NULL;
 	}
-	if (p)
-		p->ops = peer;
+	peer->add_free(p->state, RANGE_FIRST_PAGE, RANGE_PAGES);
 	return p;
 }
 
 static void peer_destroy(void *s)
 {
 	struct peer_instance *p = s;
-	p->ops->destroy(p->state);
+	free(p->state);
 	free(p);
 }
 
@@ -173,7 +178,7 @@ static uint64_t peer_extents(void *s)
 
 /* The harness: hands out a fixed page and frees nothing, to show what the loop costs. */
 static uint64_t harness_next;
-static void *harness_create(const struct peer_ops *peer)
+static void *harness_create(const struct pmm_placement_ops *peer)
 {
 	(void)peer;
 	return &harness_next;
@@ -191,11 +196,11 @@ static uint64_t harness_extents(void *s) { (void)s; return 0; }
 static const struct allocator allocators[] = {
 	{ "pagescope", NULL, pmm_create, pmm_destroy, pmm_bench_alloc, pmm_bench_free,
 	  pmm_free_extents, exact_held },
-	{ "buddy", &peer_buddy, peer_create, peer_destroy, peer_alloc, peer_free, peer_extents,
+	{ "buddy", &pmm_buddy_ops, peer_create, peer_destroy, peer_alloc, peer_free, peer_extents,
 	  peer_held },
-	{ "tlsf", &peer_tlsf, peer_create, peer_destroy, peer_alloc, peer_free, peer_extents,
+	{ "tlsf", &pmm_tlsf_ops, peer_create, peer_destroy, peer_alloc, peer_free, peer_extents,
 	  peer_held },
-	{ "first-fit", &peer_first_fit, peer_create, peer_destroy, peer_alloc, peer_free,
+	{ "first-fit", &pmm_firstfit_ops, peer_create, peer_destroy, peer_alloc, peer_free,
 	  peer_extents, peer_held },
 	{ "harness", NULL, harness_create, harness_destroy, harness_alloc, harness_free,
 	  harness_extents, exact_held },
@@ -245,7 +250,7 @@ struct run {
 static bool take(struct run *r, uint64_t pages, uint64_t align, struct block *out)
 {
 	uint64_t first = r->a->alloc(r->state, pages, align);
-	if (first == PEER_ALLOC_FAILED) {
+	if (first == PMM_PLACEMENT_FAILED) {
 		r->setup_failed++;
 		return false;
 	}
@@ -326,7 +331,7 @@ static void layout_churn(struct run *r)
 static void step_same_block(struct run *r)
 {
 	uint64_t first = r->a->alloc(r->state, r->size, r->align);
-	if (first == PEER_ALLOC_FAILED)
+	if (first == PMM_PLACEMENT_FAILED)
 		r->failed++;
 	else
 		r->a->free(r->state, first, r->size, r->align);
@@ -339,7 +344,7 @@ static void step_churn(struct run *r)
 	if (b->pages)
 		give(r, b);
 	uint64_t first = r->a->alloc(r->state, r->size, r->align);
-	if (first == PEER_ALLOC_FAILED) {
+	if (first == PMM_PLACEMENT_FAILED) {
 		b->pages = 0;
 		r->failed++;
 	} else {

@@ -593,8 +593,10 @@ def write_readme(path, out_dir, command, revision, contiguous, vmm, analyzer, gu
              "loop lengths, so set-up cancels; deterministic) with the wall-clock median in "
              "parentheses (this shared 2-core VM; spread in the CSVs). Every allocator runs in "
              "one process on the same request sequence; the peers are this project's own "
-             "implementations of the published designs (`benchmarks/peers/`), each passing the "
-             "differential test in `tests/host/test_peers.c`. Every row includes a few "
+             "implementations of the published designs (`kernel/mm/pmm_buddy.c`, `pmm_tlsf.c`, "
+             "`pmm_firstfit.c`: the files the kernel runs with `pmm=`; buddy's largest order is "
+             "Linux's, 10, so it refuses 1 GiB), each passing the "
+             "differential test in `tests/host/test_placement.c`. Every row includes a few "
              "instructions of loop (the `harness` rows).", "",
              f"### mixed holes (up to {extents:,} free extents: half just short of the request, half 1..32 pages)", ""]
     lines += contiguous_table(contiguous, "mixed-holes")

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs what pagescope needs from Debian packages, only when something is missing.
-#   scripts/install-deps.sh [build|boot|python|bench|fuzz|workloads|all]...
+#   scripts/install-deps.sh [build|boot|python|bench|fuzz|workloads|programs|all]...
 # As root it runs apt-get; otherwise it prints the exact command to run and fails.
 set -euo pipefail
 
-want_build=0 want_boot=0 want_python=0 want_bench=0 want_fuzz=0 want_workloads=0
+want_build=0 want_boot=0 want_python=0 want_bench=0 want_fuzz=0 want_workloads=0 want_programs=0
 [ $# -eq 0 ] && set -- all
 for group in "$@"; do
 	case "$group" in
@@ -14,8 +14,9 @@ for group in "$@"; do
 	bench) want_bench=1 ;;
 	fuzz) want_fuzz=1 ;;
 	workloads) want_workloads=1 ;;
-	all) want_build=1 want_boot=1 want_python=1 want_bench=1 ;;
-	*) echo "install-deps: unknown group '$group' (build, boot, python, bench, fuzz, workloads, all)" >&2; exit 2 ;;
+	programs) want_programs=1 ;;
+	all) want_build=1 want_boot=1 want_python=1 want_bench=1 want_programs=1 ;;
+	*) echo "install-deps: unknown group '$group' (build, boot, python, bench, fuzz, workloads, programs, all)" >&2; exit 2 ;;
 	esac
 done
 
@@ -65,6 +66,20 @@ if [ $want_workloads = 1 ]; then
 	need_cmd gcc gcc
 	need_cmd git git
 	need_cmd xz xz-utils
+fi
+
+if [ $want_programs = 1 ]; then
+	# make programs: Debian sources fetched with apt-get source (dpkg-source unpacks them), built
+	# with musl-gcc -static; sqlite's amalgamation is generated with tclsh; strace lists syscalls.
+	need_cmd musl-gcc musl-tools
+	need_cmd dpkg-source dpkg-dev
+	need_cmd gcc gcc
+	need_cmd make make
+	need_cmd readelf binutils
+	need_cmd xz xz-utils
+	need_cmd tclsh tcl
+	need_cmd strace strace
+	need_file /usr/share/keyrings/debian-archive-keyring.gpg debian-archive-keyring
 fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0

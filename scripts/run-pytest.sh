@@ -5,7 +5,8 @@ set -uo pipefail
 py=${1:-/usr/bin/python3}
 cd "$(dirname "$0")/.."
 if [ -d tests/python ]; then
-	"$py" -m pytest -q -p no:cacheprovider tests/python
+	# -rs: a skipped test prints its reason (e.g. tests that need `make programs` done once)
+	"$py" -m pytest -q -rs -p no:cacheprovider tests/python
 	rc=$?
 else
 	rc=5

@@ -33,7 +33,8 @@
 #include "kernel/arch/amd64/vm.h"
 #include "kernel/arch/amd64/vm_regions.h"
 
-struct pmm kernel_pmm;
+struct page_allocator kernel_pmm;
+static struct pmm kernel_regions; /* the regions allocator's state, when pmm=regions */
 struct vmm_context kernel_vmm;
 struct slab_arena kernel_slabs;
 struct kmalloc_heap kernel_heap;
@@ -74,7 +75,7 @@ static paddr_t kernel_pages_alloc(void *ctx, uint64_t pages, uint64_t align, enu
 	if (pages == 1 && align == 1 && boot_pool_returned_count)
 		return kernel_image_phys(boot_pool[boot_pool_returned[--boot_pool_returned_count]]);
 	if (pmm_started) {
-		paddr_t pa = pmm_alloc(&kernel_pmm, pages, PMM_ALLOC_ANY, align, owner);
+		paddr_t pa = page_alloc(&kernel_pmm, pages, PMM_ALLOC_ANY, align, owner);
 		return pa == PMM_ALLOC_FAILED ? PAGE_SOURCE_FAILED : pa;
 	}
 	if (pages != 1 || align != 1 || boot_pool_used == BOOT_POOL_PAGES)
@@ -91,7 +92,7 @@ static void kernel_pages_free(void *ctx, paddr_t pa, uint64_t pages)
 			(unsigned)((pa - kernel_image_phys(boot_pool[0])) / PAGE_SIZE);
 		return;
 	}
-	enum pmm_status st = pmm_free(&kernel_pmm, pa, pages);
+	enum pmm_status st = page_free(&kernel_pmm, pa, pages);
 	if (st != PMM_OK)
 		panic("kernel_pages_free: pmm_free(%#lx, %lu pages): %s", pa, pages, pmm_status_name(st));
 }
@@ -247,9 +248,12 @@ static void start_pmm(const struct boot_info *bi)
 		.metadata_zone = PMM_ALLOC_ANY,
 		.zone_end = MACHINE_ZONE_ENDS,
 	};
-	enum pmm_status st = pmm_init(&kernel_pmm, &config);
+	struct page_allocator_config chosen = { .allocator = kernel_options.pmm, .pmm = &config,
+						.regions = &kernel_regions };
+	enum pmm_status st = page_allocator_init(&kernel_pmm, &chosen);
 	if (st != PMM_OK)
-		panic("memory_init: pmm_init failed: %s", pmm_status_name(st));
+		panic("memory_init: pmm_init (pmm=%s) failed: %s", pmm_allocator_name(kernel_options.pmm),
+		      pmm_status_name(st));
 	pmm_started = true;
 }
 
@@ -266,7 +270,7 @@ static void start_kmalloc(void)
 static void print_memory_summary(void)
 {
 	struct pmm_stats s;
-	pmm_get_stats(&kernel_pmm, &s);
+	page_allocator_stats(&kernel_pmm, &s);
 	kprintf("direct map: %lu MiB of RAM at %#llx: %lu x 1 GiB, %lu x 2 MiB, %lu x 4 KiB pages%s\n",
 		direct_map_stats.bytes_mapped >> 20, DIRECT_MAP_BASE, direct_map_stats.pages_1g,
 		direct_map_stats.pages_2m, direct_map_stats.pages_4k,
@@ -275,8 +279,10 @@ static void print_memory_summary(void)
 		"pages; identity map removed\n",
 		vmm_backend_kind_name(kernel_options.vmm), vmm_bookkeeping_bytes(&kernel_vmm),
 		vmm_page_table_pages(&kernel_vmm), boot_pool_used, BOOT_POOL_PAGES);
-	kprintf("pmm: %lu MiB managed, %lu MiB free in %lu extents (largest %lu pages)\n",
-		s.total_pages >> 8, s.free_pages >> 8, s.free_extents, s.largest_free_extent);
+	kprintf("pmm: %s: %lu MiB managed, %lu MiB free in %lu extents (largest %lu pages), %lu "
+		"metadata pages\n",
+		pmm_allocator_name(kernel_pmm.allocator), s.total_pages >> 8, s.free_pages >> 8,
+		s.free_extents, s.largest_free_extent, s.metadata_pages);
 	for (unsigned z = 0; z < PMM_ZONE_COUNT; z++)
 		kprintf("pmm:   zone %-6s %8lu pages free of %8lu, %lu extents\n", pmm_zone_name(z),
 			s.zone[z].free_pages, s.zone[z].total_pages, s.zone[z].free_extents);
@@ -289,7 +295,7 @@ void memory_init(const struct boot_info *bi)
 	start_pmm(bi);
 	start_kmalloc();
 	struct pmm_stats s;
-	pmm_get_stats(&kernel_pmm, &s);
+	page_allocator_stats(&kernel_pmm, &s);
 	memory_free_pages_at_boot = s.free_pages;
 	print_memory_summary();
 }

@@ -3,10 +3,11 @@
 #define PAGESCOPE_CORE_MEMORY_H
 
 #include "kernel/mm/kmalloc.h"
-#include "kernel/mm/pmm.h"
+#include "kernel/mm/page_allocator.h"
 #include "kernel/mm/vmm.h"
 
-extern struct pmm kernel_pmm;
+/* The physical page allocator `pmm=` chose (kernel_options.pmm). */
+extern struct page_allocator kernel_pmm;
 /* The kernel's address space: its page tables are kernel_vmm.pt; every user context shares them. */
 extern struct vmm_context kernel_vmm;
 /* The kernel's slab caches (kmalloc's size classes among them) place their slabs here. */

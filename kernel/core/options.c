@@ -67,6 +67,21 @@ static const char *parse_vmm(struct kernel_options *o, const struct cmdline_word
 	return "pagetable or list";
 }
 
+static const char *parse_pmm(struct kernel_options *o, const struct cmdline_word *w)
+{
+	static char expected[120];
+	size_t used = ksnprintf(expected, sizeof(expected), "one of");
+	for (unsigned a = 0; a < PMM_ALLOCATOR_COUNT; a++) {
+		if (!strcmp(pmm_allocator_name(a), w->value)) {
+			o->pmm = (enum pmm_allocator)a;
+			return NULL;
+		}
+		used += ksnprintf(expected + used, sizeof(expected) - used, " %s",
+				  pmm_allocator_name(a));
+	}
+	return expected;
+}
+
 static const char *parse_trace(struct kernel_options *o, const struct cmdline_word *w)
 {
 	unsigned v;
@@ -108,6 +123,7 @@ static const char *parse_seed(struct kernel_options *o, const struct cmdline_wor
 static const struct option_spec option_table[] = {
 	{ "test", parse_test, "run in-kernel tests (test=PREFIX runs those whose name starts so; test=all every one)" },
 	{ "vmm", parse_vmm, "virtual-memory bookkeeping backend: pagetable (default) or list" },
+	{ "pmm", parse_pmm, "physical page allocator: regions (default), buddy, tlsf or firstfit" },
 	{ "trace", parse_trace, "event tracing: on (lossless, default), drop, off" },
 	{ "fault", parse_fault, "test-only: a deliberate page fault (read, write, exec), triple fault or hang; none (default)" },
 	{ "scenario", parse_scenario, "workload scenario to run; none (default)" },
@@ -161,9 +177,10 @@ void options_parse(struct kernel_options *o, const char *cmdline, void (*report)
 /* The result is itself a command line that options_parse accepts and that means the same. */
 void options_describe(const struct kernel_options *o, char *buf, unsigned long size)
 {
-	ksnprintf(buf, size, "%s%s%svmm=%s trace=%s fault=%s scenario=%s seed=%lu",
+	ksnprintf(buf, size, "%s%s%svmm=%s pmm=%s trace=%s fault=%s scenario=%s seed=%lu",
 		  o->run_tests ? "test=" : "", !o->run_tests ? "" : o->test_filter[0] ? o->test_filter : "all",
-		  o->run_tests ? " " : "", vmm_backend_kind_name(o->vmm), trace_names[o->trace],
+		  o->run_tests ? " " : "", vmm_backend_kind_name(o->vmm), pmm_allocator_name(o->pmm),
+		  trace_names[o->trace],
 		  fault_names[o->fault],
 		  o->scenario[0] ? o->scenario : "none", (unsigned long)o->seed);
 }

@@ -7,6 +7,7 @@
 
 #include "kernel/lib/compiler.h"
 #include "trace/trace_values.h" /* enum vmm_backend_kind: the `vmm_backend` group */
+#include "kernel/mm/pmm_placement.h" /* enum pmm_allocator: PMM_ALLOCATOR_LIST */
 enum trace_mode { TRACE_MODE_LOSSLESS = 0, TRACE_MODE_DROP = 1, TRACE_MODE_OFF = 2 };
 enum fault_test {
 	FAULT_TEST_NONE = 0,
@@ -21,6 +22,7 @@ struct kernel_options {
 	bool run_tests;            /* `test` or `test=PREFIX`: run in-kernel tests, then exit */
 	const char *test_filter;   /* PREFIX of test names to run; "" = all */
 	enum vmm_backend_kind vmm; /* `vmm=pagetable|list` */
+	enum pmm_allocator pmm;    /* `pmm=regions|buddy|tlsf|firstfit` (PMM_ALLOCATOR_LIST) */
 	enum trace_mode trace;     /* `trace=on|drop|off` */
 	enum fault_test fault;     /* `fault=read|write|exec|triple|hang`: test-only failures */
 	const char *scenario;      /* `scenario=NAME`: workload to run (empty = none) */

@@ -21,11 +21,11 @@ static void snapshot_allocators(void)
 	if (!trace_enabled)
 		return;
 	struct pmm_stats stats;
-	pmm_get_stats(&kernel_pmm, &stats);
+	page_allocator_stats(&kernel_pmm, &stats);
 	/* The zone ends travel with every snapshot, so the analyzer learns them from the trace. */
-	trace_pmm_snapshot_begin(stats.free_pages, pmm_zone_end(&kernel_pmm, PMM_ZONE_DMA),
-				 pmm_zone_end(&kernel_pmm, PMM_ZONE_DMA32));
-	pmm_for_each_free_extent(&kernel_pmm, snapshot_pmm_extent, NULL);
+	trace_pmm_snapshot_begin(stats.free_pages, page_allocator_zone_end(&kernel_pmm, PMM_ZONE_DMA),
+				 page_allocator_zone_end(&kernel_pmm, PMM_ZONE_DMA32));
+	page_allocator_for_each_free_extent(&kernel_pmm, snapshot_pmm_extent, NULL);
 	trace_pmm_snapshot_end();
 	vmm_for_each_context(&kernel_vmm, snapshot_context, NULL);
 }

@@ -122,17 +122,7 @@ const char *pmm_status_name(enum pmm_status status)
 	return names[status];
 }
 
-/* ---- zones ---------------------------------------------------------------------------------- */
-
-/* The zones an allocation may use, in the order they are tried. */
-static const struct {
-	unsigned count;
-	enum pmm_zone zone[PMM_ZONE_COUNT];
-} zones_to_try[] = {
-	[PMM_ALLOC_ANY] = { 3, { PMM_ZONE_NORMAL, PMM_ZONE_DMA32, PMM_ZONE_DMA } },
-	[PMM_ALLOC_BELOW_4G] = { 2, { PMM_ZONE_DMA32, PMM_ZONE_DMA } },
-	[PMM_ALLOC_BELOW_16M] = { 1, { PMM_ZONE_DMA } },
-};
+/* ---- size classes ----------------------------------------------------------------------------- */
 
 uint64_t pmm_guaranteed_fit_pages(uint64_t pages, uint64_t align_pages)
 {
@@ -337,8 +327,8 @@ static ALWAYS_INLINE void release_used(struct pmm *pmm, struct pmm_region **link
 
 static void trace_release(const struct pmm_region *used)
 {
-	trace_pmm_free(used->first_page << PAGE_SHIFT, (uint32_t)used->pages, used->zone,
-		       used->owner);
+	trace_pmm_free(used->first_page << PAGE_SHIFT, (uint32_t)used->pages, (uint32_t)used->pages,
+		       used->zone, used->owner);
 }
 
 /* ---- finding a fit ------------------------------------------------------------------------- */
@@ -352,8 +342,10 @@ static struct pmm_region *find_fit(struct pmm *pmm, enum pmm_alloc_zone allowed,
 				   uint64_t align_pages, uint64_t *first)
 {
 	unsigned guaranteed = pmm_class_at_least(pages + align_pages - 1);
-	for (unsigned i = 0; i < zones_to_try[allowed].count; i++) {
-		struct pmm_size_classes *classes = &pmm->zone[zones_to_try[allowed].zone[i]].classes;
+	enum pmm_zone order[PMM_ZONE_COUNT];
+	unsigned zones = pmm_zone_fallback(allowed, order);
+	for (unsigned i = 0; i < zones; i++) {
+		struct pmm_size_classes *classes = &pmm->zone[order[i]].classes;
 		struct pmm_region *region = pmm_classes_any_at_or_above(classes, guaranteed);
 		if (!region && classes->row_bitmap)
 			region = pmm_classes_search(classes, pmm_class_of(pages), guaranteed,
@@ -383,7 +375,8 @@ static struct pmm_region *alloc_metadata(struct pmm *pmm, uint64_t pages)
 		  "pmm alloc_metadata: phys_to_virt window moved since pmm_init");
 	struct pmm_region *used = carve_used(pmm, from, first, pages, MM_OWNER_MM_META,
 					     PMM_REGION_FLAG_METADATA, MAY_BE_FILED);
-	trace_pmm_alloc(first << PAGE_SHIFT, (uint32_t)pages, used->zone, 0, MM_OWNER_MM_META);
+	trace_pmm_alloc(first << PAGE_SHIFT, (uint32_t)pages, (uint32_t)pages, used->zone, 0,
+			MM_OWNER_MM_META);
 	return used;
 }
 
@@ -487,7 +480,7 @@ static __attribute__((noinline)) paddr_t alloc_general(struct pmm *pmm, uint64_t
 		return PMM_ALLOC_FAILED;
 	}
 	struct pmm_region *used = carve_used(pmm, from, first, pages, owner, 0, MAY_BE_FILED);
-	trace_pmm_alloc(first << PAGE_SHIFT, (uint32_t)pages, used->zone,
+	trace_pmm_alloc(first << PAGE_SHIFT, (uint32_t)pages, (uint32_t)pages, used->zone,
 			(uint8_t)ilog2_u64(align_pages), (uint8_t)owner);
 	replenish_bookkeeping(pmm);
 	return first << PAGE_SHIFT;
@@ -498,15 +491,15 @@ static __attribute__((noinline)) paddr_t alloc_finish(struct pmm *pmm, uint64_t 
 						      uint64_t pages, uint64_t align_pages,
 						      enum mm_owner owner)
 {
-	trace_pmm_alloc(first << PAGE_SHIFT, (uint32_t)pages, zone_of_page(pmm, first),
+	trace_pmm_alloc(first << PAGE_SHIFT, (uint32_t)pages, (uint32_t)pages, zone_of_page(pmm, first),
 			(uint8_t)ilog2_u64(align_pages), (uint8_t)owner);
 	replenish_bookkeeping(pmm);
 	return first << PAGE_SHIFT;
 }
 
 /*
- * The first zone an allocation tries is the highest it may use (zones_to_try): with the values
- * of trace/events.def, NORMAL for ANY, DMA32 for BELOW_4G, DMA for BELOW_16M.
+ * The fast path tries one zone: the first pmm_zone_fallback names, the highest the allocation may
+ * use. With the values of trace/events.def that is PMM_ZONE_COUNT - 1 - the allocation's zone.
  */
 _Static_assert(PMM_ZONE_COUNT - 1 - PMM_ALLOC_ANY == PMM_ZONE_NORMAL &&
 		       PMM_ZONE_COUNT - 1 - PMM_ALLOC_BELOW_4G == PMM_ZONE_DMA32 &&
@@ -636,7 +629,8 @@ enum pmm_status pmm_claim(struct pmm *pmm, paddr_t addr, uint64_t pages, enum mm
 	if (records_to_carve(from, first, pages) > pmm->spare_record_count)
 		return PMM_ERR_NO_RECORDS;
 	struct pmm_region *used = carve_used(pmm, from, first, pages, owner, 0, MAY_BE_FILED);
-	trace_pmm_alloc(first << PAGE_SHIFT, (uint32_t)pages, used->zone, 0, (uint8_t)owner);
+	trace_pmm_alloc(first << PAGE_SHIFT, (uint32_t)pages, (uint32_t)pages, used->zone, 0,
+			(uint8_t)owner);
 	replenish_bookkeeping(pmm);
 	return PMM_OK;
 }
@@ -701,7 +695,7 @@ static enum pmm_status reserve_range(struct pmm *pmm, uint64_t first, uint64_t e
 		struct pmm_region *used = carve_used(pmm, r, piece_first, piece_end - piece_first,
 						     owner, 0, MAY_BE_FILED);
 		trace_pmm_alloc(piece_first << PAGE_SHIFT, (uint32_t)(piece_end - piece_first),
-				used->zone, 0, (uint8_t)owner);
+				(uint32_t)(piece_end - piece_first), used->zone, 0, (uint8_t)owner);
 		r = pmm_next_record(pmm, used);
 	}
 	return PMM_OK;

@@ -114,6 +114,27 @@ enum pmm_status pmm_memory_map_for_each_usable(const struct pmm_memory_map_entry
  * ends; what they select is the zones, wherever the configuration ends them.
  */
 
+/* The zones an allocation may use, in the order they are tried (above). Returns how many. */
+static inline unsigned pmm_zone_fallback(enum pmm_alloc_zone zone,
+					 enum pmm_zone order[PMM_ZONE_COUNT])
+{
+	switch (zone) {
+	case PMM_ALLOC_ANY:
+		order[0] = PMM_ZONE_NORMAL;
+		order[1] = PMM_ZONE_DMA32;
+		order[2] = PMM_ZONE_DMA;
+		return 3;
+	case PMM_ALLOC_BELOW_4G:
+		order[0] = PMM_ZONE_DMA32;
+		order[1] = PMM_ZONE_DMA;
+		return 2;
+	case PMM_ALLOC_BELOW_16M:
+		order[0] = PMM_ZONE_DMA;
+		return 1;
+	}
+	return 0;
+}
+
 /* ---- the allocator state -------------------------------------------------------------------- */
 
 /*

@@ -1,7 +1,7 @@
 /*
  * The tracepoint API, generated from trace/events.def. Allocator code calls, for an event NAME:
  *
- *   fixed events     trace_NAME(fields...)                  e.g. trace_pmm_alloc(addr, pages,
+ *   fixed events     trace_NAME(fields...)                  e.g. trace_pmm_alloc(addr, pages, held,
  *                                                                zone, align_log2, owner)
  *   string events    trace_NAME(fields..., const char *text) e.g. trace_phase_begin("boot")
  *   array events     trace_NAME_begin(fields...); trace_NAME_add(item fields...) per item;

@@ -80,7 +80,7 @@ void scenario_refuse(struct scenario_run *run, const char *fmt, ...)
 static void run_one(const struct scenario *s, uint64_t seed, struct scenario_run *total)
 {
 	struct pmm_stats stats;
-	pmm_get_stats(&kernel_pmm, &stats);
+	page_allocator_stats(&kernel_pmm, &stats);
 	struct scenario_run run = { .name = s->name, .seed = seed, .memory_pages = stats.total_pages };
 	rng_seed(&run.rng, seed ^ name_hash(s->name));
 	phase_begin(s->name);
@@ -107,7 +107,7 @@ int scenario_run_by_name(const char *name, uint64_t seed)
 	if (!s) /* options.c accepts only names of the table */
 		panic("scenario_run_by_name: unknown scenario '%s'", name);
 	struct pmm_stats stats;
-	pmm_get_stats(&kernel_pmm, &stats);
+	page_allocator_stats(&kernel_pmm, &stats);
 	kprintf("scenario %s: seed %lu, %lu MiB managed\n", name, seed, stats.total_pages >> 8);
 	struct scenario_run total = { .name = name };
 	run_one(s, seed, &total);

@@ -101,12 +101,12 @@ static struct bench_figures measure(struct bench_loop *loop)
 
 static void pmm_pair(struct bench_loop *loop)
 {
-	paddr_t pa = pmm_alloc(&kernel_pmm, loop->pages, PMM_ALLOC_ANY, loop->align, MM_OWNER_TEST);
+	paddr_t pa = page_alloc(&kernel_pmm, loop->pages, PMM_ALLOC_ANY, loop->align, MM_OWNER_TEST);
 	if (pa == PMM_ALLOC_FAILED) {
 		loop->failed++;
 		return;
 	}
-	enum pmm_status st = pmm_free(&kernel_pmm, pa, loop->pages);
+	enum pmm_status st = page_free(&kernel_pmm, pa, loop->pages);
 	if (st != PMM_OK)
 		scenario_error(loop->run, "pmm_free(%#lx, %lu): %s", pa, loop->pages, pmm_status_name(st));
 }
@@ -114,7 +114,7 @@ static void pmm_pair(struct bench_loop *loop)
 static uint64_t free_extents(void)
 {
 	struct pmm_stats stats;
-	pmm_get_stats(&kernel_pmm, &stats);
+	page_allocator_stats(&kernel_pmm, &stats);
 	return stats.free_extents;
 }
 
@@ -139,13 +139,13 @@ static unsigned make_holes(struct scenario_run *run, uint64_t size)
 	while (made < PMM_HOLES) {
 		bool short_hole = short_budget && rng_below(&run->rng, 2);
 		uint64_t pages = short_hole ? size - 1 : rng_between(&run->rng, 1, 32);
-		paddr_t hole = pmm_alloc(&kernel_pmm, pages, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
-		paddr_t separator = pmm_alloc(&kernel_pmm, 1, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
+		paddr_t hole = page_alloc(&kernel_pmm, pages, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
+		paddr_t separator = page_alloc(&kernel_pmm, 1, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
 		if (hole == PMM_ALLOC_FAILED || separator == PMM_ALLOC_FAILED) {
 			if (hole != PMM_ALLOC_FAILED)
-				pmm_free(&kernel_pmm, hole, pages);
+				page_free(&kernel_pmm, hole, pages);
 			if (separator != PMM_ALLOC_FAILED)
-				pmm_free(&kernel_pmm, separator, 1);
+				page_free(&kernel_pmm, separator, 1);
 			break;
 		}
 		short_budget -= short_hole;
@@ -154,14 +154,14 @@ static unsigned make_holes(struct scenario_run *run, uint64_t size)
 		separator_addr[made++] = separator;
 	}
 	for (unsigned i = 0; i < made; i++)
-		pmm_free(&kernel_pmm, hole_addr[i], hole_pages[i]);
+		page_free(&kernel_pmm, hole_addr[i], hole_pages[i]);
 	return made;
 }
 
 static void drop_separators(unsigned made)
 {
 	for (unsigned i = 0; i < made; i++)
-		pmm_free(&kernel_pmm, separator_addr[i], 1);
+		page_free(&kernel_pmm, separator_addr[i], 1);
 }
 
 static void bench_pmm(struct scenario_run *run)
@@ -259,14 +259,14 @@ static void bench_vmm_at(struct scenario_run *run, uint64_t mapped, paddr_t data
 
 static void bench_vmm(struct scenario_run *run)
 {
-	paddr_t data = pmm_alloc(&kernel_pmm, VMM_DATA_PAGES, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
+	paddr_t data = page_alloc(&kernel_pmm, VMM_DATA_PAGES, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
 	if (!scenario_outcome(run, data != PMM_ALLOC_FAILED))
 		return;
 	for (unsigned i = 0; i < ARRAY_SIZE(bench_mapped); i++)
 		/* Page tables for n mapped pages take n/512 pages: stay far below memory. */
 		if (bench_mapped[i] / 512 < run->memory_pages / 64)
 			bench_vmm_at(run, bench_mapped[i], data);
-	pmm_free(&kernel_pmm, data, VMM_DATA_PAGES);
+	page_free(&kernel_pmm, data, VMM_DATA_PAGES);
 }
 
 void scenario_bench(struct scenario_run *run)

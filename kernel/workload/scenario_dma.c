@@ -28,7 +28,7 @@ static void release(struct scenario_run *run, struct held *h)
 {
 	if (h->addr == PMM_ALLOC_FAILED)
 		return;
-	enum pmm_status st = pmm_free(&kernel_pmm, h->addr, h->pages);
+	enum pmm_status st = page_free(&kernel_pmm, h->addr, h->pages);
 	if (st != PMM_OK)
 		scenario_error(run, "pmm_free(%#lx, %lu): %s", h->addr, h->pages, pmm_status_name(st));
 	h->addr = PMM_ALLOC_FAILED;
@@ -37,7 +37,7 @@ static void release(struct scenario_run *run, struct held *h)
 static void take(struct scenario_run *run, struct held *h, uint64_t pages, enum pmm_alloc_zone zone,
 		 uint64_t align, enum mm_owner owner)
 {
-	h->addr = pmm_alloc(&kernel_pmm, pages, zone, align, owner);
+	h->addr = page_alloc(&kernel_pmm, pages, zone, align, owner);
 	h->pages = pages;
 	scenario_outcome(run, h->addr != PMM_ALLOC_FAILED);
 }

@@ -36,7 +36,7 @@ static void free_chunk(struct scenario_run *run, struct chunk *c)
 {
 	if (c->addr == PMM_ALLOC_FAILED)
 		return;
-	enum pmm_status st = pmm_free(&kernel_pmm, c->addr, c->pages);
+	enum pmm_status st = page_free(&kernel_pmm, c->addr, c->pages);
 	if (st != PMM_OK)
 		scenario_error(run, "pmm_free(%#lx, %u): %s", c->addr, c->pages, pmm_status_name(st));
 	c->addr = PMM_ALLOC_FAILED;
@@ -50,7 +50,7 @@ static void fill(struct scenario_run *run)
 		struct chunk *c = &chunks[chunk_count];
 		c->pages = (uint32_t)(unit * rng_between(&run->rng, 1, 3));
 		c->owner = (uint8_t)fill_owners[rng_below(&run->rng, 4)];
-		c->addr = pmm_alloc(&kernel_pmm, c->pages, PMM_ALLOC_ANY, 1, c->owner);
+		c->addr = page_alloc(&kernel_pmm, c->pages, PMM_ALLOC_ANY, 1, c->owner);
 		scenario_outcome(run, c->addr != PMM_ALLOC_FAILED);
 		requested += c->pages;
 	}
@@ -60,7 +60,7 @@ static void fill(struct scenario_run *run)
 static void zone_extent(enum pmm_alloc_zone zone, uint64_t *total, uint64_t *largest, uint64_t *free)
 {
 	struct pmm_stats s;
-	pmm_get_stats(&kernel_pmm, &s);
+	page_allocator_stats(&kernel_pmm, &s);
 	*total = *largest = *free = 0;
 	unsigned last = zone == PMM_ALLOC_ANY ? PMM_ZONE_NORMAL
 			: zone == PMM_ALLOC_BELOW_4G ? PMM_ZONE_DMA32 : PMM_ZONE_DMA;
@@ -84,11 +84,11 @@ static void probe(struct scenario_run *run, enum pmm_alloc_zone zone, const char
 				continue;
 			previous = pages;
 			probes++;
-			paddr_t pa = pmm_alloc(&kernel_pmm, pages, zone, 1, MM_OWNER_TEST);
+			paddr_t pa = page_alloc(&kernel_pmm, pages, zone, 1, MM_OWNER_TEST);
 			if (!scenario_outcome(run, pa != PMM_ALLOC_FAILED))
 				continue;
 			largest = MAX(largest, pages);
-			enum pmm_status st = pmm_free(&kernel_pmm, pa, pages);
+			enum pmm_status st = page_free(&kernel_pmm, pa, pages);
 			if (st != PMM_OK)
 				scenario_error(run, "pmm_free(%#lx, %lu): %s", pa, pages, pmm_status_name(st));
 		}

@@ -121,7 +121,7 @@ static struct arrival walk(const struct fake_sink *s)
 static void emit_allocs(struct tracer *t, uint64_t first, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
-		trace_emit_pmm_alloc(t, first + i, 1, 0, 0, 8);
+		trace_emit_pmm_alloc(t, first + i, 1, 1, 0, 0, 8);
 }
 
 TEST(trace_ring_wraps_around_its_sub_buffers_in_order)
@@ -272,7 +272,7 @@ TEST(trace_off_leaves_the_kernel_tracer_untouched)
 	uint32_t seq_before = trace_global.next_seq;
 	bool was_enabled = trace_enabled;
 	trace_enabled = false;
-	trace_pmm_alloc(0x1000, 1, 0, 0, 1);
+	trace_pmm_alloc(0x1000, 1, 1, 0, 0, 1);
 	trace_phase_begin("off");
 	trace_pmm_snapshot_begin(1, 0x100000, 0x200000);
 	trace_pmm_snapshot_add(0, 1);
@@ -281,7 +281,7 @@ TEST(trace_off_leaves_the_kernel_tracer_untouched)
 	EXPECT_EQ(trace_global.offset, 0);
 
 	trace_enabled = true;
-	trace_pmm_alloc(0x1000, 1, 0, 0, 1);
+	trace_pmm_alloc(0x1000, 1, 1, 0, 0, 1);
 	trace_phase_begin("on");
 	EXPECT_EQ(trace_global.next_seq, seq_before + 2);
 	trace_discard(&trace_global);

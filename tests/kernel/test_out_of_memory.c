@@ -24,7 +24,7 @@ static struct {
 static uint64_t free_pages(void)
 {
 	struct pmm_stats s;
-	pmm_get_stats(&kernel_pmm, &s);
+	page_allocator_stats(&kernel_pmm, &s);
 	return s.free_pages;
 }
 
@@ -32,7 +32,7 @@ static uint64_t free_pages(void)
 static uint64_t pages_not_in_use(void)
 {
 	struct pmm_stats s;
-	pmm_get_stats(&kernel_pmm, &s);
+	page_allocator_stats(&kernel_pmm, &s);
 	return s.free_pages + s.metadata_pages;
 }
 
@@ -43,7 +43,7 @@ static void hold_all_but(uint64_t keep)
 	for (int order = 20; order >= 0; order--) {
 		uint64_t pages = 1ull << order;
 		while (held.count < ARRAY_SIZE(held.addr) && free_pages() >= keep + pages) {
-			paddr_t pa = pmm_alloc(&kernel_pmm, pages, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
+			paddr_t pa = page_alloc(&kernel_pmm, pages, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
 			if (pa == PMM_ALLOC_FAILED)
 				break;
 			held.addr[held.count] = pa;
@@ -56,7 +56,7 @@ static void release_held(void)
 {
 	while (held.count > 0) {
 		held.count--;
-		EXPECT_EQ(pmm_free(&kernel_pmm, held.addr[held.count], held.pages[held.count]), PMM_OK);
+		EXPECT_EQ(page_free(&kernel_pmm, held.addr[held.count], held.pages[held.count]), PMM_OK);
 	}
 }
 
@@ -87,7 +87,7 @@ TEST(exhaustion_kmalloc_runs_out_cleanly_and_freeing_restores_counts)
 	EXPECT_EQ(pages_not_in_use(), pages_before);
 	EXPECT_EQ(vmm_bookkeeping_bytes(&kernel_vmm), bookkeeping_before);
 	EXPECT_EQ(kernel_vmm.backend->self_check(&kernel_vmm), 0);
-	EXPECT_TRUE(pmm_check(&kernel_pmm) == NULL);
+	EXPECT_TRUE(page_allocator_check(&kernel_pmm) == NULL);
 	testing_note("%llu objects before kmalloc ran out", (unsigned long long)objects);
 }
 

@@ -13,7 +13,7 @@
 static uint64_t pages_not_in_use(void)
 {
 	struct pmm_stats s;
-	pmm_get_stats(&kernel_pmm, &s);
+	page_allocator_stats(&kernel_pmm, &s);
 	return s.free_pages + s.metadata_pages;
 }
 
@@ -193,11 +193,11 @@ TEST(vmm_slab_pages_are_tagged_slab_and_heap_pages_heap)
 	struct pt_translation t;
 	ASSERT_EQ(pt_translate(&kernel_vmm.pt, (uint64_t)(uintptr_t)object, &t), VM_OK);
 	struct owner_probe probe = { .pa = t.pa, .owner = MM_OWNER_NONE };
-	pmm_for_each_region(&kernel_pmm, find_owner, &probe);
+	page_allocator_for_each_used(&kernel_pmm, find_owner, &probe);
 	EXPECT_EQ(probe.owner, MM_OWNER_SLAB);
 	ASSERT_EQ(pt_translate(&kernel_vmm.pt, (uint64_t)(uintptr_t)large, &t), VM_OK);
 	probe = (struct owner_probe){ .pa = t.pa, .owner = MM_OWNER_NONE };
-	pmm_for_each_region(&kernel_pmm, find_owner, &probe);
+	page_allocator_for_each_used(&kernel_pmm, find_owner, &probe);
 	EXPECT_EQ(probe.owner, MM_OWNER_HEAP);
 	EXPECT_EQ(slab_free(&cache, object), VM_OK);
 	EXPECT_EQ(kfree(&kernel_heap, large), VM_OK);

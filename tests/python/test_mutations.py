@@ -69,7 +69,7 @@ CONDITIONAL_FIELDS = {
     "pt_alloc": ("phys", "context", "level"),
     "kmalloc": ("ptr", "given"),
     "slab_alloc": ("object", "cache"),
-    "pmm_alloc": ("owner", "zone", "addr", "pages"),
+    "pmm_alloc": ("owner", "zone", "addr", "pages", "held"),
     "context_switch": ("to_context",),
 }
 UNDETECTABLE_HEADER_FIELDS = {

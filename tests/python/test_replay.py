@@ -26,6 +26,8 @@ class Stream:
         tail = {"string": {"text": fields.pop("text", "")},
                 "array": {"items": fields.pop("items", ())}}.get(event_type.kind, {})
         values = {f: 0 for f in event_type.fields.names}
+        if name in ("pmm_alloc", "pmm_free"):  # an exact allocator holds what was asked for
+            values["held"] = fields.get("pages", 0)
         values.update(fields)
         self.events.append(event_type.record(seq=len(self.events), timestamp=len(self.events),
                                              **values, **tail))

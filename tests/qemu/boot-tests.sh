@@ -60,6 +60,13 @@ boot ktest-cpu-qemu64-no-1g-pages 0 "test" 512M qemu64 '1 GiB pages no' "$tests_
 # Both VMM bookkeeping backends hold the kernel's own address space.
 boot ktest-vmm-list 0 "test vmm=list" 512M max 'kernel context: list bookkeeping' "$tests_pass"
 boot ktest-vmm-list-5G 0 "test vmm=list" 5G max 'kernel context: list bookkeeping' "$tests_pass"
+# Every physical allocator of the lab (PMM_ALLOCATOR_LIST, kernel/mm/pmm_placement.h) passes
+# every in-kernel test; 5G puts its zones on both sides of the PCI hole.
+for pmm in buddy tlsf firstfit; do
+	boot "ktest-pmm-$pmm" 0 "test pmm=$pmm" 512M max "pmm: $pmm: [0-9]+ MiB managed" "$tests_pass"
+done
+boot ktest-pmm-buddy-5G 0 "test pmm=buddy vmm=list" 5G max 'pmm: buddy: [0-9]+ MiB managed' \
+	"$tests_pass"
 
 # A deliberate page fault produces a readable report and the fault exit status.
 boot fault-report-write 3 "fault=write" 512M max \
@@ -91,6 +98,9 @@ boot cmdline-unknown-option 5 "tset" 512M max "unknown option 'tset'" 'refusing 
 boot cmdline-bad-value 5 "vmm=lists" 512M max "option 'vmm=lists' not understood: expected pagetable or list"
 boot cmdline-unknown-scenario 5 "scenario=nosuch" 512M max "option 'scenario=nosuch' not understood" \
 	'harness:^pagescope: exit status 5 \(bad command line\)$'
+boot cmdline-unknown-allocator 5 "pmm=nosuch" 512M max \
+	"option 'pmm=nosuch' not understood: expected one of regions buddy tlsf firstfit" \
+	'harness:^pagescope: exit status 5 \(bad command line\)$'
 # Longer than the kernel's 511-byte buffer: refused, and the refusal names the cut (here the lost
 # tail is `vmm=list`, which a cut line would silently run as the pagetable backend).
 long_value=$(printf '0%.0s' $(seq 1 220))
@@ -109,7 +119,7 @@ boot cmdline-key-given-twice 5 "vmm=list vmm=pagetable" 512M max \
 	"option 'vmm' given more than once" 'refusing to run'
 # What the options line prints is accepted as input and means the same.
 boot cmdline-options-line-is-accepted 0 "test=arch_tsc vmm=list trace=on fault=none scenario=none seed=7" \
-	512M max 'options: test=arch_tsc vmm=list trace=on fault=none scenario=none seed=7$' \
+	512M max 'options: test=arch_tsc vmm=list pmm=regions trace=on fault=none scenario=none seed=7$' \
 	'ktest: 1 passed, 0 failed'
 # Characters GRUB would alter (comment, end of command, metacharacters) are refused before
 # booting, with the bad-command-line status.

@@ -1,8 +1,9 @@
 /*
- * TLSF page allocator: two-level segregated fit with bitmaps (M. Masmano, I. Ripoll, A. Crespo,
+ * TLSF placement: two-level segregated fit with bitmaps (M. Masmano, I. Ripoll, A. Crespo,
  * J. Real, "TLSF: a new dynamic memory allocator for real-time systems", ECRTS 2004), with pages
- * as the unit. Block headers live out of band, one per page (as struct page), because the pages
- * themselves may not be touched.
+ * as the unit; a placement for the allocator lab (pmm_placement.h). Block headers live out of
+ * band, one per page of the span (as struct page), because the pages themselves may not be
+ * touched. Pages never added (holes, reservations) are used blocks that are never freed.
  *
  * SIZE CLASSES (SLI = 4, 16 second-level lists per first level; the paper's mapping function):
  *   size < 16:  row 0, list = size                       (exact)
@@ -10,7 +11,7 @@
  *   fl_bitmap bit r = row r has a non-empty list; sl_bitmap[r] bit s = list (r, s) non-empty.
  *
  * INVARIANTS
- *   1. Every page is in exactly one block; blocks tile the range in address order, and each
+ *   1. Every page is in exactly one block; blocks tile the span in address order, and each
  *      block head knows its size and its physical predecessor (the paper's boundary tag).
  *   2. Immediate coalescing: no two free blocks are physical neighbours.
  *   3. Every free block is on the list of its class, once; the bitmaps mirror list emptiness.
@@ -23,10 +24,10 @@
  * What it wastes: nothing is held beyond the request, but the rounded search skips blocks of the
  * request's own class that are big enough (a 37-page block does not serve 37 pages: class 36..37
  * rounds up to 38).
+ * PROMISE: alloc succeeds whenever a free block of at least pages + align - 1 pages rounded up to
+ * its class boundary exists (the paper's good fit: smaller blocks that would fit are not found).
  */
-#include <stdlib.h>
-
-#include "peer.h"
+#include "pmm_placement.h"
 
 #define TLSF_SLI 4
 #define TLSF_SL_COUNT (1u << TLSF_SLI)
@@ -45,7 +46,7 @@ struct tlsf {
 	uint64_t fl_bitmap;
 	uint32_t sl_bitmap[TLSF_ROWS];
 	uint32_t head[TLSF_ROWS][TLSF_SL_COUNT];
-	struct tlsf_page *page;
+	struct tlsf_page page[];
 };
 
 static inline unsigned floor_log2(uint64_t x) { return 63u - (unsigned)__builtin_clzll(x); }
@@ -121,33 +122,45 @@ static uint32_t split(struct tlsf *t, uint32_t index, uint32_t size)
 	return rest;
 }
 
-static void *tlsf_create(uint64_t first_page, uint64_t pages)
+static uint64_t tlsf_state_bytes(uint64_t first_page, uint64_t span_pages)
 {
-	if (pages == 0 || pages >= TLSF_NONE)
-		return NULL;
-	struct tlsf *t = calloc(1, sizeof(*t));
-	if (!t)
-		return NULL;
-	t->page = calloc(pages, sizeof(*t->page));
-	if (!t->page) {
-		free(t);
-		return NULL;
-	}
+	(void)first_page;
+	return sizeof(struct tlsf) + span_pages * sizeof(struct tlsf_page);
+}
+
+/* The whole span starts as one used block: nothing is free until add_free. */
+static const char *tlsf_init(void *state, uint64_t first_page, uint64_t span_pages)
+{
+	struct tlsf *t = state;
+	if (span_pages == 0 || span_pages >= TLSF_NONE)
+		return "the span is empty or has 2^32 pages or more (32-bit block sizes)";
 	t->base = first_page;
-	t->pages = pages;
+	t->pages = span_pages;
 	for (unsigned r = 0; r < TLSF_ROWS; r++)
 		for (unsigned s = 0; s < TLSF_SL_COUNT; s++)
 			t->head[r][s] = TLSF_NONE;
-	t->page[0] = (struct tlsf_page){ .size = (uint32_t)pages, .prev_phys = TLSF_NONE };
-	insert_free(t, 0);
-	return t;
+	t->page[0] = (struct tlsf_page){ .size = (uint32_t)span_pages, .prev_phys = TLSF_NONE };
+	return NULL;
 }
 
-static void tlsf_destroy(void *state)
+static void free_block(struct tlsf *t, uint32_t index);
+
+/* Cuts [first, first + pages) out of the used block holding it and frees it. The holding block's
+ * head is found by walking back to the nearest block head: only here, never on alloc or free. */
+static void tlsf_add_free(void *state, uint64_t first_page, uint64_t pages)
 {
 	struct tlsf *t = state;
-	free(t->page);
-	free(t);
+	uint32_t index = (uint32_t)(first_page - t->base), head = index;
+	while (t->page[head].size == 0)
+		head--;
+	MM_ASSERT(!t->page[head].free && head + t->page[head].size >= index + pages,
+		  "tlsf_add_free: pages %#llx + %llu are not inside one used block",
+		  (unsigned long long)first_page, (unsigned long long)pages);
+	if (head < index)
+		split(t, head, index - head);
+	if (t->page[index].size > pages)
+		split(t, index, (uint32_t)pages);
+	free_block(t, index);
 }
 
 static uint64_t tlsf_alloc(void *state, uint64_t pages, uint64_t align_pages)
@@ -155,14 +168,14 @@ static uint64_t tlsf_alloc(void *state, uint64_t pages, uint64_t align_pages)
 	struct tlsf *t = state;
 	uint64_t need = round_to_class(pages + align_pages - 1);
 	if (need >= t->pages + 1 || pages == 0)
-		return PEER_ALLOC_FAILED;
+		return PMM_PLACEMENT_FAILED;
 	unsigned row, list;
 	mapping_insert(need, &row, &list);
 	uint32_t lists = t->sl_bitmap[row] & (~0u << list);
 	if (!lists) {
 		uint64_t rows = row + 1 < 64 ? t->fl_bitmap & (~(uint64_t)0 << (row + 1)) : 0;
 		if (!rows)
-			return PEER_ALLOC_FAILED;
+			return PMM_PLACEMENT_FAILED;
 		row = (unsigned)__builtin_ctzll(rows);
 		lists = t->sl_bitmap[row];
 	}
@@ -180,14 +193,9 @@ static uint64_t tlsf_alloc(void *state, uint64_t pages, uint64_t align_pages)
 	return t->base + index;
 }
 
-static void tlsf_free(void *state, uint64_t first_page, uint64_t pages, uint64_t align_pages)
+/* Frees the used block at `index`, merging it with free physical neighbours. */
+static void free_block(struct tlsf *t, uint32_t index)
 {
-	struct tlsf *t = state;
-	uint32_t index = (uint32_t)(first_page - t->base);
-	(void)align_pages;
-	if (first_page < t->base || index >= t->pages || t->page[index].size != pages ||
-	    t->page[index].free)
-		abort(); /* a benchmark bug, not a condition to survive */
 	uint32_t next = index + t->page[index].size;
 	if (next < t->pages && t->page[next].free) {
 		remove_free(t, next);
@@ -207,6 +215,18 @@ static void tlsf_free(void *state, uint64_t first_page, uint64_t pages, uint64_t
 	insert_free(t, index);
 }
 
+static void tlsf_free(void *state, uint64_t first_page, uint64_t pages, uint64_t align_pages)
+{
+	struct tlsf *t = state;
+	uint32_t index = (uint32_t)(first_page - t->base);
+	(void)align_pages;
+	MM_ASSERT(first_page >= t->base && index < t->pages && t->page[index].size == pages &&
+			  !t->page[index].free,
+		  "tlsf_free: page %#llx is not a %llu-page allocation",
+		  (unsigned long long)first_page, (unsigned long long)pages);
+	free_block(t, index);
+}
+
 static uint64_t tlsf_held_pages(uint64_t pages, uint64_t align_pages)
 {
 	(void)align_pages;
@@ -218,6 +238,15 @@ static void tlsf_guarantee(uint64_t pages, uint64_t align_pages, uint64_t *run_p
 {
 	*run_pages = round_to_class(pages + align_pages - 1);
 	*run_align = 1;
+}
+
+/* Blocks tile the span and free ones never touch (invariant 2): each free block is a run. */
+static void tlsf_for_each_free_run(const void *state, pmm_free_run_visitor visit, void *ctx)
+{
+	const struct tlsf *t = state;
+	for (uint64_t i = 0; i < t->pages; i += t->page[i].size)
+		if (t->page[i].free && !visit(ctx, t->base + i, t->page[i].size))
+			return;
 }
 
 static uint64_t tlsf_free_pages(const void *state)
@@ -237,14 +266,18 @@ static uint64_t tlsf_blocks_for_free_run(uint64_t first_page, uint64_t pages)
 	return 1;
 }
 
-const struct peer_ops peer_tlsf = {
+const struct pmm_placement_ops pmm_tlsf_ops = {
 	.name = "tlsf",
-	.create = tlsf_create,
-	.destroy = tlsf_destroy,
+	.promise = "fails only when no free block reaches pages + align - 1 rounded up to its size "
+		   "class (a smaller block that would fit is not searched)",
+	.state_bytes = tlsf_state_bytes,
+	.init = tlsf_init,
+	.add_free = tlsf_add_free,
 	.alloc = tlsf_alloc,
 	.free = tlsf_free,
 	.held_pages = tlsf_held_pages,
 	.guarantee = tlsf_guarantee,
+	.for_each_free_run = tlsf_for_each_free_run,
 	.free_pages = tlsf_free_pages,
 	.free_blocks = tlsf_free_blocks,
 	.blocks_for_free_run = tlsf_blocks_for_free_run,

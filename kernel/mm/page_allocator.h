@@ -1,0 +1,114 @@
+/*
+ * The physical page allocator the kernel uses, whichever design places the pages: the allocator
+ * lab's one interface (`pmm=regions|buddy|tlsf|firstfit`, PMM_ALLOCATOR_LIST in pmm_placement.h).
+ *
+ * Written once here, for every placement: zones and their fallback order (pmm_zone_fallback),
+ * owners and the length of every allocation, the trace events (pmm_alloc carries the pages asked
+ * for and the pages the placement holds for them), the free extents that snapshots and
+ * statistics read, the bad-free checks (double, partial, wrong length, unknown, metadata: refused
+ * with the state unchanged), and the allocator's own memory: at init, per zone, one allocation
+ * record per page (struct page_allocation, 8 bytes) and the placement's state, taken from the
+ * managed memory itself and counted as mm_meta pages, never freed.
+ *
+ * `regions` (pmm.c) predates the interface and is a whole allocator: it keeps its own records,
+ * owners, checks and trace events, so for it every call here is passed straight through.
+ *
+ * Not thread-safe: the caller serialises calls. Costs: an allocation or a free is the placement's
+ * own cost plus O(1) here (zones tried: at most 3); statistics, snapshots and classifying a bad
+ * free walk the free runs (buddy: every block head and every page never added).
+ */
+#ifndef PAGESCOPE_MM_PAGE_ALLOCATOR_H
+#define PAGESCOPE_MM_PAGE_ALLOCATOR_H
+
+#include "pmm.h"
+#include "pmm_placement.h"
+
+/* Per page of a zone's span: the allocation starting there (pages == 0: none). */
+struct page_allocation {
+	uint32_t pages;     /* as asked for (what a free must name) */
+	uint8_t align_log2;
+	uint8_t owner;      /* enum mm_owner */
+	uint8_t flags;      /* PAGE_ALLOCATION_* (page_allocator.c) */
+	uint8_t unused;
+};
+
+struct page_allocator_zone {
+	void *state;                        /* the placement's state; NULL: zone not served */
+	struct page_allocation *allocation; /* one per page of the span */
+	uint64_t first_page, span_pages;
+	uint64_t total_pages;               /* managed (usable) pages, free or not */
+	uint64_t metadata_pages;            /* mm_meta pages lying in this zone */
+};
+
+struct page_allocator {
+	enum pmm_allocator allocator;
+	const struct pmm_placement_ops *ops; /* NULL for regions */
+	struct pmm *regions;                 /* regions: the whole allocator */
+	uint64_t zone_end_page[PMM_ZONE_COUNT];
+	struct page_allocator_zone zone[PMM_ZONE_COUNT];
+	char check_message[160];
+};
+
+struct page_allocator_config {
+	enum pmm_allocator allocator;
+	/* The memory map, reservations, zone ends and metadata zone, as pmm_init takes them
+	 * (initial_records are used by regions only). */
+	const struct pmm_config *pmm;
+	/* Storage for the regions allocator (only read when allocator == regions). */
+	struct pmm *regions;
+};
+
+/*
+ * Builds the allocator. For a placement, a zone it cannot serve (its init says why, or its
+ * metadata finds no room) is logged as `pmm: ALLOCATOR cannot serve zone Z: reason` and left
+ * empty: its pages are not managed, and every request that can only use it fails. Returns PMM_OK
+ * or pmm_init's errors (PMM_ERR_MAP_TOO_LARGE also when the map has more usable ranges than
+ * PAGE_ALLOCATOR_MAX_RANGES, PMM_ERR_NO_RECORDS when reservations split into more than
+ * PAGE_ALLOCATOR_MAX_CLAIMS pieces); on failure every allocation fails.
+ */
+#define PAGE_ALLOCATOR_MAX_RANGES 128
+#define PAGE_ALLOCATOR_MAX_CLAIMS 128
+enum pmm_status page_allocator_init(struct page_allocator *a,
+				    const struct page_allocator_config *config);
+
+/* As pmm_alloc_status (pmm.h), by the placement's promise instead of regions' exact one. */
+paddr_t page_alloc_status(struct page_allocator *a, uint64_t pages, enum pmm_alloc_zone zone,
+			  uint64_t align_pages, enum mm_owner owner, enum pmm_status *status);
+
+static inline paddr_t page_alloc(struct page_allocator *a, uint64_t pages,
+				 enum pmm_alloc_zone zone, uint64_t align_pages, enum mm_owner owner)
+{
+	return page_alloc_status(a, pages, zone, align_pages, owner, NULL);
+}
+
+/* As pmm_free (pmm.h): the same statuses, the state unchanged on any error. */
+enum pmm_status page_free(struct page_allocator *a, paddr_t addr, uint64_t pages);
+
+/* As pmm_get_stats; records_in_use, spare_records and hash_buckets are regions' only. */
+void page_allocator_stats(const struct page_allocator *a, struct pmm_stats *stats);
+
+/* Every free extent in address order (maximal within a zone), as pmm_for_each_free_extent. */
+void page_allocator_for_each_free_extent(const struct page_allocator *a, pmm_region_visitor visit,
+					 void *ctx);
+
+/* Every used run (allocations, reservations, metadata) in address order, with its owner; a
+ * placement's runs are the pages held (the request plus what it rounds on). */
+void page_allocator_for_each_used(const struct page_allocator *a, pmm_region_visitor visit,
+				  void *ctx);
+
+/* True when the placement promises to serve `pages` at `align_pages` from a free run of that
+ * size and alignment (buddy: not above its largest order); regions always does. */
+bool page_allocator_can_serve(const struct page_allocator *a, uint64_t pages,
+			      uint64_t align_pages);
+
+/* Pages an allocation of `pages` aligned to `align_pages` holds under this allocator. */
+uint64_t page_allocator_held_pages(const struct page_allocator *a, uint64_t pages,
+				   uint64_t align_pages);
+
+/* The first address past `zone` (bytes), as configured; PMM_PHYS_LIMIT for NORMAL. */
+paddr_t page_allocator_zone_end(const struct page_allocator *a, enum pmm_zone zone);
+
+/* A recount against every invariant: NULL when consistent, else the first violation. */
+const char *page_allocator_check(struct page_allocator *a);
+
+#endif
