@@ -83,11 +83,12 @@
  *
  * BOOKKEEPING MEMORY, and why it cannot recurse.
  *   - Records come from a spare pool, seeded with the caller's array at init. After each
- *     allocating operation, if fewer than PMM_RECORD_LOW_WATER spares remain, the pmm allocates
- *     one page from itself (owner MM_OWNER_MM_META, flagged as metadata, in config.metadata_zone)
- *     and cuts it into records through phys_to_virt. That internal allocation is one page with
- *     no alignment, so it splits at most one free record: it consumes at most one spare, which the
- *     low water mark guarantees, and it never tops up the pool itself (no recursion).
+ *     allocating operation (the fast path too: alloc_finish), if fewer than PMM_RECORD_LOW_WATER
+ *     spares remain, the pmm allocates one page from itself (owner MM_OWNER_MM_META, flagged as
+ *     metadata, in config.metadata_zone) and cuts it into records through phys_to_virt. That
+ *     internal allocation is one page with no alignment, so it splits at most one free record:
+ *     it consumes at most one spare, which the low water mark guarantees, and it never tops up
+ *     the pool itself (no recursion).
  *   - An allocation needs at most 2 records; when not even that many can be had (memory for
  *     records exhausted), it fails with PMM_ERR_NO_RECORDS. A free never needs a record: merging
  *     releases records, and a free that merges with nothing turns the used record into the free
@@ -104,7 +105,7 @@
 #include "../lib/format.h"
 #include "kernel/trace/tracepoints.h"
 
-/* Spares kept after each allocating operation: one operation needs at most 2. */
+/* Spares kept after each allocating operation: one operation needs at most 2, a refill 1. */
 #define PMM_RECORD_LOW_WATER 4
 #define PMM_RECORDS_PER_ALLOCATION 2
 
@@ -486,7 +487,7 @@ static __attribute__((noinline)) paddr_t alloc_general(struct pmm *pmm, uint64_t
 	return first << PAGE_SHIFT;
 }
 
-/* The end of a traced fast allocation (the top-up is only for the case the entry test missed). */
+/* The end of a fast allocation that is traced or left the record pool below its low water. */
 static __attribute__((noinline)) paddr_t alloc_finish(struct pmm *pmm, uint64_t first,
 						      uint64_t pages, uint64_t align_pages,
 						      enum mm_owner owner)
@@ -498,8 +499,9 @@ static __attribute__((noinline)) paddr_t alloc_finish(struct pmm *pmm, uint64_t 
 }
 
 /*
- * The fast path tries one zone: the first pmm_zone_fallback names, the highest the allocation may
- * use. With the values of trace/events.def that is PMM_ZONE_COUNT - 1 - the allocation's zone.
+ * The fast path tries one zone: the first non-empty one in pmm_zone_fallback's order. That order
+ * is every zone from the highest the allocation may use down to DMA; with the values of
+ * trace/events.def the highest is PMM_ZONE_COUNT - 1 - the allocation's zone.
  */
 _Static_assert(PMM_ZONE_COUNT - 1 - PMM_ALLOC_ANY == PMM_ZONE_NORMAL &&
 		       PMM_ZONE_COUNT - 1 - PMM_ALLOC_BELOW_4G == PMM_ZONE_DMA32 &&
@@ -508,11 +510,11 @@ _Static_assert(PMM_ZONE_COUNT - 1 - PMM_ALLOC_ANY == PMM_ZONE_NORMAL &&
 
 /*
  * THE FAST PATH. The usual allocation (valid arguments, the bookkeeping topped up, the size-class
- * path serving in the first zone tried, from an unfiled record) is done here without calling
- * anything; anything else goes to alloc_general before changing anything, and a traced one ends
- * in alloc_finish. Both paths carve the same record: the fast path is the general one with its
- * answer known early. The bookkeeping is checked on the way in, so a top-up falls to the first
- * allocation after the one that used it up (the general path tops up after carving).
+ * path serving in the first non-empty zone tried, from an unfiled record) is done here without calling
+ * anything; anything else goes to alloc_general before changing anything, and one that is traced
+ * or leaves the record pool low ends in alloc_finish. Both paths carve the same record: the fast
+ * path is the general one with its answer known early. The map's growth is checked on the way in
+ * (a pool that a refill could not top up also sends the allocation to the general path).
  */
 static ALWAYS_INLINE paddr_t alloc_fast(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone,
 					uint64_t align_pages, enum mm_owner owner,
@@ -525,6 +527,8 @@ static ALWAYS_INLINE paddr_t alloc_fast(struct pmm *pmm, uint64_t pages, enum pm
 		     (unsigned)zone > PMM_ALLOC_BELOW_16M || bookkeeping_low(pmm)))
 		return alloc_general(pmm, pages, zone, align_pages, owner, status);
 	enum pmm_zone first_zone = (enum pmm_zone)(PMM_ZONE_COUNT - 1 - zone);
+	while (unlikely(!pmm->zone[first_zone].classes.row_bitmap) && first_zone > PMM_ZONE_DMA)
+		first_zone--; /* an empty zone: the general path would pass over it too */
 	struct pmm_zone_index *z = &pmm->zone[first_zone];
 	struct pmm_region *from =
 		pmm_classes_any_at_or_above(&z->classes, pmm_class_at_least(pages + align_pages - 1));
@@ -535,7 +539,7 @@ static ALWAYS_INLINE paddr_t alloc_fast(struct pmm *pmm, uint64_t pages, enum pm
 	carve_in_zone(pmm, z, first_zone, from, first, pages, owner, 0, KNOWN_UNFILED);
 	if (status)
 		*status = PMM_OK;
-	if (unlikely(trace_enabled))
+	if (unlikely(trace_enabled || pmm->spare_record_count < PMM_RECORD_LOW_WATER))
 		return alloc_finish(pmm, first, pages, align_pages, owner);
 	return first << PAGE_SHIFT;
 }

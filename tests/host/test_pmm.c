@@ -1027,6 +1027,31 @@ TEST(pmm_free_errors_leave_state_byte_identical)
 	fixture_destroy(f);
 }
 
+/*
+ * A pool of 8 records and allocations that each take 2 (an aligned run with a head and a tail):
+ * the pool is refilled from the pmm's own pages in time, so no allocation fails for want of
+ * records while pages remain (the fast path leaves the refill to the next allocation).
+ */
+TEST(pmm_record_pool_is_refilled_before_it_runs_dry)
+{
+	struct pmm_memory_map_entry map[] = { { 0x0, 4096 * PAGE_SIZE, PMM_MEMORY_AVAILABLE } };
+	struct fixture_options o = { .map = map, .map_count = 1, .initial_records = 8 };
+	enum pmm_status status;
+	struct fixture *f = fixture_create(&o, &status);
+	ASSERT_EQ(status, PMM_OK);
+	for (int i = 0; i < 200; i++) {
+		enum pmm_status st;
+		EXPECT_NE(pmm_alloc_status(&f->pmm, 3, PMM_ALLOC_ANY, 4, MM_OWNER_TEST, &st),
+			  PMM_ALLOC_FAILED);
+		EXPECT_EQ(st, PMM_OK);
+	}
+	struct pmm_stats stats;
+	pmm_get_stats(&f->pmm, &stats);
+	EXPECT_GE(stats.metadata_pages, 1);
+	EXPECT_CONSISTENT(&f->pmm);
+	fixture_destroy(f);
+}
+
 /* The pmm's own pages cannot be freed by a caller: the state stays byte-identical. */
 TEST(pmm_free_refuses_the_pmm_metadata)
 {
