@@ -56,11 +56,11 @@ KLDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack --no-dynami
 	-T kernel/arch/amd64/kernel.ld
 
 # Arch-free code compiled both into the kernel and natively on the host.
-SHARED_DIRS := kernel/lib kernel/boot kernel/mm kernel/trace
+SHARED_DIRS := kernel/lib kernel/boot kernel/mm kernel/trace kernel/exec
 SHARED_SRCS := $(foreach d,$(SHARED_DIRS),$(wildcard $(d)/*.c))
 
 KERNEL_SRCS := $(SHARED_SRCS) $(wildcard kernel/core/*.c kernel/arch/amd64/*.c kernel/drivers/*.c \
-	kernel/workload/*.c tests/kernel/*.c) $(wildcard boot/*.S kernel/arch/amd64/*.S)
+	kernel/workload/*.c kernel/user/*.c tests/kernel/*.c) $(wildcard boot/*.S kernel/arch/amd64/*.S)
 KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS))
 
 # --- host builds of the arch-free core -------------------------------------------------------
@@ -170,7 +170,7 @@ test-host: $(HOST_TESTS)
 	$(HOST_TESTS)
 
 test-python:
-	@$(DEPS) python
+	@$(DEPS) python programs
 	scripts/run-pytest.sh $(PYTHON)
 
 test-qemu: $(KERNEL_ELF)
@@ -243,6 +243,8 @@ REPORT_WORKLOAD = $(if $(filter test,$(SCENARIO)),test,scenario=$(SCENARIO) seed
 HEADLINE_PLOTS := unusable_index bookkeeping_bytes work memory_strip
 # The recorded programs (benchmarks/workloads/*.psw) the verdict also measures, each replayed in
 # the kernel under both backends.
+# The real programs (programs/runs.txt) make report runs in pagescope, by run name.
+REAL_PROGRAM_RUNS := $(shell sed -n 's/^\([a-z0-9-]*\) *|.*/\1/p' programs/runs.txt)
 REPORT_PROGRAMS := $(basename $(notdir $(wildcard benchmarks/workloads/*.psw)))
 PROTO_PY := $(BUILD)/proto/pagescope_perfetto_pb2.py
 
@@ -252,40 +254,54 @@ $(PROTO_PY): analyzer/proto/pagescope_perfetto.proto
 	$(call say,PROTOC,$<)
 	$(Q)protoc -Ianalyzer/proto --python_out=$(dir $@) $<
 
+# `make report PMM=all` is the allocator lab's report (report-pmm, below); with PMM=NAME the
+# usual report runs under that allocator.
+ifeq ($(PMM),all)
+report: report-pmm
+else
 report:
 	@$(DEPS) all
 	@mkdir -p $(BUILD)/report
-	@echo "report: [1/6] building the kernel and the Perfetto protobuf module"
+	@echo "report: [1/7] building the kernel and the Perfetto protobuf module"
 	@$(MAKE) --no-print-directory $(KERNEL_ELF) $(PROTO_PY) >$(BUILD)/report-build.log 2>&1 \
 		|| { tail -n 30 $(BUILD)/report-build.log; exit 1; }
 	@for backend in pagetable list; do \
-		echo "report: [$$( [ $$backend = pagetable ] && echo 2 || echo 3 )/6] booting '$(REPORT_WORKLOAD)' with vmm=$$backend, capturing $(BUILD)/report/$$backend.pstrace"; \
+		echo "report: [$$( [ $$backend = pagetable ] && echo 2 || echo 3 )/7] booting '$(REPORT_WORKLOAD)' with vmm=$$backend, capturing $(BUILD)/report/$$backend.pstrace"; \
 		$(MAKE) --no-print-directory trace ICOUNT=1 VMM=$$backend SCENARIO=$(SCENARIO) SEED=$(SEED) \
 			OUT=$(BUILD)/report/$$backend.pstrace >$(BUILD)/report-$$backend.log 2>&1 \
 			|| { tail -n 30 $(BUILD)/report-$$backend.log; exit 1; }; \
 	done
-	@echo "report: [4/6] replaying each recorded program ($(REPORT_PROGRAMS)) under both backends, for the verdict"
+	@echo "report: [4/7] replaying each recorded program ($(REPORT_PROGRAMS)) under both backends, for the verdict"
 	@for program in $(REPORT_PROGRAMS); do for backend in pagetable list; do \
 		$(MAKE) --no-print-directory trace ICOUNT=1 VMM=$$backend SCENARIO=replay \
 			WORKLOAD=benchmarks/workloads/$$program.psw OUT=$(BUILD)/report/replay-$$program-$$backend.pstrace \
 			>$(BUILD)/report-replay-$$program-$$backend.log 2>&1 \
 			|| { tail -n 30 $(BUILD)/report-replay-$$program-$$backend.log; exit 1; }; \
 	done; done
-	@echo "report: [5/6] checking every trace (every snapshot equals the replay before it)"
+	@echo "report: [5/7] running the real programs (make programs: $(REAL_PROGRAM_RUNS)) in pagescope under both backends"
+	@$(MAKE) --no-print-directory programs >$(BUILD)/report-programs-build.log 2>&1 \
+		|| { tail -n 30 $(BUILD)/report-programs-build.log; exit 1; }
+	@$(PYTHON) -m programs.pagescope --elf $(KERNEL_ELF) --out $(BUILD)/report/programs \
+		>$(BUILD)/report-programs.log 2>&1 || { cat $(BUILD)/report-programs.log; exit 1; }
+	@echo "report: [6/7] checking every trace (every snapshot equals the replay before it)"
 	@for trace in $(BUILD)/report/pagetable.pstrace $(BUILD)/report/list.pstrace \
-		$(foreach p,$(REPORT_PROGRAMS),$(BUILD)/report/replay-$(p)-pagetable.pstrace $(BUILD)/report/replay-$(p)-list.pstrace); do \
+		$(foreach p,$(REPORT_PROGRAMS),$(BUILD)/report/replay-$(p)-pagetable.pstrace $(BUILD)/report/replay-$(p)-list.pstrace) \
+		$(foreach r,$(REAL_PROGRAM_RUNS),$(BUILD)/report/programs/$(r)-pagetable.pstrace $(BUILD)/report/programs/$(r)-list.pstrace); do \
 		$(PYTHON) -m analyzer check $$trace >$(BUILD)/report-check.log \
 			|| { cat $(BUILD)/report-check.log; exit 1; }; \
 	done
-	@echo "report: [6/6] writing $(REPORT_DIR)/ (plots, Perfetto traces, comparison, verdict)"
+	@echo "report: [7/7] writing $(REPORT_DIR)/ (plots, Perfetto traces, comparison, verdict)"
 	@$(PYTHON) -m analyzer report $(BUILD)/report/pagetable.pstrace $(BUILD)/report/list.pstrace \
 		$(foreach p,$(REPORT_PROGRAMS),--workload $(p)=$(BUILD)/report/replay-$(p)-pagetable.pstrace \
 			--workload $(p)=$(BUILD)/report/replay-$(p)-list.pstrace) \
+		$(foreach r,$(REAL_PROGRAM_RUNS),--program $(r)=$(BUILD)/report/programs/$(r)-pagetable.pstrace \
+			--program $(r)=$(BUILD)/report/programs/$(r)-list.pstrace) \
 		-o $(REPORT_DIR) --results-readme results/README.md >/dev/null
 	@$(PYTHON) -m analyzer compare $(BUILD)/report/pagetable.pstrace $(BUILD)/report/list.pstrace \
 		>$(REPORT_DIR)/compare.txt
 	@for plot in $(HEADLINE_PLOTS); do cp $(REPORT_DIR)/$$plot.png results/$$plot.png; done
 	@echo "report: done: $(abspath $(REPORT_DIR))/index.html"
+endif
 
 # --- report-pmm (begin) ------------------------------------------------------------------------
 # make report-pmm [SCENARIO=all] [SEED=1] [MEM=512M]: the allocator lab side by side. Boots the
@@ -392,3 +408,58 @@ programs:
 programs-syscalls: programs
 	$(PYTHON) -m programs.syscalls $(BUILD)/programs programs/SYSCALLS.md
 # --- programs (end) ----------------------------------------------------------------------------
+
+# --- user programs (begin) ---------------------------------------------------------------------
+# make run-program PROG=FILE [ARGS="..."] [FILES="a b"] [STDIN=FILE] [VMM=pagetable|list] [MEM=...]
+#                  [OUT=trace.pstrace] [ICOUNT=1]: runs a static x86-64 Linux program as the first
+# process of a boot (scripts/run-program.sh): its stdout and stderr on ours, its exit status as
+# make's (make turns a failure into 2: call scripts/run-program.sh for the number). ARGS are split
+# into words as the shell splits them (quote a word to keep its spaces); here ARGS are the
+# program's arguments, not the kernel command line. A trace is captured only when OUT is given.
+# make user-tests: builds each tests/programs/*.c twice, static against musl and against glibc,
+# into build/user-tests/{musl,glibc}/, and the bad ELF inputs into build/user-tests/bad-elf/.
+# make test-programs: runs them all in pagescope under both backends against the host's runs.
+PROGRAM_NAMES := $(basename $(notdir $(wildcard tests/programs/*.c)))
+PROGRAM_LIBCS := musl glibc
+USER_TEST_PROGRAMS := $(foreach libc,$(PROGRAM_LIBCS),$(addprefix $(BUILD)/user-tests/$(libc)/,$(PROGRAM_NAMES)))
+PROGRAM_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -static -no-pie
+PROGRAM_CC_musl := musl-gcc
+PROGRAM_CC_glibc := gcc
+BAD_ELF_DIR := $(BUILD)/user-tests/bad-elf
+# The switch that puts the user-program boots (tests/python/test_user_programs.py) into
+# `make test` and `make test-python`: quick (every case against musl under both backends, the
+# cases glibc serves differently against glibc too), full (make test-programs: every case, both
+# libcs, both backends) or off.
+USER_PROGRAM_TESTS ?= quick
+export PAGESCOPE_USER_PROGRAM_TESTS = $(USER_PROGRAM_TESTS)
+
+.PHONY: user-tests user-tests-deps run-program test-programs
+user-tests: $(USER_TEST_PROGRAMS) $(BAD_ELF_DIR)/.made
+user-tests-deps:
+	@$(DEPS) programs
+
+define PROGRAM_RULE
+$(BUILD)/user-tests/$(1)/%: tests/programs/%.c tests/programs/check.h | user-tests-deps
+	@mkdir -p $$(dir $$@)
+	$$(call say,CC-$(1),$$<)
+	$$(Q)$$(PROGRAM_CC_$(1)) $$(PROGRAM_CFLAGS) $$< -o $$@
+endef
+$(foreach libc,$(PROGRAM_LIBCS),$(eval $(call PROGRAM_RULE,$(libc))))
+
+$(BAD_ELF_DIR)/.made: $(BUILD)/user-tests/musl/hello tests/programs/bad_elf.py
+	$(call say,GEN,$(BAD_ELF_DIR))
+	$(Q)$(PYTHON) tests/programs/bad_elf.py $(BUILD)/user-tests/musl/hello $(BAD_ELF_DIR)
+	@touch $@
+
+run-program: $(KERNEL_ELF)
+	@$(DEPS) boot
+	@test -n "$(PROG)" || { echo "usage: make run-program PROG=FILE [ARGS=...] [FILES=...] [STDIN=FILE] [VMM=...] [MEM=...] [OUT=FILE] [ICOUNT=1]" >&2; exit 2; }
+	@scripts/run-program.sh --elf $(KERNEL_ELF) --prog $(PROG) --vmm $(VMM) --mem $(MEM) \
+		--cpu $(CPU) --timeout $(TIMEOUT) $(foreach f,$(FILES),--file $(f)) \
+		$(if $(STDIN),--stdin $(STDIN)) $(if $(filter command line,$(origin OUT)),--trace-out $(OUT)) \
+		$(if $(ICOUNT),--icount) -- $(ARGS)
+
+test-programs: $(KERNEL_ELF) user-tests
+	@$(DEPS) boot python
+	PAGESCOPE_USER_PROGRAM_TESTS=full $(PYTHON) -m pytest -q -p no:cacheprovider tests/python/test_user_programs.py
+# --- user programs (end) -----------------------------------------------------------------------

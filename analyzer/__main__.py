@@ -6,6 +6,7 @@
     python3 -m analyzer perfetto TRACE -o OUT.pftrace
     python3 -m analyzer frag TRACE -o OUT.csv
     python3 -m analyzer compare TRACE_A TRACE_B
+    python3 -m analyzer programs TRACE...   per user process: calls, faults, pages, fault cost
     python3 -m analyzer report TRACE... -o DIR
     python3 -m analyzer workload LOG -o FILE   convert an strace log into a workload file
 
@@ -102,6 +103,9 @@ class Check:
                   "matched to what they undo\n")
         out.write(f"unchecked   {report.events_unchecked} events (before the first pmm snapshot "
                   "or after lost events)\n")
+        if report.process_events_checked:
+            out.write(f"processes   {report.process_events_checked} process starts, exits, faults "
+                      "and system calls checked against the allocator events around them\n")
         if problems:
             raise CommandFailed("replay does not match", EXIT_BAD_TRACE, problems)
         if report.snapshots_checked == 0:
@@ -251,6 +255,24 @@ class Compare:
             raise BadTrace(e.path, e.offset, e.args[0]) from None
 
 
+class Programs:
+    """Per user process of a traced program run, and per trace (one per backend): system calls by
+    name, the unsupported ones (-ENOSYS), faults by outcome, peak resident and reserved pages,
+    ticks per fault (median, p99, max; guest instructions under icount), and the backend's
+    bookkeeping bytes over time. `check` validates the events these figures add up."""
+
+    name = "programs"
+
+    @staticmethod
+    def add_arguments(parser):
+        parser.add_argument("traces", nargs="+", metavar="TRACE")
+
+    @staticmethod
+    def run(args, out):
+        from .program_report import write_programs
+        write_programs([load_checked(t) for t in args.traces], out)
+
+
 class Report:
     """Write a self-contained HTML report (index.html, plots, the traces and their Perfetto
     conversions) of one or more traces into a directory."""
@@ -278,6 +300,11 @@ class Report:
                             help="a further trace, named NAME, that feeds only the verdict's "
                                  "per-workload figures (repeatable; make report passes every "
                                  "recorded program replayed under both backends)")
+        parser.add_argument("--program", action="append", default=[], metavar="NAME=TRACE",
+                            type=Report.workload_spec,
+                            help="a traced run of program NAME (scenario=program), one per "
+                                 "backend, for the real-program section (repeatable; several "
+                                 "programs may be given)")
 
     @staticmethod
     def run(args, out):
@@ -287,13 +314,18 @@ class Report:
         from .report import splice_verdict, verdict_markdown, write_report
         workloads = [(name, load_checked(path)) for name, path in args.workload]
         runs = [load_checked(t, with_series=True) for t in args.traces]
-        inputs = list(args.traces) + [path for _, path in args.workload]
+        programs = [(name, *load_checked(path, with_series=True)) for name, path in args.program]
+        inputs = (list(args.traces) + [path for _, path in args.workload] +
+                  [path for _, path in args.program])
         with atomic_directory(args.output, inputs=inputs) as tmp:
             for (trace, series), path in zip(runs, args.traces):
                 (tmp / (Path(path).stem + ".pftrace")).write_bytes(to_perfetto(trace, series))
             _, measured = write_report(runs, tmp, "python3 -m analyzer report " +
-                                       " ".join(args.traces) + f" -o {args.output}",
-                                       extra_files=args.traces, workloads=workloads)
+                                       " ".join(args.traces) + "".join(
+                                           f" --program {n}={p}" for n, p in args.program) +
+                                       f" -o {args.output}",
+                                       extra_files=args.traces, workloads=workloads,
+                                       programs=programs)
         out.write(f"wrote {Path(args.output) / 'index.html'}\n")
         if args.results_readme:
             readme = Path(args.results_readme)
@@ -359,7 +391,7 @@ class Workload:
             raise BadTrace(args.trace, e.offset, str(e)) from None
 
 
-COMMANDS = [Info, Check, Workload, Decode, Perfetto, Frag, Compare, Report, Allocators]
+COMMANDS = [Info, Check, Workload, Decode, Perfetto, Frag, Compare, Programs, Report, Allocators]
 
 
 def build_parser():

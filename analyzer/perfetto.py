@@ -7,7 +7,8 @@ operation, whose debug annotations reuse Linux's kmem tracepoint field names whe
 per workload phase; a "trace" track with a marker wherever events were lost; counter tracks (each
 with its unit) for free pages, free extents, largest free extent and Linux's unusable free space
 index at orders 0, 3 and 9 per zone, page-table pages, bookkeeping bytes per context, slab and
-kmalloc bytes, and mapped pages per context.
+kmalloc bytes, and mapped pages per context; per user process a track of its system calls and
+page faults and counters of its resident and reserved pages (analyzer/perfetto_processes.py).
 
 Every packet is on one sequence (id 1). The first packet clears incremental state and interns
 every event name and annotation name; the others refer to them by iid. Packets are written in
@@ -22,6 +23,7 @@ from . import counters
 from .events import FORMAT
 from .frag import MAX_ORDER
 from . import perfetto_wire as wire
+from .perfetto_processes import add_process_tracks
 from .perfetto_proto import pb
 
 SEQUENCE = 1
@@ -208,6 +210,7 @@ def to_perfetto(trace, series):
     _loss_markers(w, trace, time_of, event_iids[LOSS_NAME], annotation_iids)
     _phase_slices(w, trace, time_of)
     _counters(w, trace, series, time_of)
+    add_process_tracks(w, trace, time_of, SEQUENCE)  # user processes (perfetto_processes.py)
     return w.serialized()
 
 

@@ -14,7 +14,8 @@ emits each event"), so replaying the events must give every snapshot exactly. Tw
     region, all free: that is the starting state. Per region the replay keeps the free runs and
     the reservations (start -> pages): vmm_reserve must take free pages, vmm_release must give
     back exactly one whole reservation, and vmm_brk announces that the next reserve or release
-    of that context grows or shrinks the heap reservation instead.
+    of that context grows or shrinks the heap reservation instead. A process's context may release
+part of a reservation (munmap cuts reservations anywhere, kernel/mm/vmm_ranges.c).
 
 Objects handed out and taken back are paired like reservations: every pmm_free, kfree,
 slab_free, pt_free and vmm_unmap must undo one earlier pmm_alloc, kmalloc, slab_alloc, pt_alloc
@@ -42,6 +43,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
 from .events import FORMAT
+from .process_replay import ProcessChecks
 from .summary import Problem
 
 PAGE = FORMAT.constants["TRACE_PAGE_BYTES"]
@@ -166,6 +168,26 @@ def _bad_items(items, base=None, end=None):
     return None
 
 
+def _cut_reservation(region, addr, pages):
+    """A process's munmap, mremap and mprotect cut its reservations anywhere: the kernel splits
+    them at the range's ends without an event (kernel/mm/vmm_ranges.c), then releases whole
+    pieces. Makes [addr, +pages) a reservation of its own when it lies inside one."""
+    starts = sorted(region.reservations)
+    i = bisect_right(starts, addr) - 1
+    if i < 0:
+        return
+    start = starts[i]
+    end, cut_end = start + region.reservations[start] * PAGE, addr + pages * PAGE
+    if cut_end > end:
+        return
+    del region.reservations[start]
+    if start < addr:
+        region.reservations[start] = (addr - start) // PAGE
+    region.reservations[addr] = pages
+    if cut_end < end:
+        region.reservations[cut_end] = (end - cut_end) // PAGE
+
+
 class Region:
     __slots__ = ("name", "base", "end", "free", "reservations", "exact")
 
@@ -203,6 +225,7 @@ class ReplayReport:
     events_unchecked: int = 0  # pmm/vmm events met while the state was unknown
     contexts_created: int = 0
     contexts_checked: int = 0  # replayed from creation and compared with a snapshot
+    process_events_checked: int = 0  # process_start/exit, page_fault, syscall (process_replay)
     problems: list = field(default_factory=list)  # Problem, in stream order
 
 
@@ -248,6 +271,7 @@ class Replay:
         self.expecting = False
         self._handlers = {name[3:]: getattr(self, name) for name in dir(self)
                           if name.startswith("on_")}
+        self.processes = ProcessChecks(self)  # user-process events (analyzer/process_replay.py)
 
     # ---- plumbing --------------------------------------------------------------------------
 
@@ -268,6 +292,7 @@ class Replay:
             self.lost = True  # the events just before this record are gone: expect nothing
         if self.expecting:
             self._meet_expectations(e, kind)
+        self.processes.feed(e, kind)
         handler = self._handlers.get(kind)
         if handler is not None:
             handler(e)
@@ -305,6 +330,7 @@ class Replay:
                           self.bookkeeping_due is not None)
 
     def finish(self):
+        self.processes.finish()
         if self.pending_table is not None:
             self.report.problems.append(Problem(None, f"no pt_alloc for the page-table page "
                                                       f"{self.pending_table:#x}"))
@@ -607,17 +633,27 @@ class Replay:
         return region
 
     def on_vmm_brk(self, e):
+        """The reservation at e.base resized: the heap at the region's base (the kernel's own
+        contexts), or the last reservation of a demand-paged program's heap, which brk extends."""
         region = self._region(e)
         if region is None:
             return
-        if e.base != region.base or e.old_pages == e.new_pages:
+        if not region.base <= e.base < region.end or e.old_pages == e.new_pages:
             self.problem(e, f"heap at {e.base:#x} resized {e.old_pages} -> {e.new_pages} pages "
                          f"in the region at {region.base:#x}")
-        elif region.exact and self.heaps.get((e.context, e.region), 0) != e.old_pages:
+        elif region.exact and self._heap_pages(e, region) != e.old_pages:
             self.doubt(e, f"the heap at {e.base:#x} is "
-                         f"{self.heaps.get((e.context, e.region), 0)} pages, not {e.old_pages}")
+                         f"{self._heap_pages(e, region)} pages, not {e.old_pages}")
         self.pending_brk = (e.context, e.region, e.base, e.old_pages, e.new_pages)
         self.expecting = True
+
+    def _heap_pages(self, e, region):
+        """The heap's size as brk last left it; a heap no brk made yet (a forked child's, which
+        fork reserves at the parent's heap address) is the reservation at the region's base; a
+        program's heap reservation elsewhere in the region is the reservation at e.base."""
+        if e.base != region.base:
+            return region.reservations.get(e.base, 0)
+        return self.heaps.get((e.context, e.region), region.reservations.get(region.base, 0))
 
     def _brk_delta(self, e, region, grow):
         context, region_id, base, old, new = self.pending_brk
@@ -636,11 +672,15 @@ class Replay:
             self.problem(e, error)
         if grow:
             self._settle_unreserved_maps(context)
+        heap = base == region.base
         if new:
-            region.reservations[base] = self.heaps[context, region_id] = new
+            region.reservations[base] = new
+            if heap:
+                self.heaps[context, region_id] = new
         else:
             region.reservations.pop(base, None)
-            self.heaps.pop((context, region_id), None)
+            if heap:
+                self.heaps.pop((context, region_id), None)
         self._replayed(True)
 
     def on_vmm_reserve(self, e):
@@ -665,6 +705,23 @@ class Replay:
         self._replayed(True)
         self._settle_unreserved_maps(e.context)
 
+    def on_vmm_split(self, e):
+        """A reservation cut in two at e.addr (a program's munmap or mprotect of part of it)."""
+        region = self._region(e)
+        if region is None:
+            return
+        start = max((s for s in region.reservations if s < e.addr), default=None)
+        pages = region.reservations.get(start, 0) if start is not None else 0
+        if start is None or e.addr % PAGE or e.addr >= start + pages * PAGE:
+            if region.exact:
+                self.problem(e, f"splits at {e.addr:#x}, inside no reservation")
+            return
+        region.reservations[start] = (e.addr - start) // PAGE
+        region.reservations[e.addr] = pages - (e.addr - start) // PAGE
+        if start == region.base and (e.context, e.region) in self.heaps:
+            self.heaps[e.context, e.region] = region.reservations[start]  # a program's heap
+        self._replayed(True)
+
     def on_vmm_release(self, e):
         region = self._region(e)
         if region is None:
@@ -673,6 +730,9 @@ class Replay:
         if self.pending_brk is not None:
             return self._brk_delta(e, region, False)
         self._still_mapped(e)
+        if region.reservations.get(e.addr) != e.pages and \
+                e.context in self.processes.process_contexts:
+            _cut_reservation(region, e.addr, e.pages)
         reserved = region.reservations.pop(e.addr, None)
         if reserved is None and region.exact:
             self.problem(e, f"no reservation starts at {e.addr:#x}")
@@ -686,6 +746,8 @@ class Replay:
         if error:
             self.problem(e, error)
             return
+        if e.addr == region.base:
+            self.heaps.pop((e.context, e.region), None)  # a program unmapped its heap's start
         self._replayed(True)
 
     def on_vmm_snapshot(self, e):

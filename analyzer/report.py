@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import compare, counters, plots, verdict, verdict_figures
+from . import compare, counters, plots, processes, program_report, verdict, verdict_figures
 from .progress import member_phases, workload_name
 from .events import REPO_ROOT
 from .output import atomic_file
@@ -102,6 +102,22 @@ def measured_figures(runs, workloads=()):
             peaks.setdefault(workload, {})[plots.backend(trace)] = peak
         reservations[name] = max(reservations.get(name, 0), peak_reservations(trace))
     return verdict.Figures(bookkeeping_peak=peaks, list_peak_records=reservations)
+
+
+def fault_lookup_figures(programs):
+    """program -> backend -> the cost of classifying the faulting page, per fault (median and p99
+    by nearest rank of page_fault.lookup_ticks, the fault count, the clock's unit)."""
+    found = {}
+    for entry in programs:
+        name, trace = entry[0], entry[1]
+        ticks = trace.of("page_fault")["lookup_ticks"]
+        if not len(ticks):
+            continue
+        stats = processes.TickStats.of(ticks)
+        found.setdefault(name, {})[plots.backend(trace)] = {
+            "median": stats.median, "p99": stats.p99, "faults": stats.count,
+            "unit": processes.tick_unit(trace.header)}
+    return found
 
 
 def verdict_section(figures, out_dir):
@@ -206,14 +222,16 @@ font-size:90%;text-align:left}figure{margin:1.5em 0}img{max-width:100%;border:1p
 figcaption{font-size:90%;color:#444}code{background:#f4f4f4}"""
 
 
-def write_report(runs, out_dir, command_line, extra_files=(), workloads=()):
+def write_report(runs, out_dir, command_line, extra_files=(), workloads=(), programs=()):
     """Writes index.html and the plots into out_dir (which exists and is empty); copies
     extra_files (traces) beside them and links them. `workloads`: (name, trace) pairs that feed
-    only the verdict (measured_figures)."""
+    only the verdict (measured_figures). `programs`: (program name, trace, series), one per
+    program and backend, for the real-program section (analyzer/program_report.py)."""
     out_dir = Path(out_dir)
     figures_drawn = plots.draw_all(runs, out_dir)
     figures = headline_figures(runs)
     verdict_measured = verdict_figures.gather(measured_figures(runs, workloads))
+    verdict_measured.fault_lookup = fault_lookup_figures(programs)
     figures_drawn += plots.draw_verdict_figures(verdict_measured, out_dir)
     for f in extra_files:
         shutil.copyfile(f, out_dir / Path(f).name)
@@ -223,6 +241,9 @@ def write_report(runs, out_dir, command_line, extra_files=(), workloads=()):
             verdict_section(verdict_measured, out_dir),
             "<h2>What ran</h2>", _what_ran(runs, command_line),
             "<h2>Headline figures</h2>", _headline_table(figures)]
+    if programs:
+        section, _ = program_report.program_section(programs, out_dir)
+        body += ["<h2 id='programs'>Real programs</h2>", section]
     if links:
         body.append("<p>Traces (open a <code>.pftrace</code> in ui.perfetto.dev): " +
                     ", ".join(f"<a href='{html.escape(n)}'>{html.escape(n)}</a>" for n in links) +

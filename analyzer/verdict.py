@@ -54,6 +54,12 @@ class Figures:
     # list backend: bytes per record; workload -> peak reservations (records) over the run
     list_record_bytes: int = 0
     list_peak_records: dict = field(default_factory=dict)
+    # bits of a non-present entry the CPU ignores (all but P): what a reserved, not-yet-mapped
+    # page's entry can hold (Linux keeps whole swap entries there)
+    pte_bits_not_present: int = 0
+    # real program -> backend -> {"median", "p99", "faults", "unit"}: what finding the faulting
+    # page's reservation cost per page fault (page_fault.lookup_ticks of its traces)
+    fault_lookup: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -139,6 +145,14 @@ def _bits(f):
     missing = {d: n for d, n in f.details_wanted.items() if n > free}
     if missing:
         figure += "; do not fit: " + ", ".join(f"{d} ({n} bits)" for d, n in missing.items())
+    # A reserved page that is not mapped yet has an entry with only P clear: the CPU ignores every
+    # other bit, so a reservation's details can live there whole until the page is mapped.
+    not_present_free = f.pte_bits_not_present - used if f.pte_bits_not_present else 0
+    fits_not_present = [d for d, n in missing.items() if n <= not_present_free]
+    if f.pte_bits_not_present:
+        figure += (f". A reserved, not-yet-present entry leaves {f.pte_bits_not_present} bits to "
+                   f"software ({not_present_free} beyond what is used)" +
+                   (": " + ", ".join(fits_not_present) + " fit there" if fits_not_present else ""))
     rule = ("holds if the bookkeeping fits in the available bits and every detail asked for fits "
             "in what is left; depends if the bookkeeping fits but some details do not; does not "
             "hold if the bookkeeping itself needs more bits than exist")
@@ -147,7 +161,10 @@ def _bits(f):
     elif missing:
         outcome = DEPENDS
         depends_on = ("the details wanted: reservation state fits, " + _join(sorted(missing))
-                      + " cannot")
+                      + " cannot in a present entry")
+        if fits_not_present:
+            depends_on += (" (" + _join(sorted(fits_not_present)) + " would, in an entry that is "
+                           "reserved but not present, until its page is mapped)")
     else:
         outcome, depends_on = HOLDS, ""
     return [Verdict(topic, PAGETABLE, claim, outcome, figure, rule, depends_on, plot="pte_bits.png")]
@@ -299,7 +316,38 @@ def _extensible(f):
     return [Verdict(topic, LIST, claim, outcome, figure, rule, plot=plot)]
 
 
-TOPICS = [_memory, _bits, _brk, _implementation, _contiguous, _extensible]
+# --- row 7: the seed's case, a page fault finding its reservation ---------------------------------
+
+def _fault_lookup(f):
+    """The operation the page-table design is for: a fault on a reserved, untouched page must
+    learn what the address is. Judged on the real programs' traces, per fault, by the median."""
+    topic = "finding a reservation at fault time"
+    pt_claim = "the reservation is in the entry the fault's walk reached: found for free"
+    programs = {p: by for p, by in f.fault_lookup.items() if PAGETABLE in by and LIST in by}
+    plot = "programs.html"
+    if not programs:
+        return [Verdict(topic, PAGETABLE, pt_claim, NOT_MEASURED,
+                        "no real program was traced under both backends", "", plot=plot)]
+    unit = next(iter(programs.values()))[PAGETABLE]["unit"]
+    figure = "; ".join(
+        f"{p}: {by[PAGETABLE]['median']:,.0f} vs {by[LIST]['median']:,.0f} (p99 "
+        f"{by[PAGETABLE]['p99']:,.0f} vs {by[LIST]['p99']:,.0f}, {by[PAGETABLE]['faults']:,} faults)"
+        for p, by in sorted(programs.items()))
+    figure = f"median {unit} per fault to classify the page, page tables vs list: " + figure
+    rule = ("holds if, on every real program, the page-table backend's median lookup per fault is "
+            "at most the list's; does not hold if it is more on every program; depends otherwise")
+    cheaper = [p for p, by in programs.items() if by[PAGETABLE]["median"] <= by[LIST]["median"]]
+    if len(cheaper) == len(programs):
+        return [Verdict(topic, PAGETABLE, pt_claim, HOLDS, figure, rule, plot=plot)]
+    if not cheaper:
+        return [Verdict(topic, PAGETABLE, pt_claim, DOES_NOT_HOLD, figure, rule, plot=plot)]
+    others = [p for p in programs if p not in cheaper]
+    return [Verdict(topic, PAGETABLE, pt_claim, DEPENDS, figure, rule,
+                    depends_on=f"the program: cheaper on {_join(sorted(cheaper))}, dearer on "
+                               f"{_join(sorted(others))}", plot=plot)]
+
+
+TOPICS = [_memory, _bits, _brk, _implementation, _contiguous, _extensible, _fault_lookup]
 
 
 def verdicts(figures):

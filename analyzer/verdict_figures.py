@@ -84,6 +84,11 @@ def pte_bits():
     return bin(sw).count("1") + bin(stripe).count("1"), used
 
 
+def pte_bits_not_present():
+    """Bits of a non-present entry the CPU ignores: all but the present bit (PTE_PRESENT)."""
+    return 64 - bin(_mask(PTE_H.read_text(), "PTE_PRESENT")).count("1")
+
+
 def list_record_bytes():
     """LIST_RECORD_BYTES of the list backend (a static assertion there holds it to sizeof)."""
     match = re.search(r"#define LIST_RECORD_BYTES (\d+)", BACKEND_FILES[LIST].read_text())
@@ -137,4 +142,5 @@ def gather(figures, bench_dir=BENCH_DIR):
     figures.pte_bits_available, figures.pte_bits_used = pte_bits()
     figures.details_wanted = dict(DETAILS_WANTED)
     figures.list_record_bytes = list_record_bytes()
+    figures.pte_bits_not_present = pte_bits_not_present()
     return figures

@@ -1,6 +1,6 @@
 #!/bin/sh
 # The layering the architecture promises, checked on every `make test-host`: the arch-free code
-# (kernel/lib, kernel/boot, kernel/mm, kernel/trace, and the format in trace/) includes nothing
+# (kernel/lib, kernel/boot, kernel/mm, kernel/trace, kernel/exec, and the format in trace/) includes nothing
 # from the kernel glue (kernel/core), the drivers or the machine layer (kernel/arch). Its one
 # window on the machine is <machine/pte.h>, the page-table encoding, and only kernel/mm opens it.
 # Other machine facts reach the core as configuration: <machine/memory_zones.h> (where the pmm's
@@ -12,7 +12,7 @@ root=${1:-.}
 cd "$root" || exit 2
 status=0
 checked=0
-for dir in kernel/lib kernel/boot kernel/mm kernel/trace trace; do
+for dir in kernel/lib kernel/boot kernel/mm kernel/trace kernel/exec trace; do
 	[ -d "$dir" ] || continue
 	for file in "$dir"/*.c "$dir"/*.h "$dir"/*.def; do
 		[ -f "$file" ] || continue

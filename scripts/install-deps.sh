@@ -69,11 +69,15 @@ if [ $want_workloads = 1 ]; then
 fi
 
 if [ $want_programs = 1 ]; then
+	# tests/programs: each built static against musl (musl-gcc) and glibc (libc.a); cpio reads
+	# back the archives scripts/mkprogramfs.py writes, as an independent reader in its test
+	need_cmd musl-gcc musl-tools
+	need_cmd gcc gcc
+	need_file /usr/lib/x86_64-linux-gnu/libc.a libc6-dev
+	need_cmd cpio cpio
 	# make programs: Debian sources fetched with apt-get source (dpkg-source unpacks them), built
 	# with musl-gcc -static; sqlite's amalgamation is generated with tclsh; strace lists syscalls.
-	need_cmd musl-gcc musl-tools
 	need_cmd dpkg-source dpkg-dev
-	need_cmd gcc gcc
 	need_cmd make make
 	need_cmd readelf binutils
 	need_cmd xz xz-utils

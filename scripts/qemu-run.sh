@@ -5,8 +5,12 @@
 #
 #   scripts/qemu-run.sh --elf build/pagescope.elf [--args "test vmm=list"] [--module FILE]...
 #                       [--mem 512M] [--cpu max] [--timeout SEC] [--boot-timeout SEC]
-#                       [--serial-log FILE] [--trace-out FILE] [--icount] [--gdb]
-#                       [-- extra qemu flags]
+#                       [--serial-log FILE] [--com2 FILE] [--com3 FILE] [--trace-out FILE]
+#                       [--icount] [--gdb] [-- extra qemu flags]
+#
+# --com2 / --com3 write what the guest sends to the second (I/O 0x2F8) and third (0x3E8) serial
+# ports into FILE, byte for byte (a user program's stdout and stderr, scripts/run-program.sh);
+# without them those ports do not exist, as before. Their growth counts as progress too.
 #
 # Exit status, always repeated as the last line on stderr: "pagescope: exit status N (meaning)"
 #   0-6  the status the kernel passed to qemu_exit() (kernel/arch/amd64/qemu_exit.h): 0 success,
@@ -63,10 +67,12 @@ setup_failure() {
 }
 
 elf="" args="" mem=512M cpu=max timeout=120 boot_timeout=120 serial_log="" trace_out="" icount=0 gdb=0
+com2="" com3=""
 modules=()
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--elf | --args | --module | --mem | --cpu | --timeout | --boot-timeout | --serial-log | --trace-out)
+	--elf | --args | --module | --mem | --cpu | --timeout | --boot-timeout | --serial-log | --trace-out | \
+		--com2 | --com3)
 		[ $# -ge 2 ] || setup_failure "option '$1' needs a value"
 		case "$1" in
 		--elf) elf=$2 ;;
@@ -78,6 +84,8 @@ while [ $# -gt 0 ]; do
 		--boot-timeout) boot_timeout=$2 ;;
 		--serial-log) serial_log=$2 ;;
 		--trace-out) trace_out=$2 ;;
+		--com2) com2=$2 ;;
+		--com3) com3=$2 ;;
 		esac
 		shift 2 ;;
 	--icount) icount=1; shift ;;
@@ -119,6 +127,17 @@ log=${serial_log:-$work/serial.log}
 qemu=(qemu-system-x86_64 -machine pc -cpu "$cpu" -m "$mem" -smp 1
 	-cdrom "$work/boot.iso" -boot d -display none -no-reboot -monitor none
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04 -serial "file:$log")
+# Serial ports are numbered in the order of -serial: COM2 must exist (unused) for COM3 to be third.
+if [ -n "$com2" ] || [ -n "$com3" ]; then
+	for port in "$com2" "$com3"; do
+		if [ -n "$port" ]; then
+			: 2>/dev/null >"$port" || setup_failure "cannot write the serial output file $port"
+			qemu+=(-serial "file:$port")
+		else
+			qemu+=(-serial null)
+		fi
+	done
+fi
 if [ -n "$trace_out" ]; then
 	# A file chardev takes every byte the device hands it in one write (it never writes short),
 	# so virtconsole's habit of dropping what a backend refuses cannot lose trace data here.
@@ -161,9 +180,11 @@ fi
 progress_bytes() {
 	local total
 	total=$(stat -c %s "$log" 2>/dev/null || echo 0)
-	if [ -n "$trace_out" ]; then
-		total=$((total + $(stat -c %s "$trace_out" 2>/dev/null || echo 0)))
-	fi
+	for file in "$trace_out" "$com2" "$com3"; do
+		if [ -n "$file" ]; then
+			total=$((total + $(stat -c %s "$file" 2>/dev/null || echo 0)))
+		fi
+	done
 	echo "$total"
 }
 started=0 seen=0 last_progress=$SECONDS hang=""

@@ -34,3 +34,8 @@ void mm_arch_activate_root(paddr_t root_table)
 {
 	write_cr3(root_table);
 }
+
+uint64_t mm_clock_ticks(void)
+{
+	return rdtsc();
+}

@@ -44,10 +44,15 @@ static inline void *phys_to_virt(paddr_t pa) { return (void *)(uintptr_t)(pa + m
 static inline paddr_t virt_to_phys(const void *va) { return (paddr_t)((uintptr_t)va - mm_phys_window); }
 
 /*
- * The two machine operations page-table code needs. Kernel: invlpg and a CR3 load. Host: they
+ * The machine operations page-table code needs. Kernel: invlpg and a CR3 load. Host: they
  * only count (tests check that an unmap or protect really asked for an invalidation).
  */
 void mm_arch_invalidate_page(uintptr_t va);
 void mm_arch_activate_root(paddr_t root_table);
+/*
+ * A cycle clock for measurements the core reports (the fault lookup's cost): the TSC in the
+ * kernel (guest instructions under QEMU icount), the TSC on the host.
+ */
+uint64_t mm_clock_ticks(void);
 
 #endif

@@ -16,6 +16,7 @@
  *   - Software bits of an entry (bookkeeping marks, pte.h) survive map and unmap.
  */
 #include "pagetable.h"
+#include "page_share.h"
 #include <machine/pte.h>
 #include "kernel/trace/tracepoints.h"
 
@@ -264,6 +265,14 @@ enum vm_status pt_map(struct pagetable *pt, uint64_t va, paddr_t pa, uint64_t co
 	return VM_OK;
 }
 
+/* An owned data page leaves this table: freed, unless a fork shared it and others still map it. */
+static void free_owned_data(struct pagetable *pt, paddr_t pa, uint64_t pages)
+{
+	if (pt->share && pages == 1 && page_share_drop(pt->share, pa, pt->trace_context))
+		return;
+	page_source_free(pt->source, pa, pages);
+}
+
 static void release_leaf(struct pagetable *pt, pte_t *slot, unsigned level, uint64_t va,
 			 enum pt_data_fate fate)
 {
@@ -271,13 +280,13 @@ static void release_leaf(struct pagetable *pt, pte_t *slot, unsigned level, uint
 	uint64_t pages = PT_SPAN_PAGES(level);
 	if (e & PTE_SW_LEAF_OWNED) {
 		if (fate == PT_DATA_FREE_OWNED)
-			page_source_free(pt->source, pte_address(e), pages);
+			free_owned_data(pt, pte_address(e), pages);
 		pt->owned_data_pages -= pages;
 	}
 	pt->mapped_pages -= pages;
 	trace_vmm_unmap(va, pte_address(e), pt->trace_context, (uint8_t)level,
 			(uint8_t)pte_leaf_prot(e));
-	slot_write(slot, pte_software(e) & ~PTE_SW_LEAF_OWNED);
+	slot_write(slot, pte_software(e) & ~(PTE_SW_LEAF_OWNED | PTE_SW_LEAF_COPY_ON_WRITE));
 	mm_arch_invalidate_page((uintptr_t)va);
 }
 
@@ -365,7 +374,8 @@ static uint64_t protect_table(uint64_t *table, unsigned level, uint64_t base, ui
 			covered += PT_SPAN_PAGES(level);
 			if (pass == PT_PROTECT_APPLY) {
 				pte_t keep = e & (PTE_ADDR_MASK | PTE_SW_FIELD_MASK);
-				pt_slot_write(table, i, keep | pte_make_leaf(pte_address(e), level, prot));
+				unsigned leaf_prot = (e & PTE_SW_LEAF_COPY_ON_WRITE) ? prot & ~(unsigned)PT_WRITE : prot;
+				pt_slot_write(table, i, keep | pte_make_leaf(pte_address(e), level, leaf_prot));
 				mm_arch_invalidate_page((uintptr_t)ebase);
 				trace_vmm_protect(ebase, pte_address(e), context,
 						  (uint8_t)level, (uint8_t)prot);
@@ -390,6 +400,40 @@ enum vm_status pt_protect(struct pagetable *pt, uint64_t va, uint64_t pages, uns
 	return VM_OK;
 }
 
+enum vm_status pt_replace_owned(struct pagetable *pt, uint64_t va, paddr_t pa, unsigned prot)
+{
+	enum vm_status st = check_prot(pt, va, va + PAGE_SIZE - 1, prot);
+	if (st != VM_OK)
+		return st;
+	unsigned level;
+	pte_t *slot = walk(pt, va, 0, PT_WALK_LOOKUP, &level, &st);
+	if (!slot || !pte_is_leaf(*slot, level))
+		return VM_ERR_NOT_MAPPED;
+	if (level != 0)
+		return VM_ERR_BUSY;
+	pte_t e = *slot;
+	if (!(e & PTE_SW_LEAF_OWNED))
+		return VM_ERR_INVALID;
+	free_owned_data(pt, pte_address(e), 1);
+	trace_vmm_unmap(va, pte_address(e), pt->trace_context, 0, (uint8_t)pte_leaf_prot(e));
+	slot_write(slot, (pte_software(e) & ~PTE_SW_LEAF_COPY_ON_WRITE) | pte_make_leaf(pa, 0, prot));
+	mm_arch_invalidate_page((uintptr_t)va);
+	trace_vmm_map(va, pa, pt->trace_context, 0, (uint8_t)prot);
+	return VM_OK;
+}
+
+enum vm_status pt_protect_mapped(struct pagetable *pt, uint64_t va, uint64_t pages, unsigned prot)
+{
+	uint64_t last;
+	enum vm_status st = check_range(pt, va, pages, &last);
+	if (st == VM_OK)
+		st = check_prot(pt, va, last, prot);
+	if (st != VM_OK)
+		return st;
+	protect_table(pt_table(pt->root), PT_TOP_LEVEL, 0, va, last, prot, PT_PROTECT_APPLY, pt->trace_context);
+	return VM_OK;
+}
+
 enum vm_status pt_translate(const struct pagetable *pt, uint64_t va, struct pt_translation *out)
 {
 	unsigned level;
@@ -401,6 +445,30 @@ enum vm_status pt_translate(const struct pagetable *pt, uint64_t va, struct pt_t
 	out->prot = pte_leaf_prot(*slot);
 	out->size = (enum pt_page_size)level;
 	out->ownership = (*slot & PTE_SW_LEAF_OWNED) ? PT_DATA_OWNED : PT_DATA_BORROWED;
+	out->copy_on_write = (*slot & PTE_SW_LEAF_COPY_ON_WRITE) != 0;
+	return VM_OK;
+}
+
+enum vm_status pt_set_copy_on_write(struct pagetable *pt, uint64_t va, bool copy_on_write,
+				    unsigned prot)
+{
+	if (copy_on_write)
+		prot &= ~(unsigned)PT_WRITE;
+	enum vm_status st = check_prot(pt, va, va + PAGE_SIZE - 1, prot);
+	if (st != VM_OK)
+		return st;
+	unsigned level;
+	pte_t *slot = walk(pt, va, 0, PT_WALK_LOOKUP, &level, &st);
+	if (!slot || !pte_is_leaf(*slot, level))
+		return VM_ERR_NOT_MAPPED;
+	if (level != 0)
+		return VM_ERR_BUSY;
+	pte_t e = *slot;
+	pte_t sw = copy_on_write ? pte_software(e) | PTE_SW_LEAF_COPY_ON_WRITE :
+				   pte_software(e) & ~PTE_SW_LEAF_COPY_ON_WRITE;
+	slot_write(slot, (e & PTE_ADDR_MASK) | sw | pte_make_leaf(pte_address(e), 0, prot));
+	mm_arch_invalidate_page((uintptr_t)va);
+	trace_vmm_protect(va, pte_address(e), pt->trace_context, 0, (uint8_t)prot);
 	return VM_OK;
 }
 
@@ -419,6 +487,7 @@ static void visit_table(const uint64_t *table, unsigned level, uint64_t base, un
 				.prot = pte_leaf_prot(e),
 				.size = (enum pt_page_size)level,
 				.ownership = (e & PTE_SW_LEAF_OWNED) ? PT_DATA_OWNED : PT_DATA_BORROWED,
+				.copy_on_write = (e & PTE_SW_LEAF_COPY_ON_WRITE) != 0,
 			};
 			visit(cookie, ebase, &t);
 		}
@@ -479,7 +548,7 @@ static void destroy_table(struct pagetable *pt, uint64_t *table, unsigned level,
 			destroy_table(pt, pt_table(child), level - 1, 0, PT_ENTRIES);
 			free_table_page(pt, child, level - 1);
 		} else if (pte_is_leaf(e, level) && (e & PTE_SW_LEAF_OWNED)) {
-			page_source_free(pt->source, pte_address(e), PT_SPAN_PAGES(level));
+			free_owned_data(pt, pte_address(e), PT_SPAN_PAGES(level));
 			pt->owned_data_pages -= PT_SPAN_PAGES(level);
 		}
 	}

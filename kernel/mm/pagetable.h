@@ -34,6 +34,8 @@ struct pt_chunk_ops {
 	void *cookie;
 };
 
+struct page_share;
+
 struct pagetable {
 	paddr_t root;
 	uint16_t trace_context; /* the context id in trace events; kept by pt_create_* (vmm.c sets it) */
@@ -41,6 +43,9 @@ struct pagetable {
 	/* The kernel's table whose upper half this one shares; NULL for the kernel's own. */
 	const struct pagetable *kernel;
 	const struct pt_chunk_ops *chunk_ops; /* NULL: no backend keeps marks in entries */
+	/* Mapping counts of shared pages (NULL: none is shared): an owned page that is still mapped
+	 * elsewhere is not freed when unmapped here, only its count drops (page_share.h). */
+	struct page_share *share;
 	uint64_t table_pages;                 /* page-table pages this table owns, root included */
 	uint64_t mapped_pages;                /* 4 KiB pages currently mapped (a 2 MiB page = 512) */
 	uint64_t owned_data_pages;            /* data pages owned (freed at unmap or destroy) */
@@ -51,6 +56,7 @@ struct pt_translation {
 	unsigned prot; /* enum pt_prot bits */
 	enum pt_page_size size;
 	enum pt_data_ownership ownership;
+	bool copy_on_write; /* an owned page shared since a fork: write stays off until a fault */
 };
 
 /*
@@ -94,6 +100,25 @@ enum vm_status pt_unmap(struct pagetable *pt, uint64_t va, uint64_t pages, uint6
  * before anything changes: all or nothing. Invalidates each changed leaf.
  */
 enum vm_status pt_protect(struct pagetable *pt, uint64_t va, uint64_t pages, unsigned prot);
+/*
+ * Changes the protection of the mapped pages of the range and leaves its unmapped pages alone
+ * (mprotect over pages a program has only partly touched). W^X and large pages as pt_protect.
+ */
+enum vm_status pt_protect_mapped(struct pagetable *pt, uint64_t va, uint64_t pages, unsigned prot);
+/*
+ * Marks the 4 KiB leaf at va copy-on-write (or clears the mark) and gives it `prot`; a marked leaf
+ * never gets PT_WRITE (neither here nor from pt_protect): the fault that finds it decides. Traced
+ * as a vmm_protect. VM_OK, VM_ERR_NOT_MAPPED, VM_ERR_BUSY (a large page) or W^X as pt_map.
+ */
+enum vm_status pt_set_copy_on_write(struct pagetable *pt, uint64_t va, bool copy_on_write,
+				    unsigned prot);
+/*
+ * Replaces the owned 4 KiB page mapped at va by the page at pa (a copy made for copy-on-write),
+ * mapped with `prot`, owned and not copy-on-write; the old page is dropped as an unmap drops it
+ * (freed, or its share count lowered). Needs no memory. Traced as vmm_unmap + vmm_map.
+ * VM_OK, VM_ERR_NOT_MAPPED, VM_ERR_BUSY (a large page) or VM_ERR_INVALID (not owned).
+ */
+enum vm_status pt_replace_owned(struct pagetable *pt, uint64_t va, paddr_t pa, unsigned prot);
 /* VM_OK and *out filled, or VM_ERR_NOT_MAPPED. */
 enum vm_status pt_translate(const struct pagetable *pt, uint64_t va, struct pt_translation *out);
 

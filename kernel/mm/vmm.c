@@ -24,7 +24,7 @@
  *   - All state lives in the contexts: what a family of contexts shares (the list of live
  *     contexts, trace ids, the active context) is kernel->family; there is no global.
  */
-#include "vmm.h"
+#include "vmm_internal.h"
 #include "kernel/trace/tracepoints.h"
 
 void vmm_for_each_context(struct vmm_context *kernel,
@@ -40,12 +40,12 @@ static uint8_t log2_of(uint64_t power_of_two)
 	return (uint8_t)ilog2_u64(power_of_two);
 }
 
-static uint64_t region_end(const struct vmm_region *region)
+uint64_t vmm_region_end(const struct vmm_region *region)
 {
 	return region->base + region->pages * PAGE_SIZE;
 }
 
-static unsigned region_of(const struct vmm_context *ctx, uint64_t addr)
+unsigned vmm_region_of(const struct vmm_context *ctx, uint64_t addr)
 {
 	for (unsigned i = 0; i < ctx->region_count; i++)
 		if (addr >= ctx->regions[i].base && addr - ctx->regions[i].base < ctx->regions[i].pages * PAGE_SIZE)
@@ -54,22 +54,22 @@ static unsigned region_of(const struct vmm_context *ctx, uint64_t addr)
 }
 
 /* The region holding all of [addr, addr + pages), or VMM_NO_REGION. */
-static unsigned region_of_range(const struct vmm_context *ctx, uint64_t addr, uint64_t pages)
+unsigned vmm_region_of_range(const struct vmm_context *ctx, uint64_t addr, uint64_t pages)
 {
-	unsigned r = region_of(ctx, addr);
+	unsigned r = vmm_region_of(ctx, addr);
 	if (r == VMM_NO_REGION || !IS_ALIGNED(addr, PAGE_SIZE) || pages == 0 ||
-	    pages > (region_end(&ctx->regions[r]) - addr) / PAGE_SIZE)
+	    pages > (vmm_region_end(&ctx->regions[r]) - addr) / PAGE_SIZE)
 		return VMM_NO_REGION;
 	return r;
 }
 
 /* Brackets each public call so last_work is the backend work of that call alone. */
-static uint64_t work_begin(struct vmm_context *ctx)
+uint64_t vmm_work_begin(struct vmm_context *ctx)
 {
 	return ctx->backend_work;
 }
 
-static void work_end(struct vmm_context *ctx, uint64_t begin)
+void vmm_work_end(struct vmm_context *ctx, uint64_t begin)
 {
 	ctx->last_work = ctx->backend_work - begin;
 }
@@ -84,7 +84,7 @@ static bool regions_valid(const struct vmm_region *regions, unsigned count, enum
 		if (!IS_ALIGNED(r->base, PAGE_SIZE) || r->pages == 0 ||
 		    r->owner == MM_OWNER_NONE || (unsigned)r->owner >= MM_OWNER_COUNT ||
 		    (kind == VMM_CONTEXT_USER && upper) ||
-		    ((region_end(r) - 1) >> 63) != (r->base >> 63))
+		    ((vmm_region_end(r) - 1) >> 63) != (r->base >> 63))
 			return false;
 	}
 	return true;
@@ -118,6 +118,7 @@ enum vm_status vmm_context_create(struct vmm_context *ctx, const struct vmm_conf
 		.brk_region = config->brk_region,
 		.shm_region = config->shm_region,
 		.kernel = kernel,
+		.demand_paged = config->demand_paged,
 	};
 	if (ctx->brk_region != VMM_NO_REGION)
 		ctx->brk = regions[ctx->brk_region].base;
@@ -137,6 +138,9 @@ enum vm_status vmm_context_create(struct vmm_context *ctx, const struct vmm_conf
 			.user_region_count = config->user_region_count,
 		};
 		list_init(&ctx->family.contexts);
+		page_share_init(&ctx->family.share, config->source);
+	} else {
+		ctx->pt.share = &kernel->family.share;
 	}
 	kernel->family.next_trace_context++;
 	list_push_back(&kernel->family.contexts, &ctx->family_link);
@@ -176,6 +180,8 @@ void vmm_context_destroy(struct vmm_context *ctx)
 		vmm_trace_snapshot(ctx); /* the state it dies with, checked by the replay */
 	ctx->backend->destroy(ctx);
 	pt_destroy(&ctx->pt);
+	if (ctx->kind == VMM_CONTEXT_KERNEL)
+		page_share_destroy(&ctx->family.share);
 	list_remove(&ctx->family_link);
 	trace_context_destroy(ctx->pt.trace_context);
 }
@@ -205,15 +211,23 @@ static enum vm_status place(struct vmm_context *ctx, const struct vmm_region *re
 enum vm_status vmm_reserve(struct vmm_context *ctx, unsigned region, uint64_t pages,
 			   uint64_t align_pages, uint64_t *addr)
 {
+	return vmm_reserve_access(ctx, region, pages, align_pages, VMM_ACCESS_DEFAULT, addr);
+}
+
+enum vm_status vmm_reserve_access(struct vmm_context *ctx, unsigned region, uint64_t pages,
+				  uint64_t align_pages, unsigned access, uint64_t *addr)
+{
 	if (region >= ctx->region_count || pages == 0 || !IS_POW2(align_pages) ||
 	    pages > ctx->regions[region].pages)
 		return VM_ERR_INVALID;
-	uint64_t work = work_begin(ctx);
+	uint64_t work = vmm_work_begin(ctx);
 	const struct vmm_region *r = &ctx->regions[region];
 	enum vm_status st = place(ctx, r, pages, align_pages, addr);
 	if (st == VM_OK)
-		st = ctx->backend->mark_reserved(ctx, r, *addr, pages);
-	work_end(ctx, work);
+		st = ctx->backend->mark_reserved(ctx, r, *addr, pages, access);
+	vmm_work_end(ctx, work);
+	if (st == VM_OK)
+		ctx->reserved_pages += pages;
 	if (st == VM_OK)
 		trace_vmm_reserve(*addr, (uint32_t)pages, (uint32_t)ctx->last_work, ctx->pt.trace_context,
 				  (uint8_t)region, log2_of(align_pages));
@@ -224,37 +238,45 @@ enum vm_status vmm_reserve(struct vmm_context *ctx, unsigned region, uint64_t pa
 }
 
 /* The extent covering addr in region r, seen only through [addr, addr + pages). */
-static void extent_within(struct vmm_context *ctx, unsigned r, uint64_t addr, uint64_t pages,
+void vmm_extent_within(struct vmm_context *ctx, unsigned r, uint64_t addr, uint64_t pages,
 			  struct vmm_extent *out)
 {
 	ctx->backend->query(ctx, &ctx->regions[r], addr, addr, addr + pages * PAGE_SIZE, out);
 }
 
 /* True when [addr, addr + pages) of region r is free (the caller checked it lies inside r). */
-static bool range_is_free(struct vmm_context *ctx, unsigned r, uint64_t addr, uint64_t pages)
+bool vmm_range_is_free(struct vmm_context *ctx, unsigned r, uint64_t addr, uint64_t pages)
 {
 	struct vmm_extent extent;
-	extent_within(ctx, r, addr, pages, &extent);
+	vmm_extent_within(ctx, r, addr, pages, &extent);
 	return extent.state == VMM_RANGE_FREE && extent.pages == pages;
 }
 
 /* The extent covering addr, whole (clipped to its region only). */
-static void extent_at(struct vmm_context *ctx, unsigned r, uint64_t addr, struct vmm_extent *out)
+void vmm_extent_at(struct vmm_context *ctx, unsigned r, uint64_t addr, struct vmm_extent *out)
 {
 	const struct vmm_region *region = &ctx->regions[r];
-	ctx->backend->query(ctx, region, addr, region->base, region_end(region), out);
+	ctx->backend->query(ctx, region, addr, region->base, vmm_region_end(region), out);
 }
 
 enum vm_status vmm_reserve_at(struct vmm_context *ctx, uint64_t addr, uint64_t pages)
 {
-	unsigned r = region_of_range(ctx, addr, pages);
+	return vmm_reserve_at_access(ctx, addr, pages, VMM_ACCESS_DEFAULT);
+}
+
+enum vm_status vmm_reserve_at_access(struct vmm_context *ctx, uint64_t addr, uint64_t pages,
+				     unsigned access)
+{
+	unsigned r = vmm_region_of_range(ctx, addr, pages);
 	if (r == VMM_NO_REGION)
 		return VM_ERR_INVALID;
-	uint64_t work = work_begin(ctx);
-	enum vm_status st = range_is_free(ctx, r, addr, pages) ?
-				    ctx->backend->mark_reserved(ctx, &ctx->regions[r], addr, pages) :
+	uint64_t work = vmm_work_begin(ctx);
+	enum vm_status st = vmm_range_is_free(ctx, r, addr, pages) ?
+				    ctx->backend->mark_reserved(ctx, &ctx->regions[r], addr, pages, access) :
 				    VM_ERR_EXISTS;
-	work_end(ctx, work);
+	vmm_work_end(ctx, work);
+	if (st == VM_OK)
+		ctx->reserved_pages += pages;
 	if (st == VM_OK)
 		trace_vmm_reserve(addr, (uint32_t)pages, (uint32_t)ctx->last_work, ctx->pt.trace_context,
 				  (uint8_t)r, 0);
@@ -266,17 +288,18 @@ enum vm_status vmm_reserve_at(struct vmm_context *ctx, uint64_t addr, uint64_t p
 
 enum vm_status vmm_release(struct vmm_context *ctx, uint64_t addr, uint64_t pages)
 {
-	unsigned r = region_of_range(ctx, addr, pages);
+	unsigned r = vmm_region_of_range(ctx, addr, pages);
 	if (r == VMM_NO_REGION)
 		return VM_ERR_INVALID;
-	uint64_t work = work_begin(ctx);
+	uint64_t work = vmm_work_begin(ctx);
 	enum vm_status st = ctx->backend->release(ctx, &ctx->regions[r], addr, pages);
 	if (st == VM_OK) {
 		enum vm_status unmapped = pt_unmap(&ctx->pt, addr, pages, NULL);
 		MM_ASSERT(unmapped == VM_OK, "vmm_release: unmapping a released reservation failed: %s",
 			  vm_status_name(unmapped));
+		ctx->reserved_pages -= pages;
 	}
-	work_end(ctx, work);
+	vmm_work_end(ctx, work);
 	if (st == VM_OK)
 		trace_vmm_release(addr, (uint32_t)pages, (uint32_t)ctx->last_work, ctx->pt.trace_context,
 				  (uint8_t)r);
@@ -287,12 +310,12 @@ enum vm_status vmm_release(struct vmm_context *ctx, uint64_t addr, uint64_t page
 static enum vm_status check_reserved(struct vmm_context *ctx, uint64_t va, uint64_t pages,
 				     unsigned *region)
 {
-	unsigned r = region_of_range(ctx, va, pages);
+	unsigned r = vmm_region_of_range(ctx, va, pages);
 	*region = r;
 	if (r == VMM_NO_REGION)
 		return VM_ERR_INVALID;
 	struct vmm_extent extent; /* one reservation covers the range iff it spans the window */
-	extent_within(ctx, r, va, pages, &extent);
+	vmm_extent_within(ctx, r, va, pages, &extent);
 	if (extent.state != VMM_RANGE_RESERVED || extent.pages != pages)
 		return VM_ERR_NOT_RESERVED;
 	return VM_OK;
@@ -303,18 +326,18 @@ enum vm_status vmm_map(struct vmm_context *ctx, uint64_t va, paddr_t pa, uint64_
 {
 	if ((unsigned)size > PT_PAGE_1G || count == 0 || count > (UINT64_MAX >> 30))
 		return VM_ERR_INVALID;
-	uint64_t work = work_begin(ctx);
+	uint64_t work = vmm_work_begin(ctx);
 	unsigned region;
 	enum vm_status st = check_reserved(ctx, va, count << (9 * (unsigned)size), &region);
 	if (st == VM_OK)
 		st = pt_map(&ctx->pt, va, pa, count, size, prot, PT_DATA_BORROWED);
-	work_end(ctx, work);
+	vmm_work_end(ctx, work);
 	return st;
 }
 
 enum vm_status vmm_map_anonymous(struct vmm_context *ctx, uint64_t va, uint64_t pages, unsigned prot)
 {
-	uint64_t work = work_begin(ctx);
+	uint64_t work = vmm_work_begin(ctx);
 	unsigned region;
 	enum vm_status st = check_reserved(ctx, va, pages, &region);
 	for (uint64_t i = 0; st == VM_OK && i < pages; i++) {
@@ -330,20 +353,20 @@ enum vm_status vmm_map_anonymous(struct vmm_context *ctx, uint64_t va, uint64_t 
 		if (st != VM_OK && i > 0)
 			pt_unmap(&ctx->pt, va, i, NULL);
 	}
-	work_end(ctx, work);
+	vmm_work_end(ctx, work);
 	return st;
 }
 
 enum vm_status vmm_unmap(struct vmm_context *ctx, uint64_t va, uint64_t pages)
 {
-	if (region_of_range(ctx, va, pages) == VMM_NO_REGION)
+	if (vmm_region_of_range(ctx, va, pages) == VMM_NO_REGION)
 		return VM_ERR_INVALID;
 	return pt_unmap(&ctx->pt, va, pages, NULL);
 }
 
 enum vm_status vmm_protect(struct vmm_context *ctx, uint64_t va, uint64_t pages, unsigned prot)
 {
-	if (region_of_range(ctx, va, pages) == VMM_NO_REGION)
+	if (vmm_region_of_range(ctx, va, pages) == VMM_NO_REGION)
 		return VM_ERR_INVALID;
 	return pt_protect(&ctx->pt, va, pages, prot);
 }
@@ -366,20 +389,21 @@ enum vm_status vmm_alloc(struct vmm_context *ctx, unsigned region, uint64_t page
 
 void vmm_query(struct vmm_context *ctx, uint64_t addr, struct vmm_query_result *out)
 {
-	uint64_t work = work_begin(ctx);
-	unsigned r = region_of(ctx, addr);
+	uint64_t work = vmm_work_begin(ctx);
+	unsigned r = vmm_region_of(ctx, addr);
 	*out = (struct vmm_query_result){ .state = VMM_PAGE_OUTSIDE, .region = r };
 	if (r != VMM_NO_REGION) {
 		struct vmm_extent extent;
 		struct pt_translation t;
-		extent_at(ctx, r, ALIGN_DOWN(addr, PAGE_SIZE), &extent);
+		vmm_extent_at(ctx, r, ALIGN_DOWN(addr, PAGE_SIZE), &extent);
 		out->start = extent.start;
 		out->pages = extent.pages;
+		out->access = extent.access;
 		out->state = extent.state == VMM_RANGE_FREE ? VMM_PAGE_FREE :
 			     pt_translate(&ctx->pt, addr, &t) == VM_OK ? VMM_PAGE_MAPPED :
 									 VMM_PAGE_RESERVED;
 	}
-	work_end(ctx, work);
+	vmm_work_end(ctx, work);
 }
 
 /* --- brk ------------------------------------------------------------------------------------ */
@@ -389,13 +413,16 @@ static enum vm_status heap_grow(struct vmm_context *ctx, const struct vmm_region
 {
 	uint64_t end = region->base + old_pages * PAGE_SIZE;
 	uint64_t more = new_pages - old_pages;
-	if (!range_is_free(ctx, ctx->brk_region, end, more))
+	if (!vmm_range_is_free(ctx, ctx->brk_region, end, more))
 		return VM_ERR_NO_SPACE;
 	enum vm_status st = old_pages == 0 ?
-				    ctx->backend->mark_reserved(ctx, region, region->base, new_pages) :
+				    ctx->backend->mark_reserved(ctx, region, region->base, new_pages,
+								VMM_ACCESS_DEFAULT) :
 				    ctx->backend->resize(ctx, region, region->base, old_pages, new_pages);
 	if (st != VM_OK)
 		return st;
+	if (ctx->demand_paged)
+		return VM_OK; /* the first touch of each page faults it in */
 	st = vmm_map_anonymous(ctx, end, more, PT_READ | PT_WRITE | PT_USER);
 	if (st == VM_OK)
 		return VM_OK;
@@ -421,6 +448,40 @@ static enum vm_status heap_shrink(struct vmm_context *ctx, const struct vmm_regi
 	return VM_OK;
 }
 
+/*
+ * brk of a demand-paged context: a program may mprotect or munmap part of its heap (musl's malloc
+ * puts PROT_NONE guard pages in it), so the heap [base, break) is any run of reservations, as in
+ * Linux. Growing extends the last one when it ends at the break and allows read and write (traced
+ * as a vmm_brk of that reservation plus the vmm_reserve of the difference), else reserves the new
+ * pages on their own (a vmm_reserve); shrinking is a munmap of [new break, old break)
+ * (vmm_release_range: splits and releases). Nothing is mapped: pages come with their first touch.
+ */
+static enum vm_status demand_brk(struct vmm_context *ctx, const struct vmm_region *region,
+				 uint64_t old_pages, uint64_t new_pages)
+{
+	uint64_t old_end = region->base + old_pages * PAGE_SIZE;
+	if (new_pages < old_pages)
+		return vmm_release_range(ctx, region->base + new_pages * PAGE_SIZE, old_pages - new_pages);
+	uint64_t more = new_pages - old_pages;
+	if (!vmm_range_is_free(ctx, ctx->brk_region, old_end, more))
+		return VM_ERR_NO_SPACE;
+	struct vmm_extent last = { .state = VMM_RANGE_FREE };
+	if (old_pages > 0)
+		vmm_extent_at(ctx, ctx->brk_region, old_end - PAGE_SIZE, &last);
+	bool extend = last.state == VMM_RANGE_RESERVED && last.access == VMM_ACCESS_DEFAULT;
+	enum vm_status st = extend ? ctx->backend->resize(ctx, region, last.start, last.pages, last.pages + more) :
+				     ctx->backend->mark_reserved(ctx, region, old_end, more, VMM_ACCESS_DEFAULT);
+	if (st != VM_OK)
+		return st;
+	ctx->reserved_pages += more;
+	if (extend)
+		trace_vmm_brk(last.start, (uint32_t)last.pages, (uint32_t)(last.pages + more),
+			      ctx->pt.trace_context, (uint8_t)ctx->brk_region);
+	trace_vmm_reserve(old_end, (uint32_t)more, (uint32_t)ctx->last_work, ctx->pt.trace_context,
+			  (uint8_t)ctx->brk_region, 0);
+	return VM_OK;
+}
+
 enum vm_status vmm_brk(struct vmm_context *ctx, uint64_t new_break, uint64_t *break_out)
 {
 	if (ctx->brk_region == VMM_NO_REGION)
@@ -430,9 +491,21 @@ enum vm_status vmm_brk(struct vmm_context *ctx, uint64_t new_break, uint64_t *br
 		*break_out = ctx->brk;
 		return VM_OK;
 	}
-	if (new_break < region->base || new_break > region_end(region))
+	if (new_break < region->base || new_break > vmm_region_end(region))
 		return VM_ERR_INVALID;
-	uint64_t work = work_begin(ctx);
+	if (ctx->demand_paged) {
+		uint64_t old_pages = (ALIGN_UP(ctx->brk, PAGE_SIZE) - region->base) / PAGE_SIZE;
+		uint64_t new_pages = (ALIGN_UP(new_break, PAGE_SIZE) - region->base) / PAGE_SIZE;
+		enum vm_status st = new_pages == old_pages ? VM_OK : demand_brk(ctx, region, old_pages, new_pages);
+		if (st == VM_OK)
+			ctx->brk = new_break;
+		else if (new_pages > old_pages)
+			trace_vmm_reserve_fail((uint32_t)(new_pages - old_pages), 0, ctx->pt.trace_context,
+					       (uint8_t)ctx->brk_region, 0);
+		*break_out = ctx->brk;
+		return st;
+	}
+	uint64_t work = vmm_work_begin(ctx);
 	uint64_t old_pages = (ALIGN_UP(ctx->brk, PAGE_SIZE) - region->base) / PAGE_SIZE;
 	uint64_t new_pages = (ALIGN_UP(new_break, PAGE_SIZE) - region->base) / PAGE_SIZE;
 	enum vm_status st = VM_OK;
@@ -440,10 +513,12 @@ enum vm_status vmm_brk(struct vmm_context *ctx, uint64_t new_break, uint64_t *br
 		st = heap_grow(ctx, region, old_pages, new_pages);
 	else if (new_pages < old_pages)
 		st = heap_shrink(ctx, region, old_pages, new_pages);
-	if (st == VM_OK)
+	if (st == VM_OK) {
 		ctx->brk = new_break;
+		ctx->reserved_pages = ctx->reserved_pages + new_pages - old_pages;
+	}
 	*break_out = ctx->brk;
-	work_end(ctx, work);
+	vmm_work_end(ctx, work);
 	/* The heap reservation grows or shrinks at its end: traced as a reserve or release of the delta. */
 	uint64_t delta_start = region->base + MIN(old_pages, new_pages) * PAGE_SIZE;
 	uint32_t delta_pages = (uint32_t)(old_pages > new_pages ? old_pages - new_pages : new_pages - old_pages);
@@ -466,7 +541,7 @@ void vmm_for_each_free_run(struct vmm_context *ctx, unsigned region, vmm_free_ru
 			   void *cookie)
 {
 	const struct vmm_region *r = &ctx->regions[region];
-	uint64_t end = region_end(r);
+	uint64_t end = vmm_region_end(r);
 	for (uint64_t addr = r->base; addr < end && addr >= r->base;) {
 		struct vmm_extent extent;
 		ctx->backend->query(ctx, r, addr, r->base, end, &extent);

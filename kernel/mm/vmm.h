@@ -6,6 +6,7 @@
 #ifndef PAGESCOPE_MM_VMM_H
 #define PAGESCOPE_MM_VMM_H
 
+#include "page_share.h"
 #include "pagetable.h"
 #include "vmm_backend.h"
 #include "kernel/lib/list.h"
@@ -41,6 +42,12 @@ struct vmm_config {
 	const struct vmm_region *user_regions;
 	unsigned user_region_count;
 	unsigned brk_region;          /* region grown by vmm_brk; VMM_NO_REGION for none */
+	/*
+	 * Demand paging: vmm_brk only reserves (the first touch of a page faults it in, vmm_fault),
+	 * and the context's pages may be shared copy-on-write with a fork (vmm_context_fork). Off:
+	 * vmm_brk maps at once, as the kernel's own scenarios expect.
+	 */
+	bool demand_paged;
 	unsigned shm_region;          /* region shared memory is attached in; VMM_NO_REGION for none */
 	struct vmm_context *kernel;   /* user contexts: the kernel context whose half they share */
 };
@@ -56,6 +63,7 @@ struct vmm_family {
 	unsigned user_region_count;
 	uint16_t next_trace_context;           /* trace id of the next context (the kernel's is 0) */
 	uint16_t active_trace_context;         /* whose tables are active, for context_switch */
+	struct page_share share;               /* mapping counts of pages shared between contexts */
 };
 
 struct vmm_shm; /* below */
@@ -79,6 +87,8 @@ struct vmm_context {
 	uint64_t backend_work;   /* cumulative entries/records visited by the backend */
 	uint64_t last_work;      /* backend work of the last vmm_* call */
 	uint64_t brk;            /* current break; the heap is [region base, ALIGN_UP(brk)) */
+	bool demand_paged;       /* see vmm_config */
+	uint64_t reserved_pages; /* pages in reservations, whatever is mapped */
 	struct vmm_shm_attachment shm[VMM_MAX_SHM_ATTACHMENTS];
 	struct vmm_context *kernel;   /* the family's kernel context (itself for the kernel's) */
 	struct list_node family_link; /* in kernel->family.contexts */
@@ -115,6 +125,15 @@ enum vm_status vmm_reserve(struct vmm_context *ctx, unsigned region, uint64_t pa
 /* Reserves exactly [addr, addr + pages); VM_ERR_EXISTS if any of it is reserved. */
 enum vm_status vmm_reserve_at(struct vmm_context *ctx, uint64_t addr, uint64_t pages);
 /*
+ * The two above, for a reservation that allows `access` (VMM_ACCESS_MASK bits: what a page fault
+ * in it may map; vmm_backend.h). The plain ones reserve VMM_ACCESS_DEFAULT.
+ */
+#define VMM_ACCESS_DEFAULT (PT_READ | PT_WRITE)
+enum vm_status vmm_reserve_access(struct vmm_context *ctx, unsigned region, uint64_t pages,
+				  uint64_t align_pages, unsigned access, uint64_t *addr);
+enum vm_status vmm_reserve_at_access(struct vmm_context *ctx, uint64_t addr, uint64_t pages,
+				     unsigned access);
+/*
  * Releases the reservation [addr, addr + pages), unmapping what is still mapped in it (owned
  * pages go back to the page source). Errors as vmm_backend_ops.release, plus VM_ERR_INVALID for
  * an address outside every region; nothing changes on error.
@@ -147,6 +166,7 @@ struct vmm_query_result {
 	unsigned region;           /* VMM_NO_REGION when OUTSIDE */
 	uint64_t start;            /* extent: the reservation, or the maximal free run in the region */
 	uint64_t pages;
+	unsigned access;           /* what the reservation allows (VMM_ACCESS_MASK bits); free: 0 */
 };
 void vmm_query(struct vmm_context *ctx, uint64_t addr, struct vmm_query_result *out);
 
@@ -195,5 +215,76 @@ void vmm_for_each_context(struct vmm_context *kernel,
 /* Bytes of the backend's bookkeeping, and page-table pages, for benchmarks and traces. */
 uint64_t vmm_bookkeeping_bytes(const struct vmm_context *ctx);
 uint64_t vmm_page_table_pages(const struct vmm_context *ctx);
+
+/* --- address-space operations of a user program (Linux semantics; vmm_ranges.c) -------------- */
+
+/*
+ * Makes addr the start of a reservation (splitting the one around it) and returns VM_OK; VM_OK
+ * too when addr is free or already a start. VM_ERR_NO_MEMORY / VM_ERR_BUSY as the backend's split.
+ */
+enum vm_status vmm_split(struct vmm_context *ctx, uint64_t addr);
+/*
+ * munmap: releases every reserved page of [addr, addr + pages), splitting the reservations it
+ * cuts, unmapping (and freeing, or unsharing) what is mapped there. Free pages in the range are
+ * skipped. VM_OK, VM_ERR_INVALID (outside every region or misaligned) or VM_ERR_NO_MEMORY (a
+ * split needed a record: nothing released).
+ */
+enum vm_status vmm_release_range(struct vmm_context *ctx, uint64_t addr, uint64_t pages);
+/*
+ * mprotect: every page of [addr, addr + pages) must be reserved (VM_ERR_NOT_RESERVED otherwise,
+ * nothing changed); the reservations are split at both ends and each allows `access` afterwards
+ * (VMM_ACCESS_SHARED is kept as it was); mapped pages get the matching protection (no PT_READ:
+ * mapped without PT_USER, so user access faults; a copy-on-write page keeps write off).
+ * VM_ERR_WRITE_EXECUTE for write with execute.
+ */
+enum vm_status vmm_protect_range(struct vmm_context *ctx, uint64_t addr, uint64_t pages,
+				 unsigned access);
+/* The page protection a user mapping that allows `access` gets (PT_USER unless no access). */
+unsigned vmm_access_prot(unsigned access);
+
+/* --- page faults (vmm_fault.c) -------------------------------------------------------------- */
+
+/* A stack that grows down on a fault below it, as Linux's VM_GROWSDOWN mappings do. */
+struct vmm_stack {
+	uint64_t bottom; /* its lowest reserved page now (moves down as it grows) */
+	uint64_t limit;  /* the lowest address it may grow to (top - RLIMIT_STACK) */
+	unsigned access;
+};
+
+enum vmm_fault_kind { VMM_FAULT_READ, VMM_FAULT_WRITE, VMM_FAULT_EXECUTE };
+
+struct vmm_fault_result {
+	enum vmm_fault_outcome outcome; /* the `fault_outcome` group of trace/events.def */
+	enum vmm_page_state state;      /* what the bookkeeping said the page was */
+	unsigned access;                /* what its reservation allows (0 when not reserved) */
+	unsigned region;
+	uint64_t lookup_work;           /* backend entries or records read to classify the address */
+	uint64_t lookup_ticks;          /* mm_clock_ticks() that classification took */
+};
+
+/*
+ * Resolves a user-mode page fault at addr: asks the backend what the page is (one query of one
+ * page: under vmm=pagetable the entry the CPU's walk reached, under vmm=list the record) and then
+ * maps a zeroed page (ZERO_FILL), grows `stack` (STACK_GROW; may be NULL), copies or reuses a
+ * copy-on-write page (COW_COPY, COW_REUSE), or refuses (REFUSED_OUTSIDE: no region;
+ * REFUSED_FREE: not reserved; REFUSED_PROTECTION: the reservation does not allow the access, or
+ * the page is mapped and allows it already = SPURIOUS) or runs out (OUT_OF_MEMORY: nothing
+ * changed). Only for demand-paged user contexts.
+ */
+void vmm_fault(struct vmm_context *ctx, uint64_t addr, enum vmm_fault_kind kind,
+	       struct vmm_stack *stack, struct vmm_fault_result *out);
+
+/* --- fork (vmm_fork.c) ---------------------------------------------------------------------- */
+
+/*
+ * Creates `child` as a copy of demand-paged user context `parent`: the same regions (read from
+ * child_regions, a copy the child keeps, or the parent's table when NULL), the same
+ * reservations (same access), the same break; every mapped page is shared: VMM_ACCESS_SHARED
+ * reservations as they are, private pages copy-on-write (read-only in both until a write fault).
+ * VM_OK, or VM_ERR_NO_MEMORY with the child destroyed (the parent keeps its pages; some may stay
+ * marked copy-on-write, which a write fault resolves by reuse).
+ */
+enum vm_status vmm_context_fork(struct vmm_context *child, struct vmm_context *parent,
+				const struct vmm_region *child_regions);
 
 #endif

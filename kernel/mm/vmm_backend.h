@@ -24,11 +24,33 @@ struct vmm_free_run {
 
 enum vmm_range_state { VMM_RANGE_FREE, VMM_RANGE_RESERVED };
 
+/*
+ * The access a reservation allows, kept by the backend with the reservation (what a page fault
+ * asks: may this page be read, written, executed?): the PT_READ, PT_WRITE and PT_EXECUTE bits of
+ * enum pt_prot, plus VMM_ACCESS_SHARED (its pages stay shared, not copied, across a fork: Linux's
+ * MAP_SHARED). No READ = no access at all (a PROT_NONE reservation: a guard, or address space kept
+ * for later). Every page of one reservation allows the same; vmm.c splits a reservation to change
+ * part of it, as Linux splits a VMA. Backends keep it in 4 bits (vmm_access_pack).
+ */
+#define VMM_ACCESS_SHARED 64u
+#define VMM_ACCESS_MASK (PT_READ | PT_WRITE | PT_EXECUTE | VMM_ACCESS_SHARED)
+
+static inline unsigned vmm_access_pack(unsigned access)
+{
+	return (access & 7u) | ((access & VMM_ACCESS_SHARED) ? 8u : 0u);
+}
+
+static inline unsigned vmm_access_unpack(unsigned bits)
+{
+	return (bits & 7u) | ((bits & 8u) ? VMM_ACCESS_SHARED : 0u);
+}
+
 /* What covers one address: a maximal free run (clipped to the region) or one reservation. */
 struct vmm_extent {
 	enum vmm_range_state state;
 	uint64_t start;
 	uint64_t pages;
+	unsigned access; /* reserved: the access it allows (VMM_ACCESS_MASK bits); free: 0 */
 };
 
 struct vmm_backend_ops {
@@ -47,10 +69,11 @@ struct vmm_backend_ops {
 			      uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out);
 	/*
 	 * Records [addr, addr + pages), which the caller knows to be free and inside `region`, as one
-	 * reservation. VM_OK, or VM_ERR_NO_MEMORY with the state unchanged.
+	 * reservation allowing `access` (VMM_ACCESS_MASK bits). VM_OK, or VM_ERR_NO_MEMORY with the
+	 * state unchanged.
 	 */
 	enum vm_status (*mark_reserved)(struct vmm_context *ctx, const struct vmm_region *region,
-					uint64_t addr, uint64_t pages);
+					uint64_t addr, uint64_t pages, unsigned access);
 	/*
 	 * Frees the reservation that starts at addr and has exactly `pages` pages. Errors, with the
 	 * state unchanged: VM_ERR_NOT_RESERVED (addr is free: never reserved or released twice),
@@ -60,7 +83,8 @@ struct vmm_backend_ops {
 				  uint64_t addr, uint64_t pages);
 	/*
 	 * Changes the length of the reservation at `start` from old_pages to new_pages (both > 0). For
-	 * growth the caller has checked that the pages after it are free. VM_OK, VM_ERR_NO_MEMORY or
+	 * growth the caller has checked that the pages after it are free; they allow what the
+	 * reservation allows. VM_OK, VM_ERR_NO_MEMORY or
 	 * VM_ERR_BUSY (shrinking through a large page); the state is unchanged on error. Shrinking a
 	 * reservation back to the length it had before a growth just made (undoing it) needs no
 	 * memory and cannot fail: a growth keeps whatever the undo would need.
@@ -75,6 +99,27 @@ struct vmm_backend_ops {
 	 */
 	void (*query)(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
 		      uint64_t lo, uint64_t hi, struct vmm_extent *out);
+	/*
+	 * What a page fault asks about the one page at addr: free or reserved, and (*access) what its
+	 * reservation allows. The page-table backend reads the entry that decides the page, at the
+	 * end of the walk the CPU made; the list backend descends its tree to the record. Work: one
+	 * path (4 entries; H + 1 records).
+	 */
+	enum vmm_range_state (*lookup)(struct vmm_context *ctx, const struct vmm_region *region,
+				       uint64_t addr, unsigned *access);
+	/*
+	 * Makes addr, a page inside a reservation, the start of a reservation: [start, addr) and
+	 * [addr, end) become two, allowing what the one allowed. VM_OK (also when addr already is a
+	 * start), VM_ERR_NOT_RESERVED (addr is free), VM_ERR_NO_MEMORY or VM_ERR_BUSY (a large page
+	 * straddles addr); the state is unchanged on error. Within work_bound(1).
+	 */
+	enum vm_status (*split)(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr);
+	/*
+	 * Sets the access the reservation [start, start + pages) allows (the caller knows it is exactly
+	 * one reservation). Needs no memory; work at most one query plus the entries of the range.
+	 */
+	void (*set_access)(struct vmm_context *ctx, const struct vmm_region *region, uint64_t start,
+			   uint64_t pages, unsigned access);
 	/*
 	 * The most backend_work one find_free_run plus one mark_reserved, release or resize of at
 	 * most `pages` pages may add in the current state: the bound the backend's header proves.

@@ -43,10 +43,13 @@
 
 #define RECORD_PAGES_BITS 48
 #define RECORD_PAGES_MASK (((uint64_t)1 << RECORD_PAGES_BITS) - 1)
+#define RECORD_STATE_BIT ((uint64_t)1 << RECORD_PAGES_BITS)
+#define RECORD_ACCESS_SHIFT (RECORD_PAGES_BITS + 1)
 
 /*
- * 48 bytes: the length (48 bits: a region has fewer than 2^36 pages) and the state (8 bits) ride
- * in the tree node's payload bits.
+ * 48 bytes: the length (48 bits: a region has fewer than 2^36 pages), the state (1 bit) and a
+ * reservation's access (4 bits: vmm_access_pack, 0 for a free record) ride in the tree node's
+ * payload bits.
  */
 struct range_record {
 	uint64_t start; /* address */
@@ -88,7 +91,8 @@ static struct range_record *record_of(struct avl_node *n)
 }
 
 static uint64_t pages_of(const struct range_record *r) { return r->node.payload & RECORD_PAGES_MASK; }
-static bool is_free(const struct range_record *r) { return (r->node.payload >> RECORD_PAGES_BITS) == VMM_RANGE_FREE; }
+static bool is_free(const struct range_record *r) { return !(r->node.payload & RECORD_STATE_BIT); }
+static unsigned access_of(const struct range_record *r) { return vmm_access_unpack((unsigned)(r->node.payload >> RECORD_ACCESS_SHIFT) & 0xFu); }
 static uint64_t record_end(const struct range_record *r) { return r->start + pages_of(r) * PAGE_SIZE; }
 static uint64_t max_free(const struct avl_node *n) { return n ? record_of((struct avl_node *)n)->max_free : 0; }
 
@@ -97,9 +101,17 @@ static void set_pages(struct range_record *r, uint64_t pages)
 	r->node.payload = (r->node.payload & ~RECORD_PAGES_MASK) | pages;
 }
 
-static void set_state(struct range_record *r, enum vmm_range_state state)
+static uint64_t record_tag(enum vmm_range_state state, unsigned access)
 {
-	r->node.payload = pages_of(r) | (uint64_t)state << RECORD_PAGES_BITS;
+	return state == VMM_RANGE_RESERVED ?
+		       RECORD_STATE_BIT | (uint64_t)vmm_access_pack(access) << RECORD_ACCESS_SHIFT :
+		       0;
+}
+
+/* A free record carries no access; a reservation its own. */
+static void set_state(struct range_record *r, enum vmm_range_state state, unsigned access)
+{
+	r->node.payload = pages_of(r) | record_tag(state, access);
 }
 
 static bool augment_max_free(struct avl_node *n)
@@ -273,10 +285,10 @@ static void list_destroy(struct vmm_context *ctx)
 }
 
 static struct range_record *new_record(struct range_record *r, uint64_t start, uint64_t pages,
-				       enum vmm_range_state state)
+				       enum vmm_range_state state, unsigned access)
 {
 	*r = (struct range_record){ .start = start };
-	r->node.payload = pages | (uint64_t)state << RECORD_PAGES_BITS;
+	r->node.payload = pages | record_tag(state, access);
 	return r;
 }
 
@@ -302,7 +314,7 @@ static enum vm_status list_backend_init(struct vmm_context *ctx)
 		ls->trees[i].augment = augment_max_free;
 		ls->trees[i].augment_copy = copy_max_free;
 		avl_init_root(&ls->trees[i], &new_record(r, ctx->regions[i].base, ctx->regions[i].pages,
-							 VMM_RANGE_FREE)->node);
+							 VMM_RANGE_FREE, 0)->node);
 	}
 	return VM_OK;
 }
@@ -339,7 +351,7 @@ static void retrace(struct vmm_context *ctx, struct avl_tree *tree, struct range
 }
 
 static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct vmm_region *region,
-					 uint64_t addr, uint64_t pages)
+					 uint64_t addr, uint64_t pages, unsigned access)
 {
 	struct avl_tree *tree = tree_of(ctx, region);
 	struct range_record *f = record_at(ctx, tree, addr);
@@ -363,22 +375,22 @@ static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct v
 	 */
 	uint64_t f_end = record_end(f);
 	if (!need_before && !need_after) {
-		set_state(f, VMM_RANGE_RESERVED);
+		set_state(f, VMM_RANGE_RESERVED, access);
 		retrace(ctx, tree, f);
 	} else if (!need_before) {
 		f->start = end;
 		set_pages(f, pages_of(f) - pages);
 		retrace(ctx, tree, f);
-		avl_insert_before(tree, &f->node, &new_record(spare[0], addr, pages, VMM_RANGE_RESERVED)->node,
+		avl_insert_before(tree, &f->node, &new_record(spare[0], addr, pages, VMM_RANGE_RESERVED, access)->node,
 				  &ctx->backend_work);
 	} else {
 		set_pages(f, (addr - f->start) / PAGE_SIZE);
 		retrace(ctx, tree, f);
-		struct range_record *r = new_record(spare[0], addr, pages, VMM_RANGE_RESERVED);
+		struct range_record *r = new_record(spare[0], addr, pages, VMM_RANGE_RESERVED, access);
 		avl_insert_after(tree, &f->node, &r->node, &ctx->backend_work);
 		if (need_after)
 			avl_insert_after(tree, &r->node,
-					 &new_record(spare[1], end, (f_end - end) / PAGE_SIZE, VMM_RANGE_FREE)->node,
+					 &new_record(spare[1], end, (f_end - end) / PAGE_SIZE, VMM_RANGE_FREE, 0)->node,
 					 &ctx->backend_work);
 	}
 	return VM_OK;
@@ -425,7 +437,7 @@ static enum vm_status list_release(struct vmm_context *ctx, const struct vmm_reg
 		retrace(ctx, tree, next);
 		absorb(ctx, tree, n);
 	} else {
-		set_state(n, VMM_RANGE_FREE);
+		set_state(n, VMM_RANGE_FREE, 0);
 		retrace(ctx, tree, n);
 	}
 	return VM_OK;
@@ -472,7 +484,7 @@ static enum vm_status list_resize(struct vmm_context *ctx, const struct vmm_regi
 		if (!tail)
 			return VM_ERR_NO_MEMORY;
 		avl_insert_after(tree, &n->node,
-				 &new_record(tail, start + new_pages * PAGE_SIZE, less, VMM_RANGE_FREE)->node,
+				 &new_record(tail, start + new_pages * PAGE_SIZE, less, VMM_RANGE_FREE, 0)->node,
 				 &ctx->backend_work);
 	}
 	set_pages(n, new_pages);
@@ -486,7 +498,47 @@ static void list_query(struct vmm_context *ctx, const struct vmm_region *region,
 	MM_ASSERT(n != NULL, "list_query: %llx not covered by its region", (unsigned long long)addr);
 	uint64_t start = MAX(n->start, lo), end = MIN(n->start + pages_of(n) * PAGE_SIZE, hi);
 	*out = (struct vmm_extent){ is_free(n) ? VMM_RANGE_FREE : VMM_RANGE_RESERVED, start,
-				    (end - start) / PAGE_SIZE };
+				    (end - start) / PAGE_SIZE, access_of(n) };
+}
+
+static enum vmm_range_state list_lookup(struct vmm_context *ctx, const struct vmm_region *region,
+				       uint64_t addr, unsigned *access)
+{
+	struct range_record *n = containing(ctx, tree_of(ctx, region)->root, addr);
+	MM_ASSERT(n != NULL, "list_lookup: %llx not covered by its region", (unsigned long long)addr);
+	*access = access_of(n);
+	return is_free(n) ? VMM_RANGE_FREE : VMM_RANGE_RESERVED;
+}
+
+/* A reservation split at addr: the record is cut in two with the same access (one new record). */
+static enum vm_status list_split(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr)
+{
+	struct avl_tree *tree = tree_of(ctx, region);
+	struct range_record *n = record_at(ctx, tree, addr);
+	MM_ASSERT(n != NULL, "list_split: %llx not covered by its region", (unsigned long long)addr);
+	if (is_free(n))
+		return VM_ERR_NOT_RESERVED;
+	if (n->start == addr)
+		return VM_OK;
+	struct range_record *tail = record_alloc(ctx);
+	if (!tail)
+		return VM_ERR_NO_MEMORY;
+	uint64_t end = record_end(n);
+	set_pages(n, (addr - n->start) / PAGE_SIZE); /* reserved: no maximum moves */
+	avl_insert_after(tree, &n->node,
+			 &new_record(tail, addr, (end - addr) / PAGE_SIZE, VMM_RANGE_RESERVED, access_of(n))->node,
+			 &ctx->backend_work);
+	return VM_OK;
+}
+
+static void list_set_access(struct vmm_context *ctx, const struct vmm_region *region, uint64_t start,
+			    uint64_t pages, unsigned access)
+{
+	struct range_record *n = record_at(ctx, tree_of(ctx, region), start);
+	MM_ASSERT(n && !is_free(n) && n->start == start && pages_of(n) == pages,
+		  "list_set_access: no reservation %llx+%llu", (unsigned long long)start,
+		  (unsigned long long)pages);
+	set_state(n, VMM_RANGE_RESERVED, access);
 }
 
 /* --- self-check ---------------------------------------------------------------------------- */
@@ -580,6 +632,9 @@ const struct vmm_backend_ops vmm_backend_list = {
 	.release = list_release,
 	.resize = list_resize,
 	.query = list_query,
+	.lookup = list_lookup,
+	.split = list_split,
+	.set_access = list_set_access,
 	.work_bound = list_work_bound,
 	.bookkeeping_bytes = list_bookkeeping_bytes,
 	.self_check = list_self_check,

@@ -5,17 +5,22 @@
  * Encoding (bit positions from <machine/pte.h>; "sw" = software field, bits 52..62):
  *
  * Level-0 entry (one 4 KiB page), present or not:
- *   63  62 .. 55  54  53  52  51 ........... 12  11..9   8 ...... 0
- *  +--+---------+---+---+---+------------------+-------+----------+
- *  |NX|    0    |OWN|STA|RES|  phys (present)  |stripe | hw flags |
- *  +--+---------+---+---+---+------------------+-------+----------+
- *   RES = page belongs to a reservation, STA = first page of that reservation,
- *   OWN = (VMM, present only) the data page is the context's. A free unmapped page is 0.
+ *   63  62..60  59  58  57  56  55  54  53  52  51 ........... 12  11..9   8 ...... 0
+ *  +--+-------+---+---+---+---+---+---+---+---+------------------+-------+----------+
+ *  |NX|   0   |COW|SHR| X | W | R |OWN|STA|RES|  phys (present)  |stripe | hw flags |
+ *  +--+-------+---+---+---+---+---+---+---+---+------------------+-------+----------+
+ *   RES = page belongs to a reservation, STA = first page of that reservation, R/W/X/SHR = the
+ *   access the reservation allows (vmm_access_pack; R = 0: no access, a PROT_NONE reservation;
+ *   SHR: shared across fork). OWN and COW (VMM,
+ *   present only): the data page is the context's; it is shared copy-on-write since a fork. A free
+ *   unmapped page is 0. A page fault reads this one entry, the one the CPU's walk stopped at, to
+ *   learn whether the address is reserved and what it may do: no other structure is consulted.
  *
  * Level-1/2/3 entry that is not a table pointer (a large page, or no table below):
- *   same RES/STA bits, meaning "the whole 2 MiB / 1 GiB / 512 GiB chunk is reserved" (STA: the
- *   reservation starts at the chunk's first page). A reservation covering aligned chunks marks them
- *   here and needs no table below; a map into such a chunk splits it (pt_chunk_ops.split).
+ *   same RES/STA/R/W/X bits, meaning "the whole 2 MiB / 1 GiB / 512 GiB chunk is reserved"
+ *   (STA: the reservation starts at the chunk's first page). A reservation covering aligned chunks
+ *   marks them here and needs no table below; a map into such a chunk splits it
+ *   (pt_chunk_ops.split), and the children inherit the chunk's access.
  *
  * Level-1/2/3 table pointer: a rounded summary of the subtree, read with the entry itself:
  *   63  62  61 ...... 57  56  55  54  53 52  51 ........... 12  11..9   8 ..... 0
@@ -107,6 +112,20 @@
 
 #define RES_RESERVED PTE_SW_BIT(0)
 #define RES_START PTE_SW_BIT(1)
+/* The reservation's access (vmm_access_pack: 4 bits, PT_READ at bit 55) in leaves and chunk marks. */
+#define RES_ACCESS_SHIFT (PTE_SW_FIELD_SHIFT + 3)
+#define RES_ACCESS_MASK ((pte_t)0xF << RES_ACCESS_SHIFT)
+#define RES_BITS (RES_RESERVED | RES_START | RES_ACCESS_MASK)
+
+static pte_t access_bits(unsigned access)
+{
+	return (pte_t)vmm_access_pack(access) << RES_ACCESS_SHIFT;
+}
+
+static unsigned access_of(pte_t e)
+{
+	return vmm_access_unpack((unsigned)((e & RES_ACCESS_MASK) >> RES_ACCESS_SHIFT));
+}
 
 enum summary_kind { SUMMARY_ALL_FREE = 0, SUMMARY_FULL = 1, SUMMARY_MIXED = 2 };
 
@@ -767,6 +786,7 @@ static bool pagetable_find_free_run(struct vmm_context *ctx, const struct vmm_re
 struct mark {
 	struct vmm_context *ctx;
 	uint64_t start; /* the page that gets RES_START; 1 (never a page address) for none */
+	pte_t access;   /* access_bits() of the reservation */
 };
 
 #define NO_START_PAGE 1
@@ -804,7 +824,7 @@ static void mark_leaves(struct mark *m, uint64_t *table, uint64_t base, unsigned
 		uint64_t page = base + i * PAGE_SIZE;
 		MM_ASSERT(!(e & RES_RESERVED), "mark_leaves: %llx already reserved", (unsigned long long)page);
 		start |= page == m->start;
-		pt_slot_write(table, i, e | RES_RESERVED | (page == m->start ? RES_START : 0));
+		pt_slot_write(table, i, e | RES_RESERVED | m->access | (page == m->start ? RES_START : 0));
 	}
 	m->ctx->backend_work += last - first + 1;
 	uint64_t pages = last - first + 1;
@@ -829,7 +849,8 @@ static enum vm_status mark_entries(struct mark *m, uint64_t *table, unsigned lev
 		if (part.whole && !pte_is_used(e)) {
 			MM_ASSERT(!(e & RES_RESERVED), "mark_table: %llx already reserved",
 				  (unsigned long long)part.base);
-			pt_slot_write(table, i, e | RES_RESERVED | (part.base == m->start ? RES_START : 0));
+			pt_slot_write(table, i,
+				      e | RES_RESERVED | m->access | (part.base == m->start ? RES_START : 0));
 			change_note(m->ctx, ch, table, level, i, &before);
 			continue;
 		}
@@ -876,7 +897,7 @@ static void clear_leaves(struct vmm_context *ctx, uint64_t *table, unsigned firs
 		pte_t e = table[i] & ~PTE_COUNT_STRIPE_MASK;
 		start |= (e & RES_START) != 0;
 		all_reserved &= (e & RES_RESERVED) != 0;
-		pt_slot_write(table, i, e & ~(RES_RESERVED | RES_START));
+		pt_slot_write(table, i, e & ~RES_BITS);
 	}
 	ctx->backend_work += last - first + 1;
 	uint64_t pages = last - first + 1;
@@ -909,7 +930,7 @@ static void clear_table(struct vmm_context *ctx, uint64_t *table, unsigned level
 			MM_ASSERT(part.whole, "clear_table: chunk at %llx only partly cleared",
 				  (unsigned long long)part.base);
 			struct exact before = change_before(ctx, ch, table, level, i);
-			pt_slot_write(table, i, e & ~(RES_RESERVED | RES_START));
+			pt_slot_write(table, i, e & ~RES_BITS);
 			change_note(ctx, ch, table, level, i, &before);
 		}
 	}
@@ -923,9 +944,9 @@ static void clear_range(struct vmm_context *ctx, uint64_t first, uint64_t last)
 }
 
 static enum vm_status mark_range(struct vmm_context *ctx, uint64_t addr, uint64_t pages,
-				 uint64_t start_page)
+				 uint64_t start_page, unsigned access)
 {
-	struct mark m = { .ctx = ctx, .start = start_page };
+	struct mark m = { .ctx = ctx, .start = start_page, .access = access_bits(access) };
 	struct table_change root = { .direction = CHANGE_MARKED };
 	uint64_t last = addr + pages * PAGE_SIZE - 1;
 	enum vm_status st = mark_table(&m, pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, addr, last, &root);
@@ -935,17 +956,20 @@ static enum vm_status mark_range(struct vmm_context *ctx, uint64_t addr, uint64_
 }
 
 static enum vm_status pagetable_mark_reserved(struct vmm_context *ctx, const struct vmm_region *region,
-					      uint64_t addr, uint64_t pages)
+					      uint64_t addr, uint64_t pages, unsigned access)
 {
 	(void)region;
-	return mark_range(ctx, addr, pages, addr);
+	return mark_range(ctx, addr, pages, addr, access);
 }
 
 /* --- point and range queries ---------------------------------------------------------------- */
 
 struct page_state {
 	bool reserved;
-	bool start; /* the reservation starts at exactly this page */
+	bool start;      /* the reservation starts at exactly this page */
+	unsigned access; /* what the reservation allows */
+	uint64_t *table; /* the table and index of the entry that decides the page */
+	unsigned level, index;
 };
 
 /* One loop over levels down to the entry that decides the page. */
@@ -958,7 +982,8 @@ static struct page_state page_state(struct vmm_context *ctx, uint64_t addr)
 		if (!pte_is_table(e, level)) {
 			bool at_chunk_start = IS_ALIGNED(addr, PT_SPAN_BYTES(level));
 			return (struct page_state){ (e & RES_RESERVED) != 0,
-						    (e & RES_START) != 0 && at_chunk_start };
+						    (e & RES_START) != 0 && at_chunk_start, access_of(e),
+						    (uint64_t *)table, level, PT_INDEX(level, addr) };
 		}
 		table = child_table(e);
 	}
@@ -1064,6 +1089,7 @@ static void pagetable_query(struct vmm_context *ctx, const struct vmm_region *re
 		.state = here.reserved ? VMM_RANGE_RESERVED : VMM_RANGE_FREE,
 		.start = start,
 		.pages = (end - start) / PAGE_SIZE,
+		.access = here.reserved ? here.access : 0,
 	};
 }
 
@@ -1131,7 +1157,7 @@ static uint64_t split_child(void *cookie, uint64_t chunk, unsigned child_level, 
 	(void)cookie;
 	(void)child_level;
 	pte_t start = index == 0 ? (chunk & RES_START) : 0;
-	return (chunk & RES_RESERVED) | start;
+	return (chunk & (RES_RESERVED | RES_ACCESS_MASK)) | start;
 }
 
 static uint64_t summarize_for_pt(void *cookie, uint64_t *table, unsigned level)
@@ -1189,7 +1215,8 @@ static enum vm_status pagetable_resize(struct vmm_context *ctx, const struct vmm
 	(void)region;
 	uint64_t old_end = start + old_pages * PAGE_SIZE, new_end = start + new_pages * PAGE_SIZE;
 	if (new_pages > old_pages)
-		return mark_range(ctx, old_end, new_pages - old_pages, NO_START_PAGE);
+		return mark_range(ctx, old_end, new_pages - old_pages, NO_START_PAGE,
+				  page_state(ctx, start).access);
 	bool split;
 	enum vm_status st = split_at(ctx, new_end, &split);
 	if (st != VM_OK)
@@ -1198,6 +1225,70 @@ static enum vm_status pagetable_resize(struct vmm_context *ctx, const struct vmm
 	if (split) /* the clear re-summarised only the tables it touched */
 		refresh_path(ctx, new_end - PAGE_SIZE);
 	return VM_OK;
+}
+
+/* --- split and access ------------------------------------------------------------------------ */
+
+/* The fault path's question: one walk down to the entry that decides the page. */
+static enum vmm_range_state pagetable_lookup(struct vmm_context *ctx, const struct vmm_region *region,
+					     uint64_t addr, unsigned *access)
+{
+	(void)region;
+	struct page_state here = page_state(ctx, addr);
+	*access = here.reserved ? here.access : 0;
+	return here.reserved ? VMM_RANGE_RESERVED : VMM_RANGE_FREE;
+}
+
+/*
+ * A split sets STA on the entry at addr, after split_at made addr an entry boundary (a chunk mark
+ * straddling it becomes a table), and re-summarises the path (its HST bits).
+ */
+static enum vm_status pagetable_split(struct vmm_context *ctx, const struct vmm_region *region,
+				      uint64_t addr)
+{
+	(void)region;
+	struct page_state here = page_state(ctx, addr);
+	if (!here.reserved)
+		return VM_ERR_NOT_RESERVED;
+	if (here.start)
+		return VM_OK;
+	bool split;
+	enum vm_status st = split_at(ctx, addr, &split);
+	if (st != VM_OK)
+		return st;
+	here = page_state(ctx, addr);
+	MM_ASSERT(IS_ALIGNED(addr, PT_SPAN_BYTES(here.level)), "pagetable_split: %llx not an entry start",
+		  (unsigned long long)addr);
+	pt_slot_write(here.table, here.index, (here.table[here.index] & ~PTE_COUNT_STRIPE_MASK) | RES_START);
+	refresh_path(ctx, addr);
+	return VM_OK;
+}
+
+/* Rewrites the access bits of every leaf and chunk mark in [first, last] below `table`. */
+static void access_table(struct vmm_context *ctx, uint64_t *table, unsigned level, uint64_t base,
+			 uint64_t first, uint64_t last, pte_t bits)
+{
+	for (unsigned i = PT_INDEX(level, first); i <= PT_INDEX(level, last); i++) {
+		ctx->backend_work++;
+		struct pt_range_part part = pt_range_part(level, base, i, first, last);
+		pte_t e = table[i] & ~PTE_COUNT_STRIPE_MASK;
+		if (pte_is_table(e, level)) {
+			access_table(ctx, child_table(e), level - 1, part.base, part.first, part.last, bits);
+			continue;
+		}
+		MM_ASSERT(e & RES_RESERVED, "access_table: %llx not reserved", (unsigned long long)part.base);
+		MM_ASSERT(part.whole, "access_table: chunk at %llx only partly covered",
+			  (unsigned long long)part.base);
+		pt_slot_write(table, i, (e & ~RES_ACCESS_MASK) | bits);
+	}
+}
+
+static void pagetable_set_access(struct vmm_context *ctx, const struct vmm_region *region, uint64_t start,
+				 uint64_t pages, unsigned access)
+{
+	(void)region;
+	access_table(ctx, pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, start, start + pages * PAGE_SIZE - 1,
+		     access_bits(access));
 }
 
 /* --- setup ---------------------------------------------------------------------------------- */
@@ -1399,6 +1490,9 @@ const struct vmm_backend_ops vmm_backend_pagetable = {
 	.release = pagetable_release,
 	.resize = pagetable_resize,
 	.query = pagetable_query,
+	.lookup = pagetable_lookup,
+	.split = pagetable_split,
+	.set_access = pagetable_set_access,
 	.work_bound = pagetable_work_bound,
 	.bookkeeping_bytes = pagetable_bookkeeping_bytes,
 	.self_check = pagetable_self_check,

@@ -36,8 +36,9 @@ extern bool trace_enabled;
 #define FIELD TRACE_FIELD_SEQ
 #define TRACE_CAT_(a, b) a##b
 #define TRACE_CAT(a, b) TRACE_CAT_(a, b)
-#define TRACE_NARGS(...) TRACE_NARGS_(__VA_ARGS__, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
-#define TRACE_NARGS_(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, n, ...) n
+#define TRACE_NARGS(...) \
+	TRACE_NARGS_(__VA_ARGS__, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+#define TRACE_NARGS_(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, n, ...) n
 #define TRACE_EACH(op, ...) TRACE_CAT(TRACE_EACH_, TRACE_NARGS(__VA_ARGS__))(op, __VA_ARGS__)
 #define TRACE_EACH_1(op, end)
 #define TRACE_EACH_2(op, f, ...) op f TRACE_EACH_1(op, __VA_ARGS__)
@@ -49,6 +50,12 @@ extern bool trace_enabled;
 #define TRACE_EACH_8(op, f, ...) op f TRACE_EACH_7(op, __VA_ARGS__)
 #define TRACE_EACH_9(op, f, ...) op f TRACE_EACH_8(op, __VA_ARGS__)
 #define TRACE_EACH_10(op, f, ...) op f TRACE_EACH_9(op, __VA_ARGS__)
+#define TRACE_EACH_11(op, f, ...) op f TRACE_EACH_10(op, __VA_ARGS__)
+#define TRACE_EACH_12(op, f, ...) op f TRACE_EACH_11(op, __VA_ARGS__)
+#define TRACE_EACH_13(op, f, ...) op f TRACE_EACH_12(op, __VA_ARGS__)
+#define TRACE_EACH_14(op, f, ...) op f TRACE_EACH_13(op, __VA_ARGS__)
+#define TRACE_EACH_15(op, f, ...) op f TRACE_EACH_14(op, __VA_ARGS__)
+#define TRACE_EACH_16(op, f, ...) op f TRACE_EACH_15(op, __VA_ARGS__)
 
 #define TRACE_OP_PARAM(type, name) , trace_##type name
 #define TRACE_OP_ARG(type, name) , name

@@ -78,6 +78,7 @@ void scenario_dma(struct scenario_run *run);
 void scenario_fragment(struct scenario_run *run);
 void scenario_replay(struct scenario_run *run);
 void scenario_trace_throughput(struct scenario_run *run);
+void scenario_program(struct scenario_run *run);
 void scenario_bench(struct scenario_run *run);
 void scenario_pmm_pairs(struct scenario_run *run);
 void scenario_all(struct scenario_run *run);

@@ -17,8 +17,9 @@
 	X(replay, "replay", "replay the workload file given as a multiboot2 module")                 \
 	X(all, "all", "kheap, procs, dma and fragment in sequence")                                   \
 	X(trace_throughput, "trace-throughput", "push 4 MiB of filler records through the trace transport") \
-	X(bench, "bench", "allocator benchmarks in guest instructions (boot under -icount)")          \
-	X(pmm_pairs, "pmm-pairs", "guest instructions per pmm alloc+free pair: median, p99, worst (-icount)")
+	X(bench, "bench", "allocator benchmarks in guest instructions (boot under -icount)")             \
+	X(pmm_pairs, "pmm-pairs", "guest instructions per pmm alloc+free pair: median, p99, worst (-icount)") \
+	X(program, "program", "run the static Linux program of the module filesystem (a cpio module)")
 
 /* True when `name` is a scenario of the list. */
 bool scenario_name_known(const char *name);

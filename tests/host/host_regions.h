@@ -10,7 +10,7 @@
 #include "kernel/mm/vmm.h"
 
 #define HOST_KERNEL_REGION_COUNT TRACE_VALUE_LIMIT(vmm_kernel_region)
-#define HOST_USER_REGION_COUNT TRACE_VALUE_LIMIT(vmm_user_region)
+#define HOST_USER_REGION_COUNT (VMM_UREGION_STACKS + 1) /* the default layout, as the kernel's */
 extern const struct vmm_region host_kernel_regions[HOST_KERNEL_REGION_COUNT];
 extern const struct vmm_region host_user_regions[HOST_USER_REGION_COUNT];
 

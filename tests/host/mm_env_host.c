@@ -26,6 +26,11 @@ void mm_arch_activate_root(paddr_t root_table)
 	host_active_root = root_table;
 }
 
+uint64_t mm_clock_ticks(void)
+{
+	return __builtin_ia32_rdtsc();
+}
+
 void mm_panic(const char *fmt, ...)
 {
 	va_list ap;

@@ -82,6 +82,11 @@ void gdt_init(void)
 			 : "rax", "memory");
 }
 
+void tss_set_kernel_stack(uint64_t top)
+{
+	tss.rsp[0] = top;
+}
+
 void idt_init(void)
 {
 	for (unsigned v = 0; v < IDT_VECTORS; v++) {

@@ -2,6 +2,8 @@
 #ifndef PAGESCOPE_ARCH_AMD64_DESCRIPTORS_H
 #define PAGESCOPE_ARCH_AMD64_DESCRIPTORS_H
 
+#include "kernel/lib/compiler.h"
+
 #define GDT_KERNEL_CODE 0x08
 #define GDT_KERNEL_DATA 0x10
 #define GDT_USER_DATA 0x18
@@ -12,6 +14,8 @@
 #define IST_EMERGENCY 1
 
 void gdt_init(void);
+/* The stack the CPU switches to on an exception or interrupt from ring 3 (TSS.RSP0). */
+void tss_set_kernel_stack(uint64_t top);
 void idt_init(void);
 
 #endif

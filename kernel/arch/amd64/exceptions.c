@@ -6,6 +6,7 @@
 #include "exceptions.h"
 #include "cpu.h"
 #include "qemu_exit.h"
+#include "user_mode.h"
 #include "kernel/core/log.h"
 #include "kernel/lib/format.h"
 
@@ -89,6 +90,11 @@ static void report(const struct exception_frame *f)
 
 void exception_dispatch(struct exception_frame *frame)
 {
+	/* A user process's exception is the process layer's to resolve or to kill it for. */
+	if (frame_from_user(frame) && user_exception_handler) {
+		user_exception_handler(frame);
+		return;
+	}
 	if (catcher.armed && frame->vector != 2 && frame->vector != 8) {
 		resume_at_catcher(frame);
 		return;

@@ -71,6 +71,10 @@ isr_common:
 	cld
 	call exception_dispatch
 	movq %rbx, %rsp
+	/* The way back to the interrupted code, also taken by a system call's return and by a user
+	 * process's first entry (user_entry.S): the frame is at RSP. */
+	.globl frame_return
+frame_return:
 	popq %r15
 	popq %r14
 	popq %r13

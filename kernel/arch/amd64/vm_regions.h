@@ -9,7 +9,8 @@
 #include "kernel/mm/vmm.h"
 
 #define AMD64_KERNEL_REGION_COUNT TRACE_VALUE_LIMIT(vmm_kernel_region)
-#define AMD64_USER_REGION_COUNT TRACE_VALUE_LIMIT(vmm_user_region)
+/* The default layout of a user context; a program adds VMM_UREGION_PROGRAM (program_load.c). */
+#define AMD64_USER_REGION_COUNT (VMM_UREGION_STACKS + 1)
 
 extern const struct vmm_region amd64_kernel_regions[AMD64_KERNEL_REGION_COUNT];
 extern const struct vmm_region amd64_user_regions[AMD64_USER_REGION_COUNT];

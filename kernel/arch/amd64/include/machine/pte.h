@@ -30,7 +30,9 @@
  *     the CPU, does not make an entry "used", and pt_slot_write keeps it; a new table starts at 0.
  *   - bits 52..62, "software field": ignored by the CPU in non-leaf entries; in leaf entries 59..62
  *     are protection keys, which are ignored while CR4.PKE/PKS are off (this kernel never sets
- *     them). Leaf entries only use 52..54 anyway. The VMM layer owns bit 54 of leaves (OWNED);
+ *     them, and nothing here depends on them: bit 59, the VMM's COPY_ON_WRITE mark, is one).
+ *     Leaf entries use 52..59. The VMM layer owns bits 54 (OWNED) and 59 (COPY_ON_WRITE) of
+ *     leaves;
  *     the pagetable bookkeeping backend owns the rest (see vmm_backend_pagetable.c for the
  *     meaning and the diagrams per level).
  *   - A non-present entry (P = 0) is ignored entirely by the CPU; this project still keeps its
@@ -84,9 +86,14 @@ typedef uint64_t pte_t;
 
 #define PTE_SW_FIELD_SHIFT 52
 #define PTE_SW_FIELD_MASK ((pte_t)0x7FF << PTE_SW_FIELD_SHIFT)
-/* Leaf software bits: 52, 53 for the pagetable backend, 54 for the VMM. */
+/*
+ * Leaf software bits: 52, 53 and 55..58 for the pagetable backend (55..58: the access a
+ * reservation allows, kept in non-present and present leaves alike), 54 and 59 for the VMM.
+ */
 #define PTE_SW_BIT(n) ((pte_t)1 << (PTE_SW_FIELD_SHIFT + (n)))
 #define PTE_SW_LEAF_OWNED PTE_SW_BIT(2)
+/* A private page shared with another context since a fork: mapped read-only, copied on write. */
+#define PTE_SW_LEAF_COPY_ON_WRITE PTE_SW_BIT(7)
 
 /* Sign-extends bit 47 so that an address computed from table indices is canonical. */
 static inline uint64_t pt_canonical(uint64_t va)

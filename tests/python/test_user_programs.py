@@ -1,0 +1,277 @@
+"""The test programs in pagescope (issue 18): every run of program_cases.CASES, built against musl
+and against glibc, booted under both VMM backends through scripts/run-program.sh (what `make
+run-program` runs) under icount with tracing on, prints on stdout and stderr exactly what it
+prints on the host and exits with the host's status (139 for the SIGSEGV cases, plus one kill
+report per killed process on stderr); the two backends' traces hold the identical sequence of
+system calls, page faults and process starts and exits; together the programs make every system
+call of the boot protocol and meet every fault rule; the same boot twice gives the same random
+bytes and the same events (every field but the clock readings); and the ELF loader and the
+filesystem refuse bad input (status 6 with a `program:` line naming why).
+
+PAGESCOPE_USER_PROGRAM_TESTS says how many: `full` (`make test-programs`: every case under both
+libcs and both backends), `quick` (`make test`, the Makefile's USER_PROGRAM_TESTS default: every case
+built against musl under both backends, and the cases whose start-up or process handling differs
+with glibc built against glibc under both backends too), `off` (skipped, saying so)."""
+
+import difflib
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import program_cases as pc
+from analyzer.events import FORMAT
+from analyzer.reader import TraceReader
+from analyzer.summary import summarize
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "scripts"))
+import mkprogramfs  # noqa: E402  (the archive writer, to make bad archives from good parts)
+
+MODE = os.environ.get("PAGESCOPE_USER_PROGRAM_TESTS", "off")
+pytestmark = pytest.mark.skipif(
+    MODE not in ("quick", "full"),
+    reason="user-program boots are off: run `make test-programs`, or `make test` with "
+           "USER_PROGRAM_TESTS=quick (its default)")
+# glibc's start-up (TLS, IRELATIVE, rseq, robust lists) and its fork, wait and exec wrappers ask
+# the kernel for more than musl's: these cases run against glibc in the quick matrix too.
+GLIBC_QUICK = ("hello", "argv_auxv", "syscalls_misc", "files", "fork_wait", "vfork_exec", "cow",
+               "segv_unreserved")
+
+
+def chosen(case, libc):
+    return MODE == "full" or libc == "musl" or case.name in GLIBC_QUICK
+
+
+RUN_PARAMS = [pytest.param(case, libc, backend, id=f"{case.name}-{libc}-{backend}")
+              for case in pc.CASES for libc in pc.LIBCS for backend in pc.BACKENDS
+              if chosen(case, libc)]
+PAIR_PARAMS = [pytest.param(case, libc, id=f"{case.name}-{libc}")
+               for case in pc.CASES for libc in pc.LIBCS if chosen(case, libc)]
+
+KILL_REPORT = re.compile(rb"^program: pid \d+ killed")
+REFUSED = 6
+COMPARED_EVENTS = {  # the fields both backends must agree on (not work or ticks: they differ)
+    "syscall": ("pid", "number", "arg0", "arg1", "arg2", "arg3", "arg4", "arg5", "result"),
+    "page_fault": ("pid", "addr", "rip", "access", "outcome"),
+    "process_start": ("pid", "parent", "how", "text"),
+    "process_exit": ("pid", "status", "reason"),
+}
+
+
+@pytest.fixture(scope="module")
+def built():
+    if shutil.which("qemu-system-x86_64") is None:
+        pytest.fail("qemu-system-x86_64 is required to boot the programs")
+    subprocess.run(["make", "-s", "kernel"], cwd=REPO, check=True)
+    pc.build_programs()
+
+
+class Runs:
+    """Each (case, libc, backend) booted once and each (case, libc) run on the host once."""
+
+    def __init__(self, workdir):
+        self.workdir, self.guest, self.host = workdir, {}, {}
+
+    def on_host(self, case, libc):
+        key = (case.name, libc)
+        if key not in self.host:
+            self.host[key] = pc.run_on_host(case, libc, self.workdir / "host" / f"{case.name}-{libc}")
+        return self.host[key]
+
+    def in_pagescope(self, case, libc, backend):
+        key = (case.name, libc, backend)
+        if key not in self.guest:
+            name = f"{case.name}-{libc}-{backend}"
+            trace = self.workdir / f"{name}.pstrace"
+            outcome, log = pc.run_in_pagescope(case, libc, backend, self.workdir / "guest" / name, trace)
+            self.guest[key] = (outcome, log, trace)
+        return self.guest[key]
+
+
+@pytest.fixture(scope="module")
+def runs(built, tmp_path_factory):
+    return Runs(tmp_path_factory.mktemp("user-programs"))
+
+
+def kernel_ran_it(outcome, log):
+    """Fails with the reason when the kernel or the harness, not the program, decided the status."""
+    stderr = outcome.stderr.decode(errors="replace").splitlines()
+    if any(line.startswith(("pagescope: exit status", "run-program:")) for line in stderr):
+        tail = "\n".join(log.splitlines()[-20:])
+        said = "\n".join(stderr[-25:])
+        pytest.fail(f"the kernel did not run the program to its end: {said}\n"
+                    f"--- last lines of the kernel log ---\n{tail}")
+
+
+def differences(what, host, guest):
+    """A unified diff of the host's and pagescope's output, line by line."""
+    lines = difflib.unified_diff(host.decode(errors="replace").splitlines(),
+                                 guest.decode(errors="replace").splitlines(),
+                                 f"{what} on the host", f"{what} in pagescope", lineterm="")
+    return "\n".join(lines)
+
+
+def split_kill_reports(stderr):
+    """(the program's stderr, the kill report lines run-program.sh appended after it)."""
+    lines = stderr.splitlines(keepends=True)
+    cut = len(lines)
+    while cut > 0 and KILL_REPORT.match(lines[cut - 1]):
+        cut -= 1
+    return b"".join(lines[:cut]), [line.rstrip(b"\n") for line in lines[cut:]]
+
+
+@pytest.mark.parametrize("case, libc, backend", RUN_PARAMS)
+def test_program_prints_and_exits_as_on_the_host(runs, case, libc, backend):
+    outcome, log, _ = runs.in_pagescope(case, libc, backend)
+    kernel_ran_it(outcome, log)
+    host = runs.on_host(case, libc)
+    program_stderr, reports = split_kill_reports(outcome.stderr)
+    assert outcome.stdout == host.stdout, differences("stdout", host.stdout, outcome.stdout)
+    assert program_stderr == host.stderr, differences("stderr", host.stderr, program_stderr)
+    assert outcome.status == host.status, f"exit status {outcome.status}, the host's {host.status}"
+    assert len(reports) == case.kills, f"kill reports: {reports}"
+
+
+def user_events(trace):
+    """The trace's syscall, page_fault and process events, each as the fields both backends
+    must agree on."""
+    reader = TraceReader.open(trace)
+    events = []
+    for event in reader.events():
+        kind = type(event).__name__
+        if kind in COMPARED_EVENTS:
+            events.append((kind, *(getattr(event, f) for f in COMPARED_EVENTS[kind])))
+    return events
+
+
+@pytest.mark.parametrize("case, libc", PAIR_PARAMS)
+def test_both_backends_see_the_same_syscalls_and_faults(runs, case, libc):
+    sequences = {}
+    for backend in pc.BACKENDS:
+        outcome, log, trace = runs.in_pagescope(case, libc, backend)
+        kernel_ran_it(outcome, log)
+        summary = summarize(TraceReader.open(trace))
+        assert summary.problems == [] and sum(summary.lost.values()) == 0, trace
+        sequences[backend] = user_events(trace)
+    kinds = {event[0] for event in sequences["pagetable"]}
+    assert kinds >= {"syscall", "process_start", "process_exit"}, \
+        f"the trace lacks some user events: it has {sorted(kinds)}"
+    pagetable, listed = sequences["pagetable"], sequences["list"]
+    for index, (a, b) in enumerate(zip(pagetable, listed)):
+        assert a == b, f"event {index} differs: pagetable {a}, list {b}"
+    assert len(pagetable) == len(listed)
+
+
+# The system calls the boot protocol says the kernel implements (README.md, "Running programs").
+PROTOCOL_SYSCALLS = (
+    "read", "write", "writev", "readv", "open", "openat", "close", "lseek", "fstat", "newfstatat",
+    "stat", "lstat", "pread64", "brk", "mmap", "munmap", "mprotect", "mremap", "madvise", "exit",
+    "exit_group", "arch_prctl", "set_tid_address", "clock_gettime", "gettimeofday", "time",
+    "getpid", "getppid", "gettid", "uname", "getrandom", "fork", "vfork", "clone", "execve",
+    "wait4", "ioctl", "rt_sigaction", "rt_sigprocmask", "getuid", "geteuid", "getgid", "getegid",
+    "sched_yield", "access", "getcwd", "readlink", "prlimit64", "getrlimit", "set_robust_list",
+    "rseq")
+
+
+def syscall_numbers():
+    """{name: number} from trace/linux_syscalls.def, the one table of them."""
+    text = (REPO / "trace" / "linux_syscalls.def").read_text()
+    return {name: int(number) for number, name in re.findall(r"^SYSCALL\((\d+), (\w+)\)", text, re.M)}
+
+
+def test_the_programs_make_every_system_call_of_the_protocol(runs):
+    numbers = syscall_numbers()
+    assert set(PROTOCOL_SYSCALLS) <= set(numbers), set(PROTOCOL_SYSCALLS) - set(numbers)
+    seen = set()
+    for case in pc.CASES:
+        for libc in pc.LIBCS:
+            outcome, log, trace = runs.in_pagescope(case, libc, "pagetable")
+            kernel_ran_it(outcome, log)
+            seen |= {event[2] for event in user_events(trace) if event[0] == "syscall"}
+    missing = [name for name in PROTOCOL_SYSCALLS if numbers[name] not in seen]
+    assert missing == [], f"no test program's trace has these calls: {missing}"
+    assert {400, 1000} <= seen, "the calls Linux does not have are traced too"
+
+
+def test_the_programs_meet_every_fault_rule(runs):
+    """Every way a fault ends, but running out of memory and a spurious fault, happens in some
+    test program's trace (zero fill, stack growth, copy-on-write copy and reuse, the refusals)."""
+    outcomes = FORMAT.values["fault_outcome"]
+    seen = set()
+    for case in pc.CASES:
+        for libc in pc.LIBCS:
+            outcome, log, trace = runs.in_pagescope(case, libc, "pagetable")
+            kernel_ran_it(outcome, log)
+            seen |= {outcomes[event[5]] for event in user_events(trace) if event[0] == "page_fault"}
+    expected = set(outcomes.values()) - {"out_of_memory", "spurious"}
+    assert seen >= expected, f"no test program's trace has faults ending {sorted(expected - seen)}"
+
+
+def test_the_same_boot_twice_gives_the_same_random_bytes_and_events(built, tmp_path):
+    case = pc.Case("clocks_random_print", "clocks_random", args=(b"print",))
+    boots = []
+    for attempt in ("first", "second"):
+        trace = tmp_path / f"{attempt}.pstrace"
+        outcome, log = pc.run_in_pagescope(case, "musl", "pagetable", tmp_path / attempt, trace)
+        kernel_ran_it(outcome, log)
+        assert outcome.status == 0 and re.fullmatch(rb"[0-9a-f]{64}\n", outcome.stdout), outcome
+        boots.append((outcome.stdout, without_timestamps(trace)))
+    assert boots[0][0] == boots[1][0], "getrandom gave other bytes in the same boot"
+    first, second = boots[0][1], boots[1][1]
+    for index, (a, b) in enumerate(zip(first, second)):
+        assert a == b, f"event {index} differs: {a} then {b}"
+    assert len(first) == len(second)
+
+
+def without_timestamps(trace):
+    """The trace's header and events, every timestamp left out. Under icount the kernel's
+    instruction count is still not the same at each point on every boot (GRUB and the firmware
+    before it, and the kernel's waits on the trace device, poll for as long as the host takes), so
+    what must repeat exactly is every event and every field but the clock readings; `ticks` (the
+    instructions inside one fault or call) must repeat too."""
+    reader = TraceReader.open(trace)
+    header = {k: v for k, v in reader.header.fields.items() if k != "start_timestamp"}
+    events = [e._replace(timestamp=None) for e in reader.events()]
+    return [("header", header, reader.header.cmdline, reader.header.build_id), *events]
+
+
+BAD_ELF = ("truncated", "corrupt", "other-machine", "dynamic", "not-an-elf")
+
+
+@pytest.mark.parametrize("name", BAD_ELF)
+def test_the_elf_loader_refuses_bad_input(built, tmp_path, name):
+    program = pc.PROGRAMS / "bad-elf" / name
+    log = tmp_path / "kernel.log"
+    done = subprocess.run([str(REPO / "scripts" / "run-program.sh"), "--elf",
+                           str(REPO / "build" / "pagescope.elf"), "--prog", str(program),
+                           "--kernel-log", str(log), "--timeout", "300"], capture_output=True)
+    stderr = done.stderr.decode(errors="replace")
+    assert done.returncode == REFUSED, stderr
+    assert re.search(rf"^(scenario )?program: .*/{name}: \S", stderr, re.M), \
+        f"no `program:` line names the program and says why:\n{stderr}"
+    assert "pagescope: exit status 6 (a scenario refused its input)" in stderr
+    assert done.stdout == b""
+
+
+@pytest.mark.parametrize("problem", ["truncated-archive", "no-argv"])
+def test_a_bad_module_filesystem_is_refused(built, tmp_path, problem):
+    program = pc.binary("musl", "hello").read_bytes()
+    if problem == "truncated-archive":
+        archive = mkprogramfs.newc_archive([(b"hello", program, 0o755), (b".argv", b"/hello\0", 0o644)])[:5000]
+    else:
+        archive = mkprogramfs.newc_archive([(b"hello", program, 0o755)])
+    module = tmp_path / "program.cpio"
+    module.write_bytes(archive)
+    log = tmp_path / "kernel.log"
+    done = subprocess.run([str(REPO / "scripts" / "qemu-run.sh"), "--elf",
+                           str(REPO / "build" / "pagescope.elf"), "--args", "scenario=program",
+                           "--module", str(module), "--serial-log", str(log), "--timeout", "300"],
+                          capture_output=True)
+    text = log.read_text(errors="replace").replace("\r", "")
+    assert done.returncode == REFUSED, done.stderr.decode(errors="replace")
+    assert re.search(r"^(scenario )?program: .*(cpio|\.argv)", text, re.M), \
+        f"no `program:` line in the kernel log says why:\n{text[-2000:]}"
