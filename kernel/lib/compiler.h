@@ -11,6 +11,8 @@
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define PRINTF_LIKE(fmt, args) __attribute__((format(printf, fmt, args)))
 #define NORETURN __attribute__((noreturn))
+/* For a hot path split into functions for reading, not for calling: inlined whatever -O says. */
+#define ALWAYS_INLINE inline __attribute__((always_inline))
 #define STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
 
 #define container_of(ptr, type, member) \

@@ -1,19 +1,18 @@
 /*
  * The physical memory manager: contiguous runs of physical pages for the whole kernel, zone-limited
- * (DMA) and aligned (large pages) on request. Interface and usage: pmm.h.
+ * (DMA) and aligned (large pages) on request. Interface and usage: pmm.h. This file is the
+ * allocator's policy; its parts each keep one structure behind a small interface:
+ *   pmm_region.h        the region record, and pmm_visit, where all work is counted
+ *   pmm_size_classes.h  per zone, a TLSF-style size-class index of the free records
+ *   pmm_fit_tree.h      per class, a fit tree that answers exactly what the classes cannot
+ *   pmm_used_map.h      the used records by first page, for pmm_free
+ *   pmm_check.c         the self-check (pmm_check), which verifies the invariants below
  *
  * DATA MODEL. The ground truth is the seed's "linked list of regions": one doubly-linked list of
  * region records {first page, number of pages, state (free | used by an owner)}, in address order.
  * Holes and non-available firmware ranges are simply absent (gaps between records). Around it,
- * two indexes serve the hot operations:
- *   - per zone, a TLSF-style size-class index of the free records (below): most allocations take
- *     any record of the first class that guarantees a fit, the rest are answered exactly by the
- *     classes below it. An inexact class (sizes >= 32) keeps its records in a fit tree
- *     (pmm_fit_tree.c); an exact class (one size < 32) in 16 lists by first page mod 16, and
- *     those of its records that hold a 32-aligned page also in a fit tree;
- *   - a hash table of the used records keyed by first page, for pmm_free; the address-ordered
- *     list then gives the neighbours to merge with.
- * The self-check (pmm_check) lives in pmm_check.c.
+ * per zone the size-class index of the free records, and the map of the used ones; pmm_free
+ * finds its record in the map and the neighbours to merge with in the list.
  *
  * INVARIANTS (pmm_check verifies all of them)
  *   1. The list is sorted: each record starts at or after the end of the previous one.
@@ -21,31 +20,15 @@
  *      16 MiB and 4 GiB): zones are split at init, and allocations are carved from one free
  *      record, so nothing can create a crossing.
  *   3. Coalesced: no two free records touch within a zone (they never merge across a boundary).
- *   4. Every free record is in exactly one class: the class of its size, in its zone. An inexact
- *      class holds them all in its tree; an exact class in its residue lists (list r: first
- *      page mod 16 = r, residue bit r set iff the list is non-empty), and exactly those of peak
- *      order >= 5 also in its tree. A class bit is set iff the class has a record, a row bit iff
- *      any class bit of the row is. Each tree is ordered by (right arm, first page),
- *      AVL-balanced, and every node's maxima (pages, peak order, block order) and height are
- *      those of its subtree.
- *   5. Every used record is in the hash table, in the bucket of its first page; nothing else is.
+ *   4. Every free record is in its zone's size-class index, in the list of its class (an exact
+ *      class: of its first page mod 16), unfiled records before filed ones; a filed record is in
+ *      its class's fit tree iff it belongs there, an unfiled one in no tree; class and row bits
+ *      mirror the lists; each tree is ordered, AVL-balanced, its maxima current
+ *      (pmm_size_classes.h, pmm_fit_tree.h).
+ *   5. Every used record is in the used-record map, in the bucket of its first page; nothing else
+ *      is.
  *   6. The zone counters (total/free pages, free extents, extents by order, metadata pages) equal
  *      a recount of the list; unused records are all in the spare pool, and are counted.
- *
- * SIZE CLASSES of one zone (PMM_CLASS_SUBDIVISION_BITS = 4, so 16 classes per row):
- *
- *   row r   extent sizes (pages)      class width    class (r, s) holds sizes
- *   0       1 .. 15                   1              s                   (s = 0 never used)
- *   1       16 .. 31                  1              16 + s
- *   2       32 .. 63                  2              (16 + s) * 2 .. + 1
- *   r >= 1  2^(r+3) .. 2^(r+4) - 1    2^(r-1)        (16 + s) * 2^(r-1) .. + 2^(r-1) - 1
- *   37      2^40 .. 2^41 - 1          2^36
- *
- *   row_bitmap (64 bits)       bit r  = 1  <=>  class_bitmap[r] != 0          (rows 0..37 used)
- *   class_bitmap[r] (32 bits)  bit s  = 1  <=>  class_root[r][s] != NULL      (bits 0..15 used)
- *
- *   A class never holds sizes that differ by more than 1/16 of its lower bound, so the good fit
- *   below wastes little; sizes under 32 pages have exact classes.
  *
  * ALLOCATION POLICY (pmm_alloc of n pages aligned to a = 2^k pages):
  *   - Zones in order: ANY = NORMAL, DMA32, DMA; BELOW_4G = DMA32, DMA; BELOW_16M = DMA. Low
@@ -53,83 +36,68 @@
  *   - In a zone, first the size-class path: every extent of at least n + a - 1 pages holds an
  *     aligned run. Round that up to the next class boundary; every extent in that class or above
  *     is then big enough, so the first non-empty class there is found with two find-first-set
- *     operations and any record of it is taken (a list head or the tree root): O(1).
- *   - Else the class trees below that class answer exactly (next paragraph).
+ *     operations and its first record is taken: O(1), TLSF's "good fit".
+ *   - Else the exact search over the classes below that one (pmm_classes_search).
  *   - The run is carved at the lowest aligned page of the chosen extent; the remains stay free
- *     records (at most a head and a tail, so at most 2 new records).
- *   - Free: find the used record by hash, merge with the previous and the next record when they
- *     are free, adjacent and in the same zone.
+ *     (at most a head and a tail: at most 2 new records). The record keeps the larger remainder,
+ *     so that a large extent shrinking at an edge stays where it is in its class (no index work).
+ *   - Free: find the used record in the map, merge with the previous and the next record when
+ *     they are free, adjacent and in the same zone; the larger neighbour's record takes the run.
  *
  * NO FALSE FAILURE. pmm_alloc returns PMM_ERR_OUT_OF_MEMORY only when no free extent of an
  * allowed zone holds n pages at a multiple of a. Proof, for one zone (zones are tried in turn,
  * and an extent never crosses a zone, invariant 2). The size-class path fails only when every
- * class from the guaranteed one up is empty; the search then visits every non-empty class from
- * the class of n (smaller extents cannot hold n pages) to below the guaranteed one, so it
- * suffices that within one class tree nothing that fits is missed. Write an extent [s, e) as its
- * peak P (the page with the most trailing zeros, of order T), left arm λ = P - s < 2^T, right
- * arm ρ = e - P <= 2^T (pmm_fit_tree.c). For k <= T the lowest aligned page is P - ALIGN_DOWN(λ, 2^k), so the extent
- * fits iff T >= k and ρ + ALIGN_DOWN(λ, 2^k) >= n (*); for k > T no page of it is aligned.
- *   Lemma 1 (a = 1): fits iff e - s >= n. A tree keeps the longest extent of every subtree, so
- *     a descent that enters only subtrees with max_pages >= n finds one iff one exists.
- *   Lemma 2 (n <= a): fits iff the extent holds a naturally aligned block of 2^k pages, or T >= k
- *     and ρ >= n. From (*): if λ >= 2^k then ALIGN_DOWN(λ, 2^k) >= 2^k >= n, and [P - 2^k, P) is
- *     such a block; if λ < 2^k, (*) reads ρ >= n. Conversely a block holds the run at its start,
- *     and ρ >= n with T >= k holds it at P. A tree keeps each subtree's largest block order
- *     (find_block), and, being ordered by ρ, every key right of a node with ρ >= n qualifies too,
- *     so "ρ >= n and peak order >= k" is one walk down plus one descent on max peak order.
- *   Lemma 3 (1 < a < n): any extent of n + a - 1 pages fits (one descent on max_pages), any with
- *     ρ >= n and T >= k fits (as in lemma 2); otherwise every extent of at least n pages whose
- *     subtree allows peak order >= k is tested with (*) directly. Nothing that can fit is skipped.
- *   Lemma 4 (exact classes, one size L < 32): if a <= 16, the lowest aligned page of an extent
- *     depends only on s mod 16, so one record per residue list is tested: exact. If a >= 32 > L,
- *     an extent holds at most one page aligned to a; if T >= k that page is P, so it fits iff
- *     T >= k and ρ >= n: only records of peak order >= 5 qualify, and those are in the tree.
+ * class from the guaranteed one up is empty. The exact search then visits every non-empty class
+ * from the class of n (smaller extents cannot hold n pages) to below the guaranteed one, so it
+ * suffices that within one class nothing that fits is missed: in an inexact class, its fit tree,
+ * filed first so that it holds every record of the class (invariant 4), misses nothing (lemmas
+ * 1-3, pmm_fit_tree.c); in an exact class, the residue lists or the tree of its records of peak
+ * order >= 5 miss nothing (lemma 4, pmm_size_classes.c).
  *
- * BOUNDS. Work = pmm->work, the records, tree nodes and hash entries an operation visits. N is
- * the number of free extents in a zone, h the height of its tallest class tree: h <= 1.4405
- * log2(N + 2) (AVL). C is the number of classes the search visits, at most 16 per row spanned by
- * [n, n + a - 1]: C <= 16 (floor(log2(n + a - 1)) - floor(log2 n) + 1), and C <= 1 for a = 1
- * (only the class of n can be short of the guarantee). A class that cannot serve costs at most
- * 1 + 2h visits (its root or residue mask, then find_right_arm), the one that serves at most
- * 1 + 2h too. Per zone tried, the search visits at most
- *     1 + C (1 + 2h) + 2h          when a = 1 or a >= n,
- *     1 + C (1 + 2h) + 2h + K h    when 1 < a < n, K = the zone's free extents of at least n
- *                                  pages (by then all shorter than n + a - 1): lemma 3's last
- *                                  step visits only their root paths. This case alone is
- *                                  linear, in K.
- * Updating the indexes (avl_tree.c: each descent or climb visits at most h + 1 nodes, and the
- * climbs stop where nothing changes): a tree insert descends once from the root and climbs twice,
- * at most 3(h + 1); a remove starts at the record itself and descends at most once and climbs at
- * most three times, at most 4(h + 1); a record alone in its class tree costs 1 (so the common
- * case, a large extent alone in its class, costs O(1)). Carving removes 1 and inserts at most 2:
- * at most 10(h + 1); a free removes at most 2 and inserts 1: at most 11(h + 1). A free also walks
- * the hash chain of its page twice (find, unlink). At most 3 zones are tried. So:
- *     pmm_alloc  <= sum over zones tried of the search above + 10(h + 1) + R
- *     pmm_free   <= 2 * chain + 11(h + 1)
- * where R, the bookkeeping top-up after an operation, is 1 + 10(h + 1) when a record page is taken
- * (once per PAGE_SIZE / sizeof(struct pmm_region) records) and, AMORTISED, the hash growth: when
- * it doubles it rehashes every used record (U visits) — once per doubling of U, so O(1) per
- * allocation on average but O(U) for the one that triggers it. The hash chain is short ON
- * AVERAGE only: the load factor stays <= 2 after every operation (Fibonacci hashing spreads
- * strided page numbers), but no worst case is promised for adversarial page numbers.
+ * BOUNDS. Work = pmm->work, the records, tree nodes and map entries an operation reads
+ * (pmm_visit). N is the number of free extents in a zone, h the height of its tallest class
+ * tree: h <= avl_height_bound(N) <= 1.4405 log2(N + 2). C is the number of classes the exact
+ * search visits, at most 16 per row spanned by [n, n + a - 1]: C <= 16 (floor(log2(n + a - 1)) -
+ * floor(log2 n) + 1), and C <= 1 for a = 1 (only the class of n can be short of the guarantee).
+ *   - The size-class path reads 1 record per zone that serves.
+ *   - The exact search, per zone tried: at most 1 + C (2 + 2h) when a = 1 or a >= n (per class:
+ *     its heads, then a tree search of 1 + 2h: pmm_fit_tree.h), + K h when 1 < a < n, K the
+ *     zone's free extents of at least n pages (lemma 3's last step: the one linear case), plus
+ *     FILING: 1 + 3(h + 1) per record of the classes searched that was unfiled.
+ *   - Carving and merging change at most 3 records of the index; a change to an unfiled record
+ *     costs nothing, to a filed one at most 4(h + 1) (it leaves its tree and is unfiled again).
+ *   - pmm_free reads the map chain of its page (short on average: pmm_used_map.h).
+ *   - R, the bookkeeping top-up of an allocating operation: a record page (one more
+ *     allocation, 1 + its updates) once per PAGE_SIZE / sizeof(struct pmm_region) records, and
+ *     the map's growth (every used record once, once per doubling of the records owned).
+ * Worst case of one operation: filing makes a search O(N h) when a zone's classes were never
+ * searched (every record unfiled). AMORTISED, filing is paid once per change: a record is filed
+ * at most once after each insert or reshape that unfiled it, and unfiled at most once after each
+ * filing, and each allocation unfiles at most 2 records, each free at most 1. So over any sequence
+ * of operations,
+ *     total work <= sum over allocations of (search without filing + 1 + 2 F + R)
+ *                 + sum over frees of (map chain + F),      F = 1 + 7(h + 1),
+ * and a search repeated with nothing changed in between costs its worst case without filing.
+ * The benefit: carving and freeing are O(1) outside the exact search, as in TLSF.
  * pmm_claim and a failing pmm_free walk the list: at most one visit per record.
  *
  * BOOKKEEPING MEMORY, and why it cannot recurse.
  *   - Records come from a spare pool, seeded with the caller's array at init. After each
- *     allocating operation, if fewer than PMM_RECORD_LOW_WATER spares remain, the pmm allocates
- *     one page from itself (owner MM_OWNER_MM_META, flagged as metadata, in config.metadata_zone)
- *     and cuts it into records through phys_to_virt. That internal allocation is one page with
- *     no alignment, so it splits at most one free record: it consumes at most one spare, which the
- *     low water mark guarantees, and it never tops up the pool itself (no recursion).
+ *     allocating operation (the fast path too: alloc_finish), if fewer than PMM_RECORD_LOW_WATER
+ *     spares remain, the pmm allocates one page from itself (owner MM_OWNER_MM_META, flagged as
+ *     metadata, in config.metadata_zone) and cuts it into records through phys_to_virt. That
+ *     internal allocation is one page with no alignment, so it splits at most one free record:
+ *     it consumes at most one spare, which the low water mark guarantees, and it never tops up
+ *     the pool itself (no recursion).
  *   - An allocation needs at most 2 records; when not even that many can be had (memory for
  *     records exhausted), it fails with PMM_ERR_NO_RECORDS. A free never needs a record: merging
  *     releases records, and a free that merges with nothing turns the used record into the free
  *     one. So memory can always be returned, even when the pool is empty.
- *   - The hash table starts with PMM_HASH_EMBEDDED_BUCKETS buckets inside struct pmm. When the
- *     used records exceed twice the buckets, it doubles into pages from the pmm itself (also one
- *     internal allocation: at most one record, done after the operation), rehashes everything
- *     and returns the old pages. If that allocation fails, chains just get longer. Rehashing is
- *     O(used records), once per doubling: amortised O(1).
+ *   - The used-record map starts on PMM_USED_MAP_EMBEDDED_BUCKETS buckets inside struct pmm.
+ *     When the records in use (free or used: an upper bound on the used ones, read from the pool
+ *     without counting) exceed twice its buckets, its buckets double into pages from the pmm itself (also one internal allocation: at most one record),
+ *     everything is rehashed and the old pages are returned. If that allocation fails, chains
+ *     just get longer.
  *   - Record pages are never given back (the pool only grows, by one page at a time). The pmm
  *     keeps virtual pointers: phys_to_virt must not move while it lives (checked on refill).
  */
@@ -137,7 +105,7 @@
 #include "../lib/format.h"
 #include "kernel/trace/tracepoints.h"
 
-/* Spares kept after each allocating operation: one operation needs at most 2. */
+/* Spares kept after each allocating operation: one operation needs at most 2, a refill 1. */
 #define PMM_RECORD_LOW_WATER 4
 #define PMM_RECORDS_PER_ALLOCATION 2
 
@@ -162,127 +130,51 @@ uint64_t pmm_guaranteed_fit_pages(uint64_t pages, uint64_t align_pages)
 	if (pages == 0 || pages > PMM_MAX_PAGES || !IS_POW2(align_pages) ||
 	    align_pages > PMM_MAX_PAGES)
 		return UINT64_MAX;
-	return size_class_lower_bound(size_class_at_least(pages + align_pages - 1));
+	return pmm_class_lower_bound(pmm_class_at_least(pages + align_pages - 1));
 }
 
-/* ---- the indexes of free records: size classes, each a fit tree -------------------------------- */
-
-static inline bool is_exact_size(uint64_t pages)
-{
-	return pages < PMM_EXACT_CLASS_PAGES;
-}
-
-/* An exact-class record goes in its class's tree only if it holds a 2^5-aligned page. */
-static inline bool in_class_tree(const struct pmm_region *region)
-{
-	return !is_exact_size(region->pages) ||
-	       pmm_fit_shape_of(region->first_page, region->pages).peak_order >=
-		       PMM_EXACT_TREE_ORDER;
-}
-
-static void exact_list_insert(struct pmm_zone_index *zone, struct pmm_region *region)
-{
-	unsigned residue = region->first_page % PMM_EXACT_RESIDUES;
-	list_push_front(&zone->exact_list[region->pages][residue], &region->link.free.residue_link);
-	zone->exact_residues[region->pages] |= (uint16_t)(1u << residue);
-}
-
-static void exact_list_remove(struct pmm_zone_index *zone, struct pmm_region *region)
-{
-	unsigned residue = region->first_page % PMM_EXACT_RESIDUES;
-	list_remove(&region->link.free.residue_link);
-	if (list_is_empty(&zone->exact_list[region->pages][residue]))
-		zone->exact_residues[region->pages] &= (uint16_t)~(1u << residue);
-}
-
-static void index_insert(struct pmm *pmm, struct pmm_region *region)
-{
-	struct pmm_zone_index *zone = &pmm->zone[zone_of_page(pmm, region->first_page)];
-	struct size_class c = size_class_of(region->pages);
-
-	if (is_exact_size(region->pages))
-		exact_list_insert(zone, region);
-	if (in_class_tree(region))
-		pmm_fit_insert(pmm, &zone->class_root[c.row][c.sub], region);
-	zone->class_bitmap[c.row] |= 1u << c.sub;
-	zone->row_bitmap |= (uint64_t)1 << c.row;
-
-	zone->free_pages += region->pages;
-	zone->free_extents++;
-	zone->free_extents_by_order[ilog2_u64(region->pages)]++;
-}
-
-/* Must run before the record's size or position changes: class and tree key come from them. */
-static void index_remove(struct pmm *pmm, struct pmm_region *region)
-{
-	struct pmm_zone_index *zone = &pmm->zone[zone_of_page(pmm, region->first_page)];
-	struct size_class c = size_class_of(region->pages);
-
-	if (is_exact_size(region->pages))
-		exact_list_remove(zone, region);
-	if (in_class_tree(region))
-		pmm_fit_remove(pmm, &zone->class_root[c.row][c.sub], region);
-	bool empty = is_exact_size(region->pages) ? !zone->exact_residues[region->pages]
-						   : !zone->class_root[c.row][c.sub];
-	if (empty) {
-		zone->class_bitmap[c.row] &= ~(1u << c.sub);
-		if (!zone->class_bitmap[c.row])
-			zone->row_bitmap &= ~((uint64_t)1 << c.row);
-	}
-
-	zone->free_pages -= region->pages;
-	zone->free_extents--;
-	zone->free_extents_by_order[ilog2_u64(region->pages)]--;
-}
+/* ---- the free extents of a zone: its size classes and its free pages ------------------------ */
 
 /*
- * Gives a free record a new extent in the same zone. In place when it is the lone node of its
- * class tree and stays in that class: the common case of one large extent shrinking or growing
- * at an edge, which then costs no tree search.
+ * Whether the free records an operation changes may be filed (the general path) or are known not
+ * to be (the fast paths checked before changing anything): then no tree can be touched and no
+ * call is made.
  */
-static void index_reshape(struct pmm *pmm, struct pmm_region *region, uint64_t first,
-			  uint64_t pages)
+enum filing { MAY_BE_FILED, KNOWN_UNFILED };
+
+static ALWAYS_INLINE void free_insert(struct pmm_zone_index *zone, struct pmm_region *region)
 {
-	struct pmm_zone_index *zone = &pmm->zone[zone_of_page(pmm, region->first_page)];
-	struct size_class was = size_class_of(region->pages), will = size_class_of(pages);
-	const struct avl_node *node = &region->link.free.fit;
-	if (is_exact_size(region->pages) || is_exact_size(pages) || was.row != will.row ||
-	    was.sub != will.sub || zone->class_root[was.row][was.sub] != region || node->left ||
-	    node->right) {
-		index_remove(pmm, region);
-		region->first_page = first;
-		region->pages = pages;
-		index_insert(pmm, region);
-		return;
-	}
-	zone->free_pages = zone->free_pages - region->pages + pages;
-	zone->free_extents_by_order[ilog2_u64(region->pages)]--;
-	zone->free_extents_by_order[ilog2_u64(pages)]++;
-	region->first_page = first;
-	region->pages = pages;
-	pmm_fit_refresh_lone_root(region);
+	pmm_classes_insert(&zone->classes, region);
+	zone->free_pages += region->pages;
 }
 
-/* The first non-empty class at or above `from`, or NULL. Two find-first-set operations. */
-static struct pmm_region *first_class_at_or_above(const struct pmm_zone_index *zone,
-						  struct size_class from)
+static ALWAYS_INLINE void free_remove(struct pmm *pmm, struct pmm_zone_index *zone,
+				      struct pmm_region *region, enum filing filing)
 {
-	if (from.row >= PMM_CLASS_ROWS)
-		return NULL;
-	uint32_t subs = zone->class_bitmap[from.row] & (~0u << from.sub);
-	unsigned row = from.row;
-	if (!subs) {
-		uint64_t rows = from.row + 1 < 64 ? zone->row_bitmap & (~(uint64_t)0 << (from.row + 1))
-						  : 0;
-		if (!rows)
-			return NULL;
-		row = (unsigned)__builtin_ctzll(rows);
-		subs = zone->class_bitmap[row];
-	}
-	return pmm_class_any(zone, (struct size_class){ row, (unsigned)__builtin_ctz(subs) });
+	zone->free_pages -= region->pages;
+	if (filing == KNOWN_UNFILED)
+		pmm_classes_remove_unfiled(&zone->classes, region);
+	else
+		pmm_classes_remove(&zone->classes, region, &pmm->work);
 }
 
-/* ---- address-ordered list and record pool -------------------------------------------------------- */
+static ALWAYS_INLINE void free_reshape(struct pmm *pmm, struct pmm_zone_index *zone,
+				       struct pmm_region *region, uint64_t first, uint64_t pages,
+				       enum filing filing)
+{
+	zone->free_pages += pages - region->pages;
+	if (filing == KNOWN_UNFILED)
+		pmm_classes_reshape_unfiled(&zone->classes, region, first, pages);
+	else
+		pmm_classes_reshape(&zone->classes, region, first, pages, &pmm->work);
+}
+
+static ALWAYS_INLINE bool is_filed(const struct pmm_region *region)
+{
+	return region->flags & PMM_REGION_FLAG_FILED;
+}
+
+/* ---- the record pool ----------------------------------------------------------------------- */
 
 static void spare_push(struct pmm *pmm, struct pmm_region *region)
 {
@@ -291,190 +183,185 @@ static void spare_push(struct pmm *pmm, struct pmm_region *region)
 	pmm->spare_record_count++;
 }
 
-static struct pmm_region *record_take(struct pmm *pmm)
+/* A record from the pool for [first, first + pages), in no list yet; its state is the caller's. */
+static ALWAYS_INLINE struct pmm_region *record_take(struct pmm *pmm, uint64_t first,
+						    uint64_t pages, enum pmm_region_state state,
+						    enum pmm_zone zone)
 {
 	struct pmm_region *region = pmm->spare_records;
 	MM_ASSERT(region, "pmm record_take: spare pool empty (caller did not reserve records)");
 	pmm->spare_records = region->link.spare_next;
 	pmm->spare_record_count--;
-	pmm->records_in_use++;
-	memset(region, 0, sizeof(*region));
+	region->first_page = first;
+	region->pages = pages;
+	region->state = (uint8_t)state;
+	region->owner = MM_OWNER_NONE;
+	region->flags = 0;
+	region->zone = (uint8_t)zone;
 	return region;
 }
 
-static void record_release(struct pmm *pmm, struct pmm_region *region)
+static ALWAYS_INLINE void record_release(struct pmm *pmm, struct pmm_region *region)
 {
-	pmm->records_in_use--;
+	list_remove(&region->address_link);
 	spare_push(pmm, region);
 }
 
-/* ---- hash table of used records ------------------------------------------------------------------ */
-
-static void hash_insert(struct pmm *pmm, struct pmm_region *region)
-{
-	struct pmm_region **bucket = &pmm->hash_buckets[hash_bucket(pmm, region->first_page)];
-	region->link.hash_next = *bucket;
-	*bucket = region;
-	pmm->used_records++;
-}
-
-static void hash_remove(struct pmm *pmm, struct pmm_region *region)
-{
-	struct pmm_region **link = &pmm->hash_buckets[hash_bucket(pmm, region->first_page)];
-	while (*link != region) {
-		pmm->work++;
-		MM_ASSERT(*link, "pmm hash_remove: used record at page %#llx not in its bucket",
-			  (unsigned long long)region->first_page);
-		link = &(*link)->link.hash_next;
-	}
-	*link = region->link.hash_next;
-	pmm->used_records--;
-}
-
-static void hash_reset_embedded(struct pmm *pmm)
-{
-	memset(pmm->hash_embedded, 0, sizeof(pmm->hash_embedded));
-	pmm->hash_buckets = pmm->hash_embedded;
-	pmm->hash_bucket_count = PMM_HASH_EMBEDDED_BUCKETS;
-	pmm->hash_phys = PMM_ALLOC_FAILED;
-	pmm->hash_pages = 0;
-	pmm->used_records = 0;
-}
-
-/* ---- carving and releasing runs ------------------------------------------------------------------ */
+/* ---- carving and releasing runs ------------------------------------------------------------ */
 
 /* Records that carving [first, first + pages) out of the free record `from` consumes: 0..2. */
-static unsigned records_to_carve(const struct pmm_region *from, uint64_t first, uint64_t pages)
+static inline unsigned records_to_carve(const struct pmm_region *from, uint64_t first,
+					uint64_t pages)
 {
 	return (first > from->first_page) + (first + pages < region_end(from));
 }
 
 /*
- * Turns [first, first + pages) of the free record `from` into a used record and returns it; the
- * rest of `from` stays free as a head and/or a tail. The caller has checked that the run lies in
- * `from` and that records_to_carve() spares exist.
+ * Turns [first, first + pages) of the free record `from` (of `zone`, whose state is z) into a
+ * used record and returns it; the rest stays free as a head and/or a tail, `from` keeping the
+ * larger. The caller has checked that the run lies in `from` and that records_to_carve() spares
+ * exist. Every used record is made here (allocations, claims, reservations, the pmm's own pages);
+ * the caller emits its trace event.
  */
-/*
- * Every used record is made here (allocations, claims, reservations, the pmm's own pages), so this
- * is where the pmm_alloc trace event is emitted; `align_log2` is what the caller asked for.
- */
-static struct pmm_region *carve_used(struct pmm *pmm, struct pmm_region *from, uint64_t first,
-				     uint64_t pages, enum mm_owner owner, uint8_t flags,
-				     uint8_t align_log2)
+static ALWAYS_INLINE struct pmm_region *carve_in_zone(struct pmm *pmm, struct pmm_zone_index *z,
+						      enum pmm_zone zone, struct pmm_region *from,
+						      uint64_t first, uint64_t pages,
+						      enum mm_owner owner, uint8_t flags,
+						      enum filing filing)
 {
-	uint64_t end = first + pages, from_end = region_end(from);
+	uint64_t start = from->first_page, end = first + pages;
+	uint64_t head = first - start, tail = region_end(from) - end;
 	struct pmm_region *used;
 
-	if (first == from->first_page && end == from_end) {
-		index_remove(pmm, from);
+	if (!head && !tail) {
+		free_remove(pmm, z, from, filing);
 		used = from;
-	} else if (first == from->first_page) {
-		used = record_take(pmm);
+		used->state = PMM_REGION_USED;
+	} else if (tail >= head) {
+		used = record_take(pmm, first, pages, PMM_REGION_USED, zone);
 		list_insert_before(&from->address_link, &used->address_link);
-		index_reshape(pmm, from, end, from_end - end);
-	} else {
-		index_reshape(pmm, from, from->first_page, first - from->first_page);
-		used = record_take(pmm);
-		list_insert_after(&from->address_link, &used->address_link);
-		if (end < from_end) {
-			struct pmm_region *tail = record_take(pmm);
-			tail->first_page = end;
-			tail->pages = from_end - end;
-			tail->state = PMM_REGION_FREE;
-			list_insert_after(&used->address_link, &tail->address_link);
-			index_insert(pmm, tail);
+		if (head) {
+			struct pmm_region *rest = record_take(pmm, start, head, PMM_REGION_FREE, zone);
+			list_insert_before(&used->address_link, &rest->address_link);
+			free_insert(z, rest);
 		}
+		free_reshape(pmm, z, from, end, tail, filing);
+	} else {
+		used = record_take(pmm, first, pages, PMM_REGION_USED, zone);
+		list_insert_after(&from->address_link, &used->address_link);
+		if (tail) {
+			struct pmm_region *rest = record_take(pmm, end, tail, PMM_REGION_FREE, zone);
+			list_insert_after(&used->address_link, &rest->address_link);
+			free_insert(z, rest);
+		}
+		free_reshape(pmm, z, from, start, head, filing);
 	}
-	used->first_page = first;
-	used->pages = pages;
-	used->state = PMM_REGION_USED;
 	used->owner = (uint8_t)owner;
 	used->flags = flags;
-	hash_insert(pmm, used);
-	if (flags & PMM_REGION_FLAG_METADATA)
-		pmm->zone[zone_of_page(pmm, first)].metadata_pages += pages;
-	trace_pmm_alloc(first << PAGE_SHIFT, (uint32_t)pages, (uint32_t)pages,
-			(uint8_t)zone_of_page(pmm, first), align_log2, (uint8_t)owner);
+	pmm_used_map_insert(&pmm->used, used);
+	if (unlikely(flags & PMM_REGION_FLAG_METADATA))
+		z->metadata_pages += pages;
 	return used;
 }
 
-/*
- * Turns a used record free and merges it with free neighbours. Never needs a record. Every free
- * passes here, so this is where the pmm_free trace event is emitted.
- */
-static void release_used(struct pmm *pmm, struct pmm_region *used)
+/* carve_in_zone in the record's own zone. */
+static ALWAYS_INLINE struct pmm_region *carve_used(struct pmm *pmm, struct pmm_region *from,
+						   uint64_t first, uint64_t pages,
+						   enum mm_owner owner, uint8_t flags,
+						   enum filing filing)
 {
-	trace_pmm_free(used->first_page << PAGE_SHIFT, (uint32_t)used->pages, (uint32_t)used->pages,
-		       (uint8_t)zone_of_page(pmm, used->first_page), used->owner);
-	hash_remove(pmm, used);
-	if (used->flags & PMM_REGION_FLAG_METADATA)
-		pmm->zone[zone_of_page(pmm, used->first_page)].metadata_pages -= used->pages;
+	return carve_in_zone(pmm, &pmm->zone[from->zone], (enum pmm_zone)from->zone, from, first,
+			     pages, owner, flags, filing);
+}
+
+/* What a free merges the used record with: its free neighbours in its zone. */
+struct merge {
+	struct pmm_region *prev, *next; /* each NULL unless merged with */
+};
+
+static ALWAYS_INLINE struct merge merge_partners(const struct pmm *pmm, struct pmm_region *used)
+{
+	struct pmm_region *prev = pmm_prev_record(pmm, used), *next = pmm_next_record(pmm, used);
+	struct merge m = { NULL, NULL };
+	if (prev && region_is_free(prev) && region_end(prev) == used->first_page &&
+	    prev->zone == used->zone)
+		m.prev = prev;
+	if (next && region_is_free(next) && next->first_page == region_end(used) &&
+	    next->zone == used->zone)
+		m.next = next;
+	return m;
+}
+
+/*
+ * Turns the used record at *link (a link of the used-record map) free and merges it with the free
+ * neighbours `m` of its zone (merge_partners). Never needs a record. The caller emits the trace.
+ */
+static ALWAYS_INLINE void release_used(struct pmm *pmm, struct pmm_region **link, struct merge m,
+				       enum filing filing)
+{
+	struct pmm_region *used = *link;
+	uint64_t first = used->first_page, end = region_end(used);
+	struct pmm_zone_index *z = &pmm->zone[used->zone];
+
+	pmm_used_map_unlink(link);
+	if (unlikely(used->flags & PMM_REGION_FLAG_METADATA))
+		z->metadata_pages -= used->pages;
 	used->state = PMM_REGION_FREE;
 	used->owner = MM_OWNER_NONE;
-	used->flags = 0;
-
-	struct pmm_region *prev = pmm_prev_record(pmm, used), *next = pmm_next_record(pmm, used);
-	bool merge_prev = can_merge(pmm, prev, used), merge_next = can_merge(pmm, used, next);
-	uint64_t first = merge_prev ? prev->first_page : used->first_page;
-	uint64_t end = merge_next ? region_end(next) : region_end(used);
-	if (merge_prev && merge_next) {
-		index_remove(pmm, next);
-		list_remove(&next->address_link);
-		record_release(pmm, next);
-	}
-	if (!merge_prev && !merge_next) {
-		index_insert(pmm, used);
+	if (!m.prev && !m.next) {
+		free_insert(z, used);
 		return;
 	}
-	/* A free neighbour takes the whole run; the used record goes back to the pool. */
-	list_remove(&used->address_link);
+	uint64_t new_first = m.prev ? m.prev->first_page : first;
+	uint64_t new_end = m.next ? region_end(m.next) : end;
+	struct pmm_region *keep = m.prev ? m.prev : m.next;
+	if (m.prev && m.next) {
+		/* The larger neighbour takes the run: it is the likelier to stay in its class. */
+		struct pmm_region *drop = m.next->pages > m.prev->pages ? m.prev : m.next;
+		keep = drop == m.prev ? m.next : m.prev;
+		free_remove(pmm, z, drop, filing);
+		record_release(pmm, drop);
+	}
 	record_release(pmm, used);
-	index_reshape(pmm, merge_prev ? prev : next, first, end - first);
+	free_reshape(pmm, z, keep, new_first, new_end - new_first, filing);
 }
 
-/* ---- finding a fit ------------------------------------------------------------------------------- */
-
-/* Where an aligned run of `pages` starts in the free record, or false if it does not fit. */
-static inline bool aligned_fit(const struct pmm_region *region, uint64_t pages,
-			       uint64_t align_pages, uint64_t *first)
+static void trace_release(const struct pmm_region *used)
 {
-	*first = ALIGN_UP(region->first_page, align_pages);
-	return *first + pages <= region_end(region);
+	trace_pmm_free(used->first_page << PAGE_SHIFT, (uint32_t)used->pages, (uint32_t)used->pages,
+		       used->zone, used->owner);
 }
 
-/* The size-class path (O(1)), else the fit tree (exact). */
-static struct pmm_region *find_fit_in_zone(struct pmm *pmm, const struct pmm_zone_index *zone,
-					   uint64_t pages, uint64_t align_pages, uint64_t *first)
-{
-	if (!zone->row_bitmap)
-		return NULL;
-	struct size_class guaranteed = size_class_at_least(pages + align_pages - 1);
-	struct pmm_region *region = first_class_at_or_above(zone, guaranteed);
-	if (!region)
-		region = pmm_fit_find(pmm, zone, pages, align_pages);
-	if (!region)
-		return NULL;
-	pmm->work++;
-	bool fits = aligned_fit(region, pages, align_pages, first);
-	MM_ASSERT(fits, "pmm find_fit_in_zone: the index offered a record too small");
-	return region;
-}
+/* ---- finding a fit ------------------------------------------------------------------------- */
 
-static struct pmm_region *find_fit(struct pmm *pmm, enum pmm_alloc_zone zone, uint64_t pages,
+/*
+ * The free record to carve n = `pages` aligned to `align_pages` from, in the first allowed zone
+ * that has one, or NULL: the size-class path, else the exact search. *first receives where the
+ * run starts.
+ */
+static struct pmm_region *find_fit(struct pmm *pmm, enum pmm_alloc_zone allowed, uint64_t pages,
 				   uint64_t align_pages, uint64_t *first)
 {
+	unsigned guaranteed = pmm_class_at_least(pages + align_pages - 1);
 	enum pmm_zone order[PMM_ZONE_COUNT];
-	unsigned zones = pmm_zone_fallback(zone, order);
+	unsigned zones = pmm_zone_fallback(allowed, order);
 	for (unsigned i = 0; i < zones; i++) {
-		struct pmm_region *region =
-			find_fit_in_zone(pmm, &pmm->zone[order[i]], pages, align_pages, first);
-		if (region)
-			return region;
+		struct pmm_size_classes *classes = &pmm->zone[order[i]].classes;
+		struct pmm_region *region = pmm_classes_any_at_or_above(classes, guaranteed);
+		if (!region && classes->row_bitmap)
+			region = pmm_classes_search(classes, pmm_class_of(pages), guaranteed,
+						    pages, align_pages, &pmm->work);
+		if (!region)
+			continue;
+		*first = ALIGN_UP(pmm_visit(&pmm->work, region)->first_page, align_pages);
+		MM_ASSERT(*first + pages <= region_end(region),
+			  "pmm find_fit: the index offered a record too small");
+		return region;
 	}
 	return NULL;
 }
 
-/* ---- bookkeeping memory from the pmm itself ------------------------------------------------------ */
+/* ---- bookkeeping memory from the pmm itself ------------------------------------------------ */
 
 /* An allocation for the pmm's own use; at most one record, since it is unaligned. */
 static struct pmm_region *alloc_metadata(struct pmm *pmm, uint64_t pages)
@@ -487,7 +374,11 @@ static struct pmm_region *alloc_metadata(struct pmm *pmm, uint64_t pages)
 		return NULL;
 	MM_ASSERT(mm_phys_window == pmm->phys_window_at_init,
 		  "pmm alloc_metadata: phys_to_virt window moved since pmm_init");
-	return carve_used(pmm, from, first, pages, MM_OWNER_MM_META, PMM_REGION_FLAG_METADATA, 0);
+	struct pmm_region *used = carve_used(pmm, from, first, pages, MM_OWNER_MM_META,
+					     PMM_REGION_FLAG_METADATA, MAY_BE_FILED);
+	trace_pmm_alloc(first << PAGE_SHIFT, (uint32_t)pages, (uint32_t)pages, used->zone, 0,
+			MM_OWNER_MM_META);
+	return used;
 }
 
 /* Adds one page of records to the spare pool. Returns false when no page could be had. */
@@ -499,97 +390,180 @@ static bool refill_records(struct pmm *pmm)
 	struct pmm_region *records = phys_to_virt(page->first_page << PAGE_SHIFT);
 	for (size_t i = 0; i < PAGE_SIZE / sizeof(struct pmm_region); i++)
 		spare_push(pmm, &records[i]);
+	pmm->records_owned += PAGE_SIZE / sizeof(struct pmm_region);
 	pmm->record_pages++;
 	return true;
 }
 
-/* Doubles the hash table into pages from the pmm itself; on failure the old table stays. */
-static void grow_hash(struct pmm *pmm)
+/* Doubles the used-record map into pages from the pmm itself; on failure the old table stays. */
+static void grow_used_map(struct pmm *pmm)
 {
-	uint64_t new_count = pmm->hash_bucket_count * 2;
+	uint64_t new_count = pmm->used.bucket_count * 2;
 	uint64_t bytes = new_count * sizeof(struct pmm_region *);
 	uint64_t pages = ALIGN_UP(bytes, PAGE_SIZE) >> PAGE_SHIFT;
 	struct pmm_region *table = alloc_metadata(pmm, pages);
 	if (!table)
 		return;
-
-	struct pmm_region **old_buckets = pmm->hash_buckets;
-	uint64_t old_count = pmm->hash_bucket_count, used = pmm->used_records;
-	paddr_t old_phys = pmm->hash_phys;
-
-	pmm->hash_buckets = phys_to_virt(table->first_page << PAGE_SHIFT);
-	memset(pmm->hash_buckets, 0, bytes);
-	pmm->hash_bucket_count = new_count;
-	pmm->hash_phys = table->first_page << PAGE_SHIFT;
-	pmm->hash_pages = pages;
-	for (uint64_t b = 0; b < old_count; b++) {
-		struct pmm_region *region = old_buckets[b];
-		while (region) {
-			struct pmm_region *next = region->link.hash_next;
-			pmm->work++;
-			hash_insert(pmm, region);
-			region = next;
-		}
-	}
-	pmm->used_records = used;
-	if (old_phys != PMM_ALLOC_FAILED)
-		release_used(pmm, hash_find(pmm, old_phys >> PAGE_SHIFT, &pmm->work));
+	paddr_t old_phys = pmm->used_map_phys;
+	struct pmm_region **buckets = phys_to_virt(table->first_page << PAGE_SHIFT);
+	memset(buckets, 0, bytes);
+	pmm_used_map_rehash(&pmm->used, buckets, new_count, &pmm->work);
+	pmm->used_map_phys = table->first_page << PAGE_SHIFT;
+	pmm->used_map_pages = pages;
+	if (old_phys == PMM_ALLOC_FAILED)
+		return;
+	struct pmm_region **link = pmm_used_map_find(&pmm->used, old_phys >> PAGE_SHIFT, &pmm->work);
+	trace_release(*link);
+	release_used(pmm, link, merge_partners(pmm, *link), MAY_BE_FILED);
 }
 
-/* After an allocating operation: keep the spare pool above its low water, the hash load <= 2. */
+/* Records in use, free or used: an upper bound on the used ones that costs no counting. */
+static ALWAYS_INLINE uint64_t records_in_use(const struct pmm *pmm)
+{
+	return pmm->records_owned - pmm->spare_record_count;
+}
+
+/* The spare pool below its low water, or the map too small for the records in use. */
+static ALWAYS_INLINE bool bookkeeping_low(const struct pmm *pmm)
+{
+	return pmm->spare_record_count < PMM_RECORD_LOW_WATER ||
+	       pmm_used_map_wants_growth(&pmm->used, records_in_use(pmm));
+}
+
+/* Keep the spare pool above its low water, and the map sized for the records in use. */
 static void replenish_bookkeeping(struct pmm *pmm)
 {
 	if (pmm->spare_record_count < PMM_RECORD_LOW_WATER)
 		refill_records(pmm);
-	if (pmm->used_records > 2 * pmm->hash_bucket_count)
-		grow_hash(pmm);
+	if (pmm_used_map_wants_growth(&pmm->used, records_in_use(pmm)))
+		grow_used_map(pmm);
 }
 
-/* ---- allocation and free ------------------------------------------------------------------------- */
+/* ---- allocation ---------------------------------------------------------------------------- */
+
+/* Why an allocation's arguments are refused, or PMM_OK when they are valid. */
+static enum pmm_status check_arguments(uint64_t pages, enum pmm_alloc_zone zone,
+				       uint64_t align_pages, enum mm_owner owner)
+{
+	if (pages == 0 || !IS_POW2(align_pages) || (unsigned)owner >= MM_OWNER_COUNT ||
+	    (unsigned)zone > PMM_ALLOC_BELOW_16M)
+		return PMM_ERR_INVALID_ARGUMENT;
+	if (pages > PMM_MAX_PAGES || align_pages > PMM_MAX_PAGES)
+		return PMM_ERR_OUT_OF_MEMORY; /* nothing that large can fit */
+	return PMM_OK;
+}
+
+/* The general path of pmm_alloc_status: every zone, the exact search, bookkeeping, failures. */
+static __attribute__((noinline)) paddr_t alloc_general(struct pmm *pmm, uint64_t pages,
+						       enum pmm_alloc_zone zone,
+						       uint64_t align_pages, enum mm_owner owner,
+						       enum pmm_status *status)
+{
+	uint64_t first;
+	struct pmm_region *from = NULL;
+	enum pmm_status result = check_arguments(pages, zone, align_pages, owner);
+	if (result == PMM_OK) {
+		/* Normally the pool was topped up after the last operation; this is the last resort. */
+		if (pmm->spare_record_count < PMM_RECORDS_PER_ALLOCATION)
+			refill_records(pmm);
+		from = find_fit(pmm, zone, pages, align_pages, &first);
+		if (!from)
+			result = PMM_ERR_OUT_OF_MEMORY;
+		else if (records_to_carve(from, first, pages) > pmm->spare_record_count)
+			result = PMM_ERR_NO_RECORDS;
+	}
+	if (status)
+		*status = result;
+	if (result != PMM_OK) {
+		trace_pmm_alloc_fail((uint32_t)pages, (uint8_t)zone,
+				     IS_POW2(align_pages) ? (uint8_t)ilog2_u64(align_pages) : 0xff,
+				     (uint8_t)owner);
+		return PMM_ALLOC_FAILED;
+	}
+	struct pmm_region *used = carve_used(pmm, from, first, pages, owner, 0, MAY_BE_FILED);
+	trace_pmm_alloc(first << PAGE_SHIFT, (uint32_t)pages, (uint32_t)pages, used->zone,
+			(uint8_t)ilog2_u64(align_pages), (uint8_t)owner);
+	replenish_bookkeeping(pmm);
+	return first << PAGE_SHIFT;
+}
+
+/* The end of a fast allocation that is traced or left the record pool below its low water. */
+static __attribute__((noinline)) paddr_t alloc_finish(struct pmm *pmm, uint64_t first,
+						      uint64_t pages, uint64_t align_pages,
+						      enum mm_owner owner)
+{
+	trace_pmm_alloc(first << PAGE_SHIFT, (uint32_t)pages, (uint32_t)pages, zone_of_page(pmm, first),
+			(uint8_t)ilog2_u64(align_pages), (uint8_t)owner);
+	replenish_bookkeeping(pmm);
+	return first << PAGE_SHIFT;
+}
+
+/*
+ * The fast path tries one zone: the first non-empty one in pmm_zone_fallback's order. That order
+ * is every zone from the highest the allocation may use down to DMA; with the values of
+ * trace/events.def the highest is PMM_ZONE_COUNT - 1 - the allocation's zone.
+ */
+_Static_assert(PMM_ZONE_COUNT - 1 - PMM_ALLOC_ANY == PMM_ZONE_NORMAL &&
+		       PMM_ZONE_COUNT - 1 - PMM_ALLOC_BELOW_4G == PMM_ZONE_DMA32 &&
+		       PMM_ZONE_COUNT - 1 - PMM_ALLOC_BELOW_16M == PMM_ZONE_DMA,
+	       "the first zone tried is PMM_ZONE_COUNT - 1 - the allocation's zone");
+
+/*
+ * THE FAST PATH. The usual allocation (valid arguments, the bookkeeping topped up, the size-class
+ * path serving in the first non-empty zone tried, from an unfiled record) is done here without calling
+ * anything; anything else goes to alloc_general before changing anything, and one that is traced
+ * or leaves the record pool low ends in alloc_finish. Both paths carve the same record: the fast
+ * path is the general one with its answer known early. The map's growth is checked on the way in
+ * (a pool that a refill could not top up also sends the allocation to the general path).
+ */
+static ALWAYS_INLINE paddr_t alloc_fast(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone,
+					uint64_t align_pages, enum mm_owner owner,
+					enum pmm_status *status)
+{
+	/* One test: pages and align in 1 .. PMM_MAX_PAGES, align a power of two, owner and zone
+	 * known, the spare pool above its low water, the used-record map large enough. */
+	if (unlikely(((pages - 1) | (align_pages - 1)) >= PMM_MAX_PAGES ||
+		     (align_pages & (align_pages - 1)) || (unsigned)owner >= MM_OWNER_COUNT ||
+		     (unsigned)zone > PMM_ALLOC_BELOW_16M || bookkeeping_low(pmm)))
+		return alloc_general(pmm, pages, zone, align_pages, owner, status);
+	enum pmm_zone first_zone = (enum pmm_zone)(PMM_ZONE_COUNT - 1 - zone);
+	while (unlikely(!pmm->zone[first_zone].classes.row_bitmap) && first_zone > PMM_ZONE_DMA)
+		first_zone--; /* an empty zone: the general path would pass over it too */
+	struct pmm_zone_index *z = &pmm->zone[first_zone];
+	struct pmm_region *from =
+		pmm_classes_any_at_or_above(&z->classes, pmm_class_at_least(pages + align_pages - 1));
+	if (unlikely(!from || is_filed(from)))
+		return alloc_general(pmm, pages, zone, align_pages, owner, status);
+	uint64_t first = ALIGN_UP(pmm_visit(&pmm->work, from)->first_page, align_pages);
+	MM_ASSERT(first + pages <= region_end(from), "pmm alloc: the index offered a record too small");
+	carve_in_zone(pmm, z, first_zone, from, first, pages, owner, 0, KNOWN_UNFILED);
+	if (status)
+		*status = PMM_OK;
+	if (unlikely(trace_enabled || pmm->spare_record_count < PMM_RECORD_LOW_WATER))
+		return alloc_finish(pmm, first, pages, align_pages, owner);
+	return first << PAGE_SHIFT;
+}
 
 paddr_t pmm_alloc_status(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone,
 			 uint64_t align_pages, enum mm_owner owner, enum pmm_status *status)
 {
-	enum pmm_status result = PMM_OK;
-	paddr_t addr = PMM_ALLOC_FAILED;
-	uint64_t first;
-
-	if (pages == 0 || !IS_POW2(align_pages) || (unsigned)owner >= MM_OWNER_COUNT ||
-	    (unsigned)zone > PMM_ALLOC_BELOW_16M) {
-		result = PMM_ERR_INVALID_ARGUMENT;
-	} else if (pages > PMM_MAX_PAGES || align_pages > PMM_MAX_PAGES) {
-		result = PMM_ERR_OUT_OF_MEMORY;
-	} else {
-		/* Normally the pool was topped up after the last operation; this is the last resort. */
-		if (pmm->spare_record_count < PMM_RECORDS_PER_ALLOCATION)
-			refill_records(pmm);
-		struct pmm_region *from = find_fit(pmm, zone, pages, align_pages, &first);
-		if (!from) {
-			result = PMM_ERR_OUT_OF_MEMORY;
-		} else if (records_to_carve(from, first, pages) > pmm->spare_record_count) {
-			result = PMM_ERR_NO_RECORDS;
-		} else {
-			carve_used(pmm, from, first, pages, owner, 0, (uint8_t)ilog2_u64(align_pages));
-			addr = first << PAGE_SHIFT;
-			replenish_bookkeeping(pmm);
-		}
-	}
-	if (result != PMM_OK)
-		trace_pmm_alloc_fail((uint32_t)pages, (uint8_t)zone,
-				     IS_POW2(align_pages) ? (uint8_t)ilog2_u64(align_pages) : 0xff,
-				     (uint8_t)owner);
-	if (status)
-		*status = result;
-	return addr;
+	return alloc_fast(pmm, pages, zone, align_pages, owner, status);
 }
+
+paddr_t pmm_alloc(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone, uint64_t align_pages,
+		  enum mm_owner owner)
+{
+	return alloc_fast(pmm, pages, zone, align_pages, owner, NULL);
+}
+
+/* ---- free ---------------------------------------------------------------------------------- */
 
 /* Why [first, first + pages) cannot be freed, when no used record starts at `first`. O(records). */
 static enum pmm_status classify_bad_free(struct pmm *pmm, uint64_t first, uint64_t pages)
 {
 	uint64_t end = first + pages, free_pages = 0;
-	for (const struct pmm_region *r = pmm_first_record(pmm); r && r->first_page < end;
-	     r = pmm_next_record(pmm, r)) {
-		pmm->work++;
+	for (const struct pmm_region *r = pmm_first_record(pmm);
+	     r && pmm_visit(&pmm->work, r)->first_page < end; r = pmm_next_record(pmm, r)) {
 		if (!region_is_free(r) || region_end(r) <= first)
 			continue;
 		free_pages += MIN(end, region_end(r)) - MAX(first, r->first_page);
@@ -599,29 +573,47 @@ static enum pmm_status classify_bad_free(struct pmm *pmm, uint64_t first, uint64
 	return free_pages ? PMM_ERR_PARTLY_FREE : PMM_ERR_NOT_ALLOCATED;
 }
 
-enum pmm_status pmm_free(struct pmm *pmm, paddr_t addr, uint64_t pages)
+/* The general path of pmm_free, from the used record's link: refusals, tracing, filed records. */
+static __attribute__((noinline)) enum pmm_status free_general(struct pmm *pmm,
+							      struct pmm_region **link,
+							      uint64_t first, uint64_t pages)
 {
-	if (pages == 0 || !IS_ALIGNED(addr, PAGE_SIZE) || pages > PMM_MAX_PAGES ||
-	    (addr >> PAGE_SHIFT) + pages > (PMM_PHYS_LIMIT >> PAGE_SHIFT))
-		return PMM_ERR_INVALID_ARGUMENT;
-	uint64_t first = addr >> PAGE_SHIFT;
-	struct pmm_region *used = hash_find(pmm, first, &pmm->work);
-	if (!used)
+	if (!*link)
 		return classify_bad_free(pmm, first, pages);
-	if (used->pages != pages)
+	if ((*link)->pages != pages)
 		return PMM_ERR_WRONG_LENGTH;
-	if (used->flags & PMM_REGION_FLAG_METADATA)
+	if ((*link)->flags & PMM_REGION_FLAG_METADATA)
 		return PMM_ERR_PMM_METADATA;
-	release_used(pmm, used);
+	trace_release(*link);
+	release_used(pmm, link, merge_partners(pmm, *link), MAY_BE_FILED);
 	return PMM_OK;
 }
+
+/* The fast path of a free: the record found, the length right, tracing off, nothing filed. */
+enum pmm_status pmm_free(struct pmm *pmm, paddr_t addr, uint64_t pages)
+{
+	uint64_t first = addr >> PAGE_SHIFT;
+	if (unlikely(pages - 1 >= PMM_MAX_PAGES || !IS_ALIGNED(addr, PAGE_SIZE) ||
+		     first + pages > (PMM_PHYS_LIMIT >> PAGE_SHIFT)))
+		return PMM_ERR_INVALID_ARGUMENT;
+	struct pmm_region **link = pmm_used_map_find(&pmm->used, first, &pmm->work);
+	struct pmm_region *used = *link;
+	if (unlikely(!used || used->pages != pages || used->flags || trace_enabled))
+		return free_general(pmm, link, first, pages);
+	struct merge m = merge_partners(pmm, used);
+	if (unlikely((m.prev && is_filed(m.prev)) || (m.next && is_filed(m.next))))
+		return free_general(pmm, link, first, pages);
+	release_used(pmm, link, m, KNOWN_UNFILED);
+	return PMM_OK;
+}
+
+/* ---- claim --------------------------------------------------------------------------------- */
 
 /* The free record holding all of [first, end), or NULL. O(records). */
 static struct pmm_region *free_record_holding(struct pmm *pmm, uint64_t first, uint64_t end)
 {
-	for (struct pmm_region *r = pmm_first_record(pmm); r && r->first_page <= first;
-	     r = pmm_next_record(pmm, r)) {
-		pmm->work++;
+	for (struct pmm_region *r = pmm_first_record(pmm);
+	     r && pmm_visit(&pmm->work, r)->first_page <= first; r = pmm_next_record(pmm, r)) {
 		if (region_is_free(r) && first < region_end(r))
 			return end <= region_end(r) ? r : NULL;
 	}
@@ -640,7 +632,9 @@ enum pmm_status pmm_claim(struct pmm *pmm, paddr_t addr, uint64_t pages, enum mm
 		return PMM_ERR_NOT_FREE;
 	if (records_to_carve(from, first, pages) > pmm->spare_record_count)
 		return PMM_ERR_NO_RECORDS;
-	carve_used(pmm, from, first, pages, owner, 0, 0);
+	struct pmm_region *used = carve_used(pmm, from, first, pages, owner, 0, MAY_BE_FILED);
+	trace_pmm_alloc(first << PAGE_SHIFT, (uint32_t)pages, (uint32_t)pages, used->zone, 0,
+			(uint8_t)owner);
 	replenish_bookkeeping(pmm);
 	return PMM_OK;
 }
@@ -678,12 +672,9 @@ static enum pmm_status add_usable_range(void *ctx, uint64_t first_page, uint64_t
 		uint64_t piece_end = MIN(end, pmm->zone_end_page[zone]);
 		if (pmm->spare_record_count == 0)
 			return PMM_ERR_NO_RECORDS;
-		struct pmm_region *region = record_take(pmm);
-		region->first_page = page;
-		region->pages = piece_end - page;
-		region->state = PMM_REGION_FREE;
+		struct pmm_region *region = record_take(pmm, page, piece_end - page, PMM_REGION_FREE, zone);
 		list_push_back(&pmm->records, &region->address_link);
-		index_insert(pmm, region);
+		free_insert(&pmm->zone[zone], region);
 		pmm->zone[zone].total_pages += region->pages;
 		page = piece_end;
 	}
@@ -705,8 +696,11 @@ static enum pmm_status reserve_range(struct pmm *pmm, uint64_t first, uint64_t e
 		if (records_to_carve(r, piece_first, piece_end - piece_first) >
 		    pmm->spare_record_count)
 			return PMM_ERR_NO_RECORDS;
-		r = pmm_next_record(pmm, carve_used(pmm, r, piece_first, piece_end - piece_first, owner,
-						    0, 0));
+		struct pmm_region *used = carve_used(pmm, r, piece_first, piece_end - piece_first,
+						     owner, 0, MAY_BE_FILED);
+		trace_pmm_alloc(piece_first << PAGE_SHIFT, (uint32_t)(piece_end - piece_first),
+				(uint32_t)(piece_end - piece_first), used->zone, 0, (uint8_t)owner);
+		r = pmm_next_record(pmm, used);
 	}
 	return PMM_OK;
 }
@@ -772,10 +766,9 @@ static void reset_empty(struct pmm *pmm, enum pmm_alloc_zone metadata_zone)
 	set_zone_ends(pmm, NULL);
 	list_init(&pmm->records);
 	for (unsigned z = 0; z < PMM_ZONE_COUNT; z++)
-		for (unsigned size = 0; size < PMM_EXACT_CLASS_PAGES; size++)
-			for (unsigned residue = 0; residue < PMM_EXACT_RESIDUES; residue++)
-				list_init(&pmm->zone[z].exact_list[size][residue]);
-	hash_reset_embedded(pmm);
+		pmm_classes_init(&pmm->zone[z].classes);
+	pmm_used_map_init(&pmm->used);
+	pmm->used_map_phys = PMM_ALLOC_FAILED;
 	pmm->metadata_zone = metadata_zone;
 	pmm->phys_window_at_init = mm_phys_window;
 }
@@ -793,6 +786,7 @@ static enum pmm_status build(struct pmm *pmm, const struct pmm_config *config)
 	set_zone_ends(pmm, config->zone_end);
 	for (size_t i = 0; i < config->initial_record_count; i++)
 		spare_push(pmm, &config->initial_records[i]);
+	pmm->records_owned = config->initial_record_count;
 	status = pmm_memory_map_for_each_usable(config->memory_map, config->memory_map_count,
 						add_usable_range, pmm, &pmm->work);
 	if (status != PMM_OK)
@@ -818,18 +812,6 @@ enum pmm_status pmm_init(struct pmm *pmm, const struct pmm_config *config)
 
 /* ---- statistics ---------------------------------------------------------------------------------- */
 
-/* The highest non-empty class holds the largest extents; its tree root knows the longest. */
-static uint64_t largest_free_extent(const struct pmm_zone_index *zone)
-{
-	if (!zone->row_bitmap)
-		return 0;
-	unsigned row = 63u - (unsigned)__builtin_clzll(zone->row_bitmap);
-	unsigned sub = 31u - (unsigned)__builtin_clz(zone->class_bitmap[row]);
-	struct size_class c = { row, sub };
-	uint64_t size = size_class_lower_bound(c);
-	return is_exact_size(size) ? size : pmm_fit_maxima(zone->class_root[row][sub]).max_pages;
-}
-
 void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *stats)
 {
 	memset(stats, 0, sizeof(*stats));
@@ -838,13 +820,12 @@ void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *stats)
 		struct pmm_zone_stats *out = &stats->zone[z];
 		out->total_pages = zone->total_pages;
 		out->free_pages = zone->free_pages;
-		out->free_extents = zone->free_extents;
-		out->largest_free_extent = largest_free_extent(zone);
+		out->free_extents =
+			pmm_classes_count_by_order(&zone->classes, out->free_extents_by_order);
+		out->largest_free_extent = pmm_classes_longest(&zone->classes);
 		out->metadata_pages = zone->metadata_pages;
-		for (unsigned o = 0; o < PMM_ORDER_COUNT; o++) {
-			out->free_extents_by_order[o] = zone->free_extents_by_order[o];
-			stats->free_extents_by_order[o] += zone->free_extents_by_order[o];
-		}
+		for (unsigned o = 0; o < PMM_ORDER_COUNT; o++)
+			stats->free_extents_by_order[o] += out->free_extents_by_order[o];
 		stats->total_pages += out->total_pages;
 		stats->free_pages += out->free_pages;
 		stats->free_extents += out->free_extents;
@@ -853,9 +834,9 @@ void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *stats)
 						 out->largest_free_extent);
 	}
 	stats->used_pages = stats->total_pages - stats->free_pages;
-	stats->records_in_use = pmm->records_in_use;
+	stats->records_in_use = records_in_use(pmm);
 	stats->spare_records = pmm->spare_record_count;
-	stats->hash_buckets = pmm->hash_bucket_count;
+	stats->hash_buckets = pmm->used.bucket_count;
 }
 
 uint64_t pmm_extent_buddy_blocks(uint64_t first_page, uint64_t pages, unsigned max_order,
@@ -878,14 +859,13 @@ uint64_t pmm_extent_buddy_blocks(uint64_t first_page, uint64_t pages, unsigned m
 
 /* ---- iteration ----------------------------------------------------------------------------------- */
 
-static void describe(const struct pmm *pmm, const struct pmm_region *region,
-		     struct pmm_region_info *info)
+static void describe(const struct pmm_region *region, struct pmm_region_info *info)
 {
 	info->base = region->first_page << PAGE_SHIFT;
 	info->pages = region->pages;
 	info->state = (enum pmm_region_state)region->state;
 	info->owner = (enum mm_owner)region->owner;
-	info->zone = zone_of_page(pmm, region->first_page);
+	info->zone = (enum pmm_zone)region->zone;
 	info->pmm_metadata = region->flags & PMM_REGION_FLAG_METADATA;
 }
 
@@ -893,7 +873,7 @@ void pmm_for_each_region(const struct pmm *pmm, pmm_region_visitor visit, void *
 {
 	struct pmm_region_info info;
 	for (const struct pmm_region *r = pmm_first_record(pmm); r; r = pmm_next_record(pmm, r)) {
-		describe(pmm, r, &info);
+		describe(r, &info);
 		if (!visit(ctx, &info))
 			return;
 	}
@@ -905,7 +885,7 @@ void pmm_for_each_free_extent(const struct pmm *pmm, pmm_region_visitor visit, v
 	for (const struct pmm_region *r = pmm_first_record(pmm); r; r = pmm_next_record(pmm, r)) {
 		if (!region_is_free(r))
 			continue;
-		describe(pmm, r, &info);
+		describe(r, &info);
 		if (!visit(ctx, &info))
 			return;
 	}

@@ -2,8 +2,8 @@
  * The physical memory manager: hands out contiguous runs of physical pages, optionally limited to
  * low memory (DMA) and aligned (for large pages). The ground truth is an address-ordered list of
  * region records, free and used; per zone, a size-class index serves most allocations with one
- * look, and a fit tree per class answers the rest exactly, so an allocation fails only when
- * nothing can hold it.
+ * look, and a fit tree per class (filed when first needed) answers the rest exactly, so an
+ * allocation fails only when nothing can hold it.
  * The design, its invariants and its bounds are described in pmm.c.
  *
  * All state lives in a struct pmm passed in: a test builds a 64-page allocator in a few lines:
@@ -26,8 +26,9 @@
 #include "mm_env.h"
 #include "owner.h"
 #include "page_source.h"
-#include "avl_tree.h"
-#include "kernel/lib/list.h"
+#include "pmm_region.h"
+#include "pmm_size_classes.h"
+#include "pmm_used_map.h"
 
 /* ---- status codes ------------------------------------------------------------------------- */
 
@@ -136,90 +137,40 @@ static inline unsigned pmm_zone_fallback(enum pmm_alloc_zone zone,
 
 /* ---- the allocator state -------------------------------------------------------------------- */
 
-/* Orders 0..PMM_ORDER_COUNT-1; an extent of n pages has order floor(log2(n)). 2^40 pages = 2^52 B. */
-#define PMM_ORDER_COUNT 41
-
-/* Size classes: see the drawing at the top of pmm.c. */
-#define PMM_CLASS_SUBDIVISION_BITS 4
-#define PMM_CLASS_SUBDIVISIONS (1u << PMM_CLASS_SUBDIVISION_BITS)
-#define PMM_CLASS_ROWS (PMM_ORDER_COUNT - PMM_CLASS_SUBDIVISION_BITS + 1)
-
 /*
- * Classes below 2 * PMM_CLASS_SUBDIVISIONS pages hold a single size ("exact"). Their records are
- * listed by first page modulo PMM_EXACT_RESIDUES, and only those containing a page aligned to
- * 2^PMM_EXACT_TREE_ORDER (> every exact size) are also in the class's fit tree (pmm.c).
+ * The record (struct pmm_region, pmm_region.h), the size classes (PMM_ORDER_COUNT and the class
+ * index, pmm_size_classes.h) and the used-record map (pmm_used_map.h) are the pmm's parts; their
+ * structs are visible here only because struct pmm embeds them.
  */
-#define PMM_EXACT_CLASS_PAGES (2 * PMM_CLASS_SUBDIVISIONS)
-#define PMM_EXACT_RESIDUES 16
-#define PMM_EXACT_TREE_ORDER 5
-
-#define PMM_HASH_EMBEDDED_BUCKETS 64
-
-enum pmm_region_state { PMM_REGION_FREE, PMM_REGION_USED };
-
-/*
- * One region record: a run of pages that is entirely free or entirely used by one owner. Opaque
- * to callers apart from its size (they provide the initial array); read records through
- * pmm_for_each_region.
- */
-struct pmm_region {
-	struct list_node address_link;  /* in pmm->records: address order, all records */
-	uint64_t first_page;
-	uint64_t pages;
-	union {
-		struct {
-			struct list_node residue_link;  /* exact classes: in its residue list */
-			/* its class's fit tree (pmm_fit_tree.c): an AVL tree ordered by the extent's
-			 * right arm; the node's payload holds maxima over its subtree, so that a
-			 * search never enters a subtree that cannot fit */
-			struct avl_node fit;
-		} free;
-		struct pmm_region *hash_next; /* used: its bucket chain */
-		struct pmm_region *spare_next;/* unused record: the spare pool */
-	} link;
-	uint8_t state;  /* enum pmm_region_state */
-	uint8_t owner;  /* enum mm_owner, used records only */
-	uint8_t flags;  /* PMM_REGION_FLAG_* (pmm.c) */
-};
 
 struct pmm_zone_index {
-	uint64_t row_bitmap;                              /* bit r: some class in row r non-empty */
-	uint32_t class_bitmap[PMM_CLASS_ROWS];            /* bit s: class (r, s) non-empty */
-	struct pmm_region *class_root[PMM_CLASS_ROWS][PMM_CLASS_SUBDIVISIONS]; /* fit trees */
-	/* exact classes, by size: residue lists, and bit r set iff list r is non-empty */
-	struct list_node exact_list[PMM_EXACT_CLASS_PAGES][PMM_EXACT_RESIDUES];
-	uint16_t exact_residues[PMM_EXACT_CLASS_PAGES];
+	struct pmm_size_classes classes; /* the zone's free records (and their count per class) */
 	uint64_t total_pages;
 	uint64_t free_pages;
-	uint64_t free_extents;
 	uint64_t metadata_pages;
-	uint64_t free_extents_by_order[PMM_ORDER_COUNT];
 };
 
 struct pmm {
 	struct list_node records;        /* every record in address order (pmm_first_record) */
 	struct pmm_zone_index zone[PMM_ZONE_COUNT];
-	/* zone z holds the pages below zone_end_page[z] not in an earlier zone (NORMAL's end is
-	 * PMM_PHYS_LIMIT): pmm_config.zone_end in pages */
+	/* zone z holds the pages from zone_end_page[z - 1] (0 for DMA) below zone_end_page[z]
+	 * (NORMAL's end is PMM_PHYS_LIMIT): pmm_config.zone_end in pages */
 	uint64_t zone_end_page[PMM_ZONE_COUNT];
 
 	struct pmm_region *spare_records;
 	uint64_t spare_record_count;
-	uint64_t records_in_use;
+	uint64_t records_owned;          /* in the pool or in use: the initial ones and record pages' */
 	uint64_t record_pages;           /* pages the pmm took from itself for records */
 	enum pmm_alloc_zone metadata_zone;
 	uintptr_t phys_window_at_init;   /* records hold pointers through this window */
 
-	struct pmm_region **hash_buckets;
-	uint64_t hash_bucket_count;      /* a power of two */
-	uint64_t used_records;           /* entries in the hash table */
-	paddr_t hash_phys;               /* pages holding the buckets, or PMM_ALLOC_FAILED if embedded */
-	uint64_t hash_pages;
-	struct pmm_region *hash_embedded[PMM_HASH_EMBEDDED_BUCKETS];
+	struct pmm_used_map used;        /* used records by first page */
+	paddr_t used_map_phys;           /* pages holding its buckets, or PMM_ALLOC_FAILED if embedded */
+	uint64_t used_map_pages;
 
 	/*
-	 * Records, tree nodes and hash entries visited so far, by every operation: the unit of the
-	 * bounds stated in pmm.c. Only ever increases; callers read differences.
+	 * Records, tree nodes and map entries visited so far, by every operation (pmm_visit): the
+	 * unit of the bounds stated in pmm.c. Only ever increases; callers read differences.
 	 */
 	uint64_t work;
 
@@ -237,19 +188,6 @@ static inline struct pmm_region *pmm_next_record(const struct pmm *pmm,
 {
 	return list_entry(list_next(&pmm->records, &region->address_link), struct pmm_region,
 			  address_link);
-}
-
-/* The first record of a residue list, and the one after `region` in it; NULL at the end. */
-static inline struct pmm_region *pmm_residue_first(const struct list_node *list)
-{
-	return list_entry(list_first(list), struct pmm_region, link.free.residue_link);
-}
-
-static inline struct pmm_region *pmm_residue_next(const struct list_node *list,
-						  const struct pmm_region *region)
-{
-	return list_entry(list_next(list, &region->link.free.residue_link), struct pmm_region,
-			  link.free.residue_link);
 }
 
 static inline struct pmm_region *pmm_prev_record(const struct pmm *pmm,
@@ -324,25 +262,26 @@ static inline paddr_t pmm_zone_end(const struct pmm *pmm, enum pmm_zone zone)
  * of two, owner is out of range (all logged), no free extent of the allowed zones can hold the
  * aligned run (PMM_ERR_OUT_OF_MEMORY: never while one can — proved in pmm.c), or no region
  * record can be had. Never panics for lack of memory.
- * Work (pmm->work): O(log N) for N free extents when align_pages == 1; O(C log N) when
- * align_pages >= pages, C the size classes between pages and pages + align_pages (at most 16 per
- * doubling); when 1 < align_pages < pages, also O(log N) per free extent of at least `pages`
- * pages. The exact bounds are in pmm.c.
+ * Work (pmm->work): O(1) when the size-class path serves (an extent of
+ * pmm_guaranteed_fit_pages exists); otherwise the exact search, O(log N) for N free extents when
+ * align_pages == 1, O(C log N) when align_pages >= pages (C the size classes between pages and
+ * pages + align_pages, at most 16 per doubling), and also O(log N) per free extent of at least
+ * `pages` pages when 1 < align_pages < pages; plus, the first time a class is searched after
+ * records entered it, filing them into its fit tree (O(log N) each: AMORTISED O(log N) per
+ * operation, not a worst case per call). The exact bounds are in pmm.c.
  * `status`, if not NULL, receives PMM_OK or the reason of the failure.
  */
 paddr_t pmm_alloc_status(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone,
 			 uint64_t align_pages, enum mm_owner owner, enum pmm_status *status);
 
-static inline paddr_t pmm_alloc(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone,
-				uint64_t align_pages, enum mm_owner owner)
-{
-	return pmm_alloc_status(pmm, pages, zone, align_pages, owner, NULL);
-}
+/* pmm_alloc_status without the status. */
+paddr_t pmm_alloc(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone, uint64_t align_pages,
+		  enum mm_owner owner);
 
 /*
  * The smallest free extent from which pmm_alloc serves `pages` pages aligned to `align_pages` by
  * its O(1) size-class path (pages + align_pages - 1 rounded up to the next size-class boundary).
- * Smaller extents that fit are found by the class fit trees instead.
+ * Smaller extents that fit are found by the exact search (the class fit trees) instead.
  */
 uint64_t pmm_guaranteed_fit_pages(uint64_t pages, uint64_t align_pages);
 
@@ -358,8 +297,9 @@ uint64_t pmm_guaranteed_fit_pages(uint64_t pages, uint64_t align_pages);
  *   PMM_ERR_PARTLY_FREE       some pages of the range are free, others are not
  *   PMM_ERR_NOT_ALLOCATED     no page is free, but addr is not the start of an allocation
  *                             (inside one, in a hole, or unmanaged)
- * The success path visits the hash chain of addr (average length <= 2, see pmm.c) and merges:
- * O(log N). Classifying an error walks the record list: at most one visit per record.
+ * The success path visits the used-record map's chain of addr (average length <= 2,
+ * pmm_used_map.h) and merges: O(1), or O(log N) when a neighbour it merges with had been filed
+ * into a fit tree. Classifying an error walks the record list: at most one visit per record.
  */
 enum pmm_status pmm_free(struct pmm *pmm, paddr_t addr, uint64_t pages);
 
@@ -404,8 +344,10 @@ struct pmm_stats {
 };
 
 /*
- * Fills `stats`. Counters are kept up to date and the largest extent is kept at the root of the
- * highest non-empty class's fit tree, so this costs O(zones * orders) and visits no record.
+ * Fills `stats`. The free pages are counted as they change and the extents by order derived from
+ * the size classes' counts; the largest extent is the longest of the highest non-empty class (its
+ * tree root knows the filed ones, its unfiled ones are read). O(zones * classes + the unfiled
+ * records of each zone's highest class).
  */
 void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *stats);
 

@@ -53,6 +53,7 @@ struct pmm_pattern_world {
 	struct pmm_region initial_records[64];
 	void *arena;
 	uint64_t fit_first_page; /* the far-end fitting extent, or 0 */
+	uint64_t allocations, frees; /* the operations the build made */
 };
 
 static inline void pmm_pattern_die(const char *what)
@@ -82,6 +83,8 @@ static inline bool pmm_pattern_build(struct pmm_pattern_world *w, const struct p
 	if (pmm_init(&w->pmm, &config) != PMM_OK)
 		return false;
 	struct pmm *pmm = &w->pmm;
+	w->allocations = 2 * holes + (p->offset != 0) + (p->fit_pages != 0) + 1;
+	w->frees = holes + (p->fit_pages != 0);
 	paddr_t *hole_addr = malloc((holes + 1) * sizeof(*hole_addr));
 	/* NORMAL is one extent: successive allocations are carved from its low end, in order. */
 	if (p->offset && pmm_alloc(pmm, p->offset, PMM_ALLOC_ANY, 1, MM_OWNER_TEST) ==
@@ -123,25 +126,15 @@ static inline void pmm_pattern_destroy(struct pmm_pattern_world *w)
 }
 
 /*
- * The search bound of kernel/mm/pmm.c for one zone: h the tallest class tree, K the zone's free
- * extents of at least n pages, C the classes between n and n + a - 1 (16 per row spanned).
+ * The search bound of kernel/mm/pmm.c for one zone, filing left out: h the tallest class tree, K
+ * the zone's free extents of at least n pages, C the classes between n and n + a - 1 (16 per row
+ * spanned): the record taken, then per class its heads and a tree search of 1 + 2h.
  */
 static inline uint64_t pmm_pattern_search_bound(uint64_t h, uint64_t n, uint64_t a, uint64_t k)
 {
 	uint64_t classes = a == 1 ? 1 : 16 * ((uint64_t)ilog2_u64(n + a - 1) - ilog2_u64(n) + 1);
-	uint64_t bound = 1 + classes * (1 + 2 * h) + 2 * h;
+	uint64_t bound = 1 + classes * (2 + 2 * h);
 	return a == 1 || a >= n ? bound : bound + k * h;
-}
-
-/* The tallest class tree of a zone. */
-static inline unsigned pmm_pattern_tallest_tree(const struct pmm_zone_index *zone)
-{
-	unsigned tallest = 0;
-	for (unsigned r = 0; r < PMM_CLASS_ROWS; r++)
-		for (unsigned s = 0; s < PMM_CLASS_SUBDIVISIONS; s++)
-			if (zone->class_root[r][s] && zone->class_root[r][s]->link.free.fit.height > tallest)
-				tallest = zone->class_root[r][s]->link.free.fit.height;
-	return tallest;
 }
 
 /* The AVL height bound for n nodes: h <= 1.4405 log2(n + 2) - 0.3277. */
