@@ -4,7 +4,7 @@ allocator (make report-pmm), each trace checked, then per allocator:
   - the unusable free space index per zone (order 9) and the largest free extent over the run,
     from the one replay `check` trusts (frag.replay_series): the free set follows from the events,
     whatever the allocator, so the same metric reads every trace;
-  - allocation failures per zone request (pmm_alloc_fail by its `zone`, an alloc_zone value);
+  - allocation failures per zone request (pmm_alloc_fail by its `alloc_zone`);
   - the fragment scenario's largest run that succeeded per zone request (fragment_result);
   - pages held beyond the request: the sum of held - pages over every pmm_alloc (buddy rounds to a
     power of two), and the most held beyond the request by live allocations at any moment;
@@ -84,9 +84,9 @@ def lab_figures(trace):
     f = LabFigures(allocator_of(trace))
     fails = trace.of("pmm_alloc_fail")
     for number, name in zones.items():
-        f.failures[name] = int((fails["zone"] == number).sum())
+        f.failures[name] = int((fails["alloc_zone"] == number).sum())
     for row in trace.of("fragment_result"):
-        f.fragment_largest[zones.get(int(row["zone"]), str(row["zone"]))] = int(row["largest_pages"])
+        f.fragment_largest[zones.get(int(row["alloc_zone"]), str(row["alloc_zone"]))] = int(row["largest_pages"])
     beyond = allocs["held"].astype(np.int64) - allocs["pages"].astype(np.int64)
     f.allocations = len(allocs)
     f.held_beyond_total = int(beyond.sum())

@@ -322,7 +322,8 @@ def _counters(w, trace, series, time_of):
     timeline, per kernel region its free ranges and largest hole, and the running totals;
     what belongs to one context goes under that context's track."""
     line = series.timeline
-    for zone in line.present_zones():
+    # (no timeline: nothing physical happened in the trace, e.g. a synthetic process stream)
+    for zone in line.present_zones() if line is not None else ():
         z = line.zones[zone]
         times = time_of[z.positions]
         w.counter_track(f"free pages {zone}", "pages", times, z.free_pages)
@@ -332,7 +333,7 @@ def _counters(w, trace, series, time_of):
         for order in UNUSABLE_ORDERS:
             w.counter_track(f"unusable index order {order} {zone}", "fraction", times,
                             unusable[:, order])
-    for h in line.holes:
+    for h in line.holes if line is not None else ():
         if h.context != 0:
             continue
         parent = w.context_track(h.context)

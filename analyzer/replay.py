@@ -803,6 +803,8 @@ class Replay:
             self.problem(e, error)
             return
         region.reservations[e.addr] = e.pages
+        if e.addr == region.base and (e.context, e.region) in self.heaps:
+            self.heaps[e.context, e.region] = e.pages  # a program's heap begun anew at its base
         self._replayed(True)
         self._settle_unreserved_maps(e.context)
 
@@ -847,8 +849,6 @@ class Replay:
         if error:
             self.problem(e, error)
             return
-        if e.addr == region.base:
-            self.heaps.pop((e.context, e.region), None)  # a program unmapped its heap's start
         self._replayed(True)
 
     def on_vmm_snapshot(self, e):

@@ -35,14 +35,14 @@ def dip_trace(build_encoder, tmp_path_factory):
     snapshot = [f"trace_emit_pmm_snapshot_begin(t, {FREE_PAGES}, 16ULL << 20, 4ULL << 30);",
                 f"trace_emit_pmm_snapshot_add(t, 0, {FREE_PAGES});",
                 "trace_array_end(t, TRACE_ID_pmm_snapshot);"]
-    statements = ['trace_emit_phase_begin(t, "churn");', *snapshot]
+    statements = ['trace_emit_phase_begin(t, "dip");', *snapshot]
     for i in range(1000):
         statements.append(f"trace_emit_pmm_alloc(t, {4095 * 4096}ULL, 1, 1, 0, 0, 4);")
         if i == DIP_ROUND:
             statements.append(f"trace_emit_pmm_alloc(t, {2000 * 4096}ULL, 1, 1, 0, 0, 4);")
             statements.append(f"trace_emit_pmm_free(t, {2000 * 4096}ULL, 1, 1, 0, 4);")
         statements.append(f"trace_emit_pmm_free(t, {4095 * 4096}ULL, 1, 1, 0, 4);")
-    statements += [*snapshot, 'trace_emit_phase_end(t, "churn");']
+    statements += [*snapshot, 'trace_emit_phase_end(t, "dip");']
     calls = work / "calls.inc"
     calls.write_text("\n".join(statements) + "\n")
     config = ("#define FAKE_CLOCK_START 0\n#define FAKE_CLOCK_STEP 1000\n"
