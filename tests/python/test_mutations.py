@@ -327,6 +327,9 @@ def mutate_records(t, rng, original):
             reason = None
             if name in STATELESS_EVENTS:
                 reason = "a refusal or filler changes no state"
+            elif name == "vmm_brk" and t.raw[i].event.old_pages == 0:
+                reason = ("a heap created by brk is its first pages reserved: nothing after "
+                          "can tell the two apart")
             elif not part and not t.used_later(i):
                 reason = "no later record uses this object"
         else:
