@@ -163,7 +163,8 @@ def test_mutated_traces_end_in_clean_errors_or_correct_results(real_trace, tmp_p
             assert_clean_refusal(status, err, path, what)
 
         status, out, err = run(["compare", str(real_trace), str(path)])
-        if status != 0:
+        # 5: a valid trace whose requests meet a different outcome is a finding, not an error
+        if status not in (0, 5):
             assert_clean_refusal(status, err, path, what)
 
         for command, name in (("perfetto", "out.pftrace"), ("frag", "out.csv")):
