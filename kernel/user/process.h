@@ -147,6 +147,12 @@ void process_note_memory(struct process *p);
 /* The program's memory through its own page tables: 0 or -EFAULT (user_memory.c). */
 int64_t copy_from_user(struct process *p, void *dst, uint64_t src, uint64_t len);
 int64_t copy_to_user(struct process *p, uint64_t dst, const void *src, uint64_t len);
+/*
+ * Writes into an address space's reserved pages as the kernel (a loaded file's bytes, the initial
+ * stack, a file mapping, pages mremap moves), mapping each page first with what its reservation
+ * allows: 0 or -ENOMEM (user_memory.c).
+ */
+int64_t image_write(struct vmm_context *ctx, uint64_t va, const void *src, uint64_t len);
 /* A NUL-terminated string of at most max - 1 bytes: its length, -EFAULT or -ENAMETOOLONG. */
 int64_t string_from_user(struct process *p, char *dst, uint64_t src, uint64_t max);
 
