@@ -80,7 +80,6 @@ struct process {
 	uint64_t saved_rsp; /* while switched out */
 	uint64_t fs_base;
 	struct user_fpu_state fpu; /* while switched out */
-	uint64_t clear_child_tid;
 	uint32_t wait_status;  /* ZOMBIE: what wait4 reports */
 	uint32_t vfork_child;  /* VFORK_WAITING: the child whose exec or exit wakes us */
 	struct open_file files[PROCESS_FILES];
@@ -103,7 +102,6 @@ struct program_world {
 	struct cpio_archive archive;
 	bool has_stdin;
 	struct cpio_entry stdin_entry;
-	uint64_t seed;
 };
 extern struct program_world program_world;
 extern struct process *current;
@@ -188,7 +186,6 @@ struct program_counters {
 	uint64_t syscalls[512];
 	uint64_t unsupported[512];
 	uint64_t faults[16];
-	uint64_t kills;
 };
 extern struct program_counters program_counters;
 

@@ -63,7 +63,6 @@ enum {
 #define LX_CLONE_VFORK 0x4000
 #define LX_CLONE_SETTLS 0x80000
 #define LX_CLONE_PARENT_SETTID 0x100000
-#define LX_CLONE_CHILD_CLEARTID 0x200000
 #define LX_CLONE_CHILD_SETTID 0x1000000
 #define LX_WNOHANG 1
 #define LX_TIOCGWINSZ 0x5413
@@ -666,8 +665,6 @@ static int64_t sys_clone(struct process *p, struct exception_frame *frame, uint6
 	struct process *c = process_by_pid((uint32_t)pid);
 	if (c && (flags & LX_CLONE_SETTLS))
 		c->fs_base = tls;
-	if (c && (flags & LX_CLONE_CHILD_CLEARTID))
-		c->clear_child_tid = child_tid;
 	if (flags & LX_CLONE_PARENT_SETTID) {
 		uint32_t tid = (uint32_t)pid;
 		copy_to_user(p, parent_tid, &tid, sizeof(tid));
@@ -876,8 +873,7 @@ static int64_t dispatch(struct process *p, struct exception_frame *f, uint64_t n
 	case SYS_getgid:
 	case SYS_getegid:
 		return 0;
-	case SYS_set_tid_address:
-		p->clear_child_tid = a[0];
+	case SYS_set_tid_address: /* no threads: nothing waits on the address at exit */
 		return p->pid;
 	case SYS_arch_prctl:
 		if (a[0] == LX_ARCH_SET_FS) {
