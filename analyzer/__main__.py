@@ -425,6 +425,16 @@ def add_elf_argument(parser):
                         help="the kernel ELF that names call sites (default: build/pagescope.elf)")
 
 
+def print_zone_lines(args, out, lines_of):
+    """The /proc-shaped commands: the zones' free blocks at the moment asked for, printed by
+    lines_of (the moment itself goes to stderr)."""
+    from .mmstat import zone_blocks_at
+    trace, series = load_checked(args.trace, with_series=True)
+    position, what = moment_of(args, trace, series)
+    print(f"{args.trace}: {what}", file=sys.stderr)
+    out.write("".join(line + "\n" for line in lines_of(zone_blocks_at(series, position))))
+
+
 class Buddyinfo:
     """Print what /proc/buddyinfo would have shown at a moment: free blocks per order, per zone.
 
@@ -440,12 +450,8 @@ class Buddyinfo:
 
     @staticmethod
     def run(args, out):
-        from .mmstat import buddyinfo_lines, zone_blocks_at
-        trace, series = load_checked(args.trace, with_series=True)
-        position, what = moment_of(args, trace, series)
-        print(f"{args.trace}: {what}", file=sys.stderr)
-        out.write("".join(line + "\n" for line in buddyinfo_lines(zone_blocks_at(series,
-                                                                                 position))))
+        from .mmstat import buddyinfo_lines
+        print_zone_lines(args, out, buddyinfo_lines)
 
 
 class Extfrag:
@@ -462,12 +468,8 @@ class Extfrag:
 
     @staticmethod
     def run(args, out):
-        from .mmstat import extfrag_lines, zone_blocks_at
-        trace, series = load_checked(args.trace, with_series=True)
-        position, what = moment_of(args, trace, series)
-        print(f"{args.trace}: {what}", file=sys.stderr)
-        out.write("".join(line + "\n" for line in extfrag_lines(zone_blocks_at(series,
-                                                                               position))))
+        from .mmstat import extfrag_lines
+        print_zone_lines(args, out, extfrag_lines)
 
 
 class Kmem:

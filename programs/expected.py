@@ -98,3 +98,16 @@ def record_expected(layout, runs, report=print):
     text = "".join(f"{e.name} {e.sha256} {e.size} {e.status} {e.key}\n" for e in current.values())
     write_if_changed(manifest_path(layout), text.encode())
     return current
+
+
+def load_selected(layout, names=()):
+    """(the runs named, all of them when none is, in the runs file's order or the names', the
+    manifest of expected outputs) for a harness; raises RunsError for a name the runs file does
+    not know, RunsError or ExpectedError for an unreadable runs file or manifest."""
+    from programs.runs import RunsError, load_runs
+    runs = load_runs()
+    by_name = {run.name: run for run in runs}
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        raise RunsError(f"unknown run {', '.join(unknown)} (known: {', '.join(by_name)})")
+    return ([by_name[name] for name in names] if names else runs), read_manifest(layout)

@@ -17,8 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from programs.expected import ExpectedError, read_manifest
-from programs.runs import DEFAULT_DIR, Layout, RunsError, load_runs
+from programs.expected import ExpectedError, load_selected
+from programs.runs import DEFAULT_DIR, Layout, RunsError
 
 REPO = Path(__file__).resolve().parent.parent
 BACKENDS = ("pagetable", "list")
@@ -58,12 +58,10 @@ def main(argv):
     args = parser.parse_args(argv)
     layout = Layout(args.dir.resolve())
     try:
-        runs = load_runs()
-        manifest = read_manifest(layout)
+        chosen, manifest = load_selected(layout, args.runs)
     except (RunsError, ExpectedError) as error:
         print(f"programs.pagescope: {error} (run `make programs` first)", file=sys.stderr)
         return 2
-    chosen = [r for r in runs if not args.runs or r.name in args.runs]
     missing = [r.name for r in chosen if r.name not in manifest or not layout.binary(r).exists()]
     if missing:
         print(f"programs.pagescope: no built program or expected output for {', '.join(missing)}"

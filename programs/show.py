@@ -9,8 +9,8 @@ import json
 import sys
 from pathlib import Path
 
-from programs.expected import ExpectedError, read_manifest
-from programs.runs import DEFAULT_DIR, Layout, RunsError, load_runs
+from programs.expected import ExpectedError, load_selected
+from programs.runs import DEFAULT_DIR, Layout, RunsError
 
 
 def describe(layout, run, manifest):
@@ -31,18 +31,11 @@ def main(argv):
     args = parser.parse_args(argv)
     layout = Layout(args.dir.resolve())
     try:
-        runs = load_runs()
-        manifest = read_manifest(layout)
+        runs, manifest = load_selected(layout, args.runs)
     except (RunsError, ExpectedError) as error:
         print(f"programs.show: {error}", file=sys.stderr)
         return 1
-    by_name = {run.name: run for run in runs}
-    unknown = [name for name in args.runs if name not in by_name]
-    if unknown:
-        print(f"programs.show: unknown run {', '.join(unknown)} (known: {', '.join(by_name)})",
-              file=sys.stderr)
-        return 1
-    for run in ([by_name[name] for name in args.runs] if args.runs else runs):
+    for run in runs:
         print(json.dumps(describe(layout, run, manifest)))
     return 0
 

@@ -335,21 +335,25 @@ enum vm_status vmm_map(struct vmm_context *ctx, uint64_t va, paddr_t pa, uint64_
 	return st;
 }
 
+enum vm_status vmm_map_fresh_page(struct vmm_context *ctx, unsigned region, uint64_t va, unsigned prot)
+{
+	paddr_t pa = page_source_alloc(ctx->source, 1, 1, ctx->regions[region].owner);
+	if (pa == PAGE_SOURCE_FAILED)
+		return VM_ERR_NO_MEMORY;
+	memset(phys_to_virt(pa), 0, PAGE_SIZE);
+	enum vm_status st = pt_map(&ctx->pt, va, pa, 1, PT_PAGE_4K, prot, PT_DATA_OWNED);
+	if (st != VM_OK)
+		page_source_free(ctx->source, pa, 1);
+	return st;
+}
+
 enum vm_status vmm_map_anonymous(struct vmm_context *ctx, uint64_t va, uint64_t pages, unsigned prot)
 {
 	uint64_t work = vmm_work_begin(ctx);
 	unsigned region;
 	enum vm_status st = check_reserved(ctx, va, pages, &region);
 	for (uint64_t i = 0; st == VM_OK && i < pages; i++) {
-		paddr_t pa = page_source_alloc(ctx->source, 1, 1, ctx->regions[region].owner);
-		if (pa == PAGE_SOURCE_FAILED) {
-			st = VM_ERR_NO_MEMORY;
-		} else {
-			memset(phys_to_virt(pa), 0, PAGE_SIZE);
-			st = pt_map(&ctx->pt, va + i * PAGE_SIZE, pa, 1, PT_PAGE_4K, prot, PT_DATA_OWNED);
-			if (st != VM_OK)
-				page_source_free(ctx->source, pa, 1);
-		}
+		st = vmm_map_fresh_page(ctx, region, va + i * PAGE_SIZE, prot);
 		if (st != VM_OK && i > 0)
 			pt_unmap(&ctx->pt, va, i, NULL);
 	}

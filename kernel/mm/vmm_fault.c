@@ -39,14 +39,9 @@ static unsigned needed_access(enum vmm_fault_kind kind)
 static enum vmm_fault_outcome zero_fill(struct vmm_context *ctx, unsigned r, uint64_t page,
 					unsigned access, enum vmm_fault_outcome success)
 {
-	paddr_t pa = page_source_alloc(ctx->source, 1, 1, ctx->regions[r].owner);
-	if (pa == PAGE_SOURCE_FAILED)
-		return VMM_FAULT_OUT_OF_MEMORY;
-	memset(phys_to_virt(pa), 0, PAGE_SIZE);
-	enum vm_status st = pt_map(&ctx->pt, page, pa, 1, PT_PAGE_4K, vmm_access_prot(access), PT_DATA_OWNED);
+	enum vm_status st = vmm_map_fresh_page(ctx, r, page, vmm_access_prot(access));
 	if (st == VM_OK)
 		return success;
-	page_source_free(ctx->source, pa, 1);
 	return st == VM_ERR_NO_MEMORY ? VMM_FAULT_OUT_OF_MEMORY : VMM_FAULT_REFUSED_PROTECTION;
 }
 

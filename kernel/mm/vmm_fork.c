@@ -7,8 +7,9 @@
  * last mapping. Pages the context does not own (borrowed: shared-memory attachments) are mapped
  * in the child as they are, and each attachment gains a reference.
  *
- * Work: one backend query per reservation and per mapped page, one mark per reservation; the
- * page-table work is a walk of the parent's user half and one map per mapped page.
+ * Work: one backend query per reservation and one lookup per mapped page, one mark per
+ * reservation; the page-table work is a walk of the parent's user half and one map per mapped
+ * page.
  */
 #include "vmm_internal.h"
 
@@ -44,13 +45,12 @@ static enum vm_status share_page(struct fork_walk *w, uint64_t va, const struct 
 		return pt_map(&child->pt, va, t->pa, 1, t->size, t->prot, PT_DATA_BORROWED);
 	MM_ASSERT(t->size == PT_PAGE_4K, "vmm_context_fork: owned large page at %llx",
 		  (unsigned long long)va);
-	unsigned r = vmm_region_of(parent, va);
-	struct vmm_extent extent;
-	vmm_extent_within(parent, r, va, 1, &extent);
+	unsigned r = vmm_region_of(parent, va), access;
+	parent->backend->lookup(parent, &parent->regions[r], va, &access);
 	enum vm_status st = page_share_add(parent->pt.share, t->pa, child->pt.trace_context);
 	if (st != VM_OK)
 		return st;
-	bool shared = (extent.access & VMM_ACCESS_SHARED) != 0;
+	bool shared = (access & VMM_ACCESS_SHARED) != 0;
 	if (!shared && !t->copy_on_write) {
 		st = pt_set_copy_on_write(&parent->pt, va, true, t->prot);
 		MM_ASSERT(st == VM_OK, "vmm_context_fork: marking %llx: %s", (unsigned long long)va,

@@ -21,6 +21,12 @@ void vmm_extent_within(struct vmm_context *ctx, unsigned r, uint64_t addr, uint6
 		       struct vmm_extent *out);
 /* The extent covering addr, whole (clipped to its region only). */
 void vmm_extent_at(struct vmm_context *ctx, unsigned r, uint64_t addr, struct vmm_extent *out);
+/*
+ * Maps a fresh zeroed page owned by the context (tagged with region's owner) at va, which the
+ * caller knows is reserved and unmapped. VM_OK, VM_ERR_NO_MEMORY or pt_map's error (the page
+ * goes back).
+ */
+enum vm_status vmm_map_fresh_page(struct vmm_context *ctx, unsigned region, uint64_t va, unsigned prot);
 /* True when [addr, addr + pages) of region r is free (the caller checked it lies inside r). */
 bool vmm_range_is_free(struct vmm_context *ctx, unsigned r, uint64_t addr, uint64_t pages);
 

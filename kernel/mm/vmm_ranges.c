@@ -36,16 +36,6 @@ enum vm_status vmm_split(struct vmm_context *ctx, uint64_t addr)
 	return st == VM_ERR_NOT_RESERVED ? VM_OK : st;
 }
 
-/* The part of [addr, end) inside region r, as [*lo, *hi); false when empty. */
-static bool clip_to_region(const struct vmm_context *ctx, unsigned r, uint64_t addr, uint64_t end,
-			   uint64_t *lo, uint64_t *hi)
-{
-	const struct vmm_region *region = &ctx->regions[r];
-	*lo = MAX(addr, region->base);
-	*hi = MIN(end, vmm_region_end(region));
-	return *lo < *hi;
-}
-
 /* Splits at lo and hi (when inside the region) so every reservation is inside or outside. */
 static enum vm_status split_ends(struct vmm_context *ctx, unsigned r, uint64_t lo, uint64_t hi)
 {
@@ -60,42 +50,73 @@ static bool range_valid(uint64_t addr, uint64_t pages)
 	return IS_ALIGNED(addr, PAGE_SIZE) && pages > 0 && pages <= (UINT64_MAX - addr) / PAGE_SIZE;
 }
 
-enum vm_status vmm_release_range(struct vmm_context *ctx, uint64_t addr, uint64_t pages)
+/* Sees one extent (clipped to the range) of region r; false stops the walk. */
+typedef bool (*extent_visitor)(struct vmm_context *ctx, unsigned r, const struct vmm_extent *e,
+			       void *cookie);
+
+/*
+ * The one walk of the range operations: over every region [addr, end) crosses, splits the
+ * reservations at the part's ends (when `split`), then visits the part's extents in address
+ * order. VM_OK, a split's error, or VM_ERR_NOT_RESERVED when a visitor stopped the walk.
+ */
+static enum vm_status for_each_extent(struct vmm_context *ctx, uint64_t addr, uint64_t end, bool split,
+				      extent_visitor visit, void *cookie)
 {
-	if (!range_valid(addr, pages))
-		return VM_ERR_INVALID;
-	uint64_t end = addr + pages * PAGE_SIZE;
 	for (unsigned r = 0; r < ctx->region_count; r++) {
-		uint64_t lo, hi;
-		if (!clip_to_region(ctx, r, addr, end, &lo, &hi))
+		const struct vmm_region *region = &ctx->regions[r];
+		uint64_t lo = MAX(addr, region->base), hi = MIN(end, vmm_region_end(region));
+		if (lo >= hi)
 			continue;
-		enum vm_status st = split_ends(ctx, r, lo, hi);
+		enum vm_status st = split ? split_ends(ctx, r, lo, hi) : VM_OK;
 		if (st != VM_OK)
 			return st;
 		for (uint64_t a = lo; a < hi;) {
 			struct vmm_extent extent;
 			vmm_extent_within(ctx, r, a, (hi - a) / PAGE_SIZE, &extent);
-			if (extent.state == VMM_RANGE_RESERVED) {
-				st = vmm_release(ctx, a, extent.pages);
-				MM_ASSERT(st == VM_OK, "vmm_release_range: reservation at %llx: %s",
-					  (unsigned long long)a, vm_status_name(st));
-			}
+			if (!visit(ctx, r, &extent, cookie))
+				return VM_ERR_NOT_RESERVED;
 			a += extent.pages * PAGE_SIZE;
 		}
 	}
 	return VM_OK;
 }
 
-/* True when every page of [lo, hi) in region r is reserved. */
-static bool all_reserved(struct vmm_context *ctx, unsigned r, uint64_t lo, uint64_t hi)
+static bool release_reserved(struct vmm_context *ctx, unsigned r, const struct vmm_extent *e, void *cookie)
 {
-	for (uint64_t a = lo; a < hi;) {
-		struct vmm_extent extent;
-		vmm_extent_within(ctx, r, a, (hi - a) / PAGE_SIZE, &extent);
-		if (extent.state != VMM_RANGE_RESERVED)
-			return false;
-		a += extent.pages * PAGE_SIZE;
+	(void)r;
+	(void)cookie;
+	if (e->state == VMM_RANGE_RESERVED) {
+		enum vm_status st = vmm_release(ctx, e->start, e->pages);
+		MM_ASSERT(st == VM_OK, "vmm_release_range: reservation at %llx: %s",
+			  (unsigned long long)e->start, vm_status_name(st));
 	}
+	return true;
+}
+
+enum vm_status vmm_release_range(struct vmm_context *ctx, uint64_t addr, uint64_t pages)
+{
+	if (!range_valid(addr, pages))
+		return VM_ERR_INVALID;
+	return for_each_extent(ctx, addr, addr + pages * PAGE_SIZE, true, release_reserved, NULL);
+}
+
+/* Counts reserved pages into *cookie; a free extent stops the walk. */
+static bool count_reserved(struct vmm_context *ctx, unsigned r, const struct vmm_extent *e, void *cookie)
+{
+	(void)ctx;
+	(void)r;
+	*(uint64_t *)cookie += e->pages;
+	return e->state == VMM_RANGE_RESERVED;
+}
+
+static bool set_access(struct vmm_context *ctx, unsigned r, const struct vmm_extent *e, void *cookie)
+{
+	unsigned now = (*(const unsigned *)cookie & (PT_READ | PT_WRITE | PT_EXECUTE)) |
+		       (e->access & VMM_ACCESS_SHARED);
+	ctx->backend->set_access(ctx, &ctx->regions[r], e->start, e->pages, now);
+	enum vm_status st = pt_protect_mapped(&ctx->pt, e->start, e->pages, vmm_access_prot(now));
+	MM_ASSERT(st == VM_OK, "vmm_protect_range: pages at %llx: %s", (unsigned long long)e->start,
+		  vm_status_name(st));
 	return true;
 }
 
@@ -106,35 +127,9 @@ enum vm_status vmm_protect_range(struct vmm_context *ctx, uint64_t addr, uint64_
 		return VM_ERR_INVALID;
 	if ((access & PT_WRITE) && (access & PT_EXECUTE))
 		return VM_ERR_WRITE_EXECUTE;
-	uint64_t end = addr + pages * PAGE_SIZE, covered = 0;
-	for (unsigned r = 0; r < ctx->region_count; r++) {
-		uint64_t lo, hi;
-		if (!clip_to_region(ctx, r, addr, end, &lo, &hi))
-			continue;
-		if (!all_reserved(ctx, r, lo, hi))
-			return VM_ERR_NOT_RESERVED;
-		covered += (hi - lo) / PAGE_SIZE;
-	}
-	if (covered != pages)
-		return VM_ERR_NOT_RESERVED; /* part of the range lies outside every region */
-	for (unsigned r = 0; r < ctx->region_count; r++) {
-		uint64_t lo, hi;
-		if (!clip_to_region(ctx, r, addr, end, &lo, &hi))
-			continue;
-		enum vm_status st = split_ends(ctx, r, lo, hi);
-		if (st != VM_OK)
-			return st;
-		for (uint64_t a = lo; a < hi;) {
-			struct vmm_extent extent;
-			vmm_extent_within(ctx, r, a, (hi - a) / PAGE_SIZE, &extent);
-			unsigned now = (access & (PT_READ | PT_WRITE | PT_EXECUTE)) |
-				       (extent.access & VMM_ACCESS_SHARED);
-			ctx->backend->set_access(ctx, &ctx->regions[r], a, extent.pages, now);
-			st = pt_protect_mapped(&ctx->pt, a, extent.pages, vmm_access_prot(now));
-			MM_ASSERT(st == VM_OK, "vmm_protect_range: pages at %llx: %s", (unsigned long long)a,
-				  vm_status_name(st));
-			a += extent.pages * PAGE_SIZE;
-		}
-	}
-	return VM_OK;
+	uint64_t end = addr + pages * PAGE_SIZE, reserved = 0;
+	enum vm_status st = for_each_extent(ctx, addr, end, false, count_reserved, &reserved);
+	if (st != VM_OK || reserved != pages)
+		return VM_ERR_NOT_RESERVED; /* a free page, or a part outside every region */
+	return for_each_extent(ctx, addr, end, true, set_access, &access);
 }

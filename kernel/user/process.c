@@ -164,12 +164,12 @@ static void access_text(unsigned access, char *buf)
 	buf[4] = 0;
 }
 
-static NORETURN void kill(struct process *p, unsigned signal, unsigned reason, const char *what)
+static NORETURN void kill_process(struct process *p, unsigned signal, unsigned reason,
+				  const char *what)
 {
 	kprintf("program: pid %u killed by signal %u (%s): %s\n", p->pid, signal,
 		signal == SIGNAL_SEGV ? "SIGSEGV" : signal == SIGNAL_KILL ? "SIGKILL" :
 		signal == SIGNAL_ILL ? "SIGILL" : signal == SIGNAL_FPE ? "SIGFPE" : "SIGTRAP", what);
-	program_counters.kills++;
 	process_exit(p, signal, reason);
 }
 
@@ -212,14 +212,14 @@ static void user_exception(struct exception_frame *f)
 			  r.state == VMM_PAGE_OUTSIDE ? "no" : r.state == VMM_PAGE_FREE ? "free" :
 			  r.state == VMM_PAGE_MAPPED ? "mapped" : "reserved, unmapped", region, access);
 		if (r.outcome == VMM_FAULT_OUT_OF_MEMORY)
-			kill(p, SIGNAL_KILL, PROCESS_EXIT_KILLED_OUT_OF_MEMORY, what);
-		kill(p, SIGNAL_SEGV, PROCESS_EXIT_KILLED_FAULT, what);
+			kill_process(p, SIGNAL_KILL, PROCESS_EXIT_KILLED_OUT_OF_MEMORY, what);
+		kill_process(p, SIGNAL_SEGV, PROCESS_EXIT_KILLED_FAULT, what);
 	}
 	unsigned signal = f->vector == 6 ? SIGNAL_ILL : f->vector == 0 ? SIGNAL_FPE :
 			  f->vector == 3 || f->vector == 1 ? SIGNAL_TRAP : SIGNAL_SEGV;
 	ksnprintf(what, sizeof(what), "CPU exception %lu (error code %#lx) at rip %#lx", f->vector,
 		  f->error_code, f->rip);
-	kill(p, signal, PROCESS_EXIT_KILLED_EXCEPTION, what);
+	kill_process(p, signal, PROCESS_EXIT_KILLED_EXCEPTION, what);
 }
 
 /* --- creation --------------------------------------------------------------------------------- */

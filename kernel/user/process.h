@@ -80,7 +80,6 @@ struct process {
 	uint64_t saved_rsp; /* while switched out */
 	uint64_t fs_base;
 	struct user_fpu_state fpu; /* while switched out */
-	uint64_t clear_child_tid;
 	uint32_t wait_status;  /* ZOMBIE: what wait4 reports */
 	uint32_t vfork_child;  /* VFORK_WAITING: the child whose exec or exit wakes us */
 	struct open_file files[PROCESS_FILES];
@@ -103,7 +102,6 @@ struct program_world {
 	struct cpio_archive archive;
 	bool has_stdin;
 	struct cpio_entry stdin_entry;
-	uint64_t seed;
 };
 extern struct program_world program_world;
 extern struct process *current;
@@ -147,6 +145,12 @@ void process_note_memory(struct process *p);
 /* The program's memory through its own page tables: 0 or -EFAULT (user_memory.c). */
 int64_t copy_from_user(struct process *p, void *dst, uint64_t src, uint64_t len);
 int64_t copy_to_user(struct process *p, uint64_t dst, const void *src, uint64_t len);
+/*
+ * Writes into an address space's reserved pages as the kernel (a loaded file's bytes, the initial
+ * stack, a file mapping, pages mremap moves), mapping each page first with what its reservation
+ * allows: 0 or -ENOMEM (user_memory.c).
+ */
+int64_t image_write(struct vmm_context *ctx, uint64_t va, const void *src, uint64_t len);
 /* A NUL-terminated string of at most max - 1 bytes: its length, -EFAULT or -ENAMETOOLONG. */
 int64_t string_from_user(struct process *p, char *dst, uint64_t src, uint64_t max);
 
@@ -182,7 +186,6 @@ struct program_counters {
 	uint64_t syscalls[512];
 	uint64_t unsupported[512];
 	uint64_t faults[16];
-	uint64_t kills;
 };
 extern struct program_counters program_counters;
 

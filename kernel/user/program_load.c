@@ -64,25 +64,14 @@ static int64_t load_segment(struct vmm_context *ctx, const struct elf_segment *s
 	if (first < end && vmm_reserve_at_access(ctx, first, (end - first) / PAGE_SIZE, access) != VM_OK)
 		return -LX_ENOMEM;
 	*reserved_end = end;
-	/* File bytes: map their pages now and copy them in through the direct map. */
-	for (uint64_t va = ALIGN_DOWN(s->vaddr, PAGE_SIZE); va < s->vaddr + s->filesz; va += PAGE_SIZE) {
-		struct pt_translation t;
-		if (pt_translate(&ctx->pt, va, &t) != VM_OK) {
-			struct vmm_query_result q;
-			vmm_query(ctx, va, &q);
-			if (vmm_map_anonymous(ctx, va, 1, vmm_access_prot(q.access)) != VM_OK)
-				return -LX_ENOMEM;
-			pt_translate(&ctx->pt, va, &t);
-		}
-		uint64_t from = MAX(va, s->vaddr), to = MIN(va + PAGE_SIZE, s->vaddr + s->filesz);
-		memcpy((uint8_t *)phys_to_virt(t.pa) + (from - va), file + s->offset + (from - s->vaddr),
-		       to - from);
-	}
+	/* File bytes: their pages are mapped now and filled. */
+	if (image_write(ctx, s->vaddr, file + s->offset, s->filesz) < 0)
+		return -LX_ENOMEM;
 	return 0;
 }
 
 /* Builds argv/envp/auxv on the new stack. 0 or -errno. */
-static int64_t build_stack(struct process *p, struct process_image *image, const struct elf_image *elf,
+static int64_t build_stack(struct process_image *image, const struct elf_image *elf,
 			   const char *path, const char *const *argv, unsigned argc,
 			   const char *const *envp, unsigned envc, uint64_t *rsp)
 {
@@ -109,18 +98,9 @@ static int64_t build_stack(struct process *p, struct process_image *image, const
 	*rsp = initial_stack_build(&in, top, buf, STACK_IMAGE_MAX, &used);
 	int64_t st = *rsp == 0 ? -LX_E2BIG : 0;
 	/* The pages it fills are mapped now (the loader's writes are not the program's faults). */
-	uint64_t first = ALIGN_DOWN(top - used, PAGE_SIZE);
-	if (st == 0 && vmm_map_anonymous(ctx, first, (top - first) / PAGE_SIZE, vmm_access_prot(PT_READ | PT_WRITE)) != VM_OK)
-		st = -LX_ENOMEM;
-	for (uint64_t va = first; st == 0 && va < top; va += PAGE_SIZE) {
-		struct pt_translation t;
-		pt_translate(&ctx->pt, va, &t);
-		uint64_t from = MAX(va, top - used);
-		memcpy((uint8_t *)phys_to_virt(t.pa) + (from - va), buf + STACK_IMAGE_MAX - (top - from),
-		       va + PAGE_SIZE - from);
-	}
+	if (st == 0)
+		st = image_write(ctx, top - used, buf + STACK_IMAGE_MAX - used, used);
 	kfree(&kernel_heap, buf);
-	(void)p;
 	return st;
 }
 
@@ -166,7 +146,7 @@ int64_t program_load(struct process *p, struct process_image *image, const char 
 		st = load_segment(&image->ctx, &elf.segments[i], file.data, &reserved_end);
 	uint64_t rsp = 0;
 	if (st == 0)
-		st = build_stack(p, image, &elf, path, argv, argc, envp, envc, &rsp);
+		st = build_stack(image, &elf, path, argv, argc, envp, envc, &rsp);
 	if (st < 0) {
 		vmm_context_destroy(&image->ctx);
 		ksnprintf(why, why_size, "%s: %s", path,

@@ -63,7 +63,6 @@ enum {
 #define LX_CLONE_VFORK 0x4000
 #define LX_CLONE_SETTLS 0x80000
 #define LX_CLONE_PARENT_SETTID 0x100000
-#define LX_CLONE_CHILD_CLEARTID 0x200000
 #define LX_CLONE_CHILD_SETTID 0x1000000
 #define LX_WNOHANG 1
 #define LX_TIOCGWINSZ 0x5413
@@ -413,19 +412,11 @@ static int64_t populate(struct process *p, uint64_t addr, uint64_t pages)
 static int64_t fill_from_file(struct process *p, uint64_t addr, const struct cpio_entry *file,
 			      uint64_t offset, uint64_t len)
 {
-	if (offset >= file->size)
-		return 0;
-	uint64_t n = MIN(len, file->size - offset);
-	int64_t st = populate(p, addr, ALIGN_UP(n, PAGE_SIZE) / PAGE_SIZE);
-	for (uint64_t done = 0; st == 0 && done < n;) {
-		struct pt_translation t;
-		if (pt_translate(&ctx_of(p)->pt, addr + done, &t) != VM_OK)
-			return 0; /* PROT_NONE file mapping: contents come with a later mprotect... not here */
-		uint64_t chunk = MIN(n - done, PAGE_SIZE - ((addr + done) & (PAGE_SIZE - 1)));
-		memcpy(phys_to_virt(t.pa), file->data + offset + done, chunk);
-		done += chunk;
-	}
-	return st;
+	struct vmm_query_result q;
+	vmm_query(ctx_of(p), addr, &q);
+	if (offset >= file->size || !(q.access & PT_READ))
+		return 0; /* past the file's end, or a PROT_NONE mapping: nothing to fill */
+	return image_write(ctx_of(p), addr, file->data + offset, MIN(len, file->size - offset));
 }
 
 /* Forgets the file mappings any part of [addr, addr + len) touches (unmapped or mapped over). */
@@ -595,14 +586,10 @@ static int64_t sys_mremap(struct process *p, uint64_t old, uint64_t old_len, uin
 		struct pt_translation t;
 		if (pt_translate(&ctx->pt, old + i * PAGE_SIZE, &t) != VM_OK)
 			continue;
-		st = vmm_map_anonymous(ctx, moved + i * PAGE_SIZE, 1, vmm_access_prot(q.access));
-		if (st != VM_OK) {
+		if (image_write(ctx, moved + i * PAGE_SIZE, phys_to_virt(t.pa), PAGE_SIZE) < 0) {
 			vmm_release_range(ctx, moved, new_pages);
-			return status_errno(st);
+			return -LX_ENOMEM;
 		}
-		struct pt_translation to;
-		pt_translate(&ctx->pt, moved + i * PAGE_SIZE, &to);
-		memcpy(phys_to_virt(to.pa), phys_to_virt(t.pa), PAGE_SIZE);
 	}
 	vmm_release_range(ctx, old, old_pages);
 	forget_file_maps(p, old, old_pages * PAGE_SIZE);
@@ -678,8 +665,6 @@ static int64_t sys_clone(struct process *p, struct exception_frame *frame, uint6
 	struct process *c = process_by_pid((uint32_t)pid);
 	if (c && (flags & LX_CLONE_SETTLS))
 		c->fs_base = tls;
-	if (c && (flags & LX_CLONE_CHILD_CLEARTID))
-		c->clear_child_tid = child_tid;
 	if (flags & LX_CLONE_PARENT_SETTID) {
 		uint32_t tid = (uint32_t)pid;
 		copy_to_user(p, parent_tid, &tid, sizeof(tid));
@@ -888,8 +873,7 @@ static int64_t dispatch(struct process *p, struct exception_frame *f, uint64_t n
 	case SYS_getgid:
 	case SYS_getegid:
 		return 0;
-	case SYS_set_tid_address:
-		p->clear_child_tid = a[0];
+	case SYS_set_tid_address: /* no threads: nothing waits on the address at exit */
 		return p->pid;
 	case SYS_arch_prctl:
 		if (a[0] == LX_ARCH_SET_FS) {

@@ -64,13 +64,50 @@ int64_t copy_to_user(struct process *p, uint64_t dst, const void *src, uint64_t 
 
 int64_t string_from_user(struct process *p, char *dst, uint64_t src, uint64_t max)
 {
-	for (uint64_t i = 0; i < max; i++) {
+	for (uint64_t i = 0; i < max;) { /* one translation per page, not per byte */
 		const uint8_t *c = user_byte(p, src + i, VMM_FAULT_READ);
 		if (!c)
 			return -LX_EFAULT;
-		dst[i] = (char)*c;
-		if (*c == 0)
-			return (int64_t)i;
+		uint64_t in_page = MIN(max - i, PAGE_SIZE - ((src + i) & (PAGE_SIZE - 1)));
+		for (uint64_t k = 0; k < in_page; k++, i++) {
+			dst[i] = (char)c[k];
+			if (c[k] == 0)
+				return (int64_t)i;
+		}
 	}
 	return -LX_ENAMETOOLONG;
+}
+
+/*
+ * The kernel's address of the page at va in ctx, mapped now with what its reservation allows when
+ * it is not mapped yet (the loader's and the kernel's own writes into an image are not the
+ * program's faults, so they are not traced as faults). NULL when out of memory.
+ */
+static uint8_t *image_page(struct vmm_context *ctx, uint64_t va)
+{
+	struct pt_translation t;
+	if (pt_translate(&ctx->pt, va, &t) != VM_OK) {
+		struct vmm_query_result q;
+		vmm_query(ctx, va, &q);
+		if (vmm_map_anonymous(ctx, va, 1, vmm_access_prot(q.access)) != VM_OK)
+			return NULL;
+		pt_translate(&ctx->pt, va, &t);
+	}
+	return (uint8_t *)phys_to_virt(t.pa);
+}
+
+int64_t image_write(struct vmm_context *ctx, uint64_t va, const void *src, uint64_t len)
+{
+	const uint8_t *in = src;
+	while (len > 0) {
+		uint8_t *page = image_page(ctx, ALIGN_DOWN(va, PAGE_SIZE));
+		if (!page)
+			return -LX_ENOMEM;
+		uint64_t chunk = MIN(len, PAGE_SIZE - (va & (PAGE_SIZE - 1)));
+		memcpy(page + (va & (PAGE_SIZE - 1)), in, chunk);
+		in += chunk;
+		va += chunk;
+		len -= chunk;
+	}
+	return 0;
 }

@@ -88,7 +88,6 @@ void scenario_program(struct scenario_run *run)
 		return;
 	}
 	rng_seed(&program_rng, run->seed ^ 0x70726f6772616dull);
-	program_world.seed = run->seed;
 	memset(&program_counters, 0, sizeof(program_counters));
 	process_system_init();
 	char why[200];
