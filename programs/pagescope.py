@@ -4,7 +4,9 @@ real program of programs/runs.txt inside pagescope, as `make report` does, under
 scripts/run-program.sh (what `make run-program` runs): the program and its input files in the
 module filesystem, its argv, an empty environment, no stdin.
 
-For every run and backend it writes DIR/NAME-BACKEND.pstrace (the trace), .stdout and .stderr, and
+For every run and backend it writes DIR/NAME-BACKEND.pstrace (the trace), .stdout and .stderr
+(DIR is written whole under a temporary name and renamed; an existing DIR is replaced only when
+pagescope wrote it, as analyzer report's output), and
 checks that the program wrote exactly the bytes it writes on the host (build/programs/expected/,
 recorded by `make programs`) and exited with the host's status. It prints one line per boot and
 exits 0 only when every boot matched; 1 when a program's output or status differs (the first
@@ -17,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from analyzer.output import OutputError, OutputRefused, atomic_directory
 from programs.expected import ExpectedError, load_selected
 from programs.runs import DEFAULT_DIR, Layout, RunsError
 
@@ -67,12 +70,22 @@ def main(argv):
         print(f"programs.pagescope: no built program or expected output for {', '.join(missing)}"
               f" in {layout.root}: run `make programs` first", file=sys.stderr)
         return 2
-    args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        with atomic_directory(args.out) as out:
+            failed = boot_all(args.elf, layout, chosen, manifest, out)
+    except (OutputRefused, OutputError) as error:
+        print(f"programs.pagescope: {error}", file=sys.stderr)
+        return 2
+    return 1 if failed else 0
+
+
+def boot_all(elf, layout, chosen, manifest, out):
+    """Boots every run under both backends into `out`; the number of boots that differed."""
     failed = 0
     for run in chosen:
         expected = manifest[run.name]
         for backend in BACKENDS:
-            status, stdout, stderr = boot(args.elf, layout, run, backend, args.out)
+            status, stdout, stderr = boot(elf, layout, run, backend, out)
             digest = hashlib.sha256(stdout).hexdigest()
             if status == expected.status and digest == expected.sha256:
                 print(f"programs: {run.name} vmm={backend}: the host's output "
@@ -85,7 +98,7 @@ def main(argv):
                   f"{status} (host {expected.status}), {len(stdout):,} bytes (host {len(host):,}), "
                   f"first difference at byte {at}; its stderr ends: "
                   f"{stderr.decode(errors='replace')[-400:]!r}")
-    return 1 if failed else 0
+    return failed
 
 
 if __name__ == "__main__":
