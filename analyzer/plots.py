@@ -69,9 +69,13 @@ def _legend(ax, **options):
 
 
 def _save(fig, out_dir, name):
+    """PNG and SVG, each the same bytes for the same figure: no date in the SVG's metadata and
+    its element ids hashed with a fixed salt (matplotlib's default salt is random per run), so
+    two reports of the same traces can be compared byte for byte."""
     fig.tight_layout()
     fig.savefig(out_dir / f"{name}.png", dpi=110)
-    fig.savefig(out_dir / f"{name}.svg")
+    with plt.rc_context({"svg.hashsalt": "pagescope"}):
+        fig.savefig(out_dir / f"{name}.svg", metadata={"Date": None})
     plt.close(fig)
 
 
