@@ -311,6 +311,14 @@ void vmem_peer_for_each_free(const struct vmem_peer *v,
 			visit(cookie, s->start, s->pages);
 }
 
+uint64_t vmem_peer_bookkeeping_bytes(const struct vmem_peer *v)
+{
+	uint64_t chunks = 0;
+	for (const struct vmem_chunk *c = v->chunks; c; c = c->next)
+		chunks++;
+	return chunks * sizeof(struct vmem_chunk) + (v->hash_mask + 1) * sizeof(*v->hash);
+}
+
 unsigned vmem_peer_check(const struct vmem_peer *v)
 {
 	unsigned bad = 0;

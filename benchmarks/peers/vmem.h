@@ -50,6 +50,9 @@ bool vmem_peer_release(struct vmem_peer *v, uint64_t addr);
 void vmem_peer_for_each_free(const struct vmem_peer *v,
 			     void (*visit)(void *cookie, uint64_t addr, uint64_t pages), void *cookie);
 
+/* Bytes of its records (every chunk taken, in use or spare) and of its hash table. */
+uint64_t vmem_peer_bookkeeping_bytes(const struct vmem_peer *v);
+
 /* Recounts the structure; returns the number of broken invariants (tests only). */
 unsigned vmem_peer_check(const struct vmem_peer *v);
 
