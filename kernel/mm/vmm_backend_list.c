@@ -43,8 +43,11 @@
  *   - The free tree holds exactly the free records, the reservation tree exactly the
  *     reservations, each in address order; record->max_free (free records) = longest free record
  *     in its free-tree subtree (the trees' own invariants: avl_tree.c).
- *   - state->found is NULL or the free record find_free_run last returned, unchanged since:
- *     every call that changes records clears it (so it never points at a freed record).
+ *   - state->recent is NULL or the record find_free_run, a query, a lookup or note_mapped last
+ *     returned or marked, unchanged since: every call that changes records clears it (so it
+ *     never points at a freed record). It saves the lookup of a mark right after a search (what
+ *     vmm_reserve does) and of a note_mapped right after a query or lookup (what a map and a
+ *     fault do).
  *   - state->spare is NULL or a record in no structure, kept for a shrink: a growth that swallows
  *     the whole free record after a reservation keeps that record here, so shrinking back
  *     (undoing the growth, as brk does when mapping fails) needs no memory and cannot fail.
@@ -59,11 +62,13 @@
 #define RECORD_STATE_BIT ((uint64_t)1 << RECORD_PAGES_BITS)
 #define RECORD_ACCESS_SHIFT (RECORD_PAGES_BITS + 1)
 #define RECORD_ACCESS_MASK ((uint64_t)0xF << RECORD_ACCESS_SHIFT)
+#define RECORD_MAPPED_BIT ((uint64_t)1 << (RECORD_ACCESS_SHIFT + 4))
 
 /*
- * 64 bytes: the length (48 bits: a region has fewer than 2^36 pages), the state (1 bit) and a
- * reservation's access (4 bits: vmm_access_pack, 0 for a free record) ride in the tree node's
- * payload bits.
+ * 64 bytes: the length (48 bits: a region has fewer than 2^36 pages), the state (1 bit), a
+ * reservation's access (4 bits: vmm_access_pack, 0 for a free record) and its mapped mark (1 bit:
+ * a page was noted mapped in it, see vmm_backend.h note_mapped) ride in the tree node's payload
+ * bits.
  */
 struct range_record {
 	uint64_t start; /* address */
@@ -92,12 +97,13 @@ struct region_records {
 
 struct list_state {
 	struct region_records regions[VMM_MAX_REGIONS];
-	struct range_record *found; /* see the invariants */
+	struct range_record *recent; /* see the invariants */
 	struct range_record *spare; /* see the invariants */
 	struct list_node partial; /* record pages with a free slot */
 	struct list_node full;
 	uint64_t record_pages;
 	uint64_t records_in_use;
+	bool released_unmapped; /* the last release freed a reservation with no mapped mark */
 };
 
 static struct list_state *state_of(const struct vmm_context *ctx)
@@ -444,24 +450,32 @@ static bool list_find_free_run(struct vmm_context *ctx, const struct vmm_region 
 {
 	(void)enough_pages; /* records are whole runs already */
 	struct range_record *r = first_fit(ctx, records_of(ctx, region)->free_tree.root, from, min_pages);
-	state_of(ctx)->found = r;
+	state_of(ctx)->recent = r;
 	if (!r)
 		return false;
 	*out = (struct vmm_free_run){ r->start, pages_of(r) };
 	return true;
 }
 
+/* The record covering addr: state->recent when it does, else a lookup. */
+static struct range_record *recent_or_covering(struct vmm_context *ctx, struct region_records *rr,
+					       uint64_t addr)
+{
+	struct range_record *recent = state_of(ctx)->recent;
+	if (recent && addr >= recent->start && addr < record_end(recent))
+		return recent;
+	return covering(ctx, rr, addr);
+}
+
 /*
- * The record covering addr: usually the run find_free_run just returned (vmm_reserve marks right
- * after placing), else a lookup. Clears state->found, as every change must.
+ * The record covering addr, for a change: usually the run find_free_run just returned
+ * (vmm_reserve marks right after placing). Clears state->recent, as every change must.
  */
 static struct range_record *record_at(struct vmm_context *ctx, struct region_records *rr, uint64_t addr)
 {
-	struct range_record *found = state_of(ctx)->found;
-	state_of(ctx)->found = NULL;
-	if (found && addr >= found->start && addr < record_end(found))
-		return found;
-	return covering(ctx, rr, addr);
+	struct range_record *r = recent_or_covering(ctx, rr, addr);
+	state_of(ctx)->recent = NULL;
+	return r;
 }
 
 static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct vmm_region *region,
@@ -537,7 +551,8 @@ static enum vm_status list_release(struct vmm_context *ctx, const struct vmm_reg
 		return st;
 	if (pages_of(n) != pages)
 		return VM_ERR_WRONG_LENGTH;
-	state_of(ctx)->found = NULL;
+	state_of(ctx)->recent = NULL;
+	state_of(ctx)->released_unmapped = !(n->node.payload & RECORD_MAPPED_BIT);
 	avl_remove(&rr->reservations, &n->node, &ctx->backend_work);
 	/* A free neighbour takes the pages over (so the record that goes is the reservation's). */
 	struct range_record *prev = n->prev, *next = n->next;
@@ -572,7 +587,7 @@ static enum vm_status list_resize(struct vmm_context *ctx, const struct vmm_regi
 	enum vm_status st = reservation_starting(ctx, rr, start, &n);
 	MM_ASSERT(st == VM_OK && pages_of(n) == old_pages, "list_resize: no reservation %llx+%llu",
 		  (unsigned long long)start, (unsigned long long)old_pages);
-	state_of(ctx)->found = NULL;
+	state_of(ctx)->recent = NULL;
 	struct range_record *next = n->next;
 	bool next_free = next && is_free(next);
 	if (new_pages > old_pages) {
@@ -617,7 +632,8 @@ static enum vm_status list_resize(struct vmm_context *ctx, const struct vmm_regi
 static void list_query(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
 		       uint64_t lo, uint64_t hi, struct vmm_extent *out)
 {
-	struct range_record *n = covering(ctx, records_of(ctx, region), addr);
+	struct range_record *n = recent_or_covering(ctx, records_of(ctx, region), addr);
+	state_of(ctx)->recent = n;
 	uint64_t start = MAX(n->start, lo), end = MIN(record_end(n), hi);
 	*out = (struct vmm_extent){ is_free(n) ? VMM_RANGE_FREE : VMM_RANGE_RESERVED, start,
 				    (end - start) / PAGE_SIZE, access_of(n) };
@@ -626,7 +642,8 @@ static void list_query(struct vmm_context *ctx, const struct vmm_region *region,
 static enum vmm_range_state list_lookup(struct vmm_context *ctx, const struct vmm_region *region,
 				       uint64_t addr, unsigned *access)
 {
-	struct range_record *n = covering(ctx, records_of(ctx, region), addr);
+	struct range_record *n = recent_or_covering(ctx, records_of(ctx, region), addr);
+	state_of(ctx)->recent = n;
 	*access = access_of(n);
 	return is_free(n) ? VMM_RANGE_FREE : VMM_RANGE_RESERVED;
 }
@@ -662,6 +679,19 @@ static void list_set_access(struct vmm_context *ctx, const struct vmm_region *re
 		  (unsigned long long)start, (unsigned long long)pages);
 	n->node.payload = (n->node.payload & ~RECORD_ACCESS_MASK) |
 			  (uint64_t)vmm_access_pack(access) << RECORD_ACCESS_SHIFT;
+}
+
+static void list_note_mapped(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr)
+{
+	struct range_record *n = recent_or_covering(ctx, records_of(ctx, region), addr);
+	MM_ASSERT(!is_free(n), "list_note_mapped: %llx is not reserved", (unsigned long long)addr);
+	n->node.payload |= RECORD_MAPPED_BIT;
+	state_of(ctx)->recent = n;
+}
+
+static bool list_released_unmapped(const struct vmm_context *ctx)
+{
+	return state_of(ctx)->released_unmapped;
 }
 
 /* --- self-check ---------------------------------------------------------------------------- */
@@ -793,6 +823,8 @@ const struct vmm_backend_ops vmm_backend_list = {
 	.lookup = list_lookup,
 	.split = list_split,
 	.set_access = list_set_access,
+	.note_mapped = list_note_mapped,
+	.released_unmapped = list_released_unmapped,
 	.work_bound = list_work_bound,
 	.bookkeeping_bytes = list_bookkeeping_bytes,
 	.self_check = list_self_check,
