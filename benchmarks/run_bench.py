@@ -491,6 +491,35 @@ MISS_BOUNDS = {
 }
 
 
+def vmm_targets(vmm):
+    """The VMM targets: list backend vs the vmem peer, and each backend flat at its limit."""
+    out = []
+    top = max(int(r["mapped_pages"]) for r in vmm)
+    ratios = []
+    for r in vmm:
+        if r["backend"] == "list-backend" and int(r["mapped_pages"]) == top:
+            peer = pick(vmm, backend=VMEM_PEER, layout=r["layout"], operation=r["operation"],
+                        size_pages=r["size_pages"], align_pages=r["align_pages"], mapped_pages=r["mapped_pages"])
+            ratios.append((float(r["instructions_per_step"]) / float(peer["instructions_per_step"]), r))
+    if ratios:
+        worst_ratio, worst_row = max(ratios, key=lambda x: x[0])
+        out.append((f"VMM list backend reserve+release ≤ {LIST_TO_PEER_LIMIT:g}× the vmem peer at {top:,} pages, every layout and size",
+                    f"worst {worst_ratio:.2f}× ({worst_row['layout']}, {worst_row['size_pages']} @ {worst_row['align_pages']}); "
+                    f"best {min(x[0] for x in ratios):.2f}×",
+                    "met" if worst_ratio <= LIST_TO_PEER_LIMIT else "not met"))
+    for backend, limit in (("list", 1500), ("pagetable", 3000)):
+        rs = [r for r in vmm if r["backend"] == backend and r["operation"] == "reserve-release"
+              and r["size_pages"] == "16"]
+        at_max = [r for r in rs if int(r["mapped_pages"]) == max(int(x["mapped_pages"]) for x in rs)]
+        worst = max(at_max, key=lambda r: float(r["instructions_per_step"]))
+        small = pick(rs, layout=worst["layout"], mapped_pages=min(int(x["mapped_pages"]) for x in rs))
+        growth = float(worst["instructions_per_step"]) / float(small["instructions_per_step"])
+        out.append((f"VMM {backend} reserve+release at {int(worst['mapped_pages']):,} mapped pages ≤ {limit:,} instructions, flat",
+                    f"worst {fmt(worst['instructions_per_step'])} ({worst['layout']}); ×{growth:.1f} from {int(small['mapped_pages']):,} mapped",
+                    "met" if float(worst["instructions_per_step"]) <= limit else "not met"))
+    return out
+
+
 def targets(contiguous, vmm, guest):
     """Each target of the issue: measured, met or not."""
     out = []
@@ -524,29 +553,7 @@ def targets(contiguous, vmm, guest):
                     f"smallest ratio {low[0]:,.1f}× ({low[1]['size_pages']} pages, {int(extents):,} extents); "
                     + ", ".join(f"{r['size_pages']}: {x:,.1f}×" for x, r in ratios),
                     "met" if low[0] >= 10 and int(extents) >= 90000 else "not met"))
-    top = max(int(r["mapped_pages"]) for r in vmm)
-    ratios = []
-    for r in vmm:
-        if r["backend"] == "list-backend" and int(r["mapped_pages"]) == top:
-            peer = pick(vmm, backend=VMEM_PEER, layout=r["layout"], operation=r["operation"],
-                        size_pages=r["size_pages"], align_pages=r["align_pages"], mapped_pages=r["mapped_pages"])
-            ratios.append((float(r["instructions_per_step"]) / float(peer["instructions_per_step"]), r))
-    if ratios:
-        worst_ratio, worst_row = max(ratios, key=lambda x: x[0])
-        out.append((f"VMM list backend reserve+release ≤ {LIST_TO_PEER_LIMIT:g}× the vmem peer at {top:,} pages, every layout and size",
-                    f"worst {worst_ratio:.2f}× ({worst_row['layout']}, {worst_row['size_pages']} @ {worst_row['align_pages']}); "
-                    f"best {min(x[0] for x in ratios):.2f}×",
-                    "met" if worst_ratio <= LIST_TO_PEER_LIMIT else "not met"))
-    for backend, limit in (("list", 1500), ("pagetable", 3000)):
-        rs = [r for r in vmm if r["backend"] == backend and r["operation"] == "reserve-release"
-              and r["size_pages"] == "16"]
-        at_max = [r for r in rs if int(r["mapped_pages"]) == max(int(x["mapped_pages"]) for x in rs)]
-        worst = max(at_max, key=lambda r: float(r["instructions_per_step"]))
-        small = pick(rs, layout=worst["layout"], mapped_pages=min(int(x["mapped_pages"]) for x in rs))
-        growth = float(worst["instructions_per_step"]) / float(small["instructions_per_step"])
-        out.append((f"VMM {backend} reserve+release at {int(worst['mapped_pages']):,} mapped pages ≤ {limit:,} instructions, flat",
-                    f"worst {fmt(worst['instructions_per_step'])} ({worst['layout']}); ×{growth:.1f} from {int(small['mapped_pages']):,} mapped",
-                    "met" if float(worst["instructions_per_step"]) <= limit else "not met"))
+    out += vmm_targets(vmm)
     if guest:
         gpmm, _, tracing, _ = guest
         on = [r for r in gpmm if r["trace"] == "on"]
@@ -685,6 +692,48 @@ def write_readme(path, out_dir, command, revision, contiguous, vmm, analyzer, gu
         f.write(text)
 
 
+def vmm_only(path, quick):
+    """bench_vmm_layouts alone: the VMM table and the list-backend-vs-peer target, as make bench
+    writes them, into one markdown file (written whole under a temporary name)."""
+    started, revision = time.time(), commit()
+    try:
+        vmm = bench_vmm(quick)
+    except BenchError as e:
+        print(f"run_bench: {e}", file=sys.stderr)
+        return 1
+    top = max(int(r["mapped_pages"]) for r in vmm)
+    lines = ["# VMM range bookkeeping beside a vmem-design peer (issue 22)", "",
+             f"- command: `/usr/bin/python3 benchmarks/run_bench.py --vmm-only {path}"
+             + (" --quick" if quick else "") + "`",
+             f"- commit: `{revision}`, date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}, "
+             f"took {time.time() - started:.0f} s", f"- machine: {machine()}",
+             "- instructions: callgrind Ir per step, the difference of two loop lengths "
+             "(150 and 50 steps), so set-up cancels; wall clock: median of repeats, this shared VM"]
+    lines += vmm_table(vmm, top)
+    lines += ["", "### list backend alone / vmem peer, per reserved pages", "",
+              "| layout | pages @ align | " + " | ".join(f"{int(m):,}" for m in
+                                                      sorted({int(r['mapped_pages']) for r in vmm})) + " |",
+              "|---|---|" + "---:|" * len({r["mapped_pages"] for r in vmm})]
+    for op, size, align in dict.fromkeys((r["operation"], r["size_pages"], r["align_pages"]) for r in vmm
+                                         if r["backend"] == VMEM_PEER):
+        for layout in ("best-contiguous", "mixed-holes"):
+            cells = []
+            for m in sorted({int(r["mapped_pages"]) for r in vmm}):
+                want = dict(operation=op, size_pages=size, align_pages=align, layout=layout, mapped_pages=m)
+                mine, peer = pick(vmm, backend="list-backend", **want), pick(vmm, backend=VMEM_PEER, **want)
+                cells.append(f"{fmt(mine['instructions_per_step'])} / {fmt(peer['instructions_per_step'])}")
+            lines.append(f"| {layout} | {size} @ {align} | " + " | ".join(cells) + " |")
+    lines += ["", "### targets", "", "| target | measured | verdict |", "|---|---|---|"]
+    for target, measured, verdict in vmm_targets(vmm):
+        lines.append(f"| {target} | {measured} | **{verdict}** |")
+    tmp = path + ".partial"
+    with open(tmp, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+    print(f"run_bench: VMM table in {path} ({time.time() - started:.0f} s)")
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="reduced set (about a minute)")
@@ -696,7 +745,12 @@ def main():
     parser.add_argument("--guest-only", action="store_true",
                         help="only the guest benchmarks: guest-*.csv, no plots or README")
     parser.add_argument("--guest-mem", help="guest memory (default 4G, 256M with --quick)")
+    parser.add_argument("--vmm-only", metavar="FILE",
+                        help="only the VMM benchmark (bench_vmm_layouts, full set): its table at "
+                        "1,000,000 pages and the list-vs-vmem-peer target into FILE (markdown)")
     args = parser.parse_args()
+    if args.vmm_only:
+        return vmm_only(args.vmm_only, args.quick)
     if not shutil.which("valgrind"):
         print("run_bench: valgrind is missing (scripts/install-deps.sh bench)", file=sys.stderr)
         return 1
