@@ -5,7 +5,9 @@
  *     as vmem's segments are), so a release finds the runs it merges with in O(1);
  *   - the free tree: the free records only, an AVL tree in address order (avl_tree.c), each node
  *     augmented with the longest free record in its subtree;
- *   - the reservation tree: the reservations only, an AVL tree in address order, no augment.
+ *   - the reservation tree: the reservations only, an AVL tree in address order, no augment;
+ *   - the reservation hash: reservations by start address (vmem's allocation hash), so that a
+ *     release finds its record in O(1) where the tree would take a descent.
  * Keeping reservations out of the free tree is what makes the common steps cheap: a carve or a
  * merge changes one free record's length (a maximum climb that stops at the first unchanged
  * value) and links or unlinks one reservation next to a known node; the free tree's shape moves
@@ -34,8 +36,11 @@
  *            climb 1) or none (free-tree descent to its place 1, insert 3)            <= 10 paths
  *   resize   lookup 1, then a remove 4 or a maximum climb 1 or a descent and insert 4  <= 5 paths
  *   split    lookup 1, reservation insert 2                                          3 paths
- * so any reserve (search + mark) or release costs at most 10 (H + 1) (list_work_bound), whatever
- * the number of mapped pages or the layout: O(log r). No recursion outside the self-check.
+ * and the hash adds at most LIST_HASH_WORK = 13 entries to a call (a lookup probes at most 4
+ * entries in each of its two tables before it descends instead; an insertion is one entry and
+ * drains 4), so any reserve (search + mark) or release costs at most 10 (H + 1) + 13
+ * (list_work_bound), whatever the number of mapped pages or the layout: O(log r). No recursion
+ * outside the self-check.
  *
  * Invariants (list_self_check recounts each):
  *   - The records of a region tile it in address-list order: sorted, adjacent, no gaps.
@@ -65,7 +70,7 @@
 #define RECORD_MAPPED_BIT ((uint64_t)1 << (RECORD_ACCESS_SHIFT + 4))
 
 /*
- * 64 bytes: the length (48 bits: a region has fewer than 2^36 pages), the state (1 bit), a
+ * 72 bytes: the length (48 bits: a region has fewer than 2^36 pages), the state (1 bit), a
  * reservation's access (4 bits: vmm_access_pack, 0 for a free record) and its mapped mark (1 bit:
  * a page was noted mapped in it, see vmm_backend.h note_mapped) ride in the tree node's payload
  * bits.
@@ -74,10 +79,14 @@ struct range_record {
 	uint64_t start; /* address */
 	struct range_record *prev, *next; /* the address list */
 	struct avl_node node; /* in the free tree or the reservation tree, by state */
-	uint64_t max_free; /* pages; free records only */
+	union {
+		uint64_t max_free; /* free records: pages */
+		struct range_record *hash_next; /* reservations: the hash chain */
+	};
+	struct range_record **hash_link; /* reservations: what points at it in its chain, or NULL */
 };
 /* The record's size, stated where the analyzer's verdict reads it (what a new field would cost). */
-#define LIST_RECORD_BYTES 64
+#define LIST_RECORD_BYTES 72
 _Static_assert(sizeof(struct range_record) == LIST_RECORD_BYTES, "LIST_RECORD_BYTES is stale");
 
 /* Header at the start of each page of records. */
@@ -95,6 +104,32 @@ struct region_records {
 	struct avl_tree free_tree, reservations;
 };
 
+/*
+ * Reservations by start address, chained, so that a release finds its record without descending
+ * the reservation tree (from HASH_FROM_RESERVATIONS reservations on). A table is a directory page pointing at bucket pages (single pages of the
+ * source: no contiguous run is needed), HASH_BUCKETS_PER_PAGE buckets each; it doubles when the
+ * entries reach twice the buckets, and the old table is drained into the new one HASH_DRAIN
+ * entries per insertion, so no single call rehashes it all. A lookup follows at most HASH_PROBES
+ * entries of a chain in each table and otherwise descends the tree: the hash only ever saves
+ * work, and a table that cannot be had (out of memory) only costs the descent.
+ */
+#define HASH_BUCKETS_PER_PAGE (PAGE_SIZE / sizeof(struct range_record *))
+#define HASH_FROM_RESERVATIONS 512 /* fewer: the tree is short, and small contexts keep no table */
+#define HASH_PROBES 4
+#define HASH_DRAIN 4
+#define HASH_MAX_PAGES HASH_BUCKETS_PER_PAGE /* one directory page: 2^18 buckets; beyond, chains grow */
+/* Hash entries one call visits at most: a lookup's probes of both tables, an insertion and its drain. */
+#define LIST_HASH_WORK (2 * HASH_PROBES + 1 + HASH_DRAIN)
+
+struct reservation_hash {
+	struct range_record ***table, ***old; /* directories; old: NULL, or the table being drained */
+	uint64_t pages, old_pages;            /* bucket pages of each */
+	uint64_t old_next;                    /* old's buckets below this one are empty */
+	uint64_t entries;
+	uint64_t reservations;                /* hashed or not */
+	uint64_t grow_at;                     /* entries at which growing is tried (again) */
+};
+
 struct list_state {
 	struct region_records regions[VMM_MAX_REGIONS];
 	struct range_record *recent; /* see the invariants */
@@ -103,6 +138,7 @@ struct list_state {
 	struct list_node full;
 	uint64_t record_pages;
 	uint64_t records_in_use;
+	struct reservation_hash hash;
 	bool released_unmapped; /* the last release freed a reservation with no mapped mark */
 };
 
@@ -158,6 +194,142 @@ static void copy_max_free(struct avl_node *to, const struct avl_node *from)
 static struct region_records *records_of(struct vmm_context *ctx, const struct vmm_region *region)
 {
 	return &state_of(ctx)->regions[region - ctx->regions];
+}
+
+/* --- the reservation hash --------------------------------------------------------------------- */
+
+static struct range_record **bucket(struct range_record ***table, uint64_t index)
+{
+	return &table[index / HASH_BUCKETS_PER_PAGE][index % HASH_BUCKETS_PER_PAGE];
+}
+
+static struct range_record **bucket_of(struct range_record ***table, uint64_t pages, uint64_t addr)
+{
+	uint64_t h = (addr / PAGE_SIZE) * 0x9E3779B97F4A7C15ull;
+	return bucket(table, (h >> 40) & (pages * HASH_BUCKETS_PER_PAGE - 1));
+}
+
+static void chain_push(struct range_record **head, struct range_record *r)
+{
+	r->hash_next = *head;
+	if (r->hash_next)
+		r->hash_next->hash_link = &r->hash_next;
+	r->hash_link = head;
+	*head = r;
+}
+
+static void chain_unlink(struct range_record *r)
+{
+	*r->hash_link = r->hash_next;
+	if (r->hash_next)
+		r->hash_next->hash_link = r->hash_link;
+	r->hash_link = NULL;
+}
+
+static void hash_table_free(struct vmm_context *ctx, struct range_record ***table, uint64_t pages)
+{
+	for (uint64_t i = 0; i < pages; i++)
+		page_source_free(ctx->source, virt_to_phys(table[i]), 1);
+	page_source_free(ctx->source, virt_to_phys(table), 1);
+}
+
+/* A directory and `pages` empty bucket pages, or NULL (nothing kept). */
+static struct range_record ***hash_table_new(struct vmm_context *ctx, uint64_t pages)
+{
+	paddr_t pa = page_source_alloc(ctx->source, 1, 1, MM_OWNER_MM_META);
+	if (pa == PAGE_SOURCE_FAILED)
+		return NULL;
+	struct range_record ***table = phys_to_virt(pa);
+	for (uint64_t i = 0; i < pages; i++) {
+		pa = page_source_alloc(ctx->source, 1, 1, MM_OWNER_MM_META);
+		if (pa == PAGE_SOURCE_FAILED) {
+			hash_table_free(ctx, table, i);
+			return NULL;
+		}
+		table[i] = phys_to_virt(pa);
+		memset(table[i], 0, PAGE_SIZE);
+	}
+	return table;
+}
+
+/* Moves up to HASH_DRAIN entries (or empty buckets) of the old table into the new one. */
+static void hash_drain(struct vmm_context *ctx, struct reservation_hash *h)
+{
+	for (unsigned step = 0; step < HASH_DRAIN && h->old; step++) {
+		ctx->backend_work++;
+		struct range_record *r = *bucket(h->old, h->old_next);
+		if (r) {
+			chain_unlink(r);
+			chain_push(bucket_of(h->table, h->pages, r->start), r);
+		} else if (++h->old_next == h->old_pages * HASH_BUCKETS_PER_PAGE) {
+			hash_table_free(ctx, h->old, h->old_pages);
+			h->old = NULL;
+		}
+	}
+}
+
+/* Files reservation r by its start. Without a table (no memory) r stays out: the tree finds it. */
+static void hash_insert(struct vmm_context *ctx, struct range_record *r)
+{
+	struct reservation_hash *h = &state_of(ctx)->hash;
+	r->hash_link = NULL;
+	if (++h->reservations < HASH_FROM_RESERVATIONS && !h->table)
+		return;
+	if (!h->table) {
+		h->table = hash_table_new(ctx, 1);
+		if (!h->table)
+			return;
+		h->pages = 1;
+	}
+	if (!h->old && h->entries >= 2 * h->pages * HASH_BUCKETS_PER_PAGE && h->entries >= h->grow_at &&
+	    h->pages < HASH_MAX_PAGES) {
+		struct range_record ***bigger = hash_table_new(ctx, 2 * h->pages);
+		h->grow_at = bigger ? 0 : 2 * h->entries; /* no memory: not tried again at once */
+		if (bigger) {
+			h->old = h->table;
+			h->old_pages = h->pages;
+			h->old_next = 0;
+			h->table = bigger;
+			h->pages *= 2;
+		}
+	}
+	ctx->backend_work++;
+	chain_push(bucket_of(h->table, h->pages, r->start), r);
+	h->entries++;
+	hash_drain(ctx, h);
+}
+
+/* Unfiles r; the last entry out takes the tables back to the source (as record pages go). */
+static void hash_remove(struct vmm_context *ctx, struct range_record *r)
+{
+	struct reservation_hash *h = &state_of(ctx)->hash;
+	h->reservations--;
+	if (!r->hash_link)
+		return;
+	chain_unlink(r);
+	if (--h->entries > 0)
+		return;
+	if (h->old)
+		hash_table_free(ctx, h->old, h->old_pages);
+	hash_table_free(ctx, h->table, h->pages);
+	*h = (struct reservation_hash){ .reservations = h->reservations };
+}
+
+/* The reservation starting at addr if a short walk of its chains finds it, else NULL. */
+static struct range_record *hash_find(struct vmm_context *ctx, uint64_t addr)
+{
+	struct reservation_hash *h = &state_of(ctx)->hash;
+	struct range_record ***tables[2] = { h->table, h->old };
+	uint64_t pages[2] = { h->pages, h->old_pages };
+	for (unsigned t = 0; t < 2 && tables[t]; t++) {
+		struct range_record *r = *bucket_of(tables[t], pages[t], addr);
+		for (unsigned probe = 0; r && probe < HASH_PROBES; probe++, r = r->hash_next) {
+			ctx->backend_work++;
+			if (r->start == addr)
+				return r;
+		}
+	}
+	return NULL;
 }
 
 /* --- record pool ---------------------------------------------------------------------------- */
@@ -405,6 +577,10 @@ static void list_destroy(struct vmm_context *ctx)
 	for (unsigned l = 0; l < ARRAY_SIZE(lists); l++)
 		list_for_each_safe(node, next, lists[l])
 			page_source_free(ctx->source, virt_to_phys(container_of(node, struct record_page, link)), 1);
+	if (ls->hash.table)
+		hash_table_free(ctx, ls->hash.table, ls->hash.pages);
+	if (ls->hash.old)
+		hash_table_free(ctx, ls->hash.old, ls->hash.old_pages);
 	page_source_free(ctx->source, virt_to_phys(ls), 1);
 	ctx->backend_private = NULL;
 }
@@ -500,6 +676,7 @@ static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct v
 		avl_remove(&rr->free_tree, &f->node, &ctx->backend_work);
 		set_state(f, VMM_RANGE_RESERVED, access);
 		reservation_link(ctx, rr, f);
+		hash_insert(ctx, f);
 		return VM_OK;
 	}
 	/* f stays the free record on the side that keeps pages (its start or length changes in place). */
@@ -514,6 +691,7 @@ static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct v
 	}
 	climb_max_free(ctx, f);
 	reservation_link(ctx, rr, r);
+	hash_insert(ctx, r);
 	if (need_before && need_after) {
 		struct range_record *tail = new_record(spare[1], end, (f_end - end) / PAGE_SIZE, VMM_RANGE_FREE, 0);
 		link_after(r, tail);
@@ -534,7 +712,9 @@ static void absorb(struct vmm_context *ctx, struct region_records *rr, struct ra
 static enum vm_status reservation_starting(struct vmm_context *ctx, struct region_records *rr,
 					   uint64_t start, struct range_record **out)
 {
-	struct range_record *r = reservation_at_or_before(ctx, rr, start);
+	struct range_record *r = hash_find(ctx, start);
+	if (!r)
+		r = reservation_at_or_before(ctx, rr, start);
 	*out = r;
 	if (!r || start >= record_end(r))
 		return VM_ERR_NOT_RESERVED;
@@ -554,6 +734,7 @@ static enum vm_status list_release(struct vmm_context *ctx, const struct vmm_reg
 	state_of(ctx)->recent = NULL;
 	state_of(ctx)->released_unmapped = !(n->node.payload & RECORD_MAPPED_BIT);
 	avl_remove(&rr->reservations, &n->node, &ctx->backend_work);
+	hash_remove(ctx, n);
 	/* A free neighbour takes the pages over (so the record that goes is the reservation's). */
 	struct range_record *prev = n->prev, *next = n->next;
 	bool prev_free = prev && is_free(prev);
@@ -667,6 +848,7 @@ static enum vm_status list_split(struct vmm_context *ctx, const struct vmm_regio
 	set_pages(tail, (end - addr) / PAGE_SIZE);
 	link_after(n, tail);
 	avl_insert_after(&rr->reservations, &n->node, &tail->node, &ctx->backend_work);
+	hash_insert(ctx, tail);
 	return VM_OK;
 }
 
@@ -750,7 +932,7 @@ static unsigned list_self_check(struct vmm_context *ctx)
 {
 	struct list_state *ls = state_of(ctx);
 	unsigned bad = 0;
-	uint64_t records = ls->spare != NULL;
+	uint64_t records = ls->spare != NULL, hashed = 0;
 	for (unsigned i = 0; i < ctx->region_count; i++) {
 		const struct vmm_region *region = &ctx->regions[i];
 		struct region_records *rr = &ls->regions[i];
@@ -758,6 +940,11 @@ static unsigned list_self_check(struct vmm_context *ctx)
 		bool prev_free = false;
 		for (struct range_record *r = rr->first, *prev = NULL; r; prev = r, r = r->next) {
 			listed++;
+			if (!is_free(r) && r->hash_link) {
+				hashed++;
+				if (*r->hash_link != r)
+					check_fail(&bad, r, "hash chain link");
+			}
 			if (r->prev != prev)
 				check_fail(&bad, r, "prev link");
 			if (r->start != next_start)
@@ -790,6 +977,11 @@ static unsigned list_self_check(struct vmm_context *ctx)
 		}
 		records += listed;
 	}
+	if (hashed != ls->hash.entries) {
+		mm_log("list self-check: %llu reservations hashed, %llu counted\n",
+		       (unsigned long long)hashed, (unsigned long long)ls->hash.entries);
+		bad++;
+	}
 	if (records != ls->records_in_use) {
 		mm_log("list self-check: %llu records listed (and spare), %llu in use\n",
 		       (unsigned long long)records, (unsigned long long)ls->records_in_use);
@@ -798,17 +990,22 @@ static unsigned list_self_check(struct vmm_context *ctx)
 	return bad;
 }
 
-/* 10 paths of at most H + 1 nodes, for the records in use plus the two an operation may add. */
+/*
+ * 10 paths of at most H + 1 nodes, for the records in use plus the two an operation may add, and
+ * the hash's own steps.
+ */
 static uint64_t list_work_bound(const struct vmm_context *ctx, uint64_t pages)
 {
 	(void)pages;
-	return 10 * (avl_height_bound(state_of(ctx)->records_in_use + 2) + 1);
+	return 10 * (avl_height_bound(state_of(ctx)->records_in_use + 2) + 1) + LIST_HASH_WORK;
 }
 
-/* The state page plus the pages records are carved from (page tables not included). */
+/* The state page, the pages records are carved from and the hash's (page tables not included). */
 static uint64_t list_bookkeeping_bytes(const struct vmm_context *ctx)
 {
-	return (state_of(ctx)->record_pages + 1) * PAGE_SIZE;
+	const struct list_state *ls = state_of(ctx);
+	uint64_t hash_pages = (ls->hash.table ? ls->hash.pages + 1 : 0) + (ls->hash.old ? ls->hash.old_pages + 1 : 0);
+	return (ls->record_pages + 1 + hash_pages) * PAGE_SIZE;
 }
 
 const struct vmm_backend_ops vmm_backend_list = {
