@@ -467,6 +467,17 @@ def published(rows):
 # Why a target is missed, from callgrind's per-function counts of the same loops
 # (callgrind_annotate on a dump of bench_contiguous --mode count); see benchmarks/README.md.
 MISS_BOUNDS = {
+    "the vmem peer": "lowest-address first fit (vmm.c's one policy, shared with the page-table "
+    "backend) needs ordered indexes, vmem's instant fit does not: the list backend keeps its free "
+    "runs in an AVL tree augmented with their longest and its reservations in a second tree (a "
+    "fault finds the reservation of any address by one descent), and pays for both on every "
+    "step. Callgrind, per reserve+release at 1,000,000 pages, best case 16 pages (748): "
+    "reservation-tree insert 93 and remove 75 (AVL rebalancing), hash insert 55 and lookup 51, "
+    "search 48, maximum climb 44, record pool 41, the bench loop 59, mark and release themselves "
+    "242; amid mixed holes the search descends ~15 levels (~210) and the carved hole's maximum "
+    "climbs about as far, twice; 512@512 amid holes carves the region's last run, the tree's "
+    "largest, so a free node is inserted and removed beside it and its maximum climbs to the "
+    "root on both (rebalance ~1,050, augment and retrace ~1,150, climbs ~710)",
     "TLSF's instructions": "the pmm does TLSF's class-index work plus what TLSF does not: a "
     "record per extent and a hash of used records (every bad free is refused), zones and their "
     "counters, and a fit tree per size class (an aligned or exact fit is never missed). Per pair "
