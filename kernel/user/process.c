@@ -84,6 +84,19 @@ void process_note_memory(struct process *p)
 	p->peak_resident = MAX(p->peak_resident, resident);
 	p->peak_reserved = MAX(p->peak_reserved, reserved);
 	trace_process_resident(resident, reserved, p->pid, ctx->pt.trace_context);
+	/*
+	 * The backend's bookkeeping bytes right after, whenever they changed, so a program's
+	 * bookkeeping is a series over its run and not only a figure at the phase snapshots. Only
+	 * while tracing: under vmm=pagetable the figure is a walk of the context's tables.
+	 */
+	if (trace_enabled) {
+		uint64_t bytes = vmm_bookkeeping_bytes(ctx);
+		if (p->bookkeeping_context != ctx || p->bookkeeping_traced != bytes) {
+			trace_vmm_bookkeeping(bytes, ctx->pt.trace_context);
+			p->bookkeeping_context = ctx;
+			p->bookkeeping_traced = bytes;
+		}
+	}
 }
 
 /* --- the scheduler ---------------------------------------------------------------------------- */
@@ -135,6 +148,28 @@ void process_run_all_until_done(uint32_t first_pid, struct process_totals *out)
 		if (table[i].state == PROCESS_WAITING || table[i].state == PROCESS_VFORK_WAITING)
 			kprintf("program: pid %u is still blocked with nothing left to run\n", table[i].pid);
 	*out = totals;
+}
+
+void process_end_leftovers(void)
+{
+	for (unsigned i = 0; i < PROCESS_MAX; i++) {
+		struct process *p = &table[i];
+		if (p->state == PROCESS_ZOMBIE) {
+			p->state = PROCESS_FREE;
+			continue;
+		}
+		if (p->state != PROCESS_WAITING && p->state != PROCESS_VFORK_WAITING)
+			continue;
+		kprintf("program: pid %u killed by signal %u (SIGKILL): still blocked when its run ended\n",
+			p->pid, SIGNAL_KILL);
+		trace_process_exit(p->pid, SIGNAL_KILL, p->image->ctx.pt.trace_context,
+				   PROCESS_EXIT_KILLED_SIGNAL);
+		files_close_all(p);
+		vmm_context_destroy(&p->image->ctx);
+		p->image = NULL;
+		kstack_free(p);
+		p->state = PROCESS_FREE;
+	}
 }
 
 /* --- exceptions from user mode ---------------------------------------------------------------- */
