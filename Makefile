@@ -284,7 +284,7 @@ report:
 	done; done | $(PYTHON) -m tqdm --total $(words $(REPORT_PROGRAMS) $(REPORT_PROGRAMS)) \
 		--desc "report: [4/7] boots" --unit boot --null; \
 	[ ! -e $(BUILD)/report/replays.failed ]
-	@echo "report: [5/7] running the real programs (make programs: $(REAL_PROGRAM_RUNS)) in pagescope under both backends"
+	@echo "report: [5/7] running the real programs (make programs: $(REAL_PROGRAM_RUNS)) in pagescope under both backends, one boot each"
 	@$(MAKE) --no-print-directory programs >$(BUILD)/report-programs-build.log 2>&1 \
 		|| { tail -n 30 $(BUILD)/report-programs-build.log; exit 1; }
 	@$(PYTHON) -m programs.pagescope --elf $(KERNEL_ELF) --out $(BUILD)/report/programs \
@@ -292,7 +292,7 @@ report:
 	@echo "report: [6/7] checking every trace (every snapshot equals the replay before it)"
 	@for trace in $(BUILD)/report/pagetable.pstrace $(BUILD)/report/list.pstrace \
 		$(foreach p,$(REPORT_PROGRAMS),$(BUILD)/report/replay-$(p)-pagetable.pstrace $(BUILD)/report/replay-$(p)-list.pstrace) \
-		$(foreach r,$(REAL_PROGRAM_RUNS),$(BUILD)/report/programs/$(r)-pagetable.pstrace $(BUILD)/report/programs/$(r)-list.pstrace); do \
+		$(BUILD)/report/programs/runs-pagetable.pstrace $(BUILD)/report/programs/runs-list.pstrace; do \
 		$(PYTHON) -m analyzer check $$trace >$(BUILD)/report-check.log \
 			|| { cat $(BUILD)/report-check.log; exit 1; }; \
 	done
@@ -300,8 +300,8 @@ report:
 	@$(PYTHON) -m analyzer report $(BUILD)/report/pagetable.pstrace $(BUILD)/report/list.pstrace \
 		$(foreach p,$(REPORT_PROGRAMS),--workload $(p)=$(BUILD)/report/replay-$(p)-pagetable.pstrace \
 			--workload $(p)=$(BUILD)/report/replay-$(p)-list.pstrace) \
-		$(foreach r,$(REAL_PROGRAM_RUNS),--program $(r)=$(BUILD)/report/programs/$(r)-pagetable.pstrace \
-			--program $(r)=$(BUILD)/report/programs/$(r)-list.pstrace) \
+		$(foreach r,$(REAL_PROGRAM_RUNS),--program $(r)=$(BUILD)/report/programs/runs-pagetable.pstrace \
+			--program $(r)=$(BUILD)/report/programs/runs-list.pstrace) \
 		-o $(REPORT_DIR) --results-readme results/README.md >/dev/null
 	@$(PYTHON) -m analyzer compare $(BUILD)/report/pagetable.pstrace $(BUILD)/report/list.pstrace \
 		>$(REPORT_DIR)/compare.txt || [ $$? -eq 5 ]  # 5: the runs diverged, a finding compare.txt states
