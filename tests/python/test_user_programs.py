@@ -1,9 +1,12 @@
 """The test programs in pagescope (issue 18): every run of program_cases.CASES, built against musl
-and against glibc, booted under both VMM backends through scripts/run-program.sh (what `make
-run-program` runs) under icount with tracing on, prints on stdout and stderr exactly what it
-prints on the host and exits with the host's status (139 for the SIGSEGV cases, plus one kill
-report per killed process on stderr); the two backends' traces hold the identical sequence of
-system calls, page faults and process starts and exits; together the programs make every system
+and against glibc, booted under both VMM backends under icount with tracing on, prints on stdout
+and stderr exactly what it prints on the host and exits with the host's status (139 for the
+SIGSEGV cases, and one kill report per killed process in the kernel log); the two backends' traces
+hold the identical sequence of system calls, page faults and process starts and exits. The cases
+of one libc, backend and memory size share one boot (programs/boot.py: a run per case, its output
+cut from the boot's streams by the kernel's byte counts, its events those of its phase), since a
+QEMU start costs far more than most cases; the single-case boots go through
+scripts/run-program.sh (what `make run-program` runs); together the programs make every system
 call of the boot protocol and meet every fault rule; the same boot twice gives the same random
 bytes and the same events (every field but the clock readings); and the ELF loader and the
 filesystem refuse bad input (status 6 with a `program:` line naming why).
@@ -23,7 +26,9 @@ import sys
 import pytest
 
 import program_cases as pc
+from programs import boot
 from analyzer.events import FORMAT
+from analyzer.processes import RUN_PHASE_PREFIX
 from analyzer.reader import TraceReader
 from analyzer.summary import summarize
 from conftest import REPO
@@ -52,7 +57,6 @@ RUN_PARAMS = [pytest.param(case, libc, backend, id=f"{case.name}-{libc}-{backend
 PAIR_PARAMS = [pytest.param(case, libc, id=f"{case.name}-{libc}")
                for case in pc.CASES for libc in pc.LIBCS if chosen(case, libc)]
 
-KILL_REPORT = re.compile(rb"^program: pid \d+ killed")
 REFUSED = 6
 COMPARED_EVENTS = {  # the fields both backends must agree on (not work or ticks: they differ)
     "syscall": ("pid", "number", "arg0", "arg1", "arg2", "arg3", "arg4", "arg5", "result"),
@@ -71,10 +75,11 @@ def built():
 
 
 class Runs:
-    """Each (case, libc, backend) booted once and each (case, libc) run on the host once."""
+    """The cases of one (libc, backend, memory size) booted together once, in one boot with
+    tracing on (programs/boot.py, one run per case), and each (case, libc) run on the host once."""
 
     def __init__(self, workdir):
-        self.workdir, self.guest, self.host = workdir, {}, {}
+        self.workdir, self.boots, self.host, self.events = workdir, {}, {}, {}
 
     def on_host(self, case, libc):
         key = (case.name, libc)
@@ -83,13 +88,25 @@ class Runs:
         return self.host[key]
 
     def in_pagescope(self, case, libc, backend):
-        key = (case.name, libc, backend)
-        if key not in self.guest:
-            name = f"{case.name}-{libc}-{backend}"
+        """(the case's RunOutcome, the boot's kernel log, the boot's trace)."""
+        key = (libc, backend, case.mem)
+        if key not in self.boots:
+            name = f"{libc}-{backend}-{case.mem}"
             trace = self.workdir / f"{name}.pstrace"
-            outcome, log = pc.run_in_pagescope(case, libc, backend, self.workdir / "guest" / name, trace)
-            self.guest[key] = (outcome, log, trace)
-        return self.guest[key]
+            group = [c for c in pc.CASES if c.mem == case.mem]
+            booted, log = pc.run_group_in_pagescope(group, libc, backend,
+                                                    self.workdir / "guest" / name, trace)
+            self.boots[key] = (booted, log, trace)
+        booted, log, trace = self.boots[key]
+        return booted.runs[case.name], log, trace
+
+    def run_events(self, case, libc, backend):
+        """The case's syscall, page_fault and process events (those of its run's phase)."""
+        outcome, log, trace = self.in_pagescope(case, libc, backend)
+        kernel_ran_it(outcome, log)
+        if trace not in self.events:
+            self.events[trace] = events_by_run(trace)
+        return self.events[trace][case.name]
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +115,14 @@ def runs(built, tmp_path_factory):
 
 
 def kernel_ran_it(outcome, log):
-    """Fails with the reason when the kernel or the harness, not the program, decided the status."""
+    """Fails with the reason when the kernel or the harness, not the program, decided the status
+    (for a run of a several-run boot: it has no status line of its own, or a problem)."""
+    if isinstance(outcome, boot.RunOutcome):
+        if outcome.problem or outcome.status is None:
+            tail = "\n".join(log.splitlines()[-20:])
+            pytest.fail(f"the kernel did not run the program to its end: {outcome.problem}\n"
+                        f"--- last lines of the kernel log ---\n{tail}")
+        return
     stderr = outcome.stderr.decode(errors="replace").splitlines()
     if any(line.startswith(("pagescope: exit status", "run-program:")) for line in stderr):
         tail = "\n".join(log.splitlines()[-20:])
@@ -115,25 +139,15 @@ def differences(what, host, guest):
     return "\n".join(lines)
 
 
-def split_kill_reports(stderr):
-    """(the program's stderr, the kill report lines run-program.sh appended after it)."""
-    lines = stderr.splitlines(keepends=True)
-    cut = len(lines)
-    while cut > 0 and KILL_REPORT.match(lines[cut - 1]):
-        cut -= 1
-    return b"".join(lines[:cut]), [line.rstrip(b"\n") for line in lines[cut:]]
-
-
 @pytest.mark.parametrize("case, libc, backend", RUN_PARAMS)
 def test_program_prints_and_exits_as_on_the_host(runs, case, libc, backend):
     outcome, log, _ = runs.in_pagescope(case, libc, backend)
     kernel_ran_it(outcome, log)
     host = runs.on_host(case, libc)
-    program_stderr, reports = split_kill_reports(outcome.stderr)
     assert outcome.stdout == host.stdout, differences("stdout", host.stdout, outcome.stdout)
-    assert program_stderr == host.stderr, differences("stderr", host.stderr, program_stderr)
+    assert outcome.stderr == host.stderr, differences("stderr", host.stderr, outcome.stderr)
     assert outcome.status == host.status, f"exit status {outcome.status}, the host's {host.status}"
-    assert len(reports) == case.kills, f"kill reports: {reports}"
+    assert len(outcome.kill_reports) == case.kills, f"kill reports: {outcome.kill_reports}"
 
 
 def user_events(trace):
@@ -148,6 +162,23 @@ def user_events(trace):
     return events
 
 
+def events_by_run(trace):
+    """{run name: its user events (as user_events)} of a several-run boot's trace: run NAME is
+    the phase "program:NAME" (kernel/workload/scenario_program.c)."""
+    runs, current = {}, None
+    for event in TraceReader.open(trace).events():
+        kind = type(event).__name__
+        if kind in ("phase_begin", "phase_end") and event.text.startswith(RUN_PHASE_PREFIX):
+            current = event.text[len(RUN_PHASE_PREFIX):] if kind == "phase_begin" else None
+            if current is not None:
+                assert current not in runs, f"{trace}: run {current} begins twice"
+                runs[current] = []
+        elif kind in COMPARED_EVENTS:
+            assert current is not None, f"{trace}: a {kind} event outside every run's phase"
+            runs[current].append((kind, *(getattr(event, f) for f in COMPARED_EVENTS[kind])))
+    return runs
+
+
 @pytest.mark.parametrize("case, libc", PAIR_PARAMS)
 def test_both_backends_see_the_same_syscalls_and_faults(runs, case, libc):
     sequences = {}
@@ -156,7 +187,7 @@ def test_both_backends_see_the_same_syscalls_and_faults(runs, case, libc):
         kernel_ran_it(outcome, log)
         summary = summarize(TraceReader.open(trace))
         assert summary.problems == [] and sum(summary.lost.values()) == 0, trace
-        sequences[backend] = user_events(trace)
+        sequences[backend] = runs.run_events(case, libc, backend)
     kinds = {event[0] for event in sequences["pagetable"]}
     assert kinds >= {"syscall", "process_start", "process_exit"}, \
         f"the trace lacks some user events: it has {sorted(kinds)}"
@@ -189,9 +220,8 @@ def test_the_programs_make_every_system_call_of_the_protocol(runs):
     seen = set()
     for case in pc.CASES:
         for libc in pc.LIBCS:
-            outcome, log, trace = runs.in_pagescope(case, libc, "pagetable")
-            kernel_ran_it(outcome, log)
-            seen |= {event[2] for event in user_events(trace) if event[0] == "syscall"}
+            seen |= {event[2] for event in runs.run_events(case, libc, "pagetable")
+                     if event[0] == "syscall"}
     missing = [name for name in PROTOCOL_SYSCALLS if numbers[name] not in seen]
     assert missing == [], f"no test program's trace has these calls: {missing}"
     assert {400, 1000} <= seen, "the calls Linux does not have are traced too"
@@ -204,9 +234,8 @@ def test_the_programs_meet_every_fault_rule(runs):
     seen = set()
     for case in pc.CASES:
         for libc in pc.LIBCS:
-            outcome, log, trace = runs.in_pagescope(case, libc, "pagetable")
-            kernel_ran_it(outcome, log)
-            seen |= {outcomes[event[5]] for event in user_events(trace) if event[0] == "page_fault"}
+            seen |= {outcomes[event[5]] for event in runs.run_events(case, libc, "pagetable")
+                     if event[0] == "page_fault"}
     expected = set(outcomes.values()) - {"out_of_memory", "spurious"}
     assert seen >= expected, f"no test program's trace has faults ending {sorted(expected - seen)}"
 
