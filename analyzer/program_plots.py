@@ -143,9 +143,11 @@ def _bookkeeping(name, slug, runs, out_dir):
     _save(fig, out_dir, stem)
     return Figure(stem, f"{name}: bookkeeping bytes over time",
                   "Bytes each backend keeps the processes' reservations in, summed over their "
-                  "contexts, as the kernel reports them after each snapshot of a context and "
-                  "whenever a process's figure changed with its resident pages "
-                  "(vmm_bookkeeping; a point per report; a destroyed context counts 0). Under demand paging the page-table backend holds tables that carry "
+                  "contexts, as the kernel reports them after each snapshot of a context and, "
+                  "when the figure changed, after a change of a process's pages: every change "
+                  "under list (a counter), every 64th under pagetable (its figure is a walk of "
+                  "the tables: a sample) (vmm_bookkeeping; a point per report; a destroyed "
+                  "context counts 0). Under demand paging the page-table backend holds tables that carry "
                   "only untouched reservations, so its figure is no longer 0.")
 
 

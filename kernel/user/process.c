@@ -17,6 +17,9 @@
 #define SIGNAL_FPE 8
 #define SIGNAL_KILL 9
 #define SIGNAL_SEGV 11
+/* The page-table backend's bookkeeping is traced at every this many changes of a process's pages
+ * (process_note_memory says why; analyzer/program_plots.py's caption repeats it). */
+#define BOOKKEEPING_SAMPLE_EVERY 64
 
 struct program_world program_world;
 struct program_counters program_counters;
@@ -85,11 +88,17 @@ void process_note_memory(struct process *p)
 	p->peak_reserved = MAX(p->peak_reserved, reserved);
 	trace_process_resident(resident, reserved, p->pid, ctx->pt.trace_context);
 	/*
-	 * The backend's bookkeeping bytes right after, whenever they changed, so a program's
-	 * bookkeeping is a series over its run and not only a figure at the phase snapshots. Only
-	 * while tracing: under vmm=pagetable the figure is a walk of the context's tables.
+	 * The backend's bookkeeping bytes right after, when they changed, so a program's bookkeeping
+	 * is a series over its run and not only a figure at the phase snapshots; only while tracing.
+	 * The list backend's figure is a counter: looked at on every change of the pages. The
+	 * page-table backend's is a walk of every table of the context (tens of thousands of
+	 * instructions: on every change it doubled a traced lua run's guest time), so it is looked
+	 * at on the first change of a context and then every BOOKKEEPING_SAMPLE_EVERY-th: a sample.
 	 */
-	if (trace_enabled) {
+	p->memory_changes++;
+	bool sampled = ctx->backend == &vmm_backend_pagetable;
+	if (trace_enabled && (p->bookkeeping_context != ctx || !sampled ||
+			      p->memory_changes % BOOKKEEPING_SAMPLE_EVERY == 0)) {
 		uint64_t bytes = vmm_bookkeeping_bytes(ctx);
 		if (p->bookkeeping_context != ctx || p->bookkeeping_traced != bytes) {
 			trace_vmm_bookkeeping(bytes, ctx->pt.trace_context);

@@ -99,6 +99,7 @@ struct process {
 	 * which context that was: traced again only when it changes. */
 	uint64_t bookkeeping_traced;
 	const struct vmm_context *bookkeeping_context;
+	uint64_t memory_changes; /* process_note_memory calls: the page-table backend's sampling */
 };
 
 /* The filesystem processes see, and what the run was given; set by the program scenario. */

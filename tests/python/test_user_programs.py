@@ -271,8 +271,9 @@ def without_timestamps(trace):
 BAD_ELF = ("truncated", "corrupt", "other-machine", "dynamic", "not-an-elf")
 
 
-@pytest.mark.parametrize("name", BAD_ELF)
-def test_the_elf_loader_refuses_bad_input(built, tmp_path, name):
+def test_the_elf_loader_refuses_a_bad_program_run_alone(built, tmp_path):
+    """Through scripts/run-program.sh: status 6, a `program:` line naming the file and why."""
+    name = BAD_ELF[0]
     program = pc.PROGRAMS / "bad-elf" / name
     log = tmp_path / "kernel.log"
     done = subprocess.run([str(REPO / "scripts" / "run-program.sh"), "--elf",
@@ -286,13 +287,35 @@ def test_the_elf_loader_refuses_bad_input(built, tmp_path, name):
     assert done.stdout == b""
 
 
-@pytest.mark.parametrize("problem", ["truncated-archive", "no-argv"])
+def test_the_elf_loader_refuses_every_bad_program_and_the_other_runs_go_on(built, tmp_path):
+    """One boot: a good run between the bad ones. Each bad program is refused with a line naming
+    it and why; the good run prints and exits as alone; the boot then exits 6 (refused input)."""
+    hello = boot.RunSpec("hello", str(pc.binary("musl", "hello")), args=(b"42",))
+    bad = [boot.RunSpec(f"bad-{name}", str(pc.PROGRAMS / "bad-elf" / name)) for name in BAD_ELF]
+    booted = boot.boot_runs(REPO / "build" / "pagescope.elf", [bad[0], hello, *bad[1:]],
+                            kernel_log=tmp_path / "kernel.log")
+    assert booted.status == REFUSED, booted.harness
+    good = booted.runs["hello"]
+    assert (good.status, good.stdout, good.problem) == (42, b"hello from stdout\n", None), good
+    for spec, name in zip(bad, BAD_ELF):
+        outcome = booted.runs[spec.name]
+        assert outcome.status is None and outcome.stdout == b"", outcome
+        assert re.match(rf"the kernel refused the run: cannot start /{name}: \S", outcome.problem
+                        or ""), outcome.problem
+    assert re.search(r"^scenario program: .*5 of 6 runs could not start", booted.log, re.M), \
+        booted.log[-2000:]
+
+
+@pytest.mark.parametrize("problem", ["truncated-archive", "no-argv", "run-without-argv"])
 def test_a_bad_module_filesystem_is_refused(built, tmp_path, problem):
     program = pc.binary("musl", "hello").read_bytes()
     if problem == "truncated-archive":
         archive = mkprogramfs.newc_archive([(b"hello", program, 0o755), (b".argv", b"/hello\0", 0o644)])[:5000]
-    else:
+    elif problem == "no-argv":
         archive = mkprogramfs.newc_archive([(b"hello", program, 0o755)])
+    else:  # a second run named in .runs has no .argv.NAME: refused before the first runs
+        archive = mkprogramfs.newc_archive([(b"hello", program, 0o755), (b".runs", b"a\0b\0", 0o644),
+                                            (b".argv.a", b"/hello\0", 0o644)])
     module = tmp_path / "program.cpio"
     module.write_bytes(archive)
     log = tmp_path / "kernel.log"
@@ -304,3 +327,4 @@ def test_a_bad_module_filesystem_is_refused(built, tmp_path, problem):
     assert done.returncode == REFUSED, done.stderr.decode(errors="replace")
     assert re.search(r"^(scenario )?program: .*(cpio|\.argv)", text, re.M), \
         f"no `program:` line in the kernel log says why:\n{text[-2000:]}"
+    assert "program: run a:" not in text, "run a ran although the run list was refused"
