@@ -434,10 +434,11 @@ PROGRAM_CC_musl := musl-gcc
 PROGRAM_CC_glibc := gcc
 BAD_ELF_DIR := $(BUILD)/user-tests/bad-elf
 # The switch that puts the user-program boots (tests/python/test_user_programs.py) into
-# `make test` and `make test-python`: quick (every case against musl under both backends, the
-# cases glibc serves differently against glibc too), full (make test-programs: every case, both
-# libcs, both backends) or off.
-USER_PROGRAM_TESTS ?= quick
+# `make test` and `make test-python`: full (every case, both libcs, both backends: the cases of a
+# libc, backend and memory size share one boot, so 8 boots hold them all), quick (the same boots,
+# fewer cases compared: every case against musl, the cases glibc serves differently against
+# glibc too) or off.
+USER_PROGRAM_TESTS ?= full
 export PAGESCOPE_USER_PROGRAM_TESTS = $(USER_PROGRAM_TESTS)
 
 .PHONY: user-tests user-tests-deps run-program test-programs

@@ -145,8 +145,9 @@ def _bookkeeping(name, slug, runs, out_dir):
                   "Bytes each backend keeps the processes' reservations in, summed over their "
                   "contexts, as the kernel reports them after each snapshot of a context and, "
                   "when the figure changed, after a change of a process's pages: every change "
-                  "under list (a counter), every 64th under pagetable (its figure is a walk of "
-                  "the tables: a sample) (vmm_bookkeeping; a point per report; a destroyed "
+                  "under list (a counter); under pagetable (its figure is a walk of the tables) "
+                  "when its count of tables changed and at every 64th change: a sample "
+                  "(vmm_bookkeeping; a point per report; a destroyed "
                   "context counts 0). Under demand paging the page-table backend holds tables that carry "
                   "only untouched reservations, so its figure is no longer 0.")
 

@@ -93,8 +93,8 @@ def _write_bookkeeping(run, out):
     seconds_label = "guest s" if run.seconds_known else "1e9 ticks"
     out.write("\nbookkeeping bytes over time (the processes' contexts, as the kernel's "
               "vmm_bookkeeping reports them after each snapshot and, when changed, after a change "
-              "of a process's pages: every one under list, every 64th under pagetable, a "
-              "sample; 0 once destroyed; time since "
+              "of a process's pages: every one under list; under pagetable when its table "
+              "count changed and every 64th, a sample; 0 once destroyed; time since "
               "the first process started)\n")
     n = len(run.bookkeeping_bytes)
     if not n:

@@ -93,13 +93,18 @@ void process_note_memory(struct process *p)
 	 * The list backend's figure is a counter: looked at on every change of the pages. The
 	 * page-table backend's is a walk of every table of the context (tens of thousands of
 	 * instructions: on every change it doubled a traced lua run's guest time), so it is looked
-	 * at on the first change of a context and then every BOOKKEEPING_SAMPLE_EVERY-th: a sample.
+	 * at on the first change of a context, whenever the context's count of table pages changed
+	 * (most of its changes come with a table made or freed) and every
+	 * BOOKKEEPING_SAMPLE_EVERY-th change: a sample, which can miss a table that starts or
+	 * stops mapping in between.
 	 */
 	p->memory_changes++;
 	bool sampled = ctx->backend == &vmm_backend_pagetable;
 	if (trace_enabled && (p->bookkeeping_context != ctx || !sampled ||
+			      p->bookkeeping_tables != ctx->pt.table_pages ||
 			      p->memory_changes % BOOKKEEPING_SAMPLE_EVERY == 0)) {
 		uint64_t bytes = vmm_bookkeeping_bytes(ctx);
+		p->bookkeeping_tables = ctx->pt.table_pages;
 		if (p->bookkeeping_context != ctx || p->bookkeeping_traced != bytes) {
 			trace_vmm_bookkeeping(bytes, ctx->pt.trace_context);
 			p->bookkeeping_context = ctx;

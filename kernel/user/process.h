@@ -100,6 +100,7 @@ struct process {
 	uint64_t bookkeeping_traced;
 	const struct vmm_context *bookkeeping_context;
 	uint64_t memory_changes; /* process_note_memory calls: the page-table backend's sampling */
+	uint64_t bookkeeping_tables; /* the context's table pages when last looked at */
 };
 
 /* The filesystem processes see, and what the run was given; set by the program scenario. */

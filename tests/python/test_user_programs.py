@@ -28,7 +28,8 @@ import pytest
 import program_cases as pc
 from programs import boot
 from analyzer.events import FORMAT
-from analyzer.processes import RUN_PHASE_PREFIX
+from analyzer.bulk import BulkTrace
+from analyzer.processes import RUN_PHASE_PREFIX, program_runs, run_figures, select_run
 from analyzer.reader import TraceReader
 from analyzer.summary import summarize
 from conftest import REPO
@@ -195,6 +196,36 @@ def test_both_backends_see_the_same_syscalls_and_faults(runs, case, libc):
     for index, (a, b) in enumerate(zip(pagetable, listed)):
         assert a == b, f"event {index} differs: pagetable {a}, list {b}"
     assert len(pagetable) == len(listed)
+
+
+@pytest.mark.parametrize("backend", pc.BACKENDS)
+def test_a_boot_of_many_runs_passes_check_and_comes_apart_by_run(runs, backend):
+    """`analyzer check` accepts the boot's trace (the bookkeeping reports after process_resident
+    included), and the analyzer's run windows hold each case's own processes: its program first,
+    no pid of another run."""
+    group = [case for case in pc.CASES if case.mem == pc.CASES[0].mem]
+    _, log, trace = runs.in_pagescope(group[0], "musl", backend)
+    done = subprocess.run([sys.executable, "-m", "analyzer", "check", str(trace)], cwd=REPO,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    bulk = BulkTrace.open(trace)
+    windows = program_runs(bulk)
+    assert [w.run for w in windows] == [case.name for case in group]
+    seen_pids = set()
+    for case, window in zip(group, windows):
+        figures = run_figures(window)
+        assert figures.processes, f"run {case.name} has no process"
+        assert figures.processes[0].programs[0] == f"/{case.program}", figures.processes[0]
+        pids = {p.pid for p in figures.processes}
+        assert not pids & seen_pids, f"run {case.name} shares pids {pids & seen_pids}"
+        seen_pids |= pids
+    assert select_run(bulk, group[1].name).run == group[1].name
+    with pytest.raises(ValueError, match="not 'no-such-run'"):
+        select_run(bulk, "no-such-run")
+    after_resident = set((bulk.of("process_resident")["position"] + 1).tolist())
+    reports = bulk.of("vmm_bookkeeping")["position"].tolist()
+    assert any(position in after_resident for position in reports), \
+        "no vmm_bookkeeping right after a process_resident: the bookkeeping is only at snapshots"
 
 
 # The system calls the boot protocol says the kernel implements (README.md, "Running programs").
