@@ -1,13 +1,14 @@
 /*
  * VMM bookkeeping as ranges per region: every page of a region belongs to exactly one record,
- * either a maximal free run or one reservation. Three structures per region hold the records:
+ * either a maximal free run or one reservation. Three structures per region and one per context
+ * hold the records:
  *   - the address list: every record, linked to its neighbours in address order (boundary tags,
  *     as vmem's segments are), so a release finds the runs it merges with in O(1);
  *   - the free tree: the free records only, an AVL tree in address order (avl_tree.c), each node
  *     augmented with the longest free record in its subtree;
  *   - the reservation tree: the reservations only, an AVL tree in address order, no augment;
- *   - the reservation hash: reservations by start address (vmem's allocation hash), so that a
- *     release finds its record in O(1) where the tree would take a descent.
+ *   - the reservation hash (per context): reservations by start address (vmem's allocation
+ *     hash), so that a release finds its record in O(1) where the tree would take a descent.
  * Keeping reservations out of the free tree is what makes the common steps cheap: a carve or a
  * merge changes one free record's length (a maximum climb that stops at the first unchanged
  * value) and links or unlinks one reservation next to a known node; the free tree's shape moves
@@ -53,6 +54,8 @@
  *     never points at a freed record). It saves the lookup of a mark right after a search (what
  *     vmm_reserve does) and of a note_mapped right after a query or lookup (what a map and a
  *     fault do).
+ *   - A reservation is in the hash (hash_link set, *hash_link == it) or in none of its chains;
+ *     hash.entries counts those in it. A free record is in no chain.
  *   - state->spare is NULL or a record in no structure, kept for a shrink: a growth that swallows
  *     the whole free record after a reservation keeps that record here, so shrinking back
  *     (undoing the growth, as brk does when mapping fails) needs no memory and cannot fail.
