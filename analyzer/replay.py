@@ -267,6 +267,7 @@ class Replay:
         self.heaps = {}  # (context, region) -> pages of the heap that vmm_brk events resized
         self.pending_table = None  # address of a pmm_alloc for a page table, until its pt_alloc
         self.bookkeeping_due = None  # context whose snapshots end with its vmm_bookkeeping next
+        self.resident_reported = None  # context of the previous event when a process_resident
         # (context, region, event index) of the latest vmm_snapshots: enough for any context's
         # destroy snapshots (a context has at most a few regions).
         self.recent_vmm_snapshots = deque(maxlen=64)
@@ -329,6 +330,7 @@ class Replay:
             handler(e)
         if self.begun is not None:
             self.begun = None
+        self.resident_reported = e.context if kind == "process_resident" else None
         self.index += 1
 
     def _meet_expectations(self, e, kind):
@@ -905,8 +907,9 @@ class Replay:
             self.group["keys"].append((e.context, e.region))
 
     def on_vmm_bookkeeping(self, e):
-        """Comes right after the last region's vmm_snapshot of its context (vmm_trace_snapshot)."""
-        if self.bookkeeping_due != e.context:
+        """Comes right after the last region's vmm_snapshot of its context (vmm_trace_snapshot),
+        or right after a process_resident of its context (kernel/user/process.c)."""
+        if self.bookkeeping_due != e.context and self.resident_reported != e.context:
             self.doubt(e, f"context {e.context}'s bookkeeping does not follow its snapshots")
         self.bookkeeping_due = None
 
