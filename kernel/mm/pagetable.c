@@ -44,6 +44,25 @@ void pt_slot_write(uint64_t *table, unsigned index, uint64_t value)
 	}
 }
 
+void pt_slots_update(uint64_t *table, unsigned first, unsigned last, uint64_t keep, uint64_t set)
+{
+	MM_ASSERT(!(set & PTE_COUNT_STRIPE_MASK), "pt_slots_update: %llx touches the count stripe",
+		  (unsigned long long)set);
+	keep |= PTE_COUNT_STRIPE_MASK;
+	int delta = 0;
+	for (unsigned i = first; i <= last; i++) {
+		pte_t old = table[i], now = (old & keep) | set;
+		delta += (int)pte_is_used(now) - (int)pte_is_used(old);
+		table[i] = now;
+	}
+	if (delta) {
+		unsigned used = pte_stripe_read(table);
+		MM_ASSERT(delta > 0 ? used + (unsigned)delta <= PT_ENTRIES : used >= (unsigned)-delta,
+			  "pt_slots_update: used-entry count %u out of range", used);
+		pte_stripe_write(table, used + (unsigned)delta);
+	}
+}
+
 unsigned pt_table_used(const uint64_t *table)
 {
 	return pte_stripe_read(table);

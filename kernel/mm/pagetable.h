@@ -134,6 +134,12 @@ void pt_for_each_leaf(const struct pagetable *pt, enum pt_half half, pt_leaf_vis
 static inline uint64_t *pt_table(paddr_t table) { return (uint64_t *)phys_to_virt(table); }
 /* Writes entry `index`, keeping the table's used-entry count (striped into bits 9..11). */
 void pt_slot_write(uint64_t *table, unsigned index, uint64_t value);
+/*
+ * Rewrites entries [first, last] as (entry & keep) | set, keeping the used-entry count with one
+ * update for the run (the bookkeeping backend's marks and clears of many 4 KiB entries). Neither
+ * keep nor set may touch the count stripe: it is kept whatever `keep` says.
+ */
+void pt_slots_update(uint64_t *table, unsigned first, unsigned last, uint64_t keep, uint64_t set);
 /* Number of used entries in a table. */
 unsigned pt_table_used(const uint64_t *table);
 /*

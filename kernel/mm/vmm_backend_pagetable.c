@@ -17,7 +17,8 @@
 static uint64_t summarize_split_chunk(void *cookie, uint64_t *table, unsigned level)
 {
 	bool changed = false;
-	return summarize_table(cookie, table, level, 0, NULL, &changed);
+	struct exact now;
+	return summarize_table(cookie, table, level, NULL, NULL, &changed, &now);
 }
 
 static enum vm_status pagetable_init(struct vmm_context *ctx)

@@ -168,15 +168,83 @@ static inline unsigned exact_field_first(unsigned table_level, enum exact_field 
 	return PTE_SUMMARY_STRIPE_FIRST + (unsigned)field * exact_value_entries(table_level);
 }
 
-/* One exact value of a mixed table, read from its summary stripe (costs its entries). */
-static inline uint64_t exact_read(uint64_t *work, const uint64_t *table, unsigned table_level,
-			   enum exact_field field)
+/*
+ * A stripe value of `entries` entries from entry `first` on; with both constant (the callers below
+ * pass the level's E) it compiles to `entries` loads, shifts and ors, no loop.
+ */
+static ALWAYS_INLINE uint64_t stripe_read_fixed(const uint64_t *table, unsigned first, unsigned entries)
 {
-	unsigned entries = exact_value_entries(table_level);
-	*work += entries;
-	return pte_stripe_field_read(table, exact_field_first(table_level, field), entries);
+	uint64_t value = 0;
+#pragma GCC unroll 16
+	for (unsigned k = 0; k < entries; k++)
+		value |= ((table[first + k] & PTE_COUNT_STRIPE_MASK) >> PTE_COUNT_STRIPE_SHIFT) << (3 * k);
+	return value;
 }
 
+/* Writes a stripe value; true when any bit changed. Unrolled as stripe_read_fixed. */
+static ALWAYS_INLINE bool stripe_write_fixed(uint64_t *table, unsigned first, unsigned entries,
+					     uint64_t value)
+{
+	pte_t differ = 0;
+#pragma GCC unroll 16
+	for (unsigned k = 0; k < entries; k++) {
+		pte_t was = table[first + k];
+		pte_t now = (was & ~PTE_COUNT_STRIPE_MASK) | (((value >> (3 * k)) & 7) << PTE_COUNT_STRIPE_SHIFT);
+		differ |= was ^ now;
+		table[first + k] = now;
+	}
+	return differ != 0;
+}
+
+#define EXACT_FIELD_FIRST(table_level, field) \
+	(PTE_SUMMARY_STRIPE_FIRST + (unsigned)(field) * EXACT_VALUE_ENTRIES(table_level))
+
+/* One exact value of a mixed table, read from its summary stripe (costs its entries). */
+static inline uint64_t exact_read(uint64_t *work, const uint64_t *table, unsigned table_level,
+				  enum exact_field field)
+{
+	*work += exact_value_entries(table_level);
+	switch (table_level) {
+	case 0:
+		return stripe_read_fixed(table, EXACT_FIELD_FIRST(0, field), EXACT_VALUE_ENTRIES(0));
+	case 1:
+		return stripe_read_fixed(table, EXACT_FIELD_FIRST(1, field), EXACT_VALUE_ENTRIES(1));
+	default:
+		MM_ASSERT(table_level == 2, "exact_read: the root (level %u) has no summary", table_level);
+		return stripe_read_fixed(table, EXACT_FIELD_FIRST(2, field), EXACT_VALUE_ENTRIES(2));
+	}
+}
+
+/* Stores a mixed table's three exact values (costs their entries); true when any changed. */
+static inline bool exact_write(uint64_t *work, uint64_t *table, unsigned table_level,
+			       const struct exact *t)
+{
+	*work += EXACT_FIELDS * exact_value_entries(table_level);
+	bool changed = false;
+#define EXACT_WRITE(level)                                                                          \
+	do {                                                                                        \
+		changed |= stripe_write_fixed(table, EXACT_FIELD_FIRST(level, EXACT_PREFIX),           \
+					      EXACT_VALUE_ENTRIES(level), t->prefix);                   \
+		changed |= stripe_write_fixed(table, EXACT_FIELD_FIRST(level, EXACT_SUFFIX),           \
+					      EXACT_VALUE_ENTRIES(level), t->suffix);                   \
+		changed |= stripe_write_fixed(table, EXACT_FIELD_FIRST(level, EXACT_INNER),            \
+					      EXACT_VALUE_ENTRIES(level), t->inner);                    \
+	} while (0)
+	switch (table_level) {
+	case 0:
+		EXACT_WRITE(0);
+		break;
+	case 1:
+		EXACT_WRITE(1);
+		break;
+	default:
+		MM_ASSERT(table_level == 2, "exact_write: the root (level %u) has no summary", table_level);
+		EXACT_WRITE(2);
+		break;
+	}
+#undef EXACT_WRITE
+	return changed;
+}
 
 /* The summary bits for a pointer to a table whose exact summary is t. */
 pte_t summary_bits(const struct exact *t);
@@ -202,18 +270,20 @@ struct exact entry_exact(struct vmm_context *ctx, pte_t e, unsigned level);
 /* The exact summary of a table at `level`, from its entries and its mixed children's stripes. */
 struct exact measure(struct vmm_context *ctx, const uint64_t *table, unsigned level);
 /*
- * Stores the exact values of the table at `level` (derived when `ch` allows, else measured) in
- * its summary stripe; returns the software field for its pointer. *stripe_changed when a stored
- * value changed.
+ * Stores the exact values of the table at `level` (derived from `old`, what it held before, when
+ * `ch` says one change was made; else measured) in its summary stripe; *now receives them and the
+ * software field for its pointer is returned. *stripe_changed when a stored value changed.
  */
-pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level, pte_t pointer,
-		      const struct table_change *ch, bool *stripe_changed);
+pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level,
+		      const struct exact *old, const struct table_change *ch, bool *stripe_changed,
+		      struct exact *now);
 /*
  * Re-summarises the table under entry i (at `level`), whose entries changed as `ch` says (NULL:
- * unknown); true if what the parent's own summary is computed from changed.
+ * unknown); true if what the parent's own summary is computed from changed. *before and *after
+ * (either may be NULL) receive what the entry covered before and after.
  */
 bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned i,
-	     const struct table_change *ch);
+	     const struct table_change *ch, struct exact *before, struct exact *after);
 /* Entry i may now hold a free page: lowers the table's first-free hint to it. */
 void hint_lower(uint64_t *table, unsigned i);
 /* The entry at the hint became full: moves the hint past the full entries that follow. */

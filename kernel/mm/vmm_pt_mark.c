@@ -18,24 +18,45 @@
  */
 #include "vmm_pt.h"
 
-/* Entry i of a table at `level` is about to change: what it covers now, if ch needs it. */
-static struct exact change_before(struct vmm_context *ctx, const struct table_change *ch,
-				  const uint64_t *table, unsigned level, unsigned i)
+/* Whether a change to an entry of a table at `level` must be described (the table's first). */
+static bool change_wanted(const struct table_change *ch, unsigned level)
 {
-	if (ch->count == 0 && level > 0 && level < PT_TOP_LEVEL) /* the root has no summary */
-		return entry_exact(ctx, table[i], level);
-	return (struct exact){ 0 };
+	return ch->count == 0 && level > 0 && level < PT_TOP_LEVEL; /* the root has no summary */
 }
 
-/* Entry i changed from `before`: counts it, and keeps both sides while it is the only one. */
-static void change_note(struct vmm_context *ctx, struct table_change *ch, const uint64_t *table,
-			unsigned level, unsigned i, const struct exact *before)
+/* Entry i changed from `before` to `after`: counts it, and keeps both while it is the only one. */
+static void change_note(struct table_change *ch, unsigned level, unsigned i, const struct exact *before,
+			const struct exact *after)
 {
-	if (ch->count++ == 0 && level > 0 && level < PT_TOP_LEVEL) {
+	if (change_wanted(ch, level)) {
 		ch->first = ch->last = i;
 		ch->before = *before;
-		ch->after = entry_exact(ctx, table[i], level);
+		ch->after = *after;
 	}
+	ch->count++;
+}
+
+/*
+ * Back from the table under entry `at` whose entries changed as `below` says: re-summarises it and,
+ * when what the parent's summary is computed from changed, notes the change in the parent's `ch`.
+ * A table the walk installed was a free entry before.
+ */
+static void note_refresh(struct vmm_context *ctx, const struct pt_walk_entry *at,
+			 const struct table_change *below, struct table_change *ch, bool installed)
+{
+	unsigned level = at->level;
+	struct exact before, after;
+	bool wanted = change_wanted(ch, level);
+	bool changed = below->count > 0 &&
+		       refresh(ctx, at->table, level, at->index, below, wanted ? &before : NULL,
+			       wanted ? &after : NULL);
+	if (!changed && !installed)
+		return;
+	if (wanted && installed)
+		before = entry_exact(ctx, 0, level);
+	if (wanted && !changed)
+		after = entry_exact(ctx, at->table[at->index], level);
+	change_note(ch, level, at->index, &before, &after);
 }
 
 /* --- mark ----------------------------------------------------------------------------------- */
@@ -45,10 +66,9 @@ struct mark {
 	uint64_t start; /* the page that gets RES_START; NO_START_PAGE for none */
 	pte_t access;   /* access_bits() of the reservation */
 	enum vm_status status;
-	/* Per level, for the table open there: its changes, what the entry the walk went down through
-	 * covered before, and whether the walk installed that entry's table. */
+	/* Per level, for the table open there: its changes, and whether the walk installed the table
+	 * under the entry it went down through. */
 	struct table_change ch[PT_LEVELS];
-	struct exact before[PT_LEVELS];
 	bool installed[PT_LEVELS];
 };
 
@@ -68,14 +88,18 @@ static enum pt_step mark_leaves(void *cookie, uint64_t *table, uint64_t base, un
 				unsigned last)
 {
 	struct mark *m = cookie;
-	bool start = false;
-	for (unsigned i = first; i <= last; i++) {
-		pte_t e = table[i] & ~PTE_COUNT_STRIPE_MASK;
-		uint64_t page = base + i * PAGE_SIZE;
-		MM_ASSERT(!(e & RES_RESERVED), "mark_leaves: %llx already reserved", (unsigned long long)page);
-		start |= page == m->start;
-		pt_slot_write(table, i, e | RES_RESERVED | m->access | (page == m->start ? RES_START : 0));
-	}
+	uint64_t start_index = (m->start - base) / PAGE_SIZE;
+	bool start = m->start != NO_START_PAGE && m->start >= base && start_index >= first &&
+		     start_index <= last;
+	pte_t any = 0;
+	for (unsigned i = first; i <= last; i++)
+		any |= table[i];
+	MM_ASSERT(!(any & RES_RESERVED), "mark_leaves: a page of %llx.. already reserved",
+		  (unsigned long long)(base + first * PAGE_SIZE));
+	pt_slots_update(table, first, last, ~(pte_t)0, RES_RESERVED | m->access);
+	if (start)
+		pt_slot_write(table, (unsigned)start_index,
+			      (table[start_index] & ~PTE_COUNT_STRIPE_MASK) | RES_START);
 	m->ctx->backend_work += last - first + 1;
 	uint64_t pages = last - first + 1;
 	m->ch[0] = (struct table_change){ CHANGE_MARKED, 1, first, last,
@@ -97,11 +121,11 @@ static enum pt_step mark_entry(void *cookie, const struct pt_walk_entry *at)
 		return PT_STEP_NEXT;
 	m->ctx->backend_work++;
 	pte_t e = at->table[at->index] & ~PTE_COUNT_STRIPE_MASK;
-	m->before[level] = change_before(m->ctx, &m->ch[level], at->table, level, at->index);
 	if (at->whole && !pte_is_used(e)) {
-		pt_slot_write(at->table, at->index,
-			      e | RES_RESERVED | m->access | (at->base == m->start ? RES_START : 0));
-		change_note(m->ctx, &m->ch[level], at->table, level, at->index, &m->before[level]);
+		pte_t now = e | RES_RESERVED | m->access | (at->base == m->start ? RES_START : 0);
+		pt_slot_write(at->table, at->index, now);
+		struct exact before = entry_exact(m->ctx, e, level), after = entry_exact(m->ctx, now, level);
+		change_note(&m->ch[level], level, at->index, &before, &after);
 		return PT_STEP_NEXT;
 	}
 	m->installed[level] = false;
@@ -130,9 +154,7 @@ static enum pt_step mark_ascend(void *cookie, const struct pt_walk_entry *at)
 	struct mark *m = cookie;
 	unsigned level = at->level;
 	hint_after_mark(m->ctx, child_table(at->table[at->index]), level - 1, at->first, at->last);
-	if ((m->ch[level - 1].count > 0 && refresh(m->ctx, at->table, level, at->index, &m->ch[level - 1])) ||
-	    m->installed[level])
-		change_note(m->ctx, &m->ch[level], at->table, level, at->index, &m->before[level]);
+	note_refresh(m->ctx, at, &m->ch[level - 1], &m->ch[level], m->installed[level]);
 	return PT_STEP_NEXT;
 }
 
@@ -140,8 +162,7 @@ static enum pt_step mark_ascend(void *cookie, const struct pt_walk_entry *at)
 
 struct clear {
 	struct vmm_context *ctx;
-	struct table_change ch[PT_LEVELS];
-	struct exact before[PT_LEVELS];
+	struct table_change ch[PT_LEVELS]; /* per level, the changes to the table open there */
 };
 
 /* Every entry of the range gets a free page: the table's hint drops to the first of them. */
@@ -165,13 +186,13 @@ static enum pt_step clear_leaves(void *cookie, uint64_t *table, uint64_t base, u
 {
 	(void)base;
 	struct clear *c = cookie;
-	bool start = false, all_reserved = true;
+	pte_t any = 0, all = ~(pte_t)0;
 	for (unsigned i = first; i <= last; i++) {
-		pte_t e = table[i] & ~PTE_COUNT_STRIPE_MASK;
-		start |= (e & RES_START) != 0;
-		all_reserved &= (e & RES_RESERVED) != 0;
-		pt_slot_write(table, i, e & ~RES_BITS);
+		any |= table[i];
+		all &= table[i];
 	}
+	bool start = (any & RES_START) != 0, all_reserved = (all & RES_RESERVED) != 0;
+	pt_slots_update(table, first, last, ~RES_BITS, 0);
 	c->ctx->backend_work += last - first + 1;
 	uint64_t pages = last - first + 1;
 	c->ch[0] = (struct table_change){ CHANGE_CLEARED, all_reserved ? 1 : 2, first, last,
@@ -186,16 +207,14 @@ static enum pt_step clear_entry(void *cookie, const struct pt_walk_entry *at)
 	unsigned level = at->level;
 	c->ctx->backend_work++;
 	pte_t e = at->table[at->index] & ~PTE_COUNT_STRIPE_MASK;
-	if (pte_is_table(e, level)) {
-		c->before[level] = change_before(c->ctx, &c->ch[level], at->table, level, at->index);
+	if (pte_is_table(e, level))
 		return PT_STEP_DESCEND;
-	}
 	if (e & RES_RESERVED) {
 		MM_ASSERT(at->whole, "clear_entry: chunk at %llx only partly cleared",
 			  (unsigned long long)at->base);
-		struct exact before = change_before(c->ctx, &c->ch[level], at->table, level, at->index);
 		pt_slot_write(at->table, at->index, e & ~RES_BITS);
-		change_note(c->ctx, &c->ch[level], at->table, level, at->index, &before);
+		struct exact before = entry_exact(c->ctx, e, level), after = entry_exact(c->ctx, 0, level);
+		change_note(&c->ch[level], level, at->index, &before, &after);
 	}
 	return PT_STEP_NEXT;
 }
@@ -205,9 +224,18 @@ static enum pt_step clear_ascend(void *cookie, const struct pt_walk_entry *at)
 {
 	struct clear *c = cookie;
 	unsigned level = at->level;
-	if (pt_free_table_if_empty(&c->ctx->pt, at->table, level, at->index) ||
-	    (c->ch[level - 1].count > 0 && refresh(c->ctx, at->table, level, at->index, &c->ch[level - 1])))
-		change_note(c->ctx, &c->ch[level], at->table, level, at->index, &c->before[level]);
+	struct table_change *ch = &c->ch[level];
+	if (pt_table_used(child_table(at->table[at->index])) == 0) {
+		/* What the table covered is read before it goes; then the entry is free. */
+		struct exact before = change_wanted(ch, level) ? entry_exact(c->ctx, at->table[at->index], level) :
+								 (struct exact){ 0 };
+		if (pt_free_table_if_empty(&c->ctx->pt, at->table, level, at->index)) {
+			struct exact after = entry_exact(c->ctx, 0, level);
+			change_note(ch, level, at->index, &before, &after);
+			return PT_STEP_NEXT;
+		}
+	}
+	note_refresh(c->ctx, at, &c->ch[level - 1], ch, false);
 	return PT_STEP_NEXT;
 }
 
@@ -368,7 +396,7 @@ static enum pt_step path_entry(void *cookie, const struct pt_walk_entry *at)
 
 static enum pt_step path_ascend(void *cookie, const struct pt_walk_entry *at)
 {
-	refresh(cookie, at->table, at->level, at->index, NULL);
+	refresh(cookie, at->table, at->level, at->index, NULL, NULL, NULL);
 	return PT_STEP_NEXT;
 }
 

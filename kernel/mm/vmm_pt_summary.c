@@ -179,8 +179,9 @@ struct exact entry_exact(struct vmm_context *ctx, pte_t e, unsigned level)
 		return (struct exact){ SUMMARY_FULL, c.has_start, 0, 0, 0 };
 	const uint64_t *child = child_table(e);
 	uint64_t *work = &ctx->backend_work;
-	return (struct exact){ SUMMARY_MIXED, c.has_start, exact_read(work, child, level - 1, EXACT_PREFIX),
-			       exact_read(work, child, level - 1, EXACT_SUFFIX),
+	uint64_t prefix = exact_read(work, child, level - 1, EXACT_PREFIX);
+	uint64_t suffix = exact_read(work, child, level - 1, EXACT_SUFFIX);
+	return (struct exact){ SUMMARY_MIXED, c.has_start, prefix, suffix,
 			       exact_read(work, child, level - 1, EXACT_INNER) };
 }
 
@@ -286,12 +287,12 @@ static bool start_elsewhere(struct vmm_context *ctx, const uint64_t *table, unsi
  * all there is.
  */
 static struct exact derive(struct vmm_context *ctx, const uint64_t *table, unsigned level,
-			   pte_t pointer, const struct table_change *ch)
+			   const struct exact *was, const struct table_change *ch)
 {
 	uint64_t span = PT_SPAN_PAGES(level), table_span = PT_SPAN_PAGES(level + 1);
 	uint64_t changed_first = ch->first * span, changed_end = (ch->last + 1) * span;
 	uint64_t changed = changed_end - changed_first;
-	struct exact old = entry_exact(ctx, pointer, level + 1);
+	struct exact old = *was;
 	uint64_t suffix_start = table_span - old.suffix;
 	unsigned hint = pte_hint_read(table);
 	bool has_start = ch->after.has_start ||
@@ -337,42 +338,35 @@ static struct exact derive(struct vmm_context *ctx, const uint64_t *table, unsig
 	return (struct exact){ kind, has_start, prefix, suffix, inner };
 }
 
-/*
- * Stores the exact values of the table at `level` (derived when `ch` allows, else measured) in
- * its summary stripe (mixed tables only); returns the software field for its pointer.
- * *stripe_changed when a stored value changed.
- */
-pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level, pte_t pointer,
-		      const struct table_change *ch, bool *stripe_changed)
+pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level,
+		      const struct exact *old, const struct table_change *ch, bool *stripe_changed,
+		      struct exact *now)
 {
-	struct exact t = ch && ch->count == 1 ? derive(ctx, table, level, pointer, ch) :
+	struct exact t = ch && ch->count == 1 ? derive(ctx, table, level, old, ch) :
 						measure(ctx, table, level);
-	if (t.kind == SUMMARY_MIXED) {
-		const uint64_t values[EXACT_FIELDS] = { t.prefix, t.suffix, t.inner };
-		unsigned entries = exact_value_entries(level);
-		for (unsigned f = 0; f < EXACT_FIELDS; f++)
-			*stripe_changed |= pte_stripe_field_write(
-				table, exact_field_first(level, (enum exact_field)f), entries, values[f]);
-		ctx->backend_work += EXACT_FIELDS * entries;
-	}
+	if (t.kind == SUMMARY_MIXED)
+		*stripe_changed |= exact_write(&ctx->backend_work, table, level, &t);
+	*now = t;
 	return summary_bits(&t);
 }
 
-/*
- * Re-summarises the table under entry i (at `level`), whose entries changed as `ch` says (NULL:
- * unknown); true if what the parent's own summary is computed from (the pointer or the child's
- * exact values) changed.
- */
 bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned i,
-	     const struct table_change *ch)
+	     const struct table_change *ch, struct exact *before, struct exact *after)
 {
 	pte_t old = table[i] & ~PTE_COUNT_STRIPE_MASK;
+	struct exact was = { 0 }, now;
+	if (before || (ch && ch->count == 1))
+		was = entry_exact(ctx, old, level);
 	bool changed = false;
-	pte_t software = summarize_table(ctx, child_table(old), level - 1, old, ch, &changed);
-	pte_t now = (old & ~PTE_SW_FIELD_MASK) | software;
-	if (now == old)
+	pte_t software = summarize_table(ctx, child_table(old), level - 1, &was, ch, &changed, &now);
+	if (before)
+		*before = was;
+	if (after)
+		*after = now;
+	pte_t updated = (old & ~PTE_SW_FIELD_MASK) | software;
+	if (updated == old)
 		return changed;
-	pt_slot_write(table, i, now);
+	pt_slot_write(table, i, updated);
 	return true;
 }
 
