@@ -31,13 +31,15 @@
  *   (pt_chunk_ops.split), and the children inherit the chunk's access.
  *
  * Level-1/2/3 table pointer: a rounded summary of the subtree, read with the entry itself:
- *   63  62  61 ...... 57  56  55  54  53 52  51 ........... 12  11..9   8 ..... 0
- *  +--+---+-------------+---+---+---+------+------------------+-------+---------+
- *  |0 | 0 | maxrun log2 |HST|SFX|PFX| kind |  phys of table   |stripe | P,W,(U) |
- *  +--+---+-------------+---+---+---+------+------------------+-------+---------+
+ *   63  62 .......... 57  56  55  54  53 52  51 ........... 12  11..9   8 ..... 0
+ *  +--+-----------------+---+---+---+------+------------------+-------+---------+
+ *  |0 |  maxrun code    |HST|SFX|PFX| kind |  phys of table   |stripe | P,W,(U) |
+ *  +--+-----------------+---+---+---+------+------------------+-------+---------+
  *   kind: 0 = all pages free, 1 = no page free, 2 = mixed. PFX / SFX: first / last page free.
- *   HST: some reservation starts in the subtree. maxrun log2: ceil(log2(longest free run)), so a
- *   subtree whose field is below ceil(log2(n)) cannot hold n free pages. An all-free pointer may
+ *   HST: some reservation starts in the subtree. maxrun code (6 bits, maxrun_code()): the longest
+ *   free run L itself when L < 32, else 27 + ceil(log2(L)); it orders as L does, and a subtree
+ *   whose code is below maxrun_code(n) cannot hold n free pages. Short runs are exact, so holes just
+ *   short of a request (15 pages for 16) are passed on the pointer's bits alone. An all-free pointer may
  *   carry just its kind (a new table is installed with a zero field): readers take PFX and SFX of
  *   kind 0 as set.
  * Bits 59..62 are protection keys only in leaves and only with CR4.PKE/PKS (never set here), and
@@ -93,7 +95,8 @@ enum summary_kind { SUMMARY_ALL_FREE = 0, SUMMARY_FULL = 1, SUMMARY_MIXED = 2 };
 #define SUM_FREE_SUFFIX (1u << 3)
 #define SUM_HAS_START (1u << 4)
 #define SUM_MAXRUN_SHIFT 5
-#define SUM_MAXRUN_MASK 0x1Fu
+#define SUM_MAXRUN_MASK 0x3Fu
+#define MAXRUN_EXACT_BELOW 32u /* runs shorter than this are coded exactly */
 
 /* The rounded summary a pointer carries (decoded). */
 struct summary {
@@ -155,6 +158,18 @@ static inline unsigned ceil_log2(uint64_t x)
 	return x <= 1 ? 0 : ilog2_u64(x - 1) + 1;
 }
 
+/* The maxrun code of a longest free run (diagram above); at most 27 + 27 = 54 < 64. */
+static inline unsigned maxrun_code(uint64_t longest)
+{
+	return longest < MAXRUN_EXACT_BELOW ? (unsigned)longest : 27 + ceil_log2(longest);
+}
+
+/* The longest run a maxrun code allows (an upper bound; exact below 32). */
+static inline uint64_t maxrun_bound(unsigned code)
+{
+	return code < MAXRUN_EXACT_BELOW ? code : (uint64_t)1 << (code - 27);
+}
+
 /* Stripe entries per exact value of a table at `table_level` (values go up to its whole span). */
 #define EXACT_VALUE_ENTRIES(table_level) ((PT_INDEX_BITS * ((table_level) + 1) + 1 + 2) / 3)
 
@@ -181,19 +196,14 @@ static ALWAYS_INLINE uint64_t stripe_read_fixed(const uint64_t *table, unsigned 
 	return value;
 }
 
-/* Writes a stripe value; true when any bit changed. Unrolled as stripe_read_fixed. */
-static ALWAYS_INLINE bool stripe_write_fixed(uint64_t *table, unsigned first, unsigned entries,
+/* Writes a stripe value. Unrolled as stripe_read_fixed. */
+static ALWAYS_INLINE void stripe_write_fixed(uint64_t *table, unsigned first, unsigned entries,
 					     uint64_t value)
 {
-	pte_t differ = 0;
 #pragma GCC unroll 16
-	for (unsigned k = 0; k < entries; k++) {
-		pte_t was = table[first + k];
-		pte_t now = (was & ~PTE_COUNT_STRIPE_MASK) | (((value >> (3 * k)) & 7) << PTE_COUNT_STRIPE_SHIFT);
-		differ |= was ^ now;
-		table[first + k] = now;
-	}
-	return differ != 0;
+	for (unsigned k = 0; k < entries; k++)
+		table[first + k] = (table[first + k] & ~PTE_COUNT_STRIPE_MASK) |
+				   (((value >> (3 * k)) & 7) << PTE_COUNT_STRIPE_SHIFT);
 }
 
 #define EXACT_FIELD_FIRST(table_level, field) \
@@ -215,20 +225,27 @@ static inline uint64_t exact_read(uint64_t *work, const uint64_t *table, unsigne
 	}
 }
 
-/* Stores a mixed table's three exact values (costs their entries); true when any changed. */
+/*
+ * Stores a mixed table's exact values (costs their entries) that differ from `old` (all of them
+ * when old is NULL: not known); true when any changed.
+ */
 static inline bool exact_write(uint64_t *work, uint64_t *table, unsigned table_level,
-			       const struct exact *t)
+			       const struct exact *t, const struct exact *old)
 {
-	*work += EXACT_FIELDS * exact_value_entries(table_level);
-	bool changed = false;
+	bool prefix = !old || old->prefix != t->prefix, suffix = !old || old->suffix != t->suffix;
+	bool inner = !old || old->inner != t->inner;
+	*work += (prefix + suffix + inner) * exact_value_entries(table_level);
 #define EXACT_WRITE(level)                                                                          \
 	do {                                                                                        \
-		changed |= stripe_write_fixed(table, EXACT_FIELD_FIRST(level, EXACT_PREFIX),           \
-					      EXACT_VALUE_ENTRIES(level), t->prefix);                   \
-		changed |= stripe_write_fixed(table, EXACT_FIELD_FIRST(level, EXACT_SUFFIX),           \
-					      EXACT_VALUE_ENTRIES(level), t->suffix);                   \
-		changed |= stripe_write_fixed(table, EXACT_FIELD_FIRST(level, EXACT_INNER),            \
-					      EXACT_VALUE_ENTRIES(level), t->inner);                    \
+		if (prefix)                                                                         \
+			stripe_write_fixed(table, EXACT_FIELD_FIRST(level, EXACT_PREFIX),             \
+					   EXACT_VALUE_ENTRIES(level), t->prefix);                  \
+		if (suffix)                                                                         \
+			stripe_write_fixed(table, EXACT_FIELD_FIRST(level, EXACT_SUFFIX),             \
+					   EXACT_VALUE_ENTRIES(level), t->suffix);                  \
+		if (inner)                                                                          \
+			stripe_write_fixed(table, EXACT_FIELD_FIRST(level, EXACT_INNER),              \
+					   EXACT_VALUE_ENTRIES(level), t->inner);                   \
 	} while (0)
 	switch (table_level) {
 	case 0:
@@ -243,7 +260,7 @@ static inline bool exact_write(uint64_t *work, uint64_t *table, unsigned table_l
 		break;
 	}
 #undef EXACT_WRITE
-	return changed;
+	return prefix || suffix || inner;
 }
 
 /* The summary bits for a pointer to a table whose exact summary is t. */

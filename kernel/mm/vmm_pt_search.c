@@ -7,7 +7,7 @@
  * is entered at its hint (the carried run ends there). An all-free or full subtree costs one
  * entry. For a whole mixed subtree (pointer kind 2) the search reads, from the child's summary
  * stripe, at most three exact values: the PREFIX when a run is carried in (carried + PREFIX >= n:
- * found, without entering), the INNER when the pointer's maxrun log2 does not already rule a fit
+ * found, without entering), the INNER when the pointer's maxrun code does not already rule a fit
  * out (INNER >= n: enter it, and a fit lies wholly inside, so the search ends there), the SUFFIX
  * to carry on (a suffix of n pages or more is found as the carried run). With no run carried, entries that can neither hold nor start a fit are
  * passed on their raw bits. It never enters a whole subtree that cannot hold a fit.
@@ -39,7 +39,7 @@ struct search {
 	struct vmm_context *ctx;
 	uint64_t min_pages;
 	uint64_t enough_pages;         /* a run this long is returned without looking for its end */
-	unsigned short_buckets;        /* maxrun log2 below this: runs too short (ceil_log2(min)) */
+	unsigned short_codes;          /* maxrun code below this: runs too short (maxrun_code(min)) */
 	uint64_t run_start, run_pages; /* the free run reaching the current entry */
 	struct vmm_free_run found;
 };
@@ -73,11 +73,11 @@ static enum pt_step found_if(bool found)
 
 /*
  * With no run carried in, an entry (of a table above level 0) that can be passed over without a
- * look inside: it is full, or its longest inner run is too short (maxrun log2 < short_buckets) and
+ * look inside: it is full, or its longest inner run is too short (maxrun code < short_codes) and
  * no run leaves it through its end; that holds for any clipped part of it too. Decided from the
  * raw bits: this is the search's inner loop.
  */
-static bool dead_entry(pte_t e, unsigned short_buckets)
+static bool dead_entry(pte_t e, unsigned short_codes)
 {
 	if ((e & (PTE_PRESENT | PTE_LARGE)) != PTE_PRESENT) /* not a pointer */
 		return (e & RES_RESERVED) != 0;
@@ -85,7 +85,7 @@ static bool dead_entry(pte_t e, unsigned short_buckets)
 	if ((bits & SUM_KIND_MASK) == SUMMARY_FULL)
 		return true;
 	return (bits & (SUM_KIND_MASK | SUM_FREE_SUFFIX)) == SUMMARY_MIXED &&
-	       ((bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK) < short_buckets;
+	       ((bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK) < short_codes;
 }
 
 /* A table is entered at its hint: entries below it are full, so the carried run ends there. */
@@ -104,17 +104,59 @@ static enum pt_step search_enter(void *cookie, uint64_t *table, unsigned level, 
 	return PT_STEP_NEXT;
 }
 
-/* Entries [i, end] of a table of 4 KiB entries: one bit test per entry. */
+/*
+ * Entries [i, end] of a table of 4 KiB entries, with a run of `run` free pages carried in. A fit
+ * of n = min_pages needs the n - run entries from i free, so the last of them is read first: if it
+ * is reserved, no run through it fits and the scan jumps past it; if free, the entries before it
+ * are read backwards down to the last reserved one, which becomes the run's new start. Every entry
+ * is read at most once (at most 513 per table with the hint, as a plain scan), and where
+ * reservations are dense, most of them are skipped unread. Once a run holds min_pages it is
+ * extended entry by entry up to enough_pages or its end (the policy's cut).
+ */
 static enum pt_step search_leaves(void *cookie, uint64_t *table, uint64_t base, unsigned i,
 				  unsigned end)
 {
 	struct search *s = cookie;
-	unsigned from = i;
-	bool found = false;
-	for (; i <= end && !found; i++)
-		found = (table[i] & RES_RESERVED) ? run_end(s) : run_extend(s, base + i * PAGE_SIZE, 1);
-	s->ctx->backend_work += i - from;
-	return found_if(found);
+	uint64_t run = s->run_pages, run_start = s->run_start, reads = 0;
+	bool fits = false;
+	while (i <= end && !fits) {
+		uint64_t need = s->min_pages - MIN(run, s->min_pages - 1); /* >= 1 */
+		unsigned probe = need - 1 > end - i ? end : i + (unsigned)(need - 1);
+		reads++;
+		if (table[probe] & RES_RESERVED) {
+			i = probe + 1;
+			run = 0;
+			continue;
+		}
+		unsigned k = probe;
+		while (k > i && !(table[k - 1] & RES_RESERVED)) {
+			k--;
+			reads++;
+		}
+		if (k > i) { /* entry k - 1 is reserved: the run starts at k */
+			reads++;
+			run = 0;
+		}
+		if (run == 0)
+			run_start = base + k * PAGE_SIZE;
+		run += probe - k + 1;
+		i = probe + 1;
+		fits = run >= s->min_pages;
+	}
+	/* A fit is extended up to enough_pages or its end. */
+	while (fits && run < s->enough_pages && i <= end && !(table[i] & RES_RESERVED)) {
+		run++;
+		i++;
+		reads++;
+	}
+	bool ends_here = fits && (run >= s->enough_pages || i <= end);
+	reads += fits && run < s->enough_pages && i <= end; /* the reserved entry that ended it */
+	s->ctx->backend_work += reads;
+	s->run_pages = run;
+	s->run_start = run_start;
+	if (ends_here)
+		s->found = (struct vmm_free_run){ run_start, run };
+	return found_if(ends_here);
 }
 
 /*
@@ -141,7 +183,7 @@ static enum pt_step search_subtree(struct search *s, pte_t e, unsigned level, ui
 		return PT_STEP_STOP;
 	if (run_end(s))
 		return PT_STEP_STOP;
-	if (((bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK) >= s->short_buckets &&
+	if (((bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK) >= s->short_codes &&
 	    exact_read(work, child, level - 1, EXACT_INNER) >= s->min_pages)
 		return PT_STEP_DESCEND;
 	if (!(bits & SUM_FREE_SUFFIX))
@@ -155,7 +197,7 @@ static enum pt_step search_entry(void *cookie, const struct pt_walk_entry *at)
 	struct search *s = cookie;
 	pte_t e = at->table[at->index];
 	s->ctx->backend_work++;
-	if (s->run_pages == 0 && dead_entry(e, s->short_buckets))
+	if (s->run_pages == 0 && dead_entry(e, s->short_codes))
 		return PT_STEP_NEXT;
 	if (!pte_is_table(e, at->level))
 		return found_if((e & RES_RESERVED) ? run_end(s) :
@@ -188,7 +230,7 @@ bool vmm_pt_find_free_run(struct vmm_context *ctx, const struct vmm_region *regi
 	struct search s = { .ctx = ctx,
 			    .min_pages = min_pages,
 			    .enough_pages = enough_pages,
-			    .short_buckets = ceil_log2(min_pages) };
+			    .short_codes = maxrun_code(min_pages) };
 	if (!pt_walk_range(pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, MAX(from, region->base), end - 1,
 			   &visitor, &s) &&
 	    !run_end(&s))

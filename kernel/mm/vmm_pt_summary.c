@@ -16,7 +16,7 @@
  * another (at most 512). When the longest inner run shrank, or a table saw several changes, it is
  * measured (from its hint after a mark: entries below it are full): its entries and, for each
  * mixed child, the exact values that can change the result (PREFIX when a run reaches it, INNER
- * when its maxrun log2 could beat the longest so far, SUFFIX when its last page is free), at most
+ * when its maxrun code could beat the longest so far, SUFFIX when its last page is free), at most
  * 512 x (1 + 3 E(t-1)) entries; then its three values are written (3 E(t)). Per table at level t:
  *     U(t) = 512 (range) + 512 (hint) + 6 E(t-1) + 3 E(t) + 1 024 + 2 E(t-1) (derive)
  *            + 512 x (1 + 3 E(t-1)) (measure) + 3 E(t) (write)           (table_update_bound())
@@ -148,7 +148,7 @@ static struct exact measure_from(struct vmm_context *ctx, const uint64_t *table,
 					  exact_read(&work, child, level - 1, EXACT_PREFIX) : 0;
 		t.prefix += prefix_reaches ? prefix : 0;
 		unsigned bucket = (bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK;
-		if (((uint64_t)1 << bucket) > t.inner) /* 2^bucket bounds its longest run */
+		if (maxrun_bound(bucket) > t.inner)
 			t.inner = MAX(t.inner, exact_read(&work, child, level - 1, EXACT_INNER));
 		t.inner = MAX(t.inner, run + prefix);
 		run = (bits & SUM_FREE_SUFFIX) ? exact_read(&work, child, level - 1, EXACT_SUFFIX) : 0;
@@ -190,7 +190,7 @@ pte_t summary_bits(const struct exact *t)
 	unsigned bits = (unsigned)t->kind | (t->prefix ? SUM_FREE_PREFIX : 0) |
 			(t->suffix ? SUM_FREE_SUFFIX : 0) | (t->has_start ? SUM_HAS_START : 0);
 	if (t->kind == SUMMARY_MIXED)
-		bits |= ceil_log2(longest_of(t)) << SUM_MAXRUN_SHIFT;
+		bits |= maxrun_code(longest_of(t)) << SUM_MAXRUN_SHIFT;
 	return (pte_t)bits << PTE_SW_FIELD_SHIFT;
 }
 
@@ -342,10 +342,12 @@ pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level,
 		      const struct exact *old, const struct table_change *ch, bool *stripe_changed,
 		      struct exact *now)
 {
-	struct exact t = ch && ch->count == 1 ? derive(ctx, table, level, old, ch) :
-						measure(ctx, table, level);
+	bool derived = ch && ch->count == 1;
+	struct exact t = derived ? derive(ctx, table, level, old, ch) : measure(ctx, table, level);
+	/* The stored values are the old ones only where the old summary was mixed too. */
 	if (t.kind == SUMMARY_MIXED)
-		*stripe_changed |= exact_write(&ctx->backend_work, table, level, &t);
+		*stripe_changed |= exact_write(&ctx->backend_work, table, level, &t,
+					       derived && old->kind == SUMMARY_MIXED ? old : NULL);
 	*now = t;
 	return summary_bits(&t);
 }
