@@ -73,28 +73,46 @@ static uint64_t run_at_end(const uint64_t *words)
 	return n == PT_ENTRIES ? n : n + (unsigned)__builtin_clzll(~words[LEAF_WORDS - 1 - n / WORD_BITS]);
 }
 
+#define RES_RESERVED_SHIFT PTE_SW_FIELD_SHIFT /* RES_RESERVED is bit 0 of the software field */
+
+/* Bit j of a bitmap word from entry e's RES bit: one mask and one constant shift once unrolled. */
+static ALWAYS_INLINE uint64_t reserved_bit_at(pte_t e, unsigned j)
+{
+	pte_t bit = e & RES_RESERVED;
+	return j <= RES_RESERVED_SHIFT ? bit >> (RES_RESERVED_SHIFT - j) : bit << (j - RES_RESERVED_SHIFT);
+}
+
 /* A table of 4 KiB entries: a bitmap of the free entries in one branch-free pass, then its runs. */
 static struct exact measure_leaves(struct vmm_context *ctx, const uint64_t *table)
 {
-	uint64_t free[LEAF_WORDS];
-	pte_t any = 0, all = ~(pte_t)0;
+	uint64_t free[LEAF_WORDS], some_free = 0, all_free = ~0ull;
+	pte_t any = 0;
 	for (unsigned w = 0; w < LEAF_WORDS; w++) {
-		uint64_t bits = 0;
+		const pte_t *word = table + w * WORD_BITS;
+		uint64_t reserved = 0;
+#pragma GCC unroll 64
 		for (unsigned j = 0; j < WORD_BITS; j++) {
-			pte_t e = table[w * WORD_BITS + j];
-			any |= e;
-			all &= e;
-			bits |= (uint64_t)((e & RES_RESERVED) == 0) << j;
+			any |= word[j];
+			reserved |= reserved_bit_at(word[j], j);
 		}
-		free[w] = bits;
+		free[w] = ~reserved;
+		some_free |= free[w];
+		all_free &= free[w];
 	}
 	ctx->backend_work += PT_ENTRIES;
-	enum summary_kind kind = !(any & RES_RESERVED) ? SUMMARY_ALL_FREE :
-				 (all & RES_RESERVED) ? SUMMARY_FULL : SUMMARY_MIXED;
+	enum summary_kind kind = all_free == ~0ull ? SUMMARY_ALL_FREE :
+				 some_free == 0	   ? SUMMARY_FULL :
+						     SUMMARY_MIXED;
 	uint64_t prefix = run_at_start(free), suffix = run_at_end(free);
-	/* The inner runs: the bitmap without its free suffix. */
-	for (uint64_t page = PT_ENTRIES - suffix; page < PT_ENTRIES; page++)
-		free[page / WORD_BITS] &= ~(1ull << (page % WORD_BITS));
+	/* The inner runs: the bitmap without its free suffix (pages from `cut` on). */
+	uint64_t cut = PT_ENTRIES - suffix;
+	for (unsigned w = 0; w < LEAF_WORDS; w++) {
+		uint64_t low = (uint64_t)w * WORD_BITS;
+		if (low >= cut)
+			free[w] = 0;
+		else if (cut - low < WORD_BITS)
+			free[w] &= (1ull << (cut - low)) - 1;
+	}
 	return (struct exact){ kind, (any & RES_START) != 0, prefix, suffix, longest_run(free) };
 }
 
@@ -147,8 +165,10 @@ static struct exact measure_from(struct vmm_context *ctx, const uint64_t *table,
 		uint64_t prefix = (run > 0 || prefix_reaches) && (bits & SUM_FREE_PREFIX) ?
 					  exact_read(&work, child, level - 1, EXACT_PREFIX) : 0;
 		t.prefix += prefix_reaches ? prefix : 0;
-		unsigned bucket = (bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK;
-		if (maxrun_bound(bucket) > t.inner)
+		unsigned code = (bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK;
+		if (code < MAXRUN_EXACT_BELOW && !(bits & SUM_FREE_SUFFIX))
+			t.inner = MAX(t.inner, maxrun_bound(code)); /* exact, and its longest run is inner */
+		else if (maxrun_bound(code) > t.inner)
 			t.inner = MAX(t.inner, exact_read(&work, child, level - 1, EXACT_INNER));
 		t.inner = MAX(t.inner, run + prefix);
 		run = (bits & SUM_FREE_SUFFIX) ? exact_read(&work, child, level - 1, EXACT_SUFFIX) : 0;
@@ -281,8 +301,8 @@ static bool start_elsewhere(struct vmm_context *ctx, const uint64_t *table, unsi
  * change can differ: the others keep their lengths, so the new INNER is the larger of the old one
  * and the inner run through the change, unless the old INNER was a run through the change (it was
  * at least as long as the old run there) and that run shrank; then the table is measured (from its
- * first-free hint after a mark: every entry below is full, and a mark adds starts, never removes
- * them). PREFIX and SUFFIX change only when the run through the change reaches the table's start
+ * first-free hint: every entry below is full, after a clear too, which lowers the hint to its
+ * first entry). PREFIX and SUFFIX change only when the run through the change reaches the table's start
  * or end. At the frontier nothing before the change is free, so the change's own inner runs are
  * all there is.
  */
@@ -317,8 +337,12 @@ static struct exact derive(struct vmm_context *ctx, const uint64_t *table, unsig
 	uint64_t inner_after = inner_through(&ch->after, &n, changed);
 	bool frontier = hint >= ch->first && suffix_start <= changed_end;
 	if (!frontier && inner_before >= old.inner && inner_after < old.inner) {
-		/* A longest inner run went through the change and shrank: measure. */
-		if (ch->direction == CHANGE_CLEARED || level == 0)
+		/*
+		 * A longest inner run went through the change and shrank: measure, from the hint (every
+		 * entry below it is full, after a clear too: the clear lowered it to its first entry).
+		 * has_start, computed above, covers the entries below the hint.
+		 */
+		if (level == 0)
 			return measure(ctx, table, level);
 		struct exact t = measure_from(ctx, table, level, hint);
 		t.has_start = has_start;
