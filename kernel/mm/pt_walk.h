@@ -16,12 +16,13 @@
  * writes many small entries), instead of `entry` once per entry.
  *
  * Invariants: the range never leaves the table it starts in; a DESCEND is only returned for an
- * entry that points to a table (pte_is_table) when `entry` returns; at most PT_LEVELS tables are
- * open at once (the walk keeps no other state and allocates nothing).
+ * entry that points to a table (pte_is_table) when `entry` returns, never at level 0; at most
+ * PT_LEVELS tables are open at once (the walk keeps no other state and allocates nothing).
  *
  * Cost: one loop iteration per entry visited plus one per table entered; the walk is inlined into
- * each walker with its visitor (ALWAYS_INLINE, the hooks are compile-time constants), so it adds
- * no call per entry. Work counting is the visitor's: it knows what it reads.
+ * each walker with its visitor (ALWAYS_INLINE, the hooks are compile-time constants, one loop per
+ * level with the level's constants), so it adds no call per entry. Work counting is the
+ * visitor's: it knows what it reads.
  */
 #ifndef PAGESCOPE_MM_PT_WALK_H
 #define PAGESCOPE_MM_PT_WALK_H
@@ -61,7 +62,8 @@ struct pt_walk_visitor {
 /* First address of entry `index` of a table at `level` starting at table_base (canonical). */
 static ALWAYS_INLINE uint64_t pt_walk_entry_base(unsigned level, uint64_t table_base, unsigned index)
 {
-	return pt_canonical(table_base + ((uint64_t)index << PT_LEVEL_SHIFT(level)));
+	uint64_t base = table_base + ((uint64_t)index << PT_LEVEL_SHIFT(level));
+	return level == PT_TOP_LEVEL ? pt_canonical(base) : base;
 }
 
 /* The addresses of a half: root entries [0, 256) or [256, 512). */
@@ -72,80 +74,78 @@ static inline void pt_half_range(enum pt_half half, uint64_t *first, uint64_t *l
 	*last = *first + PT_KERNEL_HALF_FIRST_INDEX * PT_SPAN_BYTES(PT_TOP_LEVEL) - 1;
 }
 
+/* Below level 0 there is nothing to walk: a DESCEND there is a visitor's bug. */
+static ALWAYS_INLINE bool pt_walk_level_none(uint64_t *table, uint64_t base, uint64_t first,
+					     uint64_t last, const struct pt_walk_visitor *v, void *cookie)
+{
+	(void)table, (void)base, (void)first, (void)last, (void)v, (void)cookie;
+	MM_ASSERT(false, "pt_walk_range: a visitor descended below a level-0 entry");
+	return true;
+}
+
+/*
+ * The walk of one table, at a level known when it is compiled: this body is the walk, written once
+ * and instantiated for levels 0..3 (pt_walk_level_0 .. _3), each descending into the next one
+ * down, so that every span and shift is a constant and the walk's state stays in registers. True
+ * if a hook stopped the walk.
+ */
+#define PT_WALK_LEVEL(L, CHILD)                                                                     \
+	static ALWAYS_INLINE bool pt_walk_level_##L(uint64_t *table, uint64_t base, uint64_t first,  \
+						    uint64_t last, const struct pt_walk_visitor *v,   \
+						    void *cookie)                                     \
+	{                                                                                            \
+		const unsigned level = (L);                                                          \
+		const bool backward = v->direction == PT_WALK_BACKWARD;                              \
+		const uint64_t span = PT_SPAN_BYTES(level);                                          \
+		unsigned lo = PT_INDEX(level, first), hi = PT_INDEX(level, last);                     \
+		if (v->enter && !backward &&                                                         \
+		    v->enter(cookie, table, level, base, &lo, hi) == PT_STEP_STOP)                   \
+			return true;                                                                 \
+		if (lo > hi)                                                                         \
+			return false;                                                                \
+		if (level == 0 && v->leaves)                                                         \
+			return v->leaves(cookie, table, base, lo, hi) == PT_STEP_STOP;              \
+		unsigned i = backward ? hi : lo;                                                     \
+		for (unsigned remaining = hi - lo + 1; remaining > 0; remaining--) {                 \
+			uint64_t ebase = pt_walk_entry_base(level, base, i);                          \
+			struct pt_walk_entry at = { table, level, i, ebase, MAX(first, ebase),        \
+						    MIN(last, ebase + (span - 1)), false };           \
+			at.whole = at.first == ebase && at.last == ebase + (span - 1);                \
+			enum pt_step step = v->entry(cookie, &at);                                    \
+			if (step == PT_STEP_STOP)                                                     \
+				return true;                                                          \
+			if (step == PT_STEP_DESCEND) {                                                \
+				if (CHILD(pt_table(pte_address(table[i])), ebase, at.first, at.last, v, \
+					  cookie))                                                    \
+					return true;                                                  \
+				if (v->ascend && v->ascend(cookie, &at) == PT_STEP_STOP)              \
+					return true;                                                  \
+			}                                                                             \
+			i = backward ? i - 1 : i + 1;                                                 \
+		}                                                                                    \
+		return false;                                                                        \
+	}
+
+PT_WALK_LEVEL(0, pt_walk_level_none)
+PT_WALK_LEVEL(1, pt_walk_level_0)
+PT_WALK_LEVEL(2, pt_walk_level_1)
+PT_WALK_LEVEL(3, pt_walk_level_2)
+STATIC_ASSERT(PT_TOP_LEVEL == 3, "pt_walk.h instantiates the walk for four levels");
+
 /* Walks [first, last] from `table` at `level` (first address table_base). True if a hook stopped. */
 static ALWAYS_INLINE bool pt_walk_range(uint64_t *table, unsigned level, uint64_t table_base,
 					uint64_t first, uint64_t last,
 					const struct pt_walk_visitor *v, void *cookie)
 {
-	/* Per open table: where it is, its part of the range, the next entry and how many remain. */
-	struct {
-		uint64_t *table;
-		uint64_t base, first, last;
-		unsigned next, remaining;
-	} open[PT_LEVELS];
-	struct pt_walk_entry through[PT_LEVELS]; /* the entry each open table was entered through */
-	const bool backward = v->direction == PT_WALK_BACKWARD;
-	const unsigned top = level;
-	open[level].table = table;
-	open[level].base = table_base;
-	open[level].first = first;
-	open[level].last = last;
-	for (;;) {
-		/* Entering the table open at `level`. */
-		unsigned lo = PT_INDEX(level, open[level].first), hi = PT_INDEX(level, open[level].last);
-		if (v->enter && !backward &&
-		    v->enter(cookie, open[level].table, level, open[level].base, &lo, hi) == PT_STEP_STOP)
-			return true;
-		open[level].remaining = lo > hi ? 0 : hi - lo + 1;
-		open[level].next = backward ? hi : lo;
-		if (open[level].remaining && level == 0 && v->leaves) {
-			if (v->leaves(cookie, open[level].table, open[level].base, lo, hi) == PT_STEP_STOP)
-				return true;
-			open[level].remaining = 0;
-		}
-		for (;;) {
-			/* The entries left in the table open at `level`, in a loop that keeps them local. */
-			uint64_t *t = open[level].table;
-			uint64_t base = open[level].base, lo_addr = open[level].first, hi_addr = open[level].last;
-			unsigned i = open[level].next, remaining = open[level].remaining;
-			bool descend = false;
-			/* Bases advance by the span; canonical form only changes across the root's halves. */
-			const uint64_t span = PT_SPAN_BYTES(level);
-			uint64_t ebase = pt_walk_entry_base(level, base, i);
-			while (remaining) {
-				struct pt_walk_entry at = { t, level, i, ebase, MAX(lo_addr, ebase),
-							    MIN(hi_addr, ebase + (span - 1)), false };
-				at.whole = at.first == ebase && at.last == ebase + (span - 1);
-				enum pt_step step = v->entry(cookie, &at);
-				if (step == PT_STEP_STOP)
-					return true;
-				remaining--;
-				i = backward ? i - 1 : i + 1;
-				ebase = pt_canonical(backward ? ebase - span : ebase + span);
-				if (step == PT_STEP_DESCEND) {
-					through[level] = at;
-					descend = true;
-					break;
-				}
-			}
-			if (descend) {
-				open[level].next = i;
-				open[level].remaining = remaining;
-				const struct pt_walk_entry *at = &through[level];
-				level--;
-				open[level].table = pt_table(pte_address(at->table[at->index]));
-				open[level].base = at->base;
-				open[level].first = at->first;
-				open[level].last = at->last;
-				break; /* enter it */
-			}
-			/* The table open at `level` is finished: back up to the entry it was entered through. */
-			if (level == top)
-				return false;
-			level++;
-			if (v->ascend && v->ascend(cookie, &through[level]) == PT_STEP_STOP)
-				return true;
-		}
+	switch (level) {
+	case 0:
+		return pt_walk_level_0(table, table_base, first, last, v, cookie);
+	case 1:
+		return pt_walk_level_1(table, table_base, first, last, v, cookie);
+	case 2:
+		return pt_walk_level_2(table, table_base, first, last, v, cookie);
+	default:
+		return pt_walk_level_3(table, table_base, first, last, v, cookie);
 	}
 }
 
