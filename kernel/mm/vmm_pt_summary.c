@@ -118,7 +118,8 @@ static struct exact measure_leaves(struct vmm_context *ctx, const uint64_t *tabl
 
 /*
  * The exact summary of a table at `level` >= 1 from entry `first` on, its entries below `first`
- * being full (has_start then covers only the entries read).
+ * being full (has_start then covers only the entries read). The table's used-entry count says how
+ * many used entries lie ahead: once all are read, the rest is free without a look.
  */
 static struct exact measure_from(struct vmm_context *ctx, const uint64_t *table, unsigned level,
 				 unsigned first)
@@ -128,7 +129,18 @@ static struct exact measure_from(struct vmm_context *ctx, const uint64_t *table,
 	bool in_prefix = first == 0;
 	struct exact t = { .kind = SUMMARY_MIXED };
 	uint64_t work = 0; /* a local count: ctx->backend_work could alias the table for the compiler */
+	/* Entries below `first` are full, hence used: the table's used count says how many lie ahead. */
+	unsigned used_ahead = pt_table_used(table) - first;
+	MM_ASSERT(pt_table_used(table) >= first, "measure_from: %u used entries below a hint of %u",
+		  pt_table_used(table), first);
 	for (unsigned i = first; i < PT_ENTRIES; i++) {
+		if (used_ahead == 0) { /* the rest is unused: free, and counted without a look */
+			unsigned rest = PT_ENTRIES - i;
+			free_children += rest;
+			run += rest * span;
+			t.prefix += in_prefix ? rest * span : 0;
+			break;
+		}
 		/* Most entries of a sparse table are unused: take them four at a time, undecoded. */
 		if (i % 4 == 0 && !pte_is_used(table[i] | table[i + 1] | table[i + 2] | table[i + 3])) {
 			work += 4;
@@ -140,6 +152,7 @@ static struct exact measure_from(struct vmm_context *ctx, const uint64_t *table,
 		}
 		work++;
 		pte_t e = table[i];
+		used_ahead -= pte_is_used(e);
 		/* Decoded from the raw bits: this loop is most of the upkeep's cost. */
 		unsigned bits = pte_is_table(e, level) ? summary_field(e) :
 				(e & RES_RESERVED)     ? SUMMARY_FULL | ((e & RES_START) ? SUM_HAS_START : 0) :
