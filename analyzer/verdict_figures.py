@@ -130,7 +130,9 @@ def reserve_instructions(bench_dir=BENCH_DIR):
         if row["operation"] not in RESERVE_OPERATIONS or not row.get("instructions_per_step"):
             continue
         best = " (best case)" if row.get("best_case") == "yes" else ""
-        case = f"{row['operation']}, {row['layout']}{best}, {int(row['mapped_pages']):,} mapped"
+        size = row.get("size_pages", "")
+        request = "" if size in ("", "16", "512") else f" of {size} pages"  # 16 and 512@512: the usual
+        case = f"{row['operation']}{request}, {row['layout']}{best}, {int(row['mapped_pages']):,} mapped"
         cost[(row["backend"], case)] = float(row["instructions_per_step"])
     return cost
 
