@@ -285,7 +285,7 @@ report:
 	done; done | $(PYTHON) -m tqdm --total $(words $(REPORT_PROGRAMS) $(REPORT_PROGRAMS)) \
 		--desc "report: [4/7] boots" --unit boot --null; \
 	[ ! -e $(BUILD)/report/replays.failed ]
-	@echo "report: [5/7] running the real programs (make programs: $(REAL_PROGRAM_RUNS)) in pagescope under both backends"
+	@echo "report: [5/7] running the real programs (make programs: $(REAL_PROGRAM_RUNS)) in pagescope under both backends, one boot each"
 	@$(MAKE) --no-print-directory programs >$(BUILD)/report-programs-build.log 2>&1 \
 		|| { tail -n 30 $(BUILD)/report-programs-build.log; exit 1; }
 	@$(PYTHON) -m programs.pagescope --elf $(KERNEL_ELF) --out $(BUILD)/report/programs \
@@ -293,7 +293,7 @@ report:
 	@echo "report: [6/7] checking every trace (every snapshot equals the replay before it)"
 	@for trace in $(BUILD)/report/pagetable.pstrace $(BUILD)/report/list.pstrace \
 		$(foreach p,$(REPORT_PROGRAMS),$(BUILD)/report/replay-$(p)-pagetable.pstrace $(BUILD)/report/replay-$(p)-list.pstrace) \
-		$(foreach r,$(REAL_PROGRAM_RUNS),$(BUILD)/report/programs/$(r)-pagetable.pstrace $(BUILD)/report/programs/$(r)-list.pstrace); do \
+		$(BUILD)/report/programs/runs-pagetable.pstrace $(BUILD)/report/programs/runs-list.pstrace; do \
 		$(PYTHON) -m analyzer check $$trace >$(BUILD)/report-check.log \
 			|| { cat $(BUILD)/report-check.log; exit 1; }; \
 	done
@@ -301,8 +301,8 @@ report:
 	@$(PYTHON) -m analyzer report $(BUILD)/report/pagetable.pstrace $(BUILD)/report/list.pstrace \
 		$(foreach p,$(REPORT_PROGRAMS),--workload $(p)=$(BUILD)/report/replay-$(p)-pagetable.pstrace \
 			--workload $(p)=$(BUILD)/report/replay-$(p)-list.pstrace) \
-		$(foreach r,$(REAL_PROGRAM_RUNS),--program $(r)=$(BUILD)/report/programs/$(r)-pagetable.pstrace \
-			--program $(r)=$(BUILD)/report/programs/$(r)-list.pstrace) \
+		$(foreach r,$(REAL_PROGRAM_RUNS),--program $(r)=$(BUILD)/report/programs/runs-pagetable.pstrace \
+			--program $(r)=$(BUILD)/report/programs/runs-list.pstrace) \
 		-o $(REPORT_DIR) --results-readme results/README.md >/dev/null
 	@$(PYTHON) -m analyzer compare $(BUILD)/report/pagetable.pstrace $(BUILD)/report/list.pstrace \
 		>$(REPORT_DIR)/compare.txt || [ $$? -eq 5 ]  # 5: the runs diverged, a finding compare.txt states
@@ -435,10 +435,11 @@ PROGRAM_CC_musl := musl-gcc
 PROGRAM_CC_glibc := gcc
 BAD_ELF_DIR := $(BUILD)/user-tests/bad-elf
 # The switch that puts the user-program boots (tests/python/test_user_programs.py) into
-# `make test` and `make test-python`: quick (every case against musl under both backends, the
-# cases glibc serves differently against glibc too), full (make test-programs: every case, both
-# libcs, both backends) or off.
-USER_PROGRAM_TESTS ?= quick
+# `make test` and `make test-python`: full (every case, both libcs, both backends: the cases of a
+# libc, backend and memory size share one boot, so 8 boots hold them all), quick (the same boots,
+# fewer cases compared: every case against musl, the cases glibc serves differently against
+# glibc too) or off.
+USER_PROGRAM_TESTS ?= full
 export PAGESCOPE_USER_PROGRAM_TESTS = $(USER_PROGRAM_TESTS)
 
 .PHONY: user-tests user-tests-deps run-program test-programs

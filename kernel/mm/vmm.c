@@ -148,7 +148,7 @@ enum vm_status vmm_context_create(struct vmm_context *ctx, const struct vmm_conf
 	/* The replay's starting point: every region free (trace/FORMAT.md). */
 	for (unsigned r = 0; r < count; r++)
 		trace_vmm_region(regions[r].base, regions[r].pages, ctx->pt.trace_context, (uint8_t)r,
-				 regions[r].name);
+				 (uint8_t)regions[r].owner, regions[r].name);
 	return VM_OK;
 }
 
