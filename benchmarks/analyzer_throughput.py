@@ -42,6 +42,7 @@ PHYS_BASE = 32 << 20
 # zone their pmm_allocs name.
 DMA_END, DMA32_END = 16 << 20, 4 << 30
 SLOTS = 4096
+TEST_OWNER = FORMAT.value_numbers["MM_OWNER_TEST"]  # the owner of every page the trace maps
 SLOT_PAGES = 16
 VIRT_BASE = 0xFFFF800040000000
 PHASES = 10
@@ -113,7 +114,7 @@ def make_trace(events, seed=1):
     per_phase = events // PHASES
     w.record("context_create", 0x1000, 0)
     name = b"bench"
-    w.record("vmm_region", VIRT_BASE, SLOTS * SLOT_PAGES, 0, 0,
+    w.record("vmm_region", VIRT_BASE, SLOTS * SLOT_PAGES, 0, 0, TEST_OWNER,
              tail=struct.pack("<H", len(name)) + name)
 
     def unmap(virt_slot):

@@ -5,6 +5,8 @@ in what they ask are still refused as not the same workload (exit 3)."""
 import subprocess
 import sys
 
+from analyzer.events import FORMAT
+
 from conftest import REPO
 
 START, MAP, UNMAP = 1, 6, 7  # trace/workload.def op codes
@@ -13,11 +15,12 @@ X, Y = 0x10000000, 0x10004000
 # What every trace below begins with, so that it passes `check` (whose replay every command runs):
 # the kernel's context 0, process 0's context 1 with its heap and anonymous regions (X and Y lie
 # in region 1), and the workload's start of process 0 in context 1.
+USER = FORMAT.value_numbers["MM_OWNER_USER"]  # the owner of a user region's pages
 PRELUDE = ['trace_emit_context_create(t, 0x1000ULL, 0);',
-           'trace_emit_vmm_region(t, 0xffff800000000000ULL, 0x1000ULL, 0, 0, "scratchpad");',
+           'trace_emit_vmm_region(t, 0xffff800000000000ULL, 0x1000ULL, 0, 0, 0, "scratchpad");',
            'trace_emit_context_create(t, 0x2000ULL, 1);',
-           'trace_emit_vmm_region(t, 0x1000000ULL, 0x1000ULL, 1, 0, "user-heap");',
-           'trace_emit_vmm_region(t, 0x10000000ULL, 0x10000ULL, 1, 1, "anonymous");',
+           'trace_emit_vmm_region(t, 0x1000000ULL, 0x1000ULL, 1, 0, %d, "user-heap");' % USER,
+           'trace_emit_vmm_region(t, 0x10000000ULL, 0x10000ULL, 1, 1, %d, "anonymous");' % USER,
            "trace_emit_replay_op(t, 0, 0, 0, 1, %d, 0);" % START]
 
 COMMON = ["trace_emit_vmm_reserve(t, %#xULL, 4, 3, 1, 1, 0);" % X,
