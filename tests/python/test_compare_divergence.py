@@ -16,8 +16,10 @@ X, Y = 0x10000000, 0x10004000
 # the kernel's context 0, process 0's context 1 with its heap and anonymous regions (X and Y lie
 # in region 1), and the workload's start of process 0 in context 1.
 USER = FORMAT.value_numbers["MM_OWNER_USER"]  # the owner of a user region's pages
+KERNEL = FORMAT.value_numbers["MM_OWNER_KERNEL_IMAGE"]  # any owner: the region maps nothing
 PRELUDE = ['trace_emit_context_create(t, 0x1000ULL, 0);',
-           'trace_emit_vmm_region(t, 0xffff800000000000ULL, 0x1000ULL, 0, 0, 0, "scratchpad");',
+           'trace_emit_vmm_region(t, 0xffff800000000000ULL, 0x1000ULL, 0, 0, %d, "scratchpad");'
+           % KERNEL,
            'trace_emit_context_create(t, 0x2000ULL, 1);',
            'trace_emit_vmm_region(t, 0x1000000ULL, 0x1000ULL, 1, 0, %d, "user-heap");' % USER,
            'trace_emit_vmm_region(t, 0x10000000ULL, 0x10000ULL, 1, 1, %d, "anonymous");' % USER,
