@@ -22,7 +22,7 @@ from .verdict import LIST, PAGETABLE
 
 MM = Path(REPO_ROOT) / "kernel" / "mm"
 BACKEND_FILES = {PAGETABLE: MM / "vmm_backend_pagetable.c", LIST: MM / "vmm_backend_list.c"}
-PAGE_TABLE_CODE = [MM / "pagetable.c", MM / "pagetable.h"]
+PAGE_TABLE_CODE = [MM / "pagetable.c", MM / "pagetable.h", MM / "pt_walk.h"]
 PTE_H = Path(REPO_ROOT) / "kernel" / "arch" / "amd64" / "include" / "machine" / "pte.h"
 BENCH_DIR = Path(REPO_ROOT) / "results" / "bench"
 # Per-reservation details a user of the VMM asks for, with the bits each needs: an owner tag (one
