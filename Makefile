@@ -302,6 +302,7 @@ report:
 			--workload $(p)=$(BUILD)/report/replay-$(p)-list.pstrace) \
 		$(foreach r,$(REAL_PROGRAM_RUNS),--program $(r)=$(BUILD)/report/programs/$(r)-pagetable.pstrace \
 			--program $(r)=$(BUILD)/report/programs/$(r)-list.pstrace) \
+		$(if $(wildcard $(PMM_REPORT_DIR)/pmm.md),--allocators $(PMM_REPORT_DIR)) \
 		-o $(REPORT_DIR) --results-readme results/README.md >/dev/null
 	@$(PYTHON) -m analyzer compare $(BUILD)/report/pagetable.pstrace $(BUILD)/report/list.pstrace \
 		>$(REPORT_DIR)/compare.txt || [ $$? -eq 5 ]  # 5: the runs diverged, a finding compare.txt states
@@ -315,7 +316,10 @@ endif
 # kernel/mm/pmm_placement.h; vmm=pagetable fixed) under icount, checks every trace, boots
 # scenario=pmm-pairs under each with tracing off for the instructions per alloc+free pair, and
 # writes results/report-pmm/ (pmm.html, pmm.md: the ranking table, the plots, compare.txt: where
-# each allocator's requests first diverge from regions').
+# each allocator's requests first diverge from regions'). The real programs PMM_PROGRAMS (run
+# names of programs/runs.txt; default all, PMM_PROGRAMS= for none) are a second workload: each is
+# booted under every allocator too (programs.pagescope --pmm, vmm=pagetable, icount, traced).
+PMM_PROGRAMS ?= $(REAL_PROGRAM_RUNS)
 PMM_LIST_OPEN := (
 PMM_ALLOCATORS := $(shell grep -E '^[[:space:]]+X' kernel/mm/pmm_placement.h | grep -o 'X$(PMM_LIST_OPEN)[a-z0-9_]*,' | tr -d 'X$(PMM_LIST_OPEN),')
 PMM_REPORT_DIR := results/report-pmm
@@ -324,8 +328,8 @@ report-pmm:
 	@$(DEPS) all
 	@mkdir -p $(BUILD)/report-pmm
 	@echo "report-pmm: building the kernel"
-	@$(MAKE) --no-print-directory $(KERNEL_ELF) >$(BUILD)/report-pmm-build.log 2>&1 \
-		|| { tail -n 30 $(BUILD)/report-pmm-build.log; exit 1; }
+	@$(MAKE) --no-print-directory $(KERNEL_ELF) $(if $(PMM_PROGRAMS),programs) \
+		>$(BUILD)/report-pmm-build.log 2>&1 || { tail -n 30 $(BUILD)/report-pmm-build.log; exit 1; }
 	@for pmm in $(PMM_ALLOCATORS); do \
 		echo "report-pmm: booting '$(REPORT_WORKLOAD)' with pmm=$$pmm, capturing $(BUILD)/report-pmm/$$pmm.pstrace"; \
 		$(MAKE) --no-print-directory trace ICOUNT=1 VMM=pagetable PMM=$$pmm SCENARIO=$(SCENARIO) \
@@ -338,9 +342,22 @@ report-pmm:
 			--args "trace=off vmm=pagetable pmm=$$pmm scenario=pmm-pairs seed=$(SEED)" \
 			>$(BUILD)/report-pmm/$$pmm-pairs.log 2>&1 \
 			|| { tail -n 30 $(BUILD)/report-pmm/$$pmm-pairs.log; exit 1; }; \
+		[ -z "$(PMM_PROGRAMS)" ] || { \
+		echo "report-pmm: running the real programs ($(PMM_PROGRAMS)) with pmm=$$pmm"; \
+		$(PYTHON) -m programs.pagescope --elf $(KERNEL_ELF) --out $(BUILD)/report-pmm/programs-$$pmm \
+			--backend pagetable --pmm $$pmm $(PMM_PROGRAMS) >$(BUILD)/report-pmm/programs-$$pmm.log 2>&1 \
+			|| { cat $(BUILD)/report-pmm/programs-$$pmm.log; exit 1; }; \
+		for run in $(PMM_PROGRAMS); do \
+			$(PYTHON) -m analyzer check $(BUILD)/report-pmm/programs-$$pmm/$$run-pagetable.pstrace \
+				>$(BUILD)/report-pmm/$$pmm-check.log || { cat $(BUILD)/report-pmm/$$pmm-check.log; exit 1; }; \
+		done; }; \
 	done
 	@$(PYTHON) -m analyzer allocators $(foreach p,$(PMM_ALLOCATORS),$(BUILD)/report-pmm/$(p).pstrace) \
-		$(foreach p,$(PMM_ALLOCATORS),--pairs $(BUILD)/report-pmm/$(p)-pairs.log) -o $(PMM_REPORT_DIR)
+		$(foreach p,$(PMM_ALLOCATORS),--pairs $(BUILD)/report-pmm/$(p)-pairs.log) \
+		$(foreach r,$(PMM_PROGRAMS),$(foreach p,$(PMM_ALLOCATORS),\
+			--program $(r)=$(BUILD)/report-pmm/programs-$(p)/$(r)-pagetable.pstrace \
+			--program-log $(r)=$(BUILD)/report-pmm/programs-$(p)/$(r)-pagetable.log)) \
+		-o $(PMM_REPORT_DIR)
 	@for pmm in $(filter-out regions,$(PMM_ALLOCATORS)); do \
 		$(PYTHON) -m analyzer compare $(BUILD)/report-pmm/regions.pstrace $(BUILD)/report-pmm/$$pmm.pstrace; \
 	done >$(PMM_REPORT_DIR)/.compare.txt.partial && mv $(PMM_REPORT_DIR)/.compare.txt.partial $(PMM_REPORT_DIR)/compare.txt

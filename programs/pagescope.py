@@ -1,10 +1,13 @@
-"""python3 -m programs.pagescope --elf KERNEL --out DIR [--dir BUILD_PROGRAMS] [RUN...]: runs each
-real program of programs/runs.txt inside pagescope, as `make report` does, under both VMM backends
-(`vmm=pagetable`, `vmm=list`), each boot under QEMU icount with tracing on, through
+"""python3 -m programs.pagescope --elf KERNEL --out DIR [--dir BUILD_PROGRAMS] [--backend B]...
+[--pmm ALLOCATOR] [RUN...]: runs each real program of programs/runs.txt inside pagescope, as
+`make report` does, under both VMM backends (`vmm=pagetable`, `vmm=list`; --backend picks some),
+under the kernel's default physical allocator or the one --pmm names (`make report-pmm` runs them
+under each), each boot under QEMU icount with tracing on, through
 scripts/run-program.sh (what `make run-program` runs): the program and its input files in the
 module filesystem, its argv, an empty environment, no stdin.
 
-For every run and backend it writes DIR/NAME-BACKEND.pstrace (the trace), .stdout and .stderr
+For every run and backend it writes DIR/NAME-BACKEND.pstrace (the trace), .stdout, .stderr and
+.log (the kernel's log, whose `pmm-cost:` line says what the page allocator's calls cost)
 (DIR is written whole under a temporary name and renamed; an existing DIR is replaced only when
 pagescope wrote it, as analyzer report's output), and
 checks that the program wrote exactly the bytes it writes on the host (build/programs/expected/,
@@ -35,12 +38,14 @@ def first_difference(a, b):
     return min(len(a), len(b))
 
 
-def boot(elf, layout, run, backend, out):
+def boot(elf, layout, run, backend, out, pmm=None):
     """One boot of one run; returns (status, stdout bytes) and leaves the trace in out."""
     trace = out / f"{run.name}-{backend}.pstrace"
     cmd = [str(REPO / "scripts" / "run-program.sh"), "--elf", str(elf),
            "--prog", str(layout.binary(run)), "--vmm", backend, "--mem", MEMORY, "--icount",
-           "--trace-out", str(trace)]
+           "--trace-out", str(trace), "--kernel-log", str(out / f"{run.name}-{backend}.log")]
+    if pmm:
+        cmd += ["--pmm", pmm]
     for name in run.inputs:
         cmd += ["--file", str(layout.inputs / name)]
     # argv[0] is the binary's base name in the module filesystem; the rest as the run gives it.
@@ -57,6 +62,10 @@ def main(argv):
     parser.add_argument("--elf", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR)
+    parser.add_argument("--backend", action="append", choices=BACKENDS,
+                        help="a VMM backend to boot under (repeatable; default: both)")
+    parser.add_argument("--pmm", metavar="ALLOCATOR",
+                        help="the pmm= allocator to boot with (default: the kernel's)")
     parser.add_argument("runs", nargs="*", metavar="RUN")
     args = parser.parse_args(argv)
     layout = Layout(args.dir.resolve())
@@ -72,29 +81,31 @@ def main(argv):
         return 2
     try:
         with atomic_directory(args.out) as out:
-            failed = boot_all(args.elf, layout, chosen, manifest, out)
+            failed = boot_all(args.elf, layout, chosen, manifest, out,
+                              tuple(args.backend or BACKENDS), args.pmm)
     except (OutputRefused, OutputError) as error:
         print(f"programs.pagescope: {error}", file=sys.stderr)
         return 2
     return 1 if failed else 0
 
 
-def boot_all(elf, layout, chosen, manifest, out):
-    """Boots every run under both backends into `out`; the number of boots that differed."""
+def boot_all(elf, layout, chosen, manifest, out, backends=BACKENDS, pmm=None):
+    """Boots every run under each backend into `out`; the number of boots that differed."""
     failed = 0
     for run in chosen:
         expected = manifest[run.name]
-        for backend in BACKENDS:
-            status, stdout, stderr = boot(elf, layout, run, backend, out)
+        for backend in backends:
+            status, stdout, stderr = boot(elf, layout, run, backend, out, pmm)
             digest = hashlib.sha256(stdout).hexdigest()
+            where = f"vmm={backend}" + (f" pmm={pmm}" if pmm else "")
             if status == expected.status and digest == expected.sha256:
-                print(f"programs: {run.name} vmm={backend}: the host's output "
+                print(f"programs: {run.name} {where}: the host's output "
                       f"({len(stdout):,} bytes, sha256 {digest[:12]}) and exit status {status}")
                 continue
             failed += 1
             host = (layout.expected / f"{run.name}.stdout").read_bytes()
             at = first_difference(host, stdout)
-            print(f"programs: {run.name} vmm={backend}: DIFFERS from the host: exit status "
+            print(f"programs: {run.name} {where}: DIFFERS from the host: exit status "
                   f"{status} (host {expected.status}), {len(stdout):,} bytes (host {len(host):,}), "
                   f"first difference at byte {at}; its stderr ends: "
                   f"{stderr.decode(errors='replace')[-400:]!r}")

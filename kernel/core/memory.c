@@ -69,13 +69,26 @@ static bool in_boot_pool(paddr_t pa)
 	       pa < kernel_image_phys(boot_pool[BOOT_POOL_PAGES - 1]) + PAGE_SIZE;
 }
 
+struct page_source_cost page_source_cost;
+
+static void count_cost(uint64_t *calls, uint64_t *ticks, uint64_t *worst, uint64_t started)
+{
+	uint64_t spent = rdtsc() - started;
+	++*calls;
+	*ticks += spent;
+	*worst = MAX(*worst, spent);
+}
+
 static paddr_t kernel_pages_alloc(void *ctx, uint64_t pages, uint64_t align, enum mm_owner owner)
 {
 	(void)ctx;
 	if (pages == 1 && align == 1 && boot_pool_returned_count)
 		return kernel_image_phys(boot_pool[boot_pool_returned[--boot_pool_returned_count]]);
 	if (pmm_started) {
+		struct page_source_cost *c = &page_source_cost;
+		uint64_t started = rdtsc();
 		paddr_t pa = page_alloc(&kernel_pmm, pages, PMM_ALLOC_ANY, align, owner);
+		count_cost(&c->allocs, &c->alloc_ticks, &c->worst_alloc, started);
 		return pa == PMM_ALLOC_FAILED ? PAGE_SOURCE_FAILED : pa;
 	}
 	if (pages != 1 || align != 1 || boot_pool_used == BOOT_POOL_PAGES)
@@ -92,12 +105,24 @@ static void kernel_pages_free(void *ctx, paddr_t pa, uint64_t pages)
 			(unsigned)((pa - kernel_image_phys(boot_pool[0])) / PAGE_SIZE);
 		return;
 	}
+	struct page_source_cost *c = &page_source_cost;
+	uint64_t started = rdtsc();
 	enum pmm_status st = page_free(&kernel_pmm, pa, pages);
+	count_cost(&c->frees, &c->free_ticks, &c->worst_free, started);
 	if (st != PMM_OK)
 		panic("kernel_pages_free: pmm_free(%#lx, %lu pages): %s", pa, pages, pmm_status_name(st));
 }
 
 struct page_source kernel_page_source = { kernel_pages_alloc, kernel_pages_free, NULL };
+
+void memory_print_page_source_cost(void)
+{
+	const struct page_source_cost *c = &page_source_cost;
+	kprintf("pmm-cost: pmm=%s: %lu allocs in %lu ticks (worst %lu), %lu frees in %lu ticks "
+		"(worst %lu), through the kernel page source\n",
+		pmm_allocator_name(kernel_pmm.allocator), c->allocs, c->alloc_ticks, c->worst_alloc,
+		c->frees, c->free_ticks, c->worst_free);
+}
 
 /* Reserves [va, va + count pages of size) in the kernel context and maps it to pa. */
 static void reserve_and_map(uint64_t va, paddr_t pa, uint64_t count, enum pt_page_size size,
