@@ -34,7 +34,6 @@
 #include "kernel/arch/amd64/vm_regions.h"
 
 struct page_allocator kernel_pmm;
-static struct pmm kernel_regions; /* the regions allocator's state, when pmm=regions */
 struct vmm_context kernel_vmm;
 struct slab_arena kernel_slabs;
 struct kmalloc_heap kernel_heap;
@@ -242,7 +241,6 @@ static void start_pmm(const struct boot_info *bi)
 {
 	static struct pmm_memory_map_entry map[BOOT_MEMORY_MAP_MAX];
 	static struct pmm_reservation reservations[4 + BOOT_MODULES_MAX];
-	static struct pmm_region initial_records[4096];
 
 	for (unsigned i = 0; i < bi->memory_map_count; i++)
 		map[i] = (struct pmm_memory_map_entry){ bi->memory_map[i].base, bi->memory_map[i].length,
@@ -268,13 +266,10 @@ static void start_pmm(const struct boot_info *bi)
 		.memory_map_count = bi->memory_map_count,
 		.reservations = reservations,
 		.reservation_count = n,
-		.initial_records = initial_records,
-		.initial_record_count = ARRAY_SIZE(initial_records),
 		.metadata_zone = PMM_ALLOC_ANY,
 		.zone_end = MACHINE_ZONE_ENDS,
 	};
-	struct page_allocator_config chosen = { .allocator = kernel_options.pmm, .pmm = &config,
-						.regions = &kernel_regions };
+	struct page_allocator_config chosen = { .allocator = kernel_options.pmm, .pmm = &config };
 	enum pmm_status st = page_allocator_init(&kernel_pmm, &chosen);
 	if (st != PMM_OK)
 		panic("memory_init: pmm_init (pmm=%s) failed: %s", pmm_allocator_name(kernel_options.pmm),

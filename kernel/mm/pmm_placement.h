@@ -19,7 +19,7 @@
  * Adding an allocator: one file kernel/mm/pmm_NAME.c defining `const struct pmm_placement_ops
  * pmm_NAME_ops`, and one row in PMM_ALLOCATOR_LIST below. The `pmm=` option, the host tests
  * (the differential test of tests/host/test_placement.c, the common layer's in
- * test_page_allocator.c) and `make report-pmm` read that list.
+ * test_page_allocator.c), the benchmark bench_contiguous and `make report-pmm` read that list.
  */
 #ifndef PAGESCOPE_MM_PMM_PLACEMENT_H
 #define PAGESCOPE_MM_PMM_PLACEMENT_H
@@ -27,10 +27,9 @@
 #include "mm_env.h"
 
 /* Every allocator `pmm=` can choose, in the order reports list them: X(name, placement ops). The
- * first is the default. `regions` is pmm.c, a whole allocator with its own record list, owners
- * and checks (page_allocator.c passes it through), so it has no placement ops. */
+ * first is the default. */
 #define PMM_ALLOCATOR_LIST(X)                                                                    \
-	X(regions, NULL)                                                                         \
+	X(regions, &pmm_regions_ops)                                                             \
 	X(buddy, &pmm_buddy_ops)                                                                 \
 	X(tlsf, &pmm_tlsf_ops)                                                                   \
 	X(firstfit, &pmm_firstfit_ops)
@@ -80,11 +79,26 @@ struct pmm_placement_ops {
 	 * coalescing is complete: together they let a test see a missed merge. */
 	uint64_t (*free_blocks)(const void *state);
 	uint64_t (*blocks_for_free_run)(uint64_t first_page, uint64_t pages);
+
+	/*
+	 * Optional (NULL: the state init was given is all the instance ever needs). An instance
+	 * whose bookkeeping grows with its records says how many more pages it wants (0: none);
+	 * whoever drives it asks before every alloc and add_free, allocates them (alloc(pages, 1),
+	 * from this instance or another: they are only memory, reached through phys_to_virt) until
+	 * it wants no more or that fails, keeps them allocated for good (the common layer: as
+	 * mm_meta) and hands them over with add_metadata. Its promise holds as long as a page can
+	 * be had that way whenever it asks.
+	 */
+	uint64_t (*metadata_wanted)(const void *state);
+	void (*add_metadata)(void *state, uint64_t first_page, uint64_t pages);
+	/* Optional: the instance's own self-check, NULL when consistent, else the violation. */
+	const char *(*check)(void *state);
 };
 
-extern const struct pmm_placement_ops pmm_buddy_ops, pmm_tlsf_ops, pmm_firstfit_ops;
+extern const struct pmm_placement_ops pmm_regions_ops, pmm_buddy_ops, pmm_tlsf_ops,
+	pmm_firstfit_ops;
 
-/* The placement ops of an allocator; NULL for `regions` (pmm.c is a whole allocator). */
+/* The placement ops of an allocator; NULL when out of range. */
 const struct pmm_placement_ops *pmm_placement_of(enum pmm_allocator allocator);
 
 #endif

@@ -22,8 +22,6 @@
 
 struct lab {
 	struct page_allocator a;
-	struct pmm regions;
-	struct pmm_region records[64];
 	void *arena;
 };
 
@@ -42,12 +40,11 @@ static struct lab *lab_create(enum pmm_allocator allocator)
 	struct pmm_config config = {
 		.memory_map = map, .memory_map_count = ARRAY_SIZE(map),
 		.reservations = reservations, .reservation_count = ARRAY_SIZE(reservations),
-		.initial_records = l->records, .initial_record_count = ARRAY_SIZE(l->records),
 		.metadata_zone = PMM_ALLOC_ANY,
 		.zone_end = { (uint64_t)LAB_DMA_END_PAGE * PAGE_SIZE,
 			      (uint64_t)LAB_DMA32_END_PAGE * PAGE_SIZE },
 	};
-	struct page_allocator_config chosen = { allocator, &config, &l->regions };
+	struct page_allocator_config chosen = { allocator, &config };
 	if (page_allocator_init(&l->a, &chosen) != PMM_OK) {
 		host_phys_arena_destroy(l->arena, (uint64_t)LAB_PAGES * PAGE_SIZE);
 		free(l);
@@ -167,14 +164,12 @@ static void run_bad_frees(enum pmm_allocator allocator)
 
 	struct used_find meta = { .containing = PMM_ALLOC_FAILED };
 	page_allocator_for_each_used(a, find_used, &meta);
-	if (allocator != PMM_ALLOCATOR_regions || meta.metadata) { /* placements always have some */
-		ASSERT_TRUE(meta.metadata);
-		EXPECT_EQ(meta.owner, MM_OWNER_MM_META);
-		expect_refused(a, meta.base, meta.pages, PMM_ERR_PMM_METADATA, "metadata");
-		struct pmm_stats s;
-		page_allocator_stats(a, &s);
-		EXPECT_GE(s.metadata_pages, meta.pages);
-	}
+	ASSERT_TRUE(meta.metadata); /* every allocator has some: at least its per-page records */
+	EXPECT_EQ(meta.owner, MM_OWNER_MM_META);
+	expect_refused(a, meta.base, meta.pages, PMM_ERR_PMM_METADATA, "metadata");
+	struct pmm_stats s;
+	page_allocator_stats(a, &s);
+	EXPECT_GE(s.metadata_pages, meta.pages);
 
 	/* a reservation is freeable, and its pages become free */
 	struct pmm_stats before, after;
@@ -218,7 +213,7 @@ TEST(page_allocator_zone_without_room_for_its_state_is_left_empty)
 		.zone_end = { (uint64_t)SPREAD * GAP * PAGE_SIZE, (uint64_t)SPREAD * GAP * PAGE_SIZE },
 	};
 	static struct page_allocator a;
-	struct page_allocator_config chosen = { PMM_ALLOCATOR_tlsf, &config, NULL };
+	struct page_allocator_config chosen = { PMM_ALLOCATOR_tlsf, &config };
 	ASSERT_EQ(page_allocator_init(&a, &chosen), PMM_OK);
 	struct pmm_stats s;
 	page_allocator_stats(&a, &s);
