@@ -168,17 +168,19 @@ static uint64_t peer_alloc(void *s, uint64_t pages, uint64_t align)
 	return p->ops->alloc(p->state, pages, align);
 }
 
-/* A placement whose records grow (regions): given the pages it asks for, from itself, before each
- * allocation, as the common layer gives them. */
+/* A placement whose records grow (regions): given the pages it asks for, from itself, when its
+ * alloc asks, as the common layer gives them. */
 static uint64_t growing_peer_alloc(void *s, uint64_t pages, uint64_t align)
 {
 	struct peer_instance *p = s;
-	if (unlikely(p->ops->metadata_wanted(p->state))) {
-		uint64_t first = p->ops->alloc(p->state, 1, 1);
-		if (first != PMM_PLACEMENT_FAILED)
-			p->ops->add_metadata(p->state, first, 1);
+	uint64_t first = p->ops->alloc(p->state, pages, align);
+	while (unlikely(first == PMM_PLACEMENT_WANTS_METADATA)) {
+		uint64_t page = p->ops->alloc_metadata(p->state, 1);
+		if (page != PMM_PLACEMENT_FAILED)
+			p->ops->add_metadata(p->state, page, 1);
+		first = p->ops->alloc(p->state, pages, align);
 	}
-	return p->ops->alloc(p->state, pages, align);
+	return first;
 }
 
 static void peer_free(void *s, uint64_t first, uint64_t pages, uint64_t align)

@@ -18,10 +18,11 @@
  * placement state (page_allocation per page + state_bytes), places them at the top of the highest
  * usable range of the metadata zone that avoids every reservation, and marks them as an
  * allocation of owner mm_meta that page_free refuses (PMM_ERR_PMM_METADATA). A placement whose
- * bookkeeping grows (metadata_wanted: regions' record pool) is served before every alloc and
- * add_free (serve_metadata): an ordinary unaligned allocation from the metadata zones, recorded
- * and refused the same way, whose own bookkeeping the placement covers from what it has (its
- * low water), so this never recurses; a free never needs memory.
+ * bookkeeping grows (regions' record pool) is served when its alloc asks for it
+ * (PMM_PLACEMENT_WANTS_METADATA) and before every add_free (serve_metadata): an unaligned
+ * allocation from the metadata zones (alloc_metadata, which draws on a reserve the placement
+ * keeps for it), recorded and refused like the rest, so this never recurses; a free never needs
+ * memory.
  *
  * BAD FREES. A free must name the first page and the length asked for of one allocation. The
  * record of that page says so in O(1); otherwise the free runs say why not (double: every page
@@ -34,8 +35,6 @@
 #define PAGE_ALLOCATION_RESERVED 0x1u /* a reservation piece: the placement never held it */
 #define PAGE_ALLOCATION_METADATA 0x2u /* this allocator's own records and state */
 
-/* Largest request a record can hold (its length is 32 bits). */
-#define PAGE_ALLOCATION_MAX_PAGES ((uint64_t)UINT32_MAX)
 
 const char *pmm_status_name(enum pmm_status status)
 {
@@ -71,10 +70,7 @@ const struct pmm_placement_ops *pmm_placement_of(enum pmm_allocator allocator)
 
 static enum pmm_zone zone_of(const struct page_allocator *a, uint64_t page)
 {
-	enum pmm_zone z = PMM_ZONE_DMA;
-	while (z + 1 < PMM_ZONE_COUNT && page >= a->zone_end_page[z])
-		z++;
-	return z;
+	return page_allocator_zone_of(a, page);
 }
 
 static struct page_allocation *allocation_at(const struct page_allocator *a, uint64_t page)
@@ -97,7 +93,7 @@ static bool give_metadata(struct page_allocator *a, enum pmm_zone z, enum pmm_zo
 			  uint64_t pages)
 {
 	struct page_allocator_zone *from = &a->zone[m];
-	uint64_t first = a->ops->alloc(from->state, pages, 1);
+	uint64_t first = a->ops->alloc_metadata(from->state, pages);
 	if (first == PMM_PLACEMENT_FAILED)
 		return false;
 	from->allocation[first - from->first_page] = (struct page_allocation){
@@ -139,10 +135,10 @@ static void serve_metadata(struct page_allocator *a, enum pmm_zone z)
 	}
 }
 
-/* Before a call that may take bookkeeping (alloc, add_free): what the placement asks for. */
-static ALWAYS_INLINE void top_up(struct page_allocator *a, enum pmm_zone z)
+/* Before add_free, which may take bookkeeping: what the placement asks for. */
+static void top_up(struct page_allocator *a, enum pmm_zone z)
 {
-	if (a->ops->metadata_wanted && unlikely(a->ops->metadata_wanted(a->zone[z].state)))
+	if (a->ops->metadata_wanted && a->ops->metadata_wanted(a->zone[z].state))
 		serve_metadata(a, z);
 }
 
@@ -399,44 +395,83 @@ enum pmm_status page_allocator_init(struct page_allocator *a,
 
 /* ---- allocation and free ---------------------------------------------------------------------- */
 
-paddr_t page_alloc_status(struct page_allocator *a, uint64_t pages, enum pmm_alloc_zone zone,
-			  uint64_t align_pages, enum mm_owner owner, enum pmm_status *status)
+/* Why an allocation's arguments are refused: PMM_ERR_INVALID_ARGUMENT, or PMM_ERR_OUT_OF_MEMORY
+ * for a size or alignment no record can describe. */
+static enum pmm_status argument_status(uint64_t pages, enum pmm_alloc_zone zone,
+				       uint64_t align_pages, enum mm_owner owner)
 {
-	enum pmm_status result = PMM_ERR_OUT_OF_MEMORY;
-	paddr_t addr = PMM_ALLOC_FAILED;
 	if (pages == 0 || !IS_POW2(align_pages) || (unsigned)owner >= MM_OWNER_COUNT ||
-	    (unsigned)zone > PMM_ALLOC_BELOW_16M) {
-		result = PMM_ERR_INVALID_ARGUMENT;
-	} else if (pages <= PAGE_ALLOCATION_MAX_PAGES && align_pages <= PMM_PHYS_LIMIT >> PAGE_SHIFT) {
-		enum pmm_zone order[PMM_ZONE_COUNT];
-		unsigned zones = pmm_zone_fallback(zone, order);
-		for (unsigned i = 0; i < zones; i++) {
-			struct page_allocator_zone *z = &a->zone[order[i]];
-			if (!z->state)
-				continue;
-			top_up(a, order[i]);
-			uint64_t first = a->ops->alloc(z->state, pages, align_pages);
-			if (first == PMM_PLACEMENT_FAILED)
-				continue;
-			uint8_t align_log2 = (uint8_t)ilog2_u64(align_pages);
-			z->allocation[first - z->first_page] = (struct page_allocation){
-				.pages = (uint32_t)pages, .align_log2 = align_log2, .owner = (uint8_t)owner
-			};
-			addr = first << PAGE_SHIFT;
-			result = PMM_OK;
-			trace_pmm_alloc(addr, (uint32_t)pages,
-					(uint32_t)a->ops->held_pages(pages, align_pages),
-					(uint8_t)order[i], align_log2, (uint8_t)owner);
-			break;
-		}
-	}
-	if (result != PMM_OK)
-		trace_pmm_alloc_fail((uint32_t)pages, (uint8_t)zone,
-				     IS_POW2(align_pages) ? (uint8_t)ilog2_u64(align_pages) : 0xff,
-				     (uint8_t)owner);
+	    (unsigned)zone > PMM_ALLOC_BELOW_16M)
+		return PMM_ERR_INVALID_ARGUMENT;
+	return PMM_ERR_OUT_OF_MEMORY;
+}
+
+/* The end of a refused allocation: its trace event and status. */
+static __attribute__((noinline)) paddr_t alloc_refused(uint64_t pages, enum pmm_alloc_zone zone,
+						       uint64_t align_pages, enum mm_owner owner,
+						       enum pmm_status result,
+						       enum pmm_status *status)
+{
+	trace_pmm_alloc_fail((uint32_t)pages, (uint8_t)zone,
+			     IS_POW2(align_pages) ? (uint8_t)ilog2_u64(align_pages) : 0xff,
+			     (uint8_t)owner);
 	if (status)
 		*status = result;
-	return addr;
+	return PMM_ALLOC_FAILED;
+}
+
+/* Writes the allocation's record (and event) once zone z's placement placed it at `first`. */
+static ALWAYS_INLINE paddr_t alloc_placed(struct page_allocator *a, enum pmm_zone z,
+					  uint64_t first, uint64_t pages, uint64_t align_pages,
+					  enum mm_owner owner, enum pmm_status *status)
+{
+	struct page_allocator_zone *zone = &a->zone[z];
+	uint8_t align_log2 = (uint8_t)__builtin_ctzll(align_pages);
+	zone->allocation[first - zone->first_page] = (struct page_allocation){
+		.pages = (uint32_t)pages, .align_log2 = align_log2, .owner = (uint8_t)owner
+	};
+	if (unlikely(trace_enabled))
+		trace_pmm_alloc(first << PAGE_SHIFT, (uint32_t)pages,
+				(uint32_t)a->ops->held_pages(pages, align_pages), (uint8_t)z,
+				align_log2, (uint8_t)owner);
+	if (status)
+		*status = PMM_OK;
+	return first << PAGE_SHIFT;
+}
+
+/*
+ * Every allocation the inline hot path (page_allocator.h) does not finish: bad arguments, tracing
+ * on, the first zone's placement refusing or asking for bookkeeping (`first`: its answer, or
+ * PMM_PLACEMENT_FAILED when it was not asked), then the rest of pmm_zone_fallback's order.
+ */
+paddr_t page_alloc_general(struct page_allocator *a, uint64_t first, uint64_t pages,
+			   enum pmm_alloc_zone zone, uint64_t align_pages, enum mm_owner owner,
+			   enum pmm_status *status)
+{
+	if (pages - 1 >= PAGE_ALLOCATION_MAX_PAGES || !IS_POW2(align_pages) ||
+	    align_pages - 1 >= PMM_PHYS_LIMIT >> PAGE_SHIFT || (unsigned)owner >= MM_OWNER_COUNT ||
+	    (unsigned)zone > PMM_ALLOC_BELOW_16M)
+		return alloc_refused(pages, zone, align_pages, owner,
+				     argument_status(pages, zone, align_pages, owner), status);
+	/* valid arguments: the hot path asked the first zone unless tracing sent them here */
+	bool first_asked = !trace_enabled;
+	enum pmm_zone order[PMM_ZONE_COUNT];
+	unsigned zones = pmm_zone_fallback(zone, order);
+	for (unsigned i = 0; i < zones; i++) {
+		enum pmm_zone z = order[i];
+		if (!a->zone[z].state)
+			continue;
+		if (i > 0 || !first_asked)
+			first = a->ops->alloc(a->zone[z].state, pages, align_pages);
+		if (first == PMM_PLACEMENT_WANTS_METADATA) {
+			serve_metadata(a, z);
+			first = a->ops->alloc(a->zone[z].state, pages, align_pages);
+		}
+		if (first < PMM_PLACEMENT_WANTS_METADATA)
+			return alloc_placed(a, z, first, pages, align_pages, owner, status);
+		first = PMM_PLACEMENT_FAILED;
+	}
+	return alloc_refused(pages, zone, align_pages, owner, PMM_ERR_OUT_OF_MEMORY, status);
 }
 
 struct free_count {
@@ -452,12 +487,14 @@ static bool count_free(void *ctx, const struct pmm_region_info *extent)
 	return first < c->end;
 }
 
-enum pmm_status page_free(struct page_allocator *a, paddr_t addr, uint64_t pages)
+/* Everything page_free's hot path (page_allocator.h) leaves alone: the refusals (a walk of the
+ * free runs classifies a free of no allocation), reservations, tracing. */
+enum pmm_status page_free_general(struct page_allocator *a, paddr_t addr, uint64_t pages)
 {
-	if (pages == 0 || !IS_ALIGNED(addr, PAGE_SIZE) || pages > PMM_PHYS_LIMIT >> PAGE_SHIFT ||
-	    (addr >> PAGE_SHIFT) + pages > (PMM_PHYS_LIMIT >> PAGE_SHIFT))
-		return PMM_ERR_INVALID_ARGUMENT;
 	uint64_t first = addr >> PAGE_SHIFT;
+	if (pages - 1 >= PMM_PHYS_LIMIT >> PAGE_SHIFT || !IS_ALIGNED(addr, PAGE_SIZE) ||
+	    first + pages > (PMM_PHYS_LIMIT >> PAGE_SHIFT))
+		return PMM_ERR_INVALID_ARGUMENT;
 	struct page_allocation *record = allocation_at(a, first);
 	if (!record || !record->pages) {
 		struct free_count c = { first, first + pages, 0 };
@@ -472,7 +509,8 @@ enum pmm_status page_free(struct page_allocator *a, paddr_t addr, uint64_t pages
 		return PMM_ERR_PMM_METADATA;
 	enum pmm_zone z = zone_of(a, first);
 	struct page_allocation was = *record;
-	trace_pmm_free(addr, (uint32_t)pages, (uint32_t)held_by(a, &was), (uint8_t)z, was.owner);
+	trace_pmm_free(first << PAGE_SHIFT, (uint32_t)pages, (uint32_t)held_by(a, &was), (uint8_t)z,
+		       was.owner);
 	*record = (struct page_allocation){ 0 };
 	if (was.flags & PAGE_ALLOCATION_RESERVED) {
 		top_up(a, z);

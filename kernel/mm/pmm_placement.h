@@ -45,6 +45,9 @@ enum pmm_allocator {
 const char *pmm_allocator_name(enum pmm_allocator allocator);
 
 #define PMM_PLACEMENT_FAILED UINT64_MAX
+/* alloc's answer when the instance must first be given bookkeeping pages (metadata_wanted):
+ * nothing changed; serve it (alloc_metadata) and ask again. */
+#define PMM_PLACEMENT_WANTS_METADATA (UINT64_MAX - 1)
 
 /* Receives one maximal free run; returns false to stop the walk. */
 typedef bool (*pmm_free_run_visitor)(void *ctx, uint64_t first_page, uint64_t pages);
@@ -62,7 +65,9 @@ struct pmm_placement_ops {
 	 * allocated (at init, and when a reservation is returned). */
 	void (*add_free)(void *state, uint64_t first_page, uint64_t pages);
 	/* The first page of `pages` pages at a multiple of align_pages (a power of two), or
-	 * PMM_PLACEMENT_FAILED. The run holds held_pages(pages, align_pages) pages from there. */
+	 * PMM_PLACEMENT_FAILED, or (only an instance with metadata_wanted)
+	 * PMM_PLACEMENT_WANTS_METADATA. The run holds held_pages(pages, align_pages) pages from
+	 * there. */
 	uint64_t (*alloc)(void *state, uint64_t pages, uint64_t align_pages);
 	/* Returns an allocation made with the same pages and align_pages. */
 	void (*free)(void *state, uint64_t first_page, uint64_t pages, uint64_t align_pages);
@@ -81,15 +86,19 @@ struct pmm_placement_ops {
 	uint64_t (*blocks_for_free_run)(uint64_t first_page, uint64_t pages);
 
 	/*
-	 * Optional (NULL: the state init was given is all the instance ever needs). An instance
-	 * whose bookkeeping grows with its records says how many more pages it wants (0: none);
-	 * whoever drives it asks before every alloc and add_free, allocates them (alloc(pages, 1),
-	 * from this instance or another: they are only memory, reached through phys_to_virt) until
-	 * it wants no more or that fails, keeps them allocated for good (the common layer: as
-	 * mm_meta) and hands them over with add_metadata. Its promise holds as long as a page can
-	 * be had that way whenever it asks.
+	 * Optional, all three or none (NULL: the state init was given is all the instance ever
+	 * needs). An instance whose bookkeeping grows with its records says how many more pages it
+	 * wants (0: none). Whoever drives it serves that when alloc answers
+	 * PMM_PLACEMENT_WANTS_METADATA and before every add_free: it takes the pages with
+	 * alloc_metadata (from this instance or another: they are only memory, reached through
+	 * phys_to_virt; an instance that serves another is served first itself), keeps them
+	 * allocated for good (the common layer: as mm_meta) and hands them over with add_metadata,
+	 * until the instance wants no more or no page can be had. alloc_metadata is an unaligned
+	 * alloc that may draw on the reserve kept for it and never answers WANTS_METADATA. The
+	 * promise holds as long as a page can be had that way whenever the instance asks.
 	 */
 	uint64_t (*metadata_wanted)(const void *state);
+	uint64_t (*alloc_metadata)(void *state, uint64_t pages);
 	void (*add_metadata)(void *state, uint64_t first_page, uint64_t pages);
 	/* Optional: the instance's own self-check, NULL when consistent, else the violation. */
 	const char *(*check)(void *state);

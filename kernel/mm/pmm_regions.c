@@ -80,18 +80,18 @@
  *   - Further records come from a spare pool. An allocation needs at most 2 records, add_free 1,
  *     a free none (merging releases records; a free that merges with nothing turns the used
  *     record into the free one), so memory can always be returned.
- *   - metadata_wanted asks for one page while fewer than PMM_RECORD_LOW_WATER (4) spares remain;
- *     the driver asks before every alloc and add_free and serves it with an ordinary one-page
- *     unaligned alloc (the common layer: from the metadata zones, this instance's zone first in
- *     the kernel), which it keeps as mm_meta; add_metadata then cuts the page into records.
- *     Record pages are never given back.
- *   - NO FALSE FAILURE FOR LACK OF RECORDS, when the pages come from this instance itself (the
- *     differential test, the kernel's NORMAL zone): at least 1 spare remains after every call
- *     (an alloc starts with 4 or finds nothing free and changes nothing; add_free starts with 4
- *     or with at least 2), and a top-up needs at most 1 (one page, unaligned), so a top-up fails
- *     only when no page is free; an alloc therefore starts with 4 spares, enough, unless nothing
- *     is free. When they come from another zone, an alloc may also be refused because that zone
- *     had no free page (the allocator's PMM_ERR_OUT_OF_MEMORY then; the old pmm's NO_RECORDS).
+ *   - Below PMM_RECORD_LOW_WATER (4) spares, alloc answers PMM_PLACEMENT_WANTS_METADATA once,
+ *     changing nothing, and metadata_wanted asks for one page; the driver (the common layer:
+ *     from the metadata zones, this zone first in the kernel) takes it with alloc_metadata and
+ *     hands it over with add_metadata, which cuts it into records, then asks again. If it could
+ *     not be served, the next alloc goes on with what it has. Record pages are never given back.
+ *   - ONE SPARE IS KEPT FOR alloc_metadata: an alloc carves only when at least one spare would
+ *     remain; alloc_metadata may take the last. So an instance that is asked for a page can
+ *     give it whenever it has a free page, and an alloc lacks records only when its metadata
+ *     zones had no free page at all: with pages from this instance itself (the differential
+ *     test, the kernel's NORMAL zone), only when nothing is free. add_free needs one spare;
+ *     the driver serves metadata_wanted before it (an add_free with no spare and no page to be
+ *     had anywhere, a reservation returned into a full machine, fails its assertion).
  *   - Records are reached through phys_to_virt: the window must not move while the instance
  *     lives (the kernel's direct map does not).
  */
@@ -100,7 +100,6 @@
 
 /* Spares wanted after each call (BOOKKEEPING MEMORY): an alloc needs at most 2, a top-up 1. */
 #define PMM_RECORD_LOW_WATER 4
-#define PMM_RECORDS_PER_ALLOCATION 2
 
 /* ---- size classes ----------------------------------------------------------------------------- */
 
@@ -295,6 +294,9 @@ static const char *regions_init(void *state, uint64_t first_page, uint64_t span_
 	return NULL;
 }
 
+static uint64_t carve_fit(struct pmm_regions *r, uint64_t pages, uint64_t align_pages,
+			  uint64_t reserve);
+
 /*
  * The general path of an allocation the fast path did not serve: the exact search, filed
  * records, failures. Returns the first page or PMM_PLACEMENT_FAILED.
@@ -304,6 +306,21 @@ static __attribute__((noinline)) uint64_t alloc_general(struct pmm_regions *r, u
 {
 	if (pages > PMM_MAX_PAGES || align_pages > PMM_MAX_PAGES)
 		return PMM_PLACEMENT_FAILED;
+	if (r->spare_record_count < PMM_RECORD_LOW_WATER && !r->metadata_asked) {
+		r->metadata_asked = true; /* asked once: if it cannot be served, go on without */
+		return PMM_PLACEMENT_WANTS_METADATA;
+	}
+	r->metadata_asked = false;
+	return carve_fit(r, pages, align_pages, 1);
+}
+
+/*
+ * Finds a fit (the size-class path, else the exact search) and carves it, keeping `reserve`
+ * spare records untouched; PMM_PLACEMENT_FAILED when there is no fit or too few records.
+ */
+static uint64_t carve_fit(struct pmm_regions *r, uint64_t pages, uint64_t align_pages,
+			  uint64_t reserve)
+{
 	unsigned guaranteed = pmm_class_at_least(pages + align_pages - 1);
 	struct pmm_region *from = pmm_classes_any_at_or_above(&r->classes, guaranteed);
 	if (!from && r->classes.row_bitmap)
@@ -313,24 +330,22 @@ static __attribute__((noinline)) uint64_t alloc_general(struct pmm_regions *r, u
 		return PMM_PLACEMENT_FAILED;
 	uint64_t first = ALIGN_UP(pmm_visit(&r->work, from)->first_page, align_pages);
 	MM_ASSERT(first + pages <= region_end(from), "pmm_regions alloc: the index offered a record too small");
-	if (records_to_carve(from, first, pages) > r->spare_record_count)
+	if (records_to_carve(from, first, pages) + reserve > r->spare_record_count)
 		return PMM_PLACEMENT_FAILED;
 	carve(r, from, first, pages, MAY_BE_FILED);
 	return first;
 }
 
 /*
- * THE FAST PATH. The usual allocation (the pool above two spares, the size-class path serving
+ * THE FAST PATH. The usual allocation (the pool at its low water or above, the size-class path serving
  * from an unfiled record) is done here without calling anything; anything else goes to
  * alloc_general before changing anything. Both carve the same record.
  */
 static uint64_t regions_alloc(void *state, uint64_t pages, uint64_t align_pages)
 {
-	/* Fewer than 2 spares only when no page is free (BOOKKEEPING MEMORY): the general path
-	 * refuses, or serves a carve that needs no more than there are (a top-up's one page). */
 	struct pmm_regions *r = state;
 	if (unlikely(((pages - 1) | (align_pages - 1)) >= PMM_MAX_PAGES ||
-		     r->spare_record_count < PMM_RECORDS_PER_ALLOCATION))
+		     r->spare_record_count < PMM_RECORD_LOW_WATER))
 		return alloc_general(r, pages, align_pages);
 	struct pmm_region *from =
 		pmm_classes_any_at_or_above(&r->classes, pmm_class_at_least(pages + align_pages - 1));
@@ -429,6 +444,12 @@ static uint64_t regions_metadata_wanted(const void *state)
 	return ((const struct pmm_regions *)state)->spare_record_count < PMM_RECORD_LOW_WATER;
 }
 
+/* A page for bookkeeping (its own or another instance's): may take the last spare record. */
+static uint64_t regions_alloc_metadata(void *state, uint64_t pages)
+{
+	return carve_fit(state, pages, 1, 0);
+}
+
 static void regions_add_metadata(void *state, uint64_t first_page, uint64_t pages)
 {
 	struct pmm_regions *r = state;
@@ -438,6 +459,7 @@ static void regions_add_metadata(void *state, uint64_t first_page, uint64_t page
 		spare_push(r, &records[i]);
 	r->records_owned += count;
 	r->record_pages += pages;
+	r->metadata_asked = false;
 }
 
 const struct pmm_placement_ops pmm_regions_ops = {
@@ -455,6 +477,7 @@ const struct pmm_placement_ops pmm_regions_ops = {
 	.free_blocks = regions_free_blocks,
 	.blocks_for_free_run = regions_blocks_for_free_run,
 	.metadata_wanted = regions_metadata_wanted,
+	.alloc_metadata = regions_alloc_metadata,
 	.add_metadata = regions_add_metadata,
 	.check = pmm_regions_check,
 };

@@ -29,6 +29,7 @@ struct pmm_regions {
 	uint64_t records_owned;           /* in the pool or in use */
 	uint64_t record_pages;            /* pages handed over by add_metadata */
 	struct pmm_region **used_at;      /* per page of the span: the used record starting there */
+	bool metadata_asked;              /* alloc answered WANTS_METADATA and was not served since */
 	/*
 	 * Records and tree nodes visited so far, by every operation (pmm_visit): the unit of the
 	 * bounds stated in pmm_regions.c. Only ever increases; callers read differences.

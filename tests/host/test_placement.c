@@ -7,8 +7,8 @@
  * no free run it promises to find), and every FULL_CHECK_INTERVAL steps that the free page count,
  * the number of free blocks (a missed merge shows as an extra block) and the free runs it reports
  * (what snapshots carry) equal the model's. A placement that asks for metadata pages
- * (metadata_wanted: regions) is served after every call, as the common layer serves it; the
- * model holds those pages used for good.
+ * (metadata_wanted: regions) is served as the common layer serves it; the model holds those
+ * pages used for good.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,14 +131,14 @@ static void random_request(uint64_t *pages, uint64_t *align)
 	}
 }
 
-/* What the common layer does before every alloc and add_free: gives the placement the pages it
- * asks for (here from itself). */
+/* What the common layer does before an add_free and when alloc answers WANTS_METADATA: gives
+ * the placement the pages it asks for (here from itself). */
 static bool serve_metadata(const struct pmm_placement_ops *ops, void *placement, char *problem,
 			   size_t size)
 {
 	uint64_t pages;
 	while (ops->metadata_wanted && (pages = ops->metadata_wanted(placement)) != 0) {
-		uint64_t first = ops->alloc(placement, pages, 1);
+		uint64_t first = ops->alloc_metadata(placement, pages);
 		if (first == PMM_PLACEMENT_FAILED)
 			return true;
 		for (uint64_t p = first - SPAN_BASE; p < first - SPAN_BASE + pages; p++)
@@ -159,9 +159,12 @@ static bool step_alloc(const struct pmm_placement_ops *ops, void *placement, cha
 {
 	uint64_t pages, align;
 	random_request(&pages, &align);
-	if (!serve_metadata(ops, placement, problem, size))
-		return false;
 	uint64_t first = ops->alloc(placement, pages, align);
+	while (first == PMM_PLACEMENT_WANTS_METADATA) {
+		if (!serve_metadata(ops, placement, problem, size))
+			return false;
+		first = ops->alloc(placement, pages, align);
+	}
 	m->allocs++;
 	if (first == PMM_PLACEMENT_FAILED) {
 		struct run_need need;
