@@ -283,7 +283,7 @@ static bool count_at_least(void *ctx, const struct pmm_region_info *r)
  * Per pattern, at ADVERSARIAL_HOLES free extents in NORMAL: the work of the allocation that finds
  * the one fitting extent at the far end (the zone's first exact search: it files every extent),
  * of the same request once that extent is taken (NORMAL searched in vain, then DMA32), and of
- * freeing the first allocation; with the bounds pmm.c states (h = the AVL height bound, K =
+ * freeing the first allocation; with the bounds pmm_regions.c states (h = the AVL height bound, K =
  * extents of >= n pages): the search without filing, and the first allocation with the filing of
  * every extent (1 + 3(h + 1) each), its carving and a record page.
  */

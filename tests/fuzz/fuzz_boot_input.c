@@ -1,6 +1,6 @@
 /*
  * libFuzzer harness for the boot inputs a loader or firmware controls: the multiboot2 information
- * block (multiboot2_parse) and the memory map it carries (pmm_init through the normaliser, then a
+ * block (multiboot2_parse) and the memory map it carries (page_allocator_init through the normaliser, then a
  * few allocations and pmm_check). Any crash, sanitizer report or broken pmm invariant is a bug.
  *
  *   make fuzz FUZZ_SECONDS=60
