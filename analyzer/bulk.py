@@ -158,6 +158,8 @@ class BulkTrace:
         known_flags = sum(v for k, v in FORMAT.constants.items() if k.startswith("TRACE_FLAG_"))
         ok = (ok and (types <= self.header.max_event_id).all()
               and (h["timestamp"][1:] >= h["timestamp"][:-1]).all()
+              and (n == 0 or min(int(h["timestamp"][0]), self.header.start_timestamp) ==
+                   self.header.first_timestamp)
               and not (h["flags"] & ~known_flags & 0xFF).any())
         if ok:
             not_array = np.array([FORMAT.events_by_id.get(t) is None or

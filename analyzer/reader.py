@@ -121,6 +121,9 @@ def decode_header(data, fmt=FORMAT):
         raise TraceError(f"header clock_hz {fields['clock_hz']} is not a plausible clock "
                          f"(0 for unknown, else {PLAUSIBLE_CLOCK_HZ.start:.0e} to "
                          f"{PLAUSIBLE_CLOCK_HZ.stop - 1:.0e} Hz)", offsets["clock_hz"])
+    if fields["first_timestamp"] > fields["start_timestamp"]:
+        raise TraceError(f"header first_timestamp {fields['first_timestamp']} is after its own "
+                         f"start_timestamp {fields['start_timestamp']}", offsets["first_timestamp"])
     if len(data) < size:
         raise TraceError("file ends inside the trace header", len(data))
     strings = bytes(data[layout.size:size])
@@ -159,6 +162,17 @@ def _check_cmdline_agrees(fields, cmdline, fmt, offsets):
             if actual != wanted:
                 raise TraceError(f"header {name} is {actual}, but the command line says {word}",
                                  offsets[name])
+
+
+def _check_first_timestamp(header, timestamp, name, offset):
+    """The header states the stream's first clock reading: record seq 0's time when the kernel
+    recorded it before writing the header, else the header's own time (trace_first_timestamp)."""
+    first = min(timestamp, header.start_timestamp)
+    if header.first_timestamp != first:
+        raise TraceError(f"{name} timestamp {timestamp} (the first record's) disagrees with the "
+                         f"header: its first_timestamp is {header.first_timestamp}, and "
+                         f"min(first record, start_timestamp {header.start_timestamp}) is "
+                         f"{first}", offset)
 
 
 def _field_offsets(layout):
@@ -272,6 +286,8 @@ class TraceReader:
             if timestamp < last_timestamp:
                 raise TraceError(f"{info.name} timestamp {timestamp} is before the previous "
                                  f"record's {last_timestamp}", offset)
+            if offset == self.records_offset:
+                _check_first_timestamp(self.header, timestamp, info.name, offset)
             if flags:
                 if flags & ~known_flags:
                     raise TraceError(f"{info.name} has undefined flag bits "

@@ -147,7 +147,7 @@ def verdict_section(figures, out_dir):
         plot = (f"<a href='{html.escape(v.plot)}'>plot</a>"
                 if v.plot and (Path(out_dir) / v.plot).exists() else "")
         cells = [f"<td>{html.escape(str(x))}</td>" for x in (
-            v.topic, v.backend, v.claim, v.outcome, v.figure,
+            verdict.shown_topic(v), v.backend, v.claim, v.outcome, v.figure,
             v.rule + (f". Depends on {v.depends_on}." if v.depends_on else ""))]
         colour = OUTCOME_COLOURS.get(v.outcome, "white")
         cells[3] = (f"<td class='outcome' style='background:{colour}'>"
@@ -250,7 +250,7 @@ def verdict_markdown(figures, report_dir, readme):
         if v.plot and (Path(report_dir) / v.plot).exists():
             shutil.copyfile(Path(report_dir) / v.plot, Path(readme).parent / v.plot)
             plot = f"[plot]({v.plot})"
-        lines.append("| " + " | ".join(cell(x) for x in (v.topic, v.backend, v.claim, outcome,
+        lines.append("| " + " | ".join(cell(x) for x in (verdict.shown_topic(v), v.backend, v.claim, outcome,
                                                            v.figure, v.rule, plot)) + " |")
     return "\n".join(lines + [VERDICT_END]) + "\n"
 

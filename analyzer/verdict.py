@@ -72,6 +72,12 @@ class Verdict:
     rule: str           # how the outcome follows from the figure
     depends_on: str = ""
     plot: str = ""      # file name of the plot behind it, relative to the report
+    from_seed: bool = True  # False for a row pagescope added to the seed's table
+
+
+def shown_topic(v):
+    """The topic as a reader sees it: a row pagescope added says it is not the seed's."""
+    return v.topic if v.from_seed else f"{v.topic} (a row pagescope added, not the seed's)"
 
 
 def _ratio(a, b):
@@ -328,7 +334,8 @@ def _fault_lookup(f):
     plot = f"program_{min(programs)}_fault_ticks.png" if programs else ""
     if not programs:
         return [Verdict(topic, PAGETABLE, pt_claim, NOT_MEASURED,
-                        "no real program was traced under both backends", "", plot=plot)]
+                        "no real program was traced under both backends", "", plot=plot,
+                        from_seed=False)]
     unit = next(iter(programs.values()))[PAGETABLE]["unit"]
     figure = "; ".join(
         f"{p}: {by[PAGETABLE]['median']:,.0f} vs {by[LIST]['median']:,.0f} (p99 "
@@ -339,13 +346,15 @@ def _fault_lookup(f):
             "at most the list's; does not hold if it is more on every program; depends otherwise")
     cheaper = [p for p, by in programs.items() if by[PAGETABLE]["median"] <= by[LIST]["median"]]
     if len(cheaper) == len(programs):
-        return [Verdict(topic, PAGETABLE, pt_claim, HOLDS, figure, rule, plot=plot)]
+        return [Verdict(topic, PAGETABLE, pt_claim, HOLDS, figure, rule, plot=plot,
+                        from_seed=False)]
     if not cheaper:
-        return [Verdict(topic, PAGETABLE, pt_claim, DOES_NOT_HOLD, figure, rule, plot=plot)]
+        return [Verdict(topic, PAGETABLE, pt_claim, DOES_NOT_HOLD, figure, rule, plot=plot,
+                        from_seed=False)]
     others = [p for p in programs if p not in cheaper]
     return [Verdict(topic, PAGETABLE, pt_claim, DEPENDS, figure, rule,
                     depends_on=f"the program: cheaper on {_join(sorted(cheaper))}, dearer on "
-                               f"{_join(sorted(others))}", plot=plot)]
+                               f"{_join(sorted(others))}", plot=plot, from_seed=False)]
 
 
 TOPICS = [_memory, _bits, _brk, _implementation, _contiguous, _extensible, _fault_lookup]
@@ -370,7 +379,10 @@ def summary_paragraph(results):
             parts.append(f"1 claim {one}: " if len(claims) == 1 else f"{len(claims)} claims {many}: ")
             parts[-1] += _join(claims)
     missing = len(results) - len(measured)
-    text = f"Of the seed's {len(results)} claims, " + "; ".join(parts) + "."
+    seeds = sum(v.from_seed for v in results)
+    added = len(results) - seeds
+    whose = f"the seed's {seeds} claims" + (f" and pagescope's {added} added" if added else "")
+    text = f"Of {whose}, " + "; ".join(parts) + "."
     if missing:
         text += f" {missing} could not be judged because this run did not measure them."
     return text

@@ -148,7 +148,7 @@ def make_trace(events, seed=1):
                   version=FORMAT.constants["TRACE_FORMAT_VERSION"],
                   header_bytes=header.size + len(cmdline) + len(build), clock=1, vmm_backend=1,
                   trace_mode=0, max_event_id=FORMAT_MAX_ID, clock_hz=1_000_000_000,
-                  start_timestamp=1_000_000, memory_bytes=1 << 30, cmdline_bytes=len(cmdline),
+                  start_timestamp=1_000_000, first_timestamp=1_000_000, memory_bytes=1 << 30, cmdline_bytes=len(cmdline),
                   build_id_bytes=len(build))
     assert end.id <= FORMAT_MAX_ID
     return header.codec.pack(*(fields[n] for n in header.names)) + cmdline + build + w.records

@@ -64,6 +64,11 @@ boot_entry32:
 	movl $boot_stack32_top, %esp
 	movl %eax, boot_saved_magic
 	movl %ebx, boot_saved_info
+	/* The kernel's clock origin, read first (kernel_clock_origin in kernel/trace/tracer.h). */
+	rdtsc
+	movl %eax, boot_clock_origin
+	movl %edx, boot_clock_origin + 4
+	movl boot_saved_magic, %eax
 
 	movl $msg_not_multiboot2, %esi
 	cmpl $MB2_BOOT_MAGIC, %eax
@@ -176,6 +181,7 @@ boot_entry64:
 	movabsq $KERNEL_STACK_TOP, %rsp
 	movl boot_saved_magic(%rip), %edi
 	movl boot_saved_info(%rip), %esi
+	movq boot_clock_origin(%rip), %rdx
 	movabsq $kernel_entry64, %rax
 	jmp *%rax
 
@@ -206,4 +212,6 @@ boot_stack32:	.skip 1024
 boot_stack32_top:
 	.globl boot_saved_magic, boot_saved_info
 boot_saved_magic:	.skip 4
+	.balign 8
+boot_clock_origin:	.skip 8
 boot_saved_info:	.skip 4

@@ -16,6 +16,7 @@
 #include "kernel/core/options.h"
 #include "kernel/core/phase.h"
 #include "kernel/lib/testing.h"
+#include "kernel/trace/tracer.h"
 #include "kernel/workload/scenario.h"
 #include "build/build_id.h"
 
@@ -92,9 +93,12 @@ static void check_command_line(struct kernel_options *opts)
 	}
 }
 
-void kmain(uint32_t magic, uint64_t info_phys);
-void kmain(uint32_t magic, uint64_t info_phys)
+uint64_t kernel_clock_origin;
+
+void kmain(uint32_t magic, uint64_t info_phys, uint64_t clock_origin);
+void kmain(uint32_t magic, uint64_t info_phys, uint64_t clock_origin)
 {
+	kernel_clock_origin = clock_origin; /* before the first event: every clock counts from it */
 	serial_init();
 	kprintf("\npagescope %s\n", PAGESCOPE_BUILD_ID);
 	cpu_detect();

@@ -3,6 +3,7 @@
 #include "kernel/arch/amd64/cpu.h"
 #include "kernel/arch/amd64/vm.h"
 #include "kernel/core/log.h"
+#include "kernel/trace/tracer.h"
 
 /* Until the direct map exists, the boot page tables show physical 0..4 GiB at the higher half. */
 uintptr_t mm_phys_window = HIGHER_HALF_BASE;
@@ -37,5 +38,5 @@ void mm_arch_activate_root(paddr_t root_table)
 
 uint64_t mm_clock_ticks(void)
 {
-	return rdtsc();
+	return kernel_clock_now();
 }

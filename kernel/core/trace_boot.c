@@ -148,10 +148,12 @@ void trace_boot_start(void)
 		kprintf("trace: %s; events are counted, not sent\n", probe_problem(probe));
 		return;
 	}
+	uint64_t now = kernel_clock_now();
 	struct trace_run_info info = {
 		.clock = TRACE_CLOCK_TSC,
 		.clock_hz = clock_hz,
-		.start_timestamp = rdtsc(),
+		.start_timestamp = now,
+		.first_timestamp = trace_first_timestamp(&trace_global, now),
 		.vmm_backend = (uint8_t)kernel_options.vmm,
 		.trace_mode = drop ? TRACE_MODE_CODE_DROP : TRACE_MODE_CODE_LOSSLESS,
 		.memory_bytes = available_memory(&boot_info),
@@ -165,10 +167,12 @@ void trace_boot_start(void)
 			"not sent\n");
 		return;
 	}
-	kprintf("trace: %s, streaming to the virtio console at pci %02x:%02x.%x io %#x; clock %lu Hz; "
-		"%u records from early boot\n",
+	kprintf("trace: %s, streaming to the virtio console at pci %02x:%02x.%x io %#x; clock %lu Hz, "
+		"counting from the kernel's entry (timestamp counter %lu there); %u records from early "
+		"boot\n",
 		drop ? "drop mode" : "lossless", console.pci.bus, console.pci.device,
-		console.pci.function, console.io_base, clock_hz, trace_global.next_seq);
+		console.pci.function, console.io_base, clock_hz, kernel_clock_origin,
+		trace_global.next_seq);
 }
 
 void trace_boot_finish(void)

@@ -20,6 +20,7 @@ uint32_t trace_header_encode(void *buf, const struct trace_run_info *info)
 		.max_event_id = TRACE_EVENT_ID_LIMIT - 1,
 		.clock_hz = info->clock_hz,
 		.start_timestamp = info->start_timestamp,
+		.first_timestamp = info->first_timestamp,
 		.memory_bytes = info->memory_bytes,
 		.cmdline_bytes = cmdline_bytes,
 		.build_id_bytes = build_id_bytes,

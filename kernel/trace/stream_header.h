@@ -13,6 +13,7 @@ struct trace_run_info {
 	uint8_t clock;
 	uint64_t clock_hz; /* 0 = unknown */
 	uint64_t start_timestamp;
+	uint64_t first_timestamp; /* trace_first_timestamp(tracer, start_timestamp) */
 	uint8_t vmm_backend;
 	uint8_t trace_mode;
 	uint64_t memory_bytes;

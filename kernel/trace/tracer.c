@@ -279,5 +279,17 @@ void trace_array_end(struct tracer *t, uint8_t type)
 
 uint64_t trace_clock_tsc(void)
 {
+#ifdef PAGESCOPE_HOST
 	return __builtin_ia32_rdtsc();
+#else
+	return kernel_clock_now();
+#endif
+}
+
+uint64_t trace_first_timestamp(const struct tracer *t, uint64_t now)
+{
+	if (t->sink.submit || t->next_seq == 0)
+		return now;
+	const struct trace_record_header *first = (const void *)t->storage;
+	return first->timestamp < now ? first->timestamp : now;
 }

@@ -150,11 +150,27 @@ static inline void *trace_reserve(struct tracer *t, uint32_t len)
 	return trace_reserve_slow(t, len);
 }
 
+#ifndef PAGESCOPE_HOST
 /*
- * The tracer's time. Host builds call the injected clock (tests pass fakes). The kernel reads the
- * timestamp counter inline: with no call left on the hot path the encoders need no callee-saved
- * registers or stack frame, which is about a quarter of an event's instructions. Under QEMU
- * -icount shift=0 the counter counts guest instructions.
+ * The kernel's clock: timestamp-counter ticks since the kernel's first instruction, whose reading
+ * (kernel_clock_origin) boot/multiboot2.S takes and kmain stores before anything is traced. Every
+ * clock reading the kernel reports (trace timestamps, the header's, fault costs, a program's
+ * clock_gettime) counts from there, so the firmware's and the loader's time, which varies with the
+ * host's I/O even under icount, is in none of them: two identical boots under QEMU -icount read
+ * identical clocks. (TCG ignores a guest's write of the counter, so it cannot be reset instead.)
+ */
+extern uint64_t kernel_clock_origin;
+static inline uint64_t kernel_clock_now(void)
+{
+	return __builtin_ia32_rdtsc() - kernel_clock_origin;
+}
+#endif
+
+/*
+ * The tracer's time. Host builds call the injected clock (tests pass fakes). The kernel reads its
+ * clock inline: with no call left on the hot path the encoders need no callee-saved registers or
+ * stack frame, which is about a quarter of an event's instructions. Under QEMU -icount shift=0 the
+ * counter counts guest instructions.
  */
 static inline uint64_t trace_now(const struct tracer *t)
 {
@@ -162,7 +178,7 @@ static inline uint64_t trace_now(const struct tracer *t)
 	return t->clock();
 #else
 	(void)t;
-	return __builtin_ia32_rdtsc();
+	return kernel_clock_now();
 #endif
 }
 
@@ -192,7 +208,15 @@ bool trace_array_begin(struct tracer *t, uint8_t type, const void *payload, uint
 void *trace_array_item(struct tracer *t, uint8_t type);
 void trace_array_end(struct tracer *t, uint8_t type);
 
-/* The default clock: the CPU's timestamp counter. */
+/* The default clock: the CPU's timestamp counter (in the kernel, kernel_clock_now). */
 uint64_t trace_clock_tsc(void);
+
+/*
+ * The first clock reading of the stream, for the header's first_timestamp: the timestamp of record
+ * seq 0 when it was written before any sink was attached (it is then still at the start of the
+ * ring: no slot is reused before a sink gives one back), else `now`, the header's own time.
+ * Either way no record of the stream is older, and the record seq 0 has min(its time, now).
+ */
+uint64_t trace_first_timestamp(const struct tracer *t, uint64_t now);
 
 #endif

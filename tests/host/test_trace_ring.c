@@ -213,6 +213,28 @@ TEST(trace_early_overflow_is_counted_as_no_device_and_reported)
 }
 
 /*
+ * The header's first_timestamp is the stream's earliest clock reading: record seq 0's time when it
+ * waited in the ring for the sink (also after an early overflow, which loses later records, never
+ * the first), else the header's own time. The expected values come from the fake clock's ticks.
+ */
+TEST(trace_first_timestamp_is_record_zeros_time_or_the_headers)
+{
+	static struct tracer t;
+	trace_init(&t, storage, SUBBUF, SUBBUFS, TRACE_POLICY_LOSSLESS, fake_clock);
+	EXPECT_EQ(trace_first_timestamp(&t, 5), 5); /* nothing recorded yet */
+	fake_time = 100;
+	emit_allocs(&t, 0, 1000); /* the first is stamped 101; the ring overflows after it */
+	EXPECT_GE(t.lost[TRACE_LOSS_NO_DEVICE], 1);
+	EXPECT_EQ(trace_first_timestamp(&t, fake_time + 1), 101);
+	EXPECT_EQ(trace_first_timestamp(&t, 50), 50); /* never later than the header's own time */
+	struct fake_sink s = { .completion = COMPLETE_AT_ONCE };
+	attach(&t, &s);
+	EXPECT_EQ(trace_first_timestamp(&t, 7000), 7000); /* the ring's start is no longer seq 0 */
+	trace_finish(&t);
+	free(s.bytes);
+}
+
+/*
  * A waiting reclaim that returns nothing is the sink saying the device is broken (the virtio
  * driver returns that only when the device reports a failure: a slow device is waited for).
  * Lossless mode then drops and counts instead of hanging; the ring keeps what it holds.

@@ -4,6 +4,7 @@
 #include "kernel/arch/amd64/vm.h"
 #include "kernel/lib/format.h"
 #include "kernel/lib/testing.h"
+#include "kernel/trace/tracer.h"
 #include "tests/kernel/fault_probe.h"
 
 #define NEVER_MAPPED (NEVER_MAPPED_BASE + 0x1234)
@@ -69,6 +70,21 @@ TEST(arch_kernel_stack_is_at_top_of_scratchpad)
  * of a loop whose every iteration is several instructions (one tick per instruction under
  * -icount; at least a cycle each on hardware, and the counter runs at the nominal clock).
  */
+/*
+ * The kernel's clock counts from the kernel's first instruction: the entry stub's reading reached
+ * kmain (it is not 0: the firmware and the loader ran before), and kernel_clock_now is the counter
+ * minus it, so it reads less than the counter read just before it.
+ */
+TEST(arch_kernel_clock_counts_from_the_kernels_entry)
+{
+	EXPECT_LT(0, kernel_clock_origin);
+	uint64_t counter = rdtsc();
+	uint64_t since_entry = kernel_clock_now();
+	EXPECT_LT(0, since_entry);
+	EXPECT_LT(since_entry, counter);
+	EXPECT_LE(counter - kernel_clock_origin, since_entry); /* the same counter, rebased */
+}
+
 TEST(arch_tsc_advances)
 {
 	uint64_t reads[64];

@@ -9,7 +9,8 @@ trace_end totals rewritten, so only the meaning of the stream can give them away
   header      a bit flipped in any header field or text; out-of-set values; clock_hz of 1
   flags       undefined flag bits; CONTINUED set on a fixed or string event, cleared on an array
               part, set on an array's last part
-  timestamp   a record's timestamp moved before its predecessor's or after its successor's
+  timestamp   a record's timestamp moved before its predecessor's, after its successor's or
+              between them; the first record's moved anywhere; the last record's moved later
   payload     a bit flipped in one field of one record (records picked evenly across types)
   records     a record deleted or duplicated; a record swapped with the one that undoes it
               (alloc/free, reserve/release, map/unmap, create/region ...); two neighbours swapped
@@ -75,7 +76,7 @@ CONDITIONAL_FIELDS = {
     "context_switch": ("to_context",),
 }
 UNDETECTABLE_HEADER_FIELDS = {
-    "start_timestamp": "stated nowhere else",
+    "start_timestamp": "only 'not before first_timestamp' is known",
     "memory_bytes": "stated nowhere else",
     "clock": "tsc and fake are both valid clocks",
 }
@@ -237,8 +238,9 @@ def mutate_header(t, rng, original):
     name, ftype, offset = rng.choice(fields)
     data = flip(original, offset, rng.randrange(8 * FIELD_SIZE[ftype]))
     (value,) = struct.unpack_from(STRUCT[ftype], data, offset)
-    if name in UNDETECTABLE_HEADER_FIELDS and not (name == "clock" and value not in
-                                                    FORMAT.values["clock"]):
+    detectable = (name == "clock" and value not in FORMAT.values["clock"]) or (
+        name == "start_timestamp" and value < TraceReader(original).header.first_timestamp)
+    if name in UNDETECTABLE_HEADER_FIELDS and not detectable:
         return "header", name, UNDETECTABLE_HEADER_FIELDS[name], data
     if name == "clock_hz" and (value == 0 or value in PLAUSIBLE_CLOCK_HZ):
         return "header", name, "another plausible clock frequency", data
@@ -274,9 +276,21 @@ def mutate_flags(t, rng, original):
 
 def mutate_timestamp(t, rng, original):
     records = list(t.records)
+    choice = rng.randrange(5)
+    if choice == 3:  # the header's first_timestamp states it: any other time, 0 included
+        first = t.raw[0].timestamp
+        later = rng.randint(first + 1, t.raw[1].timestamp + 1)
+        records[0] = set_timestamp(records[0], rng.choice(
+            [later] + ([0, rng.randrange(first)] if first else [])))
+        return "timestamp", "the first record's moved", None, t.build(records)
+    if choice == 4:
+        last = len(records) - 1
+        records[last] = set_timestamp(records[last], t.raw[last].timestamp +
+                                      rng.randint(1, 1 << 40))
+        return ("timestamp", "the last record's moved later",
+                "nothing after the last record bounds its time", t.build(records))
     i = rng.randrange(1, len(records) - 1)
     before, after = t.raw[i - 1].timestamp, t.raw[i + 1].timestamp
-    choice = rng.randrange(3)
     if choice == 0 and before > 0:
         records[i] = set_timestamp(records[i], rng.randrange(before))
         return "timestamp", "before its predecessor", None, t.build(records)

@@ -78,3 +78,25 @@ def test_peak_mapped_counts_prot_none_reservations_and_says_so():
     describe(report, out)
     assert "PROT_NONE reservations included" in out.getvalue()
     assert "PROT_NONE` reservations included" in README
+
+
+def test_the_undetectable_mutations_the_readme_lists_are_the_harness_s():
+    """The README's list of what `check` cannot notice names exactly the fields that
+    test_mutations.py accepts a change of (no more, so the claim is not weaker than the test; no
+    fewer, so it is not stronger)."""
+    from analyzer.events import FORMAT
+    from test_mutations import CONDITIONAL_FIELDS, UNDETECTABLE_HEADER_FIELDS, UNMODELLED_FIELDS
+    start = README.index("Those kinds are:")
+    paragraph = " ".join(README[start:README.index("A corrupt", start)].split())
+    named = set(re.findall(r"`([\w*]+\.[\w*]+)`", paragraph))
+    groups = {"*_fail": [e for e in FORMAT.events_by_name if e.endswith("_fail")],
+              "trace_bench": ["trace_bench"], "alloc_site": ["alloc_site"]}
+    whole_events = {"*_fail": "`*_fail` refusal", "trace_bench": "of `trace_bench`",
+                    "alloc_site": "of `alloc_site`"}
+    harness = set(UNMODELLED_FIELDS) | {f"header.{f}" for f in UNDETECTABLE_HEADER_FIELDS} | {
+        f"{event}.{f}" for event, fields in CONDITIONAL_FIELDS.items() for f in fields}
+    harness |= {"header.clock_hz"}  # mutate_header: another plausible frequency
+    for group, events in groups.items():
+        assert whole_events[group] in paragraph, group
+        harness -= {key for key in harness if key.split(".")[0] in events}
+    assert named == harness

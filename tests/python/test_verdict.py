@@ -4,7 +4,7 @@ depends (or not measured) exactly when its stated rule says so."""
 import pytest
 
 from analyzer.verdict import (DEPENDS, DOES_NOT_HOLD, HOLDS, LIST, NOT_MEASURED, PAGETABLE,
-                              Figures, summary_paragraph, verdicts)
+                              Figures, shown_topic, summary_paragraph, verdicts)
 
 
 def outcome(figures, topic, backend):
@@ -127,6 +127,13 @@ def test_summary_paragraph_is_written_from_the_verdicts():
     f = Figures(bookkeeping_peak={"a": {PAGETABLE: 0, LIST: 4096}},
                 backend_loc={PAGETABLE: 900, LIST: 300}, pagetable_core_loc=500)
     text = summary_paragraph(verdicts(f))
-    assert "Of the seed's 11 claims" in text
+    # 10 rows are the seed's table (shared/seed/mm_notes.md); the fault-lookup row is pagescope's
+    assert "Of the seed's 10 claims and pagescope's 1 added," in text
     assert "\u201cno extra data structure required\u201d (pagetable)" in text
     assert "do not hold" in text and "7 could not be judged" in text
+
+
+def test_the_row_pagescope_added_says_it_is_not_the_seeds():
+    rows = {v.topic: shown_topic(v) for v in verdicts(Figures())}
+    assert rows["finding a reservation at fault time"].endswith("not the seed's)")
+    assert rows["memory for bookkeeping"] == "memory for bookkeeping"

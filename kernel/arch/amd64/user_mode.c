@@ -4,6 +4,7 @@
 #include "descriptors.h"
 #include "serial.h"
 #include "kernel/lib/string.h"
+#include "kernel/trace/tracer.h"
 
 #define MSR_STAR 0xC0000081
 #define MSR_LSTAR 0xC0000082
@@ -101,5 +102,5 @@ uint64_t user_stack_first_entry(uint64_t kstack_top)
 
 uint64_t user_clock_ticks(void)
 {
-	return rdtsc();
+	return kernel_clock_now();
 }

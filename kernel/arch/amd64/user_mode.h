@@ -51,7 +51,7 @@ void user_fpu_save(struct user_fpu_state *state);
 void user_fpu_restore(const struct user_fpu_state *state);
 void user_fpu_reset(void);
 
-/* Clock ticks now (the TSC: guest instructions under icount). */
+/* Clock ticks since the kernel started (kernel_clock_now: guest instructions under icount). */
 uint64_t user_clock_ticks(void);
 
 #endif

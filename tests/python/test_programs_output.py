@@ -1,0 +1,86 @@
+"""`python3 -m programs.pagescope --out DIR` writes DIR whole under a temporary name: it refuses a
+directory (or file) pagescope did not make and leaves it untouched, keeps a previous output intact
+when the boots fail midway, and replaces a previous output only once the new one is complete.
+The boots are replaced by stand-ins here (the real boots are tests/python/test_programs.py's);
+what is under test is where the files go."""
+
+import pytest
+
+import programs.pagescope as pagescope
+from analyzer.output import atomic_directory
+from programs.runs import load_runs
+
+RUN = load_runs()[0]
+
+
+@pytest.fixture
+def cache(tmp_path):
+    """A program cache holding the first run's binary and its MANIFEST line, nothing else."""
+    root = tmp_path / "programs"
+    (root / "bin").mkdir(parents=True)
+    (root / "bin" / RUN.program).write_bytes(b"\x7fELF stand-in")
+    (root / "expected").mkdir()
+    (root / "expected" / "MANIFEST").write_text(f"{RUN.name} {'0' * 64} 0 0 {'1' * 64}\n")
+    return root
+
+
+def run(cache, out):
+    return pagescope.main(["--elf", "/nonexistent/kernel.elf", "--out", str(out), "--dir",
+                           str(cache), RUN.name])
+
+
+def test_a_users_directory_is_refused_and_left_untouched(cache, tmp_path, monkeypatch, capsys):
+    booted = []
+    monkeypatch.setattr(pagescope, "boot_all", lambda *a: booted.append(a) or 0)
+    user = tmp_path / "mine"
+    (user / "sub").mkdir(parents=True)
+    (user / "notes.txt").write_text("precious\n")
+    assert run(cache, user) == 2
+    assert str(user) in capsys.readouterr().err
+    assert (user / "notes.txt").read_text() == "precious\n" and (user / "sub").is_dir()
+    assert sorted(p.name for p in user.iterdir()) == ["notes.txt", "sub"]
+    assert booted == []  # refused before anything ran
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "programs"]  # no leftovers
+
+
+def test_a_users_file_is_refused_and_left_untouched(cache, tmp_path, monkeypatch):
+    monkeypatch.setattr(pagescope, "boot_all", lambda *a: 0)
+    user = tmp_path / "notes.txt"
+    user.write_text("precious\n")
+    assert run(cache, user) == 2
+    assert user.read_text() == "precious\n"
+
+
+def previous_output(path):
+    with atomic_directory(path) as out:
+        (out / "old.stdout").write_text("from the last run\n")
+
+
+def test_boots_that_fail_midway_leave_the_previous_output_whole(cache, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    previous_output(out)
+
+    def boots_then_break(elf, layout, chosen, manifest, into):
+        (into / f"{RUN.name}-pagetable.stdout").write_text("half\n")
+        raise KeyboardInterrupt  # the user stops it after the first boot
+
+    monkeypatch.setattr(pagescope, "boot_all", boots_then_break)
+    with pytest.raises(KeyboardInterrupt):
+        run(cache, out)
+    assert sorted(p.name for p in out.iterdir() if p.suffix) == ["old.stdout"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "programs"]  # no partial dir
+
+
+def test_a_complete_run_replaces_the_previous_output(cache, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    previous_output(out)
+
+    def boots(elf, layout, chosen, manifest, into):
+        assert not (into / "old.stdout").exists()  # written beside, not into, the old output
+        (into / f"{RUN.name}-pagetable.stdout").write_text("new\n")
+        return 0
+
+    monkeypatch.setattr(pagescope, "boot_all", boots)
+    assert run(cache, out) == 0
+    assert sorted(p.name for p in out.iterdir() if p.suffix) == [f"{RUN.name}-pagetable.stdout"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "programs"]
