@@ -49,8 +49,8 @@
  * missed: in an inexact class, its fit tree, filed first so that it holds every record of the
  * class (invariant 3), misses nothing (lemmas 1-3, pmm_fit_tree.c); in an exact class, the
  * residue lists or the tree of its records of peak order >= 5 miss nothing (lemma 4,
- * pmm_size_classes.c). The one other refusal, fewer than 2 spare records, cannot happen while a
- * page is free: see BOOKKEEPING MEMORY.
+ * pmm_size_classes.c). The one other refusal, too few spare records, happens only when no
+ * metadata zone had a free page: see BOOKKEEPING MEMORY.
  *
  * BOUNDS. Work = the instance's `work`, the records and tree nodes an operation reads
  * (pmm_visit). N is the number of free extents, h the height of the tallest class tree:
@@ -65,6 +65,8 @@
  *   - Carving and merging change at most 3 records of the index; a change to an unfiled record
  *     costs nothing, to a filed one at most 4(h + 1) (it leaves its tree and is unfiled again).
  *   - free reads used_at once: O(1).
+ *   - alloc_metadata (a record page, once per PAGE_SIZE / sizeof(struct pmm_region) records)
+ *     reads at most METADATA_LOOKBACK (64) records from the top, then the search above.
  * Worst case of one operation: filing makes a search O(N h) when the classes were never searched
  * (every record unfiled). AMORTISED, filing is paid once per change: a record is filed at most
  * once after each insert or reshape that unfiled it, and unfiled at most once after each filing,
@@ -82,7 +84,7 @@
  *     record into the free one), so memory can always be returned.
  *   - Below PMM_RECORD_LOW_WATER (4) spares, alloc answers PMM_PLACEMENT_WANTS_METADATA once,
  *     changing nothing, and metadata_wanted asks for one page; the driver (the common layer:
- *     from the metadata zones, this zone first in the kernel) takes it with alloc_metadata and
+ *     from the metadata zones, NORMAL first in the kernel) takes it with alloc_metadata and
  *     hands it over with add_metadata, which cuts it into records, then asks again. If it could
  *     not be served, the next alloc goes on with what it has. Record pages are never given back.
  *   - ONE SPARE IS KEPT FOR alloc_metadata: an alloc carves only when at least one spare would
@@ -444,10 +446,30 @@ static uint64_t regions_metadata_wanted(const void *state)
 	return ((const struct pmm_regions *)state)->spare_record_count < PMM_RECORD_LOW_WATER;
 }
 
-/* A page for bookkeeping (its own or another instance's): may take the last spare record. */
+/*
+ * Pages for bookkeeping (its own or another instance's), kept for good: taken from the top of the
+ * span, the end of the highest free record that holds them among the last METADATA_LOOKBACK
+ * records, so that they gather there instead of splitting the extents below (taken from the
+ * lowest class, as an allocation is, they would pin holes amid memory for ever); else wherever
+ * the classes say. May take the last spare record.
+ */
+#define METADATA_LOOKBACK 64
 static uint64_t regions_alloc_metadata(void *state, uint64_t pages)
 {
-	return carve_fit(state, pages, 1, 0);
+	struct pmm_regions *r = state;
+	struct pmm_region *region = list_entry(list_last(&r->records), struct pmm_region,
+					       address_link);
+	for (unsigned i = 0; region && i < METADATA_LOOKBACK;
+	     i++, region = pmm_regions_prev(r, region)) {
+		if (!region_is_free(pmm_visit(&r->work, region)) || region->pages < pages)
+			continue;
+		uint64_t first = region_end(region) - pages;
+		if (records_to_carve(region, first, pages) > r->spare_record_count)
+			break;
+		carve(r, region, first, pages, MAY_BE_FILED);
+		return first;
+	}
+	return carve_fit(r, pages, 1, 0);
 }
 
 static void regions_add_metadata(void *state, uint64_t first_page, uint64_t pages)
