@@ -66,14 +66,15 @@ KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS))
 # --- host builds of the arch-free core -------------------------------------------------------
 HOST_CFLAGS := -std=gnu11 -g -Wall -Wextra -Werror -DPAGESCOPE_HOST -I. $(MACHINE_INCLUDE) -MMD -MP
 HOST_SAN := -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-HOST_TEST_SRCS := $(SHARED_SRCS) kernel/core/options.c kernel/workload/scenario_names.c \
+HOST_TEST_SRCS := $(SHARED_SRCS) kernel/core/options.c kernel/workload/scenario_names.c $(wildcard benchmarks/peers/*.c) \
 	$(wildcard tests/host/*.c)
 HOST_TEST_OBJS := $(patsubst %,$(BUILD)/host-test/%.o,$(HOST_TEST_SRCS))
 HOST_TESTS := $(BUILD)/host-tests
 
 # Benchmarks: each benchmarks/bench_*.c is one program, optimised and without sanitizers.
 BENCH_LIB_SRCS := $(filter-out kernel/lib/testing.c,$(SHARED_SRCS)) tests/host/mm_env_host.c \
-	tests/host/host_regions.c tests/host/vmm_patterns.c benchmarks/timing.c benchmarks/page_stack.c
+	tests/host/host_regions.c tests/host/vmm_patterns.c benchmarks/timing.c benchmarks/page_stack.c \
+	$(wildcard benchmarks/peers/*.c)
 BENCH_LIB_OBJS := $(patsubst %,$(BUILD)/host-bench/%.o,$(BENCH_LIB_SRCS))
 BENCH_PROGS := $(patsubst benchmarks/%.c,$(BUILD)/bench/%,$(wildcard benchmarks/bench_*.c))
 
@@ -284,7 +285,7 @@ report:
 	done; done | $(PYTHON) -m tqdm --total $(words $(REPORT_PROGRAMS) $(REPORT_PROGRAMS)) \
 		--desc "report: [4/7] boots" --unit boot --null; \
 	[ ! -e $(BUILD)/report/replays.failed ]
-	@echo "report: [5/7] running the real programs (make programs: $(REAL_PROGRAM_RUNS)) in pagescope under both backends"
+	@echo "report: [5/7] running the real programs (make programs: $(REAL_PROGRAM_RUNS)) in pagescope under both backends, one boot each"
 	@$(MAKE) --no-print-directory programs >$(BUILD)/report-programs-build.log 2>&1 \
 		|| { tail -n 30 $(BUILD)/report-programs-build.log; exit 1; }
 	@$(PYTHON) -m programs.pagescope --elf $(KERNEL_ELF) --out $(BUILD)/report/programs \
@@ -292,7 +293,7 @@ report:
 	@echo "report: [6/7] checking every trace (every snapshot equals the replay before it)"
 	@for trace in $(BUILD)/report/pagetable.pstrace $(BUILD)/report/list.pstrace \
 		$(foreach p,$(REPORT_PROGRAMS),$(BUILD)/report/replay-$(p)-pagetable.pstrace $(BUILD)/report/replay-$(p)-list.pstrace) \
-		$(foreach r,$(REAL_PROGRAM_RUNS),$(BUILD)/report/programs/$(r)-pagetable.pstrace $(BUILD)/report/programs/$(r)-list.pstrace); do \
+		$(BUILD)/report/programs/runs-pagetable.pstrace $(BUILD)/report/programs/runs-list.pstrace; do \
 		$(PYTHON) -m analyzer check $$trace >$(BUILD)/report-check.log \
 			|| { cat $(BUILD)/report-check.log; exit 1; }; \
 	done
@@ -300,8 +301,8 @@ report:
 	@$(PYTHON) -m analyzer report $(BUILD)/report/pagetable.pstrace $(BUILD)/report/list.pstrace \
 		$(foreach p,$(REPORT_PROGRAMS),--workload $(p)=$(BUILD)/report/replay-$(p)-pagetable.pstrace \
 			--workload $(p)=$(BUILD)/report/replay-$(p)-list.pstrace) \
-		$(foreach r,$(REAL_PROGRAM_RUNS),--program $(r)=$(BUILD)/report/programs/$(r)-pagetable.pstrace \
-			--program $(r)=$(BUILD)/report/programs/$(r)-list.pstrace) \
+		$(foreach r,$(REAL_PROGRAM_RUNS),--program $(r)=$(BUILD)/report/programs/runs-pagetable.pstrace \
+			--program $(r)=$(BUILD)/report/programs/runs-list.pstrace) \
 		$(if $(wildcard $(PMM_REPORT_DIR)/pmm.md),--allocators $(PMM_REPORT_DIR)) \
 		-o $(REPORT_DIR) --results-readme results/README.md >/dev/null
 	@$(PYTHON) -m analyzer compare $(BUILD)/report/pagetable.pstrace $(BUILD)/report/list.pstrace \
@@ -316,10 +317,7 @@ endif
 # kernel/mm/pmm_placement.h; vmm=pagetable fixed) under icount, checks every trace, boots
 # scenario=pmm-pairs under each with tracing off for the instructions per alloc+free pair, and
 # writes results/report-pmm/ (pmm.html, pmm.md: the ranking table, the plots, compare.txt: where
-# each allocator's requests first diverge from regions'). The real programs PMM_PROGRAMS (run
-# names of programs/runs.txt; default all, PMM_PROGRAMS= for none) are a second workload: each is
-# booted under every allocator too (programs.pagescope --pmm, vmm=pagetable, icount, traced).
-PMM_PROGRAMS ?= $(REAL_PROGRAM_RUNS)
+# each allocator's requests first diverge from regions').
 PMM_LIST_OPEN := (
 PMM_ALLOCATORS := $(shell grep -E '^[[:space:]]+X' kernel/mm/pmm_placement.h | grep -o 'X$(PMM_LIST_OPEN)[a-z0-9_]*,' | tr -d 'X$(PMM_LIST_OPEN),')
 PMM_REPORT_DIR := results/report-pmm
@@ -328,8 +326,8 @@ report-pmm:
 	@$(DEPS) all
 	@mkdir -p $(BUILD)/report-pmm
 	@echo "report-pmm: building the kernel"
-	@$(MAKE) --no-print-directory $(KERNEL_ELF) $(if $(PMM_PROGRAMS),programs) \
-		>$(BUILD)/report-pmm-build.log 2>&1 || { tail -n 30 $(BUILD)/report-pmm-build.log; exit 1; }
+	@$(MAKE) --no-print-directory $(KERNEL_ELF) >$(BUILD)/report-pmm-build.log 2>&1 \
+		|| { tail -n 30 $(BUILD)/report-pmm-build.log; exit 1; }
 	@for pmm in $(PMM_ALLOCATORS); do \
 		echo "report-pmm: booting '$(REPORT_WORKLOAD)' with pmm=$$pmm, capturing $(BUILD)/report-pmm/$$pmm.pstrace"; \
 		$(MAKE) --no-print-directory trace ICOUNT=1 VMM=pagetable PMM=$$pmm SCENARIO=$(SCENARIO) \
@@ -342,21 +340,9 @@ report-pmm:
 			--args "trace=off vmm=pagetable pmm=$$pmm scenario=pmm-pairs seed=$(SEED)" \
 			>$(BUILD)/report-pmm/$$pmm-pairs.log 2>&1 \
 			|| { tail -n 30 $(BUILD)/report-pmm/$$pmm-pairs.log; exit 1; }; \
-		[ -z "$(PMM_PROGRAMS)" ] || { \
-		echo "report-pmm: running the real programs ($(PMM_PROGRAMS)) with pmm=$$pmm"; \
-		$(PYTHON) -m programs.pagescope --elf $(KERNEL_ELF) --out $(BUILD)/report-pmm/programs-$$pmm \
-			--backend pagetable --pmm $$pmm $(PMM_PROGRAMS) >$(BUILD)/report-pmm/programs-$$pmm.log 2>&1 \
-			|| { cat $(BUILD)/report-pmm/programs-$$pmm.log; exit 1; }; \
-		for run in $(PMM_PROGRAMS); do \
-			$(PYTHON) -m analyzer check $(BUILD)/report-pmm/programs-$$pmm/$$run-pagetable.pstrace \
-				>$(BUILD)/report-pmm/$$pmm-check.log || { cat $(BUILD)/report-pmm/$$pmm-check.log; exit 1; }; \
-		done; }; \
 	done
 	@$(PYTHON) -m analyzer allocators $(foreach p,$(PMM_ALLOCATORS),$(BUILD)/report-pmm/$(p).pstrace) \
 		$(foreach p,$(PMM_ALLOCATORS),--pairs $(BUILD)/report-pmm/$(p)-pairs.log) \
-		$(foreach r,$(PMM_PROGRAMS),$(foreach p,$(PMM_ALLOCATORS),\
-			--program $(r)=$(BUILD)/report-pmm/programs-$(p)/$(r)-pagetable.pstrace \
-			--program-log $(r)=$(BUILD)/report-pmm/programs-$(p)/$(r)-pagetable.log)) \
 		-o $(PMM_REPORT_DIR)
 	@for pmm in $(filter-out regions,$(PMM_ALLOCATORS)); do \
 		$(PYTHON) -m analyzer compare $(BUILD)/report-pmm/regions.pstrace $(BUILD)/report-pmm/$$pmm.pstrace; \
@@ -451,10 +437,11 @@ PROGRAM_CC_musl := musl-gcc
 PROGRAM_CC_glibc := gcc
 BAD_ELF_DIR := $(BUILD)/user-tests/bad-elf
 # The switch that puts the user-program boots (tests/python/test_user_programs.py) into
-# `make test` and `make test-python`: quick (every case against musl under both backends, the
-# cases glibc serves differently against glibc too), full (make test-programs: every case, both
-# libcs, both backends) or off.
-USER_PROGRAM_TESTS ?= quick
+# `make test` and `make test-python`: full (every case, both libcs, both backends: the cases of a
+# libc, backend and memory size share one boot, so 8 boots hold them all), quick (the same boots,
+# fewer cases compared: every case against musl, the cases glibc serves differently against
+# glibc too) or off.
+USER_PROGRAM_TESTS ?= full
 export PAGESCOPE_USER_PROGRAM_TESTS = $(USER_PROGRAM_TESTS)
 
 .PHONY: user-tests user-tests-deps run-program test-programs

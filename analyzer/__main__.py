@@ -288,6 +288,22 @@ class Programs:
         write_programs([load_checked(t) for t in args.traces], out)
 
 
+def program_runs_given(specs):
+    """[(name, trace, series)] for report --program NAME=TRACE: each trace read once; run NAME
+    of a trace that holds several runs (analyzer/processes.select_run)."""
+    from .processes import select_run
+    loaded, out = {}, []
+    for name, path in specs:
+        if path not in loaded:
+            loaded[path] = load_checked(path, with_series=True)
+        trace, series = loaded[path]
+        try:
+            out.append((name, select_run(trace, name), series))
+        except ValueError as e:
+            raise CommandFailed(str(e), EXIT_USAGE) from None
+    return out
+
+
 class Report:
     """Write a self-contained HTML report (index.html, plots, the traces and their Perfetto
     conversions) of one or more traces into a directory."""
@@ -335,7 +351,7 @@ class Report:
         workloads = [(name, load_checked(path)) for name, path in
                      bar(args.workload, desc="reading workload traces", unit="trace")]
         runs = [load_checked(t, with_series=True) for t in args.traces]
-        programs = [(name, *load_checked(path, with_series=True)) for name, path in args.program]
+        programs = program_runs_given(args.program)
         inputs = (list(args.traces) + [path for _, path in args.workload] +
                   [path for _, path in args.program])
         with atomic_directory(args.output, inputs=inputs) as tmp:

@@ -3,7 +3,8 @@ calls by name, the unsupported ones (result -ENOSYS), page faults by outcome, pe
 reserved pages, the clock ticks each fault took to resolve, and over the run: resident and
 reserved pages of all processes, and the VMM backend's bookkeeping bytes in the processes'
 contexts. Times are guest seconds since the program's first process_start, so that runs under
-different backends (whose boots take different times) line up.
+different backends (whose boots take different times) line up. A trace of several runs (one boot,
+one phase "program:NAME" per run) is taken apart by run (`program_runs`, `select_run`).
 
 Every figure is exact: counts and peaks over every event, percentiles by nearest rank (each is
 one measured fault, never an interpolation). Ticks are what the trace's clock counts: guest
@@ -124,6 +125,58 @@ class RunFigures:
     bookkeeping_seconds: np.ndarray  # guest seconds of each change of the figure below
     bookkeeping_bytes: np.ndarray  # the processes' contexts' bookkeeping bytes (vmm_bookkeeping)
     seconds_known: bool  # False: the header has no clock frequency, "seconds" are 1e9 ticks
+
+
+# A boot may run several programs one after another (kernel/workload/scenario_program.c): run
+# NAME is then the phase "program:NAME", and its figures are those of the records inside it.
+RUN_PHASE_PREFIX = "program:"
+
+
+class RunWindow:
+    """One named run of a several-run trace: a BulkTrace's records from the run's phase_begin to
+    its phase_end, with the BulkTrace's interface as far as the figures here use it (`of`,
+    `others_named`; header, clock and positions are the whole trace's). `whole` is the trace."""
+
+    def __init__(self, whole, name, begin, end):
+        self.whole, self.run, self.begin, self.end = whole, name, begin, end
+        self.path = f"{whole.path} (run {name})"
+
+    def __getattr__(self, attribute):
+        return getattr(self.whole, attribute)
+
+    def of(self, name):
+        events = self.whole.of(name)
+        return events[(events["position"] >= self.begin) & (events["position"] <= self.end)]
+
+    def others_named(self, *names):
+        return [e for e in self.whole.others_named(*names) if self.begin <= e.position <= self.end]
+
+
+def program_runs(trace):
+    """The named runs of a BulkTrace as RunWindows, in order; [] when the trace is one run."""
+    begins, runs = {}, []
+    for event in trace.others_named("phase_begin", "phase_end"):
+        if not event.text.startswith(RUN_PHASE_PREFIX):
+            continue
+        name = event.text[len(RUN_PHASE_PREFIX):]
+        if event.name == "phase_begin":
+            begins[name] = event.position
+        elif name in begins:
+            runs.append(RunWindow(trace, name, begins.pop(name), event.position))
+    return runs
+
+
+def select_run(trace, name):
+    """Run `name` of a several-run trace, or the trace itself when it is one run; ValueError
+    when the trace holds named runs but not this one."""
+    runs = program_runs(trace)
+    if not runs:
+        return trace
+    for run in runs:
+        if run.run == name:
+            return run
+    raise ValueError(f"{trace.path} holds the runs {', '.join(r.run for r in runs)}, "
+                     f"not {name!r}")
 
 
 def has_processes(trace):

@@ -143,8 +143,12 @@ def _bookkeeping(name, slug, runs, out_dir):
     _save(fig, out_dir, stem)
     return Figure(stem, f"{name}: bookkeeping bytes over time",
                   "Bytes each backend keeps the processes' reservations in, summed over their "
-                  "contexts, as the kernel reports them after each snapshot of a context "
-                  "(vmm_bookkeeping; a point per report; a destroyed context counts 0). Under demand paging the page-table backend holds tables that carry "
+                  "contexts, as the kernel reports them after each snapshot of a context and, "
+                  "when the figure changed, after a change of a process's pages: every change "
+                  "under list (a counter); under pagetable (its figure is a walk of the tables) "
+                  "when its count of tables changed and at every 64th change: a sample "
+                  "(vmm_bookkeeping; a point per report; a destroyed "
+                  "context counts 0). Under demand paging the page-table backend holds tables that carry "
                   "only untouched reservations, so its figure is no longer 0.")
 
 

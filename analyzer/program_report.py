@@ -1,6 +1,6 @@
 """The per-program figures (analyzer/processes.py) as text, for `analyzer programs`, and as the
 report's real-program section (report.py), one block per (program, backend, trace) input so that
-`make report` can pass several programs.
+`make report` can pass several programs; a trace of several runs (one boot) gives a block per run.
 
 Text layout, per trace: a header line (file, backend, what a tick is and why), then per process
 and for all processes together: system calls by name, the unsupported ones, faults by outcome,
@@ -16,7 +16,8 @@ import numpy as np
 
 from . import program_plots
 from .perfetto import to_perfetto
-from .processes import FORKED, TickStats, behaviour, first_behaviour_difference, run_figures
+from .processes import (FORKED, RunWindow, TickStats, behaviour, first_behaviour_difference,
+                        program_runs, run_figures)
 
 ROWS_SHOWN = 12
 PAGE_KIB = 4
@@ -47,9 +48,11 @@ def _process_lines(p, unit, name_width=14):
 
 
 def write_programs(traces, out):
-    """Writes the text of `analyzer programs` for BulkTraces, one block per trace, then whether
-    every trace holds the calls and faults of the first."""
-    for n, trace in enumerate(traces):
+    """Writes the text of `analyzer programs` for BulkTraces, one block per trace (per run of a
+    several-run trace), then whether every trace holds the calls and faults of the first (run by
+    run, for several-run traces)."""
+    blocks = [program_runs(trace) or [trace] for trace in traces]
+    for n, trace in enumerate(b for runs in blocks for b in runs):
         run = run_figures(trace)
         if n:
             out.write("\n")
@@ -69,8 +72,12 @@ def write_programs(traces, out):
                       "shared since a fork counts in each)\n" +
                       "\n".join(_process_lines(run.totals, run.unit)) + "\n")
         _write_bookkeeping(run, out)
-    for trace in traces[1:]:
-        out.write(f"\nsame run    {_same_behaviour(traces[0], trace)}\n")
+    first = {getattr(b, "run", None): b for b in blocks[0]} if blocks else {}
+    for runs in blocks[1:]:
+        for trace in runs:
+            if getattr(trace, "run", None) in first:
+                out.write(f"\nsame run    "
+                          f"{_same_behaviour(first[getattr(trace, 'run', None)], trace)}\n")
 
 
 def _same_behaviour(first, other):
@@ -85,7 +92,9 @@ def _same_behaviour(first, other):
 def _write_bookkeeping(run, out):
     seconds_label = "guest s" if run.seconds_known else "1e9 ticks"
     out.write("\nbookkeeping bytes over time (the processes' contexts, as the kernel's "
-              "vmm_bookkeeping reports them after each snapshot; 0 once destroyed; time since "
+              "vmm_bookkeeping reports them after each snapshot and, when changed, after a change "
+              "of a process's pages: every one under list; under pagetable when its table "
+              "count changed and every 64th, a sample; 0 once destroyed; time since "
               "the first process started)\n")
     n = len(run.bookkeeping_bytes)
     if not n:
@@ -117,14 +126,14 @@ def program_section(programs, out_dir):
     parts = ["<p>Programs run as user processes with demand paging (scenario=program): every "
              "figure below is added up from the trace's process, fault and system-call events "
              "(<code>python3 -m analyzer programs TRACE</code> prints the same per process).</p>"]
-    figures = []
+    figures, copied = [], {}
     for name, runs in by_program.items():
         parts.append(f"<h3 id='program-{html.escape(name)}'>{html.escape(name)}</h3>")
         parts.append(_summary_table(runs))
         first = traces_of[name][0][0]
         parts += [f"<p>{html.escape(_same_behaviour(first, other))}</p>"
                   for other, _ in traces_of[name][1:]]
-        parts.append("<p>Traces: " + ", ".join(_copy_trace(name, trace, series, out_dir)
+        parts.append("<p>Traces: " + ", ".join(_copy_trace(name, trace, series, out_dir, copied)
                                                 for trace, series in traces_of[name]) + "</p>")
         drawn = program_plots.draw_program(name, runs, out_dir)
         figures += drawn
@@ -136,10 +145,16 @@ def program_section(programs, out_dir):
     return "\n".join(parts), figures
 
 
-def _copy_trace(name, trace, series, out_dir):
+def _copy_trace(name, trace, series, out_dir, copied):
     """Copies a program's trace into the report with its Perfetto conversion, under a name of
     the program and backend (inputs from different directories may share a file name); returns
-    the HTML links to both."""
+    the HTML links to both. A run of a several-run trace links to the whole trace, copied and
+    converted once (`copied`: its path -> links)."""
+    if isinstance(trace, RunWindow):
+        trace = trace.whole
+        name = "runs"
+    if trace.path in copied:
+        return copied[trace.path]
     stem = f"program_{program_plots.slug(name)}_{trace.header.value_name('vmm_backend')}"
     n, unique = 1, stem
     while (Path(out_dir) / f"{unique}.pstrace").exists():
@@ -147,8 +162,9 @@ def _copy_trace(name, trace, series, out_dir):
         unique = f"{stem}_{n}"
     shutil.copyfile(trace.path, Path(out_dir) / f"{unique}.pstrace")
     (Path(out_dir) / f"{unique}.pftrace").write_bytes(to_perfetto(trace, series))
-    return " ".join(f"<a href='{unique}{ext}'>{unique}{ext}</a>" for ext in (".pstrace",
-                                                                          ".pftrace"))
+    copied[trace.path] = " ".join(f"<a href='{unique}{ext}'>{unique}{ext}</a>"
+                                  for ext in (".pstrace", ".pftrace"))
+    return copied[trace.path]
 
 
 def _summary_table(runs):

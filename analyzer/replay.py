@@ -21,11 +21,13 @@ Objects handed out and taken back are paired like reservations: every pmm_free, 
 slab_free, pt_free and vmm_unmap must undo one earlier pmm_alloc, kmalloc, slab_alloc, pt_alloc
 or vmm_map with the same fields (a destroyed context's mappings go with it); vmm_protect must hit
 a mapping; once the pmm is known, every page a vmm_map maps (outside the direct map, which maps
-all of RAM) lies inside one live pmm_alloc, all pages mapped in the regions of one name have one
-owner (the one most of them have; pages mapped before the pmm's first snapshot are held to it
-there), and no context maps a page twice at once outside its shared-memory region (contexts may
-share pages: shared memory, and copy-on-write after a fork; an unmap emits its vmm_unmap after
-the pmm_free of the page, so a free of a mapped page is not a problem by itself); a page is
+all of RAM) lies inside one live pmm_alloc whose owner is the owner its vmm_region states (pages
+mapped before the pmm's first snapshot are held to it there); a page is mapped in one place at a
+time (outside the direct map), unless every place is a user context's shared-memory region (the
+procs scenario's shared memory) or it is a process's frame, shared by a fork's copy-on-write or
+MAP_SHARED, whose count of mappings each page_share states (analyzer/process_replay.py checks
+those counts); an unmap emits its vmm_unmap after the pmm_free of the page, so a free of a
+mapped page is not a problem by itself; a page is
 mapped only inside a reservation (brk maps the heap's new pages before its vmm_reserve, so a
 mapping may wait for the context's next reservation to cover it); nothing may
 stay mapped in a released range, nor a page table in freed pages; a
@@ -67,6 +69,7 @@ ZONE_NAMES = tuple(name for _, name in sorted(FORMAT.values["zone"].items()))
 DIRECT_MAP = (0, FORMAT.value_numbers["VMM_KREGION_DIRECT_MAP"])
 SHARED_USER_REGION = FORMAT.value_numbers["VMM_UREGION_SHM"]
 OWNER_NAMES = FORMAT.values["owner"]
+NO_OWNER = FORMAT.value_numbers["MM_OWNER_NONE"]
 ADDRESS_SPACE_END = 1 << 64
 
 
@@ -203,10 +206,11 @@ def _cut_reservation(region, addr, pages):
 
 
 class Region:
-    __slots__ = ("name", "base", "end", "free", "reservations", "exact")
+    __slots__ = ("name", "base", "end", "free", "reservations", "exact", "owner")
 
-    def __init__(self, name, base, pages):
+    def __init__(self, name, base, pages, owner=None):
         self.name, self.base, self.end = name, base, base + pages * PAGE
+        self.owner = owner  # owner of every page mapped in it; None while unknown after a loss
         self.free = FreeSet([(base, self.end)])  # None while unknown after a loss
         self.reservations = {}  # start -> pages
         self.exact = True  # False once re-learned after a loss: reservations before it unknown
@@ -263,17 +267,18 @@ class Replay:
         self.heaps = {}  # (context, region) -> pages of the heap that vmm_brk events resized
         self.pending_table = None  # address of a pmm_alloc for a page table, until its pt_alloc
         self.bookkeeping_due = None  # context whose snapshots end with its vmm_bookkeeping next
+        self.resident_reported = None  # context of the previous event when a process_resident
         # (context, region, event index) of the latest vmm_snapshots: enough for any context's
         # destroy snapshots (a context has at most a few regions).
         self.recent_vmm_snapshots = deque(maxlen=64)
         self.pmm_used = {}  # addr -> (pages, owner, zone) of each pmm_alloc not yet freed
         self.pmm_used_starts = []  # sorted keys of pmm_used: which allocation holds a page
         self.phys_mapped = {}  # (phys, context) -> live mappings of it there, direct map aside
+        # phys -> [live mappings of it anywhere, those outside a user shared-memory region]
+        self.phys_places = {}
         # (vmm_map, Region, region index, bytes) of mappings made before the pmm's first
         # snapshot; None once they were held to it
         self.maps_before_pmm = []
-        # region name -> {pmm owner: (first vmm_map, pages)} of the pages mapped in such regions
-        self.region_owners = defaultdict(dict)
         self.kmalloc_live = {}  # ptr -> given
         self.slab_live = {}  # object -> cache
         self.slab_caches = 0
@@ -325,6 +330,7 @@ class Replay:
             handler(e)
         if self.begun is not None:
             self.begun = None
+        self.resident_reported = e.context if kind == "process_resident" else None
         self.index += 1
 
     def _meet_expectations(self, e, kind):
@@ -364,7 +370,6 @@ class Replay:
                                                       f"{self.pending_table:#x}"))
         for context in list(self.unreserved_maps):
             self._settle_unreserved_maps(context)
-        self._check_region_owners()
         self.report.contexts_checked += sum(self._fully_checked(c) for c in self.contexts.values())
         for name, _ in self.phases if not self.lost else ():
             self.report.problems.append(Problem(None, f"phase {name!r} never ended"))
@@ -556,6 +561,16 @@ class Replay:
             return
         key = (e.phys, e.context)
         self.phys_mapped[key] = self.phys_mapped.get(key, 0) + 1
+        shared_memory = self._in_shared_memory(
+            self.contexts.get(e.context) or Context(e.context, learned=True), e.virt)
+        places = self.phys_places.setdefault(e.phys, [0, 0])
+        if places[0] and region is not True and not self.processes.shares(e.phys) and (
+                not shared_memory or places[1]):
+            self.doubt(e, f"maps {e.phys:#x}, which is already mapped in {places[0]} other "
+                          "place(s): only user shared memory and a process's shared frames may "
+                          "be mapped twice")
+        places[0] += 1
+        places[1] += not shared_memory
         if region is True:
             return  # the context's regions are unknown (learned after a loss)
         if self.pmm is None:
@@ -572,25 +587,10 @@ class Replay:
         if start is None or e.phys + size > start + held * PAGE:
             self.doubt(e, f"maps {e.phys:#x}, which no live pmm allocation holds")
             return
-        owners = self.region_owners[region.name]
-        first, count = owners.get(owner, (e, 0))
-        owners[owner] = (first, count + 1)
-        if self.phys_mapped[e.phys, e.context] > 1 and (e.context == 0 or
-                                                         region_id != SHARED_USER_REGION):
-            self.doubt(e, f"maps {e.phys:#x}, which context {e.context} already maps (only its "
-                          "shared memory may be mapped twice)")
-
-    def _check_region_owners(self):
-        """All pages mapped in the regions of one name (in any context) have one owner: pages of
-        any other owner than the one most of them have are reported, at the first of them."""
-        for name, owners in self.region_owners.items():
-            ranked = sorted(owners.items(), key=lambda kv: (-kv[1][1], kv[1][0].seq))
-            owner, (_, pages) = ranked[0]
-            for other, (first, count) in ranked[1:]:
-                self.doubt(first, f"maps {first.phys:#x}, a page of owner "
-                                  f"{OWNER_NAMES.get(other, other)}, in region {name} ({count} "
-                                  f"such pages), whose {pages} other pages are owner "
-                                  f"{OWNER_NAMES.get(owner, owner)}")
+        if region.owner is not None and owner != region.owner:
+            self.doubt(e, f"maps {e.phys:#x}, a page of owner {OWNER_NAMES.get(owner, owner)}, "
+                          f"in region {region.name} of context {e.context}, whose pages are "
+                          f"owner {OWNER_NAMES.get(region.owner, region.owner)}")
 
     def _check_maps_before_pmm(self):
         """The mappings made before the pmm's first snapshot that are still there, held to its
@@ -600,13 +600,28 @@ class Replay:
             if held is not None and held[0] == e.phys and e.context in self.contexts:
                 self._check_page_source(e, region, region_id, size)
 
-    def _unmapped_page(self, phys, context):
+    def _unmapped_page(self, phys, ctx, virt):
+        """One mapping of phys in Context ctx, at virt, went."""
+        context = ctx.id
         left = self.phys_mapped.get((phys, context))
         if left is not None:
             if left > 1:
                 self.phys_mapped[phys, context] = left - 1
             else:
                 del self.phys_mapped[phys, context]
+            places = self.phys_places.get(phys)
+            if places is not None:
+                places[0] -= 1
+                places[1] -= not self._in_shared_memory(ctx, virt)
+                if places[0] <= 0:
+                    del self.phys_places[phys]
+
+    @staticmethod
+    def _in_shared_memory(ctx, virt):
+        if ctx.id == 0 or len(ctx.regions) <= SHARED_USER_REGION:
+            return False
+        region = ctx.regions[SHARED_USER_REGION]
+        return region is not None and region.base <= virt < region.end
 
     def _settle_unreserved_maps(self, context):
         """Each mapping made where nothing was reserved must be covered by now."""
@@ -623,7 +638,8 @@ class Replay:
             if key in self.mappings:
                 virts = self.mapped[e.context]
                 del virts[bisect_left(virts, e.virt)]
-                self._unmapped_page(self.mappings[key][0], e.context)
+                self._unmapped_page(self.mappings[key][0], self.contexts.get(e.context) or
+                                    Context(e.context, learned=True), e.virt)
             self._give_back(e, self.mappings, key, (e.phys, e.page_size, e.flags),
                             "phys, page_size, flags")
 
@@ -679,7 +695,9 @@ class Replay:
             return
         if e.base % PAGE or e.pages == 0 or e.base + e.pages * PAGE > 1 << 64:
             self.problem(e, f"region [{e.base:#x}, +{e.pages} pages) is empty or not aligned")
-        ctx.regions.append(Region(e.text, e.base, e.pages))
+        if e.owner == NO_OWNER:
+            self.problem(e, f"region {e.text} of context {e.context} names no owner for its pages")
+        ctx.regions.append(Region(e.text, e.base, e.pages, e.owner))
 
     def _end_declaration(self, e):
         ctx, self.declaring = self.declaring, None
@@ -697,7 +715,7 @@ class Replay:
             del self.heaps[key]
         for virt in self.mapped.pop(ctx.id, ()):
             phys = self.mappings.pop((ctx.id, virt))[0]  # pt_destroy drops them, unlisted
-            self._unmapped_page(phys, ctx.id)
+            self._unmapped_page(phys, ctx, virt)
         n = len(ctx.regions)
         recent = list(self.recent_vmm_snapshots)[-n:] if n else []
         expected = [(ctx.id, r) for r in range(n)]
@@ -889,8 +907,9 @@ class Replay:
             self.group["keys"].append((e.context, e.region))
 
     def on_vmm_bookkeeping(self, e):
-        """Comes right after the last region's vmm_snapshot of its context (vmm_trace_snapshot)."""
-        if self.bookkeeping_due != e.context:
+        """Comes right after the last region's vmm_snapshot of its context (vmm_trace_snapshot),
+        or right after a process_resident of its context (kernel/user/process.c)."""
+        if self.bookkeeping_due != e.context and self.resident_reported != e.context:
             self.doubt(e, f"context {e.context}'s bookkeeping does not follow its snapshots")
         self.bookkeeping_due = None
 

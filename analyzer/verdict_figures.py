@@ -22,7 +22,7 @@ from .verdict import LIST, PAGETABLE
 
 MM = Path(REPO_ROOT) / "kernel" / "mm"
 BACKEND_FILES = {PAGETABLE: MM / "vmm_backend_pagetable.c", LIST: MM / "vmm_backend_list.c"}
-PAGE_TABLE_CODE = [MM / "pagetable.c", MM / "pagetable.h"]
+PAGE_TABLE_CODE = [MM / "pagetable.c", MM / "pagetable.h", MM / "pt_walk.h"]
 PTE_H = Path(REPO_ROOT) / "kernel" / "arch" / "amd64" / "include" / "machine" / "pte.h"
 BENCH_DIR = Path(REPO_ROOT) / "results" / "bench"
 # Per-reservation details a user of the VMM asks for, with the bits each needs: an owner tag (one
@@ -38,24 +38,36 @@ def _local_includes(path):
 
 def backend_sources(backend):
     """The backend's file and the kernel/mm files only it includes (e.g. the list backend's
-    tree), with their .c beside each .h."""
+    tree), with their .c beside each .h, and a private header's X_*.c (the files of a backend
+    split by concept, as vmm_pt.h's)."""
     own = _local_includes(BACKEND_FILES[backend])
     for other, path in BACKEND_FILES.items():
         if other != backend:
             own -= _local_includes(path)
     files = [BACKEND_FILES[backend]]
     for header in sorted(own):
-        for candidate in (MM / header, (MM / header).with_suffix(".c")):
+        stem = (MM / header).with_suffix("")
+        for candidate in (MM / header, stem.with_suffix(".c"), *sorted(MM.glob(stem.name + "_*.c"))):
             if candidate.exists() and candidate not in files:
                 files.append(candidate)
     return files
+
+
+def _function_lines(backend, name):
+    """Code lines of function `name`, in whichever of the backend's files defines it."""
+    for path in backend_sources(backend):
+        try:
+            return source_lines.function_code_lines(path, name)
+        except LookupError:
+            continue
+    raise LookupError(f"{BACKEND_FILES[backend]}: no file of the backend defines {name}()")
 
 
 def line_counts():
     """backend_loc, pagetable_core_loc and brk_loc (the backend's resize operation, which is
     what vmm_brk runs in the backend)."""
     backend_loc = {b: source_lines.count_code_lines(backend_sources(b)) for b in BACKEND_FILES}
-    brk_loc = {b: source_lines.function_code_lines(path, source_lines.ops_member(path, "resize"))
+    brk_loc = {b: _function_lines(b, source_lines.ops_member(path, "resize"))
                for b, path in BACKEND_FILES.items()}
     return backend_loc, source_lines.count_code_lines(PAGE_TABLE_CODE), brk_loc
 
@@ -76,7 +88,7 @@ def pte_bits():
     pte = PTE_H.read_text()
     sw, stripe = _mask(pte, "PTE_SW_FIELD_MASK"), _mask(pte, "PTE_COUNT_STRIPE_MASK")
     used = {}
-    for path in [PTE_H, *BACKEND_FILES.values()]:
+    for path in [PTE_H, *(f for b in BACKEND_FILES for f in backend_sources(b))]:
         text = path.read_text()
         names = re.findall(r"^#define (\w+) PTE_SW_BIT\((\d+)\)", text, re.M)
         if names:
@@ -96,11 +108,13 @@ def pte_bits_not_present():
 
 
 def list_record_bytes():
-    """LIST_RECORD_BYTES of the list backend (a static assertion there holds it to sizeof)."""
-    match = re.search(r"#define LIST_RECORD_BYTES (\d+)", BACKEND_FILES[LIST].read_text())
-    if match is None:
-        raise LookupError(f"{BACKEND_FILES[LIST]}: no LIST_RECORD_BYTES")
-    return int(match.group(1))
+    """LIST_RECORD_BYTES of the list backend, in whichever of its files states it (a static
+    assertion there holds it to sizeof)."""
+    for path in backend_sources(LIST):
+        match = re.search(r"#define LIST_RECORD_BYTES (\d+)", path.read_text())
+        if match is not None:
+            return int(match.group(1))
+    raise LookupError(f"{BACKEND_FILES[LIST]}: no file of the list backend defines LIST_RECORD_BYTES")
 
 
 def _rows(path):
@@ -118,7 +132,9 @@ def reserve_instructions(bench_dir=BENCH_DIR):
         if row["operation"] not in RESERVE_OPERATIONS or not row.get("instructions_per_step"):
             continue
         best = " (best case)" if row.get("best_case") == "yes" else ""
-        case = f"{row['operation']}, {row['layout']}{best}, {int(row['mapped_pages']):,} mapped"
+        size = row.get("size_pages", "")
+        request = "" if size in ("", "16", "512") else f" of {size} pages"  # 16 and 512@512: the usual
+        case = f"{row['operation']}{request}, {row['layout']}{best}, {int(row['mapped_pages']):,} mapped"
         cost[(row["backend"], case)] = float(row["instructions_per_step"])
     return cost
 

@@ -20,6 +20,12 @@ bytes (counting from the header's start), the data padded likewise; the archive 
 named "TRAILER!!!". Every field but the name, size and mode is fixed (inode = position, times and
 owners 0), so the same inputs always give the same bytes and a boot under icount repeats exactly.
 
+Several runs in one boot (`runs_filesystem`, used by programs/boot.py; no command line): the
+files of every run once (two files of the same name must hold the same bytes), `.runs` (the
+run names, each followed by a NUL byte, in the order the kernel runs them) and per run NAME
+`.argv.NAME`, `.envp.NAME` (when it has an environment) and `.stdin.NAME` (when it has stdin),
+laid out as above. A run name is 1-48 letters, digits, '.', '_' or '-'.
+
 Bounds: a file of 4 GiB or more cannot be described (the size field has 8 hex digits) and is
 refused, as are two entries with the same name and names the protocol reserves (.argv, .envp,
 .stdin). Exit status: 0 written; 2 bad usage or a refused input (one line `mkprogramfs: ...`
@@ -29,13 +35,16 @@ temporary name and renamed when complete, so a failure leaves no partial archive
 
 import argparse
 import os
+import re
 import stat
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 MAGIC = b"070701"
 TRAILER = b"TRAILER!!!"
-RESERVED_NAMES = {b".argv", b".envp", b".stdin"}
+RESERVED_NAMES = {b".argv", b".envp", b".stdin", b".runs"}
+RUN_NAME = re.compile(r"[A-Za-z0-9._-]{1,48}")
 MAX_FILE_BYTES = 0xFFFFFFFF
 REGULAR_FILE = stat.S_IFREG
 EXECUTABLE_MODE = 0o755
@@ -107,6 +116,54 @@ def program_filesystem(program, files=(), stdin=None, env=None, args=()):
         if name in seen:
             raise Refused(f"{os.fsdecode(name)}: two files of the filesystem have this name")
         seen.add(name)
+    return entries
+
+
+def _reserved(name):
+    return name in RESERVED_NAMES or name.startswith((b".argv.", b".envp.", b".stdin."))
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a several-run boot: `program` and `files` are host paths, `args` bytes words
+    after argv[0], `env` bytes K=V strings (None: no .envp), `stdin` bytes (None: no .stdin)."""
+    name: str
+    program: str
+    files: tuple = ()
+    args: tuple = ()
+    env: tuple = None
+    stdin: bytes = None
+
+
+def runs_filesystem(runs):
+    """The archive's entries for a boot running every RunSpec of `runs`, in order."""
+    if not runs:
+        raise Refused("no run to put in the filesystem")
+    files, names = {}, []
+    for run in runs:
+        if not RUN_NAME.fullmatch(run.name):
+            raise Refused(f"run name {run.name!r}: use 1-48 letters, digits, '.', '_' or '-'")
+        if run.name in names:
+            raise Refused(f"run name {run.name!r} is given twice")
+        names.append(run.name)
+        for path in (run.program, *run.files):
+            name, data, mode = _file_entry(path)
+            if _reserved(name):
+                raise Refused(f"{os.fsdecode(name)}: this name is reserved for the boot protocol")
+            if name in files and files[name][1] != data:
+                raise Refused(f"{path}: another file of the filesystem has the name "
+                              f"{os.fsdecode(name)} but other bytes")
+            files.setdefault(name, (name, data, mode))
+    entries = list(files.values())
+    entries.append((b".runs", _nul_terminated([n.encode() for n in names]), DATA_MODE))
+    for run in runs:
+        suffix = b"." + run.name.encode()
+        argv = [b"/" + os.fsencode(os.path.basename(run.program)), *run.args]
+        entries.append((b".argv" + suffix, _nul_terminated(argv), DATA_MODE))
+        if run.env is not None:
+            entries.append((b".envp" + suffix, _nul_terminated(run.env), DATA_MODE))
+        if run.stdin is not None:
+            entries.append((b".stdin" + suffix, bytes(run.stdin), DATA_MODE))
     return entries
 
 

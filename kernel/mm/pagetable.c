@@ -17,6 +17,7 @@
  */
 #include "pagetable.h"
 #include "page_share.h"
+#include "pt_walk.h"
 #include <machine/pte.h>
 #include "kernel/trace/tracepoints.h"
 
@@ -26,23 +27,6 @@ enum pt_data_fate { PT_DATA_FREE_OWNED, PT_DATA_KEEP };
 static enum pt_half half_of(uint64_t va)
 {
 	return (va >> 63) ? PT_HALF_KERNEL : PT_HALF_USER;
-}
-
-uint64_t pt_entry_base(unsigned level, uint64_t table_base, unsigned index)
-{
-	if (level == PT_TOP_LEVEL)
-		return pt_canonical((uint64_t)index << PT_LEVEL_SHIFT(level));
-	return table_base + (uint64_t)index * PT_SPAN_BYTES(level);
-}
-
-struct pt_range_part pt_range_part(unsigned level, uint64_t table_base, unsigned index,
-				   uint64_t first, uint64_t last)
-{
-	uint64_t base = pt_entry_base(level, table_base, index);
-	uint64_t entry_last = base + PT_SPAN_BYTES(level) - 1;
-	struct pt_range_part part = { base, MAX(first, base), MIN(last, entry_last), false };
-	part.whole = part.first == base && part.last == entry_last;
-	return part;
 }
 
 void pt_slot_write(uint64_t *table, unsigned index, uint64_t value)
@@ -56,6 +40,25 @@ void pt_slot_write(uint64_t *table, unsigned index, uint64_t value)
 		unsigned used = pte_stripe_read(table);
 		MM_ASSERT(delta > 0 ? used < PT_ENTRIES : used > 0,
 			  "pt_slot_write: used-entry count %u out of range", used);
+		pte_stripe_write(table, used + (unsigned)delta);
+	}
+}
+
+void pt_slots_update(uint64_t *table, unsigned first, unsigned last, uint64_t keep, uint64_t set)
+{
+	MM_ASSERT(!(set & PTE_COUNT_STRIPE_MASK), "pt_slots_update: %llx touches the count stripe",
+		  (unsigned long long)set);
+	keep |= PTE_COUNT_STRIPE_MASK;
+	int delta = 0;
+	for (unsigned i = first; i <= last; i++) {
+		pte_t old = table[i], now = (old & keep) | set;
+		delta += (int)pte_is_used(now) - (int)pte_is_used(old);
+		table[i] = now;
+	}
+	if (delta) {
+		unsigned used = pte_stripe_read(table);
+		MM_ASSERT(delta > 0 ? used + (unsigned)delta <= PT_ENTRIES : used >= (unsigned)-delta,
+			  "pt_slots_update: used-entry count %u out of range", used);
 		pte_stripe_write(table, used + (unsigned)delta);
 	}
 }
@@ -290,31 +293,56 @@ static void release_leaf(struct pagetable *pt, pte_t *slot, unsigned level, uint
 	mm_arch_invalidate_page((uintptr_t)va);
 }
 
-/* Unmaps leaves in [first, last] below `table`; frees tables that become empty. */
-static void unmap_table(struct pagetable *pt, uint64_t *table, unsigned level, uint64_t base,
-			uint64_t first, uint64_t last, enum pt_data_fate fate, uint64_t *unmapped)
+/* pt_unmap's visitor: releases every leaf of the range, frees tables that become empty. */
+struct unmap_walk {
+	struct pagetable *pt;
+	enum pt_data_fate fate;
+	uint64_t unmapped;
+};
+
+static enum pt_step unmap_entry(void *cookie, const struct pt_walk_entry *at)
 {
-	for (unsigned i = PT_INDEX(level, first); i <= PT_INDEX(level, last); i++) {
-		struct pt_range_part part = pt_range_part(level, base, i, first, last);
-		pte_t e = table[i];
-		if (pte_is_table(e, level)) {
-			unmap_table(pt, pt_table(pte_address(e)), level - 1, part.base, part.first,
-				    part.last, fate, unmapped);
-			pt_free_table_if_empty(pt, table, level, i);
-		} else if (pte_is_leaf(e, level)) {
-			release_leaf(pt, &table[i], level, part.base, fate);
-			*unmapped += PT_SPAN_PAGES(level);
-		}
+	struct unmap_walk *u = cookie;
+	pte_t e = at->table[at->index];
+	if (pte_is_table(e, at->level))
+		return PT_STEP_DESCEND;
+	if (pte_is_leaf(e, at->level)) {
+		release_leaf(u->pt, &at->table[at->index], at->level, at->base, u->fate);
+		u->unmapped += PT_SPAN_PAGES(at->level);
 	}
+	return PT_STEP_NEXT;
+}
+
+/* A table of 4 KiB entries: a tight loop, most entries of a range being unused. */
+static enum pt_step unmap_leaves(void *cookie, uint64_t *table, uint64_t base, unsigned first,
+				 unsigned last)
+{
+	struct unmap_walk *u = cookie;
+	for (unsigned i = first; i <= last; i++)
+		if (pte_is_present(table[i])) {
+			release_leaf(u->pt, &table[i], 0, base + i * PAGE_SIZE, u->fate);
+			u->unmapped++;
+		}
+	return PT_STEP_NEXT;
+}
+
+static enum pt_step unmap_ascend(void *cookie, const struct pt_walk_entry *at)
+{
+	struct unmap_walk *u = cookie;
+	pt_free_table_if_empty(u->pt, at->table, at->level, at->index);
+	return PT_STEP_NEXT;
 }
 
 static void unmap_range(struct pagetable *pt, uint64_t first, uint64_t last, enum pt_data_fate fate,
 			uint64_t *unmapped)
 {
-	uint64_t count = 0;
-	unmap_table(pt, pt_table(pt->root), PT_TOP_LEVEL, 0, first, last, fate, &count);
+	static const struct pt_walk_visitor visitor = { .entry = unmap_entry,
+							.ascend = unmap_ascend,
+							.leaves = unmap_leaves };
+	struct unmap_walk u = { pt, fate, 0 };
+	pt_walk_range(pt_table(pt->root), PT_TOP_LEVEL, 0, first, last, &visitor, &u);
 	if (unmapped)
-		*unmapped = count;
+		*unmapped = u.unmapped;
 }
 
 /* A large page covering `va` that sticks out of [first, last] makes a range operation BUSY. */
@@ -359,30 +387,39 @@ enum vm_status pt_unmap(struct pagetable *pt, uint64_t va, uint64_t pages, uint6
  */
 enum pt_protect_pass { PT_PROTECT_CHECK, PT_PROTECT_APPLY };
 
-static uint64_t protect_table(uint64_t *table, unsigned level, uint64_t base, uint64_t first,
-			      uint64_t last, unsigned prot, enum pt_protect_pass pass, uint16_t context)
+struct protect_walk {
+	unsigned prot;
+	enum pt_protect_pass pass;
+	uint16_t context;
+	uint64_t covered;
+};
+
+static enum pt_step protect_entry(void *cookie, const struct pt_walk_entry *at)
 {
-	uint64_t covered = 0;
-	for (unsigned i = PT_INDEX(level, first); i <= PT_INDEX(level, last); i++) {
-		struct pt_range_part part = pt_range_part(level, base, i, first, last);
-		uint64_t ebase = part.base;
-		pte_t e = table[i];
-		if (pte_is_table(e, level)) {
-			covered += protect_table(pt_table(pte_address(e)), level - 1, ebase, part.first,
-						 part.last, prot, pass, context);
-		} else if (pte_is_leaf(e, level)) {
-			covered += PT_SPAN_PAGES(level);
-			if (pass == PT_PROTECT_APPLY) {
-				pte_t keep = e & (PTE_ADDR_MASK | PTE_SW_FIELD_MASK);
-				unsigned leaf_prot = (e & PTE_SW_LEAF_COPY_ON_WRITE) ? prot & ~(unsigned)PT_WRITE : prot;
-				pt_slot_write(table, i, keep | pte_make_leaf(pte_address(e), level, leaf_prot));
-				mm_arch_invalidate_page((uintptr_t)ebase);
-				trace_vmm_protect(ebase, pte_address(e), context,
-						  (uint8_t)level, (uint8_t)prot);
-			}
-		}
+	struct protect_walk *p = cookie;
+	pte_t e = at->table[at->index];
+	if (pte_is_table(e, at->level))
+		return PT_STEP_DESCEND;
+	if (!pte_is_leaf(e, at->level))
+		return PT_STEP_NEXT;
+	p->covered += PT_SPAN_PAGES(at->level);
+	if (p->pass == PT_PROTECT_APPLY) {
+		pte_t keep = e & (PTE_ADDR_MASK | PTE_SW_FIELD_MASK);
+		unsigned leaf_prot = (e & PTE_SW_LEAF_COPY_ON_WRITE) ? p->prot & ~(unsigned)PT_WRITE : p->prot;
+		pt_slot_write(at->table, at->index, keep | pte_make_leaf(pte_address(e), at->level, leaf_prot));
+		mm_arch_invalidate_page((uintptr_t)at->base);
+		trace_vmm_protect(at->base, pte_address(e), p->context, (uint8_t)at->level, (uint8_t)p->prot);
 	}
-	return covered;
+	return PT_STEP_NEXT;
+}
+
+static uint64_t protect_range(struct pagetable *pt, uint64_t first, uint64_t last, unsigned prot,
+			      enum pt_protect_pass pass)
+{
+	static const struct pt_walk_visitor visitor = { .entry = protect_entry };
+	struct protect_walk p = { prot, pass, pt->trace_context, 0 };
+	pt_walk_range(pt_table(pt->root), PT_TOP_LEVEL, 0, first, last, &visitor, &p);
+	return p.covered;
 }
 
 /* The checks every protection change makes first: the range, and W^X for the new protection. */
@@ -399,10 +436,9 @@ enum vm_status pt_protect(struct pagetable *pt, uint64_t va, uint64_t pages, uns
 	enum vm_status st = check_protect(pt, va, pages, prot, &last);
 	if (st != VM_OK)
 		return st;
-	uint64_t *root = pt_table(pt->root);
-	if (protect_table(root, PT_TOP_LEVEL, 0, va, last, prot, PT_PROTECT_CHECK, pt->trace_context) != pages)
+	if (protect_range(pt, va, last, prot, PT_PROTECT_CHECK) != pages)
 		return VM_ERR_NOT_MAPPED;
-	protect_table(root, PT_TOP_LEVEL, 0, va, last, prot, PT_PROTECT_APPLY, pt->trace_context);
+	protect_range(pt, va, last, prot, PT_PROTECT_APPLY);
 	return VM_OK;
 }
 
@@ -442,7 +478,7 @@ enum vm_status pt_protect_mapped(struct pagetable *pt, uint64_t va, uint64_t pag
 	enum vm_status st = check_protect(pt, va, pages, prot, &last);
 	if (st != VM_OK)
 		return st;
-	protect_table(pt_table(pt->root), PT_TOP_LEVEL, 0, va, last, prot, PT_PROTECT_APPLY, pt->trace_context);
+	protect_range(pt, va, last, prot, PT_PROTECT_APPLY);
 	return VM_OK;
 }
 
@@ -479,34 +515,38 @@ enum vm_status pt_set_copy_on_write(struct pagetable *pt, uint64_t va, bool copy
 	return VM_OK;
 }
 
-static void visit_table(const uint64_t *table, unsigned level, uint64_t base, unsigned first_index,
-			unsigned end_index, pt_leaf_visitor visit, void *cookie)
+struct leaf_walk {
+	pt_leaf_visitor visit;
+	void *cookie;
+};
+
+static enum pt_step leaf_entry(void *cookie, const struct pt_walk_entry *at)
 {
-	for (unsigned i = first_index; i < end_index; i++) {
-		uint64_t ebase = pt_entry_base(level, base, i);
-		pte_t e = table[i];
-		if (pte_is_table(e, level)) {
-			visit_table(pt_table(pte_address(e)), level - 1, ebase, 0, PT_ENTRIES, visit,
-				    cookie);
-		} else if (pte_is_leaf(e, level)) {
-			struct pt_translation t = {
-				.pa = pte_address(e),
-				.prot = pte_leaf_prot(e),
-				.size = (enum pt_page_size)level,
-				.ownership = (e & PTE_SW_LEAF_OWNED) ? PT_DATA_OWNED : PT_DATA_BORROWED,
-				.copy_on_write = (e & PTE_SW_LEAF_COPY_ON_WRITE) != 0,
-			};
-			visit(cookie, ebase, &t);
-		}
+	struct leaf_walk *w = cookie;
+	pte_t e = at->table[at->index];
+	if (pte_is_table(e, at->level))
+		return PT_STEP_DESCEND;
+	if (pte_is_leaf(e, at->level)) {
+		struct pt_translation t = {
+			.pa = pte_address(e),
+			.prot = pte_leaf_prot(e),
+			.size = (enum pt_page_size)at->level,
+			.ownership = (e & PTE_SW_LEAF_OWNED) ? PT_DATA_OWNED : PT_DATA_BORROWED,
+			.copy_on_write = (e & PTE_SW_LEAF_COPY_ON_WRITE) != 0,
+		};
+		w->visit(w->cookie, at->base, &t);
 	}
+	return PT_STEP_NEXT;
 }
 
 void pt_for_each_leaf(const struct pagetable *pt, enum pt_half half, pt_leaf_visitor visit,
 		      void *cookie)
 {
-	unsigned first = half == PT_HALF_USER ? 0 : PT_KERNEL_HALF_FIRST_INDEX;
-	visit_table(pt_table(pt->root), PT_TOP_LEVEL, 0, first, first + PT_KERNEL_HALF_FIRST_INDEX,
-		    visit, cookie);
+	static const struct pt_walk_visitor visitor = { .entry = leaf_entry };
+	struct leaf_walk w = { visit, cookie };
+	uint64_t first, last;
+	pt_half_range(half, &first, &last);
+	pt_walk_range(pt_table(pt->root), PT_TOP_LEVEL, 0, first, last, &visitor, &w);
 }
 
 void pt_activate(const struct pagetable *pt)
@@ -544,27 +584,33 @@ enum vm_status pt_create_user(struct pagetable *pt, const struct page_source *so
 	return VM_OK;
 }
 
-/* Frees every table below `table` (at `level`) and every owned data page its leaves map. */
-static void destroy_table(struct pagetable *pt, uint64_t *table, unsigned level, unsigned first_index,
-			  unsigned end_index)
+/* pt_destroy's visitor: frees every table of the range and every owned data page its leaves map. */
+static enum pt_step destroy_entry(void *cookie, const struct pt_walk_entry *at)
 {
-	for (unsigned i = first_index; i < end_index; i++) {
-		pte_t e = table[i];
-		if (pte_is_table(e, level)) {
-			paddr_t child = pte_address(e);
-			destroy_table(pt, pt_table(child), level - 1, 0, PT_ENTRIES);
-			free_table_page(pt, child, level - 1);
-		} else if (pte_is_leaf(e, level) && (e & PTE_SW_LEAF_OWNED)) {
-			free_owned_data(pt, pte_address(e), PT_SPAN_PAGES(level));
-			pt->owned_data_pages -= PT_SPAN_PAGES(level);
-		}
+	struct pagetable *pt = cookie;
+	pte_t e = at->table[at->index];
+	if (pte_is_table(e, at->level))
+		return PT_STEP_DESCEND;
+	if (pte_is_leaf(e, at->level) && (e & PTE_SW_LEAF_OWNED)) {
+		free_owned_data(pt, pte_address(e), PT_SPAN_PAGES(at->level));
+		pt->owned_data_pages -= PT_SPAN_PAGES(at->level);
 	}
+	return PT_STEP_NEXT;
+}
+
+static enum pt_step destroy_ascend(void *cookie, const struct pt_walk_entry *at)
+{
+	free_table_page(cookie, pte_address(at->table[at->index]), at->level - 1);
+	return PT_STEP_NEXT;
 }
 
 void pt_destroy(struct pagetable *pt)
 {
-	unsigned end = pt->kernel ? PT_KERNEL_HALF_FIRST_INDEX : PT_ENTRIES;
-	destroy_table(pt, pt_table(pt->root), PT_TOP_LEVEL, 0, end);
+	static const struct pt_walk_visitor visitor = { .entry = destroy_entry, .ascend = destroy_ascend };
+	uint64_t first, last = UINT64_MAX; /* both halves, unless the kernel half is the kernel's */
+	if (pt->kernel)
+		pt_half_range(PT_HALF_USER, &first, &last);
+	pt_walk_range(pt_table(pt->root), PT_TOP_LEVEL, 0, 0, last, &visitor, pt);
 	free_table_page(pt, pt->root, PT_TOP_LEVEL);
 	MM_ASSERT(pt->table_pages == 0, "pt_destroy: %llu table pages unaccounted for",
 		  (unsigned long long)pt->table_pages);

@@ -127,29 +127,19 @@ typedef void (*pt_leaf_visitor)(void *cookie, uint64_t va, const struct pt_trans
 void pt_for_each_leaf(const struct pagetable *pt, enum pt_half half, pt_leaf_visitor visit,
 		      void *cookie);
 
-/* --- range walk ------------------------------------------------------------------------------ */
-
-/*
- * The one range walk over page-table entries: a walk of [first, last] through a table at `level`
- * whose first address is table_base visits the entries from PT_INDEX(level, first) to
- * PT_INDEX(level, last), and for each takes its part of the range from pt_range_part (the clip
- * every walker needs: where the entry starts, which of its pages the range holds, whether all).
- */
-struct pt_range_part {
-	uint64_t base;        /* the entry's first address (canonical) */
-	uint64_t first, last; /* [first, last] of the walk, clipped to the entry */
-	bool whole;           /* the walk covers the entry entirely */
-};
-struct pt_range_part pt_range_part(unsigned level, uint64_t table_base, unsigned index,
-				   uint64_t first, uint64_t last);
-/* Canonical address of entry `index` of a table at `level` that starts at table_base. */
-uint64_t pt_entry_base(unsigned level, uint64_t table_base, unsigned index);
+/* Range walks over entries (the walkers here and the bookkeeping backend's) are pt_walk.h's. */
 
 /* --- table helpers for the pagetable bookkeeping backend ------------------------------------ */
 
 static inline uint64_t *pt_table(paddr_t table) { return (uint64_t *)phys_to_virt(table); }
 /* Writes entry `index`, keeping the table's used-entry count (striped into bits 9..11). */
 void pt_slot_write(uint64_t *table, unsigned index, uint64_t value);
+/*
+ * Rewrites entries [first, last] as (entry & keep) | set, keeping the used-entry count with one
+ * update for the run (the bookkeeping backend's marks and clears of many 4 KiB entries). Neither
+ * keep nor set may touch the count stripe: it is kept whatever `keep` says.
+ */
+void pt_slots_update(uint64_t *table, unsigned first, unsigned last, uint64_t keep, uint64_t set);
 /* Number of used entries in a table. */
 unsigned pt_table_used(const uint64_t *table);
 /*

@@ -148,7 +148,7 @@ enum vm_status vmm_context_create(struct vmm_context *ctx, const struct vmm_conf
 	/* The replay's starting point: every region free (trace/FORMAT.md). */
 	for (unsigned r = 0; r < count; r++)
 		trace_vmm_region(regions[r].base, regions[r].pages, ctx->pt.trace_context, (uint8_t)r,
-				 regions[r].name);
+				 (uint8_t)regions[r].owner, regions[r].name);
 	return VM_OK;
 }
 
@@ -294,7 +294,9 @@ enum vm_status vmm_release(struct vmm_context *ctx, uint64_t addr, uint64_t page
 	uint64_t work = vmm_work_begin(ctx);
 	enum vm_status st = ctx->backend->release(ctx, &ctx->regions[r], addr, pages);
 	if (st == VM_OK) {
-		enum vm_status unmapped = pt_unmap(&ctx->pt, addr, pages, NULL);
+		/* A reservation nothing was ever mapped into has no entries to clear: no walk. */
+		bool unmapped_already = ctx->backend->released_unmapped && ctx->backend->released_unmapped(ctx);
+		enum vm_status unmapped = unmapped_already ? VM_OK : pt_unmap(&ctx->pt, addr, pages, NULL);
 		MM_ASSERT(unmapped == VM_OK, "vmm_release: unmapping a released reservation failed: %s",
 			  vm_status_name(unmapped));
 		ctx->reserved_pages -= pages;
@@ -329,10 +331,18 @@ enum vm_status vmm_map(struct vmm_context *ctx, uint64_t va, paddr_t pa, uint64_
 	uint64_t work = vmm_work_begin(ctx);
 	unsigned region;
 	enum vm_status st = check_reserved(ctx, va, count << (9 * (unsigned)size), &region);
-	if (st == VM_OK)
+	if (st == VM_OK) {
+		vmm_note_mapped(ctx, region, va);
 		st = pt_map(&ctx->pt, va, pa, count, size, prot, PT_DATA_BORROWED);
+	}
 	vmm_work_end(ctx, work);
 	return st;
+}
+
+void vmm_note_mapped(struct vmm_context *ctx, unsigned r, uint64_t va)
+{
+	if (ctx->backend->note_mapped)
+		ctx->backend->note_mapped(ctx, &ctx->regions[r], va);
 }
 
 enum vm_status vmm_map_fresh_page(struct vmm_context *ctx, unsigned region, uint64_t va, unsigned prot)
@@ -341,6 +351,7 @@ enum vm_status vmm_map_fresh_page(struct vmm_context *ctx, unsigned region, uint
 	if (pa == PAGE_SOURCE_FAILED)
 		return VM_ERR_NO_MEMORY;
 	memset(phys_to_virt(pa), 0, PAGE_SIZE);
+	vmm_note_mapped(ctx, region, va);
 	enum vm_status st = pt_map(&ctx->pt, va, pa, 1, PT_PAGE_4K, prot, PT_DATA_OWNED);
 	if (st != VM_OK)
 		page_source_free(ctx->source, pa, 1);

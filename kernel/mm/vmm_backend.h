@@ -121,6 +121,19 @@ struct vmm_backend_ops {
 	void (*set_access)(struct vmm_context *ctx, const struct vmm_region *region, uint64_t start,
 			   uint64_t pages, unsigned access);
 	/*
+	 * Optional (NULL: the backend keeps no such mark and every release walks the page tables).
+	 * A page is being mapped inside the reservation covering addr: the backend marks that
+	 * reservation (a split passes the mark to both halves). Work: none when addr lies in the
+	 * record the last search, query or lookup returned, else one lookup.
+	 */
+	void (*note_mapped)(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr);
+	/*
+	 * Optional, with note_mapped. Right after a successful release: true when note_mapped was
+	 * never called for the reservation it freed, so its range holds no mapping (every mapping is
+	 * made through vmm.c, which notes it first) and vmm_release need not walk the page tables.
+	 */
+	bool (*released_unmapped)(const struct vmm_context *ctx);
+	/*
 	 * The most backend_work one find_free_run plus one mark_reserved, release or resize of at
 	 * most `pages` pages may add in the current state: the bound the backend's header proves.
 	 * Tests hold every operation to it.

@@ -41,11 +41,12 @@ static enum vm_status copy_reservations(struct vmm_context *child, struct vmm_co
 static enum vm_status share_page(struct fork_walk *w, uint64_t va, const struct pt_translation *t)
 {
 	struct vmm_context *parent = w->parent, *child = w->child;
+	unsigned r = vmm_region_of(parent, va), access;
+	vmm_note_mapped(child, vmm_region_of(child, va), va); /* the child has the parent's reservations */
 	if (t->ownership != PT_DATA_OWNED)
 		return pt_map(&child->pt, va, t->pa, 1, t->size, t->prot, PT_DATA_BORROWED);
 	MM_ASSERT(t->size == PT_PAGE_4K, "vmm_context_fork: owned large page at %llx",
 		  (unsigned long long)va);
-	unsigned r = vmm_region_of(parent, va), access;
 	parent->backend->lookup(parent, &parent->regions[r], va, &access);
 	enum vm_status st = page_share_add(parent->pt.share, t->pa, child->pt.trace_context);
 	if (st != VM_OK)

@@ -27,6 +27,11 @@ void vmm_extent_at(struct vmm_context *ctx, unsigned r, uint64_t addr, struct vm
  * goes back).
  */
 enum vm_status vmm_map_fresh_page(struct vmm_context *ctx, unsigned region, uint64_t va, unsigned prot);
+/*
+ * Tells the backend that a page at va (inside a reservation of region r) is about to be mapped,
+ * so that releasing the reservation unmaps it. Every pt_map into a context goes after one.
+ */
+void vmm_note_mapped(struct vmm_context *ctx, unsigned r, uint64_t va);
 /* True when [addr, addr + pages) of region r is free (the caller checked it lies inside r). */
 bool vmm_range_is_free(struct vmm_context *ctx, unsigned r, uint64_t addr, uint64_t pages);
 

@@ -17,6 +17,9 @@
 #define SIGNAL_FPE 8
 #define SIGNAL_KILL 9
 #define SIGNAL_SEGV 11
+/* The page-table backend's bookkeeping is traced at every this many changes of a process's pages
+ * (process_note_memory says why; analyzer/program_plots.py's caption repeats it). */
+#define BOOKKEEPING_SAMPLE_EVERY 64
 
 struct program_world program_world;
 struct program_counters program_counters;
@@ -84,6 +87,30 @@ void process_note_memory(struct process *p)
 	p->peak_resident = MAX(p->peak_resident, resident);
 	p->peak_reserved = MAX(p->peak_reserved, reserved);
 	trace_process_resident(resident, reserved, p->pid, ctx->pt.trace_context);
+	/*
+	 * The backend's bookkeeping bytes right after, when they changed, so a program's bookkeeping
+	 * is a series over its run and not only a figure at the phase snapshots; only while tracing.
+	 * The list backend's figure is a counter: looked at on every change of the pages. The
+	 * page-table backend's is a walk of every table of the context (tens of thousands of
+	 * instructions: on every change it doubled a traced lua run's guest time), so it is looked
+	 * at on the first change of a context, whenever the context's count of table pages changed
+	 * (most of its changes come with a table made or freed) and every
+	 * BOOKKEEPING_SAMPLE_EVERY-th change: a sample, which can miss a table that starts or
+	 * stops mapping in between.
+	 */
+	p->memory_changes++;
+	bool sampled = ctx->backend == &vmm_backend_pagetable;
+	if (trace_enabled && (p->bookkeeping_context != ctx || !sampled ||
+			      p->bookkeeping_tables != ctx->pt.table_pages ||
+			      p->memory_changes % BOOKKEEPING_SAMPLE_EVERY == 0)) {
+		uint64_t bytes = vmm_bookkeeping_bytes(ctx);
+		p->bookkeeping_tables = ctx->pt.table_pages;
+		if (p->bookkeeping_context != ctx || p->bookkeeping_traced != bytes) {
+			trace_vmm_bookkeeping(bytes, ctx->pt.trace_context);
+			p->bookkeeping_context = ctx;
+			p->bookkeeping_traced = bytes;
+		}
+	}
 }
 
 /* --- the scheduler ---------------------------------------------------------------------------- */
@@ -135,6 +162,28 @@ void process_run_all_until_done(uint32_t first_pid, struct process_totals *out)
 		if (table[i].state == PROCESS_WAITING || table[i].state == PROCESS_VFORK_WAITING)
 			kprintf("program: pid %u is still blocked with nothing left to run\n", table[i].pid);
 	*out = totals;
+}
+
+void process_end_leftovers(void)
+{
+	for (unsigned i = 0; i < PROCESS_MAX; i++) {
+		struct process *p = &table[i];
+		if (p->state == PROCESS_ZOMBIE) {
+			p->state = PROCESS_FREE;
+			continue;
+		}
+		if (p->state != PROCESS_WAITING && p->state != PROCESS_VFORK_WAITING)
+			continue;
+		kprintf("program: pid %u killed by signal %u (SIGKILL): still blocked when its run ended\n",
+			p->pid, SIGNAL_KILL);
+		trace_process_exit(p->pid, SIGNAL_KILL, p->image->ctx.pt.trace_context,
+				   PROCESS_EXIT_KILLED_SIGNAL);
+		files_close_all(p);
+		vmm_context_destroy(&p->image->ctx);
+		p->image = NULL;
+		kstack_free(p);
+		p->state = PROCESS_FREE;
+	}
 }
 
 /* --- exceptions from user mode ---------------------------------------------------------------- */

@@ -95,6 +95,12 @@ struct process {
 	} file_maps[PROCESS_FILE_MAPS];
 	char path[PROCESS_PATH_MAX];
 	uint64_t peak_resident, peak_reserved; /* pages, for the summary */
+	/* The bytes of bookkeeping last traced for this process's context (vmm_bookkeeping), and
+	 * which context that was: traced again only when it changes. */
+	uint64_t bookkeeping_traced;
+	const struct vmm_context *bookkeeping_context;
+	uint64_t memory_changes; /* process_note_memory calls: the page-table backend's sampling */
+	uint64_t bookkeeping_tables; /* the context's table pages when last looked at */
 };
 
 /* The filesystem processes see, and what the run was given; set by the program scenario. */
@@ -108,6 +114,13 @@ extern struct process *current;
 
 /* Prepares the tables and the machine (user_mode_init); call once before process_spawn. */
 void process_system_init(void);
+/*
+ * Ends what a run left behind so the next run of the same boot starts with an empty table: a
+ * process still blocked (nothing could wake it) is killed with SIGKILL (a kill report and its
+ * process_exit, reason killed_signal) and its context destroyed; zombies nobody reaped are freed.
+ * Pids keep counting, so every process of a boot has its own pid in the trace.
+ */
+void process_end_leftovers(void);
 /*
  * Creates the first process from `path` in the module filesystem with argv/envp; on failure
  * writes a one-line reason into why and returns NULL.
@@ -181,11 +194,15 @@ unsigned file_ready(const struct open_file *f);
 /* Deterministic bytes for getrandom and AT_RANDOM (seeded by `seed=`). */
 void program_random_bytes(void *buf, uint64_t len);
 
-/* Counters for the run's summary: system calls by number, faults by outcome. */
+/*
+ * Counters for the run's summary: system calls by number, faults by outcome, and the bytes written
+ * to the stdout and stderr ports (the harness splits a boot's streams into its runs by them).
+ */
 struct program_counters {
 	uint64_t syscalls[512];
 	uint64_t unsupported[512];
 	uint64_t faults[16];
+	uint64_t stdout_bytes, stderr_bytes;
 };
 extern struct program_counters program_counters;
 

@@ -205,6 +205,7 @@ static int64_t file_write(struct process *p, struct open_file *f, uint64_t buf, 
 			return done ? (int64_t)done : st;
 		serial_program_write(f->kind == FILE_STDOUT ? SERIAL_PROGRAM_STDOUT : SERIAL_PROGRAM_STDERR,
 				     chunk, n);
+		*(f->kind == FILE_STDOUT ? &program_counters.stdout_bytes : &program_counters.stderr_bytes) += n;
 		done += n;
 	}
 	return (int64_t)len;

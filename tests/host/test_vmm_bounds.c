@@ -2,11 +2,13 @@
  * The bound each bookkeeping backend states in its header, held on the layouts that are hardest
  * for it (tests/host/vmm_patterns.c): every reserve, reserve_at and release of every pattern does
  * at most the backend work its work_bound() states, and every request lands where lowest-address
- * first fit says, on both backends.
+ * first fit says, on both backends. And the list backend's bound computed here from a layout of
+ * 100 000 records, where a linear scan would break it.
  */
 #include "kernel/lib/testing.h"
 #include "tests/host/vmm_patterns.h"
 #include "tests/host/vmm_test_support.h"
+#include "kernel/mm/avl_tree.h"
 
 #define PACKED_PAGES 4096 /* mapped before each layout */
 #define SCALE 64          /* leaves, chunks, or holes of each layout */
@@ -41,4 +43,70 @@ TEST(vmm_bounds_hold_on_every_adversarial_pattern_for_both_backends)
 		pattern_body(&vmm_patterns[p], VMM_BACKEND_PAGETABLE);
 		pattern_body(&vmm_patterns[p], VMM_BACKEND_LIST);
 	}
+}
+
+#define SCAN_HOLES 50000 /* 15-page holes between 1-page reservations, ahead of every fit */
+
+/*
+ * The list backend's stated bound (vmm_backend_list.c: any reserve or release visits at most
+ * 10 (H + 1) tree nodes, H = avl_height_bound(records + 2), and 13 hash entries), computed here from the layout this test
+ * builds, at a scale where a scan of the records would break it: 50 000 holes of 15 pages lie
+ * ahead of the only run that holds 16 pages, so a scan visits 100 000 records while the bound is a
+ * few hundred. Every reserve, aligned reserve, reserve_at and release stays within it and lands
+ * where lowest first fit says.
+ */
+TEST(list_backend_bound_holds_at_100000_records_where_a_scan_would_not)
+{
+	static const struct vmm_region region = { "scan", 0x10000000000ull, 1ull << 24, MM_OWNER_USER };
+	struct test_source ts;
+	struct vmm_context kernel, user;
+	test_source_init(&ts, 1 << 13);
+	ASSERT_EQ(test_kernel_context(&kernel, &ts, VMM_BACKEND_LIST), VM_OK);
+	ASSERT_EQ(test_user_context(&user, &kernel, &ts, VMM_BACKEND_LIST, &region, 1), VM_OK);
+	uint64_t addr, hole_addr = 0;
+	for (unsigned i = 0; i < SCAN_HOLES && !testing_current_failed(); i++) {
+		ASSERT_EQ(vmm_reserve(&user, 0, 15, 1, &addr), VM_OK);
+		ASSERT_EQ(vmm_reserve(&user, 0, 1, 1, &hole_addr), VM_OK);
+	}
+	for (unsigned i = 0; i < SCAN_HOLES; i++)
+		ASSERT_EQ(vmm_release(&user, region.base + i * 16 * PAGE_SIZE, 15), VM_OK);
+	/* Records: the holes, the separators and the free tail; an operation adds at most two. */
+	uint64_t records = 2 * (uint64_t)SCAN_HOLES + 1;
+	/* 10 tree paths, plus the hash's steps: 4 probes in each of two tables, an insertion, its drain. */
+	uint64_t bound = 10 * (avl_height_bound(records + 2) + 1) + 2 * 4 + 1 + 4;
+	uint64_t scanned = 2 * (uint64_t)SCAN_HOLES; /* records ahead of the 16-page fit */
+	ASSERT_TRUE(bound * 100 < scanned);
+	uint64_t tail = region.base + (uint64_t)SCAN_HOLES * 16 * PAGE_SIZE, worst = 0;
+	struct { uint64_t pages, align, expect; } asks[] = {
+		{ 16, 1, tail },                       /* past every hole */
+		{ 15, 1, region.base },                /* the first hole, exactly */
+		{ 3, 1, region.base },                 /* carved from the first hole */
+		{ 512, 512, ALIGN_UP(tail, 512 * PAGE_SIZE) },
+	};
+	for (unsigned i = 0; i < ARRAY_SIZE(asks); i++) {
+		ASSERT_EQ(vmm_reserve(&user, 0, asks[i].pages, asks[i].align, &addr), VM_OK);
+		EXPECT_EQ(addr, asks[i].expect);
+		EXPECT_LE(user.last_work, bound);
+		worst = MAX(worst, user.last_work);
+		ASSERT_EQ(vmm_release(&user, addr, asks[i].pages), VM_OK);
+		EXPECT_LE(user.last_work, bound);
+		worst = MAX(worst, user.last_work);
+	}
+	/* A separator in the middle: its release merges two holes, reserve_at splits them again. */
+	uint64_t separator = region.base + (SCAN_HOLES / 2 * 16 + 15) * PAGE_SIZE;
+	ASSERT_EQ(vmm_release(&user, separator, 1), VM_OK);
+	EXPECT_LE(user.last_work, bound);
+	worst = MAX(worst, user.last_work);
+	ASSERT_EQ(vmm_reserve_at(&user, separator, 1), VM_OK);
+	EXPECT_LE(user.last_work, bound);
+	worst = MAX(worst, user.last_work);
+	EXPECT_TRUE(worst > 0);
+	EXPECT_EQ(user.backend->self_check(&user), 0);
+	testing_note("%llu records: worst work %llu, bound %llu, a scan %llu",
+		     (unsigned long long)records, (unsigned long long)worst, (unsigned long long)bound,
+		     (unsigned long long)scanned);
+	vmm_context_destroy(&user);
+	vmm_context_destroy(&kernel);
+	EXPECT_EQ(ts.pages_out, 0);
+	test_source_fini(&ts);
 }

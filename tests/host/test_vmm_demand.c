@@ -441,3 +441,70 @@ TEST(vmm_backends_resolve_the_identical_fault_sequence)
 			EXPECT_GE(outcomes[o], 1);
 	}
 }
+
+/* Whether the last release told vmm_release that the reservation never held a mapping. */
+static bool released_unmapped(const struct vmm_context *ctx)
+{
+	return ctx->backend->released_unmapped && ctx->backend->released_unmapped(ctx);
+}
+
+/*
+ * vmm_release skips the page-table walk only for a reservation nothing was ever mapped into
+ * (vmm_backend.h, released_unmapped): pages mapped by a fault, vmm_map, vmm_map_anonymous or a
+ * fork, and those left in either half of a split, are all unmapped by the release (the audit
+ * finds no mapping outside a reservation, mapped_pages drops, every page comes back).
+ */
+TEST(vmm_release_unmaps_what_faults_maps_forks_and_splits_put_in_a_reservation)
+{
+	for (unsigned b = 0; b < ARRAY_SIZE(backends); b++) {
+		struct demand_fixture f;
+		ASSERT_TRUE(fixture_init(&f, backends[b], 8192));
+		bool list = backends[b] == VMM_BACKEND_LIST;
+		uint64_t out_before = f.ts.pages_out, a;
+		/* Never mapped: the list backend says so, and nothing changes in the tables. */
+		ASSERT_EQ(vmm_reserve_access(&f.user, R_MMAP, 4, 1, RW, &a), VM_OK);
+		EXPECT_EQ(vmm_release(&f.user, a, 4), VM_OK);
+		EXPECT_EQ(released_unmapped(&f.user), list);
+		EXPECT_EQ(f.user.pt.mapped_pages, 0);
+		/* Faulted pages. */
+		ASSERT_EQ(vmm_reserve_access(&f.user, R_MMAP, 4, 1, RW, &a), VM_OK);
+		EXPECT_EQ(fault(&f.user, a + PAGE_SIZE, VMM_FAULT_WRITE), VMM_FAULT_ZERO_FILL);
+		EXPECT_EQ(fault(&f.user, a + 3 * PAGE_SIZE, VMM_FAULT_READ), VMM_FAULT_ZERO_FILL);
+		EXPECT_EQ(f.user.pt.mapped_pages, 2);
+		EXPECT_EQ(vmm_release(&f.user, a, 4), VM_OK);
+		EXPECT_FALSE(released_unmapped(&f.user));
+		EXPECT_EQ(f.user.pt.mapped_pages, 0);
+		EXPECT_EQ(vmm_audit(&f.user), 0);
+		/* vmm_map_anonymous and vmm_map (a borrowed page). */
+		ASSERT_EQ(vmm_reserve_access(&f.user, R_MMAP, 3, 1, RW, &a), VM_OK);
+		EXPECT_EQ(vmm_map_anonymous(&f.user, a, 2, RW | PT_USER), VM_OK);
+		EXPECT_EQ(vmm_map(&f.user, a + 2 * PAGE_SIZE, TEST_ARENA_PHYS_BASE, 1, PT_PAGE_4K, RO | PT_USER),
+			  VM_OK);
+		EXPECT_EQ(f.user.pt.mapped_pages, 3);
+		EXPECT_EQ(vmm_release(&f.user, a, 3), VM_OK);
+		EXPECT_EQ(f.user.pt.mapped_pages, 0);
+		/* A split: the mark goes to both halves, whichever holds the mapped page. */
+		ASSERT_EQ(vmm_reserve_access(&f.user, R_MMAP, 8, 1, RW, &a), VM_OK);
+		EXPECT_EQ(fault(&f.user, a + 6 * PAGE_SIZE, VMM_FAULT_WRITE), VMM_FAULT_ZERO_FILL);
+		EXPECT_EQ(vmm_release_range(&f.user, a, 4), VM_OK);
+		EXPECT_EQ(f.user.pt.mapped_pages, 1);
+		EXPECT_EQ(vmm_release(&f.user, a + 4 * PAGE_SIZE, 4), VM_OK);
+		EXPECT_FALSE(released_unmapped(&f.user));
+		EXPECT_EQ(f.user.pt.mapped_pages, 0);
+		/* A fork: the child's reservation holds the shared page; its release unmaps it. */
+		ASSERT_EQ(vmm_reserve_access(&f.user, R_MMAP, 2, 1, RW, &a), VM_OK);
+		EXPECT_EQ(fault(&f.user, a, VMM_FAULT_WRITE), VMM_FAULT_ZERO_FILL);
+		struct vmm_context child;
+		ASSERT_EQ(vmm_context_fork(&child, &f.user, NULL), VM_OK);
+		EXPECT_EQ(child.pt.mapped_pages, 1);
+		EXPECT_EQ(vmm_release(&child, a, 2), VM_OK);
+		EXPECT_FALSE(released_unmapped(&child));
+		EXPECT_EQ(child.pt.mapped_pages, 0);
+		EXPECT_EQ(vmm_audit(&child), 0);
+		vmm_context_destroy(&child);
+		EXPECT_EQ(vmm_release(&f.user, a, 2), VM_OK);
+		EXPECT_EQ(f.user.pt.mapped_pages, 0);
+		EXPECT_EQ(f.ts.pages_out, out_before); /* every data page came back */
+		fixture_fini(&f);
+	}
+}

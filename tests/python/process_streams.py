@@ -71,7 +71,7 @@ class ProgramRun:
         self.emit("context_create", root=0x9000 + context * PAGE, context=context)
         for r, (base, pages) in enumerate(regions):
             self.emit("vmm_region", base=base, pages=pages, context=context, region=r,
-                      text=f"region{r}")
+                      owner=V["MM_OWNER_HEAP"] if kernel else USER, text=f"region{r}")
         self.contexts[context] = {"regions": list(regions), "reserved": {}, "mapped": {}}
         return context
 

@@ -3,7 +3,8 @@ the host and in pagescope. One definition used by the host tests (test_programs_
 on) and by the boots (test_user_programs.py, behind the USER_PROGRAM_TESTS switch).
 
 A run's expected outcome is never written here: it is what the same binary does on the host,
-captured at test time. The host run is set up like the guest's: the program and its files in
+captured at test time. In pagescope the cases of one libc and memory size run in one boot
+(run_group_in_pagescope), a single case alone through scripts/run-program.sh. The host run is set up like the guest's: the program and its files in
 one directory that is the working directory (the programs name files relatively, and pagescope's
 working directory is its root, where the module filesystem lies), argv[0] = "/NAME" as the kernel
 passes it, the given environment and nothing else, stdin from the given bytes or empty, and an
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conftest import REPO
+from programs import boot
 
 PROGRAMS = REPO / "build" / "user-tests"
 LIBCS = ("musl", "glibc")
@@ -138,6 +140,23 @@ def run_on_host(case, libc, directory):
         shutil.rmtree(directory)
     status = done.returncode if done.returncode >= 0 else 128 - done.returncode
     return Outcome(status, done.stdout, done.stderr)
+
+
+def run_group_in_pagescope(cases, libc, backend, directory, trace=None):
+    """Every case of `cases` (one libc, one memory size) in one boot of build/pagescope.elf under
+    icount (programs/boot.py: one run per case, named after it); returns (BootOutcome, kernel log
+    text). Each case's files are staged in its own directory, so the host runs see the same."""
+    mems = {case.mem for case in cases}
+    assert len(mems) == 1, f"one boot has one memory size, not {sorted(mems)}"
+    specs = []
+    for case in cases:
+        program, files, _ = stage(case, libc, Path(directory) / case.name)
+        specs.append(boot.RunSpec(case.name, str(program), files=tuple(str(f) for f in files),
+                                  args=case.args, env=case.env or None, stdin=case.stdin))
+    log = Path(directory) / "kernel.log"
+    booted = boot.boot_runs(REPO / "build" / "pagescope.elf", specs, vmm=backend, mem=mems.pop(),
+                            icount=True, trace_out=trace, timeout=300, kernel_log=log)
+    return booted, booted.log
 
 
 def run_in_pagescope(case, libc, backend, directory, trace=None):

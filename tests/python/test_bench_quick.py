@@ -19,7 +19,8 @@ CONTIGUOUS_COLUMNS = [
     "wall_ns_max", "wall_repeats", "held_pages", "wasted_pages", "failed_allocs",
     "setup_failed_allocs"]
 VMM_COLUMNS = [
-    "layout", "best_case", "operation", "mapped_pages", "backend", "instructions_per_step",
+    "layout", "best_case", "operation", "size_pages", "align_pages", "mapped_pages", "backend",
+    "instructions_per_step",
     "instructions_method", "wall_ns_median", "wall_ns_min", "wall_ns_max", "wall_repeats",
     "work_per_step_entries", "bookkeeping_bytes", "first_addr"]
 ANALYZER_COLUMNS = ["command", "trace", "trace_bytes", "events", "wall_s_median", "wall_s_min",
@@ -73,15 +74,19 @@ def test_contiguous_csv_has_every_allocator_layout_and_size(quick_run):
     assert all(r["wasted_pages"] == "0" and r["failed_allocs"] == "0" for r in pmm)
 
 
-def test_vmm_csv_has_both_backends_at_each_count(quick_run):
+def test_vmm_csv_has_every_backend_and_the_peer_at_each_count(quick_run):
     out, _ = quick_run
     rows = read(out / "vmm.csv", VMM_COLUMNS)
-    keys = {(r["layout"], r["operation"], r["mapped_pages"]) for r in rows}
-    for key in keys:
-        backends = {r["backend"] for r in rows if (r["layout"], r["operation"], r["mapped_pages"]) == key}
-        assert backends == {"pagetable", "list"}, key
-    assert {r["operation"] for r in rows} == {"reserve-release", "reserve-map-unmap-release",
-                                              "aligned-reserve-release"}
+    what = lambda r: (r["layout"], r["operation"], r["size_pages"], r["align_pages"], r["mapped_pages"])
+    for key in {what(r) for r in rows}:
+        backends = {r["backend"] for r in rows if what(r) == key}
+        # Mapping needs page tables: the backend alone and the peer have no map-unmap row.
+        expected = {"pagetable", "list"} | (set() if key[1] == "reserve-map-unmap-release"
+                                            else {"list-backend", "vmem-peer"})
+        assert backends == expected, key
+    assert {(r["operation"], r["size_pages"], r["align_pages"]) for r in rows} == {
+        ("reserve-release", "1", "1"), ("reserve-release", "16", "1"),
+        ("reserve-map-unmap-release", "16", "1"), ("aligned-reserve-release", "512", "512")}
     assert all(float(r["instructions_per_step"]) > 0 for r in rows)
     aligned = [r for r in rows if r["operation"] == "aligned-reserve-release"]
     assert all(int(r["first_addr"], 16) % (2 << 20) == 0 for r in aligned)

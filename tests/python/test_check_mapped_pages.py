@@ -1,6 +1,6 @@
 """`check` holds every mapping's physical page against the pmm, including the many mappings that
 are never unmapped (so no vmm_unmap ever restates their page): a page that no live allocation
-holds, of another owner than the region's other pages, or mapped twice, is refused."""
+holds, of another owner than its region's vmm_region states, or mapped twice, is refused."""
 
 import collections
 import contextlib
@@ -82,7 +82,7 @@ def test_a_changed_page_of_a_mapping_never_unmapped_is_refused(kernel_traces, tm
 
 def test_a_page_of_another_owner_is_refused(kernel_traces, tmp_path):
     """The pmm_alloc of a user mapping's page relabelled `heap`: the page is allocated, but not
-    as the region's other pages are."""
+    as its region's owner (user) says."""
     original = kernel_traces["list"].read_bytes()
     reader = TraceReader(original)
     # the mapping in the middle of the largest group of user pages that stay mapped in one
@@ -107,3 +107,36 @@ def test_a_page_of_another_owner_is_refused(kernel_traces, tmp_path):
     # its pmm_free (if any) must say the same owner, or the free is what gets refused
     status, err = check(tmp_path, bytes(data))
     assert status == 3 and f"maps {mapping.phys:#x}, a page of owner heap, in region" in err, err
+
+
+def test_a_page_mapped_in_two_contexts_outside_shared_memory_is_refused(kernel_trace, tmp_path):
+    """A user mapping repointed at a page another context maps at the time, in neither's
+    shared-memory region: the owner (user) is right, the page is allocated, but it is mapped
+    twice where nothing may share it (its vmm_unmap, if any, no longer matches either). The procs
+    scenario's processes map pages side by side."""
+    original = kernel_trace("trace=on scenario=procs")
+    assert check(tmp_path, original)[0] == 0
+    shared_memory = FORMAT.value_numbers["VMM_UREGION_SHM"]
+    regions = {}  # context -> [(base, end, region)]
+    live = {}  # (context, virt) -> phys of user mappings outside shared memory
+    for r in TraceReader(original).records():
+        name, e = FORMAT.events_by_id[r.type].name, r.event
+        if name == "vmm_region":
+            regions.setdefault(e.context, []).append((e.base, e.base + e.pages * PAGE, e.region))
+        elif name == "context_destroy":
+            live = {k: v for k, v in live.items() if k[0] != e.context}
+        elif name == "vmm_unmap":
+            live.pop((e.context, e.virt), None)
+        elif name == "vmm_map" and e.context != 0 and not any(
+                base <= e.virt < end and region == shared_memory
+                for base, end, region in regions[e.context]):
+            elsewhere = next((phys for (c, _), phys in live.items() if c != e.context), None)
+            if elsewhere is not None:
+                break
+            live[e.context, e.virt] = e.phys
+    else:
+        pytest.fail("no mapping made while another context maps a page")
+    data = bytearray(original)
+    struct.pack_into("<Q", data, r.offset + PHYS_AT, elsewhere)
+    status, err = check(tmp_path, bytes(data))
+    assert status == 3 and f"maps {elsewhere:#x}, which is already mapped in 1 other place" in err, err

@@ -44,6 +44,7 @@ TRACE_END = FORMAT.events_by_name["trace_end"]
 EVENTS = FORMAT.events_by_id
 FIELD_SIZE = {"u8": 1, "u16": 2, "u32": 4, "u64": 8}
 STRUCT = {"u8": "<B", "u16": "<H", "u32": "<I", "u64": "<Q"}
+DIRECT_MAP_REGION = FORMAT.value_numbers["VMM_KREGION_DIRECT_MAP"]
 
 # Undetectable by construction: a field whose every value is consistent with the rest of the
 # stream, because no other record states or depends on it.
@@ -74,6 +75,7 @@ CONDITIONAL_FIELDS = {
     "slab_alloc": ("object", "cache"),
     "pmm_alloc": ("owner", "zone", "addr", "pages", "held"),
     "context_switch": ("to_context",),
+    "vmm_region": ("owner",),
 }
 UNDETECTABLE_HEADER_FIELDS = {
     "start_timestamp": "only 'not before first_timestamp' is known",
@@ -130,6 +132,8 @@ class Trace:
                        for other, f in later)
         if name == "vmm_brk":  # the heap's next resize states its size
             return any(other == "vmm_brk" and f.context == e.context for other, f in later)
+        if name == "vmm_region" and field == "owner":  # held to the pages mapped in the region
+            return self.maps_in_region(i, e)
         if name == "context_switch":  # the next switch leaves the context this one entered
             return e.from_context != e.to_context and any(other == "context_switch"
                                                           for other, _ in later)
@@ -137,6 +141,25 @@ class Trace:
             return any(other == "slab_cache_create" or (other.startswith("slab_") and
                                                         f.cache >= e.cache) for other, f in later)
         return True
+
+    def maps_in_region(self, i, e):
+        """True when a page is mapped in region record i declares while the pmm is known (a
+        mapping made before the pmm's first snapshot counts if it is still there then), outside
+        the direct map (whose pages no owner is asked of)."""
+        if e.context == 0 and e.region == DIRECT_MAP_REGION:
+            return False
+        end = e.base + e.pages * FORMAT.constants["TRACE_PAGE_BYTES"]
+        for j in range(i + 1, len(self.raw)):
+            name, f = self.name(j), self.raw[j].event
+            if name == "context_destroy" and f.context == e.context:
+                return False
+            if name == "vmm_map" and f.context == e.context and e.base <= f.virt < end:
+                if j > self.first_pmm_snapshot or not any(
+                        self.name(k) == "vmm_unmap" and (self.raw[k].event.context,
+                                                         self.raw[k].event.virt) ==
+                        (f.context, f.virt) for k in range(j + 1, self.first_pmm_snapshot)):
+                    return True
+        return False
 
     def build(self, records, repair=True):
         """The trace of these records: seqs renumbered and, when `repair`, trace_end's totals

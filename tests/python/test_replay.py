@@ -51,7 +51,7 @@ class Stream:
         self("context_create", context=context)
         for r, pages in enumerate(region_pages):
             self("vmm_region", context=context, region=r, base=base + r * (1 << 30), pages=pages,
-                 text=f"region{r}")
+                 owner=TEST_OWNER, text=f"region{r}")
         return self
 
     def reserve(self, context, first, pages, region=0):
@@ -270,3 +270,57 @@ def test_phase_snapshots_cover_many_live_contexts():
         s.vmm_snapshot(c, 0, (0, 8))
     problems = s("phase_end", text="p").problems()
     assert len(problems) == 1 and "first missing: context, region = (99, 0)" in problems[0]
+
+
+HEAP_OWNER = FORMAT.value_numbers["MM_OWNER_HEAP"]
+SHARED_MEMORY = FORMAT.value_numbers["VMM_UREGION_SHM"]
+
+
+def mapped_page(s, context, region, page, phys_page, owner=None):
+    """Reserves `page` of `region` in `context` and maps physical page `phys_page` there (after
+    a pmm_alloc of it as `owner`, unless owner is None: already allocated)."""
+    if owner is not None:
+        s("pmm_alloc", addr=phys_page * PAGE, pages=1, owner=owner)
+    base = BASE + region * (1 << 30)
+    s("vmm_reserve", context=context, region=region, addr=base + page * PAGE, pages=1)
+    return s("vmm_map", context=context, virt=base + page * PAGE, phys=phys_page * PAGE)
+
+
+def owner_or_sharing_problems(s):
+    return [p for p in s.problems() if "owner" in p or "mapped twice" in p]
+
+
+def test_every_mapped_page_is_of_its_regions_owner():
+    """Exact, page by page: a region whose every page is of another owner than its vmm_region
+    states is refused (no majority can vouch for it), at each such page."""
+    right = mapped_page(kernel_phase(), 0, 0, 0, 10, owner=TEST_OWNER)
+    assert owner_or_sharing_problems(right) == []
+    s = kernel_phase()
+    for page in range(3):
+        mapped_page(s, 0, 0, page, 10 + page, owner=HEAP_OWNER)
+    problems = owner_or_sharing_problems(s)
+    assert len(problems) == 3 and all(
+        "a page of owner heap, in region region0 of context 0, whose pages are owner test" in p
+        for p in problems), problems
+
+
+def test_a_region_naming_no_owner_is_refused():
+    s = Stream()("context_create", context=0)("vmm_region", context=0, region=0, base=BASE,
+                                                pages=8, owner=0, text="anonymous")
+    assert any("region anonymous of context 0 names no owner" in p for p in s.problems())
+
+
+def test_a_page_is_mapped_once_unless_both_places_are_user_shared_memory():
+    def two_places(first, second):
+        s = kernel_phase().context(1, 8, 8, 8).context(2, 8, 8, 8)
+        mapped_page(s, *first, 10, owner=TEST_OWNER)
+        return owner_or_sharing_problems(mapped_page(s, *second, 10))
+
+    assert two_places((1, SHARED_MEMORY, 0), (2, SHARED_MEMORY, 0)) == []
+    for first, second in (((1, 0, 0), (2, 0, 0)),  # two contexts' private regions
+                          ((1, SHARED_MEMORY, 0), (2, 0, 0)),  # shared on one side only
+                          ((1, 0, 0), (1, 0, 1)),  # twice in one context
+                          ((0, 0, 5), (1, SHARED_MEMORY, 0))):  # the kernel's and shared
+        problems = two_places(first, second)
+        assert len(problems) == 1 and "maps 0xa000, which is already mapped in 1 other place" \
+            in problems[0], (first, second, problems)

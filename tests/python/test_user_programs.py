@@ -1,9 +1,12 @@
 """The test programs in pagescope (issue 18): every run of program_cases.CASES, built against musl
-and against glibc, booted under both VMM backends through scripts/run-program.sh (what `make
-run-program` runs) under icount with tracing on, prints on stdout and stderr exactly what it
-prints on the host and exits with the host's status (139 for the SIGSEGV cases, plus one kill
-report per killed process on stderr); the two backends' traces hold the identical sequence of
-system calls, page faults and process starts and exits; together the programs make every system
+and against glibc, booted under both VMM backends under icount with tracing on, prints on stdout
+and stderr exactly what it prints on the host and exits with the host's status (139 for the
+SIGSEGV cases, and one kill report per killed process in the kernel log); the two backends' traces
+hold the identical sequence of system calls, page faults and process starts and exits. The cases
+of one libc, backend and memory size share one boot (programs/boot.py: a run per case, its output
+cut from the boot's streams by the kernel's byte counts, its events those of its phase), since a
+QEMU start costs far more than most cases; the single-case boots go through
+scripts/run-program.sh (what `make run-program` runs); together the programs make every system
 call of the boot protocol and meet every fault rule; the same boot twice gives the same random
 bytes and the same events (every field but the clock readings); and the ELF loader and the
 filesystem refuse bad input (status 6 with a `program:` line naming why).
@@ -23,7 +26,10 @@ import sys
 import pytest
 
 import program_cases as pc
+from programs import boot
 from analyzer.events import FORMAT
+from analyzer.bulk import BulkTrace
+from analyzer.processes import RUN_PHASE_PREFIX, program_runs, run_figures, select_run
 from analyzer.reader import TraceReader
 from analyzer.summary import summarize
 from conftest import REPO
@@ -52,7 +58,6 @@ RUN_PARAMS = [pytest.param(case, libc, backend, id=f"{case.name}-{libc}-{backend
 PAIR_PARAMS = [pytest.param(case, libc, id=f"{case.name}-{libc}")
                for case in pc.CASES for libc in pc.LIBCS if chosen(case, libc)]
 
-KILL_REPORT = re.compile(rb"^program: pid \d+ killed")
 REFUSED = 6
 COMPARED_EVENTS = {  # the fields both backends must agree on (not work or ticks: they differ)
     "syscall": ("pid", "number", "arg0", "arg1", "arg2", "arg3", "arg4", "arg5", "result"),
@@ -71,10 +76,11 @@ def built():
 
 
 class Runs:
-    """Each (case, libc, backend) booted once and each (case, libc) run on the host once."""
+    """The cases of one (libc, backend, memory size) booted together once, in one boot with
+    tracing on (programs/boot.py, one run per case), and each (case, libc) run on the host once."""
 
     def __init__(self, workdir):
-        self.workdir, self.guest, self.host = workdir, {}, {}
+        self.workdir, self.boots, self.host, self.events = workdir, {}, {}, {}
 
     def on_host(self, case, libc):
         key = (case.name, libc)
@@ -83,13 +89,25 @@ class Runs:
         return self.host[key]
 
     def in_pagescope(self, case, libc, backend):
-        key = (case.name, libc, backend)
-        if key not in self.guest:
-            name = f"{case.name}-{libc}-{backend}"
+        """(the case's RunOutcome, the boot's kernel log, the boot's trace)."""
+        key = (libc, backend, case.mem)
+        if key not in self.boots:
+            name = f"{libc}-{backend}-{case.mem}"
             trace = self.workdir / f"{name}.pstrace"
-            outcome, log = pc.run_in_pagescope(case, libc, backend, self.workdir / "guest" / name, trace)
-            self.guest[key] = (outcome, log, trace)
-        return self.guest[key]
+            group = [c for c in pc.CASES if c.mem == case.mem]
+            booted, log = pc.run_group_in_pagescope(group, libc, backend,
+                                                    self.workdir / "guest" / name, trace)
+            self.boots[key] = (booted, log, trace)
+        booted, log, trace = self.boots[key]
+        return booted.runs[case.name], log, trace
+
+    def run_events(self, case, libc, backend):
+        """The case's syscall, page_fault and process events (those of its run's phase)."""
+        outcome, log, trace = self.in_pagescope(case, libc, backend)
+        kernel_ran_it(outcome, log)
+        if trace not in self.events:
+            self.events[trace] = events_by_run(trace)
+        return self.events[trace][case.name]
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +116,14 @@ def runs(built, tmp_path_factory):
 
 
 def kernel_ran_it(outcome, log):
-    """Fails with the reason when the kernel or the harness, not the program, decided the status."""
+    """Fails with the reason when the kernel or the harness, not the program, decided the status
+    (for a run of a several-run boot: it has no status line of its own, or a problem)."""
+    if isinstance(outcome, boot.RunOutcome):
+        if outcome.problem or outcome.status is None:
+            tail = "\n".join(log.splitlines()[-20:])
+            pytest.fail(f"the kernel did not run the program to its end: {outcome.problem}\n"
+                        f"--- last lines of the kernel log ---\n{tail}")
+        return
     stderr = outcome.stderr.decode(errors="replace").splitlines()
     if any(line.startswith(("pagescope: exit status", "run-program:")) for line in stderr):
         tail = "\n".join(log.splitlines()[-20:])
@@ -115,25 +140,15 @@ def differences(what, host, guest):
     return "\n".join(lines)
 
 
-def split_kill_reports(stderr):
-    """(the program's stderr, the kill report lines run-program.sh appended after it)."""
-    lines = stderr.splitlines(keepends=True)
-    cut = len(lines)
-    while cut > 0 and KILL_REPORT.match(lines[cut - 1]):
-        cut -= 1
-    return b"".join(lines[:cut]), [line.rstrip(b"\n") for line in lines[cut:]]
-
-
 @pytest.mark.parametrize("case, libc, backend", RUN_PARAMS)
 def test_program_prints_and_exits_as_on_the_host(runs, case, libc, backend):
     outcome, log, _ = runs.in_pagescope(case, libc, backend)
     kernel_ran_it(outcome, log)
     host = runs.on_host(case, libc)
-    program_stderr, reports = split_kill_reports(outcome.stderr)
     assert outcome.stdout == host.stdout, differences("stdout", host.stdout, outcome.stdout)
-    assert program_stderr == host.stderr, differences("stderr", host.stderr, program_stderr)
+    assert outcome.stderr == host.stderr, differences("stderr", host.stderr, outcome.stderr)
     assert outcome.status == host.status, f"exit status {outcome.status}, the host's {host.status}"
-    assert len(reports) == case.kills, f"kill reports: {reports}"
+    assert len(outcome.kill_reports) == case.kills, f"kill reports: {outcome.kill_reports}"
 
 
 def user_events(trace):
@@ -148,6 +163,23 @@ def user_events(trace):
     return events
 
 
+def events_by_run(trace):
+    """{run name: its user events (as user_events)} of a several-run boot's trace: run NAME is
+    the phase "program:NAME" (kernel/workload/scenario_program.c)."""
+    runs, current = {}, None
+    for event in TraceReader.open(trace).events():
+        kind = type(event).__name__
+        if kind in ("phase_begin", "phase_end") and event.text.startswith(RUN_PHASE_PREFIX):
+            current = event.text[len(RUN_PHASE_PREFIX):] if kind == "phase_begin" else None
+            if current is not None:
+                assert current not in runs, f"{trace}: run {current} begins twice"
+                runs[current] = []
+        elif kind in COMPARED_EVENTS:
+            assert current is not None, f"{trace}: a {kind} event outside every run's phase"
+            runs[current].append((kind, *(getattr(event, f) for f in COMPARED_EVENTS[kind])))
+    return runs
+
+
 @pytest.mark.parametrize("case, libc", PAIR_PARAMS)
 def test_both_backends_see_the_same_syscalls_and_faults(runs, case, libc):
     sequences = {}
@@ -156,7 +188,7 @@ def test_both_backends_see_the_same_syscalls_and_faults(runs, case, libc):
         kernel_ran_it(outcome, log)
         summary = summarize(TraceReader.open(trace))
         assert summary.problems == [] and sum(summary.lost.values()) == 0, trace
-        sequences[backend] = user_events(trace)
+        sequences[backend] = runs.run_events(case, libc, backend)
     kinds = {event[0] for event in sequences["pagetable"]}
     assert kinds >= {"syscall", "process_start", "process_exit"}, \
         f"the trace lacks some user events: it has {sorted(kinds)}"
@@ -164,6 +196,47 @@ def test_both_backends_see_the_same_syscalls_and_faults(runs, case, libc):
     for index, (a, b) in enumerate(zip(pagetable, listed)):
         assert a == b, f"event {index} differs: pagetable {a}, list {b}"
     assert len(pagetable) == len(listed)
+
+
+@pytest.mark.parametrize("backend", pc.BACKENDS)
+def test_a_boot_of_many_runs_comes_apart_by_run_and_check_takes_its_bookkeeping(runs, backend):
+    """`analyzer check` replays the whole boot and finds nothing wrong with the bookkeeping
+    reports after process_resident (nor with anything outside the madvise run, whose free of a
+    file-mapped page before its unmap check refuses on main too, with one run per boot), and the
+    analyzer's run windows hold each case's own processes: its program first, no pid of another
+    run."""
+    group = [case for case in pc.CASES if case.mem == pc.CASES[0].mem]
+    _, log, trace = runs.in_pagescope(group[0], "musl", backend)
+    done = subprocess.run([sys.executable, "-m", "analyzer", "check", str(trace)], cwd=REPO,
+                          capture_output=True, text=True)
+    errors = [line for line in (done.stdout + done.stderr).splitlines()
+              if line.startswith("error:") and "replay does not match" not in line]
+    assert "checked against snapshots" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+    assert not any("bookkeeping" in line for line in errors), errors
+    madvise = next(w for w in program_runs(BulkTrace.open(trace)) if w.run == "madvise")
+    seqs = [int(m) for m in re.findall(r": seq (\d+): ", "\n".join(errors))]
+    assert len(seqs) == len(errors), f"a check error this test cannot place: {errors}"
+    bulk_seq = BulkTrace.open(trace).headers["seq"]
+    outside = [s for s in seqs if not bulk_seq[madvise.begin] <= s <= bulk_seq[madvise.end]]
+    assert outside == [], f"check errors outside the madvise run: {errors}"
+    bulk = BulkTrace.open(trace)
+    windows = program_runs(bulk)
+    assert [w.run for w in windows] == [case.name for case in group]
+    seen_pids = set()
+    for case, window in zip(group, windows):
+        figures = run_figures(window)
+        assert figures.processes, f"run {case.name} has no process"
+        assert figures.processes[0].programs[0] == f"/{case.program}", figures.processes[0]
+        pids = {p.pid for p in figures.processes}
+        assert not pids & seen_pids, f"run {case.name} shares pids {pids & seen_pids}"
+        seen_pids |= pids
+    assert select_run(bulk, group[1].name).run == group[1].name
+    with pytest.raises(ValueError, match="not 'no-such-run'"):
+        select_run(bulk, "no-such-run")
+    after_resident = set((bulk.of("process_resident")["position"] + 1).tolist())
+    reports = bulk.of("vmm_bookkeeping")["position"].tolist()
+    assert any(position in after_resident for position in reports), \
+        "no vmm_bookkeeping right after a process_resident: the bookkeeping is only at snapshots"
 
 
 # The system calls the boot protocol says the kernel implements (README.md, "Running programs").
@@ -189,9 +262,8 @@ def test_the_programs_make_every_system_call_of_the_protocol(runs):
     seen = set()
     for case in pc.CASES:
         for libc in pc.LIBCS:
-            outcome, log, trace = runs.in_pagescope(case, libc, "pagetable")
-            kernel_ran_it(outcome, log)
-            seen |= {event[2] for event in user_events(trace) if event[0] == "syscall"}
+            seen |= {event[2] for event in runs.run_events(case, libc, "pagetable")
+                     if event[0] == "syscall"}
     missing = [name for name in PROTOCOL_SYSCALLS if numbers[name] not in seen]
     assert missing == [], f"no test program's trace has these calls: {missing}"
     assert {400, 1000} <= seen, "the calls Linux does not have are traced too"
@@ -204,9 +276,8 @@ def test_the_programs_meet_every_fault_rule(runs):
     seen = set()
     for case in pc.CASES:
         for libc in pc.LIBCS:
-            outcome, log, trace = runs.in_pagescope(case, libc, "pagetable")
-            kernel_ran_it(outcome, log)
-            seen |= {outcomes[event[5]] for event in user_events(trace) if event[0] == "page_fault"}
+            seen |= {outcomes[event[5]] for event in runs.run_events(case, libc, "pagetable")
+                     if event[0] == "page_fault"}
     expected = set(outcomes.values()) - {"out_of_memory", "spurious"}
     assert seen >= expected, f"no test program's trace has faults ending {sorted(expected - seen)}"
 
@@ -242,8 +313,9 @@ def without_timestamps(trace):
 BAD_ELF = ("truncated", "corrupt", "other-machine", "dynamic", "not-an-elf")
 
 
-@pytest.mark.parametrize("name", BAD_ELF)
-def test_the_elf_loader_refuses_bad_input(built, tmp_path, name):
+def test_the_elf_loader_refuses_a_bad_program_run_alone(built, tmp_path):
+    """Through scripts/run-program.sh: status 6, a `program:` line naming the file and why."""
+    name = BAD_ELF[0]
     program = pc.PROGRAMS / "bad-elf" / name
     log = tmp_path / "kernel.log"
     done = subprocess.run([str(REPO / "scripts" / "run-program.sh"), "--elf",
@@ -257,13 +329,35 @@ def test_the_elf_loader_refuses_bad_input(built, tmp_path, name):
     assert done.stdout == b""
 
 
-@pytest.mark.parametrize("problem", ["truncated-archive", "no-argv"])
+def test_the_elf_loader_refuses_every_bad_program_and_the_other_runs_go_on(built, tmp_path):
+    """One boot: a good run between the bad ones. Each bad program is refused with a line naming
+    it and why; the good run prints and exits as alone; the boot then exits 6 (refused input)."""
+    hello = boot.RunSpec("hello", str(pc.binary("musl", "hello")), args=(b"42",))
+    bad = [boot.RunSpec(f"bad-{name}", str(pc.PROGRAMS / "bad-elf" / name)) for name in BAD_ELF]
+    booted = boot.boot_runs(REPO / "build" / "pagescope.elf", [bad[0], hello, *bad[1:]],
+                            kernel_log=tmp_path / "kernel.log")
+    assert booted.status == REFUSED, booted.harness
+    good = booted.runs["hello"]
+    assert (good.status, good.stdout, good.problem) == (42, b"hello from stdout\n", None), good
+    for spec, name in zip(bad, BAD_ELF):
+        outcome = booted.runs[spec.name]
+        assert outcome.status is None and outcome.stdout == b"", outcome
+        assert re.match(rf"the kernel refused the run: cannot start /{name}: \S", outcome.problem
+                        or ""), outcome.problem
+    assert re.search(r"^scenario program: .*5 of 6 runs could not start", booted.log, re.M), \
+        booted.log[-2000:]
+
+
+@pytest.mark.parametrize("problem", ["truncated-archive", "no-argv", "run-without-argv"])
 def test_a_bad_module_filesystem_is_refused(built, tmp_path, problem):
     program = pc.binary("musl", "hello").read_bytes()
     if problem == "truncated-archive":
         archive = mkprogramfs.newc_archive([(b"hello", program, 0o755), (b".argv", b"/hello\0", 0o644)])[:5000]
-    else:
+    elif problem == "no-argv":
         archive = mkprogramfs.newc_archive([(b"hello", program, 0o755)])
+    else:  # a second run named in .runs has no .argv.NAME: refused before the first runs
+        archive = mkprogramfs.newc_archive([(b"hello", program, 0o755), (b".runs", b"a\0b\0", 0o644),
+                                            (b".argv.a", b"/hello\0", 0o644)])
     module = tmp_path / "program.cpio"
     module.write_bytes(archive)
     log = tmp_path / "kernel.log"
@@ -275,3 +369,4 @@ def test_a_bad_module_filesystem_is_refused(built, tmp_path, problem):
     assert done.returncode == REFUSED, done.stderr.decode(errors="replace")
     assert re.search(r"^(scenario )?program: .*(cpio|\.argv)", text, re.M), \
         f"no `program:` line in the kernel log says why:\n{text[-2000:]}"
+    assert "program: run a:" not in text, "run a ran although the run list was refused"

@@ -26,14 +26,14 @@
  *     3k..3k+2). These bits are ignored by the CPU at every level, present or not, so the count
  *     costs no memory. An entry is "used" when any bit outside the stripe is set.
  *   - bits 9..11 of entries 4..6, "hint stripe": a 9-bit value the pagetable bookkeeping backend
- *     keeps per table (vmm_backend_pagetable.c says what it means). Like the count it is ignored by
+ *     keeps per table (kernel/mm/vmm_pt.h says what it means). Like the count it is ignored by
  *     the CPU, does not make an entry "used", and pt_slot_write keeps it; a new table starts at 0.
  *   - bits 52..62, "software field": ignored by the CPU in non-leaf entries; in leaf entries 59..62
  *     are protection keys, which are ignored while CR4.PKE/PKS are off (this kernel never sets
  *     them, and nothing here depends on them: bit 59, the VMM's COPY_ON_WRITE mark, is one).
  *     Leaf entries use 52..59. The VMM layer owns bits 54 (OWNED) and 59 (COPY_ON_WRITE) of
  *     leaves;
- *     the pagetable bookkeeping backend owns the rest (see vmm_backend_pagetable.c for the
+ *     the pagetable bookkeeping backend owns the rest (see kernel/mm/vmm_pt.h for the
  *     meaning and the diagrams per level).
  *   - A non-present entry (P = 0) is ignored entirely by the CPU; this project still keeps its
  *     software payload in the same bit positions as a present entry, so mapping or unmapping a

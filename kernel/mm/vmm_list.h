@@ -1,0 +1,92 @@
+/*
+ * The list bookkeeping backend's private interface: the state a context keeps and the operations
+ * its files share. Every page of a region belongs to exactly one record, either a maximal free
+ * run or one reservation. Its files, one concept each:
+ *   vmm_list_record.h     the record and the address list (inline)
+ *   vmm_list_pool.c       the record pool: records carved from pages of the page source
+ *   vmm_list_hash.c/.h    the reservation hash (per context): reservations by start address
+ *   vmm_list_tree.c       the free tree and the reservation tree: upkeep, search, lookup
+ *   vmm_list_check.c      the self-check: every invariant recounted
+ *   vmm_backend_list.c    the backend operations and their bound
+ * Three structures per region and one per context hold the records:
+ *   - the address list: every record, linked to its neighbours in address order (boundary tags,
+ *     as vmem's segments are), so a release finds the runs it merges with in O(1);
+ *   - the free tree: the free records only, an AVL tree in address order (avl_tree.c), each node
+ *     augmented with the longest free record in its subtree;
+ *   - the reservation tree: the reservations only, an AVL tree in address order, no augment;
+ *   - the reservation hash (per context): reservations by start address (vmem's allocation
+ *     hash), so that a release finds its record in O(1) where the tree would take a descent.
+ *
+ * Invariants (vmm_list_self_check recounts each):
+ *   - The address list's: vmm_list_record.h; the hash's: vmm_list_hash.h; the pool's:
+ *     vmm_list_pool.c.
+ *   - The free tree holds exactly the free records, the reservation tree exactly the
+ *     reservations, each in address order; record->max_free (free records) = longest free record
+ *     in its free-tree subtree (the trees' own invariants: avl_tree.c).
+ *   - state->recent is NULL or the record find_free_run, a query, a lookup or note_mapped last
+ *     returned or marked, unchanged since: every call that changes records clears it (so it
+ *     never points at a freed record). It saves the lookup of a mark right after a search (what
+ *     vmm_reserve does) and of a note_mapped right after a query or lookup (what a map and a
+ *     fault do).
+ *   - state->spare is NULL or a record in no structure, kept for a shrink: a growth that swallows
+ *     the whole free record after a reservation keeps that record here, so shrinking back
+ *     (undoing the growth, as brk does when mapping fails) needs no memory and cannot fail.
+ *   - state->records_in_use counts the records listed in the regions plus the spare.
+ * Bound: nothing here does work of its own; each file states the bound of its steps and
+ * vmm_backend_list.c adds them up per operation.
+ */
+#ifndef PAGESCOPE_MM_VMM_LIST_H
+#define PAGESCOPE_MM_VMM_LIST_H
+
+#include "vmm_list_record.h"
+#include "vmm_list_hash.h"
+
+struct list_state {
+	struct region_records regions[VMM_MAX_REGIONS];
+	struct range_record *recent; /* see the invariants */
+	struct range_record *spare; /* see the invariants */
+	struct list_node partial; /* record pages with a free slot (vmm_list_pool.c) */
+	struct list_node full;
+	uint64_t record_pages;
+	uint64_t records_in_use;
+	struct reservation_hash hash;
+	bool released_unmapped; /* the last release freed a reservation with no mapped mark */
+};
+
+static inline struct list_state *state_of(const struct vmm_context *ctx)
+{
+	return ctx->backend_private;
+}
+
+static inline struct region_records *records_of(struct vmm_context *ctx, const struct vmm_region *region)
+{
+	return &state_of(ctx)->regions[region - ctx->regions];
+}
+
+/* --- the record pool (vmm_list_pool.c) ----------------------------------------------------- */
+
+void vmm_list_pool_init(struct list_state *ls);
+/* A record in no structure, or NULL (no memory). */
+struct range_record *vmm_list_record_alloc(struct vmm_context *ctx);
+void vmm_list_record_free(struct vmm_context *ctx, struct range_record *r);
+/* Every record page back to the source, whatever is in use. */
+void vmm_list_pool_destroy(struct vmm_context *ctx);
+
+/* --- the trees (vmm_list_tree.c) ----------------------------------------------------------- */
+
+void vmm_list_trees_init(struct region_records *rr, struct range_record *whole_region);
+void vmm_list_climb_max_free(struct vmm_context *ctx, struct range_record *r);
+void vmm_list_reservation_link(struct vmm_context *ctx, struct region_records *rr, struct range_record *r);
+void vmm_list_free_link(struct vmm_context *ctx, struct region_records *rr, struct range_record *r);
+struct range_record *vmm_list_reservation_at_or_before(struct vmm_context *ctx, struct region_records *rr,
+						       uint64_t addr);
+struct range_record *vmm_list_covering(struct vmm_context *ctx, struct region_records *rr, uint64_t addr);
+/* The backend's find_free_run: the lowest free record >= min_pages at or after from. */
+bool vmm_list_find_free_run(struct vmm_context *ctx, const struct vmm_region *region, uint64_t from,
+			    uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out);
+
+/* --- the self-check (vmm_list_check.c) ----------------------------------------------------- */
+
+unsigned vmm_list_self_check(struct vmm_context *ctx);
+
+#endif

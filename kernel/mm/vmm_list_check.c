@@ -1,0 +1,124 @@
+/*
+ * The list backend's self-check: every invariant of vmm_list.h and vmm_list_hash.h recounted
+ * from the records themselves. Each region's address list must tile it; an in-order visit of
+ * each tree must meet the records of its state in address-list order, with parent links, heights,
+ * balance and (free tree) max_free equal to a recount; the hashed reservations must be what the
+ * hash counts, each reachable through its link; the records listed plus the spare must be what
+ * the pool says is in use.
+ * Bound: O(records) time; the tree visit recurses to the tree's height, at most
+ * avl_height_bound(records) frames (the only recursion in the backend).
+ */
+#include "vmm_list.h"
+
+struct tree_check {
+	unsigned bad;
+	struct range_record *expect; /* the next record of the tree's state in address order */
+	bool want_free;
+	uint64_t nodes;
+};
+
+static void check_fail(unsigned *bad, const struct range_record *r, const char *what)
+{
+	mm_log("list self-check: record %llx+%llu: %s\n", (unsigned long long)r->start,
+	       (unsigned long long)pages_of(r), what);
+	++*bad;
+}
+
+/* The next record after r (inclusive) in address order whose state is the tree's. */
+static struct range_record *next_of_state(struct range_record *r, bool want_free)
+{
+	while (r && is_free(r) != want_free)
+		r = r->next;
+	return r;
+}
+
+/* Visits the subtree in order against the address list; returns its height, recomputed. */
+static unsigned check_subtree(struct tree_check *c, struct avl_node *n, const struct avl_node *parent,
+			      uint64_t *longest_free)
+{
+	*longest_free = 0;
+	if (!n)
+		return 0;
+	struct range_record *r = record_of(n);
+	if (n->parent != parent)
+		check_fail(&c->bad, r, "parent link");
+	uint64_t left_free, right_free;
+	unsigned hl = check_subtree(c, n->left, n, &left_free);
+	c->nodes++;
+	if (r != c->expect)
+		check_fail(&c->bad, r, "tree order differs from the address list's, or wrong tree");
+	else
+		c->expect = next_of_state(r->next, c->want_free);
+	unsigned hr = check_subtree(c, n->right, n, &right_free);
+	*longest_free = MAX(pages_of(r), MAX(left_free, right_free));
+	if (c->want_free && r->max_free != *longest_free)
+		check_fail(&c->bad, r, "max_free differs from the subtree's longest free record");
+	if (n->height != 1 + MAX(hl, hr) || hl > hr + 1 || hr > hl + 1)
+		check_fail(&c->bad, r, "height or balance");
+	return 1 + MAX(hl, hr);
+}
+
+/* Each region is tiled by its address list; both trees hold its records in order, links,
+ * heights and maxima equal to a recount. */
+unsigned vmm_list_self_check(struct vmm_context *ctx)
+{
+	struct list_state *ls = state_of(ctx);
+	unsigned bad = 0;
+	uint64_t records = ls->spare != NULL, hashed = 0;
+	for (unsigned i = 0; i < ctx->region_count; i++) {
+		const struct vmm_region *region = &ctx->regions[i];
+		struct region_records *rr = &ls->regions[i];
+		uint64_t next_start = region->base, listed = 0;
+		bool prev_free = false;
+		for (struct range_record *r = rr->first, *prev = NULL; r; prev = r, r = r->next) {
+			listed++;
+			if (!is_free(r) && r->hash_link) {
+				hashed++;
+				if (*r->hash_link != r)
+					check_fail(&bad, r, "hash chain link");
+			}
+			if (r->prev != prev)
+				check_fail(&bad, r, "prev link");
+			if (r->start != next_start)
+				check_fail(&bad, r, "does not start where the previous record ends");
+			if (pages_of(r) == 0 || (is_free(r) && prev_free))
+				check_fail(&bad, r, "empty, or free next to a free record");
+			next_start = record_end(r);
+			prev_free = is_free(r);
+		}
+		if (next_start != region->base + region->pages * PAGE_SIZE) {
+			mm_log("list self-check: region %s not tiled to its end\n", region->name);
+			bad++;
+		}
+		uint64_t in_trees = 0;
+		for (unsigned t = 0; t < 2; t++) {
+			struct tree_check c = { .want_free = t == 0 };
+			c.expect = next_of_state(rr->first, c.want_free);
+			uint64_t longest;
+			check_subtree(&c, (t == 0 ? &rr->free_tree : &rr->reservations)->root, NULL, &longest);
+			if (c.expect) {
+				check_fail(&c.bad, c.expect, "in the address list but not in its tree");
+			}
+			bad += c.bad;
+			in_trees += c.nodes;
+		}
+		if (in_trees != listed) {
+			mm_log("list self-check: region %s: %llu records listed, %llu in trees\n", region->name,
+			       (unsigned long long)listed, (unsigned long long)in_trees);
+			bad++;
+		}
+		records += listed;
+	}
+	if (hashed != ls->hash.entries) {
+		mm_log("list self-check: %llu reservations hashed, %llu counted\n",
+		       (unsigned long long)hashed, (unsigned long long)ls->hash.entries);
+		bad++;
+	}
+	if (records != ls->records_in_use) {
+		mm_log("list self-check: %llu records listed (and spare), %llu in use\n",
+		       (unsigned long long)records, (unsigned long long)ls->records_in_use);
+		bad++;
+	}
+	return bad;
+}
+

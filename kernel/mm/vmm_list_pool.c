@@ -1,0 +1,98 @@
+/*
+ * The list backend's record pool: records are carved from pages of the page source (owner
+ * MM_OWNER_MM_META), 4 KiB at a time, RECORDS_PER_PAGE to a page behind a small header; a page
+ * goes back as soon as none of its records is in use.
+ *
+ * Invariants: every record page is on exactly one of state->partial (it has a free slot) and
+ * state->full (it has none); page->in_use counts its records handed out and free_slots chains
+ * the others (through node.right); state->record_pages counts the pages, state->records_in_use
+ * the records handed out on all of them.
+ * Bound: an alloc or a free is O(1) (one page from or to the source at most) and counts no
+ * backend work: the pool is not what the backend's bound is about.
+ */
+#include "vmm_list.h"
+
+/* Header at the start of each page of records. */
+struct record_page {
+	struct list_node link;           /* in the partial or the full list */
+	struct range_record *free_slots;  /* linked through node.right */
+	unsigned in_use;
+};
+
+#define RECORDS_OFFSET ALIGN_UP(sizeof(struct record_page), 16)
+#define RECORDS_PER_PAGE ((PAGE_SIZE - RECORDS_OFFSET) / sizeof(struct range_record))
+
+void vmm_list_pool_init(struct list_state *ls)
+{
+	list_init(&ls->partial);
+	list_init(&ls->full);
+}
+
+/* Moves a record page (on one of the two lists) to the front of `list`. */
+static void page_move_to(struct list_node *list, struct record_page *page)
+{
+	list_remove(&page->link);
+	list_push_front(list, &page->link);
+}
+
+static struct record_page *new_record_page(struct vmm_context *ctx)
+{
+	paddr_t pa = page_source_alloc(ctx->source, 1, 1, MM_OWNER_MM_META);
+	if (pa == PAGE_SOURCE_FAILED)
+		return NULL;
+	struct record_page *page = phys_to_virt(pa);
+	*page = (struct record_page){ 0 };
+	struct range_record *records = (struct range_record *)((char *)page + RECORDS_OFFSET);
+	for (unsigned i = RECORDS_PER_PAGE; i-- > 0;) {
+		records[i].node.right = page->free_slots ? &page->free_slots->node : NULL;
+		page->free_slots = &records[i];
+	}
+	state_of(ctx)->record_pages++;
+	return page;
+}
+
+struct range_record *vmm_list_record_alloc(struct vmm_context *ctx)
+{
+	struct list_state *ls = state_of(ctx);
+	if (list_is_empty(&ls->partial)) {
+		struct record_page *page = new_record_page(ctx);
+		if (!page)
+			return NULL;
+		list_push_front(&ls->partial, &page->link);
+	}
+	struct record_page *page = container_of(list_first(&ls->partial), struct record_page, link);
+	struct range_record *r = page->free_slots;
+	page->free_slots = record_of(r->node.right);
+	page->in_use++;
+	ls->records_in_use++;
+	if (!page->free_slots)
+		page_move_to(&ls->full, page);
+	return r;
+}
+
+void vmm_list_record_free(struct vmm_context *ctx, struct range_record *r)
+{
+	struct list_state *ls = state_of(ctx);
+	struct record_page *page = (struct record_page *)ALIGN_DOWN((uintptr_t)r, (uintptr_t)PAGE_SIZE);
+	MM_ASSERT(page->in_use > 0, "record_free: page has no record in use");
+	if (!page->free_slots)
+		page_move_to(&ls->partial, page);
+	r->node.right = page->free_slots ? &page->free_slots->node : NULL;
+	page->free_slots = r;
+	page->in_use--;
+	ls->records_in_use--;
+	if (page->in_use == 0) {
+		list_remove(&page->link);
+		ls->record_pages--;
+		page_source_free(ctx->source, virt_to_phys(page), 1);
+	}
+}
+
+void vmm_list_pool_destroy(struct vmm_context *ctx)
+{
+	struct list_state *ls = state_of(ctx);
+	struct list_node *lists[] = { &ls->partial, &ls->full }, *node, *next;
+	for (unsigned l = 0; l < ARRAY_SIZE(lists); l++)
+		list_for_each_safe(node, next, lists[l])
+			page_source_free(ctx->source, virt_to_phys(container_of(node, struct record_page, link)), 1);
+}

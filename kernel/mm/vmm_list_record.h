@@ -1,0 +1,120 @@
+/*
+ * The list backend's record (one per maximal free run or reservation) and the address list that
+ * links a region's records in address order (boundary tags, as vmem's segments are), so a release
+ * finds the runs it merges with in O(1). Which structures hold a record, and the files of the
+ * backend: vmm_list.h.
+ *
+ * Invariants (vmm_list_check.c recounts each):
+ *   - The records of a region tile it in address-list order: sorted, adjacent, no gaps.
+ *   - No two free records are adjacent (release merges), so a free record is a maximal free run.
+ * Bound: every step here is O(1) (a relink touches the record and its two neighbours) and counts
+ * no backend work; inline, because every carve and merge takes them.
+ */
+#ifndef PAGESCOPE_MM_VMM_LIST_RECORD_H
+#define PAGESCOPE_MM_VMM_LIST_RECORD_H
+
+#include "vmm.h"
+#include "avl_tree.h"
+
+#define RECORD_PAGES_BITS 48
+#define RECORD_PAGES_MASK (((uint64_t)1 << RECORD_PAGES_BITS) - 1)
+#define RECORD_STATE_BIT ((uint64_t)1 << RECORD_PAGES_BITS)
+#define RECORD_ACCESS_SHIFT (RECORD_PAGES_BITS + 1)
+#define RECORD_ACCESS_MASK ((uint64_t)0xF << RECORD_ACCESS_SHIFT)
+#define RECORD_MAPPED_BIT ((uint64_t)1 << (RECORD_ACCESS_SHIFT + 4))
+
+/*
+ * 72 bytes: the length (48 bits: a region has fewer than 2^36 pages), the state (1 bit), a
+ * reservation's access (4 bits: vmm_access_pack, 0 for a free record) and its mapped mark (1 bit:
+ * a page was noted mapped in it, see vmm_backend.h note_mapped) ride in the tree node's payload
+ * bits.
+ */
+struct range_record {
+	uint64_t start; /* address */
+	struct range_record *prev, *next; /* the address list */
+	struct avl_node node; /* in the free tree or the reservation tree, by state */
+	union {
+		uint64_t max_free; /* free records: pages */
+		struct range_record *hash_next; /* reservations: the hash chain */
+	};
+	struct range_record **hash_link; /* reservations: what points at it in its chain, or NULL */
+};
+/* The record's size, stated where the analyzer's verdict reads it (what a new field would cost). */
+#define LIST_RECORD_BYTES 72
+_Static_assert(sizeof(struct range_record) == LIST_RECORD_BYTES, "LIST_RECORD_BYTES is stale");
+
+struct region_records {
+	struct range_record *first; /* the address list's head */
+	struct avl_tree free_tree, reservations;
+};
+
+static inline struct range_record *record_of(struct avl_node *n)
+{
+	return n ? container_of(n, struct range_record, node) : NULL;
+}
+
+static inline uint64_t pages_of(const struct range_record *r) { return r->node.payload & RECORD_PAGES_MASK; }
+static inline bool is_free(const struct range_record *r) { return !(r->node.payload & RECORD_STATE_BIT); }
+static inline unsigned access_of(const struct range_record *r) { return vmm_access_unpack((unsigned)(r->node.payload >> RECORD_ACCESS_SHIFT) & 0xFu); }
+static inline uint64_t record_end(const struct range_record *r) { return r->start + pages_of(r) * PAGE_SIZE; }
+static inline uint64_t max_free(const struct avl_node *n) { return n ? record_of((struct avl_node *)n)->max_free : 0; }
+
+static inline void set_pages(struct range_record *r, uint64_t pages)
+{
+	r->node.payload = (r->node.payload & ~RECORD_PAGES_MASK) | pages;
+}
+
+static inline uint64_t record_tag(enum vmm_range_state state, unsigned access)
+{
+	return state == VMM_RANGE_RESERVED ?
+		       RECORD_STATE_BIT | (uint64_t)vmm_access_pack(access) << RECORD_ACCESS_SHIFT :
+		       0;
+}
+
+/* A free record carries no access; a reservation its own. */
+static inline void set_state(struct range_record *r, enum vmm_range_state state, unsigned access)
+{
+	r->node.payload = pages_of(r) | record_tag(state, access);
+}
+
+static inline struct range_record *new_record(struct range_record *r, uint64_t start, uint64_t pages,
+					      enum vmm_range_state state, unsigned access)
+{
+	*r = (struct range_record){ .start = start };
+	r->node.payload = pages | record_tag(state, access);
+	return r;
+}
+
+/* --- the address list ---------------------------------------------------------------------- */
+
+static inline void link_after(struct range_record *at, struct range_record *r)
+{
+	r->prev = at;
+	r->next = at->next;
+	if (r->next)
+		r->next->prev = r;
+	at->next = r;
+}
+
+static inline void link_before(struct region_records *rr, struct range_record *at, struct range_record *r)
+{
+	r->next = at;
+	r->prev = at->prev;
+	if (r->prev)
+		r->prev->next = r;
+	else
+		rr->first = r;
+	at->prev = r;
+}
+
+static inline void unlink_record(struct region_records *rr, struct range_record *r)
+{
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		rr->first = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+}
+
+#endif

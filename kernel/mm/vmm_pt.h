@@ -1,0 +1,349 @@
+/*
+ * The page-table bookkeeping backend's private interface: what its entries mean, and the few
+ * operations its files share. The backend keeps the VMM's bookkeeping in the page-table entries
+ * themselves: no structure besides the tables the CPU needs anyway (plus tables created for
+ * reservations nobody has mapped yet). Its files, one concept each:
+ *   vmm_pt_summary.c   summaries: the exact values and rounded pointer fields, and their upkeep
+ *   vmm_pt_search.c    search and queries: the lowest free run, the extent around a page
+ *   vmm_pt_mark.c      mark, clear, release, resize, split, access: the operations that write
+ *   vmm_pt_check.c     self-check, the header bounds as numbers, bookkeeping bytes
+ *   vmm_backend_pagetable.c  the ops table and set-up
+ * Every walk over a range of entries is a visitor of pt_walk_range (pt_walk.h).
+ *
+ * Encoding (bit positions from <machine/pte.h>; "sw" = software field, bits 52..62):
+ *
+ * Level-0 entry (one 4 KiB page), present or not:
+ *   63  62..60  59  58  57  56  55  54  53  52  51 ........... 12  11..9   8 ...... 0
+ *  +--+-------+---+---+---+---+---+---+---+---+------------------+-------+----------+
+ *  |NX|   0   |COW|SHR| X | W | R |OWN|STA|RES|  phys (present)  |stripe | hw flags |
+ *  +--+-------+---+---+---+---+---+---+---+---+------------------+-------+----------+
+ *   RES = page belongs to a reservation, STA = first page of that reservation, R/W/X/SHR = the
+ *   access the reservation allows (vmm_access_pack; R = 0: no access, a PROT_NONE reservation;
+ *   SHR: shared across fork). OWN and COW (VMM,
+ *   present only): the data page is the context's; it is shared copy-on-write since a fork. A free
+ *   unmapped page is 0. A page fault reads this one entry, the one the CPU's walk stopped at, to
+ *   learn whether the address is reserved and what it may do: no other structure is consulted.
+ *
+ * Level-1/2/3 entry that is not a table pointer (a large page, or no table below):
+ *   same RES/STA/R/W/X bits, meaning "the whole 2 MiB / 1 GiB / 512 GiB chunk is reserved"
+ *   (STA: the reservation starts at the chunk's first page). A reservation covering aligned chunks
+ *   marks them here and needs no table below; a map into such a chunk splits it
+ *   (pt_chunk_ops.split), and the children inherit the chunk's access.
+ *
+ * Level-1/2/3 table pointer: a rounded summary of the subtree, read with the entry itself:
+ *   63  62 .......... 57  56  55  54  53 52  51 ........... 12  11..9   8 ..... 0
+ *  +--+-----------------+---+---+---+------+------------------+-------+---------+
+ *  |0 |  maxrun code    |HST|SFX|PFX| kind |  phys of table   |stripe | P,W,(U) |
+ *  +--+-----------------+---+---+---+------+------------------+-------+---------+
+ *   kind: 0 = all pages free, 1 = no page free, 2 = mixed. PFX / SFX: first / last page free.
+ *   HST: some reservation starts in the subtree. maxrun code (6 bits, maxrun_code()): the longest
+ *   free run L itself when L < 32, else 27 + ceil(log2(L)); it orders as L does, and a subtree
+ *   whose code is below maxrun_code(n) cannot hold n free pages. Short runs are exact, so holes just
+ *   short of a request (15 pages for 16) are passed on the pointer's bits alone. An all-free pointer may
+ *   carry just its kind (a new table is installed with a zero field): readers take PFX and SFX of
+ *   kind 0 as set.
+ * Bits 59..62 are protection keys only in leaves and only with CR4.PKE/PKS (never set here), and
+ * leaves use only 52..54, so nothing here depends on protection keys.
+ *
+ * Stripes: bits 9..11 of a table's entries, which the CPU ignores at every level (pte.h):
+ *
+ *   entry:   0   1   2   3 | 4   5   6 | 7 ........ 7+E-1 | 7+E ...... 7+2E-1 | 7+2E .... 7+3E-1 | ..
+ *          +---------------+-----------+------------------+-------------------+------------------+
+ *          | used count    | first-free|  free PREFIX     |  free SUFFIX      |  INNER: longest  |
+ *          | (pagetable.c) | hint      |  (exact, pages)  |  (exact, pages)   |  run not ending  |
+ *          |               |           |                  |                   |  at the table end|
+ *          +---------------+-----------+------------------+-------------------+------------------+
+ *   3 bits per entry, low bits first. A table at level t spans 512^(t+1) pages, so each exact value
+ *   takes 9(t+1)+1 bits: E = 4 entries in a table of 4 KiB entries, 7 at level 1, 10 at level 2
+ *   (the root has no summary). The longest free run of the table is max(INNER, SUFFIX). The exact
+ *   values are valid while the pointer's kind is "mixed"; for the other kinds they are implied
+ *   (all free: PREFIX = SUFFIX = the span, INNER = 0; full: 0) and never read.
+ *
+ * First-free hint, per table (hint stripe, 9 bits): no entry below it has a free page (it is a
+ * lower bound on the first entry that is not full; 511 when all are). Every clear lowers it to the
+ * first entry it touches; a mark that fills the entry at the hint moves it past the full entries
+ * that follow; a new table starts at 0, which is always true.
+ */
+#ifndef PAGESCOPE_MM_VMM_PT_H
+#define PAGESCOPE_MM_VMM_PT_H
+
+#include "vmm.h"
+#include "pt_walk.h"
+#include <machine/pte.h>
+
+#define RES_RESERVED PTE_SW_BIT(0)
+#define RES_START PTE_SW_BIT(1)
+/* The reservation's access (vmm_access_pack: 4 bits, PT_READ at bit 55) in leaves and chunk marks. */
+#define RES_ACCESS_SHIFT (PTE_SW_FIELD_SHIFT + 3)
+#define RES_ACCESS_MASK ((pte_t)0xF << RES_ACCESS_SHIFT)
+#define RES_BITS (RES_RESERVED | RES_START | RES_ACCESS_MASK)
+
+static inline pte_t access_bits(unsigned access)
+{
+	return (pte_t)vmm_access_pack(access) << RES_ACCESS_SHIFT;
+}
+
+static inline unsigned access_of(pte_t e)
+{
+	return vmm_access_unpack((unsigned)((e & RES_ACCESS_MASK) >> RES_ACCESS_SHIFT));
+}
+
+enum summary_kind { SUMMARY_ALL_FREE = 0, SUMMARY_FULL = 1, SUMMARY_MIXED = 2 };
+
+#define SUM_KIND_MASK 3u
+#define SUM_FREE_PREFIX (1u << 2)
+#define SUM_FREE_SUFFIX (1u << 3)
+#define SUM_HAS_START (1u << 4)
+#define SUM_MAXRUN_SHIFT 5
+#define SUM_MAXRUN_MASK 0x3Fu
+#define MAXRUN_EXACT_BELOW 32u /* runs shorter than this are coded exactly */
+
+/* The rounded summary a pointer carries (decoded). */
+struct summary {
+	enum summary_kind kind;
+	bool free_prefix, free_suffix, has_start;
+};
+
+/*
+ * What a subtree holds, exactly: free pages at its start and at its end, and the longest free run
+ * that does not reach its end (its longest run is the larger of that and the suffix). Keeping the
+ * inner runs apart from the suffix lets a change inside the free suffix, where reservations are
+ * usually placed, be accounted for without looking at the rest of the table.
+ */
+struct exact {
+	enum summary_kind kind;
+	bool has_start;
+	uint64_t prefix, suffix, inner;
+};
+
+enum exact_field { EXACT_PREFIX, EXACT_SUFFIX, EXACT_INNER, EXACT_FIELDS };
+
+static inline uint64_t longest_of(const struct exact *x)
+{
+	return MAX(x->inner, x->suffix);
+}
+
+static inline uint64_t *child_table(pte_t e)
+{
+	return pt_table(pte_address(e));
+}
+
+static inline uint64_t span_pages_clipped(uint64_t first, uint64_t last)
+{
+	return (last - first) / PAGE_SIZE + 1;
+}
+
+static inline unsigned summary_field(pte_t e)
+{
+	return (unsigned)(pte_software(e) >> PTE_SW_FIELD_SHIFT);
+}
+
+static inline struct summary entry_summary(pte_t e, unsigned level)
+{
+	if (pte_is_table(e, level)) {
+		unsigned bits = summary_field(e);
+		enum summary_kind kind = (enum summary_kind)(bits & SUM_KIND_MASK);
+		if (kind == SUMMARY_ALL_FREE)
+			return (struct summary){ SUMMARY_ALL_FREE, true, true, false };
+		return (struct summary){ kind, (bits & SUM_FREE_PREFIX) != 0, (bits & SUM_FREE_SUFFIX) != 0,
+					 (bits & SUM_HAS_START) != 0 };
+	}
+	if (e & RES_RESERVED)
+		return (struct summary){ .kind = SUMMARY_FULL, .has_start = (e & RES_START) != 0 };
+	return (struct summary){ SUMMARY_ALL_FREE, true, true, false };
+}
+
+static inline unsigned ceil_log2(uint64_t x)
+{
+	return x <= 1 ? 0 : ilog2_u64(x - 1) + 1;
+}
+
+/* The maxrun code of a longest free run (diagram above); at most 27 + 27 = 54 < 64. */
+static inline unsigned maxrun_code(uint64_t longest)
+{
+	return longest < MAXRUN_EXACT_BELOW ? (unsigned)longest : 27 + ceil_log2(longest);
+}
+
+/* The longest run a maxrun code allows (an upper bound; exact below 32). */
+static inline uint64_t maxrun_bound(unsigned code)
+{
+	return code < MAXRUN_EXACT_BELOW ? code : (uint64_t)1 << (code - 27);
+}
+
+/* Stripe entries per exact value of a table at `table_level` (values go up to its whole span). */
+#define EXACT_VALUE_ENTRIES(table_level) ((PT_INDEX_BITS * ((table_level) + 1) + 1 + 2) / 3)
+
+static inline unsigned exact_value_entries(unsigned table_level)
+{
+	return EXACT_VALUE_ENTRIES(table_level);
+}
+
+static inline unsigned exact_field_first(unsigned table_level, enum exact_field field)
+{
+	return PTE_SUMMARY_STRIPE_FIRST + (unsigned)field * exact_value_entries(table_level);
+}
+
+/*
+ * A stripe value of `entries` entries from entry `first` on; with both constant (the callers below
+ * pass the level's E) it compiles to `entries` loads, shifts and ors, no loop.
+ */
+static ALWAYS_INLINE uint64_t stripe_read_fixed(const uint64_t *table, unsigned first, unsigned entries)
+{
+	uint64_t value = 0;
+#pragma GCC unroll 16
+	for (unsigned k = 0; k < entries; k++)
+		value |= ((table[first + k] & PTE_COUNT_STRIPE_MASK) >> PTE_COUNT_STRIPE_SHIFT) << (3 * k);
+	return value;
+}
+
+/* Writes a stripe value. Unrolled as stripe_read_fixed. */
+static ALWAYS_INLINE void stripe_write_fixed(uint64_t *table, unsigned first, unsigned entries,
+					     uint64_t value)
+{
+#pragma GCC unroll 16
+	for (unsigned k = 0; k < entries; k++)
+		table[first + k] = (table[first + k] & ~PTE_COUNT_STRIPE_MASK) |
+				   (((value >> (3 * k)) & 7) << PTE_COUNT_STRIPE_SHIFT);
+}
+
+#define EXACT_FIELD_FIRST(table_level, field) \
+	(PTE_SUMMARY_STRIPE_FIRST + (unsigned)(field) * EXACT_VALUE_ENTRIES(table_level))
+
+/* One exact value of a mixed table, read from its summary stripe (costs its entries). */
+static inline uint64_t exact_read(uint64_t *work, const uint64_t *table, unsigned table_level,
+				  enum exact_field field)
+{
+	*work += exact_value_entries(table_level);
+	switch (table_level) {
+	case 0:
+		return stripe_read_fixed(table, EXACT_FIELD_FIRST(0, field), EXACT_VALUE_ENTRIES(0));
+	case 1:
+		return stripe_read_fixed(table, EXACT_FIELD_FIRST(1, field), EXACT_VALUE_ENTRIES(1));
+	default:
+		MM_ASSERT(table_level == 2, "exact_read: the root (level %u) has no summary", table_level);
+		return stripe_read_fixed(table, EXACT_FIELD_FIRST(2, field), EXACT_VALUE_ENTRIES(2));
+	}
+}
+
+/*
+ * Stores a mixed table's exact values (costs their entries) that differ from `old` (all of them
+ * when old is NULL: not known); true when any changed.
+ */
+static inline bool exact_write(uint64_t *work, uint64_t *table, unsigned table_level,
+			       const struct exact *t, const struct exact *old)
+{
+	bool prefix = !old || old->prefix != t->prefix, suffix = !old || old->suffix != t->suffix;
+	bool inner = !old || old->inner != t->inner;
+	*work += (prefix + suffix + inner) * exact_value_entries(table_level);
+#define EXACT_WRITE(level)                                                                          \
+	do {                                                                                        \
+		if (prefix)                                                                         \
+			stripe_write_fixed(table, EXACT_FIELD_FIRST(level, EXACT_PREFIX),             \
+					   EXACT_VALUE_ENTRIES(level), t->prefix);                  \
+		if (suffix)                                                                         \
+			stripe_write_fixed(table, EXACT_FIELD_FIRST(level, EXACT_SUFFIX),             \
+					   EXACT_VALUE_ENTRIES(level), t->suffix);                  \
+		if (inner)                                                                          \
+			stripe_write_fixed(table, EXACT_FIELD_FIRST(level, EXACT_INNER),              \
+					   EXACT_VALUE_ENTRIES(level), t->inner);                   \
+	} while (0)
+	switch (table_level) {
+	case 0:
+		EXACT_WRITE(0);
+		break;
+	case 1:
+		EXACT_WRITE(1);
+		break;
+	default:
+		MM_ASSERT(table_level == 2, "exact_write: the root (level %u) has no summary", table_level);
+		EXACT_WRITE(2);
+		break;
+	}
+#undef EXACT_WRITE
+	return prefix || suffix || inner;
+}
+
+/* The summary bits for a pointer to a table whose exact summary is t. */
+pte_t summary_bits(const struct exact *t);
+
+/*
+ * What changed among one table's entries during a mark or a clear, for the re-summary of that
+ * table: when a single entry changed (the usual case: a small range touches one entry per level),
+ * what it covered before and after, so the table's new summary can be derived instead of measured.
+ */
+enum change_direction { CHANGE_MARKED, CHANGE_CLEARED };
+
+struct table_change {
+	enum change_direction direction;
+	unsigned count;       /* changes: entries above level 0, runs of entries at level 0 */
+	unsigned first, last; /* the entries of the first change */
+	struct exact before, after; /* what they covered */
+};
+
+/* --- vmm_pt_summary.c ------------------------------------------------------------------------ */
+
+/* The exact summary of what entry e (at `level`) covers: from its bits, or its child's stripe. */
+struct exact entry_exact(struct vmm_context *ctx, pte_t e, unsigned level);
+/* The exact summary of a table at `level`, from its entries and its mixed children's stripes. */
+struct exact measure(struct vmm_context *ctx, const uint64_t *table, unsigned level);
+/*
+ * Stores the exact values of the table at `level` (derived from `old`, what it held before, when
+ * `ch` says one change was made; else measured) in its summary stripe; *now receives them and the
+ * software field for its pointer is returned. *stripe_changed when a stored value changed.
+ */
+pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level,
+		      const struct exact *old, const struct table_change *ch, bool *stripe_changed,
+		      struct exact *now);
+/*
+ * Re-summarises the table under entry i (at `level`), whose entries changed as `ch` says (NULL:
+ * unknown); true if what the parent's own summary is computed from changed. *before and *after
+ * (either may be NULL) receive what the entry covered before and after.
+ */
+bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned i,
+	     const struct table_change *ch, struct exact *before, struct exact *after);
+/* Entry i may now hold a free page: lowers the table's first-free hint to it. */
+void hint_lower(uint64_t *table, unsigned i);
+/* The entry at the hint became full: moves the hint past the full entries that follow. */
+void hint_advance(struct vmm_context *ctx, uint64_t *table, unsigned level);
+
+/* --- vmm_pt_search.c ------------------------------------------------------------------------- */
+
+/* What decides one page: the entry the walk stops at (a leaf or chunk mark), and what it says. */
+struct page_state {
+	bool reserved;
+	bool start;      /* the reservation starts at exactly this page */
+	unsigned access; /* what the reservation allows */
+	uint64_t *table; /* the table and index of the entry that decides the page */
+	unsigned level, index;
+};
+
+struct page_state page_state(struct vmm_context *ctx, uint64_t addr);
+
+bool vmm_pt_find_free_run(struct vmm_context *ctx, const struct vmm_region *region, uint64_t from,
+			  uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out);
+void vmm_pt_query(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
+		  uint64_t lo, uint64_t hi, struct vmm_extent *out);
+enum vmm_range_state vmm_pt_lookup(struct vmm_context *ctx, const struct vmm_region *region,
+				   uint64_t addr, unsigned *access);
+
+/* --- vmm_pt_mark.c --------------------------------------------------------------------------- */
+
+enum vm_status vmm_pt_mark_reserved(struct vmm_context *ctx, const struct vmm_region *region,
+				    uint64_t addr, uint64_t pages, unsigned access);
+enum vm_status vmm_pt_release(struct vmm_context *ctx, const struct vmm_region *region,
+			      uint64_t addr, uint64_t pages);
+enum vm_status vmm_pt_resize(struct vmm_context *ctx, const struct vmm_region *region,
+			     uint64_t start, uint64_t old_pages, uint64_t new_pages);
+enum vm_status vmm_pt_split(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr);
+void vmm_pt_set_access(struct vmm_context *ctx, const struct vmm_region *region, uint64_t start,
+		       uint64_t pages, unsigned access);
+/* pt_chunk_ops.split: a child of a chunk mark says what the chunk said (its start on child 0). */
+uint64_t vmm_pt_split_child(void *cookie, uint64_t chunk, unsigned child_level, unsigned index);
+
+/* --- vmm_pt_check.c -------------------------------------------------------------------------- */
+
+unsigned vmm_pt_self_check(struct vmm_context *ctx);
+uint64_t vmm_pt_work_bound(const struct vmm_context *ctx, uint64_t pages);
+uint64_t vmm_pt_bookkeeping_bytes(const struct vmm_context *ctx);
+
+#endif

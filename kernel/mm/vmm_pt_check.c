@@ -1,0 +1,232 @@
+/*
+ * The page-table backend's self-check, its bounds as numbers, and what its bookkeeping costs in
+ * memory (encoding in vmm_pt.h).
+ *
+ * Self-check: every pointer's rounded summary, every mixed table's exact values and every table's
+ * first-free hint are recounted from the RES/STA bits alone (no summary, stripe or hint is read),
+ * in one walk of the context's half that combines each table's entries bottom-up.
+ *
+ * Bounds: the search bound (vmm_pt_search.c) is PT_SEARCH_WORK_BOUND, checked below against the
+ * sum of its table scans; a mark or clear of p pages costs at most 1 024 + sum over t = 0..2 of
+ * (2 + p / 512^(t+1)) U(t) (vmm_pt_summary.c); vmm_pt_work_bound() adds one search and two updates
+ * (a release tallies the range before clearing it; a failed mark clears what it marked).
+ */
+#include "vmm_pt.h"
+
+/* --- self-check ----------------------------------------------------------------------------- */
+
+/* A pointer's field and, for a mixed child, its stripe values equal the recount. */
+static void check_summary(pte_t e, unsigned level, uint64_t ebase, const struct exact *t,
+			  unsigned *bad)
+{
+	pte_t expect = summary_bits(t);
+	pte_t kind_only = (pte_t)SUM_KIND_MASK << PTE_SW_FIELD_SHIFT;
+	if (pte_software(e) != expect &&
+	    (t->kind != SUMMARY_ALL_FREE || pte_software(e) != (expect & kind_only))) {
+		mm_log("pagetable self-check: level %u entry at %llx says %llx, recount %llx\n", level,
+		       (unsigned long long)ebase, (unsigned long long)pte_software(e),
+		       (unsigned long long)expect);
+		(*bad)++;
+	}
+	if (t->kind != SUMMARY_MIXED)
+		return;
+	const uint64_t *child = child_table(e);
+	const uint64_t values[EXACT_FIELDS] = { t->prefix, t->suffix, t->inner };
+	unsigned entries = exact_value_entries(level - 1);
+	for (unsigned f = 0; f < EXACT_FIELDS; f++) {
+		uint64_t stored = pte_stripe_field_read(child, exact_field_first(level - 1, (enum exact_field)f),
+							entries);
+		if (stored != values[f]) {
+			mm_log("pagetable self-check: table under %llx stores exact value %u = %llu, recount %llu\n",
+			       (unsigned long long)ebase, f, (unsigned long long)stored,
+			       (unsigned long long)values[f]);
+			(*bad)++;
+		}
+	}
+}
+
+/* A table's recount in progress: its entries combined so far, in address order. */
+struct recount_table {
+	struct exact t;
+	unsigned entries, free_children, full_children, first_not_full;
+	uint64_t run;
+	bool in_prefix;
+	const uint64_t *table;
+	uint64_t base;
+};
+
+struct recount {
+	unsigned bad;
+	struct recount_table open[PT_LEVELS];
+};
+
+static enum pt_step recount_enter(void *cookie, uint64_t *table, unsigned level, uint64_t base,
+				  unsigned *first, unsigned last)
+{
+	(void)first, (void)last;
+	struct recount *r = cookie;
+	r->open[level] = (struct recount_table){ .t = { .kind = SUMMARY_MIXED },
+						 .first_not_full = PT_ENTRIES,
+						 .in_prefix = true,
+						 .table = table,
+						 .base = base };
+	return PT_STEP_NEXT;
+}
+
+/* Adds entry i, covering c, to the table's recount. */
+static void recount_add(struct recount_table *o, unsigned i, const struct exact *c)
+{
+	o->entries++;
+	o->t.has_start |= c->has_start;
+	o->free_children += c->kind == SUMMARY_ALL_FREE;
+	o->full_children += c->kind == SUMMARY_FULL;
+	if (c->kind != SUMMARY_FULL && o->first_not_full == PT_ENTRIES)
+		o->first_not_full = i;
+	o->t.prefix += o->in_prefix ? c->prefix : 0;
+	if (c->kind == SUMMARY_ALL_FREE) {
+		o->run += c->prefix;
+		return;
+	}
+	o->in_prefix = false;
+	o->t.inner = MAX(o->t.inner, MAX(o->run + c->prefix, c->inner));
+	o->run = c->suffix;
+}
+
+/* The table's recount, complete; checks its hint on the way. */
+static struct exact recount_finish(struct recount_table *o, unsigned level, unsigned *bad)
+{
+	struct exact t = o->t;
+	t.suffix = o->run;
+	if (o->free_children == o->entries)
+		t.kind = SUMMARY_ALL_FREE;
+	else if (o->full_children == o->entries)
+		t.kind = SUMMARY_FULL;
+	if (pte_hint_read(o->table) > o->first_not_full) {
+		mm_log("pagetable self-check: level %u table at %llx has hint %u, first non-full %u\n",
+		       level, (unsigned long long)o->base, pte_hint_read(o->table), o->first_not_full);
+		(*bad)++;
+	}
+	return t;
+}
+
+static enum pt_step recount_entry(void *cookie, const struct pt_walk_entry *at)
+{
+	struct recount *r = cookie;
+	pte_t e = at->table[at->index];
+	if (pte_is_table(e, at->level))
+		return PT_STEP_DESCEND;
+	uint64_t span = PT_SPAN_PAGES(at->level);
+	struct exact c = (e & RES_RESERVED) ? (struct exact){ SUMMARY_FULL, (e & RES_START) != 0, 0, 0, 0 } :
+					      (struct exact){ SUMMARY_ALL_FREE, false, span, span, 0 };
+	recount_add(&r->open[at->level], at->index, &c);
+	return PT_STEP_NEXT;
+}
+
+static enum pt_step recount_ascend(void *cookie, const struct pt_walk_entry *at)
+{
+	struct recount *r = cookie;
+	struct exact t = recount_finish(&r->open[at->level - 1], at->level - 1, &r->bad);
+	check_summary(at->table[at->index], at->level, at->base, &t, &r->bad);
+	recount_add(&r->open[at->level], at->index, &t);
+	return PT_STEP_NEXT;
+}
+
+/* Every summary, exact value and hint of the context's half equals a recount from the RES/STA bits. */
+unsigned vmm_pt_self_check(struct vmm_context *ctx)
+{
+	static const struct pt_walk_visitor visitor = { .entry = recount_entry,
+							.ascend = recount_ascend,
+							.enter = recount_enter };
+	struct recount r = { .bad = 0 };
+	uint64_t first, last;
+	pt_half_range(ctx->kind == VMM_CONTEXT_USER ? PT_HALF_USER : PT_HALF_KERNEL, &first, &last);
+	pt_walk_range(pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, first, last, &visitor, &r);
+	recount_finish(&r.open[PT_TOP_LEVEL], PT_TOP_LEVEL, &r.bad);
+	return r.bad;
+}
+
+/* --- the bounds, as numbers ----------------------------------------------------------------- */
+
+#define PT_SEARCH_WORK_BOUND 71178u
+/* A table scan at level t: its hint, then 512 entries each with up to three exact values read. */
+#define TABLE_SCAN_BOUND(t) (1 + PT_ENTRIES * (1 + EXACT_FIELDS * EXACT_VALUE_ENTRIES((t) - 1)))
+STATIC_ASSERT(PT_SEARCH_WORK_BOUND == TABLE_SCAN_BOUND(3) +
+					      3 * (TABLE_SCAN_BOUND(2) + TABLE_SCAN_BOUND(1) + 1 + PT_ENTRIES),
+	      "the header's search bound is the sum of its table scans");
+
+/* U(t): one table at level t below the root, updated by a mark or clear (vmm_pt_summary.c). */
+static uint64_t table_update_bound(unsigned table_level)
+{
+	uint64_t values = EXACT_FIELDS * exact_value_entries(table_level);
+	uint64_t below = table_level == 0 ? 0 : exact_value_entries(table_level - 1);
+	uint64_t measure = PT_ENTRIES * (1 + EXACT_FIELDS * below);
+	uint64_t derive = values + 2 * PT_ENTRIES + 2 * below;
+	return 2 * PT_ENTRIES + 2 * EXACT_FIELDS * below + derive + measure + values;
+}
+
+/*
+ * One search, plus twice a mark or clear of `pages` pages: a release tallies the range (at most
+ * what a clear reads) before clearing it, a failed mark clears what it marked, a resize splits
+ * and re-measures one path (8 entries and at most one measure per level more).
+ */
+uint64_t vmm_pt_work_bound(const struct vmm_context *ctx, uint64_t pages)
+{
+	(void)ctx;
+	uint64_t update = 2 * PT_ENTRIES; /* the root: its entries in the range and its hint */
+	for (unsigned t = 0; t < PT_TOP_LEVEL; t++)
+		update += (2 + pages / PT_SPAN_PAGES(t + 1)) * table_update_bound(t);
+	return PT_SEARCH_WORK_BOUND + 2 * update + 8;
+}
+
+/* --- bookkeeping bytes ---------------------------------------------------------------------- */
+
+/* What lies under the entries walked so far, per open table. */
+struct table_use {
+	bool maps;     /* some present leaf */
+	bool reserves; /* some reservation bit */
+};
+
+struct use_walk {
+	uint64_t reservation_only; /* tables that hold reservations and map nothing */
+	struct table_use open[PT_LEVELS];
+};
+
+static enum pt_step use_entry(void *cookie, const struct pt_walk_entry *at)
+{
+	struct use_walk *w = cookie;
+	pte_t e = at->table[at->index];
+	if (pte_is_table(e, at->level)) {
+		w->open[at->level - 1] = (struct table_use){ false, false };
+		return PT_STEP_DESCEND;
+	}
+	w->open[at->level].maps |= pte_is_leaf(e, at->level);
+	w->open[at->level].reserves |= (e & RES_RESERVED) != 0;
+	return PT_STEP_NEXT;
+}
+
+static enum pt_step use_ascend(void *cookie, const struct pt_walk_entry *at)
+{
+	struct use_walk *w = cookie;
+	struct table_use below = w->open[at->level - 1];
+	w->reservation_only += below.reserves && !below.maps;
+	w->open[at->level].maps |= below.maps;
+	w->open[at->level].reserves |= below.reserves;
+	return PT_STEP_NEXT;
+}
+
+/*
+ * The bookkeeping is the reservation bits and summaries inside entries the CPU needs anyway, so
+ * what it costs is the table pages that exist only for it: tables (below the root) that hold
+ * reservations and map nothing. Empty tables (such as the kernel half's top-level tables, created
+ * up front so user contexts can share them) are not counted: the list backend has them too. A
+ * walk of the context's half, for snapshots only.
+ */
+uint64_t vmm_pt_bookkeeping_bytes(const struct vmm_context *ctx)
+{
+	static const struct pt_walk_visitor visitor = { .entry = use_entry, .ascend = use_ascend };
+	struct use_walk w = { 0 };
+	uint64_t first, last;
+	pt_half_range(ctx->kind == VMM_CONTEXT_USER ? PT_HALF_USER : PT_HALF_KERNEL, &first, &last);
+	pt_walk_range(pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, first, last, &visitor, &w);
+	return w.reservation_only * PAGE_SIZE;
+}

@@ -1,0 +1,498 @@
+/*
+ * The page-table backend's writes (encoding in vmm_pt.h): marking a range reserved, clearing it
+ * (release, shrink, undo), splitting a reservation and changing the access it allows. Each is one
+ * walk over the range (pt_walk_range) whose visitor writes the entries and, on the way back up,
+ * re-summarises every table whose entries changed (vmm_pt_summary.c says how and at what cost).
+ *
+ * Invariants kept: a reservation is the run of RES pages from a page with STA up to the next STA
+ * or free page; every table pointer's summary and every mixed table's exact values describe the
+ * entries below it (vmm_pt_check.c recounts them); a table's first-free hint is at or below its
+ * first entry that is not full. An operation that fails leaves the state as it found it: a mark
+ * that cannot install a table clears what it marked (the range was free, so clearing all of it
+ * restores it exactly), and a split or a shrink changes nothing before its chunk splits succeeded.
+ *
+ * Bound: a mark or clear of p pages touches the entries of the range and re-summarises the tables
+ * it changed, at most 1 024 + sum over t = 0..2 of (2 + p / 512^(t+1)) U(t) entries
+ * (vmm_pt_summary.c); a release first tallies the range (at most what the clear reads), a resize
+ * splits and re-measures one path more. vmm_pt_work_bound() (vmm_pt_check.c) adds them up.
+ */
+#include "vmm_pt.h"
+
+/* Whether a change to an entry of a table at `level` must be described (the table's first). */
+static bool change_wanted(const struct table_change *ch, unsigned level)
+{
+	return ch->count == 0 && level > 0 && level < PT_TOP_LEVEL; /* the root has no summary */
+}
+
+/* Entry i changed from `before` to `after`: counts it, and keeps both while it is the only one. */
+static void change_note(struct table_change *ch, unsigned level, unsigned i, const struct exact *before,
+			const struct exact *after)
+{
+	if (change_wanted(ch, level)) {
+		ch->first = ch->last = i;
+		ch->before = *before;
+		ch->after = *after;
+	}
+	ch->count++;
+}
+
+/*
+ * Back from the table under entry `at` whose entries changed as `below` says: re-summarises it and,
+ * when what the parent's summary is computed from changed, notes the change in the parent's `ch`.
+ * A table the walk installed was a free entry before.
+ */
+static void note_refresh(struct vmm_context *ctx, const struct pt_walk_entry *at,
+			 const struct table_change *below, struct table_change *ch, bool installed)
+{
+	unsigned level = at->level;
+	struct exact before, after;
+	bool wanted = change_wanted(ch, level);
+	bool changed = below->count > 0 &&
+		       refresh(ctx, at->table, level, at->index, below, wanted ? &before : NULL,
+			       wanted ? &after : NULL);
+	if (!changed && !installed)
+		return;
+	if (wanted && installed)
+		before = entry_exact(ctx, 0, level);
+	if (wanted && !changed)
+		after = entry_exact(ctx, at->table[at->index], level);
+	change_note(ch, level, at->index, &before, &after);
+}
+
+/* --- mark ----------------------------------------------------------------------------------- */
+
+struct mark {
+	struct vmm_context *ctx;
+	uint64_t start; /* the page that gets RES_START; NO_START_PAGE for none */
+	pte_t access;   /* access_bits() of the reservation */
+	enum vm_status status;
+	/* Per level, for the table open there: its changes, and whether the walk installed the table
+	 * under the entry it went down through. */
+	struct table_change ch[PT_LEVELS];
+	bool installed[PT_LEVELS];
+};
+
+#define NO_START_PAGE 1 /* never a page address */
+
+static enum pt_step mark_enter(void *cookie, uint64_t *table, unsigned level, uint64_t base,
+			       unsigned *first, unsigned last)
+{
+	(void)table, (void)base, (void)first, (void)last;
+	struct mark *m = cookie;
+	m->ch[level] = (struct table_change){ .direction = CHANGE_MARKED };
+	return PT_STEP_NEXT;
+}
+
+/* Marks pages [first, last] of a table of 4 KiB entries: one change, free before, full after. */
+static enum pt_step mark_leaves(void *cookie, uint64_t *table, uint64_t base, unsigned first,
+				unsigned last)
+{
+	struct mark *m = cookie;
+	uint64_t start_index = (m->start - base) / PAGE_SIZE;
+	bool start = m->start != NO_START_PAGE && m->start >= base && start_index >= first &&
+		     start_index <= last;
+	pte_t any = 0;
+	for (unsigned i = first; i <= last; i++)
+		any |= table[i];
+	MM_ASSERT(!(any & RES_RESERVED), "mark_leaves: a page of %llx.. already reserved",
+		  (unsigned long long)(base + first * PAGE_SIZE));
+	pt_slots_update(table, first, last, ~(pte_t)0, RES_RESERVED | m->access);
+	if (start)
+		pt_slot_write(table, (unsigned)start_index,
+			      (table[start_index] & ~PTE_COUNT_STRIPE_MASK) | RES_START);
+	m->ctx->backend_work += last - first + 1;
+	uint64_t pages = last - first + 1;
+	m->ch[0] = (struct table_change){ CHANGE_MARKED, 1, first, last,
+					  { SUMMARY_ALL_FREE, false, pages, pages, 0 },
+					  { SUMMARY_FULL, start, 0, 0, 0 } };
+	return PT_STEP_NEXT;
+}
+
+/*
+ * An entry above level 0: a whole free chunk is marked in the entry itself; anything else is
+ * marked below (a table is installed under a free entry first). After a failed install the walk
+ * passes the rest of the range untouched, and mark_range clears what was marked.
+ */
+static enum pt_step mark_entry(void *cookie, const struct pt_walk_entry *at)
+{
+	struct mark *m = cookie;
+	unsigned level = at->level;
+	if (m->status != VM_OK)
+		return PT_STEP_NEXT;
+	m->ctx->backend_work++;
+	pte_t e = at->table[at->index] & ~PTE_COUNT_STRIPE_MASK;
+	if (at->whole && !pte_is_used(e)) {
+		pte_t now = e | RES_RESERVED | m->access | (at->base == m->start ? RES_START : 0);
+		pt_slot_write(at->table, at->index, now);
+		struct exact before = entry_exact(m->ctx, e, level), after = entry_exact(m->ctx, now, level);
+		change_note(&m->ch[level], level, at->index, &before, &after);
+		return PT_STEP_NEXT;
+	}
+	m->installed[level] = false;
+	if (!pte_is_table(e, level)) {
+		MM_ASSERT(!pte_is_used(e), "mark_entry: chunk at %llx not free", (unsigned long long)at->base);
+		if (pt_install_table(&m->ctx->pt, at->table, level, at->index, 0) != VM_OK) {
+			m->status = VM_ERR_NO_MEMORY;
+			return PT_STEP_NEXT;
+		}
+		m->installed[level] = true;
+	}
+	return PT_STEP_DESCEND;
+}
+
+/* A marked table moves its hint past what became full; its parent notes the change. */
+static void hint_after_mark(struct vmm_context *ctx, uint64_t *table, unsigned level, uint64_t first,
+			    uint64_t last)
+{
+	unsigned hint = pte_hint_read(table);
+	if (PT_INDEX(level, first) <= hint && hint <= PT_INDEX(level, last))
+		hint_advance(ctx, table, level);
+}
+
+static enum pt_step mark_ascend(void *cookie, const struct pt_walk_entry *at)
+{
+	struct mark *m = cookie;
+	unsigned level = at->level;
+	hint_after_mark(m->ctx, child_table(at->table[at->index]), level - 1, at->first, at->last);
+	note_refresh(m->ctx, at, &m->ch[level - 1], &m->ch[level], m->installed[level]);
+	return PT_STEP_NEXT;
+}
+
+/* --- clear ---------------------------------------------------------------------------------- */
+
+struct clear {
+	struct vmm_context *ctx;
+	struct table_change ch[PT_LEVELS]; /* per level, the changes to the table open there */
+};
+
+/* Every entry of the range gets a free page: the table's hint drops to the first of them. */
+static enum pt_step clear_enter(void *cookie, uint64_t *table, unsigned level, uint64_t base,
+				unsigned *first, unsigned last)
+{
+	(void)base, (void)last;
+	struct clear *c = cookie;
+	hint_lower(table, *first);
+	c->ch[level] = (struct table_change){ .direction = CHANGE_CLEARED };
+	return PT_STEP_NEXT;
+}
+
+/*
+ * Clears pages [first, last] of a table of 4 KiB entries: one change, full before and free after
+ * when every page was reserved (a release); otherwise (undoing a mark that failed half-way) two,
+ * so the table is measured.
+ */
+static enum pt_step clear_leaves(void *cookie, uint64_t *table, uint64_t base, unsigned first,
+				 unsigned last)
+{
+	(void)base;
+	struct clear *c = cookie;
+	pte_t any = 0, all = ~(pte_t)0;
+	for (unsigned i = first; i <= last; i++) {
+		any |= table[i];
+		all &= table[i];
+	}
+	bool start = (any & RES_START) != 0, all_reserved = (all & RES_RESERVED) != 0;
+	pt_slots_update(table, first, last, ~RES_BITS, 0);
+	c->ctx->backend_work += last - first + 1;
+	uint64_t pages = last - first + 1;
+	c->ch[0] = (struct table_change){ CHANGE_CLEARED, all_reserved ? 1 : 2, first, last,
+					  { SUMMARY_FULL, start, 0, 0, 0 },
+					  { SUMMARY_ALL_FREE, false, pages, pages, 0 } };
+	return PT_STEP_NEXT;
+}
+
+static enum pt_step clear_entry(void *cookie, const struct pt_walk_entry *at)
+{
+	struct clear *c = cookie;
+	unsigned level = at->level;
+	c->ctx->backend_work++;
+	pte_t e = at->table[at->index] & ~PTE_COUNT_STRIPE_MASK;
+	if (pte_is_table(e, level))
+		return PT_STEP_DESCEND;
+	if (e & RES_RESERVED) {
+		MM_ASSERT(at->whole, "clear_entry: chunk at %llx only partly cleared",
+			  (unsigned long long)at->base);
+		pt_slot_write(at->table, at->index, e & ~RES_BITS);
+		struct exact before = entry_exact(c->ctx, e, level), after = entry_exact(c->ctx, 0, level);
+		change_note(&c->ch[level], level, at->index, &before, &after);
+	}
+	return PT_STEP_NEXT;
+}
+
+/* Back from a cleared table: freed when empty, else re-summarised; the parent notes the change. */
+static enum pt_step clear_ascend(void *cookie, const struct pt_walk_entry *at)
+{
+	struct clear *c = cookie;
+	unsigned level = at->level;
+	struct table_change *ch = &c->ch[level];
+	if (pt_table_used(child_table(at->table[at->index])) == 0) {
+		/* What the table covered is read before it goes; then the entry is free. */
+		struct exact before = change_wanted(ch, level) ? entry_exact(c->ctx, at->table[at->index], level) :
+								 (struct exact){ 0 };
+		if (pt_free_table_if_empty(&c->ctx->pt, at->table, level, at->index)) {
+			struct exact after = entry_exact(c->ctx, 0, level);
+			change_note(ch, level, at->index, &before, &after);
+			return PT_STEP_NEXT;
+		}
+	}
+	note_refresh(c->ctx, at, &c->ch[level - 1], ch, false);
+	return PT_STEP_NEXT;
+}
+
+/* Clears the reservation bits of [first, last], freeing tables that become empty. */
+static void clear_range(struct vmm_context *ctx, uint64_t first, uint64_t last)
+{
+	static const struct pt_walk_visitor visitor = { .entry = clear_entry,
+							.ascend = clear_ascend,
+							.enter = clear_enter,
+							.leaves = clear_leaves };
+	struct clear c = { .ctx = ctx };
+	pt_walk_range(pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, first, last, &visitor, &c);
+}
+
+static enum vm_status mark_range(struct vmm_context *ctx, uint64_t addr, uint64_t pages,
+				 uint64_t start_page, unsigned access)
+{
+	static const struct pt_walk_visitor visitor = { .entry = mark_entry,
+							.ascend = mark_ascend,
+							.enter = mark_enter,
+							.leaves = mark_leaves };
+	struct mark m = { .ctx = ctx, .start = start_page, .access = access_bits(access), .status = VM_OK };
+	uint64_t last = addr + pages * PAGE_SIZE - 1;
+	uint64_t *root = pt_table(ctx->pt.root);
+	pt_walk_range(root, PT_TOP_LEVEL, 0, addr, last, &visitor, &m);
+	hint_after_mark(ctx, root, PT_TOP_LEVEL, addr, last);
+	if (m.status != VM_OK) /* the range was free: clearing all of it restores it exactly */
+		clear_range(ctx, addr, last);
+	return m.status;
+}
+
+enum vm_status vmm_pt_mark_reserved(struct vmm_context *ctx, const struct vmm_region *region,
+				    uint64_t addr, uint64_t pages, unsigned access)
+{
+	(void)region;
+	return mark_range(ctx, addr, pages, addr, access);
+}
+
+/* --- release -------------------------------------------------------------------------------- */
+
+/* The reserved pages and reservation starts of a range. */
+struct tally {
+	struct vmm_context *ctx;
+	uint64_t reserved_pages;
+	uint64_t starts;
+};
+
+/* A whole subtree that is full with no start inside counts without a look; all-free is passed. */
+static enum pt_step tally_entry(void *cookie, const struct pt_walk_entry *at)
+{
+	struct tally *t = cookie;
+	t->ctx->backend_work++;
+	pte_t e = at->table[at->index];
+	if (!pte_is_table(e, at->level)) {
+		if (e & RES_RESERVED)
+			t->reserved_pages += span_pages_clipped(at->first, at->last);
+		t->starts += (e & RES_START) && at->base >= at->first;
+		return PT_STEP_NEXT;
+	}
+	struct summary c = entry_summary(e, at->level);
+	if (at->whole && c.kind == SUMMARY_FULL && !c.has_start) {
+		t->reserved_pages += PT_SPAN_PAGES(at->level);
+		return PT_STEP_NEXT;
+	}
+	return at->whole && c.kind == SUMMARY_ALL_FREE ? PT_STEP_NEXT : PT_STEP_DESCEND;
+}
+
+/* A run of 4 KiB entries: reserved pages and starts counted with one pass of bit tests. */
+static enum pt_step tally_leaves(void *cookie, uint64_t *table, uint64_t base, unsigned first,
+				 unsigned last)
+{
+	(void)base;
+	struct tally *t = cookie;
+	uint64_t reserved = 0, starts = 0;
+	for (unsigned i = first; i <= last; i++) {
+		reserved += (table[i] & RES_RESERVED) != 0;
+		starts += (table[i] & RES_START) != 0;
+	}
+	t->ctx->backend_work += last - first + 1;
+	t->reserved_pages += reserved;
+	t->starts += starts;
+	return PT_STEP_NEXT;
+}
+
+/* Checks that [addr, addr + pages) is exactly one reservation. */
+static enum vm_status check_reservation(struct vmm_context *ctx, const struct vmm_region *region,
+					uint64_t addr, uint64_t pages)
+{
+	static const struct pt_walk_visitor visitor = { .entry = tally_entry, .leaves = tally_leaves };
+	struct page_state first = page_state(ctx, addr);
+	if (!first.reserved)
+		return VM_ERR_NOT_RESERVED;
+	if (!first.start)
+		return VM_ERR_NOT_RESERVATION_START;
+	struct tally t = { ctx, 0, 0 };
+	uint64_t end = addr + pages * PAGE_SIZE;
+	pt_walk_range(pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, addr, end - 1, &visitor, &t);
+	if (t.reserved_pages != pages || t.starts != 1)
+		return VM_ERR_WRONG_LENGTH;
+	if (end < region->base + region->pages * PAGE_SIZE) {
+		struct page_state after = page_state(ctx, end);
+		if (after.reserved && !after.start)
+			return VM_ERR_WRONG_LENGTH;
+	}
+	return VM_OK;
+}
+
+enum vm_status vmm_pt_release(struct vmm_context *ctx, const struct vmm_region *region,
+			      uint64_t addr, uint64_t pages)
+{
+	enum vm_status st = check_reservation(ctx, region, addr, pages);
+	if (st == VM_OK)
+		clear_range(ctx, addr, addr + pages * PAGE_SIZE - 1);
+	return st;
+}
+
+/* --- resize and split ----------------------------------------------------------------------- */
+
+uint64_t vmm_pt_split_child(void *cookie, uint64_t chunk, unsigned child_level, unsigned index)
+{
+	(void)cookie;
+	(void)child_level;
+	pte_t start = index == 0 ? (chunk & RES_START) : 0;
+	return (chunk & (RES_RESERVED | RES_ACCESS_MASK)) | start;
+}
+
+struct split_walk {
+	struct vmm_context *ctx;
+	enum vm_status status;
+	bool split; /* some chunk mark was split */
+};
+
+/* Down the path to the boundary, splitting each chunk mark that straddles it. */
+static enum pt_step split_entry(void *cookie, const struct pt_walk_entry *at)
+{
+	struct split_walk *w = cookie;
+	if (at->level == 0)
+		return PT_STEP_STOP;
+	w->ctx->backend_work++;
+	pte_t e = at->table[at->index] & ~PTE_COUNT_STRIPE_MASK;
+	if (!pte_is_table(e, at->level)) {
+		if (!(e & RES_RESERVED) || at->first == at->base)
+			return PT_STEP_STOP;
+		if (pte_is_present(e)) {
+			w->status = VM_ERR_BUSY;
+			return PT_STEP_STOP;
+		}
+		if (pt_split_chunk(&w->ctx->pt, at->table, at->level, at->index) != VM_OK) {
+			w->status = VM_ERR_NO_MEMORY;
+			return PT_STEP_STOP;
+		}
+		w->split = true;
+	}
+	return PT_STEP_DESCEND;
+}
+
+/*
+ * Makes `boundary` an entry boundary at every level, splitting the chunk marks that straddle it
+ * (pt_split_chunk: its children say what the chunk said, so a failed split changes nothing).
+ */
+static enum vm_status split_at(struct vmm_context *ctx, uint64_t boundary, bool *split)
+{
+	static const struct pt_walk_visitor visitor = { .entry = split_entry };
+	struct split_walk w = { ctx, VM_OK, false };
+	pt_walk_range(pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, boundary, boundary, &visitor, &w);
+	*split = w.split;
+	return w.status;
+}
+
+static enum pt_step path_entry(void *cookie, const struct pt_walk_entry *at)
+{
+	(void)cookie;
+	return pte_is_table(at->table[at->index], at->level) ? PT_STEP_DESCEND : PT_STEP_NEXT;
+}
+
+static enum pt_step path_ascend(void *cookie, const struct pt_walk_entry *at)
+{
+	refresh(cookie, at->table, at->level, at->index, NULL, NULL, NULL);
+	return PT_STEP_NEXT;
+}
+
+/* Re-summarises the tables on the path to addr, bottom-up (after split_at changed them). */
+static void refresh_path(struct vmm_context *ctx, uint64_t addr)
+{
+	static const struct pt_walk_visitor visitor = { .entry = path_entry, .ascend = path_ascend };
+	pt_walk_range(pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, addr, addr, &visitor, ctx);
+}
+
+enum vm_status vmm_pt_resize(struct vmm_context *ctx, const struct vmm_region *region,
+			     uint64_t start, uint64_t old_pages, uint64_t new_pages)
+{
+	(void)region;
+	uint64_t old_end = start + old_pages * PAGE_SIZE, new_end = start + new_pages * PAGE_SIZE;
+	if (new_pages > old_pages)
+		return mark_range(ctx, old_end, new_pages - old_pages, NO_START_PAGE,
+				  page_state(ctx, start).access);
+	bool split;
+	enum vm_status st = split_at(ctx, new_end, &split);
+	if (st != VM_OK)
+		return st;
+	clear_range(ctx, new_end, old_end - 1);
+	if (split) /* the clear re-summarised only the tables it touched */
+		refresh_path(ctx, new_end - PAGE_SIZE);
+	return VM_OK;
+}
+
+/*
+ * A split sets STA on the entry at addr, after split_at made addr an entry boundary (a chunk mark
+ * straddling it becomes a table), and re-summarises the path (its HST bits).
+ */
+enum vm_status vmm_pt_split(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr)
+{
+	(void)region;
+	struct page_state here = page_state(ctx, addr);
+	if (!here.reserved)
+		return VM_ERR_NOT_RESERVED;
+	if (here.start)
+		return VM_OK;
+	bool split;
+	enum vm_status st = split_at(ctx, addr, &split);
+	if (st != VM_OK)
+		return st;
+	here = page_state(ctx, addr);
+	MM_ASSERT(IS_ALIGNED(addr, PT_SPAN_BYTES(here.level)), "vmm_pt_split: %llx not an entry start",
+		  (unsigned long long)addr);
+	pt_slot_write(here.table, here.index, (here.table[here.index] & ~PTE_COUNT_STRIPE_MASK) | RES_START);
+	refresh_path(ctx, addr);
+	return VM_OK;
+}
+
+/* --- access --------------------------------------------------------------------------------- */
+
+struct access_walk {
+	struct vmm_context *ctx;
+	pte_t bits;
+};
+
+/* Rewrites the access bits of every leaf and chunk mark of the range. */
+static enum pt_step access_entry(void *cookie, const struct pt_walk_entry *at)
+{
+	struct access_walk *w = cookie;
+	w->ctx->backend_work++;
+	pte_t e = at->table[at->index] & ~PTE_COUNT_STRIPE_MASK;
+	if (pte_is_table(e, at->level))
+		return PT_STEP_DESCEND;
+	MM_ASSERT(e & RES_RESERVED, "access_entry: %llx not reserved", (unsigned long long)at->base);
+	MM_ASSERT(at->whole, "access_entry: chunk at %llx only partly covered", (unsigned long long)at->base);
+	pt_slot_write(at->table, at->index, (e & ~RES_ACCESS_MASK) | w->bits);
+	return PT_STEP_NEXT;
+}
+
+void vmm_pt_set_access(struct vmm_context *ctx, const struct vmm_region *region, uint64_t start,
+		       uint64_t pages, unsigned access)
+{
+	(void)region;
+	static const struct pt_walk_visitor visitor = { .entry = access_entry };
+	struct access_walk w = { ctx, access_bits(access) };
+	pt_walk_range(pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, start, start + pages * PAGE_SIZE - 1,
+		      &visitor, &w);
+}

@@ -1,0 +1,371 @@
+/*
+ * The page-table backend's reads (encoding in vmm_pt.h): the search for the lowest free run, the
+ * page at one address (what a fault asks) and the extent around it.
+ *
+ * Search ("lowest free run of >= n pages at or after from", the placement policy is vmm.c's):
+ * scan entries in address order, carrying the free run that reaches the current entry. A table
+ * is entered at its hint (the carried run ends there). An all-free or full subtree costs one
+ * entry. For a whole mixed subtree (pointer kind 2) the search reads, from the child's summary
+ * stripe, at most three exact values: the PREFIX when a run is carried in (carried + PREFIX >= n:
+ * found, without entering), the INNER when the pointer's maxrun code does not already rule a fit
+ * out (INNER >= n: enter it, and a fit lies wholly inside, so the search ends there), the SUFFIX
+ * to carry on (a suffix of n pages or more is found as the carried run). With no run carried, entries that can neither hold nor start a fit are
+ * passed on their raw bits. It never enters a whole subtree that cannot hold a fit.
+ *
+ * Bound, proved: a table is scanned only if it is the root, or lies on the path of the first or
+ * of the last page of the searched range (its pointer is clipped, so its summary says nothing
+ * about the part searched: at most 2 tables per level), or its INNER is >= n (the search ends
+ * inside it: at most 1 per level, since a whole subtree has no clipped entry). A scan of a table
+ * at level t reads its hint (1) and at most 512 entries, each plus at most three values of E(t-1)
+ * entries. With E = 4, 7, 10 at levels 0, 1, 2:
+ *     root        1 + 512 x (1 + 3 x 10) = 15 873
+ *     level 2     1 + 512 x (1 + 3 x  7) = 11 265    (at most 3 tables)
+ *     level 1     1 + 512 x (1 + 3 x  4) =  6 657    (at most 3 tables)
+ *     level 0     1 + 512                =    513    (at most 3 tables)
+ * so one search reads at most 15 873 + 3 x (11 265 + 6 657 + 513) = 71 178 entries
+ * (PT_SEARCH_WORK_BOUND, vmm_pt_check.c), whatever is mapped or reserved; typical searches read a few dozen.
+ *
+ * A query (the extent around one page) reads one path (4 entries) and runs at most two range
+ * finds; a find enters a subtree only when its kind or HST says it holds what is looked for, so
+ * besides the two clipped edges the first subtree it enters holds it: at most 7 tables of 512
+ * entries per find, 7 172 entries per query, well inside the search bound that
+ * vmm_pt_work_bound() states for a reserve_at (query + mark) as for a reserve.
+ */
+#include "vmm_pt.h"
+
+/* --- search --------------------------------------------------------------------------------- */
+
+struct search {
+	struct vmm_context *ctx;
+	uint64_t min_pages;
+	uint64_t enough_pages;         /* a run this long is returned without looking for its end */
+	unsigned short_codes;          /* maxrun code below this: runs too short (maxrun_code(min)) */
+	uint64_t run_start, run_pages; /* the free run reaching the current entry */
+	struct vmm_free_run found;
+};
+
+/* Extends the carried run; true once it is long enough to be the answer as it stands. */
+static bool run_extend(struct search *s, uint64_t start, uint64_t pages)
+{
+	if (s->run_pages == 0)
+		s->run_start = start;
+	s->run_pages += pages;
+	if (s->run_pages < s->enough_pages)
+		return false;
+	s->found = (struct vmm_free_run){ s->run_start, s->run_pages };
+	return true;
+}
+
+/* The carried run ends here; true if it is the answer. */
+static bool run_end(struct search *s)
+{
+	bool fits = s->run_pages >= s->min_pages;
+	if (fits)
+		s->found = (struct vmm_free_run){ s->run_start, s->run_pages };
+	s->run_pages = 0;
+	return fits;
+}
+
+static enum pt_step found_if(bool found)
+{
+	return found ? PT_STEP_STOP : PT_STEP_NEXT;
+}
+
+/*
+ * With no run carried in, an entry (of a table above level 0) that can be passed over without a
+ * look inside: it is full, or its longest inner run is too short (maxrun code < short_codes) and
+ * no run leaves it through its end; that holds for any clipped part of it too. Decided from the
+ * raw bits: this is the search's inner loop.
+ */
+static bool dead_entry(pte_t e, unsigned short_codes)
+{
+	if ((e & (PTE_PRESENT | PTE_LARGE)) != PTE_PRESENT) /* not a pointer */
+		return (e & RES_RESERVED) != 0;
+	unsigned bits = summary_field(e);
+	if ((bits & SUM_KIND_MASK) == SUMMARY_FULL)
+		return true;
+	return (bits & (SUM_KIND_MASK | SUM_FREE_SUFFIX)) == SUMMARY_MIXED &&
+	       ((bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK) < short_codes;
+}
+
+/* A table is entered at its hint: entries below it are full, so the carried run ends there. */
+static enum pt_step search_enter(void *cookie, uint64_t *table, unsigned level, uint64_t base,
+				 unsigned *first, unsigned last)
+{
+	(void)level, (void)base, (void)last;
+	struct search *s = cookie;
+	unsigned hint = pte_hint_read(table);
+	s->ctx->backend_work++;
+	if (*first >= hint)
+		return PT_STEP_NEXT;
+	if (run_end(s))
+		return PT_STEP_STOP;
+	*first = hint;
+	return PT_STEP_NEXT;
+}
+
+/*
+ * Entries [i, end] of a table of 4 KiB entries, with a run of `run` free pages carried in. A fit
+ * of n = min_pages needs the n - run entries from i free, so the last of them is read first: if it
+ * is reserved, no run through it fits and the scan jumps past it; if free, the entries before it
+ * are read backwards down to the last reserved one, which becomes the run's new start. Every entry
+ * is read at most once (at most 513 per table with the hint, as a plain scan), and where
+ * reservations are dense, most of them are skipped unread. Once a run holds min_pages it is
+ * extended entry by entry up to enough_pages or its end (the policy's cut).
+ */
+static enum pt_step search_leaves(void *cookie, uint64_t *table, uint64_t base, unsigned i,
+				  unsigned end)
+{
+	struct search *s = cookie;
+	uint64_t run = s->run_pages, run_start = s->run_start, reads = 0;
+	bool fits = false;
+	while (i <= end && !fits) {
+		uint64_t need = s->min_pages - MIN(run, s->min_pages - 1); /* >= 1 */
+		unsigned probe = need - 1 > end - i ? end : i + (unsigned)(need - 1);
+		reads++;
+		if (table[probe] & RES_RESERVED) {
+			i = probe + 1;
+			run = 0;
+			continue;
+		}
+		unsigned k = probe;
+		while (k > i && !(table[k - 1] & RES_RESERVED)) {
+			k--;
+			reads++;
+		}
+		if (k > i) { /* entry k - 1 is reserved: the run starts at k */
+			reads++;
+			run = 0;
+		}
+		if (run == 0)
+			run_start = base + k * PAGE_SIZE;
+		run += probe - k + 1;
+		i = probe + 1;
+		fits = run >= s->min_pages;
+	}
+	/* A fit is extended up to enough_pages or its end. */
+	while (fits && run < s->enough_pages && i <= end && !(table[i] & RES_RESERVED)) {
+		run++;
+		i++;
+		reads++;
+	}
+	bool ends_here = fits && (run >= s->enough_pages || i <= end);
+	reads += fits && run < s->enough_pages && i <= end; /* the reserved entry that ended it */
+	s->ctx->backend_work += reads;
+	s->run_pages = run;
+	s->run_start = run_start;
+	if (ends_here)
+		s->found = (struct vmm_free_run){ run_start, run };
+	return found_if(ends_here);
+}
+
+/*
+ * A whole subtree under pointer e (at `level`), decided from its summaries: at most three exact
+ * values read, and entered (DESCEND) only when a fit lies wholly inside it: then the search ends
+ * there.
+ */
+static enum pt_step search_subtree(struct search *s, pte_t e, unsigned level, uint64_t ebase)
+{
+	unsigned bits = summary_field(e);
+	uint64_t span = PT_SPAN_PAGES(level);
+	switch ((enum summary_kind)(bits & SUM_KIND_MASK)) {
+	case SUMMARY_ALL_FREE:
+		return found_if(run_extend(s, ebase, span));
+	case SUMMARY_FULL:
+		return found_if(run_end(s));
+	case SUMMARY_MIXED:
+		break;
+	}
+	const uint64_t *child = child_table(e);
+	uint64_t *work = &s->ctx->backend_work;
+	if (s->run_pages > 0 && (bits & SUM_FREE_PREFIX) &&
+	    run_extend(s, ebase, exact_read(work, child, level - 1, EXACT_PREFIX)))
+		return PT_STEP_STOP;
+	if (run_end(s))
+		return PT_STEP_STOP;
+	if (((bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK) >= s->short_codes &&
+	    exact_read(work, child, level - 1, EXACT_INNER) >= s->min_pages)
+		return PT_STEP_DESCEND;
+	if (!(bits & SUM_FREE_SUFFIX))
+		return PT_STEP_NEXT;
+	uint64_t suffix = exact_read(work, child, level - 1, EXACT_SUFFIX);
+	return found_if(run_extend(s, ebase + (span - suffix) * PAGE_SIZE, suffix));
+}
+
+static enum pt_step search_entry(void *cookie, const struct pt_walk_entry *at)
+{
+	struct search *s = cookie;
+	pte_t e = at->table[at->index];
+	s->ctx->backend_work++;
+	if (s->run_pages == 0 && dead_entry(e, s->short_codes))
+		return PT_STEP_NEXT;
+	if (!pte_is_table(e, at->level))
+		return found_if((e & RES_RESERVED) ? run_end(s) :
+						     run_extend(s, at->first, span_pages_clipped(at->first, at->last)));
+	if (!at->whole)
+		return PT_STEP_DESCEND;
+	return search_subtree(s, e, at->level, at->base);
+}
+
+/* Back from a whole subtree the summary promised a fit in: found inside, or it is the suffix. */
+static enum pt_step search_ascend(void *cookie, const struct pt_walk_entry *at)
+{
+	struct search *s = cookie;
+	MM_ASSERT(!at->whole || s->run_pages >= s->min_pages,
+		  "search_ascend: summary at %llx promised %llu free pages", (unsigned long long)at->base,
+		  (unsigned long long)s->min_pages);
+	return PT_STEP_NEXT;
+}
+
+bool vmm_pt_find_free_run(struct vmm_context *ctx, const struct vmm_region *region, uint64_t from,
+			  uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out)
+{
+	static const struct pt_walk_visitor visitor = { .entry = search_entry,
+							.ascend = search_ascend,
+							.enter = search_enter,
+							.leaves = search_leaves };
+	uint64_t end = region->base + region->pages * PAGE_SIZE;
+	if (from >= end)
+		return false;
+	struct search s = { .ctx = ctx,
+			    .min_pages = min_pages,
+			    .enough_pages = enough_pages,
+			    .short_codes = maxrun_code(min_pages) };
+	if (!pt_walk_range(pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, MAX(from, region->base), end - 1,
+			   &visitor, &s) &&
+	    !run_end(&s))
+		return false;
+	*out = s.found;
+	return true;
+}
+
+/* --- the page at one address ---------------------------------------------------------------- */
+
+/*
+ * The entry that decides the page at addr: a point walk, one loop over levels (as pagetable.c's
+ * walk()), which a fault takes once per fault, so it carries none of a range walk's clipping.
+ */
+struct page_state page_state(struct vmm_context *ctx, uint64_t addr)
+{
+	const uint64_t *table = pt_table(ctx->pt.root);
+	for (unsigned level = PT_TOP_LEVEL;; level--) {
+		ctx->backend_work++;
+		pte_t e = table[PT_INDEX(level, addr)];
+		if (!pte_is_table(e, level)) {
+			bool at_chunk_start = IS_ALIGNED(addr, PT_SPAN_BYTES(level));
+			return (struct page_state){ (e & RES_RESERVED) != 0,
+						    (e & RES_START) != 0 && at_chunk_start, access_of(e),
+						    (uint64_t *)table, level, PT_INDEX(level, addr) };
+		}
+		table = child_table(e);
+	}
+}
+
+enum vmm_range_state vmm_pt_lookup(struct vmm_context *ctx, const struct vmm_region *region,
+				   uint64_t addr, unsigned *access)
+{
+	(void)region;
+	struct page_state here = page_state(ctx, addr);
+	*access = here.reserved ? here.access : 0;
+	return here.reserved ? VMM_RANGE_RESERVED : VMM_RANGE_FREE;
+}
+
+/* --- the extent around one address ---------------------------------------------------------- */
+
+enum find_target { FIND_RESERVED, FIND_FREE_OR_START, FIND_START };
+
+struct find {
+	struct vmm_context *ctx;
+	enum find_target target;
+	bool forward;
+	uint64_t hit;
+};
+
+/* May the subtree summarised by c hold a page of the target? */
+static bool may_hold(enum find_target target, const struct summary *c)
+{
+	switch (target) {
+	case FIND_RESERVED:
+		return c->kind != SUMMARY_ALL_FREE;
+	case FIND_FREE_OR_START:
+		return c->kind != SUMMARY_FULL || c->has_start;
+	case FIND_START:
+		return c->has_start;
+	}
+	return false;
+}
+
+/* Decides a non-pointer entry covering [lo, hi] (its chunk starts at ebase). */
+static bool find_in_chunk(struct find *f, pte_t e, uint64_t ebase, uint64_t lo, uint64_t hi)
+{
+	bool reserved = (e & RES_RESERVED) != 0;
+	bool start_inside = (e & RES_START) && ebase >= lo;
+	uint64_t nearest = f->forward ? lo : ALIGN_DOWN(hi, PAGE_SIZE);
+	if (f->target == FIND_RESERVED && reserved)
+		f->hit = nearest;
+	else if (f->target == FIND_FREE_OR_START && !reserved)
+		f->hit = nearest;
+	else if (f->target != FIND_RESERVED && reserved && start_inside)
+		f->hit = ebase;
+	else
+		return false;
+	return true;
+}
+
+static enum pt_step find_entry(void *cookie, const struct pt_walk_entry *at)
+{
+	struct find *f = cookie;
+	pte_t e = at->table[at->index];
+	f->ctx->backend_work++;
+	if (!pte_is_table(e, at->level))
+		return find_in_chunk(f, e, at->base, at->first, at->last) ? PT_STEP_STOP : PT_STEP_NEXT;
+	struct summary c = entry_summary(e, at->level);
+	return may_hold(f->target, &c) ? PT_STEP_DESCEND : PT_STEP_NEXT;
+}
+
+/* First (forward) or last page of the target in [first, last]; false when there is none. */
+static bool find_range(struct vmm_context *ctx, enum find_target target, enum pt_walk_direction dir,
+		       uint64_t first, uint64_t last, uint64_t *hit)
+{
+	static const struct pt_walk_visitor forward = { .entry = find_entry };
+	static const struct pt_walk_visitor backward = { .entry = find_entry,
+							 .direction = PT_WALK_BACKWARD };
+	if (first > last)
+		return false;
+	struct find f = { .ctx = ctx, .target = target, .forward = dir == PT_WALK_FORWARD };
+	uint64_t *root = pt_table(ctx->pt.root);
+	bool found = dir == PT_WALK_FORWARD ?
+			     pt_walk_range(root, PT_TOP_LEVEL, 0, first, last, &forward, &f) :
+			     pt_walk_range(root, PT_TOP_LEVEL, 0, first, last, &backward, &f);
+	if (found)
+		*hit = f.hit;
+	return found;
+}
+
+void vmm_pt_query(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
+		  uint64_t lo, uint64_t hi, struct vmm_extent *out)
+{
+	uint64_t start = lo, end = hi, hit;
+	struct page_state here = page_state(ctx, addr);
+	if (!here.reserved) {
+		if (addr > lo && find_range(ctx, FIND_RESERVED, PT_WALK_BACKWARD, lo, addr - 1, &hit))
+			start = hit + PAGE_SIZE;
+		if (find_range(ctx, FIND_RESERVED, PT_WALK_FORWARD, addr + PAGE_SIZE, hi - 1, &hit))
+			end = hit;
+	} else {
+		/* Clipped, the start may lie before lo; unclipped, it must be found. */
+		bool found = find_range(ctx, FIND_START, PT_WALK_BACKWARD, lo, addr, &hit);
+		MM_ASSERT(found || lo > region->base, "vmm_pt_query: reservation at %llx has no start",
+			  (unsigned long long)addr);
+		if (found)
+			start = hit;
+		if (find_range(ctx, FIND_FREE_OR_START, PT_WALK_FORWARD, addr + PAGE_SIZE, hi - 1, &hit))
+			end = hit;
+	}
+	*out = (struct vmm_extent){
+		.state = here.reserved ? VMM_RANGE_RESERVED : VMM_RANGE_FREE,
+		.start = start,
+		.pages = (end - start) / PAGE_SIZE,
+		.access = here.reserved ? here.access : 0,
+	};
+}

@@ -1,0 +1,438 @@
+/*
+ * The page-table backend's summaries (encoding in vmm_pt.h): measuring a table's exact values,
+ * deriving them after one change, storing them, and the first-free hint.
+ *
+ * Marking and clearing touch the entries of the range (one per aligned chunk inside it, 512 per
+ * table at most), and re-summarise every table whose entries changed, bottom-up. When a table
+ * saw one change (one entry above level 0, one run of pages at level 0: the usual case), its new
+ * summary is derived (derive()) from its old values (3 E(t)) and the change (the entry before and
+ * after, 6 E(t-1)): only runs through the change can differ. Its free neighbours are known without
+ * a look at the frontier (every entry before the change full, by the hint; every page after it
+ * free, by the old SUFFIX) and inside the free suffix; otherwise they are counted (at most 512,
+ * one exact value at each end). Runs that do not touch the change keep their lengths, so the new
+ * INNER is the larger of the old one and the inner run through the change, unless the old INNER
+ * itself ran through the change and shrank; PREFIX and SUFFIX change only when the free run
+ * through the change reaches the table's start or end. A clear that removed a start looks for
+ * another (at most 512). When the longest inner run shrank, or a table saw several changes, it is
+ * measured (from its hint after a mark: entries below it are full): its entries and, for each
+ * mixed child, the exact values that can change the result (PREFIX when a run reaches it, INNER
+ * when its maxrun code could beat the longest so far, SUFFIX when its last page is free), at most
+ * 512 x (1 + 3 E(t-1)) entries; then its three values are written (3 E(t)). Per table at level t:
+ *     U(t) = 512 (range) + 512 (hint) + 6 E(t-1) + 3 E(t) + 1 024 + 2 E(t-1) (derive)
+ *            + 512 x (1 + 3 E(t-1)) (measure) + 3 E(t) (write)           (table_update_bound())
+ * and a range of p pages lies in at most 2 + p / 512^(t+1) tables at level t: a mark or clear
+ * costs at most 1 024 + sum over t = 0..2 of (2 + p / 512^(t+1)) U(t) (pagetable_work_bound()
+ * adds this to the search bound). A clear also walks every table the range covers, which the
+ * unmap walks too. At the frontier, as in the benchmark's mapped layouts, a reserve+release pair
+ * reads a few hundred entries.
+ */
+#include "vmm_pt.h"
+
+#define WORD_BITS 64u
+#define LEAF_WORDS (PT_ENTRIES / WORD_BITS)
+
+/* Longest run of set bits in a bitmap of LEAF_WORDS words (bit j of word w is entry 64w + j). */
+static uint64_t longest_run(const uint64_t *words)
+{
+	uint64_t best = 0, carry = 0; /* carry: the run reaching the start of the current word */
+	for (unsigned w = 0; w < LEAF_WORDS; w++) {
+		uint64_t x = words[w];
+		if (x == ~0ull) {
+			carry += WORD_BITS;
+			continue;
+		}
+		unsigned low = (unsigned)__builtin_ctzll(~x), high = (unsigned)__builtin_clzll(~x);
+		best = MAX(best, carry + low);
+		carry = high;
+		/* x has a clear bit, so low + high < 64: drop both end runs, measure the inner ones. */
+		x &= (~0ull << low) & (~0ull >> high);
+		while (x) {
+			unsigned at = (unsigned)__builtin_ctzll(x);
+			unsigned len = (unsigned)__builtin_ctzll(~(x >> at));
+			best = MAX(best, len);
+			x &= ~(((1ull << len) - 1) << at);
+		}
+	}
+	return MAX(best, carry);
+}
+
+/* Set bits at the start (bit 0 of word 0 on) and at the end of the bitmap. */
+static uint64_t run_at_start(const uint64_t *words)
+{
+	uint64_t n = 0;
+	for (unsigned w = 0; w < LEAF_WORDS && words[w] == ~0ull; w++)
+		n += WORD_BITS;
+	return n == PT_ENTRIES ? n : n + (unsigned)__builtin_ctzll(~words[n / WORD_BITS]);
+}
+
+static uint64_t run_at_end(const uint64_t *words)
+{
+	uint64_t n = 0;
+	for (unsigned w = LEAF_WORDS; w-- > 0 && words[w] == ~0ull;)
+		n += WORD_BITS;
+	return n == PT_ENTRIES ? n : n + (unsigned)__builtin_clzll(~words[LEAF_WORDS - 1 - n / WORD_BITS]);
+}
+
+#define RES_RESERVED_SHIFT PTE_SW_FIELD_SHIFT /* RES_RESERVED is bit 0 of the software field */
+
+/* Bit j of a bitmap word from entry e's RES bit: one mask and one constant shift once unrolled. */
+static ALWAYS_INLINE uint64_t reserved_bit_at(pte_t e, unsigned j)
+{
+	pte_t bit = e & RES_RESERVED;
+	return j <= RES_RESERVED_SHIFT ? bit >> (RES_RESERVED_SHIFT - j) : bit << (j - RES_RESERVED_SHIFT);
+}
+
+/* A table of 4 KiB entries: a bitmap of the free entries in one branch-free pass, then its runs. */
+static struct exact measure_leaves(struct vmm_context *ctx, const uint64_t *table)
+{
+	uint64_t free[LEAF_WORDS], some_free = 0, all_free = ~0ull;
+	pte_t any = 0;
+	for (unsigned w = 0; w < LEAF_WORDS; w++) {
+		const pte_t *word = table + w * WORD_BITS;
+		uint64_t reserved = 0;
+#pragma GCC unroll 64
+		for (unsigned j = 0; j < WORD_BITS; j++) {
+			any |= word[j];
+			reserved |= reserved_bit_at(word[j], j);
+		}
+		free[w] = ~reserved;
+		some_free |= free[w];
+		all_free &= free[w];
+	}
+	ctx->backend_work += PT_ENTRIES;
+	enum summary_kind kind = all_free == ~0ull ? SUMMARY_ALL_FREE :
+				 some_free == 0	   ? SUMMARY_FULL :
+						     SUMMARY_MIXED;
+	uint64_t prefix = run_at_start(free), suffix = run_at_end(free);
+	/* The inner runs: the bitmap without its free suffix (pages from `cut` on). */
+	uint64_t cut = PT_ENTRIES - suffix;
+	for (unsigned w = 0; w < LEAF_WORDS; w++) {
+		uint64_t low = (uint64_t)w * WORD_BITS;
+		if (low >= cut)
+			free[w] = 0;
+		else if (cut - low < WORD_BITS)
+			free[w] &= (1ull << (cut - low)) - 1;
+	}
+	return (struct exact){ kind, (any & RES_START) != 0, prefix, suffix, longest_run(free) };
+}
+
+/*
+ * The exact summary of a table at `level` >= 1 from entry `first` on, its entries below `first`
+ * being full (has_start then covers only the entries read). The table's used-entry count says how
+ * many used entries lie ahead: once all are read, the rest is free without a look.
+ */
+static struct exact measure_from(struct vmm_context *ctx, const uint64_t *table, unsigned level,
+				 unsigned first)
+{
+	uint64_t span = PT_SPAN_PAGES(level), run = 0;
+	unsigned free_children = 0, full_children = first;
+	bool in_prefix = first == 0;
+	struct exact t = { .kind = SUMMARY_MIXED };
+	uint64_t work = 0; /* a local count: ctx->backend_work could alias the table for the compiler */
+	/* Entries below `first` are full, hence used: the table's used count says how many lie ahead. */
+	unsigned used_ahead = pt_table_used(table) - first;
+	MM_ASSERT(pt_table_used(table) >= first, "measure_from: %u used entries below a hint of %u",
+		  pt_table_used(table), first);
+	for (unsigned i = first; i < PT_ENTRIES; i++) {
+		if (used_ahead == 0) { /* the rest is unused: free, and counted without a look */
+			unsigned rest = PT_ENTRIES - i;
+			free_children += rest;
+			run += rest * span;
+			t.prefix += in_prefix ? rest * span : 0;
+			break;
+		}
+		/* Most entries of a sparse table are unused: take them four at a time, undecoded. */
+		if (i % 4 == 0 && !pte_is_used(table[i] | table[i + 1] | table[i + 2] | table[i + 3])) {
+			work += 4;
+			free_children += 4;
+			run += 4 * span;
+			t.prefix += in_prefix ? 4 * span : 0;
+			i += 3;
+			continue;
+		}
+		work++;
+		pte_t e = table[i];
+		used_ahead -= pte_is_used(e);
+		/* Decoded from the raw bits: this loop is most of the upkeep's cost. */
+		unsigned bits = pte_is_table(e, level) ? summary_field(e) :
+				(e & RES_RESERVED)     ? SUMMARY_FULL | ((e & RES_START) ? SUM_HAS_START : 0) :
+							 SUMMARY_ALL_FREE;
+		t.has_start |= (bits & SUM_HAS_START) != 0;
+		unsigned kind = bits & SUM_KIND_MASK;
+		if (kind == SUMMARY_ALL_FREE) {
+			free_children++;
+			run += span;
+			t.prefix += in_prefix ? span : 0;
+			continue;
+		}
+		bool prefix_reaches = in_prefix;
+		in_prefix = false;
+		if (kind == SUMMARY_FULL) {
+			full_children++;
+			t.inner = MAX(t.inner, run);
+			run = 0;
+			continue;
+		}
+		/* A mixed child: read only the exact values that can change the result. */
+		const uint64_t *child = child_table(e);
+		uint64_t prefix = (run > 0 || prefix_reaches) && (bits & SUM_FREE_PREFIX) ?
+					  exact_read(&work, child, level - 1, EXACT_PREFIX) : 0;
+		t.prefix += prefix_reaches ? prefix : 0;
+		unsigned code = (bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK;
+		if (code < MAXRUN_EXACT_BELOW && !(bits & SUM_FREE_SUFFIX))
+			t.inner = MAX(t.inner, maxrun_bound(code)); /* exact, and its longest run is inner */
+		else if (maxrun_bound(code) > t.inner)
+			t.inner = MAX(t.inner, exact_read(&work, child, level - 1, EXACT_INNER));
+		t.inner = MAX(t.inner, run + prefix);
+		run = (bits & SUM_FREE_SUFFIX) ? exact_read(&work, child, level - 1, EXACT_SUFFIX) : 0;
+	}
+	ctx->backend_work += work;
+	t.suffix = run;
+	if (free_children == PT_ENTRIES)
+		t.kind = SUMMARY_ALL_FREE;
+	else if (full_children == PT_ENTRIES)
+		t.kind = SUMMARY_FULL;
+	return t;
+}
+
+/* The exact summary of a table at `level`, from its entries and its mixed children's stripes. */
+struct exact measure(struct vmm_context *ctx, const uint64_t *table, unsigned level)
+{
+	return level == 0 ? measure_leaves(ctx, table) : measure_from(ctx, table, level, 0);
+}
+
+/* The exact summary of what entry e (at `level`) covers: from its bits, or its child's stripe. */
+struct exact entry_exact(struct vmm_context *ctx, pte_t e, unsigned level)
+{
+	uint64_t span = PT_SPAN_PAGES(level);
+	struct summary c = entry_summary(e, level);
+	if (c.kind == SUMMARY_ALL_FREE)
+		return (struct exact){ SUMMARY_ALL_FREE, false, span, span, 0 };
+	if (c.kind == SUMMARY_FULL)
+		return (struct exact){ SUMMARY_FULL, c.has_start, 0, 0, 0 };
+	const uint64_t *child = child_table(e);
+	uint64_t *work = &ctx->backend_work;
+	uint64_t prefix = exact_read(work, child, level - 1, EXACT_PREFIX);
+	uint64_t suffix = exact_read(work, child, level - 1, EXACT_SUFFIX);
+	return (struct exact){ SUMMARY_MIXED, c.has_start, prefix, suffix,
+			       exact_read(work, child, level - 1, EXACT_INNER) };
+}
+
+pte_t summary_bits(const struct exact *t)
+{
+	unsigned bits = (unsigned)t->kind | (t->prefix ? SUM_FREE_PREFIX : 0) |
+			(t->suffix ? SUM_FREE_SUFFIX : 0) | (t->has_start ? SUM_HAS_START : 0);
+	if (t->kind == SUMMARY_MIXED)
+		bits |= maxrun_code(longest_of(t)) << SUM_MAXRUN_SHIFT;
+	return (pte_t)bits << PTE_SW_FIELD_SHIFT;
+}
+
+/* The free pages next to entries [first, last]: before and after them, within the table. */
+struct neighbours {
+	uint64_t before, after;
+	bool to_start, to_end; /* every entry before / after j is all free */
+};
+
+/* Counts the free pages just before entry `first` (sets n->before, n->to_start). */
+static void count_free_before(struct vmm_context *ctx, const uint64_t *table, unsigned level,
+			      unsigned first, struct neighbours *n)
+{
+	uint64_t span = PT_SPAN_PAGES(level), work = 0;
+	n->before = 0;
+	n->to_start = true;
+	for (unsigned k = first; k-- > 0;) {
+		work++;
+		struct summary s = entry_summary(table[k], level);
+		if (s.kind == SUMMARY_ALL_FREE) {
+			n->before += span;
+			continue;
+		}
+		n->to_start = false;
+		if (s.kind == SUMMARY_MIXED && s.free_suffix)
+			n->before += exact_read(&work, child_table(table[k]), level - 1, EXACT_SUFFIX);
+		break;
+	}
+	ctx->backend_work += work;
+}
+
+/* Counts the free pages just after entry `last` (sets n->after, n->to_end). */
+static void count_free_after(struct vmm_context *ctx, const uint64_t *table, unsigned level,
+			     unsigned last, struct neighbours *n)
+{
+	uint64_t span = PT_SPAN_PAGES(level), work = 0;
+	n->after = 0;
+	n->to_end = true;
+	for (unsigned k = last + 1; k < PT_ENTRIES; k++) {
+		/* Free space after the entry is mostly unused entries: four at a time, undecoded. */
+		if (k % 4 == 0 && !pte_is_used(table[k] | table[k + 1] | table[k + 2] | table[k + 3])) {
+			work += 4;
+			n->after += 4 * span;
+			k += 3;
+			continue;
+		}
+		work++;
+		struct summary s = entry_summary(table[k], level);
+		if (s.kind == SUMMARY_ALL_FREE) {
+			n->after += span;
+			continue;
+		}
+		n->to_end = false;
+		if (s.kind == SUMMARY_MIXED && s.free_prefix)
+			n->after += exact_read(&work, child_table(table[k]), level - 1, EXACT_PREFIX);
+		break;
+	}
+	ctx->backend_work += work;
+}
+
+/*
+ * The longest free run through changed entries covering x (`changed` pages), between neighbours
+ * n, that does not reach the table's end (a run that does is the table's suffix).
+ */
+static uint64_t inner_through(const struct exact *x, const struct neighbours *n, uint64_t changed)
+{
+	if (x->kind == SUMMARY_ALL_FREE)
+		return n->to_end ? 0 : n->before + changed + n->after;
+	uint64_t inner = MAX(n->before + x->prefix, x->inner);
+	return n->to_end ? inner : MAX(inner, x->suffix + n->after);
+}
+
+/* Any reservation start in the table outside entries [first, last]. */
+static bool start_elsewhere(struct vmm_context *ctx, const uint64_t *table, unsigned level,
+			    unsigned first, unsigned last)
+{
+	for (unsigned k = 0; k < PT_ENTRIES; k++) {
+		ctx->backend_work++;
+		if ((k < first || k > last) && entry_summary(table[k], level).has_start)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The new exact summary of `table` (at `level`; its pointer `pointer` still carries the old summary
+ * and its stripe the old values) after the one change `ch` describes. Only the runs that touch the
+ * change can differ: the others keep their lengths, so the new INNER is the larger of the old one
+ * and the inner run through the change, unless the old INNER was a run through the change (it was
+ * at least as long as the old run there) and that run shrank; then the table is measured (from its
+ * first-free hint: every entry below is full, after a clear too, which lowers the hint to its
+ * first entry). PREFIX and SUFFIX change only when the run through the change reaches the table's start
+ * or end. At the frontier nothing before the change is free, so the change's own inner runs are
+ * all there is.
+ */
+static struct exact derive(struct vmm_context *ctx, const uint64_t *table, unsigned level,
+			   const struct exact *was, const struct table_change *ch)
+{
+	uint64_t span = PT_SPAN_PAGES(level), table_span = PT_SPAN_PAGES(level + 1);
+	uint64_t changed_first = ch->first * span, changed_end = (ch->last + 1) * span;
+	uint64_t changed = changed_end - changed_first;
+	struct exact old = *was;
+	uint64_t suffix_start = table_span - old.suffix;
+	unsigned hint = pte_hint_read(table);
+	bool has_start = ch->after.has_start ||
+			 (old.has_start && (!ch->before.has_start ||
+					    start_elsewhere(ctx, table, level, ch->first, ch->last)));
+	/*
+	 * Each side of the change is known without a look when the hint or the old suffix says so:
+	 * below the hint every entry is full; from the suffix's start on every page is free.
+	 */
+	struct neighbours n;
+	if (hint >= ch->first)
+		n.before = 0, n.to_start = ch->first == 0;
+	else if (suffix_start <= changed_first)
+		n.before = changed_first - suffix_start, n.to_start = suffix_start == 0;
+	else
+		count_free_before(ctx, table, level, ch->first, &n);
+	if (suffix_start <= changed_end)
+		n.after = table_span - changed_end, n.to_end = true;
+	else
+		count_free_after(ctx, table, level, ch->last, &n);
+	uint64_t inner_before = inner_through(&ch->before, &n, changed);
+	uint64_t inner_after = inner_through(&ch->after, &n, changed);
+	bool frontier = hint >= ch->first && suffix_start <= changed_end;
+	if (!frontier && inner_before >= old.inner && inner_after < old.inner) {
+		/*
+		 * A longest inner run went through the change and shrank: measure, from the hint (every
+		 * entry below it is full, after a clear too: the clear lowered it to its first entry).
+		 * has_start, computed above, covers the entries below the hint.
+		 */
+		if (level == 0)
+			return measure(ctx, table, level);
+		struct exact t = measure_from(ctx, table, level, hint);
+		t.has_start = has_start;
+		return t;
+	}
+	uint64_t inner = frontier ? inner_after : MAX(old.inner, inner_after);
+	uint64_t prefix = old.prefix, suffix = old.suffix;
+	if (n.to_start)
+		prefix = changed_first + (ch->after.kind == SUMMARY_ALL_FREE ? changed + n.after :
+									       ch->after.prefix);
+	if (n.to_end)
+		suffix = table_span - changed_end +
+			 (ch->after.kind == SUMMARY_ALL_FREE ? changed + n.before : ch->after.suffix);
+	enum summary_kind kind = prefix == table_span		? SUMMARY_ALL_FREE :
+				 MAX(inner, suffix) == 0 ? SUMMARY_FULL :
+							   SUMMARY_MIXED;
+	return (struct exact){ kind, has_start, prefix, suffix, inner };
+}
+
+pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level,
+		      const struct exact *old, const struct table_change *ch, bool *stripe_changed,
+		      struct exact *now)
+{
+	bool derived = ch && ch->count == 1;
+	struct exact t = derived ? derive(ctx, table, level, old, ch) : measure(ctx, table, level);
+	/* The stored values are the old ones only where the old summary was mixed too. */
+	if (t.kind == SUMMARY_MIXED)
+		*stripe_changed |= exact_write(&ctx->backend_work, table, level, &t,
+					       derived && old->kind == SUMMARY_MIXED ? old : NULL);
+	*now = t;
+	return summary_bits(&t);
+}
+
+bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned i,
+	     const struct table_change *ch, struct exact *before, struct exact *after)
+{
+	pte_t old = table[i] & ~PTE_COUNT_STRIPE_MASK;
+	struct exact was = { 0 }, now;
+	if (before || (ch && ch->count == 1))
+		was = entry_exact(ctx, old, level);
+	bool changed = false;
+	pte_t software = summarize_table(ctx, child_table(old), level - 1, &was, ch, &changed, &now);
+	if (before)
+		*before = was;
+	if (after)
+		*after = now;
+	pte_t updated = (old & ~PTE_SW_FIELD_MASK) | software;
+	if (updated == old)
+		return changed;
+	pt_slot_write(table, i, updated);
+	return true;
+}
+
+/* --- first-free hint ------------------------------------------------------------------------ */
+
+/* Every page under entry e (at `level`) is reserved. */
+static bool entry_full(pte_t e, unsigned level)
+{
+	if (pte_is_table(e, level))
+		return ((pte_software(e) >> PTE_SW_FIELD_SHIFT) & SUM_KIND_MASK) == SUMMARY_FULL;
+	return (e & RES_RESERVED) != 0;
+}
+
+/* Entry i may now hold a free page. */
+void hint_lower(uint64_t *table, unsigned i)
+{
+	if (i < pte_hint_read(table))
+		pte_hint_write(table, i);
+}
+
+/* The entry at the hint became full: move the hint past the full entries that follow. */
+void hint_advance(struct vmm_context *ctx, uint64_t *table, unsigned level)
+{
+	unsigned hint = pte_hint_read(table);
+	while (hint < PTE_HINT_MAX && entry_full(table[hint], level)) {
+		ctx->backend_work++;
+		hint++;
+	}
+	pte_hint_write(table, hint);
+}
