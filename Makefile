@@ -97,7 +97,7 @@ help:
 	@echo "make programs    build lua, sqlite3, xz from Debian sources (static musl), fetch busybox-static; inputs and host outputs (build/programs/)"
 	@echo "make bench-host  host microbenchmarks"
 	@echo "make bench       all benchmarks -> results/bench/ and results/README.md (QUICK=1: about a minute)"
-	@echo "make fuzz        libFuzzer over multiboot2 parsing and pmm_init (FUZZ_SECONDS=60)"
+	@echo "make fuzz        libFuzzer over multiboot2 parsing and page_allocator_init (FUZZ_SECONDS=60)"
 	@echo "make report      the main job (see README)"
 	@echo "make report-pmm  every pmm= allocator on the same scenario and seed, side by side (results/report-pmm/)"
 	@echo "make deps        install what the build needs from Debian packages"
@@ -303,6 +303,7 @@ report:
 			--workload $(p)=$(BUILD)/report/replay-$(p)-list.pstrace) \
 		$(foreach r,$(REAL_PROGRAM_RUNS),--program $(r)=$(BUILD)/report/programs/runs-pagetable.pstrace \
 			--program $(r)=$(BUILD)/report/programs/runs-list.pstrace) \
+		$(if $(wildcard $(PMM_REPORT_DIR)/pmm.md),--allocators $(PMM_REPORT_DIR)) \
 		-o $(REPORT_DIR) --results-readme results/README.md >/dev/null
 	@$(PYTHON) -m analyzer compare $(BUILD)/report/pagetable.pstrace $(BUILD)/report/list.pstrace \
 		>$(REPORT_DIR)/compare.txt || [ $$? -eq 5 ]  # 5: the runs diverged, a finding compare.txt states
@@ -341,7 +342,8 @@ report-pmm:
 			|| { tail -n 30 $(BUILD)/report-pmm/$$pmm-pairs.log; exit 1; }; \
 	done
 	@$(PYTHON) -m analyzer allocators $(foreach p,$(PMM_ALLOCATORS),$(BUILD)/report-pmm/$(p).pstrace) \
-		$(foreach p,$(PMM_ALLOCATORS),--pairs $(BUILD)/report-pmm/$(p)-pairs.log) -o $(PMM_REPORT_DIR)
+		$(foreach p,$(PMM_ALLOCATORS),--pairs $(BUILD)/report-pmm/$(p)-pairs.log) \
+		-o $(PMM_REPORT_DIR)
 	@for pmm in $(filter-out regions,$(PMM_ALLOCATORS)); do \
 		$(PYTHON) -m analyzer compare $(BUILD)/report-pmm/regions.pstrace $(BUILD)/report-pmm/$$pmm.pstrace; \
 	done >$(PMM_REPORT_DIR)/.compare.txt.partial && mv $(PMM_REPORT_DIR)/.compare.txt.partial $(PMM_REPORT_DIR)/compare.txt

@@ -337,6 +337,10 @@ class Report:
                             help="a traced run of program NAME (scenario=program), one per "
                                  "backend, for the real-program section (repeatable; several "
                                  "programs may be given)")
+        parser.add_argument("--allocators", metavar="DIR",
+                            help="include the allocator lab's section that `analyzer allocators` "
+                                 "wrote into DIR (make report passes results/report-pmm when "
+                                 "make report-pmm has made it)")
 
     @staticmethod
     def run(args, out):
@@ -362,9 +366,18 @@ class Report:
                 command += ["--program", f"{name}={path}"]
             if args.results_readme:
                 command += ["--results-readme", args.results_readme]
-            _, measured = write_report(runs, tmp, " ".join(shlex.quote(c) for c in command),
-                                       extra_files=args.traces, workloads=workloads,
-                                       programs=programs)
+            if args.allocators:
+                command += ["--allocators", args.allocators]
+            try:
+                _, measured = write_report(runs, tmp, " ".join(shlex.quote(c) for c in command),
+                                           extra_files=args.traces, workloads=workloads,
+                                           programs=programs, allocators=args.allocators)
+            except FileNotFoundError as e:
+                failure = CommandFailed(f"cannot read the allocator section: {e.strerror} (run "
+                                        "make report-pmm, or analyzer allocators -o DIR)",
+                                        EXIT_IO)
+                failure.path = e.filename
+                raise failure from None
         out.write(f"wrote {Path(args.output) / 'index.html'}\n")
         if args.results_readme:
             readme = Path(args.results_readme)
@@ -372,7 +385,8 @@ class Report:
             out.write(f"wrote the verdict into {readme}\n")
 class Allocators:
     """Write the allocator lab's side-by-side section (pmm.html, pmm.md, plots) from one checked
-    trace per pmm= allocator of the same workload, and the pmm-pairs boot logs."""
+    trace per pmm= allocator of the same workload, and the pmm-pairs boot logs; real programs
+    booted under each allocator are a second workload (--program, --program-log)."""
 
     name = "allocators"
 
@@ -382,23 +396,46 @@ class Allocators:
         parser.add_argument("-o", "--output", required=True, help="directory to write")
         parser.add_argument("--pairs", action="append", default=[], metavar="LOG",
                             help="a boot log of scenario=pmm-pairs (repeatable)")
+        parser.add_argument("--program", action="append", default=[], metavar="NAME=TRACE",
+                            type=Report.workload_spec,
+                            help="a traced run of program NAME under one allocator (repeatable: "
+                                 "one per program and allocator; programs.pagescope --pmm)")
+        parser.add_argument("--program-log", action="append", default=[], metavar="NAME=LOG",
+                            type=Report.workload_spec,
+                            help="the kernel log of such a run, for its pmm-cost line")
 
     @staticmethod
     def run(args, out):
         from pathlib import Path
-        from .allocators import read_pairs, write_section
+        from .allocators import program_figures, read_cost, read_pairs, write_section
         from .output import atomic_directory
         runs = [load_checked(t, with_series=True) for t in args.traces]
         try:
             pairs = read_pairs(args.pairs)
+            costs = {}
+            for name, path in args.program_log:
+                cost = read_cost(path)
+                if cost is None:
+                    failure = CommandFailed("no pmm-cost line in this kernel log", EXIT_USAGE)
+                    failure.path = path
+                    raise failure
+                costs[name, cost[0]] = cost
         except OSError as e:
-            failure = CommandFailed(f"cannot read the pairs log: {e.strerror}", EXIT_IO)
+            failure = CommandFailed(f"cannot read the log: {e.strerror}", EXIT_IO)
             failure.path = e.filename
             raise failure from None
+        programs = []
+        for name, path in args.program:
+            trace, series = load_checked(path, with_series=True)
+            f = program_figures(name, trace, series)
+            f.cost = costs.get((name, f.allocator), (None,))[1:] or None
+            programs.append(f)
         command = "python3 -m analyzer allocators " + " ".join(args.traces) + "".join(
-            f" --pairs {p}" for p in args.pairs) + f" -o {args.output}"
+            f" --pairs {p}" for p in args.pairs) + "".join(
+            f" --program {n}={p}" for n, p in args.program) + "".join(
+            f" --program-log {n}={p}" for n, p in args.program_log) + f" -o {args.output}"
         with atomic_directory(args.output) as tmp:
-            write_section(runs, pairs, tmp, command)
+            write_section(runs, pairs, tmp, command, programs)
         out.write(f"wrote {Path(args.output) / 'pmm.html'}\n")
         out.write((Path(args.output) / "pmm.md").read_text())
 

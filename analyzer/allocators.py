@@ -16,6 +16,13 @@ allocator (make report-pmm), each trace checked, then per allocator:
 
 One plot per figure with one line or bar per allocator, and a table ranking them (rank 1 = best
 per column; the overall rank orders the mean of the column ranks). Every figure names its source.
+
+Real programs are a second workload (make report-pmm boots each program of programs/runs.txt
+under every allocator, programs.pagescope --pmm): per program and allocator, from its checked
+trace, the refusals, the fragmentation (the lowest largest free extent and the highest unusable
+index at order 9 over the run), the pages held beyond requests and the metadata pages, and from
+the boot's `pmm-cost:` log line (kernel/core/memory.c) the guest instructions the kernel page
+source's calls into the allocator took: exact under icount, every call, tracing included.
 """
 
 import html
@@ -26,6 +33,8 @@ import numpy as np
 
 from .events import FORMAT
 
+COST_LINE = re.compile(r"pmm-cost: pmm=(\S+): (\d+) allocs in (\d+) ticks \(worst (\d+)\), "
+                       r"(\d+) frees in (\d+) ticks \(worst (\d+)\)")
 PAIRS_LINE = re.compile(r"pmm-pairs: pmm=(\S+): (\d+) pairs \((\d+) refused\): median (\d+), "
                         r"p99 (\d+), worst (\d+) guest instructions per pair")
 
@@ -108,6 +117,106 @@ def read_pairs(paths):
                 if m:
                     out[m.group(1)] = tuple(int(g) for g in m.groups()[1:])
     return out
+
+
+# ---- real programs as a workload -------------------------------------------------------------
+
+@dataclass
+class ProgramFigures:
+    program: str
+    allocator: str
+    refused: int
+    largest_lowest: int  # pages: the lowest, over the run, of the largest free extent of any zone
+    unusable_zone: str  # the zone with the most free pages at the first sample
+    unusable_highest: float  # its unusable free space index at order 9, highest over the run
+    held_beyond_peak: int
+    metadata_peak: int
+    cost: tuple = None  # (allocs, alloc ticks, worst alloc, frees, free ticks, worst free)
+
+    def pair_mean(self):
+        """Mean guest instructions of one alloc plus one free, or None when not measured."""
+        if not self.cost or not self.cost[0] or not self.cost[3]:
+            return None
+        return self.cost[1] / self.cost[0] + self.cost[4] / self.cost[3]
+
+
+def read_cost(path):
+    """(allocator, allocs, alloc ticks, worst alloc, frees, free ticks, worst free) of the last
+    `pmm-cost:` line of a kernel log, or None when it has none."""
+    found = None
+    with open(path, encoding="utf-8", errors="replace") as log:
+        for line in log:
+            m = COST_LINE.search(line)
+            if m:
+                found = (m.group(1), *(int(g) for g in m.groups()[1:]))
+    return found
+
+
+def program_figures(program, trace, series, cost=None):
+    lab = lab_figures(trace)
+    samples = series.samples
+    zone = max(samples[0].zones, key=lambda z: samples[0].zones[z].free_pages) if samples else "-"
+    return ProgramFigures(
+        program, lab.allocator, sum(lab.failures.values()),
+        min((max((z.largest for z in s.zones.values()), default=0) for s in samples), default=0),
+        zone, max((s.zones[zone].unusable[9] for s in samples if zone in s.zones), default=0.0),
+        lab.held_beyond_peak, lab.metadata_peak, cost[1:] if cost else None)
+
+
+def _programs_markdown(figures):
+    lines = ["Real programs (programs/runs.txt), each booted under every allocator "
+             "(vmm=pagetable, QEMU icount, trace=on):", "",
+             "| program | allocator | refused | largest free extent, lowest (pages) | unusable "
+             "index at order 9, highest (zone) | held beyond requests, peak live (pages) | "
+             "metadata peak (pages) | instructions per alloc + free, mean (alloc / free) | "
+             "worst alloc / worst free |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for f in figures:
+        if f.pair_mean() is None:
+            cost, worst = "not measured", "not measured"
+        else:
+            cost = (f"{f.pair_mean():,.0f} ({f.cost[1] / f.cost[0]:,.0f} / "
+                    f"{f.cost[4] / f.cost[3]:,.0f}; {f.cost[0]:,} allocs, {f.cost[3]:,} frees)")
+            worst = f"{f.cost[2]:,} / {f.cost[5]:,}"
+        lines.append(f"| {f.program} | {f.allocator} | {f.refused:,} | {f.largest_lowest:,} | "
+                     f"{f.unusable_highest:.3f} ({f.unusable_zone}) | {f.held_beyond_peak:,} | "
+                     f"{f.metadata_peak:,} | {cost} | {worst} |")
+    lines += ["", "Instructions: the kernel page source's calls into the allocator (the TSC read "
+              "around each page_alloc and page_free, kernel/core/memory.c), exact guest "
+              "instructions under icount, every call of the boot (the program's and the kernel's "
+              "own), the tracer's work included."]
+    return "\n".join(lines) + "\n"
+
+
+def _program_plot(figures, out_dir):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from . import plots
+    measured = [f for f in figures if f.pair_mean() is not None]
+    if not measured:
+        return None
+    programs = list(dict.fromkeys(f.program for f in measured))
+    allocators = list(dict.fromkeys(f.allocator for f in measured))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    width = 0.8 / len(allocators)
+    x = np.arange(len(programs))
+    for n, allocator in enumerate(allocators):
+        got = {f.program: f.pair_mean() for f in measured if f.allocator == allocator}
+        ax.bar(x + n * width, [got.get(p, 0) for p in programs], width,
+               color=colors[n % len(colors)], label=allocator)
+    ax.set_xticks(x + 0.4 - width / 2)
+    ax.set_xticklabels(programs, fontsize=8)
+    ax.set_title("Real programs: guest instructions per alloc + free (mean)")
+    ax.set_ylabel("instructions")
+    plots._legend(ax, fontsize=7)
+    name = "pmm_program_instructions"
+    plots._save(fig, out_dir, name)
+    return plots.Figure(name, "Real programs: guest instructions per alloc + free",
+                        "Per program, the mean guest instructions of one page_alloc plus one "
+                        "page_free through the kernel page source under each allocator "
+                        "(pmm-cost line, icount, every call, tracing included).")
 
 
 # ---- where two traces under different allocators first diverge ---------------------------------
@@ -379,13 +488,19 @@ def _html_table(markdown):
     return "\n".join(out)
 
 
-def write_section(runs, pairs, out_dir, command):
-    """Writes pmm.html, pmm.md and the plots into out_dir; returns the figures."""
+def write_section(runs, pairs, out_dir, command, programs=()):
+    """Writes pmm.html, pmm.md and the plots into out_dir; returns the figures. `programs`:
+    ProgramFigures of the real-program workload (program_figures), in the order to show."""
     figures = [lab_figures(trace) for trace, _ in runs]
     for f in figures:
         f.pairs = pairs.get(f.allocator)
     made = _plots(runs, figures, out_dir)
     markdown = _table_markdown(figures, command)
+    if programs:
+        markdown += "\n" + _programs_markdown(programs)
+        plot = _program_plot(programs, out_dir)
+        if plot:
+            made.append(plot)
     (out_dir / "pmm.md").write_text(markdown)
     body = [f"<section id='allocators'><h2>Physical allocators side by side</h2>",
             "<p>The same scenario and seed booted under every pmm= allocator (VMM backend fixed); "

@@ -357,11 +357,28 @@ font-size:90%;text-align:left}figure{margin:1.5em 0}img{max-width:100%;border:1p
 figcaption{font-size:90%;color:#444}code{background:#f4f4f4}"""
 
 
-def write_report(runs, out_dir, command_line, extra_files=(), workloads=(), programs=()):
+def allocators_section(section_dir, out_dir):
+    """Copies the allocator lab's section (what `analyzer allocators` wrote: pmm.html, pmm.md,
+    plots) into out_dir/allocators/ and returns its HTML for index.html: the tables of pmm.md and
+    a link to the whole section. A directory without pmm.md is refused (OSError names it)."""
+    from .allocators import _html_table
+    section_dir = Path(section_dir)
+    markdown = (section_dir / "pmm.md").read_text(encoding="utf-8")
+    shutil.copytree(section_dir, Path(out_dir) / "allocators")
+    return ("<p>The same workload booted under every <code>pmm=</code> allocator "
+            "(<code>make report-pmm</code>, copied from "
+            f"<code>{html.escape(str(section_dir))}</code>); the plots and the comparison are in "
+            "<a href='allocators/pmm.html'>the allocator section</a>.</p>" + _html_table(markdown))
+
+
+def write_report(runs, out_dir, command_line, extra_files=(), workloads=(), programs=(),
+                 allocators=None):
     """Writes index.html and the plots into out_dir (which exists and is empty); copies
     extra_files (traces) beside them and links them. `workloads`: (name, trace) pairs that feed
     only the verdict (measured_figures). `programs`: (program name, trace, series), one per
-    program and backend, for the real-program section (analyzer/program_report.py)."""
+    program and backend, for the real-program section (analyzer/program_report.py).
+    `allocators`: a directory `analyzer allocators` wrote, included as a section
+    (allocators_section)."""
     out_dir = Path(out_dir)
     figures_drawn = plots.draw_all(runs, out_dir)
     figures = headline_figures(runs)
@@ -377,6 +394,9 @@ def write_report(runs, out_dir, command_line, extra_files=(), workloads=(), prog
         sections.insert(1, ("holders", "Who holds the memory at the peak"))
     if programs:
         sections.insert(-1, ("programs", "Real programs"))
+    allocator_html = allocators_section(allocators, out_dir) if allocators else None
+    if allocator_html:
+        sections.insert(-1, ("allocators", "Physical allocators side by side"))
     if verdict_inputs_present(runs):
         sections.insert(0, ("verdict", "Verdict"))
     body = ["<h1>pagescope report</h1>",
@@ -394,6 +414,8 @@ def write_report(runs, out_dir, command_line, extra_files=(), workloads=(), prog
     if programs:
         section, _ = program_report.program_section(programs, out_dir)
         body += ["<h2 id='programs'>Real programs</h2>", section]
+    if allocator_html:
+        body += ["<h2 id='allocators'>Physical allocators side by side</h2>", allocator_html]
     if links:
         body.append("<p>Traces (open a <code>.pftrace</code> in ui.perfetto.dev): " +
                     ", ".join(f"<a href='{html.escape(n)}'>{html.escape(n)}</a>" for n in links) +

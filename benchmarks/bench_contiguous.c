@@ -1,9 +1,12 @@
 /*
- * Contiguous page allocation, pagescope's pmm beside its peers (the allocator lab's placements in
- * kernel/mm/, the same files the kernel runs with `pmm=`: Linux-style buddy, TLSF, first fit),
- * all in this process, all fed the same request sequence, per request
- * size and per layout. Each allocator manages the same 16 GiB of page numbers (the pmm over a
- * MAP_NORESERVE arena, the peers with their metadata in host memory).
+ * Contiguous page allocation, pagescope's allocator beside its peers (the allocator lab's
+ * placements in kernel/mm/, the same files the kernel runs with `pmm=`: regions, Linux-style
+ * buddy, TLSF, first fit), all in this process, all fed the same request sequence, per request
+ * size and per layout. Each allocator manages the same 16 GiB of page numbers over a
+ * MAP_NORESERVE arena. "pagescope" is the kernel's whole allocator, the common layer
+ * (page_allocator.c) over the regions placement, as the kernel calls it; "regions" and the
+ * peers are placements alone (their ops), without the common layer's owners, events and
+ * bad-free checks.
  *
  *   bench_contiguous --mode time  [--quick] [--layout NAME]   wall clock, CSV on stdout
  *   bench_contiguous --mode count [--quick] [--layout NAME]   under valgrind --tool=callgrind
@@ -33,7 +36,7 @@
 #include <valgrind/callgrind.h>
 
 #include "kernel/mm/pmm_placement.h"
-#include "kernel/mm/pmm.h"
+#include "kernel/mm/page_allocator.h"
 #include "tests/host/host_env.h"
 #include <machine/memory_zones.h>
 #include "benchmarks/timing.h"
@@ -74,8 +77,10 @@ struct allocator {
 	uint64_t (*held)(const struct allocator *a, uint64_t pages, uint64_t align);
 };
 
-static struct pmm bench_pmm;
-static struct pmm_region pmm_initial_records[64];
+/* "pagescope": the kernel's allocator as the kernel calls it, the common layer (owners, trace
+ * points, bad-free checks) over the regions placement; its records and state take the top of the
+ * range (mm_meta), so it has about 0.4% fewer free pages than the peers. */
+static struct page_allocator bench_pmm;
 
 static void *pmm_create(const struct pmm_placement_ops *peer)
 {
@@ -86,12 +91,11 @@ static void *pmm_create(const struct pmm_placement_ops *peer)
 	struct pmm_config config = {
 		.memory_map = map,
 		.memory_map_count = 1,
-		.initial_records = pmm_initial_records,
-		.initial_record_count = ARRAY_SIZE(pmm_initial_records),
 		.zone_end = MACHINE_ZONE_ENDS,
 	};
-	if (pmm_init(&bench_pmm, &config) != PMM_OK)
-		die("pmm_init failed");
+	struct page_allocator_config chosen = { PMM_ALLOCATOR_regions, &config };
+	if (page_allocator_init(&bench_pmm, &chosen) != PMM_OK)
+		die("page_allocator_init failed");
 	return &bench_pmm;
 }
 
@@ -99,21 +103,21 @@ static void pmm_destroy(void *state) { (void)state; }
 
 static uint64_t pmm_bench_alloc(void *state, uint64_t pages, uint64_t align)
 {
-	paddr_t pa = pmm_alloc(state, pages, PMM_ALLOC_ANY, align, MM_OWNER_TEST);
+	paddr_t pa = page_alloc(state, pages, PMM_ALLOC_ANY, align, MM_OWNER_TEST);
 	return pa == PMM_ALLOC_FAILED ? PMM_PLACEMENT_FAILED : pa / PAGE_SIZE;
 }
 
 static void pmm_bench_free(void *state, uint64_t first, uint64_t pages, uint64_t align)
 {
 	(void)align;
-	if (pmm_free(state, first * PAGE_SIZE, pages) != PMM_OK)
-		die("pmm_free refused a benchmark block");
+	if (page_free(state, first * PAGE_SIZE, pages) != PMM_OK)
+		die("page_free refused a benchmark block");
 }
 
 static uint64_t pmm_free_extents(void *state)
 {
 	struct pmm_stats stats;
-	pmm_get_stats(state, &stats);
+	page_allocator_stats(state, &stats);
 	return stats.free_extents;
 }
 
@@ -164,6 +168,21 @@ static uint64_t peer_alloc(void *s, uint64_t pages, uint64_t align)
 	return p->ops->alloc(p->state, pages, align);
 }
 
+/* A placement whose records grow (regions): given the pages it asks for, from itself, when its
+ * alloc asks, as the common layer gives them. */
+static uint64_t growing_peer_alloc(void *s, uint64_t pages, uint64_t align)
+{
+	struct peer_instance *p = s;
+	uint64_t first = p->ops->alloc(p->state, pages, align);
+	while (unlikely(first == PMM_PLACEMENT_WANTS_METADATA)) {
+		uint64_t page = p->ops->alloc_metadata(p->state, 1);
+		if (page != PMM_PLACEMENT_FAILED)
+			p->ops->add_metadata(p->state, page, 1);
+		first = p->ops->alloc(p->state, pages, align);
+	}
+	return first;
+}
+
 static void peer_free(void *s, uint64_t first, uint64_t pages, uint64_t align)
 {
 	struct peer_instance *p = s;
@@ -196,6 +215,8 @@ static uint64_t harness_extents(void *s) { (void)s; return 0; }
 static const struct allocator allocators[] = {
 	{ "pagescope", NULL, pmm_create, pmm_destroy, pmm_bench_alloc, pmm_bench_free,
 	  pmm_free_extents, exact_held },
+	{ "regions", &pmm_regions_ops, peer_create, peer_destroy, growing_peer_alloc, peer_free,
+	  peer_extents, peer_held },
 	{ "buddy", &pmm_buddy_ops, peer_create, peer_destroy, peer_alloc, peer_free, peer_extents,
 	  peer_held },
 	{ "tlsf", &pmm_tlsf_ops, peer_create, peer_destroy, peer_alloc, peer_free, peer_extents,

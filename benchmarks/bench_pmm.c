@@ -1,5 +1,5 @@
 /*
- * Host benchmark of the pmm (kernel/mm/pmm.c): nanoseconds per alloc+free pair, by request size,
+ * Host benchmark of the regions allocator (kernel/mm/pmm_regions.c, through page_allocator.h): nanoseconds per alloc+free pair, by request size,
  * zone and fragmentation (number of free extents), against a first-fit walk of the same
  * address-ordered region list, the seed design's search.
  *
@@ -27,7 +27,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "kernel/mm/pmm.h"
+#include "kernel/mm/page_allocator.h"
+#include "kernel/mm/pmm_regions.h"
 #include "tests/host/host_env.h"
 #include "tests/host/pmm_patterns.h"
 #include <machine/memory_zones.h>
@@ -72,25 +73,24 @@ static void die(const char *what)
 
 /* ---- building a fragmented allocator ------------------------------------------------------ */
 
-static void make_holes(struct pmm *pmm, enum pmm_alloc_zone zone, uint64_t holes)
+static void make_holes(struct page_allocator *pmm, enum pmm_alloc_zone zone, uint64_t holes)
 {
 	paddr_t *pieces = malloc(holes * sizeof(*pieces));
 	for (uint64_t i = 0; i < holes; i++) {
-		pieces[i] = pmm_alloc(pmm, 2, zone, 1, MM_OWNER_TEST);
+		pieces[i] = page_alloc(pmm, 2, zone, 1, MM_OWNER_TEST);
 		if (pieces[i] == PMM_ALLOC_FAILED ||
-		    pmm_alloc(pmm, 1, zone, 1, MM_OWNER_TEST) == PMM_ALLOC_FAILED)
+		    page_alloc(pmm, 1, zone, 1, MM_OWNER_TEST) == PMM_ALLOC_FAILED)
 			die("cannot build the fragmentation");
 	}
 	for (uint64_t i = 0; i < holes; i++)
-		if (pmm_free(pmm, pieces[i], 2) != PMM_OK)
+		if (page_free(pmm, pieces[i], 2) != PMM_OK)
 			die("cannot free a fragmentation piece");
 	free(pieces);
 }
 
 /* Returns the number of free extents actually reached. */
-static uint64_t build_fragmented(struct pmm *pmm, uint64_t extents)
+static uint64_t build_fragmented(struct page_allocator *pmm, uint64_t extents)
 {
-	static struct pmm_region initial_records[64];
 	static const struct pmm_memory_map_entry map[] = {
 		{ 0x0, 0x9f000, PMM_MEMORY_AVAILABLE },
 		{ MiB, ARENA_BYTES - MiB, PMM_MEMORY_AVAILABLE },
@@ -101,12 +101,11 @@ static uint64_t build_fragmented(struct pmm *pmm, uint64_t extents)
 		.memory_map_count = ARRAY_SIZE(map),
 		.reservations = reservations,
 		.reservation_count = ARRAY_SIZE(reservations),
-		.initial_records = initial_records,
-		.initial_record_count = ARRAY_SIZE(initial_records),
 		.zone_end = MACHINE_ZONE_ENDS,
 	};
-	if (pmm_init(pmm, &config) != PMM_OK)
-		die("pmm_init failed");
+	struct page_allocator_config chosen = { PMM_ALLOCATOR_regions, &config };
+	if (page_allocator_init(pmm, &chosen) != PMM_OK)
+		die("page_allocator_init failed");
 	/* Each zone keeps its large tail extent: 3 extents before any hole. */
 	uint64_t holes = extents > 3 ? extents - 3 : 0;
 	uint64_t dma = MIN(holes / 10, (uint64_t)DMA_HOLES_MAX);
@@ -114,24 +113,24 @@ static uint64_t build_fragmented(struct pmm *pmm, uint64_t extents)
 	make_holes(pmm, PMM_ALLOC_BELOW_16M, dma);
 	make_holes(pmm, PMM_ALLOC_BELOW_4G, dma32);
 	make_holes(pmm, PMM_ALLOC_ANY, holes - dma - dma32);
-	const char *problem = pmm_check(pmm);
+	const char *problem = page_allocator_check(pmm);
 	if (problem)
 		die(problem);
 	struct pmm_stats stats;
-	pmm_get_stats(pmm, &stats);
+	page_allocator_stats(pmm, &stats);
 	return stats.free_extents;
 }
 
 /* ---- measurements --------------------------------------------------------------------------- */
 
-static double time_pairs(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone)
+static double time_pairs(struct page_allocator *pmm, uint64_t pages, enum pmm_alloc_zone zone)
 {
 	double samples[REPEATS];
 	for (unsigned r = 0; r < REPEATS; r++) {
 		uint64_t start = bench_now_ns();
 		for (unsigned i = 0; i < PAIRS_PER_REPEAT; i++) {
-			paddr_t pa = pmm_alloc(pmm, pages, zone, 1, MM_OWNER_TEST);
-			if (pa == PMM_ALLOC_FAILED || pmm_free(pmm, pa, pages) != PMM_OK)
+			paddr_t pa = page_alloc(pmm, pages, zone, 1, MM_OWNER_TEST);
+			if (pa == PMM_ALLOC_FAILED || page_free(pmm, pa, pages) != PMM_OK)
 				die("a benchmark allocation failed");
 		}
 		samples[r] = (double)(bench_now_ns() - start) / PAIRS_PER_REPEAT;
@@ -139,25 +138,13 @@ static double time_pairs(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zo
 	return median(samples, REPEATS);
 }
 
-/* Where each zone's records begin in the list, and where they end (exclusive page). */
-static const struct pmm_region *zone_first_record[PMM_ZONE_COUNT];
-static uint64_t zone_end_page[PMM_ZONE_COUNT];
+/* Each zone's regions instance, whose record list first_fit walks. */
+static const struct pmm_regions *zone_instance[PMM_ZONE_COUNT];
 
-static const struct pmm *walked_pmm; /* whose records first_fit walks */
-
-static void find_zone_starts(const struct pmm *pmm)
+static void find_zone_starts(const struct page_allocator *pmm)
 {
-	walked_pmm = pmm;
-	memset(zone_first_record, 0, sizeof(zone_first_record));
 	for (unsigned z = 0; z < PMM_ZONE_COUNT; z++)
-		zone_end_page[z] = pmm_zone_end(pmm, z) >> PAGE_SHIFT;
-	for (const struct pmm_region *r = pmm_first_record(pmm); r; r = pmm_next_record(pmm, r)) {
-		unsigned z = 0;
-		while (r->first_page >= zone_end_page[z])
-			z++;
-		if (!zone_first_record[z])
-			zone_first_record[z] = r;
-	}
+		zone_instance[z] = pmm->zone[z].state;
 }
 
 /* The zones a request may use, in the pmm's order of preference. */
@@ -171,8 +158,9 @@ static const enum pmm_zone zone_order[3][PMM_ZONE_COUNT + 1] = {
 static const struct pmm_region *first_fit(uint64_t pages, unsigned zone)
 {
 	for (const enum pmm_zone *z = zone_order[zone]; *z != PMM_ZONE_COUNT; z++)
-		for (const struct pmm_region *r = zone_first_record[*z];
-		     r && r->first_page < zone_end_page[*z]; r = pmm_next_record(walked_pmm, r))
+		for (const struct pmm_region *r = zone_instance[*z] ? pmm_regions_first(zone_instance[*z])
+								  : NULL;
+		     r; r = pmm_regions_next(zone_instance[*z], r))
 			if (r->state == PMM_REGION_FREE && r->pages >= pages)
 				return r;
 	return NULL;
@@ -195,10 +183,10 @@ static double time_first_fit_walk(uint64_t pages, unsigned zone)
 	return median(samples, REPEATS);
 }
 
-static void measure(struct pmm *pmm, uint64_t extents_target, uint64_t extents_actual)
+static void measure(struct page_allocator *pmm, uint64_t extents_target, uint64_t extents_actual)
 {
 	struct pmm_stats stats;
-	pmm_get_stats(pmm, &stats);
+	page_allocator_stats(pmm, &stats);
 	find_zone_starts(pmm);
 	for (unsigned z = 0; z < ARRAY_SIZE(zones); z++) {
 		for (unsigned s = 0; s < ARRAY_SIZE(sizes); s++) {
@@ -271,7 +259,16 @@ static void print_table(void)
 	       worst_ns, worst_growth, worst_speedup);
 }
 
-/* ---- adversarial patterns: the pmm's own work count (pmm->work), not time ------------------- */
+/* ---- adversarial patterns: the allocator's own work count (its instances' work), not time ---- */
+
+static uint64_t work_of(const struct page_allocator *a)
+{
+	uint64_t work = 0;
+	for (unsigned z = 0; z < PMM_ZONE_COUNT; z++)
+		if (a->zone[z].state)
+			work += ((const struct pmm_regions *)a->zone[z].state)->work;
+	return work;
+}
 
 #define ADVERSARIAL_HOLES 100000
 
@@ -286,7 +283,7 @@ static bool count_at_least(void *ctx, const struct pmm_region_info *r)
  * Per pattern, at ADVERSARIAL_HOLES free extents in NORMAL: the work of the allocation that finds
  * the one fitting extent at the far end (the zone's first exact search: it files every extent),
  * of the same request once that extent is taken (NORMAL searched in vain, then DMA32), and of
- * freeing the first allocation; with the bounds pmm.c states (h = the AVL height bound, K =
+ * freeing the first allocation; with the bounds pmm_regions.c states (h = the AVL height bound, K =
  * extents of >= n pages): the search without filing, and the first allocation with the filing of
  * every extent (1 + 3(h + 1) each), its carving and a record page.
  */
@@ -301,35 +298,36 @@ static void adversarial_report(void)
 		static struct pmm_pattern_world w;
 		if (!pmm_pattern_build(&w, p, ADVERSARIAL_HOLES))
 			die("cannot build an adversarial pattern");
-		struct pmm *pmm = &w.pmm;
+		struct page_allocator *pmm = &w.a;
+		struct pmm_regions *normal = pmm_pattern_normal(&w);
 		struct pmm_stats stats;
-		pmm_get_stats(pmm, &stats);
+		page_allocator_stats(pmm, &stats);
 		uint64_t extents = stats.zone[PMM_ZONE_NORMAL].free_extents;
 		uint64_t h = pmm_pattern_height_bound(extents);
 		uint64_t counts[2] = { p->request_pages, 0 };
-		pmm_for_each_free_extent(pmm, count_at_least, counts);
+		page_allocator_for_each_free_extent(pmm, count_at_least, counts);
 		uint64_t n = p->request_pages, a = p->request_align;
 		uint64_t h_meta = pmm_pattern_height_bound(stats.zone[PMM_ZONE_DMA32].free_extents + 2);
 		uint64_t search = pmm_pattern_search_bound(h, n, a, counts[1]);
 		/* + filing every extent + carving from a filed record + a record page from DMA32 */
 		uint64_t whole = search + extents * (1 + 3 * (h + 1)) + 4 * (h + 1) + 1 + 4 * (h_meta + 1);
 
-		uint64_t before = pmm->work;
-		paddr_t pa = pmm_alloc(pmm, n, PMM_ALLOC_ANY, a, MM_OWNER_TEST);
-		uint64_t alloc_work = pmm->work - before;
+		uint64_t before = work_of(pmm);
+		paddr_t pa = page_alloc(pmm, n, PMM_ALLOC_ANY, a, MM_OWNER_TEST);
+		uint64_t alloc_work = work_of(pmm) - before;
 		if (pa != ALIGN_UP(w.fit_first_page, a) * PAGE_SIZE)
 			die("the far-end fit was not found");
-		if (pmm_classes_tallest_tree(&pmm->zone[PMM_ZONE_NORMAL].classes) > h)
+		if (pmm_classes_tallest_tree(&normal->classes) > h)
 			die("a class tree is taller than the AVL bound");
-		before = pmm->work;
-		paddr_t low = pmm_alloc(pmm, n, PMM_ALLOC_ANY, a, MM_OWNER_TEST);
-		uint64_t miss_work = pmm->work - before;
-		if (low != PMM_ALLOC_FAILED && low >= pmm_zone_end(pmm, PMM_ZONE_DMA32))
+		before = work_of(pmm);
+		paddr_t low = page_alloc(pmm, n, PMM_ALLOC_ANY, a, MM_OWNER_TEST);
+		uint64_t miss_work = work_of(pmm) - before;
+		if (low != PMM_ALLOC_FAILED && low >= page_allocator_zone_end(pmm, PMM_ZONE_DMA32))
 			die("a request found a fit in NORMAL that does not exist");
-		before = pmm->work;
-		if (pmm_free(pmm, pa, n) != PMM_OK)
+		before = work_of(pmm);
+		if (page_free(pmm, pa, n) != PMM_OK)
 			die("free failed");
-		uint64_t free_work = pmm->work - before;
+		uint64_t free_work = work_of(pmm) - before;
 		printf("%-28s %8llu %7llu | %3llu %6llu | %9llu %10llu %6llu | %llu, %llu%s\n", p->name,
 		       (unsigned long long)n, (unsigned long long)a, (unsigned long long)h,
 		       (unsigned long long)counts[1], (unsigned long long)alloc_work,
@@ -339,16 +337,16 @@ static void adversarial_report(void)
 		pmm_pattern_destroy(&w);
 	}
 	printf("no-fit = the same request once the far-end fit is taken: NORMAL has none (its extents "
-	       "now filed), DMA32 is tried next; free = the map chain + at most two neighbours leaving "
-	       "their trees (stated <= chain + 8(h + 1))\n");
+	       "now filed), DMA32 is tried next; free = used_at's record + at most two neighbours "
+	       "leaving their trees (stated <= 8(h + 1))\n");
 }
 
 /* The instruction-count mode: callgrind collects inside this function only. */
-__attribute__((noinline)) static void measured_pairs(struct pmm *pmm, uint64_t pages, unsigned pairs)
+__attribute__((noinline)) static void measured_pairs(struct page_allocator *pmm, uint64_t pages, unsigned pairs)
 {
 	for (unsigned i = 0; i < pairs; i++) {
-		paddr_t pa = pmm_alloc(pmm, pages, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
-		if (pa == PMM_ALLOC_FAILED || pmm_free(pmm, pa, pages) != PMM_OK)
+		paddr_t pa = page_alloc(pmm, pages, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
+		if (pa == PMM_ALLOC_FAILED || page_free(pmm, pa, pages) != PMM_OK)
 			die("a benchmark allocation failed");
 	}
 }
@@ -367,7 +365,7 @@ int main(int argc, char **argv)
 		if (pages == 0)
 			die("--pairs wants a page count");
 		void *pairs_arena = host_phys_arena_create(0, ARENA_BYTES);
-		static struct pmm pairs_pmm;
+		static struct page_allocator pairs_pmm;
 		build_fragmented(&pairs_pmm, extent_targets[ARRAY_SIZE(extent_targets) - 1]);
 		measured_pairs(&pairs_pmm, pages, 10000);
 		host_phys_arena_destroy(pairs_arena, ARENA_BYTES);
@@ -378,7 +376,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	void *arena = host_phys_arena_create(0, ARENA_BYTES);
-	static struct pmm pmm;
+	static struct page_allocator pmm;
 	for (unsigned e = 0; e < ARRAY_SIZE(extent_targets); e++) {
 		uint64_t actual = build_fragmented(&pmm, extent_targets[e]);
 		measure(&pmm, extent_targets[e], actual);

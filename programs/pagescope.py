@@ -1,8 +1,9 @@
 """python3 -m programs.pagescope --elf KERNEL --out DIR [--dir BUILD_PROGRAMS] [RUN...]: runs each
 real program of programs/runs.txt inside pagescope, as `make report` does, under both VMM backends
 (`vmm=pagetable`, `vmm=list`): every chosen run in one boot per backend (programs/boot.py: one
-QEMU start instead of one per run), under QEMU icount with tracing on, each run with the program
-and its input files in the module filesystem, its argv, an empty environment, no stdin.
+QEMU start instead of one per run), the two boots at the same time, under QEMU icount with
+tracing on, each run with the program and its input files in the module filesystem, its argv, an
+empty environment, no stdin.
 
 It writes DIR/runs-BACKEND.pstrace (the boot's trace: run NAME is its phase "program:NAME",
 which `analyzer report --program NAME=TRACE` and `analyzer programs` take apart) and per run
@@ -17,6 +18,7 @@ cache (run `make programs` first).
 
 import argparse
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 import os
 import sys
 from pathlib import Path
@@ -90,7 +92,12 @@ def main(argv):
 def boot_all(elf, layout, chosen, manifest, out):
     """Boots every run under both backends into `out`; the number of runs that differed."""
     failed = 0
-    outcomes = {backend: boot(elf, layout, chosen, backend, out) for backend in BACKENDS}
+    # The two boots at once: each QEMU (TCG) keeps one host core busy, and they share nothing
+    # but the read-only inputs (each writes its own trace and output files).
+    with ThreadPoolExecutor(max_workers=len(BACKENDS)) as pool:
+        booting = {backend: pool.submit(boot, elf, layout, chosen, backend, out)
+                   for backend in BACKENDS}
+        outcomes = {backend: future.result() for backend, future in booting.items()}
     for run in chosen:
         expected = manifest[run.name]
         for backend in BACKENDS:

@@ -3,7 +3,8 @@
 # the program: its stdout on stdout, its stderr on stderr, its exit status as this script's.
 #
 #   scripts/run-program.sh --elf build/pagescope.elf --prog FILE [--file F]... [--stdin F]
-#                          [--env K=V]... [--vmm pagetable|list] [--mem 128M] [--cpu max]
+#                          [--env K=V]... [--vmm pagetable|list] [--pmm ALLOCATOR] [--mem 128M]
+#                          [--cpu max]
 #                          [--timeout SEC] [--trace-out FILE] [--icount] [--kernel-log FILE]
 #                          [-- ARG...]
 #
@@ -11,7 +12,7 @@
 # --file, the arguments (.argv, argv[0] = /BASENAME of FILE), the environment (.envp, only when
 # some --env is given) and --stdin (.stdin) into a newc cpio archive given to the kernel as its
 # first module; the kernel boots with `scenario=program vmm=VMM trace=on|off` (on with
-# --trace-out), writes the program's fd 1 to COM2 and fd 2 to COM3 (scripts/qemu-run.sh --com2,
+# --trace-out; `pmm=ALLOCATOR` too when --pmm is given, else the kernel's default allocator), writes the program's fd 1 to COM2 and fd 2 to COM3 (scripts/qemu-run.sh --com2,
 # --com3) and ends its log (COM1) with `program: exit status N`. ARGs travel in the archive, not
 # on the kernel command line, so they may hold any byte but NUL.
 #
@@ -41,11 +42,11 @@ usage_failure() {
 	exit 126
 }
 
-elf="" prog="" stdin="" vmm=pagetable mem=128M cpu=max timeout=120 trace_out="" icount=0 kernel_log=""
+elf="" prog="" stdin="" vmm=pagetable pmm="" mem=128M cpu=max timeout=120 trace_out="" icount=0 kernel_log=""
 files=() envs=()
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--elf | --prog | --file | --stdin | --env | --vmm | --mem | --cpu | --timeout | --trace-out | --kernel-log)
+	--elf | --prog | --file | --stdin | --env | --vmm | --pmm | --mem | --cpu | --timeout | --trace-out | --kernel-log)
 		[ $# -ge 2 ] || usage_failure "option '$1' needs a value"
 		case "$1" in
 		--elf) elf=$2 ;;
@@ -54,6 +55,7 @@ while [ $# -gt 0 ]; do
 		--stdin) stdin=$2 ;;
 		--env) envs+=(--env "$2") ;;
 		--vmm) vmm=$2 ;;
+		--pmm) pmm=$2 ;;
 		--mem) mem=$2 ;;
 		--cpu) cpu=$2 ;;
 		--timeout) timeout=$2 ;;
@@ -70,6 +72,9 @@ done
 [ -n "$prog" ] || usage_failure "--prog is required (the program to run)"
 [ -f "$prog" ] || usage_failure "program not found: $prog"
 case "$vmm" in pagetable | list) ;; *) usage_failure "--vmm is pagetable or list, not '$vmm'" ;; esac
+# The kernel refuses an allocator it does not have (exit 5, listing them); only the word's shape
+# is checked here, so that it cannot smuggle another option onto the command line.
+[[ -z "$pmm" || "$pmm" =~ ^[a-z0-9_]+$ ]] || usage_failure "--pmm is an allocator name, not '$pmm'"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -82,9 +87,9 @@ log=${kernel_log:-$work/kernel.log}
 run=("$qemu_run" --elf "$elf" --mem "$mem" --cpu "$cpu" --timeout "$timeout"
 	--module "$fs" --serial-log "$log" --com2 "$work/stdout" --com3 "$work/stderr")
 if [ -n "$trace_out" ]; then
-	run+=(--args "scenario=program vmm=$vmm trace=on" --trace-out "$trace_out")
+	run+=(--args "scenario=program vmm=$vmm${pmm:+ pmm=$pmm} trace=on" --trace-out "$trace_out")
 else
-	run+=(--args "scenario=program vmm=$vmm trace=off")
+	run+=(--args "scenario=program vmm=$vmm${pmm:+ pmm=$pmm} trace=off")
 fi
 [ $icount = 0 ] || run+=(--icount)
 set +e

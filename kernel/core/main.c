@@ -11,6 +11,7 @@
 #include "kernel/boot/multiboot2.h"
 #include "kernel/core/boot.h"
 #include "kernel/core/log.h"
+#include "kernel/core/memory.h"
 #include "kernel/mm/mm_env.h"
 #include "kernel/core/options.h"
 #include "kernel/core/phase.h"
@@ -138,6 +139,7 @@ void kmain(uint32_t magic, uint64_t info_phys, uint64_t clock_origin)
 		status = scenario_run_by_name(kernel_options.scenario, kernel_options.seed);
 	phase_end("kernel");
 	trace_boot_finish();
+	memory_print_page_source_cost();
 	kprintf("pagescope: done, exit status %d\n", status);
 	qemu_exit(status);
 }

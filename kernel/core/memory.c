@@ -34,7 +34,6 @@
 #include "kernel/arch/amd64/vm_regions.h"
 
 struct page_allocator kernel_pmm;
-static struct pmm kernel_regions; /* the regions allocator's state, when pmm=regions */
 struct vmm_context kernel_vmm;
 struct slab_arena kernel_slabs;
 struct kmalloc_heap kernel_heap;
@@ -69,13 +68,26 @@ static bool in_boot_pool(paddr_t pa)
 	       pa < kernel_image_phys(boot_pool[BOOT_POOL_PAGES - 1]) + PAGE_SIZE;
 }
 
+struct page_source_cost page_source_cost;
+
+static void count_cost(uint64_t *calls, uint64_t *ticks, uint64_t *worst, uint64_t started)
+{
+	uint64_t spent = rdtsc() - started;
+	++*calls;
+	*ticks += spent;
+	*worst = MAX(*worst, spent);
+}
+
 static paddr_t kernel_pages_alloc(void *ctx, uint64_t pages, uint64_t align, enum mm_owner owner)
 {
 	(void)ctx;
 	if (pages == 1 && align == 1 && boot_pool_returned_count)
 		return kernel_image_phys(boot_pool[boot_pool_returned[--boot_pool_returned_count]]);
 	if (pmm_started) {
+		struct page_source_cost *c = &page_source_cost;
+		uint64_t started = rdtsc();
 		paddr_t pa = page_alloc(&kernel_pmm, pages, PMM_ALLOC_ANY, align, owner);
+		count_cost(&c->allocs, &c->alloc_ticks, &c->worst_alloc, started);
 		return pa == PMM_ALLOC_FAILED ? PAGE_SOURCE_FAILED : pa;
 	}
 	if (pages != 1 || align != 1 || boot_pool_used == BOOT_POOL_PAGES)
@@ -92,12 +104,24 @@ static void kernel_pages_free(void *ctx, paddr_t pa, uint64_t pages)
 			(unsigned)((pa - kernel_image_phys(boot_pool[0])) / PAGE_SIZE);
 		return;
 	}
+	struct page_source_cost *c = &page_source_cost;
+	uint64_t started = rdtsc();
 	enum pmm_status st = page_free(&kernel_pmm, pa, pages);
+	count_cost(&c->frees, &c->free_ticks, &c->worst_free, started);
 	if (st != PMM_OK)
 		panic("kernel_pages_free: pmm_free(%#lx, %lu pages): %s", pa, pages, pmm_status_name(st));
 }
 
 struct page_source kernel_page_source = { kernel_pages_alloc, kernel_pages_free, NULL };
+
+void memory_print_page_source_cost(void)
+{
+	const struct page_source_cost *c = &page_source_cost;
+	kprintf("pmm-cost: pmm=%s: %lu allocs in %lu ticks (worst %lu), %lu frees in %lu ticks "
+		"(worst %lu), through the kernel page source\n",
+		pmm_allocator_name(kernel_pmm.allocator), c->allocs, c->alloc_ticks, c->worst_alloc,
+		c->frees, c->free_ticks, c->worst_free);
+}
 
 /* Reserves [va, va + count pages of size) in the kernel context and maps it to pa. */
 static void reserve_and_map(uint64_t va, paddr_t pa, uint64_t count, enum pt_page_size size,
@@ -217,7 +241,6 @@ static void start_pmm(const struct boot_info *bi)
 {
 	static struct pmm_memory_map_entry map[BOOT_MEMORY_MAP_MAX];
 	static struct pmm_reservation reservations[4 + BOOT_MODULES_MAX];
-	static struct pmm_region initial_records[4096];
 
 	for (unsigned i = 0; i < bi->memory_map_count; i++)
 		map[i] = (struct pmm_memory_map_entry){ bi->memory_map[i].base, bi->memory_map[i].length,
@@ -243,13 +266,10 @@ static void start_pmm(const struct boot_info *bi)
 		.memory_map_count = bi->memory_map_count,
 		.reservations = reservations,
 		.reservation_count = n,
-		.initial_records = initial_records,
-		.initial_record_count = ARRAY_SIZE(initial_records),
 		.metadata_zone = PMM_ALLOC_ANY,
 		.zone_end = MACHINE_ZONE_ENDS,
 	};
-	struct page_allocator_config chosen = { .allocator = kernel_options.pmm, .pmm = &config,
-						.regions = &kernel_regions };
+	struct page_allocator_config chosen = { .allocator = kernel_options.pmm, .pmm = &config };
 	enum pmm_status st = page_allocator_init(&kernel_pmm, &chosen);
 	if (st != PMM_OK)
 		panic("memory_init: pmm_init (pmm=%s) failed: %s", pmm_allocator_name(kernel_options.pmm),

@@ -29,6 +29,19 @@ extern struct direct_map_stats direct_map_stats;
  */
 enum vm_status memory_user_context_create(struct vmm_context *ctx);
 
+/*
+ * What kernel_page_source's calls into kernel_pmm cost (the boot pool's are not counted): the TSC
+ * read before and after each page_alloc and page_free, so under QEMU -icount exact guest
+ * instructions, the call and the tracer's work included when trace=on. `make report-pmm` reads
+ * the `pmm-cost:` line memory_print_page_source_cost writes at the end of a boot.
+ */
+struct page_source_cost {
+	uint64_t allocs, alloc_ticks, worst_alloc;
+	uint64_t frees, free_ticks, worst_free;
+};
+extern struct page_source_cost page_source_cost;
+void memory_print_page_source_cost(void);
+
 /* Free pages right after boot, so tests can check that freeing everything returns to it. */
 extern uint64_t memory_free_pages_at_boot;
 

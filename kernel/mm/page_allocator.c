@@ -17,8 +17,12 @@
  * METADATA, and why it cannot recurse. Before anything is free, init sizes each zone's records and
  * placement state (page_allocation per page + state_bytes), places them at the top of the highest
  * usable range of the metadata zone that avoids every reservation, and marks them as an
- * allocation of owner mm_meta that page_free refuses (PMM_ERR_PMM_METADATA). Nothing is ever
- * allocated for bookkeeping afterwards: an allocation or a free never needs memory.
+ * allocation of owner mm_meta that page_free refuses (PMM_ERR_PMM_METADATA). A placement whose
+ * bookkeeping grows (regions' record pool) is served when its alloc asks for it
+ * (PMM_PLACEMENT_WANTS_METADATA) and before every add_free (serve_metadata): an unaligned
+ * allocation from the metadata zones (alloc_metadata, which draws on a reserve the placement
+ * keeps for it), recorded and refused like the rest, so this never recurses; a free never needs
+ * memory.
  *
  * BAD FREES. A free must name the first page and the length asked for of one allocation. The
  * record of that page says so in O(1); otherwise the free runs say why not (double: every page
@@ -31,8 +35,18 @@
 #define PAGE_ALLOCATION_RESERVED 0x1u /* a reservation piece: the placement never held it */
 #define PAGE_ALLOCATION_METADATA 0x2u /* this allocator's own records and state */
 
-/* Largest request a record can hold (its length is 32 bits). */
-#define PAGE_ALLOCATION_MAX_PAGES ((uint64_t)UINT32_MAX)
+
+const char *pmm_status_name(enum pmm_status status)
+{
+	static const char *const names[] = {
+#define PMM_STATUS_NAME(e, s) [e] = s,
+		PMM_STATUS_LIST(PMM_STATUS_NAME)
+#undef PMM_STATUS_NAME
+	};
+	if ((unsigned)status >= PMM_STATUS_COUNT)
+		return "?";
+	return names[status];
+}
 
 const char *pmm_allocator_name(enum pmm_allocator allocator)
 {
@@ -56,10 +70,7 @@ const struct pmm_placement_ops *pmm_placement_of(enum pmm_allocator allocator)
 
 static enum pmm_zone zone_of(const struct page_allocator *a, uint64_t page)
 {
-	enum pmm_zone z = PMM_ZONE_DMA;
-	while (z + 1 < PMM_ZONE_COUNT && page >= a->zone_end_page[z])
-		z++;
-	return z;
+	return page_allocator_zone_of(a, page);
 }
 
 static struct page_allocation *allocation_at(const struct page_allocator *a, uint64_t page)
@@ -75,6 +86,60 @@ static uint64_t held_by(const struct page_allocator *a, const struct page_alloca
 	if (r->flags & (PAGE_ALLOCATION_RESERVED | PAGE_ALLOCATION_METADATA))
 		return r->pages;
 	return a->ops->held_pages(r->pages, (uint64_t)1 << r->align_log2);
+}
+
+/* `pages` pages from zone m's placement for zone z's, recorded as mm_meta where they lie. */
+static bool give_metadata(struct page_allocator *a, enum pmm_zone z, enum pmm_zone m,
+			  uint64_t pages)
+{
+	struct page_allocator_zone *from = &a->zone[m];
+	uint64_t first = a->ops->alloc_metadata(from->state, pages);
+	if (first == PMM_PLACEMENT_FAILED)
+		return false;
+	from->allocation[first - from->first_page] = (struct page_allocation){
+		.pages = (uint32_t)pages, .owner = MM_OWNER_MM_META, .flags = PAGE_ALLOCATION_METADATA
+	};
+	from->metadata_pages += pages;
+	trace_pmm_alloc(first << PAGE_SHIFT, (uint32_t)pages, (uint32_t)pages, (uint8_t)m, 0,
+			MM_OWNER_MM_META);
+	a->ops->add_metadata(a->zone[z].state, first, pages);
+	return true;
+}
+
+/*
+ * Gives zone z's placement the pages it asks for (metadata_wanted) from the metadata zones in
+ * their fallback order (the kernel's: ANY, so NORMAL's records come from NORMAL first). A zone
+ * that serves another is first given what it asks for itself, from itself, so that serving never
+ * runs its own bookkeeping dry; that goes no deeper, so this never recurses. Stops when z wants
+ * nothing more or no metadata zone can serve it.
+ */
+static void serve_metadata(struct page_allocator *a, enum pmm_zone z)
+{
+	enum pmm_zone order[PMM_ZONE_COUNT];
+	unsigned zones = pmm_zone_fallback(a->metadata_zone, order);
+	uint64_t pages;
+	while ((pages = a->ops->metadata_wanted(a->zone[z].state)) != 0) {
+		bool given = false;
+		for (unsigned i = 0; i < zones && !given; i++) {
+			enum pmm_zone m = order[i];
+			if (!a->zone[m].state)
+				continue;
+			uint64_t own;
+			while (m != z && (own = a->ops->metadata_wanted(a->zone[m].state)) != 0 &&
+			       give_metadata(a, m, m, own))
+				;
+			given = give_metadata(a, z, m, pages);
+		}
+		if (!given)
+			return;
+	}
+}
+
+/* Before add_free, which may take bookkeeping: what the placement asks for. */
+static void top_up(struct page_allocator *a, enum pmm_zone z)
+{
+	if (a->ops->metadata_wanted && a->ops->metadata_wanted(a->zone[z].state))
+		serve_metadata(a, z);
 }
 
 /* ---- initialisation: usable ranges, claims (reservations, metadata), zones ------------------- */
@@ -238,8 +303,10 @@ static void populate(struct page_allocator *a, const struct init_layout *l)
 			const struct page_range *c = &l->claim[i];
 			if (c->end <= range->first || c->first >= range->end)
 				continue;
-			if (c->first > page)
+			if (c->first > page) {
+				top_up(a, z);
 				a->ops->add_free(zone->state, page, c->first - page);
+			}
 			struct page_allocation *record = allocation_at(a, c->first);
 			*record = (struct page_allocation){ .pages = (uint32_t)(c->end - c->first),
 							    .owner = c->owner,
@@ -250,8 +317,10 @@ static void populate(struct page_allocator *a, const struct init_layout *l)
 					0, c->owner);
 			page = c->end;
 		}
-		if (page < range->end)
+		if (page < range->end) {
+			top_up(a, z);
 			a->ops->add_free(zone->state, page, range->end - page);
+		}
 	}
 }
 
@@ -280,6 +349,7 @@ static enum pmm_status build(struct page_allocator *a, const struct pmm_config *
 		return status;
 	for (unsigned z = 0; z + 1 < PMM_ZONE_COUNT; z++)
 		a->zone_end_page[z] = config->zone_end[z] >> PAGE_SHIFT;
+	a->metadata_zone = config->metadata_zone;
 	memset(l, 0, sizeof(*l));
 	l->a = a;
 	status = pmm_memory_map_for_each_usable(config->memory_map, config->memory_map_count,
@@ -315,12 +385,6 @@ enum pmm_status page_allocator_init(struct page_allocator *a,
 		return PMM_ERR_INVALID_ARGUMENT;
 	a->allocator = config->allocator;
 	a->ops = pmm_placement_of(config->allocator);
-	if (!a->ops) {
-		if (!config->regions)
-			return PMM_ERR_INVALID_ARGUMENT;
-		a->regions = config->regions;
-		return pmm_init(a->regions, config->pmm);
-	}
 	enum pmm_status status = build(a, config->pmm);
 	if (status != PMM_OK) {
 		mm_log("pmm_init: %s\n", pmm_status_name(status));
@@ -331,45 +395,83 @@ enum pmm_status page_allocator_init(struct page_allocator *a,
 
 /* ---- allocation and free ---------------------------------------------------------------------- */
 
-paddr_t page_alloc_status(struct page_allocator *a, uint64_t pages, enum pmm_alloc_zone zone,
-			  uint64_t align_pages, enum mm_owner owner, enum pmm_status *status)
+/* Why an allocation's arguments are refused: PMM_ERR_INVALID_ARGUMENT, or PMM_ERR_OUT_OF_MEMORY
+ * for a size or alignment no record can describe. */
+static enum pmm_status argument_status(uint64_t pages, enum pmm_alloc_zone zone,
+				       uint64_t align_pages, enum mm_owner owner)
 {
-	if (a->regions)
-		return pmm_alloc_status(a->regions, pages, zone, align_pages, owner, status);
-	enum pmm_status result = PMM_ERR_OUT_OF_MEMORY;
-	paddr_t addr = PMM_ALLOC_FAILED;
 	if (pages == 0 || !IS_POW2(align_pages) || (unsigned)owner >= MM_OWNER_COUNT ||
-	    (unsigned)zone > PMM_ALLOC_BELOW_16M) {
-		result = PMM_ERR_INVALID_ARGUMENT;
-	} else if (pages <= PAGE_ALLOCATION_MAX_PAGES && align_pages <= PMM_PHYS_LIMIT >> PAGE_SHIFT) {
-		enum pmm_zone order[PMM_ZONE_COUNT];
-		unsigned zones = pmm_zone_fallback(zone, order);
-		for (unsigned i = 0; i < zones; i++) {
-			struct page_allocator_zone *z = &a->zone[order[i]];
-			if (!z->state)
-				continue;
-			uint64_t first = a->ops->alloc(z->state, pages, align_pages);
-			if (first == PMM_PLACEMENT_FAILED)
-				continue;
-			uint8_t align_log2 = (uint8_t)ilog2_u64(align_pages);
-			z->allocation[first - z->first_page] = (struct page_allocation){
-				.pages = (uint32_t)pages, .align_log2 = align_log2, .owner = (uint8_t)owner
-			};
-			addr = first << PAGE_SHIFT;
-			result = PMM_OK;
-			trace_pmm_alloc(addr, (uint32_t)pages,
-					(uint32_t)a->ops->held_pages(pages, align_pages),
-					(uint8_t)order[i], align_log2, (uint8_t)owner);
-			break;
-		}
-	}
-	if (result != PMM_OK)
-		trace_pmm_alloc_fail((uint32_t)pages, (uint8_t)zone,
-				     IS_POW2(align_pages) ? (uint8_t)ilog2_u64(align_pages) : 0xff,
-				     (uint8_t)owner);
+	    (unsigned)zone > PMM_ALLOC_BELOW_16M)
+		return PMM_ERR_INVALID_ARGUMENT;
+	return PMM_ERR_OUT_OF_MEMORY;
+}
+
+/* The end of a refused allocation: its trace event and status. */
+static __attribute__((noinline)) paddr_t alloc_refused(uint64_t pages, enum pmm_alloc_zone zone,
+						       uint64_t align_pages, enum mm_owner owner,
+						       enum pmm_status result,
+						       enum pmm_status *status)
+{
+	trace_pmm_alloc_fail((uint32_t)pages, (uint8_t)zone,
+			     IS_POW2(align_pages) ? (uint8_t)ilog2_u64(align_pages) : 0xff,
+			     (uint8_t)owner);
 	if (status)
 		*status = result;
-	return addr;
+	return PMM_ALLOC_FAILED;
+}
+
+/* Writes the allocation's record (and event) once zone z's placement placed it at `first`. */
+static ALWAYS_INLINE paddr_t alloc_placed(struct page_allocator *a, enum pmm_zone z,
+					  uint64_t first, uint64_t pages, uint64_t align_pages,
+					  enum mm_owner owner, enum pmm_status *status)
+{
+	struct page_allocator_zone *zone = &a->zone[z];
+	uint8_t align_log2 = (uint8_t)__builtin_ctzll(align_pages);
+	zone->allocation[first - zone->first_page] = (struct page_allocation){
+		.pages = (uint32_t)pages, .align_log2 = align_log2, .owner = (uint8_t)owner
+	};
+	if (unlikely(trace_enabled))
+		trace_pmm_alloc(first << PAGE_SHIFT, (uint32_t)pages,
+				(uint32_t)a->ops->held_pages(pages, align_pages), (uint8_t)z,
+				align_log2, (uint8_t)owner);
+	if (status)
+		*status = PMM_OK;
+	return first << PAGE_SHIFT;
+}
+
+/*
+ * Every allocation the inline hot path (page_allocator.h) does not finish: bad arguments, tracing
+ * on, the first zone's placement refusing or asking for bookkeeping (`first`: its answer, or
+ * PMM_PLACEMENT_FAILED when it was not asked), then the rest of pmm_zone_fallback's order.
+ */
+paddr_t page_alloc_general(struct page_allocator *a, uint64_t first, uint64_t pages,
+			   enum pmm_alloc_zone zone, uint64_t align_pages, enum mm_owner owner,
+			   enum pmm_status *status)
+{
+	if (pages - 1 >= PAGE_ALLOCATION_MAX_PAGES || !IS_POW2(align_pages) ||
+	    align_pages - 1 >= PMM_PHYS_LIMIT >> PAGE_SHIFT || (unsigned)owner >= MM_OWNER_COUNT ||
+	    (unsigned)zone > PMM_ALLOC_BELOW_16M)
+		return alloc_refused(pages, zone, align_pages, owner,
+				     argument_status(pages, zone, align_pages, owner), status);
+	/* valid arguments: the hot path asked the first zone unless tracing sent them here */
+	bool first_asked = !trace_enabled;
+	enum pmm_zone order[PMM_ZONE_COUNT];
+	unsigned zones = pmm_zone_fallback(zone, order);
+	for (unsigned i = 0; i < zones; i++) {
+		enum pmm_zone z = order[i];
+		if (!a->zone[z].state)
+			continue;
+		if (i > 0 || !first_asked)
+			first = a->ops->alloc(a->zone[z].state, pages, align_pages);
+		if (first == PMM_PLACEMENT_WANTS_METADATA) {
+			serve_metadata(a, z);
+			first = a->ops->alloc(a->zone[z].state, pages, align_pages);
+		}
+		if (first < PMM_PLACEMENT_WANTS_METADATA)
+			return alloc_placed(a, z, first, pages, align_pages, owner, status);
+		first = PMM_PLACEMENT_FAILED;
+	}
+	return alloc_refused(pages, zone, align_pages, owner, PMM_ERR_OUT_OF_MEMORY, status);
 }
 
 struct free_count {
@@ -385,14 +487,14 @@ static bool count_free(void *ctx, const struct pmm_region_info *extent)
 	return first < c->end;
 }
 
-enum pmm_status page_free(struct page_allocator *a, paddr_t addr, uint64_t pages)
+/* Everything page_free's hot path (page_allocator.h) leaves alone: the refusals (a walk of the
+ * free runs classifies a free of no allocation), reservations, tracing. */
+enum pmm_status page_free_general(struct page_allocator *a, paddr_t addr, uint64_t pages)
 {
-	if (a->regions)
-		return pmm_free(a->regions, addr, pages);
-	if (pages == 0 || !IS_ALIGNED(addr, PAGE_SIZE) || pages > PMM_PHYS_LIMIT >> PAGE_SHIFT ||
-	    (addr >> PAGE_SHIFT) + pages > (PMM_PHYS_LIMIT >> PAGE_SHIFT))
-		return PMM_ERR_INVALID_ARGUMENT;
 	uint64_t first = addr >> PAGE_SHIFT;
+	if (pages - 1 >= PMM_PHYS_LIMIT >> PAGE_SHIFT || !IS_ALIGNED(addr, PAGE_SIZE) ||
+	    first + pages > (PMM_PHYS_LIMIT >> PAGE_SHIFT))
+		return PMM_ERR_INVALID_ARGUMENT;
 	struct page_allocation *record = allocation_at(a, first);
 	if (!record || !record->pages) {
 		struct free_count c = { first, first + pages, 0 };
@@ -407,12 +509,15 @@ enum pmm_status page_free(struct page_allocator *a, paddr_t addr, uint64_t pages
 		return PMM_ERR_PMM_METADATA;
 	enum pmm_zone z = zone_of(a, first);
 	struct page_allocation was = *record;
-	trace_pmm_free(addr, (uint32_t)pages, (uint32_t)held_by(a, &was), (uint8_t)z, was.owner);
+	trace_pmm_free(first << PAGE_SHIFT, (uint32_t)pages, (uint32_t)held_by(a, &was), (uint8_t)z,
+		       was.owner);
 	*record = (struct page_allocation){ 0 };
-	if (was.flags & PAGE_ALLOCATION_RESERVED)
+	if (was.flags & PAGE_ALLOCATION_RESERVED) {
+		top_up(a, z);
 		a->ops->add_free(a->zone[z].state, first, pages);
-	else
+	} else {
 		a->ops->free(a->zone[z].state, first, pages, (uint64_t)1 << was.align_log2);
+	}
 	return PMM_OK;
 }
 
@@ -438,10 +543,6 @@ static bool visit_run(void *ctx, uint64_t first_page, uint64_t pages)
 void page_allocator_for_each_free_extent(const struct page_allocator *a, pmm_region_visitor visit,
 					 void *ctx)
 {
-	if (a->regions) {
-		pmm_for_each_free_extent(a->regions, visit, ctx);
-		return;
-	}
 	struct extent_walk w = { visit, ctx, PMM_ZONE_DMA, false };
 	for (unsigned z = 0; z < PMM_ZONE_COUNT && !w.stopped; z++) {
 		if (!a->zone[z].state)
@@ -451,25 +552,9 @@ void page_allocator_for_each_free_extent(const struct page_allocator *a, pmm_reg
 	}
 }
 
-struct used_filter {
-	pmm_region_visitor visit;
-	void *ctx;
-};
-
-static bool visit_if_used(void *ctx, const struct pmm_region_info *region)
-{
-	struct used_filter *f = ctx;
-	return region->state == PMM_REGION_FREE || f->visit(f->ctx, region);
-}
-
 void page_allocator_for_each_used(const struct page_allocator *a, pmm_region_visitor visit,
 				  void *ctx)
 {
-	if (a->regions) {
-		struct used_filter f = { visit, ctx };
-		pmm_for_each_region(a->regions, visit_if_used, &f);
-		return;
-	}
 	for (unsigned z = 0; z < PMM_ZONE_COUNT; z++) {
 		const struct page_allocator_zone *zone = &a->zone[z];
 		for (uint64_t i = 0; zone->state && i < zone->span_pages; i++) {
@@ -501,10 +586,6 @@ static bool add_extent_stats(void *ctx, const struct pmm_region_info *extent)
 
 void page_allocator_stats(const struct page_allocator *a, struct pmm_stats *stats)
 {
-	if (a->regions) {
-		pmm_get_stats(a->regions, stats);
-		return;
-	}
 	memset(stats, 0, sizeof(*stats));
 	page_allocator_for_each_free_extent(a, add_extent_stats, stats);
 	for (unsigned z = 0; z < PMM_ZONE_COUNT; z++) {
@@ -523,11 +604,27 @@ void page_allocator_stats(const struct page_allocator *a, struct pmm_stats *stat
 	stats->used_pages = stats->total_pages - stats->free_pages;
 }
 
+uint64_t pmm_extent_buddy_blocks(uint64_t first_page, uint64_t pages, unsigned max_order,
+				 uint64_t blocks_by_order[PMM_ORDER_COUNT])
+{
+	uint64_t blocks = 0;
+	max_order = MIN(max_order, (unsigned)PMM_ORDER_COUNT - 1);
+	while (pages) {
+		unsigned order = ilog2_u64(pages);
+		if (first_page)
+			order = MIN(order, (unsigned)__builtin_ctzll(first_page));
+		order = MIN(order, max_order);
+		blocks_by_order[order]++;
+		blocks++;
+		first_page += (uint64_t)1 << order;
+		pages -= (uint64_t)1 << order;
+	}
+	return blocks;
+}
+
 bool page_allocator_can_serve(const struct page_allocator *a, uint64_t pages,
 			      uint64_t align_pages)
 {
-	if (a->regions)
-		return true;
 	uint64_t run_pages, run_align;
 	a->ops->guarantee(pages, align_pages, &run_pages, &run_align);
 	return run_pages != UINT64_MAX;
@@ -536,13 +633,11 @@ bool page_allocator_can_serve(const struct page_allocator *a, uint64_t pages,
 uint64_t page_allocator_held_pages(const struct page_allocator *a, uint64_t pages,
 				   uint64_t align_pages)
 {
-	return a->regions ? pages : a->ops->held_pages(pages, align_pages);
+	return a->ops->held_pages(pages, align_pages);
 }
 
 paddr_t page_allocator_zone_end(const struct page_allocator *a, enum pmm_zone zone)
 {
-	if (a->regions)
-		return pmm_zone_end(a->regions, zone);
 	return a->zone_end_page[zone] << PAGE_SHIFT;
 }
 
@@ -570,8 +665,6 @@ static bool check_run(void *ctx, uint64_t first_page, uint64_t pages)
 
 const char *page_allocator_check(struct page_allocator *a)
 {
-	if (a->regions)
-		return pmm_check(a->regions);
 	for (unsigned z = 0; z < PMM_ZONE_COUNT; z++) {
 		const struct page_allocator_zone *zone = &a->zone[z];
 		if (!zone->state)
@@ -595,6 +688,8 @@ const char *page_allocator_check(struct page_allocator *a)
 			problem = "the free runs do not sum to the placement's free page count";
 		else if (c.pages + held != zone->total_pages)
 			problem = "free pages plus held pages differ from the zone's total";
+		else if (a->ops->check)
+			problem = a->ops->check(zone->state);
 		if (problem) {
 			ksnprintf(a->check_message, sizeof(a->check_message), "zone %s: %s",
 				  pmm_zone_name(z), problem);

@@ -8,10 +8,8 @@
  * statistics read, the bad-free checks (double, partial, wrong length, unknown, metadata: refused
  * with the state unchanged), and the allocator's own memory: at init, per zone, one allocation
  * record per page (struct page_allocation, 8 bytes) and the placement's state, taken from the
- * managed memory itself and counted as mm_meta pages, never freed.
- *
- * `regions` (pmm.c) predates the interface and is a whole allocator: it keeps its own records,
- * owners, checks and trace events, so for it every call here is passed straight through.
+ * managed memory itself, and later the pages a placement asks for as it grows (metadata_wanted,
+ * from the metadata zones), all counted as mm_meta pages and never freed.
  *
  * Not thread-safe: the caller serialises calls. Costs: an allocation or a free is the placement's
  * own cost plus O(1) here (zones tried: at most 3); statistics, snapshots and classifying a bad
@@ -22,6 +20,7 @@
 
 #include "pmm.h"
 #include "pmm_placement.h"
+#include "kernel/trace/tracepoints.h"
 
 /* Per page of a zone's span: the allocation starting there (pages == 0: none). */
 struct page_allocation {
@@ -42,8 +41,8 @@ struct page_allocator_zone {
 
 struct page_allocator {
 	enum pmm_allocator allocator;
-	const struct pmm_placement_ops *ops; /* NULL for regions */
-	struct pmm *regions;                 /* regions: the whole allocator */
+	const struct pmm_placement_ops *ops;
+	enum pmm_alloc_zone metadata_zone;   /* where pages a placement asks for later come from */
 	uint64_t zone_end_page[PMM_ZONE_COUNT];
 	struct page_allocator_zone zone[PMM_ZONE_COUNT];
 	char check_message[160];
@@ -51,29 +50,40 @@ struct page_allocator {
 
 struct page_allocator_config {
 	enum pmm_allocator allocator;
-	/* The memory map, reservations, zone ends and metadata zone, as pmm_init takes them
-	 * (initial_records are used by regions only). */
+	/* The memory map, reservations, zone ends and metadata zone. */
 	const struct pmm_config *pmm;
-	/* Storage for the regions allocator (only read when allocator == regions). */
-	struct pmm *regions;
 };
 
 /*
- * Builds the allocator. For a placement, a zone it cannot serve (its init says why, or its
- * metadata finds no room) is logged as `pmm: ALLOCATOR cannot serve zone Z: reason` and left
- * empty: its pages are not managed, and every request that can only use it fails. Returns PMM_OK
- * or pmm_init's errors (PMM_ERR_MAP_TOO_LARGE also when the map has more usable ranges than
- * PAGE_ALLOCATOR_MAX_RANGES, PMM_ERR_NO_RECORDS when reservations split into more than
- * PAGE_ALLOCATOR_MAX_CLAIMS pieces); on failure every allocation fails.
+ * Builds the allocator over the usable pages of the memory map, minus the reservations. Parts of
+ * a reservation that fall in holes or non-available memory are ignored; where reservations
+ * overlap, the first one listed names the owner. Each reservation becomes one allocation per
+ * usable piece it covers (per zone), freeable with page_free. A zone the placement cannot serve
+ * (its init says why, or its metadata finds no room) is logged as `pmm: ALLOCATOR cannot serve zone Z: reason` and left
+ * empty: its pages are not managed, and every request that can only use it fails. Returns PMM_OK,
+ * or: the normaliser's errors (PMM_ERR_MAP_TOO_LARGE also when the map has more usable ranges
+ * than PAGE_ALLOCATOR_MAX_RANGES); PMM_ERR_INVALID_ARGUMENT (NULL pointers, zone ends unaligned,
+ * decreasing or past PMM_PHYS_LIMIT, a reservation of length 0 or wrapping past 2^64, an owner
+ * out of range, an allocator out of range); PMM_ERR_NO_RECORDS (reservations split into more than
+ * PAGE_ALLOCATOR_MAX_CLAIMS pieces). On failure every allocation fails.
  */
 #define PAGE_ALLOCATOR_MAX_RANGES 128
 #define PAGE_ALLOCATOR_MAX_CLAIMS 128
 enum pmm_status page_allocator_init(struct page_allocator *a,
 				    const struct page_allocator_config *config);
 
-/* As pmm_alloc_status (pmm.h), by the placement's promise instead of regions' exact one. */
-paddr_t page_alloc_status(struct page_allocator *a, uint64_t pages, enum pmm_alloc_zone zone,
-			  uint64_t align_pages, enum mm_owner owner, enum pmm_status *status);
+/*
+ * Allocates `pages` contiguous pages whose first page number is a multiple of `align_pages` (a
+ * power of two: 512 for a 2 MiB page, 262144 for a 1 GiB page), inside `zone` (tried in
+ * pmm_zone_fallback's order), tagged `owner`. Returns the physical address, or PMM_ALLOC_FAILED:
+ * PMM_ERR_INVALID_ARGUMENT (pages == 0, align_pages not a power of two, owner or zone out of
+ * range) or PMM_ERR_OUT_OF_MEMORY (no zone's placement could serve it: when that may happen is
+ * the placement's promise). Never panics for lack of memory. `status`, if not NULL, receives
+ * PMM_OK or the reason. Costs the placement's alloc per zone tried, plus O(1).
+ */
+static inline paddr_t page_alloc_status(struct page_allocator *a, uint64_t pages,
+					enum pmm_alloc_zone zone, uint64_t align_pages,
+					enum mm_owner owner, enum pmm_status *status);
 
 static inline paddr_t page_alloc(struct page_allocator *a, uint64_t pages,
 				 enum pmm_alloc_zone zone, uint64_t align_pages, enum mm_owner owner)
@@ -81,10 +91,22 @@ static inline paddr_t page_alloc(struct page_allocator *a, uint64_t pages,
 	return page_alloc_status(a, pages, zone, align_pages, owner, NULL);
 }
 
-/* As pmm_free (pmm.h): the same statuses, the state unchanged on any error. */
-enum pmm_status page_free(struct page_allocator *a, paddr_t addr, uint64_t pages);
+/*
+ * Returns an allocation: [addr, addr + pages * PAGE_SIZE) must be exactly one allocation (or one
+ * reservation piece), with the length it was asked for. Returns PMM_OK, or, with the state left
+ * exactly as it was:
+ *   PMM_ERR_INVALID_ARGUMENT  pages == 0, addr not page-aligned, or the range ends past
+ *                             PMM_PHYS_LIMIT
+ *   PMM_ERR_WRONG_LENGTH      an allocation starts at addr but has another length
+ *   PMM_ERR_PMM_METADATA      the allocation is the allocator's own bookkeeping
+ *   PMM_ERR_DOUBLE_FREE       every page of the range is already free
+ *   PMM_ERR_PARTLY_FREE       some pages of the range are free, others are not
+ *   PMM_ERR_NOT_ALLOCATED     no page is free, but addr is not the start of an allocation
+ * Success costs the placement's free plus O(1); classifying an error walks the free runs.
+ */
+static inline enum pmm_status page_free(struct page_allocator *a, paddr_t addr, uint64_t pages);
 
-/* As pmm_get_stats; records_in_use, spare_records and hash_buckets are regions' only. */
+/* Fills `stats` from the free runs (every zone's walk) and the zones' counters. */
 void page_allocator_stats(const struct page_allocator *a, struct pmm_stats *stats);
 
 /* Every free extent in address order (maximal within a zone), as pmm_for_each_free_extent. */
@@ -97,7 +119,7 @@ void page_allocator_for_each_used(const struct page_allocator *a, pmm_region_vis
 				  void *ctx);
 
 /* True when the placement promises to serve `pages` at `align_pages` from a free run of that
- * size and alignment (buddy: not above its largest order); regions always does. */
+ * size and alignment (buddy: not above its largest order). */
 bool page_allocator_can_serve(const struct page_allocator *a, uint64_t pages,
 			      uint64_t align_pages);
 
@@ -108,7 +130,86 @@ uint64_t page_allocator_held_pages(const struct page_allocator *a, uint64_t page
 /* The first address past `zone` (bytes), as configured; PMM_PHYS_LIMIT for NORMAL. */
 paddr_t page_allocator_zone_end(const struct page_allocator *a, enum pmm_zone zone);
 
-/* A recount against every invariant: NULL when consistent, else the first violation. */
+/* A recount against every invariant, the placement's own check included: NULL when consistent,
+ * else the first violation (kept in the allocator until the next call). */
 const char *page_allocator_check(struct page_allocator *a);
+
+/* ---- the hot paths, inline in their callers (the rest: page_allocator.c) ------------------- */
+
+/* Largest request a record can hold (its length is 32 bits). */
+#define PAGE_ALLOCATION_MAX_PAGES ((uint64_t)UINT32_MAX)
+
+/* Out of line: everything but an untraced allocation placed by the first zone tried (`first`:
+ * that placement's answer, or PMM_PLACEMENT_FAILED when it was not asked). */
+paddr_t page_alloc_general(struct page_allocator *a, uint64_t first, uint64_t pages,
+			   enum pmm_alloc_zone zone, uint64_t align_pages, enum mm_owner owner,
+			   enum pmm_status *status);
+/* Out of line: everything but the untraced free of an allocation with its own length. */
+enum pmm_status page_free_general(struct page_allocator *a, paddr_t addr, uint64_t pages);
+
+/* The zone `page` lies in, by the configured ends. */
+static inline enum pmm_zone page_allocator_zone_of(const struct page_allocator *a, uint64_t page)
+{
+	enum pmm_zone z = PMM_ZONE_DMA;
+	while (z + 1 < PMM_ZONE_COUNT && page >= a->zone_end_page[z])
+		z++;
+	return z;
+}
+
+_Static_assert(PMM_ZONE_COUNT - 1 - PMM_ALLOC_ANY == PMM_ZONE_NORMAL &&
+		       PMM_ZONE_COUNT - 1 - PMM_ALLOC_BELOW_4G == PMM_ZONE_DMA32 &&
+		       PMM_ZONE_COUNT - 1 - PMM_ALLOC_BELOW_16M == PMM_ZONE_DMA,
+	       "the first zone an allocation tries is PMM_ZONE_COUNT - 1 - its zone");
+
+/*
+ * The first zone an allocation tries is PMM_ZONE_COUNT - 1 - its zone (pmm_zone_fallback's
+ * order, with the values of trace/events.def); the hot path asks that zone's placement once and
+ * writes the record. Why inline: the call and its register saves were a third of the common
+ * layer's cost per pair (bench_contiguous, pagescope row).
+ */
+static inline paddr_t page_alloc_status(struct page_allocator *a, uint64_t pages,
+					enum pmm_alloc_zone zone, uint64_t align_pages,
+					enum mm_owner owner, enum pmm_status *status)
+{
+	if (unlikely(pages - 1 >= PAGE_ALLOCATION_MAX_PAGES || (align_pages & (align_pages - 1)) ||
+		     align_pages - 1 >= PMM_PHYS_LIMIT >> PAGE_SHIFT ||
+		     (unsigned)owner >= MM_OWNER_COUNT || (unsigned)zone > PMM_ALLOC_BELOW_16M ||
+		     trace_enabled))
+		return page_alloc_general(a, PMM_PLACEMENT_FAILED, pages, zone, align_pages, owner,
+					  status);
+	struct page_allocator_zone *z = &a->zone[PMM_ZONE_COUNT - 1 - (unsigned)zone];
+	uint64_t first = PMM_PLACEMENT_FAILED;
+	if (likely(z->state))
+		first = a->ops->alloc(z->state, pages, align_pages);
+	if (unlikely(first >= PMM_PLACEMENT_WANTS_METADATA))
+		return page_alloc_general(a, first, pages, zone, align_pages, owner, status);
+	z->allocation[first - z->first_page] = (struct page_allocation){
+		.pages = (uint32_t)pages, .align_log2 = (uint8_t)__builtin_ctzll(align_pages),
+		.owner = (uint8_t)owner
+	};
+	if (status)
+		*status = PMM_OK;
+	return first << PAGE_SHIFT;
+}
+
+/*
+ * The hot path: an allocation's own record found in O(1), untraced: the placement frees it. A
+ * record that matches proves the arguments valid (a page-aligned first page inside a zone's
+ * span, a length of 1 .. 2^32 - 1); anything else is page_free_general's.
+ */
+static inline enum pmm_status page_free(struct page_allocator *a, paddr_t addr, uint64_t pages)
+{
+	uint64_t first = addr >> PAGE_SHIFT;
+	struct page_allocator_zone *zone = &a->zone[page_allocator_zone_of(a, first)];
+	uint64_t index = first - zone->first_page; /* wraps above the span when below it */
+	if (unlikely((addr & (PAGE_SIZE - 1)) || index >= zone->span_pages || !zone->state ||
+		     zone->allocation[index].pages != pages || zone->allocation[index].flags ||
+		     trace_enabled))
+		return page_free_general(a, addr, pages);
+	uint64_t align_pages = (uint64_t)1 << zone->allocation[index].align_log2;
+	zone->allocation[index] = (struct page_allocation){ 0 };
+	a->ops->free(zone->state, first, pages, align_pages);
+	return PMM_OK;
+}
 
 #endif

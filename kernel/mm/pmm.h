@@ -1,24 +1,20 @@
 /*
- * The physical memory manager: hands out contiguous runs of physical pages, optionally limited to
- * low memory (DMA) and aligned (for large pages). The ground truth is an address-ordered list of
- * region records, free and used; per zone, a size-class index serves most allocations with one
- * look, and a fit tree per class (filed when first needed) answers the rest exactly, so an
- * allocation fails only when nothing can hold it.
- * The design, its invariants and its bounds are described in pmm.c.
+ * What every physical page allocator of the kernel shares (the allocator lab: page_allocator.h,
+ * the designs in pmm_placement.h): the status codes, the firmware memory map and its normaliser,
+ * the zones and their fallback order, the initial configuration (map, reservations, zone ends),
+ * statistics and the description of a region handed to visitors.
  *
- * All state lives in a struct pmm passed in: a test builds a 64-page allocator in a few lines:
+ * A test builds a 64-page allocator in a few lines (tests/host/test_page_allocator.c):
  *
  *   struct pmm_memory_map_entry map[] = { { 0, 64 * PAGE_SIZE, PMM_MEMORY_AVAILABLE } };
- *   static struct pmm_region records[32];
- *   struct pmm_config config = { .memory_map = map, .memory_map_count = 1,
- *                                .initial_records = records, .initial_record_count = 32 };
- *   static struct pmm pmm;
- *   pmm_init(&pmm, &config);
- *   paddr_t pa = pmm_alloc(&pmm, 4, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
+ *   struct pmm_config config = { .memory_map = map, .memory_map_count = 1 };
+ *   struct page_allocator_config chosen = { PMM_ALLOCATOR_regions, &config };
+ *   static struct page_allocator a;
+ *   page_allocator_init(&a, &chosen);
+ *   paddr_t pa = page_alloc(&a, 4, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
  *
- * (config.zone_end is left zero there, so all 64 pages are in one zone, NORMAL.)
- *
- * Not thread-safe: the caller serialises calls.
+ * (config.zone_end is left zero there, so all 64 pages are in one zone, NORMAL; the allocator's
+ * own records take some of them, through phys_to_virt.)
  */
 #ifndef PAGESCOPE_MM_PMM_H
 #define PAGESCOPE_MM_PMM_H
@@ -28,7 +24,6 @@
 #include "page_source.h"
 #include "pmm_region.h"
 #include "pmm_size_classes.h"
-#include "pmm_used_map.h"
 
 /* ---- status codes ------------------------------------------------------------------------- */
 
@@ -135,68 +130,6 @@ static inline unsigned pmm_zone_fallback(enum pmm_alloc_zone zone,
 	return 0;
 }
 
-/* ---- the allocator state -------------------------------------------------------------------- */
-
-/*
- * The record (struct pmm_region, pmm_region.h), the size classes (PMM_ORDER_COUNT and the class
- * index, pmm_size_classes.h) and the used-record map (pmm_used_map.h) are the pmm's parts; their
- * structs are visible here only because struct pmm embeds them.
- */
-
-struct pmm_zone_index {
-	struct pmm_size_classes classes; /* the zone's free records (and their count per class) */
-	uint64_t total_pages;
-	uint64_t free_pages;
-	uint64_t metadata_pages;
-};
-
-struct pmm {
-	struct list_node records;        /* every record in address order (pmm_first_record) */
-	struct pmm_zone_index zone[PMM_ZONE_COUNT];
-	/* zone z holds the pages from zone_end_page[z - 1] (0 for DMA) below zone_end_page[z]
-	 * (NORMAL's end is PMM_PHYS_LIMIT): pmm_config.zone_end in pages */
-	uint64_t zone_end_page[PMM_ZONE_COUNT];
-
-	struct pmm_region *spare_records;
-	uint64_t spare_record_count;
-	uint64_t records_owned;          /* in the pool or in use: the initial ones and record pages' */
-	uint64_t record_pages;           /* pages the pmm took from itself for records */
-	enum pmm_alloc_zone metadata_zone;
-	uintptr_t phys_window_at_init;   /* records hold pointers through this window */
-
-	struct pmm_used_map used;        /* used records by first page */
-	paddr_t used_map_phys;           /* pages holding its buckets, or PMM_ALLOC_FAILED if embedded */
-	uint64_t used_map_pages;
-
-	/*
-	 * Records, tree nodes and map entries visited so far, by every operation (pmm_visit): the
-	 * unit of the bounds stated in pmm.c. Only ever increases; callers read differences.
-	 */
-	uint64_t work;
-
-	char check_message[160];
-};
-
-/* The records in address order (NULL after the last), for code that inspects them directly. */
-static inline struct pmm_region *pmm_first_record(const struct pmm *pmm)
-{
-	return list_entry(list_first(&pmm->records), struct pmm_region, address_link);
-}
-
-static inline struct pmm_region *pmm_next_record(const struct pmm *pmm,
-						 const struct pmm_region *region)
-{
-	return list_entry(list_next(&pmm->records, &region->address_link), struct pmm_region,
-			  address_link);
-}
-
-static inline struct pmm_region *pmm_prev_record(const struct pmm *pmm,
-						 const struct pmm_region *region)
-{
-	return list_entry(list_prev(&pmm->records, &region->address_link), struct pmm_region,
-			  address_link);
-}
-
 /* ---- initialisation ---------------------------------------------------------------------- */
 
 /* A range to mark used before anything is handed out (firmware, kernel image, boot modules...). */
@@ -212,14 +145,8 @@ struct pmm_config {
 	const struct pmm_reservation *reservations;
 	size_t reservation_count;
 	/*
-	 * Records to start with (the kernel passes a static .bss array). They must cover the usable
-	 * ranges (split at zone boundaries) plus two per reservation piece; 64 is plenty for a PC.
-	 */
-	struct pmm_region *initial_records;
-	size_t initial_record_count;
-	/*
-	 * Where the pmm takes pages for its own records and hash table, read and written through
-	 * phys_to_virt(): that window must cover this zone and must not change while the pmm lives.
+	 * Where the allocator places its records and state at init, read and written through
+	 * phys_to_virt(): that window must cover this zone and must not change while it lives.
 	 */
 	enum pmm_alloc_zone metadata_zone;
 	/*
@@ -232,90 +159,7 @@ struct pmm_config {
 	paddr_t zone_end[PMM_ZONE_COUNT - 1];
 };
 
-/*
- * Builds an allocator over the usable pages of the memory map, minus the reservations. Parts of a
- * reservation that fall in holes or non-available memory are ignored (those pages are never
- * managed); where reservations overlap, the first one listed names the owner. Each reservation
- * becomes one used record per usable piece it covers (per zone), freeable with pmm_free.
- * Returns PMM_OK, or: the normaliser's errors; PMM_ERR_INVALID_ARGUMENT (NULL pointers, zone ends
- * unaligned, decreasing or past PMM_PHYS_LIMIT, a reservation of length 0 or wrapping past 2^64,
- * an owner out of range); PMM_ERR_NO_RECORDS (the
- * initial record array is too small). Every failure is also logged. On failure the pmm is empty
- * (every allocation fails) but safe to use.
- */
-enum pmm_status pmm_init(struct pmm *pmm, const struct pmm_config *config);
-
-/* The first address past `zone` (bytes), as configured; PMM_PHYS_LIMIT for NORMAL. */
-static inline paddr_t pmm_zone_end(const struct pmm *pmm, enum pmm_zone zone)
-{
-	return pmm->zone_end_page[zone] << PAGE_SHIFT;
-}
-
-/* ---- allocation ---------------------------------------------------------------------------- */
-
 #define PMM_ALLOC_FAILED ((paddr_t)-1)
-
-/*
- * Allocates `pages` contiguous pages whose first page number is a multiple of `align_pages` (a
- * power of two: 512 for a 2 MiB page, 262144 for a 1 GiB page), inside `zone`, tagged `owner`.
- * Returns the physical address, or PMM_ALLOC_FAILED when: pages == 0, align_pages is not a power
- * of two, owner is out of range (all logged), no free extent of the allowed zones can hold the
- * aligned run (PMM_ERR_OUT_OF_MEMORY: never while one can — proved in pmm.c), or no region
- * record can be had. Never panics for lack of memory.
- * Work (pmm->work): O(1) when the size-class path serves (an extent of
- * pmm_guaranteed_fit_pages exists); otherwise the exact search, O(log N) for N free extents when
- * align_pages == 1, O(C log N) when align_pages >= pages (C the size classes between pages and
- * pages + align_pages, at most 16 per doubling), and also O(log N) per free extent of at least
- * `pages` pages when 1 < align_pages < pages; plus, the first time a class is searched after
- * records entered it, filing them into its fit tree (O(log N) each: AMORTISED O(log N) per
- * operation, not a worst case per call). The exact bounds are in pmm.c.
- * `status`, if not NULL, receives PMM_OK or the reason of the failure.
- */
-paddr_t pmm_alloc_status(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone,
-			 uint64_t align_pages, enum mm_owner owner, enum pmm_status *status);
-
-/* pmm_alloc_status without the status. */
-paddr_t pmm_alloc(struct pmm *pmm, uint64_t pages, enum pmm_alloc_zone zone, uint64_t align_pages,
-		  enum mm_owner owner);
-
-/*
- * The smallest free extent from which pmm_alloc serves `pages` pages aligned to `align_pages` by
- * its O(1) size-class path (pages + align_pages - 1 rounded up to the next size-class boundary).
- * Smaller extents that fit are found by the exact search (the class fit trees) instead.
- */
-uint64_t pmm_guaranteed_fit_pages(uint64_t pages, uint64_t align_pages);
-
-/*
- * Returns an allocation: [addr, addr + pages * PAGE_SIZE) must be exactly one allocation (or one
- * reservation piece). It is merged with free neighbours of the same zone. Never needs a record.
- * Returns PMM_OK, or, with the allocator's state left exactly as it was:
- *   PMM_ERR_INVALID_ARGUMENT  pages == 0, addr not page-aligned, or the range ends past
- *                             PMM_PHYS_LIMIT
- *   PMM_ERR_WRONG_LENGTH      an allocation starts at addr but has another length
- *   PMM_ERR_PMM_METADATA      the allocation is the pmm's own bookkeeping
- *   PMM_ERR_DOUBLE_FREE       every page of the range is already free
- *   PMM_ERR_PARTLY_FREE       some pages of the range are free, others are not
- *   PMM_ERR_NOT_ALLOCATED     no page is free, but addr is not the start of an allocation
- *                             (inside one, in a hole, or unmanaged)
- * The success path visits the used-record map's chain of addr (average length <= 2,
- * pmm_used_map.h) and merges: O(1), or O(log N) when a neighbour it merges with had been filed
- * into a fit tree. Classifying an error walks the record list: at most one visit per record.
- */
-enum pmm_status pmm_free(struct pmm *pmm, paddr_t addr, uint64_t pages);
-
-/*
- * Marks the given range used by `owner` (e.g. a framebuffer found after boot). The range must lie
- * inside one free extent. Returns PMM_OK, PMM_ERR_INVALID_ARGUMENT, PMM_ERR_NOT_FREE or
- * PMM_ERR_NO_RECORDS; on failure nothing changes. Finding the extent walks the list: at most one
- * visit per record, then O(log N) to carve.
- */
-enum pmm_status pmm_claim(struct pmm *pmm, paddr_t addr, uint64_t pages, enum mm_owner owner);
-
-/*
- * A page_source (page_source.h) backed by this pmm: allocations use PMM_ALLOC_ANY. Freeing pages
- * that did not come from it is a caller bug and panics, naming the error.
- */
-struct page_source pmm_page_source(struct pmm *pmm);
 
 /* ---- statistics ---------------------------------------------------------------------------- */
 
@@ -324,7 +168,7 @@ struct pmm_zone_stats {
 	uint64_t free_pages;
 	uint64_t free_extents;
 	uint64_t largest_free_extent;  /* pages */
-	uint64_t metadata_pages;       /* taken by the pmm for its records and hash table */
+	uint64_t metadata_pages;       /* taken by the allocator for its records and state */
 	/* extent form: each free extent counted once, at order floor(log2(pages)) */
 	uint64_t free_extents_by_order[PMM_ORDER_COUNT];
 };
@@ -336,20 +180,9 @@ struct pmm_stats {
 	uint64_t free_extents;
 	uint64_t largest_free_extent;
 	uint64_t metadata_pages;
-	uint64_t records_in_use;       /* free + used records */
-	uint64_t spare_records;
-	uint64_t hash_buckets;
 	uint64_t free_extents_by_order[PMM_ORDER_COUNT]; /* all zones */
 	struct pmm_zone_stats zone[PMM_ZONE_COUNT];
 };
-
-/*
- * Fills `stats`. The free pages are counted as they change and the extents by order derived from
- * the size classes' counts; the largest extent is the longest of the highest non-empty class (its
- * tree root knows the filed ones, its unfiled ones are read). O(zones * classes + the unfiled
- * records of each zone's highest class).
- */
-void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *stats);
 
 /*
  * Adds to blocks_by_order[o] the number of naturally aligned 2^o-page blocks a buddy allocator
@@ -361,7 +194,7 @@ void pmm_get_stats(const struct pmm *pmm, struct pmm_stats *stats);
 uint64_t pmm_extent_buddy_blocks(uint64_t first_page, uint64_t pages, unsigned max_order,
 				 uint64_t blocks_by_order[PMM_ORDER_COUNT]);
 
-/* ---- iteration and checking ----------------------------------------------------------------- */
+/* ---- iteration ------------------------------------------------------------------------------- */
 
 struct pmm_region_info {
 	paddr_t base;
@@ -369,22 +202,10 @@ struct pmm_region_info {
 	enum pmm_region_state state;
 	enum mm_owner owner;      /* MM_OWNER_NONE for free regions */
 	enum pmm_zone zone;
-	bool pmm_metadata;        /* pages the pmm took for its own bookkeeping */
+	bool pmm_metadata;        /* pages the allocator took for its own bookkeeping */
 };
 
 /* Returns true to continue, false to stop the walk. */
 typedef bool (*pmm_region_visitor)(void *ctx, const struct pmm_region_info *region);
-
-/* Visits every record (free and used) in address order. O(records). */
-void pmm_for_each_region(const struct pmm *pmm, pmm_region_visitor visit, void *ctx);
-/* Visits every free extent in address order. O(records). */
-void pmm_for_each_free_extent(const struct pmm *pmm, pmm_region_visitor visit, void *ctx);
-
-/*
- * Checks every invariant listed at the top of pmm.c against a full recount: O(records + buckets).
- * Returns NULL when consistent, else a description of the first violation (kept in the pmm until
- * the next call).
- */
-const char *pmm_check(struct pmm *pmm);
 
 #endif

@@ -19,7 +19,7 @@
  * Adding an allocator: one file kernel/mm/pmm_NAME.c defining `const struct pmm_placement_ops
  * pmm_NAME_ops`, and one row in PMM_ALLOCATOR_LIST below. The `pmm=` option, the host tests
  * (the differential test of tests/host/test_placement.c, the common layer's in
- * test_page_allocator.c) and `make report-pmm` read that list.
+ * test_page_allocator.c), the benchmark bench_contiguous and `make report-pmm` read that list.
  */
 #ifndef PAGESCOPE_MM_PMM_PLACEMENT_H
 #define PAGESCOPE_MM_PMM_PLACEMENT_H
@@ -27,10 +27,9 @@
 #include "mm_env.h"
 
 /* Every allocator `pmm=` can choose, in the order reports list them: X(name, placement ops). The
- * first is the default. `regions` is pmm.c, a whole allocator with its own record list, owners
- * and checks (page_allocator.c passes it through), so it has no placement ops. */
+ * first is the default. */
 #define PMM_ALLOCATOR_LIST(X)                                                                    \
-	X(regions, NULL)                                                                         \
+	X(regions, &pmm_regions_ops)                                                             \
 	X(buddy, &pmm_buddy_ops)                                                                 \
 	X(tlsf, &pmm_tlsf_ops)                                                                   \
 	X(firstfit, &pmm_firstfit_ops)
@@ -46,6 +45,9 @@ enum pmm_allocator {
 const char *pmm_allocator_name(enum pmm_allocator allocator);
 
 #define PMM_PLACEMENT_FAILED UINT64_MAX
+/* alloc's answer when the instance must first be given bookkeeping pages (metadata_wanted):
+ * nothing changed; serve it (alloc_metadata) and ask again. */
+#define PMM_PLACEMENT_WANTS_METADATA (UINT64_MAX - 1)
 
 /* Receives one maximal free run; returns false to stop the walk. */
 typedef bool (*pmm_free_run_visitor)(void *ctx, uint64_t first_page, uint64_t pages);
@@ -63,7 +65,9 @@ struct pmm_placement_ops {
 	 * allocated (at init, and when a reservation is returned). */
 	void (*add_free)(void *state, uint64_t first_page, uint64_t pages);
 	/* The first page of `pages` pages at a multiple of align_pages (a power of two), or
-	 * PMM_PLACEMENT_FAILED. The run holds held_pages(pages, align_pages) pages from there. */
+	 * PMM_PLACEMENT_FAILED, or (only an instance with metadata_wanted)
+	 * PMM_PLACEMENT_WANTS_METADATA. The run holds held_pages(pages, align_pages) pages from
+	 * there. */
 	uint64_t (*alloc)(void *state, uint64_t pages, uint64_t align_pages);
 	/* Returns an allocation made with the same pages and align_pages. */
 	void (*free)(void *state, uint64_t first_page, uint64_t pages, uint64_t align_pages);
@@ -80,11 +84,30 @@ struct pmm_placement_ops {
 	 * coalescing is complete: together they let a test see a missed merge. */
 	uint64_t (*free_blocks)(const void *state);
 	uint64_t (*blocks_for_free_run)(uint64_t first_page, uint64_t pages);
+
+	/*
+	 * Optional, all three or none (NULL: the state init was given is all the instance ever
+	 * needs). An instance whose bookkeeping grows with its records says how many more pages it
+	 * wants (0: none). Whoever drives it serves that when alloc answers
+	 * PMM_PLACEMENT_WANTS_METADATA and before every add_free: it takes the pages with
+	 * alloc_metadata (from this instance or another: they are only memory, reached through
+	 * phys_to_virt; an instance that serves another is served first itself), keeps them
+	 * allocated for good (the common layer: as mm_meta) and hands them over with add_metadata,
+	 * until the instance wants no more or no page can be had. alloc_metadata is an unaligned
+	 * alloc that may draw on the reserve kept for it and never answers WANTS_METADATA. The
+	 * promise holds as long as a page can be had that way whenever the instance asks.
+	 */
+	uint64_t (*metadata_wanted)(const void *state);
+	uint64_t (*alloc_metadata)(void *state, uint64_t pages);
+	void (*add_metadata)(void *state, uint64_t first_page, uint64_t pages);
+	/* Optional: the instance's own self-check, NULL when consistent, else the violation. */
+	const char *(*check)(void *state);
 };
 
-extern const struct pmm_placement_ops pmm_buddy_ops, pmm_tlsf_ops, pmm_firstfit_ops;
+extern const struct pmm_placement_ops pmm_regions_ops, pmm_buddy_ops, pmm_tlsf_ops,
+	pmm_firstfit_ops;
 
-/* The placement ops of an allocator; NULL for `regions` (pmm.c is a whole allocator). */
+/* The placement ops of an allocator; NULL when out of range. */
 const struct pmm_placement_ops *pmm_placement_of(enum pmm_allocator allocator);
 
 #endif

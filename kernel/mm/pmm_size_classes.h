@@ -3,7 +3,7 @@
  * al., ECRTS 2004), so that the first class whose every extent holds a request is found with two
  * find-first-set operations, plus a fit tree per class (pmm_fit_tree.h), filed lazily, for the
  * exact search below that class. The allocator's policy (which class to ask, what to carve) is
- * pmm.c's; this file keeps the classes and answers queries.
+ * pmm_regions.c's; this file keeps the classes and answers queries.
  *
  * CLASSES (PMM_CLASS_SUBDIVISION_BITS = 4, so 16 classes per row):
  *
@@ -235,7 +235,7 @@ void pmm_classes_init(struct pmm_size_classes *index);
 
 /*
  * The exact search: a record of a class in [lowest, below) holding `pages` pages at a multiple
- * of `align_pages`, or NULL if none can (the proof: pmm.c, NO FALSE FAILURE). Classes are tried
+ * of `align_pages`, or NULL if none can (the proof: pmm_regions.c, PROMISE). Classes are tried
  * highest first; each class is filed first.
  */
 struct pmm_region *pmm_classes_search(struct pmm_size_classes *index, unsigned lowest,

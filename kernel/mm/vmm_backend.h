@@ -131,6 +131,8 @@ struct vmm_backend_ops {
 	 * Optional, with note_mapped. Right after a successful release: true when note_mapped was
 	 * never called for the reservation it freed, so its range holds no mapping (every mapping is
 	 * made through vmm.c, which notes it first) and vmm_release need not walk the page tables.
+	 * The page-table backend keeps no note: its release's clear walks the range's entries
+	 * anyway and answers whether any of them was present.
 	 */
 	bool (*released_unmapped)(const struct vmm_context *ctx);
 	/*

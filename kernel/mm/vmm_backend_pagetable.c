@@ -47,6 +47,7 @@ const struct vmm_backend_ops vmm_backend_pagetable = {
 	.lookup = vmm_pt_lookup,
 	.split = vmm_pt_split,
 	.set_access = vmm_pt_set_access,
+	.released_unmapped = vmm_pt_released_unmapped,
 	.work_bound = vmm_pt_work_bound,
 	.bookkeeping_bytes = vmm_pt_bookkeeping_bytes,
 	.self_check = vmm_pt_self_check,

@@ -280,6 +280,13 @@ struct table_change {
 	struct exact before, after; /* what they covered */
 };
 
+/*
+ * The root has no summary, so the stripe of its entry PTE_SUMMARY_STRIPE_FIRST is free: it holds
+ * one bit, set when the last release's clear met a present entry (a mapped page) in its range.
+ * vmm_release reads it (released_unmapped) to skip the unmap walk of a range nothing maps.
+ */
+#define ROOT_RELEASE_MAPPED_ENTRY PTE_SUMMARY_STRIPE_FIRST
+
 /* --- vmm_pt_summary.c ------------------------------------------------------------------------ */
 
 /* The exact summary of what entry e (at `level`) covers: from its bits, or its child's stripe. */
@@ -332,6 +339,8 @@ enum vm_status vmm_pt_mark_reserved(struct vmm_context *ctx, const struct vmm_re
 				    uint64_t addr, uint64_t pages, unsigned access);
 enum vm_status vmm_pt_release(struct vmm_context *ctx, const struct vmm_region *region,
 			      uint64_t addr, uint64_t pages);
+/* After a release: true when its clear met no present entry, so nothing in the range is mapped. */
+bool vmm_pt_released_unmapped(const struct vmm_context *ctx);
 enum vm_status vmm_pt_resize(struct vmm_context *ctx, const struct vmm_region *region,
 			     uint64_t start, uint64_t old_pages, uint64_t new_pages);
 enum vm_status vmm_pt_split(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr);

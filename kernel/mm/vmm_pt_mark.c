@@ -162,6 +162,7 @@ static enum pt_step mark_ascend(void *cookie, const struct pt_walk_entry *at)
 
 struct clear {
 	struct vmm_context *ctx;
+	bool met_mapped;                   /* some entry of the range was present (mapped) */
 	struct table_change ch[PT_LEVELS]; /* per level, the changes to the table open there */
 };
 
@@ -192,6 +193,7 @@ static enum pt_step clear_leaves(void *cookie, uint64_t *table, uint64_t base, u
 		all &= table[i];
 	}
 	bool start = (any & RES_START) != 0, all_reserved = (all & RES_RESERVED) != 0;
+	c->met_mapped |= (any & PTE_PRESENT) != 0;
 	pt_slots_update(table, first, last, ~RES_BITS, 0);
 	c->ctx->backend_work += last - first + 1;
 	uint64_t pages = last - first + 1;
@@ -209,6 +211,7 @@ static enum pt_step clear_entry(void *cookie, const struct pt_walk_entry *at)
 	pte_t e = at->table[at->index] & ~PTE_COUNT_STRIPE_MASK;
 	if (pte_is_table(e, level))
 		return PT_STEP_DESCEND;
+	c->met_mapped |= pte_is_present(e); /* a large page */
 	if (e & RES_RESERVED) {
 		MM_ASSERT(at->whole, "clear_entry: chunk at %llx only partly cleared",
 			  (unsigned long long)at->base);
@@ -239,8 +242,11 @@ static enum pt_step clear_ascend(void *cookie, const struct pt_walk_entry *at)
 	return PT_STEP_NEXT;
 }
 
-/* Clears the reservation bits of [first, last], freeing tables that become empty. */
-static void clear_range(struct vmm_context *ctx, uint64_t first, uint64_t last)
+/*
+ * Clears the reservation bits of [first, last], freeing tables that become empty. True when some
+ * entry of the range was present: a page in it is mapped.
+ */
+static bool clear_range(struct vmm_context *ctx, uint64_t first, uint64_t last)
 {
 	static const struct pt_walk_visitor visitor = { .entry = clear_entry,
 							.ascend = clear_ascend,
@@ -248,6 +254,7 @@ static void clear_range(struct vmm_context *ctx, uint64_t first, uint64_t last)
 							.leaves = clear_leaves };
 	struct clear c = { .ctx = ctx };
 	pt_walk_range(pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, first, last, &visitor, &c);
+	return c.met_mapped;
 }
 
 static enum vm_status mark_range(struct vmm_context *ctx, uint64_t addr, uint64_t pages,
@@ -347,9 +354,16 @@ enum vm_status vmm_pt_release(struct vmm_context *ctx, const struct vmm_region *
 			      uint64_t addr, uint64_t pages)
 {
 	enum vm_status st = check_reservation(ctx, region, addr, pages);
-	if (st == VM_OK)
-		clear_range(ctx, addr, addr + pages * PAGE_SIZE - 1);
+	if (st == VM_OK) {
+		bool mapped = clear_range(ctx, addr, addr + pages * PAGE_SIZE - 1);
+		pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, mapped);
+	}
 	return st;
+}
+
+bool vmm_pt_released_unmapped(const struct vmm_context *ctx)
+{
+	return pte_stripe_field_read(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1) == 0;
 }
 
 /* --- resize and split ----------------------------------------------------------------------- */

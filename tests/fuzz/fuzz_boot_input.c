@@ -1,6 +1,6 @@
 /*
  * libFuzzer harness for the boot inputs a loader or firmware controls: the multiboot2 information
- * block (multiboot2_parse) and the memory map it carries (pmm_init through the normaliser, then a
+ * block (multiboot2_parse) and the memory map it carries (page_allocator_init through the normaliser, then a
  * few allocations and pmm_check). Any crash, sanitizer report or broken pmm invariant is a bug.
  *
  *   make fuzz FUZZ_SECONDS=60
@@ -26,8 +26,7 @@ static void ignore_warning(const char *fmt, ...)
 static void exercise_pmm(const struct boot_info *bi)
 {
 	static struct pmm_memory_map_entry map[BOOT_MEMORY_MAP_MAX];
-	static struct pmm_region records[256];
-	static struct pmm pmm;
+	static struct page_allocator pmm;
 	for (unsigned i = 0; i < bi->memory_map_count; i++) {
 		/* Keep RAM inside the arena so record pages taken through phys_to_virt are real. */
 		map[i] = (struct pmm_memory_map_entry){ bi->memory_map[i].base % ARENA_BYTES,
@@ -38,21 +37,21 @@ static void exercise_pmm(const struct boot_info *bi)
 	struct pmm_config config = {
 		.memory_map = map, .memory_map_count = bi->memory_map_count,
 		.reservations = &reservation, .reservation_count = 1,
-		.initial_records = records, .initial_record_count = 256,
 		.zone_end = MACHINE_ZONE_ENDS,
 		.metadata_zone = PMM_ALLOC_ANY,
 	};
-	if (pmm_init(&pmm, &config) != PMM_OK)
+	struct page_allocator_config chosen = { PMM_ALLOCATOR_regions, &config };
+	if (page_allocator_init(&pmm, &chosen) != PMM_OK)
 		return;
 	paddr_t got[8];
 	for (unsigned i = 0; i < 8; i++)
-		got[i] = pmm_alloc(&pmm, 1 + i * 3, (enum pmm_alloc_zone)(i % 3), 1u << (i % 4), MM_OWNER_TEST);
+		got[i] = page_alloc(&pmm, 1 + i * 3, (enum pmm_alloc_zone)(i % 3), 1u << (i % 4), MM_OWNER_TEST);
 	for (unsigned i = 0; i < 8; i += 2)
-		if (got[i] != PMM_ALLOC_FAILED && pmm_free(&pmm, got[i], 1 + i * 3) != PMM_OK)
+		if (got[i] != PMM_ALLOC_FAILED && page_free(&pmm, got[i], 1 + i * 3) != PMM_OK)
 			abort();
-	const char *broken = pmm_check(&pmm);
+	const char *broken = page_allocator_check(&pmm);
 	if (broken) {
-		fprintf(stderr, "pmm_check: %s\n", broken);
+		fprintf(stderr, "page_allocator_check: %s\n", broken);
 		abort();
 	}
 }

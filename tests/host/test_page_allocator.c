@@ -22,8 +22,6 @@
 
 struct lab {
 	struct page_allocator a;
-	struct pmm regions;
-	struct pmm_region records[64];
 	void *arena;
 };
 
@@ -42,12 +40,11 @@ static struct lab *lab_create(enum pmm_allocator allocator)
 	struct pmm_config config = {
 		.memory_map = map, .memory_map_count = ARRAY_SIZE(map),
 		.reservations = reservations, .reservation_count = ARRAY_SIZE(reservations),
-		.initial_records = l->records, .initial_record_count = ARRAY_SIZE(l->records),
 		.metadata_zone = PMM_ALLOC_ANY,
 		.zone_end = { (uint64_t)LAB_DMA_END_PAGE * PAGE_SIZE,
 			      (uint64_t)LAB_DMA32_END_PAGE * PAGE_SIZE },
 	};
-	struct page_allocator_config chosen = { allocator, &config, &l->regions };
+	struct page_allocator_config chosen = { allocator, &config };
 	if (page_allocator_init(&l->a, &chosen) != PMM_OK) {
 		host_phys_arena_destroy(l->arena, (uint64_t)LAB_PAGES * PAGE_SIZE);
 		free(l);
@@ -167,14 +164,12 @@ static void run_bad_frees(enum pmm_allocator allocator)
 
 	struct used_find meta = { .containing = PMM_ALLOC_FAILED };
 	page_allocator_for_each_used(a, find_used, &meta);
-	if (allocator != PMM_ALLOCATOR_regions || meta.metadata) { /* placements always have some */
-		ASSERT_TRUE(meta.metadata);
-		EXPECT_EQ(meta.owner, MM_OWNER_MM_META);
-		expect_refused(a, meta.base, meta.pages, PMM_ERR_PMM_METADATA, "metadata");
-		struct pmm_stats s;
-		page_allocator_stats(a, &s);
-		EXPECT_GE(s.metadata_pages, meta.pages);
-	}
+	ASSERT_TRUE(meta.metadata); /* every allocator has some: at least its per-page records */
+	EXPECT_EQ(meta.owner, MM_OWNER_MM_META);
+	expect_refused(a, meta.base, meta.pages, PMM_ERR_PMM_METADATA, "metadata");
+	struct pmm_stats s;
+	page_allocator_stats(a, &s);
+	EXPECT_GE(s.metadata_pages, meta.pages);
 
 	/* a reservation is freeable, and its pages become free */
 	struct pmm_stats before, after;
@@ -218,7 +213,7 @@ TEST(page_allocator_zone_without_room_for_its_state_is_left_empty)
 		.zone_end = { (uint64_t)SPREAD * GAP * PAGE_SIZE, (uint64_t)SPREAD * GAP * PAGE_SIZE },
 	};
 	static struct page_allocator a;
-	struct page_allocator_config chosen = { PMM_ALLOCATOR_tlsf, &config, NULL };
+	struct page_allocator_config chosen = { PMM_ALLOCATOR_tlsf, &config };
 	ASSERT_EQ(page_allocator_init(&a, &chosen), PMM_OK);
 	struct pmm_stats s;
 	page_allocator_stats(&a, &s);
@@ -238,4 +233,61 @@ TEST(page_allocator_zone_without_room_for_its_state_is_left_empty)
 	EXPECT_EQ(page_free(&a, pa, 1), PMM_OK);
 	EXPECT_TRUE(page_allocator_check(&a) == NULL);
 	host_phys_arena_destroy(arena, top * PAGE_SIZE);
+}
+
+/*
+ * Under every allocator the zone ends are the configuration's, not amd64's: with DMA ending at
+ * 1 MiB and DMA32 at 2 MiB over 4 MiB of memory, each zone manages its own pages, no request
+ * crosses an end, and BELOW_16M / BELOW_4G are served only from those zones although all of the
+ * memory lies below 16 MiB; decreasing, unaligned or too high ends are refused.
+ */
+TEST(page_allocator_zones_end_where_the_configuration_says_under_every_allocator)
+{
+	enum { MIB_PAGES = (1 << 20) / PAGE_SIZE };
+	void *arena = host_phys_arena_create(0, 4 * MIB_PAGES * PAGE_SIZE);
+	static const struct pmm_memory_map_entry map[] = {
+		{ 0, 4 * MIB_PAGES * PAGE_SIZE, PMM_MEMORY_AVAILABLE }
+	};
+	for (unsigned i = 0; i < PMM_ALLOCATOR_COUNT; i++) {
+		struct pmm_config config = { .memory_map = map, .memory_map_count = 1,
+					     .zone_end = { MIB_PAGES * PAGE_SIZE,
+							   2 * MIB_PAGES * PAGE_SIZE } };
+		static struct page_allocator a;
+		struct page_allocator_config chosen = { (enum pmm_allocator)i, &config };
+		ASSERT_EQ(page_allocator_init(&a, &chosen), PMM_OK);
+		EXPECT_EQ(page_allocator_zone_end(&a, PMM_ZONE_DMA), MIB_PAGES * PAGE_SIZE);
+		EXPECT_EQ(page_allocator_zone_end(&a, PMM_ZONE_DMA32), 2 * MIB_PAGES * PAGE_SIZE);
+		EXPECT_EQ(page_allocator_zone_end(&a, PMM_ZONE_NORMAL), PMM_PHYS_LIMIT);
+		struct pmm_stats s;
+		page_allocator_stats(&a, &s);
+		EXPECT_EQ(s.zone[PMM_ZONE_DMA].total_pages, MIB_PAGES);
+		EXPECT_EQ(s.zone[PMM_ZONE_DMA32].total_pages, MIB_PAGES);
+		EXPECT_EQ(s.zone[PMM_ZONE_NORMAL].total_pages, 2 * MIB_PAGES);
+		EXPECT_EQ(page_alloc(&a, MIB_PAGES + 1, PMM_ALLOC_BELOW_16M, 1, MM_OWNER_DMA),
+			  PMM_ALLOC_FAILED);
+		paddr_t dma = page_alloc(&a, 16, PMM_ALLOC_BELOW_16M, 1, MM_OWNER_DMA);
+		EXPECT_LT(dma, MIB_PAGES * PAGE_SIZE);
+		paddr_t dma32 = page_alloc(&a, 16, PMM_ALLOC_BELOW_4G, 1, MM_OWNER_TEST);
+		EXPECT_GE(dma32, MIB_PAGES * PAGE_SIZE); /* DMA32 before DMA */
+		EXPECT_LT(dma32, 2 * MIB_PAGES * PAGE_SIZE);
+		paddr_t normal = page_alloc(&a, 16, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
+		EXPECT_GE(normal, 2 * MIB_PAGES * PAGE_SIZE);
+		EXPECT_NE(normal, PMM_ALLOC_FAILED);
+		EXPECT_EQ(page_free(&a, dma, 16), PMM_OK);
+		EXPECT_EQ(page_free(&a, dma32, 16), PMM_OK);
+		EXPECT_EQ(page_free(&a, normal, 16), PMM_OK);
+		EXPECT_TRUE(page_allocator_check(&a) == NULL);
+
+		static const paddr_t invalid[][PMM_ZONE_COUNT - 1] = {
+			{ 2 << 20, 1 << 20 },                   /* decreasing */
+			{ (1 << 20) + 1, 2 << 20 },             /* unaligned */
+			{ 1 << 20, PMM_PHYS_LIMIT + PAGE_SIZE }, /* past the limit */
+		};
+		for (size_t k = 0; k < ARRAY_SIZE(invalid); k++) {
+			memcpy(config.zone_end, invalid[k], sizeof(config.zone_end));
+			EXPECT_EQ(page_allocator_init(&a, &chosen), PMM_ERR_INVALID_ARGUMENT);
+			EXPECT_EQ(page_alloc(&a, 1, PMM_ALLOC_ANY, 1, MM_OWNER_TEST), PMM_ALLOC_FAILED);
+		}
+	}
+	host_phys_arena_destroy(arena, 4 * MIB_PAGES * PAGE_SIZE);
 }

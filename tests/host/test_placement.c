@@ -1,12 +1,14 @@
 /*
- * Every placement of the allocator lab (PMM_ALLOCATOR_LIST: buddy, TLSF, first fit; regions has
- * its own in test_pmm_random.c) against a page-bitmap model: seeded random allocs and frees of
+ * Every placement of the allocator lab (PMM_ALLOCATOR_LIST: regions, buddy, TLSF, first fit)
+ * against a page-bitmap model: seeded random allocs and frees of
  * mixed sizes and alignments (up to 1 GiB at 1 GiB) over a span with a hole that is never added,
  * checking after every step that an allocation is aligned, inside the span and over free pages
  * only, that a failure happens only when the placement's stated promise allows it (its guarantee:
  * no free run it promises to find), and every FULL_CHECK_INTERVAL steps that the free page count,
  * the number of free blocks (a missed merge shows as an extra block) and the free runs it reports
- * (what snapshots carry) equal the model's.
+ * (what snapshots carry) equal the model's. A placement that asks for metadata pages
+ * (metadata_wanted: regions) is served as the common layer serves it; the model holds those
+ * pages used for good.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 
 #include "kernel/mm/pmm_placement.h"
 #include "kernel/lib/testing.h"
+#include "tests/host/host_env.h"
 
 #define SPAN_BASE (((uint64_t)1 << 18) + 3) /* not aligned: an instance takes any span */
 #define SPAN_PAGES (3 * ((uint64_t)1 << 18) + 4321)
@@ -33,7 +36,7 @@ static struct bitmap_model {
 	uint64_t used[SPAN_WORDS]; /* pages held by live allocations, relative to SPAN_BASE */
 	struct live_block live[MAX_LIVE];
 	size_t live_count;
-	uint64_t rng, free_pages, allocs, failed, frees;
+	uint64_t rng, free_pages, allocs, failed, frees, metadata_pages;
 } *m;
 
 static uint64_t next_random(void)
@@ -128,12 +131,40 @@ static void random_request(uint64_t *pages, uint64_t *align)
 	}
 }
 
+/* What the common layer does before an add_free and when alloc answers WANTS_METADATA: gives
+ * the placement the pages it asks for (here from itself). */
+static bool serve_metadata(const struct pmm_placement_ops *ops, void *placement, char *problem,
+			   size_t size)
+{
+	uint64_t pages;
+	while (ops->metadata_wanted && (pages = ops->metadata_wanted(placement)) != 0) {
+		uint64_t first = ops->alloc_metadata(placement, pages);
+		if (first == PMM_PLACEMENT_FAILED)
+			return true;
+		for (uint64_t p = first - SPAN_BASE; p < first - SPAN_BASE + pages; p++)
+			if (first < SPAN_BASE || p >= SPAN_PAGES || page_used(p)) {
+				snprintf(problem, size, "metadata page %lu is not a free page",
+					 (unsigned long)(p + SPAN_BASE));
+				return false;
+			}
+		mark(first - SPAN_BASE, pages, true);
+		m->metadata_pages += pages;
+		ops->add_metadata(placement, first, pages);
+	}
+	return true;
+}
+
 static bool step_alloc(const struct pmm_placement_ops *ops, void *placement, char *problem,
 		       size_t size)
 {
 	uint64_t pages, align;
 	random_request(&pages, &align);
 	uint64_t first = ops->alloc(placement, pages, align);
+	while (first == PMM_PLACEMENT_WANTS_METADATA) {
+		if (!serve_metadata(ops, placement, problem, size))
+			return false;
+		first = ops->alloc(placement, pages, align);
+	}
 	m->allocs++;
 	if (first == PMM_PLACEMENT_FAILED) {
 		struct run_need need;
@@ -233,14 +264,16 @@ static void run_differential(const struct pmm_placement_ops *ops)
 	m->rng = 0x9e3779b97f4a7c15ull;
 	m->free_pages = SPAN_PAGES;
 	mark(HOLE_FIRST, HOLE_PAGES, true);
+	void *arena = host_phys_arena_create(SPAN_BASE * PAGE_SIZE, SPAN_PAGES * PAGE_SIZE);
 	void *placement = calloc(1, ops->state_bytes(SPAN_BASE, SPAN_PAGES));
 	ASSERT_TRUE(placement != NULL);
 	ASSERT_TRUE(ops->init(placement, SPAN_BASE, SPAN_PAGES) == NULL);
+	char problem[200] = "";
+	bool ok = serve_metadata(ops, placement, problem, sizeof(problem));
 	ops->add_free(placement, SPAN_BASE, HOLE_FIRST);
+	ok = ok && serve_metadata(ops, placement, problem, sizeof(problem));
 	ops->add_free(placement, SPAN_BASE + HOLE_FIRST + HOLE_PAGES,
 		      SPAN_PAGES - HOLE_FIRST - HOLE_PAGES);
-	char problem[200] = "";
-	bool ok = true;
 	for (uint64_t step = 0; ok && step < OPERATIONS; step++) {
 		bool alloc = m->live_count == 0 ||
 			     (m->live_count < MAX_LIVE &&
@@ -259,26 +292,32 @@ static void run_differential(const struct pmm_placement_ops *ops)
 		step_free(ops, placement, random_below(m->live_count));
 	if (ok) {
 		EXPECT_TRUE(full_comparison(ops, placement, problem, sizeof(problem)));
-		EXPECT_EQ(ops->free_pages(placement), SPAN_PAGES - HOLE_PAGES);
-		/* the hole is added last: with it, the span is one run again */
+		EXPECT_EQ(ops->free_pages(placement), SPAN_PAGES - HOLE_PAGES - m->metadata_pages);
+		/* the hole is added last: with it, the span is one run again (but for metadata) */
+		EXPECT_TRUE(serve_metadata(ops, placement, problem, sizeof(problem)));
 		ops->add_free(placement, SPAN_BASE + HOLE_FIRST, HOLE_PAGES);
 		mark(HOLE_FIRST, HOLE_PAGES, false);
 		EXPECT_TRUE(full_comparison(ops, placement, problem, sizeof(problem)));
-		EXPECT_EQ(ops->free_blocks(placement), ops->blocks_for_free_run(SPAN_BASE, SPAN_PAGES));
+		if (!m->metadata_pages)
+			EXPECT_EQ(ops->free_blocks(placement),
+				  ops->blocks_for_free_run(SPAN_BASE, SPAN_PAGES));
+		if (ops->check)
+			EXPECT_TRUE(ops->check(placement) == NULL);
 	}
 	EXPECT_GE(m->failed, 1);                /* the promise was tested at the edge too */
 	EXPECT_GE(m->allocs - m->failed, 20000); /* and it mostly allocated */
-	testing_note("%s: %llu allocs (%llu failed), %llu frees", ops->name,
+	testing_note("%s: %llu allocs (%llu failed), %llu frees, %llu metadata pages", ops->name,
 		     (unsigned long long)m->allocs, (unsigned long long)m->failed,
-		     (unsigned long long)m->frees);
+		     (unsigned long long)m->frees, (unsigned long long)m->metadata_pages);
 	free(placement);
+	host_phys_arena_destroy(arena, SPAN_PAGES * PAGE_SIZE);
 	free(m);
 	m = NULL;
 }
 
 /*
- * Every placement of PMM_ALLOCATOR_LIST keeps its promise against the model: buddy keeps its
- * blocks aligned, coalesces every buddy pair and fails only when no free aligned block of the
+ * Every placement of PMM_ALLOCATOR_LIST keeps its promise against the model: regions fails only
+ * when no free run holds an aligned fit (exact), buddy keeps its blocks aligned, coalesces every buddy pair and fails only when no free aligned block of the
  * rounded order exists (or above its largest order); TLSF coalesces immediately and fails only
  * when no free run of the rounded class size exists; first fit fails only when no free run holds
  * an aligned fit.
@@ -286,28 +325,26 @@ static void run_differential(const struct pmm_placement_ops *ops)
 TEST(placement_every_allocator_matches_page_bitmap_model)
 {
 	unsigned tested = 0;
-	for (unsigned i = 0; i < PMM_ALLOCATOR_COUNT; i++)
-		if (pmm_placement_of(i)) {
-			run_differential(pmm_placement_of(i));
-			tested++;
-		}
-	EXPECT_EQ(tested, 3);
+	for (unsigned i = 0; i < PMM_ALLOCATOR_COUNT; i++) {
+		run_differential(pmm_placement_of(i));
+		tested++;
+	}
+	EXPECT_EQ(tested, 4);
 }
 
-/* Every row of PMM_ALLOCATOR_LIST but regions has placement ops named as `pmm=` spells it. */
+/* Every row of PMM_ALLOCATOR_LIST has placement ops named as `pmm=` spells it. */
 TEST(placement_list_names_every_allocator)
 {
-	EXPECT_TRUE(pmm_placement_of(PMM_ALLOCATOR_regions) == NULL);
 	EXPECT_STREQ(pmm_allocator_name(PMM_ALLOCATOR_regions), "regions");
+	EXPECT_TRUE(pmm_placement_of(PMM_ALLOCATOR_regions) == &pmm_regions_ops);
 	unsigned with_ops = 0;
 	for (unsigned i = 0; i < PMM_ALLOCATOR_COUNT; i++) {
 		const struct pmm_placement_ops *ops = pmm_placement_of(i);
-		if (!ops)
-			continue;
+		ASSERT_TRUE(ops != NULL);
 		with_ops++;
 		EXPECT_STREQ(ops->name, pmm_allocator_name(i));
 	}
-	EXPECT_EQ(with_ops, 3);
+	EXPECT_EQ(with_ops, 4);
 	EXPECT_TRUE(pmm_allocator_name(PMM_ALLOCATOR_COUNT) == NULL);
 }
 

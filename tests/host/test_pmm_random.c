@@ -1,20 +1,22 @@
 /*
- * Randomized differential test of the pmm against a reference model: a bitmap of pages plus the
+ * Randomized differential test of the kernel's default allocator (regions, through the common
+ * layer: page_allocator.h) against a reference model: a bitmap of pages plus the
  * table of live allocations. One million seeded operations (PMM_SEED overrides the seed) mix
  * sizes from 1 page to over a GiB, odd sizes, all three zones, alignments up to 2^23 pages, valid
  * frees and every kind of invalid free; a second workload crowds the DMA zone with 300 000
  * small, often aligned requests. Every failed allocation is checked against the model's bitmap:
  * it must have no free run, in an allowed zone, holding the aligned request (no false
  * out-of-memory). Cheap invariants are checked after every step, the full
- * comparison (pmm_check, the pmm's pages against the model's, free extents against the model's
- * maximal runs) every FULL_CHECK_INTERVAL steps.
+ * comparison (page_allocator_check, the allocator's pages against the model's, free extents
+ * against the model's maximal runs) every FULL_CHECK_INTERVAL steps.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernel/lib/testing.h"
-#include "kernel/mm/pmm.h"
+#include "kernel/mm/page_allocator.h"
+#include "kernel/mm/pmm_regions.h"
 #include "tests/host/host_env.h"
 #include <machine/memory_zones.h>
 
@@ -76,15 +78,37 @@ static struct model {
 	struct allocation metadata_ranges[4096];
 	size_t metadata_count;
 	uint64_t zone_free[PMM_ZONE_COUNT];
-	uint64_t known_metadata_pages, known_hash_buckets;
+	uint64_t known_metadata_pages;
 	uint64_t rng;
 	uint64_t allocs, failed_allocs, frees, bad_frees, largest_live_pages, most_records;
-	/* failed_allocs = out_of_memory_checked + out_of_records: every failure is one or the other */
-	uint64_t out_of_memory_checked, out_of_records;
+	uint64_t out_of_memory_checked; /* = failed_allocs: every failure is checked */
 } *model;
 
-static struct pmm random_pmm;
-static struct pmm_region random_records[16];
+static struct page_allocator random_pmm;
+
+/* The regions instance of zone z (its counters are read where a full walk would be too slow). */
+static struct pmm_regions *instance(unsigned z)
+{
+	return random_pmm.zone[z].state;
+}
+
+static uint64_t metadata_pages(void)
+{
+	uint64_t pages = 0;
+	for (unsigned z = 0; z < PMM_ZONE_COUNT; z++)
+		pages += random_pmm.zone[z].metadata_pages;
+	return pages;
+}
+
+/* Free extents of every zone, from the placements' counts (no walk). */
+static uint64_t free_extents(void)
+{
+	uint64_t extents = 0;
+	for (unsigned z = 0; z < PMM_ZONE_COUNT; z++)
+		if (instance(z))
+			extents += random_pmm.ops->free_blocks(instance(z));
+	return extents;
+}
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
@@ -220,28 +244,23 @@ static bool collect_metadata(void *ctx, const struct pmm_region_info *r)
 }
 
 /*
- * Re-reads where the pmm keeps its own pages; returns true when they changed. Taking a record
- * page adds a metadata page; growing the hash table changes the bucket count (its page count may
- * stay the same: 128 and 256 buckets both take one page).
+ * Re-reads where the allocator keeps its own pages; returns true when they changed (a record page
+ * taken adds a metadata page; none is ever given back).
  */
 static bool model_sync_metadata(void)
 {
-	struct pmm_stats stats;
-	pmm_get_stats(&random_pmm, &stats);
-	if (stats.metadata_pages == model->known_metadata_pages &&
-	    stats.hash_buckets == model->known_hash_buckets)
+	if (metadata_pages() == model->known_metadata_pages)
 		return false;
 	for (size_t i = 0; i < model->metadata_count; i++)
 		model_mark(model->metadata, model->metadata_ranges[i].first,
 			   model->metadata_ranges[i].pages, false);
 	model->metadata_count = 0;
-	pmm_for_each_region(&random_pmm, collect_metadata, NULL);
-	model->known_metadata_pages = stats.metadata_pages;
-	model->known_hash_buckets = stats.hash_buckets;
+	page_allocator_for_each_used(&random_pmm, collect_metadata, NULL);
+	model->known_metadata_pages = metadata_pages();
 	return true;
 }
 
-/* What pmm_free must answer for [first, first + pages), by the rules of pmm.h. */
+/* What page_free must answer for [first, first + pages), by the rules of page_allocator.h. */
 static enum pmm_status model_expected_free(uint64_t first, uint64_t pages)
 {
 	if (first < MODEL_PAGES && model->length_at[first])
@@ -316,15 +335,17 @@ static uint64_t model_free_runs(void)
 
 static bool full_comparison(char *problem, size_t size)
 {
-	const char *check = pmm_check(&random_pmm);
+	const char *check = page_allocator_check(&random_pmm);
 	if (check) {
-		snprintf(problem, size, "pmm_check: %s", check);
+		snprintf(problem, size, "page_allocator_check: %s", check);
 		return false;
 	}
 	static uint64_t pmm_used[MODEL_WORDS];
 	memset(pmm_used, 0, sizeof(pmm_used));
 	struct walk w = { .pmm_used = pmm_used, .ok = true };
-	pmm_for_each_region(&random_pmm, walk_visit, &w);
+	page_allocator_for_each_used(&random_pmm, walk_visit, &w);
+	if (w.ok)
+		page_allocator_for_each_free_extent(&random_pmm, walk_visit, &w);
 	if (!w.ok) {
 		snprintf(problem, size, "%s", w.problem);
 		return false;
@@ -339,7 +360,7 @@ static bool full_comparison(char *problem, size_t size)
 		}
 	}
 	struct pmm_stats stats;
-	pmm_get_stats(&random_pmm, &stats);
+	page_allocator_stats(&random_pmm, &stats);
 	uint64_t runs = model_free_runs();
 	if (w.live_records != model->live_count || stats.free_extents != runs ||
 	    w.free_extents != runs || stats.largest_free_extent != w.largest) {
@@ -440,16 +461,10 @@ static bool model_has_fit(uint64_t pages, uint64_t align, enum pmm_alloc_zone zo
 	return false;
 }
 
-/* A failure is right only when the model has no fitting run (or records truly ran out). */
+/* A failure is right only when the model has no fitting run. */
 static bool check_failed_alloc(struct step *s, uint64_t pages, uint64_t align,
 			       enum pmm_alloc_zone zone, enum pmm_status status)
 {
-	struct pmm_stats stats;
-	pmm_get_stats(&random_pmm, &stats);
-	if (status == PMM_ERR_NO_RECORDS && stats.spare_records < 2) {
-		model->out_of_records++; /* memory may be free: counted, and the tests bound it */
-		return true;
-	}
 	if (status != PMM_ERR_OUT_OF_MEMORY)
 		return fail_step(s, "alloc of %lu pages failed with status %lu", pages, status, 0);
 	if (model_has_fit(pages, align, zone))
@@ -471,10 +486,9 @@ static bool step_alloc(struct step *s)
 		zone = PMM_ALLOC_BELOW_16M;
 	}
 	enum mm_owner owner = (enum mm_owner)(1 + random_below(MM_OWNER_COUNT - 1));
-	struct pmm_stats before, after;
-	pmm_get_stats(&random_pmm, &before);
+	uint64_t extents_before = free_extents();
 	enum pmm_status status;
-	paddr_t pa = pmm_alloc_status(&random_pmm, pages, zone, align, owner, &status);
+	paddr_t pa = page_alloc_status(&random_pmm, pages, zone, align, owner, &status);
 	bool metadata_moved = model_sync_metadata();
 	model->allocs++;
 	if (pa == PMM_ALLOC_FAILED) {
@@ -497,11 +511,11 @@ static bool step_alloc(struct step *s)
 				 pages, 0);
 	int neighbours = free_neighbours(first, end);
 	model_add_live(first, pages);
-	pmm_get_stats(&random_pmm, &after);
+	uint64_t extents_after = free_extents();
 	/* The extent it came from loses its middle: -1, plus one per free remainder. */
-	if (!metadata_moved && after.free_extents + 1 != before.free_extents + neighbours)
+	if (!metadata_moved && extents_after + 1 != extents_before + neighbours)
 		return fail_step(s, "alloc at page %#lx: free extents %lu -> %lu", first,
-				 before.free_extents, after.free_extents);
+				 extents_before, extents_after);
 	return true;
 }
 
@@ -509,20 +523,20 @@ static bool step_free(struct step *s)
 {
 	size_t index = random_below(model->live_count);
 	struct allocation a = model->live[index];
-	struct pmm_stats before, after;
-	pmm_get_stats(&random_pmm, &before);
-	enum pmm_status status = pmm_free(&random_pmm, a.first * PAGE_SIZE, a.pages);
+	uint64_t extents_before = free_extents();
+	enum pmm_status status = page_free(&random_pmm, a.first * PAGE_SIZE, a.pages);
 	if (status != PMM_OK)
 		return fail_step(s, "free of page %#lx (%lu pages) failed: %lu", a.first, a.pages,
 				 status);
 	model_remove_live(index);
 	model->frees++;
 	int neighbours = free_neighbours(a.first, a.first + a.pages);
-	pmm_get_stats(&random_pmm, &after);
-	/* Coalescing: the freed run joins each free neighbour instead of adding an extent. */
-	if (after.free_extents != before.free_extents + 1 - neighbours)
+	uint64_t extents_after = free_extents();
+	/* Coalescing: the freed run joins each free neighbour instead of adding an extent (a record
+	 * page taken by the top-up after the free would split one: re-read the metadata first). */
+	if (!model_sync_metadata() && extents_after != extents_before + 1 - neighbours)
 		return fail_step(s, "free of page %#lx: free extents %lu -> %lu (not coalesced)",
-				 a.first, before.free_extents, after.free_extents);
+				 a.first, extents_before, extents_after);
 	return true;
 }
 
@@ -551,15 +565,24 @@ static bool step_bad_free(struct step *s)
 	if (expected == PMM_OK)
 		return true; /* by chance a valid free: step_free covers those */
 	model->bad_frees++;
-	static struct pmm before;
+	/* The state a refusal must leave: the allocator, each zone's instance header (its records
+	 * are reached from there and from used_at, which a free changes first) */
+	static struct page_allocator before;
+	static struct pmm_regions before_zone[PMM_ZONE_COUNT];
 	memcpy(&before, &random_pmm, sizeof(before));
-	enum pmm_status status = pmm_free(&random_pmm, a.first * PAGE_SIZE, a.pages);
+	for (unsigned z = 0; z < PMM_ZONE_COUNT; z++)
+		if (instance(z))
+			memcpy(&before_zone[z], instance(z), sizeof(before_zone[z]));
+	enum pmm_status status = page_free(&random_pmm, a.first * PAGE_SIZE, a.pages);
 	if (status != expected)
 		return fail_step(s, "bad free of page %#lx (%lu pages): status %lu", a.first,
 				 a.pages, status);
-	before.work = random_pmm.work; /* counts the records the failed free read */
-	if (memcmp(&before, &random_pmm, sizeof(before)) != 0)
-		return fail_step(s, "bad free of page %#lx (%lu pages) changed the pmm", a.first,
+	bool same = memcmp(&before, &random_pmm, sizeof(before)) == 0;
+	for (unsigned z = 0; z < PMM_ZONE_COUNT; z++)
+		if (instance(z))
+			same = same && memcmp(&before_zone[z], instance(z), sizeof(before_zone[z])) == 0;
+	if (!same)
+		return fail_step(s, "bad free of page %#lx (%lu pages) changed the allocator", a.first,
 				 a.pages, 0);
 	return true;
 }
@@ -569,8 +592,8 @@ static bool step_invalid_alloc(struct step *s)
 	bool zero = random_below(2);
 	uint64_t align = zero ? 1 : 3 + 2 * random_below(100);
 	enum pmm_status status;
-	paddr_t pa = pmm_alloc_status(&random_pmm, zero ? 0 : 4, PMM_ALLOC_ANY, align,
-				      MM_OWNER_TEST, &status);
+	paddr_t pa = page_alloc_status(&random_pmm, zero ? 0 : 4, PMM_ALLOC_ANY, align,
+				       MM_OWNER_TEST, &status);
 	if (pa != PMM_ALLOC_FAILED || status != PMM_ERR_INVALID_ARGUMENT)
 		return fail_step(s, "invalid alloc (align %lu) returned %#lx, status %lu", align, pa,
 				 status);
@@ -579,16 +602,15 @@ static bool step_invalid_alloc(struct step *s)
 
 static bool cheap_checks(struct step *s)
 {
-	struct pmm_stats stats;
-	pmm_get_stats(&random_pmm, &stats);
-	for (unsigned z = 0; z < PMM_ZONE_COUNT; z++)
-		if (stats.zone[z].free_pages != model->zone_free[z])
-			return fail_step(s, "zone %lu: pmm free %lu, model %lu", z,
-					 stats.zone[z].free_pages, model->zone_free[z]);
-	model->most_records = MAX(model->most_records, stats.records_in_use);
-	if (stats.free_pages + stats.used_pages != stats.total_pages)
-		return fail_step(s, "free %lu + used %lu != total %lu", stats.free_pages,
-				 stats.used_pages, stats.total_pages);
+	for (unsigned z = 0; z < PMM_ZONE_COUNT; z++) {
+		uint64_t free = instance(z) ? random_pmm.ops->free_pages(instance(z)) : 0;
+		if (free != model->zone_free[z])
+			return fail_step(s, "zone %lu: allocator free %lu, model %lu", z, free,
+					 model->zone_free[z]);
+		if (instance(z))
+			model->most_records = MAX(model->most_records, instance(z)->records_owned -
+								      instance(z)->spare_record_count);
+	}
 	return true;
 }
 
@@ -624,11 +646,10 @@ static bool set_up(uint64_t seed)
 		.memory_map_count = ARRAY_SIZE(random_map),
 		.reservations = random_reservations,
 		.reservation_count = ARRAY_SIZE(random_reservations),
-		.initial_records = random_records,
-		.initial_record_count = ARRAY_SIZE(random_records),
 		.zone_end = MACHINE_ZONE_ENDS,
 	};
-	if (pmm_init(&random_pmm, &config) != PMM_OK)
+	struct page_allocator_config chosen = { PMM_ALLOCATOR_regions, &config };
+	if (page_allocator_init(&random_pmm, &chosen) != PMM_OK)
 		return false;
 	/* Each reservation is one used record per usable run it covers, freeable like the rest. */
 	for (size_t i = 0; i < ARRAY_SIZE(random_reservations); i++) {
@@ -648,10 +669,10 @@ static bool set_up(uint64_t seed)
 	return true;
 }
 
-/* What a workload's failed allocations were: each one is either out of memory (checked against
- * the model: no fit anywhere allowed) or out of records. */
+/* How many of a workload's allocations failed, each checked against the model (no fit anywhere
+ * allowed), and how many failed at all. */
 struct failures {
-	uint64_t out_of_memory_checked, out_of_records;
+	uint64_t out_of_memory_checked, failed;
 };
 
 static struct failures run_workload(enum workload chosen)
@@ -662,7 +683,7 @@ static struct failures run_workload(enum workload chosen)
 	static struct step s;
 	workload = chosen;
 	if (!set_up(seed)) {
-		testing_fail(__FILE__, __LINE__, "pmm_init refused the test machine");
+		testing_fail(__FILE__, __LINE__, "page_allocator_init refused the test machine");
 		return failures;
 	}
 	for (uint64_t step = 0; step < operations; step++) {
@@ -682,10 +703,9 @@ static struct failures run_workload(enum workload chosen)
 		     (unsigned long long)model->failed_allocs,
 		     (unsigned long long)model->largest_live_pages, (unsigned long long)model->frees,
 		     (unsigned long long)model->bad_frees, (unsigned long long)model->most_records);
-	testing_note("failures: %llu out of memory (each checked: no fit in the model), %llu out "
-		     "of records", (unsigned long long)model->out_of_memory_checked,
-		     (unsigned long long)model->out_of_records);
-	failures = (struct failures){ model->out_of_memory_checked, model->out_of_records };
+	testing_note("failures: %llu out of memory, each checked: no fit in the model",
+		     (unsigned long long)model->out_of_memory_checked);
+	failures = (struct failures){ model->out_of_memory_checked, model->failed_allocs };
 	free(model);
 	model = NULL;
 	host_phys_arena_destroy(arena, MODEL_PAGES * PAGE_SIZE);
@@ -700,12 +720,12 @@ TEST(pmm_random_operations_match_reference_model)
 
 /*
  * In a full, fragmented DMA zone no small or aligned request fails while the model has a fit: the
- * workload must make many requests fail (else the claim was never tested), and none of them may
- * fail for want of records while pages are free.
+ * workload must make many requests fail (else the claim was never tested), and every failure is
+ * checked: none for want of records while pages are free.
  */
 TEST(pmm_random_crowded_low_memory_never_fails_beside_a_fit)
 {
 	struct failures failures = run_workload(WORKLOAD_CROWDED_DMA);
 	ASSERT_TRUE(failures.out_of_memory_checked >= 1000);
-	ASSERT_EQ(failures.out_of_records, 0);
+	ASSERT_EQ(failures.out_of_memory_checked, failures.failed);
 }

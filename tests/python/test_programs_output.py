@@ -60,7 +60,7 @@ def test_boots_that_fail_midway_leave_the_previous_output_whole(cache, tmp_path,
     out = tmp_path / "out"
     previous_output(out)
 
-    def boots_then_break(elf, layout, chosen, manifest, into):
+    def boots_then_break(elf, layout, chosen, manifest, into, *options):
         (into / f"{RUN.name}-pagetable.stdout").write_text("half\n")
         raise KeyboardInterrupt  # the user stops it after the first boot
 
@@ -75,7 +75,7 @@ def test_a_complete_run_replaces_the_previous_output(cache, tmp_path, monkeypatc
     out = tmp_path / "out"
     previous_output(out)
 
-    def boots(elf, layout, chosen, manifest, into):
+    def boots(elf, layout, chosen, manifest, into, *options):
         assert not (into / "old.stdout").exists()  # written beside, not into, the old output
         (into / f"{RUN.name}-pagetable.stdout").write_text("new\n")
         return 0

@@ -205,10 +205,17 @@ def test_options_reach_the_boot_and_arguments_reach_the_archive(harness, tmp_pat
     assert files[b".argv"][0] == b"/prog\0a b\0\xff\0\0"
 
 
+def test_pmm_option_reaches_the_kernel_command_line(harness):
+    done, args = harness(b"program: exit status 0\n", options=("--pmm", "buddy"))
+    assert done.returncode == 0
+    assert args[args.index(b"--args") + 1] == b"scenario=program vmm=pagetable pmm=buddy trace=off"
+
+
 @pytest.mark.parametrize("options, message", [
     ((), "--prog is required"),
     (("--prog", "/no/such/program"), "program not found"),
     (("--prog", "PROGRAM", "--vmm", "tree"), "--vmm is pagetable or list"),
+    (("--prog", "PROGRAM", "--pmm", "buddy test"), "--pmm is an allocator name"),
 ])
 def test_usage_errors_are_126_with_a_reason(inputs, options, message):
     program, _, _ = inputs

@@ -1,0 +1,505 @@
+/*
+ * The regions placement (`pmm=regions`, the default): contiguous runs of physical pages placed
+ * EXACTLY, a placement of the allocator lab (pmm_placement.h). Zones, owners, the trace events,
+ * the bad-free checks and the mm_meta accounting are the common layer's (page_allocator.c); this
+ * file decides where a run goes, over one span (one zone). Its parts each keep one structure
+ * behind a small interface:
+ *   pmm_region.h          the region record, and pmm_visit, where all work is counted
+ *   pmm_size_classes.h    a TLSF-style size-class index of the free records
+ *   pmm_fit_tree.h        per class, a fit tree that answers exactly what the classes cannot
+ *   pmm_regions.h         the instance, and used_at: page number -> the used record starting there
+ *   pmm_regions_check.c   the self-check, which verifies the invariants below
+ *
+ * DATA MODEL. The ground truth is the seed's "linked list of regions": one doubly-linked list of
+ * region records {first page, number of pages, free | used}, in address order. Pages never added
+ * (holes, reservations, the common layer's metadata) are absent: gaps between records. Around
+ * it, the size-class index of the free records, and used_at, which finds a used record from its
+ * first page in O(1) (as Linux finds a page's struct page through mem_map); free finds the
+ * neighbours to merge with in the list.
+ *
+ * INVARIANTS (pmm_regions_check verifies all of them)
+ *   1. The list is sorted: each record starts at or after the end of the previous one, inside
+ *      the span, and none is empty.
+ *   2. Coalesced: no two free records touch.
+ *   3. Every free record is in the size-class index, in the list of its class (an exact class:
+ *      of its first page mod 16), unfiled records before filed ones; a filed record is in its
+ *      class's fit tree iff it belongs there, an unfiled one in no tree; class and row bits
+ *      mirror the lists; each tree is ordered, AVL-balanced, its maxima current
+ *      (pmm_size_classes.h, pmm_fit_tree.h).
+ *   4. used_at[p - first_page] is the used record starting at page p, for every used record,
+ *      and NULL everywhere else.
+ *   5. free_pages equals a recount; unused records are all in the spare pool, and are counted.
+ *
+ * PLACEMENT POLICY (alloc of n pages aligned to a = 2^k pages):
+ *   - First the size-class path: every extent of at least n + a - 1 pages holds an aligned run.
+ *     Round that up to the next class boundary; every extent in that class or above is then big
+ *     enough, so the first non-empty class there is found with two find-first-set operations
+ *     and its first record is taken: O(1), TLSF's "good fit".
+ *   - Else the exact search over the classes below that one (pmm_classes_search).
+ *   - The run is carved at the lowest aligned page of the chosen extent; the remains stay free
+ *     (at most a head and a tail: at most 2 new records). The record keeps the larger remainder,
+ *     so that a large extent shrinking at an edge stays where it is in its class (no index work).
+ *   - Free: find the used record through used_at, merge with the previous and the next record
+ *     when they are free and adjacent; the larger neighbour's record takes the run.
+ *
+ * PROMISE: EXACT. alloc fails only when no free extent holds n pages at a multiple of a. Proof.
+ * The size-class path fails only when every class from the guaranteed one up is empty. The exact
+ * search then visits every non-empty class from the class of n (smaller extents cannot hold n
+ * pages) to below the guaranteed one, so it suffices that within one class nothing that fits is
+ * missed: in an inexact class, its fit tree, filed first so that it holds every record of the
+ * class (invariant 3), misses nothing (lemmas 1-3, pmm_fit_tree.c); in an exact class, the
+ * residue lists or the tree of its records of peak order >= 5 miss nothing (lemma 4,
+ * pmm_size_classes.c). The one other refusal, too few spare records, happens only when no
+ * metadata zone had a free page: see BOOKKEEPING MEMORY.
+ *
+ * BOUNDS. Work = the instance's `work`, the records and tree nodes an operation reads
+ * (pmm_visit). N is the number of free extents, h the height of the tallest class tree:
+ * h <= avl_height_bound(N) <= 1.4405 log2(N + 2). C is the number of classes the exact search
+ * visits, at most 16 per row spanned by [n, n + a - 1]: C <= 16 (floor(log2(n + a - 1)) -
+ * floor(log2 n) + 1), and C <= 1 for a = 1 (only the class of n can be short of the guarantee).
+ *   - The size-class path reads 1 record.
+ *   - The exact search: at most 1 + C (2 + 2h) when a = 1 or a >= n (per class: its heads, then
+ *     a tree search of 1 + 2h: pmm_fit_tree.h), + K h when 1 < a < n, K the free extents of at
+ *     least n pages (lemma 3's last step: the one linear case), plus FILING: 1 + 3(h + 1) per
+ *     record of the classes searched that was unfiled.
+ *   - Carving and merging change at most 3 records of the index; a change to an unfiled record
+ *     costs nothing, to a filed one at most 4(h + 1) (it leaves its tree and is unfiled again).
+ *   - free reads used_at once: O(1).
+ *   - alloc_metadata (a record page, once per PAGE_SIZE / sizeof(struct pmm_region) records)
+ *     reads at most METADATA_LOOKBACK (64) records from the top, then the search above.
+ * Worst case of one operation: filing makes a search O(N h) when the classes were never searched
+ * (every record unfiled). AMORTISED, filing is paid once per change: a record is filed at most
+ * once after each insert or reshape that unfiled it, and unfiled at most once after each filing,
+ * and each allocation unfiles at most 2 records, each free at most 1. So over any sequence,
+ *     total work <= sum over allocations of (search without filing + 1 + 2 F)
+ *                 + sum over frees of F,      F = 1 + 7(h + 1),
+ * and a search repeated with nothing changed in between costs its worst case without filing.
+ * add_free (init, and a reservation returned) walks the list back from its end to the insertion
+ * point: at most one visit per record (none when pages arrive in ascending order, as at init).
+ *
+ * BOOKKEEPING MEMORY, and why it cannot recurse.
+ *   - used_at and PMM_REGIONS_INITIAL_RECORDS records are part of the state init is given.
+ *   - Further records come from a spare pool. An allocation needs at most 2 records, add_free 1,
+ *     a free none (merging releases records; a free that merges with nothing turns the used
+ *     record into the free one), so memory can always be returned.
+ *   - Below PMM_RECORD_LOW_WATER (4) spares, alloc answers PMM_PLACEMENT_WANTS_METADATA once,
+ *     changing nothing, and metadata_wanted asks for one page; the driver (the common layer:
+ *     from the metadata zones, NORMAL first in the kernel) takes it with alloc_metadata and
+ *     hands it over with add_metadata, which cuts it into records, then asks again. If it could
+ *     not be served, the next alloc goes on with what it has. Record pages are never given back.
+ *   - ONE SPARE IS KEPT FOR alloc_metadata: an alloc carves only when at least one spare would
+ *     remain; alloc_metadata may take the last. So an instance that is asked for a page can
+ *     give it whenever it has a free page, and an alloc lacks records only when its metadata
+ *     zones had no free page at all: with pages from this instance itself (the differential
+ *     test, the kernel's NORMAL zone), only when nothing is free. add_free needs one spare;
+ *     the driver serves metadata_wanted before it (an add_free with no spare and no page to be
+ *     had anywhere, a reservation returned into a full machine, fails its assertion).
+ *   - Records are reached through phys_to_virt: the window must not move while the instance
+ *     lives (the kernel's direct map does not).
+ */
+#include "pmm_regions.h"
+#include "../lib/format.h"
+
+/* Spares wanted after each call (BOOKKEEPING MEMORY): an alloc needs at most 2, a top-up 1. */
+#define PMM_RECORD_LOW_WATER 4
+
+/* ---- size classes ----------------------------------------------------------------------------- */
+
+uint64_t pmm_guaranteed_fit_pages(uint64_t pages, uint64_t align_pages)
+{
+	if (pages == 0 || pages > PMM_MAX_PAGES || !IS_POW2(align_pages) ||
+	    align_pages > PMM_MAX_PAGES)
+		return UINT64_MAX;
+	return pmm_class_lower_bound(pmm_class_at_least(pages + align_pages - 1));
+}
+
+/*
+ * Whether the free records an operation changes may be filed (the general path) or are known not
+ * to be (the fast paths checked before changing anything): then no tree can be touched and no
+ * call is made.
+ */
+enum filing { MAY_BE_FILED, KNOWN_UNFILED };
+
+static ALWAYS_INLINE void free_insert(struct pmm_regions *r, struct pmm_region *region)
+{
+	pmm_classes_insert(&r->classes, region);
+	r->free_pages += region->pages;
+}
+
+static ALWAYS_INLINE void free_remove(struct pmm_regions *r, struct pmm_region *region,
+				      enum filing filing)
+{
+	r->free_pages -= region->pages;
+	if (filing == KNOWN_UNFILED)
+		pmm_classes_remove_unfiled(&r->classes, region);
+	else
+		pmm_classes_remove(&r->classes, region, &r->work);
+}
+
+static ALWAYS_INLINE void free_reshape(struct pmm_regions *r, struct pmm_region *region,
+				       uint64_t first, uint64_t pages, enum filing filing)
+{
+	r->free_pages += pages - region->pages;
+	if (filing == KNOWN_UNFILED)
+		pmm_classes_reshape_unfiled(&r->classes, region, first, pages);
+	else
+		pmm_classes_reshape(&r->classes, region, first, pages, &r->work);
+}
+
+static ALWAYS_INLINE bool is_filed(const struct pmm_region *region)
+{
+	return region->flags & PMM_REGION_FLAG_FILED;
+}
+
+/* ---- the record pool ----------------------------------------------------------------------- */
+
+static void spare_push(struct pmm_regions *r, struct pmm_region *region)
+{
+	region->link.spare_next = r->spare_records;
+	r->spare_records = region;
+	r->spare_record_count++;
+}
+
+/* A record from the pool for [first, first + pages), in no list yet; its state is the caller's. */
+static ALWAYS_INLINE struct pmm_region *record_take(struct pmm_regions *r, uint64_t first,
+						    uint64_t pages, enum pmm_region_state state)
+{
+	struct pmm_region *region = r->spare_records;
+	MM_ASSERT(region, "pmm_regions record_take: spare pool empty (caller did not reserve records)");
+	r->spare_records = region->link.spare_next;
+	r->spare_record_count--;
+	region->first_page = first;
+	region->pages = pages;
+	region->state = (uint8_t)state;
+	region->flags = 0;
+	return region;
+}
+
+static ALWAYS_INLINE void record_release(struct pmm_regions *r, struct pmm_region *region)
+{
+	list_remove(&region->address_link);
+	spare_push(r, region);
+}
+
+/* Records that carving [first, first + pages) out of the free record `from` consumes: 0..2. */
+static inline unsigned records_to_carve(const struct pmm_region *from, uint64_t first,
+					uint64_t pages)
+{
+	return (first > from->first_page) + (first + pages < region_end(from));
+}
+
+/* ---- carving and releasing runs ------------------------------------------------------------ */
+
+/*
+ * Turns [first, first + pages) of the free record `from` into a used record and returns it; the
+ * rest stays free as a head and/or a tail, `from` keeping the larger. The caller has checked that
+ * the run lies in `from` and that records_to_carve() spares exist.
+ */
+static ALWAYS_INLINE struct pmm_region *carve(struct pmm_regions *r, struct pmm_region *from,
+					      uint64_t first, uint64_t pages, enum filing filing)
+{
+	uint64_t start = from->first_page, end = first + pages;
+	uint64_t head = first - start, tail = region_end(from) - end;
+	struct pmm_region *used;
+
+	if (!head && !tail) {
+		free_remove(r, from, filing);
+		used = from;
+		used->state = PMM_REGION_USED;
+	} else if (tail >= head) {
+		used = record_take(r, first, pages, PMM_REGION_USED);
+		list_insert_before(&from->address_link, &used->address_link);
+		if (head) {
+			struct pmm_region *rest = record_take(r, start, head, PMM_REGION_FREE);
+			list_insert_before(&used->address_link, &rest->address_link);
+			free_insert(r, rest);
+		}
+		free_reshape(r, from, end, tail, filing);
+	} else {
+		used = record_take(r, first, pages, PMM_REGION_USED);
+		list_insert_after(&from->address_link, &used->address_link);
+		if (tail) {
+			struct pmm_region *rest = record_take(r, end, tail, PMM_REGION_FREE);
+			list_insert_after(&used->address_link, &rest->address_link);
+			free_insert(r, rest);
+		}
+		free_reshape(r, from, start, head, filing);
+	}
+	r->used_at[first - r->first_page] = used;
+	return used;
+}
+
+/* What a free merges the used record with: its free neighbours. */
+struct merge {
+	struct pmm_region *prev, *next; /* each NULL unless merged with */
+};
+
+static ALWAYS_INLINE struct merge merge_partners(const struct pmm_regions *r,
+						 struct pmm_region *used)
+{
+	struct pmm_region *prev = pmm_regions_prev(r, used), *next = pmm_regions_next(r, used);
+	struct merge m = { NULL, NULL };
+	if (prev && region_is_free(prev) && region_end(prev) == used->first_page)
+		m.prev = prev;
+	if (next && region_is_free(next) && next->first_page == region_end(used))
+		m.next = next;
+	return m;
+}
+
+/* Turns the used record free and merges it with its free neighbours `m`. Never needs a record. */
+static ALWAYS_INLINE void release(struct pmm_regions *r, struct pmm_region *used, struct merge m,
+				  enum filing filing)
+{
+	uint64_t first = used->first_page, end = region_end(used);
+
+	r->used_at[first - r->first_page] = NULL;
+	used->state = PMM_REGION_FREE;
+	if (!m.prev && !m.next) {
+		free_insert(r, used);
+		return;
+	}
+	uint64_t new_first = m.prev ? m.prev->first_page : first;
+	uint64_t new_end = m.next ? region_end(m.next) : end;
+	struct pmm_region *keep = m.prev ? m.prev : m.next;
+	if (m.prev && m.next) {
+		/* The larger neighbour takes the run: it is the likelier to stay in its class. */
+		struct pmm_region *drop = m.next->pages > m.prev->pages ? m.prev : m.next;
+		keep = drop == m.prev ? m.next : m.prev;
+		free_remove(r, drop, filing);
+		record_release(r, drop);
+	}
+	record_release(r, used);
+	free_reshape(r, keep, new_first, new_end - new_first, filing);
+}
+
+/* ---- the placement ops ------------------------------------------------------------------------ */
+
+static uint64_t regions_state_bytes(uint64_t first_page, uint64_t span_pages)
+{
+	(void)first_page;
+	return ALIGN_UP(sizeof(struct pmm_regions), 64) + span_pages * sizeof(struct pmm_region *) +
+	       PMM_REGIONS_INITIAL_RECORDS * sizeof(struct pmm_region);
+}
+
+static const char *regions_init(void *state, uint64_t first_page, uint64_t span_pages)
+{
+	struct pmm_regions *r = state;
+	list_init(&r->records);
+	pmm_classes_init(&r->classes);
+	r->first_page = first_page;
+	r->span_pages = span_pages;
+	r->used_at = (struct pmm_region **)((uint8_t *)state + ALIGN_UP(sizeof(*r), 64));
+	struct pmm_region *initial = (struct pmm_region *)(r->used_at + span_pages);
+	for (unsigned i = 0; i < PMM_REGIONS_INITIAL_RECORDS; i++)
+		spare_push(r, &initial[i]);
+	r->records_owned = PMM_REGIONS_INITIAL_RECORDS;
+	return NULL;
+}
+
+static uint64_t carve_fit(struct pmm_regions *r, uint64_t pages, uint64_t align_pages,
+			  uint64_t reserve);
+
+/*
+ * The general path of an allocation the fast path did not serve: the exact search, filed
+ * records, failures. Returns the first page or PMM_PLACEMENT_FAILED.
+ */
+static __attribute__((noinline)) uint64_t alloc_general(struct pmm_regions *r, uint64_t pages,
+							uint64_t align_pages)
+{
+	if (pages > PMM_MAX_PAGES || align_pages > PMM_MAX_PAGES)
+		return PMM_PLACEMENT_FAILED;
+	if (r->spare_record_count < PMM_RECORD_LOW_WATER && !r->metadata_asked) {
+		r->metadata_asked = true; /* asked once: if it cannot be served, go on without */
+		return PMM_PLACEMENT_WANTS_METADATA;
+	}
+	r->metadata_asked = false;
+	return carve_fit(r, pages, align_pages, 1);
+}
+
+/*
+ * Finds a fit (the size-class path, else the exact search) and carves it, keeping `reserve`
+ * spare records untouched; PMM_PLACEMENT_FAILED when there is no fit or too few records.
+ */
+static uint64_t carve_fit(struct pmm_regions *r, uint64_t pages, uint64_t align_pages,
+			  uint64_t reserve)
+{
+	unsigned guaranteed = pmm_class_at_least(pages + align_pages - 1);
+	struct pmm_region *from = pmm_classes_any_at_or_above(&r->classes, guaranteed);
+	if (!from && r->classes.row_bitmap)
+		from = pmm_classes_search(&r->classes, pmm_class_of(pages), guaranteed, pages,
+					  align_pages, &r->work);
+	if (!from)
+		return PMM_PLACEMENT_FAILED;
+	uint64_t first = ALIGN_UP(pmm_visit(&r->work, from)->first_page, align_pages);
+	MM_ASSERT(first + pages <= region_end(from), "pmm_regions alloc: the index offered a record too small");
+	if (records_to_carve(from, first, pages) + reserve > r->spare_record_count)
+		return PMM_PLACEMENT_FAILED;
+	carve(r, from, first, pages, MAY_BE_FILED);
+	return first;
+}
+
+/*
+ * THE FAST PATH. The usual allocation (the pool at its low water or above, the size-class path serving
+ * from an unfiled record) is done here without calling anything; anything else goes to
+ * alloc_general before changing anything. Both carve the same record.
+ */
+static uint64_t regions_alloc(void *state, uint64_t pages, uint64_t align_pages)
+{
+	struct pmm_regions *r = state;
+	if (unlikely(((pages - 1) | (align_pages - 1)) >= PMM_MAX_PAGES ||
+		     r->spare_record_count < PMM_RECORD_LOW_WATER))
+		return alloc_general(r, pages, align_pages);
+	struct pmm_region *from =
+		pmm_classes_any_at_or_above(&r->classes, pmm_class_at_least(pages + align_pages - 1));
+	if (unlikely(!from || is_filed(from)))
+		return alloc_general(r, pages, align_pages);
+	uint64_t first = ALIGN_UP(pmm_visit(&r->work, from)->first_page, align_pages);
+	MM_ASSERT(first + pages <= region_end(from), "pmm_regions alloc: the index offered a record too small");
+	carve(r, from, first, pages, KNOWN_UNFILED);
+	return first;
+}
+
+static __attribute__((noinline)) void free_general(struct pmm_regions *r, struct pmm_region *used)
+{
+	release(r, used, merge_partners(r, used), MAY_BE_FILED);
+}
+
+static void regions_free(void *state, uint64_t first_page, uint64_t pages, uint64_t align_pages)
+{
+	struct pmm_regions *r = state;
+	(void)pages;
+	(void)align_pages;
+	struct pmm_region *used = r->used_at[first_page - r->first_page];
+	MM_ASSERT(used && used->pages == pages, "pmm_regions free: no allocation of %llu pages at %#llx",
+		  (unsigned long long)pages, (unsigned long long)first_page);
+	struct merge m = merge_partners(r, used);
+	if (unlikely((m.prev && is_filed(m.prev)) || (m.next && is_filed(m.next)))) {
+		free_general(r, used);
+		return;
+	}
+	release(r, used, m, KNOWN_UNFILED);
+}
+
+/*
+ * Makes [first_page, first_page + pages) free: a used record put in its place in the list (found
+ * walking back from the end: pages arrive in ascending order at init), then released, which
+ * merges it. Needs one spare record: the initial records cover init's calls until the first
+ * top-up, and the low water every call after.
+ */
+static void regions_add_free(void *state, uint64_t first_page, uint64_t pages)
+{
+	struct pmm_regions *r = state;
+	MM_ASSERT(r->spare_record_count, "pmm_regions add_free: no spare record");
+	struct list_node *before = &r->records;
+	while (before->prev != &r->records &&
+	       pmm_visit(&r->work, container_of(before->prev, struct pmm_region,
+						address_link))->first_page > first_page)
+		before = before->prev;
+	struct pmm_region *used = record_take(r, first_page, pages, PMM_REGION_USED);
+	list_insert_before(before, &used->address_link);
+	r->used_at[first_page - r->first_page] = used;
+	free_general(r, used);
+}
+
+static uint64_t regions_held_pages(uint64_t pages, uint64_t align_pages)
+{
+	(void)align_pages;
+	return pages;
+}
+
+static void regions_guarantee(uint64_t pages, uint64_t align_pages, uint64_t *run_pages,
+			      uint64_t *run_align)
+{
+	*run_pages = pages;
+	*run_align = align_pages;
+}
+
+static void regions_for_each_free_run(const void *state, pmm_free_run_visitor visit, void *ctx)
+{
+	const struct pmm_regions *r = state;
+	for (const struct pmm_region *region = pmm_regions_first(r); region;
+	     region = pmm_regions_next(r, region))
+		if (region_is_free(region) && !visit(ctx, region->first_page, region->pages))
+			return;
+}
+
+static uint64_t regions_free_pages(const void *state)
+{
+	return ((const struct pmm_regions *)state)->free_pages;
+}
+
+static uint64_t regions_free_blocks(const void *state)
+{
+	uint64_t by_order[PMM_ORDER_COUNT] = { 0 };
+	return pmm_classes_count_by_order(&((const struct pmm_regions *)state)->classes, by_order);
+}
+
+static uint64_t regions_blocks_for_free_run(uint64_t first_page, uint64_t pages)
+{
+	(void)first_page;
+	(void)pages;
+	return 1;
+}
+
+static uint64_t regions_metadata_wanted(const void *state)
+{
+	return ((const struct pmm_regions *)state)->spare_record_count < PMM_RECORD_LOW_WATER;
+}
+
+/*
+ * Pages for bookkeeping (its own or another instance's), kept for good: taken from the top of the
+ * span, the end of the highest free record that holds them among the last METADATA_LOOKBACK
+ * records, so that they gather there instead of splitting the extents below (taken from the
+ * lowest class, as an allocation is, they would pin holes amid memory for ever); else wherever
+ * the classes say. May take the last spare record.
+ */
+#define METADATA_LOOKBACK 64
+static uint64_t regions_alloc_metadata(void *state, uint64_t pages)
+{
+	struct pmm_regions *r = state;
+	struct pmm_region *region = list_entry(list_last(&r->records), struct pmm_region,
+					       address_link);
+	for (unsigned i = 0; region && i < METADATA_LOOKBACK;
+	     i++, region = pmm_regions_prev(r, region)) {
+		if (!region_is_free(pmm_visit(&r->work, region)) || region->pages < pages)
+			continue;
+		uint64_t first = region_end(region) - pages;
+		if (records_to_carve(region, first, pages) > r->spare_record_count)
+			break;
+		carve(r, region, first, pages, MAY_BE_FILED);
+		return first;
+	}
+	return carve_fit(r, pages, 1, 0);
+}
+
+static void regions_add_metadata(void *state, uint64_t first_page, uint64_t pages)
+{
+	struct pmm_regions *r = state;
+	struct pmm_region *records = phys_to_virt(first_page << PAGE_SHIFT);
+	uint64_t count = pages * (PAGE_SIZE / sizeof(struct pmm_region));
+	for (uint64_t i = 0; i < count; i++)
+		spare_push(r, &records[i]);
+	r->records_owned += count;
+	r->record_pages += pages;
+	r->metadata_asked = false;
+}
+
+const struct pmm_placement_ops pmm_regions_ops = {
+	.name = "regions",
+	.promise = "exact: fails only when no free extent holds the pages at the alignment",
+	.state_bytes = regions_state_bytes,
+	.init = regions_init,
+	.add_free = regions_add_free,
+	.alloc = regions_alloc,
+	.free = regions_free,
+	.held_pages = regions_held_pages,
+	.guarantee = regions_guarantee,
+	.for_each_free_run = regions_for_each_free_run,
+	.free_pages = regions_free_pages,
+	.free_blocks = regions_free_blocks,
+	.blocks_for_free_run = regions_blocks_for_free_run,
+	.metadata_wanted = regions_metadata_wanted,
+	.alloc_metadata = regions_alloc_metadata,
+	.add_metadata = regions_add_metadata,
+	.check = pmm_regions_check,
+};
