@@ -153,13 +153,19 @@ def read_cost(path):
 
 
 def program_figures(program, trace, series, cost=None):
+    """The lowest largest free extent and the highest order-9 unusable index (in the zone that
+    held the most free pages at the pmm's first snapshot) over every change of the one replay's
+    exact timeline (state.State), never a sample."""
+    from .plots import largest_free_steps
     lab = lab_figures(trace)
-    samples = series.samples
-    zone = max(samples[0].zones, key=lambda z: samples[0].zones[z].free_pages) if samples else "-"
+    zones = series.timeline.zones
+    zone = max(zones, key=lambda z: int(zones[z].free_pages[0]) if len(zones[z].free_pages)
+               else -1) if zones else "-"
+    largest_lowest = int(largest_free_steps(series)[1].min()) if zones else 0
+    unusable = zones[zone].unusable()[:, 9] if zones and len(zones[zone].free_pages) else None
     return ProgramFigures(
-        program, lab.allocator, sum(lab.failures.values()),
-        min((max((z.largest for z in s.zones.values()), default=0) for s in samples), default=0),
-        zone, max((s.zones[zone].unusable[9] for s in samples if zone in s.zones), default=0.0),
+        program, lab.allocator, sum(lab.failures.values()), largest_lowest,
+        zone, float(unusable.max()) if unusable is not None else 0.0,
         lab.held_beyond_peak, lab.metadata_peak, cost[1:] if cost else None)
 
 
