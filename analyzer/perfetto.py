@@ -185,7 +185,7 @@ class _Writer:
 
 
 def to_perfetto(trace, series):
-    """The Perfetto trace (bytes) of a BulkTrace and its FragSeries."""
+    """The Perfetto trace (bytes) of a BulkTrace and its state.State (the one replay)."""
     w = _Writer()
     process = pb.TracePacket(trusted_packet_sequence_id=SEQUENCE)
     process.track_descriptor.uuid = PROCESS_UUID

@@ -1,5 +1,5 @@
 """The report's figures (matplotlib, Agg backend), each saved as PNG and SVG, titled, with labelled
-axes and units. Every function takes `runs`: [(BulkTrace, FragSeries)], one per traced boot
+axes and units. Every function takes `runs`: [(BulkTrace, state.State)], one per traced boot
 (normally the pagetable and list backends on the same workload), and returns a Figure record
 with the caption the report prints under it."""
 
