@@ -159,12 +159,13 @@ class BadTrace(Exception):
 
 
 def load_checked(path, with_series=False):
-    """A BulkTrace (and its FragSeries), or BadTrace naming the file and offset."""
-    from .bulk import BulkTrace
-    from .timeline import replay
+    """A BulkTrace (and its state.State), or BadTrace naming the file and offset. The trace is
+    replayed as `check` replays it either way (state.replay), so every command refuses what
+    `check` refuses."""
+    from .state import load
     try:
-        trace = BulkTrace.open(path)
-        return (trace, replay(trace)) if with_series else trace
+        trace, state = load(path)
+        return (trace, state) if with_series else trace
     except TraceError as e:
         raise BadTrace(path, e.offset, e.args[0]) from None
 

@@ -2,8 +2,8 @@
 allocator (make report-pmm), each trace checked, then per allocator:
 
   - the unusable free space index per zone (order 9) and the largest free extent over the run,
-    from the one replay `check` trusts (frag.replay_series): the free set follows from the events,
-    whatever the allocator, so the same metric reads every trace;
+    from the one replay `check` runs (analyzer/state.py), after every change: the free set follows
+    from the events, whatever the allocator, so the same metric reads every trace;
   - allocation failures per zone request (pmm_alloc_fail by its `alloc_zone`);
   - the fragment scenario's largest run that succeeded per zone request (fragment_result);
   - pages held beyond the request: the sum of held - pages over every pmm_alloc (buddy rounds to a
@@ -153,13 +153,19 @@ def read_cost(path):
 
 
 def program_figures(program, trace, series, cost=None):
+    """The lowest largest free extent and the highest order-9 unusable index (in the zone that
+    held the most free pages at the pmm's first snapshot) over every change of the one replay's
+    exact timeline (state.State), never a sample."""
+    from .plots import largest_free_steps
     lab = lab_figures(trace)
-    samples = series.samples
-    zone = max(samples[0].zones, key=lambda z: samples[0].zones[z].free_pages) if samples else "-"
+    zones = series.timeline.zones
+    zone = max(zones, key=lambda z: int(zones[z].free_pages[0]) if len(zones[z].free_pages)
+               else -1) if zones else "-"
+    largest_lowest = int(largest_free_steps(series)[1].min()) if zones else 0
+    unusable = zones[zone].unusable()[:, 9] if zones and len(zones[zone].free_pages) else None
     return ProgramFigures(
-        program, lab.allocator, sum(lab.failures.values()),
-        min((max((z.largest for z in s.zones.values()), default=0) for s in samples), default=0),
-        zone, max((s.zones[zone].unusable[9] for s in samples if zone in s.zones), default=0.0),
+        program, lab.allocator, sum(lab.failures.values()), largest_lowest,
+        zone, float(unusable.max()) if unusable is not None else 0.0,
         lab.held_beyond_peak, lab.metadata_peak, cost[1:] if cost else None)
 
 
@@ -365,34 +371,40 @@ def _plots(runs, figures, out_dir):
         zones += [z for z in plots.present_zones(series) if z not in zones]
     fig, axes = plt.subplots(len(zones) or 1, 1, figsize=(9, 2.6 * max(1, len(zones))),
                              squeeze=False)
+    x_end = plots._x_end(runs)
     for ax, zone in zip(axes[:, 0], zones):
         for n, (trace, series) in enumerate(runs):
-            t = plots._progress_k(trace, [s.position for s in series.samples])
-            ax.plot(t, [s.zones[zone].unusable[9] if zone in s.zones else np.nan
-                        for s in series.samples], color=colors[n % len(colors)],
-                    label=allocator_of(trace))
+            z = series.timeline.zones.get(zone)
+            if z is not None:
+                plots._envelope_line(ax, trace, z.positions, z.unusable()[:, 9], x_end,
+                                     color=colors[n % len(colors)], linewidth=1,
+                                     label=allocator_of(trace))
         ax.set_title(f"Unusable free space index at order 9 (2 MiB), zone {zone}")
         ax.set_xlabel("workload requests issued (thousands)")
         ax.set_ylabel("unusable index (0-1)")
         ax.set_ylim(-0.02, 1.02)
+        ax.set_xlim(0, x_end)
         plots._legend(ax, fontsize=7)
     save(fig, "pmm_unusable_index", "Unusable free space index per zone, every allocator",
          "Linux's unusable free space index for a 2 MiB request per zone over the same workload, "
-         "one line per pmm= allocator (the free set replayed from each trace).")
+         "one line per pmm= allocator (the free set replayed from each trace, recomputed after "
+         "every allocation and free; each pixel column spans its lowest to highest value).")
 
     fig, ax = plt.subplots(figsize=(9, 3.6))
     for n, (trace, series) in enumerate(runs):
-        t = plots._progress_k(trace, [s.position for s in series.samples])
-        ax.plot(t, [max((z.largest for z in s.zones.values()), default=0) * 4096 / 2**20
-                    for s in series.samples], color=colors[n % len(colors)],
-                label=allocator_of(trace))
+        if series.timeline.zones:
+            positions, largest = plots.largest_free_steps(series)
+            plots._envelope_line(ax, trace, positions, largest * plots.PAGE / 2**20, x_end,
+                                 color=colors[n % len(colors)], linewidth=1,
+                                 label=allocator_of(trace))
     ax.set_title("Largest free extent over the run, every allocator")
     ax.set_xlabel("workload requests issued (thousands)")
     ax.set_ylabel("largest free extent (MiB)")
+    ax.set_xlim(0, x_end)
     plots._legend(ax)
     save(fig, "pmm_largest_free", "Largest free extent, every allocator",
-         "The longest physically contiguous free extent at each moment (replayed free set), one "
-         "line per allocator. A buddy allocator may still refuse a run this long (its largest "
+         "The longest physically contiguous free extent after every change (replayed free set; "
+         "each pixel column spans its lowest to highest value), one line per allocator. A buddy allocator may still refuse a run this long (its largest "
          "block is 2^10 pages).")
 
     def bars(name, title, ylabel, groups, caption, log=False):

@@ -93,13 +93,18 @@ class Attribution:
 
     def stack(self, chain_id):
         """The chain's frame labels, outermost first (a flame graph's order)."""
+        return [label for label, _ in self.stack_frames(chain_id)]
+
+    def stack_frames(self, chain_id):
+        """[(label, return address or None)] of the chain, outermost first: its expanded frames,
+        under a first line that says what is missing (no chain, or callers beyond a chain that
+        fills every recorded slot: said rather than drawn as a false root)."""
         if chain_id < 0:
-            return ["(no call chain recorded)"]
-        frames = [f.label() for f in reversed(self.expanded(chain_id))]
+            return [("(no call chain recorded)", None)]
+        frames = [(f.label(), f.address) for f in reversed(self.expanded(chain_id))]
         depth = FORMAT.constants["TRACE_SITE_DEPTH"]
-        # a chain that fills every slot may go on: say so rather than draw a false root
-        return (["(callers beyond the recorded frames)"] if len(self.chains[chain_id]) == depth
-                else []) + frames
+        return ([("(callers beyond the recorded frames)", None)]
+                if len(self.chains[chain_id]) == depth else []) + frames
 
 
 def collect(trace):

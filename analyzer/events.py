@@ -232,3 +232,5 @@ def load_format(events_def=EVENTS_DEF):
 
 
 FORMAT = load_format()
+# The page every address and page count of the trace is in (events.def TRACE_PAGE_BYTES).
+PAGE = FORMAT.constants["TRACE_PAGE_BYTES"]

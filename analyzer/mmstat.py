@@ -17,9 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .events import FORMAT
+from .events import FORMAT, PAGE
 from .frag import MAX_ORDER
-from .replay import PAGE
 from .units import format_bytes
 
 

@@ -20,9 +20,8 @@ counts under icount, where clock_hz is 1e9).
 import numpy as np
 
 from . import counters
-from .events import FORMAT
+from .events import FORMAT, PAGE
 from .frag import region_name
-from .replay import PAGE
 from . import perfetto_wire as wire
 from .perfetto_processes import add_process_tracks
 from .perfetto_proto import pb
@@ -43,7 +42,7 @@ def _pfn(a, name):
 
 def _page_bytes(a):
     """The mapping's page size in bytes (page_size is 0 = 4 KiB, 1 = 2 MiB, 2 = 1 GiB)."""
-    return np.left_shift(np.uint64(4096), (9 * a["page_size"].astype(np.uint64)))
+    return np.left_shift(np.uint64(PAGE), (9 * a["page_size"].astype(np.uint64)))
 
 
 def _order(a):
@@ -186,7 +185,7 @@ class _Writer:
 
 
 def to_perfetto(trace, series):
-    """The Perfetto trace (bytes) of a BulkTrace and its FragSeries."""
+    """The Perfetto trace (bytes) of a BulkTrace and its state.State (the one replay)."""
     w = _Writer()
     process = pb.TracePacket(trusted_packet_sequence_id=SEQUENCE)
     process.track_descriptor.uuid = PROCESS_UUID

@@ -1,5 +1,5 @@
 """The report's figures (matplotlib, Agg backend), each saved as PNG and SVG, titled, with labelled
-axes and units. Every function takes `runs`: [(BulkTrace, FragSeries)], one per traced boot
+axes and units. Every function takes `runs`: [(BulkTrace, state.State)], one per traced boot
 (normally the pagetable and list backends on the same workload), and returns a Figure record
 with the caption the report prints under it."""
 
@@ -69,9 +69,13 @@ def _legend(ax, **options):
 
 
 def _save(fig, out_dir, name):
+    """PNG and SVG, each the same bytes for the same figure: no date in the SVG's metadata and
+    its element ids hashed with a fixed salt (matplotlib's default salt is random per run), so
+    two reports of the same traces can be compared byte for byte."""
     fig.tight_layout()
     fig.savefig(out_dir / f"{name}.png", dpi=110)
-    fig.savefig(out_dir / f"{name}.svg")
+    with plt.rc_context({"svg.hashsalt": "pagescope"}):
+        fig.savefig(out_dir / f"{name}.svg", metadata={"Date": None})
     plt.close(fig)
 
 

@@ -45,11 +45,10 @@ reported, since the missing events could explain it.
 
 from collections import deque
 
-from .events import FORMAT
+from .events import FORMAT, PAGE
 from .summary import Problem
 from .syscalls import EFAULT, ENOSYS, SYSCALL_NAMES, SYSCALL_NUMBERS, errno_of, is_negative
 
-PAGE = FORMAT.constants["TRACE_PAGE_BYTES"]
 PT_WRITE = FORMAT.value_numbers["PT_WRITE"]
 PT_EXECUTE = FORMAT.value_numbers["PT_EXECUTE"]
 USER_OWNER = FORMAT.value_numbers["MM_OWNER_USER"]

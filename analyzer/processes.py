@@ -94,6 +94,7 @@ class ProcessFigures:
     peak_reserved: int = 0
     fault_ticks: np.ndarray = None
     fault_work: np.ndarray = None
+    fault_outcomes: np.ndarray = None  # each fault's `fault_outcome` number, as fault_ticks
 
     @property
     def label(self):
@@ -219,7 +220,9 @@ def run_figures(trace):
     for pid, p in processes.items():
         mine = faults["pid"] == pid
         p.fault_ticks, p.fault_work = faults["ticks"][mine], faults["work"][mine]
+        p.fault_outcomes = faults["outcome"][mine]
     totals.fault_ticks, totals.fault_work = faults["ticks"], faults["work"]
+    totals.fault_outcomes = faults["outcome"]
     resident = trace.of("process_resident")
     for pid, p in processes.items():
         mine = resident[resident["pid"] == pid]

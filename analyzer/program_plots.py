@@ -6,6 +6,8 @@ instructions under each, so their lines end at different times).
   memory       resident (solid) and reserved (dotted) pages of all processes over guest time
   fault rate   faults per guest second, counted in equal time bins
   fault ticks  cumulative distribution of the ticks each fault took (unit named on the axis)
+  fault cost histograms  per fault outcome, faults per power-of-two bucket of ticks, every bar
+               labelled with its exact count (icount: guest instructions, exact)
   bookkeeping  the backend's bookkeeping bytes over guest time (vmm_bookkeeping)
   syscalls     calls by name, each backend a bar; unsupported calls (-ENOSYS) hatched
 """
@@ -15,12 +17,14 @@ import re
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .events import FORMAT
 from .plots import BACKEND_STYLES, Figure, _legend, _save
 from .processes import nearest_rank
 
 FAULT_RATE_BINS = 40
 LOG_SCALE_RATIO = 50  # peak reserved over peak resident above which the memory plot is log
 SYSCALLS_SHOWN = 25
+OUTCOME_NAMES = FORMAT.values["fault_outcome"]
 
 
 def slug(name):
@@ -42,6 +46,7 @@ def draw_program(name, runs, out_dir):
     stem = slug(name)
     return [f for f in (_memory(name, stem, runs, out_dir), _fault_rate(name, stem, runs, out_dir),
                         _fault_ticks(name, stem, runs, out_dir),
+                        _fault_histograms(name, stem, runs, out_dir),
                         _bookkeeping(name, stem, runs, out_dir),
                         _syscalls(name, stem, runs, out_dir)) if f is not None]
 
@@ -124,6 +129,63 @@ def _fault_ticks(name, slug, runs, out_dir):
                   f"For each backend, the share of page faults resolved within x {units[0]} "
                   "(page_fault.ticks: from the fault's entry to its resolution, the backend's "
                   "lookup of the address included). Left and steep is cheap.")
+
+
+def log2_buckets(ticks):
+    """{k: faults with 2^k <= ticks < 2^(k+1)} (k = -1 for ticks of 0): log buckets, exact
+    counts."""
+    ticks = np.asarray(ticks, dtype=np.int64)
+    k = np.where(ticks > 0, np.floor(np.log2(np.maximum(ticks, 1))).astype(np.int64), -1)
+    # float log2 can be one off just below a power of two: fix it exactly
+    k = np.where((k >= 0) & (np.left_shift(1, np.maximum(k, 0)) > ticks), k - 1, k)
+    k = np.where((k >= 0) & (np.left_shift(1, k + 1) <= ticks), k + 1, k)
+    found, counts = np.unique(k, return_counts=True)
+    return dict(zip(found.tolist(), counts.tolist()))
+
+
+def _bucket_label(k):
+    return "0" if k < 0 else f"{1 << k:,}-{(2 << k) - 1:,}"
+
+
+def _fault_histograms(name, slug, runs, out_dir):
+    """One panel per fault outcome: faults per log2 bucket of ticks, a bar per backend."""
+    outcomes = sorted({int(o) for r in runs if r.totals.fault_outcomes is not None
+                       for o in r.totals.fault_outcomes.tolist()})
+    if not outcomes:
+        return None
+    units = sorted({r.unit for r in runs})
+    fig, axes = plt.subplots(len(outcomes), 1, figsize=(9, 2.4 * len(outcomes) + 0.6),
+                             squeeze=False)
+    width = 0.8 / max(1, len(runs))
+    for ax, outcome in zip(axes[:, 0], outcomes):
+        per_run = [log2_buckets(r.totals.fault_ticks[r.totals.fault_outcomes == outcome])
+                   for r in runs]
+        found = {k for b in per_run for k in b}
+        keys = list(range(min(found), max(found) + 1))  # empty buckets too: the axis is log2
+        x = np.arange(len(keys))
+        for i, (r, buckets) in enumerate(zip(runs, per_run)):
+            color, _ = _style(i)
+            heights = [buckets.get(k, 0) for k in keys]
+            bars = ax.bar(x + i * width, heights, width, color=color,
+                          label=f"{r.backend} ({sum(heights):,} faults)")
+            ax.bar_label(bars, labels=[f"{h:,}" if h else "" for h in heights], fontsize=6)
+        ax.set_xticks(x + width * (len(runs) - 1) / 2)
+        ax.set_xticklabels([_bucket_label(k) for k in keys], fontsize=7, rotation=30,
+                           ha="right")
+        ax.set_yscale("log")
+        ax.set_ylabel("faults (log)")
+        ax.set_title(f"{OUTCOME_NAMES.get(outcome, outcome)}", fontsize=9)
+        ax.margins(y=0.25)
+        _legend(ax, fontsize=7)
+    axes[-1, 0].set_xlabel(f"{' / '.join(units)} from fault entry to resolution "
+                           "(power-of-two buckets)")
+    fig.suptitle(f"{name}: page-fault cost per outcome")
+    stem = f"program_{slug}_fault_histograms"
+    _save(fig, out_dir, stem)
+    return Figure(stem, f"{name}: page-fault cost per outcome (histograms)",
+                  f"Page faults per outcome, counted in power-of-two buckets of {units[0]} "
+                  "(page_fault.ticks, from the fault's entry to its resolution); each bar is "
+                  "labelled with its exact count, one bar per backend.")
 
 
 def _bookkeeping(name, slug, runs, out_dir):

@@ -51,12 +51,11 @@ from bisect import bisect_left, bisect_right, insort
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
-from .events import FORMAT
+from .events import FORMAT, PAGE
 from .process_replay import ProcessChecks
 from .replay_ops import ReplayOps
 from .summary import Problem
 
-PAGE = FORMAT.constants["TRACE_PAGE_BYTES"]
 # What a context's snapshot consists of: one vmm_snapshot per region, then its vmm_bookkeeping.
 SNAPSHOT_EVENTS = ("vmm_snapshot", "vmm_bookkeeping")
 # A pmm_alloc of this owner is a page-table page: its pt_alloc comes next (FORMAT.md).
@@ -95,10 +94,15 @@ def zone_text(zones):
 
 
 class FreeSet:
-    """Disjoint, coalesced free runs [start, end) in bytes, sorted by start."""
+    """Disjoint, coalesced free runs [start, end) in bytes, sorted by start. `watch`, when set,
+    is called after every change with (runs removed, runs added): what a figure kept up to date
+    from the set (analyzer/timeline.py) needs, without a second copy of the set."""
+
+    __slots__ = ("starts", "ends", "watch")
 
     def __init__(self, runs=()):
         self.starts, self.ends = [], []
+        self.watch = None
         for start, end in sorted(runs):
             self.add(start, end)
 
@@ -116,10 +120,12 @@ class FreeSet:
             return f"[{start:#x}, {end:#x}) is not free"
         run_start, run_end = self.starts[i], self.ends[i]
         del self.starts[i], self.ends[i]
-        for piece in ((end, run_end), (run_start, start)):
-            if piece[0] < piece[1]:
-                self.starts.insert(i, piece[0])
-                self.ends.insert(i, piece[1])
+        added = [piece for piece in ((run_start, start), (end, run_end)) if piece[0] < piece[1]]
+        for k, (a, b) in enumerate(added):
+            self.starts.insert(i + k, a)
+            self.ends.insert(i + k, b)
+        if self.watch is not None:
+            self.watch([(run_start, run_end)], added)
         return None
 
     def add(self, start, end):
@@ -127,15 +133,20 @@ class FreeSet:
         i = bisect_right(self.starts, start)
         if (i > 0 and self.ends[i - 1] > start) or (i < len(self.starts) and self.starts[i] < end):
             return f"[{start:#x}, {end:#x}) is already partly free"
+        removed = []
         if i > 0 and self.ends[i - 1] == start:
             i -= 1
+            removed.append((self.starts[i], self.ends[i]))
             start = self.starts[i]
             del self.starts[i], self.ends[i]
         if i < len(self.starts) and self.starts[i] == end:
+            removed.append((self.starts[i], self.ends[i]))
             end = self.ends[i]
             del self.starts[i], self.ends[i]
         self.starts.insert(i, start)
         self.ends.insert(i, end)
+        if self.watch is not None:
+            self.watch(removed, [(start, end)])
         return None
 
     def covers(self, addr):
@@ -251,11 +262,15 @@ class ReplayReport:
 
 class Replay:
     """Feed it every event in stream order (`feed`), then `finish()` for the ReplayReport.
-    `offset_of(seq)` names the byte offset of a problem's record (None: no offsets)."""
+    `offset_of(seq)` names the byte offset of a problem's record (None: no offsets).
+    `recorder` (timeline.Recorder), when given, is told whenever the replay takes a snapshot's
+    free set as its state, a context dies, a phase ends or events were lost, and watches the
+    free sets in between: every figure reads this replay's state."""
 
-    def __init__(self, offset_of=None):
+    def __init__(self, offset_of=None, recorder=None):
         self.report = ReplayReport()
         self.offset_of = offset_of
+        self.recorder = recorder
         self.pmm = None  # FreeSet, None while unknown
         self.zones = None  # zone_ranges of the first pmm_snapshot: they never change
         self.contexts = {}  # id -> Context, live ones
@@ -264,7 +279,6 @@ class Replay:
         self.index = 0  # events fed so far
         self.declaring = None  # Context whose vmm_region events are being read
         self.pending_brk = None  # (context, region, base, old_pages, new_pages)
-        self.heaps = {}  # (context, region) -> pages of the heap that vmm_brk events resized
         self.pending_table = None  # address of a pmm_alloc for a page table, until its pt_alloc
         self.bookkeeping_due = None  # context whose snapshots end with its vmm_bookkeeping next
         self.resident_reported = None  # context of the previous event when a process_resident
@@ -399,6 +413,8 @@ class Replay:
             if difference:
                 self.problem(e, f"the pmm replay differs from the snapshot: {difference}")
         self.pmm = snap
+        if self.recorder is not None and self.zones is not None:
+            self.recorder.pmm_known(snap, self.zones)
         if self.maps_before_pmm:
             self._check_maps_before_pmm()
         self.maps_before_pmm = None
@@ -705,14 +721,14 @@ class Replay:
             self.doubt(e, f"context {ctx.id} was created without any vmm_region")
 
     def on_context_destroy(self, e):
+        if self.recorder is not None:
+            self.recorder.context_destroyed(e.context)
         ctx = self.contexts.pop(e.context, None)
         if ctx is None:
             if not self.lost:
                 self.problem(e, f"context {e.context} is not live")
             return
         self._settle_unreserved_maps(ctx.id)
-        for key in [k for k in self.heaps if k[0] == ctx.id]:
-            del self.heaps[key]
         for virt in self.mapped.pop(ctx.id, ()):
             phys = self.mappings.pop((ctx.id, virt))[0]  # pt_destroy drops them, unlisted
             self._unmapped_page(phys, ctx, virt)
@@ -753,26 +769,21 @@ class Replay:
 
     def on_vmm_brk(self, e):
         """The reservation at e.base resized: the heap at the region's base (the kernel's own
-        contexts), or the last reservation of a demand-paged program's heap, which brk extends."""
+        contexts), or the last reservation of a demand-paged program's heap, which brk extends. The
+        heap is that reservation (region.reservations[e.base]), not a record of its own: a split,
+        a cut or a new reservation at that address changes the heap with no step to keep in sync
+        (a forked child's heap, which fork reserves at the parent's address, included)."""
         region = self._region(e)
         if region is None:
             return
         if not region.base <= e.base < region.end or e.old_pages == e.new_pages:
             self.problem(e, f"heap at {e.base:#x} resized {e.old_pages} -> {e.new_pages} pages "
                          f"in the region at {region.base:#x}")
-        elif region.exact and self._heap_pages(e, region) != e.old_pages:
+        elif region.exact and region.reservations.get(e.base, 0) != e.old_pages:
             self.doubt(e, f"the heap at {e.base:#x} is "
-                         f"{self._heap_pages(e, region)} pages, not {e.old_pages}")
+                         f"{region.reservations.get(e.base, 0)} pages, not {e.old_pages}")
         self.pending_brk = (e.context, e.region, e.base, e.old_pages, e.new_pages)
         self.expecting = True
-
-    def _heap_pages(self, e, region):
-        """The heap's size as brk last left it; a heap no brk made yet (a forked child's, which
-        fork reserves at the parent's heap address) is the reservation at the region's base; a
-        program's heap reservation elsewhere in the region is the reservation at e.base."""
-        if e.base != region.base:
-            return region.reservations.get(e.base, 0)
-        return self.heaps.get((e.context, e.region), region.reservations.get(region.base, 0))
 
     def _brk_delta(self, e, region, grow):
         context, region_id, base, old, new = self.pending_brk
@@ -791,15 +802,10 @@ class Replay:
             self.problem(e, error)
         if grow:
             self._settle_unreserved_maps(context)
-        heap = base == region.base
         if new:
             region.reservations[base] = new
-            if heap:
-                self.heaps[context, region_id] = new
         else:
             region.reservations.pop(base, None)
-            if heap:
-                self.heaps.pop((context, region_id), None)
         self._replayed(True)
 
     def on_vmm_reserve(self, e):
@@ -821,8 +827,6 @@ class Replay:
             self.problem(e, error)
             return
         region.reservations[e.addr] = e.pages
-        if e.addr == region.base and (e.context, e.region) in self.heaps:
-            self.heaps[e.context, e.region] = e.pages  # a program's heap begun anew at its base
         self._replayed(True)
         self._settle_unreserved_maps(e.context)
 
@@ -839,8 +843,6 @@ class Replay:
             return
         region.reservations[start] = (e.addr - start) // PAGE
         region.reservations[e.addr] = pages - (e.addr - start) // PAGE
-        if start == region.base and (e.context, e.region) in self.heaps:
-            self.heaps[e.context, e.region] = region.reservations[start]  # a program's heap
         self._replayed(True)
 
     def on_vmm_release(self, e):
@@ -899,6 +901,8 @@ class Replay:
                 self.problem(e, f"the replay of context {e.context} region {e.region} "
                              f"({region.name}) differs from the snapshot: {difference}")
             region.free = snap
+        if self.recorder is not None:
+            self.recorder.region_known(e.context, e.region, ctx.regions[e.region].free)
         self.recent_vmm_snapshots.append((e.context, e.region, self.index))
         if not ctx.learned and e.region == len(ctx.regions) - 1:
             self.bookkeeping_due = e.context
@@ -947,6 +951,8 @@ class Replay:
         self.expecting = True
 
     def on_phase_end(self, e):
+        if self.recorder is not None:
+            self.recorder.phase_end(e.text)
         if self.lost and e.text in (name for name, _ in self.phases):
             while self.phases[-1][0] != e.text:  # the ends of inner phases were lost
                 self.phases.pop()
@@ -971,6 +977,8 @@ class Replay:
             return
         self.lost = True
         self.pmm = None
+        if self.recorder is not None:
+            self.recorder.lost()
         for ctx in self.contexts.values():
             for region in filter(None, ctx.regions):
                 region.free = None

@@ -11,9 +11,8 @@ from pathlib import Path
 
 from . import compare, counters, plots, processes, program_report, verdict, verdict_figures
 from .progress import member_phases, workload_name
-from .events import REPO_ROOT
+from .events import PAGE, REPO_ROOT
 from .output import atomic_file
-from .replay import PAGE
 from .units import clock_text, format_bytes
 
 
@@ -290,12 +289,14 @@ def holders_section(runs, out_dir, top=15):
     (flame.svg; the same data as flame.folded, which flamegraph.pl and speedscope open). None
     when the trace carries no call chains, or the kernel ELF that names them is not this
     trace's build."""
-    from . import attribution, flamegraph, mmstat
+    from . import attribution, flamegraph, heap_profile, mmstat
     trace, series = runs[0]
     found = attribution.attributed_or_none(trace)
     if found is None:
         return None
     position, when = mmstat.resolve(trace, series, ("peak", None))
+    (Path(out_dir) / "heap.pftrace").write_bytes(heap_profile.to_heap_profile(
+        trace, found, [(position, when), mmstat.resolve(trace, series, ("end", None))]))
     held = attribution.held_by_site(trace, found, "pmm_alloc", position)
     total = sum(h.bytes for h in held) or 1
     stacks = attribution.folded_stacks(trace, found, "pmm_alloc", position)
@@ -322,7 +323,12 @@ def holders_section(runs, out_dir, top=15):
             "<figcaption>Each box is a function, as wide as the memory held by allocations made "
             "under it; callers below, the allocator at the top; hover for the exact bytes. "
             "(<a href='flame.svg'>SVG</a>, <a href='flame.folded'>collapsed stacks</a> for "
-            "flamegraph.pl or speedscope)</figcaption></figure>")
+            "flamegraph.pl or speedscope)</figcaption></figure>"
+            "<p>The same allocations as a Perfetto heap profile: <a href='heap.pftrace'>"
+            "heap.pftrace</a> (open it in ui.perfetto.dev; the process's heap profile track has "
+            "a dump at the peak and one at the end of the trace, each a flame graph of the "
+            "memory unreleased then, per allocator: physical pages, kmalloc, slab, virtual "
+            "reservations; exact, nothing sampled).</p>")
 
 
 def _headline_table(figures):

@@ -6,30 +6,30 @@ counts per order and the indices computed from them; free pages, free ranges and
 a virtual region) are recomputed after *every* event that changes them, so a counter, a CSV row
 or a plot can show the true minimum and maximum however briefly they held.
 
+There is no replay here: a Recorder is handed to the one replay of the trace (analyzer/replay.py,
+the one `check` runs; analyzer/state.py drives it) and watches the free sets that replay keeps
+(FreeSet.watch), so every figure follows from the same checked state, step for step.
+
 Invariants:
   - a timeline starts at its space's first snapshot (the pmm's first `pmm_snapshot`; a region's
     first `vmm_snapshot` in each life of its context) and takes one step per event after it that
     changes the space (pmm_alloc, pmm_free; vmm_reserve, vmm_release); a region's timeline ends
-    at its context's `context_destroy`;
+    at its context's `context_destroy`; after lost events a space is counted afresh from its
+    next snapshot (the replay re-learns it there);
   - `positions[i]` is the record index of the event after which `values[i]` hold (the first entry
-    is the snapshot's position); positions never decrease;
-  - the state is updated in place, one event at a time, touching only the free runs the event
-    changes: the cost is O(log R) per event for R free runs (bisect on sorted lists), plus
-    O(MAX_ORDER) for the buddy decomposition of the at most three runs it changes.
-
-The trace must already have passed frag.replay_series (every step fits, every snapshot equals
-the replay): this module steps through the same events without re-checking them.
+    is the snapshot's position); positions never decrease; a row is kept only when a figure
+    changed;
+  - the cost is O(MAX_ORDER) per change for the buddy decomposition of the at most three runs an
+    event changes, plus O(log R) for the largest run (a lazy max-heap).
 """
 
 import heapq
-from bisect import bisect_right
 from dataclasses import dataclass
 
 import numpy as np
 
-from . import progressbar
-from .frag import MAX_ORDER, ORDERS, SUITABLE, replay_series
-from .replay import PAGE, zone_ranges
+from .frag import MAX_ORDER, block_counts, indices
+from .events import PAGE
 
 
 @dataclass
@@ -45,22 +45,11 @@ class ZoneTimeline:
 
     def unusable(self):
         """Linux's unusable free space index, (rows, orders), from the block counts."""
-        blocks = self.blocks.astype(np.float64)
-        free = (blocks * 2.0 ** ORDERS).sum(axis=1)
-        suitable = blocks @ SUITABLE.T  # suitable[r, s] = sum_o blocks[r, o] * SUITABLE[s, o]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            index = (free[:, None] - suitable * 2.0 ** ORDERS) / free[:, None]
-        return np.where(free[:, None] == 0, 1.0, index)
+        return indices(self.blocks)[0]
 
     def fragmentation(self):
         """Linux's fragmentation index, (rows, orders), from the block counts."""
-        blocks = self.blocks.astype(np.float64)
-        free = (blocks * 2.0 ** ORDERS).sum(axis=1)[:, None]
-        total = blocks.sum(axis=1)[:, None]
-        suitable = blocks @ SUITABLE.T
-        with np.errstate(invalid="ignore", divide="ignore"):
-            index = 1.0 - (1.0 + free / 2.0 ** ORDERS) / total
-        return np.where(suitable > 0, -1.0, np.where(total == 0, 0.0, index))
+        return indices(self.blocks)[1]
 
 
 @dataclass
@@ -86,25 +75,6 @@ class Timeline:
         in the order the pmm's snapshots name them."""
         return [name for name, z in self.zones.items() if len(z.free_pages) and
                 z.free_pages.max() > 0]
-
-
-def block_counts(first, end):
-    """Buddy blocks per order (a list of MAX_ORDER + 1) of the free pages [first, end): at each
-    page the largest aligned block that fits, orders above MAX_ORDER counted as MAX_ORDER blocks
-    (the rule of frag.buddy_blocks, for one run)."""
-    counts = [0] * (MAX_ORDER + 1)
-    while first < end:
-        align = (first & -first).bit_length() - 1 if first else 63
-        order = min(align, (end - first).bit_length() - 1)
-        if order >= MAX_ORDER:
-            top = 1 << MAX_ORDER
-            n = (end - first) // top
-            counts[MAX_ORDER] += n
-            first += n * top
-        else:
-            counts[order] += 1
-            first += 1 << order
-    return counts
 
 
 class _Largest:
@@ -168,53 +138,21 @@ class _Zone:
                                 len(rows), MAX_ORDER + 1))
 
 
-class _Runs:
-    """Coalesced free runs [start, end) in pages, sorted; `take` and `give` return the runs
-    removed and added so the figures can be updated by difference."""
-
-    def __init__(self, runs):
-        self.starts = [a for a, _ in runs]
-        self.ends = [b for _, b in runs]
-
-    def take(self, start, end):
-        i = bisect_right(self.starts, start) - 1
-        a, b = self.starts[i], self.ends[i]
-        del self.starts[i], self.ends[i]
-        added = [(x, y) for x, y in ((a, start), (end, b)) if x < y]
-        for k, (x, y) in enumerate(added):
-            self.starts.insert(i + k, x)
-            self.ends.insert(i + k, y)
-        return [(a, b)], added
-
-    def give(self, start, end):
-        i = bisect_right(self.starts, start)
-        removed = []
-        if i > 0 and self.ends[i - 1] == start:
-            i -= 1
-            removed.append((self.starts[i], self.ends[i]))
-            start = self.starts[i]
-            del self.starts[i], self.ends[i]
-        if i < len(self.starts) and self.starts[i] == end:
-            removed.append((self.starts[i], self.ends[i]))
-            end = self.ends[i]
-            del self.starts[i], self.ends[i]
-        self.starts.insert(i, start)
-        self.ends.insert(i, end)
-        return removed, [(start, end)]
-
-
 class _Hole:
     """One region's live figures: free pages, ranges, largest."""
 
     def __init__(self, key, runs):
         self.key = key
-        self.runs = _Runs(runs)
+        self.rows = []
+        self.reset(runs)
+
+    def reset(self, runs):
+        """Counts the region afresh from its free runs [(first page, end page)]."""
         self.free = sum(b - a for a, b in runs)
         self.count = len(runs)
         self.largest = _Largest()
         for a, b in runs:
             self.largest.add(b - a)
-        self.rows = []
 
     def apply(self, removed, added):
         for a, b in removed:
@@ -238,90 +176,110 @@ class _Hole:
                             *(np.array(c, dtype=np.int64) for c in cols))
 
 
-def _pages_of(event):
-    return [(int(a) // PAGE, int(a) // PAGE + int(p)) for a, p in
-            zip(event.items["addr"].tolist(), event.items["pages"].tolist())]
+def _pages(runs):
+    return [(a // PAGE, b // PAGE) for a, b in runs]
 
 
-def build(trace):
-    """The Timeline of a BulkTrace that frag.replay_series accepted."""
-    names = ("pmm_alloc", "pmm_free", "vmm_reserve", "vmm_release", "context_destroy")
-    arrays = [trace.of(n) for n in names]
-    kind = np.concatenate([np.full(len(a), k, np.int8) for k, a in enumerate(arrays)])
-    position = np.concatenate([a["position"] for a in arrays]).astype(np.int64)
-    row = np.concatenate([np.arange(len(a)) for a in arrays])
-    order = np.argsort(position, kind="stable")
-    kind, position, row = kind[order].tolist(), position[order].tolist(), row[order].tolist()
-    columns = [{f: a[f].tolist() for f in ("addr", "pages", "held", "context", "region")
-                if f in (a.dtype.names or ())} for a in arrays]
+class Recorder:
+    """The timelines, kept by watching the free sets of the one replay (replay.Replay calls the
+    methods below as its state changes; `position` is the record index of the event it is
+    replaying, which the driver sets before each event). `finish()` gives the Timeline."""
 
-    snapshots = trace.others_named("pmm_snapshot", "vmm_snapshot")
-    zones, physical = None, None
-    holes, live, lives = [], {}, {}
-    s = 0
-    for i in progressbar.bar(range(len(kind) + 1), desc="exact timeline", unit="event"):
-        at = position[i] if i < len(kind) else None
-        while s < len(snapshots) and (at is None or snapshots[s].position < at):
-            e = snapshots[s]
-            s += 1
-            if e.name == "pmm_snapshot":
-                if physical is None:
-                    zones = [_Zone(name, low // PAGE, high // PAGE)
-                             for name, low, high in zone_ranges(e)]
-                    runs = _pages_of(e)
-                    physical = _Runs(runs)
-                    for z in zones:
-                        for a, b in runs:
-                            z.change(a, b, 1)
-                        z.record(e.position)
-            else:
-                key = (e.context, e.region)
-                if key not in live:
-                    hole = _Hole(key + (lives.get(e.context, 0),), _pages_of(e))
-                    hole.record(e.position)
-                    live[key] = hole
-                    holes.append(hole)
-        if at is None:
-            break
-        k, r = kind[i], row[i]
-        c = columns[k]
-        if k == 4:  # context_destroy: its regions' timelines end
-            context = c["context"][r]
-            for key in [key for key in live if key[0] == context]:
-                del live[key]
-            lives[context] = lives.get(context, 0) + 1
-            continue
-        start = int(c["addr"][r]) // PAGE
-        # a pmm event covers the run the allocator holds (`held`: its rounding included)
-        end = start + int(c["held"][r] if k < 2 else c["pages"][r])
-        if k < 2:
-            if physical is None:
-                continue
-            removed, added = (physical.take if k == 0 else physical.give)(start, end)
-            span_low = min(a for a, _ in removed + added)
-            span_high = max(b for _, b in removed + added)
-            for z in zones:
-                if span_low < z.high and span_high > z.low:
-                    for a, b in removed:
-                        z.change(a, b, -1)
-                    for a, b in added:
-                        z.change(a, b, 1)
-                    z.record(at)
+    def __init__(self):
+        self.position = 0
+        self.zones = None  # [_Zone], from the pmm's first snapshot
+        self.pmm = None  # the replay's pmm FreeSet being watched, None while unknown
+        self.holes = []  # every _Hole, in the order their spaces appear
+        self.live = {}  # (context, region) -> [_Hole, the replay's FreeSet being watched]
+        self.lives = {}  # context id -> contexts of that id destroyed so far
+        self.phase_ends = []  # (position, phase name, pmm free runs in bytes) of each phase_end
+
+    def pmm_known(self, free, zones):
+        """The replay took a pmm_snapshot's free set as its state (zones: zone_ranges)."""
+        if self.pmm is not None:
+            self.pmm.watch = None
+        if self.zones is None:
+            self.zones = [_Zone(name, low // PAGE, high // PAGE) for name, low, high in zones]
+            self._count_all(free)
+        elif self.pmm is None or (self.pmm.starts, self.pmm.ends) != (free.starts, free.ends):
+            for z in self.zones:  # re-learned after a loss: count it afresh
+                z.free = z.extents = 0
+                z.blocks = [0] * (MAX_ORDER + 1)
+                z.largest = _Largest()
+            self._count_all(free)
+        self.pmm = free
+        free.watch = self._pmm_changed
+
+    def _count_all(self, free):
+        runs = _pages(free.runs())
+        for z in self.zones:
+            for a, b in runs:
+                z.change(a, b, 1)
+            z.record(self.position)
+
+    def _pmm_changed(self, removed, added):
+        removed, added = _pages(removed), _pages(added)
+        span_low = min(a for a, _ in removed + added)
+        span_high = max(b for _, b in removed + added)
+        for z in self.zones:
+            if span_low < z.high and span_high > z.low:
+                for a, b in removed:
+                    z.change(a, b, -1)
+                for a, b in added:
+                    z.change(a, b, 1)
+                z.record(self.position)
+
+    def region_known(self, context, region, free):
+        """The replay took a vmm_snapshot's free set as the state of (context, region)."""
+        key = (context, region)
+        entry = self.live.get(key)
+        if entry is None:
+            hole = _Hole(key + (self.lives.get(context, 0),), _pages(free.runs()))
+            hole.record(self.position)
+            self.holes.append(hole)
+            entry = self.live[key] = [hole, None]
         else:
-            hole = live.get((c["context"][r], c["region"][r]))
-            if hole is None:
-                continue
-            removed, added = (hole.runs.take if k == 2 else hole.runs.give)(start, end)
-            hole.apply(removed, added)
-            hole.record(at)
-    return Timeline({z.name: z.timeline() for z in zones or []}, [h.timeline() for h in holes])
+            hole, old = entry
+            if old is not None:
+                old.watch = None
+            if old is None or (old.starts, old.ends) != (free.starts, free.ends):
+                hole.reset(_pages(free.runs()))
+                hole.record(self.position)
+        entry[1] = free
 
+        def changed(removed, added):
+            hole.apply(_pages(removed), _pages(added))
+            hole.record(self.position)
+        free.watch = changed
 
-def replay(trace):
-    """frag.replay_series (which checks every step and snapshot) with its exact Timeline."""
-    series = replay_series(trace)
-    series.timeline = build(trace)
-    return series
+    def context_destroyed(self, context):
+        for key in [key for key in self.live if key[0] == context]:
+            free = self.live.pop(key)[1]
+            if free is not None:
+                free.watch = None
+        self.lives[context] = self.lives.get(context, 0) + 1
+
+    def lost(self):
+        """Events were lost: nothing is known until the next snapshots."""
+        if self.pmm is not None:
+            self.pmm.watch = None
+            self.pmm = None
+        for entry in self.live.values():
+            if entry[1] is not None:
+                entry[1].watch = None
+                entry[1] = None
+
+    def phase_end(self, name):
+        if self.pmm is not None:
+            self.phase_ends.append((self.position, name, self.pmm.runs()))
+
+    def final_virtual(self):
+        """(context, region) -> free runs in bytes at the end, of each region still live."""
+        return {key: free.runs() for key, (_, free) in self.live.items() if free is not None}
+
+    def finish(self):
+        return Timeline({z.name: z.timeline() for z in self.zones or []},
+                        [h.timeline() for h in self.holes])
 
 
 def envelope(x, y, low, high, columns):

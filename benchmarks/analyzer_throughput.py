@@ -6,10 +6,13 @@
 Writes a trace of N events in the kernel's format (encoded from events.def's layouts, like the
 kernel's encoder), with the kernel's mix of operations: physical allocations and frees over
 slots that never overlap (so the replay is exact), reservations and releases in one region of
-context 0, maps, page-table pages, kmalloc, phases with pmm and vmm snapshots (split into parts
-like the kernel's when long) and a trace_end with the right totals. Then measures, wall clock:
+context 0, maps and unmaps of reserved pages onto allocated ones, kmalloc and kfree, phases with
+pmm and vmm snapshots (split into parts like the kernel's when long) and a trace_end with the
+right totals. It passes `analyzer check` (every figure comes from that replay, which refuses
+anything less). Then measures, wall clock:
 
-  1. decode + replay: the bulk reader (every check) and the fragmentation replay, in events/s;
+  1. decode + replay: the bulk reader and the one replay (every check of `analyzer check`, the
+     exact timelines), in events/s;
   2. the whole conversion: decode + replay + Perfetto + frag CSV + every plot.
 
 Targets (issue 11): >= 1,000,000 events/s for (1); <= 15 s for (2) at 1,000,000 events.
@@ -29,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from analyzer import plots  # noqa: E402
 from analyzer.bulk import BulkTrace  # noqa: E402
 from analyzer.events import FORMAT  # noqa: E402
-from analyzer.frag import replay_series, write_csv  # noqa: E402
+from analyzer.frag import write_csv  # noqa: E402
+from analyzer.state import replay  # noqa: E402
 from analyzer.perfetto import to_perfetto  # noqa: E402
 
 PAGE = 4096
@@ -38,6 +42,7 @@ PHYS_BASE = 32 << 20
 # zone their pmm_allocs name.
 DMA_END, DMA32_END = 16 << 20, 4 << 30
 SLOTS = 4096
+TEST_OWNER = FORMAT.value_numbers["MM_OWNER_TEST"]  # the owner of every page the trace maps
 SLOT_PAGES = 16
 VIRT_BASE = 0xFFFF800040000000
 PHASES = 10
@@ -96,14 +101,27 @@ def snapshots(w, phys, virt):
     runs = free_runs(PHYS_BASE, phys, SLOT_PAGES * PAGE)
     w.array("pmm_snapshot", [sum(p for _, p in runs), DMA_END, DMA32_END], runs)
     w.array("vmm_snapshot", [0, 0], free_runs(VIRT_BASE, virt, SLOT_PAGES * PAGE))
+    w.record("vmm_bookkeeping", 64 * len(virt), 0)
 
 
 def make_trace(events, seed=1):
     rng = random.Random(seed)
     w = Writer()
     phys, virt = {}, {}
+    mapped = {}  # virtual slot -> physical slot: its first page mapped onto that one's first
+    mapped_by_phys = {}  # the same, physical slot -> virtual slot
+    kmalloc_live = {}  # address -> bytes given
     per_phase = events // PHASES
     w.record("context_create", 0x1000, 0)
+    name = b"bench"
+    w.record("vmm_region", VIRT_BASE, SLOTS * SLOT_PAGES, 0, 0, TEST_OWNER,
+             tail=struct.pack("<H", len(name)) + name)
+
+    def unmap(virt_slot):
+        phys_slot = mapped.pop(virt_slot)
+        del mapped_by_phys[phys_slot]
+        w.record("vmm_unmap", VIRT_BASE + virt_slot * SLOT_PAGES * PAGE,
+                 PHYS_BASE + phys_slot * SLOT_PAGES * PAGE, 0, 0, 3)
     for phase in range(PHASES):
         name = f"phase-{phase}"
         w.text("phase_begin", name)
@@ -115,6 +133,8 @@ def make_trace(events, seed=1):
             if op < 0.55:  # physical churn, the bulk of a real trace
                 addr = PHYS_BASE + slot * SLOT_PAGES * PAGE
                 if slot in phys:
+                    if slot in mapped_by_phys:
+                        unmap(mapped_by_phys[slot])
                     pages = phys.pop(slot)
                     w.record("pmm_free", addr, pages, pages, 1, 8)  # held = pages: exact
                 else:
@@ -123,17 +143,30 @@ def make_trace(events, seed=1):
             elif op < 0.65:  # virtual churn
                 addr = VIRT_BASE + slot * SLOT_PAGES * PAGE
                 if slot in virt:
+                    if slot in mapped:
+                        unmap(slot)
                     w.record("vmm_release", addr, virt.pop(slot), rng.randint(4, 40), 0, 0)
                 else:
                     virt[slot] = rng.randint(1, SLOT_PAGES)
                     w.record("vmm_reserve", addr, virt[slot], rng.randint(4, 400), 0, 0, 0)
-            elif op < 0.85:
-                w.record("vmm_map", VIRT_BASE + slot * PAGE, PHYS_BASE + slot * PAGE, 0, 0, 3)
-            elif op < 0.90:
-                w.record("pt_alloc", PHYS_BASE + slot * PAGE, 0, 1)
+            elif op < 0.85:  # map a reserved slot's first page onto an allocated slot's
+                if slot in mapped:
+                    unmap(slot)
+                elif slot in virt:
+                    phys_slot = rng.randrange(SLOTS)
+                    if phys_slot in phys and phys_slot not in mapped_by_phys:
+                        mapped[slot] = phys_slot
+                        mapped_by_phys[phys_slot] = slot
+                        w.record("vmm_map", VIRT_BASE + slot * SLOT_PAGES * PAGE,
+                                 PHYS_BASE + phys_slot * SLOT_PAGES * PAGE, 0, 0, 3)
             else:
-                size = rng.choice([8, 16, 64, 256, 1024])
-                w.record("kmalloc", 0xFFFF800010000000 + slot * 64, size, size)
+                ptr = 0xFFFF800010000000 + slot * 1024
+                if ptr in kmalloc_live:
+                    w.record("kfree", ptr, kmalloc_live.pop(ptr))
+                else:
+                    size = rng.choice([8, 16, 64, 256, 1024])
+                    kmalloc_live[ptr] = size
+                    w.record("kmalloc", ptr, size, size)
         snapshots(w, phys, virt)
         w.text("phase_end", name)
     counts = list(w.counts)
@@ -186,8 +219,8 @@ def main():
         clock = Clock()
         trace = BulkTrace.open(path)
         clock.lap("decode (bulk read + every check)")
-        series = replay_series(trace)
-        clock.lap("replay (fragmentation series)")
+        series = replay(trace)
+        clock.lap("replay (the one replay: every check of `check`, exact timelines)")
         pftrace = to_perfetto(trace, series)
         (out / "large.pftrace").write_bytes(pftrace)
         clock.lap(f"perfetto ({len(pftrace) / 2**20:.1f} MiB)")
@@ -204,8 +237,8 @@ def main():
     for name, wall, cpu in clock.laps:
         print(f"  {name:<40} {wall:8.2f} {cpu:8.2f}")
     wall, cpu = clock.total(2)
-    print(f"decode + replay: {events} events ({series.events_replayed} allocator events "
-          f"replayed, {len(series.samples)} samples): {events / wall:,.0f} events/s wall, "
+    print(f"decode + replay: {events} events ({series.report.events_replayed} allocator events "
+          f"replayed): {events / wall:,.0f} events/s wall, "
           f"{events / cpu:,.0f} events/s CPU (target >= 1,000,000)")
     wall, cpu = clock.total(5)
     print(f"trace -> perfetto + frag + plots: {wall:.2f} s wall, {cpu:.2f} s CPU "

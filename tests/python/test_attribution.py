@@ -86,16 +86,57 @@ def test_kmem_totals_equal_the_events(scenario_traces):
     assert "steps (kernel/workload/scenario_kheap.c:" in result.stdout
 
 
+def test_the_heap_profile_holds_the_dma_buffers_under_take_at_the_peak(scenario_traces):
+    """The Perfetto heap profile decodes against Perfetto's own schema, and at its peak dump the
+    unreleased physical memory is the bytes a plain walk of pmm_alloc/pmm_free finds held there
+    (every run's `held` pages), with every dma buffer under the dma scenario's take()."""
+    from analyzer import heap_profile, mmstat, state
+    from test_perfetto import protoc_decode
+    trace = BulkTrace.open(scenario_traces["dma"])
+    found = attribution.symbolize(attribution.collect(trace), trace)
+    position, when = mmstat.resolve(trace, state.replay(trace), ("peak", None))
+    data = heap_profile.to_heap_profile(trace, found, [(position, when)])
+    assert "profile_packet {" in protoc_decode(data)
+    held, owner_of = {}, {}
+    page = FORMAT.constants["TRACE_PAGE_BYTES"]
+    events = [(int(p), True, int(a), int(h), int(o)) for p, a, h, o in zip(
+        *(trace.of("pmm_alloc")[f] for f in ("position", "addr", "held", "owner")))]
+    events += [(int(p), False, int(a), 0, 0) for p, a in zip(
+        *(trace.of("pmm_free")[f] for f in ("position", "addr")))]
+    for at, is_alloc, addr, pages, owner in sorted(events):  # stream order: positions differ
+        if at >= position:
+            break
+        if is_alloc:
+            held[addr] = pages * page
+            owner_of[addr] = owner
+        else:
+            held.pop(addr, None)
+    (dump, heap), = [k for k in heap_profile.unreleased(data) if k[1] == "physical pages"]
+    stacks = heap_profile.unreleased(data)[(dump, heap)]
+    assert sum(stacks.values()) == sum(held.values())
+    under_take = sum(b for stack, b in stacks.items() if any(f.startswith("take") for f in stack))
+    # every dma buffer is under take() (which also takes some pages of other owners)
+    dma_bytes = sum(b for addr, b in held.items() if owner_of[addr] == DMA_OWNER)
+    assert 0 < dma_bytes <= under_take
+    assert all(stack[-1] == "pmm_alloc" for stack in stacks)
+
+
 # ---- buddyinfo and extfrag on a state computed by hand ------------------------------------------
 
 @pytest.fixture(scope="module")
 def seven_pages_trace(build_encoder, tmp_path_factory):
     """Free: pfns 1-7 only (zone dma ends at 16 MiB). Then pfns 4-7 are allocated."""
     work = tmp_path_factory.mktemp("seven")
-    statements = ["trace_emit_pmm_snapshot_begin(t, 7, 16ULL << 20, 4ULL << 30);",
+    # a phase whose snapshots frame the allocation, so the trace passes `check`
+    statements = ['trace_emit_phase_begin(t, "seven");',
+                  "trace_emit_pmm_snapshot_begin(t, 7, 16ULL << 20, 4ULL << 30);",
                   "trace_emit_pmm_snapshot_add(t, 0x1000, 7);",
                   "trace_array_end(t, TRACE_ID_pmm_snapshot);",
-                  "trace_emit_pmm_alloc(t, 0x4000, 4, 4, 0, 0, 4);"]
+                  "trace_emit_pmm_alloc(t, 0x4000, 4, 4, 0, 0, 4);",
+                  "trace_emit_pmm_snapshot_begin(t, 3, 16ULL << 20, 4ULL << 30);",
+                  "trace_emit_pmm_snapshot_add(t, 0x1000, 3);",
+                  "trace_array_end(t, TRACE_ID_pmm_snapshot);",
+                  'trace_emit_phase_end(t, "seven");']
     calls = work / "calls.inc"
     calls.write_text("\n".join(statements) + "\n")
     config = ("#define FAKE_CLOCK_START 0\n#define FAKE_CLOCK_STEP 1000\n"

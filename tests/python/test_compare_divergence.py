@@ -5,10 +5,25 @@ in what they ask are still refused as not the same workload (exit 3)."""
 import subprocess
 import sys
 
+from analyzer.events import FORMAT
+
 from conftest import REPO
 
-MAP, UNMAP = 6, 7  # trace/workload.def op codes
+START, MAP, UNMAP = 1, 6, 7  # trace/workload.def op codes
 X, Y = 0x10000000, 0x10004000
+
+# What every trace below begins with, so that it passes `check` (whose replay every command runs):
+# the kernel's context 0, process 0's context 1 with its heap and anonymous regions (X and Y lie
+# in region 1), and the workload's start of process 0 in context 1.
+USER = FORMAT.value_numbers["MM_OWNER_USER"]  # the owner of a user region's pages
+KERNEL = FORMAT.value_numbers["MM_OWNER_KERNEL_IMAGE"]  # any owner: the region maps nothing
+PRELUDE = ['trace_emit_context_create(t, 0x1000ULL, 0);',
+           'trace_emit_vmm_region(t, 0xffff800000000000ULL, 0x1000ULL, 0, 0, %d, "scratchpad");'
+           % KERNEL,
+           'trace_emit_context_create(t, 0x2000ULL, 1);',
+           'trace_emit_vmm_region(t, 0x1000000ULL, 0x1000ULL, 1, 0, %d, "user-heap");' % USER,
+           'trace_emit_vmm_region(t, 0x10000000ULL, 0x10000ULL, 1, 1, %d, "anonymous");' % USER,
+           "trace_emit_replay_op(t, 0, 0, 0, 1, %d, 0);" % START]
 
 COMMON = ["trace_emit_vmm_reserve(t, %#xULL, 4, 3, 1, 1, 0);" % X,
           "trace_emit_replay_op(t, %#xULL, 0x4000, 0, 1, %d, 0);" % (X, MAP)]
@@ -41,12 +56,12 @@ def work_row(stdout, kind, backend):
 
 
 def test_a_replay_op_refused_under_one_backend_is_a_divergence_not_damage(tmp_path, encode_trace):
-    result, a, b = compare(tmp_path, encode_trace(COMMON + GRANTED, backend=0),
-                           encode_trace(COMMON + REFUSED, backend=1))
+    result, a, b = compare(tmp_path, encode_trace(PRELUDE + COMMON + GRANTED, backend=0),
+                           encode_trace(PRELUDE + COMMON + REFUSED, backend=1))
     assert result.returncode == 5, result.stderr
     assert result.stderr == ""
     first = result.stdout.splitlines()[0]
-    assert first == (f"diverged    workload op 1 (map of process 0 (0x10000 bytes at {Y:#x})) has a "
+    assert first == (f"diverged    workload op 2 (map of process 0 (0x10000 bytes at {Y:#x})) has a "
                      f"different outcome: done under pagetable (context 1) in {a}, refused under "
                      f"list (no-memory) in {b}")
     assert "identical before it: 1 vmm requests" in result.stdout
@@ -61,8 +76,8 @@ def test_a_reservation_refused_under_one_backend_is_a_divergence(tmp_path, encod
                "trace_emit_vmm_reserve(t, %#xULL, 8, 3, 1, 1, 2);" % Y]
     refused = ["trace_emit_vmm_reserve(t, %#xULL, 4, 3, 1, 1, 0);" % X,
                "trace_emit_vmm_reserve_fail(t, 8, 9, 1, 1, 2);"]
-    result, a, b = compare(tmp_path, encode_trace(granted, backend=0),
-                           encode_trace(refused, backend=1))
+    result, a, b = compare(tmp_path, encode_trace(PRELUDE + granted, backend=0),
+                           encode_trace(PRELUDE + refused, backend=1))
     assert result.returncode == 5, result.stderr
     assert result.stdout.splitlines()[0] == (
         f"diverged    request 1 has a different outcome: {a} has vmm_reserve(context=1, region=1, "
@@ -73,24 +88,24 @@ def test_a_reservation_refused_under_one_backend_is_a_divergence(tmp_path, encod
 
 
 def test_requests_that_ask_different_things_are_still_refused(tmp_path, encode_trace):
-    other = ["trace_emit_vmm_reserve(t, %#xULL, 5, 3, 1, 1, 0);" % X, COMMON[1]]
-    result, a, b = compare(tmp_path, encode_trace(COMMON + GRANTED, backend=0),
-                           encode_trace(other + REFUSED, backend=1))
+    other = ["trace_emit_vmm_reserve(t, %#xULL, 3, 3, 1, 1, 0);" % X, COMMON[1]]
+    result, a, b = compare(tmp_path, encode_trace(PRELUDE + COMMON + GRANTED, backend=0),
+                           encode_trace(PRELUDE + other + REFUSED, backend=1))
     assert result.returncode == 3
-    assert "request 0 differs" in result.stderr and "pages=5" in result.stderr
+    assert "request 0 differs" in result.stderr and "pages=3" in result.stderr
 
 
 def test_different_workloads_are_refused_at_their_first_differing_op(tmp_path, encode_trace):
-    other = COMMON[:1] + ["trace_emit_replay_op(t, %#xULL, 0x4000, 3, 1, %d, 0);" % (X, MAP)]
-    result, a, b = compare(tmp_path, encode_trace(COMMON + GRANTED, backend=0),
-                           encode_trace(other + GRANTED, backend=1))
+    other = COMMON[:1] + ["trace_emit_replay_op(t, %#xULL, 0x2000, 0, 1, %d, 0);" % (X, MAP)]
+    result, a, b = compare(tmp_path, encode_trace(PRELUDE + COMMON + GRANTED, backend=0),
+                           encode_trace(PRELUDE + other + GRANTED, backend=1))
     assert result.returncode == 3
-    assert "workload op 0 differs" in result.stderr and "process 3" in result.stderr
+    assert "workload op 1 differs" in result.stderr and "0x2000 bytes" in result.stderr
 
 
 def test_identical_outcomes_exit_0(tmp_path, encode_trace):
-    result, _, _ = compare(tmp_path, encode_trace(COMMON + GRANTED, backend=0),
-                           encode_trace(COMMON + GRANTED, backend=1))
+    result, _, _ = compare(tmp_path, encode_trace(PRELUDE + COMMON + GRANTED, backend=0),
+                           encode_trace(PRELUDE + COMMON + GRANTED, backend=1))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("requests    identical: 3 vmm requests")
     assert work_row(result.stdout, "vmm_release", "list") == (1, 2)

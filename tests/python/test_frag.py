@@ -1,5 +1,5 @@
-"""Fragmentation metrics equal values computed by hand on crafted free extents, and the frag
-replay of a real trace agrees with its snapshots."""
+"""Fragmentation metrics equal values computed by hand on crafted free extents; the one replay
+(analyzer/state.py) follows a real trace's snapshots and refuses what `check` refuses."""
 
 import struct
 
@@ -8,15 +8,18 @@ import pytest
 
 from analyzer.bulk import BulkTrace
 from analyzer.events import FORMAT
-from analyzer.frag import (MAX_ORDER, buddy_blocks, fragmentation_index, unusable_index,
-                           zone_metrics)
-from analyzer.replay import zone_ranges
+from analyzer.frag import MAX_ORDER, block_counts, fragmentation_index, unusable_index
+from analyzer.replay import FreeSet, zone_ranges
+from analyzer.timeline import Recorder
 
 PAGE = 4096
 
 
 def blocks_of(*extents):
-    return buddy_blocks([a for a, _ in extents], [a + n for a, n in extents])
+    counts = np.zeros(MAX_ORDER + 1, dtype=np.int64)
+    for a, n in extents:
+        counts += block_counts(a, a + n)
+    return counts
 
 
 def test_extent_decomposes_into_the_buddy_blocks_linux_would_hold():
@@ -82,80 +85,66 @@ def test_zones_come_from_the_snapshot_named_by_the_zone_group():
                                                          (3 << 20, 1 << 64)]
 
 
-def test_zone_metrics_split_extents_at_the_zone_ends_the_trace_states():
+def zone_figures(runs, zones):
+    """{zone: (free pages, extents, largest, blocks)} a Recorder counts for free runs (bytes)."""
+    recorder = Recorder()
+    recorder.pmm_known(FreeSet(runs), zones)
+    line = recorder.finish()
+    return {name: (int(z.free_pages[-1]), int(z.extents[-1]), int(z.largest[-1]),
+                   z.blocks[-1].tolist()) for name, z in line.zones.items()}
+
+
+def test_zone_figures_split_extents_at_the_zone_ends_the_trace_states():
     # DMA ends at 4 MiB, DMA32 at 8 MiB: not amd64's, so nothing but the snapshot can say so
     dma_end, dma32_end = 4 << 20, 8 << 20
-    zones = zone_metrics([dma_end - (1 << 20)], [dma_end + (2 << 20)],
+    zones = zone_figures([(dma_end - (1 << 20), dma_end + (2 << 20))],
                          snapshot_zones(dma_end, dma32_end))
     assert list(zones) == ["dma", "dma32", "normal"]
-    assert zones["dma"].free_pages == 256 and zones["dma"].largest == 256
-    assert zones["dma32"].free_pages == 512 and zones["dma32"].extents == 1
-    assert zones["dma"].blocks.tolist() == [0] * 8 + [1] + [0, 0]
-    assert zones["normal"].free_pages == 0 and zones["normal"].unusable[0] == 1.0
+    assert zones["dma"][:3] == (256, 1, 256)
+    assert zones["dma32"][:2] == (512, 1)
+    assert zones["dma"][3] == [0] * 8 + [1] + [0, 0]
+    assert zones["normal"][0] == 0
     # an extent crossing the DMA32 end is counted on both sides of it
-    zones = zone_metrics([dma32_end - (1 << 20)], [dma32_end + (1 << 20)],
+    zones = zone_figures([(dma32_end - (1 << 20), dma32_end + (1 << 20))],
                          snapshot_zones(dma_end, dma32_end))
-    assert zones["dma32"].free_pages == 256 and zones["normal"].free_pages == 256
+    assert zones["dma32"][0] == 256 and zones["normal"][0] == 256
 
 
-def test_replay_of_a_real_trace_samples_every_snapshot(kernel_traces):
-    from analyzer.frag import replay_series
+def test_a_recorder_follows_every_change_of_the_set_it_watches():
+    """Each take and give of the watched FreeSet is one row; a change that leaves the figures
+    as they were adds none."""
+    zones = snapshot_zones(1 << 30, 2 << 30)
+    recorder = Recorder()
+    free = FreeSet([(0, 64 * PAGE)])
+    recorder.pmm_known(free, zones)
+    recorder.position = 5
+    assert free.remove(8 * PAGE, 9 * PAGE) is None
+    recorder.position = 6
+    assert free.add(8 * PAGE, 9 * PAGE) is None
+    dma = recorder.finish().zones["dma"]
+    assert dma.positions.tolist() == [0, 5, 6]
+    assert dma.free_pages.tolist() == [64, 63, 64]
+    assert dma.extents.tolist() == [1, 2, 1]
+    assert dma.largest.tolist() == [64, 55, 64]
+
+
+def test_the_one_replay_of_a_real_trace_meets_every_pmm_snapshot(kernel_traces):
+    from analyzer.state import replay
     trace = BulkTrace.open(kernel_traces["list"])
-    series = replay_series(trace)
-    snapshots = trace.others_named("pmm_snapshot")
-    assert len(series.samples) >= len(snapshots)
-    # each pmm snapshot's own free pages equal the sample taken right after it
-    by_position = {s.position: s for s in series.samples}
-    for snap in snapshots:
-        sample = by_position[snap.position]
-        assert sum(z.free_pages for z in sample.zones.values()) == snap.free_pages
+    line = replay(trace).timeline
+    for snap in trace.others_named("pmm_snapshot"):
+        free = 0
+        for z in line.zones.values():
+            i = np.searchsorted(z.positions, snap.position, side="right") - 1
+            free += int(z.free_pages[i])
+        assert free == snap.free_pages
 
 
-def _same_series(a, b):
-    assert a.events_replayed == b.events_replayed
-    assert [(s.position, s.seq, s.phase, s.virtual) for s in a.samples] == \
-        [(s.position, s.seq, s.phase, s.virtual) for s in b.samples]
-    for x, y in zip(a.samples, b.samples):
-        assert {z: (v.free_pages, v.extents, v.largest, v.blocks.tolist()) for z, v in
-                x.zones.items()} == {z: (v.free_pages, v.extents, v.largest, v.blocks.tolist())
-                                     for z, v in y.zones.items()}
-    assert [(p, n, [tuple(map(int, r)) for r in runs]) for p, n, runs in a.phase_ends] == \
-        [(p, n, [tuple(map(int, r)) for r in runs]) for p, n, runs in b.phase_ends]
-    assert {k: [tuple(map(int, r)) for r in v] for k, v in a.final_virtual.items()} == \
-        {k: [tuple(map(int, r)) for r in v] for k, v in b.final_virtual.items()}
-
-
-@pytest.mark.parametrize("backend", ["pagetable", "list"])
-def test_bulk_replay_equals_the_stepwise_replay(kernel_traces, backend):
-    from analyzer import frag, frag_bulk
-    trace = BulkTrace.open(kernel_traces[backend])
-    bulk = frag_bulk.replay(trace)
-    assert bulk is not None  # a real trace is replayed in bulk, not by the fallback
-    _same_series(bulk, frag.replay_series_stepwise(trace))
-
-
-def test_bulk_replay_equals_the_stepwise_replay_on_a_benchmark_trace(tmp_path):
-    import importlib.util
-    from analyzer import frag, frag_bulk
-    from conftest import REPO
-    spec = importlib.util.spec_from_file_location(
-        "analyzer_throughput", REPO / "benchmarks" / "analyzer_throughput.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    path = tmp_path / "bench.pstrace"
-    path.write_bytes(bench.make_trace(40_000, seed=3))
-    trace = BulkTrace.open(path)
-    bulk = frag_bulk.replay(trace)
-    assert bulk is not None and bulk.events_replayed > 20_000
-    _same_series(bulk, frag.replay_series_stepwise(trace))
-
-
-def test_bulk_replay_hands_a_bad_step_to_the_stepwise_replay(kernel_traces, tmp_path):
-    """A pmm_free of pages that are already free: the bulk replay declines, and the stepwise
-    replay names the record."""
-    from analyzer import frag_bulk
-    from analyzer.frag import replay_series
+def test_the_one_replay_refuses_a_bad_step_at_its_record(kernel_traces, tmp_path):
+    """A pmm_free of pages that are already free: refused at that record with the problem
+    `check` lists first there."""
     from analyzer.reader import TraceError
+    from analyzer.state import load
     trace = BulkTrace.open(kernel_traces["list"])
     frees = trace.of("pmm_free")
     first_snapshot = trace.others_named("pmm_snapshot")[0].position
@@ -167,8 +156,10 @@ def test_bulk_replay_hands_a_bad_step_to_the_stepwise_replay(kernel_traces, tmp_
     struct.pack_into("<QI", data, offset + 16, int(snap.items["addr"][0]), 1)
     bad = tmp_path / "bad.pstrace"
     bad.write_bytes(bytes(data))
-    bad_trace = BulkTrace.open(bad)
-    assert frag_bulk.replay(bad_trace) is None
     with pytest.raises(TraceError) as error:
-        replay_series(bad_trace)
-    assert error.value.offset == offset and "already partly free" in str(error.value)
+        load(bad)
+    from analyzer.__main__ import read_trace
+    _, _, problems = read_trace(bad, replay=True)  # what `analyzer check` lists
+    assert error.value.offset == offset == problems[0].offset
+    assert problems[0].text in str(error.value) and f"{len(problems) - 1} more" in str(error.value)
+    assert any("already partly free" in p for p in problems)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from analyzer.bulk import BulkTrace
-from analyzer.timeline import replay
+from analyzer.state import replay
 from analyzer.perfetto import (EVENT_ANNOTATIONS, OWNER_NAMES, instant_packets,
                                semantic_problems, to_perfetto)
 from analyzer.perfetto_wire import row_bytes

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from analyzer import plots, timeline
+from analyzer import plots, state, timeline
 from analyzer.bulk import BulkTrace
 from analyzer.perfetto import to_perfetto
 from analyzer.units import format_bytes, natural_key
@@ -55,7 +55,7 @@ def dip_trace(build_encoder, tmp_path_factory):
 
 
 def test_timeline_holds_a_one_event_minimum(dip_trace):
-    series = timeline.replay(BulkTrace.open(dip_trace))
+    series = state.replay(BulkTrace.open(dip_trace))
     dma = series.timeline.zones["dma"]
     assert int(dma.largest.min()) == DIP_LARGEST
     assert int((dma.largest == DIP_LARGEST).sum()) == 1  # it held for exactly one event
@@ -74,7 +74,7 @@ def test_frag_csv_has_a_row_at_the_minimum(dip_trace, tmp_path):
 
 def test_perfetto_counter_reaches_the_minimum(dip_trace):
     trace = BulkTrace.open(dip_trace)
-    data = to_perfetto(trace, timeline.replay(trace))
+    data = to_perfetto(trace, state.replay(trace))
     shown = {t.name: t for t in perfetto_view.tracks(data).values()}
     assert min(shown["largest free extent dma"].values) == DIP_LARGEST
 
@@ -83,7 +83,7 @@ def test_plot_envelope_draws_the_minimum(dip_trace):
     """The dip lies inside one pixel column among hundreds of events: the column's stroke still
     reaches it."""
     trace = BulkTrace.open(dip_trace)
-    dma = timeline.replay(trace).timeline.zones["dma"]
+    dma = state.replay(trace).timeline.zones["dma"]
     x = plots._progress_k(trace, dma.positions)
     _, low, high = timeline.envelope(x, dma.largest, 0.0, float(x[-1]), 100)
     assert np.nanmin(low) == DIP_LARGEST
@@ -144,7 +144,7 @@ def stages_trace(build_encoder, tmp_path_factory):
 
 def test_memory_strip_keeps_every_stage_end_and_the_peak(stages_trace, tmp_path):
     trace = BulkTrace.open(stages_trace)
-    series = timeline.replay(trace)
+    series = state.replay(trace)
     moments = plots.strip_moments(trace, series)
     labels = [label for _, label in moments]
     assert [l for l in labels if l.startswith("w:s")] == [f"w:s{s}" for s in range(STAGES)]
@@ -176,7 +176,7 @@ def test_no_empty_plot_for_a_trace_without_its_data(small_trace, tmp_path):
     path = tmp_path / "small.pstrace"
     path.write_bytes(small_trace)
     trace = BulkTrace.open(path)
-    drawn = {f.name for f in plots.draw_all([(trace, timeline.replay(trace))], tmp_path)}
+    drawn = {f.name for f in plots.draw_all([(trace, state.replay(trace))], tmp_path)}
     assert not drawn & {"fragment_result", "work", "bookkeeping_bytes", "virtual_holes"}
     assert "largest_free" in drawn
 
@@ -186,7 +186,7 @@ def perfetto_of_kernel_traces(kernel_traces):
     out = {}
     for backend, path in kernel_traces.items():
         trace = BulkTrace.open(path)
-        out[backend] = to_perfetto(trace, timeline.replay(trace))
+        out[backend] = to_perfetto(trace, state.replay(trace))
     return out
 
 

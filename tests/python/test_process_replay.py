@@ -269,9 +269,10 @@ def test_brk_reserves_without_mapping_and_untouched_pages_stay_reserved():
     assert run.records[brk + 1][0] == "vmm_reserve" and run.records[brk + 2][0] == "syscall"
 
 
-def test_a_forked_childs_brk_resizes_the_heap_fork_reserved(monkeypatch):
+def test_a_forked_childs_brk_resizes_the_heap_fork_reserved():
     """Fork reserves the child's heap with a plain vmm_reserve; the child's first brk names that
-    size as old_pages, which the replay accepts (and refuses without the fallback)."""
+    reservation's size as old_pages, which the replay accepts (the heap is the reservation), and
+    a brk naming another size is refused."""
     run = ProgramRun()
     run.spawn(1)
     run.brk(1, 4)
@@ -281,9 +282,10 @@ def test_a_forked_childs_brk_resizes_the_heap_fork_reserved(monkeypatch):
     run.exit(1)
     run.end()
     assert problems(run) == []
-    monkeypatch.setattr(Replay, "_heap_pages",
-                        lambda self, e, region: self.heaps.get((e.context, e.region), 0))
-    assert any("pages, not 4" in p for p in problems(run))
+    child_brk = [values for name, values, _ in run.records if name == "vmm_brk"][-1]
+    assert child_brk["old_pages"] == 4
+    child_brk["old_pages"] = 5
+    assert any("is 4 pages, not 5" in p for p in problems(run))
 
 
 def test_stack_growth_and_exec_keep_the_pid_and_destroy_the_old_context():

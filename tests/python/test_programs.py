@@ -12,7 +12,7 @@ import pytest
 
 from analyzer.bulk import BulkTrace
 from analyzer.events import FORMAT
-from analyzer.frag import replay_series
+from analyzer.state import replay
 from analyzer.perfetto import semantic_problems, to_perfetto
 from analyzer.perfetto_proto import pb
 from analyzer.syscalls import SYSCALL_NAMES
@@ -126,7 +126,7 @@ def test_programs_refuses_a_truncated_trace(traces, tmp_path):
 
 def test_perfetto_has_a_track_per_process_with_its_calls_faults_and_counters(traces, run):
     trace = BulkTrace.open(traces["pagetable"])
-    data = to_perfetto(trace, replay_series(trace))
+    data = to_perfetto(trace, replay(trace))
     protoc_decode(data)
     assert semantic_problems(data) == []
     decoded = pb.Trace()

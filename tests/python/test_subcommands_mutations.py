@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from analyzer.__main__ import main
+from analyzer.__main__ import main, read_trace
 from analyzer.bulk import BulkTrace
 from analyzer.perfetto import semantic_problems
 from analyzer.reader import TraceError, TraceReader
@@ -178,6 +178,12 @@ def test_mutated_traces_end_in_clean_errors_or_correct_results(real_trace, tmp_p
                 assert not (work / name).exists(), what
         replay_ok = status == 0
         outcomes["accepted" if replay_ok else "refused"] += 1
+        # one replay: what perfetto and frag accept is exactly what `check` finds no problem in
+        try:
+            check_ok = not read_trace(path, replay=True)[2]
+        except TraceError:
+            check_ok = False
+        assert replay_ok == check_ok, (what, "frag and check disagree on the trace")
 
         if not replay_ok or accepted_reports * REPORT_EVERY_ACCEPTED <= outcomes["accepted"]:
             accepted_reports += replay_ok
@@ -188,7 +194,9 @@ def test_mutated_traces_end_in_clean_errors_or_correct_results(real_trace, tmp_p
                 assert_clean_refusal(status, err, path, what)
                 assert not (work / "report").exists(), what
         assert sorted(p.name for p in work.iterdir() if p.name.startswith(".")) == [], what
-    # both outcomes are common, so the checks above were exercised both ways
-    assert outcomes["accepted"] > 50 and outcomes["refused"] > 200, outcomes
+    # both outcomes are common, so the checks above were exercised both ways (since every command
+    # runs check's replay, a mutated address or size is refused by its pairing checks: about 1
+    # mutation in 20 is still accepted)
+    assert outcomes["accepted"] > 20 and outcomes["refused"] > 200, outcomes
     assert outcomes["readers agreed on an accepted trace"] > 50, outcomes
     assert len(kinds) == 10
