@@ -508,12 +508,18 @@ enum pmm_status page_free_general(struct page_allocator *a, paddr_t addr, uint64
 	if (record->flags & PAGE_ALLOCATION_METADATA)
 		return PMM_ERR_PMM_METADATA;
 	enum pmm_zone z = zone_of(a, first);
+	if (record->flags & PAGE_ALLOCATION_RESERVED) {
+		/* the placement may need bookkeeping to take the pages back: none to be had is an
+		 * error the caller sees, with the reservation still in place */
+		top_up(a, z);
+		if (a->ops->can_add_free && !a->ops->can_add_free(a->zone[z].state))
+			return PMM_ERR_NO_RECORDS;
+	}
 	struct page_allocation was = *record;
 	trace_pmm_free(first << PAGE_SHIFT, (uint32_t)pages, (uint32_t)held_by(a, &was), (uint8_t)z,
 		       was.owner);
 	*record = (struct page_allocation){ 0 };
 	if (was.flags & PAGE_ALLOCATION_RESERVED) {
-		top_up(a, z);
 		a->ops->add_free(a->zone[z].state, first, pages);
 	} else {
 		a->ops->free(a->zone[z].state, first, pages, (uint64_t)1 << was.align_log2);

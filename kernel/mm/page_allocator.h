@@ -102,6 +102,8 @@ static inline paddr_t page_alloc(struct page_allocator *a, uint64_t pages,
  *   PMM_ERR_DOUBLE_FREE       every page of the range is already free
  *   PMM_ERR_PARTLY_FREE       some pages of the range are free, others are not
  *   PMM_ERR_NOT_ALLOCATED     no page is free, but addr is not the start of an allocation
+ *   PMM_ERR_NO_RECORDS        a reservation the placement has no bookkeeping to take back and
+ *                             no page to get it from (memory is full): free again later
  * Success costs the placement's free plus O(1); classifying an error walks the free runs.
  */
 static inline enum pmm_status page_free(struct page_allocator *a, paddr_t addr, uint64_t pages);

@@ -100,6 +100,10 @@ struct pmm_placement_ops {
 	uint64_t (*metadata_wanted)(const void *state);
 	uint64_t (*alloc_metadata)(void *state, uint64_t pages);
 	void (*add_metadata)(void *state, uint64_t first_page, uint64_t pages);
+	/* Optional (NULL: always): whether add_free has the bookkeeping it needs now. The driver
+	 * asks after serving metadata_wanted, and refuses to return the pages when it is false, so
+	 * that running out of memory is an error, never an assertion. */
+	bool (*can_add_free)(const void *state);
 	/* Optional: the instance's own self-check, NULL when consistent, else the violation. */
 	const char *(*check)(void *state);
 };

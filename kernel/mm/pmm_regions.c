@@ -92,8 +92,9 @@
  *     give it whenever it has a free page, and an alloc lacks records only when its metadata
  *     zones had no free page at all: with pages from this instance itself (the differential
  *     test, the kernel's NORMAL zone), only when nothing is free. add_free needs one spare;
- *     the driver serves metadata_wanted before it (an add_free with no spare and no page to be
- *     had anywhere, a reservation returned into a full machine, fails its assertion).
+ *     the driver serves metadata_wanted before it, and asks can_add_free after: with no spare
+ *     and no page to be had anywhere (a reservation returned into a full machine) it refuses
+ *     the free (PMM_ERR_NO_RECORDS) instead of calling add_free.
  *   - Records are reached through phys_to_virt: the window must not move while the instance
  *     lives (the kernel's direct map does not).
  */
@@ -401,6 +402,11 @@ static void regions_add_free(void *state, uint64_t first_page, uint64_t pages)
 	free_general(r, used);
 }
 
+static bool regions_can_add_free(const void *state)
+{
+	return ((const struct pmm_regions *)state)->spare_record_count != 0;
+}
+
 static uint64_t regions_held_pages(uint64_t pages, uint64_t align_pages)
 {
 	(void)align_pages;
@@ -490,6 +496,7 @@ const struct pmm_placement_ops pmm_regions_ops = {
 	.state_bytes = regions_state_bytes,
 	.init = regions_init,
 	.add_free = regions_add_free,
+	.can_add_free = regions_can_add_free,
 	.alloc = regions_alloc,
 	.free = regions_free,
 	.held_pages = regions_held_pages,

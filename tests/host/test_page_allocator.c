@@ -291,3 +291,282 @@ TEST(page_allocator_zones_end_where_the_configuration_says_under_every_allocator
 	}
 	host_phys_arena_destroy(arena, 4 * MIB_PAGES * PAGE_SIZE);
 }
+
+/* ---- properties of the common layer, under every allocator (restored from test_pmm.c) ------- */
+
+/* The owner for_each_used names for the page at `pa`, MM_OWNER_COUNT when none. */
+static enum mm_owner owner_at(const struct page_allocator *a, paddr_t pa)
+{
+	struct used_find f = { .containing = pa, .owner = MM_OWNER_COUNT };
+	page_allocator_for_each_used(a, find_used, &f);
+	return f.owner;
+}
+
+/*
+ * Reservations (what replaced pmm_claim: a range chosen by the caller, marked at init with an
+ * owner): overlapping ones give the overlap to the first listed, the parts in a hole are ignored,
+ * one that crosses a zone end becomes one piece per zone, each freeable with its own length.
+ */
+TEST(page_allocator_init_applies_reservations_with_owners_under_every_allocator)
+{
+	void *arena = host_phys_arena_create(0, (uint64_t)LAB_PAGES * PAGE_SIZE);
+	const struct pmm_memory_map_entry map[] = {
+		{ 0, (uint64_t)LAB_PAGES * PAGE_SIZE, PMM_MEMORY_AVAILABLE },
+		{ (uint64_t)LAB_HOLE_FIRST * PAGE_SIZE, LAB_HOLE_PAGES * PAGE_SIZE, PMM_MEMORY_RESERVED },
+	};
+	const struct pmm_reservation reservations[] = {
+		{ 200 * PAGE_SIZE, 10 * PAGE_SIZE, MM_OWNER_BOOT_MODULE },  /* 200..209 */
+		{ 205 * PAGE_SIZE, 10 * PAGE_SIZE, MM_OWNER_FIRMWARE },     /* 210..214 remain */
+		{ (LAB_HOLE_FIRST - 2) * PAGE_SIZE, 4 * PAGE_SIZE, MM_OWNER_KERNEL_IMAGE }, /* 2 in the hole */
+		{ (LAB_DMA32_END_PAGE - 3) * PAGE_SIZE, 6 * PAGE_SIZE, MM_OWNER_USER }, /* across an end */
+	};
+	for (unsigned i = 0; i < PMM_ALLOCATOR_COUNT; i++) {
+		struct pmm_config config = {
+			.memory_map = map, .memory_map_count = ARRAY_SIZE(map),
+			.reservations = reservations, .reservation_count = ARRAY_SIZE(reservations),
+			.metadata_zone = PMM_ALLOC_BELOW_16M,
+			.zone_end = { (uint64_t)LAB_DMA_END_PAGE * PAGE_SIZE,
+				      (uint64_t)LAB_DMA32_END_PAGE * PAGE_SIZE },
+		};
+		static struct page_allocator a;
+		struct page_allocator_config chosen = { (enum pmm_allocator)i, &config };
+		ASSERT_EQ(page_allocator_init(&a, &chosen), PMM_OK);
+		EXPECT_EQ(owner_at(&a, 200 * PAGE_SIZE), MM_OWNER_BOOT_MODULE);
+		EXPECT_EQ(owner_at(&a, 209 * PAGE_SIZE), MM_OWNER_BOOT_MODULE);
+		EXPECT_EQ(owner_at(&a, 210 * PAGE_SIZE), MM_OWNER_FIRMWARE);
+		EXPECT_EQ(owner_at(&a, 214 * PAGE_SIZE), MM_OWNER_FIRMWARE);
+		EXPECT_EQ(owner_at(&a, 215 * PAGE_SIZE), MM_OWNER_COUNT);
+		EXPECT_EQ(owner_at(&a, (LAB_HOLE_FIRST - 1) * PAGE_SIZE), MM_OWNER_KERNEL_IMAGE);
+		EXPECT_EQ(owner_at(&a, LAB_HOLE_FIRST * PAGE_SIZE), MM_OWNER_COUNT);
+		EXPECT_EQ(owner_at(&a, (LAB_DMA32_END_PAGE - 1) * PAGE_SIZE), MM_OWNER_USER);
+		EXPECT_EQ(owner_at(&a, (LAB_DMA32_END_PAGE + 2) * PAGE_SIZE), MM_OWNER_USER);
+		struct pmm_stats s;
+		page_allocator_stats(&a, &s);
+		/* reserved: 10 + 5 + 2 + 6, metadata all in DMA; nothing of the hole is managed */
+		EXPECT_EQ(s.total_pages, LAB_PAGES - LAB_HOLE_PAGES);
+		EXPECT_EQ(s.used_pages, 23 + s.metadata_pages);
+		EXPECT_EQ(s.metadata_pages, s.zone[PMM_ZONE_DMA].metadata_pages);
+		/* each piece is freed with its own length; the whole of a split one is refused */
+		expect_refused(&a, (LAB_DMA32_END_PAGE - 3) * PAGE_SIZE, 6, PMM_ERR_WRONG_LENGTH,
+			       "a reservation across a zone end, whole");
+		EXPECT_EQ(page_free(&a, (LAB_DMA32_END_PAGE - 3) * PAGE_SIZE, 3), PMM_OK);
+		EXPECT_EQ(page_free(&a, LAB_DMA32_END_PAGE * PAGE_SIZE, 3), PMM_OK);
+		EXPECT_EQ(page_free(&a, 200 * PAGE_SIZE, 10), PMM_OK);
+		EXPECT_EQ(page_free(&a, 210 * PAGE_SIZE, 5), PMM_OK);
+		EXPECT_EQ(page_free(&a, (LAB_HOLE_FIRST - 2) * PAGE_SIZE, 2), PMM_OK);
+		page_allocator_stats(&a, &s);
+		EXPECT_EQ(s.used_pages, s.metadata_pages);
+		EXPECT_TRUE(page_allocator_check(&a) == NULL);
+	}
+	host_phys_arena_destroy(arena, (uint64_t)LAB_PAGES * PAGE_SIZE);
+}
+
+/* Bad configurations are refused with PMM_ERR_INVALID_ARGUMENT, and then every allocation fails;
+ * a good one afterwards works. */
+TEST(page_allocator_init_fails_cleanly_on_bad_input_under_every_allocator)
+{
+	void *arena = host_phys_arena_create(0, (uint64_t)LAB_PAGES * PAGE_SIZE);
+	const struct pmm_memory_map_entry map[] = {
+		{ 0, (uint64_t)LAB_PAGES * PAGE_SIZE, PMM_MEMORY_AVAILABLE },
+	};
+	const struct pmm_reservation empty[] = { { 100 * PAGE_SIZE, 0, MM_OWNER_FIRMWARE } };
+	const struct pmm_reservation wraps[] = { { UINT64_MAX - PAGE_SIZE, 2 * PAGE_SIZE,
+						   MM_OWNER_FIRMWARE } };
+	const struct pmm_reservation bad_owner[] = { { 100 * PAGE_SIZE, PAGE_SIZE,
+						       (enum mm_owner)MM_OWNER_COUNT } };
+	const struct pmm_reservation *bad[] = { empty, wraps, bad_owner };
+	for (unsigned i = 0; i < PMM_ALLOCATOR_COUNT; i++) {
+		static struct page_allocator a;
+		struct pmm_config config = { .memory_map = map, .memory_map_count = 1,
+					     .zone_end = { (uint64_t)LAB_DMA_END_PAGE * PAGE_SIZE,
+							   (uint64_t)LAB_DMA32_END_PAGE * PAGE_SIZE } };
+		struct page_allocator_config chosen = { (enum pmm_allocator)i, &config };
+		for (size_t k = 0; k < ARRAY_SIZE(bad); k++) {
+			config.reservations = bad[k];
+			config.reservation_count = 1;
+			EXPECT_EQ(page_allocator_init(&a, &chosen), PMM_ERR_INVALID_ARGUMENT);
+			EXPECT_EQ(page_alloc(&a, 1, PMM_ALLOC_ANY, 1, MM_OWNER_TEST), PMM_ALLOC_FAILED);
+		}
+		config.reservations = NULL;
+		config.reservation_count = 0;
+		config.memory_map = NULL; /* a count without entries */
+		EXPECT_EQ(page_allocator_init(&a, &chosen), PMM_ERR_INVALID_ARGUMENT);
+		EXPECT_EQ(page_alloc(&a, 1, PMM_ALLOC_ANY, 1, MM_OWNER_TEST), PMM_ALLOC_FAILED);
+		config.memory_map = map;
+		struct page_allocator_config no_such = { (enum pmm_allocator)PMM_ALLOCATOR_COUNT,
+							 &config };
+		EXPECT_EQ(page_allocator_init(&a, &no_such), PMM_ERR_INVALID_ARGUMENT);
+		EXPECT_EQ(page_alloc(&a, 1, PMM_ALLOC_ANY, 1, MM_OWNER_TEST), PMM_ALLOC_FAILED);
+		EXPECT_EQ(page_allocator_init(&a, NULL), PMM_ERR_INVALID_ARGUMENT);
+		ASSERT_EQ(page_allocator_init(&a, &chosen), PMM_OK);
+		paddr_t pa = page_alloc(&a, 1, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
+		EXPECT_NE(pa, PMM_ALLOC_FAILED);
+		EXPECT_EQ(page_free(&a, pa, 1), PMM_OK);
+	}
+	host_phys_arena_destroy(arena, (uint64_t)LAB_PAGES * PAGE_SIZE);
+}
+
+/* Zero pages, an alignment that is not a power of two, an owner or a zone out of range: refused
+ * with PMM_ERR_INVALID_ARGUMENT and nothing allocated. */
+TEST(page_allocator_alloc_rejects_invalid_arguments_under_every_allocator)
+{
+	for (unsigned i = 0; i < PMM_ALLOCATOR_COUNT; i++) {
+		struct lab *l = lab_create((enum pmm_allocator)i);
+		ASSERT_TRUE(l != NULL);
+		struct page_allocator *a = &l->a;
+		struct pmm_stats before, after;
+		page_allocator_stats(a, &before);
+		struct {
+			uint64_t pages, align;
+			unsigned zone, owner;
+		} bad[] = {
+			{ 0, 1, PMM_ALLOC_ANY, MM_OWNER_TEST },
+			{ 1, 3, PMM_ALLOC_ANY, MM_OWNER_TEST },
+			{ 1, 0, PMM_ALLOC_ANY, MM_OWNER_TEST },
+			{ 1, 1, PMM_ALLOC_BELOW_16M + 1, MM_OWNER_TEST },
+			{ 1, 1, PMM_ALLOC_ANY, MM_OWNER_COUNT },
+		};
+		for (size_t k = 0; k < ARRAY_SIZE(bad); k++) {
+			enum pmm_status status = PMM_OK;
+			EXPECT_EQ(page_alloc_status(a, bad[k].pages, (enum pmm_alloc_zone)bad[k].zone,
+						    bad[k].align, (enum mm_owner)bad[k].owner, &status),
+				  PMM_ALLOC_FAILED);
+			EXPECT_EQ(status, PMM_ERR_INVALID_ARGUMENT);
+		}
+		page_allocator_stats(a, &after);
+		EXPECT_EQ(after.free_pages, before.free_pages);
+		EXPECT_EQ(after.used_pages, before.used_pages);
+		lab_destroy(l);
+	}
+}
+
+/* No free extent spans a zone end, even after freeing the pages on both sides of it. */
+TEST(page_allocator_free_never_merges_across_a_zone_end_under_every_allocator)
+{
+	for (unsigned i = 0; i < PMM_ALLOCATOR_COUNT; i++) {
+		struct lab *l = lab_create((enum pmm_allocator)i);
+		ASSERT_TRUE(l != NULL);
+		struct page_allocator *a = &l->a;
+		paddr_t low = page_alloc(a, 8, PMM_ALLOC_BELOW_16M, 1, MM_OWNER_TEST);
+		paddr_t mid = page_alloc(a, 8, PMM_ALLOC_BELOW_4G, 1, MM_OWNER_TEST);
+		ASSERT_NE(low, PMM_ALLOC_FAILED);
+		ASSERT_NE(mid, PMM_ALLOC_FAILED);
+		EXPECT_EQ(page_free(a, mid, 8), PMM_OK);
+		EXPECT_EQ(page_free(a, low, 8), PMM_OK);
+		struct extents e = extents_of(a);
+		ASSERT_TRUE(e.count <= MAX_EXTENTS);
+		bool ends_at_dma = false, starts_at_dma32 = false;
+		for (unsigned k = 0; k < e.count; k++) {
+			uint64_t first = e.base[k] / PAGE_SIZE, end = first + e.pages[k];
+			EXPECT_TRUE(!(first < LAB_DMA_END_PAGE && end > LAB_DMA_END_PAGE));
+			EXPECT_TRUE(!(first < LAB_DMA32_END_PAGE && end > LAB_DMA32_END_PAGE));
+			ends_at_dma |= end == LAB_DMA_END_PAGE;
+			starts_at_dma32 |= first == LAB_DMA_END_PAGE;
+		}
+		/* pages 1023 and 1024 are free (no reservation, hole or metadata there) */
+		EXPECT_TRUE(ends_at_dma);
+		EXPECT_TRUE(starts_at_dma32);
+		lab_destroy(l);
+	}
+}
+
+/* The statistics equal a recount of the free extents and of the test's own model: the lab's
+ * pages minus the hole, its reservation, and the allocations the test made. */
+TEST(page_allocator_stats_equal_a_recount_under_every_allocator)
+{
+	for (unsigned i = 0; i < PMM_ALLOCATOR_COUNT; i++) {
+		struct lab *l = lab_create((enum pmm_allocator)i);
+		ASSERT_TRUE(l != NULL);
+		struct page_allocator *a = &l->a;
+		uint64_t held = 0;
+		for (uint64_t n = 1; n <= 20; n++) {
+			paddr_t pa = page_alloc(a, n, (enum pmm_alloc_zone)(n % 3), 1, MM_OWNER_TEST);
+			ASSERT_NE(pa, PMM_ALLOC_FAILED);
+			if (n % 4 == 0)
+				EXPECT_EQ(page_free(a, pa, n), PMM_OK);
+			else
+				held += page_allocator_held_pages(a, n, 1);
+		}
+		struct pmm_stats s;
+		page_allocator_stats(a, &s);
+		struct extents e = extents_of(a);
+		ASSERT_TRUE(e.count <= MAX_EXTENTS);
+		uint64_t free_pages = 0, largest = 0, zone_free[PMM_ZONE_COUNT] = { 0 };
+		uint64_t zone_extents[PMM_ZONE_COUNT] = { 0 };
+		for (unsigned k = 0; k < e.count; k++) {
+			uint64_t first = e.base[k] / PAGE_SIZE;
+			unsigned z = first < LAB_DMA_END_PAGE	  ? PMM_ZONE_DMA
+				     : first < LAB_DMA32_END_PAGE ? PMM_ZONE_DMA32
+								  : PMM_ZONE_NORMAL;
+			free_pages += e.pages[k];
+			zone_free[z] += e.pages[k];
+			zone_extents[z]++;
+			largest = MAX(largest, e.pages[k]);
+		}
+		EXPECT_EQ(s.free_pages, free_pages);
+		EXPECT_EQ(s.free_extents, e.count);
+		EXPECT_EQ(s.largest_free_extent, largest);
+		EXPECT_EQ(s.total_pages, LAB_PAGES - LAB_HOLE_PAGES);
+		EXPECT_EQ(s.used_pages, s.total_pages - s.free_pages);
+		EXPECT_EQ(s.used_pages, LAB_RESERVED_PAGES + held + s.metadata_pages);
+		EXPECT_EQ(s.zone[PMM_ZONE_DMA].total_pages, LAB_DMA_END_PAGE);
+		EXPECT_EQ(s.zone[PMM_ZONE_DMA32].total_pages,
+			  LAB_DMA32_END_PAGE - LAB_DMA_END_PAGE - LAB_HOLE_PAGES);
+		EXPECT_EQ(s.zone[PMM_ZONE_NORMAL].total_pages, LAB_PAGES - LAB_DMA32_END_PAGE);
+		uint64_t metadata = 0;
+		for (unsigned z = 0; z < PMM_ZONE_COUNT; z++) {
+			EXPECT_EQ(s.zone[z].free_pages, zone_free[z]);
+			EXPECT_EQ(s.zone[z].free_extents, zone_extents[z]);
+			metadata += s.zone[z].metadata_pages;
+		}
+		EXPECT_EQ(s.metadata_pages, metadata);
+		lab_destroy(l);
+	}
+}
+
+struct ordered_walk {
+	paddr_t last_end;
+	bool in_order;
+	unsigned visits, stop_after;
+};
+
+static bool ordered_visit(void *ctx, const struct pmm_region_info *r)
+{
+	struct ordered_walk *w = ctx;
+	w->in_order &= r->base >= w->last_end && r->pages > 0;
+	w->last_end = r->base + r->pages * PAGE_SIZE;
+	return ++w->visits != w->stop_after;
+}
+
+/* Both walks visit in address order without overlap, and stop when the visitor says so. */
+TEST(page_allocator_iteration_visits_in_order_and_stops_early_under_every_allocator)
+{
+	for (unsigned i = 0; i < PMM_ALLOCATOR_COUNT; i++) {
+		struct lab *l = lab_create((enum pmm_allocator)i);
+		ASSERT_TRUE(l != NULL);
+		struct page_allocator *a = &l->a;
+		paddr_t kept[12];
+		for (unsigned k = 0; k < 12; k++) {
+			kept[k] = page_alloc(a, 2, (enum pmm_alloc_zone)(k % 3), 1, MM_OWNER_TEST);
+			ASSERT_NE(kept[k], PMM_ALLOC_FAILED);
+		}
+		for (unsigned k = 0; k < 12; k += 2) /* holes between the kept ones */
+			EXPECT_EQ(page_free(a, kept[k], 2), PMM_OK);
+		/* free extents: at least one per zone; used runs: 6 kept + reservation + metadata */
+		struct ordered_walk all_free = { .in_order = true };
+		page_allocator_for_each_free_extent(a, ordered_visit, &all_free);
+		EXPECT_TRUE(all_free.in_order);
+		EXPECT_GE(all_free.visits, PMM_ZONE_COUNT);
+		struct ordered_walk all_used = { .in_order = true };
+		page_allocator_for_each_used(a, ordered_visit, &all_used);
+		EXPECT_TRUE(all_used.in_order);
+		EXPECT_GE(all_used.visits, 6 + 1 + 1);
+		struct ordered_walk two = { .in_order = true, .stop_after = 2 };
+		page_allocator_for_each_free_extent(a, ordered_visit, &two);
+		EXPECT_EQ(two.visits, 2);
+		struct ordered_walk three = { .in_order = true, .stop_after = 3 };
+		page_allocator_for_each_used(a, ordered_visit, &three);
+		EXPECT_EQ(three.visits, 3);
+		lab_destroy(l);
+	}
+}

@@ -747,3 +747,149 @@ TEST(pmm_names_cover_every_value)
 	EXPECT_STREQ(pmm_zone_name(PMM_ZONE_DMA32), "dma32");
 	EXPECT_STREQ(pmm_zone_name(PMM_ZONE_COUNT), "?");
 }
+
+/* ---- running out of records (restored from test_pmm.c) --------------------------------------- */
+
+#define DMA32_FIRST_PAGE (MACHINE_ZONE_DMA_END / PAGE_SIZE)
+#define DMA32_PAGES 4096u
+
+/* Regions over 64 pages of DMA and DMA32_PAGES of DMA32 with `reservation` (when its length is
+ * not 0) in it; bookkeeping only from `metadata_zone`. */
+static void build_records_world(struct page_allocator *a, const struct pmm_reservation *reservation,
+				enum pmm_alloc_zone metadata_zone)
+{
+	static const struct pmm_memory_map_entry map[] = {
+		{ 0, 64 * PAGE_SIZE, PMM_MEMORY_AVAILABLE },
+		{ MACHINE_ZONE_DMA_END, DMA32_PAGES * PAGE_SIZE, PMM_MEMORY_AVAILABLE },
+	};
+	struct pmm_config config = {
+		.memory_map = map, .memory_map_count = ARRAY_SIZE(map),
+		.reservations = reservation, .reservation_count = reservation->length ? 1 : 0,
+		.metadata_zone = metadata_zone,
+	};
+	memcpy(config.zone_end, machine_zone_end, sizeof(config.zone_end));
+	struct page_allocator_config chosen = { PMM_ALLOCATOR_regions, &config };
+	ASSERT_EQ(page_allocator_init(a, &chosen), PMM_OK);
+}
+
+/* Allocates single DMA pages until none is left: with bookkeeping only from DMA, no page for a
+ * record pool anywhere. */
+static void fill_dma(struct page_allocator *a)
+{
+	while (page_alloc(a, 1, PMM_ALLOC_BELOW_16M, 1, MM_OWNER_TEST) != PMM_ALLOC_FAILED)
+		;
+	EXPECT_EQ(zone_stats(a, PMM_ZONE_DMA).free_pages, 0);
+}
+
+/*
+ * With no page to grow its record pool from, an allocation that would need a record it lacks
+ * fails with PMM_ERR_OUT_OF_MEMORY although pages are free (the test made far fewer allocations
+ * than DMA32 has pages), and frees still work (they never need a record) and make room again.
+ */
+TEST(pmm_alloc_fails_cleanly_when_records_run_out_and_free_still_works)
+{
+	void *arena = host_phys_arena_create(0, MACHINE_ZONE_DMA_END + DMA32_PAGES * PAGE_SIZE);
+	static struct page_allocator a;
+	struct pmm_reservation none = { 0 };
+	build_records_world(&a, &none, PMM_ALLOC_BELOW_16M);
+	fill_dma(&a);
+	enum { TRIES = 4 * PMM_REGIONS_INITIAL_RECORDS };
+	paddr_t got[TRIES];
+	unsigned made = 0;
+	enum pmm_status status = PMM_OK;
+	for (; made < TRIES; made++) {
+		/* every other page: each allocation leaves a free page before it, one more record */
+		got[made] = page_alloc_status(&a, 1, PMM_ALLOC_BELOW_4G, 2, MM_OWNER_TEST, &status);
+		if (got[made] == PMM_ALLOC_FAILED)
+			break;
+	}
+	ASSERT_TRUE(made < TRIES);
+	EXPECT_EQ(status, PMM_ERR_OUT_OF_MEMORY);
+	EXPECT_GE(zone_stats(&a, PMM_ZONE_DMA32).free_pages, DMA32_PAGES - 2 * TRIES);
+	EXPECT_CONSISTENT(&a);
+	for (unsigned k = 0; k < made; k++)
+		EXPECT_EQ(page_free(&a, got[k], 1), PMM_OK);
+	EXPECT_EQ(zone_stats(&a, PMM_ZONE_DMA32).free_pages, DMA32_PAGES);
+	paddr_t again = page_alloc(&a, 1, PMM_ALLOC_BELOW_4G, 2, MM_OWNER_TEST);
+	EXPECT_NE(again, PMM_ALLOC_FAILED);
+	EXPECT_EQ(page_free(&a, again, 1), PMM_OK);
+	EXPECT_CONSISTENT(&a);
+	host_phys_arena_destroy(arena, MACHINE_ZONE_DMA_END + DMA32_PAGES * PAGE_SIZE);
+}
+
+/*
+ * Out of memory is an event, never a panic: returning a reservation to an instance with no spare
+ * record, when no zone has a page to give it one, is refused with PMM_ERR_NO_RECORDS and changes
+ * nothing; once records exist again the same free succeeds. The empty pool is made by hand (the
+ * spare list detached, then restored): reaching it by allocations alone needs a precise history,
+ * and what is tested is the refusal, whatever the path to it.
+ */
+TEST(pmm_returning_a_reservation_without_records_or_pages_fails_cleanly)
+{
+	void *arena = host_phys_arena_create(0, MACHINE_ZONE_DMA_END + DMA32_PAGES * PAGE_SIZE);
+	static struct page_allocator a;
+	const uint64_t reserved_first = DMA32_FIRST_PAGE + 100, reserved_pages = 4;
+	struct pmm_reservation reservation = { reserved_first * PAGE_SIZE, reserved_pages * PAGE_SIZE,
+					       MM_OWNER_FIRMWARE };
+	build_records_world(&a, &reservation, PMM_ALLOC_BELOW_16M);
+	fill_dma(&a);
+	struct pmm_regions *r = instance_at(&a, DMA32_FIRST_PAGE);
+	ASSERT_TRUE(r != NULL);
+	struct pmm_region *spares = r->spare_records;
+	uint64_t spare_count = r->spare_record_count;
+	r->spare_records = NULL;
+	r->spare_record_count = 0;
+	struct pmm_stats before, after;
+	page_allocator_stats(&a, &before);
+	EXPECT_EQ(page_free(&a, reserved_first * PAGE_SIZE, reserved_pages), PMM_ERR_NO_RECORDS);
+	page_allocator_stats(&a, &after);
+	EXPECT_EQ(memcmp(&before, &after, sizeof(before)), 0);
+	r->spare_records = spares;
+	r->spare_record_count = spare_count;
+	EXPECT_CONSISTENT(&a);
+	EXPECT_EQ(page_free(&a, reserved_first * PAGE_SIZE, reserved_pages), PMM_OK);
+	EXPECT_EQ(zone_stats(&a, PMM_ZONE_DMA32).free_pages, DMA32_PAGES);
+	EXPECT_CONSISTENT(&a);
+	host_phys_arena_destroy(arena, MACHINE_ZONE_DMA_END + DMA32_PAGES * PAGE_SIZE);
+}
+
+/*
+ * The regions walks that follow the record list visit each record at most once: returning a
+ * reservation at the low end of a zone of thousands of records walks the list back from its end
+ * (pmm_regions.c, COSTS: at most one visit per record), plus the filing of the records merged.
+ */
+TEST(pmm_list_walks_visit_each_record_at_most_once)
+{
+	void *arena = host_phys_arena_create(0, MACHINE_ZONE_DMA_END + DMA32_PAGES * PAGE_SIZE);
+	static struct page_allocator a;
+	const uint64_t reserved_first = DMA32_FIRST_PAGE + 1;
+	struct pmm_reservation reservation = { reserved_first * PAGE_SIZE, PAGE_SIZE,
+					       MM_OWNER_FIRMWARE };
+	build_records_world(&a, &reservation, PMM_ALLOC_BELOW_4G); /* records from DMA32 itself */
+	static paddr_t kept[DMA32_PAGES];
+	unsigned made = 0;
+	while (made < DMA32_PAGES &&
+	       (kept[made] = page_alloc(&a, 1, PMM_ALLOC_BELOW_4G, 1, MM_OWNER_TEST)) >=
+		       MACHINE_ZONE_DMA_END && kept[made] != PMM_ALLOC_FAILED)
+		made++;
+	ASSERT_TRUE(made >= DMA32_PAGES / 2);
+	for (unsigned k = 0; k < made; k += 2) /* every other page free: no merging */
+		EXPECT_EQ(page_free(&a, kept[k], 1), PMM_OK);
+	struct pmm_regions *r = instance_at(&a, DMA32_FIRST_PAGE);
+	uint64_t records = 0, free_records = 0;
+	for (const struct pmm_region *region = pmm_regions_first(r); region;
+	     region = pmm_regions_next(r, region)) {
+		records++;
+		free_records += region->state == PMM_REGION_FREE;
+	}
+	ASSERT_TRUE(records >= made / 2);
+	uint64_t h = pmm_pattern_height_bound(free_records + 1);
+	uint64_t before = r->work;
+	EXPECT_EQ(page_free(&a, reserved_first * PAGE_SIZE, 1), PMM_OK);
+	uint64_t work = r->work - before;
+	TESTING_CHECK(work <= records + 3 * unfiling(h) + 4, (void)0,
+		      "returning a reservation visited %llu, %llu records", (unsigned long long)work,
+		      (unsigned long long)records);
+	EXPECT_CONSISTENT(&a);
+	host_phys_arena_destroy(arena, MACHINE_ZONE_DMA_END + DMA32_PAGES * PAGE_SIZE);
+}
