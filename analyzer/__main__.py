@@ -170,9 +170,21 @@ def load_checked(path, with_series=False):
         raise BadTrace(path, e.offset, e.args[0]) from None
 
 
+def load_framed(path):
+    """A BulkTrace whose framing (header, records, sequence) is sound, not replayed: what decode
+    prints, so that a trace `check` refuses can still be read to see why."""
+    from .bulk import BulkTrace
+    try:
+        return BulkTrace.open(path)
+    except TraceError as e:
+        raise BadTrace(path, e.offset, e.args[0]) from None
+
+
 class Decode:
     """Print every event of a trace, one per line with named fields (JSON lines or CSV): named
-    values (zone, owner, region, flags ...) by name and addresses in hex, or --raw numbers."""
+    values (zone, owner, region, flags ...) by name and addresses in hex, or --raw numbers. A trace
+    whose replay `check` refuses is printed too (that is how one finds out why); one whose framing
+    is broken is refused."""
 
     name = "decode"
 
@@ -193,7 +205,7 @@ class Decode:
         unknown = [t for t in args.type if t not in FORMAT.events_by_name]
         if unknown:
             raise CommandFailed(f"unknown event type {unknown[0]!r}", EXIT_USAGE)
-        write_events(load_checked(args.trace), out, args.format, args.type, args.raw)
+        write_events(load_framed(args.trace), out, args.format, args.type, args.raw)
 
 
 class Perfetto:

@@ -234,6 +234,12 @@ class ProcessChecks:
         if not self._in_process_context(e.context):
             return
         self.recent.append(("unmap", e.context, e.virt, e.phys))
+        if self.freed_mapped:
+            # the unmap of a page freed since the checkpoint: traced after the free, as the
+            # kernel does; what maps that address later (a new allocation) is another mapping
+            self.freed_mapped = [(free, phys, [m for m in live if m != (e.context, e.virt)])
+                                 if phys == e.phys else (free, phys, live)
+                                 for free, phys, live in self.freed_mapped]
         frame = self.frames.get(e.phys)
         if frame is None:
             return

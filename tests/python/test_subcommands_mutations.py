@@ -155,12 +155,16 @@ def test_mutated_traces_end_in_clean_errors_or_correct_results(real_trace, tmp_p
             assert events is None, (what, "the strict reader accepts what the bulk reader refuses")
         outcomes["readers agreed on an accepted trace"] += loaded is not None
 
+        # decode prints every trace whose framing holds, one `check` refuses included (it is
+        # how one reads why), and refuses exactly what the readers refuse
         status, out, err = run(["decode", str(path)])
         if status == 0:
             assert loaded is not None, what
             assert len(out.splitlines()) == loaded.events_total(), what
         else:
+            assert loaded is None, (what, "decode refuses a trace whose framing holds", err)
             assert_clean_refusal(status, err, path, what)
+        decoded = status == 0
 
         status, out, err = run(["compare", str(real_trace), str(path)])
         # 5: a valid trace whose requests meet a different outcome is a finding, not an error
@@ -184,6 +188,7 @@ def test_mutated_traces_end_in_clean_errors_or_correct_results(real_trace, tmp_p
         except TraceError:
             check_ok = False
         assert replay_ok == check_ok, (what, "frag and check disagree on the trace")
+        outcomes["decoded though check refuses"] += decoded and not check_ok
 
         if not replay_ok or accepted_reports * REPORT_EVERY_ACCEPTED <= outcomes["accepted"]:
             accepted_reports += replay_ok
@@ -198,5 +203,6 @@ def test_mutated_traces_end_in_clean_errors_or_correct_results(real_trace, tmp_p
     # runs check's replay, a mutated address or size is refused by its pairing checks: about 1
     # mutation in 20 is still accepted)
     assert outcomes["accepted"] > 20 and outcomes["refused"] > 200, outcomes
+    assert outcomes["decoded though check refuses"] > 40, outcomes
     assert outcomes["readers agreed on an accepted trace"] > 50, outcomes
     assert len(kinds) == 10

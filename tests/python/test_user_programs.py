@@ -200,25 +200,16 @@ def test_both_backends_see_the_same_syscalls_and_faults(runs, case, libc):
 
 @pytest.mark.parametrize("backend", pc.BACKENDS)
 def test_a_boot_of_many_runs_comes_apart_by_run_and_check_takes_its_bookkeeping(runs, backend):
-    """`analyzer check` replays the whole boot and finds nothing wrong with the bookkeeping
-    reports after process_resident (nor with anything outside the madvise run, whose free of a
-    file-mapped page before its unmap check refuses on main too, with one run per boot), and the
-    analyzer's run windows hold each case's own processes: its program first, no pid of another
-    run."""
+    """`analyzer check` replays the whole boot and finds nothing wrong (the bookkeeping reports
+    after process_resident included, and madvise's refill of a dropped file page, which may reuse
+    the frame it just freed), and the analyzer's run windows hold each case's own processes: its
+    program first, no pid of another run."""
     group = [case for case in pc.CASES if case.mem == pc.CASES[0].mem]
     _, log, trace = runs.in_pagescope(group[0], "musl", backend)
     done = subprocess.run([sys.executable, "-m", "analyzer", "check", str(trace)], cwd=REPO,
                           capture_output=True, text=True)
-    errors = [line for line in (done.stdout + done.stderr).splitlines()
-              if line.startswith("error:") and "replay does not match" not in line]
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "checked against snapshots" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
-    assert not any("bookkeeping" in line for line in errors), errors
-    madvise = next(w for w in program_runs(BulkTrace.open(trace)) if w.run == "madvise")
-    seqs = [int(m) for m in re.findall(r": seq (\d+): ", "\n".join(errors))]
-    assert len(seqs) == len(errors), f"a check error this test cannot place: {errors}"
-    bulk_seq = BulkTrace.open(trace).headers["seq"]
-    outside = [s for s in seqs if not bulk_seq[madvise.begin] <= s <= bulk_seq[madvise.end]]
-    assert outside == [], f"check errors outside the madvise run: {errors}"
     bulk = BulkTrace.open(trace)
     windows = program_runs(bulk)
     assert [w.run for w in windows] == [case.name for case in group]
