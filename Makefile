@@ -315,18 +315,21 @@ endif
 # make report-pmm [SCENARIO=all] [SEED=1] [MEM=512M]: the allocator lab side by side. Boots the
 # same scenario and seed under every pmm= allocator (the rows of PMM_ALLOCATOR_LIST in
 # kernel/mm/pmm_placement.h; vmm=pagetable fixed) under icount, checks every trace, boots
-# scenario=pmm-pairs under each with tracing off for the instructions per alloc+free pair, and
-# writes results/report-pmm/ (pmm.html, pmm.md: the ranking table, the plots, compare.txt: where
+# scenario=pmm-pairs under each with tracing off for the instructions per alloc+free pair, boots
+# the real programs (PMM_PROGRAMS, all in one boot) under each, and writes results/report-pmm/ (pmm.html, pmm.md: the ranking table, the plots, compare.txt: where
 # each allocator's requests first diverge from regions').
 PMM_LIST_OPEN := (
 PMM_ALLOCATORS := $(shell grep -E '^[[:space:]]+X' kernel/mm/pmm_placement.h | grep -o 'X$(PMM_LIST_OPEN)[a-z0-9_]*,' | tr -d 'X$(PMM_LIST_OPEN),')
 PMM_REPORT_DIR := results/report-pmm
+# The real programs (programs/runs.txt) as a second workload: all of them in one boot per
+# allocator (programs.pagescope --pmm; `make programs` fetches Debian packages once). Empty: none.
+PMM_PROGRAMS ?= $(REAL_PROGRAM_RUNS)
 .PHONY: report-pmm
 report-pmm:
 	@$(DEPS) all
 	@mkdir -p $(BUILD)/report-pmm
-	@echo "report-pmm: building the kernel"
-	@$(MAKE) --no-print-directory $(KERNEL_ELF) >$(BUILD)/report-pmm-build.log 2>&1 \
+	@echo "report-pmm: building the kernel$(if $(PMM_PROGRAMS), and the real programs (make programs))"
+	@$(MAKE) --no-print-directory $(KERNEL_ELF) $(if $(PMM_PROGRAMS),programs) >$(BUILD)/report-pmm-build.log 2>&1 \
 		|| { tail -n 30 $(BUILD)/report-pmm-build.log; exit 1; }
 	@for pmm in $(PMM_ALLOCATORS); do \
 		echo "report-pmm: booting '$(REPORT_WORKLOAD)' with pmm=$$pmm, capturing $(BUILD)/report-pmm/$$pmm.pstrace"; \
@@ -340,9 +343,17 @@ report-pmm:
 			--args "trace=off vmm=pagetable pmm=$$pmm scenario=pmm-pairs seed=$(SEED)" \
 			>$(BUILD)/report-pmm/$$pmm-pairs.log 2>&1 \
 			|| { tail -n 30 $(BUILD)/report-pmm/$$pmm-pairs.log; exit 1; }; \
+		[ -z "$(PMM_PROGRAMS)" ] || { \
+		echo "report-pmm: booting the real programs ($(PMM_PROGRAMS)) with pmm=$$pmm, all in one boot"; \
+		$(PYTHON) -m programs.pagescope --elf $(KERNEL_ELF) --out $(BUILD)/report-pmm/programs-$$pmm \
+			--backend pagetable --pmm $$pmm $(PMM_PROGRAMS) >$(BUILD)/report-pmm/programs-$$pmm.log 2>&1 \
+			|| { cat $(BUILD)/report-pmm/programs-$$pmm.log; exit 1; }; }; \
 	done
 	@$(PYTHON) -m analyzer allocators $(foreach p,$(PMM_ALLOCATORS),$(BUILD)/report-pmm/$(p).pstrace) \
 		$(foreach p,$(PMM_ALLOCATORS),--pairs $(BUILD)/report-pmm/$(p)-pairs.log) \
+		$(if $(PMM_PROGRAMS),$(foreach p,$(PMM_ALLOCATORS),\
+			--program programs=$(BUILD)/report-pmm/programs-$(p)/runs-pagetable.pstrace \
+			--program-log programs=$(BUILD)/report-pmm/programs-$(p)/runs-pagetable.log)) \
 		-o $(PMM_REPORT_DIR)
 	@for pmm in $(filter-out regions,$(PMM_ALLOCATORS)); do \
 		$(PYTHON) -m analyzer compare $(BUILD)/report-pmm/regions.pstrace $(BUILD)/report-pmm/$$pmm.pstrace; \

@@ -17,9 +17,9 @@ allocator (make report-pmm), each trace checked, then per allocator:
 One plot per figure with one line or bar per allocator, and a table ranking them (rank 1 = best
 per column; the overall rank orders the mean of the column ranks). Every figure names its source.
 
-Real programs are a second workload (make report-pmm boots each program of programs/runs.txt
-under every allocator, programs.pagescope --pmm): per program and allocator, from its checked
-trace, the refusals, the fragmentation (the lowest largest free extent and the highest unusable
+Real programs are a second workload (make report-pmm boots the programs of programs/runs.txt,
+all in one boot, under every allocator: programs.pagescope --pmm; the workload is named
+`programs`): per workload and allocator, from its checked trace, the refusals, the fragmentation (the lowest largest free extent and the highest unusable
 index at order 9 over the run), the pages held beyond requests and the metadata pages, and from
 the boot's `pmm-cost:` log line (kernel/core/memory.c) the guest instructions the kernel page
 source's calls into the allocator took: exact under icount, every call, tracing included.
@@ -170,8 +170,8 @@ def program_figures(program, trace, series, cost=None):
 
 
 def _programs_markdown(figures):
-    lines = ["Real programs (programs/runs.txt), each booted under every allocator "
-             "(vmm=pagetable, QEMU icount, trace=on):", "",
+    lines = ["Real programs (programs/runs.txt; `programs`: all of them, one after another, in one "
+             "boot), booted under every allocator (vmm=pagetable, QEMU icount, trace=on):", "",
              "| program | allocator | refused | largest free extent, lowest (pages) | unusable "
              "index at order 9, highest (zone) | held beyond requests, peak live (pages) | "
              "metadata peak (pages) | instructions per alloc + free, mean (alloc / free) | "

@@ -55,7 +55,7 @@ class BootOutcome:
 
 
 def boot_runs(elf, runs, vmm="pagetable", mem="128M", icount=False, trace_out=None,
-              timeout=300, kernel_log=None, cpu="max"):
+              timeout=300, kernel_log=None, cpu="max", pmm=None):
     """Boots every RunSpec of `runs` (in order) in one pagescope boot; returns a BootOutcome.
     Raises mkprogramfs.Refused when the runs cannot make one filesystem."""
     entries = mkprogramfs.runs_filesystem(runs)
@@ -68,7 +68,8 @@ def boot_runs(elf, runs, vmm="pagetable", mem="128M", icount=False, trace_out=No
                    "--cpu", cpu, "--timeout", str(timeout), "--module", str(module),
                    "--serial-log", str(log), "--com2", str(work / "stdout"),
                    "--com3", str(work / "stderr"),
-                   "--args", f"scenario=program vmm={vmm} trace={'on' if trace_out else 'off'}"]
+                   "--args", f"scenario=program vmm={vmm} trace={'on' if trace_out else 'off'}"
+                   + (f" pmm={pmm}" if pmm else "")]
         if trace_out:
             command += ["--trace-out", str(trace_out)]
         if icount:

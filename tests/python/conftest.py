@@ -12,6 +12,22 @@ TRACE_SOURCES = ["kernel/trace/tracer.c", "kernel/trace/tracepoints.c",
                  "kernel/trace/stream_header.c", "kernel/lib/string.c"]
 
 
+def analyzer_on_bytes(tmp_path, command, data):
+    """(status, stdout, stderr) of `python3 -m analyzer COMMAND` run in-process on a trace made of
+    `data` (written to tmp_path/t.pstrace; perfetto writes tmp_path/out)."""
+    import contextlib
+    import io
+
+    from analyzer.__main__ import main
+    path = tmp_path / "t.pstrace"
+    path.write_bytes(data)
+    argv = [command, str(path)] + (["-o", str(tmp_path / "out")] if command == "perfetto" else [])
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(argv)
+    return status, out.getvalue(), err.getvalue()
+
+
 @pytest.fixture
 def require_qemu():
     """Fails the test when QEMU is missing: a boot test that cannot boot has not passed."""

@@ -2,27 +2,21 @@
 none) disagrees with the phases the trace opened, and control characters in the header's text
 are damage. Every subcommand refuses such a trace alike (the strict and the bulk reader)."""
 
-import contextlib
-import io
 import struct
 
 import pytest
 
-from analyzer.__main__ import main
 from analyzer.events import FORMAT
 from analyzer.reader import TraceReader
+
+from conftest import analyzer_on_bytes
 
 CMDLINE_AT = FORMAT.stream_header.size  # the header's strings follow its fixed part
 
 
 def run(tmp_path, command, data):
-    path = tmp_path / "t.pstrace"
-    path.write_bytes(data)
-    argv = [command, str(path)] + (["-o", str(tmp_path / "out")] if command == "perfetto" else [])
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = main(argv)
-    return status, err.getvalue()
+    status, _, err = analyzer_on_bytes(tmp_path, command, data)
+    return status, err
 
 
 def with_cmdline(data, old, new):

@@ -5,15 +5,14 @@ an edited first_timestamp; a valid trace, whose first record was written before 
 kernel boot) or after it (the host encoder), is accepted. Later records are bound by order only
 (test_mutations.py lists what that leaves undetectable)."""
 
-import contextlib
-import io
 import struct
 
 import pytest
 
-from analyzer.__main__ import main
 from analyzer.events import FORMAT
 from analyzer.reader import TraceReader
+
+from conftest import analyzer_on_bytes
 
 BOOT = "trace=on test=vmm_brk"
 STAMP_AT = 8  # a record's timestamp: after type u8, flags u8, length u16, seq u32
@@ -23,13 +22,7 @@ FIRST_AT = struct.calcsize("<" + "".join(
 
 
 def run(tmp_path, command, data):
-    path = tmp_path / "t.pstrace"
-    path.write_bytes(data)
-    argv = [command, str(path)] + (["-o", str(tmp_path / "out")] if command == "perfetto" else [])
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = main(argv)
-    return status, out.getvalue(), err.getvalue()
+    return analyzer_on_bytes(tmp_path, command, data)
 
 
 def first_records(data):

@@ -4,6 +4,8 @@ when the boots fail midway, and replaces a previous output only once the new one
 The boots are replaced by stand-ins here (the real boots are tests/python/test_programs.py's);
 what is under test is where the files go."""
 
+from pathlib import Path
+
 import pytest
 
 import programs.pagescope as pagescope
@@ -15,11 +17,15 @@ RUN = load_runs()[0]
 
 @pytest.fixture
 def cache(tmp_path):
-    """A program cache holding the first run's binary and its MANIFEST line, nothing else."""
+    """A program cache holding the first run's binary, its inputs and its MANIFEST line."""
     root = tmp_path / "programs"
     (root / "bin").mkdir(parents=True)
     (root / "bin" / RUN.program).write_bytes(b"\x7fELF stand-in")
+    (root / "inputs").mkdir()
+    for name in RUN.inputs:
+        (root / "inputs" / name).write_bytes(b"input stand-in\n")
     (root / "expected").mkdir()
+    (root / "expected" / f"{RUN.name}.stdout").write_bytes(b"the host's output\n")
     (root / "expected" / "MANIFEST").write_text(f"{RUN.name} {'0' * 64} 0 0 {'1' * 64}\n")
     return root
 
@@ -84,3 +90,34 @@ def test_a_complete_run_replaces_the_previous_output(cache, tmp_path, monkeypatc
     assert run(cache, out) == 0
     assert sorted(p.name for p in out.iterdir() if p.suffix) == [f"{RUN.name}-pagetable.stdout"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "programs"]
+
+
+def test_pmm_and_backend_choose_the_boots_and_the_kernel_log_is_kept(cache, tmp_path,
+                                                                     monkeypatch):
+    """--backend pagetable --pmm tlsf: one boot, under vmm=pagetable with pmm=tlsf on the
+    kernel's command line, its kernel log kept beside its trace (make report-pmm reads the log's
+    pmm-cost line)."""
+    import subprocess
+    from types import SimpleNamespace
+
+    import programs.boot as boot
+    commands = []
+
+    def qemu(command, **kwargs):
+        commands.append(command)
+        log = Path(command[command.index("--serial-log") + 1])
+        log.write_text(f"program: run {RUN.name}: exit status 0, stdout 0 bytes, stderr 0 "
+                       "bytes\npmm-cost: pmm=tlsf: 1 allocs in 9 ticks (worst 9), 1 frees in 5 "
+                       "ticks (worst 5), through the kernel page source\n")
+        return SimpleNamespace(returncode=0, stdout=b"")
+
+    monkeypatch.setattr(boot.subprocess, "run", qemu)
+    out = tmp_path / "out"
+    status = pagescope.main(["--elf", "/nonexistent/kernel.elf", "--out", str(out), "--dir",
+                             str(cache), "--backend", "pagetable", "--pmm", "tlsf", RUN.name])
+    assert status == 1  # the stand-in cache's MANIFEST expects other bytes: a difference
+    assert len(commands) == 1
+    args = commands[0][commands[0].index("--args") + 1].split()
+    assert "vmm=pagetable" in args and "pmm=tlsf" in args, args
+    assert "pmm-cost: pmm=tlsf" in (out / "runs-pagetable.log").read_text()
+    assert subprocess  # the real module stays untouched outside programs.boot
