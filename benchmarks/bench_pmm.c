@@ -261,15 +261,6 @@ static void print_table(void)
 
 /* ---- adversarial patterns: the allocator's own work count (its instances' work), not time ---- */
 
-static uint64_t work_of(const struct page_allocator *a)
-{
-	uint64_t work = 0;
-	for (unsigned z = 0; z < PMM_ZONE_COUNT; z++)
-		if (a->zone[z].state)
-			work += ((const struct pmm_regions *)a->zone[z].state)->work;
-	return work;
-}
-
 #define ADVERSARIAL_HOLES 100000
 
 static bool count_at_least(void *ctx, const struct pmm_region_info *r)
@@ -312,22 +303,22 @@ static void adversarial_report(void)
 		/* + filing every extent + carving from a filed record + a record page from DMA32 */
 		uint64_t whole = search + extents * (1 + 3 * (h + 1)) + 4 * (h + 1) + 1 + 4 * (h_meta + 1);
 
-		uint64_t before = work_of(pmm);
+		uint64_t before = pmm_regions_work(pmm);
 		paddr_t pa = page_alloc(pmm, n, PMM_ALLOC_ANY, a, MM_OWNER_TEST);
-		uint64_t alloc_work = work_of(pmm) - before;
+		uint64_t alloc_work = pmm_regions_work(pmm) - before;
 		if (pa != ALIGN_UP(w.fit_first_page, a) * PAGE_SIZE)
 			die("the far-end fit was not found");
 		if (pmm_classes_tallest_tree(&normal->classes) > h)
 			die("a class tree is taller than the AVL bound");
-		before = work_of(pmm);
+		before = pmm_regions_work(pmm);
 		paddr_t low = page_alloc(pmm, n, PMM_ALLOC_ANY, a, MM_OWNER_TEST);
-		uint64_t miss_work = work_of(pmm) - before;
+		uint64_t miss_work = pmm_regions_work(pmm) - before;
 		if (low != PMM_ALLOC_FAILED && low >= page_allocator_zone_end(pmm, PMM_ZONE_DMA32))
 			die("a request found a fit in NORMAL that does not exist");
-		before = work_of(pmm);
+		before = pmm_regions_work(pmm);
 		if (page_free(pmm, pa, n) != PMM_OK)
 			die("free failed");
-		uint64_t free_work = work_of(pmm) - before;
+		uint64_t free_work = pmm_regions_work(pmm) - before;
 		printf("%-28s %8llu %7llu | %3llu %6llu | %9llu %10llu %6llu | %llu, %llu%s\n", p->name,
 		       (unsigned long long)n, (unsigned long long)a, (unsigned long long)h,
 		       (unsigned long long)counts[1], (unsigned long long)alloc_work,

@@ -135,19 +135,6 @@ static void first_fit_add_free(void *state, uint64_t first_page, uint64_t pages)
 	first_fit_free(state, first_page, pages, 1);
 }
 
-static uint64_t first_fit_held_pages(uint64_t pages, uint64_t align_pages)
-{
-	(void)align_pages;
-	return pages;
-}
-
-static void first_fit_guarantee(uint64_t pages, uint64_t align_pages, uint64_t *run_pages,
-				uint64_t *run_align)
-{
-	*run_pages = pages;
-	*run_align = align_pages;
-}
-
 static void first_fit_for_each_free_run(const void *state, pmm_free_run_visitor visit, void *ctx)
 {
 	const struct first_fit *f = state;
@@ -181,8 +168,8 @@ const struct pmm_placement_ops pmm_firstfit_ops = {
 	.add_free = first_fit_add_free,
 	.alloc = first_fit_alloc,
 	.free = first_fit_free,
-	.held_pages = first_fit_held_pages,
-	.guarantee = first_fit_guarantee,
+	.held_pages = pmm_exact_held_pages,
+	.guarantee = pmm_exact_guarantee,
 	.for_each_free_run = first_fit_for_each_free_run,
 	.free_pages = first_fit_free_pages,
 	.free_blocks = first_fit_free_blocks,

@@ -108,6 +108,22 @@ struct pmm_placement_ops {
 	const char *(*check)(void *state);
 };
 
+/* held_pages of a placement that rounds nothing: an allocation occupies exactly its request. */
+static inline uint64_t pmm_exact_held_pages(uint64_t pages, uint64_t align_pages)
+{
+	(void)align_pages;
+	return pages;
+}
+
+/* guarantee of a placement whose search finds every fit: any run of the request's pages at its
+ * alignment serves it. */
+static inline void pmm_exact_guarantee(uint64_t pages, uint64_t align_pages, uint64_t *run_pages,
+				       uint64_t *run_align)
+{
+	*run_pages = pages;
+	*run_align = align_pages;
+}
+
 extern const struct pmm_placement_ops pmm_regions_ops, pmm_buddy_ops, pmm_tlsf_ops,
 	pmm_firstfit_ops;
 

@@ -407,19 +407,6 @@ static bool regions_can_add_free(const void *state)
 	return ((const struct pmm_regions *)state)->spare_record_count != 0;
 }
 
-static uint64_t regions_held_pages(uint64_t pages, uint64_t align_pages)
-{
-	(void)align_pages;
-	return pages;
-}
-
-static void regions_guarantee(uint64_t pages, uint64_t align_pages, uint64_t *run_pages,
-			      uint64_t *run_align)
-{
-	*run_pages = pages;
-	*run_align = align_pages;
-}
-
 static void regions_for_each_free_run(const void *state, pmm_free_run_visitor visit, void *ctx)
 {
 	const struct pmm_regions *r = state;
@@ -499,8 +486,8 @@ const struct pmm_placement_ops pmm_regions_ops = {
 	.can_add_free = regions_can_add_free,
 	.alloc = regions_alloc,
 	.free = regions_free,
-	.held_pages = regions_held_pages,
-	.guarantee = regions_guarantee,
+	.held_pages = pmm_exact_held_pages,
+	.guarantee = pmm_exact_guarantee,
 	.for_each_free_run = regions_for_each_free_run,
 	.free_pages = regions_free_pages,
 	.free_blocks = regions_free_blocks,

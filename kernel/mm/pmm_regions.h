@@ -68,4 +68,9 @@ uint64_t pmm_guaranteed_fit_pages(uint64_t pages, uint64_t align_pages);
 /* Every invariant of pmm_regions.c against a full recount: NULL, or the first violation. */
 const char *pmm_regions_check(void *state);
 
+/* Records and tree nodes visited so far by every zone's regions instance of `a` (the sum of their
+ * work counters): what the bound tests and the adversarial benchmark count. */
+struct page_allocator;
+uint64_t pmm_regions_work(const struct page_allocator *a);
+
 #endif

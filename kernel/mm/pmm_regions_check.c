@@ -5,6 +5,7 @@
  * reads the state; it is O(records + span pages) and meant for tests and debug builds (the
  * common layer's page_allocator_check calls it), never for a hot path.
  */
+#include "page_allocator.h"
 #include "pmm_regions.h"
 #include "../lib/format.h"
 
@@ -91,4 +92,13 @@ const char *pmm_regions_check(void *state)
 	CHECK(spares == r->spare_record_count, "spare pool holds %llu, counter %llu",
 	      (unsigned long long)spares, (unsigned long long)r->spare_record_count);
 	return NULL;
+}
+
+uint64_t pmm_regions_work(const struct page_allocator *a)
+{
+	uint64_t work = 0;
+	for (unsigned z = 0; z < PMM_ZONE_COUNT; z++)
+		if (a->zone[z].state)
+			work += ((const struct pmm_regions *)a->zone[z].state)->work;
+	return work;
 }

@@ -227,12 +227,6 @@ static void tlsf_free(void *state, uint64_t first_page, uint64_t pages, uint64_t
 	free_block(t, index);
 }
 
-static uint64_t tlsf_held_pages(uint64_t pages, uint64_t align_pages)
-{
-	(void)align_pages;
-	return pages;
-}
-
 static void tlsf_guarantee(uint64_t pages, uint64_t align_pages, uint64_t *run_pages,
 			   uint64_t *run_align)
 {
@@ -275,7 +269,7 @@ const struct pmm_placement_ops pmm_tlsf_ops = {
 	.add_free = tlsf_add_free,
 	.alloc = tlsf_alloc,
 	.free = tlsf_free,
-	.held_pages = tlsf_held_pages,
+	.held_pages = pmm_exact_held_pages,
 	.guarantee = tlsf_guarantee,
 	.for_each_free_run = tlsf_for_each_free_run,
 	.free_pages = tlsf_free_pages,

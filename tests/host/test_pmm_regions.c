@@ -86,16 +86,6 @@ static struct pmm_regions *instance_at(const struct page_allocator *a, uint64_t 
 	return NULL;
 }
 
-/* Records and tree nodes visited so far by every zone's instance (pmm_regions.h). */
-static uint64_t work_of(const struct page_allocator *a)
-{
-	uint64_t work = 0;
-	for (unsigned z = 0; z < PMM_ZONE_COUNT; z++)
-		if (a->zone[z].state)
-			work += ((const struct pmm_regions *)a->zone[z].state)->work;
-	return work;
-}
-
 /* The free extents of one zone: the counters the test reads for that zone alone. */
 static struct pmm_zone_stats zone_stats(const struct page_allocator *a, enum pmm_zone z)
 {
@@ -493,9 +483,9 @@ TEST(pmm_alloc_work_meets_the_stated_bound_on_every_adversarial_pattern)
 		uint64_t search = pmm_pattern_search_bound(h, n, a, extents_at_least(pmm, PMM_ZONE_NORMAL, n));
 		uint64_t first_bound = search + extents * filing(h) + update;
 
-		uint64_t before = work_of(pmm);
+		uint64_t before = pmm_regions_work(pmm);
 		paddr_t pa = page_alloc(pmm, n, PMM_ALLOC_ANY, a, MM_OWNER_TEST);
-		uint64_t first_work = work_of(pmm) - before;
+		uint64_t first_work = pmm_regions_work(pmm) - before;
 		EXPECT_EQ(pa, ALIGN_UP(w.fit_first_page, a) * PAGE_SIZE);
 		TESTING_CHECK(first_work <= first_bound, (void)0, "%s: alloc visited %llu, bound %llu",
 			      p->name, (unsigned long long)first_work, (unsigned long long)first_bound);
@@ -506,9 +496,9 @@ TEST(pmm_alloc_work_meets_the_stated_bound_on_every_adversarial_pattern)
 			pmm_pattern_search_bound(h_meta, n, a, extents_at_least(pmm, PMM_ZONE_DMA32, n));
 		uint64_t fall_bound = search + (extents + 2) * filing(h) + meta_search +
 				      (meta_extents + 2) * filing(h_meta) + update;
-		before = work_of(pmm);
+		before = pmm_regions_work(pmm);
 		paddr_t low = page_alloc(pmm, n, PMM_ALLOC_ANY, a, MM_OWNER_TEST);
-		uint64_t fall_work = work_of(pmm) - before;
+		uint64_t fall_work = pmm_regions_work(pmm) - before;
 		EXPECT_TRUE(low == PMM_ALLOC_FAILED ? n + a > PMM_PATTERN_META_BYTES / PAGE_SIZE
 						    : low < page_allocator_zone_end(pmm, PMM_ZONE_DMA32));
 		TESTING_CHECK(fall_work <= fall_bound, (void)0, "%s: fall-through visited %llu, bound %llu",
@@ -522,9 +512,9 @@ TEST(pmm_alloc_work_meets_the_stated_bound_on_every_adversarial_pattern)
 
 		/* Once filed, the same request again pays the searches and what the last one changed. */
 		uint64_t again_bound = search + 2 * filing(h) + meta_search + 2 * filing(h_meta) + update;
-		before = work_of(pmm);
+		before = pmm_regions_work(pmm);
 		paddr_t again = page_alloc(pmm, n, PMM_ALLOC_ANY, a, MM_OWNER_TEST);
-		uint64_t again_work = work_of(pmm) - before;
+		uint64_t again_work = pmm_regions_work(pmm) - before;
 		TESTING_CHECK(again_work <= again_bound, (void)0, "%s: repeat visited %llu, bound %llu",
 			      p->name, (unsigned long long)again_work, (unsigned long long)again_bound);
 		testing_note("%s: %llu/%llu among %llu extents: first %llu (bound %llu), fall-through "
@@ -542,9 +532,9 @@ TEST(pmm_alloc_work_meets_the_stated_bound_on_every_adversarial_pattern)
 
 		/* A free: its map chain (load <= 2: a few entries), then at most two neighbours leave
 		 * their trees. */
-		before = work_of(pmm);
+		before = pmm_regions_work(pmm);
 		EXPECT_EQ(page_free(pmm, pa, n), PMM_OK);
-		uint64_t work = work_of(pmm) - before;
+		uint64_t work = pmm_regions_work(pmm) - before;
 		TESTING_CHECK(work <= 8 + 2 * unfiling(h), (void)0, "%s: free visited %llu", p->name,
 			      (unsigned long long)work);
 		EXPECT_CONSISTENT(pmm);
@@ -582,18 +572,18 @@ TEST(pmm_filing_is_paid_once_per_change_over_a_history)
 		if (pmm->zone[z].state)
 			record_pages += ((struct pmm_regions *)pmm->zone[z].state)->record_pages;
 	bound += record_pages * (1 + 2 * f);
-	TESTING_CHECK(work_of(pmm) <= bound, (void)0, "history of %llu operations: %llu visits, bound %llu",
+	TESTING_CHECK(pmm_regions_work(pmm) <= bound, (void)0, "history of %llu operations: %llu visits, bound %llu",
 		      (unsigned long long)(w.allocations + w.frees + 2 * ROUNDS),
-		      (unsigned long long)work_of(pmm), (unsigned long long)bound);
+		      (unsigned long long)pmm_regions_work(pmm), (unsigned long long)bound);
 	testing_note("history of %llu operations: %llu visits, amortised bound %llu",
 		     (unsigned long long)(w.allocations + w.frees + 2 * ROUNDS),
-		     (unsigned long long)work_of(pmm), (unsigned long long)bound);
+		     (unsigned long long)pmm_regions_work(pmm), (unsigned long long)bound);
 	/* and the filing happened once: every round after the first costs the search alone */
-	uint64_t before = work_of(pmm);
+	uint64_t before = pmm_regions_work(pmm);
 	paddr_t pa = page_alloc(pmm, p->request_pages, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
 	EXPECT_EQ(page_free(pmm, pa, p->request_pages), PMM_OK);
-	TESTING_CHECK(work_of(pmm) - before <= search + 2 * f + 8 + f, (void)0,
-		      "a repeated round visited %llu", (unsigned long long)(work_of(pmm) - before));
+	TESTING_CHECK(pmm_regions_work(pmm) - before <= search + 2 * f + 8 + f, (void)0,
+		      "a repeated round visited %llu", (unsigned long long)(pmm_regions_work(pmm) - before));
 	EXPECT_CONSISTENT(pmm);
 	pmm_pattern_destroy(&w);
 }
