@@ -20,6 +20,7 @@
 
 #include "pmm.h"
 #include "pmm_placement.h"
+#include "pmm_regions_fast.h"
 #include "kernel/trace/tracepoints.h"
 
 /* Per page of a zone's span: the allocation starting there (pages == 0: none). */
@@ -181,7 +182,9 @@ static inline paddr_t page_alloc_status(struct page_allocator *a, uint64_t pages
 					  status);
 	struct page_allocator_zone *z = &a->zone[PMM_ZONE_COUNT - 1 - (unsigned)zone];
 	uint64_t first = PMM_PLACEMENT_FAILED;
-	if (likely(z->state))
+	if (likely(z->state && a->allocator == PMM_ALLOCATOR_regions))
+		first = pmm_regions_alloc_fast(z->state, pages, align_pages);
+	else if (z->state)
 		first = a->ops->alloc(z->state, pages, align_pages);
 	if (unlikely(first >= PMM_PLACEMENT_WANTS_METADATA))
 		return page_alloc_general(a, first, pages, zone, align_pages, owner, status);
@@ -210,7 +213,10 @@ static inline enum pmm_status page_free(struct page_allocator *a, paddr_t addr, 
 		return page_free_general(a, addr, pages);
 	uint64_t align_pages = (uint64_t)1 << zone->allocation[index].align_log2;
 	zone->allocation[index] = (struct page_allocation){ 0 };
-	a->ops->free(zone->state, first, pages, align_pages);
+	if (likely(a->allocator == PMM_ALLOCATOR_regions))
+		pmm_regions_free_fast(zone->state, first);
+	else
+		a->ops->free(zone->state, first, pages, align_pages);
 	return PMM_OK;
 }
 
