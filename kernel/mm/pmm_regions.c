@@ -194,7 +194,7 @@ static void regions_free(void *state, uint64_t first_page, uint64_t pages, uint6
 	(void)align_pages;
 	MM_ASSERT(used && used->pages == pages, "pmm_regions free: no allocation of %llu pages at %#llx",
 		  (unsigned long long)pages, (unsigned long long)first_page);
-	pmm_regions_free_fast(r, first_page);
+	pmm_regions_free_fast(r, first_page - r->first_page);
 }
 
 /*

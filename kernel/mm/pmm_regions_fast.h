@@ -80,7 +80,7 @@ static ALWAYS_INLINE struct pmm_region *pmm_regions_record_take(struct pmm_regio
 
 static ALWAYS_INLINE void pmm_regions_record_release(struct pmm_regions *r, struct pmm_region *region)
 {
-	list_remove(&region->address_link);
+	list_unlink(&region->address_link);
 	pmm_regions_spare_push(r, region);
 }
 
@@ -203,12 +203,12 @@ static ALWAYS_INLINE uint64_t pmm_regions_alloc_fast(struct pmm_regions *r, uint
 	return first;
 }
 
-/* THE FREE FAST PATH: the allocation at first_page (there is one: the caller guarantees it,
- * pmm_placement.h; the op asserts it, the common layer has checked its own record), found through
- * used_at; merged here unless a neighbour is filed. */
-static ALWAYS_INLINE void pmm_regions_free_fast(struct pmm_regions *r, uint64_t first_page)
+/* THE FREE FAST PATH: the allocation at page r->first_page + index (there is one: the caller
+ * guarantees it, pmm_placement.h; the op asserts it, the common layer has checked its own record),
+ * found through used_at; merged here unless a neighbour is filed. */
+static ALWAYS_INLINE void pmm_regions_free_fast(struct pmm_regions *r, uint64_t index)
 {
-	struct pmm_region *used = r->used_at[first_page - r->first_page];
+	struct pmm_region *used = r->used_at[index];
 	struct pmm_regions_merge m = pmm_regions_merge_partners(r, used);
 	if (unlikely((m.prev && pmm_regions_is_filed(m.prev)) ||
 		     (m.next && pmm_regions_is_filed(m.next)))) {
