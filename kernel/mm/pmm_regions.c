@@ -123,7 +123,8 @@ static uint64_t regions_state_bytes(uint64_t first_page, uint64_t span_pages)
 static const char *regions_init(void *state, uint64_t first_page, uint64_t span_pages)
 {
 	struct pmm_regions *r = state;
-	list_init(&r->records);
+	list_init(&r->edge.address_link);
+	r->edge.state = PMM_REGION_USED;
 	pmm_classes_init(&r->classes);
 	r->first_page = first_page;
 	r->span_pages = span_pages;
@@ -207,8 +208,8 @@ static void regions_add_free(void *state, uint64_t first_page, uint64_t pages)
 {
 	struct pmm_regions *r = state;
 	MM_ASSERT(r->spare_record_count, "pmm_regions add_free: no spare record");
-	struct list_node *before = &r->records;
-	while (before->prev != &r->records &&
+	struct list_node *before = &r->edge.address_link;
+	while (before->prev != &r->edge.address_link &&
 	       pmm_visit(&r->work, container_of(before->prev, struct pmm_region,
 						address_link))->first_page > first_page)
 		before = before->prev;
@@ -266,7 +267,7 @@ static uint64_t regions_metadata_wanted(const void *state)
 static uint64_t regions_alloc_metadata(void *state, uint64_t pages)
 {
 	struct pmm_regions *r = state;
-	struct pmm_region *region = list_entry(list_last(&r->records), struct pmm_region,
+	struct pmm_region *region = list_entry(list_last(&r->edge.address_link), struct pmm_region,
 					       address_link);
 	for (unsigned i = 0; region && i < METADATA_LOOKBACK;
 	     i++, region = pmm_regions_prev(r, region)) {

@@ -137,14 +137,19 @@ struct pmm_regions_merge {
 	struct pmm_region *prev, *next; /* each NULL unless merged with */
 };
 
-static ALWAYS_INLINE struct pmm_regions_merge pmm_regions_merge_partners(const struct pmm_regions *r,
-						 struct pmm_region *used)
+static ALWAYS_INLINE struct pmm_regions_merge
+pmm_regions_merge_partners(const struct pmm_regions *r, struct pmm_region *used)
 {
-	struct pmm_region *prev = pmm_regions_prev(r, used), *next = pmm_regions_next(r, used);
+	/* the list's ends are the sentinel, a used record (pmm_regions.h): never a partner */
+	struct pmm_region *prev = container_of(used->address_link.prev, struct pmm_region,
+					       address_link);
+	struct pmm_region *next = container_of(used->address_link.next, struct pmm_region,
+					       address_link);
 	struct pmm_regions_merge m = { NULL, NULL };
-	if (prev && region_is_free(prev) && region_end(prev) == used->first_page)
+	(void)r;
+	if (region_is_free(prev) && region_end(prev) == used->first_page)
 		m.prev = prev;
-	if (next && region_is_free(next) && next->first_page == region_end(used))
+	if (region_is_free(next) && next->first_page == region_end(used))
 		m.next = next;
 	return m;
 }
