@@ -189,11 +189,9 @@ def bench_analyzer(quick, trace):
             done = subprocess.run([sys.executable, "-m", "analyzer", command] + extra + [trace],
                                   cwd=ROOT, capture_output=True, text=True)
             samples.append(time.perf_counter() - t0)
-            # A verdict against the trace (status 3) still read and replayed all of it (check and
-            # perfetto run the same replay and refuse the same traces; scenario=bench's maps one
-            # run of test-owned pages into many user pages, which check's owner rule refuses):
-            # keep the time, and the verdict beside it. Anything else is a failure of the benchmark.
-            if done.returncode not in (0, 3):
+            # The benchmark's trace passes check (tests/python/test_bench_trace.py): any other
+            # status, a verdict against it (3) included, is a failure of the benchmark.
+            if done.returncode != 0:
                 raise BenchError(f"analyzer {command} failed ({done.returncode}): {done.stderr[-1000:]}")
         verdict = "ok" if done.returncode == 0 else \
             done.stderr.strip().splitlines()[-1].replace(trace, "<trace>")
