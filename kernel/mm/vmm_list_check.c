@@ -1,8 +1,9 @@
 /*
  * The list backend's self-check: every invariant of vmm_list.h and vmm_list_hash.h recounted
  * from the records themselves. Each region's address list must tile it; an in-order visit of
- * each tree must meet the records of its state in address-list order, with parent links, heights,
- * balance and (free tree) max_free equal to a recount; the hashed reservations must be what the
+ * each tree must meet the records of its state that are not pending in address-list order, with
+ * parent links, heights, balance and (free tree) max_free equal to a recount; the pending marks
+ * must be exactly the pending set's records; the hashed reservations must be what the
  * hash counts, each reachable through its link; the records listed plus the spare must be what
  * the pool says is in use.
  * Bound: O(records) time; the tree visit recurses to the tree's height, at most
@@ -24,12 +25,36 @@ static void check_fail(unsigned *bad, const struct range_record *r, const char *
 	++*bad;
 }
 
-/* The next record after r (inclusive) in address order whose state is the tree's. */
+/* The next record after r (inclusive) in address order that belongs in the tree: its state, not pending. */
 static struct range_record *next_of_state(struct range_record *r, bool want_free)
 {
-	while (r && is_free(r) != want_free)
+	while (r && (is_free(r) != want_free || is_pending(r)))
 		r = r->next;
 	return r;
+}
+
+/* The pending set: the records carrying the mark are exactly those in its slots, each once, and
+ * none of them is in a hash chain. */
+static void check_pending(unsigned *bad, const struct region_records *rr)
+{
+	uint64_t marked = 0;
+	for (struct range_record *r = rr->first; r; r = r->next) {
+		if (!is_pending(r))
+			continue;
+		marked++;
+		unsigned slots = 0;
+		for (unsigned i = 0; i < rr->pending_count; i++)
+			slots += rr->pending[i] == r;
+		if (slots != 1)
+			check_fail(bad, r, "pending mark, but not in the pending set exactly once");
+		if (r->hash_link)
+			check_fail(bad, r, "pending, yet in a hash chain");
+	}
+	if (rr->pending_count > LIST_PENDING || marked != rr->pending_count) {
+		mm_log("list self-check: %u in the pending set, %llu records marked pending\n", rr->pending_count,
+		       (unsigned long long)marked);
+		++*bad;
+	}
 }
 
 /* Visits the subtree in order against the address list; returns its height, recomputed. */
@@ -90,7 +115,8 @@ unsigned vmm_list_self_check(struct vmm_context *ctx)
 			mm_log("list self-check: region %s not tiled to its end\n", region->name);
 			bad++;
 		}
-		uint64_t in_trees = 0;
+		check_pending(&bad, rr);
+		uint64_t in_trees = rr->pending_count;
 		for (unsigned t = 0; t < 2; t++) {
 			struct tree_check c = { .want_free = t == 0 };
 			c.expect = next_of_state(rr->first, c.want_free);
@@ -103,7 +129,7 @@ unsigned vmm_list_self_check(struct vmm_context *ctx)
 			in_trees += c.nodes;
 		}
 		if (in_trees != listed) {
-			mm_log("list self-check: region %s: %llu records listed, %llu in trees\n", region->name,
+			mm_log("list self-check: region %s: %llu records listed, %llu in trees or pending\n", region->name,
 			       (unsigned long long)listed, (unsigned long long)in_trees);
 			bad++;
 		}

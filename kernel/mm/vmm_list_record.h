@@ -22,11 +22,13 @@
 #define RECORD_ACCESS_SHIFT (RECORD_PAGES_BITS + 1)
 #define RECORD_ACCESS_MASK ((uint64_t)0xF << RECORD_ACCESS_SHIFT)
 #define RECORD_MAPPED_BIT ((uint64_t)1 << (RECORD_ACCESS_SHIFT + 4))
+#define RECORD_PENDING_BIT ((uint64_t)1 << (RECORD_ACCESS_SHIFT + 5))
 
 /*
  * 72 bytes: the length (48 bits: a region has fewer than 2^36 pages), the state (1 bit), a
- * reservation's access (4 bits: vmm_access_pack, 0 for a free record) and its mapped mark (1 bit:
- * a page was noted mapped in it, see vmm_backend.h note_mapped) ride in the tree node's payload
+ * reservation's access (4 bits: vmm_access_pack, 0 for a free record), its mapped mark (1 bit:
+ * a page was noted mapped in it, see vmm_backend.h note_mapped) and the pending mark (1 bit: the
+ * record waits in its region's pending set, vmm_list_pending.h) ride in the tree node's payload
  * bits.
  */
 struct range_record {
@@ -43,9 +45,14 @@ struct range_record {
 #define LIST_RECORD_BYTES 72
 _Static_assert(sizeof(struct range_record) == LIST_RECORD_BYTES, "LIST_RECORD_BYTES is stale");
 
+/* Records a region's pending set holds at most (vmm_list_pending.h). */
+#define LIST_PENDING 4
+
 struct region_records {
 	struct range_record *first; /* the address list's head */
 	struct avl_tree free_tree, reservations;
+	struct range_record *pending[LIST_PENDING]; /* oldest first (vmm_list_pending.h) */
+	unsigned pending_count;
 };
 
 static inline struct range_record *record_of(struct avl_node *n)
@@ -55,6 +62,7 @@ static inline struct range_record *record_of(struct avl_node *n)
 
 static inline uint64_t pages_of(const struct range_record *r) { return r->node.payload & RECORD_PAGES_MASK; }
 static inline bool is_free(const struct range_record *r) { return !(r->node.payload & RECORD_STATE_BIT); }
+static inline bool is_pending(const struct range_record *r) { return r->node.payload & RECORD_PENDING_BIT; }
 static inline unsigned access_of(const struct range_record *r) { return vmm_access_unpack((unsigned)(r->node.payload >> RECORD_ACCESS_SHIFT) & 0xFu); }
 static inline uint64_t record_end(const struct range_record *r) { return r->start + pages_of(r) * PAGE_SIZE; }
 static inline uint64_t max_free(const struct avl_node *n) { return n ? record_of((struct avl_node *)n)->max_free : 0; }
@@ -71,10 +79,10 @@ static inline uint64_t record_tag(enum vmm_range_state state, unsigned access)
 		       0;
 }
 
-/* A free record carries no access; a reservation its own. */
+/* A free record carries no access; a reservation its own; the pending mark stays, the mapped one goes. */
 static inline void set_state(struct range_record *r, enum vmm_range_state state, unsigned access)
 {
-	r->node.payload = pages_of(r) | record_tag(state, access);
+	r->node.payload = pages_of(r) | record_tag(state, access) | (r->node.payload & RECORD_PENDING_BIT);
 }
 
 static inline struct range_record *new_record(struct range_record *r, uint64_t start, uint64_t pages,

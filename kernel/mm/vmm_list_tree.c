@@ -2,27 +2,29 @@
  * The list backend's two trees per region (records and state: vmm_list.h): the free tree (free
  * records in address order, each node augmented with max_free, the longest free record in its
  * subtree) and the reservation tree (reservations in address order, no augment), both AVL trees
- * of avl_tree.c. Keeping reservations out of the free tree is what makes the common steps cheap:
- * a carve or a merge changes one free record's length (a maximum climb that stops at the first
- * unchanged value) and links or unlinks one reservation next to a known node; the free tree's
- * shape moves only when a free record appears or disappears.
+ * of avl_tree.c; records in the pending set (vmm_list_pending.h) are in neither. Keeping
+ * reservations out of the free tree is what makes the common steps cheap: a carve or a merge
+ * changes one free record's length (a maximum climb that stops at the first unchanged value);
+ * the free tree's shape moves only when a free record is filed or goes.
  *
  * Search ("lowest maximal free run >= n pages at or after from", the placement policy is vmm.c's):
  * one descent of the free tree towards `from`, skipping subtrees whose longest free record is
  * < n, then one climb back through the nodes it went left at (in address order) and one descent
- * into the first right subtree that holds a fit. It never enters a subtree that cannot fit.
- * Lookup of an address: one descent of the reservation tree to the last reservation starting at
- * or before it; the address is in it, or in the free record right after it (or in the region's
- * first record when no reservation starts that low).
+ * into the first right subtree that holds a fit. It never enters a subtree that cannot fit. The
+ * pending free records are compared with its answer after (vmm_list_find_free_run).
+ * Lookup of an address: one descent of the reservation tree to the last filed reservation
+ * starting at or before it (or the region's first record), then along the address list to the
+ * record holding the address: the records passed are free or pending (vmm_list_covering).
  *
  * Invariants: the trees' own (avl_tree.c: order, parent links, heights, balance) and max_free
- * as above, on every free record; vmm_list_check.c recounts them against the address list.
+ * as above, on every free record in the tree; vmm_list_check.c recounts them against the
+ * address list.
  * Bound: every function here counts the nodes it visits in backend_work. Call a descent or climb
  * of one tree a path: it visits at most H + 1 nodes (H = avl_height_bound of the records). Search
- * (first_fit) is 3 paths; a lookup (covering, reservation_at_or_before) 1; a maximum climb 1; a
- * reservation link 2 (avl_tree.c's insert next to a known node: slot descent and height climb);
- * a free link 4 (the descent to its place, then the insert's slot descent, height and maximum
- * climbs); avl_remove 4. vmm_backend_list.c adds these up per operation.
+ * (first_fit) is 3 paths; a lookup (covering) 1 and at most 2 LIST_PENDING + 1 records after; a
+ * maximum climb 1; filing a record in either tree 4 (the descent to its place, then avl_tree.c's
+ * insert: slot descent, height climb and, in the free tree, the maximum climb); avl_remove 4.
+ * vmm_backend_list.c adds these up per operation.
  */
 #include "vmm_list.h"
 
@@ -68,24 +70,10 @@ void vmm_list_climb_max_free(struct vmm_context *ctx, struct range_record *r)
 	ctx->backend_work += visited;
 }
 
-/* Links reservation r (already in the address list) into the reservation tree at its place. */
-void vmm_list_reservation_link(struct vmm_context *ctx, struct region_records *rr, struct range_record *r)
+/* Links r (in the address list, in no tree) into `tree` at its place by start address. */
+static void link_by_start(struct vmm_context *ctx, struct avl_tree *tree, struct range_record *r)
 {
-	/* The reservations next to r in address order: at most one free record lies between. */
-	struct range_record *before = r->prev && is_free(r->prev) ? r->prev->prev : r->prev;
-	struct range_record *after = r->next && is_free(r->next) ? r->next->next : r->next;
-	if (before)
-		avl_insert_after(&rr->reservations, &before->node, &r->node, &ctx->backend_work);
-	else if (after)
-		avl_insert_before(&rr->reservations, &after->node, &r->node, &ctx->backend_work);
-	else
-		avl_init_root(&rr->reservations, &r->node);
-}
-
-/* Links free record r (already in the address list) into the free tree at its place. */
-void vmm_list_free_link(struct vmm_context *ctx, struct region_records *rr, struct range_record *r)
-{
-	struct avl_node *n = rr->free_tree.root, *before = NULL, *after = NULL;
+	struct avl_node *n = tree->root, *before = NULL, *after = NULL;
 	uint64_t visited = 0;
 	while (n) {
 		visited++;
@@ -99,16 +87,31 @@ void vmm_list_free_link(struct vmm_context *ctx, struct region_records *rr, stru
 	}
 	ctx->backend_work += visited;
 	if (before)
-		avl_insert_after(&rr->free_tree, before, &r->node, &ctx->backend_work);
+		avl_insert_after(tree, before, &r->node, &ctx->backend_work);
 	else if (after)
-		avl_insert_before(&rr->free_tree, after, &r->node, &ctx->backend_work);
+		avl_insert_before(tree, after, &r->node, &ctx->backend_work);
 	else
-		avl_init_root(&rr->free_tree, &r->node);
+		avl_init_root(tree, &r->node);
 }
 
-/* The last reservation starting at or before addr, or NULL (one descent). */
-struct range_record *vmm_list_reservation_at_or_before(struct vmm_context *ctx, struct region_records *rr,
-						       uint64_t addr)
+/*
+ * Files reservation r in the reservation tree. Its neighbours in the address list may be pending
+ * (in no tree), so the place comes from a descent, not from them.
+ */
+void vmm_list_reservation_link(struct vmm_context *ctx, struct region_records *rr, struct range_record *r)
+{
+	link_by_start(ctx, &rr->reservations, r);
+}
+
+/* Files free record r in the free tree. */
+void vmm_list_free_link(struct vmm_context *ctx, struct region_records *rr, struct range_record *r)
+{
+	link_by_start(ctx, &rr->free_tree, r);
+}
+
+/* The last reservation in the tree starting at or before addr, or NULL (one descent). */
+static struct range_record *filed_reservation_at_or_before(struct vmm_context *ctx, struct region_records *rr,
+							  uint64_t addr)
 {
 	struct avl_node *n = rr->reservations.root, *best = NULL;
 	uint64_t visited = 0;
@@ -130,13 +133,20 @@ struct range_record *vmm_list_reservation_at_or_before(struct vmm_context *ctx, 
 	return record_of(best);
 }
 
-/* The record covering addr (inside the region): see the header's lookup. */
+/*
+ * The record covering addr (inside the region): from the last filed reservation at or before it
+ * (or the region's first record), along the address list. Every record the walk passes starts at
+ * or before addr and is not a filed reservation, so it is free or pending: at most LIST_PENDING
+ * pending ones and, no two free records being adjacent, LIST_PENDING + 1 free ones.
+ */
 struct range_record *vmm_list_covering(struct vmm_context *ctx, struct region_records *rr, uint64_t addr)
 {
-	struct range_record *r = vmm_list_reservation_at_or_before(ctx, rr, addr);
-	if (!r)
-		return rr->first;
-	return addr < record_end(r) ? r : r->next;
+	struct range_record *r = filed_reservation_at_or_before(ctx, rr, addr);
+	uint64_t steps = 0;
+	for (r = r ? r : rr->first; addr >= record_end(r); r = r->next)
+		steps++;
+	ctx->backend_work += steps;
+	return r;
 }
 
 /* Lowest free record in subtree n with at least min_pages pages; max_free(n) >= min_pages. */
@@ -194,7 +204,9 @@ bool vmm_list_find_free_run(struct vmm_context *ctx, const struct vmm_region *re
 			    uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out)
 {
 	(void)enough_pages; /* records are whole runs already */
-	struct range_record *r = first_fit(ctx, records_of(ctx, region)->free_tree.root, from, min_pages);
+	struct region_records *rr = records_of(ctx, region);
+	struct range_record *r = first_fit(ctx, rr->free_tree.root, from, min_pages);
+	r = vmm_list_pending_fit(ctx, rr, from, min_pages, r);
 	state_of(ctx)->recent = r;
 	if (!r)
 		return false;

@@ -1,0 +1,111 @@
+/*
+ * The list backend's pending set (one per region): up to LIST_PENDING records that are in the
+ * address list but not yet filed in their index (the free tree, or the reservation tree and the
+ * hash). Every record an operation creates or changes into the other state starts pending; it is
+ * filed only when the set is full and a newer record needs the slot (the oldest goes first). A
+ * record that goes again while pending (a reservation released soon after it was made, the free
+ * head an aligned request cut off and its release merges back) never costs tree or hash upkeep,
+ * and a pending free record changes length without a maximum climb. The idea is a write buffer
+ * in front of the indexes (vmem's quantum caches defer work the same way): the upkeep is
+ * deferred, never skipped, and what the deferral costs the readers is bounded:
+ *   - a search compares the free tree's answer with the pending free records (LIST_PENDING);
+ *   - a lookup of an address descends the reservation tree to the last filed reservation at or
+ *     before it and walks the address list from there: the records it passes are free or
+ *     pending, no two free ones adjacent, so at most 2 LIST_PENDING + 1 steps
+ *     (vmm_list_tree.c, vmm_list_covering);
+ *   - a release looks for its reservation among the pending ones (LIST_PENDING) before the hash.
+ *
+ * Invariants (vmm_list_check.c recounts them): RECORD_PENDING_BIT is set exactly on the records
+ * in rr->pending[0 .. pending_count), each listed once, all of the region; a pending record is
+ * in no tree and no hash chain; every other record of the region is in its state's tree.
+ * This header holds the steps every carve and release takes (inline); vmm_list_pending.c files
+ * the oldest record when the set is full.
+ * Bound: pend files at most one record (vmm_list_file: at most 4 paths and one hash insertion);
+ * unfile is one avl_remove (4 paths) or a scan of the set; each counts what it visits in
+ * backend_work.
+ */
+#ifndef PAGESCOPE_MM_VMM_LIST_PENDING_H
+#define PAGESCOPE_MM_VMM_LIST_PENDING_H
+
+/* Included at the end of vmm_list.h (it needs the state and the trees' declarations). */
+#include "vmm_list.h"
+
+/* Entries of the pending set one call visits at most (vmm_backend_list.c adds them up). */
+#define LIST_PENDING_WORK (5 * LIST_PENDING + 1)
+
+/* Files the oldest pending record in its index and takes it out of the full set. */
+void vmm_list_file_oldest(struct vmm_context *ctx, struct region_records *rr);
+
+/* Takes slot i out of the set, keeping the others oldest first. */
+static inline void pending_drop_slot(struct region_records *rr, unsigned i)
+{
+	rr->pending_count--;
+	for (; i < rr->pending_count; i++)
+		rr->pending[i] = rr->pending[i + 1];
+}
+
+/* Puts r (in the address list, in no index) in the pending set, filing the oldest if it is full. */
+static inline void vmm_list_pend(struct vmm_context *ctx, struct region_records *rr, struct range_record *r)
+{
+	if (rr->pending_count == LIST_PENDING)
+		vmm_list_file_oldest(ctx, rr);
+	r->node.payload |= RECORD_PENDING_BIT;
+	r->hash_link = NULL;
+	rr->pending[rr->pending_count++] = r;
+}
+
+/* Takes r out of whatever holds it: the pending set, or its tree (and the hash). */
+static inline void vmm_list_unfile(struct vmm_context *ctx, struct region_records *rr, struct range_record *r)
+{
+	if (is_pending(r)) {
+		unsigned i = 0;
+		while (rr->pending[i] != r)
+			i++;
+		ctx->backend_work += i + 1;
+		pending_drop_slot(rr, i);
+		r->node.payload &= ~RECORD_PENDING_BIT;
+	} else if (is_free(r)) {
+		avl_remove(&rr->free_tree, &r->node, &ctx->backend_work);
+	} else {
+		avl_remove(&rr->reservations, &r->node, &ctx->backend_work);
+		vmm_list_hash_remove(ctx, &state_of(ctx)->hash, r);
+	}
+}
+
+/* After free record r's length changed: its tree's maxima, unless it is pending. */
+static inline void vmm_list_free_resized(struct vmm_context *ctx, struct range_record *r)
+{
+	if (!is_pending(r))
+		vmm_list_climb_max_free(ctx, r);
+}
+
+/* The pending reservation starting at start, or NULL. */
+static inline struct range_record *vmm_list_pending_reservation(struct vmm_context *ctx,
+								const struct region_records *rr, uint64_t start)
+{
+	for (unsigned i = 0; i < rr->pending_count; i++) {
+		struct range_record *r = rr->pending[i];
+		if (r->start == start && !is_free(r)) {
+			ctx->backend_work += i + 1;
+			return r;
+		}
+	}
+	ctx->backend_work += rr->pending_count;
+	return NULL;
+}
+
+/* The lowest of `best` (or NULL) and the pending free records >= min_pages at or after from. */
+static inline struct range_record *vmm_list_pending_fit(struct vmm_context *ctx, const struct region_records *rr,
+							uint64_t from, uint64_t min_pages,
+							struct range_record *best)
+{
+	for (unsigned i = 0; i < rr->pending_count; i++) {
+		struct range_record *r = rr->pending[i];
+		if (is_free(r) && r->start >= from && pages_of(r) >= min_pages && (!best || r->start < best->start))
+			best = r;
+	}
+	ctx->backend_work += rr->pending_count;
+	return best;
+}
+
+#endif
