@@ -10,21 +10,25 @@
  * one tree a path: it visits at most H + 1 nodes, H for the records in use plus the two an
  * operation may add (each tree holds at most that many). The paths of each tree step are in
  * vmm_list_tree.c (filing a record, a descent to its place and avl_tree.c's insert, is 4 paths;
- * avl_remove 4), the pending set's steps in vmm_list_pending.h (a pend files at most one record;
- * taking a pending record out scans at most K = LIST_PENDING slots). So, in paths:
- *   search   descent, climb, descent                                                 3 paths
- *   mark     lookup (none when marking the run just found) 1, then either a carve (maximum climb
- *            1, pending the reservation and for an aligned request the free tail: 2 filings 8)
- *            or an exact fit of a filed run (remove 4, pending it: filing 4)         <= 10 paths
- *   release  lookup 1, then a merge (the reservation and the next run out: 2 removes 8, maximum
- *            climb 1) or none (remove 4, pending: filing 4)                          <= 10 paths
- *   resize   lookup 1, then a remove 4 or a maximum climb 1 or pending a tail 4       <= 5 paths
- *   split    lookup 1, pending the tail 4                                             5 paths
+ * avl_remove 4; settling the deferred shrink, a maximum climb, 1, and every free-tree change but
+ * a shrink settles first, so one settle precedes each free-tree step at most and a new stale
+ * record appears only at a shrink), the pending set's steps in vmm_list_pending.h (a pend files
+ * at most one record; taking a pending record out scans at most K = LIST_PENDING slots). So, in
+ * paths:
+ *   search   settle 1, descent, climb, descent 3                                      4 paths
+ *   mark     lookup (none when marking the run just found) 1, then either a carve (settle 1 and
+ *            the shrink deferred, pending the reservation and for an aligned request the free
+ *            tail: 2 filings 8 and the settle of the shrink 1) or an exact fit of a filed run
+ *            (settle 1, remove 4, pending it: filing 4)                              <= 11 paths
+ *   release  lookup 1, then a merge (the reservation out 4, the next run out: settle 1, remove 4;
+ *            the growth's climb 1) or none (out 4, pending: settle 1, filing 4)     <= 11 paths
+ *   resize   lookup 1, settle 1, then a remove 4 or a climb 1 or pending a tail 4    <= 6 paths
+ *   split    lookup 1, pending the tail: settle 1, filing 4                           6 paths
  * and in entries: a search scans the pending set (K), a lookup walks at most 2K + 1 records
  * after its descent (vmm_list_covering), a release scans the set for its reservation (K) and
  * takes up to two records out of it (2K): LIST_PENDING_WORK = 5K + 1 per call. The hash adds at
  * most LIST_HASH_WORK = 13 entries to a call (vmm_list_hash.h: a mark's two insertions are 10).
- * So any reserve (search + mark) or release costs at most 13 (H + 1) + 5K + 1 + 13
+ * So any reserve (search + mark) or release costs at most 15 (H + 1) + 5K + 1 + 13
  * (list_work_bound), whatever the number of mapped pages or the layout: O(log r). No recursion
  * outside the self-check.
  */
@@ -96,7 +100,7 @@ static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct v
 {
 	struct region_records *rr = records_of(ctx, region);
 	struct range_record *f = record_at(ctx, rr, addr);
-	uint64_t end = addr + pages * PAGE_SIZE, f_end = record_end(f);
+	uint64_t end = addr + pages * PAGE_SIZE, f_end = record_end(f), f_pages = pages_of(f);
 	MM_ASSERT(is_free(f) && end <= f_end, "list_mark_reserved: %llx+%llu not free",
 		  (unsigned long long)addr, (unsigned long long)pages);
 	bool need_before = addr > f->start, need_after = end < f_end;
@@ -128,7 +132,7 @@ static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct v
 		set_pages(f, (addr - f->start) / PAGE_SIZE);
 		link_after(f, r);
 	}
-	vmm_list_free_resized(ctx, f);
+	vmm_list_free_resized(ctx, rr, f, f_pages);
 	if (need_before && need_after) {
 		struct range_record *tail = new_record(spare[1], end, (f_end - end) / PAGE_SIZE, VMM_RANGE_FREE, 0);
 		link_after(r, tail);
@@ -193,14 +197,16 @@ static enum vm_status list_release(struct vmm_context *ctx, const struct vmm_reg
 			absorb(ctx, rr, next);
 		unlink_record(rr, n);
 		vmm_list_record_free(ctx, n);
-		set_pages(prev, pages_of(prev) + more);
-		vmm_list_free_resized(ctx, prev);
+		uint64_t prev_pages = pages_of(prev);
+		set_pages(prev, prev_pages + more);
+		vmm_list_free_resized(ctx, rr, prev, prev_pages);
 	} else {
+		uint64_t next_pages = pages_of(next);
 		next->start = n->start;
-		set_pages(next, pages_of(next) + pages_of(n));
+		set_pages(next, next_pages + pages_of(n));
 		unlink_record(rr, n);
 		vmm_list_record_free(ctx, n);
-		vmm_list_free_resized(ctx, next);
+		vmm_list_free_resized(ctx, rr, next, next_pages);
 	}
 	return VM_OK;
 }
@@ -231,7 +237,7 @@ static enum vm_status list_resize(struct vmm_context *ctx, const struct vmm_regi
 		} else {
 			next->start += more * PAGE_SIZE;
 			set_pages(next, pages_of(next) - more);
-			vmm_list_free_resized(ctx, next);
+			vmm_list_free_resized(ctx, rr, next, pages_of(next) + more);
 		}
 		return VM_OK;
 	}
@@ -239,7 +245,7 @@ static enum vm_status list_resize(struct vmm_context *ctx, const struct vmm_regi
 	if (next_free) {
 		next->start -= less * PAGE_SIZE;
 		set_pages(next, pages_of(next) + less);
-		vmm_list_free_resized(ctx, next);
+		vmm_list_free_resized(ctx, rr, next, pages_of(next) - less);
 	} else {
 		struct range_record *tail = state_of(ctx)->spare;
 		state_of(ctx)->spare = NULL;
@@ -321,13 +327,13 @@ static bool list_released_unmapped(const struct vmm_context *ctx)
 }
 
 /*
- * 13 paths of at most H + 1 nodes, for the records in use plus the two an operation may add, the
+ * 15 paths of at most H + 1 nodes, for the records in use plus the two an operation may add, the
  * pending set's entries and the hash's.
  */
 static uint64_t list_work_bound(const struct vmm_context *ctx, uint64_t pages)
 {
 	(void)pages;
-	return 13 * (avl_height_bound(state_of(ctx)->records_in_use + 2) + 1) + LIST_PENDING_WORK +
+	return 15 * (avl_height_bound(state_of(ctx)->records_in_use + 2) + 1) + LIST_PENDING_WORK +
 	       LIST_HASH_WORK;
 }
 

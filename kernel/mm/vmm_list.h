@@ -82,6 +82,13 @@ void vmm_list_pool_destroy(struct vmm_context *ctx);
 
 void vmm_list_trees_init(struct region_records *rr, struct range_record *whole_region);
 void vmm_list_climb_max_free(struct vmm_context *ctx, struct range_record *r);
+/* Climbs the deferred shrink, if any (vmm_list_tree.c): every free-tree change but a shrink needs it. */
+void vmm_list_settle_stale(struct vmm_context *ctx, struct region_records *rr);
+static inline void vmm_list_settle(struct vmm_context *ctx, struct region_records *rr)
+{
+	if (rr->stale)
+		vmm_list_settle_stale(ctx, rr);
+}
 void vmm_list_reservation_link(struct vmm_context *ctx, struct region_records *rr, struct range_record *r);
 void vmm_list_free_link(struct vmm_context *ctx, struct region_records *rr, struct range_record *r);
 struct range_record *vmm_list_covering(struct vmm_context *ctx, struct region_records *rr, uint64_t addr);

@@ -2,7 +2,8 @@
  * The list backend's self-check: every invariant of vmm_list.h and vmm_list_hash.h recounted
  * from the records themselves. Each region's address list must tile it; an in-order visit of
  * each tree must meet the records of its state that are not pending in address-list order, with
- * parent links, heights, balance and (free tree) max_free equal to a recount; the pending marks
+ * parent links, heights, balance and (free tree) max_free equal to a recount (the stale record
+ * counted at the length the tree counts, longer than its own); the pending marks
  * must be exactly the pending set's records; the hashed reservations must be what the
  * hash counts, each reachable through its link; the records listed plus the spare must be what
  * the pool says is in use.
@@ -15,6 +16,7 @@ struct tree_check {
 	unsigned bad;
 	struct range_record *expect; /* the next record of the tree's state in address order */
 	bool want_free;
+	const struct region_records *rr; /* the stale record counts as long as the tree counts it */
 	uint64_t nodes;
 };
 
@@ -75,7 +77,8 @@ static unsigned check_subtree(struct tree_check *c, struct avl_node *n, const st
 	else
 		c->expect = next_of_state(r->next, c->want_free);
 	unsigned hr = check_subtree(c, n->right, n, &right_free);
-	*longest_free = MAX(pages_of(r), MAX(left_free, right_free));
+	uint64_t counted = r == c->rr->stale ? c->rr->stale_pages : pages_of(r);
+	*longest_free = MAX(counted, MAX(left_free, right_free));
 	if (c->want_free && r->max_free != *longest_free)
 		check_fail(&c->bad, r, "max_free differs from the subtree's longest free record");
 	if (n->height != 1 + MAX(hl, hr) || hl > hr + 1 || hr > hl + 1)
@@ -116,9 +119,11 @@ unsigned vmm_list_self_check(struct vmm_context *ctx)
 			bad++;
 		}
 		check_pending(&bad, rr);
+		if (rr->stale && (!is_free(rr->stale) || is_pending(rr->stale) || rr->stale_pages <= pages_of(rr->stale)))
+			check_fail(&bad, rr->stale, "stale, but not a filed free record shorter than the tree counts");
 		uint64_t in_trees = rr->pending_count;
 		for (unsigned t = 0; t < 2; t++) {
-			struct tree_check c = { .want_free = t == 0 };
+			struct tree_check c = { .want_free = t == 0, .rr = rr };
 			c.expect = next_of_state(rr->first, c.want_free);
 			uint64_t longest;
 			check_subtree(&c, (t == 0 ? &rr->free_tree : &rr->reservations)->root, NULL, &longest);

@@ -65,6 +65,7 @@ static inline void vmm_list_unfile(struct vmm_context *ctx, struct region_record
 		pending_drop_slot(rr, i);
 		r->node.payload &= ~RECORD_PENDING_BIT;
 	} else if (is_free(r)) {
+		vmm_list_settle(ctx, rr);
 		avl_remove(&rr->free_tree, &r->node, &ctx->backend_work);
 	} else {
 		avl_remove(&rr->reservations, &r->node, &ctx->backend_work);
@@ -72,11 +73,38 @@ static inline void vmm_list_unfile(struct vmm_context *ctx, struct region_record
 	}
 }
 
-/* After free record r's length changed: its tree's maxima, unless it is pending. */
-static inline void vmm_list_free_resized(struct vmm_context *ctx, struct range_record *r)
+/*
+ * After free record r's length changed from old_pages: nothing when it is pending; else the free
+ * tree's maxima, where a shrink is deferred (vmm_list_tree.c: at most one record is stale, and a
+ * growth back to the length the tree counts needs no climb at all).
+ */
+static inline void vmm_list_free_resized(struct vmm_context *ctx, struct region_records *rr,
+					 struct range_record *r, uint64_t old_pages)
 {
-	if (!is_pending(r))
+	if (is_pending(r))
+		return;
+	if (r == rr->stale) {
+		if (pages_of(r) < rr->stale_pages)
+			return; /* still within what the tree counts */
+		rr->stale = NULL;
+		if (pages_of(r) == rr->stale_pages)
+			return; /* back to what the tree counts */
 		vmm_list_climb_max_free(ctx, r);
+		return;
+	}
+	if (pages_of(r) < old_pages) {
+		if (rr->stale) { /* its climb may pass r: r must count as the tree counts it */
+			uint64_t now = pages_of(r);
+			set_pages(r, old_pages);
+			vmm_list_settle_stale(ctx, rr);
+			set_pages(r, now);
+		}
+		rr->stale = r;
+		rr->stale_pages = old_pages;
+		return;
+	}
+	vmm_list_settle(ctx, rr);
+	vmm_list_climb_max_free(ctx, r);
 }
 
 /* The pending reservation starting at start, or NULL. */

@@ -53,6 +53,10 @@ struct region_records {
 	struct avl_tree free_tree, reservations;
 	struct range_record *pending[LIST_PENDING]; /* oldest first (vmm_list_pending.h) */
 	unsigned pending_count;
+	/* The free-tree record whose shrink is not climbed yet, and its length as the tree counts it
+	 * (vmm_list_tree.c: the deferred shrink). */
+	struct range_record *stale;
+	uint64_t stale_pages;
 };
 
 static inline struct range_record *record_of(struct avl_node *n)

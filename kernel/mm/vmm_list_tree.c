@@ -16,14 +16,25 @@
  * starting at or before it (or the region's first record), then along the address list to the
  * record holding the address: the records passed are free or pending (vmm_list_covering).
  *
+ * Deferred shrink: when a filed free record shrinks (a carve), its maximum climb waits: the record
+ * becomes the region's stale record (rr->stale) and the tree goes on counting it at its old
+ * length (rr->stale_pages, longer than it now is). At most one record is stale: every other
+ * change of the free tree (a climb, a filing, a removal) first climbs it ("settles" it), and so
+ * does a search for more pages than it now has. Searches stay exact: for a request of n pages
+ * at most its present length, "this subtree holds a record of n pages or more" has the same
+ * answer whichever of its two lengths it counts at (both are >= n), and a record is taken on its
+ * present length. A growth back to exactly the length the tree counts (the release that undoes
+ * the carve) clears the mark with no climb at all.
+ *
  * Invariants: the trees' own (avl_tree.c: order, parent links, heights, balance) and max_free
- * as above, on every free record in the tree; vmm_list_check.c recounts them against the
- * address list.
+ * as above, on every free record in the tree, the stale record counted at rr->stale_pages;
+ * vmm_list_check.c recounts them against the address list.
  * Bound: every function here counts the nodes it visits in backend_work. Call a descent or climb
  * of one tree a path: it visits at most H + 1 nodes (H = avl_height_bound of the records). Search
- * (first_fit) is 3 paths; a lookup (covering) 1 and at most 2 LIST_PENDING + 1 records after; a
+ * (first_fit) is 3 paths and a settle; a lookup (covering) 1 and at most 2 LIST_PENDING + 1 records after; a
  * maximum climb 1; filing a record in either tree 4 (the descent to its place, then avl_tree.c's
- * insert: slot descent, height climb and, in the free tree, the maximum climb); avl_remove 4.
+ * insert: slot descent, height climb and, in the free tree, the maximum climb); avl_remove 4;
+ * a settle 1.
  * vmm_backend_list.c adds these up per operation.
  */
 #include "vmm_list.h"
@@ -70,6 +81,13 @@ void vmm_list_climb_max_free(struct vmm_context *ctx, struct range_record *r)
 	ctx->backend_work += visited;
 }
 
+void vmm_list_settle_stale(struct vmm_context *ctx, struct region_records *rr)
+{
+	struct range_record *r = rr->stale;
+	rr->stale = NULL;
+	vmm_list_climb_max_free(ctx, r);
+}
+
 /* Links r (in the address list, in no tree) into `tree` at its place by start address. */
 static void link_by_start(struct vmm_context *ctx, struct avl_tree *tree, struct range_record *r)
 {
@@ -106,6 +124,7 @@ void vmm_list_reservation_link(struct vmm_context *ctx, struct region_records *r
 /* Files free record r in the free tree. */
 void vmm_list_free_link(struct vmm_context *ctx, struct region_records *rr, struct range_record *r)
 {
+	vmm_list_settle(ctx, rr);
 	link_by_start(ctx, &rr->free_tree, r);
 }
 
@@ -205,7 +224,15 @@ bool vmm_list_find_free_run(struct vmm_context *ctx, const struct vmm_region *re
 {
 	(void)enough_pages; /* records are whole runs already */
 	struct region_records *rr = records_of(ctx, region);
-	struct range_record *r = first_fit(ctx, rr->free_tree.root, from, min_pages);
+	/* The tree is exact for requests the stale record still fits (see the header). */
+	if (rr->stale && pages_of(rr->stale) < min_pages)
+		vmm_list_settle_stale(ctx, rr);
+	struct avl_node *root = rr->free_tree.root;
+	struct range_record *r;
+	if (from <= region->base) /* every record starts at or after from: one descent */
+		r = root && max_free(root) >= min_pages ? record_of(lowest_fit(ctx, root, min_pages)) : NULL;
+	else
+		r = first_fit(ctx, root, from, min_pages);
 	r = vmm_list_pending_fit(ctx, rr, from, min_pages, r);
 	state_of(ctx)->recent = r;
 	if (!r)
