@@ -9,20 +9,22 @@
  * exact H from them). backend_work counts nodes and entries visited; call a descent or climb of
  * one tree a path: it visits at most H + 1 nodes, H for the records in use plus the two an
  * operation may add (each tree holds at most that many). The paths of each tree step are in
- * vmm_list_tree.c (filing a record, a descent to its place and avl_tree.c's insert, is 4 paths;
- * avl_remove 4; settling the deferred shrink, a maximum climb, 1, and every free-tree change but
- * a shrink settles first, so one settle precedes each free-tree step at most and a new stale
- * record appears only at a shrink), the pending set's steps in vmm_list_pending.h (a pend files
- * at most one record; taking a pending record out scans at most K = LIST_PENDING slots). So, in
- * paths:
- *   search   settle 1, descent, climb, descent 3                                      4 paths
+ * vmm_list_tree.c: filing a record (a descent to its place and avl_tree.c's insert) 4; taking a
+ * filed reservation out (avl_remove) 4, a filed free record out 6 (a settle, its successor for
+ * rr->lowest, avl_remove); settling the deferred shrink (a maximum climb) 1, and every free-tree
+ * change but a shrink settles first, so a settle is paid once per new stale record, which only a
+ * shrink makes. The top run and the pending set cost no path (vmm_list_pending.h: a pend files at
+ * most one record; taking a pending record out scans at most K = LIST_PENDING slots). So:
+ *   search   settle 1; the lowest filed run when it fits, else descent, climb, descent 3
+ *                                                                                     <= 4 paths
  *   mark     lookup (none when marking the run just found) 1, then either a carve (settle 1 and
  *            the shrink deferred, pending the reservation and for an aligned request the free
- *            tail: 2 filings 8 and the settle of the shrink 1) or an exact fit of a filed run
- *            (settle 1, remove 4, pending it: filing 4)                              <= 11 paths
- *   release  lookup 1, then a merge (the reservation out 4, the next run out: settle 1, remove 4;
- *            the growth's climb 1) or none (out 4, pending: settle 1, filing 4)     <= 11 paths
- *   resize   lookup 1, settle 1, then a remove 4 or a climb 1 or pending a tail 4    <= 6 paths
+ *            head or tail: 2 filings 8 and the settle of the shrink 1) or an exact fit of a
+ *            filed run (out 6, pending it: filing 4)                                 <= 11 paths
+ *   release  lookup 1, then a merge (the reservation out 4, a free neighbour out 6, the growth's
+ *            climb 1) or none (out 4, pending: settle 1, filing 4)                  <= 12 paths
+ *   resize   lookup 1, then a free record out 6, or a settle and a climb 2, or a settle and
+ *            pending a tail 5                                                         <= 7 paths
  *   split    lookup 1, pending the tail: settle 1, filing 4                           6 paths
  * and in entries: a search scans the pending set (K), a lookup walks at most 2K + 1 records
  * after its descent (vmm_list_covering), a release scans the set for its reservation (K) and
@@ -124,6 +126,10 @@ static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct v
 	}
 	/* f stays the free record on the side that keeps pages (its start or length changes in place). */
 	struct range_record *r = new_record(spare[0], addr, pages, VMM_RANGE_RESERVED, access);
+	/* A top run that keeps its head is no longer the region's last record: the tail, if any, is. */
+	bool head_leaves_top = is_top(f) && need_before;
+	if (head_leaves_top)
+		vmm_list_unfile(ctx, rr, f);
 	if (!need_before) {
 		f->start = end;
 		set_pages(f, pages_of(f) - pages);
@@ -132,12 +138,18 @@ static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct v
 		set_pages(f, (addr - f->start) / PAGE_SIZE);
 		link_after(f, r);
 	}
-	vmm_list_free_resized(ctx, rr, f, f_pages);
+	if (!head_leaves_top)
+		vmm_list_free_resized(ctx, rr, f, f_pages); /* before any pend: a filing may climb past f */
 	if (need_before && need_after) {
 		struct range_record *tail = new_record(spare[1], end, (f_end - end) / PAGE_SIZE, VMM_RANGE_FREE, 0);
 		link_after(r, tail);
-		vmm_list_pend(ctx, rr, tail);
+		if (head_leaves_top)
+			vmm_list_make_top(rr, tail);
+		else
+			vmm_list_pend(ctx, rr, tail);
 	}
+	if (head_leaves_top)
+		vmm_list_pend(ctx, rr, f);
 	vmm_list_pend(ctx, rr, r);
 	return VM_OK;
 }
@@ -181,6 +193,12 @@ static enum vm_status list_release(struct vmm_context *ctx, const struct vmm_reg
 	struct range_record *prev = n->prev, *next = n->next;
 	bool prev_free = prev && is_free(prev);
 	bool next_free = next && is_free(next);
+	if (!prev_free && !next_free && !next) { /* the reservation's record becomes the top run */
+		vmm_list_unfile(ctx, rr, n);
+		set_state(n, VMM_RANGE_FREE, 0);
+		vmm_list_make_top(rr, n);
+		return VM_OK;
+	}
 	if (!prev_free && !next_free) { /* the reservation's record becomes the free run */
 		bool was_pending = is_pending(n);
 		if (!was_pending)
@@ -191,15 +209,32 @@ static enum vm_status list_release(struct vmm_context *ctx, const struct vmm_reg
 		return VM_OK;
 	}
 	vmm_list_unfile(ctx, rr, n);
-	if (prev_free) {
+	if (next_free && is_top(next)) { /* the top run takes the pages over: no climb */
+		uint64_t start = n->start, more = pages_of(n);
+		if (prev_free) {
+			start = prev->start;
+			more += pages_of(prev);
+			absorb(ctx, rr, prev);
+		}
+		next->start = start;
+		set_pages(next, pages_of(next) + more);
+		unlink_record(rr, n);
+		vmm_list_record_free(ctx, n);
+	} else if (prev_free) {
 		uint64_t more = pages_of(n) + (next_free ? pages_of(next) : 0);
 		if (next_free)
 			absorb(ctx, rr, next);
+		bool prev_becomes_top = !n->next;
+		if (prev_becomes_top)
+			vmm_list_unfile(ctx, rr, prev);
 		unlink_record(rr, n);
 		vmm_list_record_free(ctx, n);
 		uint64_t prev_pages = pages_of(prev);
 		set_pages(prev, prev_pages + more);
-		vmm_list_free_resized(ctx, rr, prev, prev_pages);
+		if (prev_becomes_top)
+			vmm_list_make_top(rr, prev);
+		else
+			vmm_list_free_resized(ctx, rr, prev, prev_pages);
 	} else {
 		uint64_t next_pages = pages_of(next);
 		next->start = n->start;
@@ -254,8 +289,12 @@ static enum vm_status list_resize(struct vmm_context *ctx, const struct vmm_regi
 		if (!tail)
 			return VM_ERR_NO_MEMORY;
 		new_record(tail, start + new_pages * PAGE_SIZE, less, VMM_RANGE_FREE, 0);
+		bool last = !n->next;
 		link_after(n, tail);
-		vmm_list_pend(ctx, rr, tail);
+		if (last)
+			vmm_list_make_top(rr, tail);
+		else
+			vmm_list_pend(ctx, rr, tail);
 	}
 	set_pages(n, new_pages);
 	return VM_OK;

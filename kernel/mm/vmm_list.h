@@ -15,6 +15,9 @@
  *   - the pending set: up to LIST_PENDING records just made or changed, not yet filed in the
  *     index below (a write buffer: what is released or merged away while pending never costs
  *     tree or hash upkeep; vmm_list_pending.h);
+ *   - the top run: the region's last record when it is free (dlmalloc's "top", the wilderness
+ *     every region starts as), kept out of the free tree: a search takes it only when nothing
+ *     lower fits, so carving from it or merging into it never climbs the tree;
  *   - the free tree: the other free records, an AVL tree in address order (avl_tree.c), each
  *     node augmented with the longest free record in its subtree;
  *   - the reservation tree: the other reservations, an AVL tree in address order, no augment;
@@ -25,8 +28,9 @@
  * Invariants (vmm_list_self_check recounts each):
  *   - The address list's: vmm_list_record.h; the hash's: vmm_list_hash.h; the pool's:
  *     vmm_list_pool.c.
- *   - The pending set's: vmm_list_pending.h. The free tree holds exactly the free records that
- *     are not pending, the reservation tree exactly the reservations that are not pending, each
+ *   - The pending set's: vmm_list_pending.h. rr->top is the region's last record if that is
+ *     free, else NULL, and carries RECORD_TOP_BIT (no other record does). The free tree holds
+ *     exactly the free records that are neither pending nor top, the reservation tree exactly the reservations that are not pending, each
  *     in address order; record->max_free (free records in the tree) = longest free record in its
  *     free-tree subtree (the trees' own invariants: avl_tree.c).
  *   - state->recent is NULL or the record find_free_run, a query, a lookup or note_mapped last

@@ -27,10 +27,11 @@ static void check_fail(unsigned *bad, const struct range_record *r, const char *
 	++*bad;
 }
 
-/* The next record after r (inclusive) in address order that belongs in the tree: its state, not pending. */
+/* The next record after r (inclusive) in address order that belongs in the tree: its state, not
+ * pending, not top. */
 static struct range_record *next_of_state(struct range_record *r, bool want_free)
 {
-	while (r && (is_free(r) != want_free || is_pending(r)))
+	while (r && (is_free(r) != want_free || is_unfiled(r)))
 		r = r->next;
 	return r;
 }
@@ -119,9 +120,26 @@ unsigned vmm_list_self_check(struct vmm_context *ctx)
 			bad++;
 		}
 		check_pending(&bad, rr);
+		struct range_record *last = rr->first;
+		while (last && last->next)
+			last = last->next;
+		if (rr->top != (last && is_free(last) ? last : NULL)) {
+			mm_log("list self-check: region %s: the top run is not its last record when free\n", region->name);
+			bad++;
+		}
+		for (struct range_record *r = rr->first; r; r = r->next)
+			if (is_top(r) != (r == rr->top) || (is_top(r) && (is_pending(r) || r->hash_link)))
+				check_fail(&bad, r, "top mark differs from the region's top run, or top and filed");
 		if (rr->stale && (!is_free(rr->stale) || is_pending(rr->stale) || rr->stale_pages <= pages_of(rr->stale)))
 			check_fail(&bad, rr->stale, "stale, but not a filed free record shorter than the tree counts");
-		uint64_t in_trees = rr->pending_count;
+		struct avl_node *leftmost = rr->free_tree.root;
+		while (leftmost && leftmost->left)
+			leftmost = leftmost->left;
+		if (rr->lowest != record_of(leftmost)) {
+			mm_log("list self-check: region %s: lowest is not the free tree's first record\n", region->name);
+			bad++;
+		}
+		uint64_t in_trees = rr->pending_count + (rr->top != NULL);
 		for (unsigned t = 0; t < 2; t++) {
 			struct tree_check c = { .want_free = t == 0, .rr = rr };
 			c.expect = next_of_state(rr->first, c.want_free);

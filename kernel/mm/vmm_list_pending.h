@@ -20,9 +20,10 @@
  * in no tree and no hash chain; every other record of the region is in its state's tree.
  * This header holds the steps every carve and release takes (inline); vmm_list_pending.c files
  * the oldest record when the set is full.
- * Bound: pend files at most one record (vmm_list_file: at most 4 paths and one hash insertion);
- * unfile is one avl_remove (4 paths) or a scan of the set; each counts what it visits in
- * backend_work.
+ * Bound: pend files at most one record (a settle, at most 4 paths and one hash insertion);
+ * unfile is O(1) for the top run, a scan of the set for a pending record, avl_remove (4 paths)
+ * for a filed reservation and a settle, the successor and avl_remove (6) for a filed free record;
+ * each counts what it visits in backend_work.
  */
 #ifndef PAGESCOPE_MM_VMM_LIST_PENDING_H
 #define PAGESCOPE_MM_VMM_LIST_PENDING_H
@@ -44,6 +45,14 @@ static inline void pending_drop_slot(struct region_records *rr, unsigned i)
 		rr->pending[i] = rr->pending[i + 1];
 }
 
+/* Makes free record r (the region's last, in no index) the region's top run. */
+static inline void vmm_list_make_top(struct region_records *rr, struct range_record *r)
+{
+	r->node.payload |= RECORD_TOP_BIT;
+	r->hash_link = NULL;
+	rr->top = r;
+}
+
 /* Puts r (in the address list, in no index) in the pending set, filing the oldest if it is full. */
 static inline void vmm_list_pend(struct vmm_context *ctx, struct region_records *rr, struct range_record *r)
 {
@@ -54,10 +63,13 @@ static inline void vmm_list_pend(struct vmm_context *ctx, struct region_records 
 	rr->pending[rr->pending_count++] = r;
 }
 
-/* Takes r out of whatever holds it: the pending set, or its tree (and the hash). */
+/* Takes r out of whatever holds it: the top, the pending set, or its tree (and the hash). */
 static inline void vmm_list_unfile(struct vmm_context *ctx, struct region_records *rr, struct range_record *r)
 {
-	if (is_pending(r)) {
+	if (is_top(r)) {
+		rr->top = NULL;
+		r->node.payload &= ~RECORD_TOP_BIT;
+	} else if (is_pending(r)) {
 		unsigned i = 0;
 		while (rr->pending[i] != r)
 			i++;
@@ -66,6 +78,8 @@ static inline void vmm_list_unfile(struct vmm_context *ctx, struct region_record
 		r->node.payload &= ~RECORD_PENDING_BIT;
 	} else if (is_free(r)) {
 		vmm_list_settle(ctx, rr);
+		if (r == rr->lowest)
+			rr->lowest = record_of(avl_next(&r->node, &ctx->backend_work));
 		avl_remove(&rr->free_tree, &r->node, &ctx->backend_work);
 	} else {
 		avl_remove(&rr->reservations, &r->node, &ctx->backend_work);
@@ -74,14 +88,14 @@ static inline void vmm_list_unfile(struct vmm_context *ctx, struct region_record
 }
 
 /*
- * After free record r's length changed from old_pages: nothing when it is pending; else the free
+ * After free record r's length changed from old_pages: nothing when it is pending or top; else the free
  * tree's maxima, where a shrink is deferred (vmm_list_tree.c: at most one record is stale, and a
  * growth back to the length the tree counts needs no climb at all).
  */
 static inline void vmm_list_free_resized(struct vmm_context *ctx, struct region_records *rr,
 					 struct range_record *r, uint64_t old_pages)
 {
-	if (is_pending(r))
+	if (is_unfiled(r))
 		return;
 	if (r == rr->stale) {
 		if (pages_of(r) < rr->stale_pages)

@@ -8,10 +8,13 @@
  * the free tree's shape moves only when a free record is filed or goes.
  *
  * Search ("lowest maximal free run >= n pages at or after from", the placement policy is vmm.c's):
- * one descent of the free tree towards `from`, skipping subtrees whose longest free record is
+ * from the region's base, the tree's first record (rr->lowest, kept as records are filed and
+ * taken out) when it fits, else one descent to the lowest fit; from elsewhere, one descent of
+ * the free tree towards `from`, skipping subtrees whose longest free record is
  * < n, then one climb back through the nodes it went left at (in address order) and one descent
  * into the first right subtree that holds a fit. It never enters a subtree that cannot fit. The
- * pending free records are compared with its answer after (vmm_list_find_free_run).
+ * pending free records are compared with its answer after, and the top run (above every other
+ * record) is the answer only when nothing else fits (vmm_list_find_free_run).
  * Lookup of an address: one descent of the reservation tree to the last filed reservation
  * starting at or before it (or the region's first record), then along the address list to the
  * record holding the address: the records passed are free or pending (vmm_list_covering).
@@ -33,8 +36,8 @@
  * of one tree a path: it visits at most H + 1 nodes (H = avl_height_bound of the records). Search
  * (first_fit) is 3 paths and a settle; a lookup (covering) 1 and at most 2 LIST_PENDING + 1 records after; a
  * maximum climb 1; filing a record in either tree 4 (the descent to its place, then avl_tree.c's
- * insert: slot descent, height climb and, in the free tree, the maximum climb); avl_remove 4;
- * a settle 1.
+ * insert: slot descent, height climb and, in the free tree, the maximum climb); avl_remove 4,
+ * and for the free tree's first record its successor (avl_next) 1 more; a settle 1.
  * vmm_backend_list.c adds these up per operation.
  */
 #include "vmm_list.h"
@@ -54,12 +57,12 @@ static void copy_max_free(struct avl_node *to, const struct avl_node *from)
 	record_of(to)->max_free = record_of((struct avl_node *)from)->max_free;
 }
 
-/* A region's trees at set-up: its one free record, the whole region; no reservation. */
+/* A region's trees at set-up: empty, its one free record (the whole region) the top run. */
 void vmm_list_trees_init(struct region_records *rr, struct range_record *whole_region)
 {
 	rr->free_tree.augment = augment_max_free;
 	rr->free_tree.augment_copy = copy_max_free;
-	avl_init_root(&rr->free_tree, &whole_region->node);
+	vmm_list_make_top(rr, whole_region);
 }
 
 /*
@@ -126,6 +129,8 @@ void vmm_list_free_link(struct vmm_context *ctx, struct region_records *rr, stru
 {
 	vmm_list_settle(ctx, rr);
 	link_by_start(ctx, &rr->free_tree, r);
+	if (!rr->lowest || r->start < rr->lowest->start)
+		rr->lowest = r;
 }
 
 /* The last reservation in the tree starting at or before addr, or NULL (one descent). */
@@ -229,11 +234,16 @@ bool vmm_list_find_free_run(struct vmm_context *ctx, const struct vmm_region *re
 		vmm_list_settle_stale(ctx, rr);
 	struct avl_node *root = rr->free_tree.root;
 	struct range_record *r;
-	if (from <= region->base) /* every record starts at or after from: one descent */
+	if (from <= region->base && rr->lowest && pages_of(rr->lowest) >= min_pages)
+		r = rr->lowest; /* the lowest free record of the tree fits */
+	else if (from <= region->base) /* every record starts at or after from: one descent */
 		r = root && max_free(root) >= min_pages ? record_of(lowest_fit(ctx, root, min_pages)) : NULL;
 	else
 		r = first_fit(ctx, root, from, min_pages);
 	r = vmm_list_pending_fit(ctx, rr, from, min_pages, r);
+	/* The top run lies above every other record: it is the fit only when nothing lower is. */
+	if (!r && rr->top && rr->top->start >= from && pages_of(rr->top) >= min_pages)
+		r = rr->top;
 	state_of(ctx)->recent = r;
 	if (!r)
 		return false;
