@@ -116,12 +116,13 @@ static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct v
 		}
 	}
 	if (!need_before && !need_after) { /* an exact fit: the free record becomes the reservation */
-		bool was_pending = is_pending(f);
-		if (!was_pending)
-			vmm_list_unfile(ctx, rr, f);
+		if (is_pending(f)) {
+			vmm_list_pending_set_state(rr, f, VMM_RANGE_RESERVED, access);
+			return VM_OK;
+		}
+		vmm_list_unfile(ctx, rr, f);
 		set_state(f, VMM_RANGE_RESERVED, access);
-		if (!was_pending)
-			vmm_list_pend(ctx, rr, f);
+		vmm_list_pend(ctx, rr, f);
 		return VM_OK;
 	}
 	/* f stays the free record on the side that keeps pages (its start or length changes in place). */
@@ -200,12 +201,13 @@ static enum vm_status list_release(struct vmm_context *ctx, const struct vmm_reg
 		return VM_OK;
 	}
 	if (!prev_free && !next_free) { /* the reservation's record becomes the free run */
-		bool was_pending = is_pending(n);
-		if (!was_pending)
-			vmm_list_unfile(ctx, rr, n);
+		if (is_pending(n)) {
+			vmm_list_pending_set_state(rr, n, VMM_RANGE_FREE, 0);
+			return VM_OK;
+		}
+		vmm_list_unfile(ctx, rr, n);
 		set_state(n, VMM_RANGE_FREE, 0);
-		if (!was_pending)
-			vmm_list_pend(ctx, rr, n);
+		vmm_list_pend(ctx, rr, n);
 		return VM_OK;
 	}
 	vmm_list_unfile(ctx, rr, n);

@@ -1,15 +1,13 @@
 /*
- * The list backend's self-check: every invariant of vmm_list.h and vmm_list_hash.h recounted
- * from the records themselves. Each region's address list must tile it; an in-order visit of
- * each tree must meet the records of its state that are not pending in address-list order, with
- * parent links, heights, balance and (free tree) max_free equal to a recount (the stale record
- * counted at the length the tree counts, longer than its own); the pending marks
- * must be exactly the pending set's records; the hashed reservations must be what the
- * hash counts, each reachable through its link; the records listed plus the spare must be what
- * the pool says is in use.
- * Bound: O(records) time; the tree visit recurses to the tree's height, at most
- * avl_height_bound(records) frames (the only recursion in the backend).
- */
+ * The list backend's self-check: every invariant of vmm_list.h, vmm_list_pending.h and
+ * vmm_list_hash.h recounted from the records themselves. Each region's address list must tile
+ * it; an in-order visit of each tree must meet the records of its state that are neither pending
+ * nor top in address-list order, with parent links, heights, balance and (free tree) max_free
+ * equal to a recount (the stale record counted at the length the tree counts, longer than its
+ * own); rr->lowest must be the free tree's first record and rr->top the region's last record when
+ * free; the pending and top marks must be exactly on the pending set's records and the top run;
+ * the hashed reservations must be what the hash counts, each reachable through its link; the
+ * records listed plus the spare and the cached ones must be what the pool says is in use. */
 #include "vmm_list.h"
 
 struct tree_check {
@@ -40,11 +38,12 @@ static struct range_record *next_of_state(struct range_record *r, bool want_free
  * none of them is in a hash chain. */
 static void check_pending(unsigned *bad, const struct region_records *rr)
 {
-	uint64_t marked = 0;
+	uint64_t marked = 0, marked_free = 0;
 	for (struct range_record *r = rr->first; r; r = r->next) {
 		if (!is_pending(r))
 			continue;
 		marked++;
+		marked_free += is_free(r);
 		unsigned slots = 0;
 		for (unsigned i = 0; i < rr->pending_count; i++)
 			slots += rr->pending[i] == r;
@@ -53,9 +52,9 @@ static void check_pending(unsigned *bad, const struct region_records *rr)
 		if (r->hash_link)
 			check_fail(bad, r, "pending, yet in a hash chain");
 	}
-	if (rr->pending_count > LIST_PENDING || marked != rr->pending_count) {
-		mm_log("list self-check: %u in the pending set, %llu records marked pending\n", rr->pending_count,
-		       (unsigned long long)marked);
+	if (rr->pending_count > LIST_PENDING || marked != rr->pending_count || marked_free != rr->pending_free) {
+		mm_log("list self-check: %u in the pending set (%u free), %llu records marked pending (%llu free)\n",
+		       rr->pending_count, rr->pending_free, (unsigned long long)marked, (unsigned long long)marked_free);
 		++*bad;
 	}
 }
@@ -93,7 +92,7 @@ unsigned vmm_list_self_check(struct vmm_context *ctx)
 {
 	struct list_state *ls = state_of(ctx);
 	unsigned bad = 0;
-	uint64_t records = ls->spare != NULL, hashed = 0;
+	uint64_t records = (ls->spare != NULL) + ls->cached_count, hashed = 0;
 	for (unsigned i = 0; i < ctx->region_count; i++) {
 		const struct vmm_region *region = &ctx->regions[i];
 		struct region_records *rr = &ls->regions[i];
@@ -164,7 +163,7 @@ unsigned vmm_list_self_check(struct vmm_context *ctx)
 		bad++;
 	}
 	if (records != ls->records_in_use) {
-		mm_log("list self-check: %llu records listed (and spare), %llu in use\n",
+		mm_log("list self-check: %llu records listed (and spare and cached), %llu in use\n",
 		       (unsigned long long)records, (unsigned long long)ls->records_in_use);
 		bad++;
 	}

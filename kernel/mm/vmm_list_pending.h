@@ -36,10 +36,13 @@
 
 /* Files the oldest pending record in its index and takes it out of the full set. */
 void vmm_list_file_oldest(struct vmm_context *ctx, struct region_records *rr);
+/* Takes filed record r out of its tree (and the hash). */
+void vmm_list_unfile_filed(struct vmm_context *ctx, struct region_records *rr, struct range_record *r);
 
 /* Takes slot i out of the set, keeping the others oldest first. */
 static inline void pending_drop_slot(struct region_records *rr, unsigned i)
 {
+	rr->pending_free -= is_free(rr->pending[i]);
 	rr->pending_count--;
 	for (; i < rr->pending_count; i++)
 		rr->pending[i] = rr->pending[i + 1];
@@ -60,30 +63,34 @@ static inline void vmm_list_pend(struct vmm_context *ctx, struct region_records 
 		vmm_list_file_oldest(ctx, rr);
 	r->node.payload |= RECORD_PENDING_BIT;
 	r->hash_link = NULL;
+	rr->pending_free += is_free(r);
 	rr->pending[rr->pending_count++] = r;
+}
+
+/* Pending record r changes state in place (an exact fit, a release with no free neighbour). */
+static inline void vmm_list_pending_set_state(struct region_records *rr, struct range_record *r,
+					      enum vmm_range_state state, unsigned access)
+{
+	rr->pending_free -= is_free(r);
+	set_state(r, state, access);
+	rr->pending_free += is_free(r);
 }
 
 /* Takes r out of whatever holds it: the top, the pending set, or its tree (and the hash). */
 static inline void vmm_list_unfile(struct vmm_context *ctx, struct region_records *rr, struct range_record *r)
 {
-	if (is_top(r)) {
-		rr->top = NULL;
-		r->node.payload &= ~RECORD_TOP_BIT;
-	} else if (is_pending(r)) {
-		unsigned i = 0;
+	if (is_pending(r)) { /* newest first: what goes while pending is mostly the newest */
+		unsigned i = rr->pending_count - 1;
 		while (rr->pending[i] != r)
-			i++;
-		ctx->backend_work += i + 1;
+			i--;
+		ctx->backend_work += rr->pending_count - i;
 		pending_drop_slot(rr, i);
 		r->node.payload &= ~RECORD_PENDING_BIT;
-	} else if (is_free(r)) {
-		vmm_list_settle(ctx, rr);
-		if (r == rr->lowest)
-			rr->lowest = record_of(avl_next(&r->node, &ctx->backend_work));
-		avl_remove(&rr->free_tree, &r->node, &ctx->backend_work);
+	} else if (is_top(r)) {
+		rr->top = NULL;
+		r->node.payload &= ~RECORD_TOP_BIT;
 	} else {
-		avl_remove(&rr->reservations, &r->node, &ctx->backend_work);
-		vmm_list_hash_remove(ctx, &state_of(ctx)->hash, r);
+		vmm_list_unfile_filed(ctx, rr, r);
 	}
 }
 
@@ -125,10 +132,10 @@ static inline void vmm_list_free_resized(struct vmm_context *ctx, struct region_
 static inline struct range_record *vmm_list_pending_reservation(struct vmm_context *ctx,
 								const struct region_records *rr, uint64_t start)
 {
-	for (unsigned i = 0; i < rr->pending_count; i++) {
+	for (unsigned i = rr->pending_count; i-- > 0;) { /* newest first */
 		struct range_record *r = rr->pending[i];
 		if (r->start == start && !is_free(r)) {
-			ctx->backend_work += i + 1;
+			ctx->backend_work += rr->pending_count - i;
 			return r;
 		}
 	}
@@ -141,6 +148,8 @@ static inline struct range_record *vmm_list_pending_fit(struct vmm_context *ctx,
 							uint64_t from, uint64_t min_pages,
 							struct range_record *best)
 {
+	if (!rr->pending_free)
+		return best;
 	for (unsigned i = 0; i < rr->pending_count; i++) {
 		struct range_record *r = rr->pending[i];
 		if (is_free(r) && r->start >= from && pages_of(r) >= min_pages && (!best || r->start < best->start))

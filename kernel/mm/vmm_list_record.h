@@ -55,6 +55,7 @@ struct region_records {
 	struct avl_tree free_tree, reservations;
 	struct range_record *pending[LIST_PENDING]; /* oldest first (vmm_list_pending.h) */
 	unsigned pending_count;
+	unsigned pending_free; /* how many of them are free records */
 	/* The free-tree record whose shrink is not climbed yet, and its length as the tree counts it
 	 * (vmm_list_tree.c: the deferred shrink). */
 	struct range_record *stale;
