@@ -115,3 +115,64 @@ TEST(list_backend_bound_holds_at_100000_records_where_a_scan_would_not)
 	EXPECT_EQ(ts.pages_out, 0);
 	test_source_fini(&ts);
 }
+
+/*
+ * The list backend's pending set (vmm_list_pending.h, K = 4 records not yet in a tree): a lookup
+ * descends to the last filed reservation and walks the address list past pending records and
+ * free runs, at most 2 K + 1 of them, so it stays within one path of H + 1 nodes plus 2 K + 1;
+ * a pending reservation released with no free neighbour becomes a pending free run, which the
+ * next search must still find as the lowest fit; the oldest pending records are filed when newer
+ * ones need the slots, and the self-check holds throughout.
+ */
+TEST(list_lookup_walks_past_pending_records_within_one_path_and_2k_plus_1)
+{
+	static const struct vmm_region region = { "pending", 0x20000000000ull, 1024, MM_OWNER_USER };
+	struct test_source ts;
+	struct vmm_context kernel, user;
+	test_source_init(&ts, 1 << 10);
+	ASSERT_EQ(test_kernel_context(&kernel, &ts, VMM_BACKEND_LIST), VM_OK);
+	ASSERT_EQ(test_user_context(&user, &kernel, &ts, VMM_BACKEND_LIST, &region, 1), VM_OK);
+	const uint64_t pending = 4, two_pages = 2 * PAGE_SIZE;
+	uint64_t addr;
+	/* Nine 2-page reservations end to end: the first five get filed, the last four are pending. */
+	for (unsigned i = 0; i < 9; i++) {
+		ASSERT_EQ(vmm_reserve(&user, 0, 2, 1, &addr), VM_OK);
+		ASSERT_EQ(addr, region.base + i * two_pages);
+	}
+	EXPECT_EQ(user.backend->self_check(&user), 0);
+	/* The seventh (pending, reserved on both sides) becomes a free run in place. */
+	ASSERT_EQ(vmm_release(&user, region.base + 6 * two_pages, 2), VM_OK);
+	EXPECT_EQ(user.backend->self_check(&user), 0);
+	/* The ninth: past the fifth (the last filed), the sixth, the free run and the eighth. */
+	uint64_t records = 9 + 2; /* the reservations, the free run, the free rest of the region */
+	uint64_t bound = avl_height_bound(records + 2) + 1 + 2 * pending + 1;
+	struct vmm_query_result q;
+	uint64_t before = user.backend_work;
+	vmm_query(&user, region.base + 8 * two_pages + PAGE_SIZE, &q);
+	uint64_t walked = user.backend_work - before;
+	EXPECT_EQ(q.state, VMM_PAGE_RESERVED);
+	EXPECT_EQ(q.start, region.base + 8 * two_pages);
+	EXPECT_EQ(q.pages, 2);
+	EXPECT_TRUE(walked >= 4); /* the four records after the fifth reservation were walked */
+	EXPECT_LE(walked, bound);
+	vmm_query(&user, region.base + 6 * two_pages, &q);
+	EXPECT_EQ(q.state, VMM_PAGE_FREE);
+	EXPECT_EQ(q.start, region.base + 6 * two_pages);
+	EXPECT_EQ(q.pages, 2);
+	/* The lowest fit of two pages is that pending free run, not the rest of the region. */
+	ASSERT_EQ(vmm_reserve(&user, 0, 2, 1, &addr), VM_OK);
+	EXPECT_EQ(addr, region.base + 6 * two_pages);
+	/* Release everything, oldest first: filed and pending records alike merge into one run. */
+	for (unsigned i = 0; i < 9; i++)
+		ASSERT_EQ(vmm_release(&user, region.base + i * two_pages, 2), VM_OK);
+	EXPECT_EQ(user.backend->self_check(&user), 0);
+	vmm_query(&user, region.base, &q);
+	EXPECT_EQ(q.state, VMM_PAGE_FREE);
+	EXPECT_EQ(q.pages, region.pages);
+	testing_note("lookup past the pending set: %llu visited, bound %llu", (unsigned long long)walked,
+		     (unsigned long long)bound);
+	vmm_context_destroy(&user);
+	vmm_context_destroy(&kernel);
+	EXPECT_EQ(ts.pages_out, 0);
+	test_source_fini(&ts);
+}
