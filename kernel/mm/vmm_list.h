@@ -41,8 +41,7 @@
  *   - state->spare is NULL or a record in no structure, kept for a shrink: a growth that swallows
  *     the whole free record after a reservation keeps that record here, so shrinking back
  *     (undoing the growth, as brk does when mapping fails) needs no memory and cannot fail.
- *   - state->records_in_use counts the records listed in the regions, the spare and the
- *     cached[0 .. cached_count) records (freed, kept for the next alloc: vmm_list_pool.c).
+ *   - state->records_in_use counts the records listed in the regions plus the spare.
  * Bound: nothing here does work of its own; each file states the bound of its steps and
  * vmm_backend_list.c adds them up per operation.
  */
@@ -52,9 +51,6 @@
 #include "vmm_list_record.h"
 #include "vmm_list_hash.h"
 
-/* Freed records kept for the next allocations (a reserve carves at most two). */
-#define LIST_RECORD_CACHE 2
-
 struct list_state {
 	struct region_records regions[VMM_MAX_REGIONS];
 	struct range_record *recent; /* see the invariants */
@@ -63,8 +59,6 @@ struct list_state {
 	struct list_node full;
 	uint64_t record_pages;
 	uint64_t records_in_use;
-	struct range_record *cached[LIST_RECORD_CACHE]; /* see the invariants */
-	unsigned cached_count;
 	struct reservation_hash hash;
 	bool released_unmapped; /* the last release freed a reservation with no mapped mark */
 };
@@ -82,25 +76,9 @@ static inline struct region_records *records_of(struct vmm_context *ctx, const s
 /* --- the record pool (vmm_list_pool.c) ----------------------------------------------------- */
 
 void vmm_list_pool_init(struct list_state *ls);
-/* The pool's own alloc and free, behind the cache below. */
-struct range_record *vmm_list_pool_alloc(struct vmm_context *ctx);
-void vmm_list_pool_free(struct vmm_context *ctx, struct range_record *r);
-
-/* A record in no structure, or NULL (no memory): a cached one first. */
-static inline struct range_record *vmm_list_record_alloc(struct vmm_context *ctx)
-{
-	struct list_state *ls = state_of(ctx);
-	return ls->cached_count ? ls->cached[--ls->cached_count] : vmm_list_pool_alloc(ctx);
-}
-
-static inline void vmm_list_record_free(struct vmm_context *ctx, struct range_record *r)
-{
-	struct list_state *ls = state_of(ctx);
-	if (ls->cached_count < LIST_RECORD_CACHE)
-		ls->cached[ls->cached_count++] = r;
-	else
-		vmm_list_pool_free(ctx, r);
-}
+/* A record in no structure, or NULL (no memory). */
+struct range_record *vmm_list_record_alloc(struct vmm_context *ctx);
+void vmm_list_record_free(struct vmm_context *ctx, struct range_record *r);
 /* Every record page back to the source, whatever is in use. */
 void vmm_list_pool_destroy(struct vmm_context *ctx);
 

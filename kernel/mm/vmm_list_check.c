@@ -7,7 +7,7 @@
  * own); rr->lowest must be the free tree's first record and rr->top the region's last record when
  * free; the pending and top marks must be exactly on the pending set's records and the top run;
  * the hashed reservations must be what the hash counts, each reachable through its link; the
- * records listed plus the spare and the cached ones must be what the pool says is in use. */
+ * records listed plus the spare must be what the pool says is in use. */
 #include "vmm_list.h"
 
 struct tree_check {
@@ -92,7 +92,7 @@ unsigned vmm_list_self_check(struct vmm_context *ctx)
 {
 	struct list_state *ls = state_of(ctx);
 	unsigned bad = 0;
-	uint64_t records = (ls->spare != NULL) + ls->cached_count, hashed = 0;
+	uint64_t records = ls->spare != NULL, hashed = 0;
 	for (unsigned i = 0; i < ctx->region_count; i++) {
 		const struct vmm_region *region = &ctx->regions[i];
 		struct region_records *rr = &ls->regions[i];
@@ -163,7 +163,7 @@ unsigned vmm_list_self_check(struct vmm_context *ctx)
 		bad++;
 	}
 	if (records != ls->records_in_use) {
-		mm_log("list self-check: %llu records listed (and spare and cached), %llu in use\n",
+		mm_log("list self-check: %llu records listed (and spare), %llu in use\n",
 		       (unsigned long long)records, (unsigned long long)ls->records_in_use);
 		bad++;
 	}

@@ -6,10 +6,7 @@
  * Invariants: every record page is on exactly one of state->partial (it has a free slot) and
  * state->full (it has none); page->in_use counts its records handed out and free_slots chains
  * the others (through node.right); state->record_pages counts the pages, state->records_in_use
- * the records handed out on all of them (the cached ones included).
- * In front of it, a cache of LIST_RECORD_CACHE records (vmm_list.h, inline): a record freed is
- * kept there if there is room and handed out first, so a carve undone by a release (a reserve and
- * its release) never reaches the pages.
+ * the records handed out on all of them.
  * Bound: an alloc or a free is O(1) (one page from or to the source at most) and counts no
  * backend work: the pool is not what the backend's bound is about.
  */
@@ -54,7 +51,7 @@ static struct record_page *new_record_page(struct vmm_context *ctx)
 	return page;
 }
 
-struct range_record *vmm_list_pool_alloc(struct vmm_context *ctx)
+struct range_record *vmm_list_record_alloc(struct vmm_context *ctx)
 {
 	struct list_state *ls = state_of(ctx);
 	if (list_is_empty(&ls->partial)) {
@@ -73,7 +70,7 @@ struct range_record *vmm_list_pool_alloc(struct vmm_context *ctx)
 	return r;
 }
 
-void vmm_list_pool_free(struct vmm_context *ctx, struct range_record *r)
+void vmm_list_record_free(struct vmm_context *ctx, struct range_record *r)
 {
 	struct list_state *ls = state_of(ctx);
 	struct record_page *page = (struct record_page *)ALIGN_DOWN((uintptr_t)r, (uintptr_t)PAGE_SIZE);
