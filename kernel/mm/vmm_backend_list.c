@@ -127,7 +127,23 @@ static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct v
 	}
 	/* f stays the free record on the side that keeps pages (its start or length changes in place). */
 	struct range_record *r = new_record(spare[0], addr, pages, VMM_RANGE_RESERVED, access);
-	/* A top run that keeps its head is no longer the region's last record: the tail, if any, is. */
+	if (is_top(f) && need_before && need_after) {
+		/*
+		 * The top run keeps its record and its tail, and its head becomes a free record of its
+		 * own: the top's record stays the one the region started with, so merging everything
+		 * back leaves the records where they began (and their page no fuller than before).
+		 */
+		struct range_record *head = new_record(spare[1], f->start, (addr - f->start) / PAGE_SIZE,
+						       VMM_RANGE_FREE, 0);
+		f->start = end;
+		set_pages(f, (f_end - end) / PAGE_SIZE);
+		link_before(rr, f, head);
+		link_before(rr, f, r);
+		vmm_list_pend(ctx, rr, head);
+		vmm_list_pend(ctx, rr, r);
+		return VM_OK;
+	}
+	/* A top run that keeps its head (the reservation takes its end) is no longer the last record. */
 	bool head_leaves_top = is_top(f) && need_before;
 	if (head_leaves_top)
 		vmm_list_unfile(ctx, rr, f);
@@ -144,10 +160,7 @@ static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct v
 	if (need_before && need_after) {
 		struct range_record *tail = new_record(spare[1], end, (f_end - end) / PAGE_SIZE, VMM_RANGE_FREE, 0);
 		link_after(r, tail);
-		if (head_leaves_top)
-			vmm_list_make_top(rr, tail);
-		else
-			vmm_list_pend(ctx, rr, tail);
+		vmm_list_pend(ctx, rr, tail);
 	}
 	if (head_leaves_top)
 		vmm_list_pend(ctx, rr, f);
