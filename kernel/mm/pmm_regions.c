@@ -185,6 +185,7 @@ static uint64_t regions_alloc(void *state, uint64_t pages, uint64_t align_pages)
 
 void pmm_regions_free_general(struct pmm_regions *r, struct pmm_region *used)
 {
+	r->used_at[used->first_page - r->first_page] = NULL;
 	pmm_regions_release(r, used, pmm_regions_merge_partners(r, used), PMM_REGIONS_MAY_BE_FILED);
 }
 

@@ -154,13 +154,14 @@ pmm_regions_merge_partners(const struct pmm_regions *r, struct pmm_region *used)
 	return m;
 }
 
-/* Turns the used record free and merges it with its free neighbours `m`. Never needs a record. */
-static ALWAYS_INLINE void pmm_regions_release(struct pmm_regions *r, struct pmm_region *used, struct pmm_regions_merge m,
-				  enum pmm_regions_filing filing)
+/* Turns the used record free and merges it with its free neighbours `m`. Never needs a record.
+ * The caller has taken it out of used_at (it knows its index). */
+static ALWAYS_INLINE void pmm_regions_release(struct pmm_regions *r, struct pmm_region *used,
+					      struct pmm_regions_merge m,
+					      enum pmm_regions_filing filing)
 {
 	uint64_t first = used->first_page, end = region_end(used);
 
-	r->used_at[first - r->first_page] = NULL;
 	used->state = PMM_REGION_FREE;
 	if (!m.prev && !m.next) {
 		pmm_regions_free_insert(r, used);
@@ -184,6 +185,7 @@ static ALWAYS_INLINE void pmm_regions_release(struct pmm_regions *r, struct pmm_
  * records, too few spare records); the first page, PMM_PLACEMENT_FAILED or, once,
  * PMM_PLACEMENT_WANTS_METADATA. Every free whose neighbours are filed. */
 uint64_t pmm_regions_alloc_general(struct pmm_regions *r, uint64_t pages, uint64_t align_pages);
+/* Takes `used` out of used_at (if the caller has not) and releases it, whatever its neighbours. */
 void pmm_regions_free_general(struct pmm_regions *r, struct pmm_region *used);
 
 /*
@@ -205,6 +207,10 @@ static ALWAYS_INLINE uint64_t pmm_regions_alloc_fast(struct pmm_regions *r, uint
 		return pmm_regions_alloc_general(r, pages, align_pages);
 	uint64_t first = ALIGN_UP(pmm_visit(&r->work, from)->first_page, align_pages);
 	pmm_regions_carve(r, from, first, pages, PMM_REGIONS_KNOWN_UNFILED);
+	/* a page number is below 2^52, so never one of the general path's two special answers:
+	 * said here, the caller's test for them is left on the general path alone */
+	if (first >= PMM_PLACEMENT_WANTS_METADATA)
+		__builtin_unreachable();
 	return first;
 }
 
@@ -214,6 +220,7 @@ static ALWAYS_INLINE uint64_t pmm_regions_alloc_fast(struct pmm_regions *r, uint
 static ALWAYS_INLINE void pmm_regions_free_fast(struct pmm_regions *r, uint64_t index)
 {
 	struct pmm_region *used = r->used_at[index];
+	r->used_at[index] = NULL;
 	struct pmm_regions_merge m = pmm_regions_merge_partners(r, used);
 	if (unlikely((m.prev && pmm_regions_is_filed(m.prev)) ||
 		     (m.next && pmm_regions_is_filed(m.next)))) {

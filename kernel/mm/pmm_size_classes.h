@@ -93,7 +93,10 @@ static inline unsigned pmm_class_at_least(uint64_t pages)
 {
 	if (pages < PMM_EXACT_CLASS_PAGES)
 		return (unsigned)pages;
-	return pmm_class_of(pages + ((uint64_t)1 << pmm_class_width_log2(pages)) - 1);
+	/* the class of `pages`, or the next one when `pages` is above its lower bound */
+	unsigned width = ilog2_u64(pages) - PMM_CLASS_SUBDIVISION_BITS;
+	return (width << PMM_CLASS_SUBDIVISION_BITS) + (unsigned)(pages >> width) +
+	       ((pages & (((uint64_t)1 << width) - 1)) != 0);
 }
 
 static inline bool pmm_size_is_exact(uint64_t pages)
