@@ -47,17 +47,21 @@
  *
  * Stripes: bits 9..11 of a table's entries, which the CPU ignores at every level (pte.h):
  *
- *   entry:   0   1   2   3 | 4   5   6 | 7 ........ 7+E-1 | 7+E ...... 7+2E-1 | 7+2E .... 7+3E-1 | ..
- *          +---------------+-----------+------------------+-------------------+------------------+
- *          | used count    | first-free|  free PREFIX     |  free SUFFIX      |  INNER: longest  |
- *          | (pagetable.c) | hint      |  (exact, pages)  |  (exact, pages)   |  run not ending  |
- *          |               |           |                  |                   |  at the table end|
- *          +---------------+-----------+------------------+-------------------+------------------+
+ *   entry:   0   1   2   3 | 4   5   6 | 7 ...... 7+E-1 | 7+E .... 7+2E-1 | 7+2E .. 7+3E-1 | 7+3E .. 7+4E-1 |
+ *          +---------------+-----------+----------------+-----------------+----------------+----------------+
+ *          | used count    | first-free| free PREFIX    | free SUFFIX     | INNER: longest | INNER2: second |
+ *          | (pagetable.c) | hint      | (exact, pages) | (exact, pages)  | run not ending | or all ones:   |
+ *          |               |           |                |                 | at the table end| not known     |
+ *          +---------------+-----------+----------------+-----------------+----------------+----------------+
  *   3 bits per entry, low bits first. A table at level t spans 512^(t+1) pages, so each exact value
  *   takes 9(t+1)+1 bits: E = 4 entries in a table of 4 KiB entries, 7 at level 1, 10 at level 2
  *   (the root has no summary). The longest free run of the table is max(INNER, SUFFIX). The exact
  *   values are valid while the pointer's kind is "mixed"; for the other kinds they are implied
- *   (all free: PREFIX = SUFFIX = the span, INNER = 0; full: 0) and never read.
+ *   (all free: PREFIX = SUFFIX = the span, INNER = INNER2 = 0; full: 0) and never read.
+ *   INNER2 is the second largest length among the runs INNER is the largest of (the free runs not
+ *   reaching the table's end, a tie counted twice, 0 when there is no second), or INNER2_UNKNOWN
+ *   (3E one bits, more than any span): not known. It is exact whenever it is not unknown; it lets
+ *   the upkeep replace INNER without a measure when the longest run ends (vmm_pt_summary.c).
  *
  * First-free hint, per table (hint stripe, 9 bits): no entry below it has a free page (it is a
  * lower bound on the first entry that is not full; 511 when all are). Every clear lowers it to the
@@ -114,13 +118,41 @@ struct exact {
 	enum summary_kind kind;
 	bool has_start;
 	uint64_t prefix, suffix, inner;
+	uint64_t inner2; /* the second longest run INNER is the longest of; INNER2_UNKNOWN: not known */
 };
 
-enum exact_field { EXACT_PREFIX, EXACT_SUFFIX, EXACT_INNER, EXACT_FIELDS };
+/* Stored as 3E one bits (exact_write), read back as this. */
+#define INNER2_UNKNOWN UINT64_MAX
+
+enum exact_field { EXACT_PREFIX, EXACT_SUFFIX, EXACT_INNER, EXACT_INNER2, EXACT_FIELDS };
+/* The values a search reads from a child's stripe (never INNER2). */
+#define SEARCH_EXACT_FIELDS 3u
 
 static inline uint64_t longest_of(const struct exact *x)
 {
 	return MAX(x->inner, x->suffix);
+}
+
+/*
+ * Top two of a multiset of run lengths, the second possibly INNER2_UNKNOWN: adds run x (exact). A
+ * run longer than the first makes the old first the second, exactly: every other run is shorter.
+ */
+static inline void top2_add(uint64_t *first, uint64_t *second, uint64_t x)
+{
+	if (x > *first) {
+		*second = *first;
+		*first = x;
+	} else if (*second != INNER2_UNKNOWN && x > *second) {
+		*second = x;
+	}
+}
+
+/* Adds a run known only to be at most `bound` (<= *first): the second is lost if it could change. */
+static inline void top2_add_bounded(uint64_t *first, uint64_t *second, uint64_t bound)
+{
+	(void)first;
+	if (*second != INNER2_UNKNOWN && bound > *second)
+		*second = INNER2_UNKNOWN;
 }
 
 static inline uint64_t *child_table(pte_t e)
@@ -214,15 +246,21 @@ static inline uint64_t exact_read(uint64_t *work, const uint64_t *table, unsigne
 				  enum exact_field field)
 {
 	*work += exact_value_entries(table_level);
+	uint64_t value;
 	switch (table_level) {
 	case 0:
-		return stripe_read_fixed(table, EXACT_FIELD_FIRST(0, field), EXACT_VALUE_ENTRIES(0));
+		value = stripe_read_fixed(table, EXACT_FIELD_FIRST(0, field), EXACT_VALUE_ENTRIES(0));
+		break;
 	case 1:
-		return stripe_read_fixed(table, EXACT_FIELD_FIRST(1, field), EXACT_VALUE_ENTRIES(1));
+		value = stripe_read_fixed(table, EXACT_FIELD_FIRST(1, field), EXACT_VALUE_ENTRIES(1));
+		break;
 	default:
 		MM_ASSERT(table_level == 2, "exact_read: the root (level %u) has no summary", table_level);
-		return stripe_read_fixed(table, EXACT_FIELD_FIRST(2, field), EXACT_VALUE_ENTRIES(2));
+		value = stripe_read_fixed(table, EXACT_FIELD_FIRST(2, field), EXACT_VALUE_ENTRIES(2));
+		break;
 	}
+	bool all_ones = value == ((uint64_t)1 << (3 * exact_value_entries(table_level))) - 1;
+	return field == EXACT_INNER2 && all_ones ? INNER2_UNKNOWN : value;
 }
 
 /*
@@ -233,8 +271,8 @@ static inline bool exact_write(uint64_t *work, uint64_t *table, unsigned table_l
 			       const struct exact *t, const struct exact *old)
 {
 	bool prefix = !old || old->prefix != t->prefix, suffix = !old || old->suffix != t->suffix;
-	bool inner = !old || old->inner != t->inner;
-	*work += (prefix + suffix + inner) * exact_value_entries(table_level);
+	bool inner = !old || old->inner != t->inner, inner2 = !old || old->inner2 != t->inner2;
+	*work += (prefix + suffix + inner + inner2) * exact_value_entries(table_level);
 #define EXACT_WRITE(level)                                                                          \
 	do {                                                                                        \
 		if (prefix)                                                                         \
@@ -246,6 +284,9 @@ static inline bool exact_write(uint64_t *work, uint64_t *table, unsigned table_l
 		if (inner)                                                                          \
 			stripe_write_fixed(table, EXACT_FIELD_FIRST(level, EXACT_INNER),              \
 					   EXACT_VALUE_ENTRIES(level), t->inner);                   \
+		if (inner2) /* UNKNOWN is cut to the field's width: all ones */                   \
+			stripe_write_fixed(table, EXACT_FIELD_FIRST(level, EXACT_INNER2),             \
+					   EXACT_VALUE_ENTRIES(level), t->inner2);                  \
 	} while (0)
 	switch (table_level) {
 	case 0:
@@ -260,7 +301,7 @@ static inline bool exact_write(uint64_t *work, uint64_t *table, unsigned table_l
 		break;
 	}
 #undef EXACT_WRITE
-	return prefix || suffix || inner;
+	return prefix || suffix || inner || inner2;
 }
 
 /* The summary bits for a pointer to a table whose exact summary is t. */

@@ -103,8 +103,8 @@ static enum pt_step mark_leaves(void *cookie, uint64_t *table, uint64_t base, un
 	m->ctx->backend_work += last - first + 1;
 	uint64_t pages = last - first + 1;
 	m->ch[0] = (struct table_change){ CHANGE_MARKED, 1, first, last,
-					  { SUMMARY_ALL_FREE, false, pages, pages, 0 },
-					  { SUMMARY_FULL, start, 0, 0, 0 } };
+					  { SUMMARY_ALL_FREE, false, pages, pages, 0, 0 },
+					  { SUMMARY_FULL, start, 0, 0, 0, 0 } };
 	return PT_STEP_NEXT;
 }
 
@@ -198,8 +198,8 @@ static enum pt_step clear_leaves(void *cookie, uint64_t *table, uint64_t base, u
 	c->ctx->backend_work += last - first + 1;
 	uint64_t pages = last - first + 1;
 	c->ch[0] = (struct table_change){ CHANGE_CLEARED, all_reserved ? 1 : 2, first, last,
-					  { SUMMARY_FULL, start, 0, 0, 0 },
-					  { SUMMARY_ALL_FREE, false, pages, pages, 0 } };
+					  { SUMMARY_FULL, start, 0, 0, 0, 0 },
+					  { SUMMARY_ALL_FREE, false, pages, pages, 0, 0 } };
 	return PT_STEP_NEXT;
 }
 
