@@ -37,9 +37,12 @@
  *  +--+-----------------+---+---+---+------+------------------+-------+---------+
  *   kind: 0 = all pages free, 1 = no page free, 2 = mixed. PFX / SFX: first / last page free.
  *   HST: some reservation starts in the subtree. maxrun code (6 bits, maxrun_code()): the longest
- *   free run L itself when L < 32, else 27 + ceil(log2(L)); it orders as L does, and a subtree
- *   whose code is below maxrun_code(n) cannot hold n free pages. Short runs are exact, so holes just
- *   short of a request (15 pages for 16) are passed on the pointer's bits alone. An all-free pointer may
+ *   free run L not reaching the subtree's end (its INNER) itself when L < 32, else
+ *   27 + ceil(log2(L)); it orders as L does, and a subtree whose code is below maxrun_code(n) and
+ *   whose SFX is clear cannot hold n free pages. Short runs are exact, so holes just short of a
+ *   request (15 pages for 16) are passed on the pointer's bits alone. The free suffix is left out
+ *   so that a change inside it (a reservation placed at the frontier, or released there) leaves
+ *   the pointer as it was while the suffix stays non-empty. An all-free pointer may
  *   carry just its kind (a new table is installed with a zero field): readers take PFX and SFX of
  *   kind 0 as set.
  * Bits 59..62 are protection keys only in leaves and only with CR4.PKE/PKS (never set here), and
@@ -127,11 +130,6 @@ struct exact {
 enum exact_field { EXACT_PREFIX, EXACT_SUFFIX, EXACT_INNER, EXACT_INNER2, EXACT_FIELDS };
 /* The values a search reads from a child's stripe (never INNER2). */
 #define SEARCH_EXACT_FIELDS 3u
-
-static inline uint64_t longest_of(const struct exact *x)
-{
-	return MAX(x->inner, x->suffix);
-}
 
 /*
  * Top two of a multiset of run lengths, the second possibly INNER2_UNKNOWN: adds run x (exact). A

@@ -195,8 +195,8 @@ static struct exact measure_from(struct vmm_context *ctx, const uint64_t *table,
 					  exact_read(&work, child, level - 1, EXACT_PREFIX) : 0;
 		t.prefix += prefix_reaches ? prefix : 0;
 		unsigned code = (bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK;
-		if (code < MAXRUN_EXACT_BELOW && !(bits & SUM_FREE_SUFFIX))
-			t.inner = MAX(t.inner, maxrun_bound(code)); /* exact, and its longest run is inner */
+		if (code < MAXRUN_EXACT_BELOW)
+			t.inner = MAX(t.inner, maxrun_bound(code)); /* the child's INNER, exactly */
 		else if (maxrun_bound(code) > t.inner)
 			t.inner = MAX(t.inner, exact_read(&work, child, level - 1, EXACT_INNER));
 		t.inner = MAX(t.inner, run + prefix);
@@ -242,7 +242,7 @@ pte_t summary_bits(const struct exact *t)
 	unsigned bits = (unsigned)t->kind | (t->prefix ? SUM_FREE_PREFIX : 0) |
 			(t->suffix ? SUM_FREE_SUFFIX : 0) | (t->has_start ? SUM_HAS_START : 0);
 	if (t->kind == SUMMARY_MIXED)
-		bits |= maxrun_code(longest_of(t)) << SUM_MAXRUN_SHIFT;
+		bits |= maxrun_code(t->inner) << SUM_MAXRUN_SHIFT;
 	return (pte_t)bits << PTE_SW_FIELD_SHIFT;
 }
 
