@@ -317,6 +317,12 @@ struct table_change {
 	unsigned count;       /* changes: entries above level 0, runs of entries at level 0 */
 	unsigned first, last; /* the entries of the first change */
 	struct exact before, after; /* what they covered */
+	/*
+	 * The first change altered only the entry's SUFFIX (the entry points to a table whose kind,
+	 * PREFIX, INNER, INNER2 and starts stayed): before and after hold only the suffix; the rest
+	 * is read from the child's stripe if needed (refresh()).
+	 */
+	bool suffix_only;
 };
 
 /*
@@ -343,14 +349,18 @@ pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level,
 /*
  * Re-summarises the table under entry i (at `level`), whose entries changed as `ch` says (NULL:
  * unknown); true if what the parent's own summary is computed from changed. *before and *after
- * (either may be NULL) receive what the entry covered before and after.
+ * (either may be NULL) receive what the entry covered before and after; *suffix_only (may be
+ * NULL) whether only its SUFFIX changed, and then they hold only that (table_change.suffix_only).
  */
 bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned i,
-	     const struct table_change *ch, struct exact *before, struct exact *after);
+	     const struct table_change *ch, struct exact *before, struct exact *after, bool *suffix_only);
 /* Entry i may now hold a free page: lowers the table's first-free hint to it. */
 void hint_lower(uint64_t *table, unsigned i);
-/* The entry at the hint became full: moves the hint past the full entries that follow. */
-void hint_advance(struct vmm_context *ctx, uint64_t *table, unsigned level);
+/*
+ * Entries below `from` (>= the hint) are full, and the entry at the hint may have become full:
+ * moves the hint to the first entry from `from` on that is not full.
+ */
+void hint_advance(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned from);
 
 /* --- vmm_pt_search.c ------------------------------------------------------------------------- */
 

@@ -455,19 +455,68 @@ pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level,
 	return summary_bits(&t);
 }
 
+/*
+ * The change to table `t` (at `level` >= 1) altered only the SUFFIX of its entry `first`: when that
+ * entry is the table's last one not wholly free, the table's own SUFFIX moves by as much and
+ * nothing else of it changes (its pointer neither: the maxrun code leaves the suffix out). True
+ * when so, with the table's old and new SUFFIX; false when the table needs the full upkeep.
+ */
+static bool suffix_shift(struct vmm_context *ctx, uint64_t *t, unsigned level,
+			 const struct table_change *ch, uint64_t *old_suffix, uint64_t *new_suffix)
+{
+	uint64_t was = exact_read(&ctx->backend_work, t, level, EXACT_SUFFIX);
+	uint64_t span = PT_SPAN_PAGES(level);
+	if (ch->first != PT_ENTRIES - 1 - was / span)
+		return false;
+	uint64_t now = was - ch->before.suffix + ch->after.suffix;
+	if ((was == 0) != (now == 0)) /* SFX flips */
+		return false;
+	struct exact written = { .kind = SUMMARY_MIXED, .suffix = now };
+	struct exact old = { .kind = SUMMARY_MIXED, .suffix = was };
+	exact_write(&ctx->backend_work, t, level, &written, &old); /* only the SUFFIX differs */
+	*old_suffix = was;
+	*new_suffix = now;
+	return true;
+}
+
 bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned i,
-	     const struct table_change *ch, struct exact *before, struct exact *after)
+	     const struct table_change *ch, struct exact *before, struct exact *after, bool *suffix_only)
 {
 	pte_t old = table[i] & ~PTE_COUNT_STRIPE_MASK;
+	uint64_t *child = child_table(old);
+	struct table_change full;
+	if (ch && ch->count == 1 && ch->suffix_only) {
+		uint64_t was_suffix, now_suffix;
+		if (level >= 2 && suffix_shift(ctx, child, level - 1, ch, &was_suffix, &now_suffix)) {
+			if (before)
+				*before = (struct exact){ .kind = SUMMARY_MIXED, .suffix = was_suffix };
+			if (after)
+				*after = (struct exact){ .kind = SUMMARY_MIXED, .suffix = now_suffix };
+			if (suffix_only)
+				*suffix_only = true;
+			return was_suffix != now_suffix;
+		}
+		/* The full upkeep needs the changed entry's other values: they are as they are now. */
+		full = *ch;
+		full.after = entry_exact(ctx, child[ch->first], level - 1);
+		full.before = full.after;
+		full.before.suffix = ch->before.suffix;
+		full.suffix_only = false;
+		ch = &full;
+	}
 	struct exact was = { 0 }, now;
 	if (before || (ch && ch->count == 1))
 		was = entry_exact(ctx, old, level);
 	bool changed = false;
-	pte_t software = summarize_table(ctx, child_table(old), level - 1, &was, ch, &changed, &now);
+	pte_t software = summarize_table(ctx, child, level - 1, &was, ch, &changed, &now);
 	if (before)
 		*before = was;
 	if (after)
 		*after = now;
+	if (suffix_only)
+		*suffix_only = before && was.kind == SUMMARY_MIXED && now.kind == SUMMARY_MIXED &&
+			       was.has_start == now.has_start && was.prefix == now.prefix &&
+			       was.inner == now.inner && was.inner2 == now.inner2;
 	pte_t updated = (old & ~PTE_SW_FIELD_MASK) | software;
 	if (updated == old)
 		return changed;
@@ -492,10 +541,10 @@ void hint_lower(uint64_t *table, unsigned i)
 		pte_hint_write(table, i);
 }
 
-/* The entry at the hint became full: move the hint past the full entries that follow. */
-void hint_advance(struct vmm_context *ctx, uint64_t *table, unsigned level)
+/* Entries below `from` are full: the hint moves to the first one from there that is not. */
+void hint_advance(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned from)
 {
-	unsigned hint = pte_hint_read(table);
+	unsigned hint = MIN(from, PTE_HINT_MAX);
 	while (hint < PTE_HINT_MAX && entry_full(table[hint], level)) {
 		ctx->backend_work++;
 		hint++;
