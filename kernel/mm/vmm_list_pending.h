@@ -150,10 +150,13 @@ static inline struct range_record *vmm_list_pending_fit(struct vmm_context *ctx,
 {
 	if (!rr->pending_free)
 		return best;
+	uint64_t below = best ? best->start : UINT64_MAX; /* only a lower fit can win */
 	for (unsigned i = 0; i < rr->pending_count; i++) {
 		struct range_record *r = rr->pending[i];
-		if (is_free(r) && r->start >= from && pages_of(r) >= min_pages && (!best || r->start < best->start))
+		if (r->start < below && r->start >= from && is_free(r) && pages_of(r) >= min_pages) {
 			best = r;
+			below = r->start;
+		}
 	}
 	ctx->backend_work += rr->pending_count;
 	return best;

@@ -47,8 +47,12 @@ struct range_record {
 #define LIST_RECORD_BYTES 72
 _Static_assert(sizeof(struct range_record) == LIST_RECORD_BYTES, "LIST_RECORD_BYTES is stale");
 
-/* Records a region's pending set holds at most (vmm_list_pending.h). */
-#define LIST_PENDING 4
+/*
+ * Records a region's pending set holds at most (vmm_list_pending.h): two, what one reserve makes
+ * (an aligned request's reservation and the head it cuts off the top run); more would make every
+ * search and release scan more, and old records would linger unfiled in the set.
+ */
+#define LIST_PENDING 2
 
 struct region_records {
 	struct range_record *first; /* the address list's head */
