@@ -60,6 +60,7 @@ struct list_state {
 	struct range_record *spare; /* see the invariants */
 	struct list_node partial; /* record pages with a free slot (vmm_list_pool.c) */
 	struct list_node full;
+	struct record_page *kept_page; /* an emptied record page kept for the next (vmm_list_pool.c) */
 	uint64_t record_pages;
 	uint64_t records_in_use;
 	struct reservation_hash hash;
