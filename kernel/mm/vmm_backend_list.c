@@ -177,7 +177,7 @@ static void absorb(struct vmm_context *ctx, struct region_records *rr, struct ra
 }
 
 /* The reservation that starts exactly at start, or an error saying what is there instead. */
-static enum vm_status reservation_starting(struct vmm_context *ctx, struct region_records *rr,
+static ALWAYS_INLINE enum vm_status reservation_starting(struct vmm_context *ctx, struct region_records *rr,
 					   uint64_t start, struct range_record **out)
 {
 	struct range_record *r = vmm_list_pending_reservation(ctx, rr, start);

@@ -9,7 +9,7 @@
  *   vmm_list_pending.h/.c the pending set (per region): new records not yet filed in a tree
  *   vmm_list_check.c      the self-check: every invariant recounted
  *   vmm_backend_list.c    the backend operations and their bound
- * Four structures per region and one per context hold the records:
+ * Five structures per region and one per context hold the records:
  *   - the address list: every record, linked to its neighbours in address order (boundary tags,
  *     as vmem's segments are), so a release finds the runs it merges with in O(1);
  *   - the pending set: up to LIST_PENDING records just made or changed, not yet filed in the
@@ -19,7 +19,8 @@
  *     every region starts as), kept out of the free tree: a search takes it only when nothing
  *     lower fits, so carving from it or merging into it never climbs the tree;
  *   - the free tree: the other free records, an AVL tree in address order (avl_tree.c), each
- *     node augmented with the longest free record in its subtree;
+ *     node augmented with the longest free record in its subtree (a shrink's climb deferred
+ *     while one record is "stale", and rr->lowest its first record: vmm_list_tree.c);
  *   - the reservation tree: the other reservations, an AVL tree in address order, no augment;
  *   - the reservation hash (per context): the reservations of the trees by start address
  *     (vmem's allocation hash), so that a release finds its record in O(1) where the tree would
@@ -30,9 +31,11 @@
  *     vmm_list_pool.c.
  *   - The pending set's: vmm_list_pending.h. rr->top is the region's last record if that is
  *     free, else NULL, and carries RECORD_TOP_BIT (no other record does). The free tree holds
- *     exactly the free records that are neither pending nor top, the reservation tree exactly the reservations that are not pending, each
- *     in address order; record->max_free (free records in the tree) = longest free record in its
- *     free-tree subtree (the trees' own invariants: avl_tree.c).
+ *     exactly the free records that are neither pending nor top, the reservation tree exactly
+ *     the reservations that are not pending, each in address order; record->max_free (free
+ *     records in the tree) = longest free record in its free-tree subtree, counting the stale
+ *     record (if any) at rr->stale_pages; rr->lowest = the free tree's first record (the trees'
+ *     own invariants: avl_tree.c; the stale record's: vmm_list_tree.c).
  *   - state->recent is NULL or the record find_free_run, a query, a lookup or note_mapped last
  *     returned or marked, unchanged since: every call that changes records clears it (so it
  *     never points at a freed record). It saves the lookup of a mark right after a search (what
@@ -57,6 +60,7 @@ struct list_state {
 	struct range_record *spare; /* see the invariants */
 	struct list_node partial; /* record pages with a free slot (vmm_list_pool.c) */
 	struct list_node full;
+	struct record_page *kept_page; /* an emptied record page kept for the next (vmm_list_pool.c) */
 	uint64_t record_pages;
 	uint64_t records_in_use;
 	struct reservation_hash hash;

@@ -16,8 +16,9 @@
  *   - a release looks for its reservation among the pending ones (LIST_PENDING) before the hash.
  *
  * Invariants (vmm_list_check.c recounts them): RECORD_PENDING_BIT is set exactly on the records
- * in rr->pending[0 .. pending_count), each listed once, all of the region; a pending record is
- * in no tree and no hash chain; every other record of the region is in its state's tree.
+ * in rr->pending[0 .. pending_count), each listed once, all of the region, and rr->pending_free
+ * counts the free ones; a pending record is in no tree and no hash chain; every other record of
+ * the region but the top run is in its state's tree.
  * This header holds the steps every carve and release takes (inline); vmm_list_pending.c files
  * the oldest record when the set is full.
  * Bound: pend files at most one record (a settle, at most 4 paths and one hash insertion);
@@ -150,10 +151,13 @@ static inline struct range_record *vmm_list_pending_fit(struct vmm_context *ctx,
 {
 	if (!rr->pending_free)
 		return best;
+	uint64_t below = best ? best->start : UINT64_MAX; /* only a lower fit can win */
 	for (unsigned i = 0; i < rr->pending_count; i++) {
 		struct range_record *r = rr->pending[i];
-		if (is_free(r) && r->start >= from && pages_of(r) >= min_pages && (!best || r->start < best->start))
+		if (r->start < below && r->start >= from && is_free(r) && pages_of(r) >= min_pages) {
 			best = r;
+			below = r->start;
+		}
 	}
 	ctx->backend_work += rr->pending_count;
 	return best;

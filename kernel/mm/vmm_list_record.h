@@ -47,8 +47,12 @@ struct range_record {
 #define LIST_RECORD_BYTES 72
 _Static_assert(sizeof(struct range_record) == LIST_RECORD_BYTES, "LIST_RECORD_BYTES is stale");
 
-/* Records a region's pending set holds at most (vmm_list_pending.h). */
-#define LIST_PENDING 4
+/*
+ * Records a region's pending set holds at most (vmm_list_pending.h): two, what one reserve makes
+ * (an aligned request's reservation and the head it cuts off the top run); more would make every
+ * search and release scan more, and old records would linger unfiled in the set.
+ */
+#define LIST_PENDING 2
 
 struct region_records {
 	struct range_record *first; /* the address list's head */
@@ -97,10 +101,17 @@ static inline void set_state(struct range_record *r, enum vmm_range_state state,
 	r->node.payload = pages_of(r) | record_tag(state, access) | (r->node.payload & RECORD_UNFILED_BITS);
 }
 
+/*
+ * A record in no list, tree or chain. Only what is read before the record is linked or filed is
+ * set: the tree links and height are set by filing (avl_tree.c), max_free and hash_next by the
+ * free tree's climbs and the hash, hash_link by the pending set or the top run that take it.
+ */
 static inline struct range_record *new_record(struct range_record *r, uint64_t start, uint64_t pages,
 					      enum vmm_range_state state, unsigned access)
 {
-	*r = (struct range_record){ .start = start };
+	r->start = start;
+	r->prev = r->next = NULL;
+	r->hash_link = NULL;
 	r->node.payload = pages | record_tag(state, access);
 	return r;
 }
