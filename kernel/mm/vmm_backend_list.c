@@ -105,17 +105,20 @@ static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct v
 	uint64_t end = addr + pages * PAGE_SIZE, f_end = record_end(f), f_pages = pages_of(f);
 	MM_ASSERT(is_free(f) && end <= f_end, "list_mark_reserved: %llx+%llu not free",
 		  (unsigned long long)addr, (unsigned long long)pages);
-	bool need_before = addr > f->start, need_after = end < f_end;
-	struct range_record *spare[2] = { NULL, NULL };
-	for (unsigned i = 0; i < (unsigned)need_before + (unsigned)need_after; i++) {
-		spare[i] = vmm_list_record_alloc(ctx);
-		if (!spare[i]) {
-			if (i == 1)
-				vmm_list_record_free(ctx, spare[0]);
+	bool need_after = end < f_end;
+	if (addr == f->start && need_after) { /* the common carve: the front of the lowest fit */
+		struct range_record *r = vmm_list_record_alloc(ctx);
+		if (!r)
 			return VM_ERR_NO_MEMORY;
-		}
+		new_record(r, addr, pages, VMM_RANGE_RESERVED, access);
+		f->start = end;
+		set_pages(f, f_pages - pages);
+		link_before(rr, f, r);
+		vmm_list_free_resized(ctx, rr, f, f_pages); /* before the pend: a filing may climb past f */
+		vmm_list_pend(ctx, rr, r);
+		return VM_OK;
 	}
-	if (!need_before && !need_after) { /* an exact fit: the free record becomes the reservation */
+	if (addr == f->start) { /* an exact fit: the free record becomes the reservation */
 		if (is_pending(f)) {
 			vmm_list_pending_set_state(rr, f, VMM_RANGE_RESERVED, access);
 			return VM_OK;
@@ -125,9 +128,18 @@ static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct v
 		vmm_list_pend(ctx, rr, f);
 		return VM_OK;
 	}
-	/* f stays the free record on the side that keeps pages (its start or length changes in place). */
+	/* The reservation starts inside f (an aligned request): a record for it, one for a tail. */
+	struct range_record *spare[2] = { NULL, NULL };
+	for (unsigned i = 0; i < 1u + (unsigned)need_after; i++) {
+		spare[i] = vmm_list_record_alloc(ctx);
+		if (!spare[i]) {
+			if (i == 1)
+				vmm_list_record_free(ctx, spare[0]);
+			return VM_ERR_NO_MEMORY;
+		}
+	}
 	struct range_record *r = new_record(spare[0], addr, pages, VMM_RANGE_RESERVED, access);
-	if (is_top(f) && need_before && need_after) {
+	if (is_top(f) && need_after) {
 		/*
 		 * The top run keeps its record and its tail, and its head becomes a free record of its
 		 * own: the top's record stays the one the region started with, so merging everything
@@ -143,21 +155,15 @@ static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct v
 		vmm_list_pend(ctx, rr, r);
 		return VM_OK;
 	}
-	/* A top run that keeps its head (the reservation takes its end) is no longer the last record. */
-	bool head_leaves_top = is_top(f) && need_before;
+	/* f keeps its head. A top run that does (the reservation takes its end) is no longer last. */
+	bool head_leaves_top = is_top(f);
 	if (head_leaves_top)
 		vmm_list_unfile(ctx, rr, f);
-	if (!need_before) {
-		f->start = end;
-		set_pages(f, pages_of(f) - pages);
-		link_before(rr, f, r);
-	} else {
-		set_pages(f, (addr - f->start) / PAGE_SIZE);
-		link_after(f, r);
-	}
+	set_pages(f, (addr - f->start) / PAGE_SIZE);
+	link_after(f, r);
 	if (!head_leaves_top)
 		vmm_list_free_resized(ctx, rr, f, f_pages); /* before any pend: a filing may climb past f */
-	if (need_before && need_after) {
+	if (need_after) {
 		struct range_record *tail = new_record(spare[1], end, (f_end - end) / PAGE_SIZE, VMM_RANGE_FREE, 0);
 		link_after(r, tail);
 		vmm_list_pend(ctx, rr, tail);
