@@ -337,7 +337,7 @@ static uint64_t second_through(const struct exact *x, const struct neighbours *n
 }
 
 /* Any reservation start in the table outside entries [first, last]. */
-static bool start_elsewhere(struct vmm_context *ctx, const uint64_t *table, unsigned level,
+bool start_elsewhere(struct vmm_context *ctx, const uint64_t *table, unsigned level,
 			    unsigned first, unsigned last)
 {
 	for (unsigned k = 0; k < PT_ENTRIES; k++) {
@@ -455,6 +455,13 @@ pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level,
 	return summary_bits(&t);
 }
 
+void suffix_move(struct vmm_context *ctx, uint64_t *table, unsigned level, uint64_t was, uint64_t now)
+{
+	struct exact written = { .kind = SUMMARY_MIXED, .suffix = now };
+	struct exact old = { .kind = SUMMARY_MIXED, .suffix = was };
+	exact_write(&ctx->backend_work, table, level, &written, &old); /* only the SUFFIX differs */
+}
+
 /*
  * The change to table `t` (at `level` >= 1) altered only the SUFFIX of its entry `first`: when that
  * entry is the table's last one not wholly free, the table's own SUFFIX moves by as much and
@@ -471,9 +478,7 @@ static bool suffix_shift(struct vmm_context *ctx, uint64_t *t, unsigned level,
 	uint64_t now = was - ch->before.suffix + ch->after.suffix;
 	if ((was == 0) != (now == 0)) /* SFX flips */
 		return false;
-	struct exact written = { .kind = SUMMARY_MIXED, .suffix = now };
-	struct exact old = { .kind = SUMMARY_MIXED, .suffix = was };
-	exact_write(&ctx->backend_work, t, level, &written, &old); /* only the SUFFIX differs */
+	suffix_move(ctx, t, level, was, now);
 	*old_suffix = was;
 	*new_suffix = now;
 	return true;
@@ -508,9 +513,7 @@ static bool leaf_suffix_edge(struct vmm_context *ctx, uint64_t *t, pte_t pointer
 			return false;
 		now = PT_ENTRIES - ch->first;
 	}
-	struct exact written = { .kind = SUMMARY_MIXED, .suffix = now };
-	struct exact old = { .kind = SUMMARY_MIXED, .suffix = was };
-	exact_write(&ctx->backend_work, t, 0, &written, &old); /* only the SUFFIX differs */
+	suffix_move(ctx, t, 0, was, now);
 	*old_suffix = was;
 	*new_suffix = now;
 	return true;
