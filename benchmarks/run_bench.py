@@ -54,8 +54,11 @@ def parse_csv(text):
     return list(csv.DictReader(text.splitlines()))
 
 
-def callgrind_counts(program, args):
-    """Runs program under callgrind; returns (stdout rows, {dump label: instructions})."""
+def callgrind_counts(program, args, by_file=None):
+    """Runs program under callgrind; returns (stdout rows, {dump label: instructions}). With
+    by_file (a dict), also fills by_file[label] = {source file: instructions} for every dump
+    (callgrind_annotate's per-function self costs, summed per file the code came from: inlined
+    code counts where it is written)."""
     with tempfile.TemporaryDirectory(prefix="pagescope-cg-") as tmp:
         out = os.path.join(tmp, "cg.out")
         rows = parse_csv(run(["valgrind", "--tool=callgrind", "--instr-atstart=no",
@@ -71,7 +74,23 @@ def callgrind_counts(program, args):
                         total = int(line.split()[1])
             if label is not None and total is not None:
                 counts[label] = total
+                if by_file is not None:
+                    by_file[label] = instructions_by_file(path)
     return rows, counts
+
+
+def instructions_by_file(dump):
+    """{source file relative to the repository: instructions} of one callgrind dump."""
+    text = run(["callgrind_annotate", "--threshold=100", "--auto=no", dump])
+    files = {}
+    for line in text.splitlines():
+        m = re.match(r"^\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(\S+?):\S+", line)
+        if not m or "PROGRAM TOTALS" in line:
+            continue
+        source = os.path.normpath(m.group(2))
+        source = os.path.relpath(source, ROOT) if source.startswith(ROOT) else source
+        files[source] = files.get(source, 0) + int(m.group(1).replace(",", ""))
+    return files
 
 
 def per_step(counts, key, short, long):
@@ -99,23 +118,38 @@ CONTIGUOUS_FIELDS = [
     "setup_failed_allocs"]
 
 
+def contiguous_counts(program, extra, by_file=None):
+    """bench_contiguous under callgrind: its rows, each with instructions_per_pair and method;
+    with by_file (a dict), each row also gets by_file: {source file: instructions per pair}."""
+    dumps = {} if by_file is not None else None
+    count_rows, counts = callgrind_counts(program, extra, dumps)
+    for r in count_rows:
+        short, long = int(r["short_steps"]), int(r["long_steps"])
+        key = "|".join((r["layout"], r["size_pages"], r["allocator"]))
+        r["instructions_per_pair"] = "%.1f" % per_step(counts, key, short, long)
+        r["instructions_method"] = f"callgrind Ir, (I({long})-I({short}))/{long - short} steps"
+        if dumps is not None:
+            a, b = dumps[f"{key}|{long}"], dumps[f"{key}|{short}"]
+            by_file[key] = {f: (a.get(f, 0) - b.get(f, 0)) / (long - short) for f in set(a) | set(b)}
+    return count_rows
+
+
 def bench_contiguous(quick):
     program = os.path.join(BENCH_BIN, "bench_contiguous")
     extra = ["--quick"] if quick else []
-    count_rows, counts = callgrind_counts(program, extra)
+    count_rows = contiguous_counts(program, extra)
     time_rows = parse_csv(run([program, "--mode", "time"] + extra))
     key = lambda r: (r["layout"], r["size_pages"], r["allocator"])
     timed = {key(r): r for r in time_rows}
     rows = []
     for r in count_rows:
-        short, long = int(r["short_steps"]), int(r["long_steps"])
         t = timed[key(r)]
         rows.append(dict(
             layout=r["layout"], best_case="yes" if r["layout"] in BEST_CASE_LAYOUTS else "no",
             size_pages=r["size_pages"], align_pages=r["align_pages"], allocator=r["allocator"],
             free_extents=r["free_extents"],
-            instructions_per_pair="%.1f" % per_step(counts, "|".join(key(r)), short, long),
-            instructions_method=f"callgrind Ir, (I({long})-I({short}))/{long - short} steps",
+            instructions_per_pair=r["instructions_per_pair"],
+            instructions_method=r["instructions_method"],
             wall_ns_median=t["wall_ns_median"], wall_ns_min=t["wall_ns_min"],
             wall_ns_max=t["wall_ns_max"], wall_repeats=t["repeats"],
             held_pages=r["held_pages"], wasted_pages=r["wasted_pages"],
@@ -179,11 +213,9 @@ def bench_analyzer(quick, trace):
             done = subprocess.run([sys.executable, "-m", "analyzer", command] + extra + [trace],
                                   cwd=ROOT, capture_output=True, text=True)
             samples.append(time.perf_counter() - t0)
-            # A verdict against the trace (status 3) still read and replayed all of it (check and
-            # perfetto run the same replay and refuse the same traces; scenario=bench's maps one
-            # run of test-owned pages into many user pages, which check's owner rule refuses):
-            # keep the time, and the verdict beside it. Anything else is a failure of the benchmark.
-            if done.returncode not in (0, 3):
+            # The benchmark's trace passes check (tests/python/test_bench_trace.py): any other
+            # status, a verdict against it (3) included, is a failure of the benchmark.
+            if done.returncode != 0:
                 raise BenchError(f"analyzer {command} failed ({done.returncode}): {done.stderr[-1000:]}")
         verdict = "ok" if done.returncode == 0 else \
             done.stderr.strip().splitlines()[-1].replace(trace, "<trace>")
@@ -747,6 +779,91 @@ def vmm_only(path, quick):
     return 0
 
 
+def contiguous_profile(mine, rows, by_file, closest=6):
+    """Where a pagescope pair's instructions go, per source file, on the rows closest to TLSF."""
+    ratio = lambda r: float(r["instructions_per_pair"]) / float(pick(
+        rows, allocator="tlsf", layout=r["layout"], size_pages=r["size_pages"])["instructions_per_pair"])
+    chosen = sorted(mine, key=ratio, reverse=True)[:closest]
+    keys = ["|".join((r["layout"], r["size_pages"], "pagescope")) for r in chosen]
+    totals = {}
+    for key in keys:
+        for f, n in by_file[key].items():
+            totals[f] = totals.get(f, 0) + n
+    files = [f for f, n in sorted(totals.items(), key=lambda x: -x[1]) if n / len(keys) >= 1]
+    lines = ["", f"### Where a pagescope pair's instructions go, on the {len(keys)} rows closest to tlsf",
+             "", "Callgrind's self cost per source file (inlined code counts in the file it is "
+             "written in), per pair, the same difference of two loop lengths; "
+             "`benchmarks/bench_contiguous.c` is the measuring loop and the call into the "
+             "allocator, with the register saves the inlined allocator code needs.", "",
+             "| source file | " + " | ".join(f"{r['layout']} {int(r['size_pages']):,}" for r in chosen) + " |",
+             "|---|" + "---:|" * len(chosen)]
+    for f in files:
+        lines.append(f"| `{f}` | " + " | ".join(f"{by_file[k].get(f, 0):,.0f}" for k in keys) + " |")
+    lines.append("| **total** | " + " | ".join(fmt(r["instructions_per_pair"]) for r in chosen) + " |")
+    lines.append("| tlsf, same row | " + " | ".join(fmt(pick(
+        rows, allocator="tlsf", layout=r["layout"], size_pages=r["size_pages"])["instructions_per_pair"])
+        for r in chosen) + " |")
+    return lines
+
+
+def contiguous_only(path, quick):
+    """bench_contiguous under callgrind for pagescope, the regions placement alone and TLSF only:
+    the pmm-vs-TLSF table of issue 22 and its verdict, into one markdown file (written whole
+    under a temporary name). Seconds instead of make bench's minutes; the same loops and
+    figures as make bench's contiguous.csv."""
+    started, revision = time.time(), commit()
+    program = os.path.join(BENCH_BIN, "bench_contiguous")
+    by_file = {}
+    try:
+        rows = contiguous_counts(program, ["--allocators", "pagescope,regions,tlsf"]
+                                 + (["--quick"] if quick else []), by_file)
+    except BenchError as e:
+        print(f"run_bench: {e}", file=sys.stderr)
+        return 1
+    lines = ["# The kernel's page allocator beside TLSF (issue 22)", "",
+             f"- command: `/usr/bin/python3 benchmarks/run_bench.py --contiguous-only {path}"
+             + (" --quick" if quick else "") + "` (after `make build/bench/bench_contiguous`)",
+             f"- commit: `{revision}`, date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}, "
+             f"took {time.time() - started:.0f} s",
+             "- instructions per alloc+free pair: callgrind Ir, the difference of two loop lengths "
+             "divided by the difference in steps, so set-up cancels (as `make bench`); "
+             "pagescope = the common layer (page_allocator.c) over the regions placement, "
+             "regions = the placement alone, tlsf = benchmarks' peer placement (pmm_tlsf.c)", "",
+             "| layout | pages @ align | pagescope | regions | tlsf | pagescope / tlsf | wasted | failed |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    mine = [r for r in rows if r["allocator"] == "pagescope"]
+    over, wasted, failed = [], 0, 0
+    for r in mine:
+        want = dict(layout=r["layout"], size_pages=r["size_pages"])
+        regions, tlsf = pick(rows, allocator="regions", **want), pick(rows, allocator="tlsf", **want)
+        me, peer = float(r["instructions_per_pair"]), float(tlsf["instructions_per_pair"])
+        if me > peer:
+            over.append(f"{r['layout']}/{r['size_pages']}")
+        wasted += int(r["wasted_pages"])
+        failed += int(r["failed_allocs"]) + int(r["setup_failed_allocs"])
+        lines.append(f"| {r['layout']} | {int(r['size_pages']):,} @ {r['align_pages']} | "
+                     f"{fmt(me)} | {fmt(regions['instructions_per_pair'])} | {fmt(peer)} | "
+                     f"{me / peer:.2f} | {r['wasted_pages']} | "
+                     f"{int(r['failed_allocs']) + int(r['setup_failed_allocs'])} |")
+    met = not over and wasted == 0 and failed == 0
+    lines += ["", f"**Target (pagescope ≤ tlsf on every row, no page wasted, no failure): "
+              f"{'met' if met else 'not met'}** — {len(mine) - len(over)}/{len(mine)} rows ≤ tlsf"
+              + (f"; above: {', '.join(over)}" if over else "")
+              + f"; {wasted} pages wasted, {failed} allocations failed."]
+    lines += contiguous_profile(mine, rows, by_file)
+    tmp = path + ".partial"
+    try:
+        with open(tmp, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        os.replace(tmp, path)
+    except OSError as e:
+        print(f"run_bench: writing {path}: {e}", file=sys.stderr)
+        return 1
+    print(f"run_bench: pmm-vs-TLSF table in {path} ({time.time() - started:.0f} s): "
+          f"{len(mine) - len(over)}/{len(mine)} rows <= tlsf")
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="reduced set (about a minute)")
@@ -761,7 +878,12 @@ def main():
     parser.add_argument("--vmm-only", metavar="FILE",
                         help="only the VMM benchmark (bench_vmm_layouts, full set): its table at "
                         "1,000,000 pages and the list-vs-vmem-peer target into FILE (markdown)")
+    parser.add_argument("--contiguous-only", metavar="FILE",
+                        help="only bench_contiguous's pagescope, regions and tlsf rows under "
+                        "callgrind: the pmm-vs-TLSF table and verdict into FILE (markdown)")
     args = parser.parse_args()
+    if args.contiguous_only:
+        return contiguous_only(args.contiguous_only, args.quick)
     if args.vmm_only:
         return vmm_only(args.vmm_only, args.quick)
     if not shutil.which("valgrind"):

@@ -282,6 +282,8 @@ static const char *start_zone(struct page_allocator *a, struct init_layout *l, e
 		return why;
 	zone->allocation = (struct page_allocation *)memory;
 	zone->state = memory + records_bytes;
+	if (a->allocator == PMM_ALLOCATOR_regions)
+		zone->regions = zone->state;
 	if (add_claim(l, (struct page_range){ first, first + pages, MM_OWNER_MM_META,
 					      PAGE_ALLOCATION_METADATA }) != PMM_OK)
 		return "too many reserved pieces";
@@ -368,9 +370,11 @@ static enum pmm_status build(struct page_allocator *a, const struct pmm_config *
 		if (!a->zone[z].span_pages)
 			continue;
 		const char *why = start_zone(a, l, z, config->metadata_zone);
-		if (why)
+		if (why) {
 			mm_log("pmm: %s cannot serve zone %s (%llu pages): %s\n", a->ops->name,
 			       pmm_zone_name(z), (unsigned long long)a->zone[z].span_pages, why);
+			a->zone[z].span_pages = 0; /* the hot free's span check refuses it */
+		}
 	}
 	populate(a, l);
 	return PMM_OK;
@@ -439,6 +443,16 @@ static ALWAYS_INLINE paddr_t alloc_placed(struct page_allocator *a, enum pmm_zon
 	return first << PAGE_SHIFT;
 }
 
+/* Zone z's placement's alloc, for valid arguments: regions' fast path inline, as the hot path
+ * runs it (traced allocations come here), else through the ops. */
+static ALWAYS_INLINE uint64_t placement_alloc(struct page_allocator *a, enum pmm_zone z,
+					      uint64_t pages, uint64_t align_pages)
+{
+	if (a->zone[z].regions)
+		return pmm_regions_alloc_fast(a->zone[z].regions, pages, align_pages);
+	return a->ops->alloc(a->zone[z].state, pages, align_pages);
+}
+
 /*
  * Every allocation the inline hot path (page_allocator.h) does not finish: bad arguments, tracing
  * on, the first zone's placement refusing or asking for bookkeeping (`first`: its answer, or
@@ -462,10 +476,10 @@ paddr_t page_alloc_general(struct page_allocator *a, uint64_t first, uint64_t pa
 		if (!a->zone[z].state)
 			continue;
 		if (i > 0 || !first_asked)
-			first = a->ops->alloc(a->zone[z].state, pages, align_pages);
+			first = placement_alloc(a, z, pages, align_pages);
 		if (first == PMM_PLACEMENT_WANTS_METADATA) {
 			serve_metadata(a, z);
-			first = a->ops->alloc(a->zone[z].state, pages, align_pages);
+			first = placement_alloc(a, z, pages, align_pages);
 		}
 		if (first < PMM_PLACEMENT_WANTS_METADATA)
 			return alloc_placed(a, z, first, pages, align_pages, owner, status);
@@ -519,11 +533,12 @@ enum pmm_status page_free_general(struct page_allocator *a, paddr_t addr, uint64
 	trace_pmm_free(first << PAGE_SHIFT, (uint32_t)pages, (uint32_t)held_by(a, &was), (uint8_t)z,
 		       was.owner);
 	*record = (struct page_allocation){ 0 };
-	if (was.flags & PAGE_ALLOCATION_RESERVED) {
+	if (was.flags & PAGE_ALLOCATION_RESERVED)
 		a->ops->add_free(a->zone[z].state, first, pages);
-	} else {
+	else if (a->zone[z].regions) /* as the hot path frees it (traced frees come here) */
+		pmm_regions_free_fast(a->zone[z].regions, first - a->zone[z].first_page);
+	else
 		a->ops->free(a->zone[z].state, first, pages, (uint64_t)1 << was.align_log2);
-	}
 	return PMM_OK;
 }
 

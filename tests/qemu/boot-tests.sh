@@ -11,6 +11,7 @@ here=$(cd "$(dirname "$0")/../.." && pwd)
 logs=$here/build/boot-tests
 mkdir -p "$logs"
 passed=0 failed=0
+failures=() # each failed test's name and first problem, repeated above the closing line
 
 # boot NAME EXPECTED_STATUS "KERNEL ARGS" MEM CPU [PATTERN...]: every PATTERN (an extended regexp)
 # must appear in the serial log; a PATTERN written "harness:REGEXP" must appear in what qemu-run.sh
@@ -41,6 +42,7 @@ boot() {
 		printf 'boot: PASS %-28s (%d ms)\n' "$name" "$ms"
 	else
 		failed=$((failed + 1))
+		failures+=("$name: ${problems[0]}")
 		printf 'boot: FAIL %-28s (%d ms) log: %s\n' "$name" "$ms" "$log"
 		for p in "${problems[@]}"; do echo "boot:   $p"; done
 		echo "boot:   last lines of the log:"
@@ -136,6 +138,9 @@ refused_by_grub tab $'test\tvmm=list'
 refused_by_grub semicolon 'test; vmm=list'
 refused_by_grub quote 'test "vmm=list"'
 
+# A failure's details are printed where it happened, possibly thousands of lines up; repeat a
+# line per failure here so that the end of the output alone says what failed.
+for f in "${failures[@]}"; do echo "boot: failed: $f"; done
 echo "boot: $passed passed, $failed failed"
 if [ $((passed + failed)) -eq 0 ]; then
 	echo "boot: no boot test is named like '$filter': zero tests run is not a pass" >&2
