@@ -457,9 +457,21 @@ pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level,
 
 void suffix_move(struct vmm_context *ctx, uint64_t *table, unsigned level, uint64_t was, uint64_t now)
 {
-	struct exact written = { .kind = SUMMARY_MIXED, .suffix = now };
-	struct exact old = { .kind = SUMMARY_MIXED, .suffix = was };
-	exact_write(&ctx->backend_work, table, level, &written, &old); /* only the SUFFIX differs */
+	if (was == now)
+		return;
+	ctx->backend_work += exact_value_entries(level);
+	switch (level) { /* each level's field position and width as constants: straight-line stores */
+	case 0:
+		stripe_write_fixed(table, EXACT_FIELD_FIRST(0, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(0), now);
+		break;
+	case 1:
+		stripe_write_fixed(table, EXACT_FIELD_FIRST(1, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(1), now);
+		break;
+	default:
+		MM_ASSERT(level == 2, "suffix_move: the root (level %u) has no summary", level);
+		stripe_write_fixed(table, EXACT_FIELD_FIRST(2, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(2), now);
+		break;
+	}
 }
 
 /*
