@@ -3,6 +3,10 @@
  * (release, shrink, undo), splitting a reservation and changing the access it allows. Each is one
  * walk over the range (pt_walk_range) whose visitor writes the entries and, on the way back up,
  * re-summarises every table whose entries changed (vmm_pt_summary.c says how and at what cost).
+ * A reserve or release inside one existing leaf table takes one point walk instead (spine_of):
+ * at the frontier only the SUFFIX values on its path move (frontier_mark, frontier_release);
+ * elsewhere the range walk's own visitors run along that path (path_mark, path_clear), and a
+ * release is checked in the leaf table itself (leaf_reservation) instead of by a tally walk.
  *
  * Invariants kept: a reservation is the run of RES pages from a page with STA up to the next STA
  * or free page; every table pointer's summary and every mixed table's exact values describe the
@@ -14,7 +18,10 @@
  * Bound: a mark or clear of p pages touches the entries of the range and re-summarises the tables
  * it changed, at most 1 024 + sum over t = 0..2 of (2 + p / 512^(t+1)) U(t) entries
  * (vmm_pt_summary.c); a release first tallies the range (at most what the clear reads), a resize
- * splits and re-measures one path more. vmm_pt_work_bound() (vmm_pt_check.c) adds them up.
+ * splits and re-measures one path more. vmm_pt_work_bound() (vmm_pt_check.c) adds them up. The
+ * point-walk routes read no more: 3 path entries, the leaf run and the page after it (at most
+ * 513, in place of the tally), the three SUFFIX values (21) and at most 512 entries looking for
+ * another start, then at most what the range walk's clear would read.
  */
 #include "vmm_pt.h"
 
