@@ -367,37 +367,40 @@ static bool frontier_mark(struct vmm_context *ctx, uint64_t addr, uint64_t pages
 }
 
 /*
- * The release of [addr, addr + pages) at the frontier: exactly one reservation (a start at addr,
- * every page reserved, no other start, the page after it free or a start), ending where the
- * suffix begins, with a reserved page before it and another start in its table (so HST stays).
- * 1 when released (*mapped: some page of it was present), 0 when the general path must decide.
+ * Whether leaf entries [first, last] (last < 511) are exactly one reservation: a start at first,
+ * every page reserved, no other start, the page after it free or a start. *mapped: some page of
+ * it is present. False leaves the answer to check_reservation (which names what is wrong).
  */
-static bool frontier_release(struct vmm_context *ctx, uint64_t addr, uint64_t pages, bool *mapped)
+static bool leaf_reservation(struct vmm_context *ctx, const uint64_t *leaves, unsigned first,
+			     unsigned last, bool *mapped)
 {
-	struct spine p;
-	unsigned first, last;
-	if (!spine_of(ctx, addr, addr + pages * PAGE_SIZE - 1, &p, &first, &last))
-		return false;
-	uint64_t *leaves = p.table[0];
-	if (p.suffix[0] == 0 || last + 1 != PT_ENTRIES - p.suffix[0] || first == 0 ||
-	    !(leaves[first - 1] & RES_RESERVED) ||
-	    (leaves[first] & (RES_RESERVED | RES_START)) != (RES_RESERVED | RES_START))
-		return false;
-	pte_t any = 0, all = ~(pte_t)0;
+	pte_t any = 0, all = leaves[first];
 	for (unsigned i = first + 1; i <= last; i++) {
 		any |= leaves[i];
 		all &= leaves[i];
 	}
-	ctx->backend_work += pages + 2; /* the run, the page before and the page after it */
-	pte_t after = leaves[last + 1]; /* last + 1 < 512: the suffix is not empty */
-	if ((any & RES_START) || (pages > 1 && !(all & RES_RESERVED)) ||
-	    ((after & RES_RESERVED) && !(after & RES_START)) || !spine_is_last(ctx, &p) ||
-	    !start_elsewhere(ctx, leaves, 0, first, last))
-		return false;
+	pte_t after = leaves[last + 1];
+	ctx->backend_work += last - first + 2; /* the run and the page after it */
 	*mapped = ((any | leaves[first]) & PTE_PRESENT) != 0;
+	return (leaves[first] & RES_START) && (all & RES_RESERVED) && !(any & RES_START) &&
+	       (!(after & RES_RESERVED) || (after & RES_START));
+}
+
+/*
+ * The release of [addr, addr + pages) (a reservation, leaf_reservation said) at the frontier: it
+ * ends where the suffix begins, with a reserved page before it and another start in its table (so
+ * HST stays). True when released.
+ */
+static bool frontier_release(struct vmm_context *ctx, struct spine *p, unsigned first, unsigned last)
+{
+	uint64_t *leaves = p->table[0];
+	ctx->backend_work++; /* the page before */
+	if (last + 1 != PT_ENTRIES - p->suffix[0] || first == 0 || !(leaves[first - 1] & RES_RESERVED) ||
+	    !spine_is_last(ctx, p) || !start_elsewhere(ctx, leaves, 0, first, last))
+		return false;
 	pt_slots_update(leaves, first, last, ~RES_BITS, 0);
 	hint_lower(leaves, first);
-	spine_shift(ctx, &p, (int64_t)pages);
+	spine_shift(ctx, p, (int64_t)(last - first + 1));
 	return true;
 }
 
@@ -482,9 +485,19 @@ static enum vm_status check_reservation(struct vmm_context *ctx, const struct vm
 enum vm_status vmm_pt_release(struct vmm_context *ctx, const struct vmm_region *region,
 			      uint64_t addr, uint64_t pages)
 {
-	bool frontier_mapped;
-	if (frontier_release(ctx, addr, pages, &frontier_mapped)) {
-		pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, frontier_mapped);
+	/*
+	 * A reservation inside one leaf table (not its last page) is checked there, from one point
+	 * walk; at the frontier it is also cleared there. Otherwise the tally walk checks it.
+	 */
+	struct spine p;
+	unsigned first, last;
+	bool mapped;
+	uint64_t last_addr = addr + pages * PAGE_SIZE - 1;
+	if (spine_of(ctx, addr, last_addr, &p, &first, &last) && last < PT_ENTRIES - 1 &&
+	    leaf_reservation(ctx, p.table[0], first, last, &mapped)) {
+		if (!frontier_release(ctx, &p, first, last))
+			mapped = clear_range(ctx, addr, last_addr);
+		pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, mapped);
 		return VM_OK;
 	}
 	enum vm_status st = check_reservation(ctx, region, addr, pages);
