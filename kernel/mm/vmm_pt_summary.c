@@ -457,9 +457,21 @@ pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level,
 
 void suffix_move(struct vmm_context *ctx, uint64_t *table, unsigned level, uint64_t was, uint64_t now)
 {
-	struct exact written = { .kind = SUMMARY_MIXED, .suffix = now };
-	struct exact old = { .kind = SUMMARY_MIXED, .suffix = was };
-	exact_write(&ctx->backend_work, table, level, &written, &old); /* only the SUFFIX differs */
+	if (was == now)
+		return;
+	ctx->backend_work += exact_value_entries(level);
+	switch (level) { /* each level's field position and width as constants: straight-line stores */
+	case 0:
+		stripe_write_fixed(table, EXACT_FIELD_FIRST(0, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(0), now);
+		break;
+	case 1:
+		stripe_write_fixed(table, EXACT_FIELD_FIRST(1, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(1), now);
+		break;
+	default:
+		MM_ASSERT(level == 2, "suffix_move: the root (level %u) has no summary", level);
+		stripe_write_fixed(table, EXACT_FIELD_FIRST(2, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(2), now);
+		break;
+	}
 }
 
 /*
@@ -519,6 +531,26 @@ static bool leaf_suffix_edge(struct vmm_context *ctx, uint64_t *t, pte_t pointer
 	return true;
 }
 
+/*
+ * The one change to table `t` (at `level` >= 1) is an entry whose subtree stayed mixed with the same
+ * PREFIX, SUFFIX and starts, and whose longest inner run, before and after, is shorter than the
+ * table's INNER2 (or, INNER2 not known, than its INNER): then only runs below the table's top two
+ * changed, so none of its values and not its pointer. True when so (two values read).
+ */
+static bool inner_change_below(struct vmm_context *ctx, const uint64_t *t, unsigned level,
+			       const struct table_change *ch)
+{
+	const struct exact *b = &ch->before, *a = &ch->after;
+	if (b->kind != SUMMARY_MIXED || a->kind != SUMMARY_MIXED || b->prefix != a->prefix ||
+	    b->suffix != a->suffix || b->has_start != a->has_start)
+		return false;
+	uint64_t longest = MAX(b->inner, a->inner);
+	uint64_t inner2 = exact_read(&ctx->backend_work, t, level, EXACT_INNER2);
+	if (inner2 != INNER2_UNKNOWN)
+		return longest < inner2;
+	return longest < exact_read(&ctx->backend_work, t, level, EXACT_INNER);
+}
+
 bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned i,
 	     const struct table_change *ch, struct exact *before, struct exact *after, bool *suffix_only)
 {
@@ -538,6 +570,8 @@ bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned 
 			return was_suffix != now_suffix;
 		}
 	}
+	if (ch && ch->count == 1 && !ch->suffix_only && level >= 2 && inner_change_below(ctx, child, level - 1, ch))
+		return false;
 	if (ch && ch->count == 1 && ch->suffix_only) {
 		/* The full upkeep needs the changed entry's other values: they are as they are now. */
 		full = *ch;
