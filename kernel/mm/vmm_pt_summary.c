@@ -317,12 +317,14 @@ static uint64_t inner_through(const struct exact *x, const struct neighbours *n,
 
 /*
  * The second longest of those runs (a tie counted twice): exact when the change is all free (one
- * run) or full (the runs on either side); for a mixed entry a bound, *exact false: the entry's
- * INNER and INNER2 bound its middle runs, whose own values are not kept.
+ * run) or full (the runs on either side), and for a mixed entry whose INNER2 is known and whose
+ * prefix run is not among its top two (shorter than INNER2, or empty): then its middle runs' top
+ * two are its INNER and INNER2. Else a bound, *exact false: INNER and INNER2 bound the middle runs.
  */
 static uint64_t second_through(const struct exact *x, const struct neighbours *n, bool *exact)
 {
-	*exact = x->kind != SUMMARY_MIXED;
+	*exact = x->kind != SUMMARY_MIXED ||
+		 (x->inner2 != INNER2_UNKNOWN && (x->prefix == 0 || x->prefix < x->inner2));
 	if (x->kind == SUMMARY_ALL_FREE)
 		return 0;
 	if (x->kind == SUMMARY_FULL)
@@ -399,7 +401,8 @@ static struct exact derive(struct vmm_context *ctx, const uint64_t *table, unsig
 	uint64_t second_before = second_through(&ch->before, &n, &second_before_exact);
 	uint64_t second_after = second_through(&ch->after, &n, &second_after_exact);
 	bool frontier = hint >= ch->first && suffix_start <= changed_end;
-	uint64_t inner = 0, inner2 = 0; /* K's top two */
+	uint64_t inner = 0, inner2 = 0; /* K's top two, then the new top two */
+	bool change_added = false;      /* the change's runs are already in inner, inner2 */
 	if (frontier || old.inner == 0)
 		inner = inner2 = 0; /* K has no run */
 	else if (old.inner2 != INNER2_UNKNOWN && inner_before < old.inner2)
@@ -408,9 +411,17 @@ static struct exact derive(struct vmm_context *ctx, const uint64_t *table, unsig
 		inner = old.inner, inner2 = INNER2_UNKNOWN;
 	else if (inner_before == old.inner && old.inner2 != INNER2_UNKNOWN && second_before < old.inner2)
 		inner = old.inner2, inner2 = INNER2_UNKNOWN; /* the longest went: the second is next */
-	else if (inner_after >= old.inner)
-		inner = inner_after, inner2 = INNER2_UNKNOWN; /* K's are no longer, and not known */
-	else {
+	else if (inner_after >= (old.inner2 != INNER2_UNKNOWN ? old.inner2 : old.inner)) {
+		/*
+		 * The longest went through the change, so K's runs are no longer than the old INNER2
+		 * (INNER when not known): the new longest is inner_after, and the second is the change's
+		 * own second when that is exact and no shorter than K's runs can be.
+		 */
+		uint64_t k_bound = old.inner2 != INNER2_UNKNOWN ? old.inner2 : old.inner;
+		inner = inner_after;
+		inner2 = second_after_exact && second_after >= k_bound ? second_after : INNER2_UNKNOWN;
+		change_added = true;
+	} else {
 		/*
 		 * A longest inner run went through the change and shrank, and what comes next is not
 		 * known: measure, from the hint (every entry below it is full, after a clear too: the
@@ -423,11 +434,13 @@ static struct exact derive(struct vmm_context *ctx, const uint64_t *table, unsig
 		t.has_start = has_start;
 		return t;
 	}
-	top2_add(&inner, &inner2, inner_after); /* a no-op in the case that took it as the first */
-	if (second_after_exact)
-		top2_add(&inner, &inner2, second_after);
-	else
-		top2_add_bounded(&inner, &inner2, second_after);
+	if (!change_added) {
+		top2_add(&inner, &inner2, inner_after);
+		if (second_after_exact)
+			top2_add(&inner, &inner2, second_after);
+		else
+			top2_add_bounded(&inner, &inner2, second_after);
+	}
 	uint64_t prefix = old.prefix, suffix = old.suffix;
 	if (n.to_start)
 		prefix = changed_first + (ch->after.kind == SUMMARY_ALL_FREE ? changed + n.after :
