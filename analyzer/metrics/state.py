@@ -59,10 +59,11 @@ def of(trace):
 
 
 def window(trace):
-    """(first position, last position) of the records a BulkTrace or a run window holds."""
+    """(first position, last position) of the records a run window holds; for a whole trace
+    every position."""
     if hasattr(trace, "whole"):
         return trace.begin, trace.end
-    return 0, len(trace.headers) - 1
+    return 0, np.iinfo(np.int64).max
 
 
 def load(path):
