@@ -236,8 +236,9 @@ fuzz: $(BUILD)/fuzz/fuzz_boot_input
 
 # --- the main job ----------------------------------------------------------------------------
 # make report: build, boot the workload once per VMM backend under icount (deterministic
-# timestamps, the same time axis for both), capture and check both traces, then write the HTML
-# report into results/report/ (index.html, plots, both .pstrace and .pftrace) and refresh the
+# timestamps, the same time axis for both), capture both traces, then write the HTML report
+# (analyzer report replays and checks every trace it reads, as `check` does: one it refuses stops
+# make report, exit 3, with the trace's name and first problem) into results/report/ (index.html, plots, both .pstrace and .pftrace) and refresh the
 # committed headline plots in results/. No test suite runs here: that is `make test`.
 REPORT_DIR := results/report
 # The workload is `make trace`'s: SCENARIO (default all), SEED; SCENARIO=test boots the tests.
@@ -264,16 +265,16 @@ else
 report:
 	@$(DEPS) all
 	@mkdir -p $(BUILD)/report
-	@echo "report: [1/7] building the kernel and the Perfetto protobuf module"
+	@echo "report: [1/6] building the kernel and the Perfetto protobuf module"
 	@$(MAKE) --no-print-directory $(KERNEL_ELF) $(PROTO_PY) >$(BUILD)/report-build.log 2>&1 \
 		|| { tail -n 30 $(BUILD)/report-build.log; exit 1; }
 	@for backend in pagetable list; do \
-		echo "report: [$$( [ $$backend = pagetable ] && echo 2 || echo 3 )/7] booting '$(REPORT_WORKLOAD)' with vmm=$$backend, capturing $(BUILD)/report/$$backend.pstrace"; \
+		echo "report: [$$( [ $$backend = pagetable ] && echo 2 || echo 3 )/6] booting '$(REPORT_WORKLOAD)' with vmm=$$backend, capturing $(BUILD)/report/$$backend.pstrace"; \
 		$(MAKE) --no-print-directory trace ICOUNT=1 VMM=$$backend SCENARIO=$(SCENARIO) SEED=$(SEED) \
 			OUT=$(BUILD)/report/$$backend.pstrace >$(BUILD)/report-$$backend.log 2>&1 \
 			|| { tail -n 30 $(BUILD)/report-$$backend.log; exit 1; }; \
 	done
-	@echo "report: [4/7] replaying each recorded program ($(REPORT_PROGRAMS)) under both backends, for the verdict"
+	@echo "report: [4/6] replaying each recorded program ($(REPORT_PROGRAMS)) under both backends, for the verdict"
 	@rm -f $(BUILD)/report/replays.failed; \
 	for program in $(REPORT_PROGRAMS); do for backend in pagetable list; do \
 		$(MAKE) --no-print-directory trace ICOUNT=1 VMM=$$backend SCENARIO=replay \
@@ -283,21 +284,14 @@ report:
 			     touch $(BUILD)/report/replays.failed; break 2; }; \
 		echo "$$program $$backend"; \
 	done; done | $(PYTHON) -m tqdm --total $(words $(REPORT_PROGRAMS) $(REPORT_PROGRAMS)) \
-		--desc "report: [4/7] boots" --unit boot --null; \
+		--desc "report: [4/6] boots" --unit boot --null; \
 	[ ! -e $(BUILD)/report/replays.failed ]
-	@echo "report: [5/7] running the real programs (make programs: $(REAL_PROGRAM_RUNS)) in pagescope under both backends, one boot each"
+	@echo "report: [5/6] running the real programs (make programs: $(REAL_PROGRAM_RUNS)) in pagescope under both backends, one boot each"
 	@$(MAKE) --no-print-directory programs >$(BUILD)/report-programs-build.log 2>&1 \
 		|| { tail -n 30 $(BUILD)/report-programs-build.log; exit 1; }
 	@$(PYTHON) -m programs.pagescope --elf $(KERNEL_ELF) --out $(BUILD)/report/programs \
 		>$(BUILD)/report-programs.log 2>&1 || { cat $(BUILD)/report-programs.log; exit 1; }
-	@echo "report: [6/7] checking every trace (every snapshot equals the replay before it)"
-	@for trace in $(BUILD)/report/pagetable.pstrace $(BUILD)/report/list.pstrace \
-		$(foreach p,$(REPORT_PROGRAMS),$(BUILD)/report/replay-$(p)-pagetable.pstrace $(BUILD)/report/replay-$(p)-list.pstrace) \
-		$(BUILD)/report/programs/runs-pagetable.pstrace $(BUILD)/report/programs/runs-list.pstrace; do \
-		$(PYTHON) -m analyzer check $$trace >$(BUILD)/report-check.log \
-			|| { cat $(BUILD)/report-check.log; exit 1; }; \
-	done
-	@echo "report: [7/7] writing $(REPORT_DIR)/ (plots, Perfetto traces, comparison, verdict)"
+	@echo "report: [6/6] checking every trace and writing $(REPORT_DIR)/ (plots, Perfetto traces, comparison, verdict)"
 	@$(PYTHON) -m analyzer report $(BUILD)/report/pagetable.pstrace $(BUILD)/report/list.pstrace \
 		$(foreach p,$(REPORT_PROGRAMS),--workload $(p)=$(BUILD)/report/replay-$(p)-pagetable.pstrace \
 			--workload $(p)=$(BUILD)/report/replay-$(p)-list.pstrace) \
@@ -314,9 +308,10 @@ endif
 # --- report-pmm (begin) ------------------------------------------------------------------------
 # make report-pmm [SCENARIO=all] [SEED=1] [MEM=512M]: the allocator lab side by side. Boots the
 # same scenario and seed under every pmm= allocator (the rows of PMM_ALLOCATOR_LIST in
-# kernel/mm/pmm_placement.h; vmm=pagetable fixed) under icount, checks every trace, boots
+# kernel/mm/pmm_placement.h; vmm=pagetable fixed) under icount, boots
 # scenario=pmm-pairs under each with tracing off for the instructions per alloc+free pair, boots
-# the real programs (PMM_PROGRAMS, all in one boot) under each, and writes results/report-pmm/ (pmm.html, pmm.md: the ranking table, the plots, compare.txt: where
+# the real programs (PMM_PROGRAMS, all in one boot) under each, and writes results/report-pmm/
+# (`analyzer allocators` checks every trace as `check` does) (pmm.html, pmm.md: the ranking table, the plots, compare.txt: where
 # each allocator's requests first diverge from regions').
 PMM_LIST_OPEN := (
 PMM_ALLOCATORS := $(shell grep -E '^[[:space:]]+X' kernel/mm/pmm_placement.h | grep -o 'X$(PMM_LIST_OPEN)[a-z0-9_]*,' | tr -d 'X$(PMM_LIST_OPEN),')
@@ -336,8 +331,6 @@ report-pmm:
 		$(MAKE) --no-print-directory trace ICOUNT=1 VMM=pagetable PMM=$$pmm SCENARIO=$(SCENARIO) \
 			SEED=$(SEED) OUT=$(BUILD)/report-pmm/$$pmm.pstrace >$(BUILD)/report-pmm/$$pmm-trace.log 2>&1 \
 			|| { tail -n 30 $(BUILD)/report-pmm/$$pmm-trace.log; exit 1; }; \
-		$(PYTHON) -m analyzer check $(BUILD)/report-pmm/$$pmm.pstrace >$(BUILD)/report-pmm/$$pmm-check.log \
-			|| { cat $(BUILD)/report-pmm/$$pmm-check.log; exit 1; }; \
 		echo "report-pmm: booting scenario=pmm-pairs with pmm=$$pmm (icount, trace=off)"; \
 		scripts/qemu-run.sh --elf $(KERNEL_ELF) --mem $(MEM) --cpu $(CPU) --timeout $(TIMEOUT) --icount \
 			--args "trace=off vmm=pagetable pmm=$$pmm scenario=pmm-pairs seed=$(SEED)" \

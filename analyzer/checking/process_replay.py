@@ -571,8 +571,7 @@ class ProcessChecks:
         if ctx is None or ctx.learned or self.replay.lost or any(
                 r is None or r.free is None or not r.exact for r in ctx.regions):
             return
-        mapped = sum(1 << 9 * self.replay.mappings[e.context, v][1]
-                     for v in self.replay.mapped.get(e.context, ()))
+        mapped = self.replay.mapped_pages.get(e.context, 0)
         reserved = sum(sum(r.reservations.values()) for r in ctx.regions)
         if (mapped, reserved) != (e.resident_pages, e.reserved_pages):
             self.problem(e, f"pid {e.pid}: {e.resident_pages} resident and {e.reserved_pages} "

@@ -303,6 +303,9 @@ class Replay:
         self.table_pages = {}  # phys -> (context, level)
         self.mappings = {}  # (context, virt) -> (phys, page_size, flags)
         self.mapped = defaultdict(list)  # context -> sorted virts of its mappings
+        # context -> base pages its mappings cover (the sum over `mapped`, kept as they change:
+        # every process_resident is held to it)
+        self.mapped_pages = defaultdict(int)
         # context -> [(region, start, end, event)] of mappings made where nothing was reserved yet
         self.unreserved_maps = defaultdict(list)
         self.active_context = 0
@@ -573,6 +576,7 @@ class Replay:
             self.unreserved_maps[e.context].append((checked, e.virt, end, e))
         if (e.context, e.virt) not in self.mappings:
             insort(self.mapped[e.context], e.virt)
+            self.mapped_pages[e.context] += 1 << 9 * e.page_size
             self._check_mapped_page(e, checked, end - e.virt)
         self._take(e, self.mappings, (e.context, e.virt), (e.phys, e.page_size, e.flags))
 
@@ -662,6 +666,7 @@ class Replay:
             if key in self.mappings:
                 virts = self.mapped[e.context]
                 del virts[bisect_left(virts, e.virt)]
+                self.mapped_pages[e.context] -= 1 << 9 * self.mappings[key][1]
                 self._unmapped_page(self.mappings[key][0], self.contexts.get(e.context) or
                                     Context(e.context, learned=True), e.virt)
             self._give_back(e, self.mappings, key, (e.phys, e.page_size, e.flags),
@@ -739,6 +744,7 @@ class Replay:
                 self.problem(e, f"context {e.context} is not live")
             return
         self._settle_unreserved_maps(ctx.id)
+        self.mapped_pages.pop(ctx.id, None)
         for virt in self.mapped.pop(ctx.id, ()):
             phys = self.mappings.pop((ctx.id, virt))[0]  # pt_destroy drops them, unlisted
             self._unmapped_page(phys, ctx, virt)

@@ -37,23 +37,40 @@ MAX_ORDER = 10
 ORDERS = np.arange(MAX_ORDER + 1)
 
 
+# The orders of the set bits of every number below 2^MAX_ORDER: a run that ends on (or starts at)
+# a 2^MAX_ORDER-aligned page is one block per set bit of its length below that alignment.
+_BITS = [tuple(k for k in range(MAX_ORDER) if x >> k & 1) for x in range(1 << MAX_ORDER)]
+
+
+def block_split(first, end):
+    """(orders rising, orders falling, blocks of order MAX_ORDER) of the buddy blocks of the free
+    pages [first, end), first < end: at each page the largest aligned block that fits. The run
+    splits at `mid`, the most aligned page in it: before mid the block sizes rise (one block per
+    set bit of mid - first), from mid they fall (one per set bit of end - mid), orders above
+    MAX_ORDER counted as that many MAX_ORDER blocks. Constant time: this runs after every pmm
+    change of a trace (timeline.py)."""
+    high = (first ^ end).bit_length() - 1  # the highest page bit where first and end differ
+    if high >= MAX_ORDER:
+        mid = -(-first >> MAX_ORDER) << MAX_ORDER  # first rounded up to a MAX_ORDER block
+        tail = end - mid
+        return _BITS[mid - first], _BITS[tail & ((1 << MAX_ORDER) - 1)], tail >> MAX_ORDER
+    mid = end >> high << high
+    return _BITS[mid - first], _BITS[end - mid], 0
+
+
 def block_counts(first, end):
     """Buddy blocks per order (a list of MAX_ORDER + 1) of the free pages [first, end): at each
     page the largest aligned block that fits, orders above MAX_ORDER counted as that many
     MAX_ORDER blocks. For example pfns 1-7 are blocks of order 0 (pfn 1), 1 (pfns 2-3) and
     2 (pfns 4-7)."""
     counts = [0] * (MAX_ORDER + 1)
-    while first < end:
-        align = (first & -first).bit_length() - 1 if first else 63
-        order = min(align, (end - first).bit_length() - 1)
-        if order >= MAX_ORDER:
-            top = 1 << MAX_ORDER
-            n = (end - first) // top
-            counts[MAX_ORDER] += n
-            first += n * top
-        else:
+    if first < end:
+        rising, falling, top = block_split(first, end)
+        for order in rising:
             counts[order] += 1
-            first += 1 << order
+        for order in falling:
+            counts[order] += 1
+        counts[MAX_ORDER] += top
     return counts
 
 

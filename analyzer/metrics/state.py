@@ -26,9 +26,12 @@ Invariants:
 import weakref
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..definitions import progressbar
 from ..reading.bulk import BulkTrace
-from ..reading.reader import TraceError, TraceReader
+from ..definitions.events import FORMAT
+from ..reading.reader import TraceError
 from ..checking.replay import Replay, ReplayReport
 from .ledgers import Held, Ledgers
 from .timeline import Recorder, Timeline
@@ -56,10 +59,11 @@ def of(trace):
 
 
 def window(trace):
-    """(first position, last position) of the records a BulkTrace or a run window holds."""
+    """(first position, last position) of the records a run window holds; for a whole trace
+    every position."""
     if hasattr(trace, "whole"):
         return trace.begin, trace.end
-    return 0, len(trace.headers) - 1
+    return 0, np.iinfo(np.int64).max
 
 
 def load(path):
@@ -69,20 +73,50 @@ def load(path):
     return trace, replay(trace)
 
 
+def stream(trace):
+    """(positions, events) of a BulkTrace in stream order: each event the namedtuple the strict
+    reader yields for it (TraceReader.events(): seq, timestamp, fields, then text or items; an
+    array event's parts joined, with its first part's seq and time, at its last part's position),
+    built from the columns BulkTrace already decoded and checked with the strict reader's rules,
+    so no record is decoded twice."""
+    seqs = trace.headers["seq"]
+    positions, events = [], []
+    for name, array in trace.fixed.items():
+        event_type = FORMAT.events_by_name[name]
+        at = array["position"]
+        columns = [seqs[at].tolist(), array["timestamp"].tolist()] + [
+            array[field].tolist() for field in event_type.fields.names]
+        positions.append(at)
+        events.extend(map(event_type.record, *columns))
+    for e in trace.others:
+        event_type = FORMAT.events_by_name[e.name]
+        values = [e.fields[field] for field in event_type.fields.names]
+        if event_type.kind == "string":
+            tail = e.text
+        else:
+            tail = tuple(map(event_type.item_record._make, e.items.tolist()))
+        events.append(event_type.record(e.seq, e.timestamp, *values, tail))
+    positions.append(np.array([e.position for e in trace.others], dtype=np.int64))
+    everything = np.concatenate(positions).astype(np.int64)
+    order = np.argsort(everything, kind="stable")
+    return everything[order].tolist(), [events[i] for i in order.tolist()]
+
+
 def replay(trace):
-    """The State of a BulkTrace: its bytes replayed once, event by event."""
-    reader = TraceReader(trace.data, path=trace.path)
+    """The State of a BulkTrace: its events replayed once, in stream order."""
+    offsets, end = trace.offsets, len(trace.data)
+
+    def offset_of(seq):  # a record's seq is its index (BulkTrace checked the sequence)
+        return int(offsets[seq]) if 0 <= seq < len(offsets) else end
+
     recorder, ledgers = Recorder(), Ledgers()
-    recorder.position = -1
-    checker = Replay(reader.offset_of, recorder=recorder, ledgers=ledgers)
-
-    def count(record):
-        recorder.position += 1  # the record index the next joined event ends at
-        ledgers.position = recorder.position
-
-    for event in progressbar.bar(reader.events(on_record=count), total=trace.events_total(),
-                                 desc="replay", unit="event"):
+    checker = Replay(offset_of, recorder=recorder, ledgers=ledgers)
+    positions, events = stream(trace)
+    for position, event in progressbar.bar(zip(positions, events), total=len(events),
+                                           desc="replay", unit="event"):
+        recorder.position = ledgers.position = position
         checker.feed(event)
+    del events
     report = checker.finish()
     if report.problems:
         end = len(trace.data)

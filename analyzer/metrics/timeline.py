@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .frag import MAX_ORDER, block_counts, indices
+from .frag import MAX_ORDER, block_split, indices
 from ..definitions.events import PAGE
 
 
@@ -114,9 +114,13 @@ class _Zone:
             return
         self.free += sign * (b - a)
         self.extents += sign
-        for order, n in enumerate(block_counts(a, b)):
-            if n:
-                self.blocks[order] += sign * n
+        rising, falling, top = block_split(a, b)
+        blocks = self.blocks
+        for order in rising:
+            blocks[order] += sign
+        for order in falling:
+            blocks[order] += sign
+        blocks[MAX_ORDER] += sign * top
         if sign > 0:
             self.largest.add(b - a)
         else:

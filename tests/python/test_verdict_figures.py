@@ -108,16 +108,38 @@ class PhasedTrace:
         }
 
     def of(self, name):
-        return Columns(self.arrays[name])
+        import numpy as np
+        return Columns(self.arrays.get(name, {"position": np.zeros(0, np.int64)}))
 
     def others_named(self, *names):
         return [e for e in self.phases if e.name in names]
 
+    def replayed(self):
+        """The State the one replay would hold for these events: their bookkeeping reports and
+        the destroy, told to a Ledgers in stream order as the replay tells it."""
+        from types import SimpleNamespace
+        from analyzer.metrics.ledgers import Ledgers
+        ledgers = Ledgers()
+        reports = self.arrays["vmm_bookkeeping"]
+        for context, position, nbytes in zip(reports["context"].tolist(),
+                                             reports["position"].tolist(),
+                                             reports["bytes"].tolist()):
+            ledgers.position = position
+            ledgers.bookkeeping_reported(context, nbytes)
+        destroys = self.arrays["context_destroy"]
+        for context, position in zip(destroys["context"].tolist(),
+                                     destroys["position"].tolist()):
+            ledgers.position = position
+            ledgers.context_destroyed(context)
+        return SimpleNamespace(held=ledgers.finish(self))
 
-def test_bookkeeping_peaks_count_each_member_workload_and_forget_dead_contexts():
+
+def test_bookkeeping_peaks_count_each_member_workload_and_forget_dead_contexts(monkeypatch):
+    from analyzer.metrics import state
     from analyzer.reports import report
 
     trace = PhasedTrace()
+    monkeypatch.setattr(state, "of", lambda _: trace.replayed())
     assert report.member_phases(trace) == [("first", 2, 9), ("second", 10, 20)]
     peaks = report.peak_bookkeeping_by_workload(trace)
     # first: 4 KiB + 40 KiB; second: the dead context no longer counts, 4 KiB + 12 KiB
