@@ -238,7 +238,7 @@ def test_every_subcommand_refuses_bad_input_in_one_line_and_writes_nothing(tmp_p
 def test_more_problems_than_listed_are_counted_never_dropped(build_encoder, tmp_path):
     """150 kfrees of objects never allocated: 100 listed, then "and 50 more", then the count."""
     calls = tmp_path / "calls.inc"
-    calls.write_text("".join(f"trace_emit_kfree(t, 0x1000ULL * {i + 1}, 64);\n"
+    calls.write_text("".join(f"trace_emit_kfree(t, 0x1000ULL * {i + 1}, 64, 0);\n"
                              for i in range(150)))
     config = ("#define FAKE_CLOCK_START 0\n#define FAKE_CLOCK_STEP 10\n"
               "#define HEADER_INFO { .clock = 1, .clock_hz = 1000000000ULL, .cmdline = \"test\","
