@@ -13,6 +13,7 @@
  *       --instr-atstart=no: each measured loop runs twice (PAIRS_SHORT and PAIRS_LONG steps),
  *       each run framed by CALLGRIND_ZERO_STATS and CALLGRIND_DUMP_STATS_AT("key|steps"); the
  *       driver (run_bench.py) differences the two dumps, so set-up and fixed costs cancel.
+ *   --allocators NAME,NAME...  only these allocators (default: all), e.g. pagescope,regions,tlsf
  *
  * Layouts (a step is one alloc + one free of the measured size; requests are aligned as their
  * use demands: 512 pages at 2 MiB, 262144 at 1 GiB):
@@ -472,9 +473,19 @@ static bool wanted(const char *only, const char *layout)
 	return !only || strcmp(only, layout) == 0;
 }
 
+/* Whether the comma-separated list `only` (NULL: every allocator) names `name`. */
+static bool allocator_wanted(const char *only, const char *name)
+{
+	size_t length = strlen(name);
+	for (const char *at = only; at; at = strchr(at, ',') ? strchr(at, ',') + 1 : NULL)
+		if (strncmp(at, name, length) == 0 && (at[length] == ',' || at[length] == '\0'))
+			return true;
+	return !only;
+}
+
 int main(int argc, char **argv)
 {
-	const char *only = NULL;
+	const char *only = NULL, *only_allocators = NULL;
 	bool args_ok = true;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--quick") == 0) {
@@ -487,13 +498,16 @@ int main(int argc, char **argv)
 				break;
 		} else if (strcmp(argv[i], "--layout") == 0 && i + 1 < argc) {
 			only = argv[++i];
+		} else if (strcmp(argv[i], "--allocators") == 0 && i + 1 < argc) {
+			only_allocators = argv[++i];
 		} else {
 			args_ok = false;
 			break;
 		}
 	}
 	if (!args_ok) {
-		fprintf(stderr, "usage: bench_contiguous [--mode time|count] [--quick] [--layout NAME]\n");
+		fprintf(stderr, "usage: bench_contiguous [--mode time|count] [--quick] [--layout NAME] "
+			"[--allocators NAME,NAME...]\n");
 		return 2;
 	}
 	if (mode == MODE_COUNT && !RUNNING_ON_VALGRIND)
@@ -513,6 +527,8 @@ int main(int argc, char **argv)
 				    "failed_allocs");
 	struct run r;
 	for (unsigned a = 0; a < ARRAY_SIZE(allocators); a++) {
+		if (!allocator_wanted(only_allocators, allocators[a].name))
+			continue;
 		if (wanted(only, "best-empty")) {
 			start(&r, a, 1);
 			for (size_t s = 0; s < size_count; s++) {

@@ -99,23 +99,33 @@ CONTIGUOUS_FIELDS = [
     "setup_failed_allocs"]
 
 
+def contiguous_counts(program, extra):
+    """bench_contiguous under callgrind: its rows, each with instructions_per_pair and method."""
+    count_rows, counts = callgrind_counts(program, extra)
+    for r in count_rows:
+        short, long = int(r["short_steps"]), int(r["long_steps"])
+        key = "|".join((r["layout"], r["size_pages"], r["allocator"]))
+        r["instructions_per_pair"] = "%.1f" % per_step(counts, key, short, long)
+        r["instructions_method"] = f"callgrind Ir, (I({long})-I({short}))/{long - short} steps"
+    return count_rows
+
+
 def bench_contiguous(quick):
     program = os.path.join(BENCH_BIN, "bench_contiguous")
     extra = ["--quick"] if quick else []
-    count_rows, counts = callgrind_counts(program, extra)
+    count_rows = contiguous_counts(program, extra)
     time_rows = parse_csv(run([program, "--mode", "time"] + extra))
     key = lambda r: (r["layout"], r["size_pages"], r["allocator"])
     timed = {key(r): r for r in time_rows}
     rows = []
     for r in count_rows:
-        short, long = int(r["short_steps"]), int(r["long_steps"])
         t = timed[key(r)]
         rows.append(dict(
             layout=r["layout"], best_case="yes" if r["layout"] in BEST_CASE_LAYOUTS else "no",
             size_pages=r["size_pages"], align_pages=r["align_pages"], allocator=r["allocator"],
             free_extents=r["free_extents"],
-            instructions_per_pair="%.1f" % per_step(counts, "|".join(key(r)), short, long),
-            instructions_method=f"callgrind Ir, (I({long})-I({short}))/{long - short} steps",
+            instructions_per_pair=r["instructions_per_pair"],
+            instructions_method=r["instructions_method"],
             wall_ns_median=t["wall_ns_median"], wall_ns_min=t["wall_ns_min"],
             wall_ns_max=t["wall_ns_max"], wall_repeats=t["repeats"],
             held_pages=r["held_pages"], wasted_pages=r["wasted_pages"],
@@ -745,6 +755,62 @@ def vmm_only(path, quick):
     return 0
 
 
+def contiguous_only(path, quick):
+    """bench_contiguous under callgrind for pagescope, the regions placement alone and TLSF only:
+    the pmm-vs-TLSF table of issue 22 and its verdict, into one markdown file (written whole
+    under a temporary name). Seconds instead of make bench's minutes; the same loops and
+    figures as make bench's contiguous.csv."""
+    started, revision = time.time(), commit()
+    program = os.path.join(BENCH_BIN, "bench_contiguous")
+    try:
+        rows = contiguous_counts(program, ["--allocators", "pagescope,regions,tlsf"]
+                                 + (["--quick"] if quick else []))
+    except BenchError as e:
+        print(f"run_bench: {e}", file=sys.stderr)
+        return 1
+    lines = ["# The kernel's page allocator beside TLSF (issue 22)", "",
+             f"- command: `/usr/bin/python3 benchmarks/run_bench.py --contiguous-only {path}"
+             + (" --quick" if quick else "") + "` (after `make build/bench/bench_contiguous`)",
+             f"- commit: `{revision}`, date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}, "
+             f"took {time.time() - started:.0f} s",
+             "- instructions per alloc+free pair: callgrind Ir, the difference of two loop lengths "
+             "divided by the difference in steps, so set-up cancels (as `make bench`); "
+             "pagescope = the common layer (page_allocator.c) over the regions placement, "
+             "regions = the placement alone, tlsf = benchmarks' peer placement (pmm_tlsf.c)", "",
+             "| layout | pages @ align | pagescope | regions | tlsf | pagescope / tlsf | wasted | failed |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    mine = [r for r in rows if r["allocator"] == "pagescope"]
+    over, wasted, failed = [], 0, 0
+    for r in mine:
+        want = dict(layout=r["layout"], size_pages=r["size_pages"])
+        regions, tlsf = pick(rows, allocator="regions", **want), pick(rows, allocator="tlsf", **want)
+        me, peer = float(r["instructions_per_pair"]), float(tlsf["instructions_per_pair"])
+        if me > peer:
+            over.append(f"{r['layout']}/{r['size_pages']}")
+        wasted += int(r["wasted_pages"])
+        failed += int(r["failed_allocs"]) + int(r["setup_failed_allocs"])
+        lines.append(f"| {r['layout']} | {int(r['size_pages']):,} @ {r['align_pages']} | "
+                     f"{fmt(me)} | {fmt(regions['instructions_per_pair'])} | {fmt(peer)} | "
+                     f"{me / peer:.2f} | {r['wasted_pages']} | "
+                     f"{int(r['failed_allocs']) + int(r['setup_failed_allocs'])} |")
+    met = not over and wasted == 0 and failed == 0
+    lines += ["", f"**Target (pagescope ≤ tlsf on every row, no page wasted, no failure): "
+              f"{'met' if met else 'not met'}** — {len(mine) - len(over)}/{len(mine)} rows ≤ tlsf"
+              + (f"; above: {', '.join(over)}" if over else "")
+              + f"; {wasted} pages wasted, {failed} allocations failed."]
+    tmp = path + ".partial"
+    try:
+        with open(tmp, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        os.replace(tmp, path)
+    except OSError as e:
+        print(f"run_bench: writing {path}: {e}", file=sys.stderr)
+        return 1
+    print(f"run_bench: pmm-vs-TLSF table in {path} ({time.time() - started:.0f} s): "
+          f"{len(mine) - len(over)}/{len(mine)} rows <= tlsf")
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="reduced set (about a minute)")
@@ -759,7 +825,12 @@ def main():
     parser.add_argument("--vmm-only", metavar="FILE",
                         help="only the VMM benchmark (bench_vmm_layouts, full set): its table at "
                         "1,000,000 pages and the list-vs-vmem-peer target into FILE (markdown)")
+    parser.add_argument("--contiguous-only", metavar="FILE",
+                        help="only bench_contiguous's pagescope, regions and tlsf rows under "
+                        "callgrind: the pmm-vs-TLSF table and verdict into FILE (markdown)")
     args = parser.parse_args()
+    if args.contiguous_only:
+        return contiguous_only(args.contiguous_only, args.quick)
     if args.vmm_only:
         return vmm_only(args.vmm_only, args.quick)
     if not shutil.which("valgrind"):

@@ -283,6 +283,8 @@ static const char *start_zone(struct page_allocator *a, struct init_layout *l, e
 		return why;
 	zone->allocation = (struct page_allocation *)memory;
 	zone->state = memory + records_bytes;
+	if (a->allocator == PMM_ALLOCATOR_regions)
+		zone->regions = zone->state;
 	if (add_claim(l, (struct page_range){ first, first + pages, MM_OWNER_MM_META,
 					      PAGE_ALLOCATION_METADATA }) != PMM_OK)
 		return "too many reserved pieces";
@@ -370,9 +372,11 @@ static enum pmm_status build(struct page_allocator *a, const struct pmm_config *
 		if (!a->zone[z].span_pages)
 			continue;
 		const char *why = start_zone(a, l, z, config->metadata_zone);
-		if (why)
+		if (why) {
 			mm_log("pmm: %s cannot serve zone %s (%llu pages): %s\n", a->ops->name,
 			       pmm_zone_name(z), (unsigned long long)a->zone[z].span_pages, why);
+			a->zone[z].span_pages = 0; /* the hot free's span check refuses it */
+		}
 	}
 	populate(a, l);
 	return PMM_OK;

@@ -20,6 +20,7 @@
 
 #include "pmm.h"
 #include "pmm_placement.h"
+#include "pmm_regions_fast.h"
 #include "kernel/trace/tracepoints.h"
 
 /* Per page of a zone's span: the allocation starting there (pages == 0: none). */
@@ -33,11 +34,14 @@ struct page_allocation {
 
 struct page_allocator_zone {
 	void *state;                        /* the placement's state; NULL: zone not served */
+	/* = state when the placement is regions, whose fast paths the hot paths run inline
+	 * (pmm_regions_fast.h); else NULL. Its first page is the zone's (start_zone). */
+	struct pmm_regions *regions;
 	struct page_allocation *allocation; /* one per page of the span */
-	uint64_t first_page, span_pages;
+	uint64_t first_page, span_pages;    /* span_pages = 0: zone not served */
 	uint64_t total_pages;               /* managed (usable) pages, free or not */
 	uint64_t metadata_pages;            /* mm_meta pages lying in this zone */
-};
+} __attribute__((aligned(64))); /* a power-of-two size: the hot free finds its zone by a shift */
 
 struct page_allocator {
 	enum pmm_allocator allocator;
@@ -183,7 +187,9 @@ static inline paddr_t page_alloc_status(struct page_allocator *a, uint64_t pages
 					  status, trace_cost_start());
 	struct page_allocator_zone *z = &a->zone[PMM_ZONE_COUNT - 1 - (unsigned)zone];
 	uint64_t first = PMM_PLACEMENT_FAILED;
-	if (likely(z->state))
+	if (likely(z->regions))
+		first = pmm_regions_alloc_fast(z->regions, pages, align_pages);
+	else if (z->state)
 		first = a->ops->alloc(z->state, pages, align_pages);
 	if (unlikely(first >= PMM_PLACEMENT_WANTS_METADATA))
 		return page_alloc_general(a, first, pages, zone, align_pages, owner, status,
@@ -207,13 +213,16 @@ static inline enum pmm_status page_free(struct page_allocator *a, paddr_t addr, 
 	uint64_t first = addr >> PAGE_SHIFT;
 	struct page_allocator_zone *zone = &a->zone[page_allocator_zone_of(a, first)];
 	uint64_t index = first - zone->first_page; /* wraps above the span when below it */
-	if (unlikely((addr & (PAGE_SIZE - 1)) || index >= zone->span_pages || !zone->state ||
+	if (unlikely((addr & (PAGE_SIZE - 1)) || index >= zone->span_pages ||
 		     zone->allocation[index].pages != pages || zone->allocation[index].flags ||
 		     trace_enabled))
 		return page_free_general(a, addr, pages, trace_cost_start());
 	uint64_t align_pages = (uint64_t)1 << zone->allocation[index].align_log2;
 	zone->allocation[index] = (struct page_allocation){ 0 };
-	a->ops->free(zone->state, first, pages, align_pages);
+	if (likely(zone->regions))
+		pmm_regions_free_fast(zone->regions, index);
+	else
+		a->ops->free(zone->state, first, pages, align_pages);
 	return PMM_OK;
 }
 

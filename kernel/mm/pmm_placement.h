@@ -16,6 +16,11 @@
  * with the same pages and alignment, and that add_free names pages neither free nor allocated:
  * the bad-free checks are made above, so an implementation may assume a correct caller.
  *
+ * One exception: the common layer's hot paths (page_allocator.h) run the default placement's
+ * (regions') alloc and free fast paths inline (pmm_regions_fast.h) instead of through its ops,
+ * which saves an indirect call and its register saves on every allocation and free. Everything
+ * else reaches regions through its ops, as it reaches every other placement.
+ *
  * Adding an allocator: one file kernel/mm/pmm_NAME.c defining `const struct pmm_placement_ops
  * pmm_NAME_ops`, and one row in PMM_ALLOCATOR_LIST below. The `pmm=` option, the host tests
  * (the differential test of tests/host/test_placement.c, the common layer's in

@@ -98,11 +98,8 @@
  *   - Records are reached through phys_to_virt: the window must not move while the instance
  *     lives (the kernel's direct map does not).
  */
-#include "pmm_regions.h"
+#include "pmm_regions_fast.h"
 #include "../lib/format.h"
-
-/* Spares wanted after each call (BOOKKEEPING MEMORY): an alloc needs at most 2, a top-up 1. */
-#define PMM_RECORD_LOW_WATER 4
 
 /* ---- size classes ----------------------------------------------------------------------------- */
 
@@ -112,165 +109,6 @@ uint64_t pmm_guaranteed_fit_pages(uint64_t pages, uint64_t align_pages)
 	    align_pages > PMM_MAX_PAGES)
 		return UINT64_MAX;
 	return pmm_class_lower_bound(pmm_class_at_least(pages + align_pages - 1));
-}
-
-/*
- * Whether the free records an operation changes may be filed (the general path) or are known not
- * to be (the fast paths checked before changing anything): then no tree can be touched and no
- * call is made.
- */
-enum filing { MAY_BE_FILED, KNOWN_UNFILED };
-
-static ALWAYS_INLINE void free_insert(struct pmm_regions *r, struct pmm_region *region)
-{
-	pmm_classes_insert(&r->classes, region);
-	r->free_pages += region->pages;
-}
-
-static ALWAYS_INLINE void free_remove(struct pmm_regions *r, struct pmm_region *region,
-				      enum filing filing)
-{
-	r->free_pages -= region->pages;
-	if (filing == KNOWN_UNFILED)
-		pmm_classes_remove_unfiled(&r->classes, region);
-	else
-		pmm_classes_remove(&r->classes, region, &r->work);
-}
-
-static ALWAYS_INLINE void free_reshape(struct pmm_regions *r, struct pmm_region *region,
-				       uint64_t first, uint64_t pages, enum filing filing)
-{
-	r->free_pages += pages - region->pages;
-	if (filing == KNOWN_UNFILED)
-		pmm_classes_reshape_unfiled(&r->classes, region, first, pages);
-	else
-		pmm_classes_reshape(&r->classes, region, first, pages, &r->work);
-}
-
-static ALWAYS_INLINE bool is_filed(const struct pmm_region *region)
-{
-	return region->flags & PMM_REGION_FLAG_FILED;
-}
-
-/* ---- the record pool ----------------------------------------------------------------------- */
-
-static void spare_push(struct pmm_regions *r, struct pmm_region *region)
-{
-	region->link.spare_next = r->spare_records;
-	r->spare_records = region;
-	r->spare_record_count++;
-}
-
-/* A record from the pool for [first, first + pages), in no list yet; its state is the caller's. */
-static ALWAYS_INLINE struct pmm_region *record_take(struct pmm_regions *r, uint64_t first,
-						    uint64_t pages, enum pmm_region_state state)
-{
-	struct pmm_region *region = r->spare_records;
-	MM_ASSERT(region, "pmm_regions record_take: spare pool empty (caller did not reserve records)");
-	r->spare_records = region->link.spare_next;
-	r->spare_record_count--;
-	region->first_page = first;
-	region->pages = pages;
-	region->state = (uint8_t)state;
-	region->flags = 0;
-	return region;
-}
-
-static ALWAYS_INLINE void record_release(struct pmm_regions *r, struct pmm_region *region)
-{
-	list_remove(&region->address_link);
-	spare_push(r, region);
-}
-
-/* Records that carving [first, first + pages) out of the free record `from` consumes: 0..2. */
-static inline unsigned records_to_carve(const struct pmm_region *from, uint64_t first,
-					uint64_t pages)
-{
-	return (first > from->first_page) + (first + pages < region_end(from));
-}
-
-/* ---- carving and releasing runs ------------------------------------------------------------ */
-
-/*
- * Turns [first, first + pages) of the free record `from` into a used record and returns it; the
- * rest stays free as a head and/or a tail, `from` keeping the larger. The caller has checked that
- * the run lies in `from` and that records_to_carve() spares exist.
- */
-static ALWAYS_INLINE struct pmm_region *carve(struct pmm_regions *r, struct pmm_region *from,
-					      uint64_t first, uint64_t pages, enum filing filing)
-{
-	uint64_t start = from->first_page, end = first + pages;
-	uint64_t head = first - start, tail = region_end(from) - end;
-	struct pmm_region *used;
-
-	if (!head && !tail) {
-		free_remove(r, from, filing);
-		used = from;
-		used->state = PMM_REGION_USED;
-	} else if (tail >= head) {
-		used = record_take(r, first, pages, PMM_REGION_USED);
-		list_insert_before(&from->address_link, &used->address_link);
-		if (head) {
-			struct pmm_region *rest = record_take(r, start, head, PMM_REGION_FREE);
-			list_insert_before(&used->address_link, &rest->address_link);
-			free_insert(r, rest);
-		}
-		free_reshape(r, from, end, tail, filing);
-	} else {
-		used = record_take(r, first, pages, PMM_REGION_USED);
-		list_insert_after(&from->address_link, &used->address_link);
-		if (tail) {
-			struct pmm_region *rest = record_take(r, end, tail, PMM_REGION_FREE);
-			list_insert_after(&used->address_link, &rest->address_link);
-			free_insert(r, rest);
-		}
-		free_reshape(r, from, start, head, filing);
-	}
-	r->used_at[first - r->first_page] = used;
-	return used;
-}
-
-/* What a free merges the used record with: its free neighbours. */
-struct merge {
-	struct pmm_region *prev, *next; /* each NULL unless merged with */
-};
-
-static ALWAYS_INLINE struct merge merge_partners(const struct pmm_regions *r,
-						 struct pmm_region *used)
-{
-	struct pmm_region *prev = pmm_regions_prev(r, used), *next = pmm_regions_next(r, used);
-	struct merge m = { NULL, NULL };
-	if (prev && region_is_free(prev) && region_end(prev) == used->first_page)
-		m.prev = prev;
-	if (next && region_is_free(next) && next->first_page == region_end(used))
-		m.next = next;
-	return m;
-}
-
-/* Turns the used record free and merges it with its free neighbours `m`. Never needs a record. */
-static ALWAYS_INLINE void release(struct pmm_regions *r, struct pmm_region *used, struct merge m,
-				  enum filing filing)
-{
-	uint64_t first = used->first_page, end = region_end(used);
-
-	r->used_at[first - r->first_page] = NULL;
-	used->state = PMM_REGION_FREE;
-	if (!m.prev && !m.next) {
-		free_insert(r, used);
-		return;
-	}
-	uint64_t new_first = m.prev ? m.prev->first_page : first;
-	uint64_t new_end = m.next ? region_end(m.next) : end;
-	struct pmm_region *keep = m.prev ? m.prev : m.next;
-	if (m.prev && m.next) {
-		/* The larger neighbour takes the run: it is the likelier to stay in its class. */
-		struct pmm_region *drop = m.next->pages > m.prev->pages ? m.prev : m.next;
-		keep = drop == m.prev ? m.next : m.prev;
-		free_remove(r, drop, filing);
-		record_release(r, drop);
-	}
-	record_release(r, used);
-	free_reshape(r, keep, new_first, new_end - new_first, filing);
 }
 
 /* ---- the placement ops ------------------------------------------------------------------------ */
@@ -285,14 +123,15 @@ static uint64_t regions_state_bytes(uint64_t first_page, uint64_t span_pages)
 static const char *regions_init(void *state, uint64_t first_page, uint64_t span_pages)
 {
 	struct pmm_regions *r = state;
-	list_init(&r->records);
+	list_init(&r->edge.address_link);
+	r->edge.state = PMM_REGION_USED;
 	pmm_classes_init(&r->classes);
 	r->first_page = first_page;
 	r->span_pages = span_pages;
 	r->used_at = (struct pmm_region **)((uint8_t *)state + ALIGN_UP(sizeof(*r), 64));
 	struct pmm_region *initial = (struct pmm_region *)(r->used_at + span_pages);
 	for (unsigned i = 0; i < PMM_REGIONS_INITIAL_RECORDS; i++)
-		spare_push(r, &initial[i]);
+		pmm_regions_spare_push(r, &initial[i]);
 	r->records_owned = PMM_REGIONS_INITIAL_RECORDS;
 	return NULL;
 }
@@ -304,11 +143,8 @@ static uint64_t carve_fit(struct pmm_regions *r, uint64_t pages, uint64_t align_
  * The general path of an allocation the fast path did not serve: the exact search, filed
  * records, failures. Returns the first page or PMM_PLACEMENT_FAILED.
  */
-static __attribute__((noinline)) uint64_t alloc_general(struct pmm_regions *r, uint64_t pages,
-							uint64_t align_pages)
+uint64_t pmm_regions_alloc_general(struct pmm_regions *r, uint64_t pages, uint64_t align_pages)
 {
-	if (pages > PMM_MAX_PAGES || align_pages > PMM_MAX_PAGES)
-		return PMM_PLACEMENT_FAILED;
 	if (r->spare_record_count < PMM_RECORD_LOW_WATER && !r->metadata_asked) {
 		r->metadata_asked = true; /* asked once: if it cannot be served, go on without */
 		return PMM_PLACEMENT_WANTS_METADATA;
@@ -333,52 +169,34 @@ static uint64_t carve_fit(struct pmm_regions *r, uint64_t pages, uint64_t align_
 		return PMM_PLACEMENT_FAILED;
 	uint64_t first = ALIGN_UP(pmm_visit(&r->work, from)->first_page, align_pages);
 	MM_ASSERT(first + pages <= region_end(from), "pmm_regions alloc: the index offered a record too small");
-	if (records_to_carve(from, first, pages) + reserve > r->spare_record_count)
+	if (pmm_regions_records_to_carve(from, first, pages) + reserve > r->spare_record_count)
 		return PMM_PLACEMENT_FAILED;
-	carve(r, from, first, pages, MAY_BE_FILED);
+	pmm_regions_carve(r, from, first, pages, PMM_REGIONS_MAY_BE_FILED);
 	return first;
 }
 
-/*
- * THE FAST PATH. The usual allocation (the pool at its low water or above, the size-class path serving
- * from an unfiled record) is done here without calling anything; anything else goes to
- * alloc_general before changing anything. Both carve the same record.
- */
+/* The op: the fast path (pmm_regions_fast.h) once the request is known to be one it can hold. */
 static uint64_t regions_alloc(void *state, uint64_t pages, uint64_t align_pages)
 {
-	struct pmm_regions *r = state;
-	if (unlikely(((pages - 1) | (align_pages - 1)) >= PMM_MAX_PAGES ||
-		     r->spare_record_count < PMM_RECORD_LOW_WATER))
-		return alloc_general(r, pages, align_pages);
-	struct pmm_region *from =
-		pmm_classes_any_at_or_above(&r->classes, pmm_class_at_least(pages + align_pages - 1));
-	if (unlikely(!from || is_filed(from)))
-		return alloc_general(r, pages, align_pages);
-	uint64_t first = ALIGN_UP(pmm_visit(&r->work, from)->first_page, align_pages);
-	MM_ASSERT(first + pages <= region_end(from), "pmm_regions alloc: the index offered a record too small");
-	carve(r, from, first, pages, KNOWN_UNFILED);
-	return first;
+	if (unlikely(((pages - 1) | (align_pages - 1)) >= PMM_MAX_PAGES))
+		return PMM_PLACEMENT_FAILED;
+	return pmm_regions_alloc_fast(state, pages, align_pages);
 }
 
-static __attribute__((noinline)) void free_general(struct pmm_regions *r, struct pmm_region *used)
+void pmm_regions_free_general(struct pmm_regions *r, struct pmm_region *used)
 {
-	release(r, used, merge_partners(r, used), MAY_BE_FILED);
+	r->used_at[used->first_page - r->first_page] = NULL;
+	pmm_regions_release(r, used, pmm_regions_merge_partners(r, used), PMM_REGIONS_MAY_BE_FILED);
 }
 
 static void regions_free(void *state, uint64_t first_page, uint64_t pages, uint64_t align_pages)
 {
 	struct pmm_regions *r = state;
-	(void)pages;
-	(void)align_pages;
 	struct pmm_region *used = r->used_at[first_page - r->first_page];
+	(void)align_pages;
 	MM_ASSERT(used && used->pages == pages, "pmm_regions free: no allocation of %llu pages at %#llx",
 		  (unsigned long long)pages, (unsigned long long)first_page);
-	struct merge m = merge_partners(r, used);
-	if (unlikely((m.prev && is_filed(m.prev)) || (m.next && is_filed(m.next)))) {
-		free_general(r, used);
-		return;
-	}
-	release(r, used, m, KNOWN_UNFILED);
+	pmm_regions_free_fast(r, first_page - r->first_page);
 }
 
 /*
@@ -391,15 +209,15 @@ static void regions_add_free(void *state, uint64_t first_page, uint64_t pages)
 {
 	struct pmm_regions *r = state;
 	MM_ASSERT(r->spare_record_count, "pmm_regions add_free: no spare record");
-	struct list_node *before = &r->records;
-	while (before->prev != &r->records &&
+	struct list_node *before = &r->edge.address_link;
+	while (before->prev != &r->edge.address_link &&
 	       pmm_visit(&r->work, container_of(before->prev, struct pmm_region,
 						address_link))->first_page > first_page)
 		before = before->prev;
-	struct pmm_region *used = record_take(r, first_page, pages, PMM_REGION_USED);
+	struct pmm_region *used = pmm_regions_record_take(r, first_page, pages, PMM_REGION_USED);
 	list_insert_before(before, &used->address_link);
 	r->used_at[first_page - r->first_page] = used;
-	free_general(r, used);
+	pmm_regions_free_general(r, used);
 }
 
 static bool regions_can_add_free(const void *state)
@@ -450,16 +268,16 @@ static uint64_t regions_metadata_wanted(const void *state)
 static uint64_t regions_alloc_metadata(void *state, uint64_t pages)
 {
 	struct pmm_regions *r = state;
-	struct pmm_region *region = list_entry(list_last(&r->records), struct pmm_region,
+	struct pmm_region *region = list_entry(list_last(&r->edge.address_link), struct pmm_region,
 					       address_link);
 	for (unsigned i = 0; region && i < METADATA_LOOKBACK;
 	     i++, region = pmm_regions_prev(r, region)) {
 		if (!region_is_free(pmm_visit(&r->work, region)) || region->pages < pages)
 			continue;
 		uint64_t first = region_end(region) - pages;
-		if (records_to_carve(region, first, pages) > r->spare_record_count)
+		if (pmm_regions_records_to_carve(region, first, pages) > r->spare_record_count)
 			break;
-		carve(r, region, first, pages, MAY_BE_FILED);
+		pmm_regions_carve(r, region, first, pages, PMM_REGIONS_MAY_BE_FILED);
 		return first;
 	}
 	return carve_fit(r, pages, 1, 0);
@@ -471,7 +289,7 @@ static void regions_add_metadata(void *state, uint64_t first_page, uint64_t page
 	struct pmm_region *records = phys_to_virt(first_page << PAGE_SHIFT);
 	uint64_t count = pages * (PAGE_SIZE / sizeof(struct pmm_region));
 	for (uint64_t i = 0; i < count; i++)
-		spare_push(r, &records[i]);
+		pmm_regions_spare_push(r, &records[i]);
 	r->records_owned += count;
 	r->record_pages += pages;
 	r->metadata_asked = false;

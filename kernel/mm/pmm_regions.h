@@ -20,7 +20,13 @@
 #define PMM_REGIONS_INITIAL_RECORDS 16
 
 struct pmm_regions {
-	struct list_node records;         /* every record of the span in address order */
+	/*
+	 * The sentinel of the address-ordered list of every record of the span (its address_link
+	 * is the list): a record marked used with no pages, in neither used_at nor the classes, so
+	 * that a free's neighbours are always records and the sentinel never merges: the free fast
+	 * path needs no end-of-list test (pmm_regions_fast.h).
+	 */
+	struct pmm_region edge;
 	struct pmm_size_classes classes;  /* the free records */
 	uint64_t first_page, span_pages;
 	uint64_t free_pages;
@@ -41,20 +47,20 @@ struct pmm_regions {
 /* The records in address order (NULL after the last). */
 static inline struct pmm_region *pmm_regions_first(const struct pmm_regions *r)
 {
-	return list_entry(list_first(&r->records), struct pmm_region, address_link);
+	return list_entry(list_first(&r->edge.address_link), struct pmm_region, address_link);
 }
 
 static inline struct pmm_region *pmm_regions_next(const struct pmm_regions *r,
 						  const struct pmm_region *region)
 {
-	return list_entry(list_next(&r->records, &region->address_link), struct pmm_region,
+	return list_entry(list_next(&r->edge.address_link, &region->address_link), struct pmm_region,
 			  address_link);
 }
 
 static inline struct pmm_region *pmm_regions_prev(const struct pmm_regions *r,
 						  const struct pmm_region *region)
 {
-	return list_entry(list_prev(&r->records, &region->address_link), struct pmm_region,
+	return list_entry(list_prev(&r->edge.address_link, &region->address_link), struct pmm_region,
 			  address_link);
 }
 

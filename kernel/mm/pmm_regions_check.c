@@ -28,7 +28,7 @@ static const char *check_list(struct pmm_regions *r, struct recount *c)
 	for (const struct pmm_region *region = pmm_regions_first(r); region;
 	     prev = region, region = pmm_regions_next(r, region)) {
 		unsigned long long page = region->first_page;
-		CHECK(region->address_link.prev == (prev ? &prev->address_link : &r->records),
+		CHECK(region->address_link.prev == (prev ? &prev->address_link : &r->edge.address_link),
 		      "record at page %#llx: prev link broken", page);
 		CHECK(region->pages > 0, "record at page %#llx is empty", page);
 		CHECK(region->first_page >= r->first_page &&
@@ -53,8 +53,10 @@ static const char *check_list(struct pmm_regions *r, struct recount *c)
 		      "used record at page %#llx is not in used_at", page);
 		c->used_records++;
 	}
-	CHECK(r->records.prev == (prev ? &prev->address_link : &r->records),
+	CHECK(r->edge.address_link.prev == (prev ? &prev->address_link : &r->edge.address_link),
 	      "list tail pointer is stale");
+	CHECK(r->edge.state == PMM_REGION_USED && r->edge.pages == 0,
+	      "the list's sentinel is not an empty used record");
 	return NULL;
 }
 

@@ -93,7 +93,10 @@ static inline unsigned pmm_class_at_least(uint64_t pages)
 {
 	if (pages < PMM_EXACT_CLASS_PAGES)
 		return (unsigned)pages;
-	return pmm_class_of(pages + ((uint64_t)1 << pmm_class_width_log2(pages)) - 1);
+	/* the class of `pages`, or the next one when `pages` is above its lower bound */
+	unsigned width = ilog2_u64(pages) - PMM_CLASS_SUBDIVISION_BITS;
+	return (width << PMM_CLASS_SUBDIVISION_BITS) + (unsigned)(pages >> width) +
+	       ((pages & (((uint64_t)1 << width) - 1)) != 0);
 }
 
 static inline bool pmm_size_is_exact(uint64_t pages)
@@ -120,17 +123,23 @@ struct pmm_size_classes {
 /* Out of line (pmm_size_classes.c): takes a filed record out of its tree and residue list. */
 void pmm_classes_unfile(struct pmm_size_classes *index, struct pmm_region *region, uint64_t *work);
 
-/* Adds a free record (in no class), unfiled. */
-static ALWAYS_INLINE void pmm_classes_insert(struct pmm_size_classes *index,
-					     struct pmm_region *region)
+/* Adds an unfiled free record (in no class) to class c, the class of its size. */
+static ALWAYS_INLINE void pmm_classes_link(struct pmm_size_classes *index,
+					   struct pmm_region *region, unsigned c)
 {
-	unsigned c = pmm_class_of(region->pages);
-	region->flags = 0;
 	region->size_class = (uint16_t)c;
 	list_push_front(&index->classes[c].unfiled, &region->link.free.class_link);
 	index->classes[c].count++;
 	index->class_bitmap[c / PMM_CLASS_SUBDIVISIONS] |= 1u << (c % PMM_CLASS_SUBDIVISIONS);
 	index->row_bitmap |= (uint64_t)1 << (c / PMM_CLASS_SUBDIVISIONS);
+}
+
+/* Adds a free record (in no class), unfiled. */
+static ALWAYS_INLINE void pmm_classes_insert(struct pmm_size_classes *index,
+					     struct pmm_region *region)
+{
+	region->flags = 0;
+	pmm_classes_link(index, region, pmm_class_of(region->pages));
 }
 
 /* A record has left class c's lists and tree: one fewer in the class. */
@@ -147,7 +156,7 @@ static ALWAYS_INLINE void pmm_classes_uncount(struct pmm_size_classes *index, un
 static ALWAYS_INLINE void pmm_classes_remove_unfiled(struct pmm_size_classes *index,
 						     struct pmm_region *region)
 {
-	list_remove(&region->link.free.class_link);
+	list_unlink(&region->link.free.class_link);
 	pmm_classes_uncount(index, region->size_class);
 }
 
@@ -164,25 +173,22 @@ static ALWAYS_INLINE void pmm_classes_remove(struct pmm_size_classes *index,
 }
 
 /*
- * Gives an unfiled free record a new extent. When both extents are in the same inexact class it
- * keeps its place and costs nothing (the common case of a large extent shrinking or growing at an
- * edge); otherwise it moves to the class of its new size.
+ * Gives an unfiled free record a new extent. When the new size is in the same class it keeps its
+ * place and costs nothing (the common case of a large extent shrinking or growing at an edge: an
+ * unfiled record's place does not depend on its first page); otherwise it moves to the class of
+ * its new size.
  */
 static ALWAYS_INLINE void pmm_classes_reshape_unfiled(struct pmm_size_classes *index,
 						      struct pmm_region *region,
 						      uint64_t first_page, uint64_t pages)
 {
-	uint64_t was = region->pages;
-	if (!pmm_size_is_exact(was) && !pmm_size_is_exact(pages) &&
-	    ((was ^ pages) >> pmm_class_width_log2(was)) == 0) {
-		region->first_page = first_page;
-		region->pages = pages;
-		return;
-	}
-	pmm_classes_remove_unfiled(index, region);
+	unsigned c = pmm_class_of(pages);
 	region->first_page = first_page;
 	region->pages = pages;
-	pmm_classes_insert(index, region);
+	if (c == region->size_class)
+		return;
+	pmm_classes_remove_unfiled(index, region);
+	pmm_classes_link(index, region, c);
 }
 
 /* Gives a free record a new extent; a filed one leaves its tree and comes back unfiled. */
