@@ -54,8 +54,11 @@ def parse_csv(text):
     return list(csv.DictReader(text.splitlines()))
 
 
-def callgrind_counts(program, args):
-    """Runs program under callgrind; returns (stdout rows, {dump label: instructions})."""
+def callgrind_counts(program, args, by_file=None):
+    """Runs program under callgrind; returns (stdout rows, {dump label: instructions}). With
+    by_file (a dict), also fills by_file[label] = {source file: instructions} for every dump
+    (callgrind_annotate's per-function self costs, summed per file the code came from: inlined
+    code counts where it is written)."""
     with tempfile.TemporaryDirectory(prefix="pagescope-cg-") as tmp:
         out = os.path.join(tmp, "cg.out")
         rows = parse_csv(run(["valgrind", "--tool=callgrind", "--instr-atstart=no",
@@ -71,7 +74,23 @@ def callgrind_counts(program, args):
                         total = int(line.split()[1])
             if label is not None and total is not None:
                 counts[label] = total
+                if by_file is not None:
+                    by_file[label] = instructions_by_file(path)
     return rows, counts
+
+
+def instructions_by_file(dump):
+    """{source file relative to the repository: instructions} of one callgrind dump."""
+    text = run(["callgrind_annotate", "--threshold=100", "--auto=no", dump])
+    files = {}
+    for line in text.splitlines():
+        m = re.match(r"^\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(\S+?):\S+", line)
+        if not m or "PROGRAM TOTALS" in line:
+            continue
+        source = os.path.normpath(m.group(2))
+        source = os.path.relpath(source, ROOT) if source.startswith(ROOT) else source
+        files[source] = files.get(source, 0) + int(m.group(1).replace(",", ""))
+    return files
 
 
 def per_step(counts, key, short, long):
@@ -99,14 +118,19 @@ CONTIGUOUS_FIELDS = [
     "setup_failed_allocs"]
 
 
-def contiguous_counts(program, extra):
-    """bench_contiguous under callgrind: its rows, each with instructions_per_pair and method."""
-    count_rows, counts = callgrind_counts(program, extra)
+def contiguous_counts(program, extra, by_file=None):
+    """bench_contiguous under callgrind: its rows, each with instructions_per_pair and method;
+    with by_file (a dict), each row also gets by_file: {source file: instructions per pair}."""
+    dumps = {} if by_file is not None else None
+    count_rows, counts = callgrind_counts(program, extra, dumps)
     for r in count_rows:
         short, long = int(r["short_steps"]), int(r["long_steps"])
         key = "|".join((r["layout"], r["size_pages"], r["allocator"]))
         r["instructions_per_pair"] = "%.1f" % per_step(counts, key, short, long)
         r["instructions_method"] = f"callgrind Ir, (I({long})-I({short}))/{long - short} steps"
+        if dumps is not None:
+            a, b = dumps[f"{key}|{long}"], dumps[f"{key}|{short}"]
+            by_file[key] = {f: (a.get(f, 0) - b.get(f, 0)) / (long - short) for f in set(a) | set(b)}
     return count_rows
 
 
@@ -755,6 +779,33 @@ def vmm_only(path, quick):
     return 0
 
 
+def contiguous_profile(mine, rows, by_file, closest=6):
+    """Where a pagescope pair's instructions go, per source file, on the rows closest to TLSF."""
+    ratio = lambda r: float(r["instructions_per_pair"]) / float(pick(
+        rows, allocator="tlsf", layout=r["layout"], size_pages=r["size_pages"])["instructions_per_pair"])
+    chosen = sorted(mine, key=ratio, reverse=True)[:closest]
+    keys = ["|".join((r["layout"], r["size_pages"], "pagescope")) for r in chosen]
+    totals = {}
+    for key in keys:
+        for f, n in by_file[key].items():
+            totals[f] = totals.get(f, 0) + n
+    files = [f for f, n in sorted(totals.items(), key=lambda x: -x[1]) if n / len(keys) >= 1]
+    lines = ["", f"### Where a pagescope pair's instructions go, on the {len(keys)} rows closest to tlsf",
+             "", "Callgrind's self cost per source file (inlined code counts in the file it is "
+             "written in), per pair, the same difference of two loop lengths; "
+             "`benchmarks/bench_contiguous.c` is the measuring loop and the call into the "
+             "allocator, with the register saves the inlined allocator code needs.", "",
+             "| source file | " + " | ".join(f"{r['layout']} {int(r['size_pages']):,}" for r in chosen) + " |",
+             "|---|" + "---:|" * len(chosen)]
+    for f in files:
+        lines.append(f"| `{f}` | " + " | ".join(f"{by_file[k].get(f, 0):,.0f}" for k in keys) + " |")
+    lines.append("| **total** | " + " | ".join(fmt(r["instructions_per_pair"]) for r in chosen) + " |")
+    lines.append("| tlsf, same row | " + " | ".join(fmt(pick(
+        rows, allocator="tlsf", layout=r["layout"], size_pages=r["size_pages"])["instructions_per_pair"])
+        for r in chosen) + " |")
+    return lines
+
+
 def contiguous_only(path, quick):
     """bench_contiguous under callgrind for pagescope, the regions placement alone and TLSF only:
     the pmm-vs-TLSF table of issue 22 and its verdict, into one markdown file (written whole
@@ -762,9 +813,10 @@ def contiguous_only(path, quick):
     figures as make bench's contiguous.csv."""
     started, revision = time.time(), commit()
     program = os.path.join(BENCH_BIN, "bench_contiguous")
+    by_file = {}
     try:
         rows = contiguous_counts(program, ["--allocators", "pagescope,regions,tlsf"]
-                                 + (["--quick"] if quick else []))
+                                 + (["--quick"] if quick else []), by_file)
     except BenchError as e:
         print(f"run_bench: {e}", file=sys.stderr)
         return 1
@@ -798,6 +850,7 @@ def contiguous_only(path, quick):
               f"{'met' if met else 'not met'}** — {len(mine) - len(over)}/{len(mine)} rows ≤ tlsf"
               + (f"; above: {', '.join(over)}" if over else "")
               + f"; {wasted} pages wasted, {failed} allocations failed."]
+    lines += contiguous_profile(mine, rows, by_file)
     tmp = path + ".partial"
     try:
         with open(tmp, "w") as f:

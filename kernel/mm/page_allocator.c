@@ -446,6 +446,16 @@ static ALWAYS_INLINE paddr_t alloc_placed(struct page_allocator *a, enum pmm_zon
 	return first << PAGE_SHIFT;
 }
 
+/* Zone z's placement's alloc, for valid arguments: regions' fast path inline, as the hot path
+ * runs it (traced allocations come here), else through the ops. */
+static ALWAYS_INLINE uint64_t placement_alloc(struct page_allocator *a, enum pmm_zone z,
+					      uint64_t pages, uint64_t align_pages)
+{
+	if (a->zone[z].regions)
+		return pmm_regions_alloc_fast(a->zone[z].regions, pages, align_pages);
+	return a->ops->alloc(a->zone[z].state, pages, align_pages);
+}
+
 /*
  * Every allocation the inline hot path (page_allocator.h) does not finish: bad arguments, tracing
  * on, the first zone's placement refusing or asking for bookkeeping (`first`: its answer, or
@@ -469,10 +479,10 @@ paddr_t page_alloc_general(struct page_allocator *a, uint64_t first, uint64_t pa
 		if (!a->zone[z].state)
 			continue;
 		if (i > 0 || !first_asked)
-			first = a->ops->alloc(a->zone[z].state, pages, align_pages);
+			first = placement_alloc(a, z, pages, align_pages);
 		if (first == PMM_PLACEMENT_WANTS_METADATA) {
 			serve_metadata(a, z);
-			first = a->ops->alloc(a->zone[z].state, pages, align_pages);
+			first = placement_alloc(a, z, pages, align_pages);
 		}
 		if (first < PMM_PLACEMENT_WANTS_METADATA)
 			return alloc_placed(a, z, first, pages, align_pages, owner, status, start);
@@ -525,11 +535,12 @@ enum pmm_status page_free_general(struct page_allocator *a, paddr_t addr, uint64
 	}
 	struct page_allocation was = *record;
 	*record = (struct page_allocation){ 0 };
-	if (was.flags & PAGE_ALLOCATION_RESERVED) {
+	if (was.flags & PAGE_ALLOCATION_RESERVED)
 		a->ops->add_free(a->zone[z].state, first, pages);
-	} else {
+	else if (a->zone[z].regions) /* as the hot path frees it (traced frees come here) */
+		pmm_regions_free_fast(a->zone[z].regions, first - a->zone[z].first_page);
+	else
 		a->ops->free(a->zone[z].state, first, pages, (uint64_t)1 << was.align_log2);
-	}
 	trace_pmm_free(first << PAGE_SHIFT, (uint32_t)pages, (uint32_t)held_by(a, &was), (uint8_t)z,
 		       was.owner, trace_cost_since(start));
 	return PMM_OK;

@@ -30,7 +30,7 @@ static ALWAYS_INLINE void pmm_regions_free_insert(struct pmm_regions *r, struct 
 }
 
 static ALWAYS_INLINE void pmm_regions_free_remove(struct pmm_regions *r, struct pmm_region *region,
-				      enum pmm_regions_filing filing)
+						   enum pmm_regions_filing filing)
 {
 	r->free_pages -= region->pages;
 	if (filing == PMM_REGIONS_KNOWN_UNFILED)
@@ -40,7 +40,8 @@ static ALWAYS_INLINE void pmm_regions_free_remove(struct pmm_regions *r, struct 
 }
 
 static ALWAYS_INLINE void pmm_regions_free_reshape(struct pmm_regions *r, struct pmm_region *region,
-				       uint64_t first, uint64_t pages, enum pmm_regions_filing filing)
+						    uint64_t first, uint64_t pages,
+						    enum pmm_regions_filing filing)
 {
 	r->free_pages += pages - region->pages;
 	if (filing == PMM_REGIONS_KNOWN_UNFILED)
@@ -64,8 +65,9 @@ static inline void pmm_regions_spare_push(struct pmm_regions *r, struct pmm_regi
 }
 
 /* A record from the pool for [first, first + pages), in no list yet; its state is the caller's. */
-static ALWAYS_INLINE struct pmm_region *pmm_regions_record_take(struct pmm_regions *r, uint64_t first,
-						    uint64_t pages, enum pmm_region_state state)
+static ALWAYS_INLINE struct pmm_region *
+pmm_regions_record_take(struct pmm_regions *r, uint64_t first, uint64_t pages,
+			enum pmm_region_state state)
 {
 	struct pmm_region *region = r->spare_records;
 	MM_ASSERT(region, "pmm_regions record_take: spare pool empty (caller did not reserve records)");
@@ -78,7 +80,8 @@ static ALWAYS_INLINE struct pmm_region *pmm_regions_record_take(struct pmm_regio
 	return region;
 }
 
-static ALWAYS_INLINE void pmm_regions_record_release(struct pmm_regions *r, struct pmm_region *region)
+static ALWAYS_INLINE void pmm_regions_record_release(struct pmm_regions *r,
+						      struct pmm_region *region)
 {
 	list_unlink(&region->address_link);
 	pmm_regions_spare_push(r, region);
@@ -86,7 +89,7 @@ static ALWAYS_INLINE void pmm_regions_record_release(struct pmm_regions *r, stru
 
 /* Records that carving [first, first + pages) out of the free record `from` consumes: 0..2. */
 static inline unsigned pmm_regions_records_to_carve(const struct pmm_region *from, uint64_t first,
-					uint64_t pages)
+						    uint64_t pages)
 {
 	return (first > from->first_page) + (first + pages < region_end(from));
 }
@@ -98,8 +101,9 @@ static inline unsigned pmm_regions_records_to_carve(const struct pmm_region *fro
  * rest stays free as a head and/or a tail, `from` keeping the larger. The caller has checked that
  * the run lies in `from` and that pmm_regions_records_to_carve() spares exist.
  */
-static ALWAYS_INLINE struct pmm_region *pmm_regions_carve(struct pmm_regions *r, struct pmm_region *from,
-					      uint64_t first, uint64_t pages, enum pmm_regions_filing filing)
+static ALWAYS_INLINE struct pmm_region *
+pmm_regions_carve(struct pmm_regions *r, struct pmm_region *from, uint64_t first, uint64_t pages,
+		  enum pmm_regions_filing filing)
 {
 	uint64_t start = from->first_page, end = first + pages;
 	uint64_t head = first - start, tail = region_end(from) - end;

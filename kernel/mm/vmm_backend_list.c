@@ -1,27 +1,38 @@
 /*
  * VMM bookkeeping as ranges per region, the backend operations: every page of a region belongs
  * to exactly one record, either a maximal free run or one reservation. The records and the
- * structures holding them (an address list, a free tree, a reservation tree per region, a
- * reservation hash per context), their invariants and the files of each: vmm_list.h.
+ * structures holding them (an address list, a pending set, a free tree, a reservation tree per
+ * region, a reservation hash per context), their invariants and the files of each: vmm_list.h.
  *
  * Bound, proved: an AVL tree of r nodes has height H(r) <= 1.44 log2(r + 2) (its minimal node
  * counts N(h) = N(h-1) + N(h-2) + 1 grow like Fibonacci numbers; avl_height_bound() computes the
- * exact H from them). backend_work counts nodes visited; call a descent or climb of one tree a
- * path: it visits at most H + 1 nodes, H for the records in use plus the two an operation may
- * add (each tree holds at most that many). The paths of each tree step are in vmm_list_tree.c
- * (after avl_tree.c: an insert next to a known node is 3 paths, 2 in the reservation tree, which
- * keeps no maximum; a remove 4). So:
- *   search   descent, climb, descent                                                 3 paths
- *   mark     lookup (none when marking the run just found) 1, then either a carve (maximum climb
- *            1, reservation insert 2, and for an aligned request the free tail's insert 3) or an
- *            exact fit (free remove 4, reservation insert 2)                          <= 7 paths
- *   release  lookup 1, reservation remove 4, then a merge on both sides (free remove 4, maximum
- *            climb 1) or none (free-tree descent to its place 1, insert 3)            <= 10 paths
- *   resize   lookup 1, then a remove 4 or a maximum climb 1 or a descent and insert 4  <= 5 paths
- *   split    lookup 1, reservation insert 2                                          3 paths
- * and the hash adds at most LIST_HASH_WORK = 13 entries to a call (vmm_list_hash.h), so any
- * reserve (search + mark) or release costs at most 10 (H + 1) + 13 (list_work_bound), whatever
- * the number of mapped pages or the layout: O(log r). No recursion outside the self-check.
+ * exact H from them). backend_work counts nodes and entries visited; call a descent or climb of
+ * one tree a path: it visits at most H + 1 nodes, H for the records in use plus the two an
+ * operation may add (each tree holds at most that many). The paths of each tree step are in
+ * vmm_list_tree.c: filing a record (a descent to its place and avl_tree.c's insert) 4; taking a
+ * filed reservation out (avl_remove) 4, a filed free record out 6 (a settle, its successor for
+ * rr->lowest, avl_remove); settling the deferred shrink (a maximum climb) 1, and every free-tree
+ * change but a shrink settles first, so a settle is paid once per new stale record, which only a
+ * shrink makes. The top run and the pending set cost no path (vmm_list_pending.h: a pend files at
+ * most one record; taking a pending record out scans at most K = LIST_PENDING slots). So:
+ *   search   settle 1; the lowest filed run when it fits, else descent, climb, descent 3
+ *                                                                                     <= 4 paths
+ *   mark     lookup (none when marking the run just found) 1, then either a carve (settle 1 and
+ *            the shrink deferred, pending the reservation and for an aligned request the free
+ *            head or tail: 2 filings 8 and the settle of the shrink 1) or an exact fit of a
+ *            filed run (out 6, pending it: filing 4)                                 <= 11 paths
+ *   release  lookup 1, then a merge (the reservation out 4, a free neighbour out 6, the growth's
+ *            climb 1) or none (out 4, pending: settle 1, filing 4)                  <= 12 paths
+ *   resize   lookup 1, then a free record out 6, or a settle and a climb 2, or a settle and
+ *            pending a tail 5                                                         <= 7 paths
+ *   split    lookup 1, pending the tail: settle 1, filing 4                           6 paths
+ * and in entries: a search scans the pending set (K), a lookup walks at most 2K + 1 records
+ * after its descent (vmm_list_covering), a release scans the set for its reservation (K) and
+ * takes up to two records out of it (2K): LIST_PENDING_WORK = 5K + 1 per call. The hash adds at
+ * most LIST_HASH_WORK = 13 entries to a call (vmm_list_hash.h: a mark's two insertions are 10).
+ * So any reserve (search + mark) or release costs at most 15 (H + 1) + 5K + 1 + 13
+ * (list_work_bound), whatever the number of mapped pages or the layout: O(log r). No recursion
+ * outside the self-check.
  */
 #include "vmm.h"
 #include "avl_tree.h"
@@ -91,12 +102,35 @@ static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct v
 {
 	struct region_records *rr = records_of(ctx, region);
 	struct range_record *f = record_at(ctx, rr, addr);
-	uint64_t end = addr + pages * PAGE_SIZE, f_end = record_end(f);
+	uint64_t end = addr + pages * PAGE_SIZE, f_end = record_end(f), f_pages = pages_of(f);
 	MM_ASSERT(is_free(f) && end <= f_end, "list_mark_reserved: %llx+%llu not free",
 		  (unsigned long long)addr, (unsigned long long)pages);
-	bool need_before = addr > f->start, need_after = end < f_end;
+	bool need_after = end < f_end;
+	if (addr == f->start && need_after) { /* the common carve: the front of the lowest fit */
+		struct range_record *r = vmm_list_record_alloc(ctx);
+		if (!r)
+			return VM_ERR_NO_MEMORY;
+		new_record(r, addr, pages, VMM_RANGE_RESERVED, access);
+		f->start = end;
+		set_pages(f, f_pages - pages);
+		link_before(rr, f, r);
+		vmm_list_free_resized(ctx, rr, f, f_pages); /* before the pend: a filing may climb past f */
+		vmm_list_pend(ctx, rr, r);
+		return VM_OK;
+	}
+	if (addr == f->start) { /* an exact fit: the free record becomes the reservation */
+		if (is_pending(f)) {
+			vmm_list_pending_set_state(rr, f, VMM_RANGE_RESERVED, access);
+			return VM_OK;
+		}
+		vmm_list_unfile(ctx, rr, f);
+		set_state(f, VMM_RANGE_RESERVED, access);
+		vmm_list_pend(ctx, rr, f);
+		return VM_OK;
+	}
+	/* The reservation starts inside f (an aligned request): a record for it, one for a tail. */
 	struct range_record *spare[2] = { NULL, NULL };
-	for (unsigned i = 0; i < (unsigned)need_before + (unsigned)need_after; i++) {
+	for (unsigned i = 0; i < 1u + (unsigned)need_after; i++) {
 		spare[i] = vmm_list_record_alloc(ctx);
 		if (!spare[i]) {
 			if (i == 1)
@@ -104,51 +138,61 @@ static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct v
 			return VM_ERR_NO_MEMORY;
 		}
 	}
-	if (!need_before && !need_after) { /* an exact fit: the free record becomes the reservation */
-		avl_remove(&rr->free_tree, &f->node, &ctx->backend_work);
-		set_state(f, VMM_RANGE_RESERVED, access);
-		vmm_list_reservation_link(ctx, rr, f);
-		vmm_list_hash_insert(ctx, &state_of(ctx)->hash, f);
+	struct range_record *r = new_record(spare[0], addr, pages, VMM_RANGE_RESERVED, access);
+	if (is_top(f) && need_after) {
+		/*
+		 * The top run keeps its record and its tail, and its head becomes a free record of its
+		 * own: the top's record stays the one the region started with, so merging everything
+		 * back leaves the records where they began (and their page no fuller than before).
+		 */
+		struct range_record *head = new_record(spare[1], f->start, (addr - f->start) / PAGE_SIZE,
+						       VMM_RANGE_FREE, 0);
+		f->start = end;
+		set_pages(f, (f_end - end) / PAGE_SIZE);
+		link_before(rr, f, head);
+		link_before(rr, f, r);
+		vmm_list_pend(ctx, rr, head);
+		vmm_list_pend(ctx, rr, r);
 		return VM_OK;
 	}
-	/* f stays the free record on the side that keeps pages (its start or length changes in place). */
-	struct range_record *r = new_record(spare[0], addr, pages, VMM_RANGE_RESERVED, access);
-	if (!need_before) {
-		f->start = end;
-		set_pages(f, pages_of(f) - pages);
-		link_before(rr, f, r);
-	} else {
-		set_pages(f, (addr - f->start) / PAGE_SIZE);
-		link_after(f, r);
-	}
-	vmm_list_climb_max_free(ctx, f);
-	vmm_list_reservation_link(ctx, rr, r);
-	vmm_list_hash_insert(ctx, &state_of(ctx)->hash, r);
-	if (need_before && need_after) {
+	/* f keeps its head. A top run that does (the reservation takes its end) is no longer last. */
+	bool head_leaves_top = is_top(f);
+	if (head_leaves_top)
+		vmm_list_unfile(ctx, rr, f);
+	set_pages(f, (addr - f->start) / PAGE_SIZE);
+	link_after(f, r);
+	if (!head_leaves_top)
+		vmm_list_free_resized(ctx, rr, f, f_pages); /* before any pend: a filing may climb past f */
+	if (need_after) {
 		struct range_record *tail = new_record(spare[1], end, (f_end - end) / PAGE_SIZE, VMM_RANGE_FREE, 0);
 		link_after(r, tail);
-		avl_insert_after(&rr->free_tree, &f->node, &tail->node, &ctx->backend_work);
+		vmm_list_pend(ctx, rr, tail);
 	}
+	if (head_leaves_top)
+		vmm_list_pend(ctx, rr, f);
+	vmm_list_pend(ctx, rr, r);
 	return VM_OK;
 }
 
 /* Drops a free record whose pages a neighbour has taken over. */
 static void absorb(struct vmm_context *ctx, struct region_records *rr, struct range_record *gone)
 {
-	avl_remove(&rr->free_tree, &gone->node, &ctx->backend_work);
+	vmm_list_unfile(ctx, rr, gone);
 	unlink_record(rr, gone);
 	vmm_list_record_free(ctx, gone);
 }
 
 /* The reservation that starts exactly at start, or an error saying what is there instead. */
-static enum vm_status reservation_starting(struct vmm_context *ctx, struct region_records *rr,
+static ALWAYS_INLINE enum vm_status reservation_starting(struct vmm_context *ctx, struct region_records *rr,
 					   uint64_t start, struct range_record **out)
 {
-	struct range_record *r = vmm_list_hash_find(ctx, &state_of(ctx)->hash, start);
+	struct range_record *r = vmm_list_pending_reservation(ctx, rr, start);
 	if (!r)
-		r = vmm_list_reservation_at_or_before(ctx, rr, start);
+		r = vmm_list_hash_find(ctx, &state_of(ctx)->hash, start);
+	if (!r)
+		r = vmm_list_covering(ctx, rr, start);
 	*out = r;
-	if (!r || start >= record_end(r))
+	if (is_free(r))
 		return VM_ERR_NOT_RESERVED;
 	return r->start == start ? VM_OK : VM_ERR_NOT_RESERVATION_START;
 }
@@ -165,29 +209,60 @@ static enum vm_status list_release(struct vmm_context *ctx, const struct vmm_reg
 		return VM_ERR_WRONG_LENGTH;
 	state_of(ctx)->recent = NULL;
 	state_of(ctx)->released_unmapped = !(n->node.payload & RECORD_MAPPED_BIT);
-	avl_remove(&rr->reservations, &n->node, &ctx->backend_work);
-	vmm_list_hash_remove(ctx, &state_of(ctx)->hash, n);
 	/* A free neighbour takes the pages over (so the record that goes is the reservation's). */
 	struct range_record *prev = n->prev, *next = n->next;
 	bool prev_free = prev && is_free(prev);
 	bool next_free = next && is_free(next);
-	if (prev_free) {
+	if (!prev_free && !next_free && !next) { /* the reservation's record becomes the top run */
+		vmm_list_unfile(ctx, rr, n);
+		set_state(n, VMM_RANGE_FREE, 0);
+		vmm_list_make_top(rr, n);
+		return VM_OK;
+	}
+	if (!prev_free && !next_free) { /* the reservation's record becomes the free run */
+		if (is_pending(n)) {
+			vmm_list_pending_set_state(rr, n, VMM_RANGE_FREE, 0);
+			return VM_OK;
+		}
+		vmm_list_unfile(ctx, rr, n);
+		set_state(n, VMM_RANGE_FREE, 0);
+		vmm_list_pend(ctx, rr, n);
+		return VM_OK;
+	}
+	vmm_list_unfile(ctx, rr, n);
+	if (next_free && is_top(next)) { /* the top run takes the pages over: no climb */
+		uint64_t start = n->start, more = pages_of(n);
+		if (prev_free) {
+			start = prev->start;
+			more += pages_of(prev);
+			absorb(ctx, rr, prev);
+		}
+		next->start = start;
+		set_pages(next, pages_of(next) + more);
+		unlink_record(rr, n);
+		vmm_list_record_free(ctx, n);
+	} else if (prev_free) {
 		uint64_t more = pages_of(n) + (next_free ? pages_of(next) : 0);
 		if (next_free)
 			absorb(ctx, rr, next);
+		bool prev_becomes_top = !n->next;
+		if (prev_becomes_top)
+			vmm_list_unfile(ctx, rr, prev);
 		unlink_record(rr, n);
 		vmm_list_record_free(ctx, n);
-		set_pages(prev, pages_of(prev) + more);
-		vmm_list_climb_max_free(ctx, prev);
-	} else if (next_free) {
-		next->start = n->start;
-		set_pages(next, pages_of(next) + pages_of(n));
-		unlink_record(rr, n);
-		vmm_list_record_free(ctx, n);
-		vmm_list_climb_max_free(ctx, next);
+		uint64_t prev_pages = pages_of(prev);
+		set_pages(prev, prev_pages + more);
+		if (prev_becomes_top)
+			vmm_list_make_top(rr, prev);
+		else
+			vmm_list_free_resized(ctx, rr, prev, prev_pages);
 	} else {
-		set_state(n, VMM_RANGE_FREE, 0);
-		vmm_list_free_link(ctx, rr, n);
+		uint64_t next_pages = pages_of(next);
+		next->start = n->start;
+		set_pages(next, next_pages + pages_of(n));
+		unlink_record(rr, n);
+		vmm_list_record_free(ctx, n);
+		vmm_list_free_resized(ctx, rr, next, next_pages);
 	}
 	return VM_OK;
 }
@@ -209,7 +284,7 @@ static enum vm_status list_resize(struct vmm_context *ctx, const struct vmm_regi
 			  (unsigned long long)start);
 		set_pages(n, new_pages); /* reserved: no maximum moves */
 		if (pages_of(next) == more) {
-			avl_remove(&rr->free_tree, &next->node, &ctx->backend_work);
+			vmm_list_unfile(ctx, rr, next);
 			unlink_record(rr, next);
 			if (state_of(ctx)->spare)
 				vmm_list_record_free(ctx, next);
@@ -218,7 +293,7 @@ static enum vm_status list_resize(struct vmm_context *ctx, const struct vmm_regi
 		} else {
 			next->start += more * PAGE_SIZE;
 			set_pages(next, pages_of(next) - more);
-			vmm_list_climb_max_free(ctx, next);
+			vmm_list_free_resized(ctx, rr, next, pages_of(next) + more);
 		}
 		return VM_OK;
 	}
@@ -226,7 +301,7 @@ static enum vm_status list_resize(struct vmm_context *ctx, const struct vmm_regi
 	if (next_free) {
 		next->start -= less * PAGE_SIZE;
 		set_pages(next, pages_of(next) + less);
-		vmm_list_climb_max_free(ctx, next);
+		vmm_list_free_resized(ctx, rr, next, pages_of(next) - less);
 	} else {
 		struct range_record *tail = state_of(ctx)->spare;
 		state_of(ctx)->spare = NULL;
@@ -235,8 +310,12 @@ static enum vm_status list_resize(struct vmm_context *ctx, const struct vmm_regi
 		if (!tail)
 			return VM_ERR_NO_MEMORY;
 		new_record(tail, start + new_pages * PAGE_SIZE, less, VMM_RANGE_FREE, 0);
+		bool last = !n->next;
 		link_after(n, tail);
-		vmm_list_free_link(ctx, rr, tail);
+		if (last)
+			vmm_list_make_top(rr, tail);
+		else
+			vmm_list_pend(ctx, rr, tail);
 	}
 	set_pages(n, new_pages);
 	return VM_OK;
@@ -276,11 +355,10 @@ static enum vm_status list_split(struct vmm_context *ctx, const struct vmm_regio
 	uint64_t end = record_end(n);
 	set_pages(n, (addr - n->start) / PAGE_SIZE); /* reserved: no maximum moves */
 	tail->start = addr;
-	tail->node.payload = n->node.payload; /* the same state and access */
+	tail->node.payload = n->node.payload & ~RECORD_PENDING_BIT; /* the same state and access */
 	set_pages(tail, (end - addr) / PAGE_SIZE);
 	link_after(n, tail);
-	avl_insert_after(&rr->reservations, &n->node, &tail->node, &ctx->backend_work);
-	vmm_list_hash_insert(ctx, &state_of(ctx)->hash, tail);
+	vmm_list_pend(ctx, rr, tail);
 	return VM_OK;
 }
 
@@ -309,13 +387,14 @@ static bool list_released_unmapped(const struct vmm_context *ctx)
 }
 
 /*
- * 10 paths of at most H + 1 nodes, for the records in use plus the two an operation may add, and
- * the hash's own steps.
+ * 15 paths of at most H + 1 nodes, for the records in use plus the two an operation may add, the
+ * pending set's entries and the hash's.
  */
 static uint64_t list_work_bound(const struct vmm_context *ctx, uint64_t pages)
 {
 	(void)pages;
-	return 10 * (avl_height_bound(state_of(ctx)->records_in_use + 2) + 1) + LIST_HASH_WORK;
+	return 15 * (avl_height_bound(state_of(ctx)->records_in_use + 2) + 1) + LIST_PENDING_WORK +
+	       LIST_HASH_WORK;
 }
 
 /* The state page, the pages records are carved from and the hash's (page tables not included). */

@@ -6,23 +6,36 @@
  *   vmm_list_pool.c       the record pool: records carved from pages of the page source
  *   vmm_list_hash.c/.h    the reservation hash (per context): reservations by start address
  *   vmm_list_tree.c       the free tree and the reservation tree: upkeep, search, lookup
+ *   vmm_list_pending.h/.c the pending set (per region): new records not yet filed in a tree
  *   vmm_list_check.c      the self-check: every invariant recounted
  *   vmm_backend_list.c    the backend operations and their bound
- * Three structures per region and one per context hold the records:
+ * Five structures per region and one per context hold the records:
  *   - the address list: every record, linked to its neighbours in address order (boundary tags,
  *     as vmem's segments are), so a release finds the runs it merges with in O(1);
- *   - the free tree: the free records only, an AVL tree in address order (avl_tree.c), each node
- *     augmented with the longest free record in its subtree;
- *   - the reservation tree: the reservations only, an AVL tree in address order, no augment;
- *   - the reservation hash (per context): reservations by start address (vmem's allocation
- *     hash), so that a release finds its record in O(1) where the tree would take a descent.
+ *   - the pending set: up to LIST_PENDING records just made or changed, not yet filed in the
+ *     index below (a write buffer: what is released or merged away while pending never costs
+ *     tree or hash upkeep; vmm_list_pending.h);
+ *   - the top run: the region's last record when it is free (dlmalloc's "top", the wilderness
+ *     every region starts as), kept out of the free tree: a search takes it only when nothing
+ *     lower fits, so carving from it or merging into it never climbs the tree;
+ *   - the free tree: the other free records, an AVL tree in address order (avl_tree.c), each
+ *     node augmented with the longest free record in its subtree (a shrink's climb deferred
+ *     while one record is "stale", and rr->lowest its first record: vmm_list_tree.c);
+ *   - the reservation tree: the other reservations, an AVL tree in address order, no augment;
+ *   - the reservation hash (per context): the reservations of the trees by start address
+ *     (vmem's allocation hash), so that a release finds its record in O(1) where the tree would
+ *     take a descent.
  *
  * Invariants (vmm_list_self_check recounts each):
  *   - The address list's: vmm_list_record.h; the hash's: vmm_list_hash.h; the pool's:
  *     vmm_list_pool.c.
- *   - The free tree holds exactly the free records, the reservation tree exactly the
- *     reservations, each in address order; record->max_free (free records) = longest free record
- *     in its free-tree subtree (the trees' own invariants: avl_tree.c).
+ *   - The pending set's: vmm_list_pending.h. rr->top is the region's last record if that is
+ *     free, else NULL, and carries RECORD_TOP_BIT (no other record does). The free tree holds
+ *     exactly the free records that are neither pending nor top, the reservation tree exactly
+ *     the reservations that are not pending, each in address order; record->max_free (free
+ *     records in the tree) = longest free record in its free-tree subtree, counting the stale
+ *     record (if any) at rr->stale_pages; rr->lowest = the free tree's first record (the trees'
+ *     own invariants: avl_tree.c; the stale record's: vmm_list_tree.c).
  *   - state->recent is NULL or the record find_free_run, a query, a lookup or note_mapped last
  *     returned or marked, unchanged since: every call that changes records clears it (so it
  *     never points at a freed record). It saves the lookup of a mark right after a search (what
@@ -47,6 +60,7 @@ struct list_state {
 	struct range_record *spare; /* see the invariants */
 	struct list_node partial; /* record pages with a free slot (vmm_list_pool.c) */
 	struct list_node full;
+	struct record_page *kept_page; /* an emptied record page kept for the next (vmm_list_pool.c) */
 	uint64_t record_pages;
 	uint64_t records_in_use;
 	struct reservation_hash hash;
@@ -76,10 +90,15 @@ void vmm_list_pool_destroy(struct vmm_context *ctx);
 
 void vmm_list_trees_init(struct region_records *rr, struct range_record *whole_region);
 void vmm_list_climb_max_free(struct vmm_context *ctx, struct range_record *r);
+/* Climbs the deferred shrink, if any (vmm_list_tree.c): every free-tree change but a shrink needs it. */
+void vmm_list_settle_stale(struct vmm_context *ctx, struct region_records *rr);
+static inline void vmm_list_settle(struct vmm_context *ctx, struct region_records *rr)
+{
+	if (rr->stale)
+		vmm_list_settle_stale(ctx, rr);
+}
 void vmm_list_reservation_link(struct vmm_context *ctx, struct region_records *rr, struct range_record *r);
 void vmm_list_free_link(struct vmm_context *ctx, struct region_records *rr, struct range_record *r);
-struct range_record *vmm_list_reservation_at_or_before(struct vmm_context *ctx, struct region_records *rr,
-						       uint64_t addr);
 struct range_record *vmm_list_covering(struct vmm_context *ctx, struct region_records *rr, uint64_t addr);
 /* The backend's find_free_run: the lowest free record >= min_pages at or after from. */
 bool vmm_list_find_free_run(struct vmm_context *ctx, const struct vmm_region *region, uint64_t from,
@@ -88,5 +107,9 @@ bool vmm_list_find_free_run(struct vmm_context *ctx, const struct vmm_region *re
 /* --- the self-check (vmm_list_check.c) ----------------------------------------------------- */
 
 unsigned vmm_list_self_check(struct vmm_context *ctx);
+
+/* --- the pending set (inline) -------------------------------------------------------------- */
+
+#include "vmm_list_pending.h"
 
 #endif

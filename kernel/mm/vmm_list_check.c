@@ -1,19 +1,20 @@
 /*
- * The list backend's self-check: every invariant of vmm_list.h and vmm_list_hash.h recounted
- * from the records themselves. Each region's address list must tile it; an in-order visit of
- * each tree must meet the records of its state in address-list order, with parent links, heights,
- * balance and (free tree) max_free equal to a recount; the hashed reservations must be what the
- * hash counts, each reachable through its link; the records listed plus the spare must be what
- * the pool says is in use.
- * Bound: O(records) time; the tree visit recurses to the tree's height, at most
- * avl_height_bound(records) frames (the only recursion in the backend).
- */
+ * The list backend's self-check: every invariant of vmm_list.h, vmm_list_pending.h and
+ * vmm_list_hash.h recounted from the records themselves. Each region's address list must tile
+ * it; an in-order visit of each tree must meet the records of its state that are neither pending
+ * nor top in address-list order, with parent links, heights, balance and (free tree) max_free
+ * equal to a recount (the stale record counted at the length the tree counts, longer than its
+ * own); rr->lowest must be the free tree's first record and rr->top the region's last record when
+ * free; the pending and top marks must be exactly on the pending set's records and the top run;
+ * the hashed reservations must be what the hash counts, each reachable through its link; the
+ * records listed plus the spare must be what the pool says is in use. */
 #include "vmm_list.h"
 
 struct tree_check {
 	unsigned bad;
 	struct range_record *expect; /* the next record of the tree's state in address order */
 	bool want_free;
+	const struct region_records *rr; /* the stale record counts as long as the tree counts it */
 	uint64_t nodes;
 };
 
@@ -24,12 +25,38 @@ static void check_fail(unsigned *bad, const struct range_record *r, const char *
 	++*bad;
 }
 
-/* The next record after r (inclusive) in address order whose state is the tree's. */
+/* The next record after r (inclusive) in address order that belongs in the tree: its state, not
+ * pending, not top. */
 static struct range_record *next_of_state(struct range_record *r, bool want_free)
 {
-	while (r && is_free(r) != want_free)
+	while (r && (is_free(r) != want_free || is_unfiled(r)))
 		r = r->next;
 	return r;
+}
+
+/* The pending set: the records carrying the mark are exactly those in its slots, each once, and
+ * none of them is in a hash chain. */
+static void check_pending(unsigned *bad, const struct region_records *rr)
+{
+	uint64_t marked = 0, marked_free = 0;
+	for (struct range_record *r = rr->first; r; r = r->next) {
+		if (!is_pending(r))
+			continue;
+		marked++;
+		marked_free += is_free(r);
+		unsigned slots = 0;
+		for (unsigned i = 0; i < rr->pending_count; i++)
+			slots += rr->pending[i] == r;
+		if (slots != 1)
+			check_fail(bad, r, "pending mark, but not in the pending set exactly once");
+		if (r->hash_link)
+			check_fail(bad, r, "pending, yet in a hash chain");
+	}
+	if (rr->pending_count > LIST_PENDING || marked != rr->pending_count || marked_free != rr->pending_free) {
+		mm_log("list self-check: %u in the pending set (%u free), %llu records marked pending (%llu free)\n",
+		       rr->pending_count, rr->pending_free, (unsigned long long)marked, (unsigned long long)marked_free);
+		++*bad;
+	}
 }
 
 /* Visits the subtree in order against the address list; returns its height, recomputed. */
@@ -50,7 +77,8 @@ static unsigned check_subtree(struct tree_check *c, struct avl_node *n, const st
 	else
 		c->expect = next_of_state(r->next, c->want_free);
 	unsigned hr = check_subtree(c, n->right, n, &right_free);
-	*longest_free = MAX(pages_of(r), MAX(left_free, right_free));
+	uint64_t counted = r == c->rr->stale ? c->rr->stale_pages : pages_of(r);
+	*longest_free = MAX(counted, MAX(left_free, right_free));
 	if (c->want_free && r->max_free != *longest_free)
 		check_fail(&c->bad, r, "max_free differs from the subtree's longest free record");
 	if (n->height != 1 + MAX(hl, hr) || hl > hr + 1 || hr > hl + 1)
@@ -90,9 +118,29 @@ unsigned vmm_list_self_check(struct vmm_context *ctx)
 			mm_log("list self-check: region %s not tiled to its end\n", region->name);
 			bad++;
 		}
-		uint64_t in_trees = 0;
+		check_pending(&bad, rr);
+		struct range_record *last = rr->first;
+		while (last && last->next)
+			last = last->next;
+		if (rr->top != (last && is_free(last) ? last : NULL)) {
+			mm_log("list self-check: region %s: the top run is not its last record when free\n", region->name);
+			bad++;
+		}
+		for (struct range_record *r = rr->first; r; r = r->next)
+			if (is_top(r) != (r == rr->top) || (is_top(r) && (is_pending(r) || r->hash_link)))
+				check_fail(&bad, r, "top mark differs from the region's top run, or top and filed");
+		if (rr->stale && (!is_free(rr->stale) || is_pending(rr->stale) || rr->stale_pages <= pages_of(rr->stale)))
+			check_fail(&bad, rr->stale, "stale, but not a filed free record shorter than the tree counts");
+		struct avl_node *leftmost = rr->free_tree.root;
+		while (leftmost && leftmost->left)
+			leftmost = leftmost->left;
+		if (rr->lowest != record_of(leftmost)) {
+			mm_log("list self-check: region %s: lowest is not the free tree's first record\n", region->name);
+			bad++;
+		}
+		uint64_t in_trees = rr->pending_count + (rr->top != NULL);
 		for (unsigned t = 0; t < 2; t++) {
-			struct tree_check c = { .want_free = t == 0 };
+			struct tree_check c = { .want_free = t == 0, .rr = rr };
 			c.expect = next_of_state(rr->first, c.want_free);
 			uint64_t longest;
 			check_subtree(&c, (t == 0 ? &rr->free_tree : &rr->reservations)->root, NULL, &longest);
@@ -103,7 +151,7 @@ unsigned vmm_list_self_check(struct vmm_context *ctx)
 			in_trees += c.nodes;
 		}
 		if (in_trees != listed) {
-			mm_log("list self-check: region %s: %llu records listed, %llu in trees\n", region->name,
+			mm_log("list self-check: region %s: %llu records listed, %llu in trees or pending\n", region->name,
 			       (unsigned long long)listed, (unsigned long long)in_trees);
 			bad++;
 		}

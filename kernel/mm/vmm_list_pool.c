@@ -1,12 +1,20 @@
 /*
  * The list backend's record pool: records are carved from pages of the page source (owner
  * MM_OWNER_MM_META), 4 KiB at a time, RECORDS_PER_PAGE to a page behind a small header; a page
- * goes back as soon as none of its records is in use.
+ * goes back as soon as none of its records is in use, but for one: while a page's worth of
+ * records or more is in use, the first page to empty is kept (state->kept_page) and handed out
+ * again before a new one is taken, so a context whose records sit at a page boundary does not
+ * take and return a page on every reserve and release (it did: 363 of 964 instructions of a
+ * reserve+release at 10,000 pages went to the page source). The kept page goes back once fewer
+ * than half a page's worth of records is in use, so an emptied context holds no more than it did
+ * when it was new.
  *
  * Invariants: every record page is on exactly one of state->partial (it has a free slot) and
- * state->full (it has none); page->in_use counts its records handed out and free_slots chains
- * the others (through node.right); state->record_pages counts the pages, state->records_in_use
- * the records handed out on all of them.
+ * state->full (it has none), or is state->kept_page (none in use; NULL when there is none, and
+ * always NULL while fewer than RECORDS_PER_PAGE / 2 records are in use); page->in_use counts its
+ * records handed out and free_slots chains the others (through node.right);
+ * state->record_pages counts the pages (the kept one included), state->records_in_use the
+ * records handed out on all of them.
  * Bound: an alloc or a free is O(1) (one page from or to the source at most) and counts no
  * backend work: the pool is not what the backend's bound is about.
  */
@@ -51,15 +59,25 @@ static struct record_page *new_record_page(struct vmm_context *ctx)
 	return page;
 }
 
+/* The partial list is empty: the kept page, else a new one, goes on it. False: no memory. */
+static __attribute__((noinline)) bool refill(struct vmm_context *ctx)
+{
+	struct list_state *ls = state_of(ctx);
+	struct record_page *page = ls->kept_page;
+	ls->kept_page = NULL;
+	if (!page)
+		page = new_record_page(ctx);
+	if (!page)
+		return false;
+	list_push_front(&ls->partial, &page->link);
+	return true;
+}
+
 struct range_record *vmm_list_record_alloc(struct vmm_context *ctx)
 {
 	struct list_state *ls = state_of(ctx);
-	if (list_is_empty(&ls->partial)) {
-		struct record_page *page = new_record_page(ctx);
-		if (!page)
-			return NULL;
-		list_push_front(&ls->partial, &page->link);
-	}
+	if (unlikely(list_is_empty(&ls->partial)) && !refill(ctx))
+		return NULL;
 	struct record_page *page = container_of(list_first(&ls->partial), struct record_page, link);
 	struct range_record *r = page->free_slots;
 	page->free_slots = record_of(r->node.right);
@@ -68,6 +86,26 @@ struct range_record *vmm_list_record_alloc(struct vmm_context *ctx)
 	if (!page->free_slots)
 		page_move_to(&ls->full, page);
 	return r;
+}
+
+/* A page emptied (kept, or back to the source), or the kept page due back (few records left). */
+static __attribute__((noinline)) void give_back(struct vmm_context *ctx, struct record_page *page)
+{
+	struct list_state *ls = state_of(ctx);
+	if (page->in_use == 0) {
+		list_remove(&page->link);
+		if (!ls->kept_page && ls->records_in_use >= RECORDS_PER_PAGE) {
+			ls->kept_page = page;
+			return;
+		}
+		ls->record_pages--;
+		page_source_free(ctx->source, virt_to_phys(page), 1);
+	}
+	if (ls->kept_page && ls->records_in_use < RECORDS_PER_PAGE / 2) {
+		ls->record_pages--;
+		page_source_free(ctx->source, virt_to_phys(ls->kept_page), 1);
+		ls->kept_page = NULL;
+	}
 }
 
 void vmm_list_record_free(struct vmm_context *ctx, struct range_record *r)
@@ -81,11 +119,8 @@ void vmm_list_record_free(struct vmm_context *ctx, struct range_record *r)
 	page->free_slots = r;
 	page->in_use--;
 	ls->records_in_use--;
-	if (page->in_use == 0) {
-		list_remove(&page->link);
-		ls->record_pages--;
-		page_source_free(ctx->source, virt_to_phys(page), 1);
-	}
+	if (unlikely(page->in_use == 0 || (ls->kept_page && ls->records_in_use < RECORDS_PER_PAGE / 2)))
+		give_back(ctx, page);
 }
 
 void vmm_list_pool_destroy(struct vmm_context *ctx)
@@ -95,4 +130,6 @@ void vmm_list_pool_destroy(struct vmm_context *ctx)
 	for (unsigned l = 0; l < ARRAY_SIZE(lists); l++)
 		list_for_each_safe(node, next, lists[l])
 			page_source_free(ctx->source, virt_to_phys(container_of(node, struct record_page, link)), 1);
+	if (ls->kept_page)
+		page_source_free(ctx->source, virt_to_phys(ls->kept_page), 1);
 }

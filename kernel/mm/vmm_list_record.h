@@ -22,12 +22,16 @@
 #define RECORD_ACCESS_SHIFT (RECORD_PAGES_BITS + 1)
 #define RECORD_ACCESS_MASK ((uint64_t)0xF << RECORD_ACCESS_SHIFT)
 #define RECORD_MAPPED_BIT ((uint64_t)1 << (RECORD_ACCESS_SHIFT + 4))
+#define RECORD_PENDING_BIT ((uint64_t)1 << (RECORD_ACCESS_SHIFT + 5))
+#define RECORD_TOP_BIT ((uint64_t)1 << (RECORD_ACCESS_SHIFT + 6))
+#define RECORD_UNFILED_BITS (RECORD_PENDING_BIT | RECORD_TOP_BIT)
 
 /*
  * 72 bytes: the length (48 bits: a region has fewer than 2^36 pages), the state (1 bit), a
- * reservation's access (4 bits: vmm_access_pack, 0 for a free record) and its mapped mark (1 bit:
- * a page was noted mapped in it, see vmm_backend.h note_mapped) ride in the tree node's payload
- * bits.
+ * reservation's access (4 bits: vmm_access_pack, 0 for a free record), its mapped mark (1 bit:
+ * a page was noted mapped in it, see vmm_backend.h note_mapped), the pending mark (1 bit: the
+ * record waits in its region's pending set, vmm_list_pending.h) and the top mark (1 bit: it is
+ * its region's top run, vmm_list.h) ride in the tree node's payload bits.
  */
 struct range_record {
 	uint64_t start; /* address */
@@ -43,9 +47,25 @@ struct range_record {
 #define LIST_RECORD_BYTES 72
 _Static_assert(sizeof(struct range_record) == LIST_RECORD_BYTES, "LIST_RECORD_BYTES is stale");
 
+/*
+ * Records a region's pending set holds at most (vmm_list_pending.h): two, what one reserve makes
+ * (an aligned request's reservation and the head it cuts off the top run); more would make every
+ * search and release scan more, and old records would linger unfiled in the set.
+ */
+#define LIST_PENDING 2
+
 struct region_records {
 	struct range_record *first; /* the address list's head */
 	struct avl_tree free_tree, reservations;
+	struct range_record *pending[LIST_PENDING]; /* oldest first (vmm_list_pending.h) */
+	unsigned pending_count;
+	unsigned pending_free; /* how many of them are free records */
+	/* The free-tree record whose shrink is not climbed yet, and its length as the tree counts it
+	 * (vmm_list_tree.c: the deferred shrink). */
+	struct range_record *stale;
+	uint64_t stale_pages;
+	struct range_record *top; /* the region's last record when it is free, else NULL (vmm_list.h) */
+	struct range_record *lowest; /* the free tree's first record in address order, or NULL */
 };
 
 static inline struct range_record *record_of(struct avl_node *n)
@@ -55,6 +75,10 @@ static inline struct range_record *record_of(struct avl_node *n)
 
 static inline uint64_t pages_of(const struct range_record *r) { return r->node.payload & RECORD_PAGES_MASK; }
 static inline bool is_free(const struct range_record *r) { return !(r->node.payload & RECORD_STATE_BIT); }
+static inline bool is_pending(const struct range_record *r) { return r->node.payload & RECORD_PENDING_BIT; }
+static inline bool is_top(const struct range_record *r) { return r->node.payload & RECORD_TOP_BIT; }
+/* Pending or top: in no tree and no hash chain. */
+static inline bool is_unfiled(const struct range_record *r) { return r->node.payload & RECORD_UNFILED_BITS; }
 static inline unsigned access_of(const struct range_record *r) { return vmm_access_unpack((unsigned)(r->node.payload >> RECORD_ACCESS_SHIFT) & 0xFu); }
 static inline uint64_t record_end(const struct range_record *r) { return r->start + pages_of(r) * PAGE_SIZE; }
 static inline uint64_t max_free(const struct avl_node *n) { return n ? record_of((struct avl_node *)n)->max_free : 0; }
@@ -71,16 +95,23 @@ static inline uint64_t record_tag(enum vmm_range_state state, unsigned access)
 		       0;
 }
 
-/* A free record carries no access; a reservation its own. */
+/* A free record carries no access; a reservation its own; the pending and top marks stay, the mapped one goes. */
 static inline void set_state(struct range_record *r, enum vmm_range_state state, unsigned access)
 {
-	r->node.payload = pages_of(r) | record_tag(state, access);
+	r->node.payload = pages_of(r) | record_tag(state, access) | (r->node.payload & RECORD_UNFILED_BITS);
 }
 
+/*
+ * A record in no list, tree or chain. Only what is read before the record is linked or filed is
+ * set: the tree links and height are set by filing (avl_tree.c), max_free and hash_next by the
+ * free tree's climbs and the hash, hash_link by the pending set or the top run that take it.
+ */
 static inline struct range_record *new_record(struct range_record *r, uint64_t start, uint64_t pages,
 					      enum vmm_range_state state, unsigned access)
 {
-	*r = (struct range_record){ .start = start };
+	r->start = start;
+	r->prev = r->next = NULL;
+	r->hash_link = NULL;
 	r->node.payload = pages | record_tag(state, access);
 	return r;
 }

@@ -37,9 +37,12 @@
  *  +--+-----------------+---+---+---+------+------------------+-------+---------+
  *   kind: 0 = all pages free, 1 = no page free, 2 = mixed. PFX / SFX: first / last page free.
  *   HST: some reservation starts in the subtree. maxrun code (6 bits, maxrun_code()): the longest
- *   free run L itself when L < 32, else 27 + ceil(log2(L)); it orders as L does, and a subtree
- *   whose code is below maxrun_code(n) cannot hold n free pages. Short runs are exact, so holes just
- *   short of a request (15 pages for 16) are passed on the pointer's bits alone. An all-free pointer may
+ *   free run L not reaching the subtree's end (its INNER) itself when L < 32, else
+ *   27 + ceil(log2(L)); it orders as L does, and a subtree whose code is below maxrun_code(n) and
+ *   whose SFX is clear cannot hold n free pages. Short runs are exact, so holes just short of a
+ *   request (15 pages for 16) are passed on the pointer's bits alone. The free suffix is left out
+ *   so that a change inside it (a reservation placed at the frontier, or released there) leaves
+ *   the pointer as it was while the suffix stays non-empty. An all-free pointer may
  *   carry just its kind (a new table is installed with a zero field): readers take PFX and SFX of
  *   kind 0 as set.
  * Bits 59..62 are protection keys only in leaves and only with CR4.PKE/PKS (never set here), and
@@ -47,17 +50,21 @@
  *
  * Stripes: bits 9..11 of a table's entries, which the CPU ignores at every level (pte.h):
  *
- *   entry:   0   1   2   3 | 4   5   6 | 7 ........ 7+E-1 | 7+E ...... 7+2E-1 | 7+2E .... 7+3E-1 | ..
- *          +---------------+-----------+------------------+-------------------+------------------+
- *          | used count    | first-free|  free PREFIX     |  free SUFFIX      |  INNER: longest  |
- *          | (pagetable.c) | hint      |  (exact, pages)  |  (exact, pages)   |  run not ending  |
- *          |               |           |                  |                   |  at the table end|
- *          +---------------+-----------+------------------+-------------------+------------------+
+ *   entry:   0   1   2   3 | 4   5   6 | 7 ...... 7+E-1 | 7+E .... 7+2E-1 | 7+2E .. 7+3E-1 | 7+3E .. 7+4E-1 |
+ *          +---------------+-----------+----------------+-----------------+----------------+----------------+
+ *          | used count    | first-free| free PREFIX    | free SUFFIX     | INNER: longest | INNER2: second |
+ *          | (pagetable.c) | hint      | (exact, pages) | (exact, pages)  | run not ending | or all ones:   |
+ *          |               |           |                |                 | at the table end| not known     |
+ *          +---------------+-----------+----------------+-----------------+----------------+----------------+
  *   3 bits per entry, low bits first. A table at level t spans 512^(t+1) pages, so each exact value
  *   takes 9(t+1)+1 bits: E = 4 entries in a table of 4 KiB entries, 7 at level 1, 10 at level 2
  *   (the root has no summary). The longest free run of the table is max(INNER, SUFFIX). The exact
  *   values are valid while the pointer's kind is "mixed"; for the other kinds they are implied
- *   (all free: PREFIX = SUFFIX = the span, INNER = 0; full: 0) and never read.
+ *   (all free: PREFIX = SUFFIX = the span, INNER = INNER2 = 0; full: 0) and never read.
+ *   INNER2 is the second largest length among the runs INNER is the largest of (the free runs not
+ *   reaching the table's end, a tie counted twice, 0 when there is no second), or INNER2_UNKNOWN
+ *   (3E one bits, more than any span): not known. It is exact whenever it is not unknown; it lets
+ *   the upkeep replace INNER without a measure when the longest run ends (vmm_pt_summary.c).
  *
  * First-free hint, per table (hint stripe, 9 bits): no entry below it has a free page (it is a
  * lower bound on the first entry that is not full; 511 when all are). Every clear lowers it to the
@@ -114,13 +121,36 @@ struct exact {
 	enum summary_kind kind;
 	bool has_start;
 	uint64_t prefix, suffix, inner;
+	uint64_t inner2; /* the second longest run INNER is the longest of; INNER2_UNKNOWN: not known */
 };
 
-enum exact_field { EXACT_PREFIX, EXACT_SUFFIX, EXACT_INNER, EXACT_FIELDS };
+/* Stored as 3E one bits (exact_write), read back as this. */
+#define INNER2_UNKNOWN UINT64_MAX
 
-static inline uint64_t longest_of(const struct exact *x)
+enum exact_field { EXACT_PREFIX, EXACT_SUFFIX, EXACT_INNER, EXACT_INNER2, EXACT_FIELDS };
+/* The values a search reads from a child's stripe (never INNER2). */
+#define SEARCH_EXACT_FIELDS 3u
+
+/*
+ * Top two of a multiset of run lengths, the second possibly INNER2_UNKNOWN: adds run x (exact). A
+ * run longer than the first makes the old first the second, exactly: every other run is shorter.
+ */
+static inline void top2_add(uint64_t *first, uint64_t *second, uint64_t x)
 {
-	return MAX(x->inner, x->suffix);
+	if (x > *first) {
+		*second = *first;
+		*first = x;
+	} else if (*second != INNER2_UNKNOWN && x > *second) {
+		*second = x;
+	}
+}
+
+/* Adds a run known only to be at most `bound` (<= *first): the second is lost if it could change. */
+static inline void top2_add_bounded(uint64_t *first, uint64_t *second, uint64_t bound)
+{
+	(void)first;
+	if (*second != INNER2_UNKNOWN && bound > *second)
+		*second = INNER2_UNKNOWN;
 }
 
 static inline uint64_t *child_table(pte_t e)
@@ -214,15 +244,21 @@ static inline uint64_t exact_read(uint64_t *work, const uint64_t *table, unsigne
 				  enum exact_field field)
 {
 	*work += exact_value_entries(table_level);
+	uint64_t value;
 	switch (table_level) {
 	case 0:
-		return stripe_read_fixed(table, EXACT_FIELD_FIRST(0, field), EXACT_VALUE_ENTRIES(0));
+		value = stripe_read_fixed(table, EXACT_FIELD_FIRST(0, field), EXACT_VALUE_ENTRIES(0));
+		break;
 	case 1:
-		return stripe_read_fixed(table, EXACT_FIELD_FIRST(1, field), EXACT_VALUE_ENTRIES(1));
+		value = stripe_read_fixed(table, EXACT_FIELD_FIRST(1, field), EXACT_VALUE_ENTRIES(1));
+		break;
 	default:
 		MM_ASSERT(table_level == 2, "exact_read: the root (level %u) has no summary", table_level);
-		return stripe_read_fixed(table, EXACT_FIELD_FIRST(2, field), EXACT_VALUE_ENTRIES(2));
+		value = stripe_read_fixed(table, EXACT_FIELD_FIRST(2, field), EXACT_VALUE_ENTRIES(2));
+		break;
 	}
+	bool all_ones = value == ((uint64_t)1 << (3 * exact_value_entries(table_level))) - 1;
+	return field == EXACT_INNER2 && all_ones ? INNER2_UNKNOWN : value;
 }
 
 /*
@@ -233,8 +269,8 @@ static inline bool exact_write(uint64_t *work, uint64_t *table, unsigned table_l
 			       const struct exact *t, const struct exact *old)
 {
 	bool prefix = !old || old->prefix != t->prefix, suffix = !old || old->suffix != t->suffix;
-	bool inner = !old || old->inner != t->inner;
-	*work += (prefix + suffix + inner) * exact_value_entries(table_level);
+	bool inner = !old || old->inner != t->inner, inner2 = !old || old->inner2 != t->inner2;
+	*work += (prefix + suffix + inner + inner2) * exact_value_entries(table_level);
 #define EXACT_WRITE(level)                                                                          \
 	do {                                                                                        \
 		if (prefix)                                                                         \
@@ -246,6 +282,9 @@ static inline bool exact_write(uint64_t *work, uint64_t *table, unsigned table_l
 		if (inner)                                                                          \
 			stripe_write_fixed(table, EXACT_FIELD_FIRST(level, EXACT_INNER),              \
 					   EXACT_VALUE_ENTRIES(level), t->inner);                   \
+		if (inner2) /* UNKNOWN is cut to the field's width: all ones */                   \
+			stripe_write_fixed(table, EXACT_FIELD_FIRST(level, EXACT_INNER2),             \
+					   EXACT_VALUE_ENTRIES(level), t->inner2);                  \
 	} while (0)
 	switch (table_level) {
 	case 0:
@@ -260,7 +299,7 @@ static inline bool exact_write(uint64_t *work, uint64_t *table, unsigned table_l
 		break;
 	}
 #undef EXACT_WRITE
-	return prefix || suffix || inner;
+	return prefix || suffix || inner || inner2;
 }
 
 /* The summary bits for a pointer to a table whose exact summary is t. */
@@ -278,6 +317,12 @@ struct table_change {
 	unsigned count;       /* changes: entries above level 0, runs of entries at level 0 */
 	unsigned first, last; /* the entries of the first change */
 	struct exact before, after; /* what they covered */
+	/*
+	 * The first change altered only the entry's SUFFIX (the entry points to a table whose kind,
+	 * PREFIX, INNER, INNER2 and starts stayed): before and after hold only the suffix; the rest
+	 * is read from the child's stripe if needed (refresh()).
+	 */
+	bool suffix_only;
 };
 
 /*
@@ -304,14 +349,18 @@ pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level,
 /*
  * Re-summarises the table under entry i (at `level`), whose entries changed as `ch` says (NULL:
  * unknown); true if what the parent's own summary is computed from changed. *before and *after
- * (either may be NULL) receive what the entry covered before and after.
+ * (either may be NULL) receive what the entry covered before and after; *suffix_only (may be
+ * NULL) whether only its SUFFIX changed, and then they hold only that (table_change.suffix_only).
  */
 bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned i,
-	     const struct table_change *ch, struct exact *before, struct exact *after);
+	     const struct table_change *ch, struct exact *before, struct exact *after, bool *suffix_only);
 /* Entry i may now hold a free page: lowers the table's first-free hint to it. */
 void hint_lower(uint64_t *table, unsigned i);
-/* The entry at the hint became full: moves the hint past the full entries that follow. */
-void hint_advance(struct vmm_context *ctx, uint64_t *table, unsigned level);
+/*
+ * Entries below `from` (>= the hint) are full, and the entry at the hint may have become full:
+ * moves the hint to the first entry from `from` on that is not full.
+ */
+void hint_advance(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned from);
 
 /* --- vmm_pt_search.c ------------------------------------------------------------------------- */
 

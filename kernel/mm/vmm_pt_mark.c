@@ -26,12 +26,13 @@ static bool change_wanted(const struct table_change *ch, unsigned level)
 
 /* Entry i changed from `before` to `after`: counts it, and keeps both while it is the only one. */
 static void change_note(struct table_change *ch, unsigned level, unsigned i, const struct exact *before,
-			const struct exact *after)
+			const struct exact *after, bool suffix_only)
 {
 	if (change_wanted(ch, level)) {
 		ch->first = ch->last = i;
 		ch->before = *before;
 		ch->after = *after;
+		ch->suffix_only = suffix_only;
 	}
 	ch->count++;
 }
@@ -46,17 +47,21 @@ static void note_refresh(struct vmm_context *ctx, const struct pt_walk_entry *at
 {
 	unsigned level = at->level;
 	struct exact before, after;
-	bool wanted = change_wanted(ch, level);
+	bool wanted = change_wanted(ch, level), suffix_only = false;
 	bool changed = below->count > 0 &&
 		       refresh(ctx, at->table, level, at->index, below, wanted ? &before : NULL,
-			       wanted ? &after : NULL);
+			       wanted ? &after : NULL, &suffix_only);
 	if (!changed && !installed)
 		return;
-	if (wanted && installed)
+	if (wanted && installed) {
 		before = entry_exact(ctx, 0, level);
+		if (suffix_only) /* the table is new: what it covers now is read whole */
+			after = entry_exact(ctx, at->table[at->index], level);
+		suffix_only = false;
+	}
 	if (wanted && !changed)
 		after = entry_exact(ctx, at->table[at->index], level);
-	change_note(ch, level, at->index, &before, &after);
+	change_note(ch, level, at->index, &before, &after, suffix_only);
 }
 
 /* --- mark ----------------------------------------------------------------------------------- */
@@ -103,8 +108,8 @@ static enum pt_step mark_leaves(void *cookie, uint64_t *table, uint64_t base, un
 	m->ctx->backend_work += last - first + 1;
 	uint64_t pages = last - first + 1;
 	m->ch[0] = (struct table_change){ CHANGE_MARKED, 1, first, last,
-					  { SUMMARY_ALL_FREE, false, pages, pages, 0 },
-					  { SUMMARY_FULL, start, 0, 0, 0 } };
+					  { SUMMARY_ALL_FREE, false, pages, pages, 0, 0 },
+					  { SUMMARY_FULL, start, 0, 0, 0, 0 }, false };
 	return PT_STEP_NEXT;
 }
 
@@ -125,7 +130,7 @@ static enum pt_step mark_entry(void *cookie, const struct pt_walk_entry *at)
 		pte_t now = e | RES_RESERVED | m->access | (at->base == m->start ? RES_START : 0);
 		pt_slot_write(at->table, at->index, now);
 		struct exact before = entry_exact(m->ctx, e, level), after = entry_exact(m->ctx, now, level);
-		change_note(&m->ch[level], level, at->index, &before, &after);
+		change_note(&m->ch[level], level, at->index, &before, &after, false);
 		return PT_STEP_NEXT;
 	}
 	m->installed[level] = false;
@@ -144,9 +149,10 @@ static enum pt_step mark_entry(void *cookie, const struct pt_walk_entry *at)
 static void hint_after_mark(struct vmm_context *ctx, uint64_t *table, unsigned level, uint64_t first,
 			    uint64_t last)
 {
-	unsigned hint = pte_hint_read(table);
-	if (PT_INDEX(level, first) <= hint && hint <= PT_INDEX(level, last))
-		hint_advance(ctx, table, level);
+	unsigned hint = pte_hint_read(table), last_index = PT_INDEX(level, last);
+	/* Every entry of a marked leaf run is full; above, only the hint's entry is known to be. */
+	if (PT_INDEX(level, first) <= hint && hint <= last_index)
+		hint_advance(ctx, table, level, level == 0 ? last_index + 1 : hint);
 }
 
 static enum pt_step mark_ascend(void *cookie, const struct pt_walk_entry *at)
@@ -198,8 +204,8 @@ static enum pt_step clear_leaves(void *cookie, uint64_t *table, uint64_t base, u
 	c->ctx->backend_work += last - first + 1;
 	uint64_t pages = last - first + 1;
 	c->ch[0] = (struct table_change){ CHANGE_CLEARED, all_reserved ? 1 : 2, first, last,
-					  { SUMMARY_FULL, start, 0, 0, 0 },
-					  { SUMMARY_ALL_FREE, false, pages, pages, 0 } };
+					  { SUMMARY_FULL, start, 0, 0, 0, 0 },
+					  { SUMMARY_ALL_FREE, false, pages, pages, 0, 0 }, false };
 	return PT_STEP_NEXT;
 }
 
@@ -217,7 +223,7 @@ static enum pt_step clear_entry(void *cookie, const struct pt_walk_entry *at)
 			  (unsigned long long)at->base);
 		pt_slot_write(at->table, at->index, e & ~RES_BITS);
 		struct exact before = entry_exact(c->ctx, e, level), after = entry_exact(c->ctx, 0, level);
-		change_note(&c->ch[level], level, at->index, &before, &after);
+		change_note(&c->ch[level], level, at->index, &before, &after, false);
 	}
 	return PT_STEP_NEXT;
 }
@@ -234,7 +240,7 @@ static enum pt_step clear_ascend(void *cookie, const struct pt_walk_entry *at)
 								 (struct exact){ 0 };
 		if (pt_free_table_if_empty(&c->ctx->pt, at->table, level, at->index)) {
 			struct exact after = entry_exact(c->ctx, 0, level);
-			change_note(ch, level, at->index, &before, &after);
+			change_note(ch, level, at->index, &before, &after, false);
 			return PT_STEP_NEXT;
 		}
 	}
@@ -427,7 +433,7 @@ static enum pt_step path_entry(void *cookie, const struct pt_walk_entry *at)
 
 static enum pt_step path_ascend(void *cookie, const struct pt_walk_entry *at)
 {
-	refresh(cookie, at->table, at->level, at->index, NULL, NULL, NULL);
+	refresh(cookie, at->table, at->level, at->index, NULL, NULL, NULL, NULL);
 	return PT_STEP_NEXT;
 }
 

@@ -5,21 +5,31 @@
  * Marking and clearing touch the entries of the range (one per aligned chunk inside it, 512 per
  * table at most), and re-summarise every table whose entries changed, bottom-up. When a table
  * saw one change (one entry above level 0, one run of pages at level 0: the usual case), its new
- * summary is derived (derive()) from its old values (3 E(t)) and the change (the entry before and
- * after, 6 E(t-1)): only runs through the change can differ. Its free neighbours are known without
+ * summary is derived (derive()) from its old values (4 E(t)) and the change (the entry before and
+ * after, 8 E(t-1)): only runs through the change can differ. Its free neighbours are known without
  * a look at the frontier (every entry before the change full, by the hint; every page after it
  * free, by the old SUFFIX) and inside the free suffix; otherwise they are counted (at most 512,
- * one exact value at each end). Runs that do not touch the change keep their lengths, so the new
- * INNER is the larger of the old one and the inner run through the change, unless the old INNER
- * itself ran through the change and shrank; PREFIX and SUFFIX change only when the free run
- * through the change reaches the table's start or end. A clear that removed a start looks for
- * another (at most 512). When the longest inner run shrank, or a table saw several changes, it is
- * measured (from its hint after a mark: entries below it are full): its entries and, for each
- * mixed child, the exact values that can change the result (PREFIX when a run reaches it, INNER
- * when its maxrun code could beat the longest so far, SUFFIX when its last page is free), at most
- * 512 x (1 + 3 E(t-1)) entries; then its three values are written (3 E(t)). Per table at level t:
- *     U(t) = 512 (range) + 512 (hint) + 6 E(t-1) + 3 E(t) + 1 024 + 2 E(t-1) (derive)
- *            + 512 x (1 + 3 E(t-1)) (measure) + 3 E(t) (write)           (table_update_bound())
+ * one exact value at each end). PREFIX and SUFFIX change only when the free run through the
+ * change reaches the table's start or end. A clear that removed a start looks for another (at
+ * most 512).
+ *
+ * INNER and INNER2 are the top two of the runs not reaching the end. Those that do not touch the
+ * change (K) keep their lengths; those that touch it are known exactly as a longest (before and
+ * after: the neighbours plus the entry's PREFIX, INNER, SUFFIX) and as a bound on the second
+ * (the entry's INNER2 bounds its middle runs). So K's top two are the old ones when the runs
+ * through the change were all shorter than INNER2; K's longest is the old INNER when they were
+ * shorter than INNER, and the old INNER2 when only the longest went through the change (the
+ * runs' second is below INNER2); at the frontier K is empty. The new top two are K's with the
+ * change's runs added (INNER2 becomes unknown where a bound cannot decide it). Only when the
+ * longest went through the change, shrank, and what came next is not known (INNER2 unknown, or
+ * tied with the change's second) is the table measured, as is a table that saw several changes
+ * (from its hint after a mark: entries below it are full): its entries and, for each mixed child,
+ * the exact values that can change the result (PREFIX when a run reaches it, INNER when its maxrun
+ * code could beat the longest so far, SUFFIX when its last page is free), at most
+ * 512 x (1 + 3 E(t-1)) entries; a measure of a table of 4 KiB entries finds INNER2 too, above
+ * level 0 it leaves INNER2 unknown. Then its four values are written (4 E(t)). Per table at level t:
+ *     U(t) = 512 (range) + 512 (hint) + 8 E(t-1) + 4 E(t) + 1 024 + 2 E(t-1) (derive)
+ *            + 512 x (1 + 3 E(t-1)) (measure) + 4 E(t) (write)           (table_update_bound())
  * and a range of p pages lies in at most 2 + p / 512^(t+1) tables at level t: a mark or clear
  * costs at most 1 024 + sum over t = 0..2 of (2 + p / 512^(t+1)) U(t) (pagetable_work_bound()
  * adds this to the search bound). A clear also walks every table the range covers, which the
@@ -31,10 +41,14 @@
 #define WORD_BITS 64u
 #define LEAF_WORDS (PT_ENTRIES / WORD_BITS)
 
-/* Longest run of set bits in a bitmap of LEAF_WORDS words (bit j of word w is entry 64w + j). */
-static uint64_t longest_run(const uint64_t *words)
+/*
+ * The two longest runs of set bits in a bitmap of LEAF_WORDS words (bit j of word w is entry
+ * 64w + j), a tie counted twice.
+ */
+static void longest_runs(const uint64_t *words, uint64_t *first, uint64_t *second)
 {
-	uint64_t best = 0, carry = 0; /* carry: the run reaching the start of the current word */
+	uint64_t carry = 0; /* the run reaching the start of the current word */
+	*first = *second = 0;
 	for (unsigned w = 0; w < LEAF_WORDS; w++) {
 		uint64_t x = words[w];
 		if (x == ~0ull) {
@@ -42,18 +56,18 @@ static uint64_t longest_run(const uint64_t *words)
 			continue;
 		}
 		unsigned low = (unsigned)__builtin_ctzll(~x), high = (unsigned)__builtin_clzll(~x);
-		best = MAX(best, carry + low);
+		top2_add(first, second, carry + low);
 		carry = high;
 		/* x has a clear bit, so low + high < 64: drop both end runs, measure the inner ones. */
 		x &= (~0ull << low) & (~0ull >> high);
 		while (x) {
 			unsigned at = (unsigned)__builtin_ctzll(x);
 			unsigned len = (unsigned)__builtin_ctzll(~(x >> at));
-			best = MAX(best, len);
+			top2_add(first, second, len);
 			x &= ~(((1ull << len) - 1) << at);
 		}
 	}
-	return MAX(best, carry);
+	top2_add(first, second, carry);
 }
 
 /* Set bits at the start (bit 0 of word 0 on) and at the end of the bitmap. */
@@ -113,7 +127,9 @@ static struct exact measure_leaves(struct vmm_context *ctx, const uint64_t *tabl
 		else if (cut - low < WORD_BITS)
 			free[w] &= (1ull << (cut - low)) - 1;
 	}
-	return (struct exact){ kind, (any & RES_START) != 0, prefix, suffix, longest_run(free) };
+	struct exact t = { kind, (any & RES_START) != 0, prefix, suffix, 0, 0 };
+	longest_runs(free, &t.inner, &t.inner2);
+	return t;
 }
 
 /*
@@ -179,8 +195,8 @@ static struct exact measure_from(struct vmm_context *ctx, const uint64_t *table,
 					  exact_read(&work, child, level - 1, EXACT_PREFIX) : 0;
 		t.prefix += prefix_reaches ? prefix : 0;
 		unsigned code = (bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK;
-		if (code < MAXRUN_EXACT_BELOW && !(bits & SUM_FREE_SUFFIX))
-			t.inner = MAX(t.inner, maxrun_bound(code)); /* exact, and its longest run is inner */
+		if (code < MAXRUN_EXACT_BELOW)
+			t.inner = MAX(t.inner, maxrun_bound(code)); /* the child's INNER, exactly */
 		else if (maxrun_bound(code) > t.inner)
 			t.inner = MAX(t.inner, exact_read(&work, child, level - 1, EXACT_INNER));
 		t.inner = MAX(t.inner, run + prefix);
@@ -192,6 +208,8 @@ static struct exact measure_from(struct vmm_context *ctx, const uint64_t *table,
 		t.kind = SUMMARY_ALL_FREE;
 	else if (full_children == PT_ENTRIES)
 		t.kind = SUMMARY_FULL;
+	/* A measure reads no child's runs but the longest: the second is not known. */
+	t.inner2 = t.kind == SUMMARY_MIXED ? INNER2_UNKNOWN : 0;
 	return t;
 }
 
@@ -207,15 +225,16 @@ struct exact entry_exact(struct vmm_context *ctx, pte_t e, unsigned level)
 	uint64_t span = PT_SPAN_PAGES(level);
 	struct summary c = entry_summary(e, level);
 	if (c.kind == SUMMARY_ALL_FREE)
-		return (struct exact){ SUMMARY_ALL_FREE, false, span, span, 0 };
+		return (struct exact){ SUMMARY_ALL_FREE, false, span, span, 0, 0 };
 	if (c.kind == SUMMARY_FULL)
-		return (struct exact){ SUMMARY_FULL, c.has_start, 0, 0, 0 };
+		return (struct exact){ SUMMARY_FULL, c.has_start, 0, 0, 0, 0 };
 	const uint64_t *child = child_table(e);
 	uint64_t *work = &ctx->backend_work;
 	uint64_t prefix = exact_read(work, child, level - 1, EXACT_PREFIX);
 	uint64_t suffix = exact_read(work, child, level - 1, EXACT_SUFFIX);
-	return (struct exact){ SUMMARY_MIXED, c.has_start, prefix, suffix,
-			       exact_read(work, child, level - 1, EXACT_INNER) };
+	uint64_t inner = exact_read(work, child, level - 1, EXACT_INNER);
+	return (struct exact){ SUMMARY_MIXED, c.has_start, prefix, suffix, inner,
+			       exact_read(work, child, level - 1, EXACT_INNER2) };
 }
 
 pte_t summary_bits(const struct exact *t)
@@ -223,7 +242,7 @@ pte_t summary_bits(const struct exact *t)
 	unsigned bits = (unsigned)t->kind | (t->prefix ? SUM_FREE_PREFIX : 0) |
 			(t->suffix ? SUM_FREE_SUFFIX : 0) | (t->has_start ? SUM_HAS_START : 0);
 	if (t->kind == SUMMARY_MIXED)
-		bits |= maxrun_code(longest_of(t)) << SUM_MAXRUN_SHIFT;
+		bits |= maxrun_code(t->inner) << SUM_MAXRUN_SHIFT;
 	return (pte_t)bits << PTE_SW_FIELD_SHIFT;
 }
 
@@ -296,6 +315,27 @@ static uint64_t inner_through(const struct exact *x, const struct neighbours *n,
 	return n->to_end ? inner : MAX(inner, x->suffix + n->after);
 }
 
+/*
+ * The second longest of those runs (a tie counted twice): exact when the change is all free (one
+ * run) or full (the runs on either side); for a mixed entry a bound, *exact false: the entry's
+ * INNER and INNER2 bound its middle runs, whose own values are not kept.
+ */
+static uint64_t second_through(const struct exact *x, const struct neighbours *n, bool *exact)
+{
+	*exact = x->kind != SUMMARY_MIXED;
+	if (x->kind == SUMMARY_ALL_FREE)
+		return 0;
+	if (x->kind == SUMMARY_FULL)
+		return n->to_end ? 0 : MIN(n->before, n->after);
+	uint64_t first = 0, second = 0;
+	top2_add(&first, &second, n->before + x->prefix);
+	top2_add(&first, &second, x->inner);
+	top2_add(&first, &second, x->inner2 == INNER2_UNKNOWN ? x->inner : x->inner2);
+	if (!n->to_end)
+		top2_add(&first, &second, x->suffix + n->after);
+	return second;
+}
+
 /* Any reservation start in the table outside entries [first, last]. */
 static bool start_elsewhere(struct vmm_context *ctx, const uint64_t *table, unsigned level,
 			    unsigned first, unsigned last)
@@ -346,14 +386,36 @@ static struct exact derive(struct vmm_context *ctx, const uint64_t *table, unsig
 		n.after = table_span - changed_end, n.to_end = true;
 	else
 		count_free_after(ctx, table, level, ch->last, &n);
+	/*
+	 * The runs not reaching the end (INNER, INNER2 their top two) are those that touch the change,
+	 * before (longest inner_before) or after it (inner_after), and the kept ones, K: their top
+	 * two follow from the old top two when the runs through the change were shorter, or when
+	 * only the longest went through it and INNER2 is known; else the table is measured. At the
+	 * frontier nothing before the change is free, so K is empty.
+	 */
+	bool second_before_exact, second_after_exact;
 	uint64_t inner_before = inner_through(&ch->before, &n, changed);
 	uint64_t inner_after = inner_through(&ch->after, &n, changed);
+	uint64_t second_before = second_through(&ch->before, &n, &second_before_exact);
+	uint64_t second_after = second_through(&ch->after, &n, &second_after_exact);
 	bool frontier = hint >= ch->first && suffix_start <= changed_end;
-	if (!frontier && inner_before >= old.inner && inner_after < old.inner) {
+	uint64_t inner = 0, inner2 = 0; /* K's top two */
+	if (frontier || old.inner == 0)
+		inner = inner2 = 0; /* K has no run */
+	else if (old.inner2 != INNER2_UNKNOWN && inner_before < old.inner2)
+		inner = old.inner, inner2 = old.inner2;
+	else if (inner_before < old.inner)
+		inner = old.inner, inner2 = INNER2_UNKNOWN;
+	else if (inner_before == old.inner && old.inner2 != INNER2_UNKNOWN && second_before < old.inner2)
+		inner = old.inner2, inner2 = INNER2_UNKNOWN; /* the longest went: the second is next */
+	else if (inner_after >= old.inner)
+		inner = inner_after, inner2 = INNER2_UNKNOWN; /* K's are no longer, and not known */
+	else {
 		/*
-		 * A longest inner run went through the change and shrank: measure, from the hint (every
-		 * entry below it is full, after a clear too: the clear lowered it to its first entry).
-		 * has_start, computed above, covers the entries below the hint.
+		 * A longest inner run went through the change and shrank, and what comes next is not
+		 * known: measure, from the hint (every entry below it is full, after a clear too: the
+		 * clear lowered it to its first entry). has_start, computed above, covers the entries
+		 * below the hint.
 		 */
 		if (level == 0)
 			return measure(ctx, table, level);
@@ -361,7 +423,11 @@ static struct exact derive(struct vmm_context *ctx, const uint64_t *table, unsig
 		t.has_start = has_start;
 		return t;
 	}
-	uint64_t inner = frontier ? inner_after : MAX(old.inner, inner_after);
+	top2_add(&inner, &inner2, inner_after); /* a no-op in the case that took it as the first */
+	if (second_after_exact)
+		top2_add(&inner, &inner2, second_after);
+	else
+		top2_add_bounded(&inner, &inner2, second_after);
 	uint64_t prefix = old.prefix, suffix = old.suffix;
 	if (n.to_start)
 		prefix = changed_first + (ch->after.kind == SUMMARY_ALL_FREE ? changed + n.after :
@@ -372,7 +438,7 @@ static struct exact derive(struct vmm_context *ctx, const uint64_t *table, unsig
 	enum summary_kind kind = prefix == table_span		? SUMMARY_ALL_FREE :
 				 MAX(inner, suffix) == 0 ? SUMMARY_FULL :
 							   SUMMARY_MIXED;
-	return (struct exact){ kind, has_start, prefix, suffix, inner };
+	return (struct exact){ kind, has_start, prefix, suffix, inner, kind == SUMMARY_MIXED ? inner2 : 0 };
 }
 
 pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level,
@@ -389,19 +455,68 @@ pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level,
 	return summary_bits(&t);
 }
 
+/*
+ * The change to table `t` (at `level` >= 1) altered only the SUFFIX of its entry `first`: when that
+ * entry is the table's last one not wholly free, the table's own SUFFIX moves by as much and
+ * nothing else of it changes (its pointer neither: the maxrun code leaves the suffix out). True
+ * when so, with the table's old and new SUFFIX; false when the table needs the full upkeep.
+ */
+static bool suffix_shift(struct vmm_context *ctx, uint64_t *t, unsigned level,
+			 const struct table_change *ch, uint64_t *old_suffix, uint64_t *new_suffix)
+{
+	uint64_t was = exact_read(&ctx->backend_work, t, level, EXACT_SUFFIX);
+	uint64_t span = PT_SPAN_PAGES(level);
+	if (ch->first != PT_ENTRIES - 1 - was / span)
+		return false;
+	uint64_t now = was - ch->before.suffix + ch->after.suffix;
+	if ((was == 0) != (now == 0)) /* SFX flips */
+		return false;
+	struct exact written = { .kind = SUMMARY_MIXED, .suffix = now };
+	struct exact old = { .kind = SUMMARY_MIXED, .suffix = was };
+	exact_write(&ctx->backend_work, t, level, &written, &old); /* only the SUFFIX differs */
+	*old_suffix = was;
+	*new_suffix = now;
+	return true;
+}
+
 bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned i,
-	     const struct table_change *ch, struct exact *before, struct exact *after)
+	     const struct table_change *ch, struct exact *before, struct exact *after, bool *suffix_only)
 {
 	pte_t old = table[i] & ~PTE_COUNT_STRIPE_MASK;
+	uint64_t *child = child_table(old);
+	struct table_change full;
+	if (ch && ch->count == 1 && ch->suffix_only) {
+		uint64_t was_suffix, now_suffix;
+		if (level >= 2 && suffix_shift(ctx, child, level - 1, ch, &was_suffix, &now_suffix)) {
+			if (before)
+				*before = (struct exact){ .kind = SUMMARY_MIXED, .suffix = was_suffix };
+			if (after)
+				*after = (struct exact){ .kind = SUMMARY_MIXED, .suffix = now_suffix };
+			if (suffix_only)
+				*suffix_only = true;
+			return was_suffix != now_suffix;
+		}
+		/* The full upkeep needs the changed entry's other values: they are as they are now. */
+		full = *ch;
+		full.after = entry_exact(ctx, child[ch->first], level - 1);
+		full.before = full.after;
+		full.before.suffix = ch->before.suffix;
+		full.suffix_only = false;
+		ch = &full;
+	}
 	struct exact was = { 0 }, now;
 	if (before || (ch && ch->count == 1))
 		was = entry_exact(ctx, old, level);
 	bool changed = false;
-	pte_t software = summarize_table(ctx, child_table(old), level - 1, &was, ch, &changed, &now);
+	pte_t software = summarize_table(ctx, child, level - 1, &was, ch, &changed, &now);
 	if (before)
 		*before = was;
 	if (after)
 		*after = now;
+	if (suffix_only)
+		*suffix_only = before && was.kind == SUMMARY_MIXED && now.kind == SUMMARY_MIXED &&
+			       was.has_start == now.has_start && was.prefix == now.prefix &&
+			       was.inner == now.inner && was.inner2 == now.inner2;
 	pte_t updated = (old & ~PTE_SW_FIELD_MASK) | software;
 	if (updated == old)
 		return changed;
@@ -426,10 +541,10 @@ void hint_lower(uint64_t *table, unsigned i)
 		pte_hint_write(table, i);
 }
 
-/* The entry at the hint became full: move the hint past the full entries that follow. */
-void hint_advance(struct vmm_context *ctx, uint64_t *table, unsigned level)
+/* Entries below `from` are full: the hint moves to the first one from there that is not. */
+void hint_advance(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned from)
 {
-	unsigned hint = pte_hint_read(table);
+	unsigned hint = MIN(from, PTE_HINT_MAX);
 	while (hint < PTE_HINT_MAX && entry_full(table[hint], level)) {
 		ctx->backend_work++;
 		hint++;

@@ -49,7 +49,8 @@ TEST(vmm_bounds_hold_on_every_adversarial_pattern_for_both_backends)
 
 /*
  * The list backend's stated bound (vmm_backend_list.c: any reserve or release visits at most
- * 10 (H + 1) tree nodes, H = avl_height_bound(records + 2), and 13 hash entries), computed here from the layout this test
+ * 15 (H + 1) tree nodes, H = avl_height_bound(records + 2), 5 K + 1 entries of the pending set of
+ * K = 2 records and 13 hash entries), computed here from the layout this test
  * builds, at a scale where a scan of the records would break it: 50 000 holes of 15 pages lie
  * ahead of the only run that holds 16 pages, so a scan visits 100 000 records while the bound is a
  * few hundred. Every reserve, aligned reserve, reserve_at and release stays within it and lands
@@ -72,8 +73,12 @@ TEST(list_backend_bound_holds_at_100000_records_where_a_scan_would_not)
 		ASSERT_EQ(vmm_release(&user, region.base + i * 16 * PAGE_SIZE, 15), VM_OK);
 	/* Records: the holes, the separators and the free tail; an operation adds at most two. */
 	uint64_t records = 2 * (uint64_t)SCAN_HOLES + 1;
-	/* 10 tree paths, plus the hash's steps: 4 probes in each of two tables, an insertion, its drain. */
-	uint64_t bound = 10 * (avl_height_bound(records + 2) + 1) + 2 * 4 + 1 + 4;
+	/* 15 tree paths; a release's scans of the pending set of K = 2 records (for its reservation,
+	 * then taking out up to two: 3 K) and a lookup's walk past at most K pending and K + 1 free
+	 * records; the hash's steps: 4 probes in each of two tables, an insertion, its drain. */
+	uint64_t pending = 2;
+	uint64_t bound = 15 * (avl_height_bound(records + 2) + 1) + (3 * pending + 2 * pending + 1) +
+			 2 * 4 + 1 + 4;
 	uint64_t scanned = 2 * (uint64_t)SCAN_HOLES; /* records ahead of the 16-page fit */
 	ASSERT_TRUE(bound * 100 < scanned);
 	uint64_t tail = region.base + (uint64_t)SCAN_HOLES * 16 * PAGE_SIZE, worst = 0;
@@ -105,6 +110,68 @@ TEST(list_backend_bound_holds_at_100000_records_where_a_scan_would_not)
 	testing_note("%llu records: worst work %llu, bound %llu, a scan %llu",
 		     (unsigned long long)records, (unsigned long long)worst, (unsigned long long)bound,
 		     (unsigned long long)scanned);
+	vmm_context_destroy(&user);
+	vmm_context_destroy(&kernel);
+	EXPECT_EQ(ts.pages_out, 0);
+	test_source_fini(&ts);
+}
+
+/*
+ * The list backend's pending set (vmm_list_pending.h, K = 2 records not yet in a tree): a lookup
+ * descends to the last filed reservation and walks the address list past pending records and
+ * free runs, at most 2 K + 1 of them, so it stays within one path of H + 1 nodes plus 2 K + 1;
+ * a pending reservation released with no free neighbour becomes a pending free run, which the
+ * next search must still find as the lowest fit; the oldest pending records are filed when newer
+ * ones need the slots, and the self-check holds throughout.
+ */
+TEST(list_lookup_walks_past_pending_records_within_one_path_and_2k_plus_1)
+{
+	static const struct vmm_region region = { "pending", 0x20000000000ull, 1024, MM_OWNER_USER };
+	struct test_source ts;
+	struct vmm_context kernel, user;
+	test_source_init(&ts, 1 << 10);
+	ASSERT_EQ(test_kernel_context(&kernel, &ts, VMM_BACKEND_LIST), VM_OK);
+	ASSERT_EQ(test_user_context(&user, &kernel, &ts, VMM_BACKEND_LIST, &region, 1), VM_OK);
+	const uint64_t pending = 2, two_pages = 2 * PAGE_SIZE, count = pending + 5;
+	uint64_t addr;
+	/* 2-page reservations end to end: all but the last `pending` get filed. */
+	for (unsigned i = 0; i < count; i++) {
+		ASSERT_EQ(vmm_reserve(&user, 0, 2, 1, &addr), VM_OK);
+		ASSERT_EQ(addr, region.base + i * two_pages);
+	}
+	EXPECT_EQ(user.backend->self_check(&user), 0);
+	/* The last but one (pending, reserved on both sides) becomes a free run in place. */
+	uint64_t freed = region.base + (count - 2) * two_pages, last = region.base + (count - 1) * two_pages;
+	ASSERT_EQ(vmm_release(&user, freed, 2), VM_OK);
+	EXPECT_EQ(user.backend->self_check(&user), 0);
+	/* The last: past the last filed reservation, through the pending records after it. */
+	uint64_t records = count + 1; /* the reservations and free run, the free rest of the region */
+	uint64_t bound = avl_height_bound(records + 2) + 1 + 2 * pending + 1;
+	struct vmm_query_result q;
+	uint64_t before = user.backend_work;
+	vmm_query(&user, last + PAGE_SIZE, &q);
+	uint64_t walked = user.backend_work - before;
+	EXPECT_EQ(q.state, VMM_PAGE_RESERVED);
+	EXPECT_EQ(q.start, last);
+	EXPECT_EQ(q.pages, 2);
+	EXPECT_TRUE(walked >= pending); /* the records after the last filed one were walked */
+	EXPECT_LE(walked, bound);
+	vmm_query(&user, freed, &q);
+	EXPECT_EQ(q.state, VMM_PAGE_FREE);
+	EXPECT_EQ(q.start, freed);
+	EXPECT_EQ(q.pages, 2);
+	/* The lowest fit of two pages is that pending free run, not the rest of the region. */
+	ASSERT_EQ(vmm_reserve(&user, 0, 2, 1, &addr), VM_OK);
+	EXPECT_EQ(addr, freed);
+	/* Release everything, oldest first: filed and pending records alike merge into one run. */
+	for (unsigned i = 0; i < count; i++)
+		ASSERT_EQ(vmm_release(&user, region.base + i * two_pages, 2), VM_OK);
+	EXPECT_EQ(user.backend->self_check(&user), 0);
+	vmm_query(&user, region.base, &q);
+	EXPECT_EQ(q.state, VMM_PAGE_FREE);
+	EXPECT_EQ(q.pages, region.pages);
+	testing_note("lookup past the pending set: %llu visited, bound %llu", (unsigned long long)walked,
+		     (unsigned long long)bound);
 	vmm_context_destroy(&user);
 	vmm_context_destroy(&kernel);
 	EXPECT_EQ(ts.pages_out, 0);

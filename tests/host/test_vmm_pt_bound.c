@@ -3,7 +3,8 @@
  * a scan of the entries would break it: thousands of leaf tables, each holding a hole too short
  * for the request, so every reserve must pass them all to land past the layout. The bound is
  * computed here from the header's formulas and the table layout (PT_ENTRIES entries, 9 index bits
- * per level, three exact values of E(t) 3-bit stripe entries per table), not read from the backend.
+ * per level, four exact values of E(t) 3-bit stripe entries per table, of which a search or a
+ * measure reads three), not read from the backend.
  */
 #include "kernel/lib/testing.h"
 #include <machine/pte.h>
@@ -32,11 +33,15 @@ static uint64_t search_bound(void)
 	return table_scan(3) + 3 * (table_scan(2) + table_scan(1) + table_scan(0));
 }
 
-/* U(t): one table at level t changed by a mark or clear (range, hint, derive, measure, write). */
+/*
+ * U(t): one table at level t changed by a mark or clear (range, hint, the changed entry's four
+ * values before and after, derive from the table's four old values, measure reading up to three
+ * values per entry, write the four).
+ */
 static uint64_t update_bound(int t)
 {
-	uint64_t values = 3 * exact_entries(t), below = exact_entries(t - 1);
-	return PT_ENTRIES + PT_ENTRIES + 6 * below + values + 2 * PT_ENTRIES + 2 * below +
+	uint64_t values = 4 * exact_entries(t), below = exact_entries(t - 1);
+	return PT_ENTRIES + PT_ENTRIES + 8 * below + values + 2 * PT_ENTRIES + 2 * below +
 	       PT_ENTRIES * (1 + 3 * below) + values;
 }
 

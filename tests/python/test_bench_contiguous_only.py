@@ -1,8 +1,9 @@
 """`run_bench.py --contiguous-only FILE --quick`: the pmm-vs-TLSF table of issue 22. It has a row
 for every layout and size of the quick set, each row's ratio is its own pagescope / tlsf figures,
 the verdict line counts the rows as the table shows them, the figures are bench_contiguous's own
-(a direct callgrind run of one row gives the same number), and a file that cannot be written is
-an error naming it, with nothing left behind."""
+(a direct callgrind run of one row gives the same number), the per-file profile of the rows
+closest to TLSF adds up to each row's total, and a file that cannot be written is an error naming
+it, with nothing left behind."""
 
 import re
 import subprocess
@@ -86,6 +87,25 @@ def test_figures_are_bench_contiguous_own(table, tmp_path):
     per_pair = (totals["mixed-holes|37|pagescope|300"] - totals["mixed-holes|37|pagescope|100"]) / 200
     row = next(r for r in rows_of(table) if r["layout"] == "mixed-holes" and r["size"] == "37")
     assert abs(number(row["pagescope"]) - per_pair) <= 0.55  # the cell: rounded to a whole
+
+
+def test_profile_columns_add_up_to_their_rows_totals(table):
+    profile = table.split("### Where a pagescope pair's instructions go", 1)
+    assert len(profile) == 2, "no profile section"
+    cells = [line.strip("|").split("|") for line in profile[1].splitlines() if line.startswith("| ")]
+    header, body = cells[0], cells[1:]
+    files = [c for c in body if c[0].strip().startswith("`")]
+    total = next(c for c in body if "**total**" in c[0])
+    assert len(header) > 1 and files
+    for column in range(1, len(header)):
+        parts = sum(number(c[column].strip()) for c in files)
+        # each cell is rounded, and files under one instruction per pair are left out
+        assert abs(parts - number(total[column].strip())) <= len(files) + 3, header[column]
+    rows = rows_of(table)
+    for column, name in enumerate(header[1:], 1):
+        layout, size = name.strip().rsplit(" ", 1)
+        row = next(r for r in rows if r["layout"] == layout and r["size"] == size)
+        assert total[column].strip() == row["pagescope"]
 
 
 def test_unwritable_file_is_an_error_naming_it(tmp_path):
