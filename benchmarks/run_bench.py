@@ -530,8 +530,10 @@ MISS_BOUNDS = {
     "VMM pagetable": "callgrind at 100,000 mapped pages amid mixed holes, per step: the search "
     "reads leaf entries (search_table ~8,600) and measures leaf runs (measure_leaves ~6,200), "
     "entry writes with their count-stripe upkeep ~3,750 (32 entries), table summaries ~2,400",
-    "per pmm pair with tracing on": "the guest pair is the pmm's own pair plus two trace events "
-    "(~60 instructions): the pmm is above 400 before tracing (see the host targets above)",
+    "per pmm pair with tracing on": "the guest pair is the pmm's own pair plus two trace events: "
+    "the pmm_alloc's call chain (8 frames walked and looked up in the chain table, ~130 "
+    "instructions) and both events with their cost clock and record (~230): the pmm alone is "
+    "347-397 at one page before tracing",
     "per trace event": "",
 }
 
