@@ -250,11 +250,11 @@ REAL_PROGRAM_RUNS := $(shell sed -n 's/^\([a-z0-9-]*\) *|.*/\1/p' programs/runs.
 REPORT_PROGRAMS := $(basename $(notdir $(wildcard benchmarks/workloads/*.psw)))
 PROTO_PY := $(BUILD)/proto/pagescope_perfetto_pb2.py
 
-$(PROTO_PY): analyzer/proto/pagescope_perfetto.proto
+$(PROTO_PY): analyzer/export/proto/pagescope_perfetto.proto
 	@$(DEPS) python
 	@mkdir -p $(dir $@)
 	$(call say,PROTOC,$<)
-	$(Q)protoc -Ianalyzer/proto --python_out=$(dir $@) $<
+	$(Q)protoc -Ianalyzer/export/proto --python_out=$(dir $@) $<
 
 # `make report PMM=all` is the allocator lab's report (report-pmm, below); with PMM=NAME the
 # usual report runs under that allocator.

@@ -25,10 +25,10 @@ import argparse
 import shlex
 import sys
 
-from .reader import TraceError, TraceReader
-from .replay import Replay
-from .summary import SummaryBuilder
-from .units import clock_text, duration_text
+from .reading.reader import TraceError, TraceReader
+from .checking.replay import Replay
+from .reading.summary import SummaryBuilder
+from .definitions.units import clock_text, duration_text
 
 EXIT_OK, EXIT_USAGE, EXIT_BAD_TRACE, EXIT_IO, EXIT_DIVERGED = 0, 2, 3, 4, 5
 
@@ -162,7 +162,7 @@ def load_checked(path, with_series=False):
     """A BulkTrace (and its state.State), or BadTrace naming the file and offset. The trace is
     replayed as `check` replays it either way (state.replay), so every command refuses what
     `check` refuses."""
-    from .state import load
+    from .metrics.state import load
     try:
         trace, state = load(path)
         return (trace, state) if with_series else trace
@@ -173,7 +173,7 @@ def load_checked(path, with_series=False):
 def load_framed(path):
     """A BulkTrace whose framing (header, records, sequence) is sound, not replayed: what decode
     prints, so that a trace `check` refuses can still be read to see why."""
-    from .bulk import BulkTrace
+    from .reading.bulk import BulkTrace
     try:
         return BulkTrace.open(path)
     except TraceError as e:
@@ -200,8 +200,8 @@ class Decode:
 
     @staticmethod
     def run(args, out):
-        from .decode import write_events
-        from .events import FORMAT
+        from .export.decode import write_events
+        from .definitions.events import FORMAT
         unknown = [t for t in args.type if t not in FORMAT.events_by_name]
         if unknown:
             raise CommandFailed(f"unknown event type {unknown[0]!r}", EXIT_USAGE)
@@ -220,8 +220,8 @@ class Perfetto:
 
     @staticmethod
     def run(args, out):
-        from .output import atomic_file
-        from .perfetto import to_perfetto
+        from .definitions.output import atomic_file
+        from .export.perfetto import to_perfetto
         trace, series = load_checked(args.trace, with_series=True)
         data = to_perfetto(trace, series)
         with atomic_file(args.output, "wb") as f:
@@ -242,8 +242,8 @@ class Frag:
 
     @staticmethod
     def run(args, out):
-        from .output import atomic_file
-        from .frag import write_csv
+        from .definitions.output import atomic_file
+        from .metrics.frag import write_csv
         trace, series = load_checked(args.trace, with_series=True)
         with atomic_file(args.output, "w") as f:
             rows = write_csv(series, trace, f)
@@ -270,8 +270,8 @@ class Compare:
 
     @staticmethod
     def run(args, out):
-        from .allocators import allocator_of, write_allocator_comparison
-        from .compare import RequestsDiffer, write_comparison
+        from .reports.allocators import allocator_of, write_allocator_comparison
+        from .metrics.compare import RequestsDiffer, write_comparison
         a, b = load_checked(args.trace_a), load_checked(args.trace_b)
         if allocator_of(a) != allocator_of(b):  # the allocator lab: where the requests diverge
             write_allocator_comparison(a, b, out)
@@ -297,14 +297,14 @@ class Programs:
 
     @staticmethod
     def run(args, out):
-        from .program_report import write_programs
+        from .reports.program_report import write_programs
         write_programs([load_checked(t) for t in args.traces], out)
 
 
 def program_runs_given(specs):
     """[(name, trace, series)] for report --program NAME=TRACE: each trace read once; run NAME
     of a trace that holds several runs (analyzer/processes.select_run)."""
-    from .processes import select_run
+    from .metrics.processes import select_run
     loaded, out = {}, []
     for name, path in specs:
         if path not in loaded:
@@ -357,10 +357,10 @@ class Report:
     @staticmethod
     def run(args, out):
         from pathlib import Path
-        from .output import atomic_directory
-        from .perfetto import to_perfetto
-        from .report import splice_verdict, verdict_markdown, write_report
-        from .progressbar import bar
+        from .definitions.output import atomic_directory
+        from .export.perfetto import to_perfetto
+        from .reports.report import splice_verdict, verdict_markdown, write_report
+        from .definitions.progressbar import bar
         workloads = [(name, load_checked(path)) for name, path in
                      bar(args.workload, desc="reading workload traces", unit="trace")]
         runs = [load_checked(t, with_series=True) for t in args.traces]
@@ -419,8 +419,8 @@ class Allocators:
     @staticmethod
     def run(args, out):
         from pathlib import Path
-        from .allocators import program_figures, read_cost, read_pairs, write_section
-        from .output import atomic_directory
+        from .reports.allocators import program_figures, read_cost, read_pairs, write_section
+        from .definitions.output import atomic_directory
         runs = [load_checked(t, with_series=True) for t in args.traces]
         try:
             pairs = read_pairs(args.pairs)
@@ -465,7 +465,7 @@ def add_moment_argument(parser, default):
 
 def moment_of(args, trace, series):
     """(record position, description) of --at, or a usage error (exit 2)."""
-    from .mmstat import BadMoment, parse_moment, resolve
+    from .metrics.mmstat import BadMoment, parse_moment, resolve
     try:
         return resolve(trace, series, parse_moment(args.at))
     except BadMoment as e:
@@ -475,7 +475,7 @@ def moment_of(args, trace, series):
 def attributed(args, trace):
     """The trace's call chains, symbolized from --elf when it is the trace's build (else a
     warning on stderr, and sites shown as addresses)."""
-    from .attribution import SymbolsUnavailable, collect, symbolize
+    from .metrics.attribution import SymbolsUnavailable, collect, symbolize
     attribution = collect(trace)
     if attribution.has_sites():
         try:
@@ -486,7 +486,7 @@ def attributed(args, trace):
 
 
 def add_elf_argument(parser):
-    from .attribution import DEFAULT_ELF
+    from .metrics.attribution import DEFAULT_ELF
     parser.add_argument("--elf", default=str(DEFAULT_ELF),
                         help="the kernel ELF that names call sites (default: build/pagescope.elf)")
 
@@ -494,7 +494,7 @@ def add_elf_argument(parser):
 def print_zone_lines(args, out, lines_of):
     """The /proc-shaped commands: the zones' free blocks at the moment asked for, printed by
     lines_of (the moment itself goes to stderr)."""
-    from .mmstat import zone_blocks_at
+    from .metrics.mmstat import zone_blocks_at
     trace, series = load_checked(args.trace, with_series=True)
     position, what = moment_of(args, trace, series)
     print(f"{args.trace}: {what}", file=sys.stderr)
@@ -505,7 +505,7 @@ class Buddyinfo:
     """Print what /proc/buddyinfo would have shown at a moment: free blocks per order, per zone.
 
     Each free extent counts as the aligned power-of-two blocks Linux's buddy allocator would hold
-    for the same pages (analyzer/frag.py), from the exact timeline (every change)."""
+    for the same pages (analyzer/metrics/frag.py), from the exact timeline (every change)."""
 
     name = "buddyinfo"
 
@@ -516,7 +516,7 @@ class Buddyinfo:
 
     @staticmethod
     def run(args, out):
-        from .mmstat import buddyinfo_lines
+        from .metrics.mmstat import buddyinfo_lines
         print_zone_lines(args, out, buddyinfo_lines)
 
 
@@ -534,7 +534,7 @@ class Extfrag:
 
     @staticmethod
     def run(args, out):
-        from .mmstat import extfrag_lines
+        from .metrics.mmstat import extfrag_lines
         print_zone_lines(args, out, extfrag_lines)
 
 
@@ -554,13 +554,13 @@ class Kmem:
 
     @staticmethod
     def run(args, out):
-        from .mmstat import kmem_lines, kmem_stats, site_totals_lines
+        from .metrics.mmstat import kmem_lines, kmem_stats, site_totals_lines
         trace = load_checked(args.trace)
         lines = kmem_lines(kmem_stats(trace))
         attribution = attributed(args, trace)
         if attribution.has_sites():
             lines += [""] + site_totals_lines(trace, attribution, args.top)
-        from .latency import latency_lines
+        from .metrics.latency import latency_lines
         lines += latency_lines(trace)
         out.write("".join(line + "\n" for line in lines))
 
@@ -580,7 +580,7 @@ class Owners:
 
     @staticmethod
     def run(args, out):
-        from .mmstat import owners_lines
+        from .metrics.mmstat import owners_lines
         trace, series = load_checked(args.trace, with_series=True)
         position, what = moment_of(args, trace, series)
         lines = owners_lines(trace, attributed(args, trace), position, what, args.top)
@@ -601,7 +601,7 @@ class Leaks:
 
     @staticmethod
     def run(args, out):
-        from .mmstat import owners_lines
+        from .metrics.mmstat import owners_lines
         trace = load_checked(args.trace)
         lines = owners_lines(trace, attributed(args, trace), len(trace.headers),
                              "end of trace: still allocated", args.top)
@@ -625,7 +625,7 @@ class Workload:
 
     @staticmethod
     def run(args, out):
-        from .workload import ConversionError, convert_file
+        from .export.workload import ConversionError, convert_file
         try:
             convert_file(args.trace, args.out, args.name, out)
         except ConversionError as e:
@@ -639,7 +639,7 @@ COMMANDS = [Info, Check, Workload, Decode, Perfetto, Frag, Compare, Programs, Re
 def version_text():
     """The analyzer's version: the commit of its checkout, and the trace format it reads."""
     import subprocess
-    from .events import FORMAT, REPO_ROOT
+    from .definitions.events import FORMAT, REPO_ROOT
     try:
         commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO_ROOT,
                                 capture_output=True, text=True, timeout=20).stdout.strip()
@@ -662,7 +662,7 @@ def build_parser():
 
 
 def main(argv=None):
-    from .output import OutputError, OutputRefused
+    from .definitions.output import OutputError, OutputRefused
     args = build_parser().parse_args(argv)
     # The file an error is about: the one a TraceError names, else the command's trace argument.
     default = getattr(args, "trace", None) or args.command

@@ -29,12 +29,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from analyzer import plots  # noqa: E402
-from analyzer.bulk import BulkTrace  # noqa: E402
-from analyzer.events import FORMAT  # noqa: E402
-from analyzer.frag import write_csv  # noqa: E402
-from analyzer.state import replay  # noqa: E402
-from analyzer.perfetto import to_perfetto  # noqa: E402
+from analyzer.pictures import plots  # noqa: E402
+from analyzer.reading.bulk import BulkTrace  # noqa: E402
+from analyzer.definitions.events import FORMAT  # noqa: E402
+from analyzer.metrics.frag import write_csv  # noqa: E402
+from analyzer.metrics.state import replay  # noqa: E402
+from analyzer.export.perfetto import to_perfetto  # noqa: E402
 
 PAGE = 4096
 PHYS_BASE = 32 << 20

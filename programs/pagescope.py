@@ -27,7 +27,7 @@ import os
 import sys
 from pathlib import Path
 
-from analyzer.output import OutputError, OutputRefused, atomic_directory
+from analyzer.definitions.output import OutputError, OutputRefused, atomic_directory
 from programs.boot import RunSpec, boot_runs
 from programs.expected import ExpectedError, load_selected
 from programs.runs import DEFAULT_DIR, Layout, RunsError

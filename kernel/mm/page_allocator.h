@@ -41,7 +41,9 @@ struct page_allocator_zone {
 	uint64_t first_page, span_pages;    /* span_pages = 0: zone not served */
 	uint64_t total_pages;               /* managed (usable) pages, free or not */
 	uint64_t metadata_pages;            /* mm_meta pages lying in this zone */
-} __attribute__((aligned(64))); /* a power-of-two size: the hot free finds its zone by a shift */
+	uint64_t padding; /* to 64 bytes, a power of two: the hot free finds its zone by a shift */
+};
+_Static_assert(sizeof(struct page_allocator_zone) == 64, "page_allocator_zone: 64 bytes");
 
 struct page_allocator {
 	enum pmm_allocator allocator;

@@ -8,11 +8,14 @@
  *   pmm_size_classes.h    a TLSF-style size-class index of the free records
  *   pmm_fit_tree.h        per class, a fit tree that answers exactly what the classes cannot
  *   pmm_regions.h         the instance, and used_at: page number -> the used record starting there
+ *   pmm_regions_fast.h    carving and releasing runs, and the alloc and free fast paths, inline
+ *                         (the common layer's hot paths run them without a call)
  *   pmm_regions_check.c   the self-check, which verifies the invariants below
  *
  * DATA MODEL. The ground truth is the seed's "linked list of regions": one doubly-linked list of
- * region records {first page, number of pages, free | used}, in address order. Pages never added
- * (holes, reservations, the common layer's metadata) are absent: gaps between records. Around
+ * region records {first page, number of pages, free | used}, in address order, closed by a
+ * sentinel record marked used (pmm_regions.h). Pages never added (holes, reservations, the
+ * common layer's metadata) are absent: gaps between records. Around
  * it, the size-class index of the free records, and used_at, which finds a used record from its
  * first page in O(1) (as Linux finds a page's struct page through mem_map); free finds the
  * neighbours to merge with in the list.

@@ -53,15 +53,15 @@ static inline struct pmm_region *pmm_regions_first(const struct pmm_regions *r)
 static inline struct pmm_region *pmm_regions_next(const struct pmm_regions *r,
 						  const struct pmm_region *region)
 {
-	return list_entry(list_next(&r->edge.address_link, &region->address_link), struct pmm_region,
-			  address_link);
+	return list_entry(list_next(&r->edge.address_link, &region->address_link),
+			  struct pmm_region, address_link);
 }
 
 static inline struct pmm_region *pmm_regions_prev(const struct pmm_regions *r,
 						  const struct pmm_region *region)
 {
-	return list_entry(list_prev(&r->edge.address_link, &region->address_link), struct pmm_region,
-			  address_link);
+	return list_entry(list_prev(&r->edge.address_link, &region->address_link),
+			  struct pmm_region, address_link);
 }
 
 /*

@@ -213,6 +213,16 @@ static enum vm_status list_release(struct vmm_context *ctx, const struct vmm_reg
 	struct range_record *prev = n->prev, *next = n->next;
 	bool prev_free = prev && is_free(prev);
 	bool next_free = next && is_free(next);
+	if (next_free && !prev_free) { /* the run after takes the pages over (a carve undone) */
+		uint64_t next_pages = pages_of(next);
+		vmm_list_unfile(ctx, rr, n);
+		next->start = n->start;
+		set_pages(next, next_pages + pages_of(n));
+		unlink_record(rr, n);
+		vmm_list_record_free(ctx, n);
+		vmm_list_free_resized(ctx, rr, next, next_pages); /* nothing for the top run */
+		return VM_OK;
+	}
 	if (!prev_free && !next_free && !next) { /* the reservation's record becomes the top run */
 		vmm_list_unfile(ctx, rr, n);
 		set_state(n, VMM_RANGE_FREE, 0);
@@ -229,19 +239,15 @@ static enum vm_status list_release(struct vmm_context *ctx, const struct vmm_reg
 		vmm_list_pend(ctx, rr, n);
 		return VM_OK;
 	}
-	vmm_list_unfile(ctx, rr, n);
+	vmm_list_unfile(ctx, rr, n); /* from here on prev is free */
 	if (next_free && is_top(next)) { /* the top run takes the pages over: no climb */
-		uint64_t start = n->start, more = pages_of(n);
-		if (prev_free) {
-			start = prev->start;
-			more += pages_of(prev);
-			absorb(ctx, rr, prev);
-		}
+		uint64_t start = prev->start, more = pages_of(n) + pages_of(prev);
+		absorb(ctx, rr, prev);
 		next->start = start;
 		set_pages(next, pages_of(next) + more);
 		unlink_record(rr, n);
 		vmm_list_record_free(ctx, n);
-	} else if (prev_free) {
+	} else {
 		uint64_t more = pages_of(n) + (next_free ? pages_of(next) : 0);
 		if (next_free)
 			absorb(ctx, rr, next);
@@ -256,13 +262,6 @@ static enum vm_status list_release(struct vmm_context *ctx, const struct vmm_reg
 			vmm_list_make_top(rr, prev);
 		else
 			vmm_list_free_resized(ctx, rr, prev, prev_pages);
-	} else {
-		uint64_t next_pages = pages_of(next);
-		next->start = n->start;
-		set_pages(next, next_pages + pages_of(n));
-		unlink_record(rr, n);
-		vmm_list_record_free(ctx, n);
-		vmm_list_free_resized(ctx, rr, next, next_pages);
 	}
 	return VM_OK;
 }

@@ -79,10 +79,58 @@ static inline struct region_records *records_of(struct vmm_context *ctx, const s
 
 /* --- the record pool (vmm_list_pool.c) ----------------------------------------------------- */
 
+/* Header at the start of each page of records. */
+struct record_page {
+	struct list_node link;           /* in the partial or the full list */
+	struct range_record *free_slots;  /* linked through node.right */
+	unsigned in_use;
+};
+
+#define RECORDS_PER_PAGE ((PAGE_SIZE - ALIGN_UP(sizeof(struct record_page), 16)) / sizeof(struct range_record))
+
 void vmm_list_pool_init(struct list_state *ls);
+/* The partial list is empty: the kept page, else a new one, goes on it. False: no memory. */
+bool vmm_list_pool_refill(struct vmm_context *ctx);
+/* A page emptied (kept, or back to the source), or the kept page due back (few records left). */
+void vmm_list_pool_give_back(struct vmm_context *ctx, struct record_page *page);
+
+/* Moves a record page (on one of the two lists) to the front of `list`. */
+static inline void record_page_move_to(struct list_node *list, struct record_page *page)
+{
+	list_remove(&page->link);
+	list_push_front(list, &page->link);
+}
+
 /* A record in no structure, or NULL (no memory). */
-struct range_record *vmm_list_record_alloc(struct vmm_context *ctx);
-void vmm_list_record_free(struct vmm_context *ctx, struct range_record *r);
+static inline struct range_record *vmm_list_record_alloc(struct vmm_context *ctx)
+{
+	struct list_state *ls = state_of(ctx);
+	if (unlikely(list_is_empty(&ls->partial)) && !vmm_list_pool_refill(ctx))
+		return NULL;
+	struct record_page *page = container_of(list_first(&ls->partial), struct record_page, link);
+	struct range_record *r = page->free_slots;
+	page->free_slots = record_of(r->node.right);
+	page->in_use++;
+	ls->records_in_use++;
+	if (!page->free_slots)
+		record_page_move_to(&ls->full, page);
+	return r;
+}
+
+static inline void vmm_list_record_free(struct vmm_context *ctx, struct range_record *r)
+{
+	struct list_state *ls = state_of(ctx);
+	struct record_page *page = (struct record_page *)ALIGN_DOWN((uintptr_t)r, (uintptr_t)PAGE_SIZE);
+	MM_ASSERT(page->in_use > 0, "record_free: page has no record in use");
+	if (!page->free_slots)
+		record_page_move_to(&ls->partial, page);
+	r->node.right = page->free_slots ? &page->free_slots->node : NULL;
+	page->free_slots = r;
+	page->in_use--;
+	ls->records_in_use--;
+	if (unlikely(page->in_use == 0 || (ls->kept_page && ls->records_in_use < RECORDS_PER_PAGE / 2)))
+		vmm_list_pool_give_back(ctx, page);
+}
 /* Every record page back to the source, whatever is in use. */
 void vmm_list_pool_destroy(struct vmm_context *ctx);
 

@@ -1,8 +1,9 @@
 /*
- * The list backend's reservation hash (one per context): reservations by start address, chained,
- * so that a release finds its record without descending the reservation tree (vmem's allocation
- * hash). Kept from HASH_FROM_RESERVATIONS reservations on; below that the tree is short and small
- * contexts keep no table.
+ * The list backend's reservation hash (one per context): the filed reservations (those in the
+ * reservation tree; pending ones are found in their region's pending set) by start address,
+ * chained, so that a release finds its record without descending the reservation tree (vmem's
+ * allocation hash). Kept from HASH_FROM_RESERVATIONS filed reservations on; below that the tree
+ * is short and small contexts keep no table.
  *
  * A table is a directory page pointing at bucket pages (single pages of the source: no
  * contiguous run is needed), HASH_BUCKETS_PER_PAGE buckets each; it doubles when the entries
@@ -35,7 +36,7 @@ struct reservation_hash {
 	uint64_t pages, old_pages;            /* bucket pages of each */
 	uint64_t old_next;                    /* old's buckets below this one are empty */
 	uint64_t entries;
-	uint64_t reservations;                /* hashed or not */
+	uint64_t reservations;                /* filed reservations, hashed or not */
 	uint64_t grow_at;                     /* entries at which growing is tried (again) */
 };
 

@@ -15,32 +15,18 @@
  * records handed out and free_slots chains the others (through node.right);
  * state->record_pages counts the pages (the kept one included), state->records_in_use the
  * records handed out on all of them.
+ * The alloc and the free every carve and merge takes are inline (vmm_list.h); here, the pages.
  * Bound: an alloc or a free is O(1) (one page from or to the source at most) and counts no
  * backend work: the pool is not what the backend's bound is about.
  */
 #include "vmm_list.h"
 
-/* Header at the start of each page of records. */
-struct record_page {
-	struct list_node link;           /* in the partial or the full list */
-	struct range_record *free_slots;  /* linked through node.right */
-	unsigned in_use;
-};
-
 #define RECORDS_OFFSET ALIGN_UP(sizeof(struct record_page), 16)
-#define RECORDS_PER_PAGE ((PAGE_SIZE - RECORDS_OFFSET) / sizeof(struct range_record))
 
 void vmm_list_pool_init(struct list_state *ls)
 {
 	list_init(&ls->partial);
 	list_init(&ls->full);
-}
-
-/* Moves a record page (on one of the two lists) to the front of `list`. */
-static void page_move_to(struct list_node *list, struct record_page *page)
-{
-	list_remove(&page->link);
-	list_push_front(list, &page->link);
 }
 
 static struct record_page *new_record_page(struct vmm_context *ctx)
@@ -59,8 +45,7 @@ static struct record_page *new_record_page(struct vmm_context *ctx)
 	return page;
 }
 
-/* The partial list is empty: the kept page, else a new one, goes on it. False: no memory. */
-static __attribute__((noinline)) bool refill(struct vmm_context *ctx)
+bool vmm_list_pool_refill(struct vmm_context *ctx)
 {
 	struct list_state *ls = state_of(ctx);
 	struct record_page *page = ls->kept_page;
@@ -73,23 +58,7 @@ static __attribute__((noinline)) bool refill(struct vmm_context *ctx)
 	return true;
 }
 
-struct range_record *vmm_list_record_alloc(struct vmm_context *ctx)
-{
-	struct list_state *ls = state_of(ctx);
-	if (unlikely(list_is_empty(&ls->partial)) && !refill(ctx))
-		return NULL;
-	struct record_page *page = container_of(list_first(&ls->partial), struct record_page, link);
-	struct range_record *r = page->free_slots;
-	page->free_slots = record_of(r->node.right);
-	page->in_use++;
-	ls->records_in_use++;
-	if (!page->free_slots)
-		page_move_to(&ls->full, page);
-	return r;
-}
-
-/* A page emptied (kept, or back to the source), or the kept page due back (few records left). */
-static __attribute__((noinline)) void give_back(struct vmm_context *ctx, struct record_page *page)
+void vmm_list_pool_give_back(struct vmm_context *ctx, struct record_page *page)
 {
 	struct list_state *ls = state_of(ctx);
 	if (page->in_use == 0) {
@@ -106,21 +75,6 @@ static __attribute__((noinline)) void give_back(struct vmm_context *ctx, struct 
 		page_source_free(ctx->source, virt_to_phys(ls->kept_page), 1);
 		ls->kept_page = NULL;
 	}
-}
-
-void vmm_list_record_free(struct vmm_context *ctx, struct range_record *r)
-{
-	struct list_state *ls = state_of(ctx);
-	struct record_page *page = (struct record_page *)ALIGN_DOWN((uintptr_t)r, (uintptr_t)PAGE_SIZE);
-	MM_ASSERT(page->in_use > 0, "record_free: page has no record in use");
-	if (!page->free_slots)
-		page_move_to(&ls->partial, page);
-	r->node.right = page->free_slots ? &page->free_slots->node : NULL;
-	page->free_slots = r;
-	page->in_use--;
-	ls->records_in_use--;
-	if (unlikely(page->in_use == 0 || (ls->kept_page && ls->records_in_use < RECORDS_PER_PAGE / 2)))
-		give_back(ctx, page);
 }
 
 void vmm_list_pool_destroy(struct vmm_context *ctx)

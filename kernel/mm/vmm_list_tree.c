@@ -2,10 +2,11 @@
  * The list backend's two trees per region (records and state: vmm_list.h): the free tree (free
  * records in address order, each node augmented with max_free, the longest free record in its
  * subtree) and the reservation tree (reservations in address order, no augment), both AVL trees
- * of avl_tree.c; records in the pending set (vmm_list_pending.h) are in neither. Keeping
- * reservations out of the free tree is what makes the common steps cheap: a carve or a merge
- * changes one free record's length (a maximum climb that stops at the first unchanged value);
- * the free tree's shape moves only when a free record is filed or goes.
+ * of avl_tree.c; records in the pending set (vmm_list_pending.h) and the top run are in neither.
+ * Keeping reservations out of the free tree is what makes the common steps cheap: a carve or a
+ * merge changes one free record's length (a maximum climb that stops at the first unchanged
+ * value, or none: the deferred shrink below); the free tree's shape moves only when a free
+ * record is filed or goes.
  *
  * Search ("lowest maximal free run >= n pages at or after from", the placement policy is vmm.c's):
  * from the region's base, the tree's first record (rr->lowest, kept as records are filed and

@@ -354,6 +354,11 @@ pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level,
  */
 bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned i,
 	     const struct table_change *ch, struct exact *before, struct exact *after, bool *suffix_only);
+/* Rewrites the stored SUFFIX of a mixed table at `level` from `was` to `now` (nothing else). */
+void suffix_move(struct vmm_context *ctx, uint64_t *table, unsigned level, uint64_t was, uint64_t now);
+/* Any reservation start in the table (at `level`) outside entries [first, last] (at most 512 read). */
+bool start_elsewhere(struct vmm_context *ctx, const uint64_t *table, unsigned level, unsigned first,
+		     unsigned last);
 /* Entry i may now hold a free page: lowers the table's first-free hint to it. */
 void hint_lower(uint64_t *table, unsigned i);
 /*

@@ -280,10 +280,133 @@ static enum vm_status mark_range(struct vmm_context *ctx, uint64_t addr, uint64_
 	return m.status;
 }
 
+/* --- the frontier -------------------------------------------------------------------------- */
+
+/*
+ * Where reservations are usually placed and released: at the start of the free suffix of a leaf
+ * table that is the last table with anything reserved on its path (every table on the path is its
+ * parent's last entry not wholly free). A reservation marked there, or released there from a
+ * reserved page on, changes no run but the free suffix, so every table on the path keeps its
+ * pointer and all its values but SUFFIX, which moves by the pages marked or cleared. This is
+ * decided from one point walk (3 entries), the three SUFFIX values and the leaf run, before
+ * anything is written; otherwise the range walks below do the general upkeep. It reads less than
+ * they would, so the bound of vmm_pt_summary.c holds for it.
+ */
+struct spine {
+	uint64_t *table[PT_LEVELS]; /* the table at each level on the path to the leaf table */
+	unsigned index[PT_LEVELS];  /* the entry on the path in each table above level 0 */
+	uint64_t suffix[PT_TOP_LEVEL]; /* the SUFFIX of each table below the root */
+};
+
+/*
+ * The path to the leaf table of [addr, last] (one leaf table), when each table on it is mixed;
+ * *first, *last_index are the run's leaf entries, p->suffix[0] the leaf table's SUFFIX.
+ */
+static bool spine_of(struct vmm_context *ctx, uint64_t addr, uint64_t last, struct spine *p,
+		     unsigned *first, unsigned *last_index)
+{
+	if (addr >> PT_LEVEL_SHIFT(1) != last >> PT_LEVEL_SHIFT(1))
+		return false;
+	uint64_t *t = pt_table(ctx->pt.root);
+	for (unsigned level = PT_TOP_LEVEL; level > 0; level--) {
+		unsigned i = PT_INDEX(level, addr);
+		pte_t e = t[i];
+		ctx->backend_work++;
+		if (!pte_is_table(e, level) || (summary_field(e) & SUM_KIND_MASK) != SUMMARY_MIXED)
+			return false;
+		p->table[level] = t;
+		p->index[level] = i;
+		t = child_table(e);
+	}
+	p->table[0] = t;
+	p->suffix[0] = exact_read(&ctx->backend_work, t, 0, EXACT_SUFFIX);
+	*first = PT_INDEX(0, addr);
+	*last_index = PT_INDEX(0, last);
+	return true;
+}
+
+/* The SUFFIX of each table above the leaf table: true when each is its parent's last non-free entry. */
+static bool spine_is_last(struct vmm_context *ctx, struct spine *p)
+{
+	for (unsigned level = 1; level < PT_TOP_LEVEL; level++) {
+		p->suffix[level] = exact_read(&ctx->backend_work, p->table[level], level, EXACT_SUFFIX);
+		if (p->index[level] != PT_ENTRIES - 1 - p->suffix[level] / PT_SPAN_PAGES(level))
+			return false;
+	}
+	return true;
+}
+
+/* Every SUFFIX on the path moves by `grown` pages (negative: shrinks); nothing else changes. */
+static void spine_shift(struct vmm_context *ctx, const struct spine *p, int64_t grown)
+{
+	for (unsigned level = 0; level < PT_TOP_LEVEL; level++)
+		suffix_move(ctx, p->table[level], level, p->suffix[level],
+			    p->suffix[level] + (uint64_t)grown);
+}
+
+/*
+ * A reservation of [addr, addr + pages) (it starts at addr) at the frontier: from the suffix's first
+ * page, short of its end, in a table whose pointer already says it holds a start. True when done.
+ */
+static bool frontier_mark(struct vmm_context *ctx, uint64_t addr, uint64_t pages, unsigned access)
+{
+	struct spine p;
+	unsigned first, last;
+	if (!spine_of(ctx, addr, addr + pages * PAGE_SIZE - 1, &p, &first, &last))
+		return false;
+	uint64_t *leaves = p.table[0];
+	if (first != PT_ENTRIES - p.suffix[0] || last == PT_ENTRIES - 1 ||
+	    !(summary_field(p.table[1][p.index[1]]) & SUM_HAS_START) || !spine_is_last(ctx, &p))
+		return false;
+	pt_slots_update(leaves, first, last, ~(pte_t)0, RES_RESERVED | access_bits(access));
+	pt_slot_write(leaves, first, (leaves[first] & ~PTE_COUNT_STRIPE_MASK) | RES_START);
+	ctx->backend_work += pages;
+	hint_after_mark(ctx, leaves, 0, addr, addr + pages * PAGE_SIZE - 1);
+	spine_shift(ctx, &p, -(int64_t)pages);
+	return true;
+}
+
+/*
+ * The release of [addr, addr + pages) at the frontier: exactly one reservation (a start at addr,
+ * every page reserved, no other start, the page after it free or a start), ending where the
+ * suffix begins, with a reserved page before it and another start in its table (so HST stays).
+ * 1 when released (*mapped: some page of it was present), 0 when the general path must decide.
+ */
+static bool frontier_release(struct vmm_context *ctx, uint64_t addr, uint64_t pages, bool *mapped)
+{
+	struct spine p;
+	unsigned first, last;
+	if (!spine_of(ctx, addr, addr + pages * PAGE_SIZE - 1, &p, &first, &last))
+		return false;
+	uint64_t *leaves = p.table[0];
+	if (p.suffix[0] == 0 || last + 1 != PT_ENTRIES - p.suffix[0] || first == 0 ||
+	    !(leaves[first - 1] & RES_RESERVED) ||
+	    (leaves[first] & (RES_RESERVED | RES_START)) != (RES_RESERVED | RES_START))
+		return false;
+	pte_t any = 0, all = ~(pte_t)0;
+	for (unsigned i = first + 1; i <= last; i++) {
+		any |= leaves[i];
+		all &= leaves[i];
+	}
+	ctx->backend_work += pages + 2; /* the run, the page before and the page after it */
+	pte_t after = leaves[last + 1]; /* last + 1 < 512: the suffix is not empty */
+	if ((any & RES_START) || (pages > 1 && !(all & RES_RESERVED)) ||
+	    ((after & RES_RESERVED) && !(after & RES_START)) || !spine_is_last(ctx, &p) ||
+	    !start_elsewhere(ctx, leaves, 0, first, last))
+		return false;
+	*mapped = ((any | leaves[first]) & PTE_PRESENT) != 0;
+	pt_slots_update(leaves, first, last, ~RES_BITS, 0);
+	hint_lower(leaves, first);
+	spine_shift(ctx, &p, (int64_t)pages);
+	return true;
+}
+
 enum vm_status vmm_pt_mark_reserved(struct vmm_context *ctx, const struct vmm_region *region,
 				    uint64_t addr, uint64_t pages, unsigned access)
 {
 	(void)region;
+	if (frontier_mark(ctx, addr, pages, access))
+		return VM_OK;
 	return mark_range(ctx, addr, pages, addr, access);
 }
 
@@ -359,6 +482,11 @@ static enum vm_status check_reservation(struct vmm_context *ctx, const struct vm
 enum vm_status vmm_pt_release(struct vmm_context *ctx, const struct vmm_region *region,
 			      uint64_t addr, uint64_t pages)
 {
+	bool frontier_mapped;
+	if (frontier_release(ctx, addr, pages, &frontier_mapped)) {
+		pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, frontier_mapped);
+		return VM_OK;
+	}
 	enum vm_status st = check_reservation(ctx, region, addr, pages);
 	if (st == VM_OK) {
 		bool mapped = clear_range(ctx, addr, addr + pages * PAGE_SIZE - 1);

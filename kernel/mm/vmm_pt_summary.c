@@ -337,7 +337,7 @@ static uint64_t second_through(const struct exact *x, const struct neighbours *n
 }
 
 /* Any reservation start in the table outside entries [first, last]. */
-static bool start_elsewhere(struct vmm_context *ctx, const uint64_t *table, unsigned level,
+bool start_elsewhere(struct vmm_context *ctx, const uint64_t *table, unsigned level,
 			    unsigned first, unsigned last)
 {
 	for (unsigned k = 0; k < PT_ENTRIES; k++) {
@@ -455,6 +455,13 @@ pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level,
 	return summary_bits(&t);
 }
 
+void suffix_move(struct vmm_context *ctx, uint64_t *table, unsigned level, uint64_t was, uint64_t now)
+{
+	struct exact written = { .kind = SUMMARY_MIXED, .suffix = now };
+	struct exact old = { .kind = SUMMARY_MIXED, .suffix = was };
+	exact_write(&ctx->backend_work, table, level, &written, &old); /* only the SUFFIX differs */
+}
+
 /*
  * The change to table `t` (at `level` >= 1) altered only the SUFFIX of its entry `first`: when that
  * entry is the table's last one not wholly free, the table's own SUFFIX moves by as much and
@@ -471,9 +478,42 @@ static bool suffix_shift(struct vmm_context *ctx, uint64_t *t, unsigned level,
 	uint64_t now = was - ch->before.suffix + ch->after.suffix;
 	if ((was == 0) != (now == 0)) /* SFX flips */
 		return false;
-	struct exact written = { .kind = SUMMARY_MIXED, .suffix = now };
-	struct exact old = { .kind = SUMMARY_MIXED, .suffix = was };
-	exact_write(&ctx->backend_work, t, level, &written, &old); /* only the SUFFIX differs */
+	suffix_move(ctx, t, level, was, now);
+	*old_suffix = was;
+	*new_suffix = now;
+	return true;
+}
+
+/*
+ * A table of 4 KiB entries (mixed, its pointer `pointer`) whose one change is a run of pages at the
+ * edge of its free suffix: marked from the suffix's first page on (not to its end), or cleared up
+ * to the page before it from a reserved page on. Then only its SUFFIX moves: no run but the suffix
+ * touches the change, the prefix lies before it, and a start marked or cleared leaves HST as it
+ * was when the pointer already had it, or another start remains (start_elsewhere, at most 512).
+ * True when so, with the old and new SUFFIX; false when the table needs the full upkeep.
+ */
+static bool leaf_suffix_edge(struct vmm_context *ctx, uint64_t *t, pte_t pointer,
+			     const struct table_change *ch, uint64_t *old_suffix, uint64_t *new_suffix)
+{
+	unsigned bits = summary_field(pointer);
+	if ((bits & SUM_KIND_MASK) != SUMMARY_MIXED)
+		return false;
+	uint64_t was = exact_read(&ctx->backend_work, t, 0, EXACT_SUFFIX), now;
+	uint64_t suffix_start = PT_ENTRIES - was;
+	if (ch->direction == CHANGE_MARKED) {
+		if (ch->first != suffix_start || ch->last == PT_ENTRIES - 1 ||
+		    (ch->after.has_start && !(bits & SUM_HAS_START)))
+			return false;
+		now = PT_ENTRIES - 1 - ch->last;
+	} else {
+		ctx->backend_work++; /* the page before the run */
+		if (was == 0 || ch->last + 1 != suffix_start || ch->first == 0 ||
+		    !(t[ch->first - 1] & RES_RESERVED) ||
+		    (ch->before.has_start && !start_elsewhere(ctx, t, 0, ch->first, ch->last)))
+			return false;
+		now = PT_ENTRIES - ch->first;
+	}
+	suffix_move(ctx, t, 0, was, now);
 	*old_suffix = was;
 	*new_suffix = now;
 	return true;
@@ -485,9 +525,10 @@ bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned 
 	pte_t old = table[i] & ~PTE_COUNT_STRIPE_MASK;
 	uint64_t *child = child_table(old);
 	struct table_change full;
-	if (ch && ch->count == 1 && ch->suffix_only) {
+	if (ch && ch->count == 1 && (ch->suffix_only || level == 1)) {
 		uint64_t was_suffix, now_suffix;
-		if (level >= 2 && suffix_shift(ctx, child, level - 1, ch, &was_suffix, &now_suffix)) {
+		if (level == 1 ? leaf_suffix_edge(ctx, child, old, ch, &was_suffix, &now_suffix) :
+				 suffix_shift(ctx, child, level - 1, ch, &was_suffix, &now_suffix)) {
 			if (before)
 				*before = (struct exact){ .kind = SUMMARY_MIXED, .suffix = was_suffix };
 			if (after)
@@ -496,6 +537,8 @@ bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned 
 				*suffix_only = true;
 			return was_suffix != now_suffix;
 		}
+	}
+	if (ch && ch->count == 1 && ch->suffix_only) {
 		/* The full upkeep needs the changed entry's other values: they are as they are now. */
 		full = *ch;
 		full.after = entry_exact(ctx, child[ch->first], level - 1);

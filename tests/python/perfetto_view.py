@@ -11,7 +11,7 @@ against ui.perfetto.dev by the issue's reporter):
 import hashlib
 from dataclasses import dataclass, field
 
-from analyzer.perfetto_proto import pb
+from analyzer.export.perfetto_proto import pb
 
 
 @dataclass

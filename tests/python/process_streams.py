@@ -11,8 +11,8 @@ replay in-process), `c_calls()` the same stream as calls of the kernel's own enc
 
 import subprocess
 
-from analyzer.events import FORMAT
-from analyzer.syscalls import ENOSYS, SYSCALL_NUMBERS
+from analyzer.definitions.events import FORMAT
+from analyzer.definitions.syscalls import ENOSYS, SYSCALL_NUMBERS
 
 PAGE = 4096
 V = FORMAT.value_numbers

@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from analyzer import attribution
-from analyzer.bulk import BulkTrace
-from analyzer.events import FORMAT
+from analyzer.metrics import attribution
+from analyzer.reading.bulk import BulkTrace
+from analyzer.definitions.events import FORMAT
 
 from conftest import REPO
 
@@ -90,7 +90,8 @@ def test_the_heap_profile_holds_the_dma_buffers_under_take_at_the_peak(scenario_
     """The Perfetto heap profile decodes against Perfetto's own schema, and at its peak dump the
     unreleased physical memory is the bytes a plain walk of pmm_alloc/pmm_free finds held there
     (every run's `held` pages), with every dma buffer under the dma scenario's take()."""
-    from analyzer import heap_profile, mmstat, state
+    from analyzer.export import heap_profile
+    from analyzer.metrics import mmstat, state
     from test_perfetto import protoc_decode
     trace = BulkTrace.open(scenario_traces["dma"])
     found = attribution.symbolize(attribution.collect(trace), trace)

@@ -6,8 +6,8 @@ import struct
 
 import pytest
 
-from analyzer.events import FORMAT
-from analyzer.reader import TraceReader
+from analyzer.definitions.events import FORMAT
+from analyzer.reading.reader import TraceReader
 
 from conftest import analyzer_on_bytes
 

@@ -10,8 +10,8 @@ import struct
 import pytest
 
 from analyzer.__main__ import main
-from analyzer.events import FIELD_TYPES, FORMAT
-from analyzer.reader import TraceReader
+from analyzer.definitions.events import FIELD_TYPES, FORMAT
+from analyzer.reading.reader import TraceReader
 
 PAGE = FORMAT.constants["TRACE_PAGE_BYTES"]
 VMM_MAP = FORMAT.events_by_name["vmm_map"]

@@ -9,9 +9,9 @@ import struct
 import pytest
 
 from analyzer.__main__ import main
-from analyzer.events import FIELD_TYPES, FORMAT
-from analyzer import workload_format as wf
-from analyzer.reader import TraceReader
+from analyzer.definitions.events import FIELD_TYPES, FORMAT
+from analyzer.definitions import workload_format as wf
+from analyzer.reading.reader import TraceReader
 
 REPLAY_OP = FORMAT.events_by_name["replay_op"]
 HEADER = FORMAT.record_header.size

@@ -5,7 +5,7 @@ in what they ask are still refused as not the same workload (exit 3)."""
 import subprocess
 import sys
 
-from analyzer.events import FORMAT
+from analyzer.definitions.events import FORMAT
 
 from conftest import REPO
 

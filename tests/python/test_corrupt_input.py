@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from analyzer.events import FORMAT
-from analyzer.output import atomic_directory, atomic_file
-from analyzer.reader import TraceError, TraceReader
+from analyzer.definitions.events import FORMAT
+from analyzer.definitions.output import atomic_directory, atomic_file
+from analyzer.reading.reader import TraceError, TraceReader
 
 from conftest import REPO
 
@@ -154,9 +154,9 @@ def test_random_damage_gives_a_trace_error_and_nothing_else(small_trace):
     crash would show its type)."""
     import random
 
-    from analyzer.reader import TraceError
-    from analyzer.replay import check_replay
-    from analyzer.summary import summarize
+    from analyzer.reading.reader import TraceError
+    from analyzer.checking.replay import check_replay
+    from analyzer.reading.summary import summarize
 
     rng = random.Random(0x5eed)
     outcomes = {"accepted": 0, "rejected": 0}

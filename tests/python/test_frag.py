@@ -1,16 +1,16 @@
 """Fragmentation metrics equal values computed by hand on crafted free extents; the one replay
-(analyzer/state.py) follows a real trace's snapshots and refuses what `check` refuses."""
+(analyzer/metrics/state.py) follows a real trace's snapshots and refuses what `check` refuses."""
 
 import struct
 
 import numpy as np
 import pytest
 
-from analyzer.bulk import BulkTrace
-from analyzer.events import FORMAT
-from analyzer.frag import MAX_ORDER, block_counts, fragmentation_index, unusable_index
-from analyzer.replay import FreeSet, zone_ranges
-from analyzer.timeline import Recorder
+from analyzer.reading.bulk import BulkTrace
+from analyzer.definitions.events import FORMAT
+from analyzer.metrics.frag import MAX_ORDER, block_counts, fragmentation_index, unusable_index
+from analyzer.checking.replay import FreeSet, zone_ranges
+from analyzer.metrics.timeline import Recorder
 
 PAGE = 4096
 
@@ -129,7 +129,7 @@ def test_a_recorder_follows_every_change_of_the_set_it_watches():
 
 
 def test_the_one_replay_of_a_real_trace_meets_every_pmm_snapshot(kernel_traces):
-    from analyzer.state import replay
+    from analyzer.metrics.state import replay
     trace = BulkTrace.open(kernel_traces["list"])
     line = replay(trace).timeline
     for snap in trace.others_named("pmm_snapshot"):
@@ -143,8 +143,8 @@ def test_the_one_replay_of_a_real_trace_meets_every_pmm_snapshot(kernel_traces):
 def test_the_one_replay_refuses_a_bad_step_at_its_record(kernel_traces, tmp_path):
     """A pmm_free of pages that are already free: refused at that record with the problem
     `check` lists first there."""
-    from analyzer.reader import TraceError
-    from analyzer.state import load
+    from analyzer.reading.reader import TraceError
+    from analyzer.metrics.state import load
     trace = BulkTrace.open(kernel_traces["list"])
     frees = trace.of("pmm_free")
     first_snapshot = trace.others_named("pmm_snapshot")[0].position

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from analyzer.bulk import BulkTrace
+from analyzer.reading.bulk import BulkTrace
 from conftest import REPO
 
 # 200,000 records through the virtio console: long enough for the device's completion timing to

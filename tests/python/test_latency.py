@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from analyzer.reader import TraceReader
+from analyzer.reading.reader import TraceReader
 
 from conftest import REPO
 

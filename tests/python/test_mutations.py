@@ -28,8 +28,8 @@ import struct
 import pytest
 
 from analyzer.__main__ import main
-from analyzer.events import FORMAT
-from analyzer.reader import PLAUSIBLE_CLOCK_HZ, TraceReader
+from analyzer.definitions.events import FORMAT
+from analyzer.reading.reader import PLAUSIBLE_CLOCK_HZ, TraceReader
 
 SEED = 0x9A6E5C0FE
 MUTATIONS_PER_TRACE = 525

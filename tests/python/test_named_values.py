@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from analyzer.events import FORMAT, FormatDefinitionError, parse_format
+from analyzer.definitions.events import FORMAT, FormatDefinitionError, parse_format
 from conftest import REPO
 
 # Prints "group number c_name name name_of(number) limit" for every value, through the C side:
@@ -101,8 +101,42 @@ def _literals(path):
 def test_no_analyzer_module_restates_a_table_of_named_values():
     # Two or more names of one group written out in one module is a copy of that group's table:
     # it must come from FORMAT.values / FORMAT.value_names instead.
-    for path in sorted((REPO / "analyzer").glob("*.py")):
+    for path in sorted((REPO / "analyzer").rglob("*.py")):
         literals = _literals(path)
         for group, values in FORMAT.values.items():
             restated = sorted(literals & set(values.values()))
             assert len(restated) < 2, f"{path.name} restates the {group} group: {restated}"
+
+
+def _page_restatements(path, page):
+    """Where a module writes the page size as a number: the constant itself, or a shift by its
+    log2 (an address to a page frame number)."""
+    shift = page.bit_length() - 1
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Constant) and type(node.value) is int and node.value == page:
+            found.append(node.lineno)
+        if isinstance(node, (ast.BinOp, ast.AugAssign)) and \
+                isinstance(node.op, (ast.LShift, ast.RShift)) and \
+                isinstance(node.right if isinstance(node, ast.BinOp) else node.value, ast.Constant) \
+                and (node.right if isinstance(node, ast.BinOp) else node.value).value == shift:
+            found.append(node.lineno)
+    return found
+
+
+def test_no_analyzer_module_restates_the_page_size():
+    # The page size is events.def's TRACE_PAGE_BYTES (analyzer.definitions.events.PAGE, and
+    # PAGE_SHIFT its log2), and workload.def's WORKLOAD_PAGE_SIZE for workload files.
+    page = FORMAT.constants["TRACE_PAGE_BYTES"]
+    offences = {path.relative_to(REPO).as_posix(): lines
+                for path in sorted((REPO / "analyzer").rglob("*.py"))
+                if (lines := _page_restatements(path, page))}
+    assert offences == {}
+
+
+def test_the_page_size_rule_can_fail(tmp_path):
+    page = FORMAT.constants["TRACE_PAGE_BYTES"]
+    shift = page.bit_length() - 1
+    module = tmp_path / "m.py"
+    module.write_text(f"PAGE = {page}\ndef pfn(a):\n    return a >> {shift}\nx = 1 << 3\n")
+    assert _page_restatements(module, page) == [1, 3]

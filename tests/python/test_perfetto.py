@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.bulk import BulkTrace
-from analyzer.state import replay
-from analyzer.perfetto import (EVENT_ANNOTATIONS, OWNER_NAMES, instant_packets,
+from analyzer.reading.bulk import BulkTrace
+from analyzer.metrics.state import replay
+from analyzer.export.perfetto import (EVENT_ANNOTATIONS, OWNER_NAMES, instant_packets,
                                semantic_problems, to_perfetto)
-from analyzer.perfetto_wire import row_bytes
-from analyzer.perfetto_proto import pb
+from analyzer.definitions.perfetto_wire import row_bytes
+from analyzer.export.perfetto_proto import pb
 
 from conftest import REPO
 
@@ -147,7 +147,7 @@ def test_bulk_encoder_writes_what_python_protobuf_writes(kernel_traces, backend)
 
 
 def test_bulk_counters_write_what_python_protobuf_writes():
-    from analyzer.perfetto import _Writer
+    from analyzer.export.perfetto import _Writer
     w = _Writer()
     w.counter(9, [0, 5, 5, 300], [1.5, 1.5, -2.25, 0.0])
     w.counter(10, [1, 2, 2**40], [-1, 2**62, 7])

@@ -11,10 +11,12 @@ import sys
 import numpy as np
 import pytest
 
-from analyzer import plots, state, timeline
-from analyzer.bulk import BulkTrace
-from analyzer.perfetto import to_perfetto
-from analyzer.units import format_bytes, natural_key
+from analyzer.pictures import plots
+
+from analyzer.metrics import state, timeline
+from analyzer.reading.bulk import BulkTrace
+from analyzer.export.perfetto import to_perfetto
+from analyzer.definitions.units import format_bytes, natural_key
 
 from conftest import REPO
 import perfetto_view

@@ -1,14 +1,14 @@
-"""The replay's checks of user-process events (analyzer/process_replay.py), on synthetic program
+"""The replay's checks of user-process events (analyzer/checking/process_replay.py), on synthetic program
 runs (tests/python/process_streams.py): a consistent run passes; each check catches the mutation
 made for it, and stops catching it when the check is removed (patched out), so no check is
 dead; every check of ProcessChecks has such a mutation."""
 
 import pytest
 
-from analyzer.events import FORMAT
-from analyzer.process_replay import ProcessChecks
-from analyzer.replay import Replay, check_replay
-from analyzer.syscalls import SYSCALL_NUMBERS
+from analyzer.definitions.events import FORMAT
+from analyzer.checking.process_replay import ProcessChecks
+from analyzer.checking.replay import Replay, check_replay
+from analyzer.definitions.syscalls import SYSCALL_NUMBERS
 from process_streams import (HEAP, KERNEL_REGION, MMAP, PAGE, RO, STACK_TOP, USER_REGIONS,
                              ProgramRun, typical_run)
 

@@ -10,12 +10,12 @@ from collections import Counter
 
 import pytest
 
-from analyzer.bulk import BulkTrace
-from analyzer.events import FORMAT
-from analyzer.state import replay
-from analyzer.perfetto import semantic_problems, to_perfetto
-from analyzer.perfetto_proto import pb
-from analyzer.syscalls import SYSCALL_NAMES
+from analyzer.reading.bulk import BulkTrace
+from analyzer.definitions.events import FORMAT
+from analyzer.metrics.state import replay
+from analyzer.export.perfetto import semantic_problems, to_perfetto
+from analyzer.export.perfetto_proto import pb
+from analyzer.definitions.syscalls import SYSCALL_NAMES
 from conftest import REPO
 from process_streams import typical_run, write_trace
 from test_perfetto import protoc_decode

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import programs.pagescope as pagescope
-from analyzer.output import atomic_directory
+from analyzer.definitions.output import atomic_directory
 from programs.runs import load_runs
 
 RUN = load_runs()[0]

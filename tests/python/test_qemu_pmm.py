@@ -14,11 +14,11 @@ import sys
 
 import pytest
 
-from analyzer.bulk import BulkTrace
-from analyzer.events import FORMAT
-from analyzer.reader import TraceReader
-from analyzer.replay import check_replay
-from analyzer.summary import summarize
+from analyzer.reading.bulk import BulkTrace
+from analyzer.definitions.events import FORMAT
+from analyzer.reading.reader import TraceReader
+from analyzer.checking.replay import check_replay
+from analyzer.reading.summary import summarize
 
 from conftest import REPO
 

@@ -11,13 +11,13 @@ import sys
 
 import pytest
 
-from analyzer import workload_format as wf
-from analyzer.bulk import BulkTrace
-from analyzer.events import FORMAT
-from analyzer.progress import requests_issued
-from analyzer.reader import TraceReader
-from analyzer.replay import check_replay
-from analyzer.summary import summarize
+from analyzer.definitions import workload_format as wf
+from analyzer.reading.bulk import BulkTrace
+from analyzer.definitions.events import FORMAT
+from analyzer.metrics.progress import requests_issued
+from analyzer.reading.reader import TraceReader
+from analyzer.checking.replay import check_replay
+from analyzer.reading.summary import summarize
 
 from conftest import REPO
 
@@ -136,7 +136,7 @@ def test_scenario_runs_clean_and_both_backends_issue_the_same_requests(boot, sce
     sequences = {b: requests(t, scenario) for b, (t, _) in runs.items()}
     assert len(sequences["pagetable"]) > 1000
     assert sequences["pagetable"] == sequences["list"]
-    # the report's x-axis (analyzer/progress.py) counts the same requests under both backends,
+    # the report's x-axis (analyzer/metrics/progress.py) counts the same requests under both backends,
     # but for one free after each request that only one backend could serve
     issued, refused = {}, 0
     for backend, (trace, _) in runs.items():

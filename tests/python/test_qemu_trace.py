@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from analyzer.reader import TraceReader
-from analyzer.replay import check_replay
-from analyzer.summary import summarize
+from analyzer.reading.reader import TraceReader
+from analyzer.checking.replay import check_replay
+from analyzer.reading.summary import summarize
 
 from conftest import REPO
 

@@ -67,7 +67,7 @@ def test_peak_mapped_counts_prot_none_reservations_and_says_so():
     """The README: peak mapped bytes count every mapped range, PROT_NONE reservations included."""
     import io
 
-    from analyzer.workload import convert, describe
+    from analyzer.export.workload import convert, describe
     log = ("100 1.0 mmap(NULL, 1048576, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE, -1, 0)"
            " = 0x7f0000000000\n"
            "100 1.1 mmap(NULL, 4096, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)"
@@ -84,7 +84,7 @@ def test_the_undetectable_mutations_the_readme_lists_are_the_harness_s():
     """The README's list of what `check` cannot notice names exactly the fields that
     test_mutations.py accepts a change of (no more, so the claim is not weaker than the test; no
     fewer, so it is not stronger)."""
-    from analyzer.events import FORMAT
+    from analyzer.definitions.events import FORMAT
     from test_mutations import CONDITIONAL_FIELDS, UNDETECTABLE_HEADER_FIELDS, UNMODELLED_FIELDS
     start = README.index("Those kinds are:")
     paragraph = " ".join(README[start:README.index("A corrupt", start)].split())

@@ -1,9 +1,9 @@
-"""Replay checking (analyzer/replay.py) on hand-made event streams: a consistent stream passes,
+"""Replay checking (analyzer/checking/replay.py) on hand-made event streams: a consistent stream passes,
 and each kind of missing, extra, misplaced or wrong event is caught, with the first differing
 extent named."""
 
-from analyzer.events import FORMAT
-from analyzer.replay import FreeSet, check_replay, first_difference
+from analyzer.definitions.events import FORMAT
+from analyzer.checking.replay import FreeSet, check_replay, first_difference
 
 PAGE = 4096
 BASE = 0x400000

@@ -4,9 +4,9 @@ and the Python reader, built from the same events.def, decodes each field back u
 
 import subprocess
 
-from analyzer.events import FORMAT
-from analyzer.reader import TraceReader, named_value_groups
-from analyzer.summary import summarize
+from analyzer.definitions.events import FORMAT
+from analyzer.reading.reader import TraceReader, named_value_groups
+from analyzer.reading.summary import summarize
 
 CLOCK_START, CLOCK_STEP = 1000, 7
 STRING_MAX = FORMAT.constants["TRACE_STRING_MAX"]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from analyzer.source_lines import count_code_lines, function_code_lines, ops_member
+from analyzer.definitions.source_lines import count_code_lines, function_code_lines, ops_member
 
 SOURCE = """/*
  * A header comment of several lines

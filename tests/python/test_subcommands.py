@@ -11,9 +11,9 @@ import sys
 
 import pytest
 
-from analyzer.bulk import BulkTrace
-from analyzer.compare import requests
-from analyzer.reader import TraceReader
+from analyzer.reading.bulk import BulkTrace
+from analyzer.metrics.compare import requests
+from analyzer.reading.reader import TraceReader
 
 from conftest import REPO
 
@@ -59,7 +59,7 @@ def test_decode_prints_every_event_the_strict_reader_sees(kernel_traces):
 def test_decode_names_values_and_writes_addresses_in_hex(kernel_traces):
     """Without --raw: a pmm_alloc's zone and owner by their events.def names, its address in
     hex; a region by the name its context's table gives it; flags as names joined by |."""
-    from analyzer.events import FORMAT
+    from analyzer.definitions.events import FORMAT
     path = kernel_traces["pagetable"]
     result = analyzer("decode", path, "--type", "pmm_alloc", "vmm_map", "vmm_reserve")
     assert result.returncode == 0, result.stderr
@@ -141,7 +141,7 @@ def test_compare_refuses_different_request_sequences(kernel_traces, tmp_path):
     assert result.returncode == 3 and result.stderr.startswith(f"error: {other}: offset ")
     assert ": replay: " in result.stderr
     # the comparison itself names the request that differs, where it differs
-    from analyzer.compare import RequestsDiffer, write_comparison
+    from analyzer.metrics.compare import RequestsDiffer, write_comparison
     with pytest.raises(RequestsDiffer) as differ:
         write_comparison(BulkTrace.open(kernel_traces["pagetable"]), BulkTrace.open(other),
                          io.StringIO())

@@ -14,10 +14,10 @@ import subprocess
 import pytest
 
 from analyzer.__main__ import main, read_trace
-from analyzer.bulk import BulkTrace
-from analyzer.perfetto import semantic_problems
-from analyzer.reader import TraceError, TraceReader
-from analyzer.summary import summarize
+from analyzer.reading.bulk import BulkTrace
+from analyzer.export.perfetto import semantic_problems
+from analyzer.reading.reader import TraceError, TraceReader
+from analyzer.reading.summary import summarize
 
 from conftest import REPO
 

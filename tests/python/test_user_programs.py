@@ -27,11 +27,11 @@ import pytest
 
 import program_cases as pc
 from programs import boot
-from analyzer.events import FORMAT
-from analyzer.bulk import BulkTrace
-from analyzer.processes import RUN_PHASE_PREFIX, program_runs, run_figures, select_run
-from analyzer.reader import TraceReader
-from analyzer.summary import summarize
+from analyzer.definitions.events import FORMAT
+from analyzer.reading.bulk import BulkTrace
+from analyzer.metrics.processes import RUN_PHASE_PREFIX, program_runs, run_figures, select_run
+from analyzer.reading.reader import TraceReader
+from analyzer.reading.summary import summarize
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "scripts"))

@@ -3,7 +3,7 @@ depends (or not measured) exactly when its stated rule says so."""
 
 import pytest
 
-from analyzer.verdict import (DEPENDS, DOES_NOT_HOLD, HOLDS, LIST, NOT_MEASURED, PAGETABLE,
+from analyzer.metrics.verdict import (DEPENDS, DOES_NOT_HOLD, HOLDS, LIST, NOT_MEASURED, PAGETABLE,
                               Figures, shown_topic, summary_paragraph, verdicts)
 
 

@@ -1,8 +1,8 @@
-"""The verdict's fault-lookup row (analyzer/verdict.py, `_fault_lookup`) and the recheck of the
+"""The verdict's fault-lookup row (analyzer/metrics/verdict.py, `_fault_lookup`) and the recheck of the
 14-bits row, on crafted figures: each outcome follows from the figures by the stated rule."""
 
-from analyzer import verdict
-from analyzer.verdict import DEPENDS, DOES_NOT_HOLD, HOLDS, LIST, NOT_MEASURED, PAGETABLE
+from analyzer.metrics import verdict
+from analyzer.metrics.verdict import DEPENDS, DOES_NOT_HOLD, HOLDS, LIST, NOT_MEASURED, PAGETABLE
 
 UNIT = "guest instructions"
 

@@ -2,8 +2,8 @@
 
 import csv
 
-from analyzer import verdict_figures
-from analyzer.verdict import LIST, PAGETABLE
+from analyzer.metrics import verdict_figures
+from analyzer.metrics.verdict import LIST, PAGETABLE
 
 
 def write_csv(path, rows):
@@ -58,7 +58,7 @@ def test_peak_reservations_counts_the_most_alive_at_once():
     reserves twice more (3 alive) and releases one: the peak is 3, not the 6 reserves."""
     import numpy as np
 
-    from analyzer.report import peak_reservations
+    from analyzer.reports.report import peak_reservations
 
     events = {"vmm_reserve": ([1, 2, 4, 5, 7, 8], [1, 1, 1, 2, 2, 2]),
               "vmm_release": ([9], [2]), "vmm_brk": ([3], [1]), "context_destroy": ([6], [1])}
@@ -115,7 +115,7 @@ class PhasedTrace:
 
 
 def test_bookkeeping_peaks_count_each_member_workload_and_forget_dead_contexts():
-    from analyzer import report
+    from analyzer.reports import report
 
     trace = PhasedTrace()
     assert report.member_phases(trace) == [("first", 2, 9), ("second", 10, 20)]

@@ -1,13 +1,13 @@
-"""The strace -> workload converter (analyzer/workload.py) on small hand-written logs, one rule
-each, and the workload format's reader (analyzer/workload_format.py) on corrupt files."""
+"""The strace -> workload converter (analyzer/export/workload.py) on small hand-written logs, one rule
+each, and the workload format's reader (analyzer/definitions/workload_format.py) on corrupt files."""
 
 import subprocess
 import sys
 
 import pytest
 
-from analyzer import workload_format as wf
-from analyzer.workload import ConversionError, convert
+from analyzer.definitions import workload_format as wf
+from analyzer.export.workload import ConversionError, convert
 
 from conftest import REPO
 

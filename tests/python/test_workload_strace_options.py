@@ -6,7 +6,7 @@ strace options to use."""
 
 import pytest
 
-from analyzer.workload import ConversionError, convert
+from analyzer.export.workload import ConversionError, convert
 
 MAP = "mmap(NULL, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)"
 # pid, seconds, call: a process that maps, starts a thread, vforks a child that execs and maps,

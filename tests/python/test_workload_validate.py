@@ -1,5 +1,5 @@
 """The kernel's workload validator (kernel/workload/workload_file.c, built natively here) and the
-Python reader (analyzer/workload_format.py) implement the same rules from the same definition:
+Python reader (analyzer/definitions/workload_format.py) implement the same rules from the same definition:
 on the committed workloads and on thousands of seeded random corruptions of them, both accept
 the same files and refuse the others at the same byte offset."""
 
@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from analyzer import workload_format as wf
+from analyzer.definitions import workload_format as wf
 
 from conftest import FIXTURES, REPO
 

@@ -29,12 +29,17 @@ boot() {
 	local ms=$((($(date +%s%N) - start_ns) / 1000000))
 	[ "$status" = "$expected" ] || problems+=("exit status $status, expected $expected ($(tr '\n' ' ' <"$log.qemu"))")
 	[ -f "$log" ] || : >"$log" # a run refused before booting has no serial log
+	# The log without carriage returns, read once. Not `tr | grep -q`: under pipefail, grep -q
+	# stops at the first match and tr, still writing a long log, dies of SIGPIPE, which failed
+	# boots whose log held the pattern.
+	local text
+	text=$(tr -d '\r' <"$log")
 	for pattern in "$@"; do
 		if [[ "$pattern" == harness:* ]]; then
 			grep -Eq -- "${pattern#harness:}" "$log.qemu" ||
 				problems+=("qemu-run output lacks /${pattern#harness:}/")
 		else
-			tr -d '\r' <"$log" | grep -Eq -- "$pattern" || problems+=("log lacks /$pattern/")
+			grep -Eq -- "$pattern" <<<"$text" || problems+=("log lacks /$pattern/")
 		fi
 	done
 	if [ ${#problems[@]} -eq 0 ]; then
