@@ -533,7 +533,7 @@ MISS_BOUNDS = {
     "per pmm pair with tracing on": "the guest pair is the pmm's own pair plus two trace events: "
     "the pmm_alloc's call chain (8 frames walked and looked up in the chain table, ~130 "
     "instructions) and both events with their cost clock and record (~230): the pmm alone is "
-    "347-397 at one page before tracing",
+    "353-408 at one page before tracing (guest-pmm.csv, trace=off)",
     "per trace event": "",
 }
 
