@@ -296,6 +296,8 @@ class ProcessChecks:
         if e.context not in self.process_contexts:
             self.process_contexts.add(e.context)
             self._adopt_mappings(e.context)
+        if self.replay.ledgers is not None:
+            self.replay.ledgers.process_started(e)
 
     def _adopt_mappings(self, context):
         """The frames a context mapped before its process_start named it (exec loads the new
@@ -317,6 +319,8 @@ class ProcessChecks:
         if process is not None:
             self.owner.pop(process.context, None)
             self.dying[process.context] = (e, f"pid {e.pid} exited")
+        if self.replay.ledgers is not None:
+            self.replay.ledgers.process_exited(e)
 
     def on_page_fault(self, e):
         self.checkpoint(e)
@@ -343,6 +347,8 @@ class ProcessChecks:
     def on_process_resident(self, e):
         self.check_process_known(e)
         self.check_resident_counts(e)
+        if self.replay.ledgers is not None:
+            self.replay.ledgers.resident_counted(e.pid, e.resident_pages, e.reserved_pages)
 
     # ---- checks: processes and their contexts -------------------------------------------------
 

@@ -266,12 +266,16 @@ class Replay:
     `offset_of(seq)` names the byte offset of a problem's record (None: no offsets).
     `recorder` (timeline.Recorder), when given, is told whenever the replay takes a snapshot's
     free set as its state, a context dies, a phase ends or events were lost, and watches the
-    free sets in between: every figure reads this replay's state."""
+    free sets in between: every figure reads this replay's state. `ledgers` (ledgers.Ledgers),
+    when given, is told what the replay takes into and gives back from its ledgers, the
+    reservations it makes and releases, the refusals, bookkeeping reports and process events it
+    accepts: the running totals, attribution and process figures read that."""
 
-    def __init__(self, offset_of=None, recorder=None):
+    def __init__(self, offset_of=None, recorder=None, ledgers=None):
         self.report = ReplayReport()
         self.offset_of = offset_of
         self.recorder = recorder
+        self.ledgers = ledgers
         self.pmm = None  # FreeSet, None while unknown
         self.zones = None  # zone_ranges of the first pmm_snapshot: they never change
         self.contexts = {}  # id -> Context, live ones
@@ -501,6 +505,8 @@ class Replay:
         if key in ledger:
             self.doubt(e, f"{_key_text(key)} is handed out twice")
         ledger[key] = value
+        if self.ledgers is not None:
+            self.ledgers.taken(e, key, value)
 
     def _give_back(self, e, ledger, key, value, names, remove=True):
         """Checks that `key` was handed out with `value`; removes it when `remove`."""
@@ -514,6 +520,8 @@ class Replay:
             self.doubt(e, f"{_key_text(key)} was handed out with {names} {held}, not {value}")
         else:
             self.report.events_paired += 1
+            if remove and self.ledgers is not None:
+                self.ledgers.given_back(e, key, value)
 
     def on_kmalloc(self, e):
         if e.given < e.requested:
@@ -731,6 +739,8 @@ class Replay:
     def on_context_destroy(self, e):
         if self.recorder is not None:
             self.recorder.context_destroyed(e.context)
+        if self.ledgers is not None:
+            self.ledgers.context_destroyed(e.context)
         ctx = self.contexts.pop(e.context, None)
         if ctx is None:
             if not self.lost:
@@ -815,6 +825,8 @@ class Replay:
         else:
             region.reservations.pop(base, None)
         self._replayed(True)
+        if self.ledgers is not None:
+            (self.ledgers.reserved if grow else self.ledgers.released)(e.context, e.addr)
 
     def on_vmm_reserve(self, e):
         region = self._region(e)
@@ -836,6 +848,8 @@ class Replay:
             return
         region.reservations[e.addr] = e.pages
         self._replayed(True)
+        if self.ledgers is not None:
+            self.ledgers.reserved(e.context, e.addr)
         self._settle_unreserved_maps(e.context)
 
     def on_vmm_split(self, e):
@@ -878,6 +892,8 @@ class Replay:
             self.problem(e, error)
             return
         self._replayed(True)
+        if self.ledgers is not None:
+            self.ledgers.released(e.context, e.addr)
 
     def on_vmm_snapshot(self, e):
         self._settle_unreserved_maps(e.context)
@@ -924,6 +940,16 @@ class Replay:
         if self.bookkeeping_due != e.context and self.resident_reported != e.context:
             self.doubt(e, f"context {e.context}'s bookkeeping does not follow its snapshots")
         self.bookkeeping_due = None
+        if self.ledgers is not None:
+            self.ledgers.bookkeeping_reported(e.context, e.bytes)
+
+    def _refused(self, e):
+        """A request refused for lack of memory (kmalloc_fail, pmm_alloc_fail, vmm_reserve_fail):
+        no state changes; the ledgers count it as one of the workload's requests."""
+        if self.ledgers is not None:
+            self.ledgers.refused(e)
+
+    on_kmalloc_fail = on_pmm_alloc_fail = on_vmm_reserve_fail = _refused
 
     # ---- phases and their snapshot groups ----------------------------------------------------
 

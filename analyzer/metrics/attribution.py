@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import state
 from ..definitions.events import FORMAT, REPO_ROOT
 
 # The events that carry a call chain (TRACE_ATTRIBUTED_EVENT: a `chain` field).
@@ -211,35 +212,12 @@ class Held:
 
 
 def live_rows(trace, name, position):
-    """Rows of trace.of(name) alive just before `position` (allocated before it, and not freed
-    before it by the matching free: pmm_free, kfree, slab_free of the same address, or
-    vmm_release of the same address in the same context)."""
-    frees = {"pmm_alloc": ("pmm_free", "addr"), "kmalloc": ("kfree", "ptr"),
-             "slab_alloc": ("slab_free", "object"), "vmm_reserve": ("vmm_release", "addr")}
-    free_name, key = frees[name]
-    a, f = trace.of(name), trace.of(free_name)
-    keep_a = np.flatnonzero(a["position"] < position)
-    f = f[f["position"] < position]
-    ka = a[key][keep_a].astype(np.uint64)
-    kf = f[key].astype(np.uint64)
-    if name == "vmm_reserve":  # the same address may be reserved in two contexts
-        ka = ka ^ (a["context"][keep_a].astype(np.uint64) << np.uint64(48))
-        kf = kf ^ (f["context"].astype(np.uint64) << np.uint64(48))
-    keys = np.concatenate([ka, kf])
-    pos = np.concatenate([a["position"][keep_a], f["position"]])
-    is_alloc = np.concatenate([np.ones(len(ka), bool), np.zeros(len(kf), bool)])
-    order = np.lexsort((pos, keys))
-    k, s = keys[order], is_alloc[order]
-    freed = np.zeros(len(order), bool)
-    freed[:-1] = s[:-1] & ~s[1:] & (k[1:] == k[:-1])
-    rows = order[s & ~freed]
-    live = keep_a[rows[rows < len(ka)]]
-    if name == "vmm_reserve":  # a context's reservations die with it
-        destroys = trace.of("context_destroy")
-        destroys = destroys[destroys["position"] < position]
-        for context, at in zip(destroys["context"].tolist(), destroys["position"].tolist()):
-            live = live[~((a["context"][live] == context) & (a["position"][live] < at))]
-    return np.sort(live)
+    """Rows of trace.of(name) alive just before `position`: taken before it and not given back
+    before it, as the one replay paired them (its free, kfree, slab_free, or for a reservation
+    its release or its context's destroy; state.of(trace).held.ends)."""
+    taken = trace.of(name)["position"]
+    ends = state.of(trace).held.ends[name]
+    return np.flatnonzero((taken < position) & (ends >= position))
 
 
 def row_bytes(trace, name, rows):
@@ -285,20 +263,15 @@ def folded_stacks(trace, attribution, name, position):
 
 def held_over_time(trace, attribution, top):
     """{call site: (positions, bytes held after each)} of physical pages, for the `top` sites
-    that held the most at any moment; each pmm_free is charged to the allocation it frees (the
-    latest pmm_alloc of the same address before it)."""
+    that held the most at any moment; each pmm_free is charged to the allocation the replay
+    paired it with."""
     allocs, frees = trace.of("pmm_alloc"), trace.of("pmm_free")
     page = FORMAT.constants["TRACE_PAGE_BYTES"]
-    addr = np.concatenate([allocs["addr"], frees["addr"]])
     pos = np.concatenate([allocs["position"], frees["position"]]).astype(np.int64)
-    is_alloc = np.concatenate([np.ones(len(allocs), bool), np.zeros(len(frees), bool)])
-    order = np.lexsort((pos, addr))
-    # the allocation row each event belongs to: itself, or for a free the alloc right before it
-    row = np.where(is_alloc[order], order, -1)
-    follows = ~is_alloc[order][1:] & is_alloc[order][:-1] & (addr[order][1:] == addr[order][:-1])
-    row[1:][follows] = order[:-1][follows]
-    owner_row = np.empty(len(order), np.int64)
-    owner_row[order] = row
+    # the allocation row each event belongs to: itself, or for a free the allocation the one
+    # replay paired it with (state.of(trace).held.gave_back)
+    owner_row = np.concatenate([np.arange(len(allocs), dtype=np.int64),
+                                state.of(trace).held.gave_back["pmm_free"]])
     sites = np.array([attribution.site(c) for c in attribution.chain_of["pmm_alloc"].tolist()]
                      + ["(freed memory of unknown origin)"], dtype=object)
     site_of_event = sites[np.where(owner_row >= 0, owner_row, len(sites) - 1)]

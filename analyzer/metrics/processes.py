@@ -10,6 +10,9 @@ Every figure is exact: counts and peaks over every event, percentiles by nearest
 one measured fault, never an interpolation). Ticks are what the trace's clock counts: guest
 instructions under QEMU icount (tick_unit says which, from the header). The events themselves are
 checked by `analyzer check` (analyzer/checking/process_replay.py); this module only adds them up.
+Which processes ran, how they ended and the pages they held are what the one replay followed
+(state.of(trace).held: the process_start, process_exit and process_resident events it accepted,
+the resident counts equal to its own), not the trace's columns read again.
 """
 
 from collections import Counter
@@ -17,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import counters
+from . import counters, state
 from ..definitions.events import FORMAT
 from ..definitions.syscalls import ENOSYS, errno_of, syscall_name
 
@@ -184,10 +187,26 @@ def has_processes(trace):
     return bool(trace.others_named("process_start"))
 
 
+def _followed(trace):
+    """(starts [(position, event)], exits (positions, pids, reasons, statuses), resident
+    (positions, pids, resident pages, reserved pages)) the one replay accepted, within the run
+    when `trace` is a RunWindow."""
+    held = state.of(trace).held
+    begin, end = state.window(trace)
+    starts = [(p, e) for p, e in held.process_starts if begin <= p <= end]
+    exits = tuple(np.array(c, dtype=np.int64) for c in zip(*held.process_exits)) \
+        if held.process_exits else tuple(np.zeros(0, np.int64) for _ in range(4))
+    inside = (exits[0] >= begin) & (exits[0] <= end)
+    resident = held.resident
+    mine = (resident[0] >= begin) & (resident[0] <= end)
+    return starts, tuple(c[inside] for c in exits), tuple(c[mine] for c in resident)
+
+
 def run_figures(trace):
     """The RunFigures of a BulkTrace (empty lists when it has no user process)."""
     processes = {}
-    for start in trace.others_named("process_start"):
+    starts, exits, resident = _followed(trace)
+    for _, start in starts:
         how = START_KINDS.get(start.how, str(start.how))
         p = processes.get(start.pid)
         if how == EXECUTED and p is not None:
@@ -196,9 +215,7 @@ def run_figures(trace):
         else:
             processes[start.pid] = ProcessFigures(start.pid, start.parent, how, [start.text],
                                                   [start.context])
-    exits = trace.of("process_exit")
-    for pid, reason, status in zip(exits["pid"].tolist(), exits["reason"].tolist(),
-                                   exits["status"].tolist()):
+    for pid, reason, status in zip(*(c.tolist() for c in exits[1:])):
         if pid in processes:
             processes[pid].exit_reason = EXIT_REASONS.get(reason, str(reason))
             processes[pid].exit_status = status
@@ -223,17 +240,15 @@ def run_figures(trace):
         p.fault_outcomes = faults["outcome"][mine]
     totals.fault_ticks, totals.fault_work = faults["ticks"], faults["work"]
     totals.fault_outcomes = faults["outcome"]
-    resident = trace.of("process_resident")
     for pid, p in processes.items():
-        mine = resident[resident["pid"] == pid]
-        if len(mine):
-            p.peak_resident = int(mine["resident_pages"].max())
-            p.peak_reserved = int(mine["reserved_pages"].max())
-    memory_positions, resident_sum, reserved_sum = _memory_totals(trace, resident)
+        mine = resident[1] == pid
+        if mine.any():
+            p.peak_resident = int(resident[2][mine].max())
+            p.peak_reserved = int(resident[3][mine].max())
+    memory_positions, resident_sum, reserved_sum = _memory_totals(resident, exits)
     totals.peak_resident = int(resident_sum.max()) if len(resident_sum) else 0
     totals.peak_reserved = int(reserved_sum.max()) if len(reserved_sum) else 0
-    starts = trace.others_named("process_start")
-    seconds = _seconds(trace, starts[0].position if starts else 0)
+    seconds = _seconds(trace, starts[0][0] if starts else 0)
     book_positions, book_bytes = _process_bookkeeping(
         trace, {c for p in processes.values() for c in p.contexts})
     return RunFigures(
@@ -265,16 +280,13 @@ def _process_bookkeeping(trace, contexts):
     return positions, sum(s.at(positions) for s in steps)
 
 
-def _memory_totals(trace, resident):
+def _memory_totals(resident, exits):
     """(positions, resident pages, reserved pages) summed over every process after each of its
     process_resident events; a process's pages count from its event to its process_exit."""
-    exits = trace.of("process_exit")
-    positions = np.concatenate([resident["position"], exits["position"]]).astype(np.int64)
-    pids = np.concatenate([resident["pid"], exits["pid"]])
-    res = np.concatenate([resident["resident_pages"].astype(np.int64),
-                          np.zeros(len(exits), np.int64)])
-    rsv = np.concatenate([resident["reserved_pages"].astype(np.int64),
-                          np.zeros(len(exits), np.int64)])
+    positions = np.concatenate([resident[0], exits[0]])
+    pids = np.concatenate([resident[1], exits[1]])
+    res = np.concatenate([resident[2], np.zeros(len(exits[0]), np.int64)])
+    rsv = np.concatenate([resident[3], np.zeros(len(exits[0]), np.int64)])
     order = np.argsort(positions, kind="stable")
     current_res, current_rsv, out_res, out_rsv = {}, {}, [], []
     total_res = total_rsv = 0

@@ -3,47 +3,22 @@
 The workloads issue the same requests whatever the VMM backend (a seeded generator that never
 reads allocator state), but the backends take different numbers of instructions for them, so two
 traces' clocks drift apart. `requests_issued` counts the workload's own requests up to each record
-(kmalloc/kfree, VMM reserves and releases, physical allocations and frees) and leaves out what a
-backend does for itself (page tables and metadata pages), so plots of both backends can share an
-x-axis. Where a request succeeds under one backend and is refused under the other (memory differs
-by the backends' own pages), the one free that follows the success is the only difference.
+(kmalloc/kfree, VMM reserves and releases, physical allocations and frees, and the refusals of
+each) and leaves out what a backend does for itself (page tables and metadata pages), so plots of
+both backends can share an x-axis. The requests are the ones the one replay applied
+(state.of(trace).held.requests, analyzer/metrics/ledgers.py states which). Where a request
+succeeds under one backend and is refused under the other (memory differs by the backends' own
+pages), the one free that follows the success is the only difference.
 `member_phases` finds the workloads a composite scenario ran one after another."""
-
-import weakref
 
 import numpy as np
 
-from ..definitions.events import FORMAT
-
-# Requests the workload makes, the same in number under either backend.
-REQUEST_EVENTS = ("kmalloc", "kfree", "kmalloc_fail", "vmm_reserve", "vmm_release",
-                  "vmm_reserve_fail", "pmm_alloc", "pmm_free", "pmm_alloc_fail")
-# Physical pages a VMM backend takes for itself (its page tables, its metadata): not the
-# workload's requests. Named by the kernel's own enumerators (trace/events.def).
-BACKEND_OWNERS = [FORMAT.value_numbers["MM_OWNER_PAGE_TABLE"],
-                  FORMAT.value_numbers["MM_OWNER_MM_META"]]
-
-
-# trace -> sorted positions of its workload requests: every plot of a run asks for them.
-_REQUEST_MARKS = weakref.WeakKeyDictionary()
-
-
-def _request_marks(trace):
-    marks = _REQUEST_MARKS.get(trace)
-    if marks is None:
-        parts = []
-        for name in REQUEST_EVENTS:
-            events = trace.of(name)
-            if "owner" in (events.dtype.names or ()):
-                events = events[~np.isin(events["owner"], BACKEND_OWNERS)]
-            parts.append(np.asarray(events["position"], dtype=np.int64))
-        marks = _REQUEST_MARKS[trace] = np.sort(np.concatenate(parts))
-    return marks
+from . import state
 
 
 def requests_issued(trace, positions):
     """For each record position, how many workload requests the trace holds up to it."""
-    return np.searchsorted(_request_marks(trace), np.asarray(positions, dtype=np.int64),
+    return np.searchsorted(state.of(trace).held.requests, np.asarray(positions, dtype=np.int64),
                            side="right")
 
 

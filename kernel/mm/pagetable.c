@@ -50,10 +50,18 @@ void pt_slots_update(uint64_t *table, unsigned first, unsigned last, uint64_t ke
 		  (unsigned long long)set);
 	keep |= PTE_COUNT_STRIPE_MASK;
 	int delta = 0;
-	for (unsigned i = first; i <= last; i++) {
-		pte_t old = table[i], now = (old & keep) | set;
-		delta += (int)pte_is_used(now) - (int)pte_is_used(old);
-		table[i] = now;
+	if (pte_is_used(set)) { /* every entry is used after: count the ones that were not */
+		for (unsigned i = first; i <= last; i++) {
+			pte_t old = table[i];
+			delta += !pte_is_used(old);
+			table[i] = (old & keep) | set;
+		}
+	} else {
+		for (unsigned i = first; i <= last; i++) {
+			pte_t old = table[i], now = (old & keep) | set;
+			delta += (int)pte_is_used(now) - (int)pte_is_used(old);
+			table[i] = now;
+		}
 	}
 	if (delta) {
 		unsigned used = pte_stripe_read(table);

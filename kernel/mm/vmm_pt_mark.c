@@ -3,6 +3,10 @@
  * (release, shrink, undo), splitting a reservation and changing the access it allows. Each is one
  * walk over the range (pt_walk_range) whose visitor writes the entries and, on the way back up,
  * re-summarises every table whose entries changed (vmm_pt_summary.c says how and at what cost).
+ * A reserve or release inside one existing leaf table takes one point walk instead (spine_of):
+ * at the frontier only the SUFFIX values on its path move (frontier_mark, frontier_release);
+ * elsewhere the range walk's own visitors run along that path (path_mark, path_clear), and a
+ * release is checked in the leaf table itself (leaf_reservation) instead of by a tally walk.
  *
  * Invariants kept: a reservation is the run of RES pages from a page with STA up to the next STA
  * or free page; every table pointer's summary and every mixed table's exact values describe the
@@ -14,7 +18,10 @@
  * Bound: a mark or clear of p pages touches the entries of the range and re-summarises the tables
  * it changed, at most 1 024 + sum over t = 0..2 of (2 + p / 512^(t+1)) U(t) entries
  * (vmm_pt_summary.c); a release first tallies the range (at most what the clear reads), a resize
- * splits and re-measures one path more. vmm_pt_work_bound() (vmm_pt_check.c) adds them up.
+ * splits and re-measures one path more. vmm_pt_work_bound() (vmm_pt_check.c) adds them up. The
+ * point-walk routes read no more: 3 path entries, the leaf run and the page after it (at most
+ * 513, in place of the tally), the three SUFFIX values (21) and at most 512 entries looking for
+ * another start, then at most what the range walk's clear would read.
  */
 #include "vmm_pt.h"
 
@@ -293,14 +300,16 @@ static enum vm_status mark_range(struct vmm_context *ctx, uint64_t addr, uint64_
  * they would, so the bound of vmm_pt_summary.c holds for it.
  */
 struct spine {
+	bool mixed;                 /* every table on the path is mixed (suffix[0] is read then) */
 	uint64_t *table[PT_LEVELS]; /* the table at each level on the path to the leaf table */
 	unsigned index[PT_LEVELS];  /* the entry on the path in each table above level 0 */
 	uint64_t suffix[PT_TOP_LEVEL]; /* the SUFFIX of each table below the root */
 };
 
 /*
- * The path to the leaf table of [addr, last] (one leaf table), when each table on it is mixed;
- * *first, *last_index are the run's leaf entries, p->suffix[0] the leaf table's SUFFIX.
+ * The path to the leaf table of [addr, last], when the range lies in one that exists; *first,
+ * *last_index are the run's leaf entries; when each table on it is mixed (p->mixed), p->suffix[0]
+ * is the leaf table's SUFFIX.
  */
 static bool spine_of(struct vmm_context *ctx, uint64_t addr, uint64_t last, struct spine *p,
 		     unsigned *first, unsigned *last_index)
@@ -308,18 +317,21 @@ static bool spine_of(struct vmm_context *ctx, uint64_t addr, uint64_t last, stru
 	if (addr >> PT_LEVEL_SHIFT(1) != last >> PT_LEVEL_SHIFT(1))
 		return false;
 	uint64_t *t = pt_table(ctx->pt.root);
+	p->mixed = true;
 	for (unsigned level = PT_TOP_LEVEL; level > 0; level--) {
 		unsigned i = PT_INDEX(level, addr);
 		pte_t e = t[i];
 		ctx->backend_work++;
-		if (!pte_is_table(e, level) || (summary_field(e) & SUM_KIND_MASK) != SUMMARY_MIXED)
+		if (!pte_is_table(e, level))
 			return false;
+		p->mixed &= (summary_field(e) & SUM_KIND_MASK) == SUMMARY_MIXED;
 		p->table[level] = t;
 		p->index[level] = i;
 		t = child_table(e);
 	}
 	p->table[0] = t;
-	p->suffix[0] = exact_read(&ctx->backend_work, t, 0, EXACT_SUFFIX);
+	if (p->mixed)
+		p->suffix[0] = exact_read(&ctx->backend_work, t, 0, EXACT_SUFFIX);
 	*first = PT_INDEX(0, addr);
 	*last_index = PT_INDEX(0, last);
 	return true;
@@ -348,14 +360,12 @@ static void spine_shift(struct vmm_context *ctx, const struct spine *p, int64_t 
  * A reservation of [addr, addr + pages) (it starts at addr) at the frontier: from the suffix's first
  * page, short of its end, in a table whose pointer already says it holds a start. True when done.
  */
-static bool frontier_mark(struct vmm_context *ctx, uint64_t addr, uint64_t pages, unsigned access)
+static bool frontier_mark(struct vmm_context *ctx, struct spine *sp, uint64_t addr, uint64_t pages,
+			  unsigned first, unsigned last, unsigned access)
 {
-	struct spine p;
-	unsigned first, last;
-	if (!spine_of(ctx, addr, addr + pages * PAGE_SIZE - 1, &p, &first, &last))
-		return false;
+	struct spine p = *sp;
 	uint64_t *leaves = p.table[0];
-	if (first != PT_ENTRIES - p.suffix[0] || last == PT_ENTRIES - 1 ||
+	if (!p.mixed || first != PT_ENTRIES - p.suffix[0] || last == PT_ENTRIES - 1 ||
 	    !(summary_field(p.table[1][p.index[1]]) & SUM_HAS_START) || !spine_is_last(ctx, &p))
 		return false;
 	pt_slots_update(leaves, first, last, ~(pte_t)0, RES_RESERVED | access_bits(access));
@@ -367,47 +377,92 @@ static bool frontier_mark(struct vmm_context *ctx, uint64_t addr, uint64_t pages
 }
 
 /*
- * The release of [addr, addr + pages) at the frontier: exactly one reservation (a start at addr,
- * every page reserved, no other start, the page after it free or a start), ending where the
- * suffix begins, with a reserved page before it and another start in its table (so HST stays).
- * 1 when released (*mapped: some page of it was present), 0 when the general path must decide.
+ * Whether leaf entries [first, last] (last < 511) are exactly one reservation: a start at first,
+ * every page reserved, no other start, the page after it free or a start. *mapped: some page of
+ * it is present. False leaves the answer to check_reservation (which names what is wrong).
  */
-static bool frontier_release(struct vmm_context *ctx, uint64_t addr, uint64_t pages, bool *mapped)
+static bool leaf_reservation(struct vmm_context *ctx, const uint64_t *leaves, unsigned first,
+			     unsigned last, bool *mapped)
 {
-	struct spine p;
-	unsigned first, last;
-	if (!spine_of(ctx, addr, addr + pages * PAGE_SIZE - 1, &p, &first, &last))
-		return false;
-	uint64_t *leaves = p.table[0];
-	if (p.suffix[0] == 0 || last + 1 != PT_ENTRIES - p.suffix[0] || first == 0 ||
-	    !(leaves[first - 1] & RES_RESERVED) ||
-	    (leaves[first] & (RES_RESERVED | RES_START)) != (RES_RESERVED | RES_START))
-		return false;
-	pte_t any = 0, all = ~(pte_t)0;
+	pte_t any = 0, all = leaves[first];
 	for (unsigned i = first + 1; i <= last; i++) {
 		any |= leaves[i];
 		all &= leaves[i];
 	}
-	ctx->backend_work += pages + 2; /* the run, the page before and the page after it */
-	pte_t after = leaves[last + 1]; /* last + 1 < 512: the suffix is not empty */
-	if ((any & RES_START) || (pages > 1 && !(all & RES_RESERVED)) ||
-	    ((after & RES_RESERVED) && !(after & RES_START)) || !spine_is_last(ctx, &p) ||
-	    !start_elsewhere(ctx, leaves, 0, first, last))
-		return false;
+	pte_t after = leaves[last + 1];
+	ctx->backend_work += last - first + 2; /* the run and the page after it */
 	*mapped = ((any | leaves[first]) & PTE_PRESENT) != 0;
+	return (leaves[first] & RES_START) && (all & RES_RESERVED) && !(any & RES_START) &&
+	       (!(after & RES_RESERVED) || (after & RES_START));
+}
+
+/*
+ * The release of [addr, addr + pages) (a reservation, leaf_reservation said) at the frontier: it
+ * ends where the suffix begins, with a reserved page before it and another start in its table (so
+ * HST stays). True when released.
+ */
+static bool frontier_release(struct vmm_context *ctx, struct spine *p, unsigned first, unsigned last)
+{
+	uint64_t *leaves = p->table[0];
+	ctx->backend_work++; /* the page before */
+	if (!p->mixed || last + 1 != PT_ENTRIES - p->suffix[0] || first == 0 || !(leaves[first - 1] & RES_RESERVED) ||
+	    !spine_is_last(ctx, p) || !start_elsewhere(ctx, leaves, 0, first, last))
+		return false;
 	pt_slots_update(leaves, first, last, ~RES_BITS, 0);
 	hint_lower(leaves, first);
-	spine_shift(ctx, &p, (int64_t)pages);
+	spine_shift(ctx, p, (int64_t)(last - first + 1));
 	return true;
+}
+
+/*
+ * A range inside one existing leaf table, away from the frontier: the general upkeep (the range
+ * walk's own visitors, mark_leaves and mark_ascend) run along the point walk's path, bottom-up,
+ * as the range walk would run them for a range that touches one entry per level.
+ */
+static void path_mark(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last,
+		      unsigned access)
+{
+	struct mark m = { .ctx = ctx, .start = addr, .access = access_bits(access), .status = VM_OK };
+	for (unsigned level = 0; level < PT_LEVELS; level++)
+		m.ch[level] = (struct table_change){ .direction = CHANGE_MARKED };
+	mark_leaves(&m, p->table[0], ALIGN_DOWN(addr, PT_SPAN_BYTES(1)), PT_INDEX(0, addr), PT_INDEX(0, last));
+	for (unsigned level = 1; level < PT_LEVELS; level++) {
+		struct pt_walk_entry at = { p->table[level], level, p->index[level],
+					    ALIGN_DOWN(addr, PT_SPAN_BYTES(level)), addr, last, false };
+		mark_ascend(&m, &at);
+	}
+	hint_after_mark(ctx, p->table[PT_TOP_LEVEL], PT_TOP_LEVEL, addr, last);
+}
+
+/* The clear of such a range the same way (clear_enter, clear_leaves, clear_ascend); true: mapped. */
+static bool path_clear(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last)
+{
+	struct clear c = { .ctx = ctx };
+	for (unsigned level = PT_LEVELS; level-- > 0;) {
+		unsigned first = PT_INDEX(level, addr);
+		clear_enter(&c, p->table[level], level, 0, &first, PT_INDEX(level, last));
+	}
+	clear_leaves(&c, p->table[0], ALIGN_DOWN(addr, PT_SPAN_BYTES(1)), PT_INDEX(0, addr), PT_INDEX(0, last));
+	for (unsigned level = 1; level < PT_LEVELS; level++) {
+		struct pt_walk_entry at = { p->table[level], level, p->index[level],
+					    ALIGN_DOWN(addr, PT_SPAN_BYTES(level)), addr, last, false };
+		clear_ascend(&c, &at);
+	}
+	return c.met_mapped;
 }
 
 enum vm_status vmm_pt_mark_reserved(struct vmm_context *ctx, const struct vmm_region *region,
 				    uint64_t addr, uint64_t pages, unsigned access)
 {
 	(void)region;
-	if (frontier_mark(ctx, addr, pages, access))
-		return VM_OK;
-	return mark_range(ctx, addr, pages, addr, access);
+	struct spine p;
+	unsigned first, last;
+	uint64_t last_addr = addr + pages * PAGE_SIZE - 1;
+	if (!spine_of(ctx, addr, last_addr, &p, &first, &last))
+		return mark_range(ctx, addr, pages, addr, access);
+	if (!frontier_mark(ctx, &p, addr, pages, first, last, access))
+		path_mark(ctx, &p, addr, last_addr, access);
+	return VM_OK;
 }
 
 /* --- release -------------------------------------------------------------------------------- */
@@ -482,9 +537,19 @@ static enum vm_status check_reservation(struct vmm_context *ctx, const struct vm
 enum vm_status vmm_pt_release(struct vmm_context *ctx, const struct vmm_region *region,
 			      uint64_t addr, uint64_t pages)
 {
-	bool frontier_mapped;
-	if (frontier_release(ctx, addr, pages, &frontier_mapped)) {
-		pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, frontier_mapped);
+	/*
+	 * A reservation inside one leaf table (not its last page) is checked there, from one point
+	 * walk; at the frontier it is also cleared there. Otherwise the tally walk checks it.
+	 */
+	struct spine p;
+	unsigned first, last;
+	bool mapped;
+	uint64_t last_addr = addr + pages * PAGE_SIZE - 1;
+	if (spine_of(ctx, addr, last_addr, &p, &first, &last) && last < PT_ENTRIES - 1 &&
+	    leaf_reservation(ctx, p.table[0], first, last, &mapped)) {
+		if (!frontier_release(ctx, &p, first, last))
+			mapped = path_clear(ctx, &p, addr, last_addr);
+		pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, mapped);
 		return VM_OK;
 	}
 	enum vm_status st = check_reservation(ctx, region, addr, pages);

@@ -317,12 +317,14 @@ static uint64_t inner_through(const struct exact *x, const struct neighbours *n,
 
 /*
  * The second longest of those runs (a tie counted twice): exact when the change is all free (one
- * run) or full (the runs on either side); for a mixed entry a bound, *exact false: the entry's
- * INNER and INNER2 bound its middle runs, whose own values are not kept.
+ * run) or full (the runs on either side), and for a mixed entry whose INNER2 is known and whose
+ * prefix run is not among its top two (shorter than INNER2, or empty): then its middle runs' top
+ * two are its INNER and INNER2. Else a bound, *exact false: INNER and INNER2 bound the middle runs.
  */
 static uint64_t second_through(const struct exact *x, const struct neighbours *n, bool *exact)
 {
-	*exact = x->kind != SUMMARY_MIXED;
+	*exact = x->kind != SUMMARY_MIXED ||
+		 (x->inner2 != INNER2_UNKNOWN && (x->prefix == 0 || x->prefix < x->inner2));
 	if (x->kind == SUMMARY_ALL_FREE)
 		return 0;
 	if (x->kind == SUMMARY_FULL)
@@ -399,7 +401,8 @@ static struct exact derive(struct vmm_context *ctx, const uint64_t *table, unsig
 	uint64_t second_before = second_through(&ch->before, &n, &second_before_exact);
 	uint64_t second_after = second_through(&ch->after, &n, &second_after_exact);
 	bool frontier = hint >= ch->first && suffix_start <= changed_end;
-	uint64_t inner = 0, inner2 = 0; /* K's top two */
+	uint64_t inner = 0, inner2 = 0; /* K's top two, then the new top two */
+	bool change_added = false;      /* the change's runs are already in inner, inner2 */
 	if (frontier || old.inner == 0)
 		inner = inner2 = 0; /* K has no run */
 	else if (old.inner2 != INNER2_UNKNOWN && inner_before < old.inner2)
@@ -408,9 +411,17 @@ static struct exact derive(struct vmm_context *ctx, const uint64_t *table, unsig
 		inner = old.inner, inner2 = INNER2_UNKNOWN;
 	else if (inner_before == old.inner && old.inner2 != INNER2_UNKNOWN && second_before < old.inner2)
 		inner = old.inner2, inner2 = INNER2_UNKNOWN; /* the longest went: the second is next */
-	else if (inner_after >= old.inner)
-		inner = inner_after, inner2 = INNER2_UNKNOWN; /* K's are no longer, and not known */
-	else {
+	else if (inner_after >= (old.inner2 != INNER2_UNKNOWN ? old.inner2 : old.inner)) {
+		/*
+		 * The longest went through the change, so K's runs are no longer than the old INNER2
+		 * (INNER when not known): the new longest is inner_after, and the second is the change's
+		 * own second when that is exact and no shorter than K's runs can be.
+		 */
+		uint64_t k_bound = old.inner2 != INNER2_UNKNOWN ? old.inner2 : old.inner;
+		inner = inner_after;
+		inner2 = second_after_exact && second_after >= k_bound ? second_after : INNER2_UNKNOWN;
+		change_added = true;
+	} else {
 		/*
 		 * A longest inner run went through the change and shrank, and what comes next is not
 		 * known: measure, from the hint (every entry below it is full, after a clear too: the
@@ -423,11 +434,13 @@ static struct exact derive(struct vmm_context *ctx, const uint64_t *table, unsig
 		t.has_start = has_start;
 		return t;
 	}
-	top2_add(&inner, &inner2, inner_after); /* a no-op in the case that took it as the first */
-	if (second_after_exact)
-		top2_add(&inner, &inner2, second_after);
-	else
-		top2_add_bounded(&inner, &inner2, second_after);
+	if (!change_added) {
+		top2_add(&inner, &inner2, inner_after);
+		if (second_after_exact)
+			top2_add(&inner, &inner2, second_after);
+		else
+			top2_add_bounded(&inner, &inner2, second_after);
+	}
 	uint64_t prefix = old.prefix, suffix = old.suffix;
 	if (n.to_start)
 		prefix = changed_first + (ch->after.kind == SUMMARY_ALL_FREE ? changed + n.after :
@@ -457,9 +470,21 @@ pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level,
 
 void suffix_move(struct vmm_context *ctx, uint64_t *table, unsigned level, uint64_t was, uint64_t now)
 {
-	struct exact written = { .kind = SUMMARY_MIXED, .suffix = now };
-	struct exact old = { .kind = SUMMARY_MIXED, .suffix = was };
-	exact_write(&ctx->backend_work, table, level, &written, &old); /* only the SUFFIX differs */
+	if (was == now)
+		return;
+	ctx->backend_work += exact_value_entries(level);
+	switch (level) { /* each level's field position and width as constants: straight-line stores */
+	case 0:
+		stripe_write_fixed(table, EXACT_FIELD_FIRST(0, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(0), now);
+		break;
+	case 1:
+		stripe_write_fixed(table, EXACT_FIELD_FIRST(1, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(1), now);
+		break;
+	default:
+		MM_ASSERT(level == 2, "suffix_move: the root (level %u) has no summary", level);
+		stripe_write_fixed(table, EXACT_FIELD_FIRST(2, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(2), now);
+		break;
+	}
 }
 
 /*
@@ -519,6 +544,26 @@ static bool leaf_suffix_edge(struct vmm_context *ctx, uint64_t *t, pte_t pointer
 	return true;
 }
 
+/*
+ * The one change to table `t` (at `level` >= 1) is an entry whose subtree stayed mixed with the same
+ * PREFIX, SUFFIX and starts, and whose longest inner run, before and after, is shorter than the
+ * table's INNER2 (or, INNER2 not known, than its INNER): then only runs below the table's top two
+ * changed, so none of its values and not its pointer. True when so (two values read).
+ */
+static bool inner_change_below(struct vmm_context *ctx, const uint64_t *t, unsigned level,
+			       const struct table_change *ch)
+{
+	const struct exact *b = &ch->before, *a = &ch->after;
+	if (b->kind != SUMMARY_MIXED || a->kind != SUMMARY_MIXED || b->prefix != a->prefix ||
+	    b->suffix != a->suffix || b->has_start != a->has_start)
+		return false;
+	uint64_t longest = MAX(b->inner, a->inner);
+	uint64_t inner2 = exact_read(&ctx->backend_work, t, level, EXACT_INNER2);
+	if (inner2 != INNER2_UNKNOWN)
+		return longest < inner2;
+	return longest < exact_read(&ctx->backend_work, t, level, EXACT_INNER);
+}
+
 bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned i,
 	     const struct table_change *ch, struct exact *before, struct exact *after, bool *suffix_only)
 {
@@ -538,6 +583,8 @@ bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned 
 			return was_suffix != now_suffix;
 		}
 	}
+	if (ch && ch->count == 1 && !ch->suffix_only && level >= 2 && inner_change_below(ctx, child, level - 1, ch))
+		return false;
 	if (ch && ch->count == 1 && ch->suffix_only) {
 		/* The full upkeep needs the changed entry's other values: they are as they are now. */
 		full = *ch;

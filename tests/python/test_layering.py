@@ -145,7 +145,8 @@ def test_the_analyzer_has_no_import_cycle(root=ANALYZER):
 def test_only_state_and_check_run_the_replay():
     """One replay: the trace is replayed by analyzer/metrics/state.py for every figure, and by
     `check` (analyzer/__main__.py) over the strict reader; nothing else walks the events to
-    rebuild the allocator state its own way."""
+    rebuild the allocator state its own way, and only state.py hands the replay the recorders
+    (timeline.Recorder, ledgers.Ledgers) every figure reads."""
     def importers(module, wanted):
         return sorted(p.relative_to(ANALYZER).as_posix() for p in analyzer_modules(ANALYZER)
                       for imported, names in analyzer_imports(ANALYZER, p)
@@ -153,6 +154,7 @@ def test_only_state_and_check_run_the_replay():
     assert importers(("checking", "replay"), {"Replay", "check_replay", "FreeSet"}) == \
         ["__main__.py", "metrics/state.py"]
     assert importers(("metrics", "timeline"), {"Recorder"}) == ["metrics/state.py"]
+    assert importers(("metrics", "ledgers"), {"Ledgers"}) == ["metrics/state.py"]
 
 
 def fake_analyzer(tmp_path, files):
