@@ -540,7 +540,9 @@ class Extfrag:
 
 class Kmem:
     """Print allocation statistics like `perf kmem stat`: kmalloc bytes requested and allocated,
-    internal fragmentation, slab caches, page allocator totals, and the top call sites."""
+    internal fragmentation, slab caches, page allocator totals, the top call sites, and the
+    histograms of every operation's cost and every request's size (power-of-two buckets, exact
+    counts, as bpftrace's hist() prints them)."""
 
     name = "kmem"
 
@@ -558,6 +560,8 @@ class Kmem:
         attribution = attributed(args, trace)
         if attribution.has_sites():
             lines += [""] + site_totals_lines(trace, attribution, args.top)
+        from .metrics.latency import latency_lines
+        lines += latency_lines(trace)
         out.write("".join(line + "\n" for line in lines))
 
 

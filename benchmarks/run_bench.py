@@ -532,8 +532,10 @@ MISS_BOUNDS = {
     "(see the vmem-peer row), vmm.c's own policy and checks ~155",
     "VMM pagetable": "see the pagetable-vs-list row: summary value reads and writes, leaf-entry "
     "writes and the search",
-    "per pmm pair with tracing on": "the guest pair is the pmm's own pair plus two trace events "
-    "(~60 instructions): the pmm is above 400 before tracing (see the host targets above)",
+    "per pmm pair with tracing on": "the guest pair is the pmm's own pair plus two trace events: "
+    "the pmm_alloc's call chain (8 frames walked and looked up in the chain table, ~130 "
+    "instructions) and both events with their cost clock and record (~230): the pmm alone is "
+    "353-408 at one page before tracing (guest-pmm.csv, trace=off)",
     "per trace event": "",
 }
 

@@ -7,6 +7,8 @@
  *                                it ends with the u16 text byte count / item count
  *   struct trace_item_NAME       one array item (array events only)
  *
+ * An attributed event (TRACE_ATTRIBUTED_EVENT) is a fixed event with `chain` appended.
+ *
  * plus struct trace_record_header, struct trace_stream_header, the constants, the named values
  * (trace_values.h), and TRACE_EVENT_ID_LIMIT (highest id + 1). The structs are packed and the machine is
  * little-endian, so a struct written in place is the wire format.
@@ -37,6 +39,9 @@ typedef uint64_t trace_u64;
 #define TRACE_STRING_EVENT TRACE_DEF_NOTHING
 #define TRACE_ARRAY_EVENT TRACE_DEF_NOTHING
 #define FIELD TRACE_STRUCT_FIELD
+/* An allocation's record is a fixed event whose last field is its call chain's id. */
+#define TRACE_ATTRIBUTED_EVENT(name, id, doc, fields) \
+	TRACE_EVENT(name, id, doc, fields FIELD(u32, chain))
 
 /* Constants. */
 #undef TRACE_CONSTANT
@@ -114,6 +119,7 @@ union trace_event_id_bound {
 #undef TRACE_EVENT
 #undef TRACE_STRING_EVENT
 #undef TRACE_ARRAY_EVENT
+#undef TRACE_ATTRIBUTED_EVENT
 #undef FIELD
 
 _Static_assert(sizeof(struct trace_record_header) == 16, "record header layout (FORMAT.md)");

@@ -22,6 +22,7 @@
 #define TRACE_EVENT TRACE_DEF_NOTHING
 #define TRACE_STRING_EVENT TRACE_DEF_NOTHING
 #define TRACE_ARRAY_EVENT TRACE_DEF_NOTHING
+#define TRACE_ATTRIBUTED_EVENT TRACE_DEF_NOTHING
 
 #define TRACE_VALUES(group, c_enum, doc, values) enum c_enum { values };
 #define VALUE(c_name, number, text) c_name = number,
@@ -52,5 +53,6 @@
 #undef TRACE_EVENT
 #undef TRACE_STRING_EVENT
 #undef TRACE_ARRAY_EVENT
+#undef TRACE_ATTRIBUTED_EVENT
 
 #endif

@@ -34,7 +34,8 @@ stay mapped in a released range, nor a page table in freed pages; a
 pmm_alloc of owner `pagetable` is followed by the pt_alloc of that page (only the pmm's own
 pmm_alloc/pmm_free may come between); context_switch must
 leave the context the previous one entered; every replay_op is held to workload.def and to the
-contexts its process has (analyzer/checking/replay_ops.py); ids of contexts and slab caches go in creation order.
+contexts its process has (analyzer/checking/replay_ops.py); ids of contexts and slab caches go in creation order;
+call_chain ids go 1, 2, 3, ... and an allocation's `chain` is 0 or an id defined before it.
 
 What the snapshots must be, and are checked to be:
   - at each phase boundary (phase_begin followed by, or phase_end preceded by, a pmm_snapshot):
@@ -300,6 +301,7 @@ class Replay:
         self.kmalloc_live = {}  # ptr -> given
         self.slab_live = {}  # object -> cache
         self.slab_caches = 0
+        self.chains_defined = 0  # the last call_chain id (events.def: ids go 1, 2, 3, ...)
         self.table_pages = {}  # phys -> (context, level)
         self.mappings = {}  # (context, virt) -> (phys, page_size, flags)
         self.mapped = defaultdict(list)  # context -> sorted virts of its mappings
@@ -338,9 +340,15 @@ class Replay:
 
     def feed(self, e):
         kind = type(e).__name__
-        if kind == "alloc_site":  # who allocated the next record: no state, no expectation
+        if kind == "call_chain":  # who allocates (attribution): no state, no expectation
+            if e.chain != self.chains_defined + 1:
+                self.doubt(e, f"call chain id {e.chain}: ids go 1, 2, 3, ... in stream order, "
+                              f"{self.chains_defined + 1} was next")
+            self.chains_defined = max(self.chains_defined, e.chain)
             self.index += 1
             return
+        if getattr(e, "chain", 0) > self.chains_defined:
+            self.doubt(e, f"call chain {e.chain} is used before a call_chain defines it")
         if kind == "loss" and e.count:
             self.lost = True  # the events just before this record are gone: expect nothing
         if self.expecting:

@@ -21,7 +21,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 EVENTS_DEF = REPO_ROOT / "trace" / "events.def"
 
 FIELD_TYPES = {"u8": "B", "u16": "H", "u32": "I", "u64": "Q"}
-EVENT_KINDS = {"TRACE_EVENT": "fixed", "TRACE_STRING_EVENT": "string", "TRACE_ARRAY_EVENT": "array"}
+EVENT_KINDS = {"TRACE_EVENT": "fixed", "TRACE_STRING_EVENT": "string", "TRACE_ARRAY_EVENT": "array",
+               "TRACE_ATTRIBUTED_EVENT": "fixed"}
+# An attributed event (an allocation) is a fixed event with this field appended: its call chain.
+ATTRIBUTED_FIELD = ("u32", "chain")
 # The u16 that ends the payload of string (text byte count) and array (item count) events.
 LENGTH_PREFIX = struct.Struct("<H")
 
@@ -208,8 +211,11 @@ def parse_format(events_def_text):
         elif macro in EVENT_KINDS and len(args) == (5 if macro == "TRACE_ARRAY_EVENT" else 4):
             kind = EVENT_KINDS[macro]
             item = Layout.of(_field_list(args[4], where)) if kind == "array" else None
+            fields = _field_list(args[3], where)
+            if macro == "TRACE_ATTRIBUTED_EVENT":
+                fields = [*fields, ATTRIBUTED_FIELD]
             event = EventType(args[0], _integer(args[1], where), kind, _string(args[2], where),
-                              Layout.of(_field_list(args[3], where)), item)
+                              Layout.of(fields), item)
             item_record = collections.namedtuple(f"{event.name}_item", item.names) if item else None
             events.append(EventType(event.name, event.id, kind, event.doc, event.fields, item,
                                     _record_class(event), item_record))

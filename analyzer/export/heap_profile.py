@@ -1,5 +1,5 @@
 """Who holds memory, as a Perfetto heap profile: every allocation of a trace with its call chain
-(alloc_site, analyzer/metrics/attribution.py), written as heapprofd's ProfilePacket. Perfetto's UI shows
+(call_chain, analyzer/metrics/attribution.py), written as heapprofd's ProfilePacket. Perfetto's UI shows
 it on the process's heap profile track, a marker per dump; a click on one opens the flame graph
 of the memory unreleased at that moment, per call stack (its "Unreleased memory" view).
 

@@ -1,17 +1,20 @@
 """Who allocated it: the call chain of every allocation, symbolized, and what each call site holds.
 
-The kernel records, right before each pmm_alloc, kmalloc, slab_alloc and vmm_reserve, an
-`alloc_site` event (trace/events.def): the return addresses of the frames above the allocator's
-tracepoint, innermost first (a frame-pointer walk; 0 where the chain ended). Here each allocation gets its chain, each address a name from
+Every pmm_alloc, kmalloc, slab_alloc and vmm_reserve record (TRACE_ATTRIBUTED_EVENT in
+trace/events.def) carries `chain`, the id of its call chain, which a `call_chain` record before its
+first use defines: the return addresses of the frames above the allocator's tracepoint, innermost
+first (a frame-pointer walk; 0 where the chain ended). Here each allocation gets its chain, each address a name from
 `build/pagescope.elf` (addr2line: function and file:line), and each allocation a *call site*:
 the first frame outside the allocators themselves (kernel/mm, kernel/trace, kernel/lib), which is the code
 that asked for the memory, as Linux's page_owner and bcc memleak report it.
 
 Invariants:
-  - an alloc_site belongs to the record right after it, which must be one of the four attributed
-    events; any other (a site whose allocation was lost) is counted, never guessed;
-  - a chain is a tuple of addresses; chains are interned (one id per distinct chain), and every
-    allocation row of the four events has a chain id, -1 when it has none;
+  - a record's chain id must be defined by a call_chain before it; an id defined nowhere before
+    (its call_chain was lost) is counted as unmatched, never guessed; id 0 (TRACE_CHAIN_NONE, the
+    kernel lost the definition) is an allocation without a chain;
+  - a chain is a tuple of addresses; chains are interned here again (one id per distinct chain:
+    the kernel may define one chain under several ids when its table forgot it), and every
+    allocation row of the attributed events has a chain id, -1 when it has none;
   - symbol names come from the ELF given, and it is checked against the trace's build id: the
     trace's build id must occur in the ELF's bytes (the kernel prints it), else names are
     refused as "symbols of another build".
@@ -27,10 +30,13 @@ import numpy as np
 from . import state
 from ..definitions.events import FORMAT, REPO_ROOT
 
-ATTRIBUTED = ("pmm_alloc", "kmalloc", "slab_alloc", "vmm_reserve")
+# The events that carry a call chain (TRACE_ATTRIBUTED_EVENT: a `chain` field).
+ATTRIBUTED = tuple(e.name for e in FORMAT.events_by_id.values() if "chain" in e.fields.names
+                   and e.name != "call_chain")
 # Frames in these source directories are the allocators' own (kernel/lib: the list and string
-# helpers inlined into them): a call site is the first frame outside them.
-ALLOCATOR_DIRS = ("kernel/mm/", "kernel/trace/", "kernel/lib/")
+# helpers inlined into them; trace/: the tracepoints, expanded from events.def): a call site is the
+# first frame outside them.
+ALLOCATOR_DIRS = ("kernel/mm/", "kernel/trace/", "kernel/lib/", "trace/")
 DEFAULT_ELF = Path(REPO_ROOT) / "build" / "pagescope.elf"
 
 
@@ -55,7 +61,7 @@ class Frame:
 class Attribution:
     chains: list  # chain id -> tuple of addresses, innermost first
     chain_of: dict  # event name -> int64 array (chain id per row of trace.of(name); -1 = none)
-    unmatched: int  # alloc_site records not followed by the event they name
+    unmatched: int  # allocations naming a chain id no call_chain before them defines
     frames: dict = field(default_factory=dict)  # address -> [Frame], inlined ones first
 
     def has_sites(self):
@@ -110,26 +116,31 @@ class Attribution:
 
 def collect(trace):
     """The Attribution of a BulkTrace: every allocation's chain, unsymbolized."""
-    sites = trace.of("alloc_site")
-    attributed = {FORMAT.events_by_name[n].id for n in ATTRIBUTED}
-    types = trace.headers["type"]
-    ip_fields = [n for n in sites.dtype.names if n.startswith("ip")]
-    chains, intern, by_position = [], {}, {}
-    unmatched = 0
-    for row in zip(sites["position"].tolist(), *(sites[n].tolist() for n in ip_fields)):
-        after = row[0] + 1  # the record a site describes is the next one
-        if after >= len(types) or int(types[after]) not in attributed:
-            unmatched += 1
-            continue
-        chain = tuple(a for a in row[1:] if a)
+    defined = trace.of("call_chain")
+    ip_fields = [n for n in defined.dtype.names if n.startswith("ip")]
+    chains, intern = [], {}
+    # kernel id -> (position of its call_chain, our chain id); the kernel's ids are unique
+    kernel_ids = {}
+    for row in zip(defined["chain"].tolist(), defined["position"].tolist(),
+                   *(defined[n].tolist() for n in ip_fields)):
+        chain = tuple(a for a in row[2:] if a)
         chain_id = intern.setdefault(chain, len(intern))
         if chain_id == len(chains):
             chains.append(chain)
-        by_position[after] = chain_id
-    chain_of = {}
+        kernel_ids.setdefault(row[0], (row[1], chain_id))
+    none = FORMAT.constants["TRACE_CHAIN_NONE"]
+    chain_of, unmatched = {}, 0
     for name in ATTRIBUTED:
-        positions = trace.of(name)["position"].tolist()
-        chain_of[name] = np.array([by_position.get(p, -1) for p in positions], dtype=np.int64)
+        rows = trace.of(name)
+        ids = []
+        for kernel_id, position in zip(rows["chain"].tolist(), rows["position"].tolist()):
+            found = kernel_ids.get(kernel_id)
+            if found is not None and found[0] < position:
+                ids.append(found[1])
+            else:
+                unmatched += kernel_id != none
+                ids.append(-1)
+        chain_of[name] = np.array(ids, dtype=np.int64)
     return Attribution(chains, chain_of, unmatched)
 
 
@@ -159,10 +170,12 @@ def symbolize(attribution, trace, elf=DEFAULT_ELF):
     if not addresses:
         return attribution
     # -a heads each address's group; -i lists the functions inlined at it, innermost first: the
-    # last of a group is the function that owns the frame, with the line of the call in it
+    # last of a group is the function that owns the frame, with the line of the call in it. Each
+    # is a return address: the byte before it is in the call instruction, whose line is wanted
+    # (the return address itself may begin the next statement).
     result = subprocess.run(["addr2line", "-a", "-i", "-f", "-C", "-e", str(elf),
-                             *[f"{a:#x}" for a in addresses]], capture_output=True, text=True,
-                            check=False)
+                             *[f"{a - 1:#x}" for a in addresses]], capture_output=True,
+                            text=True, check=False)
     if result.returncode != 0:
         raise SymbolsUnavailable(f"{elf}: addr2line failed: {result.stderr.strip()}")
     root = str(REPO_ROOT).rstrip("/") + "/"

@@ -216,7 +216,7 @@ def owners_lines(trace, attribution, position, what, top):
     lines += [f"  {h.owner:<12} {h.pages:>10,} {format_bytes(h.pages * PAGE):>11} "
               f"{h.allocations:>12,}" for h in table] or ["  none"]
     if not attribution.has_sites():
-        return lines + ["", "no call sites: the trace has no alloc_site events (a kernel from "
+        return lines + ["", "no call sites: the trace has no call_chain events (a kernel from "
                             "before attribution, or a synthetic trace)"]
     titles = {"pmm_alloc": "physical pages (pmm_alloc)", "kmalloc": "kmalloc",
               "slab_alloc": "slab objects", "vmm_reserve": "virtual reservations (vmm_reserve)"}

@@ -584,8 +584,47 @@ def owner_memory(runs, out_dir, sites_shown=6):
                   "after every allocation and free.")
 
 
+def operation_costs(runs, out_dir):
+    """The cost of every operation kind (the events' `cost` field) as a histogram, one panel per
+    kind: power-of-two buckets, the exact count written on each bar (analyzer/latency.py), for
+    the first run. None when its trace carries no costs (format 7 or older)."""
+    from ..metrics.latency import cost_histograms
+    trace = runs[0][0]
+    histograms = cost_histograms(trace)
+    if not histograms:
+        return None
+    columns = 2
+    rows = (len(histograms) + columns - 1) // columns
+    fig, axes = plt.subplots(rows, columns, figsize=(11, 2.6 * rows + 0.6), squeeze=False)
+    for ax, h in zip(axes.flat, histograms):
+        buckets = h.buckets()
+        x = np.arange(len(buckets))
+        counts = [n for _, _, n in buckets]
+        ax.bar(x, counts, color=BACKEND_STYLES[0][0])
+        for xi, n in zip(x, counts):
+            if n:
+                ax.text(xi, n, f"{n:,}", ha="center", va="bottom", fontsize=6)
+        ax.set_xticks(x, ["0" if high == 1 else f"{low:,}" for low, high, _ in buckets],
+                      rotation=45, ha="right", fontsize=6)
+        ax.set_ylim(0, max(counts) * 1.18)
+        ax.set_title(f"{h.event}: {h.events:,} events, median {h.median:,}", fontsize=9)
+        ax.set_xlabel(f"{h.unit} (bucket from this value to the next)", fontsize=7)
+        ax.set_ylabel("events", fontsize=7)
+    for ax in list(axes.flat)[len(histograms):]:
+        ax.set_visible(False)
+    fig.suptitle(f"Cost per operation ({backend(trace)}): every event's cost field, exact counts")
+    _save(fig, out_dir, "operation_costs")
+    return Figure("operation_costs", "Cost per operation",
+                  f"Each panel counts one kind of operation's events by their cost in "
+                  f"{histograms[0].unit} from the operation's entry to its event (its own "
+                  "tracing excluded, what it called included), in power-of-two buckets; every "
+                  "event is counted, the number on each bar is exact. The same as text: "
+                  "python3 -m analyzer kmem TRACE.")
+
+
 ALL = (unusable_index, buddy_heatmap, memory_strip, owner_memory, bookkeeping, work_distribution,
-       virtual_holes, virtual_space, largest_free, fragment_result)
+       virtual_holes, virtual_space, largest_free, fragment_result,
+       operation_costs)
 HEADLINE = ("unusable_index", "bookkeeping_bytes", "work", "memory_strip")
 
 

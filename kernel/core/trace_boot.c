@@ -100,7 +100,7 @@ static void measure_hot_path(void)
 	uint64_t start = rdtsc();
 	for (uint64_t i = 0; i < BENCH_EVENTS; i++) {
 		__asm__ volatile("" : "+r"(i));
-		trace_emit_pmm_alloc(&bench, i << 12, 1, 1, 0, 0, 4);
+		trace_emit_pmm_alloc(&bench, i << 12, 1, 1, 0, 0, 4, 0, 1);
 	}
 	uint64_t traced = rdtsc() - start;
 	start = rdtsc();

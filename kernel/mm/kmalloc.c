@@ -66,16 +66,18 @@ static uint32_t trace_bytes(uint64_t bytes)
 	return bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)bytes;
 }
 
-static void *kmalloc_small(struct kmalloc_heap *heap, size_t size)
+/* `start`: trace_cost_start() at kmalloc's entry (tracepoints.h), for the event's cost. */
+static void *kmalloc_small(struct kmalloc_heap *heap, size_t size, uint64_t start)
 {
 	struct slab_cache *cache = &heap->classes[class_of(size)];
 	void *ptr = slab_alloc(cache);
 	if (ptr)
-		trace_kmalloc((uint64_t)(uintptr_t)ptr, trace_bytes(size), cache->object_size);
+		trace_kmalloc((uint64_t)(uintptr_t)ptr, trace_bytes(size), cache->object_size,
+			      trace_cost_since(start));
 	return ptr;
 }
 
-static void *kmalloc_large(struct kmalloc_heap *heap, size_t size)
+static void *kmalloc_large(struct kmalloc_heap *heap, size_t size, uint64_t start)
 {
 	uint64_t va;
 	uint64_t pages = ALIGN_UP((uint64_t)size, PAGE_SIZE) / PAGE_SIZE;
@@ -83,21 +85,23 @@ static void *kmalloc_large(struct kmalloc_heap *heap, size_t size)
 	    vmm_alloc(heap->kernel, heap->heap_region, pages, PT_READ | PT_WRITE | PT_GLOBAL, &va) != VM_OK)
 		return NULL;
 	heap->large_allocations++;
-	trace_kmalloc(va, trace_bytes(size), trace_bytes(pages * PAGE_SIZE));
+	trace_kmalloc(va, trace_bytes(size), trace_bytes(pages * PAGE_SIZE), trace_cost_since(start));
 	return (void *)(uintptr_t)va;
 }
 
 void *kmalloc(struct kmalloc_heap *heap, size_t size)
 {
+	uint64_t start = trace_cost_start();
 	if (size == 0)
 		return NULL;
-	void *ptr = size <= SLAB_MAX_OBJECT ? kmalloc_small(heap, size) : kmalloc_large(heap, size);
+	void *ptr = size <= SLAB_MAX_OBJECT ? kmalloc_small(heap, size, start) :
+					      kmalloc_large(heap, size, start);
 	if (!ptr)
 		trace_kmalloc_fail(trace_bytes(size));
 	return ptr;
 }
 
-static enum vm_status kfree_large(struct kmalloc_heap *heap, void *ptr)
+static enum vm_status kfree_large(struct kmalloc_heap *heap, void *ptr, uint64_t start)
 {
 	struct vmm_query_result q;
 	vmm_query(heap->kernel, (uint64_t)(uintptr_t)ptr, &q);
@@ -111,7 +115,7 @@ static enum vm_status kfree_large(struct kmalloc_heap *heap, void *ptr)
 		mm_log("kfree: %p is inside an allocation, not at its start\n", ptr);
 		return VM_ERR_FOREIGN_POINTER;
 	}
-	trace_kfree(q.start, trace_bytes(q.pages * PAGE_SIZE));
+	trace_kfree(q.start, trace_bytes(q.pages * PAGE_SIZE), trace_cost_since(start));
 	enum vm_status st = vmm_release(heap->kernel, q.start, q.pages);
 	MM_ASSERT(st == VM_OK, "kfree_large: release of %p failed: %s", ptr, vm_status_name(st));
 	heap->large_allocations--;
@@ -120,20 +124,21 @@ static enum vm_status kfree_large(struct kmalloc_heap *heap, void *ptr)
 
 enum vm_status kfree(struct kmalloc_heap *heap, void *ptr)
 {
+	uint64_t start = trace_cost_start();
 	uint64_t va = (uint64_t)(uintptr_t)ptr;
 	if (slab_arena_contains(heap->slabs, ptr)) {
 		struct slab_cache *cache = slab_cache_of(heap->slabs, ptr);
 		if (cache >= &heap->classes[0] && cache < &heap->classes[KMALLOC_CLASSES]) {
 			enum vm_status st = slab_free(cache, ptr);
 			if (st == VM_OK)
-				trace_kfree(va, cache->object_size);
+				trace_kfree(va, cache->object_size, trace_cost_since(start));
 			return st;
 		}
 		/* Includes a double free whose slab has been returned since: nothing of ours is there. */
 		mm_log("kfree: %p is not a kmalloc object\n", ptr);
 		return VM_ERR_FOREIGN_POINTER;
 	}
-	enum vm_status st = kfree_large(heap, ptr);
+	enum vm_status st = kfree_large(heap, ptr, start);
 	if (st == VM_ERR_FOREIGN_POINTER)
 		mm_log("kfree: %p was not allocated by kmalloc\n", ptr);
 	return st;

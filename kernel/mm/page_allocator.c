@@ -92,6 +92,7 @@ static uint64_t held_by(const struct page_allocator *a, const struct page_alloca
 static bool give_metadata(struct page_allocator *a, enum pmm_zone z, enum pmm_zone m,
 			  uint64_t pages)
 {
+	uint64_t start = trace_cost_start();
 	struct page_allocator_zone *from = &a->zone[m];
 	uint64_t first = a->ops->alloc_metadata(from->state, pages);
 	if (first == PMM_PLACEMENT_FAILED)
@@ -101,7 +102,7 @@ static bool give_metadata(struct page_allocator *a, enum pmm_zone z, enum pmm_zo
 	};
 	from->metadata_pages += pages;
 	trace_pmm_alloc(first << PAGE_SHIFT, (uint32_t)pages, (uint32_t)pages, (uint8_t)m, 0,
-			MM_OWNER_MM_META);
+			MM_OWNER_MM_META, trace_cost_since(start));
 	a->ops->add_metadata(a->zone[z].state, first, pages);
 	return true;
 }
@@ -315,8 +316,9 @@ static void populate(struct page_allocator *a, const struct init_layout *l)
 							    .flags = c->flags };
 			if (c->flags & PAGE_ALLOCATION_METADATA)
 				zone->metadata_pages += c->end - c->first;
+			/* a boot claim, not an operation: no cost (events.def) */
 			trace_pmm_alloc(c->first << PAGE_SHIFT, record->pages, record->pages, (uint8_t)z,
-					0, c->owner);
+					0, c->owner, 0);
 			page = c->end;
 		}
 		if (page < range->end) {
@@ -427,7 +429,8 @@ static __attribute__((noinline)) paddr_t alloc_refused(uint64_t pages, enum pmm_
 /* Writes the allocation's record (and event) once zone z's placement placed it at `first`. */
 static ALWAYS_INLINE paddr_t alloc_placed(struct page_allocator *a, enum pmm_zone z,
 					  uint64_t first, uint64_t pages, uint64_t align_pages,
-					  enum mm_owner owner, enum pmm_status *status)
+					  enum mm_owner owner, enum pmm_status *status,
+					  uint64_t start)
 {
 	struct page_allocator_zone *zone = &a->zone[z];
 	uint8_t align_log2 = (uint8_t)__builtin_ctzll(align_pages);
@@ -437,7 +440,7 @@ static ALWAYS_INLINE paddr_t alloc_placed(struct page_allocator *a, enum pmm_zon
 	if (unlikely(trace_enabled))
 		trace_pmm_alloc(first << PAGE_SHIFT, (uint32_t)pages,
 				(uint32_t)a->ops->held_pages(pages, align_pages), (uint8_t)z,
-				align_log2, (uint8_t)owner);
+				align_log2, (uint8_t)owner, trace_cost_since(start));
 	if (status)
 		*status = PMM_OK;
 	return first << PAGE_SHIFT;
@@ -460,7 +463,7 @@ static ALWAYS_INLINE uint64_t placement_alloc(struct page_allocator *a, enum pmm
  */
 paddr_t page_alloc_general(struct page_allocator *a, uint64_t first, uint64_t pages,
 			   enum pmm_alloc_zone zone, uint64_t align_pages, enum mm_owner owner,
-			   enum pmm_status *status)
+			   enum pmm_status *status, uint64_t start)
 {
 	if (pages - 1 >= PAGE_ALLOCATION_MAX_PAGES || !IS_POW2(align_pages) ||
 	    align_pages - 1 >= PMM_PHYS_LIMIT >> PAGE_SHIFT || (unsigned)owner >= MM_OWNER_COUNT ||
@@ -482,7 +485,7 @@ paddr_t page_alloc_general(struct page_allocator *a, uint64_t first, uint64_t pa
 			first = placement_alloc(a, z, pages, align_pages);
 		}
 		if (first < PMM_PLACEMENT_WANTS_METADATA)
-			return alloc_placed(a, z, first, pages, align_pages, owner, status);
+			return alloc_placed(a, z, first, pages, align_pages, owner, status, start);
 		first = PMM_PLACEMENT_FAILED;
 	}
 	return alloc_refused(pages, zone, align_pages, owner, PMM_ERR_OUT_OF_MEMORY, status);
@@ -503,7 +506,8 @@ static bool count_free(void *ctx, const struct pmm_region_info *extent)
 
 /* Everything page_free's hot path (page_allocator.h) leaves alone: the refusals (a walk of the
  * free runs classifies a free of no allocation), reservations, tracing. */
-enum pmm_status page_free_general(struct page_allocator *a, paddr_t addr, uint64_t pages)
+enum pmm_status page_free_general(struct page_allocator *a, paddr_t addr, uint64_t pages,
+				  uint64_t start)
 {
 	uint64_t first = addr >> PAGE_SHIFT;
 	if (pages - 1 >= PMM_PHYS_LIMIT >> PAGE_SHIFT || !IS_ALIGNED(addr, PAGE_SIZE) ||
@@ -530,8 +534,6 @@ enum pmm_status page_free_general(struct page_allocator *a, paddr_t addr, uint64
 			return PMM_ERR_NO_RECORDS;
 	}
 	struct page_allocation was = *record;
-	trace_pmm_free(first << PAGE_SHIFT, (uint32_t)pages, (uint32_t)held_by(a, &was), (uint8_t)z,
-		       was.owner);
 	*record = (struct page_allocation){ 0 };
 	if (was.flags & PAGE_ALLOCATION_RESERVED)
 		a->ops->add_free(a->zone[z].state, first, pages);
@@ -539,6 +541,8 @@ enum pmm_status page_free_general(struct page_allocator *a, paddr_t addr, uint64
 		pmm_regions_free_fast(a->zone[z].regions, first - a->zone[z].first_page);
 	else
 		a->ops->free(a->zone[z].state, first, pages, (uint64_t)1 << was.align_log2);
+	trace_pmm_free(first << PAGE_SHIFT, (uint32_t)pages, (uint32_t)held_by(a, &was), (uint8_t)z,
+		       was.owner, trace_cost_since(start));
 	return PMM_OK;
 }
 

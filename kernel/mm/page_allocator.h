@@ -148,12 +148,14 @@ const char *page_allocator_check(struct page_allocator *a);
 #define PAGE_ALLOCATION_MAX_PAGES ((uint64_t)UINT32_MAX)
 
 /* Out of line: everything but an untraced allocation placed by the first zone tried (`first`:
- * that placement's answer, or PMM_PLACEMENT_FAILED when it was not asked). */
+ * that placement's answer, or PMM_PLACEMENT_FAILED when it was not asked). `start`:
+ * trace_cost_start() when the hot path sent it here, for the event's cost. */
 paddr_t page_alloc_general(struct page_allocator *a, uint64_t first, uint64_t pages,
 			   enum pmm_alloc_zone zone, uint64_t align_pages, enum mm_owner owner,
-			   enum pmm_status *status);
+			   enum pmm_status *status, uint64_t start);
 /* Out of line: everything but the untraced free of an allocation with its own length. */
-enum pmm_status page_free_general(struct page_allocator *a, paddr_t addr, uint64_t pages);
+enum pmm_status page_free_general(struct page_allocator *a, paddr_t addr, uint64_t pages,
+				  uint64_t start);
 
 /* The zone `page` lies in, by the configured ends. */
 static inline enum pmm_zone page_allocator_zone_of(const struct page_allocator *a, uint64_t page)
@@ -184,7 +186,7 @@ static inline paddr_t page_alloc_status(struct page_allocator *a, uint64_t pages
 		     (unsigned)owner >= MM_OWNER_COUNT || (unsigned)zone > PMM_ALLOC_BELOW_16M ||
 		     trace_enabled))
 		return page_alloc_general(a, PMM_PLACEMENT_FAILED, pages, zone, align_pages, owner,
-					  status);
+					  status, trace_cost_start());
 	struct page_allocator_zone *z = &a->zone[PMM_ZONE_COUNT - 1 - (unsigned)zone];
 	uint64_t first = PMM_PLACEMENT_FAILED;
 	if (likely(z->regions))
@@ -192,7 +194,8 @@ static inline paddr_t page_alloc_status(struct page_allocator *a, uint64_t pages
 	else if (z->state)
 		first = a->ops->alloc(z->state, pages, align_pages);
 	if (unlikely(first >= PMM_PLACEMENT_WANTS_METADATA))
-		return page_alloc_general(a, first, pages, zone, align_pages, owner, status);
+		return page_alloc_general(a, first, pages, zone, align_pages, owner, status,
+					  trace_cost_start());
 	z->allocation[first - z->first_page] = (struct page_allocation){
 		.pages = (uint32_t)pages, .align_log2 = (uint8_t)__builtin_ctzll(align_pages),
 		.owner = (uint8_t)owner
@@ -215,7 +218,7 @@ static inline enum pmm_status page_free(struct page_allocator *a, paddr_t addr, 
 	if (unlikely((addr & (PAGE_SIZE - 1)) || index >= zone->span_pages ||
 		     zone->allocation[index].pages != pages || zone->allocation[index].flags ||
 		     trace_enabled))
-		return page_free_general(a, addr, pages);
+		return page_free_general(a, addr, pages, trace_cost_start());
 	uint64_t align_pages = (uint64_t)1 << zone->allocation[index].align_log2;
 	zone->allocation[index] = (struct page_allocation){ 0 };
 	if (likely(zone->regions))

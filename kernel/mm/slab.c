@@ -145,6 +145,7 @@ static int first_free_object(struct slab_arena *arena, const struct slab_header 
 
 void *slab_alloc(struct slab_cache *cache)
 {
+	uint64_t start = trace_cost_start();
 	struct slab_header *s;
 	if (list_is_empty(&cache->partial)) {
 		s = new_slab(cache); /* its header_at() is this call's header lookup */
@@ -162,7 +163,7 @@ void *slab_alloc(struct slab_cache *cache)
 	if (s->in_use == cache->objects_per_slab)
 		move_to(&cache->full, s);
 	uint64_t object = s->slab_va + s->objects_offset + (uint64_t)i * cache->object_size;
-	trace_slab_alloc(object, cache->trace_id);
+	trace_slab_alloc(object, cache->trace_id, trace_cost_since(start));
 	return (void *)(uintptr_t)object;
 }
 
@@ -217,6 +218,7 @@ void *slab_host_view(const struct slab_cache *cache, const void *ptr)
 
 enum vm_status slab_free(struct slab_cache *cache, void *ptr)
 {
+	uint64_t start = trace_cost_start();
 	uint32_t i;
 	struct slab_header *s = locate(cache, ptr, &i);
 	if (!s) {
@@ -228,7 +230,7 @@ enum vm_status slab_free(struct slab_cache *cache, void *ptr)
 		mm_log("slab_free: %s: double free of %p\n", cache->name, ptr);
 		return VM_ERR_DOUBLE_FREE;
 	}
-	trace_slab_free((uint64_t)(uintptr_t)ptr, cache->trace_id);
+	trace_slab_free((uint64_t)(uintptr_t)ptr, cache->trace_id, trace_cost_since(start));
 #ifndef NDEBUG
 	memset((char *)s + s->objects_offset + (uint64_t)i * cache->object_size, SLAB_POISON,
 	       cache->object_size);

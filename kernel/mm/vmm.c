@@ -217,6 +217,7 @@ enum vm_status vmm_reserve(struct vmm_context *ctx, unsigned region, uint64_t pa
 enum vm_status vmm_reserve_access(struct vmm_context *ctx, unsigned region, uint64_t pages,
 				  uint64_t align_pages, unsigned access, uint64_t *addr)
 {
+	uint64_t start = trace_cost_start();
 	if (region >= ctx->region_count || pages == 0 || !IS_POW2(align_pages) ||
 	    pages > ctx->regions[region].pages)
 		return VM_ERR_INVALID;
@@ -230,7 +231,7 @@ enum vm_status vmm_reserve_access(struct vmm_context *ctx, unsigned region, uint
 		ctx->reserved_pages += pages;
 	if (st == VM_OK)
 		trace_vmm_reserve(*addr, (uint32_t)pages, (uint32_t)ctx->last_work, ctx->pt.trace_context,
-				  (uint8_t)region, log2_of(align_pages));
+				  (uint8_t)region, log2_of(align_pages), trace_cost_since(start));
 	else
 		trace_vmm_reserve_fail((uint32_t)pages, (uint32_t)ctx->last_work, ctx->pt.trace_context,
 				       (uint8_t)region, log2_of(align_pages));
@@ -267,6 +268,7 @@ enum vm_status vmm_reserve_at(struct vmm_context *ctx, uint64_t addr, uint64_t p
 enum vm_status vmm_reserve_at_access(struct vmm_context *ctx, uint64_t addr, uint64_t pages,
 				     unsigned access)
 {
+	uint64_t start = trace_cost_start();
 	unsigned r = vmm_region_of_range(ctx, addr, pages);
 	if (r == VMM_NO_REGION)
 		return VM_ERR_INVALID;
@@ -279,7 +281,7 @@ enum vm_status vmm_reserve_at_access(struct vmm_context *ctx, uint64_t addr, uin
 		ctx->reserved_pages += pages;
 	if (st == VM_OK)
 		trace_vmm_reserve(addr, (uint32_t)pages, (uint32_t)ctx->last_work, ctx->pt.trace_context,
-				  (uint8_t)r, 0);
+				  (uint8_t)r, 0, trace_cost_since(start));
 	else
 		trace_vmm_reserve_fail((uint32_t)pages, (uint32_t)ctx->last_work, ctx->pt.trace_context,
 				       (uint8_t)r, 0);
@@ -288,6 +290,7 @@ enum vm_status vmm_reserve_at_access(struct vmm_context *ctx, uint64_t addr, uin
 
 enum vm_status vmm_release(struct vmm_context *ctx, uint64_t addr, uint64_t pages)
 {
+	uint64_t start = trace_cost_start();
 	unsigned r = vmm_region_of_range(ctx, addr, pages);
 	if (r == VMM_NO_REGION)
 		return VM_ERR_INVALID;
@@ -304,7 +307,7 @@ enum vm_status vmm_release(struct vmm_context *ctx, uint64_t addr, uint64_t page
 	vmm_work_end(ctx, work);
 	if (st == VM_OK)
 		trace_vmm_release(addr, (uint32_t)pages, (uint32_t)ctx->last_work, ctx->pt.trace_context,
-				  (uint8_t)r);
+				  (uint8_t)r, trace_cost_since(start));
 	return st;
 }
 
@@ -472,7 +475,7 @@ static enum vm_status heap_shrink(struct vmm_context *ctx, const struct vmm_regi
  * (vmm_release_range: splits and releases). Nothing is mapped: pages come with their first touch.
  */
 static enum vm_status demand_brk(struct vmm_context *ctx, const struct vmm_region *region,
-				 uint64_t old_pages, uint64_t new_pages)
+				 uint64_t old_pages, uint64_t new_pages, uint64_t start)
 {
 	uint64_t old_end = region->base + old_pages * PAGE_SIZE;
 	if (new_pages < old_pages)
@@ -493,12 +496,13 @@ static enum vm_status demand_brk(struct vmm_context *ctx, const struct vmm_regio
 		trace_vmm_brk(last.start, (uint32_t)last.pages, (uint32_t)(last.pages + more),
 			      ctx->pt.trace_context, (uint8_t)ctx->brk_region);
 	trace_vmm_reserve(old_end, (uint32_t)more, (uint32_t)ctx->last_work, ctx->pt.trace_context,
-			  (uint8_t)ctx->brk_region, 0);
+			  (uint8_t)ctx->brk_region, 0, trace_cost_since(start));
 	return VM_OK;
 }
 
 enum vm_status vmm_brk(struct vmm_context *ctx, uint64_t new_break, uint64_t *break_out)
 {
+	uint64_t start = trace_cost_start();
 	if (ctx->brk_region == VMM_NO_REGION)
 		return VM_ERR_INVALID;
 	const struct vmm_region *region = &ctx->regions[ctx->brk_region];
@@ -511,7 +515,7 @@ enum vm_status vmm_brk(struct vmm_context *ctx, uint64_t new_break, uint64_t *br
 	if (ctx->demand_paged) {
 		uint64_t old_pages = (ALIGN_UP(ctx->brk, PAGE_SIZE) - region->base) / PAGE_SIZE;
 		uint64_t new_pages = (ALIGN_UP(new_break, PAGE_SIZE) - region->base) / PAGE_SIZE;
-		enum vm_status st = new_pages == old_pages ? VM_OK : demand_brk(ctx, region, old_pages, new_pages);
+		enum vm_status st = new_pages == old_pages ? VM_OK : demand_brk(ctx, region, old_pages, new_pages, start);
 		if (st == VM_OK)
 			ctx->brk = new_break;
 		else if (new_pages > old_pages)
@@ -542,10 +546,10 @@ enum vm_status vmm_brk(struct vmm_context *ctx, uint64_t new_break, uint64_t *br
 			      (uint8_t)ctx->brk_region);
 	if (st == VM_OK && new_pages > old_pages)
 		trace_vmm_reserve(delta_start, delta_pages, (uint32_t)ctx->last_work, ctx->pt.trace_context,
-				  (uint8_t)ctx->brk_region, 0);
+				  (uint8_t)ctx->brk_region, 0, trace_cost_since(start));
 	else if (st == VM_OK && new_pages < old_pages)
 		trace_vmm_release(delta_start, delta_pages, (uint32_t)ctx->last_work, ctx->pt.trace_context,
-				  (uint8_t)ctx->brk_region);
+				  (uint8_t)ctx->brk_region, trace_cost_since(start));
 	else if (st != VM_OK && new_pages > old_pages)
 		trace_vmm_reserve_fail(delta_pages, (uint32_t)ctx->last_work, ctx->pt.trace_context,
 				       (uint8_t)ctx->brk_region, 0);

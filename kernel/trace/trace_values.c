@@ -7,6 +7,7 @@
 #define TRACE_EVENT TRACE_DEF_NOTHING
 #define TRACE_STRING_EVENT TRACE_DEF_NOTHING
 #define TRACE_ARRAY_EVENT TRACE_DEF_NOTHING
+#define TRACE_ATTRIBUTED_EVENT TRACE_DEF_NOTHING
 #define TRACE_VALUES(group, c_enum, doc, values) values
 #define VALUE(c_name, number, text) const char TRACE_NAME(c_name)[] = text;
 #include "trace/events.def"

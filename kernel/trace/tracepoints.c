@@ -12,8 +12,12 @@
 static uint8_t trace_global_storage[TRACE_GLOBAL_SUBBUF_COUNT * TRACE_GLOBAL_SUBBUF_BYTES]
 	__attribute__((aligned(64)));
 
+/* The call chains trace_global's stream defines (call_chain.h). */
+static struct trace_chain_table trace_global_chains;
+
 struct tracer trace_global = TRACE_TRACER_INITIALIZER(trace_global_storage,
-	TRACE_GLOBAL_SUBBUF_BYTES, TRACE_GLOBAL_SUBBUF_COUNT, TRACE_POLICY_LOSSLESS, trace_clock_tsc);
+	TRACE_GLOBAL_SUBBUF_BYTES, TRACE_GLOBAL_SUBBUF_COUNT, TRACE_POLICY_LOSSLESS, trace_clock_tsc,
+	.chains = &trace_global_chains);
 
 #ifdef PAGESCOPE_HOST
 bool trace_enabled = false;
@@ -30,32 +34,49 @@ bool trace_enabled = true;
  * Fixed events: the encoder's fast path makes no call (the slow path is a separate function
  * reached by a tail call), so it needs no saved registers or stack frame of its own.
  */
-#define TRACE_EVENT(name, id, doc, fields)                                               \
+#define TRACE_FIXED_ENCODER(name, ...)                                                  \
 	static inline void trace_fill_##name(struct tracer *t,                           \
-					     struct trace_record_header *h TRACE_PARAMS(fields)) \
+					     struct trace_record_header *h TRACE_PARAMS(__VA_ARGS__)) \
 	{                                                                                \
 		struct trace_payload_##name *p = (struct trace_payload_##name *)(h + 1); \
-		TRACE_EACH(TRACE_OP_STORE, fields)                                       \
+		TRACE_EACH(TRACE_OP_STORE, __VA_ARGS__)                                       \
 		trace_commit(t, h, TRACE_ID_##name, 0,                                   \
 			     RECORD_HEADER_BYTES + sizeof(struct trace_payload_##name)); \
 	}                                                                                \
 	static __attribute__((noinline)) void trace_emit_slow_##name(                   \
-		struct tracer *t TRACE_PARAMS(fields))                                   \
+		struct tracer *t TRACE_PARAMS(__VA_ARGS__))                                   \
 	{                                                                                \
 		struct trace_record_header *h = trace_reserve_slow(                      \
 			t, RECORD_HEADER_BYTES + sizeof(struct trace_payload_##name));   \
 		if (h)                                                                   \
-			trace_fill_##name(t, h TRACE_ARGS(fields));                      \
+			trace_fill_##name(t, h TRACE_ARGS(__VA_ARGS__));                      \
 	}                                                                                \
-	void trace_emit_##name(struct tracer *t TRACE_PARAMS(fields))                    \
+	static ALWAYS_INLINE void trace_emit_inline_##name(struct tracer *t TRACE_PARAMS(__VA_ARGS__)) \
 	{                                                                                \
 		const uint32_t len = RECORD_HEADER_BYTES + sizeof(struct trace_payload_##name); \
 		if (unlikely(t->offset + len > t->limit)) {                              \
-			trace_emit_slow_##name(t TRACE_ARGS(fields));                    \
+			trace_emit_slow_##name(t TRACE_ARGS(__VA_ARGS__));                    \
 			return;                                                          \
 		}                                                                        \
 		trace_fill_##name(t, (struct trace_record_header *)(t->open_base + t->offset) \
-					     TRACE_ARGS(fields));                        \
+					     TRACE_ARGS(__VA_ARGS__));                        \
+	}                                                                                \
+	void trace_emit_##name(struct tracer *t TRACE_PARAMS(__VA_ARGS__))               \
+	{                                                                                \
+		trace_emit_inline_##name(t TRACE_ARGS(__VA_ARGS__));                     \
+	}
+#define TRACE_EVENT(name, id, doc, fields) TRACE_FIXED_ENCODER(name, fields)
+/*
+ * An attributed event's encoders: the plain one with `chain` as its last field, and the one its
+ * tracepoint calls, which walks from its own frame (so ip0 is in the tracepoint's function) and
+ * inlines the plain one.
+ */
+#define TRACE_ATTRIBUTED_EVENT(name, id, doc, fields)                                    \
+	TRACE_FIXED_ENCODER(name, fields FIELD(u32, chain))                              \
+	void trace_emit_attributed_##name(struct tracer *t TRACE_PARAMS(fields))         \
+	{                                                                                \
+		uint32_t chain = trace_chain_here(t, __builtin_frame_address(0));        \
+		trace_emit_inline_##name(t TRACE_ARGS(fields), chain);                   \
 	}
 #define TRACE_STRING_EVENT(name, id, doc, fields)                                        \
 	void trace_emit_##name(struct tracer *t TRACE_PARAMS(fields), const char *text)  \

@@ -1,8 +1,10 @@
 /*
  * The tracepoint API, generated from trace/events.def. Allocator code calls, for an event NAME:
  *
- *   fixed events     trace_NAME(fields...)                  e.g. trace_pmm_alloc(addr, pages, held,
- *                                                                zone, align_log2, owner)
+ *   fixed events     trace_NAME(fields...)                  e.g. trace_pmm_free(addr, pages, held,
+ *                                                                zone, owner, cost)
+ *   attributed       trace_NAME(fields but chain...)        the encoder finds the call chain
+ *                                                           (call_chain.h) and fills `chain`
  *   string events    trace_NAME(fields..., const char *text) e.g. trace_phase_begin("boot")
  *   array events     trace_NAME_begin(fields...); trace_NAME_add(item fields...) per item;
  *                    trace_NAME_end()                       e.g. the pmm free-extent snapshot
@@ -74,17 +76,24 @@ extern bool trace_enabled;
 #define TRACE_RECORD_HEADER TRACE_DEF_NOTHING
 
 /* Encoders (defined in tracepoints.c) and the tracepoints that feed trace_global. */
-/* An attributed event (call_chain.h) is preceded by the alloc_site of the function it is in. */
 #define TRACE_EVENT(name, id, doc, fields)                                           \
 	void trace_emit_##name(struct tracer *t TRACE_PARAMS(fields));               \
 	static inline void trace_##name(TRACE_NO_LEADING_COMMA(0 TRACE_PARAMS(fields))) \
 	{                                                                            \
-		if (unlikely(trace_enabled)) {                                       \
-			if (TRACE_ATTRIBUTED(id))                                    \
-				trace_emit_call_chain(&trace_global,                 \
-						      __builtin_frame_address(0));   \
+		if (unlikely(trace_enabled))                                         \
 			trace_emit_##name(&trace_global TRACE_ARGS(fields));         \
-		}                                                                    \
+	}
+/*
+ * An attributed event: trace_emit_NAME takes every field, `chain` last (tests give any id);
+ * trace_emit_attributed_NAME finds the chain of its caller (call_chain.h) and passes its id.
+ */
+#define TRACE_ATTRIBUTED_EVENT(name, id, doc, fields)                                \
+	void trace_emit_##name(struct tracer *t TRACE_PARAMS(fields FIELD(u32, chain))); \
+	void trace_emit_attributed_##name(struct tracer *t TRACE_PARAMS(fields));    \
+	static inline void trace_##name(TRACE_NO_LEADING_COMMA(0 TRACE_PARAMS(fields))) \
+	{                                                                            \
+		if (unlikely(trace_enabled))                                         \
+			trace_emit_attributed_##name(&trace_global TRACE_ARGS(fields)); \
 	}
 #define TRACE_STRING_EVENT(name, id, doc, fields)                                    \
 	void trace_emit_##name(struct tracer *t TRACE_PARAMS(fields), const char *text); \
@@ -118,10 +127,30 @@ extern bool trace_enabled;
 #undef TRACE_EVENT
 #undef TRACE_STRING_EVENT
 #undef TRACE_ARRAY_EVENT
+#undef TRACE_ATTRIBUTED_EVENT
 #undef TRACE_CONSTANT
 #undef TRACE_VALUES
 #undef TRACE_STREAM_HEADER
 #undef TRACE_RECORD_HEADER
 #undef FIELD
+
+/*
+ * An operation's cost (the `cost` field, trace/events.def): take trace_cost_start() at the
+ * operation's entry and pass trace_cost_since(start) to its tracepoint, whose argument is read
+ * before the tracepoint runs, so the event's own tracing is not in it. Both read the clock only
+ * while tracing (a load and a branch otherwise).
+ */
+static inline uint64_t trace_cost_start(void)
+{
+	return unlikely(trace_enabled) ? trace_now(&trace_global) : 0;
+}
+
+static inline uint32_t trace_cost_since(uint64_t start)
+{
+	if (likely(!trace_enabled))
+		return 0;
+	uint64_t ticks = trace_now(&trace_global) - start;
+	return ticks < TRACE_COST_SATURATED ? (uint32_t)ticks : (uint32_t)TRACE_COST_SATURATED;
+}
 
 #endif

@@ -4,6 +4,7 @@
  * policies are described in tracer.h; the fast path lives there too (trace_reserve/commit).
  */
 #include "tracer.h"
+#include "call_chain.h"
 #include "kernel/lib/string.h"
 #include "kernel/mm/mm_env.h"
 
@@ -28,7 +29,10 @@ void trace_init(struct tracer *t, uint8_t *storage, uint32_t subbuf_bytes, uint3
 void trace_discard(struct tracer *t)
 {
 	MM_ASSERT(!t->sink.submit, "trace_discard: records already went to a sink");
+	struct trace_chain_table *chains = t->chains;
 	trace_init(t, t->storage, t->subbuf_bytes, t->subbuf_count, t->policy, t->clock);
+	t->chains = chains;
+	trace_chain_forget(t);
 }
 
 static uint8_t *subbuf_base(const struct tracer *t, uint32_t number)

@@ -76,6 +76,8 @@ struct trace_array_builder {
 	uint8_t part[TRACE_RECORD_MAX];
 };
 
+struct trace_chain_table; /* call_chain.h */
+
 struct tracer {
 	/* Hot fields first: the fast path touches only these. */
 	uint8_t *open_base; /* start of the open sub-buffer */
@@ -100,6 +102,10 @@ struct tracer {
 	uint64_t lost[TRACE_LOSS_REASONS];
 	uint64_t lost_unreported[TRACE_LOSS_REASONS];
 	struct trace_array_builder array;
+	/* Call chains (call_chain.h): the table of those the stream defines (NULL: none kept) and
+	 * how many ids the stream has defined (the last id). */
+	struct trace_chain_table *chains;
+	uint32_t chains_defined;
 };
 
 /*
@@ -109,11 +115,12 @@ struct tracer {
 void trace_init(struct tracer *t, uint8_t *storage, uint32_t subbuf_bytes, uint32_t subbuf_count,
 		enum trace_policy policy, uint64_t (*clock)(void));
 
-/* A tracer initialised at compile time (used for the kernel's, so boot code can trace at once). */
-#define TRACE_TRACER_INITIALIZER(storage_, subbuf_bytes_, subbuf_count_, policy_, clock_)       \
+/* A tracer initialised at compile time (used for the kernel's, so boot code can trace at once);
+ * more designated initializers may follow (the kernel's gives it a chain table). */
+#define TRACE_TRACER_INITIALIZER(storage_, subbuf_bytes_, subbuf_count_, policy_, clock_, ...)  \
 	{ .open_base = (storage_), .limit = (subbuf_bytes_), .clock = (clock_),                  \
 	  .storage = (storage_), .subbuf_bytes = (subbuf_bytes_), .subbuf_count = (subbuf_count_), \
-	  .has_open = true, .policy = (policy_) }
+	  .has_open = true, .policy = (policy_), __VA_ARGS__ }
 
 /*
  * Attaches the sink: sends the stream header and waits until it is out, then hands over every
@@ -132,7 +139,8 @@ void trace_flush(struct tracer *t);
  */
 void trace_finish(struct tracer *t);
 
-/* Forgets every record not yet submitted (used when tracing is switched off at boot). */
+/* Forgets every record not yet submitted (used when tracing is switched off at boot), and the
+ * call chains they defined; keeps the chain table. */
 void trace_discard(struct tracer *t);
 
 /* Slow path of trace_reserve: see the invariants. Returns NULL when the record is lost. */

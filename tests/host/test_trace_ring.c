@@ -35,7 +35,7 @@ static void fake_submit(void *ctx, const void *data, uint32_t len)
 	s->outstanding++;
 	s->submits++;
 	if (s->reenter)
-		trace_emit_kfree(s->reenter, 0xdead, 1);
+		trace_emit_kfree(s->reenter, 0xdead, 1, 0);
 }
 
 static uint32_t fake_reclaim(void *ctx, bool wait)
@@ -121,7 +121,7 @@ static struct arrival walk(const struct fake_sink *s)
 static void emit_allocs(struct tracer *t, uint64_t first, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
-		trace_emit_pmm_alloc(t, first + i, 1, 1, 0, 0, 8);
+		trace_emit_pmm_alloc(t, first + i, 1, 1, 0, 0, 8, 0, 0);
 }
 
 TEST(trace_ring_wraps_around_its_sub_buffers_in_order)
@@ -294,7 +294,7 @@ TEST(trace_off_leaves_the_kernel_tracer_untouched)
 	uint32_t seq_before = trace_global.next_seq;
 	bool was_enabled = trace_enabled;
 	trace_enabled = false;
-	trace_pmm_alloc(0x1000, 1, 1, 0, 0, 1);
+	trace_pmm_alloc(0x1000, 1, 1, 0, 0, 1, 0);
 	trace_phase_begin("off");
 	trace_pmm_snapshot_begin(1, 0x100000, 0x200000);
 	trace_pmm_snapshot_add(0, 1);
@@ -303,7 +303,7 @@ TEST(trace_off_leaves_the_kernel_tracer_untouched)
 	EXPECT_EQ(trace_global.offset, 0);
 
 	trace_enabled = true;
-	trace_pmm_alloc(0x1000, 1, 1, 0, 0, 1); /* an alloc_site record, then the pmm_alloc */
+	trace_pmm_alloc(0x1000, 1, 1, 0, 0, 1, 0); /* a call_chain (the chain is new), then the pmm_alloc */
 	trace_phase_begin("on");
 	EXPECT_EQ(trace_global.next_seq, seq_before + 3);
 	trace_discard(&trace_global);

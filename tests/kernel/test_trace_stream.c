@@ -45,7 +45,7 @@ TEST(trace_stream_flush_sends_everything_recorded)
 	if (!trace_enabled) {
 		/* trace=off: a tracepoint must not write anything. */
 		uint64_t before = t->emitted[TRACE_ID_pmm_alloc];
-		trace_pmm_alloc(0, 1, 1, 0, 0, 0);
+		trace_pmm_alloc(0, 1, 1, 0, 0, 0, 0);
 		EXPECT_EQ(t->emitted[TRACE_ID_pmm_alloc], before);
 		return;
 	}

@@ -8,7 +8,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-TRACE_SOURCES = ["kernel/trace/tracer.c", "kernel/trace/tracepoints.c",
+TRACE_SOURCES = ["kernel/trace/tracer.c", "kernel/trace/tracepoints.c", "kernel/trace/call_chain.c",
                  "kernel/trace/stream_header.c", "kernel/lib/string.c"]
 
 
@@ -68,11 +68,11 @@ def small_trace(build_encoder, tmp_path_factory):
     snapshot = ["trace_emit_pmm_snapshot_begin(t, 300, 1ULL << 20, 2ULL << 20);",
                 *[f"trace_emit_pmm_snapshot_add(t, {i} * 0x2000ULL, 1);" for i in range(300)],
                 "trace_array_end(t, TRACE_ID_pmm_snapshot);"]
-    statements = [f"trace_emit_pmm_alloc(t, {i} * 0x1000ULL, 1 + {i}, 1 + {i}, 0, 0, 4);" for i in range(20)]
+    statements = [f"trace_emit_pmm_alloc(t, {i} * 0x1000ULL, 1 + {i}, 1 + {i}, 0, 0, 4, 0, 0);" for i in range(20)]
     statements += ['trace_emit_phase_begin(t, "churn");', *snapshot,
-                   *[f"trace_emit_kmalloc(t, 0xffff800040000000ULL + {i} * 64, 50, 64);"
+                   *[f"trace_emit_kmalloc(t, 0xffff800040000000ULL + {i} * 64, 50, 64, 0, 0);"
                      for i in range(10)],
-                   *[f"trace_emit_kfree(t, 0xffff800040000000ULL + {i} * 64, 64);"
+                   *[f"trace_emit_kfree(t, 0xffff800040000000ULL + {i} * 64, 64, 0);"
                      for i in range(10)],
                    *snapshot, 'trace_emit_phase_end(t, "churn");']
     calls.write_text("\n".join(statements) + "\n")

@@ -133,7 +133,7 @@ def seven_pages_trace(build_encoder, tmp_path_factory):
                   "trace_emit_pmm_snapshot_begin(t, 7, 16ULL << 20, 4ULL << 30);",
                   "trace_emit_pmm_snapshot_add(t, 0x1000, 7);",
                   "trace_array_end(t, TRACE_ID_pmm_snapshot);",
-                  "trace_emit_pmm_alloc(t, 0x4000, 4, 4, 0, 0, 4);",
+                  "trace_emit_pmm_alloc(t, 0x4000, 4, 4, 0, 0, 4, 0, 0);",
                   "trace_emit_pmm_snapshot_begin(t, 3, 16ULL << 20, 4ULL << 30);",
                   "trace_emit_pmm_snapshot_add(t, 0x1000, 3);",
                   "trace_array_end(t, TRACE_ID_pmm_snapshot);",
@@ -192,3 +192,23 @@ def test_version_names_the_format():
     result = analyzer("--version")
     assert result.returncode == 0
     assert f"trace format version {FORMAT.constants['TRACE_FORMAT_VERSION']}" in result.stdout
+
+
+# ---- interned call chains ------------------------------------------------------------------------
+
+def test_call_chains_are_interned_defined_once_each_before_their_first_use(scenario_traces):
+    """The kernel writes a chain once (call_chain, ids 1, 2, 3, ...) and every later allocation
+    names it by id: far fewer call_chain records than allocations, each id defined once, and
+    every allocation's id defined before it."""
+    trace = BulkTrace.open(scenario_traces["kheap"])
+    defined = trace.of("call_chain")
+    ids = defined["chain"].tolist()
+    assert ids == list(range(1, len(ids) + 1))
+    positions = dict(zip(ids, defined["position"].tolist()))
+    uses = 0
+    for name in attribution.ATTRIBUTED:
+        rows = trace.of(name)
+        for chain, position in zip(rows["chain"].tolist(), rows["position"].tolist()):
+            assert chain in positions and positions[chain] < position, (name, chain, position)
+            uses += 1
+    assert 0 < len(ids) * 4 < uses, (len(ids), uses)

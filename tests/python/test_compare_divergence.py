@@ -25,16 +25,16 @@ PRELUDE = ['trace_emit_context_create(t, 0x1000ULL, 0);',
            'trace_emit_vmm_region(t, 0x10000000ULL, 0x10000ULL, 1, 1, %d, "anonymous");' % USER,
            "trace_emit_replay_op(t, 0, 0, 0, 1, %d, 0);" % START]
 
-COMMON = ["trace_emit_vmm_reserve(t, %#xULL, 4, 3, 1, 1, 0);" % X,
+COMMON = ["trace_emit_vmm_reserve(t, %#xULL, 4, 3, 1, 1, 0, 0, 0);" % X,
           "trace_emit_replay_op(t, %#xULL, 0x4000, 0, 1, %d, 0);" % (X, MAP)]
 # op 1 maps 64 KiB: granted under pagetable; under list the reservation is made and given back
 # because the pages ran out; op 2 then unmaps what one run has and the other has not.
-GRANTED = ["trace_emit_vmm_reserve(t, %#xULL, 16, 5, 1, 1, 0);" % Y,
+GRANTED = ["trace_emit_vmm_reserve(t, %#xULL, 16, 5, 1, 1, 0, 0, 0);" % Y,
            "trace_emit_replay_op(t, %#xULL, 0x10000, 0, 1, %d, 0);" % (Y, MAP),
-           "trace_emit_vmm_release(t, %#xULL, 16, 2, 1, 1);" % Y,
+           "trace_emit_vmm_release(t, %#xULL, 16, 2, 1, 1, 0);" % Y,
            "trace_emit_replay_op(t, %#xULL, 0x10000, 0, 1, %d, 0);" % (Y, UNMAP)]
-REFUSED = ["trace_emit_vmm_reserve(t, %#xULL, 16, 7, 1, 1, 0);" % Y,
-           "trace_emit_vmm_release(t, %#xULL, 16, 2, 1, 1);" % Y,
+REFUSED = ["trace_emit_vmm_reserve(t, %#xULL, 16, 7, 1, 1, 0, 0, 0);" % Y,
+           "trace_emit_vmm_release(t, %#xULL, 16, 2, 1, 1, 0);" % Y,
            "trace_emit_replay_op(t, %#xULL, 0x10000, 0, 1, %d, 1);" % (Y, MAP),
            "trace_emit_replay_op(t, %#xULL, 0x10000, 0, 1, %d, 5);" % (Y, UNMAP)]
 
@@ -72,9 +72,9 @@ def test_a_replay_op_refused_under_one_backend_is_a_divergence_not_damage(tmp_pa
 
 
 def test_a_reservation_refused_under_one_backend_is_a_divergence(tmp_path, encode_trace):
-    granted = ["trace_emit_vmm_reserve(t, %#xULL, 4, 3, 1, 1, 0);" % X,
-               "trace_emit_vmm_reserve(t, %#xULL, 8, 3, 1, 1, 2);" % Y]
-    refused = ["trace_emit_vmm_reserve(t, %#xULL, 4, 3, 1, 1, 0);" % X,
+    granted = ["trace_emit_vmm_reserve(t, %#xULL, 4, 3, 1, 1, 0, 0, 0);" % X,
+               "trace_emit_vmm_reserve(t, %#xULL, 8, 3, 1, 1, 2, 0, 0);" % Y]
+    refused = ["trace_emit_vmm_reserve(t, %#xULL, 4, 3, 1, 1, 0, 0, 0);" % X,
                "trace_emit_vmm_reserve_fail(t, 8, 9, 1, 1, 2);"]
     result, a, b = compare(tmp_path, encode_trace(PRELUDE + granted, backend=0),
                            encode_trace(PRELUDE + refused, backend=1))
@@ -88,7 +88,7 @@ def test_a_reservation_refused_under_one_backend_is_a_divergence(tmp_path, encod
 
 
 def test_requests_that_ask_different_things_are_still_refused(tmp_path, encode_trace):
-    other = ["trace_emit_vmm_reserve(t, %#xULL, 3, 3, 1, 1, 0);" % X, COMMON[1]]
+    other = ["trace_emit_vmm_reserve(t, %#xULL, 3, 3, 1, 1, 0, 0, 0);" % X, COMMON[1]]
     result, a, b = compare(tmp_path, encode_trace(PRELUDE + COMMON + GRANTED, backend=0),
                            encode_trace(PRELUDE + other + REFUSED, backend=1))
     assert result.returncode == 3

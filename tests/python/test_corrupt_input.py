@@ -16,6 +16,8 @@ from analyzer.reading.reader import TraceError, TraceReader
 from conftest import REPO
 
 RECORD_HEADER = FORMAT.record_header.codec
+# Record 2 of the small trace is a pmm_alloc: its payload size as events.def defines it.
+PMM_ALLOC_PAYLOAD = FORMAT.events_by_name["pmm_alloc"].fields.size
 
 
 def run_info(tmp_path, data, command="info"):
@@ -63,8 +65,9 @@ def test_sound_trace_passes_and_reports_counts(tmp_path, small_trace):
     ("length too small", lambda d, offs: patch(d, offs[2] + 2, "<H", 4), "bad record length"),
     ("length too big", lambda d, offs: patch(d, offs[2] + 2, "<H", 60000), "bad record length"),
     ("array length zero", lambda d, offs: patch(d, offs[21] + 2, "<H", 0), "bad record length 0"),
-    ("length off by one", lambda d, offs: patch(d, offs[2] + 2, "<H", 36),
-     "payload is 20 bytes, expected 19"),
+    ("length off by one",
+     lambda d, offs: patch(d, offs[2] + 2, "<H", RECORD_HEADER.size + PMM_ALLOC_PAYLOAD + 1),
+     f"payload is {PMM_ALLOC_PAYLOAD + 1} bytes, expected {PMM_ALLOC_PAYLOAD}"),
     ("record missing", lambda d, offs: d[:offs[4]] + d[offs[5]:], "sequence gap"),
     ("unknown type", lambda d, offs: patch(d, offs[6], "<B", 200), "unknown event type 200"),
     ("no trace_end", lambda d, offs: d[:offs[-1]], "no trace_end record"),
@@ -238,7 +241,7 @@ def test_every_subcommand_refuses_bad_input_in_one_line_and_writes_nothing(tmp_p
 def test_more_problems_than_listed_are_counted_never_dropped(build_encoder, tmp_path):
     """150 kfrees of objects never allocated: 100 listed, then "and 50 more", then the count."""
     calls = tmp_path / "calls.inc"
-    calls.write_text("".join(f"trace_emit_kfree(t, 0x1000ULL * {i + 1}, 64);\n"
+    calls.write_text("".join(f"trace_emit_kfree(t, 0x1000ULL * {i + 1}, 64, 0);\n"
                              for i in range(150)))
     config = ("#define FAKE_CLOCK_START 0\n#define FAKE_CLOCK_STEP 10\n"
               "#define HEADER_INFO { .clock = 1, .clock_hz = 1000000000ULL, .cmdline = \"test\","

@@ -62,8 +62,12 @@ UNMODELLED_FIELDS = {
     **{f"{e.name}.{f}": "a refusal changes no state" for e in EVENTS.values()
        if e.name.endswith("_fail") for f in e.fields.names},
     **{f"trace_bench.{f}": "filler without allocator meaning" for f in ("index", "value")},
-    **{f"alloc_site.{f}": "a return address is stated nowhere else"
-       for f in FORMAT.events_by_name["alloc_site"].fields.names},
+    **{f"call_chain.{f}": "a return address is stated nowhere else"
+       for f in FORMAT.events_by_name["call_chain"].fields.names if f != "chain"},
+    **{f"{e.name}.chain": "which of the chains defined before it is stated nowhere else"
+       for e in EVENTS.values() if "chain" in e.fields.names and e.name != "call_chain"},
+    **{f"{e.name}.cost": "a cost is a measurement, stated nowhere else"
+       for e in EVENTS.values() if "cost" in e.fields.names},
 }
 # Fields whose change is caught only when a later record undoes or uses the record's object
 # (its free, unmap, protect or next switch); otherwise the change is consistent by construction.
@@ -83,8 +87,7 @@ UNDETECTABLE_HEADER_FIELDS = {
     "clock": "tsc and fake are both valid clocks",
 }
 STATELESS_EVENTS = {name for name in FORMAT.events_by_name if name.endswith("_fail")} | {
-    "trace_bench", "vmm_bookkeeping",  # vmm_bookkeeping: a figure, not a change of state
-    "alloc_site"}  # a call chain: who allocated, not what changed
+    "trace_bench", "vmm_bookkeeping"}  # vmm_bookkeeping: a figure, not a change of state
 
 
 class Trace:

@@ -22,6 +22,7 @@ DUMP_VALUES = r"""
 #define TRACE_EVENT TRACE_DEF_NOTHING
 #define TRACE_STRING_EVENT TRACE_DEF_NOTHING
 #define TRACE_ARRAY_EVENT TRACE_DEF_NOTHING
+#define TRACE_ATTRIBUTED_EVENT TRACE_DEF_NOTHING
 #define TRACE_VALUES(group, c_enum, doc, values)                                   \
     {                                                                                \
         const char *(*name_of)(unsigned) = c_enum##_name;                            \

@@ -39,11 +39,11 @@ def dip_trace(build_encoder, tmp_path_factory):
                 "trace_array_end(t, TRACE_ID_pmm_snapshot);"]
     statements = ['trace_emit_phase_begin(t, "dip");', *snapshot]
     for i in range(1000):
-        statements.append(f"trace_emit_pmm_alloc(t, {4095 * 4096}ULL, 1, 1, 0, 0, 4);")
+        statements.append(f"trace_emit_pmm_alloc(t, {4095 * 4096}ULL, 1, 1, 0, 0, 4, 0, 0);")
         if i == DIP_ROUND:
-            statements.append(f"trace_emit_pmm_alloc(t, {2000 * 4096}ULL, 1, 1, 0, 0, 4);")
-            statements.append(f"trace_emit_pmm_free(t, {2000 * 4096}ULL, 1, 1, 0, 4);")
-        statements.append(f"trace_emit_pmm_free(t, {4095 * 4096}ULL, 1, 1, 0, 4);")
+            statements.append(f"trace_emit_pmm_alloc(t, {2000 * 4096}ULL, 1, 1, 0, 0, 4, 0, 0);")
+            statements.append(f"trace_emit_pmm_free(t, {2000 * 4096}ULL, 1, 1, 0, 4, 0);")
+        statements.append(f"trace_emit_pmm_free(t, {4095 * 4096}ULL, 1, 1, 0, 4, 0);")
     statements += [*snapshot, 'trace_emit_phase_end(t, "dip");']
     calls = work / "calls.inc"
     calls.write_text("\n".join(statements) + "\n")
@@ -126,11 +126,11 @@ def stages_trace(build_encoder, tmp_path_factory):
     statements = ['trace_emit_phase_begin(t, "w");', *snapshot]
     for s in range(STAGES):
         statements.append(f'trace_emit_phase_begin(t, "w:s{s}");')
-        statements.append(f"trace_emit_pmm_alloc(t, 0, {s + 1}, {s + 1}, 0, 0, 4);")
+        statements.append(f"trace_emit_pmm_alloc(t, 0, {s + 1}, {s + 1}, 0, 0, 4, 0, 0);")
         if s == 7:
-            statements.append("trace_emit_pmm_alloc(t, 1ULL << 20, 100, 100, 0, 0, 5);")
-            statements.append("trace_emit_pmm_free(t, 1ULL << 20, 100, 100, 0, 5);")
-        statements.append(f"trace_emit_pmm_free(t, 0, {s + 1}, {s + 1}, 0, 4);")
+            statements.append("trace_emit_pmm_alloc(t, 1ULL << 20, 100, 100, 0, 0, 5, 0, 0);")
+            statements.append("trace_emit_pmm_free(t, 1ULL << 20, 100, 100, 0, 5, 0);")
+        statements.append(f"trace_emit_pmm_free(t, 0, {s + 1}, {s + 1}, 0, 4, 0);")
         statements.append(f'trace_emit_phase_end(t, "w:s{s}");')
     statements += [*snapshot, 'trace_emit_phase_end(t, "w");']
     calls = work / "calls.inc"

@@ -90,9 +90,9 @@ def test_the_undetectable_mutations_the_readme_lists_are_the_harness_s():
     paragraph = " ".join(README[start:README.index("A corrupt", start)].split())
     named = set(re.findall(r"`([\w*]+\.[\w*]+)`", paragraph))
     groups = {"*_fail": [e for e in FORMAT.events_by_name if e.endswith("_fail")],
-              "trace_bench": ["trace_bench"], "alloc_site": ["alloc_site"]}
+              "trace_bench": ["trace_bench"], "call_chain": ["call_chain"]}
     whole_events = {"*_fail": "`*_fail` refusal", "trace_bench": "of `trace_bench`",
-                    "alloc_site": "of `alloc_site`"}
+                    "call_chain": "the return addresses of a `call_chain`"}
     harness = set(UNMODELLED_FIELDS) | {f"header.{f}" for f in UNDETECTABLE_HEADER_FIELDS} | {
         f"{event}.{f}" for event, fields in CONDITIONAL_FIELDS.items() for f in fields}
     harness |= {"header.clock_hz"}  # mutate_header: another plausible frequency
