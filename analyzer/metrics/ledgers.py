@@ -72,6 +72,7 @@ class Ledgers:
         self.totals = defaultdict(list)  # total name -> [(position, delta)]
         self.slab = []  # (position, cache, +1 or -1)
         self.mapped = defaultdict(list)  # context -> [(position, signed pages)]
+        self.mapped_now = defaultdict(int)  # context -> pages its live mappings cover
         self.bookkeeping = defaultdict(list)  # context -> [(position, bytes)]
         self.destroyed = []  # (position, context)
         self.requests = []  # positions
@@ -94,6 +95,7 @@ class Ledgers:
             self.totals["page-table pages"].append((self.position, 1))
         elif name == "vmm_map":
             self.mapped[key[0]].append((self.position, _pages_of(value[1])))
+            self.mapped_now[key[0]] += _pages_of(value[1])
 
     def given_back(self, e, key, value):
         name = type(e).__name__
@@ -113,6 +115,7 @@ class Ledgers:
             self.totals["page-table pages"].append((self.position, -1))
         elif name == "vmm_unmap":
             self.mapped[key[0]].append((self.position, -_pages_of(value[1])))
+            self.mapped_now[key[0]] -= _pages_of(value[1])
 
     # ---- reservations, contexts, refusals, bookkeeping ---------------------------------------
 
@@ -137,8 +140,12 @@ class Ledgers:
             self.requests.append(self.position)
 
     def context_destroyed(self, context):
-        """A context died: its reservations end with it."""
+        """A context died: its reservations end with it, and the mappings it still had go
+        with its page tables (the replay drops them; no vmm_unmap is recorded for them)."""
         self.destroyed.append((self.position, context))
+        left = self.mapped_now.pop(context, 0)
+        if left:
+            self.mapped[context].append((self.position, -left))
         for addr in sorted(self.reservations.pop(context, ())):
             taken = self.taken_at.pop(("vmm_reserve", (context, addr)), None)
             if taken is not None:

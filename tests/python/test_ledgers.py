@@ -114,3 +114,20 @@ def test_what_the_replay_refuses_is_recorded_nowhere():
     assert held.gave_back["pmm_free"].tolist() == [-1]
     assert held.gave_back["vmm_release"].tolist() == [-1]
     assert held.requests.tolist() == [6]
+
+
+def test_a_contexts_mapped_pages_go_with_it():
+    """A context destroyed with mappings left drops them (its page tables go), so the next
+    context with its id starts from nothing."""
+    s = kernel_phase().context(1, 32)                                                 # 6..7
+    s("pmm_alloc", addr=50 * PAGE, pages=2, owner=TEST_OWNER)                         # 8
+    s("vmm_map", context=1, virt=BASE, phys=50 * PAGE, page_size=0)                   # 9
+    s("vmm_map", context=1, virt=BASE + PAGE, phys=51 * PAGE, page_size=0)            # 10
+    s("vmm_unmap", context=1, virt=BASE, phys=50 * PAGE, page_size=0)                 # 11
+    s.reserve(1, 0, 2)                                                                # 12
+    s.vmm_snapshot(1, 0, (2, 30))                                                     # 13, 14
+    s("context_destroy", context=1)                                                   # 15
+    report, held = replayed(s)
+    assert [str(p) for p in report.problems if "phase" not in str(p)] == []
+    positions, deltas = held.mapped[1]
+    assert (positions.tolist(), np.cumsum(deltas).tolist()) == ([9, 10, 11, 15], [1, 2, 1, 0])
