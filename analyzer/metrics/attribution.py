@@ -37,6 +37,10 @@ ATTRIBUTED = tuple(e.name for e in FORMAT.events_by_id.values() if "chain" in e.
 # helpers inlined into them; trace/: the tracepoints, expanded from events.def): a call site is the
 # first frame outside them.
 ALLOCATOR_DIRS = ("kernel/mm/", "kernel/trace/", "kernel/lib/", "trace/")
+# The tracing machinery itself: the chain's first address is inside the function holding the
+# tracepoint, where addr2line -i names the tracepoint's inlined helpers first. They say how the
+# event was written, not who allocated, so a stack shows none of them.
+TRACING_DIRS = ("kernel/trace/", "trace/")
 DEFAULT_ELF = Path(REPO_ROOT) / "build" / "pagescope.elf"
 
 
@@ -103,12 +107,15 @@ class Attribution:
         return [label for label, _ in self.stack_frames(chain_id)]
 
     def stack_frames(self, chain_id):
-        """[(label, return address or None)] of the chain, outermost first: its expanded frames,
-        under a first line that says what is missing (no chain, or callers beyond a chain that
+        """[(label, return address or None)] of the chain, outermost first: its expanded frames
+        but the tracepoint's own inlined helpers at its innermost end, under a first line that says what is missing (no chain, or callers beyond a chain that
         fills every recorded slot: said rather than drawn as a false root)."""
         if chain_id < 0:
             return [("(no call chain recorded)", None)]
-        frames = [(f.label(), f.address) for f in reversed(self.expanded(chain_id))]
+        expanded = self.expanded(chain_id)
+        while len(expanded) > 1 and expanded[0].location.startswith(TRACING_DIRS):
+            expanded = expanded[1:]
+        frames = [(f.label(), f.address) for f in reversed(expanded)]
         depth = FORMAT.constants["TRACE_SITE_DEPTH"]
         return ([("(callers beyond the recorded frames)", None)]
                 if len(self.chains[chain_id]) == depth else []) + frames

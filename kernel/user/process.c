@@ -18,7 +18,7 @@
 #define SIGNAL_KILL 9
 #define SIGNAL_SEGV 11
 /* The page-table backend's bookkeeping is traced at every this many changes of a process's pages
- * (process_note_memory says why; analyzer/program_plots.py's caption repeats it). */
+ * (process_note_memory says why; analyzer/pictures/program_plots.py's caption repeats it). */
 #define BOOKKEEPING_SAMPLE_EVERY 64
 
 struct program_world program_world;

@@ -212,3 +212,21 @@ def test_call_chains_are_interned_defined_once_each_before_their_first_use(scena
             assert chain in positions and positions[chain] < position, (name, chain, position)
             uses += 1
     assert 0 < len(ids) * 4 < uses, (len(ids), uses)
+
+
+def test_stacks_start_at_the_allocating_function_not_inside_the_tracepoint(scenario_traces):
+    """A chain's first address is in the function holding the tracepoint, where addr2line -i
+    names the tracepoint's inlined helpers (kernel/trace, trace/) first: no stack a flame graph
+    or heap profile draws shows them, and the innermost frame left is allocator code."""
+    _, a, _ = sites_of(scenario_traces["kheap"], "kmalloc")
+    tracing = ("kernel/trace/", "trace/")
+    chains = sorted({int(c) for ids in a.chain_of.values() for c in ids.tolist() if c >= 0})
+    helpers = {(f.label(), f.address) for c in chains for f in a.expanded(c)
+               if f.location.startswith(tracing)}
+    assert helpers  # the chains do start inside the tracepoint: there is something to leave out
+    for c in chains:
+        frames = a.stack_frames(c)
+        assert not set(frames) & helpers, (c, frames)
+        innermost = next(f for f in a.expanded(c) if not f.location.startswith(tracing))
+        assert frames[-1] == (innermost.label(), innermost.address)
+        assert innermost.location.startswith("kernel/mm/"), innermost
