@@ -540,35 +540,31 @@ MISS_BOUNDS = {
 }
 
 
-def vmm_targets(vmm):
-    """The VMM targets: list backend vs the vmem peer, and each backend flat at its limit."""
-    out = []
-    top = max(int(r["mapped_pages"]) for r in vmm)
+def ratio_target(vmm, top, mine, theirs, limit, what):
+    """[(target, measured, verdict)]: backend `mine` within `limit`× backend `theirs` on every
+    reserve+release row at `top` mapped pages (the same layout, operation, size and alignment);
+    [] when there are no such rows."""
     ratios = []
     for r in vmm:
-        if r["backend"] == "list-backend" and int(r["mapped_pages"]) == top:
-            peer = pick(vmm, backend=VMEM_PEER, layout=r["layout"], operation=r["operation"],
-                        size_pages=r["size_pages"], align_pages=r["align_pages"], mapped_pages=r["mapped_pages"])
-            ratios.append((float(r["instructions_per_step"]) / float(peer["instructions_per_step"]), r))
-    if ratios:
-        worst_ratio, worst_row = max(ratios, key=lambda x: x[0])
-        out.append((f"VMM list backend reserve+release ≤ {LIST_TO_PEER_LIMIT:g}× the vmem peer at {top:,} pages, every layout and size",
-                    f"worst {worst_ratio:.2f}× ({worst_row['layout']}, {worst_row['size_pages']} @ {worst_row['align_pages']}); "
-                    f"best {min(x[0] for x in ratios):.2f}×",
-                    "met" if worst_ratio <= LIST_TO_PEER_LIMIT else "not met"))
-    at_top = [r for r in vmm if int(r["mapped_pages"]) == top and r["operation"] != "reserve-map-unmap-release"
-              and r["backend"] == "pagetable"]
-    pt_ratios = []
-    for r in at_top:
-        lst = pick(vmm, backend="list", layout=r["layout"], operation=r["operation"],
-                   size_pages=r["size_pages"], align_pages=r["align_pages"], mapped_pages=r["mapped_pages"])
-        pt_ratios.append((float(r["instructions_per_step"]) / float(lst["instructions_per_step"]), r))
-    if pt_ratios:
-        worst_ratio, worst_row = max(pt_ratios, key=lambda x: x[0])
-        out.append((f"VMM pagetable reserve+release ≤ {PAGETABLE_TO_LIST_LIMIT:g}× the list at {top:,} pages, every layout and size",
-                    f"worst {worst_ratio:.2f}× ({worst_row['layout']}, {worst_row['size_pages']} @ {worst_row['align_pages']}); "
-                    f"best {min(x[0] for x in pt_ratios):.2f}×",
-                    "met" if worst_ratio <= PAGETABLE_TO_LIST_LIMIT else "not met"))
+        if r["backend"] == mine and int(r["mapped_pages"]) == top and r["operation"] != "reserve-map-unmap-release":
+            other = pick(vmm, backend=theirs, layout=r["layout"], operation=r["operation"],
+                         size_pages=r["size_pages"], align_pages=r["align_pages"], mapped_pages=r["mapped_pages"])
+            ratios.append((float(r["instructions_per_step"]) / float(other["instructions_per_step"]), r))
+    if not ratios:
+        return []
+    worst_ratio, worst_row = max(ratios, key=lambda x: x[0])
+    return [(f"{what} ≤ {limit:g}× {'the ' + theirs if theirs == 'list' else 'the vmem peer'} at {top:,} pages, every layout and size",
+             f"worst {worst_ratio:.2f}× ({worst_row['layout']}, {worst_row['size_pages']} @ {worst_row['align_pages']}); "
+             f"best {min(x[0] for x in ratios):.2f}×",
+             "met" if worst_ratio <= limit else "not met")]
+
+
+def vmm_targets(vmm):
+    """The VMM targets: list backend vs the vmem peer, page tables vs the list, and each backend
+    flat at its limit."""
+    top = max(int(r["mapped_pages"]) for r in vmm)
+    out = ratio_target(vmm, top, "list-backend", VMEM_PEER, LIST_TO_PEER_LIMIT, "VMM list backend reserve+release")
+    out += ratio_target(vmm, top, "pagetable", "list", PAGETABLE_TO_LIST_LIMIT, "VMM pagetable reserve+release")
     for backend, limit in (("list", 1500), ("pagetable", 3000)):
         rs = [r for r in vmm if r["backend"] == backend and r["operation"] == "reserve-release"
               and r["size_pages"] == "16"]
