@@ -131,15 +131,33 @@ def test_met_target_prints_no_profile_and_a_missed_one_sums_to_its_figure(dumps)
         assert abs(sum(entries) - figure) <= 0.05 * len(entries) + 1e-9, (entries, figure)
 
 
-def test_guest_target_says_no_profile_is_available():
-    guest = run_bench.Target("≤400 guest instructions per pmm pair with tracing on", "712 .. 1,203",
-                             "not met", run_bench.GUEST_NO_PROFILE, None, None)
-    text = "\n".join(run_bench.miss_lines([guest], "abc1234"))
-    assert "No profile" in text and "--contiguous-only" in text and "guest-tracing.csv" in text
-    assert "| instructions |" not in text
-    assert not re.search(r"\d", run_bench.GUEST_NO_PROFILE.replace("TCG", ""))
-    for sentence in run_bench.MECHANISMS.values():
-        assert not re.search(r"\d", sentence), sentence  # figures come from the run only
+def test_guest_targets_say_no_profile_is_available():
+    for sentence in (run_bench.GUEST_PMM_NO_PROFILE, run_bench.GUEST_EVENT_NO_PROFILE):
+        guest = run_bench.Target("a guest target", "712 .. 1,203", "not met", sentence, None, None)
+        text = "\n".join(run_bench.miss_lines([guest], "abc1234"))
+        assert "No profile" in text and "guest-tracing.csv" in text
+        assert "| instructions |" not in text
+    assert "build/bench/bench_contiguous --mode count" in run_bench.GUEST_PMM_NO_PROFILE
+    for sentence in [run_bench.GUEST_PMM_NO_PROFILE, run_bench.GUEST_EVENT_NO_PROFILE,
+                     *run_bench.MECHANISMS.values()]:
+        assert not re.search(r"\d", sentence.replace("TCG", "")), sentence  # figures: the run's only
+
+
+def test_first_fit_target_missed_on_too_few_extents_is_not_profiled():
+    def row(allocator, figure, size="37"):
+        return {"allocator": allocator, "layout": "mixed-holes", "size_pages": size, "align_pages": "1",
+                "instructions_per_pair": str(figure), "free_extents": "10001", "wasted_pages": "0",
+                "failed_allocs": "0"}
+    contiguous = [row("pagescope", 100), row("tlsf", 200), row("buddy", 50), row("first-fit", 5000)]
+    (first_fit,) = run_bench.first_fit_target(contiguous)
+    assert first_fit.verdict == "not met" and first_fit.worst is None  # 50x ahead, 10,001 extents
+    for r in contiguous:
+        r["free_extents"] = "100001"
+    (first_fit,) = run_bench.first_fit_target(contiguous)
+    assert first_fit.verdict == "met"
+    contiguous[3]["instructions_per_pair"] = "999"  # 9.99x
+    (first_fit,) = run_bench.first_fit_target(contiguous)
+    assert first_fit.verdict == "not met" and first_fit.worst is contiguous[0]
 
 
 @pytest.fixture(scope="module")
