@@ -196,3 +196,19 @@ def test_vmm_only_profiles_exactly_the_missed_targets_with_their_rows_figures(vm
         for entries, total in tables(body.splitlines()):
             assert total == shown
             assert abs(sum(entries) - total) <= 0.05 * len(entries) + 1e-9, name
+
+
+def test_buddy_target_profiles_a_row_buddy_served_not_one_it_refused():
+    def row(allocator, size, figure, failed="0"):
+        return {"allocator": allocator, "layout": "churn", "size_pages": size, "align_pages": "1",
+                "instructions_per_pair": str(figure), "free_extents": "100", "wasted_pages": "0",
+                "failed_allocs": failed}
+    contiguous = [row("pagescope", "37", 300), row("tlsf", "37", 400), row("buddy", "37", 250),
+                  row("pagescope", "262144", 480), row("tlsf", "262144", 500),
+                  row("buddy", "262144", 140, failed="1000")]  # refused: cheap, says nothing
+    vmm = [{"backend": b, "mapped_pages": "1000", "operation": "reserve-release", "size_pages": "16",
+            "layout": "mixed-holes", "align_pages": "1", "instructions_per_step": "500"}
+           for b in ("list", "pagetable")]
+    (buddy,) = [t for t in run_bench.targets(contiguous, vmm, None) if "buddy" in t.name]
+    assert buddy.verdict == "not met" and "0/2 cases" in buddy.measured
+    assert buddy.worst is contiguous[0] and buddy.beside[1] is contiguous[2]  # 300x4 > 250
