@@ -451,6 +451,111 @@ static bool path_clear(struct vmm_context *ctx, const struct spine *p, uint64_t 
 	return c.met_mapped;
 }
 
+/* --- one whole chunk ------------------------------------------------------------------------ */
+
+/*
+ * A range that is exactly one aligned chunk of an entry at `level` >= 1 (512 pages at 2 MiB, as a
+ * large-page mapping's reservation) whose tables above exist: the path to that entry (p->table and
+ * p->index from PT_TOP_LEVEL down to `level`), from one point walk. The range walk would visit
+ * the same entries and nothing else (one per level), so the chunk paths below run its visitors
+ * (mark_entry's chunk branch, mark_ascend; clear_enter, clear_entry, clear_ascend) along the path
+ * and read what it would read, without its clipping.
+ */
+static bool chunk_spine_of(struct vmm_context *ctx, uint64_t addr, uint64_t pages, unsigned *level,
+			   struct spine *p)
+{
+	unsigned at;
+	if (pages == PT_SPAN_PAGES(1) && IS_ALIGNED(addr, PT_SPAN_BYTES(1)))
+		at = 1;
+	else if (pages == PT_SPAN_PAGES(2) && IS_ALIGNED(addr, PT_SPAN_BYTES(2)))
+		at = 2;
+	else
+		return false;
+	uint64_t *t = pt_table(ctx->pt.root);
+	for (unsigned l = PT_TOP_LEVEL; l > at; l--) {
+		unsigned i = PT_INDEX(l, addr);
+		pte_t e = t[i];
+		ctx->backend_work++;
+		if (!pte_is_table(e, l))
+			return false;
+		p->table[l] = t;
+		p->index[l] = i;
+		t = child_table(e);
+	}
+	p->table[at] = t;
+	p->index[at] = PT_INDEX(at, addr);
+	*level = at;
+	return true;
+}
+
+/* The tables above the chunk, bottom-up, as the range walk's ascends (mark_ascend, clear_ascend). */
+static struct pt_walk_entry chunk_path_entry(const struct spine *p, unsigned level, uint64_t addr,
+					     uint64_t last)
+{
+	return (struct pt_walk_entry){ p->table[level], level, p->index[level],
+				       ALIGN_DOWN(addr, PT_SPAN_BYTES(level)), addr, last, false };
+}
+
+/* Marks a free chunk (chunk_spine_of) reserved in its entry; false when the entry is in use. */
+static bool chunk_mark(struct vmm_context *ctx, const struct spine *p, unsigned level, uint64_t addr,
+		       uint64_t last, unsigned access)
+{
+	uint64_t *table = p->table[level];
+	unsigned index = p->index[level];
+	pte_t e = table[index] & ~PTE_COUNT_STRIPE_MASK;
+	if (pte_is_used(e))
+		return false;
+	struct mark m = { .ctx = ctx, .start = addr, .access = access_bits(access), .status = VM_OK };
+	for (unsigned l = 0; l < PT_LEVELS; l++)
+		m.ch[l] = (struct table_change){ .direction = CHANGE_MARKED };
+	ctx->backend_work += PT_TOP_LEVEL - level + 1; /* the entries the range walk visits */
+	pte_t now = e | RES_RESERVED | m.access | RES_START;
+	pt_slot_write(table, index, now);
+	struct exact before = entry_exact(ctx, e, level), after = entry_exact(ctx, now, level);
+	change_note(&m.ch[level], level, index, &before, &after, false);
+	for (unsigned l = level + 1; l < PT_LEVELS; l++) {
+		struct pt_walk_entry at = chunk_path_entry(p, l, addr, last);
+		mark_ascend(&m, &at);
+	}
+	hint_after_mark(ctx, p->table[PT_TOP_LEVEL], PT_TOP_LEVEL, addr, last);
+	return true;
+}
+
+/*
+ * Releases a chunk (chunk_spine_of) when it is exactly one reservation: its entry is a chunk mark
+ * with a start, and the page after it is free or a start (what check_reservation would find).
+ * False, nothing changed, otherwise.
+ */
+static bool chunk_release(struct vmm_context *ctx, const struct vmm_region *region, const struct spine *p,
+			  unsigned level, uint64_t addr, uint64_t last)
+{
+	uint64_t *table = p->table[level];
+	unsigned index = p->index[level];
+	pte_t e = table[index] & ~PTE_COUNT_STRIPE_MASK;
+	ctx->backend_work++;
+	if (pte_is_table(e, level) || !(e & RES_RESERVED) || !(e & RES_START))
+		return false;
+	if (last + 1 < region->base + region->pages * PAGE_SIZE) {
+		struct page_state after = page_state(ctx, last + 1);
+		if (after.reserved && !after.start)
+			return false;
+	}
+	struct clear c = { .ctx = ctx };
+	for (unsigned l = PT_TOP_LEVEL + 1; l-- > level;) {
+		unsigned first = p->index[l];
+		clear_enter(&c, p->table[l], l, 0, &first, first);
+	}
+	struct pt_walk_entry at = chunk_path_entry(p, level, addr, last);
+	at.whole = true;
+	clear_entry(&c, &at);
+	for (unsigned l = level + 1; l < PT_LEVELS; l++) {
+		at = chunk_path_entry(p, l, addr, last);
+		clear_ascend(&c, &at);
+	}
+	pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, c.met_mapped);
+	return true;
+}
+
 enum vm_status vmm_pt_mark_reserved(struct vmm_context *ctx, const struct vmm_region *region,
 				    uint64_t addr, uint64_t pages, unsigned access)
 {
@@ -458,6 +563,10 @@ enum vm_status vmm_pt_mark_reserved(struct vmm_context *ctx, const struct vmm_re
 	struct spine p;
 	unsigned first, last;
 	uint64_t last_addr = addr + pages * PAGE_SIZE - 1;
+	unsigned chunk_level;
+	if (chunk_spine_of(ctx, addr, pages, &chunk_level, &p) &&
+	    chunk_mark(ctx, &p, chunk_level, addr, last_addr, access))
+		return VM_OK;
 	if (!spine_of(ctx, addr, last_addr, &p, &first, &last))
 		return mark_range(ctx, addr, pages, addr, access);
 	if (!frontier_mark(ctx, &p, addr, pages, first, last, access))
@@ -545,6 +654,10 @@ enum vm_status vmm_pt_release(struct vmm_context *ctx, const struct vmm_region *
 	unsigned first, last;
 	bool mapped;
 	uint64_t last_addr = addr + pages * PAGE_SIZE - 1;
+	unsigned chunk_level;
+	if (chunk_spine_of(ctx, addr, pages, &chunk_level, &p) &&
+	    chunk_release(ctx, region, &p, chunk_level, addr, last_addr))
+		return VM_OK;
 	if (spine_of(ctx, addr, last_addr, &p, &first, &last) && last < PT_ENTRIES - 1 &&
 	    leaf_reservation(ctx, p.table[0], first, last, &mapped)) {
 		if (!frontier_release(ctx, &p, first, last))
