@@ -103,12 +103,9 @@ static enum pt_step mark_leaves(void *cookie, uint64_t *table, uint64_t base, un
 	uint64_t start_index = (m->start - base) / PAGE_SIZE;
 	bool start = m->start != NO_START_PAGE && m->start >= base && start_index >= first &&
 		     start_index <= last;
-	pte_t any = 0;
-	for (unsigned i = first; i <= last; i++)
-		any |= table[i];
-	MM_ASSERT(!(any & RES_RESERVED), "mark_leaves: a page of %llx.. already reserved",
+	struct pt_slots_seen seen = pt_slots_update(table, first, last, ~(pte_t)0, RES_RESERVED | m->access);
+	MM_ASSERT(!(seen.any & RES_RESERVED), "mark_leaves: a page of %llx.. was already reserved",
 		  (unsigned long long)(base + first * PAGE_SIZE));
-	pt_slots_update(table, first, last, ~(pte_t)0, RES_RESERVED | m->access);
 	if (start)
 		pt_slot_write(table, (unsigned)start_index,
 			      (table[start_index] & ~PTE_COUNT_STRIPE_MASK) | RES_START);
@@ -200,14 +197,9 @@ static enum pt_step clear_leaves(void *cookie, uint64_t *table, uint64_t base, u
 {
 	(void)base;
 	struct clear *c = cookie;
-	pte_t any = 0, all = ~(pte_t)0;
-	for (unsigned i = first; i <= last; i++) {
-		any |= table[i];
-		all &= table[i];
-	}
-	bool start = (any & RES_START) != 0, all_reserved = (all & RES_RESERVED) != 0;
-	c->met_mapped |= (any & PTE_PRESENT) != 0;
-	pt_slots_update(table, first, last, ~RES_BITS, 0);
+	struct pt_slots_seen seen = pt_slots_update(table, first, last, ~RES_BITS, 0);
+	bool start = (seen.any & RES_START) != 0, all_reserved = (seen.all & RES_RESERVED) != 0;
+	c->met_mapped |= (seen.any & PTE_PRESENT) != 0;
 	c->ctx->backend_work += last - first + 1;
 	uint64_t pages = last - first + 1;
 	c->ch[0] = (struct table_change){ CHANGE_CLEARED, all_reserved ? 1 : 2, first, last,
@@ -331,7 +323,7 @@ static bool spine_of(struct vmm_context *ctx, uint64_t addr, uint64_t last, stru
 	}
 	p->table[0] = t;
 	if (p->mixed)
-		p->suffix[0] = exact_read(&ctx->backend_work, t, 0, EXACT_SUFFIX);
+		p->suffix[0] = exact_read(ctx, t, 0, EXACT_SUFFIX);
 	*first = PT_INDEX(0, addr);
 	*last_index = PT_INDEX(0, last);
 	return true;
@@ -341,7 +333,7 @@ static bool spine_of(struct vmm_context *ctx, uint64_t addr, uint64_t last, stru
 static bool spine_is_last(struct vmm_context *ctx, struct spine *p)
 {
 	for (unsigned level = 1; level < PT_TOP_LEVEL; level++) {
-		p->suffix[level] = exact_read(&ctx->backend_work, p->table[level], level, EXACT_SUFFIX);
+		p->suffix[level] = exact_read(ctx, p->table[level], level, EXACT_SUFFIX);
 		if (p->index[level] != PT_ENTRIES - 1 - p->suffix[level] / PT_SPAN_PAGES(level))
 			return false;
 	}

@@ -192,15 +192,15 @@ static struct exact measure_from(struct vmm_context *ctx, const uint64_t *table,
 		/* A mixed child: read only the exact values that can change the result. */
 		const uint64_t *child = child_table(e);
 		uint64_t prefix = (run > 0 || prefix_reaches) && (bits & SUM_FREE_PREFIX) ?
-					  exact_read(&work, child, level - 1, EXACT_PREFIX) : 0;
+					  exact_read_stripe(&work, child, level - 1, EXACT_PREFIX) : 0;
 		t.prefix += prefix_reaches ? prefix : 0;
 		unsigned code = (bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK;
 		if (code < MAXRUN_EXACT_BELOW)
 			t.inner = MAX(t.inner, maxrun_bound(code)); /* the child's INNER, exactly */
 		else if (maxrun_bound(code) > t.inner)
-			t.inner = MAX(t.inner, exact_read(&work, child, level - 1, EXACT_INNER));
+			t.inner = MAX(t.inner, exact_read_stripe(&work, child, level - 1, EXACT_INNER));
 		t.inner = MAX(t.inner, run + prefix);
-		run = (bits & SUM_FREE_SUFFIX) ? exact_read(&work, child, level - 1, EXACT_SUFFIX) : 0;
+		run = (bits & SUM_FREE_SUFFIX) ? exact_read_stripe(&work, child, level - 1, EXACT_SUFFIX) : 0;
 	}
 	ctx->backend_work += work;
 	t.suffix = run;
@@ -229,12 +229,11 @@ struct exact entry_exact(struct vmm_context *ctx, pte_t e, unsigned level)
 	if (c.kind == SUMMARY_FULL)
 		return (struct exact){ SUMMARY_FULL, c.has_start, 0, 0, 0, 0 };
 	const uint64_t *child = child_table(e);
-	uint64_t *work = &ctx->backend_work;
-	uint64_t prefix = exact_read(work, child, level - 1, EXACT_PREFIX);
-	uint64_t suffix = exact_read(work, child, level - 1, EXACT_SUFFIX);
-	uint64_t inner = exact_read(work, child, level - 1, EXACT_INNER);
+	uint64_t prefix = exact_read(ctx, child, level - 1, EXACT_PREFIX);
+	uint64_t suffix = exact_read(ctx, child, level - 1, EXACT_SUFFIX);
+	uint64_t inner = exact_read(ctx, child, level - 1, EXACT_INNER);
 	return (struct exact){ SUMMARY_MIXED, c.has_start, prefix, suffix, inner,
-			       exact_read(work, child, level - 1, EXACT_INNER2) };
+			       exact_read(ctx, child, level - 1, EXACT_INNER2) };
 }
 
 pte_t summary_bits(const struct exact *t)
@@ -252,10 +251,45 @@ struct neighbours {
 	bool to_start, to_end; /* every entry before / after j is all free */
 };
 
+/*
+ * In a table of 4 KiB entries the free pages next to a change are its unreserved entries: a tight
+ * loop over the RES bits, four entries at a time (within the one table). Sets n->before and
+ * n->to_start, or n->after and n->to_end.
+ */
+static void count_free_leaves_before(struct vmm_context *ctx, const uint64_t *table, unsigned first,
+				     struct neighbours *n)
+{
+	unsigned k = first;
+	while (k >= 4 && !((table[k - 1] | table[k - 2] | table[k - 3] | table[k - 4]) & RES_RESERVED))
+		k -= 4;
+	while (k > 0 && !(table[k - 1] & RES_RESERVED))
+		k--;
+	n->before = first - k;
+	n->to_start = k == 0;
+	ctx->backend_work += first - k + (k > 0);
+}
+
+static void count_free_leaves_after(struct vmm_context *ctx, const uint64_t *table, unsigned last,
+				    struct neighbours *n)
+{
+	unsigned k = last + 1;
+	while (k + 4 <= PT_ENTRIES && !((table[k] | table[k + 1] | table[k + 2] | table[k + 3]) & RES_RESERVED))
+		k += 4;
+	while (k < PT_ENTRIES && !(table[k] & RES_RESERVED))
+		k++;
+	n->after = k - last - 1;
+	n->to_end = k == PT_ENTRIES;
+	ctx->backend_work += k - last - 1 + (k < PT_ENTRIES);
+}
+
 /* Counts the free pages just before entry `first` (sets n->before, n->to_start). */
 static void count_free_before(struct vmm_context *ctx, const uint64_t *table, unsigned level,
 			      unsigned first, struct neighbours *n)
 {
+	if (level == 0) {
+		count_free_leaves_before(ctx, table, first, n);
+		return;
+	}
 	uint64_t span = PT_SPAN_PAGES(level), work = 0;
 	n->before = 0;
 	n->to_start = true;
@@ -268,7 +302,7 @@ static void count_free_before(struct vmm_context *ctx, const uint64_t *table, un
 		}
 		n->to_start = false;
 		if (s.kind == SUMMARY_MIXED && s.free_suffix)
-			n->before += exact_read(&work, child_table(table[k]), level - 1, EXACT_SUFFIX);
+			n->before += exact_read_stripe(&work, child_table(table[k]), level - 1, EXACT_SUFFIX);
 		break;
 	}
 	ctx->backend_work += work;
@@ -278,6 +312,10 @@ static void count_free_before(struct vmm_context *ctx, const uint64_t *table, un
 static void count_free_after(struct vmm_context *ctx, const uint64_t *table, unsigned level,
 			     unsigned last, struct neighbours *n)
 {
+	if (level == 0) {
+		count_free_leaves_after(ctx, table, last, n);
+		return;
+	}
 	uint64_t span = PT_SPAN_PAGES(level), work = 0;
 	n->after = 0;
 	n->to_end = true;
@@ -297,7 +335,7 @@ static void count_free_after(struct vmm_context *ctx, const uint64_t *table, uns
 		}
 		n->to_end = false;
 		if (s.kind == SUMMARY_MIXED && s.free_prefix)
-			n->after += exact_read(&work, child_table(table[k]), level - 1, EXACT_PREFIX);
+			n->after += exact_read_stripe(&work, child_table(table[k]), level - 1, EXACT_PREFIX);
 		break;
 	}
 	ctx->backend_work += work;
@@ -462,7 +500,7 @@ pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level,
 	struct exact t = derived ? derive(ctx, table, level, old, ch) : measure(ctx, table, level);
 	/* The stored values are the old ones only where the old summary was mixed too. */
 	if (t.kind == SUMMARY_MIXED)
-		*stripe_changed |= exact_write(&ctx->backend_work, table, level, &t,
+		*stripe_changed |= exact_write(ctx, table, level, &t,
 					       derived && old->kind == SUMMARY_MIXED ? old : NULL);
 	*now = t;
 	return summary_bits(&t);
@@ -472,6 +510,11 @@ void suffix_move(struct vmm_context *ctx, uint64_t *table, unsigned level, uint6
 {
 	if (was == now)
 		return;
+	struct vmm_pt_value_cache *c = &ctx->pt_values;
+	if (c->table[level] == table) {
+		c->value[level][EXACT_SUFFIX] = now;
+		c->known[level] |= 1u << EXACT_SUFFIX;
+	}
 	ctx->backend_work += exact_value_entries(level);
 	switch (level) { /* each level's field position and width as constants: straight-line stores */
 	case 0:
@@ -496,7 +539,7 @@ void suffix_move(struct vmm_context *ctx, uint64_t *table, unsigned level, uint6
 static bool suffix_shift(struct vmm_context *ctx, uint64_t *t, unsigned level,
 			 const struct table_change *ch, uint64_t *old_suffix, uint64_t *new_suffix)
 {
-	uint64_t was = exact_read(&ctx->backend_work, t, level, EXACT_SUFFIX);
+	uint64_t was = exact_read(ctx, t, level, EXACT_SUFFIX);
 	uint64_t span = PT_SPAN_PAGES(level);
 	if (ch->first != PT_ENTRIES - 1 - was / span)
 		return false;
@@ -523,7 +566,7 @@ static bool leaf_suffix_edge(struct vmm_context *ctx, uint64_t *t, pte_t pointer
 	unsigned bits = summary_field(pointer);
 	if ((bits & SUM_KIND_MASK) != SUMMARY_MIXED)
 		return false;
-	uint64_t was = exact_read(&ctx->backend_work, t, 0, EXACT_SUFFIX), now;
+	uint64_t was = exact_read(ctx, t, 0, EXACT_SUFFIX), now;
 	uint64_t suffix_start = PT_ENTRIES - was;
 	if (ch->direction == CHANGE_MARKED) {
 		if (ch->first != suffix_start || ch->last == PT_ENTRIES - 1 ||
@@ -558,10 +601,10 @@ static bool inner_change_below(struct vmm_context *ctx, const uint64_t *t, unsig
 	    b->suffix != a->suffix || b->has_start != a->has_start)
 		return false;
 	uint64_t longest = MAX(b->inner, a->inner);
-	uint64_t inner2 = exact_read(&ctx->backend_work, t, level, EXACT_INNER2);
+	uint64_t inner2 = exact_read(ctx, t, level, EXACT_INNER2);
 	if (inner2 != INNER2_UNKNOWN)
 		return longest < inner2;
-	return longest < exact_read(&ctx->backend_work, t, level, EXACT_INNER);
+	return longest < exact_read(ctx, t, level, EXACT_INNER);
 }
 
 bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned i,
