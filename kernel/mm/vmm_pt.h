@@ -145,6 +145,30 @@ static inline void top2_add(uint64_t *first, uint64_t *second, uint64_t x)
 	}
 }
 
+/*
+ * Takes run x (exact, one of the multiset) out of the top two: true with the new top two, false
+ * when they cannot be known (the longest went and the second was not known). A second lost to a
+ * tie with the removed run becomes unknown; no run left leaves both 0.
+ */
+static inline bool top2_remove(uint64_t *first, uint64_t *second, uint64_t x)
+{
+	MM_ASSERT(x <= *first, "top2_remove: run %llu longer than the longest %llu", (unsigned long long)x,
+		  (unsigned long long)*first);
+	if (x == 0)
+		return true;
+	if (x == *first) {
+		if (*second == INNER2_UNKNOWN)
+			return false;
+		*first = *second;
+		*second = INNER2_UNKNOWN;
+	} else if (*second != INNER2_UNKNOWN && x == *second) {
+		*second = INNER2_UNKNOWN;
+	}
+	if (*first == 0)
+		*second = 0;
+	return true;
+}
+
 /* Adds a run known only to be at most `bound` (<= *first): the second is lost if it could change. */
 static inline void top2_add_bounded(uint64_t *first, uint64_t *second, uint64_t bound)
 {

@@ -7,6 +7,10 @@
  * at the frontier only the SUFFIX values on its path move (frontier_mark, frontier_release);
  * elsewhere the range walk's own visitors run along that path (path_mark, path_clear), and a
  * release is checked in the leaf table itself (leaf_reservation) instead of by a tally walk.
+ * A reservation that is exactly one aligned chunk (2 MiB or 1 GiB) takes one point walk too
+ * (chunk_spine_of): at the frontier of 2 MiB chunks only T1's and T2's suffix, inner top two and
+ * HST move (chunk_frontier_mark, chunk_frontier_release), elsewhere the range walk's visitors
+ * run along the path (chunk_mark, chunk_release).
  *
  * Invariants kept: a reservation is the run of RES pages from a page with STA up to the next STA
  * or free page; every table pointer's summary and every mixed table's exact values describe the
@@ -21,7 +25,11 @@
  * splits and re-measures one path more. vmm_pt_work_bound() (vmm_pt_check.c) adds them up. The
  * point-walk routes read no more: 3 path entries, the leaf run and the page after it (at most
  * 513, in place of the tally), the three SUFFIX values (21) and at most 512 entries looking for
- * another start, then at most what the range walk's clear would read.
+ * another start, then at most what the range walk's clear would read. The chunk routes read the
+ * path (3), T1's and T2's values (4 x 7 + 4 x 10), the entry before the chunk and its SUFFIX
+ * (1 + 4), at most 2 x 512 entries looking for other starts and the page after the chunk (4):
+ * less than one U(1) + U(2) of the range walk's upkeep, which they replace. Values found in the
+ * value cache (vmm_pt.h) are not read again, and not counted.
  */
 #include "vmm_pt.h"
 
@@ -488,6 +496,119 @@ static struct pt_walk_entry chunk_path_entry(const struct spine *p, unsigned lev
 				       ALIGN_DOWN(addr, PT_SPAN_BYTES(level)), addr, last, false };
 }
 
+/*
+ * The frontier of 2 MiB chunks: a chunk mark at entry j of a level-1 table T1 whose free suffix
+ * covers entries j.. (not its last), T1 being the last entry of its level-2 table T2 that is not
+ * wholly free; or, for a release, the chunk being T1's last entry not free, the entry before it a
+ * table or chunk mark that is not free. Then the free pages just before the chunk (`before`: the
+ * rest of T1's suffix, or the suffix of the entry before) lie between a reserved page and the
+ * chunk in both T1 and T2: a mark turns them from part of both tables' suffixes into one inner
+ * run of each (top2_add), a release back (top2_remove; when the longest goes and the second is
+ * not known, the general path measures). PREFIX stays (a reserved page lies before the chunk),
+ * both tables stay mixed, HST is set by a mark and after a release kept where another start is
+ * (start_elsewhere). The values are read through the value cache, written with exact_write.
+ */
+struct chunk_frontier {
+	uint64_t *t1, *t2;
+	unsigned j, i2;
+	struct exact x1, x2; /* T1's and T2's values before */
+};
+
+/* T1 and T2 mixed, their values read, and T1 the last entry of T2 that is not wholly free. */
+static bool chunk_frontier_of(struct vmm_context *ctx, const struct spine *p, struct chunk_frontier *f)
+{
+	f->t1 = p->table[1];
+	f->t2 = p->table[2];
+	f->j = p->index[1];
+	f->i2 = p->index[2];
+	pte_t e1 = f->t2[f->i2], e2 = p->table[3][p->index[3]];
+	if ((summary_field(e1) & SUM_KIND_MASK) != SUMMARY_MIXED ||
+	    (summary_field(e2) & SUM_KIND_MASK) != SUMMARY_MIXED || f->j == PT_ENTRIES - 1)
+		return false;
+	f->x2.suffix = exact_read(ctx, f->t2, 2, EXACT_SUFFIX);
+	if (f->i2 != PT_ENTRIES - 1 - f->x2.suffix / PT_SPAN_PAGES(2))
+		return false;
+	f->x1 = entry_exact(ctx, e1, 2);
+	f->x2 = entry_exact(ctx, e2, 3);
+	return true;
+}
+
+/* Writes T1's and T2's new values (those that changed) and their pointers' summaries. */
+static void chunk_frontier_store(struct vmm_context *ctx, const struct spine *p, const struct chunk_frontier *f,
+				 const struct exact *n1, const struct exact *n2)
+{
+	exact_write(ctx, f->t1, 1, n1, &f->x1);
+	exact_write(ctx, f->t2, 2, n2, &f->x2);
+	uint64_t *root = p->table[3];
+	unsigned i3 = p->index[3];
+	pte_t e1 = f->t2[f->i2] & ~PTE_COUNT_STRIPE_MASK, e2 = root[i3] & ~PTE_COUNT_STRIPE_MASK;
+	pte_t u1 = (e1 & ~PTE_SW_FIELD_MASK) | summary_bits(n1), u2 = (e2 & ~PTE_SW_FIELD_MASK) | summary_bits(n2);
+	if (u1 != e1)
+		pt_slot_write(f->t2, f->i2, u1);
+	if (u2 != e2)
+		pt_slot_write(root, i3, u2);
+}
+
+/* A mark of the free chunk at the frontier (chunk_mark checked the entry is free). True when done. */
+static bool chunk_frontier_mark(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
+				uint64_t last, pte_t now)
+{
+	struct chunk_frontier f;
+	if (!chunk_frontier_of(ctx, p, &f))
+		return false;
+	uint64_t after = (uint64_t)(PT_ENTRIES - f.j) * PT_SPAN_PAGES(1); /* the chunk and what follows */
+	if (f.x1.suffix < after)
+		return false;
+	uint64_t before = f.x1.suffix - after;
+	struct exact n1 = f.x1, n2 = f.x2;
+	n1.suffix = after - PT_SPAN_PAGES(1);
+	n2.suffix = f.x2.suffix - before - PT_SPAN_PAGES(1);
+	n1.has_start = n2.has_start = true;
+	if (before > 0) {
+		top2_add(&n1.inner, &n1.inner2, before);
+		top2_add(&n2.inner, &n2.inner2, before);
+	}
+	pt_slot_write(f.t1, f.j, now);
+	ctx->backend_work += PT_LEVELS - 1; /* the path's entries */
+	chunk_frontier_store(ctx, p, &f, &n1, &n2);
+	for (unsigned level = 1; level < PT_LEVELS; level++)
+		hint_after_mark(ctx, p->table[level], level, addr, last);
+	return true;
+}
+
+/*
+ * A release of the chunk mark e (a reservation start) at the frontier: the page after it is free
+ * (T1's suffix starts there), so the chunk is exactly one reservation. True when done.
+ */
+static bool chunk_frontier_release(struct vmm_context *ctx, const struct spine *p, pte_t e)
+{
+	struct chunk_frontier f;
+	if (!chunk_frontier_of(ctx, p, &f) || f.j == 0 ||
+	    f.x1.suffix != (uint64_t)(PT_ENTRIES - 1 - f.j) * PT_SPAN_PAGES(1))
+		return false;
+	pte_t prev = f.t1[f.j - 1];
+	ctx->backend_work++;
+	struct summary ps = entry_summary(prev, 1);
+	if (ps.kind == SUMMARY_ALL_FREE)
+		return false;
+	uint64_t before = ps.kind == SUMMARY_MIXED && ps.free_suffix ?
+				  exact_read(ctx, child_table(prev), 0, EXACT_SUFFIX) : 0;
+	struct exact n1 = f.x1, n2 = f.x2;
+	if (!top2_remove(&n1.inner, &n1.inner2, before) || !top2_remove(&n2.inner, &n2.inner2, before))
+		return false;
+	n1.suffix = f.x1.suffix + PT_SPAN_PAGES(1) + before;
+	n2.suffix = f.x2.suffix + PT_SPAN_PAGES(1) + before;
+	n1.has_start = start_elsewhere(ctx, f.t1, 1, f.j, f.j);
+	n2.has_start = n1.has_start || start_elsewhere(ctx, f.t2, 2, f.i2, f.i2);
+	pt_slot_write(f.t1, f.j, (e & ~PTE_COUNT_STRIPE_MASK) & ~RES_BITS);
+	ctx->backend_work += PT_LEVELS - 1;
+	chunk_frontier_store(ctx, p, &f, &n1, &n2);
+	for (unsigned level = 1; level < PT_LEVELS; level++)
+		hint_lower(p->table[level], p->index[level]);
+	pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, pte_is_present(e));
+	return true;
+}
+
 /* Marks a free chunk (chunk_spine_of) reserved in its entry; false when the entry is in use. */
 static bool chunk_mark(struct vmm_context *ctx, const struct spine *p, unsigned level, uint64_t addr,
 		       uint64_t last, unsigned access)
@@ -497,11 +618,13 @@ static bool chunk_mark(struct vmm_context *ctx, const struct spine *p, unsigned 
 	pte_t e = table[index] & ~PTE_COUNT_STRIPE_MASK;
 	if (pte_is_used(e))
 		return false;
+	pte_t now = e | RES_RESERVED | access_bits(access) | RES_START;
+	if (level == 1 && chunk_frontier_mark(ctx, p, addr, last, now))
+		return true;
 	struct mark m = { .ctx = ctx, .start = addr, .access = access_bits(access), .status = VM_OK };
 	for (unsigned l = 0; l < PT_LEVELS; l++)
 		m.ch[l] = (struct table_change){ .direction = CHANGE_MARKED };
 	ctx->backend_work += PT_TOP_LEVEL - level + 1; /* the entries the range walk visits */
-	pte_t now = e | RES_RESERVED | m.access | RES_START;
 	pt_slot_write(table, index, now);
 	struct exact before = entry_exact(ctx, e, level), after = entry_exact(ctx, now, level);
 	change_note(&m.ch[level], level, index, &before, &after, false);
@@ -527,6 +650,8 @@ static bool chunk_release(struct vmm_context *ctx, const struct vmm_region *regi
 	ctx->backend_work++;
 	if (pte_is_table(e, level) || !(e & RES_RESERVED) || !(e & RES_START))
 		return false;
+	if (level == 1 && chunk_frontier_release(ctx, p, e))
+		return true;
 	if (last + 1 < region->base + region->pages * PAGE_SIZE) {
 		struct page_state after = page_state(ctx, last + 1);
 		if (after.reserved && !after.start)

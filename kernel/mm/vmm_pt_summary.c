@@ -34,7 +34,10 @@
  * costs at most 1 024 + sum over t = 0..2 of (2 + p / 512^(t+1)) U(t) (pagetable_work_bound()
  * adds this to the search bound). A clear also walks every table the range covers, which the
  * unmap walks too. At the frontier, as in the benchmark's mapped layouts, a reserve+release pair
- * reads a few hundred entries.
+ * reads a few hundred entries. A table of 4 KiB entries whose change lies inside its inner runs
+ * (a reserved page on both sides of the free run through it) skips derive: its INNER top two take
+ * one run out and one or two in (leaf_inner_runs), from at most 512 neighbour entries, its four
+ * values and at most 512 entries looking for another start, within U(0).
  */
 #include "vmm_pt.h"
 
@@ -607,6 +610,52 @@ static bool inner_change_below(struct vmm_context *ctx, const uint64_t *t, unsig
 	return longest < exact_read(ctx, t, level, EXACT_INNER);
 }
 
+/*
+ * A table of 4 KiB entries (mixed, its pointer `pointer`) whose one change is a run of pages with a
+ * reserved page before and after the free run through it: a mark splits one inner run (free
+ * pages before, the run, free pages after) into the two around it, a clear (of reserved pages)
+ * joins the two into one. Only INNER and INNER2 (a run out, one or two in: top2_remove,
+ * top2_add) and HST can change; PREFIX and SUFFIX lie beyond the reserved pages. The free
+ * neighbours are counted in the table (count_free_leaves_*: at most 512 entries), a start
+ * elsewhere looked for after a clear that removed one (at most 512). False when the run reaches
+ * the table's start or end, or the longest inner run went and the second is not known: then
+ * derive() decides (it measures). *was and *now receive the values before and after.
+ */
+static bool leaf_inner_runs(struct vmm_context *ctx, const uint64_t *t, pte_t pointer,
+			    const struct table_change *ch, struct exact *was, struct exact *now)
+{
+	if ((summary_field(pointer) & SUM_KIND_MASK) != SUMMARY_MIXED)
+		return false;
+	struct neighbours n;
+	count_free_leaves_before(ctx, t, ch->first, &n);
+	if (n.to_start)
+		return false;
+	count_free_leaves_after(ctx, t, ch->last, &n);
+	if (n.to_end)
+		return false;
+	*was = entry_exact(ctx, pointer, 1);
+	struct exact x = *was;
+	uint64_t joined = n.before + (ch->last - ch->first + 1) + n.after;
+	if (ch->direction == CHANGE_MARKED) {
+		if (!top2_remove(&x.inner, &x.inner2, joined))
+			return false;
+		top2_add(&x.inner, &x.inner2, n.before);
+		top2_add(&x.inner, &x.inner2, n.after);
+		x.has_start |= ch->after.has_start;
+	} else {
+		if (!top2_remove(&x.inner, &x.inner2, n.before) || !top2_remove(&x.inner, &x.inner2, n.after))
+			return false;
+		top2_add(&x.inner, &x.inner2, joined);
+		x.has_start = x.has_start &&
+			      (!ch->before.has_start || start_elsewhere(ctx, t, 0, ch->first, ch->last));
+	}
+	/* A reserved page lies on either side, so the table cannot be all free; no free page: full. */
+	if (x.inner == 0 && x.suffix == 0)
+		x = (struct exact){ SUMMARY_FULL, x.has_start, 0, 0, 0, 0 };
+	*now = x;
+	return true;
+}
+
 bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned i,
 	     const struct table_change *ch, struct exact *before, struct exact *after, bool *suffix_only)
 {
@@ -638,10 +687,17 @@ bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned 
 		ch = &full;
 	}
 	struct exact was = { 0 }, now;
-	if (before || (ch && ch->count == 1))
-		was = entry_exact(ctx, old, level);
 	bool changed = false;
-	pte_t software = summarize_table(ctx, child, level - 1, &was, ch, &changed, &now);
+	pte_t software;
+	if (level == 1 && ch && ch->count == 1 && leaf_inner_runs(ctx, child, old, ch, &was, &now)) {
+		if (now.kind == SUMMARY_MIXED)
+			changed = exact_write(ctx, child, 0, &now, &was);
+		software = summary_bits(&now);
+	} else {
+		if (before || (ch && ch->count == 1))
+			was = entry_exact(ctx, old, level);
+		software = summarize_table(ctx, child, level - 1, &was, ch, &changed, &now);
+	}
 	if (before)
 		*before = was;
 	if (after)
@@ -678,6 +734,14 @@ void hint_lower(uint64_t *table, unsigned i)
 void hint_advance(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned from)
 {
 	unsigned hint = MIN(from, PTE_HINT_MAX);
+	if (level == 0) { /* a table of 4 KiB entries: a tight loop over the RES bits */
+		unsigned start = hint;
+		while (hint < PTE_HINT_MAX && (table[hint] & RES_RESERVED))
+			hint++;
+		ctx->backend_work += hint - start;
+		pte_hint_write(table, hint);
+		return;
+	}
 	while (hint < PTE_HINT_MAX && entry_full(table[hint], level)) {
 		ctx->backend_work++;
 		hint++;
