@@ -419,14 +419,59 @@ static bool frontier_release(struct vmm_context *ctx, struct spine *p, unsigned 
  * walk's own visitors, mark_leaves and mark_ascend) run along the point walk's path, bottom-up,
  * as the range walk would run them for a range that touches one entry per level.
  */
+/*
+ * The tables a mark or clear along a path opens: only what a change note reads before it writes
+ * (the direction and the count), not the whole of each table_change.
+ */
+static void path_changes_open(struct table_change *ch, enum change_direction direction)
+{
+	for (unsigned level = 0; level < PT_LEVELS; level++) {
+		ch[level].direction = direction;
+		ch[level].count = 0;
+	}
+}
+
+/*
+ * After the leaf run of a path mark or clear (ch[0] noted): when the leaf's change lies inside its
+ * inner runs, its values and pointer are stored by leaf_refresh_inner, and then either nothing
+ * above changes (true: done) or the change is noted in ch[1] for the ascents from level 2 (*from
+ * = 2). Otherwise *from = 1: the ascents do it all.
+ */
+static bool path_leaf_refresh(struct vmm_context *ctx, const struct spine *p, struct table_change *ch,
+			      unsigned *from)
+{
+	struct exact before, after;
+	bool above_unchanged;
+	*from = 1;
+	if (!leaf_refresh_inner(ctx, p->table[1], p->index[1], &ch[0], &before, &after, &above_unchanged))
+		return false;
+	if (above_unchanged)
+		return true;
+	change_note(&ch[1], 1, p->index[1], &before, &after, false);
+	*from = 2;
+	return false;
+}
+
 static void path_mark(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last,
 		      unsigned access)
 {
-	struct mark m = { .ctx = ctx, .start = addr, .access = access_bits(access), .status = VM_OK };
+	struct mark m;
+	m.ctx = ctx;
+	m.start = addr;
+	m.access = access_bits(access);
+	m.status = VM_OK;
 	for (unsigned level = 0; level < PT_LEVELS; level++)
-		m.ch[level] = (struct table_change){ .direction = CHANGE_MARKED };
+		m.installed[level] = false;
+	path_changes_open(m.ch, CHANGE_MARKED);
 	mark_leaves(&m, p->table[0], ALIGN_DOWN(addr, PT_SPAN_BYTES(1)), PT_INDEX(0, addr), PT_INDEX(0, last));
-	for (unsigned level = 1; level < PT_LEVELS; level++) {
+	unsigned from;
+	hint_after_mark(ctx, p->table[0], 0, addr, last);
+	if (path_leaf_refresh(ctx, p, m.ch, &from)) {
+		for (unsigned level = 1; level < PT_LEVELS; level++)
+			hint_after_mark(ctx, p->table[level], level, addr, last);
+		return;
+	}
+	for (unsigned level = from; level < PT_LEVELS; level++) { /* mark_ascend moves the hints below */
 		struct pt_walk_entry at = { p->table[level], level, p->index[level],
 					    ALIGN_DOWN(addr, PT_SPAN_BYTES(level)), addr, last, false };
 		mark_ascend(&m, &at);
@@ -437,13 +482,17 @@ static void path_mark(struct vmm_context *ctx, const struct spine *p, uint64_t a
 /* The clear of such a range the same way (clear_enter, clear_leaves, clear_ascend); true: mapped. */
 static bool path_clear(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last)
 {
-	struct clear c = { .ctx = ctx };
-	for (unsigned level = PT_LEVELS; level-- > 0;) {
-		unsigned first = PT_INDEX(level, addr);
-		clear_enter(&c, p->table[level], level, 0, &first, PT_INDEX(level, last));
-	}
+	struct clear c;
+	c.ctx = ctx;
+	c.met_mapped = false;
+	path_changes_open(c.ch, CHANGE_CLEARED);
+	for (unsigned level = PT_LEVELS; level-- > 0;) /* clear_enter's hints */
+		hint_lower(p->table[level], PT_INDEX(level, addr));
 	clear_leaves(&c, p->table[0], ALIGN_DOWN(addr, PT_SPAN_BYTES(1)), PT_INDEX(0, addr), PT_INDEX(0, last));
-	for (unsigned level = 1; level < PT_LEVELS; level++) {
+	unsigned from;
+	if (path_leaf_refresh(ctx, p, c.ch, &from))
+		return c.met_mapped;
+	for (unsigned level = from; level < PT_LEVELS; level++) {
 		struct pt_walk_entry at = { p->table[level], level, p->index[level],
 					    ALIGN_DOWN(addr, PT_SPAN_BYTES(level)), addr, last, false };
 		clear_ascend(&c, &at);

@@ -656,6 +656,24 @@ static bool leaf_inner_runs(struct vmm_context *ctx, const uint64_t *t, pte_t po
 	return true;
 }
 
+bool leaf_refresh_inner(struct vmm_context *ctx, uint64_t *t1, unsigned i1, const struct table_change *ch,
+			struct exact *before, struct exact *after, bool *above_unchanged)
+{
+	pte_t old = t1[i1] & ~PTE_COUNT_STRIPE_MASK;
+	uint64_t *leaf = child_table(old);
+	if (ch->count != 1 || !leaf_inner_runs(ctx, leaf, old, ch, before, after))
+		return false;
+	if (after->kind == SUMMARY_MIXED)
+		exact_write(ctx, leaf, 0, after, before);
+	pte_t updated = (old & ~PTE_SW_FIELD_MASK) | summary_bits(after);
+	if (updated != old)
+		pt_slot_write(t1, i1, updated);
+	struct table_change up = { .direction = ch->direction, .count = 1, .first = i1, .last = i1,
+				   .before = *before, .after = *after };
+	*above_unchanged = inner_change_below(ctx, t1, 1, &up);
+	return true;
+}
+
 bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned i,
 	     const struct table_change *ch, struct exact *before, struct exact *after, bool *suffix_only)
 {
