@@ -52,6 +52,12 @@ def progress(index, total, name, detail):
     print(f"[bench {index}/{total}] {name}: {detail}", flush=True)
 
 
+def build_bench(*names):
+    """Brings build/bench/NAME up to date: a figure labelled with this commit must come from a
+    program built from it (make bench depends on them; the -only modes call this)."""
+    run(["make", "--no-print-directory"] + [os.path.join("build", "bench", n) for n in names])
+
+
 def run(argv, **kwargs):
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, **kwargs)
     if done.returncode != 0:
@@ -866,6 +872,7 @@ def vmm_only(path, quick):
     started, revision = time.time(), commit()
     with tempfile.TemporaryDirectory(prefix="pagescope-vmm-") as dumps:
         try:
+            build_bench("bench_vmm_layouts")
             vmm = bench_vmm(quick, dumps)
             judged = vmm_targets(vmm)
             why = miss_lines(judged, revision)
@@ -929,6 +936,7 @@ def contiguous_only(path, quick):
     program = os.path.join(BENCH_BIN, "bench_contiguous")
     with tempfile.TemporaryDirectory(prefix="pagescope-contiguous-") as dumps:
         try:
+            build_bench("bench_contiguous")
             rows = contiguous_counts(program, ["--allocators", "pagescope,regions,tlsf"]
                                      + (["--quick"] if quick else []), dumps)
             return contiguous_write(path, quick, rows, started, revision)
@@ -941,7 +949,7 @@ def contiguous_write(path, quick, rows, started, revision):
     """contiguous_only's markdown, while the dumps of rows exist (a miss is profiled from them)."""
     lines = ["# The kernel's page allocator beside TLSF (issue 22)", "",
              f"- command: `/usr/bin/python3 benchmarks/run_bench.py --contiguous-only {path}"
-             + (" --quick" if quick else "") + "` (after `make build/bench/bench_contiguous`)",
+             + (" --quick" if quick else "") + "` (it builds `build/bench/bench_contiguous` first)",
              f"- commit: `{revision}`, date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}, "
              f"took {time.time() - started:.0f} s",
              "- instructions per alloc+free pair: callgrind Ir, the difference of two loop lengths "
