@@ -97,11 +97,10 @@ static struct range_record *record_at(struct vmm_context *ctx, struct region_rec
 	return r;
 }
 
-static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct vmm_region *region,
-					 uint64_t addr, uint64_t pages, unsigned access)
+/* Records [addr, addr + pages) of free record f as one reservation (mark_reserved's contract). */
+static ALWAYS_INLINE enum vm_status carve(struct vmm_context *ctx, struct region_records *rr,
+					  struct range_record *f, uint64_t addr, uint64_t pages, unsigned access)
 {
-	struct region_records *rr = records_of(ctx, region);
-	struct range_record *f = record_at(ctx, rr, addr);
 	uint64_t end = addr + pages * PAGE_SIZE, f_end = record_end(f), f_pages = pages_of(f);
 	MM_ASSERT(is_free(f) && end <= f_end, "list_mark_reserved: %llx+%llu not free",
 		  (unsigned long long)addr, (unsigned long long)pages);
@@ -174,6 +173,30 @@ static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct v
 	return VM_OK;
 }
 
+static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct vmm_region *region,
+					 uint64_t addr, uint64_t pages, unsigned access)
+{
+	struct region_records *rr = records_of(ctx, region);
+	return carve(ctx, rr, record_at(ctx, rr, addr), addr, pages, access);
+}
+
+/*
+ * vmm.c's placement in one call (vmm_backend.h): the search of find_free_run from the region's
+ * base, then the carve of mark_reserved on the record it found (no lookup of it again).
+ */
+static enum vm_status list_reserve_lowest(struct vmm_context *ctx, const struct vmm_region *region,
+					  uint64_t pages, uint64_t align_pages, unsigned access, uint64_t *addr)
+{
+	struct region_records *rr = records_of(ctx, region);
+	uint64_t padded = pages + align_pages - 1;
+	state_of(ctx)->recent = NULL;
+	struct range_record *f = vmm_list_lowest_free(ctx, rr, region, region->base, padded);
+	if (!f)
+		return VM_ERR_NO_SPACE;
+	*addr = ALIGN_UP(f->start, align_pages * PAGE_SIZE);
+	return carve(ctx, rr, f, *addr, pages, access);
+}
+
 /* Drops a free record whose pages a neighbour has taken over. */
 static void absorb(struct vmm_context *ctx, struct region_records *rr, struct range_record *gone)
 {
@@ -208,7 +231,7 @@ static enum vm_status list_release(struct vmm_context *ctx, const struct vmm_reg
 	if (pages_of(n) != pages)
 		return VM_ERR_WRONG_LENGTH;
 	state_of(ctx)->recent = NULL;
-	state_of(ctx)->released_unmapped = !(n->node.payload & RECORD_MAPPED_BIT);
+	state_of(ctx)->released_unmapped = !(n->node.word & RECORD_MAPPED_BIT);
 	/* A free neighbour takes the pages over (so the record that goes is the reservation's). */
 	struct range_record *prev = n->prev, *next = n->next;
 	bool prev_free = prev && is_free(prev);
@@ -354,7 +377,7 @@ static enum vm_status list_split(struct vmm_context *ctx, const struct vmm_regio
 	uint64_t end = record_end(n);
 	set_pages(n, (addr - n->start) / PAGE_SIZE); /* reserved: no maximum moves */
 	tail->start = addr;
-	tail->node.payload = n->node.payload & ~RECORD_PENDING_BIT; /* the same state and access */
+	tail->node.word = n->node.word & ~(RECORD_PENDING_BIT | RECORD_HEIGHT_BITS); /* the same state, access, mark */
 	set_pages(tail, (end - addr) / PAGE_SIZE);
 	link_after(n, tail);
 	vmm_list_pend(ctx, rr, tail);
@@ -368,7 +391,7 @@ static void list_set_access(struct vmm_context *ctx, const struct vmm_region *re
 	enum vm_status st = reservation_starting(ctx, records_of(ctx, region), start, &n);
 	MM_ASSERT(st == VM_OK && pages_of(n) == pages, "list_set_access: no reservation %llx+%llu",
 		  (unsigned long long)start, (unsigned long long)pages);
-	n->node.payload = (n->node.payload & ~RECORD_ACCESS_MASK) |
+	n->node.word = (n->node.word & ~RECORD_ACCESS_MASK) |
 			  (uint64_t)vmm_access_pack(access) << RECORD_ACCESS_SHIFT;
 }
 
@@ -376,7 +399,7 @@ static void list_note_mapped(struct vmm_context *ctx, const struct vmm_region *r
 {
 	struct range_record *n = recent_or_covering(ctx, records_of(ctx, region), addr);
 	MM_ASSERT(!is_free(n), "list_note_mapped: %llx is not reserved", (unsigned long long)addr);
-	n->node.payload |= RECORD_MAPPED_BIT;
+	n->node.word |= RECORD_MAPPED_BIT;
 	state_of(ctx)->recent = n;
 }
 
@@ -409,6 +432,7 @@ const struct vmm_backend_ops vmm_backend_list = {
 	.destroy = list_destroy,
 	.find_free_run = vmm_list_find_free_run,
 	.mark_reserved = list_mark_reserved,
+	.reserve_lowest = list_reserve_lowest,
 	.release = list_release,
 	.resize = list_resize,
 	.query = list_query,

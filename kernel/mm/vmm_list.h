@@ -148,6 +148,9 @@ static inline void vmm_list_settle(struct vmm_context *ctx, struct region_record
 void vmm_list_reservation_link(struct vmm_context *ctx, struct region_records *rr, struct range_record *r);
 void vmm_list_free_link(struct vmm_context *ctx, struct region_records *rr, struct range_record *r);
 struct range_record *vmm_list_covering(struct vmm_context *ctx, struct region_records *rr, uint64_t addr);
+/* The lowest free record >= min_pages at or after from (the search: vmm_list_tree.c), or NULL. */
+struct range_record *vmm_list_lowest_free(struct vmm_context *ctx, struct region_records *rr,
+					  const struct vmm_region *region, uint64_t from, uint64_t min_pages);
 /* The backend's find_free_run: the lowest free record >= min_pages at or after from. */
 bool vmm_list_find_free_run(struct vmm_context *ctx, const struct vmm_region *region, uint64_t from,
 			    uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out);

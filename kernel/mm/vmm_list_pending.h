@@ -52,7 +52,7 @@ static inline void pending_drop_slot(struct region_records *rr, unsigned i)
 /* Makes free record r (the region's last, in no index) the region's top run. */
 static inline void vmm_list_make_top(struct region_records *rr, struct range_record *r)
 {
-	r->node.payload |= RECORD_TOP_BIT;
+	r->node.word |= RECORD_TOP_BIT;
 	r->hash_link = NULL;
 	rr->top = r;
 }
@@ -62,7 +62,7 @@ static inline void vmm_list_pend(struct vmm_context *ctx, struct region_records 
 {
 	if (rr->pending_count == LIST_PENDING)
 		vmm_list_file_oldest(ctx, rr);
-	r->node.payload |= RECORD_PENDING_BIT;
+	r->node.word |= RECORD_PENDING_BIT;
 	r->hash_link = NULL;
 	rr->pending_free += is_free(r);
 	rr->pending[rr->pending_count++] = r;
@@ -86,10 +86,10 @@ static inline void vmm_list_unfile(struct vmm_context *ctx, struct region_record
 			i--;
 		ctx->backend_work += rr->pending_count - i;
 		pending_drop_slot(rr, i);
-		r->node.payload &= ~RECORD_PENDING_BIT;
+		r->node.word &= ~RECORD_PENDING_BIT;
 	} else if (is_top(r)) {
 		rr->top = NULL;
-		r->node.payload &= ~RECORD_TOP_BIT;
+		r->node.word &= ~RECORD_TOP_BIT;
 	} else {
 		vmm_list_unfile_filed(ctx, rr, r);
 	}
