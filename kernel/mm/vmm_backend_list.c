@@ -97,26 +97,15 @@ static struct range_record *record_at(struct vmm_context *ctx, struct region_rec
 	return r;
 }
 
-/* Records [addr, addr + pages) of free record f as one reservation (mark_reserved's contract). */
-static ALWAYS_INLINE enum vm_status carve(struct vmm_context *ctx, struct region_records *rr,
-					  struct range_record *f, uint64_t addr, uint64_t pages, unsigned access)
+/*
+ * Every carve but the common one (carve, below): an exact fit, or a reservation starting inside f
+ * (an aligned request). mark_reserved's contract.
+ */
+static NOINLINE enum vm_status carve_other(struct vmm_context *ctx, struct region_records *rr,
+					   struct range_record *f, uint64_t addr, uint64_t pages, unsigned access)
 {
 	uint64_t end = addr + pages * PAGE_SIZE, f_end = record_end(f), f_pages = pages_of(f);
-	MM_ASSERT(is_free(f) && end <= f_end, "list_mark_reserved: %llx+%llu not free",
-		  (unsigned long long)addr, (unsigned long long)pages);
 	bool need_after = end < f_end;
-	if (addr == f->start && need_after) { /* the common carve: the front of the lowest fit */
-		struct range_record *r = vmm_list_record_alloc(ctx);
-		if (!r)
-			return VM_ERR_NO_MEMORY;
-		new_record(r, addr, pages, VMM_RANGE_RESERVED, access);
-		f->start = end;
-		set_pages(f, f_pages - pages);
-		link_before(rr, f, r);
-		vmm_list_free_resized(ctx, rr, f, f_pages); /* before the pend: a filing may climb past f */
-		vmm_list_pend(ctx, rr, r);
-		return VM_OK;
-	}
 	if (addr == f->start) { /* an exact fit: the free record becomes the reservation */
 		if (is_pending(f)) {
 			vmm_list_pending_set_state(rr, f, VMM_RANGE_RESERVED, access);
@@ -173,6 +162,28 @@ static ALWAYS_INLINE enum vm_status carve(struct vmm_context *ctx, struct region
 	return VM_OK;
 }
 
+/* Records [addr, addr + pages) of free record f as one reservation (mark_reserved's contract). */
+static ALWAYS_INLINE enum vm_status carve(struct vmm_context *ctx, struct region_records *rr,
+					  struct range_record *f, uint64_t addr, uint64_t pages, unsigned access)
+{
+	uint64_t f_pages = pages_of(f);
+	MM_ASSERT(is_free(f) && addr >= f->start && addr + pages * PAGE_SIZE <= record_end(f),
+		  "list_mark_reserved: %llx+%llu not free", (unsigned long long)addr, (unsigned long long)pages);
+	if (addr != f->start || pages == f_pages)
+		return carve_other(ctx, rr, f, addr, pages, access);
+	/* The common carve: the front of the lowest fit, which keeps the rest. */
+	struct range_record *r = vmm_list_record_alloc(ctx);
+	if (!r)
+		return VM_ERR_NO_MEMORY;
+	new_record(r, addr, pages, VMM_RANGE_RESERVED, access);
+	f->start = addr + pages * PAGE_SIZE;
+	set_pages(f, f_pages - pages);
+	link_before(rr, f, r);
+	vmm_list_free_resized(ctx, rr, f, f_pages); /* before the pend: a filing may climb past f */
+	vmm_list_pend(ctx, rr, r);
+	return VM_OK;
+}
+
 static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct vmm_region *region,
 					 uint64_t addr, uint64_t pages, unsigned access)
 {
@@ -180,21 +191,67 @@ static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct v
 	return carve(ctx, rr, record_at(ctx, rr, addr), addr, pages, access);
 }
 
-/*
- * vmm.c's placement in one call (vmm_backend.h): the search of find_free_run from the region's
- * base, then the carve of mark_reserved on the record it found (no lookup of it again).
- */
-static enum vm_status list_reserve_lowest(struct vmm_context *ctx, const struct vmm_region *region,
-					  uint64_t pages, uint64_t align_pages, unsigned access, uint64_t *addr)
+/* reserve_lowest's carve, when the common one below does not apply. */
+static NOINLINE enum vm_status carve_found(struct vmm_context *ctx, struct region_records *rr,
+					   struct range_record *f, uint64_t addr, uint64_t pages, unsigned access)
 {
-	struct region_records *rr = records_of(ctx, region);
-	uint64_t padded = pages + align_pages - 1;
-	state_of(ctx)->recent = NULL;
-	struct range_record *f = vmm_list_lowest_free(ctx, rr, region, region->base, padded);
+	return carve(ctx, rr, f, addr, pages, access);
+}
+
+/* reserve_lowest when the searches below do not apply: the whole search, then the carve. */
+static NOINLINE enum vm_status reserve_searched(struct vmm_context *ctx, struct region_records *rr,
+						const struct vmm_region *region, uint64_t pages,
+						uint64_t align_pages, unsigned access, uint64_t *addr)
+{
+	struct range_record *f = vmm_list_lowest_free(ctx, rr, region, region->base, pages + align_pages - 1);
 	if (!f)
 		return VM_ERR_NO_SPACE;
 	*addr = ALIGN_UP(f->start, align_pages * PAGE_SIZE);
 	return carve(ctx, rr, f, *addr, pages, access);
+}
+
+/*
+ * vmm.c's placement in one call (vmm_backend.h): the search of find_free_run from the region's
+ * base, then the carve of mark_reserved on the record it found (no lookup of it again).
+ * Written out here, with no call, the common case: the free tree's first record fits (compared
+ * with the pending free records), or the tree is empty and the top run fits; its front is
+ * carved, with a slot free in the pending set, the pool's cached record, and no other record's
+ * shrink to climb. Everything else goes to reserve_searched or carve_found.
+ */
+static enum vm_status list_reserve_lowest(struct vmm_context *ctx, const struct vmm_region *region,
+					  uint64_t pages, uint64_t align_pages, unsigned access, uint64_t *addr)
+{
+	struct list_state *ls = state_of(ctx);
+	struct region_records *rr = &ls->regions[region - ctx->regions];
+	uint64_t padded = pages + align_pages - 1;
+	ls->recent = NULL;
+	struct range_record *f = rr->lowest;
+	if (f && pages_of(f) >= padded) {
+		if (rr->pending_free)
+			f = vmm_list_pending_fit(ctx, rr, region->base, padded, f);
+	} else if (!f && !rr->pending_free && rr->top && pages_of(rr->top) >= padded) {
+		f = rr->top; /* the free tree is empty and no free record is pending */
+	} else {
+		return reserve_searched(ctx, rr, region, pages, align_pages, access, addr);
+	}
+	uint64_t start = f->start, f_pages = pages_of(f);
+	*addr = ALIGN_UP(start, align_pages * PAGE_SIZE);
+	bool filed = !is_unfiled(f);
+	struct range_record *r = ls->cached;
+	if (unlikely(*addr != start || pages == f_pages || rr->pending_count == LIST_PENDING || !r ||
+		     (filed && rr->stale && rr->stale != f)))
+		return carve_found(ctx, rr, f, *addr, pages, access);
+	ls->cached = NULL; /* the pool's cached record (vmm_list_record_alloc) */
+	new_record(r, start, pages, VMM_RANGE_RESERVED, access);
+	f->start = start + pages * PAGE_SIZE;
+	set_pages(f, f_pages - pages);
+	link_before(rr, f, r);
+	if (filed && !rr->stale) { /* the shrink deferred (vmm_list_free_resized) */
+		rr->stale = f;
+		rr->stale_pages = f_pages;
+	}
+	vmm_list_pend_in_slot(rr, r);
+	return VM_OK;
 }
 
 /* Drops a free record whose pages a neighbour has taken over. */
@@ -220,16 +277,10 @@ static ALWAYS_INLINE enum vm_status reservation_starting(struct vmm_context *ctx
 	return r->start == start ? VM_OK : VM_ERR_NOT_RESERVATION_START;
 }
 
-static enum vm_status list_release(struct vmm_context *ctx, const struct vmm_region *region,
-				   uint64_t addr, uint64_t pages)
+/* Frees reservation n (of the length asked): every release but the common one (list_release). */
+static NOINLINE enum vm_status release_record(struct vmm_context *ctx, struct region_records *rr,
+					      struct range_record *n)
 {
-	struct region_records *rr = records_of(ctx, region);
-	struct range_record *n;
-	enum vm_status st = reservation_starting(ctx, rr, addr, &n);
-	if (st != VM_OK)
-		return st;
-	if (pages_of(n) != pages)
-		return VM_ERR_WRONG_LENGTH;
 	state_of(ctx)->recent = NULL;
 	state_of(ctx)->released_unmapped = !(n->node.word & RECORD_MAPPED_BIT);
 	/* A free neighbour takes the pages over (so the record that goes is the reservation's). */
@@ -287,6 +338,57 @@ static enum vm_status list_release(struct vmm_context *ctx, const struct vmm_reg
 			vmm_list_free_resized(ctx, rr, prev, prev_pages);
 	}
 	return VM_OK;
+}
+
+/* The release of [addr, addr + pages) once the common one does not apply (list_release). */
+static NOINLINE enum vm_status release_found(struct vmm_context *ctx, struct region_records *rr,
+					     uint64_t addr, uint64_t pages)
+{
+	struct range_record *n;
+	enum vm_status st = reservation_starting(ctx, rr, addr, &n);
+	if (st != VM_OK)
+		return st;
+	if (pages_of(n) != pages)
+		return VM_ERR_WRONG_LENGTH;
+	return release_record(ctx, rr, n);
+}
+
+/*
+ * Written out here, with no call, the common release: the newest pending record is the
+ * reservation, with a free run after it and none before it (a carve undone); the run after
+ * takes its pages over with no maximum to climb (it is the top run, pending, or the stale record
+ * growing back within the length the tree counts), and the pool caches its record. Everything else
+ * goes to release_found.
+ */
+static enum vm_status list_release(struct vmm_context *ctx, const struct vmm_region *region,
+				   uint64_t addr, uint64_t pages)
+{
+	struct list_state *ls = state_of(ctx);
+	struct region_records *rr = &ls->regions[region - ctx->regions];
+	if (likely(rr->pending_count)) {
+		unsigned newest = rr->pending_count - 1;
+		struct range_record *n = rr->pending[newest], *next = n->next, *prev = n->prev;
+		if (n->start == addr && !is_free(n) && pages_of(n) == pages && next && is_free(next) &&
+		    !(prev && is_free(prev))) {
+			uint64_t grown = pages_of(next) + pages;
+			bool stale = next == rr->stale;
+			if (likely((is_unfiled(next) || (stale && grown <= rr->stale_pages)) &&
+				   vmm_list_record_cacheable(ls))) {
+				ctx->backend_work++; /* the one slot of the pending set looked at */
+				rr->pending_count = newest;
+				ls->recent = NULL;
+				ls->released_unmapped = !(n->node.word & RECORD_MAPPED_BIT);
+				next->start = addr;
+				set_pages(next, grown);
+				unlink_record(rr, n);
+				ls->cached = n; /* the pool's cached record (vmm_list_record_free) */
+				if (stale && grown == rr->stale_pages)
+					rr->stale = NULL; /* back to the length the tree counts */
+				return VM_OK;
+			}
+		}
+	}
+	return release_found(ctx, rr, addr, pages);
 }
 
 static enum vm_status list_resize(struct vmm_context *ctx, const struct vmm_region *region,

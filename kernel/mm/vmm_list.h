@@ -44,7 +44,8 @@
  *   - state->spare is NULL or a record in no structure, kept for a shrink: a growth that swallows
  *     the whole free record after a reservation keeps that record here, so shrinking back
  *     (undoing the growth, as brk does when mapping fails) needs no memory and cannot fail.
- *   - state->records_in_use counts the records listed in the regions plus the spare.
+ *   - state->records_in_use counts the records listed in the regions plus the spare and the
+ *     pool's cached record (vmm_list_pool.c).
  * Bound: nothing here does work of its own; each file states the bound of its steps and
  * vmm_backend_list.c adds them up per operation.
  */
@@ -61,6 +62,7 @@ struct list_state {
 	struct list_node partial; /* record pages with a free slot (vmm_list_pool.c) */
 	struct list_node full;
 	struct record_page *kept_page; /* an emptied record page kept for the next (vmm_list_pool.c) */
+	struct range_record *cached; /* a freed record kept for the next alloc (vmm_list_pool.c) */
 	uint64_t record_pages;
 	uint64_t records_in_use;
 	struct reservation_hash hash;
@@ -91,7 +93,10 @@ struct record_page {
 void vmm_list_pool_init(struct list_state *ls);
 /* The partial list is empty: the kept page, else a new one, goes on it. False: no memory. */
 bool vmm_list_pool_refill(struct vmm_context *ctx);
-/* A page emptied (kept, or back to the source), or the kept page due back (few records left). */
+/*
+ * After a put that said so: a page emptied (kept, or back to the source), or the kept page and
+ * the cached record due back (few records left).
+ */
 void vmm_list_pool_give_back(struct vmm_context *ctx, struct record_page *page);
 
 /* Moves a record page (on one of the two lists) to the front of `list`. */
@@ -101,12 +106,9 @@ static inline void record_page_move_to(struct list_node *list, struct record_pag
 	list_push_front(list, &page->link);
 }
 
-/* A record in no structure, or NULL (no memory). */
-static inline struct range_record *vmm_list_record_alloc(struct vmm_context *ctx)
+/* A record in no structure, from the first page with a free slot (there must be one). */
+static inline struct range_record *vmm_list_record_take(struct list_state *ls)
 {
-	struct list_state *ls = state_of(ctx);
-	if (unlikely(list_is_empty(&ls->partial)) && !vmm_list_pool_refill(ctx))
-		return NULL;
 	struct record_page *page = container_of(list_first(&ls->partial), struct record_page, link);
 	struct range_record *r = page->free_slots;
 	page->free_slots = record_of(r->node.right);
@@ -117,10 +119,35 @@ static inline struct range_record *vmm_list_record_alloc(struct vmm_context *ctx
 	return r;
 }
 
-static inline void vmm_list_record_free(struct vmm_context *ctx, struct range_record *r)
+/* A record in no structure, or NULL (no memory): the cached one, else one from a page. */
+static inline struct range_record *vmm_list_record_alloc(struct vmm_context *ctx)
 {
 	struct list_state *ls = state_of(ctx);
-	struct record_page *page = (struct record_page *)ALIGN_DOWN((uintptr_t)r, (uintptr_t)PAGE_SIZE);
+	struct range_record *r = ls->cached;
+	if (likely(r)) {
+		ls->cached = NULL;
+		return r;
+	}
+	if (unlikely(list_is_empty(&ls->partial)) && !vmm_list_pool_refill(ctx))
+		return NULL;
+	return vmm_list_record_take(ls);
+}
+
+static inline struct record_page *record_page_of(const struct range_record *r)
+{
+	return (struct record_page *)ALIGN_DOWN((uintptr_t)r, (uintptr_t)PAGE_SIZE);
+}
+
+/* True when a freed record may be kept as the cached one (vmm_list_pool.c: when it may). */
+static inline bool vmm_list_record_cacheable(const struct list_state *ls)
+{
+	return !ls->cached && ls->records_in_use >= RECORDS_PER_PAGE / 2;
+}
+
+/* Puts r back in its page's free slots; true when a page or the cached record is due back. */
+static inline bool vmm_list_record_put(struct list_state *ls, struct range_record *r)
+{
+	struct record_page *page = record_page_of(r);
 	MM_ASSERT(page->in_use > 0, "record_free: page has no record in use");
 	if (!page->free_slots)
 		record_page_move_to(&ls->partial, page);
@@ -128,8 +155,17 @@ static inline void vmm_list_record_free(struct vmm_context *ctx, struct range_re
 	page->free_slots = r;
 	page->in_use--;
 	ls->records_in_use--;
-	if (unlikely(page->in_use == 0 || (ls->kept_page && ls->records_in_use < RECORDS_PER_PAGE / 2)))
-		vmm_list_pool_give_back(ctx, page);
+	return page->in_use == 0 ||
+	       ((ls->kept_page || ls->cached) && ls->records_in_use < RECORDS_PER_PAGE / 2);
+}
+
+static inline void vmm_list_record_free(struct vmm_context *ctx, struct range_record *r)
+{
+	struct list_state *ls = state_of(ctx);
+	if (likely(vmm_list_record_cacheable(ls)))
+		ls->cached = r;
+	else if (unlikely(vmm_list_record_put(ls, r)))
+		vmm_list_pool_give_back(ctx, record_page_of(r));
 }
 /* Every record page back to the source, whatever is in use. */
 void vmm_list_pool_destroy(struct vmm_context *ctx);

@@ -57,15 +57,21 @@ static inline void vmm_list_make_top(struct region_records *rr, struct range_rec
 	rr->top = r;
 }
 
+/* Puts r (in the address list, in no index) in the pending set, which has a free slot. */
+static inline void vmm_list_pend_in_slot(struct region_records *rr, struct range_record *r)
+{
+	r->node.word |= RECORD_PENDING_BIT;
+	r->hash_link = NULL;
+	rr->pending_free += is_free(r);
+	rr->pending[rr->pending_count++] = r;
+}
+
 /* Puts r (in the address list, in no index) in the pending set, filing the oldest if it is full. */
 static inline void vmm_list_pend(struct vmm_context *ctx, struct region_records *rr, struct range_record *r)
 {
 	if (rr->pending_count == LIST_PENDING)
 		vmm_list_file_oldest(ctx, rr);
-	r->node.word |= RECORD_PENDING_BIT;
-	r->hash_link = NULL;
-	rr->pending_free += is_free(r);
-	rr->pending[rr->pending_count++] = r;
+	vmm_list_pend_in_slot(rr, r);
 }
 
 /* Pending record r changes state in place (an exact fit, a release with no free neighbour). */

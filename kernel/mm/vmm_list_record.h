@@ -60,8 +60,9 @@ _Static_assert(sizeof(struct range_record) == LIST_RECORD_BYTES, "LIST_RECORD_BY
  */
 #define LIST_PENDING 2
 
+/* 128 bytes (padded), so that an operation finds its region's with a shift, not a multiply. */
 struct region_records {
-	struct range_record *first; /* the address list's head */
+	_Alignas(128) struct range_record *first; /* the address list's head */
 	struct avl_tree free_tree, reservations;
 	struct range_record *pending[LIST_PENDING]; /* oldest first (vmm_list_pending.h) */
 	unsigned pending_count;
