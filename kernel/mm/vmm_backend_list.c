@@ -199,10 +199,11 @@ static NOINLINE enum vm_status carve_found(struct vmm_context *ctx, struct regio
 }
 
 /* reserve_lowest when the searches below do not apply: the whole search, then the carve. */
-static NOINLINE enum vm_status reserve_searched(struct vmm_context *ctx, struct region_records *rr,
-						const struct vmm_region *region, uint64_t pages,
-						uint64_t align_pages, unsigned access, uint64_t *addr)
+static NOINLINE enum vm_status reserve_searched(struct vmm_context *ctx, const struct vmm_region *region,
+						uint64_t pages, uint64_t align_pages, unsigned access,
+						uint64_t *addr)
 {
+	struct region_records *rr = records_of(ctx, region);
 	struct range_record *f = vmm_list_lowest_free(ctx, rr, region, region->base, pages + align_pages - 1);
 	if (!f)
 		return VM_ERR_NO_SPACE;
@@ -213,10 +214,13 @@ static NOINLINE enum vm_status reserve_searched(struct vmm_context *ctx, struct 
 /*
  * vmm.c's placement in one call (vmm_backend.h): the search of find_free_run from the region's
  * base, then the carve of mark_reserved on the record it found (no lookup of it again).
- * Written out here, with no call, the common case: the free tree's first record fits (compared
- * with the pending free records), or the tree is empty and the top run fits; its front is
- * carved, with a slot free in the pending set, the pool's cached record, and no other record's
- * shrink to climb. Everything else goes to reserve_searched or carve_found.
+ * Written out here, with no call, the common cases. The search: the free tree's first record
+ * fits, or no filed record does (the tree's longest, which counts the stale record at its old
+ * length, is short) and the top run is the fit; either compared with the pending free records.
+ * The carve, with the pool's cached record and the slots of the pending set it needs: the front
+ * of the fit, which keeps the rest (and no other record's shrink waits to be climbed); or an
+ * aligned reservation inside the top run, whose head becomes a free record of its own (as
+ * carve_other does it). Everything else goes to reserve_searched or carve_found.
  */
 static enum vm_status list_reserve_lowest(struct vmm_context *ctx, const struct vmm_region *region,
 					  uint64_t pages, uint64_t align_pages, unsigned access, uint64_t *addr)
@@ -224,33 +228,63 @@ static enum vm_status list_reserve_lowest(struct vmm_context *ctx, const struct 
 	struct list_state *ls = state_of(ctx);
 	struct region_records *rr = &ls->regions[region - ctx->regions];
 	uint64_t padded = pages + align_pages - 1;
-	ls->recent = NULL;
 	struct range_record *f = rr->lowest;
-	if (f && pages_of(f) >= padded) {
-		if (rr->pending_free)
-			f = vmm_list_pending_fit(ctx, rr, region->base, padded, f);
-	} else if (!f && !rr->pending_free && rr->top && pages_of(rr->top) >= padded) {
-		f = rr->top; /* the free tree is empty and no free record is pending */
-	} else {
-		return reserve_searched(ctx, rr, region, pages, align_pages, access, addr);
+	ls->recent = NULL;
+	if (!f || pages_of(f) < padded) {
+		if (f && max_free(rr->free_tree.root) >= padded)
+			return reserve_searched(ctx, region, pages, align_pages, access, addr);
+		f = NULL; /* no filed record fits */
 	}
-	uint64_t start = f->start, f_pages = pages_of(f);
+	f = vmm_list_pending_fit(ctx, rr, region->base, padded, f);
+	if (!f) {
+		f = rr->top;
+		if (!f || pages_of(f) < padded)
+			return reserve_searched(ctx, region, pages, align_pages, access, addr);
+	}
+	uint64_t start = f->start, f_pages = pages_of(f), end;
 	*addr = ALIGN_UP(start, align_pages * PAGE_SIZE);
-	bool filed = !is_unfiled(f);
+	end = *addr + pages * PAGE_SIZE;
 	struct range_record *r = ls->cached;
-	if (unlikely(*addr != start || pages == f_pages || rr->pending_count == LIST_PENDING || !r ||
-		     (filed && rr->stale && rr->stale != f)))
+	if (unlikely(!r || end == record_end(f)))
 		return carve_found(ctx, rr, f, *addr, pages, access);
-	ls->cached = NULL; /* the pool's cached record (vmm_list_record_alloc) */
-	new_record(r, start, pages, VMM_RANGE_RESERVED, access);
-	f->start = start + pages * PAGE_SIZE;
-	set_pages(f, f_pages - pages);
-	link_before(rr, f, r);
-	if (filed && !rr->stale) { /* the shrink deferred (vmm_list_free_resized) */
-		rr->stale = f;
-		rr->stale_pages = f_pages;
+	uint64_t tag = pages << RECORD_PAGES_SHIFT | record_tag(VMM_RANGE_RESERVED, access) | RECORD_PENDING_BIT;
+	if (likely(*addr == start)) { /* the front */
+		bool filed = !is_unfiled(f);
+		if (unlikely(rr->pending_count == LIST_PENDING || (filed && rr->stale && rr->stale != f)))
+			return carve_found(ctx, rr, f, *addr, pages, access);
+		ls->cached = NULL; /* the pool's cached record (vmm_list_record_alloc) */
+		r->start = start;
+		r->node.word = tag;
+		r->hash_link = NULL;
+		f->start = end;
+		set_pages(f, f_pages - pages);
+		link_before(rr, f, r);
+		if (filed && !rr->stale) { /* the shrink deferred (vmm_list_free_resized) */
+			rr->stale = f;
+			rr->stale_pages = f_pages;
+		}
+		rr->pending[rr->pending_count++] = r; /* a reservation: pending_free stays */
+		return VM_OK;
 	}
-	vmm_list_pend_in_slot(rr, r);
+	/* Inside the top run: its head a free record, then the reservation, then the top run. */
+	if (unlikely(!is_top(f) || rr->pending_count != 0 || list_is_empty(&ls->partial)))
+		return carve_found(ctx, rr, f, *addr, pages, access);
+	ls->cached = NULL;
+	struct range_record *head = vmm_list_record_take(ls);
+	head->start = start;
+	head->node.word = (*addr - start) / PAGE_SIZE << RECORD_PAGES_SHIFT | RECORD_PENDING_BIT;
+	head->hash_link = NULL;
+	r->start = *addr;
+	r->node.word = tag;
+	r->hash_link = NULL;
+	f->start = end;
+	set_pages(f, f_pages - (end - start) / PAGE_SIZE);
+	link_before(rr, f, head);
+	link_after(head, r);
+	rr->pending[0] = head;
+	rr->pending[1] = r;
+	rr->pending_count = 2;
+	rr->pending_free = 1;
 	return VM_OK;
 }
 
@@ -354,41 +388,53 @@ static NOINLINE enum vm_status release_found(struct vmm_context *ctx, struct reg
 }
 
 /*
- * Written out here, with no call, the common release: the newest pending record is the
- * reservation, with a free run after it and none before it (a carve undone); the run after
- * takes its pages over with no maximum to climb (it is the top run, pending, or the stale record
- * growing back within the length the tree counts), and the pool caches its record. Everything else
- * goes to release_found.
+ * Written out here, with no call, the common releases of the newest pending record, a
+ * reservation, when the pool can cache its record: with a free run after it and none before it
+ * (a carve undone), the run after takes its pages over with no maximum to climb (it is the top
+ * run, pending, or the stale record growing back within the length the tree counts); with the
+ * top run after it and before it the free head an aligned carve cut off the top run (pending
+ * just before it), the top run takes both over (and the head's record page stays). Everything
+ * else goes to release_found.
  */
 static enum vm_status list_release(struct vmm_context *ctx, const struct vmm_region *region,
 				   uint64_t addr, uint64_t pages)
 {
 	struct list_state *ls = state_of(ctx);
 	struct region_records *rr = &ls->regions[region - ctx->regions];
-	if (likely(rr->pending_count)) {
-		unsigned newest = rr->pending_count - 1;
-		struct range_record *n = rr->pending[newest], *next = n->next, *prev = n->prev;
-		if (n->start == addr && !is_free(n) && pages_of(n) == pages && next && is_free(next) &&
-		    !(prev && is_free(prev))) {
-			uint64_t grown = pages_of(next) + pages;
-			bool stale = next == rr->stale;
-			if (likely((is_unfiled(next) || (stale && grown <= rr->stale_pages)) &&
-				   vmm_list_record_cacheable(ls))) {
-				ctx->backend_work++; /* the one slot of the pending set looked at */
-				rr->pending_count = newest;
-				ls->recent = NULL;
-				ls->released_unmapped = !(n->node.word & RECORD_MAPPED_BIT);
-				next->start = addr;
-				set_pages(next, grown);
-				unlink_record(rr, n);
-				ls->cached = n; /* the pool's cached record (vmm_list_record_free) */
-				if (stale && grown == rr->stale_pages)
-					rr->stale = NULL; /* back to the length the tree counts */
-				return VM_OK;
-			}
-		}
+	unsigned count = rr->pending_count;
+	if (unlikely(!count || !vmm_list_record_cacheable(ls)))
+		return release_found(ctx, rr, addr, pages);
+	struct range_record *n = rr->pending[count - 1], *next = n->next, *prev = n->prev;
+	if (unlikely(n->start != addr || is_free(n) || pages_of(n) != pages || !next || !is_free(next)))
+		return release_found(ctx, rr, addr, pages);
+	uint64_t grown = pages_of(next) + pages;
+	if (likely(!prev || !is_free(prev))) { /* the run after takes the pages over */
+		bool stale = next == rr->stale;
+		if (unlikely(!is_unfiled(next) && !(stale && grown <= rr->stale_pages)))
+			return release_found(ctx, rr, addr, pages);
+		if (stale && grown == rr->stale_pages)
+			rr->stale = NULL; /* back to the length the tree counts */
+		next->start = addr;
+		set_pages(next, grown);
+		ctx->backend_work++; /* the one slot of the pending set looked at */
+		rr->pending_count = count - 1;
+	} else { /* the top run takes the head and the reservation over */
+		if (unlikely(count < 2 || rr->pending[count - 2] != prev || !is_top(next) ||
+			     record_page_of(prev)->in_use < 2 || ls->records_in_use <= RECORDS_PER_PAGE / 2))
+			return release_found(ctx, rr, addr, pages);
+		next->start = prev->start;
+		set_pages(next, grown + pages_of(prev));
+		unlink_record(rr, prev);
+		vmm_list_record_put(ls, prev); /* its page keeps a record, the cached one stays */
+		ctx->backend_work += 2; /* the two slots looked at */
+		rr->pending_count = count - 2;
+		rr->pending_free--;
 	}
-	return release_found(ctx, rr, addr, pages);
+	ls->recent = NULL;
+	ls->released_unmapped = !(n->node.word & RECORD_MAPPED_BIT);
+	unlink_record(rr, n);
+	ls->cached = n; /* the pool's cached record (vmm_list_record_free) */
+	return VM_OK;
 }
 
 static enum vm_status list_resize(struct vmm_context *ctx, const struct vmm_region *region,
