@@ -337,14 +337,15 @@ static NOINLINE enum vm_status release_record(struct vmm_context *ctx, struct re
 		vmm_list_make_top(rr, n);
 		return VM_OK;
 	}
-	if (!prev_free && !next_free) { /* the reservation's record becomes the free run */
-		if (is_pending(n)) {
-			vmm_list_pending_set_state(rr, n, VMM_RANGE_FREE, 0);
-			return VM_OK;
-		}
+	if (!prev_free && !next_free) {
+		/*
+		 * The reservation's record becomes the free run, filed at once (not pending): a hole
+		 * between two reservations is the free record least likely to go soon, and while
+		 * pending it would cost every search a look (vmm_list_pending.h).
+		 */
 		vmm_list_unfile(ctx, rr, n);
 		set_state(n, VMM_RANGE_FREE, 0);
-		vmm_list_pend(ctx, rr, n);
+		vmm_list_free_link(ctx, rr, n);
 		return VM_OK;
 	}
 	vmm_list_unfile(ctx, rr, n); /* from here on prev is free */
