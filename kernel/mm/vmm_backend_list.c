@@ -256,9 +256,16 @@ static enum vm_status list_reserve_lowest(struct vmm_context *ctx, const struct 
 		r->start = start;
 		r->node.word = tag;
 		r->hash_link = NULL;
+		struct range_record *before = f->prev; /* r into the address list before f */
+		r->prev = before;
+		r->next = f;
+		f->prev = r;
+		if (before)
+			before->next = r;
+		else
+			rr->first = r;
 		f->start = end;
 		set_pages(f, f_pages - pages);
-		link_before(rr, f, r);
 		if (filed && !rr->stale) { /* the shrink deferred (vmm_list_free_resized) */
 			rr->stale = f;
 			rr->stale_pages = f_pages;
@@ -316,7 +323,7 @@ static NOINLINE enum vm_status release_record(struct vmm_context *ctx, struct re
 					      struct range_record *n)
 {
 	state_of(ctx)->recent = NULL;
-	state_of(ctx)->released_unmapped = !(n->node.word & RECORD_MAPPED_BIT);
+	state_of(ctx)->released_word = n->node.word;
 	/* A free neighbour takes the pages over (so the record that goes is the reservation's). */
 	struct range_record *prev = n->prev, *next = n->next;
 	bool prev_free = prev && is_free(prev);
@@ -432,8 +439,14 @@ static enum vm_status list_release(struct vmm_context *ctx, const struct vmm_reg
 		rr->pending_free--;
 	}
 	ls->recent = NULL;
-	ls->released_unmapped = !(n->node.word & RECORD_MAPPED_BIT);
-	unlink_record(rr, n);
+	ls->released_word = n->node.word;
+	prev = n->prev; /* n out of the address list: next is not NULL */
+	next = n->next;
+	next->prev = prev;
+	if (prev)
+		prev->next = next;
+	else
+		rr->first = next;
 	ls->cached = n; /* the pool's cached record (vmm_list_record_free) */
 	return VM_OK;
 }
@@ -541,7 +554,7 @@ static void list_set_access(struct vmm_context *ctx, const struct vmm_region *re
 	MM_ASSERT(st == VM_OK && pages_of(n) == pages, "list_set_access: no reservation %llx+%llu",
 		  (unsigned long long)start, (unsigned long long)pages);
 	n->node.word = (n->node.word & ~RECORD_ACCESS_MASK) |
-			  (uint64_t)vmm_access_pack(access) << RECORD_ACCESS_SHIFT;
+			  (uint64_t)(access & VMM_ACCESS_MASK) << RECORD_ACCESS_SHIFT;
 }
 
 static void list_note_mapped(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr)
@@ -554,7 +567,7 @@ static void list_note_mapped(struct vmm_context *ctx, const struct vmm_region *r
 
 static bool list_released_unmapped(const struct vmm_context *ctx)
 {
-	return state_of(ctx)->released_unmapped;
+	return !(state_of(ctx)->released_word & RECORD_MAPPED_BIT);
 }
 
 /*

@@ -66,7 +66,7 @@ struct list_state {
 	uint64_t record_pages;
 	uint64_t records_in_use;
 	struct reservation_hash hash;
-	bool released_unmapped; /* the last release freed a reservation with no mapped mark */
+	uint64_t released_word; /* node.word of the reservation the last release freed (its mapped mark) */
 };
 
 static inline struct list_state *state_of(const struct vmm_context *ctx)
