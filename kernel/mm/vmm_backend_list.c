@@ -212,15 +212,47 @@ static NOINLINE enum vm_status reserve_searched(struct vmm_context *ctx, const s
 }
 
 /*
+ * reserve_lowest's aligned reservation (addr after f's start). Written out with no call when it
+ * lies inside the top run, the head it cuts off a free record of its own (as carve_other does
+ * it), the pool has the two records and the pending set the two slots; else carve_found.
+ */
+static NOINLINE enum vm_status carve_in_top(struct vmm_context *ctx, struct region_records *rr,
+					    struct range_record *f, uint64_t addr, uint64_t pages, unsigned access)
+{
+	struct list_state *ls = state_of(ctx);
+	uint64_t start = f->start, end = addr + pages * PAGE_SIZE;
+	if (unlikely(!is_top(f) || end >= record_end(f) || rr->pending_count != 0 || !ls->cached ||
+		     list_is_empty(&ls->partial)))
+		return carve_found(ctx, rr, f, addr, pages, access);
+	struct range_record *r = ls->cached;
+	ls->cached = NULL;
+	struct range_record *head = vmm_list_record_take(ls);
+	head->start = start;
+	head->node.word = (addr - start) / PAGE_SIZE << RECORD_PAGES_SHIFT | RECORD_PENDING_BIT;
+	head->hash_link = NULL;
+	r->start = addr;
+	r->node.word = pages << RECORD_PAGES_SHIFT | record_tag(VMM_RANGE_RESERVED, access) | RECORD_PENDING_BIT;
+	r->hash_link = NULL;
+	set_pages(f, pages_of(f) - (end - start) / PAGE_SIZE);
+	f->start = end;
+	link_before(rr, f, head);
+	link_after(head, r);
+	rr->pending[0] = head;
+	rr->pending[1] = r;
+	rr->pending_count = 2;
+	rr->pending_free = 1;
+	return VM_OK;
+}
+
+/*
  * vmm.c's placement in one call (vmm_backend.h): the search of find_free_run from the region's
  * base, then the carve of mark_reserved on the record it found (no lookup of it again).
- * Written out here, with no call, the common cases. The search: the free tree's first record
- * fits, or no filed record does (the tree's longest, which counts the stale record at its old
- * length, is short) and the top run is the fit; either compared with the pending free records.
- * The carve, with the pool's cached record and the slots of the pending set it needs: the front
- * of the fit, which keeps the rest (and no other record's shrink waits to be climbed); or an
- * aligned reservation inside the top run, whose head becomes a free record of its own (as
- * carve_other does it). Everything else goes to reserve_searched or carve_found.
+ * Written out here, with no call, the common case: no free record is pending, and the free
+ * tree's first record fits, or no filed record does (the tree's longest, which counts the stale
+ * record at its old length, is short) and the top run is the fit; its front is carved with the
+ * pool's cached record and a slot of the pending set, and no other record's shrink waits to be
+ * climbed. An aligned reservation goes to carve_in_top (written out when it lies inside the top
+ * run); everything else to reserve_searched or carve_found.
  */
 static enum vm_status list_reserve_lowest(struct vmm_context *ctx, const struct vmm_region *region,
 					  uint64_t pages, uint64_t align_pages, unsigned access, uint64_t *addr)
@@ -230,68 +262,43 @@ static enum vm_status list_reserve_lowest(struct vmm_context *ctx, const struct 
 	uint64_t padded = pages + align_pages - 1;
 	struct range_record *f = rr->lowest;
 	ls->recent = NULL;
+	if (unlikely(rr->pending_free))
+		return reserve_searched(ctx, region, pages, align_pages, access, addr);
 	if (!f || pages_of(f) < padded) {
 		if (f && max_free(rr->free_tree.root) >= padded)
 			return reserve_searched(ctx, region, pages, align_pages, access, addr);
-		f = NULL; /* no filed record fits */
-	}
-	f = vmm_list_pending_fit(ctx, rr, region->base, padded, f);
-	if (!f) {
-		f = rr->top;
+		f = rr->top; /* no filed record fits */
 		if (!f || pages_of(f) < padded)
 			return reserve_searched(ctx, region, pages, align_pages, access, addr);
 	}
-	uint64_t start = f->start, f_pages = pages_of(f), end;
+	uint64_t start = f->start, f_pages = pages_of(f);
 	*addr = ALIGN_UP(start, align_pages * PAGE_SIZE);
-	end = *addr + pages * PAGE_SIZE;
+	if (*addr != start)
+		return carve_in_top(ctx, rr, f, *addr, pages, access);
+	bool filed = !is_unfiled(f);
 	struct range_record *r = ls->cached;
-	if (unlikely(!r || end == record_end(f)))
-		return carve_found(ctx, rr, f, *addr, pages, access);
-	uint64_t tag = pages << RECORD_PAGES_SHIFT | record_tag(VMM_RANGE_RESERVED, access) | RECORD_PENDING_BIT;
-	if (likely(*addr == start)) { /* the front */
-		bool filed = !is_unfiled(f);
-		if (unlikely(rr->pending_count == LIST_PENDING || (filed && rr->stale && rr->stale != f)))
-			return carve_found(ctx, rr, f, *addr, pages, access);
-		ls->cached = NULL; /* the pool's cached record (vmm_list_record_alloc) */
-		r->start = start;
-		r->node.word = tag;
-		r->hash_link = NULL;
-		struct range_record *before = f->prev; /* r into the address list before f */
-		r->prev = before;
-		r->next = f;
-		f->prev = r;
-		if (before)
-			before->next = r;
-		else
-			rr->first = r;
-		f->start = end;
-		set_pages(f, f_pages - pages);
-		if (filed && !rr->stale) { /* the shrink deferred (vmm_list_free_resized) */
-			rr->stale = f;
-			rr->stale_pages = f_pages;
-		}
-		rr->pending[rr->pending_count++] = r; /* a reservation: pending_free stays */
-		return VM_OK;
-	}
-	/* Inside the top run: its head a free record, then the reservation, then the top run. */
-	if (unlikely(!is_top(f) || rr->pending_count != 0 || list_is_empty(&ls->partial)))
-		return carve_found(ctx, rr, f, *addr, pages, access);
-	ls->cached = NULL;
-	struct range_record *head = vmm_list_record_take(ls);
-	head->start = start;
-	head->node.word = (*addr - start) / PAGE_SIZE << RECORD_PAGES_SHIFT | RECORD_PENDING_BIT;
-	head->hash_link = NULL;
-	r->start = *addr;
-	r->node.word = tag;
+	if (unlikely(!r || pages == f_pages || rr->pending_count == LIST_PENDING ||
+		     (filed && rr->stale && rr->stale != f)))
+		return carve_found(ctx, rr, f, start, pages, access);
+	ls->cached = NULL; /* the pool's cached record (vmm_list_record_alloc) */
+	r->start = start;
+	r->node.word = pages << RECORD_PAGES_SHIFT | record_tag(VMM_RANGE_RESERVED, access) | RECORD_PENDING_BIT;
 	r->hash_link = NULL;
-	f->start = end;
-	set_pages(f, f_pages - (end - start) / PAGE_SIZE);
-	link_before(rr, f, head);
-	link_after(head, r);
-	rr->pending[0] = head;
-	rr->pending[1] = r;
-	rr->pending_count = 2;
-	rr->pending_free = 1;
+	struct range_record *before = f->prev; /* r into the address list before f */
+	r->prev = before;
+	r->next = f;
+	f->prev = r;
+	if (before)
+		before->next = r;
+	else
+		rr->first = r;
+	f->start = start + pages * PAGE_SIZE;
+	set_pages(f, f_pages - pages);
+	if (filed && !rr->stale) { /* the shrink deferred (vmm_list_free_resized) */
+		rr->stale = f;
+		rr->stale_pages = f_pages;
+	}
+	rr->pending[rr->pending_count++] = r; /* a reservation: pending_free stays */
 	return VM_OK;
 }
 
@@ -396,13 +403,40 @@ static NOINLINE enum vm_status release_found(struct vmm_context *ctx, struct reg
 }
 
 /*
- * Written out here, with no call, the common releases of the newest pending record, a
- * reservation, when the pool can cache its record: with a free run after it and none before it
- * (a carve undone), the run after takes its pages over with no maximum to climb (it is the top
- * run, pending, or the stale record growing back within the length the tree counts); with the
- * top run after it and before it the free head an aligned carve cut off the top run (pending
- * just before it), the top run takes both over (and the head's record page stays). Everything
- * else goes to release_found.
+ * list_release's second common case: reservation n, the newest pending record, with the top run
+ * after it and before it the free head an aligned carve cut off the top run (pending just before
+ * it): the top run takes both over, written out with no call when the pool caches n and the
+ * head's record page stays; else release_found.
+ */
+static NOINLINE enum vm_status release_into_top(struct vmm_context *ctx, struct region_records *rr,
+						struct range_record *n, uint64_t addr, uint64_t pages)
+{
+	struct list_state *ls = state_of(ctx);
+	unsigned count = rr->pending_count;
+	struct range_record *prev = n->prev, *next = n->next;
+	if (unlikely(count < 2 || rr->pending[count - 2] != prev || !is_top(next) ||
+		     record_page_of(prev)->in_use < 2 || ls->records_in_use <= RECORDS_PER_PAGE / 2))
+		return release_found(ctx, rr, addr, pages);
+	next->start = prev->start;
+	set_pages(next, pages_of(next) + pages + pages_of(prev));
+	unlink_record(rr, prev);
+	unlink_record(rr, n);
+	vmm_list_record_put(ls, prev); /* its page keeps a record, the cached one stays */
+	ctx->backend_work += 2; /* the two slots looked at */
+	rr->pending_count = count - 2;
+	rr->pending_free--;
+	ls->recent = NULL;
+	ls->released_word = n->node.word;
+	ls->cached = n; /* the pool's cached record (vmm_list_record_free) */
+	return VM_OK;
+}
+
+/*
+ * Written out here, with no call, the common release: the newest pending record is the
+ * reservation, the pool can cache its record, and with a free run after it and none before it
+ * (a carve undone) the run after takes its pages over with no maximum to climb (it is the top
+ * run, pending, or the stale record growing back within the length the tree counts). With a free
+ * head before it and the top run after it: release_into_top; everything else: release_found.
  */
 static enum vm_status list_release(struct vmm_context *ctx, const struct vmm_region *region,
 				   uint64_t addr, uint64_t pages)
@@ -415,34 +449,21 @@ static enum vm_status list_release(struct vmm_context *ctx, const struct vmm_reg
 	struct range_record *n = rr->pending[count - 1], *next = n->next, *prev = n->prev;
 	if (unlikely(n->start != addr || is_free(n) || pages_of(n) != pages || !next || !is_free(next)))
 		return release_found(ctx, rr, addr, pages);
+	if (unlikely(prev && is_free(prev)))
+		return release_into_top(ctx, rr, n, addr, pages);
 	uint64_t grown = pages_of(next) + pages;
-	if (likely(!prev || !is_free(prev))) { /* the run after takes the pages over */
-		bool stale = next == rr->stale;
-		if (unlikely(!is_unfiled(next) && !(stale && grown <= rr->stale_pages)))
-			return release_found(ctx, rr, addr, pages);
-		if (stale && grown == rr->stale_pages)
-			rr->stale = NULL; /* back to the length the tree counts */
-		next->start = addr;
-		set_pages(next, grown);
-		ctx->backend_work++; /* the one slot of the pending set looked at */
-		rr->pending_count = count - 1;
-	} else { /* the top run takes the head and the reservation over */
-		if (unlikely(count < 2 || rr->pending[count - 2] != prev || !is_top(next) ||
-			     record_page_of(prev)->in_use < 2 || ls->records_in_use <= RECORDS_PER_PAGE / 2))
-			return release_found(ctx, rr, addr, pages);
-		next->start = prev->start;
-		set_pages(next, grown + pages_of(prev));
-		unlink_record(rr, prev);
-		vmm_list_record_put(ls, prev); /* its page keeps a record, the cached one stays */
-		ctx->backend_work += 2; /* the two slots looked at */
-		rr->pending_count = count - 2;
-		rr->pending_free--;
-	}
+	bool stale = next == rr->stale;
+	if (unlikely(!is_unfiled(next) && !(stale && grown <= rr->stale_pages)))
+		return release_found(ctx, rr, addr, pages);
+	if (stale && grown == rr->stale_pages)
+		rr->stale = NULL; /* back to the length the tree counts */
+	next->start = addr;
+	set_pages(next, grown);
+	ctx->backend_work++; /* the one slot of the pending set looked at */
+	rr->pending_count = count - 1;
 	ls->recent = NULL;
 	ls->released_word = n->node.word;
-	prev = n->prev; /* n out of the address list: next is not NULL */
-	next = n->next;
-	next->prev = prev;
+	next->prev = prev; /* n out of the address list */
 	if (prev)
 		prev->next = next;
 	else
