@@ -11,6 +11,7 @@ measured by the same program run natively. Each CSV says which method produced w
 """
 
 import argparse
+import collections
 import csv
 import datetime
 import glob
@@ -25,6 +26,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+import callgrind_split  # noqa: E402  (benchmarks/ is not a package)
 BENCH_BIN = os.path.join(ROOT, "build", "bench")
 ALLOCATORS = ["pagescope", "tlsf", "buddy", "first-fit"]
 # bench_vmm_layouts' rows: vmm.c with each backend, the list backend alone, the vmem-design peer.
@@ -55,43 +58,36 @@ def parse_csv(text):
     return list(csv.DictReader(text.splitlines()))
 
 
-def callgrind_counts(program, args, by_file=None):
-    """Runs program under callgrind; returns (stdout rows, {dump label: instructions}). With
-    by_file (a dict), also fills by_file[label] = {source file: instructions} for every dump
-    (callgrind_annotate's per-function self costs, summed per file the code came from: inlined
-    code counts where it is written)."""
-    with tempfile.TemporaryDirectory(prefix="pagescope-cg-") as tmp:
-        out = os.path.join(tmp, "cg.out")
-        rows = parse_csv(run(["valgrind", "--tool=callgrind", "--instr-atstart=no",
-                              f"--callgrind-out-file={out}", program, "--mode", "count"] + args))
-        counts = {}
-        for path in glob.glob(out + ".*"):
-            label = total = None
-            with open(path) as f:
-                for line in f:
-                    if line.startswith("desc: Trigger: Client Request: "):
-                        label = line.split(": ", 2)[2].split("Client Request: ", 1)[-1].strip()
-                    elif line.startswith("totals:") or line.startswith("summary:"):
-                        total = int(line.split()[1])
-            if label is not None and total is not None:
-                counts[label] = total
-                if by_file is not None:
-                    by_file[label] = instructions_by_file(path)
-    return rows, counts
+def callgrind_counts(program, args, keep):
+    """Runs program under callgrind; returns (stdout rows, {dump label: instructions}, {dump
+    label: dump path}). The dumps are written into a new directory under keep, which must outlive
+    the profiles taken from them (callgrind_split)."""
+    out = os.path.join(tempfile.mkdtemp(prefix="cg-", dir=keep), "cg.out")
+    rows = parse_csv(run(["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                          f"--callgrind-out-file={out}", program, "--mode", "count"] + args))
+    counts, paths = {}, {}
+    for path in glob.glob(out + ".*"):
+        label = total = None
+        with open(path) as f:
+            for line in f:
+                if line.startswith("desc: Trigger: Client Request: "):
+                    label = line.split(": ", 2)[2].split("Client Request: ", 1)[-1].strip()
+                elif line.startswith("totals:") or line.startswith("summary:"):
+                    total = int(line.split()[1])
+        if label is not None and total is not None:
+            counts[label] = total
+            paths[label] = path
+    return rows, counts, paths
 
 
-def instructions_by_file(dump):
-    """{source file relative to the repository: instructions} of one callgrind dump."""
-    text = run(["callgrind_annotate", "--threshold=100", "--auto=no", dump])
-    files = {}
-    for line in text.splitlines():
-        m = re.match(r"^\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(\S+?):\S+", line)
-        if not m or "PROGRAM TOTALS" in line:
-            continue
-        source = os.path.normpath(m.group(2))
-        source = os.path.relpath(source, ROOT) if source.startswith(ROOT) else source
-        files[source] = files.get(source, 0) + int(m.group(1).replace(",", ""))
-    return files
+def row_dumps(paths, key, short, long, program, args):
+    """The Dumps a row's figure came from (key: its dump label without the step count)."""
+    try:
+        return callgrind_split.Dumps(paths[f"{key}|{long}"], paths[f"{key}|{short}"],
+                                     f"{key}|{long}", f"{key}|{short}", long - short,
+                                     [os.path.relpath(program, ROOT), "--mode", "count"] + args)
+    except KeyError as missing:
+        raise BenchError(f"callgrind dump {missing} missing") from None
 
 
 def per_step(counts, key, short, long):
@@ -119,26 +115,23 @@ CONTIGUOUS_FIELDS = [
     "setup_failed_allocs"]
 
 
-def contiguous_counts(program, extra, by_file=None):
-    """bench_contiguous under callgrind: its rows, each with instructions_per_pair and method;
-    with by_file (a dict), each row also gets by_file: {source file: instructions per pair}."""
-    dumps = {} if by_file is not None else None
-    count_rows, counts = callgrind_counts(program, extra, dumps)
+def contiguous_counts(program, extra, keep):
+    """bench_contiguous under callgrind: its rows, each with instructions_per_pair, its method
+    and `dumps`, the two callgrind dumps (kept in keep) the figure came from."""
+    count_rows, counts, paths = callgrind_counts(program, extra, keep)
     for r in count_rows:
         short, long = int(r["short_steps"]), int(r["long_steps"])
         key = "|".join((r["layout"], r["size_pages"], r["allocator"]))
         r["instructions_per_pair"] = "%.1f" % per_step(counts, key, short, long)
         r["instructions_method"] = f"callgrind Ir, (I({long})-I({short}))/{long - short} steps"
-        if dumps is not None:
-            a, b = dumps[f"{key}|{long}"], dumps[f"{key}|{short}"]
-            by_file[key] = {f: (a.get(f, 0) - b.get(f, 0)) / (long - short) for f in set(a) | set(b)}
+        r["dumps"] = row_dumps(paths, key, short, long, program, extra)
     return count_rows
 
 
-def bench_contiguous(quick):
+def bench_contiguous(quick, keep):
     program = os.path.join(BENCH_BIN, "bench_contiguous")
     extra = ["--quick"] if quick else []
-    count_rows = contiguous_counts(program, extra)
+    count_rows = contiguous_counts(program, extra, keep)
     time_rows = parse_csv(run([program, "--mode", "time"] + extra))
     key = lambda r: (r["layout"], r["size_pages"], r["allocator"])
     timed = {key(r): r for r in time_rows}
@@ -155,7 +148,7 @@ def bench_contiguous(quick):
             wall_ns_max=t["wall_ns_max"], wall_repeats=t["repeats"],
             held_pages=r["held_pages"], wasted_pages=r["wasted_pages"],
             failed_allocs=int(r["failed_allocs"]) + int(t["failed_allocs"]),
-            setup_failed_allocs=r["setup_failed_allocs"]))
+            setup_failed_allocs=r["setup_failed_allocs"], dumps=r["dumps"]))
     return rows
 
 
@@ -166,10 +159,12 @@ VMM_FIELDS = [
     "work_per_step_entries", "bookkeeping_bytes", "first_addr"]
 
 
-def bench_vmm(quick):
+def bench_vmm(quick, keep):
+    """bench_vmm_layouts' rows; each keeps `dumps`, the two callgrind dumps (in keep) its
+    instructions_per_step came from."""
     program = os.path.join(BENCH_BIN, "bench_vmm_layouts")
     extra = ["--quick"] if quick else []
-    count_rows, counts = callgrind_counts(program, extra)
+    count_rows, counts, paths = callgrind_counts(program, extra, keep)
     time_rows = parse_csv(run([program, "--mode", "time"] + extra))
     key = lambda r: (r["layout"], r["operation"], r["size_pages"], r["align_pages"],
                      r["mapped_pages"], r["backend"])
@@ -191,7 +186,8 @@ def bench_vmm(quick):
             wall_ns_median=t["wall_ns_median"], wall_ns_min=t["wall_ns_min"],
             wall_ns_max=t["wall_ns_max"], wall_repeats=t["repeats"],
             work_per_step_entries=r["work_per_step_entries"],
-            bookkeeping_bytes=r["bookkeeping_bytes"], first_addr="0x" + r["first_addr"]))
+            bookkeeping_bytes=r["bookkeeping_bytes"], first_addr="0x" + r["first_addr"],
+            dumps=row_dumps(paths, "|".join(key(r)), short, long, program, extra)))
     return rows
 
 
@@ -499,64 +495,66 @@ def published(rows):
     return lines
 
 
-# Why a target is missed, from callgrind's per-function counts of the same loops
-# (callgrind_annotate on a dump of bench_contiguous --mode count); see benchmarks/README.md.
-MISS_BOUNDS = {
-    "the vmem peer": "lowest-address first fit (vmm.c's one policy, shared with the page-table "
-    "backend) keeps records in address order where vmem's instant fit takes any run of a big "
-    "enough power-of-two class. In the steady state no tree or hash upkeep is left (a pending set "
-    "of 2 records per region, a deferred shrink, the top run kept out of the tree); what remains "
-    "is spread thin. Callgrind per reserve+release at 1,000,000 pages, mixed holes 1 page (495): "
-    "pending-set and resize checks 144, record fields and address-list links 92, the operation "
-    "bodies 84, record pool and region lookup 56, search checks 46, and the bench's 3 calls "
-    "through the backend's table 66 (the peer's harness: ~35, 2 direct calls); lowest fit carves "
-    "the first hole and merges it back where instant fit takes an exact fit",
-    "TLSF's instructions": "per pair (callgrind self cost by file), churn 8 pages (317): "
-    "size-class index upkeep 93 (pmm_size_classes.h: TLSF does the same work), the benchmark "
-    "loop 87, carve and release 59 (pmm_regions_fast.h), the common layer 53 (argument checks, "
-    "used_at record, zone lookup), list links 19",
-    "than buddy": "this buddy is arrays indexed by page number (170-420 per pair amid holes and "
-    "churn), so 4x fewer would be 40-105, less than one size-class update; Linux's buddy costs "
-    "more (struct page, zone lock, per-CPU lists, watermarks), which this peer does not model",
-    "first fit": "for requests the 1..32-page holes can hold (3, 8 pages) first fit stops within "
-    "a few records (~200-260 instructions); the pmm's bounded search and index upkeep cost more "
-    "than that whatever the layout",
-    "VMM pagetable reserve+release ≤ 2×": "every stored summary value costs ~5 instructions per 3 "
-    "bits to read or write (spread over the spare bits of many entries), so each table update is "
-    "a few hundred. Callgrind per pair at 1,000,000 pages: one free run 16 pages (2,649): 32 leaf "
-    "entries and their used counts ~700, two point walks reading 3 SUFFIX values each ~700, the "
-    "search ~320, vmm.c ~300; mixed holes 16 pages (6,243): the hole fill changes a leaf's inner "
-    "runs, so the leaf and its parent are fully updated (~1,900), search ~840; 512@512: a "
-    "large-page entry still takes the range walks and two full updates (~1,400 of value reads)",
-    "VMM list": "callgrind at 1,000,000 pages amid mixed holes, per step: the list backend ~495 "
-    "(see the vmem-peer row), vmm.c's own policy and checks ~155",
-    "VMM pagetable": "see the pagetable-vs-list row: summary value reads and writes, leaf-entry "
-    "writes and the search",
-    "per pmm pair with tracing on": "the guest pair is the pmm's own pair plus two trace events: "
-    "the pmm_alloc's call chain (8 frames walked and looked up in the chain table, ~130 "
-    "instructions) and both events with their cost clock and record (~230): the pmm alone is "
-    "353-408 at one page before tracing (guest-pmm.csv, trace=off)",
-    "per trace event": "",
+# ---- targets and why a miss is missed -----------------------------------------------------------
+
+# A judged target. worst: the row furthest from the target, whose instructions a miss profiles
+# (None where the figure is not a callgrind count); beside: (what, row) it was compared with, or
+# None; mechanism: a fixed sentence naming what the profile shows, with no figure in it (figures
+# come from the run only).
+Target = collections.namedtuple("Target", "name measured verdict mechanism worst beside")
+
+GUEST_NO_PROFILE = (
+    "No profile: guest instructions are counted by QEMU -icount, which cannot say which function "
+    "spent them (this QEMU has no TCG plugins). The allocator code the guest runs is profiled on "
+    "the host: the pagescope rows of `benchmarks/run_bench.py --contiguous-only FILE`; what "
+    "tracing adds is trace=on minus trace=off in `guest-tracing.csv`.")
+MECHANISMS = {
+    "tlsf": "pagescope is the common layer (owners, events, bad-free checks) over the regions "
+            "placement; the TLSF peer is a placement alone.",
+    "buddy": "this buddy peer is arrays indexed by page number, with no size-class index to keep.",
+    "wasted": "A count of pages, not of instructions: no profile applies.",
+    "first-fit": "where the small holes can hold the request, first fit stops within a few "
+                 "records, while the pmm keeps its size-class index on every pair.",
+    "vmem": "lowest-address first fit keeps runs in address order (vmm.c's one policy); the vmem "
+            "peer's instant fit takes any run of a large enough power-of-two class.",
+    "pagetable": "the page-table backend keeps its summaries in the spare bits of page-table "
+                 "entries, read and written a few bits at a time.",
+    "list": "the whole vmm.c step: its policy and checks, then the list backend's calls.",
 }
 
 
+def figure(row):
+    """A host row's callgrind figure: instructions per pair (pmm) or per step (VMM)."""
+    return float(row.get("instructions_per_pair") or row["instructions_per_step"])
+
+
+def row_name(row):
+    if "allocator" in row:
+        return (f"{row['allocator']}, {row['layout']}, {int(row['size_pages']):,} pages @ "
+                f"{row['align_pages']}")
+    return (f"{row['backend']}, {row['layout']}, {row['operation']} {row['size_pages']} @ "
+            f"{row['align_pages']}, {int(row['mapped_pages']):,} mapped pages")
+
+
 def ratio_target(vmm, top, mine, theirs, limit, what):
-    """[(target, measured, verdict)]: backend `mine` within `limit`× backend `theirs` on every
-    reserve+release row at `top` mapped pages (the same layout, operation, size and alignment);
-    [] when there are no such rows."""
+    """[Target]: backend `mine` within `limit`× backend `theirs` on every reserve+release row at
+    `top` mapped pages (the same layout, operation, size and alignment); [] when there are no
+    such rows."""
     ratios = []
     for r in vmm:
         if r["backend"] == mine and int(r["mapped_pages"]) == top and r["operation"] != "reserve-map-unmap-release":
             other = pick(vmm, backend=theirs, layout=r["layout"], operation=r["operation"],
                          size_pages=r["size_pages"], align_pages=r["align_pages"], mapped_pages=r["mapped_pages"])
-            ratios.append((float(r["instructions_per_step"]) / float(other["instructions_per_step"]), r))
+            ratios.append((float(r["instructions_per_step"]) / float(other["instructions_per_step"]), r, other))
     if not ratios:
         return []
-    worst_ratio, worst_row = max(ratios, key=lambda x: x[0])
-    return [(f"{what} ≤ {limit:g}× {'the ' + theirs if theirs == 'list' else 'the vmem peer'} at {top:,} pages, every layout and size",
-             f"worst {worst_ratio:.2f}× ({worst_row['layout']}, {worst_row['size_pages']} @ {worst_row['align_pages']}); "
-             f"best {min(x[0] for x in ratios):.2f}×",
-             "met" if worst_ratio <= limit else "not met")]
+    worst_ratio, worst_row, worst_other = max(ratios, key=lambda x: x[0])
+    return [Target(f"{what} ≤ {limit:g}× {'the ' + theirs if theirs == 'list' else 'the vmem peer'} at {top:,} pages, every layout and size",
+                   f"worst {worst_ratio:.2f}× ({worst_row['layout']}, {worst_row['size_pages']} @ {worst_row['align_pages']}); "
+                   f"best {min(x[0] for x in ratios):.2f}×",
+                   "met" if worst_ratio <= limit else "not met",
+                   MECHANISMS["vmem" if theirs == VMEM_PEER else "pagetable"], worst_row,
+                   (theirs, worst_other))]
 
 
 def vmm_targets(vmm):
@@ -572,62 +570,140 @@ def vmm_targets(vmm):
         worst = max(at_max, key=lambda r: float(r["instructions_per_step"]))
         small = pick(rs, layout=worst["layout"], mapped_pages=min(int(x["mapped_pages"]) for x in rs))
         growth = float(worst["instructions_per_step"]) / float(small["instructions_per_step"])
-        out.append((f"VMM {backend} reserve+release at {int(worst['mapped_pages']):,} mapped pages ≤ {limit:,} instructions, flat",
-                    f"worst {fmt(worst['instructions_per_step'])} ({worst['layout']}); ×{growth:.1f} from {int(small['mapped_pages']):,} mapped",
-                    "met" if float(worst["instructions_per_step"]) <= limit else "not met"))
+        out.append(Target(f"VMM {backend} reserve+release at {int(worst['mapped_pages']):,} mapped pages ≤ {limit:,} instructions, flat",
+                          f"worst {fmt(worst['instructions_per_step'])} ({worst['layout']}); ×{growth:.1f} from {int(small['mapped_pages']):,} mapped",
+                          "met" if float(worst["instructions_per_step"]) <= limit else "not met",
+                          MECHANISMS[backend], worst, None))
     return out
 
 
-def targets(contiguous, vmm, guest):
-    """Each target of the issue: measured, met or not."""
-    out = []
+def pmm_tlsf_target(contiguous):
+    """Target: pagescope at or below TLSF on every row; the worst row is the highest ratio."""
     pm = [r for r in contiguous if r["allocator"] == "pagescope"]
-    worse_tlsf, worse_buddy = [], []
-    for r in pm:
-        t = pick(contiguous, layout=r["layout"], size_pages=r["size_pages"], allocator="tlsf")
-        b = pick(contiguous, layout=r["layout"], size_pages=r["size_pages"], allocator="buddy")
-        me = float(r["instructions_per_pair"])
-        if me > float(t["instructions_per_pair"]):
-            worse_tlsf.append(f"{r['layout']}/{r['size_pages']}")
-        if me * 4 > float(b["instructions_per_pair"]):
-            worse_buddy.append(f"{r['layout']}/{r['size_pages']}")
-    worst = max(pm, key=lambda r: float(r["instructions_per_pair"]))
+    pairs = [(r, pick(contiguous, layout=r["layout"], size_pages=r["size_pages"], allocator="tlsf"))
+             for r in pm]
+    over = [r for r, t in pairs if figure(r) > figure(t)]
+    worst, peer = max(pairs, key=lambda p: figure(p[0]) / figure(p[1]))
+    return Target("pmm alloc+free ≤ TLSF's instructions, every size and layout",
+                  f"{len(pm) - len(over)}/{len(pm)} cases; worst pagescope / tlsf "
+                  f"{figure(worst) / figure(peer):.2f}× ({worst['layout']}, {worst['size_pages']} pages)",
+                  "met" if not over else "not met", MECHANISMS["tlsf"], worst, ("tlsf", peer))
+
+
+def targets(contiguous, vmm, guest):
+    """Each target of the issue: measured, met or not (a Target each)."""
+    out = [pmm_tlsf_target(contiguous)]
+    pm = [r for r in contiguous if r["allocator"] == "pagescope"]
+    buddy = [(r, pick(contiguous, layout=r["layout"], size_pages=r["size_pages"], allocator="buddy"))
+             for r in pm]
+    worse_buddy = [r for r, b in buddy if figure(r) * 4 > figure(b)]
+    worst, peer = max(buddy, key=lambda p: figure(p[0]) / figure(p[1]))
+    out.append(Target("pmm ≥4× fewer instructions than buddy, every size and layout",
+                      f"{len(pm) - len(worse_buddy)}/{len(pm)} cases", "met" if not worse_buddy else "not met",
+                      MECHANISMS["buddy"], worst, ("buddy", peer)))
     wasted = sum(int(r["wasted_pages"]) for r in pm)
-    out.append(("pmm alloc+free ≤ TLSF's instructions, every size and layout",
-                f"{len(pm) - len(worse_tlsf)}/{len(pm)} cases; worst pmm pair {fmt(worst['instructions_per_pair'])} ({worst['layout']}, {worst['size_pages']} pages)",
-                "met" if not worse_tlsf else "not met"))
-    out.append(("pmm ≥4× fewer instructions than buddy, every size and layout",
-                f"{len(pm) - len(worse_buddy)}/{len(pm)} cases", "met" if not worse_buddy else "not met"))
-    out.append(("pmm wastes no pages", f"{wasted} pages wasted in all cases", "met" if wasted == 0 else "not met"))
+    out.append(Target("pmm wastes no pages", f"{wasted} pages wasted in all cases",
+                      "met" if wasted == 0 else "not met", MECHANISMS["wasted"], None, None))
     mixed = [r for r in pm if r["layout"] == "mixed-holes" and int(r["size_pages"]) > 1]
     ratios = []
     for r in mixed:
         f = pick(contiguous, layout="mixed-holes", size_pages=r["size_pages"], allocator="first-fit")
-        ratios.append((float(f["instructions_per_pair"]) / float(r["instructions_per_pair"]), r))
+        ratios.append((figure(f) / figure(r), r, f))
     if ratios:
         low = min(ratios, key=lambda x: x[0])
         extents = low[1]["free_extents"]
-        out.append(("≥10× ahead of first fit at 100,000 mixed-size extents (sizes > 1 page)",
-                    f"smallest ratio {low[0]:,.1f}× ({low[1]['size_pages']} pages, {int(extents):,} extents); "
-                    + ", ".join(f"{r['size_pages']}: {x:,.1f}×" for x, r in ratios),
-                    "met" if low[0] >= 10 and int(extents) >= 90000 else "not met"))
+        out.append(Target("≥10× ahead of first fit at 100,000 mixed-size extents (sizes > 1 page)",
+                          f"smallest ratio {low[0]:,.1f}× ({low[1]['size_pages']} pages, {int(extents):,} extents); "
+                          + ", ".join(f"{r['size_pages']}: {x:,.1f}×" for x, r, _ in ratios),
+                          "met" if low[0] >= 10 and int(extents) >= 90000 else "not met",
+                          MECHANISMS["first-fit"], low[1], ("first-fit", low[2])))
     out += vmm_targets(vmm)
     if guest:
         gpmm, _, tracing, _ = guest
         on = [r for r in gpmm if r["trace"] == "on"]
         worst = max(on, key=lambda r: float(r["instructions_per_pair"]))
         best = min(on, key=lambda r: float(r["instructions_per_pair"]))
-        out.append(("≤400 guest instructions per pmm pair with tracing on",
-                    f"{fmt(best['instructions_per_pair'])} .. {fmt(worst['instructions_per_pair'])} "
-                    f"(worst: {worst['layout']}, {worst['size_pages']} pages, vmm={worst['vmm']})",
-                    "met" if float(worst["instructions_per_pair"]) <= 400 else "not met"))
+        out.append(Target("≤400 guest instructions per pmm pair with tracing on",
+                          f"{fmt(best['instructions_per_pair'])} .. {fmt(worst['instructions_per_pair'])} "
+                          f"(worst: {worst['layout']}, {worst['size_pages']} pages, vmm={worst['vmm']})",
+                          "met" if float(worst["instructions_per_pair"]) <= 400 else "not met",
+                          GUEST_NO_PROFILE, None, None))
         per_event = [(float(r["instructions_per_event"]), r) for r in tracing if r["instructions_per_event"]]
         top = max(per_event, key=lambda x: x[0])
         low = min(per_event, key=lambda x: x[0])
-        out.append(("≤50 guest instructions per trace event (device included)",
-                    f"{low[0]:.1f} .. {top[0]:.1f} (worst: {top[1]['workload']}, vmm={top[1]['vmm']})",
-                    "met" if top[0] <= 50 else "not met"))
+        out.append(Target("≤50 guest instructions per trace event (device included)",
+                          f"{low[0]:.1f} .. {top[0]:.1f} (worst: {top[1]['workload']}, vmm={top[1]['vmm']})",
+                          "met" if top[0] <= 50 else "not met", GUEST_NO_PROFILE, None, None))
     return out
+
+
+PROFILE_ENTRIES = 8  # the largest entries a miss profile's table lists before "other"
+
+
+def split_table(split, total, what):
+    """A split as a markdown table: its PROFILE_ENTRIES largest entries, "other", the total."""
+    lines = [f"| instructions | share | {what} |", "|---:|---:|---|"]
+    for key, n in callgrind_split.top(split, PROFILE_ENTRIES):
+        if key == callgrind_split.OTHER:
+            name = f"other ({len(split) - PROFILE_ENTRIES} entries)"
+        else:
+            name = " in ".join(f"`{part}`" for part in key)
+        lines.append(f"| {n:,.1f} | {n / total:.0%} | {name} |")
+    lines.append(f"| **{total:,.1f}** | 100% | **the row's figure** |")
+    return lines
+
+
+def miss_profile(target, revision, profiled):
+    """Markdown: why `target` (not met) is missed. With a callgrind row: that row's figure split
+    by source file and by function, from the two dumps the figure came from (callgrind_split),
+    each the largest entries and "other", summing to the figure; the commit and the commands.
+    Otherwise the target's fixed sentence. profiled: {dumps label: target name} of the rows
+    already shown, so a row two targets share is shown once."""
+    lines = ["", f"#### {target.name}", "", target.mechanism if target.worst is None
+             else f"What it shows: {target.mechanism}"]
+    if target.worst is None:
+        return lines
+    dumps = target.worst["dumps"]
+    per = "pair" if "allocator" in target.worst else "step"
+    beside = (f" ({target.beside[0]}, the same row: {figure(target.beside[1]):,.1f})"
+              if target.beside else "")
+    if dumps.long_label in profiled:
+        return lines + ["", f"The row furthest from the target: {row_name(target.worst)}, "
+                        f"{figure(target.worst):,.1f} instructions per {per}{beside}; its profile "
+                        f"is under \"{profiled[dumps.long_label]}\" above."]
+    profiled[dumps.long_label] = target.name
+    try:
+        split, total = callgrind_split.per_step(dumps, ROOT)
+    except callgrind_split.SplitError as e:
+        raise BenchError(str(e)) from None
+    by_file = {}
+    for (source, _), n in split.items():
+        by_file[(source,)] = by_file.get((source,), 0) + n
+    lines += ["", f"The row furthest from the target: {row_name(target.worst)}, "
+              f"{total:,.1f} instructions per {per}{beside}. From commit `{revision}`: "
+              f"`valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=cg.out "
+              f"{' '.join(dumps.command)}`, then `{' '.join(callgrind_split.ANNOTATE)}` of the "
+              f"dumps `{dumps.long_label}` and `{dumps.short_label}`: each entry's self cost in "
+              f"the first minus the second, divided by {dumps.steps} {per}s. Inlined code counts "
+              "in the file it is written in, under the function it was inlined into.", ""]
+    lines += split_table(by_file, total, "source file") + [""]
+    lines += split_table(split, total, "source file in function")
+    return lines
+
+
+def miss_lines(judged, revision):
+    """Markdown after a targets table: a miss profile for each target not met (none for a met
+    one)."""
+    missed = [t for t in judged if t.verdict != "met"]
+    if not missed:
+        return []
+    lines = ["", "### why each missed target is missed (profiles of this run)", "",
+             "Each instruction figure below comes from this run's own callgrind dumps; the fixed "
+             "sentence says what the entries are, not how many."]
+    profiled = {}
+    for t in missed:
+        lines += miss_profile(t, revision, profiled)
+    return lines
 
 
 def guest_section(guest):
@@ -733,11 +809,11 @@ def write_readme(path, out_dir, command, revision, contiguous, vmm, analyzer, gu
               "| command | events | events/s | verdict on the trace |", "|---|---:|---:|---|"]
     for r in analyzer:
         lines.append(f"| `{r['command']}` | {int(r['events']):,} | {fmt(r['events_per_s'])} | {r['verdict']} |")
-    lines += ["", "### targets", "", "| target | measured | verdict | what bounds a miss |",
-              "|---|---|---|---|"]
-    for target, measured, verdict in targets(contiguous, vmm, guest):
-        bound = next((text for key, text in MISS_BOUNDS.items() if key in target), "")
-        lines.append(f"| {target} | {measured} | **{verdict}** | {bound if verdict != 'met' else ''} |")
+    judged = targets(contiguous, vmm, guest)
+    lines += ["", "### targets", "", "| target | measured | verdict |", "|---|---|---|"]
+    for t in judged:
+        lines.append(f"| {t.name} | {t.measured} | **{t.verdict}** |")
+    lines += miss_lines(judged, revision)
     lines += ["", MARK_END]
     section = "\n".join(lines) + "\n"
     text = open(path).read() if os.path.exists(path) else "# results\n\n"
@@ -754,11 +830,14 @@ def vmm_only(path, quick):
     """bench_vmm_layouts alone: the VMM table and the list-backend-vs-peer target, as make bench
     writes them, into one markdown file (written whole under a temporary name)."""
     started, revision = time.time(), commit()
-    try:
-        vmm = bench_vmm(quick)
-    except BenchError as e:
-        print(f"run_bench: {e}", file=sys.stderr)
-        return 1
+    with tempfile.TemporaryDirectory(prefix="pagescope-vmm-") as dumps:
+        try:
+            vmm = bench_vmm(quick, dumps)
+            judged = vmm_targets(vmm)
+            why = miss_lines(judged, revision)
+        except BenchError as e:
+            print(f"run_bench: {e}", file=sys.stderr)
+            return 1
     top = max(int(r["mapped_pages"]) for r in vmm)
     lines = ["# VMM range bookkeeping beside a vmem-design peer (issue 22)", "",
              f"- command: `/usr/bin/python3 benchmarks/run_bench.py --vmm-only {path}"
@@ -782,41 +861,29 @@ def vmm_only(path, quick):
                 cells.append(f"{fmt(mine['instructions_per_step'])} / {fmt(peer['instructions_per_step'])}")
             lines.append(f"| {layout} | {size} @ {align} | " + " | ".join(cells) + " |")
     lines += ["", "### targets", "", "| target | measured | verdict |", "|---|---|---|"]
-    for target, measured, verdict in vmm_targets(vmm):
-        lines.append(f"| {target} | {measured} | **{verdict}** |")
-    tmp = path + ".partial"
-    with open(tmp, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    for t in judged:
+        lines.append(f"| {t.name} | {t.measured} | **{t.verdict}** |")
+    lines += why
+    if not write_whole(path, lines):
+        return 1
     print(f"run_bench: VMM table in {path} ({time.time() - started:.0f} s)")
     return 0
 
 
-def contiguous_profile(mine, rows, by_file, closest=6):
-    """Where a pagescope pair's instructions go, per source file, on the rows closest to TLSF."""
-    ratio = lambda r: float(r["instructions_per_pair"]) / float(pick(
-        rows, allocator="tlsf", layout=r["layout"], size_pages=r["size_pages"])["instructions_per_pair"])
-    chosen = sorted(mine, key=ratio, reverse=True)[:closest]
-    keys = ["|".join((r["layout"], r["size_pages"], "pagescope")) for r in chosen]
-    totals = {}
-    for key in keys:
-        for f, n in by_file[key].items():
-            totals[f] = totals.get(f, 0) + n
-    files = [f for f, n in sorted(totals.items(), key=lambda x: -x[1]) if n / len(keys) >= 1]
-    lines = ["", f"### Where a pagescope pair's instructions go, on the {len(keys)} rows closest to tlsf",
-             "", "Callgrind's self cost per source file (inlined code counts in the file it is "
-             "written in), per pair, the same difference of two loop lengths; "
-             "`benchmarks/bench_contiguous.c` is the measuring loop and the call into the "
-             "allocator, with the register saves the inlined allocator code needs.", "",
-             "| source file | " + " | ".join(f"{r['layout']} {int(r['size_pages']):,}" for r in chosen) + " |",
-             "|---|" + "---:|" * len(chosen)]
-    for f in files:
-        lines.append(f"| `{f}` | " + " | ".join(f"{by_file[k].get(f, 0):,.0f}" for k in keys) + " |")
-    lines.append("| **total** | " + " | ".join(fmt(r["instructions_per_pair"]) for r in chosen) + " |")
-    lines.append("| tlsf, same row | " + " | ".join(fmt(pick(
-        rows, allocator="tlsf", layout=r["layout"], size_pages=r["size_pages"])["instructions_per_pair"])
-        for r in chosen) + " |")
-    return lines
+def write_whole(path, lines):
+    """Writes the lines to path under a temporary name, then renames it; False (said on stderr,
+    nothing left behind) when that fails."""
+    tmp = path + ".partial"
+    try:
+        with open(tmp, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        os.replace(tmp, path)
+    except OSError as e:
+        print(f"run_bench: writing {path}: {e}", file=sys.stderr)
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        return False
+    return True
 
 
 def contiguous_only(path, quick):
@@ -826,13 +893,18 @@ def contiguous_only(path, quick):
     figures as make bench's contiguous.csv."""
     started, revision = time.time(), commit()
     program = os.path.join(BENCH_BIN, "bench_contiguous")
-    by_file = {}
-    try:
-        rows = contiguous_counts(program, ["--allocators", "pagescope,regions,tlsf"]
-                                 + (["--quick"] if quick else []), by_file)
-    except BenchError as e:
-        print(f"run_bench: {e}", file=sys.stderr)
-        return 1
+    with tempfile.TemporaryDirectory(prefix="pagescope-contiguous-") as dumps:
+        try:
+            rows = contiguous_counts(program, ["--allocators", "pagescope,regions,tlsf"]
+                                     + (["--quick"] if quick else []), dumps)
+            return contiguous_write(path, quick, rows, started, revision)
+        except BenchError as e:
+            print(f"run_bench: {e}", file=sys.stderr)
+            return 1
+
+
+def contiguous_write(path, quick, rows, started, revision):
+    """contiguous_only's markdown, while the dumps of rows exist (a miss is profiled from them)."""
     lines = ["# The kernel's page allocator beside TLSF (issue 22)", "",
              f"- command: `/usr/bin/python3 benchmarks/run_bench.py --contiguous-only {path}"
              + (" --quick" if quick else "") + "` (after `make build/bench/bench_contiguous`)",
@@ -863,14 +935,13 @@ def contiguous_only(path, quick):
               f"{'met' if met else 'not met'}** — {len(mine) - len(over)}/{len(mine)} rows ≤ tlsf"
               + (f"; above: {', '.join(over)}" if over else "")
               + f"; {wasted} pages wasted, {failed} allocations failed."]
-    lines += contiguous_profile(mine, rows, by_file)
-    tmp = path + ".partial"
-    try:
-        with open(tmp, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        os.replace(tmp, path)
-    except OSError as e:
-        print(f"run_bench: writing {path}: {e}", file=sys.stderr)
+    if over:
+        lines += miss_lines([pmm_tlsf_target(rows)._replace(name="pagescope ≤ tlsf on every row")],
+                            revision)
+    elif not met:
+        lines += ["", "Missed on pages wasted or allocations failed, not on instructions: no "
+                  "profile applies."]
+    if not write_whole(path, lines):
         return 1
     print(f"run_bench: pmm-vs-TLSF table in {path} ({time.time() - started:.0f} s): "
           f"{len(mine) - len(over)}/{len(mine)} rows <= tlsf")
@@ -923,9 +994,9 @@ def main():
             t0 = time.time()
             progress(i, len(steps), name, "running")
             if key == "contiguous":
-                results[key] = (bench_contiguous(args.quick),)
+                results[key] = (bench_contiguous(args.quick, scratch.name),)
             elif key == "vmm":
-                results[key] = (bench_vmm(args.quick),)
+                results[key] = (bench_vmm(args.quick, scratch.name),)
             elif key == "guest":
                 results[key] = bench_guest(args.quick, args.guest_mem,
                                            None if args.guest_only else args.trace,

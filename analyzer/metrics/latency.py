@@ -7,10 +7,16 @@ included; guest instructions under QEMU icount, TSC ticks otherwise, as the head
 processes.tick_unit). Size: what was asked for: pages of pmm_alloc and vmm_reserve, bytes of
 kmalloc.
 
-Invariants: every event of an operation lies in exactly one bucket, so an operation's counts add
-up to its number of events; bucket 0 holds the value 0 and bucket k >= 1 the values
-[2^(k-1), 2^k); nothing is sampled. A cost of TRACE_COST_SATURATED (events.def) means that many
-ticks or more and lies in the last bucket of a u32.
+A cost of TRACE_COST_NOT_MEASURED (events.def: 0, an allocation that is not an operation of its
+own, the pmm's boot claims, taken before any cost clock runs) is no cost at all: such events are
+counted as not measured and left out of the cost histogram, never drawn as 0. A measured cost is
+at least 1 (the clock advances from an operation's entry to its event).
+
+Invariants: every event of an operation lies in exactly one bucket or, for a cost, among the not
+measured, so an operation's counts and its not-measured count add up to its number of events;
+bucket 0 holds the value 0 (only sizes have it) and bucket k >= 1 the values [2^(k-1), 2^k);
+nothing is sampled. A cost of TRACE_COST_SATURATED (events.def) means that many ticks or more and
+lies in the last bucket of a u32.
 """
 
 from dataclasses import dataclass
@@ -27,6 +33,7 @@ COST_EVENTS = tuple(e.name for _, e in sorted(FORMAT.events_by_id.items())
 SIZE_FIELDS = {"pmm_alloc": ("pages", "pages"), "kmalloc": ("requested", "bytes"),
                "vmm_reserve": ("pages", "pages")}
 BAR_WIDTH = 40
+NOT_MEASURED = FORMAT.constants["TRACE_COST_NOT_MEASURED"]
 
 
 @dataclass
@@ -37,10 +44,11 @@ class Histogram:
     what: str  # "cost" or "size"
     unit: str  # "guest instructions", "TSC ticks", "pages", "bytes"
     counts: list
-    events: int
+    events: int  # the events in the buckets
     minimum: int
     median: int
     maximum: int
+    not_measured: int = 0  # cost events whose cost was not measured: in no bucket
 
     def buckets(self):
         """[(low, high, count)] of the buckets from the lowest to the highest non-empty one:
@@ -77,13 +85,18 @@ def histogram(event, what, unit, values):
 
 
 def cost_histograms(trace):
-    """A cost Histogram of every event kind with a cost that occurs in the trace (a BulkTrace)."""
+    """A cost Histogram of every event kind with a cost that occurs in the trace (a BulkTrace):
+    the measured costs in its buckets, the events without one counted in not_measured."""
     unit = tick_unit(trace.header)
     out = []
     for name in COST_EVENTS:
         rows = trace.of(name)
         if len(rows):
-            out.append(histogram(name, "cost", unit, rows["cost"]))
+            costs = np.asarray(rows["cost"])
+            measured = costs != NOT_MEASURED
+            h = histogram(name, "cost", unit, costs[measured])
+            h.not_measured = int(len(costs) - measured.sum())
+            out.append(h)
     return out
 
 
@@ -101,7 +114,9 @@ def histogram_lines(h):
     """bpftrace's hist() layout: one line per bucket, its range, its exact count and a bar."""
     peak = max(h.counts) if h.counts else 0
     lines = [f"@{h.event}_{h.what} ({h.unit}): {h.events:,} events, min {h.minimum:,}, "
-             f"median {h.median:,}, max {h.maximum:,}"]
+             f"median {h.median:,}, max {h.maximum:,}"
+             + (f"; {h.not_measured:,} more not measured (boot claims, cost field "
+                f"{NOT_MEASURED}): left out" if h.not_measured else "")]
     for low, high, count in h.buckets():
         label = "[0]" if high == 1 else f"[{low:,}, {high:,})"
         bar = "@" * (round(BAR_WIDTH * count / peak) if peak else 0)

@@ -606,8 +606,10 @@ def operation_costs(runs, out_dir):
                 ax.text(xi, n, f"{n:,}", ha="center", va="bottom", fontsize=6)
         ax.set_xticks(x, ["0" if high == 1 else f"{low:,}" for low, high, _ in buckets],
                       rotation=45, ha="right", fontsize=6)
-        ax.set_ylim(0, max(counts) * 1.18)
-        ax.set_title(f"{h.event}: {h.events:,} events, median {h.median:,}", fontsize=9)
+        ax.set_ylim(0, max(counts, default=0) * 1.18 or 1)
+        # events whose cost was not measured (boot claims) are in no bar: said, not drawn as 0
+        unmeasured = f"; {h.not_measured:,} not measured, left out" if h.not_measured else ""
+        ax.set_title(f"{h.event}: {h.events:,} events, median {h.median:,}{unmeasured}", fontsize=9)
         ax.set_xlabel(f"{h.unit} (bucket from this value to the next)", fontsize=7)
         ax.set_ylabel("events", fontsize=7)
     for ax in list(axes.flat)[len(histograms):]:
@@ -618,8 +620,9 @@ def operation_costs(runs, out_dir):
                   f"Each panel counts one kind of operation's events by their cost in "
                   f"{histograms[0].unit} from the operation's entry to its event (its own "
                   "tracing excluded, what it called included), in power-of-two buckets; every "
-                  "event is counted, the number on each bar is exact. The same as text: "
-                  "python3 -m analyzer kmem TRACE.")
+                  "event is counted, the number on each bar is exact. Events whose cost was not "
+                  "measured (the pmm's boot claims) are in no bar; the panel's title counts them. "
+                  "The same as text: python3 -m analyzer kmem TRACE.")
 
 
 ALL = (unusable_index, buddy_heatmap, memory_strip, owner_memory, bookkeeping, work_distribution,

@@ -457,38 +457,51 @@ static ALWAYS_INLINE uint64_t placement_alloc(struct page_allocator *a, enum pmm
 }
 
 /*
- * Every allocation the inline hot path (page_allocator.h) does not finish: bad arguments, tracing
- * on, the first zone's placement refusing or asking for bookkeeping (`first`: its answer, or
- * PMM_PLACEMENT_FAILED when it was not asked), then the rest of pmm_zone_fallback's order.
+ * Every allocation the inline hot path (page_allocator.h) does not finish: bad arguments, or the
+ * zones of pmm_zone_fallback's order down to `asked` refused (`first`: the answer of `asked`'s
+ * placement; the zones before it failed), then the rest of that order.
  */
-paddr_t page_alloc_general(struct page_allocator *a, uint64_t first, uint64_t pages,
-			   enum pmm_alloc_zone zone, uint64_t align_pages, enum mm_owner owner,
-			   enum pmm_status *status, uint64_t start)
+paddr_t page_alloc_general(struct page_allocator *a, unsigned asked, uint64_t first,
+			   uint64_t pages, enum pmm_alloc_zone zone, uint64_t align_pages,
+			   enum mm_owner owner, enum pmm_status *status, uint64_t start)
 {
 	if (pages - 1 >= PAGE_ALLOCATION_MAX_PAGES || !IS_POW2(align_pages) ||
 	    align_pages - 1 >= PMM_PHYS_LIMIT >> PAGE_SHIFT || (unsigned)owner >= MM_OWNER_COUNT ||
 	    (unsigned)zone > PMM_ALLOC_BELOW_16M)
 		return alloc_refused(pages, zone, align_pages, owner,
 				     argument_status(pages, zone, align_pages, owner), status);
-	/* valid arguments: the hot path asked the first zone unless tracing sent them here */
-	bool first_asked = !trace_enabled;
 	enum pmm_zone order[PMM_ZONE_COUNT];
 	unsigned zones = pmm_zone_fallback(zone, order);
 	for (unsigned i = 0; i < zones; i++) {
 		enum pmm_zone z = order[i];
-		if (!a->zone[z].state)
+		/* the order goes down: zones above `asked` refused it in the hot path */
+		if (!a->zone[z].state || (asked < PMM_ZONE_COUNT && z > asked))
 			continue;
-		if (i > 0 || !first_asked)
-			first = placement_alloc(a, z, pages, align_pages);
-		if (first == PMM_PLACEMENT_WANTS_METADATA) {
+		uint64_t answer = z == asked ? first : placement_alloc(a, z, pages, align_pages);
+		if (answer == PMM_PLACEMENT_WANTS_METADATA) {
 			serve_metadata(a, z);
-			first = placement_alloc(a, z, pages, align_pages);
+			answer = placement_alloc(a, z, pages, align_pages);
 		}
-		if (first < PMM_PLACEMENT_WANTS_METADATA)
-			return alloc_placed(a, z, first, pages, align_pages, owner, status, start);
-		first = PMM_PLACEMENT_FAILED;
+		if (answer < PMM_PLACEMENT_WANTS_METADATA)
+			return alloc_placed(a, z, answer, pages, align_pages, owner, status, start);
 	}
 	return alloc_refused(pages, zone, align_pages, owner, PMM_ERR_OUT_OF_MEMORY, status);
+}
+
+/* Tracing on: the hot paths with their events, out of line so that the untraced copies carry no
+ * tracing code. The pmm_alloc's call chain starts at this function's frame: ip0 is in its
+ * caller, the code that asked for the pages. */
+paddr_t page_alloc_traced(struct page_allocator *a, uint64_t pages, enum pmm_alloc_zone zone,
+			  uint64_t align_pages, enum mm_owner owner, enum pmm_status *status)
+{
+	return page_alloc_inline(a, pages, zone, align_pages, owner, status,
+				 (struct page_allocator_trace){ true, trace_now(&trace_global) });
+}
+
+enum pmm_status page_free_traced(struct page_allocator *a, paddr_t addr, uint64_t pages)
+{
+	return page_free_inline(a, addr, pages,
+				(struct page_allocator_trace){ true, trace_now(&trace_global) });
 }
 
 struct free_count {
@@ -505,7 +518,7 @@ static bool count_free(void *ctx, const struct pmm_region_info *extent)
 }
 
 /* Everything page_free's hot path (page_allocator.h) leaves alone: the refusals (a walk of the
- * free runs classifies a free of no allocation), reservations, tracing. */
+ * free runs classifies a free of no allocation) and reservations. */
 enum pmm_status page_free_general(struct page_allocator *a, paddr_t addr, uint64_t pages,
 				  uint64_t start)
 {
@@ -537,7 +550,7 @@ enum pmm_status page_free_general(struct page_allocator *a, paddr_t addr, uint64
 	*record = (struct page_allocation){ 0 };
 	if (was.flags & PAGE_ALLOCATION_RESERVED)
 		a->ops->add_free(a->zone[z].state, first, pages);
-	else if (a->zone[z].regions) /* as the hot path frees it (traced frees come here) */
+	else if (a->zone[z].regions) /* as the hot path frees it */
 		pmm_regions_free_fast(a->zone[z].regions, first - a->zone[z].first_page);
 	else
 		a->ops->free(a->zone[z].state, first, pages, (uint64_t)1 << was.align_log2);

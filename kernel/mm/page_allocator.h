@@ -21,7 +21,7 @@
 #include "pmm.h"
 #include "pmm_placement.h"
 #include "pmm_regions_fast.h"
-#include "kernel/trace/tracepoints.h"
+#include "kernel/trace/trace_encoders.h"
 
 /* Per page of a zone's span: the allocation starting there (pages == 0: none). */
 struct page_allocation {
@@ -147,15 +147,21 @@ const char *page_allocator_check(struct page_allocator *a);
 /* Largest request a record can hold (its length is 32 bits). */
 #define PAGE_ALLOCATION_MAX_PAGES ((uint64_t)UINT32_MAX)
 
-/* Out of line: everything but an untraced allocation placed by the first zone tried (`first`:
- * that placement's answer, or PMM_PLACEMENT_FAILED when it was not asked). `start`:
- * trace_cost_start() when the hot path sent it here, for the event's cost. */
-paddr_t page_alloc_general(struct page_allocator *a, uint64_t first, uint64_t pages,
-			   enum pmm_alloc_zone zone, uint64_t align_pages, enum mm_owner owner,
-			   enum pmm_status *status, uint64_t start);
-/* Out of line: everything but the untraced free of an allocation with its own length. */
+/* Out of line: everything the hot path does not finish: bad arguments (`asked` ==
+ * PMM_ZONE_COUNT), or the zones tried down to `asked` refusing, the last of them with `first`
+ * (PMM_PLACEMENT_FAILED or PMM_PLACEMENT_WANTS_METADATA). `start`: trace_cost_start() at the
+ * allocation's entry, for the event's cost. */
+paddr_t page_alloc_general(struct page_allocator *a, unsigned asked, uint64_t first,
+			   uint64_t pages, enum pmm_alloc_zone zone, uint64_t align_pages,
+			   enum mm_owner owner, enum pmm_status *status, uint64_t start);
+/* Out of line: everything but the free of an allocation with its own length. */
 enum pmm_status page_free_general(struct page_allocator *a, paddr_t addr, uint64_t pages,
 				  uint64_t start);
+/* Out of line, tracing on: the hot paths below with their events (page_allocator.c). The
+ * attributed pmm_alloc's call chain starts at page_alloc_traced's caller. */
+paddr_t page_alloc_traced(struct page_allocator *a, uint64_t pages, enum pmm_alloc_zone zone,
+			  uint64_t align_pages, enum mm_owner owner, enum pmm_status *status);
+enum pmm_status page_free_traced(struct page_allocator *a, paddr_t addr, uint64_t pages);
 
 /* The zone `page` lies in, by the configured ends. */
 static inline enum pmm_zone page_allocator_zone_of(const struct page_allocator *a, uint64_t page)
@@ -171,61 +177,117 @@ _Static_assert(PMM_ZONE_COUNT - 1 - PMM_ALLOC_ANY == PMM_ZONE_NORMAL &&
 		       PMM_ZONE_COUNT - 1 - PMM_ALLOC_BELOW_16M == PMM_ZONE_DMA,
 	       "the first zone an allocation tries is PMM_ZONE_COUNT - 1 - its zone");
 
+/* How the hot paths end: untraced, or with the operation's event (start: its clock reading). */
+struct page_allocator_trace {
+	bool on;
+	uint64_t start;
+};
+
 /*
- * The first zone an allocation tries is PMM_ZONE_COUNT - 1 - its zone (pmm_zone_fallback's
- * order, with the values of trace/events.def); the hot path asks that zone's placement once and
- * writes the record. Why inline: the call and its register saves were a third of the common
- * layer's cost per pair (bench_contiguous, pagescope row).
+ * The zones an allocation tries are PMM_ZONE_COUNT - 1 - its zone, then each lower one
+ * (pmm_zone_fallback's order, with the values of trace/events.def). The hot path asks their
+ * placements in turn while they refuse (under a 4 GiB guest, NORMAL is 1 GiB minus its records
+ * and never holds a 1 GiB page: its refusal is a few compares, where the general path's
+ * fallback cost more than the rest of the pair), writes the record of the first that places it
+ * and, tracing on, its event; a placement asking for bookkeeping goes to the general path. Why
+ * inline: the call and its register saves were a third of the common layer's cost per pair
+ * (bench_contiguous, pagescope row). `trace` is a constant in each copy: page_alloc_status's
+ * untraced one has no tracing code at all, page_alloc_traced's the event.
  */
-static inline paddr_t page_alloc_status(struct page_allocator *a, uint64_t pages,
-					enum pmm_alloc_zone zone, uint64_t align_pages,
-					enum mm_owner owner, enum pmm_status *status)
+static ALWAYS_INLINE paddr_t page_alloc_inline(struct page_allocator *a, uint64_t pages,
+					       enum pmm_alloc_zone zone, uint64_t align_pages,
+					       enum mm_owner owner, enum pmm_status *status,
+					       struct page_allocator_trace trace)
 {
 	if (unlikely(pages - 1 >= PAGE_ALLOCATION_MAX_PAGES || (align_pages & (align_pages - 1)) ||
 		     align_pages - 1 >= PMM_PHYS_LIMIT >> PAGE_SHIFT ||
-		     (unsigned)owner >= MM_OWNER_COUNT || (unsigned)zone > PMM_ALLOC_BELOW_16M ||
-		     trace_enabled))
-		return page_alloc_general(a, PMM_PLACEMENT_FAILED, pages, zone, align_pages, owner,
-					  status, trace_cost_start());
-	struct page_allocator_zone *z = &a->zone[PMM_ZONE_COUNT - 1 - (unsigned)zone];
-	uint64_t first = PMM_PLACEMENT_FAILED;
-	if (likely(z->regions))
-		first = pmm_regions_alloc_fast(z->regions, pages, align_pages);
-	else if (z->state)
-		first = a->ops->alloc(z->state, pages, align_pages);
-	if (unlikely(first >= PMM_PLACEMENT_WANTS_METADATA))
-		return page_alloc_general(a, first, pages, zone, align_pages, owner, status,
-					  trace_cost_start());
+		     (unsigned)owner >= MM_OWNER_COUNT || (unsigned)zone > PMM_ALLOC_BELOW_16M))
+		return page_alloc_general(a, PMM_ZONE_COUNT, PMM_PLACEMENT_FAILED, pages, zone,
+					  align_pages, owner, status, trace.start);
+	unsigned zi = PMM_ZONE_COUNT - 1 - (unsigned)zone;
+	struct page_allocator_zone *z = &a->zone[zi];
+	uint64_t first;
+	for (;;) {
+		first = PMM_PLACEMENT_FAILED;
+		if (likely(z->regions))
+			first = pmm_regions_alloc_fast(z->regions, pages, align_pages);
+		else if (z->state)
+			first = a->ops->alloc(z->state, pages, align_pages);
+		if (likely(first < PMM_PLACEMENT_WANTS_METADATA))
+			break;
+		if (first == PMM_PLACEMENT_WANTS_METADATA || zi == 0)
+			return page_alloc_general(a, zi, first, pages, zone, align_pages, owner,
+						  status, trace.start);
+		zi--;
+		z--;
+	}
 	z->allocation[first - z->first_page] = (struct page_allocation){
 		.pages = (uint32_t)pages, .align_log2 = (uint8_t)__builtin_ctzll(align_pages),
 		.owner = (uint8_t)owner
 	};
+	if (trace.on) {
+		uint64_t now = trace_now(&trace_global);
+		trace_emit_inline_stamped_pmm_alloc(
+			&trace_global, __builtin_frame_address(0), now, first << PAGE_SHIFT,
+			(uint32_t)pages,
+			(uint32_t)(z->regions ? pages : a->ops->held_pages(pages, align_pages)),
+			(uint8_t)zi, (uint8_t)__builtin_ctzll(align_pages), (uint8_t)owner,
+			trace_cost_of(trace.start, now));
+	}
 	if (status)
 		*status = PMM_OK;
 	return first << PAGE_SHIFT;
 }
 
+static inline paddr_t page_alloc_status(struct page_allocator *a, uint64_t pages,
+					enum pmm_alloc_zone zone, uint64_t align_pages,
+					enum mm_owner owner, enum pmm_status *status)
+{
+	if (unlikely(trace_enabled))
+		return page_alloc_traced(a, pages, zone, align_pages, owner, status);
+	return page_alloc_inline(a, pages, zone, align_pages, owner, status,
+				 (struct page_allocator_trace){ false, 0 });
+}
+
 /*
- * The hot path: an allocation's own record found in O(1), untraced: the placement frees it. A
- * record that matches proves the arguments valid (a page-aligned first page inside a zone's
- * span, a length of 1 .. 2^32 - 1); anything else is page_free_general's.
+ * The hot path: an allocation's own record found in O(1): the placement frees it (and, tracing
+ * on, its event follows; `trace` as for page_alloc_inline). A record that matches proves the
+ * arguments valid (a page-aligned first page inside a zone's span, a length of 1 .. 2^32 - 1);
+ * anything else is page_free_general's.
  */
-static inline enum pmm_status page_free(struct page_allocator *a, paddr_t addr, uint64_t pages)
+static ALWAYS_INLINE enum pmm_status page_free_inline(struct page_allocator *a, paddr_t addr,
+						      uint64_t pages,
+						      struct page_allocator_trace trace)
 {
 	uint64_t first = addr >> PAGE_SHIFT;
-	struct page_allocator_zone *zone = &a->zone[page_allocator_zone_of(a, first)];
+	enum pmm_zone zi = page_allocator_zone_of(a, first);
+	struct page_allocator_zone *zone = &a->zone[zi];
 	uint64_t index = first - zone->first_page; /* wraps above the span when below it */
 	if (unlikely((addr & (PAGE_SIZE - 1)) || index >= zone->span_pages ||
-		     zone->allocation[index].pages != pages || zone->allocation[index].flags ||
-		     trace_enabled))
-		return page_free_general(a, addr, pages, trace_cost_start());
+		     zone->allocation[index].pages != pages || zone->allocation[index].flags))
+		return page_free_general(a, addr, pages, trace.start);
 	uint64_t align_pages = (uint64_t)1 << zone->allocation[index].align_log2;
+	uint8_t owner = zone->allocation[index].owner;
 	zone->allocation[index] = (struct page_allocation){ 0 };
 	if (likely(zone->regions))
 		pmm_regions_free_fast(zone->regions, index);
 	else
 		a->ops->free(zone->state, first, pages, align_pages);
+	if (trace.on) {
+		uint64_t now = trace_now(&trace_global);
+		trace_emit_inline_pmm_free(
+			&trace_global, now, addr, (uint32_t)pages,
+			(uint32_t)(zone->regions ? pages : a->ops->held_pages(pages, align_pages)),
+			(uint8_t)zi, owner, trace_cost_of(trace.start, now));
+	}
 	return PMM_OK;
+}
+
+static inline enum pmm_status page_free(struct page_allocator *a, paddr_t addr, uint64_t pages)
+{
+	if (unlikely(trace_enabled))
+		return page_free_traced(a, addr, pages);
+	return page_free_inline(a, addr, pages, (struct page_allocator_trace){ false, 0 });
 }
 
 #endif

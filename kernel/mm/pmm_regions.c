@@ -163,6 +163,8 @@ uint64_t pmm_regions_alloc_general(struct pmm_regions *r, uint64_t pages, uint64
 static uint64_t carve_fit(struct pmm_regions *r, uint64_t pages, uint64_t align_pages,
 			  uint64_t reserve)
 {
+	if (r->free_pages < pages) /* the common layer's zone fallback asks zones this small */
+		return PMM_PLACEMENT_FAILED;
 	unsigned guaranteed = pmm_class_at_least(pages + align_pages - 1);
 	struct pmm_region *from = pmm_classes_any_at_or_above(&r->classes, guaranteed);
 	if (!from && r->classes.row_bitmap)

@@ -1,9 +1,11 @@
 /*
  * The encoders behind the tracepoints, generated from trace/events.def, and the kernel's tracer.
  * Each encoder reserves room in the open sub-buffer (one compare on the fast path), stores the
- * payload fields in place and commits the header (see tracer.h).
+ * payload fields in place and commits the header (see tracer.h); the fixed and attributed ones
+ * are trace_encoders.h's inline bodies.
  */
 #include "tracepoints.h"
+#include "trace_encoders.h"
 #include "kernel/lib/string.h"
 
 #define RECORD_HEADER_BYTES ((uint32_t)sizeof(struct trace_record_header))
@@ -30,53 +32,41 @@ bool trace_enabled = true;
 #define TRACE_VALUES TRACE_DEF_NOTHING
 #define TRACE_STREAM_HEADER TRACE_DEF_NOTHING
 #define TRACE_RECORD_HEADER TRACE_DEF_NOTHING
-/*
- * Fixed events: the encoder's fast path makes no call (the slow path is a separate function
- * reached by a tail call), so it needs no saved registers or stack frame of its own.
- */
+/* Fixed events: the out-of-line encoders and slow paths around trace_encoders.h's bodies. */
 #define TRACE_FIXED_ENCODER(name, ...)                                                  \
-	static inline void trace_fill_##name(struct tracer *t,                           \
-					     struct trace_record_header *h TRACE_PARAMS(__VA_ARGS__)) \
-	{                                                                                \
-		struct trace_payload_##name *p = (struct trace_payload_##name *)(h + 1); \
-		TRACE_EACH(TRACE_OP_STORE, __VA_ARGS__)                                       \
-		trace_commit(t, h, TRACE_ID_##name, 0,                                   \
-			     RECORD_HEADER_BYTES + sizeof(struct trace_payload_##name)); \
-	}                                                                                \
-	static __attribute__((noinline)) void trace_emit_slow_##name(                   \
-		struct tracer *t TRACE_PARAMS(__VA_ARGS__))                                   \
+	void trace_emit_slow_##name(struct tracer *t TRACE_PARAMS(__VA_ARGS__))          \
 	{                                                                                \
 		struct trace_record_header *h = trace_reserve_slow(                      \
 			t, RECORD_HEADER_BYTES + sizeof(struct trace_payload_##name));   \
 		if (h)                                                                   \
-			trace_fill_##name(t, h TRACE_ARGS(__VA_ARGS__));                      \
-	}                                                                                \
-	static ALWAYS_INLINE void trace_emit_inline_##name(struct tracer *t TRACE_PARAMS(__VA_ARGS__)) \
-	{                                                                                \
-		const uint32_t len = RECORD_HEADER_BYTES + sizeof(struct trace_payload_##name); \
-		if (unlikely(t->offset + len > t->limit)) {                              \
-			trace_emit_slow_##name(t TRACE_ARGS(__VA_ARGS__));                    \
-			return;                                                          \
-		}                                                                        \
-		trace_fill_##name(t, (struct trace_record_header *)(t->open_base + t->offset) \
-					     TRACE_ARGS(__VA_ARGS__));                        \
+			trace_fill_##name(t, h, trace_now(t) TRACE_ARGS(__VA_ARGS__));        \
 	}                                                                                \
 	void trace_emit_##name(struct tracer *t TRACE_PARAMS(__VA_ARGS__))               \
 	{                                                                                \
-		trace_emit_inline_##name(t TRACE_ARGS(__VA_ARGS__));                     \
+		trace_emit_inline_##name(t, trace_now(t) TRACE_ARGS(__VA_ARGS__));       \
 	}
-#define TRACE_EVENT(name, id, doc, fields) TRACE_FIXED_ENCODER(name, fields)
+#define TRACE_EVENT(name, id, doc, fields)                                               \
+	TRACE_FIXED_ENCODER(name, fields)                                                \
+	void trace_emit_stamped_##name(struct tracer *t, uint64_t timestamp TRACE_PARAMS(fields)) \
+	{                                                                                \
+		trace_emit_inline_##name(t, timestamp TRACE_ARGS(fields));               \
+	}
 /*
- * An attributed event's encoders: the plain one with `chain` as its last field, and the one its
- * tracepoint calls, which walks from its own frame (so ip0 is in the tracepoint's function) and
- * inlines the plain one.
+ * An attributed event's encoders: the plain one with `chain` as its last field; the one its
+ * tracepoint calls, which walks from its own frame (so ip0 is in the tracepoint's function);
+ * and the stamped one, which walks from the frame it is given.
  */
 #define TRACE_ATTRIBUTED_EVENT(name, id, doc, fields)                                    \
 	TRACE_FIXED_ENCODER(name, fields FIELD(u32, chain))                              \
 	void trace_emit_attributed_##name(struct tracer *t TRACE_PARAMS(fields))         \
 	{                                                                                \
 		uint32_t chain = trace_chain_here(t, __builtin_frame_address(0));        \
-		trace_emit_inline_##name(t TRACE_ARGS(fields), chain);                   \
+		trace_emit_inline_##name(t, trace_now(t) TRACE_ARGS(fields), chain);     \
+	}                                                                                \
+	void trace_emit_stamped_##name(struct tracer *t, const void *frame,              \
+				       uint64_t timestamp TRACE_PARAMS(fields))          \
+	{                                                                                \
+		trace_emit_inline_stamped_##name(t, frame, timestamp TRACE_ARGS(fields)); \
 	}
 #define TRACE_STRING_EVENT(name, id, doc, fields)                                        \
 	void trace_emit_##name(struct tracer *t TRACE_PARAMS(fields), const char *text)  \

@@ -9,6 +9,10 @@
  *   array events     trace_NAME_begin(fields...); trace_NAME_add(item fields...) per item;
  *                    trace_NAME_end()                       e.g. the pmm free-extent snapshot
  *
+ * Stamped encoders, trace_emit_stamped_NAME(t, [frame,] timestamp, fields...), take the
+ * record's timestamp from a clock reading the caller made anyway (an operation's cost: see
+ * trace_cost_start), so an operation's event reads the clock once.
+ *
  * Argument order is the field order in events.def. Each call is one test of `trace_enabled`
  * (false under trace=off: a single not-taken branch) and, when tracing, a call to the encoder
  * trace_emit_NAME(struct tracer *, ...), which writes into `trace_global`. Tests call the
@@ -78,6 +82,7 @@ extern bool trace_enabled;
 /* Encoders (defined in tracepoints.c) and the tracepoints that feed trace_global. */
 #define TRACE_EVENT(name, id, doc, fields)                                           \
 	void trace_emit_##name(struct tracer *t TRACE_PARAMS(fields));               \
+	void trace_emit_stamped_##name(struct tracer *t, uint64_t timestamp TRACE_PARAMS(fields)); \
 	static inline void trace_##name(TRACE_NO_LEADING_COMMA(0 TRACE_PARAMS(fields))) \
 	{                                                                            \
 		if (unlikely(trace_enabled))                                         \
@@ -85,11 +90,15 @@ extern bool trace_enabled;
 	}
 /*
  * An attributed event: trace_emit_NAME takes every field, `chain` last (tests give any id);
- * trace_emit_attributed_NAME finds the chain of its caller (call_chain.h) and passes its id.
+ * trace_emit_attributed_NAME finds the chain of its caller (call_chain.h) and passes its id;
+ * trace_emit_stamped_NAME finds the chain of `frame` (an allocator's out-of-line tracing
+ * function passes its own __builtin_frame_address(0), so that ip0 is in its caller).
  */
 #define TRACE_ATTRIBUTED_EVENT(name, id, doc, fields)                                \
 	void trace_emit_##name(struct tracer *t TRACE_PARAMS(fields FIELD(u32, chain))); \
 	void trace_emit_attributed_##name(struct tracer *t TRACE_PARAMS(fields));    \
+	void trace_emit_stamped_##name(struct tracer *t, const void *frame,          \
+				       uint64_t timestamp TRACE_PARAMS(fields));     \
 	static inline void trace_##name(TRACE_NO_LEADING_COMMA(0 TRACE_PARAMS(fields))) \
 	{                                                                            \
 		if (unlikely(trace_enabled))                                         \
@@ -145,12 +154,18 @@ static inline uint64_t trace_cost_start(void)
 	return unlikely(trace_enabled) ? trace_now(&trace_global) : 0;
 }
 
+/* The cost field of an operation that started at `start` and whose event is stamped `now`. */
+static inline uint32_t trace_cost_of(uint64_t start, uint64_t now)
+{
+	uint64_t ticks = now - start;
+	return ticks < TRACE_COST_SATURATED ? (uint32_t)ticks : (uint32_t)TRACE_COST_SATURATED;
+}
+
 static inline uint32_t trace_cost_since(uint64_t start)
 {
 	if (likely(!trace_enabled))
 		return 0;
-	uint64_t ticks = trace_now(&trace_global) - start;
-	return ticks < TRACE_COST_SATURATED ? (uint32_t)ticks : (uint32_t)TRACE_COST_SATURATED;
+	return trace_cost_of(start, trace_now(&trace_global));
 }
 
 #endif

@@ -190,18 +190,29 @@ static inline uint64_t trace_now(const struct tracer *t)
 #endif
 }
 
-/* Fills the header of a reserved record whose payload is written, and makes it part of the ring. */
-static inline void trace_commit(struct tracer *t, void *record, uint8_t type, uint8_t flags,
-				uint32_t len)
+/*
+ * Fills the header of a reserved record whose payload is written, and makes it part of the ring.
+ * `timestamp` is a clock reading taken after every record already in the ring was committed
+ * (timestamps never decrease along the stream): a caller that read the clock anyway (an
+ * operation's cost) passes that reading instead of reading it twice.
+ */
+static inline void trace_commit_at(struct tracer *t, void *record, uint8_t type, uint8_t flags,
+				   uint32_t len, uint64_t timestamp)
 {
 	struct trace_record_header *h = record;
 	h->type = type;
 	h->flags = flags;
 	h->length = (uint16_t)len;
 	h->seq = t->next_seq++;
-	h->timestamp = trace_now(t);
+	h->timestamp = timestamp;
 	t->emitted[type]++;
 	t->offset += len;
+}
+
+static inline void trace_commit(struct tracer *t, void *record, uint8_t type, uint8_t flags,
+				uint32_t len)
+{
+	trace_commit_at(t, record, type, flags, len, trace_now(t));
 }
 
 /*

@@ -1,0 +1,79 @@
+/*
+ * The bodies of the fixed and attributed encoders, generated from trace/events.def, inline: the
+ * out-of-line encoders of tracepoints.h are made from them (tracepoints.c), and an allocator's
+ * out-of-line tracing function may inline the one it emits (page_allocator.c), so that its
+ * fields go straight from registers into the ring instead of through a call of ten arguments.
+ *
+ * Per record on the fast path: one compare for room in the open sub-buffer, the payload stores,
+ * the header (type, flags and length in one store; seq; timestamp), the per-type count and the
+ * new offset. No call: the slow path (a sub-buffer to close, losses to report) is the separate
+ * trace_emit_slow_NAME (tracepoints.c), which reads the clock again because it may write loss
+ * records first and timestamps never decrease along the stream.
+ */
+#ifndef PAGESCOPE_TRACE_TRACE_ENCODERS_H
+#define PAGESCOPE_TRACE_TRACE_ENCODERS_H
+
+#include "tracepoints.h"
+
+#define TRACE_RECORD_HEADER_BYTES ((uint32_t)sizeof(struct trace_record_header))
+
+#define FIELD TRACE_FIELD_SEQ
+#define TRACE_CONSTANT TRACE_DEF_NOTHING
+#define TRACE_VALUES TRACE_DEF_NOTHING
+#define TRACE_STREAM_HEADER TRACE_DEF_NOTHING
+#define TRACE_RECORD_HEADER TRACE_DEF_NOTHING
+#define TRACE_STRING_EVENT TRACE_DEF_NOTHING
+#define TRACE_ARRAY_EVENT TRACE_DEF_NOTHING
+#define TRACE_FIXED_ENCODER_BODY(name, ...)                                             \
+	void trace_emit_slow_##name(struct tracer *t TRACE_PARAMS(__VA_ARGS__));         \
+	static ALWAYS_INLINE void trace_fill_##name(struct tracer *t,                    \
+						    struct trace_record_header *h,       \
+						    uint64_t timestamp TRACE_PARAMS(__VA_ARGS__)) \
+	{                                                                                \
+		struct trace_payload_##name *p = (struct trace_payload_##name *)(h + 1); \
+		TRACE_EACH(TRACE_OP_STORE, __VA_ARGS__)                                       \
+		trace_commit_at(t, h, TRACE_ID_##name, 0,                                \
+				TRACE_RECORD_HEADER_BYTES + sizeof(struct trace_payload_##name), \
+				timestamp);                                              \
+	}                                                                                \
+	static ALWAYS_INLINE void trace_emit_inline_##name(struct tracer *t,            \
+							   uint64_t timestamp TRACE_PARAMS(__VA_ARGS__)) \
+	{                                                                                \
+		const uint32_t len = TRACE_RECORD_HEADER_BYTES + sizeof(struct trace_payload_##name); \
+		if (unlikely(t->offset + len > t->limit)) {                              \
+			trace_emit_slow_##name(t TRACE_ARGS(__VA_ARGS__));                    \
+			return;                                                          \
+		}                                                                        \
+		trace_fill_##name(t, (struct trace_record_header *)(t->open_base + t->offset), \
+				  timestamp TRACE_ARGS(__VA_ARGS__));                         \
+	}
+#define TRACE_EVENT(name, id, doc, fields) TRACE_FIXED_ENCODER_BODY(name, fields)
+/*
+ * An attributed event from `frame` (call_chain.h): a chain the table holds costs the walk that
+ * compares it; defining a new one writes a call_chain record, after which the caller's timestamp
+ * would be too early, so the clock is read again then.
+ */
+#define TRACE_ATTRIBUTED_EVENT(name, id, doc, fields)                                    \
+	TRACE_FIXED_ENCODER_BODY(name, fields FIELD(u32, chain))                         \
+	static ALWAYS_INLINE void trace_emit_inline_stamped_##name(                      \
+		struct tracer *t, const void *frame, uint64_t timestamp TRACE_PARAMS(fields)) \
+	{                                                                                \
+		uint32_t chain = trace_chain_lookup(t, frame);                           \
+		if (unlikely(chain == TRACE_CHAIN_NONE)) {                               \
+			chain = trace_chain_define_here(t, frame);                       \
+			timestamp = trace_now(t);                                        \
+		}                                                                        \
+		trace_emit_inline_##name(t, timestamp TRACE_ARGS(fields), chain);        \
+	}
+#include "trace/events.def"
+#undef TRACE_EVENT
+#undef TRACE_ATTRIBUTED_EVENT
+#undef TRACE_STRING_EVENT
+#undef TRACE_ARRAY_EVENT
+#undef TRACE_CONSTANT
+#undef TRACE_VALUES
+#undef TRACE_STREAM_HEADER
+#undef TRACE_RECORD_HEADER
+#undef FIELD
+
+#endif
