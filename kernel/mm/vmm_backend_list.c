@@ -258,7 +258,7 @@ static enum vm_status list_reserve_lowest(struct vmm_context *ctx, const struct 
 					  uint64_t pages, uint64_t align_pages, unsigned access, uint64_t *addr)
 {
 	struct list_state *ls = state_of(ctx);
-	struct region_records *rr = &ls->regions[region - ctx->regions];
+	struct region_records *rr = records_of(ctx, region);
 	uint64_t padded = pages + align_pages - 1;
 	struct range_record *f = rr->lowest;
 	ls->recent = NULL;
@@ -442,7 +442,7 @@ static enum vm_status list_release(struct vmm_context *ctx, const struct vmm_reg
 				   uint64_t addr, uint64_t pages)
 {
 	struct list_state *ls = state_of(ctx);
-	struct region_records *rr = &ls->regions[region - ctx->regions];
+	struct region_records *rr = records_of(ctx, region);
 	unsigned count = rr->pending_count;
 	if (unlikely(!count || !vmm_list_record_cacheable(ls)))
 		return release_found(ctx, rr, addr, pages);

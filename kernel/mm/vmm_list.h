@@ -74,9 +74,18 @@ static inline struct list_state *state_of(const struct vmm_context *ctx)
 	return ctx->backend_private;
 }
 
+/*
+ * The records of `region` (one of ctx->regions): state->regions[region - ctx->regions], computed
+ * as one scaled add of the byte offset (every operation starts here).
+ */
 static inline struct region_records *records_of(struct vmm_context *ctx, const struct vmm_region *region)
 {
-	return &state_of(ctx)->regions[region - ctx->regions];
+	STATIC_ASSERT(offsetof(struct list_state, regions) == 0, "the regions' records open the state");
+	STATIC_ASSERT(sizeof(struct region_records) % sizeof(struct vmm_region) == 0,
+		      "a region's records are a whole number of vmm_regions long");
+	uintptr_t offset = (uintptr_t)region - (uintptr_t)ctx->regions;
+	return (struct region_records *)((char *)state_of(ctx) +
+					 offset * (sizeof(struct region_records) / sizeof(struct vmm_region)));
 }
 
 /* --- the record pool (vmm_list_pool.c) ----------------------------------------------------- */
