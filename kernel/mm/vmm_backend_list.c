@@ -22,7 +22,7 @@
  *            head or tail: 2 filings 8 and the settle of the shrink 1) or an exact fit of a
  *            filed run (out 6, pending it: filing 4)                                 <= 11 paths
  *   release  lookup 1, then a merge (the reservation out 4, a free neighbour out 6, the growth's
- *            climb 1) or none (out 4, pending: settle 1, filing 4)                  <= 12 paths
+ *            climb 1) or none (out 4, the hole filed at once: settle 1, filing 4)    <= 12 paths
  *   resize   lookup 1, then a free record out 6, or a settle and a climb 2, or a settle and
  *            pending a tail 5                                                         <= 7 paths
  *   split    lookup 1, pending the tail: settle 1, filing 4                           6 paths
@@ -30,6 +30,8 @@
  * after its descent (vmm_list_covering), a release scans the set for its reservation (K) and
  * takes up to two records out of it (2K): LIST_PENDING_WORK = 5K + 1 per call. The hash adds at
  * most LIST_HASH_WORK = 13 entries to a call (vmm_list_hash.h: a mark's two insertions are 10).
+ * reserve_lowest is a search and a mark in one call (the mark's lookup not needed), and the
+ * cases list_reserve_lowest and list_release write out take a subset of the steps above.
  * So any reserve (search + mark) or release costs at most 15 (H + 1) + 5K + 1 + 13
  * (list_work_bound), whatever the number of mapped pages or the layout: O(log r). No recursion
  * outside the self-check.
