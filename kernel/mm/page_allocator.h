@@ -91,8 +91,9 @@ static inline paddr_t page_alloc_status(struct page_allocator *a, uint64_t pages
 					enum pmm_alloc_zone zone, uint64_t align_pages,
 					enum mm_owner owner, enum pmm_status *status);
 
-static inline paddr_t page_alloc(struct page_allocator *a, uint64_t pages,
-				 enum pmm_alloc_zone zone, uint64_t align_pages, enum mm_owner owner)
+static ALWAYS_INLINE paddr_t page_alloc(struct page_allocator *a, uint64_t pages,
+					enum pmm_alloc_zone zone, uint64_t align_pages,
+					enum mm_owner owner)
 {
 	return page_alloc_status(a, pages, zone, align_pages, owner, NULL);
 }
@@ -239,14 +240,23 @@ static ALWAYS_INLINE paddr_t page_alloc_inline(struct page_allocator *a, uint64_
 	return first << PAGE_SHIFT;
 }
 
-static inline paddr_t page_alloc_status(struct page_allocator *a, uint64_t pages,
-					enum pmm_alloc_zone zone, uint64_t align_pages,
-					enum mm_owner owner, enum pmm_status *status)
+static inline paddr_t page_alloc_untraced(struct page_allocator *a, uint64_t pages,
+					  enum pmm_alloc_zone zone, uint64_t align_pages,
+					  enum mm_owner owner, enum pmm_status *status)
+{
+	return page_alloc_inline(a, pages, zone, align_pages, owner, status,
+				 (struct page_allocator_trace){ false, 0 });
+}
+
+/* The test of tracing is inline in the caller even where the compiler keeps the hot path out of
+ * line, so that a traced allocation does not pay that copy's register saves as well. */
+static ALWAYS_INLINE paddr_t page_alloc_status(struct page_allocator *a, uint64_t pages,
+					       enum pmm_alloc_zone zone, uint64_t align_pages,
+					       enum mm_owner owner, enum pmm_status *status)
 {
 	if (unlikely(trace_enabled))
 		return page_alloc_traced(a, pages, zone, align_pages, owner, status);
-	return page_alloc_inline(a, pages, zone, align_pages, owner, status,
-				 (struct page_allocator_trace){ false, 0 });
+	return page_alloc_untraced(a, pages, zone, align_pages, owner, status);
 }
 
 /*
@@ -283,11 +293,18 @@ static ALWAYS_INLINE enum pmm_status page_free_inline(struct page_allocator *a, 
 	return PMM_OK;
 }
 
-static inline enum pmm_status page_free(struct page_allocator *a, paddr_t addr, uint64_t pages)
+static inline enum pmm_status page_free_untraced(struct page_allocator *a, paddr_t addr,
+						 uint64_t pages)
+{
+	return page_free_inline(a, addr, pages, (struct page_allocator_trace){ false, 0 });
+}
+
+static ALWAYS_INLINE enum pmm_status page_free(struct page_allocator *a, paddr_t addr,
+					       uint64_t pages)
 {
 	if (unlikely(trace_enabled))
 		return page_free_traced(a, addr, pages);
-	return page_free_inline(a, addr, pages, (struct page_allocator_trace){ false, 0 });
+	return page_free_untraced(a, addr, pages);
 }
 
 #endif

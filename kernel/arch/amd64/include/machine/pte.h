@@ -173,6 +173,8 @@ static inline unsigned pte_leaf_prot(pte_t e)
 static inline uint64_t pte_stripe_field_read(const pte_t *table, unsigned first, unsigned entries)
 {
 	uint64_t value = 0;
+	/* Callers pass constant fields: unrolled, each entry is a load, a mask, a shift and an or. */
+#pragma GCC unroll 16
 	for (unsigned k = 0; k < entries; k++)
 		value |= (uint64_t)((table[first + k] & PTE_COUNT_STRIPE_MASK) >> PTE_COUNT_STRIPE_SHIFT)
 			 << (3 * k);
@@ -184,6 +186,7 @@ static inline bool pte_stripe_field_write(pte_t *table, unsigned first, unsigned
 					  uint64_t value)
 {
 	bool changed = false;
+#pragma GCC unroll 16
 	for (unsigned k = 0; k < entries; k++) {
 		pte_t part = (pte_t)((value >> (3 * k)) & 7) << PTE_COUNT_STRIPE_SHIFT;
 		pte_t now = (table[first + k] & ~PTE_COUNT_STRIPE_MASK) | part;
