@@ -40,7 +40,7 @@ void pt_slot_write(uint64_t *table, unsigned index, uint64_t value)
 		unsigned used = pte_stripe_read(table);
 		MM_ASSERT(delta > 0 ? used < PT_ENTRIES : used > 0,
 			  "pt_slot_write: used-entry count %u out of range", used);
-		pte_stripe_write(table, used + (unsigned)delta);
+		pte_stripe_update(table, used, used + (unsigned)delta);
 	}
 }
 
@@ -83,7 +83,7 @@ struct pt_slots_seen pt_slots_update(uint64_t *table, unsigned first, unsigned l
 		unsigned used = pte_stripe_read(table);
 		MM_ASSERT(delta > 0 ? used + (unsigned)delta <= PT_ENTRIES : used >= (unsigned)-delta,
 			  "pt_slots_update: used-entry count %u out of range", used);
-		pte_stripe_write(table, used + (unsigned)delta);
+		pte_stripe_update(table, used, used + (unsigned)delta);
 	}
 	return seen;
 }

@@ -260,6 +260,27 @@ static ALWAYS_INLINE void stripe_write_fixed(uint64_t *table, unsigned first, un
 				   (((value >> (3 * k)) & 7) << PTE_COUNT_STRIPE_SHIFT);
 }
 
+/*
+ * Rewrites a stripe value that holds `was` to `now`, up to the highest entry whose 3-bit digit
+ * changes: a run length that moves by a few pages changes its low entries only (unrolled as
+ * stripe_read_fixed; values are cut to the field's width, as stripe_write_fixed cuts them).
+ */
+static ALWAYS_INLINE void stripe_update_fixed(uint64_t *table, unsigned first, unsigned entries,
+					      uint64_t was, uint64_t now)
+{
+	uint64_t diff = (was ^ now) & (((uint64_t)1 << (3 * entries)) - 1);
+	if (!diff)
+		return;
+	unsigned top = (63 - (unsigned)__builtin_clzll(diff)) / 3;
+#pragma GCC unroll 16
+	for (unsigned k = 0; k < entries; k++) {
+		if (k > top)
+			break;
+		table[first + k] = (table[first + k] & ~PTE_COUNT_STRIPE_MASK) |
+				   (((now >> (3 * k)) & 7) << PTE_COUNT_STRIPE_SHIFT);
+	}
+}
+
 #define EXACT_FIELD_FIRST(table_level, field) \
 	(PTE_SUMMARY_STRIPE_FIRST + (unsigned)(field) * EXACT_VALUE_ENTRIES(table_level))
 
@@ -321,6 +342,19 @@ static inline uint64_t exact_read(struct vmm_context *ctx, const uint64_t *table
 	return value;
 }
 
+/*
+ * exact_read for a reader that visits many tables once (the search): a value in the cache is
+ * taken from it, any other is read from the stripe without displacing the cached tables.
+ */
+static inline uint64_t exact_peek(struct vmm_context *ctx, const uint64_t *table, unsigned table_level,
+				  enum exact_field field)
+{
+	const struct vmm_pt_value_cache *c = &ctx->pt_values;
+	if (c->table[table_level] == table && (c->known[table_level] & (1u << field)))
+		return exact_read(ctx, table, table_level, field); /* a hit: checked in host builds */
+	return exact_read_stripe(&ctx->backend_work, table, table_level, field);
+}
+
 /* The write of a table's values (all four now known) replaces its level's copy. */
 static inline void exact_cache_fill(struct vmm_context *ctx, const uint64_t *table, unsigned table_level,
 				    const struct exact *t)
@@ -346,20 +380,26 @@ static inline bool exact_write(struct vmm_context *ctx, uint64_t *table, unsigne
 	bool prefix = !old || old->prefix != t->prefix, suffix = !old || old->suffix != t->suffix;
 	bool inner = !old || old->inner != t->inner, inner2 = !old || old->inner2 != t->inner2;
 	*work += (prefix + suffix + inner + inner2) * exact_value_entries(table_level);
+/* A field known to hold `was` (old != NULL) is rewritten up to its highest changed entry only. */
+#define EXACT_FIELD_WRITE(level, field, value, was)                                                 \
+	do {                                                                                        \
+		if (old)                                                                            \
+			stripe_update_fixed(table, EXACT_FIELD_FIRST(level, field),                   \
+					    EXACT_VALUE_ENTRIES(level), (was), (value));             \
+		else                                                                                \
+			stripe_write_fixed(table, EXACT_FIELD_FIRST(level, field),                    \
+					   EXACT_VALUE_ENTRIES(level), (value));                    \
+	} while (0)
 #define EXACT_WRITE(level)                                                                          \
 	do {                                                                                        \
 		if (prefix)                                                                         \
-			stripe_write_fixed(table, EXACT_FIELD_FIRST(level, EXACT_PREFIX),             \
-					   EXACT_VALUE_ENTRIES(level), t->prefix);                  \
+			EXACT_FIELD_WRITE(level, EXACT_PREFIX, t->prefix, old->prefix);             \
 		if (suffix)                                                                         \
-			stripe_write_fixed(table, EXACT_FIELD_FIRST(level, EXACT_SUFFIX),             \
-					   EXACT_VALUE_ENTRIES(level), t->suffix);                  \
+			EXACT_FIELD_WRITE(level, EXACT_SUFFIX, t->suffix, old->suffix);             \
 		if (inner)                                                                          \
-			stripe_write_fixed(table, EXACT_FIELD_FIRST(level, EXACT_INNER),              \
-					   EXACT_VALUE_ENTRIES(level), t->inner);                   \
+			EXACT_FIELD_WRITE(level, EXACT_INNER, t->inner, old->inner);                \
 		if (inner2) /* UNKNOWN is cut to the field's width: all ones */                   \
-			stripe_write_fixed(table, EXACT_FIELD_FIRST(level, EXACT_INNER2),             \
-					   EXACT_VALUE_ENTRIES(level), t->inner2);                  \
+			EXACT_FIELD_WRITE(level, EXACT_INNER2, t->inner2, old->inner2);             \
 	} while (0)
 	switch (table_level) {
 	case 0:
@@ -374,6 +414,7 @@ static inline bool exact_write(struct vmm_context *ctx, uint64_t *table, unsigne
 		break;
 	}
 #undef EXACT_WRITE
+#undef EXACT_FIELD_WRITE
 	return prefix || suffix || inner || inner2;
 }
 

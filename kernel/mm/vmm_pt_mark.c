@@ -317,20 +317,23 @@ static bool spine_of(struct vmm_context *ctx, uint64_t addr, uint64_t last, stru
 	if (addr >> PT_LEVEL_SHIFT(1) != last >> PT_LEVEL_SHIFT(1))
 		return false;
 	uint64_t *t = pt_table(ctx->pt.root);
-	p->mixed = true;
+	bool mixed = true;
 	for (unsigned level = PT_TOP_LEVEL; level > 0; level--) {
 		unsigned i = PT_INDEX(level, addr);
 		pte_t e = t[i];
-		ctx->backend_work++;
-		if (!pte_is_table(e, level))
+		if (!pte_is_table(e, level)) {
+			ctx->backend_work += PT_TOP_LEVEL - level + 1;
 			return false;
-		p->mixed &= (summary_field(e) & SUM_KIND_MASK) == SUMMARY_MIXED;
+		}
+		mixed &= (summary_field(e) & SUM_KIND_MASK) == SUMMARY_MIXED;
 		p->table[level] = t;
 		p->index[level] = i;
 		t = child_table(e);
 	}
+	ctx->backend_work += PT_TOP_LEVEL; /* the path's entries */
 	p->table[0] = t;
-	if (p->mixed)
+	p->mixed = mixed;
+	if (mixed)
 		p->suffix[0] = exact_read(ctx, t, 0, EXACT_SUFFIX);
 	*first = PT_INDEX(0, addr);
 	*last_index = PT_INDEX(0, last);
@@ -510,8 +513,19 @@ static bool path_clear(struct vmm_context *ctx, const struct spine *p, uint64_t 
  * (mark_entry's chunk branch, mark_ascend; clear_enter, clear_entry, clear_ascend) along the path
  * and read what it would read, without its clipping.
  */
-static bool chunk_spine_of(struct vmm_context *ctx, uint64_t addr, uint64_t pages, unsigned *level,
-			   struct spine *p)
+static bool chunk_spine_walk(struct vmm_context *ctx, uint64_t addr, uint64_t pages, unsigned *level,
+			     struct spine *p);
+
+/* The size test inline, so that other requests pay a compare, not a call. */
+static ALWAYS_INLINE bool chunk_spine_of(struct vmm_context *ctx, uint64_t addr, uint64_t pages,
+					 unsigned *level, struct spine *p)
+{
+	return (pages == PT_SPAN_PAGES(1) || pages == PT_SPAN_PAGES(2)) &&
+	       chunk_spine_walk(ctx, addr, pages, level, p);
+}
+
+static bool chunk_spine_walk(struct vmm_context *ctx, uint64_t addr, uint64_t pages, unsigned *level,
+			     struct spine *p)
 {
 	unsigned at;
 	if (pages == PT_SPAN_PAGES(1) && IS_ALIGNED(addr, PT_SPAN_BYTES(1)))

@@ -521,14 +521,14 @@ void suffix_move(struct vmm_context *ctx, uint64_t *table, unsigned level, uint6
 	ctx->backend_work += exact_value_entries(level);
 	switch (level) { /* each level's field position and width as constants: straight-line stores */
 	case 0:
-		stripe_write_fixed(table, EXACT_FIELD_FIRST(0, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(0), now);
+		stripe_update_fixed(table, EXACT_FIELD_FIRST(0, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(0), was, now);
 		break;
 	case 1:
-		stripe_write_fixed(table, EXACT_FIELD_FIRST(1, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(1), now);
+		stripe_update_fixed(table, EXACT_FIELD_FIRST(1, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(1), was, now);
 		break;
 	default:
 		MM_ASSERT(level == 2, "suffix_move: the root (level %u) has no summary", level);
-		stripe_write_fixed(table, EXACT_FIELD_FIRST(2, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(2), now);
+		stripe_update_fixed(table, EXACT_FIELD_FIRST(2, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(2), was, now);
 		break;
 	}
 }
@@ -744,8 +744,9 @@ static bool entry_full(pte_t e, unsigned level)
 /* Entry i may now hold a free page. */
 void hint_lower(uint64_t *table, unsigned i)
 {
-	if (i < pte_hint_read(table))
-		pte_hint_write(table, i);
+	unsigned hint = pte_hint_read(table);
+	if (i < hint)
+		pte_hint_update(table, hint, i);
 }
 
 /* Entries below `from` are full: the hint moves to the first one from there that is not. */
