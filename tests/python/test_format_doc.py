@@ -150,3 +150,21 @@ def test_the_event_ids_it_names_are_events_defs():
             assert FORMAT.events_by_name[name].id == int(number), name
         else:  # a retired id stays unused
             assert int(number) not in FORMAT.events_by_id, name
+
+
+def test_every_emitter_the_table_names_exists_in_the_kernel():
+    """The 'emitted by' column names functions; a renamed one leaves the reader looking for
+    nothing (it named `pmm_alloc_status` and `protect_table`, which no longer existed)."""
+    sources = "\n".join(path.read_text() for path in (REPO / "kernel").rglob("*.[ch]"))
+    system_calls = set(re.findall(r"^SYSCALL\(\d+, (\w+)\)",
+                                  (REPO / "trace" / "linux_syscalls.def").read_text(), re.M))
+    assert "munmap" in system_calls
+    named = set()
+    for _, emitted_by, _ in emitter_rows():
+        for token in re.findall(r"`([^`]+)`", emitted_by):
+            if re.fullmatch(r"[a-z_][a-z0-9_]*", token) and \
+                    token not in FORMAT.events_by_name and token not in system_calls:
+                named.add(token)
+    assert len(named) >= 20, named
+    missing = sorted(n for n in named if not re.search(rf"\b{n}\b\s*\(", sources))
+    assert missing == []
