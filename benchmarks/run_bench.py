@@ -992,7 +992,7 @@ def contiguous_write(path, quick, rows, started, revision):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="reduced set (about a minute)")
+    parser.add_argument("--quick", action="store_true", help="reduced set (minutes: the guest boots dominate)")
     parser.add_argument("--out", default=os.path.join(ROOT, "results", "bench"))
     parser.add_argument("--readme", default=os.path.join(ROOT, "results", "README.md"))
     parser.add_argument("--command", default="make bench")
