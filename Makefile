@@ -96,7 +96,7 @@ help:
 	@echo "make workloads   run real programs under strace and convert each (build/workloads/)"
 	@echo "make programs    build lua, sqlite3, xz from Debian sources (static musl), fetch busybox-static; inputs and host outputs (build/programs/)"
 	@echo "make bench-host  host microbenchmarks"
-	@echo "make bench       all benchmarks -> results/bench/ and results/README.md (QUICK=1: about a minute)"
+	@echo "make bench       all benchmarks -> results/bench/ and results/README.md (QUICK=1: a reduced set, minutes)"
 	@echo "make fuzz        libFuzzer over multiboot2 parsing and page_allocator_init (FUZZ_SECONDS=60)"
 	@echo "make report      the main job (see README)"
 	@echo "make report-pmm  every pmm= allocator on the same scenario and seed, side by side (results/report-pmm/)"

@@ -788,7 +788,7 @@ def vmm_table(vmm, top):
     lines = ["", f"### VMM at {top:,} reserved (and mapped) pages (instructions per step, wall ns)", "",
              "`pagetable` and `list` are the whole `vmm_reserve` + `vmm_release` (vmm.c and its "
              "backend); `list-backend` is the list backend's own calls as vmm.c's placement makes "
-             "them (`find_free_run`, `mark_reserved`, `release`); `vmem-peer` is "
+             "them (`reserve_lowest` + `release`); `vmem-peer` is "
              "`benchmarks/peers/vmem.c`, Bonwick & Adams' design (instant fit, so it places "
              "elsewhere; tests/host/test_vmem_peer.c checks it against a page model).", "",
              "| operation | pages @ align | layout | pagetable | list | list-backend | vmem-peer "
@@ -992,7 +992,7 @@ def contiguous_write(path, quick, rows, started, revision):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="reduced set (about a minute)")
+    parser.add_argument("--quick", action="store_true", help="reduced set (minutes: the guest boots dominate)")
     parser.add_argument("--out", default=os.path.join(ROOT, "results", "bench"))
     parser.add_argument("--readme", default=os.path.join(ROOT, "results", "README.md"))
     parser.add_argument("--command", default="make bench")
