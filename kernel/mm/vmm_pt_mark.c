@@ -441,13 +441,14 @@ static void path_changes_open(struct table_change *ch, enum change_direction dir
  * = 2). Otherwise *from = 1: the ascents do it all.
  */
 static bool path_leaf_refresh(struct vmm_context *ctx, const struct spine *p, struct table_change *ch,
-			      unsigned *from)
+			      unsigned *from, bool *leaf_full)
 {
 	struct exact before, after;
 	bool above_unchanged;
 	*from = 1;
 	if (!leaf_refresh_inner(ctx, p->table[1], p->index[1], &ch[0], &before, &after, &above_unchanged))
 		return false;
+	*leaf_full = after.kind == SUMMARY_FULL;
 	if (above_unchanged)
 		return true;
 	change_note(&ch[1], 1, p->index[1], &before, &after, false);
@@ -468,9 +469,11 @@ static void path_mark(struct vmm_context *ctx, const struct spine *p, uint64_t a
 	path_changes_open(m.ch, CHANGE_MARKED);
 	mark_leaves(&m, p->table[0], ALIGN_DOWN(addr, PT_SPAN_BYTES(1)), PT_INDEX(0, addr), PT_INDEX(0, last));
 	unsigned from;
+	bool leaf_full;
 	hint_after_mark(ctx, p->table[0], 0, addr, last);
-	if (path_leaf_refresh(ctx, p, m.ch, &from)) {
-		for (unsigned level = 1; level < PT_LEVELS; level++)
+	if (path_leaf_refresh(ctx, p, m.ch, &from, &leaf_full)) {
+		/* A hint above moves only past an entry that became full: none did unless the leaf did. */
+		for (unsigned level = 1; level < PT_LEVELS && leaf_full; level++)
 			hint_after_mark(ctx, p->table[level], level, addr, last);
 		return;
 	}
@@ -489,11 +492,18 @@ static bool path_clear(struct vmm_context *ctx, const struct spine *p, uint64_t 
 	c.ctx = ctx;
 	c.met_mapped = false;
 	path_changes_open(c.ch, CHANGE_CLEARED);
-	for (unsigned level = PT_LEVELS; level-- > 0;) /* clear_enter's hints */
-		hint_lower(p->table[level], PT_INDEX(level, addr));
+	/*
+	 * clear_enter's hints. Above the leaf table a hint is already at or below an entry that was
+	 * not full (no entry below the hint has a free page), so only a full entry's table is read.
+	 */
+	hint_lower(p->table[0], PT_INDEX(0, addr));
+	for (unsigned level = 1; level < PT_LEVELS; level++)
+		if (entry_summary(p->table[level][p->index[level]], level).kind == SUMMARY_FULL)
+			hint_lower(p->table[level], p->index[level]);
 	clear_leaves(&c, p->table[0], ALIGN_DOWN(addr, PT_SPAN_BYTES(1)), PT_INDEX(0, addr), PT_INDEX(0, last));
 	unsigned from;
-	if (path_leaf_refresh(ctx, p, c.ch, &from))
+	bool leaf_full;
+	if (path_leaf_refresh(ctx, p, c.ch, &from, &leaf_full))
 		return c.met_mapped;
 	for (unsigned level = from; level < PT_LEVELS; level++) {
 		struct pt_walk_entry at = { p->table[level], level, p->index[level],
@@ -597,8 +607,8 @@ static bool chunk_frontier_of(struct vmm_context *ctx, const struct spine *p, st
 }
 
 /* Writes T1's and T2's new values (those that changed) and their pointers' summaries. */
-static void chunk_frontier_store(struct vmm_context *ctx, const struct spine *p, const struct chunk_frontier *f,
-				 const struct exact *n1, const struct exact *n2)
+static void chunk_frontier_store(struct vmm_context *ctx, const struct spine *p,
+				 const struct chunk_frontier *f, const struct exact *n1, const struct exact *n2)
 {
 	exact_write(ctx, f->t1, 1, n1, &f->x1);
 	exact_write(ctx, f->t2, 2, n2, &f->x2);
@@ -634,8 +644,8 @@ static bool chunk_frontier_mark(struct vmm_context *ctx, const struct spine *p, 
 	pt_slot_write(f.t1, f.j, now);
 	ctx->backend_work += PT_LEVELS - 1; /* the path's entries */
 	chunk_frontier_store(ctx, p, &f, &n1, &n2);
-	for (unsigned level = 1; level < PT_LEVELS; level++)
-		hint_after_mark(ctx, p->table[level], level, addr, last);
+	/* Only T1's hint can move: T1 and T2 stay mixed, so no entry above became full. */
+	hint_after_mark(ctx, f.t1, 1, addr, last);
 	return true;
 }
 
@@ -666,8 +676,8 @@ static bool chunk_frontier_release(struct vmm_context *ctx, const struct spine *
 	pt_slot_write(f.t1, f.j, (e & ~PTE_COUNT_STRIPE_MASK) & ~RES_BITS);
 	ctx->backend_work += PT_LEVELS - 1;
 	chunk_frontier_store(ctx, p, &f, &n1, &n2);
-	for (unsigned level = 1; level < PT_LEVELS; level++)
-		hint_lower(p->table[level], p->index[level]);
+	/* Only T1's hint can drop: above, T1 and T2 were mixed, so the hints are at or below them. */
+	hint_lower(f.t1, f.j);
 	pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, pte_is_present(e));
 	return true;
 }
