@@ -649,12 +649,20 @@ def version_text():
             f"{FORMAT.constants['TRACE_FORMAT_VERSION']} (trace/events.def)")
 
 
+def first_sentence(doc):
+    """A docstring's first sentence, whatever its line breaks: a command's one-line help (its
+    docstring's first line often stops mid-sentence)."""
+    text = " ".join(doc.split())
+    end = text.find(". ")
+    return text if end < 0 else text[:end + 1]
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python3 -m analyzer", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python3 -m analyzer", description=first_sentence(__doc__))
     parser.add_argument("--version", action="version", version=version_text())
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
-        p = sub.add_parser(command.name, help=command.__doc__.split("\n")[0],
+        p = sub.add_parser(command.name, help=first_sentence(command.__doc__),
                            description=command.__doc__)
         command.add_arguments(p)
         p.set_defaults(run=command.run)

@@ -4,8 +4,9 @@
  *
  *   pagetable     vmm_reserve + vmm_release, vmm=pagetable (vmm.c and its page-table backend)
  *   list          vmm_reserve + vmm_release, vmm=list (vmm.c and the list backend)
- *   list-backend  the list backend alone: find_free_run + mark_reserved + release, as vmm.c's
- *                 placement calls them, without vmm.c's checks, tracing and page-table release
+ *   list-backend  the list backend alone: reserve_lowest + release, as vmm.c's placement
+ *                 calls it (find_free_run + mark_reserved without it), without vmm.c's checks, tracing
+ *                 and page-table release
  *   vmem-peer     benchmarks/peers/vmem.c (Bonwick & Adams' design) over the same region: the
  *                 yardstick of issue 22; it places by instant fit, not lowest first fit, so its
  *                 addresses differ (its rows are compared by cost only)
@@ -167,17 +168,26 @@ static void vmm_step(struct vmm_context *ctx, const struct operation *op)
 	step_work += ctx->last_work;
 }
 
-/* The backend's calls as vmm.c's placement makes them (vmm.c: place), nothing else. */
+/*
+ * The backend's calls as vmm.c's placement makes them (vmm.c: place_and_mark), nothing else:
+ * reserve_lowest when the backend has it, else find_free_run and mark_reserved; then release.
+ */
 static void backend_step(struct vmm_context *ctx, const struct operation *op)
 {
 	const struct vmm_region *region = &ctx->regions[VMM_UREGION_MMAP];
-	uint64_t padded = op->pages + op->align - 1, before = ctx->backend_work;
-	struct vmm_free_run run;
-	if (!ctx->backend->find_free_run(ctx, region, region->base, padded, padded, &run))
-		die("backend find_free_run", VM_ERR_NO_SPACE);
-	step_addr = ALIGN_UP(run.start, op->align * PAGE_SIZE);
-	check(ctx->backend->mark_reserved(ctx, region, step_addr, op->pages, VMM_ACCESS_DEFAULT),
-	      "backend mark_reserved");
+	uint64_t before = ctx->backend_work;
+	if (ctx->backend->reserve_lowest) {
+		check(ctx->backend->reserve_lowest(ctx, region, op->pages, op->align, VMM_ACCESS_DEFAULT,
+						   &step_addr), "backend reserve_lowest");
+	} else {
+		uint64_t padded = op->pages + op->align - 1;
+		struct vmm_free_run run;
+		if (!ctx->backend->find_free_run(ctx, region, region->base, padded, padded, &run))
+			die("backend find_free_run", VM_ERR_NO_SPACE);
+		step_addr = ALIGN_UP(run.start, op->align * PAGE_SIZE);
+		check(ctx->backend->mark_reserved(ctx, region, step_addr, op->pages, VMM_ACCESS_DEFAULT),
+		      "backend mark_reserved");
+	}
 	check(ctx->backend->release(ctx, region, step_addr, op->pages), "backend release");
 	step_work += ctx->backend_work - before;
 }

@@ -13,6 +13,8 @@
 #define NORETURN __attribute__((noreturn))
 /* For a hot path split into functions for reading, not for calling: inlined whatever -O says. */
 #define ALWAYS_INLINE inline __attribute__((always_inline))
+/* A rare path kept out of a hot caller, so the caller saves fewer registers. */
+#define NOINLINE __attribute__((noinline))
 #define STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
 
 #define container_of(ptr, type, member) \

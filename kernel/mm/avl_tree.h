@@ -15,9 +15,19 @@
 
 struct avl_node {
 	struct avl_node *left, *right, *parent;
-	uint64_t height : 8;
-	/* 56 bits the embedding record may use as it likes (the tree never reads or writes them). */
-	uint64_t payload : 56;
+	union {
+		struct {
+			uint64_t height : 8;
+			/* 56 bits the embedding record may use as it likes (the tree never reads or writes them). */
+			uint64_t payload : 56;
+		};
+		/*
+		 * The two as one word (height in bits 0-7), for a record that keeps fields of its own in
+		 * the payload and reads each with one shift or mask (vmm_list_record.h); it must keep
+		 * bits 0-7 as they are while the node is in a tree.
+		 */
+		uint64_t word;
+	};
 };
 
 struct avl_tree {

@@ -40,35 +40,52 @@ void pt_slot_write(uint64_t *table, unsigned index, uint64_t value)
 		unsigned used = pte_stripe_read(table);
 		MM_ASSERT(delta > 0 ? used < PT_ENTRIES : used > 0,
 			  "pt_slot_write: used-entry count %u out of range", used);
-		pte_stripe_write(table, used + (unsigned)delta);
+		pte_stripe_update(table, used, used + (unsigned)delta);
 	}
 }
 
-void pt_slots_update(uint64_t *table, unsigned first, unsigned last, uint64_t keep, uint64_t set)
+/* The loop of pt_slots_update; `sets_used` (set makes every entry used) is a constant per copy. */
+static ALWAYS_INLINE struct pt_slots_seen slots_update(uint64_t *table, unsigned first, unsigned last,
+						       uint64_t keep, uint64_t set, bool sets_used,
+						       int *delta)
+{
+	pte_t any = 0, all = ~(pte_t)0;
+	int change = 0;
+	for (pte_t *slot = table + first, *end = table + last + 1; slot != end; slot++) {
+		pte_t old = *slot, now = (old & keep) | set;
+		any |= old;
+		all &= old;
+		*slot = now;
+		/* Marked: each entry unused before is counted; otherwise each whose use changed. */
+		change += sets_used ? !pte_is_used(old) : (int)pte_is_used(now) - (int)pte_is_used(old);
+	}
+	*delta = change;
+	return (struct pt_slots_seen){ any, all };
+}
+
+struct pt_slots_seen pt_slots_update(uint64_t *table, unsigned first, unsigned last, uint64_t keep,
+				     uint64_t set)
 {
 	MM_ASSERT(!(set & PTE_COUNT_STRIPE_MASK), "pt_slots_update: %llx touches the count stripe",
 		  (unsigned long long)set);
 	keep |= PTE_COUNT_STRIPE_MASK;
-	int delta = 0;
-	if (pte_is_used(set)) { /* every entry is used after: count the ones that were not */
-		for (unsigned i = first; i <= last; i++) {
-			pte_t old = table[i];
-			delta += !pte_is_used(old);
-			table[i] = (old & keep) | set;
-		}
-	} else {
-		for (unsigned i = first; i <= last; i++) {
-			pte_t old = table[i], now = (old & keep) | set;
-			delta += (int)pte_is_used(now) - (int)pte_is_used(old);
-			table[i] = now;
-		}
-	}
+	int delta;
+	/* The backend's two uses, a mark (keep all, set a used value) and a clear (set nothing), get
+	 * loops with their constants; anything else the general one. */
+	struct pt_slots_seen seen;
+	if (keep == ~(pte_t)0 && pte_is_used(set))
+		seen = slots_update(table, first, last, ~(pte_t)0, set, true, &delta);
+	else if (set == 0)
+		seen = slots_update(table, first, last, keep, 0, false, &delta);
+	else
+		seen = slots_update(table, first, last, keep, set, pte_is_used(set), &delta);
 	if (delta) {
 		unsigned used = pte_stripe_read(table);
 		MM_ASSERT(delta > 0 ? used + (unsigned)delta <= PT_ENTRIES : used >= (unsigned)-delta,
 			  "pt_slots_update: used-entry count %u out of range", used);
-		pte_stripe_write(table, used + (unsigned)delta);
+		pte_stripe_update(table, used, used + (unsigned)delta);
 	}
+	return seen;
 }
 
 unsigned pt_table_used(const uint64_t *table)

@@ -194,18 +194,23 @@ void vmm_context_activate(const struct vmm_context *ctx)
 	pt_activate(&ctx->pt);
 }
 
-/* The placement policy (see the top of this file): one search, aligned or not. */
-static enum vm_status place(struct vmm_context *ctx, const struct vmm_region *region, uint64_t pages,
-			    uint64_t align_pages, uint64_t *addr)
+/*
+ * The placement policy (see the top of this file): one search, aligned or not, and the mark. A
+ * backend that offers reserve_lowest does both in one call (vmm_backend.h: the same answer).
+ */
+static enum vm_status place_and_mark(struct vmm_context *ctx, const struct vmm_region *region,
+				     uint64_t pages, uint64_t align_pages, unsigned access, uint64_t *addr)
 {
 	if (align_pages - 1 > region->pages - pages)
 		return VM_ERR_NO_SPACE; /* the padded run would not fit in the region */
+	if (ctx->backend->reserve_lowest)
+		return ctx->backend->reserve_lowest(ctx, region, pages, align_pages, access, addr);
 	uint64_t padded = pages + align_pages - 1;
 	struct vmm_free_run run;
 	if (!ctx->backend->find_free_run(ctx, region, region->base, padded, padded, &run))
 		return VM_ERR_NO_SPACE;
 	*addr = ALIGN_UP(run.start, align_pages * PAGE_SIZE);
-	return VM_OK;
+	return ctx->backend->mark_reserved(ctx, region, *addr, pages, access);
 }
 
 enum vm_status vmm_reserve(struct vmm_context *ctx, unsigned region, uint64_t pages,
@@ -223,9 +228,7 @@ enum vm_status vmm_reserve_access(struct vmm_context *ctx, unsigned region, uint
 		return VM_ERR_INVALID;
 	uint64_t work = vmm_work_begin(ctx);
 	const struct vmm_region *r = &ctx->regions[region];
-	enum vm_status st = place(ctx, r, pages, align_pages, addr);
-	if (st == VM_OK)
-		st = ctx->backend->mark_reserved(ctx, r, *addr, pages, access);
+	enum vm_status st = place_and_mark(ctx, r, pages, align_pages, access, addr);
 	vmm_work_end(ctx, work);
 	if (st == VM_OK)
 		ctx->reserved_pages += pages;

@@ -73,6 +73,17 @@ struct vmm_shm_attachment {
 	uint64_t addr;
 };
 
+/*
+ * The page-table backend's copy of the exact summary values of at most one table per level below
+ * the root, as it last read or wrote them (vmm_pt.h, "value cache", says why it cannot go stale).
+ * Constant size; the list backend leaves it unused.
+ */
+struct vmm_pt_value_cache {
+	const uint64_t *table[3];
+	uint64_t value[3][4];
+	uint8_t known[3]; /* bit f: value[level][f] is held */
+};
+
 struct vmm_context {
 	enum vmm_context_kind kind;
 	const struct vmm_backend_ops *backend;
@@ -86,6 +97,7 @@ struct vmm_context {
 	unsigned shm_region;
 	uint64_t backend_work;   /* cumulative entries/records visited by the backend */
 	uint64_t last_work;      /* backend work of the last vmm_* call */
+	struct vmm_pt_value_cache pt_values; /* the page-table backend's, see above */
 	uint64_t brk;            /* current break; the heap is [region base, ALIGN_UP(brk)) */
 	bool demand_paged;       /* see vmm_config */
 	uint64_t reserved_pages; /* pages in reservations, whatever is mapped */

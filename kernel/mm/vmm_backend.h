@@ -75,6 +75,18 @@ struct vmm_backend_ops {
 	enum vm_status (*mark_reserved)(struct vmm_context *ctx, const struct vmm_region *region,
 					uint64_t addr, uint64_t pages, unsigned access);
 	/*
+	 * Optional (NULL: vmm.c calls find_free_run, then mark_reserved). vmm.c's placement in one
+	 * call, with exactly the answer and the state those two calls would give: with padded =
+	 * pages + align_pages - 1, the lowest maximal free run of `region` with at least `padded`
+	 * pages (find_free_run from the region base, min_pages = enough_pages = padded); *addr = its
+	 * start rounded up to align_pages pages; [*addr, *addr + pages) recorded as one reservation
+	 * allowing `access`. align_pages is a power of two and padded <= region->pages (vmm.c checks
+	 * both). VM_OK; VM_ERR_NO_SPACE (no such run) or VM_ERR_NO_MEMORY, the state unchanged.
+	 * Work: within work_bound, as the two calls are.
+	 */
+	enum vm_status (*reserve_lowest)(struct vmm_context *ctx, const struct vmm_region *region,
+					 uint64_t pages, uint64_t align_pages, unsigned access, uint64_t *addr);
+	/*
 	 * Frees the reservation that starts at addr and has exactly `pages` pages. Errors, with the
 	 * state unchanged: VM_ERR_NOT_RESERVED (addr is free: never reserved or released twice),
 	 * VM_ERR_NOT_RESERVATION_START, VM_ERR_WRONG_LENGTH.

@@ -22,7 +22,7 @@
  *            head or tail: 2 filings 8 and the settle of the shrink 1) or an exact fit of a
  *            filed run (out 6, pending it: filing 4)                                 <= 11 paths
  *   release  lookup 1, then a merge (the reservation out 4, a free neighbour out 6, the growth's
- *            climb 1) or none (out 4, pending: settle 1, filing 4)                  <= 12 paths
+ *            climb 1) or none (out 4, the hole filed at once: settle 1, filing 4)    <= 12 paths
  *   resize   lookup 1, then a free record out 6, or a settle and a climb 2, or a settle and
  *            pending a tail 5                                                         <= 7 paths
  *   split    lookup 1, pending the tail: settle 1, filing 4                           6 paths
@@ -30,6 +30,8 @@
  * after its descent (vmm_list_covering), a release scans the set for its reservation (K) and
  * takes up to two records out of it (2K): LIST_PENDING_WORK = 5K + 1 per call. The hash adds at
  * most LIST_HASH_WORK = 13 entries to a call (vmm_list_hash.h: a mark's two insertions are 10).
+ * reserve_lowest is a search and a mark in one call (the mark's lookup not needed), and the
+ * cases list_reserve_lowest and list_release write out take a subset of the steps above.
  * So any reserve (search + mark) or release costs at most 15 (H + 1) + 5K + 1 + 13
  * (list_work_bound), whatever the number of mapped pages or the layout: O(log r). No recursion
  * outside the self-check.
@@ -97,27 +99,15 @@ static struct range_record *record_at(struct vmm_context *ctx, struct region_rec
 	return r;
 }
 
-static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct vmm_region *region,
-					 uint64_t addr, uint64_t pages, unsigned access)
+/*
+ * Every carve but the common one (carve, below): an exact fit, or a reservation starting inside f
+ * (an aligned request). mark_reserved's contract.
+ */
+static NOINLINE enum vm_status carve_other(struct vmm_context *ctx, struct region_records *rr,
+					   struct range_record *f, uint64_t addr, uint64_t pages, unsigned access)
 {
-	struct region_records *rr = records_of(ctx, region);
-	struct range_record *f = record_at(ctx, rr, addr);
 	uint64_t end = addr + pages * PAGE_SIZE, f_end = record_end(f), f_pages = pages_of(f);
-	MM_ASSERT(is_free(f) && end <= f_end, "list_mark_reserved: %llx+%llu not free",
-		  (unsigned long long)addr, (unsigned long long)pages);
 	bool need_after = end < f_end;
-	if (addr == f->start && need_after) { /* the common carve: the front of the lowest fit */
-		struct range_record *r = vmm_list_record_alloc(ctx);
-		if (!r)
-			return VM_ERR_NO_MEMORY;
-		new_record(r, addr, pages, VMM_RANGE_RESERVED, access);
-		f->start = end;
-		set_pages(f, f_pages - pages);
-		link_before(rr, f, r);
-		vmm_list_free_resized(ctx, rr, f, f_pages); /* before the pend: a filing may climb past f */
-		vmm_list_pend(ctx, rr, r);
-		return VM_OK;
-	}
 	if (addr == f->start) { /* an exact fit: the free record becomes the reservation */
 		if (is_pending(f)) {
 			vmm_list_pending_set_state(rr, f, VMM_RANGE_RESERVED, access);
@@ -174,6 +164,146 @@ static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct v
 	return VM_OK;
 }
 
+/* Records [addr, addr + pages) of free record f as one reservation (mark_reserved's contract). */
+static ALWAYS_INLINE enum vm_status carve(struct vmm_context *ctx, struct region_records *rr,
+					  struct range_record *f, uint64_t addr, uint64_t pages, unsigned access)
+{
+	uint64_t f_pages = pages_of(f);
+	MM_ASSERT(is_free(f) && addr >= f->start && addr + pages * PAGE_SIZE <= record_end(f),
+		  "list_mark_reserved: %llx+%llu not free", (unsigned long long)addr, (unsigned long long)pages);
+	if (addr != f->start || pages == f_pages)
+		return carve_other(ctx, rr, f, addr, pages, access);
+	/* The common carve: the front of the lowest fit, which keeps the rest. */
+	struct range_record *r = vmm_list_record_alloc(ctx);
+	if (!r)
+		return VM_ERR_NO_MEMORY;
+	new_record(r, addr, pages, VMM_RANGE_RESERVED, access);
+	f->start = addr + pages * PAGE_SIZE;
+	set_pages(f, f_pages - pages);
+	link_before(rr, f, r);
+	vmm_list_free_resized(ctx, rr, f, f_pages); /* before the pend: a filing may climb past f */
+	vmm_list_pend(ctx, rr, r);
+	return VM_OK;
+}
+
+static enum vm_status list_mark_reserved(struct vmm_context *ctx, const struct vmm_region *region,
+					 uint64_t addr, uint64_t pages, unsigned access)
+{
+	struct region_records *rr = records_of(ctx, region);
+	return carve(ctx, rr, record_at(ctx, rr, addr), addr, pages, access);
+}
+
+/* reserve_lowest's carve, when the common one below does not apply. */
+static NOINLINE enum vm_status carve_found(struct vmm_context *ctx, struct region_records *rr,
+					   struct range_record *f, uint64_t addr, uint64_t pages, unsigned access)
+{
+	return carve(ctx, rr, f, addr, pages, access);
+}
+
+/* reserve_lowest when the searches below do not apply: the whole search, then the carve. */
+static NOINLINE enum vm_status reserve_searched(struct vmm_context *ctx, const struct vmm_region *region,
+						uint64_t pages, uint64_t align_pages, unsigned access,
+						uint64_t *addr)
+{
+	struct region_records *rr = records_of(ctx, region);
+	struct range_record *f = vmm_list_lowest_free(ctx, rr, region, region->base, pages + align_pages - 1);
+	if (!f)
+		return VM_ERR_NO_SPACE;
+	*addr = ALIGN_UP(f->start, align_pages * PAGE_SIZE);
+	return carve(ctx, rr, f, *addr, pages, access);
+}
+
+/*
+ * reserve_lowest's aligned reservation (addr after f's start). Written out with no call when it
+ * lies inside the top run, the head it cuts off a free record of its own (as carve_other does
+ * it), the pool has the two records and the pending set the two slots; else carve_found.
+ */
+static NOINLINE enum vm_status carve_in_top(struct vmm_context *ctx, struct region_records *rr,
+					    struct range_record *f, uint64_t addr, uint64_t pages, unsigned access)
+{
+	struct list_state *ls = state_of(ctx);
+	uint64_t start = f->start, end = addr + pages * PAGE_SIZE;
+	if (unlikely(!is_top(f) || end >= record_end(f) || rr->pending_count != 0 || !ls->cached ||
+		     list_is_empty(&ls->partial)))
+		return carve_found(ctx, rr, f, addr, pages, access);
+	struct range_record *r = ls->cached;
+	ls->cached = NULL;
+	struct range_record *head = vmm_list_record_take(ls);
+	head->start = start;
+	head->node.word = (addr - start) / PAGE_SIZE << RECORD_PAGES_SHIFT | RECORD_PENDING_BIT;
+	head->hash_link = NULL;
+	r->start = addr;
+	r->node.word = pages << RECORD_PAGES_SHIFT | record_tag(VMM_RANGE_RESERVED, access) | RECORD_PENDING_BIT;
+	r->hash_link = NULL;
+	set_pages(f, pages_of(f) - (end - start) / PAGE_SIZE);
+	f->start = end;
+	link_before(rr, f, head);
+	link_after(head, r);
+	rr->pending[0] = head;
+	rr->pending[1] = r;
+	rr->pending_count = 2;
+	rr->pending_free = 1;
+	return VM_OK;
+}
+
+/*
+ * vmm.c's placement in one call (vmm_backend.h): the search of find_free_run from the region's
+ * base, then the carve of mark_reserved on the record it found (no lookup of it again).
+ * Written out here, with no call, the common case: no free record is pending, and the free
+ * tree's first record fits, or no filed record does (the tree's longest, which counts the stale
+ * record at its old length, is short) and the top run is the fit; its front is carved with the
+ * pool's cached record and a slot of the pending set, and no other record's shrink waits to be
+ * climbed. An aligned reservation goes to carve_in_top (written out when it lies inside the top
+ * run); everything else to reserve_searched or carve_found.
+ */
+static enum vm_status list_reserve_lowest(struct vmm_context *ctx, const struct vmm_region *region,
+					  uint64_t pages, uint64_t align_pages, unsigned access, uint64_t *addr)
+{
+	struct list_state *ls = state_of(ctx);
+	struct region_records *rr = records_of(ctx, region);
+	uint64_t padded = pages + align_pages - 1;
+	struct range_record *f = rr->lowest;
+	ls->recent = NULL;
+	if (unlikely(rr->pending_free))
+		return reserve_searched(ctx, region, pages, align_pages, access, addr);
+	if (!f || pages_of(f) < padded) {
+		if (f && max_free(rr->free_tree.root) >= padded)
+			return reserve_searched(ctx, region, pages, align_pages, access, addr);
+		f = rr->top; /* no filed record fits */
+		if (!f || pages_of(f) < padded)
+			return reserve_searched(ctx, region, pages, align_pages, access, addr);
+	}
+	uint64_t start = f->start, f_pages = pages_of(f);
+	*addr = ALIGN_UP(start, align_pages * PAGE_SIZE);
+	if (*addr != start)
+		return carve_in_top(ctx, rr, f, *addr, pages, access);
+	bool filed = !is_unfiled(f);
+	struct range_record *r = ls->cached;
+	if (unlikely(!r || pages == f_pages || rr->pending_count == LIST_PENDING ||
+		     (filed && rr->stale && rr->stale != f)))
+		return carve_found(ctx, rr, f, start, pages, access);
+	ls->cached = NULL; /* the pool's cached record (vmm_list_record_alloc) */
+	r->start = start;
+	r->node.word = pages << RECORD_PAGES_SHIFT | record_tag(VMM_RANGE_RESERVED, access) | RECORD_PENDING_BIT;
+	r->hash_link = NULL;
+	struct range_record *before = f->prev; /* r into the address list before f */
+	r->prev = before;
+	r->next = f;
+	f->prev = r;
+	if (before)
+		before->next = r;
+	else
+		rr->first = r;
+	f->start = start + pages * PAGE_SIZE;
+	set_pages(f, f_pages - pages);
+	if (filed && !rr->stale) { /* the shrink deferred (vmm_list_free_resized) */
+		rr->stale = f;
+		rr->stale_pages = f_pages;
+	}
+	rr->pending[rr->pending_count++] = r; /* a reservation: pending_free stays */
+	return VM_OK;
+}
+
 /* Drops a free record whose pages a neighbour has taken over. */
 static void absorb(struct vmm_context *ctx, struct region_records *rr, struct range_record *gone)
 {
@@ -197,18 +327,12 @@ static ALWAYS_INLINE enum vm_status reservation_starting(struct vmm_context *ctx
 	return r->start == start ? VM_OK : VM_ERR_NOT_RESERVATION_START;
 }
 
-static enum vm_status list_release(struct vmm_context *ctx, const struct vmm_region *region,
-				   uint64_t addr, uint64_t pages)
+/* Frees reservation n (of the length asked): every release but the common one (list_release). */
+static NOINLINE enum vm_status release_record(struct vmm_context *ctx, struct region_records *rr,
+					      struct range_record *n)
 {
-	struct region_records *rr = records_of(ctx, region);
-	struct range_record *n;
-	enum vm_status st = reservation_starting(ctx, rr, addr, &n);
-	if (st != VM_OK)
-		return st;
-	if (pages_of(n) != pages)
-		return VM_ERR_WRONG_LENGTH;
 	state_of(ctx)->recent = NULL;
-	state_of(ctx)->released_unmapped = !(n->node.payload & RECORD_MAPPED_BIT);
+	state_of(ctx)->released_word = n->node.word;
 	/* A free neighbour takes the pages over (so the record that goes is the reservation's). */
 	struct range_record *prev = n->prev, *next = n->next;
 	bool prev_free = prev && is_free(prev);
@@ -229,14 +353,15 @@ static enum vm_status list_release(struct vmm_context *ctx, const struct vmm_reg
 		vmm_list_make_top(rr, n);
 		return VM_OK;
 	}
-	if (!prev_free && !next_free) { /* the reservation's record becomes the free run */
-		if (is_pending(n)) {
-			vmm_list_pending_set_state(rr, n, VMM_RANGE_FREE, 0);
-			return VM_OK;
-		}
+	if (!prev_free && !next_free) {
+		/*
+		 * The reservation's record becomes the free run, filed at once (not pending): a hole
+		 * between two reservations is the free record least likely to go soon, and while
+		 * pending it would cost every search a look (vmm_list_pending.h).
+		 */
 		vmm_list_unfile(ctx, rr, n);
 		set_state(n, VMM_RANGE_FREE, 0);
-		vmm_list_pend(ctx, rr, n);
+		vmm_list_free_link(ctx, rr, n);
 		return VM_OK;
 	}
 	vmm_list_unfile(ctx, rr, n); /* from here on prev is free */
@@ -263,6 +388,89 @@ static enum vm_status list_release(struct vmm_context *ctx, const struct vmm_reg
 		else
 			vmm_list_free_resized(ctx, rr, prev, prev_pages);
 	}
+	return VM_OK;
+}
+
+/* The release of [addr, addr + pages) once the common one does not apply (list_release). */
+static NOINLINE enum vm_status release_found(struct vmm_context *ctx, struct region_records *rr,
+					     uint64_t addr, uint64_t pages)
+{
+	struct range_record *n;
+	enum vm_status st = reservation_starting(ctx, rr, addr, &n);
+	if (st != VM_OK)
+		return st;
+	if (pages_of(n) != pages)
+		return VM_ERR_WRONG_LENGTH;
+	return release_record(ctx, rr, n);
+}
+
+/*
+ * list_release's second common case: reservation n, the newest pending record, with the top run
+ * after it and before it the free head an aligned carve cut off the top run (pending just before
+ * it): the top run takes both over, written out with no call when the pool caches n and the
+ * head's record page stays; else release_found.
+ */
+static NOINLINE enum vm_status release_into_top(struct vmm_context *ctx, struct region_records *rr,
+						struct range_record *n, uint64_t addr, uint64_t pages)
+{
+	struct list_state *ls = state_of(ctx);
+	unsigned count = rr->pending_count;
+	struct range_record *prev = n->prev, *next = n->next;
+	if (unlikely(count < 2 || rr->pending[count - 2] != prev || !is_top(next) ||
+		     record_page_of(prev)->in_use < 2 || ls->records_in_use <= RECORDS_PER_PAGE / 2))
+		return release_found(ctx, rr, addr, pages);
+	next->start = prev->start;
+	set_pages(next, pages_of(next) + pages + pages_of(prev));
+	unlink_record(rr, prev);
+	unlink_record(rr, n);
+	vmm_list_record_put(ls, prev); /* its page keeps a record, the cached one stays */
+	ctx->backend_work += 2; /* the two slots looked at */
+	rr->pending_count = count - 2;
+	rr->pending_free--;
+	ls->recent = NULL;
+	ls->released_word = n->node.word;
+	ls->cached = n; /* the pool's cached record (vmm_list_record_free) */
+	return VM_OK;
+}
+
+/*
+ * Written out here, with no call, the common release: the newest pending record is the
+ * reservation, the pool can cache its record, and with a free run after it and none before it
+ * (a carve undone) the run after takes its pages over with no maximum to climb (it is the top
+ * run, pending, or the stale record growing back within the length the tree counts). With a free
+ * head before it and the top run after it: release_into_top; everything else: release_found.
+ */
+static enum vm_status list_release(struct vmm_context *ctx, const struct vmm_region *region,
+				   uint64_t addr, uint64_t pages)
+{
+	struct list_state *ls = state_of(ctx);
+	struct region_records *rr = records_of(ctx, region);
+	unsigned count = rr->pending_count;
+	if (unlikely(!count || !vmm_list_record_cacheable(ls)))
+		return release_found(ctx, rr, addr, pages);
+	struct range_record *n = rr->pending[count - 1], *next = n->next, *prev = n->prev;
+	if (unlikely(n->start != addr || is_free(n) || pages_of(n) != pages || !next || !is_free(next)))
+		return release_found(ctx, rr, addr, pages);
+	if (unlikely(prev && is_free(prev)))
+		return release_into_top(ctx, rr, n, addr, pages);
+	uint64_t grown = pages_of(next) + pages;
+	bool stale = next == rr->stale;
+	if (unlikely(!is_unfiled(next) && !(stale && grown <= rr->stale_pages)))
+		return release_found(ctx, rr, addr, pages);
+	if (stale && grown == rr->stale_pages)
+		rr->stale = NULL; /* back to the length the tree counts */
+	next->start = addr;
+	set_pages(next, grown);
+	ctx->backend_work++; /* the one slot of the pending set looked at */
+	rr->pending_count = count - 1;
+	ls->recent = NULL;
+	ls->released_word = n->node.word;
+	next->prev = prev; /* n out of the address list */
+	if (prev)
+		prev->next = next;
+	else
+		rr->first = next;
+	ls->cached = n; /* the pool's cached record (vmm_list_record_free) */
 	return VM_OK;
 }
 
@@ -354,7 +562,7 @@ static enum vm_status list_split(struct vmm_context *ctx, const struct vmm_regio
 	uint64_t end = record_end(n);
 	set_pages(n, (addr - n->start) / PAGE_SIZE); /* reserved: no maximum moves */
 	tail->start = addr;
-	tail->node.payload = n->node.payload & ~RECORD_PENDING_BIT; /* the same state and access */
+	tail->node.word = n->node.word & ~(RECORD_PENDING_BIT | RECORD_HEIGHT_BITS); /* the same state, access, mark */
 	set_pages(tail, (end - addr) / PAGE_SIZE);
 	link_after(n, tail);
 	vmm_list_pend(ctx, rr, tail);
@@ -368,21 +576,21 @@ static void list_set_access(struct vmm_context *ctx, const struct vmm_region *re
 	enum vm_status st = reservation_starting(ctx, records_of(ctx, region), start, &n);
 	MM_ASSERT(st == VM_OK && pages_of(n) == pages, "list_set_access: no reservation %llx+%llu",
 		  (unsigned long long)start, (unsigned long long)pages);
-	n->node.payload = (n->node.payload & ~RECORD_ACCESS_MASK) |
-			  (uint64_t)vmm_access_pack(access) << RECORD_ACCESS_SHIFT;
+	n->node.word = (n->node.word & ~RECORD_ACCESS_MASK) |
+			  (uint64_t)(access & VMM_ACCESS_MASK) << RECORD_ACCESS_SHIFT;
 }
 
 static void list_note_mapped(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr)
 {
 	struct range_record *n = recent_or_covering(ctx, records_of(ctx, region), addr);
 	MM_ASSERT(!is_free(n), "list_note_mapped: %llx is not reserved", (unsigned long long)addr);
-	n->node.payload |= RECORD_MAPPED_BIT;
+	n->node.word |= RECORD_MAPPED_BIT;
 	state_of(ctx)->recent = n;
 }
 
 static bool list_released_unmapped(const struct vmm_context *ctx)
 {
-	return state_of(ctx)->released_unmapped;
+	return !(state_of(ctx)->released_word & RECORD_MAPPED_BIT);
 }
 
 /*
@@ -409,6 +617,7 @@ const struct vmm_backend_ops vmm_backend_list = {
 	.destroy = list_destroy,
 	.find_free_run = vmm_list_find_free_run,
 	.mark_reserved = list_mark_reserved,
+	.reserve_lowest = list_reserve_lowest,
 	.release = list_release,
 	.resize = list_resize,
 	.query = list_query,

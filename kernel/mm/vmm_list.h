@@ -44,7 +44,8 @@
  *   - state->spare is NULL or a record in no structure, kept for a shrink: a growth that swallows
  *     the whole free record after a reservation keeps that record here, so shrinking back
  *     (undoing the growth, as brk does when mapping fails) needs no memory and cannot fail.
- *   - state->records_in_use counts the records listed in the regions plus the spare.
+ *   - state->records_in_use counts the records listed in the regions plus the spare and the
+ *     pool's cached record (vmm_list_pool.c).
  * Bound: nothing here does work of its own; each file states the bound of its steps and
  * vmm_backend_list.c adds them up per operation.
  */
@@ -61,10 +62,11 @@ struct list_state {
 	struct list_node partial; /* record pages with a free slot (vmm_list_pool.c) */
 	struct list_node full;
 	struct record_page *kept_page; /* an emptied record page kept for the next (vmm_list_pool.c) */
+	struct range_record *cached; /* a freed record kept for the next alloc (vmm_list_pool.c) */
 	uint64_t record_pages;
 	uint64_t records_in_use;
 	struct reservation_hash hash;
-	bool released_unmapped; /* the last release freed a reservation with no mapped mark */
+	uint64_t released_word; /* node.word of the reservation the last release freed (its mapped mark) */
 };
 
 static inline struct list_state *state_of(const struct vmm_context *ctx)
@@ -72,9 +74,18 @@ static inline struct list_state *state_of(const struct vmm_context *ctx)
 	return ctx->backend_private;
 }
 
+/*
+ * The records of `region` (one of ctx->regions): state->regions[region - ctx->regions], computed
+ * as one scaled add of the byte offset (every operation starts here).
+ */
 static inline struct region_records *records_of(struct vmm_context *ctx, const struct vmm_region *region)
 {
-	return &state_of(ctx)->regions[region - ctx->regions];
+	STATIC_ASSERT(offsetof(struct list_state, regions) == 0, "the regions' records open the state");
+	STATIC_ASSERT(sizeof(struct region_records) % sizeof(struct vmm_region) == 0,
+		      "a region's records are a whole number of vmm_regions long");
+	uintptr_t offset = (uintptr_t)region - (uintptr_t)ctx->regions;
+	return (struct region_records *)((char *)state_of(ctx) +
+					 offset * (sizeof(struct region_records) / sizeof(struct vmm_region)));
 }
 
 /* --- the record pool (vmm_list_pool.c) ----------------------------------------------------- */
@@ -91,7 +102,10 @@ struct record_page {
 void vmm_list_pool_init(struct list_state *ls);
 /* The partial list is empty: the kept page, else a new one, goes on it. False: no memory. */
 bool vmm_list_pool_refill(struct vmm_context *ctx);
-/* A page emptied (kept, or back to the source), or the kept page due back (few records left). */
+/*
+ * After a put that said so: a page emptied (kept, or back to the source), or the kept page and
+ * the cached record due back (few records left).
+ */
 void vmm_list_pool_give_back(struct vmm_context *ctx, struct record_page *page);
 
 /* Moves a record page (on one of the two lists) to the front of `list`. */
@@ -101,12 +115,9 @@ static inline void record_page_move_to(struct list_node *list, struct record_pag
 	list_push_front(list, &page->link);
 }
 
-/* A record in no structure, or NULL (no memory). */
-static inline struct range_record *vmm_list_record_alloc(struct vmm_context *ctx)
+/* A record in no structure, from the first page with a free slot (there must be one). */
+static inline struct range_record *vmm_list_record_take(struct list_state *ls)
 {
-	struct list_state *ls = state_of(ctx);
-	if (unlikely(list_is_empty(&ls->partial)) && !vmm_list_pool_refill(ctx))
-		return NULL;
 	struct record_page *page = container_of(list_first(&ls->partial), struct record_page, link);
 	struct range_record *r = page->free_slots;
 	page->free_slots = record_of(r->node.right);
@@ -117,10 +128,35 @@ static inline struct range_record *vmm_list_record_alloc(struct vmm_context *ctx
 	return r;
 }
 
-static inline void vmm_list_record_free(struct vmm_context *ctx, struct range_record *r)
+/* A record in no structure, or NULL (no memory): the cached one, else one from a page. */
+static inline struct range_record *vmm_list_record_alloc(struct vmm_context *ctx)
 {
 	struct list_state *ls = state_of(ctx);
-	struct record_page *page = (struct record_page *)ALIGN_DOWN((uintptr_t)r, (uintptr_t)PAGE_SIZE);
+	struct range_record *r = ls->cached;
+	if (likely(r)) {
+		ls->cached = NULL;
+		return r;
+	}
+	if (unlikely(list_is_empty(&ls->partial)) && !vmm_list_pool_refill(ctx))
+		return NULL;
+	return vmm_list_record_take(ls);
+}
+
+static inline struct record_page *record_page_of(const struct range_record *r)
+{
+	return (struct record_page *)ALIGN_DOWN((uintptr_t)r, (uintptr_t)PAGE_SIZE);
+}
+
+/* True when a freed record may be kept as the cached one (vmm_list_pool.c: when it may). */
+static inline bool vmm_list_record_cacheable(const struct list_state *ls)
+{
+	return !ls->cached && ls->records_in_use >= RECORDS_PER_PAGE / 2;
+}
+
+/* Puts r back in its page's free slots; true when a page or the cached record is due back. */
+static inline bool vmm_list_record_put(struct list_state *ls, struct range_record *r)
+{
+	struct record_page *page = record_page_of(r);
 	MM_ASSERT(page->in_use > 0, "record_free: page has no record in use");
 	if (!page->free_slots)
 		record_page_move_to(&ls->partial, page);
@@ -128,8 +164,17 @@ static inline void vmm_list_record_free(struct vmm_context *ctx, struct range_re
 	page->free_slots = r;
 	page->in_use--;
 	ls->records_in_use--;
-	if (unlikely(page->in_use == 0 || (ls->kept_page && ls->records_in_use < RECORDS_PER_PAGE / 2)))
-		vmm_list_pool_give_back(ctx, page);
+	return page->in_use == 0 ||
+	       ((ls->kept_page || ls->cached) && ls->records_in_use < RECORDS_PER_PAGE / 2);
+}
+
+static inline void vmm_list_record_free(struct vmm_context *ctx, struct range_record *r)
+{
+	struct list_state *ls = state_of(ctx);
+	if (likely(vmm_list_record_cacheable(ls)))
+		ls->cached = r;
+	else if (unlikely(vmm_list_record_put(ls, r)))
+		vmm_list_pool_give_back(ctx, record_page_of(r));
 }
 /* Every record page back to the source, whatever is in use. */
 void vmm_list_pool_destroy(struct vmm_context *ctx);
@@ -148,6 +193,9 @@ static inline void vmm_list_settle(struct vmm_context *ctx, struct region_record
 void vmm_list_reservation_link(struct vmm_context *ctx, struct region_records *rr, struct range_record *r);
 void vmm_list_free_link(struct vmm_context *ctx, struct region_records *rr, struct range_record *r);
 struct range_record *vmm_list_covering(struct vmm_context *ctx, struct region_records *rr, uint64_t addr);
+/* The lowest free record >= min_pages at or after from (the search: vmm_list_tree.c), or NULL. */
+struct range_record *vmm_list_lowest_free(struct vmm_context *ctx, struct region_records *rr,
+					  const struct vmm_region *region, uint64_t from, uint64_t min_pages);
 /* The backend's find_free_run: the lowest free record >= min_pages at or after from. */
 bool vmm_list_find_free_run(struct vmm_context *ctx, const struct vmm_region *region, uint64_t from,
 			    uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out);

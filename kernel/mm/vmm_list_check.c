@@ -92,7 +92,7 @@ unsigned vmm_list_self_check(struct vmm_context *ctx)
 {
 	struct list_state *ls = state_of(ctx);
 	unsigned bad = 0;
-	uint64_t records = ls->spare != NULL, hashed = 0;
+	uint64_t records = (ls->spare != NULL) + (ls->cached != NULL), hashed = 0;
 	for (unsigned i = 0; i < ctx->region_count; i++) {
 		const struct vmm_region *region = &ctx->regions[i];
 		struct region_records *rr = &ls->regions[i];
@@ -163,7 +163,7 @@ unsigned vmm_list_self_check(struct vmm_context *ctx)
 		bad++;
 	}
 	if (records != ls->records_in_use) {
-		mm_log("list self-check: %llu records listed (and spare), %llu in use\n",
+		mm_log("list self-check: %llu records listed (and spare and cached), %llu in use\n",
 		       (unsigned long long)records, (unsigned long long)ls->records_in_use);
 		bad++;
 	}

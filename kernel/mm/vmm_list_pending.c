@@ -22,7 +22,7 @@ void vmm_list_file_oldest(struct vmm_context *ctx, struct region_records *rr)
 {
 	struct range_record *r = rr->pending[0];
 	pending_drop_slot(rr, 0);
-	r->node.payload &= ~RECORD_PENDING_BIT;
+	r->node.word &= ~RECORD_PENDING_BIT;
 	if (is_free(r)) {
 		vmm_list_free_link(ctx, rr, r);
 	} else {

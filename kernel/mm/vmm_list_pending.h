@@ -1,11 +1,14 @@
 /*
  * The list backend's pending set (one per region): up to LIST_PENDING records that are in the
  * address list but not yet filed in their index (the free tree, or the reservation tree and the
- * hash). Every record an operation creates or changes into the other state starts pending; it is
- * filed only when the set is full and a newer record needs the slot (the oldest goes first). A
- * record that goes again while pending (a reservation released soon after it was made, the free
- * head an aligned request cut off and its release merges back) never costs tree or hash upkeep,
- * and a pending free record changes length without a maximum climb. The idea is a write buffer
+ * hash). Every record an operation creates or changes into the other state starts pending, but
+ * for a reservation released into a free run between two reservations (a hole, the free record
+ * least likely to go soon: it is filed at once, so that it does not cost every search a look
+ * while it waits); a pending record is filed only when the set is full and a newer record needs
+ * the slot (the oldest goes first). A record that goes again while pending (a reservation
+ * released soon after it was made, the free head an aligned request cut off and its release
+ * merges back) never costs tree or hash upkeep, and a pending free record changes length
+ * without a maximum climb. The idea is a write buffer
  * in front of the indexes (vmem's quantum caches defer work the same way): the upkeep is
  * deferred, never skipped, and what the deferral costs the readers is bounded:
  *   - a search compares the free tree's answer with the pending free records (LIST_PENDING);
@@ -52,9 +55,18 @@ static inline void pending_drop_slot(struct region_records *rr, unsigned i)
 /* Makes free record r (the region's last, in no index) the region's top run. */
 static inline void vmm_list_make_top(struct region_records *rr, struct range_record *r)
 {
-	r->node.payload |= RECORD_TOP_BIT;
+	r->node.word |= RECORD_TOP_BIT;
 	r->hash_link = NULL;
 	rr->top = r;
+}
+
+/* Puts r (in the address list, in no index) in the pending set, which has a free slot. */
+static inline void vmm_list_pend_in_slot(struct region_records *rr, struct range_record *r)
+{
+	r->node.word |= RECORD_PENDING_BIT;
+	r->hash_link = NULL;
+	rr->pending_free += is_free(r);
+	rr->pending[rr->pending_count++] = r;
 }
 
 /* Puts r (in the address list, in no index) in the pending set, filing the oldest if it is full. */
@@ -62,13 +74,10 @@ static inline void vmm_list_pend(struct vmm_context *ctx, struct region_records 
 {
 	if (rr->pending_count == LIST_PENDING)
 		vmm_list_file_oldest(ctx, rr);
-	r->node.payload |= RECORD_PENDING_BIT;
-	r->hash_link = NULL;
-	rr->pending_free += is_free(r);
-	rr->pending[rr->pending_count++] = r;
+	vmm_list_pend_in_slot(rr, r);
 }
 
-/* Pending record r changes state in place (an exact fit, a release with no free neighbour). */
+/* Pending record r changes state in place (an exact fit of a pending free record). */
 static inline void vmm_list_pending_set_state(struct region_records *rr, struct range_record *r,
 					      enum vmm_range_state state, unsigned access)
 {
@@ -86,10 +95,10 @@ static inline void vmm_list_unfile(struct vmm_context *ctx, struct region_record
 			i--;
 		ctx->backend_work += rr->pending_count - i;
 		pending_drop_slot(rr, i);
-		r->node.payload &= ~RECORD_PENDING_BIT;
+		r->node.word &= ~RECORD_PENDING_BIT;
 	} else if (is_top(r)) {
 		rr->top = NULL;
-		r->node.payload &= ~RECORD_TOP_BIT;
+		r->node.word &= ~RECORD_TOP_BIT;
 	} else {
 		vmm_list_unfile_filed(ctx, rr, r);
 	}

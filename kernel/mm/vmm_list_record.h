@@ -16,22 +16,31 @@
 #include "vmm.h"
 #include "avl_tree.h"
 
-#define RECORD_PAGES_BITS 48
-#define RECORD_PAGES_MASK (((uint64_t)1 << RECORD_PAGES_BITS) - 1)
-#define RECORD_STATE_BIT ((uint64_t)1 << RECORD_PAGES_BITS)
-#define RECORD_ACCESS_SHIFT (RECORD_PAGES_BITS + 1)
-#define RECORD_ACCESS_MASK ((uint64_t)0xF << RECORD_ACCESS_SHIFT)
-#define RECORD_MAPPED_BIT ((uint64_t)1 << (RECORD_ACCESS_SHIFT + 4))
-#define RECORD_PENDING_BIT ((uint64_t)1 << (RECORD_ACCESS_SHIFT + 5))
-#define RECORD_TOP_BIT ((uint64_t)1 << (RECORD_ACCESS_SHIFT + 6))
+/*
+ * What a record keeps in its tree node's word (avl_tree.h: bits 0-7 are the tree's height): the
+ * flags in bits 8-19 (a reservation's access as vmm.c gives it, VMM_ACCESS_MASK bits, so it goes
+ * in and out with one shift and mask), the length in pages in bits 20-63 (so it is one shift
+ * away).
+ */
+#define RECORD_PAGES_SHIFT 20
+#define RECORD_PAGES_BITS 44
+#define RECORD_HEIGHT_BITS ((uint64_t)0xFF)
+#define RECORD_STATE_BIT ((uint64_t)1 << 8)
+#define RECORD_ACCESS_SHIFT 9
+#define RECORD_ACCESS_MASK ((uint64_t)VMM_ACCESS_MASK << RECORD_ACCESS_SHIFT)
+#define RECORD_MAPPED_BIT ((uint64_t)1 << 16)
+#define RECORD_PENDING_BIT ((uint64_t)1 << 17)
+#define RECORD_TOP_BIT ((uint64_t)1 << 18)
 #define RECORD_UNFILED_BITS (RECORD_PENDING_BIT | RECORD_TOP_BIT)
+#define RECORD_FLAGS ((uint64_t)0xFFF00)
+_Static_assert(VMM_ACCESS_MASK < 128, "a reservation's access fits the 7 bits below the mapped mark");
 
 /*
- * 72 bytes: the length (48 bits: a region has fewer than 2^36 pages), the state (1 bit), a
- * reservation's access (4 bits: vmm_access_pack, 0 for a free record), its mapped mark (1 bit:
+ * 72 bytes: the length (44 bits: a region has fewer than 2^36 pages), the state (1 bit), a
+ * reservation's access (7 bits: VMM_ACCESS_MASK, 0 for a free record), its mapped mark (1 bit:
  * a page was noted mapped in it, see vmm_backend.h note_mapped), the pending mark (1 bit: the
  * record waits in its region's pending set, vmm_list_pending.h) and the top mark (1 bit: it is
- * its region's top run, vmm_list.h) ride in the tree node's payload bits.
+ * its region's top run, vmm_list.h) ride in the tree node's payload bits (node.word, above).
  */
 struct range_record {
 	uint64_t start; /* address */
@@ -54,8 +63,9 @@ _Static_assert(sizeof(struct range_record) == LIST_RECORD_BYTES, "LIST_RECORD_BY
  */
 #define LIST_PENDING 2
 
+/* 128 bytes (padded), so that an operation finds its region's with a shift, not a multiply. */
 struct region_records {
-	struct range_record *first; /* the address list's head */
+	_Alignas(128) struct range_record *first; /* the address list's head */
 	struct avl_tree free_tree, reservations;
 	struct range_record *pending[LIST_PENDING]; /* oldest first (vmm_list_pending.h) */
 	unsigned pending_count;
@@ -73,32 +83,33 @@ static inline struct range_record *record_of(struct avl_node *n)
 	return n ? container_of(n, struct range_record, node) : NULL;
 }
 
-static inline uint64_t pages_of(const struct range_record *r) { return r->node.payload & RECORD_PAGES_MASK; }
-static inline bool is_free(const struct range_record *r) { return !(r->node.payload & RECORD_STATE_BIT); }
-static inline bool is_pending(const struct range_record *r) { return r->node.payload & RECORD_PENDING_BIT; }
-static inline bool is_top(const struct range_record *r) { return r->node.payload & RECORD_TOP_BIT; }
+static inline uint64_t pages_of(const struct range_record *r) { return r->node.word >> RECORD_PAGES_SHIFT; }
+static inline bool is_free(const struct range_record *r) { return !(r->node.word & RECORD_STATE_BIT); }
+static inline bool is_pending(const struct range_record *r) { return r->node.word & RECORD_PENDING_BIT; }
+static inline bool is_top(const struct range_record *r) { return r->node.word & RECORD_TOP_BIT; }
 /* Pending or top: in no tree and no hash chain. */
-static inline bool is_unfiled(const struct range_record *r) { return r->node.payload & RECORD_UNFILED_BITS; }
-static inline unsigned access_of(const struct range_record *r) { return vmm_access_unpack((unsigned)(r->node.payload >> RECORD_ACCESS_SHIFT) & 0xFu); }
+static inline bool is_unfiled(const struct range_record *r) { return r->node.word & RECORD_UNFILED_BITS; }
+static inline unsigned access_of(const struct range_record *r) { return (unsigned)(r->node.word >> RECORD_ACCESS_SHIFT) & VMM_ACCESS_MASK; }
 static inline uint64_t record_end(const struct range_record *r) { return r->start + pages_of(r) * PAGE_SIZE; }
 static inline uint64_t max_free(const struct avl_node *n) { return n ? record_of((struct avl_node *)n)->max_free : 0; }
 
 static inline void set_pages(struct range_record *r, uint64_t pages)
 {
-	r->node.payload = (r->node.payload & ~RECORD_PAGES_MASK) | pages;
+	r->node.word = (r->node.word & (RECORD_HEIGHT_BITS | RECORD_FLAGS)) | pages << RECORD_PAGES_SHIFT;
 }
 
 static inline uint64_t record_tag(enum vmm_range_state state, unsigned access)
 {
 	return state == VMM_RANGE_RESERVED ?
-		       RECORD_STATE_BIT | (uint64_t)vmm_access_pack(access) << RECORD_ACCESS_SHIFT :
+		       RECORD_STATE_BIT | (uint64_t)(access & VMM_ACCESS_MASK) << RECORD_ACCESS_SHIFT :
 		       0;
 }
 
 /* A free record carries no access; a reservation its own; the pending and top marks stay, the mapped one goes. */
 static inline void set_state(struct range_record *r, enum vmm_range_state state, unsigned access)
 {
-	r->node.payload = pages_of(r) | record_tag(state, access) | (r->node.payload & RECORD_UNFILED_BITS);
+	r->node.word = (r->node.word & ~(RECORD_STATE_BIT | RECORD_ACCESS_MASK | RECORD_MAPPED_BIT)) |
+		       record_tag(state, access);
 }
 
 /*
@@ -112,7 +123,7 @@ static inline struct range_record *new_record(struct range_record *r, uint64_t s
 	r->start = start;
 	r->prev = r->next = NULL;
 	r->hash_link = NULL;
-	r->node.payload = pages | record_tag(state, access);
+	r->node.word = pages << RECORD_PAGES_SHIFT | record_tag(state, access);
 	return r;
 }
 

@@ -224,12 +224,13 @@ static struct range_record *first_fit(struct vmm_context *ctx, struct avl_node *
 	return record_of(n);
 }
 
-/* The search as the backend's find_free_run (here, so that first_fit is this file's own). */
-bool vmm_list_find_free_run(struct vmm_context *ctx, const struct vmm_region *region, uint64_t from,
-			    uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out)
+/*
+ * The lowest free record >= min_pages starting at or after from (the region's base or above), or
+ * NULL: the free tree's answer, compared with the pending free records, else the top run.
+ */
+struct range_record *vmm_list_lowest_free(struct vmm_context *ctx, struct region_records *rr,
+					  const struct vmm_region *region, uint64_t from, uint64_t min_pages)
 {
-	(void)enough_pages; /* records are whole runs already */
-	struct region_records *rr = records_of(ctx, region);
 	/* The tree is exact for requests the stale record still fits (see the header). */
 	if (rr->stale && pages_of(rr->stale) < min_pages)
 		vmm_list_settle_stale(ctx, rr);
@@ -245,6 +246,15 @@ bool vmm_list_find_free_run(struct vmm_context *ctx, const struct vmm_region *re
 	/* The top run lies above every other record: it is the fit only when nothing lower is. */
 	if (!r && rr->top && rr->top->start >= from && pages_of(rr->top) >= min_pages)
 		r = rr->top;
+	return r;
+}
+
+/* The search as the backend's find_free_run (here, so that first_fit is this file's own). */
+bool vmm_list_find_free_run(struct vmm_context *ctx, const struct vmm_region *region, uint64_t from,
+			    uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out)
+{
+	(void)enough_pages; /* records are whole runs already */
+	struct range_record *r = vmm_list_lowest_free(ctx, records_of(ctx, region), region, from, min_pages);
 	state_of(ctx)->recent = r;
 	if (!r)
 		return false;

@@ -145,6 +145,30 @@ static inline void top2_add(uint64_t *first, uint64_t *second, uint64_t x)
 	}
 }
 
+/*
+ * Takes run x (exact, one of the multiset) out of the top two: true with the new top two, false
+ * when they cannot be known (the longest went and the second was not known). A second lost to a
+ * tie with the removed run becomes unknown; no run left leaves both 0.
+ */
+static inline bool top2_remove(uint64_t *first, uint64_t *second, uint64_t x)
+{
+	MM_ASSERT(x <= *first, "top2_remove: run %llu longer than the longest %llu", (unsigned long long)x,
+		  (unsigned long long)*first);
+	if (x == 0)
+		return true;
+	if (x == *first) {
+		if (*second == INNER2_UNKNOWN)
+			return false;
+		*first = *second;
+		*second = INNER2_UNKNOWN;
+	} else if (*second != INNER2_UNKNOWN && x == *second) {
+		*second = INNER2_UNKNOWN;
+	}
+	if (*first == 0)
+		*second = 0;
+	return true;
+}
+
 /* Adds a run known only to be at most `bound` (<= *first): the second is lost if it could change. */
 static inline void top2_add_bounded(uint64_t *first, uint64_t *second, uint64_t bound)
 {
@@ -236,12 +260,33 @@ static ALWAYS_INLINE void stripe_write_fixed(uint64_t *table, unsigned first, un
 				   (((value >> (3 * k)) & 7) << PTE_COUNT_STRIPE_SHIFT);
 }
 
+/*
+ * Rewrites a stripe value that holds `was` to `now`, up to the highest entry whose 3-bit digit
+ * changes: a run length that moves by a few pages changes its low entries only (unrolled as
+ * stripe_read_fixed; values are cut to the field's width, as stripe_write_fixed cuts them).
+ */
+static ALWAYS_INLINE void stripe_update_fixed(uint64_t *table, unsigned first, unsigned entries,
+					      uint64_t was, uint64_t now)
+{
+	uint64_t diff = (was ^ now) & (((uint64_t)1 << (3 * entries)) - 1);
+	if (!diff)
+		return;
+	unsigned top = (63 - (unsigned)__builtin_clzll(diff)) / 3;
+#pragma GCC unroll 16
+	for (unsigned k = 0; k < entries; k++) {
+		if (k > top)
+			break;
+		table[first + k] = (table[first + k] & ~PTE_COUNT_STRIPE_MASK) |
+				   (((now >> (3 * k)) & 7) << PTE_COUNT_STRIPE_SHIFT);
+	}
+}
+
 #define EXACT_FIELD_FIRST(table_level, field) \
 	(PTE_SUMMARY_STRIPE_FIRST + (unsigned)(field) * EXACT_VALUE_ENTRIES(table_level))
 
 /* One exact value of a mixed table, read from its summary stripe (costs its entries). */
-static inline uint64_t exact_read(uint64_t *work, const uint64_t *table, unsigned table_level,
-				  enum exact_field field)
+static inline uint64_t exact_read_stripe(uint64_t *work, const uint64_t *table, unsigned table_level,
+					 enum exact_field field)
 {
 	*work += exact_value_entries(table_level);
 	uint64_t value;
@@ -262,29 +307,99 @@ static inline uint64_t exact_read(uint64_t *work, const uint64_t *table, unsigne
 }
 
 /*
- * Stores a mixed table's exact values (costs their entries) that differ from `old` (all of them
- * when old is NULL: not known); true when any changed.
+ * Value cache (ctx->pt_values, vmm.h): for each level below the root, the exact values of one
+ * table as the backend last read or wrote them, so that an operation and the next one (a reserve
+ * and its release, a search and its mark) decode the tables on their path once. It is a copy,
+ * never the truth: every value stays in its table's stripe, every write goes to the stripe and
+ * the copy together (exact_write, suffix_move: the only writers of exact values), and dropping
+ * the copy changes nothing but cost. It cannot go stale: values are read only from a mixed table,
+ * a table turns mixed only through exact_write of all four values (summarize_table: a table whose
+ * old summary was not mixed is written whole), and that write replaces the level's copy; so a
+ * table page freed and reused has its copy rewritten before it is read. Tables are written only
+ * through their own context (the kernel half by the kernel's), and a forked context starts with
+ * no copy. Host test builds check every value taken from the copy against the stripe.
  */
-static inline bool exact_write(uint64_t *work, uint64_t *table, unsigned table_level,
+static inline uint64_t exact_read(struct vmm_context *ctx, const uint64_t *table, unsigned table_level,
+				  enum exact_field field)
+{
+	struct vmm_pt_value_cache *c = &ctx->pt_values;
+	if (c->table[table_level] == table && (c->known[table_level] & (1u << field))) {
+#if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
+		uint64_t work = 0;
+		MM_ASSERT(c->value[table_level][field] == exact_read_stripe(&work, table, table_level, field),
+			  "exact_read: the value cache disagrees with the stripe (level %u, field %u)",
+			  table_level, (unsigned)field);
+#endif
+		return c->value[table_level][field];
+	}
+	uint64_t value = exact_read_stripe(&ctx->backend_work, table, table_level, field);
+	if (c->table[table_level] != table) {
+		c->table[table_level] = table;
+		c->known[table_level] = 0;
+	}
+	c->value[table_level][field] = value;
+	c->known[table_level] |= (uint8_t)(1u << field);
+	return value;
+}
+
+/*
+ * exact_read for a reader that visits many tables once (the search): a value in the cache is
+ * taken from it, any other is read from the stripe without displacing the cached tables.
+ */
+static inline uint64_t exact_peek(struct vmm_context *ctx, const uint64_t *table, unsigned table_level,
+				  enum exact_field field)
+{
+	const struct vmm_pt_value_cache *c = &ctx->pt_values;
+	if (c->table[table_level] == table && (c->known[table_level] & (1u << field)))
+		return exact_read(ctx, table, table_level, field); /* a hit: checked in host builds */
+	return exact_read_stripe(&ctx->backend_work, table, table_level, field);
+}
+
+/* The write of a table's values (all four now known) replaces its level's copy. */
+static inline void exact_cache_fill(struct vmm_context *ctx, const uint64_t *table, unsigned table_level,
+				    const struct exact *t)
+{
+	struct vmm_pt_value_cache *c = &ctx->pt_values;
+	c->table[table_level] = table;
+	c->value[table_level][EXACT_PREFIX] = t->prefix;
+	c->value[table_level][EXACT_SUFFIX] = t->suffix;
+	c->value[table_level][EXACT_INNER] = t->inner;
+	c->value[table_level][EXACT_INNER2] = t->inner2;
+	c->known[table_level] = (1u << EXACT_FIELDS) - 1;
+}
+
+/*
+ * Stores a mixed table's exact values (costs their entries) that differ from `old` (all of them
+ * when old is NULL: not known); true when any changed. The value cache then holds all four.
+ */
+static inline bool exact_write(struct vmm_context *ctx, uint64_t *table, unsigned table_level,
 			       const struct exact *t, const struct exact *old)
 {
+	uint64_t *work = &ctx->backend_work;
+	exact_cache_fill(ctx, table, table_level, t);
 	bool prefix = !old || old->prefix != t->prefix, suffix = !old || old->suffix != t->suffix;
 	bool inner = !old || old->inner != t->inner, inner2 = !old || old->inner2 != t->inner2;
 	*work += (prefix + suffix + inner + inner2) * exact_value_entries(table_level);
+/* A field known to hold `was` (old != NULL) is rewritten up to its highest changed entry only. */
+#define EXACT_FIELD_WRITE(level, field, value, was)                                                 \
+	do {                                                                                        \
+		if (old)                                                                            \
+			stripe_update_fixed(table, EXACT_FIELD_FIRST(level, field),                   \
+					    EXACT_VALUE_ENTRIES(level), (was), (value));             \
+		else                                                                                \
+			stripe_write_fixed(table, EXACT_FIELD_FIRST(level, field),                    \
+					   EXACT_VALUE_ENTRIES(level), (value));                    \
+	} while (0)
 #define EXACT_WRITE(level)                                                                          \
 	do {                                                                                        \
 		if (prefix)                                                                         \
-			stripe_write_fixed(table, EXACT_FIELD_FIRST(level, EXACT_PREFIX),             \
-					   EXACT_VALUE_ENTRIES(level), t->prefix);                  \
+			EXACT_FIELD_WRITE(level, EXACT_PREFIX, t->prefix, old->prefix);             \
 		if (suffix)                                                                         \
-			stripe_write_fixed(table, EXACT_FIELD_FIRST(level, EXACT_SUFFIX),             \
-					   EXACT_VALUE_ENTRIES(level), t->suffix);                  \
+			EXACT_FIELD_WRITE(level, EXACT_SUFFIX, t->suffix, old->suffix);             \
 		if (inner)                                                                          \
-			stripe_write_fixed(table, EXACT_FIELD_FIRST(level, EXACT_INNER),              \
-					   EXACT_VALUE_ENTRIES(level), t->inner);                   \
+			EXACT_FIELD_WRITE(level, EXACT_INNER, t->inner, old->inner);                \
 		if (inner2) /* UNKNOWN is cut to the field's width: all ones */                   \
-			stripe_write_fixed(table, EXACT_FIELD_FIRST(level, EXACT_INNER2),             \
-					   EXACT_VALUE_ENTRIES(level), t->inner2);                  \
+			EXACT_FIELD_WRITE(level, EXACT_INNER2, t->inner2, old->inner2);             \
 	} while (0)
 	switch (table_level) {
 	case 0:
@@ -299,6 +414,7 @@ static inline bool exact_write(uint64_t *work, uint64_t *table, unsigned table_l
 		break;
 	}
 #undef EXACT_WRITE
+#undef EXACT_FIELD_WRITE
 	return prefix || suffix || inner || inner2;
 }
 
@@ -354,6 +470,15 @@ pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level,
  */
 bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned i,
 	     const struct table_change *ch, struct exact *before, struct exact *after, bool *suffix_only);
+/*
+ * The leaf table under entry i1 of the level-1 table t1 saw the one change `ch` (a run of pages):
+ * when it lies inside the leaf's inner runs (leaf_inner_runs), stores the leaf's new values and
+ * pointer, *before and *after receive what the leaf covered, and *above_unchanged says whether
+ * t1's values (and so everything above) stay as they are (inner_change_below). False, nothing
+ * written, otherwise.
+ */
+bool leaf_refresh_inner(struct vmm_context *ctx, uint64_t *t1, unsigned i1, const struct table_change *ch,
+			struct exact *before, struct exact *after, bool *above_unchanged);
 /* Rewrites the stored SUFFIX of a mixed table at `level` from `was` to `now` (nothing else). */
 void suffix_move(struct vmm_context *ctx, uint64_t *table, unsigned level, uint64_t was, uint64_t now);
 /* Any reservation start in the table (at `level`) outside entries [first, last] (at most 512 read). */

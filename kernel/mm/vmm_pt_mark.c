@@ -7,6 +7,10 @@
  * at the frontier only the SUFFIX values on its path move (frontier_mark, frontier_release);
  * elsewhere the range walk's own visitors run along that path (path_mark, path_clear), and a
  * release is checked in the leaf table itself (leaf_reservation) instead of by a tally walk.
+ * A reservation that is exactly one aligned chunk (2 MiB or 1 GiB) takes one point walk too
+ * (chunk_spine_of): at the frontier of 2 MiB chunks only T1's and T2's suffix, inner top two and
+ * HST move (chunk_frontier_mark, chunk_frontier_release), elsewhere the range walk's visitors
+ * run along the path (chunk_mark, chunk_release).
  *
  * Invariants kept: a reservation is the run of RES pages from a page with STA up to the next STA
  * or free page; every table pointer's summary and every mixed table's exact values describe the
@@ -21,7 +25,11 @@
  * splits and re-measures one path more. vmm_pt_work_bound() (vmm_pt_check.c) adds them up. The
  * point-walk routes read no more: 3 path entries, the leaf run and the page after it (at most
  * 513, in place of the tally), the three SUFFIX values (21) and at most 512 entries looking for
- * another start, then at most what the range walk's clear would read.
+ * another start, then at most what the range walk's clear would read. The chunk routes read the
+ * path (3), T1's and T2's values (4 x 7 + 4 x 10), the entry before the chunk and its SUFFIX
+ * (1 + 4), at most 2 x 512 entries looking for other starts and the page after the chunk (4):
+ * less than one U(1) + U(2) of the range walk's upkeep, which they replace. Values found in the
+ * value cache (vmm_pt.h) are not read again, and not counted.
  */
 #include "vmm_pt.h"
 
@@ -103,12 +111,9 @@ static enum pt_step mark_leaves(void *cookie, uint64_t *table, uint64_t base, un
 	uint64_t start_index = (m->start - base) / PAGE_SIZE;
 	bool start = m->start != NO_START_PAGE && m->start >= base && start_index >= first &&
 		     start_index <= last;
-	pte_t any = 0;
-	for (unsigned i = first; i <= last; i++)
-		any |= table[i];
-	MM_ASSERT(!(any & RES_RESERVED), "mark_leaves: a page of %llx.. already reserved",
+	struct pt_slots_seen seen = pt_slots_update(table, first, last, ~(pte_t)0, RES_RESERVED | m->access);
+	MM_ASSERT(!(seen.any & RES_RESERVED), "mark_leaves: a page of %llx.. was already reserved",
 		  (unsigned long long)(base + first * PAGE_SIZE));
-	pt_slots_update(table, first, last, ~(pte_t)0, RES_RESERVED | m->access);
 	if (start)
 		pt_slot_write(table, (unsigned)start_index,
 			      (table[start_index] & ~PTE_COUNT_STRIPE_MASK) | RES_START);
@@ -200,14 +205,9 @@ static enum pt_step clear_leaves(void *cookie, uint64_t *table, uint64_t base, u
 {
 	(void)base;
 	struct clear *c = cookie;
-	pte_t any = 0, all = ~(pte_t)0;
-	for (unsigned i = first; i <= last; i++) {
-		any |= table[i];
-		all &= table[i];
-	}
-	bool start = (any & RES_START) != 0, all_reserved = (all & RES_RESERVED) != 0;
-	c->met_mapped |= (any & PTE_PRESENT) != 0;
-	pt_slots_update(table, first, last, ~RES_BITS, 0);
+	struct pt_slots_seen seen = pt_slots_update(table, first, last, ~RES_BITS, 0);
+	bool start = (seen.any & RES_START) != 0, all_reserved = (seen.all & RES_RESERVED) != 0;
+	c->met_mapped |= (seen.any & PTE_PRESENT) != 0;
 	c->ctx->backend_work += last - first + 1;
 	uint64_t pages = last - first + 1;
 	c->ch[0] = (struct table_change){ CHANGE_CLEARED, all_reserved ? 1 : 2, first, last,
@@ -317,21 +317,24 @@ static bool spine_of(struct vmm_context *ctx, uint64_t addr, uint64_t last, stru
 	if (addr >> PT_LEVEL_SHIFT(1) != last >> PT_LEVEL_SHIFT(1))
 		return false;
 	uint64_t *t = pt_table(ctx->pt.root);
-	p->mixed = true;
+	bool mixed = true;
 	for (unsigned level = PT_TOP_LEVEL; level > 0; level--) {
 		unsigned i = PT_INDEX(level, addr);
 		pte_t e = t[i];
-		ctx->backend_work++;
-		if (!pte_is_table(e, level))
+		if (!pte_is_table(e, level)) {
+			ctx->backend_work += PT_TOP_LEVEL - level + 1;
 			return false;
-		p->mixed &= (summary_field(e) & SUM_KIND_MASK) == SUMMARY_MIXED;
+		}
+		mixed &= (summary_field(e) & SUM_KIND_MASK) == SUMMARY_MIXED;
 		p->table[level] = t;
 		p->index[level] = i;
 		t = child_table(e);
 	}
+	ctx->backend_work += PT_TOP_LEVEL; /* the path's entries */
 	p->table[0] = t;
-	if (p->mixed)
-		p->suffix[0] = exact_read(&ctx->backend_work, t, 0, EXACT_SUFFIX);
+	p->mixed = mixed;
+	if (mixed)
+		p->suffix[0] = exact_read(ctx, t, 0, EXACT_SUFFIX);
 	*first = PT_INDEX(0, addr);
 	*last_index = PT_INDEX(0, last);
 	return true;
@@ -341,7 +344,7 @@ static bool spine_of(struct vmm_context *ctx, uint64_t addr, uint64_t last, stru
 static bool spine_is_last(struct vmm_context *ctx, struct spine *p)
 {
 	for (unsigned level = 1; level < PT_TOP_LEVEL; level++) {
-		p->suffix[level] = exact_read(&ctx->backend_work, p->table[level], level, EXACT_SUFFIX);
+		p->suffix[level] = exact_read(ctx, p->table[level], level, EXACT_SUFFIX);
 		if (p->index[level] != PT_ENTRIES - 1 - p->suffix[level] / PT_SPAN_PAGES(level))
 			return false;
 	}
@@ -419,14 +422,62 @@ static bool frontier_release(struct vmm_context *ctx, struct spine *p, unsigned 
  * walk's own visitors, mark_leaves and mark_ascend) run along the point walk's path, bottom-up,
  * as the range walk would run them for a range that touches one entry per level.
  */
+/*
+ * The tables a mark or clear along a path opens: only what a change note reads before it writes
+ * (the direction and the count), not the whole of each table_change.
+ */
+static void path_changes_open(struct table_change *ch, enum change_direction direction)
+{
+	for (unsigned level = 0; level < PT_LEVELS; level++) {
+		ch[level].direction = direction;
+		ch[level].count = 0;
+	}
+}
+
+/*
+ * After the leaf run of a path mark or clear (ch[0] noted): when the leaf's change lies inside its
+ * inner runs, its values and pointer are stored by leaf_refresh_inner, and then either nothing
+ * above changes (true: done) or the change is noted in ch[1] for the ascents from level 2 (*from
+ * = 2). Otherwise *from = 1: the ascents do it all.
+ */
+static bool path_leaf_refresh(struct vmm_context *ctx, const struct spine *p, struct table_change *ch,
+			      unsigned *from, bool *leaf_full)
+{
+	struct exact before, after;
+	bool above_unchanged;
+	*from = 1;
+	if (!leaf_refresh_inner(ctx, p->table[1], p->index[1], &ch[0], &before, &after, &above_unchanged))
+		return false;
+	*leaf_full = after.kind == SUMMARY_FULL;
+	if (above_unchanged)
+		return true;
+	change_note(&ch[1], 1, p->index[1], &before, &after, false);
+	*from = 2;
+	return false;
+}
+
 static void path_mark(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last,
 		      unsigned access)
 {
-	struct mark m = { .ctx = ctx, .start = addr, .access = access_bits(access), .status = VM_OK };
+	struct mark m;
+	m.ctx = ctx;
+	m.start = addr;
+	m.access = access_bits(access);
+	m.status = VM_OK;
 	for (unsigned level = 0; level < PT_LEVELS; level++)
-		m.ch[level] = (struct table_change){ .direction = CHANGE_MARKED };
+		m.installed[level] = false;
+	path_changes_open(m.ch, CHANGE_MARKED);
 	mark_leaves(&m, p->table[0], ALIGN_DOWN(addr, PT_SPAN_BYTES(1)), PT_INDEX(0, addr), PT_INDEX(0, last));
-	for (unsigned level = 1; level < PT_LEVELS; level++) {
+	unsigned from;
+	bool leaf_full;
+	hint_after_mark(ctx, p->table[0], 0, addr, last);
+	if (path_leaf_refresh(ctx, p, m.ch, &from, &leaf_full)) {
+		/* A hint above moves only past an entry that became full: none did unless the leaf did. */
+		for (unsigned level = 1; level < PT_LEVELS && leaf_full; level++)
+			hint_after_mark(ctx, p->table[level], level, addr, last);
+		return;
+	}
+	for (unsigned level = from; level < PT_LEVELS; level++) { /* mark_ascend moves the hints below */
 		struct pt_walk_entry at = { p->table[level], level, p->index[level],
 					    ALIGN_DOWN(addr, PT_SPAN_BYTES(level)), addr, last, false };
 		mark_ascend(&m, &at);
@@ -437,18 +488,262 @@ static void path_mark(struct vmm_context *ctx, const struct spine *p, uint64_t a
 /* The clear of such a range the same way (clear_enter, clear_leaves, clear_ascend); true: mapped. */
 static bool path_clear(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last)
 {
-	struct clear c = { .ctx = ctx };
-	for (unsigned level = PT_LEVELS; level-- > 0;) {
-		unsigned first = PT_INDEX(level, addr);
-		clear_enter(&c, p->table[level], level, 0, &first, PT_INDEX(level, last));
-	}
+	struct clear c;
+	c.ctx = ctx;
+	c.met_mapped = false;
+	path_changes_open(c.ch, CHANGE_CLEARED);
+	/*
+	 * clear_enter's hints. Above the leaf table a hint is already at or below an entry that was
+	 * not full (no entry below the hint has a free page), so only a full entry's table is read.
+	 */
+	hint_lower(p->table[0], PT_INDEX(0, addr));
+	for (unsigned level = 1; level < PT_LEVELS; level++)
+		if (entry_summary(p->table[level][p->index[level]], level).kind == SUMMARY_FULL)
+			hint_lower(p->table[level], p->index[level]);
 	clear_leaves(&c, p->table[0], ALIGN_DOWN(addr, PT_SPAN_BYTES(1)), PT_INDEX(0, addr), PT_INDEX(0, last));
-	for (unsigned level = 1; level < PT_LEVELS; level++) {
+	unsigned from;
+	bool leaf_full;
+	if (path_leaf_refresh(ctx, p, c.ch, &from, &leaf_full))
+		return c.met_mapped;
+	for (unsigned level = from; level < PT_LEVELS; level++) {
 		struct pt_walk_entry at = { p->table[level], level, p->index[level],
 					    ALIGN_DOWN(addr, PT_SPAN_BYTES(level)), addr, last, false };
 		clear_ascend(&c, &at);
 	}
 	return c.met_mapped;
+}
+
+/* --- one whole chunk ------------------------------------------------------------------------ */
+
+/*
+ * A range that is exactly one aligned chunk of an entry at `level` >= 1 (512 pages at 2 MiB, as a
+ * large-page mapping's reservation) whose tables above exist: the path to that entry (p->table and
+ * p->index from PT_TOP_LEVEL down to `level`), from one point walk. The range walk would visit
+ * the same entries and nothing else (one per level), so the chunk paths below run its visitors
+ * (mark_entry's chunk branch, mark_ascend; clear_enter, clear_entry, clear_ascend) along the path
+ * and read what it would read, without its clipping.
+ */
+static bool chunk_spine_walk(struct vmm_context *ctx, uint64_t addr, uint64_t pages, unsigned *level,
+			     struct spine *p);
+
+/* The size test inline, so that other requests pay a compare, not a call. */
+static ALWAYS_INLINE bool chunk_spine_of(struct vmm_context *ctx, uint64_t addr, uint64_t pages,
+					 unsigned *level, struct spine *p)
+{
+	return (pages == PT_SPAN_PAGES(1) || pages == PT_SPAN_PAGES(2)) &&
+	       chunk_spine_walk(ctx, addr, pages, level, p);
+}
+
+static bool chunk_spine_walk(struct vmm_context *ctx, uint64_t addr, uint64_t pages, unsigned *level,
+			     struct spine *p)
+{
+	unsigned at;
+	if (pages == PT_SPAN_PAGES(1) && IS_ALIGNED(addr, PT_SPAN_BYTES(1)))
+		at = 1;
+	else if (pages == PT_SPAN_PAGES(2) && IS_ALIGNED(addr, PT_SPAN_BYTES(2)))
+		at = 2;
+	else
+		return false;
+	uint64_t *t = pt_table(ctx->pt.root);
+	for (unsigned l = PT_TOP_LEVEL; l > at; l--) {
+		unsigned i = PT_INDEX(l, addr);
+		pte_t e = t[i];
+		ctx->backend_work++;
+		if (!pte_is_table(e, l))
+			return false;
+		p->table[l] = t;
+		p->index[l] = i;
+		t = child_table(e);
+	}
+	p->table[at] = t;
+	p->index[at] = PT_INDEX(at, addr);
+	*level = at;
+	return true;
+}
+
+/* The tables above the chunk, bottom-up, as the range walk's ascends (mark_ascend, clear_ascend). */
+static struct pt_walk_entry chunk_path_entry(const struct spine *p, unsigned level, uint64_t addr,
+					     uint64_t last)
+{
+	return (struct pt_walk_entry){ p->table[level], level, p->index[level],
+				       ALIGN_DOWN(addr, PT_SPAN_BYTES(level)), addr, last, false };
+}
+
+/*
+ * The frontier of 2 MiB chunks: a chunk mark at entry j of a level-1 table T1 whose free suffix
+ * covers entries j.. (not its last), T1 being the last entry of its level-2 table T2 that is not
+ * wholly free; or, for a release, the chunk being T1's last entry not free, the entry before it a
+ * table or chunk mark that is not free. Then the free pages just before the chunk (`before`: the
+ * rest of T1's suffix, or the suffix of the entry before) lie between a reserved page and the
+ * chunk in both T1 and T2: a mark turns them from part of both tables' suffixes into one inner
+ * run of each (top2_add), a release back (top2_remove; when the longest goes and the second is
+ * not known, the general path measures). PREFIX stays (a reserved page lies before the chunk),
+ * both tables stay mixed, HST is set by a mark and after a release kept where another start is
+ * (start_elsewhere). The values are read through the value cache, written with exact_write.
+ */
+struct chunk_frontier {
+	uint64_t *t1, *t2;
+	unsigned j, i2;
+	struct exact x1, x2; /* T1's and T2's values before */
+};
+
+/* T1 and T2 mixed, their values read, and T1 the last entry of T2 that is not wholly free. */
+static bool chunk_frontier_of(struct vmm_context *ctx, const struct spine *p, struct chunk_frontier *f)
+{
+	f->t1 = p->table[1];
+	f->t2 = p->table[2];
+	f->j = p->index[1];
+	f->i2 = p->index[2];
+	pte_t e1 = f->t2[f->i2], e2 = p->table[3][p->index[3]];
+	if ((summary_field(e1) & SUM_KIND_MASK) != SUMMARY_MIXED ||
+	    (summary_field(e2) & SUM_KIND_MASK) != SUMMARY_MIXED || f->j == PT_ENTRIES - 1)
+		return false;
+	f->x2.suffix = exact_read(ctx, f->t2, 2, EXACT_SUFFIX);
+	if (f->i2 != PT_ENTRIES - 1 - f->x2.suffix / PT_SPAN_PAGES(2))
+		return false;
+	f->x1 = entry_exact(ctx, e1, 2);
+	f->x2 = entry_exact(ctx, e2, 3);
+	return true;
+}
+
+/* Writes T1's and T2's new values (those that changed) and their pointers' summaries. */
+static void chunk_frontier_store(struct vmm_context *ctx, const struct spine *p,
+				 const struct chunk_frontier *f, const struct exact *n1, const struct exact *n2)
+{
+	exact_write(ctx, f->t1, 1, n1, &f->x1);
+	exact_write(ctx, f->t2, 2, n2, &f->x2);
+	uint64_t *root = p->table[3];
+	unsigned i3 = p->index[3];
+	pte_t e1 = f->t2[f->i2] & ~PTE_COUNT_STRIPE_MASK, e2 = root[i3] & ~PTE_COUNT_STRIPE_MASK;
+	pte_t u1 = (e1 & ~PTE_SW_FIELD_MASK) | summary_bits(n1), u2 = (e2 & ~PTE_SW_FIELD_MASK) | summary_bits(n2);
+	if (u1 != e1)
+		pt_slot_write(f->t2, f->i2, u1);
+	if (u2 != e2)
+		pt_slot_write(root, i3, u2);
+}
+
+/* A mark of the free chunk at the frontier (chunk_mark checked the entry is free). True when done. */
+static bool chunk_frontier_mark(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
+				uint64_t last, pte_t now)
+{
+	struct chunk_frontier f;
+	if (!chunk_frontier_of(ctx, p, &f))
+		return false;
+	uint64_t after = (uint64_t)(PT_ENTRIES - f.j) * PT_SPAN_PAGES(1); /* the chunk and what follows */
+	if (f.x1.suffix < after)
+		return false;
+	uint64_t before = f.x1.suffix - after;
+	struct exact n1 = f.x1, n2 = f.x2;
+	n1.suffix = after - PT_SPAN_PAGES(1);
+	n2.suffix = f.x2.suffix - before - PT_SPAN_PAGES(1);
+	n1.has_start = n2.has_start = true;
+	if (before > 0) {
+		top2_add(&n1.inner, &n1.inner2, before);
+		top2_add(&n2.inner, &n2.inner2, before);
+	}
+	pt_slot_write(f.t1, f.j, now);
+	ctx->backend_work += PT_LEVELS - 1; /* the path's entries */
+	chunk_frontier_store(ctx, p, &f, &n1, &n2);
+	/* Only T1's hint can move: T1 and T2 stay mixed, so no entry above became full. */
+	hint_after_mark(ctx, f.t1, 1, addr, last);
+	return true;
+}
+
+/*
+ * A release of the chunk mark e (a reservation start) at the frontier: the page after it is free
+ * (T1's suffix starts there), so the chunk is exactly one reservation. True when done.
+ */
+static bool chunk_frontier_release(struct vmm_context *ctx, const struct spine *p, pte_t e)
+{
+	struct chunk_frontier f;
+	if (!chunk_frontier_of(ctx, p, &f) || f.j == 0 ||
+	    f.x1.suffix != (uint64_t)(PT_ENTRIES - 1 - f.j) * PT_SPAN_PAGES(1))
+		return false;
+	pte_t prev = f.t1[f.j - 1];
+	ctx->backend_work++;
+	struct summary ps = entry_summary(prev, 1);
+	if (ps.kind == SUMMARY_ALL_FREE)
+		return false;
+	uint64_t before = ps.kind == SUMMARY_MIXED && ps.free_suffix ?
+				  exact_read(ctx, child_table(prev), 0, EXACT_SUFFIX) : 0;
+	struct exact n1 = f.x1, n2 = f.x2;
+	if (!top2_remove(&n1.inner, &n1.inner2, before) || !top2_remove(&n2.inner, &n2.inner2, before))
+		return false;
+	n1.suffix = f.x1.suffix + PT_SPAN_PAGES(1) + before;
+	n2.suffix = f.x2.suffix + PT_SPAN_PAGES(1) + before;
+	n1.has_start = start_elsewhere(ctx, f.t1, 1, f.j, f.j);
+	n2.has_start = n1.has_start || start_elsewhere(ctx, f.t2, 2, f.i2, f.i2);
+	pt_slot_write(f.t1, f.j, (e & ~PTE_COUNT_STRIPE_MASK) & ~RES_BITS);
+	ctx->backend_work += PT_LEVELS - 1;
+	chunk_frontier_store(ctx, p, &f, &n1, &n2);
+	/* Only T1's hint can drop: above, T1 and T2 were mixed, so the hints are at or below them. */
+	hint_lower(f.t1, f.j);
+	pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, pte_is_present(e));
+	return true;
+}
+
+/* Marks a free chunk (chunk_spine_of) reserved in its entry; false when the entry is in use. */
+static bool chunk_mark(struct vmm_context *ctx, const struct spine *p, unsigned level, uint64_t addr,
+		       uint64_t last, unsigned access)
+{
+	uint64_t *table = p->table[level];
+	unsigned index = p->index[level];
+	pte_t e = table[index] & ~PTE_COUNT_STRIPE_MASK;
+	if (pte_is_used(e))
+		return false;
+	pte_t now = e | RES_RESERVED | access_bits(access) | RES_START;
+	if (level == 1 && chunk_frontier_mark(ctx, p, addr, last, now))
+		return true;
+	struct mark m = { .ctx = ctx, .start = addr, .access = access_bits(access), .status = VM_OK };
+	for (unsigned l = 0; l < PT_LEVELS; l++)
+		m.ch[l] = (struct table_change){ .direction = CHANGE_MARKED };
+	ctx->backend_work += PT_TOP_LEVEL - level + 1; /* the entries the range walk visits */
+	pt_slot_write(table, index, now);
+	struct exact before = entry_exact(ctx, e, level), after = entry_exact(ctx, now, level);
+	change_note(&m.ch[level], level, index, &before, &after, false);
+	for (unsigned l = level + 1; l < PT_LEVELS; l++) {
+		struct pt_walk_entry at = chunk_path_entry(p, l, addr, last);
+		mark_ascend(&m, &at);
+	}
+	hint_after_mark(ctx, p->table[PT_TOP_LEVEL], PT_TOP_LEVEL, addr, last);
+	return true;
+}
+
+/*
+ * Releases a chunk (chunk_spine_of) when it is exactly one reservation: its entry is a chunk mark
+ * with a start, and the page after it is free or a start (what check_reservation would find).
+ * False, nothing changed, otherwise.
+ */
+static bool chunk_release(struct vmm_context *ctx, const struct vmm_region *region, const struct spine *p,
+			  unsigned level, uint64_t addr, uint64_t last)
+{
+	uint64_t *table = p->table[level];
+	unsigned index = p->index[level];
+	pte_t e = table[index] & ~PTE_COUNT_STRIPE_MASK;
+	ctx->backend_work++;
+	if (pte_is_table(e, level) || !(e & RES_RESERVED) || !(e & RES_START))
+		return false;
+	if (level == 1 && chunk_frontier_release(ctx, p, e))
+		return true;
+	if (last + 1 < region->base + region->pages * PAGE_SIZE) {
+		struct page_state after = page_state(ctx, last + 1);
+		if (after.reserved && !after.start)
+			return false;
+	}
+	struct clear c = { .ctx = ctx };
+	for (unsigned l = PT_TOP_LEVEL + 1; l-- > level;) {
+		unsigned first = p->index[l];
+		clear_enter(&c, p->table[l], l, 0, &first, first);
+	}
+	struct pt_walk_entry at = chunk_path_entry(p, level, addr, last);
+	at.whole = true;
+	clear_entry(&c, &at);
+	for (unsigned l = level + 1; l < PT_LEVELS; l++) {
+		at = chunk_path_entry(p, l, addr, last);
+		clear_ascend(&c, &at);
+	}
+	pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, c.met_mapped);
+	return true;
 }
 
 enum vm_status vmm_pt_mark_reserved(struct vmm_context *ctx, const struct vmm_region *region,
@@ -458,6 +753,10 @@ enum vm_status vmm_pt_mark_reserved(struct vmm_context *ctx, const struct vmm_re
 	struct spine p;
 	unsigned first, last;
 	uint64_t last_addr = addr + pages * PAGE_SIZE - 1;
+	unsigned chunk_level;
+	if (chunk_spine_of(ctx, addr, pages, &chunk_level, &p) &&
+	    chunk_mark(ctx, &p, chunk_level, addr, last_addr, access))
+		return VM_OK;
 	if (!spine_of(ctx, addr, last_addr, &p, &first, &last))
 		return mark_range(ctx, addr, pages, addr, access);
 	if (!frontier_mark(ctx, &p, addr, pages, first, last, access))
@@ -545,6 +844,10 @@ enum vm_status vmm_pt_release(struct vmm_context *ctx, const struct vmm_region *
 	unsigned first, last;
 	bool mapped;
 	uint64_t last_addr = addr + pages * PAGE_SIZE - 1;
+	unsigned chunk_level;
+	if (chunk_spine_of(ctx, addr, pages, &chunk_level, &p) &&
+	    chunk_release(ctx, region, &p, chunk_level, addr, last_addr))
+		return VM_OK;
 	if (spine_of(ctx, addr, last_addr, &p, &first, &last) && last < PT_ENTRIES - 1 &&
 	    leaf_reservation(ctx, p.table[0], first, last, &mapped)) {
 		if (!frontier_release(ctx, &p, first, last))

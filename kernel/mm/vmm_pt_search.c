@@ -177,18 +177,18 @@ static enum pt_step search_subtree(struct search *s, pte_t e, unsigned level, ui
 		break;
 	}
 	const uint64_t *child = child_table(e);
-	uint64_t *work = &s->ctx->backend_work;
+	struct vmm_context *ctx = s->ctx;
 	if (s->run_pages > 0 && (bits & SUM_FREE_PREFIX) &&
-	    run_extend(s, ebase, exact_read(work, child, level - 1, EXACT_PREFIX)))
+	    run_extend(s, ebase, exact_peek(ctx, child, level - 1, EXACT_PREFIX)))
 		return PT_STEP_STOP;
 	if (run_end(s))
 		return PT_STEP_STOP;
 	if (((bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK) >= s->short_codes &&
-	    exact_read(work, child, level - 1, EXACT_INNER) >= s->min_pages)
+	    exact_peek(ctx, child, level - 1, EXACT_INNER) >= s->min_pages)
 		return PT_STEP_DESCEND;
 	if (!(bits & SUM_FREE_SUFFIX))
 		return PT_STEP_NEXT;
-	uint64_t suffix = exact_read(work, child, level - 1, EXACT_SUFFIX);
+	uint64_t suffix = exact_peek(ctx, child, level - 1, EXACT_SUFFIX);
 	return found_if(run_extend(s, ebase + (span - suffix) * PAGE_SIZE, suffix));
 }
 

@@ -34,7 +34,10 @@
  * costs at most 1 024 + sum over t = 0..2 of (2 + p / 512^(t+1)) U(t) (pagetable_work_bound()
  * adds this to the search bound). A clear also walks every table the range covers, which the
  * unmap walks too. At the frontier, as in the benchmark's mapped layouts, a reserve+release pair
- * reads a few hundred entries.
+ * reads a few hundred entries. A table of 4 KiB entries whose change lies inside its inner runs
+ * (a reserved page on both sides of the free run through it) skips derive: its INNER top two take
+ * one run out and one or two in (leaf_inner_runs), from at most 512 neighbour entries, its four
+ * values and at most 512 entries looking for another start, within U(0).
  */
 #include "vmm_pt.h"
 
@@ -192,15 +195,15 @@ static struct exact measure_from(struct vmm_context *ctx, const uint64_t *table,
 		/* A mixed child: read only the exact values that can change the result. */
 		const uint64_t *child = child_table(e);
 		uint64_t prefix = (run > 0 || prefix_reaches) && (bits & SUM_FREE_PREFIX) ?
-					  exact_read(&work, child, level - 1, EXACT_PREFIX) : 0;
+					  exact_read_stripe(&work, child, level - 1, EXACT_PREFIX) : 0;
 		t.prefix += prefix_reaches ? prefix : 0;
 		unsigned code = (bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK;
 		if (code < MAXRUN_EXACT_BELOW)
 			t.inner = MAX(t.inner, maxrun_bound(code)); /* the child's INNER, exactly */
 		else if (maxrun_bound(code) > t.inner)
-			t.inner = MAX(t.inner, exact_read(&work, child, level - 1, EXACT_INNER));
+			t.inner = MAX(t.inner, exact_read_stripe(&work, child, level - 1, EXACT_INNER));
 		t.inner = MAX(t.inner, run + prefix);
-		run = (bits & SUM_FREE_SUFFIX) ? exact_read(&work, child, level - 1, EXACT_SUFFIX) : 0;
+		run = (bits & SUM_FREE_SUFFIX) ? exact_read_stripe(&work, child, level - 1, EXACT_SUFFIX) : 0;
 	}
 	ctx->backend_work += work;
 	t.suffix = run;
@@ -229,12 +232,22 @@ struct exact entry_exact(struct vmm_context *ctx, pte_t e, unsigned level)
 	if (c.kind == SUMMARY_FULL)
 		return (struct exact){ SUMMARY_FULL, c.has_start, 0, 0, 0, 0 };
 	const uint64_t *child = child_table(e);
-	uint64_t *work = &ctx->backend_work;
-	uint64_t prefix = exact_read(work, child, level - 1, EXACT_PREFIX);
-	uint64_t suffix = exact_read(work, child, level - 1, EXACT_SUFFIX);
-	uint64_t inner = exact_read(work, child, level - 1, EXACT_INNER);
+	/* All four in the value cache: one test instead of four (host test builds still check each). */
+	const struct vmm_pt_value_cache *cache = &ctx->pt_values;
+	if (cache->table[level - 1] == child && cache->known[level - 1] == (1u << EXACT_FIELDS) - 1) {
+		const uint64_t *v = cache->value[level - 1];
+#if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
+		for (unsigned f = 0; f < EXACT_FIELDS; f++)
+			(void)exact_read(ctx, child, level - 1, (enum exact_field)f);
+#endif
+		return (struct exact){ SUMMARY_MIXED, c.has_start, v[EXACT_PREFIX], v[EXACT_SUFFIX],
+				       v[EXACT_INNER], v[EXACT_INNER2] };
+	}
+	uint64_t prefix = exact_read(ctx, child, level - 1, EXACT_PREFIX);
+	uint64_t suffix = exact_read(ctx, child, level - 1, EXACT_SUFFIX);
+	uint64_t inner = exact_read(ctx, child, level - 1, EXACT_INNER);
 	return (struct exact){ SUMMARY_MIXED, c.has_start, prefix, suffix, inner,
-			       exact_read(work, child, level - 1, EXACT_INNER2) };
+			       exact_read(ctx, child, level - 1, EXACT_INNER2) };
 }
 
 pte_t summary_bits(const struct exact *t)
@@ -252,10 +265,45 @@ struct neighbours {
 	bool to_start, to_end; /* every entry before / after j is all free */
 };
 
+/*
+ * In a table of 4 KiB entries the free pages next to a change are its unreserved entries: a tight
+ * loop over the RES bits, four entries at a time (within the one table). Sets n->before and
+ * n->to_start, or n->after and n->to_end.
+ */
+static void count_free_leaves_before(struct vmm_context *ctx, const uint64_t *table, unsigned first,
+				     struct neighbours *n)
+{
+	unsigned k = first;
+	while (k >= 4 && !((table[k - 1] | table[k - 2] | table[k - 3] | table[k - 4]) & RES_RESERVED))
+		k -= 4;
+	while (k > 0 && !(table[k - 1] & RES_RESERVED))
+		k--;
+	n->before = first - k;
+	n->to_start = k == 0;
+	ctx->backend_work += first - k + (k > 0);
+}
+
+static void count_free_leaves_after(struct vmm_context *ctx, const uint64_t *table, unsigned last,
+				    struct neighbours *n)
+{
+	unsigned k = last + 1;
+	while (k + 4 <= PT_ENTRIES && !((table[k] | table[k + 1] | table[k + 2] | table[k + 3]) & RES_RESERVED))
+		k += 4;
+	while (k < PT_ENTRIES && !(table[k] & RES_RESERVED))
+		k++;
+	n->after = k - last - 1;
+	n->to_end = k == PT_ENTRIES;
+	ctx->backend_work += k - last - 1 + (k < PT_ENTRIES);
+}
+
 /* Counts the free pages just before entry `first` (sets n->before, n->to_start). */
 static void count_free_before(struct vmm_context *ctx, const uint64_t *table, unsigned level,
 			      unsigned first, struct neighbours *n)
 {
+	if (level == 0) {
+		count_free_leaves_before(ctx, table, first, n);
+		return;
+	}
 	uint64_t span = PT_SPAN_PAGES(level), work = 0;
 	n->before = 0;
 	n->to_start = true;
@@ -268,7 +316,7 @@ static void count_free_before(struct vmm_context *ctx, const uint64_t *table, un
 		}
 		n->to_start = false;
 		if (s.kind == SUMMARY_MIXED && s.free_suffix)
-			n->before += exact_read(&work, child_table(table[k]), level - 1, EXACT_SUFFIX);
+			n->before += exact_read_stripe(&work, child_table(table[k]), level - 1, EXACT_SUFFIX);
 		break;
 	}
 	ctx->backend_work += work;
@@ -278,6 +326,10 @@ static void count_free_before(struct vmm_context *ctx, const uint64_t *table, un
 static void count_free_after(struct vmm_context *ctx, const uint64_t *table, unsigned level,
 			     unsigned last, struct neighbours *n)
 {
+	if (level == 0) {
+		count_free_leaves_after(ctx, table, last, n);
+		return;
+	}
 	uint64_t span = PT_SPAN_PAGES(level), work = 0;
 	n->after = 0;
 	n->to_end = true;
@@ -297,7 +349,7 @@ static void count_free_after(struct vmm_context *ctx, const uint64_t *table, uns
 		}
 		n->to_end = false;
 		if (s.kind == SUMMARY_MIXED && s.free_prefix)
-			n->after += exact_read(&work, child_table(table[k]), level - 1, EXACT_PREFIX);
+			n->after += exact_read_stripe(&work, child_table(table[k]), level - 1, EXACT_PREFIX);
 		break;
 	}
 	ctx->backend_work += work;
@@ -462,7 +514,7 @@ pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level,
 	struct exact t = derived ? derive(ctx, table, level, old, ch) : measure(ctx, table, level);
 	/* The stored values are the old ones only where the old summary was mixed too. */
 	if (t.kind == SUMMARY_MIXED)
-		*stripe_changed |= exact_write(&ctx->backend_work, table, level, &t,
+		*stripe_changed |= exact_write(ctx, table, level, &t,
 					       derived && old->kind == SUMMARY_MIXED ? old : NULL);
 	*now = t;
 	return summary_bits(&t);
@@ -472,17 +524,22 @@ void suffix_move(struct vmm_context *ctx, uint64_t *table, unsigned level, uint6
 {
 	if (was == now)
 		return;
+	struct vmm_pt_value_cache *c = &ctx->pt_values;
+	if (c->table[level] == table) {
+		c->value[level][EXACT_SUFFIX] = now;
+		c->known[level] |= 1u << EXACT_SUFFIX;
+	}
 	ctx->backend_work += exact_value_entries(level);
 	switch (level) { /* each level's field position and width as constants: straight-line stores */
 	case 0:
-		stripe_write_fixed(table, EXACT_FIELD_FIRST(0, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(0), now);
+		stripe_update_fixed(table, EXACT_FIELD_FIRST(0, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(0), was, now);
 		break;
 	case 1:
-		stripe_write_fixed(table, EXACT_FIELD_FIRST(1, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(1), now);
+		stripe_update_fixed(table, EXACT_FIELD_FIRST(1, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(1), was, now);
 		break;
 	default:
 		MM_ASSERT(level == 2, "suffix_move: the root (level %u) has no summary", level);
-		stripe_write_fixed(table, EXACT_FIELD_FIRST(2, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(2), now);
+		stripe_update_fixed(table, EXACT_FIELD_FIRST(2, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(2), was, now);
 		break;
 	}
 }
@@ -496,7 +553,7 @@ void suffix_move(struct vmm_context *ctx, uint64_t *table, unsigned level, uint6
 static bool suffix_shift(struct vmm_context *ctx, uint64_t *t, unsigned level,
 			 const struct table_change *ch, uint64_t *old_suffix, uint64_t *new_suffix)
 {
-	uint64_t was = exact_read(&ctx->backend_work, t, level, EXACT_SUFFIX);
+	uint64_t was = exact_read(ctx, t, level, EXACT_SUFFIX);
 	uint64_t span = PT_SPAN_PAGES(level);
 	if (ch->first != PT_ENTRIES - 1 - was / span)
 		return false;
@@ -523,7 +580,7 @@ static bool leaf_suffix_edge(struct vmm_context *ctx, uint64_t *t, pte_t pointer
 	unsigned bits = summary_field(pointer);
 	if ((bits & SUM_KIND_MASK) != SUMMARY_MIXED)
 		return false;
-	uint64_t was = exact_read(&ctx->backend_work, t, 0, EXACT_SUFFIX), now;
+	uint64_t was = exact_read(ctx, t, 0, EXACT_SUFFIX), now;
 	uint64_t suffix_start = PT_ENTRIES - was;
 	if (ch->direction == CHANGE_MARKED) {
 		if (ch->first != suffix_start || ch->last == PT_ENTRIES - 1 ||
@@ -551,17 +608,78 @@ static bool leaf_suffix_edge(struct vmm_context *ctx, uint64_t *t, pte_t pointer
  * changed, so none of its values and not its pointer. True when so (two values read).
  */
 static bool inner_change_below(struct vmm_context *ctx, const uint64_t *t, unsigned level,
-			       const struct table_change *ch)
+			       const struct exact *b, const struct exact *a)
 {
-	const struct exact *b = &ch->before, *a = &ch->after;
 	if (b->kind != SUMMARY_MIXED || a->kind != SUMMARY_MIXED || b->prefix != a->prefix ||
 	    b->suffix != a->suffix || b->has_start != a->has_start)
 		return false;
 	uint64_t longest = MAX(b->inner, a->inner);
-	uint64_t inner2 = exact_read(&ctx->backend_work, t, level, EXACT_INNER2);
+	uint64_t inner2 = exact_read(ctx, t, level, EXACT_INNER2);
 	if (inner2 != INNER2_UNKNOWN)
 		return longest < inner2;
-	return longest < exact_read(&ctx->backend_work, t, level, EXACT_INNER);
+	return longest < exact_read(ctx, t, level, EXACT_INNER);
+}
+
+/*
+ * A table of 4 KiB entries (mixed, its pointer `pointer`) whose one change is a run of pages with a
+ * reserved page before and after the free run through it: a mark splits one inner run (free
+ * pages before, the run, free pages after) into the two around it, a clear (of reserved pages)
+ * joins the two into one. Only INNER and INNER2 (a run out, one or two in: top2_remove,
+ * top2_add) and HST can change; PREFIX and SUFFIX lie beyond the reserved pages. The free
+ * neighbours are counted in the table (count_free_leaves_*: at most 512 entries), a start
+ * elsewhere looked for after a clear that removed one (at most 512). False when the run reaches
+ * the table's start or end, or the longest inner run went and the second is not known: then
+ * derive() decides (it measures). *was and *now receive the values before and after.
+ */
+static bool leaf_inner_runs(struct vmm_context *ctx, const uint64_t *t, pte_t pointer,
+			    const struct table_change *ch, struct exact *was, struct exact *now)
+{
+	if ((summary_field(pointer) & SUM_KIND_MASK) != SUMMARY_MIXED)
+		return false;
+	struct neighbours n;
+	count_free_leaves_before(ctx, t, ch->first, &n);
+	if (n.to_start)
+		return false;
+	count_free_leaves_after(ctx, t, ch->last, &n);
+	if (n.to_end)
+		return false;
+	*was = entry_exact(ctx, pointer, 1);
+	struct exact x = *was;
+	uint64_t joined = n.before + (ch->last - ch->first + 1) + n.after;
+	if (ch->direction == CHANGE_MARKED) {
+		if (!top2_remove(&x.inner, &x.inner2, joined))
+			return false;
+		top2_add(&x.inner, &x.inner2, n.before);
+		top2_add(&x.inner, &x.inner2, n.after);
+		x.has_start |= ch->after.has_start;
+	} else {
+		if (!top2_remove(&x.inner, &x.inner2, n.before) || !top2_remove(&x.inner, &x.inner2, n.after))
+			return false;
+		top2_add(&x.inner, &x.inner2, joined);
+		x.has_start = x.has_start &&
+			      (!ch->before.has_start || start_elsewhere(ctx, t, 0, ch->first, ch->last));
+	}
+	/* A reserved page lies on either side, so the table cannot be all free; no free page: full. */
+	if (x.inner == 0 && x.suffix == 0)
+		x = (struct exact){ SUMMARY_FULL, x.has_start, 0, 0, 0, 0 };
+	*now = x;
+	return true;
+}
+
+bool leaf_refresh_inner(struct vmm_context *ctx, uint64_t *t1, unsigned i1, const struct table_change *ch,
+			struct exact *before, struct exact *after, bool *above_unchanged)
+{
+	pte_t old = t1[i1] & ~PTE_COUNT_STRIPE_MASK;
+	uint64_t *leaf = child_table(old);
+	if (ch->count != 1 || !leaf_inner_runs(ctx, leaf, old, ch, before, after))
+		return false;
+	if (after->kind == SUMMARY_MIXED)
+		exact_write(ctx, leaf, 0, after, before);
+	pte_t updated = (old & ~PTE_SW_FIELD_MASK) | summary_bits(after);
+	if (updated != old)
+		pt_slot_write(t1, i1, updated);
+	*above_unchanged = inner_change_below(ctx, t1, 1, before, after);
+	return true;
 }
 
 bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned i,
@@ -583,7 +701,8 @@ bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned 
 			return was_suffix != now_suffix;
 		}
 	}
-	if (ch && ch->count == 1 && !ch->suffix_only && level >= 2 && inner_change_below(ctx, child, level - 1, ch))
+	if (ch && ch->count == 1 && !ch->suffix_only && level >= 2 &&
+	    inner_change_below(ctx, child, level - 1, &ch->before, &ch->after))
 		return false;
 	if (ch && ch->count == 1 && ch->suffix_only) {
 		/* The full upkeep needs the changed entry's other values: they are as they are now. */
@@ -595,10 +714,17 @@ bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned 
 		ch = &full;
 	}
 	struct exact was = { 0 }, now;
-	if (before || (ch && ch->count == 1))
-		was = entry_exact(ctx, old, level);
 	bool changed = false;
-	pte_t software = summarize_table(ctx, child, level - 1, &was, ch, &changed, &now);
+	pte_t software;
+	if (level == 1 && ch && ch->count == 1 && leaf_inner_runs(ctx, child, old, ch, &was, &now)) {
+		if (now.kind == SUMMARY_MIXED)
+			changed = exact_write(ctx, child, 0, &now, &was);
+		software = summary_bits(&now);
+	} else {
+		if (before || (ch && ch->count == 1))
+			was = entry_exact(ctx, old, level);
+		software = summarize_table(ctx, child, level - 1, &was, ch, &changed, &now);
+	}
 	if (before)
 		*before = was;
 	if (after)
@@ -627,14 +753,23 @@ static bool entry_full(pte_t e, unsigned level)
 /* Entry i may now hold a free page. */
 void hint_lower(uint64_t *table, unsigned i)
 {
-	if (i < pte_hint_read(table))
-		pte_hint_write(table, i);
+	unsigned hint = pte_hint_read(table);
+	if (i < hint)
+		pte_hint_update(table, hint, i);
 }
 
 /* Entries below `from` are full: the hint moves to the first one from there that is not. */
 void hint_advance(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned from)
 {
 	unsigned hint = MIN(from, PTE_HINT_MAX);
+	if (level == 0) { /* a table of 4 KiB entries: a tight loop over the RES bits */
+		unsigned start = hint;
+		while (hint < PTE_HINT_MAX && (table[hint] & RES_RESERVED))
+			hint++;
+		ctx->backend_work += hint - start;
+		pte_hint_write(table, hint);
+		return;
+	}
 	while (hint < PTE_HINT_MAX && entry_full(table[hint], level)) {
 		ctx->backend_work++;
 		hint++;

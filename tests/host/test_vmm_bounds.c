@@ -120,9 +120,9 @@ TEST(list_backend_bound_holds_at_100000_records_where_a_scan_would_not)
  * The list backend's pending set (vmm_list_pending.h, K = 2 records not yet in a tree): a lookup
  * descends to the last filed reservation and walks the address list past pending records and
  * free runs, at most 2 K + 1 of them, so it stays within one path of H + 1 nodes plus 2 K + 1;
- * a pending reservation released with no free neighbour becomes a pending free run, which the
- * next search must still find as the lowest fit; the oldest pending records are filed when newer
- * ones need the slots, and the self-check holds throughout.
+ * a pending reservation released with no free neighbour becomes a free run (filed at once: a
+ * hole), which the next search must find as the lowest fit; the oldest pending records are filed
+ * when newer ones need the slots, and the self-check holds throughout.
  */
 TEST(list_lookup_walks_past_pending_records_within_one_path_and_2k_plus_1)
 {
@@ -140,7 +140,7 @@ TEST(list_lookup_walks_past_pending_records_within_one_path_and_2k_plus_1)
 		ASSERT_EQ(addr, region.base + i * two_pages);
 	}
 	EXPECT_EQ(user.backend->self_check(&user), 0);
-	/* The last but one (pending, reserved on both sides) becomes a free run in place. */
+	/* The last but one (pending, reserved on both sides) becomes a free run in place, filed. */
 	uint64_t freed = region.base + (count - 2) * two_pages, last = region.base + (count - 1) * two_pages;
 	ASSERT_EQ(vmm_release(&user, freed, 2), VM_OK);
 	EXPECT_EQ(user.backend->self_check(&user), 0);

@@ -131,15 +131,33 @@ def test_met_target_prints_no_profile_and_a_missed_one_sums_to_its_figure(dumps)
         assert abs(sum(entries) - figure) <= 0.05 * len(entries) + 1e-9, (entries, figure)
 
 
-def test_guest_target_says_no_profile_is_available():
-    guest = run_bench.Target("≤400 guest instructions per pmm pair with tracing on", "712 .. 1,203",
-                             "not met", run_bench.GUEST_NO_PROFILE, None, None)
-    text = "\n".join(run_bench.miss_lines([guest], "abc1234"))
-    assert "No profile" in text and "--contiguous-only" in text and "guest-tracing.csv" in text
-    assert "| instructions |" not in text
-    assert not re.search(r"\d", run_bench.GUEST_NO_PROFILE.replace("TCG", ""))
-    for sentence in run_bench.MECHANISMS.values():
-        assert not re.search(r"\d", sentence), sentence  # figures come from the run only
+def test_guest_targets_say_no_profile_is_available():
+    for sentence in (run_bench.GUEST_PMM_NO_PROFILE, run_bench.GUEST_EVENT_NO_PROFILE):
+        guest = run_bench.Target("a guest target", "712 .. 1,203", "not met", sentence, None, None)
+        text = "\n".join(run_bench.miss_lines([guest], "abc1234"))
+        assert "No profile" in text and "guest-tracing.csv" in text
+        assert "| instructions |" not in text
+    assert "build/bench/bench_contiguous --mode count" in run_bench.GUEST_PMM_NO_PROFILE
+    for sentence in [run_bench.GUEST_PMM_NO_PROFILE, run_bench.GUEST_EVENT_NO_PROFILE,
+                     *run_bench.MECHANISMS.values()]:
+        assert not re.search(r"\d", sentence.replace("TCG", "")), sentence  # figures: the run's only
+
+
+def test_first_fit_target_missed_on_too_few_extents_is_not_profiled():
+    def row(allocator, figure, size="37"):
+        return {"allocator": allocator, "layout": "mixed-holes", "size_pages": size, "align_pages": "1",
+                "instructions_per_pair": str(figure), "free_extents": "10001", "wasted_pages": "0",
+                "failed_allocs": "0"}
+    contiguous = [row("pagescope", 100), row("tlsf", 200), row("buddy", 50), row("first-fit", 5000)]
+    (first_fit,) = run_bench.first_fit_target(contiguous)
+    assert first_fit.verdict == "not met" and first_fit.worst is None  # 50x ahead, 10,001 extents
+    for r in contiguous:
+        r["free_extents"] = "100001"
+    (first_fit,) = run_bench.first_fit_target(contiguous)
+    assert first_fit.verdict == "met"
+    contiguous[3]["instructions_per_pair"] = "999"  # 9.99x
+    (first_fit,) = run_bench.first_fit_target(contiguous)
+    assert first_fit.verdict == "not met" and first_fit.worst is contiguous[0]
 
 
 @pytest.fixture(scope="module")
@@ -178,3 +196,19 @@ def test_vmm_only_profiles_exactly_the_missed_targets_with_their_rows_figures(vm
         for entries, total in tables(body.splitlines()):
             assert total == shown
             assert abs(sum(entries) - total) <= 0.05 * len(entries) + 1e-9, name
+
+
+def test_buddy_target_profiles_a_row_buddy_served_not_one_it_refused():
+    def row(allocator, size, figure, failed="0"):
+        return {"allocator": allocator, "layout": "churn", "size_pages": size, "align_pages": "1",
+                "instructions_per_pair": str(figure), "free_extents": "100", "wasted_pages": "0",
+                "failed_allocs": failed}
+    contiguous = [row("pagescope", "37", 300), row("tlsf", "37", 400), row("buddy", "37", 250),
+                  row("pagescope", "262144", 480), row("tlsf", "262144", 500),
+                  row("buddy", "262144", 140, failed="1000")]  # refused: cheap, says nothing
+    vmm = [{"backend": b, "mapped_pages": "1000", "operation": "reserve-release", "size_pages": "16",
+            "layout": "mixed-holes", "align_pages": "1", "instructions_per_step": "500"}
+           for b in ("list", "pagetable")]
+    (buddy,) = [t for t in run_bench.targets(contiguous, vmm, None) if "buddy" in t.name]
+    assert buddy.verdict == "not met" and "0/2 cases" in buddy.measured
+    assert buddy.worst is contiguous[0] and buddy.beside[1] is contiguous[2]  # 300x4 > 250

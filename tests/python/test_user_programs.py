@@ -11,10 +11,11 @@ call of the boot protocol and meet every fault rule; the same boot twice gives t
 bytes and the same events (every field but the clock readings); and the ELF loader and the
 filesystem refuse bad input (status 6 with a `program:` line naming why).
 
-PAGESCOPE_USER_PROGRAM_TESTS says how many: `full` (`make test-programs`: every case under both
-libcs and both backends), `quick` (`make test`, the Makefile's USER_PROGRAM_TESTS default: every case
-built against musl under both backends, and the cases whose start-up or process handling differs
-with glibc built against glibc under both backends too), `off` (skipped, saying so)."""
+PAGESCOPE_USER_PROGRAM_TESTS says how many: `full` (`make test-programs`, and `make test` with the
+Makefile's USER_PROGRAM_TESTS default: every case under both libcs and both backends), `quick`
+(`make test USER_PROGRAM_TESTS=quick`: every case built against musl under both backends, and the
+cases whose start-up or process handling differs with glibc built against glibc under both
+backends too), `off` (skipped, saying so)."""
 
 import difflib
 import os
@@ -40,8 +41,8 @@ import mkprogramfs  # noqa: E402  (the archive writer, to make bad archives from
 MODE = os.environ.get("PAGESCOPE_USER_PROGRAM_TESTS", "off")
 pytestmark = pytest.mark.skipif(
     MODE not in ("quick", "full"),
-    reason="user-program boots are off: run `make test-programs`, or `make test` with "
-           "USER_PROGRAM_TESTS=quick (its default)")
+    reason="user-program boots are off: run `make test-programs`, or `make test` (its "
+           "USER_PROGRAM_TESTS is full by default, quick or off when asked)")
 # glibc's start-up (TLS, IRELATIVE, rseq, robust lists) and its fork, wait and exec wrappers ask
 # the kernel for more than musl's: these cases run against glibc in the quick matrix too.
 GLIBC_QUICK = ("hello", "argv_auxv", "syscalls_misc", "files", "fork_wait", "vfork_exec", "cow",

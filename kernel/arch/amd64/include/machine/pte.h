@@ -173,6 +173,8 @@ static inline unsigned pte_leaf_prot(pte_t e)
 static inline uint64_t pte_stripe_field_read(const pte_t *table, unsigned first, unsigned entries)
 {
 	uint64_t value = 0;
+	/* Callers pass constant fields: unrolled, each entry is a load, a mask, a shift and an or. */
+#pragma GCC unroll 16
 	for (unsigned k = 0; k < entries; k++)
 		value |= (uint64_t)((table[first + k] & PTE_COUNT_STRIPE_MASK) >> PTE_COUNT_STRIPE_SHIFT)
 			 << (3 * k);
@@ -184,6 +186,7 @@ static inline bool pte_stripe_field_write(pte_t *table, unsigned first, unsigned
 					  uint64_t value)
 {
 	bool changed = false;
+#pragma GCC unroll 16
 	for (unsigned k = 0; k < entries; k++) {
 		pte_t part = (pte_t)((value >> (3 * k)) & 7) << PTE_COUNT_STRIPE_SHIFT;
 		pte_t now = (table[first + k] & ~PTE_COUNT_STRIPE_MASK) | part;
@@ -193,10 +196,37 @@ static inline bool pte_stripe_field_write(pte_t *table, unsigned first, unsigned
 	return changed;
 }
 
+/*
+ * Rewrites a field that holds `was` to `now`, up to the highest entry whose 3-bit digit changes:
+ * a count that moves by one changes its low entry only, most of the time. Unrolled for the
+ * constant field sizes of the callers.
+ */
+static inline void pte_stripe_field_update(pte_t *table, unsigned first, unsigned entries, uint64_t was,
+					   uint64_t now)
+{
+	uint64_t diff = (was ^ now) & (((uint64_t)1 << (3 * entries)) - 1);
+	if (!diff)
+		return;
+	unsigned top = (63 - (unsigned)__builtin_clzll(diff)) / 3;
+#pragma GCC unroll 16
+	for (unsigned k = 0; k < entries; k++) {
+		if (k > top)
+			break;
+		table[first + k] = (table[first + k] & ~PTE_COUNT_STRIPE_MASK) |
+				   ((pte_t)((now >> (3 * k)) & 7) << PTE_COUNT_STRIPE_SHIFT);
+	}
+}
+
 /* Count stripe: entries 0..3 hold the table's used-entry count. */
 static inline unsigned pte_stripe_read(const pte_t *table)
 {
 	return (unsigned)pte_stripe_field_read(table, 0, PTE_COUNT_STRIPE_ENTRIES);
+}
+
+/* The count moves from `was` (what the stripe holds) to `count`. */
+static inline void pte_stripe_update(pte_t *table, unsigned was, unsigned count)
+{
+	pte_stripe_field_update(table, 0, PTE_COUNT_STRIPE_ENTRIES, was, count);
 }
 
 static inline void pte_stripe_write(pte_t *table, unsigned count)
@@ -208,6 +238,12 @@ static inline void pte_stripe_write(pte_t *table, unsigned count)
 static inline unsigned pte_hint_read(const pte_t *table)
 {
 	return (unsigned)pte_stripe_field_read(table, PTE_HINT_STRIPE_FIRST, PTE_HINT_STRIPE_ENTRIES);
+}
+
+/* The hint moves from `was` (what the stripe holds) to `hint`. */
+static inline void pte_hint_update(pte_t *table, unsigned was, unsigned hint)
+{
+	pte_stripe_field_update(table, PTE_HINT_STRIPE_FIRST, PTE_HINT_STRIPE_ENTRIES, was, hint);
 }
 
 static inline void pte_hint_write(pte_t *table, unsigned hint)

@@ -1,0 +1,162 @@
+/*
+ * The page-table backend's point paths (vmm_pt_mark.c: a range inside one leaf table, one whole
+ * 2 MiB chunk, the frontier of each), checked where they run: a seeded stream of reserves and
+ * releases that keeps returning to the frontier (lowest first fit fills the space from the
+ * bottom) with 512-page reservations at 2 MiB alignment among small ones, some pages mapped.
+ * After every operation the page-table backend's self-check recounts every summary, exact value
+ * and hint from the RES/STA bits (and, in this host build, every value the value cache returns is
+ * checked against its stripe), and the list backend, fed the same stream, must give the same
+ * answers and addresses. A second stream works inside three leaf tables, where a leaf's inner
+ * runs are its level-1 table's longest too, so a change inside a leaf moves the tables above.
+ */
+#include "kernel/lib/testing.h"
+#include <machine/pte.h>
+#include "tests/host/vmm_test_support.h"
+
+#define STEPS 20000
+#define MAX_LIVE 96
+
+/* 4 GiB from 1 GiB on: chunks cross level-1 tables, and the region crosses a level-2 entry. */
+static const struct vmm_region path_regions[] = {
+	{ "paths", 0x40000000ull, 1ull << 20, MM_OWNER_USER },
+};
+
+struct live {
+	uint64_t addr, pages;
+};
+
+/* One request size and alignment: mostly chunks, and runs that land inside leaf tables. */
+static void pick(uint64_t *rng, uint64_t *pages, uint64_t *align)
+{
+	uint64_t r = test_random(rng) % 10;
+	*align = 1;
+	if (r < 4) {
+		*pages = PT_SPAN_PAGES(1);
+		*align = PT_SPAN_PAGES(1);
+	} else if (r < 5) {
+		*pages = PT_SPAN_PAGES(1) * (1 + test_random(rng) % 3);
+		*align = PT_SPAN_PAGES(1);
+	} else if (r < 8) {
+		*pages = 1 + test_random(rng) % 16;
+	} else {
+		*pages = 1 + test_random(rng) % 700;
+	}
+}
+
+/* Reserves and releases (and a few maps) on both backends agree, and every summary recounts. */
+TEST(vmm_pagetable_point_paths_keep_every_summary_exact)
+{
+	uint64_t seed = test_seed(0xC4A9C0FFEEull), rng = seed;
+	struct test_source ts;
+	test_source_init(&ts, 1 << 16);
+	static const enum vmm_backend_kind kinds[2] = { VMM_BACKEND_PAGETABLE, VMM_BACKEND_LIST };
+	struct vmm_context kernel[2], user[2];
+	for (unsigned k = 0; k < 2; k++) {
+		ASSERT_EQ(test_kernel_context(&kernel[k], &ts, kinds[k]), VM_OK);
+		ASSERT_EQ(test_user_context(&user[k], &kernel[k], &ts, kinds[k], path_regions,
+					    ARRAY_SIZE(path_regions)),
+			  VM_OK);
+	}
+	static struct live live[MAX_LIVE];
+	unsigned count = 0, chunk_reserves = 0, releases = 0;
+	for (unsigned step = 0; step < STEPS && !testing_current_failed(); step++) {
+		uint64_t op = test_random(&rng) % 100;
+		if (count < MAX_LIVE && (op < 55 || count == 0)) {
+			uint64_t pages, align, addr[2] = { 0, 0 };
+			pick(&rng, &pages, &align);
+			enum vm_status st[2];
+			for (unsigned k = 0; k < 2; k++)
+				st[k] = vmm_reserve(&user[k], 0, pages, align, &addr[k]);
+			ASSERT_EQ(st[0], st[1]);
+			ASSERT_EQ(addr[0], addr[1]);
+			if (st[0] != VM_OK)
+				continue;
+			chunk_reserves += pages == PT_SPAN_PAGES(1) && align == PT_SPAN_PAGES(1);
+			live[count++] = (struct live){ addr[0], pages };
+			if (test_random(&rng) % 8 == 0) /* a mapped page: a release must unmap it */
+				for (unsigned k = 0; k < 2; k++)
+					ASSERT_EQ(vmm_map_anonymous(&user[k], addr[0], 1, PT_READ | PT_USER), VM_OK);
+		} else {
+			/* Mostly the newest reservation (the frontier), else any. */
+			unsigned i = test_random(&rng) % 3 ? count - 1 : (unsigned)(test_random(&rng) % count);
+			uint64_t pages = live[i].pages + (test_random(&rng) % 16 == 0); /* sometimes wrong */
+			enum vm_status st[2];
+			for (unsigned k = 0; k < 2; k++)
+				st[k] = vmm_release(&user[k], live[i].addr, pages);
+			ASSERT_EQ(st[0], st[1]);
+			if (st[0] == VM_OK) {
+				live[i] = live[--count];
+				releases++;
+			}
+		}
+		for (unsigned k = 0; k < 2; k++)
+			ASSERT_EQ(user[k].backend->self_check(&user[k]), 0);
+	}
+	/* The stream did reach the paths it is about. */
+	EXPECT_TRUE(chunk_reserves > STEPS / 10);
+	EXPECT_TRUE(releases > STEPS / 4);
+	for (unsigned k = 0; k < 2; k++) {
+		vmm_context_destroy(&user[k]);
+		vmm_context_destroy(&kernel[k]);
+	}
+	EXPECT_EQ(ts.pages_out, 0);
+	test_source_fini(&ts);
+	if (testing_current_failed())
+		testing_note("seed %llu (set VMM_SEED to reproduce)", (unsigned long long)seed);
+}
+
+/* Three leaf tables alone in their level-1 table: small reserves and releases, random placement. */
+static const struct vmm_region dense_regions[] = {
+	{ "dense", 0x80000000ull, 3 * PT_ENTRIES, MM_OWNER_USER },
+};
+
+/* Changes inside leaf tables that move their level-1 table's longest runs keep every summary exact. */
+TEST(vmm_pagetable_leaf_changes_that_move_the_tables_above_stay_exact)
+{
+	uint64_t seed = test_seed(0xDE5E1EAFull), rng = seed;
+	struct test_source ts;
+	test_source_init(&ts, 1 << 14);
+	static const enum vmm_backend_kind kinds[2] = { VMM_BACKEND_PAGETABLE, VMM_BACKEND_LIST };
+	struct vmm_context kernel[2], user[2];
+	for (unsigned k = 0; k < 2; k++) {
+		ASSERT_EQ(test_kernel_context(&kernel[k], &ts, kinds[k]), VM_OK);
+		ASSERT_EQ(test_user_context(&user[k], &kernel[k], &ts, kinds[k], dense_regions,
+					    ARRAY_SIZE(dense_regions)),
+			  VM_OK);
+	}
+	static struct live live[MAX_LIVE * 4];
+	unsigned count = 0, reserves = 0, releases = 0;
+	for (unsigned step = 0; step < STEPS && !testing_current_failed(); step++) {
+		bool reserve = count == 0 || (count < ARRAY_SIZE(live) && test_random(&rng) % 100 < 52);
+		if (reserve) {
+			uint64_t pages = 1 + test_random(&rng) % 24, addr[2] = { 0, 0 };
+			enum vm_status st[2];
+			for (unsigned k = 0; k < 2; k++)
+				st[k] = vmm_reserve(&user[k], 0, pages, 1, &addr[k]);
+			ASSERT_EQ(st[0], st[1]);
+			ASSERT_EQ(addr[0], addr[1]);
+			if (st[0] == VM_OK) {
+				live[count++] = (struct live){ addr[0], pages };
+				reserves++;
+			}
+		} else {
+			unsigned i = (unsigned)(test_random(&rng) % count);
+			for (unsigned k = 0; k < 2; k++)
+				ASSERT_EQ(vmm_release(&user[k], live[i].addr, live[i].pages), VM_OK);
+			live[i] = live[--count];
+			releases++;
+		}
+		for (unsigned k = 0; k < 2; k++)
+			ASSERT_EQ(user[k].backend->self_check(&user[k]), 0);
+	}
+	EXPECT_TRUE(reserves > STEPS / 4);
+	EXPECT_TRUE(releases > STEPS / 4);
+	for (unsigned k = 0; k < 2; k++) {
+		vmm_context_destroy(&user[k]);
+		vmm_context_destroy(&kernel[k]);
+	}
+	EXPECT_EQ(ts.pages_out, 0);
+	test_source_fini(&ts);
+	if (testing_current_failed())
+		testing_note("seed %llu (set VMM_SEED to reproduce)", (unsigned long long)seed);
+}
