@@ -46,6 +46,10 @@ TEST_OWNER = FORMAT.value_numbers["MM_OWNER_TEST"]  # the owner of every page th
 SLOT_PAGES = 16
 VIRT_BASE = 0xFFFF800040000000
 PHASES = 10
+# Every operation's `cost` field (clock ticks; the analyzer's work does not depend on its value)
+# and every allocation's `chain`: none (the kernel's call chains need its ELF to be named).
+COST = 200
+CHAIN = FORMAT.constants["TRACE_CHAIN_NONE"]
 
 
 class Writer:
@@ -136,19 +140,20 @@ def make_trace(events, seed=1):
                     if slot in mapped_by_phys:
                         unmap(mapped_by_phys[slot])
                     pages = phys.pop(slot)
-                    w.record("pmm_free", addr, pages, pages, 1, 8)  # held = pages: exact
+                    w.record("pmm_free", addr, pages, pages, 1, 8, COST)  # held = pages: exact
                 else:
                     phys[slot] = rng.randint(1, SLOT_PAGES)
-                    w.record("pmm_alloc", addr, phys[slot], phys[slot], 1, 0, 8)
+                    w.record("pmm_alloc", addr, phys[slot], phys[slot], 1, 0, 8, COST, CHAIN)
             elif op < 0.65:  # virtual churn
                 addr = VIRT_BASE + slot * SLOT_PAGES * PAGE
                 if slot in virt:
                     if slot in mapped:
                         unmap(slot)
-                    w.record("vmm_release", addr, virt.pop(slot), rng.randint(4, 40), 0, 0)
+                    w.record("vmm_release", addr, virt.pop(slot), rng.randint(4, 40), 0, 0, COST)
                 else:
                     virt[slot] = rng.randint(1, SLOT_PAGES)
-                    w.record("vmm_reserve", addr, virt[slot], rng.randint(4, 400), 0, 0, 0)
+                    w.record("vmm_reserve", addr, virt[slot], rng.randint(4, 400), 0, 0, 0, COST,
+                             CHAIN)
             elif op < 0.85:  # map a reserved slot's first page onto an allocated slot's
                 if slot in mapped:
                     unmap(slot)
@@ -162,11 +167,11 @@ def make_trace(events, seed=1):
             else:
                 ptr = 0xFFFF800010000000 + slot * 1024
                 if ptr in kmalloc_live:
-                    w.record("kfree", ptr, kmalloc_live.pop(ptr))
+                    w.record("kfree", ptr, kmalloc_live.pop(ptr), COST)
                 else:
                     size = rng.choice([8, 16, 64, 256, 1024])
                     kmalloc_live[ptr] = size
-                    w.record("kmalloc", ptr, size, size)
+                    w.record("kmalloc", ptr, size, size, COST, CHAIN)
         snapshots(w, phys, virt)
         w.text("phase_end", name)
     counts = list(w.counts)

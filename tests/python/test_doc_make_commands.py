@@ -58,3 +58,31 @@ def test_every_make_command_names_real_targets_and_knobs(document):
 
 def test_the_readme_shows_make_commands():
     assert len(list(commands("README.md"))) >= 20
+
+
+def test_make_help_and_the_readme_table_name_the_same_targets():
+    """`make help` names real targets, and every target of the README's table of targets is in
+    it (it used to leave out the test suites one by one, run-program, user-tests,
+    test-programs and programs-syscalls)."""
+    import subprocess
+    text = subprocess.run(["make", "-s", "help"], cwd=REPO, capture_output=True, text=True,
+                          check=True).stdout
+    in_help = set()
+    for line in text.splitlines():
+        head = line.split("  ")[0]  # "make test-host / test-python / test-qemu"
+        in_help |= set(re.findall(r"(?:make |/ )([a-z][\w-]*)", head))
+    assert in_help <= makefile_targets(), in_help - makefile_targets()
+    table = readme_table_targets()
+    assert len(table) >= 15
+    assert table - in_help == set()
+
+
+def readme_table_targets():
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("## Other targets and knobs")
+    rows = [line.split("|")[1] for line in readme[start:].splitlines()
+            if line.startswith("| `make")]
+    named = set()
+    for cell in rows:
+        named |= set(re.findall(r"`(?:make )?([a-z][\w-]*)(?: [^`]*)?`", cell))
+    return named - {"make"}
