@@ -495,13 +495,13 @@ paddr_t page_alloc_traced(struct page_allocator *a, uint64_t pages, enum pmm_all
 			  uint64_t align_pages, enum mm_owner owner, enum pmm_status *status)
 {
 	return page_alloc_inline(a, pages, zone, align_pages, owner, status,
-				 (struct page_allocator_trace){ true, trace_now(&trace_global) });
+				 (struct page_allocator_trace){ true, trace_clock_raw(&trace_global) });
 }
 
 enum pmm_status page_free_traced(struct page_allocator *a, paddr_t addr, uint64_t pages)
 {
 	return page_free_inline(a, addr, pages,
-				(struct page_allocator_trace){ true, trace_now(&trace_global) });
+				(struct page_allocator_trace){ true, trace_clock_raw(&trace_global) });
 }
 
 struct free_count {

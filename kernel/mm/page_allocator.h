@@ -178,7 +178,8 @@ _Static_assert(PMM_ZONE_COUNT - 1 - PMM_ALLOC_ANY == PMM_ZONE_NORMAL &&
 		       PMM_ZONE_COUNT - 1 - PMM_ALLOC_BELOW_16M == PMM_ZONE_DMA,
 	       "the first zone an allocation tries is PMM_ZONE_COUNT - 1 - its zone");
 
-/* How the hot paths end: untraced, or with the operation's event (start: its clock reading). */
+/* How the hot paths end: untraced, or with the operation's event (start: the raw clock at its
+ * entry, as trace_cost_start reads it). */
 struct page_allocator_trace {
 	bool on;
 	uint64_t start;
@@ -227,13 +228,14 @@ static ALWAYS_INLINE paddr_t page_alloc_inline(struct page_allocator *a, uint64_
 		.owner = (uint8_t)owner
 	};
 	if (trace.on) {
-		uint64_t now = trace_now(&trace_global);
+		uint64_t end = trace_clock_raw(&trace_global);
 		trace_emit_inline_stamped_pmm_alloc(
-			&trace_global, __builtin_frame_address(0), now, first << PAGE_SHIFT,
+			&trace_global, __builtin_frame_address(0), trace_clock_at(end),
+			first << PAGE_SHIFT,
 			(uint32_t)pages,
 			(uint32_t)(z->regions ? pages : a->ops->held_pages(pages, align_pages)),
 			(uint8_t)zi, (uint8_t)__builtin_ctzll(align_pages), (uint8_t)owner,
-			trace_cost_of(trace.start, now));
+			trace_cost_of(trace.start, end));
 	}
 	if (status)
 		*status = PMM_OK;
@@ -284,11 +286,11 @@ static ALWAYS_INLINE enum pmm_status page_free_inline(struct page_allocator *a, 
 	else
 		a->ops->free(zone->state, first, pages, align_pages);
 	if (trace.on) {
-		uint64_t now = trace_now(&trace_global);
+		uint64_t end = trace_clock_raw(&trace_global);
 		trace_emit_inline_pmm_free(
-			&trace_global, now, addr, (uint32_t)pages,
+			&trace_global, trace_clock_at(end), addr, (uint32_t)pages,
 			(uint32_t)(zone->regions ? pages : a->ops->held_pages(pages, align_pages)),
-			(uint8_t)zi, owner, trace_cost_of(trace.start, now));
+			(uint8_t)zi, owner, trace_cost_of(trace.start, end));
 	}
 	return PMM_OK;
 }

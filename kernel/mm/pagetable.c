@@ -51,6 +51,7 @@ static ALWAYS_INLINE struct pt_slots_seen slots_update(uint64_t *table, unsigned
 {
 	pte_t any = 0, all = ~(pte_t)0;
 	int change = 0;
+#pragma GCC unroll 2
 	for (pte_t *slot = table + first, *end = table + last + 1; slot != end; slot++) {
 		pte_t old = *slot, now = (old & keep) | set;
 		any |= old;

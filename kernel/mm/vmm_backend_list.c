@@ -267,11 +267,16 @@ static enum vm_status list_reserve_lowest(struct vmm_context *ctx, const struct 
 	if (unlikely(rr->pending_free))
 		return reserve_searched(ctx, region, pages, align_pages, access, addr);
 	if (!f || pages_of(f) < padded) {
-		if (f && max_free(rr->free_tree.root) >= padded)
-			return reserve_searched(ctx, region, pages, align_pages, access, addr);
-		f = rr->top; /* no filed record fits */
-		if (!f || pages_of(f) < padded)
-			return reserve_searched(ctx, region, pages, align_pages, access, addr);
+		struct avl_node *root = rr->free_tree.root;
+		if (f && max_free(root) >= padded) { /* a filed record fits: one descent */
+			if (unlikely(rr->stale && pages_of(rr->stale) < padded))
+				return reserve_searched(ctx, region, pages, align_pages, access, addr);
+			f = record_of(vmm_list_lowest_fit(ctx, root, padded));
+		} else {
+			f = rr->top; /* no filed record fits */
+			if (!f || pages_of(f) < padded)
+				return reserve_searched(ctx, region, pages, align_pages, access, addr);
+		}
 	}
 	uint64_t start = f->start, f_pages = pages_of(f);
 	*addr = ALIGN_UP(start, align_pages * PAGE_SIZE);

@@ -193,6 +193,26 @@ static inline void vmm_list_settle(struct vmm_context *ctx, struct region_record
 void vmm_list_reservation_link(struct vmm_context *ctx, struct region_records *rr, struct range_record *r);
 void vmm_list_free_link(struct vmm_context *ctx, struct region_records *rr, struct range_record *r);
 struct range_record *vmm_list_covering(struct vmm_context *ctx, struct region_records *rr, uint64_t addr);
+/*
+ * Lowest free record in free-tree subtree n with at least min_pages pages; max_free(n) >=
+ * min_pages, and the stale record, if any, still holds min_pages (vmm_list_tree.c): one descent.
+ * Inline: reserve_lowest takes it with no call.
+ */
+static inline struct avl_node *vmm_list_lowest_fit(struct vmm_context *ctx, struct avl_node *n, uint64_t min_pages)
+{
+	uint64_t visited = 1;
+	for (;; visited++) {
+		if (max_free(n->left) >= min_pages)
+			n = n->left;
+		else if (pages_of(record_of(n)) >= min_pages)
+			break;
+		else
+			n = n->right;
+	}
+	ctx->backend_work += visited;
+	return n;
+}
+
 /* The lowest free record >= min_pages at or after from (the search: vmm_list_tree.c), or NULL. */
 struct range_record *vmm_list_lowest_free(struct vmm_context *ctx, struct region_records *rr,
 					  const struct vmm_region *region, uint64_t from, uint64_t min_pages);

@@ -174,22 +174,6 @@ struct range_record *vmm_list_covering(struct vmm_context *ctx, struct region_re
 	return r;
 }
 
-/* Lowest free record in subtree n with at least min_pages pages; max_free(n) >= min_pages. */
-static struct avl_node *lowest_fit(struct vmm_context *ctx, struct avl_node *n, uint64_t min_pages)
-{
-	uint64_t visited = 1;
-	for (;; visited++) {
-		if (max_free(n->left) >= min_pages)
-			n = n->left;
-		else if (pages_of(record_of(n)) >= min_pages)
-			break;
-		else
-			n = n->right;
-	}
-	ctx->backend_work += visited;
-	return n;
-}
-
 /*
  * Lowest free record with start >= from and at least min_pages pages. The candidates, in address
  * order, are the nodes the descent towards `from` went left at (deepest first) each followed by
@@ -214,7 +198,7 @@ static struct range_record *first_fit(struct vmm_context *ctx, struct avl_node *
 		if (pages_of(record_of(n)) >= min_pages)
 			break;
 		if (max_free(n->right) >= min_pages) {
-			n = lowest_fit(ctx, n->right, min_pages);
+			n = vmm_list_lowest_fit(ctx, n->right, min_pages);
 			break;
 		}
 		while (n->parent && n == n->parent->right)
@@ -239,7 +223,7 @@ struct range_record *vmm_list_lowest_free(struct vmm_context *ctx, struct region
 	if (from <= region->base && rr->lowest && pages_of(rr->lowest) >= min_pages)
 		r = rr->lowest; /* the lowest free record of the tree fits */
 	else if (from <= region->base) /* every record starts at or after from: one descent */
-		r = root && max_free(root) >= min_pages ? record_of(lowest_fit(ctx, root, min_pages)) : NULL;
+		r = root && max_free(root) >= min_pages ? record_of(vmm_list_lowest_fit(ctx, root, min_pages)) : NULL;
 	else
 		r = first_fit(ctx, root, from, min_pages);
 	r = vmm_list_pending_fit(ctx, rr, from, min_pages, r);

@@ -317,7 +317,9 @@ static bool spine_of(struct vmm_context *ctx, uint64_t addr, uint64_t last, stru
 	if (addr >> PT_LEVEL_SHIFT(1) != last >> PT_LEVEL_SHIFT(1))
 		return false;
 	uint64_t *t = pt_table(ctx->pt.root);
-	bool mixed = true;
+	unsigned kinds = SUM_KIND_MASK; /* the and of the path's kinds: "mixed" only if all are */
+	/* Unrolled, so each level's index and table test are constants. */
+#pragma GCC unroll 3
 	for (unsigned level = PT_TOP_LEVEL; level > 0; level--) {
 		unsigned i = PT_INDEX(level, addr);
 		pte_t e = t[i];
@@ -325,13 +327,15 @@ static bool spine_of(struct vmm_context *ctx, uint64_t addr, uint64_t last, stru
 			ctx->backend_work += PT_TOP_LEVEL - level + 1;
 			return false;
 		}
-		mixed &= (summary_field(e) & SUM_KIND_MASK) == SUMMARY_MIXED;
+		kinds &= summary_field(e);
 		p->table[level] = t;
 		p->index[level] = i;
 		t = child_table(e);
 	}
 	ctx->backend_work += PT_TOP_LEVEL; /* the path's entries */
 	p->table[0] = t;
+	/* Kinds are 0, 1 and 2: the and is 2 only when every one is. */
+	bool mixed = (kinds & SUM_KIND_MASK) == SUMMARY_MIXED;
 	p->mixed = mixed;
 	if (mixed)
 		p->suffix[0] = exact_read(ctx, t, 0, EXACT_SUFFIX);
@@ -343,6 +347,7 @@ static bool spine_of(struct vmm_context *ctx, uint64_t addr, uint64_t last, stru
 /* The SUFFIX of each table above the leaf table: true when each is its parent's last non-free entry. */
 static bool spine_is_last(struct vmm_context *ctx, struct spine *p)
 {
+#pragma GCC unroll 2
 	for (unsigned level = 1; level < PT_TOP_LEVEL; level++) {
 		p->suffix[level] = exact_read(ctx, p->table[level], level, EXACT_SUFFIX);
 		if (p->index[level] != PT_ENTRIES - 1 - p->suffix[level] / PT_SPAN_PAGES(level))
@@ -615,7 +620,8 @@ static void chunk_frontier_store(struct vmm_context *ctx, const struct spine *p,
 	uint64_t *root = p->table[3];
 	unsigned i3 = p->index[3];
 	pte_t e1 = f->t2[f->i2] & ~PTE_COUNT_STRIPE_MASK, e2 = root[i3] & ~PTE_COUNT_STRIPE_MASK;
-	pte_t u1 = (e1 & ~PTE_SW_FIELD_MASK) | summary_bits(n1), u2 = (e2 & ~PTE_SW_FIELD_MASK) | summary_bits(n2);
+	pte_t u1 = (e1 & ~PTE_SW_FIELD_MASK) | summary_bits(n1);
+	pte_t u2 = (e2 & ~PTE_SW_FIELD_MASK) | summary_bits(n2);
 	if (u1 != e1)
 		pt_slot_write(f->t2, f->i2, u1);
 	if (u2 != e2)

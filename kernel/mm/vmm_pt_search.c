@@ -89,8 +89,8 @@ static bool dead_entry(pte_t e, unsigned short_codes)
 }
 
 /* A table is entered at its hint: entries below it are full, so the carried run ends there. */
-static enum pt_step search_enter(void *cookie, uint64_t *table, unsigned level, uint64_t base,
-				 unsigned *first, unsigned last)
+static ALWAYS_INLINE enum pt_step search_enter(void *cookie, uint64_t *table, unsigned level,
+					       uint64_t base, unsigned *first, unsigned last)
 {
 	(void)level, (void)base, (void)last;
 	struct search *s = cookie;
@@ -192,7 +192,7 @@ static enum pt_step search_subtree(struct search *s, pte_t e, unsigned level, ui
 	return found_if(run_extend(s, ebase + (span - suffix) * PAGE_SIZE, suffix));
 }
 
-static enum pt_step search_entry(void *cookie, const struct pt_walk_entry *at)
+static ALWAYS_INLINE enum pt_step search_entry(void *cookie, const struct pt_walk_entry *at)
 {
 	struct search *s = cookie;
 	pte_t e = at->table[at->index];

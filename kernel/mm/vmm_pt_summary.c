@@ -607,8 +607,9 @@ static bool leaf_suffix_edge(struct vmm_context *ctx, uint64_t *t, pte_t pointer
  * table's INNER2 (or, INNER2 not known, than its INNER): then only runs below the table's top two
  * changed, so none of its values and not its pointer. True when so (two values read).
  */
-static bool inner_change_below(struct vmm_context *ctx, const uint64_t *t, unsigned level,
-			       const struct exact *b, const struct exact *a)
+static ALWAYS_INLINE bool inner_change_below(struct vmm_context *ctx, const uint64_t *t,
+					      unsigned level, const struct exact *b,
+					      const struct exact *a)
 {
 	if (b->kind != SUMMARY_MIXED || a->kind != SUMMARY_MIXED || b->prefix != a->prefix ||
 	    b->suffix != a->suffix || b->has_start != a->has_start)

@@ -151,13 +151,14 @@ extern bool trace_enabled;
  */
 static inline uint64_t trace_cost_start(void)
 {
-	return unlikely(trace_enabled) ? trace_now(&trace_global) : 0;
+	return unlikely(trace_enabled) ? trace_clock_raw(&trace_global) : 0;
 }
 
-/* The cost field of an operation that started at `start` and whose event is stamped `now`. */
-static inline uint32_t trace_cost_of(uint64_t start, uint64_t now)
+/* The cost field of an operation that started at `start` (trace_cost_start) and ended at
+ * `end`, raw clock readings both (trace_clock_raw). */
+static inline uint32_t trace_cost_of(uint64_t start, uint64_t end)
 {
-	uint64_t ticks = now - start;
+	uint64_t ticks = end - start;
 	return ticks < TRACE_COST_SATURATED ? (uint32_t)ticks : (uint32_t)TRACE_COST_SATURATED;
 }
 
@@ -165,7 +166,7 @@ static inline uint32_t trace_cost_since(uint64_t start)
 {
 	if (likely(!trace_enabled))
 		return 0;
-	return trace_cost_of(start, trace_now(&trace_global));
+	return trace_cost_of(start, trace_clock_raw(&trace_global));
 }
 
 #endif

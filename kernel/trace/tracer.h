@@ -191,6 +191,30 @@ static inline uint64_t trace_now(const struct tracer *t)
 }
 
 /*
+ * The clock before its origin is taken off: trace_now() == trace_clock_at(trace_clock_raw()).
+ * Differences (an operation's cost) need no origin: reading the raw clock for them saves the
+ * compiler from keeping the origin and both readings alive across the operation.
+ */
+static inline uint64_t trace_clock_raw(const struct tracer *t)
+{
+#ifdef PAGESCOPE_HOST
+	return t->clock();
+#else
+	(void)t;
+	return __builtin_ia32_rdtsc();
+#endif
+}
+
+static inline uint64_t trace_clock_at(uint64_t raw)
+{
+#ifdef PAGESCOPE_HOST
+	return raw;
+#else
+	return raw - kernel_clock_origin;
+#endif
+}
+
+/*
  * Fills the header of a reserved record whose payload is written, and makes it part of the ring.
  * `timestamp` is a clock reading taken after every record already in the ring was committed
  * (timestamps never decrease along the stream): a caller that read the clock anyway (an

@@ -570,3 +570,110 @@ TEST(page_allocator_iteration_visits_in_order_and_stops_early_under_every_alloca
 		lab_destroy(l);
 	}
 }
+
+/* The record of the last event of `type` trace_global holds (its ring has no sink here). */
+static const struct trace_record_header *last_event(uint8_t type)
+{
+	const struct trace_record_header *found = NULL;
+	for (uint32_t off = 0; off < trace_global.offset;) {
+		const struct trace_record_header *h = (const void *)(trace_global.open_base + off);
+		if (h->type == type)
+			found = h;
+		off += h->length;
+	}
+	return found;
+}
+
+/*
+ * An allocation the first zone of its order cannot hold, for lack of free pages or of a fit,
+ * comes from the next zone; traced, its events name that zone and the run. Zones: DMA 1 MiB,
+ * DMA32 2.5 MiB, NORMAL 0.5 MiB (less its records).
+ */
+static void check_fallback(enum pmm_allocator allocator, bool traced)
+{
+	enum { MIB_PAGES = (1 << 20) / PAGE_SIZE, NORMAL_FIRST = 7 * MIB_PAGES / 2 };
+	static const struct pmm_memory_map_entry map[] = {
+		{ 0, 4 * MIB_PAGES * PAGE_SIZE, PMM_MEMORY_AVAILABLE }
+	};
+	struct pmm_config config = { .memory_map = map, .memory_map_count = 1,
+				     .zone_end = { MIB_PAGES * PAGE_SIZE,
+						   (paddr_t)NORMAL_FIRST * PAGE_SIZE } };
+	static struct page_allocator a;
+	struct page_allocator_config chosen = { allocator, &config };
+	ASSERT_EQ(page_allocator_init(&a, &chosen), PMM_OK);
+	const paddr_t normal = (paddr_t)NORMAL_FIRST * PAGE_SIZE;
+	/* more pages than NORMAL has at all */
+	const uint64_t big_pages = MIB_PAGES / 2 + 8;
+	paddr_t big = page_alloc(&a, big_pages, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
+	ASSERT_NE(big, PMM_ALLOC_FAILED);
+	EXPECT_GE(big, MIB_PAGES * PAGE_SIZE);
+	EXPECT_LT(big, normal);
+	if (traced) {
+		const struct trace_record_header *h = last_event(TRACE_ID_pmm_alloc);
+		ASSERT_TRUE(h != NULL);
+		const struct trace_payload_pmm_alloc *p = (const void *)(h + 1);
+		EXPECT_EQ(p->addr, big);
+		EXPECT_EQ(p->pages, big_pages);
+		EXPECT_EQ(p->held, page_allocator_held_pages(&a, big_pages, 1));
+		EXPECT_EQ(p->zone, PMM_ZONE_DMA32);
+		EXPECT_EQ(p->owner, MM_OWNER_TEST);
+	}
+	/* NORMAL fragmented: filled with 8-page blocks, then every other one freed, so 32 pages
+	 * fit nowhere there although more than 32 are free */
+	paddr_t taken[MIB_PAGES / 16];
+	unsigned n = 0;
+	while (n < ARRAY_SIZE(taken)) {
+		paddr_t pa = page_alloc(&a, 8, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
+		ASSERT_NE(pa, PMM_ALLOC_FAILED);
+		if (pa < normal) { /* NORMAL is full */
+			EXPECT_EQ(page_free(&a, pa, 8), PMM_OK);
+			break;
+		}
+		taken[n++] = pa;
+	}
+	ASSERT_TRUE(n >= 10);
+	unsigned kept = 0;
+	for (unsigned k = 0; k < n; k++) {
+		if (k % 2)
+			EXPECT_EQ(page_free(&a, taken[k], 8), PMM_OK);
+		else
+			taken[kept++] = taken[k];
+	}
+	n = kept;
+	paddr_t mid = page_alloc(&a, 32, PMM_ALLOC_ANY, 1, MM_OWNER_TEST);
+	EXPECT_NE(mid, PMM_ALLOC_FAILED);
+	EXPECT_LT(mid, normal);
+	if (traced) {
+		const struct trace_record_header *h = last_event(TRACE_ID_pmm_alloc);
+		ASSERT_TRUE(h != NULL);
+		EXPECT_EQ(((const struct trace_payload_pmm_alloc *)(h + 1))->addr, mid);
+	}
+	EXPECT_EQ(page_free(&a, mid, 32), PMM_OK);
+	EXPECT_EQ(page_free(&a, big, big_pages), PMM_OK);
+	if (traced) {
+		const struct trace_record_header *h = last_event(TRACE_ID_pmm_free);
+		ASSERT_TRUE(h != NULL);
+		const struct trace_payload_pmm_free *p = (const void *)(h + 1);
+		EXPECT_EQ(p->addr, big);
+		EXPECT_EQ(p->pages, big_pages);
+		EXPECT_EQ(p->zone, PMM_ZONE_DMA32);
+	}
+	for (unsigned k = 0; k < n; k++)
+		EXPECT_EQ(page_free(&a, taken[k], 8), PMM_OK);
+	EXPECT_TRUE(page_allocator_check(&a) == NULL);
+}
+
+TEST(page_allocator_falls_back_past_a_zone_too_small_or_too_fragmented_under_every_allocator)
+{
+	void *arena = host_phys_arena_create(0, (4 << 20));
+	bool was_enabled = trace_enabled;
+	for (unsigned traced = 0; traced < 2; traced++) {
+		for (unsigned i = 0; i < PMM_ALLOCATOR_COUNT; i++) {
+			trace_enabled = traced;
+			check_fallback((enum pmm_allocator)i, traced);
+			trace_enabled = was_enabled;
+			trace_discard(&trace_global);
+		}
+	}
+	host_phys_arena_destroy(arena, (4 << 20));
+}

@@ -2,7 +2,8 @@
  * The page-table backend's point paths (vmm_pt_mark.c: a range inside one leaf table, one whole
  * 2 MiB chunk, the frontier of each), checked where they run: a seeded stream of reserves and
  * releases that keeps returning to the frontier (lowest first fit fills the space from the
- * bottom) with 512-page reservations at 2 MiB alignment among small ones, some pages mapped.
+ * bottom) with 512-page reservations at 2 MiB alignment (now and then a whole 1 GiB entry) among
+ * small ones, some pages mapped.
  * After every operation the page-table backend's self-check recounts every summary, exact value
  * and hint from the RES/STA bits (and, in this host build, every value the value cache returns is
  * checked against its stripe), and the list backend, fed the same stream, must give the same
@@ -34,8 +35,10 @@ static void pick(uint64_t *rng, uint64_t *pages, uint64_t *align)
 		*pages = PT_SPAN_PAGES(1);
 		*align = PT_SPAN_PAGES(1);
 	} else if (r < 5) {
-		*pages = PT_SPAN_PAGES(1) * (1 + test_random(rng) % 3);
-		*align = PT_SPAN_PAGES(1);
+		/* Now and then a whole 1 GiB chunk (a level-2 entry), else a few 2 MiB ones. */
+		bool giant = test_random(rng) % 16 == 0;
+		*pages = giant ? PT_SPAN_PAGES(2) : PT_SPAN_PAGES(1) * (1 + test_random(rng) % 3);
+		*align = giant ? PT_SPAN_PAGES(2) : PT_SPAN_PAGES(1);
 	} else if (r < 8) {
 		*pages = 1 + test_random(rng) % 16;
 	} else {
@@ -58,7 +61,7 @@ TEST(vmm_pagetable_point_paths_keep_every_summary_exact)
 			  VM_OK);
 	}
 	static struct live live[MAX_LIVE];
-	unsigned count = 0, chunk_reserves = 0, releases = 0;
+	unsigned count = 0, chunk_reserves = 0, giant_reserves = 0, releases = 0;
 	for (unsigned step = 0; step < STEPS && !testing_current_failed(); step++) {
 		uint64_t op = test_random(&rng) % 100;
 		if (count < MAX_LIVE && (op < 55 || count == 0)) {
@@ -72,6 +75,7 @@ TEST(vmm_pagetable_point_paths_keep_every_summary_exact)
 			if (st[0] != VM_OK)
 				continue;
 			chunk_reserves += pages == PT_SPAN_PAGES(1) && align == PT_SPAN_PAGES(1);
+			giant_reserves += pages == PT_SPAN_PAGES(2);
 			live[count++] = (struct live){ addr[0], pages };
 			if (test_random(&rng) % 8 == 0) /* a mapped page: a release must unmap it */
 				for (unsigned k = 0; k < 2; k++)
@@ -94,6 +98,7 @@ TEST(vmm_pagetable_point_paths_keep_every_summary_exact)
 	}
 	/* The stream did reach the paths it is about. */
 	EXPECT_TRUE(chunk_reserves > STEPS / 10);
+	EXPECT_TRUE(giant_reserves > 0);
 	EXPECT_TRUE(releases > STEPS / 4);
 	for (unsigned k = 0; k < 2; k++) {
 		vmm_context_destroy(&user[k]);

@@ -1,0 +1,125 @@
+/*
+ * Host tests of call-chain interning (kernel/trace/call_chain.h) over fake frame-pointer chains:
+ * the table answers only for the chain it holds (never another chain's id), a chain it lost is
+ * defined again under a new id, the walk stops where the bounds say, and a stamped attributed
+ * record is never older than the call_chain record written before it.
+ */
+#include <string.h>
+
+#include "kernel/lib/testing.h"
+#include "kernel/trace/tracepoints.h"
+
+/* A fake stack: frame k is the two words { saved frame pointer, return address } at word 4k. */
+#define FAKE_FRAMES 10
+static uintptr_t fake_stack[FAKE_FRAMES * 4] __attribute__((aligned(16)));
+
+/* Builds a chain of `depth` frames with these return addresses; returns its innermost frame. */
+static const void *fake_chain(const uint64_t *ip, unsigned depth)
+{
+	memset(fake_stack, 0, sizeof(fake_stack));
+	for (unsigned k = 0; k < depth; k++) {
+		fake_stack[4 * k] = k + 1 < depth ? (uintptr_t)&fake_stack[4 * (k + 1)] : 0;
+		fake_stack[4 * k + 1] = ip[k];
+	}
+	return fake_stack;
+}
+
+static uint64_t fake_time;
+static uint64_t fake_clock(void)
+{
+	return fake_time += 10;
+}
+
+#define SUBBUF TRACE_RECORD_MAX
+static uint8_t storage[2 * SUBBUF];
+static struct trace_chain_table table;
+
+static void start_tracer(struct tracer *t)
+{
+	trace_init(t, storage, SUBBUF, 2, TRACE_POLICY_LOSSLESS, fake_clock);
+	t->chains = &table;
+	trace_chain_forget(t);
+}
+
+/* The records written so far (no sink: they wait in the first sub-buffer), by index. */
+static const struct trace_record_header *record(const struct tracer *t, unsigned index)
+{
+	uint32_t off = 0;
+	for (unsigned i = 0; off < t->offset; i++) {
+		const struct trace_record_header *h = (const void *)(t->storage + off);
+		if (i == index)
+			return h;
+		off += h->length;
+	}
+	return NULL;
+}
+
+/* Two chains in the same entry (the same first TRACE_CHAIN_KEY_FRAMES return addresses). */
+static const uint64_t chain_a[8] = { 0x1000, 0x2000, 0x3000, 0x4000, 0x5000, 0x6000, 0x7000, 0x8000 };
+static const uint64_t chain_b[8] = { 0x1000, 0x2000, 0x3000, 0x4000, 0x5000, 0x6666, 0x7000, 0x8000 };
+
+TEST(call_chain_table_answers_only_for_the_chain_it_holds)
+{
+	struct tracer t;
+	start_tracer(&t);
+	_Static_assert(TRACE_CHAIN_KEY_FRAMES <= 5, "chain_a and chain_b share one entry");
+	EXPECT_EQ(trace_chain_lookup(&t, fake_chain(chain_a, 8)), TRACE_CHAIN_NONE);
+	EXPECT_EQ(trace_chain_define_here(&t, fake_chain(chain_a, 8)), 1);
+	EXPECT_EQ(trace_chain_lookup(&t, fake_chain(chain_a, 8)), 1);
+	/* differs only in its sixth frame, or only in its depth: not chain 1 */
+	EXPECT_EQ(trace_chain_lookup(&t, fake_chain(chain_b, 8)), TRACE_CHAIN_NONE);
+	EXPECT_EQ(trace_chain_lookup(&t, fake_chain(chain_a, 7)), TRACE_CHAIN_NONE);
+	EXPECT_EQ(trace_chain_lookup(&t, fake_chain(chain_a, 4)), TRACE_CHAIN_NONE);
+	/* b takes the entry; a, forgotten, is defined again under a new id, never b's */
+	EXPECT_EQ(trace_chain_here(&t, fake_chain(chain_b, 8)), 2);
+	EXPECT_EQ(trace_chain_here(&t, fake_chain(chain_b, 8)), 2);
+	EXPECT_EQ(trace_chain_here(&t, fake_chain(chain_a, 8)), 3);
+	EXPECT_EQ(trace_chain_here(&t, fake_chain(chain_a, 8)), 3);
+	EXPECT_EQ(t.emitted[TRACE_ID_call_chain], 3);
+	/* each definition carries its chain's addresses */
+	const struct trace_record_header *h = record(&t, 1);
+	ASSERT_TRUE(h && h->type == TRACE_ID_call_chain);
+	const struct trace_payload_call_chain *p = (const void *)(h + 1);
+	EXPECT_EQ(p->chain, 2);
+	EXPECT_EQ(p->ip5, 0x6666);
+	EXPECT_EQ(p->ip7, 0x8000);
+}
+
+TEST(call_chain_walk_stops_at_a_frame_pointer_it_may_not_follow)
+{
+	struct tracer t;
+	start_tracer(&t);
+	const void *frame = fake_chain(chain_a, 8);
+	fake_stack[4 * 2] = (uintptr_t)&fake_stack[4 * 2] - 64; /* frame 3 below frame 2: stop */
+	EXPECT_EQ(trace_chain_define_here(&t, frame), 1);
+	const struct trace_payload_call_chain *p = (const void *)(record(&t, 0) + 1);
+	EXPECT_EQ(p->ip2, 0x3000);
+	EXPECT_EQ(p->ip3, 0);
+	EXPECT_EQ(trace_chain_lookup(&t, frame), 1);
+	fake_stack[4 * 2] = (uintptr_t)&fake_stack[4 * 3] + 4; /* not word-aligned: stop there too */
+	EXPECT_EQ(trace_chain_lookup(&t, frame), 1);
+}
+
+TEST(stamped_attributed_record_is_never_older_than_its_call_chain)
+{
+	struct tracer t;
+	start_tracer(&t);
+	fake_time = 1000;
+	const void *frame = fake_chain(chain_a, 8);
+	/* a new chain: its call_chain is written after the stamp, so the record is stamped again */
+	trace_emit_stamped_pmm_alloc(&t, frame, 500, 0x1000, 1, 1, 0, 0, 8, 7);
+	const struct trace_record_header *def = record(&t, 0), *alloc = record(&t, 1);
+	ASSERT_TRUE(def && alloc);
+	EXPECT_EQ(def->type, TRACE_ID_call_chain);
+	EXPECT_EQ(alloc->type, TRACE_ID_pmm_alloc);
+	EXPECT_TRUE(alloc->timestamp >= def->timestamp);
+	EXPECT_EQ(((const struct trace_payload_pmm_alloc *)(alloc + 1))->chain, 1);
+	/* a known chain: the caller's stamp is the record's, and no call_chain is written */
+	trace_emit_stamped_pmm_alloc(&t, frame, fake_time + 1, 0x2000, 1, 1, 0, 0, 8, 7);
+	const struct trace_record_header *again = record(&t, 2);
+	ASSERT_TRUE(again != NULL);
+	EXPECT_EQ(again->type, TRACE_ID_pmm_alloc);
+	EXPECT_EQ(again->timestamp, fake_time + 1);
+	EXPECT_EQ(((const struct trace_payload_pmm_alloc *)(again + 1))->chain, 1);
+	EXPECT_EQ(((const struct trace_payload_pmm_alloc *)(again + 1))->cost, 7);
+}
