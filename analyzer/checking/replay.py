@@ -119,33 +119,53 @@ class FreeSet:
         i = self._index_containing(start)
         if i is None or end > self.ends[i]:
             return f"[{start:#x}, {end:#x}) is not free"
-        run_start, run_end = self.starts[i], self.ends[i]
-        del self.starts[i], self.ends[i]
-        added = [piece for piece in ((run_start, start), (end, run_end)) if piece[0] < piece[1]]
-        for k, (a, b) in enumerate(added):
-            self.starts.insert(i + k, a)
-            self.ends.insert(i + k, b)
+        starts, ends = self.starts, self.ends
+        run_start, run_end = starts[i], ends[i]
+        # the run keeps its slot for what is left of it (no shifting of the lists but for a split)
+        if run_start < start:
+            ends[i] = start
+            if end < run_end:
+                starts.insert(i + 1, end)
+                ends.insert(i + 1, run_end)
+                added = [(run_start, start), (end, run_end)]
+            else:
+                added = [(run_start, start)]
+        elif end < run_end:
+            starts[i] = end
+            added = [(end, run_end)]
+        else:
+            del starts[i], ends[i]
+            added = []
         if self.watch is not None:
             self.watch([(run_start, run_end)], added)
         return None
 
     def add(self, start, end):
         """Puts [start, end) back; no page of it may be free. Returns an error or None."""
-        i = bisect_right(self.starts, start)
-        if (i > 0 and self.ends[i - 1] > start) or (i < len(self.starts) and self.starts[i] < end):
+        starts, ends = self.starts, self.ends
+        i = bisect_right(starts, start)
+        if (i > 0 and ends[i - 1] > start) or (i < len(starts) and starts[i] < end):
             return f"[{start:#x}, {end:#x}) is already partly free"
-        removed = []
-        if i > 0 and self.ends[i - 1] == start:
-            i -= 1
-            removed.append((self.starts[i], self.ends[i]))
-            start = self.starts[i]
-            del self.starts[i], self.ends[i]
-        if i < len(self.starts) and self.starts[i] == end:
-            removed.append((self.starts[i], self.ends[i]))
-            end = self.ends[i]
-            del self.starts[i], self.ends[i]
-        self.starts.insert(i, start)
-        self.ends.insert(i, end)
+        # coalesce with the run ending at `start` and the one starting at `end`, in place
+        left = i > 0 and ends[i - 1] == start
+        right = i < len(starts) and starts[i] == end
+        if left and right:
+            removed = [(starts[i - 1], ends[i - 1]), (starts[i], ends[i])]
+            start, end = starts[i - 1], ends[i]
+            ends[i - 1] = end
+            del starts[i], ends[i]
+        elif left:
+            removed = [(starts[i - 1], ends[i - 1])]
+            start = starts[i - 1]
+            ends[i - 1] = end
+        elif right:
+            removed = [(starts[i], ends[i])]
+            end = ends[i]
+            starts[i] = start
+        else:
+            removed = []
+            starts.insert(i, start)
+            ends.insert(i, end)
         if self.watch is not None:
             self.watch(removed, [(start, end)])
         return None

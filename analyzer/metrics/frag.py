@@ -32,6 +32,7 @@ import csv
 import numpy as np
 
 from ..definitions.events import FORMAT
+from .gc_paused import gc_paused
 
 MAX_ORDER = 10
 ORDERS = np.arange(MAX_ORDER + 1)
@@ -126,6 +127,11 @@ def write_csv(series, trace, out):
     ("virt:ctx0:kernel-heap") after every reservation and release in it; the buddy and index
     columns are empty for virtual rows. Rows are in stream order (the trace's seq); a scope's
     first row is its state at its first snapshot. Needs series.timeline (state.replay)."""
+    with gc_paused():  # a row list per change, no garbage cycles: see gc_paused.py
+        return _write_csv(series, trace, out)
+
+
+def _write_csv(series, trace, out):
     line = series.timeline
     parts = []  # (positions, scope, row texts)
     for name, z in line.zones.items():

@@ -33,6 +33,7 @@ from ..reading.bulk import BulkTrace
 from ..definitions.events import FORMAT
 from ..reading.reader import TraceError
 from ..checking.replay import Replay, ReplayReport
+from .gc_paused import gc_paused
 from .ledgers import Held, Ledgers
 from .timeline import Recorder, Timeline
 
@@ -104,6 +105,11 @@ def stream(trace):
 
 def replay(trace):
     """The State of a BulkTrace: its events replayed once, in stream order."""
+    with gc_paused():  # millions of live objects, no garbage cycles: see gc_paused.py
+        return _replay(trace)
+
+
+def _replay(trace):
     offsets, end = trace.offsets, len(trace.data)
 
     def offset_of(seq):  # a record's seq is its index (BulkTrace checked the sequence)

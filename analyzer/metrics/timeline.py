@@ -109,7 +109,9 @@ class _Zone:
 
     def change(self, first, end, sign):
         """Counts the free run [first, end) (pages) in (sign 1) or out (sign -1), clipped."""
-        a, b = max(first, self.low), min(end, self.high)
+        low, high = self.low, self.high
+        a = first if first > low else low
+        b = end if end < high else high
         if a >= b:
             return
         self.free += sign * (b - a)
@@ -127,10 +129,15 @@ class _Zone:
             self.largest.remove(b - a)
 
     def record(self, position):
-        row = (position, self.free, self.extents, self.largest.top(), tuple(self.blocks))
-        if self.rows and self.rows[-1][1:] == row[1:]:
-            return
-        self.rows.append(row)
+        free, extents, largest, blocks = (self.free, self.extents, self.largest.top(),
+                                          tuple(self.blocks))
+        rows = self.rows
+        if rows:
+            last = rows[-1]
+            if (last[1] == free and last[2] == extents and last[3] == largest and
+                    last[4] == blocks):
+                return
+        rows.append((position, free, extents, largest, blocks))
 
     def timeline(self):
         rows = self.rows
@@ -222,15 +229,18 @@ class Recorder:
             z.record(self.position)
 
     def _pmm_changed(self, removed, added):
-        removed, added = _pages(removed), _pages(added)
-        span_low = min(a for a, _ in removed + added)
-        span_high = max(b for _, b in removed + added)
+        # A zone takes a row only when one of the runs touches it: a zone no run touches keeps
+        # its figures, and record() would drop the unchanged row anyway.
+        changes = [(a // PAGE, b // PAGE, -1) for a, b in removed]
+        changes += [(a // PAGE, b // PAGE, 1) for a, b in added]
         for z in self.zones:
-            if span_low < z.high and span_high > z.low:
-                for a, b in removed:
-                    z.change(a, b, -1)
-                for a, b in added:
-                    z.change(a, b, 1)
+            low, high = z.low, z.high
+            touched = False
+            for a, b, sign in changes:
+                if a < high and b > low:
+                    z.change(a, b, sign)
+                    touched = True
+            if touched:
                 z.record(self.position)
 
     def region_known(self, context, region, free):
