@@ -262,23 +262,13 @@ static ALWAYS_INLINE void stripe_write_fixed(uint64_t *table, unsigned first, un
 
 /*
  * Rewrites a stripe value that holds `was` to `now`, up to the highest entry whose 3-bit digit
- * changes: a run length that moves by a few pages changes its low entries only (unrolled as
- * stripe_read_fixed; values are cut to the field's width, as stripe_write_fixed cuts them).
+ * changes (pte.h's pte_stripe_field_update, the one definition, forced inline here so the field
+ * sizes stay constants; values are cut to the field's width, as stripe_write_fixed cuts them).
  */
 static ALWAYS_INLINE void stripe_update_fixed(uint64_t *table, unsigned first, unsigned entries,
 					      uint64_t was, uint64_t now)
 {
-	uint64_t diff = (was ^ now) & (((uint64_t)1 << (3 * entries)) - 1);
-	if (!diff)
-		return;
-	unsigned top = (63 - (unsigned)__builtin_clzll(diff)) / 3;
-#pragma GCC unroll 16
-	for (unsigned k = 0; k < entries; k++) {
-		if (k > top)
-			break;
-		table[first + k] = (table[first + k] & ~PTE_COUNT_STRIPE_MASK) |
-				   (((now >> (3 * k)) & 7) << PTE_COUNT_STRIPE_SHIFT);
-	}
+	pte_stripe_field_update(table, first, entries, was, now);
 }
 
 #define EXACT_FIELD_FIRST(table_level, field) \

@@ -201,7 +201,7 @@ static inline bool pte_stripe_field_write(pte_t *table, unsigned first, unsigned
  * a count that moves by one changes its low entry only, most of the time. Unrolled for the
  * constant field sizes of the callers.
  */
-static inline void pte_stripe_field_update(pte_t *table, unsigned first, unsigned entries, uint64_t was,
+static inline __attribute__((always_inline)) void pte_stripe_field_update(pte_t *table, unsigned first, unsigned entries, uint64_t was,
 					   uint64_t now)
 {
 	uint64_t diff = (was ^ now) & (((uint64_t)1 << (3 * entries)) - 1);
