@@ -26,6 +26,39 @@ struct live {
 	uint64_t addr, pages;
 };
 
+/* The same stream goes to a page-table context and a list context (each with its kernel). */
+static const enum vmm_backend_kind kinds[2] = { VMM_BACKEND_PAGETABLE, VMM_BACKEND_LIST };
+struct both {
+	struct test_source ts;
+	struct vmm_context kernel[2], user[2];
+};
+
+/* Sets up both contexts over `regions`; a failure is the running test's (testing_current_failed). */
+static void both_open(struct both *b, uint64_t source_pages, const struct vmm_region *regions,
+		      unsigned region_count)
+{
+	test_source_init(&b->ts, source_pages);
+	for (unsigned k = 0; k < 2; k++) {
+		ASSERT_EQ(test_kernel_context(&b->kernel[k], &b->ts, kinds[k]), VM_OK);
+		ASSERT_EQ(test_user_context(&b->user[k], &b->kernel[k], &b->ts, kinds[k], regions,
+					    region_count),
+			  VM_OK);
+	}
+}
+
+/* Tears both down; every page they took must be back. */
+static void both_close(struct both *b, uint64_t seed)
+{
+	for (unsigned k = 0; k < 2; k++) {
+		vmm_context_destroy(&b->user[k]);
+		vmm_context_destroy(&b->kernel[k]);
+	}
+	EXPECT_EQ(b->ts.pages_out, 0);
+	test_source_fini(&b->ts);
+	if (testing_current_failed())
+		testing_note("seed %llu (set VMM_SEED to reproduce)", (unsigned long long)seed);
+}
+
 /* One request size and alignment: mostly chunks, and runs that land inside leaf tables. */
 static void pick(uint64_t *rng, uint64_t *pages, uint64_t *align)
 {
@@ -50,16 +83,11 @@ static void pick(uint64_t *rng, uint64_t *pages, uint64_t *align)
 TEST(vmm_pagetable_point_paths_keep_every_summary_exact)
 {
 	uint64_t seed = test_seed(0xC4A9C0FFEEull), rng = seed;
-	struct test_source ts;
-	test_source_init(&ts, 1 << 16);
-	static const enum vmm_backend_kind kinds[2] = { VMM_BACKEND_PAGETABLE, VMM_BACKEND_LIST };
-	struct vmm_context kernel[2], user[2];
-	for (unsigned k = 0; k < 2; k++) {
-		ASSERT_EQ(test_kernel_context(&kernel[k], &ts, kinds[k]), VM_OK);
-		ASSERT_EQ(test_user_context(&user[k], &kernel[k], &ts, kinds[k], path_regions,
-					    ARRAY_SIZE(path_regions)),
-			  VM_OK);
-	}
+	static struct both b;
+	both_open(&b, 1 << 16, path_regions, ARRAY_SIZE(path_regions));
+	if (testing_current_failed())
+		return;
+	struct vmm_context *user = b.user;
 	static struct live live[MAX_LIVE];
 	unsigned count = 0, chunk_reserves = 0, giant_reserves = 0, releases = 0;
 	for (unsigned step = 0; step < STEPS && !testing_current_failed(); step++) {
@@ -100,14 +128,7 @@ TEST(vmm_pagetable_point_paths_keep_every_summary_exact)
 	EXPECT_TRUE(chunk_reserves > STEPS / 10);
 	EXPECT_TRUE(giant_reserves > 0);
 	EXPECT_TRUE(releases > STEPS / 4);
-	for (unsigned k = 0; k < 2; k++) {
-		vmm_context_destroy(&user[k]);
-		vmm_context_destroy(&kernel[k]);
-	}
-	EXPECT_EQ(ts.pages_out, 0);
-	test_source_fini(&ts);
-	if (testing_current_failed())
-		testing_note("seed %llu (set VMM_SEED to reproduce)", (unsigned long long)seed);
+	both_close(&b, seed);
 }
 
 /* Three leaf tables alone in their level-1 table: small reserves and releases, random placement. */
@@ -119,16 +140,11 @@ static const struct vmm_region dense_regions[] = {
 TEST(vmm_pagetable_leaf_changes_that_move_the_tables_above_stay_exact)
 {
 	uint64_t seed = test_seed(0xDE5E1EAFull), rng = seed;
-	struct test_source ts;
-	test_source_init(&ts, 1 << 14);
-	static const enum vmm_backend_kind kinds[2] = { VMM_BACKEND_PAGETABLE, VMM_BACKEND_LIST };
-	struct vmm_context kernel[2], user[2];
-	for (unsigned k = 0; k < 2; k++) {
-		ASSERT_EQ(test_kernel_context(&kernel[k], &ts, kinds[k]), VM_OK);
-		ASSERT_EQ(test_user_context(&user[k], &kernel[k], &ts, kinds[k], dense_regions,
-					    ARRAY_SIZE(dense_regions)),
-			  VM_OK);
-	}
+	static struct both b;
+	both_open(&b, 1 << 14, dense_regions, ARRAY_SIZE(dense_regions));
+	if (testing_current_failed())
+		return;
+	struct vmm_context *user = b.user;
 	static struct live live[MAX_LIVE * 4];
 	unsigned count = 0, reserves = 0, releases = 0;
 	for (unsigned step = 0; step < STEPS && !testing_current_failed(); step++) {
@@ -156,12 +172,5 @@ TEST(vmm_pagetable_leaf_changes_that_move_the_tables_above_stay_exact)
 	}
 	EXPECT_TRUE(reserves > STEPS / 4);
 	EXPECT_TRUE(releases > STEPS / 4);
-	for (unsigned k = 0; k < 2; k++) {
-		vmm_context_destroy(&user[k]);
-		vmm_context_destroy(&kernel[k]);
-	}
-	EXPECT_EQ(ts.pages_out, 0);
-	test_source_fini(&ts);
-	if (testing_current_failed())
-		testing_note("seed %llu (set VMM_SEED to reproduce)", (unsigned long long)seed);
+	both_close(&b, seed);
 }
