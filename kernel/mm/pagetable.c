@@ -37,10 +37,8 @@ void pt_slot_write(uint64_t *table, unsigned index, uint64_t value)
 	int delta = (int)pte_is_used(value) - (int)pte_is_used(old);
 	table[index] = value | (old & PTE_COUNT_STRIPE_MASK);
 	if (delta) {
-		unsigned used = pte_stripe_read(table);
-		MM_ASSERT(delta > 0 ? used < PT_ENTRIES : used > 0,
-			  "pt_slot_write: used-entry count %u out of range", used);
-		pte_stripe_update(table, used, used + (unsigned)delta);
+		bool in_range = delta > 0 ? pte_stripe_add(table, 1, false) : pte_stripe_add(table, 1, true);
+		MM_ASSERT(in_range, "pt_slot_write: used-entry count of table %p out of range", (void *)table);
 	}
 }
 
@@ -98,10 +96,9 @@ struct pt_slots_seen pt_slots_update(uint64_t *table, unsigned first, unsigned l
 			 !pte_is_used((any & keep) | set) ? 0 :
 							   count_used(table, first, last);
 	if (after != before) {
-		unsigned used = pte_stripe_read(table);
-		MM_ASSERT(used + after >= before && used + after - before <= PT_ENTRIES,
-			  "pt_slots_update: used-entry count %u out of range", used);
-		pte_stripe_update(table, used, used + after - before);
+		bool in_range = after > before ? pte_stripe_add(table, after - before, false) :
+						 pte_stripe_add(table, before - after, true);
+		MM_ASSERT(in_range, "pt_slots_update: used-entry count of table %p out of range", (void *)table);
 	}
 	return (struct pt_slots_seen){ any, all };
 }
