@@ -224,6 +224,15 @@ static inline uint64_t maxrun_bound(unsigned code)
 	return code < MAXRUN_EXACT_BELOW ? code : (uint64_t)1 << (code - 27);
 }
 
+/*
+ * The shortest run a maxrun code allows (a lower bound; exact up to 32): a code c above 32 is
+ * 27 + ceil(log2(L)), so L lies in (2^(c-28), 2^(c-27)].
+ */
+static inline uint64_t maxrun_floor(unsigned code)
+{
+	return code <= MAXRUN_EXACT_BELOW ? code : ((uint64_t)1 << (code - 28)) + 1;
+}
+
 /* Stripe entries per exact value of a table at `table_level` (values go up to its whole span). */
 #define EXACT_VALUE_ENTRIES(table_level) ((PT_INDEX_BITS * ((table_level) + 1) + 1 + 2) / 3)
 
