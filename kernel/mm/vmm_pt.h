@@ -418,7 +418,14 @@ static inline bool exact_write(struct vmm_context *ctx, uint64_t *table, unsigne
 }
 
 /* The summary bits for a pointer to a table whose exact summary is t. */
-pte_t summary_bits(const struct exact *t);
+static inline pte_t summary_bits(const struct exact *t)
+{
+	unsigned bits = (unsigned)t->kind | (t->prefix ? SUM_FREE_PREFIX : 0) |
+			(t->suffix ? SUM_FREE_SUFFIX : 0) | (t->has_start ? SUM_HAS_START : 0);
+	if (t->kind == SUMMARY_MIXED)
+		bits |= maxrun_code(t->inner) << SUM_MAXRUN_SHIFT;
+	return (pte_t)bits << PTE_SW_FIELD_SHIFT;
+}
 
 /*
  * What changed among one table's entries during a mark or a clear, for the re-summary of that

@@ -165,7 +165,8 @@ static enum pt_step search_leaves(void *cookie, uint64_t *table, uint64_t base, 
  * values read, and entered (DESCEND) only when a fit lies wholly inside it: then the search ends
  * there.
  */
-static enum pt_step search_subtree(struct search *s, pte_t e, unsigned level, uint64_t ebase)
+static ALWAYS_INLINE enum pt_step search_subtree(struct search *s, pte_t e, unsigned level,
+						 uint64_t ebase)
 {
 	unsigned bits = summary_field(e);
 	uint64_t span = PT_SPAN_PAGES(level);

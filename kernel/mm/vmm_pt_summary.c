@@ -250,15 +250,6 @@ struct exact entry_exact(struct vmm_context *ctx, pte_t e, unsigned level)
 			       exact_read(ctx, child, level - 1, EXACT_INNER2) };
 }
 
-pte_t summary_bits(const struct exact *t)
-{
-	unsigned bits = (unsigned)t->kind | (t->prefix ? SUM_FREE_PREFIX : 0) |
-			(t->suffix ? SUM_FREE_SUFFIX : 0) | (t->has_start ? SUM_HAS_START : 0);
-	if (t->kind == SUMMARY_MIXED)
-		bits |= maxrun_code(t->inner) << SUM_MAXRUN_SHIFT;
-	return (pte_t)bits << PTE_SW_FIELD_SHIFT;
-}
-
 /* The free pages next to entries [first, last]: before and after them, within the table. */
 struct neighbours {
 	uint64_t before, after;
@@ -270,8 +261,8 @@ struct neighbours {
  * loop over the RES bits, four entries at a time (within the one table). Sets n->before and
  * n->to_start, or n->after and n->to_end.
  */
-static void count_free_leaves_before(struct vmm_context *ctx, const uint64_t *table, unsigned first,
-				     struct neighbours *n)
+static ALWAYS_INLINE void count_free_leaves_before(struct vmm_context *ctx, const uint64_t *table,
+						   unsigned first, struct neighbours *n)
 {
 	unsigned k = first;
 	while (k >= 4 && !((table[k - 1] | table[k - 2] | table[k - 3] | table[k - 4]) & RES_RESERVED))
@@ -283,8 +274,8 @@ static void count_free_leaves_before(struct vmm_context *ctx, const uint64_t *ta
 	ctx->backend_work += first - k + (k > 0);
 }
 
-static void count_free_leaves_after(struct vmm_context *ctx, const uint64_t *table, unsigned last,
-				    struct neighbours *n)
+static ALWAYS_INLINE void count_free_leaves_after(struct vmm_context *ctx, const uint64_t *table,
+						  unsigned last, struct neighbours *n)
 {
 	unsigned k = last + 1;
 	while (k + 4 <= PT_ENTRIES && !((table[k] | table[k + 1] | table[k + 2] | table[k + 3]) & RES_RESERVED))
