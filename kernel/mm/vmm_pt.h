@@ -76,6 +76,7 @@
 
 #include "vmm.h"
 #include "pt_walk.h"
+#include "pt_slots.h"
 #include <machine/pte.h>
 
 #define RES_RESERVED PTE_SW_BIT(0)
@@ -491,7 +492,12 @@ void suffix_move(struct vmm_context *ctx, uint64_t *table, unsigned level, uint6
 bool start_elsewhere(struct vmm_context *ctx, const uint64_t *table, unsigned level, unsigned first,
 		     unsigned last);
 /* Entry i may now hold a free page: lowers the table's first-free hint to it. */
-void hint_lower(uint64_t *table, unsigned i);
+static inline void hint_lower(uint64_t *table, unsigned i)
+{
+	unsigned hint = pte_hint_read(table);
+	if (i < hint)
+		pte_hint_update(table, hint, i);
+}
 /*
  * Entries below `from` (>= the hint) are full, and the entry at the hint may have become full:
  * moves the hint to the first entry from `from` on that is not full.

@@ -743,12 +743,6 @@ static bool entry_full(pte_t e, unsigned level)
 }
 
 /* Entry i may now hold a free page. */
-void hint_lower(uint64_t *table, unsigned i)
-{
-	unsigned hint = pte_hint_read(table);
-	if (i < hint)
-		pte_hint_update(table, hint, i);
-}
 
 /* Entries below `from` are full: the hint moves to the first one from there that is not. */
 void hint_advance(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned from)
