@@ -222,34 +222,6 @@ struct exact measure(struct vmm_context *ctx, const uint64_t *table, unsigned le
 	return level == 0 ? measure_leaves(ctx, table) : measure_from(ctx, table, level, 0);
 }
 
-/* The exact summary of what entry e (at `level`) covers: from its bits, or its child's stripe. */
-struct exact entry_exact(struct vmm_context *ctx, pte_t e, unsigned level)
-{
-	uint64_t span = PT_SPAN_PAGES(level);
-	struct summary c = entry_summary(e, level);
-	if (c.kind == SUMMARY_ALL_FREE)
-		return (struct exact){ SUMMARY_ALL_FREE, false, span, span, 0, 0 };
-	if (c.kind == SUMMARY_FULL)
-		return (struct exact){ SUMMARY_FULL, c.has_start, 0, 0, 0, 0 };
-	const uint64_t *child = child_table(e);
-	/* All four in the value cache: one test instead of four (host test builds still check each). */
-	const struct vmm_pt_value_cache *cache = &ctx->pt_values;
-	if (cache->table[level - 1] == child && cache->known[level - 1] == (1u << EXACT_FIELDS) - 1) {
-		const uint64_t *v = cache->value[level - 1];
-#if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
-		for (unsigned f = 0; f < EXACT_FIELDS; f++)
-			(void)exact_read(ctx, child, level - 1, (enum exact_field)f);
-#endif
-		return (struct exact){ SUMMARY_MIXED, c.has_start, v[EXACT_PREFIX], v[EXACT_SUFFIX],
-				       v[EXACT_INNER], v[EXACT_INNER2] };
-	}
-	uint64_t prefix = exact_read(ctx, child, level - 1, EXACT_PREFIX);
-	uint64_t suffix = exact_read(ctx, child, level - 1, EXACT_SUFFIX);
-	uint64_t inner = exact_read(ctx, child, level - 1, EXACT_INNER);
-	return (struct exact){ SUMMARY_MIXED, c.has_start, prefix, suffix, inner,
-			       exact_read(ctx, child, level - 1, EXACT_INNER2) };
-}
-
 /* The free pages next to entries [first, last]: before and after them, within the table. */
 struct neighbours {
 	uint64_t before, after;
@@ -509,30 +481,6 @@ pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level,
 					       derived && old->kind == SUMMARY_MIXED ? old : NULL);
 	*now = t;
 	return summary_bits(&t);
-}
-
-void suffix_move(struct vmm_context *ctx, uint64_t *table, unsigned level, uint64_t was, uint64_t now)
-{
-	if (was == now)
-		return;
-	struct vmm_pt_value_cache *c = &ctx->pt_values;
-	if (c->table[level] == table) {
-		c->value[level][EXACT_SUFFIX] = now;
-		c->known[level] |= 1u << EXACT_SUFFIX;
-	}
-	ctx->backend_work += exact_value_entries(level);
-	switch (level) { /* each level's field position and width as constants: straight-line stores */
-	case 0:
-		stripe_update_fixed(table, EXACT_FIELD_FIRST(0, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(0), was, now);
-		break;
-	case 1:
-		stripe_update_fixed(table, EXACT_FIELD_FIRST(1, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(1), was, now);
-		break;
-	default:
-		MM_ASSERT(level == 2, "suffix_move: the root (level %u) has no summary", level);
-		stripe_update_fixed(table, EXACT_FIELD_FIRST(2, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(2), was, now);
-		break;
-	}
 }
 
 /*
