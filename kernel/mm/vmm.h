@@ -84,6 +84,18 @@ struct vmm_pt_value_cache {
 	uint8_t known[3]; /* bit f: value[level][f] is held */
 };
 
+/*
+ * The page-table backend's fault lookup: the leaf table (level 0) its last walk reached, for the
+ * next fault in the same 2 MiB (vmm_pt_lookup.c says why it is exact). base: the 2 MiB the
+ * table covers, VMM_PT_LEAF_HINT_NONE when there is none; tables_freed: pt.tables_freed then.
+ */
+#define VMM_PT_LEAF_HINT_NONE 1u /* never a 2 MiB-aligned address */
+struct vmm_pt_leaf_hint {
+	uint64_t base;
+	const uint64_t *table;
+	uint64_t tables_freed;
+};
+
 struct vmm_context {
 	enum vmm_context_kind kind;
 	const struct vmm_backend_ops *backend;
@@ -98,6 +110,7 @@ struct vmm_context {
 	uint64_t backend_work;   /* cumulative entries/records visited by the backend */
 	uint64_t last_work;      /* backend work of the last vmm_* call */
 	struct vmm_pt_value_cache pt_values; /* the page-table backend's, see above */
+	struct vmm_pt_leaf_hint pt_leaf_hint; /* the page-table backend's, see above */
 	uint64_t brk;            /* current break; the heap is [region base, ALIGN_UP(brk)) */
 	bool demand_paged;       /* see vmm_config */
 	uint64_t reserved_pages; /* pages in reservations, whatever is mapped */
