@@ -85,15 +85,18 @@ struct vmm_pt_value_cache {
 };
 
 /*
- * The page-table backend's fault lookup: the leaf table (level 0) its last walk reached, for the
- * next fault in the same 2 MiB (vmm_pt_lookup.c says why it is exact). base: the 2 MiB the
- * table covers, VMM_PT_LEAF_HINT_NONE when there is none; tables_freed: pt.tables_freed then.
+ * The page-table backend's fault lookup: the tables its last walks reached at levels 0 and 1, for
+ * the next fault in the same 2 MiB or 1 GiB (vmm_pt_lookup.c says why they are exact). base,
+ * upper_base: the 2 MiB / 1 GiB the table covers, VMM_PT_LEAF_HINT_NONE when none is kept;
+ * tables_freed: pt.tables_freed when they were kept.
  */
-#define VMM_PT_LEAF_HINT_NONE 1u /* never a 2 MiB-aligned address */
+#define VMM_PT_LEAF_HINT_NONE 1u /* never an aligned address */
 struct vmm_pt_leaf_hint {
 	uint64_t base;
 	const uint64_t *table;
 	uint64_t tables_freed;
+	uint64_t upper_base;
+	const uint64_t *upper_table;
 };
 
 struct vmm_context {

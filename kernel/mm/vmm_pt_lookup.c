@@ -6,24 +6,27 @@
  * read: no summary, no other structure.
  *
  * Reaching that entry: a fault usually lands in the same 2 MiB as the one before (a heap, a stack
- * or a buffer is first touched page after page), so the backend keeps the leaf table its last walk
- * reached (ctx->pt_leaf_hint, vmm.h) and, for an address in that table's 2 MiB, reads the entry
- * there at once; otherwise it walks from the root, one loop over levels, and keeps the leaf table
- * it reached, if any.
+ * or a buffer is first touched page after page), and nearly always in the same 1 GiB, so the
+ * backend keeps the tables its last walk reached at levels 0 and 1 (ctx->pt_leaf_hint, vmm.h):
+ *   - addr in the kept leaf table's 2 MiB: its entry there is read at once (1 entry);
+ *   - else addr in the kept level-1 table's 1 GiB: the walk starts there (2 entries, or 1 when it
+ *     stops at a chunk entry);
+ *   - else a walk from the root (at most 4 entries).
+ * A walk keeps the tables it reached. The miss paths are out of line, so the hit saves no register.
  *
  * Why the hint is exact: a table lives at one place in the tree from its install until it is freed
  * (a table is only ever installed under an unused entry, pt_install_table / pt_split_chunk, and
  * every path that unhooks one frees it: pt_free_table_if_empty, the walk undo, pt_destroy; nothing
  * moves a table), and every free goes through pagetable.c's free_table_page, which counts it in
- * pt.tables_freed. So while pt.tables_freed equals the count taken with the hint, the hinted table
- * is still the leaf table of its 2 MiB, and its entry is the entry a walk from the root would
- * reach. The hint is a copy, never the truth: dropping it changes the cost, not the answer. Host
- * test builds check every hit against a walk from the root. Tables are written only through their
- * own context (the kernel half by the kernel's) and a context starts with no hint
- * (pagetable_init), so no other context's frees matter.
+ * pt.tables_freed. So while pt.tables_freed equals the count kept with the hint, each kept table
+ * is still the table of its span at its level, and a walk from it reaches the entry a walk from
+ * the root would reach. The hint is a copy, never the truth: dropping it changes the cost, not the
+ * answer. Host test builds check every answer against a walk from the root. Tables are written
+ * only through their own context (the kernel half by the kernel's) and a context starts with no
+ * hint (pagetable_init), so no other context's frees matter.
  *
- * Work (backend_work, the entries read): 1 on a hit, one per level walked otherwise (at most
- * PT_LEVELS = 4), counted once at the end rather than per level.
+ * Work (backend_work, the entries read): 1 on a leaf hit, else one per level walked (at most
+ * PT_LEVELS = 4), counted once per lookup rather than per level.
  */
 #include "vmm_pt.h"
 
@@ -35,46 +38,69 @@ static ALWAYS_INLINE enum vmm_range_state answer(pte_t e, unsigned *access)
 	return reserved ? VMM_RANGE_RESERVED : VMM_RANGE_FREE;
 }
 
-/*
- * The entry deciding addr, walking from the root (one entry read per level, counted at the end);
- * keeps the leaf table when the walk reaches one. Out of line and reached by a tail call, so that
- * the hint's path saves no register.
- */
-static NOINLINE enum vmm_range_state lookup_from_root(struct vmm_context *ctx, uint64_t addr,
-						       unsigned *access)
+/* One step down from *e at `level` when it points to a table: *table, *e become the child's. */
+static ALWAYS_INLINE bool descend(const uint64_t **table, pte_t *e, unsigned level, uint64_t addr)
 {
-	const uint64_t *table = pt_table(ctx->pt.root);
-	pte_t e = table[PT_INDEX(PT_TOP_LEVEL, addr)];
-	unsigned level = PT_TOP_LEVEL;
-	/* Unrolled: each level's shift and test are constants. */
-#pragma GCC unroll 4
-	for (unsigned above = PT_TOP_LEVEL; above > 0; above--) {
-		if (!pte_is_table(e, above))
-			break;
-		table = child_table(e);
-		level = above - 1;
-		e = table[PT_INDEX(level, addr)];
+	if (!pte_is_table(*e, level))
+		return false;
+	*table = child_table(*e);
+	*e = (*table)[PT_INDEX(level - 1, addr)];
+	return true;
+}
+
+/*
+ * The leaf hint missed: the walk from the kept level-1 table when addr is in its 1 GiB, else from
+ * the root (each level's shift and test a constant); keeps the tables it reaches.
+ */
+static NOINLINE enum vmm_range_state lookup_walk(struct vmm_context *ctx, uint64_t addr,
+						  unsigned *access)
+{
+	struct vmm_pt_leaf_hint *hint = &ctx->pt_leaf_hint;
+	const uint64_t *table;
+	pte_t e;
+	unsigned reads = 1;
+	if (hint->tables_freed == ctx->pt.tables_freed &&
+	    ALIGN_DOWN(addr, PT_SPAN_BYTES(2)) == hint->upper_base) {
+		table = hint->upper_table;
+		e = table[PT_INDEX(1, addr)];
+	} else {
+		if (hint->tables_freed != ctx->pt.tables_freed)
+			*hint = (struct vmm_pt_leaf_hint){ .base = VMM_PT_LEAF_HINT_NONE,
+							   .upper_base = VMM_PT_LEAF_HINT_NONE,
+							   .tables_freed = ctx->pt.tables_freed };
+		table = pt_table(ctx->pt.root);
+		e = table[PT_INDEX(PT_TOP_LEVEL, addr)];
+		if (!descend(&table, &e, 3, addr))
+			goto found;
+		reads++;
+		if (!descend(&table, &e, 2, addr))
+			goto found;
+		reads++;
+		hint->upper_base = ALIGN_DOWN(addr, PT_SPAN_BYTES(2));
+		hint->upper_table = table;
 	}
-	ctx->backend_work += PT_TOP_LEVEL + 1 - level;
-	if (level == 0)
-		ctx->pt_leaf_hint = (struct vmm_pt_leaf_hint){ .base = ALIGN_DOWN(addr, PT_SPAN_BYTES(1)),
-							      .table = table,
-							      .tables_freed = ctx->pt.tables_freed };
+	if (descend(&table, &e, 1, addr)) {
+		reads++;
+		hint->base = ALIGN_DOWN(addr, PT_SPAN_BYTES(1));
+		hint->table = table;
+	}
+found:
+	ctx->backend_work += reads;
 	return answer(e, access);
 }
 
 #if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
-/* Host test builds: the hint's answer must be the walk's (which reads 4 entries, leaving the hint). */
-static void check_hint(struct vmm_context *ctx, uint64_t addr, enum vmm_range_state state, unsigned access)
+/* Host test builds: every answer must be the one of the entry a walk from the root reaches. */
+static void check_answer(const struct vmm_context *ctx, uint64_t addr, enum vmm_range_state state,
+			 unsigned access)
 {
-	struct vmm_pt_leaf_hint kept = ctx->pt_leaf_hint;
-	uint64_t work = ctx->backend_work;
+	const uint64_t *table = pt_table(ctx->pt.root);
+	pte_t e = table[PT_INDEX(PT_TOP_LEVEL, addr)];
+	for (unsigned level = PT_TOP_LEVEL; descend(&table, &e, level, addr); level--)
+		;
 	unsigned walked_access;
-	enum vmm_range_state walked = lookup_from_root(ctx, addr, &walked_access);
-	MM_ASSERT(walked == state && walked_access == access && ctx->backend_work - work == PT_LEVELS,
-		  "vmm_pt_lookup: the leaf hint disagrees with the walk at %llx", (unsigned long long)addr);
-	ctx->backend_work = work;
-	ctx->pt_leaf_hint = kept;
+	MM_ASSERT(answer(e, &walked_access) == state && walked_access == access,
+		  "vmm_pt_lookup: the hint's answer at %llx is not the walk's", (unsigned long long)addr);
 }
 #endif
 
@@ -83,13 +109,16 @@ enum vmm_range_state vmm_pt_lookup(struct vmm_context *ctx, const struct vmm_reg
 {
 	(void)region;
 	const struct vmm_pt_leaf_hint *hint = &ctx->pt_leaf_hint;
-	if (unlikely(ALIGN_DOWN(addr, PT_SPAN_BYTES(1)) != hint->base ||
-		     hint->tables_freed != ctx->pt.tables_freed))
-		return lookup_from_root(ctx, addr, access);
-	ctx->backend_work++;
-	enum vmm_range_state state = answer(hint->table[PT_INDEX(0, addr)], access);
+	enum vmm_range_state state;
+	if (likely(ALIGN_DOWN(addr, PT_SPAN_BYTES(1)) == hint->base &&
+		   hint->tables_freed == ctx->pt.tables_freed)) {
+		ctx->backend_work++;
+		state = answer(hint->table[PT_INDEX(0, addr)], access);
+	} else {
+		state = lookup_walk(ctx, addr, access);
+	}
 #if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
-	check_hint(ctx, addr, state, *access);
+	check_answer(ctx, addr, state, *access);
 #endif
 	return state;
 }

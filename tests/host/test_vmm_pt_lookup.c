@@ -1,8 +1,8 @@
 /*
  * Host tests of the page-table backend's fault lookup (kernel/mm/vmm_pt_lookup.c): what it reads
- * (one entry in the leaf table of the last walk, else one per level from the root), and that its
- * leaf-table hint never outlives the table: a freed leaf table whose page comes back as another
- * 2 MiB's leaf table must not answer for its old addresses.
+ * (one entry in the leaf table of the last walk, two from its level-1 table, else one per level
+ * from the root), and that its hint never outlives a table: a freed leaf table whose page comes
+ * back as another 2 MiB's leaf table must not answer for its old addresses.
  */
 #include "kernel/lib/testing.h"
 #include "tests/host/vmm_test_support.h"
@@ -69,16 +69,16 @@ static const uint64_t *leaf_table_of(const struct vmm_context *ctx, uint64_t va)
 	return table;
 }
 
-TEST(vmm_pagetable_fault_lookup_reads_one_entry_in_the_leaf_table_of_its_last_walk)
+TEST(vmm_pagetable_fault_lookup_reads_from_the_tables_of_its_last_walk)
 {
 	struct lookup_fixture f;
 	ASSERT_TRUE(fixture_init(&f));
-	uint64_t a, b;
-	/* Two reservations of 16 pages in different 2 MiB: each gets a leaf table of its own. */
-	ASSERT_EQ(vmm_reserve_at_access(&f.user, 0x10000000000, 16, PT_READ | PT_WRITE), VM_OK);
-	ASSERT_EQ(vmm_reserve_at_access(&f.user, 0x10000000000 + 4 * TWO_MIB, 16, PT_READ | PT_WRITE), VM_OK);
-	a = 0x10000000000;
-	b = a + 4 * TWO_MIB;
+	/* a and b: 16 pages each, 8 MiB apart (two leaf tables under one level-1 table); c: 1 GiB
+	 * further (a level-1 table of its own). */
+	uint64_t a = 0x10000000000, b = a + 4 * TWO_MIB, c = a + (1ull << 30);
+	ASSERT_EQ(vmm_reserve_at_access(&f.user, a, 16, PT_READ | PT_WRITE), VM_OK);
+	ASSERT_EQ(vmm_reserve_at_access(&f.user, b, 16, PT_READ | PT_WRITE), VM_OK);
+	ASSERT_EQ(vmm_reserve_at_access(&f.user, c, 16, PT_READ | PT_WRITE), VM_OK);
 	/* The first fault walks the four levels; the next in the same 2 MiB reads its entry only. */
 	struct vmm_fault_result r = fault(&f.user, a);
 	EXPECT_EQ(r.outcome, VMM_FAULT_ZERO_FILL);
@@ -90,21 +90,29 @@ TEST(vmm_pagetable_fault_lookup_reads_one_entry_in_the_leaf_table_of_its_last_wa
 	r = fault(&f.user, a + 100 * PAGE_SIZE);
 	EXPECT_EQ(r.outcome, VMM_FAULT_REFUSED_FREE);
 	EXPECT_EQ(r.lookup_work, 1);
-	/* Another 2 MiB: a walk again, and then that table is the one at hand. */
+	/* Another 2 MiB of the same 1 GiB: the level-1 entry and the leaf entry. */
 	r = fault(&f.user, b + PAGE_SIZE);
 	EXPECT_EQ(r.outcome, VMM_FAULT_ZERO_FILL);
-	EXPECT_EQ(r.lookup_work, PT_LEVELS);
+	EXPECT_EQ(r.lookup_work, 2);
 	r = fault(&f.user, b + 2 * PAGE_SIZE);
 	EXPECT_EQ(r.lookup_work, 1);
 	r = fault(&f.user, a + 6 * PAGE_SIZE);
 	EXPECT_EQ(r.outcome, VMM_FAULT_ZERO_FILL);
+	EXPECT_EQ(r.lookup_work, 2);
+	/* Another 1 GiB: from the root again; back in the first 1 GiB, from the root too. */
+	r = fault(&f.user, c + 3 * PAGE_SIZE);
+	EXPECT_EQ(r.outcome, VMM_FAULT_ZERO_FILL);
 	EXPECT_EQ(r.lookup_work, PT_LEVELS);
-	/* Where no leaf table exists, the walk stops above level 0 and reads fewer entries. */
+	r = fault(&f.user, b + 3 * PAGE_SIZE);
+	EXPECT_EQ(r.outcome, VMM_FAULT_ZERO_FILL);
+	EXPECT_EQ(r.lookup_work, PT_LEVELS);
+	/* Where no leaf table exists, the walk stops at the level-1 entry: 1 entry read. */
 	r = fault(&f.user, a + 64 * TWO_MIB);
 	EXPECT_EQ(r.outcome, VMM_FAULT_REFUSED_FREE);
-	EXPECT_LT(r.lookup_work, PT_LEVELS);
+	EXPECT_EQ(r.lookup_work, 1);
 	ASSERT_EQ(vmm_release(&f.user, a, 16), VM_OK);
 	ASSERT_EQ(vmm_release(&f.user, b, 16), VM_OK);
+	ASSERT_EQ(vmm_release(&f.user, c, 16), VM_OK);
 	fixture_fini(&f);
 }
 
