@@ -56,18 +56,14 @@ static NOINLINE enum vmm_range_state lookup_walk(struct vmm_context *ctx, uint64
 						  unsigned *access)
 {
 	struct vmm_pt_leaf_hint *hint = &ctx->pt_leaf_hint;
+	uint64_t tables_freed = ctx->pt.tables_freed;
 	const uint64_t *table;
 	pte_t e;
 	unsigned reads = 1;
-	if (hint->tables_freed == ctx->pt.tables_freed &&
-	    ALIGN_DOWN(addr, PT_SPAN_BYTES(2)) == hint->upper_base) {
+	if (hint->tables_freed == tables_freed && ALIGN_DOWN(addr, PT_SPAN_BYTES(2)) == hint->upper_base) {
 		table = hint->upper_table;
 		e = table[PT_INDEX(1, addr)];
 	} else {
-		if (hint->tables_freed != ctx->pt.tables_freed)
-			*hint = (struct vmm_pt_leaf_hint){ .base = VMM_PT_LEAF_HINT_NONE,
-							   .upper_base = VMM_PT_LEAF_HINT_NONE,
-							   .tables_freed = ctx->pt.tables_freed };
 		table = pt_table(ctx->pt.root);
 		e = table[PT_INDEX(PT_TOP_LEVEL, addr)];
 		if (!descend(&table, &e, 3, addr))
@@ -76,8 +72,11 @@ static NOINLINE enum vmm_range_state lookup_walk(struct vmm_context *ctx, uint64
 		if (!descend(&table, &e, 2, addr))
 			goto found;
 		reads++;
-		hint->upper_base = ALIGN_DOWN(addr, PT_SPAN_BYTES(2));
-		hint->upper_table = table;
+		/* Kept as of now; the leaf table kept before may be of another count: dropped. */
+		*hint = (struct vmm_pt_leaf_hint){ .base = VMM_PT_LEAF_HINT_NONE,
+						   .tables_freed = tables_freed,
+						   .upper_base = ALIGN_DOWN(addr, PT_SPAN_BYTES(2)),
+						   .upper_table = table };
 	}
 	if (descend(&table, &e, 1, addr)) {
 		reads++;
