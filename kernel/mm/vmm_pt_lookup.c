@@ -73,10 +73,10 @@ static NOINLINE enum vmm_range_state lookup_walk(struct vmm_context *ctx, uint64
 			goto found;
 		reads++;
 		/* Kept as of now; the leaf table kept before may be of another count: dropped. */
-		*hint = (struct vmm_pt_leaf_hint){ .base = VMM_PT_LEAF_HINT_NONE,
-						   .tables_freed = tables_freed,
-						   .upper_base = ALIGN_DOWN(addr, PT_SPAN_BYTES(2)),
-						   .upper_table = table };
+		hint->base = VMM_PT_LEAF_HINT_NONE;
+		hint->tables_freed = tables_freed;
+		hint->upper_base = ALIGN_DOWN(addr, PT_SPAN_BYTES(2));
+		hint->upper_table = table;
 	}
 	if (descend(&table, &e, 1, addr)) {
 		reads++;
