@@ -37,56 +37,70 @@ void pt_slot_write(uint64_t *table, unsigned index, uint64_t value)
 	int delta = (int)pte_is_used(value) - (int)pte_is_used(old);
 	table[index] = value | (old & PTE_COUNT_STRIPE_MASK);
 	if (delta) {
-		unsigned used = pte_stripe_read(table);
-		MM_ASSERT(delta > 0 ? used < PT_ENTRIES : used > 0,
-			  "pt_slot_write: used-entry count %u out of range", used);
-		pte_stripe_update(table, used, used + (unsigned)delta);
+		bool in_range = delta > 0 ? pte_stripe_add(table, 1, false) : pte_stripe_add(table, 1, true);
+		MM_ASSERT(in_range, "pt_slot_write: used-entry count of table %p out of range", (void *)table);
 	}
 }
 
-/* The loop of pt_slots_update; `sets_used` (set makes every entry used) is a constant per copy. */
-static ALWAYS_INLINE struct pt_slots_seen slots_update(uint64_t *table, unsigned first, unsigned last,
-						       uint64_t keep, uint64_t set, bool sets_used,
-						       int *delta)
+/* Entries of [first, last] with a bit outside the count stripe set (read after a write). */
+static unsigned count_used(const uint64_t *table, unsigned first, unsigned last)
 {
-	pte_t any = 0, all = ~(pte_t)0;
-	int change = 0;
-#pragma GCC unroll 2
-	for (pte_t *slot = table + first, *end = table + last + 1; slot != end; slot++) {
-		pte_t old = *slot, now = (old & keep) | set;
-		any |= old;
-		all &= old;
-		*slot = now;
-		/* Marked: each entry unused before is counted; otherwise each whose use changed. */
-		change += sets_used ? !pte_is_used(old) : (int)pte_is_used(now) - (int)pte_is_used(old);
-	}
-	*delta = change;
-	return (struct pt_slots_seen){ any, all };
+	unsigned used = 0;
+	for (unsigned i = first; i <= last; i++)
+		used += pte_is_used(table[i]);
+	return used;
 }
 
+/*
+ * The run's used entries before and after come from the or and the and of its entries, not from
+ * a test per entry: when the and has a bit outside the stripe every entry is used, when the or has
+ * none no entry is, and (entry & keep) | set distributes over both. So the run must start uniform
+ * (the backend's marks find free entries, which are 0, its clears reserved ones); only a run left
+ * mixed (a clear of pages some of which are mapped) is counted, once, after it is written.
+ */
 struct pt_slots_seen pt_slots_update(uint64_t *table, unsigned first, unsigned last, uint64_t keep,
 				     uint64_t set)
 {
 	MM_ASSERT(!(set & PTE_COUNT_STRIPE_MASK), "pt_slots_update: %llx touches the count stripe",
 		  (unsigned long long)set);
-	keep |= PTE_COUNT_STRIPE_MASK;
-	int delta;
-	/* The backend's two uses, a mark (keep all, set a used value) and a clear (set nothing), get
-	 * loops with their constants; anything else the general one. */
-	struct pt_slots_seen seen;
-	if (keep == ~(pte_t)0 && pte_is_used(set))
-		seen = slots_update(table, first, last, ~(pte_t)0, set, true, &delta);
-	else if (set == 0)
-		seen = slots_update(table, first, last, keep, 0, false, &delta);
-	else
-		seen = slots_update(table, first, last, keep, set, pte_is_used(set), &delta);
-	if (delta) {
-		unsigned used = pte_stripe_read(table);
-		MM_ASSERT(delta > 0 ? used + (unsigned)delta <= PT_ENTRIES : used >= (unsigned)-delta,
-			  "pt_slots_update: used-entry count %u out of range", used);
-		pte_stripe_update(table, used, used + (unsigned)delta);
+	if (first == last) { /* one entry: pt_slot_write's test of its use is cheaper */
+		pte_t old = table[first];
+		pt_slot_write(table, first, (old & keep & ~PTE_COUNT_STRIPE_MASK) | set);
+		return (struct pt_slots_seen){ old, old };
 	}
-	return seen;
+	keep |= PTE_COUNT_STRIPE_MASK;
+	pte_t any = 0, all = ~(pte_t)0;
+	pte_t *slot = table + first, *end = table + last + 1;
+	/* Four entries a step, then the rest one by one: a run of one costs one test more. */
+	for (; end - slot >= 4; slot += 4) {
+		pte_t a = slot[0], b = slot[1], c = slot[2], d = slot[3];
+		any |= a | b | c | d;
+		all &= a & b & c & d;
+		slot[0] = (a & keep) | set;
+		slot[1] = (b & keep) | set;
+		slot[2] = (c & keep) | set;
+		slot[3] = (d & keep) | set;
+	}
+	for (; slot != end; slot++) {
+		pte_t old = *slot;
+		any |= old;
+		all &= old;
+		*slot = (old & keep) | set;
+	}
+	unsigned pages = last - first + 1;
+	bool all_used = pte_is_used(all), none_used = !pte_is_used(any);
+	MM_ASSERT(all_used || none_used, "pt_slots_update: entries %u..%u mix used and unused ones", first,
+		  last);
+	unsigned before = all_used ? pages : 0;
+	unsigned after = pte_is_used((all & keep) | set) ? pages :
+			 !pte_is_used((any & keep) | set) ? 0 :
+							   count_used(table, first, last);
+	if (after != before) {
+		bool in_range = after > before ? pte_stripe_add(table, after - before, false) :
+						 pte_stripe_add(table, before - after, true);
+		MM_ASSERT(in_range, "pt_slots_update: used-entry count of table %p out of range", (void *)table);
+	}
+	return (struct pt_slots_seen){ any, all };
 }
 
 unsigned pt_table_used(const uint64_t *table)

@@ -145,7 +145,7 @@ struct pt_slots_seen {
  * Rewrites entries [first, last] as (entry & keep) | set, keeping the used-entry count with one
  * update for the run (the bookkeeping backend's marks and clears of many 4 KiB entries), in one
  * pass that also says what the entries held. Neither keep nor set may touch the count stripe: it
- * is kept whatever `keep` says.
+ * is kept whatever `keep` says. The entries must be all used or all unused before (checked).
  */
 struct pt_slots_seen pt_slots_update(uint64_t *table, unsigned first, unsigned last, uint64_t keep,
 				     uint64_t set);

@@ -393,7 +393,12 @@ static bool leaf_reservation(struct vmm_context *ctx, const uint64_t *leaves, un
 			     unsigned last, bool *mapped)
 {
 	pte_t any = 0, all = leaves[first];
-	for (unsigned i = first + 1; i <= last; i++) {
+	unsigned i = first + 1;
+	for (; i + 4 <= last + 1; i += 4) { /* four entries a step, then the rest */
+		any |= leaves[i] | leaves[i + 1] | leaves[i + 2] | leaves[i + 3];
+		all &= leaves[i] & leaves[i + 1] & leaves[i + 2] & leaves[i + 3];
+	}
+	for (; i <= last; i++) {
 		any |= leaves[i];
 		all &= leaves[i];
 	}
