@@ -77,6 +77,7 @@ static void free_table_page(struct pagetable *pt, paddr_t pa, unsigned table_lev
 {
 	MM_ASSERT(pt->table_pages > 0, "free_table_page: table page count underflow");
 	pt->table_pages--;
+	pt->tables_freed++;
 	trace_pt_free(pa, pt->trace_context, TRACE_TABLE_LEVEL(table_level));
 	page_source_free(pt->source, pa, 1);
 }

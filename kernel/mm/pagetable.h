@@ -47,6 +47,8 @@ struct pagetable {
 	 * elsewhere is not freed when unmapped here, only its count drops (page_share.h). */
 	struct page_share *share;
 	uint64_t table_pages;                 /* page-table pages this table owns, root included */
+	uint64_t tables_freed;                /* table pages freed so far (a table lives at one place
+						 * until freed: a reader may keep a pointer until this moves) */
 	uint64_t mapped_pages;                /* 4 KiB pages currently mapped (a 2 MiB page = 512) */
 	uint64_t owned_data_pages;            /* data pages owned (freed at unmap or destroy) */
 };

@@ -5,6 +5,7 @@
  * reservations nobody has mapped yet). Its files, one concept each:
  *   vmm_pt_summary.c   summaries: the exact values and rounded pointer fields, and their upkeep
  *   vmm_pt_search.c    search and queries: the lowest free run, the extent around a page
+ *   vmm_pt_lookup.c    the page a fault asks about: the one entry that decides it
  *   vmm_pt_mark.c      mark, clear, release, resize, split, access: the operations that write
  *   vmm_pt_check.c     self-check, the header bounds as numbers, bookkeeping bytes
  *   vmm_backend_pagetable.c  the ops table and set-up
@@ -572,6 +573,9 @@ bool vmm_pt_find_free_run(struct vmm_context *ctx, const struct vmm_region *regi
 			  uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out);
 void vmm_pt_query(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
 		  uint64_t lo, uint64_t hi, struct vmm_extent *out);
+
+/* --- vmm_pt_lookup.c ------------------------------------------------------------------------- */
+
 enum vmm_range_state vmm_pt_lookup(struct vmm_context *ctx, const struct vmm_region *region,
 				   uint64_t addr, unsigned *access);
 

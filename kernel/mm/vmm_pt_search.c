@@ -264,15 +264,6 @@ struct page_state page_state(struct vmm_context *ctx, uint64_t addr)
 	}
 }
 
-enum vmm_range_state vmm_pt_lookup(struct vmm_context *ctx, const struct vmm_region *region,
-				   uint64_t addr, unsigned *access)
-{
-	(void)region;
-	struct page_state here = page_state(ctx, addr);
-	*access = here.reserved ? here.access : 0;
-	return here.reserved ? VMM_RANGE_RESERVED : VMM_RANGE_FREE;
-}
-
 /* --- the extent around one address ---------------------------------------------------------- */
 
 enum find_target { FIND_RESERVED, FIND_FREE_OR_START, FIND_START };
