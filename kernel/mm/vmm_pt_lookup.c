@@ -15,9 +15,10 @@
  * A walk keeps the tables it reached. The miss paths are out of line, so the hit saves no register.
  *
  * Why the hint is exact: a table lives at one place in the tree from its install until it is freed
- * (a table is only ever installed under an unused entry, pt_install_table / pt_split_chunk, and
- * every path that unhooks one frees it: pt_free_table_if_empty, the walk undo, pt_destroy; nothing
- * moves a table), and every free goes through pagetable.c's free_table_page, which counts it in
+ * (a table is only ever installed where no table was: pt_install_table under an unused entry,
+ * pt_split_chunk in place of a chunk mark; every path that unhooks one frees it:
+ * pt_free_table_if_empty, the walk undo, pt_destroy; nothing moves a table), and every free goes
+ * through pagetable.c's free_table_page, which counts it in
  * pt.tables_freed. So while pt.tables_freed equals the count kept with the hint, each kept table
  * is still the table of its span at its level, and a walk from it reaches the entry a walk from
  * the root would reach. The hint is a copy, never the truth: dropping it changes the cost, not the
