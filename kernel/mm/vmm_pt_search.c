@@ -7,8 +7,8 @@
  * is entered at its hint (the carried run ends there). An all-free or full subtree costs one
  * entry. For a whole mixed subtree (pointer kind 2) the search reads, from the child's summary
  * stripe, at most three exact values: the PREFIX when a run is carried in (carried + PREFIX >= n:
- * found, without entering), the INNER when the pointer's maxrun code does not already rule a fit
- * out (INNER >= n: enter it, and a fit lies wholly inside, so the search ends there), the SUFFIX
+ * found, without entering), the INNER when the pointer's maxrun code neither rules a fit out nor
+ * proves one (INNER >= n: enter it, and a fit lies wholly inside, so the search ends there), the SUFFIX
  * to carry on (a suffix of n pages or more is found as the carried run). With no run carried, entries that can neither hold nor start a fit are
  * passed on their raw bits. It never enters a whole subtree that cannot hold a fit.
  *
@@ -42,6 +42,7 @@ struct search {
 	unsigned short_codes;          /* maxrun code below this: runs too short (maxrun_code(min)) */
 	uint64_t run_start, run_pages; /* the free run reaching the current entry */
 	struct vmm_free_run found;
+	uint64_t entries_read; /* added to ctx->backend_work once, when the search ends */
 };
 
 /* Extends the carried run; true once it is long enough to be the answer as it stands. */
@@ -95,7 +96,7 @@ static ALWAYS_INLINE enum pt_step search_enter(void *cookie, uint64_t *table, un
 	(void)level, (void)base, (void)last;
 	struct search *s = cookie;
 	unsigned hint = pte_hint_read(table);
-	s->ctx->backend_work++;
+	s->entries_read++;
 	if (*first >= hint)
 		return PT_STEP_NEXT;
 	if (run_end(s))
@@ -152,7 +153,7 @@ static enum pt_step search_leaves(void *cookie, uint64_t *table, uint64_t base, 
 	}
 	bool ends_here = fits && (run >= s->enough_pages || i <= end);
 	reads += fits && run < s->enough_pages && i <= end; /* the reserved entry that ended it */
-	s->ctx->backend_work += reads;
+	s->entries_read += reads;
 	s->run_pages = run;
 	s->run_start = run_start;
 	if (ends_here)
@@ -165,7 +166,8 @@ static enum pt_step search_leaves(void *cookie, uint64_t *table, uint64_t base, 
  * values read, and entered (DESCEND) only when a fit lies wholly inside it: then the search ends
  * there.
  */
-static enum pt_step search_subtree(struct search *s, pte_t e, unsigned level, uint64_t ebase)
+static ALWAYS_INLINE enum pt_step search_subtree(struct search *s, pte_t e, unsigned level,
+						 uint64_t ebase)
 {
 	unsigned bits = summary_field(e);
 	uint64_t span = PT_SPAN_PAGES(level);
@@ -184,8 +186,9 @@ static enum pt_step search_subtree(struct search *s, pte_t e, unsigned level, ui
 		return PT_STEP_STOP;
 	if (run_end(s))
 		return PT_STEP_STOP;
-	if (((bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK) >= s->short_codes &&
-	    exact_peek(ctx, child, level - 1, EXACT_INNER) >= s->min_pages)
+	unsigned code = (bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK;
+	if (code >= s->short_codes &&
+	    (maxrun_floor(code) >= s->min_pages || exact_peek(ctx, child, level - 1, EXACT_INNER) >= s->min_pages))
 		return PT_STEP_DESCEND;
 	if (!(bits & SUM_FREE_SUFFIX))
 		return PT_STEP_NEXT;
@@ -197,7 +200,7 @@ static ALWAYS_INLINE enum pt_step search_entry(void *cookie, const struct pt_wal
 {
 	struct search *s = cookie;
 	pte_t e = at->table[at->index];
-	s->ctx->backend_work++;
+	s->entries_read++;
 	if (s->run_pages == 0 && dead_entry(e, s->short_codes))
 		return PT_STEP_NEXT;
 	if (!pte_is_table(e, at->level))
@@ -232,12 +235,13 @@ bool vmm_pt_find_free_run(struct vmm_context *ctx, const struct vmm_region *regi
 			    .min_pages = min_pages,
 			    .enough_pages = enough_pages,
 			    .short_codes = maxrun_code(min_pages) };
-	if (!pt_walk_range(pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, MAX(from, region->base), end - 1,
-			   &visitor, &s) &&
-	    !run_end(&s))
-		return false;
-	*out = s.found;
-	return true;
+	bool found = pt_walk_range(pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, MAX(from, region->base),
+				   end - 1, &visitor, &s) ||
+		     run_end(&s);
+	ctx->backend_work += s.entries_read;
+	if (found)
+		*out = s.found;
+	return found;
 }
 
 /* --- the page at one address ---------------------------------------------------------------- */
@@ -260,15 +264,6 @@ struct page_state page_state(struct vmm_context *ctx, uint64_t addr)
 		}
 		table = child_table(e);
 	}
-}
-
-enum vmm_range_state vmm_pt_lookup(struct vmm_context *ctx, const struct vmm_region *region,
-				   uint64_t addr, unsigned *access)
-{
-	(void)region;
-	struct page_state here = page_state(ctx, addr);
-	*access = here.reserved ? here.access : 0;
-	return here.reserved ? VMM_RANGE_RESERVED : VMM_RANGE_FREE;
 }
 
 /* --- the extent around one address ---------------------------------------------------------- */

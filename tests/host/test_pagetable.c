@@ -3,6 +3,7 @@
 #include "kernel/lib/testing.h"
 #include "tests/host/host_env.h"
 #include "tests/host/vmm_test_support.h"
+#include "kernel/mm/pt_slots.h"
 
 #define USER_VA 0x0000000040000000ull /* 1 GiB: aligned for every page size */
 #define DATA_PA 0x80000000ull         /* borrowed physical addresses are never touched */
