@@ -56,7 +56,7 @@
 #include "tracer.h"
 
 #define TRACE_CHAIN_STACK_SPAN (64u * 1024u)
-#define TRACE_CHAIN_ENTRIES_LOG2 10
+#define TRACE_CHAIN_ENTRIES_LOG2 9
 #define TRACE_CHAIN_ENTRIES (1u << TRACE_CHAIN_ENTRIES_LOG2)
 
 /* A chain the stream defines: the frame pointers its walk went through (fp[0] the frame it
