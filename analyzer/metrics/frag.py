@@ -28,6 +28,7 @@ followed change by change by analyzer/metrics/timeline.py.
 """
 
 import csv
+import io
 
 import numpy as np
 
@@ -132,19 +133,25 @@ def write_csv(series, trace, out):
 
 
 def _write_csv(series, trace, out):
+    """The rows as text: each row's figures are formatted by one `%` of a format made per scope
+    (the csv module formats them one field at a time, most of the CSV's cost at a million rows);
+    the text fields (scope, phase) are quoted by the csv module itself, once per distinct text,
+    so every byte is what csv.writer would write."""
     line = series.timeline
-    parts = []  # (positions, scope, row texts)
+    quote = _csv_quoter()
+    parts = []  # (positions, row texts after the phase column)
+    figures = ",".join(["%d"] * (3 + len(ORDERS)) + ["%.4f"] * (2 * len(ORDERS)))
     for name, z in line.zones.items():
         unusable, fragmentation = z.unusable(), z.fragmentation()
-        rows = [[f"phys:{name}", f, e, g] + b + [f"{v:.4f}" for v in u] +
-                [f"{v:.4f}" for v in fr] for f, e, g, b, u, fr in zip(
-                    z.free_pages.tolist(), z.extents.tolist(), z.largest.tolist(),
-                    z.blocks.tolist(), unusable.tolist(), fragmentation.tolist())]
-        parts.append((z.positions, rows))
-    blank = [""] * (3 * len(ORDERS))
+        row = quote(f"phys:{name}") + "," + figures
+        parts.append((z.positions, [row % (f, e, g, *b, *u, *fr) for f, e, g, b, u, fr in zip(
+            z.free_pages.tolist(), z.extents.tolist(), z.largest.tolist(), z.blocks.tolist(),
+            unusable.tolist(), fragmentation.tolist())]))
+    blank = "," * (3 * len(ORDERS))
     for h in line.holes:
-        scope = f"virt:ctx{h.context}:{region_name(h.context, h.region)}"
-        parts.append((h.positions, [[scope, f, r, g] + blank for f, r, g in zip(
+        row = quote(f"virt:ctx{h.context}:{region_name(h.context, h.region)}") + ",%d,%d,%d" + \
+            blank
+        parts.append((h.positions, [row % values for values in zip(
             h.free_pages.tolist(), h.ranges.tolist(), h.largest.tolist())]))
     positions = np.concatenate([p for p, _ in parts] + [np.zeros(0, np.int64)])
     rows = [r for _, rs in parts for r in rs]
@@ -152,12 +159,38 @@ def _write_csv(series, trace, out):
     positions = positions[order]
     seqs = trace.headers["seq"][positions].tolist()
     times = trace.time_ns(trace.headers["timestamp"][positions]).tolist()
-    phases = _phases_at(trace, positions.tolist())
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(csv_header())
+    phases = [quote(phase) for phase in _phases_at(trace, positions.tolist())]
+    out.write(",".join(quote(name) for name in csv_header()) + "\n")
+    lines = []
     for n, (i, seq, t, phase) in enumerate(zip(order.tolist(), seqs, times, phases)):
-        writer.writerow([n, seq, f"{t:.0f}", phase] + rows[i])
+        lines.append("%d,%d,%.0f,%s,%s\n" % (n, seq, t, phase, rows[i]))
+        if len(lines) == CSV_LINES_PER_WRITE:
+            out.write("".join(lines))
+            lines.clear()
+    out.write("".join(lines))
     return len(rows)
+
+
+# Lines joined into one write: few writes, and a bounded string (about 200 bytes a line).
+CSV_LINES_PER_WRITE = 8192
+
+
+def _csv_quoter():
+    """text -> the text as csv.writer writes it as one field of several (quoted when it holds a
+    comma, a quote or a line break), memoized: a CSV has a few distinct scopes and phases."""
+    quoted = {}
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+
+    def quote(text):
+        field = quoted.get(text)
+        if field is None:
+            buffer.seek(0)
+            buffer.truncate()
+            writer.writerow([text, ""])  # a field alone would be written "" when empty
+            field = quoted[text] = buffer.getvalue()[:-2]
+        return field
+    return quote
 
 
 def _phases_at(trace, positions):
