@@ -159,8 +159,20 @@ class Recorder:
         return {key: free.runs() for key, (_, free) in self.live.items() if free is not None}
 
     def finish(self):
-        return Timeline(_zone_timelines(self.zones or [], self.pmm_steps),
-                        _hole_timelines(self.holes))
+        """The Timeline; the recorder stops watching and lets go of its logs. (The replay that
+        holds it refers to itself through its handlers, so it is freed only by a garbage
+        collection: logs kept until then would be millions of objects for that collection to
+        walk.)"""
+        timeline = Timeline(_zone_timelines(self.zones or [], self.pmm_steps),
+                            _hole_timelines(self.holes))
+        if self.pmm is not None:
+            self.pmm.watch = None
+        for entry in self.live.values():
+            entry[0] = None
+            if entry[1] is not None:
+                entry[1].watch = None
+        self.pmm_steps, self.holes = None, None
+        return timeline
 
 
 class _Log:
