@@ -5,8 +5,8 @@
  *
  * Invariants:
  *   - Every table's used-entry count (striped into bits 9..11 of its entries 0..3, see pte.h)
- *     equals the number of its entries with any bit outside the stripe set. Only pt_slot_write
- *     changes entries, so the count cannot drift.
+ *     equals the number of its entries with any bit outside the stripe set. Only pt_slots.h's
+ *     writers (pt_slot_write, pt_slots_update) change entries, so the count cannot drift.
  *   - A table other than the root and the kernel's 256 upper-half tables has at least one used
  *     entry; the last one to go frees the table (pt_free_table_if_empty).
  *   - The kernel's upper-half tables (pointed to by root entries 256..511) are pinned: allocated by
@@ -16,6 +16,7 @@
  *   - Software bits of an entry (bookkeeping marks, pte.h) survive map and unmap.
  */
 #include "pagetable.h"
+#include "pt_slots.h"
 #include "page_share.h"
 #include "pt_walk.h"
 #include <machine/pte.h>
@@ -27,66 +28,6 @@ enum pt_data_fate { PT_DATA_FREE_OWNED, PT_DATA_KEEP };
 static enum pt_half half_of(uint64_t va)
 {
 	return (va >> 63) ? PT_HALF_KERNEL : PT_HALF_USER;
-}
-
-void pt_slot_write(uint64_t *table, unsigned index, uint64_t value)
-{
-	MM_ASSERT(!(value & PTE_COUNT_STRIPE_MASK), "pt_slot_write: value %llx touches the count stripe",
-		  (unsigned long long)value);
-	pte_t old = table[index];
-	int delta = (int)pte_is_used(value) - (int)pte_is_used(old);
-	table[index] = value | (old & PTE_COUNT_STRIPE_MASK);
-	if (delta) {
-		unsigned used = pte_stripe_read(table);
-		MM_ASSERT(delta > 0 ? used < PT_ENTRIES : used > 0,
-			  "pt_slot_write: used-entry count %u out of range", used);
-		pte_stripe_update(table, used, used + (unsigned)delta);
-	}
-}
-
-/* The loop of pt_slots_update; `sets_used` (set makes every entry used) is a constant per copy. */
-static ALWAYS_INLINE struct pt_slots_seen slots_update(uint64_t *table, unsigned first, unsigned last,
-						       uint64_t keep, uint64_t set, bool sets_used,
-						       int *delta)
-{
-	pte_t any = 0, all = ~(pte_t)0;
-	int change = 0;
-#pragma GCC unroll 2
-	for (pte_t *slot = table + first, *end = table + last + 1; slot != end; slot++) {
-		pte_t old = *slot, now = (old & keep) | set;
-		any |= old;
-		all &= old;
-		*slot = now;
-		/* Marked: each entry unused before is counted; otherwise each whose use changed. */
-		change += sets_used ? !pte_is_used(old) : (int)pte_is_used(now) - (int)pte_is_used(old);
-	}
-	*delta = change;
-	return (struct pt_slots_seen){ any, all };
-}
-
-struct pt_slots_seen pt_slots_update(uint64_t *table, unsigned first, unsigned last, uint64_t keep,
-				     uint64_t set)
-{
-	MM_ASSERT(!(set & PTE_COUNT_STRIPE_MASK), "pt_slots_update: %llx touches the count stripe",
-		  (unsigned long long)set);
-	keep |= PTE_COUNT_STRIPE_MASK;
-	int delta;
-	/* The backend's two uses, a mark (keep all, set a used value) and a clear (set nothing), get
-	 * loops with their constants; anything else the general one. */
-	struct pt_slots_seen seen;
-	if (keep == ~(pte_t)0 && pte_is_used(set))
-		seen = slots_update(table, first, last, ~(pte_t)0, set, true, &delta);
-	else if (set == 0)
-		seen = slots_update(table, first, last, keep, 0, false, &delta);
-	else
-		seen = slots_update(table, first, last, keep, set, pte_is_used(set), &delta);
-	if (delta) {
-		unsigned used = pte_stripe_read(table);
-		MM_ASSERT(delta > 0 ? used + (unsigned)delta <= PT_ENTRIES : used >= (unsigned)-delta,
-			  "pt_slots_update: used-entry count %u out of range", used);
-		pte_stripe_update(table, used, used + (unsigned)delta);
-	}
-	return seen;
 }
 
 unsigned pt_table_used(const uint64_t *table)
@@ -136,6 +77,7 @@ static void free_table_page(struct pagetable *pt, paddr_t pa, unsigned table_lev
 {
 	MM_ASSERT(pt->table_pages > 0, "free_table_page: table page count underflow");
 	pt->table_pages--;
+	pt->tables_freed++;
 	trace_pt_free(pa, pt->trace_context, TRACE_TABLE_LEVEL(table_level));
 	page_source_free(pt->source, pa, 1);
 }

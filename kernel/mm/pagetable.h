@@ -47,6 +47,8 @@ struct pagetable {
 	 * elsewhere is not freed when unmapped here, only its count drops (page_share.h). */
 	struct page_share *share;
 	uint64_t table_pages;                 /* page-table pages this table owns, root included */
+	uint64_t tables_freed;                /* table pages freed so far (a table lives at one place
+						 * until freed: a reader may keep a pointer until this moves) */
 	uint64_t mapped_pages;                /* 4 KiB pages currently mapped (a 2 MiB page = 512) */
 	uint64_t owned_data_pages;            /* data pages owned (freed at unmap or destroy) */
 };
@@ -132,22 +134,7 @@ void pt_for_each_leaf(const struct pagetable *pt, enum pt_half half, pt_leaf_vis
 /* --- table helpers for the pagetable bookkeeping backend ------------------------------------ */
 
 static inline uint64_t *pt_table(paddr_t table) { return (uint64_t *)phys_to_virt(table); }
-/* Writes entry `index`, keeping the table's used-entry count (striped into bits 9..11). */
-void pt_slot_write(uint64_t *table, unsigned index, uint64_t value);
-/* The entries a pt_slots_update found: the or and the and of their old values. */
-struct pt_slots_seen {
-	uint64_t any, all;
-};
-
-/*
- * Rewrites entries [first, last] as (entry & keep) | set, keeping the used-entry count with one
- * update for the run (the bookkeeping backend's marks and clears of many 4 KiB entries), in one
- * pass that also says what the entries held. Neither keep nor set may touch the count stripe: it
- * is kept whatever `keep` says.
- */
-struct pt_slots_seen pt_slots_update(uint64_t *table, unsigned first, unsigned last, uint64_t keep,
-				     uint64_t set);
-/* Number of used entries in a table. */
+/* Writes of entries that keep the used-entry count: pt_slots.h. Number of used entries in a table: */
 unsigned pt_table_used(const uint64_t *table);
 /*
  * Allocates a zeroed table and points entry `index` of `parent` (at `level`) at it, with

@@ -84,6 +84,21 @@ struct vmm_pt_value_cache {
 	uint8_t known[3]; /* bit f: value[level][f] is held */
 };
 
+/*
+ * The page-table backend's fault lookup: the tables its last walks reached at levels 0 and 1, for
+ * the next fault in the same 2 MiB or 1 GiB (vmm_pt_lookup.c says why they are exact). base,
+ * upper_base: the 2 MiB / 1 GiB the table covers, VMM_PT_LEAF_HINT_NONE when none is kept;
+ * tables_freed: pt.tables_freed when they were kept.
+ */
+#define VMM_PT_LEAF_HINT_NONE 1u /* never an aligned address */
+struct vmm_pt_leaf_hint {
+	uint64_t base;
+	const uint64_t *table;
+	uint64_t tables_freed;
+	uint64_t upper_base;
+	const uint64_t *upper_table;
+};
+
 struct vmm_context {
 	enum vmm_context_kind kind;
 	const struct vmm_backend_ops *backend;
@@ -98,6 +113,7 @@ struct vmm_context {
 	uint64_t backend_work;   /* cumulative entries/records visited by the backend */
 	uint64_t last_work;      /* backend work of the last vmm_* call */
 	struct vmm_pt_value_cache pt_values; /* the page-table backend's, see above */
+	struct vmm_pt_leaf_hint pt_leaf_hint; /* the page-table backend's, see above */
 	uint64_t brk;            /* current break; the heap is [region base, ALIGN_UP(brk)) */
 	bool demand_paged;       /* see vmm_config */
 	uint64_t reserved_pages; /* pages in reservations, whatever is mapped */

@@ -114,8 +114,9 @@ struct vmm_backend_ops {
 	/*
 	 * What a page fault asks about the one page at addr: free or reserved, and (*access) what its
 	 * reservation allows. The page-table backend reads the entry that decides the page, at the
-	 * end of the walk the CPU made; the list backend descends its tree to the record. Work: one
-	 * path (4 entries; H + 1 records).
+	 * end of the walk the CPU made; the list backend descends its tree to the record. Work: at
+	 * most one path (4 entries; H + 1 records); 1 entry or 0 records when the backend's last
+	 * lookup left what decides addr at hand (the same leaf table; the same record).
 	 */
 	enum vmm_range_state (*lookup)(struct vmm_context *ctx, const struct vmm_region *region,
 				       uint64_t addr, unsigned *access);

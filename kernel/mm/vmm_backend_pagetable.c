@@ -5,6 +5,7 @@
  *   vmm_pt_summary.c   the summaries and their upkeep (derive or measure, the first-free hint)
  *   vmm_pt_search.c    the lowest free run (bounded by the summaries), the page at an address,
  *                      the extent around it
+ *   vmm_pt_lookup.c    the page a fault asks about (one entry, reached from the last walk's tables)
  *   vmm_pt_mark.c      mark, clear, release, resize, split, set_access
  *   vmm_pt_check.c     the self-check, the bounds as numbers, bookkeeping bytes
  * Each file states its invariants and bound at its top. backend_work counts entries read: by
@@ -27,6 +28,8 @@ static enum vm_status pagetable_init(struct vmm_context *ctx)
 						.summarize = summarize_split_chunk,
 						.cookie = ctx };
 	ctx->pt.chunk_ops = &ctx->chunk_ops;
+	ctx->pt_leaf_hint = (struct vmm_pt_leaf_hint){ .base = VMM_PT_LEAF_HINT_NONE,
+						       .upper_base = VMM_PT_LEAF_HINT_NONE };
 	return VM_OK;
 }
 

@@ -5,6 +5,7 @@
  * reservations nobody has mapped yet). Its files, one concept each:
  *   vmm_pt_summary.c   summaries: the exact values and rounded pointer fields, and their upkeep
  *   vmm_pt_search.c    search and queries: the lowest free run, the extent around a page
+ *   vmm_pt_lookup.c    the page a fault asks about: the one entry that decides it
  *   vmm_pt_mark.c      mark, clear, release, resize, split, access: the operations that write
  *   vmm_pt_check.c     self-check, the header bounds as numbers, bookkeeping bytes
  *   vmm_backend_pagetable.c  the ops table and set-up
@@ -76,6 +77,7 @@
 
 #include "vmm.h"
 #include "pt_walk.h"
+#include "pt_slots.h"
 #include <machine/pte.h>
 
 #define RES_RESERVED PTE_SW_BIT(0)
@@ -222,6 +224,15 @@ static inline unsigned maxrun_code(uint64_t longest)
 static inline uint64_t maxrun_bound(unsigned code)
 {
 	return code < MAXRUN_EXACT_BELOW ? code : (uint64_t)1 << (code - 27);
+}
+
+/*
+ * The shortest run a maxrun code allows (a lower bound; exact up to 32): a code c above 32 is
+ * 27 + ceil(log2(L)), so L lies in (2^(c-28), 2^(c-27)].
+ */
+static inline uint64_t maxrun_floor(unsigned code)
+{
+	return code <= MAXRUN_EXACT_BELOW ? code : ((uint64_t)1 << (code - 28)) + 1;
 }
 
 /* Stripe entries per exact value of a table at `table_level` (values go up to its whole span). */
@@ -409,7 +420,14 @@ static inline bool exact_write(struct vmm_context *ctx, uint64_t *table, unsigne
 }
 
 /* The summary bits for a pointer to a table whose exact summary is t. */
-pte_t summary_bits(const struct exact *t);
+static inline pte_t summary_bits(const struct exact *t)
+{
+	unsigned bits = (unsigned)t->kind | (t->prefix ? SUM_FREE_PREFIX : 0) |
+			(t->suffix ? SUM_FREE_SUFFIX : 0) | (t->has_start ? SUM_HAS_START : 0);
+	if (t->kind == SUMMARY_MIXED)
+		bits |= maxrun_code(t->inner) << SUM_MAXRUN_SHIFT;
+	return (pte_t)bits << PTE_SW_FIELD_SHIFT;
+}
 
 /*
  * What changed among one table's entries during a mark or a clear, for the re-summary of that
@@ -440,8 +458,36 @@ struct table_change {
 
 /* --- vmm_pt_summary.c ------------------------------------------------------------------------ */
 
-/* The exact summary of what entry e (at `level`) covers: from its bits, or its child's stripe. */
-struct exact entry_exact(struct vmm_context *ctx, pte_t e, unsigned level);
+/*
+ * The exact summary of what entry e (at `level`) covers: from its bits, or its child's stripe.
+ * Inline here, as suffix_move below, because the point paths run them on every operation.
+ */
+static ALWAYS_INLINE struct exact entry_exact(struct vmm_context *ctx, pte_t e, unsigned level)
+{
+	uint64_t span = PT_SPAN_PAGES(level);
+	struct summary c = entry_summary(e, level);
+	if (c.kind == SUMMARY_ALL_FREE)
+		return (struct exact){ SUMMARY_ALL_FREE, false, span, span, 0, 0 };
+	if (c.kind == SUMMARY_FULL)
+		return (struct exact){ SUMMARY_FULL, c.has_start, 0, 0, 0, 0 };
+	const uint64_t *child = child_table(e);
+	/* All four in the value cache: one test instead of four (host test builds still check each). */
+	const struct vmm_pt_value_cache *cache = &ctx->pt_values;
+	if (cache->table[level - 1] == child && cache->known[level - 1] == (1u << EXACT_FIELDS) - 1) {
+		const uint64_t *v = cache->value[level - 1];
+#if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
+		for (unsigned f = 0; f < EXACT_FIELDS; f++)
+			(void)exact_read(ctx, child, level - 1, (enum exact_field)f);
+#endif
+		return (struct exact){ SUMMARY_MIXED, c.has_start, v[EXACT_PREFIX], v[EXACT_SUFFIX],
+				       v[EXACT_INNER], v[EXACT_INNER2] };
+	}
+	uint64_t prefix = exact_read(ctx, child, level - 1, EXACT_PREFIX);
+	uint64_t suffix = exact_read(ctx, child, level - 1, EXACT_SUFFIX);
+	uint64_t inner = exact_read(ctx, child, level - 1, EXACT_INNER);
+	return (struct exact){ SUMMARY_MIXED, c.has_start, prefix, suffix, inner,
+			       exact_read(ctx, child, level - 1, EXACT_INNER2) };
+}
 /* The exact summary of a table at `level`, from its entries and its mixed children's stripes. */
 struct exact measure(struct vmm_context *ctx, const uint64_t *table, unsigned level);
 /*
@@ -470,12 +516,40 @@ bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned 
 bool leaf_refresh_inner(struct vmm_context *ctx, uint64_t *t1, unsigned i1, const struct table_change *ch,
 			struct exact *before, struct exact *after, bool *above_unchanged);
 /* Rewrites the stored SUFFIX of a mixed table at `level` from `was` to `now` (nothing else). */
-void suffix_move(struct vmm_context *ctx, uint64_t *table, unsigned level, uint64_t was, uint64_t now);
+static ALWAYS_INLINE void suffix_move(struct vmm_context *ctx, uint64_t *table, unsigned level,
+				       uint64_t was, uint64_t now)
+{
+	if (was == now)
+		return;
+	struct vmm_pt_value_cache *c = &ctx->pt_values;
+	if (c->table[level] == table) {
+		c->value[level][EXACT_SUFFIX] = now;
+		c->known[level] |= 1u << EXACT_SUFFIX;
+	}
+	ctx->backend_work += exact_value_entries(level);
+	switch (level) { /* each level's field position and width as constants: straight-line stores */
+	case 0:
+		stripe_update_fixed(table, EXACT_FIELD_FIRST(0, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(0), was, now);
+		break;
+	case 1:
+		stripe_update_fixed(table, EXACT_FIELD_FIRST(1, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(1), was, now);
+		break;
+	default:
+		MM_ASSERT(level == 2, "suffix_move: the root (level %u) has no summary", level);
+		stripe_update_fixed(table, EXACT_FIELD_FIRST(2, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(2), was, now);
+		break;
+	}
+}
 /* Any reservation start in the table (at `level`) outside entries [first, last] (at most 512 read). */
 bool start_elsewhere(struct vmm_context *ctx, const uint64_t *table, unsigned level, unsigned first,
 		     unsigned last);
 /* Entry i may now hold a free page: lowers the table's first-free hint to it. */
-void hint_lower(uint64_t *table, unsigned i);
+static inline void hint_lower(uint64_t *table, unsigned i)
+{
+	unsigned hint = pte_hint_read(table);
+	if (i < hint)
+		pte_hint_update(table, hint, i);
+}
 /*
  * Entries below `from` (>= the hint) are full, and the entry at the hint may have become full:
  * moves the hint to the first entry from `from` on that is not full.
@@ -499,6 +573,9 @@ bool vmm_pt_find_free_run(struct vmm_context *ctx, const struct vmm_region *regi
 			  uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out);
 void vmm_pt_query(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
 		  uint64_t lo, uint64_t hi, struct vmm_extent *out);
+
+/* --- vmm_pt_lookup.c ------------------------------------------------------------------------- */
+
 enum vmm_range_state vmm_pt_lookup(struct vmm_context *ctx, const struct vmm_region *region,
 				   uint64_t addr, unsigned *access);
 

@@ -222,43 +222,6 @@ struct exact measure(struct vmm_context *ctx, const uint64_t *table, unsigned le
 	return level == 0 ? measure_leaves(ctx, table) : measure_from(ctx, table, level, 0);
 }
 
-/* The exact summary of what entry e (at `level`) covers: from its bits, or its child's stripe. */
-struct exact entry_exact(struct vmm_context *ctx, pte_t e, unsigned level)
-{
-	uint64_t span = PT_SPAN_PAGES(level);
-	struct summary c = entry_summary(e, level);
-	if (c.kind == SUMMARY_ALL_FREE)
-		return (struct exact){ SUMMARY_ALL_FREE, false, span, span, 0, 0 };
-	if (c.kind == SUMMARY_FULL)
-		return (struct exact){ SUMMARY_FULL, c.has_start, 0, 0, 0, 0 };
-	const uint64_t *child = child_table(e);
-	/* All four in the value cache: one test instead of four (host test builds still check each). */
-	const struct vmm_pt_value_cache *cache = &ctx->pt_values;
-	if (cache->table[level - 1] == child && cache->known[level - 1] == (1u << EXACT_FIELDS) - 1) {
-		const uint64_t *v = cache->value[level - 1];
-#if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
-		for (unsigned f = 0; f < EXACT_FIELDS; f++)
-			(void)exact_read(ctx, child, level - 1, (enum exact_field)f);
-#endif
-		return (struct exact){ SUMMARY_MIXED, c.has_start, v[EXACT_PREFIX], v[EXACT_SUFFIX],
-				       v[EXACT_INNER], v[EXACT_INNER2] };
-	}
-	uint64_t prefix = exact_read(ctx, child, level - 1, EXACT_PREFIX);
-	uint64_t suffix = exact_read(ctx, child, level - 1, EXACT_SUFFIX);
-	uint64_t inner = exact_read(ctx, child, level - 1, EXACT_INNER);
-	return (struct exact){ SUMMARY_MIXED, c.has_start, prefix, suffix, inner,
-			       exact_read(ctx, child, level - 1, EXACT_INNER2) };
-}
-
-pte_t summary_bits(const struct exact *t)
-{
-	unsigned bits = (unsigned)t->kind | (t->prefix ? SUM_FREE_PREFIX : 0) |
-			(t->suffix ? SUM_FREE_SUFFIX : 0) | (t->has_start ? SUM_HAS_START : 0);
-	if (t->kind == SUMMARY_MIXED)
-		bits |= maxrun_code(t->inner) << SUM_MAXRUN_SHIFT;
-	return (pte_t)bits << PTE_SW_FIELD_SHIFT;
-}
-
 /* The free pages next to entries [first, last]: before and after them, within the table. */
 struct neighbours {
 	uint64_t before, after;
@@ -270,8 +233,8 @@ struct neighbours {
  * loop over the RES bits, four entries at a time (within the one table). Sets n->before and
  * n->to_start, or n->after and n->to_end.
  */
-static void count_free_leaves_before(struct vmm_context *ctx, const uint64_t *table, unsigned first,
-				     struct neighbours *n)
+static ALWAYS_INLINE void count_free_leaves_before(struct vmm_context *ctx, const uint64_t *table,
+						   unsigned first, struct neighbours *n)
 {
 	unsigned k = first;
 	while (k >= 4 && !((table[k - 1] | table[k - 2] | table[k - 3] | table[k - 4]) & RES_RESERVED))
@@ -283,8 +246,8 @@ static void count_free_leaves_before(struct vmm_context *ctx, const uint64_t *ta
 	ctx->backend_work += first - k + (k > 0);
 }
 
-static void count_free_leaves_after(struct vmm_context *ctx, const uint64_t *table, unsigned last,
-				    struct neighbours *n)
+static ALWAYS_INLINE void count_free_leaves_after(struct vmm_context *ctx, const uint64_t *table,
+						  unsigned last, struct neighbours *n)
 {
 	unsigned k = last + 1;
 	while (k + 4 <= PT_ENTRIES && !((table[k] | table[k + 1] | table[k + 2] | table[k + 3]) & RES_RESERVED))
@@ -520,30 +483,6 @@ pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level,
 	return summary_bits(&t);
 }
 
-void suffix_move(struct vmm_context *ctx, uint64_t *table, unsigned level, uint64_t was, uint64_t now)
-{
-	if (was == now)
-		return;
-	struct vmm_pt_value_cache *c = &ctx->pt_values;
-	if (c->table[level] == table) {
-		c->value[level][EXACT_SUFFIX] = now;
-		c->known[level] |= 1u << EXACT_SUFFIX;
-	}
-	ctx->backend_work += exact_value_entries(level);
-	switch (level) { /* each level's field position and width as constants: straight-line stores */
-	case 0:
-		stripe_update_fixed(table, EXACT_FIELD_FIRST(0, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(0), was, now);
-		break;
-	case 1:
-		stripe_update_fixed(table, EXACT_FIELD_FIRST(1, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(1), was, now);
-		break;
-	default:
-		MM_ASSERT(level == 2, "suffix_move: the root (level %u) has no summary", level);
-		stripe_update_fixed(table, EXACT_FIELD_FIRST(2, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(2), was, now);
-		break;
-	}
-}
-
 /*
  * The change to table `t` (at `level` >= 1) altered only the SUFFIX of its entry `first`: when that
  * entry is the table's last one not wholly free, the table's own SUFFIX moves by as much and
@@ -752,12 +691,6 @@ static bool entry_full(pte_t e, unsigned level)
 }
 
 /* Entry i may now hold a free page. */
-void hint_lower(uint64_t *table, unsigned i)
-{
-	unsigned hint = pte_hint_read(table);
-	if (i < hint)
-		pte_hint_update(table, hint, i);
-}
 
 /* Entries below `from` are full: the hint moves to the first one from there that is not. */
 void hint_advance(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned from)

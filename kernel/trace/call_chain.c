@@ -3,26 +3,32 @@
 #include "tracepoints.h"
 #include "kernel/lib/string.h"
 
-/* The return addresses of `frame`'s chain into ip (0 past its end); returns how many. */
-static unsigned walk(const void *frame, uint64_t ip[TRACE_SITE_DEPTH])
+const uintptr_t trace_chain_end_frame[2] = { (uintptr_t)trace_chain_end_frame, 0 };
+
+/* The frames of `frame`'s chain into e (the end frame and 0 past its end); returns its depth. */
+static unsigned walk(const void *frame, struct trace_chain_entry *e)
 {
 	const uintptr_t *fp = frame;
 	unsigned depth = 0;
 	for (;;) {
-		ip[depth++] = fp[1];
+		e->fp[depth] = (uintptr_t)fp;
+		e->ip[depth++] = fp[1];
 		if (depth == TRACE_SITE_DEPTH || !trace_chain_may_follow(fp, fp[0]))
 			break;
 		fp = (const uintptr_t *)fp[0];
 	}
-	for (unsigned i = depth; i < TRACE_SITE_DEPTH; i++)
-		ip[i] = 0;
+	for (unsigned i = depth; i < TRACE_SITE_DEPTH; i++) {
+		e->fp[i] = (uintptr_t)trace_chain_end_frame;
+		e->ip[i] = 0;
+	}
 	return depth;
 }
 
 uint32_t trace_chain_define_here(struct tracer *t, const void *frame)
 {
-	uint64_t ip[TRACE_SITE_DEPTH];
-	unsigned depth = walk(frame, ip);
+	struct trace_chain_entry found;
+	walk(frame, &found);
+	const uint64_t *ip = found.ip;
 	uint32_t id = t->chains_defined + 1;
 	uint64_t written = t->emitted[TRACE_ID_call_chain];
 	_Static_assert(TRACE_SITE_DEPTH == 8, "call_chain carries ip0..ip7");
@@ -32,10 +38,9 @@ uint32_t trace_chain_define_here(struct tracer *t, const void *frame)
 	t->chains_defined = id;
 	if (t->chains) {
 		/* the newest chain takes the entry: the one it displaces is defined again if it recurs */
-		struct trace_chain_entry *e = &t->chains->entry[trace_chain_slot(ip[0], ip[1], ip[2])];
-		KLIB(memcpy)(e->ip, ip, sizeof(e->ip));
-		e->depth = depth;
-		e->id = id;
+		const uintptr_t *fp = frame;
+		found.id = id;
+		t->chains->entry[trace_chain_slot((uintptr_t)fp, fp[0], fp[1])] = found;
 	}
 	return id;
 }

@@ -14,27 +14,41 @@
  * Interning (as Perfetto interns callstacks): a chain is written once, as a call_chain record
  * with a new id, right before the first record that uses it; later records carry only the id.
  * The tracer's table (struct trace_chain_table: TRACE_CHAIN_ENTRIES entries, direct-mapped by
- * the chain's first TRACE_CHAIN_KEY_FRAMES return addresses) remembers which chains the stream
- * already defines; a chain it no longer holds (another chain took its entry) is simply defined
- * again under a new id. So:
+ * the walk's first frame: its address, its return address and its saved frame pointer)
+ * remembers which chains the stream already defines, each with the frame pointers its walk
+ * followed; a chain it no longer holds (another chain took its entry), or met from another
+ * stack address (another kernel stack, another depth), is simply defined again under a new id.
+ * So:
  *   - ids go 1, 2, 3, ... in stream order, each defined once (an id advances only when its
  *     call_chain record was written into the ring, which then reaches the stream); a record
  *     whose call_chain was lost (ring full under trace=drop, no device yet) carries
- *     TRACE_CHAIN_NONE;
+ *     TRACE_CHAIN_NONE; one list of return addresses may have several ids (the analyzer
+ *     interns them by their addresses);
  *   - exact, never sampled: an entry answers only for the chain it holds, compared in full
- *     (every return address and the depth), so a record never carries another chain's id;
+ *     (every frame pointer followed and every return address, so the depth too), so a record
+ *     never carries another chain's id;
  *   - a tracer without a table (chains == NULL: host tests' own tracers) defines every chain
  *     anew, which is the same stream with more call_chain records;
  *   - trace_discard forgets the table with the records it drops.
  *
- * Bounds and safety: at most TRACE_SITE_DEPTH frames. A next frame pointer is followed only when
- * it is word-aligned and lies above the current one by at most TRACE_CHAIN_STACK_SPAN bytes (a
- * caller's frame is always higher on a downward-growing stack, and no kernel stack is that
- * large), so a garbage or user-mode frame pointer ends the walk before it is read. Cost of a
- * chain the table holds (the hot path, inline in the attributed encoder): one walk that compares
- * each return address with the entry's as it reads it (no copy), one multiply for the entry;
- * a new chain is walked again out of line (trace_chain_define_here). The table costs
- * TRACE_CHAIN_ENTRIES * 80 bytes, static. Allocates nothing and takes no lock.
+ * Bounds and safety: at most TRACE_SITE_DEPTH frames. Defining a chain, a next frame pointer is
+ * followed only when it is word-aligned and lies above the current one by at most
+ * TRACE_CHAIN_STACK_SPAN bytes (a caller's frame is always higher on a downward-growing stack,
+ * and no kernel stack is that large), so a garbage or user-mode frame pointer ends the walk
+ * before it is read. Looking a chain up, a next frame pointer is followed only when it equals
+ * the entry's, which that test passed from the same frame when the chain was defined (the lookup
+ * starts only from the entry's own first frame), so it passes it now: the lookup needs no bounds
+ * test of its own. Past a chain's end the entry's frame pointers name trace_chain_end_frame, a
+ * static frame that names itself with return address 0, so the lookup needs no test of the
+ * depth: a chain whose next frame pointer leaves the entry's frames is the entry's only where the
+ * entry's chain ends and that pointer may not be followed (this chain ends there too); one whose
+ * next frame pointer happens to be the end frame's address walks into it, and its return
+ * addresses there (0) are what the call_chain record carries past a chain's end. Cost of a
+ * chain the table holds (the hot path, inline in the attributed encoder): per frame one load
+ * and one compare of the frame pointer, one load and one compare of the return address (6
+ * instructions; 8.5 with a bounds test per frame, guest bench); one multiply for the entry; a
+ * new chain is walked again out of line (trace_chain_define_here). The table costs TRACE_CHAIN_ENTRIES * 136 bytes,
+ * static. Allocates nothing and takes no lock.
  */
 #ifndef PAGESCOPE_TRACE_CALL_CHAIN_H
 #define PAGESCOPE_TRACE_CALL_CHAIN_H
@@ -42,24 +56,24 @@
 #include "tracer.h"
 
 #define TRACE_CHAIN_STACK_SPAN (64u * 1024u)
-#define TRACE_CHAIN_ENTRIES_LOG2 11
+#define TRACE_CHAIN_ENTRIES_LOG2 10
 #define TRACE_CHAIN_ENTRIES (1u << TRACE_CHAIN_ENTRIES_LOG2)
-/* Return addresses that pick a chain's entry: the allocator's caller alone (ip0, or ip1 when
- * ip0 lies in the allocator itself, as in kmalloc) would crowd the callers of one helper into
- * one entry, where they would evict each other on every call. */
-#define TRACE_CHAIN_KEY_FRAMES 3
 
-/* A chain the stream defines: its return addresses (0 past its end), how many (1 ..
- * TRACE_SITE_DEPTH) and its id (0 = empty entry). */
+/* A chain the stream defines: the frame pointers its walk went through (fp[0] the frame it
+ * started from, fp[i] the frame holding ip[i]; &trace_chain_end_frame past its end), its return
+ * addresses (0 past its end) and its id (fp[0] == 0: an empty entry). */
 struct trace_chain_entry {
+	uintptr_t fp[TRACE_SITE_DEPTH];
 	uint64_t ip[TRACE_SITE_DEPTH];
-	uint32_t depth;
-	uint32_t id;
+	uint64_t id;
 };
 
 struct trace_chain_table {
 	struct trace_chain_entry entry[TRACE_CHAIN_ENTRIES];
 };
+
+/* Where an entry's frames go past its chain's end: { itself, return address 0 }. */
+extern const uintptr_t trace_chain_end_frame[2];
 
 /*
  * The id of the chain of `frame` (a frame pointer: the attributed encoder's own, or that of the
@@ -83,50 +97,50 @@ static ALWAYS_INLINE bool trace_chain_may_follow(const uintptr_t *fp, uintptr_t 
 	return !(step & ~(uintptr_t)(TRACE_CHAIN_STACK_SPAN - sizeof(uintptr_t)));
 }
 
-/* The entry of a chain whose first return addresses are these (0 past the chain's end). */
-static ALWAYS_INLINE unsigned trace_chain_slot(uint64_t ip0, uint64_t ip1, uint64_t ip2)
+/* The entry of a chain whose walk starts at `frame`, which holds { next, ip0 }. The frame's own
+ * address and its caller's keep apart the callers of one helper (their frames lie at other
+ * depths), which would evict each other on every call if ip0 alone chose the entry. */
+static ALWAYS_INLINE unsigned trace_chain_slot(uintptr_t frame, uintptr_t next, uint64_t ip0)
 {
-	return (unsigned)(((ip0 + ip1 * 3 + ip2 * 9) * 0x9e3779b97f4a7c15ull) >>
+	return (unsigned)(((frame + next * 3 + ip0 * 9) * 0x9e3779b97f4a7c15ull) >>
 			  (64 - TRACE_CHAIN_ENTRIES_LOG2));
 }
 
 /*
  * The id of the chain of `frame` when the table holds it, else TRACE_CHAIN_NONE (then
- * trace_chain_define_here defines it). Walks at most TRACE_SITE_DEPTH frames.
+ * trace_chain_define_here defines it). Reads at most TRACE_SITE_DEPTH frames, each only after
+ * its address matched the entry's (see the safety argument above).
  */
 static ALWAYS_INLINE uint32_t trace_chain_lookup(const struct tracer *t, const void *frame)
 {
-	_Static_assert(TRACE_CHAIN_KEY_FRAMES == 3, "the key is ip0, ip1, ip2");
 	const struct trace_chain_table *table = t->chains;
 	if (unlikely(!table))
 		return TRACE_CHAIN_NONE;
 	const uintptr_t *fp = frame;
-	uint64_t key[TRACE_CHAIN_KEY_FRAMES] = { fp[1], 0, 0 };
-	unsigned depth = 1;
-#pragma GCC unroll 2
-	for (unsigned i = 1; i < TRACE_CHAIN_KEY_FRAMES; i++) {
-		uintptr_t next = fp[0];
-		if (!trace_chain_may_follow(fp, next))
-			break;
-		fp = (const uintptr_t *)next;
-		key[i] = fp[1];
-		depth = i + 1;
-	}
-	const struct trace_chain_entry *e = &table->entry[trace_chain_slot(key[0], key[1], key[2])];
-	uint64_t differ = (key[0] ^ e->ip[0]) | (key[1] ^ e->ip[1]) | (key[2] ^ e->ip[2]);
-	if (depth == TRACE_CHAIN_KEY_FRAMES) {
+	uintptr_t next = fp[0];
+	uint64_t differ = fp[1];
+	const struct trace_chain_entry *e = &table->entry[trace_chain_slot((uintptr_t)fp, next, differ)];
+	if (e->fp[0] != (uintptr_t)fp)
+		return TRACE_CHAIN_NONE;
+	differ ^= e->ip[0];
+	/* `next` is frame i's address once it equals the entry's: frame i - 1's is the entry's */
 #pragma GCC unroll 8
-		for (unsigned i = TRACE_CHAIN_KEY_FRAMES; i < TRACE_SITE_DEPTH; i++) {
-			uintptr_t next = fp[0];
-			if (!trace_chain_may_follow(fp, next))
-				break;
-			fp = (const uintptr_t *)next;
-			differ |= fp[1] ^ e->ip[i];
-			depth = i + 1;
+	for (unsigned i = 1; i < TRACE_SITE_DEPTH; i++) {
+		if (next != e->fp[i]) {
+			/* the chain leaves the entry's frames: a hit only where the entry's chain ends
+			 * and this one does too. (The entry is read again here, through an empty asm,
+			 * so that the compare above stays one instruction with a memory operand.) */
+			const struct trace_chain_entry *left = e;
+			__asm__("" : "+r"(left));
+			if (left->fp[i] != (uintptr_t)trace_chain_end_frame ||
+			    trace_chain_may_follow((const uintptr_t *)left->fp[i - 1], next))
+				return TRACE_CHAIN_NONE;
+			break;
 		}
+		differ |= ((const uintptr_t *)next)[1] ^ e->ip[i];
+		next = ((const uintptr_t *)next)[0];
 	}
-	differ |= depth ^ e->depth;
-	return differ ? TRACE_CHAIN_NONE : e->id;
+	return differ ? TRACE_CHAIN_NONE : (uint32_t)e->id;
 }
 
 /* The id of the chain of `frame`, defining it first when the stream does not have it yet. */

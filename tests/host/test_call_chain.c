@@ -1,7 +1,7 @@
 /*
  * Host tests of call-chain interning (kernel/trace/call_chain.h) over fake frame-pointer chains:
- * the table answers only for the chain it holds (never another chain's id), a chain it lost is
- * defined again under a new id, the walk stops where the bounds say, and a stamped attributed
+ * the table answers only for the chain it holds (never another chain's id), a chain it lost or
+ * meets at another stack address is defined again under a new id, the walk stops where the bounds say, and a stamped attributed
  * record is never older than the call_chain record written before it.
  */
 #include <string.h>
@@ -54,7 +54,7 @@ static const struct trace_record_header *record(const struct tracer *t, unsigned
 	return NULL;
 }
 
-/* Two chains in the same entry (the same first TRACE_CHAIN_KEY_FRAMES return addresses). */
+/* Two chains in the same entry (the same first frame: address, saved frame pointer, return address). */
 static const uint64_t chain_a[8] = { 0x1000, 0x2000, 0x3000, 0x4000, 0x5000, 0x6000, 0x7000, 0x8000 };
 static const uint64_t chain_b[8] = { 0x1000, 0x2000, 0x3000, 0x4000, 0x5000, 0x6666, 0x7000, 0x8000 };
 
@@ -62,7 +62,6 @@ TEST(call_chain_table_answers_only_for_the_chain_it_holds)
 {
 	struct tracer t;
 	start_tracer(&t);
-	_Static_assert(TRACE_CHAIN_KEY_FRAMES <= 5, "chain_a and chain_b share one entry");
 	EXPECT_EQ(trace_chain_lookup(&t, fake_chain(chain_a, 8)), TRACE_CHAIN_NONE);
 	EXPECT_EQ(trace_chain_define_here(&t, fake_chain(chain_a, 8)), 1);
 	EXPECT_EQ(trace_chain_lookup(&t, fake_chain(chain_a, 8)), 1);
@@ -98,6 +97,32 @@ TEST(call_chain_walk_stops_at_a_frame_pointer_it_may_not_follow)
 	EXPECT_EQ(trace_chain_lookup(&t, frame), 1);
 	fake_stack[4 * 2] = (uintptr_t)&fake_stack[4 * 3] + 4; /* not word-aligned: stop there too */
 	EXPECT_EQ(trace_chain_lookup(&t, frame), 1);
+}
+
+TEST(call_chain_table_answers_only_from_the_frames_it_walked)
+{
+	struct tracer t;
+	start_tracer(&t);
+	/* chain a from frame 0, then the same return addresses one frame higher on the stack */
+	EXPECT_EQ(trace_chain_define_here(&t, fake_chain(chain_a, 4)), 1);
+	EXPECT_EQ(trace_chain_lookup(&t, fake_chain(chain_a, 4)), 1);
+	memmove(&fake_stack[4], &fake_stack[0], 16 * sizeof(uintptr_t));
+	for (unsigned k = 1; k < 4; k++)
+		fake_stack[4 * k] = (uintptr_t)&fake_stack[4 * (k + 1)];
+	EXPECT_EQ(trace_chain_lookup(&t, &fake_stack[4]), TRACE_CHAIN_NONE);
+	EXPECT_EQ(trace_chain_define_here(&t, &fake_stack[4]), 2);
+	EXPECT_EQ(trace_chain_lookup(&t, &fake_stack[4]), 2);
+	/* the entry's chain ends at frame 3; one that goes on from there is another chain */
+	EXPECT_EQ(trace_chain_lookup(&t, fake_chain(chain_a, 8)), TRACE_CHAIN_NONE);
+	/* a frame 3 whose saved frame pointer is the end frame's address: the same return
+	 * addresses as the entry's (0 past ip3), so its id */
+	const void *frame = fake_chain(chain_a, 4);
+	fake_stack[4 * 3] = (uintptr_t)trace_chain_end_frame;
+	EXPECT_EQ(trace_chain_lookup(&t, frame), 1);
+	EXPECT_EQ(trace_chain_define_here(&t, frame), 3);
+	const struct trace_payload_call_chain *p = (const void *)(record(&t, 2) + 1);
+	EXPECT_EQ(p->ip3, 0x4000);
+	EXPECT_EQ(p->ip4, 0);
 }
 
 TEST(stamped_attributed_record_is_never_older_than_its_call_chain)

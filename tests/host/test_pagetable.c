@@ -3,6 +3,7 @@
 #include "kernel/lib/testing.h"
 #include "tests/host/host_env.h"
 #include "tests/host/vmm_test_support.h"
+#include "kernel/mm/pt_slots.h"
 
 #define USER_VA 0x0000000040000000ull /* 1 GiB: aligned for every page size */
 #define DATA_PA 0x80000000ull         /* borrowed physical addresses are never touched */
@@ -97,6 +98,40 @@ TEST(pagetable_counts_used_entries_in_the_stripe)
 	EXPECT_EQ(pt_unmap(&f.user, USER_VA + 200 * PAGE_SIZE, 312, NULL), VM_OK);
 	EXPECT_EQ(f.user.table_pages, 1);
 	fixture_fini(&f);
+}
+
+/* Entries of a table with a bit outside the count stripe, counted here entry by entry. */
+static unsigned used_entries_counted(const uint64_t *table)
+{
+	unsigned used = 0;
+	for (unsigned i = 0; i < PT_ENTRIES; i++)
+		used += (table[i] & ~PTE_COUNT_STRIPE_MASK) != 0;
+	return used;
+}
+
+/*
+ * pt_slots_update keeps the count over runs of 1, 3 and 13 entries: a mark of free entries, a
+ * clear that leaves every other one used (present), and a clear that leaves none.
+ */
+TEST(pagetable_slots_update_keeps_the_used_count_for_every_run)
+{
+	static uint64_t table[PT_ENTRIES] __attribute__((aligned(4096)));
+	const uint64_t marked = PTE_SW_BIT(0), present = PTE_PRESENT;
+	const unsigned firsts[] = { 7, 40, 300 }, lengths[] = { 1, 3, 13 };
+	for (unsigned r = 0; r < 3; r++) {
+		unsigned first = firsts[r], last = first + lengths[r] - 1;
+		pt_slots_update(table, first, last, ~(uint64_t)0, marked);
+		EXPECT_EQ(pt_table_used(table), used_entries_counted(table));
+	}
+	for (unsigned i = 40; i <= 42; i += 2) /* every other page of the second run is mapped */
+		pt_slot_write(table, i, (table[i] & ~PTE_COUNT_STRIPE_MASK) | present);
+	pt_slots_update(table, 40, 42, ~marked, 0);
+	EXPECT_EQ(pt_table_used(table), used_entries_counted(table));
+	EXPECT_EQ(pt_table_used(table), 1 + 2 + 13);
+	pt_slots_update(table, 300, 312, ~marked, 0);
+	pt_slots_update(table, 7, 7, ~marked, 0);
+	EXPECT_EQ(pt_table_used(table), used_entries_counted(table));
+	EXPECT_EQ(pt_table_used(table), 2);
 }
 
 /* A map that runs out of table pages half-way leaves nothing mapped and no table behind. */

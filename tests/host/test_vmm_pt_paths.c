@@ -9,10 +9,12 @@
  * checked against its stripe), and the list backend, fed the same stream, must give the same
  * answers and addresses. A second stream works inside three leaf tables, where a leaf's inner
  * runs are its level-1 table's longest too, so a change inside a leaf moves the tables above.
+ * Last, the floor of a pointer's maxrun code, on which the search enters a subtree unread.
  */
 #include "kernel/lib/testing.h"
 #include <machine/pte.h>
 #include "tests/host/vmm_test_support.h"
+#include "kernel/mm/vmm_pt.h"
 
 #define STEPS 20000
 #define MAX_LIVE 96
@@ -173,4 +175,40 @@ TEST(vmm_pagetable_leaf_changes_that_move_the_tables_above_stay_exact)
 	EXPECT_TRUE(reserves > STEPS / 4);
 	EXPECT_TRUE(releases > STEPS / 4);
 	both_close(&b, seed);
+}
+
+/* The header's maxrun code, computed here from its definition: L below 32, else 27 + ceil(log2 L). */
+static unsigned maxrun_code_by_definition(uint64_t longest)
+{
+	if (longest < 32)
+		return (unsigned)longest;
+	unsigned log = 0;
+	while (((uint64_t)1 << log) < longest)
+		log++;
+	return 27 + log;
+}
+
+/*
+ * The search enters a subtree without reading its INNER when the code's floor reaches the request:
+ * the floor of every code is a run length that has that code, and no run with the code is shorter.
+ */
+TEST(vmm_pagetable_maxrun_floor_is_the_shortest_run_of_its_code)
+{
+	uint64_t shortest[64];
+	for (unsigned c = 0; c < 64; c++)
+		shortest[c] = UINT64_MAX;
+	for (uint64_t run = 0; run <= ((uint64_t)1 << 22); run++) {
+		unsigned c = maxrun_code_by_definition(run);
+		if (shortest[c] == UINT64_MAX)
+			shortest[c] = run;
+	}
+	unsigned codes_seen = 0;
+	for (unsigned c = 0; c < 64; c++) {
+		if (shortest[c] == UINT64_MAX)
+			continue;
+		codes_seen++;
+		EXPECT_EQ(maxrun_floor(c), shortest[c]);
+		EXPECT_EQ(maxrun_code(maxrun_floor(c)), c);
+	}
+	EXPECT_EQ(codes_seen, 32 + 18); /* 0..31 exactly, then 32 (L = 32) .. 49 (L up to 2^22) */
 }

@@ -223,6 +223,42 @@ static inline unsigned pte_stripe_read(const pte_t *table)
 	return (unsigned)pte_stripe_field_read(table, 0, PTE_COUNT_STRIPE_ENTRIES);
 }
 
+/*
+ * Adds `amount` to a field (subtracts it when `subtract`), digit by digit from the lowest entry, and
+ * stops at the first entry past which nothing is left to add and nothing carries: a count that
+ * moves by one reads and rewrites its low entry only, seven times in eight, where reading the
+ * field first costs all its entries. Entries whose digit stays are not written. False when the
+ * result leaves [0, 8^entries) (the field is then left wrapped: the caller panics). Forced inline
+ * so that a constant amount and direction fold into the one or two entries they can touch.
+ */
+static inline __attribute__((always_inline)) bool pte_stripe_field_add(pte_t *table, unsigned first,
+								       unsigned entries, uint64_t amount,
+								       bool subtract)
+{
+	unsigned carry = 0; /* a carry when adding, a borrow when subtracting */
+#pragma GCC unroll 16
+	for (unsigned k = 0; k < entries; k++) {
+		if (amount == 0 && carry == 0)
+			return true;
+		pte_t e = table[first + k];
+		int digit = (int)((e & PTE_COUNT_STRIPE_MASK) >> PTE_COUNT_STRIPE_SHIFT);
+		int step = (int)(amount & 7) + (int)carry;
+		int sum = subtract ? digit - step : digit + step;
+		carry = subtract ? sum < 0 : sum > 7;
+		if ((sum & 7) != digit)
+			table[first + k] = (e & ~PTE_COUNT_STRIPE_MASK) | ((pte_t)(sum & 7) << PTE_COUNT_STRIPE_SHIFT);
+		amount >>= 3;
+	}
+	return amount == 0 && carry == 0;
+}
+
+/* The count moves up or down by `amount`; false when it would leave the field. */
+static inline __attribute__((always_inline)) bool pte_stripe_add(pte_t *table, uint64_t amount,
+								 bool subtract)
+{
+	return pte_stripe_field_add(table, 0, PTE_COUNT_STRIPE_ENTRIES, amount, subtract);
+}
+
 /* The count moves from `was` (what the stripe holds) to `count`. */
 static inline void pte_stripe_update(pte_t *table, unsigned was, unsigned count)
 {

@@ -1,0 +1,161 @@
+/*
+ * Host tests of the page-table backend's fault lookup (kernel/mm/vmm_pt_lookup.c): what it reads
+ * (one entry in the leaf table of the last walk, two from its level-1 table, else one per level
+ * from the root), and that its hint never outlives a table: a freed leaf table whose page comes
+ * back as another 2 MiB's leaf table must not answer for its old addresses.
+ */
+#include "kernel/lib/testing.h"
+#include "tests/host/vmm_test_support.h"
+#include <machine/pte.h>
+
+#define TWO_MIB (512 * PAGE_SIZE)
+
+static const struct vmm_region lookup_regions[] = {
+	{ "heap", 0x400000, 4096, MM_OWNER_USER },
+	{ "mmap", 0x10000000000, 1ull << 24, MM_OWNER_USER },
+};
+enum { R_HEAP, R_MMAP };
+
+struct lookup_fixture {
+	struct test_source ts;
+	struct vmm_context kernel, user;
+};
+
+static bool fixture_init(struct lookup_fixture *f)
+{
+	test_source_init(&f->ts, 4096);
+	if (test_kernel_context(&f->kernel, &f->ts, VMM_BACKEND_PAGETABLE) != VM_OK)
+		return false;
+	struct vmm_config config = {
+		.kind = VMM_CONTEXT_USER,
+		.backend = VMM_BACKEND_PAGETABLE,
+		.source = &f->ts.source,
+		.regions = lookup_regions,
+		.region_count = ARRAY_SIZE(lookup_regions),
+		.brk_region = R_HEAP,
+		.shm_region = VMM_NO_REGION,
+		.kernel = &f->kernel,
+		.demand_paged = true,
+	};
+	return vmm_context_create(&f->user, &config) == VM_OK;
+}
+
+static void fixture_fini(struct lookup_fixture *f)
+{
+	EXPECT_EQ(f->user.backend->self_check(&f->user), 0);
+	vmm_context_destroy(&f->user);
+	vmm_context_destroy(&f->kernel);
+	EXPECT_EQ(f->ts.pages_out, 0);
+	test_source_fini(&f->ts);
+}
+
+static struct vmm_fault_result fault(struct vmm_context *ctx, uint64_t addr)
+{
+	struct vmm_fault_result r;
+	vmm_fault(ctx, addr, VMM_FAULT_WRITE, NULL, &r);
+	return r;
+}
+
+/* The leaf table (level 0) covering va, walked here from the root; NULL when there is none. */
+static const uint64_t *leaf_table_of(const struct vmm_context *ctx, uint64_t va)
+{
+	const uint64_t *table = pt_table(ctx->pt.root);
+	for (unsigned level = PT_TOP_LEVEL; level > 0; level--) {
+		pte_t e = table[PT_INDEX(level, va)];
+		if (!pte_is_table(e, level))
+			return NULL;
+		table = pt_table(pte_address(e));
+	}
+	return table;
+}
+
+TEST(vmm_pagetable_fault_lookup_reads_from_the_tables_of_its_last_walk)
+{
+	struct lookup_fixture f;
+	ASSERT_TRUE(fixture_init(&f));
+	/* a and b: 16 pages each, 8 MiB apart (two leaf tables under one level-1 table); c: 1 GiB
+	 * further (a level-1 table of its own). */
+	uint64_t a = 0x10000000000, b = a + 4 * TWO_MIB, c = a + (1ull << 30);
+	ASSERT_EQ(vmm_reserve_at_access(&f.user, a, 16, PT_READ | PT_WRITE), VM_OK);
+	ASSERT_EQ(vmm_reserve_at_access(&f.user, b, 16, PT_READ | PT_WRITE), VM_OK);
+	ASSERT_EQ(vmm_reserve_at_access(&f.user, c, 16, PT_READ | PT_WRITE), VM_OK);
+	/* The first fault walks the four levels; the next in the same 2 MiB reads its entry only. */
+	struct vmm_fault_result r = fault(&f.user, a);
+	EXPECT_EQ(r.outcome, VMM_FAULT_ZERO_FILL);
+	EXPECT_EQ(r.lookup_work, PT_LEVELS);
+	r = fault(&f.user, a + 5 * PAGE_SIZE);
+	EXPECT_EQ(r.outcome, VMM_FAULT_ZERO_FILL);
+	EXPECT_EQ(r.lookup_work, 1);
+	/* A free page in the same 2 MiB is answered from the same table, and is free. */
+	r = fault(&f.user, a + 100 * PAGE_SIZE);
+	EXPECT_EQ(r.outcome, VMM_FAULT_REFUSED_FREE);
+	EXPECT_EQ(r.lookup_work, 1);
+	/* Another 2 MiB of the same 1 GiB: the level-1 entry and the leaf entry. */
+	r = fault(&f.user, b + PAGE_SIZE);
+	EXPECT_EQ(r.outcome, VMM_FAULT_ZERO_FILL);
+	EXPECT_EQ(r.lookup_work, 2);
+	r = fault(&f.user, b + 2 * PAGE_SIZE);
+	EXPECT_EQ(r.lookup_work, 1);
+	r = fault(&f.user, a + 6 * PAGE_SIZE);
+	EXPECT_EQ(r.outcome, VMM_FAULT_ZERO_FILL);
+	EXPECT_EQ(r.lookup_work, 2);
+	/* Another 1 GiB: from the root again; back in the first 1 GiB, from the root too. */
+	r = fault(&f.user, c + 3 * PAGE_SIZE);
+	EXPECT_EQ(r.outcome, VMM_FAULT_ZERO_FILL);
+	EXPECT_EQ(r.lookup_work, PT_LEVELS);
+	r = fault(&f.user, b + 3 * PAGE_SIZE);
+	EXPECT_EQ(r.outcome, VMM_FAULT_ZERO_FILL);
+	EXPECT_EQ(r.lookup_work, PT_LEVELS);
+	/* Where no leaf table exists, the walk stops at the level-1 entry: 1 entry read. */
+	r = fault(&f.user, a + 64 * TWO_MIB);
+	EXPECT_EQ(r.outcome, VMM_FAULT_REFUSED_FREE);
+	EXPECT_EQ(r.lookup_work, 1);
+	ASSERT_EQ(vmm_release(&f.user, a, 16), VM_OK);
+	ASSERT_EQ(vmm_release(&f.user, b, 16), VM_OK);
+	ASSERT_EQ(vmm_release(&f.user, c, 16), VM_OK);
+	fixture_fini(&f);
+}
+
+TEST(vmm_pagetable_fault_lookup_forgets_a_freed_leaf_table_reused_elsewhere)
+{
+	struct lookup_fixture f;
+	ASSERT_TRUE(fixture_init(&f));
+	uint64_t a = 0x10000000000, b = a + 4 * TWO_MIB; /* same index in their leaf tables */
+	/* A reservation between them keeps the tables above the leaves (same 1 GiB) alive. */
+	uint64_t keep = a + 2 * TWO_MIB;
+	ASSERT_EQ(vmm_reserve_at_access(&f.user, keep, 1, PT_READ | PT_WRITE), VM_OK);
+	ASSERT_EQ(vmm_reserve_at_access(&f.user, a, 1, PT_READ | PT_WRITE), VM_OK);
+	EXPECT_EQ(fault(&f.user, a).outcome, VMM_FAULT_ZERO_FILL);
+	const uint64_t *old_table = leaf_table_of(&f.user, a);
+	ASSERT_TRUE(old_table != NULL);
+	/* The release frees a's data page and its now empty leaf table (only that table). */
+	ASSERT_EQ(vmm_release(&f.user, a, 1), VM_OK);
+	ASSERT_TRUE(leaf_table_of(&f.user, a) == NULL);
+	/* Hold every free page below the old table's, so that the next table takes its page. */
+	paddr_t held[64];
+	unsigned count = 0;
+	paddr_t old_pa = virt_to_phys(old_table);
+	for (;;) {
+		ASSERT_TRUE(count < ARRAY_SIZE(held));
+		paddr_t pa = page_source_alloc(&f.ts.source, 1, 1, MM_OWNER_USER);
+		ASSERT_TRUE(pa != PAGE_SOURCE_FAILED);
+		if (pa == old_pa) {
+			page_source_free(&f.ts.source, pa, 1);
+			break;
+		}
+		held[count++] = pa;
+	}
+	/* b's reservation needs a leaf table: it gets the old table's page, now covering b. */
+	ASSERT_EQ(vmm_reserve_at_access(&f.user, b, 1, PT_READ | PT_WRITE), VM_OK);
+	ASSERT_TRUE(leaf_table_of(&f.user, b) == old_table); /* the case this test is about */
+	/* a is free: its entry in that page (now b's, reserved) must not answer for it. */
+	struct vmm_fault_result r = fault(&f.user, a);
+	EXPECT_EQ(r.outcome, VMM_FAULT_REFUSED_FREE);
+	EXPECT_EQ(r.state, VMM_PAGE_FREE);
+	EXPECT_EQ(fault(&f.user, b).outcome, VMM_FAULT_ZERO_FILL);
+	ASSERT_EQ(vmm_release(&f.user, b, 1), VM_OK);
+	ASSERT_EQ(vmm_release(&f.user, keep, 1), VM_OK);
+	for (unsigned i = 0; i < count; i++)
+		page_source_free(&f.ts.source, held[i], 1);
+	fixture_fini(&f);
+}
