@@ -373,8 +373,8 @@ static inline void exact_cache_fill(struct vmm_context *ctx, const uint64_t *tab
  * Stores a mixed table's exact values (costs their entries) that differ from `old` (all of them
  * when old is NULL: not known); true when any changed. The value cache then holds all four.
  */
-static inline bool exact_write(struct vmm_context *ctx, uint64_t *table, unsigned table_level,
-			       const struct exact *t, const struct exact *old)
+static ALWAYS_INLINE bool exact_write(struct vmm_context *ctx, uint64_t *table, unsigned table_level,
+				      const struct exact *t, const struct exact *old)
 {
 	uint64_t *work = &ctx->backend_work;
 	exact_cache_fill(ctx, table, table_level, t);

@@ -104,8 +104,8 @@ static enum pt_step mark_enter(void *cookie, uint64_t *table, unsigned level, ui
 }
 
 /* Marks pages [first, last] of a table of 4 KiB entries: one change, free before, full after. */
-static enum pt_step mark_leaves(void *cookie, uint64_t *table, uint64_t base, unsigned first,
-				unsigned last)
+static ALWAYS_INLINE enum pt_step mark_leaves(void *cookie, uint64_t *table, uint64_t base,
+					      unsigned first, unsigned last)
 {
 	struct mark *m = cookie;
 	uint64_t start_index = (m->start - base) / PAGE_SIZE;
@@ -200,8 +200,8 @@ static enum pt_step clear_enter(void *cookie, uint64_t *table, unsigned level, u
  * when every page was reserved (a release); otherwise (undoing a mark that failed half-way) two,
  * so the table is measured.
  */
-static enum pt_step clear_leaves(void *cookie, uint64_t *table, uint64_t base, unsigned first,
-				 unsigned last)
+static ALWAYS_INLINE enum pt_step clear_leaves(void *cookie, uint64_t *table, uint64_t base,
+					       unsigned first, unsigned last)
 {
 	(void)base;
 	struct clear *c = cookie;
