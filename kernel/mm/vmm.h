@@ -287,7 +287,7 @@ struct vmm_fault_result {
 	unsigned access;                /* what its reservation allows (0 when not reserved) */
 	unsigned region;
 	uint64_t lookup_work;           /* backend entries or records read to classify the address */
-	uint64_t lookup_ticks;          /* mm_clock_ticks() that classification took */
+	uint64_t lookup_ticks;          /* mm_clock_ticks() around the backend's lookup call (vmm_fault.c) */
 };
 
 /*

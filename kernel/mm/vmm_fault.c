@@ -94,7 +94,13 @@ void vmm_fault(struct vmm_context *ctx, uint64_t addr, enum vmm_fault_kind kind,
 					  .region = r };
 	if (r == VMM_NO_REGION)
 		return;
-	/* Only the lookup between the clock readings: everything it takes is ready before. */
+	/*
+	 * Only the lookup between the clock readings: everything it takes is ready before. What the
+	 * window adds to the lookup itself (the readings' own instructions and the call) is the same
+	 * for both backends: 14 guest instructions in the kernel at commit 4d7f8eb (its disassembly:
+	 * the list's lookup runs 36 instructions when its last record covers the page, and its
+	 * lookup_ticks read 50 under icount).
+	 */
 	const struct vmm_region *region = &ctx->regions[r];
 	struct vmm_extent extent = { .start = page, .pages = 1 };
 	uint64_t work = vmm_work_begin(ctx), start = mm_clock_ticks();

@@ -15,9 +15,10 @@
  * A walk keeps the tables it reached. The miss paths are out of line, so the hit saves no register.
  *
  * Why the hint is exact: a table lives at one place in the tree from its install until it is freed
- * (a table is only ever installed under an unused entry, pt_install_table / pt_split_chunk, and
- * every path that unhooks one frees it: pt_free_table_if_empty, the walk undo, pt_destroy; nothing
- * moves a table), and every free goes through pagetable.c's free_table_page, which counts it in
+ * (a table is only ever installed where no table was: pt_install_table under an unused entry,
+ * pt_split_chunk in place of a chunk mark; every path that unhooks one frees it:
+ * pt_free_table_if_empty, the walk undo, pt_destroy; nothing moves a table), and every free goes
+ * through pagetable.c's free_table_page, which counts it in
  * pt.tables_freed. So while pt.tables_freed equals the count kept with the hint, each kept table
  * is still the table of its span at its level, and a walk from it reaches the entry a walk from
  * the root would reach. The hint is a copy, never the truth: dropping it changes the cost, not the
@@ -38,53 +39,59 @@ static ALWAYS_INLINE enum vmm_range_state answer(pte_t e, unsigned *access)
 	return reserved ? VMM_RANGE_RESERVED : VMM_RANGE_FREE;
 }
 
-/* One step down from *e at `level` when it points to a table: *table, *e become the child's. */
-static ALWAYS_INLINE bool descend(const uint64_t **table, pte_t *e, unsigned level, uint64_t addr)
+/* A walk reached `table` at `level` (1 or 0): it becomes the hint's table of that level. */
+static ALWAYS_INLINE void keep(struct vmm_pt_leaf_hint *hint, const uint64_t *table, unsigned level,
+			       uint64_t addr, uint64_t tables_freed)
 {
-	if (!pte_is_table(*e, level))
-		return false;
-	*table = child_table(*e);
-	*e = (*table)[PT_INDEX(level - 1, addr)];
-	return true;
-}
-
-/*
- * The leaf hint missed: the walk from the kept level-1 table when addr is in its 1 GiB, else from
- * the root (each level's shift and test a constant); keeps the tables it reaches.
- */
-static NOINLINE enum vmm_range_state lookup_walk(struct vmm_context *ctx, uint64_t addr,
-						  unsigned *access)
-{
-	struct vmm_pt_leaf_hint *hint = &ctx->pt_leaf_hint;
-	uint64_t tables_freed = ctx->pt.tables_freed;
-	const uint64_t *table;
-	pte_t e;
-	unsigned reads = 1;
-	if (hint->tables_freed == tables_freed && ALIGN_DOWN(addr, PT_SPAN_BYTES(2)) == hint->upper_base) {
-		table = hint->upper_table;
-		e = table[PT_INDEX(1, addr)];
-	} else {
-		table = pt_table(ctx->pt.root);
-		e = table[PT_INDEX(PT_TOP_LEVEL, addr)];
-		if (!descend(&table, &e, 3, addr))
-			goto found;
-		reads++;
-		if (!descend(&table, &e, 2, addr))
-			goto found;
-		reads++;
+	if (level == 1) {
 		/* Kept as of now; the leaf table kept before may be of another count: dropped. */
 		hint->base = VMM_PT_LEAF_HINT_NONE;
 		hint->tables_freed = tables_freed;
 		hint->upper_base = ALIGN_DOWN(addr, PT_SPAN_BYTES(2));
 		hint->upper_table = table;
-	}
-	if (descend(&table, &e, 1, addr)) {
-		reads++;
+	} else if (level == 0) {
 		hint->base = ALIGN_DOWN(addr, PT_SPAN_BYTES(1));
 		hint->table = table;
 	}
-found:
+}
+
+/*
+ * From `table` at `level` down to the entry deciding addr, one loop over levels (each caller's
+ * copy unrolled, so every level's shift and test are constants), keeping the tables it reaches
+ * and counting the entries it reads once.
+ */
+static ALWAYS_INLINE pte_t walk_down(struct vmm_context *ctx, const uint64_t *table, unsigned level,
+				     uint64_t addr, uint64_t tables_freed)
+{
+	pte_t e = table[PT_INDEX(level, addr)];
+	unsigned reads = 1;
+#pragma GCC unroll 4
+	for (unsigned above = level; above > 0; above--) {
+		if (!pte_is_table(e, above))
+			break;
+		table = child_table(e);
+		e = table[PT_INDEX(above - 1, addr)];
+		reads++;
+		keep(&ctx->pt_leaf_hint, table, above - 1, addr, tables_freed);
+	}
 	ctx->backend_work += reads;
+	return e;
+}
+
+/*
+ * The leaf hint missed: a walk from the kept level-1 table when addr is in its 1 GiB, else from
+ * the root.
+ */
+static NOINLINE enum vmm_range_state lookup_walk(struct vmm_context *ctx, uint64_t addr,
+						  unsigned *access)
+{
+	const struct vmm_pt_leaf_hint *hint = &ctx->pt_leaf_hint;
+	uint64_t tables_freed = ctx->pt.tables_freed;
+	pte_t e;
+	if (hint->tables_freed == tables_freed && ALIGN_DOWN(addr, PT_SPAN_BYTES(2)) == hint->upper_base)
+		e = walk_down(ctx, hint->upper_table, 1, addr, tables_freed);
+	else
+		e = walk_down(ctx, pt_table(ctx->pt.root), PT_TOP_LEVEL, addr, tables_freed);
 	return answer(e, access);
 }
 
@@ -93,10 +100,9 @@ found:
 static void check_answer(const struct vmm_context *ctx, uint64_t addr, enum vmm_range_state state,
 			 unsigned access)
 {
-	const uint64_t *table = pt_table(ctx->pt.root);
-	pte_t e = table[PT_INDEX(PT_TOP_LEVEL, addr)];
-	for (unsigned level = PT_TOP_LEVEL; descend(&table, &e, level, addr); level--)
-		;
+	pte_t e = pt_table(ctx->pt.root)[PT_INDEX(PT_TOP_LEVEL, addr)];
+	for (unsigned level = PT_TOP_LEVEL; level > 0 && pte_is_table(e, level); level--)
+		e = child_table(e)[PT_INDEX(level - 1, addr)];
 	unsigned walked_access;
 	MM_ASSERT(answer(e, &walked_access) == state && walked_access == access,
 		  "vmm_pt_lookup: the hint's answer at %llx is not the walk's", (unsigned long long)addr);

@@ -42,6 +42,7 @@ struct search {
 	unsigned short_codes;          /* maxrun code below this: runs too short (maxrun_code(min)) */
 	uint64_t run_start, run_pages; /* the free run reaching the current entry */
 	struct vmm_free_run found;
+	uint64_t entries_read; /* added to ctx->backend_work once, when the search ends */
 };
 
 /* Extends the carried run; true once it is long enough to be the answer as it stands. */
@@ -95,7 +96,7 @@ static ALWAYS_INLINE enum pt_step search_enter(void *cookie, uint64_t *table, un
 	(void)level, (void)base, (void)last;
 	struct search *s = cookie;
 	unsigned hint = pte_hint_read(table);
-	s->ctx->backend_work++;
+	s->entries_read++;
 	if (*first >= hint)
 		return PT_STEP_NEXT;
 	if (run_end(s))
@@ -152,7 +153,7 @@ static enum pt_step search_leaves(void *cookie, uint64_t *table, uint64_t base, 
 	}
 	bool ends_here = fits && (run >= s->enough_pages || i <= end);
 	reads += fits && run < s->enough_pages && i <= end; /* the reserved entry that ended it */
-	s->ctx->backend_work += reads;
+	s->entries_read += reads;
 	s->run_pages = run;
 	s->run_start = run_start;
 	if (ends_here)
@@ -199,7 +200,7 @@ static ALWAYS_INLINE enum pt_step search_entry(void *cookie, const struct pt_wal
 {
 	struct search *s = cookie;
 	pte_t e = at->table[at->index];
-	s->ctx->backend_work++;
+	s->entries_read++;
 	if (s->run_pages == 0 && dead_entry(e, s->short_codes))
 		return PT_STEP_NEXT;
 	if (!pte_is_table(e, at->level))
@@ -234,12 +235,13 @@ bool vmm_pt_find_free_run(struct vmm_context *ctx, const struct vmm_region *regi
 			    .min_pages = min_pages,
 			    .enough_pages = enough_pages,
 			    .short_codes = maxrun_code(min_pages) };
-	if (!pt_walk_range(pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, MAX(from, region->base), end - 1,
-			   &visitor, &s) &&
-	    !run_end(&s))
-		return false;
-	*out = s.found;
-	return true;
+	bool found = pt_walk_range(pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, MAX(from, region->base),
+				   end - 1, &visitor, &s) ||
+		     run_end(&s);
+	ctx->backend_work += s.entries_read;
+	if (found)
+		*out = s.found;
+	return found;
 }
 
 /* --- the page at one address ---------------------------------------------------------------- */
