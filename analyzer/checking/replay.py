@@ -183,6 +183,8 @@ class FreeSet:
 def first_difference(replayed, snapshot):
     """The lowest extent free in one FreeSet and not in the other, as text naming its address,
     length and which side has it free; None when both hold the same pages."""
+    if replayed.starts == snapshot.starts and replayed.ends == snapshot.ends:
+        return None  # runs are kept coalesced, so the same pages are the same runs
     points = sorted(set(replayed.starts + replayed.ends + snapshot.starts + snapshot.ends))
     for i, (a, b) in enumerate(zip(points, points[1:])):
         in_replay, in_snapshot = replayed.covers(a), snapshot.covers(a)

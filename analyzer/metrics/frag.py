@@ -28,11 +28,14 @@ followed change by change by analyzer/metrics/timeline.py.
 """
 
 import csv
+import io
 
 import numpy as np
 
 from ..definitions.events import FORMAT
 from .gc_paused import gc_paused
+from ..definitions.text_columns import (blank_where, decimal_cell, fixed_cell, join_rows,
+                                       text_cell)
 
 MAX_ORDER = 10
 ORDERS = np.arange(MAX_ORDER + 1)
@@ -132,45 +135,94 @@ def write_csv(series, trace, out):
 
 
 def _write_csv(series, trace, out):
+    """The rows as text, formatted a block of rows at a time with numpy (text_columns.py: the
+    same bytes Python's str() and '%.4f' give); the text fields (scope, phase) are quoted by the
+    csv module itself, once per distinct text, so every byte is what csv.writer would write."""
     line = series.timeline
-    parts = []  # (positions, scope, row texts)
+    quote = _csv_quoter()
+    scopes, parts = [], []  # parts: (positions, free, count, largest, buddy columns or None)
     for name, z in line.zones.items():
-        unusable, fragmentation = z.unusable(), z.fragmentation()
-        rows = [[f"phys:{name}", f, e, g] + b + [f"{v:.4f}" for v in u] +
-                [f"{v:.4f}" for v in fr] for f, e, g, b, u, fr in zip(
-                    z.free_pages.tolist(), z.extents.tolist(), z.largest.tolist(),
-                    z.blocks.tolist(), unusable.tolist(), fragmentation.tolist())]
-        parts.append((z.positions, rows))
-    blank = [""] * (3 * len(ORDERS))
+        scopes.append(quote(f"phys:{name}"))
+        parts.append((z.positions, z.free_pages, z.extents, z.largest,
+                      (z.blocks,) + indices(z.blocks)))
     for h in line.holes:
-        scope = f"virt:ctx{h.context}:{region_name(h.context, h.region)}"
-        parts.append((h.positions, [[scope, f, r, g] + blank for f, r, g in zip(
-            h.free_pages.tolist(), h.ranges.tolist(), h.largest.tolist())]))
-    positions = np.concatenate([p for p, _ in parts] + [np.zeros(0, np.int64)])
-    rows = [r for _, rs in parts for r in rs]
+        scopes.append(quote(f"virt:ctx{h.context}:{region_name(h.context, h.region)}"))
+        parts.append((h.positions, h.free_pages, h.ranges, h.largest, None))
+    rows = sum(len(p[0]) for p in parts)
+    orders = len(ORDERS)
+    positions = np.concatenate([p[0] for p in parts] + [np.zeros(0, np.int64)])
+    scope = np.repeat(np.arange(len(parts), dtype=np.int64), [len(p[0]) for p in parts])
+    figures = np.zeros((rows, 3), dtype=np.int64)
+    buddy = np.zeros((rows, orders), dtype=np.int64)
+    index_values = np.zeros((rows, 2 * orders), dtype=np.float64)
+    physical = np.zeros(rows, dtype=bool)
+    first = 0
+    for p in parts:
+        count = len(p[0])
+        figures[first:first + count] = np.stack(p[1:4], axis=1)
+        if p[4] is not None:
+            blocks, unusable, fragmentation = p[4]
+            buddy[first:first + count] = blocks
+            index_values[first:first + count] = np.concatenate([unusable, fragmentation], axis=1)
+            physical[first:first + count] = True
+        first += count
     order = np.argsort(positions, kind="stable")
     positions = positions[order]
-    seqs = trace.headers["seq"][positions].tolist()
-    times = trace.time_ns(trace.headers["timestamp"][positions]).tolist()
-    phases = _phases_at(trace, positions.tolist())
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(csv_header())
-    for n, (i, seq, t, phase) in enumerate(zip(order.tolist(), seqs, times, phases)):
-        writer.writerow([n, seq, f"{t:.0f}", phase] + rows[i])
-    return len(rows)
+    seqs = trace.headers["seq"][positions].astype(np.int64)
+    times = trace.time_ns(trace.headers["timestamp"][positions])
+    phase_labels, phase_codes = _phases_at(trace, positions)
+    phase_texts = [quote(label) for label in phase_labels]
+    out.write(",".join(quote(name) for name in csv_header()) + "\n")
+    for begin in range(0, rows, CSV_ROWS_PER_BLOCK):
+        rows_here = order[begin:begin + CSV_ROWS_PER_BLOCK]
+        here = slice(begin, begin + len(rows_here))
+        virtual = ~physical[rows_here]
+        cells = [decimal_cell(np.arange(here.start, here.stop)), decimal_cell(seqs[here]),
+                 fixed_cell(times[here], 0), text_cell(phase_texts, phase_codes[here]),
+                 text_cell(scopes, scope[rows_here])]
+        cells += [decimal_cell(figures[rows_here, i]) for i in range(3)]
+        cells += [blank_where(decimal_cell(buddy[rows_here, o]), virtual) for o in range(orders)]
+        cells += [blank_where(fixed_cell(index_values[rows_here, i], 4), virtual)
+                  for i in range(2 * orders)]
+        out.write(join_rows(cells).decode("utf-8"))
+    return rows
+
+
+# Rows formatted together: a bounded working set (a few MiB of digit matrices) per block.
+CSV_ROWS_PER_BLOCK = 65536
+
+
+def _csv_quoter():
+    """text -> the text as csv.writer writes it as one field of several (quoted when it holds a
+    comma, a quote or a line break), memoized: a CSV has a few distinct scopes and phases."""
+    quoted = {}
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+
+    def quote(text):
+        field = quoted.get(text)
+        if field is None:
+            buffer.seek(0)
+            buffer.truncate()
+            writer.writerow([text, ""])  # a field alone would be written "" when empty
+            field = quoted[text] = buffer.getvalue()[:-2]
+        return field
+    return quote
 
 
 def _phases_at(trace, positions):
-    """The innermost open phase at each record position (positions sorted)."""
+    """(labels, codes): the innermost open phase at each record position (sorted, int64) is
+    labels[codes[i]]. The phase changes only at phase events: one label per stretch between
+    them, and each position finds its stretch by binary search."""
     events = trace.others_named("phase_begin", "phase_end")
-    labels, stack, i = [], [], 0
-    for position in positions:
-        while i < len(events) and events[i].position <= position:
-            e = events[i]
-            if e.name == "phase_begin":
-                stack.append(e.text)
-            elif stack and stack[-1] == e.text:
-                stack.pop()
-            i += 1
-        labels.append(stack[-1] if stack else "")
-    return labels
+    stretch_labels, stack = [""], []  # stretch k: after the first k phase events
+    for e in events:
+        if e.name == "phase_begin":
+            stack.append(e.text)
+        elif stack and stack[-1] == e.text:
+            stack.pop()
+        stretch_labels.append(stack[-1] if stack else "")
+    labels = list(dict.fromkeys(stretch_labels))
+    code_of = np.array([labels.index(label) for label in stretch_labels], dtype=np.int64)
+    event_positions = np.array([e.position for e in events], dtype=np.int64)
+    return labels, code_of[np.searchsorted(event_positions, positions, side="right")]

@@ -189,12 +189,17 @@ class Ledgers:
         sizes = {e.cache: e.object_size for e in trace.others_named("slab_cache_create")}
         totals["slab bytes"] = _columns([(p, sign * sizes.get(cache, 0))
                                          for p, cache, sign in self.slab], 2)
-        return Held(
+        held = Held(
             ends, gave_back, totals,
             {c: _columns(v, 2) for c, v in self.mapped.items()},
             {c: _columns(v, 2) for c, v in self.bookkeeping.items()},
             _columns(self.destroyed, 2), np.array(self.requests, dtype=np.int64),
             self.process_starts, self.process_exits, _columns(self.resident, 4))
+        # Let go of the lists now that Held has them as arrays: the replay that holds this
+        # Ledgers is freed only by a garbage collection (it refers to itself), which would
+        # otherwise walk every tuple in them.
+        self.__init__()
+        return held
 
 
 def _columns(rows, width):

@@ -19,16 +19,19 @@ Invariants:
   - `positions[i]` is the record index of the event after which `values[i]` hold (the first entry
     is the snapshot's position); positions never decrease; a row is kept only when a figure
     changed;
-  - the cost is O(MAX_ORDER) per change for the buddy decomposition of the at most three runs an
-    event changes, plus O(log R) for the largest run (a lazy max-heap).
+  - while the replay runs, a change costs one logged step (a tuple of the runs the FreeSet
+    reports); finish() computes every figure of every step in bulk (run_figures.py: prefix sums,
+    the buddy decomposition of every changed run at once, a segment tree for the largest run),
+    so the replay's per-event work does not grow with the figures kept.
 """
 
-import heapq
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
-from .frag import MAX_ORDER, block_split, indices
+from .frag import indices
+from .run_figures import changed_rows, running_figures
 from ..definitions.events import PAGE
 
 
@@ -77,131 +80,20 @@ class Timeline:
                 z.free_pages.max() > 0]
 
 
-class _Largest:
-    """The largest of a multiset of sizes, under inserts and deletes (a max-heap with lazy
-    deletion: each size is pushed once per insert and popped at most once)."""
-
-    def __init__(self):
-        self.heap, self.count = [], {}
-
-    def add(self, size):
-        self.count[size] = self.count.get(size, 0) + 1
-        heapq.heappush(self.heap, -size)
-
-    def remove(self, size):
-        self.count[size] -= 1
-
-    def top(self):
-        while self.heap and not self.count.get(-self.heap[0]):
-            heapq.heappop(self.heap)
-        return -self.heap[0] if self.heap else 0
-
-
-class _Zone:
-    """The live state of one zone: page range [low, high), its figures, and a row list."""
-
-    def __init__(self, name, low, high):
-        self.name, self.low, self.high = name, low, high
-        self.free = self.extents = 0
-        self.blocks = [0] * (MAX_ORDER + 1)
-        self.largest = _Largest()
-        self.rows = []
-
-    def change(self, first, end, sign):
-        """Counts the free run [first, end) (pages) in (sign 1) or out (sign -1), clipped."""
-        low, high = self.low, self.high
-        a = first if first > low else low
-        b = end if end < high else high
-        if a >= b:
-            return
-        self.free += sign * (b - a)
-        self.extents += sign
-        rising, falling, top = block_split(a, b)
-        blocks = self.blocks
-        for order in rising:
-            blocks[order] += sign
-        for order in falling:
-            blocks[order] += sign
-        blocks[MAX_ORDER] += sign * top
-        if sign > 0:
-            self.largest.add(b - a)
-        else:
-            self.largest.remove(b - a)
-
-    def record(self, position):
-        free, extents, largest, blocks = (self.free, self.extents, self.largest.top(),
-                                          tuple(self.blocks))
-        rows = self.rows
-        if rows:
-            last = rows[-1]
-            if (last[1] == free and last[2] == extents and last[3] == largest and
-                    last[4] == blocks):
-                return
-        rows.append((position, free, extents, largest, blocks))
-
-    def timeline(self):
-        rows = self.rows
-        return ZoneTimeline(self.name, np.array([r[0] for r in rows], dtype=np.int64),
-                            np.array([r[1] for r in rows], dtype=np.int64),
-                            np.array([r[2] for r in rows], dtype=np.int64),
-                            np.array([r[3] for r in rows], dtype=np.int64),
-                            np.array([r[4] for r in rows], dtype=np.int64).reshape(
-                                len(rows), MAX_ORDER + 1))
-
-
-class _Hole:
-    """One region's live figures: free pages, ranges, largest."""
-
-    def __init__(self, key, runs):
-        self.key = key
-        self.rows = []
-        self.reset(runs)
-
-    def reset(self, runs):
-        """Counts the region afresh from its free runs [(first page, end page)]."""
-        self.free = sum(b - a for a, b in runs)
-        self.count = len(runs)
-        self.largest = _Largest()
-        for a, b in runs:
-            self.largest.add(b - a)
-
-    def apply(self, removed, added):
-        for a, b in removed:
-            self.free -= b - a
-            self.count -= 1
-            self.largest.remove(b - a)
-        for a, b in added:
-            self.free += b - a
-            self.count += 1
-            self.largest.add(b - a)
-
-    def record(self, position):
-        row = (position, self.free, self.count, self.largest.top())
-        if not self.rows or self.rows[-1][1:] != row[1:]:
-            self.rows.append(row)
-
-    def timeline(self):
-        context, region, life = self.key
-        cols = list(zip(*self.rows)) if self.rows else [[], [], [], []]
-        return HoleTimeline(context, region, life,
-                            *(np.array(c, dtype=np.int64) for c in cols))
-
-
-def _pages(runs):
-    return [(a // PAGE, b // PAGE) for a, b in runs]
-
-
 class Recorder:
     """The timelines, kept by watching the free sets of the one replay (replay.Replay calls the
     methods below as its state changes; `position` is the record index of the event it is
-    replaying, which the driver sets before each event). `finish()` gives the Timeline."""
+    replaying, which the driver sets before each event). While the replay runs, each change of a
+    watched set is only logged, as a step (position, runs removed, runs added, reset); `finish()`
+    computes every row of the Timeline from the logs at once (run_figures.py)."""
 
     def __init__(self):
         self.position = 0
-        self.zones = None  # [_Zone], from the pmm's first snapshot
+        self.zones = None  # [(name, first page, end page)], from the pmm's first snapshot
         self.pmm = None  # the replay's pmm FreeSet being watched, None while unknown
-        self.holes = []  # every _Hole, in the order their spaces appear
-        self.live = {}  # (context, region) -> [_Hole, the replay's FreeSet being watched]
+        self.pmm_steps = []  # the steps of the pmm, in bytes
+        self.holes = []  # (key, steps) of every region's life, in the order they appear
+        self.live = {}  # (context, region) -> [its steps, the replay's FreeSet being watched]
         self.lives = {}  # context id -> contexts of that id destroyed so far
         self.phase_ends = []  # (position, phase name, pmm free runs in bytes) of each phase_end
 
@@ -210,60 +102,35 @@ class Recorder:
         if self.pmm is not None:
             self.pmm.watch = None
         if self.zones is None:
-            self.zones = [_Zone(name, low // PAGE, high // PAGE) for name, low, high in zones]
-            self._count_all(free)
+            self.zones = [(name, low // PAGE, high // PAGE) for name, low, high in zones]
+            self.pmm_steps.append((self.position, (), free.runs(), True))
         elif self.pmm is None or (self.pmm.starts, self.pmm.ends) != (free.starts, free.ends):
-            for z in self.zones:  # re-learned after a loss: count it afresh
-                z.free = z.extents = 0
-                z.blocks = [0] * (MAX_ORDER + 1)
-                z.largest = _Largest()
-            self._count_all(free)
+            # re-learned after a loss: counted afresh
+            self.pmm_steps.append((self.position, (), free.runs(), True))
         self.pmm = free
         free.watch = self._pmm_changed
 
-    def _count_all(self, free):
-        runs = _pages(free.runs())
-        for z in self.zones:
-            for a, b in runs:
-                z.change(a, b, 1)
-            z.record(self.position)
-
     def _pmm_changed(self, removed, added):
-        # A zone takes a row only when one of the runs touches it: a zone no run touches keeps
-        # its figures, and record() would drop the unchanged row anyway.
-        changes = [(a // PAGE, b // PAGE, -1) for a, b in removed]
-        changes += [(a // PAGE, b // PAGE, 1) for a, b in added]
-        for z in self.zones:
-            low, high = z.low, z.high
-            touched = False
-            for a, b, sign in changes:
-                if a < high and b > low:
-                    z.change(a, b, sign)
-                    touched = True
-            if touched:
-                z.record(self.position)
+        self.pmm_steps.append((self.position, removed, added, False))
 
     def region_known(self, context, region, free):
         """The replay took a vmm_snapshot's free set as the state of (context, region)."""
         key = (context, region)
         entry = self.live.get(key)
         if entry is None:
-            hole = _Hole(key + (self.lives.get(context, 0),), _pages(free.runs()))
-            hole.record(self.position)
-            self.holes.append(hole)
-            entry = self.live[key] = [hole, None]
+            steps = [(self.position, (), free.runs(), True)]
+            self.holes.append((key + (self.lives.get(context, 0),), steps))
+            entry = self.live[key] = [steps, None]
         else:
-            hole, old = entry
+            steps, old = entry
             if old is not None:
                 old.watch = None
             if old is None or (old.starts, old.ends) != (free.starts, free.ends):
-                hole.reset(_pages(free.runs()))
-                hole.record(self.position)
+                steps.append((self.position, (), free.runs(), True))
         entry[1] = free
 
         def changed(removed, added):
-            hole.apply(_pages(removed), _pages(added))
-            hole.record(self.position)
+            steps.append((self.position, removed, added, False))
         free.watch = changed
 
     def context_destroyed(self, context):
@@ -292,8 +159,87 @@ class Recorder:
         return {key: free.runs() for key, (_, free) in self.live.items() if free is not None}
 
     def finish(self):
-        return Timeline({z.name: z.timeline() for z in self.zones or []},
-                        [h.timeline() for h in self.holes])
+        """The Timeline; the recorder stops watching and lets go of its logs. (The replay that
+        holds it refers to itself through its handlers, so it is freed only by a garbage
+        collection: logs kept until then would be millions of objects for that collection to
+        walk.)"""
+        timeline = Timeline(_zone_timelines(self.zones or [], self.pmm_steps),
+                            _hole_timelines(self.holes))
+        if self.pmm is not None:
+            self.pmm.watch = None
+        for entry in self.live.values():
+            entry[0] = None
+            if entry[1] is not None:
+                entry[1].watch = None
+        self.pmm_steps, self.holes = None, None
+        return timeline
+
+
+class _Log:
+    """A list of steps as numpy arrays: per step its position and whether it is a reset; per
+    change (removed runs before added ones within a step) its step, first and end page, sign."""
+
+    def __init__(self, steps):
+        self.positions = np.fromiter((s[0] for s in steps), dtype=np.int64, count=len(steps))
+        self.reset = np.fromiter((s[3] for s in steps), dtype=bool, count=len(steps))
+        parts = [self._changes([s[1] for s in steps], -1), self._changes([s[2] for s in steps], 1)]
+        step, first, end, sign = (np.concatenate(column) for column in zip(*parts))
+        order = np.lexsort((sign, step))  # within a step: removed (-1) first, as applied
+        self.step, self.first, self.end, self.sign = (step[order], first[order], end[order],
+                                                      sign[order])
+
+    @staticmethod
+    def _changes(runs_per_step, sign):
+        counts = np.fromiter(map(len, runs_per_step), dtype=np.int64, count=len(runs_per_step))
+        ends = chain.from_iterable(chain.from_iterable(runs_per_step))
+        try:
+            pages = (np.fromiter(ends, dtype=np.uint64, count=2 * int(counts.sum())) //
+                     np.uint64(PAGE)).astype(np.int64)
+        except OverflowError:  # a region ending at 2^64: each run's pages in Python's integers
+            pages = np.fromiter((x // PAGE for runs in runs_per_step for run in runs for x in run),
+                                dtype=np.int64, count=2 * int(counts.sum()))
+        step = np.repeat(np.arange(len(runs_per_step), dtype=np.int64), counts)
+        return step, pages[0::2], pages[1::2], np.full(len(step), sign, dtype=np.int64)
+
+
+def _zone_timelines(zones, steps):
+    """zone name -> ZoneTimeline: a zone takes a row at each reset of the pmm (a snapshot taken as
+    the state) and at each step whose runs touch it (its changes clipped to the zone), kept when a
+    figure changed."""
+    log = _Log(steps)
+    timelines = {}
+    for name, low, high in zones:
+        first, end = np.maximum(log.first, low), np.minimum(log.end, high)
+        inside = first < end
+        rows = log.reset.copy()
+        rows[log.step[inside]] = True
+        renumbered = np.cumsum(rows) - 1
+        free, extents, largest, blocks = running_figures(
+            log.reset[rows], renumbered[log.step[inside]], first[inside], end[inside],
+            log.sign[inside], with_blocks=True)
+        keep = changed_rows((free, extents, largest, blocks), np.zeros(len(free), dtype=bool))
+        timelines[name] = ZoneTimeline(name, log.positions[rows][keep], free[keep], extents[keep],
+                                       largest[keep], blocks[keep])
+    return timelines
+
+
+def _hole_timelines(holes):
+    """[HoleTimeline] of every region's life: a row at each reset and each change, kept when a
+    figure changed. All lives are computed in one log, one after the other."""
+    log = _Log([step for _, steps in holes for step in steps])
+    free, ranges, largest, _ = running_figures(log.reset, log.step, log.first, log.end, log.sign,
+                                               with_blocks=False)
+    bounds = np.cumsum([0] + [len(steps) for _, steps in holes])
+    new_life = np.zeros(len(free), dtype=bool)
+    new_life[bounds[:-1][bounds[:-1] < len(free)]] = True
+    keep = changed_rows((free, ranges, largest), new_life)
+    timelines = []
+    for (key, _), begin, end in zip(holes, bounds[:-1], bounds[1:]):
+        kept = begin + np.flatnonzero(keep[begin:end])
+        context, region, life = key
+        timelines.append(HoleTimeline(context, region, life, log.positions[kept], free[kept],
+                                      ranges[kept], largest[kept]))
+    return timelines
 
 
 def envelope(x, y, low, high, columns):

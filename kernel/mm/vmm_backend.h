@@ -115,8 +115,9 @@ struct vmm_backend_ops {
 	 * What a page fault asks about the one page at addr: free or reserved, and (*access) what its
 	 * reservation allows. The page-table backend reads the entry that decides the page, at the
 	 * end of the walk the CPU made; the list backend descends its tree to the record. Work: at
-	 * most one path (4 entries; H + 1 records); 1 entry or 0 records when the backend's last
-	 * lookup left what decides addr at hand (the same leaf table; the same record).
+	 * most one path (4 entries; H + 1 records), less when the backend's last lookups left part of
+	 * the way at hand (page tables: the same leaf table, 1 entry, or level-1 table, 2; list: the
+	 * same record, 0).
 	 */
 	enum vmm_range_state (*lookup)(struct vmm_context *ctx, const struct vmm_region *region,
 				       uint64_t addr, unsigned *access);

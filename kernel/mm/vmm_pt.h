@@ -4,6 +4,7 @@
  * themselves: no structure besides the tables the CPU needs anyway (plus tables created for
  * reservations nobody has mapped yet). Its files, one concept each:
  *   vmm_pt_summary.c   summaries: the exact values and rounded pointer fields, and their upkeep
+ *   vmm_pt_leaf_runs.h the upkeep of a leaf table after one change (inline in summary and mark)
  *   vmm_pt_search.c    search and queries: the lowest free run, the extent around a page
  *   vmm_pt_lookup.c    the page a fault asks about: the one entry that decides it
  *   vmm_pt_mark.c      mark, clear, release, resize, split, access: the operations that write
@@ -506,15 +507,6 @@ pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level,
  */
 bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned i,
 	     const struct table_change *ch, struct exact *before, struct exact *after, bool *suffix_only);
-/*
- * The leaf table under entry i1 of the level-1 table t1 saw the one change `ch` (a run of pages):
- * when it lies inside the leaf's inner runs (leaf_inner_runs), stores the leaf's new values and
- * pointer, *before and *after receive what the leaf covered, and *above_unchanged says whether
- * t1's values (and so everything above) stay as they are (inner_change_below). False, nothing
- * written, otherwise.
- */
-bool leaf_refresh_inner(struct vmm_context *ctx, uint64_t *t1, unsigned i1, const struct table_change *ch,
-			struct exact *before, struct exact *after, bool *above_unchanged);
 /* Rewrites the stored SUFFIX of a mixed table at `level` from `was` to `now` (nothing else). */
 static ALWAYS_INLINE void suffix_move(struct vmm_context *ctx, uint64_t *table, unsigned level,
 				       uint64_t was, uint64_t now)

@@ -32,6 +32,7 @@
  * value cache (vmm_pt.h) are not read again, and not counted.
  */
 #include "vmm_pt.h"
+#include "vmm_pt_leaf_runs.h"
 
 /* Whether a change to an entry of a table at `level` must be described (the table's first). */
 static bool change_wanted(const struct table_change *ch, unsigned level)
@@ -466,8 +467,12 @@ static ALWAYS_INLINE bool path_leaf_refresh(struct vmm_context *ctx, const struc
 	return false;
 }
 
-static void path_mark(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last,
-		      unsigned access)
+/*
+ * path_mark and path_clear stay out of line: inlined with their leaf upkeep, they would widen the
+ * frame that vmm_pt_mark_reserved and vmm_pt_release set up on every call, the frontier's too.
+ */
+static NOINLINE void path_mark(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
+			       uint64_t last, unsigned access)
 {
 	struct mark m;
 	m.ctx = ctx;
@@ -496,7 +501,8 @@ static void path_mark(struct vmm_context *ctx, const struct spine *p, uint64_t a
 }
 
 /* The clear of such a range the same way (clear_enter, clear_leaves, clear_ascend); true: mapped. */
-static bool path_clear(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last)
+static NOINLINE bool path_clear(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
+			       uint64_t last)
 {
 	struct clear c;
 	c.ctx = ctx;

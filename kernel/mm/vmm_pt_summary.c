@@ -40,6 +40,7 @@
  * values and at most 512 entries looking for another start, within U(0).
  */
 #include "vmm_pt.h"
+#include "vmm_pt_leaf_runs.h"
 
 #define WORD_BITS 64u
 #define LEAF_WORDS (PT_ENTRIES / WORD_BITS)
@@ -220,43 +221,6 @@ static struct exact measure_from(struct vmm_context *ctx, const uint64_t *table,
 struct exact measure(struct vmm_context *ctx, const uint64_t *table, unsigned level)
 {
 	return level == 0 ? measure_leaves(ctx, table) : measure_from(ctx, table, level, 0);
-}
-
-/* The free pages next to entries [first, last]: before and after them, within the table. */
-struct neighbours {
-	uint64_t before, after;
-	bool to_start, to_end; /* every entry before / after j is all free */
-};
-
-/*
- * In a table of 4 KiB entries the free pages next to a change are its unreserved entries: a tight
- * loop over the RES bits, four entries at a time (within the one table). Sets n->before and
- * n->to_start, or n->after and n->to_end.
- */
-static ALWAYS_INLINE void count_free_leaves_before(struct vmm_context *ctx, const uint64_t *table,
-						   unsigned first, struct neighbours *n)
-{
-	unsigned k = first;
-	while (k >= 4 && !((table[k - 1] | table[k - 2] | table[k - 3] | table[k - 4]) & RES_RESERVED))
-		k -= 4;
-	while (k > 0 && !(table[k - 1] & RES_RESERVED))
-		k--;
-	n->before = first - k;
-	n->to_start = k == 0;
-	ctx->backend_work += first - k + (k > 0);
-}
-
-static ALWAYS_INLINE void count_free_leaves_after(struct vmm_context *ctx, const uint64_t *table,
-						  unsigned last, struct neighbours *n)
-{
-	unsigned k = last + 1;
-	while (k + 4 <= PT_ENTRIES && !((table[k] | table[k + 1] | table[k + 2] | table[k + 3]) & RES_RESERVED))
-		k += 4;
-	while (k < PT_ENTRIES && !(table[k] & RES_RESERVED))
-		k++;
-	n->after = k - last - 1;
-	n->to_end = k == PT_ENTRIES;
-	ctx->backend_work += k - last - 1 + (k < PT_ENTRIES);
 }
 
 /* Counts the free pages just before entry `first` (sets n->before, n->to_start). */
@@ -537,88 +501,6 @@ static bool leaf_suffix_edge(struct vmm_context *ctx, uint64_t *t, pte_t pointer
 	suffix_move(ctx, t, 0, was, now);
 	*old_suffix = was;
 	*new_suffix = now;
-	return true;
-}
-
-/*
- * The one change to table `t` (at `level` >= 1) is an entry whose subtree stayed mixed with the same
- * PREFIX, SUFFIX and starts, and whose longest inner run, before and after, is shorter than the
- * table's INNER2 (or, INNER2 not known, than its INNER): then only runs below the table's top two
- * changed, so none of its values and not its pointer. True when so (two values read).
- */
-static ALWAYS_INLINE bool inner_change_below(struct vmm_context *ctx, const uint64_t *t,
-					      unsigned level, const struct exact *b,
-					      const struct exact *a)
-{
-	if (b->kind != SUMMARY_MIXED || a->kind != SUMMARY_MIXED || b->prefix != a->prefix ||
-	    b->suffix != a->suffix || b->has_start != a->has_start)
-		return false;
-	uint64_t longest = MAX(b->inner, a->inner);
-	uint64_t inner2 = exact_read(ctx, t, level, EXACT_INNER2);
-	if (inner2 != INNER2_UNKNOWN)
-		return longest < inner2;
-	return longest < exact_read(ctx, t, level, EXACT_INNER);
-}
-
-/*
- * A table of 4 KiB entries (mixed, its pointer `pointer`) whose one change is a run of pages with a
- * reserved page before and after the free run through it: a mark splits one inner run (free
- * pages before, the run, free pages after) into the two around it, a clear (of reserved pages)
- * joins the two into one. Only INNER and INNER2 (a run out, one or two in: top2_remove,
- * top2_add) and HST can change; PREFIX and SUFFIX lie beyond the reserved pages. The free
- * neighbours are counted in the table (count_free_leaves_*: at most 512 entries), a start
- * elsewhere looked for after a clear that removed one (at most 512). False when the run reaches
- * the table's start or end, or the longest inner run went and the second is not known: then
- * derive() decides (it measures). *was and *now receive the values before and after.
- */
-static bool leaf_inner_runs(struct vmm_context *ctx, const uint64_t *t, pte_t pointer,
-			    const struct table_change *ch, struct exact *was, struct exact *now)
-{
-	if ((summary_field(pointer) & SUM_KIND_MASK) != SUMMARY_MIXED)
-		return false;
-	struct neighbours n;
-	count_free_leaves_before(ctx, t, ch->first, &n);
-	if (n.to_start)
-		return false;
-	count_free_leaves_after(ctx, t, ch->last, &n);
-	if (n.to_end)
-		return false;
-	*was = entry_exact(ctx, pointer, 1);
-	struct exact x = *was;
-	uint64_t joined = n.before + (ch->last - ch->first + 1) + n.after;
-	if (ch->direction == CHANGE_MARKED) {
-		if (!top2_remove(&x.inner, &x.inner2, joined))
-			return false;
-		top2_add(&x.inner, &x.inner2, n.before);
-		top2_add(&x.inner, &x.inner2, n.after);
-		x.has_start |= ch->after.has_start;
-	} else {
-		if (!top2_remove(&x.inner, &x.inner2, n.before) || !top2_remove(&x.inner, &x.inner2, n.after))
-			return false;
-		top2_add(&x.inner, &x.inner2, joined);
-		x.has_start = x.has_start &&
-			      (!ch->before.has_start || start_elsewhere(ctx, t, 0, ch->first, ch->last));
-	}
-	/* A reserved page lies on either side, so the table cannot be all free; no free page: full. */
-	if (x.inner == 0 && x.suffix == 0)
-		x = (struct exact){ SUMMARY_FULL, x.has_start, 0, 0, 0, 0 };
-	*now = x;
-	return true;
-}
-
-bool leaf_refresh_inner(struct vmm_context *ctx, uint64_t *t1, unsigned i1, const struct table_change *ch,
-			struct exact *before, struct exact *after, bool *above_unchanged)
-{
-	pte_t old = t1[i1] & ~PTE_COUNT_STRIPE_MASK;
-	uint64_t *leaf = child_table(old);
-	if (ch->count != 1 || !leaf_inner_runs(ctx, leaf, old, ch, before, after))
-		return false;
-	if (after->kind == SUMMARY_MIXED)
-		exact_write(ctx, leaf, 0, after, before);
-	pte_t updated = (old & ~PTE_SW_FIELD_MASK) | summary_bits(after);
-	if (updated != old)
-		pt_slot_write(t1, i1, updated);
-	*above_unchanged = inner_change_below(ctx, t1, 1, before, after);
 	return true;
 }
 
