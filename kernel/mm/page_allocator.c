@@ -488,22 +488,6 @@ paddr_t page_alloc_general(struct page_allocator *a, unsigned asked, uint64_t fi
 	return alloc_refused(pages, zone, align_pages, owner, PMM_ERR_OUT_OF_MEMORY, status);
 }
 
-/* Tracing on: the hot paths with their events, out of line so that the untraced copies carry no
- * tracing code. The pmm_alloc's call chain starts at this function's frame: ip0 is in its
- * caller, the code that asked for the pages. */
-paddr_t page_alloc_traced(struct page_allocator *a, uint64_t pages, enum pmm_alloc_zone zone,
-			  uint64_t align_pages, enum mm_owner owner, enum pmm_status *status)
-{
-	return page_alloc_inline(a, pages, zone, align_pages, owner, status,
-				 (struct page_allocator_trace){ true, trace_clock_raw(&trace_global) });
-}
-
-enum pmm_status page_free_traced(struct page_allocator *a, paddr_t addr, uint64_t pages)
-{
-	return page_free_inline(a, addr, pages,
-				(struct page_allocator_trace){ true, trace_clock_raw(&trace_global) });
-}
-
 struct free_count {
 	uint64_t first, end, free;
 };

@@ -38,9 +38,9 @@ uint32_t trace_chain_define_here(struct tracer *t, const void *frame)
 	t->chains_defined = id;
 	if (t->chains) {
 		/* the newest chain takes the entry: the one it displaces is defined again if it recurs */
-		const uintptr_t *fp = frame;
-		found.id = id;
-		t->chains->entry[trace_chain_slot((uintptr_t)fp, fp[0], fp[1])] = found;
+		unsigned slot = trace_chain_slot((uintptr_t)frame, found.ip[0]);
+		t->chains->entry[slot] = found;
+		t->chains->id[slot] = id;
 	}
 	return id;
 }

@@ -14,7 +14,7 @@
  * Interning (as Perfetto interns callstacks): a chain is written once, as a call_chain record
  * with a new id, right before the first record that uses it; later records carry only the id.
  * The tracer's table (struct trace_chain_table: TRACE_CHAIN_ENTRIES entries, direct-mapped by
- * the walk's first frame: its address, its return address and its saved frame pointer)
+ * the walk's first frame: its address and its return address)
  * remembers which chains the stream already defines, each with the frame pointers its walk
  * followed; a chain it no longer holds (another chain took its entry), or met from another
  * stack address (another kernel stack, another depth), is simply defined again under a new id.
@@ -47,8 +47,8 @@
  * chain the table holds (the hot path, inline in the attributed encoder): per frame one load
  * and one compare of the frame pointer, one load and one compare of the return address (6
  * instructions; 8.5 with a bounds test per frame, guest bench); one multiply for the entry; a
- * new chain is walked again out of line (trace_chain_define_here). The table costs TRACE_CHAIN_ENTRIES * 136 bytes,
- * static. Allocates nothing and takes no lock.
+ * new chain is walked again out of line (trace_chain_define_here). The table costs
+ * TRACE_CHAIN_ENTRIES * 132 bytes, static. Allocates nothing and takes no lock.
  */
 #ifndef PAGESCOPE_TRACE_CALL_CHAIN_H
 #define PAGESCOPE_TRACE_CALL_CHAIN_H
@@ -56,20 +56,22 @@
 #include "tracer.h"
 
 #define TRACE_CHAIN_STACK_SPAN (64u * 1024u)
-#define TRACE_CHAIN_ENTRIES_LOG2 10
+#define TRACE_CHAIN_ENTRIES_LOG2 9
 #define TRACE_CHAIN_ENTRIES (1u << TRACE_CHAIN_ENTRIES_LOG2)
 
 /* A chain the stream defines: the frame pointers its walk went through (fp[0] the frame it
- * started from, fp[i] the frame holding ip[i]; &trace_chain_end_frame past its end), its return
- * addresses (0 past its end) and its id (fp[0] == 0: an empty entry). */
+ * started from, fp[i] the frame holding ip[i]; &trace_chain_end_frame past its end) and its
+ * return addresses (0 past its end); fp[0] == 0: an empty entry. 128 bytes, so that an entry's
+ * address is one shift of its number. */
 struct trace_chain_entry {
 	uintptr_t fp[TRACE_SITE_DEPTH];
 	uint64_t ip[TRACE_SITE_DEPTH];
-	uint64_t id;
 };
 
+/* The entries, and beside them each entry's chain id. */
 struct trace_chain_table {
 	struct trace_chain_entry entry[TRACE_CHAIN_ENTRIES];
+	uint32_t id[TRACE_CHAIN_ENTRIES];
 };
 
 /* Where an entry's frames go past its chain's end: { itself, return address 0 }. */
@@ -97,13 +99,12 @@ static ALWAYS_INLINE bool trace_chain_may_follow(const uintptr_t *fp, uintptr_t 
 	return !(step & ~(uintptr_t)(TRACE_CHAIN_STACK_SPAN - sizeof(uintptr_t)));
 }
 
-/* The entry of a chain whose walk starts at `frame`, which holds { next, ip0 }. The frame's own
- * address and its caller's keep apart the callers of one helper (their frames lie at other
- * depths), which would evict each other on every call if ip0 alone chose the entry. */
-static ALWAYS_INLINE unsigned trace_chain_slot(uintptr_t frame, uintptr_t next, uint64_t ip0)
+/* The entry of a chain whose walk starts at `frame`, whose return address is ip0: the frame's
+ * own address keeps apart the callers of one helper (their frames lie at other depths), which
+ * would evict each other on every call if ip0 alone chose the entry. */
+static ALWAYS_INLINE unsigned trace_chain_slot(uintptr_t frame, uint64_t ip0)
 {
-	return (unsigned)(((frame + next * 3 + ip0 * 9) * 0x9e3779b97f4a7c15ull) >>
-			  (64 - TRACE_CHAIN_ENTRIES_LOG2));
+	return (unsigned)(((frame ^ ip0) * 0x9e3779b97f4a7c15ull) >> (64 - TRACE_CHAIN_ENTRIES_LOG2));
 }
 
 /*
@@ -119,7 +120,8 @@ static ALWAYS_INLINE uint32_t trace_chain_lookup(const struct tracer *t, const v
 	const uintptr_t *fp = frame;
 	uintptr_t next = fp[0];
 	uint64_t differ = fp[1];
-	const struct trace_chain_entry *e = &table->entry[trace_chain_slot((uintptr_t)fp, next, differ)];
+	unsigned slot = trace_chain_slot((uintptr_t)fp, differ);
+	const struct trace_chain_entry *e = &table->entry[slot];
 	if (e->fp[0] != (uintptr_t)fp)
 		return TRACE_CHAIN_NONE;
 	differ ^= e->ip[0];
@@ -140,7 +142,7 @@ static ALWAYS_INLINE uint32_t trace_chain_lookup(const struct tracer *t, const v
 		differ |= ((const uintptr_t *)next)[1] ^ e->ip[i];
 		next = ((const uintptr_t *)next)[0];
 	}
-	return differ ? TRACE_CHAIN_NONE : (uint32_t)e->id;
+	return differ ? TRACE_CHAIN_NONE : table->id[slot];
 }
 
 /* The id of the chain of `frame`, defining it first when the stream does not have it yet. */

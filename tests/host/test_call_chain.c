@@ -54,7 +54,7 @@ static const struct trace_record_header *record(const struct tracer *t, unsigned
 	return NULL;
 }
 
-/* Two chains in the same entry (the same first frame: address, saved frame pointer, return address). */
+/* Two chains in the same entry (the same first frame: its address and return address). */
 static const uint64_t chain_a[8] = { 0x1000, 0x2000, 0x3000, 0x4000, 0x5000, 0x6000, 0x7000, 0x8000 };
 static const uint64_t chain_b[8] = { 0x1000, 0x2000, 0x3000, 0x4000, 0x5000, 0x6666, 0x7000, 0x8000 };
 
