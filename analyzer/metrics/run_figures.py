@@ -39,24 +39,28 @@ def running_figures(reset, step, first, end, sign, with_blocks):
     before_segment = np.searchsorted(step, resets, side="left")[segment_of_step]
 
     def running(delta):
-        total = np.zeros((len(delta) + 1,) + delta.shape[1:], dtype=np.int64)
-        np.cumsum(delta, axis=0, out=total[1:])
+        total = np.zeros(len(delta) + 1, dtype=np.int64)
+        np.cumsum(delta, out=total[1:])
         return total[applied] - total[before_segment]
 
     size = end - first
     free = running(sign * size)
     runs = running(sign)
-    blocks = running(sign[:, None] * block_counts_bulk(first, end)) if with_blocks else None
+    blocks = None
+    if with_blocks:  # one order at a time: contiguous prefix sums
+        per_order = block_counts_bulk(first, end, by_order=True) * sign
+        blocks = np.stack([running(counts) for counts in per_order], axis=1)
     segment_end = np.append(resets[1:], steps)
     largest = _largest(segment_of_step[step], step, size, sign, segment_end, steps)
     return free, runs, largest, blocks
 
 
-def block_counts_bulk(first, end):
+def block_counts_bulk(first, end, by_order=False):
     """(changes, MAX_ORDER + 1) buddy blocks per order of each run [first, end) of pages,
-    first < end: frag.block_split's decomposition (the run splits at its most aligned page `mid`:
-    one block per set bit of mid - first, one per set bit of end - mid, whole MAX_ORDER blocks
-    beyond), for every run at once. Pages must be below 2^52 (any 64-bit address's page)."""
+    first < end ((MAX_ORDER + 1, changes) when `by_order`): frag.block_split's decomposition (the
+    run splits at its most aligned page `mid`: one block per set bit of mid - first, one per set
+    bit of end - mid, whole MAX_ORDER blocks beyond), for every run at once. Pages must be below
+    2^52 (any 64-bit address's page)."""
     first = np.asarray(first, dtype=np.int64)
     end = np.asarray(end, dtype=np.int64)
     # the highest bit where first and end differ (exact: both below 2^52 < 2^53)
@@ -68,9 +72,10 @@ def block_counts_bulk(first, end):
                    end >> shift << shift)
     rising, tail = mid - first, end - mid
     falling = tail & (top_block - 1)
-    orders = np.arange(MAX_ORDER, dtype=np.int64)
-    bits = ((rising[:, None] >> orders) & 1) + ((falling[:, None] >> orders) & 1)
-    return np.concatenate([bits, (tail >> MAX_ORDER)[:, None]], axis=1)
+    orders = np.arange(MAX_ORDER, dtype=np.int64)[:, None]
+    bits = ((rising >> orders) & 1) + ((falling >> orders) & 1)
+    counts = np.concatenate([bits, (tail >> MAX_ORDER)[None, :]], axis=0)
+    return counts if by_order else counts.T
 
 
 def _largest(segment, step, size, sign, segment_end, steps):

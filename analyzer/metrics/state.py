@@ -25,6 +25,7 @@ Invariants:
 
 import weakref
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -88,7 +89,9 @@ def stream(trace):
         columns = [seqs[at].tolist(), array["timestamp"].tolist()] + [
             array[field].tolist() for field in event_type.fields.names]
         positions.append(at)
-        events.extend(map(event_type.record, *columns))
+        # tuple.__new__ on the namedtuple class builds the same event without running the
+        # class's Python __new__ per event
+        events.extend(map(partial(tuple.__new__, event_type.record), zip(*columns)))
     for e in trace.others:
         event_type = FORMAT.events_by_name[e.name]
         values = [e.fields[field] for field in event_type.fields.names]

@@ -180,11 +180,14 @@ class _Log:
     change (removed runs before added ones within a step) its step, first and end page, sign."""
 
     def __init__(self, steps):
-        self.positions = np.fromiter((s[0] for s in steps), dtype=np.int64, count=len(steps))
-        self.reset = np.fromiter((s[3] for s in steps), dtype=bool, count=len(steps))
-        parts = [self._changes([s[1] for s in steps], -1), self._changes([s[2] for s in steps], 1)]
+        positions, removed, added, reset = zip(*steps) if steps else ((), (), (), ())
+        self.positions = np.fromiter(positions, dtype=np.int64, count=len(steps))
+        self.reset = np.fromiter(reset, dtype=bool, count=len(steps))
+        parts = [self._changes(removed, -1), self._changes(added, 1)]
         step, first, end, sign = (np.concatenate(column) for column in zip(*parts))
-        order = np.lexsort((sign, step))  # within a step: removed (-1) first, as applied
+        # stable: within a step the removed runs (first in the concatenation) come first, as
+        # they were applied
+        order = np.argsort(step, kind="stable")
         self.step, self.first, self.end, self.sign = (step[order], first[order], end[order],
                                                       sign[order])
 
