@@ -73,7 +73,7 @@ HOST_TESTS := $(BUILD)/host-tests
 
 # Benchmarks: each benchmarks/bench_*.c is one program, optimised and without sanitizers.
 BENCH_LIB_SRCS := $(filter-out kernel/lib/testing.c,$(SHARED_SRCS)) tests/host/mm_env_host.c \
-	tests/host/host_regions.c tests/host/vmm_patterns.c benchmarks/timing.c benchmarks/page_stack.c \
+	tests/host/host_regions.c tests/host/vmm_patterns.c benchmarks/timing.c benchmarks/page_stack.c benchmarks/vmm_contexts.c \
 	$(wildcard benchmarks/peers/*.c)
 BENCH_LIB_OBJS := $(patsubst %,$(BUILD)/host-bench/%.o,$(BENCH_LIB_SRCS))
 BENCH_PROGS := $(patsubst benchmarks/%.c,$(BUILD)/bench/%,$(wildcard benchmarks/bench_*.c))

@@ -19,6 +19,7 @@
 #include "tests/host/host_regions.h"
 #include "tests/host/vmm_patterns.h"
 #include "benchmarks/page_stack.h"
+#include "benchmarks/vmm_contexts.h"
 #include "benchmarks/timing.h"
 
 #define ARENA_PHYS 0x40000000ull
@@ -80,31 +81,23 @@ static struct result run(enum vmm_backend_kind backend, const struct scenario *s
 {
 	struct page_stack stack;
 	page_stack_init(&stack, ARENA_PHYS, ARENA_PAGES);
-	struct vmm_context kernel, user;
-	struct vmm_config kc = { .kind = VMM_CONTEXT_KERNEL, .backend = backend, .source = &stack.source,
-				 .regions = host_kernel_regions, .region_count = HOST_KERNEL_REGION_COUNT,
-				 .user_regions = host_user_regions,
-				 .user_region_count = HOST_USER_REGION_COUNT,
-				 .brk_region = VMM_NO_REGION, .shm_region = VMM_NO_REGION };
-	check(vmm_context_create(&kernel, &kc), "kernel context");
-	struct vmm_config uc = { .kind = VMM_CONTEXT_USER, .backend = backend, .source = &stack.source,
-				 .brk_region = VMM_UREGION_HEAP, .shm_region = VMM_UREGION_SHM,
-				 .kernel = &kernel };
-	check(vmm_context_create(&user, &uc), "user context");
-	build_state(&user, s);
-	struct result r = { .bookkeeping_bytes = vmm_bookkeeping_bytes(&user),
-			    .table_pages = vmm_page_table_pages(&user) };
+	struct vmm_contexts c;
+	vmm_contexts_open(&c, backend, &stack.source, false, "bench_vmm");
+	struct vmm_context *user = &c.user;
+	build_state(user, s);
+	struct result r = { .bookkeeping_bytes = vmm_bookkeeping_bytes(user),
+			    .table_pages = vmm_page_table_pages(user) };
 	double samples[REPEATS];
 	uint64_t work = 0;
 	for (unsigned rep = 0; rep < REPEATS; rep++) {
 		uint64_t t0 = bench_now_ns();
 		for (unsigned i = 0; i < pairs; i++) {
 			uint64_t addr;
-			check(vmm_reserve(&user, VMM_UREGION_MMAP, 4, 1, &addr), "bench reserve");
+			check(vmm_reserve(user, VMM_UREGION_MMAP, 4, 1, &addr), "bench reserve");
 			r.addr = addr;
-			work += user.last_work;
-			check(vmm_release(&user, addr, 4), "bench release");
-			work += user.last_work;
+			work += user->last_work;
+			check(vmm_release(user, addr, 4), "bench release");
+			work += user->last_work;
 		}
 		samples[rep] = (double)(bench_now_ns() - t0) / pairs;
 	}
@@ -112,8 +105,7 @@ static struct result run(enum vmm_backend_kind backend, const struct scenario *s
 	r.ns_per_pair = samples[REPEATS / 2];
 	r.min_ns_per_pair = samples[0];
 	r.work_per_pair = (double)work / (REPEATS * pairs);
-	vmm_context_destroy(&user);
-	vmm_context_destroy(&kernel);
+	vmm_contexts_close(&c);
 	if (page_stack_missing(&stack)) {
 		fprintf(stderr, "bench_vmm: %llu pages leaked\n",
 			(unsigned long long)page_stack_missing(&stack));

@@ -25,6 +25,7 @@
 #include "tests/host/host_env.h"
 #include "tests/host/host_regions.h"
 #include "benchmarks/page_stack.h"
+#include "benchmarks/vmm_contexts.h"
 
 #define ARENA_PHYS 0x40000000ull
 #define ARENA_PAGES (32ull * 1024) /* 128 MiB: tables, records and the faulted data pages */
@@ -103,21 +104,11 @@ static struct totals run(enum vmm_backend_kind backend, unsigned p)
 {
 	struct page_stack stack;
 	page_stack_init(&stack, ARENA_PHYS, ARENA_PAGES);
-	struct vmm_context kernel, user;
-	struct vmm_config kc = { .kind = VMM_CONTEXT_KERNEL, .backend = backend, .source = &stack.source,
-				 .regions = host_kernel_regions, .region_count = HOST_KERNEL_REGION_COUNT,
-				 .user_regions = host_user_regions,
-				 .user_region_count = HOST_USER_REGION_COUNT,
-				 .brk_region = VMM_NO_REGION, .shm_region = VMM_NO_REGION };
-	check(vmm_context_create(&kernel, &kc), "kernel context");
-	struct vmm_config uc = { .kind = VMM_CONTEXT_USER, .backend = backend, .source = &stack.source,
-				 .brk_region = VMM_UREGION_HEAP, .shm_region = VMM_UREGION_SHM,
-				 .kernel = &kernel, .demand_paged = true };
-	check(vmm_context_create(&user, &uc), "user context");
+	struct vmm_contexts c;
+	vmm_contexts_open(&c, backend, &stack.source, true, "bench_vmm_fault");
 	struct totals t = { 0 };
-	patterns[p].run(&user, &t);
-	vmm_context_destroy(&user);
-	vmm_context_destroy(&kernel);
+	patterns[p].run(&c.user, &t);
+	vmm_contexts_close(&c);
 	if (page_stack_missing(&stack)) {
 		fprintf(stderr, "bench_vmm_fault: %llu pages leaked\n",
 			(unsigned long long)page_stack_missing(&stack));

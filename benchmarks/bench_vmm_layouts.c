@@ -39,6 +39,7 @@
 #include "tests/host/host_env.h"
 #include "tests/host/host_regions.h"
 #include "benchmarks/page_stack.h"
+#include "benchmarks/vmm_contexts.h"
 #include "benchmarks/peers/vmem.h"
 #include "benchmarks/timing.h"
 
@@ -266,20 +267,10 @@ static void run(enum vmm_backend_kind backend, enum layout layout, uint64_t mapp
 	bool list = backend == VMM_BACKEND_LIST;
 	if (!wanted(name) && !(list && wanted("list-backend")))
 		return;
-	struct vmm_context kernel, user;
-	struct vmm_config kc = { .kind = VMM_CONTEXT_KERNEL, .backend = backend,
-				 .source = &stack->source, .regions = host_kernel_regions,
-				 .region_count = HOST_KERNEL_REGION_COUNT,
-				 .user_regions = host_user_regions,
-				 .user_region_count = HOST_USER_REGION_COUNT,
-				 .brk_region = VMM_NO_REGION, .shm_region = VMM_NO_REGION };
-	check(vmm_context_create(&kernel, &kc), "kernel context");
-	struct vmm_config uc = { .kind = VMM_CONTEXT_USER, .backend = backend,
-				 .source = &stack->source, .brk_region = VMM_UREGION_HEAP,
-				 .shm_region = VMM_UREGION_SHM, .kernel = &kernel };
-	check(vmm_context_create(&user, &uc), "user context");
+	struct vmm_contexts c;
+	vmm_contexts_open(&c, backend, &stack->source, false, "bench_vmm_layouts");
 	rng = 0x5eed0000 + mapped; /* the same layout for every row */
-	struct target t = { .ctx = &user };
+	struct target t = { .ctx = &c.user };
 	build(&t, layout, mapped);
 	for (unsigned op = 0; op < ARRAY_SIZE(operations); op++) {
 		if (wanted(name))
@@ -287,8 +278,7 @@ static void run(enum vmm_backend_kind backend, enum layout layout, uint64_t mapp
 		if (list && !operations[op].maps && wanted("list-backend"))
 			measure(&t, WAY_LIST_BACKEND, "list-backend", layout, mapped, &operations[op]);
 	}
-	vmm_context_destroy(&user);
-	vmm_context_destroy(&kernel);
+	vmm_contexts_close(&c);
 	if (page_stack_missing(stack)) {
 		fprintf(stderr, "bench_vmm_layouts: %llu pages leaked\n",
 			(unsigned long long)page_stack_missing(stack));

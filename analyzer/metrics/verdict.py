@@ -330,8 +330,8 @@ def _fault_lookup(f):
     topic = "finding a reservation at fault time"
     pt_claim = "the reservation is in the entry the fault's walk reached: found for free"
     programs = {p: by for p, by in f.fault_lookup.items() if PAGETABLE in by and LIST in by}
-    # the real-program section's fault-cost plot of the first program (both backends on it)
-    plot = f"program_{min(programs)}_fault_ticks.png" if programs else ""
+    # every program's lookup cost, both backends (plots.draw_verdict_figures)
+    plot = "fault_lookup.png" if programs else ""
     if not programs:
         return [Verdict(topic, PAGETABLE, pt_claim, NOT_MEASURED,
                         "no real program was traced under both backends", "", plot=plot,

@@ -644,7 +644,7 @@ def draw_all(runs, out_dir):
 
 def draw_verdict_figures(figures, out_dir):
     """The plots the verdict links: peak bookkeeping per workload, instructions per reserve per
-    case, and per brk call, both backends side by side. Each is drawn only when measured."""
+    case, per brk call, and per fault lookup on each real program, both backends side by side. Each is drawn only when measured."""
     from ..metrics.verdict import LIST, PAGETABLE
     backends = (PAGETABLE, LIST)
     drawn = []
@@ -753,6 +753,37 @@ def draw_verdict_figures(figures, out_dir):
         drawn.append(Figure("extension_cost", "Cost of one more field per reservation",
                             "Record memory at each workload's peak reservation count, as the "
                             "list is today and with one more 8-byte field per record."))
+    lookups = {p: by for p, by in figures.fault_lookup.items() if all(b in by for b in backends)}
+    if lookups:
+        programs = sorted(lookups)
+        unit = lookups[programs[0]][PAGETABLE]["unit"]
+        fig, ax = plt.subplots(figsize=(9, 0.55 * len(programs) + 1.8))
+        y = np.arange(len(programs))
+        top = max(by[b]["p99"] for by in lookups.values() for b in backends)
+        for i, backend in enumerate(backends):
+            colour, _ = BACKEND_STYLES[i]
+            rows = y + (i - 0.5) * 0.4
+            medians = [lookups[p][backend]["median"] for p in programs]
+            p99s = [lookups[p][backend]["p99"] for p in programs]
+            ax.barh(rows, medians, height=0.4, color=colour, label=f"{backend}: median")
+            ax.scatter(p99s, rows, marker="|", s=120, color="black",
+                       label="p99 (nearest rank)" if i == 0 else None, zorder=3)
+            for row, median, p99 in zip(rows, medians, p99s):
+                ax.text(max(median, p99), row, f"  {median:,.0f} (p99 {p99:,.0f})", va="center",
+                        fontsize=7)
+        ax.set_yticks(y, [f"{p} ({lookups[p][PAGETABLE]['faults']:,} faults)" for p in programs],
+                      fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlim(0, top * 1.45)
+        ax.set_xlabel(f"{unit} per fault to classify the page (page_fault.lookup_ticks)")
+        ax.set_title("Finding the reservation at fault time: page tables vs list, per real program")
+        ax.legend(loc="lower right", fontsize=8)
+        _save(fig, out_dir, "fault_lookup")
+        drawn.append(Figure("fault_lookup", "Fault-time lookup per real program",
+                            "Per program and backend, the cost of learning what the faulting "
+                            "page is (the backend's lookup alone, not the page's zero-fill or "
+                            "copy): the bar is the median, the black tick the p99, both exact "
+                            "over every fault of the program."))
     if figures.brk_instructions:
         fig, ax = plt.subplots(figsize=(7, 3.5))
         kinds = ("grow", "shrink")

@@ -226,6 +226,7 @@ def figure_sources(runs, workloads=()):
     return {"traces": traces, "reserve_cost": bench("vmm.csv"),
             "brk_instructions": bench("guest-vmm.csv"), "pte_bits": code,
             "implementation_lines": code, "extension_cost": code + " and the traces",
+            "fault_lookup": "the real programs' traces (page_fault.lookup_ticks, every fault)",
             "bookkeeping_peaks": traces + (f" and {len(workloads)} workload traces"
                                            if workloads else "")}
 

@@ -57,3 +57,28 @@ def test_bits_row_says_what_fits_in_a_reserved_not_present_entry():
     assert "32-bit reservation id fit there" in bits.figure
     assert "32-bit reservation id would" in bits.depends_on
     assert "name pointer would" not in bits.depends_on
+
+
+def test_the_row_links_a_plot_of_the_lookup_that_is_drawn(tmp_path):
+    """The row's plot is the lookup per program and backend (not the whole fault's cost, which
+    the page's zero-fill dominates): drawn from the same figures, with every program on it."""
+    from PIL import Image
+    from analyzer.pictures import plots
+    figures = verdict.Figures(fault_lookup=lookup(lua=(40, 50), xz=(41, 55)))
+    drawn = plots.draw_verdict_figures(figures, tmp_path)
+    assert row(figures).plot == "fault_lookup.png"
+    names = [f.name for f in drawn]
+    assert "fault_lookup" in names
+    with Image.open(tmp_path / "fault_lookup.png") as image:
+        width, height = image.size
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
+    assert width > 300 and height > 150
+    assert len(colours) > 20  # bars, ticks and labels, not a blank canvas
+
+
+def test_no_lookup_plot_without_both_backends(tmp_path):
+    from analyzer.pictures import plots
+    only_pt = {"lua": {PAGETABLE: lookup(lua=(1, 2))["lua"][PAGETABLE]}}
+    drawn = plots.draw_verdict_figures(verdict.Figures(fault_lookup=only_pt), tmp_path)
+    assert "fault_lookup" not in [f.name for f in drawn]
+    assert not (tmp_path / "fault_lookup.png").exists()
