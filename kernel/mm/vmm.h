@@ -9,6 +9,7 @@
 #include "page_share.h"
 #include "pagetable.h"
 #include "vmm_backend.h"
+#include "vmm_pt_caches.h"
 #include "kernel/lib/list.h"
 
 #define VMM_MAX_REGIONS 8
@@ -73,32 +74,6 @@ struct vmm_shm_attachment {
 	uint64_t addr;
 };
 
-/*
- * The page-table backend's copy of the exact summary values of at most one table per level below
- * the root, as it last read or wrote them (vmm_pt.h, "value cache", says why it cannot go stale).
- * Constant size; the list backend leaves it unused.
- */
-struct vmm_pt_value_cache {
-	const uint64_t *table[3];
-	uint64_t value[3][4];
-	uint8_t known[3]; /* bit f: value[level][f] is held */
-};
-
-/*
- * The page-table backend's fault lookup: the tables its last walks reached at levels 0 and 1, for
- * the next fault in the same 2 MiB or 1 GiB (vmm_pt_lookup.c says why they are exact). base,
- * upper_base: the 2 MiB / 1 GiB the table covers, VMM_PT_LEAF_HINT_NONE when none is kept;
- * tables_freed: pt.tables_freed when they were kept.
- */
-#define VMM_PT_LEAF_HINT_NONE 1u /* never an aligned address */
-struct vmm_pt_leaf_hint {
-	uint64_t base;
-	const uint64_t *table;
-	uint64_t tables_freed;
-	uint64_t upper_base;
-	const uint64_t *upper_table;
-};
-
 struct vmm_context {
 	enum vmm_context_kind kind;
 	const struct vmm_backend_ops *backend;
@@ -112,8 +87,7 @@ struct vmm_context {
 	unsigned shm_region;
 	uint64_t backend_work;   /* cumulative entries/records visited by the backend */
 	uint64_t last_work;      /* backend work of the last vmm_* call */
-	struct vmm_pt_value_cache pt_values; /* the page-table backend's, see above */
-	struct vmm_pt_leaf_hint pt_leaf_hint; /* the page-table backend's, see above */
+	struct vmm_pt_caches pt_caches; /* the page-table backend's caches (vmm_pt_caches.h) */
 	uint64_t brk;            /* current break; the heap is [region base, ALIGN_UP(brk)) */
 	bool demand_paged;       /* see vmm_config */
 	uint64_t reserved_pages; /* pages in reservations, whatever is mapped */

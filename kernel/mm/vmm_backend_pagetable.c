@@ -28,8 +28,8 @@ static enum vm_status pagetable_init(struct vmm_context *ctx)
 						.summarize = summarize_split_chunk,
 						.cookie = ctx };
 	ctx->pt.chunk_ops = &ctx->chunk_ops;
-	ctx->pt_leaf_hint = (struct vmm_pt_leaf_hint){ .base = VMM_PT_LEAF_HINT_NONE,
-						       .upper_base = VMM_PT_LEAF_HINT_NONE };
+	ctx->pt_caches.leaf_hint = (struct vmm_pt_leaf_hint){ .base = VMM_PT_LEAF_HINT_NONE,
+							       .upper_base = VMM_PT_LEAF_HINT_NONE };
 	return VM_OK;
 }
 

@@ -9,6 +9,7 @@
  *   vmm_pt_lookup.c    the page a fault asks about: the one entry that decides it
  *   vmm_pt_mark.c      mark, clear, release, resize, split, access: the operations that write
  *   vmm_pt_check.c     self-check, the header bounds as numbers, bookkeeping bytes
+ *   vmm_pt_caches.h    the two caches it keeps in the context (values, the fault hint)
  *   vmm_backend_pagetable.c  the ops table and set-up
  * Every walk over a range of entries is a visitor of pt_walk_range (pt_walk.h).
  *
@@ -309,22 +310,22 @@ static inline uint64_t exact_read_stripe(uint64_t *work, const uint64_t *table, 
 }
 
 /*
- * Value cache (ctx->pt_values, vmm.h): for each level below the root, the exact values of one
- * table as the backend last read or wrote them, so that an operation and the next one (a reserve
- * and its release, a search and its mark) decode the tables on their path once. It is a copy,
- * never the truth: every value stays in its table's stripe, every write goes to the stripe and
- * the copy together (exact_write, suffix_move: the only writers of exact values), and dropping
- * the copy changes nothing but cost. It cannot go stale: values are read only from a mixed table,
- * a table turns mixed only through exact_write of all four values (summarize_table: a table whose
- * old summary was not mixed is written whole), and that write replaces the level's copy; so a
- * table page freed and reused has its copy rewritten before it is read. Tables are written only
- * through their own context (the kernel half by the kernel's), and a forked context starts with
- * no copy. Host test builds check every value taken from the copy against the stripe.
+ * Value cache (ctx->pt_caches.values, vmm_pt_caches.h): for each level below the root, the exact
+ * values of one table as the backend last read or wrote them, so that an operation and the next one
+ * (a reserve and its release, a search and its mark) decode the tables on their path once. It is a
+ * copy, never the truth: every value stays in its table's stripe, every write goes to the stripe
+ * and the copy together (exact_write, suffix_move: the only writers of exact values), and dropping
+ * the copy changes nothing but cost. It cannot go stale: values are read only from a mixed table, a
+ * table turns mixed only through exact_write of all four values (summarize_table: a table whose old
+ * summary was not mixed is written whole), and that write replaces the level's copy; so a table
+ * page freed and reused has its copy rewritten before it is read. Tables are written only through
+ * their own context (the kernel half by the kernel's), and a forked context starts with no copy.
+ * Host test builds check every value taken from the copy against the stripe.
  */
 static inline uint64_t exact_read(struct vmm_context *ctx, const uint64_t *table, unsigned table_level,
 				  enum exact_field field)
 {
-	struct vmm_pt_value_cache *c = &ctx->pt_values;
+	struct vmm_pt_value_cache *c = &ctx->pt_caches.values;
 	if (c->table[table_level] == table && (c->known[table_level] & (1u << field))) {
 #if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
 		uint64_t work = 0;
@@ -351,7 +352,7 @@ static inline uint64_t exact_read(struct vmm_context *ctx, const uint64_t *table
 static inline uint64_t exact_peek(struct vmm_context *ctx, const uint64_t *table, unsigned table_level,
 				  enum exact_field field)
 {
-	const struct vmm_pt_value_cache *c = &ctx->pt_values;
+	const struct vmm_pt_value_cache *c = &ctx->pt_caches.values;
 	if (c->table[table_level] == table && (c->known[table_level] & (1u << field)))
 		return exact_read(ctx, table, table_level, field); /* a hit: checked in host builds */
 	return exact_read_stripe(&ctx->backend_work, table, table_level, field);
@@ -361,7 +362,7 @@ static inline uint64_t exact_peek(struct vmm_context *ctx, const uint64_t *table
 static inline void exact_cache_fill(struct vmm_context *ctx, const uint64_t *table, unsigned table_level,
 				    const struct exact *t)
 {
-	struct vmm_pt_value_cache *c = &ctx->pt_values;
+	struct vmm_pt_value_cache *c = &ctx->pt_caches.values;
 	c->table[table_level] = table;
 	c->value[table_level][EXACT_PREFIX] = t->prefix;
 	c->value[table_level][EXACT_SUFFIX] = t->suffix;
@@ -473,7 +474,7 @@ static ALWAYS_INLINE struct exact entry_exact(struct vmm_context *ctx, pte_t e, 
 		return (struct exact){ SUMMARY_FULL, c.has_start, 0, 0, 0, 0 };
 	const uint64_t *child = child_table(e);
 	/* All four in the value cache: one test instead of four (host test builds still check each). */
-	const struct vmm_pt_value_cache *cache = &ctx->pt_values;
+	const struct vmm_pt_value_cache *cache = &ctx->pt_caches.values;
 	if (cache->table[level - 1] == child && cache->known[level - 1] == (1u << EXACT_FIELDS) - 1) {
 		const uint64_t *v = cache->value[level - 1];
 #if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
@@ -513,7 +514,7 @@ static ALWAYS_INLINE void suffix_move(struct vmm_context *ctx, uint64_t *table, 
 {
 	if (was == now)
 		return;
-	struct vmm_pt_value_cache *c = &ctx->pt_values;
+	struct vmm_pt_value_cache *c = &ctx->pt_caches.values;
 	if (c->table[level] == table) {
 		c->value[level][EXACT_SUFFIX] = now;
 		c->known[level] |= 1u << EXACT_SUFFIX;

@@ -7,7 +7,8 @@
  *
  * Reaching that entry: a fault usually lands in the same 2 MiB as the one before (a heap, a stack
  * or a buffer is first touched page after page), and nearly always in the same 1 GiB, so the
- * backend keeps the tables its last walk reached at levels 0 and 1 (ctx->pt_leaf_hint, vmm.h):
+ * backend keeps the tables its last walk reached at levels 0 and 1 (ctx->pt_caches.leaf_hint,
+ * vmm_pt_caches.h):
  *   - addr in the kept leaf table's 2 MiB: its entry there is read at once (1 entry);
  *   - else addr in the kept level-1 table's 1 GiB: the walk starts there (2 entries, or 1 when it
  *     stops at a chunk entry);
@@ -72,7 +73,7 @@ static ALWAYS_INLINE pte_t walk_down(struct vmm_context *ctx, const uint64_t *ta
 		table = child_table(e);
 		e = table[PT_INDEX(above - 1, addr)];
 		reads++;
-		keep(&ctx->pt_leaf_hint, table, above - 1, addr, tables_freed);
+		keep(&ctx->pt_caches.leaf_hint, table, above - 1, addr, tables_freed);
 	}
 	ctx->backend_work += reads;
 	return e;
@@ -85,7 +86,7 @@ static ALWAYS_INLINE pte_t walk_down(struct vmm_context *ctx, const uint64_t *ta
 static NOINLINE enum vmm_range_state lookup_walk(struct vmm_context *ctx, uint64_t addr,
 						  unsigned *access)
 {
-	const struct vmm_pt_leaf_hint *hint = &ctx->pt_leaf_hint;
+	const struct vmm_pt_leaf_hint *hint = &ctx->pt_caches.leaf_hint;
 	uint64_t tables_freed = ctx->pt.tables_freed;
 	pte_t e;
 	if (hint->tables_freed == tables_freed && ALIGN_DOWN(addr, PT_SPAN_BYTES(2)) == hint->upper_base)
@@ -113,7 +114,7 @@ enum vmm_range_state vmm_pt_lookup(struct vmm_context *ctx, const struct vmm_reg
 				   uint64_t addr, unsigned *access)
 {
 	(void)region;
-	const struct vmm_pt_leaf_hint *hint = &ctx->pt_leaf_hint;
+	const struct vmm_pt_leaf_hint *hint = &ctx->pt_caches.leaf_hint;
 	enum vmm_range_state state;
 	if (likely(ALIGN_DOWN(addr, PT_SPAN_BYTES(1)) == hint->base &&
 		   hint->tables_freed == ctx->pt.tables_freed)) {
