@@ -175,23 +175,7 @@ static inline uint64_t kernel_clock_now(void)
 #endif
 
 /*
- * The tracer's time. Host builds call the injected clock (tests pass fakes). The kernel reads its
- * clock inline: with no call left on the hot path the encoders need no callee-saved registers or
- * stack frame, which is about a quarter of an event's instructions. Under QEMU -icount shift=0 the
- * counter counts guest instructions.
- */
-static inline uint64_t trace_now(const struct tracer *t)
-{
-#ifdef PAGESCOPE_HOST
-	return t->clock();
-#else
-	(void)t;
-	return kernel_clock_now();
-#endif
-}
-
-/*
- * The clock before its origin is taken off: trace_now() == trace_clock_at(trace_clock_raw()).
+ * The clock before its origin is taken off; trace_now() is trace_clock_at(trace_clock_raw()).
  * Differences (an operation's cost) need no origin: reading the raw clock for them saves the
  * compiler from keeping the origin and both readings alive across the operation.
  */
@@ -212,6 +196,17 @@ static inline uint64_t trace_clock_at(uint64_t raw)
 #else
 	return raw - kernel_clock_origin;
 #endif
+}
+
+/*
+ * The tracer's time. Host builds call the injected clock (tests pass fakes). The kernel reads its
+ * clock inline: with no call left on the hot path the encoders need no callee-saved registers or
+ * stack frame, which is about a quarter of an event's instructions. Under QEMU -icount shift=0 the
+ * counter counts guest instructions.
+ */
+static inline uint64_t trace_now(const struct tracer *t)
+{
+	return trace_clock_at(trace_clock_raw(t));
 }
 
 /*

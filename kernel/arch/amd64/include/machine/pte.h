@@ -259,12 +259,6 @@ static inline __attribute__((always_inline)) bool pte_stripe_add(pte_t *table, u
 	return pte_stripe_field_add(table, 0, PTE_COUNT_STRIPE_ENTRIES, amount, subtract);
 }
 
-/* The count moves from `was` (what the stripe holds) to `count`. */
-static inline void pte_stripe_update(pte_t *table, unsigned was, unsigned count)
-{
-	pte_stripe_field_update(table, 0, PTE_COUNT_STRIPE_ENTRIES, was, count);
-}
-
 static inline void pte_stripe_write(pte_t *table, unsigned count)
 {
 	pte_stripe_field_write(table, 0, PTE_COUNT_STRIPE_ENTRIES, count);
