@@ -32,20 +32,21 @@ Invariants:
     Recorder exactly as Replay.feed would; the report's counters are added at the end.
 """
 
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 from functools import partial
 
 import numpy as np
 
 from ..definitions.events import FORMAT, PAGE
 from .process_replay import USER_OWNER
-from .replay import PAGE_TABLE_OWNER
+from .replay import DIRECT_MAP, PAGE_TABLE_OWNER
 
 # Owners whose pmm pages a VMM backend takes for itself: not the workload's requests
 # (analyzer/metrics/ledgers.py, BACKEND_OWNERS, counts the same).
 BACKEND_OWNERS = (FORMAT.value_numbers["MM_OWNER_PAGE_TABLE"],
                   FORMAT.value_numbers["MM_OWNER_MM_META"])
-PMM_ALLOC, PMM_FREE, KMALLOC, KFREE, SLAB_ALLOC, SLAB_FREE, VMM_RESERVE, VMM_RELEASE = range(8)
+(PMM_ALLOC, PMM_FREE, KMALLOC, KFREE, SLAB_ALLOC, SLAB_FREE, VMM_RESERVE, VMM_RELEASE, VMM_MAP,
+ VMM_UNMAP) = range(10)
 # The columns each plain kind is read as, in this order (after the row and the plain flag).
 PLAIN_COLUMNS = {PMM_ALLOC: ("addr", "pages", "held", "zone", "owner", "chain"),
                  PMM_FREE: ("addr", "pages", "held", "zone", "owner"),
@@ -54,10 +55,13 @@ PLAIN_COLUMNS = {PMM_ALLOC: ("addr", "pages", "held", "zone", "owner", "chain"),
                  SLAB_ALLOC: ("object", "cache", "chain"),
                  SLAB_FREE: ("object", "cache"),
                  VMM_RESERVE: ("addr", "pages", "context", "region", "chain"),
-                 VMM_RELEASE: ("addr", "pages", "context", "region")}
+                 VMM_RELEASE: ("addr", "pages", "context", "region"),
+                 VMM_MAP: ("virt", "phys", "context", "page_size", "flags"),
+                 VMM_UNMAP: ("virt", "phys", "context", "page_size", "flags")}
 PLAIN_NAMES = {"pmm_alloc": PMM_ALLOC, "pmm_free": PMM_FREE, "kmalloc": KMALLOC,
                "kfree": KFREE, "slab_alloc": SLAB_ALLOC, "slab_free": SLAB_FREE,
-               "vmm_reserve": VMM_RESERVE, "vmm_release": VMM_RELEASE}
+               "vmm_reserve": VMM_RESERVE, "vmm_release": VMM_RELEASE, "vmm_map": VMM_MAP,
+               "vmm_unmap": VMM_UNMAP}
 
 
 def _fields_pass(name, array):
@@ -76,6 +80,12 @@ def _fields_pass(name, array):
         return ok
     if name == "kmalloc":
         return array["given"] >= array["requested"]
+    if name in ("vmm_map", "vmm_unmap"):
+        # aligned to its page size (a page_size value is the leaf's level, events.def); a
+        # page size past 4 KiB << 36 is left to Replay.feed
+        level = array["page_size"].astype(np.int64)
+        mask = (np.uint64(PAGE) << (9 * np.minimum(level, 4)).astype(np.uint64)) - np.uint64(1)
+        return (level <= 4) & (array["virt"] & mask == 0) & (array["phys"] & mask == 0)
     return np.ones(len(array), dtype=bool)
 
 
@@ -152,7 +162,10 @@ def run(checker, trace, progress=iter, lane=True):
     next_reserve, next_release = sources[VMM_RESERVE].__next__, sources[VMM_RELEASE].__next__
     contexts, unreserved_maps, mapped = checker.contexts, checker.unreserved_maps, checker.mapped
     process_contexts, reservations = processes.process_contexts, ledgers.reservations
-    vmm_replayed = 0
+    vmm_replayed = mappings_checked = 0
+    next_map, next_unmap = sources[VMM_MAP].__next__, sources[VMM_UNMAP].__next__
+    mappings, phys_mapped, phys_places = checker.mappings, checker.phys_mapped, checker.phys_places
+    mapped_pages = checker.mapped_pages
     replayed = paired = 0
     resident = False  # the previous event was a process_resident (Replay.resident_reported)
 
@@ -314,12 +327,78 @@ def run(checker, trace, progress=iter, lane=True):
                     checker.resident_reported = resident = None
                 continue
             resident = slow(index, position, makers[VMM_RELEASE](row))
+        elif kind == VMM_MAP:
+            row, ok, virt, phys, context, page_size, flags = next_map()
+            if ok and not checker.expecting and checker.pmm is not None and \
+                    context not in process_contexts and phys not in freed and \
+                    (context, virt) not in mappings:
+                plain = _plain_map(checker, contexts, frames, virt, phys, context, page_size)
+                if plain is not None:
+                    direct, shared = plain
+                    pages = 1 << 9 * page_size
+                    insort(mapped[context], virt)
+                    mapped_pages[context] += pages
+                    if not direct:
+                        key = (phys, context)
+                        phys_mapped[key] = phys_mapped.get(key, 0) + 1
+                        places = phys_places.get(phys)
+                        if places is None:
+                            places = phys_places[phys] = [0, 0]
+                        places[0] += 1
+                        places[1] += not shared
+                        mappings_checked += 1
+                    mappings[context, virt] = (phys, page_size, flags)
+                    taken_at["vmm_map", (context, virt)] = position
+                    ledgers.mapped[context].append((position, pages))
+                    ledgers.mapped_now[context] += pages
+                    if resident:
+                        checker.resident_reported = resident = None
+                    continue
+            resident = slow(index, position, makers[VMM_MAP](row))
+        elif kind == VMM_UNMAP:
+            row, ok, virt, phys, context, page_size, flags = next_unmap()
+            ctx = contexts.get(context)
+            if ok and not checker.expecting and ctx is not None and not ctx.learned and \
+                    context not in process_contexts and not unreserved_maps.get(context) and \
+                    mappings.get((context, virt)) == (phys, page_size, flags):
+                size = PAGE << 9 * page_size
+                if any(r.base <= virt and virt + size <= r.end for r in ctx.regions):
+                    virts = mapped[context]
+                    del virts[bisect_left(virts, virt)]
+                    pages = 1 << 9 * page_size
+                    mapped_pages[context] -= pages
+                    key = (phys, context)
+                    left = phys_mapped.get(key)
+                    if left is not None:
+                        if left > 1:
+                            phys_mapped[key] = left - 1
+                        else:
+                            del phys_mapped[key]
+                        places = phys_places.get(phys)
+                        if places is not None:
+                            places[0] -= 1
+                            places[1] -= not checker._in_shared_memory(ctx, virt)
+                            if places[0] <= 0:
+                                del phys_places[phys]
+                    del mappings[context, virt]
+                    paired += 1
+                    taken = taken_at.pop(("vmm_map", (context, virt)), None)
+                    if taken is not None:
+                        ledgers.ended["vmm_map"].append((taken, position))
+                        ledgers.given_back_by["vmm_unmap"].append((position, taken))
+                    ledgers.mapped[context].append((position, -pages))
+                    ledgers.mapped_now[context] -= pages
+                    if resident:
+                        checker.resident_reported = resident = None
+                    continue
+            resident = slow(index, position, makers[VMM_UNMAP](row))
         else:
             resident = slow(index, position, next(sources[kind]))
     checker.index = len(positions)
     report.events_replayed += replayed
     report.events_paired += paired
     report.vmm_events_replayed += vmm_replayed
+    report.mappings_checked += mappings_checked
 
 
 def _plain_region(checker, contexts, context, region_id):
@@ -333,6 +412,39 @@ def _plain_region(checker, contexts, context, region_id):
         return None
     region = ctx.regions[region_id]
     return region if region is not None and region.free is not None else None
+
+
+def _plain_map(checker, contexts, frames, virt, phys, context, page_size):
+    """For a vmm_map of a live context replayed from its creation, already known to be aligned,
+    new at its address, outside any process context and not of a freed frame: (in the direct
+    map, in user shared memory) when every rule of Replay._check_leaf, _check_mapped_page and
+    _check_page_source passes and the page lies where something is reserved; else None."""
+    ctx = contexts.get(context)
+    if ctx is None or ctx.learned:
+        return None
+    size = PAGE << 9 * page_size
+    region_id = next((i for i, r in enumerate(ctx.regions)
+                      if r.base <= virt and virt + size <= r.end), None)
+    if region_id is None:
+        return None
+    region = ctx.regions[region_id]
+    if region.free is not None and region.free.intersects(virt, virt + size):
+        return None  # mapped before its reservation: Replay waits for it
+    if (context, region_id) == DIRECT_MAP:
+        return True, False
+    shared = checker._in_shared_memory(ctx, virt)
+    places = checker.phys_places.get(phys)
+    if places is not None and places[0] and phys not in frames and (not shared or places[1]):
+        return None
+    starts = checker.pmm_used_starts
+    i = bisect_right(starts, phys) - 1
+    if i < 0:
+        return None
+    _, held, owner, _ = checker.pmm_used[starts[i]]
+    if phys + size > starts[i] + held * PAGE or (region.owner is not None and
+                                                  owner != region.owner):
+        return None
+    return False, shared
 
 
 def _maps_inside(checker, virts, context, addr, end):

@@ -28,7 +28,9 @@ LANE_FIELDS = {"pmm_alloc": ("addr", "pages", "held", "zone", "align_log2", "own
                "slab_alloc": ("object", "cache", "chain"),
                "slab_free": ("object", "cache"),
                "vmm_reserve": ("addr", "pages", "context", "region", "align_log2", "chain"),
-               "vmm_release": ("addr", "pages", "context", "region")}
+               "vmm_release": ("addr", "pages", "context", "region"),
+               "vmm_map": ("virt", "phys", "context", "page_size", "flags"),
+               "vmm_unmap": ("virt", "phys", "context", "page_size", "flags")}
 PAYLOAD_START = FORMAT.record_header.size
 
 
