@@ -33,6 +33,7 @@
  */
 #include "vmm_pt.h"
 #include "vmm_pt_leaf_runs.h"
+#include "vmm_pt_leaf_tags.h"
 
 /* Whether a change to an entry of a table at `level` must be described (the table's first). */
 static bool change_wanted(const struct table_change *ch, unsigned level)
@@ -91,6 +92,7 @@ struct mark {
 	 * under the entry it went down through. */
 	struct table_change ch[PT_LEVELS];
 	bool installed[PT_LEVELS];
+	bool leaf_all_free; /* the leaf table the walk goes down into is all free (has no tags) */
 };
 
 #define NO_START_PAGE 1 /* never a page address */
@@ -112,7 +114,12 @@ static ALWAYS_INLINE enum pt_step mark_leaves(void *cookie, uint64_t *table, uin
 	uint64_t start_index = (m->start - base) / PAGE_SIZE;
 	bool start = m->start != NO_START_PAGE && m->start >= base && start_index >= first &&
 		     start_index <= last;
-	struct pt_slots_seen seen = pt_slots_update(table, first, last, ~(pte_t)0, RES_RESERVED | m->access);
+	unsigned a, b; /* the free run the pages are taken from */
+	leaf_run_around(m->ctx, table, first, m->leaf_all_free, &a, &b);
+	MM_ASSERT(last <= b, "mark_leaves: pages %u..%u of %llx.. are not one free run", first, last,
+		  (unsigned long long)base);
+	struct pt_slots_seen seen = pt_slots_update(table, first, last, ~PTE_FREE_TAG_MASK,
+						    RES_RESERVED | m->access);
 	MM_ASSERT(!(seen.any & RES_RESERVED), "mark_leaves: a page of %llx.. was already reserved",
 		  (unsigned long long)(base + first * PAGE_SIZE));
 	if (start)
@@ -122,7 +129,8 @@ static ALWAYS_INLINE enum pt_step mark_leaves(void *cookie, uint64_t *table, uin
 	uint64_t pages = last - first + 1;
 	m->ch[0] = (struct table_change){ CHANGE_MARKED, 1, first, last,
 					  { SUMMARY_ALL_FREE, false, pages, pages, 0, 0 },
-					  { SUMMARY_FULL, start, 0, 0, 0, 0 }, false };
+					  { SUMMARY_FULL, start, 0, 0, 0, 0 }, false,
+					  leaf_tags_mark(table, a, b, first, last) };
 	return PT_STEP_NEXT;
 }
 
@@ -155,6 +163,8 @@ static enum pt_step mark_entry(void *cookie, const struct pt_walk_entry *at)
 		}
 		m->installed[level] = true;
 	}
+	if (level == 1)
+		m->leaf_all_free = m->installed[1] || entry_summary(e, 1).kind == SUMMARY_ALL_FREE;
 	return PT_STEP_DESCEND;
 }
 
@@ -209,11 +219,19 @@ static ALWAYS_INLINE enum pt_step clear_leaves(void *cookie, uint64_t *table, ui
 	struct pt_slots_seen seen = pt_slots_update(table, first, last, ~RES_BITS, 0);
 	bool start = (seen.any & RES_START) != 0, all_reserved = (seen.all & RES_RESERVED) != 0;
 	c->met_mapped |= (seen.any & PTE_PRESENT) != 0;
+	MM_ASSERT(!(seen.any & PTE_PRESENT), "clear_leaves: a page of %llx.. is still mapped",
+		  (unsigned long long)(base + first * PAGE_SIZE));
 	c->ctx->backend_work += last - first + 1;
 	uint64_t pages = last - first + 1;
+	/* Pages not all reserved (a failed mark's undo): two changes, the table is re-tagged whole. */
+	struct neighbours n = { 0 };
+	if (all_reserved)
+		n = leaf_tags_clear(c->ctx, table, first, last);
+	else
+		leaf_retag(c->ctx, table);
 	c->ch[0] = (struct table_change){ CHANGE_CLEARED, all_reserved ? 1 : 2, first, last,
 					  { SUMMARY_FULL, start, 0, 0, 0, 0 },
-					  { SUMMARY_ALL_FREE, false, pages, pages, 0, 0 }, false };
+					  { SUMMARY_ALL_FREE, false, pages, pages, 0, 0 }, false, n };
 	return PT_STEP_NEXT;
 }
 
@@ -377,8 +395,9 @@ static bool frontier_mark(struct vmm_context *ctx, struct spine *sp, uint64_t ad
 	if (!p.mixed || first != PT_ENTRIES - p.suffix[0] || last == PT_ENTRIES - 1 ||
 	    !(summary_field(p.table[1][p.index[1]]) & SUM_HAS_START) || !spine_is_last(ctx, &p))
 		return false;
-	pt_slots_update(leaves, first, last, ~(pte_t)0, RES_RESERVED | access_bits(access));
+	pt_slots_update(leaves, first, last, ~PTE_FREE_TAG_MASK, RES_RESERVED | access_bits(access));
 	pt_slot_write(leaves, first, (leaves[first] & ~PTE_COUNT_STRIPE_MASK) | RES_START);
+	leaf_tags_mark(leaves, first, PT_ENTRIES - 1, first, last); /* the suffix run loses its start */
 	ctx->backend_work += pages;
 	hint_after_mark(ctx, leaves, 0, addr, addr + pages * PAGE_SIZE - 1);
 	spine_shift(ctx, &p, -(int64_t)pages);
@@ -423,6 +442,7 @@ static bool frontier_release(struct vmm_context *ctx, struct spine *p, unsigned 
 	    !spine_is_last(ctx, p) || !start_elsewhere(ctx, leaves, 0, first, last))
 		return false;
 	pt_slots_update(leaves, first, last, ~RES_BITS, 0);
+	leaf_tags_clear(ctx, leaves, first, last);
 	hint_lower(leaves, first);
 	spine_shift(ctx, p, (int64_t)(last - first + 1));
 	return true;
@@ -481,6 +501,7 @@ static NOINLINE void path_mark(struct vmm_context *ctx, const struct spine *p, u
 	m.status = VM_OK;
 	for (unsigned level = 0; level < PT_LEVELS; level++)
 		m.installed[level] = false;
+	m.leaf_all_free = entry_summary(p->table[1][p->index[1]], 1).kind == SUMMARY_ALL_FREE;
 	path_changes_open(m.ch, CHANGE_MARKED);
 	mark_leaves(&m, p->table[0], ALIGN_DOWN(addr, PT_SPAN_BYTES(1)), PT_INDEX(0, addr), PT_INDEX(0, last));
 	unsigned from;
@@ -789,6 +810,7 @@ struct tally {
 	struct vmm_context *ctx;
 	uint64_t reserved_pages;
 	uint64_t starts;
+	bool mapped; /* a page of the range may be mapped (a full subtree passed unread counts) */
 };
 
 /* A whole subtree that is full with no start inside counts without a look; all-free is passed. */
@@ -801,11 +823,13 @@ static enum pt_step tally_entry(void *cookie, const struct pt_walk_entry *at)
 		if (e & RES_RESERVED)
 			t->reserved_pages += span_pages_clipped(at->first, at->last);
 		t->starts += (e & RES_START) && at->base >= at->first;
+		t->mapped |= pte_is_present(e);
 		return PT_STEP_NEXT;
 	}
 	struct summary c = entry_summary(e, at->level);
 	if (at->whole && c.kind == SUMMARY_FULL && !c.has_start) {
 		t->reserved_pages += PT_SPAN_PAGES(at->level);
+		t->mapped = true;
 		return PT_STEP_NEXT;
 	}
 	return at->whole && c.kind == SUMMARY_ALL_FREE ? PT_STEP_NEXT : PT_STEP_DESCEND;
@@ -818,19 +842,22 @@ static enum pt_step tally_leaves(void *cookie, uint64_t *table, uint64_t base, u
 	(void)base;
 	struct tally *t = cookie;
 	uint64_t reserved = 0, starts = 0;
+	pte_t any = 0;
 	for (unsigned i = first; i <= last; i++) {
 		reserved += (table[i] & RES_RESERVED) != 0;
 		starts += (table[i] & RES_START) != 0;
+		any |= table[i];
 	}
 	t->ctx->backend_work += last - first + 1;
 	t->reserved_pages += reserved;
 	t->starts += starts;
+	t->mapped |= pte_is_present(any);
 	return PT_STEP_NEXT;
 }
 
-/* Checks that [addr, addr + pages) is exactly one reservation. */
+/* Checks that [addr, addr + pages) is exactly one reservation; *mapped: a page of it may be mapped. */
 static enum vm_status check_reservation(struct vmm_context *ctx, const struct vmm_region *region,
-					uint64_t addr, uint64_t pages)
+					uint64_t addr, uint64_t pages, bool *mapped)
 {
 	static const struct pt_walk_visitor visitor = { .entry = tally_entry, .leaves = tally_leaves };
 	struct page_state first = page_state(ctx, addr);
@@ -838,17 +865,32 @@ static enum vm_status check_reservation(struct vmm_context *ctx, const struct vm
 		return VM_ERR_NOT_RESERVED;
 	if (!first.start)
 		return VM_ERR_NOT_RESERVATION_START;
-	struct tally t = { ctx, 0, 0 };
+	struct tally t = { ctx, 0, 0, false };
 	uint64_t end = addr + pages * PAGE_SIZE;
 	pt_walk_range(pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, addr, end - 1, &visitor, &t);
 	if (t.reserved_pages != pages || t.starts != 1)
 		return VM_ERR_WRONG_LENGTH;
+	*mapped = t.mapped;
 	if (end < region->base + region->pages * PAGE_SIZE) {
 		struct page_state after = page_state(ctx, end);
 		if (after.reserved && !after.start)
 			return VM_ERR_WRONG_LENGTH;
 	}
 	return VM_OK;
+}
+
+/*
+ * Unmaps the pages of a reservation about to be cleared: a cleared page's entry may take a
+ * free-run tag, which must never land in a present entry (vmm_pt_leaf_tags.h). The unmap keeps
+ * the software bits (pagetable.c), so the range is still the reservation it was, and frees no
+ * table (its leaves are still reserved, hence used). vmm.c's own unmap after a release is then
+ * skipped (vmm_pt_released_unmapped), so the pages are unmapped once, as before.
+ */
+static void unmap_before_clear(struct vmm_context *ctx, uint64_t addr, uint64_t pages)
+{
+	enum vm_status st = pt_unmap(&ctx->pt, addr, pages, NULL);
+	MM_ASSERT(st == VM_OK, "unmap_before_clear: unmapping %llx.. failed: %s", (unsigned long long)addr,
+		  vm_status_name(st));
 }
 
 enum vm_status vmm_pt_release(struct vmm_context *ctx, const struct vmm_region *region,
@@ -868,15 +910,19 @@ enum vm_status vmm_pt_release(struct vmm_context *ctx, const struct vmm_region *
 		return VM_OK;
 	if (spine_of(ctx, addr, last_addr, &p, &first, &last) && last < PT_ENTRIES - 1 &&
 	    leaf_reservation(ctx, p.table[0], first, last, &mapped)) {
+		if (mapped)
+			unmap_before_clear(ctx, addr, pages);
 		if (!frontier_release(ctx, &p, first, last))
-			mapped = path_clear(ctx, &p, addr, last_addr);
-		pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, mapped);
+			path_clear(ctx, &p, addr, last_addr);
+		pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
 		return VM_OK;
 	}
-	enum vm_status st = check_reservation(ctx, region, addr, pages);
+	enum vm_status st = check_reservation(ctx, region, addr, pages, &mapped);
 	if (st == VM_OK) {
-		bool mapped = clear_range(ctx, addr, addr + pages * PAGE_SIZE - 1);
-		pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, mapped);
+		if (mapped)
+			unmap_before_clear(ctx, addr, pages);
+		clear_range(ctx, addr, addr + pages * PAGE_SIZE - 1);
+		pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
 	}
 	return st;
 }
@@ -970,6 +1016,7 @@ enum vm_status vmm_pt_resize(struct vmm_context *ctx, const struct vmm_region *r
 	enum vm_status st = split_at(ctx, new_end, &split);
 	if (st != VM_OK)
 		return st;
+	unmap_before_clear(ctx, new_end, old_pages - new_pages);
 	clear_range(ctx, new_end, old_end - 1);
 	if (split) /* the clear re-summarised only the tables it touched */
 		refresh_path(ctx, new_end - PAGE_SIZE);
