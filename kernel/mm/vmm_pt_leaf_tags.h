@@ -135,6 +135,40 @@ static inline void leaf_retag(struct vmm_context *ctx, uint64_t *table)
 	}
 }
 
+/*
+ * Leaf entries [first, last] become `set` (plus the stripe they hold). They are known uniform
+ * beforehand (free, by their run's tags; or one unmapped reservation, leaf_reservation), so none is
+ * read but for its stripe, and entries past the stripes (LEAF_STRIPE_END on) are written blind.
+ */
+#define LEAF_STRIPE_END EXACT_FIELD_FIRST(0, EXACT_FIELDS)
+STATIC_ASSERT(EXACT_FIELD_FIRST(0, EXACT_FIELDS) > PTE_HINT_STRIPE_FIRST + PTE_HINT_STRIPE_ENTRIES - 1,
+	      "a leaf table's stripes (count, hint, exact values) end before LEAF_STRIPE_END");
+static ALWAYS_INLINE void leaf_entries_set(uint64_t *t, unsigned first, unsigned last, pte_t set)
+{
+	if (first == last) { /* one page: no loop */
+		t[first] = (t[first] & PTE_COUNT_STRIPE_MASK) | set;
+		return;
+	}
+	uint64_t *slot = t + first, *end = t + last + 1, *blind = t + LEAF_STRIPE_END;
+	for (; end - slot >= 4 && slot < blind; slot += 4) { /* four a step: may pass `blind`, harmless */
+		slot[0] = (slot[0] & PTE_COUNT_STRIPE_MASK) | set;
+		slot[1] = (slot[1] & PTE_COUNT_STRIPE_MASK) | set;
+		slot[2] = (slot[2] & PTE_COUNT_STRIPE_MASK) | set;
+		slot[3] = (slot[3] & PTE_COUNT_STRIPE_MASK) | set;
+	}
+	for (; slot != end && slot < blind; slot++)
+		*slot = (*slot & PTE_COUNT_STRIPE_MASK) | set;
+	for (; slot != end; slot++)
+		*slot = set;
+}
+
+/* The used-entry count of a leaf table whose `pages` entries were marked (or cleared) as a run. */
+static ALWAYS_INLINE void leaf_count_move(uint64_t *table, unsigned pages, bool subtract)
+{
+	bool in_range = pte_stripe_add(table, pages, subtract);
+	MM_ASSERT(in_range, "leaf_count_move: used-entry count of table %p out of range", (void *)table);
+}
+
 /* Entries of a leaf table whose TAG is not what the invariants above say (the self-check's). */
 static inline unsigned leaf_tags_wrong(const uint64_t *table)
 {
