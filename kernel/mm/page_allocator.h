@@ -203,12 +203,15 @@ static ALWAYS_INLINE paddr_t page_alloc_inline(struct page_allocator *a, uint64_
 	unsigned zi = PMM_ZONE_COUNT - 1 - (unsigned)zone;
 	struct page_allocator_zone *z = &a->zone[zi];
 	uint64_t first;
+	bool rounds = false; /* the placement that placed it may hold more than asked */
 	for (;;) {
 		first = PMM_PLACEMENT_FAILED;
-		if (likely(z->regions))
+		if (likely(z->regions)) {
 			first = pmm_regions_alloc_fast(z->regions, pages, align_pages);
-		else if (z->state)
+		} else if (z->state) {
 			first = a->ops->alloc(z->state, pages, align_pages);
+			rounds = true;
+		}
 		if (likely(first < PMM_PLACEMENT_WANTS_METADATA))
 			break;
 		if (first == PMM_PLACEMENT_WANTS_METADATA || zi == 0)
@@ -227,7 +230,7 @@ static ALWAYS_INLINE paddr_t page_alloc_inline(struct page_allocator *a, uint64_
 			&trace_global, __builtin_frame_address(0), trace_clock_at(end),
 			first << PAGE_SHIFT,
 			(uint32_t)pages,
-			(uint32_t)(z->regions ? pages : a->ops->held_pages(pages, align_pages)),
+			(uint32_t)(rounds ? a->ops->held_pages(pages, align_pages) : pages),
 			(uint8_t)zi, (uint8_t)__builtin_ctzll(align_pages), (uint8_t)owner,
 			trace_cost_of(trace.start, end));
 	}
@@ -290,19 +293,22 @@ static ALWAYS_INLINE enum pmm_status page_free_inline(struct page_allocator *a, 
 	if (unlikely((addr & (PAGE_SIZE - 1)) || index >= zone->span_pages ||
 		     zone->allocation[index].pages != pages || zone->allocation[index].flags))
 		return page_free_general(a, addr, pages, trace.start);
-	uint64_t align_pages = (uint64_t)1 << zone->allocation[index].align_log2;
-	uint8_t owner = zone->allocation[index].owner;
+	struct page_allocation record = zone->allocation[index];
 	zone->allocation[index] = (struct page_allocation){ 0 };
-	if (likely(zone->regions))
+	uint32_t held = (uint32_t)pages;
+	if (likely(zone->regions)) {
 		pmm_regions_free_fast(zone->regions, index);
-	else
+	} else {
+		uint64_t align_pages = (uint64_t)1 << record.align_log2;
 		a->ops->free(zone->state, first, pages, align_pages);
+		if (trace.on)
+			held = (uint32_t)a->ops->held_pages(pages, align_pages);
+	}
 	if (trace.on) {
 		uint64_t end = trace_clock_raw(&trace_global);
-		trace_emit_inline_pmm_free(
-			&trace_global, trace_clock_at(end), addr, (uint32_t)pages,
-			(uint32_t)(zone->regions ? pages : a->ops->held_pages(pages, align_pages)),
-			(uint8_t)zi, owner, trace_cost_of(trace.start, end));
+		trace_emit_inline_pmm_free(&trace_global, trace_clock_at(end), addr,
+					   (uint32_t)pages, held, (uint8_t)zi, record.owner,
+					   trace_cost_of(trace.start, end));
 	}
 	return PMM_OK;
 }

@@ -27,12 +27,13 @@
  *            pending a tail 5                                                         <= 7 paths
  *   split    lookup 1, pending the tail: settle 1, filing 4                           6 paths
  * and in entries: a search scans the pending set (K), a lookup walks at most 2K + 1 records
- * after its descent (vmm_list_covering), a release scans the set for its reservation (K) and
- * takes up to two records out of it (2K): LIST_PENDING_WORK = 5K + 1 per call. The hash adds at
+ * after its descent (vmm_list_covering; from the region's first record, 1 more, when the descent
+ * found none), a release scans the set for its reservation (K) and takes up to two records out of
+ * it (2K): LIST_PENDING_WORK = 5K + 2 per call. The hash adds at
  * most LIST_HASH_WORK = 13 entries to a call (vmm_list_hash.h: a mark's two insertions are 10).
  * reserve_lowest is a search and a mark in one call (the mark's lookup not needed), and the
  * cases list_reserve_lowest and list_release write out take a subset of the steps above.
- * So any reserve (search + mark) or release costs at most 15 (H + 1) + 5K + 1 + 13
+ * So any reserve (search + mark) or release costs at most 15 (H + 1) + 5K + 2 + 13
  * (list_work_bound), whatever the number of mapped pages or the layout: O(log r). No recursion
  * outside the self-check.
  */
@@ -543,10 +544,19 @@ static void list_query(struct vmm_context *ctx, const struct vmm_region *region,
 				    (end - start) / PAGE_SIZE, access_of(n) };
 }
 
+/*
+ * A fault's lookup reports the records it read (vmm_fault_result.lookup_work): the recent record,
+ * when it covers addr, is one record read, as the page-table backend's hinted walk counts the one
+ * entry it reads; a descent counts its own.
+ */
 static enum vmm_range_state list_lookup(struct vmm_context *ctx, const struct vmm_region *region,
 				       uint64_t addr, unsigned *access)
 {
-	struct range_record *n = recent_or_covering(ctx, records_of(ctx, region), addr);
+	struct range_record *n = state_of(ctx)->recent;
+	if (n && addr >= n->start && addr < record_end(n))
+		ctx->backend_work++;
+	else
+		n = vmm_list_covering(ctx, records_of(ctx, region), addr);
 	state_of(ctx)->recent = n;
 	*access = access_of(n);
 	return is_free(n) ? VMM_RANGE_FREE : VMM_RANGE_RESERVED;

@@ -35,8 +35,11 @@
 /* Included at the end of vmm_list.h (it needs the state and the trees' declarations). */
 #include "vmm_list.h"
 
-/* Entries of the pending set one call visits at most (vmm_backend_list.c adds them up). */
-#define LIST_PENDING_WORK (5 * LIST_PENDING + 1)
+/*
+ * Records a call reads beyond its paths at most (vmm_backend_list.c adds them up): the pending set's
+ * 5K + 1, and the region's first record a lookup starts from when its descent found none.
+ */
+#define LIST_PENDING_WORK (5 * LIST_PENDING + 2)
 
 /* Files the oldest pending record in its index and takes it out of the full set. */
 void vmm_list_file_oldest(struct vmm_context *ctx, struct region_records *rr);

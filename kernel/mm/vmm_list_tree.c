@@ -167,10 +167,11 @@ static struct range_record *filed_reservation_at_or_before(struct vmm_context *c
 struct range_record *vmm_list_covering(struct vmm_context *ctx, struct region_records *rr, uint64_t addr)
 {
 	struct range_record *r = filed_reservation_at_or_before(ctx, rr, addr);
-	uint64_t steps = 0;
+	/* Records read: each one the walk tests, but for the descent's own, counted by it. */
+	uint64_t read = r ? 0 : 1;
 	for (r = r ? r : rr->first; addr >= record_end(r); r = r->next)
-		steps++;
-	ctx->backend_work += steps;
+		read++;
+	ctx->backend_work += read;
 	return r;
 }
 

@@ -122,6 +122,33 @@ TEST(vmm_fault_rules_classify_every_address)
 	}
 }
 
+/*
+ * lookup_work is what a fault read to classify its page: never 0 for an address in a region, and
+ * exactly one record or entry when the fault falls where the previous one did (the list's recent
+ * record, the page-table backend's leaf table of its last walk).
+ */
+TEST(vmm_fault_lookup_reports_the_records_or_entries_it_read)
+{
+	for (unsigned b = 0; b < ARRAY_SIZE(backends); b++) {
+		struct demand_fixture f;
+		ASSERT_TRUE(fixture_init(&f, backends[b], 8192));
+		uint64_t rw, other;
+		ASSERT_EQ(vmm_reserve_access(&f.user, R_MMAP, 16, 1, RW, &rw), VM_OK);
+		ASSERT_EQ(vmm_reserve_access(&f.user, R_MMAP, 16, 1, RW, &other), VM_OK);
+		struct vmm_fault_result r;
+		vmm_fault(&f.user, other, VMM_FAULT_WRITE, NULL, &r);
+		EXPECT_EQ(r.outcome, VMM_FAULT_ZERO_FILL);
+		EXPECT_TRUE(r.lookup_work >= 1);
+		vmm_fault(&f.user, rw, VMM_FAULT_WRITE, NULL, &r);
+		EXPECT_EQ(r.outcome, VMM_FAULT_ZERO_FILL);
+		EXPECT_TRUE(r.lookup_work >= 1);
+		vmm_fault(&f.user, rw + 3 * PAGE_SIZE, VMM_FAULT_WRITE, NULL, &r);
+		EXPECT_EQ(r.outcome, VMM_FAULT_ZERO_FILL);
+		EXPECT_EQ(r.lookup_work, 1);
+		fixture_fini(&f);
+	}
+}
+
 TEST(vmm_brk_of_a_demand_paged_context_only_reserves)
 {
 	for (unsigned b = 0; b < ARRAY_SIZE(backends); b++) {
