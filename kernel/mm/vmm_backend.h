@@ -145,8 +145,10 @@ struct vmm_backend_ops {
 	 * Optional, with note_mapped. Right after a successful release: true when note_mapped was
 	 * never called for the reservation it freed, so its range holds no mapping (every mapping is
 	 * made through vmm.c, which notes it first) and vmm_release need not walk the page tables.
-	 * The page-table backend keeps no note: its release's clear walks the range's entries
-	 * anyway and answers whether any of them was present.
+	 * The page-table backend keeps no note: its release reads the range's entries anyway, and
+	 * unmaps the reservation's pages itself before clearing them (a cleared entry may take a
+	 * free-run tag, vmm_pt_leaf_tags.h); it answers whether a page is still mapped (a large
+	 * page of a whole chunk released in its entry).
 	 */
 	bool (*released_unmapped)(const struct vmm_context *ctx);
 	/*

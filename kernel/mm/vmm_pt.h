@@ -438,6 +438,12 @@ static inline pte_t summary_bits(const struct exact *t)
  */
 enum change_direction { CHANGE_MARKED, CHANGE_CLEARED };
 
+/* The free pages next to entries [first, last]: before and after them, within the table. */
+struct neighbours {
+	uint64_t before, after;
+	bool to_start, to_end; /* every entry before / after the change is all free */
+};
+
 struct table_change {
 	enum change_direction direction;
 	unsigned count;       /* changes: entries above level 0, runs of entries at level 0 */
@@ -449,6 +455,11 @@ struct table_change {
 	 * is read from the child's stripe if needed (refresh()).
 	 */
 	bool suffix_only;
+	/*
+	 * At level 0, with count 1: the free pages next to the change after it, read from the free-run
+	 * tags by the write itself (vmm_pt_leaf_tags.h).
+	 */
+	struct neighbours n;
 };
 
 /*

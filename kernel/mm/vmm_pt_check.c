@@ -2,9 +2,10 @@
  * The page-table backend's self-check, its bounds as numbers, and what its bookkeeping costs in
  * memory (encoding in vmm_pt.h).
  *
- * Self-check: every pointer's rounded summary, every mixed table's exact values and every table's
- * first-free hint are recounted from the RES/STA bits alone (no summary, stripe or hint is read),
- * in one walk of the context's half that combines each table's entries bottom-up.
+ * Self-check: every pointer's rounded summary, every mixed table's exact values, every table's
+ * first-free hint and every leaf table's free-run tags (vmm_pt_leaf_tags.h) are recounted from the
+ * RES/STA bits alone (no summary, stripe, hint or tag is read to find them), in one walk of the
+ * context's half that combines each table's entries bottom-up.
  *
  * Bounds: the search bound (vmm_pt_search.c) is PT_SEARCH_WORK_BOUND, checked below against the
  * sum of its table scans; a mark or clear of p pages costs at most 1 024 + sum over t = 0..2 of
@@ -12,6 +13,7 @@
  * (a release tallies the range before clearing it; a failed mark clears what it marked).
  */
 #include "vmm_pt.h"
+#include "vmm_pt_leaf_tags.h"
 
 /* --- self-check ----------------------------------------------------------------------------- */
 
@@ -143,6 +145,14 @@ static enum pt_step recount_ascend(void *cookie, const struct pt_walk_entry *at)
 	const struct recount_table *below = &r->open[at->level - 1];
 	struct exact t = recount_finish(below, at->level - 1, &r->bad);
 	check_summary(at->table[at->index], at->level, at->base, &t, &r->bad);
+	if (at->level == 1) {
+		unsigned wrong = leaf_tags_wrong(child_table(at->table[at->index]));
+		if (wrong) {
+			mm_log("pagetable self-check: leaf table at %llx has %u wrong free-run tags\n",
+			       (unsigned long long)at->base, wrong);
+			r->bad += wrong;
+		}
+	}
 	recount_add(&r->open[at->level], at->index, &t, below->middle1, below->middle2);
 	return PT_STEP_NEXT;
 }

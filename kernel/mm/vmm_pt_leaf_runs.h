@@ -1,7 +1,8 @@
 /*
  * The page-table backend's upkeep of a table of 4 KiB entries after one change (a run of pages
  * marked or cleared; encoding in vmm_pt.h, the upkeep's argument and bound in vmm_pt_summary.c):
- * the free pages next to the change, counted over the RES bits, and, when the change lies inside
+ * with the free pages next to the change (read from the free-run tags by the write that made it,
+ * vmm_pt_leaf_tags.h, and carried in table_change.n), when the change lies inside
  * the table's inner runs, its new INNER top two from one run out and one or two in. Forced inline
  * in both of its users, vmm_pt_summary.c's refresh and vmm_pt_mark.c's point paths (a reserve or
  * release inside one leaf table), which run it on every such operation.
@@ -10,43 +11,6 @@
 #define PAGESCOPE_MM_VMM_PT_LEAF_RUNS_H
 
 #include "vmm_pt.h"
-
-/* The free pages next to entries [first, last]: before and after them, within the table. */
-struct neighbours {
-	uint64_t before, after;
-	bool to_start, to_end; /* every entry before / after j is all free */
-};
-
-/*
- * In a table of 4 KiB entries the free pages next to a change are its unreserved entries: a tight
- * loop over the RES bits, four entries at a time (within the one table). Sets n->before and
- * n->to_start, or n->after and n->to_end.
- */
-static ALWAYS_INLINE void count_free_leaves_before(struct vmm_context *ctx, const uint64_t *table,
-						   unsigned first, struct neighbours *n)
-{
-	unsigned k = first;
-	while (k >= 4 && !((table[k - 1] | table[k - 2] | table[k - 3] | table[k - 4]) & RES_RESERVED))
-		k -= 4;
-	while (k > 0 && !(table[k - 1] & RES_RESERVED))
-		k--;
-	n->before = first - k;
-	n->to_start = k == 0;
-	ctx->backend_work += first - k + (k > 0);
-}
-
-static ALWAYS_INLINE void count_free_leaves_after(struct vmm_context *ctx, const uint64_t *table,
-						  unsigned last, struct neighbours *n)
-{
-	unsigned k = last + 1;
-	while (k + 4 <= PT_ENTRIES && !((table[k] | table[k + 1] | table[k + 2] | table[k + 3]) & RES_RESERVED))
-		k += 4;
-	while (k < PT_ENTRIES && !(table[k] & RES_RESERVED))
-		k++;
-	n->after = k - last - 1;
-	n->to_end = k == PT_ENTRIES;
-	ctx->backend_work += k - last - 1 + (k < PT_ENTRIES);
-}
 
 /*
  * The one change to table `t` (at `level` >= 1) is an entry whose subtree stayed mixed with the same
@@ -74,8 +38,8 @@ static ALWAYS_INLINE bool inner_change_below(struct vmm_context *ctx, const uint
  * pages before, the run, free pages after) into the two around it, a clear (of reserved pages)
  * joins the two into one. Only INNER and INNER2 (a run out, one or two in: top2_remove,
  * top2_add) and HST can change; PREFIX and SUFFIX lie beyond the reserved pages. The free
- * neighbours are counted in the table (count_free_leaves_*: at most 512 entries), a start
- * elsewhere looked for after a clear that removed one (at most 512). False when the run reaches
+ * neighbours come with the change (ch->n), a start elsewhere is looked for after a clear that
+ * removed one (at most 512). False when the run reaches
  * the table's start or end, or the longest inner run went and the second is not known: then
  * derive() decides (it measures). *was and *now receive the values before and after.
  */
@@ -84,12 +48,8 @@ static ALWAYS_INLINE bool leaf_inner_runs(struct vmm_context *ctx, const uint64_
 {
 	if ((summary_field(pointer) & SUM_KIND_MASK) != SUMMARY_MIXED)
 		return false;
-	struct neighbours n;
-	count_free_leaves_before(ctx, t, ch->first, &n);
-	if (n.to_start)
-		return false;
-	count_free_leaves_after(ctx, t, ch->last, &n);
-	if (n.to_end)
+	struct neighbours n = ch->n; /* from the free-run tags, by the write */
+	if (n.to_start || n.to_end)
 		return false;
 	*was = entry_exact(ctx, pointer, 1);
 	struct exact x = *was;

@@ -33,6 +33,7 @@
  */
 #include "vmm_pt.h"
 #include "vmm_pt_leaf_runs.h"
+#include "vmm_pt_leaf_tags.h"
 
 /* Whether a change to an entry of a table at `level` must be described (the table's first). */
 static bool change_wanted(const struct table_change *ch, unsigned level)
@@ -91,6 +92,7 @@ struct mark {
 	 * under the entry it went down through. */
 	struct table_change ch[PT_LEVELS];
 	bool installed[PT_LEVELS];
+	bool leaf_all_free; /* the leaf table the walk goes down into is all free (has no tags) */
 };
 
 #define NO_START_PAGE 1 /* never a page address */
@@ -112,7 +114,12 @@ static ALWAYS_INLINE enum pt_step mark_leaves(void *cookie, uint64_t *table, uin
 	uint64_t start_index = (m->start - base) / PAGE_SIZE;
 	bool start = m->start != NO_START_PAGE && m->start >= base && start_index >= first &&
 		     start_index <= last;
-	struct pt_slots_seen seen = pt_slots_update(table, first, last, ~(pte_t)0, RES_RESERVED | m->access);
+	unsigned a, b; /* the free run the pages are taken from */
+	leaf_run_around(m->ctx, table, first, m->leaf_all_free, &a, &b);
+	MM_ASSERT(last <= b, "mark_leaves: pages %u..%u of %llx.. are not one free run", first, last,
+		  (unsigned long long)base);
+	struct pt_slots_seen seen = pt_slots_update(table, first, last, ~PTE_FREE_TAG_MASK,
+						    RES_RESERVED | m->access);
 	MM_ASSERT(!(seen.any & RES_RESERVED), "mark_leaves: a page of %llx.. was already reserved",
 		  (unsigned long long)(base + first * PAGE_SIZE));
 	if (start)
@@ -122,7 +129,8 @@ static ALWAYS_INLINE enum pt_step mark_leaves(void *cookie, uint64_t *table, uin
 	uint64_t pages = last - first + 1;
 	m->ch[0] = (struct table_change){ CHANGE_MARKED, 1, first, last,
 					  { SUMMARY_ALL_FREE, false, pages, pages, 0, 0 },
-					  { SUMMARY_FULL, start, 0, 0, 0, 0 }, false };
+					  { SUMMARY_FULL, start, 0, 0, 0, 0 }, false,
+					  leaf_tags_mark(table, a, b, first, last) };
 	return PT_STEP_NEXT;
 }
 
@@ -155,6 +163,8 @@ static enum pt_step mark_entry(void *cookie, const struct pt_walk_entry *at)
 		}
 		m->installed[level] = true;
 	}
+	if (level == 1)
+		m->leaf_all_free = m->installed[1] || entry_summary(e, 1).kind == SUMMARY_ALL_FREE;
 	return PT_STEP_DESCEND;
 }
 
@@ -209,11 +219,19 @@ static ALWAYS_INLINE enum pt_step clear_leaves(void *cookie, uint64_t *table, ui
 	struct pt_slots_seen seen = pt_slots_update(table, first, last, ~RES_BITS, 0);
 	bool start = (seen.any & RES_START) != 0, all_reserved = (seen.all & RES_RESERVED) != 0;
 	c->met_mapped |= (seen.any & PTE_PRESENT) != 0;
+	MM_ASSERT(!(seen.any & PTE_PRESENT), "clear_leaves: a page of %llx.. is still mapped",
+		  (unsigned long long)(base + first * PAGE_SIZE));
 	c->ctx->backend_work += last - first + 1;
 	uint64_t pages = last - first + 1;
+	/* Pages not all reserved (a failed mark's undo): two changes, the table is re-tagged whole. */
+	struct neighbours n = { 0 };
+	if (all_reserved)
+		n = leaf_tags_clear(c->ctx, table, first, last);
+	else
+		leaf_retag(c->ctx, table);
 	c->ch[0] = (struct table_change){ CHANGE_CLEARED, all_reserved ? 1 : 2, first, last,
 					  { SUMMARY_FULL, start, 0, 0, 0, 0 },
-					  { SUMMARY_ALL_FREE, false, pages, pages, 0, 0 }, false };
+					  { SUMMARY_ALL_FREE, false, pages, pages, 0, 0 }, false, n };
 	return PT_STEP_NEXT;
 }
 
@@ -377,8 +395,11 @@ static bool frontier_mark(struct vmm_context *ctx, struct spine *sp, uint64_t ad
 	if (!p.mixed || first != PT_ENTRIES - p.suffix[0] || last == PT_ENTRIES - 1 ||
 	    !(summary_field(p.table[1][p.index[1]]) & SUM_HAS_START) || !spine_is_last(ctx, &p))
 		return false;
-	pt_slots_update(leaves, first, last, ~(pte_t)0, RES_RESERVED | access_bits(access));
-	pt_slot_write(leaves, first, (leaves[first] & ~PTE_COUNT_STRIPE_MASK) | RES_START);
+	/* The suffix run's pages are free (its tags say where it ends): written blind. */
+	leaf_entries_set(leaves, first, last, RES_RESERVED | access_bits(access));
+	leaves[first] |= RES_START;
+	leaf_count_move(leaves, pages, false);
+	leaf_tags_mark(leaves, first, PT_ENTRIES - 1, first, last); /* the suffix run loses its start */
 	ctx->backend_work += pages;
 	hint_after_mark(ctx, leaves, 0, addr, addr + pages * PAGE_SIZE - 1);
 	spine_shift(ctx, &p, -(int64_t)pages);
@@ -422,7 +443,9 @@ static bool frontier_release(struct vmm_context *ctx, struct spine *p, unsigned 
 	if (!p->mixed || last + 1 != PT_ENTRIES - p->suffix[0] || first == 0 || !(leaves[first - 1] & RES_RESERVED) ||
 	    !spine_is_last(ctx, p) || !start_elsewhere(ctx, leaves, 0, first, last))
 		return false;
-	pt_slots_update(leaves, first, last, ~RES_BITS, 0);
+	leaf_entries_set(leaves, first, last, 0); /* one unmapped reservation (leaf_reservation) */
+	leaf_count_move(leaves, last - first + 1, true);
+	leaf_tags_clear(ctx, leaves, first, last);
 	hint_lower(leaves, first);
 	spine_shift(ctx, p, (int64_t)(last - first + 1));
 	return true;
@@ -467,6 +490,113 @@ static ALWAYS_INLINE bool path_leaf_refresh(struct vmm_context *ctx, const struc
 	return false;
 }
 
+/* --- inside a leaf table's inner runs, from the free-run tags ------------------------------ */
+
+/*
+ * The usual reserve or release away from the frontier changes one run inside a mixed leaf table,
+ * between reserved pages: a mark takes the start of a free run (the search's fits begin there) and
+ * leaves a reserved page before it and one after the run; a release clears a reservation whose
+ * joined free run still has a reserved page on either side. The free-run tags (vmm_pt_leaf_tags.h)
+ * give the run's ends in one load each, so the change is known before anything is written: one run
+ * leaves the leaf's inner runs and one or two join them (top2_remove, top2_add), PREFIX and SUFFIX
+ * lie beyond reserved pages and stay, HST is set by a mark and looked for elsewhere (at most 512
+ * entries) after a release. The entries are written straight (leaf_entries_set), the count moves
+ * once, at most 4 tags are written. Reads: the entries before and after (2), the leaf's values (4
+ * E(0) unless cached): within the U(0) of the range walk it replaces.
+ */
+
+/*
+ * A mark of leaf entries [first, last] (a reservation starting at first, its bits `set`) from the
+ * start of a free run that is followed by a reserved page, in a mixed leaf table on an all-mixed
+ * path. True when done (entries, count, tags, hint written), with the leaf's values before and
+ * after in *was, *now; false, nothing written, otherwise.
+ */
+static bool inner_mark(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last_addr,
+		       pte_t set, struct exact *was, struct exact *now)
+{
+	uint64_t *leaves = p->table[0];
+	unsigned first = PT_INDEX(0, addr), last = PT_INDEX(0, last_addr);
+	ctx->backend_work += 2; /* the entry before, the run's first */
+	if (!p->mixed || first == 0 || !(leaves[first - 1] & RES_RESERVED))
+		return false;
+	unsigned length = leaf_tag(leaves[first]), b = first + length - 1;
+	if (length == 0 || b >= PT_ENTRIES - 1 || last > b)
+		return false;
+	*was = entry_exact(ctx, p->table[1][p->index[1]], 1);
+	struct exact x = *was;
+	if (!top2_remove(&x.inner, &x.inner2, length))
+		return false;
+	top2_add(&x.inner, &x.inner2, b - last);
+	x.has_start = true;
+	if (x.inner == 0 && x.suffix == 0)
+		x = (struct exact){ SUMMARY_FULL, true, 0, 0, 0, 0 };
+	*now = x;
+	unsigned pages = last - first + 1;
+	leaf_entries_set(leaves, first, last, set);
+	leaves[first] |= RES_START;
+	leaf_count_move(leaves, pages, false);
+	if (last < b)
+		leaf_run_tag(leaves, last + 1, b);
+	ctx->backend_work += pages;
+	hint_after_mark(ctx, leaves, 0, addr, last_addr);
+	return true;
+}
+
+/*
+ * The clear of leaf entries [first, last] (one unmapped reservation, last < 511) whose joined free
+ * run keeps a reserved page on either side, in a mixed leaf table on an all-mixed path. As
+ * inner_mark: true when done, false with nothing written.
+ */
+static bool inner_clear(struct vmm_context *ctx, const struct spine *p, unsigned first, unsigned last,
+			struct exact *was, struct exact *now)
+{
+	uint64_t *leaves = p->table[0];
+	ctx->backend_work += 2; /* the entries before and after */
+	if (!p->mixed || first == 0)
+		return false;
+	unsigned before = (leaves[first - 1] & RES_RESERVED) ? 0 : leaf_tag(leaves[first - 1]);
+	unsigned after = (leaves[last + 1] & RES_RESERVED) ? 0 : leaf_tag(leaves[last + 1]);
+	unsigned a = first - before, b = last + after;
+	if (a == 0 || b == PT_ENTRIES - 1)
+		return false;
+	*was = entry_exact(ctx, p->table[1][p->index[1]], 1);
+	struct exact x = *was;
+	if (!top2_remove(&x.inner, &x.inner2, before) || !top2_remove(&x.inner, &x.inner2, after))
+		return false;
+	top2_add(&x.inner, &x.inner2, b - a + 1);
+	x.has_start = x.has_start && start_elsewhere(ctx, leaves, 0, first, last);
+	*now = x;
+	unsigned pages = last - first + 1;
+	leaf_entries_set(leaves, first, last, 0);
+	leaf_count_move(leaves, pages, true);
+	if (before)
+		leaf_tag_write(leaves, first - 1, 0);
+	if (after)
+		leaf_tag_write(leaves, last + 1, 0);
+	leaf_run_tag(leaves, a, b);
+	ctx->backend_work += pages;
+	hint_lower(leaves, first);
+	return true;
+}
+
+/*
+ * Stores a leaf's new values and its pointer (the leaf under the path's level-1 entry); true when
+ * its level-1 table's values, and so everything above, stay as they are (inner_change_below).
+ */
+static ALWAYS_INLINE bool leaf_store(struct vmm_context *ctx, const struct spine *p, const struct exact *was,
+				     const struct exact *now)
+{
+	uint64_t *t1 = p->table[1];
+	unsigned i1 = p->index[1];
+	if (now->kind == SUMMARY_MIXED)
+		exact_write(ctx, p->table[0], 0, now, was);
+	pte_t old = t1[i1] & ~PTE_COUNT_STRIPE_MASK;
+	pte_t updated = (old & ~PTE_SW_FIELD_MASK) | summary_bits(now);
+	if (updated != old)
+		pt_slot_write(t1, i1, updated);
+	return inner_change_below(ctx, t1, 1, was, now);
+}
+
 /*
  * path_mark and path_clear stay out of line: inlined with their leaf upkeep, they would widen the
  * frame that vmm_pt_mark_reserved and vmm_pt_release set up on every call, the frontier's too.
@@ -474,6 +604,15 @@ static ALWAYS_INLINE bool path_leaf_refresh(struct vmm_context *ctx, const struc
 static NOINLINE void path_mark(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
 			       uint64_t last, unsigned access)
 {
+	struct exact was, now;
+	bool inner = inner_mark(ctx, p, addr, last, RES_RESERVED | access_bits(access), &was, &now);
+	bool leaf_full = inner && now.kind == SUMMARY_FULL;
+	if (inner && leaf_store(ctx, p, &was, &now)) {
+		/* A hint above moves only past an entry that became full: none did unless the leaf did. */
+		for (unsigned level = 1; level < PT_LEVELS && leaf_full; level++)
+			hint_after_mark(ctx, p->table[level], level, addr, last);
+		return;
+	}
 	struct mark m;
 	m.ctx = ctx;
 	m.start = addr;
@@ -481,16 +620,20 @@ static NOINLINE void path_mark(struct vmm_context *ctx, const struct spine *p, u
 	m.status = VM_OK;
 	for (unsigned level = 0; level < PT_LEVELS; level++)
 		m.installed[level] = false;
+	m.leaf_all_free = entry_summary(p->table[1][p->index[1]], 1).kind == SUMMARY_ALL_FREE;
 	path_changes_open(m.ch, CHANGE_MARKED);
-	mark_leaves(&m, p->table[0], ALIGN_DOWN(addr, PT_SPAN_BYTES(1)), PT_INDEX(0, addr), PT_INDEX(0, last));
-	unsigned from;
-	bool leaf_full;
-	hint_after_mark(ctx, p->table[0], 0, addr, last);
-	if (path_leaf_refresh(ctx, p, m.ch, &from, &leaf_full)) {
-		/* A hint above moves only past an entry that became full: none did unless the leaf did. */
-		for (unsigned level = 1; level < PT_LEVELS && leaf_full; level++)
-			hint_after_mark(ctx, p->table[level], level, addr, last);
-		return;
+	unsigned from = 2;
+	if (inner) { /* the leaf is done; its level-1 table takes the change */
+		change_note(&m.ch[1], 1, p->index[1], &was, &now, false);
+	} else {
+		mark_leaves(&m, p->table[0], ALIGN_DOWN(addr, PT_SPAN_BYTES(1)), PT_INDEX(0, addr),
+			    PT_INDEX(0, last));
+		hint_after_mark(ctx, p->table[0], 0, addr, last);
+		if (path_leaf_refresh(ctx, p, m.ch, &from, &leaf_full)) {
+			for (unsigned level = 1; level < PT_LEVELS && leaf_full; level++)
+				hint_after_mark(ctx, p->table[level], level, addr, last);
+			return;
+		}
 	}
 	for (unsigned level = from; level < PT_LEVELS; level++) { /* mark_ascend moves the hints below */
 		struct pt_walk_entry at = { p->table[level], level, p->index[level],
@@ -500,33 +643,42 @@ static NOINLINE void path_mark(struct vmm_context *ctx, const struct spine *p, u
 	hint_after_mark(ctx, p->table[PT_TOP_LEVEL], PT_TOP_LEVEL, addr, last);
 }
 
-/* The clear of such a range the same way (clear_enter, clear_leaves, clear_ascend); true: mapped. */
-static NOINLINE bool path_clear(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
-			       uint64_t last)
+/* The clear of such a range the same way (clear_enter, clear_leaves, clear_ascend). */
+static NOINLINE void path_clear(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
+				uint64_t last)
 {
+	struct exact was, now;
+	bool inner = inner_clear(ctx, p, PT_INDEX(0, addr), PT_INDEX(0, last), &was, &now);
+	if (inner && leaf_store(ctx, p, &was, &now))
+		return; /* the path is all mixed: no hint above moves */
 	struct clear c;
 	c.ctx = ctx;
 	c.met_mapped = false;
 	path_changes_open(c.ch, CHANGE_CLEARED);
-	/*
-	 * clear_enter's hints. Above the leaf table a hint is already at or below an entry that was
-	 * not full (no entry below the hint has a free page), so only a full entry's table is read.
-	 */
-	hint_lower(p->table[0], PT_INDEX(0, addr));
-	for (unsigned level = 1; level < PT_LEVELS; level++)
-		if (entry_summary(p->table[level][p->index[level]], level).kind == SUMMARY_FULL)
-			hint_lower(p->table[level], p->index[level]);
-	clear_leaves(&c, p->table[0], ALIGN_DOWN(addr, PT_SPAN_BYTES(1)), PT_INDEX(0, addr), PT_INDEX(0, last));
-	unsigned from;
-	bool leaf_full;
-	if (path_leaf_refresh(ctx, p, c.ch, &from, &leaf_full))
-		return c.met_mapped;
+	unsigned from = 2;
+	if (inner) {
+		change_note(&c.ch[1], 1, p->index[1], &was, &now, false);
+	} else {
+		/*
+		 * clear_enter's hints. Above the leaf table a hint is already at or below an entry that
+		 * was not full (no entry below the hint has a free page), so only a full entry's table is
+		 * read.
+		 */
+		hint_lower(p->table[0], PT_INDEX(0, addr));
+		for (unsigned level = 1; level < PT_LEVELS; level++)
+			if (entry_summary(p->table[level][p->index[level]], level).kind == SUMMARY_FULL)
+				hint_lower(p->table[level], p->index[level]);
+		clear_leaves(&c, p->table[0], ALIGN_DOWN(addr, PT_SPAN_BYTES(1)), PT_INDEX(0, addr),
+			     PT_INDEX(0, last));
+		bool leaf_full;
+		if (path_leaf_refresh(ctx, p, c.ch, &from, &leaf_full))
+			return;
+	}
 	for (unsigned level = from; level < PT_LEVELS; level++) {
 		struct pt_walk_entry at = { p->table[level], level, p->index[level],
 					    ALIGN_DOWN(addr, PT_SPAN_BYTES(level)), addr, last, false };
 		clear_ascend(&c, &at);
 	}
-	return c.met_mapped;
 }
 
 /* --- one whole chunk ------------------------------------------------------------------------ */
@@ -789,6 +941,7 @@ struct tally {
 	struct vmm_context *ctx;
 	uint64_t reserved_pages;
 	uint64_t starts;
+	bool mapped; /* a page of the range may be mapped (a full subtree passed unread counts) */
 };
 
 /* A whole subtree that is full with no start inside counts without a look; all-free is passed. */
@@ -801,11 +954,13 @@ static enum pt_step tally_entry(void *cookie, const struct pt_walk_entry *at)
 		if (e & RES_RESERVED)
 			t->reserved_pages += span_pages_clipped(at->first, at->last);
 		t->starts += (e & RES_START) && at->base >= at->first;
+		t->mapped |= pte_is_present(e);
 		return PT_STEP_NEXT;
 	}
 	struct summary c = entry_summary(e, at->level);
 	if (at->whole && c.kind == SUMMARY_FULL && !c.has_start) {
 		t->reserved_pages += PT_SPAN_PAGES(at->level);
+		t->mapped = true;
 		return PT_STEP_NEXT;
 	}
 	return at->whole && c.kind == SUMMARY_ALL_FREE ? PT_STEP_NEXT : PT_STEP_DESCEND;
@@ -818,19 +973,22 @@ static enum pt_step tally_leaves(void *cookie, uint64_t *table, uint64_t base, u
 	(void)base;
 	struct tally *t = cookie;
 	uint64_t reserved = 0, starts = 0;
+	pte_t any = 0;
 	for (unsigned i = first; i <= last; i++) {
 		reserved += (table[i] & RES_RESERVED) != 0;
 		starts += (table[i] & RES_START) != 0;
+		any |= table[i];
 	}
 	t->ctx->backend_work += last - first + 1;
 	t->reserved_pages += reserved;
 	t->starts += starts;
+	t->mapped |= pte_is_present(any);
 	return PT_STEP_NEXT;
 }
 
-/* Checks that [addr, addr + pages) is exactly one reservation. */
+/* Checks that [addr, addr + pages) is exactly one reservation; *mapped: a page of it may be mapped. */
 static enum vm_status check_reservation(struct vmm_context *ctx, const struct vmm_region *region,
-					uint64_t addr, uint64_t pages)
+					uint64_t addr, uint64_t pages, bool *mapped)
 {
 	static const struct pt_walk_visitor visitor = { .entry = tally_entry, .leaves = tally_leaves };
 	struct page_state first = page_state(ctx, addr);
@@ -838,17 +996,32 @@ static enum vm_status check_reservation(struct vmm_context *ctx, const struct vm
 		return VM_ERR_NOT_RESERVED;
 	if (!first.start)
 		return VM_ERR_NOT_RESERVATION_START;
-	struct tally t = { ctx, 0, 0 };
+	struct tally t = { ctx, 0, 0, false };
 	uint64_t end = addr + pages * PAGE_SIZE;
 	pt_walk_range(pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, addr, end - 1, &visitor, &t);
 	if (t.reserved_pages != pages || t.starts != 1)
 		return VM_ERR_WRONG_LENGTH;
+	*mapped = t.mapped;
 	if (end < region->base + region->pages * PAGE_SIZE) {
 		struct page_state after = page_state(ctx, end);
 		if (after.reserved && !after.start)
 			return VM_ERR_WRONG_LENGTH;
 	}
 	return VM_OK;
+}
+
+/*
+ * Unmaps the pages of a reservation about to be cleared: a cleared page's entry may take a
+ * free-run tag, which must never land in a present entry (vmm_pt_leaf_tags.h). The unmap keeps
+ * the software bits (pagetable.c), so the range is still the reservation it was, and frees no
+ * table (its leaves are still reserved, hence used). vmm.c's own unmap after a release is then
+ * skipped (vmm_pt_released_unmapped), so the pages are unmapped once, as before.
+ */
+static void unmap_before_clear(struct vmm_context *ctx, uint64_t addr, uint64_t pages)
+{
+	enum vm_status st = pt_unmap(&ctx->pt, addr, pages, NULL);
+	MM_ASSERT(st == VM_OK, "unmap_before_clear: unmapping %llx.. failed: %s", (unsigned long long)addr,
+		  vm_status_name(st));
 }
 
 enum vm_status vmm_pt_release(struct vmm_context *ctx, const struct vmm_region *region,
@@ -868,15 +1041,19 @@ enum vm_status vmm_pt_release(struct vmm_context *ctx, const struct vmm_region *
 		return VM_OK;
 	if (spine_of(ctx, addr, last_addr, &p, &first, &last) && last < PT_ENTRIES - 1 &&
 	    leaf_reservation(ctx, p.table[0], first, last, &mapped)) {
+		if (mapped)
+			unmap_before_clear(ctx, addr, pages);
 		if (!frontier_release(ctx, &p, first, last))
-			mapped = path_clear(ctx, &p, addr, last_addr);
-		pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, mapped);
+			path_clear(ctx, &p, addr, last_addr);
+		pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
 		return VM_OK;
 	}
-	enum vm_status st = check_reservation(ctx, region, addr, pages);
+	enum vm_status st = check_reservation(ctx, region, addr, pages, &mapped);
 	if (st == VM_OK) {
-		bool mapped = clear_range(ctx, addr, addr + pages * PAGE_SIZE - 1);
-		pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, mapped);
+		if (mapped)
+			unmap_before_clear(ctx, addr, pages);
+		clear_range(ctx, addr, addr + pages * PAGE_SIZE - 1);
+		pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
 	}
 	return st;
 }
@@ -970,6 +1147,7 @@ enum vm_status vmm_pt_resize(struct vmm_context *ctx, const struct vmm_region *r
 	enum vm_status st = split_at(ctx, new_end, &split);
 	if (st != VM_OK)
 		return st;
+	unmap_before_clear(ctx, new_end, old_pages - new_pages);
 	clear_range(ctx, new_end, old_end - 1);
 	if (split) /* the clear re-summarised only the tables it touched */
 		refresh_path(ctx, new_end - PAGE_SIZE);

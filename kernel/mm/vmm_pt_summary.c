@@ -227,10 +227,7 @@ struct exact measure(struct vmm_context *ctx, const uint64_t *table, unsigned le
 static void count_free_before(struct vmm_context *ctx, const uint64_t *table, unsigned level,
 			      unsigned first, struct neighbours *n)
 {
-	if (level == 0) {
-		count_free_leaves_before(ctx, table, first, n);
-		return;
-	}
+	MM_ASSERT(level > 0, "count_free_before: a leaf table's neighbours come with its change");
 	uint64_t span = PT_SPAN_PAGES(level), work = 0;
 	n->before = 0;
 	n->to_start = true;
@@ -253,10 +250,7 @@ static void count_free_before(struct vmm_context *ctx, const uint64_t *table, un
 static void count_free_after(struct vmm_context *ctx, const uint64_t *table, unsigned level,
 			     unsigned last, struct neighbours *n)
 {
-	if (level == 0) {
-		count_free_leaves_after(ctx, table, last, n);
-		return;
-	}
+	MM_ASSERT(level > 0, "count_free_after: a leaf table's neighbours come with its change");
 	uint64_t span = PT_SPAN_PAGES(level), work = 0;
 	n->after = 0;
 	n->to_end = true;
@@ -357,6 +351,9 @@ static struct exact derive(struct vmm_context *ctx, const uint64_t *table, unsig
 	 * below the hint every entry is full; from the suffix's start on every page is free.
 	 */
 	struct neighbours n;
+	if (level == 0) { /* from the free-run tags, read by the write (vmm_pt_leaf_tags.h) */
+		n = ch->n;
+	} else {
 	if (hint >= ch->first)
 		n.before = 0, n.to_start = ch->first == 0;
 	else if (suffix_start <= changed_first)
@@ -367,6 +364,7 @@ static struct exact derive(struct vmm_context *ctx, const uint64_t *table, unsig
 		n.after = table_span - changed_end, n.to_end = true;
 	else
 		count_free_after(ctx, table, level, ch->last, &n);
+	}
 	/*
 	 * The runs not reaching the end (INNER, INNER2 their top two) are those that touch the change,
 	 * before (longest inner_before) or after it (inner_after), and the kept ones, K: their top

@@ -476,10 +476,13 @@ static bool released_unmapped(const struct vmm_context *ctx)
 }
 
 /*
- * vmm_release skips the page-table walk only for a reservation nothing was ever mapped into
+ * vmm_release skips the page-table walk only for a reservation whose range holds no mapping
  * (vmm_backend.h, released_unmapped): pages mapped by a fault, vmm_map, vmm_map_anonymous or a
  * fork, and those left in either half of a split, are all unmapped by the release (the audit
- * finds no mapping outside a reservation, mapped_pages drops, every page comes back).
+ * finds no mapping outside a reservation, mapped_pages drops, every page comes back). The list
+ * backend leaves that unmap to vmm_release (released_unmapped false); the page-table backend
+ * unmaps them itself before its clear writes free-run tags (vmm_pt_leaf_tags.h), so it answers
+ * true with nothing left mapped.
  */
 TEST(vmm_release_unmaps_what_faults_maps_forks_and_splits_put_in_a_reservation)
 {
@@ -499,7 +502,7 @@ TEST(vmm_release_unmaps_what_faults_maps_forks_and_splits_put_in_a_reservation)
 		EXPECT_EQ(fault(&f.user, a + 3 * PAGE_SIZE, VMM_FAULT_READ), VMM_FAULT_ZERO_FILL);
 		EXPECT_EQ(f.user.pt.mapped_pages, 2);
 		EXPECT_EQ(vmm_release(&f.user, a, 4), VM_OK);
-		EXPECT_FALSE(released_unmapped(&f.user));
+		EXPECT_EQ(released_unmapped(&f.user), backends[b] == VMM_BACKEND_PAGETABLE);
 		EXPECT_EQ(f.user.pt.mapped_pages, 0);
 		EXPECT_EQ(vmm_audit(&f.user), 0);
 		/* vmm_map_anonymous and vmm_map (a borrowed page). */
@@ -516,7 +519,7 @@ TEST(vmm_release_unmaps_what_faults_maps_forks_and_splits_put_in_a_reservation)
 		EXPECT_EQ(vmm_release_range(&f.user, a, 4), VM_OK);
 		EXPECT_EQ(f.user.pt.mapped_pages, 1);
 		EXPECT_EQ(vmm_release(&f.user, a + 4 * PAGE_SIZE, 4), VM_OK);
-		EXPECT_FALSE(released_unmapped(&f.user));
+		EXPECT_EQ(released_unmapped(&f.user), backends[b] == VMM_BACKEND_PAGETABLE);
 		EXPECT_EQ(f.user.pt.mapped_pages, 0);
 		/* A fork: the child's reservation holds the shared page; its release unmaps it. */
 		ASSERT_EQ(vmm_reserve_access(&f.user, R_MMAP, 2, 1, RW, &a), VM_OK);
@@ -525,7 +528,7 @@ TEST(vmm_release_unmaps_what_faults_maps_forks_and_splits_put_in_a_reservation)
 		ASSERT_EQ(vmm_context_fork(&child, &f.user, NULL), VM_OK);
 		EXPECT_EQ(child.pt.mapped_pages, 1);
 		EXPECT_EQ(vmm_release(&child, a, 2), VM_OK);
-		EXPECT_FALSE(released_unmapped(&child));
+		EXPECT_EQ(released_unmapped(&child), backends[b] == VMM_BACKEND_PAGETABLE);
 		EXPECT_EQ(child.pt.mapped_pages, 0);
 		EXPECT_EQ(vmm_audit(&child), 0);
 		vmm_context_destroy(&child);

@@ -9,7 +9,9 @@
  * checked against its stripe), and the list backend, fed the same stream, must give the same
  * answers and addresses. A second stream works inside three leaf tables, where a leaf's inner
  * runs are its level-1 table's longest too, so a change inside a leaf moves the tables above.
- * Last, the floor of a pointer's maxrun code, on which the search enters a subtree unread.
+ * Then the free-run tags of a leaf table, checked against a layout, and a corrupted one caught by
+ * the self-check. Last, the floor of a pointer's maxrun code, on which the search enters a subtree
+ * unread.
  */
 #include "kernel/lib/testing.h"
 #include <machine/pte.h>
@@ -175,6 +177,53 @@ TEST(vmm_pagetable_leaf_changes_that_move_the_tables_above_stay_exact)
 	EXPECT_TRUE(reserves > STEPS / 4);
 	EXPECT_TRUE(releases > STEPS / 4);
 	both_close(&b, seed);
+}
+
+/* The TAG bits of a leaf entry (vmm_pt_leaf_tags.h's diagram: bits 12..21), read here by hand. */
+static unsigned tag_bits(uint64_t e)
+{
+	return (unsigned)((e >> 12) & 0x3FF);
+}
+
+/*
+ * Free-run tags as the layout says they must be: pages 0..4 free, 5..7 reserved, 8..511 free in
+ * the first leaf table gives tags 5 at entries 0 and 4, 504 at entries 8 and 511, and no tag
+ * inside a run or on a reserved page. A corrupted tag (a wrong length, or one inside a run) makes
+ * the self-check fail; restored, it passes again.
+ */
+TEST(vmm_pagetable_self_check_finds_a_wrong_free_run_tag)
+{
+	static struct both b;
+	both_open(&b, 1 << 14, dense_regions, ARRAY_SIZE(dense_regions));
+	if (testing_current_failed())
+		return;
+	struct vmm_context *pt = &b.user[0];
+	uint64_t base = dense_regions[0].base, a = 0, c = 0;
+	ASSERT_EQ(vmm_reserve(pt, 0, 5, 1, &a), VM_OK);
+	ASSERT_EQ(vmm_reserve(pt, 0, 3, 1, &c), VM_OK);
+	ASSERT_EQ(a, base);
+	ASSERT_EQ(c, base + 5 * PAGE_SIZE);
+	ASSERT_EQ(vmm_release(pt, a, 5), VM_OK);
+	ASSERT_EQ(pt->backend->self_check(pt), 0);
+	struct page_state free_page = page_state(pt, base);
+	ASSERT_FALSE(free_page.reserved);
+	ASSERT_EQ(free_page.level, 0);
+	uint64_t *leaf = free_page.table;
+	const unsigned expect[][2] = { { 0, 5 }, { 2, 0 }, { 4, 5 }, { 5, 0 }, { 7, 0 },
+				       { 8, 504 }, { 300, 0 }, { 511, 504 } };
+	for (unsigned k = 0; k < ARRAY_SIZE(expect); k++)
+		EXPECT_EQ(tag_bits(leaf[expect[k][0]]), expect[k][1]);
+	const unsigned corrupt[][2] = { { 8, 503 }, { 0, 4 }, { 2, 1 }, { 511, 0 } };
+	for (unsigned k = 0; k < ARRAY_SIZE(corrupt); k++) {
+		uint64_t kept = leaf[corrupt[k][0]];
+		leaf[corrupt[k][0]] = (kept & ~((uint64_t)0x3FF << 12)) | ((uint64_t)corrupt[k][1] << 12);
+		EXPECT_TRUE(pt->backend->self_check(pt) > 0);
+		leaf[corrupt[k][0]] = kept;
+		EXPECT_EQ(pt->backend->self_check(pt), 0);
+	}
+	ASSERT_EQ(vmm_release(pt, c, 3), VM_OK);
+	ASSERT_EQ(pt->backend->self_check(pt), 0);
+	both_close(&b, 0);
 }
 
 /* The header's maxrun code, computed here from its definition: L below 32, else 27 + ceil(log2 L). */

@@ -24,7 +24,8 @@
  *   - bits 9..11, "count stripe": pagetable.c keeps each table's number of used entries (0..512,
  *     10 bits) striped over bits 9..11 of the table's entries 0..3 (entry k holds count bits
  *     3k..3k+2). These bits are ignored by the CPU at every level, present or not, so the count
- *     costs no memory. An entry is "used" when any bit outside the stripe is set.
+ *     costs no memory. An entry is "used" when any bit outside the stripe (and, in a non-present
+     entry, outside the free-run tag, bits 12..21: PTE_FREE_TAG_MASK below) is set.
  *   - bits 9..11 of entries 4..6, "hint stripe": a 9-bit value the pagetable bookkeeping backend
  *     keeps per table (kernel/mm/vmm_pt.h says what it means). Like the count it is ignored by
  *     the CPU, does not make an entry "used", and pt_slot_write keeps it; a new table starts at 0.
@@ -84,6 +85,15 @@ typedef uint64_t pte_t;
 /* Entries 7.. of a table: the pagetable bookkeeping backend's exact summary (see that file). */
 #define PTE_SUMMARY_STRIPE_FIRST 7u
 
+/*
+ * Bits 12..21 of a non-present entry, where a present one holds its frame number: the free-run
+ * tag the pagetable bookkeeping backend keeps in free leaf entries (vmm_pt_leaf_tags.h). The CPU
+ * ignores them (P = 0), and like the stripes they do not make an entry "used": a present entry is
+ * used by its P bit anyway, and nothing else stores a non-present entry with address bits.
+ */
+#define PTE_FREE_TAG_SHIFT 12
+#define PTE_FREE_TAG_MASK ((pte_t)0x3FF << PTE_FREE_TAG_SHIFT)
+
 #define PTE_SW_FIELD_SHIFT 52
 #define PTE_SW_FIELD_MASK ((pte_t)0x7FF << PTE_SW_FIELD_SHIFT)
 /*
@@ -102,7 +112,8 @@ static inline uint64_t pt_canonical(uint64_t va)
 }
 
 static inline bool pte_is_present(pte_t e) { return (e & PTE_PRESENT) != 0; }
-static inline bool pte_is_used(pte_t e) { return (e & ~PTE_COUNT_STRIPE_MASK) != 0; }
+/* Any bit outside the stripe and the free-run tag (both ignored by the count, pagetable.c). */
+static inline bool pte_is_used(pte_t e) { return (e & ~(PTE_COUNT_STRIPE_MASK | PTE_FREE_TAG_MASK)) != 0; }
 static inline paddr_t pte_address(pte_t e) { return e & PTE_ADDR_MASK; }
 static inline pte_t pte_software(pte_t e) { return e & PTE_SW_FIELD_MASK; }
 

@@ -1,0 +1,192 @@
+/*
+ * Free-run tags: the page-table backend's stored format for the free pages of a table of 4 KiB
+ * entries (a leaf table; the rest of the encoding is vmm_pt.h's).
+ *
+ * A free page's leaf entry is never present (only reserved pages are mapped, and a reservation's
+ * pages are unmapped before it is cleared: vmm_pt_release, vmm_pt_resize), and the CPU ignores
+ * every bit of a non-present entry but P. So free entries carry their run's length:
+ *
+ *   free leaf entry:  63 ............ 22  21 ........ 12  11..9  8 ..... 1  0
+ *                    +------------------+---------------+------+----------+---+
+ *                    |        0         |  TAG (length) |stripe|    0     | 0 |
+ *                    +------------------+---------------+------+----------+---+
+ *
+ * Invariants (vmm_pt_check.c recounts them; a test corrupts one tag and sees the check fail):
+ *   - in a leaf table whose pointer says mixed, the first and the last entry of every maximal run
+ *     of free entries hold the run's length (1..511) in TAG (a run of one: its one entry);
+ *   - every other entry of every leaf table holds 0 in TAG: a free entry inside a run, a reserved
+ *     entry, any entry of an all-free table (a new table is zeroed: no tag) or of a full one.
+ * TAG is not "used" (pte.h's pte_is_used): tags never move the used-entry count, so a table
+ * whose pages all became free still has no used entry and is freed (pagetable.c).
+ *
+ * What it replaces: the free pages next to a change were counted entry by entry (up to 512);
+ * now they are one load on each side: after a mark the entry before the change ends a run and
+ * the entry after it starts one; before a clear the same two entries do. A mark finds the run it
+ * splits from the tag of the run's first entry.
+ *
+ * Bounds per operation: a mark of [first, last] in the run [a, b] reads the entry before first
+ * (first is a start: the search's fits begin at a run's start) or at most `first` entries back to
+ * a (an aligned request or a reserve_at inside a run), then writes at most 4 tags (a, first - 1,
+ * last + 1, b). A clear of reserved [first, last] reads the 2 entries around it and writes at most
+ * 4 tags (the old inner ends to 0, the joined run's ends). A clear of entries not all reserved
+ * (undoing a mark that failed half-way) re-tags the table: 512 reads, at most 512 writes.
+ */
+#ifndef PAGESCOPE_MM_VMM_PT_LEAF_TAGS_H
+#define PAGESCOPE_MM_VMM_PT_LEAF_TAGS_H
+
+#include "vmm_pt.h"
+
+static ALWAYS_INLINE unsigned leaf_tag(pte_t e)
+{
+	return (unsigned)((e & PTE_FREE_TAG_MASK) >> PTE_FREE_TAG_SHIFT);
+}
+
+/* Sets the tag of free entry i (which only ever holds its tag and the stripe). */
+static ALWAYS_INLINE void leaf_tag_write(uint64_t *table, unsigned i, unsigned length)
+{
+	MM_ASSERT(!(table[i] & ~(PTE_COUNT_STRIPE_MASK | PTE_FREE_TAG_MASK)),
+		  "leaf_tag_write: entry %u (%llx) is not a free entry", i, (unsigned long long)table[i]);
+	table[i] = (table[i] & ~PTE_FREE_TAG_MASK) | ((pte_t)length << PTE_FREE_TAG_SHIFT);
+}
+
+/* Tags the free run [a, b]; a run of the whole table is an all-free table: no tag. */
+static ALWAYS_INLINE void leaf_run_tag(uint64_t *table, unsigned a, unsigned b)
+{
+	unsigned length = b - a + 1 == PT_ENTRIES ? 0 : b - a + 1;
+	leaf_tag_write(table, a, length);
+	leaf_tag_write(table, b, length);
+}
+
+/*
+ * The free run [*a, *b] holding free entry `first`, before a mark; all_free: the table is all free
+ * (its pointer says so, or it is new), and has no tags.
+ */
+static ALWAYS_INLINE void leaf_run_around(struct vmm_context *ctx, const uint64_t *table, unsigned first,
+					  bool all_free, unsigned *a, unsigned *b)
+{
+	if (all_free) {
+		*a = 0;
+		*b = PT_ENTRIES - 1;
+		return;
+	}
+	unsigned k = first;
+	while (k > 0 && !(table[k - 1] & RES_RESERVED))
+		k--;
+	unsigned length = leaf_tag(table[k]);
+	ctx->backend_work += first - k + (k > 0) + 1; /* the entries back to the start, and its tag */
+	MM_ASSERT(length > 0 && k + length > first, "leaf_run_around: run at entry %u of %p has tag %u", k,
+		  (const void *)table, length);
+	*a = k;
+	*b = k + length - 1;
+}
+
+/* After a mark of [first, last] inside the free run [a, b]: tags what is left on either side. */
+static ALWAYS_INLINE struct neighbours leaf_tags_mark(uint64_t *table, unsigned a, unsigned b,
+						      unsigned first, unsigned last)
+{
+	if (first > a)
+		leaf_run_tag(table, a, first - 1);
+	if (last < b)
+		leaf_run_tag(table, last + 1, b);
+	return (struct neighbours){ first - a, b - last, a == 0, b == PT_ENTRIES - 1 };
+}
+
+/*
+ * After a clear of [first, last], every page of which was reserved (the entries now hold no tag):
+ * joins the runs on either side into one and tags it.
+ */
+static ALWAYS_INLINE struct neighbours leaf_tags_clear(struct vmm_context *ctx, uint64_t *table,
+						       unsigned first, unsigned last)
+{
+	unsigned a = first, b = last;
+	if (first > 0 && !(table[first - 1] & RES_RESERVED)) {
+		unsigned before = leaf_tag(table[first - 1]);
+		MM_ASSERT(before > 0 && before <= first, "leaf_tags_clear: entry %u ends a run of %u", first - 1,
+			  before);
+		a = first - before;
+		leaf_tag_write(table, first - 1, 0);
+	}
+	if (last < PT_ENTRIES - 1 && !(table[last + 1] & RES_RESERVED)) {
+		unsigned after = leaf_tag(table[last + 1]);
+		MM_ASSERT(after > 0 && last + after < PT_ENTRIES, "leaf_tags_clear: entry %u starts a run of %u",
+			  last + 1, after);
+		b = last + after;
+		leaf_tag_write(table, last + 1, 0);
+	}
+	ctx->backend_work += (first > 0) + (last < PT_ENTRIES - 1);
+	leaf_run_tag(table, a, b);
+	return (struct neighbours){ first - a, b - last, a == 0, b == PT_ENTRIES - 1 };
+}
+
+/* Rewrites every tag of a leaf table from its RES bits (512 reads). */
+static inline void leaf_retag(struct vmm_context *ctx, uint64_t *table)
+{
+	ctx->backend_work += PT_ENTRIES;
+	for (unsigned i = 0; i < PT_ENTRIES; i++) {
+		if (table[i] & RES_RESERVED)
+			continue;
+		unsigned b = i;
+		while (b + 1 < PT_ENTRIES && !(table[b + 1] & RES_RESERVED))
+			b++;
+		for (unsigned k = i; k <= b; k++)
+			leaf_tag_write(table, k, 0);
+		leaf_run_tag(table, i, b);
+		i = b;
+	}
+}
+
+/*
+ * Leaf entries [first, last] become `set` (plus the stripe they hold). They are known uniform
+ * beforehand (free, by their run's tags; or one unmapped reservation, leaf_reservation), so none is
+ * read but for its stripe, and entries past the stripes (LEAF_STRIPE_END on) are written blind.
+ */
+#define LEAF_STRIPE_END EXACT_FIELD_FIRST(0, EXACT_FIELDS)
+STATIC_ASSERT(EXACT_FIELD_FIRST(0, EXACT_FIELDS) > PTE_HINT_STRIPE_FIRST + PTE_HINT_STRIPE_ENTRIES - 1,
+	      "a leaf table's stripes (count, hint, exact values) end before LEAF_STRIPE_END");
+static ALWAYS_INLINE void leaf_entries_set(uint64_t *t, unsigned first, unsigned last, pte_t set)
+{
+	if (first == last) { /* one page: no loop */
+		t[first] = (t[first] & PTE_COUNT_STRIPE_MASK) | set;
+		return;
+	}
+	uint64_t *slot = t + first, *end = t + last + 1, *blind = t + LEAF_STRIPE_END;
+	for (; end - slot >= 4 && slot < blind; slot += 4) { /* four a step: may pass `blind`, harmless */
+		slot[0] = (slot[0] & PTE_COUNT_STRIPE_MASK) | set;
+		slot[1] = (slot[1] & PTE_COUNT_STRIPE_MASK) | set;
+		slot[2] = (slot[2] & PTE_COUNT_STRIPE_MASK) | set;
+		slot[3] = (slot[3] & PTE_COUNT_STRIPE_MASK) | set;
+	}
+	for (; slot != end && slot < blind; slot++)
+		*slot = (*slot & PTE_COUNT_STRIPE_MASK) | set;
+	for (; slot != end; slot++)
+		*slot = set;
+}
+
+/* The used-entry count of a leaf table whose `pages` entries were marked (or cleared) as a run. */
+static ALWAYS_INLINE void leaf_count_move(uint64_t *table, unsigned pages, bool subtract)
+{
+	bool in_range = pte_stripe_add(table, pages, subtract);
+	MM_ASSERT(in_range, "leaf_count_move: used-entry count of table %p out of range", (void *)table);
+}
+
+/* Entries of a leaf table whose TAG is not what the invariants above say (the self-check's). */
+static inline unsigned leaf_tags_wrong(const uint64_t *table)
+{
+	unsigned wrong = 0;
+	for (unsigned i = 0; i < PT_ENTRIES; i++) {
+		if (table[i] & RES_RESERVED) {
+			wrong += (table[i] & PTE_FREE_TAG_MASK) && !pte_is_present(table[i]);
+			continue;
+		}
+		unsigned b = i;
+		while (b + 1 < PT_ENTRIES && !(table[b + 1] & RES_RESERVED))
+			b++;
+		unsigned length = b - i + 1 == PT_ENTRIES ? 0 : b - i + 1;
+		for (unsigned k = i; k <= b; k++)
+			wrong += leaf_tag(table[k]) != (k == i || k == b ? length : 0);
+		i = b;
+	}
+	return wrong;
+}
+
+#endif
