@@ -89,9 +89,16 @@ def _fields_pass(name, array):
     return np.ones(len(array), dtype=bool)
 
 
-def _record_maker(event_type, columns):
-    """Builds the namedtuple of row i of a kind read as plain ints (for Replay.feed)."""
-    return lambda i: event_type.record(*(column[i] for column in columns))
+def _record_maker(event_type, seqs, array):
+    """Builds the namedtuple of row i of a kind read as plain ints (for Replay.feed), its values
+    Python ints as the strict reader gives them."""
+    names = event_type.fields.names
+
+    def record(i):
+        row = array[i]
+        return event_type.record(int(seqs[row["position"]]), int(row["timestamp"]),
+                                 *(int(row[name]) for name in names))
+    return record
 
 
 def _plan(trace, lane):
@@ -104,16 +111,15 @@ def _plan(trace, lane):
     for name, array in trace.fixed.items():
         event_type = FORMAT.events_by_name[name]
         at = array["position"]
-        columns = [seqs[at].tolist(), array["timestamp"].tolist()] + [
-            array[field].tolist() for field in event_type.fields.names]
         code = PLAIN_NAMES.get(name, name)
         if code in PLAIN_COLUMNS:
-            by_name = dict(zip(event_type.fields.names, columns[2:]))
             plain = _fields_pass(name, array) & lane
             sources[code] = zip(range(len(at)), plain.tolist(),
-                                *(by_name[c] for c in PLAIN_COLUMNS[code]))
-            makers[code] = _record_maker(event_type, columns)
+                                *(array[c].tolist() for c in PLAIN_COLUMNS[code]))
+            makers[code] = _record_maker(event_type, seqs, array)
         else:
+            columns = [seqs[at].tolist(), array["timestamp"].tolist()] + [
+                array[field].tolist() for field in event_type.fields.names]
             # tuple.__new__ on the namedtuple class builds the same event without running the
             # class's Python __new__ per event
             sources[code] = map(partial(tuple.__new__, event_type.record), zip(*columns))
