@@ -311,7 +311,7 @@ static ALWAYS_INLINE bool exact_field_striped(unsigned table_level, enum exact_f
  * One exact value of a mixed table, read from its summary stripe (costs its entries), or for a
  * leaf's PREFIX and SUFFIX from its edge entries (costs 1).
  */
-static ALWAYS_INLINE uint64_t exact_read_stripe(uint64_t *work, const uint64_t *table, unsigned table_level,
+static inline uint64_t exact_read_stripe(uint64_t *work, const uint64_t *table, unsigned table_level,
 					 enum exact_field field)
 {
 	if (!exact_field_striped(table_level, field)) {
@@ -351,7 +351,7 @@ static ALWAYS_INLINE uint64_t exact_read_stripe(uint64_t *work, const uint64_t *
  * their own context (the kernel half by the kernel's), and a forked context starts with no copy.
  * Host test builds check every value taken from the copy against the stripe.
  */
-static ALWAYS_INLINE uint64_t exact_read(struct vmm_context *ctx, const uint64_t *table, unsigned table_level,
+static inline uint64_t exact_read(struct vmm_context *ctx, const uint64_t *table, unsigned table_level,
 				  enum exact_field field)
 {
 	struct vmm_pt_value_cache *c = &ctx->pt_caches.values;

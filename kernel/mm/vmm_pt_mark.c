@@ -477,28 +477,6 @@ static void path_changes_open(struct table_change *ch, enum change_direction dir
 	}
 }
 
-/*
- * After the leaf run of a path mark or clear (ch[0] noted): when the leaf's change lies inside its
- * inner runs, its values and pointer are stored by leaf_refresh_inner, and then either nothing
- * above changes (true: done) or the change is noted in ch[1] for the ascents from level 2 (*from
- * = 2). Otherwise *from = 1: the ascents do it all.
- */
-static ALWAYS_INLINE bool path_leaf_refresh(struct vmm_context *ctx, const struct spine *p,
-					     struct table_change *ch, unsigned *from, bool *leaf_full)
-{
-	struct exact before, after;
-	bool above_unchanged;
-	*from = 1;
-	if (!leaf_refresh_inner(ctx, p->table[1], p->index[1], &ch[0], &before, &after, &above_unchanged))
-		return false;
-	*leaf_full = after.kind == SUMMARY_FULL;
-	if (above_unchanged)
-		return true;
-	change_note(&ch[1], 1, p->index[1], &before, &after, false);
-	*from = 2;
-	return false;
-}
-
 /* --- inside a leaf table's inner runs, from the free-run tags ------------------------------ */
 
 /*
@@ -634,15 +612,10 @@ static NOINLINE void path_mark(struct vmm_context *ctx, const struct spine *p, u
 	unsigned from = 2;
 	if (inner) { /* the leaf is done; its level-1 table takes the change */
 		change_note(&m.ch[1], 1, p->index[1], &was, &now, false);
-	} else {
+	} else { /* the range walk's visitors, from the leaf up (refresh takes the leaf's inner case) */
 		mark_leaves(&m, p->table[0], ALIGN_DOWN(addr, PT_SPAN_BYTES(1)), PT_INDEX(0, addr),
 			    PT_INDEX(0, last));
-		hint_after_mark(ctx, p->table[0], 0, addr, last);
-		if (path_leaf_refresh(ctx, p, m.ch, &from, &leaf_full)) {
-			for (unsigned level = 1; level < PT_LEVELS && leaf_full; level++)
-				hint_after_mark(ctx, p->table[level], level, addr, last);
-			return;
-		}
+		from = 1;
 	}
 	for (unsigned level = from; level < PT_LEVELS; level++) { /* mark_ascend moves the hints below */
 		struct pt_walk_entry at = { p->table[level], level, p->index[level],
@@ -679,9 +652,7 @@ static NOINLINE void path_clear(struct vmm_context *ctx, const struct spine *p, 
 				hint_lower(p->table[level], p->index[level]);
 		clear_leaves(&c, p->table[0], ALIGN_DOWN(addr, PT_SPAN_BYTES(1)), PT_INDEX(0, addr),
 			     PT_INDEX(0, last));
-		bool leaf_full;
-		if (path_leaf_refresh(ctx, p, c.ch, &from, &leaf_full))
-			return;
+		from = 1;
 	}
 	for (unsigned level = from; level < PT_LEVELS; level++) {
 		struct pt_walk_entry at = { p->table[level], level, p->index[level],
