@@ -54,6 +54,11 @@ if [ $want_bench = 1 ]; then
 	need_cmd valgrind valgrind
 	need_file /usr/include/valgrind/callgrind.h valgrind
 fi
+# gdb: benchmarks/guest_pair_profile.py single-steps a guest pmm pair through QEMU's gdb stub
+# (tests/python/test_guest_pair_profile.py runs it)
+if [ $want_bench = 1 ] || [ $want_python = 1 ]; then
+	need_cmd gdb gdb
+fi
 
 if [ $want_fuzz = 1 ]; then
 	need_cmd clang clang
