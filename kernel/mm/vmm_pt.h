@@ -64,8 +64,8 @@
  *   takes 9(t+1)+1 bits: E = 4 entries in a table of 4 KiB entries, 7 at level 1, 10 at level 2
  *   (the root has no summary). A table of 4 KiB entries keeps only INNER and INNER2 there: its
  *   PREFIX and SUFFIX are the free-run tags of its entries 0 and 511 (the run there, 0 when the
- *   entry is reserved), read in one load each (leaf_edge_run), written with its entries; the
- *   stripe entries 7..14 of a leaf table stay 0. The longest free run of the table is max(INNER, SUFFIX). The exact
+ *   entry is reserved), read in one load each (leaf_edge_run), written with its entries; its INNER
+ *   and INNER2 take entries 7..14 (EXACT_FIELD_SLOT), so its entries from 15 on hold no stripe. The longest free run of the table is max(INNER, SUFFIX). The exact
  *   values are valid while the pointer's kind is "mixed"; for the other kinds they are implied
  *   (all free: PREFIX = SUFFIX = the span, INNER = INNER2 = 0; full: 0) and never read.
  *   INNER2 is the second largest length among the runs INNER is the largest of (the free runs not
@@ -249,9 +249,20 @@ static inline unsigned exact_value_entries(unsigned table_level)
 	return EXACT_VALUE_ENTRIES(table_level);
 }
 
+/*
+ * The slot of a field in a table's summary stripe: a leaf table keeps only INNER and INNER2 there
+ * (its PREFIX and SUFFIX are its edge tags, never stored: slot 0 stands in, unused), in entries
+ * 7..14, so its entries from 15 on hold no stripe.
+ */
+#define EXACT_FIELD_SLOT(table_level, field)                                                       \
+	((table_level) == 0 ? ((field) >= EXACT_INNER ? (unsigned)(field) - EXACT_INNER : 0u) :      \
+			      (unsigned)(field))
+#define EXACT_FIELD_FIRST(table_level, field) \
+	(PTE_SUMMARY_STRIPE_FIRST + EXACT_FIELD_SLOT(table_level, field) * EXACT_VALUE_ENTRIES(table_level))
+
 static inline unsigned exact_field_first(unsigned table_level, enum exact_field field)
 {
-	return PTE_SUMMARY_STRIPE_FIRST + (unsigned)field * exact_value_entries(table_level);
+	return EXACT_FIELD_FIRST(table_level, field);
 }
 
 /*
@@ -287,9 +298,6 @@ static ALWAYS_INLINE void stripe_update_fixed(uint64_t *table, unsigned first, u
 {
 	pte_stripe_field_update(table, first, entries, was, now);
 }
-
-#define EXACT_FIELD_FIRST(table_level, field) \
-	(PTE_SUMMARY_STRIPE_FIRST + (unsigned)(field) * EXACT_VALUE_ENTRIES(table_level))
 
 /*
  * A mixed leaf table's PREFIX (edge entry 0) or SUFFIX (edge entry 511): the free run there, read
