@@ -195,8 +195,11 @@ static ALWAYS_INLINE paddr_t page_alloc_inline(struct page_allocator *a, uint64_
 					       enum mm_owner owner, enum pmm_status *status,
 					       struct page_allocator_trace trace)
 {
-	if (unlikely(pages - 1 >= PAGE_ALLOCATION_MAX_PAGES || (align_pages & (align_pages - 1)) ||
-		     align_pages - 1 >= PMM_PHYS_LIMIT >> PAGE_SHIFT ||
+	/* align_pages is a power of two up to PMM_PHYS_LIMIT's pages exactly when align_pages - 1
+	 * shares no bit with align_pages nor with any bit at or above that limit (align_pages == 0
+	 * included): one test for three */
+	if (unlikely(pages - 1 >= PAGE_ALLOCATION_MAX_PAGES ||
+		     ((align_pages - 1) & (align_pages | -(PMM_PHYS_LIMIT >> PAGE_SHIFT))) ||
 		     (unsigned)owner >= MM_OWNER_COUNT || (unsigned)zone > PMM_ALLOC_BELOW_16M))
 		return page_alloc_general(a, PMM_ZONE_COUNT, PMM_PLACEMENT_FAILED, pages, zone,
 					  align_pages, owner, status, trace.start);

@@ -24,7 +24,8 @@
  *   access the reservation allows (vmm_access_pack; R = 0: no access, a PROT_NONE reservation;
  *   SHR: shared across fork). OWN and COW (VMM,
  *   present only): the data page is the context's; it is shared copy-on-write since a fork. A free
- *   unmapped page is 0. A page fault reads this one entry, the one the CPU's walk stopped at, to
+ *   page is never present and holds only its free-run tag in bits 12..21 (vmm_pt_leaf_tags.h: the
+ *   length of its run in the run's first and last entry of a mixed leaf table, else 0). A page fault reads this one entry, the one the CPU's walk stopped at, to
  *   learn whether the address is reserved and what it may do: no other structure is consulted.
  *
  * Level-1/2/3 entry that is not a table pointer (a large page, or no table below):
@@ -61,7 +62,10 @@
  *          +---------------+-----------+----------------+-----------------+----------------+----------------+
  *   3 bits per entry, low bits first. A table at level t spans 512^(t+1) pages, so each exact value
  *   takes 9(t+1)+1 bits: E = 4 entries in a table of 4 KiB entries, 7 at level 1, 10 at level 2
- *   (the root has no summary). The longest free run of the table is max(INNER, SUFFIX). The exact
+ *   (the root has no summary). A table of 4 KiB entries keeps only INNER and INNER2 there: its
+ *   PREFIX and SUFFIX are the free-run tags of its entries 0 and 511 (the run there, 0 when the
+ *   entry is reserved), read in one load each (leaf_edge_run), written with its entries; its INNER
+ *   and INNER2 take entries 7..14 (EXACT_FIELD_SLOT), so its entries from 15 on hold no stripe. The longest free run of the table is max(INNER, SUFFIX). The exact
  *   values are valid while the pointer's kind is "mixed"; for the other kinds they are implied
  *   (all free: PREFIX = SUFFIX = the span, INNER = INNER2 = 0; full: 0) and never read.
  *   INNER2 is the second largest length among the runs INNER is the largest of (the free runs not
@@ -139,7 +143,7 @@ enum exact_field { EXACT_PREFIX, EXACT_SUFFIX, EXACT_INNER, EXACT_INNER2, EXACT_
  * Top two of a multiset of run lengths, the second possibly INNER2_UNKNOWN: adds run x (exact). A
  * run longer than the first makes the old first the second, exactly: every other run is shorter.
  */
-static inline void top2_add(uint64_t *first, uint64_t *second, uint64_t x)
+static ALWAYS_INLINE void top2_add(uint64_t *first, uint64_t *second, uint64_t x)
 {
 	if (x > *first) {
 		*second = *first;
@@ -154,7 +158,7 @@ static inline void top2_add(uint64_t *first, uint64_t *second, uint64_t x)
  * when they cannot be known (the longest went and the second was not known). A second lost to a
  * tie with the removed run becomes unknown; no run left leaves both 0.
  */
-static inline bool top2_remove(uint64_t *first, uint64_t *second, uint64_t x)
+static ALWAYS_INLINE bool top2_remove(uint64_t *first, uint64_t *second, uint64_t x)
 {
 	MM_ASSERT(x <= *first, "top2_remove: run %llu longer than the longest %llu", (unsigned long long)x,
 		  (unsigned long long)*first);
@@ -196,7 +200,7 @@ static inline unsigned summary_field(pte_t e)
 	return (unsigned)(pte_software(e) >> PTE_SW_FIELD_SHIFT);
 }
 
-static inline struct summary entry_summary(pte_t e, unsigned level)
+static ALWAYS_INLINE struct summary entry_summary(pte_t e, unsigned level)
 {
 	if (pte_is_table(e, level)) {
 		unsigned bits = summary_field(e);
@@ -245,9 +249,20 @@ static inline unsigned exact_value_entries(unsigned table_level)
 	return EXACT_VALUE_ENTRIES(table_level);
 }
 
+/*
+ * The slot of a field in a table's summary stripe: a leaf table keeps only INNER and INNER2 there
+ * (its PREFIX and SUFFIX are its edge tags, never stored: slot 0 stands in, unused), in entries
+ * 7..14, so its entries from 15 on hold no stripe.
+ */
+#define EXACT_FIELD_SLOT(table_level, field)                                                       \
+	((table_level) == 0 ? ((field) >= EXACT_INNER ? (unsigned)(field) - EXACT_INNER : 0u) :      \
+			      (unsigned)(field))
+#define EXACT_FIELD_FIRST(table_level, field) \
+	(PTE_SUMMARY_STRIPE_FIRST + EXACT_FIELD_SLOT(table_level, field) * EXACT_VALUE_ENTRIES(table_level))
+
 static inline unsigned exact_field_first(unsigned table_level, enum exact_field field)
 {
-	return PTE_SUMMARY_STRIPE_FIRST + (unsigned)field * exact_value_entries(table_level);
+	return EXACT_FIELD_FIRST(table_level, field);
 }
 
 /*
@@ -284,13 +299,33 @@ static ALWAYS_INLINE void stripe_update_fixed(uint64_t *table, unsigned first, u
 	pte_stripe_field_update(table, first, entries, was, now);
 }
 
-#define EXACT_FIELD_FIRST(table_level, field) \
-	(PTE_SUMMARY_STRIPE_FIRST + (unsigned)(field) * EXACT_VALUE_ENTRIES(table_level))
+/*
+ * A mixed leaf table's PREFIX (edge entry 0) or SUFFIX (edge entry 511): the free run there, read
+ * from its end's free-run tag (vmm_pt_leaf_tags.h) in one load; 0 when that entry is reserved.
+ */
+static ALWAYS_INLINE uint64_t leaf_edge_run(const uint64_t *table, unsigned edge)
+{
+	pte_t e = table[edge];
+	return (e & RES_RESERVED) ? 0 : (e & PTE_FREE_TAG_MASK) >> PTE_FREE_TAG_SHIFT;
+}
 
-/* One exact value of a mixed table, read from its summary stripe (costs its entries). */
+/* Whether a table at `level` stores `field` in its stripe: a leaf's PREFIX and SUFFIX are its tags. */
+static ALWAYS_INLINE bool exact_field_striped(unsigned table_level, enum exact_field field)
+{
+	return table_level > 0 || (field != EXACT_PREFIX && field != EXACT_SUFFIX);
+}
+
+/*
+ * One exact value of a mixed table, read from its summary stripe (costs its entries), or for a
+ * leaf's PREFIX and SUFFIX from its edge entries (costs 1).
+ */
 static inline uint64_t exact_read_stripe(uint64_t *work, const uint64_t *table, unsigned table_level,
 					 enum exact_field field)
 {
+	if (!exact_field_striped(table_level, field)) {
+		*work += 1;
+		return leaf_edge_run(table, field == EXACT_PREFIX ? 0 : PT_ENTRIES - 1);
+	}
 	*work += exact_value_entries(table_level);
 	uint64_t value;
 	switch (table_level) {
@@ -315,7 +350,9 @@ static inline uint64_t exact_read_stripe(uint64_t *work, const uint64_t *table, 
  * (a reserve and its release, a search and its mark) decode the tables on their path once. It is a
  * copy, never the truth: every value stays in its table's stripe, every write goes to the stripe
  * and the copy together (exact_write, suffix_move: the only writers of exact values), and dropping
- * the copy changes nothing but cost. It cannot go stale: values are read only from a mixed table, a
+ * the copy changes nothing but cost. A leaf's PREFIX and SUFFIX are its edge tags, which move with
+ * its entries: a write of leaf entries that may move them drops them from the copy
+ * (leaf_edges_forget) unless it moves the copy itself (suffix_move). It cannot go stale: values are read only from a mixed table, a
  * table turns mixed only through exact_write of all four values (summarize_table: a table whose old
  * summary was not mixed is written whole), and that write replaces the level's copy; so a table
  * page freed and reused has its copy rewritten before it is read. Tables are written only through
@@ -358,6 +395,14 @@ static inline uint64_t exact_peek(struct vmm_context *ctx, const uint64_t *table
 	return exact_read_stripe(&ctx->backend_work, table, table_level, field);
 }
 
+/* A leaf's edge tags may have moved: its PREFIX and SUFFIX leave the value cache. */
+static inline void leaf_edges_forget(struct vmm_context *ctx, const uint64_t *table)
+{
+	struct vmm_pt_value_cache *c = &ctx->pt_caches.values;
+	if (c->table[0] == table)
+		c->known[0] &= (uint8_t)~((1u << EXACT_PREFIX) | (1u << EXACT_SUFFIX));
+}
+
 /* The write of a table's values (all four now known) replaces its level's copy. */
 static inline void exact_cache_fill(struct vmm_context *ctx, const uint64_t *table, unsigned table_level,
 				    const struct exact *t)
@@ -382,6 +427,17 @@ static ALWAYS_INLINE bool exact_write(struct vmm_context *ctx, uint64_t *table, 
 	exact_cache_fill(ctx, table, table_level, t);
 	bool prefix = !old || old->prefix != t->prefix, suffix = !old || old->suffix != t->suffix;
 	bool inner = !old || old->inner != t->inner, inner2 = !old || old->inner2 != t->inner2;
+	bool changed = prefix || suffix || inner || inner2;
+	if (table_level == 0) { /* a leaf's PREFIX and SUFFIX are its edge tags, written with its entries */
+#if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
+		MM_ASSERT(leaf_edge_run(table, 0) == t->prefix && leaf_edge_run(table, PT_ENTRIES - 1) == t->suffix,
+			  "exact_write: leaf %p's edge tags say %llu, %llu; its values %llu, %llu", (void *)table,
+			  (unsigned long long)leaf_edge_run(table, 0),
+			  (unsigned long long)leaf_edge_run(table, PT_ENTRIES - 1),
+			  (unsigned long long)t->prefix, (unsigned long long)t->suffix);
+#endif
+		prefix = suffix = false;
+	}
 	*work += (prefix + suffix + inner + inner2) * exact_value_entries(table_level);
 /* A field known to hold `was` (old != NULL) is rewritten up to its highest changed entry only. */
 #define EXACT_FIELD_WRITE(level, field, value, was)                                                 \
@@ -418,7 +474,7 @@ static ALWAYS_INLINE bool exact_write(struct vmm_context *ctx, uint64_t *table, 
 	}
 #undef EXACT_WRITE
 #undef EXACT_FIELD_WRITE
-	return prefix || suffix || inner || inner2;
+	return changed;
 }
 
 /* The summary bits for a pointer to a table whose exact summary is t. */
@@ -460,6 +516,11 @@ struct table_change {
 	 * tags by the write itself (vmm_pt_leaf_tags.h).
 	 */
 	struct neighbours n;
+	/*
+	 * At level 0: the leaf's PREFIX and SUFFIX before the change (its edge tags, read by the write
+	 * before it wrote: they move with the entries, unlike the values kept in stripes).
+	 */
+	uint64_t old_prefix, old_suffix;
 };
 
 /*
@@ -530,16 +591,18 @@ static ALWAYS_INLINE void suffix_move(struct vmm_context *ctx, uint64_t *table, 
 		c->value[level][EXACT_SUFFIX] = now;
 		c->known[level] |= 1u << EXACT_SUFFIX;
 	}
-	ctx->backend_work += exact_value_entries(level);
 	switch (level) { /* each level's field position and width as constants: straight-line stores */
-	case 0:
-		stripe_update_fixed(table, EXACT_FIELD_FIRST(0, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(0), was, now);
+	case 0: /* a leaf's SUFFIX is its last entry's tag, moved with its entries */
+		MM_ASSERT(leaf_edge_run(table, PT_ENTRIES - 1) == now, "suffix_move: leaf %p's last tag is not %llu",
+			  (void *)table, (unsigned long long)now);
 		break;
 	case 1:
+		ctx->backend_work += exact_value_entries(level);
 		stripe_update_fixed(table, EXACT_FIELD_FIRST(1, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(1), was, now);
 		break;
 	default:
 		MM_ASSERT(level == 2, "suffix_move: the root (level %u) has no summary", level);
+		ctx->backend_work += exact_value_entries(level);
 		stripe_update_fixed(table, EXACT_FIELD_FIRST(2, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(2), was, now);
 		break;
 	}

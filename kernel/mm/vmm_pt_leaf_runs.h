@@ -3,9 +3,9 @@
  * marked or cleared; encoding in vmm_pt.h, the upkeep's argument and bound in vmm_pt_summary.c):
  * with the free pages next to the change (read from the free-run tags by the write that made it,
  * vmm_pt_leaf_tags.h, and carried in table_change.n), when the change lies inside
- * the table's inner runs, its new INNER top two from one run out and one or two in. Forced inline
- * in both of its users, vmm_pt_summary.c's refresh and vmm_pt_mark.c's point paths (a reserve or
- * release inside one leaf table), which run it on every such operation.
+ * the table's inner runs, its new INNER top two from one run out and one or two in; and whether
+ * such a change leaves the table above as it was (inner_change_below). Forced inline in its users,
+ * vmm_pt_summary.c's refresh and vmm_pt_mark.c's leaf paths (leaf_store).
  */
 #ifndef PAGESCOPE_MM_VMM_PT_LEAF_RUNS_H
 #define PAGESCOPE_MM_VMM_PT_LEAF_RUNS_H
@@ -71,30 +71,6 @@ static ALWAYS_INLINE bool leaf_inner_runs(struct vmm_context *ctx, const uint64_
 	if (x.inner == 0 && x.suffix == 0)
 		x = (struct exact){ SUMMARY_FULL, x.has_start, 0, 0, 0, 0 };
 	*now = x;
-	return true;
-}
-
-/*
- * The leaf table under entry i1 of the level-1 table t1 saw the one change `ch` (a run of pages):
- * when it lies inside the leaf's inner runs (leaf_inner_runs), stores the leaf's new values and
- * pointer, *before and *after receive what the leaf covered, and *above_unchanged says whether
- * t1's values (and so everything above) stay as they are (inner_change_below). False, nothing
- * written, otherwise.
- */
-static ALWAYS_INLINE bool leaf_refresh_inner(struct vmm_context *ctx, uint64_t *t1, unsigned i1,
-					      const struct table_change *ch, struct exact *before,
-					      struct exact *after, bool *above_unchanged)
-{
-	pte_t old = t1[i1] & ~PTE_COUNT_STRIPE_MASK;
-	uint64_t *leaf = child_table(old);
-	if (ch->count != 1 || !leaf_inner_runs(ctx, leaf, old, ch, before, after))
-		return false;
-	if (after->kind == SUMMARY_MIXED)
-		exact_write(ctx, leaf, 0, after, before);
-	pte_t updated = (old & ~PTE_SW_FIELD_MASK) | summary_bits(after);
-	if (updated != old)
-		pt_slot_write(t1, i1, updated);
-	*above_unchanged = inner_change_below(ctx, t1, 1, before, after);
 	return true;
 }
 

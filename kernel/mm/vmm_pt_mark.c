@@ -116,6 +116,8 @@ static ALWAYS_INLINE enum pt_step mark_leaves(void *cookie, uint64_t *table, uin
 		     start_index <= last;
 	unsigned a, b; /* the free run the pages are taken from */
 	leaf_run_around(m->ctx, table, first, m->leaf_all_free, &a, &b);
+	uint64_t old_prefix = leaf_edge_run(table, 0), old_suffix = leaf_edge_run(table, PT_ENTRIES - 1);
+	leaf_edges_forget(m->ctx, table);
 	MM_ASSERT(last <= b, "mark_leaves: pages %u..%u of %llx.. are not one free run", first, last,
 		  (unsigned long long)base);
 	struct pt_slots_seen seen = pt_slots_update(table, first, last, ~PTE_FREE_TAG_MASK,
@@ -130,7 +132,7 @@ static ALWAYS_INLINE enum pt_step mark_leaves(void *cookie, uint64_t *table, uin
 	m->ch[0] = (struct table_change){ CHANGE_MARKED, 1, first, last,
 					  { SUMMARY_ALL_FREE, false, pages, pages, 0, 0 },
 					  { SUMMARY_FULL, start, 0, 0, 0, 0 }, false,
-					  leaf_tags_mark(table, a, b, first, last) };
+					  leaf_tags_mark(table, a, b, first, last), old_prefix, old_suffix };
 	return PT_STEP_NEXT;
 }
 
@@ -216,6 +218,8 @@ static ALWAYS_INLINE enum pt_step clear_leaves(void *cookie, uint64_t *table, ui
 {
 	(void)base;
 	struct clear *c = cookie;
+	uint64_t old_prefix = leaf_edge_run(table, 0), old_suffix = leaf_edge_run(table, PT_ENTRIES - 1);
+	leaf_edges_forget(c->ctx, table);
 	struct pt_slots_seen seen = pt_slots_update(table, first, last, ~RES_BITS, 0);
 	bool start = (seen.any & RES_START) != 0, all_reserved = (seen.all & RES_RESERVED) != 0;
 	c->met_mapped |= (seen.any & PTE_PRESENT) != 0;
@@ -231,7 +235,8 @@ static ALWAYS_INLINE enum pt_step clear_leaves(void *cookie, uint64_t *table, ui
 		leaf_retag(c->ctx, table);
 	c->ch[0] = (struct table_change){ CHANGE_CLEARED, all_reserved ? 1 : 2, first, last,
 					  { SUMMARY_FULL, start, 0, 0, 0, 0 },
-					  { SUMMARY_ALL_FREE, false, pages, pages, 0, 0 }, false, n };
+					  { SUMMARY_ALL_FREE, false, pages, pages, 0, 0 }, false, n, old_prefix,
+					  old_suffix };
 	return PT_STEP_NEXT;
 }
 
@@ -264,6 +269,10 @@ static enum pt_step clear_ascend(void *cookie, const struct pt_walk_entry *at)
 		/* What the table covered is read before it goes; then the entry is free. */
 		struct exact before = change_wanted(ch, level) ? entry_exact(c->ctx, at->table[at->index], level) :
 								 (struct exact){ 0 };
+		if (level == 1 && before.kind == SUMMARY_MIXED) { /* a leaf's edge tags went with the clear */
+			before.prefix = c->ch[0].old_prefix;
+			before.suffix = c->ch[0].old_suffix;
+		}
 		if (pt_free_table_if_empty(&c->ctx->pt, at->table, level, at->index)) {
 			struct exact after = entry_exact(c->ctx, 0, level);
 			change_note(ch, level, at->index, &before, &after, false);
@@ -468,28 +477,6 @@ static void path_changes_open(struct table_change *ch, enum change_direction dir
 	}
 }
 
-/*
- * After the leaf run of a path mark or clear (ch[0] noted): when the leaf's change lies inside its
- * inner runs, its values and pointer are stored by leaf_refresh_inner, and then either nothing
- * above changes (true: done) or the change is noted in ch[1] for the ascents from level 2 (*from
- * = 2). Otherwise *from = 1: the ascents do it all.
- */
-static ALWAYS_INLINE bool path_leaf_refresh(struct vmm_context *ctx, const struct spine *p,
-					     struct table_change *ch, unsigned *from, bool *leaf_full)
-{
-	struct exact before, after;
-	bool above_unchanged;
-	*from = 1;
-	if (!leaf_refresh_inner(ctx, p->table[1], p->index[1], &ch[0], &before, &after, &above_unchanged))
-		return false;
-	*leaf_full = after.kind == SUMMARY_FULL;
-	if (above_unchanged)
-		return true;
-	change_note(&ch[1], 1, p->index[1], &before, &after, false);
-	*from = 2;
-	return false;
-}
-
 /* --- inside a leaf table's inner runs, from the free-run tags ------------------------------ */
 
 /*
@@ -625,15 +612,10 @@ static NOINLINE void path_mark(struct vmm_context *ctx, const struct spine *p, u
 	unsigned from = 2;
 	if (inner) { /* the leaf is done; its level-1 table takes the change */
 		change_note(&m.ch[1], 1, p->index[1], &was, &now, false);
-	} else {
+	} else { /* the range walk's visitors, from the leaf up (refresh takes the leaf's inner case) */
 		mark_leaves(&m, p->table[0], ALIGN_DOWN(addr, PT_SPAN_BYTES(1)), PT_INDEX(0, addr),
 			    PT_INDEX(0, last));
-		hint_after_mark(ctx, p->table[0], 0, addr, last);
-		if (path_leaf_refresh(ctx, p, m.ch, &from, &leaf_full)) {
-			for (unsigned level = 1; level < PT_LEVELS && leaf_full; level++)
-				hint_after_mark(ctx, p->table[level], level, addr, last);
-			return;
-		}
+		from = 1;
 	}
 	for (unsigned level = from; level < PT_LEVELS; level++) { /* mark_ascend moves the hints below */
 		struct pt_walk_entry at = { p->table[level], level, p->index[level],
@@ -670,9 +652,7 @@ static NOINLINE void path_clear(struct vmm_context *ctx, const struct spine *p, 
 				hint_lower(p->table[level], p->index[level]);
 		clear_leaves(&c, p->table[0], ALIGN_DOWN(addr, PT_SPAN_BYTES(1)), PT_INDEX(0, addr),
 			     PT_INDEX(0, last));
-		bool leaf_full;
-		if (path_leaf_refresh(ctx, p, c.ch, &from, &leaf_full))
-			return;
+		from = 1;
 	}
 	for (unsigned level = from; level < PT_LEVELS; level++) {
 		struct pt_walk_entry at = { p->table[level], level, p->index[level],

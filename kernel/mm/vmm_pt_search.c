@@ -32,6 +32,7 @@
  * vmm_pt_work_bound() states for a reserve_at (query + mark) as for a reserve.
  */
 #include "vmm_pt.h"
+#include "vmm_pt_leaf_tags.h"
 
 /* --- search --------------------------------------------------------------------------------- */
 
@@ -106,13 +107,16 @@ static ALWAYS_INLINE enum pt_step search_enter(void *cookie, uint64_t *table, un
 }
 
 /*
- * Entries [i, end] of a table of 4 KiB entries, with a run of `run` free pages carried in. A fit
- * of n = min_pages needs the n - run entries from i free, so the last of them is read first: if it
- * is reserved, no run through it fits and the scan jumps past it; if free, the entries before it
- * are read backwards down to the last reserved one, which becomes the run's new start. Every entry
- * is read at most once (at most 513 per table with the hint, as a plain scan), and where
- * reservations are dense, most of them are skipped unread. Once a run holds min_pages it is
- * extended entry by entry up to enough_pages or its end (the policy's cut).
+ * Entries [i, end] of a table of 4 KiB entries, with a run of `run` free pages carried in. Where a
+ * free run starts at i (nothing carried, the entry before reserved or none), its first entry's
+ * free-run tag says how long it is (vmm_pt_leaf_tags.h; no tag: the table is all free), so it is
+ * taken whole or passed with its reserved end in two reads. Otherwise a fit of n = min_pages needs
+ * the n - run entries from i free, so the last of them is read first: if it is reserved, no run
+ * through it fits and the scan jumps past it; if free, the entries before it are read backwards
+ * down to the last reserved one, which becomes the run's new start. Every entry is read at most
+ * once (at most 513 per table with the hint, as a plain scan), and where reservations are dense,
+ * most of them are skipped unread. Once a run holds min_pages it is extended up to enough_pages
+ * or its end (the policy's cut).
  */
 static enum pt_step search_leaves(void *cookie, uint64_t *table, uint64_t base, unsigned i,
 				  unsigned end)
@@ -120,13 +124,37 @@ static enum pt_step search_leaves(void *cookie, uint64_t *table, uint64_t base, 
 	struct search *s = cookie;
 	uint64_t run = s->run_pages, run_start = s->run_start, reads = 0;
 	bool fits = false;
+	/* Entry i - 1 is reserved (or there is none) and nothing is carried: a free entry i starts a run. */
+	bool after_reserved = run == 0 && (i == 0 || (reads++, (table[i - 1] & RES_RESERVED) != 0));
 	while (i <= end && !fits) {
+		if (after_reserved) {
+			reads++;
+			if (!(table[i] & RES_RESERVED)) { /* a run's first entry: its tag is its length */
+				unsigned tag = leaf_tag(table[i]);
+				uint64_t length = tag ? tag : PT_ENTRIES - i; /* no tag: an all-free table */
+				uint64_t avail = MIN(length, (uint64_t)(end - i + 1));
+				run_start = base + i * PAGE_SIZE;
+				fits = avail >= s->min_pages;
+				run = fits ? MIN(avail, MAX(s->enough_pages, s->min_pages)) : avail;
+				i += (unsigned)run;
+				if (!fits && i <= end) { /* the run ended at a reserved entry: passed unread */
+					run = 0;
+					i++;
+					continue;
+				}
+				break;
+			}
+			if (++i > end) /* entry i was reserved: probe from the next one */
+				break;
+			after_reserved = false;
+		}
 		uint64_t need = s->min_pages - MIN(run, s->min_pages - 1); /* >= 1 */
 		unsigned probe = need - 1 > end - i ? end : i + (unsigned)(need - 1);
 		reads++;
 		if (table[probe] & RES_RESERVED) {
 			i = probe + 1;
 			run = 0;
+			after_reserved = true;
 			continue;
 		}
 		unsigned k = probe;

@@ -481,7 +481,7 @@ static bool leaf_suffix_edge(struct vmm_context *ctx, uint64_t *t, pte_t pointer
 	unsigned bits = summary_field(pointer);
 	if ((bits & SUM_KIND_MASK) != SUMMARY_MIXED)
 		return false;
-	uint64_t was = exact_read(ctx, t, 0, EXACT_SUFFIX), now;
+	uint64_t was = ch->old_suffix, now; /* the edge tag moved with the entries */
 	uint64_t suffix_start = PT_ENTRIES - was;
 	if (ch->direction == CHANGE_MARKED) {
 		if (ch->first != suffix_start || ch->last == PT_ENTRIES - 1 ||
@@ -541,8 +541,13 @@ bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned 
 			changed = exact_write(ctx, child, 0, &now, &was);
 		software = summary_bits(&now);
 	} else {
-		if (before || (ch && ch->count == 1))
+		if (before || (ch && ch->count == 1)) {
 			was = entry_exact(ctx, old, level);
+			if (level == 1 && ch && was.kind == SUMMARY_MIXED) { /* its edge tags moved already */
+				was.prefix = ch->old_prefix;
+				was.suffix = ch->old_suffix;
+			}
+		}
 		software = summarize_table(ctx, child, level - 1, &was, ch, &changed, &now);
 	}
 	if (before)

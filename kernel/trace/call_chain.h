@@ -108,13 +108,13 @@ static ALWAYS_INLINE unsigned trace_chain_slot(uintptr_t frame, uint64_t ip0)
 }
 
 /*
- * The id of the chain of `frame` when the table holds it, else TRACE_CHAIN_NONE (then
+ * The id of the chain of `frame` when `table` (NULL: none) holds it, else TRACE_CHAIN_NONE (then
  * trace_chain_define_here defines it). Reads at most TRACE_SITE_DEPTH frames, each only after
  * its address matched the entry's (see the safety argument above).
  */
-static ALWAYS_INLINE uint32_t trace_chain_lookup(const struct tracer *t, const void *frame)
+static ALWAYS_INLINE uint32_t trace_chain_lookup_in(const struct trace_chain_table *table,
+						    const void *frame)
 {
-	const struct trace_chain_table *table = t->chains;
 	if (unlikely(!table))
 		return TRACE_CHAIN_NONE;
 	const uintptr_t *fp = frame;
@@ -142,7 +142,20 @@ static ALWAYS_INLINE uint32_t trace_chain_lookup(const struct tracer *t, const v
 		differ |= ((const uintptr_t *)next)[1] ^ e->ip[i];
 		next = ((const uintptr_t *)next)[0];
 	}
-	return differ ? TRACE_CHAIN_NONE : table->id[slot];
+	if (differ)
+		return TRACE_CHAIN_NONE;
+	/* an entry is filled only with the id its call_chain record was written under (>= 1), so
+	 * the caller's test for TRACE_CHAIN_NONE is this one's (2 guest instructions per event) */
+	uint32_t id = table->id[slot];
+	if (id == TRACE_CHAIN_NONE)
+		__builtin_unreachable();
+	return id;
+}
+
+/* trace_chain_lookup_in on the tracer's own table. */
+static ALWAYS_INLINE uint32_t trace_chain_lookup(const struct tracer *t, const void *frame)
+{
+	return trace_chain_lookup_in(t->chains, frame);
 }
 
 /* The id of the chain of `frame`, defining it first when the stream does not have it yet. */

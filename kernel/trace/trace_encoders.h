@@ -58,7 +58,7 @@
 	static ALWAYS_INLINE void trace_emit_inline_stamped_##name(                      \
 		struct tracer *t, const void *frame, uint64_t timestamp TRACE_PARAMS(fields)) \
 	{                                                                                \
-		uint32_t chain = trace_chain_lookup(t, frame);                           \
+		uint32_t chain = trace_chain_lookup_in(trace_chains_of(t), frame);       \
 		if (unlikely(chain == TRACE_CHAIN_NONE)) {                               \
 			chain = trace_chain_define_here(t, frame);                       \
 			timestamp = trace_now(t);                                        \

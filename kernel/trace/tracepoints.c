@@ -14,8 +14,9 @@
 static uint8_t trace_global_storage[TRACE_GLOBAL_SUBBUF_COUNT * TRACE_GLOBAL_SUBBUF_BYTES]
 	__attribute__((aligned(64)));
 
-/* The call chains trace_global's stream defines (call_chain.h). */
-static struct trace_chain_table trace_global_chains;
+/* The call chains trace_global's stream defines (call_chain.h); trace_global keeps it for good
+ * (trace_discard keeps the table: tracer.c), as trace_chains_of assumes. */
+struct trace_chain_table trace_global_chains;
 
 struct tracer trace_global = TRACE_TRACER_INITIALIZER(trace_global_storage,
 	TRACE_GLOBAL_SUBBUF_BYTES, TRACE_GLOBAL_SUBBUF_COUNT, TRACE_POLICY_LOSSLESS, trace_clock_tsc,

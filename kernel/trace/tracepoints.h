@@ -33,6 +33,17 @@
 extern struct tracer trace_global;
 /* False under trace=off; true from the first instruction in the kernel, false on the host. */
 extern bool trace_enabled;
+/* trace_global's chain table, its for good (tracepoints.c). */
+extern struct trace_chain_table trace_global_chains;
+
+/* The chain table of `t`. Where t is trace_global at compile time the table is too, so an
+ * attributed event's lookup loads no pointer and tests no NULL (2 guest instructions). */
+static ALWAYS_INLINE const struct trace_chain_table *trace_chains_of(const struct tracer *t)
+{
+	if (__builtin_constant_p(t == &trace_global) && t == &trace_global)
+		return &trace_global_chains;
+	return t->chains;
+}
 
 /*
  * Field lists are walked with a counting FOR_EACH: FIELD(type, name) becomes "(type, name)," so

@@ -440,6 +440,39 @@ TEST(page_allocator_alloc_rejects_invalid_arguments_under_every_allocator)
 	}
 }
 
+/* Requests no placement can hold, a record's length (2^32 pages and more) or an alignment past
+ * the physical limit (a power of two above 2^52 bytes): refused as out of memory, nothing
+ * allocated (the hot path tests the alignment's conditions as one). */
+TEST(page_allocator_alloc_refuses_requests_past_its_limits_under_every_allocator)
+{
+	for (unsigned i = 0; i < PMM_ALLOCATOR_COUNT; i++) {
+		struct lab *l = lab_create((enum pmm_allocator)i);
+		ASSERT_TRUE(l != NULL);
+		struct page_allocator *a = &l->a;
+		struct pmm_stats before, after;
+		page_allocator_stats(a, &before);
+		const uint64_t limit_pages = PMM_PHYS_LIMIT >> PAGE_SHIFT;
+		struct {
+			uint64_t pages, align;
+		} past[] = {
+			{ 1, limit_pages << 1 },
+			{ 1, (uint64_t)1 << 63 },
+			{ (uint64_t)1 << 32, 1 },
+		};
+		for (size_t k = 0; k < ARRAY_SIZE(past); k++) {
+			enum pmm_status status = PMM_OK;
+			EXPECT_EQ(page_alloc_status(a, past[k].pages, PMM_ALLOC_ANY, past[k].align,
+						    MM_OWNER_TEST, &status),
+				  PMM_ALLOC_FAILED);
+			EXPECT_EQ(status, PMM_ERR_OUT_OF_MEMORY);
+		}
+		page_allocator_stats(a, &after);
+		EXPECT_EQ(after.free_pages, before.free_pages);
+		EXPECT_EQ(after.used_pages, before.used_pages);
+		lab_destroy(l);
+	}
+}
+
 /* No free extent spans a zone end, even after freeing the pages on both sides of it. */
 TEST(page_allocator_free_never_merges_across_a_zone_end_under_every_allocator)
 {
