@@ -33,10 +33,10 @@
  * fit the U(0) of vmm_pt_summary.c's bound: the backward look (at most 512) or the re-tag takes
  * the place of the neighbour counts (2 x 512) that the tags made one load each.
  *
- * Cost, measured (not a bound): a reserve + release of 16 pages inside a leaf's inner runs at
- * 1,000,000 reserved pages is about 2,170 instructions with vmm.c (benchmarks/bench_vmm_layouts.c,
- * mixed holes), against 2,654 before the tags; what remains is the stripes (the used-entry count,
- * the hint, INNER and INNER2, 3 bits an entry), the point walks and the search, not the runs.
+ * Cost, measured (not a bound): a reserve + release of 16 pages amid mixed holes at 1,000,000
+ * reserved pages took 2,174 instructions with vmm.c at commit 5e5f275, 2,654 before the tags
+ * (callgrind, `benchmarks/run_bench.py --vmm-only`); what remains is the stripes (the used-entry
+ * count, the hint, INNER and INNER2, 3 bits an entry), the point walks and the search.
  */
 #ifndef PAGESCOPE_MM_VMM_PT_LEAF_TAGS_H
 #define PAGESCOPE_MM_VMM_PT_LEAF_TAGS_H
