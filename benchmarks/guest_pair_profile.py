@@ -1,6 +1,7 @@
-"""Where one guest pmm pair's instructions go: every instruction of one `pmm_pair` step of
-scenario=bench, single-stepped under QEMU icount through QEMU's gdb stub, attributed to the
-innermost (inlined) function and source line that holds it.
+"""Where one guest pmm pair's instructions go: every instruction of one step of a pmm row of
+scenario=bench (one turn of its measured loop: the alloc, the free and the loop itself),
+single-stepped under QEMU icount through QEMU's gdb stub, attributed to the innermost (inlined)
+function and source line that holds it.
 
     benchmarks/guest_pair_profile.py [--trace off|on] [--pages N] [--layout best-as-booted|mixed-holes]
                                      [--step K] [--mem 4G] [--vmm list]
@@ -9,21 +10,23 @@ innermost (inlined) function and source line that holds it.
 How: the kernel boots `scenario=bench vmm=VMM trace=TRACE` as `make bench` boots it
 (scripts/qemu-run.sh --icount), halted at its first instruction for gdb (QEMU's `-gdb`, a free
 port, `-S`). gdb stops at `pmm_row` until its loop asks for N pages in the chosen layout, then at
-`pmm_pair` K times (the first call is measure()'s warm step; later ones are inside its measured
-loops), and single-steps that call until it returns to its caller. Each stepped address is
-named by `addr2line -f -i` against the same ELF.
+the loop's call of the allocator (the one instruction in pmm_row that calls page_alloc_traced or
+page_alloc_untraced, found in the ELF's disassembly) K times (the first is the warm step, later
+ones are inside the measured loops), and single-steps from there until the loop is back at that
+call. Each stepped address is named by `addr2line -f -i` against the same ELF.
 
 What it proves and what it does not: the count is exact for that one step (icount makes every
-run identical, tests/python/test_icount_determinism.py), and it covers pmm_pair itself, not
-measure()'s loop around it (the call through loop->step, the loop counter), which the row's
-figure includes: the tool boots the kernel once more without gdb (whose stops disturb the guest's
-clock) and prints the row's figure beside the count (6 instructions apart on this kernel). A step in another row or with other
-arguments may take other branches: profile the row you mean.
+run identical, tests/python/test_icount_determinism.py) and covers what the row's figure covers:
+the tool boots the kernel once more without gdb (whose stops disturb the guest's clock) and
+prints the row's figure beside the count; when every step of the row takes the same path they
+are equal. A step in another row or with other arguments may take other branches: profile the
+row you mean.
 
-Prints the total, then one line per part (PARTS below: the harness, the common layer, the
+Prints the total, then one line per part (PARTS below: the harness's loop, the common layer, the
 placement, and the tracer's chain, clock and records), or per function, or per source line, most
-instructions first, or each run of consecutive instructions in one function (--by sequence). Exit status 0, or 1
-with the reason on stderr (kernel not built, QEMU or gdb failed, the row never came).
+instructions first, or each run of consecutive instructions in one function (--by sequence).
+Exit status 0, or 1 with the reason on stderr (kernel not built, QEMU or gdb failed, the row
+never came).
 """
 
 import argparse
@@ -42,7 +45,7 @@ LAYOUTS = ("best-as-booted", "mixed-holes")  # the order in which scenario_bench
 # Runs inside gdb (-batch -x): finds the step, single-steps it, writes one address per line.
 GDB_SCRIPT = r'''
 import gdb
-pages, row, step, out = {pages}, {row}, {step}, {out!r}
+pages, row, step, out, site = {pages}, {row}, {step}, {out!r}, {site}
 gdb.execute("set pagination off")
 gdb.execute("hbreak pmm_row")
 seen = 0
@@ -53,18 +56,18 @@ while True:
             break
         seen += 1
 gdb.execute("delete")
-gdb.execute("hbreak pmm_pair")
+gdb.execute("hbreak *%d" % site)
 for _ in range(step):
     gdb.execute("continue", to_string=True)
 gdb.execute("delete")
-ret = int(gdb.parse_and_eval("*(unsigned long *)$rsp"))
 with open(out, "w") as f:
+    pc = site
     while True:
-        pc = int(gdb.parse_and_eval("$pc"))
-        if pc == ret:
-            break
         f.write("%x\n" % pc)
         gdb.execute("stepi", to_string=True)
+        pc = int(gdb.parse_and_eval("$pc"))
+        if pc == site:
+            break
     f.write("done\n")
 gdb.execute("kill")
 '''
@@ -77,12 +80,13 @@ PARTS = (
     ("tracing: records", ("trace_",)),
     ("common layer (page_allocator.h)", ("page_alloc", "page_free")),
     ("placement (regions)", ("pmm_", "list_", "region_", "record_of", "carve_fit")),
-    ("harness (scenario_bench.c: pmm_pair)", ("pmm_pair",)),
+    ("harness (scenario_bench.c: the measured loop)", ()),
 )
+HARNESS = ("pmm_pair", "pmm_row", "measure_steps")
 
 
 def part_of(function):
-    if function == "pmm_pair":  # before "pmm_": the harness's step itself
+    if function in HARNESS:  # before "pmm_": the loop and its step
         return PARTS[-1][0]
     for name, prefixes in PARTS:
         if function.startswith(prefixes):
@@ -100,13 +104,30 @@ def free_port():
         return s.getsockname()[1]
 
 
+def loop_call_site(trace):
+    """The address of pmm_row's call of the allocator's traced or untraced copy."""
+    callee = "page_alloc_traced" if trace == "on" else "page_alloc_untraced"
+    text = subprocess.run(["objdump", "-d", "--no-show-raw-insn", ELF], capture_output=True,
+                          text=True, check=True).stdout
+    sites, inside = [], False
+    for line in text.splitlines():
+        if line.endswith(">:"):
+            inside = line.endswith("<pmm_row>:")
+        elif inside and "call" in line and f"<{callee}" in line:
+            sites.append(int(line.split(":")[0], 16))
+    if len(sites) != 1:
+        raise ProfileError(f"pmm_row calls {callee} from {len(sites)} places in {ELF}, not one: "
+                           f"this tool steps from that call to the next")
+    return sites[0]
+
+
 def step_addresses(args, tmp):
-    """Boots the kernel, single-steps the chosen pmm_pair call; returns its addresses in order."""
+    """Boots the kernel, single-steps one turn of the row's loop; returns its addresses in order."""
     out = os.path.join(tmp, "addresses.txt")
     script = os.path.join(tmp, "step.py")
     with open(script, "w") as f:
         f.write(GDB_SCRIPT.format(pages=args.pages, row=LAYOUTS.index(args.layout),
-                                  step=args.step, out=out))
+                                  step=args.step, out=out, site=loop_call_site(args.trace)))
     port = free_port()
     qemu = subprocess.Popen(
         [os.path.join(ROOT, "scripts", "qemu-run.sh"), "--elf", ELF, "--args",
@@ -135,7 +156,7 @@ def step_addresses(args, tmp):
     except OSError as e:
         raise ProfileError(f"reading {out}: {e}; gdb said:\n{gdb.stdout[-1500:]}{gdb.stderr[-1500:]}")
     if not lines or lines[-1] != "done":
-        raise ProfileError(f"the step did not return to its caller; gdb said:\n{gdb.stderr[-1500:]}")
+        raise ProfileError(f"the loop did not come back to its call; gdb said:\n{gdb.stderr[-1500:]}")
     return [int(a, 16) for a in lines[:-1]]
 
 
@@ -191,7 +212,7 @@ def frames_of(addresses):
 
 
 def report(addresses, names, by):
-    lines = [f"{len(addresses)} instructions in one pmm_pair step"]
+    lines = [f"{len(addresses)} instructions in one step"]
     if by == "sequence":
         run, count = None, 0
         for a in addresses + [None]:
@@ -215,7 +236,7 @@ def main():
     parser.add_argument("--pages", type=int, default=1)
     parser.add_argument("--layout", choices=LAYOUTS, default="mixed-holes")
     parser.add_argument("--step", type=int, default=100,
-                        help="which call of pmm_pair in the row (1 = the warm step)")
+                        help="which step of the row (1 = the warm step)")
     parser.add_argument("--mem", default="4G")
     parser.add_argument("--vmm", default="list")
     parser.add_argument("--by", choices=("part", "function", "line", "sequence"), default="part")
@@ -233,13 +254,12 @@ def main():
         print(f"guest_pair_profile: {e}", file=sys.stderr)
         return 1
     print(f"scenario=bench vmm={args.vmm} trace={args.trace} --mem {args.mem}: {args.layout}, "
-          f"{args.pages} pages, call {args.step} of pmm_pair")
+          f"{args.pages} pages, step {args.step}")
     print("\n".join(report(addresses, names, args.by)))
     if figure is None:
         print("the row's figure: not printed (the boot ended first)")
     else:
-        print(f"the row's figure (instructions per step, as make bench): {figure:g}; the rest, "
-              f"{figure - len(addresses):g}, is measure()'s loop around the step")
+        print(f"the row's figure (instructions per step, as make bench): {figure:g}")
     return 0
 
 

@@ -200,7 +200,23 @@ def first_difference(replayed, snapshot):
 
 
 def _snapshot_set(items):
-    return FreeSet((item.addr, item.addr + item.pages * PAGE) for item in items)
+    """The FreeSet of a snapshot's items. Items in address order, non-empty and apart (what a
+    sound snapshot lists) are coalesced in one pass; any other list is added run by run as
+    FreeSet() adds it, which drops what overlaps (_bad_items reports that list)."""
+    runs = sorted((item.addr, item.addr + item.pages * PAGE) for item in items)
+    free = FreeSet()
+    starts, ends = free.starts, free.ends
+    last_end = -1
+    for start, end in runs:
+        if start >= end or start < last_end:
+            return FreeSet(runs)
+        if start == last_end:
+            ends[-1] = end
+        else:
+            starts.append(start)
+            ends.append(end)
+        last_end = end
+    return free
 
 
 def _bad_items(items, base=None, end=None):

@@ -31,8 +31,8 @@ import numpy as np
 
 from ..definitions import progressbar
 from ..reading.bulk import BulkTrace
-from ..definitions.events import FORMAT
 from ..reading.reader import TraceError
+from ..checking import replay_lane
 from ..checking.replay import Replay, ReplayReport
 from .gc_paused import gc_paused
 from .ledgers import Held, Ledgers
@@ -75,37 +75,6 @@ def load(path):
     return trace, replay(trace)
 
 
-def stream(trace):
-    """(positions, events) of a BulkTrace in stream order: each event the namedtuple the strict
-    reader yields for it (TraceReader.events(): seq, timestamp, fields, then text or items; an
-    array event's parts joined, with its first part's seq and time, at its last part's position),
-    built from the columns BulkTrace already decoded and checked with the strict reader's rules,
-    so no record is decoded twice."""
-    seqs = trace.headers["seq"]
-    positions, events = [], []
-    for name, array in trace.fixed.items():
-        event_type = FORMAT.events_by_name[name]
-        at = array["position"]
-        columns = [seqs[at].tolist(), array["timestamp"].tolist()] + [
-            array[field].tolist() for field in event_type.fields.names]
-        positions.append(at)
-        # tuple.__new__ on the namedtuple class builds the same event without running the
-        # class's Python __new__ per event
-        events.extend(map(partial(tuple.__new__, event_type.record), zip(*columns)))
-    for e in trace.others:
-        event_type = FORMAT.events_by_name[e.name]
-        values = [e.fields[field] for field in event_type.fields.names]
-        if event_type.kind == "string":
-            tail = e.text
-        else:
-            tail = tuple(map(event_type.item_record._make, e.items.tolist()))
-        events.append(event_type.record(e.seq, e.timestamp, *values, tail))
-    positions.append(np.array([e.position for e in trace.others], dtype=np.int64))
-    everything = np.concatenate(positions).astype(np.int64)
-    order = np.argsort(everything, kind="stable")
-    return everything[order].tolist(), [events[i] for i in order.tolist()]
-
-
 def replay(trace):
     """The State of a BulkTrace: its events replayed once, in stream order."""
     with gc_paused():  # millions of live objects, no garbage cycles: see gc_paused.py
@@ -120,12 +89,8 @@ def _replay(trace):
 
     recorder, ledgers = Recorder(), Ledgers()
     checker = Replay(offset_of, recorder=recorder, ledgers=ledgers)
-    positions, events = stream(trace)
-    for position, event in progressbar.bar(zip(positions, events), total=len(events),
-                                           desc="replay", unit="event"):
-        recorder.position = ledgers.position = position
-        checker.feed(event)
-    del events
+    replay_lane.run(checker, trace, progress=partial(
+        progressbar.bar, total=trace.events_total(), desc="replay", unit="event"))
     report = checker.finish()
     if report.problems:
         end = len(trace.data)

@@ -134,8 +134,11 @@ static ALWAYS_INLINE uint32_t trace_chain_lookup_in(const struct trace_chain_tab
 			 * so that the compare above stays one instruction with a memory operand.) */
 			const struct trace_chain_entry *left = e;
 			__asm__("" : "+r"(left));
-			if (left->fp[i] != (uintptr_t)trace_chain_end_frame ||
-			    trace_chain_may_follow((const uintptr_t *)left->fp[i - 1], next))
+			if (left->fp[i] != (uintptr_t)trace_chain_end_frame)
+				return TRACE_CHAIN_NONE;
+			/* 0, where every kernel stack's walk ends (kernel_entry64), is never
+			 * followed: tested first, it spares the usual end the bounds test */
+			if (next && trace_chain_may_follow((const uintptr_t *)left->fp[i - 1], next))
 				return TRACE_CHAIN_NONE;
 			break;
 		}

@@ -2,8 +2,11 @@
 and each kind of missing, extra, misplaced or wrong event is caught, with the first differing
 extent named."""
 
+from collections import namedtuple
+from random import Random
+
 from analyzer.definitions.events import FORMAT
-from analyzer.checking.replay import FreeSet, check_replay, first_difference
+from analyzer.checking.replay import FreeSet, _snapshot_set, check_replay, first_difference
 
 PAGE = 4096
 BASE = 0x400000
@@ -324,3 +327,18 @@ def test_a_page_is_mapped_once_unless_both_places_are_user_shared_memory():
         problems = two_places(first, second)
         assert len(problems) == 1 and "maps 0xa000, which is already mapped in 1 other place" \
             in problems[0], (first, second, problems)
+
+
+def test_a_snapshots_free_set_is_the_one_its_items_add_up_to_one_by_one():
+    """_snapshot_set coalesces a sound item list in one pass; on any list (unsorted, empty or
+    overlapping items included) it must hold what adding the items one by one holds."""
+    item = namedtuple("item", "addr pages")
+    rng = Random(3)
+    for _ in range(5000):
+        items = [item(rng.randrange(0, 40) * PAGE, rng.randrange(0, 4))
+                 for _ in range(rng.randrange(0, 8))]
+        if rng.random() < 0.5:
+            items.sort()
+        one_pass = _snapshot_set(items)
+        one_by_one = FreeSet((i.addr, i.addr + i.pages * PAGE) for i in items)
+        assert (one_pass.starts, one_pass.ends) == (one_by_one.starts, one_by_one.ends), items
