@@ -5,8 +5,11 @@
  *
  * Invariants:
  *   - Every table's used-entry count (striped into bits 9..11 of its entries 0..3, see pte.h)
- *     equals the number of its entries with any bit outside the stripe set. Only pt_slots.h's
- *     writers (pt_slot_write, pt_slots_update) change entries, so the count cannot drift.
+ *     equals the number of its used entries (pte_is_used: a bit set outside the stripe and the
+ *     free-run tag). Entries become used or unused only through pt_slots.h's writers
+ *     (pt_slot_write, pt_slots_update) and the page-table backend's leaf writes, which move the
+ *     count with them (vmm_pt_leaf_tags.h: its tag writes touch only free entries' tags), so the
+ *     count cannot drift.
  *   - A table other than the root and the kernel's 256 upper-half tables has at least one used
  *     entry; the last one to go frees the table (pt_free_table_if_empty).
  *   - The kernel's upper-half tables (pointed to by root entries 256..511) are pinned: allocated by

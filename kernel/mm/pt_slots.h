@@ -1,7 +1,7 @@
 /*
  * Writes of page-table entries that keep each table's used-entry count (pte.h's count stripe,
- * bits 9..11 of entries 0..3): the count equals the number of entries with a bit outside the
- * stripe, and only these writers change entries, so it cannot drift (pagetable.c's invariants).
+ * bits 9..11 of entries 0..3): the count equals the number of used entries (pte_is_used), and
+ * these writers keep it as they change entries, so it cannot drift (pagetable.c's invariants).
  * Inline, so that the bookkeeping backend's marks and clears of a few entries pay no call.
  */
 #ifndef PAGESCOPE_MM_PT_SLOTS_H

@@ -5,8 +5,12 @@
  * re-summarises every table whose entries changed (vmm_pt_summary.c says how and at what cost).
  * A reserve or release inside one existing leaf table takes one point walk instead (spine_of):
  * at the frontier only the SUFFIX values on its path move (frontier_mark, frontier_release);
- * elsewhere the range walk's own visitors run along that path (path_mark, path_clear), and a
- * release is checked in the leaf table itself (leaf_reservation) instead of by a tally walk.
+ * inside the leaf's inner runs the free-run tags (vmm_pt_leaf_tags.h) give the run's ends and the
+ * leaf's new values follow without a look (inner_mark, inner_clear); elsewhere the range walk's
+ * own visitors run along that path (path_mark, path_clear), and a release is checked in the leaf
+ * table itself (leaf_reservation) instead of by a tally walk. A release (or a shrink) unmaps the
+ * pages it clears first (unmap_before_clear): a cleared entry may take a tag, which must never
+ * land in a present entry.
  * A reservation that is exactly one aligned chunk (2 MiB or 1 GiB) takes one point walk too
  * (chunk_spine_of): at the frontier of 2 MiB chunks only T1's and T2's suffix, inner top two and
  * HST move (chunk_frontier_mark, chunk_frontier_release), elsewhere the range walk's visitors
@@ -25,7 +29,9 @@
  * splits and re-measures one path more. vmm_pt_work_bound() (vmm_pt_check.c) adds them up. The
  * point-walk routes read no more: 3 path entries, the leaf run and the page after it (at most
  * 513, in place of the tally), the three SUFFIX values (21) and at most 512 entries looking for
- * another start, then at most what the range walk's clear would read. The chunk routes read the
+ * another start, then at most what the range walk's clear would read; the inner routes read the
+ * entries on either side (2), the leaf's values (2 E(0) + 2) and at most 512 entries looking for
+ * another start, and a mark's run start is one entry, or at most 512 back (leaf_run_around). The chunk routes read the
  * path (3), T1's and T2's values (4 x 7 + 4 x 10), the entry before the chunk and its SUFFIX
  * (1 + 4), at most 2 x 512 entries looking for other starts and the page after the chunk (4):
  * less than one U(1) + U(2) of the range walk's upkeep, which they replace. Values found in the
