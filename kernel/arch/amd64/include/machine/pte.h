@@ -25,7 +25,7 @@
  *     10 bits) striped over bits 9..11 of the table's entries 0..3 (entry k holds count bits
  *     3k..3k+2). These bits are ignored by the CPU at every level, present or not, so the count
  *     costs no memory. An entry is "used" when any bit outside the stripe (and, in a non-present
-     entry, outside the free-run tag, bits 12..21: PTE_FREE_TAG_MASK below) is set.
+ *     entry, outside the free-run tag, bits 12..21: PTE_FREE_TAG_MASK below) is set.
  *   - bits 9..11 of entries 4..6, "hint stripe": a 9-bit value the pagetable bookkeeping backend
  *     keeps per table (kernel/mm/vmm_pt.h says what it means). Like the count it is ignored by
  *     the CPU, does not make an entry "used", and pt_slot_write keeps it; a new table starts at 0.
