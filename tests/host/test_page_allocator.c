@@ -406,9 +406,15 @@ TEST(page_allocator_init_fails_cleanly_on_bad_input_under_every_allocator)
 	host_phys_arena_destroy(arena, (uint64_t)LAB_PAGES * PAGE_SIZE);
 }
 
-/* Zero pages, an alignment that is not a power of two, an owner or a zone out of range: refused
- * with PMM_ERR_INVALID_ARGUMENT and nothing allocated. */
-TEST(page_allocator_alloc_rejects_invalid_arguments_under_every_allocator)
+/* A request the allocator must refuse, and the status it must say. */
+struct refused_request {
+	uint64_t pages, align;
+	unsigned zone, owner;
+};
+
+/* Under every allocator: each request fails with `expected`, and no page is allocated. */
+static void expect_refused_under_every_allocator(const struct refused_request *requests, size_t count,
+						 enum pmm_status expected)
 {
 	for (unsigned i = 0; i < PMM_ALLOCATOR_COUNT; i++) {
 		struct lab *l = lab_create((enum pmm_allocator)i);
@@ -416,22 +422,12 @@ TEST(page_allocator_alloc_rejects_invalid_arguments_under_every_allocator)
 		struct page_allocator *a = &l->a;
 		struct pmm_stats before, after;
 		page_allocator_stats(a, &before);
-		struct {
-			uint64_t pages, align;
-			unsigned zone, owner;
-		} bad[] = {
-			{ 0, 1, PMM_ALLOC_ANY, MM_OWNER_TEST },
-			{ 1, 3, PMM_ALLOC_ANY, MM_OWNER_TEST },
-			{ 1, 0, PMM_ALLOC_ANY, MM_OWNER_TEST },
-			{ 1, 1, PMM_ALLOC_BELOW_16M + 1, MM_OWNER_TEST },
-			{ 1, 1, PMM_ALLOC_ANY, MM_OWNER_COUNT },
-		};
-		for (size_t k = 0; k < ARRAY_SIZE(bad); k++) {
+		for (size_t k = 0; k < count; k++) {
 			enum pmm_status status = PMM_OK;
-			EXPECT_EQ(page_alloc_status(a, bad[k].pages, (enum pmm_alloc_zone)bad[k].zone,
-						    bad[k].align, (enum mm_owner)bad[k].owner, &status),
+			EXPECT_EQ(page_alloc_status(a, requests[k].pages, (enum pmm_alloc_zone)requests[k].zone,
+						    requests[k].align, (enum mm_owner)requests[k].owner, &status),
 				  PMM_ALLOC_FAILED);
-			EXPECT_EQ(status, PMM_ERR_INVALID_ARGUMENT);
+			EXPECT_EQ(status, expected);
 		}
 		page_allocator_stats(a, &after);
 		EXPECT_EQ(after.free_pages, before.free_pages);
@@ -440,37 +436,32 @@ TEST(page_allocator_alloc_rejects_invalid_arguments_under_every_allocator)
 	}
 }
 
+/* Zero pages, an alignment that is not a power of two, an owner or a zone out of range: refused
+ * with PMM_ERR_INVALID_ARGUMENT and nothing allocated. */
+TEST(page_allocator_alloc_rejects_invalid_arguments_under_every_allocator)
+{
+	const struct refused_request bad[] = {
+		{ 0, 1, PMM_ALLOC_ANY, MM_OWNER_TEST },
+		{ 1, 3, PMM_ALLOC_ANY, MM_OWNER_TEST },
+		{ 1, 0, PMM_ALLOC_ANY, MM_OWNER_TEST },
+		{ 1, 1, PMM_ALLOC_BELOW_16M + 1, MM_OWNER_TEST },
+		{ 1, 1, PMM_ALLOC_ANY, MM_OWNER_COUNT },
+	};
+	expect_refused_under_every_allocator(bad, ARRAY_SIZE(bad), PMM_ERR_INVALID_ARGUMENT);
+}
+
 /* Requests no placement can hold, a record's length (2^32 pages and more) or an alignment past
  * the physical limit (a power of two above 2^52 bytes): refused as out of memory, nothing
  * allocated (the hot path tests the alignment's conditions as one). */
 TEST(page_allocator_alloc_refuses_requests_past_its_limits_under_every_allocator)
 {
-	for (unsigned i = 0; i < PMM_ALLOCATOR_COUNT; i++) {
-		struct lab *l = lab_create((enum pmm_allocator)i);
-		ASSERT_TRUE(l != NULL);
-		struct page_allocator *a = &l->a;
-		struct pmm_stats before, after;
-		page_allocator_stats(a, &before);
-		const uint64_t limit_pages = PMM_PHYS_LIMIT >> PAGE_SHIFT;
-		struct {
-			uint64_t pages, align;
-		} past[] = {
-			{ 1, limit_pages << 1 },
-			{ 1, (uint64_t)1 << 63 },
-			{ (uint64_t)1 << 32, 1 },
-		};
-		for (size_t k = 0; k < ARRAY_SIZE(past); k++) {
-			enum pmm_status status = PMM_OK;
-			EXPECT_EQ(page_alloc_status(a, past[k].pages, PMM_ALLOC_ANY, past[k].align,
-						    MM_OWNER_TEST, &status),
-				  PMM_ALLOC_FAILED);
-			EXPECT_EQ(status, PMM_ERR_OUT_OF_MEMORY);
-		}
-		page_allocator_stats(a, &after);
-		EXPECT_EQ(after.free_pages, before.free_pages);
-		EXPECT_EQ(after.used_pages, before.used_pages);
-		lab_destroy(l);
-	}
+	const uint64_t limit_pages = PMM_PHYS_LIMIT >> PAGE_SHIFT;
+	const struct refused_request past[] = {
+		{ 1, limit_pages << 1, PMM_ALLOC_ANY, MM_OWNER_TEST },
+		{ 1, (uint64_t)1 << 63, PMM_ALLOC_ANY, MM_OWNER_TEST },
+		{ (uint64_t)1 << 32, 1, PMM_ALLOC_ANY, MM_OWNER_TEST },
+	};
+	expect_refused_under_every_allocator(past, ARRAY_SIZE(past), PMM_ERR_OUT_OF_MEMORY);
 }
 
 /* No free extent spans a zone end, even after freeing the pages on both sides of it. */
