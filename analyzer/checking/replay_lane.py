@@ -159,15 +159,14 @@ def run(checker, trace, progress=iter, lane=True):
     kmalloc_live, table_pages = checker.kmalloc_live, checker.table_pages
     frames, freed, recent = processes.frames, processes.freed, processes.recent
     taken_at, requests = ledgers.taken_at, ledgers.requests
-    pmm_ended, pmm_gave = ledgers.ended["pmm_alloc"], ledgers.given_back_by["pmm_free"]
-    kmalloc_ended, kfree_gave = ledgers.ended["kmalloc"], ledgers.given_back_by["kfree"]
+    pair = ledgers.paired
     next_alloc, next_free = sources[PMM_ALLOC].__next__, sources[PMM_FREE].__next__
     next_kmalloc, next_kfree = sources[KMALLOC].__next__, sources[KFREE].__next__
     next_slab_alloc, next_slab_free = sources[SLAB_ALLOC].__next__, sources[SLAB_FREE].__next__
     slab_live, slab_steps = checker.slab_live, ledgers.slab
     next_reserve, next_release = sources[VMM_RESERVE].__next__, sources[VMM_RELEASE].__next__
     contexts, unreserved_maps, mapped = checker.contexts, checker.unreserved_maps, checker.mapped
-    process_contexts, reservations = processes.process_contexts, ledgers.reservations
+    process_contexts = processes.process_contexts
     vmm_replayed = mappings_checked = 0
     next_map, next_unmap = sources[VMM_MAP].__next__, sources[VMM_UNMAP].__next__
     mappings, phys_mapped, phys_places = checker.mappings, checker.phys_mapped, checker.phys_places
@@ -220,10 +219,7 @@ def run(checker, trace, progress=iter, lane=True):
                 del pmm_used_starts[bisect_left(pmm_used_starts, addr)]
                 del pmm_used[addr]
                 paired += 1
-                taken = taken_at.pop(("pmm_alloc", addr), None)
-                if taken is not None:
-                    pmm_ended.append((taken, position))
-                    pmm_gave.append((position, taken))
+                pair("pmm_alloc", "pmm_free", addr, position)
                 if owner not in BACKEND_OWNERS:
                     requests.append(position)
                 recorder.position = position
@@ -252,10 +248,7 @@ def run(checker, trace, progress=iter, lane=True):
             if ok and not checker.expecting and kmalloc_live.get(ptr) == given:
                 del kmalloc_live[ptr]
                 paired += 1
-                taken = taken_at.pop(("kmalloc", ptr), None)
-                if taken is not None:
-                    kmalloc_ended.append((taken, position))
-                    kfree_gave.append((position, taken))
+                pair("kmalloc", "kfree", ptr, position)
                 requests.append(position)
                 ledgers.totals["kmalloc bytes"].append((position, -given))
                 if resident:
@@ -278,10 +271,7 @@ def run(checker, trace, progress=iter, lane=True):
             if ok and not checker.expecting and slab_live.get(obj) == cache:
                 del slab_live[obj]
                 paired += 1
-                taken = taken_at.pop(("slab_alloc", obj), None)
-                if taken is not None:
-                    ledgers.ended["slab_alloc"].append((taken, position))
-                    ledgers.given_back_by["slab_free"].append((position, taken))
+                pair("slab_alloc", "slab_free", obj, position)
                 slab_steps.append((position, cache, -1))
                 if resident:
                     checker.resident_reported = resident = None
@@ -301,9 +291,8 @@ def run(checker, trace, progress=iter, lane=True):
                     region.reservations[addr] = pages
                     replayed += 1
                     vmm_replayed += 1
-                    taken_at["vmm_reserve", (context, addr)] = position
-                    reservations[context].add(addr)
-                    requests.append(position)
+                    ledgers.position = position
+                    ledgers.reserved(context, addr)
                     if resident:
                         checker.resident_reported = resident = None
                     continue
@@ -323,12 +312,8 @@ def run(checker, trace, progress=iter, lane=True):
                 else:
                     replayed += 1
                     vmm_replayed += 1
-                    reservations[context].discard(addr)
-                    taken = taken_at.pop(("vmm_reserve", (context, addr)), None)
-                    if taken is not None:
-                        ledgers.ended["vmm_reserve"].append((taken, position))
-                        ledgers.given_back_by["vmm_release"].append((position, taken))
-                    requests.append(position)
+                    ledgers.position = position
+                    ledgers.released(context, addr)
                 if resident:
                     checker.resident_reported = resident = None
                 continue
@@ -388,10 +373,7 @@ def run(checker, trace, progress=iter, lane=True):
                                 del phys_places[phys]
                     del mappings[context, virt]
                     paired += 1
-                    taken = taken_at.pop(("vmm_map", (context, virt)), None)
-                    if taken is not None:
-                        ledgers.ended["vmm_map"].append((taken, position))
-                        ledgers.given_back_by["vmm_unmap"].append((position, taken))
+                    pair("vmm_map", "vmm_unmap", (context, virt), position)
                     ledgers.mapped[context].append((position, -pages))
                     ledgers.mapped_now[context] -= pages
                     if resident:

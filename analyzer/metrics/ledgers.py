@@ -97,12 +97,17 @@ class Ledgers:
             self.mapped[key[0]].append((self.position, _pages_of(value[1])))
             self.mapped_now[key[0]] += _pages_of(value[1])
 
+    def paired(self, taken_name, given_name, key, position):
+        """What `taken_name` holds at key, if anything, is given back by `given_name` at position:
+        its holding ends there (the one place a pair is closed)."""
+        taken = self.taken_at.pop((taken_name, key), None)
+        if taken is not None:
+            self.ended[taken_name].append((taken, position))
+            self.given_back_by[given_name].append((position, taken))
+
     def given_back(self, e, key, value):
         name = type(e).__name__
-        taken = self.taken_at.pop((TAKEN_BY[name], key), None)
-        if taken is not None:
-            self.ended[TAKEN_BY[name]].append((taken, self.position))
-            self.given_back_by[name].append((self.position, taken))
+        self.paired(TAKEN_BY[name], name, key, self.position)
         if name == "pmm_free":
             if value[2] not in BACKEND_OWNERS:
                 self.requests.append(self.position)
@@ -128,10 +133,7 @@ class Ledgers:
     def released(self, context, addr):
         """A vmm_release applied: the reservation made at addr, if one was, ends here."""
         self.reservations[context].discard(addr)
-        taken = self.taken_at.pop(("vmm_reserve", (context, addr)), None)
-        if taken is not None:
-            self.ended["vmm_reserve"].append((taken, self.position))
-            self.given_back_by["vmm_release"].append((self.position, taken))
+        self.paired("vmm_reserve", "vmm_release", (context, addr), self.position)
         self.requests.append(self.position)
 
     def refused(self, e):

@@ -56,12 +56,29 @@ static ALWAYS_INLINE void leaf_tag_write(uint64_t *table, unsigned i, unsigned l
 	table[i] = (table[i] & ~PTE_FREE_TAG_MASK) | ((pte_t)length << PTE_FREE_TAG_SHIFT);
 }
 
-/* Tags the free run [a, b]; a run of the whole table is an all-free table: no tag. */
+/* The tag the ends of free run [a, b] hold: its length; a run of the whole table is an all-free
+ * table, which has no tag. */
+static ALWAYS_INLINE unsigned leaf_run_tag_value(unsigned a, unsigned b)
+{
+	return b - a + 1 == PT_ENTRIES ? 0 : b - a + 1;
+}
+
+/* Tags the free run [a, b]. */
 static ALWAYS_INLINE void leaf_run_tag(uint64_t *table, unsigned a, unsigned b)
 {
-	unsigned length = b - a + 1 == PT_ENTRIES ? 0 : b - a + 1;
+	unsigned length = leaf_run_tag_value(a, b);
 	leaf_tag_write(table, a, length);
 	leaf_tag_write(table, b, length);
+}
+
+/* The last entry of the maximal free run that starts at free entry i, read entry by entry (the
+ * full-table passes: retag and self-check). */
+static inline unsigned leaf_run_end_scan(const uint64_t *table, unsigned i)
+{
+	unsigned b = i;
+	while (b + 1 < PT_ENTRIES && !(table[b + 1] & RES_RESERVED))
+		b++;
+	return b;
 }
 
 /*
@@ -132,9 +149,7 @@ static inline void leaf_retag(struct vmm_context *ctx, uint64_t *table)
 	for (unsigned i = 0; i < PT_ENTRIES; i++) {
 		if (table[i] & RES_RESERVED)
 			continue;
-		unsigned b = i;
-		while (b + 1 < PT_ENTRIES && !(table[b + 1] & RES_RESERVED))
-			b++;
+		unsigned b = leaf_run_end_scan(table, i);
 		for (unsigned k = i; k <= b; k++)
 			leaf_tag_write(table, k, 0);
 		leaf_run_tag(table, i, b);
@@ -185,10 +200,7 @@ static inline unsigned leaf_tags_wrong(const uint64_t *table)
 			wrong += (table[i] & PTE_FREE_TAG_MASK) && !pte_is_present(table[i]);
 			continue;
 		}
-		unsigned b = i;
-		while (b + 1 < PT_ENTRIES && !(table[b + 1] & RES_RESERVED))
-			b++;
-		unsigned length = b - i + 1 == PT_ENTRIES ? 0 : b - i + 1;
+		unsigned b = leaf_run_end_scan(table, i), length = leaf_run_tag_value(i, b);
 		for (unsigned k = i; k <= b; k++)
 			wrong += leaf_tag(table[k]) != (k == i || k == b ? length : 0);
 		i = b;
