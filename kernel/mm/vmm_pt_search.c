@@ -10,16 +10,12 @@
  * found, without entering), the INNER when the pointer's maxrun code neither rules a fit out nor
  * proves one (INNER >= n: enter it, and a fit lies wholly inside, so the search ends there), the SUFFIX
  * to carry on (a suffix of n pages or more is found as the carried run). With no run carried, entries that can neither hold nor start a fit are
- * passed on their raw bits. It never enters a whole subtree that cannot hold a fit. A whole subtree
- * that holds a fit inside is entered by points first (search_inside): at each level the entry at the
- * table's hint alone, while it too holds a fit inside; the range walk then scans only the table
- * where that stops.
+ * passed on their raw bits. It never enters a whole subtree that cannot hold a fit.
  *
  * Bound, proved: a table is scanned only if it is the root, or lies on the path of the first or
  * of the last page of the searched range (its pointer is clipped, so its summary says nothing
  * about the part searched: at most 2 tables per level), or its INNER is >= n (the search ends
- * inside it: at most 1 per level, since a whole subtree has no clipped entry; search_inside's point
- * descent reads 2 entries and at most one INNER in such tables instead of scanning them). A scan of a table
+ * inside it: at most 1 per level, since a whole subtree has no clipped entry). A scan of a table
  * at level t reads its hint (1) and at most 512 entries, each plus at most three values of E(t-1)
  * entries. With E = 4, 7, 10 at levels 0, 1, 2:
  *     root        1 + 512 x (1 + 3 x 10) = 15 873
@@ -193,12 +189,10 @@ static enum pt_step search_leaves(void *cookie, uint64_t *table, uint64_t base, 
 	return found_if(ends_here);
 }
 
-static bool search_inside(struct search *s, uint64_t *table, unsigned level, uint64_t base);
-
 /*
  * A whole subtree under pointer e (at `level`), decided from its summaries: at most three exact
- * values read, and entered only when a fit lies wholly inside it (search_inside): then the search
- * ends there.
+ * values read, and entered (DESCEND) only when a fit lies wholly inside it: then the search ends
+ * there.
  */
 static ALWAYS_INLINE enum pt_step search_subtree(struct search *s, pte_t e, unsigned level,
 						 uint64_t ebase)
@@ -223,7 +217,7 @@ static ALWAYS_INLINE enum pt_step search_subtree(struct search *s, pte_t e, unsi
 	unsigned code = (bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK;
 	if (code >= s->short_codes &&
 	    (maxrun_floor(code) >= s->min_pages || exact_peek(ctx, child, level - 1, EXACT_INNER) >= s->min_pages))
-		return found_if(search_inside(s, (uint64_t *)child, level - 1, ebase));
+		return PT_STEP_DESCEND;
 	if (!(bits & SUM_FREE_SUFFIX))
 		return PT_STEP_NEXT;
 	uint64_t suffix = exact_peek(ctx, child, level - 1, EXACT_SUFFIX);
@@ -253,54 +247,6 @@ static enum pt_step search_ascend(void *cookie, const struct pt_walk_entry *at)
 		  "search_ascend: summary at %llx promised %llu free pages", (unsigned long long)at->base,
 		  (unsigned long long)s->min_pages);
 	return PT_STEP_NEXT;
-}
-
-/*
- * The search inside a whole subtree (its table at `level`, first address `base`) that holds a fit
- * wholly inside: nothing is carried in, and the lowest fit of the subtree is the answer (a maximal
- * free run that starts before the inner run that fits ends before it, so it does not reach the
- * subtree's end either). Rather than walk the subtree level by level as a range, it descends by
- * points first: in each table, the entry at the hint (entries below it are full, so nothing free
- * lies before it and no run is carried into it) is looked at alone, and when it is a mixed
- * subtree whose INNER holds a fit (search_subtree's own test: its maxrun code proves it, or its
- * INNER read from the child's stripe does), the lowest fit lies wholly inside it in turn and the
- * descent goes on there. The range walk (search_enter, search_entry, search_leaves) then searches
- * the whole span of the table where the descent stopped, which gives the answer the level-by-level
- * walk would give, without its clipping and visits above. Out of line: searches that find their
- * fit in a free suffix (the frontier) never come here.
- *
- * Work: per table descended through, its hint and the entry at it (2), plus INNER (E(t-1)) when
- * the code does not prove the fit: what the range walk would read in the same tables before it
- * descends, so the search bound stands (the tables scanned are the same or fewer).
- */
-static NOINLINE bool search_inside(struct search *s, uint64_t *table, unsigned level, uint64_t base)
-{
-	static const struct pt_walk_visitor visitor = { .entry = search_entry,
-							.ascend = search_ascend,
-							.enter = search_enter,
-							.leaves = search_leaves };
-	while (level > 0) {
-		unsigned i = pte_hint_read(table);
-		pte_t e = table[i];
-		s->entries_read += 2; /* the hint, the entry */
-		if (!pte_is_table(e, level))
-			break;
-		unsigned bits = summary_field(e);
-		unsigned code = (bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK;
-		if ((bits & SUM_KIND_MASK) != SUMMARY_MIXED || code < s->short_codes)
-			break;
-		uint64_t *child = child_table(e);
-		if (maxrun_floor(code) < s->min_pages &&
-		    exact_peek(s->ctx, child, level - 1, EXACT_INNER) < s->min_pages)
-			break;
-		base = pt_walk_entry_base(level, base, i);
-		table = child;
-		level--;
-	}
-	bool found = pt_walk_range(table, level, base, base, base + (PT_SPAN_BYTES(level + 1) - 1), &visitor, s);
-	MM_ASSERT(found, "search_inside: the summary at %llx promised %llu free pages inside",
-		  (unsigned long long)base, (unsigned long long)s->min_pages);
-	return found;
 }
 
 bool vmm_pt_find_free_run(struct vmm_context *ctx, const struct vmm_region *region, uint64_t from,
