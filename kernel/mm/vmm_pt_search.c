@@ -280,6 +280,7 @@ static ALWAYS_INLINE enum search_start search_narrow(struct search *s, uint64_t 
 {
 	uint64_t *t = root, tbase = 0, from = *first;
 	unsigned level = PT_TOP_LEVEL;
+#pragma GCC unroll 3
 	for (; level > 0; level--) {
 		unsigned i = MAX(PT_INDEX(level, from), pte_hint_read(t));
 		pte_t e = t[i];
@@ -317,8 +318,20 @@ static ALWAYS_INLINE enum search_start search_narrow(struct search *s, uint64_t 
 static NOINLINE bool search_leaf_table(struct search *s, uint64_t *leaf, uint64_t base)
 {
 	unsigned i = 0;
-	bool found = search_enter(s, leaf, 0, base, &i, PT_ENTRIES - 1) == PT_STEP_STOP ||
-		     search_leaves(s, leaf, base, i, PT_ENTRIES - 1) == PT_STEP_STOP;
+	if (search_enter(s, leaf, 0, base, &i, PT_ENTRIES - 1) == PT_STEP_STOP)
+		return true;
+	/*
+	 * The entry at the hint is free and the one before it reserved (the hint's invariant), so a
+	 * run starts there and its first entry's tag is its length (the table is mixed): when it
+	 * fits, it is the answer as search_leaves would cut it, from these two reads.
+	 */
+	unsigned tag = leaf_tag(leaf[i]);
+	if (!(leaf[i] & RES_RESERVED) && (i == 0 || (leaf[i - 1] & RES_RESERVED)) && tag >= s->min_pages) {
+		s->entries_read += 1 + (i > 0);
+		s->found = (struct vmm_free_run){ base + i * PAGE_SIZE, MIN(tag, MAX(s->enough_pages, s->min_pages)) };
+		return true;
+	}
+	bool found = search_leaves(s, leaf, base, i, PT_ENTRIES - 1) == PT_STEP_STOP;
 	MM_ASSERT(found, "search_leaf_table: the leaf table at %llx was promised %llu free pages",
 		  (unsigned long long)base, (unsigned long long)s->min_pages);
 	return found;
