@@ -85,6 +85,8 @@ static void note_refresh(struct vmm_context *ctx, const struct pt_walk_entry *at
 	if (wanted && !changed)
 		after = entry_exact(ctx, at->table[at->index], level);
 	change_note(ch, level, at->index, &before, &after, suffix_only);
+	if (wanted && !installed && !entry_before_suffix_known(level, below))
+		ch->count++; /* what the entry covered before is not known: the table is measured */
 }
 
 /* --- mark ----------------------------------------------------------------------------------- */
@@ -273,8 +275,9 @@ static enum pt_step clear_ascend(void *cookie, const struct pt_walk_entry *at)
 	struct table_change *ch = &c->ch[level];
 	if (pt_table_used(child_table(at->table[at->index])) == 0) {
 		/* What the table covered is read before it goes; then the entry is free. */
-		struct exact before = change_wanted(ch, level) ? entry_exact(c->ctx, at->table[at->index], level) :
-								 (struct exact){ 0 };
+		bool wanted = change_wanted(ch, level);
+		struct exact before = wanted ? entry_before(c->ctx, at->table[at->index], level, &c->ch[level - 1]) :
+					       (struct exact){ 0 };
 		if (level == 1 && before.kind == SUMMARY_MIXED) { /* a leaf's edge tags went with the clear */
 			before.prefix = c->ch[0].old_prefix;
 			before.suffix = c->ch[0].old_suffix;
@@ -282,6 +285,8 @@ static enum pt_step clear_ascend(void *cookie, const struct pt_walk_entry *at)
 		if (pt_free_table_if_empty(&c->ctx->pt, at->table, level, at->index)) {
 			struct exact after = entry_exact(c->ctx, 0, level);
 			change_note(ch, level, at->index, &before, &after, false);
+			if (wanted && !entry_before_suffix_known(level, &c->ch[level - 1]))
+				ch->count++; /* its old SUFFIX is not known: the table is measured */
 			return PT_STEP_NEXT;
 		}
 	}
@@ -337,7 +342,7 @@ struct spine {
 	bool mixed;                 /* every table on the path is mixed (suffix[0] is read then) */
 	uint64_t *table[PT_LEVELS]; /* the table at each level on the path to the leaf table */
 	unsigned index[PT_LEVELS];  /* the entry on the path in each table above level 0 */
-	uint64_t suffix[PT_TOP_LEVEL]; /* the SUFFIX of each table below the root */
+	uint64_t suffix[1];         /* the leaf table's SUFFIX (the tables above keep LAST) */
 };
 
 /*
@@ -378,24 +383,32 @@ static ALWAYS_INLINE bool spine_of(struct vmm_context *ctx, uint64_t addr, uint6
 	return true;
 }
 
-/* The SUFFIX of each table above the leaf table: true when each is its parent's last non-free entry. */
+/* Each table above the leaf table is its parent's last entry not wholly free: its LAST is the path's. */
 static bool spine_is_last(struct vmm_context *ctx, struct spine *p)
 {
 #pragma GCC unroll 2
 	for (unsigned level = 1; level < PT_TOP_LEVEL; level++) {
-		p->suffix[level] = exact_read(ctx, p->table[level], level, EXACT_SUFFIX);
-		if (p->index[level] != PT_ENTRIES - 1 - p->suffix[level] / PT_SPAN_PAGES(level))
+		ctx->backend_work += LAST_ENTRIES;
+		if (last_read(p->table[level], level) != p->index[level])
 			return false;
 	}
 	return true;
 }
 
-/* Every SUFFIX on the path moves by `grown` pages (negative: shrinks); nothing else changes. */
+/*
+ * Every SUFFIX on the path moves by `grown` pages (negative: shrinks); nothing else changes. The
+ * leaf table's is its last tag, written with its entries; above, no LAST moves (the leaf table
+ * stays the last entry not wholly free of its table, and so on up), so only the value cache's
+ * copies move.
+ */
 static void spine_shift(struct vmm_context *ctx, const struct spine *p, int64_t grown)
 {
-	for (unsigned level = 0; level < PT_TOP_LEVEL; level++)
-		suffix_move(ctx, p->table[level], level, p->suffix[level],
-			    p->suffix[level] + (uint64_t)grown);
+	suffix_move(ctx, p->table[0], 0, p->suffix[0], p->suffix[0] + (uint64_t)grown);
+	struct vmm_pt_value_cache *c = &ctx->pt_caches.values;
+#pragma GCC unroll 2
+	for (unsigned level = 1; level < PT_TOP_LEVEL; level++)
+		if (c->table[level] == p->table[level] && (c->known[level] & (1u << EXACT_SUFFIX)))
+			c->value[level][EXACT_SUFFIX] += (uint64_t)grown;
 }
 
 /*
@@ -839,7 +852,7 @@ static bool chunk_frontier_release(struct vmm_context *ctx, const struct spine *
 }
 
 /* Marks a free chunk (chunk_spine_of) reserved in its entry; false when the entry is in use. */
-static bool chunk_mark(struct vmm_context *ctx, const struct spine *p, unsigned level, uint64_t addr,
+static ALWAYS_INLINE bool chunk_mark(struct vmm_context *ctx, const struct spine *p, unsigned level, uint64_t addr,
 		       uint64_t last, unsigned access)
 {
 	uint64_t *table = p->table[level];
@@ -870,7 +883,7 @@ static bool chunk_mark(struct vmm_context *ctx, const struct spine *p, unsigned 
  * with a start, and the page after it is free or a start (what check_reservation would find).
  * False, nothing changed, otherwise.
  */
-static bool chunk_release(struct vmm_context *ctx, const struct vmm_region *region, const struct spine *p,
+static ALWAYS_INLINE bool chunk_release(struct vmm_context *ctx, const struct vmm_region *region, const struct spine *p,
 			  unsigned level, uint64_t addr, uint64_t last)
 {
 	uint64_t *table = p->table[level];
