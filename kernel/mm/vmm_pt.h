@@ -74,9 +74,11 @@
  *   values are valid while the pointer's kind is "mixed"; for the other kinds they are implied
  *   (all free: PREFIX = SUFFIX = the span, INNER = INNER2 = 0; full: 0) and never read.
  *   INNER2 is the second largest length among the runs INNER is the largest of (the free runs not
- *   reaching the table's end, a tie counted twice, 0 when there is no second), or INNER2_UNKNOWN
- *   (3E one bits, more than any span): not known. It is exact whenever it is not unknown; it lets
- *   the upkeep replace INNER without a measure when the longest run ends (vmm_pt_summary.c).
+ *   reaching the table's end, a tie counted twice, 0 when there is no second), or INNER2_UNKNOWN:
+ *   not known. It is exact whenever it is not unknown; it lets the upkeep replace INNER without a
+ *   measure when the longest run ends (vmm_pt_summary.c). Stored plus one, unknown as 0
+ *   (inner2_stored): a second that comes and goes (a run taken whole and given back) rewrites
+ *   only the low entries its length needs, not the whole field.
  *
  * First-free hint, per table (hint stripe, 9 bits): no entry below it has a free page (it is a
  * lower bound on the first entry that is not full; 511 when all are). Every clear lowers it to the
@@ -137,8 +139,14 @@ struct exact {
 	uint64_t inner2; /* the second longest run INNER is the longest of; INNER2_UNKNOWN: not known */
 };
 
-/* Stored as 3E one bits (exact_write), read back as this. */
+/* Stored as 0, a known INNER2 as itself plus one (inner2_stored), read back as this. */
 #define INNER2_UNKNOWN UINT64_MAX
+
+/* The stripe value of INNER2 x: x + 1, or 0 when it is not known. */
+static ALWAYS_INLINE uint64_t inner2_stored(uint64_t x)
+{
+	return x == INNER2_UNKNOWN ? 0 : x + 1;
+}
 
 enum exact_field { EXACT_PREFIX, EXACT_SUFFIX, EXACT_INNER, EXACT_INNER2, EXACT_FIELDS };
 /* The values a search reads from a child's stripe (never INNER2). */
@@ -408,8 +416,9 @@ static inline uint64_t exact_read_stripe(uint64_t *work, const uint64_t *table, 
 		value = stripe_read_fixed(table, EXACT_FIELD_FIRST(2, field), EXACT_VALUE_ENTRIES(2));
 		break;
 	}
-	bool all_ones = value == ((uint64_t)1 << (3 * exact_value_entries(table_level))) - 1;
-	return field == EXACT_INNER2 && all_ones ? INNER2_UNKNOWN : value;
+	if (field == EXACT_INNER2) /* stored plus one, unknown as 0 */
+		return value == 0 ? INNER2_UNKNOWN : value - 1;
+	return value;
 }
 
 /*
@@ -528,8 +537,9 @@ static ALWAYS_INLINE bool exact_write(struct vmm_context *ctx, uint64_t *table, 
 			EXACT_FIELD_WRITE(level, EXACT_SUFFIX, t->suffix, old->suffix);             \
 		if (inner)                                                                          \
 			EXACT_FIELD_WRITE(level, EXACT_INNER, t->inner, old->inner);                \
-		if (inner2) /* UNKNOWN is cut to the field's width: all ones */                   \
-			EXACT_FIELD_WRITE(level, EXACT_INNER2, t->inner2, old->inner2);             \
+		if (inner2)                                                                         \
+			EXACT_FIELD_WRITE(level, EXACT_INNER2, inner2_stored(t->inner2),              \
+					  inner2_stored(old->inner2));                                 \
 	} while (0)
 	switch (table_level) {
 	case 0:
