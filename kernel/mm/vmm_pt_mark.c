@@ -4,7 +4,7 @@
  * walk over the range (pt_walk_range) whose visitor writes the entries and, on the way back up,
  * re-summarises every table whose entries changed (vmm_pt_summary.c says how and at what cost).
  * A reserve or release inside one existing leaf table takes one point walk instead (spine_of):
- * at the frontier only the SUFFIX values on its path move (frontier_mark, frontier_release);
+ * at the frontier only the leaf table's SUFFIX moves (frontier_mark, frontier_release);
  * inside the leaf's inner runs the free-run tags (vmm_pt_leaf_tags.h) give the run's ends and the
  * leaf's new values follow without a look (inner_mark, inner_clear); elsewhere the range walk's
  * own visitors run along that path (path_mark, path_clear), and a release is checked in the leaf
@@ -28,7 +28,7 @@
  * (vmm_pt_summary.c); a release first tallies the range (at most what the clear reads), a resize
  * splits and re-measures one path more. vmm_pt_work_bound() (vmm_pt_check.c) adds them up. The
  * point-walk routes read no more: 3 path entries, the leaf run and the page after it (at most
- * 513, in place of the tally), the three SUFFIX values (21) and at most 512 entries looking for
+ * 513, in place of the tally), the leaf's SUFFIX and two LASTs (7) and at most 512 entries looking for
  * another start, then at most what the range walk's clear would read; the inner routes read the
  * entries on either side (2), the leaf's values (2 E(0) + 2) and at most 512 entries looking for
  * another start, and a mark's run start is one entry, or at most 512 back (leaf_run_around). The chunk routes read the
@@ -334,7 +334,8 @@ static enum vm_status mark_range(struct vmm_context *ctx, uint64_t addr, uint64_
  * parent's last entry not wholly free). A reservation marked there, or released there from a
  * reserved page on, changes no run but the free suffix, so every table on the path keeps its
  * pointer and all its values but SUFFIX, which moves by the pages marked or cleared. This is
- * decided from one point walk (3 entries), the three SUFFIX values and the leaf run, before
+ * decided from one point walk (3 entries), the LAST of each table above the leaf table (vmm_pt.h:
+ * the path is the last one when each LAST is the path's entry), its SUFFIX and the leaf run, before
  * anything is written; otherwise the range walks below do the general upkeep. It reads less than
  * they would, so the bound of vmm_pt_summary.c holds for it.
  */
