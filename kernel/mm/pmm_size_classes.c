@@ -56,6 +56,10 @@ static void file_class(struct pmm_size_classes *index, unsigned c, uint64_t *wor
 	struct list_node *unfiled = &index->classes[c].unfiled;
 	while (!list_is_empty(unfiled)) {
 		struct pmm_region *region = pmm_visit(work, record_of(unfiled->next));
+		if (pmm_classes_lags(region)) {
+			pmm_classes_settle(index, region);
+			continue;
+		}
 		list_remove(&region->link.free.class_link);
 		region->flags |= PMM_REGION_FLAG_FILED;
 		if (pmm_size_is_exact(region->pages)) {
@@ -85,64 +89,52 @@ static struct pmm_region *search_exact_class(struct pmm_size_classes *index, uns
 	return NULL;
 }
 
+/* The highest non-empty class in [lowest, below), or -1. Read afresh for every class the search
+ * tries, because filing a class may settle records into lower ones. */
+static int highest_class_in(const struct pmm_size_classes *index, unsigned lowest, unsigned below)
+{
+	if (below <= lowest)
+		return -1;
+	unsigned row = (below - 1) / PMM_CLASS_SUBDIVISIONS;
+	uint32_t subs = index->class_bitmap[row] & ((2u << ((below - 1) % PMM_CLASS_SUBDIVISIONS)) - 1);
+	if (!subs) {
+		uint64_t rows = index->row_bitmap & (((uint64_t)1 << row) - 1);
+		if (!rows)
+			return -1;
+		row = 63u - (unsigned)__builtin_clzll(rows);
+		subs = index->class_bitmap[row];
+	}
+	unsigned c = row * PMM_CLASS_SUBDIVISIONS + 31u - (unsigned)__builtin_clz(subs);
+	return c >= lowest ? (int)c : -1;
+}
+
 struct pmm_region *pmm_classes_search(struct pmm_size_classes *index, unsigned lowest,
 				      unsigned below, uint64_t pages, uint64_t align_pages,
 				      uint64_t *work)
 {
-	/* The non-empty classes in [lowest, below), highest first. */
 	below = MIN(below, (unsigned)PMM_CLASS_COUNT);
-	for (unsigned row = below / PMM_CLASS_SUBDIVISIONS + 1; row-- > lowest / PMM_CLASS_SUBDIVISIONS;) {
-		if (row >= PMM_CLASS_ROWS)
-			continue;
-		uint32_t subs = index->class_bitmap[row];
-		if (row == below / PMM_CLASS_SUBDIVISIONS)
-			subs &= (1u << (below % PMM_CLASS_SUBDIVISIONS)) - 1;
-		if (row == lowest / PMM_CLASS_SUBDIVISIONS)
-			subs &= ~0u << (lowest % PMM_CLASS_SUBDIVISIONS);
-		for (; subs; subs &= ~(1u << (31u - (unsigned)__builtin_clz(subs)))) {
-			unsigned c = row * PMM_CLASS_SUBDIVISIONS + 31u - (unsigned)__builtin_clz(subs);
-			pmm_visit(work, &index->classes[c]); /* the class's heads */
-			struct pmm_region *found;
-			if (pmm_size_is_exact(c)) {
-				found = search_exact_class(index, c, pages, align_pages, work);
-			} else {
-				file_class(index, c, work);
-				found = pmm_fit_find(index->classes[c].tree, pages, align_pages, work);
-			}
-			if (found)
-				return found;
+	for (int found_class; (found_class = highest_class_in(index, lowest, below)) >= 0;) {
+		unsigned c = (unsigned)found_class;
+		pmm_visit(work, &index->classes[c]); /* the class's heads */
+		struct pmm_region *found;
+		if (pmm_size_is_exact(c)) {
+			found = search_exact_class(index, c, pages, align_pages, work);
+		} else {
+			file_class(index, c, work);
+			found = pmm_fit_find(index->classes[c].tree, pages, align_pages, work);
 		}
+		if (found)
+			return found;
+		below = c;
 	}
 	return NULL;
 }
 
-uint64_t pmm_classes_longest(const struct pmm_size_classes *index)
-{
-	if (!index->row_bitmap)
-		return 0;
-	unsigned row = 63u - (unsigned)__builtin_clzll(index->row_bitmap);
-	unsigned c = row * PMM_CLASS_SUBDIVISIONS + 31u - (unsigned)__builtin_clz(index->class_bitmap[row]);
-	if (pmm_size_is_exact(c))
-		return c;
-	/* The filed records are summed up by the tree, the unfiled ones must be read. */
-	uint64_t longest = pmm_fit_longest(index->classes[c].tree);
-	const struct list_node *list = &index->classes[c].unfiled;
-	for (const struct list_node *node = list->next; node != list; node = node->next)
-		longest = MAX(longest, record_of(node)->pages);
-	return longest;
-}
-
-uint64_t pmm_classes_count_by_order(const struct pmm_size_classes *index,
-				    uint64_t by_order[PMM_ORDER_COUNT])
+uint64_t pmm_classes_records(const struct pmm_size_classes *index)
 {
 	uint64_t records = 0;
-	for (unsigned c = 0; c < PMM_CLASS_COUNT; c++) {
-		uint64_t count = index->classes[c].count;
-		if (!count)
-			continue;
-		by_order[ilog2_u64(pmm_class_lower_bound(c))] += count;
-		records += count;
-	}
+	for (unsigned c = 0; c < PMM_CLASS_COUNT; c++)
+		records += index->classes[c].count;
 	return records;
 }
 
@@ -184,7 +176,9 @@ static const char *check_list(const struct list_node *list, const struct class_c
 		const struct pmm_region *r = *where = record_of(node);
 		if (node->prev != prev)
 			return "class list link broken";
-		if (!check->belongs(check->ctx, r) || pmm_class_of(r->pages) != check->c ||
+		/* filed: of this class; unfiled: of it or lagging below it (pmm_size_classes.h) */
+		unsigned own = pmm_class_of(r->pages);
+		if (!check->belongs(check->ctx, r) || own > check->c || (filed && own != check->c) ||
 		    r->size_class != check->c ||
 		    (residue >= 0 && r->first_page % PMM_EXACT_RESIDUES != (unsigned)residue))
 			return "record misfiled in its class's lists";

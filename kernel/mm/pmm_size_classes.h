@@ -25,20 +25,34 @@
  *
  * LAZY FIT TREES. A free record enters its class UNFILED: on the class's list of unfiled
  * records, in no tree. Only when an exact search needs the class is it filed (file_class): every
- * unfiled record leaves the list for the class's fit tree (an inexact class), or for the residue
+ * unfiled record (settled first if it lags: below) leaves the list for the class's fit tree (an
+ * inexact class), or for the residue
  * list of its first page mod 16 and, if it holds a 2^5-aligned page, the tree (an exact class:
  * lemma 4, pmm_size_classes.c), and is marked PMM_REGION_FLAG_FILED. So inserting, removing and
  * reshaping an unfiled record cost no tree work: O(1), like TLSF. A filed record leaves its tree
  * when it is removed or changes extent, and comes back unfiled.
  *
+ * LAGGING RECORDS. An unfiled record that shrinks (a carve) keeps its class even when its new size
+ * is below it: it LAGS, its class above the class of its size, never below (growing past its
+ * class moves it up at once). So the usual pair, a carve and the free that gives the pages back,
+ * moves nothing in the index: the record grows back into the class it never left. What this
+ * costs the readers: a record of class c has AT MOST the sizes of class c (filed records: exactly
+ * them). So the record any_at_or_above offers may be too small: the caller checks its size and,
+ * when it is, SETTLES it (moves it down to the class of its size) and asks again; filing a class
+ * settles its lagging records first, so a filed record never lags and the trees and residue
+ * lists hold records of their class only. A record lags at most once per shrink, and settling
+ * ends it, so settling costs O(1) amortised over the shrinks.
+ *
  * BOUNDS (visits, pmm_visit; h the class tree's height, pmm_fit_tree.h):
- *   insert: 0.  remove, reshape: 0 for an unfiled record, <= 4(h + 1) for a filed one.
+ *   insert, shrink: 0.  grow, remove: 0 for an unfiled record, <= 4(h + 1) for a filed one
+ *   (which is unfiled and inserted again).  settle: 1 (counted by the caller).
  *   any_at_or_above: 0 (two find-first-set operations; the caller counts the record it takes).
  *   search: per non-empty class in [lowest, below): 1, + filing (at most 1 + 3(h + 1) per
- *   unfiled record) + pmm_fit_find (1 + 2h, pmm_fit_tree.h), or the residue lists' heads (no
- *   visit counted beyond the class: at most 16 reads). Amortised: a record is filed at most once
- *   per insert or reshape that made it unfiled, so filing and unfiling add at most 1 + 7(h + 1)
- *   to each of those.
+ *   unfiled record, 1 per lagging one, settled) + pmm_fit_find (1 + 2h, pmm_fit_tree.h), or the
+ *   residue lists' heads (no visit counted beyond the class: at most 16 reads). Amortised: a
+ *   record is filed at most once per insert or reshape that made it unfiled, and settled at most
+ *   once per shrink, so filing and unfiling add at most 1 + 7(h + 1) to each insert or reshape,
+ *   settling 1 to each shrink.
  * The functions run on every alloc and free, so the hot ones are inline.
  */
 #ifndef PAGESCOPE_MM_PMM_SIZE_CLASSES_H
@@ -173,37 +187,59 @@ static ALWAYS_INLINE void pmm_classes_remove(struct pmm_size_classes *index,
 }
 
 /*
- * Gives an unfiled free record a new extent. When the new size is in the same class it keeps its
- * place and costs nothing (the common case of a large extent shrinking or growing at an edge: an
- * unfiled record's place does not depend on its first page); otherwise it moves to the class of
- * its new size.
+ * Shrinks an unfiled free record in place (carving): it keeps its class even when its new size is
+ * below the class (it LAGS, see LAGGING RECORDS): no index work, so that a carve and the free
+ * that returns the pages cost no class move.
  */
-static ALWAYS_INLINE void pmm_classes_reshape_unfiled(struct pmm_size_classes *index,
-						      struct pmm_region *region,
-						      uint64_t first_page, uint64_t pages)
+static ALWAYS_INLINE void pmm_classes_shrink_unfiled(struct pmm_region *region,
+						     uint64_t first_page, uint64_t pages)
+{
+	region->first_page = first_page;
+	region->pages = pages;
+}
+
+/*
+ * Grows an unfiled free record (merging): it stays in its class while its size is at most the
+ * class's largest (a lagging record growing back, or a large extent growing at an edge), else it
+ * moves up to the class of its new size.
+ */
+static ALWAYS_INLINE void pmm_classes_grow_unfiled(struct pmm_size_classes *index,
+						   struct pmm_region *region, uint64_t first_page,
+						   uint64_t pages)
 {
 	unsigned c = pmm_class_of(pages);
 	region->first_page = first_page;
 	region->pages = pages;
-	if (c == region->size_class)
+	if (likely(c <= region->size_class))
 		return;
 	pmm_classes_remove_unfiled(index, region);
 	pmm_classes_link(index, region, c);
 }
 
-/* Gives a free record a new extent; a filed one leaves its tree and comes back unfiled. */
-static ALWAYS_INLINE void pmm_classes_reshape(struct pmm_size_classes *index,
-					      struct pmm_region *region, uint64_t first_page,
-					      uint64_t pages, uint64_t *work)
+/* Gives a filed free record a new extent: it leaves its tree and comes back unfiled, in the class
+ * of its new size. */
+static inline void pmm_classes_reshape_filed(struct pmm_size_classes *index,
+					     struct pmm_region *region, uint64_t first_page,
+					     uint64_t pages, uint64_t *work)
 {
-	if (likely(!(region->flags & PMM_REGION_FLAG_FILED))) {
-		pmm_classes_reshape_unfiled(index, region, first_page, pages);
-		return;
-	}
 	pmm_classes_remove(index, region, work);
 	region->first_page = first_page;
 	region->pages = pages;
 	pmm_classes_insert(index, region);
+}
+
+/* Whether an unfiled record lags: its class is above the class of its size. */
+static inline bool pmm_classes_lags(const struct pmm_region *region)
+{
+	return pmm_class_of(region->pages) < region->size_class;
+}
+
+/* Moves a lagging unfiled record down to the class of its size (one visit, counted by the
+ * caller). */
+static inline void pmm_classes_settle(struct pmm_size_classes *index, struct pmm_region *region)
+{
+	pmm_classes_remove_unfiled(index, region);
+	pmm_classes_link(index, region, pmm_class_of(region->pages));
 }
 
 /* A record of class c, known to be non-empty: an unfiled one if any, else a filed one. */
@@ -218,7 +254,8 @@ static inline struct pmm_region *pmm_classes_any(const struct pmm_size_classes *
 	return container_of(list->next, struct pmm_region, link.free.class_link);
 }
 
-/* A record of the first non-empty class at or above `from`, or NULL. Two find-first-set. */
+/* A record of the first non-empty class at or above `from`, or NULL. Two find-first-set. The
+ * record may lag (LAGGING RECORDS): the caller checks its size. */
 static inline struct pmm_region *pmm_classes_any_at_or_above(const struct pmm_size_classes *index,
 							     unsigned from)
 {
@@ -242,27 +279,24 @@ void pmm_classes_init(struct pmm_size_classes *index);
 /*
  * The exact search: a record of a class in [lowest, below) holding `pages` pages at a multiple
  * of `align_pages`, or NULL if none can (the proof: pmm_regions.c, PROMISE). Classes are tried
- * highest first; each class is filed first.
+ * highest first; each class is filed first, and a lagging record settled then lands in a lower
+ * class, which is still to be tried when it is at or above `lowest` (below it, the record is
+ * smaller than `pages`). The caller has settled the lagging records of the classes from `below`
+ * up (or found them empty), so none that could serve lags above the range.
  */
 struct pmm_region *pmm_classes_search(struct pmm_size_classes *index, unsigned lowest,
 				      unsigned below, uint64_t pages, uint64_t align_pages,
 				      uint64_t *work);
 
-/* The longest free extent indexed (0 if none): O(the unfiled records of the highest class). */
-uint64_t pmm_classes_longest(const struct pmm_size_classes *index);
-/*
- * Adds to by_order[o] the records of order o (floor(log2(pages))), from the class counts: every
- * class below 16 pages is one size, every class of row r >= 1 has order r + 3. Returns the number
- * of records. O(classes).
- */
-uint64_t pmm_classes_count_by_order(const struct pmm_size_classes *index,
-				    uint64_t by_order[PMM_ORDER_COUNT]);
+/* The free records indexed (the sum of the class counts). O(classes). */
+uint64_t pmm_classes_records(const struct pmm_size_classes *index);
 /* The tallest class tree. */
 unsigned pmm_classes_tallest_tree(const struct pmm_size_classes *index);
 
 /*
  * Self-check of the index: bitmaps and counts agree with the lists and trees, every record is
- * where its class, residue and filing say, and passes belongs(ctx, record) (the caller's
+ * where its class, residue and filing say (an unfiled one may lag: its class at or above the class
+ * of its size), and passes belongs(ctx, record) (the caller's
  * conditions: free, its zone), and each tree is sound (pmm_fit_check). Returns NULL, or a
  * description of the first fault with the record concerned at *where (NULL for a count or bitmap
  * fault); *indexed receives the records found.
