@@ -25,9 +25,9 @@
  *      the span, and none is empty.
  *   2. Coalesced: no two free records touch.
  *   3. Every free record is in the size-class index, in the list of its class (an exact class:
- *      of its first page mod 16), unfiled records before filed ones; an unfiled record's class
- *      may lie above the class of its size (it lags since a carve shrank it), never below, a
- *      filed record's is the class of its size; a filed record is in its
+ *      of its first page mod 16), unfiled records before filed ones, but the lagging record:
+ *      the one the last carve shrank below its class, unfiled and left there until the next
+ *      allocation (pmm_size_classes.h); a filed record is in its
  *      class's fit tree iff it belongs there, an unfiled one in no tree; class and row bits
  *      mirror the lists; each tree is ordered, AVL-balanced, its maxima current
  *      (pmm_size_classes.h, pmm_fit_tree.h).
@@ -37,27 +37,25 @@
  *
  * PLACEMENT POLICY (alloc of n pages aligned to a = 2^k pages):
  *   - First the size-class path: every extent of at least n + a - 1 pages holds an aligned run.
- *     Round that up to the next class boundary; every extent in that class or above that does
- *     not lag is then big enough, so the first non-empty class there is found with two
- *     find-first-set operations and its first record is taken if it has n + a - 1 pages: O(1),
- *     TLSF's "good fit". A record lagging too far is settled into the class of its size (below
- *     the guaranteed one) and the classes are asked again.
+ *     Round that up to the next class boundary; every extent in that class or above is then big
+ *     enough, so the first non-empty class there is found with two find-first-set operations
+ *     and its first record is taken: O(1), TLSF's "good fit".
  *   - Else the exact search over the classes below that one (pmm_classes_search).
  *   - The run is carved at the lowest aligned page of the chosen extent; the remains stay free
  *     (at most a head and a tail: at most 2 new records). The record keeps the larger remainder
- *     and stays in its class, lagging if it must (pmm_size_classes.h): no index work, and the
- *     free that gives the run back grows it into the same class again.
+ *     and stays in its class, lagging below it if it must until the next allocation settles it
+ *     (pmm_size_classes.h): no index work, and a free that gives the run back first grows it
+ *     into the class it never left.
  *   - Free: find the used record through used_at, merge with the previous and the next record
  *     when they are free and adjacent; the larger neighbour's record takes the run.
  *
  * PROMISE: EXACT. alloc fails only when no free extent holds n pages at a multiple of a. Proof.
- * The size-class path fails only when every class from the guaranteed one up is empty (it
- * settles every record there that cannot serve, so none is left lagging above the range). The
- * exact search then visits every non-empty class from the class of n (smaller extents cannot hold n
+ * Both paths first settle the lagging record, so every record is in the class of its size. The
+ * size-class path fails only when every class from the guaranteed one up is empty. The exact
+ * search then visits every non-empty class from the class of n (smaller extents cannot hold n
  * pages) to below the guaranteed one, so it suffices that within one class nothing that fits is
- * missed (a lagging record met on the way is settled into a lower class, searched in its turn
- * when it could hold n pages): in an inexact class, its fit tree, filed first so that it holds
- * every record of the class (invariant 3), misses nothing (lemmas 1-3, pmm_fit_tree.c); in an exact class, the
+ * missed: in an inexact class, its fit tree, filed first so that it holds every record of the
+ * class (invariant 3), misses nothing (lemmas 1-3, pmm_fit_tree.c); in an exact class, the
  * residue lists or the tree of its records of peak order >= 5 miss nothing (lemma 4,
  * pmm_size_classes.c). The one other refusal, too few spare records, happens only when no
  * metadata zone had a free page: see BOOKKEEPING MEMORY.
@@ -67,8 +65,7 @@
  * h <= avl_height_bound(N) <= 1.4405 log2(N + 2). C is the number of classes the exact search
  * visits, at most 16 per row spanned by [n, n + a - 1]: C <= 16 (floor(log2(n + a - 1)) -
  * floor(log2 n) + 1), and C <= 1 for a = 1 (only the class of n can be short of the guarantee).
- *   - The size-class path reads 1 record, plus 1 per lagging record it settles: amortised
- *     O(1), a record lagging at most once per carve that shrank it.
+ *   - The size-class path reads 1 record.
  *   - The exact search: at most 1 + C (2 + 2h) when a = 1 or a >= n (per class: its heads, then
  *     a tree search of 1 + 2h: pmm_fit_tree.h), + K h when 1 < a < n, K the free extents of at
  *     least n pages (lemma 3's last step: the one linear case), plus FILING: 1 + 3(h + 1) per
@@ -173,13 +170,10 @@ static uint64_t carve_fit(struct pmm_regions *r, uint64_t pages, uint64_t align_
 {
 	if (r->free_pages < pages) /* the common layer's zone fallback asks zones this small */
 		return PMM_PLACEMENT_FAILED;
+	if (r->classes.lagging) /* the index is read with every record in its class */
+		pmm_classes_settle_lagging(&r->classes);
 	unsigned guaranteed = pmm_class_at_least(pages + align_pages - 1);
-	struct pmm_region *from;
-	/* a record of a class from the guaranteed one up holds the run unless it lags too far:
-	 * settled, it leaves for a class below (pmm_size_classes.h, LAGGING RECORDS) */
-	while ((from = pmm_classes_any_at_or_above(&r->classes, guaranteed)) &&
-	       !pmm_regions_is_filed(from) && from->pages < pages + align_pages - 1)
-		pmm_classes_settle(&r->classes, pmm_visit(&r->work, from));
+	struct pmm_region *from = pmm_classes_any_at_or_above(&r->classes, guaranteed);
 	if (!from && r->classes.row_bitmap)
 		from = pmm_classes_search(&r->classes, pmm_class_of(pages), guaranteed, pages,
 					  align_pages, &r->work);
@@ -285,6 +279,8 @@ static uint64_t regions_metadata_wanted(const void *state)
 static uint64_t regions_alloc_metadata(void *state, uint64_t pages)
 {
 	struct pmm_regions *r = state;
+	if (r->classes.lagging) /* a carve may make another lag: one at most */
+		pmm_classes_settle_lagging(&r->classes);
 	struct pmm_region *region = list_entry(list_last(&r->edge.address_link), struct pmm_region,
 					       address_link);
 	for (unsigned i = 0; region && i < METADATA_LOOKBACK;

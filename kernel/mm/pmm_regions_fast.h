@@ -39,7 +39,7 @@ static ALWAYS_INLINE void pmm_regions_free_remove(struct pmm_regions *r, struct 
 		pmm_classes_remove(&r->classes, region, &r->work);
 }
 
-/* A free record shrinks to [first, first + pages) (carving): an unfiled one stays in its class,
+/* A free record shrinks to [first, first + pages) (a carve): an unfiled one stays in its class,
  * lagging if it must (pmm_size_classes.h); a filed one leaves its tree. */
 static ALWAYS_INLINE void pmm_regions_free_shrink(struct pmm_regions *r, struct pmm_region *region,
 						   uint64_t first, uint64_t pages,
@@ -47,12 +47,12 @@ static ALWAYS_INLINE void pmm_regions_free_shrink(struct pmm_regions *r, struct 
 {
 	r->free_pages -= region->pages - pages;
 	if (filing == PMM_REGIONS_KNOWN_UNFILED || !(region->flags & PMM_REGION_FLAG_FILED))
-		pmm_classes_shrink_unfiled(region, first, pages);
+		pmm_classes_shrink_unfiled(&r->classes, region, first, pages);
 	else
 		pmm_classes_reshape_filed(&r->classes, region, first, pages, &r->work);
 }
 
-/* A free record grows to [first, first + pages) (merging): an unfiled one moves up a class only
+/* A free record grows to [first, first + pages) (a merge): an unfiled one moves up a class only
  * when it outgrows its own; a filed one leaves its tree. */
 static ALWAYS_INLINE void pmm_regions_free_grow(struct pmm_regions *r, struct pmm_region *region,
 						 uint64_t first, uint64_t pages,
@@ -210,27 +210,27 @@ void pmm_regions_free_general(struct pmm_regions *r, struct pmm_region *used);
 /*
  * THE ALLOC FAST PATH, for 1 <= pages, align_pages <= PMM_MAX_PAGES (the caller has checked):
  * the usual allocation (the pool at its low water or above, the size-class path serving from an
- * unfiled record that holds pages + align_pages - 1 pages) is done here without calling anything;
- * anything else goes to pmm_regions_alloc_general before changing anything, but a refusal for
- * lack of free pages. Both carve the same record. The record holds the run because it has
- * pages + align_pages - 1 pages (its class alone does not say so: it may lag, invariant 3).
+ * unfiled record) is done here without calling anything; anything else goes to
+ * pmm_regions_alloc_general before changing anything. Both carve the same record. The record
+ * holds the run because its class is at or above the guaranteed one (invariant 3, which the
+ * self-check verifies; the general path asserts it).
  */
 static ALWAYS_INLINE uint64_t pmm_regions_alloc_fast(struct pmm_regions *r, uint64_t pages,
 						     uint64_t align_pages)
 {
 	if (unlikely(r->spare_record_count < PMM_RECORD_LOW_WATER))
 		return pmm_regions_alloc_general(r, pages, align_pages);
-	uint64_t guaranteed = pages + align_pages - 1;
+	if (unlikely(r->classes.lagging)) /* the index is read with every record in its class */
+		pmm_classes_settle_lagging_inline(&r->classes);
 	struct pmm_region *from =
-		pmm_classes_any_at_or_above(&r->classes, pmm_class_at_least(guaranteed));
+		pmm_classes_any_at_or_above(&r->classes, pmm_class_at_least(pages + align_pages - 1));
 	if (unlikely(!from)) {
 		/* the common layer tries zones in turn: one too small refuses here, no call made */
 		if (r->free_pages < pages)
 			return PMM_PLACEMENT_FAILED;
 		return pmm_regions_alloc_general(r, pages, align_pages);
 	}
-	/* a filed record, or one lagging (pmm_size_classes.h) too far to hold the run */
-	if (unlikely(pmm_regions_is_filed(from) || from->pages < guaranteed))
+	if (unlikely(pmm_regions_is_filed(from)))
 		return pmm_regions_alloc_general(r, pages, align_pages);
 	uint64_t first = ALIGN_UP(pmm_visit(&r->work, from)->first_page, align_pages);
 	pmm_regions_carve(r, from, first, pages, PMM_REGIONS_KNOWN_UNFILED);

@@ -34,6 +34,11 @@ void pmm_classes_init(struct pmm_size_classes *index)
 			list_init(&index->residue_list[size][residue]);
 }
 
+void pmm_classes_settle_lagging(struct pmm_size_classes *index)
+{
+	pmm_classes_settle_lagging_inline(index);
+}
+
 void pmm_classes_unfile(struct pmm_size_classes *index, struct pmm_region *region, uint64_t *work)
 {
 	uint64_t pages = region->pages;
@@ -56,10 +61,6 @@ static void file_class(struct pmm_size_classes *index, unsigned c, uint64_t *wor
 	struct list_node *unfiled = &index->classes[c].unfiled;
 	while (!list_is_empty(unfiled)) {
 		struct pmm_region *region = pmm_visit(work, record_of(unfiled->next));
-		if (pmm_classes_lags(region)) {
-			pmm_classes_settle(index, region);
-			continue;
-		}
 		list_remove(&region->link.free.class_link);
 		region->flags |= PMM_REGION_FLAG_FILED;
 		if (pmm_size_is_exact(region->pages)) {
@@ -89,43 +90,33 @@ static struct pmm_region *search_exact_class(struct pmm_size_classes *index, uns
 	return NULL;
 }
 
-/* The highest non-empty class in [lowest, below), or -1. Read afresh for every class the search
- * tries, because filing a class may settle records into lower ones. */
-static int highest_class_in(const struct pmm_size_classes *index, unsigned lowest, unsigned below)
-{
-	if (below <= lowest)
-		return -1;
-	unsigned row = (below - 1) / PMM_CLASS_SUBDIVISIONS;
-	uint32_t subs = index->class_bitmap[row] & ((2u << ((below - 1) % PMM_CLASS_SUBDIVISIONS)) - 1);
-	if (!subs) {
-		uint64_t rows = index->row_bitmap & (((uint64_t)1 << row) - 1);
-		if (!rows)
-			return -1;
-		row = 63u - (unsigned)__builtin_clzll(rows);
-		subs = index->class_bitmap[row];
-	}
-	unsigned c = row * PMM_CLASS_SUBDIVISIONS + 31u - (unsigned)__builtin_clz(subs);
-	return c >= lowest ? (int)c : -1;
-}
-
 struct pmm_region *pmm_classes_search(struct pmm_size_classes *index, unsigned lowest,
 				      unsigned below, uint64_t pages, uint64_t align_pages,
 				      uint64_t *work)
 {
+	/* The non-empty classes in [lowest, below), highest first. */
 	below = MIN(below, (unsigned)PMM_CLASS_COUNT);
-	for (int found_class; (found_class = highest_class_in(index, lowest, below)) >= 0;) {
-		unsigned c = (unsigned)found_class;
-		pmm_visit(work, &index->classes[c]); /* the class's heads */
-		struct pmm_region *found;
-		if (pmm_size_is_exact(c)) {
-			found = search_exact_class(index, c, pages, align_pages, work);
-		} else {
-			file_class(index, c, work);
-			found = pmm_fit_find(index->classes[c].tree, pages, align_pages, work);
+	for (unsigned row = below / PMM_CLASS_SUBDIVISIONS + 1; row-- > lowest / PMM_CLASS_SUBDIVISIONS;) {
+		if (row >= PMM_CLASS_ROWS)
+			continue;
+		uint32_t subs = index->class_bitmap[row];
+		if (row == below / PMM_CLASS_SUBDIVISIONS)
+			subs &= (1u << (below % PMM_CLASS_SUBDIVISIONS)) - 1;
+		if (row == lowest / PMM_CLASS_SUBDIVISIONS)
+			subs &= ~0u << (lowest % PMM_CLASS_SUBDIVISIONS);
+		for (; subs; subs &= ~(1u << (31u - (unsigned)__builtin_clz(subs)))) {
+			unsigned c = row * PMM_CLASS_SUBDIVISIONS + 31u - (unsigned)__builtin_clz(subs);
+			pmm_visit(work, &index->classes[c]); /* the class's heads */
+			struct pmm_region *found;
+			if (pmm_size_is_exact(c)) {
+				found = search_exact_class(index, c, pages, align_pages, work);
+			} else {
+				file_class(index, c, work);
+				found = pmm_fit_find(index->classes[c].tree, pages, align_pages, work);
+			}
+			if (found)
+				return found;
 		}
-		if (found)
-			return found;
-		below = c;
 	}
 	return NULL;
 }
@@ -152,6 +143,8 @@ struct class_check {
 	bool (*belongs)(void *ctx, const struct pmm_region *region);
 	void *ctx;
 	unsigned c;
+	const struct pmm_region *lagging; /* the index's lagging record */
+	bool *lagging_seen;               /* set when an unfiled list holds it */
 };
 
 /* A tree node must pass the caller's test, be filed, be of this class and belong in a tree. */
@@ -176,9 +169,11 @@ static const char *check_list(const struct list_node *list, const struct class_c
 		const struct pmm_region *r = *where = record_of(node);
 		if (node->prev != prev)
 			return "class list link broken";
-		/* filed: of this class; unfiled: of it or lagging below it (pmm_size_classes.h) */
+		/* of this class; the lagging record (unfiled) may be of a class below it */
+		bool lagging = !filed && r == check->lagging;
 		unsigned own = pmm_class_of(r->pages);
-		if (!check->belongs(check->ctx, r) || own > check->c || (filed && own != check->c) ||
+		*check->lagging_seen |= lagging;
+		if (!check->belongs(check->ctx, r) || (lagging ? own > check->c : own != check->c) ||
 		    r->size_class != check->c ||
 		    (residue >= 0 && r->first_page % PMM_EXACT_RESIDUES != (unsigned)residue))
 			return "record misfiled in its class's lists";
@@ -242,10 +237,15 @@ const char *pmm_classes_check(const struct pmm_size_classes *index,
 		if (index->class_bitmap[row] >> PMM_CLASS_SUBDIVISIONS)
 			return "class bits beyond the last class of a row";
 	}
+	bool lagging_seen = false;
 	for (unsigned c = 0; c < PMM_CLASS_COUNT; c++) {
-		struct class_check check = { belongs, ctx, c };
+		struct class_check check = { belongs, ctx, c, index->lagging, &lagging_seen };
 		if ((problem = check_class(index, &check, where, indexed)))
 			return problem;
 	}
+	*where = index->lagging;
+	if (index->lagging && !lagging_seen)
+		return "the lagging record is on no unfiled list";
+	*where = NULL;
 	return NULL;
 }

@@ -25,34 +25,31 @@
  *
  * LAZY FIT TREES. A free record enters its class UNFILED: on the class's list of unfiled
  * records, in no tree. Only when an exact search needs the class is it filed (file_class): every
- * unfiled record (settled first if it lags: below) leaves the list for the class's fit tree (an
- * inexact class), or for the residue
+ * unfiled record leaves the list for the class's fit tree (an inexact class), or for the residue
  * list of its first page mod 16 and, if it holds a 2^5-aligned page, the tree (an exact class:
  * lemma 4, pmm_size_classes.c), and is marked PMM_REGION_FLAG_FILED. So inserting, removing and
  * reshaping an unfiled record cost no tree work: O(1), like TLSF. A filed record leaves its tree
  * when it is removed or changes extent, and comes back unfiled.
  *
- * LAGGING RECORDS. An unfiled record that shrinks (a carve) keeps its class even when its new size
- * is below it: it LAGS, its class above the class of its size, never below (growing past its
- * class moves it up at once). So the usual pair, a carve and the free that gives the pages back,
- * moves nothing in the index: the record grows back into the class it never left. What this
- * costs the readers: a record of class c has AT MOST the sizes of class c (filed records: exactly
- * them). So the record any_at_or_above offers may be too small: the caller checks its size and,
- * when it is, SETTLES it (moves it down to the class of its size) and asks again; filing a class
- * settles its lagging records first, so a filed record never lags and the trees and residue
- * lists hold records of their class only. A record lags at most once per shrink, and settling
- * ends it, so settling costs O(1) amortised over the shrinks.
+ * THE LAGGING RECORD. A carve that shrinks an unfiled record leaves it in its class, even below
+ * it (it LAGS: its class is above the class of its size), and names it `lagging`; the next
+ * allocation settles it (moves it down to the class of its size if it lags, and forgets it) before
+ * it reads the index, unless a free has grown it back into its class first (then it is forgotten). So the usual pair, a carve and the
+ * free that gives the pages back, moves nothing in the index, and a run of carves pays one class
+ * move each, as before. At most one record lags, and only between a carve and the next
+ * allocation: every search and every filing reads an index whose records are all in the class of
+ * their size. Frees in between: growing the lagging record past its class moves it up at once;
+ * removing it forgets it.
  *
  * BOUNDS (visits, pmm_visit; h the class tree's height, pmm_fit_tree.h):
- *   insert, shrink: 0.  grow, remove: 0 for an unfiled record, <= 4(h + 1) for a filed one
- *   (which is unfiled and inserted again).  settle: 1 (counted by the caller).
+ *   insert, shrink: 0.  remove, grow: 0 for an unfiled record, <= 4(h + 1) for a filed one.
+ *   settle_lagging: 0 (one record moved: a fixed cost).
  *   any_at_or_above: 0 (two find-first-set operations; the caller counts the record it takes).
  *   search: per non-empty class in [lowest, below): 1, + filing (at most 1 + 3(h + 1) per
- *   unfiled record, 1 per lagging one, settled) + pmm_fit_find (1 + 2h, pmm_fit_tree.h), or the
- *   residue lists' heads (no visit counted beyond the class: at most 16 reads). Amortised: a
- *   record is filed at most once per insert or reshape that made it unfiled, and settled at most
- *   once per shrink, so filing and unfiling add at most 1 + 7(h + 1) to each insert or reshape,
- *   settling 1 to each shrink.
+ *   unfiled record) + pmm_fit_find (1 + 2h, pmm_fit_tree.h), or the residue lists' heads (no
+ *   visit counted beyond the class: at most 16 reads). Amortised: a record is filed at most once
+ *   per insert or reshape that made it unfiled, so filing and unfiling add at most 1 + 7(h + 1)
+ *   to each of those.
  * The functions run on every alloc and free, so the hot ones are inline.
  */
 #ifndef PAGESCOPE_MM_PMM_SIZE_CLASSES_H
@@ -132,6 +129,9 @@ struct pmm_size_classes {
 	/* exact classes, by size: filed records by first page mod 16; bit r: list r non-empty */
 	struct list_node residue_list[PMM_EXACT_CLASS_PAGES][PMM_EXACT_RESIDUES];
 	uint16_t residues[PMM_EXACT_CLASS_PAGES];
+	/* the unfiled record the last carve shrank, perhaps below its class, or NULL (THE LAGGING
+	 * RECORD); every other record is in the class of its size */
+	struct pmm_region *lagging;
 };
 
 /* Out of line (pmm_size_classes.c): takes a filed record out of its tree and residue list. */
@@ -172,6 +172,8 @@ static ALWAYS_INLINE void pmm_classes_remove_unfiled(struct pmm_size_classes *in
 {
 	list_unlink(&region->link.free.class_link);
 	pmm_classes_uncount(index, region->size_class);
+	if (unlikely(index->lagging == region))
+		index->lagging = NULL;
 }
 
 /* Takes a free record out of its class (before its extent changes: the class comes from it). */
@@ -187,21 +189,23 @@ static ALWAYS_INLINE void pmm_classes_remove(struct pmm_size_classes *index,
 }
 
 /*
- * Shrinks an unfiled free record in place (carving): it keeps its class even when its new size is
- * below the class (it LAGS, see LAGGING RECORDS): no index work, so that a carve and the free
- * that returns the pages cost no class move.
+ * Shrinks an unfiled free record (a carve; no record lags: the allocation has settled it). It
+ * stays in its class, lagging if it is now below it (THE LAGGING RECORD), so that the free that
+ * gives the pages back finds it in its class again: no index work either way.
  */
-static ALWAYS_INLINE void pmm_classes_shrink_unfiled(struct pmm_region *region,
+static ALWAYS_INLINE void pmm_classes_shrink_unfiled(struct pmm_size_classes *index,
+						     struct pmm_region *region,
 						     uint64_t first_page, uint64_t pages)
 {
 	region->first_page = first_page;
 	region->pages = pages;
+	index->lagging = region; /* whether it lags is asked when it matters: the next allocation */
 }
 
 /*
- * Grows an unfiled free record (merging): it stays in its class while its size is at most the
- * class's largest (a lagging record growing back, or a large extent growing at an edge), else it
- * moves up to the class of its new size.
+ * Grows an unfiled free record (a merge): it stays in its class while its size is at most the
+ * class's largest (the lagging record growing back lags no more when it is in its class again),
+ * else it moves up to the class of its new size.
  */
 static ALWAYS_INLINE void pmm_classes_grow_unfiled(struct pmm_size_classes *index,
 						   struct pmm_region *region, uint64_t first_page,
@@ -210,7 +214,12 @@ static ALWAYS_INLINE void pmm_classes_grow_unfiled(struct pmm_size_classes *inde
 	unsigned c = pmm_class_of(pages);
 	region->first_page = first_page;
 	region->pages = pages;
-	if (likely(c <= region->size_class))
+	if (likely(c == region->size_class)) {
+		if (unlikely(index->lagging == region))
+			index->lagging = NULL;
+		return;
+	}
+	if (c < region->size_class) /* the lagging record, still below its class */
 		return;
 	pmm_classes_remove_unfiled(index, region);
 	pmm_classes_link(index, region, c);
@@ -228,19 +237,21 @@ static inline void pmm_classes_reshape_filed(struct pmm_size_classes *index,
 	pmm_classes_insert(index, region);
 }
 
-/* Whether an unfiled record lags: its class is above the class of its size. */
-static inline bool pmm_classes_lags(const struct pmm_region *region)
+/* Moves the lagging record, if it lags, down to the class of its size, and forgets it (inline:
+ * the alloc fast path). */
+static ALWAYS_INLINE void pmm_classes_settle_lagging_inline(struct pmm_size_classes *index)
 {
-	return pmm_class_of(region->pages) < region->size_class;
+	struct pmm_region *region = index->lagging;
+	unsigned c = pmm_class_of(region->pages);
+	index->lagging = NULL;
+	if (c == region->size_class)
+		return;
+	pmm_classes_remove_unfiled(index, region);
+	pmm_classes_link(index, region, c);
 }
 
-/* Moves a lagging unfiled record down to the class of its size (one visit, counted by the
- * caller). */
-static inline void pmm_classes_settle(struct pmm_size_classes *index, struct pmm_region *region)
-{
-	pmm_classes_remove_unfiled(index, region);
-	pmm_classes_link(index, region, pmm_class_of(region->pages));
-}
+/* The same, out of line (pmm_size_classes.c): the general paths. */
+void pmm_classes_settle_lagging(struct pmm_size_classes *index);
 
 /* A record of class c, known to be non-empty: an unfiled one if any, else a filed one. */
 static inline struct pmm_region *pmm_classes_any(const struct pmm_size_classes *index, unsigned c)
@@ -254,8 +265,7 @@ static inline struct pmm_region *pmm_classes_any(const struct pmm_size_classes *
 	return container_of(list->next, struct pmm_region, link.free.class_link);
 }
 
-/* A record of the first non-empty class at or above `from`, or NULL. Two find-first-set. The
- * record may lag (LAGGING RECORDS): the caller checks its size. */
+/* A record of the first non-empty class at or above `from`, or NULL. Two find-first-set. */
 static inline struct pmm_region *pmm_classes_any_at_or_above(const struct pmm_size_classes *index,
 							     unsigned from)
 {
@@ -279,10 +289,7 @@ void pmm_classes_init(struct pmm_size_classes *index);
 /*
  * The exact search: a record of a class in [lowest, below) holding `pages` pages at a multiple
  * of `align_pages`, or NULL if none can (the proof: pmm_regions.c, PROMISE). Classes are tried
- * highest first; each class is filed first, and a lagging record settled then lands in a lower
- * class, which is still to be tried when it is at or above `lowest` (below it, the record is
- * smaller than `pages`). The caller has settled the lagging records of the classes from `below`
- * up (or found them empty), so none that could serve lags above the range.
+ * highest first; each class is filed first. No record may lag (the caller has settled it).
  */
 struct pmm_region *pmm_classes_search(struct pmm_size_classes *index, unsigned lowest,
 				      unsigned below, uint64_t pages, uint64_t align_pages,
@@ -295,8 +302,8 @@ unsigned pmm_classes_tallest_tree(const struct pmm_size_classes *index);
 
 /*
  * Self-check of the index: bitmaps and counts agree with the lists and trees, every record is
- * where its class, residue and filing say (an unfiled one may lag: its class at or above the class
- * of its size), and passes belongs(ctx, record) (the caller's
+ * where its class, residue and filing say (the lagging one, unfiled, may be in a class above the
+ * class of its size), and passes belongs(ctx, record) (the caller's
  * conditions: free, its zone), and each tree is sound (pmm_fit_check). Returns NULL, or a
  * description of the first fault with the record concerned at *where (NULL for a count or bitmap
  * fault); *indexed receives the records found.
