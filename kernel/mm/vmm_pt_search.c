@@ -10,12 +10,16 @@
  * found, without entering), the INNER when the pointer's maxrun code neither rules a fit out nor
  * proves one (INNER >= n: enter it, and a fit lies wholly inside, so the search ends there), the SUFFIX
  * to carry on (a suffix of n pages or more is found as the carried run). With no run carried, entries that can neither hold nor start a fit are
- * passed on their raw bits. It never enters a whole subtree that cannot hold a fit.
+ * passed on their raw bits. It never enters a whole subtree that cannot hold a fit. Before the
+ * walk, a point descent (search_narrow) follows each table's hint entry while it holds a fit inside,
+ * and ends the search there when that entry's free suffix is the answer, or narrows the walk to the
+ * table where it stopped (a leaf table is scanned directly).
  *
  * Bound, proved: a table is scanned only if it is the root, or lies on the path of the first or
  * of the last page of the searched range (its pointer is clipped, so its summary says nothing
  * about the part searched: at most 2 tables per level), or its INNER is >= n (the search ends
- * inside it: at most 1 per level, since a whole subtree has no clipped entry). A scan of a table
+ * inside it: at most 1 per level, since a whole subtree has no clipped entry; search_narrow reads
+ * at most 4 + 2 E(t-1) entries of such tables, fewer than a scan). A scan of a table
  * at level t reads its hint (1) and at most 512 entries, each plus at most three values of E(t-1)
  * entries. With E = 4, 7, 10 at levels 0, 1, 2:
  *     root        1 + 512 x (1 + 3 x 10) = 15 873
@@ -249,6 +253,90 @@ static enum pt_step search_ascend(void *cookie, const struct pt_walk_entry *at)
 	return PT_STEP_NEXT;
 }
 
+/*
+ * Where the lowest fit of [*first, *last] lies, found or narrowed by a point descent before the
+ * range walk: in each table from the root, the first entry of the range at or after the table's
+ * hint is looked at alone (entries below the hint are full, so nothing free lies before it in the
+ * range and no run is carried into it). When it is a whole mixed subtree whose INNER holds a fit
+ * (search_subtree's own test: its maxrun code proves it, or its INNER read from the child's stripe
+ * does), the lowest fit lies wholly inside it (a maximal free run that starts before an inner run
+ * ends before it, so it does not reach the subtree's end either) and the descent goes on in its
+ * table. When no inner run fits but its free SUFFIX holds enough_pages, that suffix is the answer
+ * (the walk would carry it as found: SEARCH_FOUND). Otherwise, where it stops, the range narrows to
+ * that table's span (SEARCH_NARROWED): the range walk over it (clipped entries above, descended
+ * without a look at their summaries) gives the answer the walk over the whole range gives; or to
+ * the leaf table it reached (SEARCH_LEAF, *leaf), which the caller scans from its hint.
+ *
+ * Work: per table looked at, its hint and one entry (2), INNER or SUFFIX (E(t-1)) when read; the
+ * narrowed walk then reads one entry and the hint of each table above the one where the descent
+ * stopped. Each of these tables is the root or was promised a fit inside (tables the header's
+ * proof lets a search scan), and is read at most 4 + 2 E(t-1) entries, less than a scan, so the
+ * search bound holds.
+ */
+enum search_start { SEARCH_WALK, SEARCH_NARROWED, SEARCH_LEAF, SEARCH_FOUND };
+
+static ALWAYS_INLINE enum search_start search_narrow(struct search *s, uint64_t *root, uint64_t *first,
+						     uint64_t *last, uint64_t **leaf)
+{
+	uint64_t *t = root, tbase = 0, from = *first;
+	unsigned level = PT_TOP_LEVEL;
+#pragma GCC unroll 3
+	for (; level > 0; level--) {
+		unsigned i = MAX(PT_INDEX(level, from), pte_hint_read(t));
+		pte_t e = t[i];
+		s->entries_read += 2; /* the hint, the entry */
+		if (!pte_is_table(e, level))
+			break;
+		unsigned bits = summary_field(e), code = (bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK;
+		uint64_t ebase = pt_walk_entry_base(level, tbase, i);
+		if ((bits & SUM_KIND_MASK) != SUMMARY_MIXED || ebase < from ||
+		    ebase + (PT_SPAN_BYTES(level) - 1) > *last)
+			break;
+		uint64_t *child = child_table(e);
+		if (code < s->short_codes || (maxrun_floor(code) < s->min_pages &&
+					      exact_peek(s->ctx, child, level - 1, EXACT_INNER) < s->min_pages)) {
+			if (!(bits & SUM_FREE_SUFFIX))
+				break;
+			uint64_t suffix = exact_peek(s->ctx, child, level - 1, EXACT_SUFFIX);
+			if (suffix < s->enough_pages)
+				break;
+			s->found = (struct vmm_free_run){ ebase + (PT_SPAN_PAGES(level) - suffix) * PAGE_SIZE, suffix };
+			return SEARCH_FOUND;
+		}
+		t = child;
+		tbase = from = ebase;
+	}
+	if (level == PT_TOP_LEVEL)
+		return SEARCH_WALK;
+	*first = tbase;
+	*last = tbase + (PT_SPAN_BYTES(level + 1) - 1);
+	*leaf = t;
+	return level == 0 ? SEARCH_LEAF : SEARCH_NARROWED;
+}
+
+/* A leaf table search_narrow found the fit in, scanned from its hint as the range walk would. */
+static NOINLINE bool search_leaf_table(struct search *s, uint64_t *leaf, uint64_t base)
+{
+	unsigned i = 0;
+	if (search_enter(s, leaf, 0, base, &i, PT_ENTRIES - 1) == PT_STEP_STOP)
+		return true;
+	/*
+	 * The entry at the hint is free and the one before it reserved (the hint's invariant), so a
+	 * run starts there and its first entry's tag is its length (the table is mixed): when it
+	 * fits, it is the answer as search_leaves would cut it, from these two reads.
+	 */
+	unsigned tag = leaf_tag(leaf[i]);
+	if (!(leaf[i] & RES_RESERVED) && (i == 0 || (leaf[i - 1] & RES_RESERVED)) && tag >= s->min_pages) {
+		s->entries_read += 1 + (i > 0);
+		s->found = (struct vmm_free_run){ base + i * PAGE_SIZE, MIN(tag, MAX(s->enough_pages, s->min_pages)) };
+		return true;
+	}
+	bool found = search_leaves(s, leaf, base, i, PT_ENTRIES - 1) == PT_STEP_STOP;
+	MM_ASSERT(found, "search_leaf_table: the leaf table at %llx was promised %llu free pages",
+		  (unsigned long long)base, (unsigned long long)s->min_pages);
+	return found;
+}
+
 bool vmm_pt_find_free_run(struct vmm_context *ctx, const struct vmm_region *region, uint64_t from,
 			  uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out)
 {
@@ -263,9 +351,12 @@ bool vmm_pt_find_free_run(struct vmm_context *ctx, const struct vmm_region *regi
 			    .min_pages = min_pages,
 			    .enough_pages = enough_pages,
 			    .short_codes = maxrun_code(min_pages) };
-	bool found = pt_walk_range(pt_table(ctx->pt.root), PT_TOP_LEVEL, 0, MAX(from, region->base),
-				   end - 1, &visitor, &s) ||
-		     run_end(&s);
+	uint64_t *root = pt_table(ctx->pt.root), *leaf, first = MAX(from, region->base), last = end - 1;
+	enum search_start start = search_narrow(&s, root, &first, &last, &leaf);
+	bool found = start == SEARCH_FOUND ||
+		     (start == SEARCH_LEAF ? search_leaf_table(&s, leaf, first) :
+					     pt_walk_range(root, PT_TOP_LEVEL, 0, first, last, &visitor, &s) ||
+						     run_end(&s));
 	ctx->backend_work += s.entries_read;
 	if (found)
 		*out = s.found;

@@ -5,7 +5,11 @@
 
 const uintptr_t trace_chain_end_frame[2] = { (uintptr_t)trace_chain_end_frame, 0 };
 
-/* The frames of `frame`'s chain into e (the end frame and 0 past its end); returns its depth. */
+/*
+ * The frames of `frame`'s chain into e (the end frame and 0 past its end); returns its depth. A
+ * zero return address ends the chain too (what follows it is not a caller), so that in an entry
+ * ip[i] == 0 means the chain has ended by frame i, which the lookup's test of its end relies on.
+ */
 static unsigned walk(const void *frame, struct trace_chain_entry *e)
 {
 	const uintptr_t *fp = frame;
@@ -13,7 +17,7 @@ static unsigned walk(const void *frame, struct trace_chain_entry *e)
 	for (;;) {
 		e->fp[depth] = (uintptr_t)fp;
 		e->ip[depth++] = fp[1];
-		if (depth == TRACE_SITE_DEPTH || !trace_chain_may_follow(fp, fp[0]))
+		if (depth == TRACE_SITE_DEPTH || !fp[1] || !trace_chain_may_follow(fp, fp[0]))
 			break;
 		fp = (const uintptr_t *)fp[0];
 	}

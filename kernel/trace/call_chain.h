@@ -38,16 +38,19 @@
  * before it is read. Looking a chain up, a next frame pointer is followed only when it equals
  * the entry's, which that test passed from the same frame when the chain was defined (the lookup
  * starts only from the entry's own first frame), so it passes it now: the lookup needs no bounds
- * test of its own. Past a chain's end the entry's frame pointers name trace_chain_end_frame, a
- * static frame that names itself with return address 0, so the lookup needs no test of the
- * depth: a chain whose next frame pointer leaves the entry's frames is the entry's only where the
- * entry's chain ends and that pointer may not be followed (this chain ends there too); one whose
- * next frame pointer happens to be the end frame's address walks into it, and its return
+ * test of its own. A chain ends where its next frame pointer may not be followed or at a zero
+ * return address (nothing after it is a caller), so an entry's return address is 0 exactly from
+ * its chain's end on; past the end its frame pointers name trace_chain_end_frame, a static frame
+ * that names itself with return address 0, so the lookup needs no test of the depth: a chain
+ * whose next frame pointer leaves the entry's frames is the entry's only where the entry's
+ * return address is 0 and that pointer may not be followed (this chain ends there too); one
+ * whose next frame pointer happens to be the end frame's address walks into it, and its return
  * addresses there (0) are what the call_chain record carries past a chain's end. Cost of a
  * chain the table holds (the hot path, inline in the attributed encoder): per frame one load
  * and one compare of the frame pointer, one load and one compare of the return address (6
- * instructions; 8.5 with a bounds test per frame, guest bench); one multiply for the entry; a
- * new chain is walked again out of line (trace_chain_define_here). The table costs
+ * instructions; 8.5 with a bounds test per frame, guest bench); where it ends at 0, an or and
+ * two tests; one multiply for the entry; a new chain is walked again out of line
+ * (trace_chain_define_here). The table costs
  * TRACE_CHAIN_ENTRIES * 132 bytes, static. Allocates nothing and takes no lock.
  */
 #ifndef PAGESCOPE_TRACE_CALL_CHAIN_H
@@ -107,6 +110,36 @@ static ALWAYS_INLINE unsigned trace_chain_slot(uintptr_t frame, uint64_t ip0)
 	return (unsigned)(((frame ^ ip0) * 0x9e3779b97f4a7c15ull) >> (64 - TRACE_CHAIN_ENTRIES_LOG2));
 }
 
+/* The id of entry `slot` when every return address compared equal (differ == 0). */
+static ALWAYS_INLINE uint32_t trace_chain_hit(const struct trace_chain_table *table, unsigned slot,
+					      uint64_t differ)
+{
+	if (differ)
+		return TRACE_CHAIN_NONE;
+	/* an entry is filled only with the id its call_chain record was written under (>= 1), so
+	 * the caller's test for TRACE_CHAIN_NONE is this one's (2 guest instructions per event) */
+	uint32_t id = table->id[slot];
+	if (id == TRACE_CHAIN_NONE)
+		__builtin_unreachable();
+	return id;
+}
+
+/*
+ * The lookup's answer where its chain leaves the entry's frames at frame i (fp, frame i - 1, is
+ * the entry's; its saved frame pointer `next` is not): a hit only where the entry's chain has
+ * ended by frame i, its return address there being 0 (see walk in call_chain.c; `differ`
+ * includes it), and this chain ends there too: `next` may not be followed (0, where every
+ * kernel stack's walk ends, is tested first: it spares the usual end the bounds test).
+ */
+static ALWAYS_INLINE uint32_t trace_chain_ended(const struct trace_chain_table *table,
+						unsigned slot, uint64_t differ,
+						const uintptr_t *fp, uintptr_t next)
+{
+	if (next && trace_chain_may_follow(fp, next))
+		return TRACE_CHAIN_NONE;
+	return trace_chain_hit(table, slot, differ);
+}
+
 /*
  * The id of the chain of `frame` when `table` (NULL: none) holds it, else TRACE_CHAIN_NONE (then
  * trace_chain_define_here defines it). Reads at most TRACE_SITE_DEPTH frames, each only after
@@ -125,34 +158,26 @@ static ALWAYS_INLINE uint32_t trace_chain_lookup_in(const struct trace_chain_tab
 	if (e->fp[0] != (uintptr_t)fp)
 		return TRACE_CHAIN_NONE;
 	differ ^= e->ip[0];
-	/* `next` is frame i's address once it equals the entry's: frame i - 1's is the entry's */
-#pragma GCC unroll 8
-	for (unsigned i = 1; i < TRACE_SITE_DEPTH; i++) {
-		if (next != e->fp[i]) {
-			/* the chain leaves the entry's frames: a hit only where the entry's chain ends
-			 * and this one does too. (The entry is read again here, through an empty asm,
-			 * so that the compare above stays one instruction with a memory operand.) */
-			const struct trace_chain_entry *left = e;
-			__asm__("" : "+r"(left));
-			if (left->fp[i] != (uintptr_t)trace_chain_end_frame)
-				return TRACE_CHAIN_NONE;
-			/* 0, where every kernel stack's walk ends (kernel_entry64), is never
-			 * followed: tested first, it spares the usual end the bounds test */
-			if (next && trace_chain_may_follow((const uintptr_t *)left->fp[i - 1], next))
-				return TRACE_CHAIN_NONE;
-			break;
-		}
-		differ |= ((const uintptr_t *)next)[1] ^ e->ip[i];
-		next = ((const uintptr_t *)next)[0];
-	}
-	if (differ)
-		return TRACE_CHAIN_NONE;
-	/* an entry is filled only with the id its call_chain record was written under (>= 1), so
-	 * the caller's test for TRACE_CHAIN_NONE is this one's (2 guest instructions per event) */
-	uint32_t id = table->id[slot];
-	if (id == TRACE_CHAIN_NONE)
-		__builtin_unreachable();
-	return id;
+	/* fp is frame i - 1, whose saved frame pointer `next` is frame i's address once it equals
+	 * the entry's. Unrolled by hand: each frame's exit then has its own code with constant
+	 * offsets (4 instructions where the chain ends at 0), where a loop's exits share one block
+	 * that takes i as a variable (12, guest bench). */
+	_Static_assert(TRACE_SITE_DEPTH == 8, "the walk below compares frames 1 .. 7");
+#define TRACE_CHAIN_COMPARE_FRAME(i)                                                    \
+	if (next != e->fp[i])                                                           \
+		return trace_chain_ended(table, slot, differ | e->ip[i], fp, next);    \
+	fp = (const uintptr_t *)next;                                                   \
+	differ |= fp[1] ^ e->ip[i];                                                     \
+	next = fp[0];
+	TRACE_CHAIN_COMPARE_FRAME(1)
+	TRACE_CHAIN_COMPARE_FRAME(2)
+	TRACE_CHAIN_COMPARE_FRAME(3)
+	TRACE_CHAIN_COMPARE_FRAME(4)
+	TRACE_CHAIN_COMPARE_FRAME(5)
+	TRACE_CHAIN_COMPARE_FRAME(6)
+	TRACE_CHAIN_COMPARE_FRAME(7)
+#undef TRACE_CHAIN_COMPARE_FRAME
+	return trace_chain_hit(table, slot, differ);
 }
 
 /* trace_chain_lookup_in on the tracer's own table. */

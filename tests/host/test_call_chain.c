@@ -1,8 +1,9 @@
 /*
  * Host tests of call-chain interning (kernel/trace/call_chain.h) over fake frame-pointer chains:
  * the table answers only for the chain it holds (never another chain's id), a chain it lost or
- * meets at another stack address is defined again under a new id, the walk stops where the bounds say, and a stamped attributed
- * record is never older than the call_chain record written before it.
+ * meets at another stack address is defined again under a new id, the walk stops where the bounds
+ * say or at a zero return address, and a stamped attributed record is never older than the
+ * call_chain record written before it.
  */
 #include <string.h>
 
@@ -45,7 +46,7 @@ static void start_tracer(struct tracer *t)
 static const struct trace_record_header *record(const struct tracer *t, unsigned index)
 {
 	uint32_t off = 0;
-	for (unsigned i = 0; off < t->offset; i++) {
+	for (unsigned i = 0; off < trace_open_bytes(t); i++) {
 		const struct trace_record_header *h = (const void *)(t->storage + off);
 		if (i == index)
 			return h;
@@ -123,6 +124,24 @@ TEST(call_chain_table_answers_only_from_the_frames_it_walked)
 	const struct trace_payload_call_chain *p = (const void *)(record(&t, 2) + 1);
 	EXPECT_EQ(p->ip3, 0x4000);
 	EXPECT_EQ(p->ip4, 0);
+}
+
+TEST(call_chain_ends_at_a_zero_return_address)
+{
+	struct tracer t;
+	start_tracer(&t);
+	/* frame 2 returns to 0 (no caller), yet its saved frame pointer may be followed */
+	static const uint64_t through_zero[5] = { 0x1000, 0x2000, 0, 0x4000, 0x5000 };
+	EXPECT_EQ(trace_chain_define_here(&t, fake_chain(through_zero, 5)), 1);
+	const struct trace_payload_call_chain *p = (const void *)(record(&t, 0) + 1);
+	EXPECT_EQ(p->ip1, 0x2000);
+	EXPECT_EQ(p->ip2, 0);
+	EXPECT_EQ(p->ip3, 0);
+	EXPECT_EQ(p->ip4, 0);
+	/* the chain that ends after frame 1 has the same return addresses: chain 1 */
+	EXPECT_EQ(trace_chain_lookup(&t, fake_chain(through_zero, 2)), 1);
+	/* one that goes on with a caller at frame 2 is another chain */
+	EXPECT_EQ(trace_chain_lookup(&t, fake_chain(chain_a, 5)), TRACE_CHAIN_NONE);
 }
 
 TEST(stamped_attributed_record_is_never_older_than_its_call_chain)
