@@ -206,14 +206,12 @@ static ALWAYS_INLINE paddr_t page_alloc_inline(struct page_allocator *a, uint64_
 	unsigned zi = PMM_ZONE_COUNT - 1 - (unsigned)zone;
 	struct page_allocator_zone *z = &a->zone[zi];
 	uint64_t first;
-	bool rounds = false; /* the placement that placed it may hold more than asked */
 	for (;;) {
 		first = PMM_PLACEMENT_FAILED;
 		if (likely(z->regions)) {
 			first = pmm_regions_alloc_fast(z->regions, pages, align_pages);
 		} else if (z->state) {
 			first = a->ops->alloc(z->state, pages, align_pages);
-			rounds = true;
 		}
 		if (likely(first < PMM_PLACEMENT_WANTS_METADATA))
 			break;
@@ -233,7 +231,8 @@ static ALWAYS_INLINE paddr_t page_alloc_inline(struct page_allocator *a, uint64_
 			&trace_global, __builtin_frame_address(0), trace_clock_at(end),
 			first << PAGE_SHIFT,
 			(uint32_t)pages,
-			(uint32_t)(rounds ? a->ops->held_pages(pages, align_pages) : pages),
+			/* regions hold what is asked; another placement may round it up */
+			(uint32_t)(likely(z->regions) ? pages : a->ops->held_pages(pages, align_pages)),
 			(uint8_t)zi, (uint8_t)__builtin_ctzll(align_pages), (uint8_t)owner,
 			trace_cost_of(trace.start, end));
 	}

@@ -6,7 +6,7 @@
  *
  * Per record on the fast path: one compare for room in the open sub-buffer, the payload stores,
  * the header (type, flags and length in one store; seq; timestamp), the per-type count and the
- * new offset. No call: the slow path (a sub-buffer to close, losses to report) is the separate
+ * new cursor. No call: the slow path (a sub-buffer to close, losses to report) is the separate
  * trace_emit_slow_NAME (tracepoints.c), which reads the clock again because it may write loss
  * records first and timestamps never decrease along the stream.
  */
@@ -40,11 +40,11 @@
 							   uint64_t timestamp TRACE_PARAMS(__VA_ARGS__)) \
 	{                                                                                \
 		const uint32_t len = TRACE_RECORD_HEADER_BYTES + sizeof(struct trace_payload_##name); \
-		if (unlikely(t->offset + len > t->limit)) {                              \
+		if (unlikely(!trace_has_room(t, len))) {                                 \
 			trace_emit_slow_##name(t TRACE_ARGS(__VA_ARGS__));                    \
 			return;                                                          \
 		}                                                                        \
-		trace_fill_##name(t, (struct trace_record_header *)(t->open_base + t->offset), \
+		trace_fill_##name(t, (struct trace_record_header *)t->cursor,            \
 				  timestamp TRACE_ARGS(__VA_ARGS__));                         \
 	}
 #define TRACE_EVENT(name, id, doc, fields) TRACE_FIXED_ENCODER_BODY(name, fields)

@@ -52,14 +52,14 @@ static bool has_unreported_losses(const struct tracer *t)
 static void update_limit(struct tracer *t)
 {
 	bool fast = t->has_open && !t->busy && !has_unreported_losses(t);
-	t->limit = fast ? t->subbuf_bytes : 0;
+	t->room_end = fast ? t->open_base + t->subbuf_bytes : NULL;
 }
 
 static void note_loss(struct tracer *t, uint8_t reason)
 {
 	t->lost[reason]++;
 	t->lost_unreported[reason]++;
-	t->limit = 0;
+	t->room_end = NULL;
 }
 
 static void submit_closed(struct tracer *t)
@@ -87,11 +87,11 @@ static bool reclaim(struct tracer *t, bool wait)
 
 static void close_open(struct tracer *t)
 {
-	t->used[t->closed % t->subbuf_count] = t->offset;
-	t->bytes_closed += t->offset;
+	t->used[t->closed % t->subbuf_count] = trace_open_bytes(t);
+	t->bytes_closed += trace_open_bytes(t);
 	t->closed++;
 	t->has_open = false;
-	t->offset = 0;
+	t->cursor = t->open_base;
 	submit_closed(t);
 }
 
@@ -110,7 +110,7 @@ static bool open_next(struct tracer *t, uint8_t *loss_reason)
 		}
 	}
 	t->open_base = subbuf_base(t, t->closed);
-	t->offset = 0;
+	t->cursor = t->open_base;
 	t->has_open = true;
 	return true;
 }
@@ -118,11 +118,11 @@ static bool open_next(struct tracer *t, uint8_t *loss_reason)
 /* Room for len bytes in the open sub-buffer, moving to the next one if needed. */
 static void *make_room(struct tracer *t, uint32_t len, uint8_t *loss_reason)
 {
-	if (t->has_open && t->offset + len > t->subbuf_bytes)
+	if (t->has_open && trace_open_bytes(t) + len > t->subbuf_bytes)
 		close_open(t);
 	if (!t->has_open && !open_next(t, loss_reason))
 		return NULL;
-	return t->open_base + t->offset;
+	return t->cursor;
 }
 
 /* Writes one loss record per reason with unreported losses; false if there was no room. */
@@ -151,7 +151,7 @@ void *trace_reserve_slow(struct tracer *t, uint32_t len)
 		return NULL;
 	}
 	t->busy = true;
-	t->limit = 0;
+	t->room_end = NULL;
 	uint8_t loss_reason = TRACE_LOSS_RING_FULL;
 	void *record = NULL;
 	if (report_losses(t, &loss_reason))
@@ -167,7 +167,7 @@ bool trace_attach_sink(struct tracer *t, const struct trace_sink *sink, const vo
 		       uint32_t header_bytes)
 {
 	t->busy = true;
-	t->limit = 0;
+	t->room_end = NULL;
 	sink->submit(sink->ctx, header, header_bytes);
 	bool header_sent = sink->reclaim(sink->ctx, true) == 1;
 	if (header_sent) {
@@ -185,8 +185,8 @@ void trace_flush(struct tracer *t)
 	if (t->busy || !t->sink.submit)
 		return;
 	t->busy = true;
-	t->limit = 0;
-	if (t->has_open && t->offset)
+	t->room_end = NULL;
+	if (t->has_open && trace_open_bytes(t))
 		close_open(t);
 	while (t->reclaimed != t->submitted && reclaim(t, true))
 		;
@@ -208,7 +208,7 @@ void trace_finish(struct tracer *t)
 		.lost_ring_full = t->lost[TRACE_LOSS_RING_FULL],
 		.lost_no_device = t->lost[TRACE_LOSS_NO_DEVICE],
 		.lost_recursion = t->lost[TRACE_LOSS_RECURSION],
-		.bytes = t->bytes_closed + t->offset,
+		.bytes = t->bytes_closed + trace_open_bytes(t),
 	};
 	if (trace_array_begin(t, TRACE_ID_trace_end, &end, sizeof(end),
 			      sizeof(struct trace_item_trace_end))) {

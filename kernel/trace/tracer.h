@@ -17,9 +17,11 @@
  *     closed (its used bytes noted) and submitted, and the next slot is opened. The tail of a
  *     closed sub-buffer (< TRACE_RECORD_MAX bytes) is never sent: the stream has no padding.
  *   - Records reach the sink in seq order; seq increases by exactly one per record written.
- *   - Fast path: a record is written in place when offset + length <= limit. `limit` is the
- *     sub-buffer size, or 0 whenever the slow path must run first: no open sub-buffer, lost events
- *     waiting to be reported by a `loss` record, or the tracer already busy in its slow path.
+ *   - Fast path: a record is written in place at `cursor` when cursor + length <= room_end.
+ *     `room_end` is the open sub-buffer's end, or NULL whenever the slow path must run first: no
+ *     open sub-buffer, lost events waiting to be reported by a `loss` record, or the tracer
+ *     already busy in its slow path. (A pointer, not an offset: the record's address is then
+ *     the cursor itself, one instruction less per record.)
  *
  * Policies when no slot is free: LOSSLESS makes the producer wait for the sink (reclaim with
  * wait); DROP takes back what the sink finished without waiting and drops the event if that was
@@ -81,8 +83,8 @@ struct trace_chain_table; /* call_chain.h */
 struct tracer {
 	/* Hot fields first: the fast path touches only these. */
 	uint8_t *open_base; /* start of the open sub-buffer */
-	uint32_t offset;    /* bytes used in it */
-	uint32_t limit;     /* subbuf_bytes, or 0 to force the slow path (see the invariants) */
+	uint8_t *cursor;    /* where its next record goes: open_base + the bytes used in it */
+	uint8_t *room_end;  /* its end, or NULL to force the slow path (see the invariants) */
 	uint32_t next_seq;
 	uint64_t (*clock)(void); /* host builds only: the kernel reads the TSC inline (trace_now) */
 	uint64_t emitted[TRACE_EVENT_ID_LIMIT]; /* records written, per event id */
@@ -96,7 +98,7 @@ struct tracer {
 	enum trace_policy policy;
 	struct trace_sink sink; /* submit == NULL: no sink yet */
 	uint32_t used[TRACE_SUBBUFS_MAX]; /* bytes used by each closed sub-buffer, per slot */
-	uint64_t bytes_closed;            /* record bytes in closed sub-buffers (+ offset = all) */
+	uint64_t bytes_closed; /* record bytes in closed sub-buffers (+ trace_open_bytes = all) */
 	uint64_t bytes_submitted;
 	uint64_t clock_hz; /* clock ticks per second, 0 = unknown (set by whoever knows) */
 	uint64_t lost[TRACE_LOSS_REASONS];
@@ -118,7 +120,8 @@ void trace_init(struct tracer *t, uint8_t *storage, uint32_t subbuf_bytes, uint3
 /* A tracer initialised at compile time (used for the kernel's, so boot code can trace at once);
  * more designated initializers may follow (the kernel's gives it a chain table). */
 #define TRACE_TRACER_INITIALIZER(storage_, subbuf_bytes_, subbuf_count_, policy_, clock_, ...)  \
-	{ .open_base = (storage_), .limit = (subbuf_bytes_), .clock = (clock_),                  \
+	{ .open_base = (storage_), .cursor = (storage_), .room_end = (storage_) + (subbuf_bytes_), \
+	  .clock = (clock_),                                                                       \
 	  .storage = (storage_), .subbuf_bytes = (subbuf_bytes_), .subbuf_count = (subbuf_count_), \
 	  .has_open = true, .policy = (policy_), __VA_ARGS__ }
 
@@ -146,11 +149,24 @@ void trace_discard(struct tracer *t);
 /* Slow path of trace_reserve: see the invariants. Returns NULL when the record is lost. */
 void *trace_reserve_slow(struct tracer *t, uint32_t len);
 
+/* Bytes of records in the open sub-buffer. */
+static inline uint32_t trace_open_bytes(const struct tracer *t)
+{
+	return (uint32_t)(t->cursor - t->open_base);
+}
+
+/* Whether a record of len bytes fits at the cursor (the fast path: see the invariants). */
+static ALWAYS_INLINE bool trace_has_room(const struct tracer *t, uint32_t len)
+{
+	/* as integers: room_end may be NULL, and the cursor is never near the top of memory */
+	return (uintptr_t)t->cursor + len <= (uintptr_t)t->room_end;
+}
+
 /* Room for a record of len bytes (header included) or NULL if it is lost; commit must follow. */
 static inline void *trace_reserve(struct tracer *t, uint32_t len)
 {
-	if (likely(t->offset + len <= t->limit)) {
-		uint8_t *record = t->open_base + t->offset;
+	if (likely(trace_has_room(t, len))) {
+		uint8_t *record = t->cursor;
 		if (!record)
 			__builtin_unreachable(); /* lets the caller's NULL check vanish from this path */
 		return record;
@@ -225,7 +241,7 @@ static inline void trace_commit_at(struct tracer *t, void *record, uint8_t type,
 	h->seq = t->next_seq++;
 	h->timestamp = timestamp;
 	t->emitted[type]++;
-	t->offset += len;
+	t->cursor = (uint8_t *)record + len;
 }
 
 static inline void trace_commit(struct tracer *t, void *record, uint8_t type, uint8_t flags,

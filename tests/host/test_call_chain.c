@@ -46,7 +46,7 @@ static void start_tracer(struct tracer *t)
 static const struct trace_record_header *record(const struct tracer *t, unsigned index)
 {
 	uint32_t off = 0;
-	for (unsigned i = 0; off < t->offset; i++) {
+	for (unsigned i = 0; off < trace_open_bytes(t); i++) {
 		const struct trace_record_header *h = (const void *)(t->storage + off);
 		if (i == index)
 			return h;

@@ -300,7 +300,7 @@ TEST(trace_off_leaves_the_kernel_tracer_untouched)
 	trace_pmm_snapshot_add(0, 1);
 	trace_pmm_snapshot_end();
 	EXPECT_EQ(trace_global.next_seq, seq_before);
-	EXPECT_EQ(trace_global.offset, 0);
+	EXPECT_EQ(trace_open_bytes(&trace_global), 0);
 
 	trace_enabled = true;
 	trace_pmm_alloc(0x1000, 1, 1, 0, 0, 1, 0); /* a call_chain (the chain is new), then the pmm_alloc */

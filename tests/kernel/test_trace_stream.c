@@ -54,8 +54,8 @@ TEST(trace_stream_flush_sends_everything_recorded)
 		return;
 	}
 	uint64_t lost_before = total_lost(t);
-	uint64_t written = t->bytes_closed + t->offset;
-	uint64_t open_bytes = t->offset;
+	uint64_t written = t->bytes_closed + trace_open_bytes(t);
+	uint64_t open_bytes = trace_open_bytes(t);
 	uint64_t sent_before = t->bytes_submitted;
 	trace_flush(t);
 	/*
@@ -64,7 +64,7 @@ TEST(trace_stream_flush_sends_everything_recorded)
 	 * records that find no room, never written ones), and a flush waits in both.
 	 */
 	EXPECT_EQ(t->bytes_closed, written);
-	EXPECT_EQ(t->offset, 0);
+	EXPECT_EQ(trace_open_bytes(t), 0);
 	EXPECT_EQ(t->bytes_submitted - sent_before, open_bytes);
 	EXPECT_EQ(t->submitted, t->closed);
 	EXPECT_EQ(t->reclaimed, t->submitted);
