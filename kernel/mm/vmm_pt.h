@@ -65,13 +65,20 @@
  *   (the root has no summary). A table of 4 KiB entries keeps only INNER and INNER2 there: its
  *   PREFIX and SUFFIX are the free-run tags of its entries 0 and 511 (the run there, 0 when the
  *   entry is reserved), read in one load each (leaf_edge_run), written with its entries; its INNER
- *   and INNER2 take entries 7..14 (EXACT_FIELD_SLOT), so its entries from 15 on hold no stripe. The longest free run of the table is max(INNER, SUFFIX). The exact
+ *   and INNER2 take entries 7..14 (EXACT_FIELD_SLOT), so its entries from 15 on hold no stripe. A
+ *   table at level 1 or 2 keeps LAST in its SUFFIX slot instead of the SUFFIX: the index of its
+ *   last entry not wholly free (9 bits, the slot's first 3 entries; the rest hold 0); its SUFFIX is
+ *   the free entries after LAST plus the SUFFIX of LAST's subtree, read down to a leaf's last tag
+ *   (suffix_derived: 5 entries at level 1, 9 at level 2). So a change at the free suffix of the
+ *   last leaf table writes nothing above it unless LAST moves. The longest free run of the table is max(INNER, SUFFIX). The exact
  *   values are valid while the pointer's kind is "mixed"; for the other kinds they are implied
  *   (all free: PREFIX = SUFFIX = the span, INNER = INNER2 = 0; full: 0) and never read.
  *   INNER2 is the second largest length among the runs INNER is the largest of (the free runs not
- *   reaching the table's end, a tie counted twice, 0 when there is no second), or INNER2_UNKNOWN
- *   (3E one bits, more than any span): not known. It is exact whenever it is not unknown; it lets
- *   the upkeep replace INNER without a measure when the longest run ends (vmm_pt_summary.c).
+ *   reaching the table's end, a tie counted twice, 0 when there is no second), or INNER2_UNKNOWN:
+ *   not known. It is exact whenever it is not unknown; it lets the upkeep replace INNER without a
+ *   measure when the longest run ends (vmm_pt_summary.c). Stored plus one, unknown as 0
+ *   (inner2_stored): a second that comes and goes (a run taken whole and given back) rewrites
+ *   only the low entries its length needs, not the whole field.
  *
  * First-free hint, per table (hint stripe, 9 bits): no entry below it has a free page (it is a
  * lower bound on the first entry that is not full; 511 when all are). Every clear lowers it to the
@@ -132,8 +139,14 @@ struct exact {
 	uint64_t inner2; /* the second longest run INNER is the longest of; INNER2_UNKNOWN: not known */
 };
 
-/* Stored as 3E one bits (exact_write), read back as this. */
+/* Stored as 0, a known INNER2 as itself plus one (inner2_stored), read back as this. */
 #define INNER2_UNKNOWN UINT64_MAX
+
+/* The stripe value of INNER2 x: x + 1, or 0 when it is not known. */
+static ALWAYS_INLINE uint64_t inner2_stored(uint64_t x)
+{
+	return x == INNER2_UNKNOWN ? 0 : x + 1;
+}
 
 enum exact_field { EXACT_PREFIX, EXACT_SUFFIX, EXACT_INNER, EXACT_INNER2, EXACT_FIELDS };
 /* The values a search reads from a child's stripe (never INNER2). */
@@ -316,8 +329,69 @@ static ALWAYS_INLINE bool exact_field_striped(unsigned table_level, enum exact_f
 }
 
 /*
+ * LAST, what a mixed table at level 1 or 2 keeps in place of its SUFFIX: the index of its last entry
+ * that is not wholly free (9 bits, the first LAST_ENTRIES entries of the SUFFIX slot; the slot's
+ * other entries hold 0). Its SUFFIX is then (511 - LAST) spans plus the SUFFIX of that entry's
+ * subtree (0 for a full subtree or a chunk mark), which is derived the same way down to a leaf's
+ * last free-run tag (suffix_derived). A reserve or release at the frontier moves the leaf's suffix
+ * and no LAST above it, so it writes nothing in the tables above (suffix_move).
+ */
+#define LAST_ENTRIES 3u
+
+static ALWAYS_INLINE unsigned last_read(const uint64_t *table, unsigned table_level)
+{
+	return table_level == 1 ? (unsigned)stripe_read_fixed(table, EXACT_FIELD_FIRST(1, EXACT_SUFFIX), LAST_ENTRIES) :
+				  (unsigned)stripe_read_fixed(table, EXACT_FIELD_FIRST(2, EXACT_SUFFIX), LAST_ENTRIES);
+}
+
+/* The LAST a mixed table at `table_level` >= 1 whose SUFFIX is `suffix` has. */
+static ALWAYS_INLINE unsigned last_of_suffix(uint64_t suffix, unsigned table_level)
+{
+	return PT_ENTRIES - 1 - (unsigned)(suffix / PT_SPAN_PAGES(table_level));
+}
+
+/* Stores LAST `now` (reads the stored one: LAST_ENTRIES; writes it when it differs: as many). */
+static ALWAYS_INLINE void last_store(uint64_t *work, uint64_t *table, unsigned table_level, unsigned now)
+{
+	unsigned was = last_read(table, table_level);
+	*work += LAST_ENTRIES;
+	if (was == now)
+		return;
+	*work += LAST_ENTRIES;
+	if (table_level == 1)
+		stripe_update_fixed(table, EXACT_FIELD_FIRST(1, EXACT_SUFFIX), LAST_ENTRIES, was, now);
+	else
+		stripe_update_fixed(table, EXACT_FIELD_FIRST(2, EXACT_SUFFIX), LAST_ENTRIES, was, now);
+}
+
+/*
+ * The SUFFIX of a mixed table at `table_level` >= 1, from its LAST and the subtree there (costs
+ * LAST_ENTRIES + 1 per level, + 1 for the leaf's tag: 5 at level 1, 9 at level 2, fewer than the
+ * E(t) entries a stored value took).
+ */
+static inline uint64_t suffix_derived(uint64_t *work, const uint64_t *table, unsigned table_level)
+{
+	uint64_t suffix = 0;
+	for (unsigned level = table_level;; level--) {
+		unsigned last = last_read(table, level);
+		pte_t e = table[last];
+		*work += LAST_ENTRIES + 1;
+		suffix += (uint64_t)(PT_ENTRIES - 1 - last) * PT_SPAN_PAGES(level);
+		unsigned bits = summary_field(e);
+		if (!pte_is_table(e, level) || (bits & (SUM_KIND_MASK | SUM_FREE_SUFFIX)) != (SUMMARY_MIXED | SUM_FREE_SUFFIX))
+			return suffix; /* a full subtree or a chunk mark: nothing free at its end */
+		table = child_table(e);
+		if (level == 1) {
+			*work += 1;
+			return suffix + leaf_edge_run(table, PT_ENTRIES - 1);
+		}
+	}
+}
+
+/*
  * One exact value of a mixed table, read from its summary stripe (costs its entries), or for a
- * leaf's PREFIX and SUFFIX from its edge entries (costs 1).
+ * leaf's PREFIX and SUFFIX from its edge entries (costs 1), or for a level-1/2 table's SUFFIX from
+ * its LAST (suffix_derived).
  */
 static inline uint64_t exact_read_stripe(uint64_t *work, const uint64_t *table, unsigned table_level,
 					 enum exact_field field)
@@ -326,6 +400,8 @@ static inline uint64_t exact_read_stripe(uint64_t *work, const uint64_t *table, 
 		*work += 1;
 		return leaf_edge_run(table, field == EXACT_PREFIX ? 0 : PT_ENTRIES - 1);
 	}
+	if (field == EXACT_SUFFIX)
+		return suffix_derived(work, table, table_level);
 	*work += exact_value_entries(table_level);
 	uint64_t value;
 	switch (table_level) {
@@ -340,8 +416,9 @@ static inline uint64_t exact_read_stripe(uint64_t *work, const uint64_t *table, 
 		value = stripe_read_fixed(table, EXACT_FIELD_FIRST(2, field), EXACT_VALUE_ENTRIES(2));
 		break;
 	}
-	bool all_ones = value == ((uint64_t)1 << (3 * exact_value_entries(table_level))) - 1;
-	return field == EXACT_INNER2 && all_ones ? INNER2_UNKNOWN : value;
+	if (field == EXACT_INNER2) /* stored plus one, unknown as 0 */
+		return value == 0 ? INNER2_UNKNOWN : value - 1;
+	return value;
 }
 
 /*
@@ -437,6 +514,9 @@ static ALWAYS_INLINE bool exact_write(struct vmm_context *ctx, uint64_t *table, 
 			  (unsigned long long)t->prefix, (unsigned long long)t->suffix);
 #endif
 		prefix = suffix = false;
+	} else if (suffix) { /* a level-1/2 table's SUFFIX is its LAST */
+		last_store(work, table, table_level, last_of_suffix(t->suffix, table_level));
+		suffix = false;
 	}
 	*work += (prefix + suffix + inner + inner2) * exact_value_entries(table_level);
 /* A field known to hold `was` (old != NULL) is rewritten up to its highest changed entry only. */
@@ -457,8 +537,9 @@ static ALWAYS_INLINE bool exact_write(struct vmm_context *ctx, uint64_t *table, 
 			EXACT_FIELD_WRITE(level, EXACT_SUFFIX, t->suffix, old->suffix);             \
 		if (inner)                                                                          \
 			EXACT_FIELD_WRITE(level, EXACT_INNER, t->inner, old->inner);                \
-		if (inner2) /* UNKNOWN is cut to the field's width: all ones */                   \
-			EXACT_FIELD_WRITE(level, EXACT_INNER2, t->inner2, old->inner2);             \
+		if (inner2)                                                                         \
+			EXACT_FIELD_WRITE(level, EXACT_INNER2, inner2_stored(t->inner2),              \
+					  inner2_stored(old->inner2));                                 \
 	} while (0)
 	switch (table_level) {
 	case 0:
@@ -580,7 +661,10 @@ pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level,
  */
 bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned i,
 	     const struct table_change *ch, struct exact *before, struct exact *after, bool *suffix_only);
-/* Rewrites the stored SUFFIX of a mixed table at `level` from `was` to `now` (nothing else). */
+/*
+ * The SUFFIX of a mixed table at `level` moves from `was` to `now` (nothing else): a leaf's is its
+ * last tag, moved with its entries; above, LAST is rewritten only if it changes.
+ */
 static ALWAYS_INLINE void suffix_move(struct vmm_context *ctx, uint64_t *table, unsigned level,
 				       uint64_t was, uint64_t now)
 {
@@ -596,16 +680,30 @@ static ALWAYS_INLINE void suffix_move(struct vmm_context *ctx, uint64_t *table, 
 		MM_ASSERT(leaf_edge_run(table, PT_ENTRIES - 1) == now, "suffix_move: leaf %p's last tag is not %llu",
 			  (void *)table, (unsigned long long)now);
 		break;
-	case 1:
-		ctx->backend_work += exact_value_entries(level);
-		stripe_update_fixed(table, EXACT_FIELD_FIRST(1, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(1), was, now);
-		break;
-	default:
-		MM_ASSERT(level == 2, "suffix_move: the root (level %u) has no summary", level);
-		ctx->backend_work += exact_value_entries(level);
-		stripe_update_fixed(table, EXACT_FIELD_FIRST(2, EXACT_SUFFIX), EXACT_VALUE_ENTRIES(2), was, now);
+	default: /* a level-1/2 table keeps LAST: written only when the suffix crosses an entry */
+		MM_ASSERT(level == 1 || level == 2, "suffix_move: the root (level %u) has no summary", level);
+#if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
+		MM_ASSERT(last_read(table, level) == last_of_suffix(was, level),
+			  "suffix_move: table %p stores LAST %u, its suffix %llu says %u", (void *)table,
+			  last_read(table, level), (unsigned long long)was, last_of_suffix(was, level));
+#endif
+		if (last_of_suffix(now, level) != last_of_suffix(was, level))
+			last_store(&ctx->backend_work, table, level, last_of_suffix(now, level));
 		break;
 	}
+}
+/*
+ * What entry e (at `level` >= 1) covered before the changes `ch` describes were made below it (its
+ * table's stored values not rewritten yet): its stored PREFIX, INNER, INNER2, and a SUFFIX that is
+ * derived (from a LAST that may lead the stored values below it) worked out from the old LAST and
+ * the one change (entry_before_suffix_known says when it can be).
+ */
+struct exact entry_before(struct vmm_context *ctx, pte_t e, unsigned level, const struct table_change *ch);
+/* Whether entry_before knows the old SUFFIX: a leaf (its tags) or one change below; else the
+ * parent must measure. */
+static inline bool entry_before_suffix_known(unsigned level, const struct table_change *ch)
+{
+	return level == 1 || (ch && ch->count == 1);
 }
 /* Any reservation start in the table (at `level`) outside entries [first, last] (at most 512 read). */
 bool start_elsewhere(struct vmm_context *ctx, const uint64_t *table, unsigned level, unsigned first,

@@ -35,16 +35,20 @@ static void check_summary(pte_t e, unsigned level, uint64_t ebase, const struct 
 	const uint64_t *child = child_table(e);
 	const uint64_t values[EXACT_FIELDS] = { t->prefix, t->suffix, t->inner, t->inner2 };
 	unsigned entries = exact_value_entries(level - 1);
-	uint64_t unknown = ((uint64_t)1 << (3 * entries)) - 1; /* INNER2_UNKNOWN as stored */
 	for (unsigned f = 0; f < EXACT_FIELDS; f++) {
 		if (!exact_field_striped(level - 1, (enum exact_field)f))
 			continue; /* a leaf's PREFIX and SUFFIX are its edge tags: leaf_tags_wrong checks them */
 		uint64_t stored = pte_stripe_field_read(child, exact_field_first(level - 1, (enum exact_field)f),
 							entries);
-		if (stored != values[f] && !(f == EXACT_INNER2 && stored == unknown)) {
+		uint64_t expect = values[f];
+		if (f == EXACT_SUFFIX) /* LAST in its first entries, 0 in the rest */
+			expect = last_of_suffix(values[f], level - 1);
+		if (f == EXACT_INNER2) /* plus one; 0: not known, which is never wrong */
+			expect = inner2_stored(values[f]);
+		if (stored != expect && !(f == EXACT_INNER2 && stored == 0)) {
 			mm_log("pagetable self-check: level %u table under %llx stores exact value %u = %llu, recount %llu\n",
 			       level - 1, (unsigned long long)ebase, f, (unsigned long long)stored,
-			       (unsigned long long)values[f]);
+			       (unsigned long long)expect);
 			(*bad)++;
 		}
 	}

@@ -4,7 +4,7 @@
  * walk over the range (pt_walk_range) whose visitor writes the entries and, on the way back up,
  * re-summarises every table whose entries changed (vmm_pt_summary.c says how and at what cost).
  * A reserve or release inside one existing leaf table takes one point walk instead (spine_of):
- * at the frontier only the SUFFIX values on its path move (frontier_mark, frontier_release);
+ * at the frontier only the leaf table's SUFFIX moves (frontier_mark, frontier_release);
  * inside the leaf's inner runs the free-run tags (vmm_pt_leaf_tags.h) give the run's ends and the
  * leaf's new values follow without a look (inner_mark, inner_clear); elsewhere the range walk's
  * own visitors run along that path (path_mark, path_clear), and a release is checked in the leaf
@@ -28,7 +28,7 @@
  * (vmm_pt_summary.c); a release first tallies the range (at most what the clear reads), a resize
  * splits and re-measures one path more. vmm_pt_work_bound() (vmm_pt_check.c) adds them up. The
  * point-walk routes read no more: 3 path entries, the leaf run and the page after it (at most
- * 513, in place of the tally), the three SUFFIX values (21) and at most 512 entries looking for
+ * 513, in place of the tally), the leaf's SUFFIX and two LASTs (7) and at most 512 entries looking for
  * another start, then at most what the range walk's clear would read; the inner routes read the
  * entries on either side (2), the leaf's values (2 E(0) + 2) and at most 512 entries looking for
  * another start, and a mark's run start is one entry, or at most 512 back (leaf_run_around). The chunk routes read the
@@ -85,6 +85,8 @@ static void note_refresh(struct vmm_context *ctx, const struct pt_walk_entry *at
 	if (wanted && !changed)
 		after = entry_exact(ctx, at->table[at->index], level);
 	change_note(ch, level, at->index, &before, &after, suffix_only);
+	if (wanted && !installed && !entry_before_suffix_known(level, below))
+		ch->count++; /* what the entry covered before is not known: the table is measured */
 }
 
 /* --- mark ----------------------------------------------------------------------------------- */
@@ -273,8 +275,9 @@ static enum pt_step clear_ascend(void *cookie, const struct pt_walk_entry *at)
 	struct table_change *ch = &c->ch[level];
 	if (pt_table_used(child_table(at->table[at->index])) == 0) {
 		/* What the table covered is read before it goes; then the entry is free. */
-		struct exact before = change_wanted(ch, level) ? entry_exact(c->ctx, at->table[at->index], level) :
-								 (struct exact){ 0 };
+		bool wanted = change_wanted(ch, level);
+		struct exact before = wanted ? entry_before(c->ctx, at->table[at->index], level, &c->ch[level - 1]) :
+					       (struct exact){ 0 };
 		if (level == 1 && before.kind == SUMMARY_MIXED) { /* a leaf's edge tags went with the clear */
 			before.prefix = c->ch[0].old_prefix;
 			before.suffix = c->ch[0].old_suffix;
@@ -282,6 +285,8 @@ static enum pt_step clear_ascend(void *cookie, const struct pt_walk_entry *at)
 		if (pt_free_table_if_empty(&c->ctx->pt, at->table, level, at->index)) {
 			struct exact after = entry_exact(c->ctx, 0, level);
 			change_note(ch, level, at->index, &before, &after, false);
+			if (wanted && !entry_before_suffix_known(level, &c->ch[level - 1]))
+				ch->count++; /* its old SUFFIX is not known: the table is measured */
 			return PT_STEP_NEXT;
 		}
 	}
@@ -329,7 +334,8 @@ static enum vm_status mark_range(struct vmm_context *ctx, uint64_t addr, uint64_
  * parent's last entry not wholly free). A reservation marked there, or released there from a
  * reserved page on, changes no run but the free suffix, so every table on the path keeps its
  * pointer and all its values but SUFFIX, which moves by the pages marked or cleared. This is
- * decided from one point walk (3 entries), the three SUFFIX values and the leaf run, before
+ * decided from one point walk (3 entries), the LAST of each table above the leaf table (vmm_pt.h:
+ * the path is the last one when each LAST is the path's entry), its SUFFIX and the leaf run, before
  * anything is written; otherwise the range walks below do the general upkeep. It reads less than
  * they would, so the bound of vmm_pt_summary.c holds for it.
  */
@@ -337,7 +343,7 @@ struct spine {
 	bool mixed;                 /* every table on the path is mixed (suffix[0] is read then) */
 	uint64_t *table[PT_LEVELS]; /* the table at each level on the path to the leaf table */
 	unsigned index[PT_LEVELS];  /* the entry on the path in each table above level 0 */
-	uint64_t suffix[PT_TOP_LEVEL]; /* the SUFFIX of each table below the root */
+	uint64_t suffix[1];         /* the leaf table's SUFFIX (the tables above keep LAST) */
 };
 
 /*
@@ -378,24 +384,32 @@ static ALWAYS_INLINE bool spine_of(struct vmm_context *ctx, uint64_t addr, uint6
 	return true;
 }
 
-/* The SUFFIX of each table above the leaf table: true when each is its parent's last non-free entry. */
+/* Each table above the leaf table is its parent's last entry not wholly free: its LAST is the path's. */
 static bool spine_is_last(struct vmm_context *ctx, struct spine *p)
 {
 #pragma GCC unroll 2
 	for (unsigned level = 1; level < PT_TOP_LEVEL; level++) {
-		p->suffix[level] = exact_read(ctx, p->table[level], level, EXACT_SUFFIX);
-		if (p->index[level] != PT_ENTRIES - 1 - p->suffix[level] / PT_SPAN_PAGES(level))
+		ctx->backend_work += LAST_ENTRIES;
+		if (last_read(p->table[level], level) != p->index[level])
 			return false;
 	}
 	return true;
 }
 
-/* Every SUFFIX on the path moves by `grown` pages (negative: shrinks); nothing else changes. */
+/*
+ * Every SUFFIX on the path moves by `grown` pages (negative: shrinks); nothing else changes. The
+ * leaf table's is its last tag, written with its entries; above, no LAST moves (the leaf table
+ * stays the last entry not wholly free of its table, and so on up), so only the value cache's
+ * copies move.
+ */
 static void spine_shift(struct vmm_context *ctx, const struct spine *p, int64_t grown)
 {
-	for (unsigned level = 0; level < PT_TOP_LEVEL; level++)
-		suffix_move(ctx, p->table[level], level, p->suffix[level],
-			    p->suffix[level] + (uint64_t)grown);
+	suffix_move(ctx, p->table[0], 0, p->suffix[0], p->suffix[0] + (uint64_t)grown);
+	struct vmm_pt_value_cache *c = &ctx->pt_caches.values;
+#pragma GCC unroll 2
+	for (unsigned level = 1; level < PT_TOP_LEVEL; level++)
+		if (c->table[level] == p->table[level] && (c->known[level] & (1u << EXACT_SUFFIX)))
+			c->value[level][EXACT_SUFFIX] += (uint64_t)grown;
 }
 
 /*
@@ -839,7 +853,7 @@ static bool chunk_frontier_release(struct vmm_context *ctx, const struct spine *
 }
 
 /* Marks a free chunk (chunk_spine_of) reserved in its entry; false when the entry is in use. */
-static bool chunk_mark(struct vmm_context *ctx, const struct spine *p, unsigned level, uint64_t addr,
+static ALWAYS_INLINE bool chunk_mark(struct vmm_context *ctx, const struct spine *p, unsigned level, uint64_t addr,
 		       uint64_t last, unsigned access)
 {
 	uint64_t *table = p->table[level];
@@ -870,7 +884,7 @@ static bool chunk_mark(struct vmm_context *ctx, const struct spine *p, unsigned 
  * with a start, and the page after it is free or a start (what check_reservation would find).
  * False, nothing changed, otherwise.
  */
-static bool chunk_release(struct vmm_context *ctx, const struct vmm_region *region, const struct spine *p,
+static ALWAYS_INLINE bool chunk_release(struct vmm_context *ctx, const struct vmm_region *region, const struct spine *p,
 			  unsigned level, uint64_t addr, uint64_t last)
 {
 	uint64_t *table = p->table[level];

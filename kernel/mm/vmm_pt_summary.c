@@ -454,11 +454,13 @@ pte_t summarize_table(struct vmm_context *ctx, uint64_t *table, unsigned level,
 static bool suffix_shift(struct vmm_context *ctx, uint64_t *t, unsigned level,
 			 const struct table_change *ch, uint64_t *old_suffix, uint64_t *new_suffix)
 {
-	uint64_t was = exact_read(ctx, t, level, EXACT_SUFFIX);
-	uint64_t span = PT_SPAN_PAGES(level);
-	if (ch->first != PT_ENTRIES - 1 - was / span)
+	/* The entry below already moved: the old SUFFIX is its LAST's spans plus its old suffix. */
+	unsigned last = last_read(t, level);
+	ctx->backend_work += LAST_ENTRIES;
+	if (ch->first != last)
 		return false;
-	uint64_t now = was - ch->before.suffix + ch->after.suffix;
+	uint64_t spans = (uint64_t)(PT_ENTRIES - 1 - last) * PT_SPAN_PAGES(level);
+	uint64_t was = spans + ch->before.suffix, now = spans + ch->after.suffix;
 	if ((was == 0) != (now == 0)) /* SFX flips */
 		return false;
 	suffix_move(ctx, t, level, was, now);
@@ -542,7 +544,7 @@ bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned 
 		software = summary_bits(&now);
 	} else {
 		if (before || (ch && ch->count == 1)) {
-			was = entry_exact(ctx, old, level);
+			was = level >= 2 ? entry_before(ctx, old, level, ch) : entry_exact(ctx, old, level);
 			if (level == 1 && ch && was.kind == SUMMARY_MIXED) { /* its edge tags moved already */
 				was.prefix = ch->old_prefix;
 				was.suffix = ch->old_suffix;
@@ -563,6 +565,27 @@ bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned 
 		return changed;
 	pt_slot_write(table, i, updated);
 	return true;
+}
+
+struct exact entry_before(struct vmm_context *ctx, pte_t e, unsigned level, const struct table_change *ch)
+{
+	struct summary c = entry_summary(e, level);
+	if (c.kind != SUMMARY_MIXED || level == 1)
+		return entry_exact(ctx, e, level); /* implied, or a leaf's: its caller has its old edges */
+	const uint64_t *t = child_table(e);
+	unsigned tl = level - 1;
+	struct exact x = { SUMMARY_MIXED, c.has_start, exact_read(ctx, t, tl, EXACT_PREFIX), 0,
+			   exact_read(ctx, t, tl, EXACT_INNER), exact_read(ctx, t, tl, EXACT_INNER2) };
+	if (!entry_before_suffix_known(level, ch))
+		return x; /* SUFFIX not known: the parent measures (note_refresh) */
+	unsigned last = last_read(t, tl);
+	ctx->backend_work += LAST_ENTRIES;
+	if (ch->first != last) /* the entry at LAST did not change: its subtree says the old suffix */
+		x.suffix = suffix_derived(&ctx->backend_work, t, tl);
+	else
+		x.suffix = (uint64_t)(PT_ENTRIES - 1 - last) * PT_SPAN_PAGES(tl) +
+			   (ch->before.kind == SUMMARY_MIXED ? ch->before.suffix : 0);
+	return x;
 }
 
 /* --- first-free hint ------------------------------------------------------------------------ */

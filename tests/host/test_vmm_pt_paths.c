@@ -226,6 +226,53 @@ TEST(vmm_pagetable_self_check_finds_a_wrong_free_run_tag)
 	both_close(&b, 0);
 }
 
+/*
+ * A level-1 or level-2 table keeps LAST, the index of its last entry not wholly free, where a
+ * SUFFIX would be (vmm_pt.h). Reservations of pages 0..604 of the dense region (a leaf table and
+ * most of the next, in one level-1 table) leave LAST = the entry holding page 604 at each level,
+ * computed here from the address; a wrong LAST, or a stray bit in the rest of its slot, makes the
+ * self-check fail; restored, it passes again.
+ */
+TEST(vmm_pagetable_self_check_finds_a_wrong_last_entry)
+{
+	static struct both b;
+	both_open(&b, 1 << 14, dense_regions, ARRAY_SIZE(dense_regions));
+	if (testing_current_failed())
+		return;
+	struct vmm_context *pt = &b.user[0];
+	uint64_t base = dense_regions[0].base, a = 0, c = 0;
+	ASSERT_EQ(vmm_reserve(pt, 0, 5, 1, &a), VM_OK);
+	ASSERT_EQ(vmm_reserve(pt, 0, 600, 1, &c), VM_OK);
+	ASSERT_EQ(a, base);
+	ASSERT_EQ(c, base + 5 * PAGE_SIZE);
+	ASSERT_EQ(pt->backend->self_check(pt), 0);
+	uint64_t last_page = c + 599 * PAGE_SIZE;
+	uint64_t *root = pt_table(pt->pt.root);
+	uint64_t *t2 = pt_table(pte_address(root[PT_INDEX(3, base)]));
+	uint64_t *t1 = pt_table(pte_address(t2[PT_INDEX(2, base)]));
+	uint64_t *tables[2] = { t1, t2 };
+	for (unsigned level = 1; level <= 2; level++) {
+		uint64_t *t = tables[level - 1];
+		unsigned first = EXACT_FIELD_FIRST(level, EXACT_SUFFIX), expect = PT_INDEX(level, last_page);
+		EXPECT_EQ(pte_stripe_field_read(t, first, 3), expect);
+		const unsigned wrong[] = { expect + 1, expect + 8, expect > 0 ? expect - 1 : 3 };
+		for (unsigned k = 0; k < ARRAY_SIZE(wrong); k++) {
+			pte_stripe_field_write(t, first, 3, wrong[k]);
+			EXPECT_TRUE(pt->backend->self_check(pt) > 0);
+			pte_stripe_field_write(t, first, 3, expect);
+			EXPECT_EQ(pt->backend->self_check(pt), 0);
+		}
+		pte_stripe_field_write(t, first + 3, 1, 1); /* the slot past LAST must hold 0 */
+		EXPECT_TRUE(pt->backend->self_check(pt) > 0);
+		pte_stripe_field_write(t, first + 3, 1, 0);
+		EXPECT_EQ(pt->backend->self_check(pt), 0);
+	}
+	ASSERT_EQ(vmm_release(pt, c, 600), VM_OK);
+	ASSERT_EQ(vmm_release(pt, a, 5), VM_OK);
+	ASSERT_EQ(pt->backend->self_check(pt), 0);
+	both_close(&b, 0);
+}
+
 /* The header's maxrun code, computed here from its definition: L below 32, else 27 + ceil(log2 L). */
 static unsigned maxrun_code_by_definition(uint64_t longest)
 {
