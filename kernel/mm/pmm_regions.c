@@ -25,7 +25,9 @@
  *      the span, and none is empty.
  *   2. Coalesced: no two free records touch.
  *   3. Every free record is in the size-class index, in the list of its class (an exact class:
- *      of its first page mod 16), unfiled records before filed ones; a filed record is in its
+ *      of its first page mod 16), unfiled records before filed ones, but the lagging record:
+ *      the one the last carve shrank below its class, unfiled and left there until the next
+ *      allocation (pmm_size_classes.h); a filed record is in its
  *      class's fit tree iff it belongs there, an unfiled one in no tree; class and row bits
  *      mirror the lists; each tree is ordered, AVL-balanced, its maxima current
  *      (pmm_size_classes.h, pmm_fit_tree.h).
@@ -40,13 +42,16 @@
  *     and its first record is taken: O(1), TLSF's "good fit".
  *   - Else the exact search over the classes below that one (pmm_classes_search).
  *   - The run is carved at the lowest aligned page of the chosen extent; the remains stay free
- *     (at most a head and a tail: at most 2 new records). The record keeps the larger remainder,
- *     so that a large extent shrinking at an edge stays where it is in its class (no index work).
+ *     (at most a head and a tail: at most 2 new records). The record keeps the larger remainder
+ *     and stays in its class, lagging below it if it must until the next allocation settles it
+ *     (pmm_size_classes.h): no index work, and a free that gives the run back first grows it
+ *     into the class it never left.
  *   - Free: find the used record through used_at, merge with the previous and the next record
  *     when they are free and adjacent; the larger neighbour's record takes the run.
  *
  * PROMISE: EXACT. alloc fails only when no free extent holds n pages at a multiple of a. Proof.
- * The size-class path fails only when every class from the guaranteed one up is empty. The exact
+ * Both paths first settle the lagging record, so every record is in the class of its size. The
+ * size-class path fails only when every class from the guaranteed one up is empty. The exact
  * search then visits every non-empty class from the class of n (smaller extents cannot hold n
  * pages) to below the guaranteed one, so it suffices that within one class nothing that fits is
  * missed: in an inexact class, its fit tree, filed first so that it holds every record of the
@@ -165,6 +170,8 @@ static uint64_t carve_fit(struct pmm_regions *r, uint64_t pages, uint64_t align_
 {
 	if (r->free_pages < pages) /* the common layer's zone fallback asks zones this small */
 		return PMM_PLACEMENT_FAILED;
+	if (r->classes.lagging) /* the index is read with every record in its class */
+		pmm_classes_settle_lagging(&r->classes);
 	unsigned guaranteed = pmm_class_at_least(pages + align_pages - 1);
 	struct pmm_region *from = pmm_classes_any_at_or_above(&r->classes, guaranteed);
 	if (!from && r->classes.row_bitmap)
@@ -246,8 +253,7 @@ static uint64_t regions_free_pages(const void *state)
 
 static uint64_t regions_free_blocks(const void *state)
 {
-	uint64_t by_order[PMM_ORDER_COUNT] = { 0 };
-	return pmm_classes_count_by_order(&((const struct pmm_regions *)state)->classes, by_order);
+	return pmm_classes_records(&((const struct pmm_regions *)state)->classes);
 }
 
 static uint64_t regions_blocks_for_free_run(uint64_t first_page, uint64_t pages)
@@ -273,6 +279,8 @@ static uint64_t regions_metadata_wanted(const void *state)
 static uint64_t regions_alloc_metadata(void *state, uint64_t pages)
 {
 	struct pmm_regions *r = state;
+	if (r->classes.lagging) /* a carve may make another lag: one at most */
+		pmm_classes_settle_lagging(&r->classes);
 	struct pmm_region *region = list_entry(list_last(&r->edge.address_link), struct pmm_region,
 					       address_link);
 	for (unsigned i = 0; region && i < METADATA_LOOKBACK;

@@ -39,15 +39,30 @@ static ALWAYS_INLINE void pmm_regions_free_remove(struct pmm_regions *r, struct 
 		pmm_classes_remove(&r->classes, region, &r->work);
 }
 
-static ALWAYS_INLINE void pmm_regions_free_reshape(struct pmm_regions *r, struct pmm_region *region,
-						    uint64_t first, uint64_t pages,
-						    enum pmm_regions_filing filing)
+/* A free record shrinks to [first, first + pages) (a carve): an unfiled one stays in its class,
+ * lagging if it must (pmm_size_classes.h); a filed one leaves its tree. */
+static ALWAYS_INLINE void pmm_regions_free_shrink(struct pmm_regions *r, struct pmm_region *region,
+						   uint64_t first, uint64_t pages,
+						   enum pmm_regions_filing filing)
+{
+	r->free_pages -= region->pages - pages;
+	if (filing == PMM_REGIONS_KNOWN_UNFILED || !(region->flags & PMM_REGION_FLAG_FILED))
+		pmm_classes_shrink_unfiled(&r->classes, region, first, pages);
+	else
+		pmm_classes_reshape_filed(&r->classes, region, first, pages, &r->work);
+}
+
+/* A free record grows to [first, first + pages) (a merge): an unfiled one moves up a class only
+ * when it outgrows its own; a filed one leaves its tree. */
+static ALWAYS_INLINE void pmm_regions_free_grow(struct pmm_regions *r, struct pmm_region *region,
+						 uint64_t first, uint64_t pages,
+						 enum pmm_regions_filing filing)
 {
 	r->free_pages += pages - region->pages;
-	if (filing == PMM_REGIONS_KNOWN_UNFILED)
-		pmm_classes_reshape_unfiled(&r->classes, region, first, pages);
+	if (filing == PMM_REGIONS_KNOWN_UNFILED || !(region->flags & PMM_REGION_FLAG_FILED))
+		pmm_classes_grow_unfiled(&r->classes, region, first, pages);
 	else
-		pmm_classes_reshape(&r->classes, region, first, pages, &r->work);
+		pmm_classes_reshape_filed(&r->classes, region, first, pages, &r->work);
 }
 
 static ALWAYS_INLINE bool pmm_regions_is_filed(const struct pmm_region *region)
@@ -121,7 +136,7 @@ pmm_regions_carve(struct pmm_regions *r, struct pmm_region *from, uint64_t first
 			list_insert_before(&used->address_link, &rest->address_link);
 			pmm_regions_free_insert(r, rest);
 		}
-		pmm_regions_free_reshape(r, from, end, tail, filing);
+		pmm_regions_free_shrink(r, from, end, tail, filing);
 	} else {
 		used = pmm_regions_record_take(r, first, pages, PMM_REGION_USED);
 		list_insert_after(&from->address_link, &used->address_link);
@@ -130,7 +145,7 @@ pmm_regions_carve(struct pmm_regions *r, struct pmm_region *from, uint64_t first
 			list_insert_after(&used->address_link, &rest->address_link);
 			pmm_regions_free_insert(r, rest);
 		}
-		pmm_regions_free_reshape(r, from, start, head, filing);
+		pmm_regions_free_shrink(r, from, start, head, filing);
 	}
 	r->used_at[first - r->first_page] = used;
 	return used;
@@ -182,7 +197,7 @@ static ALWAYS_INLINE void pmm_regions_release(struct pmm_regions *r, struct pmm_
 		pmm_regions_record_release(r, drop);
 	}
 	pmm_regions_record_release(r, used);
-	pmm_regions_free_reshape(r, keep, new_first, new_end - new_first, filing);
+	pmm_regions_free_grow(r, keep, new_first, new_end - new_first, filing);
 }
 
 /* Out of line (pmm_regions.c): every allocation the fast path leaves (the exact search, filed
@@ -205,9 +220,17 @@ static ALWAYS_INLINE uint64_t pmm_regions_alloc_fast(struct pmm_regions *r, uint
 {
 	if (unlikely(r->spare_record_count < PMM_RECORD_LOW_WATER))
 		return pmm_regions_alloc_general(r, pages, align_pages);
+	if (unlikely(r->classes.lagging)) /* the index is read with every record in its class */
+		pmm_classes_settle_lagging_inline(&r->classes);
 	struct pmm_region *from =
 		pmm_classes_any_at_or_above(&r->classes, pmm_class_at_least(pages + align_pages - 1));
-	if (unlikely(!from || pmm_regions_is_filed(from)))
+	if (unlikely(!from)) {
+		/* the common layer tries zones in turn: one too small refuses here, no call made */
+		if (r->free_pages < pages)
+			return PMM_PLACEMENT_FAILED;
+		return pmm_regions_alloc_general(r, pages, align_pages);
+	}
+	if (unlikely(pmm_regions_is_filed(from)))
 		return pmm_regions_alloc_general(r, pages, align_pages);
 	uint64_t first = ALIGN_UP(pmm_visit(&r->work, from)->first_page, align_pages);
 	pmm_regions_carve(r, from, first, pages, PMM_REGIONS_KNOWN_UNFILED);

@@ -34,6 +34,11 @@ void pmm_classes_init(struct pmm_size_classes *index)
 			list_init(&index->residue_list[size][residue]);
 }
 
+void pmm_classes_settle_lagging(struct pmm_size_classes *index)
+{
+	pmm_classes_settle_lagging_inline(index);
+}
+
 void pmm_classes_unfile(struct pmm_size_classes *index, struct pmm_region *region, uint64_t *work)
 {
 	uint64_t pages = region->pages;
@@ -116,33 +121,11 @@ struct pmm_region *pmm_classes_search(struct pmm_size_classes *index, unsigned l
 	return NULL;
 }
 
-uint64_t pmm_classes_longest(const struct pmm_size_classes *index)
-{
-	if (!index->row_bitmap)
-		return 0;
-	unsigned row = 63u - (unsigned)__builtin_clzll(index->row_bitmap);
-	unsigned c = row * PMM_CLASS_SUBDIVISIONS + 31u - (unsigned)__builtin_clz(index->class_bitmap[row]);
-	if (pmm_size_is_exact(c))
-		return c;
-	/* The filed records are summed up by the tree, the unfiled ones must be read. */
-	uint64_t longest = pmm_fit_longest(index->classes[c].tree);
-	const struct list_node *list = &index->classes[c].unfiled;
-	for (const struct list_node *node = list->next; node != list; node = node->next)
-		longest = MAX(longest, record_of(node)->pages);
-	return longest;
-}
-
-uint64_t pmm_classes_count_by_order(const struct pmm_size_classes *index,
-				    uint64_t by_order[PMM_ORDER_COUNT])
+uint64_t pmm_classes_records(const struct pmm_size_classes *index)
 {
 	uint64_t records = 0;
-	for (unsigned c = 0; c < PMM_CLASS_COUNT; c++) {
-		uint64_t count = index->classes[c].count;
-		if (!count)
-			continue;
-		by_order[ilog2_u64(pmm_class_lower_bound(c))] += count;
-		records += count;
-	}
+	for (unsigned c = 0; c < PMM_CLASS_COUNT; c++)
+		records += index->classes[c].count;
 	return records;
 }
 
@@ -160,6 +143,8 @@ struct class_check {
 	bool (*belongs)(void *ctx, const struct pmm_region *region);
 	void *ctx;
 	unsigned c;
+	const struct pmm_region *lagging; /* the index's lagging record */
+	bool *lagging_seen;               /* set when an unfiled list holds it */
 };
 
 /* A tree node must pass the caller's test, be filed, be of this class and belong in a tree. */
@@ -184,7 +169,11 @@ static const char *check_list(const struct list_node *list, const struct class_c
 		const struct pmm_region *r = *where = record_of(node);
 		if (node->prev != prev)
 			return "class list link broken";
-		if (!check->belongs(check->ctx, r) || pmm_class_of(r->pages) != check->c ||
+		/* of this class; the lagging record (unfiled) may be of a class below it */
+		bool lagging = !filed && r == check->lagging;
+		unsigned own = pmm_class_of(r->pages);
+		*check->lagging_seen |= lagging;
+		if (!check->belongs(check->ctx, r) || (lagging ? own > check->c : own != check->c) ||
 		    r->size_class != check->c ||
 		    (residue >= 0 && r->first_page % PMM_EXACT_RESIDUES != (unsigned)residue))
 			return "record misfiled in its class's lists";
@@ -248,10 +237,15 @@ const char *pmm_classes_check(const struct pmm_size_classes *index,
 		if (index->class_bitmap[row] >> PMM_CLASS_SUBDIVISIONS)
 			return "class bits beyond the last class of a row";
 	}
+	bool lagging_seen = false;
 	for (unsigned c = 0; c < PMM_CLASS_COUNT; c++) {
-		struct class_check check = { belongs, ctx, c };
+		struct class_check check = { belongs, ctx, c, index->lagging, &lagging_seen };
 		if ((problem = check_class(index, &check, where, indexed)))
 			return problem;
 	}
+	*where = index->lagging;
+	if (index->lagging && !lagging_seen)
+		return "the lagging record is on no unfiled list";
+	*where = NULL;
 	return NULL;
 }

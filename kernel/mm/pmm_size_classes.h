@@ -31,8 +31,19 @@
  * reshaping an unfiled record cost no tree work: O(1), like TLSF. A filed record leaves its tree
  * when it is removed or changes extent, and comes back unfiled.
  *
+ * THE LAGGING RECORD. A carve that shrinks an unfiled record leaves it in its class, even below
+ * it (it LAGS: its class is above the class of its size), and names it `lagging`; the next
+ * allocation settles it (moves it down to the class of its size if it lags, and forgets it) before
+ * it reads the index, unless a free has grown it back into its class first (then it is forgotten). So the usual pair, a carve and the
+ * free that gives the pages back, moves nothing in the index, and a run of carves pays one class
+ * move each, as before. At most one record lags, and only between a carve and the next
+ * allocation: every search and every filing reads an index whose records are all in the class of
+ * their size. Frees in between: growing the lagging record past its class moves it up at once;
+ * removing it forgets it.
+ *
  * BOUNDS (visits, pmm_visit; h the class tree's height, pmm_fit_tree.h):
- *   insert: 0.  remove, reshape: 0 for an unfiled record, <= 4(h + 1) for a filed one.
+ *   insert, shrink: 0.  remove, grow: 0 for an unfiled record, <= 4(h + 1) for a filed one.
+ *   settle_lagging: 0 (one record moved: a fixed cost).
  *   any_at_or_above: 0 (two find-first-set operations; the caller counts the record it takes).
  *   search: per non-empty class in [lowest, below): 1, + filing (at most 1 + 3(h + 1) per
  *   unfiled record) + pmm_fit_find (1 + 2h, pmm_fit_tree.h), or the residue lists' heads (no
@@ -118,6 +129,9 @@ struct pmm_size_classes {
 	/* exact classes, by size: filed records by first page mod 16; bit r: list r non-empty */
 	struct list_node residue_list[PMM_EXACT_CLASS_PAGES][PMM_EXACT_RESIDUES];
 	uint16_t residues[PMM_EXACT_CLASS_PAGES];
+	/* the unfiled record the last carve shrank, perhaps below its class, or NULL (THE LAGGING
+	 * RECORD); every other record is in the class of its size */
+	struct pmm_region *lagging;
 };
 
 /* Out of line (pmm_size_classes.c): takes a filed record out of its tree and residue list. */
@@ -158,6 +172,8 @@ static ALWAYS_INLINE void pmm_classes_remove_unfiled(struct pmm_size_classes *in
 {
 	list_unlink(&region->link.free.class_link);
 	pmm_classes_uncount(index, region->size_class);
+	if (unlikely(index->lagging == region))
+		index->lagging = NULL;
 }
 
 /* Takes a free record out of its class (before its extent changes: the class comes from it). */
@@ -173,38 +189,69 @@ static ALWAYS_INLINE void pmm_classes_remove(struct pmm_size_classes *index,
 }
 
 /*
- * Gives an unfiled free record a new extent. When the new size is in the same class it keeps its
- * place and costs nothing (the common case of a large extent shrinking or growing at an edge: an
- * unfiled record's place does not depend on its first page); otherwise it moves to the class of
- * its new size.
+ * Shrinks an unfiled free record (a carve; no record lags: the allocation has settled it). It
+ * stays in its class, lagging if it is now below it (THE LAGGING RECORD), so that the free that
+ * gives the pages back finds it in its class again: no index work either way.
  */
-static ALWAYS_INLINE void pmm_classes_reshape_unfiled(struct pmm_size_classes *index,
-						      struct pmm_region *region,
-						      uint64_t first_page, uint64_t pages)
+static ALWAYS_INLINE void pmm_classes_shrink_unfiled(struct pmm_size_classes *index,
+						     struct pmm_region *region,
+						     uint64_t first_page, uint64_t pages)
+{
+	region->first_page = first_page;
+	region->pages = pages;
+	index->lagging = region; /* whether it lags is asked when it matters: the next allocation */
+}
+
+/*
+ * Grows an unfiled free record (a merge): it stays in its class while its size is at most the
+ * class's largest (the lagging record growing back lags no more when it is in its class again),
+ * else it moves up to the class of its new size.
+ */
+static ALWAYS_INLINE void pmm_classes_grow_unfiled(struct pmm_size_classes *index,
+						   struct pmm_region *region, uint64_t first_page,
+						   uint64_t pages)
 {
 	unsigned c = pmm_class_of(pages);
 	region->first_page = first_page;
 	region->pages = pages;
+	if (likely(c == region->size_class)) {
+		if (unlikely(index->lagging == region))
+			index->lagging = NULL;
+		return;
+	}
+	if (c < region->size_class) /* the lagging record, still below its class */
+		return;
+	pmm_classes_remove_unfiled(index, region);
+	pmm_classes_link(index, region, c);
+}
+
+/* Gives a filed free record a new extent: it leaves its tree and comes back unfiled, in the class
+ * of its new size. */
+static inline void pmm_classes_reshape_filed(struct pmm_size_classes *index,
+					     struct pmm_region *region, uint64_t first_page,
+					     uint64_t pages, uint64_t *work)
+{
+	pmm_classes_remove(index, region, work);
+	region->first_page = first_page;
+	region->pages = pages;
+	pmm_classes_insert(index, region);
+}
+
+/* Moves the lagging record, if it lags, down to the class of its size, and forgets it (inline:
+ * the alloc fast path). */
+static ALWAYS_INLINE void pmm_classes_settle_lagging_inline(struct pmm_size_classes *index)
+{
+	struct pmm_region *region = index->lagging;
+	unsigned c = pmm_class_of(region->pages);
+	index->lagging = NULL;
 	if (c == region->size_class)
 		return;
 	pmm_classes_remove_unfiled(index, region);
 	pmm_classes_link(index, region, c);
 }
 
-/* Gives a free record a new extent; a filed one leaves its tree and comes back unfiled. */
-static ALWAYS_INLINE void pmm_classes_reshape(struct pmm_size_classes *index,
-					      struct pmm_region *region, uint64_t first_page,
-					      uint64_t pages, uint64_t *work)
-{
-	if (likely(!(region->flags & PMM_REGION_FLAG_FILED))) {
-		pmm_classes_reshape_unfiled(index, region, first_page, pages);
-		return;
-	}
-	pmm_classes_remove(index, region, work);
-	region->first_page = first_page;
-	region->pages = pages;
-	pmm_classes_insert(index, region);
-}
+/* The same, out of line (pmm_size_classes.c): the general paths. */
+void pmm_classes_settle_lagging(struct pmm_size_classes *index);
 
 /* A record of class c, known to be non-empty: an unfiled one if any, else a filed one. */
 static inline struct pmm_region *pmm_classes_any(const struct pmm_size_classes *index, unsigned c)
@@ -242,27 +289,21 @@ void pmm_classes_init(struct pmm_size_classes *index);
 /*
  * The exact search: a record of a class in [lowest, below) holding `pages` pages at a multiple
  * of `align_pages`, or NULL if none can (the proof: pmm_regions.c, PROMISE). Classes are tried
- * highest first; each class is filed first.
+ * highest first; each class is filed first. No record may lag (the caller has settled it).
  */
 struct pmm_region *pmm_classes_search(struct pmm_size_classes *index, unsigned lowest,
 				      unsigned below, uint64_t pages, uint64_t align_pages,
 				      uint64_t *work);
 
-/* The longest free extent indexed (0 if none): O(the unfiled records of the highest class). */
-uint64_t pmm_classes_longest(const struct pmm_size_classes *index);
-/*
- * Adds to by_order[o] the records of order o (floor(log2(pages))), from the class counts: every
- * class below 16 pages is one size, every class of row r >= 1 has order r + 3. Returns the number
- * of records. O(classes).
- */
-uint64_t pmm_classes_count_by_order(const struct pmm_size_classes *index,
-				    uint64_t by_order[PMM_ORDER_COUNT]);
+/* The free records indexed (the sum of the class counts). O(classes). */
+uint64_t pmm_classes_records(const struct pmm_size_classes *index);
 /* The tallest class tree. */
 unsigned pmm_classes_tallest_tree(const struct pmm_size_classes *index);
 
 /*
  * Self-check of the index: bitmaps and counts agree with the lists and trees, every record is
- * where its class, residue and filing say, and passes belongs(ctx, record) (the caller's
+ * where its class, residue and filing say (the lagging one, unfiled, may be in a class above the
+ * class of its size), and passes belongs(ctx, record) (the caller's
  * conditions: free, its zone), and each tree is sound (pmm_fit_check). Returns NULL, or a
  * description of the first fault with the record concerned at *where (NULL for a count or bitmap
  * fault); *indexed receives the records found.
