@@ -205,11 +205,12 @@ static ALWAYS_INLINE paddr_t page_alloc_inline(struct page_allocator *a, uint64_
 					  align_pages, owner, status, trace.start);
 	unsigned zi = PMM_ZONE_COUNT - 1 - (unsigned)zone;
 	struct page_allocator_zone *z = &a->zone[zi];
+	unsigned at_least = pmm_regions_fast_class(pages, align_pages); /* once for every zone */
 	uint64_t first;
 	for (;;) {
 		first = PMM_PLACEMENT_FAILED;
 		if (likely(z->regions)) {
-			first = pmm_regions_alloc_fast(z->regions, pages, align_pages);
+			first = pmm_regions_alloc_fast_at(z->regions, pages, align_pages, at_least);
 		} else if (z->state) {
 			first = a->ops->alloc(z->state, pages, align_pages);
 		}

@@ -193,6 +193,8 @@ static ALWAYS_INLINE void pmm_regions_release(struct pmm_regions *r, struct pmm_
 		/* The larger neighbour takes the run: it is the likelier to stay in its class. */
 		struct pmm_region *drop = m.next->pages > m.prev->pages ? m.prev : m.next;
 		keep = drop == m.prev ? m.next : m.prev;
+		if (r->classes.lagging == drop) /* the one removal that can meet it: carves settle first */
+			r->classes.lagging = NULL;
 		pmm_regions_free_remove(r, drop, filing);
 		pmm_regions_record_release(r, drop);
 	}
@@ -208,22 +210,22 @@ uint64_t pmm_regions_alloc_general(struct pmm_regions *r, uint64_t pages, uint64
 void pmm_regions_free_general(struct pmm_regions *r, struct pmm_region *used);
 
 /*
- * THE ALLOC FAST PATH, for 1 <= pages, align_pages <= PMM_MAX_PAGES (the caller has checked):
+ * THE ALLOC FAST PATH, for 1 <= pages, align_pages <= PMM_MAX_PAGES (the caller has checked),
+ * from class at_least = pmm_regions_fast_class(pages, align_pages):
  * the usual allocation (the pool at its low water or above, the size-class path serving from an
  * unfiled record) is done here without calling anything; anything else goes to
  * pmm_regions_alloc_general before changing anything. Both carve the same record. The record
  * holds the run because its class is at or above the guaranteed one (invariant 3, which the
  * self-check verifies; the general path asserts it).
  */
-static ALWAYS_INLINE uint64_t pmm_regions_alloc_fast(struct pmm_regions *r, uint64_t pages,
-						     uint64_t align_pages)
+static ALWAYS_INLINE uint64_t pmm_regions_alloc_fast_at(struct pmm_regions *r, uint64_t pages,
+							uint64_t align_pages, unsigned at_least)
 {
 	if (unlikely(r->spare_record_count < PMM_RECORD_LOW_WATER))
 		return pmm_regions_alloc_general(r, pages, align_pages);
 	if (unlikely(r->classes.lagging)) /* the index is read with every record in its class */
 		pmm_classes_settle_lagging_inline(&r->classes);
-	struct pmm_region *from =
-		pmm_classes_any_at_or_above(&r->classes, pmm_class_at_least(pages + align_pages - 1));
+	struct pmm_region *from = pmm_classes_any_at_or_above(&r->classes, at_least);
 	if (unlikely(!from)) {
 		/* the common layer tries zones in turn: one too small refuses here, no call made */
 		if (r->free_pages < pages)
@@ -239,6 +241,20 @@ static ALWAYS_INLINE uint64_t pmm_regions_alloc_fast(struct pmm_regions *r, uint
 	if (first >= PMM_PLACEMENT_WANTS_METADATA)
 		__builtin_unreachable();
 	return first;
+}
+
+/* The class from which the fast path serves `pages` at `align_pages` (pmm_regions.c, PLACEMENT
+ * POLICY): the same for every zone, so a caller that tries several computes it once. */
+static ALWAYS_INLINE unsigned pmm_regions_fast_class(uint64_t pages, uint64_t align_pages)
+{
+	return pmm_class_at_least(pages + align_pages - 1);
+}
+
+static ALWAYS_INLINE uint64_t pmm_regions_alloc_fast(struct pmm_regions *r, uint64_t pages,
+						     uint64_t align_pages)
+{
+	return pmm_regions_alloc_fast_at(r, pages, align_pages,
+					 pmm_regions_fast_class(pages, align_pages));
 }
 
 /* THE FREE FAST PATH: the allocation at page r->first_page + index (there is one: the caller

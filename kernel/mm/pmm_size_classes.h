@@ -172,8 +172,6 @@ static ALWAYS_INLINE void pmm_classes_remove_unfiled(struct pmm_size_classes *in
 {
 	list_unlink(&region->link.free.class_link);
 	pmm_classes_uncount(index, region->size_class);
-	if (unlikely(index->lagging == region))
-		index->lagging = NULL;
 }
 
 /* Takes a free record out of its class (before its extent changes: the class comes from it). */
@@ -221,6 +219,8 @@ static ALWAYS_INLINE void pmm_classes_grow_unfiled(struct pmm_size_classes *inde
 	}
 	if (c < region->size_class) /* the lagging record, still below its class */
 		return;
+	if (index->lagging == region) /* in the class of its size from now on */
+		index->lagging = NULL;
 	pmm_classes_remove_unfiled(index, region);
 	pmm_classes_link(index, region, c);
 }
