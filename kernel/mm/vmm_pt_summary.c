@@ -567,6 +567,29 @@ bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned 
 	return true;
 }
 
+/*
+ * The SUFFIX of a mixed table at `table_level` >= 1 whose LAST (already read) is `last`: the free
+ * entries after it and the SUFFIX of the subtree there, as suffix_derived (vmm_pt.h) reads it but
+ * for the LAST already in hand (costs 1 entry, then LAST_ENTRIES + 1 per level below, + 1 for the
+ * leaf's tag).
+ */
+static NOINLINE uint64_t suffix_below_last(uint64_t *work, const uint64_t *table, unsigned table_level, unsigned last)
+{
+	pte_t e = table[last];
+	uint64_t spans = (uint64_t)(PT_ENTRIES - 1 - last) * PT_SPAN_PAGES(table_level);
+	unsigned bits = summary_field(e);
+	*work += 1;
+	if (!pte_is_table(e, table_level) ||
+	    (bits & (SUM_KIND_MASK | SUM_FREE_SUFFIX)) != (SUMMARY_MIXED | SUM_FREE_SUFFIX))
+		return spans; /* a full subtree or a chunk mark: nothing free at its end */
+	const uint64_t *child = child_table(e);
+	if (table_level == 1) {
+		*work += 1;
+		return spans + leaf_edge_run(child, PT_ENTRIES - 1);
+	}
+	return spans + suffix_derived(work, child, table_level - 1);
+}
+
 struct exact entry_before(struct vmm_context *ctx, pte_t e, unsigned level, const struct table_change *ch)
 {
 	struct summary c = entry_summary(e, level);
@@ -578,10 +601,15 @@ struct exact entry_before(struct vmm_context *ctx, pte_t e, unsigned level, cons
 			   exact_read(ctx, t, tl, EXACT_INNER), exact_read(ctx, t, tl, EXACT_INNER2) };
 	if (!entry_before_suffix_known(level, ch))
 		return x; /* SUFFIX not known: the parent measures (note_refresh) */
+	/*
+	 * Reads: 3 E(tl) for the three stored values, LAST, and the changed entry's subtree only when
+	 * it is not at LAST (1 + 5 at most): no more than the 4 E(tl) of the four stored values it
+	 * stands for (vmm_pt_summary.c's U(t)).
+	 */
 	unsigned last = last_read(t, tl);
 	ctx->backend_work += LAST_ENTRIES;
 	if (ch->first != last) /* the entry at LAST did not change: its subtree says the old suffix */
-		x.suffix = suffix_derived(&ctx->backend_work, t, tl);
+		x.suffix = suffix_below_last(&ctx->backend_work, t, tl, last);
 	else
 		x.suffix = (uint64_t)(PT_ENTRIES - 1 - last) * PT_SPAN_PAGES(tl) +
 			   (ch->before.kind == SUMMARY_MIXED ? ch->before.suffix : 0);

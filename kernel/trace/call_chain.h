@@ -127,14 +127,20 @@ static ALWAYS_INLINE uint32_t trace_chain_hit(const struct trace_chain_table *ta
 /*
  * The lookup's answer where its chain leaves the entry's frames at frame i (fp, frame i - 1, is
  * the entry's; its saved frame pointer `next` is not): a hit only where the entry's chain has
- * ended by frame i, its return address there being 0 (see walk in call_chain.c; `differ`
- * includes it), and this chain ends there too: `next` may not be followed (0, where every
+ * ended by frame i, its return address there being 0 (see walk in call_chain.c), and this
+ * chain ends there too: `next` may not be followed (0, where every
  * kernel stack's walk ends, is tested first: it spares the usual end the bounds test).
  */
 static ALWAYS_INLINE uint32_t trace_chain_ended(const struct trace_chain_table *table,
 						unsigned slot, uint64_t differ,
+						const struct trace_chain_entry *e, unsigned i,
 						const uintptr_t *fp, uintptr_t next)
 {
+	/* e is read again through an empty asm: else GCC loads each frame's return address into
+	 * a register before the frame's compare, for this exit, which costs a register and,
+	 * where registers are short, a spill per frame (8 instructions per vmm_reserve event) */
+	__asm__("" : "+r"(e));
+	differ |= e->ip[i];
 	if (next && trace_chain_may_follow(fp, next))
 		return TRACE_CHAIN_NONE;
 	return trace_chain_hit(table, slot, differ);
@@ -165,7 +171,7 @@ static ALWAYS_INLINE uint32_t trace_chain_lookup_in(const struct trace_chain_tab
 	_Static_assert(TRACE_SITE_DEPTH == 8, "the walk below compares frames 1 .. 7");
 #define TRACE_CHAIN_COMPARE_FRAME(i)                                                    \
 	if (next != e->fp[i])                                                           \
-		return trace_chain_ended(table, slot, differ | e->ip[i], fp, next);    \
+		return trace_chain_ended(table, slot, differ, e, i, fp, next);         \
 	fp = (const uintptr_t *)next;                                                   \
 	differ |= fp[1] ^ e->ip[i];                                                     \
 	next = fp[0];
