@@ -231,6 +231,8 @@ const char *pmm_classes_check(const struct pmm_size_classes *index,
 	*where = NULL;
 	if (index->row_bitmap >> PMM_CLASS_ROWS)
 		return "row bits beyond the last row";
+	if (index->class_bitmap[PMM_CLASS_ROWS])
+		return "class bits in the spare row past the last";
 	for (unsigned row = 0; row < PMM_CLASS_ROWS; row++) {
 		if (!!(index->row_bitmap & ((uint64_t)1 << row)) != !!index->class_bitmap[row])
 			return "row bit disagrees with its classes";

@@ -124,7 +124,9 @@ struct pmm_class {
 
 struct pmm_size_classes {
 	uint64_t row_bitmap;
-	uint32_t class_bitmap[PMM_CLASS_ROWS];
+	/* one row more, always 0: the row a request past every class asks (pages + align - 1 up to
+	 * 2^41 - 1: class 608), so any_at_or_above needs no range test */
+	uint32_t class_bitmap[PMM_CLASS_ROWS + 1];
 	struct pmm_class classes[PMM_CLASS_COUNT];
 	/* exact classes, by size: filed records by first page mod 16; bit r: list r non-empty */
 	struct list_node residue_list[PMM_EXACT_CLASS_PAGES][PMM_EXACT_RESIDUES];
@@ -265,13 +267,12 @@ static inline struct pmm_region *pmm_classes_any(const struct pmm_size_classes *
 	return container_of(list->next, struct pmm_region, link.free.class_link);
 }
 
-/* A record of the first non-empty class at or above `from`, or NULL. Two find-first-set. */
+/* A record of the first non-empty class at or above `from` (at most pmm_class_at_least(2^41 - 1)),
+ * or NULL. Two find-first-set. */
 static inline struct pmm_region *pmm_classes_any_at_or_above(const struct pmm_size_classes *index,
 							     unsigned from)
 {
-	unsigned row = from / PMM_CLASS_SUBDIVISIONS;
-	if (row >= PMM_CLASS_ROWS)
-		return NULL;
+	unsigned row = from / PMM_CLASS_SUBDIVISIONS; /* at most PMM_CLASS_ROWS: the spare row */
 	uint32_t subs = index->class_bitmap[row] & (~0u << (from % PMM_CLASS_SUBDIVISIONS));
 	if (!subs) {
 		uint64_t rows = index->row_bitmap & (~(uint64_t)1 << row);
