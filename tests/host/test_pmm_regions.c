@@ -317,6 +317,43 @@ TEST(pmm_alloc_guaranteed_fit_always_succeeds)
 	EXPECT_EQ(pmm_guaranteed_fit_pages(1, 3), UINT64_MAX);
 }
 
+/*
+ * The lagging record (pmm_size_classes.h): a carve leaves the extent it shrank in its class, the
+ * free that gives the run back grows it into that class again, and the next allocation settles
+ * it first when it still lags. Classes by hand (pmm_size_classes.h's table): 40 pages are row 2
+ * (32..63 pages, classes 2 wide), subdivision 40 / 2 - 16 = 4, class 16 * 2 + 4 = 36 (40 and 41
+ * pages); 20 pages are an exact class, numbered 20.
+ */
+TEST(pmm_a_carved_extent_lags_in_its_class_until_the_next_allocation)
+{
+	struct fixture *f = simple_fixture(0, 40); /* pages 0..39, alone in the DMA zone */
+	struct pmm_regions *r = instance_at(&f->a, 0);
+	ASSERT_TRUE(r != NULL);
+	ASSERT_EQ(page_alloc(&f->a, 20, PMM_ALLOC_BELOW_16M, 1, MM_OWNER_TEST), 0);
+	const struct pmm_region *rest = r->classes.lagging;
+	ASSERT_TRUE(rest != NULL);
+	EXPECT_EQ(rest->first_page, 20);
+	EXPECT_EQ(rest->pages, 20);
+	EXPECT_EQ(rest->size_class, 36); /* not moved to class 20 */
+	EXPECT_CONSISTENT(&f->a);
+
+	EXPECT_EQ(page_free(&f->a, 0, 20), PMM_OK);
+	EXPECT_TRUE(r->classes.lagging == NULL); /* grown back into class 36 */
+	EXPECT_EQ(rest->pages, 40);
+	EXPECT_EQ(rest->size_class, 36);
+	EXPECT_CONSISTENT(&f->a);
+
+	ASSERT_EQ(page_alloc(&f->a, 20, PMM_ALLOC_BELOW_16M, 1, MM_OWNER_TEST), 0);
+	/* 21 pages: 20 are free; the lagging record must not be offered from class 36 */
+	EXPECT_EQ(page_alloc(&f->a, 21, PMM_ALLOC_BELOW_16M, 1, MM_OWNER_TEST), PMM_ALLOC_FAILED);
+	EXPECT_TRUE(r->classes.lagging == NULL);
+	EXPECT_EQ(rest->size_class, 20); /* settled */
+	EXPECT_CONSISTENT(&f->a);
+	EXPECT_EQ(page_alloc(&f->a, 20, PMM_ALLOC_BELOW_16M, 1, MM_OWNER_TEST), 20 * PAGE_SIZE);
+	EXPECT_CONSISTENT(&f->a);
+	fixture_destroy(f);
+}
+
 /* Below the guaranteed class, the fit tree still finds an exact or aligned fit. */
 TEST(pmm_alloc_fit_tree_finds_fits_below_the_guaranteed_class)
 {
