@@ -186,6 +186,26 @@ static unsigned tag_bits(uint64_t e)
 }
 
 /*
+ * Opens both backends on the dense regions and reserves `first` pages, then `second`, in the
+ * page-table context: the lowest fit puts them at the region's base and right after the first.
+ * False (the test has failed) when any of it does not hold.
+ */
+static bool open_with_two_reservations(struct both *b, uint64_t first, uint64_t second,
+				       uint64_t *a, uint64_t *c)
+{
+	both_open(b, 1 << 14, dense_regions, ARRAY_SIZE(dense_regions));
+	if (testing_current_failed())
+		return false;
+	struct vmm_context *pt = &b->user[0];
+	uint64_t base = dense_regions[0].base;
+	EXPECT_EQ(vmm_reserve(pt, 0, first, 1, a), VM_OK);
+	EXPECT_EQ(vmm_reserve(pt, 0, second, 1, c), VM_OK);
+	EXPECT_EQ(*a, base);
+	EXPECT_EQ(*c, base + first * PAGE_SIZE);
+	return !testing_current_failed();
+}
+
+/*
  * Free-run tags as the layout says they must be: pages 0..4 free, 5..7 reserved, 8..511 free in
  * the first leaf table gives tags 5 at entries 0 and 4, 504 at entries 8 and 511, and no tag
  * inside a run or on a reserved page. A corrupted tag (a wrong length, or one inside a run) makes
@@ -194,15 +214,11 @@ static unsigned tag_bits(uint64_t e)
 TEST(vmm_pagetable_self_check_finds_a_wrong_free_run_tag)
 {
 	static struct both b;
-	both_open(&b, 1 << 14, dense_regions, ARRAY_SIZE(dense_regions));
-	if (testing_current_failed())
+	uint64_t a = 0, c = 0;
+	if (!open_with_two_reservations(&b, 5, 3, &a, &c))
 		return;
 	struct vmm_context *pt = &b.user[0];
-	uint64_t base = dense_regions[0].base, a = 0, c = 0;
-	ASSERT_EQ(vmm_reserve(pt, 0, 5, 1, &a), VM_OK);
-	ASSERT_EQ(vmm_reserve(pt, 0, 3, 1, &c), VM_OK);
-	ASSERT_EQ(a, base);
-	ASSERT_EQ(c, base + 5 * PAGE_SIZE);
+	uint64_t base = dense_regions[0].base;
 	ASSERT_EQ(vmm_release(pt, a, 5), VM_OK);
 	ASSERT_EQ(pt->backend->self_check(pt), 0);
 	struct page_state free_page = page_state(pt, base);
@@ -236,15 +252,11 @@ TEST(vmm_pagetable_self_check_finds_a_wrong_free_run_tag)
 TEST(vmm_pagetable_self_check_finds_a_wrong_last_entry)
 {
 	static struct both b;
-	both_open(&b, 1 << 14, dense_regions, ARRAY_SIZE(dense_regions));
-	if (testing_current_failed())
+	uint64_t a = 0, c = 0;
+	if (!open_with_two_reservations(&b, 5, 600, &a, &c))
 		return;
 	struct vmm_context *pt = &b.user[0];
-	uint64_t base = dense_regions[0].base, a = 0, c = 0;
-	ASSERT_EQ(vmm_reserve(pt, 0, 5, 1, &a), VM_OK);
-	ASSERT_EQ(vmm_reserve(pt, 0, 600, 1, &c), VM_OK);
-	ASSERT_EQ(a, base);
-	ASSERT_EQ(c, base + 5 * PAGE_SIZE);
+	uint64_t base = dense_regions[0].base;
 	ASSERT_EQ(pt->backend->self_check(pt), 0);
 	uint64_t last_page = c + 599 * PAGE_SIZE;
 	uint64_t *root = pt_table(pt->pt.root);
