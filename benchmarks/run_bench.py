@@ -515,18 +515,25 @@ def published(rows):
 Target = collections.namedtuple("Target", "name measured verdict mechanism worst beside")
 
 GUEST_PMM_NO_PROFILE = (
-    "No profile: guest instructions are counted by QEMU -icount, which cannot say which function "
-    "spent them (this QEMU has no TCG plugins). The pmm code the guest runs is built for the host "
+    "No profile in this run: guest instructions are counted by QEMU -icount, which cannot say "
+    "which function spent them (this QEMU has no TCG plugins), and single-stepping a row takes "
+    "minutes. `benchmarks/guest_pair_profile.py --trace on --pages N --layout L --by part` "
+    "profiles one pair of a row: it single-steps the row's loop through QEMU's gdb stub under "
+    "icount and names the function and part (harness, common layer, placement, call chain, clock, "
+    "records) of every instruction, and its count equals the row's figure; `benchmarks/README.md` "
+    "has its table for every row. The pmm code the guest runs is built for the host "
     "too, without its tracing: `valgrind --tool=callgrind --instr-atstart=no "
     "--callgrind-out-file=cg.out build/bench/bench_contiguous --mode count --layout mixed-holes "
     "--allocators pagescope`, then `callgrind_annotate --inclusive=no` of the dump of the row and "
     "loop length wanted (its `desc: Trigger` line names them) profiles it; what tracing adds is "
     "trace=on minus trace=off in `guest-tracing.csv`.")
 GUEST_EVENT_NO_PROFILE = (
-    "No profile: guest instructions are counted by QEMU -icount, which cannot say which function "
-    "spent them (this QEMU has no TCG plugins), and no host benchmark runs the tracer with "
-    "tracing on. `guest-tracing.csv` has each workload's instructions with tracing off and on and "
-    "its events per step, whose difference and quotient this figure is.")
+    "No profile in this run: guest instructions are counted by QEMU -icount, which cannot say "
+    "which function spent them (this QEMU has no TCG plugins), and no host benchmark runs the "
+    "tracer with tracing on. `guest-tracing.csv` has each workload's instructions with tracing off "
+    "and on and its events per step, whose difference and quotient this figure is; for a pmm pair, "
+    "`benchmarks/guest_pair_profile.py --trace on --by part` splits what tracing adds into the "
+    "call chain, the clock and the records.")
 MECHANISMS = {
     "tlsf": "pagescope is the common layer (owners, events, bad-free checks) over the regions "
             "placement; the TLSF peer is a placement alone.",
