@@ -71,7 +71,13 @@ struct replay_process {
 	struct reservation res[REPLAY_RESERVATIONS];
 };
 
-static struct replay_process slots[REPLAY_LIVE];
+/*
+ * The live processes' slots, in pages taken when a replay starts and given back when it ends
+ * (scenario_replay): 48 slots are about 1.1 MiB, which as a static array sat in the kernel image's
+ * .bss and raised the guest memory GRUB needs to load the kernel (README, exit status 123).
+ */
+static struct replay_process *slots;
+#define SLOTS_PAGES ((sizeof(struct replay_process) * REPLAY_LIVE + PAGE_SIZE - 1) / PAGE_SIZE)
 static uint16_t slot_of[WORKLOAD_MAX_PROCESSES];
 static struct replay_process *active;
 
@@ -510,7 +516,15 @@ void scenario_replay(struct scenario_run *run)
 			kprintf(" %s %lu", workload_op_name(code), file.ops_by_code[code]);
 	kprintf("\n");
 
-	memset(slots, 0, sizeof(slots));
+	/* Through the page source, whose calls are out of line: page_alloc would inline its paths here. */
+	paddr_t slots_at = page_source_alloc(&kernel_page_source, SLOTS_PAGES, 1, MM_OWNER_TEST);
+	if (slots_at == PAGE_SOURCE_FAILED) {
+		scenario_error(run, "no memory for the replay's %u process slots (%lu pages); nothing replayed",
+				REPLAY_LIVE, (unsigned long)SLOTS_PAGES);
+		return;
+	}
+	slots = phys_to_virt(slots_at);
+	memset(slots, 0, SLOTS_PAGES * PAGE_SIZE);
 	for (unsigned i = 0; i < file.process_count; i++)
 		slot_of[i] = NO_SLOT;
 	active = NULL;
@@ -525,4 +539,6 @@ void scenario_replay(struct scenario_run *run)
 		vmm_context_activate(&kernel_vmm);
 	active = NULL;
 	scenario_stage_end(run, "teardown");
+	page_source_free(&kernel_page_source, slots_at, SLOTS_PAGES);
+	slots = NULL;
 }
