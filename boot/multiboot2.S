@@ -215,3 +215,13 @@ boot_saved_magic:	.skip 4
 	.balign 8
 boot_clock_origin:	.skip 8
 boot_saved_info:	.skip 4
+
+	/*
+	 * The 64-bit boot stack's memory (vm.h: the scratchpad's top, physical 16 MiB - 64 KiB ..
+	 * 16 MiB), a loaded segment of its own (kernel.ld) so that GRUB, which places the multiboot2
+	 * info and the modules anywhere outside the ELF's segments, never puts them there: the first
+	 * push would overwrite them. Nothing here refers to it; the stack is used through
+	 * KERNEL_STACK_TOP.
+	 */
+	.section .boot.stack, "aw", @nobits
+	.skip KERNEL_STACK_SIZE
