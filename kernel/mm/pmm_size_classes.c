@@ -34,11 +34,6 @@ void pmm_classes_init(struct pmm_size_classes *index)
 			list_init(&index->residue_list[size][residue]);
 }
 
-void pmm_classes_settle_lagging(struct pmm_size_classes *index)
-{
-	pmm_classes_settle_lagging_inline(index);
-}
-
 void pmm_classes_unfile(struct pmm_size_classes *index, struct pmm_region *region, uint64_t *work)
 {
 	uint64_t pages = region->pages;

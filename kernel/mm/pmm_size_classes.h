@@ -43,7 +43,7 @@
  *
  * BOUNDS (visits, pmm_visit; h the class tree's height, pmm_fit_tree.h):
  *   insert, shrink: 0.  remove, grow: 0 for an unfiled record, <= 4(h + 1) for a filed one.
- *   settle_lagging: 0 (one record moved: a fixed cost).
+ *   settle: 0 (one record moved: a fixed cost).
  *   any_at_or_above: 0 (two find-first-set operations; the caller counts the record it takes).
  *   search: per non-empty class in [lowest, below): 1, + filing (at most 1 + 3(h + 1) per
  *   unfiled record) + pmm_fit_find (1 + 2h, pmm_fit_tree.h), or the residue lists' heads (no
@@ -214,17 +214,14 @@ static ALWAYS_INLINE void pmm_classes_grow_unfiled(struct pmm_size_classes *inde
 	unsigned c = pmm_class_of(pages);
 	region->first_page = first_page;
 	region->pages = pages;
-	if (likely(c == region->size_class)) {
-		if (unlikely(index->lagging == region))
-			index->lagging = NULL;
-		return;
+	if (unlikely(c != region->size_class)) {
+		if (c < region->size_class) /* the lagging record, still below its class */
+			return;
+		pmm_classes_remove_unfiled(index, region);
+		pmm_classes_link(index, region, c);
 	}
-	if (c < region->size_class) /* the lagging record, still below its class */
-		return;
 	if (index->lagging == region) /* in the class of its size from now on */
 		index->lagging = NULL;
-	pmm_classes_remove_unfiled(index, region);
-	pmm_classes_link(index, region, c);
 }
 
 /* Gives a filed free record a new extent: it leaves its tree and comes back unfiled, in the class
@@ -239,21 +236,21 @@ static inline void pmm_classes_reshape_filed(struct pmm_size_classes *index,
 	pmm_classes_insert(index, region);
 }
 
-/* Moves the lagging record, if it lags, down to the class of its size, and forgets it (inline:
- * the alloc fast path). */
-static ALWAYS_INLINE void pmm_classes_settle_lagging_inline(struct pmm_size_classes *index)
+/* Before the index is read (every allocation, the fast path and the general ones): moves the
+ * lagging record, if any and if it lags, down to the class of its size, and forgets it, so that
+ * every record is in the class of its size. Inline: the alloc fast path runs it. */
+static ALWAYS_INLINE void pmm_classes_settle(struct pmm_size_classes *index)
 {
 	struct pmm_region *region = index->lagging;
-	unsigned c = pmm_class_of(region->pages);
+	if (likely(!region))
+		return;
 	index->lagging = NULL;
+	unsigned c = pmm_class_of(region->pages);
 	if (c == region->size_class)
 		return;
 	pmm_classes_remove_unfiled(index, region);
 	pmm_classes_link(index, region, c);
 }
-
-/* The same, out of line (pmm_size_classes.c): the general paths. */
-void pmm_classes_settle_lagging(struct pmm_size_classes *index);
 
 /* A record of class c, known to be non-empty: an unfiled one if any, else a filed one. */
 static inline struct pmm_region *pmm_classes_any(const struct pmm_size_classes *index, unsigned c)
