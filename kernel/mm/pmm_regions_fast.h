@@ -77,13 +77,14 @@ static inline void pmm_regions_spare_push(struct pmm_regions *r, struct pmm_regi
 	r->spare_record_count++;
 }
 
-/* A record from the pool for [first, first + pages), in no list yet; its state is the caller's. */
+/* A record from the pool for [first, first + pages), in no list yet; its state is the caller's.
+ * The pool is not empty: every caller has counted its spares first (the fast path's low water,
+ * carve_fit's and alloc_metadata's records_to_carve, add_free's assertion). */
 static ALWAYS_INLINE struct pmm_region *
 pmm_regions_record_take(struct pmm_regions *r, uint64_t first, uint64_t pages,
 			enum pmm_region_state state)
 {
 	struct pmm_region *region = r->spare_records;
-	MM_ASSERT(region, "pmm_regions record_take: spare pool empty (caller did not reserve records)");
 	r->spare_records = region->link.spare_next;
 	r->spare_record_count--;
 	region->first_page = first;

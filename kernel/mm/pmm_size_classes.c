@@ -243,6 +243,8 @@ const char *pmm_classes_check(const struct pmm_size_classes *index,
 	*where = index->lagging;
 	if (index->lagging && !lagging_seen)
 		return "the lagging record is on no unfiled list";
+	if (index->lagging && pmm_class_of(index->lagging_pages) != index->lagging->size_class)
+		return "the lagging record's size before its carve is not of its class";
 	*where = NULL;
 	return NULL;
 }
