@@ -38,12 +38,13 @@ static ALWAYS_INLINE bool inner_change_below(struct vmm_context *ctx, const uint
  * pages before, the run, free pages after) into the two around it, a clear (of reserved pages)
  * joins the two into one. Only INNER and INNER2 (a run out, one or two in: top2_remove,
  * top2_add) and HST can change; PREFIX and SUFFIX lie beyond the reserved pages. The free
- * neighbours come with the change (ch->n), a start elsewhere is looked for after a clear that
- * removed one (at most 512). False when the run reaches
+ * neighbours come with the change (ch->n); after a clear HST stays set without a look: the entry
+ * after the joined run is reserved and follows a free page, so it is a reservation's start (a
+ * reservation is a run of RES pages from its STA page). False when the run reaches
  * the table's start or end, or the longest inner run went and the second is not known: then
  * derive() decides (it measures). *was and *now receive the values before and after.
  */
-static ALWAYS_INLINE bool leaf_inner_runs(struct vmm_context *ctx, const uint64_t *t, pte_t pointer,
+static ALWAYS_INLINE bool leaf_inner_runs(struct vmm_context *ctx, pte_t pointer,
 			    const struct table_change *ch, struct exact *was, struct exact *now)
 {
 	if ((summary_field(pointer) & SUM_KIND_MASK) != SUMMARY_MIXED)
@@ -64,8 +65,7 @@ static ALWAYS_INLINE bool leaf_inner_runs(struct vmm_context *ctx, const uint64_
 		if (!top2_remove(&x.inner, &x.inner2, n.before) || !top2_remove(&x.inner, &x.inner2, n.after))
 			return false;
 		top2_add(&x.inner, &x.inner2, joined);
-		x.has_start = x.has_start &&
-			      (!ch->before.has_start || start_elsewhere(ctx, t, 0, ch->first, ch->last));
+		x.has_start = true; /* the entry after the joined run starts a reservation */
 	}
 	/* A reserved page lies on either side, so the table cannot be all free; no free page: full. */
 	if (x.inner == 0 && x.suffix == 0)

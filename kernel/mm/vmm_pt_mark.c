@@ -30,8 +30,7 @@
  * point-walk routes read no more: 3 path entries, the leaf run and the page after it (at most
  * 513, in place of the tally), the leaf's SUFFIX and two LASTs (7) and at most 512 entries looking for
  * another start, then at most what the range walk's clear would read; the inner routes read the
- * entries on either side (2), the leaf's values (2 E(0) + 2) and at most 512 entries looking for
- * another start, and a mark's run start is one entry, or at most 512 back (leaf_run_around). The chunk routes read the
+ * entries on either side (2) and the leaf's values (2 E(0) + 2), and a mark's run start is one entry, or at most 512 back (leaf_run_around). The chunk routes read the
  * path (3), T1's and T2's values (4 x 7 + 4 x 10), the entry before the chunk and its SUFFIX
  * (1 + 4), at most 2 x 512 entries looking for other starts and the page after the chunk (4):
  * less than one U(1) + U(2) of the range walk's upkeep, which they replace. Values found in the
@@ -506,8 +505,9 @@ static void path_changes_open(struct table_change *ch, enum change_direction dir
  * joined free run still has a reserved page on either side. The free-run tags (vmm_pt_leaf_tags.h)
  * give the run's ends in one load each, so the change is known before anything is written: one run
  * leaves the leaf's inner runs and one or two join them (top2_remove, top2_add), PREFIX and SUFFIX
- * lie beyond reserved pages and stay, HST is set by a mark and looked for elsewhere (at most 512
- * entries) after a release. The entries are written straight (leaf_entries_set), the count moves
+ * lie beyond reserved pages and stay, HST is set by a mark and stays set after a release: the
+ * joined run is followed by a reserved page, and a reserved page after a free one is a reservation's
+ * start (the invariant above), so the leaf still holds one. The entries are written straight (leaf_entries_set), the count moves
  * once, at most 4 tags are written. Reads: the entries before and after (2), the leaf's values (4
  * E(0) unless cached): within the U(0) of the range walk it replaces.
  */
@@ -571,7 +571,7 @@ static bool inner_clear(struct vmm_context *ctx, const struct spine *p, unsigned
 	if (!top2_remove(&x.inner, &x.inner2, before) || !top2_remove(&x.inner, &x.inner2, after))
 		return false;
 	top2_add(&x.inner, &x.inner2, b - a + 1);
-	x.has_start = x.has_start && start_elsewhere(ctx, leaves, 0, first, last);
+	x.has_start = true; /* entry b + 1, reserved after a free page, starts a reservation */
 	*now = x;
 	unsigned pages = last - first + 1;
 	leaf_entries_set(leaves, first, last, 0);
