@@ -14,9 +14,18 @@
 
 /*
  * The one change to table `t` (at `level` >= 1) is an entry whose subtree stayed mixed with the same
- * PREFIX, SUFFIX and starts, and whose longest inner run, before and after, is shorter than the
- * table's INNER2 (or, INNER2 not known, than its INNER): then only runs below the table's top two
- * changed, so none of its values and not its pointer. True when so (two values read).
+ * PREFIX, SUFFIX and starts, and either kept its INNER and a known INNER2, or has a longest inner
+ * run, before and after, shorter than the table's INNER2 (or, INNER2 not known, than its INNER):
+ * then only runs below the table's top two changed, so none of its values and not its pointer.
+ * True when so (no value read in the first case, two in the second).
+ *
+ * The first case: let x1 >= x2 be the entry's INNER and INNER2, the top two of its runs not
+ * reaching its end, P its prefix run among them. The table's runs include the entry's runs but
+ * P, and the run through P (at least P long, unchanged: PREFIX and the entries before stay). If
+ * P < x2, the entry's other runs have the top two x1, x2; else the other of x1, x2 and the run
+ * through P are two runs of at least x2. Either way the table holds two unchanged runs of at
+ * least x2, and every run of the entry that changed is at most x2 (the top two stayed), so the
+ * table's top two values, hence INNER and INNER2, stay.
  */
 static ALWAYS_INLINE bool inner_change_below(struct vmm_context *ctx, const uint64_t *t,
 					      unsigned level, const struct exact *b,
@@ -25,6 +34,8 @@ static ALWAYS_INLINE bool inner_change_below(struct vmm_context *ctx, const uint
 	if (b->kind != SUMMARY_MIXED || a->kind != SUMMARY_MIXED || b->prefix != a->prefix ||
 	    b->suffix != a->suffix || b->has_start != a->has_start)
 		return false;
+	if (b->inner == a->inner && b->inner2 == a->inner2 && a->inner2 != INNER2_UNKNOWN)
+		return true;
 	uint64_t longest = MAX(b->inner, a->inner);
 	uint64_t inner2 = exact_read(ctx, t, level, EXACT_INNER2);
 	if (inner2 != INNER2_UNKNOWN)
