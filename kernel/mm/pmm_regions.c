@@ -170,8 +170,7 @@ static uint64_t carve_fit(struct pmm_regions *r, uint64_t pages, uint64_t align_
 {
 	if (r->free_pages < pages) /* the common layer's zone fallback asks zones this small */
 		return PMM_PLACEMENT_FAILED;
-	if (r->classes.lagging) /* the index is read with every record in its class */
-		pmm_classes_settle_lagging(&r->classes);
+	pmm_classes_settle(&r->classes); /* the index is read with every record in its class */
 	unsigned guaranteed = pmm_class_at_least(pages + align_pages - 1);
 	struct pmm_region *from = pmm_classes_any_at_or_above(&r->classes, guaranteed);
 	if (!from && r->classes.row_bitmap)
@@ -279,8 +278,7 @@ static uint64_t regions_metadata_wanted(const void *state)
 static uint64_t regions_alloc_metadata(void *state, uint64_t pages)
 {
 	struct pmm_regions *r = state;
-	if (r->classes.lagging) /* a carve may make another lag: one at most */
-		pmm_classes_settle_lagging(&r->classes);
+	pmm_classes_settle(&r->classes); /* a carve may make another lag: one at most */
 	struct pmm_region *region = list_entry(list_last(&r->edge.address_link), struct pmm_region,
 					       address_link);
 	for (unsigned i = 0; region && i < METADATA_LOOKBACK;

@@ -23,16 +23,21 @@
  */
 enum pmm_regions_filing { PMM_REGIONS_MAY_BE_FILED, PMM_REGIONS_KNOWN_UNFILED };
 
+static ALWAYS_INLINE bool pmm_regions_is_filed(const struct pmm_region *region)
+{
+	return region->flags & PMM_REGION_FLAG_FILED;
+}
+
+/* The index's side of a change to the free records (free_pages is counted by the carve and the
+ * release, once per operation, by the pages of the run). */
 static ALWAYS_INLINE void pmm_regions_free_insert(struct pmm_regions *r, struct pmm_region *region)
 {
 	pmm_classes_insert(&r->classes, region);
-	r->free_pages += region->pages;
 }
 
 static ALWAYS_INLINE void pmm_regions_free_remove(struct pmm_regions *r, struct pmm_region *region,
 						   enum pmm_regions_filing filing)
 {
-	r->free_pages -= region->pages;
 	if (filing == PMM_REGIONS_KNOWN_UNFILED)
 		pmm_classes_remove_unfiled(&r->classes, region);
 	else
@@ -45,8 +50,7 @@ static ALWAYS_INLINE void pmm_regions_free_shrink(struct pmm_regions *r, struct 
 						   uint64_t first, uint64_t pages,
 						   enum pmm_regions_filing filing)
 {
-	r->free_pages -= region->pages - pages;
-	if (filing == PMM_REGIONS_KNOWN_UNFILED || !(region->flags & PMM_REGION_FLAG_FILED))
+	if (filing == PMM_REGIONS_KNOWN_UNFILED || !pmm_regions_is_filed(region))
 		pmm_classes_shrink_unfiled(&r->classes, region, first, pages);
 	else
 		pmm_classes_reshape_filed(&r->classes, region, first, pages, &r->work);
@@ -58,16 +62,10 @@ static ALWAYS_INLINE void pmm_regions_free_grow(struct pmm_regions *r, struct pm
 						 uint64_t first, uint64_t pages,
 						 enum pmm_regions_filing filing)
 {
-	r->free_pages += pages - region->pages;
-	if (filing == PMM_REGIONS_KNOWN_UNFILED || !(region->flags & PMM_REGION_FLAG_FILED))
+	if (filing == PMM_REGIONS_KNOWN_UNFILED || !pmm_regions_is_filed(region))
 		pmm_classes_grow_unfiled(&r->classes, region, first, pages);
 	else
 		pmm_classes_reshape_filed(&r->classes, region, first, pages, &r->work);
-}
-
-static ALWAYS_INLINE bool pmm_regions_is_filed(const struct pmm_region *region)
-{
-	return region->flags & PMM_REGION_FLAG_FILED;
 }
 
 /* ---- the record pool ----------------------------------------------------------------------- */
@@ -79,13 +77,14 @@ static inline void pmm_regions_spare_push(struct pmm_regions *r, struct pmm_regi
 	r->spare_record_count++;
 }
 
-/* A record from the pool for [first, first + pages), in no list yet; its state is the caller's. */
+/* A record from the pool for [first, first + pages), in no list yet; its state is the caller's.
+ * The pool is not empty: every caller has counted its spares first (the fast path's low water,
+ * carve_fit's and alloc_metadata's records_to_carve, add_free's assertion). */
 static ALWAYS_INLINE struct pmm_region *
 pmm_regions_record_take(struct pmm_regions *r, uint64_t first, uint64_t pages,
 			enum pmm_region_state state)
 {
 	struct pmm_region *region = r->spare_records;
-	MM_ASSERT(region, "pmm_regions record_take: spare pool empty (caller did not reserve records)");
 	r->spare_records = region->link.spare_next;
 	r->spare_record_count--;
 	region->first_page = first;
@@ -124,6 +123,7 @@ pmm_regions_carve(struct pmm_regions *r, struct pmm_region *from, uint64_t first
 	uint64_t head = first - start, tail = region_end(from) - end;
 	struct pmm_region *used;
 
+	r->free_pages -= pages;
 	if (!head && !tail) {
 		pmm_regions_free_remove(r, from, filing);
 		used = from;
@@ -181,6 +181,7 @@ static ALWAYS_INLINE void pmm_regions_release(struct pmm_regions *r, struct pmm_
 {
 	uint64_t first = used->first_page, end = region_end(used);
 
+	r->free_pages += used->pages;
 	used->state = PMM_REGION_FREE;
 	if (!m.prev && !m.next) {
 		pmm_regions_free_insert(r, used);
@@ -223,8 +224,7 @@ static ALWAYS_INLINE uint64_t pmm_regions_alloc_fast_at(struct pmm_regions *r, u
 {
 	if (unlikely(r->spare_record_count < PMM_RECORD_LOW_WATER))
 		return pmm_regions_alloc_general(r, pages, align_pages);
-	if (unlikely(r->classes.lagging)) /* the index is read with every record in its class */
-		pmm_classes_settle_lagging_inline(&r->classes);
+	pmm_classes_settle(&r->classes); /* the index is read with every record in its class */
 	struct pmm_region *from = pmm_classes_any_at_or_above(&r->classes, at_least);
 	if (unlikely(!from)) {
 		/* the common layer tries zones in turn: one too small refuses here, no call made */

@@ -34,11 +34,6 @@ void pmm_classes_init(struct pmm_size_classes *index)
 			list_init(&index->residue_list[size][residue]);
 }
 
-void pmm_classes_settle_lagging(struct pmm_size_classes *index)
-{
-	pmm_classes_settle_lagging_inline(index);
-}
-
 void pmm_classes_unfile(struct pmm_size_classes *index, struct pmm_region *region, uint64_t *work)
 {
 	uint64_t pages = region->pages;
@@ -248,6 +243,8 @@ const char *pmm_classes_check(const struct pmm_size_classes *index,
 	*where = index->lagging;
 	if (index->lagging && !lagging_seen)
 		return "the lagging record is on no unfiled list";
+	if (index->lagging && pmm_class_of(index->lagging_pages) != index->lagging->size_class)
+		return "the lagging record's size before its carve is not of its class";
 	*where = NULL;
 	return NULL;
 }

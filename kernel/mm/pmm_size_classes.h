@@ -39,11 +39,13 @@
  * move each, as before. At most one record lags, and only between a carve and the next
  * allocation: every search and every filing reads an index whose records are all in the class of
  * their size. Frees in between: growing the lagging record past its class moves it up at once;
- * removing it forgets it.
+ * removing it forgets it. The carve keeps the size it had (`lagging_pages`, of its class: the
+ * carve came after a settle), so the free that grows it back to that size knows it is in its
+ * class again without computing a class.
  *
  * BOUNDS (visits, pmm_visit; h the class tree's height, pmm_fit_tree.h):
  *   insert, shrink: 0.  remove, grow: 0 for an unfiled record, <= 4(h + 1) for a filed one.
- *   settle_lagging: 0 (one record moved: a fixed cost).
+ *   settle: 0 (one record moved: a fixed cost).
  *   any_at_or_above: 0 (two find-first-set operations; the caller counts the record it takes).
  *   search: per non-empty class in [lowest, below): 1, + filing (at most 1 + 3(h + 1) per
  *   unfiled record) + pmm_fit_find (1 + 2h, pmm_fit_tree.h), or the residue lists' heads (no
@@ -134,6 +136,7 @@ struct pmm_size_classes {
 	/* the unfiled record the last carve shrank, perhaps below its class, or NULL (THE LAGGING
 	 * RECORD); every other record is in the class of its size */
 	struct pmm_region *lagging;
+	uint64_t lagging_pages; /* its size before the carve (in its class), while there is one */
 };
 
 /* Out of line (pmm_size_classes.c): takes a filed record out of its tree and residue list. */
@@ -197,34 +200,47 @@ static ALWAYS_INLINE void pmm_classes_shrink_unfiled(struct pmm_size_classes *in
 						     struct pmm_region *region,
 						     uint64_t first_page, uint64_t pages)
 {
+	index->lagging_pages = region->pages;
 	region->first_page = first_page;
 	region->pages = pages;
 	index->lagging = region; /* whether it lags is asked when it matters: the next allocation */
 }
 
+/* Moves an unfiled record to class c (the class of its size, another than its own). */
+static ALWAYS_INLINE void pmm_classes_move_unfiled(struct pmm_size_classes *index,
+						   struct pmm_region *region, unsigned c)
+{
+	pmm_classes_remove_unfiled(index, region);
+	pmm_classes_link(index, region, c);
+}
+
 /*
  * Grows an unfiled free record (a merge): it stays in its class while its size is at most the
- * class's largest (the lagging record growing back lags no more when it is in its class again),
- * else it moves up to the class of its new size.
+ * class's largest, else it moves up to the class of its new size. The lagging record lags no
+ * more once in its class again (grown back to its size before the carve: no class computed) or
+ * moved up; grown but still below its class, it lags on.
  */
 static ALWAYS_INLINE void pmm_classes_grow_unfiled(struct pmm_size_classes *index,
 						   struct pmm_region *region, uint64_t first_page,
 						   uint64_t pages)
 {
-	unsigned c = pmm_class_of(pages);
 	region->first_page = first_page;
 	region->pages = pages;
-	if (likely(c == region->size_class)) {
-		if (unlikely(index->lagging == region))
+	unsigned c;
+	if (unlikely(index->lagging == region)) {
+		if (likely(pages == index->lagging_pages)) { /* the pair's free: back in its class */
 			index->lagging = NULL;
-		return;
-	}
-	if (c < region->size_class) /* the lagging record, still below its class */
-		return;
-	if (index->lagging == region) /* in the class of its size from now on */
+			return;
+		}
+		c = pmm_class_of(pages);
+		if (c < region->size_class) /* still below its class */
+			return;
 		index->lagging = NULL;
-	pmm_classes_remove_unfiled(index, region);
-	pmm_classes_link(index, region, c);
+	} else {
+		c = pmm_class_of(pages);
+	}
+	if (unlikely(c != region->size_class))
+		pmm_classes_move_unfiled(index, region, c);
 }
 
 /* Gives a filed free record a new extent: it leaves its tree and comes back unfiled, in the class
@@ -239,21 +255,19 @@ static inline void pmm_classes_reshape_filed(struct pmm_size_classes *index,
 	pmm_classes_insert(index, region);
 }
 
-/* Moves the lagging record, if it lags, down to the class of its size, and forgets it (inline:
- * the alloc fast path). */
-static ALWAYS_INLINE void pmm_classes_settle_lagging_inline(struct pmm_size_classes *index)
+/* Before the index is read (every allocation, the fast path and the general ones): moves the
+ * lagging record, if any and if it lags, down to the class of its size, and forgets it, so that
+ * every record is in the class of its size. Inline: the alloc fast path runs it. */
+static ALWAYS_INLINE void pmm_classes_settle(struct pmm_size_classes *index)
 {
 	struct pmm_region *region = index->lagging;
-	unsigned c = pmm_class_of(region->pages);
-	index->lagging = NULL;
-	if (c == region->size_class)
+	if (likely(!region))
 		return;
-	pmm_classes_remove_unfiled(index, region);
-	pmm_classes_link(index, region, c);
+	index->lagging = NULL;
+	unsigned c = pmm_class_of(region->pages);
+	if (c != region->size_class)
+		pmm_classes_move_unfiled(index, region, c);
 }
-
-/* The same, out of line (pmm_size_classes.c): the general paths. */
-void pmm_classes_settle_lagging(struct pmm_size_classes *index);
 
 /* A record of class c, known to be non-empty: an unfiled one if any, else a filed one. */
 static inline struct pmm_region *pmm_classes_any(const struct pmm_size_classes *index, unsigned c)

@@ -77,7 +77,7 @@ struct replay_process {
  * .bss and raised the guest memory GRUB needs to load the kernel (README, exit status 123).
  */
 static struct replay_process *slots;
-#define SLOTS_PAGES ((sizeof(struct replay_process) * REPLAY_LIVE + PAGE_SIZE - 1) / PAGE_SIZE)
+#define SLOTS_PAGES (ALIGN_UP(sizeof(struct replay_process) * REPLAY_LIVE, PAGE_SIZE) / PAGE_SIZE)
 static uint16_t slot_of[WORKLOAD_MAX_PROCESSES];
 static struct replay_process *active;
 
