@@ -9,7 +9,9 @@
  * leaf's new values follow without a look (inner_mark, inner_clear), and so do the tables above,
  * which lose and gain the same runs (runs_above); elsewhere the range walk's
  * own visitors run along that path (path_mark, path_clear), and a release is checked in the leaf
- * table itself (leaf_reservation) instead of by a tally walk. A release (or a shrink) unmaps the
+ * table itself instead of by a tally walk: an unmapped one while it is cleared, on the frontier
+ * and inner routes (leaf_release_unmapped, leaf_entries_clear_checked), else first
+ * (leaf_reservation). A release (or a shrink) unmaps the
  * pages it clears first (unmap_before_clear): a cleared entry may take a tag, which must never
  * land in a present entry.
  * A reservation that is exactly one aligned chunk (2 MiB or 1 GiB) takes one point walk too
@@ -30,7 +32,10 @@
  * splits and re-measures one path more. vmm_pt_work_bound() (vmm_pt_check.c) adds them up. The
  * point-walk routes read no more: 3 path entries, the leaf run and the page after it (at most
  * 513, in place of the tally), the leaf's SUFFIX and two LASTs (7) and at most 512 entries looking for
- * another start, then at most what the range walk's clear would read; the inner routes read the
+ * another start, then at most what the range walk's clear would read; a release that the clear
+ * checking as it goes refuses has read and written its run twice (at most 2 x 511 entries each),
+ * and pays again for the checks above before leaf_reservation and the tally (a refused release
+ * runs no search, whose share of vmm_pt_work_bound is far larger); the inner routes read the
  * entries on either side (2) and the leaf's values (2 E(0) + 2), and a mark's run start is one
  * entry, or at most 512 back (leaf_run_around); above the leaf, each table whose values change
  * has its four values read and two written (runs_above: 6 E(t), less than its U(t)) until one
@@ -464,18 +469,36 @@ static bool leaf_reservation(struct vmm_context *ctx, const uint64_t *leaves, un
 }
 
 /*
- * The release of [addr, addr + pages) (a reservation, leaf_reservation said) at the frontier: it
+ * How a release clears its leaf entries: already checked to be one unmapped reservation
+ * (leaf_reservation, then unmap_before_clear), or checked as they are cleared
+ * (leaf_entries_clear_checked: the usual release, which then reads each entry once, not twice).
+ */
+enum leaf_clear { LEAF_CLEAR_CHECKED, LEAF_CLEAR_CHECKING };
+
+/* Clears leaf entries [first, last] as `how` says; false (LEAF_CLEAR_CHECKING only): nothing changed. */
+static ALWAYS_INLINE bool leaf_clear(uint64_t *leaves, unsigned first, unsigned last, enum leaf_clear how)
+{
+	if (how == LEAF_CLEAR_CHECKING)
+		return leaf_entries_clear_checked(leaves, first, last);
+	leaf_entries_set(leaves, first, last, 0);
+	return true;
+}
+
+/*
+ * The release of [addr, addr + pages) (a reservation, leaf_reservation said or `how` checks) at the frontier: it
  * ends where the suffix begins, with a reserved page before it and another start in its table (so
  * HST stays). True when released.
  */
-static bool frontier_release(struct vmm_context *ctx, struct spine *p, unsigned first, unsigned last)
+static ALWAYS_INLINE bool frontier_release(struct vmm_context *ctx, struct spine *p, unsigned first,
+					    unsigned last, enum leaf_clear how)
 {
 	uint64_t *leaves = p->table[0];
 	ctx->backend_work++; /* the page before */
 	if (!p->mixed || last + 1 != PT_ENTRIES - p->suffix[0] || first == 0 || !(leaves[first - 1] & RES_RESERVED) ||
 	    !spine_is_last(ctx, p) || !start_elsewhere(ctx, leaves, 0, first, last))
 		return false;
-	leaf_entries_set(leaves, first, last, 0); /* one unmapped reservation (leaf_reservation) */
+	if (!leaf_clear(leaves, first, last, how))
+		return false;
 	leaf_count_move(leaves, last - first + 1, true);
 	leaf_tags_clear(ctx, leaves, first, last);
 	hint_lower(leaves, first);
@@ -578,7 +601,7 @@ static bool inner_mark(struct vmm_context *ctx, const struct spine *p, uint64_t 
  * inner_mark: true when done, false with nothing written.
  */
 static bool inner_clear(struct vmm_context *ctx, const struct spine *p, unsigned first, unsigned last,
-			struct exact *was, struct exact *now, struct run_delta *d)
+			enum leaf_clear how, struct exact *was, struct exact *now, struct run_delta *d)
 {
 	uint64_t *leaves = p->table[0];
 	ctx->backend_work += 2; /* the entries before and after */
@@ -598,7 +621,8 @@ static bool inner_clear(struct vmm_context *ctx, const struct spine *p, unsigned
 	x.has_start = true; /* entry b + 1, reserved after a free page, starts a reservation */
 	*now = x;
 	unsigned pages = last - first + 1;
-	leaf_entries_set(leaves, first, last, 0);
+	if (!leaf_clear(leaves, first, last, how))
+		return false;
 	leaf_count_move(leaves, pages, true);
 	if (before)
 		leaf_tag_write(leaves, first - 1, 0);
@@ -753,16 +777,23 @@ static NOINLINE void path_clear_upkeep(struct vmm_context *ctx, const struct spi
 	}
 }
 
-/* The clear of such a range: in the leaf's inner runs, else as the range walk clears it. */
-static NOINLINE void path_clear(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
-				uint64_t last)
+/*
+ * The clear of such a range: in the leaf's inner runs, else as the range walk clears it. Checking
+ * while it clears (LEAF_CLEAR_CHECKING), it takes only the inner route: false, nothing changed,
+ * when that route does not apply or the entries are not one unmapped reservation.
+ */
+static NOINLINE bool path_clear(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
+				uint64_t last, enum leaf_clear how)
 {
 	struct exact was, now;
 	struct run_delta d;
-	bool inner = inner_clear(ctx, p, PT_INDEX(0, addr), PT_INDEX(0, last), &was, &now, &d);
+	bool inner = inner_clear(ctx, p, PT_INDEX(0, addr), PT_INDEX(0, last), how, &was, &now, &d);
 	if (inner && table_store(ctx, p, 0, &was, &now))
-		return; /* the path is all mixed: no hint above moves */
+		return true; /* the path is all mixed: no hint above moves */
+	if (!inner && how == LEAF_CLEAR_CHECKING)
+		return false;
 	path_clear_upkeep(ctx, p, addr, last, inner, was, now, &d);
+	return true;
 }
 
 /* --- one whole chunk ------------------------------------------------------------------------ */
@@ -1108,6 +1139,34 @@ static void unmap_before_clear(struct vmm_context *ctx, uint64_t addr, uint64_t 
 		  vm_status_name(st));
 }
 
+/*
+ * The usual release, inside one leaf table (not its last page): one unmapped reservation, checked
+ * while it is cleared (leaf_entries_clear_checked: what leaf_reservation checks, less the mapped
+ * case) on the frontier or the inner route. False, nothing changed, when it is not that.
+ */
+static bool leaf_release_unmapped(struct vmm_context *ctx, struct spine *p, uint64_t addr, uint64_t last_addr,
+				  unsigned first, unsigned last)
+{
+	pte_t after = p->table[0][last + 1];
+	ctx->backend_work += last - first + 2; /* the run and the page after it, as leaf_reservation */
+	/*
+	 * A start at first, a reserved page at last, the page after free or a start: a free page on
+	 * either side ends or starts a whole run and holds its tag, which the routes take out of the
+	 * leaf's values before the entries between are checked.
+	 */
+	STATIC_ASSERT(RES_START == RES_RESERVED << 1, "STA is the bit above RES");
+	pte_t wrong = (p->table[0][first] & (RES_START | RES_RESERVED | PTE_PRESENT)) ^ (RES_START | RES_RESERVED);
+	wrong |= ~p->table[0][last] & RES_RESERVED;
+	wrong |= after & ~(after >> 1) & RES_RESERVED; /* reserved, not a start */
+	if (wrong)
+		return false;
+	if (!frontier_release(ctx, p, first, last, LEAF_CLEAR_CHECKING) &&
+	    !path_clear(ctx, p, addr, last_addr, LEAF_CLEAR_CHECKING))
+		return false;
+	pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
+	return true;
+}
+
 enum vm_status vmm_pt_release(struct vmm_context *ctx, const struct vmm_region *region,
 			      uint64_t addr, uint64_t pages)
 {
@@ -1123,14 +1182,17 @@ enum vm_status vmm_pt_release(struct vmm_context *ctx, const struct vmm_region *
 	if (chunk_spine_of(ctx, addr, pages, &chunk_level, &p) &&
 	    chunk_release(ctx, region, &p, chunk_level, addr, last_addr))
 		return VM_OK;
-	if (spine_of(ctx, addr, last_addr, &p, &first, &last) && last < PT_ENTRIES - 1 &&
-	    leaf_reservation(ctx, p.table[0], first, last, &mapped)) {
-		if (mapped)
-			unmap_before_clear(ctx, addr, pages);
-		if (!frontier_release(ctx, &p, first, last))
-			path_clear(ctx, &p, addr, last_addr);
-		pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
-		return VM_OK;
+	if (spine_of(ctx, addr, last_addr, &p, &first, &last) && last < PT_ENTRIES - 1) {
+		if (leaf_release_unmapped(ctx, &p, addr, last_addr, first, last))
+			return VM_OK;
+		if (leaf_reservation(ctx, p.table[0], first, last, &mapped)) {
+			if (mapped)
+				unmap_before_clear(ctx, addr, pages);
+			if (!frontier_release(ctx, &p, first, last, LEAF_CLEAR_CHECKED))
+				path_clear(ctx, &p, addr, last_addr, LEAF_CLEAR_CHECKED);
+			pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
+			return VM_OK;
+		}
 	}
 	enum vm_status st = check_reservation(ctx, region, addr, pages, &mapped);
 	if (st == VM_OK) {
