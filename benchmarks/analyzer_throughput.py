@@ -19,6 +19,7 @@ Targets (issue 11): >= 1,000,000 events/s for (1); <= 15 s for (2) at 1,000,000 
 """
 
 import argparse
+import bisect
 import os
 import random
 import struct
@@ -52,10 +53,15 @@ COST = 200
 CHAIN = FORMAT.constants["TRACE_CHAIN_NONE"]
 
 
+# The kernel's sub-buffer: the records come in chunks of at most this many bytes.
+CHUNK_MAX = 64 * 1024
+
+
 class Writer:
     def __init__(self):
         self.records = bytearray()
-        self.seq = 0
+        self.starts = []  # where each record starts in self.records
+        self.seq = 0  # records written
         self.time = 1_000_000
         self.counts = [0] * (FORMAT_MAX_ID + 1)
 
@@ -64,10 +70,23 @@ class Writer:
         payload = event.fields.codec.pack(*values) + tail
         length = FORMAT.record_header.size + len(payload)
         self.time += 37
-        self.records += FORMAT.record_header.codec.pack(event.id, flags, length, self.seq,
-                                                        self.time) + payload
+        self.starts.append(len(self.records))
+        self.records += FORMAT.record_header.codec.pack(event.id, flags, length, self.time) + payload
         self.seq += 1
         self.counts[event.id] += 1
+
+    def chunks(self):
+        """The records cut into chunks as the kernel's ring does (events.def TRACE_CHUNK_HEADER):
+        as many whole records as fit in CHUNK_MAX bytes, header included, per chunk."""
+        header = FORMAT.chunk_header
+        out, first, number = bytearray(), 0, 0
+        ends = self.starts[1:] + [len(self.records)]
+        while first < len(self.records):
+            last = ends[bisect.bisect_right(ends, first + CHUNK_MAX - header.size) - 1]
+            out += header.codec.pack(last - first + header.size, number) + \
+                self.records[first:last]
+            first, number = last, number + 1
+        return bytes(out)
 
     def text(self, name, text):
         data = text.encode()
@@ -189,7 +208,7 @@ def make_trace(events, seed=1):
                   start_timestamp=1_000_000, first_timestamp=1_000_000, memory_bytes=1 << 30, cmdline_bytes=len(cmdline),
                   build_id_bytes=len(build))
     assert end.id <= FORMAT_MAX_ID
-    return header.codec.pack(*(fields[n] for n in header.names)) + cmdline + build + w.records
+    return header.codec.pack(*(fields[n] for n in header.names)) + cmdline + build + w.chunks()
 
 
 class Clock:

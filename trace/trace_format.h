@@ -9,7 +9,7 @@
  *
  * An attributed event (TRACE_ATTRIBUTED_EVENT) is a fixed event with `chain` appended.
  *
- * plus struct trace_record_header, struct trace_stream_header, the constants, the named values
+ * plus struct trace_record_header, struct trace_chunk_header, struct trace_stream_header, the constants, the named values
  * (trace_values.h), and TRACE_EVENT_ID_LIMIT (highest id + 1). The structs are packed and the machine is
  * little-endian, so a struct written in place is the wire format.
  */
@@ -34,6 +34,7 @@ typedef uint64_t trace_u64;
 #define TRACE_CONSTANT TRACE_DEF_NOTHING
 #define TRACE_VALUES TRACE_DEF_NOTHING
 #define TRACE_STREAM_HEADER TRACE_DEF_NOTHING
+#define TRACE_CHUNK_HEADER TRACE_DEF_NOTHING
 #define TRACE_RECORD_HEADER TRACE_DEF_NOTHING
 #define TRACE_EVENT TRACE_DEF_NOTHING
 #define TRACE_STRING_EVENT TRACE_DEF_NOTHING
@@ -52,15 +53,19 @@ enum {
 #undef TRACE_CONSTANT
 #define TRACE_CONSTANT TRACE_DEF_NOTHING
 
-/* The two headers. */
+/* The three headers. */
 #undef TRACE_STREAM_HEADER
+#undef TRACE_CHUNK_HEADER
 #undef TRACE_RECORD_HEADER
 #define TRACE_STREAM_HEADER(fields) struct TRACE_PACKED trace_stream_header { fields };
+#define TRACE_CHUNK_HEADER(fields) struct TRACE_PACKED trace_chunk_header { fields };
 #define TRACE_RECORD_HEADER(fields) struct TRACE_PACKED trace_record_header { fields };
 #include "events.def"
 #undef TRACE_STREAM_HEADER
+#undef TRACE_CHUNK_HEADER
 #undef TRACE_RECORD_HEADER
 #define TRACE_STREAM_HEADER TRACE_DEF_NOTHING
+#define TRACE_CHUNK_HEADER TRACE_DEF_NOTHING
 #define TRACE_RECORD_HEADER TRACE_DEF_NOTHING
 
 /* Event ids. */
@@ -115,6 +120,7 @@ union trace_event_id_bound {
 #undef TRACE_CONSTANT
 #undef TRACE_VALUES
 #undef TRACE_STREAM_HEADER
+#undef TRACE_CHUNK_HEADER
 #undef TRACE_RECORD_HEADER
 #undef TRACE_EVENT
 #undef TRACE_STRING_EVENT
@@ -122,7 +128,8 @@ union trace_event_id_bound {
 #undef TRACE_ATTRIBUTED_EVENT
 #undef FIELD
 
-_Static_assert(sizeof(struct trace_record_header) == 16, "record header layout (FORMAT.md)");
+_Static_assert(sizeof(struct trace_record_header) == 12, "record header layout (FORMAT.md)");
+_Static_assert(sizeof(struct trace_chunk_header) == 8, "chunk header layout (FORMAT.md)");
 _Static_assert(TRACE_EVENT_ID_LIMIT <= 256, "event ids are a u8");
 _Static_assert(TRACE_RECORD_MAX <= 65535, "record length is a u16");
 

@@ -106,7 +106,7 @@ def _plan(trace, lane):
     `sources`, whose iterator gives that kind's events in order: for plain kinds tuples
     (row, plain, *PLAIN_COLUMNS), else the namedtuples Replay.feed takes (for string and array
     events, what TraceReader.events() yields: an array event's parts joined)."""
-    seqs = trace.headers["seq"]
+    seqs = trace.seqs()
     positions, kinds, sources, makers = [], [], {}, {}
     for name, array in trace.fixed.items():
         event_type = FORMAT.events_by_name[name]

@@ -25,6 +25,8 @@ EVENT_KINDS = {"TRACE_EVENT": "fixed", "TRACE_STRING_EVENT": "string", "TRACE_AR
                "TRACE_ATTRIBUTED_EVENT": "fixed"}
 # An attributed event (an allocation) is a fixed event with this field appended: its call chain.
 ATTRIBUTED_FIELD = ("u32", "chain")
+# The three framing layouts: the stream's header, each chunk's, each record's.
+HEADERS = ("TRACE_STREAM_HEADER", "TRACE_CHUNK_HEADER", "TRACE_RECORD_HEADER")
 # The u16 that ends the payload of string (text byte count) and array (item count) events.
 LENGTH_PREFIX = struct.Struct("<H")
 
@@ -82,6 +84,7 @@ class TraceFormat:
     value_names: dict  # C enumerator -> name, e.g. value_names["MM_OWNER_SLAB"] == "slab"
     value_numbers: dict  # C enumerator -> number, e.g. value_numbers["MM_OWNER_SLAB"] == 3
     stream_header: Layout
+    chunk_header: Layout
     record_header: Layout
     events_by_id: dict
     events_by_name: dict
@@ -164,7 +167,7 @@ def _integer(literal, where):
 
 def _record_class(event):
     tail = {"fixed": [], "string": ["text"], "array": ["items"]}[event.kind]
-    names = ["seq", "timestamp", *event.fields.names, *tail]
+    names = ["seq", "timestamp", *event.fields.names, *tail]  # seq: the record's index
     if len(set(names)) != len(names):
         raise FormatDefinitionError(f"event {event.name}: a field is named like a record attribute")
     cls = collections.namedtuple(event.name, names)
@@ -206,7 +209,7 @@ def parse_format(events_def_text):
                 raise FormatDefinitionError(f"{where}: a C name is used by another group")
             value_names.update((c, name) for c, (_, name) in c_names.items())
             value_numbers.update((c, number) for c, (number, _) in c_names.items())
-        elif macro in ("TRACE_STREAM_HEADER", "TRACE_RECORD_HEADER") and len(args) == 1:
+        elif macro in HEADERS and len(args) == 1:
             headers[macro] = Layout.of(_field_list(args[0], where))
         elif macro in EVENT_KINDS and len(args) == (5 if macro == "TRACE_ARRAY_EVENT" else 4):
             kind = EVENT_KINDS[macro]
@@ -221,7 +224,7 @@ def parse_format(events_def_text):
                                     _record_class(event), item_record))
         else:
             raise FormatDefinitionError(f"{where}: unknown macro or wrong argument count")
-    for required in ("TRACE_STREAM_HEADER", "TRACE_RECORD_HEADER"):
+    for required in HEADERS:
         if required not in headers:
             raise FormatDefinitionError(f"events.def: {required} is missing")
     by_id, by_name = {}, {}
@@ -230,8 +233,8 @@ def parse_format(events_def_text):
             raise FormatDefinitionError(f"events.def: event {event.name}: bad or duplicate id/name")
         by_id[event.id] = by_name[event.name] = event
     return TraceFormat(constants, values, value_names, value_numbers,
-                       headers["TRACE_STREAM_HEADER"], headers["TRACE_RECORD_HEADER"], by_id,
-                       by_name)
+                       headers["TRACE_STREAM_HEADER"], headers["TRACE_CHUNK_HEADER"],
+                       headers["TRACE_RECORD_HEADER"], by_id, by_name)
 
 
 def load_format(events_def=EVENTS_DEF):

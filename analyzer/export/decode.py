@@ -80,7 +80,7 @@ def write_events(trace, out, fmt="jsonl", types=(), raw=False):
     if unknown:
         raise ValueError(f"unknown event type {unknown[0]!r} (known: "
                          f"{', '.join(sorted(FORMAT.events_by_name))})")
-    seqs = trace.headers["seq"]
+    seqs = trace.seqs()
     rows = _rows(trace, set(types), raw)
     if fmt == "jsonl":
         for position, name, names, values in rows:

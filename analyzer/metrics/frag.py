@@ -168,7 +168,7 @@ def _write_csv(series, trace, out):
         first += count
     order = np.argsort(positions, kind="stable")
     positions = positions[order]
-    seqs = trace.headers["seq"][positions].astype(np.int64)
+    seqs = trace.seqs()[positions]
     times = trace.time_ns(trace.headers["timestamp"][positions])
     phase_labels, phase_codes = _phases_at(trace, positions)
     phase_texts = [quote(label) for label in phase_labels]

@@ -15,8 +15,7 @@ at least 1 (the clock advances from an operation's entry to its event).
 Invariants: every event of an operation lies in exactly one bucket or, for a cost, among the not
 measured, so an operation's counts and its not-measured count add up to its number of events;
 bucket 0 holds the value 0 (only sizes have it) and bucket k >= 1 the values [2^(k-1), 2^k);
-nothing is sampled. A cost of TRACE_COST_SATURATED (events.def) means that many ticks or more and
-lies in the last bucket of a u32.
+nothing is sampled. A cost is a u64 (events.def): none saturates.
 """
 
 from dataclasses import dataclass
@@ -65,8 +64,12 @@ def bucket_of(values):
     values = np.asarray(values, dtype=np.uint64)
     out = np.zeros(len(values), dtype=np.int64)
     positive = values > 0
-    # float64 holds every u32 exactly, and log2 of one is exact at powers of two
-    out[positive] = np.floor(np.log2(values[positive].astype(np.float64))).astype(np.int64) + 1
+    # float64 holds every value below 2^53 exactly, and log2 of one is exact at powers of two;
+    # above, the rounding may reach the next power of two, which the shift test takes back
+    v = values[positive]
+    top = np.minimum(np.floor(np.log2(v.astype(np.float64))).astype(np.int64), 63)
+    top -= (np.left_shift(np.uint64(1), top.astype(np.uint64)) > v).astype(np.int64)
+    out[positive] = top + 1
     return out
 
 

@@ -1,7 +1,8 @@
 """Reads a whole trace at once into numpy arrays: the fast path behind decode, perfetto, frag,
 compare and report.
 
-The record stream is indexed once (a tight loop that follows only the length fields); every
+The record stream is indexed once (a tight loop that follows only the chunk and record length
+fields, holding each chunk's records to filling it exactly and its number to the next); every
 other check and every field is then decoded per event type in bulk, with a numpy structured dtype
 generated from events.def for that type's payload. String and array events (phases, snapshots,
 cache names: a few per phase) are decoded one by one.
@@ -88,6 +89,10 @@ class BulkTrace:
     def records(self):
         return len(self.offsets)
 
+    def seqs(self):
+        """Each record's seq, its index in the stream (the format carries none)."""
+        return np.arange(len(self.offsets), dtype=np.int64)
+
     def events_total(self):
         """Events in the trace: fixed events plus joined string/array events."""
         return sum(len(a) for a in self.fixed.values()) + len(self.others)
@@ -151,8 +156,6 @@ class BulkTrace:
               and (lengths <= FORMAT.constants["TRACE_RECORD_MAX"]).all()
               and (lengths >= min_length[types]).all()
               and ((fixed_length[types] == 0) | (fixed_length[types] == lengths)).all()
-              and (h["seq"] == (np.arange(n, dtype=np.uint64) & 0xFFFFFFFF)).all()
-              and (n == 0 or int(self.offsets[-1]) + int(lengths[-1]) == len(self.data))
               and not (types[:-1] == end_id).any())
         continued = FORMAT.constants["TRACE_FLAG_CONTINUED"]
         known_flags = sum(v for k, v in FORMAT.constants.items() if k.startswith("TRACE_FLAG_"))
@@ -269,7 +272,7 @@ class BulkTrace:
                                                 event_type.fields.names).items():
             if fields[name] not in allowed:
                 self._raise_strict()
-        seq, timestamp = int(self.headers["seq"][position]), int(self.headers["timestamp"][position])
+        seq, timestamp = position, int(self.headers["timestamp"][position])
         if event_type.kind == "string":
             if count != len(rest):
                 self._raise_strict()
@@ -306,19 +309,34 @@ def _gather(buf, offsets, dtype):
 
 
 def _index_records(data, offset):
-    """Byte offsets of every record, following the length fields. A length that cannot be right
-    or a truncated last header hands over to the strict reader."""
+    """Byte offsets of every record, following the chunk and record length fields. A chunk whose
+    number is not the next, whose records do not fill it exactly, or that the file cuts short,
+    and a length that cannot be right, hand over to the strict reader."""
     offsets = []
     append = offsets.append
     header = FORMAT.record_header.size
-    last = len(data) - header
-    while offset <= last:
-        append(offset)
-        length = data[offset + 2] | (data[offset + 3] << 8)
-        if length < header:
+    chunk_codec = FORMAT.chunk_header.codec
+    chunk_header = FORMAT.chunk_header.size
+    size, number = len(data), 0
+    while offset < size:
+        if size - offset < chunk_header:
             raise_strict_error(data)
-        offset += length
-    if offset < len(data) or not offsets:
+        chunk_bytes, chunk_number = chunk_codec.unpack_from(data, offset)
+        end = offset + chunk_bytes
+        if chunk_number != number or chunk_bytes <= chunk_header or end > size:
+            raise_strict_error(data)
+        offset += chunk_header
+        last = end - header
+        while offset <= last:
+            append(offset)
+            length = data[offset + 2] | (data[offset + 3] << 8)
+            if length < header:
+                raise_strict_error(data)
+            offset += length
+        if offset != end:
+            raise_strict_error(data)
+        number = (number + 1) & 0xFFFFFFFF
+    if not offsets:
         raise_strict_error(data)
     return np.asarray(offsets, dtype=np.int64)
 

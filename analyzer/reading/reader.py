@@ -1,14 +1,18 @@
 """Reads a pagescope trace: checks the framing and decodes records into typed events.
 
-    stream  = header record*                       (trace/FORMAT.md has the byte diagram)
+    stream  = header chunk*                        (trace/FORMAT.md has the byte diagram)
     header  = fixed part (TRACE_STREAM_HEADER) + command line + build id
-    record  = type u8 | flags u8 | length u16 | seq u32 | timestamp u64 | payload
+    chunk   = bytes u32 | number u32 | record+     (the records fill exactly `bytes`)
+    record  = type u8 | flags u8 | length u16 | timestamp u64 | payload
 
-Every record is checked as it is read: known type, a length that matches its payload, seq
-exactly one more than the previous record's, nothing after trace_end. The first violation raises
-TraceError with the byte offset, and nothing is guessed past it. Array records split in parts
-(TRACE_FLAG_CONTINUED) are joined back into one event by `events()`. The reader knows the format
-only through analyzer.definitions.events (parsed from trace/events.def).
+Every chunk is checked before any of its records is handed out: its number one more than the
+previous chunk's, its records filling exactly its bytes (a gap of lost bytes breaks one or the
+other), each record with a known type and a length that matches its payload, nothing after
+trace_end. The first violation raises TraceError with the byte offset, and nothing is guessed
+past it. A record's `seq` is its index in the stream (0, 1, 2, ...), counted here: the format
+carries none. Array records split in parts (TRACE_FLAG_CONTINUED) are joined back into one event
+by `events()`. The reader knows the format only through analyzer.definitions.events (parsed from
+trace/events.def).
 """
 
 import struct
@@ -63,7 +67,7 @@ class RawRecord(NamedTuple):
     type: int
     flags: int
     length: int
-    seq: int
+    seq: int  # the record's index in the stream
     timestamp: int
     event: object  # the decoded namedtuple of this record alone
 
@@ -165,7 +169,7 @@ def _check_cmdline_agrees(fields, cmdline, fmt, offsets):
 
 
 def _check_first_timestamp(header, timestamp, name, offset):
-    """The header states the stream's first clock reading: record seq 0's time when the kernel
+    """The header states the stream's first clock reading: the first record's time when the kernel
     recorded it before writing the header, else the header's own time (trace_first_timestamp)."""
     first = min(timestamp, header.start_timestamp)
     if header.first_timestamp != first:
@@ -238,16 +242,47 @@ class TraceReader:
 
     def records(self):
         """Yields every RawRecord in stream order. Checks, stopping with TraceError at the first
-        violation: known type (and not above the header's max_event_id), a length that matches
-        the payload, seq one more than the previous record's, timestamps that never go back,
-        only defined flag bits, CONTINUED only on array events and followed by the next part,
-        named-value fields inside their set, nothing after trace_end."""
+        violation, each chunk whole before yielding any of its records: its number one more than
+        the previous chunk's, records that fill exactly its bytes; per record: known type (and
+        not above the header's max_event_id), a length that matches the payload, timestamps that
+        never go back, only defined flag bits, CONTINUED only on array events and followed by the
+        next part, named-value fields inside their set, nothing after trace_end."""
         with self._naming_the_file():
             yield from self._records()
 
     def _records(self):
+        data, size = self.data, len(self.data)
+        chunk_codec = self.format.chunk_header.codec
+        chunk_header = self.format.chunk_header.size
+        offset, number, state = self.records_offset, 0, _RecordState()
+        del self.record_offsets[:]
+        while offset < size:
+            if state.ended:
+                raise TraceError("bytes after trace_end", offset)
+            if size - offset < chunk_header:
+                raise TraceError(f"truncated chunk header ({size - offset} bytes left)", offset)
+            chunk_bytes, chunk_number = chunk_codec.unpack_from(data, offset)
+            if chunk_number != number:
+                raise TraceError(f"chunk gap: expected chunk {number}, found {chunk_number}; "
+                                 "bytes were lost in transport", offset)
+            if chunk_bytes <= chunk_header:
+                raise TraceError(f"chunk {number} is {chunk_bytes} bytes: no room for a record",
+                                 offset)
+            if offset + chunk_bytes > size:
+                raise TraceError(f"truncated chunk {number}: {chunk_bytes} bytes announced, "
+                                 f"{size - offset} left", offset)
+            # the whole chunk first: a gap inside it is found before any record after it is used
+            records = list(self._chunk_records(offset + chunk_header, offset + chunk_bytes,
+                                               state, f"chunk {number} at offset {offset}"))
+            yield from records
+            offset += chunk_bytes
+            number = (number + 1) & 0xFFFFFFFF
+
+    def _chunk_records(self, offset, end, state, chunk):
+        """The records of one chunk, [offset, end): they must fill it exactly. A record that
+        cannot be framed there says so, and that the chunk is not whole records (lost bytes
+        look like this too: a following chunk's header read as a record, a record cut short)."""
         data, fmt = self.data, self.format
-        size = len(data)
         header_codec = fmt.record_header.codec
         header_size = fmt.record_header.size
         record_max = fmt.constants["TRACE_RECORD_MAX"]
@@ -256,37 +291,35 @@ class TraceReader:
         end_id = fmt.events_by_name["trace_end"].id
         max_id = self.header.max_event_id
         types = self._types
-        offsets = self.record_offsets
-        del offsets[:]
-        append_offset = offsets.append
-        offset = self.records_offset
-        open_parts = set()  # type ids with a CONTINUED part waiting for the next part
-        expected_seq, last_timestamp = 0, 0
-        while offset < size:
-            if size - offset < header_size:
-                raise TraceError(f"truncated record header ({size - offset} bytes left)", offset)
-            rtype, flags, length, seq, timestamp = header_codec.unpack_from(data, offset)
+        append_offset = self.record_offsets.append
+        open_parts = state.open_parts  # type ids with a CONTINUED part waiting for the next part
+        lost = (f"; {chunk} is not filled by whole records: bytes were lost in transport, or "
+                "the record is damaged")
+        while offset < end:
+            if state.ended:
+                raise TraceError("record after trace_end", offset)
+            if end - offset < header_size:
+                raise TraceError(f"{end - offset} bytes left for a record header" + lost, offset)
+            rtype, flags, length, timestamp = header_codec.unpack_from(data, offset)
             info = types.get(rtype)
             if info is None or rtype > max_id:
                 raise TraceError(f"unknown event type {rtype}" + (
-                    f" (the header's max_event_id is {max_id})" if info else ""), offset)
+                    f" (the header's max_event_id is {max_id})" if info else "") + lost, offset)
             if (length != info.fixed_length if info.fixed_length else
                     not info.min_length <= length <= record_max):
                 if not header_size <= length <= record_max:
-                    raise TraceError(f"bad record length {length} for {info.name}", offset)
+                    raise TraceError(f"bad record length {length} for {info.name}" + lost, offset)
                 raise TraceError(f"{info.name} payload is {length - header_size} bytes, expected "
                                  f"{'' if info.fixed_length else 'at least '}"
-                                 f"{info.min_length - header_size}", offset)
-            if offset + length > size:
-                raise TraceError(f"truncated {info.name} record: {length} bytes announced, "
-                                 f"{size - offset} left", offset)
-            if seq != expected_seq:
-                raise TraceError(f"sequence gap: expected seq {expected_seq}, found {seq} "
-                                 f"({info.name}); bytes were lost in transport", offset)
-            if timestamp < last_timestamp:
+                                 f"{info.min_length - header_size}" + lost, offset)
+            if offset + length > end:
+                raise TraceError(f"{info.name} record of {length} bytes crosses the end of its "
+                                 f"chunk, {end - offset} bytes on" + lost, offset)
+            if timestamp < state.last_timestamp:
                 raise TraceError(f"{info.name} timestamp {timestamp} is before the previous "
-                                 f"record's {last_timestamp}", offset)
-            if offset == self.records_offset:
+                                 f"record's {state.last_timestamp}", offset)
+            seq = state.seq
+            if seq == 0:
                 _check_first_timestamp(self.header, timestamp, info.name, offset)
             if flags:
                 if flags & ~known_flags:
@@ -320,10 +353,9 @@ class TraceReader:
             append_offset(offset)
             yield RawRecord(offset, rtype, flags, length, seq, timestamp, event)
             offset += length
-            expected_seq = (expected_seq + 1) & 0xFFFFFFFF
-            last_timestamp = timestamp
-            if rtype == end_id and offset < size:
-                raise TraceError("record after trace_end", offset)
+            state.seq += 1
+            state.last_timestamp = timestamp
+            state.ended = rtype == end_id
 
     def events(self, on_record=None):
         """Yields decoded events in stream order, array parts joined into one event (which takes
@@ -353,6 +385,16 @@ class TraceReader:
         if open_parts:
             names = ", ".join(self.format.events_by_id[t].name for t in open_parts)
             raise TraceError(f"trace ends inside a split record ({names})", len(self.data))
+
+
+class _RecordState:
+    """What the record checks carry from one chunk to the next."""
+
+    def __init__(self):
+        self.seq = 0  # index of the next record
+        self.last_timestamp = 0
+        self.ended = False  # trace_end was read
+        self.open_parts = set()
 
 
 def _decode_variable(info, seq, timestamp, payload, offset):

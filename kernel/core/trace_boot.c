@@ -168,11 +168,11 @@ void trace_boot_start(void)
 		return;
 	}
 	kprintf("trace: %s, streaming to the virtio console at pci %02x:%02x.%x io %#x; clock %lu Hz, "
-		"counting from the kernel's entry (timestamp counter %lu there); %u records from early "
+		"counting from the kernel's entry (timestamp counter %lu there); %lu records from early "
 		"boot\n",
 		drop ? "drop mode" : "lossless", console.pci.bus, console.pci.device,
 		console.pci.function, console.io_base, clock_hz, kernel_clock_origin,
-		trace_global.next_seq);
+		trace_records_written(&trace_global));
 }
 
 void trace_boot_finish(void)
@@ -181,9 +181,9 @@ void trace_boot_finish(void)
 		return;
 	trace_finish(&trace_global);
 	const struct tracer *t = &trace_global;
-	kprintf("trace: %u records, %lu bytes sent; lost: %lu ring full, %lu no device, %lu "
+	kprintf("trace: %lu records, %lu bytes sent; lost: %lu ring full, %lu no device, %lu "
 		"recursion\n",
-		t->next_seq, t->bytes_submitted, t->lost[TRACE_LOSS_RING_FULL],
+		trace_records_written(t), t->bytes_submitted, t->lost[TRACE_LOSS_RING_FULL],
 		t->lost[TRACE_LOSS_NO_DEVICE], t->lost[TRACE_LOSS_RECURSION]);
 	if (device_ticks && clock_hz)
 		kprintf("trace: the device took %lu ticks for them: %lu KB/s of guest time\n",

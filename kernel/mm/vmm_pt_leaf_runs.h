@@ -14,9 +14,18 @@
 
 /*
  * The one change to table `t` (at `level` >= 1) is an entry whose subtree stayed mixed with the same
- * PREFIX, SUFFIX and starts, and whose longest inner run, before and after, is shorter than the
- * table's INNER2 (or, INNER2 not known, than its INNER): then only runs below the table's top two
- * changed, so none of its values and not its pointer. True when so (two values read).
+ * PREFIX, SUFFIX and starts, and either kept its INNER and a known INNER2, or has a longest inner
+ * run, before and after, shorter than the table's INNER2 (or, INNER2 not known, than its INNER):
+ * then only runs below the table's top two changed, so none of its values and not its pointer.
+ * True when so (no value read in the first case, two in the second).
+ *
+ * The first case: let x1 >= x2 be the entry's INNER and INNER2, the top two of its runs not
+ * reaching its end, P its prefix run among them. The table's runs include the entry's runs but
+ * P, and the run through P (at least P long, unchanged: PREFIX and the entries before stay). If
+ * P < x2, the entry's other runs have the top two x1, x2; else the other of x1, x2 and the run
+ * through P are two runs of at least x2. Either way the table holds two unchanged runs of at
+ * least x2, and every run of the entry that changed is at most x2 (the top two stayed), so the
+ * table's top two values, hence INNER and INNER2, stay.
  */
 static ALWAYS_INLINE bool inner_change_below(struct vmm_context *ctx, const uint64_t *t,
 					      unsigned level, const struct exact *b,
@@ -25,6 +34,8 @@ static ALWAYS_INLINE bool inner_change_below(struct vmm_context *ctx, const uint
 	if (b->kind != SUMMARY_MIXED || a->kind != SUMMARY_MIXED || b->prefix != a->prefix ||
 	    b->suffix != a->suffix || b->has_start != a->has_start)
 		return false;
+	if (b->inner == a->inner && b->inner2 == a->inner2 && a->inner2 != INNER2_UNKNOWN)
+		return true;
 	uint64_t longest = MAX(b->inner, a->inner);
 	uint64_t inner2 = exact_read(ctx, t, level, EXACT_INNER2);
 	if (inner2 != INNER2_UNKNOWN)
@@ -38,12 +49,13 @@ static ALWAYS_INLINE bool inner_change_below(struct vmm_context *ctx, const uint
  * pages before, the run, free pages after) into the two around it, a clear (of reserved pages)
  * joins the two into one. Only INNER and INNER2 (a run out, one or two in: top2_remove,
  * top2_add) and HST can change; PREFIX and SUFFIX lie beyond the reserved pages. The free
- * neighbours come with the change (ch->n), a start elsewhere is looked for after a clear that
- * removed one (at most 512). False when the run reaches
+ * neighbours come with the change (ch->n); after a clear HST stays set without a look: the entry
+ * after the joined run is reserved and follows a free page, so it is a reservation's start (a
+ * reservation is a run of RES pages from its STA page). False when the run reaches
  * the table's start or end, or the longest inner run went and the second is not known: then
  * derive() decides (it measures). *was and *now receive the values before and after.
  */
-static ALWAYS_INLINE bool leaf_inner_runs(struct vmm_context *ctx, const uint64_t *t, pte_t pointer,
+static ALWAYS_INLINE bool leaf_inner_runs(struct vmm_context *ctx, pte_t pointer,
 			    const struct table_change *ch, struct exact *was, struct exact *now)
 {
 	if ((summary_field(pointer) & SUM_KIND_MASK) != SUMMARY_MIXED)
@@ -64,8 +76,7 @@ static ALWAYS_INLINE bool leaf_inner_runs(struct vmm_context *ctx, const uint64_
 		if (!top2_remove(&x.inner, &x.inner2, n.before) || !top2_remove(&x.inner, &x.inner2, n.after))
 			return false;
 		top2_add(&x.inner, &x.inner2, joined);
-		x.has_start = x.has_start &&
-			      (!ch->before.has_start || start_elsewhere(ctx, t, 0, ch->first, ch->last));
+		x.has_start = true; /* the entry after the joined run starts a reservation */
 	}
 	/* A reserved page lies on either side, so the table cannot be all free; no free page: full. */
 	if (x.inner == 0 && x.suffix == 0)

@@ -184,6 +184,46 @@ static ALWAYS_INLINE void leaf_entries_set(uint64_t *t, unsigned first, unsigned
 		*slot = set;
 }
 
+/*
+ * Clears leaf entries [first, last] (keeping their stripe) when they are one unmapped reservation
+ * with one set of bits. Entry `first` holds RES and STA and is not present (the caller saw to it:
+ * leaf_release_unmapped); every other entry must hold exactly its bits less STA, `body` (so:
+ * reserved, no other start, none present). The usual
+ * release so reads each entry once: an entry e becomes e ^ body, which is its stripe when e was
+ * body plus a stripe, and the differences are or-ed on the way; if any bit outside the stripe
+ * differed, every entry is xor-ed with body again, which gives back exactly what it held: false,
+ * nothing changed. (Entries past the stripes hold none, so there it is 0: the same rule.)
+ */
+static ALWAYS_INLINE bool leaf_entries_clear_checked(uint64_t *t, unsigned first, unsigned last)
+{
+	pte_t head = t[first] & ~PTE_COUNT_STRIPE_MASK, body = head & ~RES_START;
+	t[first] &= PTE_COUNT_STRIPE_MASK; /* put back below if another entry differs */
+	if (first == last) /* one page: no loop */
+		return true;
+	uint64_t *slot = t + first + 1, *end = t + last + 1;
+	pte_t differ = 0;
+	for (; end - slot >= 4; slot += 4) { /* four a step, then the rest */
+		pte_t d0 = slot[0] ^ body, d1 = slot[1] ^ body, d2 = slot[2] ^ body, d3 = slot[3] ^ body;
+		differ |= d0 | d1 | d2 | d3;
+		slot[0] = d0;
+		slot[1] = d1;
+		slot[2] = d2;
+		slot[3] = d3;
+	}
+	for (; slot != end; slot++) {
+		pte_t d = *slot ^ body;
+		differ |= d;
+		*slot = d;
+	}
+	if (differ & ~PTE_COUNT_STRIPE_MASK) {
+		for (slot = t + first + 1; slot != end; slot++)
+			*slot ^= body;
+		t[first] |= head;
+		return false;
+	}
+	return true;
+}
+
 /* The used-entry count of a leaf table whose `pages` entries were marked (or cleared) as a run. */
 static ALWAYS_INLINE void leaf_count_move(uint64_t *table, unsigned pages, bool subtract)
 {

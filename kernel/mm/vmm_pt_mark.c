@@ -6,9 +6,12 @@
  * A reserve or release inside one existing leaf table takes one point walk instead (spine_of):
  * at the frontier only the leaf table's SUFFIX moves (frontier_mark, frontier_release);
  * inside the leaf's inner runs the free-run tags (vmm_pt_leaf_tags.h) give the run's ends and the
- * leaf's new values follow without a look (inner_mark, inner_clear); elsewhere the range walk's
+ * leaf's new values follow without a look (inner_mark, inner_clear), and so do the tables above,
+ * which lose and gain the same runs (runs_above); elsewhere the range walk's
  * own visitors run along that path (path_mark, path_clear), and a release is checked in the leaf
- * table itself (leaf_reservation) instead of by a tally walk. A release (or a shrink) unmaps the
+ * table itself instead of by a tally walk: an unmapped one while it is cleared, on the frontier
+ * and inner routes (leaf_release_unmapped, leaf_entries_clear_checked), else first
+ * (leaf_reservation). A release (or a shrink) unmaps the
  * pages it clears first (unmap_before_clear): a cleared entry may take a tag, which must never
  * land in a present entry.
  * A reservation that is exactly one aligned chunk (2 MiB or 1 GiB) takes one point walk too
@@ -29,9 +32,14 @@
  * splits and re-measures one path more. vmm_pt_work_bound() (vmm_pt_check.c) adds them up. The
  * point-walk routes read no more: 3 path entries, the leaf run and the page after it (at most
  * 513, in place of the tally), the leaf's SUFFIX and two LASTs (7) and at most 512 entries looking for
- * another start, then at most what the range walk's clear would read; the inner routes read the
- * entries on either side (2), the leaf's values (2 E(0) + 2) and at most 512 entries looking for
- * another start, and a mark's run start is one entry, or at most 512 back (leaf_run_around). The chunk routes read the
+ * another start, then at most what the range walk's clear would read; a release that the clear
+ * checking as it goes refuses has read and written its run twice (at most 2 x 511 entries each),
+ * and pays again for the checks above before leaf_reservation and the tally (a refused release
+ * runs no search, whose share of vmm_pt_work_bound is far larger); the inner routes read the
+ * entries on either side (2) and the leaf's values (2 E(0) + 2), and a mark's run start is one
+ * entry, or at most 512 back (leaf_run_around); above the leaf, each table whose values change
+ * has its four values read and two written (runs_above: 6 E(t), less than its U(t)) until one
+ * keeps its values, or takes the range walk's upkeep from there. The chunk routes read the
  * path (3), T1's and T2's values (4 x 7 + 4 x 10), the entry before the chunk and its SUFFIX
  * (1 + 4), at most 2 x 512 entries looking for other starts and the page after the chunk (4):
  * less than one U(1) + U(2) of the range walk's upkeep, which they replace. Values found in the
@@ -461,18 +469,36 @@ static bool leaf_reservation(struct vmm_context *ctx, const uint64_t *leaves, un
 }
 
 /*
- * The release of [addr, addr + pages) (a reservation, leaf_reservation said) at the frontier: it
+ * How a release clears its leaf entries: already checked to be one unmapped reservation
+ * (leaf_reservation, then unmap_before_clear), or checked as they are cleared
+ * (leaf_entries_clear_checked: the usual release, which then reads each entry once, not twice).
+ */
+enum leaf_clear { LEAF_CLEAR_CHECKED, LEAF_CLEAR_CHECKING };
+
+/* Clears leaf entries [first, last] as `how` says; false (LEAF_CLEAR_CHECKING only): nothing changed. */
+static ALWAYS_INLINE bool leaf_clear(uint64_t *leaves, unsigned first, unsigned last, enum leaf_clear how)
+{
+	if (how == LEAF_CLEAR_CHECKING)
+		return leaf_entries_clear_checked(leaves, first, last);
+	leaf_entries_set(leaves, first, last, 0);
+	return true;
+}
+
+/*
+ * The release of [addr, addr + pages) (a reservation, leaf_reservation said or `how` checks) at the frontier: it
  * ends where the suffix begins, with a reserved page before it and another start in its table (so
  * HST stays). True when released.
  */
-static bool frontier_release(struct vmm_context *ctx, struct spine *p, unsigned first, unsigned last)
+static ALWAYS_INLINE bool frontier_release(struct vmm_context *ctx, struct spine *p, unsigned first,
+					    unsigned last, enum leaf_clear how)
 {
 	uint64_t *leaves = p->table[0];
 	ctx->backend_work++; /* the page before */
 	if (!p->mixed || last + 1 != PT_ENTRIES - p->suffix[0] || first == 0 || !(leaves[first - 1] & RES_RESERVED) ||
 	    !spine_is_last(ctx, p) || !start_elsewhere(ctx, leaves, 0, first, last))
 		return false;
-	leaf_entries_set(leaves, first, last, 0); /* one unmapped reservation (leaf_reservation) */
+	if (!leaf_clear(leaves, first, last, how))
+		return false;
 	leaf_count_move(leaves, last - first + 1, true);
 	leaf_tags_clear(ctx, leaves, first, last);
 	hint_lower(leaves, first);
@@ -506,11 +532,30 @@ static void path_changes_open(struct table_change *ch, enum change_direction dir
  * joined free run still has a reserved page on either side. The free-run tags (vmm_pt_leaf_tags.h)
  * give the run's ends in one load each, so the change is known before anything is written: one run
  * leaves the leaf's inner runs and one or two join them (top2_remove, top2_add), PREFIX and SUFFIX
- * lie beyond reserved pages and stay, HST is set by a mark and looked for elsewhere (at most 512
- * entries) after a release. The entries are written straight (leaf_entries_set), the count moves
+ * lie beyond reserved pages and stay, HST is set by a mark and stays set after a release: the
+ * joined run is followed by a reserved page, and a reserved page after a free one is a reservation's
+ * start (the invariant above), so the leaf still holds one. The entries are written straight (leaf_entries_set), the count moves
  * once, at most 4 tags are written. Reads: the entries before and after (2), the leaf's values (4
  * E(0) unless cached): within the U(0) of the range walk it replaces.
  */
+
+/*
+ * The free runs an inner change took out of the leaf and put in (0: none). Each lies between
+ * reserved pages of the leaf, so it is a run not reaching the end of every table above too
+ * (runs_above).
+ */
+struct run_delta {
+	uint64_t out[2], in;
+};
+
+/* The top two of a table's runs not reaching its end after the delta; false when not known. */
+static ALWAYS_INLINE bool run_delta_apply(struct exact *x, const struct run_delta *d)
+{
+	if (!top2_remove(&x->inner, &x->inner2, d->out[0]) || !top2_remove(&x->inner, &x->inner2, d->out[1]))
+		return false;
+	top2_add(&x->inner, &x->inner2, d->in);
+	return true;
+}
 
 /*
  * A mark of leaf entries [first, last] (a reservation starting at first, its bits `set`) from the
@@ -519,7 +564,7 @@ static void path_changes_open(struct table_change *ch, enum change_direction dir
  * after in *was, *now; false, nothing written, otherwise.
  */
 static bool inner_mark(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last_addr,
-		       pte_t set, struct exact *was, struct exact *now)
+		       pte_t set, struct exact *was, struct exact *now, struct run_delta *d)
 {
 	uint64_t *leaves = p->table[0];
 	unsigned first = PT_INDEX(0, addr), last = PT_INDEX(0, last_addr);
@@ -534,6 +579,7 @@ static bool inner_mark(struct vmm_context *ctx, const struct spine *p, uint64_t 
 	if (!top2_remove(&x.inner, &x.inner2, length))
 		return false;
 	top2_add(&x.inner, &x.inner2, b - last);
+	*d = (struct run_delta){ { length, 0 }, b - last };
 	x.has_start = true;
 	if (x.inner == 0 && x.suffix == 0)
 		x = (struct exact){ SUMMARY_FULL, true, 0, 0, 0, 0 };
@@ -555,7 +601,7 @@ static bool inner_mark(struct vmm_context *ctx, const struct spine *p, uint64_t 
  * inner_mark: true when done, false with nothing written.
  */
 static bool inner_clear(struct vmm_context *ctx, const struct spine *p, unsigned first, unsigned last,
-			struct exact *was, struct exact *now)
+			enum leaf_clear how, struct exact *was, struct exact *now, struct run_delta *d)
 {
 	uint64_t *leaves = p->table[0];
 	ctx->backend_work += 2; /* the entries before and after */
@@ -571,10 +617,12 @@ static bool inner_clear(struct vmm_context *ctx, const struct spine *p, unsigned
 	if (!top2_remove(&x.inner, &x.inner2, before) || !top2_remove(&x.inner, &x.inner2, after))
 		return false;
 	top2_add(&x.inner, &x.inner2, b - a + 1);
-	x.has_start = x.has_start && start_elsewhere(ctx, leaves, 0, first, last);
+	*d = (struct run_delta){ { before, after }, b - a + 1 };
+	x.has_start = true; /* entry b + 1, reserved after a free page, starts a reservation */
 	*now = x;
 	unsigned pages = last - first + 1;
-	leaf_entries_set(leaves, first, last, 0);
+	if (!leaf_clear(leaves, first, last, how))
+		return false;
 	leaf_count_move(leaves, pages, true);
 	if (before)
 		leaf_tag_write(leaves, first - 1, 0);
@@ -587,39 +635,67 @@ static bool inner_clear(struct vmm_context *ctx, const struct spine *p, unsigned
 }
 
 /*
- * Stores a leaf's new values and its pointer (the leaf under the path's level-1 entry); true when
- * its level-1 table's values, and so everything above, stay as they are (inner_change_below).
+ * Stores the new values of the path's table at `level` (below the root) and its pointer; true when
+ * the table above keeps its values, and so everything above (inner_change_below; the root has none).
  */
-static ALWAYS_INLINE bool leaf_store(struct vmm_context *ctx, const struct spine *p, const struct exact *was,
-				     const struct exact *now)
+static ALWAYS_INLINE bool table_store(struct vmm_context *ctx, const struct spine *p, unsigned level,
+				      const struct exact *was, const struct exact *now)
 {
-	uint64_t *t1 = p->table[1];
-	unsigned i1 = p->index[1];
+	uint64_t *up = p->table[level + 1];
+	unsigned i = p->index[level + 1];
 	if (now->kind == SUMMARY_MIXED)
-		exact_write(ctx, p->table[0], 0, now, was);
-	pte_t old = t1[i1] & ~PTE_COUNT_STRIPE_MASK;
+		exact_write(ctx, p->table[level], level, now, was);
+	pte_t old = up[i] & ~PTE_COUNT_STRIPE_MASK;
 	pte_t updated = (old & ~PTE_SW_FIELD_MASK) | summary_bits(now);
 	if (updated != old)
-		pt_slot_write(t1, i1, updated);
-	return inner_change_below(ctx, t1, 1, was, now);
+		pt_slot_write(up, i, updated);
+	return level + 1 == PT_TOP_LEVEL || inner_change_below(ctx, up, level + 1, was, now);
+}
+
+/*
+ * After an inner change whose leaf kept its kind (mixed), PREFIX, SUFFIX and HST but changed the
+ * table above (table_store said so): that table's runs not reaching its end lost and gained the
+ * very runs the leaf did (they lie between reserved pages), and nothing else of it changed, so
+ * its INNER top two take the same delta and its other values stay; and so on up while each table
+ * keeps its kind, PREFIX, SUFFIX and HST (a mixed child keeps its table mixed). Hints stay: no
+ * entry became full, and a cleared entry was not full before. Returns the level whose table must
+ * take the general upkeep (PT_LEVELS: none), with *was, *now what its path entry covered before
+ * and after; the delta failing (the longest went and the second is not known) stops it there.
+ * Reads per table: its four values (4 E(t), or the value cache) and writes two, within the U(t)
+ * of the general upkeep it replaces.
+ */
+static NOINLINE unsigned runs_above(struct vmm_context *ctx, const struct spine *p, const struct run_delta *d,
+			   struct exact *was, struct exact *now)
+{
+	for (unsigned level = 1; level < PT_TOP_LEVEL; level++) {
+		if (now->kind != SUMMARY_MIXED || was->kind != SUMMARY_MIXED || was->prefix != now->prefix ||
+		    was->suffix != now->suffix || was->has_start != now->has_start)
+			return level;
+		struct exact x_was = entry_exact(ctx, p->table[level + 1][p->index[level + 1]], level + 1);
+		struct exact x = x_was;
+		if (!run_delta_apply(&x, d))
+			return level;
+		*was = x_was;
+		*now = x;
+		if (table_store(ctx, p, level, was, now))
+			return PT_LEVELS;
+	}
+	return PT_LEVELS;
 }
 
 /*
  * path_mark and path_clear stay out of line: inlined with their leaf upkeep, they would widen the
  * frame that vmm_pt_mark_reserved and vmm_pt_release set up on every call, the frontier's too.
  */
-static NOINLINE void path_mark(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
-			       uint64_t last, unsigned access)
+/*
+ * The tables above a mark along the path that the leaf's own store did not settle: the runs above
+ * after an inner mark (`inner`: was, now, d from inner_mark), else the range walk's visitors. Out of
+ * line, so that the usual mark, settled in its leaf, does not set up their frame.
+ */
+static NOINLINE void path_mark_upkeep(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
+				      uint64_t last, unsigned access, bool inner, struct exact was,
+				      struct exact now, const struct run_delta *d)
 {
-	struct exact was, now;
-	bool inner = inner_mark(ctx, p, addr, last, RES_RESERVED | access_bits(access), &was, &now);
-	bool leaf_full = inner && now.kind == SUMMARY_FULL;
-	if (inner && leaf_store(ctx, p, &was, &now)) {
-		/* A hint above moves only past an entry that became full: none did unless the leaf did. */
-		for (unsigned level = 1; level < PT_LEVELS && leaf_full; level++)
-			hint_after_mark(ctx, p->table[level], level, addr, last);
-		return;
-	}
 	struct mark m;
 	m.ctx = ctx;
 	m.start = addr;
@@ -630,8 +706,12 @@ static NOINLINE void path_mark(struct vmm_context *ctx, const struct spine *p, u
 	m.leaf_all_free = entry_summary(p->table[1][p->index[1]], 1).kind == SUMMARY_ALL_FREE;
 	path_changes_open(m.ch, CHANGE_MARKED);
 	unsigned from = 2;
-	if (inner) { /* the leaf is done; its level-1 table takes the change */
-		change_note(&m.ch[1], 1, p->index[1], &was, &now, false);
+	if (inner) { /* the leaf is done; the tables above take its runs, or the change */
+		unsigned level = runs_above(ctx, p, d, &was, &now);
+		if (level == PT_LEVELS)
+			return;
+		change_note(&m.ch[level], level, p->index[level], &was, &now, false);
+		from = level + 1;
 	} else { /* the range walk's visitors, from the leaf up (refresh takes the leaf's inner case) */
 		mark_leaves(&m, p->table[0], ALIGN_DOWN(addr, PT_SPAN_BYTES(1)), PT_INDEX(0, addr),
 			    PT_INDEX(0, last));
@@ -645,21 +725,37 @@ static NOINLINE void path_mark(struct vmm_context *ctx, const struct spine *p, u
 	hint_after_mark(ctx, p->table[PT_TOP_LEVEL], PT_TOP_LEVEL, addr, last);
 }
 
-/* The clear of such a range the same way (clear_enter, clear_leaves, clear_ascend). */
-static NOINLINE void path_clear(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
-				uint64_t last)
+static NOINLINE void path_mark(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
+			       uint64_t last, unsigned access)
 {
 	struct exact was, now;
-	bool inner = inner_clear(ctx, p, PT_INDEX(0, addr), PT_INDEX(0, last), &was, &now);
-	if (inner && leaf_store(ctx, p, &was, &now))
-		return; /* the path is all mixed: no hint above moves */
+	struct run_delta d;
+	bool inner = inner_mark(ctx, p, addr, last, RES_RESERVED | access_bits(access), &was, &now, &d);
+	if (inner && table_store(ctx, p, 0, &was, &now)) {
+		/* A hint above moves only past an entry that became full: none did unless the leaf did. */
+		for (unsigned level = 1; level < PT_LEVELS && now.kind == SUMMARY_FULL; level++)
+			hint_after_mark(ctx, p->table[level], level, addr, last);
+		return;
+	}
+	path_mark_upkeep(ctx, p, addr, last, access, inner, was, now, &d);
+}
+
+/* The clear's upkeep above the leaf the same way (clear_enter, clear_leaves, clear_ascend). */
+static NOINLINE void path_clear_upkeep(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
+				       uint64_t last, bool inner, struct exact was, struct exact now,
+				       const struct run_delta *d)
+{
 	struct clear c;
 	c.ctx = ctx;
 	c.met_mapped = false;
 	path_changes_open(c.ch, CHANGE_CLEARED);
 	unsigned from = 2;
 	if (inner) {
-		change_note(&c.ch[1], 1, p->index[1], &was, &now, false);
+		unsigned level = runs_above(ctx, p, d, &was, &now);
+		if (level == PT_LEVELS)
+			return;
+		change_note(&c.ch[level], level, p->index[level], &was, &now, false);
+		from = level + 1;
 	} else {
 		/*
 		 * clear_enter's hints. Above the leaf table a hint is already at or below an entry that
@@ -679,6 +775,25 @@ static NOINLINE void path_clear(struct vmm_context *ctx, const struct spine *p, 
 					    ALIGN_DOWN(addr, PT_SPAN_BYTES(level)), addr, last, false };
 		clear_ascend(&c, &at);
 	}
+}
+
+/*
+ * The clear of such a range: in the leaf's inner runs, else as the range walk clears it. Checking
+ * while it clears (LEAF_CLEAR_CHECKING), it takes only the inner route: false, nothing changed,
+ * when that route does not apply or the entries are not one unmapped reservation.
+ */
+static NOINLINE bool path_clear(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
+				uint64_t last, enum leaf_clear how)
+{
+	struct exact was, now;
+	struct run_delta d;
+	bool inner = inner_clear(ctx, p, PT_INDEX(0, addr), PT_INDEX(0, last), how, &was, &now, &d);
+	if (inner && table_store(ctx, p, 0, &was, &now))
+		return true; /* the path is all mixed: no hint above moves */
+	if (!inner && how == LEAF_CLEAR_CHECKING)
+		return false;
+	path_clear_upkeep(ctx, p, addr, last, inner, was, now, &d);
+	return true;
 }
 
 /* --- one whole chunk ------------------------------------------------------------------------ */
@@ -1024,6 +1139,34 @@ static void unmap_before_clear(struct vmm_context *ctx, uint64_t addr, uint64_t 
 		  vm_status_name(st));
 }
 
+/*
+ * The usual release, inside one leaf table (not its last page): one unmapped reservation, checked
+ * while it is cleared (leaf_entries_clear_checked: what leaf_reservation checks, less the mapped
+ * case) on the frontier or the inner route. False, nothing changed, when it is not that.
+ */
+static bool leaf_release_unmapped(struct vmm_context *ctx, struct spine *p, uint64_t addr, uint64_t last_addr,
+				  unsigned first, unsigned last)
+{
+	pte_t after = p->table[0][last + 1];
+	ctx->backend_work += last - first + 2; /* the run and the page after it, as leaf_reservation */
+	/*
+	 * A start at first, a reserved page at last, the page after free or a start: a free page on
+	 * either side ends or starts a whole run and holds its tag, which the routes take out of the
+	 * leaf's values before the entries between are checked.
+	 */
+	STATIC_ASSERT(RES_START == RES_RESERVED << 1, "STA is the bit above RES");
+	pte_t wrong = (p->table[0][first] & (RES_START | RES_RESERVED | PTE_PRESENT)) ^ (RES_START | RES_RESERVED);
+	wrong |= ~p->table[0][last] & RES_RESERVED;
+	wrong |= after & ~(after >> 1) & RES_RESERVED; /* reserved, not a start */
+	if (wrong)
+		return false;
+	if (!frontier_release(ctx, p, first, last, LEAF_CLEAR_CHECKING) &&
+	    !path_clear(ctx, p, addr, last_addr, LEAF_CLEAR_CHECKING))
+		return false;
+	pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
+	return true;
+}
+
 enum vm_status vmm_pt_release(struct vmm_context *ctx, const struct vmm_region *region,
 			      uint64_t addr, uint64_t pages)
 {
@@ -1039,14 +1182,17 @@ enum vm_status vmm_pt_release(struct vmm_context *ctx, const struct vmm_region *
 	if (chunk_spine_of(ctx, addr, pages, &chunk_level, &p) &&
 	    chunk_release(ctx, region, &p, chunk_level, addr, last_addr))
 		return VM_OK;
-	if (spine_of(ctx, addr, last_addr, &p, &first, &last) && last < PT_ENTRIES - 1 &&
-	    leaf_reservation(ctx, p.table[0], first, last, &mapped)) {
-		if (mapped)
-			unmap_before_clear(ctx, addr, pages);
-		if (!frontier_release(ctx, &p, first, last))
-			path_clear(ctx, &p, addr, last_addr);
-		pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
-		return VM_OK;
+	if (spine_of(ctx, addr, last_addr, &p, &first, &last) && last < PT_ENTRIES - 1) {
+		if (leaf_release_unmapped(ctx, &p, addr, last_addr, first, last))
+			return VM_OK;
+		if (leaf_reservation(ctx, p.table[0], first, last, &mapped)) {
+			if (mapped)
+				unmap_before_clear(ctx, addr, pages);
+			if (!frontier_release(ctx, &p, first, last, LEAF_CLEAR_CHECKED))
+				path_clear(ctx, &p, addr, last_addr, LEAF_CLEAR_CHECKED);
+			pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
+			return VM_OK;
+		}
 	}
 	enum vm_status st = check_reservation(ctx, region, addr, pages, &mapped);
 	if (st == VM_OK) {

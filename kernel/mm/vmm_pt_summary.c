@@ -36,8 +36,8 @@
  * unmap walks too. At the frontier, as in the benchmark's mapped layouts, a reserve+release pair
  * reads a few hundred entries. A table of 4 KiB entries whose change lies inside its inner runs
  * (a reserved page on both sides of the free run through it) skips derive: its INNER top two take
- * one run out and one or two in (leaf_inner_runs), from at most 512 neighbour entries, its four
- * values and at most 512 entries looking for another start, within U(0).
+ * one run out and one or two in (leaf_inner_runs), from at most 512 neighbour entries and its four
+ * values, within U(0).
  */
 #include "vmm_pt.h"
 #include "vmm_pt_leaf_runs.h"
@@ -538,7 +538,7 @@ bool refresh(struct vmm_context *ctx, uint64_t *table, unsigned level, unsigned 
 	struct exact was = { 0 }, now;
 	bool changed = false;
 	pte_t software;
-	if (level == 1 && ch && ch->count == 1 && leaf_inner_runs(ctx, child, old, ch, &was, &now)) {
+	if (level == 1 && ch && ch->count == 1 && leaf_inner_runs(ctx, old, ch, &was, &now)) {
 		if (now.kind == SUMMARY_MIXED)
 			changed = exact_write(ctx, child, 0, &now, &was);
 		software = summary_bits(&now);

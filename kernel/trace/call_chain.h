@@ -102,23 +102,37 @@ static ALWAYS_INLINE bool trace_chain_may_follow(const uintptr_t *fp, uintptr_t 
 	return !(step & ~(uintptr_t)(TRACE_CHAIN_STACK_SPAN - sizeof(uintptr_t)));
 }
 
-/* The entry of a chain whose walk starts at `frame`, whose return address is ip0: the frame's
- * own address keeps apart the callers of one helper (their frames lie at other depths), which
- * would evict each other on every call if ip0 alone chose the entry. */
-static ALWAYS_INLINE unsigned trace_chain_slot(uintptr_t frame, uint64_t ip0)
+_Static_assert(sizeof(struct trace_chain_entry) == 128, "an entry's offset is its number << 7");
+
+/* The byte offset in the table of the entry of a chain whose walk starts at `frame`, whose return
+ * address is ip0: the top bits of a multiplicative hash, taken already shifted into place (a
+ * shift and a mask, where the entry's number and then its address took five instructions). The
+ * frame's own address keeps apart the callers of one helper (their frames lie at other depths),
+ * which would evict each other on every call if ip0 alone chose the entry. */
+static ALWAYS_INLINE uintptr_t trace_chain_offset(uintptr_t frame, uint64_t ip0)
 {
-	return (unsigned)(((frame ^ ip0) * 0x9e3779b97f4a7c15ull) >> (64 - TRACE_CHAIN_ENTRIES_LOG2));
+	return (uintptr_t)(((frame ^ ip0) * 0x9e3779b97f4a7c15ull) >>
+			   (64 - TRACE_CHAIN_ENTRIES_LOG2 - 7)) &
+	       ((uintptr_t)(TRACE_CHAIN_ENTRIES - 1) << 7);
 }
 
-/* The id of entry `slot` when every return address compared equal (differ == 0). */
-static ALWAYS_INLINE uint32_t trace_chain_hit(const struct trace_chain_table *table, unsigned slot,
+/* The number of that entry. */
+static ALWAYS_INLINE unsigned trace_chain_slot(uintptr_t frame, uint64_t ip0)
+{
+	return (unsigned)(trace_chain_offset(frame, ip0) >> 7);
+}
+
+/* The id of the entry at byte offset `at` when every return address compared equal
+ * (differ == 0). */
+static ALWAYS_INLINE uint32_t trace_chain_hit(const struct trace_chain_table *table, uintptr_t at,
 					      uint64_t differ)
 {
 	if (differ)
 		return TRACE_CHAIN_NONE;
 	/* an entry is filled only with the id its call_chain record was written under (>= 1), so
-	 * the caller's test for TRACE_CHAIN_NONE is this one's (2 guest instructions per event) */
-	uint32_t id = table->id[slot];
+	 * the caller's test for TRACE_CHAIN_NONE is this one's (2 guest instructions per event);
+	 * id[number] lies at (at >> 7) * 4 bytes into the ids */
+	uint32_t id = *(const uint32_t *)((const char *)table->id + (at >> 5));
 	if (id == TRACE_CHAIN_NONE)
 		__builtin_unreachable();
 	return id;
@@ -132,7 +146,7 @@ static ALWAYS_INLINE uint32_t trace_chain_hit(const struct trace_chain_table *ta
  * kernel stack's walk ends, is tested first: it spares the usual end the bounds test).
  */
 static ALWAYS_INLINE uint32_t trace_chain_ended(const struct trace_chain_table *table,
-						unsigned slot, uint64_t differ,
+						uintptr_t at, uint64_t differ,
 						const struct trace_chain_entry *e, unsigned i,
 						const uintptr_t *fp, uintptr_t next)
 {
@@ -143,7 +157,7 @@ static ALWAYS_INLINE uint32_t trace_chain_ended(const struct trace_chain_table *
 	differ |= e->ip[i];
 	if (next && trace_chain_may_follow(fp, next))
 		return TRACE_CHAIN_NONE;
-	return trace_chain_hit(table, slot, differ);
+	return trace_chain_hit(table, at, differ);
 }
 
 /*
@@ -159,8 +173,9 @@ static ALWAYS_INLINE uint32_t trace_chain_lookup_in(const struct trace_chain_tab
 	const uintptr_t *fp = frame;
 	uintptr_t next = fp[0];
 	uint64_t differ = fp[1];
-	unsigned slot = trace_chain_slot((uintptr_t)fp, differ);
-	const struct trace_chain_entry *e = &table->entry[slot];
+	uintptr_t at = trace_chain_offset((uintptr_t)fp, differ);
+	const struct trace_chain_entry *e =
+		(const struct trace_chain_entry *)((const char *)table->entry + at);
 	if (e->fp[0] != (uintptr_t)fp)
 		return TRACE_CHAIN_NONE;
 	differ ^= e->ip[0];
@@ -171,7 +186,7 @@ static ALWAYS_INLINE uint32_t trace_chain_lookup_in(const struct trace_chain_tab
 	_Static_assert(TRACE_SITE_DEPTH == 8, "the walk below compares frames 1 .. 7");
 #define TRACE_CHAIN_COMPARE_FRAME(i)                                                    \
 	if (next != e->fp[i])                                                           \
-		return trace_chain_ended(table, slot, differ, e, i, fp, next);         \
+		return trace_chain_ended(table, at, differ, e, i, fp, next);           \
 	fp = (const uintptr_t *)next;                                                   \
 	differ |= fp[1] ^ e->ip[i];                                                     \
 	next = fp[0];
@@ -183,7 +198,7 @@ static ALWAYS_INLINE uint32_t trace_chain_lookup_in(const struct trace_chain_tab
 	TRACE_CHAIN_COMPARE_FRAME(6)
 	TRACE_CHAIN_COMPARE_FRAME(7)
 #undef TRACE_CHAIN_COMPARE_FRAME
-	return trace_chain_hit(table, slot, differ);
+	return trace_chain_hit(table, at, differ);
 }
 
 /* trace_chain_lookup_in on the tracer's own table. */

@@ -5,7 +5,7 @@
  * fields go straight from registers into the ring instead of through a call of ten arguments.
  *
  * Per record on the fast path: one compare for room in the open sub-buffer, the payload stores,
- * the header (type, flags and length in one store; seq; timestamp), the per-type count and the
+ * the header (type, flags and length in one store; timestamp), the per-type count and the
  * new cursor. No call: the slow path (a sub-buffer to close, losses to report) is the separate
  * trace_emit_slow_NAME (tracepoints.c), which reads the clock again because it may write loss
  * records first and timestamps never decrease along the stream.
@@ -33,6 +33,7 @@
 #define TRACE_VALUES TRACE_DEF_NOTHING
 #define TRACE_STREAM_HEADER TRACE_DEF_NOTHING
 #define TRACE_RECORD_HEADER TRACE_DEF_NOTHING
+#define TRACE_CHUNK_HEADER TRACE_DEF_NOTHING
 #define TRACE_STRING_EVENT TRACE_DEF_NOTHING
 #define TRACE_ARRAY_EVENT TRACE_DEF_NOTHING
 #define TRACE_FIXED_ENCODER_BODY(name, ...)                                             \
@@ -85,6 +86,7 @@
 #undef TRACE_VALUES
 #undef TRACE_STREAM_HEADER
 #undef TRACE_RECORD_HEADER
+#undef TRACE_CHUNK_HEADER
 #undef FIELD
 
 #endif

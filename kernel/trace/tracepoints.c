@@ -33,6 +33,7 @@ bool trace_enabled = true;
 #define TRACE_VALUES TRACE_DEF_NOTHING
 #define TRACE_STREAM_HEADER TRACE_DEF_NOTHING
 #define TRACE_RECORD_HEADER TRACE_DEF_NOTHING
+#define TRACE_CHUNK_HEADER TRACE_DEF_NOTHING
 /* Fixed events: the out-of-line encoders and slow paths around trace_encoders.h's bodies. */
 #define TRACE_FIXED_ENCODER(name, ...)                                                  \
 	void trace_emit_slow_##name(struct tracer *t TRACE_PARAMS(__VA_ARGS__))          \

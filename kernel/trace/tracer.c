@@ -19,7 +19,7 @@ STATIC_ASSERT(RECORD_HEADER_BYTES + sizeof(struct trace_payload_trace_end) +
 void trace_init(struct tracer *t, uint8_t *storage, uint32_t subbuf_bytes, uint32_t subbuf_count,
 		enum trace_policy policy, uint64_t (*clock)(void))
 {
-	MM_ASSERT(subbuf_bytes >= TRACE_RECORD_MAX && subbuf_count >= 2 &&
+	MM_ASSERT(subbuf_bytes >= TRACE_CHUNK_HEADER_BYTES + TRACE_RECORD_MAX && subbuf_count >= 2 &&
 			  subbuf_count <= TRACE_SUBBUFS_MAX,
 		  "trace_init: bad geometry %u x %u", subbuf_count, subbuf_bytes);
 	*t = (struct tracer)TRACE_TRACER_INITIALIZER(storage, subbuf_bytes, subbuf_count, policy,
@@ -85,10 +85,22 @@ static bool reclaim(struct tracer *t, bool wait)
 	return done != 0;
 }
 
+/* Whether the open sub-buffer holds a record (else closing it would send an empty chunk). */
+static bool open_has_records(const struct tracer *t)
+{
+	return t->has_open && trace_open_bytes(t) > TRACE_CHUNK_HEADER_BYTES;
+}
+
+/* Closes the open sub-buffer, which holds a record: its chunk header is written now, when its
+ * bytes are known, and it goes to the sink if there is one. */
 static void close_open(struct tracer *t)
 {
-	t->used[t->closed % t->subbuf_count] = trace_open_bytes(t);
-	t->bytes_closed += trace_open_bytes(t);
+	uint32_t bytes = trace_open_bytes(t);
+	struct trace_chunk_header *chunk = (struct trace_chunk_header *)t->open_base;
+	chunk->bytes = bytes;
+	chunk->number = t->closed;
+	t->used[t->closed % t->subbuf_count] = bytes;
+	t->bytes_closed += bytes;
 	t->closed++;
 	t->has_open = false;
 	t->cursor = t->open_base;
@@ -110,7 +122,7 @@ static bool open_next(struct tracer *t, uint8_t *loss_reason)
 		}
 	}
 	t->open_base = subbuf_base(t, t->closed);
-	t->cursor = t->open_base;
+	t->cursor = t->open_base + TRACE_CHUNK_HEADER_BYTES;
 	t->has_open = true;
 	return true;
 }
@@ -119,7 +131,7 @@ static bool open_next(struct tracer *t, uint8_t *loss_reason)
 static void *make_room(struct tracer *t, uint32_t len, uint8_t *loss_reason)
 {
 	if (t->has_open && trace_open_bytes(t) + len > t->subbuf_bytes)
-		close_open(t);
+		close_open(t); /* it holds a record: a chunk header and any record fit in an empty one */
 	if (!t->has_open && !open_next(t, loss_reason))
 		return NULL;
 	return t->cursor;
@@ -186,7 +198,7 @@ void trace_flush(struct tracer *t)
 		return;
 	t->busy = true;
 	t->room_end = NULL;
-	if (t->has_open && trace_open_bytes(t))
+	if (open_has_records(t))
 		close_open(t);
 	while (t->reclaimed != t->submitted && reclaim(t, true))
 		;
@@ -204,11 +216,12 @@ void trace_finish(struct tracer *t)
 	update_limit(t);
 
 	struct trace_payload_trace_end end = {
-		.records = t->next_seq,
+		.records = trace_records_written(t),
 		.lost_ring_full = t->lost[TRACE_LOSS_RING_FULL],
 		.lost_no_device = t->lost[TRACE_LOSS_NO_DEVICE],
 		.lost_recursion = t->lost[TRACE_LOSS_RECURSION],
-		.bytes = t->bytes_closed + trace_open_bytes(t),
+		.bytes = t->bytes_closed + trace_open_bytes(t) -
+			 (uint64_t)(t->closed + t->has_open) * TRACE_CHUNK_HEADER_BYTES,
 	};
 	if (trace_array_begin(t, TRACE_ID_trace_end, &end, sizeof(end),
 			      sizeof(struct trace_item_trace_end))) {
@@ -290,10 +303,19 @@ uint64_t trace_clock_tsc(void)
 #endif
 }
 
+uint64_t trace_records_written(const struct tracer *t)
+{
+	uint64_t records = 0;
+	for (unsigned id = 0; id < TRACE_EVENT_ID_LIMIT; id++)
+		records += t->emitted[id];
+	return records;
+}
+
 uint64_t trace_first_timestamp(const struct tracer *t, uint64_t now)
 {
-	if (t->sink.submit || t->next_seq == 0)
+	if (t->sink.submit || trace_records_written(t) == 0)
 		return now;
-	const struct trace_record_header *first = (const void *)t->storage;
+	const struct trace_record_header *first =
+		(const void *)(t->storage + TRACE_CHUNK_HEADER_BYTES);
 	return first->timestamp < now ? first->timestamp : now;
 }

@@ -13,10 +13,15 @@
  *
  * Invariants:
  *   - closed - reclaimed + has_open <= count: a slot is reused only after the sink gave it back.
- *   - A record never straddles two sub-buffers; when it does not fit in the open one, that one is
- *     closed (its used bytes noted) and submitted, and the next slot is opened. The tail of a
- *     closed sub-buffer (< TRACE_RECORD_MAX bytes) is never sent: the stream has no padding.
- *   - Records reach the sink in seq order; seq increases by exactly one per record written.
+ *   - Every sub-buffer is one chunk of the stream (trace/FORMAT.md): it starts with a chunk header,
+ *     filled in when it is closed (its bytes, its number = the sub-buffer's number), and records
+ *     follow it from TRACE_CHUNK_HEADER_BYTES on. A record never straddles two sub-buffers; when
+ *     it does not fit in the open one, that one is closed (its used bytes noted) and submitted,
+ *     and the next slot is opened. The tail of a closed sub-buffer (< TRACE_RECORD_MAX bytes) is
+ *     never sent: the stream has no padding. A sub-buffer is closed only when it holds a record.
+ *   - Records reach the sink in the order they were written, chunks in their numbers' order; a
+ *     record carries no number of its own (a chunk's header says how many bytes it holds, which
+ *     is what shows a gap), so the fast path writes none.
  *   - Fast path: a record is written in place at `cursor` when cursor + length <= room_end.
  *     `room_end` is the open sub-buffer's end, or NULL whenever the slow path must run first: no
  *     open sub-buffer, lost events waiting to be reported by a `loss` record, or the tracer
@@ -85,7 +90,6 @@ struct tracer {
 	uint8_t *open_base; /* start of the open sub-buffer */
 	uint8_t *cursor;    /* where its next record goes: open_base + the bytes used in it */
 	uint8_t *room_end;  /* its end, or NULL to force the slow path (see the invariants) */
-	uint32_t next_seq;
 	uint64_t (*clock)(void); /* host builds only: the kernel reads the TSC inline (trace_now) */
 	uint64_t emitted[TRACE_EVENT_ID_LIMIT]; /* records written, per event id */
 
@@ -98,7 +102,7 @@ struct tracer {
 	enum trace_policy policy;
 	struct trace_sink sink; /* submit == NULL: no sink yet */
 	uint32_t used[TRACE_SUBBUFS_MAX]; /* bytes used by each closed sub-buffer, per slot */
-	uint64_t bytes_closed; /* record bytes in closed sub-buffers (+ trace_open_bytes = all) */
+	uint64_t bytes_closed; /* chunk bytes in closed sub-buffers (+ trace_open_bytes = all) */
 	uint64_t bytes_submitted;
 	uint64_t clock_hz; /* clock ticks per second, 0 = unknown (set by whoever knows) */
 	uint64_t lost[TRACE_LOSS_REASONS];
@@ -110,9 +114,13 @@ struct tracer {
 	uint32_t chains_defined;
 };
 
+/* Bytes of a chunk header: where a sub-buffer's first record goes. */
+#define TRACE_CHUNK_HEADER_BYTES ((uint32_t)sizeof(struct trace_chunk_header))
+
 /*
  * Prepares a tracer over `storage` (subbuf_count * subbuf_bytes bytes, which must stay valid).
- * subbuf_bytes >= TRACE_RECORD_MAX and 2 <= subbuf_count <= TRACE_SUBBUFS_MAX.
+ * subbuf_bytes >= TRACE_CHUNK_HEADER_BYTES + TRACE_RECORD_MAX and
+ * 2 <= subbuf_count <= TRACE_SUBBUFS_MAX.
  */
 void trace_init(struct tracer *t, uint8_t *storage, uint32_t subbuf_bytes, uint32_t subbuf_count,
 		enum trace_policy policy, uint64_t (*clock)(void));
@@ -120,7 +128,8 @@ void trace_init(struct tracer *t, uint8_t *storage, uint32_t subbuf_bytes, uint3
 /* A tracer initialised at compile time (used for the kernel's, so boot code can trace at once);
  * more designated initializers may follow (the kernel's gives it a chain table). */
 #define TRACE_TRACER_INITIALIZER(storage_, subbuf_bytes_, subbuf_count_, policy_, clock_, ...)  \
-	{ .open_base = (storage_), .cursor = (storage_), .room_end = (storage_) + (subbuf_bytes_), \
+	{ .open_base = (storage_), .cursor = (storage_) + TRACE_CHUNK_HEADER_BYTES,              \
+	  .room_end = (storage_) + (subbuf_bytes_),                                                \
 	  .clock = (clock_),                                                                       \
 	  .storage = (storage_), .subbuf_bytes = (subbuf_bytes_), .subbuf_count = (subbuf_count_), \
 	  .has_open = true, .policy = (policy_), __VA_ARGS__ }
@@ -149,11 +158,14 @@ void trace_discard(struct tracer *t);
 /* Slow path of trace_reserve: see the invariants. Returns NULL when the record is lost. */
 void *trace_reserve_slow(struct tracer *t, uint32_t len);
 
-/* Bytes of records in the open sub-buffer. */
+/* Bytes used in the open sub-buffer: its chunk header and its records. */
 static inline uint32_t trace_open_bytes(const struct tracer *t)
 {
 	return (uint32_t)(t->cursor - t->open_base);
 }
+
+/* Records written so far (each counted once in emitted[]). */
+uint64_t trace_records_written(const struct tracer *t);
 
 /* Whether a record of len bytes fits at the cursor (the fast path: see the invariants). */
 static ALWAYS_INLINE bool trace_has_room(const struct tracer *t, uint32_t len)
@@ -238,7 +250,6 @@ static inline void trace_commit_at(struct tracer *t, void *record, uint8_t type,
 	h->type = type;
 	h->flags = flags;
 	h->length = (uint16_t)len;
-	h->seq = t->next_seq++;
 	h->timestamp = timestamp;
 	t->emitted[type]++;
 	t->cursor = (uint8_t *)record + len;
@@ -266,10 +277,11 @@ void trace_array_end(struct tracer *t, uint8_t type);
 uint64_t trace_clock_tsc(void);
 
 /*
- * The first clock reading of the stream, for the header's first_timestamp: the timestamp of record
- * seq 0 when it was written before any sink was attached (it is then still at the start of the
- * ring: no slot is reused before a sink gives one back), else `now`, the header's own time.
- * Either way no record of the stream is older, and the record seq 0 has min(its time, now).
+ * The first clock reading of the stream, for the header's first_timestamp: the timestamp of the
+ * first record when it was written before any sink was attached (it is then still at the start of
+ * the ring, after the first chunk header: no slot is reused before a sink gives one back), else
+ * `now`, the header's own time. Either way no record of the stream is older, and the first record
+ * has min(its time, now).
  */
 uint64_t trace_first_timestamp(const struct tracer *t, uint64_t now);
 

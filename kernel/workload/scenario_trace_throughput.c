@@ -39,6 +39,7 @@ void scenario_trace_throughput(struct scenario_run *run)
 	uint64_t written_before = t->emitted[TRACE_ID_trace_bench];
 	uint64_t loss_records_before = t->emitted[TRACE_ID_loss];
 	uint64_t bytes_before = t->bytes_submitted;
+	uint32_t chunks_before = t->submitted;
 	uint64_t start = trace_now(t);
 	for (uint64_t i = 0; i < records; i++)
 		trace_emit_trace_bench(t, i, ~i);
@@ -48,17 +49,20 @@ void scenario_trace_throughput(struct scenario_run *run)
 	uint64_t written = t->emitted[TRACE_ID_trace_bench] - written_before;
 	uint64_t lost = total_lost(t) - lost_before;
 	uint64_t loss_records = t->emitted[TRACE_ID_loss] - loss_records_before;
+	uint64_t chunks = t->submitted - chunks_before;
 	scenario_stage_end(run, "filler");
 
 	/*
 	 * Every record was either written and sent, or counted as lost; what was sent is exactly the
 	 * records written plus the loss records that report the rest (losses after the last written
-	 * record are reported later, so they are not in these bytes). Lossless mode loses nothing.
+	 * record are reported later, so they are not in these bytes) and the header of each chunk
+	 * (sub-buffer) they filled. Lossless mode loses nothing.
 	 * How much drop mode drops depends on how fast the host drains the device, so it is not fixed.
 	 */
 	uint64_t expected_bytes = written * FILLER_RECORD_BYTES +
 				  loss_records * (sizeof(struct trace_record_header) +
-						  sizeof(struct trace_payload_loss));
+						  sizeof(struct trace_payload_loss)) +
+				  chunks * TRACE_CHUNK_HEADER_BYTES;
 	if (written + lost != records || bytes != expected_bytes)
 		scenario_error(run, "%lu records: %lu written, %lu lost; %lu bytes sent, %lu expected",
 			       records, written, lost, bytes, expected_bytes);

@@ -31,7 +31,7 @@ static uint64_t fake_clock(void)
 	return fake_time += 10;
 }
 
-#define SUBBUF TRACE_RECORD_MAX
+#define SUBBUF (TRACE_CHUNK_HEADER_BYTES + TRACE_RECORD_MAX)
 static uint8_t storage[2 * SUBBUF];
 static struct trace_chain_table table;
 
@@ -45,7 +45,7 @@ static void start_tracer(struct tracer *t)
 /* The records written so far (no sink: they wait in the first sub-buffer), by index. */
 static const struct trace_record_header *record(const struct tracer *t, unsigned index)
 {
-	uint32_t off = 0;
+	uint32_t off = TRACE_CHUNK_HEADER_BYTES;
 	for (unsigned i = 0; off < trace_open_bytes(t); i++) {
 		const struct trace_record_header *h = (const void *)(t->storage + off);
 		if (i == index)

@@ -599,7 +599,7 @@ TEST(page_allocator_iteration_visits_in_order_and_stops_early_under_every_alloca
 static const struct trace_record_header *last_event(uint8_t type)
 {
 	const struct trace_record_header *found = NULL;
-	for (uint32_t off = 0; off < trace_open_bytes(&trace_global);) {
+	for (uint32_t off = TRACE_CHUNK_HEADER_BYTES; off < trace_open_bytes(&trace_global);) {
 		const struct trace_record_header *h = (const void *)(trace_global.open_base + off);
 		if (h->type == type)
 			found = h;

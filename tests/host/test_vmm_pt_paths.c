@@ -10,8 +10,8 @@
  * answers and addresses. A second stream works inside three leaf tables, where a leaf's inner
  * runs are its level-1 table's longest too, so a change inside a leaf moves the tables above.
  * Then the free-run tags of a leaf table, checked against a layout, and a corrupted one caught by
- * the self-check. Last, the floor of a pointer's maxrun code, on which the search enters a subtree
- * unread.
+ * the self-check, and a refused release that changed no entry. Last, the floor of a pointer's
+ * maxrun code, on which the search enters a subtree unread.
  */
 #include "kernel/lib/testing.h"
 #include <machine/pte.h>
@@ -240,6 +240,50 @@ TEST(vmm_pagetable_self_check_finds_a_wrong_free_run_tag)
 	ASSERT_EQ(vmm_release(pt, c, 3), VM_OK);
 	ASSERT_EQ(pt->backend->self_check(pt), 0);
 	both_close(&b, 0);
+}
+
+/*
+ * A release inside one leaf table is checked while it is cleared (vmm_pt_leaf_tags.h's
+ * leaf_entries_clear_checked). Two reservations side by side, pages 10..19 and 20..29, released as
+ * one (20 pages from page 10): the pass meets the second start half-way and must put back what it
+ * cleared. The release is refused as the list backend refuses it, and every entry of the leaf
+ * table is as it was; then each reservation releases. Once away from the frontier (a reserved page
+ * at 2 and another at 40: the inner route), once at it (a reserved page at 9, nothing after 29).
+ */
+TEST(vmm_pagetable_refused_leaf_release_changes_no_entry)
+{
+	static const uint64_t others[2][2] = { { 2, 40 }, { 9, 0 } }; /* 0: none */
+	static uint64_t before[PT_ENTRIES];
+	for (unsigned layout = 0; layout < 2 && !testing_current_failed(); layout++) {
+		static struct both b;
+		both_open(&b, 1 << 14, dense_regions, ARRAY_SIZE(dense_regions));
+		if (testing_current_failed())
+			return;
+		uint64_t base = dense_regions[0].base;
+		for (unsigned k = 0; k < 2; k++) {
+			struct vmm_context *ctx = &b.user[k];
+			for (unsigned o = 0; o < 2; o++)
+				if (others[layout][o])
+					ASSERT_EQ(vmm_reserve_at(ctx, base + others[layout][o] * PAGE_SIZE, 1), VM_OK);
+			ASSERT_EQ(vmm_reserve_at(ctx, base + 10 * PAGE_SIZE, 10), VM_OK);
+			ASSERT_EQ(vmm_reserve_at(ctx, base + 20 * PAGE_SIZE, 10), VM_OK);
+		}
+		struct vmm_context *pt = &b.user[0];
+		uint64_t *leaf = page_state(pt, base).table;
+		for (unsigned i = 0; i < PT_ENTRIES; i++)
+			before[i] = leaf[i];
+		ASSERT_EQ(vmm_release(&b.user[1], base + 10 * PAGE_SIZE, 20), VM_ERR_WRONG_LENGTH);
+		ASSERT_EQ(vmm_release(pt, base + 10 * PAGE_SIZE, 20), VM_ERR_WRONG_LENGTH);
+		for (unsigned i = 0; i < PT_ENTRIES; i++)
+			EXPECT_EQ(leaf[i], before[i]);
+		EXPECT_EQ(pt->backend->self_check(pt), 0);
+		for (unsigned k = 0; k < 2; k++) {
+			ASSERT_EQ(vmm_release(&b.user[k], base + 20 * PAGE_SIZE, 10), VM_OK);
+			ASSERT_EQ(vmm_release(&b.user[k], base + 10 * PAGE_SIZE, 10), VM_OK);
+			ASSERT_EQ(b.user[k].backend->self_check(&b.user[k]), 0);
+		}
+		both_close(&b, 0);
+	}
 }
 
 /*

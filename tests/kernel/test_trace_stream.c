@@ -54,14 +54,17 @@ TEST(trace_stream_flush_sends_everything_recorded)
 		return;
 	}
 	uint64_t lost_before = total_lost(t);
+	/* this test's phase_begin and snapshots are in the open sub-buffer (its chunk) */
+	EXPECT_LT(TRACE_CHUNK_HEADER_BYTES, trace_open_bytes(t));
 	uint64_t written = t->bytes_closed + trace_open_bytes(t);
 	uint64_t open_bytes = trace_open_bytes(t);
 	uint64_t sent_before = t->bytes_submitted;
 	trace_flush(t);
 	/*
-	 * The open sub-buffer was closed (no bytes added or lost) and sent, exactly its bytes, and the
-	 * device gave back all; in either mode a closed sub-buffer is always sent (drop mode drops
-	 * records that find no room, never written ones), and a flush waits in both.
+	 * The open sub-buffer was closed (no bytes added or lost) and sent, exactly its bytes (its
+	 * chunk header and records), and the device gave back all; in either mode a closed
+	 * sub-buffer is always sent (drop mode drops records that find no room, never written ones),
+	 * and a flush waits in both.
 	 */
 	EXPECT_EQ(t->bytes_closed, written);
 	EXPECT_EQ(trace_open_bytes(t), 0);

@@ -1,5 +1,5 @@
 """The first record's timestamp is stated twice: in the record and in the header's first_timestamp
-(min(record seq 0's time, the header's start_timestamp), trace_first_timestamp in the kernel). So
+(min(the first record's time, the header's start_timestamp), trace_first_timestamp in the kernel). So
 moving the first record's time, to 0 or anywhere else, is refused by every subcommand alike, as is
 an edited first_timestamp; a valid trace, whose first record was written before the header (a
 kernel boot) or after it (the host encoder), is accepted. Later records are bound by order only
@@ -15,7 +15,7 @@ from analyzer.reading.reader import TraceReader
 from conftest import analyzer_on_bytes
 
 BOOT = "trace=on test=vmm_brk"
-STAMP_AT = 8  # a record's timestamp: after type u8, flags u8, length u16, seq u32
+STAMP_AT = 4  # a record's timestamp: after type u8, flags u8, length u16
 FIRST_AT = struct.calcsize("<" + "".join(
     {"u8": "B", "u16": "H", "u32": "I", "u64": "Q"}[t]
     for t in FORMAT.stream_header.types[:FORMAT.stream_header.names.index("first_timestamp")]))

@@ -16,6 +16,12 @@ from analyzer.reading.reader import TraceError, TraceReader
 from conftest import REPO
 
 RECORD_HEADER = FORMAT.record_header.codec
+CHUNK_HEADER = FORMAT.chunk_header.codec
+TIMESTAMP_AT = 4  # in a record header: after type, flags and length (events.def)
+# trace_end's payload: records (u64), three loss counts (u64), bytes (u64)
+END_RECORDS_AT, END_BYTES_AT = RECORD_HEADER.size, RECORD_HEADER.size + 32
+# pmm_alloc's owner: after addr (8), pages (4), held (4), zone (1), align_log2 (1)
+PMM_ALLOC_OWNER_AT = RECORD_HEADER.size + 18
 # Record 2 of the small trace is a pmm_alloc: its payload size as events.def defines it.
 PMM_ALLOC_PAYLOAD = FORMAT.events_by_name["pmm_alloc"].fields.size
 
@@ -35,6 +41,13 @@ def run_info_path(path, command="info"):
 
 def record_offsets(data):
     return [r.offset for r in TraceReader(data).records()]
+
+
+def without_trace_end(data, offsets):
+    """The trace as a capture that stopped just before trace_end would hold it: the last chunk
+    ends before that record (its header says so)."""
+    last = chunks(data)[-1][0]
+    return patch(data[:offsets[-1]], last, "<I", offsets[-1] - last)
 
 
 def patch(data, offset, fmt, value):
@@ -60,21 +73,21 @@ def test_sound_trace_passes_and_reports_counts(tmp_path, small_trace):
     ("newer version", lambda d, offs: patch(d, 8, "<H", 99), "format version 99"),
     ("cut inside the header", lambda d, offs: d[:FORMAT.stream_header.size + 2],
      "inside the trace header"),
-    ("cut inside a record header", lambda d, offs: d[:offs[3] + 5], "truncated record header"),
-    ("cut inside a payload", lambda d, offs: d[:offs[3] + 20], "truncated pmm_alloc record"),
+    ("cut inside a record header", lambda d, offs: d[:offs[3] + 5], "truncated chunk 0"),
+    ("cut inside a payload", lambda d, offs: d[:offs[3] + 20], "truncated chunk 0"),
     ("length too small", lambda d, offs: patch(d, offs[2] + 2, "<H", 4), "bad record length"),
     ("length too big", lambda d, offs: patch(d, offs[2] + 2, "<H", 60000), "bad record length"),
     ("array length zero", lambda d, offs: patch(d, offs[21] + 2, "<H", 0), "bad record length 0"),
     ("length off by one",
      lambda d, offs: patch(d, offs[2] + 2, "<H", RECORD_HEADER.size + PMM_ALLOC_PAYLOAD + 1),
      f"payload is {PMM_ALLOC_PAYLOAD + 1} bytes, expected {PMM_ALLOC_PAYLOAD}"),
-    ("record missing", lambda d, offs: d[:offs[4]] + d[offs[5]:], "sequence gap"),
+    ("record missing", lambda d, offs: d[:offs[4]] + d[offs[5]:], "bytes were lost in transport"),
     ("unknown type", lambda d, offs: patch(d, offs[6], "<B", 200), "unknown event type 200"),
-    ("no trace_end", lambda d, offs: d[:offs[-1]], "no trace_end record"),
-    ("bytes after trace_end", lambda d, offs: d + d[offs[0]:offs[1]], "record after trace_end"),
-    ("totals disagree", lambda d, offs: patch(d, offs[-1] + 16, "<Q", 12345),
+    ("no trace_end", lambda d, offs: without_trace_end(d, offs), "no trace_end record"),
+    ("bytes after trace_end", lambda d, offs: d + d[offs[0]:offs[1]], "bytes after trace_end"),
+    ("totals disagree", lambda d, offs: patch(d, offs[-1] + END_RECORDS_AT, "<Q", 12345),
      "kernel wrote 12345 records"),
-    ("timestamp goes back", lambda d, offs: patch(d, offs[5] + 8, "<Q", 1),
+    ("timestamp goes back", lambda d, offs: patch(d, offs[5] + TIMESTAMP_AT, "<Q", 1),
      "timestamp 1 is before the previous record's"),
     ("vmm backend outside its set", lambda d, offs: patch(d, 13, "<B", 7),
      "header vmm_backend is 7, not one of 0 (pagetable), 1 (list)"),
@@ -88,7 +101,7 @@ def test_sound_trace_passes_and_reports_counts(tmp_path, small_trace):
      "pmm_alloc has undefined flag bits 0x80"),
     ("CONTINUED on a fixed event", lambda d, offs: patch(d, offs[3] + 1, "<B", 1),
      "continued flag on pmm_alloc, which is not an array event"),
-    ("owner outside its set", lambda d, offs: patch(d, offs[3] + 34, "<B", 200),
+    ("owner outside its set", lambda d, offs: patch(d, offs[3] + PMM_ALLOC_OWNER_AT, "<B", 200),
      "pmm_alloc owner is 200"),
 ])
 def test_damaged_trace_is_rejected_with_a_clear_message(tmp_path, small_trace, name, damage,
@@ -102,10 +115,68 @@ def test_damaged_trace_is_rejected_with_a_clear_message(tmp_path, small_trace, n
         assert re.fullmatch(rf"error: {path}: offset \d+: [^\n]+\n", result.stderr), result.stderr
 
 
+def chunks(data):
+    """(offset, bytes) of every chunk of a sound trace, from its headers."""
+    offset, out = TraceReader(data).records_offset, []
+    while offset < len(data):
+        size, _ = CHUNK_HEADER.unpack_from(data, offset)
+        out.append((offset, size))
+        offset += size
+    return out
+
+
+def records_before_the_error(data):
+    """The offsets of the records the reader hands out before it raises, and the error."""
+    seen = []
+    try:
+        for record in TraceReader(data).records():
+            seen.append(record.offset)
+    except TraceError as e:
+        return seen, e
+    return seen, None
+
+
+def test_the_small_trace_has_several_chunks(small_trace):
+    assert len(chunks(small_trace)) >= 3  # the cases below drop and cut inside middle ones
+
+
+def test_a_dropped_chunk_is_found_at_the_next_one(small_trace):
+    """The device lost a whole sub-buffer: the next chunk's number is not the next one, and the
+    reader stops there, having handed out no record after the gap."""
+    (first, _), (lost, lost_bytes), *_ = chunks(small_trace)
+    data = small_trace[:lost] + small_trace[lost + lost_bytes:]
+    seen, error = records_before_the_error(data)
+    assert error is not None and error.offset == lost
+    assert "chunk gap: expected chunk 1, found 2; bytes were lost in transport" in str(error)
+    assert seen and max(seen) < lost
+
+
+@pytest.mark.parametrize("cut", ["one whole record", "a record's last byte", "its first byte"])
+def test_bytes_lost_inside_a_chunk_are_found_before_any_record_of_that_chunk_is_used(small_trace,
+                                                                                    cut):
+    """Bytes gone from the middle of a chunk: its records no longer fill its stated bytes (the
+    next chunk's header is read as a record, or a record crosses the end), and the reader says
+    bytes were lost without handing out any record of that chunk, even those before the gap."""
+    def inside(chunk):
+        return [o for o in record_offsets(small_trace) if chunk[0] < o < chunk[0] + chunk[1]]
+    start, size = next(c for c in chunks(small_trace)[1:] if len(inside(c)) >= 3)
+    offsets = inside((start, size))
+    victim, after = offsets[len(offsets) // 2], offsets[len(offsets) // 2 + 1]
+    gap = {"one whole record": (victim, after), "a record's last byte": (after - 1, after),
+           "its first byte": (victim, victim + 1)}[cut]
+    data = small_trace[:gap[0]] + small_trace[gap[1]:]
+    seen, error = records_before_the_error(data)
+    assert error is not None, cut
+    assert "is not filled by whole records: bytes were lost in transport" in str(error), \
+        (cut, str(error))
+    assert seen and max(seen) < start, cut  # nothing of the damaged chunk was used
+
+
 def test_every_problem_of_an_inconsistent_trace_is_listed(tmp_path, small_trace):
     """Totals off in several ways: each disagreement is its own line, then a count."""
     offs = record_offsets(small_trace)
-    data = patch(patch(small_trace, offs[-1] + 16, "<Q", 12345), offs[-1] + 48, "<Q", 999)
+    data = patch(patch(small_trace, offs[-1] + END_RECORDS_AT, "<Q", 12345),
+                 offs[-1] + END_BYTES_AT, "<Q", 999)
     result = run_info(tmp_path, data)
     lines = result.stderr.splitlines()
     assert result.returncode == 3
@@ -189,7 +260,8 @@ BAD_INPUTS = {
     "wrong version": lambda d, offs: patch(d, 8, "<H",
                                            FORMAT.constants["TRACE_FORMAT_VERSION"] + 1),
     "truncated": lambda d, offs: d[:offs[10] + 7],
-    "bit-flipped": lambda d, offs: patch(d, offs[7] + 4, "<I", 7 ^ (1 << 9)),  # its seq
+    # the first chunk's number (its header ends where record 0 starts)
+    "bit-flipped": lambda d, offs: patch(d, offs[0] - 4, "<I", 1 << 9),
     "absurd length": lambda d, offs: patch(d, offs[4] + 2, "<H", 65535),
     "unknown event": lambda d, offs: patch(d, offs[4], "<B", 250),
 }

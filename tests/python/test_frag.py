@@ -153,7 +153,7 @@ def test_the_one_replay_refuses_a_bad_step_at_its_record(kernel_traces, tmp_path
     snap = trace.others_named("pmm_snapshot")[0]
     data = bytearray(kernel_traces["list"].read_bytes())
     offset = int(trace.offsets[victim["position"]])
-    struct.pack_into("<QI", data, offset + 16, int(snap.items["addr"][0]), 1)
+    struct.pack_into("<QI", data, offset + FORMAT.record_header.size, int(snap.items["addr"][0]), 1)
     bad = tmp_path / "bad.pstrace"
     bad.write_bytes(bytes(data))
     with pytest.raises(TraceError) as error:

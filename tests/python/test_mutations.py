@@ -2,10 +2,12 @@
 `analyzer check` (exit 3, each line `error: FILE: ...`, the first naming its offset) or belongs to
 a category that is undetectable by construction, listed below with the reason.
 
-Mutations, by category (records are deleted, duplicated and swapped with seqs renumbered and the
-trace_end totals rewritten, so only the meaning of the stream can give them away):
+Mutations, by category (records are deleted, duplicated and swapped, put back into one chunk
+that they fill and the trace_end totals rewritten, so only the meaning of the stream can give
+them away):
 
-  framing     cuts, spliced bytes, inserted garbage, wrong lengths, unknown or resized types
+  framing     cuts, spliced bytes, inserted garbage, wrong lengths, unknown or resized types (in
+              the kernel's own chunks)
   header      a bit flipped in any header field or text; out-of-set values; clock_hz of 1
   flags       undefined flag bits; CONTINUED set on a fixed or string event, cleared on an array
               part, set on an array's last part
@@ -39,6 +41,7 @@ BOOTS = ["trace=on vmm=pagetable test=vmm_brk", "trace=on vmm=list test=vmm_shar
 
 RECORD_HEADER = FORMAT.record_header.codec
 HEADER_BYTES = FORMAT.record_header.size
+CHUNK_HEADER = FORMAT.chunk_header.codec
 CONTINUED = FORMAT.constants["TRACE_FLAG_CONTINUED"]
 TRACE_END = FORMAT.events_by_name["trace_end"]
 EVENTS = FORMAT.events_by_id
@@ -165,27 +168,27 @@ class Trace:
         return False
 
     def build(self, records, repair=True):
-        """The trace of these records: seqs renumbered and, when `repair`, trace_end's totals
-        rewritten to match (so only the records' meaning can betray a change)."""
-        out = [self.header]
+        """The trace of these records, all in one chunk (its header states their bytes) and,
+        when `repair`, trace_end's totals rewritten to match (so only the records' meaning can
+        betray a change)."""
+        out = []
         counts = collections.Counter()
         total_bytes = 0
-        for seq, record in enumerate(records):
-            rtype, flags, length, _, timestamp = RECORD_HEADER.unpack_from(record, 0)
-            if repair and rtype == TRACE_END.id and seq == len(records) - 1:
-                record = self._trace_end(record, seq, counts, total_bytes)
-            record = RECORD_HEADER.pack(rtype, flags, length, seq & 0xFFFFFFFF, timestamp) + \
-                record[HEADER_BYTES:]
+        for index, record in enumerate(records):
+            rtype = RECORD_HEADER.unpack_from(record, 0)[0]
+            if repair and rtype == TRACE_END.id and index == len(records) - 1:
+                record = self._trace_end(record, index, counts, total_bytes)
             counts[rtype] += 1
             total_bytes += len(record)
             out.append(record)
-        return b"".join(out)
+        chunk = CHUNK_HEADER.pack(CHUNK_HEADER.size + total_bytes, 0)
+        return self.header + chunk + b"".join(out)
 
     @staticmethod
-    def _trace_end(record, seq, counts, total_bytes):
+    def _trace_end(record, records_before, counts, total_bytes):
         fields = list(TRACE_END.fields.codec.unpack_from(record, HEADER_BYTES))
         names = TRACE_END.fields.names
-        fields[names.index("records")] = seq
+        fields[names.index("records")] = records_before
         fields[names.index("bytes")] = total_bytes
         (count,) = struct.unpack_from("<H", record, HEADER_BYTES + TRACE_END.fields.size)
         items = struct.pack(f"<{count}Q", *(counts[t] for t in range(count)))
@@ -212,8 +215,11 @@ def set_value(data, offset, ftype, value):
     return bytes(out)
 
 
+TIMESTAMP_AT = 4  # in a record header: after type, flags and length (events.def)
+
+
 def set_timestamp(record, timestamp):
-    return record[:8] + struct.pack("<Q", timestamp) + record[16:]
+    return record[:TIMESTAMP_AT] + struct.pack("<Q", timestamp) + record[TIMESTAMP_AT + 8:]
 
 
 # ---- the mutations: each returns (category, kind, None if it must be refused else the reason it
@@ -222,12 +228,12 @@ def set_timestamp(record, timestamp):
 def mutate_framing(t, rng, original):
     choice = rng.randrange(5)
     i = rng.randrange(len(t.records))
-    start = len(t.header) + sum(len(r) for r in t.records[:i])
+    start = t.raw[i].offset
     if choice == 0:
         return "framing", "cut", None, original[:rng.randrange(len(original))]
     if choice == 1:
-        length = rng.choice([0, 1, 15, 17, len(t.records[i]) - 1, len(t.records[i]) + 1,
-                             4097, 65535])
+        length = rng.choice([0, 1, HEADER_BYTES - 1, HEADER_BYTES + 1, len(t.records[i]) - 1,
+                             len(t.records[i]) + 1, 4097, 65535])
         return "framing", "record length", None, set_value(original, start + 2, "u16", length)
     if choice == 2:
         sizes = {e.id for e in EVENTS.values() if e.kind != "fixed" or
@@ -515,7 +521,7 @@ def test_a_deletion_declared_by_a_loss_record_is_accepted(kernel_trace, tmp_path
             records = list(t.records)
             dropped = rng.randint(1, 3)
             i = rng.randrange(1, len(records) - dropped)  # trace_end stays
-            record = RECORD_HEADER.pack(loss.id, 0, HEADER_BYTES + loss.payload_size, 0,
+            record = RECORD_HEADER.pack(loss.id, 0, HEADER_BYTES + loss.payload_size,
                                         t.raw[i].timestamp) + \
                 loss.fields.codec.pack(dropped, reason)
             records[i:i + dropped] = [record]

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from analyzer.definitions.events import FORMAT
 from analyzer.reading.reader import TraceReader
 from analyzer.checking.replay import check_replay
 from analyzer.reading.summary import summarize
@@ -17,6 +18,10 @@ from conftest import REPO
 
 pytestmark = pytest.mark.usefixtures("require_qemu")  # missing QEMU fails, never skips
 KERNEL = REPO / "build" / "pagescope.elf"
+# trace_bench, the filler's record, header included, and a chunk's header (events.def)
+FILLER_RECORD = FORMAT.record_header.size + FORMAT.events_by_name["trace_bench"].payload_size
+CHUNK_HEADER = FORMAT.chunk_header.size
+SUBBUF = 64 * 1024  # the kernel's sub-buffer (kernel/trace/tracepoints.h): one chunk each
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +71,15 @@ def test_trace_throughput_scenario_sends_its_filler_without_loss(kernel, tmp_pat
     summary = summarize(TraceReader.open(trace))
     assert summary.problems == []
     assert sum(summary.lost.values()) == 0
-    assert summary.per_type["trace_bench"] == (4 << 20) // 32
-    assert re.search(r"trace-throughput: 131072 records, 4194304 bytes sent, 0 lost", log), log
+    records = (4 << 20) // FILLER_RECORD
+    assert summary.per_type["trace_bench"] == records
+    sent = re.search(rf"trace-throughput: {records} records, (\d+) bytes sent, 0 lost", log)
+    assert sent, log
+    # the records and the header of each chunk they filled (a flush starts the first afresh)
+    headers, rest = divmod(int(sent.group(1)) - records * FILLER_RECORD, CHUNK_HEADER)
+    per_chunk = (SUBBUF - CHUNK_HEADER) // FILLER_RECORD
+    assert rest == 0 and -(-records // per_chunk) <= headers <= -(-records // per_chunk) + 1, \
+        (sent.group(1), headers)
     assert re.search(r"KB/s of guest time", log), log
 
 

@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from analyzer.definitions.events import FORMAT
 from analyzer.reading.bulk import BulkTrace
 from analyzer.metrics.compare import requests
 from analyzer.reading.reader import TraceReader
@@ -131,8 +132,9 @@ def test_compare_refuses_different_request_sequences(kernel_traces, tmp_path):
     data = bytearray(kernel_traces["list"].read_bytes())
     offset = int(trace.offsets[position])
     # vmm_reserve: addr u64 at payload 0, pages u32 at payload 8
-    pages = struct.unpack_from("<I", data, offset + 16 + 8)[0]
-    struct.pack_into("<I", data, offset + 16 + 8, pages + 1)
+    at = offset + FORMAT.record_header.size + 8
+    pages = struct.unpack_from("<I", data, at)[0]
+    struct.pack_into("<I", data, at, pages + 1)
     other = tmp_path / "other.pstrace"
     other.write_bytes(bytes(data))
     # the changed reservation no longer fits the snapshots: the one replay refuses the trace, as

@@ -14,6 +14,7 @@ import subprocess
 import pytest
 
 from analyzer.__main__ import main, read_trace
+from analyzer.definitions.events import FORMAT
 from analyzer.reading.bulk import BulkTrace
 from analyzer.export.perfetto import semantic_problems
 from analyzer.reading.reader import TraceError, TraceReader
@@ -22,6 +23,7 @@ from analyzer.reading.summary import summarize
 from conftest import REPO
 
 MUTATIONS = 500
+HEADER = FORMAT.record_header.size
 SEED = 20261129
 REPORT_EVERY_ACCEPTED = 25  # a report (7 plots) per 25th accepted mutation; every refusal runs it
 
@@ -61,7 +63,7 @@ def mutate(data, offsets, rng):
         struct.pack_into("<H", data, 8, rng.choice([0, 2, 7, 0xFFFF]))
         return "wrong version", bytes(data)
     if kind == 6:
-        struct.pack_into("<H", data, record + 2, rng.choice([0, 1, 15, 17, 4097, 0xFFFF,
+        struct.pack_into("<H", data, record + 2, rng.choice([0, 1, HEADER - 1, HEADER + 1, 4097, 0xFFFF,
                                                              rng.randrange(0x10000)]))
         return "absurd length", bytes(data)
     if kind == 7:
@@ -71,8 +73,8 @@ def mutate(data, offsets, rng):
     if kind == 8:
         return "record removed", bytes(data[:record] + data[record + length:])
     # a field inside a record's payload changed (framing intact)
-    if length > 16:
-        data[record + 16 + rng.randrange(length - 16)] = rng.randrange(256)
+    if length > HEADER:
+        data[record + HEADER + rng.randrange(length - HEADER)] = rng.randrange(256)
     return "payload byte", bytes(data)
 
 
