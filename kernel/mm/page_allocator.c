@@ -543,6 +543,35 @@ enum pmm_status page_free_general(struct page_allocator *a, paddr_t addr, uint64
 	return PMM_OK;
 }
 
+/* The shared copies of the hot paths (page_allocator.h, PAGE_ALLOCATOR_SHARED_COPIES). The traced
+ * ones run page_alloc_inline/page_free_inline in their own frame, as a file's own traced copy
+ * does, so that the call chain starts there. */
+paddr_t page_alloc_shared_untraced(struct page_allocator *a, uint64_t pages,
+				   enum pmm_alloc_zone zone, uint64_t align_pages,
+				   enum mm_owner owner, enum pmm_status *status)
+{
+	return page_alloc_untraced(a, pages, zone, align_pages, owner, status);
+}
+
+paddr_t page_alloc_shared_traced(struct page_allocator *a, uint64_t pages,
+				 enum pmm_alloc_zone zone, uint64_t align_pages,
+				 enum mm_owner owner, enum pmm_status *status)
+{
+	return page_alloc_inline(a, pages, zone, align_pages, owner, status,
+				 (struct page_allocator_trace){ true, trace_clock_raw(&trace_global) });
+}
+
+enum pmm_status page_free_shared_untraced(struct page_allocator *a, paddr_t addr, uint64_t pages)
+{
+	return page_free_untraced(a, addr, pages);
+}
+
+enum pmm_status page_free_shared_traced(struct page_allocator *a, paddr_t addr, uint64_t pages)
+{
+	return page_free_inline(a, addr, pages,
+				(struct page_allocator_trace){ true, trace_clock_raw(&trace_global) });
+}
+
 /* ---- reading the state ------------------------------------------------------------------------- */
 
 struct extent_walk {

@@ -257,8 +257,11 @@ static inline paddr_t page_alloc_untraced(struct page_allocator *a, uint64_t pag
  * copy, which the compiler specialises for that file's constant arguments (the allocator, the
  * zone, no status) as it does the untraced copy: with one shared copy, which took them all as
  * variables, a traced pair cost 431 guest instructions (scenario=bench, mixed holes, 1 page),
- * with a copy per file 411; 7 files allocate, 24 KiB of kernel text in all. (`unused`: no
- * warning in the files that include this header without allocating.)
+ * with a copy per file 411. The copies cost about 5.6 KB of kernel text per file (the traced
+ * and untraced alloc and free), so only the files whose pairs are hot or measured carry them
+ * (memory.c's page source, the bench and pmm-pairs scenarios); the others share one copy
+ * (PAGE_ALLOCATOR_SHARED_COPIES below). (`unused`: no warning in the files that include this
+ * header without allocating.)
  */
 static __attribute__((noinline, unused)) paddr_t
 page_alloc_traced(struct page_allocator *a, uint64_t pages, enum pmm_alloc_zone zone,
@@ -268,15 +271,37 @@ page_alloc_traced(struct page_allocator *a, uint64_t pages, enum pmm_alloc_zone 
 				 (struct page_allocator_trace){ true, trace_clock_raw(&trace_global) });
 }
 
+/*
+ * One shared out-of-line copy of each hot path (page_allocator.c: the same code, taking the
+ * allocator, zone and status as variables), for the files that allocate rarely: a file that
+ * defines PAGE_ALLOCATOR_SHARED_COPIES before including this header calls these instead of
+ * compiling copies of its own. What is traced is the same: the shared traced copy's frame ends
+ * the call chain as a file's own copy does, so ip0 is still in the caller.
+ */
+paddr_t page_alloc_shared_untraced(struct page_allocator *a, uint64_t pages,
+				   enum pmm_alloc_zone zone, uint64_t align_pages,
+				   enum mm_owner owner, enum pmm_status *status);
+paddr_t page_alloc_shared_traced(struct page_allocator *a, uint64_t pages,
+				 enum pmm_alloc_zone zone, uint64_t align_pages,
+				 enum mm_owner owner, enum pmm_status *status);
+enum pmm_status page_free_shared_untraced(struct page_allocator *a, paddr_t addr, uint64_t pages);
+enum pmm_status page_free_shared_traced(struct page_allocator *a, paddr_t addr, uint64_t pages);
+
 /* The test of tracing is inline in the caller even where the compiler keeps the hot path out of
  * line, so that a traced allocation does not pay that copy's register saves as well. */
 static ALWAYS_INLINE paddr_t page_alloc_status(struct page_allocator *a, uint64_t pages,
 					       enum pmm_alloc_zone zone, uint64_t align_pages,
 					       enum mm_owner owner, enum pmm_status *status)
 {
+#ifdef PAGE_ALLOCATOR_SHARED_COPIES
+	if (unlikely(trace_enabled))
+		return page_alloc_shared_traced(a, pages, zone, align_pages, owner, status);
+	return page_alloc_shared_untraced(a, pages, zone, align_pages, owner, status);
+#else
 	if (unlikely(trace_enabled))
 		return page_alloc_traced(a, pages, zone, align_pages, owner, status);
 	return page_alloc_untraced(a, pages, zone, align_pages, owner, status);
+#endif
 }
 
 /*
@@ -333,9 +358,15 @@ page_free_traced(struct page_allocator *a, paddr_t addr, uint64_t pages)
 static ALWAYS_INLINE enum pmm_status page_free(struct page_allocator *a, paddr_t addr,
 					       uint64_t pages)
 {
+#ifdef PAGE_ALLOCATOR_SHARED_COPIES
+	if (unlikely(trace_enabled))
+		return page_free_shared_traced(a, addr, pages);
+	return page_free_shared_untraced(a, addr, pages);
+#else
 	if (unlikely(trace_enabled))
 		return page_free_traced(a, addr, pages);
 	return page_free_untraced(a, addr, pages);
+#endif
 }
 
 #endif

@@ -9,6 +9,7 @@
  *               buffer is freed when all slots are taken)
  *   release     everything is freed
  */
+#define PAGE_ALLOCATOR_SHARED_COPIES /* allocates rarely: the shared copies (page_allocator.h) */
 #include "scenario.h"
 #include "kernel/core/memory.h"
 

@@ -12,6 +12,7 @@
  *             and a console line, beside the largest free extent the pmm's statistics report;
  *   release   the survivors are freed.
  */
+#define PAGE_ALLOCATOR_SHARED_COPIES /* allocates rarely: the shared copies (page_allocator.h) */
 #include "scenario.h"
 #include "kernel/core/log.h"
 #include "kernel/core/memory.h"

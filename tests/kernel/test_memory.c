@@ -2,6 +2,7 @@
  * In-kernel tests of memory bring-up: the kernel's own page tables (W^X image, no identity map,
  * direct map of RAM only) and the pmm on the real machine's memory map.
  */
+#define PAGE_ALLOCATOR_SHARED_COPIES /* allocates rarely: the shared copies (page_allocator.h) */
 #include "kernel/arch/amd64/cpu.h"
 #include "kernel/arch/amd64/exceptions.h"
 #include "kernel/arch/amd64/vm.h"

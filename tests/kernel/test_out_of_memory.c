@@ -9,6 +9,7 @@
  * they started" is free + record pages; this file runs after test_memory.c (tests run in file
  * order), whose boot-count check looks at free pages alone.
  */
+#define PAGE_ALLOCATOR_SHARED_COPIES /* allocates rarely: the shared copies (page_allocator.h) */
 #include "kernel/arch/amd64/vm.h"
 #include "kernel/core/memory.h"
 #include "kernel/core/options.h"
