@@ -84,7 +84,10 @@
  * First-free hint, per table (hint stripe, 9 bits): no entry below it has a free page (it is a
  * lower bound on the first entry that is not full; 511 when all are). Every clear lowers it to the
  * first entry it touches; a mark that fills the entry at the hint moves it past the full entries
- * that follow; a new table starts at 0, which is always true.
+ * that follow, but for the lean frontier mark (vmm_pt_lean.c), which leaves a leaf's hint behind
+ * (still a lower bound: the frontier is found by LASTs, and a search entering the leaf for an
+ * inner run scans from the hint, at most 513 entries as before); a new table starts at 0, which
+ * is always true.
  */
 #ifndef PAGESCOPE_MM_VMM_PT_H
 #define PAGESCOPE_MM_VMM_PT_H

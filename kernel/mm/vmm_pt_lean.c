@@ -3,7 +3,8 @@
  * nearly every request of a space filled from the bottom lies inside one leaf table, either at
  * the frontier or inside the leaf's inner runs. These routes decide from one path and a few
  * entries whether the request is one of those, and then write only what moves: the leaf's
- * entries, its used-entry count, at most four free-run tags, its hint, at most its INNER and
+ * entries, its used-entry count, at most four free-run tags, its hint (not at the frontier's mark,
+ * which leaves it behind: vmm_pt.h), at most its INNER and
  * INNER2 and its pointer's maxrun code and HST, and on release the root's release-mapped bit. They
  * are called by vmm_pt_mark.c (reserve_lowest, release); anything else returns false before
  * writing, and the general routes there take the request (the differential, model and self-check
@@ -16,7 +17,8 @@
  * derived from LAST: vmm_pt.h), moves no stored value and no pointer bit above the leaf: kinds
  * stay mixed, PFX stays, SFX stays set (a mark leaves a page free at the end, a release adds
  * some), maxrun codes code INNER, which stays, and HST stays (a mark requires it set; a release
- * requires another start in the leaf, start_elsewhere). This is vmm_pt_mark.c's frontier_mark /
+ * requires another start in the leaf before the range: leaf_start_before). This is vmm_pt_mark.c's
+ * frontier_mark /
  * frontier_release argument, without its second walk.
  *
  * Reserve at the frontier: the answer is the one the search (vmm_pt_search.c) gives: at the root,
@@ -40,7 +42,7 @@
  * before they decline, which the search and the mark then read again: vmm_pt_check.c's
  * LEAN_DECLINED_READS adds them to the work bound. Taken, they read less than the search and the
  * mark they replace. A release's read the path (3), the entries around the range (3), two LASTs
- * (6), at most 512 entries for another start, and the range, checked as it is cleared
+ * (6), at most 511 entries for another start, and the range, checked as it is cleared
  * (leaf_entries_clear_checked: one unmapped reservation, else put back: false), or the leaf's two
  * values: within the tally slot of the bound, which they do without.
  *
@@ -82,10 +84,11 @@ static NOINLINE bool frontier_reserve_write(struct vmm_context *ctx, uint64_t *l
 	leaf[first] |= RES_START;
 	leaf_count_move(leaf, (unsigned)pages, false);
 	leaf_run_tag(leaf, last + 1, PT_ENTRIES - 1); /* the suffix run loses its start */
-	/* The hint is at or below `first` (the first non-full entry is); there it moves past the mark. */
-	unsigned hint = pte_hint_read(leaf);
-	if (hint == first)
-		pte_hint_update(leaf, hint, last + 1);
+	/*
+	 * The hint is left where it is: it was at or below `first` (the first non-full entry is), so
+	 * it stays a lower bound of the first non-full entry (vmm_pt.h); only a search that enters
+	 * this leaf for an inner run reads it, and the frontier is found by its LASTs, not by hints.
+	 */
 	ctx->backend_work += pages + 1;
 	frontier_cache_shift(ctx, leaf, t1, t2, -(int64_t)pages);
 	return true;
@@ -120,6 +123,22 @@ bool vmm_pt_frontier_reserve(struct vmm_context *ctx, const struct vmm_region *r
 	*addr = base3 + ((uint64_t)i2 << PT_LEVEL_SHIFT(2)) + ((uint64_t)i1 << PT_LEVEL_SHIFT(1)) +
 		(uint64_t)first * PAGE_SIZE;
 	return frontier_reserve_write(ctx, leaf, t1, t2, first, pages, access);
+}
+
+/*
+ * Another reservation starts in the leaf before entry `first` (after a frontier release's range
+ * every page is free, so none starts there): the leaf keeps HST. Reads up to `first` entries.
+ */
+static ALWAYS_INLINE bool leaf_start_before(struct vmm_context *ctx, const uint64_t *leaf, unsigned first)
+{
+	for (unsigned k = 0; k < first; k++) {
+		if (leaf[k] & RES_START) {
+			ctx->backend_work += k + 1;
+			return true;
+		}
+	}
+	ctx->backend_work += first;
+	return false;
 }
 
 /* The writes of a frontier release: false, nothing changed, when the range is not one unmapped
@@ -159,7 +178,7 @@ bool vmm_pt_frontier_release(struct vmm_context *ctx, const struct spine *p, uns
 		return false;
 	ctx->backend_work += 2 * LAST_ENTRIES;
 	if (last_read(p->table[1], 1) != p->index[1] || last_read(p->table[2], 2) != p->index[2] ||
-	    !start_elsewhere(ctx, leaf, 0, first, last))
+	    !leaf_start_before(ctx, leaf, first))
 		return false;
 	return frontier_release_write(ctx, p, first, last);
 }
