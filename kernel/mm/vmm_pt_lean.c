@@ -73,9 +73,8 @@ static ALWAYS_INLINE bool mixed_with_free_end(pte_t e, unsigned level, unsigned 
 	return pte_is_table(e, level) && (summary_field(e) & (SUM_KIND_MASK | SUM_FREE_SUFFIX | start)) == want;
 }
 
-/* The writes of a frontier reserve (out of line: a request that is not at the frontier sets up no
- * frame for them). */
-static NOINLINE bool frontier_reserve_write(struct vmm_context *ctx, uint64_t *leaf, const uint64_t *t1,
+/* The writes of a frontier reserve. */
+static ALWAYS_INLINE void frontier_reserve_write(struct vmm_context *ctx, uint64_t *leaf, const uint64_t *t1,
 					    const uint64_t *t2, unsigned first, uint64_t pages, unsigned access)
 {
 	unsigned last = first + (unsigned)pages - 1;
@@ -91,38 +90,38 @@ static NOINLINE bool frontier_reserve_write(struct vmm_context *ctx, uint64_t *l
 	 */
 	ctx->backend_work += pages + 1;
 	frontier_cache_shift(ctx, leaf, t1, t2, -(int64_t)pages);
-	return true;
 }
 
-bool vmm_pt_frontier_reserve(struct vmm_context *ctx, const struct vmm_region *region, unsigned i3, pte_t e3,
-			     uint64_t pages, unsigned access, uint64_t *addr)
+enum vm_status vmm_pt_frontier_reserve(struct vmm_context *ctx, const struct vmm_region *region, unsigned i3,
+				       pte_t e3, uint64_t pages, unsigned access, uint64_t *addr)
 {
 	uint64_t from = region->base, end_last = region->base + region->pages * PAGE_SIZE - 1;
 	uint64_t base3 = pt_walk_entry_base(PT_TOP_LEVEL, 0, i3);
 	if (!mixed_with_free_end(e3, 3, 0) || base3 < from || base3 + (PT_SPAN_BYTES(3) - 1) > end_last ||
 	    ((summary_field(e3) >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK) >= maxrun_code(pages))
-		return false;
+		return vmm_pt_reserve_searched(ctx, region, pages, access, addr);
 	uint64_t *t2 = child_table(e3);
 	unsigned i2 = last_read(t2, 2);
 	pte_t e2 = t2[i2];
 	ctx->backend_work += LAST_ENTRIES + 1;
 	if (!mixed_with_free_end(e2, 2, 0))
-		return false;
+		return vmm_pt_reserve_searched(ctx, region, pages, access, addr);
 	uint64_t *t1 = child_table(e2);
 	unsigned i1 = last_read(t1, 1);
 	pte_t e1 = t1[i1];
 	ctx->backend_work += LAST_ENTRIES + 1;
 	if (!mixed_with_free_end(e1, 1, SUM_HAS_START))
-		return false;
+		return vmm_pt_reserve_searched(ctx, region, pages, access, addr);
 	uint64_t *leaf = child_table(e1);
 	unsigned suffix = leaf_tag(leaf[PT_ENTRIES - 1]);
 	ctx->backend_work++;
 	if (suffix <= pages)
-		return false;
+		return vmm_pt_reserve_searched(ctx, region, pages, access, addr);
 	unsigned first = PT_ENTRIES - suffix;
 	*addr = base3 + ((uint64_t)i2 << PT_LEVEL_SHIFT(2)) + ((uint64_t)i1 << PT_LEVEL_SHIFT(1)) +
 		(uint64_t)first * PAGE_SIZE;
-	return frontier_reserve_write(ctx, leaf, t1, t2, first, pages, access);
+	frontier_reserve_write(ctx, leaf, t1, t2, first, pages, access);
+	return VM_OK;
 }
 
 /*
@@ -143,7 +142,7 @@ static ALWAYS_INLINE bool leaf_start_before(struct vmm_context *ctx, const uint6
 
 /* The writes of a frontier release: false, nothing changed, when the range is not one unmapped
  * reservation (leaf_entries_clear_checked). */
-static NOINLINE bool frontier_release_write(struct vmm_context *ctx, const struct spine *p, unsigned first,
+static ALWAYS_INLINE bool frontier_release_write(struct vmm_context *ctx, const struct spine *p, unsigned first,
 					    unsigned last)
 {
 	uint64_t *leaf = p->table[0];
@@ -160,7 +159,9 @@ static NOINLINE bool frontier_release_write(struct vmm_context *ctx, const struc
 	return true;
 }
 
-bool vmm_pt_frontier_release(struct vmm_context *ctx, const struct spine *p, unsigned first, unsigned last)
+/* The release of leaf entries [first, last] of the path p at the frontier: true when done. */
+static ALWAYS_INLINE bool frontier_release(struct vmm_context *ctx, const struct spine *p, unsigned first,
+					   unsigned last)
 {
 	const uint64_t *leaf = p->table[0];
 	if (!p->mixed || first == 0 || last == PT_ENTRIES - 1)
@@ -276,8 +277,10 @@ bool vmm_pt_inner_reserve(struct vmm_context *ctx, const struct spine *p, uint64
 	return true;
 }
 
-bool vmm_pt_inner_release(struct vmm_context *ctx, const struct spine *p, uint64_t addr, unsigned first,
-			  unsigned last)
+/* The release of leaf entries [first, last] (addr its first page) of the path p inside the leaf's
+ * inner runs: true when done. */
+static ALWAYS_INLINE bool inner_release(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
+					unsigned first, unsigned last)
 {
 	uint64_t *leaf = p->table[0], *t1 = p->table[1];
 	unsigned i1 = p->index[1];
@@ -324,4 +327,41 @@ bool vmm_pt_inner_release(struct vmm_context *ctx, const struct spine *p, uint64
 	struct run_delta d = { { before, after }, b - a + 1 };
 	vmm_pt_inner_clear_above(ctx, p, addr, addr + (uint64_t)pages * PAGE_SIZE - 1, &was, &now, &d);
 	return true;
+}
+
+/* --- release: the walk and the choice ----------------------------------------------------------- */
+
+enum vm_status vmm_pt_release_in_leaf(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
+				      uint64_t pages)
+{
+	uint64_t last_addr = addr + pages * PAGE_SIZE - 1;
+	struct spine p;
+	if (addr >> PT_LEVEL_SHIFT(1) != last_addr >> PT_LEVEL_SHIFT(1))
+		return vmm_pt_release_general(ctx, region, addr, pages);
+	uint64_t *t = pt_table(ctx->pt.root);
+	unsigned kinds = SUM_KIND_MASK; /* the and of the path's kinds: "mixed" only if all are */
+#pragma GCC unroll 3
+	for (unsigned level = PT_TOP_LEVEL; level > 0; level--) {
+		unsigned i = PT_INDEX(level, addr);
+		pte_t e = t[i];
+		if (!pte_is_table(e, level))
+			return vmm_pt_release_general(ctx, region, addr, pages);
+		kinds &= summary_field(e);
+		p.table[level] = t;
+		p.index[level] = i;
+		t = child_table(e);
+	}
+	ctx->backend_work += PT_TOP_LEVEL; /* the path's entries */
+	p.table[0] = t;
+	p.mixed = (kinds & SUM_KIND_MASK) == SUMMARY_MIXED; /* kinds are 0, 1, 2: the and is 2 only if all are */
+	unsigned first = PT_INDEX(0, addr), last = PT_INDEX(0, last_addr);
+	if (last < PT_ENTRIES - 1) {
+		pte_t after = t[last + 1];
+		bool done = !(after & RES_RESERVED) && leaf_tag(after) == PT_ENTRIES - 1 - last ?
+				    frontier_release(ctx, &p, first, last) :
+				    inner_release(ctx, &p, addr, first, last);
+		if (done)
+			return VM_OK;
+	}
+	return vmm_pt_release_general(ctx, region, addr, pages);
 }
