@@ -53,6 +53,23 @@
 #include "vmm_pt.h"
 #include "vmm_pt_leaf_tags.h"
 
+/*
+ * The tag of entry i, which the route has just seen free (or cleared): leaf_tag_write without its
+ * check, which the route's own tests make (the self-check recounts every tag).
+ */
+static ALWAYS_INLINE void free_tag_store(uint64_t *table, unsigned i, unsigned length)
+{
+	table[i] = (table[i] & ~PTE_FREE_TAG_MASK) | ((pte_t)length << PTE_FREE_TAG_SHIFT);
+}
+
+/* Tags the free run [a, b] (leaf_run_tag, its ends seen free by the route). */
+static ALWAYS_INLINE void free_run_tag(uint64_t *table, unsigned a, unsigned b)
+{
+	unsigned length = leaf_run_tag_value(a, b);
+	free_tag_store(table, a, length);
+	free_tag_store(table, b, length);
+}
+
 /* The tables' SUFFIX moved by `grown` pages along the path: the value cache follows. */
 static ALWAYS_INLINE void frontier_cache_shift(struct vmm_context *ctx, const uint64_t *leaf, const uint64_t *t1,
 					       const uint64_t *t2, int64_t grown)
@@ -82,77 +99,81 @@ static ALWAYS_INLINE void frontier_reserve_write(struct vmm_context *ctx, uint64
 	leaf_entries_set(leaf, first, last, RES_RESERVED | access_bits(access));
 	leaf[first] |= RES_START;
 	leaf_count_move(leaf, (unsigned)pages, false);
-	leaf_run_tag(leaf, last + 1, PT_ENTRIES - 1); /* the suffix run loses its start */
+	free_run_tag(leaf, last + 1, PT_ENTRIES - 1); /* the suffix run loses its start */
 	/*
 	 * The hint is left where it is: it was at or below `first` (the first non-full entry is), so
 	 * it stays a lower bound of the first non-full entry (vmm_pt.h); only a search that enters
 	 * this leaf for an inner run reads it, and the frontier is found by its LASTs, not by hints.
 	 */
-	ctx->backend_work += pages + 1;
 	frontier_cache_shift(ctx, leaf, t1, t2, -(int64_t)pages);
 }
 
 enum vm_status vmm_pt_frontier_reserve(struct vmm_context *ctx, const struct vmm_region *region, unsigned i3,
 				       pte_t e3, uint64_t pages, unsigned access, uint64_t *addr)
 {
-	uint64_t from = region->base, end_last = region->base + region->pages * PAGE_SIZE - 1;
+	/* Entries read are counted in `work` and added once (a table store may alias the counter). */
+	uint64_t from = region->base, end_last = region->base + region->pages * PAGE_SIZE - 1, work = 0;
 	uint64_t base3 = pt_walk_entry_base(PT_TOP_LEVEL, 0, i3);
-	if (!mixed_with_free_end(e3, 3, 0) || base3 < from || base3 + (PT_SPAN_BYTES(3) - 1) > end_last ||
-	    ((summary_field(e3) >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK) >= maxrun_code(pages))
-		return vmm_pt_reserve_searched(ctx, region, pages, access, addr);
+	/* (The caller saw e3's maxrun code below maxrun_code(pages): no inner run of it fits.) */
+	if (!mixed_with_free_end(e3, 3, 0) || base3 < from || base3 + (PT_SPAN_BYTES(3) - 1) > end_last)
+		goto declined;
 	uint64_t *t2 = child_table(e3);
 	unsigned i2 = last_read(t2, 2);
 	pte_t e2 = t2[i2];
-	ctx->backend_work += LAST_ENTRIES + 1;
+	work += LAST_ENTRIES + 1;
 	if (!mixed_with_free_end(e2, 2, 0))
-		return vmm_pt_reserve_searched(ctx, region, pages, access, addr);
+		goto declined;
 	uint64_t *t1 = child_table(e2);
 	unsigned i1 = last_read(t1, 1);
 	pte_t e1 = t1[i1];
-	ctx->backend_work += LAST_ENTRIES + 1;
+	work += LAST_ENTRIES + 1;
 	if (!mixed_with_free_end(e1, 1, SUM_HAS_START))
-		return vmm_pt_reserve_searched(ctx, region, pages, access, addr);
+		goto declined;
 	uint64_t *leaf = child_table(e1);
 	unsigned suffix = leaf_tag(leaf[PT_ENTRIES - 1]);
-	ctx->backend_work++;
+	work++;
 	if (suffix <= pages)
-		return vmm_pt_reserve_searched(ctx, region, pages, access, addr);
+		goto declined;
 	unsigned first = PT_ENTRIES - suffix;
 	*addr = base3 + ((uint64_t)i2 << PT_LEVEL_SHIFT(2)) + ((uint64_t)i1 << PT_LEVEL_SHIFT(1)) +
 		(uint64_t)first * PAGE_SIZE;
+	ctx->backend_work += work + pages + 1; /* and the pages written, the tag after them */
 	frontier_reserve_write(ctx, leaf, t1, t2, first, pages, access);
 	return VM_OK;
+declined:
+	ctx->backend_work += work;
+	return vmm_pt_reserve_searched(ctx, region, pages, access, addr);
 }
 
 /*
  * Another reservation starts in the leaf before entry `first` (after a frontier release's range
  * every page is free, so none starts there): the leaf keeps HST. Reads up to `first` entries.
  */
-static ALWAYS_INLINE bool leaf_start_before(struct vmm_context *ctx, const uint64_t *leaf, unsigned first)
+static ALWAYS_INLINE bool leaf_start_before(uint64_t *work, const uint64_t *leaf, unsigned first)
 {
 	for (unsigned k = 0; k < first; k++) {
 		if (leaf[k] & RES_START) {
-			ctx->backend_work += k + 1;
+			*work += k + 1;
 			return true;
 		}
 	}
-	ctx->backend_work += first;
+	*work += first;
 	return false;
 }
 
 /* The writes of a frontier release: false, nothing changed, when the range is not one unmapped
  * reservation (leaf_entries_clear_checked). */
 static ALWAYS_INLINE bool frontier_release_write(struct vmm_context *ctx, const struct spine *p, unsigned first,
-					    unsigned last)
+					    unsigned last, uint64_t work)
 {
 	uint64_t *leaf = p->table[0];
 	unsigned pages = last - first + 1;
-	ctx->backend_work += pages;
+	ctx->backend_work += work + pages;
 	if (!leaf_entries_clear_checked(leaf, first, last))
 		return false;
 	leaf_count_move(leaf, pages, true);
-	leaf_tag_write(leaf, last + 1, 0);
-	leaf_run_tag(leaf, first, PT_ENTRIES - 1);
+	free_tag_store(leaf, last + 1, 0);
+	free_run_tag(leaf, first, PT_ENTRIES - 1);
 	hint_lower(leaf, first);
 	frontier_cache_shift(ctx, leaf, p->table[1], p->table[2], (int64_t)pages);
 	pte_stripe_field_write(p->table[PT_TOP_LEVEL], ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
@@ -164,7 +185,8 @@ static ALWAYS_INLINE bool frontier_release(struct vmm_context *ctx, const struct
 					   unsigned last)
 {
 	const uint64_t *leaf = p->table[0];
-	if (!p->mixed || first == 0 || last == PT_ENTRIES - 1)
+	uint64_t work = 0; /* added once: a table store may alias the counter */
+	if (!p->mixed || first == 0) /* (last < 511: the caller's) */
 		return false;
 	/*
 	 * The page after the range starts the leaf's free suffix (its tag is the run's length, which
@@ -172,16 +194,20 @@ static ALWAYS_INLINE bool frontier_release(struct vmm_context *ctx, const struct
 	 * reserved, and the leaf is the LAST of its tables.
 	 */
 	pte_t after = leaf[last + 1], head = leaf[first];
-	ctx->backend_work += 3;
+	work += 3;
 	if ((after & RES_RESERVED) || leaf_tag(after) != PT_ENTRIES - 1 - last || !(leaf[first - 1] & RES_RESERVED) ||
 	    (head & (RES_START | RES_RESERVED | PTE_PRESENT)) != (RES_START | RES_RESERVED) ||
-	    !(leaf[last] & RES_RESERVED))
+	    !(leaf[last] & RES_RESERVED)) {
+		ctx->backend_work += work;
 		return false;
-	ctx->backend_work += 2 * LAST_ENTRIES;
+	}
+	work += 2 * LAST_ENTRIES;
 	if (last_read(p->table[1], 1) != p->index[1] || last_read(p->table[2], 2) != p->index[2] ||
-	    !leaf_start_before(ctx, leaf, first))
+	    !leaf_start_before(&work, leaf, first)) {
+		ctx->backend_work += work;
 		return false;
-	return frontier_release_write(ctx, p, first, last);
+	}
+	return frontier_release_write(ctx, p, first, last, work);
 }
 
 /* --- inside a leaf table's inner runs -------------------------------------------------------- */
@@ -255,7 +281,7 @@ bool vmm_pt_inner_reserve(struct vmm_context *ctx, const struct spine *p, uint64
 	leaf[first] |= RES_START;
 	leaf_count_move(leaf, (unsigned)pages, false);
 	if (last < b)
-		leaf_run_tag(leaf, last + 1, b);
+		free_run_tag(leaf, last + 1, b);
 	unsigned hint = pte_hint_read(leaf);
 	if (hint == first) { /* the hint is at or below the first free entry */
 		if (last < b)
@@ -310,10 +336,10 @@ static ALWAYS_INLINE bool inner_release(struct vmm_context *ctx, const struct sp
 		return false;
 	leaf_count_move(leaf, pages, true);
 	if (before)
-		leaf_tag_write(leaf, first - 1, 0);
+		free_tag_store(leaf, first - 1, 0);
 	if (after)
-		leaf_tag_write(leaf, last + 1, 0);
-	leaf_run_tag(leaf, a, b);
+		free_tag_store(leaf, last + 1, 0);
+	free_run_tag(leaf, a, b);
 	hint_lower(leaf, first);
 	leaf_inner_store(ctx, leaf, was1, was2, now1, now2);
 	/* HST stays: entry b + 1, reserved after a free page, starts a reservation. */
