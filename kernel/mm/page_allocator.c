@@ -558,7 +558,7 @@ paddr_t page_alloc_shared_traced(struct page_allocator *a, uint64_t pages,
 				 enum mm_owner owner, enum pmm_status *status)
 {
 	return page_alloc_inline(a, pages, zone, align_pages, owner, status,
-				 (struct page_allocator_trace){ true, trace_clock_raw(&trace_global) });
+				 page_allocator_trace_on());
 }
 
 enum pmm_status page_free_shared_untraced(struct page_allocator *a, paddr_t addr, uint64_t pages)
@@ -568,8 +568,7 @@ enum pmm_status page_free_shared_untraced(struct page_allocator *a, paddr_t addr
 
 enum pmm_status page_free_shared_traced(struct page_allocator *a, paddr_t addr, uint64_t pages)
 {
-	return page_free_inline(a, addr, pages,
-				(struct page_allocator_trace){ true, trace_clock_raw(&trace_global) });
+	return page_free_inline(a, addr, pages, page_allocator_trace_on());
 }
 
 /* ---- reading the state ------------------------------------------------------------------------- */

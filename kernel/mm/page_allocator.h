@@ -179,6 +179,13 @@ struct page_allocator_trace {
 	uint64_t start;
 };
 
+/* What every traced copy of a hot path (the per-file ones below, the shared ones of
+ * page_allocator.c) passes: tracing on, the clock read at its entry. */
+static ALWAYS_INLINE struct page_allocator_trace page_allocator_trace_on(void)
+{
+	return (struct page_allocator_trace){ true, trace_clock_raw(&trace_global) };
+}
+
 /*
  * The zones an allocation tries are PMM_ZONE_COUNT - 1 - its zone, then each lower one
  * (pmm_zone_fallback's order, with the values of trace/events.def). The hot path asks their
@@ -268,7 +275,7 @@ page_alloc_traced(struct page_allocator *a, uint64_t pages, enum pmm_alloc_zone 
 		  uint64_t align_pages, enum mm_owner owner, enum pmm_status *status)
 {
 	return page_alloc_inline(a, pages, zone, align_pages, owner, status,
-				 (struct page_allocator_trace){ true, trace_clock_raw(&trace_global) });
+				 page_allocator_trace_on());
 }
 
 /*
@@ -287,21 +294,28 @@ paddr_t page_alloc_shared_traced(struct page_allocator *a, uint64_t pages,
 enum pmm_status page_free_shared_untraced(struct page_allocator *a, paddr_t addr, uint64_t pages);
 enum pmm_status page_free_shared_traced(struct page_allocator *a, paddr_t addr, uint64_t pages);
 
+/* The copies this file's hot paths call: its own, or the shared ones. */
+#ifdef PAGE_ALLOCATOR_SHARED_COPIES
+#define PAGE_ALLOC_TRACED page_alloc_shared_traced
+#define PAGE_ALLOC_UNTRACED page_alloc_shared_untraced
+#define PAGE_FREE_TRACED page_free_shared_traced
+#define PAGE_FREE_UNTRACED page_free_shared_untraced
+#else
+#define PAGE_ALLOC_TRACED page_alloc_traced
+#define PAGE_ALLOC_UNTRACED page_alloc_untraced
+#define PAGE_FREE_TRACED page_free_traced
+#define PAGE_FREE_UNTRACED page_free_untraced
+#endif
+
 /* The test of tracing is inline in the caller even where the compiler keeps the hot path out of
  * line, so that a traced allocation does not pay that copy's register saves as well. */
 static ALWAYS_INLINE paddr_t page_alloc_status(struct page_allocator *a, uint64_t pages,
 					       enum pmm_alloc_zone zone, uint64_t align_pages,
 					       enum mm_owner owner, enum pmm_status *status)
 {
-#ifdef PAGE_ALLOCATOR_SHARED_COPIES
 	if (unlikely(trace_enabled))
-		return page_alloc_shared_traced(a, pages, zone, align_pages, owner, status);
-	return page_alloc_shared_untraced(a, pages, zone, align_pages, owner, status);
-#else
-	if (unlikely(trace_enabled))
-		return page_alloc_traced(a, pages, zone, align_pages, owner, status);
-	return page_alloc_untraced(a, pages, zone, align_pages, owner, status);
-#endif
+		return PAGE_ALLOC_TRACED(a, pages, zone, align_pages, owner, status);
+	return PAGE_ALLOC_UNTRACED(a, pages, zone, align_pages, owner, status);
 }
 
 /*
@@ -351,22 +365,15 @@ static inline enum pmm_status page_free_untraced(struct page_allocator *a, paddr
 static __attribute__((noinline, unused)) enum pmm_status
 page_free_traced(struct page_allocator *a, paddr_t addr, uint64_t pages)
 {
-	return page_free_inline(a, addr, pages,
-				(struct page_allocator_trace){ true, trace_clock_raw(&trace_global) });
+	return page_free_inline(a, addr, pages, page_allocator_trace_on());
 }
 
 static ALWAYS_INLINE enum pmm_status page_free(struct page_allocator *a, paddr_t addr,
 					       uint64_t pages)
 {
-#ifdef PAGE_ALLOCATOR_SHARED_COPIES
 	if (unlikely(trace_enabled))
-		return page_free_shared_traced(a, addr, pages);
-	return page_free_shared_untraced(a, addr, pages);
-#else
-	if (unlikely(trace_enabled))
-		return page_free_traced(a, addr, pages);
-	return page_free_untraced(a, addr, pages);
-#endif
+		return PAGE_FREE_TRACED(a, addr, pages);
+	return PAGE_FREE_UNTRACED(a, addr, pages);
 }
 
 #endif
