@@ -41,8 +41,12 @@ struct page_allocator_zone {
 	uint64_t first_page, span_pages;    /* span_pages = 0: zone not served */
 	uint64_t total_pages;               /* managed (usable) pages, free or not */
 	uint64_t metadata_pages;            /* mm_meta pages lying in this zone */
-	uint64_t padding; /* to 64 bytes, a power of two: the hot free finds its zone by a shift */
+	/* regions: total_pages - metadata_pages, more than the zone can ever have free (mm_meta
+	 * pages are never freed), so a longer request is refused without asking the placement;
+	 * 0 when the placement is another (the hot path asks it through ops) or none */
+	uint64_t regions_limit;
 };
+/* 64 bytes, a power of two: the hot free finds its zone by a shift */
 _Static_assert(sizeof(struct page_allocator_zone) == 64, "page_allocator_zone: 64 bytes");
 
 struct page_allocator {
@@ -190,8 +194,9 @@ static ALWAYS_INLINE struct page_allocator_trace page_allocator_trace_on(void)
  * The zones an allocation tries are PMM_ZONE_COUNT - 1 - its zone, then each lower one
  * (pmm_zone_fallback's order, with the values of trace/events.def). The hot path asks their
  * placements in turn while they refuse (under a 4 GiB guest, NORMAL is 1 GiB minus its records
- * and never holds a 1 GiB page: its refusal is a few compares, where the general path's
- * fallback cost more than the rest of the pair), writes the record of the first that places it
+ * and never holds a 1 GiB page: regions_limit refuses it with the compare that picks regions'
+ * fast path, before any placement work; through the general path's fallback it cost more than
+ * the rest of the pair), writes the record of the first that places it
  * and, tracing on, its event; a placement asking for bookkeeping goes to the general path. Why
  * inline: the call and its register saves were a third of the common layer's cost per pair
  * (bench_contiguous, pagescope row). `trace` is a constant in each copy: page_alloc_status's
@@ -216,9 +221,9 @@ static ALWAYS_INLINE paddr_t page_alloc_inline(struct page_allocator *a, uint64_
 	uint64_t first;
 	for (;;) {
 		first = PMM_PLACEMENT_FAILED;
-		if (likely(z->regions)) {
+		if (likely(pages <= z->regions_limit)) {
 			first = pmm_regions_alloc_fast_at(z->regions, pages, align_pages, at_least);
-		} else if (z->state) {
+		} else if (!z->regions && z->state) {
 			first = a->ops->alloc(z->state, pages, align_pages);
 		}
 		if (likely(first < PMM_PLACEMENT_WANTS_METADATA))
