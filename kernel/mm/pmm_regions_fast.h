@@ -256,7 +256,11 @@ static ALWAYS_INLINE uint64_t pmm_regions_alloc_fast_at(struct pmm_regions *r, u
  * POLICY): the same for every zone, so a caller that tries several computes it once. */
 static ALWAYS_INLINE unsigned pmm_regions_fast_class(uint64_t pages, uint64_t align_pages)
 {
-	return pmm_class_at_least(pages + align_pages - 1);
+	uint64_t guaranteed = pages + align_pages - 1;
+	/* one value: else GCC forms pages + align_pages for pmm_class_at_least's guaranteed - 1
+	 * and subtracts again (a register and 2 instructions more per allocation) */
+	__asm__("" : "+r"(guaranteed));
+	return pmm_class_at_least(guaranteed);
 }
 
 static ALWAYS_INLINE uint64_t pmm_regions_alloc_fast(struct pmm_regions *r, uint64_t pages,

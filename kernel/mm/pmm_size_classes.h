@@ -113,15 +113,19 @@ static inline uint64_t pmm_class_lower_bound(unsigned c)
 	       << (c / PMM_CLASS_SUBDIVISIONS - 1);
 }
 
-/* The first class all of whose extents have at least `pages` pages. */
+/* The first class all of whose extents have at least `pages` (>= 1) pages: the one after the
+ * class of pages - 1. (The classes tile the sizes in order, so the next class starts right
+ * after the largest size of that one, which is at least pages - 1, and that one holds
+ * pages - 1 itself.) Below PMM_EXACT_CLASS_PAGES that is `pages` itself (the class of
+ * pages - 1 is exact); from there, one class computation, where testing `pages` against its own
+ * class's lower bound took five instructions more. */
 static inline unsigned pmm_class_at_least(uint64_t pages)
 {
 	if (pages < PMM_EXACT_CLASS_PAGES)
 		return (unsigned)pages;
-	/* the class of `pages`, or the next one when `pages` is above its lower bound */
-	unsigned width = ilog2_u64(pages) - PMM_CLASS_SUBDIVISION_BITS;
-	return (width << PMM_CLASS_SUBDIVISION_BITS) + (unsigned)(pages >> width) +
-	       ((pages & (((uint64_t)1 << width) - 1)) != 0);
+	uint64_t below = pages - 1;
+	unsigned width = ilog2_u64(below) - PMM_CLASS_SUBDIVISION_BITS;
+	return (width << PMM_CLASS_SUBDIVISION_BITS) + (unsigned)(below >> width) + 1;
 }
 
 static inline bool pmm_size_is_exact(uint64_t pages)

@@ -317,6 +317,22 @@ TEST(pmm_alloc_guaranteed_fit_always_succeeds)
 	EXPECT_EQ(pmm_guaranteed_fit_pages(1, 3), UINT64_MAX);
 }
 
+/* The first class whose every extent holds n pages, against its definition by class_of: the
+ * class of n when n is the smallest size of its class, else the next one. Every n below 2^16, and
+ * around every power of two up to the last request (2^41 - 1). */
+TEST(pmm_class_at_least_is_the_first_class_whose_every_size_holds_the_request)
+{
+	unsigned wrong = 0;
+	for (uint64_t n = 1; n < ((uint64_t)1 << 41); n = n < 65536 ? n + 1 : n * 2 - 3) {
+		for (uint64_t m = n; m < n + 4 && m < ((uint64_t)1 << 41); m++) {
+			unsigned expected = pmm_class_of(m) + (pmm_class_of(m - 1) == pmm_class_of(m));
+			wrong += pmm_class_at_least(m) != expected;
+		}
+	}
+	EXPECT_EQ(wrong, 0);
+	EXPECT_EQ(pmm_class_at_least(((uint64_t)1 << 41) - 1), PMM_CLASS_COUNT); /* the spare row */
+}
+
 /*
  * The lagging record (pmm_size_classes.h): a carve leaves the extent it shrank in its class, the
  * free that gives the run back grows it into that class again, and the next allocation settles
