@@ -219,11 +219,15 @@ static ALWAYS_INLINE paddr_t page_alloc_inline(struct page_allocator *a, uint64_
 	struct page_allocator_zone *z = &a->zone[zi];
 	unsigned at_least = pmm_regions_fast_class(pages, align_pages); /* once for every zone */
 	uint64_t first;
-	for (;;) {
-		first = PMM_PLACEMENT_FAILED;
+	for (;; zi--, z--) {
 		if (likely(pages <= z->regions_limit)) {
 			first = pmm_regions_alloc_fast_at(z->regions, pages, align_pages, at_least);
-		} else if (!z->regions && z->state) {
+		} else if (z->state == z->regions) { /* regions refusing by its limit, or no state */
+			if (zi == 0)
+				return page_alloc_general(a, zi, PMM_PLACEMENT_FAILED, pages, zone,
+							  align_pages, owner, status, trace.start);
+			continue;
+		} else {
 			first = a->ops->alloc(z->state, pages, align_pages);
 		}
 		if (likely(first < PMM_PLACEMENT_WANTS_METADATA))
@@ -231,8 +235,6 @@ static ALWAYS_INLINE paddr_t page_alloc_inline(struct page_allocator *a, uint64_
 		if (first == PMM_PLACEMENT_WANTS_METADATA || zi == 0)
 			return page_alloc_general(a, zi, first, pages, zone, align_pages, owner,
 						  status, trace.start);
-		zi--;
-		z--;
 	}
 	z->allocation[first - z->first_page] = (struct page_allocation){
 		.pages = (uint32_t)pages, .align_log2 = (uint8_t)__builtin_ctzll(align_pages),
