@@ -84,7 +84,8 @@ static inline void pmm_regions_spare_push(struct pmm_regions *r, struct pmm_regi
 	r->spare_record_count++;
 }
 
-/* A record from the pool for [first, first + pages), in no list yet; its state is the caller's.
+/* A record from the pool for [first, first + pages), in no list yet and in no class
+ * (PMM_CLASS_NONE, unfiled: state, flags and class in one store); its state is the caller's.
  * The pool is not empty: every caller has counted its spares first (the fast path's low water,
  * carve_fit's and alloc_metadata's records_to_carve, add_free's assertion). */
 static ALWAYS_INLINE struct pmm_region *
@@ -98,6 +99,7 @@ pmm_regions_record_take(struct pmm_regions *r, uint64_t first, uint64_t pages,
 	region->pages = pages;
 	region->state = (uint8_t)state;
 	region->flags = 0;
+	region->size_class = PMM_CLASS_NONE;
 	return region;
 }
 

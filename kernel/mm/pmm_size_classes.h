@@ -225,14 +225,13 @@ static ALWAYS_INLINE void pmm_classes_shrink_unfiled(struct pmm_size_classes *in
 	index->lagging = region; /* whether it lags is asked when it matters: the next allocation */
 }
 
-/* A new free record split off by a carve that also shrank another (a head beside a tail): in no
- * class until the next allocation settles it (THE DEFERRED RECORD; no record is deferred: the
- * carve came after a settle). */
+/* A new free record split off by a carve that also shrank another (a head beside a tail),
+ * unfiled and of class PMM_CLASS_NONE (as the record pool hands records out): in no class until
+ * the next allocation settles it (THE DEFERRED RECORD; no record is deferred: the carve came
+ * after a settle). */
 static ALWAYS_INLINE void pmm_classes_defer(struct pmm_size_classes *index,
 					    struct pmm_region *region)
 {
-	region->flags = 0;
-	region->size_class = PMM_CLASS_NONE;
 	index->deferred = region;
 }
 
