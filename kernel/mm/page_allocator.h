@@ -338,6 +338,8 @@ static ALWAYS_INLINE enum pmm_status page_free_inline(struct page_allocator *a, 
 	uint64_t first = addr >> PAGE_SHIFT;
 	enum pmm_zone zi = page_allocator_zone_of(a, first);
 	struct page_allocator_zone *zone = &a->zone[zi];
+	/* one pointer: else GCC builds the zone's address twice, for different field offsets */
+	__asm__("" : "+r"(zone));
 	uint64_t index = first - zone->first_page; /* wraps above the span when below it */
 	if (unlikely((addr & (PAGE_SIZE - 1)) || index >= zone->span_pages ||
 		     zone->allocation[index].pages != pages || zone->allocation[index].flags))
