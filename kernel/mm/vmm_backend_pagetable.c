@@ -6,7 +6,10 @@
  *   vmm_pt_search.c    the lowest free run (bounded by the summaries), the page at an address,
  *                      the extent around it
  *   vmm_pt_lookup.c    the page a fault asks about (one entry, reached from the last walk's tables)
- *   vmm_pt_mark.c      mark, clear, release, resize, split, set_access
+ *   vmm_pt_mark.c      mark, clear, release, resize, split, set_access; reserve_lowest (the
+ *                      search and the mark in one call)
+ *   vmm_pt_lean.c      the usual reserve and release inside one leaf table (at the frontier,
+ *                      inside its inner runs), from one path, writing only what moves
  *   vmm_pt_check.c     the self-check, the bounds as numbers, bookkeeping bytes
  * Each file states its invariants and bound at its top. backend_work counts entries read: by
  * searches, marks, clears, queries and summary upkeep.
@@ -44,6 +47,7 @@ const struct vmm_backend_ops vmm_backend_pagetable = {
 	.destroy = pagetable_destroy,
 	.find_free_run = vmm_pt_find_free_run,
 	.mark_reserved = vmm_pt_mark_reserved,
+	.reserve_lowest = vmm_pt_reserve_lowest,
 	.release = vmm_pt_release,
 	.resize = vmm_pt_resize,
 	.query = vmm_pt_query,

@@ -8,6 +8,7 @@
  *   vmm_pt_search.c    search and queries: the lowest free run, the extent around a page
  *   vmm_pt_lookup.c    the page a fault asks about: the one entry that decides it
  *   vmm_pt_mark.c      mark, clear, release, resize, split, access: the operations that write
+ *   vmm_pt_lean.c      the usual reserve and release inside one leaf table, written out lean
  *   vmm_pt_check.c     self-check, the header bounds as numbers, bookkeeping bytes
  *   vmm_pt_caches.h    the two caches it keeps in the context (values, the fault hint)
  *   vmm_backend_pagetable.c  the ops table and set-up
@@ -514,7 +515,21 @@ static ALWAYS_INLINE bool exact_write(struct vmm_context *ctx, uint64_t *table, 
 			  (unsigned long long)t->prefix, (unsigned long long)t->suffix);
 #endif
 		prefix = suffix = false;
-	} else if (suffix) { /* a level-1/2 table's SUFFIX is its LAST */
+	} else if (suffix && old) { /* a level-1/2 table's SUFFIX is its LAST, known from old's */
+		unsigned was = last_of_suffix(old->suffix, table_level), now = last_of_suffix(t->suffix, table_level);
+#if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
+		MM_ASSERT(last_read(table, table_level) == was, "exact_write: table %p stores LAST %u, its old suffix says %u",
+			  (void *)table, last_read(table, table_level), was);
+#endif
+		if (was != now) {
+			*work += LAST_ENTRIES;
+			if (table_level == 1)
+				stripe_update_fixed(table, EXACT_FIELD_FIRST(1, EXACT_SUFFIX), LAST_ENTRIES, was, now);
+			else
+				stripe_update_fixed(table, EXACT_FIELD_FIRST(2, EXACT_SUFFIX), LAST_ENTRIES, was, now);
+		}
+		suffix = false;
+	} else if (suffix) { /* not known: LAST is read, and written if it moves */
 		last_store(work, table, table_level, last_of_suffix(t->suffix, table_level));
 		suffix = false;
 	}
@@ -610,6 +625,17 @@ struct table_change {
  * vmm_release reads it (released_unmapped) to skip the unmap walk of a range nothing maps.
  */
 #define ROOT_RELEASE_MAPPED_ENTRY PTE_SUMMARY_STRIPE_FIRST
+
+/*
+ * The path from the root to one leaf table, from one point walk (vmm_pt_mark.c's point routes) or
+ * from the search that found a fit there (vmm_pt_find_lowest).
+ */
+struct spine {
+	bool mixed;                 /* every table on the path is mixed (suffix[0] is read then) */
+	uint64_t *table[PT_LEVELS]; /* the table at each level on the path to the leaf table */
+	unsigned index[PT_LEVELS];  /* the entry on the path in each table above level 0 */
+	uint64_t suffix[1];         /* the leaf table's SUFFIX (the tables above keep LAST) */
+};
 
 /* --- vmm_pt_summary.c ------------------------------------------------------------------------ */
 
@@ -736,6 +762,14 @@ struct page_state page_state(struct vmm_context *ctx, uint64_t addr);
 
 bool vmm_pt_find_free_run(struct vmm_context *ctx, const struct vmm_region *region, uint64_t from,
 			  uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out);
+/*
+ * vmm_pt_find_free_run, which also says (*known) whether the run found starts in one leaf table it
+ * reached by one path of mixed tables, given in *path: the mark needs no point walk of its own
+ * then. path and known may be NULL.
+ */
+bool vmm_pt_find_lowest(struct vmm_context *ctx, const struct vmm_region *region, uint64_t from,
+			uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out,
+			struct spine *path, bool *known);
 void vmm_pt_query(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
 		  uint64_t lo, uint64_t hi, struct vmm_extent *out);
 
@@ -748,6 +782,8 @@ enum vmm_range_state vmm_pt_lookup(struct vmm_context *ctx, const struct vmm_reg
 
 enum vm_status vmm_pt_mark_reserved(struct vmm_context *ctx, const struct vmm_region *region,
 				    uint64_t addr, uint64_t pages, unsigned access);
+enum vm_status vmm_pt_reserve_lowest(struct vmm_context *ctx, const struct vmm_region *region,
+				     uint64_t pages, uint64_t align_pages, unsigned access, uint64_t *addr);
 enum vm_status vmm_pt_release(struct vmm_context *ctx, const struct vmm_region *region,
 			      uint64_t addr, uint64_t pages);
 /* After a release: true when its clear met no present entry, so nothing in the range is mapped. */
@@ -759,6 +795,57 @@ void vmm_pt_set_access(struct vmm_context *ctx, const struct vmm_region *region,
 		       uint64_t pages, unsigned access);
 /* pt_chunk_ops.split: a child of a chunk mark says what the chunk said (its start on child 0). */
 uint64_t vmm_pt_split_child(void *cookie, uint64_t chunk, unsigned child_level, unsigned index);
+
+/*
+ * The free runs an inner change took out of a leaf table and put in (0: none). Each lies between
+ * reserved pages of the leaf, so it is a run not reaching the end of every table above too
+ * (vmm_pt_mark.c's runs_above).
+ */
+struct run_delta {
+	uint64_t out[2], in;
+};
+
+/*
+ * After an inner mark or clear of leaf entries (addr .. last, on the path p) whose leaf values
+ * (*was before, *now after, the runs d) are stored but whose table above may change: the upkeep
+ * of the tables above, as vmm_pt_mark.c's path routes do it.
+ */
+void vmm_pt_inner_mark_above(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last,
+			     unsigned access, const struct exact *was, const struct exact *now,
+			     const struct run_delta *d);
+void vmm_pt_inner_clear_above(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last,
+			      const struct exact *was, const struct exact *now, const struct run_delta *d);
+
+/* --- vmm_pt_lean.c ---------------------------------------------------------------------------- */
+
+/*
+ * A reservation of `pages` pages placed at the frontier under root entry i3 (e3), the region's
+ * first at or after the root's hint (the answer vmm_pt_find_free_run would give) and marked: true
+ * with *addr; false, nothing written, when the frontier route does not apply.
+ */
+bool vmm_pt_frontier_reserve(struct vmm_context *ctx, const struct vmm_region *region, unsigned i3, pte_t e3,
+			     uint64_t pages, unsigned access, uint64_t *addr);
+/*
+ * The release of the reservation at leaf entries [first, last] of the path p (from spine_of) at
+ * the frontier: true when done; false, nothing written, when the route does not apply (or the
+ * range is not one unmapped reservation).
+ */
+bool vmm_pt_frontier_release(struct vmm_context *ctx, const struct spine *p, unsigned first, unsigned last);
+
+/*
+ * A reservation of `pages` pages at addr, the start of a free run of the leaf table on the path p
+ * (from the search: every table on it mixed) with a reserved page before it and after the run:
+ * marked, true; false, nothing written, when it is not that (or the leaf would become full).
+ */
+bool vmm_pt_inner_reserve(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t pages,
+			  unsigned access);
+/*
+ * The release of the reservation at leaf entries [first, last] (addr its first page) of the path
+ * p (from spine_of) whose joined free run keeps a reserved page on either side: true when done;
+ * false, nothing written, when the route does not apply or it is not one unmapped reservation.
+ */
+bool vmm_pt_inner_release(struct vmm_context *ctx, const struct spine *p, uint64_t addr, unsigned first,
+			  unsigned last);
 
 /* --- vmm_pt_check.c -------------------------------------------------------------------------- */
 

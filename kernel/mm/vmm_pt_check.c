@@ -10,7 +10,8 @@
  * Bounds: the search bound (vmm_pt_search.c) is PT_SEARCH_WORK_BOUND, checked below against the
  * sum of its table scans; a mark or clear of p pages costs at most 1 024 + sum over t = 0..2 of
  * (2 + p / 512^(t+1)) U(t) (vmm_pt_summary.c); vmm_pt_work_bound() adds one search and two updates
- * (a release tallies the range before clearing it; a failed mark clears what it marked).
+ * (a release tallies the range before clearing it; a failed mark clears what it marked), and what
+ * a reserve's lean routes read before they decline (LEAN_DECLINED_READS).
  */
 #include "vmm_pt.h"
 #include "vmm_pt_leaf_tags.h"
@@ -197,9 +198,20 @@ static uint64_t table_update_bound(unsigned table_level)
 }
 
 /*
+ * Entries a reserve's lean routes (vmm_pt_lean.c, vmm_pt_mark.c's reserve_in_leaf and
+ * reserve_chunk_frontier) may read before they decline, which the search and the mark then read
+ * again: the root's hint and entry (2), two LASTs and the entries there and a leaf's last tag
+ * (4 + 4 + 1), then the inner route's two entries and a leaf's INNER and INNER2 (2 + 2 E(0)). A
+ * release's lean routes read within the tally it does without (vmm_pt_mark.c).
+ */
+#define LEAN_DECLINED_READS (2 + 2 * (LAST_ENTRIES + 1) + 1 + 2 + 2 * EXACT_VALUE_ENTRIES(0))
+STATIC_ASSERT(LEAN_DECLINED_READS == 21, "the count the header of vmm_pt_work_bound states");
+
+/*
  * One search, plus twice a mark or clear of `pages` pages: a release tallies the range (at most
  * what a clear reads) before clearing it, a failed mark clears what it marked, a resize splits
- * and re-measures one path (8 entries and at most one measure per level more).
+ * and re-measures one path (8 entries and at most one measure per level more); plus the 21
+ * entries a reserve's lean routes may read before they decline (LEAN_DECLINED_READS).
  */
 uint64_t vmm_pt_work_bound(const struct vmm_context *ctx, uint64_t pages)
 {
@@ -207,7 +219,7 @@ uint64_t vmm_pt_work_bound(const struct vmm_context *ctx, uint64_t pages)
 	uint64_t update = 2 * PT_ENTRIES; /* the root: its entries in the range and its hint */
 	for (unsigned t = 0; t < PT_TOP_LEVEL; t++)
 		update += (2 + pages / PT_SPAN_PAGES(t + 1)) * table_update_bound(t);
-	return PT_SEARCH_WORK_BOUND + 2 * update + 8;
+	return PT_SEARCH_WORK_BOUND + 2 * update + 8 + LEAN_DECLINED_READS;
 }
 
 /* --- bookkeeping bytes ---------------------------------------------------------------------- */

@@ -3,6 +3,9 @@
  * (release, shrink, undo), splitting a reservation and changing the access it allows. Each is one
  * walk over the range (pt_walk_range) whose visitor writes the entries and, on the way back up,
  * re-summarises every table whose entries changed (vmm_pt_summary.c says how and at what cost).
+ * reserve_lowest (vmm.c's placement in one call) and release try vmm_pt_lean.c's routes first (the
+ * usual request, at the frontier or inside a leaf's inner runs, from one path: the search's own,
+ * or one point walk) and the chunk frontier (reserve_chunk_frontier); what they decline comes here.
  * A reserve or release inside one existing leaf table takes one point walk instead (spine_of):
  * at the frontier only the leaf table's SUFFIX moves (frontier_mark, frontier_release);
  * inside the leaf's inner runs the free-run tags (vmm_pt_leaf_tags.h) give the run's ends and the
@@ -347,12 +350,6 @@ static enum vm_status mark_range(struct vmm_context *ctx, uint64_t addr, uint64_
  * anything is written; otherwise the range walks below do the general upkeep. It reads less than
  * they would, so the bound of vmm_pt_summary.c holds for it.
  */
-struct spine {
-	bool mixed;                 /* every table on the path is mixed (suffix[0] is read then) */
-	uint64_t *table[PT_LEVELS]; /* the table at each level on the path to the leaf table */
-	unsigned index[PT_LEVELS];  /* the entry on the path in each table above level 0 */
-	uint64_t suffix[1];         /* the leaf table's SUFFIX (the tables above keep LAST) */
-};
 
 /*
  * The path to the leaf table of [addr, last], when the range lies in one that exists; *first,
@@ -360,7 +357,7 @@ struct spine {
  * is the leaf table's SUFFIX.
  */
 static ALWAYS_INLINE bool spine_of(struct vmm_context *ctx, uint64_t addr, uint64_t last,
-				    struct spine *p, unsigned *first, unsigned *last_index)
+				    struct spine *p, unsigned *first, unsigned *last_index, bool suffix_wanted)
 {
 	if (addr >> PT_LEVEL_SHIFT(1) != last >> PT_LEVEL_SHIFT(1))
 		return false;
@@ -385,7 +382,7 @@ static ALWAYS_INLINE bool spine_of(struct vmm_context *ctx, uint64_t addr, uint6
 	/* Kinds are 0, 1 and 2: the and is 2 only when every one is. */
 	bool mixed = (kinds & SUM_KIND_MASK) == SUMMARY_MIXED;
 	p->mixed = mixed;
-	if (mixed)
+	if (mixed && suffix_wanted)
 		p->suffix[0] = exact_read(ctx, t, 0, EXACT_SUFFIX);
 	*first = PT_INDEX(0, addr);
 	*last_index = PT_INDEX(0, last);
@@ -494,7 +491,10 @@ static ALWAYS_INLINE bool frontier_release(struct vmm_context *ctx, struct spine
 {
 	uint64_t *leaves = p->table[0];
 	ctx->backend_work++; /* the page before */
-	if (!p->mixed || last + 1 != PT_ENTRIES - p->suffix[0] || first == 0 || !(leaves[first - 1] & RES_RESERVED) ||
+	if (!p->mixed)
+		return false;
+	p->suffix[0] = leaf_edge_run(leaves, PT_ENTRIES - 1); /* (spine_of was not asked for it) */
+	if (last + 1 != PT_ENTRIES - p->suffix[0] || first == 0 || !(leaves[first - 1] & RES_RESERVED) ||
 	    !spine_is_last(ctx, p) || !start_elsewhere(ctx, leaves, 0, first, last))
 		return false;
 	if (!leaf_clear(leaves, first, last, how))
@@ -544,9 +544,6 @@ static void path_changes_open(struct table_change *ch, enum change_direction dir
  * reserved pages of the leaf, so it is a run not reaching the end of every table above too
  * (runs_above).
  */
-struct run_delta {
-	uint64_t out[2], in;
-};
 
 /* The top two of a table's runs not reaching its end after the delta; false when not known. */
 static ALWAYS_INLINE bool run_delta_apply(struct exact *x, const struct run_delta *d)
@@ -775,6 +772,19 @@ static NOINLINE void path_clear_upkeep(struct vmm_context *ctx, const struct spi
 					    ALIGN_DOWN(addr, PT_SPAN_BYTES(level)), addr, last, false };
 		clear_ascend(&c, &at);
 	}
+}
+
+void vmm_pt_inner_mark_above(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last,
+			     unsigned access, const struct exact *was, const struct exact *now,
+			     const struct run_delta *d)
+{
+	path_mark_upkeep(ctx, p, addr, last, access, true, *was, *now, d);
+}
+
+void vmm_pt_inner_clear_above(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last,
+			      const struct exact *was, const struct exact *now, const struct run_delta *d)
+{
+	path_clear_upkeep(ctx, p, addr, last, true, *was, *now, d);
 }
 
 /*
@@ -1042,11 +1052,130 @@ enum vm_status vmm_pt_mark_reserved(struct vmm_context *ctx, const struct vmm_re
 	if (chunk_spine_of(ctx, addr, pages, &chunk_level, &p) &&
 	    chunk_mark(ctx, &p, chunk_level, addr, last_addr, access))
 		return VM_OK;
-	if (!spine_of(ctx, addr, last_addr, &p, &first, &last))
+	if (!spine_of(ctx, addr, last_addr, &p, &first, &last, true))
 		return mark_range(ctx, addr, pages, addr, access);
 	if (!frontier_mark(ctx, &p, addr, pages, first, last, access))
 		path_mark(ctx, &p, addr, last_addr, access);
 	return VM_OK;
+}
+
+/*
+ * vmm.c's placement in one call (vmm_backend.h's reserve_lowest): at the frontier, the frontier
+ * route (vmm_pt_frontier_reserve: the answer and the mark from one path) when the root's first
+ * entry with a free page has no inner run that fits; else the search, then the mark. When the
+ * search went down one path of mixed tables to the leaf table the fit starts in
+ * (vmm_pt_find_lowest), a reservation inside that leaf table is marked along that path by
+ * path_mark, as vmm_pt_mark_reserved would after its own point walk (spine_of), which it saves.
+ * Anything else (a run not in one leaf table, a whole chunk) takes vmm_pt_mark_reserved.
+ */
+/*
+ * A reservation of one 2 MiB chunk at 2 MiB alignment placed at the frontier of 2 MiB chunks, when
+ * the root's first entry with a free page has no inner run of `padded` pages (its maxrun code
+ * says so: search_narrow's first test) and its free suffix holds them: the lowest fit is that
+ * suffix, which starts in the level-1 table T1 that ends its chain of LASTs (T2's LAST, then
+ * T1's LAST and the leaf there); the chunk is its first whole free entry j, marked by chunk_mark
+ * (at the frontier: chunk_frontier_mark) from this path, without the search's walk. Reads: the
+ * root's hint and entry (4), two LASTs and their entries (8), a leaf's last entry (1), as the
+ * search reads on the same path. False, nothing written, when it is not that.
+ */
+static bool reserve_chunk_frontier(struct vmm_context *ctx, const struct vmm_region *region, uint64_t padded,
+				   unsigned access, uint64_t *addr)
+{
+	uint64_t from = region->base, end_last = region->base + region->pages * PAGE_SIZE - 1;
+	uint64_t *root = pt_table(ctx->pt.root);
+	unsigned i3 = MAX(PT_INDEX(PT_TOP_LEVEL, from), pte_hint_read(root));
+	pte_t e3 = root[i3];
+	uint64_t base3 = pt_walk_entry_base(PT_TOP_LEVEL, 0, i3);
+	unsigned mixed_end = SUMMARY_MIXED | SUM_FREE_SUFFIX;
+	ctx->backend_work += 2;
+	if (!pte_is_table(e3, 3) || (summary_field(e3) & (SUM_KIND_MASK | SUM_FREE_SUFFIX)) != mixed_end ||
+	    base3 < from || base3 + (PT_SPAN_BYTES(3) - 1) > end_last ||
+	    ((summary_field(e3) >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK) >= maxrun_code(padded))
+		return false;
+	uint64_t *t2 = child_table(e3);
+	unsigned i2 = last_read(t2, 2);
+	pte_t e2 = t2[i2];
+	ctx->backend_work += LAST_ENTRIES + 1;
+	if (!pte_is_table(e2, 2) || (summary_field(e2) & (SUM_KIND_MASK | SUM_FREE_SUFFIX)) != mixed_end)
+		return false;
+	uint64_t *t1 = child_table(e2);
+	unsigned l1 = last_read(t1, 1);
+	pte_t e1 = t1[l1];
+	uint64_t t1_suffix = (uint64_t)(PT_ENTRIES - 1 - l1) * PT_SPAN_PAGES(1);
+	ctx->backend_work += LAST_ENTRIES + 1;
+	if (pte_is_table(e1, 1) && (summary_field(e1) & (SUM_KIND_MASK | SUM_FREE_SUFFIX)) == mixed_end) {
+		t1_suffix += leaf_edge_run(child_table(e1), PT_ENTRIES - 1);
+		ctx->backend_work++;
+	}
+	uint64_t suffix = (uint64_t)(PT_ENTRIES - 1 - i2) * PT_SPAN_PAGES(2) + t1_suffix;
+	if (suffix < padded)
+		return false;
+	/* The suffix starts in T1 (T2's LAST) at page 512^2 - t1_suffix; the chunk at the next 2 MiB. */
+	uint64_t start_page = PT_SPAN_PAGES(2) - t1_suffix;
+	unsigned j = (unsigned)((start_page + PT_SPAN_PAGES(1) - 1) / PT_SPAN_PAGES(1));
+	if (j >= PT_ENTRIES)
+		return false;
+	struct spine p;
+	p.table[3] = root;
+	p.index[3] = i3;
+	p.table[2] = t2;
+	p.index[2] = i2;
+	p.table[1] = t1;
+	p.index[1] = j;
+	uint64_t chunk = base3 + ((uint64_t)i2 << PT_LEVEL_SHIFT(2)) + ((uint64_t)j << PT_LEVEL_SHIFT(1));
+	if (!chunk_mark(ctx, &p, 1, chunk, chunk + PT_SPAN_BYTES(1) - 1, access))
+		return false;
+	*addr = chunk;
+	return true;
+}
+
+/* reserve_lowest as vmm.c would place without it: the search, then vmm_pt_mark_reserved. */
+static NOINLINE enum vm_status reserve_placed(struct vmm_context *ctx, const struct vmm_region *region,
+					      uint64_t pages, uint64_t align_pages, unsigned access, uint64_t *addr)
+{
+	uint64_t padded = pages + align_pages - 1;
+	if (pages == PT_SPAN_PAGES(1) && align_pages == PT_SPAN_PAGES(1) &&
+	    reserve_chunk_frontier(ctx, region, padded, access, addr))
+		return VM_OK;
+	struct vmm_free_run run;
+	if (!vmm_pt_find_free_run(ctx, region, region->base, padded, padded, &run))
+		return VM_ERR_NO_SPACE;
+	*addr = ALIGN_UP(run.start, align_pages * PAGE_SIZE);
+	return vmm_pt_mark_reserved(ctx, region, *addr, pages, access);
+}
+
+/* reserve_lowest of fewer than 512 pages, unaligned: the frontier, else the search and its path. */
+static NOINLINE enum vm_status reserve_in_leaf(struct vmm_context *ctx, const struct vmm_region *region,
+					       uint64_t pages, unsigned access, uint64_t *addr)
+{
+	const uint64_t *root = pt_table(ctx->pt.root);
+	unsigned i3 = MAX(PT_INDEX(PT_TOP_LEVEL, region->base), pte_hint_read(root));
+	pte_t e3 = root[i3];
+	ctx->backend_work += 2; /* the root's hint and entry, as the search's narrow descent counts them */
+	if (((summary_field(e3) >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK) < maxrun_code(pages) &&
+	    vmm_pt_frontier_reserve(ctx, region, i3, e3, pages, access, addr))
+		return VM_OK;
+	struct vmm_free_run run;
+	struct spine p;
+	bool known;
+	if (!vmm_pt_find_lowest(ctx, region, region->base, pages, pages, &run, &p, &known))
+		return VM_ERR_NO_SPACE;
+	uint64_t start = run.start, last_addr = start + pages * PAGE_SIZE - 1;
+	*addr = start;
+	if (!known || start >> PT_LEVEL_SHIFT(1) != last_addr >> PT_LEVEL_SHIFT(1))
+		return vmm_pt_mark_reserved(ctx, region, start, pages, access);
+	if (!vmm_pt_inner_reserve(ctx, &p, start, pages, access))
+		path_mark(ctx, &p, start, last_addr, access);
+	return VM_OK;
+}
+
+/* Both routes are tail calls: neither sets up its frame for the other. */
+enum vm_status vmm_pt_reserve_lowest(struct vmm_context *ctx, const struct vmm_region *region,
+				     uint64_t pages, uint64_t align_pages, unsigned access, uint64_t *addr)
+{
+	if (align_pages != 1 || pages >= PT_ENTRIES)
+		return reserve_placed(ctx, region, pages, align_pages, access, addr);
+	return reserve_in_leaf(ctx, region, pages, access, addr);
 }
 
 /* --- release -------------------------------------------------------------------------------- */
@@ -1160,48 +1289,80 @@ static bool leaf_release_unmapped(struct vmm_context *ctx, struct spine *p, uint
 	wrong |= after & ~(after >> 1) & RES_RESERVED; /* reserved, not a start */
 	if (wrong)
 		return false;
-	if (!frontier_release(ctx, p, first, last, LEAF_CLEAR_CHECKING) &&
-	    !path_clear(ctx, p, addr, last_addr, LEAF_CLEAR_CHECKING))
-		return false;
+	if (!path_clear(ctx, p, addr, last_addr, LEAF_CLEAR_CHECKING))
+		return false; /* (vmm_pt_frontier_release took the frontier, or it is not one) */
 	pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
 	return true;
 }
 
-enum vm_status vmm_pt_release(struct vmm_context *ctx, const struct vmm_region *region,
-			      uint64_t addr, uint64_t pages)
+/*
+ * A release the lean routes did not take: inside one leaf table (p, when spine_of found one; not
+ * its last page) an unmapped one checked while it is cleared, a mapped one first
+ * (leaf_reservation); a whole chunk (chunk_release); else checked by the tally walk.
+ */
+static NOINLINE enum vm_status release_general(struct vmm_context *ctx, const struct vmm_region *region,
+					       uint64_t addr, uint64_t pages, struct spine *p, unsigned first,
+					       unsigned last)
 {
-	/*
-	 * A reservation inside one leaf table (not its last page) is checked there, from one point
-	 * walk; at the frontier it is also cleared there. Otherwise the tally walk checks it.
-	 */
-	struct spine p;
-	unsigned first, last;
 	bool mapped;
 	uint64_t last_addr = addr + pages * PAGE_SIZE - 1;
-	unsigned chunk_level;
-	if (chunk_spine_of(ctx, addr, pages, &chunk_level, &p) &&
-	    chunk_release(ctx, region, &p, chunk_level, addr, last_addr))
-		return VM_OK;
-	if (spine_of(ctx, addr, last_addr, &p, &first, &last) && last < PT_ENTRIES - 1) {
-		if (leaf_release_unmapped(ctx, &p, addr, last_addr, first, last))
+	if (p) {
+		if (leaf_release_unmapped(ctx, p, addr, last_addr, first, last))
 			return VM_OK;
-		if (leaf_reservation(ctx, p.table[0], first, last, &mapped)) {
+		if (leaf_reservation(ctx, p->table[0], first, last, &mapped)) {
 			if (mapped)
 				unmap_before_clear(ctx, addr, pages);
-			if (!frontier_release(ctx, &p, first, last, LEAF_CLEAR_CHECKED))
-				path_clear(ctx, &p, addr, last_addr, LEAF_CLEAR_CHECKED);
+			if (!frontier_release(ctx, p, first, last, LEAF_CLEAR_CHECKED))
+				path_clear(ctx, p, addr, last_addr, LEAF_CLEAR_CHECKED);
 			pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
 			return VM_OK;
 		}
 	}
+	struct spine chunk;
+	unsigned chunk_level;
+	if (chunk_spine_of(ctx, addr, pages, &chunk_level, &chunk) &&
+	    chunk_release(ctx, region, &chunk, chunk_level, addr, last_addr))
+		return VM_OK;
 	enum vm_status st = check_reservation(ctx, region, addr, pages, &mapped);
 	if (st == VM_OK) {
 		if (mapped)
 			unmap_before_clear(ctx, addr, pages);
-		clear_range(ctx, addr, addr + pages * PAGE_SIZE - 1);
+		clear_range(ctx, addr, last_addr);
 		pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
 	}
 	return st;
+}
+
+/*
+ * A release of fewer than 512 pages: inside one leaf table (not its last page) it is checked
+ * there, from one point walk: at the frontier (the page after it starts the leaf's free suffix:
+ * its tag says the run reaches the end) by vmm_pt_frontier_release, inside the leaf's inner runs
+ * by vmm_pt_inner_release; anything else by release_general.
+ */
+static NOINLINE enum vm_status release_small(struct vmm_context *ctx, const struct vmm_region *region,
+					     uint64_t addr, uint64_t pages)
+{
+	struct spine p;
+	unsigned first, last;
+	if (!spine_of(ctx, addr, addr + pages * PAGE_SIZE - 1, &p, &first, &last, false) || last == PT_ENTRIES - 1)
+		return release_general(ctx, region, addr, pages, NULL, 0, 0);
+	pte_t after = p.table[0][last + 1];
+	if (!(after & RES_RESERVED) && leaf_tag(after) == PT_ENTRIES - 1 - last) {
+		if (vmm_pt_frontier_release(ctx, &p, first, last))
+			return VM_OK;
+	} else if (vmm_pt_inner_release(ctx, &p, addr, first, last)) {
+		return VM_OK;
+	}
+	return release_general(ctx, region, addr, pages, &p, first, last);
+}
+
+/* Both routes are tail calls: neither sets up its frame for the other. */
+enum vm_status vmm_pt_release(struct vmm_context *ctx, const struct vmm_region *region,
+			      uint64_t addr, uint64_t pages)
+{
+	if (pages >= PT_ENTRIES)
+		return release_general(ctx, region, addr, pages, NULL, 0, 0);
+	return release_small(ctx, region, addr, pages);
 }
 
 bool vmm_pt_released_unmapped(const struct vmm_context *ctx)

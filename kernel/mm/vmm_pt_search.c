@@ -275,8 +275,12 @@ static enum pt_step search_ascend(void *cookie, const struct pt_walk_entry *at)
  */
 enum search_start { SEARCH_WALK, SEARCH_NARROWED, SEARCH_LEAF, SEARCH_FOUND };
 
+/*
+ * With `path` (may be NULL), the tables and entries looked at are recorded there from the root
+ * down; SEARCH_LEAF leaves it complete.
+ */
 static ALWAYS_INLINE enum search_start search_narrow(struct search *s, uint64_t *root, uint64_t *first,
-						     uint64_t *last, uint64_t **leaf)
+						     uint64_t *last, uint64_t **leaf, struct spine *path)
 {
 	uint64_t *t = root, tbase = 0, from = *first;
 	unsigned level = PT_TOP_LEVEL;
@@ -287,6 +291,10 @@ static ALWAYS_INLINE enum search_start search_narrow(struct search *s, uint64_t 
 		s->entries_read += 2; /* the hint, the entry */
 		if (!pte_is_table(e, level))
 			break;
+		if (path) {
+			path->table[level] = t;
+			path->index[level] = i;
+		}
 		unsigned bits = summary_field(e), code = (bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK;
 		uint64_t ebase = pt_walk_entry_base(level, tbase, i);
 		if ((bits & SUM_KIND_MASK) != SUMMARY_MIXED || ebase < from ||
@@ -311,6 +319,10 @@ static ALWAYS_INLINE enum search_start search_narrow(struct search *s, uint64_t 
 	*first = tbase;
 	*last = tbase + (PT_SPAN_BYTES(level + 1) - 1);
 	*leaf = t;
+	if (level == 0 && path) {
+		path->table[0] = t;
+		path->mixed = true;
+	}
 	return level == 0 ? SEARCH_LEAF : SEARCH_NARROWED;
 }
 
@@ -337,14 +349,18 @@ static NOINLINE bool search_leaf_table(struct search *s, uint64_t *leaf, uint64_
 	return found;
 }
 
-bool vmm_pt_find_free_run(struct vmm_context *ctx, const struct vmm_region *region, uint64_t from,
-			  uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out)
+/* The search, specialised for path NULL (vmm_pt_find_free_run) or not (vmm_pt_find_lowest). */
+static ALWAYS_INLINE bool find_lowest(struct vmm_context *ctx, const struct vmm_region *region, uint64_t from,
+				      uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out,
+				      struct spine *path, bool *known)
 {
 	static const struct pt_walk_visitor visitor = { .entry = search_entry,
 							.ascend = search_ascend,
 							.enter = search_enter,
 							.leaves = search_leaves };
 	uint64_t end = region->base + region->pages * PAGE_SIZE;
+	if (known)
+		*known = false;
 	if (from >= end)
 		return false;
 	struct search s = { .ctx = ctx,
@@ -352,15 +368,31 @@ bool vmm_pt_find_free_run(struct vmm_context *ctx, const struct vmm_region *regi
 			    .enough_pages = enough_pages,
 			    .short_codes = maxrun_code(min_pages) };
 	uint64_t *root = pt_table(ctx->pt.root), *leaf, first = MAX(from, region->base), last = end - 1;
-	enum search_start start = search_narrow(&s, root, &first, &last, &leaf);
+	enum search_start start = search_narrow(&s, root, &first, &last, &leaf, path);
 	bool found = start == SEARCH_FOUND ||
 		     (start == SEARCH_LEAF ? search_leaf_table(&s, leaf, first) :
 					     pt_walk_range(root, PT_TOP_LEVEL, 0, first, last, &visitor, &s) ||
 						     run_end(&s));
 	ctx->backend_work += s.entries_read;
-	if (found)
+	if (found) {
 		*out = s.found;
+		if (path) /* the search went down one path of mixed tables to the fit's leaf table */
+			*known = start == SEARCH_LEAF;
+	}
 	return found;
+}
+
+bool vmm_pt_find_lowest(struct vmm_context *ctx, const struct vmm_region *region, uint64_t from,
+			uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out,
+			struct spine *path, bool *known)
+{
+	return find_lowest(ctx, region, from, min_pages, enough_pages, out, path, known);
+}
+
+bool vmm_pt_find_free_run(struct vmm_context *ctx, const struct vmm_region *region, uint64_t from,
+			  uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out)
+{
+	return find_lowest(ctx, region, from, min_pages, enough_pages, out, NULL, NULL);
 }
 
 /* --- the page at one address ---------------------------------------------------------------- */

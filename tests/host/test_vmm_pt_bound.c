@@ -45,13 +45,19 @@ static uint64_t update_bound(int t)
 	       PT_ENTRIES * (1 + 3 * below) + values;
 }
 
-/* One search plus two marks or clears of `pages` pages (a release tallies, then clears). */
+/*
+ * One search plus two marks or clears of `pages` pages (a release tallies, then clears), a
+ * resize's path (8), and what a reserve's lean routes read before they decline: the root's hint
+ * and entry, two 3-entry LASTs with the entry each names, a leaf's last entry, then two leaf
+ * entries and a leaf's two exact values.
+ */
 static uint64_t operation_bound(uint64_t pages)
 {
 	uint64_t update = 2 * PT_ENTRIES;
 	for (int t = 0; t < 3; t++)
 		update += (2 + pages / PT_SPAN_PAGES(t + 1)) * update_bound(t);
-	return search_bound() + 2 * update + 8;
+	uint64_t declined = 2 + 2 * (3 + 1) + 1 + 2 + 2 * exact_entries(0);
+	return search_bound() + 2 * update + 8 + declined;
 }
 
 static uint64_t layout_base(void)

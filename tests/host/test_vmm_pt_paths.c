@@ -11,7 +11,10 @@
  * runs are its level-1 table's longest too, so a change inside a leaf moves the tables above.
  * Then the free-run tags of a leaf table, checked against a layout, and a corrupted one caught by
  * the self-check, and a refused release that changed no entry. Last, the floor of a pointer's
- * maxrun code, on which the search enters a subtree unread.
+ * maxrun code, on which the search enters a subtree unread. A third stream runs the benchmark's
+ * layouts in a region of whole root entries, the only place where the lean routes (vmm_pt_lean.c,
+ * reserve_chunk_frontier) run: a mark there that leaves a leaf's INNER or a run's tag unwritten,
+ * or a chunk placed one entry late, fails it and no other test.
  */
 #include "kernel/lib/testing.h"
 #include <machine/pte.h>
@@ -176,6 +179,78 @@ TEST(vmm_pagetable_leaf_changes_that_move_the_tables_above_stay_exact)
 	}
 	EXPECT_TRUE(reserves > STEPS / 4);
 	EXPECT_TRUE(releases > STEPS / 4);
+	both_close(&b, seed);
+}
+
+/*
+ * A region of whole root entries, as the user mmap region is (512 GiB from 512 GiB on): there the
+ * placement takes the lean routes (vmm_pt_lean.c: the frontier, inside a leaf's inner runs;
+ * vmm_pt_mark.c's reserve_chunk_frontier), which decide from the root's first entry with a free
+ * page, and which the regions above (inside one root entry) never reach.
+ */
+static const struct vmm_region wide_regions[] = {
+	{ "wide", 1ull << 39, 1ull << 27, MM_OWNER_USER },
+};
+
+/*
+ * The benchmark's layouts in small: reservations of 1..32 pages with a hole after each (half of
+ * them 15 pages, half 1..32), the holes released; then a stream of reserves (1, 16 or 1..32 pages,
+ * now and then 512 at 2 MiB) and releases (mostly the newest: the frontier), a few pages mapped.
+ * Both backends place every request alike, and every summary, value, tag and hint recounts.
+ */
+TEST(vmm_pagetable_lean_routes_keep_every_summary_exact_over_whole_root_entries)
+{
+	uint64_t seed = test_seed(0x1EA7C0DEull), rng = seed;
+	static struct both b;
+	both_open(&b, 1 << 16, wide_regions, ARRAY_SIZE(wide_regions));
+	if (testing_current_failed())
+		return;
+	struct vmm_context *user = b.user;
+	static struct live live[MAX_LIVE * 8], holes[512];
+	unsigned count = 0, hole_count = 0, chunk_reserves = 0, releases = 0;
+	for (unsigned h = 0; h < ARRAY_SIZE(holes) && !testing_current_failed(); h++) {
+		uint64_t keep = 1 + test_random(&rng) % 32, addr[2];
+		uint64_t hole = test_random(&rng) % 2 ? 15 : 1 + test_random(&rng) % 32;
+		for (unsigned k = 0; k < 2; k++) {
+			ASSERT_EQ(vmm_reserve(&user[k], 0, keep, 1, &addr[k]), VM_OK);
+			ASSERT_EQ(vmm_reserve(&user[k], 0, hole, 1, &addr[k]), VM_OK);
+		}
+		ASSERT_EQ(addr[0], addr[1]);
+		holes[hole_count++] = (struct live){ addr[0], hole };
+	}
+	for (unsigned h = 0; h < hole_count && !testing_current_failed(); h++)
+		for (unsigned k = 0; k < 2; k++)
+			ASSERT_EQ(vmm_release(&user[k], holes[h].addr, holes[h].pages), VM_OK);
+	for (unsigned step = 0; step < STEPS / 2 && !testing_current_failed(); step++) {
+		if (count == 0 || (count < ARRAY_SIZE(live) && test_random(&rng) % 100 < 52)) {
+			uint64_t r = test_random(&rng) % 16, pages = r < 5 ? 1 : r < 10 ? 16 : 1 + test_random(&rng) % 32;
+			uint64_t align = 1, addr[2] = { 0, 0 };
+			if (r == 15) {
+				pages = align = PT_SPAN_PAGES(1);
+				chunk_reserves++;
+			}
+			enum vm_status st[2];
+			for (unsigned k = 0; k < 2; k++)
+				st[k] = vmm_reserve(&user[k], 0, pages, align, &addr[k]);
+			ASSERT_EQ(st[0], st[1]);
+			ASSERT_EQ(addr[0], addr[1]);
+			ASSERT_EQ(st[0], VM_OK);
+			live[count++] = (struct live){ addr[0], pages };
+			if (test_random(&rng) % 32 == 0) /* a mapped page: its release takes the general route */
+				for (unsigned k = 0; k < 2; k++)
+					ASSERT_EQ(vmm_map_anonymous(&user[k], addr[0], 1, PT_READ | PT_USER), VM_OK);
+		} else {
+			unsigned i = test_random(&rng) % 4 ? count - 1 : (unsigned)(test_random(&rng) % count);
+			for (unsigned k = 0; k < 2; k++)
+				ASSERT_EQ(vmm_release(&user[k], live[i].addr, live[i].pages), VM_OK);
+			live[i] = live[--count];
+			releases++;
+		}
+		for (unsigned k = 0; k < 2; k++)
+			ASSERT_EQ(user[k].backend->self_check(&user[k]), 0);
+	}
+	EXPECT_TRUE(chunk_reserves > STEPS / 80);
+	EXPECT_TRUE(releases > STEPS / 8);
 	both_close(&b, seed);
 }
 

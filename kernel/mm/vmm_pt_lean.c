@@ -1,0 +1,308 @@
+/*
+ * The page-table backend's usual reserve and release, written out lean (encoding in vmm_pt.h):
+ * nearly every request of a space filled from the bottom lies inside one leaf table, either at
+ * the frontier or inside the leaf's inner runs. These routes decide from one path and a few
+ * entries whether the request is one of those, and then write only what moves: the leaf's
+ * entries, its used-entry count, at most four free-run tags, its hint, at most its INNER and
+ * INNER2 and its pointer's maxrun code and HST, and on release the root's release-mapped bit. They
+ * are called by vmm_pt_mark.c (reserve_lowest, release); anything else returns false before
+ * writing, and the general routes there take the request (the differential, model and self-check
+ * tests run both, test_vmm_pt_paths.c over whole root entries, where these run).
+ *
+ * The frontier: the start of the free suffix of the leaf table that ends the chain of LASTs (each
+ * table's last entry not wholly free) under the root entry the request lands in. A change inside
+ * that suffix, with a reserved page before it (so PREFIX and every inner run stay) and the leaf
+ * its table's LAST entry, and so on up (so its suffix is part of each table's suffix, which is
+ * derived from LAST: vmm_pt.h), moves no stored value and no pointer bit above the leaf: kinds
+ * stay mixed, PFX stays, SFX stays set (a mark leaves a page free at the end, a release adds
+ * some), maxrun codes code INNER, which stays, and HST stays (a mark requires it set; a release
+ * requires another start in the leaf, start_elsewhere). This is vmm_pt_mark.c's frontier_mark /
+ * frontier_release argument, without its second walk.
+ *
+ * Reserve at the frontier: the answer is the one the search (vmm_pt_search.c) gives: at the root,
+ * the region's first entry at or after the root's hint (entries below it are full) is a whole
+ * mixed subtree whose maxrun code says no inner run holds n pages (search_narrow's first test),
+ * so the lowest fit is its free suffix, which starts in the leaf at the end of its LAST chain;
+ * that leaf's own suffix is taken to hold n + 1 pages (the reservation ends short of its end).
+ * Reads: two LASTs and the entries there, the leaf's last entry (9; the root's hint and entry are
+ * read by the caller), as suffix_derived reads the SUFFIX the search would.
+ *
+ * Inside the inner runs: a mark at the start of a free run of a mixed leaf, with a reserved page
+ * before it and after the run; a release whose joined free run keeps a reserved page on either
+ * side (vmm_pt_mark.c's inner_mark, inner_clear: one run out of the leaf's INNER top two, one or
+ * two in, top2_remove and top2_add, PREFIX and SUFFIX beyond reserved pages). Then the table above
+ * keeps its values when the leaf's top two stayed, or the runs that changed were all shorter than
+ * that table's INNER2 (inner_settled, vmm_pt_leaf_runs.h's proof); else vmm_pt_mark.c's upkeep of
+ * the tables above runs from there (vmm_pt_inner_mark_above). A leaf that would become full, or
+ * whose longest run goes with its second not known, is left to the general route.
+ *
+ * Bounds: a reserve's lean routes read at most 2 + 9 (frontier) and 2 + 2 E(0) (inner) entries
+ * before they decline, which the search and the mark then read again: vmm_pt_check.c's
+ * LEAN_DECLINED_READS adds them to the work bound. Taken, they read less than the search and the
+ * mark they replace. A release's read the path (3), the entries around the range (3), two LASTs
+ * (6), at most 512 entries for another start, and the range, checked as it is cleared
+ * (leaf_entries_clear_checked: one unmapped reservation, else put back: false), or the leaf's two
+ * values: within the tally slot of the bound, which they do without.
+ *
+ * The value cache (vmm_pt.h) is kept true: at the frontier the leaf's PREFIX and SUFFIX leave it
+ * (its edge tags may move) and a cached SUFFIX of the tables above moves by the pages marked or
+ * cleared; inside, the leaf's INNER and INNER2 are written to it with the stripe.
+ */
+#include "vmm_pt.h"
+#include "vmm_pt_leaf_tags.h"
+
+/* The tables' SUFFIX moved by `grown` pages along the path: the value cache follows. */
+static ALWAYS_INLINE void frontier_cache_shift(struct vmm_context *ctx, const uint64_t *leaf, const uint64_t *t1,
+					       const uint64_t *t2, int64_t grown)
+{
+	struct vmm_pt_value_cache *c = &ctx->pt_caches.values;
+	if (c->table[0] == leaf)
+		c->known[0] &= (uint8_t)~((1u << EXACT_PREFIX) | (1u << EXACT_SUFFIX));
+	if (c->table[1] == t1)
+		c->value[1][EXACT_SUFFIX] += (uint64_t)grown;
+	if (c->table[2] == t2)
+		c->value[2][EXACT_SUFFIX] += (uint64_t)grown;
+}
+
+/* A pointer to a mixed table with a free last page (and HST, when `start` asks for it). */
+static ALWAYS_INLINE bool mixed_with_free_end(pte_t e, unsigned level, unsigned start)
+{
+	unsigned want = SUMMARY_MIXED | SUM_FREE_SUFFIX | start;
+	return pte_is_table(e, level) && (summary_field(e) & (SUM_KIND_MASK | SUM_FREE_SUFFIX | start)) == want;
+}
+
+/* The writes of a frontier reserve (out of line: a request that is not at the frontier sets up no
+ * frame for them). */
+static NOINLINE bool frontier_reserve_write(struct vmm_context *ctx, uint64_t *leaf, const uint64_t *t1,
+					    const uint64_t *t2, unsigned first, uint64_t pages, unsigned access)
+{
+	unsigned last = first + (unsigned)pages - 1;
+	/* The suffix's pages are free (its tags say where it ends): written blind. */
+	leaf_entries_set(leaf, first, last, RES_RESERVED | access_bits(access));
+	leaf[first] |= RES_START;
+	leaf_count_move(leaf, (unsigned)pages, false);
+	leaf_run_tag(leaf, last + 1, PT_ENTRIES - 1); /* the suffix run loses its start */
+	/* The hint is at or below `first` (the first non-full entry is); there it moves past the mark. */
+	unsigned hint = pte_hint_read(leaf);
+	if (hint == first)
+		pte_hint_update(leaf, hint, last + 1);
+	ctx->backend_work += pages + 1;
+	frontier_cache_shift(ctx, leaf, t1, t2, -(int64_t)pages);
+	return true;
+}
+
+bool vmm_pt_frontier_reserve(struct vmm_context *ctx, const struct vmm_region *region, unsigned i3, pte_t e3,
+			     uint64_t pages, unsigned access, uint64_t *addr)
+{
+	uint64_t from = region->base, end_last = region->base + region->pages * PAGE_SIZE - 1;
+	uint64_t base3 = pt_walk_entry_base(PT_TOP_LEVEL, 0, i3);
+	if (!mixed_with_free_end(e3, 3, 0) || base3 < from || base3 + (PT_SPAN_BYTES(3) - 1) > end_last ||
+	    ((summary_field(e3) >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK) >= maxrun_code(pages))
+		return false;
+	uint64_t *t2 = child_table(e3);
+	unsigned i2 = last_read(t2, 2);
+	pte_t e2 = t2[i2];
+	ctx->backend_work += LAST_ENTRIES + 1;
+	if (!mixed_with_free_end(e2, 2, 0))
+		return false;
+	uint64_t *t1 = child_table(e2);
+	unsigned i1 = last_read(t1, 1);
+	pte_t e1 = t1[i1];
+	ctx->backend_work += LAST_ENTRIES + 1;
+	if (!mixed_with_free_end(e1, 1, SUM_HAS_START))
+		return false;
+	uint64_t *leaf = child_table(e1);
+	unsigned suffix = leaf_tag(leaf[PT_ENTRIES - 1]);
+	ctx->backend_work++;
+	if (suffix <= pages)
+		return false;
+	unsigned first = PT_ENTRIES - suffix;
+	*addr = base3 + ((uint64_t)i2 << PT_LEVEL_SHIFT(2)) + ((uint64_t)i1 << PT_LEVEL_SHIFT(1)) +
+		(uint64_t)first * PAGE_SIZE;
+	return frontier_reserve_write(ctx, leaf, t1, t2, first, pages, access);
+}
+
+/* The writes of a frontier release: false, nothing changed, when the range is not one unmapped
+ * reservation (leaf_entries_clear_checked). */
+static NOINLINE bool frontier_release_write(struct vmm_context *ctx, const struct spine *p, unsigned first,
+					    unsigned last)
+{
+	uint64_t *leaf = p->table[0];
+	unsigned pages = last - first + 1;
+	ctx->backend_work += pages;
+	if (!leaf_entries_clear_checked(leaf, first, last))
+		return false;
+	leaf_count_move(leaf, pages, true);
+	leaf_tag_write(leaf, last + 1, 0);
+	leaf_run_tag(leaf, first, PT_ENTRIES - 1);
+	hint_lower(leaf, first);
+	frontier_cache_shift(ctx, leaf, p->table[1], p->table[2], (int64_t)pages);
+	pte_stripe_field_write(p->table[PT_TOP_LEVEL], ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
+	return true;
+}
+
+bool vmm_pt_frontier_release(struct vmm_context *ctx, const struct spine *p, unsigned first, unsigned last)
+{
+	const uint64_t *leaf = p->table[0];
+	if (!p->mixed || first == 0 || last == PT_ENTRIES - 1)
+		return false;
+	/*
+	 * The page after the range starts the leaf's free suffix (its tag is the run's length, which
+	 * reaches the end), the page before is reserved, the range starts a reservation and ends
+	 * reserved, and the leaf is the LAST of its tables.
+	 */
+	pte_t after = leaf[last + 1], head = leaf[first];
+	ctx->backend_work += 3;
+	if ((after & RES_RESERVED) || leaf_tag(after) != PT_ENTRIES - 1 - last || !(leaf[first - 1] & RES_RESERVED) ||
+	    (head & (RES_START | RES_RESERVED | PTE_PRESENT)) != (RES_START | RES_RESERVED) ||
+	    !(leaf[last] & RES_RESERVED))
+		return false;
+	ctx->backend_work += 2 * LAST_ENTRIES;
+	if (last_read(p->table[1], 1) != p->index[1] || last_read(p->table[2], 2) != p->index[2] ||
+	    !start_elsewhere(ctx, leaf, 0, first, last))
+		return false;
+	return frontier_release_write(ctx, p, first, last);
+}
+
+/* --- inside a leaf table's inner runs -------------------------------------------------------- */
+
+/* A leaf's INNER and INNER2 move from (was1, was2) to (now1, now2): the stripe digits that change
+ * are rewritten, and the value cache's copy follows. */
+static ALWAYS_INLINE void leaf_inner_store(struct vmm_context *ctx, uint64_t *leaf, uint64_t was1, uint64_t was2,
+					   uint64_t now1, uint64_t now2)
+{
+	if (now1 != was1) {
+		stripe_update_fixed(leaf, EXACT_FIELD_FIRST(0, EXACT_INNER), EXACT_VALUE_ENTRIES(0), was1, now1);
+		ctx->backend_work += EXACT_VALUE_ENTRIES(0);
+	}
+	if (now2 != was2) {
+		stripe_update_fixed(leaf, EXACT_FIELD_FIRST(0, EXACT_INNER2), EXACT_VALUE_ENTRIES(0),
+				    inner2_stored(was2), inner2_stored(now2));
+		ctx->backend_work += EXACT_VALUE_ENTRIES(0);
+	}
+	struct vmm_pt_value_cache *c = &ctx->pt_caches.values;
+	if (c->table[0] == leaf) {
+		c->value[0][EXACT_INNER] = now1;
+		c->value[0][EXACT_INNER2] = now2;
+		c->known[0] |= (1u << EXACT_INNER) | (1u << EXACT_INNER2);
+	}
+}
+
+/* A mixed leaf's pointer after an inner change: its maxrun code from the new INNER, HST set. */
+static ALWAYS_INLINE void leaf_pointer_store(uint64_t *t1, unsigned i1, uint64_t inner)
+{
+	const pte_t code_mask = (pte_t)SUM_MAXRUN_MASK << (PTE_SW_FIELD_SHIFT + SUM_MAXRUN_SHIFT);
+	pte_t e = t1[i1];
+	pte_t now = (e & ~code_mask) | ((pte_t)maxrun_code(inner) << (PTE_SW_FIELD_SHIFT + SUM_MAXRUN_SHIFT)) |
+		    ((pte_t)SUM_HAS_START << PTE_SW_FIELD_SHIFT);
+	if (now != e)
+		t1[i1] = now; /* a pointer stays a pointer: the used-entry count stays */
+}
+
+/*
+ * Whether the level-1 table t1 keeps its values after its leaf's INNER top two moved from (b1, b2)
+ * to (a1, a2), the leaf's kind, PREFIX, SUFFIX and HST staying (vmm_pt_leaf_runs.h's
+ * inner_change_below, its proof there).
+ */
+static ALWAYS_INLINE bool inner_settled(struct vmm_context *ctx, const uint64_t *t1, uint64_t b1, uint64_t b2,
+					uint64_t a1, uint64_t a2)
+{
+	if (b1 == a1 && b2 == a2 && a2 != INNER2_UNKNOWN)
+		return true;
+	uint64_t longest = MAX(b1, a1), second = exact_read(ctx, t1, 1, EXACT_INNER2);
+	return second != INNER2_UNKNOWN ? longest < second : longest < exact_read(ctx, t1, 1, EXACT_INNER);
+}
+
+bool vmm_pt_inner_reserve(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t pages,
+			  unsigned access)
+{
+	uint64_t *leaf = p->table[0], *t1 = p->table[1];
+	unsigned i1 = p->index[1], first = PT_INDEX(0, addr), last = first + (unsigned)pages - 1;
+	ctx->backend_work += 2; /* the entry before, the run's first */
+	if (!p->mixed || first == 0 || !(leaf[first - 1] & RES_RESERVED) || (leaf[first] & RES_RESERVED))
+		return false;
+	unsigned length = leaf_tag(leaf[first]), b = first + length - 1;
+	if (length == 0 || b >= PT_ENTRIES - 1 || last > b)
+		return false;
+	uint64_t was1 = exact_read(ctx, leaf, 0, EXACT_INNER), was2 = exact_read(ctx, leaf, 0, EXACT_INNER2);
+	uint64_t now1 = was1, now2 = was2;
+	if (!top2_remove(&now1, &now2, length))
+		return false;
+	top2_add(&now1, &now2, b - last);
+	if (now1 == 0 && leaf_edge_run(leaf, PT_ENTRIES - 1) == 0)
+		return false; /* the leaf becomes full: its kind changes */
+	leaf_entries_set(leaf, first, last, RES_RESERVED | access_bits(access));
+	leaf[first] |= RES_START;
+	leaf_count_move(leaf, (unsigned)pages, false);
+	if (last < b)
+		leaf_run_tag(leaf, last + 1, b);
+	unsigned hint = pte_hint_read(leaf);
+	if (hint == first) { /* the hint is at or below the first free entry */
+		if (last < b)
+			pte_hint_update(leaf, hint, last + 1);
+		else
+			hint_advance(ctx, leaf, 0, last + 1);
+	}
+	ctx->backend_work += pages;
+	leaf_inner_store(ctx, leaf, was1, was2, now1, now2);
+	bool had_start = (summary_field(t1[i1]) & SUM_HAS_START) != 0;
+	leaf_pointer_store(t1, i1, now1);
+	if (had_start && inner_settled(ctx, t1, was1, was2, now1, now2))
+		return true;
+	uint64_t prefix = leaf_edge_run(leaf, 0), suffix = leaf_edge_run(leaf, PT_ENTRIES - 1);
+	struct exact was = { SUMMARY_MIXED, had_start, prefix, suffix, was1, was2 };
+	struct exact now = { SUMMARY_MIXED, true, prefix, suffix, now1, now2 };
+	struct run_delta d = { { length, 0 }, b - last };
+	vmm_pt_inner_mark_above(ctx, p, addr, addr + pages * PAGE_SIZE - 1, access, &was, &now, &d);
+	return true;
+}
+
+bool vmm_pt_inner_release(struct vmm_context *ctx, const struct spine *p, uint64_t addr, unsigned first,
+			  unsigned last)
+{
+	uint64_t *leaf = p->table[0], *t1 = p->table[1];
+	unsigned i1 = p->index[1];
+	ctx->backend_work += 2; /* the entries before and after */
+	if (!p->mixed || first == 0)
+		return false;
+	pte_t before_e = leaf[first - 1], after_e = leaf[last + 1], head = leaf[first];
+	unsigned before = (before_e & RES_RESERVED) ? 0 : leaf_tag(before_e);
+	unsigned after = (after_e & RES_RESERVED) ? 0 : leaf_tag(after_e);
+	unsigned a = first - before, b = last + after;
+	/*
+	 * The joined run keeps a reserved page on either side; the range starts a reservation, ends
+	 * reserved, and the page after it is free or a start.
+	 */
+	STATIC_ASSERT(RES_START == RES_RESERVED << 1, "STA is the bit above RES");
+	if (a == 0 || b == PT_ENTRIES - 1 || (head & (RES_START | RES_RESERVED | PTE_PRESENT)) != (RES_START | RES_RESERVED) ||
+	    !(leaf[last] & RES_RESERVED) || (after_e & ~(after_e >> 1) & RES_RESERVED))
+		return false;
+	uint64_t was1 = exact_read(ctx, leaf, 0, EXACT_INNER), was2 = exact_read(ctx, leaf, 0, EXACT_INNER2);
+	uint64_t now1 = was1, now2 = was2;
+	if (!top2_remove(&now1, &now2, before) || !top2_remove(&now1, &now2, after))
+		return false;
+	top2_add(&now1, &now2, b - a + 1);
+	unsigned pages = last - first + 1;
+	ctx->backend_work += pages;
+	if (!leaf_entries_clear_checked(leaf, first, last))
+		return false;
+	leaf_count_move(leaf, pages, true);
+	if (before)
+		leaf_tag_write(leaf, first - 1, 0);
+	if (after)
+		leaf_tag_write(leaf, last + 1, 0);
+	leaf_run_tag(leaf, a, b);
+	hint_lower(leaf, first);
+	leaf_inner_store(ctx, leaf, was1, was2, now1, now2);
+	/* HST stays: entry b + 1, reserved after a free page, starts a reservation. */
+	leaf_pointer_store(t1, i1, now1);
+	pte_stripe_field_write(p->table[PT_TOP_LEVEL], ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
+	if (inner_settled(ctx, t1, was1, was2, now1, now2))
+		return true;
+	uint64_t prefix = leaf_edge_run(leaf, 0), suffix = leaf_edge_run(leaf, PT_ENTRIES - 1);
+	struct exact was = { SUMMARY_MIXED, true, prefix, suffix, was1, was2 };
+	struct exact now = { SUMMARY_MIXED, true, prefix, suffix, now1, now2 };
+	struct run_delta d = { { before, after }, b - a + 1 };
+	vmm_pt_inner_clear_above(ctx, p, addr, addr + (uint64_t)pages * PAGE_SIZE - 1, &was, &now, &d);
+	return true;
+}
