@@ -13,6 +13,8 @@
  *      (coalesced), and their pages sum to its free page count.
  *   2. No allocation record's held pages overlap a free run or another record's.
  *   3. free pages + held pages of every record = total pages of the zone (nothing leaks).
+ *   4. regions_limit = total pages - mm_meta pages of the zone when its placement is regions,
+ *      else 0 (the hot path refuses a longer request there without asking the placement).
  *
  * METADATA, and why it cannot recurse. Before anything is free, init sizes each zone's records and
  * placement state (page_allocation per page + state_bytes), places them at the top of the highest
@@ -88,6 +90,13 @@ static uint64_t held_by(const struct page_allocator *a, const struct page_alloca
 	return a->ops->held_pages(r->pages, (uint64_t)1 << r->align_log2);
 }
 
+/* After zone z's total or metadata pages changed: the hot path's bound (regions_limit). */
+static void update_regions_limit(struct page_allocator *a, enum pmm_zone z)
+{
+	struct page_allocator_zone *zone = &a->zone[z];
+	zone->regions_limit = zone->regions ? zone->total_pages - zone->metadata_pages : 0;
+}
+
 /* `pages` pages from zone m's placement for zone z's, recorded as mm_meta where they lie. */
 static bool give_metadata(struct page_allocator *a, enum pmm_zone z, enum pmm_zone m,
 			  uint64_t pages)
@@ -101,6 +110,7 @@ static bool give_metadata(struct page_allocator *a, enum pmm_zone z, enum pmm_zo
 		.pages = (uint32_t)pages, .owner = MM_OWNER_MM_META, .flags = PAGE_ALLOCATION_METADATA
 	};
 	from->metadata_pages += pages;
+	update_regions_limit(a, m);
 	trace_pmm_alloc(first << PAGE_SHIFT, (uint32_t)pages, (uint32_t)pages, (uint8_t)m, 0,
 			MM_OWNER_MM_META, trace_cost_since(start));
 	a->ops->add_metadata(a->zone[z].state, first, pages);
@@ -325,6 +335,7 @@ static void populate(struct page_allocator *a, const struct init_layout *l)
 			top_up(a, z);
 			a->ops->add_free(zone->state, page, range->end - page);
 		}
+		update_regions_limit(a, z);
 	}
 }
 
@@ -558,7 +569,7 @@ paddr_t page_alloc_shared_traced(struct page_allocator *a, uint64_t pages,
 				 enum mm_owner owner, enum pmm_status *status)
 {
 	return page_alloc_inline(a, pages, zone, align_pages, owner, status,
-				 (struct page_allocator_trace){ true, trace_clock_raw(&trace_global) });
+				 page_allocator_trace_on());
 }
 
 enum pmm_status page_free_shared_untraced(struct page_allocator *a, paddr_t addr, uint64_t pages)
@@ -568,8 +579,7 @@ enum pmm_status page_free_shared_untraced(struct page_allocator *a, paddr_t addr
 
 enum pmm_status page_free_shared_traced(struct page_allocator *a, paddr_t addr, uint64_t pages)
 {
-	return page_free_inline(a, addr, pages,
-				(struct page_allocator_trace){ true, trace_clock_raw(&trace_global) });
+	return page_free_inline(a, addr, pages, page_allocator_trace_on());
 }
 
 /* ---- reading the state ------------------------------------------------------------------------- */
@@ -739,6 +749,9 @@ const char *page_allocator_check(struct page_allocator *a)
 			problem = "the free runs do not sum to the placement's free page count";
 		else if (c.pages + held != zone->total_pages)
 			problem = "free pages plus held pages differ from the zone's total";
+		else if (zone->regions_limit !=
+			 (zone->regions ? zone->total_pages - zone->metadata_pages : 0))
+			problem = "the hot path's regions limit is not total minus metadata pages";
 		else if (a->ops->check)
 			problem = a->ops->check(zone->state);
 		if (problem) {

@@ -41,8 +41,12 @@ struct page_allocator_zone {
 	uint64_t first_page, span_pages;    /* span_pages = 0: zone not served */
 	uint64_t total_pages;               /* managed (usable) pages, free or not */
 	uint64_t metadata_pages;            /* mm_meta pages lying in this zone */
-	uint64_t padding; /* to 64 bytes, a power of two: the hot free finds its zone by a shift */
+	/* regions: total_pages - metadata_pages, more than the zone can ever have free (mm_meta
+	 * pages are never freed), so a longer request is refused without asking the placement;
+	 * 0 when the placement is another (the hot path asks it through ops) or none */
+	uint64_t regions_limit;
 };
+/* 64 bytes, a power of two: the hot free finds its zone by a shift */
 _Static_assert(sizeof(struct page_allocator_zone) == 64, "page_allocator_zone: 64 bytes");
 
 struct page_allocator {
@@ -179,12 +183,20 @@ struct page_allocator_trace {
 	uint64_t start;
 };
 
+/* What every traced copy of a hot path (the per-file ones below, the shared ones of
+ * page_allocator.c) passes: tracing on, the clock read at its entry. */
+static ALWAYS_INLINE struct page_allocator_trace page_allocator_trace_on(void)
+{
+	return (struct page_allocator_trace){ true, trace_clock_raw(&trace_global) };
+}
+
 /*
  * The zones an allocation tries are PMM_ZONE_COUNT - 1 - its zone, then each lower one
  * (pmm_zone_fallback's order, with the values of trace/events.def). The hot path asks their
  * placements in turn while they refuse (under a 4 GiB guest, NORMAL is 1 GiB minus its records
- * and never holds a 1 GiB page: its refusal is a few compares, where the general path's
- * fallback cost more than the rest of the pair), writes the record of the first that places it
+ * and never holds a 1 GiB page: regions_limit refuses it with the compare that picks regions'
+ * fast path, before any placement work; through the general path's fallback it cost more than
+ * the rest of the pair), writes the record of the first that places it
  * and, tracing on, its event; a placement asking for bookkeeping goes to the general path. Why
  * inline: the call and its register saves were a third of the common layer's cost per pair
  * (bench_contiguous, pagescope row). `trace` is a constant in each copy: page_alloc_status's
@@ -207,11 +219,15 @@ static ALWAYS_INLINE paddr_t page_alloc_inline(struct page_allocator *a, uint64_
 	struct page_allocator_zone *z = &a->zone[zi];
 	unsigned at_least = pmm_regions_fast_class(pages, align_pages); /* once for every zone */
 	uint64_t first;
-	for (;;) {
-		first = PMM_PLACEMENT_FAILED;
-		if (likely(z->regions)) {
+	for (;; zi--, z--) {
+		if (likely(pages <= z->regions_limit)) {
 			first = pmm_regions_alloc_fast_at(z->regions, pages, align_pages, at_least);
-		} else if (z->state) {
+		} else if (z->state == z->regions) { /* regions refusing by its limit, or no state */
+			if (zi == 0)
+				return page_alloc_general(a, zi, PMM_PLACEMENT_FAILED, pages, zone,
+							  align_pages, owner, status, trace.start);
+			continue;
+		} else {
 			first = a->ops->alloc(z->state, pages, align_pages);
 		}
 		if (likely(first < PMM_PLACEMENT_WANTS_METADATA))
@@ -219,8 +235,6 @@ static ALWAYS_INLINE paddr_t page_alloc_inline(struct page_allocator *a, uint64_
 		if (first == PMM_PLACEMENT_WANTS_METADATA || zi == 0)
 			return page_alloc_general(a, zi, first, pages, zone, align_pages, owner,
 						  status, trace.start);
-		zi--;
-		z--;
 	}
 	z->allocation[first - z->first_page] = (struct page_allocation){
 		.pages = (uint32_t)pages, .align_log2 = (uint8_t)__builtin_ctzll(align_pages),
@@ -268,7 +282,7 @@ page_alloc_traced(struct page_allocator *a, uint64_t pages, enum pmm_alloc_zone 
 		  uint64_t align_pages, enum mm_owner owner, enum pmm_status *status)
 {
 	return page_alloc_inline(a, pages, zone, align_pages, owner, status,
-				 (struct page_allocator_trace){ true, trace_clock_raw(&trace_global) });
+				 page_allocator_trace_on());
 }
 
 /*
@@ -287,21 +301,28 @@ paddr_t page_alloc_shared_traced(struct page_allocator *a, uint64_t pages,
 enum pmm_status page_free_shared_untraced(struct page_allocator *a, paddr_t addr, uint64_t pages);
 enum pmm_status page_free_shared_traced(struct page_allocator *a, paddr_t addr, uint64_t pages);
 
+/* The copies this file's hot paths call: its own, or the shared ones. */
+#ifdef PAGE_ALLOCATOR_SHARED_COPIES
+#define PAGE_ALLOC_TRACED page_alloc_shared_traced
+#define PAGE_ALLOC_UNTRACED page_alloc_shared_untraced
+#define PAGE_FREE_TRACED page_free_shared_traced
+#define PAGE_FREE_UNTRACED page_free_shared_untraced
+#else
+#define PAGE_ALLOC_TRACED page_alloc_traced
+#define PAGE_ALLOC_UNTRACED page_alloc_untraced
+#define PAGE_FREE_TRACED page_free_traced
+#define PAGE_FREE_UNTRACED page_free_untraced
+#endif
+
 /* The test of tracing is inline in the caller even where the compiler keeps the hot path out of
  * line, so that a traced allocation does not pay that copy's register saves as well. */
 static ALWAYS_INLINE paddr_t page_alloc_status(struct page_allocator *a, uint64_t pages,
 					       enum pmm_alloc_zone zone, uint64_t align_pages,
 					       enum mm_owner owner, enum pmm_status *status)
 {
-#ifdef PAGE_ALLOCATOR_SHARED_COPIES
 	if (unlikely(trace_enabled))
-		return page_alloc_shared_traced(a, pages, zone, align_pages, owner, status);
-	return page_alloc_shared_untraced(a, pages, zone, align_pages, owner, status);
-#else
-	if (unlikely(trace_enabled))
-		return page_alloc_traced(a, pages, zone, align_pages, owner, status);
-	return page_alloc_untraced(a, pages, zone, align_pages, owner, status);
-#endif
+		return PAGE_ALLOC_TRACED(a, pages, zone, align_pages, owner, status);
+	return PAGE_ALLOC_UNTRACED(a, pages, zone, align_pages, owner, status);
 }
 
 /*
@@ -317,6 +338,8 @@ static ALWAYS_INLINE enum pmm_status page_free_inline(struct page_allocator *a, 
 	uint64_t first = addr >> PAGE_SHIFT;
 	enum pmm_zone zi = page_allocator_zone_of(a, first);
 	struct page_allocator_zone *zone = &a->zone[zi];
+	/* one pointer: else GCC builds the zone's address twice, for different field offsets */
+	__asm__("" : "+r"(zone));
 	uint64_t index = first - zone->first_page; /* wraps above the span when below it */
 	if (unlikely((addr & (PAGE_SIZE - 1)) || index >= zone->span_pages ||
 		     zone->allocation[index].pages != pages || zone->allocation[index].flags))
@@ -351,22 +374,15 @@ static inline enum pmm_status page_free_untraced(struct page_allocator *a, paddr
 static __attribute__((noinline, unused)) enum pmm_status
 page_free_traced(struct page_allocator *a, paddr_t addr, uint64_t pages)
 {
-	return page_free_inline(a, addr, pages,
-				(struct page_allocator_trace){ true, trace_clock_raw(&trace_global) });
+	return page_free_inline(a, addr, pages, page_allocator_trace_on());
 }
 
 static ALWAYS_INLINE enum pmm_status page_free(struct page_allocator *a, paddr_t addr,
 					       uint64_t pages)
 {
-#ifdef PAGE_ALLOCATOR_SHARED_COPIES
 	if (unlikely(trace_enabled))
-		return page_free_shared_traced(a, addr, pages);
-	return page_free_shared_untraced(a, addr, pages);
-#else
-	if (unlikely(trace_enabled))
-		return page_free_traced(a, addr, pages);
-	return page_free_untraced(a, addr, pages);
-#endif
+		return PAGE_FREE_TRACED(a, addr, pages);
+	return PAGE_FREE_UNTRACED(a, addr, pages);
 }
 
 #endif

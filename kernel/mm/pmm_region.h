@@ -35,7 +35,8 @@ struct pmm_region {
 	} link;
 	uint8_t state; /* enum pmm_region_state */
 	uint8_t flags; /* PMM_REGION_FLAG_* */
-	uint16_t size_class; /* free records: the class they are counted in (pmm_size_classes.h) */
+	uint16_t size_class; /* free records: the class they are counted in, PMM_CLASS_NONE when
+			      * none (pmm_size_classes.h) */
 };
 
 static inline uint64_t region_end(const struct pmm_region *region)

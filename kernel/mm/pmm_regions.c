@@ -27,7 +27,8 @@
  *   3. Every free record is in the size-class index, in the list of its class (an exact class:
  *      of its first page mod 16), unfiled records before filed ones, but the lagging record:
  *      the one the last carve shrank below its class, unfiled and left there until the next
- *      allocation (pmm_size_classes.h); a filed record is in its
+ *      allocation, and the deferred record: the other remainder of that carve, unfiled and in
+ *      no class until the next allocation (pmm_size_classes.h); a filed record is in its
  *      class's fit tree iff it belongs there, an unfiled one in no tree; class and row bits
  *      mirror the lists; each tree is ordered, AVL-balanced, its maxima current
  *      (pmm_size_classes.h, pmm_fit_tree.h).
@@ -45,13 +46,15 @@
  *     (at most a head and a tail: at most 2 new records). The record keeps the larger remainder
  *     and stays in its class, lagging below it if it must until the next allocation settles it
  *     (pmm_size_classes.h): no index work, and a free that gives the run back first grows it
- *     into the class it never left.
+ *     into the class it never left. With a head and a tail, the other remainder's new record is
+ *     deferred: indexed by the next allocation, unless a free merges it away first.
  *   - Free: find the used record through used_at, merge with the previous and the next record
  *     when they are free and adjacent; the larger neighbour's record takes the run.
  *
  * PROMISE: EXACT. alloc fails only when no free extent holds n pages at a multiple of a. Proof.
- * Both paths first settle the lagging record, so every record is in the class of its size. The
- * size-class path fails only when every class from the guaranteed one up is empty. The exact
+ * Both paths first settle the lagging and the deferred record, so every free record is in the
+ * class of its size. The size-class path fails only when every class from the guaranteed one up
+ * is empty. The exact
  * search then visits every non-empty class from the class of n (smaller extents cannot hold n
  * pages) to below the guaranteed one, so it suffices that within one class nothing that fits is
  * missed: in an inexact class, its fit tree, filed first so that it holds every record of the

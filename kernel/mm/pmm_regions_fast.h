@@ -35,6 +35,13 @@ static ALWAYS_INLINE void pmm_regions_free_insert(struct pmm_regions *r, struct 
 	pmm_classes_insert(&r->classes, region);
 }
 
+/* A free record split off beside a carved run while another keeps the far side: indexed at the
+ * next allocation (THE DEFERRED RECORD, pmm_size_classes.h). */
+static ALWAYS_INLINE void pmm_regions_free_defer(struct pmm_regions *r, struct pmm_region *region)
+{
+	pmm_classes_defer(&r->classes, region);
+}
+
 static ALWAYS_INLINE void pmm_regions_free_remove(struct pmm_regions *r, struct pmm_region *region,
 						   enum pmm_regions_filing filing)
 {
@@ -77,7 +84,8 @@ static inline void pmm_regions_spare_push(struct pmm_regions *r, struct pmm_regi
 	r->spare_record_count++;
 }
 
-/* A record from the pool for [first, first + pages), in no list yet; its state is the caller's.
+/* A record from the pool for [first, first + pages), in no list yet and in no class
+ * (PMM_CLASS_NONE, unfiled: state, flags and class in one store); its state is the caller's.
  * The pool is not empty: every caller has counted its spares first (the fast path's low water,
  * carve_fit's and alloc_metadata's records_to_carve, add_free's assertion). */
 static ALWAYS_INLINE struct pmm_region *
@@ -91,6 +99,7 @@ pmm_regions_record_take(struct pmm_regions *r, uint64_t first, uint64_t pages,
 	region->pages = pages;
 	region->state = (uint8_t)state;
 	region->flags = 0;
+	region->size_class = PMM_CLASS_NONE;
 	return region;
 }
 
@@ -112,8 +121,9 @@ static inline unsigned pmm_regions_records_to_carve(const struct pmm_region *fro
 
 /*
  * Turns [first, first + pages) of the free record `from` into a used record and returns it; the
- * rest stays free as a head and/or a tail, `from` keeping the larger. The caller has checked that
- * the run lies in `from` and that pmm_regions_records_to_carve() spares exist.
+ * rest stays free as a head and/or a tail, `from` keeping the larger (it may lag), a new record
+ * the other (deferred: both in pmm_size_classes.h). The caller has settled the index and checked
+ * that the run lies in `from` and that pmm_regions_records_to_carve() spares exist.
  */
 static ALWAYS_INLINE struct pmm_region *
 pmm_regions_carve(struct pmm_regions *r, struct pmm_region *from, uint64_t first, uint64_t pages,
@@ -134,7 +144,7 @@ pmm_regions_carve(struct pmm_regions *r, struct pmm_region *from, uint64_t first
 		if (head) {
 			struct pmm_region *rest = pmm_regions_record_take(r, start, head, PMM_REGION_FREE);
 			list_insert_before(&used->address_link, &rest->address_link);
-			pmm_regions_free_insert(r, rest);
+			pmm_regions_free_defer(r, rest);
 		}
 		pmm_regions_free_shrink(r, from, end, tail, filing);
 	} else {
@@ -143,7 +153,7 @@ pmm_regions_carve(struct pmm_regions *r, struct pmm_region *from, uint64_t first
 		if (tail) {
 			struct pmm_region *rest = pmm_regions_record_take(r, end, tail, PMM_REGION_FREE);
 			list_insert_after(&used->address_link, &rest->address_link);
-			pmm_regions_free_insert(r, rest);
+			pmm_regions_free_defer(r, rest);
 		}
 		pmm_regions_free_shrink(r, from, start, head, filing);
 	}
@@ -194,9 +204,10 @@ static ALWAYS_INLINE void pmm_regions_release(struct pmm_regions *r, struct pmm_
 		/* The larger neighbour takes the run: it is the likelier to stay in its class. */
 		struct pmm_region *drop = m.next->pages > m.prev->pages ? m.prev : m.next;
 		keep = drop == m.prev ? m.next : m.prev;
-		if (r->classes.lagging == drop) /* the one removal that can meet it: carves settle first */
-			r->classes.lagging = NULL;
-		pmm_regions_free_remove(r, drop, filing);
+		/* the one removal that can meet the lagging or the deferred record: carves settle
+		 * first */
+		if (pmm_classes_forget(&r->classes, drop))
+			pmm_regions_free_remove(r, drop, filing);
 		pmm_regions_record_release(r, drop);
 	}
 	pmm_regions_record_release(r, used);
@@ -247,7 +258,11 @@ static ALWAYS_INLINE uint64_t pmm_regions_alloc_fast_at(struct pmm_regions *r, u
  * POLICY): the same for every zone, so a caller that tries several computes it once. */
 static ALWAYS_INLINE unsigned pmm_regions_fast_class(uint64_t pages, uint64_t align_pages)
 {
-	return pmm_class_at_least(pages + align_pages - 1);
+	uint64_t guaranteed = pages + align_pages - 1;
+	/* one value: else GCC forms pages + align_pages for pmm_class_at_least's guaranteed - 1
+	 * and subtracts again (a register and 2 instructions more per allocation) */
+	__asm__("" : "+r"(guaranteed));
+	return pmm_class_at_least(guaranteed);
 }
 
 static ALWAYS_INLINE uint64_t pmm_regions_alloc_fast(struct pmm_regions *r, uint64_t pages,

@@ -118,7 +118,7 @@ struct pmm_region *pmm_classes_search(struct pmm_size_classes *index, unsigned l
 
 uint64_t pmm_classes_records(const struct pmm_size_classes *index)
 {
-	uint64_t records = 0;
+	uint64_t records = index->deferred != NULL;
 	for (unsigned c = 0; c < PMM_CLASS_COUNT; c++)
 		records += index->classes[c].count;
 	return records;
@@ -245,6 +245,14 @@ const char *pmm_classes_check(const struct pmm_size_classes *index,
 		return "the lagging record is on no unfiled list";
 	if (index->lagging && pmm_class_of(index->lagging_pages) != index->lagging->size_class)
 		return "the lagging record's size before its carve is not of its class";
+	*where = index->deferred;
+	if (index->deferred) {
+		/* on no list (its class would not match there), so counted here */
+		if (!belongs(ctx, index->deferred) || index->deferred->flags ||
+		    index->deferred->size_class != PMM_CLASS_NONE || index->deferred == index->lagging)
+			return "the deferred record is not a free unfiled record of no class, or lags";
+		(*indexed)++;
+	}
 	*where = NULL;
 	return NULL;
 }

@@ -43,9 +43,18 @@
  * carve came after a settle), so the free that grows it back to that size knows it is in its
  * class again without computing a class.
  *
+ * THE DEFERRED RECORD. A carve that leaves both a head and a tail (an aligned run from the middle
+ * of an extent, as a 1 GiB page is) keeps the larger remainder in the shrunk record and puts the
+ * other in a new record; that one enters NO class yet (size_class PMM_CLASS_NONE, unfiled) and is
+ * named `deferred`: the next allocation links it into the class of its size when it settles, so a
+ * free that merges it away first (the pair's free: the run's neighbours are the head and the
+ * tail) just forgets it, and the pair does no class work for it. A free that grows it keeps it
+ * deferred, in no class. At most one record is deferred, and only between a carve and the next
+ * allocation (every carve comes after a settle), so searches and filing never meet it.
+ *
  * BOUNDS (visits, pmm_visit; h the class tree's height, pmm_fit_tree.h):
  *   insert, shrink: 0.  remove, grow: 0 for an unfiled record, <= 4(h + 1) for a filed one.
- *   settle: 0 (one record moved: a fixed cost).
+ *   settle: 0 (at most two records moved or linked: a fixed cost).
  *   any_at_or_above: 0 (two find-first-set operations; the caller counts the record it takes).
  *   search: per non-empty class in [lowest, below): 1, + filing (at most 1 + 3(h + 1) per
  *   unfiled record) + pmm_fit_find (1 + 2h, pmm_fit_tree.h), or the residue lists' heads (no
@@ -76,6 +85,9 @@ _Static_assert((1u << PMM_EXACT_TREE_ORDER) >= PMM_EXACT_CLASS_PAGES,
 	       "an exact extent must hold at most one page aligned to 2^PMM_EXACT_TREE_ORDER");
 
 #define PMM_CLASS_COUNT (PMM_CLASS_ROWS * PMM_CLASS_SUBDIVISIONS)
+/* The size_class of the deferred record (THE DEFERRED RECORD): in no class. */
+#define PMM_CLASS_NONE UINT16_MAX
+_Static_assert(PMM_CLASS_COUNT < PMM_CLASS_NONE, "PMM_CLASS_NONE is no class");
 
 /* log2 of how many sizes share the class of `pages` (0 for the exact classes). */
 static inline unsigned pmm_class_width_log2(uint64_t pages)
@@ -101,15 +113,19 @@ static inline uint64_t pmm_class_lower_bound(unsigned c)
 	       << (c / PMM_CLASS_SUBDIVISIONS - 1);
 }
 
-/* The first class all of whose extents have at least `pages` pages. */
+/* The first class all of whose extents have at least `pages` (>= 1) pages: the one after the
+ * class of pages - 1. (The classes tile the sizes in order, so the next class starts right
+ * after the largest size of that one, which is at least pages - 1, and that one holds
+ * pages - 1 itself.) Below PMM_EXACT_CLASS_PAGES that is `pages` itself (the class of
+ * pages - 1 is exact); from there, one class computation, where testing `pages` against its own
+ * class's lower bound took five instructions more. */
 static inline unsigned pmm_class_at_least(uint64_t pages)
 {
 	if (pages < PMM_EXACT_CLASS_PAGES)
 		return (unsigned)pages;
-	/* the class of `pages`, or the next one when `pages` is above its lower bound */
-	unsigned width = ilog2_u64(pages) - PMM_CLASS_SUBDIVISION_BITS;
-	return (width << PMM_CLASS_SUBDIVISION_BITS) + (unsigned)(pages >> width) +
-	       ((pages & (((uint64_t)1 << width) - 1)) != 0);
+	uint64_t below = pages - 1;
+	unsigned width = ilog2_u64(below) - PMM_CLASS_SUBDIVISION_BITS;
+	return (width << PMM_CLASS_SUBDIVISION_BITS) + (unsigned)(below >> width) + 1;
 }
 
 static inline bool pmm_size_is_exact(uint64_t pages)
@@ -137,6 +153,9 @@ struct pmm_size_classes {
 	 * RECORD); every other record is in the class of its size */
 	struct pmm_region *lagging;
 	uint64_t lagging_pages; /* its size before the carve (in its class), while there is one */
+	/* the free record the last carve split off beside its run, in no class yet, or NULL (THE
+	 * DEFERRED RECORD) */
+	struct pmm_region *deferred;
 };
 
 /* Out of line (pmm_size_classes.c): takes a filed record out of its tree and residue list. */
@@ -206,6 +225,16 @@ static ALWAYS_INLINE void pmm_classes_shrink_unfiled(struct pmm_size_classes *in
 	index->lagging = region; /* whether it lags is asked when it matters: the next allocation */
 }
 
+/* A new free record split off by a carve that also shrank another (a head beside a tail),
+ * unfiled and of class PMM_CLASS_NONE (as the record pool hands records out): in no class until
+ * the next allocation settles it (THE DEFERRED RECORD; no record is deferred: the carve came
+ * after a settle). */
+static ALWAYS_INLINE void pmm_classes_defer(struct pmm_size_classes *index,
+					    struct pmm_region *region)
+{
+	index->deferred = region;
+}
+
 /* Moves an unfiled record to class c (the class of its size, another than its own). */
 static ALWAYS_INLINE void pmm_classes_move_unfiled(struct pmm_size_classes *index,
 						   struct pmm_region *region, unsigned c)
@@ -218,7 +247,8 @@ static ALWAYS_INLINE void pmm_classes_move_unfiled(struct pmm_size_classes *inde
  * Grows an unfiled free record (a merge): it stays in its class while its size is at most the
  * class's largest, else it moves up to the class of its new size. The lagging record lags no
  * more once in its class again (grown back to its size before the carve: no class computed) or
- * moved up; grown but still below its class, it lags on.
+ * moved up; grown but still below its class, it lags on. The deferred record stays in no class
+ * (its class, PMM_CLASS_NONE, is never the class of a size: tested only on the move's path).
  */
 static ALWAYS_INLINE void pmm_classes_grow_unfiled(struct pmm_size_classes *index,
 						   struct pmm_region *region, uint64_t first_page,
@@ -239,8 +269,23 @@ static ALWAYS_INLINE void pmm_classes_grow_unfiled(struct pmm_size_classes *inde
 	} else {
 		c = pmm_class_of(pages);
 	}
-	if (unlikely(c != region->size_class))
+	if (unlikely(c != region->size_class) && region != index->deferred)
 		pmm_classes_move_unfiled(index, region, c);
+}
+
+/* A free record is about to leave the index for good (a merge drops it): forgets it if it is
+ * the lagging or the deferred record. Returns whether it is in a class (false: the deferred one),
+ * that is, whether the caller must still remove it. */
+static ALWAYS_INLINE bool pmm_classes_forget(struct pmm_size_classes *index,
+					     const struct pmm_region *region)
+{
+	if (unlikely(region == index->deferred)) {
+		index->deferred = NULL;
+		return false;
+	}
+	if (unlikely(region == index->lagging))
+		index->lagging = NULL;
+	return true;
 }
 
 /* Gives a filed free record a new extent: it leaves its tree and comes back unfiled, in the class
@@ -255,13 +300,24 @@ static inline void pmm_classes_reshape_filed(struct pmm_size_classes *index,
 	pmm_classes_insert(index, region);
 }
 
-/* Before the index is read (every allocation, the fast path and the general ones): moves the
- * lagging record, if any and if it lags, down to the class of its size, and forgets it, so that
- * every record is in the class of its size. Inline: the alloc fast path runs it. */
+/* Before the index is read (every allocation, the fast path and the general ones): links the
+ * deferred record, if any, into the class of its size, and moves the lagging record, if any and
+ * if it lags, down to the class of its size, and forgets both, so that every free record is in
+ * the class of its size. Inline: the alloc fast path runs it (one load, an or and a branch when
+ * there is neither). */
 static ALWAYS_INLINE void pmm_classes_settle(struct pmm_size_classes *index)
 {
-	struct pmm_region *region = index->lagging;
-	if (likely(!region))
+	if (likely(!((uintptr_t)index->lagging | (uintptr_t)index->deferred)))
+		return;
+	/* read again: else GCC keeps both loads for here and copies one before the or (2 more
+	 * instructions on every allocation's usual path) */
+	__asm__ volatile("" ::: "memory");
+	struct pmm_region *region = index->lagging, *deferred = index->deferred;
+	if (deferred) {
+		index->deferred = NULL;
+		pmm_classes_link(index, deferred, pmm_class_of(deferred->pages));
+	}
+	if (!region)
 		return;
 	index->lagging = NULL;
 	unsigned c = pmm_class_of(region->pages);
@@ -310,7 +366,7 @@ struct pmm_region *pmm_classes_search(struct pmm_size_classes *index, unsigned l
 				      unsigned below, uint64_t pages, uint64_t align_pages,
 				      uint64_t *work);
 
-/* The free records indexed (the sum of the class counts). O(classes). */
+/* The free records indexed (the sum of the class counts, and the deferred record). O(classes). */
 uint64_t pmm_classes_records(const struct pmm_size_classes *index);
 /* The tallest class tree. */
 unsigned pmm_classes_tallest_tree(const struct pmm_size_classes *index);
@@ -318,10 +374,10 @@ unsigned pmm_classes_tallest_tree(const struct pmm_size_classes *index);
 /*
  * Self-check of the index: bitmaps and counts agree with the lists and trees, every record is
  * where its class, residue and filing say (the lagging one, unfiled, may be in a class above the
- * class of its size), and passes belongs(ctx, record) (the caller's
- * conditions: free, its zone), and each tree is sound (pmm_fit_check). Returns NULL, or a
- * description of the first fault with the record concerned at *where (NULL for a count or bitmap
- * fault); *indexed receives the records found.
+ * class of its size; the deferred one, unfiled, is in none), and passes belongs(ctx, record) (the
+ * caller's conditions: free, its zone), and each tree is sound (pmm_fit_check). Returns NULL, or
+ * a description of the first fault with the record concerned at *where (NULL for a count or
+ * bitmap fault); *indexed receives the records found, the deferred one included.
  */
 const char *pmm_classes_check(const struct pmm_size_classes *index,
 			      bool (*belongs)(void *ctx, const struct pmm_region *region), void *ctx,

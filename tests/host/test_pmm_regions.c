@@ -317,6 +317,22 @@ TEST(pmm_alloc_guaranteed_fit_always_succeeds)
 	EXPECT_EQ(pmm_guaranteed_fit_pages(1, 3), UINT64_MAX);
 }
 
+/* The first class whose every extent holds n pages, against its definition by class_of: the
+ * class of n when n is the smallest size of its class, else the next one. Every n below 2^16, and
+ * around every power of two up to the last request (2^41 - 1). */
+TEST(pmm_class_at_least_is_the_first_class_whose_every_size_holds_the_request)
+{
+	unsigned wrong = 0;
+	for (uint64_t n = 1; n < ((uint64_t)1 << 41); n = n < 65536 ? n + 1 : n * 2 - 3) {
+		for (uint64_t m = n; m < n + 4 && m < ((uint64_t)1 << 41); m++) {
+			unsigned expected = pmm_class_of(m) + (pmm_class_of(m - 1) == pmm_class_of(m));
+			wrong += pmm_class_at_least(m) != expected;
+		}
+	}
+	EXPECT_EQ(wrong, 0);
+	EXPECT_EQ(pmm_class_at_least(((uint64_t)1 << 41) - 1), PMM_CLASS_COUNT); /* the spare row */
+}
+
 /*
  * The lagging record (pmm_size_classes.h): a carve leaves the extent it shrank in its class, the
  * free that gives the run back grows it into that class again, and the next allocation settles
@@ -350,6 +366,83 @@ TEST(pmm_a_carved_extent_lags_in_its_class_until_the_next_allocation)
 	EXPECT_EQ(rest->size_class, 20); /* settled */
 	EXPECT_CONSISTENT(&f->a);
 	EXPECT_EQ(page_alloc(&f->a, 20, PMM_ALLOC_BELOW_16M, 1, MM_OWNER_TEST), 20 * PAGE_SIZE);
+	EXPECT_CONSISTENT(&f->a);
+	fixture_destroy(f);
+}
+
+/*
+ * The deferred record (pmm_size_classes.h): a carve from the middle of an extent keeps the larger
+ * remainder in the record it shrank and puts the other in a new record that enters no class until
+ * the next allocation settles it; a free that merges it away forgets it, one that grows it keeps
+ * it in no class. Classes by hand (pmm_size_classes.h's table): 1..31 pages are exact classes
+ * numbered by their size; 60 pages are row 2 (32..63, 2 wide), class 16 * 2 + 60 / 2 - 16 = 46.
+ */
+TEST(pmm_a_carve_from_the_middle_defers_the_smaller_remainder_until_the_next_allocation)
+{
+	struct fixture *f = simple_fixture(PAGE_SIZE, 99); /* pages 1..99, in the DMA zone */
+	struct pmm_regions *r = instance_at(&f->a, 1);
+	ASSERT_TRUE(r != NULL);
+	/* page 1 first, so that the remainder of 2..99 is what the aligned run is cut from */
+	ASSERT_EQ(page_alloc(&f->a, 1, PMM_ALLOC_BELOW_16M, 1, MM_OWNER_TEST), PAGE_SIZE);
+	ASSERT_EQ(page_alloc(&f->a, 8, PMM_ALLOC_BELOW_16M, 32, MM_OWNER_TEST), 32 * PAGE_SIZE);
+	const struct pmm_region *head = r->classes.deferred;
+	ASSERT_TRUE(head != NULL); /* 2..31 (30 pages), beside the tail 40..99 (60) */
+	EXPECT_EQ(head->first_page, 2);
+	EXPECT_EQ(head->pages, 30);
+	EXPECT_EQ(head->size_class, PMM_CLASS_NONE);
+	EXPECT_EQ(r->classes.classes[30].count, 0); /* not in the class of its size */
+	EXPECT_TRUE(r->classes.lagging != NULL && r->classes.lagging->first_page == 40);
+	EXPECT_CONSISTENT(&f->a);
+
+	/* page 1 back: it merges with the deferred head alone, which grows and stays in no class */
+	EXPECT_EQ(page_free(&f->a, PAGE_SIZE, 1), PMM_OK);
+	EXPECT_TRUE(r->classes.deferred == head);
+	EXPECT_EQ(head->first_page, 1);
+	EXPECT_EQ(head->pages, 31);
+	EXPECT_EQ(head->size_class, PMM_CLASS_NONE);
+	EXPECT_EQ(r->classes.classes[31].count, 0);
+	EXPECT_CONSISTENT(&f->a);
+
+	/* the run back: the head (the smaller neighbour) is merged away and forgotten */
+	EXPECT_EQ(page_free(&f->a, 32 * PAGE_SIZE, 8), PMM_OK);
+	EXPECT_TRUE(r->classes.deferred == NULL);
+	EXPECT_TRUE(r->classes.lagging == NULL);
+	EXPECT_CONSISTENT(&f->a);
+
+	/* carved again; the next allocation links the head into class 30 before reading the
+	 * index, so a page comes from it (the lowest class), not from the tail */
+	ASSERT_EQ(page_alloc(&f->a, 1, PMM_ALLOC_BELOW_16M, 1, MM_OWNER_TEST), PAGE_SIZE);
+	ASSERT_EQ(page_alloc(&f->a, 8, PMM_ALLOC_BELOW_16M, 32, MM_OWNER_TEST), 32 * PAGE_SIZE);
+	head = r->classes.deferred;
+	ASSERT_TRUE(head != NULL && head->first_page == 2 && head->pages == 30);
+	ASSERT_EQ(page_alloc(&f->a, 1, PMM_ALLOC_BELOW_16M, 1, MM_OWNER_TEST), 2 * PAGE_SIZE);
+	EXPECT_TRUE(r->classes.deferred == NULL);
+	EXPECT_EQ(r->classes.classes[46].count, 1); /* the tail, 60 pages, settled into its class */
+	EXPECT_CONSISTENT(&f->a);
+	fixture_destroy(f);
+}
+
+/* A head and a tail of one size: the free drops the shrunk (lagging) record and the deferred one
+ * takes the run, still in no class, until an allocation settles it. */
+TEST(pmm_a_deferred_record_that_takes_the_merged_run_stays_exact)
+{
+	struct fixture *f = simple_fixture(PAGE_SIZE, 70); /* pages 1..70 */
+	struct pmm_regions *r = instance_at(&f->a, 1);
+	ASSERT_TRUE(r != NULL);
+	ASSERT_EQ(page_alloc(&f->a, 8, PMM_ALLOC_BELOW_16M, 32, MM_OWNER_TEST), 32 * PAGE_SIZE);
+	const struct pmm_region *head = r->classes.deferred;
+	ASSERT_TRUE(head != NULL); /* 1..31 and 40..70: 31 pages each */
+	EXPECT_EQ(head->pages, 31);
+	EXPECT_CONSISTENT(&f->a);
+	EXPECT_EQ(page_free(&f->a, 32 * PAGE_SIZE, 8), PMM_OK);
+	EXPECT_TRUE(r->classes.deferred == head);
+	EXPECT_TRUE(r->classes.lagging == NULL);
+	EXPECT_EQ(head->first_page, 1);
+	EXPECT_EQ(head->pages, 70);
+	EXPECT_CONSISTENT(&f->a);
+	/* the whole extent: found only if the settle indexed it */
+	EXPECT_EQ(page_alloc(&f->a, 70, PMM_ALLOC_BELOW_16M, 1, MM_OWNER_TEST), PAGE_SIZE);
+	EXPECT_TRUE(r->classes.deferred == NULL);
 	EXPECT_CONSISTENT(&f->a);
 	fixture_destroy(f);
 }
