@@ -84,7 +84,10 @@
  * First-free hint, per table (hint stripe, 9 bits): no entry below it has a free page (it is a
  * lower bound on the first entry that is not full; 511 when all are). Every clear lowers it to the
  * first entry it touches; a mark that fills the entry at the hint moves it past the full entries
- * that follow; a new table starts at 0, which is always true.
+ * that follow, but for the lean frontier mark (vmm_pt_lean.c), which leaves a leaf's hint behind
+ * (still a lower bound: the frontier is found by LASTs, and a search entering the leaf for an
+ * inner run scans from the hint, at most 513 entries as before); a new table starts at 0, which
+ * is always true.
  */
 #ifndef PAGESCOPE_MM_VMM_PT_H
 #define PAGESCOPE_MM_VMM_PT_H
@@ -819,19 +822,26 @@ void vmm_pt_inner_clear_above(struct vmm_context *ctx, const struct spine *p, ui
 /* --- vmm_pt_lean.c ---------------------------------------------------------------------------- */
 
 /*
- * A reservation of `pages` pages placed at the frontier under root entry i3 (e3), the region's
- * first at or after the root's hint (the answer vmm_pt_find_free_run would give) and marked: true
- * with *addr; false, nothing written, when the frontier route does not apply.
+ * reserve_lowest of `pages` (< 512) pages, unaligned, placed at the frontier under root entry i3
+ * (e3), the region's first at or after the root's hint, whose maxrun code the caller saw below
+ * maxrun_code(pages) (the answer vmm_pt_find_free_run would give) and marked; when the frontier route does not apply, nothing is written there and
+ * vmm_pt_reserve_searched answers (a tail call: no frame kept for it).
  */
-bool vmm_pt_frontier_reserve(struct vmm_context *ctx, const struct vmm_region *region, unsigned i3, pte_t e3,
-			     uint64_t pages, unsigned access, uint64_t *addr);
+enum vm_status vmm_pt_frontier_reserve(struct vmm_context *ctx, const struct vmm_region *region, unsigned i3,
+				       pte_t e3, uint64_t pages, unsigned access, uint64_t *addr);
+/* reserve_lowest of `pages` (< 512) pages, unaligned, by the search and a mark along its path. */
+enum vm_status vmm_pt_reserve_searched(struct vmm_context *ctx, const struct vmm_region *region, uint64_t pages,
+				       unsigned access, uint64_t *addr);
 /*
- * The release of the reservation at leaf entries [first, last] of the path p (from spine_of) at
- * the frontier: true when done; false, nothing written, when the route does not apply (or the
- * range is not one unmapped reservation).
+ * vmm_pt_release of fewer than 512 pages: inside one leaf table (not its last page), at the
+ * frontier or inside its inner runs, from one point walk; anything else (and any reservation these
+ * routes do not take: mapped, or not one) by vmm_pt_release_general (a tail call).
  */
-bool vmm_pt_frontier_release(struct vmm_context *ctx, const struct spine *p, unsigned first, unsigned last);
-
+enum vm_status vmm_pt_release_in_leaf(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
+				      uint64_t pages);
+/* vmm_pt_release by the general routes (vmm_pt_mark.c). */
+enum vm_status vmm_pt_release_general(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
+				      uint64_t pages);
 /*
  * A reservation of `pages` pages at addr, the start of a free run of the leaf table on the path p
  * (from the search: every table on it mixed) with a reserved page before it and after the run:
@@ -839,13 +849,6 @@ bool vmm_pt_frontier_release(struct vmm_context *ctx, const struct spine *p, uns
  */
 bool vmm_pt_inner_reserve(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t pages,
 			  unsigned access);
-/*
- * The release of the reservation at leaf entries [first, last] (addr its first page) of the path
- * p (from spine_of) whose joined free run keeps a reserved page on either side: true when done;
- * false, nothing written, when the route does not apply or it is not one unmapped reservation.
- */
-bool vmm_pt_inner_release(struct vmm_context *ctx, const struct spine *p, uint64_t addr, unsigned first,
-			  unsigned last);
 
 /* --- vmm_pt_check.c -------------------------------------------------------------------------- */
 

@@ -180,6 +180,12 @@ static ALWAYS_INLINE void leaf_entries_set(uint64_t *t, unsigned first, unsigned
 	}
 	for (; slot != end && slot < blind; slot++)
 		*slot = (*slot & PTE_COUNT_STRIPE_MASK) | set;
+	for (; end - slot >= 4; slot += 4) { /* past the stripes: four blind stores a step */
+		slot[0] = set;
+		slot[1] = set;
+		slot[2] = set;
+		slot[3] = set;
+	}
 	for (; slot != end; slot++)
 		*slot = set;
 }

@@ -3,7 +3,8 @@
  * nearly every request of a space filled from the bottom lies inside one leaf table, either at
  * the frontier or inside the leaf's inner runs. These routes decide from one path and a few
  * entries whether the request is one of those, and then write only what moves: the leaf's
- * entries, its used-entry count, at most four free-run tags, its hint, at most its INNER and
+ * entries, its used-entry count, at most four free-run tags, its hint (not at the frontier's mark,
+ * which leaves it behind: vmm_pt.h), at most its INNER and
  * INNER2 and its pointer's maxrun code and HST, and on release the root's release-mapped bit. They
  * are called by vmm_pt_mark.c (reserve_lowest, release); anything else returns false before
  * writing, and the general routes there take the request (the differential, model and self-check
@@ -16,7 +17,8 @@
  * derived from LAST: vmm_pt.h), moves no stored value and no pointer bit above the leaf: kinds
  * stay mixed, PFX stays, SFX stays set (a mark leaves a page free at the end, a release adds
  * some), maxrun codes code INNER, which stays, and HST stays (a mark requires it set; a release
- * requires another start in the leaf, start_elsewhere). This is vmm_pt_mark.c's frontier_mark /
+ * requires another start in the leaf before the range: leaf_start_before). This is vmm_pt_mark.c's
+ * frontier_mark /
  * frontier_release argument, without its second walk.
  *
  * Reserve at the frontier: the answer is the one the search (vmm_pt_search.c) gives: at the root,
@@ -40,7 +42,7 @@
  * before they decline, which the search and the mark then read again: vmm_pt_check.c's
  * LEAN_DECLINED_READS adds them to the work bound. Taken, they read less than the search and the
  * mark they replace. A release's read the path (3), the entries around the range (3), two LASTs
- * (6), at most 512 entries for another start, and the range, checked as it is cleared
+ * (6), at most 511 entries for another start, and the range, checked as it is cleared
  * (leaf_entries_clear_checked: one unmapped reservation, else put back: false), or the leaf's two
  * values: within the tally slot of the bound, which they do without.
  *
@@ -50,6 +52,23 @@
  */
 #include "vmm_pt.h"
 #include "vmm_pt_leaf_tags.h"
+
+/*
+ * The tag of entry i, which the route has just seen free (or cleared): leaf_tag_write without its
+ * check, which the route's own tests make (the self-check recounts every tag).
+ */
+static ALWAYS_INLINE void free_tag_store(uint64_t *table, unsigned i, unsigned length)
+{
+	table[i] = (table[i] & ~PTE_FREE_TAG_MASK) | ((pte_t)length << PTE_FREE_TAG_SHIFT);
+}
+
+/* Tags the free run [a, b] (leaf_run_tag, its ends seen free by the route). */
+static ALWAYS_INLINE void free_run_tag(uint64_t *table, unsigned a, unsigned b)
+{
+	unsigned length = leaf_run_tag_value(a, b);
+	free_tag_store(table, a, length);
+	free_tag_store(table, b, length);
+}
 
 /* The tables' SUFFIX moved by `grown` pages along the path: the value cache follows. */
 static ALWAYS_INLINE void frontier_cache_shift(struct vmm_context *ctx, const uint64_t *leaf, const uint64_t *t1,
@@ -71,9 +90,8 @@ static ALWAYS_INLINE bool mixed_with_free_end(pte_t e, unsigned level, unsigned 
 	return pte_is_table(e, level) && (summary_field(e) & (SUM_KIND_MASK | SUM_FREE_SUFFIX | start)) == want;
 }
 
-/* The writes of a frontier reserve (out of line: a request that is not at the frontier sets up no
- * frame for them). */
-static NOINLINE bool frontier_reserve_write(struct vmm_context *ctx, uint64_t *leaf, const uint64_t *t1,
+/* The writes of a frontier reserve. */
+static ALWAYS_INLINE void frontier_reserve_write(struct vmm_context *ctx, uint64_t *leaf, const uint64_t *t1,
 					    const uint64_t *t2, unsigned first, uint64_t pages, unsigned access)
 {
 	unsigned last = first + (unsigned)pages - 1;
@@ -81,70 +99,94 @@ static NOINLINE bool frontier_reserve_write(struct vmm_context *ctx, uint64_t *l
 	leaf_entries_set(leaf, first, last, RES_RESERVED | access_bits(access));
 	leaf[first] |= RES_START;
 	leaf_count_move(leaf, (unsigned)pages, false);
-	leaf_run_tag(leaf, last + 1, PT_ENTRIES - 1); /* the suffix run loses its start */
-	/* The hint is at or below `first` (the first non-full entry is); there it moves past the mark. */
-	unsigned hint = pte_hint_read(leaf);
-	if (hint == first)
-		pte_hint_update(leaf, hint, last + 1);
-	ctx->backend_work += pages + 1;
+	free_run_tag(leaf, last + 1, PT_ENTRIES - 1); /* the suffix run loses its start */
+	/*
+	 * The hint is left where it is: it was at or below `first` (the first non-full entry is), so
+	 * it stays a lower bound of the first non-full entry (vmm_pt.h); only a search that enters
+	 * this leaf for an inner run reads it, and the frontier is found by its LASTs, not by hints.
+	 */
 	frontier_cache_shift(ctx, leaf, t1, t2, -(int64_t)pages);
-	return true;
 }
 
-bool vmm_pt_frontier_reserve(struct vmm_context *ctx, const struct vmm_region *region, unsigned i3, pte_t e3,
-			     uint64_t pages, unsigned access, uint64_t *addr)
+enum vm_status vmm_pt_frontier_reserve(struct vmm_context *ctx, const struct vmm_region *region, unsigned i3,
+				       pte_t e3, uint64_t pages, unsigned access, uint64_t *addr)
 {
-	uint64_t from = region->base, end_last = region->base + region->pages * PAGE_SIZE - 1;
+	/* Entries read are counted in `work` and added once (a table store may alias the counter). */
+	uint64_t from = region->base, end_last = region->base + region->pages * PAGE_SIZE - 1, work = 0;
 	uint64_t base3 = pt_walk_entry_base(PT_TOP_LEVEL, 0, i3);
-	if (!mixed_with_free_end(e3, 3, 0) || base3 < from || base3 + (PT_SPAN_BYTES(3) - 1) > end_last ||
-	    ((summary_field(e3) >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK) >= maxrun_code(pages))
-		return false;
+	/* (The caller saw e3's maxrun code below maxrun_code(pages): no inner run of it fits.) */
+	if (!mixed_with_free_end(e3, 3, 0) || base3 < from || base3 + (PT_SPAN_BYTES(3) - 1) > end_last)
+		goto declined;
 	uint64_t *t2 = child_table(e3);
 	unsigned i2 = last_read(t2, 2);
 	pte_t e2 = t2[i2];
-	ctx->backend_work += LAST_ENTRIES + 1;
+	work += LAST_ENTRIES + 1;
 	if (!mixed_with_free_end(e2, 2, 0))
-		return false;
+		goto declined;
 	uint64_t *t1 = child_table(e2);
 	unsigned i1 = last_read(t1, 1);
 	pte_t e1 = t1[i1];
-	ctx->backend_work += LAST_ENTRIES + 1;
+	work += LAST_ENTRIES + 1;
 	if (!mixed_with_free_end(e1, 1, SUM_HAS_START))
-		return false;
+		goto declined;
 	uint64_t *leaf = child_table(e1);
 	unsigned suffix = leaf_tag(leaf[PT_ENTRIES - 1]);
-	ctx->backend_work++;
+	work++;
 	if (suffix <= pages)
-		return false;
+		goto declined;
 	unsigned first = PT_ENTRIES - suffix;
 	*addr = base3 + ((uint64_t)i2 << PT_LEVEL_SHIFT(2)) + ((uint64_t)i1 << PT_LEVEL_SHIFT(1)) +
 		(uint64_t)first * PAGE_SIZE;
-	return frontier_reserve_write(ctx, leaf, t1, t2, first, pages, access);
+	ctx->backend_work += work + pages + 1; /* and the pages written, the tag after them */
+	frontier_reserve_write(ctx, leaf, t1, t2, first, pages, access);
+	return VM_OK;
+declined:
+	ctx->backend_work += work;
+	return vmm_pt_reserve_searched(ctx, region, pages, access, addr);
+}
+
+/*
+ * Another reservation starts in the leaf before entry `first` (after a frontier release's range
+ * every page is free, so none starts there): the leaf keeps HST. Reads up to `first` entries.
+ */
+static ALWAYS_INLINE bool leaf_start_before(uint64_t *work, const uint64_t *leaf, unsigned first)
+{
+	for (unsigned k = 0; k < first; k++) {
+		if (leaf[k] & RES_START) {
+			*work += k + 1;
+			return true;
+		}
+	}
+	*work += first;
+	return false;
 }
 
 /* The writes of a frontier release: false, nothing changed, when the range is not one unmapped
  * reservation (leaf_entries_clear_checked). */
-static NOINLINE bool frontier_release_write(struct vmm_context *ctx, const struct spine *p, unsigned first,
-					    unsigned last)
+static ALWAYS_INLINE bool frontier_release_write(struct vmm_context *ctx, const struct spine *p, unsigned first,
+					    unsigned last, uint64_t work)
 {
 	uint64_t *leaf = p->table[0];
 	unsigned pages = last - first + 1;
-	ctx->backend_work += pages;
+	ctx->backend_work += work + pages;
 	if (!leaf_entries_clear_checked(leaf, first, last))
 		return false;
 	leaf_count_move(leaf, pages, true);
-	leaf_tag_write(leaf, last + 1, 0);
-	leaf_run_tag(leaf, first, PT_ENTRIES - 1);
+	free_tag_store(leaf, last + 1, 0);
+	free_run_tag(leaf, first, PT_ENTRIES - 1);
 	hint_lower(leaf, first);
 	frontier_cache_shift(ctx, leaf, p->table[1], p->table[2], (int64_t)pages);
 	pte_stripe_field_write(p->table[PT_TOP_LEVEL], ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
 	return true;
 }
 
-bool vmm_pt_frontier_release(struct vmm_context *ctx, const struct spine *p, unsigned first, unsigned last)
+/* The release of leaf entries [first, last] of the path p at the frontier: true when done. */
+static ALWAYS_INLINE bool frontier_release(struct vmm_context *ctx, const struct spine *p, unsigned first,
+					   unsigned last)
 {
 	const uint64_t *leaf = p->table[0];
-	if (!p->mixed || first == 0 || last == PT_ENTRIES - 1)
+	uint64_t work = 0; /* added once: a table store may alias the counter */
+	if (!p->mixed || first == 0) /* (last < 511: the caller's) */
 		return false;
 	/*
 	 * The page after the range starts the leaf's free suffix (its tag is the run's length, which
@@ -152,16 +194,20 @@ bool vmm_pt_frontier_release(struct vmm_context *ctx, const struct spine *p, uns
 	 * reserved, and the leaf is the LAST of its tables.
 	 */
 	pte_t after = leaf[last + 1], head = leaf[first];
-	ctx->backend_work += 3;
+	work += 3;
 	if ((after & RES_RESERVED) || leaf_tag(after) != PT_ENTRIES - 1 - last || !(leaf[first - 1] & RES_RESERVED) ||
 	    (head & (RES_START | RES_RESERVED | PTE_PRESENT)) != (RES_START | RES_RESERVED) ||
-	    !(leaf[last] & RES_RESERVED))
+	    !(leaf[last] & RES_RESERVED)) {
+		ctx->backend_work += work;
 		return false;
-	ctx->backend_work += 2 * LAST_ENTRIES;
+	}
+	work += 2 * LAST_ENTRIES;
 	if (last_read(p->table[1], 1) != p->index[1] || last_read(p->table[2], 2) != p->index[2] ||
-	    !start_elsewhere(ctx, leaf, 0, first, last))
+	    !leaf_start_before(&work, leaf, first)) {
+		ctx->backend_work += work;
 		return false;
-	return frontier_release_write(ctx, p, first, last);
+	}
+	return frontier_release_write(ctx, p, first, last, work);
 }
 
 /* --- inside a leaf table's inner runs -------------------------------------------------------- */
@@ -235,7 +281,7 @@ bool vmm_pt_inner_reserve(struct vmm_context *ctx, const struct spine *p, uint64
 	leaf[first] |= RES_START;
 	leaf_count_move(leaf, (unsigned)pages, false);
 	if (last < b)
-		leaf_run_tag(leaf, last + 1, b);
+		free_run_tag(leaf, last + 1, b);
 	unsigned hint = pte_hint_read(leaf);
 	if (hint == first) { /* the hint is at or below the first free entry */
 		if (last < b)
@@ -257,8 +303,10 @@ bool vmm_pt_inner_reserve(struct vmm_context *ctx, const struct spine *p, uint64
 	return true;
 }
 
-bool vmm_pt_inner_release(struct vmm_context *ctx, const struct spine *p, uint64_t addr, unsigned first,
-			  unsigned last)
+/* The release of leaf entries [first, last] (addr its first page) of the path p inside the leaf's
+ * inner runs: true when done. */
+static ALWAYS_INLINE bool inner_release(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
+					unsigned first, unsigned last)
 {
 	uint64_t *leaf = p->table[0], *t1 = p->table[1];
 	unsigned i1 = p->index[1];
@@ -288,10 +336,10 @@ bool vmm_pt_inner_release(struct vmm_context *ctx, const struct spine *p, uint64
 		return false;
 	leaf_count_move(leaf, pages, true);
 	if (before)
-		leaf_tag_write(leaf, first - 1, 0);
+		free_tag_store(leaf, first - 1, 0);
 	if (after)
-		leaf_tag_write(leaf, last + 1, 0);
-	leaf_run_tag(leaf, a, b);
+		free_tag_store(leaf, last + 1, 0);
+	free_run_tag(leaf, a, b);
 	hint_lower(leaf, first);
 	leaf_inner_store(ctx, leaf, was1, was2, now1, now2);
 	/* HST stays: entry b + 1, reserved after a free page, starts a reservation. */
@@ -305,4 +353,41 @@ bool vmm_pt_inner_release(struct vmm_context *ctx, const struct spine *p, uint64
 	struct run_delta d = { { before, after }, b - a + 1 };
 	vmm_pt_inner_clear_above(ctx, p, addr, addr + (uint64_t)pages * PAGE_SIZE - 1, &was, &now, &d);
 	return true;
+}
+
+/* --- release: the walk and the choice ----------------------------------------------------------- */
+
+enum vm_status vmm_pt_release_in_leaf(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
+				      uint64_t pages)
+{
+	uint64_t last_addr = addr + pages * PAGE_SIZE - 1;
+	struct spine p;
+	if (addr >> PT_LEVEL_SHIFT(1) != last_addr >> PT_LEVEL_SHIFT(1))
+		return vmm_pt_release_general(ctx, region, addr, pages);
+	uint64_t *t = pt_table(ctx->pt.root);
+	unsigned kinds = SUM_KIND_MASK; /* the and of the path's kinds: "mixed" only if all are */
+#pragma GCC unroll 3
+	for (unsigned level = PT_TOP_LEVEL; level > 0; level--) {
+		unsigned i = PT_INDEX(level, addr);
+		pte_t e = t[i];
+		if (!pte_is_table(e, level))
+			return vmm_pt_release_general(ctx, region, addr, pages);
+		kinds &= summary_field(e);
+		p.table[level] = t;
+		p.index[level] = i;
+		t = child_table(e);
+	}
+	ctx->backend_work += PT_TOP_LEVEL; /* the path's entries */
+	p.table[0] = t;
+	p.mixed = (kinds & SUM_KIND_MASK) == SUMMARY_MIXED; /* kinds are 0, 1, 2: the and is 2 only if all are */
+	unsigned first = PT_INDEX(0, addr), last = PT_INDEX(0, last_addr);
+	if (last < PT_ENTRIES - 1) {
+		pte_t after = t[last + 1];
+		bool done = !(after & RES_RESERVED) && leaf_tag(after) == PT_ENTRIES - 1 - last ?
+				    frontier_release(ctx, &p, first, last) :
+				    inner_release(ctx, &p, addr, first, last);
+		if (done)
+			return VM_OK;
+	}
+	return vmm_pt_release_general(ctx, region, addr, pages);
 }

@@ -1144,17 +1144,9 @@ static NOINLINE enum vm_status reserve_placed(struct vmm_context *ctx, const str
 	return vmm_pt_mark_reserved(ctx, region, *addr, pages, access);
 }
 
-/* reserve_lowest of fewer than 512 pages, unaligned: the frontier, else the search and its path. */
-static NOINLINE enum vm_status reserve_in_leaf(struct vmm_context *ctx, const struct vmm_region *region,
-					       uint64_t pages, unsigned access, uint64_t *addr)
+enum vm_status vmm_pt_reserve_searched(struct vmm_context *ctx, const struct vmm_region *region, uint64_t pages,
+				       unsigned access, uint64_t *addr)
 {
-	const uint64_t *root = pt_table(ctx->pt.root);
-	unsigned i3 = MAX(PT_INDEX(PT_TOP_LEVEL, region->base), pte_hint_read(root));
-	pte_t e3 = root[i3];
-	ctx->backend_work += 2; /* the root's hint and entry, as the search's narrow descent counts them */
-	if (((summary_field(e3) >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK) < maxrun_code(pages) &&
-	    vmm_pt_frontier_reserve(ctx, region, i3, e3, pages, access, addr))
-		return VM_OK;
 	struct vmm_free_run run;
 	struct spine p;
 	bool known;
@@ -1169,13 +1161,23 @@ static NOINLINE enum vm_status reserve_in_leaf(struct vmm_context *ctx, const st
 	return VM_OK;
 }
 
-/* Both routes are tail calls: neither sets up its frame for the other. */
+/*
+ * Every route is a tail call: none sets up its frame for another. Unaligned and short: the
+ * frontier (vmm_pt_frontier_reserve) when the root's first entry with a free page has no inner
+ * run that fits, else the search and the mark along its path (vmm_pt_reserve_searched).
+ */
 enum vm_status vmm_pt_reserve_lowest(struct vmm_context *ctx, const struct vmm_region *region,
 				     uint64_t pages, uint64_t align_pages, unsigned access, uint64_t *addr)
 {
 	if (align_pages != 1 || pages >= PT_ENTRIES)
 		return reserve_placed(ctx, region, pages, align_pages, access, addr);
-	return reserve_in_leaf(ctx, region, pages, access, addr);
+	const uint64_t *root = pt_table(ctx->pt.root);
+	unsigned i3 = MAX(PT_INDEX(PT_TOP_LEVEL, region->base), pte_hint_read(root));
+	pte_t e3 = root[i3];
+	ctx->backend_work += 2; /* the root's hint and entry, as the search's narrow descent counts them */
+	if (((summary_field(e3) >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK) < maxrun_code(pages))
+		return vmm_pt_frontier_reserve(ctx, region, i3, e3, pages, access, addr);
+	return vmm_pt_reserve_searched(ctx, region, pages, access, addr);
 }
 
 /* --- release -------------------------------------------------------------------------------- */
@@ -1290,7 +1292,7 @@ static bool leaf_release_unmapped(struct vmm_context *ctx, struct spine *p, uint
 	if (wrong)
 		return false;
 	if (!path_clear(ctx, p, addr, last_addr, LEAF_CLEAR_CHECKING))
-		return false; /* (vmm_pt_frontier_release took the frontier, or it is not one) */
+		return false; /* (vmm_pt_release_in_leaf declined the frontier: it is not one) */
 	pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
 	return true;
 }
@@ -1333,36 +1335,28 @@ static NOINLINE enum vm_status release_general(struct vmm_context *ctx, const st
 	return st;
 }
 
-/*
- * A release of fewer than 512 pages: inside one leaf table (not its last page) it is checked
- * there, from one point walk: at the frontier (the page after it starts the leaf's free suffix:
- * its tag says the run reaches the end) by vmm_pt_frontier_release, inside the leaf's inner runs
- * by vmm_pt_inner_release; anything else by release_general.
- */
-static NOINLINE enum vm_status release_small(struct vmm_context *ctx, const struct vmm_region *region,
-					     uint64_t addr, uint64_t pages)
+enum vm_status vmm_pt_release_general(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
+				      uint64_t pages)
 {
 	struct spine p;
 	unsigned first, last;
-	if (!spine_of(ctx, addr, addr + pages * PAGE_SIZE - 1, &p, &first, &last, false) || last == PT_ENTRIES - 1)
-		return release_general(ctx, region, addr, pages, NULL, 0, 0);
-	pte_t after = p.table[0][last + 1];
-	if (!(after & RES_RESERVED) && leaf_tag(after) == PT_ENTRIES - 1 - last) {
-		if (vmm_pt_frontier_release(ctx, &p, first, last))
-			return VM_OK;
-	} else if (vmm_pt_inner_release(ctx, &p, addr, first, last)) {
-		return VM_OK;
-	}
-	return release_general(ctx, region, addr, pages, &p, first, last);
+	if (pages < PT_ENTRIES && spine_of(ctx, addr, addr + pages * PAGE_SIZE - 1, &p, &first, &last, false) &&
+	    last < PT_ENTRIES - 1)
+		return release_general(ctx, region, addr, pages, &p, first, last);
+	return release_general(ctx, region, addr, pages, NULL, 0, 0);
 }
 
-/* Both routes are tail calls: neither sets up its frame for the other. */
+/*
+ * Every route is a tail call: none sets up its frame for another. Fewer than 512 pages: the lean
+ * routes inside one leaf table (vmm_pt_release_in_leaf), which pass what they do not take to
+ * vmm_pt_release_general.
+ */
 enum vm_status vmm_pt_release(struct vmm_context *ctx, const struct vmm_region *region,
 			      uint64_t addr, uint64_t pages)
 {
 	if (pages >= PT_ENTRIES)
 		return release_general(ctx, region, addr, pages, NULL, 0, 0);
-	return release_small(ctx, region, addr, pages);
+	return vmm_pt_release_in_leaf(ctx, region, addr, pages);
 }
 
 bool vmm_pt_released_unmapped(const struct vmm_context *ctx)
