@@ -20,6 +20,7 @@
 #include <machine/pte.h>
 #include "tests/host/vmm_test_support.h"
 #include "kernel/mm/vmm_pt.h"
+#include "kernel/mm/vmm_pt_leaf_tags.h"
 
 #define STEPS 20000
 #define MAX_LIVE 96
@@ -359,6 +360,47 @@ TEST(vmm_pagetable_refused_leaf_release_changes_no_entry)
 		}
 		both_close(&b, 0);
 	}
+}
+
+/*
+ * The backend's leaf tables keep no used-entry count: a leaf is freed when its entry 0 says the
+ * table is all free (leaf_empty). Two reservations in one leaf, [0, 2] and [10, 14], one page of
+ * the first mapped: an unmap (pagetable.c's walk asks whether the leaf is empty) keeps it, a
+ * release of [0, 2] (entry 0 free again, tagged with its run of 10) keeps it, the release of
+ * [10, 14] frees it and the tables above, back to the count before. Then leaf_empty on entries
+ * written here: zero or a stripe alone is empty, a tag or a reservation in entry 0 is not.
+ */
+TEST(vmm_pagetable_leaf_is_freed_when_its_last_reservation_goes)
+{
+	static struct both b;
+	both_open(&b, 1 << 14, dense_regions, ARRAY_SIZE(dense_regions));
+	if (testing_current_failed())
+		return;
+	struct vmm_context *pt = &b.user[0];
+	uint64_t base = dense_regions[0].base, tables0 = pt->pt.table_pages;
+	ASSERT_EQ(vmm_reserve_at(pt, base, 3), VM_OK);
+	ASSERT_EQ(vmm_reserve_at(pt, base + 10 * PAGE_SIZE, 5), VM_OK);
+	ASSERT_EQ(vmm_map_anonymous(pt, base + PAGE_SIZE, 1, PT_READ | PT_USER), VM_OK);
+	uint64_t tables = pt->pt.table_pages;
+	EXPECT_TRUE(tables > tables0);
+	ASSERT_EQ(vmm_unmap(pt, base + PAGE_SIZE, 1), VM_OK);
+	EXPECT_EQ(pt->pt.table_pages, tables);
+	ASSERT_EQ(vmm_release(pt, base, 3), VM_OK);
+	EXPECT_EQ(pt->pt.table_pages, tables);
+	EXPECT_EQ(pt->backend->self_check(pt), 0);
+	ASSERT_EQ(vmm_release(pt, base + 10 * PAGE_SIZE, 5), VM_OK);
+	EXPECT_EQ(pt->pt.table_pages, tables0);
+	EXPECT_EQ(pt->backend->self_check(pt), 0);
+	both_close(&b, 0);
+
+	static uint64_t leaf[PT_ENTRIES];
+	EXPECT_TRUE(leaf_empty(leaf));
+	leaf[0] = (pte_t)5 << PTE_COUNT_STRIPE_SHIFT;
+	EXPECT_TRUE(leaf_empty(leaf));
+	leaf[0] |= (pte_t)10 << PTE_FREE_TAG_SHIFT;
+	EXPECT_FALSE(leaf_empty(leaf));
+	leaf[0] = RES_RESERVED | RES_START;
+	EXPECT_FALSE(leaf_empty(leaf));
 }
 
 /*
