@@ -10,8 +10,9 @@
  * answers and addresses. A second stream works inside three leaf tables, where a leaf's inner
  * runs are its level-1 table's longest too, so a change inside a leaf moves the tables above.
  * Then the free-run tags of a leaf table, checked against a layout, and a corrupted one caught by
- * the self-check, and a refused release that changed no entry. Last, the floor of a pointer's
- * maxrun code, on which the search enters a subtree unread. A third stream runs the benchmark's
+ * the self-check, a refused release that changed no entry, and a leaf table freed exactly when
+ * its last reservation goes (leaf_empty: these leaves keep no used-entry count). Last, the floor
+ * of a pointer's maxrun code, on which the search enters a subtree unread. A third stream runs the benchmark's
  * layouts in a region of whole root entries, the only place where the lean routes (vmm_pt_lean.c,
  * reserve_chunk_frontier) run: a mark there that leaves a leaf's INNER or a run's tag unwritten,
  * or a chunk placed one entry late, fails it and no other test.
