@@ -7,9 +7,11 @@
  *   - Every table's used-entry count (striped into bits 9..11 of its entries 0..3, see pte.h)
  *     equals the number of its used entries (pte_is_used: a bit set outside the stripe and the
  *     free-run tag). Entries become used or unused only through pt_slots.h's writers
- *     (pt_slot_write, pt_slots_update) and the page-table backend's leaf writes, which move the
- *     count with them (vmm_pt_leaf_tags.h: its tag writes touch only free entries' tags), so the
- *     count cannot drift.
+ *     (pt_slot_write, pt_slots_update), which move the count with them, so it cannot drift.
+ *     Exception: when pt->chunk_ops->leaf_empty is set, tables of 4 KiB entries keep no count
+ *     (the page-table backend writes them with pt_slots_rewrite and plain stores; the generic
+ *     writers here may still move it, meaninglessly) and it is never read: pt_table_empty asks
+ *     leaf_empty instead (vmm_pt_leaf_tags.h: entry 0 holds nothing but its stripe).
  *   - A table other than the root and the kernel's 256 upper-half tables has at least one used
  *     entry; the last one to go frees the table (pt_free_table_if_empty).
  *   - The kernel's upper-half tables (pointed to by root entries 256..511) are pinned: allocated by
@@ -36,6 +38,24 @@ static enum pt_half half_of(uint64_t va)
 unsigned pt_table_used(const uint64_t *table)
 {
 	return pte_stripe_read(table);
+}
+
+/* Whether the table's leaves keep no count: the backend's leaf_empty decides instead. */
+static ALWAYS_INLINE bool count_not_kept(const struct pagetable *pt, unsigned table_level)
+{
+	return table_level == 0 && pt->chunk_ops && pt->chunk_ops->leaf_empty;
+}
+
+/* A zero count is every digit zero: the or of the stripe entries, without assembling it. */
+static ALWAYS_INLINE bool count_zero(const uint64_t *table)
+{
+	return !((table[0] | table[1] | table[2] | table[3]) & PTE_COUNT_STRIPE_MASK);
+}
+STATIC_ASSERT(PTE_COUNT_STRIPE_ENTRIES == 4, "count_zero reads the count stripe's 4 entries");
+
+bool pt_table_empty(const struct pagetable *pt, const uint64_t *table, unsigned table_level)
+{
+	return count_not_kept(pt, table_level) ? pt->chunk_ops->leaf_empty(table) : count_zero(table);
 }
 
 static bool is_pinned(const struct pagetable *pt, unsigned parent_level, unsigned index)
@@ -96,14 +116,35 @@ enum vm_status pt_install_table(struct pagetable *pt, uint64_t *parent, unsigned
 	return VM_OK;
 }
 
+/* Entry `index` of `parent` points to an empty table: both go. */
+static void free_table_at(struct pagetable *pt, uint64_t *parent, unsigned level, unsigned index)
+{
+	paddr_t pa = pte_address(parent[index]);
+	pt_slot_write(parent, index, 0);
+	free_table_page(pt, pa, level - 1);
+}
+
+/* The leaf case of pt_free_table_if_empty, apart: its call to the backend would make every call
+ * save registers, where the count's test alone makes no call before it says no. */
+static NOINLINE bool free_uncounted_leaf_if_empty(struct pagetable *pt, uint64_t *parent,
+						  unsigned index)
+{
+	if (!pt->chunk_ops->leaf_empty(pt_table(pte_address(parent[index]))))
+		return false;
+	free_table_at(pt, parent, 1, index);
+	return true;
+}
+
 bool pt_free_table_if_empty(struct pagetable *pt, uint64_t *parent, unsigned level, unsigned index)
 {
 	pte_t e = parent[index];
-	if (!pte_is_table(e, level) || is_pinned(pt, level, index) ||
-	    pt_table_used(pt_table(pte_address(e))) != 0)
+	if (!pte_is_table(e, level) || is_pinned(pt, level, index))
 		return false;
-	pt_slot_write(parent, index, 0);
-	free_table_page(pt, pte_address(e), level - 1);
+	if (count_not_kept(pt, level - 1))
+		return free_uncounted_leaf_if_empty(pt, parent, index);
+	if (!count_zero(pt_table(pte_address(e))))
+		return false;
+	free_table_at(pt, parent, level, index);
 	return true;
 }
 

@@ -31,6 +31,12 @@ enum pt_data_ownership { PT_DATA_BORROWED, PT_DATA_OWNED };
 struct pt_chunk_ops {
 	uint64_t (*split)(void *cookie, uint64_t chunk_entry, unsigned child_level, unsigned index);
 	uint64_t (*summarize)(void *cookie, uint64_t *table, unsigned level);
+	/*
+	 * When set, tables of 4 KiB entries keep no used-entry count (their count stripe holds no
+	 * meaning and is never read) and this says whether one has no used entry; the backend's
+	 * writes of those entries need not move the count (pt_slots_rewrite, plain stores).
+	 */
+	bool (*leaf_empty)(const uint64_t *table);
 	void *cookie;
 };
 
@@ -153,5 +159,8 @@ enum vm_status pt_split_chunk(struct pagetable *pt, uint64_t *parent, unsigned l
  * pinned upper-half tables), frees it and clears the entry. Returns true when it did.
  */
 bool pt_free_table_if_empty(struct pagetable *pt, uint64_t *parent, unsigned level, unsigned index);
+/* Whether `table`, whose entries are at `table_level`, has no used entry (its count, or for a
+ * leaf of a backend with pt_chunk_ops.leaf_empty, the backend's test). */
+bool pt_table_empty(const struct pagetable *pt, const uint64_t *table, unsigned table_level);
 
 #endif

@@ -2,6 +2,7 @@
  * Writes of page-table entries that keep each table's used-entry count (pte.h's count stripe,
  * bits 9..11 of entries 0..3): the count equals the number of used entries (pte_is_used), and
  * these writers keep it as they change entries, so it cannot drift (pagetable.c's invariants).
+ * pt_slots_rewrite is the one writer that leaves it: for leaves whose count is not kept.
  * Inline, so that the bookkeeping backend's marks and clears of a few entries pay no call.
  */
 #ifndef PAGESCOPE_MM_PT_SLOTS_H
@@ -50,14 +51,18 @@ static inline unsigned pt_count_used(const uint64_t *table, unsigned first, unsi
  * (the backend's marks find free entries, which are 0, its clears reserved ones); only a run left
  * mixed (a clear of pages some of which are mapped) is counted, once, after it is written.
  */
-static ALWAYS_INLINE struct pt_slots_seen pt_slots_update(uint64_t *table, unsigned first,
-							  unsigned last, uint64_t keep, uint64_t set)
+static ALWAYS_INLINE struct pt_slots_seen pt_slots_update_as(uint64_t *table, unsigned first,
+							     unsigned last, uint64_t keep, uint64_t set,
+							     bool counted)
 {
 	MM_ASSERT(!(set & PTE_COUNT_STRIPE_MASK), "pt_slots_update: %llx touches the count stripe",
 		  (unsigned long long)set);
 	if (first == last) { /* one entry: pt_slot_write's test of its use is cheaper */
 		pte_t old = table[first];
-		pt_slot_write(table, first, (old & keep & ~PTE_COUNT_STRIPE_MASK) | set);
+		if (counted)
+			pt_slot_write(table, first, (old & keep & ~PTE_COUNT_STRIPE_MASK) | set);
+		else
+			table[first] = (old & (keep | PTE_COUNT_STRIPE_MASK)) | set;
 		return (struct pt_slots_seen){ old, old };
 	}
 	keep |= PTE_COUNT_STRIPE_MASK;
@@ -79,6 +84,8 @@ static ALWAYS_INLINE struct pt_slots_seen pt_slots_update(uint64_t *table, unsig
 		all &= old;
 		*slot = (old & keep) | set;
 	}
+	if (!counted)
+		return (struct pt_slots_seen){ any, all };
 	unsigned pages = last - first + 1;
 	bool all_used = pte_is_used(all), none_used = !pte_is_used(any);
 	MM_ASSERT(all_used || none_used, "pt_slots_update: entries %u..%u mix used and unused ones", first,
@@ -93,6 +100,22 @@ static ALWAYS_INLINE struct pt_slots_seen pt_slots_update(uint64_t *table, unsig
 		MM_ASSERT(in_range, "pt_slots_update: used-entry count of table %p out of range", (void *)table);
 	}
 	return (struct pt_slots_seen){ any, all };
+}
+
+static ALWAYS_INLINE struct pt_slots_seen pt_slots_update(uint64_t *table, unsigned first,
+							  unsigned last, uint64_t keep, uint64_t set)
+{
+	return pt_slots_update_as(table, first, last, keep, set, true);
+}
+
+/*
+ * The same rewrite in a table whose count is not kept (a leaf of a backend that decides emptiness
+ * itself: pt_chunk_ops.leaf_empty); the entries need not be uniform.
+ */
+static ALWAYS_INLINE struct pt_slots_seen pt_slots_rewrite(uint64_t *table, unsigned first,
+							   unsigned last, uint64_t keep, uint64_t set)
+{
+	return pt_slots_update_as(table, first, last, keep, set, false);
 }
 
 #endif

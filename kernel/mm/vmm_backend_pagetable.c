@@ -16,6 +16,7 @@
  */
 #include "vmm.h"
 #include "vmm_pt.h"
+#include "vmm_pt_leaf_tags.h"
 
 /* pt_chunk_ops.summarize: a table made from a chunk mark gets its summary from scratch. */
 static uint64_t summarize_split_chunk(void *cookie, uint64_t *table, unsigned level)
@@ -29,6 +30,7 @@ static enum vm_status pagetable_init(struct vmm_context *ctx)
 {
 	ctx->chunk_ops = (struct pt_chunk_ops){ .split = vmm_pt_split_child,
 						.summarize = summarize_split_chunk,
+						.leaf_empty = leaf_empty,
 						.cookie = ctx };
 	ctx->pt.chunk_ops = &ctx->chunk_ops;
 	ctx->pt_caches.leaf_hint = (struct vmm_pt_leaf_hint){ .base = VMM_PT_LEAF_HINT_NONE,

@@ -63,7 +63,9 @@
  *          +---------------+-----------+----------------+-----------------+----------------+----------------+
  *   3 bits per entry, low bits first. A table at level t spans 512^(t+1) pages, so each exact value
  *   takes 9(t+1)+1 bits: E = 4 entries in a table of 4 KiB entries, 7 at level 1, 10 at level 2
- *   (the root has no summary). A table of 4 KiB entries keeps only INNER and INNER2 there: its
+ *   (the root has no summary). A table of 4 KiB entries keeps no used count (entries 0..3 hold
+ *   no meaning there: it is freed when its entry 0 says all free, leaf_empty in
+ *   vmm_pt_leaf_tags.h) and only INNER and INNER2 of the exact values: its
  *   PREFIX and SUFFIX are the free-run tags of its entries 0 and 511 (the run there, 0 when the
  *   entry is reserved), read in one load each (leaf_edge_run), written with its entries; its INNER
  *   and INNER2 take entries 7..14 (EXACT_FIELD_SLOT), so its entries from 15 on hold no stripe. A

@@ -16,8 +16,8 @@
  *     of free entries hold the run's length (1..511) in TAG (a run of one: its one entry);
  *   - every other entry of every leaf table holds 0 in TAG: a free entry inside a run, a reserved
  *     entry, any entry of an all-free table (a new table is zeroed: no tag) or of a full one.
- * TAG is not "used" (pte.h's pte_is_used): tags never move the used-entry count, so a table
- * whose pages all became free still has no used entry and is freed (pagetable.c).
+ * A leaf table is freed when it is all free, which its entry 0 says (leaf_empty): these leaves keep
+ * no used-entry count (pagetable.c asks pt_chunk_ops.leaf_empty instead).
  *
  * What it replaces: the free pages next to a change were counted entry by entry (up to 512);
  * now they are one load on each side: after a mark the entry before the change ends a run and
@@ -35,8 +35,9 @@
  *
  * Cost, measured (not a bound): a reserve + release of 16 pages amid mixed holes at 1,000,000
  * reserved pages took 2,174 instructions with vmm.c at commit 5e5f275, 2,654 before the tags
- * (callgrind, `benchmarks/run_bench.py --vmm-only`); what remains is the stripes (the used-entry
- * count, the hint, INNER and INNER2, 3 bits an entry), the point walks and the search.
+ * (callgrind, `benchmarks/run_bench.py --vmm-only`); what remains is the stripes (the hint,
+ * INNER and INNER2, 3 bits an entry; the used-entry count was dropped later), the point walks and
+ * the search.
  */
 #ifndef PAGESCOPE_MM_VMM_PT_LEAF_TAGS_H
 #define PAGESCOPE_MM_VMM_PT_LEAF_TAGS_H
@@ -230,11 +231,17 @@ static ALWAYS_INLINE bool leaf_entries_clear_checked(uint64_t *t, unsigned first
 	return true;
 }
 
-/* The used-entry count of a leaf table whose `pages` entries were marked (or cleared) as a run. */
-static ALWAYS_INLINE void leaf_count_move(uint64_t *table, unsigned pages, bool subtract)
+/*
+ * pt_chunk_ops.leaf_empty: true when every entry of the leaf table is free, from its entry 0 alone,
+ * so this backend's leaves keep no used-entry count (pagetable.c) and its marks and clears move
+ * none. Entry 0 holding nothing but its stripe is free (a reserved or mapped entry has RES) with
+ * tag 0; a free entry 0 starts a maximal free run, whose tag is its length, 0 only for a run of
+ * the whole table (leaf_run_tag_value, the invariants above; the tags are written with the
+ * entries, so they hold wherever a table can be freed). Conversely an all-free table has no tag.
+ */
+static inline bool leaf_empty(const uint64_t *table)
 {
-	bool in_range = pte_stripe_add(table, pages, subtract);
-	MM_ASSERT(in_range, "leaf_count_move: used-entry count of table %p out of range", (void *)table);
+	return !(table[0] & ~PTE_COUNT_STRIPE_MASK);
 }
 
 /* Entries of a leaf table whose TAG is not what the invariants above say (the self-check's). */

@@ -3,7 +3,7 @@
  * nearly every request of a space filled from the bottom lies inside one leaf table, either at
  * the frontier or inside the leaf's inner runs. These routes decide from one path and a few
  * entries whether the request is one of those, and then write only what moves: the leaf's
- * entries, its used-entry count, at most four free-run tags, its hint (not at the frontier's mark,
+ * entries (no used-entry count: leaf_empty), at most four free-run tags, its hint (not at the frontier's mark,
  * which leaves it behind: vmm_pt.h), at most its INNER and
  * INNER2 and its pointer's maxrun code and HST, and on release the root's release-mapped bit. They
  * are called by vmm_pt_mark.c (reserve_lowest, release); anything else returns false before
@@ -98,7 +98,6 @@ static ALWAYS_INLINE void frontier_reserve_write(struct vmm_context *ctx, uint64
 	/* The suffix's pages are free (its tags say where it ends): written blind. */
 	leaf_entries_set(leaf, first, last, RES_RESERVED | access_bits(access));
 	leaf[first] |= RES_START;
-	leaf_count_move(leaf, (unsigned)pages, false);
 	free_run_tag(leaf, last + 1, PT_ENTRIES - 1); /* the suffix run loses its start */
 	/*
 	 * The hint is left where it is: it was at or below `first` (the first non-full entry is), so
@@ -171,7 +170,6 @@ static ALWAYS_INLINE bool frontier_release_write(struct vmm_context *ctx, const 
 	ctx->backend_work += work + pages;
 	if (!leaf_entries_clear_checked(leaf, first, last))
 		return false;
-	leaf_count_move(leaf, pages, true);
 	free_tag_store(leaf, last + 1, 0);
 	free_run_tag(leaf, first, PT_ENTRIES - 1);
 	hint_lower(leaf, first);
@@ -279,7 +277,6 @@ bool vmm_pt_inner_reserve(struct vmm_context *ctx, const struct spine *p, uint64
 		return false; /* the leaf becomes full: its kind changes */
 	leaf_entries_set(leaf, first, last, RES_RESERVED | access_bits(access));
 	leaf[first] |= RES_START;
-	leaf_count_move(leaf, (unsigned)pages, false);
 	if (last < b)
 		free_run_tag(leaf, last + 1, b);
 	unsigned hint = pte_hint_read(leaf);
@@ -334,7 +331,6 @@ static ALWAYS_INLINE bool inner_release(struct vmm_context *ctx, const struct sp
 	ctx->backend_work += pages;
 	if (!leaf_entries_clear_checked(leaf, first, last))
 		return false;
-	leaf_count_move(leaf, pages, true);
 	if (before)
 		free_tag_store(leaf, first - 1, 0);
 	if (after)

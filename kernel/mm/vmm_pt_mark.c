@@ -139,7 +139,7 @@ static ALWAYS_INLINE enum pt_step mark_leaves(void *cookie, uint64_t *table, uin
 	leaf_edges_forget(m->ctx, table);
 	MM_ASSERT(last <= b, "mark_leaves: pages %u..%u of %llx.. are not one free run", first, last,
 		  (unsigned long long)base);
-	struct pt_slots_seen seen = pt_slots_update(table, first, last, ~PTE_FREE_TAG_MASK,
+	struct pt_slots_seen seen = pt_slots_rewrite(table, first, last, ~PTE_FREE_TAG_MASK,
 						    RES_RESERVED | m->access);
 	MM_ASSERT(!(seen.any & RES_RESERVED), "mark_leaves: a page of %llx.. was already reserved",
 		  (unsigned long long)(base + first * PAGE_SIZE));
@@ -239,7 +239,7 @@ static ALWAYS_INLINE enum pt_step clear_leaves(void *cookie, uint64_t *table, ui
 	struct clear *c = cookie;
 	uint64_t old_prefix = leaf_edge_run(table, 0), old_suffix = leaf_edge_run(table, PT_ENTRIES - 1);
 	leaf_edges_forget(c->ctx, table);
-	struct pt_slots_seen seen = pt_slots_update(table, first, last, ~RES_BITS, 0);
+	struct pt_slots_seen seen = pt_slots_rewrite(table, first, last, ~RES_BITS, 0);
 	bool start = (seen.any & RES_START) != 0, all_reserved = (seen.all & RES_RESERVED) != 0;
 	c->met_mapped |= (seen.any & PTE_PRESENT) != 0;
 	MM_ASSERT(!(seen.any & PTE_PRESENT), "clear_leaves: a page of %llx.. is still mapped",
@@ -284,7 +284,7 @@ static enum pt_step clear_ascend(void *cookie, const struct pt_walk_entry *at)
 	struct clear *c = cookie;
 	unsigned level = at->level;
 	struct table_change *ch = &c->ch[level];
-	if (pt_table_used(child_table(at->table[at->index])) == 0) {
+	if (pt_table_empty(&c->ctx->pt, child_table(at->table[at->index]), level - 1)) {
 		/* What the table covered is read before it goes; then the entry is free. */
 		bool wanted = change_wanted(ch, level);
 		struct exact before = wanted ? entry_before(c->ctx, at->table[at->index], level, &c->ch[level - 1]) :
@@ -432,7 +432,6 @@ static bool frontier_mark(struct vmm_context *ctx, struct spine *sp, uint64_t ad
 	/* The suffix run's pages are free (its tags say where it ends): written blind. */
 	leaf_entries_set(leaves, first, last, RES_RESERVED | access_bits(access));
 	leaves[first] |= RES_START;
-	leaf_count_move(leaves, pages, false);
 	leaf_tags_mark(leaves, first, PT_ENTRIES - 1, first, last); /* the suffix run loses its start */
 	ctx->backend_work += pages;
 	hint_after_mark(ctx, leaves, 0, addr, addr + pages * PAGE_SIZE - 1);
@@ -499,7 +498,6 @@ static ALWAYS_INLINE bool frontier_release(struct vmm_context *ctx, struct spine
 		return false;
 	if (!leaf_clear(leaves, first, last, how))
 		return false;
-	leaf_count_move(leaves, last - first + 1, true);
 	leaf_tags_clear(ctx, leaves, first, last);
 	hint_lower(leaves, first);
 	spine_shift(ctx, p, (int64_t)(last - first + 1));
@@ -584,7 +582,6 @@ static bool inner_mark(struct vmm_context *ctx, const struct spine *p, uint64_t 
 	unsigned pages = last - first + 1;
 	leaf_entries_set(leaves, first, last, set);
 	leaves[first] |= RES_START;
-	leaf_count_move(leaves, pages, false);
 	if (last < b)
 		leaf_run_tag(leaves, last + 1, b);
 	ctx->backend_work += pages;
@@ -620,7 +617,6 @@ static bool inner_clear(struct vmm_context *ctx, const struct spine *p, unsigned
 	unsigned pages = last - first + 1;
 	if (!leaf_clear(leaves, first, last, how))
 		return false;
-	leaf_count_move(leaves, pages, true);
 	if (before)
 		leaf_tag_write(leaves, first - 1, 0);
 	if (after)

@@ -10,8 +10,9 @@
  * answers and addresses. A second stream works inside three leaf tables, where a leaf's inner
  * runs are its level-1 table's longest too, so a change inside a leaf moves the tables above.
  * Then the free-run tags of a leaf table, checked against a layout, and a corrupted one caught by
- * the self-check, and a refused release that changed no entry. Last, the floor of a pointer's
- * maxrun code, on which the search enters a subtree unread. A third stream runs the benchmark's
+ * the self-check, a refused release that changed no entry, and a leaf table freed exactly when
+ * its last reservation goes (leaf_empty: these leaves keep no used-entry count). Last, the floor
+ * of a pointer's maxrun code, on which the search enters a subtree unread. A third stream runs the benchmark's
  * layouts in a region of whole root entries, the only place where the lean routes (vmm_pt_lean.c,
  * reserve_chunk_frontier) run: a mark there that leaves a leaf's INNER or a run's tag unwritten,
  * or a chunk placed one entry late, fails it and no other test.
@@ -20,6 +21,7 @@
 #include <machine/pte.h>
 #include "tests/host/vmm_test_support.h"
 #include "kernel/mm/vmm_pt.h"
+#include "kernel/mm/vmm_pt_leaf_tags.h"
 
 #define STEPS 20000
 #define MAX_LIVE 96
@@ -359,6 +361,47 @@ TEST(vmm_pagetable_refused_leaf_release_changes_no_entry)
 		}
 		both_close(&b, 0);
 	}
+}
+
+/*
+ * The backend's leaf tables keep no used-entry count: a leaf is freed when its entry 0 says the
+ * table is all free (leaf_empty). Two reservations in one leaf, [0, 2] and [10, 14], one page of
+ * the first mapped: an unmap (pagetable.c's walk asks whether the leaf is empty) keeps it, a
+ * release of [0, 2] (entry 0 free again, tagged with its run of 10) keeps it, the release of
+ * [10, 14] frees it and the tables above, back to the count before. Then leaf_empty on entries
+ * written here: zero or a stripe alone is empty, a tag or a reservation in entry 0 is not.
+ */
+TEST(vmm_pagetable_leaf_is_freed_when_its_last_reservation_goes)
+{
+	static struct both b;
+	both_open(&b, 1 << 14, dense_regions, ARRAY_SIZE(dense_regions));
+	if (testing_current_failed())
+		return;
+	struct vmm_context *pt = &b.user[0];
+	uint64_t base = dense_regions[0].base, tables0 = pt->pt.table_pages;
+	ASSERT_EQ(vmm_reserve_at(pt, base, 3), VM_OK);
+	ASSERT_EQ(vmm_reserve_at(pt, base + 10 * PAGE_SIZE, 5), VM_OK);
+	ASSERT_EQ(vmm_map_anonymous(pt, base + PAGE_SIZE, 1, PT_READ | PT_USER), VM_OK);
+	uint64_t tables = pt->pt.table_pages;
+	EXPECT_TRUE(tables > tables0);
+	ASSERT_EQ(vmm_unmap(pt, base + PAGE_SIZE, 1), VM_OK);
+	EXPECT_EQ(pt->pt.table_pages, tables);
+	ASSERT_EQ(vmm_release(pt, base, 3), VM_OK);
+	EXPECT_EQ(pt->pt.table_pages, tables);
+	EXPECT_EQ(pt->backend->self_check(pt), 0);
+	ASSERT_EQ(vmm_release(pt, base + 10 * PAGE_SIZE, 5), VM_OK);
+	EXPECT_EQ(pt->pt.table_pages, tables0);
+	EXPECT_EQ(pt->backend->self_check(pt), 0);
+	both_close(&b, 0);
+
+	static uint64_t leaf[PT_ENTRIES];
+	EXPECT_TRUE(leaf_empty(leaf));
+	leaf[0] = (pte_t)5 << PTE_COUNT_STRIPE_SHIFT;
+	EXPECT_TRUE(leaf_empty(leaf));
+	leaf[0] |= (pte_t)10 << PTE_FREE_TAG_SHIFT;
+	EXPECT_FALSE(leaf_empty(leaf));
+	leaf[0] = RES_RESERVED | RES_START;
+	EXPECT_FALSE(leaf_empty(leaf));
 }
 
 /*
