@@ -315,6 +315,13 @@ static ALWAYS_INLINE void stripe_write_fixed(uint64_t *table, unsigned first, un
 static ALWAYS_INLINE void stripe_update_fixed(uint64_t *table, unsigned first, unsigned entries,
 					      uint64_t was, uint64_t now)
 {
+#if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
+	/* The update xors digits (pte.h): it is right only when the stripe holds `was`. */
+	uint64_t width = ((uint64_t)1 << (3 * entries)) - 1;
+	MM_ASSERT(stripe_read_fixed(table, first, entries) == (was & width),
+		  "stripe_update_fixed: table %p's field at %u holds %llu, not %llu", (void *)table, first,
+		  (unsigned long long)stripe_read_fixed(table, first, entries), (unsigned long long)(was & width));
+#endif
 	pte_stripe_field_update(table, first, entries, was, now);
 }
 

@@ -897,8 +897,8 @@ static ALWAYS_INLINE bool chunk_frontier_of(struct vmm_context *ctx, const struc
 }
 
 /* Writes T1's and T2's new values (those that changed) and their pointers' summaries. */
-static void chunk_frontier_store(struct vmm_context *ctx, const struct spine *p,
-				 const struct chunk_frontier *f, const struct exact *n1, const struct exact *n2)
+static ALWAYS_INLINE void chunk_frontier_store(struct vmm_context *ctx, const struct spine *p,
+					  const struct chunk_frontier *f, const struct exact *n1, const struct exact *n2)
 {
 	exact_write(ctx, f->t1, 1, n1, &f->x1);
 	exact_write(ctx, f->t2, 2, n2, &f->x2);

@@ -209,8 +209,11 @@ static inline bool pte_stripe_field_write(pte_t *table, unsigned first, unsigned
 
 /*
  * Rewrites a field that holds `was` to `now`, up to the highest entry whose 3-bit digit changes:
- * a count that moves by one changes its low entry only, most of the time. Unrolled for the
- * constant field sizes of the callers.
+ * a count that moves by one changes its low entry only, most of the time. Each entry's digit is
+ * xored with the two values' difference there, which turns was's digit into now's in one store
+ * without masking the old digit out; so `was` must be what the stripe holds (every caller reads it
+ * from there or from the value cache, which is kept true). Unrolled for the constant field sizes
+ * of the callers.
  */
 static inline __attribute__((always_inline)) void pte_stripe_field_update(pte_t *table, unsigned first, unsigned entries, uint64_t was,
 					   uint64_t now)
@@ -223,8 +226,7 @@ static inline __attribute__((always_inline)) void pte_stripe_field_update(pte_t 
 	for (unsigned k = 0; k < entries; k++) {
 		if (k > top)
 			break;
-		table[first + k] = (table[first + k] & ~PTE_COUNT_STRIPE_MASK) |
-				   ((pte_t)((now >> (3 * k)) & 7) << PTE_COUNT_STRIPE_SHIFT);
+		table[first + k] ^= (pte_t)((diff >> (3 * k)) & 7) << PTE_COUNT_STRIPE_SHIFT;
 	}
 }
 
