@@ -99,6 +99,21 @@ def test_contiguous_row_compares_costs_per_size_and_layout(pairs, pt_outcome, li
     assert "over 2 cases" in v_pt.figure
 
 
+@pytest.mark.parametrize("pairs, says", [
+    # four of five cases slower than 2x: the one within 2x is the case named
+    ({"a 1 page": (900, 100), "b 1 page": (900, 100), "c 1 page": (900, 100),
+      "d 1 page": (900, 100), "e 1 page": (150, 100)},
+     "slower than 2x in 4 of 5 cases; within 2x only at e 1 page"),
+    # one of three slower: that one is named
+    ({"a 1 page": (900, 100), "b 1 page": (150, 100), "c 1 page": (120, 100)},
+     "slower than 2x in 1 of 3 cases; slower than 2x at a 1 page"),
+])
+def test_contiguous_row_names_the_fewer_cases_it_depends_on(pairs, says):
+    v = outcome(Figures(reserve_instructions=_costs(pairs)), "allocating contiguous chunks", PAGETABLE)
+    assert v.outcome == DEPENDS
+    assert v.depends_on == "size and layout: " + says
+
+
 def test_contiguous_row_ignores_cases_measured_for_one_backend_only():
     cost = {(PAGETABLE, "near-fit 8 pages"): 100, (LIST, "far-end 8 pages"): 100}
     assert outcome(Figures(reserve_instructions=cost), "allocating contiguous chunks",
