@@ -276,7 +276,8 @@ def _contiguous(f):
         factor = f"{CONTIGUOUS_SLOW_FACTOR:g}x"
         named, how = (slow, f"slower than {factor} at") if len(slow) <= len(within) else \
             (within, f"within {factor} only at")
-        where = _join(named[:4] + ([f"{len(named) - 4} more"] if len(named) > 4 else []))
+        # "; " between cases: a case's own name has commas in it
+        where = "; ".join(named[:4] + ([f"{len(named) - 4} more"] if len(named) > 4 else []))
         pt = Verdict(topic, PAGETABLE, pt_claim, DEPENDS, figure, rule_pt,
                      depends_on=(f"size and layout: slower than {factor} in {len(slow)} of "
                                  f"{len(cases)} cases; {how} {where}"), plot=plot)

@@ -107,6 +107,10 @@ def test_contiguous_row_compares_costs_per_size_and_layout(pairs, pt_outcome, li
     # one of three slower: that one is named
     ({"a 1 page": (900, 100), "b 1 page": (150, 100), "c 1 page": (120, 100)},
      "slower than 2x in 1 of 3 cases; slower than 2x at a 1 page"),
+    # two of six slower, each name with a comma in it: the two are named, apart
+    ({"a, 1 page": (900, 100), "b, 1 page": (900, 100), "c 1 page": (150, 100),
+      "d 1 page": (150, 100), "e 1 page": (150, 100), "f 1 page": (150, 100)},
+     "slower than 2x in 2 of 6 cases; slower than 2x at a, 1 page; b, 1 page"),
 ])
 def test_contiguous_row_names_the_fewer_cases_it_depends_on(pairs, says):
     v = outcome(Figures(reserve_instructions=_costs(pairs)), "allocating contiguous chunks", PAGETABLE)
