@@ -326,8 +326,9 @@ static ALWAYS_INLINE void stripe_update_fixed(uint64_t *table, unsigned first, u
 }
 
 /*
- * A mixed leaf table's PREFIX (edge entry 0) or SUFFIX (edge entry 511): the free run there, read
- * from its end's free-run tag (vmm_pt_leaf_tags.h) in one load; 0 when that entry is reserved.
+ * The free run that starts or ends at leaf entry `edge`, read from its free-run tag
+ * (vmm_pt_leaf_tags.h) in one load; 0 when that entry is reserved. At entry 0 and 511 of a mixed
+ * leaf table: its PREFIX and SUFFIX; beside a range: the free pages next to it.
  */
 static ALWAYS_INLINE uint64_t leaf_edge_run(const uint64_t *table, unsigned edge)
 {

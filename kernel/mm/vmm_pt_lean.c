@@ -310,9 +310,9 @@ static ALWAYS_INLINE bool inner_release(struct vmm_context *ctx, const struct sp
 	ctx->backend_work += 2; /* the entries before and after */
 	if (!p->mixed || first == 0)
 		return false;
-	pte_t before_e = leaf[first - 1], after_e = leaf[last + 1], head = leaf[first];
-	unsigned before = (before_e & RES_RESERVED) ? 0 : leaf_tag(before_e);
-	unsigned after = (after_e & RES_RESERVED) ? 0 : leaf_tag(after_e);
+	pte_t after_e = leaf[last + 1], head = leaf[first];
+	unsigned before = (unsigned)leaf_edge_run(leaf, first - 1);
+	unsigned after = (unsigned)leaf_edge_run(leaf, last + 1);
 	unsigned a = first - before, b = last + after;
 	/*
 	 * The joined run keeps a reserved page on either side; the range starts a reservation, ends

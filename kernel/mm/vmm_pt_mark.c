@@ -601,8 +601,8 @@ static bool inner_clear(struct vmm_context *ctx, const struct spine *p, unsigned
 	ctx->backend_work += 2; /* the entries before and after */
 	if (!p->mixed || first == 0)
 		return false;
-	unsigned before = (leaves[first - 1] & RES_RESERVED) ? 0 : leaf_tag(leaves[first - 1]);
-	unsigned after = (leaves[last + 1] & RES_RESERVED) ? 0 : leaf_tag(leaves[last + 1]);
+	unsigned before = (unsigned)leaf_edge_run(leaves, first - 1);
+	unsigned after = (unsigned)leaf_edge_run(leaves, last + 1);
 	unsigned a = first - before, b = last + after;
 	if (a == 0 || b == PT_ENTRIES - 1)
 		return false;
