@@ -326,12 +326,16 @@ static ALWAYS_INLINE enum search_start search_narrow(struct search *s, uint64_t 
 	return level == 0 ? SEARCH_LEAF : SEARCH_NARROWED;
 }
 
-/* A leaf table search_narrow found the fit in, scanned from its hint as the range walk would. */
-static NOINLINE bool search_leaf_table(struct search *s, uint64_t *leaf, uint64_t base)
+/*
+ * A leaf table search_narrow found the fit in, scanned from its hint as the range walk would;
+ * *hint receives the hint (no run is carried in, so the scan starts there).
+ */
+static NOINLINE bool search_leaf_table(struct search *s, uint64_t *leaf, uint64_t base, unsigned *hint)
 {
 	unsigned i = 0;
 	if (search_enter(s, leaf, 0, base, &i, PT_ENTRIES - 1) == PT_STEP_STOP)
 		return true;
+	*hint = i;
 	/*
 	 * The entry at the hint is free and the one before it reserved (the hint's invariant), so a
 	 * run starts there and its first entry's tag is its length (the table is mixed): when it
@@ -368,9 +372,10 @@ static ALWAYS_INLINE bool find_lowest(struct vmm_context *ctx, const struct vmm_
 			    .enough_pages = enough_pages,
 			    .short_codes = maxrun_code(min_pages) };
 	uint64_t *root = pt_table(ctx->pt.root), *leaf, first = MAX(from, region->base), last = end - 1;
+	unsigned hint_unused;
 	enum search_start start = search_narrow(&s, root, &first, &last, &leaf, path);
 	bool found = start == SEARCH_FOUND ||
-		     (start == SEARCH_LEAF ? search_leaf_table(&s, leaf, first) :
+		     (start == SEARCH_LEAF ? search_leaf_table(&s, leaf, first, path ? &path->leaf_hint : &hint_unused) :
 					     pt_walk_range(root, PT_TOP_LEVEL, 0, first, last, &visitor, &s) ||
 						     run_end(&s));
 	ctx->backend_work += s.entries_read;
