@@ -141,7 +141,7 @@ enum vm_status vmm_pt_frontier_reserve(struct vmm_context *ctx, const struct vmm
 	return VM_OK;
 declined:
 	ctx->backend_work += work;
-	return vmm_pt_reserve_searched(ctx, region, pages, access, addr);
+	return vmm_pt_reserve_searched(ctx, region, i3, pages, access, addr);
 }
 
 /*
