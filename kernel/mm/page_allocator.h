@@ -241,9 +241,11 @@ static ALWAYS_INLINE paddr_t page_alloc_inline(struct page_allocator *a, uint64_
 		.owner = (uint8_t)owner
 	};
 	if (trace.on) {
+		/* this file's traced copies' own chain (call_chain.h: trace_chain_cache) */
+		static struct trace_chain_cache chain_cache;
 		uint64_t end = trace_clock_raw(&trace_global);
-		trace_emit_inline_stamped_pmm_alloc(
-			&trace_global, __builtin_frame_address(0), trace_clock_at(end),
+		trace_emit_inline_cached_pmm_alloc(
+			&trace_global, &chain_cache, __builtin_frame_address(0), trace_clock_at(end),
 			first << PAGE_SHIFT,
 			(uint32_t)pages,
 			/* regions hold what is asked; another placement may round it up */
