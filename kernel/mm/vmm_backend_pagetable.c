@@ -6,8 +6,10 @@
  *   vmm_pt_search.c    the lowest free run (bounded by the summaries), the page at an address,
  *                      the extent around it
  *   vmm_pt_lookup.c    the page a fault asks about (one entry, reached from the last walk's tables)
- *   vmm_pt_mark.c      mark, clear, release, resize, split, set_access; reserve_lowest (the
- *                      search and the mark in one call)
+ *   vmm_pt_reserve.c   mark, release; reserve_lowest (the search and the mark in one call)
+ *   vmm_pt_range.c, vmm_pt_spine.c, vmm_pt_chunk.c   the routes that write (range walk, one
+ *                      leaf table, one chunk)
+ *   vmm_pt_resize.c    resize, split, set_access
  *   vmm_pt_lean.c      the usual reserve and release inside one leaf table (at the frontier,
  *                      inside its inner runs), from one path, writing only what moves
  *   vmm_pt_check.c     the self-check, the bounds as numbers, bookkeeping bytes

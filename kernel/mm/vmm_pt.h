@@ -7,7 +7,12 @@
  *   vmm_pt_leaf_runs.h the upkeep of a leaf table after one change (inline in summary and mark)
  *   vmm_pt_search.c    search and queries: the lowest free run, the extent around a page
  *   vmm_pt_lookup.c    the page a fault asks about: the one entry that decides it
- *   vmm_pt_mark.c      mark, clear, release, resize, split, access: the operations that write
+ *   vmm_pt_write.h     what the writing files share (change notes, inline visitor parts)
+ *   vmm_pt_range.c     the range walk's mark and clear: the general upkeep of every write
+ *   vmm_pt_spine.c     a reserve or release inside one leaf table, from one point walk
+ *   vmm_pt_chunk.c     a reserve or release of one aligned chunk (2 MiB, 1 GiB)
+ *   vmm_pt_reserve.c   reserve and release: which route takes a request, a release's checks
+ *   vmm_pt_resize.c    resize, split, access change
  *   vmm_pt_lean.c      the usual reserve and release inside one leaf table, written out lean
  *   vmm_pt_check.c     self-check, the header bounds as numbers, bookkeeping bytes
  *   vmm_pt_caches.h    the two caches it keeps in the context (values, the fault hint)
@@ -640,7 +645,7 @@ struct table_change {
 #define ROOT_RELEASE_MAPPED_ENTRY PTE_SUMMARY_STRIPE_FIRST
 
 /*
- * The path from the root to one leaf table, from one point walk (vmm_pt_mark.c's point routes) or
+ * The path from the root to one leaf table, from one point walk (vmm_pt_spine.c's point routes) or
  * from the search that found a fit there (vmm_pt_find_lowest).
  */
 struct spine {
@@ -791,7 +796,7 @@ void vmm_pt_query(struct vmm_context *ctx, const struct vmm_region *region, uint
 enum vmm_range_state vmm_pt_lookup(struct vmm_context *ctx, const struct vmm_region *region,
 				   uint64_t addr, unsigned *access);
 
-/* --- vmm_pt_mark.c --------------------------------------------------------------------------- */
+/* --- vmm_pt_reserve.c, vmm_pt_resize.c ------------------------------------------------------- */
 
 enum vm_status vmm_pt_mark_reserved(struct vmm_context *ctx, const struct vmm_region *region,
 				    uint64_t addr, uint64_t pages, unsigned access);
@@ -809,10 +814,12 @@ void vmm_pt_set_access(struct vmm_context *ctx, const struct vmm_region *region,
 /* pt_chunk_ops.split: a child of a chunk mark says what the chunk said (its start on child 0). */
 uint64_t vmm_pt_split_child(void *cookie, uint64_t chunk, unsigned child_level, unsigned index);
 
+/* --- vmm_pt_spine.c --------------------------------------------------------------------------- */
+
 /*
  * The free runs an inner change took out of a leaf table and put in (0: none). Each lies between
  * reserved pages of the leaf, so it is a run not reaching the end of every table above too
- * (vmm_pt_mark.c's runs_above).
+ * (vmm_pt_spine.c's runs_above).
  */
 struct run_delta {
 	uint64_t out[2], in;
@@ -821,7 +828,7 @@ struct run_delta {
 /*
  * After an inner mark or clear of leaf entries (addr .. last, on the path p) whose leaf values
  * (*was before, *now after, the runs d) are stored but whose table above may change: the upkeep
- * of the tables above, as vmm_pt_mark.c's path routes do it.
+ * of the tables above, as vmm_pt_spine.c's path routes do it.
  */
 void vmm_pt_inner_mark_above(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last,
 			     unsigned access, const struct exact *was, const struct exact *now,
@@ -849,7 +856,7 @@ enum vm_status vmm_pt_reserve_searched(struct vmm_context *ctx, const struct vmm
  */
 enum vm_status vmm_pt_release_in_leaf(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
 				      uint64_t pages);
-/* vmm_pt_release by the general routes (vmm_pt_mark.c). */
+/* vmm_pt_release by the general routes (vmm_pt_reserve.c). */
 enum vm_status vmm_pt_release_general(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
 				      uint64_t pages);
 /*

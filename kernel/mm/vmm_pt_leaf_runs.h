@@ -5,7 +5,7 @@
  * vmm_pt_leaf_tags.h, and carried in table_change.n), when the change lies inside
  * the table's inner runs, its new INNER top two from one run out and one or two in; and whether
  * such a change leaves the table above as it was (inner_change_below). Forced inline in its users,
- * vmm_pt_summary.c's refresh and vmm_pt_mark.c's leaf paths (leaf_store).
+ * vmm_pt_summary.c's refresh and vmm_pt_spine.c's leaf paths (leaf_store).
  */
 #ifndef PAGESCOPE_MM_VMM_PT_LEAF_RUNS_H
 #define PAGESCOPE_MM_VMM_PT_LEAF_RUNS_H

@@ -6,7 +6,7 @@
  * entries (no used-entry count: leaf_empty), at most four free-run tags, its hint (not at the frontier's mark,
  * which leaves it behind: vmm_pt.h), at most its INNER and
  * INNER2 and its pointer's maxrun code and HST, and on release the root's release-mapped bit. They
- * are called by vmm_pt_mark.c (reserve_lowest, release); anything else returns false before
+ * are called by vmm_pt_reserve.c (reserve_lowest, release); anything else returns false before
  * writing, and the general routes there take the request (the differential, model and self-check
  * tests run both, test_vmm_pt_paths.c over whole root entries, where these run).
  *
@@ -17,7 +17,7 @@
  * derived from LAST: vmm_pt.h), moves no stored value and no pointer bit above the leaf: kinds
  * stay mixed, PFX stays, SFX stays set (a mark leaves a page free at the end, a release adds
  * some), maxrun codes code INNER, which stays, and HST stays (a mark requires it set; a release
- * requires another start in the leaf before the range: leaf_start_before). This is vmm_pt_mark.c's
+ * requires another start in the leaf before the range: leaf_start_before). This is vmm_pt_spine.c's
  * frontier_mark /
  * frontier_release argument, without its second walk.
  *
@@ -31,10 +31,10 @@
  *
  * Inside the inner runs: a mark at the start of a free run of a mixed leaf, with a reserved page
  * before it and after the run; a release whose joined free run keeps a reserved page on either
- * side (vmm_pt_mark.c's inner_mark, inner_clear: one run out of the leaf's INNER top two, one or
+ * side (vmm_pt_spine.c's inner_mark, inner_clear: one run out of the leaf's INNER top two, one or
  * two in, top2_remove and top2_add, PREFIX and SUFFIX beyond reserved pages). Then the table above
  * keeps its values when the leaf's top two stayed, or the runs that changed were all shorter than
- * that table's INNER2 (inner_settled, vmm_pt_leaf_runs.h's proof); else vmm_pt_mark.c's upkeep of
+ * that table's INNER2 (inner_settled, vmm_pt_leaf_runs.h's proof); else vmm_pt_spine.c's upkeep of
  * the tables above runs from there (vmm_pt_inner_mark_above). A leaf that would become full, or
  * whose longest run goes with its second not known, is left to the general route.
  *

@@ -1,6 +1,6 @@
 /*
- * The page-table backend's point paths (vmm_pt_mark.c: a range inside one leaf table, one whole
- * 2 MiB chunk, the frontier of each), checked where they run: a seeded stream of reserves and
+ * The page-table backend's point paths (vmm_pt_spine.c, vmm_pt_chunk.c: a range inside one leaf
+ * table, one whole 2 MiB chunk, the frontier of each), checked where they run: a seeded stream of reserves and
  * releases that keeps returning to the frontier (lowest first fit fills the space from the
  * bottom) with 512-page reservations at 2 MiB alignment (now and then a whole 1 GiB entry) among
  * small ones, some pages mapped.
@@ -187,7 +187,7 @@ TEST(vmm_pagetable_leaf_changes_that_move_the_tables_above_stay_exact)
 /*
  * A region of whole root entries, as the user mmap region is (512 GiB from 512 GiB on): there the
  * placement takes the lean routes (vmm_pt_lean.c: the frontier, inside a leaf's inner runs;
- * vmm_pt_mark.c's reserve_chunk_frontier), which decide from the root's first entry with a free
+ * vmm_pt_chunk.c's reserve_chunk_frontier), which decide from the root's first entry with a free
  * page, and which the regions above (inside one root entry) never reach.
  */
 static const struct vmm_region wide_regions[] = {

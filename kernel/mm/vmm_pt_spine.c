@@ -1,0 +1,415 @@
+/*
+ * The page-table backend's point routes: a reserve or release inside one existing leaf table,
+ * from one point walk to it (spine_of, vmm_pt_write.h) instead of the range walk. vmm_pt_lean.c's
+ * routes take the usual requests first; vmm_pt_reserve.c sends here what they decline.
+ * At the frontier only the leaf table's SUFFIX moves (frontier_mark, frontier_release);
+ * inside the leaf's inner runs the free-run tags (vmm_pt_leaf_tags.h) give the run's ends and the
+ * leaf's new values follow without a look (inner_mark, inner_clear), and so do the tables above,
+ * which lose and gain the same runs (runs_above); elsewhere the range walk's
+ * own visitors (vmm_pt_range.c) run along that path (path_mark, path_clear).
+ *
+ * Invariants kept: those of vmm_pt_range.c (a reservation's pages, every summary and exact value
+ * describing the entries below, the first-free hints); a route that does not apply returns false
+ * before it writes anything.
+ *
+ * Bound: the point-walk routes read no more than the range walk they replace: 3 path entries, the
+ * leaf run and the page after it (at most 513, in place of the tally), the leaf's SUFFIX and two
+ * LASTs (7) and at most 512 entries looking for another start, then at most what the range walk's
+ * clear would read; a release that the clear checking as it goes refuses has read and written its
+ * run twice (at most 2 x 511 entries each), and pays again for the checks above before
+ * leaf_reservation and the tally (a refused release runs no search, whose share of
+ * vmm_pt_work_bound is far larger); the inner routes read the entries on either side (2) and the
+ * leaf's values (2 E(0) + 2), and a mark's run start is one entry, or at most 512 back
+ * (leaf_run_around); above the leaf, each table whose values change has its four values read and
+ * two written (runs_above: 6 E(t), less than its U(t)) until one keeps its values, or takes the
+ * range walk's upkeep from there. Values found in the value cache (vmm_pt.h) are not read again,
+ * and not counted.
+ */
+#include "vmm_pt_write.h"
+#include "vmm_pt_leaf_runs.h"
+
+/* --- the frontier -------------------------------------------------------------------------- */
+
+/*
+ * Where reservations are usually placed and released: at the start of the free suffix of a leaf
+ * table that is the last table with anything reserved on its path (every table on the path is its
+ * parent's last entry not wholly free). A reservation marked there, or released there from a
+ * reserved page on, changes no run but the free suffix, so every table on the path keeps its
+ * pointer and all its values but SUFFIX, which moves by the pages marked or cleared. This is
+ * decided from one point walk (3 entries), the LAST of each table above the leaf table (vmm_pt.h:
+ * the path is the last one when each LAST is the path's entry), its SUFFIX and the leaf run, before
+ * anything is written; otherwise the range walk's visitors do the general upkeep. It reads less than
+ * they would, so the bound of vmm_pt_summary.c holds for it.
+ */
+
+/* Each table above the leaf table is its parent's last entry not wholly free: its LAST is the path's. */
+static bool spine_is_last(struct vmm_context *ctx, struct spine *p)
+{
+#pragma GCC unroll 2
+	for (unsigned level = 1; level < PT_TOP_LEVEL; level++) {
+		ctx->backend_work += LAST_ENTRIES;
+		if (last_read(p->table[level], level) != p->index[level])
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Every SUFFIX on the path moves by `grown` pages (negative: shrinks); nothing else changes. The
+ * leaf table's is its last tag, written with its entries; above, no LAST moves (the leaf table
+ * stays the last entry not wholly free of its table, and so on up), so only the value cache's
+ * copies move.
+ */
+static void spine_shift(struct vmm_context *ctx, const struct spine *p, int64_t grown)
+{
+	suffix_move(ctx, p->table[0], 0, p->suffix[0], p->suffix[0] + (uint64_t)grown);
+	struct vmm_pt_value_cache *c = &ctx->pt_caches.values;
+#pragma GCC unroll 2
+	for (unsigned level = 1; level < PT_TOP_LEVEL; level++)
+		if (c->table[level] == p->table[level] && (c->known[level] & (1u << EXACT_SUFFIX)))
+			c->value[level][EXACT_SUFFIX] += (uint64_t)grown;
+}
+
+/*
+ * A reservation of [addr, addr + pages) (it starts at addr) at the frontier: from the suffix's first
+ * page, short of its end, in a table whose pointer already says it holds a start. True when done.
+ */
+bool frontier_mark(struct vmm_context *ctx, struct spine *sp, uint64_t addr, uint64_t pages,
+		   unsigned first, unsigned last, unsigned access)
+{
+	struct spine p = *sp;
+	uint64_t *leaves = p.table[0];
+	if (!p.mixed || first != PT_ENTRIES - p.suffix[0] || last == PT_ENTRIES - 1 ||
+	    !(summary_field(p.table[1][p.index[1]]) & SUM_HAS_START) || !spine_is_last(ctx, &p))
+		return false;
+	/* The suffix run's pages are free (its tags say where it ends): written blind. */
+	leaf_entries_set(leaves, first, last, RES_RESERVED | access_bits(access));
+	leaves[first] |= RES_START;
+	leaf_tags_mark(leaves, first, PT_ENTRIES - 1, first, last); /* the suffix run loses its start */
+	ctx->backend_work += pages;
+	hint_after_mark(ctx, leaves, 0, addr, addr + pages * PAGE_SIZE - 1);
+	spine_shift(ctx, &p, -(int64_t)pages);
+	return true;
+}
+
+/*
+ * The release of [addr, addr + pages) (a reservation, leaf_reservation said or `how` checks) at the frontier: it
+ * ends where the suffix begins, with a reserved page before it and another start in its table (so
+ * HST stays). True when released.
+ */
+bool frontier_release(struct vmm_context *ctx, struct spine *p, unsigned first,
+		      unsigned last, enum leaf_clear how)
+{
+	uint64_t *leaves = p->table[0];
+	ctx->backend_work++; /* the page before */
+	if (!p->mixed)
+		return false;
+	p->suffix[0] = leaf_edge_run(leaves, PT_ENTRIES - 1); /* (spine_of was not asked for it) */
+	if (last + 1 != PT_ENTRIES - p->suffix[0] || first == 0 || !(leaves[first - 1] & RES_RESERVED) ||
+	    !spine_is_last(ctx, p) || !start_elsewhere(ctx, leaves, 0, first, last))
+		return false;
+	if (!leaf_clear(leaves, first, last, how))
+		return false;
+	leaf_tags_clear(ctx, leaves, first, last);
+	hint_lower(leaves, first);
+	spine_shift(ctx, p, (int64_t)(last - first + 1));
+	return true;
+}
+
+/*
+ * A range inside one existing leaf table, away from the frontier: the general upkeep (the range
+ * walk's own visitors, mark_leaves and mark_ascend) run along the point walk's path, bottom-up,
+ * as the range walk would run them for a range that touches one entry per level.
+ */
+/*
+ * The tables a mark or clear along a path opens: only what a change note reads before it writes
+ * (the direction and the count), not the whole of each table_change.
+ */
+static void path_changes_open(struct table_change *ch, enum change_direction direction)
+{
+	for (unsigned level = 0; level < PT_LEVELS; level++) {
+		ch[level].direction = direction;
+		ch[level].count = 0;
+	}
+}
+
+/* --- inside a leaf table's inner runs, from the free-run tags ------------------------------ */
+
+/*
+ * The usual reserve or release away from the frontier changes one run inside a mixed leaf table,
+ * between reserved pages: a mark takes the start of a free run (the search's fits begin there) and
+ * leaves a reserved page before it and one after the run; a release clears a reservation whose
+ * joined free run still has a reserved page on either side. The free-run tags (vmm_pt_leaf_tags.h)
+ * give the run's ends in one load each, so the change is known before anything is written: one run
+ * leaves the leaf's inner runs and one or two join them (top2_remove, top2_add), PREFIX and SUFFIX
+ * lie beyond reserved pages and stay, HST is set by a mark and stays set after a release: the
+ * joined run is followed by a reserved page, and a reserved page after a free one is a reservation's
+ * start (the invariant above), so the leaf still holds one. The entries are written straight (leaf_entries_set), the count moves
+ * once, at most 4 tags are written. Reads: the entries before and after (2), the leaf's values (4
+ * E(0) unless cached): within the U(0) of the range walk it replaces.
+ */
+
+/*
+ * The free runs an inner change took out of the leaf and put in (0: none). Each lies between
+ * reserved pages of the leaf, so it is a run not reaching the end of every table above too
+ * (runs_above).
+ */
+
+/* The top two of a table's runs not reaching its end after the delta; false when not known. */
+static ALWAYS_INLINE bool run_delta_apply(struct exact *x, const struct run_delta *d)
+{
+	if (!top2_remove(&x->inner, &x->inner2, d->out[0]) || !top2_remove(&x->inner, &x->inner2, d->out[1]))
+		return false;
+	top2_add(&x->inner, &x->inner2, d->in);
+	return true;
+}
+
+/*
+ * A mark of leaf entries [first, last] (a reservation starting at first, its bits `set`) from the
+ * start of a free run that is followed by a reserved page, in a mixed leaf table on an all-mixed
+ * path. True when done (entries, count, tags, hint written), with the leaf's values before and
+ * after in *was, *now; false, nothing written, otherwise.
+ */
+static bool inner_mark(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last_addr,
+		       pte_t set, struct exact *was, struct exact *now, struct run_delta *d)
+{
+	uint64_t *leaves = p->table[0];
+	unsigned first = PT_INDEX(0, addr), last = PT_INDEX(0, last_addr);
+	ctx->backend_work += 2; /* the entry before, the run's first */
+	if (!p->mixed || first == 0 || !(leaves[first - 1] & RES_RESERVED))
+		return false;
+	unsigned length = leaf_tag(leaves[first]), b = first + length - 1;
+	if (length == 0 || b >= PT_ENTRIES - 1 || last > b)
+		return false;
+	*was = entry_exact(ctx, p->table[1][p->index[1]], 1);
+	struct exact x = *was;
+	if (!top2_remove(&x.inner, &x.inner2, length))
+		return false;
+	top2_add(&x.inner, &x.inner2, b - last);
+	*d = (struct run_delta){ { length, 0 }, b - last };
+	x.has_start = true;
+	if (x.inner == 0 && x.suffix == 0)
+		x = (struct exact){ SUMMARY_FULL, true, 0, 0, 0, 0 };
+	*now = x;
+	unsigned pages = last - first + 1;
+	leaf_entries_set(leaves, first, last, set);
+	leaves[first] |= RES_START;
+	if (last < b)
+		leaf_run_tag(leaves, last + 1, b);
+	ctx->backend_work += pages;
+	hint_after_mark(ctx, leaves, 0, addr, last_addr);
+	return true;
+}
+
+/*
+ * The clear of leaf entries [first, last] (one unmapped reservation, last < 511) whose joined free
+ * run keeps a reserved page on either side, in a mixed leaf table on an all-mixed path. As
+ * inner_mark: true when done, false with nothing written.
+ */
+static bool inner_clear(struct vmm_context *ctx, const struct spine *p, unsigned first, unsigned last,
+			enum leaf_clear how, struct exact *was, struct exact *now, struct run_delta *d)
+{
+	uint64_t *leaves = p->table[0];
+	ctx->backend_work += 2; /* the entries before and after */
+	if (!p->mixed || first == 0)
+		return false;
+	unsigned before = (unsigned)leaf_edge_run(leaves, first - 1);
+	unsigned after = (unsigned)leaf_edge_run(leaves, last + 1);
+	unsigned a = first - before, b = last + after;
+	if (a == 0 || b == PT_ENTRIES - 1)
+		return false;
+	*was = entry_exact(ctx, p->table[1][p->index[1]], 1);
+	struct exact x = *was;
+	if (!top2_remove(&x.inner, &x.inner2, before) || !top2_remove(&x.inner, &x.inner2, after))
+		return false;
+	top2_add(&x.inner, &x.inner2, b - a + 1);
+	*d = (struct run_delta){ { before, after }, b - a + 1 };
+	x.has_start = true; /* entry b + 1, reserved after a free page, starts a reservation */
+	*now = x;
+	unsigned pages = last - first + 1;
+	if (!leaf_clear(leaves, first, last, how))
+		return false;
+	if (before)
+		leaf_tag_write(leaves, first - 1, 0);
+	if (after)
+		leaf_tag_write(leaves, last + 1, 0);
+	leaf_run_tag(leaves, a, b);
+	ctx->backend_work += pages;
+	hint_lower(leaves, first);
+	return true;
+}
+
+/*
+ * Stores the new values of the path's table at `level` (below the root) and its pointer; true when
+ * the table above keeps its values, and so everything above (inner_change_below; the root has none).
+ */
+static ALWAYS_INLINE bool table_store(struct vmm_context *ctx, const struct spine *p, unsigned level,
+				      const struct exact *was, const struct exact *now)
+{
+	uint64_t *up = p->table[level + 1];
+	unsigned i = p->index[level + 1];
+	if (now->kind == SUMMARY_MIXED)
+		exact_write(ctx, p->table[level], level, now, was);
+	pte_t old = up[i] & ~PTE_COUNT_STRIPE_MASK;
+	pte_t updated = (old & ~PTE_SW_FIELD_MASK) | summary_bits(now);
+	if (updated != old)
+		pt_slot_write(up, i, updated);
+	return level + 1 == PT_TOP_LEVEL || inner_change_below(ctx, up, level + 1, was, now);
+}
+
+/*
+ * After an inner change whose leaf kept its kind (mixed), PREFIX, SUFFIX and HST but changed the
+ * table above (table_store said so): that table's runs not reaching its end lost and gained the
+ * very runs the leaf did (they lie between reserved pages), and nothing else of it changed, so
+ * its INNER top two take the same delta and its other values stay; and so on up while each table
+ * keeps its kind, PREFIX, SUFFIX and HST (a mixed child keeps its table mixed). Hints stay: no
+ * entry became full, and a cleared entry was not full before. Returns the level whose table must
+ * take the general upkeep (PT_LEVELS: none), with *was, *now what its path entry covered before
+ * and after; the delta failing (the longest went and the second is not known) stops it there.
+ * Reads per table: its four values (4 E(t), or the value cache) and writes two, within the U(t)
+ * of the general upkeep it replaces.
+ */
+static NOINLINE unsigned runs_above(struct vmm_context *ctx, const struct spine *p, const struct run_delta *d,
+			   struct exact *was, struct exact *now)
+{
+	for (unsigned level = 1; level < PT_TOP_LEVEL; level++) {
+		if (now->kind != SUMMARY_MIXED || was->kind != SUMMARY_MIXED || was->prefix != now->prefix ||
+		    was->suffix != now->suffix || was->has_start != now->has_start)
+			return level;
+		struct exact x_was = entry_exact(ctx, p->table[level + 1][p->index[level + 1]], level + 1);
+		struct exact x = x_was;
+		if (!run_delta_apply(&x, d))
+			return level;
+		*was = x_was;
+		*now = x;
+		if (table_store(ctx, p, level, was, now))
+			return PT_LEVELS;
+	}
+	return PT_LEVELS;
+}
+
+/*
+ * path_mark and path_clear stay out of line: inlined with their leaf upkeep, they would widen the
+ * frame that vmm_pt_mark_reserved and vmm_pt_release set up on every call, the frontier's too.
+ */
+/*
+ * The tables above a mark along the path that the leaf's own store did not settle: the runs above
+ * after an inner mark (`inner`: was, now, d from inner_mark), else the range walk's visitors. Out of
+ * line, so that the usual mark, settled in its leaf, does not set up their frame.
+ */
+static NOINLINE void path_mark_upkeep(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
+				      uint64_t last, unsigned access, bool inner, struct exact was,
+				      struct exact now, const struct run_delta *d)
+{
+	struct mark m;
+	m.ctx = ctx;
+	m.start = addr;
+	m.access = access_bits(access);
+	m.status = VM_OK;
+	for (unsigned level = 0; level < PT_LEVELS; level++)
+		m.installed[level] = false;
+	m.leaf_all_free = entry_summary(p->table[1][p->index[1]], 1).kind == SUMMARY_ALL_FREE;
+	path_changes_open(m.ch, CHANGE_MARKED);
+	unsigned from = 2;
+	if (inner) { /* the leaf is done; the tables above take its runs, or the change */
+		unsigned level = runs_above(ctx, p, d, &was, &now);
+		if (level == PT_LEVELS)
+			return;
+		change_note(&m.ch[level], level, p->index[level], &was, &now, false);
+		from = level + 1;
+	} else { /* the range walk's visitors, from the leaf up (refresh takes the leaf's inner case) */
+		mark_leaves(&m, p->table[0], ALIGN_DOWN(addr, PT_SPAN_BYTES(1)), PT_INDEX(0, addr),
+			    PT_INDEX(0, last));
+		from = 1;
+	}
+	for (unsigned level = from; level < PT_LEVELS; level++) { /* mark_ascend moves the hints below */
+		struct pt_walk_entry at = { p->table[level], level, p->index[level],
+					    ALIGN_DOWN(addr, PT_SPAN_BYTES(level)), addr, last, false };
+		mark_ascend(&m, &at);
+	}
+	hint_after_mark(ctx, p->table[PT_TOP_LEVEL], PT_TOP_LEVEL, addr, last);
+}
+
+NOINLINE void path_mark(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
+			uint64_t last, unsigned access)
+{
+	struct exact was, now;
+	struct run_delta d;
+	bool inner = inner_mark(ctx, p, addr, last, RES_RESERVED | access_bits(access), &was, &now, &d);
+	if (inner && table_store(ctx, p, 0, &was, &now)) {
+		/* A hint above moves only past an entry that became full: none did unless the leaf did. */
+		for (unsigned level = 1; level < PT_LEVELS && now.kind == SUMMARY_FULL; level++)
+			hint_after_mark(ctx, p->table[level], level, addr, last);
+		return;
+	}
+	path_mark_upkeep(ctx, p, addr, last, access, inner, was, now, &d);
+}
+
+/* The clear's upkeep above the leaf the same way (clear_enter, clear_leaves, clear_ascend). */
+static NOINLINE void path_clear_upkeep(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
+				       uint64_t last, bool inner, struct exact was, struct exact now,
+				       const struct run_delta *d)
+{
+	struct clear c;
+	c.ctx = ctx;
+	c.met_mapped = false;
+	path_changes_open(c.ch, CHANGE_CLEARED);
+	unsigned from = 2;
+	if (inner) {
+		unsigned level = runs_above(ctx, p, d, &was, &now);
+		if (level == PT_LEVELS)
+			return;
+		change_note(&c.ch[level], level, p->index[level], &was, &now, false);
+		from = level + 1;
+	} else {
+		/*
+		 * clear_enter's hints. Above the leaf table a hint is already at or below an entry that
+		 * was not full (no entry below the hint has a free page), so only a full entry's table is
+		 * read.
+		 */
+		hint_lower(p->table[0], PT_INDEX(0, addr));
+		for (unsigned level = 1; level < PT_LEVELS; level++)
+			if (entry_summary(p->table[level][p->index[level]], level).kind == SUMMARY_FULL)
+				hint_lower(p->table[level], p->index[level]);
+		clear_leaves(&c, p->table[0], ALIGN_DOWN(addr, PT_SPAN_BYTES(1)), PT_INDEX(0, addr),
+			     PT_INDEX(0, last));
+		from = 1;
+	}
+	for (unsigned level = from; level < PT_LEVELS; level++) {
+		struct pt_walk_entry at = { p->table[level], level, p->index[level],
+					    ALIGN_DOWN(addr, PT_SPAN_BYTES(level)), addr, last, false };
+		clear_ascend(&c, &at);
+	}
+}
+
+void vmm_pt_inner_mark_above(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last,
+			     unsigned access, const struct exact *was, const struct exact *now,
+			     const struct run_delta *d)
+{
+	path_mark_upkeep(ctx, p, addr, last, access, true, *was, *now, d);
+}
+
+void vmm_pt_inner_clear_above(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last,
+			      const struct exact *was, const struct exact *now, const struct run_delta *d)
+{
+	path_clear_upkeep(ctx, p, addr, last, true, *was, *now, d);
+}
+
+/*
+ * The clear of such a range: in the leaf's inner runs, else as the range walk clears it. Checking
+ * while it clears (LEAF_CLEAR_CHECKING), it takes only the inner route: false, nothing changed,
+ * when that route does not apply or the entries are not one unmapped reservation.
+ */
+NOINLINE bool path_clear(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
+			 uint64_t last, enum leaf_clear how)
+{
+	struct exact was, now;
+	struct run_delta d;
+	bool inner = inner_clear(ctx, p, PT_INDEX(0, addr), PT_INDEX(0, last), how, &was, &now, &d);
+	if (inner && table_store(ctx, p, 0, &was, &now))
+		return true; /* the path is all mixed: no hint above moves */
+	if (!inner && how == LEAF_CLEAR_CHECKING)
+		return false;
+	path_clear_upkeep(ctx, p, addr, last, inner, was, now, &d);
+	return true;
+}
