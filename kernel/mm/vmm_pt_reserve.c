@@ -59,13 +59,13 @@ NOINLINE enum vm_status reserve_placed(struct vmm_context *ctx, const struct vmm
 	return vmm_pt_mark_reserved(ctx, region, *addr, pages, access);
 }
 
-enum vm_status vmm_pt_reserve_searched(struct vmm_context *ctx, const struct vmm_region *region, uint64_t pages,
-				       unsigned access, uint64_t *addr)
+enum vm_status vmm_pt_reserve_searched(struct vmm_context *ctx, const struct vmm_region *region, unsigned i3,
+				       uint64_t pages, unsigned access, uint64_t *addr)
 {
 	struct vmm_free_run run;
 	struct spine p;
 	bool known;
-	if (!vmm_pt_find_lowest(ctx, region, region->base, pages, pages, &run, &p, &known))
+	if (!vmm_pt_find_lowest(ctx, region, i3, pages, pages, &run, &p, &known))
 		return VM_ERR_NO_SPACE;
 	uint64_t start = run.start, last_addr = start + pages * PAGE_SIZE - 1;
 	*addr = start;
@@ -97,7 +97,7 @@ enum vm_status vmm_pt_reserve_lowest(struct vmm_context *ctx, const struct vmm_r
 	ctx->backend_work += 2; /* the root's hint and entry, as the search's narrow descent counts them */
 	if (((summary_field(e3) >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK) < maxrun_code(pages))
 		return vmm_pt_frontier_reserve(ctx, region, i3, e3, pages, access, addr);
-	return vmm_pt_reserve_searched(ctx, region, pages, access, addr);
+	return vmm_pt_reserve_searched(ctx, region, i3, pages, access, addr);
 }
 
 /* --- release -------------------------------------------------------------------------------- */

@@ -49,8 +49,34 @@ uint32_t trace_chain_define_here(struct tracer *t, const void *frame)
 	return id;
 }
 
+/* Every cache trace_chain_cache_fill filled, for trace_chain_forget. */
+static struct trace_chain_cache *caches_filled;
+
+uint32_t trace_chain_cache_fill(struct tracer *t, struct trace_chain_cache *cache,
+				const void *frame)
+{
+	uint32_t id = trace_chain_lookup_in(t->chains, frame);
+	if (id == TRACE_CHAIN_NONE)
+		id = trace_chain_define_here(t, frame);
+	if (id == TRACE_CHAIN_NONE)
+		return id;
+	/* the walk again rather than a copy of the table's entry: a tracer may have no table */
+	walk(frame, &cache->entry);
+	cache->id = id;
+	if (!cache->listed) {
+		cache->listed = true;
+		cache->next = caches_filled;
+		caches_filled = cache;
+	}
+	return id;
+}
+
 void trace_chain_forget(struct tracer *t)
 {
 	if (t->chains)
 		KLIB(memset)(t->chains, 0, sizeof(*t->chains));
+	for (struct trace_chain_cache *c = caches_filled; c; c = c->next) {
+		KLIB(memset)(&c->entry, 0, sizeof(c->entry));
+		c->id = TRACE_CHAIN_NONE;
+	}
 }

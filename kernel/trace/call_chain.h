@@ -29,7 +29,9 @@
  *     never carries another chain's id;
  *   - a tracer without a table (chains == NULL: host tests' own tracers) defines every chain
  *     anew, which is the same stream with more call_chain records;
- *   - trace_discard forgets the table with the records it drops.
+ *   - trace_discard forgets the table with the records it drops, and every tracepoint's cache
+ *     (struct trace_chain_cache: an allocator's traced copy compares the chain it met last
+ *     first, with no hash, and asks the table only when that is not its chain).
  *
  * Bounds and safety: at most TRACE_SITE_DEPTH frames. Defining a chain, a next frame pointer is
  * followed only when it is word-aligned and lies above the current one by at most
@@ -49,9 +51,11 @@
  * chain the table holds (the hot path, inline in the attributed encoder): per frame one load
  * and one compare of the frame pointer, one load and one compare of the return address (6
  * instructions; 8.5 with a bounds test per frame, guest bench); where it ends at 0, an or and
- * two tests; one multiply for the entry; a new chain is walked again out of line
- * (trace_chain_define_here). The table costs
- * TRACE_CHAIN_ENTRIES * 132 bytes, static. Allocates nothing and takes no lock.
+ * two tests; one multiply for the entry (none from a tracepoint's cache); a new chain is walked
+ * again out of line (trace_chain_define_here), and so is one a cache lacks
+ * (trace_chain_cache_fill). The table costs
+ * TRACE_CHAIN_ENTRIES * 132 bytes, static, and a cache of 144 bytes per tracepoint that has one.
+ * Allocates nothing and takes no lock.
  */
 #ifndef PAGESCOPE_TRACE_CALL_CHAIN_H
 #define PAGESCOPE_TRACE_CALL_CHAIN_H
@@ -87,7 +91,8 @@ extern const uintptr_t trace_chain_end_frame[2];
  */
 uint32_t trace_chain_define_here(struct tracer *t, const void *frame);
 
-/* Forgets every chain (the stream no longer holds their definitions). */
+/* Forgets every chain (the stream no longer holds their definitions): the table's and the
+ * caches'. */
 void trace_chain_forget(struct tracer *t);
 
 /* Whether the walk may go from frame `fp` to `next`, its saved frame pointer: one test for
@@ -122,31 +127,28 @@ static ALWAYS_INLINE unsigned trace_chain_slot(uintptr_t frame, uint64_t ip0)
 	return (unsigned)(trace_chain_offset(frame, ip0) >> 7);
 }
 
-/* The id of the entry at byte offset `at` when every return address compared equal
+/* The id at `id` (the compared entry's) when every return address compared equal
  * (differ == 0). */
-static ALWAYS_INLINE uint32_t trace_chain_hit(const struct trace_chain_table *table, uintptr_t at,
-					      uint64_t differ)
+static ALWAYS_INLINE uint32_t trace_chain_hit(const uint32_t *id, uint64_t differ)
 {
 	if (differ)
 		return TRACE_CHAIN_NONE;
 	/* an entry is filled only with the id its call_chain record was written under (>= 1), so
-	 * the caller's test for TRACE_CHAIN_NONE is this one's (2 guest instructions per event);
-	 * id[number] lies at (at >> 7) * 4 bytes into the ids */
-	uint32_t id = *(const uint32_t *)((const char *)table->id + (at >> 5));
-	if (id == TRACE_CHAIN_NONE)
+	 * the caller's test for TRACE_CHAIN_NONE is this one's (2 guest instructions per event) */
+	uint32_t found = *id;
+	if (found == TRACE_CHAIN_NONE)
 		__builtin_unreachable();
-	return id;
+	return found;
 }
 
 /*
- * The lookup's answer where its chain leaves the entry's frames at frame i (fp, frame i - 1, is
+ * The compare's answer where its chain leaves the entry's frames at frame i (fp, frame i - 1, is
  * the entry's; its saved frame pointer `next` is not): a hit only where the entry's chain has
  * ended by frame i, its return address there being 0 (see walk in call_chain.c), and this
  * chain ends there too: `next` may not be followed (0, where every
  * kernel stack's walk ends, is tested first: it spares the usual end the bounds test).
  */
-static ALWAYS_INLINE uint32_t trace_chain_ended(const struct trace_chain_table *table,
-						uintptr_t at, uint64_t differ,
+static ALWAYS_INLINE uint32_t trace_chain_ended(const uint32_t *id, uint64_t differ,
 						const struct trace_chain_entry *e, unsigned i,
 						const uintptr_t *fp, uintptr_t next)
 {
@@ -157,28 +159,21 @@ static ALWAYS_INLINE uint32_t trace_chain_ended(const struct trace_chain_table *
 	differ |= e->ip[i];
 	if (next && trace_chain_may_follow(fp, next))
 		return TRACE_CHAIN_NONE;
-	return trace_chain_hit(table, at, differ);
+	return trace_chain_hit(id, differ);
 }
 
 /*
- * The id of the chain of `frame` when `table` (NULL: none) holds it, else TRACE_CHAIN_NONE (then
- * trace_chain_define_here defines it). Reads at most TRACE_SITE_DEPTH frames, each only after
+ * *id when entry e holds the chain of `frame` (whose saved frame pointer is `next` and return
+ * address `ip0`), else TRACE_CHAIN_NONE. Reads at most TRACE_SITE_DEPTH frames, each only after
  * its address matched the entry's (see the safety argument above).
  */
-static ALWAYS_INLINE uint32_t trace_chain_lookup_in(const struct trace_chain_table *table,
-						    const void *frame)
+static ALWAYS_INLINE uint32_t trace_chain_compare(const struct trace_chain_entry *e,
+						  const uint32_t *id, const uintptr_t *fp,
+						  uintptr_t next, uint64_t ip0)
 {
-	if (unlikely(!table))
-		return TRACE_CHAIN_NONE;
-	const uintptr_t *fp = frame;
-	uintptr_t next = fp[0];
-	uint64_t differ = fp[1];
-	uintptr_t at = trace_chain_offset((uintptr_t)fp, differ);
-	const struct trace_chain_entry *e =
-		(const struct trace_chain_entry *)((const char *)table->entry + at);
 	if (e->fp[0] != (uintptr_t)fp)
 		return TRACE_CHAIN_NONE;
-	differ ^= e->ip[0];
+	uint64_t differ = ip0 ^ e->ip[0];
 	/* fp is frame i - 1, whose saved frame pointer `next` is frame i's address once it equals
 	 * the entry's. Unrolled by hand: each frame's exit then has its own code with constant
 	 * offsets (4 instructions where the chain ends at 0), where a loop's exits share one block
@@ -186,7 +181,7 @@ static ALWAYS_INLINE uint32_t trace_chain_lookup_in(const struct trace_chain_tab
 	_Static_assert(TRACE_SITE_DEPTH == 8, "the walk below compares frames 1 .. 7");
 #define TRACE_CHAIN_COMPARE_FRAME(i)                                                    \
 	if (next != e->fp[i])                                                           \
-		return trace_chain_ended(table, at, differ, e, i, fp, next);           \
+		return trace_chain_ended(id, differ, e, i, fp, next);                  \
 	fp = (const uintptr_t *)next;                                                   \
 	differ |= fp[1] ^ e->ip[i];                                                     \
 	next = fp[0];
@@ -198,8 +193,58 @@ static ALWAYS_INLINE uint32_t trace_chain_lookup_in(const struct trace_chain_tab
 	TRACE_CHAIN_COMPARE_FRAME(6)
 	TRACE_CHAIN_COMPARE_FRAME(7)
 #undef TRACE_CHAIN_COMPARE_FRAME
-	return trace_chain_hit(table, at, differ);
+	return trace_chain_hit(id, differ);
 }
+
+/*
+ * The id of the chain of `frame` when `table` (NULL: none) holds it, else TRACE_CHAIN_NONE (then
+ * trace_chain_define_here defines it).
+ */
+static ALWAYS_INLINE uint32_t trace_chain_lookup_in(const struct trace_chain_table *table,
+						    const void *frame)
+{
+	if (unlikely(!table))
+		return TRACE_CHAIN_NONE;
+	const uintptr_t *fp = frame;
+	uintptr_t next = fp[0];
+	uint64_t ip0 = fp[1];
+	uintptr_t at = trace_chain_offset((uintptr_t)fp, ip0);
+	const struct trace_chain_entry *e =
+		(const struct trace_chain_entry *)((const char *)table->entry + at);
+	/* id[number] lies at (at >> 7) * 4 bytes into the ids */
+	const uint32_t *id = (const uint32_t *)((const char *)table->id + (at >> 5));
+	return trace_chain_compare(e, id, fp, next, ip0);
+}
+
+/*
+ * A tracepoint's own entry: the chain it met last, which it compares before the table (one
+ * tracepoint mostly meets one chain: an allocator's traced copy is per file, so its callers are
+ * few). Compared in full as a table entry is, with no hash to compute and its id beside it at an
+ * address known at link time, it saves a lookup 9 instructions (guest bench, pmm_alloc). A chain
+ * it does not hold is trace_chain_cache_fill's, out of line, which takes the table's answer (or
+ * defines the chain) and copies it in; so the cache holds only chains the stream defines, under
+ * their ids (an id stays valid after its table entry is displaced: ids are never reused), and
+ * trace_chain_forget empties every cache that was ever filled (`next` lists them).
+ */
+struct trace_chain_cache {
+	struct trace_chain_entry entry; /* entry.fp[0] == 0: empty */
+	uint32_t id;
+	bool listed;
+	struct trace_chain_cache *next;
+};
+
+/* The id of the chain of `frame` when `cache` holds it, else TRACE_CHAIN_NONE. */
+static ALWAYS_INLINE uint32_t trace_chain_lookup_cached(const struct trace_chain_cache *cache,
+							const void *frame)
+{
+	const uintptr_t *fp = frame;
+	return trace_chain_compare(&cache->entry, &cache->id, fp, fp[0], fp[1]);
+}
+
+/* The id of the chain of `frame` (t's table's, or defined anew: TRACE_CHAIN_NONE when its record
+ * was lost), which `cache` then holds (but a lost one). */
+uint32_t trace_chain_cache_fill(struct tracer *t, struct trace_chain_cache *cache,
+				const void *frame);
 
 /* trace_chain_lookup_in on the tracer's own table. */
 static ALWAYS_INLINE uint32_t trace_chain_lookup(const struct tracer *t, const void *frame)

@@ -62,18 +62,36 @@
 #define TRACE_EVENT(name, id, doc, fields) TRACE_FIXED_ENCODER_BODY(name, fields)
 /*
  * An attributed event from `frame` (call_chain.h): a chain the table holds costs the walk that
- * compares it; defining a new one writes a call_chain record, after which the caller's timestamp
- * would be too early, so the clock is read again then.
+ * compares it; a new one is trace_emit_defining_NAME's (tracepoints.c), out of line and last, so
+ * that no field lives across a call (where one did, the traced copies kept the fields in
+ * registers they must save and restore): it writes the call_chain record, reads the clock again
+ * (the caller's timestamp would be too early after that record) and writes the event.
  */
 #define TRACE_ATTRIBUTED_EVENT(name, id, doc, fields)                                    \
 	TRACE_FIXED_ENCODER_BODY(name, fields FIELD(u32, chain))                         \
+	void trace_emit_defining_##name(struct tracer *t, const void *frame TRACE_PARAMS(fields)); \
 	static ALWAYS_INLINE void trace_emit_inline_stamped_##name(                      \
 		struct tracer *t, const void *frame, uint64_t timestamp TRACE_PARAMS(fields)) \
 	{                                                                                \
 		uint32_t chain = trace_chain_lookup_in(trace_chains_of(t), frame);       \
 		if (unlikely(chain == TRACE_CHAIN_NONE)) {                               \
-			chain = trace_chain_define_here(t, frame);                       \
-			timestamp = trace_now(t);                                        \
+			trace_emit_defining_##name(t, frame TRACE_ARGS(fields));         \
+			return;                                                          \
+		}                                                                        \
+		trace_emit_inline_##name(t, timestamp TRACE_ARGS(fields), chain);        \
+	}                                                                                \
+	/* The same with the tracepoint's own cache compared first (call_chain.h); a chain it \
+	 * does not hold is trace_emit_filling_NAME's, out of line and last as above. */  \
+	void trace_emit_filling_##name(struct tracer *t, struct trace_chain_cache *site_cache, \
+				       const void *frame TRACE_PARAMS(fields));          \
+	static ALWAYS_INLINE void trace_emit_inline_cached_##name(                       \
+		struct tracer *t, struct trace_chain_cache *site_cache, const void *frame, \
+		uint64_t timestamp TRACE_PARAMS(fields))                                 \
+	{                                                                                \
+		uint32_t chain = trace_chain_lookup_cached(site_cache, frame);           \
+		if (unlikely(chain == TRACE_CHAIN_NONE)) {                               \
+			trace_emit_filling_##name(t, site_cache, frame TRACE_ARGS(fields)); \
+			return;                                                          \
 		}                                                                        \
 		trace_emit_inline_##name(t, timestamp TRACE_ARGS(fields), chain);        \
 	}

@@ -56,7 +56,8 @@ bool trace_enabled = true;
 /*
  * An attributed event's encoders: the plain one with `chain` as its last field; the one its
  * tracepoint calls, which walks from its own frame (so ip0 is in the tracepoint's function);
- * and the stamped one, which walks from the frame it is given.
+ * the stamped one, which walks from the frame it is given; and the stamped one's route for a
+ * chain the table does not hold (`frame` is its caller's, still live below it).
  */
 #define TRACE_ATTRIBUTED_EVENT(name, id, doc, fields)                                    \
 	TRACE_FIXED_ENCODER(name, fields FIELD(u32, chain))                              \
@@ -69,6 +70,17 @@ bool trace_enabled = true;
 				       uint64_t timestamp TRACE_PARAMS(fields))          \
 	{                                                                                \
 		trace_emit_inline_stamped_##name(t, frame, timestamp TRACE_ARGS(fields)); \
+	}                                                                                \
+	void trace_emit_defining_##name(struct tracer *t, const void *frame TRACE_PARAMS(fields)) \
+	{                                                                                \
+		uint32_t chain = trace_chain_define_here(t, frame);                      \
+		trace_emit_inline_##name(t, trace_now(t) TRACE_ARGS(fields), chain);     \
+	}                                                                                \
+	void trace_emit_filling_##name(struct tracer *t, struct trace_chain_cache *site_cache, \
+				       const void *frame TRACE_PARAMS(fields))           \
+	{                                                                                \
+		uint32_t chain = trace_chain_cache_fill(t, site_cache, frame);           \
+		trace_emit_inline_##name(t, trace_now(t) TRACE_ARGS(fields), chain);     \
 	}
 #define TRACE_STRING_EVENT(name, id, doc, fields)                                        \
 	void trace_emit_##name(struct tracer *t TRACE_PARAMS(fields), const char *text)  \

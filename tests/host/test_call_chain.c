@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "kernel/lib/testing.h"
-#include "kernel/trace/tracepoints.h"
+#include "kernel/trace/trace_encoders.h"
 
 /* A fake stack: frame k is the two words { saved frame pointer, return address } at word 4k. */
 #define FAKE_FRAMES 10
@@ -166,4 +166,98 @@ TEST(stamped_attributed_record_is_never_older_than_its_call_chain)
 	EXPECT_EQ(again->timestamp, fake_time + 1);
 	EXPECT_EQ(((const struct trace_payload_pmm_alloc *)(again + 1))->chain, 1);
 	EXPECT_EQ(((const struct trace_payload_pmm_alloc *)(again + 1))->cost, 7);
+}
+
+TEST(call_chain_cache_answers_only_for_the_chain_it_holds)
+{
+	struct tracer t;
+	start_tracer(&t);
+	static struct trace_chain_cache cache;
+	EXPECT_EQ(trace_chain_lookup_cached(&cache, fake_chain(chain_a, 8)), TRACE_CHAIN_NONE);
+	EXPECT_EQ(trace_chain_cache_fill(&t, &cache, fake_chain(chain_a, 8)), 1);
+	EXPECT_EQ(trace_chain_lookup_cached(&cache, fake_chain(chain_a, 8)), 1);
+	/* differs only in its sixth frame, or only in its depth: not chain 1 */
+	EXPECT_EQ(trace_chain_lookup_cached(&cache, fake_chain(chain_b, 8)), TRACE_CHAIN_NONE);
+	EXPECT_EQ(trace_chain_lookup_cached(&cache, fake_chain(chain_a, 7)), TRACE_CHAIN_NONE);
+	/* b is new to the table too: defined as 2, and the cache holds it instead of a */
+	EXPECT_EQ(trace_chain_cache_fill(&t, &cache, fake_chain(chain_b, 8)), 2);
+	EXPECT_EQ(trace_chain_lookup_cached(&cache, fake_chain(chain_b, 8)), 2);
+	EXPECT_EQ(trace_chain_lookup_cached(&cache, fake_chain(chain_a, 8)), TRACE_CHAIN_NONE);
+	EXPECT_EQ(t.emitted[TRACE_ID_call_chain], 2);
+	trace_chain_forget(&t);
+}
+
+TEST(call_chain_cache_takes_the_id_the_table_holds_without_a_new_record)
+{
+	struct tracer t;
+	start_tracer(&t);
+	static struct trace_chain_cache cache;
+	EXPECT_EQ(trace_chain_define_here(&t, fake_chain(chain_a, 5)), 1);
+	EXPECT_EQ(trace_chain_define_here(&t, fake_chain(chain_a, 3)), 2);
+	EXPECT_EQ(trace_chain_cache_fill(&t, &cache, fake_chain(chain_a, 3)), 2);
+	EXPECT_EQ(trace_chain_lookup_cached(&cache, fake_chain(chain_a, 3)), 2);
+	EXPECT_EQ(t.emitted[TRACE_ID_call_chain], 2);
+	trace_chain_forget(&t);
+}
+
+TEST(call_chain_forget_empties_every_filled_cache)
+{
+	struct tracer t;
+	start_tracer(&t);
+	static struct trace_chain_cache first, second;
+	EXPECT_EQ(trace_chain_cache_fill(&t, &first, fake_chain(chain_a, 8)), 1);
+	EXPECT_EQ(trace_chain_cache_fill(&t, &second, fake_chain(chain_a, 8)), 1);
+	trace_chain_forget(&t);
+	/* the stream that defined id 1 is gone: neither cache may answer 1 again */
+	EXPECT_EQ(trace_chain_lookup_cached(&first, fake_chain(chain_a, 8)), TRACE_CHAIN_NONE);
+	EXPECT_EQ(trace_chain_lookup_cached(&second, fake_chain(chain_a, 8)), TRACE_CHAIN_NONE);
+	t.chains_defined = 0;
+	EXPECT_EQ(trace_chain_cache_fill(&t, &second, fake_chain(chain_a, 8)), 1);
+	EXPECT_EQ(t.emitted[TRACE_ID_call_chain], 2);
+	trace_chain_forget(&t);
+}
+
+TEST(call_chain_cache_stays_empty_when_the_definition_is_lost)
+{
+	struct tracer t;
+	start_tracer(&t);
+	static struct trace_chain_cache cache;
+	/* no sink: once both sub-buffers are full every record is lost (no_device) */
+	while (t.lost[TRACE_LOSS_NO_DEVICE] == 0)
+		trace_emit_pmm_free(&t, 0x1000, 1, 1, 0, 0, 1);
+	EXPECT_EQ(trace_chain_cache_fill(&t, &cache, fake_chain(chain_a, 8)), TRACE_CHAIN_NONE);
+	EXPECT_EQ(trace_chain_lookup_cached(&cache, fake_chain(chain_a, 8)), TRACE_CHAIN_NONE);
+	trace_chain_forget(&t);
+}
+
+TEST(cached_attributed_record_carries_the_chain_of_its_frame)
+{
+	struct tracer t;
+	start_tracer(&t);
+	static struct trace_chain_cache cache;
+	fake_time = 1000;
+	const void *frame = fake_chain(chain_a, 8);
+	/* a chain the cache lacks: defined (the record is stamped again after its call_chain) */
+	trace_emit_inline_cached_pmm_alloc(&t, &cache, frame, 500, 0x1000, 1, 1, 0, 0, 8, 7);
+	const struct trace_record_header *def = record(&t, 0), *alloc = record(&t, 1);
+	ASSERT_TRUE(def && alloc);
+	EXPECT_EQ(def->type, TRACE_ID_call_chain);
+	EXPECT_EQ(alloc->type, TRACE_ID_pmm_alloc);
+	EXPECT_TRUE(alloc->timestamp >= def->timestamp);
+	EXPECT_EQ(((const struct trace_payload_pmm_alloc *)(alloc + 1))->chain, 1);
+	/* the cache holds it now: the caller's stamp, no call_chain */
+	trace_emit_inline_cached_pmm_alloc(&t, &cache, frame, fake_time + 1, 0x2000, 1, 1, 0, 0, 8, 7);
+	const struct trace_record_header *again = record(&t, 2);
+	ASSERT_TRUE(again != NULL);
+	EXPECT_EQ(again->type, TRACE_ID_pmm_alloc);
+	EXPECT_EQ(again->timestamp, fake_time + 1);
+	EXPECT_EQ(((const struct trace_payload_pmm_alloc *)(again + 1))->chain, 1);
+	/* another chain from the same tracepoint: not chain 1 */
+	trace_emit_inline_cached_pmm_alloc(&t, &cache, fake_chain(chain_b, 8), fake_time + 1, 0x3000,
+					   1, 1, 0, 0, 8, 7);
+	const struct trace_record_header *other = record(&t, 4);
+	ASSERT_TRUE(other != NULL && record(&t, 3)->type == TRACE_ID_call_chain);
+	EXPECT_EQ(((const struct trace_payload_pmm_alloc *)(other + 1))->chain, 2);
+	EXPECT_EQ(t.emitted[TRACE_ID_call_chain], 2);
+	trace_chain_forget(&t);
 }
