@@ -305,8 +305,8 @@ bool vmm_pt_inner_reserve(struct vmm_context *ctx, const struct spine *p, uint64
 }
 
 /* The release of leaf entries [first, last] (addr its first page) of the path p inside the leaf's
- * inner runs: true when done. */
-static ALWAYS_INLINE bool inner_release(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
+ * inner runs: true when done. Out of line: its frame and spills stay off the frontier route. */
+static NOINLINE bool inner_release(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
 					unsigned first, unsigned last)
 {
 	uint64_t *leaf = p->table[0], *t1 = p->table[1];
@@ -383,11 +383,14 @@ enum vm_status vmm_pt_release_in_leaf(struct vmm_context *ctx, const struct vmm_
 	unsigned first = PT_INDEX(0, addr), last = PT_INDEX(0, last_addr);
 	if (last < PT_ENTRIES - 1) {
 		pte_t after = t[last + 1];
-		bool done = !(after & RES_RESERVED) && leaf_tag(after) == PT_ENTRIES - 1 - last ?
-				    frontier_release(ctx, &p, first, last) :
-				    inner_release(ctx, &p, addr, first, last);
-		if (done)
-			return VM_OK;
+		if (!(after & RES_RESERVED) && leaf_tag(after) == PT_ENTRIES - 1 - last) {
+			if (frontier_release(ctx, &p, first, last))
+				return VM_OK;
+		} else {
+			struct spine q = p; /* p's address stays here, so p can live in registers */
+			if (inner_release(ctx, &q, addr, first, last))
+				return VM_OK;
+		}
 	}
 	return vmm_pt_release_general(ctx, region, addr, pages);
 }
