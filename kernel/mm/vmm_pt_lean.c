@@ -305,8 +305,8 @@ bool vmm_pt_inner_reserve(struct vmm_context *ctx, const struct spine *p, uint64
 }
 
 /* The release of leaf entries [first, last] (addr its first page) of the path p inside the leaf's
- * inner runs: true when done. Out of line: its frame and spills stay off the frontier route. */
-static NOINLINE bool inner_release(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
+ * inner runs: true when done. */
+static ALWAYS_INLINE bool inner_release(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
 					unsigned first, unsigned last)
 {
 	uint64_t *leaf = p->table[0], *t1 = p->table[1];
