@@ -98,7 +98,13 @@ static ALWAYS_INLINE void frontier_reserve_write(struct vmm_context *ctx, uint64
 	/* The suffix's pages are free (its tags say where it ends): written blind. */
 	leaf_entries_set(leaf, first, last, RES_RESERVED | access_bits(access));
 	leaf[first] |= RES_START;
-	free_run_tag(leaf, last + 1, PT_ENTRIES - 1); /* the suffix run loses its start */
+	/*
+	 * The suffix run [first, 511] becomes [last + 1, 511]: entry 511's tag drops by `pages`, and
+	 * entry last + 1, inside the run before (tag 0), takes the new length; when it is entry 511
+	 * the or adds a tag it already holds. No tag is masked out first.
+	 */
+	leaf[PT_ENTRIES - 1] -= pages << PTE_FREE_TAG_SHIFT;
+	leaf[last + 1] |= (pte_t)(PT_ENTRIES - 1 - last) << PTE_FREE_TAG_SHIFT;
 	/*
 	 * The hint is left where it is: it was at or below `first` (the first non-full entry is), so
 	 * it stays a lower bound of the first non-full entry (vmm_pt.h); only a search that enters
@@ -163,15 +169,23 @@ static ALWAYS_INLINE bool leaf_start_before(uint64_t *work, const uint64_t *leaf
 /* The writes of a frontier release: false, nothing changed, when the range is not one unmapped
  * reservation (leaf_entries_clear_checked). */
 static ALWAYS_INLINE bool frontier_release_write(struct vmm_context *ctx, const struct spine *p, unsigned first,
-					    unsigned last, uint64_t work)
+					    unsigned last, pte_t after, uint64_t work)
 {
 	uint64_t *leaf = p->table[0];
 	unsigned pages = last - first + 1;
 	ctx->backend_work += work + pages;
 	if (!leaf_entries_clear_checked(leaf, first, last))
 		return false;
-	free_tag_store(leaf, last + 1, 0);
-	free_run_tag(leaf, first, PT_ENTRIES - 1);
+	/*
+	 * The suffix run [last + 1, 511] becomes [first, 511]: entry 511's tag grows by `pages` (read
+	 * before entry last + 1 is cleared, which may be entry 511), the old start's tag goes to 0
+	 * (`after`, as read: the clear wrote below it), and entry first, cleared to its stripe, takes
+	 * the new length. No tag is masked out first.
+	 */
+	leaf[PT_ENTRIES - 1] += (pte_t)pages << PTE_FREE_TAG_SHIFT;
+	if (last + 1 < PT_ENTRIES - 1)
+		leaf[last + 1] = after & ~PTE_FREE_TAG_MASK;
+	leaf[first] |= (pte_t)(PT_ENTRIES - first) << PTE_FREE_TAG_SHIFT;
 	hint_lower(leaf, first);
 	frontier_cache_shift(ctx, leaf, p->table[1], p->table[2], (int64_t)pages);
 	pte_stripe_field_write(p->table[PT_TOP_LEVEL], ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
@@ -205,7 +219,7 @@ static ALWAYS_INLINE bool frontier_release(struct vmm_context *ctx, const struct
 		ctx->backend_work += work;
 		return false;
 	}
-	return frontier_release_write(ctx, p, first, last, work);
+	return frontier_release_write(ctx, p, first, last, after, work);
 }
 
 /* --- inside a leaf table's inner runs -------------------------------------------------------- */
