@@ -114,11 +114,12 @@ static ALWAYS_INLINE void frontier_reserve_write(struct vmm_context *ctx, uint64
 }
 
 enum vm_status vmm_pt_frontier_reserve(struct vmm_context *ctx, const struct vmm_region *region, unsigned i3,
-				       pte_t e3, uint64_t pages, unsigned access, uint64_t *addr)
+				       uint64_t pages, unsigned access, uint64_t *addr)
 {
 	/* Entries read are counted in `work` and added once (a table store may alias the counter). */
 	uint64_t from = region->base, end_last = region->base + region->pages * PAGE_SIZE - 1, work = 0;
 	uint64_t base3 = pt_walk_entry_base(PT_TOP_LEVEL, 0, i3);
+	pte_t e3 = pt_table(ctx->pt.root)[i3]; /* read again, not passed: a seventh argument takes the stack */
 	/* (The caller saw e3's maxrun code below maxrun_code(pages): no inner run of it fits.) */
 	if (!mixed_with_free_end(e3, 3, 0) || base3 < from || base3 + (PT_SPAN_BYTES(3) - 1) > end_last)
 		goto declined;
