@@ -167,6 +167,21 @@ static ALWAYS_INLINE bool leaf_start_before(uint64_t *work, const uint64_t *leaf
 	return false;
 }
 
+/*
+ * hint_lower(leaf, first), decided from the hint's top digit alone (its bits 6..8, the digit of its
+ * last stripe entry) when that digit is below first's: then the hint is below `first` and stays.
+ * The frontier reserve leaves the hint behind, so in a leaf filled at its frontier that is the
+ * usual case: one load instead of three.
+ */
+static ALWAYS_INLINE void hint_lower_by_top_digit(uint64_t *leaf, unsigned first)
+{
+	STATIC_ASSERT(PTE_HINT_STRIPE_ENTRIES == 3, "the hint's digits 0, 1, 2 are its three entries'");
+	pte_t top_entry = leaf[PTE_HINT_STRIPE_FIRST + 2];
+	if ((unsigned)((top_entry & PTE_COUNT_STRIPE_MASK) >> PTE_COUNT_STRIPE_SHIFT) < first >> 6)
+		return;
+	hint_lower(leaf, first);
+}
+
 /* The writes of a frontier release: false, nothing changed, when the range is not one unmapped
  * reservation (leaf_entries_clear_checked). */
 static ALWAYS_INLINE bool frontier_release_write(struct vmm_context *ctx, const struct spine *p, unsigned first,
@@ -187,7 +202,7 @@ static ALWAYS_INLINE bool frontier_release_write(struct vmm_context *ctx, const 
 	if (last + 1 < PT_ENTRIES - 1)
 		leaf[last + 1] = after & ~PTE_FREE_TAG_MASK;
 	leaf[first] |= (pte_t)(PT_ENTRIES - first) << PTE_FREE_TAG_SHIFT;
-	hint_lower(leaf, first);
+	hint_lower_by_top_digit(leaf, first);
 	frontier_cache_shift(ctx, leaf, p->table[1], p->table[2], (int64_t)pages);
 	pte_stripe_field_write(p->table[PT_TOP_LEVEL], ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
 	return true;
