@@ -231,14 +231,15 @@ static ALWAYS_INLINE bool leaf_entries_clear_checked(uint64_t *t, unsigned first
 	 */
 	const entry_pair body2 = { body, body };
 	entry_pair differ2 = { 0, 0 };
-	for (; end - slot >= 4; slot += 4) {
+	unsigned left = last - first; /* counted down: no end pointer to keep */
+	for (; left >= 4; left -= 4, slot += 4) {
 		entry_pair d0 = *(entry_pair *)slot ^ body2, d1 = *(entry_pair *)(slot + 2) ^ body2;
 		differ2 |= d0 | d1;
 		*(entry_pair *)slot = d0;
 		*(entry_pair *)(slot + 2) = d1;
 	}
 	pte_t differ = differ2[0] | differ2[1];
-	for (; slot != end; slot++) {
+	for (; left; left--, slot++) {
 		pte_t d = *slot ^ body;
 		differ |= d;
 		*slot = d;

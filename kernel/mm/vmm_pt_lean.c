@@ -218,14 +218,14 @@ static ALWAYS_INLINE bool frontier_release(struct vmm_context *ctx, const struct
 		return false;
 	/*
 	 * The page after the range starts the leaf's free suffix (its tag is the run's length, which
-	 * reaches the end), the page before is reserved, the range starts a reservation and ends
-	 * reserved, and the leaf is the LAST of its tables.
+	 * reaches the end), the page before is reserved, the range starts a reservation (that the rest
+	 * is the same reservation, every entry reserved, leaf_entries_clear_checked sees), and the
+	 * leaf is the LAST of its tables.
 	 */
 	pte_t after = leaf[last + 1], head = leaf[first];
 	work += 3;
 	if ((after & RES_RESERVED) || leaf_tag(after) != PT_ENTRIES - 1 - last || !(leaf[first - 1] & RES_RESERVED) ||
-	    (head & (RES_START | RES_RESERVED | PTE_PRESENT)) != (RES_START | RES_RESERVED) ||
-	    !(leaf[last] & RES_RESERVED)) {
+	    (head & (RES_START | RES_RESERVED | PTE_PRESENT)) != (RES_START | RES_RESERVED)) {
 		ctx->backend_work += work;
 		return false;
 	}
