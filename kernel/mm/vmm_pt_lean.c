@@ -83,11 +83,15 @@ static ALWAYS_INLINE void frontier_cache_shift(struct vmm_context *ctx, const ui
 		c->value[2][EXACT_SUFFIX] += (uint64_t)grown;
 }
 
-/* A pointer to a mixed table with a free last page (and HST, when `start` asks for it). */
-static ALWAYS_INLINE bool mixed_with_free_end(pte_t e, unsigned level, unsigned start)
+/*
+ * A pointer (at a level above 0) to a mixed table with a free last page (and HST, when `start`
+ * asks for it): pte_is_table's P and PS and the summary bits, tested with one mask.
+ */
+static ALWAYS_INLINE bool mixed_with_free_end(pte_t e, unsigned start)
 {
-	unsigned want = SUMMARY_MIXED | SUM_FREE_SUFFIX | start;
-	return pte_is_table(e, level) && (summary_field(e) & (SUM_KIND_MASK | SUM_FREE_SUFFIX | start)) == want;
+	const pte_t bits = (pte_t)(SUM_KIND_MASK | SUM_FREE_SUFFIX | start) << PTE_SW_FIELD_SHIFT;
+	const pte_t want = (pte_t)(SUMMARY_MIXED | SUM_FREE_SUFFIX | start) << PTE_SW_FIELD_SHIFT;
+	return (e & (PTE_PRESENT | PTE_LARGE | bits)) == (PTE_PRESENT | want);
 }
 
 /* The writes of a frontier reserve. */
@@ -121,19 +125,19 @@ enum vm_status vmm_pt_frontier_reserve(struct vmm_context *ctx, const struct vmm
 	uint64_t base3 = pt_walk_entry_base(PT_TOP_LEVEL, 0, i3);
 	pte_t e3 = pt_table(ctx->pt.root)[i3]; /* read again, not passed: a seventh argument takes the stack */
 	/* (The caller saw e3's maxrun code below maxrun_code(pages): no inner run of it fits.) */
-	if (!mixed_with_free_end(e3, 3, 0) || base3 < from || base3 + (PT_SPAN_BYTES(3) - 1) > end_last)
+	if (!mixed_with_free_end(e3, 0) || base3 < from || base3 + (PT_SPAN_BYTES(3) - 1) > end_last)
 		goto declined;
 	uint64_t *t2 = child_table(e3);
 	unsigned i2 = last_read(t2, 2);
 	pte_t e2 = t2[i2];
 	work += LAST_ENTRIES + 1;
-	if (!mixed_with_free_end(e2, 2, 0))
+	if (!mixed_with_free_end(e2, 0))
 		goto declined;
 	uint64_t *t1 = child_table(e2);
 	unsigned i1 = last_read(t1, 1);
 	pte_t e1 = t1[i1];
 	work += LAST_ENTRIES + 1;
-	if (!mixed_with_free_end(e1, 1, SUM_HAS_START))
+	if (!mixed_with_free_end(e1, SUM_HAS_START))
 		goto declined;
 	uint64_t *leaf = child_table(e1);
 	unsigned suffix = leaf_tag(leaf[PT_ENTRIES - 1]);
