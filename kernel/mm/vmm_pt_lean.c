@@ -399,21 +399,21 @@ enum vm_status vmm_pt_release_in_leaf(struct vmm_context *ctx, const struct vmm_
 	if (addr >> PT_LEVEL_SHIFT(1) != last_addr >> PT_LEVEL_SHIFT(1))
 		return vmm_pt_release_general(ctx, region, addr, pages);
 	uint64_t *t = pt_table(ctx->pt.root);
-	unsigned kinds = SUM_KIND_MASK; /* the and of the path's kinds: "mixed" only if all are */
+	pte_t path = ~(pte_t)0; /* the and of the path's entries: its kind "mixed" only if all are */
 #pragma GCC unroll 3
 	for (unsigned level = PT_TOP_LEVEL; level > 0; level--) {
 		unsigned i = PT_INDEX(level, addr);
 		pte_t e = t[i];
-		if (!pte_is_table(e, level))
+		if ((e & (PTE_PRESENT | PTE_LARGE)) != PTE_PRESENT) /* not pte_is_table (level > 0) */
 			return vmm_pt_release_general(ctx, region, addr, pages);
-		kinds &= summary_field(e);
+		path &= e;
 		p.table[level] = t;
 		p.index[level] = i;
 		t = child_table(e);
 	}
 	ctx->backend_work += PT_TOP_LEVEL; /* the path's entries */
 	p.table[0] = t;
-	p.mixed = (kinds & SUM_KIND_MASK) == SUMMARY_MIXED; /* kinds are 0, 1, 2: the and is 2 only if all are */
+	p.mixed = (summary_field(path) & SUM_KIND_MASK) == SUMMARY_MIXED; /* kinds are 0, 1, 2: the and is 2 only if all are */
 	unsigned first = PT_INDEX(0, addr), last = PT_INDEX(0, last_addr);
 	if (last < PT_ENTRIES - 1) {
 		pte_t after = t[last + 1];
