@@ -445,8 +445,8 @@ static inline uint64_t exact_read_stripe(uint64_t *work, const uint64_t *table, 
  * values of one table as the backend last read or wrote them, so that an operation and the next one
  * (a reserve and its release, a search and its mark) decode the tables on their path once. It is a
  * copy, never the truth: every value stays in its table's stripe, every write goes to the stripe
- * and the copy together (exact_write, suffix_move: the only writers of exact values), and dropping
- * the copy changes nothing but cost. A leaf's PREFIX and SUFFIX are its edge tags, which move with
+ * and the copy together (exact_write, suffix_move and vmm_pt_chunk.c's frontier_values_move: the
+ * only writers of exact values), and dropping the copy changes nothing but cost. A leaf's PREFIX and SUFFIX are its edge tags, which move with
  * its entries: a write of leaf entries that may move them drops them from the copy
  * (leaf_edges_forget) unless it moves the copy itself (suffix_move). It cannot go stale: values are read only from a mixed table, a
  * table turns mixed only through exact_write of all four values (summarize_table: a table whose old
@@ -653,6 +653,7 @@ struct spine {
 	uint64_t *table[PT_LEVELS]; /* the table at each level on the path to the leaf table */
 	unsigned index[PT_LEVELS];  /* the entry on the path in each table above level 0 */
 	uint64_t suffix[1];         /* the leaf table's SUFFIX (the tables above keep LAST) */
+	unsigned leaf_hint;         /* from the search that found a fit in the leaf: its hint as read */
 };
 
 /* --- vmm_pt_summary.c ------------------------------------------------------------------------ */
@@ -781,11 +782,12 @@ struct page_state page_state(struct vmm_context *ctx, uint64_t addr);
 bool vmm_pt_find_free_run(struct vmm_context *ctx, const struct vmm_region *region, uint64_t from,
 			  uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out);
 /*
- * vmm_pt_find_free_run, which also says (*known) whether the run found starts in one leaf table it
- * reached by one path of mixed tables, given in *path: the mark needs no point walk of its own
- * then. path and known may be NULL.
+ * vmm_pt_find_free_run from the region's base, which also says (*known) whether the run found
+ * starts in one leaf table it reached by one path of mixed tables, given in *path: the mark needs
+ * no point walk of its own then. i3: the region's first root entry at or after the root's hint,
+ * which the caller has read (the search starts there without reading the hint again).
  */
-bool vmm_pt_find_lowest(struct vmm_context *ctx, const struct vmm_region *region, uint64_t from,
+bool vmm_pt_find_lowest(struct vmm_context *ctx, const struct vmm_region *region, unsigned i3,
 			uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out,
 			struct spine *path, bool *known);
 void vmm_pt_query(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
@@ -846,9 +848,12 @@ void vmm_pt_inner_clear_above(struct vmm_context *ctx, const struct spine *p, ui
  */
 enum vm_status vmm_pt_frontier_reserve(struct vmm_context *ctx, const struct vmm_region *region, unsigned i3,
 				       pte_t e3, uint64_t pages, unsigned access, uint64_t *addr);
-/* reserve_lowest of `pages` (< 512) pages, unaligned, by the search and a mark along its path. */
-enum vm_status vmm_pt_reserve_searched(struct vmm_context *ctx, const struct vmm_region *region, uint64_t pages,
-				       unsigned access, uint64_t *addr);
+/*
+ * reserve_lowest of `pages` (< 512) pages, unaligned, by the search and a mark along its path; i3
+ * as vmm_pt_find_lowest takes it.
+ */
+enum vm_status vmm_pt_reserve_searched(struct vmm_context *ctx, const struct vmm_region *region, unsigned i3,
+				       uint64_t pages, unsigned access, uint64_t *addr);
 /*
  * vmm_pt_release of fewer than 512 pages: inside one leaf table (not its last page), at the
  * frontier or inside its inner runs, from one point walk; anything else (and any reservation these

@@ -25,16 +25,9 @@
  * (mark_entry's chunk branch, mark_ascend; clear_enter, clear_entry, clear_ascend) along the path
  * and read what it would read, without its clipping.
  */
-static ALWAYS_INLINE bool chunk_spine_walk(struct vmm_context *ctx, uint64_t addr, uint64_t pages,
-					    unsigned *level, struct spine *p)
+static ALWAYS_INLINE bool chunk_spine_walk_at(struct vmm_context *ctx, uint64_t addr, unsigned at,
+					       struct spine *p)
 {
-	unsigned at;
-	if (pages == PT_SPAN_PAGES(1) && IS_ALIGNED(addr, PT_SPAN_BYTES(1)))
-		at = 1;
-	else if (pages == PT_SPAN_PAGES(2) && IS_ALIGNED(addr, PT_SPAN_BYTES(2)))
-		at = 2;
-	else
-		return false;
 	uint64_t *t = pt_table(ctx->pt.root);
 	for (unsigned l = PT_TOP_LEVEL; l > at; l--) {
 		unsigned i = PT_INDEX(l, addr);
@@ -48,8 +41,22 @@ static ALWAYS_INLINE bool chunk_spine_walk(struct vmm_context *ctx, uint64_t add
 	}
 	p->table[at] = t;
 	p->index[at] = PT_INDEX(at, addr);
-	*level = at;
 	return true;
+}
+
+/* chunk_spine_walk_at the level whose chunk [addr, addr + pages) is, if it is one; *level: that level. */
+static ALWAYS_INLINE bool chunk_spine_walk(struct vmm_context *ctx, uint64_t addr, uint64_t pages,
+					    unsigned *level, struct spine *p)
+{
+	if (pages == PT_SPAN_PAGES(1) && IS_ALIGNED(addr, PT_SPAN_BYTES(1))) {
+		*level = 1;
+		return chunk_spine_walk_at(ctx, addr, 1, p);
+	}
+	if (pages == PT_SPAN_PAGES(2) && IS_ALIGNED(addr, PT_SPAN_BYTES(2))) {
+		*level = 2;
+		return chunk_spine_walk_at(ctx, addr, 2, p);
+	}
+	return false;
 }
 
 /* The tables above the chunk, bottom-up, as the range walk's ascends (mark_ascend, clear_ascend). */
@@ -69,76 +76,132 @@ static struct pt_walk_entry chunk_path_entry(const struct spine *p, unsigned lev
  * chunk in both T1 and T2: a mark turns them from part of both tables' suffixes into one inner
  * run of each (top2_add), a release back (top2_remove; when the longest goes and the second is
  * not known, the general path measures). PREFIX stays (a reserved page lies before the chunk),
- * both tables stay mixed, HST is set by a mark and after a release kept where another start is
- * (start_elsewhere). The values are read through the value cache, written with exact_write.
+ * both tables stay mixed with a free last page (j is not T1's last entry), HST is set by a mark
+ * and after a release kept where another start is (start_elsewhere). So what moves is known
+ * before anything is written: T1's LAST (j after a mark, j - 1 after a release: the entry before
+ * is not free), the INNER top two of both, and their pointers' HST and maxrun code; each is
+ * written from the value it replaces (frontier_values_move), nothing else is read. T1's hint moves
+ * only when no free page lies before the chunk: else the hint is already below it.
  */
 struct chunk_frontier {
-	uint64_t *t1, *t2;
-	unsigned j, i2;
-	struct exact x1, x2; /* T1's and T2's values before */
+	uint64_t *t1, *t2, *root;
+	unsigned j, i2, i3;
+	unsigned last1;   /* T1's LAST */
+	uint64_t suffix1; /* T1's SUFFIX */
 };
 
-/* T1 and T2 mixed, their values read, and T1 the last entry of T2 that is not wholly free. */
+/*
+ * T1 and T2 (on the path p) mixed, T1 the last entry of T2 that is not wholly free, j not T1's
+ * last entry: f filled. T1's SUFFIX is the part of T2's that lies in it (T2's LAST is T1).
+ */
 static ALWAYS_INLINE bool chunk_frontier_of(struct vmm_context *ctx, const struct spine *p,
 					     struct chunk_frontier *f)
 {
 	f->t1 = p->table[1];
 	f->t2 = p->table[2];
+	f->root = p->table[3];
 	f->j = p->index[1];
 	f->i2 = p->index[2];
-	pte_t e1 = f->t2[f->i2], e2 = p->table[3][p->index[3]];
+	f->i3 = p->index[3];
+	pte_t e1 = f->t2[f->i2], e2 = f->root[f->i3];
 	if ((summary_field(e1) & SUM_KIND_MASK) != SUMMARY_MIXED ||
 	    (summary_field(e2) & SUM_KIND_MASK) != SUMMARY_MIXED || f->j == PT_ENTRIES - 1)
 		return false;
-	f->x2.suffix = exact_read(ctx, f->t2, 2, EXACT_SUFFIX);
-	if (f->i2 != PT_ENTRIES - 1 - f->x2.suffix / PT_SPAN_PAGES(2))
+	uint64_t suffix2 = exact_read(ctx, f->t2, 2, EXACT_SUFFIX);
+	if (f->i2 != last_of_suffix(suffix2, 2))
 		return false;
-	f->x1 = entry_exact(ctx, e1, 2);
-	f->x2 = entry_exact(ctx, e2, 3);
+	f->suffix1 = suffix2 - (uint64_t)(PT_ENTRIES - 1 - f->i2) * PT_SPAN_PAGES(2);
+	f->last1 = last_of_suffix(f->suffix1, 1);
 	return true;
 }
 
-/* Writes T1's and T2's new values (those that changed) and their pointers' summaries. */
-static ALWAYS_INLINE void chunk_frontier_store(struct vmm_context *ctx, const struct spine *p,
-					  const struct chunk_frontier *f, const struct exact *n1, const struct exact *n2)
+/* INNER and INNER2 of a mixed table at `level`, through the value cache (both there: one test). */
+static ALWAYS_INLINE void inner_top2_read(struct vmm_context *ctx, const uint64_t *table, unsigned level,
+					  uint64_t top2[2])
 {
-	exact_write(ctx, f->t1, 1, n1, &f->x1);
-	exact_write(ctx, f->t2, 2, n2, &f->x2);
-	uint64_t *root = p->table[3];
-	unsigned i3 = p->index[3];
-	pte_t e1 = f->t2[f->i2] & ~PTE_COUNT_STRIPE_MASK, e2 = root[i3] & ~PTE_COUNT_STRIPE_MASK;
-	pte_t u1 = (e1 & ~PTE_SW_FIELD_MASK) | summary_bits(n1);
-	pte_t u2 = (e2 & ~PTE_SW_FIELD_MASK) | summary_bits(n2);
-	if (u1 != e1)
-		pt_slot_write(f->t2, f->i2, u1);
-	if (u2 != e2)
-		pt_slot_write(root, i3, u2);
+	const struct vmm_pt_value_cache *c = &ctx->pt_caches.values;
+	unsigned both = (1u << EXACT_INNER) | (1u << EXACT_INNER2);
+	if (c->table[level] == table && (c->known[level] & both) == both) {
+#if defined(PAGESCOPE_HOST) && !defined(NDEBUG) /* host test builds check each against the stripe */
+		(void)exact_read(ctx, table, level, EXACT_INNER);
+		(void)exact_read(ctx, table, level, EXACT_INNER2);
+#endif
+		top2[0] = c->value[level][EXACT_INNER];
+		top2[1] = c->value[level][EXACT_INNER2];
+		return;
+	}
+	top2[0] = exact_read(ctx, table, level, EXACT_INNER);
+	top2[1] = exact_read(ctx, table, level, EXACT_INNER2);
 }
 
-/* A mark of the free chunk at the frontier (chunk_mark checked the entry is free). True when done. */
-static bool chunk_frontier_mark(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
+/*
+ * The values of the frontier's table at `level` (T1: 1, T2: 2) move: its INNER top two from `was`
+ * to `now`, its SUFFIX to `suffix` with its LAST from last_was to last_now, in its stripe and the
+ * value cache together (as exact_write would write them; PREFIX stays); its pointer up[ui] takes
+ * HST `has_start` and the maxrun code of the new INNER (kind, PFX and SFX stay).
+ */
+static ALWAYS_INLINE void frontier_values_move(struct vmm_context *ctx, uint64_t *table, unsigned level,
+					       const uint64_t was[2], const uint64_t now[2], unsigned last_was,
+					       unsigned last_now, uint64_t suffix, uint64_t *up, unsigned ui,
+					       bool has_start)
+{
+	uint64_t *work = &ctx->backend_work;
+	struct vmm_pt_value_cache *c = &ctx->pt_caches.values;
+	if (c->table[level] == table) {
+		c->value[level][EXACT_SUFFIX] = suffix;
+		c->value[level][EXACT_INNER] = now[0];
+		c->value[level][EXACT_INNER2] = now[1];
+		c->known[level] |= (1u << EXACT_SUFFIX) | (1u << EXACT_INNER) | (1u << EXACT_INNER2);
+	}
+	if (last_was != last_now) {
+		*work += LAST_ENTRIES;
+		stripe_update_fixed(table, EXACT_FIELD_FIRST(level, EXACT_SUFFIX), LAST_ENTRIES, last_was, last_now);
+	}
+	if (was[0] != now[0]) {
+		*work += EXACT_VALUE_ENTRIES(level);
+		stripe_update_fixed(table, EXACT_FIELD_FIRST(level, EXACT_INNER), EXACT_VALUE_ENTRIES(level),
+				    was[0], now[0]);
+	}
+	if (was[1] != now[1]) {
+		*work += EXACT_VALUE_ENTRIES(level);
+		stripe_update_fixed(table, EXACT_FIELD_FIRST(level, EXACT_INNER2), EXACT_VALUE_ENTRIES(level),
+				    inner2_stored(was[1]), inner2_stored(now[1]));
+	}
+	pte_t e = up[ui] & ~PTE_COUNT_STRIPE_MASK;
+	pte_t moved = (pte_t)(SUM_HAS_START | SUM_MAXRUN_MASK << SUM_MAXRUN_SHIFT) << PTE_SW_FIELD_SHIFT;
+	pte_t bits = (pte_t)((has_start ? SUM_HAS_START : 0) | maxrun_code(now[0]) << SUM_MAXRUN_SHIFT)
+		     << PTE_SW_FIELD_SHIFT;
+	if ((e & moved) != bits)
+		pt_slot_write(up, ui, (e & ~moved) | bits);
+}
+
+/*
+ * A mark of the free chunk at the frontier (the caller checked the entry is free). True when done.
+ * Inline in both callers: reserve_chunk_frontier's path is the usual one.
+ */
+static ALWAYS_INLINE bool chunk_frontier_mark(struct vmm_context *ctx, const struct chunk_frontier *f, uint64_t addr,
 				uint64_t last, pte_t now)
 {
-	struct chunk_frontier f;
-	if (!chunk_frontier_of(ctx, p, &f))
+	uint64_t after = (uint64_t)(PT_ENTRIES - f->j) * PT_SPAN_PAGES(1); /* the chunk and what follows */
+	if (f->j == PT_ENTRIES - 1 || f->suffix1 < after)
 		return false;
-	uint64_t after = (uint64_t)(PT_ENTRIES - f.j) * PT_SPAN_PAGES(1); /* the chunk and what follows */
-	if (f.x1.suffix < after)
-		return false;
-	uint64_t before = f.x1.suffix - after;
-	struct exact n1 = f.x1, n2 = f.x2;
-	n1.suffix = after - PT_SPAN_PAGES(1);
-	n2.suffix = f.x2.suffix - before - PT_SPAN_PAGES(1);
-	n1.has_start = n2.has_start = true;
+	uint64_t before = f->suffix1 - after;
+	uint64_t was1[2], was2[2];
+	inner_top2_read(ctx, f->t1, 1, was1);
+	inner_top2_read(ctx, f->t2, 2, was2);
+	uint64_t now1[2] = { was1[0], was1[1] }, now2[2] = { was2[0], was2[1] };
 	if (before > 0) {
-		top2_add(&n1.inner, &n1.inner2, before);
-		top2_add(&n2.inner, &n2.inner2, before);
+		top2_add(&now1[0], &now1[1], before);
+		top2_add(&now2[0], &now2[1], before);
 	}
-	pt_slot_write(f.t1, f.j, now);
+	pt_slot_write(f->t1, f->j, now);
 	ctx->backend_work += PT_LEVELS - 1; /* the path's entries */
-	chunk_frontier_store(ctx, p, &f, &n1, &n2);
-	/* Only T1's hint can move: T1 and T2 stay mixed, so no entry above became full. */
-	hint_after_mark(ctx, f.t1, 1, addr, last);
+	uint64_t suffix1 = after - PT_SPAN_PAGES(1);
+	frontier_values_move(ctx, f->t1, 1, was1, now1, f->last1, f->j, suffix1, f->t2, f->i2, true);
+	frontier_values_move(ctx, f->t2, 2, was2, now2, f->i2, f->i2,
+			     (uint64_t)(PT_ENTRIES - 1 - f->i2) * PT_SPAN_PAGES(2) + suffix1, f->root, f->i3, true);
+	if (before == 0) /* else a free page before the chunk keeps T1's hint below it */
+		hint_after_mark(ctx, f->t1, 1, addr, last);
 	return true;
 }
 
@@ -150,7 +213,7 @@ static bool chunk_frontier_release(struct vmm_context *ctx, const struct spine *
 {
 	struct chunk_frontier f;
 	if (!chunk_frontier_of(ctx, p, &f) || f.j == 0 ||
-	    f.x1.suffix != (uint64_t)(PT_ENTRIES - 1 - f.j) * PT_SPAN_PAGES(1))
+	    f.suffix1 != (uint64_t)(PT_ENTRIES - 1 - f.j) * PT_SPAN_PAGES(1))
 		return false;
 	pte_t prev = f.t1[f.j - 1];
 	ctx->backend_work++;
@@ -159,35 +222,36 @@ static bool chunk_frontier_release(struct vmm_context *ctx, const struct spine *
 		return false;
 	uint64_t before = ps.kind == SUMMARY_MIXED && ps.free_suffix ?
 				  exact_read(ctx, child_table(prev), 0, EXACT_SUFFIX) : 0;
-	struct exact n1 = f.x1, n2 = f.x2;
-	if (!top2_remove(&n1.inner, &n1.inner2, before) || !top2_remove(&n2.inner, &n2.inner2, before))
+	uint64_t was1[2], was2[2];
+	inner_top2_read(ctx, f.t1, 1, was1);
+	inner_top2_read(ctx, f.t2, 2, was2);
+	uint64_t now1[2] = { was1[0], was1[1] }, now2[2] = { was2[0], was2[1] };
+	if (!top2_remove(&now1[0], &now1[1], before) || !top2_remove(&now2[0], &now2[1], before))
 		return false;
-	n1.suffix = f.x1.suffix + PT_SPAN_PAGES(1) + before;
-	n2.suffix = f.x2.suffix + PT_SPAN_PAGES(1) + before;
-	n1.has_start = start_elsewhere(ctx, f.t1, 1, f.j, f.j);
-	n2.has_start = n1.has_start || start_elsewhere(ctx, f.t2, 2, f.i2, f.i2);
+	bool start1 = start_elsewhere(ctx, f.t1, 1, f.j, f.j);
+	bool start2 = start1 || start_elsewhere(ctx, f.t2, 2, f.i2, f.i2);
 	pt_slot_write(f.t1, f.j, (e & ~PTE_COUNT_STRIPE_MASK) & ~RES_BITS);
 	ctx->backend_work += PT_LEVELS - 1;
-	chunk_frontier_store(ctx, p, &f, &n1, &n2);
-	/* Only T1's hint can drop: above, T1 and T2 were mixed, so the hints are at or below them. */
-	hint_lower(f.t1, f.j);
+	uint64_t suffix1 = f.suffix1 + PT_SPAN_PAGES(1) + before;
+	frontier_values_move(ctx, f.t1, 1, was1, now1, f.j, f.j - 1, suffix1, f.t2, f.i2, start1);
+	frontier_values_move(ctx, f.t2, 2, was2, now2, f.i2, f.i2,
+			     (uint64_t)(PT_ENTRIES - 1 - f.i2) * PT_SPAN_PAGES(2) + suffix1, f.root, f.i3, start2);
+	if (before == 0) /* else the free page before the chunk keeps T1's hint below it */
+		hint_lower(f.t1, f.j);
 	pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, pte_is_present(e));
 	return true;
 }
 
-/* Marks a free chunk (chunk_spine_walk) reserved in its entry; false when the entry is in use. */
-static ALWAYS_INLINE bool chunk_mark(struct vmm_context *ctx, const struct spine *p, unsigned level, uint64_t addr,
-		       uint64_t last, unsigned access)
+/*
+ * Marks the free chunk e (its entry on the path p at `level`) reserved as `now` along the path,
+ * as the range walk would (mark_entry's chunk branch, then mark_ascend).
+ */
+static void chunk_mark_path(struct vmm_context *ctx, const struct spine *p, unsigned level, uint64_t addr,
+			    uint64_t last, pte_t e, pte_t now)
 {
 	uint64_t *table = p->table[level];
 	unsigned index = p->index[level];
-	pte_t e = table[index] & ~PTE_COUNT_STRIPE_MASK;
-	if (pte_is_used(e))
-		return false;
-	pte_t now = e | RES_RESERVED | access_bits(access) | RES_START;
-	if (level == 1 && chunk_frontier_mark(ctx, p, addr, last, now))
-		return true;
-	struct mark m = { .ctx = ctx, .start = addr, .access = access_bits(access), .status = VM_OK };
+	struct mark m = { .ctx = ctx, .start = addr, .access = now & RES_ACCESS_MASK, .status = VM_OK };
 	for (unsigned l = 0; l < PT_LEVELS; l++)
 		m.ch[l] = (struct table_change){ .direction = CHANGE_MARKED };
 	ctx->backend_work += PT_TOP_LEVEL - level + 1; /* the entries the range walk visits */
@@ -199,6 +263,20 @@ static ALWAYS_INLINE bool chunk_mark(struct vmm_context *ctx, const struct spine
 		mark_ascend(&m, &at);
 	}
 	hint_after_mark(ctx, p->table[PT_TOP_LEVEL], PT_TOP_LEVEL, addr, last);
+}
+
+/* Marks a free chunk (chunk_spine_walk) reserved in its entry; false when the entry is in use. */
+static ALWAYS_INLINE bool chunk_mark(struct vmm_context *ctx, const struct spine *p, unsigned level, uint64_t addr,
+		       uint64_t last, unsigned access)
+{
+	pte_t e = p->table[level][p->index[level]] & ~PTE_COUNT_STRIPE_MASK;
+	if (pte_is_used(e))
+		return false;
+	pte_t now = e | RES_RESERVED | access_bits(access) | RES_START;
+	struct chunk_frontier f;
+	if (level == 1 && chunk_frontier_of(ctx, p, &f) && chunk_frontier_mark(ctx, &f, addr, last, now))
+		return true;
+	chunk_mark_path(ctx, p, level, addr, last, e, now);
 	return true;
 }
 
@@ -207,17 +285,15 @@ static ALWAYS_INLINE bool chunk_mark(struct vmm_context *ctx, const struct spine
  * with a start, and the page after it is free or a start (what check_reservation would find).
  * False, nothing changed, otherwise.
  */
-static ALWAYS_INLINE bool chunk_release(struct vmm_context *ctx, const struct vmm_region *region, const struct spine *p,
-			  unsigned level, uint64_t addr, uint64_t last)
+/*
+ * The release of the chunk mark at `level` on the path p (a reservation start) along the path, as
+ * the range walk would (clear_enter, clear_entry, clear_ascend), when the page after it is free or
+ * a start; false, nothing changed, otherwise. Out of line: its walk state would widen the frame of
+ * the frontier route, which it follows.
+ */
+static NOINLINE bool chunk_release_path(struct vmm_context *ctx, const struct vmm_region *region,
+					const struct spine *p, unsigned level, uint64_t addr, uint64_t last)
 {
-	uint64_t *table = p->table[level];
-	unsigned index = p->index[level];
-	pte_t e = table[index] & ~PTE_COUNT_STRIPE_MASK;
-	ctx->backend_work++;
-	if (pte_is_table(e, level) || !(e & RES_RESERVED) || !(e & RES_START))
-		return false;
-	if (level == 1 && chunk_frontier_release(ctx, p, e))
-		return true;
 	if (last + 1 < region->base + region->pages * PAGE_SIZE) {
 		struct page_state after = page_state(ctx, last + 1);
 		if (after.reserved && !after.start)
@@ -239,6 +315,20 @@ static ALWAYS_INLINE bool chunk_release(struct vmm_context *ctx, const struct vm
 	return true;
 }
 
+static ALWAYS_INLINE bool chunk_release(struct vmm_context *ctx, const struct vmm_region *region, const struct spine *p,
+			  unsigned level, uint64_t addr, uint64_t last)
+{
+	uint64_t *table = p->table[level];
+	unsigned index = p->index[level];
+	pte_t e = table[index] & ~PTE_COUNT_STRIPE_MASK;
+	ctx->backend_work++;
+	if (pte_is_table(e, level) || !(e & RES_RESERVED) || !(e & RES_START))
+		return false;
+	if (level == 1 && chunk_frontier_release(ctx, p, e))
+		return true;
+	return chunk_release_path(ctx, region, p, level, addr, last);
+}
+
 bool chunk_reserve(struct vmm_context *ctx, uint64_t addr, uint64_t pages, unsigned access)
 {
 	struct spine p;
@@ -251,10 +341,15 @@ enum vm_status vmm_pt_release_chunk(struct vmm_context *ctx, const struct vmm_re
 				    uint64_t pages)
 {
 	struct spine p;
-	unsigned level;
-	if (chunk_spine_walk(ctx, addr, pages, &level, &p) &&
-	    chunk_release(ctx, region, &p, level, addr, addr + pages * PAGE_SIZE - 1))
-		return VM_OK;
+	uint64_t last = addr + pages * PAGE_SIZE - 1;
+	/* Each chunk size on its own walk, so that the levels are constants. */
+	if (pages == PT_SPAN_PAGES(1) && IS_ALIGNED(addr, PT_SPAN_BYTES(1))) {
+		if (chunk_spine_walk_at(ctx, addr, 1, &p) && chunk_release(ctx, region, &p, 1, addr, last))
+			return VM_OK;
+	} else if (pages == PT_SPAN_PAGES(2) && IS_ALIGNED(addr, PT_SPAN_BYTES(2))) {
+		if (chunk_spine_walk_at(ctx, addr, 2, &p) && chunk_release(ctx, region, &p, 2, addr, last))
+			return VM_OK;
+	}
 	return release_tallied(ctx, region, addr, pages);
 }
 
@@ -268,8 +363,8 @@ enum vm_status vmm_pt_release_chunk(struct vmm_context *ctx, const struct vmm_re
  * root's hint and entry (4), two LASTs and their entries (8), a leaf's last entry (1), as the
  * search reads on the same path. False, nothing written, when it is not that.
  */
-bool reserve_chunk_frontier(struct vmm_context *ctx, const struct vmm_region *region, uint64_t padded,
-			    unsigned access, uint64_t *addr)
+static ALWAYS_INLINE bool reserve_chunk_frontier(struct vmm_context *ctx, const struct vmm_region *region,
+						  uint64_t padded, unsigned access, uint64_t *addr)
 {
 	uint64_t from = region->base, end_last = region->base + region->pages * PAGE_SIZE - 1;
 	uint64_t *root = pt_table(ctx->pt.root);
@@ -305,6 +400,17 @@ bool reserve_chunk_frontier(struct vmm_context *ctx, const struct vmm_region *re
 	unsigned j = (unsigned)((start_page + PT_SPAN_PAGES(1) - 1) / PT_SPAN_PAGES(1));
 	if (j >= PT_ENTRIES)
 		return false;
+	pte_t e = t1[j] & ~PTE_COUNT_STRIPE_MASK;
+	if (pte_is_used(e))
+		return false;
+	pte_t now = e | RES_RESERVED | access_bits(access) | RES_START;
+	uint64_t chunk = base3 + ((uint64_t)i2 << PT_LEVEL_SHIFT(2)) + ((uint64_t)j << PT_LEVEL_SHIFT(1));
+	uint64_t chunk_last = chunk + PT_SPAN_BYTES(1) - 1;
+	*addr = chunk;
+	/* The path's reads above are chunk_frontier_of's: T2's LAST is T1, whose SUFFIX is t1_suffix. */
+	struct chunk_frontier f = { t1, t2, root, j, i2, i3, l1, t1_suffix };
+	if (chunk_frontier_mark(ctx, &f, chunk, chunk_last, now))
+		return true;
 	struct spine p;
 	p.table[3] = root;
 	p.index[3] = i3;
@@ -312,9 +418,14 @@ bool reserve_chunk_frontier(struct vmm_context *ctx, const struct vmm_region *re
 	p.index[2] = i2;
 	p.table[1] = t1;
 	p.index[1] = j;
-	uint64_t chunk = base3 + ((uint64_t)i2 << PT_LEVEL_SHIFT(2)) + ((uint64_t)j << PT_LEVEL_SHIFT(1));
-	if (!chunk_mark(ctx, &p, 1, chunk, chunk + PT_SPAN_BYTES(1) - 1, access))
-		return false;
-	*addr = chunk;
+	chunk_mark_path(ctx, &p, 1, chunk, chunk_last, e, now);
 	return true;
+}
+
+enum vm_status vmm_pt_reserve_chunk(struct vmm_context *ctx, const struct vmm_region *region, unsigned access,
+				    uint64_t *addr)
+{
+	if (reserve_chunk_frontier(ctx, region, 2 * PT_SPAN_PAGES(1) - 1, access, addr))
+		return VM_OK;
+	return reserve_placed(ctx, region, PT_SPAN_PAGES(1), PT_SPAN_PAGES(1), access, addr);
 }

@@ -141,7 +141,7 @@ enum vm_status vmm_pt_frontier_reserve(struct vmm_context *ctx, const struct vmm
 	return VM_OK;
 declined:
 	ctx->backend_work += work;
-	return vmm_pt_reserve_searched(ctx, region, pages, access, addr);
+	return vmm_pt_reserve_searched(ctx, region, i3, pages, access, addr);
 }
 
 /*
@@ -279,7 +279,11 @@ bool vmm_pt_inner_reserve(struct vmm_context *ctx, const struct spine *p, uint64
 	leaf[first] |= RES_START;
 	if (last < b)
 		free_run_tag(leaf, last + 1, b);
-	unsigned hint = pte_hint_read(leaf);
+	unsigned hint = p->leaf_hint; /* as the search read it: nothing moved it since */
+#if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
+	MM_ASSERT(hint == pte_hint_read(leaf), "vmm_pt_inner_reserve: leaf %p's hint is %u, the search read %u",
+		  (void *)leaf, pte_hint_read(leaf), hint);
+#endif
 	if (hint == first) { /* the hint is at or below the first free entry */
 		if (last < b)
 			pte_hint_update(leaf, hint, last + 1);

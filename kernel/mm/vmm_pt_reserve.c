@@ -48,14 +48,10 @@ enum vm_status vmm_pt_mark_reserved(struct vmm_context *ctx, const struct vmm_re
  * path_mark, as vmm_pt_mark_reserved would after its own point walk (spine_of), which it saves.
  * Anything else (a run not in one leaf table, a whole chunk) takes vmm_pt_mark_reserved.
  */
-/* reserve_lowest as vmm.c would place without it: the search, then vmm_pt_mark_reserved. */
-static NOINLINE enum vm_status reserve_placed(struct vmm_context *ctx, const struct vmm_region *region,
-					      uint64_t pages, uint64_t align_pages, unsigned access, uint64_t *addr)
+NOINLINE enum vm_status reserve_placed(struct vmm_context *ctx, const struct vmm_region *region, uint64_t pages,
+				       uint64_t align_pages, unsigned access, uint64_t *addr)
 {
 	uint64_t padded = pages + align_pages - 1;
-	if (pages == PT_SPAN_PAGES(1) && align_pages == PT_SPAN_PAGES(1) &&
-	    reserve_chunk_frontier(ctx, region, padded, access, addr))
-		return VM_OK;
 	struct vmm_free_run run;
 	if (!vmm_pt_find_free_run(ctx, region, region->base, padded, padded, &run))
 		return VM_ERR_NO_SPACE;
@@ -63,13 +59,13 @@ static NOINLINE enum vm_status reserve_placed(struct vmm_context *ctx, const str
 	return vmm_pt_mark_reserved(ctx, region, *addr, pages, access);
 }
 
-enum vm_status vmm_pt_reserve_searched(struct vmm_context *ctx, const struct vmm_region *region, uint64_t pages,
-				       unsigned access, uint64_t *addr)
+enum vm_status vmm_pt_reserve_searched(struct vmm_context *ctx, const struct vmm_region *region, unsigned i3,
+				       uint64_t pages, unsigned access, uint64_t *addr)
 {
 	struct vmm_free_run run;
 	struct spine p;
 	bool known;
-	if (!vmm_pt_find_lowest(ctx, region, region->base, pages, pages, &run, &p, &known))
+	if (!vmm_pt_find_lowest(ctx, region, i3, pages, pages, &run, &p, &known))
 		return VM_ERR_NO_SPACE;
 	uint64_t start = run.start, last_addr = start + pages * PAGE_SIZE - 1;
 	*addr = start;
@@ -83,20 +79,25 @@ enum vm_status vmm_pt_reserve_searched(struct vmm_context *ctx, const struct vmm
 /*
  * Every route is a tail call: none sets up its frame for another. Unaligned and short: the
  * frontier (vmm_pt_frontier_reserve) when the root's first entry with a free page has no inner
- * run that fits, else the search and the mark along its path (vmm_pt_reserve_searched).
+ * run that fits, else the search and the mark along its path (vmm_pt_reserve_searched). One 2 MiB
+ * chunk at 2 MiB alignment: the chunk frontier first (vmm_pt_reserve_chunk). Any other: the search
+ * and vmm_pt_mark_reserved (reserve_placed).
  */
 enum vm_status vmm_pt_reserve_lowest(struct vmm_context *ctx, const struct vmm_region *region,
 				     uint64_t pages, uint64_t align_pages, unsigned access, uint64_t *addr)
 {
-	if (align_pages != 1 || pages >= PT_ENTRIES)
+	if (align_pages != 1 || pages >= PT_ENTRIES) {
+		if (pages == PT_SPAN_PAGES(1) && align_pages == PT_SPAN_PAGES(1))
+			return vmm_pt_reserve_chunk(ctx, region, access, addr);
 		return reserve_placed(ctx, region, pages, align_pages, access, addr);
+	}
 	const uint64_t *root = pt_table(ctx->pt.root);
 	unsigned i3 = MAX(PT_INDEX(PT_TOP_LEVEL, region->base), pte_hint_read(root));
 	pte_t e3 = root[i3];
 	ctx->backend_work += 2; /* the root's hint and entry, as the search's narrow descent counts them */
 	if (((summary_field(e3) >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK) < maxrun_code(pages))
 		return vmm_pt_frontier_reserve(ctx, region, i3, e3, pages, access, addr);
-	return vmm_pt_reserve_searched(ctx, region, pages, access, addr);
+	return vmm_pt_reserve_searched(ctx, region, i3, pages, access, addr);
 }
 
 /* --- release -------------------------------------------------------------------------------- */

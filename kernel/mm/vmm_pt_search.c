@@ -267,7 +267,8 @@ static enum pt_step search_ascend(void *cookie, const struct pt_walk_entry *at)
  * without a look at their summaries) gives the answer the walk over the whole range gives; or to
  * the leaf table it reached (SEARCH_LEAF, *leaf), which the caller scans from its hint.
  *
- * Work: per table looked at, its hint and one entry (2), INNER or SUFFIX (E(t-1)) when read; the
+ * Work: per table looked at, its hint and one entry (2; the root's hint, when the caller read it
+ * and gives the entry, counted by the caller), INNER or SUFFIX (E(t-1)) when read; the
  * narrowed walk then reads one entry and the hint of each table above the one where the descent
  * stopped. Each of these tables is the root or was promised a fit inside (tables the header's
  * proof lets a search scan), and is read at most 4 + 2 E(t-1) entries, less than a scan, so the
@@ -277,18 +278,22 @@ enum search_start { SEARCH_WALK, SEARCH_NARROWED, SEARCH_LEAF, SEARCH_FOUND };
 
 /*
  * With `path` (may be NULL), the tables and entries looked at are recorded there from the root
- * down; SEARCH_LEAF leaves it complete.
+ * down; SEARCH_LEAF leaves it complete. i3: the root's entry to look at, when the caller has read
+ * the root's hint (ROOT_HINT_UNREAD: not read).
  */
+#define ROOT_HINT_UNREAD PT_ENTRIES
 static ALWAYS_INLINE enum search_start search_narrow(struct search *s, uint64_t *root, uint64_t *first,
-						     uint64_t *last, uint64_t **leaf, struct spine *path)
+						     uint64_t *last, uint64_t **leaf, struct spine *path,
+						     unsigned i3)
 {
 	uint64_t *t = root, tbase = 0, from = *first;
 	unsigned level = PT_TOP_LEVEL;
 #pragma GCC unroll 3
 	for (; level > 0; level--) {
-		unsigned i = MAX(PT_INDEX(level, from), pte_hint_read(t));
+		bool given = level == PT_TOP_LEVEL && i3 != ROOT_HINT_UNREAD;
+		unsigned i = given ? i3 : MAX(PT_INDEX(level, from), pte_hint_read(t));
 		pte_t e = t[i];
-		s->entries_read += 2; /* the hint, the entry */
+		s->entries_read += given ? 1 : 2; /* the hint (unless given), the entry */
 		if (!pte_is_table(e, level))
 			break;
 		if (path) {
@@ -326,12 +331,16 @@ static ALWAYS_INLINE enum search_start search_narrow(struct search *s, uint64_t 
 	return level == 0 ? SEARCH_LEAF : SEARCH_NARROWED;
 }
 
-/* A leaf table search_narrow found the fit in, scanned from its hint as the range walk would. */
-static NOINLINE bool search_leaf_table(struct search *s, uint64_t *leaf, uint64_t base)
+/*
+ * A leaf table search_narrow found the fit in, scanned from its hint as the range walk would;
+ * *hint receives the hint (no run is carried in, so the scan starts there).
+ */
+static NOINLINE bool search_leaf_table(struct search *s, uint64_t *leaf, uint64_t base, unsigned *hint)
 {
 	unsigned i = 0;
 	if (search_enter(s, leaf, 0, base, &i, PT_ENTRIES - 1) == PT_STEP_STOP)
 		return true;
+	*hint = i;
 	/*
 	 * The entry at the hint is free and the one before it reserved (the hint's invariant), so a
 	 * run starts there and its first entry's tag is its length (the table is mixed): when it
@@ -352,7 +361,7 @@ static NOINLINE bool search_leaf_table(struct search *s, uint64_t *leaf, uint64_
 /* The search, specialised for path NULL (vmm_pt_find_free_run) or not (vmm_pt_find_lowest). */
 static ALWAYS_INLINE bool find_lowest(struct vmm_context *ctx, const struct vmm_region *region, uint64_t from,
 				      uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out,
-				      struct spine *path, bool *known)
+				      struct spine *path, bool *known, unsigned i3)
 {
 	static const struct pt_walk_visitor visitor = { .entry = search_entry,
 							.ascend = search_ascend,
@@ -368,9 +377,10 @@ static ALWAYS_INLINE bool find_lowest(struct vmm_context *ctx, const struct vmm_
 			    .enough_pages = enough_pages,
 			    .short_codes = maxrun_code(min_pages) };
 	uint64_t *root = pt_table(ctx->pt.root), *leaf, first = MAX(from, region->base), last = end - 1;
-	enum search_start start = search_narrow(&s, root, &first, &last, &leaf, path);
+	unsigned hint_unused;
+	enum search_start start = search_narrow(&s, root, &first, &last, &leaf, path, i3);
 	bool found = start == SEARCH_FOUND ||
-		     (start == SEARCH_LEAF ? search_leaf_table(&s, leaf, first) :
+		     (start == SEARCH_LEAF ? search_leaf_table(&s, leaf, first, path ? &path->leaf_hint : &hint_unused) :
 					     pt_walk_range(root, PT_TOP_LEVEL, 0, first, last, &visitor, &s) ||
 						     run_end(&s));
 	ctx->backend_work += s.entries_read;
@@ -382,17 +392,21 @@ static ALWAYS_INLINE bool find_lowest(struct vmm_context *ctx, const struct vmm_
 	return found;
 }
 
-bool vmm_pt_find_lowest(struct vmm_context *ctx, const struct vmm_region *region, uint64_t from,
+bool vmm_pt_find_lowest(struct vmm_context *ctx, const struct vmm_region *region, unsigned i3,
 			uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out,
 			struct spine *path, bool *known)
 {
-	return find_lowest(ctx, region, from, min_pages, enough_pages, out, path, known);
+#if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
+	unsigned expect = MAX(PT_INDEX(PT_TOP_LEVEL, region->base), pte_hint_read(pt_table(ctx->pt.root)));
+	MM_ASSERT(i3 == expect, "vmm_pt_find_lowest: root entry %u given, the hint says %u", i3, expect);
+#endif
+	return find_lowest(ctx, region, region->base, min_pages, enough_pages, out, path, known, i3);
 }
 
 bool vmm_pt_find_free_run(struct vmm_context *ctx, const struct vmm_region *region, uint64_t from,
 			  uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out)
 {
-	return find_lowest(ctx, region, from, min_pages, enough_pages, out, NULL, NULL);
+	return find_lowest(ctx, region, from, min_pages, enough_pages, out, NULL, NULL, ROOT_HINT_UNREAD);
 }
 
 /* --- the page at one address ---------------------------------------------------------------- */

@@ -227,11 +227,18 @@ bool chunk_reserve(struct vmm_context *ctx, uint64_t addr, uint64_t pages, unsig
  */
 enum vm_status vmm_pt_release_chunk(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
 				    uint64_t pages);
-/* reserve_lowest of one 2 MiB chunk at 2 MiB alignment at the frontier of chunks (vmm_pt_chunk.c). */
-bool reserve_chunk_frontier(struct vmm_context *ctx, const struct vmm_region *region, uint64_t padded,
-			    unsigned access, uint64_t *addr);
+/*
+ * reserve_lowest of one 2 MiB chunk at 2 MiB alignment: at the frontier of chunks when it is there
+ * (reserve_chunk_frontier), else by reserve_placed (a tail call).
+ */
+enum vm_status vmm_pt_reserve_chunk(struct vmm_context *ctx, const struct vmm_region *region, unsigned access,
+				    uint64_t *addr);
 
-/* --- release and shrink ---------------------------------------------------------------------- */
+/* --- reserve and release (vmm_pt_reserve.c) -------------------------------------------------- */
+
+/* reserve_lowest as vmm.c would place without it: the search, then vmm_pt_mark_reserved. */
+enum vm_status reserve_placed(struct vmm_context *ctx, const struct vmm_region *region, uint64_t pages,
+			      uint64_t align_pages, unsigned access, uint64_t *addr);
 
 /*
  * A release checked by the tally walk (vmm_pt_reserve.c's check_reservation), then cleared by the

@@ -15,7 +15,9 @@
  * of a pointer's maxrun code, on which the search enters a subtree unread. A third stream runs the benchmark's
  * layouts in a region of whole root entries, the only place where the lean routes (vmm_pt_lean.c,
  * reserve_chunk_frontier) run: a mark there that leaves a leaf's INNER or a run's tag unwritten,
- * or a chunk placed one entry late, fails it and no other test.
+ * or a chunk placed one entry late, fails it and no other test. Two more there pin what the chunk
+ * frontier route writes besides the values: the level-1 hint when no free page lies before the
+ * chunk, and HST when the chunk held its level-1 table's last start.
  */
 #include "kernel/lib/testing.h"
 #include <machine/pte.h>
@@ -254,6 +256,88 @@ TEST(vmm_pagetable_lean_routes_keep_every_summary_exact_over_whole_root_entries)
 	EXPECT_TRUE(chunk_reserves > STEPS / 80);
 	EXPECT_TRUE(releases > STEPS / 8);
 	both_close(&b, seed);
+}
+
+/* The level-1 table under `addr` in a page-table context (its tables exist). */
+static const uint64_t *level1_table(const struct vmm_context *ctx, uint64_t addr)
+{
+	const uint64_t *root = pt_table(ctx->pt.root);
+	const uint64_t *t2 = child_table(root[PT_INDEX(3, addr)]);
+	return child_table(t2[PT_INDEX(2, addr)]);
+}
+
+/*
+ * Chunks back to back from the start of an empty region of whole root entries: the second on
+ * each is a chunk at the frontier with no free page before it (vmm_pt_chunk.c's route that moves
+ * the level-1 table's hint). After k of them entries 0..k-1 are full, so the first-free hint is k;
+ * released newest first, each release lowers it to the chunk's entry. Both backends agree and
+ * every summary recounts after each step.
+ */
+TEST(vmm_pagetable_chunk_frontier_moves_the_hint_when_no_page_lies_before_the_chunk)
+{
+	enum { CHUNKS = 8 };
+	static struct both b;
+	both_open(&b, 1 << 14, wide_regions, ARRAY_SIZE(wide_regions));
+	if (testing_current_failed())
+		return;
+	struct vmm_context *user = b.user;
+	uint64_t base = wide_regions[0].base, chunk_bytes = PT_SPAN_PAGES(1) * PAGE_SIZE;
+	for (unsigned c = 0; c < CHUNKS && !testing_current_failed(); c++) {
+		uint64_t addr[2];
+		for (unsigned k = 0; k < 2; k++) {
+			ASSERT_EQ(vmm_reserve(&user[k], 0, PT_SPAN_PAGES(1), PT_SPAN_PAGES(1), &addr[k]), VM_OK);
+			ASSERT_EQ(user[k].backend->self_check(&user[k]), 0);
+		}
+		ASSERT_EQ(addr[0], base + c * chunk_bytes);
+		ASSERT_EQ(addr[1], addr[0]);
+		EXPECT_EQ(pte_hint_read(level1_table(&user[0], base)), c + 1);
+	}
+	for (unsigned c = CHUNKS; c-- > 1 && !testing_current_failed();) {
+		for (unsigned k = 0; k < 2; k++) {
+			ASSERT_EQ(vmm_release(&user[k], base + c * chunk_bytes, PT_SPAN_PAGES(1)), VM_OK);
+			ASSERT_EQ(user[k].backend->self_check(&user[k]), 0);
+		}
+		EXPECT_EQ(pte_hint_read(level1_table(&user[0], base)), c);
+	}
+	for (unsigned k = 0; k < 2; k++)
+		ASSERT_EQ(vmm_release(&user[k], base, PT_SPAN_PAGES(1)), VM_OK);
+	both_close(&b, 0);
+}
+
+/*
+ * A chunk at the frontier whose level-1 table holds no other reservation start (the reservation
+ * before it starts in the level-1 table before): its release leaves that table without a start,
+ * so the table's pointer loses HST, while the level-2 table above keeps it (the first table's
+ * start). Checked by hand on the pointers and by the self-check's recount.
+ */
+TEST(vmm_pagetable_chunk_frontier_release_clears_the_start_bit_with_the_last_start)
+{
+	static struct both b;
+	both_open(&b, 1 << 14, wide_regions, ARRAY_SIZE(wide_regions));
+	if (testing_current_failed())
+		return;
+	struct vmm_context *user = b.user;
+	uint64_t base = wide_regions[0].base, chunk_bytes = PT_SPAN_PAGES(1) * PAGE_SIZE;
+	uint64_t long_pages = 600 * PT_SPAN_PAGES(1), addr[2];
+	for (unsigned k = 0; k < 2; k++) {
+		ASSERT_EQ(vmm_reserve(&user[k], 0, long_pages, PT_SPAN_PAGES(1), &addr[k]), VM_OK);
+		ASSERT_EQ(vmm_reserve(&user[k], 0, PT_SPAN_PAGES(1), PT_SPAN_PAGES(1), &addr[k]), VM_OK);
+		ASSERT_EQ(addr[k], base + 600 * chunk_bytes);
+	}
+	const uint64_t *root = pt_table(user[0].pt.root);
+	const uint64_t *t2 = child_table(root[PT_INDEX(3, base)]);
+	unsigned i2 = PT_INDEX(2, addr[0]);
+	ASSERT_EQ(i2, 1u);
+	EXPECT_TRUE(summary_field(t2[i2]) & SUM_HAS_START);
+	for (unsigned k = 0; k < 2; k++) {
+		ASSERT_EQ(vmm_release(&user[k], addr[k], PT_SPAN_PAGES(1)), VM_OK);
+		ASSERT_EQ(user[k].backend->self_check(&user[k]), 0);
+	}
+	EXPECT_FALSE(summary_field(t2[i2]) & SUM_HAS_START);
+	EXPECT_TRUE(summary_field(root[PT_INDEX(3, base)]) & SUM_HAS_START);
+	for (unsigned k = 0; k < 2; k++)
+		ASSERT_EQ(vmm_release(&user[k], base, long_pages), VM_OK);
+	both_close(&b, 0);
 }
 
 /* The TAG bits of a leaf entry (vmm_pt_leaf_tags.h's diagram: bits 12..21), read here by hand. */
