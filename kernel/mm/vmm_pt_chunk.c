@@ -226,7 +226,7 @@ static bool chunk_frontier_release(struct vmm_context *ctx, const struct spine *
 	uint64_t now1[2] = { was1[0], was1[1] }, now2[2] = { was2[0], was2[1] };
 	if (!top2_remove(&now1[0], &now1[1], before) || !top2_remove(&now2[0], &now2[1], before))
 		return false;
-	bool start1 = start_elsewhere(ctx, f.t1, 1, f.j, f.j);
+	bool start1 = ps.has_start || start_elsewhere(ctx, f.t1, 1, f.j, f.j); /* the entry before first */
 	bool start2 = start1 || start_elsewhere(ctx, f.t2, 2, f.i2, f.i2);
 	pt_slot_write(f.t1, f.j, (e & ~PTE_COUNT_STRIPE_MASK) & ~RES_BITS);
 	ctx->backend_work += PT_LEVELS - 1;
