@@ -147,12 +147,15 @@ static ALWAYS_INLINE void frontier_values_move(struct vmm_context *ctx, uint64_t
 {
 	uint64_t *work = &ctx->backend_work;
 	struct vmm_pt_value_cache *c = &ctx->pt_caches.values;
-	if (c->table[level] == table) {
-		c->value[level][EXACT_SUFFIX] = suffix;
-		c->value[level][EXACT_INNER] = now[0];
-		c->value[level][EXACT_INNER2] = now[1];
-		c->known[level] |= (1u << EXACT_SUFFIX) | (1u << EXACT_INNER) | (1u << EXACT_INNER2);
-	}
+	/* inner_top2_read left the table in its level's copy (nothing read since displaces it). */
+#if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
+	MM_ASSERT(c->table[level] == table, "frontier_values_move: table %p is not level %u's copy", (void *)table,
+		  level);
+#endif
+	c->value[level][EXACT_SUFFIX] = suffix;
+	c->value[level][EXACT_INNER] = now[0];
+	c->value[level][EXACT_INNER2] = now[1];
+	c->known[level] |= (1u << EXACT_SUFFIX) | (1u << EXACT_INNER) | (1u << EXACT_INNER2);
 	if (last_was != last_now) {
 		*work += LAST_ENTRIES;
 		stripe_update_fixed(table, EXACT_FIELD_FIRST(level, EXACT_SUFFIX), LAST_ENTRIES, last_was, last_now);
