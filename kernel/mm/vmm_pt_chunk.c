@@ -1,19 +1,20 @@
 /*
  * The page-table backend's chunk routes: a reservation that is exactly one aligned chunk (2 MiB or
  * 1 GiB, as a large-page mapping's) takes one point walk to its entry (chunk_spine_walk) instead
- * of the range walk: at the frontier of 2 MiB chunks only T1's and T2's suffix, inner top two and
- * HST move (chunk_frontier_mark, chunk_frontier_release), elsewhere the range walk's visitors
- * (vmm_pt_range.c) run along the path (chunk_mark, chunk_release). reserve_lowest of one 2 MiB
- * chunk at 2 MiB alignment finds the frontier chunk from the chain of LASTs, without the search
- * (reserve_chunk_frontier).
+ * of the range walk: at the frontier of 2 MiB chunks only T1's LAST, T1's and T2's inner top two
+ * and their pointers' HST and maxrun code move (chunk_frontier_mark, chunk_frontier_release:
+ * frontier_values_move writes each from the value it replaces), elsewhere the range walk's
+ * visitors (vmm_pt_range.c) run along the path (chunk_mark_path, chunk_release_path).
+ * reserve_lowest of one 2 MiB chunk at 2 MiB alignment finds the frontier chunk from T2's SUFFIX
+ * (its chain of LASTs), without the search (reserve_chunk_frontier).
  *
  * Invariants kept: those of vmm_pt_range.c; a route that does not apply returns false before it
  * writes anything.
  *
- * Bound: the chunk routes read the path (3), T1's and T2's values (4 x 7 + 4 x 10), the entry
- * before the chunk and its SUFFIX (1 + 4), at most 2 x 512 entries looking for other starts and
- * the page after the chunk (4): less than one U(1) + U(2) of the range walk's upkeep, which they
- * replace. Values found in the value cache (vmm_pt.h) are not read again, and not counted.
+ * Bound: the chunk routes read the path (3), T1's and T2's values (at most 4 x 7 + 4 x 10), the
+ * entry before the chunk and its SUFFIX (1 + 4), at most 2 x 512 entries looking for other starts
+ * and the page after the chunk (4): less than one U(1) + U(2) of the range walk's upkeep, which
+ * they replace. Values found in the value cache (vmm_pt.h) are not read again, and not counted.
  */
 #include "vmm_pt_write.h"
 
