@@ -5,7 +5,8 @@
  * Self-check: every pointer's rounded summary, every mixed table's exact values, every table's
  * first-free hint and every leaf table's free-run tags (vmm_pt_leaf_tags.h) are recounted from the
  * RES/STA bits alone (no summary, stripe, hint or tag is read to find them), in one walk of the
- * context's half that combines each table's entries bottom-up.
+ * context's half that combines each table's entries bottom-up; and no leaf table holds nothing (a
+ * release that empties a leaf frees it).
  *
  * Bounds: the search bound (vmm_pt_search.c) is PT_SEARCH_WORK_BOUND, checked below against the
  * sum of its table scans; a mark or clear of p pages costs at most 1 024 + sum over t = 0..2 of
@@ -133,6 +134,20 @@ static struct exact recount_finish(const struct recount_table *o, unsigned level
 	return t;
 }
 
+/*
+ * A leaf table with no entry in use (every entry holds nothing but stripe bits and a tag, which
+ * pte_is_used ignores) is one the release that emptied it should have freed: pagetable.c frees a
+ * leaf when the backend's leaf_empty says so, from its entry 0 alone. Read here from all 512
+ * entries, not from entry 0, so a leaf_empty that misses an empty leaf is caught.
+ */
+static bool leaf_leaked(const uint64_t *leaf)
+{
+	for (unsigned i = 0; i < PT_ENTRIES; i++)
+		if (pte_is_used(leaf[i]))
+			return false;
+	return true;
+}
+
 static enum pt_step recount_entry(void *cookie, const struct pt_walk_entry *at)
 {
 	struct recount *r = cookie;
@@ -153,11 +168,17 @@ static enum pt_step recount_ascend(void *cookie, const struct pt_walk_entry *at)
 	struct exact t = recount_finish(below, at->level - 1, &r->bad);
 	check_summary(at->table[at->index], at->level, at->base, &t, &r->bad);
 	if (at->level == 1) {
-		unsigned wrong = leaf_tags_wrong(child_table(at->table[at->index]));
+		const uint64_t *leaf = child_table(at->table[at->index]);
+		unsigned wrong = leaf_tags_wrong(leaf);
 		if (wrong) {
 			mm_log("pagetable self-check: leaf table at %llx has %u wrong free-run tags\n",
 			       (unsigned long long)at->base, wrong);
 			r->bad += wrong;
+		}
+		if (leaf_leaked(leaf)) {
+			mm_log("pagetable self-check: leaf table at %llx holds nothing and was not freed\n",
+			       (unsigned long long)at->base);
+			r->bad++;
 		}
 	}
 	recount_add(&r->open[at->level], at->index, &t, below->middle1, below->middle2);

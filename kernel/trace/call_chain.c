@@ -60,8 +60,14 @@ uint32_t trace_chain_cache_fill(struct tracer *t, struct trace_chain_cache *cach
 		id = trace_chain_define_here(t, frame);
 	if (id == TRACE_CHAIN_NONE)
 		return id;
-	/* the walk again rather than a copy of the table's entry: a tracer may have no table */
-	walk(frame, &cache->entry);
+	/* the table's entry holds it now (found there or just defined into it): a copy of it costs
+	 * less than walking the frames again, which only a tracer without a table does */
+	if (t->chains) {
+		const uintptr_t *fp = frame;
+		cache->entry = t->chains->entry[trace_chain_slot((uintptr_t)fp, fp[1])];
+	} else {
+		walk(frame, &cache->entry);
+	}
 	cache->id = id;
 	if (!cache->listed) {
 		cache->listed = true;

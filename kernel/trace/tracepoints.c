@@ -63,7 +63,14 @@ bool trace_enabled = true;
 	TRACE_FIXED_ENCODER(name, fields FIELD(u32, chain))                              \
 	void trace_emit_attributed_##name(struct tracer *t TRACE_PARAMS(fields))         \
 	{                                                                                \
-		uint32_t chain = trace_chain_here(t, __builtin_frame_address(0));        \
+		const void *frame = __builtin_frame_address(0);                          \
+		uint32_t chain = trace_chain_lookup(t, frame);                           \
+		if (unlikely(chain == TRACE_CHAIN_NONE)) {                               \
+			trace_emit_defining_##name(t, frame TRACE_ARGS(fields));         \
+			/* not a tail call: the chain starts at this frame */            \
+			__asm__ volatile("");                                            \
+			return;                                                          \
+		}                                                                        \
 		trace_emit_inline_##name(t, trace_now(t) TRACE_ARGS(fields), chain);     \
 	}                                                                                \
 	void trace_emit_stamped_##name(struct tracer *t, const void *frame,              \
