@@ -153,10 +153,11 @@ struct exact {
 /* Stored as 0, a known INNER2 as itself plus one (inner2_stored), read back as this. */
 #define INNER2_UNKNOWN UINT64_MAX
 
-/* The stripe value of INNER2 x: x + 1, or 0 when it is not known. */
+/* The stripe value of INNER2 x: x + 1, or 0 when it is not known (all ones plus one wraps to 0). */
 static ALWAYS_INLINE uint64_t inner2_stored(uint64_t x)
 {
-	return x == INNER2_UNKNOWN ? 0 : x + 1;
+	STATIC_ASSERT(INNER2_UNKNOWN + 1 == 0, "unknown is stored as 0");
+	return x + 1;
 }
 
 enum exact_field { EXACT_PREFIX, EXACT_SUFFIX, EXACT_INNER, EXACT_INNER2, EXACT_FIELDS };

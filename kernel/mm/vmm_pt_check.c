@@ -219,7 +219,7 @@ static uint64_t table_update_bound(unsigned table_level)
 }
 
 /*
- * Entries a reserve's lean routes (vmm_pt_lean.c, vmm_pt_reserve.c's reserve_in_leaf,
+ * Entries a reserve's lean routes (vmm_pt_lean.c, vmm_pt_reserve.c's vmm_pt_reserve_lowest,
  * vmm_pt_chunk.c's reserve_chunk_frontier) may read before they decline, which the search and the
  * mark then read again: the root's hint and entry (2), two LASTs and the entries there and a
  * leaf's last tag (4 + 4 + 1), then the inner route's two entries and a leaf's INNER and INNER2

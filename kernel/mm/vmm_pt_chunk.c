@@ -1,19 +1,20 @@
 /*
  * The page-table backend's chunk routes: a reservation that is exactly one aligned chunk (2 MiB or
  * 1 GiB, as a large-page mapping's) takes one point walk to its entry (chunk_spine_walk) instead
- * of the range walk: at the frontier of 2 MiB chunks only T1's and T2's suffix, inner top two and
- * HST move (chunk_frontier_mark, chunk_frontier_release), elsewhere the range walk's visitors
- * (vmm_pt_range.c) run along the path (chunk_mark, chunk_release). reserve_lowest of one 2 MiB
- * chunk at 2 MiB alignment finds the frontier chunk from the chain of LASTs, without the search
- * (reserve_chunk_frontier).
+ * of the range walk: at the frontier of 2 MiB chunks only T1's LAST, T1's and T2's inner top two
+ * and their pointers' HST and maxrun code move (chunk_frontier_mark, chunk_frontier_release:
+ * frontier_values_move writes each from the value it replaces), elsewhere the range walk's
+ * visitors (vmm_pt_range.c) run along the path (chunk_mark_path, chunk_release_path).
+ * reserve_lowest of one 2 MiB chunk at 2 MiB alignment finds the frontier chunk from T2's SUFFIX
+ * (its chain of LASTs), without the search (reserve_chunk_frontier).
  *
  * Invariants kept: those of vmm_pt_range.c; a route that does not apply returns false before it
  * writes anything.
  *
- * Bound: the chunk routes read the path (3), T1's and T2's values (4 x 7 + 4 x 10), the entry
- * before the chunk and its SUFFIX (1 + 4), at most 2 x 512 entries looking for other starts and
- * the page after the chunk (4): less than one U(1) + U(2) of the range walk's upkeep, which they
- * replace. Values found in the value cache (vmm_pt.h) are not read again, and not counted.
+ * Bound: the chunk routes read the path (3), T1's and T2's values (at most 4 x 7 + 4 x 10), the
+ * entry before the chunk and its SUFFIX (1 + 4), at most 2 x 512 entries looking for other starts
+ * and the page after the chunk (4): less than one U(1) + U(2) of the range walk's upkeep, which
+ * they replace. Values found in the value cache (vmm_pt.h) are not read again, and not counted.
  */
 #include "vmm_pt_write.h"
 
@@ -147,12 +148,15 @@ static ALWAYS_INLINE void frontier_values_move(struct vmm_context *ctx, uint64_t
 {
 	uint64_t *work = &ctx->backend_work;
 	struct vmm_pt_value_cache *c = &ctx->pt_caches.values;
-	if (c->table[level] == table) {
-		c->value[level][EXACT_SUFFIX] = suffix;
-		c->value[level][EXACT_INNER] = now[0];
-		c->value[level][EXACT_INNER2] = now[1];
-		c->known[level] |= (1u << EXACT_SUFFIX) | (1u << EXACT_INNER) | (1u << EXACT_INNER2);
-	}
+	/* inner_top2_read left the table in its level's copy (nothing read since displaces it). */
+#if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
+	MM_ASSERT(c->table[level] == table, "frontier_values_move: table %p is not level %u's copy", (void *)table,
+		  level);
+#endif
+	c->value[level][EXACT_SUFFIX] = suffix;
+	c->value[level][EXACT_INNER] = now[0];
+	c->value[level][EXACT_INNER2] = now[1];
+	c->known[level] |= (1u << EXACT_SUFFIX) | (1u << EXACT_INNER) | (1u << EXACT_INNER2);
 	if (last_was != last_now) {
 		*work += LAST_ENTRIES;
 		stripe_update_fixed(table, EXACT_FIELD_FIRST(level, EXACT_SUFFIX), LAST_ENTRIES, last_was, last_now);
@@ -167,12 +171,10 @@ static ALWAYS_INLINE void frontier_values_move(struct vmm_context *ctx, uint64_t
 		stripe_update_fixed(table, EXACT_FIELD_FIRST(level, EXACT_INNER2), EXACT_VALUE_ENTRIES(level),
 				    inner2_stored(was[1]), inner2_stored(now[1]));
 	}
-	pte_t e = up[ui] & ~PTE_COUNT_STRIPE_MASK;
 	pte_t moved = (pte_t)(SUM_HAS_START | SUM_MAXRUN_MASK << SUM_MAXRUN_SHIFT) << PTE_SW_FIELD_SHIFT;
 	pte_t bits = (pte_t)((has_start ? SUM_HAS_START : 0) | maxrun_code(now[0]) << SUM_MAXRUN_SHIFT)
 		     << PTE_SW_FIELD_SHIFT;
-	if ((e & moved) != bits)
-		pt_slot_write(up, ui, (e & ~moved) | bits);
+	up[ui] ^= (up[ui] & moved) ^ bits; /* a pointer stays used: no count to keep (pt_slot_write) */
 }
 
 /*
@@ -228,7 +230,7 @@ static bool chunk_frontier_release(struct vmm_context *ctx, const struct spine *
 	uint64_t now1[2] = { was1[0], was1[1] }, now2[2] = { was2[0], was2[1] };
 	if (!top2_remove(&now1[0], &now1[1], before) || !top2_remove(&now2[0], &now2[1], before))
 		return false;
-	bool start1 = start_elsewhere(ctx, f.t1, 1, f.j, f.j);
+	bool start1 = ps.has_start || start_elsewhere(ctx, f.t1, 1, f.j, f.j); /* the entry before first */
 	bool start2 = start1 || start_elsewhere(ctx, f.t2, 2, f.i2, f.i2);
 	pt_slot_write(f.t1, f.j, (e & ~PTE_COUNT_STRIPE_MASK) & ~RES_BITS);
 	ctx->backend_work += PT_LEVELS - 1;
@@ -358,10 +360,11 @@ enum vm_status vmm_pt_release_chunk(struct vmm_context *ctx, const struct vmm_re
  * the root's first entry with a free page has no inner run of `padded` pages (its maxrun code
  * says so: search_narrow's first test) and its free suffix holds them: the lowest fit is that
  * suffix, which starts in the level-1 table T1 that ends its chain of LASTs (T2's LAST, then
- * T1's LAST and the leaf there); the chunk is its first whole free entry j, marked by chunk_mark
- * (at the frontier: chunk_frontier_mark) from this path, without the search's walk. Reads: the
- * root's hint and entry (4), two LASTs and their entries (8), a leaf's last entry (1), as the
- * search reads on the same path. False, nothing written, when it is not that.
+ * T1's LAST and the leaf there: T2's SUFFIX, suffix_derived); the chunk is its first whole free
+ * entry j, marked by chunk_frontier_mark (else chunk_mark_path) from this path, without the
+ * search's walk. Reads: the root's hint and entry (4), T2's SUFFIX (in the value cache, else two
+ * LASTs and their entries (8) and a leaf's last entry (1)), as the search reads on the same path.
+ * False, nothing written, when it is not that.
  */
 static ALWAYS_INLINE bool reserve_chunk_frontier(struct vmm_context *ctx, const struct vmm_region *region,
 						  uint64_t padded, unsigned access, uint64_t *addr)
@@ -377,24 +380,17 @@ static ALWAYS_INLINE bool reserve_chunk_frontier(struct vmm_context *ctx, const 
 	    base3 < from || base3 + (PT_SPAN_BYTES(3) - 1) > end_last ||
 	    ((summary_field(e3) >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK) >= maxrun_code(padded))
 		return false;
+	/* T2's SUFFIX (from the value cache, or its chain of LASTs down to a leaf's last tag) ends it. */
 	uint64_t *t2 = child_table(e3);
-	unsigned i2 = last_read(t2, 2);
+	uint64_t suffix = exact_read(ctx, t2, 2, EXACT_SUFFIX);
+	unsigned i2 = last_of_suffix(suffix, 2);
 	pte_t e2 = t2[i2];
-	ctx->backend_work += LAST_ENTRIES + 1;
-	if (!pte_is_table(e2, 2) || (summary_field(e2) & (SUM_KIND_MASK | SUM_FREE_SUFFIX)) != mixed_end)
+	if (!pte_is_table(e2, 2) || (summary_field(e2) & (SUM_KIND_MASK | SUM_FREE_SUFFIX)) != mixed_end ||
+	    suffix < padded)
 		return false;
 	uint64_t *t1 = child_table(e2);
-	unsigned l1 = last_read(t1, 1);
-	pte_t e1 = t1[l1];
-	uint64_t t1_suffix = (uint64_t)(PT_ENTRIES - 1 - l1) * PT_SPAN_PAGES(1);
-	ctx->backend_work += LAST_ENTRIES + 1;
-	if (pte_is_table(e1, 1) && (summary_field(e1) & (SUM_KIND_MASK | SUM_FREE_SUFFIX)) == mixed_end) {
-		t1_suffix += leaf_edge_run(child_table(e1), PT_ENTRIES - 1);
-		ctx->backend_work++;
-	}
-	uint64_t suffix = (uint64_t)(PT_ENTRIES - 1 - i2) * PT_SPAN_PAGES(2) + t1_suffix;
-	if (suffix < padded)
-		return false;
+	uint64_t t1_suffix = suffix - (uint64_t)(PT_ENTRIES - 1 - i2) * PT_SPAN_PAGES(2);
+	unsigned l1 = last_of_suffix(t1_suffix, 1);
 	/* The suffix starts in T1 (T2's LAST) at page 512^2 - t1_suffix; the chunk at the next 2 MiB. */
 	uint64_t start_page = PT_SPAN_PAGES(2) - t1_suffix;
 	unsigned j = (unsigned)((start_page + PT_SPAN_PAGES(1) - 1) / PT_SPAN_PAGES(1));
