@@ -842,13 +842,14 @@ void vmm_pt_inner_clear_above(struct vmm_context *ctx, const struct spine *p, ui
 /* --- vmm_pt_lean.c ---------------------------------------------------------------------------- */
 
 /*
- * reserve_lowest of `pages` (< 512) pages, unaligned, placed at the frontier under root entry i3
- * (e3), the region's first at or after the root's hint, whose maxrun code the caller saw below
- * maxrun_code(pages) (the answer vmm_pt_find_free_run would give) and marked; when the frontier route does not apply, nothing is written there and
- * vmm_pt_reserve_searched answers (a tail call: no frame kept for it).
+ * reserve_lowest of `pages` (< 512) pages, unaligned, placed at the frontier under root entry i3,
+ * the region's first at or after the root's hint, whose maxrun code the caller saw below
+ * maxrun_code(pages) (the answer vmm_pt_find_free_run would give) and marked; when the frontier
+ * route does not apply, nothing is written there and vmm_pt_reserve_searched answers (a tail call:
+ * no frame kept for it). Six arguments, all in registers, so the caller's call is a tail call too.
  */
 enum vm_status vmm_pt_frontier_reserve(struct vmm_context *ctx, const struct vmm_region *region, unsigned i3,
-				       pte_t e3, uint64_t pages, unsigned access, uint64_t *addr);
+				       uint64_t pages, unsigned access, uint64_t *addr);
 /*
  * reserve_lowest of `pages` (< 512) pages, unaligned, by the search and a mark along its path; i3
  * as vmm_pt_find_lowest takes it.

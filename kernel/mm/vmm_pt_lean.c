@@ -83,11 +83,15 @@ static ALWAYS_INLINE void frontier_cache_shift(struct vmm_context *ctx, const ui
 		c->value[2][EXACT_SUFFIX] += (uint64_t)grown;
 }
 
-/* A pointer to a mixed table with a free last page (and HST, when `start` asks for it). */
-static ALWAYS_INLINE bool mixed_with_free_end(pte_t e, unsigned level, unsigned start)
+/*
+ * A pointer (at a level above 0) to a mixed table with a free last page (and HST, when `start`
+ * asks for it): pte_is_table's P and PS and the summary bits, tested with one mask.
+ */
+static ALWAYS_INLINE bool mixed_with_free_end(pte_t e, unsigned start)
 {
-	unsigned want = SUMMARY_MIXED | SUM_FREE_SUFFIX | start;
-	return pte_is_table(e, level) && (summary_field(e) & (SUM_KIND_MASK | SUM_FREE_SUFFIX | start)) == want;
+	const pte_t bits = (pte_t)(SUM_KIND_MASK | SUM_FREE_SUFFIX | start) << PTE_SW_FIELD_SHIFT;
+	const pte_t want = (pte_t)(SUMMARY_MIXED | SUM_FREE_SUFFIX | start) << PTE_SW_FIELD_SHIFT;
+	return (e & (PTE_PRESENT | PTE_LARGE | bits)) == (PTE_PRESENT | want);
 }
 
 /* The writes of a frontier reserve. */
@@ -98,7 +102,13 @@ static ALWAYS_INLINE void frontier_reserve_write(struct vmm_context *ctx, uint64
 	/* The suffix's pages are free (its tags say where it ends): written blind. */
 	leaf_entries_set(leaf, first, last, RES_RESERVED | access_bits(access));
 	leaf[first] |= RES_START;
-	free_run_tag(leaf, last + 1, PT_ENTRIES - 1); /* the suffix run loses its start */
+	/*
+	 * The suffix run [first, 511] becomes [last + 1, 511]: entry 511's tag drops by `pages`, and
+	 * entry last + 1, inside the run before (tag 0), takes the new length; when it is entry 511
+	 * the or adds a tag it already holds. No tag is masked out first.
+	 */
+	leaf[PT_ENTRIES - 1] -= pages << PTE_FREE_TAG_SHIFT;
+	leaf[last + 1] |= (pte_t)(PT_ENTRIES - 1 - last) << PTE_FREE_TAG_SHIFT;
 	/*
 	 * The hint is left where it is: it was at or below `first` (the first non-full entry is), so
 	 * it stays a lower bound of the first non-full entry (vmm_pt.h); only a search that enters
@@ -108,25 +118,26 @@ static ALWAYS_INLINE void frontier_reserve_write(struct vmm_context *ctx, uint64
 }
 
 enum vm_status vmm_pt_frontier_reserve(struct vmm_context *ctx, const struct vmm_region *region, unsigned i3,
-				       pte_t e3, uint64_t pages, unsigned access, uint64_t *addr)
+				       uint64_t pages, unsigned access, uint64_t *addr)
 {
 	/* Entries read are counted in `work` and added once (a table store may alias the counter). */
 	uint64_t from = region->base, end_last = region->base + region->pages * PAGE_SIZE - 1, work = 0;
 	uint64_t base3 = pt_walk_entry_base(PT_TOP_LEVEL, 0, i3);
+	pte_t e3 = pt_table(ctx->pt.root)[i3]; /* read again, not passed: a seventh argument takes the stack */
 	/* (The caller saw e3's maxrun code below maxrun_code(pages): no inner run of it fits.) */
-	if (!mixed_with_free_end(e3, 3, 0) || base3 < from || base3 + (PT_SPAN_BYTES(3) - 1) > end_last)
+	if (!mixed_with_free_end(e3, 0) || base3 < from || base3 + (PT_SPAN_BYTES(3) - 1) > end_last)
 		goto declined;
 	uint64_t *t2 = child_table(e3);
 	unsigned i2 = last_read(t2, 2);
 	pte_t e2 = t2[i2];
 	work += LAST_ENTRIES + 1;
-	if (!mixed_with_free_end(e2, 2, 0))
+	if (!mixed_with_free_end(e2, 0))
 		goto declined;
 	uint64_t *t1 = child_table(e2);
 	unsigned i1 = last_read(t1, 1);
 	pte_t e1 = t1[i1];
 	work += LAST_ENTRIES + 1;
-	if (!mixed_with_free_end(e1, 1, SUM_HAS_START))
+	if (!mixed_with_free_end(e1, SUM_HAS_START))
 		goto declined;
 	uint64_t *leaf = child_table(e1);
 	unsigned suffix = leaf_tag(leaf[PT_ENTRIES - 1]);
@@ -160,19 +171,42 @@ static ALWAYS_INLINE bool leaf_start_before(uint64_t *work, const uint64_t *leaf
 	return false;
 }
 
+/*
+ * hint_lower(leaf, first), decided from the hint's top digit alone (its bits 6..8, the digit of its
+ * last stripe entry) when that digit is below first's: then the hint is below `first` and stays.
+ * The frontier reserve leaves the hint behind, so in a leaf filled at its frontier that is the
+ * usual case: one load instead of three.
+ */
+static ALWAYS_INLINE void hint_lower_by_top_digit(uint64_t *leaf, unsigned first)
+{
+	STATIC_ASSERT(PTE_HINT_STRIPE_ENTRIES == 3, "the hint's digits 0, 1, 2 are its three entries'");
+	pte_t top_entry = leaf[PTE_HINT_STRIPE_FIRST + 2];
+	if ((unsigned)((top_entry & PTE_COUNT_STRIPE_MASK) >> PTE_COUNT_STRIPE_SHIFT) < first >> 6)
+		return;
+	hint_lower(leaf, first);
+}
+
 /* The writes of a frontier release: false, nothing changed, when the range is not one unmapped
  * reservation (leaf_entries_clear_checked). */
 static ALWAYS_INLINE bool frontier_release_write(struct vmm_context *ctx, const struct spine *p, unsigned first,
-					    unsigned last, uint64_t work)
+					    unsigned last, pte_t after, uint64_t work)
 {
 	uint64_t *leaf = p->table[0];
 	unsigned pages = last - first + 1;
 	ctx->backend_work += work + pages;
 	if (!leaf_entries_clear_checked(leaf, first, last))
 		return false;
-	free_tag_store(leaf, last + 1, 0);
-	free_run_tag(leaf, first, PT_ENTRIES - 1);
-	hint_lower(leaf, first);
+	/*
+	 * The suffix run [last + 1, 511] becomes [first, 511]: entry 511's tag grows by `pages` (read
+	 * before entry last + 1 is cleared, which may be entry 511), the old start's tag goes to 0
+	 * (`after`, as read: the clear wrote below it), and entry first, cleared to its stripe, takes
+	 * the new length. No tag is masked out first.
+	 */
+	leaf[PT_ENTRIES - 1] += (pte_t)pages << PTE_FREE_TAG_SHIFT;
+	if (last + 1 < PT_ENTRIES - 1)
+		leaf[last + 1] = after & ~PTE_FREE_TAG_MASK;
+	leaf[first] |= (pte_t)(PT_ENTRIES - first) << PTE_FREE_TAG_SHIFT;
+	hint_lower_by_top_digit(leaf, first);
 	frontier_cache_shift(ctx, leaf, p->table[1], p->table[2], (int64_t)pages);
 	pte_stripe_field_write(p->table[PT_TOP_LEVEL], ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
 	return true;
@@ -188,14 +222,14 @@ static ALWAYS_INLINE bool frontier_release(struct vmm_context *ctx, const struct
 		return false;
 	/*
 	 * The page after the range starts the leaf's free suffix (its tag is the run's length, which
-	 * reaches the end), the page before is reserved, the range starts a reservation and ends
-	 * reserved, and the leaf is the LAST of its tables.
+	 * reaches the end), the page before is reserved, the range starts a reservation (that the rest
+	 * is the same reservation, every entry reserved, leaf_entries_clear_checked sees), and the
+	 * leaf is the LAST of its tables.
 	 */
 	pte_t after = leaf[last + 1], head = leaf[first];
 	work += 3;
 	if ((after & RES_RESERVED) || leaf_tag(after) != PT_ENTRIES - 1 - last || !(leaf[first - 1] & RES_RESERVED) ||
-	    (head & (RES_START | RES_RESERVED | PTE_PRESENT)) != (RES_START | RES_RESERVED) ||
-	    !(leaf[last] & RES_RESERVED)) {
+	    (head & (RES_START | RES_RESERVED | PTE_PRESENT)) != (RES_START | RES_RESERVED)) {
 		ctx->backend_work += work;
 		return false;
 	}
@@ -205,7 +239,7 @@ static ALWAYS_INLINE bool frontier_release(struct vmm_context *ctx, const struct
 		ctx->backend_work += work;
 		return false;
 	}
-	return frontier_release_write(ctx, p, first, last, work);
+	return frontier_release_write(ctx, p, first, last, after, work);
 }
 
 /* --- inside a leaf table's inner runs -------------------------------------------------------- */
@@ -365,29 +399,32 @@ enum vm_status vmm_pt_release_in_leaf(struct vmm_context *ctx, const struct vmm_
 	if (addr >> PT_LEVEL_SHIFT(1) != last_addr >> PT_LEVEL_SHIFT(1))
 		return vmm_pt_release_general(ctx, region, addr, pages);
 	uint64_t *t = pt_table(ctx->pt.root);
-	unsigned kinds = SUM_KIND_MASK; /* the and of the path's kinds: "mixed" only if all are */
+	pte_t path = ~(pte_t)0; /* the and of the path's entries: its kind "mixed" only if all are */
 #pragma GCC unroll 3
 	for (unsigned level = PT_TOP_LEVEL; level > 0; level--) {
 		unsigned i = PT_INDEX(level, addr);
 		pte_t e = t[i];
-		if (!pte_is_table(e, level))
+		if ((e & (PTE_PRESENT | PTE_LARGE)) != PTE_PRESENT) /* not pte_is_table (level > 0) */
 			return vmm_pt_release_general(ctx, region, addr, pages);
-		kinds &= summary_field(e);
+		path &= e;
 		p.table[level] = t;
 		p.index[level] = i;
 		t = child_table(e);
 	}
 	ctx->backend_work += PT_TOP_LEVEL; /* the path's entries */
 	p.table[0] = t;
-	p.mixed = (kinds & SUM_KIND_MASK) == SUMMARY_MIXED; /* kinds are 0, 1, 2: the and is 2 only if all are */
+	p.mixed = (summary_field(path) & SUM_KIND_MASK) == SUMMARY_MIXED; /* kinds are 0, 1, 2: the and is 2 only if all are */
 	unsigned first = PT_INDEX(0, addr), last = PT_INDEX(0, last_addr);
 	if (last < PT_ENTRIES - 1) {
 		pte_t after = t[last + 1];
-		bool done = !(after & RES_RESERVED) && leaf_tag(after) == PT_ENTRIES - 1 - last ?
-				    frontier_release(ctx, &p, first, last) :
-				    inner_release(ctx, &p, addr, first, last);
-		if (done)
-			return VM_OK;
+		if (!(after & RES_RESERVED) && leaf_tag(after) == PT_ENTRIES - 1 - last) {
+			if (frontier_release(ctx, &p, first, last))
+				return VM_OK;
+		} else {
+			struct spine q = p; /* p's address stays here, so p can live in registers */
+			if (inner_release(ctx, &q, addr, first, last))
+				return VM_OK;
+		}
 	}
 	return vmm_pt_release_general(ctx, region, addr, pages);
 }
