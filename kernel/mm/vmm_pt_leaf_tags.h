@@ -164,7 +164,7 @@ typedef pte_t entry_pair __attribute__((vector_size(16), aligned(8), may_alias))
 /*
  * Leaf entries [first, last] become `set` (plus the stripe they hold). They are known uniform
  * beforehand (free, by their run's tags; or one unmapped reservation, leaf_reservation), so none is
- * read but for its stripe, and entries past the stripes (LEAF_STRIPE_END on) are written blind.
+ * read but for its stripe, and a range past the stripes (from LEAF_STRIPE_END on) is written blind.
  */
 #define LEAF_STRIPE_END EXACT_FIELD_FIRST(0, EXACT_FIELDS)
 STATIC_ASSERT(EXACT_FIELD_FIRST(0, EXACT_FIELDS) > PTE_HINT_STRIPE_FIRST + PTE_HINT_STRIPE_ENTRIES - 1,
@@ -175,19 +175,24 @@ static ALWAYS_INLINE void leaf_entries_set(uint64_t *t, unsigned first, unsigned
 		t[first] = (t[first] & PTE_COUNT_STRIPE_MASK) | set;
 		return;
 	}
-	uint64_t *slot = t + first, *end = t + last + 1, *blind = t + LEAF_STRIPE_END;
-	if (first < LEAF_STRIPE_END) { /* one test passes the stripe loops by, as a frontier's range is */
-		for (; end - slot >= 4 && slot < blind; slot += 4) { /* four a step: may pass `blind`, harmless */
-			slot[0] = (slot[0] & PTE_COUNT_STRIPE_MASK) | set;
-			slot[1] = (slot[1] & PTE_COUNT_STRIPE_MASK) | set;
-			slot[2] = (slot[2] & PTE_COUNT_STRIPE_MASK) | set;
-			slot[3] = (slot[3] & PTE_COUNT_STRIPE_MASK) | set;
+	uint64_t *slot = t + first, *end = t + last + 1;
+	const entry_pair set2 = { set, set };
+	if (first < LEAF_STRIPE_END) {
+		/*
+		 * A range that starts among the stripes: every entry keeps its stripe, in pairs, four
+		 * entries a step, to its end (an entry past the stripes holds none: the same store is
+		 * right there, so no second loop).
+		 */
+		const entry_pair keep = { PTE_COUNT_STRIPE_MASK, PTE_COUNT_STRIPE_MASK };
+		for (; end - slot >= 4; slot += 4) {
+			*(entry_pair *)slot = (*(entry_pair *)slot & keep) | set2;
+			*(entry_pair *)(slot + 2) = (*(entry_pair *)(slot + 2) & keep) | set2;
 		}
-		for (; slot != end && slot < blind; slot++)
+		for (; slot != end; slot++)
 			*slot = (*slot & PTE_COUNT_STRIPE_MASK) | set;
+		return;
 	}
 	/* Past the stripes: blind stores of entry pairs, eight entries a step, then what is left. */
-	const entry_pair set2 = { set, set };
 	for (; end - slot >= 8; slot += 8) {
 		*(entry_pair *)slot = set2;
 		*(entry_pair *)(slot + 2) = set2;
@@ -238,8 +243,15 @@ static ALWAYS_INLINE bool leaf_entries_clear_checked(uint64_t *t, unsigned first
 		*(entry_pair *)slot = d0;
 		*(entry_pair *)(slot + 2) = d1;
 	}
+	if (left >= 2) { /* then at most three are left: a pair and one */
+		entry_pair d = *(entry_pair *)slot ^ body2;
+		differ2 |= d;
+		*(entry_pair *)slot = d;
+		slot += 2;
+		left -= 2;
+	}
 	pte_t differ = differ2[0] | differ2[1];
-	for (; left; left--, slot++) {
+	if (left) {
 		pte_t d = *slot ^ body;
 		differ |= d;
 		*slot = d;
