@@ -335,7 +335,7 @@ static ALWAYS_INLINE enum search_start search_narrow(struct search *s, uint64_t 
  * A leaf table search_narrow found the fit in, scanned from its hint as the range walk would;
  * *hint receives the hint (no run is carried in, so the scan starts there).
  */
-static NOINLINE bool search_leaf_table(struct search *s, uint64_t *leaf, uint64_t base, unsigned *hint)
+static ALWAYS_INLINE bool search_leaf_table(struct search *s, uint64_t *leaf, uint64_t base, unsigned *hint)
 {
 	unsigned i = 0;
 	if (search_enter(s, leaf, 0, base, &i, PT_ENTRIES - 1) == PT_STEP_STOP)
