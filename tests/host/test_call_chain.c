@@ -56,6 +56,33 @@ static const struct trace_record_header *record(const struct tracer *t, unsigned
 }
 
 /* Two chains in the same entry (the same first frame: its address and return address). */
+/*
+ * Records `index` and `index + 1` are a call_chain and the pmm_alloc that names its id `chain`,
+ * stamped no earlier than the definition.
+ */
+static void expect_defined_then_alloc(const struct tracer *t, unsigned index, uint32_t chain)
+{
+	const struct trace_record_header *def = record(t, index), *alloc = record(t, index + 1);
+	ASSERT_TRUE(def && alloc);
+	EXPECT_EQ(def->type, TRACE_ID_call_chain);
+	EXPECT_EQ(alloc->type, TRACE_ID_pmm_alloc);
+	EXPECT_TRUE(alloc->timestamp >= def->timestamp);
+	EXPECT_EQ(((const struct trace_payload_pmm_alloc *)(alloc + 1))->chain, chain);
+}
+
+/* Record `index` is a pmm_alloc stamped `stamp` that names chain `chain` (NULL when absent). */
+static const struct trace_record_header *expect_alloc_stamped(const struct tracer *t, unsigned index,
+							      uint64_t stamp, uint32_t chain)
+{
+	const struct trace_record_header *r = record(t, index);
+	if (!r)
+		return NULL;
+	EXPECT_EQ(r->type, TRACE_ID_pmm_alloc);
+	EXPECT_EQ(r->timestamp, stamp);
+	EXPECT_EQ(((const struct trace_payload_pmm_alloc *)(r + 1))->chain, chain);
+	return r;
+}
+
 static const uint64_t chain_a[8] = { 0x1000, 0x2000, 0x3000, 0x4000, 0x5000, 0x6000, 0x7000, 0x8000 };
 static const uint64_t chain_b[8] = { 0x1000, 0x2000, 0x3000, 0x4000, 0x5000, 0x6666, 0x7000, 0x8000 };
 
@@ -152,19 +179,11 @@ TEST(stamped_attributed_record_is_never_older_than_its_call_chain)
 	const void *frame = fake_chain(chain_a, 8);
 	/* a new chain: its call_chain is written after the stamp, so the record is stamped again */
 	trace_emit_stamped_pmm_alloc(&t, frame, 500, 0x1000, 1, 1, 0, 0, 8, 7);
-	const struct trace_record_header *def = record(&t, 0), *alloc = record(&t, 1);
-	ASSERT_TRUE(def && alloc);
-	EXPECT_EQ(def->type, TRACE_ID_call_chain);
-	EXPECT_EQ(alloc->type, TRACE_ID_pmm_alloc);
-	EXPECT_TRUE(alloc->timestamp >= def->timestamp);
-	EXPECT_EQ(((const struct trace_payload_pmm_alloc *)(alloc + 1))->chain, 1);
+	expect_defined_then_alloc(&t, 0, 1);
 	/* a known chain: the caller's stamp is the record's, and no call_chain is written */
 	trace_emit_stamped_pmm_alloc(&t, frame, fake_time + 1, 0x2000, 1, 1, 0, 0, 8, 7);
-	const struct trace_record_header *again = record(&t, 2);
+	const struct trace_record_header *again = expect_alloc_stamped(&t, 2, fake_time + 1, 1);
 	ASSERT_TRUE(again != NULL);
-	EXPECT_EQ(again->type, TRACE_ID_pmm_alloc);
-	EXPECT_EQ(again->timestamp, fake_time + 1);
-	EXPECT_EQ(((const struct trace_payload_pmm_alloc *)(again + 1))->chain, 1);
 	EXPECT_EQ(((const struct trace_payload_pmm_alloc *)(again + 1))->cost, 7);
 }
 
@@ -239,19 +258,11 @@ TEST(cached_attributed_record_carries_the_chain_of_its_frame)
 	const void *frame = fake_chain(chain_a, 8);
 	/* a chain the cache lacks: defined (the record is stamped again after its call_chain) */
 	trace_emit_inline_cached_pmm_alloc(&t, &cache, frame, 500, 0x1000, 1, 1, 0, 0, 8, 7);
-	const struct trace_record_header *def = record(&t, 0), *alloc = record(&t, 1);
-	ASSERT_TRUE(def && alloc);
-	EXPECT_EQ(def->type, TRACE_ID_call_chain);
-	EXPECT_EQ(alloc->type, TRACE_ID_pmm_alloc);
-	EXPECT_TRUE(alloc->timestamp >= def->timestamp);
-	EXPECT_EQ(((const struct trace_payload_pmm_alloc *)(alloc + 1))->chain, 1);
+	expect_defined_then_alloc(&t, 0, 1);
 	/* the cache holds it now: the caller's stamp, no call_chain */
 	trace_emit_inline_cached_pmm_alloc(&t, &cache, frame, fake_time + 1, 0x2000, 1, 1, 0, 0, 8, 7);
-	const struct trace_record_header *again = record(&t, 2);
+	const struct trace_record_header *again = expect_alloc_stamped(&t, 2, fake_time + 1, 1);
 	ASSERT_TRUE(again != NULL);
-	EXPECT_EQ(again->type, TRACE_ID_pmm_alloc);
-	EXPECT_EQ(again->timestamp, fake_time + 1);
-	EXPECT_EQ(((const struct trace_payload_pmm_alloc *)(again + 1))->chain, 1);
 	/* another chain from the same tracepoint: not chain 1 */
 	trace_emit_inline_cached_pmm_alloc(&t, &cache, fake_chain(chain_b, 8), fake_time + 1, 0x3000,
 					   1, 1, 0, 0, 8, 7);
