@@ -302,9 +302,18 @@ static ALWAYS_INLINE enum search_start search_narrow(struct search *s, uint64_t 
 		}
 		unsigned bits = summary_field(e), code = (bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK;
 		uint64_t ebase = pt_walk_entry_base(level, tbase, i);
-		if ((bits & SUM_KIND_MASK) != SUMMARY_MIXED || ebase < from ||
-		    ebase + (PT_SPAN_BYTES(level) - 1) > *last)
+		/*
+		 * A root entry must lie wholly in the range; below the root, the table's whole span
+		 * does (its pointer passed this test), so every entry of it does: the test is the
+		 * root's only (the loop is unrolled, level is a constant).
+		 */
+		if ((bits & SUM_KIND_MASK) != SUMMARY_MIXED ||
+		    (level == PT_TOP_LEVEL && (ebase < from || ebase + (PT_SPAN_BYTES(level) - 1) > *last)))
 			break;
+#if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
+		MM_ASSERT(ebase >= from && ebase + (PT_SPAN_BYTES(level) - 1) <= *last,
+			  "search_narrow: level %u entry at %llx leaves the range", level, (unsigned long long)ebase);
+#endif
 		uint64_t *child = child_table(e);
 		if (code < s->short_codes || (maxrun_floor(code) < s->min_pages &&
 					      exact_peek(s->ctx, child, level - 1, EXACT_INNER) < s->min_pages)) {
