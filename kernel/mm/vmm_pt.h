@@ -783,14 +783,16 @@ struct page_state page_state(struct vmm_context *ctx, uint64_t addr);
 bool vmm_pt_find_free_run(struct vmm_context *ctx, const struct vmm_region *region, uint64_t from,
 			  uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out);
 /*
- * vmm_pt_find_free_run from the region's base, which also says (*known) whether the run found
- * starts in one leaf table it reached by one path of mixed tables, given in *path: the mark needs
- * no point walk of its own then. i3: the region's first root entry at or after the root's hint,
- * which the caller has read (the search starts there without reading the hint again).
+ * vmm_pt_find_free_run from the region's base of `pages` pages (min_pages = enough_pages = pages:
+ * *out is cut to `pages`), which also says (PT_FOUND_ON_PATH) whether the run found starts in one
+ * leaf table it reached by one path of mixed tables, given in *path: the mark needs no point walk
+ * of its own then. i3: the region's first root entry at or after the root's hint, which the caller
+ * has read (the search starts there without reading the hint again). Six arguments, all in
+ * registers (a seventh, on the stack, was reloaded at each use).
  */
-bool vmm_pt_find_lowest(struct vmm_context *ctx, const struct vmm_region *region, unsigned i3,
-			uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out,
-			struct spine *path, bool *known);
+enum pt_found { PT_NOT_FOUND, PT_FOUND, PT_FOUND_ON_PATH };
+enum pt_found vmm_pt_find_lowest(struct vmm_context *ctx, const struct vmm_region *region, unsigned i3,
+				 uint64_t pages, struct vmm_free_run *out, struct spine *path);
 void vmm_pt_query(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
 		  uint64_t lo, uint64_t hi, struct vmm_extent *out);
 

@@ -338,15 +338,33 @@ bool vmm_pt_inner_reserve(struct vmm_context *ctx, const struct spine *p, uint64
 	return true;
 }
 
-/* The release of leaf entries [first, last] (addr its first page) of the path p inside the leaf's
- * inner runs: true when done. */
-static ALWAYS_INLINE bool inner_release(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
-					unsigned first, unsigned last)
+/*
+ * The tables above a leaf whose INNER change reaches them (rare: inner_settled said no), for an
+ * inner release: the path, all pointers and all mixed (inner_release's caller walked it), is walked
+ * again here, so the common path passes its tables and entries in registers, not as a spine.
+ */
+static NOINLINE void inner_clear_above_walk(struct vmm_context *ctx, uint64_t addr, uint64_t last,
+					    const struct exact *was, const struct exact *now,
+					    const struct run_delta *d)
 {
-	uint64_t *leaf = p->table[0], *t1 = p->table[1];
-	unsigned i1 = p->index[1];
+	struct spine p = { .mixed = true };
+	uint64_t *t = pt_table(ctx->pt.root);
+	for (unsigned level = PT_TOP_LEVEL; level > 0; level--) {
+		p.table[level] = t;
+		p.index[level] = PT_INDEX(level, addr);
+		t = child_table(t[p.index[level]]);
+	}
+	p.table[0] = t;
+	ctx->backend_work += PT_TOP_LEVEL; /* the path's entries, read again */
+	vmm_pt_inner_clear_above(ctx, &p, addr, last, was, now, d);
+}
+/* The release of leaf entries [first, last] (addr its first page) under t1's entry i1 inside the leaf's
+ * inner runs: true when done. */
+static ALWAYS_INLINE bool inner_release(struct vmm_context *ctx, uint64_t *root, uint64_t *t1, unsigned i1,
+					uint64_t *leaf, bool mixed, uint64_t addr, unsigned first, unsigned last)
+{
 	ctx->backend_work += 2; /* the entries before and after */
-	if (!p->mixed || first == 0)
+	if (!mixed || first == 0)
 		return false;
 	pte_t after_e = leaf[last + 1], head = leaf[first];
 	unsigned before = (unsigned)leaf_edge_run(leaf, first - 1);
@@ -378,14 +396,14 @@ static ALWAYS_INLINE bool inner_release(struct vmm_context *ctx, const struct sp
 	leaf_inner_store(ctx, leaf, was1, was2, now1, now2);
 	/* HST stays: entry b + 1, reserved after a free page, starts a reservation. */
 	leaf_pointer_store(t1, i1, now1);
-	pte_stripe_field_write(p->table[PT_TOP_LEVEL], ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
+	pte_stripe_field_write(root, ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
 	if (inner_settled(ctx, t1, was1, was2, now1, now2))
 		return true;
 	uint64_t prefix = leaf_edge_run(leaf, 0), suffix = leaf_edge_run(leaf, PT_ENTRIES - 1);
 	struct exact was = { SUMMARY_MIXED, true, prefix, suffix, was1, was2 };
 	struct exact now = { SUMMARY_MIXED, true, prefix, suffix, now1, now2 };
 	struct run_delta d = { { before, after }, b - a + 1 };
-	vmm_pt_inner_clear_above(ctx, p, addr, addr + (uint64_t)pages * PAGE_SIZE - 1, &was, &now, &d);
+	inner_clear_above_walk(ctx, addr, addr + (uint64_t)pages * PAGE_SIZE - 1, &was, &now, &d);
 	return true;
 }
 
@@ -421,8 +439,7 @@ enum vm_status vmm_pt_release_in_leaf(struct vmm_context *ctx, const struct vmm_
 			if (frontier_release(ctx, &p, first, last))
 				return VM_OK;
 		} else {
-			struct spine q = p; /* p's address stays here, so p can live in registers */
-			if (inner_release(ctx, &q, addr, first, last))
+			if (inner_release(ctx, p.table[PT_TOP_LEVEL], p.table[1], p.index[1], t, p.mixed, addr, first, last))
 				return VM_OK;
 		}
 	}

@@ -64,12 +64,12 @@ enum vm_status vmm_pt_reserve_searched(struct vmm_context *ctx, const struct vmm
 {
 	struct vmm_free_run run;
 	struct spine p;
-	bool known;
-	if (!vmm_pt_find_lowest(ctx, region, i3, pages, pages, &run, &p, &known))
+	enum pt_found found = vmm_pt_find_lowest(ctx, region, i3, pages, &run, &p);
+	if (found == PT_NOT_FOUND)
 		return VM_ERR_NO_SPACE;
 	uint64_t start = run.start, last_addr = start + pages * PAGE_SIZE - 1;
 	*addr = start;
-	if (!known || start >> PT_LEVEL_SHIFT(1) != last_addr >> PT_LEVEL_SHIFT(1))
+	if (found != PT_FOUND_ON_PATH || start >> PT_LEVEL_SHIFT(1) != last_addr >> PT_LEVEL_SHIFT(1))
 		return vmm_pt_mark_reserved(ctx, region, start, pages, access);
 	if (!vmm_pt_inner_reserve(ctx, &p, start, pages, access))
 		path_mark(ctx, &p, start, last_addr, access);

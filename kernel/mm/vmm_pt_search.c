@@ -335,7 +335,7 @@ static ALWAYS_INLINE enum search_start search_narrow(struct search *s, uint64_t 
  * A leaf table search_narrow found the fit in, scanned from its hint as the range walk would;
  * *hint receives the hint (no run is carried in, so the scan starts there).
  */
-static NOINLINE bool search_leaf_table(struct search *s, uint64_t *leaf, uint64_t base, unsigned *hint)
+static ALWAYS_INLINE bool search_leaf_table(struct search *s, uint64_t *leaf, uint64_t base, unsigned *hint)
 {
 	unsigned i = 0;
 	if (search_enter(s, leaf, 0, base, &i, PT_ENTRIES - 1) == PT_STEP_STOP)
@@ -392,15 +392,17 @@ static ALWAYS_INLINE bool find_lowest(struct vmm_context *ctx, const struct vmm_
 	return found;
 }
 
-bool vmm_pt_find_lowest(struct vmm_context *ctx, const struct vmm_region *region, unsigned i3,
-			uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out,
-			struct spine *path, bool *known)
+enum pt_found vmm_pt_find_lowest(struct vmm_context *ctx, const struct vmm_region *region, unsigned i3,
+				 uint64_t pages, struct vmm_free_run *out, struct spine *path)
 {
 #if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
 	unsigned expect = MAX(PT_INDEX(PT_TOP_LEVEL, region->base), pte_hint_read(pt_table(ctx->pt.root)));
 	MM_ASSERT(i3 == expect, "vmm_pt_find_lowest: root entry %u given, the hint says %u", i3, expect);
 #endif
-	return find_lowest(ctx, region, region->base, min_pages, enough_pages, out, path, known, i3);
+	bool known;
+	if (!find_lowest(ctx, region, region->base, pages, pages, out, path, &known, i3))
+		return PT_NOT_FOUND;
+	return known ? PT_FOUND_ON_PATH : PT_FOUND;
 }
 
 bool vmm_pt_find_free_run(struct vmm_context *ctx, const struct vmm_region *region, uint64_t from,
