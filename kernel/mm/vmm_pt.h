@@ -785,10 +785,10 @@ bool vmm_pt_find_free_run(struct vmm_context *ctx, const struct vmm_region *regi
 /*
  * vmm_pt_find_free_run from the region's base of `pages` pages (min_pages = enough_pages = pages:
  * *out is cut to `pages`), which also says (PT_FOUND_ON_PATH) whether the run found starts in one
- * leaf table it reached by one path of mixed tables, given in *path: the mark needs no point walk
- * of its own then. i3: the region's first root entry at or after the root's hint, which the caller
- * has read (the search starts there without reading the hint again). Six arguments, all in
- * registers (a seventh, on the stack, was reloaded at each use).
+ * leaf table it reached by one path of mixed tables, given in *path (not NULL): the mark needs no
+ * point walk of its own then. i3: the region's first root entry at or after the root's hint, which
+ * the caller has read (the search starts there without reading the hint again). Six arguments,
+ * all in registers (a seventh, on the stack, was reloaded at each use).
  */
 enum pt_found { PT_NOT_FOUND, PT_FOUND, PT_FOUND_ON_PATH };
 enum pt_found vmm_pt_find_lowest(struct vmm_context *ctx, const struct vmm_region *region, unsigned i3,

@@ -302,9 +302,18 @@ static ALWAYS_INLINE enum search_start search_narrow(struct search *s, uint64_t 
 		}
 		unsigned bits = summary_field(e), code = (bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK;
 		uint64_t ebase = pt_walk_entry_base(level, tbase, i);
-		if ((bits & SUM_KIND_MASK) != SUMMARY_MIXED || ebase < from ||
-		    ebase + (PT_SPAN_BYTES(level) - 1) > *last)
+		/*
+		 * A root entry must lie wholly in the range; below the root, the table's whole span
+		 * does (its pointer passed this test), so every entry of it does: the test is the
+		 * root's only (the loop is unrolled, level is a constant).
+		 */
+		if ((bits & SUM_KIND_MASK) != SUMMARY_MIXED ||
+		    (level == PT_TOP_LEVEL && (ebase < from || ebase + (PT_SPAN_BYTES(level) - 1) > *last)))
 			break;
+#if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
+		MM_ASSERT(ebase >= from && ebase + (PT_SPAN_BYTES(level) - 1) <= *last,
+			  "search_narrow: level %u entry at %llx leaves the range", level, (unsigned long long)ebase);
+#endif
 		uint64_t *child = child_table(e);
 		if (code < s->short_codes || (maxrun_floor(code) < s->min_pages &&
 					      exact_peek(s->ctx, child, level - 1, EXACT_INNER) < s->min_pages)) {
@@ -399,6 +408,8 @@ enum pt_found vmm_pt_find_lowest(struct vmm_context *ctx, const struct vmm_regio
 	unsigned expect = MAX(PT_INDEX(PT_TOP_LEVEL, region->base), pte_hint_read(pt_table(ctx->pt.root)));
 	MM_ASSERT(i3 == expect, "vmm_pt_find_lowest: root entry %u given, the hint says %u", i3, expect);
 #endif
+	if (!path) /* never (the caller's spine): lets find_lowest's NULL tests of it vanish */
+		__builtin_unreachable();
 	bool known;
 	if (!find_lowest(ctx, region, region->base, pages, pages, out, path, &known, i3))
 		return PT_NOT_FOUND;
