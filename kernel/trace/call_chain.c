@@ -55,9 +55,7 @@ static struct trace_chain_cache *caches_filled;
 uint32_t trace_chain_cache_fill(struct tracer *t, struct trace_chain_cache *cache,
 				const void *frame)
 {
-	uint32_t id = trace_chain_lookup_in(t->chains, frame);
-	if (id == TRACE_CHAIN_NONE)
-		id = trace_chain_define_here(t, frame);
+	uint32_t id = trace_chain_here(t, frame);
 	if (id == TRACE_CHAIN_NONE)
 		return id;
 	/* the table's entry holds it now (found there or just defined into it): a copy of it costs
