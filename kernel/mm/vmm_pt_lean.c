@@ -52,6 +52,7 @@
  */
 #include "vmm_pt.h"
 #include "vmm_pt_leaf_tags.h"
+#include "vmm_pt_fit_hints.h"
 
 /*
  * The tag of entry i, which the route has just seen free (or cleared): leaf_tag_write without its
@@ -207,6 +208,7 @@ static ALWAYS_INLINE bool frontier_release_write(struct vmm_context *ctx, const 
 		leaf[last + 1] = after & ~PTE_FREE_TAG_MASK;
 	leaf[first] |= (pte_t)(PT_ENTRIES - first) << PTE_FREE_TAG_SHIFT;
 	hint_lower_by_top_digit(leaf, first);
+	fit_hints_lower(leaf, first, PT_ENTRIES - first); /* the suffix run from first (first - 1 reserved) */
 	frontier_cache_shift(ctx, leaf, p->table[1], p->table[2], (int64_t)pages);
 	pte_stripe_field_write(p->table[PT_TOP_LEVEL], ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
 	return true;
@@ -393,6 +395,7 @@ static ALWAYS_INLINE bool inner_release(struct vmm_context *ctx, uint64_t *root,
 		free_tag_store(leaf, last + 1, 0);
 	free_run_tag(leaf, a, b);
 	hint_lower(leaf, first);
+	fit_hints_lower(leaf, a, b - a + 1);
 	leaf_inner_store(ctx, leaf, was1, was2, now1, now2);
 	/* HST stays: entry b + 1, reserved after a free page, starts a reservation. */
 	leaf_pointer_store(t1, i1, now1);
