@@ -150,21 +150,6 @@ static void path_changes_open(struct table_change *ch, enum change_direction dir
  */
 
 /*
- * The free runs an inner change took out of the leaf and put in (0: none). Each lies between
- * reserved pages of the leaf, so it is a run not reaching the end of every table above too
- * (runs_above).
- */
-
-/* The top two of a table's runs not reaching its end after the delta; false when not known. */
-static ALWAYS_INLINE bool run_delta_apply(struct exact *x, const struct run_delta *d)
-{
-	if (!top2_remove(&x->inner, &x->inner2, d->out[0]) || !top2_remove(&x->inner, &x->inner2, d->out[1]))
-		return false;
-	top2_add(&x->inner, &x->inner2, d->in);
-	return true;
-}
-
-/*
  * A mark of leaf entries [first, last] (a reservation starting at first, its bits `set`) from the
  * start of a free run that is followed by a reserved page, in a mixed leaf table on an all-mixed
  * path. True when done (entries, count, tags, hint written), with the leaf's values before and
@@ -261,29 +246,43 @@ static ALWAYS_INLINE bool table_store(struct vmm_context *ctx, const struct spin
  * After an inner change whose leaf kept its kind (mixed), PREFIX, SUFFIX and HST but changed the
  * table above (table_store said so): that table's runs not reaching its end lost and gained the
  * very runs the leaf did (they lie between reserved pages), and nothing else of it changed, so
- * its INNER top two take the same delta and its other values stay; and so on up while each table
- * keeps its kind, PREFIX, SUFFIX and HST (a mixed child keeps its table mixed). Hints stay: no
+ * its INNER top two take the same delta and its other values stay; and so on up, each table
+ * keeping its kind (it holds the leaf's free and reserved pages), PREFIX, SUFFIX and HST. Per
+ * table: its INNER and INNER2 read (2 E(t), or the value cache) and the ones that change written
+ * (at most 2 E(t)), its pointer's maxrun code rewritten if it moves; it stops at the first table
+ * above that keeps its values (inner_top2_settled, at most 2 E(t) more, read again from the value
+ * cache by the next level), within the U(t) of the general upkeep it replaces. Hints stay: no
  * entry became full, and a cleared entry was not full before. Returns the level whose table must
  * take the general upkeep (PT_LEVELS: none), with *was, *now what its path entry covered before
- * and after; the delta failing (the longest went and the second is not known) stops it there.
- * Reads per table: its four values (4 E(t), or the value cache) and writes two, within the U(t)
- * of the general upkeep it replaces.
+ * and after: the delta failing (the longest went and the second is not known) stops it there.
  */
 static NOINLINE unsigned runs_above(struct vmm_context *ctx, const struct spine *p, const struct run_delta *d,
-			   struct exact *was, struct exact *now)
+				    struct exact *was, struct exact *now)
 {
+	if (now->kind != SUMMARY_MIXED || was->kind != SUMMARY_MIXED || was->prefix != now->prefix ||
+	    was->suffix != now->suffix || was->has_start != now->has_start)
+		return 1;
+	uint64_t b1 = was->inner, b2 = was->inner2; /* the child's top two before */
+#pragma GCC unroll 2
 	for (unsigned level = 1; level < PT_TOP_LEVEL; level++) {
-		if (now->kind != SUMMARY_MIXED || was->kind != SUMMARY_MIXED || was->prefix != now->prefix ||
-		    was->suffix != now->suffix || was->has_start != now->has_start)
+		uint64_t *t = p->table[level];
+		uint64_t x1 = exact_read(ctx, t, level, EXACT_INNER), x2 = exact_read(ctx, t, level, EXACT_INNER2);
+		uint64_t n1 = x1, n2 = x2;
+		if (!top2_remove(&n1, &n2, d->out[0]) || !top2_remove(&n1, &n2, d->out[1])) {
+			if (level > 1) { /* the child's other values stayed: read them once, here */
+				*now = entry_exact(ctx, t[p->index[level]], level);
+				*was = *now;
+				was->inner = b1;
+				was->inner2 = b2;
+			}
 			return level;
-		struct exact x_was = entry_exact(ctx, p->table[level + 1][p->index[level + 1]], level + 1);
-		struct exact x = x_was;
-		if (!run_delta_apply(&x, d))
-			return level;
-		*was = x_was;
-		*now = x;
-		if (table_store(ctx, p, level, was, now))
+		}
+		top2_add(&n1, &n2, d->in);
+		inner_top2_store(ctx, t, level, x1, x2, n1, n2);
+		pointer_code_store(p->table[level + 1], p->index[level + 1], n1);
+		if (level + 1 == PT_TOP_LEVEL || inner_top2_settled(ctx, p->table[level + 1], level + 1, x1, x2, n1, n2))
 			return PT_LEVELS;
+		b1 = x1, b2 = x2;
 	}
 	return PT_LEVELS;
 }
