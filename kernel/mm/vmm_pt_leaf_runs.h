@@ -4,8 +4,10 @@
  * with the free pages next to the change (read from the free-run tags by the write that made it,
  * vmm_pt_leaf_tags.h, and carried in table_change.n), when the change lies inside
  * the table's inner runs, its new INNER top two from one run out and one or two in; and whether
- * such a change leaves the table above as it was (inner_change_below). Forced inline in its users,
- * vmm_pt_summary.c's refresh and vmm_pt_spine.c's leaf paths (leaf_store).
+ * such a change leaves the table above as it was (inner_change_below, inner_top2_settled); and the
+ * reads and writes of a table's INNER top two alone, for the tables above such a change, which
+ * lose and gain the same runs (vmm_pt_spine.c's runs_above). Forced inline in its users,
+ * vmm_pt_summary.c's refresh and vmm_pt_spine.c's leaf paths.
  */
 #ifndef PAGESCOPE_MM_VMM_PT_LEAF_RUNS_H
 #define PAGESCOPE_MM_VMM_PT_LEAF_RUNS_H
@@ -37,6 +39,35 @@ static ALWAYS_INLINE bool inner_top2_settled(struct vmm_context *ctx, const uint
 	if (inner2 != INNER2_UNKNOWN)
 		return longest < inner2;
 	return longest < exact_read(ctx, t, level, EXACT_INNER);
+}
+
+/* The second case with the table's top two (t1, t2) in hand: every changed run is below them. */
+static ALWAYS_INLINE bool runs_below_top2(uint64_t longest, uint64_t t1, uint64_t t2)
+{
+	return longest < (t2 != INNER2_UNKNOWN ? t2 : t1);
+}
+
+/*
+ * The INNER and INNER2 of a mixed table at `level` (1 or 2): from the value cache with one test
+ * when it holds both (host test builds still check each against the stripe), else as exact_read
+ * reads them (2 E(level)), which leaves the cache holding this table.
+ */
+static ALWAYS_INLINE void inner_top2_read(struct vmm_context *ctx, const uint64_t *t, unsigned level,
+					  uint64_t *first, uint64_t *second)
+{
+	const struct vmm_pt_value_cache *c = &ctx->pt_caches.values;
+	const unsigned both = (1u << EXACT_INNER) | (1u << EXACT_INNER2);
+	if (c->table[level] == t && (c->known[level] & both) == both) {
+#if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
+		(void)exact_read(ctx, t, level, EXACT_INNER);
+		(void)exact_read(ctx, t, level, EXACT_INNER2);
+#endif
+		*first = c->value[level][EXACT_INNER];
+		*second = c->value[level][EXACT_INNER2];
+		return;
+	}
+	*first = exact_read(ctx, t, level, EXACT_INNER);
+	*second = exact_read(ctx, t, level, EXACT_INNER2);
 }
 
 /* The same for an entry's values before (b) and after (a): false unless only its top two moved. */
