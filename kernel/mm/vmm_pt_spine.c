@@ -395,13 +395,38 @@ static NOINLINE void path_clear_upkeep(struct vmm_context *ctx, const struct spi
 	}
 }
 
-void vmm_pt_inner_clear_above(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last,
-			      const struct exact *was, const struct exact *now, const struct run_delta *d)
+/* The tables above a clear inside a leaf's inner runs, on the path p: vmm_pt_inner_clear_above. */
+static ALWAYS_INLINE void inner_clear_above(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
+					    uint64_t last, const struct exact *was, const struct exact *now,
+					    const struct run_delta *d)
 {
 	struct exact out[2];
 	unsigned level = runs_above(ctx, p, d, was, now, out);
 	if (level != PT_LEVELS)
 		path_clear_upkeep(ctx, p, addr, last, level, &out[0], &out[1]);
+}
+
+/*
+ * The path above the leaf is walked here, inline (2 entries: the root's and the level-2 table's),
+ * so that the lean release passes it in no structure. Only the tables above the leaf are set:
+ * the upkeep above reads no other (path_clear_upkeep from a level above 0).
+ */
+void vmm_pt_inner_clear_above(struct vmm_context *ctx, uint64_t addr, uint64_t last, const struct exact *was,
+			      const struct exact *now, const struct run_delta *d)
+{
+	struct spine p;
+	uint64_t *t = pt_table(ctx->pt.root);
+#pragma GCC unroll 2
+	for (unsigned level = PT_TOP_LEVEL; level > 1; level--) {
+		p.table[level] = t;
+		p.index[level] = PT_INDEX(level, addr);
+		t = child_table(t[p.index[level]]);
+	}
+	p.table[1] = t;
+	p.index[1] = PT_INDEX(1, addr);
+	p.table[0] = NULL;
+	ctx->backend_work += PT_TOP_LEVEL - 1; /* the path's entries above level 1, read again */
+	inner_clear_above(ctx, &p, addr, last, was, now, d);
 }
 
 /*
@@ -420,7 +445,7 @@ NOINLINE bool path_clear(struct vmm_context *ctx, const struct spine *p, uint64_
 	if (!inner && how == LEAF_CLEAR_CHECKING)
 		return false;
 	if (inner)
-		vmm_pt_inner_clear_above(ctx, p, addr, last, &was, &now, &d);
+		inner_clear_above(ctx, p, addr, last, &was, &now, &d);
 	else
 		path_clear_upkeep(ctx, p, addr, last, 0, NULL, NULL);
 	return true;
