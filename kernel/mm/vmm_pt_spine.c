@@ -20,10 +20,11 @@
  * leaf_reservation and the tally (a refused release runs no search, whose share of
  * vmm_pt_work_bound is far larger); the inner routes read the entries on either side (2) and the
  * leaf's values (2 E(0) + 2), and a mark's run start is one entry, or at most 512 back
- * (leaf_run_around); above the leaf, each table whose values change has its four values read and
- * two written (runs_above: 6 E(t), less than its U(t)) until one keeps its values, or takes the
- * range walk's upkeep from there. Values found in the value cache (vmm_pt.h) are not read again,
- * and not counted.
+ * (leaf_run_around); above the leaf, each table whose values change has its INNER and INNER2 read
+ * and rewritten, its pointer rewritten and the table above's INNER and INNER2 read (runs_above: at
+ * most 4 E(t) + 1 + 2 E(t + 1), less than its U(t)), until one keeps its values, or takes the range
+ * walk's upkeep from there; the lean release's way up reads the 2 path entries above the leaf
+ * again. Values found in the value cache (vmm_pt.h) are not read again, and not counted.
  */
 #include "vmm_pt_write.h"
 #include "vmm_pt_leaf_runs.h"
