@@ -266,6 +266,17 @@ static inline uint64_t maxrun_floor(unsigned code)
 	return code <= MAXRUN_EXACT_BELOW ? code : ((uint64_t)1 << (code - 28)) + 1;
 }
 
+/*
+ * The lowest maxrun code whose floor is at least n pages: a pointer whose code is this or more
+ * holds an inner run of n (maxrun_floor orders as its code does). Computed once per search, so a
+ * search tests a pointer's code against it with one compare instead of its floor. Up to 32 the
+ * floor is the code; above, maxrun_floor(c) >= n is 2^(c-28) >= n - 1, so c = 28 + ceil(log2(n - 1)).
+ */
+static inline unsigned maxrun_fit_code(uint64_t n)
+{
+	return n <= MAXRUN_EXACT_BELOW ? (unsigned)n : 28 + ceil_log2(n - 1);
+}
+
 /* Stripe entries per exact value of a table at `table_level` (values go up to its whole span). */
 #define EXACT_VALUE_ENTRIES(table_level) ((PT_INDEX_BITS * ((table_level) + 1) + 1 + 2) / 3)
 

@@ -35,7 +35,10 @@
  * two in, top2_remove and top2_add, PREFIX and SUFFIX beyond reserved pages). Then the table above
  * keeps its values when the leaf's top two stayed, or the runs that changed were all shorter than
  * that table's INNER2 (inner_settled, vmm_pt_leaf_runs.h's proof); else vmm_pt_spine.c's upkeep of
- * the tables above runs from there (vmm_pt_inner_mark_above). A leaf that would become full, or
+ * the tables above runs from there (vmm_pt_inner_mark_above). The usual case is cheaper still:
+ * every run that changes is shorter than the leaf's INNER2 (or, not known, its INNER), so its
+ * top two stay without being worked out, and nothing but the entries, tags and hint is written
+ * (top2_stays). A leaf that would become full, or
  * whose longest run goes with its second not known, is left to the general route.
  *
  * Bounds: a reserve's lean routes read at most 2 + 9 (frontier) and 2 + 2 E(0) (inner) entries
@@ -278,6 +281,30 @@ static ALWAYS_INLINE void leaf_pointer_store(uint64_t *t1, unsigned i1, uint64_t
 }
 
 /*
+ * Whether the leaf's INNER top two stay when its inner runs change by runs all shorter than
+ * `longest` (taken out and put in): true when longest is below INNER2 (strictly: a tie with the
+ * second would lose it), or, INNER2 not known, below INNER. Each such run is then below the
+ * second, or below the first with no second kept, so top2_remove and top2_add leave both as they
+ * are, and only the leaf's entries, tags and hint move. The tables above stay too when INNER2 is
+ * known (inner_settled's first case, vmm_pt_leaf_runs.h's proof) or when `longest` is below the
+ * level-1 table's INNER2 (or its INNER, INNER2 not known): every run that changed is then a run of
+ * that table below its top two (settled_above).
+ */
+static ALWAYS_INLINE bool top2_stays(uint64_t longest, uint64_t inner1, uint64_t inner2)
+{
+	return longest < (inner2 == INNER2_UNKNOWN ? inner1 : inner2);
+}
+
+/* Every run that changed below the level-1 table t1 is shorter than `longest` (top2_stays). */
+static ALWAYS_INLINE bool settled_above(struct vmm_context *ctx, const uint64_t *t1, uint64_t inner2, uint64_t longest)
+{
+	if (inner2 != INNER2_UNKNOWN)
+		return true;
+	uint64_t second = exact_read(ctx, t1, 1, EXACT_INNER2);
+	return second != INNER2_UNKNOWN ? longest < second : longest < exact_read(ctx, t1, 1, EXACT_INNER);
+}
+
+/*
  * Whether the level-1 table t1 keeps its values after its leaf's INNER top two moved from (b1, b2)
  * to (a1, a2), the leaf's kind, PREFIX, SUFFIX and HST staying (vmm_pt_leaf_runs.h's
  * inner_change_below, its proof there).
@@ -304,11 +331,22 @@ bool vmm_pt_inner_reserve(struct vmm_context *ctx, const struct spine *p, uint64
 		return false;
 	uint64_t was1 = exact_read(ctx, leaf, 0, EXACT_INNER), was2 = exact_read(ctx, leaf, 0, EXACT_INNER2);
 	uint64_t now1 = was1, now2 = was2;
-	if (!top2_remove(&now1, &now2, length))
-		return false;
-	top2_add(&now1, &now2, b - last);
-	if (now1 == 0 && leaf_edge_run(leaf, PT_ENTRIES - 1) == 0)
-		return false; /* the leaf becomes full: its kind changes */
+	/*
+	 * HST is set already: entry b + 1 (b < 511), reserved after a free page, starts a
+	 * reservation in this leaf; so a stay writes no pointer bit.
+	 */
+#if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
+	MM_ASSERT(summary_field(t1[i1]) & SUM_HAS_START, "vmm_pt_inner_reserve: leaf %p has an inner run but no HST",
+		  (void *)leaf);
+#endif
+	bool stay = top2_stays(length, was1, was2);
+	if (!stay) {
+		if (!top2_remove(&now1, &now2, length))
+			return false;
+		top2_add(&now1, &now2, b - last);
+		if (now1 == 0 && leaf_edge_run(leaf, PT_ENTRIES - 1) == 0)
+			return false; /* the leaf becomes full: its kind changes */
+	}
 	leaf_entries_set(leaf, first, last, RES_RESERVED | access_bits(access));
 	leaf[first] |= RES_START;
 	if (last < b)
@@ -325,6 +363,8 @@ bool vmm_pt_inner_reserve(struct vmm_context *ctx, const struct spine *p, uint64
 			hint_advance(ctx, leaf, 0, last + 1);
 	}
 	ctx->backend_work += pages;
+	if (stay && settled_above(ctx, t1, was2, length))
+		return true;
 	leaf_inner_store(ctx, leaf, was1, was2, now1, now2);
 	bool had_start = (summary_field(t1[i1]) & SUM_HAS_START) != 0;
 	leaf_pointer_store(t1, i1, now1);
@@ -380,9 +420,13 @@ static ALWAYS_INLINE bool inner_release(struct vmm_context *ctx, uint64_t *root,
 		return false;
 	uint64_t was1 = exact_read(ctx, leaf, 0, EXACT_INNER), was2 = exact_read(ctx, leaf, 0, EXACT_INNER2);
 	uint64_t now1 = was1, now2 = was2;
-	if (!top2_remove(&now1, &now2, before) || !top2_remove(&now1, &now2, after))
-		return false;
-	top2_add(&now1, &now2, b - a + 1);
+	/* (The runs before and after are shorter than the joined one: it leaves them as it is.) */
+	bool stay = top2_stays(b - a + 1, was1, was2);
+	if (!stay) {
+		if (!top2_remove(&now1, &now2, before) || !top2_remove(&now1, &now2, after))
+			return false;
+		top2_add(&now1, &now2, b - a + 1);
+	}
 	unsigned pages = last - first + 1;
 	ctx->backend_work += pages;
 	if (!leaf_entries_clear_checked(leaf, first, last))
@@ -393,10 +437,12 @@ static ALWAYS_INLINE bool inner_release(struct vmm_context *ctx, uint64_t *root,
 		free_tag_store(leaf, last + 1, 0);
 	free_run_tag(leaf, a, b);
 	hint_lower(leaf, first);
+	pte_stripe_field_write(root, ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
+	if (stay && settled_above(ctx, t1, was2, b - a + 1))
+		return true;
 	leaf_inner_store(ctx, leaf, was1, was2, now1, now2);
 	/* HST stays: entry b + 1, reserved after a free page, starts a reservation. */
 	leaf_pointer_store(t1, i1, now1);
-	pte_stripe_field_write(root, ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
 	if (inner_settled(ctx, t1, was1, was2, now1, now2))
 		return true;
 	uint64_t prefix = leaf_edge_run(leaf, 0), suffix = leaf_edge_run(leaf, PT_ENTRIES - 1);
