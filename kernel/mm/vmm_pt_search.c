@@ -368,6 +368,20 @@ static ALWAYS_INLINE bool search_leaf_table(struct search *s, uint64_t *leaf, ui
 	return found;
 }
 
+uint64_t vmm_pt_leaf_lowest_fit(struct vmm_context *ctx, uint64_t *leaf, uint64_t base, unsigned from, uint64_t pages)
+{
+	struct search s = { .ctx = ctx,
+			    .min_pages = pages,
+			    .enough_pages = pages,
+			    .short_codes = maxrun_code(pages),
+			    .fit_codes = maxrun_fit_code(pages) };
+	bool found = search_leaves(&s, leaf, base, from, PT_ENTRIES - 1) == PT_STEP_STOP;
+	MM_ASSERT(found, "vmm_pt_leaf_lowest_fit: the leaf table at %llx was promised %llu free pages",
+		  (unsigned long long)base, (unsigned long long)pages);
+	ctx->backend_work += s.entries_read;
+	return s.found.start;
+}
+
 /* The search, specialised for path NULL (vmm_pt_find_free_run) or not (vmm_pt_find_lowest). */
 static ALWAYS_INLINE bool find_lowest(struct vmm_context *ctx, const struct vmm_region *region, uint64_t from,
 				      uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out,
