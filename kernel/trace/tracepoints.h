@@ -14,10 +14,12 @@
  * trace_cost_start), so that an operation's event reads the clock once.
  *
  * Argument order is the field order in events.def. Each call is one test of `trace_enabled`
- * (false under trace=off: a single not-taken branch) and, when tracing, a call to the encoder
- * trace_emit_NAME(struct tracer *, ...), which writes into `trace_global`. Tests call the
- * trace_emit_* encoders on tracers of their own. Safe before the device exists and from any
- * allocator path: the tracer allocates nothing (see tracer.h for early events and recursion).
+ * (false under trace=off: a single not-taken branch) and, when tracing, a call to an encoder that
+ * writes into `trace_global`: trace_emit_global_NAME(...) for a fixed or attributed event (below),
+ * trace_emit_NAME(&trace_global, ...) for a string or array event. Tests and the kernel's other
+ * tracers call the trace_emit_NAME(struct tracer *, ...) encoders on tracers of their own. Safe
+ * before the device exists and from any allocator path: the tracer allocates nothing (see
+ * tracer.h for early events and recursion).
  */
 #ifndef PAGESCOPE_TRACE_TRACEPOINTS_H
 #define PAGESCOPE_TRACE_TRACEPOINTS_H
