@@ -57,10 +57,10 @@ bool trace_enabled = true;
 /*
  * An attributed event's encoders: the plain one with `chain` as its last field; the one its
  * tracepoint calls, on trace_global, which walks from its own frame (so ip0 is in the
- * tracepoint's function) and looks the chain up in trace_global's table, and
- * its route for a chain the table does not hold, out of line and last (trace_encoders.h says
- * why); and the cached encoder's route for a chain its cache does not hold (`frame` is its
- * caller's, still live below it).
+ * tracepoint's function) and looks the chain up in trace_global's table, with its route for a
+ * chain the table does not hold, out of line and last (trace_encoders.h says why); and the
+ * cached encoder's route for a chain its cache does not hold (`frame` is its caller's, still
+ * live below it).
  */
 #define TRACE_ATTRIBUTED_EVENT(name, id, doc, fields)                                    \
 	TRACE_FIXED_ENCODER(name, fields FIELD(u32, chain))                              \
