@@ -84,8 +84,8 @@ static ALWAYS_INLINE bool inner_change_below(struct vmm_context *ctx, const uint
 /*
  * A mixed table at `level` (1 or 2) whose INNER top two move from (was1, was2), what its stripe
  * holds, to (now1, now2), nothing else of it changing: each value whose digits change is rewritten
- * up to its highest changed entry (costs its E(level) entries), and the value cache's copy, which
- * the reads of was1 and was2 left holding this table (exact_read), moves with it.
+ * up to its highest changed entry (costs its E(level) entries), and the value cache's copy moves
+ * with it: the read of was1 and was2 (inner_top2_read) left the cache holding both.
  */
 static ALWAYS_INLINE void inner_top2_store(struct vmm_context *ctx, uint64_t *t, unsigned level, uint64_t was1,
 					   uint64_t was2, uint64_t now1, uint64_t now2)
@@ -109,11 +109,12 @@ static ALWAYS_INLINE void inner_top2_store(struct vmm_context *ctx, uint64_t *t,
 					    inner2_stored(was2), inner2_stored(now2));
 	}
 	struct vmm_pt_value_cache *c = &ctx->pt_caches.values;
-	if (c->table[level] == t) {
-		c->value[level][EXACT_INNER] = now1;
-		c->value[level][EXACT_INNER2] = now2;
-		c->known[level] |= (1u << EXACT_INNER) | (1u << EXACT_INNER2);
-	}
+#if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
+	MM_ASSERT(c->table[level] == t && (~c->known[level] & ((1u << EXACT_INNER) | (1u << EXACT_INNER2))) == 0,
+		  "inner_top2_store: the value cache does not hold table %p's INNER and INNER2", (void *)t);
+#endif
+	c->value[level][EXACT_INNER] = now1;
+	c->value[level][EXACT_INNER2] = now2;
 }
 
 /* A pointer to a mixed table whose INNER moved to `inner`, nothing else: its maxrun code, if it moves. */
