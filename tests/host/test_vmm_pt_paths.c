@@ -12,12 +12,16 @@
  * Then the free-run tags of a leaf table, checked against a layout, and a corrupted one caught by
  * the self-check, a refused release that changed no entry, and a leaf table freed exactly when
  * its last reservation goes (leaf_empty: these leaves keep no used-entry count). Last, the floor
- * of a pointer's maxrun code, on which the search enters a subtree unread. A third stream runs the benchmark's
+ * of a pointer's maxrun code, on which the search enters a subtree unread, the lowest code that
+ * holds n pages (the search's one compare), and an inner reserve that ties a leaf's INNER2. A third stream runs the benchmark's
  * layouts in a region of whole root entries, the only place where the lean routes (vmm_pt_lean.c,
  * reserve_chunk_frontier) run: a mark there that leaves a leaf's INNER or a run's tag unwritten,
  * or a chunk placed one entry late, fails it and no other test. Two more there pin what the chunk
  * frontier route writes besides the values: the level-1 hint when no free page lies before the
- * chunk, and HST when the chunk held its level-1 table's last start.
+ * chunk, and HST when the chunk held its level-1 table's last start. Two more follow an inner
+ * change up (vmm_pt_spine.c's runs_above): one that moves the level-1 and level-2 tables' INNER
+ * and back, and one the level-2 table's top two cannot take, which goes to the general upkeep
+ * there; a step that stops one level early fails them.
  */
 #include "kernel/lib/testing.h"
 #include <machine/pte.h>
@@ -264,6 +268,137 @@ static const uint64_t *level1_table(const struct vmm_context *ctx, uint64_t addr
 	const uint64_t *root = pt_table(ctx->pt.root);
 	const uint64_t *t2 = child_table(root[PT_INDEX(3, addr)]);
 	return child_table(t2[PT_INDEX(2, addr)]);
+}
+
+/* The INNER of a table at `level` from its stripe, and the maxrun code of its pointer `e` (bits 57..62). */
+static uint64_t inner_of(const uint64_t *t, unsigned level)
+{
+	return pte_stripe_field_read(t, EXACT_FIELD_FIRST(level, EXACT_INNER), EXACT_VALUE_ENTRIES(level));
+}
+
+static unsigned code_of(uint64_t e)
+{
+	return (unsigned)((e >> 57) & 0x3F);
+}
+
+/*
+ * Two holes in the first leaf table of a region of whole root entries, pages 5..24 and 28..45 (20
+ * and 18 pages; nothing is reserved after page 47): they are the longest runs not reaching the end
+ * of the leaf, of its level-1 table and of its level-2 table alike, so a change to the first moves
+ * all three. A reserve of n pages (16, then 1) takes the lowest fit, pages 5.. (the lean route
+ * inside the leaf's inner runs), leaving its longest inner run max(18, 20 - n) at every level; its
+ * release joins the 20 pages again. After each step each level's INNER and its pointer's maxrun
+ * code (exact below 32: the length) are read by hand, and the self-check recounts every value.
+ */
+TEST(vmm_pagetable_inner_change_moves_the_level1_and_level2_tables_and_back)
+{
+	static struct both b;
+	both_open(&b, 1 << 14, wide_regions, ARRAY_SIZE(wide_regions));
+	if (testing_current_failed())
+		return;
+	uint64_t base = wide_regions[0].base;
+	static const uint64_t layout[] = { 5, 20, 3, 18, 2 }; /* reserved, hole, reserved, hole, reserved */
+	for (unsigned k = 0; k < 2; k++) {
+		uint64_t addr[ARRAY_SIZE(layout)];
+		for (unsigned r = 0; r < ARRAY_SIZE(layout); r++)
+			ASSERT_EQ(vmm_reserve(&b.user[k], 0, layout[r], 1, &addr[r]), VM_OK);
+		ASSERT_EQ(vmm_release(&b.user[k], addr[1], layout[1]), VM_OK);
+		ASSERT_EQ(vmm_release(&b.user[k], addr[3], layout[3]), VM_OK);
+	}
+	struct vmm_context *pt = &b.user[0];
+	const uint64_t *root = pt_table(pt->pt.root);
+	const uint64_t *t2 = child_table(root[PT_INDEX(3, base)]);
+	const uint64_t *t1 = child_table(t2[PT_INDEX(2, base)]);
+	const uint64_t *pointer[2] = { &t2[PT_INDEX(2, base)], &root[PT_INDEX(3, base)] };
+	const uint64_t *tables[2] = { t1, t2 };
+	static const uint64_t sizes[] = { 16, 1, 16 };
+	for (unsigned s = 0; s < ARRAY_SIZE(sizes) && !testing_current_failed(); s++) {
+		uint64_t addr[2];
+		for (unsigned k = 0; k < 2; k++) {
+			ASSERT_EQ(vmm_reserve(&b.user[k], 0, sizes[s], 1, &addr[k]), VM_OK);
+			ASSERT_EQ(b.user[k].backend->self_check(&b.user[k]), 0);
+		}
+		ASSERT_EQ(addr[0], base + 5 * PAGE_SIZE);
+		ASSERT_EQ(addr[1], addr[0]);
+		uint64_t longest = 20 - sizes[s] > 18 ? 20 - sizes[s] : 18;
+		for (unsigned level = 1; level <= 2; level++) {
+			EXPECT_EQ(inner_of(tables[level - 1], level), longest);
+			EXPECT_EQ(code_of(*pointer[level - 1]), longest);
+		}
+		for (unsigned k = 0; k < 2; k++) {
+			ASSERT_EQ(vmm_release(&b.user[k], addr[k], sizes[s]), VM_OK);
+			ASSERT_EQ(b.user[k].backend->self_check(&b.user[k]), 0);
+		}
+		for (unsigned level = 1; level <= 2; level++) {
+			EXPECT_EQ(inner_of(tables[level - 1], level), 20);
+			EXPECT_EQ(code_of(*pointer[level - 1]), 20);
+		}
+	}
+	both_close(&b, 0);
+}
+
+/*
+ * The same two holes (20 and 18 pages, from page 5) at the start of the first and of the second 1
+ * GiB of a region of whole root entries, everything else of the first GiB reserved: the level-2
+ * table's longest inner runs are the two 20-page holes, each level-1 table's its own 20 and 18.
+ * Three 16-page reserves take the lowest fits: the first GiB's 20 (the level-2 table's second
+ * longest is then not known: one of two 20s went), its 18, then the second GiB's 20, a change the
+ * level-2 table's top two cannot take without a look (its longest went, the second not known):
+ * the level-1 table above the leaf takes the lean upkeep and the level-2 table the general one,
+ * and its longest drops to 18. Then each is released, newest first. Each level's INNER, worked
+ * out from the layout, is read by hand after each step, and the self-check recounts every value.
+ */
+TEST(vmm_pagetable_inner_change_the_level2_table_cannot_take_goes_to_the_general_upkeep)
+{
+	static struct both b;
+	both_open(&b, 1 << 15, wide_regions, ARRAY_SIZE(wide_regions));
+	if (testing_current_failed())
+		return;
+	uint64_t base = wide_regions[0].base, gib = PT_SPAN_PAGES(2);
+	/* reserved, hole, reserved, hole, the rest of the first GiB; the same at the second GiB's start */
+	const uint64_t layout[] = { 5, 20, 3, 18, gib - 46, 5, 20, 3, 18, 2 };
+	const bool hole[] = { false, true, false, true, false, false, true, false, true, false };
+	for (unsigned k = 0; k < 2; k++) {
+		uint64_t addr[ARRAY_SIZE(layout)];
+		for (unsigned r = 0; r < ARRAY_SIZE(layout); r++)
+			ASSERT_EQ(vmm_reserve(&b.user[k], 0, layout[r], 1, &addr[r]), VM_OK);
+		ASSERT_EQ(addr[5], base + gib * PAGE_SIZE);
+		for (unsigned r = 0; r < ARRAY_SIZE(layout); r++)
+			if (hole[r])
+				ASSERT_EQ(vmm_release(&b.user[k], addr[r], layout[r]), VM_OK);
+		ASSERT_EQ(b.user[k].backend->self_check(&b.user[k]), 0);
+	}
+	struct vmm_context *pt = &b.user[0];
+	const uint64_t *root = pt_table(pt->pt.root);
+	const uint64_t *t2 = child_table(root[PT_INDEX(3, base)]);
+	const uint64_t *first = child_table(t2[0]), *second = child_table(t2[1]);
+	/* Each reserve's page, and the INNER of the first GiB's, the second GiB's and the level-2 table after it. */
+	static const struct {
+		uint64_t page, inner[3];
+	} steps[] = { { 5, { 18, 20, 20 } }, { 28, { 4, 20, 20 } }, { (1u << 18) + 5, { 4, 18, 18 } } };
+	const uint64_t *tables[3] = { first, second, t2 };
+	const unsigned levels[3] = { 1, 1, 2 };
+	uint64_t addr[ARRAY_SIZE(steps)][2];
+	for (unsigned s = 0; s < ARRAY_SIZE(steps) && !testing_current_failed(); s++) {
+		for (unsigned k = 0; k < 2; k++) {
+			ASSERT_EQ(vmm_reserve(&b.user[k], 0, 16, 1, &addr[s][k]), VM_OK);
+			ASSERT_EQ(b.user[k].backend->self_check(&b.user[k]), 0);
+		}
+		ASSERT_EQ(addr[s][0], base + steps[s].page * PAGE_SIZE);
+		ASSERT_EQ(addr[s][1], addr[s][0]);
+		for (unsigned t = 0; t < 3; t++)
+			EXPECT_EQ(inner_of(tables[t], levels[t]), steps[s].inner[t]);
+	}
+	/* Released newest first: each table's INNER as after the reserve before (at first: 20, 20, 20). */
+	for (unsigned s = ARRAY_SIZE(steps); s-- > 0 && !testing_current_failed();) {
+		for (unsigned k = 0; k < 2; k++) {
+			ASSERT_EQ(vmm_release(&b.user[k], addr[s][k], 16), VM_OK);
+			ASSERT_EQ(b.user[k].backend->self_check(&b.user[k]), 0);
+		}
+		for (unsigned t = 0; t < 3; t++)
+			EXPECT_EQ(inner_of(tables[t], levels[t]), s > 0 ? steps[s - 1].inner[t] : 20);
+	}
+	both_close(&b, 0);
 }
 
 /*
@@ -565,4 +700,91 @@ TEST(vmm_pagetable_maxrun_floor_is_the_shortest_run_of_its_code)
 		EXPECT_EQ(maxrun_code(maxrun_floor(c)), c);
 	}
 	EXPECT_EQ(codes_seen, 32 + 18); /* 0..31 exactly, then 32 (L = 32) .. 49 (L up to 2^22) */
+}
+
+/*
+ * The search tests a pointer's code against maxrun_fit_code(n) instead of its floor: it is the
+ * lowest code whose shortest run (by the code's definition, not maxrun_floor) is n or more.
+ */
+TEST(vmm_pagetable_maxrun_fit_code_is_the_lowest_code_that_holds_n)
+{
+	uint64_t shortest[64];
+	for (unsigned c = 0; c < 64; c++)
+		shortest[c] = UINT64_MAX;
+	for (uint64_t run = 0; run <= ((uint64_t)1 << 22); run++) {
+		unsigned c = maxrun_code_by_definition(run);
+		if (shortest[c] == UINT64_MAX)
+			shortest[c] = run;
+	}
+	/* Every n up to 4096, then each power of two up to 2^20 and the lengths around it. */
+	uint64_t lengths[4096 + 1 + 4 * 8];
+	unsigned count = 0;
+	for (uint64_t n = 0; n <= 4096; n++)
+		lengths[count++] = n;
+	for (unsigned k = 13; k <= 20; k++)
+		for (uint64_t d = 0; d < 4; d++)
+			lengths[count++] = ((uint64_t)1 << k) - 1 + d;
+	for (unsigned i = 0; i < count; i++) {
+		unsigned expect = 0;
+		while (shortest[expect] == UINT64_MAX || shortest[expect] < lengths[i])
+			expect++;
+		EXPECT_EQ(maxrun_fit_code(lengths[i]), expect);
+	}
+}
+
+/* The level-0 table under `addr` in a page-table context (its tables exist). */
+static const uint64_t *leaf_table(const struct vmm_context *ctx, uint64_t addr)
+{
+	return child_table(level1_table(ctx, addr)[PT_INDEX(1, addr)]);
+}
+
+/* A leaf's stored INNER2 field: the value plus one, 0 when not known (inner2_stored). */
+static uint64_t leaf_inner2_stored(const uint64_t *leaf)
+{
+	return stripe_read_fixed(leaf, EXACT_FIELD_FIRST(0, EXACT_INNER2), EXACT_VALUE_ENTRIES(0));
+}
+
+/*
+ * The lean inner routes write no value when every run they change is shorter than the leaf's
+ * INNER2 (top2_stays). Runs of 5, 10 and 3 pages between single reserved pages give INNER 10 and
+ * INNER2 5; a 1-page reserve lands in the 5-page run (lowest first fit), which ties INNER2: the
+ * second must not stay 5 (the runs are now 4, 10, 3). Both backends agree and the self-check
+ * recounts after each step.
+ */
+TEST(vmm_pagetable_inner_reserve_of_the_second_longest_run_forgets_or_lowers_inner2)
+{
+	static const uint64_t layout[] = { 1, 5, 1, 10, 1, 3, 1 }; /* reserved, hole, reserved, ... */
+	static struct both b;
+	both_open(&b, 1 << 14, wide_regions, ARRAY_SIZE(wide_regions));
+	if (testing_current_failed())
+		return;
+	struct vmm_context *user = b.user;
+	uint64_t base = wide_regions[0].base, addr[2], at = base;
+	for (unsigned i = 0; i < ARRAY_SIZE(layout); i++) {
+		for (unsigned k = 0; k < 2; k++)
+			ASSERT_EQ(vmm_reserve(&user[k], 0, layout[i], 1, &addr[k]), VM_OK);
+		ASSERT_EQ(addr[0], at);
+		ASSERT_EQ(addr[1], at);
+		at += layout[i] * PAGE_SIZE;
+	}
+	for (unsigned i = 1; i < ARRAY_SIZE(layout); i += 2) { /* the holes, lowest first */
+		uint64_t hole = base;
+		for (unsigned j = 0; j < i; j++)
+			hole += layout[j] * PAGE_SIZE;
+		for (unsigned k = 0; k < 2; k++) {
+			ASSERT_EQ(vmm_release(&user[k], hole, layout[i]), VM_OK);
+			ASSERT_EQ(user[k].backend->self_check(&user[k]), 0);
+		}
+	}
+	const uint64_t *leaf = leaf_table(&user[0], base);
+	ASSERT_EQ(leaf_inner2_stored(leaf), 5 + 1);
+	for (unsigned k = 0; k < 2; k++) {
+		ASSERT_EQ(vmm_reserve(&user[k], 0, 1, 1, &addr[k]), VM_OK);
+		ASSERT_EQ(user[k].backend->self_check(&user[k]), 0);
+	}
+	ASSERT_EQ(addr[0], base + PAGE_SIZE);
+	ASSERT_EQ(addr[1], addr[0]);
+	uint64_t stored = leaf_inner2_stored(leaf);
+	EXPECT_TRUE(stored == 0 || stored == 4 + 1); /* not known, or the 4-page run */
+	both_close(&b, 0);
 }
