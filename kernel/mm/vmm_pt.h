@@ -473,8 +473,11 @@ static inline uint64_t exact_read_stripe(uint64_t *work, const uint64_t *table, 
  * their own context (the kernel half by the kernel's), and a forked context starts with no copy.
  * Host test builds check every value taken from the copy against the stripe.
  */
-static inline uint64_t exact_read(struct vmm_context *ctx, const uint64_t *table, unsigned table_level,
-				  enum exact_field field)
+static NOINLINE uint64_t exact_read_miss(struct vmm_context *ctx, const uint64_t *table, unsigned table_level,
+					 enum exact_field field);
+/* (A hit, the usual case, is inline in the caller; a miss reads the stripe out of line.) */
+static ALWAYS_INLINE uint64_t exact_read(struct vmm_context *ctx, const uint64_t *table, unsigned table_level,
+					 enum exact_field field)
 {
 	struct vmm_pt_value_cache *c = &ctx->pt_caches.values;
 	if (c->table[table_level] == table && (c->known[table_level] & (1u << field))) {
@@ -486,6 +489,13 @@ static inline uint64_t exact_read(struct vmm_context *ctx, const uint64_t *table
 #endif
 		return c->value[table_level][field];
 	}
+	return exact_read_miss(ctx, table, table_level, field);
+}
+
+static NOINLINE uint64_t exact_read_miss(struct vmm_context *ctx, const uint64_t *table, unsigned table_level,
+					 enum exact_field field)
+{
+	struct vmm_pt_value_cache *c = &ctx->pt_caches.values;
 	uint64_t value = exact_read_stripe(&ctx->backend_work, table, table_level, field);
 	if (c->table[table_level] != table) {
 		c->table[table_level] = table;

@@ -406,8 +406,8 @@ bool vmm_pt_inner_reserve(struct vmm_context *ctx, const struct spine *p, uint64
  */
 static ALWAYS_INLINE bool mixed_with_fit(pte_t e, unsigned fit)
 {
-	return (e & (PTE_PRESENT | PTE_LARGE)) == PTE_PRESENT &&
-	       (summary_field(e) & SUM_KIND_MASK) == SUMMARY_MIXED &&
+	const pte_t kind = (pte_t)SUM_KIND_MASK << PTE_SW_FIELD_SHIFT, mixed = (pte_t)SUMMARY_MIXED << PTE_SW_FIELD_SHIFT;
+	return (e & (PTE_PRESENT | PTE_LARGE | kind)) == (PTE_PRESENT | mixed) &&
 	       ((summary_field(e) >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK) >= fit;
 }
 
