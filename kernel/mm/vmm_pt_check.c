@@ -37,14 +37,39 @@ static void check_summary(pte_t e, unsigned level, uint64_t ebase, const struct 
 	const uint64_t *child = child_table(e);
 	const uint64_t values[EXACT_FIELDS] = { t->prefix, t->suffix, t->inner, t->inner2 };
 	unsigned entries = exact_value_entries(level - 1);
+	/*
+	 * Levels 1 and 2: a pending run (PEND, after LAST) joins the stored INNER as its rule says;
+	 * its on digit is 0 or 1, and a run that is on is not empty.
+	 */
+	uint64_t word = level - 1 == 0 ? 0 : pte_stripe_field_read(child, PEND_FIRST(level - 1), PEND_ENTRIES + 1);
+	uint64_t pend = pend_run(word);
+	if (word / PEND_LIMIT > 1 || (word == PEND_ON)) {
+		mm_log("pagetable self-check: level %u table under %llx has PEND %llx (on digit above 1, or on and empty)\n",
+		       level - 1, (unsigned long long)ebase, (unsigned long long)word);
+		(*bad)++;
+	}
+	uint64_t rest = pte_stripe_field_read(child, exact_field_first(level - 1, EXACT_INNER), entries);
 	for (unsigned f = 0; f < EXACT_FIELDS; f++) {
 		if (!exact_field_striped(level - 1, (enum exact_field)f))
 			continue; /* a leaf's PREFIX and SUFFIX are its edge tags: leaf_tags_wrong checks them */
 		uint64_t stored = pte_stripe_field_read(child, exact_field_first(level - 1, (enum exact_field)f),
 							entries);
 		uint64_t expect = values[f];
-		if (f == EXACT_SUFFIX) /* LAST in its first entries, 0 in the rest */
+		if (f == EXACT_SUFFIX) { /* LAST in its first entries, then PEND (checked above), 0 in the rest */
+			stored &= ~((PEND_ON * 8 - 1) << (3 * LAST_ENTRIES));
 			expect = last_of_suffix(values[f], level - 1);
+		}
+		if (pend && f == EXACT_INNER)
+			stored = MAX(stored, pend);
+		if (pend && f == EXACT_INNER2) { /* stored unknown while a run is pending */
+			if (stored != 0) {
+				mm_log("pagetable self-check: level %u table under %llx has a pending run %llu and INNER2 stored %llu\n",
+				       level - 1, (unsigned long long)ebase, (unsigned long long)pend,
+				       (unsigned long long)stored);
+				(*bad)++;
+			}
+			stored = pend > rest ? inner2_stored(rest) : 0;
+		}
 		if (f == EXACT_INNER2) /* plus one; 0: not known, which is never wrong */
 			expect = inner2_stored(values[f]);
 		if (stored != expect && !(f == EXACT_INNER2 && stored == 0)) {

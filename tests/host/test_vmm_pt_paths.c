@@ -520,9 +520,9 @@ TEST(vmm_pagetable_self_check_finds_a_wrong_last_entry)
 			pte_stripe_field_write(t, first, 3, expect);
 			EXPECT_EQ(pt->backend->self_check(pt), 0);
 		}
-		pte_stripe_field_write(t, first + 3, 1, 1); /* the slot past LAST must hold 0 */
+		pte_stripe_field_write(t, first + 6, 1, 1); /* PEND on (its digit after LAST and the length) with no run */
 		EXPECT_TRUE(pt->backend->self_check(pt) > 0);
-		pte_stripe_field_write(t, first + 3, 1, 0);
+		pte_stripe_field_write(t, first + 6, 1, 0);
 		EXPECT_EQ(pt->backend->self_check(pt), 0);
 	}
 	ASSERT_EQ(vmm_release(pt, c, 600), VM_OK);
