@@ -75,7 +75,8 @@
  *   entry is reserved), read in one load each (leaf_edge_run), written with its entries; its INNER
  *   and INNER2 take entries 7..14 (EXACT_FIELD_SLOT), so its entries from 15 on hold no stripe. A
  *   table at level 1 or 2 keeps LAST in its SUFFIX slot instead of the SUFFIX: the index of its
- *   last entry not wholly free (9 bits, the slot's first 3 entries; the rest hold 0); its SUFFIX is
+ *   last entry not wholly free (9 bits, the slot's first 3 entries; then PEND, a pending inner run,
+ *   in 4 entries, and 0 in the rest; PEND's comment below); its SUFFIX is
  *   the free entries after LAST plus the SUFFIX of LAST's subtree, read down to a leaf's last tag
  *   (suffix_derived: 5 entries at level 1, 9 at level 2). So a change at the free suffix of the
  *   last leaf table writes nothing above it unless LAST moves. The longest free run of the table is max(INNER, SUFFIX). The exact
@@ -350,8 +351,8 @@ static ALWAYS_INLINE bool exact_field_striped(unsigned table_level, enum exact_f
 
 /*
  * LAST, what a mixed table at level 1 or 2 keeps in place of its SUFFIX: the index of its last entry
- * that is not wholly free (9 bits, the first LAST_ENTRIES entries of the SUFFIX slot; the slot's
- * other entries hold 0). Its SUFFIX is then (511 - LAST) spans plus the SUFFIX of that entry's
+ * that is not wholly free (9 bits, the first LAST_ENTRIES entries of the SUFFIX slot; PEND
+ * follows, the slot's other entries hold 0). Its SUFFIX is then (511 - LAST) spans plus the SUFFIX of that entry's
  * subtree (0 for a full subtree or a chunk mark), which is derived the same way down to a leaf's
  * last free-run tag (suffix_derived). A reserve or release at the frontier moves the leaf's suffix
  * and no LAST above it, so it writes nothing in the tables above (suffix_move).
@@ -394,7 +395,7 @@ static ALWAYS_INLINE void last_store(uint64_t *work, uint64_t *table, unsigned t
  * PEND is on with length p the stored INNER is r, the longest of the other runs INNER counts, and
  * the stored INNER2 is unknown (0); what is read (exact_read_stripe) is INNER = max(r, p) and
  * INNER2 = r when p > r (exact: p is the longest, r the next), else unknown. INNER and INNER2 are
- * read through it: 1 entry more (E(t) + 1), E(t) + 4 while on. A write of new INNER or INNER2
+ * read through it: 1 entry more (E(t) + 1), E(t) + 4 = E(t) + P(t) while on. A write of new INNER or INNER2
  * values (exact_write) stores them whole and turns PEND off; a change that leaves both as they
  * read leaves PEND and r, which still read as the true values.
  */
@@ -402,6 +403,11 @@ static ALWAYS_INLINE void last_store(uint64_t *work, uint64_t *table, unsigned t
 #define PEND_LIMIT ((uint64_t)1 << (3 * PEND_ENTRIES)) /* a pending run is shorter */
 #define PEND_FIRST(table_level) (EXACT_FIELD_FIRST(table_level, EXACT_SUFFIX) + LAST_ENTRIES)
 #define PEND_ON_ENTRY(table_level) (PEND_FIRST(table_level) + PEND_ENTRIES)
+/*
+ * P(t): what PEND adds to a read of INNER or INNER2 of a table at level t (its on digit, and its
+ * length while on): at most its whole word, PEND_ENTRIES + 1 entries, at levels 1 and 2; 0 at 0.
+ */
+#define PEND_READ_ENTRIES(table_level) ((table_level) > 0 ? PEND_ENTRIES + 1 : 0)
 /* PEND as one word: its length, and its on digit above (the stripe's 4 entries read as one value). */
 #define PEND_ON ((uint64_t)1 << (3 * PEND_ENTRIES))
 
@@ -452,9 +458,9 @@ static inline uint64_t suffix_derived(uint64_t *work, const uint64_t *table, uns
 }
 
 /*
- * One exact value of a mixed table, read from its summary stripe (costs its entries), or for a
- * leaf's PREFIX and SUFFIX from its edge entries (costs 1), or for a level-1/2 table's SUFFIX from
- * its LAST (suffix_derived).
+ * One exact value of a mixed table, read from its summary stripe (costs its entries; a level-1/2
+ * table's INNER and INNER2 with its PEND, at most P(t) more), or for a leaf's PREFIX and SUFFIX
+ * from its edge entries (costs 1), or for a level-1/2 table's SUFFIX from its LAST (suffix_derived).
  */
 static inline uint64_t exact_read_stripe(uint64_t *work, const uint64_t *table, unsigned table_level,
 					 enum exact_field field)
@@ -512,7 +518,8 @@ static inline uint64_t exact_read_stripe(uint64_t *work, const uint64_t *table, 
  * summary was not mixed is written whole), and that write replaces the level's copy; so a table
  * page freed and reused has its copy rewritten before it is read. Tables are written only through
  * their own context (the kernel half by the kernel's), and a forked context starts with no copy.
- * Host test builds check every value taken from the copy against the stripe.
+ * The copy holds a level-1/2 table's PEND word too (pend_get, pend_move; PEND_KNOWN), dropped
+ * with the rest. Host test builds check every value taken from the copy against the stripe.
  */
 static inline uint64_t exact_read(struct vmm_context *ctx, const uint64_t *table, unsigned table_level,
 				  enum exact_field field)

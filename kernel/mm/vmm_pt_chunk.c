@@ -4,14 +4,19 @@
  * of the range walk: at the frontier of 2 MiB chunks only T1's LAST, T1's and T2's inner top two
  * and their pointers' HST and maxrun code move (chunk_frontier_mark, chunk_frontier_release:
  * frontier_values_move writes each from the value it replaces), elsewhere the range walk's
- * visitors (vmm_pt_range.c) run along the path (chunk_mark_path, chunk_release_path).
+ * visitors (vmm_pt_range.c) run along the path (chunk_mark_path, chunk_release_path). The free
+ * run a frontier mark leaves before its chunk (the gap up to the 2 MiB boundary) goes into T1's
+ * and T2's inner top two as their pending run (vmm_pt.h's PEND): the mark turns PEND on and the
+ * release off, one entry each (and the run's length when it differs from the one left there),
+ * where storing it in INNER and INNER2 rewrote up to four values of 7 and 10 entries each way.
  * reserve_lowest of one 2 MiB chunk at 2 MiB alignment finds the frontier chunk from T2's SUFFIX
  * (its chain of LASTs), without the search (reserve_chunk_frontier).
  *
  * Invariants kept: those of vmm_pt_range.c; a route that does not apply returns false before it
  * writes anything.
  *
- * Bound: the chunk routes read the path (3), T1's and T2's values (at most 4 x 7 + 4 x 10), the
+ * Bound: the chunk routes read the path (3), T1's and T2's values (at most 4 x 11 + 4 x 14, PEND
+ * with them), the
  * entry before the chunk and its SUFFIX (1 + 4), at most 2 x 512 entries looking for other starts
  * and the page after the chunk (4): less than one U(1) + U(2) of the range walk's upkeep, which
  * they replace. Values found in the value cache (vmm_pt.h) are not read again, and not counted.

@@ -21,7 +21,7 @@
  * vmm_pt_work_bound is far larger); the inner routes read the entries on either side (2) and the
  * leaf's values (2 E(0) + 2), and a mark's run start is one entry, or at most 512 back
  * (leaf_run_around); above the leaf, each table whose values change has its four values read and
- * two written (runs_above: 6 E(t), less than its U(t)) until one keeps its values, or takes the
+ * two written (runs_above: 6 V(t), less than its U(t)) until one keeps its values, or takes the
  * range walk's upkeep from there. Values found in the value cache (vmm_pt.h) are not read again,
  * and not counted.
  */
@@ -266,7 +266,7 @@ static ALWAYS_INLINE bool table_store(struct vmm_context *ctx, const struct spin
  * entry became full, and a cleared entry was not full before. Returns the level whose table must
  * take the general upkeep (PT_LEVELS: none), with *was, *now what its path entry covered before
  * and after; the delta failing (the longest went and the second is not known) stops it there.
- * Reads per table: its four values (4 E(t), or the value cache) and writes two, within the U(t)
+ * Reads per table: its four values (4 V(t), or the value cache) and writes two, within the U(t)
  * of the general upkeep it replaces.
  */
 static NOINLINE unsigned runs_above(struct vmm_context *ctx, const struct spine *p, const struct run_delta *d,
