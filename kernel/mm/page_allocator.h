@@ -332,49 +332,22 @@ static ALWAYS_INLINE paddr_t page_alloc_status(struct page_allocator *a, uint64_
 }
 
 /*
- * The pmm_free record of a traced free, begun in place before the placement's work and ended
- * after it: every field but the cost is known before the placement runs, so they go into the ring
- * first, and only the record's address and the clock's start stay live across the placement. The
- * hot path does this only where it calls nothing (a regions zone, room at the cursor), so that
- * no value lives across a call and the traced copy keeps its values in registers the caller
+ * A traced free's pmm_free record is written in two phases (trace_encoders.h: trace_begin_NAME,
+ * trace_end_NAME), begun before the placement's work and ended after it: every field but the
+ * cost is known before the placement runs, so they go into the ring first, and only the record's
+ * address stays live across the placement (the cost field holds the clock's start meanwhile).
+ * The hot path does this only where it calls nothing (a regions zone, room at the cursor), so
+ * that no value lives across a call and the traced copy keeps its values in registers the caller
  * saves (with the event after the placement and its slow path and the other placements' calls
  * on the side, it saved and restored five registers and copied the fields around the merge); any
- * other traced free is page_free_general's. Reserving first is safe because the regions free
+ * other traced free is page_free_general's. Beginning first is safe because the regions free
  * emits no event and the kernel takes no interrupt (tracer.h: nothing runs between reserve and
- * commit); the record's timestamp is still the clock at its end, read after the placement.
+ * commit).
  */
-#define PAGE_FREE_RECORD_BYTES                                                                 \
-	(TRACE_RECORD_HEADER_BYTES + (uint32_t)sizeof(struct trace_payload_pmm_free))
-
-static ALWAYS_INLINE struct trace_record_header *
-page_free_record_begin(paddr_t addr, uint32_t pages, uint8_t zone, uint8_t owner, uint64_t start)
-{
-	struct trace_record_header *h = (struct trace_record_header *)trace_global.cursor;
-	struct trace_payload_pmm_free *p = (struct trace_payload_pmm_free *)(h + 1);
-	p->cost = start; /* the clock's start waits in the ring too, its cost written at the end */
-	p->addr = addr;
-	p->pages = pages;
-	p->held = pages; /* regions hold what is asked */
-	/* one store each, as trace_encoders.h's byte fields */
-	*(volatile trace_u8 *)&p->zone = zone;
-	*(volatile trace_u8 *)&p->owner = owner;
-	/* the record's end is computed again at its commit, not kept from the room test */
-	__asm__("" : "+r"(h));
-	return h;
-}
-
-static ALWAYS_INLINE void page_free_record_end(struct trace_record_header *h)
-{
-	uint64_t end = trace_clock_raw(&trace_global);
-	struct trace_payload_pmm_free *p = (struct trace_payload_pmm_free *)(h + 1);
-	p->cost = trace_cost_of(p->cost, end);
-	trace_commit_at(&trace_global, h, TRACE_ID_pmm_free, 0, PAGE_FREE_RECORD_BYTES,
-			trace_clock_at(end));
-}
 
 /*
  * The hot path: an allocation's own record found in O(1): the placement frees it (and, tracing
- * on, its event is begun before and ended after: page_free_record_begin; `trace` as for
+ * on, its event is begun before and ended after, as above; `trace` as for
  * page_alloc_inline). A record that matches proves the arguments valid (a page-aligned first
  * page inside a zone's span, a length of 1 .. 2^32 - 1); anything else is page_free_general's.
  */
@@ -391,16 +364,17 @@ static ALWAYS_INLINE enum pmm_status page_free_inline(struct page_allocator *a, 
 	if (unlikely((addr & (PAGE_SIZE - 1)) || index >= zone->span_pages ||
 		     zone->allocation[index].pages != pages || zone->allocation[index].flags ||
 		     (trace.on && (!zone->regions ||
-				   !trace_has_room(&trace_global, PAGE_FREE_RECORD_BYTES)))))
+				   !trace_can_begin_pmm_free(&trace_global)))))
 		return page_free_general(a, addr, pages, trace.start);
 	struct page_allocation record = zone->allocation[index];
 	zone->allocation[index] = (struct page_allocation){ 0 };
 	if (trace.on) {
+		/* held = pages: regions hold what is asked */
 		struct trace_record_header *event =
-			page_free_record_begin(addr, (uint32_t)pages, (uint8_t)zi, record.owner,
-					       trace.start);
+			trace_begin_pmm_free(&trace_global, addr, (uint32_t)pages, (uint32_t)pages,
+					     (uint8_t)zi, record.owner, trace.start);
 		pmm_regions_free_fast(zone->regions, index);
-		page_free_record_end(event);
+		trace_end_pmm_free(&trace_global, event);
 	} else if (likely(zone->regions)) {
 		pmm_regions_free_fast(zone->regions, index);
 	} else {

@@ -267,6 +267,17 @@ static inline uint64_t maxrun_floor(unsigned code)
 	return code <= MAXRUN_EXACT_BELOW ? code : ((uint64_t)1 << (code - 28)) + 1;
 }
 
+/*
+ * The lowest maxrun code whose floor is at least n pages: a pointer whose code is this or more
+ * holds an inner run of n (maxrun_floor orders as its code does). Computed once per search, so a
+ * search tests a pointer's code against it with one compare instead of its floor. Up to 32 the
+ * floor is the code; above, maxrun_floor(c) >= n is 2^(c-28) >= n - 1, so c = 28 + ceil(log2(n - 1)).
+ */
+static inline unsigned maxrun_fit_code(uint64_t n)
+{
+	return n <= MAXRUN_EXACT_BELOW ? (unsigned)n : 28 + ceil_log2(n - 1);
+}
+
 /* Stripe entries per exact value of a table at `table_level` (values go up to its whole span). */
 #define EXACT_VALUE_ENTRIES(table_level) ((PT_INDEX_BITS * ((table_level) + 1) + 1 + 2) / 3)
 
@@ -945,6 +956,13 @@ bool vmm_pt_find_free_run(struct vmm_context *ctx, const struct vmm_region *regi
 enum pt_found { PT_NOT_FOUND, PT_FOUND, PT_FOUND_ON_PATH };
 enum pt_found vmm_pt_find_lowest(struct vmm_context *ctx, const struct vmm_region *region, unsigned i3,
 				 uint64_t pages, struct vmm_free_run *out, struct spine *path);
+/*
+ * The lowest run of `pages` free pages of the mixed leaf table at `base`, from entry `from` on
+ * (its hint: every entry before it reserved), which holds such a run not reaching its end (its
+ * pointer's maxrun code says so): the search's scan of the leaf table its descent ends in (at most
+ * 513 entries, within the search bound). Its first page is returned.
+ */
+uint64_t vmm_pt_leaf_lowest_fit(struct vmm_context *ctx, uint64_t *leaf, uint64_t base, unsigned from, uint64_t pages);
 void vmm_pt_query(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
 		  uint64_t lo, uint64_t hi, struct vmm_extent *out);
 
@@ -1004,6 +1022,15 @@ void vmm_pt_inner_clear_above(struct vmm_context *ctx, const struct spine *p, ui
  */
 enum vm_status vmm_pt_frontier_reserve(struct vmm_context *ctx, const struct vmm_region *region, unsigned i3,
 				       uint64_t pages, unsigned access, uint64_t *addr);
+/*
+ * reserve_lowest of `pages` (< 512) pages, unaligned, under root entry i3 (as vmm_pt_frontier_reserve
+ * takes it) when the search's point descent goes the usual way: at each table the entry at its
+ * hint proves a fit inside by its maxrun code alone, and in the leaf table the run at its hint
+ * fits. Then the answer is vmm_pt_find_lowest's, marked along that path; else nothing is written
+ * there and vmm_pt_reserve_searched answers (a tail call).
+ */
+enum vm_status vmm_pt_descent_reserve(struct vmm_context *ctx, const struct vmm_region *region, unsigned i3,
+				      uint64_t pages, unsigned access, uint64_t *addr);
 /*
  * reserve_lowest of `pages` (< 512) pages, unaligned, by the search and a mark along its path; i3
  * as vmm_pt_find_lowest takes it.

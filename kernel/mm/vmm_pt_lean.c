@@ -29,19 +29,38 @@
  * Reads: two LASTs and the entries there, the leaf's last entry (9; the root's hint and entry are
  * read by the caller), as suffix_derived reads the SUFFIX the search would.
  *
+ * Reserve by the descent (the root's entry proves an inner fit instead): the search's point
+ * descent (search_narrow) written out for the way it usually goes. In each table below the root
+ * the entry at its hint (every entry before it full, so no run is carried into it) is a mixed
+ * pointer whose maxrun code alone proves an inner run of n pages (code >= maxrun_fit_code(n)),
+ * so the lowest fit lies wholly inside its subtree, and the descent goes on there, as
+ * search_narrow's does; in the leaf table the run that starts at its hint is taken when its tag
+ * holds n (search_leaf_table's first test), else the leaf is scanned from its hint by the
+ * search's own scan (vmm_pt_leaf_lowest_fit). So the answer is vmm_pt_find_lowest's, found on
+ * one path of mixed tables, and it is marked by the inner route or path_mark along that path, as
+ * vmm_pt_reserve_searched would. An entry whose code does not prove a fit (or a root entry not
+ * wholly in the region) sends the request to the search. Host test builds check every answer
+ * against vmm_pt_find_free_run's. Reads: two per table (its hint, the entry), and the leaf's scan.
+ *
  * Inside the inner runs: a mark at the start of a free run of a mixed leaf, with a reserved page
  * before it and after the run; a release whose joined free run keeps a reserved page on either
  * side (vmm_pt_spine.c's inner_mark, inner_clear: one run out of the leaf's INNER top two, one or
  * two in, top2_remove and top2_add, PREFIX and SUFFIX beyond reserved pages). Then the table above
  * keeps its values when the leaf's top two stayed, or the runs that changed were all shorter than
  * that table's INNER2 (inner_settled, vmm_pt_leaf_runs.h's proof); else vmm_pt_spine.c's upkeep of
- * the tables above runs from there (vmm_pt_inner_mark_above). A leaf that would become full, or
+ * the tables above runs from there (vmm_pt_inner_mark_above). The usual case is cheaper still:
+ * every run that changes is shorter than the leaf's INNER2 (or, not known, its INNER), so its
+ * top two stay without being worked out, and nothing but the entries, tags and hint is written
+ * (top2_stays). A leaf that would become full, or
  * whose longest run goes with its second not known, is left to the general route.
  *
  * Bounds: a reserve's lean routes read at most 2 + 9 (frontier) and 2 + 2 E(0) (inner) entries
  * before they decline, which the search and the mark then read again: vmm_pt_check.c's
- * LEAN_DECLINED_READS adds them to the work bound. Taken, they read less than the search and the
- * mark they replace. A release's read the path (3), the entries around the range (3), two LASTs
+ * LEAN_DECLINED_READS adds them to the work bound. The descent, which runs instead of the frontier
+ * (a root entry's code is below maxrun_code(n) for one, at or above maxrun_fit_code(n) >= it for
+ * the other), reads at most 1 + 2 + 2 before it declines, fewer than the frontier's 9; taken, it
+ * reads 2 per table where search_narrow reads at least 2, and the leaf's scan is the search's.
+ * Taken, the routes read less than the search and the mark they replace. A release's read the path (3), the entries around the range (3), two LASTs
  * (6), at most 511 entries for another start, and the range, checked as it is cleared
  * (leaf_entries_clear_checked: one unmapped reservation, else put back: false), or the leaf's two
  * values: within the tally slot of the bound, which they do without.
@@ -50,8 +69,7 @@
  * (its edge tags may move) and a cached SUFFIX of the tables above moves by the pages marked or
  * cleared; inside, the leaf's INNER and INNER2 are written to it with the stripe.
  */
-#include "vmm_pt.h"
-#include "vmm_pt_leaf_tags.h"
+#include "vmm_pt_write.h"
 
 /*
  * The tag of entry i, which the route has just seen free (or cleared): leaf_tag_write without its
@@ -213,7 +231,7 @@ static ALWAYS_INLINE bool frontier_release_write(struct vmm_context *ctx, const 
 }
 
 /* The release of leaf entries [first, last] of the path p at the frontier: true when done. */
-static ALWAYS_INLINE bool frontier_release(struct vmm_context *ctx, const struct spine *p, unsigned first,
+static ALWAYS_INLINE bool lean_frontier_release(struct vmm_context *ctx, const struct spine *p, unsigned first,
 					   unsigned last)
 {
 	const uint64_t *leaf = p->table[0];
@@ -278,6 +296,30 @@ static ALWAYS_INLINE void leaf_pointer_store(uint64_t *t1, unsigned i1, uint64_t
 }
 
 /*
+ * Whether the leaf's INNER top two stay when its inner runs change by runs all shorter than
+ * `longest` (taken out and put in): true when longest is below INNER2 (strictly: a tie with the
+ * second would lose it), or, INNER2 not known, below INNER. Each such run is then below the
+ * second, or below the first with no second kept, so top2_remove and top2_add leave both as they
+ * are, and only the leaf's entries, tags and hint move. The tables above stay too when INNER2 is
+ * known (inner_settled's first case, vmm_pt_leaf_runs.h's proof) or when `longest` is below the
+ * level-1 table's INNER2 (or its INNER, INNER2 not known): every run that changed is then a run of
+ * that table below its top two (settled_above).
+ */
+static ALWAYS_INLINE bool top2_stays(uint64_t longest, uint64_t inner1, uint64_t inner2)
+{
+	return longest < (inner2 == INNER2_UNKNOWN ? inner1 : inner2);
+}
+
+/* Every run that changed below the level-1 table t1 is shorter than `longest` (top2_stays). */
+static ALWAYS_INLINE bool settled_above(struct vmm_context *ctx, const uint64_t *t1, uint64_t inner2, uint64_t longest)
+{
+	if (inner2 != INNER2_UNKNOWN)
+		return true;
+	uint64_t second = exact_read(ctx, t1, 1, EXACT_INNER2);
+	return second != INNER2_UNKNOWN ? longest < second : longest < exact_read(ctx, t1, 1, EXACT_INNER);
+}
+
+/*
  * Whether the level-1 table t1 keeps its values after its leaf's INNER top two moved from (b1, b2)
  * to (a1, a2), the leaf's kind, PREFIX, SUFFIX and HST staying (vmm_pt_leaf_runs.h's
  * inner_change_below, its proof there).
@@ -291,8 +333,8 @@ static ALWAYS_INLINE bool inner_settled(struct vmm_context *ctx, const uint64_t 
 	return second != INNER2_UNKNOWN ? longest < second : longest < exact_read(ctx, t1, 1, EXACT_INNER);
 }
 
-bool vmm_pt_inner_reserve(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t pages,
-			  unsigned access)
+static ALWAYS_INLINE bool inner_reserve(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t pages,
+					unsigned access)
 {
 	uint64_t *leaf = p->table[0], *t1 = p->table[1];
 	unsigned i1 = p->index[1], first = PT_INDEX(0, addr), last = first + (unsigned)pages - 1;
@@ -304,11 +346,22 @@ bool vmm_pt_inner_reserve(struct vmm_context *ctx, const struct spine *p, uint64
 		return false;
 	uint64_t was1 = exact_read(ctx, leaf, 0, EXACT_INNER), was2 = exact_read(ctx, leaf, 0, EXACT_INNER2);
 	uint64_t now1 = was1, now2 = was2;
-	if (!top2_remove(&now1, &now2, length))
-		return false;
-	top2_add(&now1, &now2, b - last);
-	if (now1 == 0 && leaf_edge_run(leaf, PT_ENTRIES - 1) == 0)
-		return false; /* the leaf becomes full: its kind changes */
+	/*
+	 * HST is set already: entry b + 1 (b < 511), reserved after a free page, starts a
+	 * reservation in this leaf; so a stay writes no pointer bit.
+	 */
+#if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
+	MM_ASSERT(summary_field(t1[i1]) & SUM_HAS_START, "vmm_pt_inner_reserve: leaf %p has an inner run but no HST",
+		  (void *)leaf);
+#endif
+	bool stay = top2_stays(length, was1, was2);
+	if (!stay) {
+		if (!top2_remove(&now1, &now2, length))
+			return false;
+		top2_add(&now1, &now2, b - last);
+		if (now1 == 0 && leaf_edge_run(leaf, PT_ENTRIES - 1) == 0)
+			return false; /* the leaf becomes full: its kind changes */
+	}
 	leaf_entries_set(leaf, first, last, RES_RESERVED | access_bits(access));
 	leaf[first] |= RES_START;
 	if (last < b)
@@ -325,6 +378,8 @@ bool vmm_pt_inner_reserve(struct vmm_context *ctx, const struct spine *p, uint64
 			hint_advance(ctx, leaf, 0, last + 1);
 	}
 	ctx->backend_work += pages;
+	if (stay && settled_above(ctx, t1, was2, length))
+		return true;
 	leaf_inner_store(ctx, leaf, was1, was2, now1, now2);
 	bool had_start = (summary_field(t1[i1]) & SUM_HAS_START) != 0;
 	leaf_pointer_store(t1, i1, now1);
@@ -336,6 +391,80 @@ bool vmm_pt_inner_reserve(struct vmm_context *ctx, const struct spine *p, uint64
 	struct run_delta d = { { length, 0 }, b - last };
 	vmm_pt_inner_mark_above(ctx, p, addr, addr + pages * PAGE_SIZE - 1, access, &was, &now, &d);
 	return true;
+}
+
+bool vmm_pt_inner_reserve(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t pages,
+			  unsigned access)
+{
+	return inner_reserve(ctx, p, addr, pages, access);
+}
+
+/*
+ * A pointer (at a level above 0) to a mixed table whose maxrun code is `fit` or more (an inner run
+ * of the request's length lies inside: maxrun_fit_code): P, PS, the kind and the code tested.
+ */
+static ALWAYS_INLINE bool mixed_with_fit(pte_t e, unsigned fit)
+{
+	return (e & (PTE_PRESENT | PTE_LARGE)) == PTE_PRESENT &&
+	       (summary_field(e) & SUM_KIND_MASK) == SUMMARY_MIXED &&
+	       ((summary_field(e) >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK) >= fit;
+}
+
+enum vm_status vmm_pt_descent_reserve(struct vmm_context *ctx, const struct vmm_region *region, unsigned i3,
+				      uint64_t pages, unsigned access, uint64_t *addr)
+{
+	/* Entries read are counted in `work` and added once (a table store may alias the counter). */
+	uint64_t from = region->base, end_last = region->base + region->pages * PAGE_SIZE - 1, work = 1;
+	uint64_t base3 = pt_walk_entry_base(PT_TOP_LEVEL, 0, i3);
+	unsigned fit = maxrun_fit_code(pages);
+	uint64_t *root = pt_table(ctx->pt.root);
+	pte_t e3 = root[i3]; /* read again, not passed: a seventh argument takes the stack */
+	if (!mixed_with_fit(e3, fit) || base3 < from || base3 + (PT_SPAN_BYTES(3) - 1) > end_last)
+		goto declined;
+	uint64_t *t2 = child_table(e3);
+	unsigned i2 = pte_hint_read(t2);
+	pte_t e2 = t2[i2];
+	work += 2;
+	if (!mixed_with_fit(e2, fit))
+		goto declined;
+	uint64_t *t1 = child_table(e2);
+	unsigned i1 = pte_hint_read(t1);
+	pte_t e1 = t1[i1];
+	work += 2;
+	if (!mixed_with_fit(e1, fit))
+		goto declined;
+	uint64_t *leaf = child_table(e1);
+	unsigned i = pte_hint_read(leaf);
+	pte_t e = leaf[i];
+	work += 2;
+	struct spine p = { .mixed = true, .table = { leaf, t1, t2, root }, .index = { 0, i1, i2, i3 }, .leaf_hint = i };
+	uint64_t start = base3 + ((uint64_t)i2 << PT_LEVEL_SHIFT(2)) + ((uint64_t)i1 << PT_LEVEL_SHIFT(1));
+	ctx->backend_work += work;
+	/*
+	 * The entries below the hint are reserved (it is a lower bound of the first free one): a free
+	 * entry there starts a run, whose tag is its length. Else the leaf is scanned from its hint.
+	 */
+	if (!(e & RES_RESERVED) && leaf_tag(e) >= pages)
+		start += (uint64_t)i * PAGE_SIZE;
+	else
+		start = vmm_pt_leaf_lowest_fit(ctx, leaf, start, i, pages);
+#if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
+	{ /* Host test builds: the answer must be the search's (its reads not counted). */
+		uint64_t counted = ctx->backend_work;
+		struct vmm_free_run run;
+		bool found = vmm_pt_find_free_run(ctx, region, region->base, pages, pages, &run);
+		ctx->backend_work = counted;
+		MM_ASSERT(found && run.start == start, "vmm_pt_descent_reserve: placed at %llx, the search says %llx",
+			  (unsigned long long)start, (unsigned long long)(found ? run.start : 0));
+	}
+#endif
+	*addr = start;
+	if (!inner_reserve(ctx, &p, start, pages, access))
+		path_mark(ctx, &p, start, start + pages * PAGE_SIZE - 1, access);
+	return VM_OK;
+declined:
+	ctx->backend_work += work;
+	return vmm_pt_reserve_searched(ctx, region, i3, pages, access, addr);
 }
 
 /*
@@ -380,9 +509,13 @@ static ALWAYS_INLINE bool inner_release(struct vmm_context *ctx, uint64_t *root,
 		return false;
 	uint64_t was1 = exact_read(ctx, leaf, 0, EXACT_INNER), was2 = exact_read(ctx, leaf, 0, EXACT_INNER2);
 	uint64_t now1 = was1, now2 = was2;
-	if (!top2_remove(&now1, &now2, before) || !top2_remove(&now1, &now2, after))
-		return false;
-	top2_add(&now1, &now2, b - a + 1);
+	/* (The runs before and after are shorter than the joined one: it leaves them as it is.) */
+	bool stay = top2_stays(b - a + 1, was1, was2);
+	if (!stay) {
+		if (!top2_remove(&now1, &now2, before) || !top2_remove(&now1, &now2, after))
+			return false;
+		top2_add(&now1, &now2, b - a + 1);
+	}
 	unsigned pages = last - first + 1;
 	ctx->backend_work += pages;
 	if (!leaf_entries_clear_checked(leaf, first, last))
@@ -393,10 +526,12 @@ static ALWAYS_INLINE bool inner_release(struct vmm_context *ctx, uint64_t *root,
 		free_tag_store(leaf, last + 1, 0);
 	free_run_tag(leaf, a, b);
 	hint_lower(leaf, first);
+	pte_stripe_field_write(root, ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
+	if (stay && settled_above(ctx, t1, was2, b - a + 1))
+		return true;
 	leaf_inner_store(ctx, leaf, was1, was2, now1, now2);
 	/* HST stays: entry b + 1, reserved after a free page, starts a reservation. */
 	leaf_pointer_store(t1, i1, now1);
-	pte_stripe_field_write(root, ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
 	if (inner_settled(ctx, t1, was1, was2, now1, now2))
 		return true;
 	uint64_t prefix = leaf_edge_run(leaf, 0), suffix = leaf_edge_run(leaf, PT_ENTRIES - 1);
@@ -436,7 +571,7 @@ enum vm_status vmm_pt_release_in_leaf(struct vmm_context *ctx, const struct vmm_
 	if (last < PT_ENTRIES - 1) {
 		pte_t after = t[last + 1];
 		if (!(after & RES_RESERVED) && leaf_tag(after) == PT_ENTRIES - 1 - last) {
-			if (frontier_release(ctx, &p, first, last))
+			if (lean_frontier_release(ctx, &p, first, last))
 				return VM_OK;
 		} else {
 			if (inner_release(ctx, p.table[PT_TOP_LEVEL], p.table[1], p.index[1], t, p.mixed, addr, first, last))

@@ -97,7 +97,7 @@ enum vm_status vmm_pt_reserve_lowest(struct vmm_context *ctx, const struct vmm_r
 	ctx->backend_work += 2; /* the root's hint and entry, as the search's narrow descent counts them */
 	if (((summary_field(e3) >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK) < maxrun_code(pages))
 		return vmm_pt_frontier_reserve(ctx, region, i3, pages, access, addr);
-	return vmm_pt_reserve_searched(ctx, region, i3, pages, access, addr);
+	return vmm_pt_descent_reserve(ctx, region, i3, pages, access, addr);
 }
 
 /* --- release -------------------------------------------------------------------------------- */

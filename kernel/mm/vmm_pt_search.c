@@ -46,6 +46,7 @@ struct search {
 	uint64_t min_pages;
 	uint64_t enough_pages;         /* a run this long is returned without looking for its end */
 	unsigned short_codes;          /* maxrun code below this: runs too short (maxrun_code(min)) */
+	unsigned fit_codes;            /* maxrun code at or above this: an inner run fits (maxrun_fit_code) */
 	uint64_t run_start, run_pages; /* the free run reaching the current entry */
 	struct vmm_free_run found;
 	uint64_t entries_read; /* added to ctx->backend_work once, when the search ends */
@@ -220,8 +221,8 @@ static ALWAYS_INLINE enum pt_step search_subtree(struct search *s, pte_t e, unsi
 	if (run_end(s))
 		return PT_STEP_STOP;
 	unsigned code = (bits >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK;
-	if (code >= s->short_codes &&
-	    (maxrun_floor(code) >= s->min_pages || exact_peek(ctx, child, level - 1, EXACT_INNER) >= s->min_pages))
+	if (code >= s->fit_codes ||
+	    (code >= s->short_codes && exact_peek(ctx, child, level - 1, EXACT_INNER) >= s->min_pages))
 		return PT_STEP_DESCEND;
 	if (!(bits & SUM_FREE_SUFFIX))
 		return PT_STEP_NEXT;
@@ -316,8 +317,8 @@ static ALWAYS_INLINE enum search_start search_narrow(struct search *s, uint64_t 
 			  "search_narrow: level %u entry at %llx leaves the range", level, (unsigned long long)ebase);
 #endif
 		uint64_t *child = child_table(e);
-		if (code < s->short_codes || (maxrun_floor(code) < s->min_pages &&
-					      exact_peek(s->ctx, child, level - 1, EXACT_INNER) < s->min_pages)) {
+		if (code < s->fit_codes && (code < s->short_codes ||
+					    exact_peek(s->ctx, child, level - 1, EXACT_INNER) < s->min_pages)) {
 			if (!(bits & SUM_FREE_SUFFIX))
 				break;
 			uint64_t suffix = exact_peek(s->ctx, child, level - 1, EXACT_SUFFIX);
@@ -368,6 +369,20 @@ static ALWAYS_INLINE bool search_leaf_table(struct search *s, uint64_t *leaf, ui
 	return found;
 }
 
+uint64_t vmm_pt_leaf_lowest_fit(struct vmm_context *ctx, uint64_t *leaf, uint64_t base, unsigned from, uint64_t pages)
+{
+	struct search s = { .ctx = ctx,
+			    .min_pages = pages,
+			    .enough_pages = pages,
+			    .short_codes = maxrun_code(pages),
+			    .fit_codes = maxrun_fit_code(pages) };
+	bool found = search_leaves(&s, leaf, base, from, PT_ENTRIES - 1) == PT_STEP_STOP;
+	MM_ASSERT(found, "vmm_pt_leaf_lowest_fit: the leaf table at %llx was promised %llu free pages",
+		  (unsigned long long)base, (unsigned long long)pages);
+	ctx->backend_work += s.entries_read;
+	return s.found.start;
+}
+
 /* The search, specialised for path NULL (vmm_pt_find_free_run) or not (vmm_pt_find_lowest). */
 static ALWAYS_INLINE bool find_lowest(struct vmm_context *ctx, const struct vmm_region *region, uint64_t from,
 				      uint64_t min_pages, uint64_t enough_pages, struct vmm_free_run *out,
@@ -385,7 +400,8 @@ static ALWAYS_INLINE bool find_lowest(struct vmm_context *ctx, const struct vmm_
 	struct search s = { .ctx = ctx,
 			    .min_pages = min_pages,
 			    .enough_pages = enough_pages,
-			    .short_codes = maxrun_code(min_pages) };
+			    .short_codes = maxrun_code(min_pages),
+			    .fit_codes = maxrun_fit_code(min_pages) };
 	uint64_t *root = pt_table(ctx->pt.root), *leaf, first = MAX(from, region->base), last = end - 1;
 	unsigned hint_unused;
 	enum search_start start = search_narrow(&s, root, &first, &last, &leaf, path, i3);

@@ -15,8 +15,8 @@ static uint8_t trace_global_storage[TRACE_GLOBAL_SUBBUF_COUNT * TRACE_GLOBAL_SUB
 	__attribute__((aligned(64)));
 
 /* The call chains trace_global's stream defines (call_chain.h); trace_global keeps it for good
- * (trace_discard keeps the table: tracer.c), as trace_chains_of assumes. */
-struct trace_chain_table trace_global_chains;
+ * (trace_discard keeps the table: tracer.c). */
+static struct trace_chain_table trace_global_chains;
 
 struct tracer trace_global = TRACE_TRACER_INITIALIZER(trace_global_storage,
 	TRACE_GLOBAL_SUBBUF_BYTES, TRACE_GLOBAL_SUBBUF_COUNT, TRACE_POLICY_LOSSLESS, trace_clock_tsc,
@@ -47,20 +47,18 @@ bool trace_enabled = true;
 	{                                                                                \
 		trace_emit_inline_##name(t, trace_now(t) TRACE_ARGS(__VA_ARGS__));       \
 	}
-#define TRACE_EVENT(name, id, doc, fields)                                               \
-	TRACE_FIXED_ENCODER(name, fields)                                                \
-	void trace_emit_stamped_##name(struct tracer *t, uint64_t timestamp TRACE_PARAMS(fields)) \
-	{                                                                                \
-		trace_emit_inline_##name(t, timestamp TRACE_ARGS(fields));               \
-	}
+#define TRACE_EVENT(name, id, doc, fields) TRACE_FIXED_ENCODER(name, fields)
 /*
  * An attributed event's encoders: the plain one with `chain` as its last field; the one its
- * tracepoint calls, which walks from its own frame (so ip0 is in the tracepoint's function);
- * the stamped one, which walks from the frame it is given; and the stamped one's route for a
- * chain the table does not hold (`frame` is its caller's, still live below it).
+ * tracepoint calls, which walks from its own frame (so ip0 is in the tracepoint's function), and
+ * its route for a chain the table does not hold, out of line and last (trace_encoders.h says
+ * why); and the cached encoder's route for a chain its cache does not hold (`frame` is its
+ * caller's, still live below it).
  */
 #define TRACE_ATTRIBUTED_EVENT(name, id, doc, fields)                                    \
 	TRACE_FIXED_ENCODER(name, fields FIELD(u32, chain))                              \
+	static NOINLINE void trace_emit_defining_##name(struct tracer *t, const void *frame \
+							TRACE_PARAMS(fields));           \
 	void trace_emit_attributed_##name(struct tracer *t TRACE_PARAMS(fields))         \
 	{                                                                                \
 		const void *frame = __builtin_frame_address(0);                          \
@@ -73,12 +71,7 @@ bool trace_enabled = true;
 		}                                                                        \
 		trace_emit_inline_##name(t, trace_now(t) TRACE_ARGS(fields), chain);     \
 	}                                                                                \
-	void trace_emit_stamped_##name(struct tracer *t, const void *frame,              \
-				       uint64_t timestamp TRACE_PARAMS(fields))          \
-	{                                                                                \
-		trace_emit_inline_stamped_##name(t, frame, timestamp TRACE_ARGS(fields)); \
-	}                                                                                \
-	void trace_emit_defining_##name(struct tracer *t, const void *frame TRACE_PARAMS(fields)) \
+	static void trace_emit_defining_##name(struct tracer *t, const void *frame TRACE_PARAMS(fields)) \
 	{                                                                                \
 		uint32_t chain = trace_chain_define_here(t, frame);                      \
 		trace_emit_inline_##name(t, trace_now(t) TRACE_ARGS(fields), chain);     \

@@ -9,9 +9,9 @@
  *   array events     trace_NAME_begin(fields...); trace_NAME_add(item fields...) per item;
  *                    trace_NAME_end()                       e.g. the pmm free-extent snapshot
  *
- * Stamped encoders, trace_emit_stamped_NAME(t, [frame,] timestamp, fields...), take the
- * record's timestamp from a clock reading the caller made anyway (an operation's cost: see
- * trace_cost_start), so an operation's event reads the clock once.
+ * An allocator's out-of-line tracing function may instead inline trace_encoders.h's encoders,
+ * which take the record's timestamp from a clock reading it made anyway (an operation's cost: see
+ * trace_cost_start), so that an operation's event reads the clock once.
  *
  * Argument order is the field order in events.def. Each call is one test of `trace_enabled`
  * (false under trace=off: a single not-taken branch) and, when tracing, a call to the encoder
@@ -33,17 +33,6 @@
 extern struct tracer trace_global;
 /* False under trace=off; true from the first instruction in the kernel, false on the host. */
 extern bool trace_enabled;
-/* trace_global's chain table, its for good (tracepoints.c). */
-extern struct trace_chain_table trace_global_chains;
-
-/* The chain table of `t`. Where t is trace_global at compile time the table is too, so an
- * attributed event's lookup loads no pointer and tests no NULL (2 guest instructions). */
-static ALWAYS_INLINE const struct trace_chain_table *trace_chains_of(const struct tracer *t)
-{
-	if (__builtin_constant_p(t == &trace_global) && t == &trace_global)
-		return &trace_global_chains;
-	return t->chains;
-}
 
 /*
  * Field lists are walked with a counting FOR_EACH: FIELD(type, name) becomes "(type, name)," so
@@ -94,7 +83,6 @@ static ALWAYS_INLINE const struct trace_chain_table *trace_chains_of(const struc
 /* Encoders (defined in tracepoints.c) and the tracepoints that feed trace_global. */
 #define TRACE_EVENT(name, id, doc, fields)                                           \
 	void trace_emit_##name(struct tracer *t TRACE_PARAMS(fields));               \
-	void trace_emit_stamped_##name(struct tracer *t, uint64_t timestamp TRACE_PARAMS(fields)); \
 	static inline void trace_##name(TRACE_NO_LEADING_COMMA(0 TRACE_PARAMS(fields))) \
 	{                                                                            \
 		if (unlikely(trace_enabled))                                         \
@@ -102,15 +90,11 @@ static ALWAYS_INLINE const struct trace_chain_table *trace_chains_of(const struc
 	}
 /*
  * An attributed event: trace_emit_NAME takes every field, `chain` last (tests give any id);
- * trace_emit_attributed_NAME finds the chain of its caller (call_chain.h) and passes its id;
- * trace_emit_stamped_NAME finds the chain of `frame` (an allocator's out-of-line tracing
- * function passes its own __builtin_frame_address(0), so that ip0 is in its caller).
+ * trace_emit_attributed_NAME finds the chain of its caller (call_chain.h) and passes its id.
  */
 #define TRACE_ATTRIBUTED_EVENT(name, id, doc, fields)                                \
 	void trace_emit_##name(struct tracer *t TRACE_PARAMS(fields FIELD(u32, chain))); \
 	void trace_emit_attributed_##name(struct tracer *t TRACE_PARAMS(fields));    \
-	void trace_emit_stamped_##name(struct tracer *t, const void *frame,          \
-				       uint64_t timestamp TRACE_PARAMS(fields));     \
 	static inline void trace_##name(TRACE_NO_LEADING_COMMA(0 TRACE_PARAMS(fields))) \
 	{                                                                            \
 		if (unlikely(trace_enabled))                                         \

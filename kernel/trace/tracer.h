@@ -47,7 +47,8 @@
  * tracer touches only static memory, so it cannot fault. Tracing from an interrupt handler would
  * need interrupts masked around reserve..commit. One window is wider: a traced page_free writes
  * its record at the cursor before the regions placement frees the run and commits it after
- * (page_allocator.h: page_free_record_begin); that free emits no event and cannot fault either.
+ * (page_allocator.h, with trace_encoders.h's two-phase encoder); that free emits no event and
+ * cannot fault either.
  */
 #ifndef PAGESCOPE_TRACE_TRACER_H
 #define PAGESCOPE_TRACE_TRACER_H

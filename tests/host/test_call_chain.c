@@ -2,8 +2,8 @@
  * Host tests of call-chain interning (kernel/trace/call_chain.h) over fake frame-pointer chains:
  * the table answers only for the chain it holds (never another chain's id), a chain it lost or
  * meets at another stack address is defined again under a new id, the walk stops where the bounds
- * say or at a zero return address, and a stamped attributed record is never older than the
- * call_chain record written before it.
+ * say or at a zero return address, and an attributed record (the tracepoints' encoder, the
+ * allocators' cached one) is never older than the call_chain record written before it.
  */
 #include <string.h>
 
@@ -171,20 +171,36 @@ TEST(call_chain_ends_at_a_zero_return_address)
 	EXPECT_EQ(trace_chain_lookup(&t, fake_chain(chain_a, 5)), TRACE_CHAIN_NONE);
 }
 
-TEST(stamped_attributed_record_is_never_older_than_its_call_chain)
+/* Attributed records as the kernel's tracepoints emit them (trace_NAME calls
+ * trace_emit_attributed_NAME), `count` of them from one call in a loop: the same chain each time
+ * (the count is hidden from the compiler, which would otherwise unroll the loop into two calls). */
+static NOINLINE void emit_attributed_allocs(struct tracer *t, unsigned count)
+{
+	__asm__("" : "+r"(count));
+	for (unsigned i = 1; i <= count; i++)
+		trace_emit_attributed_pmm_alloc(t, 0x1000 * i, 1, 1, 0, 0, 8, 7);
+	__asm__ volatile(""); /* not a tail call: this frame is the chain's first caller */
+}
+
+TEST(attributed_record_is_never_older_than_its_call_chain)
 {
 	struct tracer t;
 	start_tracer(&t);
 	fake_time = 1000;
-	const void *frame = fake_chain(chain_a, 8);
-	/* a new chain: its call_chain is written after the stamp, so the record is stamped again */
-	trace_emit_stamped_pmm_alloc(&t, frame, 500, 0x1000, 1, 1, 0, 0, 8, 7);
+	emit_attributed_allocs(&t, 2);
+	/* the first record's chain is new: its call_chain (clock 1010), then the record, stamped
+	 * after it (1020) */
 	expect_defined_then_alloc(&t, 0, 1);
-	/* a known chain: the caller's stamp is the record's, and no call_chain is written */
-	trace_emit_stamped_pmm_alloc(&t, frame, fake_time + 1, 0x2000, 1, 1, 0, 0, 8, 7);
-	const struct trace_record_header *again = expect_alloc_stamped(&t, 2, fake_time + 1, 1);
+	EXPECT_EQ(record(&t, 1)->timestamp, 1020);
+	/* the second's is the same chain: no call_chain, the clock's next reading, the same id */
+	const struct trace_record_header *again = expect_alloc_stamped(&t, 2, 1030, 1);
 	ASSERT_TRUE(again != NULL);
+	EXPECT_EQ(((const struct trace_payload_pmm_alloc *)(again + 1))->addr, 0x2000);
 	EXPECT_EQ(((const struct trace_payload_pmm_alloc *)(again + 1))->cost, 7);
+	EXPECT_EQ(t.emitted[TRACE_ID_call_chain], 1);
+	/* from another place: another chain, defined under id 2 */
+	trace_emit_attributed_pmm_alloc(&t, 0x3000, 1, 1, 0, 0, 8, 7);
+	expect_defined_then_alloc(&t, 3, 2);
 }
 
 TEST(call_chain_cache_answers_only_for_the_chain_it_holds)

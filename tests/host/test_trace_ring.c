@@ -1,13 +1,14 @@
 /*
  * Host tests of the tracer ring (kernel/trace/tracer.c) with a fake sink: sub-buffer wrap-around,
- * lossless waiting, drop-mode counting, early buffering, trace=off, and no recursion.
+ * lossless waiting, drop-mode counting, early buffering, trace=off, no recursion, and the
+ * two-phase encoders (kernel/trace/trace_encoders.h).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernel/lib/testing.h"
 #include "kernel/trace/stream_header.h"
-#include "kernel/trace/tracepoints.h"
+#include "kernel/trace/trace_encoders.h"
 
 enum fake_completion {
 	COMPLETE_AT_ONCE,   /* the device finishes a buffer as soon as it is submitted */
@@ -318,4 +319,41 @@ TEST(trace_off_leaves_the_kernel_tracer_untouched)
 	EXPECT_EQ(trace_records_written(&trace_global), records_before + 3);
 	trace_discard(&trace_global);
 	trace_enabled = was_enabled;
+}
+
+TEST(trace_two_phase_record_is_committed_only_at_its_end_with_its_cost)
+{
+	struct tracer t;
+	trace_init(&t, storage, SUBBUF, SUBBUFS, TRACE_POLICY_LOSSLESS, fake_clock);
+	fake_time = 100;
+	trace_emit_kfree(&t, 0xabc, 16, 3); /* a record before it (clock 101), which begin must keep */
+	uint64_t start = trace_clock_raw(&t); /* 102: the operation's start, as trace_cost_start */
+	ASSERT_TRUE(trace_can_begin_pmm_free(&t));
+	struct trace_record_header *h = trace_begin_pmm_free(&t, 0x5000, 3, 4, 1, 2, start);
+	/* begun: the fields are at the cursor, but no record is written and the cursor stays */
+	EXPECT_EQ((uint8_t *)h, t.cursor);
+	EXPECT_EQ(trace_records_written(&t), 1);
+	EXPECT_EQ(trace_open_bytes(&t), TRACE_CHUNK_HEADER_BYTES + sizeof(struct trace_record_header) +
+						sizeof(struct trace_payload_kfree));
+	fake_time += 40; /* the operation's work: the clock at 142 */
+	trace_end_pmm_free(&t, h);
+	/* ended: one pmm_free record, stamped with the clock read at its end (143), its cost that
+	 * reading minus the start (143 - 102) */
+	EXPECT_EQ(trace_records_written(&t), 2);
+	EXPECT_EQ(t.emitted[TRACE_ID_pmm_free], 1);
+	EXPECT_EQ((uint8_t *)h + h->length, t.cursor);
+	EXPECT_EQ(h->type, TRACE_ID_pmm_free);
+	EXPECT_EQ(h->flags, 0);
+	EXPECT_EQ(h->length, 12 + 8 + 4 + 4 + 1 + 1 + 8); /* FORMAT.md: header, then the fields */
+	EXPECT_EQ(h->timestamp, 143);
+	const struct trace_payload_pmm_free *p = (const void *)(h + 1);
+	EXPECT_EQ(p->addr, 0x5000);
+	EXPECT_EQ(p->pages, 3);
+	EXPECT_EQ(p->held, 4);
+	EXPECT_EQ(p->zone, 1);
+	EXPECT_EQ(p->owner, 2);
+	EXPECT_EQ(p->cost, 41);
+	const struct trace_record_header *before = (const void *)(storage + TRACE_CHUNK_HEADER_BYTES);
+	EXPECT_EQ(before->type, TRACE_ID_kfree);
+	EXPECT_EQ(before->timestamp, 101);
 }

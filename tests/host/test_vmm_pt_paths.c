@@ -12,7 +12,8 @@
  * Then the free-run tags of a leaf table, checked against a layout, and a corrupted one caught by
  * the self-check, a refused release that changed no entry, and a leaf table freed exactly when
  * its last reservation goes (leaf_empty: these leaves keep no used-entry count). Last, the floor
- * of a pointer's maxrun code, on which the search enters a subtree unread. A third stream runs the benchmark's
+ * of a pointer's maxrun code, on which the search enters a subtree unread, the lowest code that
+ * holds n pages (the search's one compare), and an inner reserve that ties a leaf's INNER2. A third stream runs the benchmark's
  * layouts in a region of whole root entries, the only place where the lean routes (vmm_pt_lean.c,
  * reserve_chunk_frontier) run: a mark there that leaves a leaf's INNER or a run's tag unwritten,
  * or a chunk placed one entry late, fails it and no other test. Two more there pin what the chunk
@@ -614,4 +615,91 @@ TEST(vmm_pagetable_maxrun_floor_is_the_shortest_run_of_its_code)
 		EXPECT_EQ(maxrun_code(maxrun_floor(c)), c);
 	}
 	EXPECT_EQ(codes_seen, 32 + 18); /* 0..31 exactly, then 32 (L = 32) .. 49 (L up to 2^22) */
+}
+
+/*
+ * The search tests a pointer's code against maxrun_fit_code(n) instead of its floor: it is the
+ * lowest code whose shortest run (by the code's definition, not maxrun_floor) is n or more.
+ */
+TEST(vmm_pagetable_maxrun_fit_code_is_the_lowest_code_that_holds_n)
+{
+	uint64_t shortest[64];
+	for (unsigned c = 0; c < 64; c++)
+		shortest[c] = UINT64_MAX;
+	for (uint64_t run = 0; run <= ((uint64_t)1 << 22); run++) {
+		unsigned c = maxrun_code_by_definition(run);
+		if (shortest[c] == UINT64_MAX)
+			shortest[c] = run;
+	}
+	/* Every n up to 4096, then each power of two up to 2^20 and the lengths around it. */
+	uint64_t lengths[4096 + 1 + 4 * 8];
+	unsigned count = 0;
+	for (uint64_t n = 0; n <= 4096; n++)
+		lengths[count++] = n;
+	for (unsigned k = 13; k <= 20; k++)
+		for (uint64_t d = 0; d < 4; d++)
+			lengths[count++] = ((uint64_t)1 << k) - 1 + d;
+	for (unsigned i = 0; i < count; i++) {
+		unsigned expect = 0;
+		while (shortest[expect] == UINT64_MAX || shortest[expect] < lengths[i])
+			expect++;
+		EXPECT_EQ(maxrun_fit_code(lengths[i]), expect);
+	}
+}
+
+/* The level-0 table under `addr` in a page-table context (its tables exist). */
+static const uint64_t *leaf_table(const struct vmm_context *ctx, uint64_t addr)
+{
+	return child_table(level1_table(ctx, addr)[PT_INDEX(1, addr)]);
+}
+
+/* A leaf's stored INNER2 field: the value plus one, 0 when not known (inner2_stored). */
+static uint64_t leaf_inner2_stored(const uint64_t *leaf)
+{
+	return stripe_read_fixed(leaf, EXACT_FIELD_FIRST(0, EXACT_INNER2), EXACT_VALUE_ENTRIES(0));
+}
+
+/*
+ * The lean inner routes write no value when every run they change is shorter than the leaf's
+ * INNER2 (top2_stays). Runs of 5, 10 and 3 pages between single reserved pages give INNER 10 and
+ * INNER2 5; a 1-page reserve lands in the 5-page run (lowest first fit), which ties INNER2: the
+ * second must not stay 5 (the runs are now 4, 10, 3). Both backends agree and the self-check
+ * recounts after each step.
+ */
+TEST(vmm_pagetable_inner_reserve_of_the_second_longest_run_forgets_or_lowers_inner2)
+{
+	static const uint64_t layout[] = { 1, 5, 1, 10, 1, 3, 1 }; /* reserved, hole, reserved, ... */
+	static struct both b;
+	both_open(&b, 1 << 14, wide_regions, ARRAY_SIZE(wide_regions));
+	if (testing_current_failed())
+		return;
+	struct vmm_context *user = b.user;
+	uint64_t base = wide_regions[0].base, addr[2], at = base;
+	for (unsigned i = 0; i < ARRAY_SIZE(layout); i++) {
+		for (unsigned k = 0; k < 2; k++)
+			ASSERT_EQ(vmm_reserve(&user[k], 0, layout[i], 1, &addr[k]), VM_OK);
+		ASSERT_EQ(addr[0], at);
+		ASSERT_EQ(addr[1], at);
+		at += layout[i] * PAGE_SIZE;
+	}
+	for (unsigned i = 1; i < ARRAY_SIZE(layout); i += 2) { /* the holes, lowest first */
+		uint64_t hole = base;
+		for (unsigned j = 0; j < i; j++)
+			hole += layout[j] * PAGE_SIZE;
+		for (unsigned k = 0; k < 2; k++) {
+			ASSERT_EQ(vmm_release(&user[k], hole, layout[i]), VM_OK);
+			ASSERT_EQ(user[k].backend->self_check(&user[k]), 0);
+		}
+	}
+	const uint64_t *leaf = leaf_table(&user[0], base);
+	ASSERT_EQ(leaf_inner2_stored(leaf), 5 + 1);
+	for (unsigned k = 0; k < 2; k++) {
+		ASSERT_EQ(vmm_reserve(&user[k], 0, 1, 1, &addr[k]), VM_OK);
+		ASSERT_EQ(user[k].backend->self_check(&user[k]), 0);
+	}
+	ASSERT_EQ(addr[0], base + PAGE_SIZE);
+	ASSERT_EQ(addr[1], addr[0]);
+	uint64_t stored = leaf_inner2_stored(leaf);
+	EXPECT_TRUE(stored == 0 || stored == 4 + 1); /* not known, or the 4-page run */
+	both_close(&b, 0);
 }
