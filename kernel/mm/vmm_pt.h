@@ -834,10 +834,12 @@ static ALWAYS_INLINE struct exact entry_exact(struct vmm_context *ctx, pte_t e, 
 	if (c.kind == SUMMARY_FULL)
 		return (struct exact){ SUMMARY_FULL, c.has_start, 0, 0, 0, 0 };
 	const uint64_t *child = child_table(e);
-	/* All four in the value cache: one test instead of four (host test builds still check each). */
+	/*
+	 * All four in the value cache and nothing else (PEND_KNOWN: then the four are read one by one,
+	 * from the cache too): one test instead of four (host test builds still check each).
+	 */
 	const struct vmm_pt_value_cache *cache = &ctx->pt_caches.values;
-	unsigned all = (1u << EXACT_FIELDS) - 1;
-	if (cache->table[level - 1] == child && (cache->known[level - 1] & all) == all) {
+	if (cache->table[level - 1] == child && cache->known[level - 1] == (1u << EXACT_FIELDS) - 1) {
 		const uint64_t *v = cache->value[level - 1];
 #if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
 		for (unsigned f = 0; f < EXACT_FIELDS; f++)
