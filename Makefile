@@ -49,10 +49,10 @@ HOSTCC ?= gcc
 MACHINE_INCLUDE := -Ikernel/arch/amd64/include
 KCFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -fno-builtin-printf \
 	-mno-red-zone -mgeneral-regs-only -fpie -fvisibility=hidden -fno-stack-protector \
-	-fno-omit-frame-pointer -fno-asynchronous-unwind-tables -fno-plt -I. $(MACHINE_INCLUDE) -MMD -MP \
+	-fno-omit-frame-pointer -fno-asynchronous-unwind-tables -fno-plt -ffunction-sections -fdata-sections -I. $(MACHINE_INCLUDE) -MMD -MP \
 	-include kernel/arch/amd64/visibility.h
 KASFLAGS := -g -I. -MMD -MP -D__ASSEMBLY__
-KLDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack --no-dynamic-linker \
+KLDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack --no-dynamic-linker --gc-sections \
 	-T kernel/arch/amd64/kernel.ld
 
 # Arch-free code compiled both into the kernel and natively on the host.
@@ -141,7 +141,15 @@ $(BUILD)/%.sources: FORCE
 SOURCES_OF_kernel = $(KERNEL_SRCS)
 SOURCES_OF_host-tests = $(HOST_TEST_SRCS)
 
-$(KERNEL_ELF): $(KERNEL_OBJS) kernel/arch/amd64/kernel.ld $(BUILD)/kernel.sources
+# The same for the kernel's compiler and linker flags: a changed flag rebuilds every kernel
+# object and relinks, instead of linking objects made with the old flags.
+$(BUILD)/kernel.flags: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(KCC) $(KCFLAGS) | $(KASFLAGS) | $(KLD) $(KLDFLAGS)' > $@.tmp
+	@cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@
+$(KERNEL_OBJS): $(BUILD)/kernel.flags
+
+$(KERNEL_ELF): $(KERNEL_OBJS) kernel/arch/amd64/kernel.ld $(BUILD)/kernel.sources $(BUILD)/kernel.flags
 	$(call say,LD,$@)
 	$(Q)$(KLD) $(KLDFLAGS) -o $@ $(KERNEL_OBJS)
 

@@ -1005,13 +1005,14 @@ struct run_delta {
 /*
  * After an inner mark or clear of leaf entries (addr .. last, on the path p) whose leaf values
  * (*was before, *now after, the runs d) are stored but whose table above may change: the upkeep
- * of the tables above, as vmm_pt_spine.c's path routes do it.
+ * of the tables above, as vmm_pt_spine.c's path routes do it. The clear walks the path itself
+ * (its tables are all mixed pointers, as the release's walk found them).
  */
 void vmm_pt_inner_mark_above(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last,
 			     unsigned access, const struct exact *was, const struct exact *now,
 			     const struct run_delta *d);
-void vmm_pt_inner_clear_above(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last,
-			      const struct exact *was, const struct exact *now, const struct run_delta *d);
+void vmm_pt_inner_clear_above(struct vmm_context *ctx, uint64_t addr, uint64_t last, const struct exact *was,
+			      const struct exact *now, const struct run_delta *d);
 
 /* --- vmm_pt_lean.c ---------------------------------------------------------------------------- */
 

@@ -125,7 +125,7 @@ static ALWAYS_INLINE bool chunk_frontier_of(struct vmm_context *ctx, const struc
  * INNER, INNER2 and PEND of a mixed table at `level` (1 or 2), through the value cache (all three
  * there: one test); PEND in top2[2].
  */
-static ALWAYS_INLINE void inner_top2_read(struct vmm_context *ctx, const uint64_t *table, unsigned level,
+static ALWAYS_INLINE void frontier_inner_read(struct vmm_context *ctx, const uint64_t *table, unsigned level,
 					  uint64_t top2[3])
 {
 	const struct vmm_pt_value_cache *c = &ctx->pt_caches.values;
@@ -163,7 +163,7 @@ static ALWAYS_INLINE void frontier_values_move(struct vmm_context *ctx, uint64_t
 {
 	uint64_t *work = &ctx->backend_work;
 	struct vmm_pt_value_cache *c = &ctx->pt_caches.values;
-	/* inner_top2_read left the table in its level's copy (nothing read since displaces it). */
+	/* frontier_inner_read left the table in its level's copy (nothing read since displaces it). */
 #if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
 	MM_ASSERT(c->table[level] == table, "frontier_values_move: table %p is not level %u's copy", (void *)table,
 		  level);
@@ -204,7 +204,7 @@ static ALWAYS_INLINE void frontier_values_move(struct vmm_context *ctx, uint64_t
 
 /*
  * How a frontier mark or release moves one table's INNER runs (the run `before` between the last
- * reserved page and the chunk goes in or out), decided from what it reads (inner_top2_read).
+ * reserved page and the chunk goes in or out), decided from what it reads (frontier_inner_read).
  */
 enum inner_route {
 	INNER_STAYS,   /* before is 0: nothing moves (a pending run stays: the values read the same) */
@@ -300,8 +300,8 @@ static ALWAYS_INLINE bool chunk_frontier_mark(struct vmm_context *ctx, const str
 		return false;
 	uint64_t before = f->suffix1 - after;
 	uint64_t v1[3], v2[3], now1[2], now2[2];
-	inner_top2_read(ctx, f->t1, 1, v1);
-	inner_top2_read(ctx, f->t2, 2, v2);
+	frontier_inner_read(ctx, f->t1, 1, v1);
+	frontier_inner_read(ctx, f->t2, 2, v2);
 	enum inner_route r1 = inner_mark_route(v1, before, now1), r2 = inner_mark_route(v2, before, now2);
 	if (r1 == INNER_GENERAL || r2 == INNER_GENERAL)
 		return false;
@@ -349,8 +349,8 @@ static bool chunk_frontier_release(struct vmm_context *ctx, const struct spine *
 	uint64_t before = ps.kind == SUMMARY_MIXED && ps.free_suffix ?
 				  exact_read(ctx, child_table(prev), 0, EXACT_SUFFIX) : 0;
 	uint64_t v1[3], v2[3], now1[2], now2[2];
-	inner_top2_read(ctx, f.t1, 1, v1);
-	inner_top2_read(ctx, f.t2, 2, v2);
+	frontier_inner_read(ctx, f.t1, 1, v1);
+	frontier_inner_read(ctx, f.t2, 2, v2);
 	enum inner_route r1 = inner_release_route(v1, before, now1), r2 = inner_release_route(v2, before, now2);
 	if (r1 == INNER_GENERAL || r2 == INNER_GENERAL)
 		return false;

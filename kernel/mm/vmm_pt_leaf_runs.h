@@ -4,8 +4,10 @@
  * with the free pages next to the change (read from the free-run tags by the write that made it,
  * vmm_pt_leaf_tags.h, and carried in table_change.n), when the change lies inside
  * the table's inner runs, its new INNER top two from one run out and one or two in; and whether
- * such a change leaves the table above as it was (inner_change_below). Forced inline in its users,
- * vmm_pt_summary.c's refresh and vmm_pt_spine.c's leaf paths (leaf_store).
+ * such a change leaves the table above as it was (inner_change_below, inner_top2_settled); and the
+ * reads and writes of a table's INNER top two alone, for the tables above such a change, which
+ * lose and gain the same runs (vmm_pt_spine.c's runs_above). Forced inline in its users,
+ * vmm_pt_summary.c's refresh and vmm_pt_spine.c's leaf paths.
  */
 #ifndef PAGESCOPE_MM_VMM_PT_LEAF_RUNS_H
 #define PAGESCOPE_MM_VMM_PT_LEAF_RUNS_H
@@ -27,6 +29,48 @@
  * least x2, and every run of the entry that changed is at most x2 (the top two stayed), so the
  * table's top two values, hence INNER and INNER2, stay.
  */
+static ALWAYS_INLINE bool inner_top2_settled(struct vmm_context *ctx, const uint64_t *t, unsigned level,
+					      uint64_t b1, uint64_t b2, uint64_t a1, uint64_t a2)
+{
+	if (b1 == a1 && b2 == a2 && a2 != INNER2_UNKNOWN)
+		return true;
+	uint64_t longest = MAX(b1, a1);
+	uint64_t inner2 = exact_read(ctx, t, level, EXACT_INNER2);
+	if (inner2 != INNER2_UNKNOWN)
+		return longest < inner2;
+	return longest < exact_read(ctx, t, level, EXACT_INNER);
+}
+
+/* The second case with the table's top two (t1, t2) in hand: every changed run is below them. */
+static ALWAYS_INLINE bool runs_below_top2(uint64_t longest, uint64_t t1, uint64_t t2)
+{
+	return longest < (t2 != INNER2_UNKNOWN ? t2 : t1);
+}
+
+/*
+ * The INNER and INNER2 of a mixed table at `level` (1 or 2): from the value cache with one test
+ * when it holds both (host test builds still check each against the stripe), else as exact_read
+ * reads them (2 E(level)), which leaves the cache holding this table.
+ */
+static ALWAYS_INLINE void inner_top2_read(struct vmm_context *ctx, const uint64_t *t, unsigned level,
+					  uint64_t *first, uint64_t *second)
+{
+	const struct vmm_pt_value_cache *c = &ctx->pt_caches.values;
+	const unsigned both = (1u << EXACT_INNER) | (1u << EXACT_INNER2);
+	if (c->table[level] == t && (c->known[level] & both) == both) {
+#if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
+		(void)exact_read(ctx, t, level, EXACT_INNER);
+		(void)exact_read(ctx, t, level, EXACT_INNER2);
+#endif
+		*first = c->value[level][EXACT_INNER];
+		*second = c->value[level][EXACT_INNER2];
+		return;
+	}
+	*first = exact_read(ctx, t, level, EXACT_INNER);
+	*second = exact_read(ctx, t, level, EXACT_INNER2);
+}
+
+/* The same for an entry's values before (b) and after (a): false unless only its top two moved. */
 static ALWAYS_INLINE bool inner_change_below(struct vmm_context *ctx, const uint64_t *t,
 					      unsigned level, const struct exact *b,
 					      const struct exact *a)
@@ -34,13 +78,68 @@ static ALWAYS_INLINE bool inner_change_below(struct vmm_context *ctx, const uint
 	if (b->kind != SUMMARY_MIXED || a->kind != SUMMARY_MIXED || b->prefix != a->prefix ||
 	    b->suffix != a->suffix || b->has_start != a->has_start)
 		return false;
-	if (b->inner == a->inner && b->inner2 == a->inner2 && a->inner2 != INNER2_UNKNOWN)
-		return true;
-	uint64_t longest = MAX(b->inner, a->inner);
-	uint64_t inner2 = exact_read(ctx, t, level, EXACT_INNER2);
-	if (inner2 != INNER2_UNKNOWN)
-		return longest < inner2;
-	return longest < exact_read(ctx, t, level, EXACT_INNER);
+	return inner_top2_settled(ctx, t, level, b->inner, b->inner2, a->inner, a->inner2);
+}
+
+/*
+ * A mixed table at `level` (1 or 2) whose INNER top two move from (was1, was2), what its stripe
+ * holds, to (now1, now2), nothing else of it changing: each value whose digits change is rewritten
+ * up to its highest changed entry (costs its E(level) entries), and the value cache's copy moves
+ * with it: the read of was1 and was2 (inner_top2_read) left the cache holding both. While a run
+ * is pending (vmm_pt.h's PEND: the stripe holds the rest and INNER2 unknown, not was1 and was2),
+ * new values are stored whole and PEND turns off, as exact_write does.
+ */
+static ALWAYS_INLINE void inner_top2_store(struct vmm_context *ctx, uint64_t *t, unsigned level, uint64_t was1,
+					   uint64_t was2, uint64_t now1, uint64_t now2)
+{
+	MM_ASSERT(level == 1 || level == 2, "inner_top2_store: level %u is not 1 or 2", level);
+	unsigned entries = level == 1 ? EXACT_VALUE_ENTRIES(1) : EXACT_VALUE_ENTRIES(2);
+	uint64_t pend = now1 != was1 || now2 != was2 ? pend_get_on(ctx, t, level) : 0;
+	if (pend) {
+		ctx->backend_work += 2 * entries;
+		if (level == 1) {
+			stripe_write_fixed(t, EXACT_FIELD_FIRST(1, EXACT_INNER), EXACT_VALUE_ENTRIES(1), now1);
+			stripe_write_fixed(t, EXACT_FIELD_FIRST(1, EXACT_INNER2), EXACT_VALUE_ENTRIES(1),
+					   inner2_stored(now2));
+		} else {
+			stripe_write_fixed(t, EXACT_FIELD_FIRST(2, EXACT_INNER), EXACT_VALUE_ENTRIES(2), now1);
+			stripe_write_fixed(t, EXACT_FIELD_FIRST(2, EXACT_INNER2), EXACT_VALUE_ENTRIES(2),
+					   inner2_stored(now2));
+		}
+		pend_move(ctx, t, level, pend, pend & ~PEND_ON);
+	} else if (now1 != was1) {
+		ctx->backend_work += entries;
+		if (level == 1)
+			stripe_update_fixed(t, EXACT_FIELD_FIRST(1, EXACT_INNER), EXACT_VALUE_ENTRIES(1), was1, now1);
+		else
+			stripe_update_fixed(t, EXACT_FIELD_FIRST(2, EXACT_INNER), EXACT_VALUE_ENTRIES(2), was1, now1);
+	}
+	if (!pend && now2 != was2) {
+		ctx->backend_work += entries;
+		if (level == 1)
+			stripe_update_fixed(t, EXACT_FIELD_FIRST(1, EXACT_INNER2), EXACT_VALUE_ENTRIES(1),
+					    inner2_stored(was2), inner2_stored(now2));
+		else
+			stripe_update_fixed(t, EXACT_FIELD_FIRST(2, EXACT_INNER2), EXACT_VALUE_ENTRIES(2),
+					    inner2_stored(was2), inner2_stored(now2));
+	}
+	struct vmm_pt_value_cache *c = &ctx->pt_caches.values;
+#if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
+	MM_ASSERT(c->table[level] == t && (~c->known[level] & ((1u << EXACT_INNER) | (1u << EXACT_INNER2))) == 0,
+		  "inner_top2_store: the value cache does not hold table %p's INNER and INNER2", (void *)t);
+#endif
+	c->value[level][EXACT_INNER] = now1;
+	c->value[level][EXACT_INNER2] = now2;
+}
+
+/* A pointer to a mixed table whose INNER moved to `inner`, nothing else: its maxrun code, if it moves. */
+static ALWAYS_INLINE void pointer_code_store(uint64_t *up, unsigned i, uint64_t inner)
+{
+	const pte_t code_mask = (pte_t)SUM_MAXRUN_MASK << (PTE_SW_FIELD_SHIFT + SUM_MAXRUN_SHIFT);
+	pte_t e = up[i];
+	pte_t now = (e & ~code_mask) | ((pte_t)maxrun_code(inner) << (PTE_SW_FIELD_SHIFT + SUM_MAXRUN_SHIFT));
+	if (now != e)
+		up[i] = now; /* a pointer stays a pointer: the used-entry count stays */
 }
 
 /*

@@ -467,26 +467,6 @@ declined:
 	return vmm_pt_reserve_searched(ctx, region, i3, pages, access, addr);
 }
 
-/*
- * The tables above a leaf whose INNER change reaches them (rare: inner_settled said no), for an
- * inner release: the path, all pointers and all mixed (inner_release's caller walked it), is walked
- * again here, so the common path passes its tables and entries in registers, not as a spine.
- */
-static NOINLINE void inner_clear_above_walk(struct vmm_context *ctx, uint64_t addr, uint64_t last,
-					    const struct exact *was, const struct exact *now,
-					    const struct run_delta *d)
-{
-	struct spine p = { .mixed = true };
-	uint64_t *t = pt_table(ctx->pt.root);
-	for (unsigned level = PT_TOP_LEVEL; level > 0; level--) {
-		p.table[level] = t;
-		p.index[level] = PT_INDEX(level, addr);
-		t = child_table(t[p.index[level]]);
-	}
-	p.table[0] = t;
-	ctx->backend_work += PT_TOP_LEVEL; /* the path's entries, read again */
-	vmm_pt_inner_clear_above(ctx, &p, addr, last, was, now, d);
-}
 /* The release of leaf entries [first, last] (addr its first page) under t1's entry i1 inside the leaf's
  * inner runs: true when done. */
 static ALWAYS_INLINE bool inner_release(struct vmm_context *ctx, uint64_t *root, uint64_t *t1, unsigned i1,
@@ -538,7 +518,7 @@ static ALWAYS_INLINE bool inner_release(struct vmm_context *ctx, uint64_t *root,
 	struct exact was = { SUMMARY_MIXED, true, prefix, suffix, was1, was2 };
 	struct exact now = { SUMMARY_MIXED, true, prefix, suffix, now1, now2 };
 	struct run_delta d = { { before, after }, b - a + 1 };
-	inner_clear_above_walk(ctx, addr, addr + (uint64_t)pages * PAGE_SIZE - 1, &was, &now, &d);
+	vmm_pt_inner_clear_above(ctx, addr, addr + (uint64_t)pages * PAGE_SIZE - 1, &was, &now, &d);
 	return true;
 }
 

@@ -20,10 +20,12 @@
  * leaf_reservation and the tally (a refused release runs no search, whose share of
  * vmm_pt_work_bound is far larger); the inner routes read the entries on either side (2) and the
  * leaf's values (2 E(0) + 2), and a mark's run start is one entry, or at most 512 back
- * (leaf_run_around); above the leaf, each table whose values change has its four values read and
- * two written (runs_above: 6 V(t), less than its U(t)) until one keeps its values, or takes the
- * range walk's upkeep from there. Values found in the value cache (vmm_pt.h) are not read again,
- * and not counted.
+ * (leaf_run_around); above the leaf, each table whose values change has its INNER and INNER2 read
+ * and rewritten, its pointer rewritten and the table above's INNER and INNER2 read (runs_above: at
+ * most 4 V(t) + 1 + 2 V(t + 1), less than its U(t); V counts a read of INNER or INNER2 with PEND,
+ * vmm_pt_summary.c), until one keeps its values, or takes the range
+ * walk's upkeep from there; the lean release's way up reads the 2 path entries above the leaf
+ * again. Values found in the value cache (vmm_pt.h) are not read again, and not counted.
  */
 #include "vmm_pt_write.h"
 #include "vmm_pt_leaf_runs.h"
@@ -150,21 +152,6 @@ static void path_changes_open(struct table_change *ch, enum change_direction dir
  */
 
 /*
- * The free runs an inner change took out of the leaf and put in (0: none). Each lies between
- * reserved pages of the leaf, so it is a run not reaching the end of every table above too
- * (runs_above).
- */
-
-/* The top two of a table's runs not reaching its end after the delta; false when not known. */
-static ALWAYS_INLINE bool run_delta_apply(struct exact *x, const struct run_delta *d)
-{
-	if (!top2_remove(&x->inner, &x->inner2, d->out[0]) || !top2_remove(&x->inner, &x->inner2, d->out[1]))
-		return false;
-	top2_add(&x->inner, &x->inner2, d->in);
-	return true;
-}
-
-/*
  * A mark of leaf entries [first, last] (a reservation starting at first, its bits `set`) from the
  * start of a free run that is followed by a reserved page, in a mixed leaf table on an all-mixed
  * path. True when done (entries, count, tags, hint written), with the leaf's values before and
@@ -261,106 +248,135 @@ static ALWAYS_INLINE bool table_store(struct vmm_context *ctx, const struct spin
  * After an inner change whose leaf kept its kind (mixed), PREFIX, SUFFIX and HST but changed the
  * table above (table_store said so): that table's runs not reaching its end lost and gained the
  * very runs the leaf did (they lie between reserved pages), and nothing else of it changed, so
- * its INNER top two take the same delta and its other values stay; and so on up while each table
- * keeps its kind, PREFIX, SUFFIX and HST (a mixed child keeps its table mixed). Hints stay: no
+ * its INNER top two take the same delta and its other values stay; and so on up, each table
+ * keeping its kind (it holds the leaf's free and reserved pages), PREFIX, SUFFIX and HST. Per
+ * table: its INNER and INNER2 read (2 V(t), or the value cache) and the ones that change written
+ * (at most 2 V(t), PEND turned off with them), its pointer's maxrun code rewritten if it moves; it
+ * stops at the first table above that keeps its values (inner_top2_settled: that table's INNER and INNER2, 2 V(t + 1) read
+ * once, for the test and for its own step), within the U(t) of the general upkeep it replaces. Hints stay: no
  * entry became full, and a cleared entry was not full before. Returns the level whose table must
- * take the general upkeep (PT_LEVELS: none), with *was, *now what its path entry covered before
- * and after; the delta failing (the longest went and the second is not known) stops it there.
- * Reads per table: its four values (4 V(t), or the value cache) and writes two, within the U(t)
- * of the general upkeep it replaces.
+ * take the general upkeep (PT_LEVELS: none), with out[0], out[1] what its path entry covered
+ * before and after: the leaf's change was not that (level 1), or the delta failed there (the
+ * longest went and the second is not known). Inline in its two callers, the lean routes' way up.
  */
-static NOINLINE unsigned runs_above(struct vmm_context *ctx, const struct spine *p, const struct run_delta *d,
-			   struct exact *was, struct exact *now)
+static ALWAYS_INLINE unsigned runs_above(struct vmm_context *ctx, const struct spine *p, const struct run_delta *d,
+					 const struct exact *was, const struct exact *now, struct exact out[2])
 {
+	if (now->kind != SUMMARY_MIXED || was->kind != SUMMARY_MIXED || was->prefix != now->prefix ||
+	    was->suffix != now->suffix || was->has_start != now->has_start) {
+		out[0] = *was;
+		out[1] = *now;
+		return 1;
+	}
+	uint64_t b1 = was->inner, b2 = was->inner2; /* the child's top two before */
+	uint64_t x1, x2; /* the table's */
+	inner_top2_read(ctx, p->table[1], 1, &x1, &x2);
+#pragma GCC unroll 2
 	for (unsigned level = 1; level < PT_TOP_LEVEL; level++) {
-		if (now->kind != SUMMARY_MIXED || was->kind != SUMMARY_MIXED || was->prefix != now->prefix ||
-		    was->suffix != now->suffix || was->has_start != now->has_start)
+		uint64_t *t = p->table[level];
+		uint64_t n1 = x1, n2 = x2;
+		if (!top2_remove(&n1, &n2, d->out[0]) || !top2_remove(&n1, &n2, d->out[1])) {
+			if (level == 1) {
+				out[0] = *was;
+				out[1] = *now;
+			} else { /* the child's other values stayed: read them once, here */
+				out[1] = entry_exact(ctx, t[p->index[level]], level);
+				out[0] = out[1];
+				out[0].inner = b1;
+				out[0].inner2 = b2;
+			}
 			return level;
-		struct exact x_was = entry_exact(ctx, p->table[level + 1][p->index[level + 1]], level + 1);
-		struct exact x = x_was;
-		if (!run_delta_apply(&x, d))
-			return level;
-		*was = x_was;
-		*now = x;
-		if (table_store(ctx, p, level, was, now))
+		}
+		top2_add(&n1, &n2, d->in);
+		inner_top2_store(ctx, t, level, x1, x2, n1, n2);
+		pointer_code_store(p->table[level + 1], p->index[level + 1], n1);
+		/* The table above keeps its values (inner_top2_settled, its top two read once for both). */
+		if (level + 1 == PT_TOP_LEVEL || (x1 == n1 && x2 == n2 && n2 != INNER2_UNKNOWN))
 			return PT_LEVELS;
+		uint64_t y1, y2;
+		inner_top2_read(ctx, p->table[level + 1], level + 1, &y1, &y2);
+		if (runs_below_top2(MAX(x1, n1), y1, y2))
+			return PT_LEVELS;
+		b1 = x1, b2 = x2, x1 = y1, x2 = y2;
 	}
 	return PT_LEVELS;
 }
 
 /*
- * path_mark and path_clear stay out of line: inlined with their leaf upkeep, they would widen the
- * frame that vmm_pt_mark_reserved and vmm_pt_release set up on every call, the frontier's too.
- */
-/*
- * The tables above a mark along the path that the leaf's own store did not settle: the runs above
- * after an inner mark (`inner`: was, now, d from inner_mark), else the range walk's visitors. Out of
- * line, so that the usual mark, settled in its leaf, does not set up their frame.
+ * The general upkeep of a mark along the path (the range walk's visitors, mark_ascend), from the
+ * leaf up (level 0: mark_leaves marks the entries; refresh takes the leaf's inner case), or from
+ * the table at `level` whose entry on the path covered *was before and *now after (an inner mark
+ * that runs_above left there). Out of line, so that the usual mark does not set up its frame.
  */
 static NOINLINE void path_mark_upkeep(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
-				      uint64_t last, unsigned access, bool inner, struct exact was,
-				      struct exact now, const struct run_delta *d)
+				      uint64_t last, unsigned access, unsigned level, const struct exact *was,
+				      const struct exact *now)
 {
 	struct mark m;
 	m.ctx = ctx;
 	m.start = addr;
 	m.access = access_bits(access);
 	m.status = VM_OK;
-	for (unsigned level = 0; level < PT_LEVELS; level++)
-		m.installed[level] = false;
+	for (unsigned l = 0; l < PT_LEVELS; l++)
+		m.installed[l] = false;
 	m.leaf_all_free = entry_summary(p->table[1][p->index[1]], 1).kind == SUMMARY_ALL_FREE;
 	path_changes_open(m.ch, CHANGE_MARKED);
-	unsigned from = 2;
-	if (inner) { /* the leaf is done; the tables above take its runs, or the change */
-		unsigned level = runs_above(ctx, p, d, &was, &now);
-		if (level == PT_LEVELS)
-			return;
-		change_note(&m.ch[level], level, p->index[level], &was, &now, false);
-		from = level + 1;
-	} else { /* the range walk's visitors, from the leaf up (refresh takes the leaf's inner case) */
+	if (level > 0)
+		change_note(&m.ch[level], level, p->index[level], was, now, false);
+	else
 		mark_leaves(&m, p->table[0], ALIGN_DOWN(addr, PT_SPAN_BYTES(1)), PT_INDEX(0, addr),
 			    PT_INDEX(0, last));
-		from = 1;
-	}
-	for (unsigned level = from; level < PT_LEVELS; level++) { /* mark_ascend moves the hints below */
-		struct pt_walk_entry at = { p->table[level], level, p->index[level],
-					    ALIGN_DOWN(addr, PT_SPAN_BYTES(level)), addr, last, false };
+	for (unsigned l = level + 1; l < PT_LEVELS; l++) { /* mark_ascend moves the hints below */
+		struct pt_walk_entry at = { p->table[l], l, p->index[l], ALIGN_DOWN(addr, PT_SPAN_BYTES(l)),
+					    addr, last, false };
 		mark_ascend(&m, &at);
 	}
 	hint_after_mark(ctx, p->table[PT_TOP_LEVEL], PT_TOP_LEVEL, addr, last);
 }
 
+void vmm_pt_inner_mark_above(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last,
+			     unsigned access, const struct exact *was, const struct exact *now,
+			     const struct run_delta *d)
+{
+	struct exact out[2];
+	unsigned level = runs_above(ctx, p, d, was, now, out);
+	if (level != PT_LEVELS)
+		path_mark_upkeep(ctx, p, addr, last, access, level, &out[0], &out[1]);
+}
+
+/*
+ * path_mark and path_clear stay out of line: inlined with their leaf upkeep, they would widen the
+ * frame that vmm_pt_mark_reserved and vmm_pt_release set up on every call, the frontier's too.
+ */
 NOINLINE void path_mark(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
 			uint64_t last, unsigned access)
 {
 	struct exact was, now;
 	struct run_delta d;
-	bool inner = inner_mark(ctx, p, addr, last, RES_RESERVED | access_bits(access), &was, &now, &d);
-	if (inner && table_store(ctx, p, 0, &was, &now)) {
+	if (!inner_mark(ctx, p, addr, last, RES_RESERVED | access_bits(access), &was, &now, &d)) {
+		path_mark_upkeep(ctx, p, addr, last, access, 0, NULL, NULL);
+		return;
+	}
+	if (table_store(ctx, p, 0, &was, &now)) {
 		/* A hint above moves only past an entry that became full: none did unless the leaf did. */
 		for (unsigned level = 1; level < PT_LEVELS && now.kind == SUMMARY_FULL; level++)
 			hint_after_mark(ctx, p->table[level], level, addr, last);
 		return;
 	}
-	path_mark_upkeep(ctx, p, addr, last, access, inner, was, now, &d);
+	vmm_pt_inner_mark_above(ctx, p, addr, last, access, &was, &now, &d);
 }
 
-/* The clear's upkeep above the leaf the same way (clear_enter, clear_leaves, clear_ascend). */
+/* The clear's general upkeep the same way (clear_enter, clear_leaves, clear_ascend). */
 static NOINLINE void path_clear_upkeep(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
-				       uint64_t last, bool inner, struct exact was, struct exact now,
-				       const struct run_delta *d)
+				       uint64_t last, unsigned level, const struct exact *was,
+				       const struct exact *now)
 {
 	struct clear c;
 	c.ctx = ctx;
 	c.met_mapped = false;
 	path_changes_open(c.ch, CHANGE_CLEARED);
-	unsigned from = 2;
-	if (inner) {
-		unsigned level = runs_above(ctx, p, d, &was, &now);
-		if (level == PT_LEVELS)
-			return;
-		change_note(&c.ch[level], level, p->index[level], &was, &now, false);
-		from = level + 1;
+	if (level > 0) {
+		change_note(&c.ch[level], level, p->index[level], was, now, false);
 	} else {
 		/*
 		 * clear_enter's hints. Above the leaf table a hint is already at or below an entry that
@@ -368,31 +384,51 @@ static NOINLINE void path_clear_upkeep(struct vmm_context *ctx, const struct spi
 		 * read.
 		 */
 		hint_lower(p->table[0], PT_INDEX(0, addr));
-		for (unsigned level = 1; level < PT_LEVELS; level++)
-			if (entry_summary(p->table[level][p->index[level]], level).kind == SUMMARY_FULL)
-				hint_lower(p->table[level], p->index[level]);
+		for (unsigned l = 1; l < PT_LEVELS; l++)
+			if (entry_summary(p->table[l][p->index[l]], l).kind == SUMMARY_FULL)
+				hint_lower(p->table[l], p->index[l]);
 		clear_leaves(&c, p->table[0], ALIGN_DOWN(addr, PT_SPAN_BYTES(1)), PT_INDEX(0, addr),
 			     PT_INDEX(0, last));
-		from = 1;
 	}
-	for (unsigned level = from; level < PT_LEVELS; level++) {
-		struct pt_walk_entry at = { p->table[level], level, p->index[level],
-					    ALIGN_DOWN(addr, PT_SPAN_BYTES(level)), addr, last, false };
+	for (unsigned l = level + 1; l < PT_LEVELS; l++) {
+		struct pt_walk_entry at = { p->table[l], l, p->index[l], ALIGN_DOWN(addr, PT_SPAN_BYTES(l)),
+					    addr, last, false };
 		clear_ascend(&c, &at);
 	}
 }
 
-void vmm_pt_inner_mark_above(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last,
-			     unsigned access, const struct exact *was, const struct exact *now,
-			     const struct run_delta *d)
+/* The tables above a clear inside a leaf's inner runs, on the path p: vmm_pt_inner_clear_above. */
+static ALWAYS_INLINE void inner_clear_above(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
+					    uint64_t last, const struct exact *was, const struct exact *now,
+					    const struct run_delta *d)
 {
-	path_mark_upkeep(ctx, p, addr, last, access, true, *was, *now, d);
+	struct exact out[2];
+	unsigned level = runs_above(ctx, p, d, was, now, out);
+	if (level != PT_LEVELS)
+		path_clear_upkeep(ctx, p, addr, last, level, &out[0], &out[1]);
 }
 
-void vmm_pt_inner_clear_above(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last,
-			      const struct exact *was, const struct exact *now, const struct run_delta *d)
+/*
+ * The path above the leaf is walked here, inline (2 entries: the root's and the level-2 table's),
+ * so that the lean release passes it in no structure. Only the tables above the leaf are set:
+ * the upkeep above reads no other (path_clear_upkeep from a level above 0).
+ */
+void vmm_pt_inner_clear_above(struct vmm_context *ctx, uint64_t addr, uint64_t last, const struct exact *was,
+			      const struct exact *now, const struct run_delta *d)
 {
-	path_clear_upkeep(ctx, p, addr, last, true, *was, *now, d);
+	struct spine p;
+	uint64_t *t = pt_table(ctx->pt.root);
+#pragma GCC unroll 2
+	for (unsigned level = PT_TOP_LEVEL; level > 1; level--) {
+		p.table[level] = t;
+		p.index[level] = PT_INDEX(level, addr);
+		t = child_table(t[p.index[level]]);
+	}
+	p.table[1] = t;
+	p.index[1] = PT_INDEX(1, addr);
+	p.table[0] = NULL;
+	ctx->backend_work += PT_TOP_LEVEL - 1; /* the path's entries above level 1, read again */
+	inner_clear_above(ctx, &p, addr, last, was, now, d);
 }
 
 /*
@@ -410,6 +446,9 @@ NOINLINE bool path_clear(struct vmm_context *ctx, const struct spine *p, uint64_
 		return true; /* the path is all mixed: no hint above moves */
 	if (!inner && how == LEAF_CLEAR_CHECKING)
 		return false;
-	path_clear_upkeep(ctx, p, addr, last, inner, was, now, &d);
+	if (inner)
+		inner_clear_above(ctx, p, addr, last, &was, &now, &d);
+	else
+		path_clear_upkeep(ctx, p, addr, last, 0, NULL, NULL);
 	return true;
 }

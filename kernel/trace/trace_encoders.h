@@ -10,8 +10,8 @@
  * trace_emit_slow_NAME (tracepoints.c), which reads the clock again because it may write loss
  * records first and timestamps never decrease along the stream.
  *
- * Two phases, for an operation whose fields are all known before its work (every event has
- * them; page_allocator.h's traced free uses them):
+ * Two phases (generated for every fixed and attributed event; page_allocator.h's traced free
+ * uses pmm_free's), for an operation whose fields but its cost are known before its work:
  *
  *   if (trace_can_begin_NAME(t)) {              room at the cursor (else: the one-phase encoder)
  *           h = trace_begin_NAME(t, fields...);  the payload stored at the cursor, uncommitted;

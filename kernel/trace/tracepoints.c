@@ -47,22 +47,30 @@ bool trace_enabled = true;
 	{                                                                                \
 		trace_emit_inline_##name(t, trace_now(t) TRACE_ARGS(__VA_ARGS__));       \
 	}
-#define TRACE_EVENT(name, id, doc, fields) TRACE_FIXED_ENCODER(name, fields)
+#define TRACE_EVENT(name, id, doc, fields)                                               \
+	TRACE_FIXED_ENCODER(name, fields)                                                \
+	void trace_emit_global_##name(TRACE_NO_LEADING_COMMA(0 TRACE_PARAMS(fields)))    \
+	{                                                                                \
+		trace_emit_inline_##name(&trace_global,                                  \
+					 trace_now(&trace_global) TRACE_ARGS(fields));   \
+	}
 /*
  * An attributed event's encoders: the plain one with `chain` as its last field; the one its
- * tracepoint calls, which walks from its own frame (so ip0 is in the tracepoint's function), and
- * its route for a chain the table does not hold, out of line and last (trace_encoders.h says
- * why); and the cached encoder's route for a chain its cache does not hold (`frame` is its
- * caller's, still live below it).
+ * tracepoint calls, on trace_global, which walks from its own frame (so ip0 is in the
+ * tracepoint's function) and looks the chain up in trace_global's table, with its route for a
+ * chain the table does not hold, out of line and last (trace_encoders.h says why); and the
+ * cached encoder's route for a chain its cache does not hold (`frame` is its caller's, still
+ * live below it).
  */
 #define TRACE_ATTRIBUTED_EVENT(name, id, doc, fields)                                    \
 	TRACE_FIXED_ENCODER(name, fields FIELD(u32, chain))                              \
 	static NOINLINE void trace_emit_defining_##name(struct tracer *t, const void *frame \
 							TRACE_PARAMS(fields));           \
-	void trace_emit_attributed_##name(struct tracer *t TRACE_PARAMS(fields))         \
+	void trace_emit_global_##name(TRACE_NO_LEADING_COMMA(0 TRACE_PARAMS(fields)))    \
 	{                                                                                \
+		struct tracer *t = &trace_global;                                        \
 		const void *frame = __builtin_frame_address(0);                          \
-		uint32_t chain = trace_chain_lookup(t, frame);                           \
+		uint32_t chain = trace_chain_lookup_in(&trace_global_chains, frame);     \
 		if (unlikely(chain == TRACE_CHAIN_NONE)) {                               \
 			trace_emit_defining_##name(t, frame TRACE_ARGS(fields));         \
 			/* not a tail call: the chain starts at this frame */            \

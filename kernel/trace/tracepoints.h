@@ -14,10 +14,12 @@
  * trace_cost_start), so that an operation's event reads the clock once.
  *
  * Argument order is the field order in events.def. Each call is one test of `trace_enabled`
- * (false under trace=off: a single not-taken branch) and, when tracing, a call to the encoder
- * trace_emit_NAME(struct tracer *, ...), which writes into `trace_global`. Tests call the
- * trace_emit_* encoders on tracers of their own. Safe before the device exists and from any
- * allocator path: the tracer allocates nothing (see tracer.h for early events and recursion).
+ * (false under trace=off: a single not-taken branch) and, when tracing, a call to an encoder that
+ * writes into `trace_global`: trace_emit_global_NAME(...) for a fixed or attributed event (below),
+ * trace_emit_NAME(&trace_global, ...) for a string or array event. Tests and the kernel's other
+ * tracers call the trace_emit_NAME(struct tracer *, ...) encoders on tracers of their own. Safe
+ * before the device exists and from any allocator path: the tracer allocates nothing (see
+ * tracer.h for early events and recursion).
  */
 #ifndef PAGESCOPE_TRACE_TRACEPOINTS_H
 #define PAGESCOPE_TRACE_TRACEPOINTS_H
@@ -80,25 +82,33 @@ extern bool trace_enabled;
 #define TRACE_RECORD_HEADER TRACE_DEF_NOTHING
 #define TRACE_CHUNK_HEADER TRACE_DEF_NOTHING
 
-/* Encoders (defined in tracepoints.c) and the tracepoints that feed trace_global. */
+/*
+ * Encoders (defined in tracepoints.c) and the tracepoints that feed trace_global. A fixed or
+ * attributed event's tracepoint calls an encoder of its own on trace_global,
+ * trace_emit_global_NAME, whose tracer (and chain table) is at an address known at link time:
+ * it takes one argument fewer than trace_emit_NAME (one fewer on the stack where the fields
+ * fill the registers: vmm_reserve's seven, vmm_release's six) and loads no tracer pointer.
+ */
 #define TRACE_EVENT(name, id, doc, fields)                                           \
 	void trace_emit_##name(struct tracer *t TRACE_PARAMS(fields));               \
+	void trace_emit_global_##name(TRACE_NO_LEADING_COMMA(0 TRACE_PARAMS(fields))); \
 	static inline void trace_##name(TRACE_NO_LEADING_COMMA(0 TRACE_PARAMS(fields))) \
 	{                                                                            \
 		if (unlikely(trace_enabled))                                         \
-			trace_emit_##name(&trace_global TRACE_ARGS(fields));         \
+			trace_emit_global_##name(TRACE_NO_LEADING_COMMA(0 TRACE_ARGS(fields))); \
 	}
 /*
  * An attributed event: trace_emit_NAME takes every field, `chain` last (tests give any id);
- * trace_emit_attributed_NAME finds the chain of its caller (call_chain.h) and passes its id.
+ * trace_emit_global_NAME finds the chain of its caller (call_chain.h) in trace_global's table
+ * and passes its id.
  */
 #define TRACE_ATTRIBUTED_EVENT(name, id, doc, fields)                                \
 	void trace_emit_##name(struct tracer *t TRACE_PARAMS(fields FIELD(u32, chain))); \
-	void trace_emit_attributed_##name(struct tracer *t TRACE_PARAMS(fields));    \
+	void trace_emit_global_##name(TRACE_NO_LEADING_COMMA(0 TRACE_PARAMS(fields))); \
 	static inline void trace_##name(TRACE_NO_LEADING_COMMA(0 TRACE_PARAMS(fields))) \
 	{                                                                            \
 		if (unlikely(trace_enabled))                                         \
-			trace_emit_attributed_##name(&trace_global TRACE_ARGS(fields)); \
+			trace_emit_global_##name(TRACE_NO_LEADING_COMMA(0 TRACE_ARGS(fields))); \
 	}
 #define TRACE_STRING_EVENT(name, id, doc, fields)                                    \
 	void trace_emit_##name(struct tracer *t TRACE_PARAMS(fields), const char *text); \

@@ -47,7 +47,7 @@ static const struct trace_record_header *record(const struct tracer *t, unsigned
 {
 	uint32_t off = TRACE_CHUNK_HEADER_BYTES;
 	for (unsigned i = 0; off < trace_open_bytes(t); i++) {
-		const struct trace_record_header *h = (const void *)(t->storage + off);
+		const struct trace_record_header *h = (const void *)(t->open_base + off);
 		if (i == index)
 			return h;
 		off += h->length;
@@ -172,35 +172,40 @@ TEST(call_chain_ends_at_a_zero_return_address)
 }
 
 /* Attributed records as the kernel's tracepoints emit them (trace_NAME calls
- * trace_emit_attributed_NAME), `count` of them from one call in a loop: the same chain each time
- * (the count is hidden from the compiler, which would otherwise unroll the loop into two calls). */
-static NOINLINE void emit_attributed_allocs(struct tracer *t, unsigned count)
+ * trace_emit_global_NAME, on trace_global), `count` of them from one call in a loop: the same
+ * chain each time (the count is hidden from the compiler, which would otherwise unroll the loop
+ * into two calls). */
+static NOINLINE void emit_attributed_allocs(unsigned count)
 {
 	__asm__("" : "+r"(count));
 	for (unsigned i = 1; i <= count; i++)
-		trace_emit_attributed_pmm_alloc(t, 0x1000 * i, 1, 1, 0, 0, 8, 7);
+		trace_emit_global_pmm_alloc(0x1000 * i, 1, 1, 0, 0, 8, 7);
 	__asm__ volatile(""); /* not a tail call: this frame is the chain's first caller */
 }
 
 TEST(attributed_record_is_never_older_than_its_call_chain)
 {
-	struct tracer t;
-	start_tracer(&t);
+	struct tracer *t = &trace_global;
+	uint64_t (*clock)(void) = t->clock;
+	trace_discard(t); /* no records, no chains */
+	t->clock = fake_clock;
 	fake_time = 1000;
-	emit_attributed_allocs(&t, 2);
+	emit_attributed_allocs(2);
 	/* the first record's chain is new: its call_chain (clock 1010), then the record, stamped
 	 * after it (1020) */
-	expect_defined_then_alloc(&t, 0, 1);
-	EXPECT_EQ(record(&t, 1)->timestamp, 1020);
+	expect_defined_then_alloc(t, 0, 1);
+	EXPECT_EQ(record(t, 1)->timestamp, 1020);
 	/* the second's is the same chain: no call_chain, the clock's next reading, the same id */
-	const struct trace_record_header *again = expect_alloc_stamped(&t, 2, 1030, 1);
+	const struct trace_record_header *again = expect_alloc_stamped(t, 2, 1030, 1);
 	ASSERT_TRUE(again != NULL);
 	EXPECT_EQ(((const struct trace_payload_pmm_alloc *)(again + 1))->addr, 0x2000);
 	EXPECT_EQ(((const struct trace_payload_pmm_alloc *)(again + 1))->cost, 7);
-	EXPECT_EQ(t.emitted[TRACE_ID_call_chain], 1);
+	EXPECT_EQ(t->emitted[TRACE_ID_call_chain], 1);
 	/* from another place: another chain, defined under id 2 */
-	trace_emit_attributed_pmm_alloc(&t, 0x3000, 1, 1, 0, 0, 8, 7);
-	expect_defined_then_alloc(&t, 3, 2);
+	trace_emit_global_pmm_alloc(0x3000, 1, 1, 0, 0, 8, 7);
+	expect_defined_then_alloc(t, 3, 2);
+	trace_discard(t);
+	t->clock = clock;
 }
 
 TEST(call_chain_cache_answers_only_for_the_chain_it_holds)

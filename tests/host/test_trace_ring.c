@@ -306,6 +306,7 @@ TEST(trace_off_leaves_the_kernel_tracer_untouched)
 	bool was_enabled = trace_enabled;
 	trace_enabled = false;
 	trace_pmm_alloc(0x1000, 1, 1, 0, 0, 1, 0);
+	trace_pmm_free(0x2000, 3, 4, 1, 2, 5);
 	trace_phase_begin("off");
 	trace_pmm_snapshot_begin(1, 0x100000, 0x200000);
 	trace_pmm_snapshot_add(0, 1);
@@ -316,7 +317,14 @@ TEST(trace_off_leaves_the_kernel_tracer_untouched)
 	trace_enabled = true;
 	trace_pmm_alloc(0x1000, 1, 1, 0, 0, 1, 0); /* a call_chain (the chain is new), then the pmm_alloc */
 	trace_phase_begin("on");
-	EXPECT_EQ(trace_records_written(&trace_global), records_before + 3);
+	trace_pmm_free(0x2000, 3, 4, 1, 2, 5);
+	EXPECT_EQ(trace_records_written(&trace_global), records_before + 4);
+	EXPECT_EQ(trace_global.emitted[TRACE_ID_pmm_free], 1);
+	const struct trace_payload_pmm_free *freed = (const void *)(trace_global.cursor -
+								   sizeof(struct trace_payload_pmm_free));
+	EXPECT_EQ(freed->addr, 0x2000);
+	EXPECT_EQ(freed->held, 4);
+	EXPECT_EQ(freed->cost, 5);
 	trace_discard(&trace_global);
 	trace_enabled = was_enabled;
 }

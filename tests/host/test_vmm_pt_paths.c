@@ -20,7 +20,10 @@
  * frontier route writes besides the values: the level-1 hint when no free page lies before the
  * chunk, and HST when the chunk held its level-1 table's last start; and one that the gap before
  * a frontier chunk, kept apart from the stored values, is still where a request fitting only
- * there is placed.
+ * there is placed. Two more follow an inner
+ * change up (vmm_pt_spine.c's runs_above): one that moves the level-1 and level-2 tables' INNER
+ * and back, and one the level-2 table's top two cannot take, which goes to the general upkeep
+ * there; a step that stops one level early fails them.
  */
 #include "kernel/lib/testing.h"
 #include <machine/pte.h>
@@ -267,6 +270,137 @@ static const uint64_t *level1_table(const struct vmm_context *ctx, uint64_t addr
 	const uint64_t *root = pt_table(ctx->pt.root);
 	const uint64_t *t2 = child_table(root[PT_INDEX(3, addr)]);
 	return child_table(t2[PT_INDEX(2, addr)]);
+}
+
+/* The INNER of a table at `level` from its stripe, and the maxrun code of its pointer `e` (bits 57..62). */
+static uint64_t inner_of(const uint64_t *t, unsigned level)
+{
+	return pte_stripe_field_read(t, EXACT_FIELD_FIRST(level, EXACT_INNER), EXACT_VALUE_ENTRIES(level));
+}
+
+static unsigned code_of(uint64_t e)
+{
+	return (unsigned)((e >> 57) & 0x3F);
+}
+
+/*
+ * Two holes in the first leaf table of a region of whole root entries, pages 5..24 and 28..45 (20
+ * and 18 pages; nothing is reserved after page 47): they are the longest runs not reaching the end
+ * of the leaf, of its level-1 table and of its level-2 table alike, so a change to the first moves
+ * all three. A reserve of n pages (16, then 1) takes the lowest fit, pages 5.. (the lean route
+ * inside the leaf's inner runs), leaving its longest inner run max(18, 20 - n) at every level; its
+ * release joins the 20 pages again. After each step each level's INNER and its pointer's maxrun
+ * code (exact below 32: the length) are read by hand, and the self-check recounts every value.
+ */
+TEST(vmm_pagetable_inner_change_moves_the_level1_and_level2_tables_and_back)
+{
+	static struct both b;
+	both_open(&b, 1 << 14, wide_regions, ARRAY_SIZE(wide_regions));
+	if (testing_current_failed())
+		return;
+	uint64_t base = wide_regions[0].base;
+	static const uint64_t layout[] = { 5, 20, 3, 18, 2 }; /* reserved, hole, reserved, hole, reserved */
+	for (unsigned k = 0; k < 2; k++) {
+		uint64_t addr[ARRAY_SIZE(layout)];
+		for (unsigned r = 0; r < ARRAY_SIZE(layout); r++)
+			ASSERT_EQ(vmm_reserve(&b.user[k], 0, layout[r], 1, &addr[r]), VM_OK);
+		ASSERT_EQ(vmm_release(&b.user[k], addr[1], layout[1]), VM_OK);
+		ASSERT_EQ(vmm_release(&b.user[k], addr[3], layout[3]), VM_OK);
+	}
+	struct vmm_context *pt = &b.user[0];
+	const uint64_t *root = pt_table(pt->pt.root);
+	const uint64_t *t2 = child_table(root[PT_INDEX(3, base)]);
+	const uint64_t *t1 = child_table(t2[PT_INDEX(2, base)]);
+	const uint64_t *pointer[2] = { &t2[PT_INDEX(2, base)], &root[PT_INDEX(3, base)] };
+	const uint64_t *tables[2] = { t1, t2 };
+	static const uint64_t sizes[] = { 16, 1, 16 };
+	for (unsigned s = 0; s < ARRAY_SIZE(sizes) && !testing_current_failed(); s++) {
+		uint64_t addr[2];
+		for (unsigned k = 0; k < 2; k++) {
+			ASSERT_EQ(vmm_reserve(&b.user[k], 0, sizes[s], 1, &addr[k]), VM_OK);
+			ASSERT_EQ(b.user[k].backend->self_check(&b.user[k]), 0);
+		}
+		ASSERT_EQ(addr[0], base + 5 * PAGE_SIZE);
+		ASSERT_EQ(addr[1], addr[0]);
+		uint64_t longest = 20 - sizes[s] > 18 ? 20 - sizes[s] : 18;
+		for (unsigned level = 1; level <= 2; level++) {
+			EXPECT_EQ(inner_of(tables[level - 1], level), longest);
+			EXPECT_EQ(code_of(*pointer[level - 1]), longest);
+		}
+		for (unsigned k = 0; k < 2; k++) {
+			ASSERT_EQ(vmm_release(&b.user[k], addr[k], sizes[s]), VM_OK);
+			ASSERT_EQ(b.user[k].backend->self_check(&b.user[k]), 0);
+		}
+		for (unsigned level = 1; level <= 2; level++) {
+			EXPECT_EQ(inner_of(tables[level - 1], level), 20);
+			EXPECT_EQ(code_of(*pointer[level - 1]), 20);
+		}
+	}
+	both_close(&b, 0);
+}
+
+/*
+ * The same two holes (20 and 18 pages, from page 5) at the start of the first and of the second 1
+ * GiB of a region of whole root entries, everything else of the first GiB reserved: the level-2
+ * table's longest inner runs are the two 20-page holes, each level-1 table's its own 20 and 18.
+ * Three 16-page reserves take the lowest fits: the first GiB's 20 (the level-2 table's second
+ * longest is then not known: one of two 20s went), its 18, then the second GiB's 20, a change the
+ * level-2 table's top two cannot take without a look (its longest went, the second not known):
+ * the level-1 table above the leaf takes the lean upkeep and the level-2 table the general one,
+ * and its longest drops to 18. Then each is released, newest first. Each level's INNER, worked
+ * out from the layout, is read by hand after each step, and the self-check recounts every value.
+ */
+TEST(vmm_pagetable_inner_change_the_level2_table_cannot_take_goes_to_the_general_upkeep)
+{
+	static struct both b;
+	both_open(&b, 1 << 15, wide_regions, ARRAY_SIZE(wide_regions));
+	if (testing_current_failed())
+		return;
+	uint64_t base = wide_regions[0].base, gib = PT_SPAN_PAGES(2);
+	/* reserved, hole, reserved, hole, the rest of the first GiB; the same at the second GiB's start */
+	const uint64_t layout[] = { 5, 20, 3, 18, gib - 46, 5, 20, 3, 18, 2 };
+	const bool hole[] = { false, true, false, true, false, false, true, false, true, false };
+	for (unsigned k = 0; k < 2; k++) {
+		uint64_t addr[ARRAY_SIZE(layout)];
+		for (unsigned r = 0; r < ARRAY_SIZE(layout); r++)
+			ASSERT_EQ(vmm_reserve(&b.user[k], 0, layout[r], 1, &addr[r]), VM_OK);
+		ASSERT_EQ(addr[5], base + gib * PAGE_SIZE);
+		for (unsigned r = 0; r < ARRAY_SIZE(layout); r++)
+			if (hole[r])
+				ASSERT_EQ(vmm_release(&b.user[k], addr[r], layout[r]), VM_OK);
+		ASSERT_EQ(b.user[k].backend->self_check(&b.user[k]), 0);
+	}
+	struct vmm_context *pt = &b.user[0];
+	const uint64_t *root = pt_table(pt->pt.root);
+	const uint64_t *t2 = child_table(root[PT_INDEX(3, base)]);
+	const uint64_t *first = child_table(t2[0]), *second = child_table(t2[1]);
+	/* Each reserve's page, and the INNER of the first GiB's, the second GiB's and the level-2 table after it. */
+	static const struct {
+		uint64_t page, inner[3];
+	} steps[] = { { 5, { 18, 20, 20 } }, { 28, { 4, 20, 20 } }, { (1u << 18) + 5, { 4, 18, 18 } } };
+	const uint64_t *tables[3] = { first, second, t2 };
+	const unsigned levels[3] = { 1, 1, 2 };
+	uint64_t addr[ARRAY_SIZE(steps)][2];
+	for (unsigned s = 0; s < ARRAY_SIZE(steps) && !testing_current_failed(); s++) {
+		for (unsigned k = 0; k < 2; k++) {
+			ASSERT_EQ(vmm_reserve(&b.user[k], 0, 16, 1, &addr[s][k]), VM_OK);
+			ASSERT_EQ(b.user[k].backend->self_check(&b.user[k]), 0);
+		}
+		ASSERT_EQ(addr[s][0], base + steps[s].page * PAGE_SIZE);
+		ASSERT_EQ(addr[s][1], addr[s][0]);
+		for (unsigned t = 0; t < 3; t++)
+			EXPECT_EQ(inner_of(tables[t], levels[t]), steps[s].inner[t]);
+	}
+	/* Released newest first: each table's INNER as after the reserve before (at first: 20, 20, 20). */
+	for (unsigned s = ARRAY_SIZE(steps); s-- > 0 && !testing_current_failed();) {
+		for (unsigned k = 0; k < 2; k++) {
+			ASSERT_EQ(vmm_release(&b.user[k], addr[s][k], 16), VM_OK);
+			ASSERT_EQ(b.user[k].backend->self_check(&b.user[k]), 0);
+		}
+		for (unsigned t = 0; t < 3; t++)
+			EXPECT_EQ(inner_of(tables[t], levels[t]), s > 0 ? steps[s - 1].inner[t] : 20);
+	}
+	both_close(&b, 0);
 }
 
 /*
