@@ -73,7 +73,8 @@
  *   vmm_pt_leaf_tags.h) and only INNER and INNER2 of the exact values: its
  *   PREFIX and SUFFIX are the free-run tags of its entries 0 and 511 (the run there, 0 when the
  *   entry is reserved), read in one load each (leaf_edge_run), written with its entries; its INNER
- *   and INNER2 take entries 7..14 (EXACT_FIELD_SLOT), so its entries from 15 on hold no stripe. A
+ *   and INNER2 take entries 7..14 (EXACT_FIELD_SLOT) and its first-fit hints by run size entries
+ *   15..38 (vmm_pt_fit_hints.h), so its entries from 39 on hold no stripe. A
  *   table at level 1 or 2 keeps LAST in its SUFFIX slot instead of the SUFFIX: the index of its
  *   last entry not wholly free (9 bits, the slot's first 3 entries; then PEND, a pending inner run,
  *   in 4 entries, and 0 in the rest; PEND's comment below); its SUFFIX is
@@ -289,13 +290,18 @@ static inline unsigned exact_value_entries(unsigned table_level)
 /*
  * The slot of a field in a table's summary stripe: a leaf table keeps only INNER and INNER2 there
  * (its PREFIX and SUFFIX are its edge tags, never stored: slot 0 stands in, unused), in entries
- * 7..14, so its entries from 15 on hold no stripe.
+ * 7..14 (its first-fit hints follow: LEAF_FIT_HINT_FIRST).
  */
 #define EXACT_FIELD_SLOT(table_level, field)                                                       \
 	((table_level) == 0 ? ((field) >= EXACT_INNER ? (unsigned)(field) - EXACT_INNER : 0u) :      \
 			      (unsigned)(field))
 #define EXACT_FIELD_FIRST(table_level, field) \
 	(PTE_SUMMARY_STRIPE_FIRST + EXACT_FIELD_SLOT(table_level, field) * EXACT_VALUE_ENTRIES(table_level))
+
+/* A leaf table's first-fit hints by run size take the stripe of its entries from FIRST to before
+ * END (vmm_pt_fit_hints.h: 8 hints of 3 entries); its entries from END on hold no stripe. */
+#define LEAF_FIT_HINT_FIRST EXACT_FIELD_FIRST(0, EXACT_FIELDS)
+#define LEAF_FIT_HINT_END (LEAF_FIT_HINT_FIRST + 8u * 3u)
 
 static inline unsigned exact_field_first(unsigned table_level, enum exact_field field)
 {
@@ -532,8 +538,11 @@ static inline uint64_t exact_read_stripe(uint64_t *work, const uint64_t *table, 
  * The copy holds a level-1/2 table's PEND word too (pend_get, pend_move; PEND_KNOWN), dropped
  * with the rest. Host test builds check every value taken from the copy against the stripe.
  */
-static inline uint64_t exact_read(struct vmm_context *ctx, const uint64_t *table, unsigned table_level,
-				  enum exact_field field)
+static NOINLINE uint64_t exact_read_miss(struct vmm_context *ctx, const uint64_t *table, unsigned table_level,
+					 enum exact_field field);
+/* (A hit, the usual case, is inline in the caller; a miss reads the stripe out of line.) */
+static ALWAYS_INLINE uint64_t exact_read(struct vmm_context *ctx, const uint64_t *table, unsigned table_level,
+					 enum exact_field field)
 {
 	struct vmm_pt_value_cache *c = &ctx->pt_caches.values;
 	if (c->table[table_level] == table && (c->known[table_level] & (1u << field))) {
@@ -545,6 +554,13 @@ static inline uint64_t exact_read(struct vmm_context *ctx, const uint64_t *table
 #endif
 		return c->value[table_level][field];
 	}
+	return exact_read_miss(ctx, table, table_level, field);
+}
+
+static NOINLINE uint64_t exact_read_miss(struct vmm_context *ctx, const uint64_t *table, unsigned table_level,
+					 enum exact_field field)
+{
+	struct vmm_pt_value_cache *c = &ctx->pt_caches.values;
 	uint64_t value = exact_read_stripe(&ctx->backend_work, table, table_level, field);
 	if (c->table[table_level] != table) {
 		c->table[table_level] = table;
@@ -961,8 +977,9 @@ enum pt_found vmm_pt_find_lowest(struct vmm_context *ctx, const struct vmm_regio
 /*
  * The lowest run of `pages` free pages of the mixed leaf table at `base`, from entry `from` on
  * (its hint: every entry before it reserved), which holds such a run not reaching its end (its
- * pointer's maxrun code says so): the search's scan of the leaf table its descent ends in (at most
- * 513 entries, within the search bound). Its first page is returned.
+ * pointer's maxrun code says so): the search's scan of the leaf table its descent ends in, from
+ * the fit hint of the request's class when that is higher (at most 522 entries with the fit hints,
+ * within the search bound; vmm_pt_fit_hints.h). Its first page is returned.
  */
 uint64_t vmm_pt_leaf_lowest_fit(struct vmm_context *ctx, uint64_t *leaf, uint64_t base, unsigned from, uint64_t pages);
 void vmm_pt_query(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,

@@ -3,7 +3,8 @@
  * memory (encoding in vmm_pt.h).
  *
  * Self-check: every pointer's rounded summary, every mixed table's exact values, every table's
- * first-free hint and every leaf table's free-run tags (vmm_pt_leaf_tags.h) are recounted from the
+ * first-free hint, every leaf table's free-run tags (vmm_pt_leaf_tags.h) and first-fit hints
+ * (vmm_pt_fit_hints.h: each at or below the first run of its class) are recounted from the
  * RES/STA bits alone (no summary, stripe, hint or tag is read to find them), in one walk of the
  * context's half that combines each table's entries bottom-up; and no leaf table holds nothing (a
  * release that empties a leaf frees it).
@@ -16,8 +17,43 @@
  */
 #include "vmm_pt.h"
 #include "vmm_pt_leaf_tags.h"
+#include "vmm_pt_fit_hints.h"
 
 /* --- self-check ----------------------------------------------------------------------------- */
+
+/*
+ * Fit hints of a leaf table that break vmm_pt_fit_hints.h's invariants: one above the first start of
+ * a free run of its class's threshold or more (the runs found here from the RES bits alone), or
+ * above the next class's hint.
+ */
+static unsigned leaf_fit_hints_wrong(const uint64_t *leaf, uint64_t base)
+{
+	unsigned first_start[FIT_HINTS], wrong = 0;
+	for (unsigned k = 0; k < FIT_HINTS; k++)
+		first_start[k] = PT_ENTRIES; /* no such run: any hint is true */
+	for (unsigned i = 0; i < PT_ENTRIES; i++) {
+		if (leaf[i] & RES_RESERVED)
+			continue;
+		unsigned b = i;
+		while (b + 1 < PT_ENTRIES && !(leaf[b + 1] & RES_RESERVED))
+			b++;
+		for (unsigned k = 0; k < FIT_HINTS; k++)
+			if (b - i + 1 >= 2u << k && first_start[k] == PT_ENTRIES)
+				first_start[k] = i;
+		i = b;
+	}
+	for (unsigned k = 0; k < FIT_HINTS; k++) {
+		unsigned hint = (unsigned)pte_stripe_field_read(leaf, LEAF_FIT_HINT_FIRST + 3 * k, 3);
+		unsigned next = k + 1 < FIT_HINTS ? (unsigned)pte_stripe_field_read(leaf, LEAF_FIT_HINT_FIRST + 3 * (k + 1), 3) :
+						    PT_ENTRIES;
+		if (hint > first_start[k] || hint > next) {
+			mm_log("pagetable self-check: leaf table at %llx has fit hint %u (runs of %u) = %u, first such run at %u, next hint %u\n",
+			       (unsigned long long)base, k, 2u << k, hint, first_start[k], next);
+			wrong++;
+		}
+	}
+	return wrong;
+}
 
 /* A pointer's field and, for a mixed child, its stripe values equal the recount. */
 static void check_summary(pte_t e, unsigned level, uint64_t ebase, const struct exact *t,
@@ -200,6 +236,7 @@ static enum pt_step recount_ascend(void *cookie, const struct pt_walk_entry *at)
 			       (unsigned long long)at->base, wrong);
 			r->bad += wrong;
 		}
+		r->bad += leaf_fit_hints_wrong(leaf, at->base);
 		if (leaf_leaked(leaf)) {
 			mm_log("pagetable self-check: leaf table at %llx holds nothing and was not freed\n",
 			       (unsigned long long)at->base);

@@ -166,9 +166,9 @@ typedef pte_t entry_pair __attribute__((vector_size(16), aligned(8), may_alias))
  * beforehand (free, by their run's tags; or one unmapped reservation, leaf_reservation), so none is
  * read but for its stripe, and a range past the stripes (from LEAF_STRIPE_END on) is written blind.
  */
-#define LEAF_STRIPE_END EXACT_FIELD_FIRST(0, EXACT_FIELDS)
+#define LEAF_STRIPE_END LEAF_FIT_HINT_END
 STATIC_ASSERT(EXACT_FIELD_FIRST(0, EXACT_FIELDS) > PTE_HINT_STRIPE_FIRST + PTE_HINT_STRIPE_ENTRIES - 1,
-	      "a leaf table's stripes (count, hint, exact values) end before LEAF_STRIPE_END");
+	      "a leaf table's stripes (count, hint, exact values, fit hints) end before LEAF_STRIPE_END");
 static ALWAYS_INLINE void leaf_entries_set(uint64_t *t, unsigned first, unsigned last, pte_t set)
 {
 	if (first == last) { /* one page: no loop */

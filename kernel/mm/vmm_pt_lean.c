@@ -225,6 +225,7 @@ static ALWAYS_INLINE bool frontier_release_write(struct vmm_context *ctx, const 
 		leaf[last + 1] = after & ~PTE_FREE_TAG_MASK;
 	leaf[first] |= (pte_t)(PT_ENTRIES - first) << PTE_FREE_TAG_SHIFT;
 	hint_lower_by_top_digit(leaf, first);
+	fit_hints_lower(leaf, first, PT_ENTRIES - first); /* the suffix run from first (first - 1 reserved) */
 	frontier_cache_shift(ctx, leaf, p->table[1], p->table[2], (int64_t)pages);
 	pte_stripe_field_write(p->table[PT_TOP_LEVEL], ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
 	return true;
@@ -405,8 +406,8 @@ bool vmm_pt_inner_reserve(struct vmm_context *ctx, const struct spine *p, uint64
  */
 static ALWAYS_INLINE bool mixed_with_fit(pte_t e, unsigned fit)
 {
-	return (e & (PTE_PRESENT | PTE_LARGE)) == PTE_PRESENT &&
-	       (summary_field(e) & SUM_KIND_MASK) == SUMMARY_MIXED &&
+	const pte_t kind = (pte_t)SUM_KIND_MASK << PTE_SW_FIELD_SHIFT, mixed = (pte_t)SUMMARY_MIXED << PTE_SW_FIELD_SHIFT;
+	return (e & (PTE_PRESENT | PTE_LARGE | kind)) == (PTE_PRESENT | mixed) &&
 	       ((summary_field(e) >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK) >= fit;
 }
 
@@ -506,6 +507,7 @@ static ALWAYS_INLINE bool inner_release(struct vmm_context *ctx, uint64_t *root,
 		free_tag_store(leaf, last + 1, 0);
 	free_run_tag(leaf, a, b);
 	hint_lower(leaf, first);
+	fit_hints_lower(leaf, a, b - a + 1);
 	pte_stripe_field_write(root, ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
 	if (stay && settled_above(ctx, t1, was2, b - a + 1))
 		return true;

@@ -29,6 +29,11 @@
  *     level 0     1 + 512                    =    513    (at most 3 tables)
  * so one search reads at most 17 921 + 3 x (13 313 + 6 657 + 513) = 79 370 entries
  * (PT_SEARCH_WORK_BOUND, vmm_pt_check.c), whatever is mapped or reserved; typical searches read a few dozen.
+ * The first-fit hints by run size (vmm_pt_fit_hints.h) are read only where a descent reached a
+ * leaf table (SEARCH_LEAF, or vmm_pt_leaf_lowest_fit): that leaf is then the only table scanned, so
+ * its scan's one fit hint more and the raise's at most 8 (1 + 1 + 512 + 8 = 522, with the
+ * descent's reads under 100) keep that search far inside the bound; the range walk's leaf scans
+ * read none.
  *
  * A query (the extent around one page) reads one path (4 entries) and runs at most two range
  * finds; a find enters a subtree only when its kind or HST says it holds what is looked for, so
@@ -38,6 +43,7 @@
  */
 #include "vmm_pt.h"
 #include "vmm_pt_leaf_tags.h"
+#include "vmm_pt_fit_hints.h"
 
 /* --- search --------------------------------------------------------------------------------- */
 
@@ -342,6 +348,47 @@ static ALWAYS_INLINE enum search_start search_narrow(struct search *s, uint64_t 
 	return level == 0 ? SEARCH_LEAF : SEARCH_NARROWED;
 }
 
+/* Whether the free run that starts at entry i of a mixed leaf (if one does) fits: then found. */
+static ALWAYS_INLINE bool leaf_run_fits_at(struct search *s, const uint64_t *leaf, uint64_t base, unsigned i)
+{
+	unsigned tag = leaf_tag(leaf[i]);
+	if ((leaf[i] & RES_RESERVED) || (i > 0 && !(leaf[i - 1] & RES_RESERVED)) || tag < s->min_pages)
+		return false;
+	s->entries_read += 1 + (i > 0);
+	s->found = (struct vmm_free_run){ base + i * PAGE_SIZE, MIN(tag, MAX(s->enough_pages, s->min_pages)) };
+	return true;
+}
+
+/* The scan of a leaf the descent was promised a fit in, from entry i (no fit starts before it). */
+static ALWAYS_INLINE bool search_leaf_scan(struct search *s, uint64_t *leaf, uint64_t base, unsigned i)
+{
+	bool found = search_leaves(s, leaf, base, i, PT_ENTRIES - 1) == PT_STEP_STOP;
+	MM_ASSERT(found, "search_leaf_scan: the leaf table at %llx was promised %llu free pages",
+		  (unsigned long long)base, (unsigned long long)s->min_pages);
+	return found;
+}
+
+/*
+ * The lowest fit in a leaf the descent was promised one in (a fit lies inside, no run carried in),
+ * whose first-free hint i does not start one. No run of n >= 2 pages starts below the fit hint of
+ * n's class either (vmm_pt_fit_hints.h), so the scan starts at the higher of the two hints; what it
+ * finds is the first fit, and the hints of n's class and above rise to it.
+ */
+static ALWAYS_INLINE bool search_leaf_by_class(struct search *s, uint64_t *leaf, uint64_t base, unsigned i)
+{
+	if (s->min_pages < 2)
+		return search_leaf_scan(s, leaf, base, i);
+	unsigned floor = fit_class_floor(s->min_pages), class_hint = fit_hint_read(leaf, floor);
+	s->entries_read++;
+	bool found = (class_hint > i && leaf_run_fits_at(s, leaf, base, class_hint)) ||
+		     search_leaf_scan(s, leaf, base, MAX(i, class_hint));
+	if (floor != fit_class_ceil(s->min_pages))
+		class_hint = FIT_HINT_UNREAD;
+	s->entries_read += fit_hints_raise(leaf, s->min_pages, (unsigned)((s->found.start - base) / PAGE_SIZE),
+					   class_hint);
+	return found;
+}
+
 /*
  * A leaf table search_narrow found the fit in, scanned from its hint as the range walk would;
  * *hint receives the hint (no run is carried in, so the scan starts there).
@@ -353,20 +400,12 @@ static ALWAYS_INLINE bool search_leaf_table(struct search *s, uint64_t *leaf, ui
 		return true;
 	*hint = i;
 	/*
-	 * The entry at the hint is free and the one before it reserved (the hint's invariant), so a
-	 * run starts there and its first entry's tag is its length (the table is mixed): when it
-	 * fits, it is the answer as search_leaves would cut it, from these two reads.
+	 * A run that starts at i (a reserved entry before it) has its length in its first entry's tag
+	 * (the table is mixed): when it fits, it is the answer as search_leaves would cut it, from
+	 * these two reads. At the first-free hint (the entry there is free and the one before it
+	 * reserved) that is the usual case, and the answer no fit hint needs to learn.
 	 */
-	unsigned tag = leaf_tag(leaf[i]);
-	if (!(leaf[i] & RES_RESERVED) && (i == 0 || (leaf[i - 1] & RES_RESERVED)) && tag >= s->min_pages) {
-		s->entries_read += 1 + (i > 0);
-		s->found = (struct vmm_free_run){ base + i * PAGE_SIZE, MIN(tag, MAX(s->enough_pages, s->min_pages)) };
-		return true;
-	}
-	bool found = search_leaves(s, leaf, base, i, PT_ENTRIES - 1) == PT_STEP_STOP;
-	MM_ASSERT(found, "search_leaf_table: the leaf table at %llx was promised %llu free pages",
-		  (unsigned long long)base, (unsigned long long)s->min_pages);
-	return found;
+	return leaf_run_fits_at(s, leaf, base, i) || search_leaf_by_class(s, leaf, base, i);
 }
 
 uint64_t vmm_pt_leaf_lowest_fit(struct vmm_context *ctx, uint64_t *leaf, uint64_t base, unsigned from, uint64_t pages)
@@ -376,9 +415,7 @@ uint64_t vmm_pt_leaf_lowest_fit(struct vmm_context *ctx, uint64_t *leaf, uint64_
 			    .enough_pages = pages,
 			    .short_codes = maxrun_code(pages),
 			    .fit_codes = maxrun_fit_code(pages) };
-	bool found = search_leaves(&s, leaf, base, from, PT_ENTRIES - 1) == PT_STEP_STOP;
-	MM_ASSERT(found, "vmm_pt_leaf_lowest_fit: the leaf table at %llx was promised %llu free pages",
-		  (unsigned long long)base, (unsigned long long)pages);
+	search_leaf_by_class(&s, leaf, base, from);
 	ctx->backend_work += s.entries_read;
 	return s.found.start;
 }

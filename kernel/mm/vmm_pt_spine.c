@@ -114,6 +114,7 @@ bool frontier_release(struct vmm_context *ctx, struct spine *p, unsigned first,
 		return false;
 	leaf_tags_clear(ctx, leaves, first, last);
 	hint_lower(leaves, first);
+	fit_hints_lower(leaves, first, PT_ENTRIES - first); /* the suffix run from first (first - 1 reserved) */
 	spine_shift(ctx, p, (int64_t)(last - first + 1));
 	return true;
 }
@@ -223,6 +224,7 @@ static bool inner_clear(struct vmm_context *ctx, const struct spine *p, unsigned
 	leaf_run_tag(leaves, a, b);
 	ctx->backend_work += pages;
 	hint_lower(leaves, first);
+	fit_hints_lower(leaves, a, b - a + 1);
 	return true;
 }
 

@@ -12,6 +12,7 @@
 
 #include "vmm_pt.h"
 #include "vmm_pt_leaf_tags.h"
+#include "vmm_pt_fit_hints.h"
 
 /* --- change notes (the first change of a table, for its upkeep) ------------------------------ */
 
@@ -132,6 +133,10 @@ static ALWAYS_INLINE enum pt_step clear_leaves(void *cookie, uint64_t *table, ui
 		n = leaf_tags_clear(c->ctx, table, first, last);
 	else
 		leaf_retag(c->ctx, table);
+	if (all_reserved) /* the joined run, as the tags now say; else not known: every fit hint to 0 */
+		fit_hints_lower(table, first - (unsigned)n.before, n.before + pages + n.after);
+	else
+		fit_hints_reset(table);
 	c->ch[0] = (struct table_change){ CHANGE_CLEARED, all_reserved ? 1 : 2, first, last,
 					  { SUMMARY_FULL, start, 0, 0, 0, 0 },
 					  { SUMMARY_ALL_FREE, false, pages, pages, 0, 0 }, false, n, old_prefix,
