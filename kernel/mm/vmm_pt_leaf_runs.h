@@ -132,12 +132,16 @@ static ALWAYS_INLINE void inner_top2_store(struct vmm_context *ctx, uint64_t *t,
 	c->value[level][EXACT_INNER2] = now2;
 }
 
-/* A pointer to a mixed table whose INNER moved to `inner`, nothing else: its maxrun code, if it moves. */
-static ALWAYS_INLINE void pointer_code_store(uint64_t *up, unsigned i, uint64_t inner)
+/*
+ * A pointer to a mixed table whose INNER moved to `inner`: its maxrun code, and the summary bits
+ * `set` (SUM_*: an inner mark in a leaf sets HST), written if anything moves.
+ */
+static ALWAYS_INLINE void pointer_code_store(uint64_t *up, unsigned i, uint64_t inner, unsigned set)
 {
 	const pte_t code_mask = (pte_t)SUM_MAXRUN_MASK << (PTE_SW_FIELD_SHIFT + SUM_MAXRUN_SHIFT);
 	pte_t e = up[i];
-	pte_t now = (e & ~code_mask) | ((pte_t)maxrun_code(inner) << (PTE_SW_FIELD_SHIFT + SUM_MAXRUN_SHIFT));
+	pte_t now = (e & ~code_mask) | ((pte_t)maxrun_code(inner) << (PTE_SW_FIELD_SHIFT + SUM_MAXRUN_SHIFT)) |
+		    ((pte_t)set << PTE_SW_FIELD_SHIFT);
 	if (now != e)
 		up[i] = now; /* a pointer stays a pointer: the used-entry count stays */
 }

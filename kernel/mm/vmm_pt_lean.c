@@ -47,11 +47,11 @@
  * side (vmm_pt_spine.c's inner_mark, inner_clear: one run out of the leaf's INNER top two, one or
  * two in, top2_remove and top2_add, PREFIX and SUFFIX beyond reserved pages). Then the table above
  * keeps its values when the leaf's top two stayed, or the runs that changed were all shorter than
- * that table's INNER2 (inner_settled, vmm_pt_leaf_runs.h's proof); else vmm_pt_spine.c's upkeep of
+ * that table's INNER2 (inner_top2_settled, vmm_pt_leaf_runs.h's proof); else vmm_pt_spine.c's upkeep of
  * the tables above runs from there (vmm_pt_inner_mark_above). The usual case is cheaper still:
  * every run that changes is shorter than the leaf's INNER2 (or, not known, its INNER), so its
  * top two stay without being worked out, and nothing but the entries, tags and hint is written
- * (top2_stays). A leaf that would become full, or
+ * (runs_below_top2). A leaf that would become full, or
  * whose longest run goes with its second not known, is left to the general route.
  *
  * Bounds: a reserve's lean routes read at most 2 + 9 (frontier) and 2 + 2 E(0) (inner) entries
@@ -70,6 +70,7 @@
  * cleared; inside, the leaf's INNER and INNER2 are written to it with the stripe.
  */
 #include "vmm_pt_write.h"
+#include "vmm_pt_leaf_runs.h"
 
 /*
  * The tag of entry i, which the route has just seen free (or cleared): leaf_tag_write without its
@@ -285,52 +286,22 @@ static ALWAYS_INLINE void leaf_inner_store(struct vmm_context *ctx, uint64_t *le
 	}
 }
 
-/* A mixed leaf's pointer after an inner change: its maxrun code from the new INNER, HST set. */
-static ALWAYS_INLINE void leaf_pointer_store(uint64_t *t1, unsigned i1, uint64_t inner)
-{
-	const pte_t code_mask = (pte_t)SUM_MAXRUN_MASK << (PTE_SW_FIELD_SHIFT + SUM_MAXRUN_SHIFT);
-	pte_t e = t1[i1];
-	pte_t now = (e & ~code_mask) | ((pte_t)maxrun_code(inner) << (PTE_SW_FIELD_SHIFT + SUM_MAXRUN_SHIFT)) |
-		    ((pte_t)SUM_HAS_START << PTE_SW_FIELD_SHIFT);
-	if (now != e)
-		t1[i1] = now; /* a pointer stays a pointer: the used-entry count stays */
-}
-
 /*
  * Whether the leaf's INNER top two stay when its inner runs change by runs all shorter than
  * `longest` (taken out and put in): true when longest is below INNER2 (strictly: a tie with the
  * second would lose it), or, INNER2 not known, below INNER. Each such run is then below the
  * second, or below the first with no second kept, so top2_remove and top2_add leave both as they
  * are, and only the leaf's entries, tags and hint move. The tables above stay too when INNER2 is
- * known (inner_settled's first case, vmm_pt_leaf_runs.h's proof) or when `longest` is below the
+ * known (inner_top2_settled's first case, vmm_pt_leaf_runs.h's proof) or when `longest` is below the
  * level-1 table's INNER2 (or its INNER, INNER2 not known): every run that changed is then a run of
- * that table below its top two (settled_above).
+ * that table below its top two (settled_above). (vmm_pt_leaf_runs.h's runs_below_top2 is the test.)
  */
-static ALWAYS_INLINE bool top2_stays(uint64_t longest, uint64_t inner1, uint64_t inner2)
-{
-	return longest < (inner2 == INNER2_UNKNOWN ? inner1 : inner2);
-}
-
-/* Every run that changed below the level-1 table t1 is shorter than `longest` (top2_stays). */
+/* Every run that changed below the level-1 table t1 is shorter than `longest` (runs_below_top2). */
 static ALWAYS_INLINE bool settled_above(struct vmm_context *ctx, const uint64_t *t1, uint64_t inner2, uint64_t longest)
 {
 	if (inner2 != INNER2_UNKNOWN)
 		return true;
 	uint64_t second = exact_read(ctx, t1, 1, EXACT_INNER2);
-	return second != INNER2_UNKNOWN ? longest < second : longest < exact_read(ctx, t1, 1, EXACT_INNER);
-}
-
-/*
- * Whether the level-1 table t1 keeps its values after its leaf's INNER top two moved from (b1, b2)
- * to (a1, a2), the leaf's kind, PREFIX, SUFFIX and HST staying (vmm_pt_leaf_runs.h's
- * inner_change_below, its proof there).
- */
-static ALWAYS_INLINE bool inner_settled(struct vmm_context *ctx, const uint64_t *t1, uint64_t b1, uint64_t b2,
-					uint64_t a1, uint64_t a2)
-{
-	if (b1 == a1 && b2 == a2 && a2 != INNER2_UNKNOWN)
-		return true;
-	uint64_t longest = MAX(b1, a1), second = exact_read(ctx, t1, 1, EXACT_INNER2);
 	return second != INNER2_UNKNOWN ? longest < second : longest < exact_read(ctx, t1, 1, EXACT_INNER);
 }
 
@@ -355,7 +326,7 @@ static ALWAYS_INLINE bool inner_reserve(struct vmm_context *ctx, const struct sp
 	MM_ASSERT(summary_field(t1[i1]) & SUM_HAS_START, "vmm_pt_inner_reserve: leaf %p has an inner run but no HST",
 		  (void *)leaf);
 #endif
-	bool stay = top2_stays(length, was1, was2);
+	bool stay = runs_below_top2(length, was1, was2);
 	if (!stay) {
 		if (!top2_remove(&now1, &now2, length))
 			return false;
@@ -383,8 +354,8 @@ static ALWAYS_INLINE bool inner_reserve(struct vmm_context *ctx, const struct sp
 		return true;
 	leaf_inner_store(ctx, leaf, was1, was2, now1, now2);
 	bool had_start = (summary_field(t1[i1]) & SUM_HAS_START) != 0;
-	leaf_pointer_store(t1, i1, now1);
-	if (had_start && inner_settled(ctx, t1, was1, was2, now1, now2))
+	pointer_code_store(t1, i1, now1, SUM_HAS_START);
+	if (had_start && inner_top2_settled(ctx, t1, 1, was1, was2, now1, now2))
 		return true;
 	uint64_t prefix = leaf_edge_run(leaf, 0), suffix = leaf_edge_run(leaf, PT_ENTRIES - 1);
 	struct exact was = { SUMMARY_MIXED, had_start, prefix, suffix, was1, was2 };
@@ -491,7 +462,7 @@ static ALWAYS_INLINE bool inner_release(struct vmm_context *ctx, uint64_t *root,
 	uint64_t was1 = exact_read(ctx, leaf, 0, EXACT_INNER), was2 = exact_read(ctx, leaf, 0, EXACT_INNER2);
 	uint64_t now1 = was1, now2 = was2;
 	/* (The runs before and after are shorter than the joined one: it leaves them as it is.) */
-	bool stay = top2_stays(b - a + 1, was1, was2);
+	bool stay = runs_below_top2(b - a + 1, was1, was2);
 	if (!stay) {
 		if (!top2_remove(&now1, &now2, before) || !top2_remove(&now1, &now2, after))
 			return false;
@@ -513,8 +484,8 @@ static ALWAYS_INLINE bool inner_release(struct vmm_context *ctx, uint64_t *root,
 		return true;
 	leaf_inner_store(ctx, leaf, was1, was2, now1, now2);
 	/* HST stays: entry b + 1, reserved after a free page, starts a reservation. */
-	leaf_pointer_store(t1, i1, now1);
-	if (inner_settled(ctx, t1, was1, was2, now1, now2))
+	pointer_code_store(t1, i1, now1, SUM_HAS_START);
+	if (inner_top2_settled(ctx, t1, 1, was1, was2, now1, now2))
 		return true;
 	uint64_t prefix = leaf_edge_run(leaf, 0), suffix = leaf_edge_run(leaf, PT_ENTRIES - 1);
 	struct exact was = { SUMMARY_MIXED, true, prefix, suffix, was1, was2 };

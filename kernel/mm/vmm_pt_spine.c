@@ -291,7 +291,7 @@ static ALWAYS_INLINE unsigned runs_above(struct vmm_context *ctx, const struct s
 		}
 		top2_add(&n1, &n2, d->in);
 		inner_top2_store(ctx, t, level, x1, x2, n1, n2);
-		pointer_code_store(p->table[level + 1], p->index[level + 1], n1);
+		pointer_code_store(p->table[level + 1], p->index[level + 1], n1, 0);
 		/* The table above keeps its values (inner_top2_settled, its top two read once for both). */
 		if (level + 1 == PT_TOP_LEVEL || (x1 == n1 && x2 == n2 && n2 != INNER2_UNKNOWN))
 			return PT_LEVELS;
