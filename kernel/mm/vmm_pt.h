@@ -76,7 +76,8 @@
  *   and INNER2 take entries 7..14 (EXACT_FIELD_SLOT) and its first-fit hints by run size entries
  *   15..38 (vmm_pt_fit_hints.h), so its entries from 39 on hold no stripe. A
  *   table at level 1 or 2 keeps LAST in its SUFFIX slot instead of the SUFFIX: the index of its
- *   last entry not wholly free (9 bits, the slot's first 3 entries; the rest hold 0); its SUFFIX is
+ *   last entry not wholly free (9 bits, the slot's first 3 entries; then PEND, a pending inner run,
+ *   in 4 entries, and 0 in the rest; PEND's comment below); its SUFFIX is
  *   the free entries after LAST plus the SUFFIX of LAST's subtree, read down to a leaf's last tag
  *   (suffix_derived: 5 entries at level 1, 9 at level 2). So a change at the free suffix of the
  *   last leaf table writes nothing above it unless LAST moves. The longest free run of the table is max(INNER, SUFFIX). The exact
@@ -367,8 +368,8 @@ static ALWAYS_INLINE bool exact_field_striped(unsigned table_level, enum exact_f
 
 /*
  * LAST, what a mixed table at level 1 or 2 keeps in place of its SUFFIX: the index of its last entry
- * that is not wholly free (9 bits, the first LAST_ENTRIES entries of the SUFFIX slot; the slot's
- * other entries hold 0). Its SUFFIX is then (511 - LAST) spans plus the SUFFIX of that entry's
+ * that is not wholly free (9 bits, the first LAST_ENTRIES entries of the SUFFIX slot; PEND
+ * follows, the slot's other entries hold 0). Its SUFFIX is then (511 - LAST) spans plus the SUFFIX of that entry's
  * subtree (0 for a full subtree or a chunk mark), which is derived the same way down to a leaf's
  * last free-run tag (suffix_derived). A reserve or release at the frontier moves the leaf's suffix
  * and no LAST above it, so it writes nothing in the tables above (suffix_move).
@@ -402,6 +403,54 @@ static ALWAYS_INLINE void last_store(uint64_t *work, uint64_t *table, unsigned t
 }
 
 /*
+ * PEND, a pending inner run of a mixed table at level 1 or 2, in the SUFFIX slot after LAST: a
+ * 9-bit length in PEND_ENTRIES entries, then one entry whose digit says whether it is on (1) or
+ * off (0; the length is then left as it was, and means nothing). It holds the free run a frontier
+ * chunk mark leaves before the chunk (vmm_pt_chunk.c, fewer than 512 pages), kept out of the
+ * stored INNER and INNER2 so that the mark and its release turn PEND on and off and write
+ * nothing else of them (the length only when the run's differs from the one left there). While
+ * PEND is on with length p the stored INNER is r, the longest of the other runs INNER counts, and
+ * the stored INNER2 is unknown (0); what is read (exact_read_stripe) is INNER = max(r, p) and
+ * INNER2 = r when p > r (exact: p is the longest, r the next), else unknown. INNER and INNER2 are
+ * read through it: 1 entry more (E(t) + 1), E(t) + 4 = E(t) + P(t) while on. A write of new INNER or INNER2
+ * values (exact_write) stores them whole and turns PEND off; a change that leaves both as they
+ * read leaves PEND and r, which still read as the true values.
+ */
+#define PEND_ENTRIES 3u
+#define PEND_LIMIT ((uint64_t)1 << (3 * PEND_ENTRIES)) /* a pending run is shorter */
+#define PEND_FIRST(table_level) (EXACT_FIELD_FIRST(table_level, EXACT_SUFFIX) + LAST_ENTRIES)
+#define PEND_ON_ENTRY(table_level) (PEND_FIRST(table_level) + PEND_ENTRIES)
+/*
+ * P(t): what PEND adds to a read of INNER or INNER2 of a table at level t (its on digit, and its
+ * length while on): at most its whole word, PEND_ENTRIES + 1 entries, at levels 1 and 2; 0 at 0.
+ */
+#define PEND_READ_ENTRIES(table_level) ((table_level) > 0 ? PEND_ENTRIES + 1 : 0)
+/* PEND as one word: its length, and its on digit above (the stripe's 4 entries read as one value). */
+#define PEND_ON ((uint64_t)1 << (3 * PEND_ENTRIES))
+
+/* The pending run a PEND word says: its length when on, else 0. */
+static ALWAYS_INLINE uint64_t pend_run(uint64_t word)
+{
+	return (word & PEND_ON) ? word & (PEND_LIMIT - 1) : 0;
+}
+
+/* PEND's on digit (costs 1 entry). */
+static ALWAYS_INLINE bool pend_on_read(uint64_t *work, const uint64_t *table, unsigned table_level)
+{
+	*work += 1;
+	pte_t e = table_level == 1 ? table[PEND_ON_ENTRY(1)] : table[PEND_ON_ENTRY(2)];
+	return (e & PTE_COUNT_STRIPE_MASK) != 0;
+}
+
+/* PEND as a word (costs its PEND_ENTRIES + 1 entries). */
+static ALWAYS_INLINE uint64_t pend_word_read(uint64_t *work, const uint64_t *table, unsigned table_level)
+{
+	*work += PEND_ENTRIES + 1;
+	return table_level == 1 ? stripe_read_fixed(table, PEND_FIRST(1), PEND_ENTRIES + 1) :
+				  stripe_read_fixed(table, PEND_FIRST(2), PEND_ENTRIES + 1);
+}
+
+/*
  * The SUFFIX of a mixed table at `table_level` >= 1, from its LAST and the subtree there (costs
  * LAST_ENTRIES + 1 per level, + 1 for the leaf's tag: 5 at level 1, 9 at level 2, fewer than the
  * E(t) entries a stored value took).
@@ -426,9 +475,9 @@ static inline uint64_t suffix_derived(uint64_t *work, const uint64_t *table, uns
 }
 
 /*
- * One exact value of a mixed table, read from its summary stripe (costs its entries), or for a
- * leaf's PREFIX and SUFFIX from its edge entries (costs 1), or for a level-1/2 table's SUFFIX from
- * its LAST (suffix_derived).
+ * One exact value of a mixed table, read from its summary stripe (costs its entries; a level-1/2
+ * table's INNER and INNER2 with its PEND, at most P(t) more), or for a leaf's PREFIX and SUFFIX
+ * from its edge entries (costs 1), or for a level-1/2 table's SUFFIX from its LAST (suffix_derived).
  */
 static inline uint64_t exact_read_stripe(uint64_t *work, const uint64_t *table, unsigned table_level,
 					 enum exact_field field)
@@ -439,6 +488,21 @@ static inline uint64_t exact_read_stripe(uint64_t *work, const uint64_t *table, 
 	}
 	if (field == EXACT_SUFFIX)
 		return suffix_derived(work, table, table_level);
+	if (table_level > 0 && field >= EXACT_INNER && pend_on_read(work, table, table_level)) {
+		/* a pending run joins what is stored (PEND) */
+		*work += PEND_ENTRIES + exact_value_entries(table_level);
+		uint64_t pend, rest;
+		if (table_level == 1) {
+			pend = stripe_read_fixed(table, PEND_FIRST(1), PEND_ENTRIES);
+			rest = stripe_read_fixed(table, EXACT_FIELD_FIRST(1, EXACT_INNER), EXACT_VALUE_ENTRIES(1));
+		} else {
+			pend = stripe_read_fixed(table, PEND_FIRST(2), PEND_ENTRIES);
+			rest = stripe_read_fixed(table, EXACT_FIELD_FIRST(2, EXACT_INNER), EXACT_VALUE_ENTRIES(2));
+		}
+		if (field == EXACT_INNER)
+			return MAX(rest, pend);
+		return pend > rest ? rest : INNER2_UNKNOWN;
+	}
 	*work += exact_value_entries(table_level);
 	uint64_t value;
 	switch (table_level) {
@@ -471,7 +535,8 @@ static inline uint64_t exact_read_stripe(uint64_t *work, const uint64_t *table, 
  * summary was not mixed is written whole), and that write replaces the level's copy; so a table
  * page freed and reused has its copy rewritten before it is read. Tables are written only through
  * their own context (the kernel half by the kernel's), and a forked context starts with no copy.
- * Host test builds check every value taken from the copy against the stripe.
+ * The copy holds a level-1/2 table's PEND word too (pend_get, pend_move; PEND_KNOWN), dropped
+ * with the rest. Host test builds check every value taken from the copy against the stripe.
  */
 static NOINLINE uint64_t exact_read_miss(struct vmm_context *ctx, const uint64_t *table, unsigned table_level,
 					 enum exact_field field);
@@ -519,6 +584,69 @@ static inline uint64_t exact_peek(struct vmm_context *ctx, const uint64_t *table
 	return exact_read_stripe(&ctx->backend_work, table, table_level, field);
 }
 
+/* The value cache's bit for PEND (vmm_pt_caches.h), beside the four values' bits. */
+#define PEND_KNOWN (1u << EXACT_FIELDS)
+
+/* PEND of a mixed table at level 1 or 2 as a word, from the value cache when it holds it. */
+static ALWAYS_INLINE uint64_t pend_get(struct vmm_context *ctx, const uint64_t *table, unsigned table_level)
+{
+	struct vmm_pt_value_cache *c = &ctx->pt_caches.values;
+	if (c->table[table_level] == table && (c->known[table_level] & PEND_KNOWN)) {
+#if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
+		uint64_t work = 0;
+		MM_ASSERT(c->pend[table_level] == pend_word_read(&work, table, table_level),
+			  "pend_get: the value cache disagrees with the stripe (level %u)", table_level);
+#endif
+		return c->pend[table_level];
+	}
+	uint64_t word = pend_word_read(&ctx->backend_work, table, table_level);
+	if (c->table[table_level] == table) {
+		c->pend[table_level] = word;
+		c->known[table_level] |= PEND_KNOWN;
+	}
+	return word;
+}
+
+/* PEND as a word when it is on (from the value cache, else its on digit first), else 0. */
+static ALWAYS_INLINE uint64_t pend_get_on(struct vmm_context *ctx, const uint64_t *table, unsigned table_level)
+{
+	const struct vmm_pt_value_cache *c = &ctx->pt_caches.values;
+	if (c->table[table_level] == table && (c->known[table_level] & PEND_KNOWN))
+		return pend_get(ctx, table, table_level) & PEND_ON ? c->pend[table_level] : 0;
+	return pend_on_read(&ctx->backend_work, table, table_level) ? pend_get(ctx, table, table_level) : 0;
+}
+
+/*
+ * PEND moves from word `was` (what the stripe holds) to `now`, in the stripe (its length where it
+ * changes, its on digit in one entry) and the value cache.
+ */
+static ALWAYS_INLINE void pend_move(struct vmm_context *ctx, uint64_t *table, unsigned table_level, uint64_t was,
+				    uint64_t now)
+{
+	struct vmm_pt_value_cache *c = &ctx->pt_caches.values;
+	if (was == now) /* `was` may stand for "nothing moves" without being read: the copy is left */
+		return;
+	if (c->table[table_level] == table) {
+		c->pend[table_level] = now;
+		c->known[table_level] |= PEND_KNOWN;
+	}
+	uint64_t length_was = was & (PEND_LIMIT - 1), length_now = now & (PEND_LIMIT - 1);
+	if (length_was != length_now) {
+		ctx->backend_work += PEND_ENTRIES;
+		if (table_level == 1)
+			stripe_update_fixed(table, PEND_FIRST(1), PEND_ENTRIES, length_was, length_now);
+		else
+			stripe_update_fixed(table, PEND_FIRST(2), PEND_ENTRIES, length_was, length_now);
+	}
+	if ((was ^ now) & PEND_ON) {
+		ctx->backend_work += 1;
+		if (table_level == 1)
+			table[PEND_ON_ENTRY(1)] ^= (pte_t)1 << PTE_COUNT_STRIPE_SHIFT;
+		else
+			table[PEND_ON_ENTRY(2)] ^= (pte_t)1 << PTE_COUNT_STRIPE_SHIFT;
+	}
+}
+
 /* A leaf's edge tags may have moved: its PREFIX and SUFFIX leave the value cache. */
 static inline void leaf_edges_forget(struct vmm_context *ctx, const uint64_t *table)
 {
@@ -548,10 +676,13 @@ static ALWAYS_INLINE bool exact_write(struct vmm_context *ctx, uint64_t *table, 
 				      const struct exact *t, const struct exact *old)
 {
 	uint64_t *work = &ctx->backend_work;
-	exact_cache_fill(ctx, table, table_level, t);
 	bool prefix = !old || old->prefix != t->prefix, suffix = !old || old->suffix != t->suffix;
 	bool inner = !old || old->inner != t->inner, inner2 = !old || old->inner2 != t->inner2;
 	bool changed = prefix || suffix || inner || inner2;
+	/* New INNER or INNER2 values turn PEND off (read first: the cache may hold it). */
+	bool pend_cleared = table_level > 0 && (inner || inner2);
+	uint64_t pend = pend_cleared && old ? pend_get_on(ctx, table, table_level) : 0;
+	exact_cache_fill(ctx, table, table_level, t);
 	if (table_level == 0) { /* a leaf's PREFIX and SUFFIX are its edge tags, written with its entries */
 #if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
 		MM_ASSERT(leaf_edge_run(table, 0) == t->prefix && leaf_edge_run(table, PT_ENTRIES - 1) == t->suffix,
@@ -579,11 +710,31 @@ static ALWAYS_INLINE bool exact_write(struct vmm_context *ctx, uint64_t *table, 
 		last_store(work, table, table_level, last_of_suffix(t->suffix, table_level));
 		suffix = false;
 	}
+	/*
+	 * A pending run turned off: INNER and INNER2 are stored whole over the rest and from unknown
+	 * (what it leaves stored). A table turning mixed (old NULL) has PEND written off.
+	 */
+	bool inner_whole = !old;
+	uint64_t inner2_was = old ? old->inner2 : 0;
+	if (pend_cleared) {
+		if (!old) {
+			*work += 1;
+			if (table_level == 1)
+				stripe_write_fixed(table, PEND_ON_ENTRY(1), 1, 0);
+			else
+				stripe_write_fixed(table, PEND_ON_ENTRY(2), 1, 0);
+		} else if (pend) {
+			inner = inner2 = true;
+			inner_whole = true;
+			inner2_was = INNER2_UNKNOWN;
+			pend_move(ctx, table, table_level, pend, pend & ~PEND_ON);
+		}
+	}
 	*work += (prefix + suffix + inner + inner2) * exact_value_entries(table_level);
-/* A field known to hold `was` (old != NULL) is rewritten up to its highest changed entry only. */
-#define EXACT_FIELD_WRITE(level, field, value, was)                                                 \
+/* A field known to hold `was` (old != NULL, not whole) is rewritten up to its highest changed entry only. */
+#define EXACT_FIELD_WRITE(level, field, value, was, whole)                                          \
 	do {                                                                                        \
-		if (old)                                                                            \
+		if (!(whole))                                                                       \
 			stripe_update_fixed(table, EXACT_FIELD_FIRST(level, field),                   \
 					    EXACT_VALUE_ENTRIES(level), (was), (value));             \
 		else                                                                                \
@@ -593,14 +744,14 @@ static ALWAYS_INLINE bool exact_write(struct vmm_context *ctx, uint64_t *table, 
 #define EXACT_WRITE(level)                                                                          \
 	do {                                                                                        \
 		if (prefix)                                                                         \
-			EXACT_FIELD_WRITE(level, EXACT_PREFIX, t->prefix, old->prefix);             \
+			EXACT_FIELD_WRITE(level, EXACT_PREFIX, t->prefix, old->prefix, !old);       \
 		if (suffix)                                                                         \
-			EXACT_FIELD_WRITE(level, EXACT_SUFFIX, t->suffix, old->suffix);             \
+			EXACT_FIELD_WRITE(level, EXACT_SUFFIX, t->suffix, old->suffix, !old);       \
 		if (inner)                                                                          \
-			EXACT_FIELD_WRITE(level, EXACT_INNER, t->inner, old->inner);                \
+			EXACT_FIELD_WRITE(level, EXACT_INNER, t->inner, old->inner, inner_whole);   \
 		if (inner2)                                                                         \
 			EXACT_FIELD_WRITE(level, EXACT_INNER2, inner2_stored(t->inner2),              \
-					  inner2_stored(old->inner2));                                 \
+					  inner2_stored(inner2_was), !old);                             \
 	} while (0)
 	switch (table_level) {
 	case 0:
@@ -699,7 +850,10 @@ static ALWAYS_INLINE struct exact entry_exact(struct vmm_context *ctx, pte_t e, 
 	if (c.kind == SUMMARY_FULL)
 		return (struct exact){ SUMMARY_FULL, c.has_start, 0, 0, 0, 0 };
 	const uint64_t *child = child_table(e);
-	/* All four in the value cache: one test instead of four (host test builds still check each). */
+	/*
+	 * All four in the value cache and nothing else (PEND_KNOWN: then the four are read one by one,
+	 * from the cache too): one test instead of four (host test builds still check each).
+	 */
 	const struct vmm_pt_value_cache *cache = &ctx->pt_caches.values;
 	if (cache->table[level - 1] == child && cache->known[level - 1] == (1u << EXACT_FIELDS) - 1) {
 		const uint64_t *v = cache->value[level - 1];

@@ -19,7 +19,8 @@
 struct vmm_pt_value_cache {
 	const uint64_t *table[3];
 	uint64_t value[3][4];
-	uint8_t known[3]; /* bit f: value[level][f] is held */
+	uint64_t pend[3]; /* levels 1 and 2: PEND (vmm_pt.h) */
+	uint8_t known[3]; /* bit f: value[level][f] is held; bit 4: pend[level] is */
 };
 
 /*

@@ -73,14 +73,39 @@ static void check_summary(pte_t e, unsigned level, uint64_t ebase, const struct 
 	const uint64_t *child = child_table(e);
 	const uint64_t values[EXACT_FIELDS] = { t->prefix, t->suffix, t->inner, t->inner2 };
 	unsigned entries = exact_value_entries(level - 1);
+	/*
+	 * Levels 1 and 2: a pending run (PEND, after LAST) joins the stored INNER as its rule says;
+	 * its on digit is 0 or 1, and a run that is on is not empty.
+	 */
+	uint64_t word = level - 1 == 0 ? 0 : pte_stripe_field_read(child, PEND_FIRST(level - 1), PEND_ENTRIES + 1);
+	uint64_t pend = pend_run(word);
+	if (word / PEND_LIMIT > 1 || (word == PEND_ON)) {
+		mm_log("pagetable self-check: level %u table under %llx has PEND %llx (on digit above 1, or on and empty)\n",
+		       level - 1, (unsigned long long)ebase, (unsigned long long)word);
+		(*bad)++;
+	}
+	uint64_t rest = pte_stripe_field_read(child, exact_field_first(level - 1, EXACT_INNER), entries);
 	for (unsigned f = 0; f < EXACT_FIELDS; f++) {
 		if (!exact_field_striped(level - 1, (enum exact_field)f))
 			continue; /* a leaf's PREFIX and SUFFIX are its edge tags: leaf_tags_wrong checks them */
 		uint64_t stored = pte_stripe_field_read(child, exact_field_first(level - 1, (enum exact_field)f),
 							entries);
 		uint64_t expect = values[f];
-		if (f == EXACT_SUFFIX) /* LAST in its first entries, 0 in the rest */
+		if (f == EXACT_SUFFIX) { /* LAST in its first entries, then PEND (checked above), 0 in the rest */
+			stored &= ~((PEND_ON * 8 - 1) << (3 * LAST_ENTRIES));
 			expect = last_of_suffix(values[f], level - 1);
+		}
+		if (pend && f == EXACT_INNER)
+			stored = MAX(stored, pend);
+		if (pend && f == EXACT_INNER2) { /* stored unknown while a run is pending */
+			if (stored != 0) {
+				mm_log("pagetable self-check: level %u table under %llx has a pending run %llu and INNER2 stored %llu\n",
+				       level - 1, (unsigned long long)ebase, (unsigned long long)pend,
+				       (unsigned long long)stored);
+				(*bad)++;
+			}
+			stored = pend > rest ? inner2_stored(rest) : 0;
+		}
 		if (f == EXACT_INNER2) /* plus one; 0: not known, which is never wrong */
 			expect = inner2_stored(values[f]);
 		if (stored != expect && !(f == EXACT_INNER2 && stored == 0)) {
@@ -238,18 +263,31 @@ unsigned vmm_pt_self_check(struct vmm_context *ctx)
 
 /* --- the bounds, as numbers ----------------------------------------------------------------- */
 
-#define PT_SEARCH_WORK_BOUND 71178u
-/* A table scan at level t: its hint, then 512 entries each with up to three exact values read. */
-#define TABLE_SCAN_BOUND(t) (1 + PT_ENTRIES * (1 + SEARCH_EXACT_FIELDS * EXACT_VALUE_ENTRIES((t) - 1)))
+#define PT_SEARCH_WORK_BOUND 79370u
+/*
+ * A table scan at level t: its hint, then 512 entries each with up to three exact values read,
+ * one of them INNER with the child's PEND (P(t-1), vmm_pt.h).
+ */
+#define TABLE_SCAN_BOUND(t) \
+	(1 + PT_ENTRIES * (1 + SEARCH_EXACT_FIELDS * EXACT_VALUE_ENTRIES((t) - 1) + PEND_READ_ENTRIES((t) - 1)))
 STATIC_ASSERT(PT_SEARCH_WORK_BOUND == TABLE_SCAN_BOUND(3) +
 					      3 * (TABLE_SCAN_BOUND(2) + TABLE_SCAN_BOUND(1) + 1 + PT_ENTRIES),
 	      "the header's search bound is the sum of its table scans");
 
-/* U(t): one table at level t below the root, updated by a mark or clear (vmm_pt_summary.c). */
+/*
+ * U(t): one table at level t below the root, updated by a mark or clear (vmm_pt_summary.c); each
+ * value read or written costs at most V(t) = E(t) + P(t) (PEND read with INNER and INNER2, turned
+ * off by a write).
+ */
+static uint64_t value_entries_with_pend(unsigned table_level)
+{
+	return exact_value_entries(table_level) + PEND_READ_ENTRIES(table_level);
+}
+
 static uint64_t table_update_bound(unsigned table_level)
 {
-	uint64_t values = EXACT_FIELDS * exact_value_entries(table_level);
-	uint64_t below = table_level == 0 ? 0 : exact_value_entries(table_level - 1);
+	uint64_t values = EXACT_FIELDS * value_entries_with_pend(table_level);
+	uint64_t below = table_level == 0 ? 0 : value_entries_with_pend(table_level - 1);
 	uint64_t measure = PT_ENTRIES * (1 + SEARCH_EXACT_FIELDS * below); /* never INNER2 */
 	uint64_t derive = values + 2 * PT_ENTRIES + 2 * below;
 	return 2 * PT_ENTRIES + 2 * EXACT_FIELDS * below + derive + measure + values;

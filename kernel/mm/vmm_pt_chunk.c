@@ -4,14 +4,19 @@
  * of the range walk: at the frontier of 2 MiB chunks only T1's LAST, T1's and T2's inner top two
  * and their pointers' HST and maxrun code move (chunk_frontier_mark, chunk_frontier_release:
  * frontier_values_move writes each from the value it replaces), elsewhere the range walk's
- * visitors (vmm_pt_range.c) run along the path (chunk_mark_path, chunk_release_path).
+ * visitors (vmm_pt_range.c) run along the path (chunk_mark_path, chunk_release_path). The free
+ * run a frontier mark leaves before its chunk (the gap up to the 2 MiB boundary) goes into T1's
+ * and T2's inner top two as their pending run (vmm_pt.h's PEND): the mark turns PEND on and the
+ * release off, one entry each (and the run's length when it differs from the one left there),
+ * where storing it in INNER and INNER2 rewrote up to four values of 7 and 10 entries each way.
  * reserve_lowest of one 2 MiB chunk at 2 MiB alignment finds the frontier chunk from T2's SUFFIX
  * (its chain of LASTs), without the search (reserve_chunk_frontier).
  *
  * Invariants kept: those of vmm_pt_range.c; a route that does not apply returns false before it
  * writes anything.
  *
- * Bound: the chunk routes read the path (3), T1's and T2's values (at most 4 x 7 + 4 x 10), the
+ * Bound: the chunk routes read the path (3), T1's and T2's values (at most 4 x 11 + 4 x 14, PEND
+ * with them), the
  * entry before the chunk and its SUFFIX (1 + 4), at most 2 x 512 entries looking for other starts
  * and the page after the chunk (4): less than one U(1) + U(2) of the range walk's upkeep, which
  * they replace. Values found in the value cache (vmm_pt.h) are not read again, and not counted.
@@ -116,39 +121,49 @@ static ALWAYS_INLINE bool chunk_frontier_of(struct vmm_context *ctx, const struc
 	return true;
 }
 
-/* INNER and INNER2 of a mixed table at `level`, through the value cache (both there: one test). */
-static ALWAYS_INLINE void inner_top2_read(struct vmm_context *ctx, const uint64_t *table, unsigned level,
-					  uint64_t top2[2])
+/*
+ * INNER, INNER2 and PEND of a mixed table at `level` (1 or 2), through the value cache (all three
+ * there: one test); PEND in top2[2].
+ */
+static ALWAYS_INLINE void frontier_inner_read(struct vmm_context *ctx, const uint64_t *table, unsigned level,
+					  uint64_t top2[3])
 {
 	const struct vmm_pt_value_cache *c = &ctx->pt_caches.values;
-	unsigned both = (1u << EXACT_INNER) | (1u << EXACT_INNER2);
-	if (c->table[level] == table && (c->known[level] & both) == both) {
+	unsigned all = (1u << EXACT_INNER) | (1u << EXACT_INNER2) | PEND_KNOWN;
+	if (c->table[level] == table && (c->known[level] & all) == all) {
 #if defined(PAGESCOPE_HOST) && !defined(NDEBUG) /* host test builds check each against the stripe */
 		(void)exact_read(ctx, table, level, EXACT_INNER);
 		(void)exact_read(ctx, table, level, EXACT_INNER2);
+		(void)pend_get(ctx, table, level);
 #endif
 		top2[0] = c->value[level][EXACT_INNER];
 		top2[1] = c->value[level][EXACT_INNER2];
+		top2[2] = c->pend[level];
 		return;
 	}
 	top2[0] = exact_read(ctx, table, level, EXACT_INNER);
 	top2[1] = exact_read(ctx, table, level, EXACT_INNER2);
+	top2[2] = pend_get(ctx, table, level);
 }
 
 /*
- * The values of the frontier's table at `level` (T1: 1, T2: 2) move: its INNER top two from `was`
- * to `now`, its SUFFIX to `suffix` with its LAST from last_was to last_now, in its stripe and the
- * value cache together (as exact_write would write them; PREFIX stays); its pointer up[ui] takes
- * HST `has_start` and the maxrun code of the new INNER (kind, PFX and SFX stay).
+ * The values of the frontier's table at `level` (T1: 1, T2: 2) move: its INNER top two read `now`
+ * after, stored as INNER from inner_was to inner_now and INNER2 from inner2_was to inner2_now
+ * (values; each written only where it differs), its PEND from pend_was to pend_now, its SUFFIX to
+ * `suffix` with its LAST from last_was to last_now; in its stripe and the value cache together
+ * (as exact_write would write them; PREFIX stays; the copy then holds PEND too). Its pointer up[ui] takes HST `has_start` and
+ * the maxrun code of the new INNER (kind, PFX and SFX stay). The callers pass constants for what
+ * their route never moves, so each write not needed folds away.
  */
 static ALWAYS_INLINE void frontier_values_move(struct vmm_context *ctx, uint64_t *table, unsigned level,
-					       const uint64_t was[2], const uint64_t now[2], unsigned last_was,
-					       unsigned last_now, uint64_t suffix, uint64_t *up, unsigned ui,
-					       bool has_start)
+					       const uint64_t now[2], uint64_t inner_was, uint64_t inner_now,
+					       uint64_t inner2_was, uint64_t inner2_now, uint64_t pend_was,
+					       uint64_t pend_now, unsigned last_was, unsigned last_now, uint64_t suffix,
+					       uint64_t *up, unsigned ui, bool has_start)
 {
 	uint64_t *work = &ctx->backend_work;
 	struct vmm_pt_value_cache *c = &ctx->pt_caches.values;
-	/* inner_top2_read left the table in its level's copy (nothing read since displaces it). */
+	/* frontier_inner_read left the table in its level's copy (nothing read since displaces it). */
 #if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
 	MM_ASSERT(c->table[level] == table, "frontier_values_move: table %p is not level %u's copy", (void *)table,
 		  level);
@@ -156,25 +171,121 @@ static ALWAYS_INLINE void frontier_values_move(struct vmm_context *ctx, uint64_t
 	c->value[level][EXACT_SUFFIX] = suffix;
 	c->value[level][EXACT_INNER] = now[0];
 	c->value[level][EXACT_INNER2] = now[1];
-	c->known[level] |= (1u << EXACT_SUFFIX) | (1u << EXACT_INNER) | (1u << EXACT_INNER2);
+	c->pend[level] = pend_now;
+	c->known[level] |= (1u << EXACT_SUFFIX) | (1u << EXACT_INNER) | (1u << EXACT_INNER2) | PEND_KNOWN;
 	if (last_was != last_now) {
 		*work += LAST_ENTRIES;
 		stripe_update_fixed(table, EXACT_FIELD_FIRST(level, EXACT_SUFFIX), LAST_ENTRIES, last_was, last_now);
 	}
-	if (was[0] != now[0]) {
+	if ((pend_was ^ pend_now) & (PEND_LIMIT - 1)) { /* PEND's length */
+		*work += PEND_ENTRIES;
+		stripe_update_fixed(table, PEND_FIRST(level), PEND_ENTRIES, pend_was & (PEND_LIMIT - 1),
+				    pend_now & (PEND_LIMIT - 1));
+	}
+	if ((pend_was ^ pend_now) & PEND_ON) { /* PEND's on digit */
+		*work += 1;
+		table[PEND_ON_ENTRY(level)] ^= (pte_t)1 << PTE_COUNT_STRIPE_SHIFT;
+	}
+	if (inner_was != inner_now) {
 		*work += EXACT_VALUE_ENTRIES(level);
 		stripe_update_fixed(table, EXACT_FIELD_FIRST(level, EXACT_INNER), EXACT_VALUE_ENTRIES(level),
-				    was[0], now[0]);
+				    inner_was, inner_now);
 	}
-	if (was[1] != now[1]) {
+	if (inner2_was != inner2_now) {
 		*work += EXACT_VALUE_ENTRIES(level);
 		stripe_update_fixed(table, EXACT_FIELD_FIRST(level, EXACT_INNER2), EXACT_VALUE_ENTRIES(level),
-				    inner2_stored(was[1]), inner2_stored(now[1]));
+				    inner2_stored(inner2_was), inner2_stored(inner2_now));
 	}
 	pte_t moved = (pte_t)(SUM_HAS_START | SUM_MAXRUN_MASK << SUM_MAXRUN_SHIFT) << PTE_SW_FIELD_SHIFT;
 	pte_t bits = (pte_t)((has_start ? SUM_HAS_START : 0) | maxrun_code(now[0]) << SUM_MAXRUN_SHIFT)
 		     << PTE_SW_FIELD_SHIFT;
 	up[ui] ^= (up[ui] & moved) ^ bits; /* a pointer stays used: no count to keep (pt_slot_write) */
+}
+
+/*
+ * How a frontier mark or release moves one table's INNER runs (the run `before` between the last
+ * reserved page and the chunk goes in or out), decided from what it reads (frontier_inner_read).
+ */
+enum inner_route {
+	INNER_STAYS,   /* before is 0: nothing moves (a pending run stays: the values read the same) */
+	INNER_STORED,  /* no run pending: INNER and INNER2 stored (top2_add, top2_remove) */
+	INNER_PENDING, /* the run turns PEND on (mark), or was PEND and turns it off (release) */
+	INNER_GENERAL, /* none of these: the general path stores the values whole (exact_write) */
+};
+
+/*
+ * A mark: the run `before` joins the INNER runs of a table that reads v (INNER, INNER2, PEND's
+ * word). With none pending and before shorter than PEND_LIMIT it turns PEND on: INNER stays
+ * stored and INNER2 is stored unknown, both reading as PEND's rule says (vmm_pt.h); a longer one
+ * is stored (top2_add). now: what they read after.
+ */
+static ALWAYS_INLINE enum inner_route inner_mark_route(const uint64_t v[3], uint64_t before, uint64_t now[2])
+{
+	now[0] = v[0];
+	now[1] = v[1];
+	if (before == 0)
+		return INNER_STAYS;
+	if (v[2] & PEND_ON)
+		return INNER_GENERAL;
+	if (before >= PEND_LIMIT) {
+		top2_add(&now[0], &now[1], before);
+		return INNER_STORED;
+	}
+	now[0] = MAX(v[0], before);
+	now[1] = before > v[0] ? v[0] : INNER2_UNKNOWN;
+	return INNER_PENDING;
+}
+
+/*
+ * A release: the run `before` leaves the INNER runs of a table that reads v. When it is the
+ * pending run, PEND turns off and the stored INNER r reads alone: v[0] = max(r, before), so r =
+ * v[0] when before is shorter, else the exact INNER2 (r < before); INNER2 stays stored unknown.
+ * With none pending, both are stored (top2_remove). now: what they read after.
+ */
+static ALWAYS_INLINE enum inner_route inner_release_route(const uint64_t v[3], uint64_t before, uint64_t now[2])
+{
+	now[0] = v[0];
+	now[1] = v[1];
+	if (before == 0)
+		return INNER_STAYS;
+	uint64_t pending = pend_run(v[2]);
+	if (pending == 0)
+		return top2_remove(&now[0], &now[1], before) ? INNER_STORED : INNER_GENERAL;
+	if (pending != before)
+		return INNER_GENERAL;
+	if (before < v[0])
+		now[0] = v[0];
+	else if (v[1] != INNER2_UNKNOWN && v[1] < before)
+		now[0] = v[1];
+	else
+		return INNER_GENERAL;
+	now[1] = INNER2_UNKNOWN;
+	return INNER_PENDING;
+}
+
+/*
+ * The moves of one table for its route (frontier_values_move); a mark when `mark`. A mark turning
+ * PEND on writes its length only when the one left there differs, and INNER2 unknown only when it
+ * was known (after the first such mark in a table, neither).
+ */
+static ALWAYS_INLINE void frontier_table_move(struct vmm_context *ctx, uint64_t *table, unsigned level,
+					      enum inner_route route, bool mark, const uint64_t v[3],
+					      const uint64_t now[2], uint64_t before, unsigned last_was,
+					      unsigned last_now, uint64_t suffix, uint64_t *up, unsigned ui,
+					      bool has_start)
+{
+	if (route == INNER_STORED)
+		frontier_values_move(ctx, table, level, now, v[0], now[0], v[1], now[1], v[2], v[2], last_was,
+				     last_now, suffix, up, ui, has_start);
+	else if (route == INNER_STAYS)
+		frontier_values_move(ctx, table, level, now, 0, 0, 0, 0, v[2], v[2], last_was, last_now, suffix, up,
+				     ui, has_start);
+	else if (mark)
+		frontier_values_move(ctx, table, level, now, 0, 0, v[1], INNER2_UNKNOWN, v[2], before | PEND_ON,
+				     last_was, last_now, suffix, up, ui, has_start);
+	else
+		frontier_values_move(ctx, table, level, now, 0, 0, 0, 0, v[2], v[2] & ~PEND_ON, last_was, last_now,
+				     suffix, up, ui, has_start);
 }
 
 /*
@@ -188,23 +299,36 @@ static ALWAYS_INLINE bool chunk_frontier_mark(struct vmm_context *ctx, const str
 	if (f->j == PT_ENTRIES - 1 || f->suffix1 < after)
 		return false;
 	uint64_t before = f->suffix1 - after;
-	uint64_t was1[2], was2[2];
-	inner_top2_read(ctx, f->t1, 1, was1);
-	inner_top2_read(ctx, f->t2, 2, was2);
-	uint64_t now1[2] = { was1[0], was1[1] }, now2[2] = { was2[0], was2[1] };
-	if (before > 0) {
-		top2_add(&now1[0], &now1[1], before);
-		top2_add(&now2[0], &now2[1], before);
-	}
+	uint64_t v1[3], v2[3], now1[2], now2[2];
+	frontier_inner_read(ctx, f->t1, 1, v1);
+	frontier_inner_read(ctx, f->t2, 2, v2);
+	enum inner_route r1 = inner_mark_route(v1, before, now1), r2 = inner_mark_route(v2, before, now2);
+	if (r1 == INNER_GENERAL || r2 == INNER_GENERAL)
+		return false;
 	pt_slot_write(f->t1, f->j, now);
 	ctx->backend_work += PT_LEVELS - 1; /* the path's entries */
 	uint64_t suffix1 = after - PT_SPAN_PAGES(1);
-	frontier_values_move(ctx, f->t1, 1, was1, now1, f->last1, f->j, suffix1, f->t2, f->i2, true);
-	frontier_values_move(ctx, f->t2, 2, was2, now2, f->i2, f->i2,
-			     (uint64_t)(PT_ENTRIES - 1 - f->i2) * PT_SPAN_PAGES(2) + suffix1, f->root, f->i3, true);
+	frontier_table_move(ctx, f->t1, 1, r1, true, v1, now1, before, f->last1, f->j, suffix1, f->t2, f->i2, true);
+	frontier_table_move(ctx, f->t2, 2, r2, true, v2, now2, before, f->i2, f->i2,
+			    (uint64_t)(PT_ENTRIES - 1 - f->i2) * PT_SPAN_PAGES(2) + suffix1, f->root, f->i3, true);
 	if (before == 0) /* else a free page before the chunk keeps T1's hint below it */
 		hint_after_mark(ctx, f->t1, 1, addr, last);
 	return true;
+}
+
+/*
+ * Any reservation start in entries [0, end) of a table at `level` (at most 512 read), from the
+ * nearest: the frontier routes ask about the entries before T1's chunk and before T2's T1, all
+ * after them being free (the suffix), and the starts nearest the frontier are the newest.
+ */
+static ALWAYS_INLINE bool start_before(struct vmm_context *ctx, const uint64_t *table, unsigned level, unsigned end)
+{
+	for (unsigned k = end; k-- > 0;) {
+		ctx->backend_work++;
+		if (entry_summary(table[k], level).has_start)
+			return true;
+	}
+	return false;
 }
 
 /*
@@ -224,20 +348,20 @@ static bool chunk_frontier_release(struct vmm_context *ctx, const struct spine *
 		return false;
 	uint64_t before = ps.kind == SUMMARY_MIXED && ps.free_suffix ?
 				  exact_read(ctx, child_table(prev), 0, EXACT_SUFFIX) : 0;
-	uint64_t was1[2], was2[2];
-	inner_top2_read(ctx, f.t1, 1, was1);
-	inner_top2_read(ctx, f.t2, 2, was2);
-	uint64_t now1[2] = { was1[0], was1[1] }, now2[2] = { was2[0], was2[1] };
-	if (!top2_remove(&now1[0], &now1[1], before) || !top2_remove(&now2[0], &now2[1], before))
+	uint64_t v1[3], v2[3], now1[2], now2[2];
+	frontier_inner_read(ctx, f.t1, 1, v1);
+	frontier_inner_read(ctx, f.t2, 2, v2);
+	enum inner_route r1 = inner_release_route(v1, before, now1), r2 = inner_release_route(v2, before, now2);
+	if (r1 == INNER_GENERAL || r2 == INNER_GENERAL)
 		return false;
-	bool start1 = ps.has_start || start_elsewhere(ctx, f.t1, 1, f.j, f.j); /* the entry before first */
-	bool start2 = start1 || start_elsewhere(ctx, f.t2, 2, f.i2, f.i2);
+	bool start1 = ps.has_start || start_before(ctx, f.t1, 1, f.j - 1); /* the entry before first */
+	bool start2 = start1 || start_before(ctx, f.t2, 2, f.i2);
 	pt_slot_write(f.t1, f.j, (e & ~PTE_COUNT_STRIPE_MASK) & ~RES_BITS);
 	ctx->backend_work += PT_LEVELS - 1;
 	uint64_t suffix1 = f.suffix1 + PT_SPAN_PAGES(1) + before;
-	frontier_values_move(ctx, f.t1, 1, was1, now1, f.j, f.j - 1, suffix1, f.t2, f.i2, start1);
-	frontier_values_move(ctx, f.t2, 2, was2, now2, f.i2, f.i2,
-			     (uint64_t)(PT_ENTRIES - 1 - f.i2) * PT_SPAN_PAGES(2) + suffix1, f.root, f.i3, start2);
+	frontier_table_move(ctx, f.t1, 1, r1, false, v1, now1, before, f.j, f.j - 1, suffix1, f.t2, f.i2, start1);
+	frontier_table_move(ctx, f.t2, 2, r2, false, v2, now2, before, f.i2, f.i2,
+			    (uint64_t)(PT_ENTRIES - 1 - f.i2) * PT_SPAN_PAGES(2) + suffix1, f.root, f.i3, start2);
 	if (before == 0) /* else the free page before the chunk keeps T1's hint below it */
 		hint_lower(f.t1, f.j);
 	pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, pte_is_present(e));

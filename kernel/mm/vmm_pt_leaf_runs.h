@@ -85,21 +85,36 @@ static ALWAYS_INLINE bool inner_change_below(struct vmm_context *ctx, const uint
  * A mixed table at `level` (1 or 2) whose INNER top two move from (was1, was2), what its stripe
  * holds, to (now1, now2), nothing else of it changing: each value whose digits change is rewritten
  * up to its highest changed entry (costs its E(level) entries), and the value cache's copy moves
- * with it: the read of was1 and was2 (inner_top2_read) left the cache holding both.
+ * with it: the read of was1 and was2 (inner_top2_read) left the cache holding both. While a run
+ * is pending (vmm_pt.h's PEND: the stripe holds the rest and INNER2 unknown, not was1 and was2),
+ * new values are stored whole and PEND turns off, as exact_write does.
  */
 static ALWAYS_INLINE void inner_top2_store(struct vmm_context *ctx, uint64_t *t, unsigned level, uint64_t was1,
 					   uint64_t was2, uint64_t now1, uint64_t now2)
 {
 	MM_ASSERT(level == 1 || level == 2, "inner_top2_store: level %u is not 1 or 2", level);
 	unsigned entries = level == 1 ? EXACT_VALUE_ENTRIES(1) : EXACT_VALUE_ENTRIES(2);
-	if (now1 != was1) {
+	uint64_t pend = now1 != was1 || now2 != was2 ? pend_get_on(ctx, t, level) : 0;
+	if (pend) {
+		ctx->backend_work += 2 * entries;
+		if (level == 1) {
+			stripe_write_fixed(t, EXACT_FIELD_FIRST(1, EXACT_INNER), EXACT_VALUE_ENTRIES(1), now1);
+			stripe_write_fixed(t, EXACT_FIELD_FIRST(1, EXACT_INNER2), EXACT_VALUE_ENTRIES(1),
+					   inner2_stored(now2));
+		} else {
+			stripe_write_fixed(t, EXACT_FIELD_FIRST(2, EXACT_INNER), EXACT_VALUE_ENTRIES(2), now1);
+			stripe_write_fixed(t, EXACT_FIELD_FIRST(2, EXACT_INNER2), EXACT_VALUE_ENTRIES(2),
+					   inner2_stored(now2));
+		}
+		pend_move(ctx, t, level, pend, pend & ~PEND_ON);
+	} else if (now1 != was1) {
 		ctx->backend_work += entries;
 		if (level == 1)
 			stripe_update_fixed(t, EXACT_FIELD_FIRST(1, EXACT_INNER), EXACT_VALUE_ENTRIES(1), was1, now1);
 		else
 			stripe_update_fixed(t, EXACT_FIELD_FIRST(2, EXACT_INNER), EXACT_VALUE_ENTRIES(2), was1, now1);
 	}
-	if (now2 != was2) {
+	if (!pend && now2 != was2) {
 		ctx->backend_work += entries;
 		if (level == 1)
 			stripe_update_fixed(t, EXACT_FIELD_FIRST(1, EXACT_INNER2), EXACT_VALUE_ENTRIES(1),

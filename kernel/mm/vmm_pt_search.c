@@ -19,14 +19,15 @@
  * of the last page of the searched range (its pointer is clipped, so its summary says nothing
  * about the part searched: at most 2 tables per level), or its INNER is >= n (the search ends
  * inside it: at most 1 per level, since a whole subtree has no clipped entry; search_narrow reads
- * at most 4 + 2 E(t-1) entries of such tables, fewer than a scan). A scan of a table
+ * at most 4 + 2 E(t-1) + P(t-1) entries of such tables, fewer than a scan). A scan of a table
  * at level t reads its hint (1) and at most 512 entries, each plus at most three values of E(t-1)
- * entries. With E = 4, 7, 10 at levels 0, 1, 2:
- *     root        1 + 512 x (1 + 3 x 10) = 15 873
- *     level 2     1 + 512 x (1 + 3 x  7) = 11 265    (at most 3 tables)
- *     level 1     1 + 512 x (1 + 3 x  4) =  6 657    (at most 3 tables)
- *     level 0     1 + 512                =    513    (at most 3 tables)
- * so one search reads at most 15 873 + 3 x (11 265 + 6 657 + 513) = 71 178 entries
+ * entries and, with INNER, the child's pending run (P(t-1), vmm_pt.h's PEND). With E = 4, 7, 10
+ * and P = 0, 4, 4 at levels 0, 1, 2:
+ *     root        1 + 512 x (1 + 3 x 10 + 4) = 17 921
+ *     level 2     1 + 512 x (1 + 3 x  7 + 4) = 13 313    (at most 3 tables)
+ *     level 1     1 + 512 x (1 + 3 x  4)     =  6 657    (at most 3 tables)
+ *     level 0     1 + 512                    =    513    (at most 3 tables)
+ * so one search reads at most 17 921 + 3 x (13 313 + 6 657 + 513) = 79 370 entries
  * (PT_SEARCH_WORK_BOUND, vmm_pt_check.c), whatever is mapped or reserved; typical searches read a few dozen.
  * The first-fit hints by run size (vmm_pt_fit_hints.h) are read only where a descent reached a
  * leaf table (SEARCH_LEAF, or vmm_pt_leaf_lowest_fit): that leaf is then the only table scanned, so
@@ -275,10 +276,10 @@ static enum pt_step search_ascend(void *cookie, const struct pt_walk_entry *at)
  * the leaf table it reached (SEARCH_LEAF, *leaf), which the caller scans from its hint.
  *
  * Work: per table looked at, its hint and one entry (2; the root's hint, when the caller read it
- * and gives the entry, counted by the caller), INNER or SUFFIX (E(t-1)) when read; the
+ * and gives the entry, counted by the caller), INNER or SUFFIX (E(t-1), INNER + P(t-1)) when read; the
  * narrowed walk then reads one entry and the hint of each table above the one where the descent
  * stopped. Each of these tables is the root or was promised a fit inside (tables the header's
- * proof lets a search scan), and is read at most 4 + 2 E(t-1) entries, less than a scan, so the
+ * proof lets a search scan), and is read at most 4 + 2 E(t-1) + P(t-1) entries, less than a scan, so the
  * search bound holds.
  */
 enum search_start { SEARCH_WALK, SEARCH_NARROWED, SEARCH_LEAF, SEARCH_FOUND };

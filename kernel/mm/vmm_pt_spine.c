@@ -22,7 +22,8 @@
  * leaf's values (2 E(0) + 2), and a mark's run start is one entry, or at most 512 back
  * (leaf_run_around); above the leaf, each table whose values change has its INNER and INNER2 read
  * and rewritten, its pointer rewritten and the table above's INNER and INNER2 read (runs_above: at
- * most 4 E(t) + 1 + 2 E(t + 1), less than its U(t)), until one keeps its values, or takes the range
+ * most 4 V(t) + 1 + 2 V(t + 1), less than its U(t); V counts a read of INNER or INNER2 with PEND,
+ * vmm_pt_summary.c), until one keeps its values, or takes the range
  * walk's upkeep from there; the lean release's way up reads the 2 path entries above the leaf
  * again. Values found in the value cache (vmm_pt.h) are not read again, and not counted.
  */
@@ -251,9 +252,9 @@ static ALWAYS_INLINE bool table_store(struct vmm_context *ctx, const struct spin
  * very runs the leaf did (they lie between reserved pages), and nothing else of it changed, so
  * its INNER top two take the same delta and its other values stay; and so on up, each table
  * keeping its kind (it holds the leaf's free and reserved pages), PREFIX, SUFFIX and HST. Per
- * table: its INNER and INNER2 read (2 E(t), or the value cache) and the ones that change written
- * (at most 2 E(t)), its pointer's maxrun code rewritten if it moves; it stops at the first table
- * above that keeps its values (inner_top2_settled: that table's INNER and INNER2, 2 E(t + 1) read
+ * table: its INNER and INNER2 read (2 V(t), or the value cache) and the ones that change written
+ * (at most 2 V(t), PEND turned off with them), its pointer's maxrun code rewritten if it moves; it
+ * stops at the first table above that keeps its values (inner_top2_settled: that table's INNER and INNER2, 2 V(t + 1) read
  * once, for the test and for its own step), within the U(t) of the general upkeep it replaces. Hints stay: no
  * entry became full, and a cleared entry was not full before. Returns the level whose table must
  * take the general upkeep (PT_LEVELS: none), with out[0], out[1] what its path entry covered

@@ -5,8 +5,10 @@
  * Marking and clearing touch the entries of the range (one per aligned chunk inside it, 512 per
  * table at most), and re-summarise every table whose entries changed, bottom-up. When a table
  * saw one change (one entry above level 0, one run of pages at level 0: the usual case), its new
- * summary is derived (derive()) from its old values (4 E(t)) and the change (the entry before and
- * after, 8 E(t-1)): only runs through the change can differ. Its free neighbours are known without
+ * summary is derived (derive()) from its old values (4 V(t)) and the change (the entry before and
+ * after, 8 V(t-1)): only runs through the change can differ. (V(t) = E(t) + P(t) bounds a read of
+ * one value: INNER and INNER2 of a table at level 1 or 2 read its pending run too, vmm_pt.h's PEND;
+ * P(0) = 0.) Its free neighbours are known without
  * a look at the frontier (every entry before the change full, by the hint; every page after it
  * free, by the old SUFFIX) and inside the free suffix; otherwise they are counted (at most 512,
  * one exact value at each end). PREFIX and SUFFIX change only when the free run through the
@@ -26,10 +28,11 @@
  * (from its hint after a mark: entries below it are full): its entries and, for each mixed child,
  * the exact values that can change the result (PREFIX when a run reaches it, INNER when its maxrun
  * code could beat the longest so far, SUFFIX when its last page is free), at most
- * 512 x (1 + 3 E(t-1)) entries; a measure of a table of 4 KiB entries finds INNER2 too, above
- * level 0 it leaves INNER2 unknown. Then its four values are written (4 E(t)). Per table at level t:
- *     U(t) = 512 (range) + 512 (hint) + 8 E(t-1) + 4 E(t) + 1 024 + 2 E(t-1) (derive)
- *            + 512 x (1 + 3 E(t-1)) (measure) + 4 E(t) (write)           (table_update_bound())
+ * 512 x (1 + 3 V(t-1)) entries; a measure of a table of 4 KiB entries finds INNER2 too, above
+ * level 0 it leaves INNER2 unknown. Then its four values are written (4 E(t), and PEND read and
+ * turned off: within 4 V(t)). Per table at level t:
+ *     U(t) = 512 (range) + 512 (hint) + 8 V(t-1) + 4 V(t) + 1 024 + 2 V(t-1) (derive)
+ *            + 512 x (1 + 3 V(t-1)) (measure) + 4 V(t) (write)           (table_update_bound())
  * and a range of p pages lies in at most 2 + p / 512^(t+1) tables at level t: a mark or clear
  * costs at most 1 024 + sum over t = 0..2 of (2 + p / 512^(t+1)) U(t) (pagetable_work_bound()
  * adds this to the search bound). A clear also walks every table the range covers, which the
@@ -602,8 +605,8 @@ struct exact entry_before(struct vmm_context *ctx, pte_t e, unsigned level, cons
 	if (!entry_before_suffix_known(level, ch))
 		return x; /* SUFFIX not known: the parent measures (note_refresh) */
 	/*
-	 * Reads: 3 E(tl) for the three stored values, LAST, and the changed entry's subtree only when
-	 * it is not at LAST (1 + 5 at most): no more than the 4 E(tl) of the four stored values it
+	 * Reads: 3 V(tl) for the three stored values, LAST, and the changed entry's subtree only when
+	 * it is not at LAST (1 + 5 at most): no more than the 4 V(tl) of the four stored values it
 	 * stands for (vmm_pt_summary.c's U(t)).
 	 */
 	unsigned last = last_read(t, tl);

@@ -18,7 +18,9 @@
  * reserve_chunk_frontier) run: a mark there that leaves a leaf's INNER or a run's tag unwritten,
  * or a chunk placed one entry late, fails it and no other test. Two more there pin what the chunk
  * frontier route writes besides the values: the level-1 hint when no free page lies before the
- * chunk, and HST when the chunk held its level-1 table's last start. Two more follow an inner
+ * chunk, and HST when the chunk held its level-1 table's last start; and one that the gap before
+ * a frontier chunk, kept apart from the stored values, is still where a request fitting only
+ * there is placed. Two more follow an inner
  * change up (vmm_pt_spine.c's runs_above): one that moves the level-1 and level-2 tables' INNER
  * and back, and one the level-2 table's top two cannot take, which goes to the general upkeep
  * there; a step that stops one level early fails them.
@@ -475,6 +477,53 @@ TEST(vmm_pagetable_chunk_frontier_release_clears_the_start_bit_with_the_last_sta
 	both_close(&b, 0);
 }
 
+/*
+ * The gap a frontier chunk leaves (pages 64..511 before the chunk at page 512, kept as the level-1
+ * and level-2 tables' pending run, vmm_pt.h's PEND) is found by the search: a request that fits
+ * only there (300 pages, then exactly 448) lands at page 64, one a page longer past the chunk (at
+ * page 1024); each released again, then the chunk. Both backends agree at every step and every
+ * summary recounts; the pointer above the level-1 table gives the gap's maxrun code, and its
+ * stripe a pending run of 448.
+ */
+TEST(vmm_pagetable_request_that_fits_only_in_the_chunk_gap_lands_there)
+{
+	static struct both b;
+	both_open(&b, 1 << 14, wide_regions, ARRAY_SIZE(wide_regions));
+	if (testing_current_failed())
+		return;
+	struct vmm_context *user = b.user;
+	uint64_t base = wide_regions[0].base, addr[2];
+	for (unsigned k = 0; k < 2; k++) {
+		ASSERT_EQ(vmm_reserve(&user[k], 0, 64, 1, &addr[k]), VM_OK);
+		ASSERT_EQ(addr[k], base);
+		ASSERT_EQ(vmm_reserve(&user[k], 0, PT_SPAN_PAGES(1), PT_SPAN_PAGES(1), &addr[k]), VM_OK);
+		ASSERT_EQ(addr[k], base + PT_SPAN_PAGES(1) * PAGE_SIZE);
+		ASSERT_EQ(user[k].backend->self_check(&user[k]), 0);
+	}
+	const uint64_t *root = pt_table(user[0].pt.root);
+	const uint64_t *t2 = child_table(root[PT_INDEX(3, base)]);
+	const uint64_t *t1 = level1_table(&user[0], base);
+	/* 448 = 256 < L <= 512: code 27 + 9; PEND's length 448 (octal 700) and on digit 1 above it. */
+	EXPECT_EQ((summary_field(t2[PT_INDEX(2, base)]) >> SUM_MAXRUN_SHIFT) & SUM_MAXRUN_MASK, 36u);
+	EXPECT_EQ(pte_stripe_field_read(t1, PEND_FIRST(1), 4), 0700u | (1u << 9));
+	const struct { uint64_t pages, at; } requests[] = { { 300, 64 }, { 448, 64 }, { 449, 1024 } };
+	for (unsigned r = 0; r < ARRAY_SIZE(requests) && !testing_current_failed(); r++) {
+		for (unsigned k = 0; k < 2; k++) {
+			ASSERT_EQ(vmm_reserve(&user[k], 0, requests[r].pages, 1, &addr[k]), VM_OK);
+			EXPECT_EQ(addr[k], base + requests[r].at * PAGE_SIZE);
+			ASSERT_EQ(user[k].backend->self_check(&user[k]), 0);
+			ASSERT_EQ(vmm_release(&user[k], addr[k], requests[r].pages), VM_OK);
+			ASSERT_EQ(user[k].backend->self_check(&user[k]), 0);
+		}
+	}
+	for (unsigned k = 0; k < 2; k++) {
+		ASSERT_EQ(vmm_release(&user[k], base + PT_SPAN_PAGES(1) * PAGE_SIZE, PT_SPAN_PAGES(1)), VM_OK);
+		ASSERT_EQ(user[k].backend->self_check(&user[k]), 0);
+		ASSERT_EQ(vmm_release(&user[k], base, 64), VM_OK);
+	}
+	both_close(&b, 0);
+}
+
 /* The TAG bits of a leaf entry (vmm_pt_leaf_tags.h's diagram: bits 12..21), read here by hand. */
 static unsigned tag_bits(uint64_t e)
 {
@@ -655,9 +704,9 @@ TEST(vmm_pagetable_self_check_finds_a_wrong_last_entry)
 			pte_stripe_field_write(t, first, 3, expect);
 			EXPECT_EQ(pt->backend->self_check(pt), 0);
 		}
-		pte_stripe_field_write(t, first + 3, 1, 1); /* the slot past LAST must hold 0 */
+		pte_stripe_field_write(t, first + 6, 1, 1); /* PEND on (its digit after LAST and the length) with no run */
 		EXPECT_TRUE(pt->backend->self_check(pt) > 0);
-		pte_stripe_field_write(t, first + 3, 1, 0);
+		pte_stripe_field_write(t, first + 6, 1, 0);
 		EXPECT_EQ(pt->backend->self_check(pt), 0);
 	}
 	ASSERT_EQ(vmm_release(pt, c, 600), VM_OK);
