@@ -57,14 +57,16 @@ STATIC_ASSERT(FIT_HINT_ENTRIES * 3 >= PT_INDEX_BITS, "a hint holds any entry ind
  * serves it). */
 static ALWAYS_INLINE unsigned fit_class_floor(uint64_t n)
 {
-	unsigned k = ilog2_u64(n) - 1;
-	return k < FIT_HINTS ? k : FIT_HINTS - 1;
+	return ilog2_u64(MIN(n, (uint64_t)2 << (FIT_HINTS - 1))) - 1;
 }
 
-/* The class whose threshold is the smallest >= n (FIT_HINTS when n > 256: none). */
+/*
+ * The class whose threshold is the smallest >= n, for 2 <= n < 512 (a run inside one leaf table):
+ * the floor's, or the next when n is not a power of two (FIT_HINTS when 256 < n: none).
+ */
 static ALWAYS_INLINE unsigned fit_class_ceil(uint64_t n)
 {
-	return n <= 2 ? 0 : MIN(ceil_log2(n) - 1, FIT_HINTS);
+	return fit_class_floor(n) + ((n & (n - 1)) != 0);
 }
 
 static ALWAYS_INLINE unsigned fit_hint_read(const uint64_t *leaf, unsigned k)

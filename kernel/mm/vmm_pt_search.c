@@ -382,7 +382,7 @@ static ALWAYS_INLINE bool search_leaf_by_class(struct search *s, uint64_t *leaf,
 	s->entries_read++;
 	bool found = (class_hint > i && leaf_run_fits_at(s, leaf, base, class_hint)) ||
 		     search_leaf_scan(s, leaf, base, MAX(i, class_hint));
-	if (floor != fit_class_ceil(s->min_pages))
+	if (s->min_pages & (s->min_pages - 1)) /* not a power of two: its ceiling class is the next */
 		class_hint = FIT_HINT_UNREAD;
 	s->entries_read += fit_hints_raise(leaf, s->min_pages, (unsigned)((s->found.start - base) / PAGE_SIZE),
 					   class_hint);

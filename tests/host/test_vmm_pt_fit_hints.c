@@ -13,6 +13,7 @@
 #include <machine/pte.h>
 #include "tests/host/vmm_test_support.h"
 #include "kernel/mm/vmm_pt.h"
+#include "kernel/mm/vmm_pt_fit_hints.h"
 
 /*
  * A region of whole root entries (512 GiB from 512 GiB on, as test_vmm_pt_paths.c's wide region):
@@ -224,4 +225,26 @@ static void hint_past_a_fit(struct both *b, uint64_t base, uint64_t *leaf)
 TEST(vmm_pagetable_self_check_finds_a_fit_hint_past_a_fit)
 {
 	SCENARIO(hint_past_a_fit);
+}
+
+/*
+ * The classes of n pages: the largest threshold 2^(k+1) at or below n (where a request's scan may
+ * start, and the highest hint a joined run of n, up to a whole leaf's 512, lowers) and, for a
+ * request (n < 512, inside one leaf table), the smallest at or above it (the first hint it may
+ * raise; 8, none, above 256), found here by walking the thresholds.
+ */
+TEST(vmm_pagetable_fit_classes_are_the_thresholds_around_a_request)
+{
+	EXPECT_EQ(fit_class_floor(512), 7);
+	for (uint64_t n = 2; n < 512; n++) {
+		unsigned floor = 0, ceil = 8;
+		for (unsigned k = 0; k < 8; k++)
+			if ((2u << k) <= n)
+				floor = k;
+		for (unsigned k = 8; k-- > 0;)
+			if ((2u << k) >= n)
+				ceil = k;
+		EXPECT_EQ(fit_class_floor(n), floor);
+		EXPECT_EQ(fit_class_ceil(n), ceil);
+	}
 }
