@@ -421,10 +421,20 @@ enum vm_status vmm_pt_descent_reserve(struct vmm_context *ctx, const struct vmm_
 	else
 		start = vmm_pt_leaf_lowest_fit(ctx, leaf, start, i, pages);
 #if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
-	{ /* Host test builds: the answer must be the search's (its reads not counted). */
+	{
+		/*
+		 * Host test builds: the answer must be the search's (its reads not counted). The search
+		 * raises the leaf's fit hints; they are put back, so that host builds keep the hints the
+		 * kernel would (a descent that failed to raise them must show in the tests).
+		 */
 		uint64_t counted = ctx->backend_work;
+		unsigned hints[FIT_HINTS];
+		for (unsigned k = 0; k < FIT_HINTS; k++)
+			hints[k] = fit_hint_read(leaf, k);
 		struct vmm_free_run run;
 		bool found = vmm_pt_find_free_run(ctx, region, region->base, pages, pages, &run);
+		for (unsigned k = 0; k < FIT_HINTS; k++)
+			fit_hint_update(leaf, k, fit_hint_read(leaf, k), hints[k]);
 		ctx->backend_work = counted;
 		MM_ASSERT(found && run.start == start, "vmm_pt_descent_reserve: placed at %llx, the search says %llx",
 			  (unsigned long long)start, (unsigned long long)(found ? run.start : 0));
