@@ -527,8 +527,10 @@ static inline uint64_t exact_read_stripe(uint64_t *work, const uint64_t *table, 
  * values of one table as the backend last read or wrote them, so that an operation and the next one
  * (a reserve and its release, a search and its mark) decode the tables on their path once. It is a
  * copy, never the truth: every value stays in its table's stripe, every write goes to the stripe
- * and the copy together (exact_write, suffix_move and vmm_pt_chunk.c's frontier_values_move: the
- * only writers of exact values), and dropping the copy changes nothing but cost. A leaf's PREFIX and SUFFIX are its edge tags, which move with
+ * and the copy together (the only writers of exact values: exact_write, suffix_move, pend_move; the
+ * routes' narrower stores of INNER and INNER2, vmm_pt_leaf_runs.h's inner_top2_store and
+ * vmm_pt_lean.c's leaf_inner_store; the frontier routes' SUFFIX moves in vmm_pt_lean.c and
+ * vmm_pt_spine.c; vmm_pt_chunk.c's frontier_values_move), and dropping the copy changes nothing but cost. A leaf's PREFIX and SUFFIX are its edge tags, which move with
  * its entries: a write of leaf entries that may move them drops them from the copy
  * (leaf_edges_forget) unless it moves the copy itself (suffix_move). It cannot go stale: values are read only from a mixed table, a
  * table turns mixed only through exact_write of all four values (summarize_table: a table whose old
