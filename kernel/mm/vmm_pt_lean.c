@@ -42,6 +42,10 @@
  * wholly in the region) sends the request to the search. Host test builds check every answer
  * against vmm_pt_find_free_run's. Reads: two per table (its hint, the entry), and the leaf's scan.
  *
+ * Which leaf a release is in: the tables the last walk kept (the fault lookup's or the descent's,
+ * vmm_pt_lookup.c) when addr is in the kept leaf's 2 MiB and no table was freed since, else a
+ * point walk. The kept ones serve the inner route only (the frontier route reads the whole path).
+ *
  * Inside the inner runs: a mark at the start of a free run of a mixed leaf, with a reserved page
  * before it and after the run; a release whose joined free run keeps a reserved page on either
  * side (vmm_pt_spine.c's inner_mark, inner_clear: one run out of the leaf's INNER top two, one or
@@ -60,7 +64,8 @@
  * (a root entry's code is below maxrun_code(n) for one, at or above maxrun_fit_code(n) >= it for
  * the other), reads at most 1 + 2 + 2 before it declines, fewer than the frontier's 9; taken, it
  * reads 2 per table where search_narrow reads at least 2, and the leaf's scan is the search's.
- * Taken, the routes read less than the search and the mark they replace. A release's read the path (3), the entries around the range (3), two LASTs
+ * Taken, the routes read less than the search and the mark they replace. A release's read the path (3; on the inner route 1, the leaf's pointer, when the
+ * tables kept by the last walk are addr's: vmm_pt_lookup.c), the entries around the range (3), two LASTs
  * (6), at most 511 entries for another start, and the range, checked as it is cleared
  * (leaf_entries_clear_checked: one unmapped reservation, else put back: false), or the leaf's two
  * values: within the tally slot of the bound, which they do without.
@@ -443,6 +448,7 @@ enum vm_status vmm_pt_descent_reserve(struct vmm_context *ctx, const struct vmm_
 	}
 #endif
 	*addr = start;
+	leaf_hint_keep(ctx, start, leaf, t1);
 	if (!inner_reserve(ctx, &p, start, pages, access))
 		path_mark(ctx, &p, start, start + pages * PAGE_SIZE - 1, access);
 	return VM_OK;
@@ -513,10 +519,32 @@ enum vm_status vmm_pt_release_in_leaf(struct vmm_context *ctx, const struct vmm_
 				      uint64_t pages)
 {
 	uint64_t last_addr = addr + pages * PAGE_SIZE - 1;
-	struct spine p;
-	if (addr >> PT_LEVEL_SHIFT(1) != last_addr >> PT_LEVEL_SHIFT(1))
+	unsigned first = PT_INDEX(0, addr), last = PT_INDEX(0, last_addr);
+	if (addr >> PT_LEVEL_SHIFT(1) != last_addr >> PT_LEVEL_SHIFT(1) || last == PT_ENTRIES - 1)
 		return vmm_pt_release_general(ctx, region, addr, pages);
-	uint64_t *t = pt_table(ctx->pt.root);
+	uint64_t *root = pt_table(ctx->pt.root);
+	/*
+	 * The leaf and level-1 tables the last walk kept (the fault lookup's, or the descent's:
+	 * leaf_hint_keep) are addr's while no table was freed since (vmm_pt_lookup.c's argument;
+	 * a kept leaf's level-1 table is the one of its 1 GiB). They stand in for the walk on the
+	 * inner route: the path is all mixed exactly when the leaf's pointer is (a table holding a
+	 * mixed one holds free and reserved pages). The frontier route needs the whole path: it walks.
+	 */
+	const struct vmm_pt_leaf_hint *kept = &ctx->pt_caches.leaf_hint;
+	if (ALIGN_DOWN(addr, PT_SPAN_BYTES(1)) == kept->base && kept->tables_freed == ctx->pt.tables_freed) {
+		uint64_t *leaf = (uint64_t *)kept->table, *t1 = (uint64_t *)kept->upper_table;
+		pte_t after = leaf[last + 1];
+		if ((after & RES_RESERVED) || leaf_tag(after) != PT_ENTRIES - 1 - last) {
+			unsigned i1 = PT_INDEX(1, addr);
+			ctx->backend_work += 1; /* the leaf's pointer */
+			bool mixed = (summary_field(t1[i1]) & SUM_KIND_MASK) == SUMMARY_MIXED;
+			if (inner_release(ctx, root, t1, i1, leaf, mixed, addr, first, last))
+				return VM_OK;
+			return vmm_pt_release_general(ctx, region, addr, pages);
+		}
+	}
+	struct spine p;
+	uint64_t *t = root;
 	pte_t path = ~(pte_t)0; /* the and of the path's entries: its kind "mixed" only if all are */
 #pragma GCC unroll 3
 	for (unsigned level = PT_TOP_LEVEL; level > 0; level--) {
@@ -532,16 +560,13 @@ enum vm_status vmm_pt_release_in_leaf(struct vmm_context *ctx, const struct vmm_
 	ctx->backend_work += PT_TOP_LEVEL; /* the path's entries */
 	p.table[0] = t;
 	p.mixed = (summary_field(path) & SUM_KIND_MASK) == SUMMARY_MIXED; /* kinds are 0, 1, 2: the and is 2 only if all are */
-	unsigned first = PT_INDEX(0, addr), last = PT_INDEX(0, last_addr);
-	if (last < PT_ENTRIES - 1) {
-		pte_t after = t[last + 1];
-		if (!(after & RES_RESERVED) && leaf_tag(after) == PT_ENTRIES - 1 - last) {
-			if (lean_frontier_release(ctx, &p, first, last))
-				return VM_OK;
-		} else {
-			if (inner_release(ctx, p.table[PT_TOP_LEVEL], p.table[1], p.index[1], t, p.mixed, addr, first, last))
-				return VM_OK;
-		}
+	pte_t after = t[last + 1];
+	if (!(after & RES_RESERVED) && leaf_tag(after) == PT_ENTRIES - 1 - last) {
+		if (lean_frontier_release(ctx, &p, first, last))
+			return VM_OK;
+	} else {
+		if (inner_release(ctx, root, p.table[1], p.index[1], t, p.mixed, addr, first, last))
+			return VM_OK;
 	}
 	return vmm_pt_release_general(ctx, region, addr, pages);
 }
