@@ -616,10 +616,10 @@ static NOINLINE enum vm_status release_kept(struct vmm_context *ctx, const struc
 enum vm_status vmm_pt_release_in_leaf(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
 				      uint64_t pages)
 {
-	uint64_t last_addr = addr + pages * PAGE_SIZE - 1;
-	unsigned first = PT_INDEX(0, addr), last = PT_INDEX(0, last_addr);
-	if (addr >> PT_LEVEL_SHIFT(1) != last_addr >> PT_LEVEL_SHIFT(1) || last == PT_ENTRIES - 1)
+	unsigned first = PT_INDEX(0, addr);
+	if (first + pages >= PT_ENTRIES) /* not inside one leaf table short of its last entry */
 		return vmm_pt_release_general(ctx, region, addr, pages);
+	unsigned last = first + (unsigned)pages - 1;
 	/*
 	 * The leaf and level-1 tables the last walk kept (the fault lookup's, or the descent's:
 	 * leaf_hint_keep) are addr's while no table was freed since (vmm_pt_lookup.c's argument;
