@@ -1075,9 +1075,10 @@ enum vm_status vmm_pt_descent_reserve(struct vmm_context *ctx, const struct vmm_
 enum vm_status vmm_pt_reserve_searched(struct vmm_context *ctx, const struct vmm_region *region, unsigned i3,
 				       uint64_t pages, unsigned access, uint64_t *addr);
 /*
- * vmm_pt_release of fewer than 512 pages: inside one leaf table (not its last page), at the
- * frontier or inside its inner runs, from one point walk; anything else (and any reservation these
- * routes do not take: mapped, or not one) by vmm_pt_release_general (a tail call).
+ * vmm_pt_release of 1 to 511 pages: inside one leaf table (not its last page), at the frontier
+ * or inside its inner runs, from the tables the last walk kept or one point walk (vmm_pt_lean.c);
+ * anything else (and any reservation these routes do not take: mapped, or not one) by
+ * vmm_pt_release_general (a tail call).
  */
 enum vm_status vmm_pt_release_in_leaf(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
 				      uint64_t pages);

@@ -44,7 +44,8 @@
  *
  * Which leaf a release is in: the tables the last walk kept (the fault lookup's or the descent's,
  * vmm_pt_lookup.c) when addr is in the kept leaf's 2 MiB and no table was freed since, else a
- * point walk. The kept ones serve the inner route only (the frontier route reads the whole path).
+ * point walk. The kept ones serve the inner route only (the frontier route reads the whole path):
+ * a release they decline, nothing changed, is walked.
  *
  * Inside the inner runs: a mark at the start of a free run of a mixed leaf, with a reserved page
  * before it and after the run; a release whose joined free run keeps a reserved page on either
@@ -597,27 +598,28 @@ static NOINLINE enum vm_status release_walked(struct vmm_context *ctx, const str
 }
 
 /*
- * The release of leaf entries [first, last] (addr its first page) from the kept tables (leaf and
- * t1, the level-1 table above it) on the inner route, else the general route.
+ * The release of [addr, addr + pages) from the kept tables (leaf and t1, the level-1 table above
+ * it) on the inner route; what it declines (nothing changed), the frontier's among it (its joined
+ * run reaches the leaf's end), goes to the walk.
  */
 static NOINLINE enum vm_status release_kept(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
 					    uint64_t pages, uint64_t *leaf, uint64_t *t1)
 {
 	unsigned first = PT_INDEX(0, addr), last = first + (unsigned)pages - 1, i1 = PT_INDEX(1, addr);
-	ctx->backend_work += 1; /* the leaf's pointer */
 	bool mixed = (summary_field(t1[i1]) & SUM_KIND_MASK) == SUMMARY_MIXED;
+	ctx->backend_work += 1; /* the leaf's pointer (counted after it is read: no store between) */
 	if (inner_release(ctx, t1, i1, leaf, mixed, addr, first, last))
 		return VM_OK;
-	return vmm_pt_release_general(ctx, region, addr, pages);
+	return release_walked(ctx, region, addr, pages, first, last);
 }
 
 enum vm_status vmm_pt_release_in_leaf(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
 				      uint64_t pages)
 {
-	uint64_t last_addr = addr + pages * PAGE_SIZE - 1;
-	unsigned first = PT_INDEX(0, addr), last = PT_INDEX(0, last_addr);
-	if (addr >> PT_LEVEL_SHIFT(1) != last_addr >> PT_LEVEL_SHIFT(1) || last == PT_ENTRIES - 1)
+	unsigned first = PT_INDEX(0, addr);
+	if (first + pages >= PT_ENTRIES) /* not inside one leaf table short of its last entry */
 		return vmm_pt_release_general(ctx, region, addr, pages);
+	unsigned last = first + (unsigned)pages - 1;
 	/*
 	 * The leaf and level-1 tables the last walk kept (the fault lookup's, or the descent's:
 	 * leaf_hint_keep) are addr's while no table was freed since (vmm_pt_lookup.c's argument;
@@ -628,11 +630,7 @@ enum vm_status vmm_pt_release_in_leaf(struct vmm_context *ctx, const struct vmm_
 	 * (inlined, the walk's cost 14 more per release from the kept tables, and the other way 18).
 	 */
 	const struct vmm_pt_leaf_hint *kept = &ctx->pt_caches.leaf_hint;
-	if (ALIGN_DOWN(addr, PT_SPAN_BYTES(1)) == kept->base && kept->tables_freed == ctx->pt.tables_freed) {
-		uint64_t *leaf = (uint64_t *)kept->table;
-		pte_t after = leaf[last + 1];
-		if ((after & RES_RESERVED) || leaf_tag(after) != PT_ENTRIES - 1 - last)
-			return release_kept(ctx, region, addr, pages, leaf, (uint64_t *)kept->upper_table);
-	}
+	if (ALIGN_DOWN(addr, PT_SPAN_BYTES(1)) == kept->base && kept->tables_freed == ctx->pt.tables_freed)
+		return release_kept(ctx, region, addr, pages, (uint64_t *)kept->table, (uint64_t *)kept->upper_table);
 	return release_walked(ctx, region, addr, pages, first, last);
 }
