@@ -71,6 +71,7 @@
  */
 #include "vmm_pt_write.h"
 #include "vmm_pt_leaf_runs.h"
+#include "vmm_pt_fit_hints.h"
 
 /*
  * The tag of entry i, which the route has just seen free (or cleared): leaf_tag_write without its
@@ -418,10 +419,13 @@ enum vm_status vmm_pt_descent_reserve(struct vmm_context *ctx, const struct vmm_
 	 * The entries below the hint are reserved (it is a lower bound of the first free one): a free
 	 * entry there starts a run, whose tag is its length. Else the leaf is scanned from its hint.
 	 */
-	if (!(e & RES_RESERVED) && leaf_tag(e) >= pages)
-		start += (uint64_t)i * PAGE_SIZE;
-	else
-		start = vmm_pt_leaf_lowest_fit(ctx, leaf, start, i, pages);
+	unsigned at = i, scan_from = i;
+	if ((e & RES_RESERVED) || leaf_tag(e) < pages) {
+		uint64_t reads = 0;
+		at = pages >= 2 ? fit_hint_lowest_fit(leaf, pages, &scan_from, &reads) : PT_ENTRIES;
+		ctx->backend_work += reads;
+	}
+	start = at < PT_ENTRIES ? start + (uint64_t)at * PAGE_SIZE : vmm_pt_leaf_lowest_fit(ctx, leaf, start, scan_from, pages);
 #if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
 	{
 		/*
