@@ -306,17 +306,23 @@ static ALWAYS_INLINE bool settled_above(struct vmm_context *ctx, const uint64_t 
 	return second != INNER2_UNKNOWN ? longest < second : longest < exact_read(ctx, t1, 1, EXACT_INNER);
 }
 
-static ALWAYS_INLINE bool inner_reserve(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t pages,
-					unsigned access)
+/*
+ * The mark of `pages` pages from addr, at entry first > 0 of the mixed leaf p->table[0], where an
+ * inner run of `length` >= pages pages starts (the entry before reserved, the run ending before
+ * entry 511): the caller has seen to all that.
+ */
+static ALWAYS_INLINE bool inner_reserve_run(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
+					    uint64_t pages, unsigned access, unsigned length)
 {
 	uint64_t *leaf = p->table[0], *t1 = p->table[1];
 	unsigned i1 = p->index[1], first = PT_INDEX(0, addr), last = first + (unsigned)pages - 1;
-	ctx->backend_work += 2; /* the entry before, the run's first */
-	if (!p->mixed || first == 0 || !(leaf[first - 1] & RES_RESERVED) || (leaf[first] & RES_RESERVED))
-		return false;
-	unsigned length = leaf_tag(leaf[first]), b = first + length - 1;
-	if (length == 0 || b >= PT_ENTRIES - 1 || last > b)
-		return false;
+	unsigned b = first + length - 1;
+#if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
+	MM_ASSERT(p->mixed && first > 0 && (leaf[first - 1] & RES_RESERVED) && !(leaf[first] & RES_RESERVED) &&
+			  leaf_tag(leaf[first]) == length && last <= b && b < PT_ENTRIES - 1,
+		  "vmm_pt_inner_reserve: entry %u of leaf %p starts no inner run of %llu pages", first, (void *)leaf,
+		  (unsigned long long)pages);
+#endif
 	uint64_t was1 = exact_read(ctx, leaf, 0, EXACT_INNER), was2 = exact_read(ctx, leaf, 0, EXACT_INNER2);
 	uint64_t now1 = was1, now2 = was2;
 	/*
@@ -369,7 +375,15 @@ static ALWAYS_INLINE bool inner_reserve(struct vmm_context *ctx, const struct sp
 bool vmm_pt_inner_reserve(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t pages,
 			  unsigned access)
 {
-	return inner_reserve(ctx, p, addr, pages, access);
+	const uint64_t *leaf = p->table[0];
+	unsigned first = PT_INDEX(0, addr), last = first + (unsigned)pages - 1;
+	ctx->backend_work += 2; /* the entry before, the run's first */
+	if (!p->mixed || first == 0 || !(leaf[first - 1] & RES_RESERVED) || (leaf[first] & RES_RESERVED))
+		return false;
+	unsigned length = leaf_tag(leaf[first]), b = first + length - 1;
+	if (length == 0 || b >= PT_ENTRIES - 1 || last > b)
+		return false;
+	return inner_reserve_run(ctx, p, addr, pages, access, length);
 }
 
 /*
@@ -447,7 +461,13 @@ enum vm_status vmm_pt_descent_reserve(struct vmm_context *ctx, const struct vmm_
 	}
 #endif
 	*addr = start;
-	if (!inner_reserve(ctx, &p, start, pages, access))
+	/*
+	 * The fit starts a run after a reserved entry (the one before the hint is, or the fit test saw
+	 * it) that ends before entry 511 (an inner run of `pages` lies in the leaf: its suffix, the
+	 * last run, is not the lowest fit), so it is the inner route's but at entry 0 (a PREFIX).
+	 */
+	unsigned first = PT_INDEX(0, start);
+	if (first == 0 || !inner_reserve_run(ctx, &p, start, pages, access, leaf_tag(leaf[first])))
 		path_mark(ctx, &p, start, start + pages * PAGE_SIZE - 1, access);
 	return VM_OK;
 declined:
