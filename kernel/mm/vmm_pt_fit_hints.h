@@ -39,7 +39,8 @@
  *
  * Cost: a search reads one hint more (H_j, 1 entry in its work count, as the first-free hint) and
  * the raise at most FIT_HINTS (usually one, already at p); a clear tests the highest hint in place
- * (all three digits 0: three loads) and reads H_k, for the largest T_k <= L, only when it is not. The
+ * (all three digits 0: three loads), then, when it is not, whether it is at or below a (the same
+ * three), and reads H_k, for the largest T_k <= L, only when it is above. The
  * range walk's leaf scans (a run carried in) read none; vmm_pt_search.c's bound counts these.
  */
 #ifndef PAGESCOPE_MM_VMM_PT_FIT_HINTS_H
@@ -131,7 +132,8 @@ static ALWAYS_INLINE unsigned fit_hint_lowest_fit(const uint64_t *leaf, uint64_t
  */
 static NOINLINE void fit_hints_lower_read(uint64_t *leaf, unsigned a, uint64_t length)
 {
-	if (length < 2) /* a run of 1 page: no class */
+	/* The highest hint at or below a holds every hint there (invariant 2): no class to work out. */
+	if (length < 2 || fit_hint_read(leaf, FIT_HINTS - 1) <= a) /* a run of 1 page: no class */
 		return;
 	for (unsigned k = fit_class_floor(length);; k--) {
 		unsigned was = fit_hint_read(leaf, k);
