@@ -254,8 +254,10 @@ static ALWAYS_INLINE bool table_store(struct vmm_context *ctx, const struct spin
  * keeping its kind (it holds the leaf's free and reserved pages), PREFIX, SUFFIX and HST. Per
  * table: its INNER and INNER2 read (2 V(t), or the value cache) and the ones that change written
  * (at most 2 V(t), PEND turned off with them), its pointer's maxrun code rewritten if it moves; it
- * stops at the first table above that keeps its values (inner_top2_settled: that table's INNER and INNER2, 2 V(t + 1) read
- * once, for the test and for its own step), within the U(t) of the general upkeep it replaces. Hints stay: no
+ * stops at the first table above that keeps its values (inner_top2_settled: that table's INNER
+ * and INNER2, 2 V(t + 1) read once, for the test and for its own step), within the U(t) of the
+ * general upkeep it replaces. A table whose top two were its child's before takes the child's new
+ * top two as they are: the same delta to the same values gives the same result. Hints stay: no
  * entry became full, and a cleared entry was not full before. Returns the level whose table must
  * take the general upkeep (PT_LEVELS: none), with out[0], out[1] what its path entry covered
  * before and after: the leaf's change was not that (level 1), or the delta failed there (the
@@ -272,24 +274,29 @@ static ALWAYS_INLINE unsigned runs_above(struct vmm_context *ctx, const struct s
 	}
 	uint64_t b1 = was->inner, b2 = was->inner2; /* the child's top two before */
 	uint64_t x1, x2; /* the table's */
+	uint64_t n1 = 0, n2 = 0; /* its top two after */
+	bool same = false; /* the table's top two before are its child's (n1, n2 are its after, then) */
 	inner_top2_read(ctx, p->table[1], 1, &x1, &x2);
 #pragma GCC unroll 2
 	for (unsigned level = 1; level < PT_TOP_LEVEL; level++) {
 		uint64_t *t = p->table[level];
-		uint64_t n1 = x1, n2 = x2;
-		if (!top2_remove(&n1, &n2, d->out[0]) || !top2_remove(&n1, &n2, d->out[1])) {
-			if (level == 1) {
-				out[0] = *was;
-				out[1] = *now;
-			} else { /* the child's other values stayed: read them once, here */
-				out[1] = entry_exact(ctx, t[p->index[level]], level);
-				out[0] = out[1];
-				out[0].inner = b1;
-				out[0].inner2 = b2;
+		/* A table whose top two were its child's takes the same delta to the same top two. */
+		if (!same) {
+			n1 = x1, n2 = x2;
+			if (!top2_remove(&n1, &n2, d->out[0]) || !top2_remove(&n1, &n2, d->out[1])) {
+				if (level == 1) {
+					out[0] = *was;
+					out[1] = *now;
+				} else { /* the child's other values stayed: read them once, here */
+					out[1] = entry_exact(ctx, t[p->index[level]], level);
+					out[0] = out[1];
+					out[0].inner = b1;
+					out[0].inner2 = b2;
+				}
+				return level;
 			}
-			return level;
+			top2_add(&n1, &n2, d->in);
 		}
-		top2_add(&n1, &n2, d->in);
 		inner_top2_store(ctx, t, level, x1, x2, n1, n2);
 		pointer_code_store(p->table[level + 1], p->index[level + 1], n1, 0);
 		/* The table above keeps its values (inner_top2_settled, its top two read once for both). */
@@ -297,7 +304,8 @@ static ALWAYS_INLINE unsigned runs_above(struct vmm_context *ctx, const struct s
 			return PT_LEVELS;
 		uint64_t y1, y2;
 		inner_top2_read(ctx, p->table[level + 1], level + 1, &y1, &y2);
-		if (runs_below_top2(MAX(x1, n1), y1, y2))
+		same = y1 == x1 && y2 == x2;
+		if (!same && runs_below_top2(MAX(x1, n1), y1, y2))
 			return PT_LEVELS;
 		b1 = x1, b2 = x2, x1 = y1, x2 = y2;
 	}
