@@ -408,25 +408,29 @@ enum vm_status vmm_pt_descent_reserve(struct vmm_context *ctx, const struct vmm_
 	pte_t e3 = root[i3]; /* read again, not passed: a seventh argument takes the stack */
 	if (!mixed_with_fit(e3, fit) || base3 < from || base3 + (PT_SPAN_BYTES(3) - 1) > end_last)
 		goto declined;
-	uint64_t *t[PT_TOP_LEVEL] = { NULL, NULL, NULL }; /* the tables at levels 1, 2 (index: level) */
-	unsigned index[PT_TOP_LEVEL] = { 0, 0, 0 };
+	struct spine p; /* the path, built as it is walked (no SUFFIX: the inner route reads none) */
+	p.mixed = true;
+	p.table[PT_TOP_LEVEL] = root;
+	p.index[PT_TOP_LEVEL] = i3;
 	pte_t e = e3;
 #pragma GCC unroll 2
 	for (unsigned level = PT_TOP_LEVEL - 1; level > 0; level--) { /* the hint's entry, its code */
-		t[level] = child_table(e);
-		index[level] = pte_hint_read(t[level]);
-		e = t[level][index[level]];
+		uint64_t *t = child_table(e);
+		unsigned index = pte_hint_read(t);
+		p.table[level] = t;
+		p.index[level] = index;
+		e = t[index];
 		work += 2;
 		if (!mixed_with_fit(e, fit))
 			goto declined;
 	}
-	uint64_t *t2 = t[2], *t1 = t[1];
-	unsigned i2 = index[2], i1 = index[1];
+	unsigned i2 = p.index[2], i1 = p.index[1];
 	uint64_t *leaf = child_table(e);
 	unsigned i = pte_hint_read(leaf);
 	e = leaf[i];
 	work += 2;
-	struct spine p = { .mixed = true, .table = { leaf, t1, t2, root }, .index = { 0, i1, i2, i3 }, .leaf_hint = i };
+	p.table[0] = leaf;
+	p.leaf_hint = i;
 	uint64_t start = base3 + ((uint64_t)i2 << PT_LEVEL_SHIFT(2)) + ((uint64_t)i1 << PT_LEVEL_SHIFT(1));
 	ctx->backend_work += work;
 	/*
