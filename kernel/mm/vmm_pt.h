@@ -993,6 +993,21 @@ void vmm_pt_query(struct vmm_context *ctx, const struct vmm_region *region, uint
 enum vmm_range_state vmm_pt_lookup(struct vmm_context *ctx, const struct vmm_region *region,
 				   uint64_t addr, unsigned *access);
 
+/*
+ * A walk reached addr's leaf table and its level-1 table t1: they become the kept tables
+ * (ctx->pt_caches.leaf_hint; exact while pt.tables_freed stays, vmm_pt_lookup.c), for the next
+ * fault or release in that 2 MiB. Kept already: nothing is written.
+ */
+static ALWAYS_INLINE void leaf_hint_keep(struct vmm_context *ctx, uint64_t addr, const uint64_t *leaf,
+					 const uint64_t *t1)
+{
+	struct vmm_pt_leaf_hint *kept = &ctx->pt_caches.leaf_hint;
+	uint64_t base = ALIGN_DOWN(addr, PT_SPAN_BYTES(1));
+	if (kept->base == base && kept->tables_freed == ctx->pt.tables_freed)
+		return;
+	*kept = (struct vmm_pt_leaf_hint){ base, leaf, ctx->pt.tables_freed, ALIGN_DOWN(addr, PT_SPAN_BYTES(2)), t1 };
+}
+
 /* --- vmm_pt_reserve.c, vmm_pt_resize.c ------------------------------------------------------- */
 
 enum vm_status vmm_pt_mark_reserved(struct vmm_context *ctx, const struct vmm_region *region,
