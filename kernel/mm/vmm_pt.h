@@ -978,10 +978,11 @@ enum pt_found vmm_pt_find_lowest(struct vmm_context *ctx, const struct vmm_regio
 				 uint64_t pages, struct vmm_free_run *out, struct spine *path);
 /*
  * The lowest run of `pages` free pages of the mixed leaf table at `base`, from entry `from` on
- * (its hint: every entry before it reserved), which holds such a run not reaching its end (its
- * pointer's maxrun code says so): the search's scan of the leaf table its descent ends in, from
- * the fit hint of the request's class when that is higher (at most 522 entries with the fit hints,
- * within the search bound; vmm_pt_fit_hints.h). Its first page is returned.
+ * (no fit starts before it: the higher of its first-free hint and the fit hint of the request's
+ * class, fit_hint_lowest_fit having found no fit at the latter), which holds such a run not
+ * reaching its end (its pointer's maxrun code says so): the search's scan of the leaf table its
+ * descent ends in (at most 522 entries with the fit hints, within the search bound;
+ * vmm_pt_fit_hints.h). Its first page is returned; the hints of its class and above rise to it.
  */
 uint64_t vmm_pt_leaf_lowest_fit(struct vmm_context *ctx, uint64_t *leaf, uint64_t base, unsigned from, uint64_t pages);
 void vmm_pt_query(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,

@@ -77,6 +77,7 @@
  */
 #include "vmm_pt_write.h"
 #include "vmm_pt_leaf_runs.h"
+#include "vmm_pt_fit_hints.h"
 
 /*
  * The tag of entry i, which the route has just seen free (or cleared): leaf_tag_write without its
@@ -311,17 +312,23 @@ static ALWAYS_INLINE bool settled_above(struct vmm_context *ctx, const uint64_t 
 	return second != INNER2_UNKNOWN ? longest < second : longest < exact_read(ctx, t1, 1, EXACT_INNER);
 }
 
-static ALWAYS_INLINE bool inner_reserve(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t pages,
-					unsigned access)
+/*
+ * The mark of `pages` pages from addr, at entry first > 0 of the mixed leaf p->table[0], where an
+ * inner run of `length` >= pages pages starts (the entry before reserved, the run ending before
+ * entry 511): the caller has seen to all that.
+ */
+static ALWAYS_INLINE bool inner_reserve_run(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
+					    uint64_t pages, unsigned access, unsigned length)
 {
 	uint64_t *leaf = p->table[0], *t1 = p->table[1];
 	unsigned i1 = p->index[1], first = PT_INDEX(0, addr), last = first + (unsigned)pages - 1;
-	ctx->backend_work += 2; /* the entry before, the run's first */
-	if (!p->mixed || first == 0 || !(leaf[first - 1] & RES_RESERVED) || (leaf[first] & RES_RESERVED))
-		return false;
-	unsigned length = leaf_tag(leaf[first]), b = first + length - 1;
-	if (length == 0 || b >= PT_ENTRIES - 1 || last > b)
-		return false;
+	unsigned b = first + length - 1;
+#if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
+	MM_ASSERT(p->mixed && first > 0 && (leaf[first - 1] & RES_RESERVED) && !(leaf[first] & RES_RESERVED) &&
+			  leaf_tag(leaf[first]) == length && last <= b && b < PT_ENTRIES - 1,
+		  "vmm_pt_inner_reserve: entry %u of leaf %p starts no inner run of %llu pages", first, (void *)leaf,
+		  (unsigned long long)pages);
+#endif
 	uint64_t was1 = exact_read(ctx, leaf, 0, EXACT_INNER), was2 = exact_read(ctx, leaf, 0, EXACT_INNER2);
 	uint64_t now1 = was1, now2 = was2;
 	/*
@@ -374,7 +381,15 @@ static ALWAYS_INLINE bool inner_reserve(struct vmm_context *ctx, const struct sp
 bool vmm_pt_inner_reserve(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t pages,
 			  unsigned access)
 {
-	return inner_reserve(ctx, p, addr, pages, access);
+	const uint64_t *leaf = p->table[0];
+	unsigned first = PT_INDEX(0, addr), last = first + (unsigned)pages - 1;
+	ctx->backend_work += 2; /* the entry before, the run's first */
+	if (!p->mixed || first == 0 || !(leaf[first - 1] & RES_RESERVED) || (leaf[first] & RES_RESERVED))
+		return false;
+	unsigned length = leaf_tag(leaf[first]), b = first + length - 1;
+	if (length == 0 || b >= PT_ENTRIES - 1 || last > b)
+		return false;
+	return inner_reserve_run(ctx, p, addr, pages, access, length);
 }
 
 /*
@@ -399,35 +414,42 @@ enum vm_status vmm_pt_descent_reserve(struct vmm_context *ctx, const struct vmm_
 	pte_t e3 = root[i3]; /* read again, not passed: a seventh argument takes the stack */
 	if (!mixed_with_fit(e3, fit) || base3 < from || base3 + (PT_SPAN_BYTES(3) - 1) > end_last)
 		goto declined;
-	uint64_t *t[PT_TOP_LEVEL] = { NULL, NULL, NULL }; /* the tables at levels 1, 2 (index: level) */
-	unsigned index[PT_TOP_LEVEL] = { 0, 0, 0 };
+	struct spine p; /* the path, built as it is walked (no SUFFIX: the inner route reads none) */
+	p.mixed = true;
+	p.table[PT_TOP_LEVEL] = root;
+	p.index[PT_TOP_LEVEL] = i3;
 	pte_t e = e3;
 #pragma GCC unroll 2
 	for (unsigned level = PT_TOP_LEVEL - 1; level > 0; level--) { /* the hint's entry, its code */
-		t[level] = child_table(e);
-		index[level] = pte_hint_read(t[level]);
-		e = t[level][index[level]];
+		uint64_t *t = child_table(e);
+		unsigned index = pte_hint_read(t);
+		p.table[level] = t;
+		p.index[level] = index;
+		e = t[index];
 		work += 2;
 		if (!mixed_with_fit(e, fit))
 			goto declined;
 	}
-	uint64_t *t2 = t[2], *t1 = t[1];
-	unsigned i2 = index[2], i1 = index[1];
+	unsigned i2 = p.index[2], i1 = p.index[1];
 	uint64_t *leaf = child_table(e);
 	unsigned i = pte_hint_read(leaf);
 	e = leaf[i];
 	work += 2;
-	struct spine p = { .mixed = true, .table = { leaf, t1, t2, root }, .index = { 0, i1, i2, i3 }, .leaf_hint = i };
+	p.table[0] = leaf;
+	p.leaf_hint = i;
 	uint64_t start = base3 + ((uint64_t)i2 << PT_LEVEL_SHIFT(2)) + ((uint64_t)i1 << PT_LEVEL_SHIFT(1));
 	ctx->backend_work += work;
 	/*
 	 * The entries below the hint are reserved (it is a lower bound of the first free one): a free
 	 * entry there starts a run, whose tag is its length. Else the leaf is scanned from its hint.
 	 */
-	if (!(e & RES_RESERVED) && leaf_tag(e) >= pages)
-		start += (uint64_t)i * PAGE_SIZE;
-	else
-		start = vmm_pt_leaf_lowest_fit(ctx, leaf, start, i, pages);
+	unsigned at = i, scan_from = i;
+	if ((e & RES_RESERVED) || leaf_tag(e) < pages) {
+		uint64_t reads = 0;
+		at = pages >= 2 ? fit_hint_lowest_fit(leaf, pages, &scan_from, &reads) : PT_ENTRIES;
+		ctx->backend_work += reads;
+	}
+	start = at < PT_ENTRIES ? start + (uint64_t)at * PAGE_SIZE : vmm_pt_leaf_lowest_fit(ctx, leaf, start, scan_from, pages);
 #if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
 	{
 		/*
@@ -449,8 +471,14 @@ enum vm_status vmm_pt_descent_reserve(struct vmm_context *ctx, const struct vmm_
 	}
 #endif
 	*addr = start;
-	leaf_hint_keep(ctx, start, leaf, t1);
-	if (!inner_reserve(ctx, &p, start, pages, access))
+	leaf_hint_keep(ctx, start, leaf, p.table[1]);
+	/*
+	 * The fit starts a run after a reserved entry (the one before the hint is, or the fit test saw
+	 * it) that ends before entry 511 (an inner run of `pages` lies in the leaf: its suffix, the
+	 * last run, is not the lowest fit), so it is the inner route's but at entry 0 (a PREFIX).
+	 */
+	unsigned first = PT_INDEX(0, start);
+	if (first == 0 || !inner_reserve_run(ctx, &p, start, pages, access, leaf_tag(leaf[first])))
 		path_mark(ctx, &p, start, start + pages * PAGE_SIZE - 1, access);
 	return VM_OK;
 declined:
