@@ -978,10 +978,11 @@ enum pt_found vmm_pt_find_lowest(struct vmm_context *ctx, const struct vmm_regio
 				 uint64_t pages, struct vmm_free_run *out, struct spine *path);
 /*
  * The lowest run of `pages` free pages of the mixed leaf table at `base`, from entry `from` on
- * (its hint: every entry before it reserved), which holds such a run not reaching its end (its
- * pointer's maxrun code says so): the search's scan of the leaf table its descent ends in, from
- * the fit hint of the request's class when that is higher (at most 522 entries with the fit hints,
- * within the search bound; vmm_pt_fit_hints.h). Its first page is returned.
+ * (no fit starts before it: the higher of its first-free hint and the fit hint of the request's
+ * class, fit_hint_lowest_fit having found no fit at the latter), which holds such a run not
+ * reaching its end (its pointer's maxrun code says so): the search's scan of the leaf table its
+ * descent ends in (at most 522 entries with the fit hints, within the search bound;
+ * vmm_pt_fit_hints.h). Its first page is returned; the hints of its class and above rise to it.
  */
 uint64_t vmm_pt_leaf_lowest_fit(struct vmm_context *ctx, uint64_t *leaf, uint64_t base, unsigned from, uint64_t pages);
 void vmm_pt_query(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
@@ -991,6 +992,21 @@ void vmm_pt_query(struct vmm_context *ctx, const struct vmm_region *region, uint
 
 enum vmm_range_state vmm_pt_lookup(struct vmm_context *ctx, const struct vmm_region *region,
 				   uint64_t addr, unsigned *access);
+
+/*
+ * A walk reached addr's leaf table and its level-1 table t1: they become the kept tables
+ * (ctx->pt_caches.leaf_hint; exact while pt.tables_freed stays, vmm_pt_lookup.c), for the next
+ * fault or release in that 2 MiB. Kept already: nothing is written.
+ */
+static ALWAYS_INLINE void leaf_hint_keep(struct vmm_context *ctx, uint64_t addr, const uint64_t *leaf,
+					 const uint64_t *t1)
+{
+	struct vmm_pt_leaf_hint *kept = &ctx->pt_caches.leaf_hint;
+	uint64_t base = ALIGN_DOWN(addr, PT_SPAN_BYTES(1));
+	if (kept->base == base && kept->tables_freed == ctx->pt.tables_freed)
+		return;
+	*kept = (struct vmm_pt_leaf_hint){ base, leaf, ctx->pt.tables_freed, ALIGN_DOWN(addr, PT_SPAN_BYTES(2)), t1 };
+}
 
 /* --- vmm_pt_reserve.c, vmm_pt_resize.c ------------------------------------------------------- */
 
@@ -1060,9 +1076,10 @@ enum vm_status vmm_pt_descent_reserve(struct vmm_context *ctx, const struct vmm_
 enum vm_status vmm_pt_reserve_searched(struct vmm_context *ctx, const struct vmm_region *region, unsigned i3,
 				       uint64_t pages, unsigned access, uint64_t *addr);
 /*
- * vmm_pt_release of fewer than 512 pages: inside one leaf table (not its last page), at the
- * frontier or inside its inner runs, from one point walk; anything else (and any reservation these
- * routes do not take: mapped, or not one) by vmm_pt_release_general (a tail call).
+ * vmm_pt_release of 1 to 511 pages: inside one leaf table (not its last page), at the frontier
+ * or inside its inner runs, from the tables the last walk kept or one point walk (vmm_pt_lean.c);
+ * anything else (and any reservation these routes do not take: mapped, or not one) by
+ * vmm_pt_release_general (a tail call).
  */
 enum vm_status vmm_pt_release_in_leaf(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
 				      uint64_t pages);

@@ -25,7 +25,8 @@ struct vmm_pt_value_cache {
 
 /*
  * The page-table backend's fault lookup: the tables its last walks reached at levels 0 and 1, for
- * the next fault in the same 2 MiB or 1 GiB (vmm_pt_lookup.c says why they are exact). base,
+ * the next fault in the same 2 MiB or 1 GiB, or release in the same 2 MiB (a reserve's descent
+ * keeps them too; vmm_pt_lookup.c says why they are exact). base,
  * upper_base: the 2 MiB / 1 GiB the table covers, VMM_PT_LEAF_HINT_NONE when none is kept;
  * tables_freed: pt.tables_freed when they were kept.
  */

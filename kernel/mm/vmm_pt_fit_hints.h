@@ -39,7 +39,8 @@
  *
  * Cost: a search reads one hint more (H_j, 1 entry in its work count, as the first-free hint) and
  * the raise at most FIT_HINTS (usually one, already at p); a clear tests the highest hint in place
- * (all three digits 0: three loads) and reads H_k, for the largest T_k <= L, only when it is not. The
+ * (all three digits 0: three loads), then, when it is not, whether it is at or below a (the same
+ * three), and reads H_k, for the largest T_k <= L, only when it is above. The
  * range walk's leaf scans (a run carried in) read none; vmm_pt_search.c's bound counts these.
  */
 #ifndef PAGESCOPE_MM_VMM_PT_FIT_HINTS_H
@@ -103,6 +104,27 @@ static ALWAYS_INLINE unsigned fit_hints_raise(uint64_t *leaf, uint64_t n, unsign
 }
 
 /*
+ * The lowest fit of n >= 2 pages in a leaf, when its class hint shows it at once: a maximal free
+ * run of n or more pages starts at H_k (T_k the largest threshold <= n), above entry `from` (below
+ * which no fit starts). No run of T_k or more starts below H_k (invariant 1), so it is the lowest
+ * fit, and its entry is returned; the hints of n's class and above are at H_k or higher already
+ * (invariant 2), so none rises. Else PT_ENTRIES, and *from rises to H_k when it is higher (the
+ * scan starts there). Reads the hint and at most the two entries at it: added to *reads.
+ */
+static ALWAYS_INLINE unsigned fit_hint_lowest_fit(const uint64_t *leaf, uint64_t n, unsigned *from, uint64_t *reads)
+{
+	unsigned h = fit_hint_read(leaf, fit_class_floor(n));
+	*reads += 1;
+	if (h <= *from)
+		return PT_ENTRIES;
+	*from = h;
+	*reads += 2;
+	if (!(leaf[h - 1] & RES_RESERVED) || leaf_edge_run(leaf, h) < n)
+		return PT_ENTRIES;
+	return h;
+}
+
+/*
  * Leaf entries were freed and the joined free run starts at entry a, `length` pages long: H_k falls
  * to a for every T_k <= length, from the largest such k down to the first already at or below a
  * (invariant 2). Out of line: inlined, it took registers from every release route's common path
@@ -110,7 +132,8 @@ static ALWAYS_INLINE unsigned fit_hints_raise(uint64_t *leaf, uint64_t n, unsign
  */
 static NOINLINE void fit_hints_lower_read(uint64_t *leaf, unsigned a, uint64_t length)
 {
-	if (length < 2) /* a run of 1 page: no class */
+	/* The highest hint at or below a holds every hint there (invariant 2): no class to work out. */
+	if (length < 2 || fit_hint_read(leaf, FIT_HINTS - 1) <= a) /* a run of 1 page: no class */
 		return;
 	for (unsigned k = fit_class_floor(length);; k--) {
 		unsigned was = fit_hint_read(leaf, k);

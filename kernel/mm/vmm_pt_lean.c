@@ -42,6 +42,11 @@
  * wholly in the region) sends the request to the search. Host test builds check every answer
  * against vmm_pt_find_free_run's. Reads: two per table (its hint, the entry), and the leaf's scan.
  *
+ * Which leaf a release is in: the tables the last walk kept (the fault lookup's or the descent's,
+ * vmm_pt_lookup.c) when addr is in the kept leaf's 2 MiB and no table was freed since, else a
+ * point walk. The kept ones serve the inner route only (the frontier route reads the whole path):
+ * a release they decline, nothing changed, is walked.
+ *
  * Inside the inner runs: a mark at the start of a free run of a mixed leaf, with a reserved page
  * before it and after the run; a release whose joined free run keeps a reserved page on either
  * side (vmm_pt_spine.c's inner_mark, inner_clear: one run out of the leaf's INNER top two, one or
@@ -60,7 +65,8 @@
  * (a root entry's code is below maxrun_code(n) for one, at or above maxrun_fit_code(n) >= it for
  * the other), reads at most 1 + 2 + 2 before it declines, fewer than the frontier's 9; taken, it
  * reads 2 per table where search_narrow reads at least 2, and the leaf's scan is the search's.
- * Taken, the routes read less than the search and the mark they replace. A release's read the path (3), the entries around the range (3), two LASTs
+ * Taken, the routes read less than the search and the mark they replace. A release's read the path (3; on the inner route 1, the leaf's pointer, when the
+ * tables kept by the last walk are addr's: vmm_pt_lookup.c), the entries around the range (3), two LASTs
  * (6), at most 511 entries for another start, and the range, checked as it is cleared
  * (leaf_entries_clear_checked: one unmapped reservation, else put back: false), or the leaf's two
  * values: within the tally slot of the bound, which they do without.
@@ -71,6 +77,7 @@
  */
 #include "vmm_pt_write.h"
 #include "vmm_pt_leaf_runs.h"
+#include "vmm_pt_fit_hints.h"
 
 /*
  * The tag of entry i, which the route has just seen free (or cleared): leaf_tag_write without its
@@ -305,17 +312,23 @@ static ALWAYS_INLINE bool settled_above(struct vmm_context *ctx, const uint64_t 
 	return second != INNER2_UNKNOWN ? longest < second : longest < exact_read(ctx, t1, 1, EXACT_INNER);
 }
 
-static ALWAYS_INLINE bool inner_reserve(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t pages,
-					unsigned access)
+/*
+ * The mark of `pages` pages from addr, at entry first > 0 of the mixed leaf p->table[0], where an
+ * inner run of `length` >= pages pages starts (the entry before reserved, the run ending before
+ * entry 511): the caller has seen to all that.
+ */
+static ALWAYS_INLINE bool inner_reserve_run(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
+					    uint64_t pages, unsigned access, unsigned length)
 {
 	uint64_t *leaf = p->table[0], *t1 = p->table[1];
 	unsigned i1 = p->index[1], first = PT_INDEX(0, addr), last = first + (unsigned)pages - 1;
-	ctx->backend_work += 2; /* the entry before, the run's first */
-	if (!p->mixed || first == 0 || !(leaf[first - 1] & RES_RESERVED) || (leaf[first] & RES_RESERVED))
-		return false;
-	unsigned length = leaf_tag(leaf[first]), b = first + length - 1;
-	if (length == 0 || b >= PT_ENTRIES - 1 || last > b)
-		return false;
+	unsigned b = first + length - 1;
+#if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
+	MM_ASSERT(p->mixed && first > 0 && (leaf[first - 1] & RES_RESERVED) && !(leaf[first] & RES_RESERVED) &&
+			  leaf_tag(leaf[first]) == length && last <= b && b < PT_ENTRIES - 1,
+		  "vmm_pt_inner_reserve: entry %u of leaf %p starts no inner run of %llu pages", first, (void *)leaf,
+		  (unsigned long long)pages);
+#endif
 	uint64_t was1 = exact_read(ctx, leaf, 0, EXACT_INNER), was2 = exact_read(ctx, leaf, 0, EXACT_INNER2);
 	uint64_t now1 = was1, now2 = was2;
 	/*
@@ -368,7 +381,15 @@ static ALWAYS_INLINE bool inner_reserve(struct vmm_context *ctx, const struct sp
 bool vmm_pt_inner_reserve(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t pages,
 			  unsigned access)
 {
-	return inner_reserve(ctx, p, addr, pages, access);
+	const uint64_t *leaf = p->table[0];
+	unsigned first = PT_INDEX(0, addr), last = first + (unsigned)pages - 1;
+	ctx->backend_work += 2; /* the entry before, the run's first */
+	if (!p->mixed || first == 0 || !(leaf[first - 1] & RES_RESERVED) || (leaf[first] & RES_RESERVED))
+		return false;
+	unsigned length = leaf_tag(leaf[first]), b = first + length - 1;
+	if (length == 0 || b >= PT_ENTRIES - 1 || last > b)
+		return false;
+	return inner_reserve_run(ctx, p, addr, pages, access, length);
 }
 
 /*
@@ -393,35 +414,42 @@ enum vm_status vmm_pt_descent_reserve(struct vmm_context *ctx, const struct vmm_
 	pte_t e3 = root[i3]; /* read again, not passed: a seventh argument takes the stack */
 	if (!mixed_with_fit(e3, fit) || base3 < from || base3 + (PT_SPAN_BYTES(3) - 1) > end_last)
 		goto declined;
-	uint64_t *t[PT_TOP_LEVEL] = { NULL, NULL, NULL }; /* the tables at levels 1, 2 (index: level) */
-	unsigned index[PT_TOP_LEVEL] = { 0, 0, 0 };
+	struct spine p; /* the path, built as it is walked (no SUFFIX: the inner route reads none) */
+	p.mixed = true;
+	p.table[PT_TOP_LEVEL] = root;
+	p.index[PT_TOP_LEVEL] = i3;
 	pte_t e = e3;
 #pragma GCC unroll 2
 	for (unsigned level = PT_TOP_LEVEL - 1; level > 0; level--) { /* the hint's entry, its code */
-		t[level] = child_table(e);
-		index[level] = pte_hint_read(t[level]);
-		e = t[level][index[level]];
+		uint64_t *t = child_table(e);
+		unsigned index = pte_hint_read(t);
+		p.table[level] = t;
+		p.index[level] = index;
+		e = t[index];
 		work += 2;
 		if (!mixed_with_fit(e, fit))
 			goto declined;
 	}
-	uint64_t *t2 = t[2], *t1 = t[1];
-	unsigned i2 = index[2], i1 = index[1];
+	unsigned i2 = p.index[2], i1 = p.index[1];
 	uint64_t *leaf = child_table(e);
 	unsigned i = pte_hint_read(leaf);
 	e = leaf[i];
 	work += 2;
-	struct spine p = { .mixed = true, .table = { leaf, t1, t2, root }, .index = { 0, i1, i2, i3 }, .leaf_hint = i };
+	p.table[0] = leaf;
+	p.leaf_hint = i;
 	uint64_t start = base3 + ((uint64_t)i2 << PT_LEVEL_SHIFT(2)) + ((uint64_t)i1 << PT_LEVEL_SHIFT(1));
 	ctx->backend_work += work;
 	/*
 	 * The entries below the hint are reserved (it is a lower bound of the first free one): a free
 	 * entry there starts a run, whose tag is its length. Else the leaf is scanned from its hint.
 	 */
-	if (!(e & RES_RESERVED) && leaf_tag(e) >= pages)
-		start += (uint64_t)i * PAGE_SIZE;
-	else
-		start = vmm_pt_leaf_lowest_fit(ctx, leaf, start, i, pages);
+	unsigned at = i, scan_from = i;
+	if ((e & RES_RESERVED) || leaf_tag(e) < pages) {
+		uint64_t reads = 0;
+		at = pages >= 2 ? fit_hint_lowest_fit(leaf, pages, &scan_from, &reads) : PT_ENTRIES;
+		ctx->backend_work += reads;
+	}
+	start = at < PT_ENTRIES ? start + (uint64_t)at * PAGE_SIZE : vmm_pt_leaf_lowest_fit(ctx, leaf, start, scan_from, pages);
 #if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
 	{
 		/*
@@ -443,7 +471,14 @@ enum vm_status vmm_pt_descent_reserve(struct vmm_context *ctx, const struct vmm_
 	}
 #endif
 	*addr = start;
-	if (!inner_reserve(ctx, &p, start, pages, access))
+	leaf_hint_keep(ctx, start, leaf, p.table[1]);
+	/*
+	 * The fit starts a run after a reserved entry (the one before the hint is, or the fit test saw
+	 * it) that ends before entry 511 (an inner run of `pages` lies in the leaf: its suffix, the
+	 * last run, is not the lowest fit), so it is the inner route's but at entry 0 (a PREFIX).
+	 */
+	unsigned first = PT_INDEX(0, start);
+	if (first == 0 || !inner_reserve_run(ctx, &p, start, pages, access, leaf_tag(leaf[first])))
 		path_mark(ctx, &p, start, start + pages * PAGE_SIZE - 1, access);
 	return VM_OK;
 declined:
@@ -451,48 +486,76 @@ declined:
 	return vmm_pt_reserve_searched(ctx, region, i3, pages, access, addr);
 }
 
-/* The release of leaf entries [first, last] (addr its first page) under t1's entry i1 inside the leaf's
- * inner runs: true when done. */
-static ALWAYS_INLINE bool inner_release(struct vmm_context *ctx, uint64_t *root, uint64_t *t1, unsigned i1,
-					uint64_t *leaf, bool mixed, uint64_t addr, unsigned first, unsigned last)
+/* What an inner release's checks found: the free runs beside the range, the joined run [a, b]. */
+struct inner_run {
+	unsigned before, after, a, b;
+};
+
+/*
+ * Whether leaf entries [first, last] of a mixed leaf can take the inner route: the range starts a
+ * reservation and ends reserved, the page after it is free or a start, and the joined free run
+ * keeps a reserved page on either side (that the range is one reservation, every entry reserved,
+ * leaf_entries_clear_checked sees as it clears); *r receives the runs.
+ */
+static ALWAYS_INLINE bool inner_release_check(struct vmm_context *ctx, const uint64_t *leaf, bool mixed,
+					      unsigned first, unsigned last, struct inner_run *r)
 {
 	ctx->backend_work += 2; /* the entries before and after */
 	if (!mixed || first == 0)
 		return false;
 	pte_t after_e = leaf[last + 1], head = leaf[first];
-	unsigned before = (unsigned)leaf_edge_run(leaf, first - 1);
-	unsigned after = (unsigned)leaf_edge_run(leaf, last + 1);
-	unsigned a = first - before, b = last + after;
-	/*
-	 * The joined run keeps a reserved page on either side; the range starts a reservation, ends
-	 * reserved, and the page after it is free or a start.
-	 */
+	r->before = (unsigned)leaf_edge_run(leaf, first - 1);
+	r->after = (unsigned)leaf_edge_run(leaf, last + 1);
+	r->a = first - r->before;
+	r->b = last + r->after;
 	STATIC_ASSERT(RES_START == RES_RESERVED << 1, "STA is the bit above RES");
-	if (a == 0 || b == PT_ENTRIES - 1 || (head & (RES_START | RES_RESERVED | PTE_PRESENT)) != (RES_START | RES_RESERVED) ||
-	    !(leaf[last] & RES_RESERVED) || (after_e & ~(after_e >> 1) & RES_RESERVED))
-		return false;
-	uint64_t was1 = exact_read(ctx, leaf, 0, EXACT_INNER), was2 = exact_read(ctx, leaf, 0, EXACT_INNER2);
-	uint64_t now1 = was1, now2 = was2;
-	/* (The runs before and after are shorter than the joined one: it leaves them as it is.) */
-	bool stay = runs_below_top2(b - a + 1, was1, was2);
-	if (!stay) {
-		if (!top2_remove(&now1, &now2, before) || !top2_remove(&now1, &now2, after))
-			return false;
-		top2_add(&now1, &now2, b - a + 1);
-	}
-	unsigned pages = last - first + 1;
-	ctx->backend_work += pages;
+	return r->a != 0 && r->b != PT_ENTRIES - 1 &&
+	       (head & (RES_START | RES_RESERVED | PTE_PRESENT)) == (RES_START | RES_RESERVED) &&
+	       (leaf[last] & RES_RESERVED) && !(after_e & ~(after_e >> 1) & RES_RESERVED);
+}
+
+/*
+ * The checked range cleared (false, nothing changed, when it is not one unmapped reservation:
+ * leaf_entries_clear_checked), then its tags, the hints and the root's release-mapped bit.
+ */
+static ALWAYS_INLINE bool inner_release_clear(struct vmm_context *ctx, uint64_t *leaf, unsigned first,
+					      unsigned last, const struct inner_run *r)
+{
+	ctx->backend_work += last - first + 1;
 	if (!leaf_entries_clear_checked(leaf, first, last))
 		return false;
-	if (before)
+	if (r->before)
 		free_tag_store(leaf, first - 1, 0);
-	if (after)
+	if (r->after)
 		free_tag_store(leaf, last + 1, 0);
-	free_run_tag(leaf, a, b);
+	free_run_tag(leaf, r->a, r->b);
 	hint_lower(leaf, first);
-	fit_hints_lower(leaf, a, b - a + 1);
-	pte_stripe_field_write(root, ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
-	if (stay && settled_above(ctx, t1, was2, b - a + 1))
+	fit_hints_lower(leaf, r->a, r->b - r->a + 1);
+	pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
+	return true;
+}
+
+/*
+ * The checked inner release (r) of leaf entries [first, last] (addr its first page) under t1's
+ * entry i1, on a path of mixed tables, with the leaf's top two (was1, was2) as read: true when
+ * done. They stay without being worked out when every run that changes is below them
+ * (runs_below_top2); then nothing above the leaf is written when settled_above says so.
+ */
+static ALWAYS_INLINE bool inner_release_checked(struct vmm_context *ctx, uint64_t *t1, unsigned i1, uint64_t *leaf,
+					   uint64_t addr, unsigned first, unsigned last, const struct inner_run *r,
+					   uint64_t was1, uint64_t was2)
+{
+	uint64_t now1 = was1, now2 = was2, joined = r->b - r->a + 1;
+	/* (The runs before and after are shorter than the joined one: it leaves them as it is.) */
+	bool stay = runs_below_top2(joined, was1, was2);
+	if (!stay) {
+		if (!top2_remove(&now1, &now2, r->before) || !top2_remove(&now1, &now2, r->after))
+			return false;
+		top2_add(&now1, &now2, joined);
+	}
+	if (!inner_release_clear(ctx, leaf, first, last, r))
+		return false;
+	if (stay && settled_above(ctx, t1, was2, joined))
 		return true;
 	leaf_inner_store(ctx, leaf, was1, was2, now1, now2);
 	/* HST stays: entry b + 1, reserved after a free page, starts a reservation. */
@@ -502,20 +565,39 @@ static ALWAYS_INLINE bool inner_release(struct vmm_context *ctx, uint64_t *root,
 	uint64_t prefix = leaf_edge_run(leaf, 0), suffix = leaf_edge_run(leaf, PT_ENTRIES - 1);
 	struct exact was = { SUMMARY_MIXED, true, prefix, suffix, was1, was2 };
 	struct exact now = { SUMMARY_MIXED, true, prefix, suffix, now1, now2 };
-	struct run_delta d = { { before, after }, b - a + 1 };
-	vmm_pt_inner_clear_above(ctx, addr, addr + (uint64_t)pages * PAGE_SIZE - 1, &was, &now, &d);
+	struct run_delta d = { { r->before, r->after }, joined };
+	vmm_pt_inner_clear_above(ctx, addr, addr + (uint64_t)(last - first + 1) * PAGE_SIZE - 1, &was, &now, &d);
 	return true;
+}
+
+/*
+ * The release of leaf entries [first, last] (addr its first page) under t1's entry i1 inside the
+ * leaf's inner runs: true when done. The usual case, every run that changes below the leaf's
+ * INNER2, known (so below its top two, and inner_top2_settled's first case: nothing above moves),
+ * is written here; any other goes on in inner_release_checked.
+ */
+static ALWAYS_INLINE bool inner_release(struct vmm_context *ctx, uint64_t *t1, unsigned i1, uint64_t *leaf,
+					bool mixed, uint64_t addr, unsigned first, unsigned last)
+{
+	struct inner_run r;
+	if (!inner_release_check(ctx, leaf, mixed, first, last, &r))
+		return false;
+	uint64_t was1 = exact_read(ctx, leaf, 0, EXACT_INNER), was2 = exact_read(ctx, leaf, 0, EXACT_INNER2);
+	if (was2 != INNER2_UNKNOWN && r.b - r.a + 1 < was2)
+		return inner_release_clear(ctx, leaf, first, last, &r);
+	return inner_release_checked(ctx, t1, i1, leaf, addr, first, last, &r, was1, was2);
 }
 
 /* --- release: the walk and the choice ----------------------------------------------------------- */
 
-enum vm_status vmm_pt_release_in_leaf(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
-				      uint64_t pages)
+/*
+ * The release of leaf entries [first, last] (addr its first page, last < 511) from a point walk to
+ * their leaf: at the frontier or inside the inner runs, else the general route.
+ */
+static NOINLINE enum vm_status release_walked(struct vmm_context *ctx, const struct vmm_region *region,
+					      uint64_t addr, uint64_t pages, unsigned first, unsigned last)
 {
-	uint64_t last_addr = addr + pages * PAGE_SIZE - 1;
 	struct spine p;
-	if (addr >> PT_LEVEL_SHIFT(1) != last_addr >> PT_LEVEL_SHIFT(1))
-		return vmm_pt_release_general(ctx, region, addr, pages);
 	uint64_t *t = pt_table(ctx->pt.root);
 	pte_t path = ~(pte_t)0; /* the and of the path's entries: its kind "mixed" only if all are */
 #pragma GCC unroll 3
@@ -532,16 +614,51 @@ enum vm_status vmm_pt_release_in_leaf(struct vmm_context *ctx, const struct vmm_
 	ctx->backend_work += PT_TOP_LEVEL; /* the path's entries */
 	p.table[0] = t;
 	p.mixed = (summary_field(path) & SUM_KIND_MASK) == SUMMARY_MIXED; /* kinds are 0, 1, 2: the and is 2 only if all are */
-	unsigned first = PT_INDEX(0, addr), last = PT_INDEX(0, last_addr);
-	if (last < PT_ENTRIES - 1) {
-		pte_t after = t[last + 1];
-		if (!(after & RES_RESERVED) && leaf_tag(after) == PT_ENTRIES - 1 - last) {
-			if (lean_frontier_release(ctx, &p, first, last))
-				return VM_OK;
-		} else {
-			if (inner_release(ctx, p.table[PT_TOP_LEVEL], p.table[1], p.index[1], t, p.mixed, addr, first, last))
-				return VM_OK;
-		}
+	pte_t after = t[last + 1];
+	if (!(after & RES_RESERVED) && leaf_tag(after) == PT_ENTRIES - 1 - last) {
+		if (lean_frontier_release(ctx, &p, first, last))
+			return VM_OK;
+	} else {
+		if (inner_release(ctx, p.table[1], p.index[1], t, p.mixed, addr, first, last))
+			return VM_OK;
 	}
 	return vmm_pt_release_general(ctx, region, addr, pages);
+}
+
+/*
+ * The release of [addr, addr + pages) from the kept tables (leaf and t1, the level-1 table above
+ * it) on the inner route; what it declines (nothing changed), the frontier's among it (its joined
+ * run reaches the leaf's end), goes to the walk.
+ */
+static NOINLINE enum vm_status release_kept(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
+					    uint64_t pages, uint64_t *leaf, uint64_t *t1)
+{
+	unsigned first = PT_INDEX(0, addr), last = first + (unsigned)pages - 1, i1 = PT_INDEX(1, addr);
+	bool mixed = (summary_field(t1[i1]) & SUM_KIND_MASK) == SUMMARY_MIXED;
+	ctx->backend_work += 1; /* the leaf's pointer (counted after it is read: no store between) */
+	if (inner_release(ctx, t1, i1, leaf, mixed, addr, first, last))
+		return VM_OK;
+	return release_walked(ctx, region, addr, pages, first, last);
+}
+
+enum vm_status vmm_pt_release_in_leaf(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
+				      uint64_t pages)
+{
+	unsigned first = PT_INDEX(0, addr);
+	if (first + pages >= PT_ENTRIES) /* not inside one leaf table short of its last entry */
+		return vmm_pt_release_general(ctx, region, addr, pages);
+	unsigned last = first + (unsigned)pages - 1;
+	/*
+	 * The leaf and level-1 tables the last walk kept (the fault lookup's, or the descent's:
+	 * leaf_hint_keep) are addr's while no table was freed since (vmm_pt_lookup.c's argument;
+	 * a kept leaf's level-1 table is the one of its 1 GiB). They stand in for the walk on the
+	 * inner route: the path is all mixed exactly when the leaf's pointer is (a table holding a
+	 * mixed one holds free and reserved pages). The frontier route needs the whole path: it walks.
+	 * Both are out of line and entered by a tail call, so that neither pays the other's frame
+	 * (inlined, the walk's cost 14 more per release from the kept tables, and the other way 18).
+	 */
+	const struct vmm_pt_leaf_hint *kept = &ctx->pt_caches.leaf_hint;
+	if (ALIGN_DOWN(addr, PT_SPAN_BYTES(1)) == kept->base && kept->tables_freed == ctx->pt.tables_freed)
+		return release_kept(ctx, region, addr, pages, (uint64_t *)kept->table, (uint64_t *)kept->upper_table);
+	return release_walked(ctx, region, addr, pages, first, last);
 }

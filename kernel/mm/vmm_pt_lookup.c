@@ -13,7 +13,10 @@
  *   - else addr in the kept level-1 table's 1 GiB: the walk starts there (2 entries, or 1 when it
  *     stops at a chunk entry);
  *   - else a walk from the root (at most 4 entries).
- * A walk keeps the tables it reached. The miss paths are out of line, so the hit saves no register.
+ * A walk keeps the tables it reached, and so does the descent of a reserve (vmm_pt_lean.c,
+ * leaf_hint_keep), whose release usually follows in the same 2 MiB: vmm_pt_release_in_leaf takes
+ * the kept tables instead of walking, by the same argument. The miss paths are out of line, so the
+ * hit saves no register.
  *
  * Why the hint is exact: a table lives at one place in the tree from its install until it is freed
  * (a table is only ever installed where no table was: pt_install_table under an unused entry,

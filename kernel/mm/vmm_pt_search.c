@@ -369,24 +369,35 @@ static ALWAYS_INLINE bool search_leaf_scan(struct search *s, uint64_t *leaf, uin
 }
 
 /*
+ * The scan of a leaf the descent was promised a fit in, from entry i, at or above the fit hint of
+ * the request's class (no fit starts below either); the hints of its class and above rise to what
+ * it finds, the first fit.
+ */
+static ALWAYS_INLINE bool search_leaf_scan_raise(struct search *s, uint64_t *leaf, uint64_t base, unsigned i)
+{
+	bool found = search_leaf_scan(s, leaf, base, i);
+	if (s->min_pages >= 2)
+		s->entries_read += fit_hints_raise(leaf, s->min_pages, (unsigned)((s->found.start - base) / PAGE_SIZE),
+						   FIT_HINT_UNREAD);
+	return found;
+}
+
+/*
  * The lowest fit in a leaf the descent was promised one in (a fit lies inside, no run carried in),
- * whose first-free hint i does not start one. No run of n >= 2 pages starts below the fit hint of
- * n's class either (vmm_pt_fit_hints.h), so the scan starts at the higher of the two hints; what it
- * finds is the first fit, and the hints of n's class and above rise to it.
+ * whose first-free hint i does not start one: at the fit hint of n's class when a fit starts there
+ * (fit_hint_lowest_fit), else the scan from the higher of the two hints.
  */
 static ALWAYS_INLINE bool search_leaf_by_class(struct search *s, uint64_t *leaf, uint64_t base, unsigned i)
 {
-	if (s->min_pages < 2)
-		return search_leaf_scan(s, leaf, base, i);
-	unsigned floor = fit_class_floor(s->min_pages), class_hint = fit_hint_read(leaf, floor);
-	s->entries_read++;
-	bool found = (class_hint > i && leaf_run_fits_at(s, leaf, base, class_hint)) ||
-		     search_leaf_scan(s, leaf, base, MAX(i, class_hint));
-	if (s->min_pages & (s->min_pages - 1)) /* not a power of two: its ceiling class is the next */
-		class_hint = FIT_HINT_UNREAD;
-	s->entries_read += fit_hints_raise(leaf, s->min_pages, (unsigned)((s->found.start - base) / PAGE_SIZE),
-					   class_hint);
-	return found;
+	if (s->min_pages >= 2) {
+		unsigned at = fit_hint_lowest_fit(leaf, s->min_pages, &i, &s->entries_read);
+		if (at < PT_ENTRIES) {
+			s->found = (struct vmm_free_run){ base + at * PAGE_SIZE,
+							  MIN(leaf_tag(leaf[at]), MAX(s->enough_pages, s->min_pages)) };
+			return true;
+		}
+	}
+	return search_leaf_scan_raise(s, leaf, base, i);
 }
 
 /*
@@ -415,7 +426,7 @@ uint64_t vmm_pt_leaf_lowest_fit(struct vmm_context *ctx, uint64_t *leaf, uint64_
 			    .enough_pages = pages,
 			    .short_codes = maxrun_code(pages),
 			    .fit_codes = maxrun_fit_code(pages) };
-	search_leaf_by_class(&s, leaf, base, from);
+	search_leaf_scan_raise(&s, leaf, base, from);
 	ctx->backend_work += s.entries_read;
 	return s.found.start;
 }

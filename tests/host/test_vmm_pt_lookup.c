@@ -2,7 +2,8 @@
  * Host tests of the page-table backend's fault lookup (kernel/mm/vmm_pt_lookup.c): what it reads
  * (one entry in the leaf table of the last walk, two from its level-1 table, else one per level
  * from the root), and that its hint never outlives a table: a freed leaf table whose page comes
- * back as another 2 MiB's leaf table must not answer for its old addresses.
+ * back as another 2 MiB's leaf table must not answer for its old addresses, for a fault nor for a
+ * release (vmm_pt_release_in_leaf takes the kept tables too).
  */
 #include "kernel/lib/testing.h"
 #include "tests/host/vmm_test_support.h"
@@ -154,6 +155,86 @@ TEST(vmm_pagetable_fault_lookup_forgets_a_freed_leaf_table_reused_elsewhere)
 	EXPECT_EQ(r.state, VMM_PAGE_FREE);
 	EXPECT_EQ(fault(&f.user, b).outcome, VMM_FAULT_ZERO_FILL);
 	ASSERT_EQ(vmm_release(&f.user, b, 1), VM_OK);
+	ASSERT_EQ(vmm_release(&f.user, keep, 1), VM_OK);
+	for (unsigned i = 0; i < count; i++)
+		page_source_free(&f.ts.source, held[i], 1);
+	fixture_fini(&f);
+}
+
+/* Whether the page at va is reserved, as the backend's lookup answers (it keeps the tables it walks). */
+static bool page_reserved(struct vmm_context *ctx, uint64_t va)
+{
+	unsigned access;
+	return ctx->backend->lookup(ctx, &ctx->regions[R_MMAP], va, &access) == VMM_RANGE_RESERVED;
+}
+
+/*
+ * One-page reservations at pages 1, 3, 5, 20 and 40 of the 2 MiB at base: the leaf's two longest
+ * inner runs are 19 and 14 pages, so the release of page 3, which joins the free pages on either
+ * side into a run of 3, changes nothing above the leaf (vmm_pt_release_in_leaf's inner route).
+ */
+static const unsigned layout[] = { 1, 3, 5, 20, 40 };
+
+static bool reserve_layout(struct vmm_context *ctx, uint64_t base)
+{
+	for (unsigned k = 0; k < ARRAY_SIZE(layout); k++)
+		if (vmm_reserve_at_access(ctx, base + layout[k] * PAGE_SIZE, 1, PT_READ | PT_WRITE) != VM_OK)
+			return false;
+	return true;
+}
+
+/*
+ * The release takes the tables the last walk kept instead of walking again: only for an address
+ * in the kept leaf table's 2 MiB, and only while that table was not freed. Here the kept leaf of
+ * a is freed, its page comes back as b's leaf with the same layout, and a is reserved again in a
+ * new table; a release in a must clear a's page, not b's. Then, a's new leaf kept, a release in b
+ * must clear b's page, not a's.
+ */
+TEST(vmm_pagetable_release_forgets_a_kept_leaf_table_freed_and_reused_elsewhere)
+{
+	struct lookup_fixture f;
+	ASSERT_TRUE(fixture_init(&f));
+	uint64_t a = 0x10000000000, b = a + 4 * TWO_MIB, keep = a + 2 * TWO_MIB;
+	ASSERT_EQ(vmm_reserve_at_access(&f.user, keep, 1, PT_READ | PT_WRITE), VM_OK);
+	ASSERT_TRUE(reserve_layout(&f.user, a));
+	EXPECT_EQ(fault(&f.user, a + 100 * PAGE_SIZE).outcome, VMM_FAULT_REFUSED_FREE); /* keeps a's leaf */
+	const uint64_t *old_table = leaf_table_of(&f.user, a);
+	ASSERT_TRUE(old_table != NULL);
+	for (unsigned k = 0; k < ARRAY_SIZE(layout); k++)
+		ASSERT_EQ(vmm_release(&f.user, a + layout[k] * PAGE_SIZE, 1), VM_OK);
+	ASSERT_TRUE(leaf_table_of(&f.user, a) == NULL);
+	paddr_t held[64];
+	unsigned count = 0;
+	paddr_t old_pa = virt_to_phys(old_table);
+	for (;;) {
+		ASSERT_TRUE(count < ARRAY_SIZE(held));
+		paddr_t pa = page_source_alloc(&f.ts.source, 1, 1, MM_OWNER_USER);
+		ASSERT_TRUE(pa != PAGE_SOURCE_FAILED);
+		if (pa == old_pa) {
+			page_source_free(&f.ts.source, pa, 1);
+			break;
+		}
+		held[count++] = pa;
+	}
+	ASSERT_TRUE(reserve_layout(&f.user, b));
+	ASSERT_TRUE(leaf_table_of(&f.user, b) == old_table); /* the kept table is b's now */
+	ASSERT_TRUE(reserve_layout(&f.user, a));
+	ASSERT_EQ(vmm_release(&f.user, a + 3 * PAGE_SIZE, 1), VM_OK);
+	EXPECT_FALSE(page_reserved(&f.user, a + 3 * PAGE_SIZE));
+	EXPECT_TRUE(page_reserved(&f.user, b + 3 * PAGE_SIZE));
+	EXPECT_EQ(f.user.backend->self_check(&f.user), 0);
+	/* a reserved as b is again, a's new leaf kept (the lookup walks to it): a release in b is b's. */
+	ASSERT_EQ(vmm_reserve_at_access(&f.user, a + 3 * PAGE_SIZE, 1, PT_READ | PT_WRITE), VM_OK);
+	EXPECT_TRUE(page_reserved(&f.user, a + 5 * PAGE_SIZE));
+	ASSERT_EQ(vmm_release(&f.user, b + 3 * PAGE_SIZE, 1), VM_OK);
+	EXPECT_FALSE(page_reserved(&f.user, b + 3 * PAGE_SIZE));
+	EXPECT_TRUE(page_reserved(&f.user, a + 3 * PAGE_SIZE));
+	EXPECT_EQ(f.user.backend->self_check(&f.user), 0);
+	for (unsigned k = 0; k < ARRAY_SIZE(layout); k++) {
+		ASSERT_EQ(vmm_release(&f.user, a + layout[k] * PAGE_SIZE, 1), VM_OK);
+		if (layout[k] != 3)
+			ASSERT_EQ(vmm_release(&f.user, b + layout[k] * PAGE_SIZE, 1), VM_OK);
+	}
 	ASSERT_EQ(vmm_release(&f.user, keep, 1), VM_OK);
 	for (unsigned i = 0; i < count; i++)
 		page_source_free(&f.ts.source, held[i], 1);
