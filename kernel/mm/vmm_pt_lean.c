@@ -349,8 +349,10 @@ static ALWAYS_INLINE bool inner_reserve_run(struct vmm_context *ctx, const struc
 	}
 	leaf_entries_set(leaf, first, last, RES_RESERVED | access_bits(access));
 	leaf[first] |= RES_START;
-	if (last < b)
-		free_run_tag(leaf, last + 1, b);
+	if (last < b) { /* [first, b] becomes [last + 1, b], tagged as at the frontier (above) */
+		leaf[b] -= pages << PTE_FREE_TAG_SHIFT;
+		leaf[last + 1] |= (pte_t)(b - last) << PTE_FREE_TAG_SHIFT;
+	}
 	unsigned hint = p->leaf_hint; /* as the search read it: nothing moved it since */
 #if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
 	MM_ASSERT(hint == pte_hint_read(leaf), "vmm_pt_inner_reserve: leaf %p's hint is %u, the search read %u",
