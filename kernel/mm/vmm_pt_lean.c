@@ -542,17 +542,16 @@ static ALWAYS_INLINE bool inner_release_clear(struct vmm_context *ctx, uint64_t 
 
 /*
  * The checked inner release (r) of leaf entries [first, last] (addr its first page) under t1's
- * entry i1, on a path of mixed tables, with the leaf's top two (was1, was2) as read: true when
- * done. They stay without being worked out when every run that changes is below them
- * (runs_below_top2); then nothing above the leaf is written when settled_above says so.
+ * entry i1, on a path of mixed tables, with the leaf's top two (was1, was2) as read, when the
+ * tables above may move: true when done. The top two are worked out unless `stay` (every run that
+ * changes is below them: runs_below_top2).
  */
-static ALWAYS_INLINE bool inner_release_checked(struct vmm_context *ctx, uint64_t *t1, unsigned i1, uint64_t *leaf,
-					   uint64_t addr, unsigned first, unsigned last, const struct inner_run *r,
-					   uint64_t was1, uint64_t was2)
+static ALWAYS_INLINE bool inner_release_above(struct vmm_context *ctx, uint64_t *t1, unsigned i1, uint64_t *leaf,
+					      uint64_t addr, unsigned first, unsigned last, const struct inner_run *r,
+					      uint64_t was1, uint64_t was2, bool stay)
 {
 	uint64_t now1 = was1, now2 = was2, joined = r->b - r->a + 1;
 	/* (The runs before and after are shorter than the joined one: it leaves them as it is.) */
-	bool stay = runs_below_top2(joined, was1, was2);
 	if (!stay) {
 		if (!top2_remove(&now1, &now2, r->before) || !top2_remove(&now1, &now2, r->after))
 			return false;
@@ -560,8 +559,6 @@ static ALWAYS_INLINE bool inner_release_checked(struct vmm_context *ctx, uint64_
 	}
 	if (!inner_release_clear(ctx, leaf, first, last, r))
 		return false;
-	if (stay && settled_above(ctx, t1, was2, joined))
-		return true;
 	leaf_inner_store(ctx, leaf, was1, was2, now1, now2);
 	/* HST stays: entry b + 1, reserved after a free page, starts a reservation. */
 	pointer_code_store(t1, i1, now1, SUM_HAS_START);
@@ -577,9 +574,10 @@ static ALWAYS_INLINE bool inner_release_checked(struct vmm_context *ctx, uint64_
 
 /*
  * The release of leaf entries [first, last] (addr its first page) under t1's entry i1 inside the
- * leaf's inner runs: true when done. The usual case, every run that changes below the leaf's
- * INNER2, known (so below its top two, and inner_top2_settled's first case: nothing above moves),
- * is written here; any other goes on in inner_release_checked.
+ * leaf's inner runs: true when done. The usual case, every run that changes below the leaf's top
+ * two (runs_below_top2) and below the level-1 table's too when the leaf's INNER2 is not known
+ * (settled_above), moves nothing above the leaf and is written here; any other goes on in
+ * inner_release_above.
  */
 static ALWAYS_INLINE bool inner_release(struct vmm_context *ctx, uint64_t *t1, unsigned i1, uint64_t *leaf,
 					bool mixed, uint64_t addr, unsigned first, unsigned last)
@@ -588,9 +586,11 @@ static ALWAYS_INLINE bool inner_release(struct vmm_context *ctx, uint64_t *t1, u
 	if (!inner_release_check(ctx, leaf, mixed, first, last, &r))
 		return false;
 	uint64_t was1 = exact_read(ctx, leaf, 0, EXACT_INNER), was2 = exact_read(ctx, leaf, 0, EXACT_INNER2);
-	if (was2 != INNER2_UNKNOWN && r.b - r.a + 1 < was2)
+	uint64_t joined = r.b - r.a + 1;
+	bool stay = runs_below_top2(joined, was1, was2);
+	if (stay && settled_above(ctx, t1, was2, joined))
 		return inner_release_clear(ctx, leaf, first, last, &r);
-	return inner_release_checked(ctx, t1, i1, leaf, addr, first, last, &r, was1, was2);
+	return inner_release_above(ctx, t1, i1, leaf, addr, first, last, &r, was1, was2, stay);
 }
 
 /* --- release: the walk and the choice ----------------------------------------------------------- */
