@@ -10,7 +10,7 @@
  *   vmm_pt_write.h     what the writing files share (change notes, inline visitor parts)
  *   vmm_pt_range.c     the range walk's mark and clear: the general upkeep of every write
  *   vmm_pt_spine.c     a reserve or release inside one leaf table, from one point walk
- *   vmm_pt_chunk.c     a reserve or release of one aligned chunk (2 MiB, 1 GiB)
+ *   vmm_pt_chunk.c     a reserve or release of one aligned 2 MiB chunk at the frontier of chunks
  *   vmm_pt_reserve.c   reserve and release: which route takes a request, a release's checks
  *   vmm_pt_resize.c    resize, split, access change
  *   vmm_pt_lean.c      the usual reserve and release inside one leaf table, written out lean
