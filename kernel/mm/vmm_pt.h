@@ -830,10 +830,9 @@ struct table_change {
  * from the search that found a fit there (vmm_pt_find_lowest).
  */
 struct spine {
-	bool mixed;                 /* every table on the path is mixed (suffix[0] is read then) */
+	bool mixed;                 /* every table on the path is mixed */
 	uint64_t *table[PT_LEVELS]; /* the table at each level on the path to the leaf table */
 	unsigned index[PT_LEVELS];  /* the entry on the path in each table above level 0 */
-	uint64_t suffix[1];         /* the leaf table's SUFFIX (the tables above keep LAST) */
 	unsigned leaf_hint;         /* from the search that found a fit in the leaf: its hint as read */
 };
 
