@@ -4,7 +4,8 @@
  * themselves: no structure besides the tables the CPU needs anyway (plus tables created for
  * reservations nobody has mapped yet). Its files, one concept each:
  *   vmm_pt_summary.c   summaries: the exact values and rounded pointer fields, and their upkeep
- *   vmm_pt_leaf_runs.h the upkeep of a leaf table after one change (inline in summary and mark)
+ *   vmm_pt_leaf_runs.h the upkeep of a leaf table after one change, and the INNER top two
+ *                      of the tables above it (inline in summary, lean and spine)
  *   vmm_pt_search.c    search and queries: the lowest free run, the extent around a page
  *   vmm_pt_lookup.c    the page a fault asks about: the one entry that decides it
  *   vmm_pt_write.h     what the writing files share (change notes, inline visitor parts)

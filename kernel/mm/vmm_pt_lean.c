@@ -51,8 +51,8 @@
  *
  * Inside the inner runs: a mark at the start of a free run of a mixed leaf, with a reserved page
  * before it and after the run; a release whose joined free run keeps a reserved page on either
- * side (vmm_pt_spine.c's inner_mark, inner_clear: one run out of the leaf's INNER top two, one or
- * two in, top2_remove and top2_add, PREFIX and SUFFIX beyond reserved pages). Then the table above
+ * side (one run out of the leaf's INNER top two, one or two in: top2_remove and top2_add; PREFIX
+ * and SUFFIX stay, beyond reserved pages). Then the table above
  * keeps its values when the leaf's top two stayed, or the runs that changed were all shorter than
  * that table's INNER2 (inner_top2_settled, vmm_pt_leaf_runs.h's proof); else vmm_pt_spine.c's upkeep of
  * the tables above runs from there (vmm_pt_inner_mark_above). The usual case is cheaper still:
