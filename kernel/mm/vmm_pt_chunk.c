@@ -1,10 +1,10 @@
 /*
- * The page-table backend's chunk routes: a reservation that is exactly one aligned chunk (2 MiB or
- * 1 GiB, as a large-page mapping's) takes one point walk to its entry (chunk_spine_walk) instead
- * of the range walk: at the frontier of 2 MiB chunks only T1's LAST, T1's and T2's inner top two
+ * The page-table backend's chunk routes: a reservation that is exactly one aligned 2 MiB chunk (as
+ * a large-page mapping's) at the frontier of 2 MiB chunks takes one point walk to its entry
+ * (chunk_spine_walk) instead of the range walk: there only T1's LAST, T1's and T2's inner top two
  * and their pointers' HST and maxrun code move (chunk_frontier_mark, chunk_frontier_release:
- * frontier_values_move writes each from the value it replaces), elsewhere the range walk's
- * visitors (vmm_pt_range.c) run along the path (chunk_mark_path, chunk_release_path). The free
+ * frontier_values_move writes each from the value it replaces). Any other chunk (elsewhere, or
+ * 1 GiB) is the range walk's (vmm_pt_range.c: mark_entry's chunk branch), as any range. The free
  * run a frontier mark leaves before its chunk (the gap up to the 2 MiB boundary) goes into T1's
  * and T2's inner top two as their pending run (vmm_pt.h's PEND): the mark turns PEND on and the
  * release off, one entry each (and the run's length when it differs from the one left there),
@@ -13,23 +13,18 @@
  * (its chain of LASTs), without the search (reserve_chunk_frontier).
  *
  * Invariants kept: those of vmm_pt_range.c; a route that does not apply returns false before it
- * writes anything.
+ * writes anything, and its request takes the range walk.
  *
  * Bound: the chunk routes read the path (3), T1's and T2's values (at most 4 x 11 + 4 x 14, PEND
- * with them), the
- * entry before the chunk and its SUFFIX (1 + 4), at most 2 x 512 entries looking for other starts
- * and the page after the chunk (4): less than one U(1) + U(2) of the range walk's upkeep, which
- * they replace. Values found in the value cache (vmm_pt.h) are not read again, and not counted.
+ * with them), the entry before the chunk and its SUFFIX (1 + 4), at most 2 x 512 entries looking
+ * for other starts: less than one U(1) + U(2) of the range walk's upkeep, which they replace (or,
+ * declined, precede). Values found in the value cache (vmm_pt.h) are not read again, and not counted.
  */
 #include "vmm_pt_write.h"
 
 /*
- * A range that is exactly one aligned chunk of an entry at `level` >= 1 (512 pages at 2 MiB, as a
- * large-page mapping's reservation) whose tables above exist: the path to that entry (p->table and
- * p->index from PT_TOP_LEVEL down to `level`), from one point walk. The range walk would visit
- * the same entries and nothing else (one per level), so the chunk paths below run its visitors
- * (mark_entry's chunk branch, mark_ascend; clear_enter, clear_entry, clear_ascend) along the path
- * and read what it would read, without its clipping.
+ * A range that is exactly one aligned chunk of an entry at `at` >= 1 whose tables above exist: the
+ * path to that entry (p->table and p->index from PT_TOP_LEVEL down to `at`), from one point walk.
  */
 static ALWAYS_INLINE bool chunk_spine_walk_at(struct vmm_context *ctx, uint64_t addr, unsigned at,
 					       struct spine *p)
@@ -50,27 +45,10 @@ static ALWAYS_INLINE bool chunk_spine_walk_at(struct vmm_context *ctx, uint64_t 
 	return true;
 }
 
-/* chunk_spine_walk_at the level whose chunk [addr, addr + pages) is, if it is one; *level: that level. */
-static ALWAYS_INLINE bool chunk_spine_walk(struct vmm_context *ctx, uint64_t addr, uint64_t pages,
-					    unsigned *level, struct spine *p)
+/* chunk_spine_walk_at level 1 when [addr, addr + pages) is one aligned 2 MiB chunk. */
+static ALWAYS_INLINE bool chunk_spine_walk(struct vmm_context *ctx, uint64_t addr, uint64_t pages, struct spine *p)
 {
-	if (pages == PT_SPAN_PAGES(1) && IS_ALIGNED(addr, PT_SPAN_BYTES(1))) {
-		*level = 1;
-		return chunk_spine_walk_at(ctx, addr, 1, p);
-	}
-	if (pages == PT_SPAN_PAGES(2) && IS_ALIGNED(addr, PT_SPAN_BYTES(2))) {
-		*level = 2;
-		return chunk_spine_walk_at(ctx, addr, 2, p);
-	}
-	return false;
-}
-
-/* The tables above the chunk, bottom-up, as the range walk's ascends (mark_ascend, clear_ascend). */
-static struct pt_walk_entry chunk_path_entry(const struct spine *p, unsigned level, uint64_t addr,
-					     uint64_t last)
-{
-	return (struct pt_walk_entry){ p->table[level], level, p->index[level],
-				       ALIGN_DOWN(addr, PT_SPAN_BYTES(level)), addr, last, false };
+	return pages == PT_SPAN_PAGES(1) && IS_ALIGNED(addr, PT_SPAN_BYTES(1)) && chunk_spine_walk_at(ctx, addr, 1, p);
 }
 
 /*
@@ -368,114 +346,44 @@ static bool chunk_frontier_release(struct vmm_context *ctx, const struct spine *
 	return true;
 }
 
-/*
- * Marks the free chunk e (its entry on the path p at `level`) reserved as `now` along the path,
- * as the range walk would (mark_entry's chunk branch, then mark_ascend).
- */
-static void chunk_mark_path(struct vmm_context *ctx, const struct spine *p, unsigned level, uint64_t addr,
-			    uint64_t last, pte_t e, pte_t now)
+/* Marks a free chunk (chunk_spine_walk) at the frontier; false, nothing written, otherwise. */
+static ALWAYS_INLINE bool chunk_mark(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last,
+				     unsigned access)
 {
-	uint64_t *table = p->table[level];
-	unsigned index = p->index[level];
-	struct mark m = { .ctx = ctx, .start = addr, .access = now & RES_ACCESS_MASK, .status = VM_OK };
-	for (unsigned l = 0; l < PT_LEVELS; l++)
-		m.ch[l] = (struct table_change){ .direction = CHANGE_MARKED };
-	ctx->backend_work += PT_TOP_LEVEL - level + 1; /* the entries the range walk visits */
-	pt_slot_write(table, index, now);
-	struct exact before = entry_exact(ctx, e, level), after = entry_exact(ctx, now, level);
-	change_note(&m.ch[level], level, index, &before, &after, false);
-	for (unsigned l = level + 1; l < PT_LEVELS; l++) {
-		struct pt_walk_entry at = chunk_path_entry(p, l, addr, last);
-		mark_ascend(&m, &at);
-	}
-	hint_after_mark(ctx, p->table[PT_TOP_LEVEL], PT_TOP_LEVEL, addr, last);
-}
-
-/* Marks a free chunk (chunk_spine_walk) reserved in its entry; false when the entry is in use. */
-static ALWAYS_INLINE bool chunk_mark(struct vmm_context *ctx, const struct spine *p, unsigned level, uint64_t addr,
-		       uint64_t last, unsigned access)
-{
-	pte_t e = p->table[level][p->index[level]] & ~PTE_COUNT_STRIPE_MASK;
+	pte_t e = p->table[1][p->index[1]] & ~PTE_COUNT_STRIPE_MASK;
 	if (pte_is_used(e))
 		return false;
-	pte_t now = e | RES_RESERVED | access_bits(access) | RES_START;
 	struct chunk_frontier f;
-	if (level == 1 && chunk_frontier_of(ctx, p, &f) && chunk_frontier_mark(ctx, &f, addr, last, now))
-		return true;
-	chunk_mark_path(ctx, p, level, addr, last, e, now);
-	return true;
+	return chunk_frontier_of(ctx, p, &f) &&
+	       chunk_frontier_mark(ctx, &f, addr, last, e | RES_RESERVED | access_bits(access) | RES_START);
 }
 
 /*
- * Releases a chunk (chunk_spine_walk) when it is exactly one reservation: its entry is a chunk mark
- * with a start, and the page after it is free or a start (what check_reservation would find).
- * False, nothing changed, otherwise.
+ * Releases a chunk (chunk_spine_walk) at the frontier when its entry is a chunk mark with a start
+ * (chunk_frontier_release: the page after it is free, so it is exactly one reservation). False,
+ * nothing changed, otherwise.
  */
-/*
- * The release of the chunk mark at `level` on the path p (a reservation start) along the path, as
- * the range walk would (clear_enter, clear_entry, clear_ascend), when the page after it is free or
- * a start; false, nothing changed, otherwise. Out of line: its walk state would widen the frame of
- * the frontier route, which it follows.
- */
-static NOINLINE bool chunk_release_path(struct vmm_context *ctx, const struct vmm_region *region,
-					const struct spine *p, unsigned level, uint64_t addr, uint64_t last)
+static ALWAYS_INLINE bool chunk_release(struct vmm_context *ctx, const struct spine *p)
 {
-	if (last + 1 < region->base + region->pages * PAGE_SIZE) {
-		struct page_state after = page_state(ctx, last + 1);
-		if (after.reserved && !after.start)
-			return false;
-	}
-	struct clear c = { .ctx = ctx };
-	for (unsigned l = PT_TOP_LEVEL + 1; l-- > level;) {
-		unsigned first = p->index[l];
-		clear_enter(&c, p->table[l], l, 0, &first, first);
-	}
-	struct pt_walk_entry at = chunk_path_entry(p, level, addr, last);
-	at.whole = true;
-	clear_entry(&c, &at);
-	for (unsigned l = level + 1; l < PT_LEVELS; l++) {
-		at = chunk_path_entry(p, l, addr, last);
-		clear_ascend(&c, &at);
-	}
-	pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, c.met_mapped);
-	return true;
-}
-
-static ALWAYS_INLINE bool chunk_release(struct vmm_context *ctx, const struct vmm_region *region, const struct spine *p,
-			  unsigned level, uint64_t addr, uint64_t last)
-{
-	uint64_t *table = p->table[level];
-	unsigned index = p->index[level];
-	pte_t e = table[index] & ~PTE_COUNT_STRIPE_MASK;
+	pte_t e = p->table[1][p->index[1]] & ~PTE_COUNT_STRIPE_MASK;
 	ctx->backend_work++;
-	if (pte_is_table(e, level) || !(e & RES_RESERVED) || !(e & RES_START))
+	if (pte_is_table(e, 1) || !(e & RES_RESERVED) || !(e & RES_START))
 		return false;
-	if (level == 1 && chunk_frontier_release(ctx, p, e))
-		return true;
-	return chunk_release_path(ctx, region, p, level, addr, last);
+	return chunk_frontier_release(ctx, p, e);
 }
 
 bool chunk_reserve(struct vmm_context *ctx, uint64_t addr, uint64_t pages, unsigned access)
 {
 	struct spine p;
-	unsigned level;
-	return chunk_spine_walk(ctx, addr, pages, &level, &p) &&
-	       chunk_mark(ctx, &p, level, addr, addr + pages * PAGE_SIZE - 1, access);
+	return chunk_spine_walk(ctx, addr, pages, &p) && chunk_mark(ctx, &p, addr, addr + pages * PAGE_SIZE - 1, access);
 }
 
 enum vm_status vmm_pt_release_chunk(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
 				    uint64_t pages)
 {
 	struct spine p;
-	uint64_t last = addr + pages * PAGE_SIZE - 1;
-	/* Each chunk size on its own walk, so that the levels are constants. */
-	if (pages == PT_SPAN_PAGES(1) && IS_ALIGNED(addr, PT_SPAN_BYTES(1))) {
-		if (chunk_spine_walk_at(ctx, addr, 1, &p) && chunk_release(ctx, region, &p, 1, addr, last))
-			return VM_OK;
-	} else if (pages == PT_SPAN_PAGES(2) && IS_ALIGNED(addr, PT_SPAN_BYTES(2))) {
-		if (chunk_spine_walk_at(ctx, addr, 2, &p) && chunk_release(ctx, region, &p, 2, addr, last))
-			return VM_OK;
-	}
+	if (chunk_spine_walk(ctx, addr, pages, &p) && chunk_release(ctx, &p))
+		return VM_OK;
 	return release_tallied(ctx, region, addr, pages);
 }
 
@@ -485,7 +393,7 @@ enum vm_status vmm_pt_release_chunk(struct vmm_context *ctx, const struct vmm_re
  * says so: search_narrow's first test) and its free suffix holds them: the lowest fit is that
  * suffix, which starts in the level-1 table T1 that ends its chain of LASTs (T2's LAST, then
  * T1's LAST and the leaf there: T2's SUFFIX, suffix_derived); the chunk is its first whole free
- * entry j, marked by chunk_frontier_mark (else chunk_mark_path) from this path, without the
+ * entry j, marked by chunk_frontier_mark from this path (else declined), without the
  * search's walk. Reads: the root's hint and entry (4), T2's SUFFIX (in the value cache, else two
  * LASTs and their entries (8) and a leaf's last entry (1)), as the search reads on the same path.
  * False, nothing written, when it is not that.
@@ -529,17 +437,7 @@ static ALWAYS_INLINE bool reserve_chunk_frontier(struct vmm_context *ctx, const 
 	*addr = chunk;
 	/* The path's reads above are chunk_frontier_of's: T2's LAST is T1, whose SUFFIX is t1_suffix. */
 	struct chunk_frontier f = { t1, t2, root, j, i2, i3, l1, t1_suffix };
-	if (chunk_frontier_mark(ctx, &f, chunk, chunk_last, now))
-		return true;
-	struct spine p;
-	p.table[3] = root;
-	p.index[3] = i3;
-	p.table[2] = t2;
-	p.index[2] = i2;
-	p.table[1] = t1;
-	p.index[1] = j;
-	chunk_mark_path(ctx, &p, 1, chunk, chunk_last, e, now);
-	return true;
+	return chunk_frontier_mark(ctx, &f, chunk, chunk_last, now);
 }
 
 enum vm_status vmm_pt_reserve_chunk(struct vmm_context *ctx, const struct vmm_region *region, unsigned access,

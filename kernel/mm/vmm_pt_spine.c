@@ -3,10 +3,11 @@
  * from one point walk to it (spine_of, vmm_pt_write.h) instead of the range walk. vmm_pt_lean.c's
  * routes take the usual requests first; vmm_pt_reserve.c sends here what they decline.
  * At the frontier only the leaf table's SUFFIX moves (frontier_mark, frontier_release);
- * inside the leaf's inner runs the free-run tags (vmm_pt_leaf_tags.h) give the run's ends and the
- * leaf's new values follow without a look (inner_mark, inner_clear), and so do the tables above,
- * which lose and gain the same runs (runs_above); elsewhere the range walk's
- * own visitors (vmm_pt_range.c) run along that path (path_mark, path_clear).
+ * inside the leaf's inner runs a mark takes the lean inner route (vmm_pt_inner_reserve), a clear
+ * inner_clear: the free-run tags (vmm_pt_leaf_tags.h) give the run's ends and the leaf's new
+ * values follow without a look, and so do the tables above, which lose and gain the same runs
+ * (runs_above, for both); elsewhere the range walk's own visitors (vmm_pt_range.c) run along
+ * that path (path_mark, path_clear).
  *
  * Invariants kept: those of vmm_pt_range.c (a reservation's pages, every summary and exact value
  * describing the entries below, the first-free hints); a route that does not apply returns false
@@ -18,9 +19,9 @@
  * clear would read; a release that the clear checking as it goes refuses has read and written its
  * run twice (at most 2 x 511 entries each), and pays again for the checks above before
  * leaf_reservation and the tally (a refused release runs no search, whose share of
- * vmm_pt_work_bound is far larger); the inner routes read the entries on either side (2) and the
- * leaf's values (2 E(0) + 2), and a mark's run start is one entry, or at most 512 back
- * (leaf_run_around); above the leaf, each table whose values change has its INNER and INNER2 read
+ * vmm_pt_work_bound is far larger); the inner clear reads the entries on either side (2) and the
+ * leaf's values (4 E(0)), the inner mark the leaf's hint (1) and what vmm_pt_lean.c states for
+ * its inner route (2 + 2 E(0) before it declines); above the leaf, each table whose values change has its INNER and INNER2 read
  * and rewritten, its pointer rewritten and the table above's INNER and INNER2 read (runs_above: at
  * most 4 V(t) + 1 + 2 V(t + 1), less than its U(t); V counts a read of INNER or INNER2 with PEND,
  * vmm_pt_summary.c), until one keeps its values, or takes the range
@@ -139,60 +140,22 @@ static void path_changes_open(struct table_change *ch, enum change_direction dir
 /* --- inside a leaf table's inner runs, from the free-run tags ------------------------------ */
 
 /*
- * The usual reserve or release away from the frontier changes one run inside a mixed leaf table,
- * between reserved pages: a mark takes the start of a free run (the search's fits begin there) and
- * leaves a reserved page before it and one after the run; a release clears a reservation whose
- * joined free run still has a reserved page on either side. The free-run tags (vmm_pt_leaf_tags.h)
- * give the run's ends in one load each, so the change is known before anything is written: one run
- * leaves the leaf's inner runs and one or two join them (top2_remove, top2_add), PREFIX and SUFFIX
- * lie beyond reserved pages and stay, HST is set by a mark and stays set after a release: the
- * joined run is followed by a reserved page, and a reserved page after a free one is a reservation's
- * start (the invariant above), so the leaf still holds one. The entries are written straight (leaf_entries_set), the count moves
- * once, at most 4 tags are written. Reads: the entries before and after (2), the leaf's values (4
- * E(0) unless cached): within the U(0) of the range walk it replaces.
+ * A release away from the frontier usually changes one run inside a mixed leaf table, between
+ * reserved pages: it clears a reservation whose joined free run still has a reserved page on
+ * either side. The free-run tags (vmm_pt_leaf_tags.h) give the run's ends in one load each, so the
+ * change is known before anything is written: the runs on either side leave the leaf's inner
+ * runs and their join enters them (top2_remove, top2_add), PREFIX and SUFFIX lie beyond reserved
+ * pages and stay, HST stays set: the joined run is followed by a reserved page, and a reserved
+ * page after a free one is a reservation's start (the invariant above), so the leaf still holds
+ * one. At most 3 tags are written. Reads: the entries before and after (2), the leaf's values (4 E(0) unless cached):
+ * within the U(0) of the range walk it replaces. (A mark there is vmm_pt_lean.c's inner route.)
  */
-
-/*
- * A mark of leaf entries [first, last] (a reservation starting at first, its bits `set`) from the
- * start of a free run that is followed by a reserved page, in a mixed leaf table on an all-mixed
- * path. True when done (entries, count, tags, hint written), with the leaf's values before and
- * after in *was, *now; false, nothing written, otherwise.
- */
-static bool inner_mark(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last_addr,
-		       pte_t set, struct exact *was, struct exact *now, struct run_delta *d)
-{
-	uint64_t *leaves = p->table[0];
-	unsigned first = PT_INDEX(0, addr), last = PT_INDEX(0, last_addr);
-	ctx->backend_work += 2; /* the entry before, the run's first */
-	if (!p->mixed || first == 0 || !(leaves[first - 1] & RES_RESERVED))
-		return false;
-	unsigned length = leaf_tag(leaves[first]), b = first + length - 1;
-	if (length == 0 || b >= PT_ENTRIES - 1 || last > b)
-		return false;
-	*was = entry_exact(ctx, p->table[1][p->index[1]], 1);
-	struct exact x = *was;
-	if (!top2_remove(&x.inner, &x.inner2, length))
-		return false;
-	top2_add(&x.inner, &x.inner2, b - last);
-	*d = (struct run_delta){ { length, 0 }, b - last };
-	x.has_start = true;
-	if (x.inner == 0 && x.suffix == 0)
-		x = (struct exact){ SUMMARY_FULL, true, 0, 0, 0, 0 };
-	*now = x;
-	unsigned pages = last - first + 1;
-	leaf_entries_set(leaves, first, last, set);
-	leaves[first] |= RES_START;
-	if (last < b)
-		leaf_run_tag(leaves, last + 1, b);
-	ctx->backend_work += pages;
-	hint_after_mark(ctx, leaves, 0, addr, last_addr);
-	return true;
-}
 
 /*
  * The clear of leaf entries [first, last] (one unmapped reservation, last < 511) whose joined free
- * run keeps a reserved page on either side, in a mixed leaf table on an all-mixed path. As
- * inner_mark: true when done, false with nothing written.
+ * run keeps a reserved page on either side, in a mixed leaf table on an all-mixed path. True when
+ * done (entries, tags, hints written), with the leaf's values before and after in *was, *now;
+ * false, nothing written, otherwise.
  */
 static bool inner_clear(struct vmm_context *ctx, const struct spine *p, unsigned first, unsigned last,
 			enum leaf_clear how, struct exact *was, struct exact *now, struct run_delta *d)
@@ -357,23 +320,18 @@ void vmm_pt_inner_mark_above(struct vmm_context *ctx, const struct spine *p, uin
 /*
  * path_mark and path_clear stay out of line: inlined with their leaf upkeep, they would widen the
  * frame that vmm_pt_mark_reserved and vmm_pt_release set up on every call, the frontier's too.
+ * A mark inside the leaf's inner runs is the lean route's (vmm_pt_inner_reserve, which keeps the
+ * leaf's hint as read here; after the search or the descent it has declined already and declines
+ * again: nothing is written), anything else the general upkeep.
  */
 NOINLINE void path_mark(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
 			uint64_t last, unsigned access)
 {
-	struct exact was, now;
-	struct run_delta d;
-	if (!inner_mark(ctx, p, addr, last, RES_RESERVED | access_bits(access), &was, &now, &d)) {
+	struct spine q = *p;
+	q.leaf_hint = pte_hint_read(p->table[0]);
+	ctx->backend_work++; /* the leaf's hint, which the inner route keeps */
+	if (!vmm_pt_inner_reserve(ctx, &q, addr, (last - addr) / PAGE_SIZE + 1, access))
 		path_mark_upkeep(ctx, p, addr, last, access, 0, NULL, NULL);
-		return;
-	}
-	if (table_store(ctx, p, 0, &was, &now)) {
-		/* A hint above moves only past an entry that became full: none did unless the leaf did. */
-		for (unsigned level = 1; level < PT_LEVELS && now.kind == SUMMARY_FULL; level++)
-			hint_after_mark(ctx, p->table[level], level, addr, last);
-		return;
-	}
-	vmm_pt_inner_mark_above(ctx, p, addr, last, access, &was, &now, &d);
 }
 
 /* The clear's general upkeep the same way (clear_enter, clear_leaves, clear_ascend). */

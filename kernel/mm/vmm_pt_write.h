@@ -218,17 +218,17 @@ bool path_clear(struct vmm_context *ctx, const struct spine *p, uint64_t addr, u
 
 /* --- one whole chunk (vmm_pt_chunk.c) -------------------------------------------------------- */
 
-/* Whether `pages` is the span of a 2 MiB or 1 GiB chunk: inline, so other requests pay a compare. */
+/* Whether `pages` is the span of a 2 MiB chunk: inline, so other requests pay a compare. */
 static ALWAYS_INLINE bool chunk_sized(uint64_t pages)
 {
-	return pages == PT_SPAN_PAGES(1) || pages == PT_SPAN_PAGES(2);
+	return pages == PT_SPAN_PAGES(1);
 }
 
-/* A mark of [addr, addr + pages) when it is one aligned free chunk: true when done, else false. */
+/* A mark of [addr, addr + pages) when it is one aligned free chunk at the frontier: true when done. */
 bool chunk_reserve(struct vmm_context *ctx, uint64_t addr, uint64_t pages, unsigned access);
 /*
- * vmm_pt_release of a chunk_sized range: by chunk_release when it is one aligned chunk and one
- * reservation, else by release_tallied (a tail call).
+ * vmm_pt_release of a chunk_sized range: by chunk_release when it is one aligned chunk at the
+ * frontier and one reservation, else by release_tallied (a tail call).
  */
 enum vm_status vmm_pt_release_chunk(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
 				    uint64_t pages);
