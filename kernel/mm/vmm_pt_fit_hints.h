@@ -83,22 +83,17 @@ static ALWAYS_INLINE void fit_hint_update(uint64_t *leaf, unsigned k, unsigned w
 /*
  * The search's first fit of n pages lies at entry p of the leaf (it scanned from a start the hints
  * allow): H_k rises to p for every T_k >= n, from the smallest such k up to the first already at or
- * above p (invariant 2). `was` is H_{fit_class_ceil(n)} when the caller has read it, else
- * FIT_HINT_UNREAD. Returns the hints read.
+ * above p (invariant 2). Returns the hints read.
  */
-#define FIT_HINT_UNREAD UINT32_MAX
-static ALWAYS_INLINE unsigned fit_hints_raise(uint64_t *leaf, uint64_t n, unsigned p, unsigned was)
+static ALWAYS_INLINE unsigned fit_hints_raise(uint64_t *leaf, uint64_t n, unsigned p)
 {
-	unsigned k = fit_class_ceil(n), reads = 0;
-	for (; k < FIT_HINTS; k++) {
-		if (was == FIT_HINT_UNREAD) {
-			was = fit_hint_read(leaf, k);
-			reads++;
-		}
+	unsigned reads = 0;
+	for (unsigned k = fit_class_ceil(n); k < FIT_HINTS; k++) {
+		unsigned was = fit_hint_read(leaf, k);
+		reads++;
 		if (was >= p)
 			break;
 		fit_hint_update(leaf, k, was, p);
-		was = FIT_HINT_UNREAD;
 	}
 	return reads;
 }

@@ -35,12 +35,15 @@
  * pointer whose maxrun code alone proves an inner run of n pages (code >= maxrun_fit_code(n)),
  * so the lowest fit lies wholly inside its subtree, and the descent goes on there, as
  * search_narrow's does; in the leaf table the run that starts at its hint is taken when its tag
- * holds n (search_leaf_table's first test), else the leaf is scanned from its hint by the
- * search's own scan (vmm_pt_leaf_lowest_fit). So the answer is vmm_pt_find_lowest's, found on
- * one path of mixed tables, and it is marked by the inner route or path_mark along that path, as
- * vmm_pt_reserve_searched would. An entry whose code does not prove a fit (or a root entry not
- * wholly in the region) sends the request to the search. Host test builds check every answer
- * against vmm_pt_find_free_run's. Reads: two per table (its hint, the entry), and the leaf's scan.
+ * holds n (search_leaf_table's first test), else the run at the fit hint of n's class when one
+ * starts there (fit_hint_lowest_fit, the search's own next test), else the leaf is scanned from
+ * the higher hint by the search's scan (vmm_pt_leaf_lowest_fit). So the answer is
+ * vmm_pt_find_lowest's, found on one path of mixed tables, and it is marked by the inner route
+ * (the run it starts is an inner run: inner_reserve_run, untested again) or, at entry 0,
+ * path_mark along that path, as vmm_pt_reserve_searched would. An entry whose code does not prove
+ * a fit (or a root entry not wholly in the region) sends the request to the search. Host test
+ * builds check every answer against vmm_pt_find_free_run's. Reads: two per table (its hint, the
+ * entry), then the class hint and the two entries at it, and the leaf's scan.
  *
  * Which leaf a release is in: the tables the last walk kept (the fault lookup's or the descent's,
  * vmm_pt_lookup.c) when addr is in the kept leaf's 2 MiB and no table was freed since, else a
@@ -350,8 +353,10 @@ static ALWAYS_INLINE bool inner_reserve_run(struct vmm_context *ctx, const struc
 	}
 	leaf_entries_set(leaf, first, last, RES_RESERVED | access_bits(access));
 	leaf[first] |= RES_START;
-	if (last < b)
-		free_run_tag(leaf, last + 1, b);
+	if (last < b) { /* [first, b] becomes [last + 1, b], tagged as at the frontier (above) */
+		leaf[b] -= pages << PTE_FREE_TAG_SHIFT;
+		leaf[last + 1] |= (pte_t)(b - last) << PTE_FREE_TAG_SHIFT;
+	}
 	unsigned hint = p->leaf_hint; /* as the search read it: nothing moved it since */
 #if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
 	MM_ASSERT(hint == pte_hint_read(leaf), "vmm_pt_inner_reserve: leaf %p's hint is %u, the search read %u",

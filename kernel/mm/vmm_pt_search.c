@@ -377,8 +377,7 @@ static ALWAYS_INLINE bool search_leaf_scan_raise(struct search *s, uint64_t *lea
 {
 	bool found = search_leaf_scan(s, leaf, base, i);
 	if (s->min_pages >= 2)
-		s->entries_read += fit_hints_raise(leaf, s->min_pages, (unsigned)((s->found.start - base) / PAGE_SIZE),
-						   FIT_HINT_UNREAD);
+		s->entries_read += fit_hints_raise(leaf, s->min_pages, (unsigned)((s->found.start - base) / PAGE_SIZE));
 	return found;
 }
 

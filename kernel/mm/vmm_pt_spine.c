@@ -21,12 +21,12 @@
  * leaf_reservation and the tally (a refused release runs no search, whose share of
  * vmm_pt_work_bound is far larger); the inner clear reads the entries on either side (2) and the
  * leaf's values (4 E(0)), the inner mark the leaf's hint (1) and what vmm_pt_lean.c states for
- * its inner route (2 + 2 E(0) before it declines); above the leaf, each table whose values change has its INNER and INNER2 read
- * and rewritten, its pointer rewritten and the table above's INNER and INNER2 read (runs_above: at
- * most 4 V(t) + 1 + 2 V(t + 1), less than its U(t); V counts a read of INNER or INNER2 with PEND,
- * vmm_pt_summary.c), until one keeps its values, or takes the range
- * walk's upkeep from there; the lean release's way up reads the 2 path entries above the leaf
- * again. Values found in the value cache (vmm_pt.h) are not read again, and not counted.
+ * its inner route (2 + 2 E(0) before it declines); above the leaf, each table whose values change
+ * has its INNER and INNER2 read and rewritten, its pointer rewritten and the table above's INNER
+ * and INNER2 read (runs_above: at most 4 V(t) + 1 + 2 V(t + 1), less than its U(t); V counts a
+ * read of INNER or INNER2 with PEND, vmm_pt_summary.c), until one keeps its values, or takes the
+ * range walk's upkeep from there; the lean release's way up reads the 2 path entries above the
+ * leaf again. Values found in the value cache (vmm_pt.h) are not read again, and not counted.
  */
 #include "vmm_pt_write.h"
 #include "vmm_pt_leaf_runs.h"
