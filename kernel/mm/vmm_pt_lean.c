@@ -67,13 +67,15 @@
  * (a root entry's code is below maxrun_code(n) for one, at or above maxrun_fit_code(n) >= it for
  * the other), reads at most 1 + 2 + 2 before it declines, fewer than the frontier's 9; taken, it
  * reads 2 per table where search_narrow reads at least 2, and the leaf's scan is the search's.
- * Taken, the routes read less than the search and the mark they replace. A release's read the path (3; on the inner route 1, the leaf's pointer, when the
- * tables kept by the last walk are addr's: vmm_pt_lookup.c), the entries around the range (3), two LASTs
- * (6), at most 511 entries for another start, and the range, checked as it is cleared
- * (leaf_entries_clear_checked: one unmapped reservation, else put back: false), or the leaf's two
- * values. A release does no search: these reads, tried twice when vmm_pt_reserve.c's general
- * release unmaps a mapped range and gives it back here, with its two checks (leaf_reservation, a
- * path_clear), are a few thousand entries, far inside the search's slot of the bound.
+ * Taken, the routes read less than the search and the mark they replace. A release's read the
+ * path (3; on the inner route 1, the leaf's pointer, when the tables the last walk kept are
+ * addr's), the entries around the range (3), two LASTs (6), at most 511 entries for another
+ * start, and the range, checked as it is cleared (leaf_entries_clear_checked: one unmapped
+ * reservation, else put back: false), or the leaf's two values; one the kept tables' inner route
+ * declines is walked and read again. A release does no search: these reads, tried twice more when
+ * vmm_pt_reserve.c's general release unmaps a mapped range and gives it back here, with its two
+ * checks (leaf_reservation, a path_clear), are a few thousand entries, far inside the search's
+ * slot of the bound.
  *
  * The value cache (vmm_pt.h) is kept true: at the frontier the leaf's PREFIX and SUFFIX leave it
  * (its edge tags may move) and a cached SUFFIX of the tables above moves by the pages marked or
@@ -498,29 +500,6 @@ struct inner_run {
 };
 
 /*
- * Whether leaf entries [first, last] of a mixed leaf can take the inner route: the range starts a
- * reservation and ends reserved, the page after it is free or a start, and the joined free run
- * keeps a reserved page on either side (that the range is one reservation, every entry reserved,
- * leaf_entries_clear_checked sees as it clears); *r receives the runs.
- */
-static ALWAYS_INLINE bool inner_release_check(struct vmm_context *ctx, const uint64_t *leaf, bool mixed,
-					      unsigned first, unsigned last, struct inner_run *r)
-{
-	ctx->backend_work += 2; /* the entries before and after */
-	if (!mixed || first == 0)
-		return false;
-	pte_t after_e = leaf[last + 1], head = leaf[first];
-	r->before = (unsigned)leaf_edge_run(leaf, first - 1);
-	r->after = (unsigned)leaf_edge_run(leaf, last + 1);
-	r->a = first - r->before;
-	r->b = last + r->after;
-	STATIC_ASSERT(RES_START == RES_RESERVED << 1, "STA is the bit above RES");
-	return r->a != 0 && r->b != PT_ENTRIES - 1 &&
-	       (head & (RES_START | RES_RESERVED | PTE_PRESENT)) == (RES_START | RES_RESERVED) &&
-	       (leaf[last] & RES_RESERVED) && !(after_e & ~(after_e >> 1) & RES_RESERVED);
-}
-
-/*
  * The checked range cleared (false, nothing changed, when it is not one unmapped reservation:
  * leaf_entries_clear_checked), then its tags, the hints and the root's release-mapped bit.
  */
@@ -583,8 +562,20 @@ static ALWAYS_INLINE bool inner_release_above(struct vmm_context *ctx, uint64_t 
 static ALWAYS_INLINE bool inner_release(struct vmm_context *ctx, uint64_t *t1, unsigned i1, uint64_t *leaf,
 					bool mixed, uint64_t addr, unsigned first, unsigned last)
 {
-	struct inner_run r;
-	if (!inner_release_check(ctx, leaf, mixed, first, last, &r))
+	ctx->backend_work += 2; /* the entries before and after */
+	if (!mixed || first == 0)
+		return false;
+	pte_t after_e = leaf[last + 1], head = leaf[first];
+	unsigned before = (unsigned)leaf_edge_run(leaf, first - 1), after = (unsigned)leaf_edge_run(leaf, last + 1);
+	struct inner_run r = { before, after, first - before, last + after };
+	/*
+	 * The joined run keeps a reserved page on either side; the range starts a reservation, ends
+	 * reserved (that it is one reservation, every entry reserved, leaf_entries_clear_checked sees
+	 * as it clears), and the page after it is free or a start.
+	 */
+	STATIC_ASSERT(RES_START == RES_RESERVED << 1, "STA is the bit above RES");
+	if (r.a == 0 || r.b == PT_ENTRIES - 1 || (head & (RES_START | RES_RESERVED | PTE_PRESENT)) != (RES_START | RES_RESERVED) ||
+	    !(leaf[last] & RES_RESERVED) || (after_e & ~(after_e >> 1) & RES_RESERVED))
 		return false;
 	uint64_t was1 = exact_read(ctx, leaf, 0, EXACT_INNER), was2 = exact_read(ctx, leaf, 0, EXACT_INNER2);
 	uint64_t joined = r.b - r.a + 1;
@@ -659,8 +650,8 @@ enum vm_status vmm_pt_release_in_leaf(struct vmm_context *ctx, const struct vmm_
 	 * leaf_hint_keep) are addr's while no table was freed since (vmm_pt_lookup.c's argument;
 	 * a kept leaf's level-1 table is the one of its 1 GiB). They stand in for the walk on the
 	 * inner route: the path is all mixed exactly when the leaf's pointer is (a table holding a
-	 * mixed one holds free and reserved pages). The frontier route needs the whole path: it walks.
-	 * Both are out of line and entered by a tail call, so that neither pays the other's frame
+	 * mixed one holds free and reserved pages). What that route declines, nothing changed, is
+	 * walked (the frontier route needs the whole path). Both are out of line and entered by a tail call, so that neither pays the other's frame
 	 * (inlined, the walk's cost 14 more per release from the kept tables, and the other way 18).
 	 */
 	const struct vmm_pt_leaf_hint *kept = &ctx->pt_caches.leaf_hint;
