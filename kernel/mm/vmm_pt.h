@@ -4,7 +4,8 @@
  * themselves: no structure besides the tables the CPU needs anyway (plus tables created for
  * reservations nobody has mapped yet). Its files, one concept each:
  *   vmm_pt_summary.c   summaries: the exact values and rounded pointer fields, and their upkeep
- *   vmm_pt_leaf_runs.h the upkeep of a leaf table after one change (inline in summary and mark)
+ *   vmm_pt_leaf_runs.h the upkeep of a leaf table after one change, and the INNER top two
+ *                      of the tables above it (inline in summary, lean and spine)
  *   vmm_pt_search.c    search and queries: the lowest free run, the extent around a page
  *   vmm_pt_lookup.c    the page a fault asks about: the one entry that decides it
  *   vmm_pt_write.h     what the writing files share (change notes, inline visitor parts)
@@ -830,10 +831,9 @@ struct table_change {
  * from the search that found a fit there (vmm_pt_find_lowest).
  */
 struct spine {
-	bool mixed;                 /* every table on the path is mixed (suffix[0] is read then) */
+	bool mixed;                 /* every table on the path is mixed */
 	uint64_t *table[PT_LEVELS]; /* the table at each level on the path to the leaf table */
 	unsigned index[PT_LEVELS];  /* the entry on the path in each table above level 0 */
-	uint64_t suffix[1];         /* the leaf table's SUFFIX (the tables above keep LAST) */
 	unsigned leaf_hint;         /* from the search that found a fit in the leaf: its hint as read */
 };
 

@@ -298,7 +298,7 @@ static uint64_t table_update_bound(unsigned table_level)
  * vmm_pt_chunk.c's reserve_chunk_frontier) may read before they decline, which the search and the
  * mark then read again: the root's hint and entry (2), two LASTs and the entries there and a
  * leaf's last tag (4 + 4 + 1), then the inner route's two entries and a leaf's INNER and INNER2
- * (2 + 2 E(0)). A release's lean routes read within the tally it does without (vmm_pt_reserve.c).
+ * (2 + 2 E(0)). A release does no search: its reads lie in the search's slot (vmm_pt_lean.c).
  */
 #define LEAN_DECLINED_READS (2 + 2 * (LAST_ENTRIES + 1) + 1 + 2 + 2 * EXACT_VALUE_ENTRIES(0))
 STATIC_ASSERT(LEAN_DECLINED_READS == 21, "the count the header of vmm_pt_work_bound states");

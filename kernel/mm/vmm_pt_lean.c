@@ -17,9 +17,8 @@
  * derived from LAST: vmm_pt.h), moves no stored value and no pointer bit above the leaf: kinds
  * stay mixed, PFX stays, SFX stays set (a mark leaves a page free at the end, a release adds
  * some), maxrun codes code INNER, which stays, and HST stays (a mark requires it set; a release
- * requires another start in the leaf before the range: leaf_start_before). This is vmm_pt_spine.c's
- * frontier_mark /
- * frontier_release argument, without its second walk.
+ * requires another start in the leaf before the range: leaf_start_before). (The general upkeep
+ * finds the same from the change: vmm_pt_summary.c's leaf_suffix_edge and suffix_shift.)
  *
  * Reserve at the frontier: the answer is the one the search (vmm_pt_search.c) gives: at the root,
  * the region's first entry at or after the root's hint (entries below it are full) is a whole
@@ -52,8 +51,8 @@
  *
  * Inside the inner runs: a mark at the start of a free run of a mixed leaf, with a reserved page
  * before it and after the run; a release whose joined free run keeps a reserved page on either
- * side (vmm_pt_spine.c's inner_mark, inner_clear: one run out of the leaf's INNER top two, one or
- * two in, top2_remove and top2_add, PREFIX and SUFFIX beyond reserved pages). Then the table above
+ * side (one run out of the leaf's INNER top two, one or two in: top2_remove and top2_add; PREFIX
+ * and SUFFIX stay, beyond reserved pages). Then the table above
  * keeps its values when the leaf's top two stayed, or the runs that changed were all shorter than
  * that table's INNER2 (inner_top2_settled, vmm_pt_leaf_runs.h's proof); else vmm_pt_spine.c's upkeep of
  * the tables above runs from there (vmm_pt_inner_mark_above). The usual case is cheaper still:
@@ -73,7 +72,10 @@
  * addr's), the entries around the range (3), two LASTs (6), at most 511 entries for another
  * start, and the range, checked as it is cleared (leaf_entries_clear_checked: one unmapped
  * reservation, else put back: false), or the leaf's two values; one the kept tables' inner route
- * declines is walked and read again: within the tally slot of the bound, which they do without.
+ * declines is walked and read again. A release does no search: these reads, tried twice more when
+ * vmm_pt_reserve.c's general release unmaps a mapped range and gives it back here, with its two
+ * checks (leaf_reservation, a path_clear), are a few thousand entries, far inside the search's
+ * slot of the bound.
  *
  * The value cache (vmm_pt.h) is kept true: at the frontier the leaf's PREFIX and SUFFIX leave it
  * (its edge tags may move) and a cached SUFFIX of the tables above moves by the pages marked or

@@ -7,9 +7,9 @@
  * decline comes here: a range inside one existing leaf table takes the point routes
  * (vmm_pt_spine.c), one aligned chunk the chunk routes (vmm_pt_chunk.c), anything else the range
  * walk (vmm_pt_range.c). A release is checked in the leaf table itself instead of by a tally walk:
- * an unmapped one while it is cleared, on the frontier and inner routes (leaf_release_unmapped,
- * leaf_entries_clear_checked), else first (leaf_reservation); elsewhere by the tally walk
- * (check_reservation). A release unmaps the pages it clears first (unmap_before_clear): a cleared
+ * an unmapped one while the lean routes clear it (leaf_entries_clear_checked), else first
+ * (leaf_reservation: a mapped one is unmapped, then the lean routes take it as unmapped);
+ * elsewhere by the tally walk (check_reservation). A release unmaps the pages it clears first (unmap_before_clear): a cleared
  * entry may take a tag, which must never land in a present entry.
  *
  * Invariants kept: a release clears only a range that is exactly one reservation (a start, every
@@ -32,10 +32,9 @@ enum vm_status vmm_pt_mark_reserved(struct vmm_context *ctx, const struct vmm_re
 	uint64_t last_addr = addr + pages * PAGE_SIZE - 1;
 	if (chunk_sized(pages) && chunk_reserve(ctx, addr, pages, access))
 		return VM_OK;
-	if (!spine_of(ctx, addr, last_addr, &p, &first, &last, true))
+	if (!spine_of(ctx, addr, last_addr, &p, &first, &last))
 		return mark_range(ctx, addr, pages, addr, access);
-	if (!frontier_mark(ctx, &p, addr, pages, first, last, access))
-		path_mark(ctx, &p, addr, last_addr, access);
+	path_mark(ctx, &p, addr, last_addr, access);
 	return VM_OK;
 }
 
@@ -201,33 +200,6 @@ static bool leaf_reservation(struct vmm_context *ctx, const uint64_t *leaves, un
 	       (!(after & RES_RESERVED) || (after & RES_START));
 }
 
-/*
- * The usual release, inside one leaf table (not its last page): one unmapped reservation, checked
- * while it is cleared (leaf_entries_clear_checked: what leaf_reservation checks, less the mapped
- * case) on the frontier or the inner route. False, nothing changed, when it is not that.
- */
-static bool leaf_release_unmapped(struct vmm_context *ctx, struct spine *p, uint64_t addr, uint64_t last_addr,
-				  unsigned first, unsigned last)
-{
-	pte_t after = p->table[0][last + 1];
-	ctx->backend_work += last - first + 2; /* the run and the page after it, as leaf_reservation */
-	/*
-	 * A start at first, a reserved page at last, the page after free or a start: a free page on
-	 * either side ends or starts a whole run and holds its tag, which the routes take out of the
-	 * leaf's values before the entries between are checked.
-	 */
-	STATIC_ASSERT(RES_START == RES_RESERVED << 1, "STA is the bit above RES");
-	pte_t wrong = (p->table[0][first] & (RES_START | RES_RESERVED | PTE_PRESENT)) ^ (RES_START | RES_RESERVED);
-	wrong |= ~p->table[0][last] & RES_RESERVED;
-	wrong |= after & ~(after >> 1) & RES_RESERVED; /* reserved, not a start */
-	if (wrong)
-		return false;
-	if (!path_clear(ctx, p, addr, last_addr, LEAF_CLEAR_CHECKING))
-		return false; /* (vmm_pt_release_in_leaf declined the frontier: it is not one) */
-	pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
-	return true;
-}
-
 enum vm_status release_tallied(struct vmm_context *ctx, const struct vmm_region *region, uint64_t addr,
 			       uint64_t pages)
 {
@@ -244,9 +216,11 @@ enum vm_status release_tallied(struct vmm_context *ctx, const struct vmm_region 
 
 /*
  * A release the lean routes did not take, of fewer than 512 pages: inside one leaf table (p, when
- * spine_of found one; not its last page) an unmapped one checked while it is cleared, a mapped one
- * first (leaf_reservation); else checked by the tally walk (release_tallied). A whole chunk takes
- * vmm_pt_release_chunk before it.
+ * spine_of found one; not its last page) checked first (leaf_reservation); a mapped one is then
+ * unmapped and given to the lean routes again (vmm_pt_release_in_leaf: now unmapped, it is theirs
+ * unless they decline it again, which brings it back here unmapped), an unmapped one cleared
+ * along the path (path_clear); else checked by the tally walk (release_tallied). A whole chunk
+ * takes vmm_pt_release_chunk before it.
  */
 static NOINLINE enum vm_status release_general(struct vmm_context *ctx, const struct vmm_region *region,
 					       uint64_t addr, uint64_t pages, struct spine *p, unsigned first,
@@ -255,13 +229,12 @@ static NOINLINE enum vm_status release_general(struct vmm_context *ctx, const st
 	bool mapped;
 	uint64_t last_addr = addr + pages * PAGE_SIZE - 1;
 	if (p) {
-		if (leaf_release_unmapped(ctx, p, addr, last_addr, first, last))
-			return VM_OK;
 		if (leaf_reservation(ctx, p->table[0], first, last, &mapped)) {
-			if (mapped)
+			if (mapped) {
 				unmap_before_clear(ctx, addr, pages);
-			if (!frontier_release(ctx, p, first, last, LEAF_CLEAR_CHECKED))
-				path_clear(ctx, p, addr, last_addr, LEAF_CLEAR_CHECKED);
+				return vmm_pt_release_in_leaf(ctx, region, addr, pages);
+			}
+			path_clear(ctx, p, addr, last_addr);
 			pte_stripe_field_write(pt_table(ctx->pt.root), ROOT_RELEASE_MAPPED_ENTRY, 1, 0);
 			return VM_OK;
 		}
@@ -274,7 +247,7 @@ enum vm_status vmm_pt_release_general(struct vmm_context *ctx, const struct vmm_
 {
 	struct spine p;
 	unsigned first, last;
-	if (pages < PT_ENTRIES && spine_of(ctx, addr, addr + pages * PAGE_SIZE - 1, &p, &first, &last, false) &&
+	if (pages < PT_ENTRIES && spine_of(ctx, addr, addr + pages * PAGE_SIZE - 1, &p, &first, &last) &&
 	    last < PT_ENTRIES - 1)
 		return release_general(ctx, region, addr, pages, &p, first, last);
 	if (chunk_sized(pages))

@@ -1,124 +1,27 @@
 /*
- * The page-table backend's point routes: a reserve or release inside one existing leaf table,
- * from one point walk to it (spine_of, vmm_pt_write.h) instead of the range walk. vmm_pt_lean.c's
- * routes take the usual requests first; vmm_pt_reserve.c sends here what they decline.
- * At the frontier only the leaf table's SUFFIX moves (frontier_mark, frontier_release);
- * inside the leaf's inner runs a mark takes the lean inner route (vmm_pt_inner_reserve), a clear
- * inner_clear: the free-run tags (vmm_pt_leaf_tags.h) give the run's ends and the leaf's new
- * values follow without a look, and so do the tables above, which lose and gain the same runs
- * (runs_above, for both); elsewhere the range walk's own visitors (vmm_pt_range.c) run along
- * that path (path_mark, path_clear).
+ * The page-table backend's point routes: a reserve or release inside one existing leaf table that
+ * vmm_pt_lean.c's routes declined (vmm_pt_reserve.c sends it here), from one point walk to it
+ * (spine_of, vmm_pt_write.h) instead of the range walk. A mark first tries the lean inner route
+ * (vmm_pt_inner_reserve); then the range walk's own visitors (vmm_pt_range.c) run along that path
+ * (path_mark, path_clear), whose upkeep takes the frontier's and the inner runs' changes by its
+ * own shortcuts (vmm_pt_summary.c's refresh). Above a lean inner change, the tables lose and gain
+ * the same runs (runs_above: vmm_pt_inner_mark_above, vmm_pt_inner_clear_above).
  *
  * Invariants kept: those of vmm_pt_range.c (a reservation's pages, every summary and exact value
- * describing the entries below, the first-free hints); a route that does not apply returns false
- * before it writes anything.
+ * describing the entries below, the first-free hints).
  *
- * Bound: the point-walk routes read no more than the range walk they replace: 3 path entries, the
- * leaf run and the page after it (at most 513, in place of the tally), the leaf's SUFFIX and two
- * LASTs (7) and at most 512 entries looking for another start, then at most what the range walk's
- * clear would read; a release that the clear checking as it goes refuses has read and written its
- * run twice (at most 2 x 511 entries each), and pays again for the checks above before
- * leaf_reservation and the tally (a refused release runs no search, whose share of
- * vmm_pt_work_bound is far larger); the inner clear reads the entries on either side (2) and the
- * leaf's values (4 E(0)), the inner mark the leaf's hint (1) and what vmm_pt_lean.c states for
- * its inner route (2 + 2 E(0) before it declines); above the leaf, each table whose values change
- * has its INNER and INNER2 read and rewritten, its pointer rewritten and the table above's INNER
- * and INNER2 read (runs_above: at most 4 V(t) + 1 + 2 V(t + 1), less than its U(t); V counts a
- * read of INNER or INNER2 with PEND, vmm_pt_summary.c), until one keeps its values, or takes the
- * range walk's upkeep from there; the lean release's way up reads the 2 path entries above the
- * leaf again. Values found in the value cache (vmm_pt.h) are not read again, and not counted.
+ * Bound: the point-walk routes read no more than the range walk they replace: 3 path entries,
+ * then what the range walk's upkeep reads for a range that touches one entry per level; a mark
+ * reads the leaf's hint (1) and what vmm_pt_lean.c states for its inner route (2 + 2 E(0) before
+ * it declines). Above a lean inner change, each table whose values change has its INNER and
+ * INNER2 read and rewritten, its pointer rewritten and the table above's INNER and INNER2 read
+ * (runs_above: at most 4 V(t) + 1 + 2 V(t + 1), less than its U(t); V counts a read of INNER or
+ * INNER2 with PEND, vmm_pt_summary.c), until one keeps its values, or takes the range walk's
+ * upkeep from there; the lean release's way up reads the 2 path entries above the leaf again.
+ * Values found in the value cache (vmm_pt.h) are not read again, and not counted.
  */
 #include "vmm_pt_write.h"
 #include "vmm_pt_leaf_runs.h"
-
-/* --- the frontier -------------------------------------------------------------------------- */
-
-/*
- * Where reservations are usually placed and released: at the start of the free suffix of a leaf
- * table that is the last table with anything reserved on its path (every table on the path is its
- * parent's last entry not wholly free). A reservation marked there, or released there from a
- * reserved page on, changes no run but the free suffix, so every table on the path keeps its
- * pointer and all its values but SUFFIX, which moves by the pages marked or cleared. This is
- * decided from one point walk (3 entries), the LAST of each table above the leaf table (vmm_pt.h:
- * the path is the last one when each LAST is the path's entry), its SUFFIX and the leaf run, before
- * anything is written; otherwise the range walk's visitors do the general upkeep. It reads less than
- * they would, so the bound of vmm_pt_summary.c holds for it.
- */
-
-/* Each table above the leaf table is its parent's last entry not wholly free: its LAST is the path's. */
-static bool spine_is_last(struct vmm_context *ctx, struct spine *p)
-{
-#pragma GCC unroll 2
-	for (unsigned level = 1; level < PT_TOP_LEVEL; level++) {
-		ctx->backend_work += LAST_ENTRIES;
-		if (last_read(p->table[level], level) != p->index[level])
-			return false;
-	}
-	return true;
-}
-
-/*
- * Every SUFFIX on the path moves by `grown` pages (negative: shrinks); nothing else changes. The
- * leaf table's is its last tag, written with its entries; above, no LAST moves (the leaf table
- * stays the last entry not wholly free of its table, and so on up), so only the value cache's
- * copies move.
- */
-static void spine_shift(struct vmm_context *ctx, const struct spine *p, int64_t grown)
-{
-	suffix_move(ctx, p->table[0], 0, p->suffix[0], p->suffix[0] + (uint64_t)grown);
-	struct vmm_pt_value_cache *c = &ctx->pt_caches.values;
-#pragma GCC unroll 2
-	for (unsigned level = 1; level < PT_TOP_LEVEL; level++)
-		if (c->table[level] == p->table[level] && (c->known[level] & (1u << EXACT_SUFFIX)))
-			c->value[level][EXACT_SUFFIX] += (uint64_t)grown;
-}
-
-/*
- * A reservation of [addr, addr + pages) (it starts at addr) at the frontier: from the suffix's first
- * page, short of its end, in a table whose pointer already says it holds a start. True when done.
- */
-bool frontier_mark(struct vmm_context *ctx, struct spine *sp, uint64_t addr, uint64_t pages,
-		   unsigned first, unsigned last, unsigned access)
-{
-	struct spine p = *sp;
-	uint64_t *leaves = p.table[0];
-	if (!p.mixed || first != PT_ENTRIES - p.suffix[0] || last == PT_ENTRIES - 1 ||
-	    !(summary_field(p.table[1][p.index[1]]) & SUM_HAS_START) || !spine_is_last(ctx, &p))
-		return false;
-	/* The suffix run's pages are free (its tags say where it ends): written blind. */
-	leaf_entries_set(leaves, first, last, RES_RESERVED | access_bits(access));
-	leaves[first] |= RES_START;
-	leaf_tags_mark(leaves, first, PT_ENTRIES - 1, first, last); /* the suffix run loses its start */
-	ctx->backend_work += pages;
-	hint_after_mark(ctx, leaves, 0, addr, addr + pages * PAGE_SIZE - 1);
-	spine_shift(ctx, &p, -(int64_t)pages);
-	return true;
-}
-
-/*
- * The release of [addr, addr + pages) (a reservation, leaf_reservation said or `how` checks) at the frontier: it
- * ends where the suffix begins, with a reserved page before it and another start in its table (so
- * HST stays). True when released.
- */
-bool frontier_release(struct vmm_context *ctx, struct spine *p, unsigned first,
-		      unsigned last, enum leaf_clear how)
-{
-	uint64_t *leaves = p->table[0];
-	ctx->backend_work++; /* the page before */
-	if (!p->mixed)
-		return false;
-	p->suffix[0] = leaf_edge_run(leaves, PT_ENTRIES - 1); /* (spine_of was not asked for it) */
-	if (last + 1 != PT_ENTRIES - p->suffix[0] || first == 0 || !(leaves[first - 1] & RES_RESERVED) ||
-	    !spine_is_last(ctx, p) || !start_elsewhere(ctx, leaves, 0, first, last))
-		return false;
-	if (!leaf_clear(leaves, first, last, how))
-		return false;
-	leaf_tags_clear(ctx, leaves, first, last);
-	hint_lower(leaves, first);
-	fit_hints_lower(leaves, first, PT_ENTRIES - first); /* the suffix run from first (first - 1 reserved) */
-	spine_shift(ctx, p, (int64_t)(last - first + 1));
-	return true;
-}
 
 /*
  * A range inside one existing leaf table, away from the frontier: the general upkeep (the range
@@ -137,81 +40,11 @@ static void path_changes_open(struct table_change *ch, enum change_direction dir
 	}
 }
 
-/* --- inside a leaf table's inner runs, from the free-run tags ------------------------------ */
-
-/*
- * A release away from the frontier usually changes one run inside a mixed leaf table, between
- * reserved pages: it clears a reservation whose joined free run still has a reserved page on
- * either side. The free-run tags (vmm_pt_leaf_tags.h) give the run's ends in one load each, so the
- * change is known before anything is written: the runs on either side leave the leaf's inner
- * runs and their join enters them (top2_remove, top2_add), PREFIX and SUFFIX lie beyond reserved
- * pages and stay, HST stays set: the joined run is followed by a reserved page, and a reserved
- * page after a free one is a reservation's start (the invariant above), so the leaf still holds
- * one. At most 3 tags are written. Reads: the entries before and after (2), the leaf's values (4 E(0) unless cached):
- * within the U(0) of the range walk it replaces. (A mark there is vmm_pt_lean.c's inner route.)
- */
-
-/*
- * The clear of leaf entries [first, last] (one unmapped reservation, last < 511) whose joined free
- * run keeps a reserved page on either side, in a mixed leaf table on an all-mixed path. True when
- * done (entries, tags, hints written), with the leaf's values before and after in *was, *now;
- * false, nothing written, otherwise.
- */
-static bool inner_clear(struct vmm_context *ctx, const struct spine *p, unsigned first, unsigned last,
-			enum leaf_clear how, struct exact *was, struct exact *now, struct run_delta *d)
-{
-	uint64_t *leaves = p->table[0];
-	ctx->backend_work += 2; /* the entries before and after */
-	if (!p->mixed || first == 0)
-		return false;
-	unsigned before = (unsigned)leaf_edge_run(leaves, first - 1);
-	unsigned after = (unsigned)leaf_edge_run(leaves, last + 1);
-	unsigned a = first - before, b = last + after;
-	if (a == 0 || b == PT_ENTRIES - 1)
-		return false;
-	*was = entry_exact(ctx, p->table[1][p->index[1]], 1);
-	struct exact x = *was;
-	if (!top2_remove(&x.inner, &x.inner2, before) || !top2_remove(&x.inner, &x.inner2, after))
-		return false;
-	top2_add(&x.inner, &x.inner2, b - a + 1);
-	*d = (struct run_delta){ { before, after }, b - a + 1 };
-	x.has_start = true; /* entry b + 1, reserved after a free page, starts a reservation */
-	*now = x;
-	unsigned pages = last - first + 1;
-	if (!leaf_clear(leaves, first, last, how))
-		return false;
-	if (before)
-		leaf_tag_write(leaves, first - 1, 0);
-	if (after)
-		leaf_tag_write(leaves, last + 1, 0);
-	leaf_run_tag(leaves, a, b);
-	ctx->backend_work += pages;
-	hint_lower(leaves, first);
-	fit_hints_lower(leaves, a, b - a + 1);
-	return true;
-}
-
-/*
- * Stores the new values of the path's table at `level` (below the root) and its pointer; true when
- * the table above keeps its values, and so everything above (inner_change_below; the root has none).
- */
-static ALWAYS_INLINE bool table_store(struct vmm_context *ctx, const struct spine *p, unsigned level,
-				      const struct exact *was, const struct exact *now)
-{
-	uint64_t *up = p->table[level + 1];
-	unsigned i = p->index[level + 1];
-	if (now->kind == SUMMARY_MIXED)
-		exact_write(ctx, p->table[level], level, now, was);
-	pte_t old = up[i] & ~PTE_COUNT_STRIPE_MASK;
-	pte_t updated = (old & ~PTE_SW_FIELD_MASK) | summary_bits(now);
-	if (updated != old)
-		pt_slot_write(up, i, updated);
-	return level + 1 == PT_TOP_LEVEL || inner_change_below(ctx, up, level + 1, was, now);
-}
+/* --- above a change inside a leaf table's inner runs ---------------------------------------- */
 
 /*
  * After an inner change whose leaf kept its kind (mixed), PREFIX, SUFFIX and HST but changed the
- * table above (table_store said so): that table's runs not reaching its end lost and gained the
+ * table above (the lean route found so): that table's runs not reaching its end lost and gained the
  * very runs the leaf did (they lie between reserved pages), and nothing else of it changed, so
  * its INNER top two take the same delta and its other values stay; and so on up, each table
  * keeping its kind (it holds the leaf's free and reserved pages), PREFIX, SUFFIX and HST. Per
@@ -399,24 +232,8 @@ void vmm_pt_inner_clear_above(struct vmm_context *ctx, uint64_t addr, uint64_t l
 	inner_clear_above(ctx, &p, addr, last, was, now, d);
 }
 
-/*
- * The clear of such a range: in the leaf's inner runs, else as the range walk clears it. Checking
- * while it clears (LEAF_CLEAR_CHECKING), it takes only the inner route: false, nothing changed,
- * when that route does not apply or the entries are not one unmapped reservation.
- */
-NOINLINE bool path_clear(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
-			 uint64_t last, enum leaf_clear how)
+/* The clear of such a range, as the range walk clears it (the caller checked it is one reservation). */
+NOINLINE void path_clear(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last)
 {
-	struct exact was, now;
-	struct run_delta d;
-	bool inner = inner_clear(ctx, p, PT_INDEX(0, addr), PT_INDEX(0, last), how, &was, &now, &d);
-	if (inner && table_store(ctx, p, 0, &was, &now))
-		return true; /* the path is all mixed: no hint above moves */
-	if (!inner && how == LEAF_CLEAR_CHECKING)
-		return false;
-	if (inner)
-		inner_clear_above(ctx, p, addr, last, &was, &now, &d);
-	else
-		path_clear_upkeep(ctx, p, addr, last, 0, NULL, NULL);
-	return true;
+	path_clear_upkeep(ctx, p, addr, last, 0, NULL, NULL);
 }

@@ -156,11 +156,10 @@ enum vm_status mark_range(struct vmm_context *ctx, uint64_t addr, uint64_t pages
 
 /*
  * The path to the leaf table of [addr, last], when the range lies in one that exists; *first,
- * *last_index are the run's leaf entries; when each table on it is mixed (p->mixed), p->suffix[0]
- * is the leaf table's SUFFIX.
+ * *last_index are the run's leaf entries; p->mixed: each table on it is mixed.
  */
 static ALWAYS_INLINE bool spine_of(struct vmm_context *ctx, uint64_t addr, uint64_t last,
-				    struct spine *p, unsigned *first, unsigned *last_index, bool suffix_wanted)
+				    struct spine *p, unsigned *first, unsigned *last_index)
 {
 	if (addr >> PT_LEVEL_SHIFT(1) != last >> PT_LEVEL_SHIFT(1))
 		return false;
@@ -183,38 +182,15 @@ static ALWAYS_INLINE bool spine_of(struct vmm_context *ctx, uint64_t addr, uint6
 	ctx->backend_work += PT_TOP_LEVEL; /* the path's entries */
 	p->table[0] = t;
 	/* Kinds are 0, 1 and 2: the and is 2 only when every one is. */
-	bool mixed = (kinds & SUM_KIND_MASK) == SUMMARY_MIXED;
-	p->mixed = mixed;
-	if (mixed && suffix_wanted)
-		p->suffix[0] = exact_read(ctx, t, 0, EXACT_SUFFIX);
+	p->mixed = (kinds & SUM_KIND_MASK) == SUMMARY_MIXED;
 	*first = PT_INDEX(0, addr);
 	*last_index = PT_INDEX(0, last);
 	return true;
 }
 
-/*
- * How a release clears its leaf entries: already checked to be one unmapped reservation
- * (leaf_reservation, then unmap_before_clear), or checked as they are cleared
- * (leaf_entries_clear_checked: the usual release, which then reads each entry once, not twice).
- */
-enum leaf_clear { LEAF_CLEAR_CHECKED, LEAF_CLEAR_CHECKING };
-
-/* Clears leaf entries [first, last] as `how` says; false (LEAF_CLEAR_CHECKING only): nothing changed. */
-static ALWAYS_INLINE bool leaf_clear(uint64_t *leaves, unsigned first, unsigned last, enum leaf_clear how)
-{
-	if (how == LEAF_CLEAR_CHECKING)
-		return leaf_entries_clear_checked(leaves, first, last);
-	leaf_entries_set(leaves, first, last, 0);
-	return true;
-}
-
-/* frontier_mark, frontier_release, path_mark and path_clear: vmm_pt_spine.c says what each does. */
-bool frontier_mark(struct vmm_context *ctx, struct spine *sp, uint64_t addr, uint64_t pages, unsigned first,
-		   unsigned last, unsigned access);
-bool frontier_release(struct vmm_context *ctx, struct spine *p, unsigned first, unsigned last,
-		      enum leaf_clear how);
+/* path_mark and path_clear: vmm_pt_spine.c says what each does. */
 void path_mark(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last, unsigned access);
-bool path_clear(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last, enum leaf_clear how);
+void path_clear(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last);
 
 /* --- one whole chunk (vmm_pt_chunk.c) -------------------------------------------------------- */
 
