@@ -49,7 +49,7 @@ class Figures:
     backend_loc: dict = field(default_factory=dict)
     pagetable_core_loc: int = 0
     # (backend, case) -> instructions per reserve+release; a case names the request, the layout
-    # and how much is mapped, e.g. "reserve-release, mixed-holes, 1,000,000 mapped"
+    # and how much is mapped, e.g. "reserve-release of 16 pages, mixed-holes, 1,000,000 mapped"
     reserve_instructions: dict = field(default_factory=dict)
     # list backend: bytes per record; workload -> peak reservations (records) over the run
     list_record_bytes: int = 0

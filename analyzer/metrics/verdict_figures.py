@@ -133,7 +133,7 @@ def reserve_instructions(bench_dir=BENCH_DIR):
             continue
         best = " (best case)" if row.get("best_case") == "yes" else ""
         size = row.get("size_pages", "")
-        request = "" if size in ("", "16", "512") else f" of {size} page{'' if size == '1' else 's'}"  # 16 and 512@512: the usual
+        request = "" if size == "" else f" of {size} page{'' if size == '1' else 's'}"  # every size named
         case = f"{row['operation']}{request}, {row['layout']}{best}, {int(row['mapped_pages']):,} mapped"
         cost[(row["backend"], case)] = float(row["instructions_per_step"])
     return cost

@@ -663,7 +663,7 @@ def draw_verdict_figures(figures, out_dir):
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
         ax.invert_yaxis()
         ax.set_xlabel("instructions per reserve+release (host, callgrind)")
-        ax.set_title("Contiguous reservations: cost per case, page tables vs list")
+        ax.set_title("Reservation cost per case: page tables vs list")
         ax.legend()
         _save(fig, out_dir, "reserve_cost")
         drawn.append(Figure("reserve_cost", "Contiguous reservations per case",

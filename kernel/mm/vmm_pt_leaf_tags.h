@@ -215,7 +215,7 @@ static ALWAYS_INLINE void leaf_entries_set(uint64_t *t, unsigned first, unsigned
 /*
  * Clears leaf entries [first, last] (keeping their stripe) when they are one unmapped reservation
  * with one set of bits. Entry `first` holds RES and STA and is not present (the caller saw to it:
- * leaf_release_unmapped); every other entry must hold exactly its bits less STA, `body` (so:
+ * the lean release routes, vmm_pt_lean.c); every other entry must hold exactly its bits less STA, `body` (so:
  * reserved, no other start, none present). The usual
  * release so reads each entry once: an entry e becomes e ^ body, which is its stripe when e was
  * body plus a stripe, and the differences are or-ed on the way; if any bit outside the stripe

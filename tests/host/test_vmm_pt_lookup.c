@@ -117,6 +117,27 @@ TEST(vmm_pagetable_fault_lookup_reads_from_the_tables_of_its_last_walk)
 	fixture_fini(&f);
 }
 
+/*
+ * Takes free pages from the fixture's page source until the next one would be `wanted`, which is
+ * left free (so that the next table allocated takes it): the count held in held[], or HOLD_FAILED
+ * when `wanted` did not come within `room` pages.
+ */
+#define HOLD_FAILED (~0u)
+static unsigned hold_pages_before(struct lookup_fixture *f, paddr_t wanted, paddr_t *held, unsigned room)
+{
+	for (unsigned count = 0; count < room; count++) {
+		paddr_t pa = page_source_alloc(&f->ts.source, 1, 1, MM_OWNER_USER);
+		if (pa == PAGE_SOURCE_FAILED)
+			break;
+		if (pa == wanted) {
+			page_source_free(&f->ts.source, pa, 1);
+			return count;
+		}
+		held[count] = pa;
+	}
+	return HOLD_FAILED;
+}
+
 TEST(vmm_pagetable_fault_lookup_forgets_a_freed_leaf_table_reused_elsewhere)
 {
 	struct lookup_fixture f;
@@ -134,18 +155,8 @@ TEST(vmm_pagetable_fault_lookup_forgets_a_freed_leaf_table_reused_elsewhere)
 	ASSERT_TRUE(leaf_table_of(&f.user, a) == NULL);
 	/* Hold every free page below the old table's, so that the next table takes its page. */
 	paddr_t held[64];
-	unsigned count = 0;
-	paddr_t old_pa = virt_to_phys(old_table);
-	for (;;) {
-		ASSERT_TRUE(count < ARRAY_SIZE(held));
-		paddr_t pa = page_source_alloc(&f.ts.source, 1, 1, MM_OWNER_USER);
-		ASSERT_TRUE(pa != PAGE_SOURCE_FAILED);
-		if (pa == old_pa) {
-			page_source_free(&f.ts.source, pa, 1);
-			break;
-		}
-		held[count++] = pa;
-	}
+	unsigned count = hold_pages_before(&f, virt_to_phys(old_table), held, ARRAY_SIZE(held));
+	ASSERT_TRUE(count != HOLD_FAILED);
 	/* b's reservation needs a leaf table: it gets the old table's page, now covering b. */
 	ASSERT_EQ(vmm_reserve_at_access(&f.user, b, 1, PT_READ | PT_WRITE), VM_OK);
 	ASSERT_TRUE(leaf_table_of(&f.user, b) == old_table); /* the case this test is about */
@@ -203,19 +214,10 @@ TEST(vmm_pagetable_release_forgets_a_kept_leaf_table_freed_and_reused_elsewhere)
 	for (unsigned k = 0; k < ARRAY_SIZE(layout); k++)
 		ASSERT_EQ(vmm_release(&f.user, a + layout[k] * PAGE_SIZE, 1), VM_OK);
 	ASSERT_TRUE(leaf_table_of(&f.user, a) == NULL);
+	/* Hold every free page below the old table's, so that the next table takes its page. */
 	paddr_t held[64];
-	unsigned count = 0;
-	paddr_t old_pa = virt_to_phys(old_table);
-	for (;;) {
-		ASSERT_TRUE(count < ARRAY_SIZE(held));
-		paddr_t pa = page_source_alloc(&f.ts.source, 1, 1, MM_OWNER_USER);
-		ASSERT_TRUE(pa != PAGE_SOURCE_FAILED);
-		if (pa == old_pa) {
-			page_source_free(&f.ts.source, pa, 1);
-			break;
-		}
-		held[count++] = pa;
-	}
+	unsigned count = hold_pages_before(&f, virt_to_phys(old_table), held, ARRAY_SIZE(held));
+	ASSERT_TRUE(count != HOLD_FAILED);
 	ASSERT_TRUE(reserve_layout(&f.user, b));
 	ASSERT_TRUE(leaf_table_of(&f.user, b) == old_table); /* the kept table is b's now */
 	ASSERT_TRUE(reserve_layout(&f.user, a));

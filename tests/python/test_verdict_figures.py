@@ -15,7 +15,7 @@ def write_csv(path, rows):
 
 def test_reserve_and_brk_figures_come_from_the_bench_csvs(tmp_path):
     write_csv(tmp_path / "vmm.csv", [
-        {"layout": "mixed-holes", "best_case": "no", "operation": "reserve-release",
+        {"layout": "mixed-holes", "best_case": "no", "operation": "reserve-release", "size_pages": "16",
          "mapped_pages": "1000000", "backend": b, "instructions_per_step": n}
         for b, n in ((PAGETABLE, "5000"), (LIST, "2500"))] + [
         {"layout": "mixed-holes", "best_case": "no", "operation": "reserve-map-unmap-release",
@@ -30,8 +30,9 @@ def test_reserve_and_brk_figures_come_from_the_bench_csvs(tmp_path):
             ("brk-shrink", "100000", PAGETABLE, "off", "90"),
             ("brk-grow", "100000", LIST, "off", "300"))])
     cost = verdict_figures.reserve_instructions(tmp_path)
-    assert cost == {(PAGETABLE, "reserve-release, mixed-holes, 1,000,000 mapped"): 5000.0,
-                    (LIST, "reserve-release, mixed-holes, 1,000,000 mapped"): 2500.0}
+    # every case names its request size (16 pages is the usual one, but a reader cannot know that)
+    assert cost == {(PAGETABLE, "reserve-release of 16 pages, mixed-holes, 1,000,000 mapped"): 5000.0,
+                    (LIST, "reserve-release of 16 pages, mixed-holes, 1,000,000 mapped"): 2500.0}
     # the most mapped pages, tracing off; a backend without both kinds is left out
     assert verdict_figures.brk_instructions(tmp_path) == {PAGETABLE: {"grow": 120.0, "shrink": 90.0}}
     assert verdict_figures.brk_instructions(tmp_path / "missing") == {}
