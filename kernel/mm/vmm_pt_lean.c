@@ -102,6 +102,18 @@ static ALWAYS_INLINE void free_run_tag(uint64_t *table, unsigned a, unsigned b)
 	free_tag_store(table, b, length);
 }
 
+/*
+ * The free run [first, b] (its tags seen by the route) loses its first `pages` pages, up to entry
+ * last < b: entry b's tag drops by `pages`, and entry last + 1, inside the run before (tag 0),
+ * takes the new length; when it is entry b the or adds a tag it already holds. No tag is masked
+ * out first.
+ */
+static ALWAYS_INLINE void free_run_cut_head(uint64_t *leaf, unsigned last, unsigned b, uint64_t pages)
+{
+	leaf[b] -= pages << PTE_FREE_TAG_SHIFT;
+	leaf[last + 1] |= (pte_t)(b - last) << PTE_FREE_TAG_SHIFT;
+}
+
 /* The tables' SUFFIX moved by `grown` pages along the path: the value cache follows. */
 static ALWAYS_INLINE void frontier_cache_shift(struct vmm_context *ctx, const uint64_t *leaf, const uint64_t *t1,
 					       const uint64_t *t2, int64_t grown)
@@ -134,13 +146,8 @@ static ALWAYS_INLINE void frontier_reserve_write(struct vmm_context *ctx, uint64
 	/* The suffix's pages are free (its tags say where it ends): written blind. */
 	leaf_entries_set(leaf, first, last, RES_RESERVED | access_bits(access));
 	leaf[first] |= RES_START;
-	/*
-	 * The suffix run [first, 511] becomes [last + 1, 511]: entry 511's tag drops by `pages`, and
-	 * entry last + 1, inside the run before (tag 0), takes the new length; when it is entry 511
-	 * the or adds a tag it already holds. No tag is masked out first.
-	 */
-	leaf[PT_ENTRIES - 1] -= pages << PTE_FREE_TAG_SHIFT;
-	leaf[last + 1] |= (pte_t)(PT_ENTRIES - 1 - last) << PTE_FREE_TAG_SHIFT;
+	/* The suffix run [first, 511] becomes [last + 1, 511] (last < 511: it held pages + 1). */
+	free_run_cut_head(leaf, last, PT_ENTRIES - 1, pages);
 	/*
 	 * The hint is left where it is: it was at or below `first` (the first non-full entry is), so
 	 * it stays a lower bound of the first non-full entry (vmm_pt.h); only a search that enters
@@ -355,10 +362,8 @@ static ALWAYS_INLINE bool inner_reserve_run(struct vmm_context *ctx, const struc
 	}
 	leaf_entries_set(leaf, first, last, RES_RESERVED | access_bits(access));
 	leaf[first] |= RES_START;
-	if (last < b) { /* [first, b] becomes [last + 1, b], tagged as at the frontier (above) */
-		leaf[b] -= pages << PTE_FREE_TAG_SHIFT;
-		leaf[last + 1] |= (pte_t)(b - last) << PTE_FREE_TAG_SHIFT;
-	}
+	if (last < b) /* [first, b] becomes [last + 1, b] */
+		free_run_cut_head(leaf, last, b, pages);
 	unsigned hint = p->leaf_hint; /* as the search read it: nothing moved it since */
 #if defined(PAGESCOPE_HOST) && !defined(NDEBUG)
 	MM_ASSERT(hint == pte_hint_read(leaf), "vmm_pt_inner_reserve: leaf %p's hint is %u, the search read %u",
@@ -487,7 +492,7 @@ enum vm_status vmm_pt_descent_reserve(struct vmm_context *ctx, const struct vmm_
 	 */
 	unsigned first = PT_INDEX(0, start);
 	if (first == 0 || !inner_reserve_run(ctx, &p, start, pages, access, leaf_tag(leaf[first])))
-		path_mark(ctx, &p, start, start + pages * PAGE_SIZE - 1, access);
+		path_mark_general(ctx, &p, start, start + pages * PAGE_SIZE - 1, access);
 	return VM_OK;
 declined:
 	ctx->backend_work += work;
@@ -651,8 +656,9 @@ enum vm_status vmm_pt_release_in_leaf(struct vmm_context *ctx, const struct vmm_
 	 * a kept leaf's level-1 table is the one of its 1 GiB). They stand in for the walk on the
 	 * inner route: the path is all mixed exactly when the leaf's pointer is (a table holding a
 	 * mixed one holds free and reserved pages). What that route declines, nothing changed, is
-	 * walked (the frontier route needs the whole path). Both are out of line and entered by a tail call, so that neither pays the other's frame
-	 * (inlined, the walk's cost 14 more per release from the kept tables, and the other way 18).
+	 * walked (the frontier route needs the whole path). Both are out of line and entered by a
+	 * tail call, so that neither pays the other's frame (inlined, the walk cost 14 more per
+	 * release from the kept tables, and the other way 18).
 	 */
 	const struct vmm_pt_leaf_hint *kept = &ctx->pt_caches.leaf_hint;
 	if (ALIGN_DOWN(addr, PT_SPAN_BYTES(1)) == kept->base && kept->tables_freed == ctx->pt.tables_freed)

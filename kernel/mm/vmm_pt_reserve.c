@@ -71,7 +71,7 @@ enum vm_status vmm_pt_reserve_searched(struct vmm_context *ctx, const struct vmm
 	if (found != PT_FOUND_ON_PATH || start >> PT_LEVEL_SHIFT(1) != last_addr >> PT_LEVEL_SHIFT(1))
 		return vmm_pt_mark_reserved(ctx, region, start, pages, access);
 	if (!vmm_pt_inner_reserve(ctx, &p, start, pages, access))
-		path_mark(ctx, &p, start, last_addr, access);
+		path_mark_general(ctx, &p, start, last_addr, access);
 	return VM_OK;
 }
 

@@ -348,6 +348,12 @@ static ALWAYS_INLINE enum search_start search_narrow(struct search *s, uint64_t 
 	return level == 0 ? SEARCH_LEAF : SEARCH_NARROWED;
 }
 
+/* The fit found: the free run of `length` pages at leaf entry i, as much of it as the request takes. */
+static ALWAYS_INLINE void leaf_fit_found(struct search *s, uint64_t base, unsigned i, unsigned length)
+{
+	s->found = (struct vmm_free_run){ base + i * PAGE_SIZE, MIN(length, MAX(s->enough_pages, s->min_pages)) };
+}
+
 /* Whether the free run that starts at entry i of a mixed leaf (if one does) fits: then found. */
 static ALWAYS_INLINE bool leaf_run_fits_at(struct search *s, const uint64_t *leaf, uint64_t base, unsigned i)
 {
@@ -355,7 +361,7 @@ static ALWAYS_INLINE bool leaf_run_fits_at(struct search *s, const uint64_t *lea
 	if ((leaf[i] & RES_RESERVED) || (i > 0 && !(leaf[i - 1] & RES_RESERVED)) || tag < s->min_pages)
 		return false;
 	s->entries_read += 1 + (i > 0);
-	s->found = (struct vmm_free_run){ base + i * PAGE_SIZE, MIN(tag, MAX(s->enough_pages, s->min_pages)) };
+	leaf_fit_found(s, base, i, tag);
 	return true;
 }
 
@@ -391,8 +397,7 @@ static ALWAYS_INLINE bool search_leaf_by_class(struct search *s, uint64_t *leaf,
 	if (s->min_pages >= 2) {
 		unsigned at = fit_hint_lowest_fit(leaf, s->min_pages, &i, &s->entries_read);
 		if (at < PT_ENTRIES) {
-			s->found = (struct vmm_free_run){ base + at * PAGE_SIZE,
-							  MIN(leaf_tag(leaf[at]), MAX(s->enough_pages, s->min_pages)) };
+			leaf_fit_found(s, base, at, leaf_tag(leaf[at]));
 			return true;
 		}
 	}

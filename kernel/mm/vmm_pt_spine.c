@@ -154,8 +154,8 @@ void vmm_pt_inner_mark_above(struct vmm_context *ctx, const struct spine *p, uin
  * path_mark and path_clear stay out of line: inlined with their leaf upkeep, they would widen the
  * frame that vmm_pt_mark_reserved and vmm_pt_release set up on every call, the frontier's too.
  * A mark inside the leaf's inner runs is the lean route's (vmm_pt_inner_reserve, which keeps the
- * leaf's hint as read here; after the search or the descent it has declined already and declines
- * again: nothing is written), anything else the general upkeep.
+ * leaf's hint as read here), anything else the general upkeep (path_mark_general: what a caller
+ * whose inner route declined calls, so that the route is not tried twice).
  */
 NOINLINE void path_mark(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
 			uint64_t last, unsigned access)
@@ -165,6 +165,12 @@ NOINLINE void path_mark(struct vmm_context *ctx, const struct spine *p, uint64_t
 	ctx->backend_work++; /* the leaf's hint, which the inner route keeps */
 	if (!vmm_pt_inner_reserve(ctx, &q, addr, (last - addr) / PAGE_SIZE + 1, access))
 		path_mark_upkeep(ctx, p, addr, last, access, 0, NULL, NULL);
+}
+
+NOINLINE void path_mark_general(struct vmm_context *ctx, const struct spine *p, uint64_t addr,
+				uint64_t last, unsigned access)
+{
+	path_mark_upkeep(ctx, p, addr, last, access, 0, NULL, NULL);
 }
 
 /* The clear's general upkeep the same way (clear_enter, clear_leaves, clear_ascend). */

@@ -188,8 +188,10 @@ static ALWAYS_INLINE bool spine_of(struct vmm_context *ctx, uint64_t addr, uint6
 	return true;
 }
 
-/* path_mark and path_clear: vmm_pt_spine.c says what each does. */
+/* path_mark, path_mark_general and path_clear: vmm_pt_spine.c says what each does. */
 void path_mark(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last, unsigned access);
+void path_mark_general(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last,
+		       unsigned access);
 void path_clear(struct vmm_context *ctx, const struct spine *p, uint64_t addr, uint64_t last);
 
 /* --- one whole chunk (vmm_pt_chunk.c) -------------------------------------------------------- */
